@@ -1,0 +1,374 @@
+"""Entry point and CLI: builds the one Settings object from TASKLENS_* variables and flags, and wires the
+database, worker and web parts together. `python app.py` runs everything on an SQLite file under ./var."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any
+
+from db.settings import Settings, SettingsError
+
+log = logging.getLogger("tasklens")
+
+
+# ---- argument parsing --------------------------------------------------------------------------------
+def _json_object(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object, like '{\"key\": 1}'")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _count(raw: str) -> int:
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {raw!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {raw}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Shared options are SUPPRESSed by default so that a subcommand's parser does not overwrite a value given
+    # before the subcommand (`python app.py --db URL migrate`).
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--db", dest="database_url", metavar="URL",
+                        help="database URL (env TASKLENS_DATABASE_URL; default sqlite:///var/tasklens.db)")
+    common.add_argument("--log-level", dest="log_level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="log level (env TASKLENS_LOG_LEVEL; default INFO)")
+    web = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    web.add_argument("--host", help="address to listen on (env TASKLENS_HOST; default 127.0.0.1)")
+    web.add_argument("--port", type=_positive_int, help="port (env TASKLENS_PORT; default 8050)")
+    wrk = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    wrk.add_argument("--concurrency", dest="worker_concurrency", type=_positive_int,
+                     help="tasks run at once (env TASKLENS_WORKER_CONCURRENCY; default 4)")
+    wrk.add_argument("--name", dest="worker_name", help="worker name (env TASKLENS_WORKER_NAME; default host)")
+    wrk.add_argument("--lease-seconds", dest="lease_seconds", type=_positive_float,
+                     help="lease a running task holds; a silent worker's tasks are recovered after it")
+
+    parser = argparse.ArgumentParser(
+        prog="python app.py",
+        description="TaskLens: live tracking, analytics and reports for AI-agent tasks. "
+        "Without a command it runs web + worker on an SQLite file under ./var.",
+        parents=[common, web, wrk],
+    )
+    parser.add_argument("--demo", action="store_true", default=argparse.SUPPRESS,
+                        help="keep a live demo workload running")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("all", parents=[common, web, wrk], help="web + worker in one process (the default)")
+    p.add_argument("--demo", action="store_true", default=argparse.SUPPRESS,
+                   help="keep a live demo workload running")
+    sub.add_parser("web", parents=[common, web], help="the web dashboard and API only")
+    sub.add_parser("worker", parents=[common, wrk], help="a worker process only")
+    p = sub.add_parser("migrate", parents=[common], help="bring the database schema up to date")
+    p.add_argument("--revision", default="head", help="target revision (default head)")
+
+    p = sub.add_parser("submit", parents=[common], help="submit a task",
+                       description="Submit a task. Example: python app.py submit --title hello --command 'echo hi'")
+    p.add_argument("--kind", choices=["command", "python", "demo", "external"],
+                   help="task kind (default: command with --command, python with --callable)")
+    p.add_argument("--title", required=True, help="title / goal of the task")
+    p.add_argument("--command", dest="shell_command", help="shell command of a command task")
+    p.add_argument("--callable", help="dotted path of a python task, e.g. worker.examples:count_to")
+    p.add_argument("--payload", type=_json_object, default={}, help="payload as a JSON object")
+    p.add_argument("--priority", type=int, default=0, help="higher runs first (-1000..1000)")
+    p.add_argument("--tag", action="append", default=[], help="a tag; repeat or comma-separate")
+    p.add_argument("--max-attempts", type=_positive_int, default=1, help="runs allowed, retries included")
+    p.add_argument("--max-iterations", type=_positive_int, help="expected iterations")
+    p.add_argument("--timeout", type=_positive_float, help="seconds before the task is timed_out")
+    p.add_argument("--created-by", default="", help="who submits it (default: cli)")
+    p.add_argument("--wait", action="store_true", help="wait until it ends; exit 0 only if it completed")
+
+    for name, help_ in (("cancel", "cancel a task"), ("retry", "send a finished task back to the queue"),
+                        ("show", "print a task and its events as JSON")):
+        p = sub.add_parser(name, parents=[common], help=help_)
+        p.add_argument("task_id", type=_positive_int, help="task id")
+        if name == "show":
+            p.add_argument("--events", action="store_true", help="include every event")
+
+    p = sub.add_parser("demo", parents=[common], help="submit a live demo workload or generate history",
+                       description="Submit demo tasks for a running worker, or with --history N write N "
+                       "realistic finished tasks (events, invocations, costs) straight into the database.")
+    p.add_argument("--count", type=_count, default=10, help="live demo tasks to submit (default 10)")
+    p.add_argument("--speed", type=_positive_float, default=1.0, help="demo speed factor (default 1)")
+    p.add_argument("--history", type=_count, default=0, metavar="N", help="generate N historical tasks")
+    p.add_argument("--days", type=_positive_int, default=90, help="history spans this many days (default 90)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the history")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    keys = ("database_url", "log_level", "host", "port", "worker_concurrency", "worker_name", "lease_seconds")
+    overrides = {k: getattr(args, k, None) for k in keys}
+    settings = Settings.from_env(**overrides)
+    if settings.lease_seconds <= settings.heartbeat_seconds:
+        settings = settings.with_(heartbeat_seconds=settings.lease_seconds / 3)
+    return settings
+
+
+# ---- commands ----------------------------------------------------------------------------------------
+class Stack:
+    """The parts of one process, opened once from Settings."""
+
+    def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
+        from db.changefeed import Hub
+        from db.engine import open_database
+        from db.migrate import upgrade
+        from db.recorder import Recorder
+
+        self.settings = settings
+        self.db = open_database(settings.database_url)
+        if migrate:
+            upgrade(self.db)
+        self.hub = Hub()
+        self.recorder = Recorder(self.db, self.hub)
+        self.stop = threading.Event()
+
+    def watch(self) -> None:
+        from db.changefeed import start_watcher
+
+        start_watcher(self.db, self.hub, self.stop)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.db.dispose()
+
+
+def _install_sigterm() -> None:
+    def handler(_sig: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _where(settings: Settings) -> str:
+    path = settings.sqlite_path
+    return f"SQLite file {path}" if path else "PostgreSQL"
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings, *, web: bool, worker: bool) -> int:
+    from worker.demo_workload import trickle
+    from worker.worker import Worker
+
+    stack = Stack(settings)
+    stack.watch()
+    _install_sigterm()
+    w = Worker(settings, stack.db, stack.recorder, stack.hub) if worker else None
+    try:
+        if w:
+            w.start()
+        if getattr(args, "demo", False):
+            threading.Thread(target=trickle, args=(stack.recorder, stack.stop, settings.demo_speed),
+                             name="demo-trickle", daemon=True).start()
+        if web:
+            from dashboard.server import create_app
+
+            app = create_app(settings, stack.db)
+            url = f"http://{settings.host}:{settings.port}/"
+            print(f"TaskLens is running at {url}  ({_where(settings)}; Ctrl-C to stop)", flush=True)
+            try:
+                app.server.run(host=settings.host, port=settings.port, threaded=True, use_reloader=False)
+            except OSError as exc:
+                print(f"error: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}. "
+                      "Choose another with --port or TASKLENS_PORT.", file=sys.stderr)
+                return 1
+        else:
+            print(f"TaskLens worker {w.identity.id if w else ''} running ({_where(settings)}; Ctrl-C to stop)",
+                  flush=True)
+            while not stack.stop.wait(1.0):
+                pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop.set()
+        if w:
+            w.stop()
+        stack.close()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from db.engine import open_database
+    from db.migrate import upgrade
+
+    db = open_database(settings.database_url)
+    try:
+        revision = upgrade(db, args.revision)
+    finally:
+        db.dispose()
+    print(f"database at revision {revision} ({_where(settings)})")
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
+    from db.ops import TaskSpec
+
+    payload = dict(args.payload)
+    if args.shell_command:
+        payload["command"] = args.shell_command
+    if args.callable:
+        payload["callable"] = args.callable
+    kind = args.kind or ("command" if "command" in payload else "python" if "callable" in payload else None)
+    if kind is None:
+        print("error: say what to run: --command '…', --callable pkg.module:func, or --kind demo",
+              file=sys.stderr)
+        return 2
+    tags = [t for raw in args.tag for t in raw.split(",")]
+    spec = TaskSpec(title=args.title, kind=kind, payload=payload, priority=args.priority, tags=tuple(tags),
+                    created_by=args.created_by, max_attempts=args.max_attempts,
+                    max_iterations=args.max_iterations, timeout_seconds=args.timeout)
+    stack = Stack(settings)
+    try:
+        task_id = stack.recorder.submit(spec, actor="cli")
+        print(f"submitted task {task_id}", flush=True)
+        if not args.wait:
+            return 0
+        return _wait_for(stack, task_id)
+    finally:
+        stack.close()
+
+
+def _wait_for(stack: Stack, task_id: int) -> int:
+    from db.queries import get_task, task_summary
+    from db.states import TaskStatus
+
+    while True:
+        with stack.db.reading() as session:
+            task = get_task(session, task_id)
+            assert task is not None
+            if TaskStatus(task.status).is_terminal:
+                print(json.dumps(task_summary(task), indent=2, default=str))
+                return 0 if task.status == TaskStatus.COMPLETED else 1
+        time.sleep(0.2)
+
+
+def cmd_task_action(args: argparse.Namespace, settings: Settings) -> int:
+    from db.queries import get_task, task_events, task_summary
+
+    stack = Stack(settings)
+    try:
+        if args.command == "cancel":
+            print(f"task {args.task_id}: {stack.recorder.cancel(args.task_id, actor='cli')}")
+        elif args.command == "retry":
+            print(f"task {args.task_id}: {stack.recorder.retry(args.task_id, actor='cli')}")
+        else:
+            with stack.db.reading() as session:
+                task = get_task(session, args.task_id)
+                if task is None:
+                    print(f"error: task {args.task_id} does not exist", file=sys.stderr)
+                    return 1
+                out: dict[str, Any] = task_summary(task)
+                if args.events:
+                    out["events"] = [
+                        {"seq": e.seq, "type": e.type, "from": e.from_status, "to": e.to_status,
+                         "at": e.at.isoformat(), "payload": e.payload}
+                        for e in task_events(session, args.task_id)
+                    ]
+            print(json.dumps(out, indent=2, default=str))
+        return 0
+    finally:
+        stack.close()
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.demo_workload import demo_specs
+
+    stack = Stack(settings)
+    try:
+        if args.history:
+            from worker.history import generate_history
+
+            last = [time.monotonic()]
+
+            def report(done: int) -> None:
+                if time.monotonic() - last[0] > 2.0:
+                    last[0] = time.monotonic()
+                    print(f"  … {done:,} tasks", flush=True)
+
+            stats = generate_history(stack.db, args.history, days=args.days, seed=args.seed, progress=report)
+            print(f"generated {stats.tasks:,} historical tasks ({stats.events:,} events, "
+                  f"{stats.invocations:,} invocations, {stats.activity:,} activity lines) "
+                  f"in {stats.seconds:.1f}s")
+        if args.count:
+            ids = stack.recorder.submit_many(demo_specs(random.Random(), args.count, args.speed), actor="demo")
+            print(f"submitted {len(ids)} demo tasks ({ids[0]}–{ids[-1]}); a running worker picks them up")
+        return 0
+    finally:
+        stack.close()
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "all": lambda a, s: cmd_run(a, s, web=True, worker=True),
+    "web": lambda a, s: cmd_run(a, s, web=True, worker=False),
+    "worker": lambda a, s: cmd_run(a, s, web=False, worker=True),
+    "migrate": cmd_migrate,
+    "submit": cmd_submit,
+    "cancel": cmd_task_action,
+    "retry": cmd_task_action,
+    "show": cmd_task_action,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from sqlalchemy.exc import OperationalError
+
+    from db.ops import SpecError
+    from db.states import IllegalTransition
+    from db.writes import TaskNotFound
+
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from(args)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apscheduler", "werkzeug", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return COMMANDS[args.command or "all"](args, settings)
+    except (SpecError, IllegalTransition, TaskNotFound) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OperationalError as exc:
+        print(f"error: cannot use the database {settings.database_url!r}: {exc.orig}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

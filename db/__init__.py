@@ -1,0 +1,1 @@
+"""Data layer: models, engine, the single write path (recorder), read queries and the change feed."""

@@ -1,0 +1,177 @@
+"""Data layer: claiming queued tasks safely across worker processes, lease renewal and the expired-lease sweep."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.orm import Session
+
+from db.ops import Transition
+from db.states import EventType, FailureReason, TaskKind, TaskStatus
+from db.timeutil import utcnow
+from db.writes import E, T, apply_ops, note_events
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    id: int
+    title: str
+    kind: TaskKind
+    payload: dict[str, Any]
+    attempt: int
+    max_attempts: int
+    max_iterations: int | None
+    timeout_seconds: float | None
+
+
+def _claimable(kinds: Collection[TaskKind], now: datetime) -> Any:
+    return and_(
+        T.c.status == TaskStatus.QUEUED.value,
+        T.c.kind.in_([k.value for k in kinds]),
+        T.c.available_at <= now,
+    )
+
+
+def has_claimable(session: Session, kinds: Collection[TaskKind]) -> bool:
+    """A cheap read before taking the write lock, so an idle worker woken by unrelated events stays cheap."""
+    now = utcnow()
+    return session.execute(select(T.c.id).where(_claimable(kinds, now)).limit(1)).first() is not None
+
+
+def claim_next(
+    session: Session, worker_id: str, kinds: Collection[TaskKind], lease_seconds: float
+) -> ClaimedTask | None:
+    """Move the best queued task to running for this worker. PostgreSQL: FOR UPDATE SKIP LOCKED lets
+    N workers claim in parallel; SQLite: the caller's BEGIN IMMEDIATE serialises claims."""
+    now = utcnow()
+    pick = (
+        select(T.c.id)
+        .where(_claimable(kinds, now))
+        .order_by(T.c.priority.desc(), T.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    lease_until = now + timedelta(seconds=lease_seconds)
+    row = session.execute(
+        update(T)
+        .where(T.c.id == pick, T.c.status == TaskStatus.QUEUED.value)
+        .values(
+            status=TaskStatus.RUNNING.value,
+            worker_id=worker_id,
+            lease_expires_at=lease_until,
+            started_at=now,
+            completed_at=None,
+            error_message=None,
+            failure_reason=None,
+            cancel_requested=False,
+            last_updated_at=now,
+            last_activity_at=now,
+            update_count=T.c.update_count + 1,
+        )
+        .returning(
+            T.c.id, T.c.title, T.c.kind, T.c.payload, T.c.attempt, T.c.max_attempts,
+            T.c.max_iterations, T.c.timeout_seconds,
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    session.execute(
+        insert(E).values(
+            task_id=row.id,
+            type=EventType.TRANSITION.value,
+            from_status=TaskStatus.QUEUED.value,
+            to_status=TaskStatus.RUNNING.value,
+            actor=f"worker:{worker_id}",
+            payload={"attempt": row.attempt, "worker_id": worker_id},
+            at=now,
+        )
+    )
+    note_events(session, 1)
+    return ClaimedTask(
+        id=row.id,
+        title=row.title,
+        kind=TaskKind(row.kind),
+        payload=row.payload or {},
+        attempt=row.attempt,
+        max_attempts=row.max_attempts,
+        max_iterations=row.max_iterations,
+        timeout_seconds=row.timeout_seconds,
+    )
+
+
+def renew_leases(
+    session: Session, worker_id: str, task_ids: Sequence[int], lease_seconds: float
+) -> set[int]:
+    """Extend this worker's leases; returns the ids it still holds (a task swept away is no longer ours)."""
+    if not task_ids:
+        return set()
+    until = utcnow() + timedelta(seconds=lease_seconds)
+    held = session.execute(
+        update(T)
+        .where(T.c.id.in_(task_ids), T.c.worker_id == worker_id, T.c.status == TaskStatus.RUNNING.value)
+        .values(lease_expires_at=until)
+        .returning(T.c.id)
+    ).scalars()
+    return set(held)
+
+
+def cancel_requested(session: Session, worker_id: str) -> set[int]:
+    rows = session.execute(
+        select(T.c.id).where(
+            T.c.worker_id == worker_id,
+            T.c.status == TaskStatus.RUNNING.value,
+            T.c.cancel_requested.is_(True),
+        )
+    ).scalars()
+    return set(rows)
+
+
+def expired_leases(session: Session, now: datetime | None = None, limit: int = 500) -> list[int]:
+    now = now or utcnow()
+    return list(
+        session.execute(
+            select(T.c.id)
+            .where(T.c.status == TaskStatus.RUNNING.value, T.c.lease_expires_at < now)
+            .order_by(T.c.id)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def recover_task(session: Session, task_id: int, *, actor: str) -> TaskStatus | None:
+    """Re-queue a task whose worker vanished while attempts remain, else fail it with worker_lost.
+    Re-checks the lease under the row lock so two sweepers never both act on one task."""
+    row = session.execute(
+        select(T.c.status, T.c.attempt, T.c.max_attempts, T.c.lease_expires_at)
+        .where(T.c.id == task_id)
+        .with_for_update()
+    ).one_or_none()
+    now = utcnow()
+    if row is None or row.status != TaskStatus.RUNNING.value:
+        return None
+    if row.lease_expires_at is None or row.lease_expires_at >= now:
+        return None
+    if row.attempt < row.max_attempts:
+        op = Transition(TaskStatus.QUEUED, reason=FailureReason.WORKER_LOST.value,
+                        error="worker lost: lease expired", next_attempt=True)
+    else:
+        op = Transition(TaskStatus.FAILED, reason=FailureReason.WORKER_LOST.value,
+                        error="worker lost: lease expired and no attempts left")
+    return apply_ops(session, task_id, [op], actor=actor, now=now)
+
+
+def release_owned(session: Session, worker_id: str) -> list[int]:
+    """On a clean worker shutdown: lapse this worker's leases at once so the sweep recovers them now."""
+    return list(
+        session.execute(
+            update(T)
+            .where(T.c.worker_id == worker_id, T.c.status == TaskStatus.RUNNING.value)
+            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+            .returning(T.c.id)
+        ).scalars()
+    )

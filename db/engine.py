@@ -1,0 +1,121 @@
+"""Data layer: engines and sessions for SQLite (WAL, BEGIN IMMEDIATE writers) and PostgreSQL (psycopg 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.writestats import CommitStats
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+@dataclass
+class Database:
+    """Both engines of one database. On SQLite readers and writers get separate pools so that a
+    dashboard read never takes the write lock; on PostgreSQL they share one engine."""
+
+    url: URL
+    write_engine: Engine
+    read_engine: Engine
+    write_session: sessionmaker[Session]
+    read_session: sessionmaker[Session]
+    stats: CommitStats
+
+    @property
+    def dialect(self) -> str:
+        return self.write_engine.dialect.name
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """One write transaction: commits on success, rolls back on any exception."""
+        with self.write_session.begin() as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with self.read_session() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()
+
+
+def normalize_url(raw: str) -> URL:
+    url = make_url(raw)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def psycopg_dsn(url: URL) -> str:
+    """A libpq connection string for raw psycopg connections (LISTEN)."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def open_database(raw_url: str, *, pool_size: int = 10) -> Database:
+    url = normalize_url(raw_url)
+    stats = CommitStats()
+    if url.get_backend_name() == "sqlite":
+        write_engine = _sqlite_engine(url, immediate=True)
+        read_engine = _sqlite_engine(url, immediate=False)
+    elif url.get_backend_name() == "postgresql":
+        write_engine = create_engine(
+            url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, pool_recycle=1800
+        )
+        read_engine = write_engine
+    else:
+        raise ValueError(f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql")
+    write_session = sessionmaker(write_engine, expire_on_commit=False)
+    read_session = sessionmaker(read_engine, expire_on_commit=False)
+    stats.attach(write_session)
+    return Database(url, write_engine, read_engine, write_session, read_session, stats)
+
+
+def _sqlite_engine(url: URL, *, immediate: bool) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        pool_size=8,
+        max_overflow=16,
+    )
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control from the driver so that we can say BEGIN IMMEDIATE ourselves:
+        # a deferred BEGIN that later writes fails with "database is locked" under concurrent writers.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA temp_store=MEMORY")
+        cur.execute("PRAGMA cache_size=-32000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine

@@ -1,0 +1,209 @@
+"""Data layer: typed SQLAlchemy 2.x models for tasks, the event log, invocations, activity and workers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY (its rowid); PostgreSQL gets BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, datetime: DateTime()}
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=1)
+    current_iteration: Mapped[int] = mapped_column(Integer, default=0)
+    max_iterations: Mapped[int | None] = mapped_column(Integer)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    progress_message: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[Any | None] = mapped_column(JSON)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    failure_reason: Mapped[str | None] = mapped_column(String(40))
+    timeout_seconds: Mapped[float | None] = mapped_column(Float)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None]
+    available_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    last_updated_at: Mapped[datetime]
+    last_activity_at: Mapped[datetime | None]
+    update_count: Mapped[int] = mapped_column(Integer, default=0)
+    invocation_count: Mapped[int] = mapped_column(Integer, default=0)
+    activity_count: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    archived_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        # The claim query: queued tasks by priority then age.
+        Index("ix_tasks_claim", "status", "priority", "id"),
+        Index("ix_tasks_created_at", "created_at"),
+        Index("ix_tasks_last_updated_at", "last_updated_at"),
+        Index("ix_tasks_worker_status", "worker_id", "status"),
+    )
+
+
+class TaskTag(Base):
+    """One row per (task, tag) so tag filters use an index at a million tasks."""
+
+    __tablename__ = "task_tags"
+
+    task_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+    __table_args__ = (Index("ix_task_tags_tag", "tag", "task_id"),)
+
+
+class TaskEvent(Base):
+    """The append-only event log; `seq` is the cursor every listener and websocket client resumes from."""
+
+    __tablename__ = "task_events"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    task_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("tasks.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(40))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(200), default="system")
+    correlation_id: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_task_events_task_seq", "task_id", "seq"),
+        Index("ix_task_events_at", "at"),
+    )
+
+
+class Invocation(Base):
+    """One model or tool call made while working on a task."""
+
+    __tablename__ = "invocations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    task_id: Mapped[int] = mapped_column(BigId, ForeignKey("tasks.id", ondelete="CASCADE"))
+    iteration: Mapped[int | None] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(100), default="")
+    provider: Mapped[str] = mapped_column(String(100), default="")
+    model: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    started_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    last_activity_at: Mapped[datetime | None]
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    prompt: Mapped[str | None] = mapped_column(Text)
+    response: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_invocations_task", "task_id", "started_at"),
+        Index("ix_invocations_started_at", "started_at"),
+    )
+
+
+class Activity(Base):
+    """A line of what a task is doing: a tool call, a line of output, an error, a progress note."""
+
+    __tablename__ = "activity"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(BigId, ForeignKey("tasks.id", ondelete="CASCADE"))
+    invocation_id: Mapped[str | None] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(20))
+    stream: Mapped[str | None] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_activity_task", "task_id", "id"),)
+
+
+class Worker(Base):
+    """A worker process (an agent host): registered on start, kept alive by its heartbeat."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="online")
+    concurrency: Mapped[int] = mapped_column(Integer, default=1)
+    running_count: Mapped[int] = mapped_column(Integer, default=0)
+    current_task_id: Mapped[int | None] = mapped_column(BigId)
+    started_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
+    tasks_completed: Mapped[int] = mapped_column(Integer, default=0)
+    tasks_failed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class JobLease(Base):
+    """A lease that lets exactly one of N workers run a periodic singleton job (sweeps, reports, rollups)."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    expires_at: Mapped[datetime | None]
+    last_run_at: Mapped[datetime | None]
+    last_key: Mapped[str | None] = mapped_column(String(200))
+
+
+class WriteStat(Base):
+    """Per-process, per-minute commit latency of the write path, for the database-perspective views."""
+
+    __tablename__ = "write_stats"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    minute: Mapped[datetime]
+    process: Mapped[str] = mapped_column(String(200))
+    commits: Mapped[int] = mapped_column(Integer)
+    events: Mapped[int] = mapped_column(Integer)
+    total_ms: Mapped[float] = mapped_column(Float)
+    p50_ms: Mapped[float] = mapped_column(Float)
+    p95_ms: Mapped[float] = mapped_column(Float)
+    max_ms: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        UniqueConstraint("minute", "process", name="uq_write_stats_minute_process"),
+        Index("ix_write_stats_minute", "minute"),
+    )

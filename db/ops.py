@@ -1,0 +1,159 @@
+"""Data layer: the changes the recorder can apply to a task, as frozen dataclasses (the write path's vocabulary)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from db.states import ActivityType, TaskKind, TaskStatus
+
+MAX_TITLE = 500
+MAX_TAGS = 20
+MAX_TAG_LEN = 100
+MAX_MESSAGE = 20_000
+# Activity text copied into the event payload for live views; the full line stays in `activity`.
+EVENT_MESSAGE_PREVIEW = 500
+
+
+class SpecError(ValueError):
+    """A task description that cannot be stored; `field` names the offending field."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    title: str
+    kind: TaskKind
+    payload: dict[str, Any] = field(default_factory=dict)
+    priority: int = 0
+    tags: tuple[str, ...] = ()
+    created_by: str = ""
+    max_attempts: int = 1
+    max_iterations: int | None = None
+    timeout_seconds: float | None = None
+    external_id: str | None = None
+
+    def __post_init__(self) -> None:
+        title = self.title.strip() if isinstance(self.title, str) else ""
+        if not title:
+            raise SpecError("title", "must not be empty")
+        if len(title) > MAX_TITLE:
+            raise SpecError("title", f"must be at most {MAX_TITLE} characters")
+        object.__setattr__(self, "title", title)
+        try:
+            object.__setattr__(self, "kind", TaskKind(self.kind))
+        except ValueError:
+            kinds = ", ".join(k.value for k in TaskKind)
+            raise SpecError("kind", f"must be one of {kinds}, got {self.kind!r}") from None
+        if not isinstance(self.payload, dict):
+            raise SpecError("payload", "must be a JSON object")
+        if not -1000 <= self.priority <= 1000:
+            raise SpecError("priority", "must be between -1000 and 1000")
+        tags = tuple(dict.fromkeys(t.strip() for t in self.tags if t.strip()))
+        if len(tags) > MAX_TAGS:
+            raise SpecError("tags", f"at most {MAX_TAGS} tags")
+        if any(len(t) > MAX_TAG_LEN for t in tags):
+            raise SpecError("tags", f"a tag has at most {MAX_TAG_LEN} characters")
+        object.__setattr__(self, "tags", tags)
+        if not 1 <= self.max_attempts <= 100:
+            raise SpecError("max_attempts", "must be between 1 and 100")
+        if self.max_iterations is not None and self.max_iterations < 1:
+            raise SpecError("max_iterations", "must be at least 1")
+        if self.timeout_seconds is not None and self.timeout_seconds <= 0:
+            raise SpecError("timeout_seconds", "must be positive")
+        if self.kind is TaskKind.COMMAND:
+            command = self.payload.get("command")
+            ok = (isinstance(command, str) and command.strip()) or (
+                isinstance(command, list) and command and all(isinstance(c, str) for c in command)
+            )
+            if not ok:
+                raise SpecError("payload.command", "a command task needs a command (string or list)")
+        if self.kind is TaskKind.PYTHON:
+            target = self.payload.get("callable")
+            if not isinstance(target, str) or ("." not in target and ":" not in target):
+                raise SpecError("payload.callable", "a python task needs a dotted path like pkg.module:func")
+
+
+@dataclass(frozen=True)
+class Transition:
+    to: TaskStatus
+    reason: str | None = None
+    error: str | None = None
+    result: Any = None
+    has_result: bool = False
+    worker_id: str | None = None
+    lease_until: datetime | None = None
+    # For re-queues: a retry counts a new attempt and may wait before it can be claimed again.
+    next_attempt: bool = False
+    available_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    iteration: int | None = None
+    max_iterations: int | None = None
+    percent: float | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class ActivityLine:
+    message: str
+    type: ActivityType = ActivityType.OUTPUT
+    invocation_id: str | None = None
+    stream: str | None = None
+
+
+@dataclass(frozen=True)
+class InvocationStarted:
+    invocation_id: str
+    role: str = ""
+    provider: str = ""
+    model: str = ""
+    prompt: str | None = None
+    iteration: int | None = None
+
+
+@dataclass(frozen=True)
+class InvocationFinished:
+    invocation_id: str
+    ok: bool = True
+    response: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    model: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: float = 0.0
+    invocation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SetResult:
+    result: Any
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    pass
+
+
+Op = (
+    Transition
+    | Progress
+    | ActivityLine
+    | InvocationStarted
+    | InvocationFinished
+    | Usage
+    | SetResult
+    | CancelRequest
+)

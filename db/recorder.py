@@ -1,0 +1,111 @@
+"""Data layer: the recorder — the ONE write path. Each call is one transaction that updates the task row's
+projections and appends its events together, then wakes the change feed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from db import claims, workers
+from db.changefeed import TOPIC_EVENTS, TOPIC_QUEUE, Hub
+from db.engine import Database
+from db.ops import CancelRequest, Op, TaskSpec, Transition
+from db.states import TERMINAL, IllegalTransition, TaskKind, TaskStatus
+from db.timeutil import utcnow
+from db.writes import apply_ops, insert_tasks, lock_status
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Recorder:
+    def __init__(self, db: Database, hub: Hub | None = None) -> None:
+        self.db = db
+        self.hub = hub or Hub()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write transaction; listeners are woken only after it committed."""
+        with self.db.writing() as session:
+            yield session
+            topics = {TOPIC_EVENTS} if session.info.get("events") else set()
+            if session.info.get("queued"):
+                topics.add(TOPIC_QUEUE)
+        if topics:
+            self.hub.publish(frozenset(topics))
+
+    def submit(self, spec: TaskSpec, *, actor: str = "cli") -> int:
+        return self.submit_many([spec], actor=actor)[0]
+
+    def submit_many(self, specs: Sequence[TaskSpec], *, actor: str = "cli") -> list[int]:
+        with self.transaction() as session:
+            return insert_tasks(session, specs, actor=actor)
+
+    def record(
+        self,
+        task_id: int,
+        *ops: Op,
+        actor: str = "system",
+        correlation_id: str | None = None,
+        owner: str | None = None,
+    ) -> TaskStatus:
+        with self.transaction() as session:
+            return apply_ops(session, task_id, ops, actor=actor, correlation_id=correlation_id, owner=owner)
+
+    def cancel(self, task_id: int, *, actor: str = "cli") -> TaskStatus:
+        """Queued: cancelled at once. Running: flagged; its worker stops it within a second."""
+        return self.record(task_id, CancelRequest(), actor=actor)
+
+    def retry(self, task_id: int, *, actor: str = "cli", delay_seconds: float = 0.0) -> TaskStatus:
+        with self.transaction() as session:
+            status = lock_status(session, task_id)
+            if status not in TERMINAL:
+                raise IllegalTransition(task_id, status, TaskStatus.QUEUED)
+            op = Transition(TaskStatus.QUEUED, reason="retry", next_attempt=True,
+                            available_at=utcnow() + timedelta(seconds=delay_seconds))
+            return apply_ops(session, task_id, [op], actor=actor)
+
+    def claim(
+        self, worker_id: str, kinds: Collection[TaskKind], lease_seconds: float
+    ) -> claims.ClaimedTask | None:
+        with self.transaction() as session:
+            return claims.claim_next(session, worker_id, kinds, lease_seconds)
+
+    def renew_leases(self, worker_id: str, task_ids: Sequence[int], lease_seconds: float) -> set[int]:
+        with self.transaction() as session:
+            return claims.renew_leases(session, worker_id, task_ids, lease_seconds)
+
+    def sweep_expired_leases(self, *, actor: str) -> dict[int, TaskStatus]:
+        """Recover every task whose worker vanished. Safe to run from many workers at once."""
+        with self.db.reading() as session:
+            candidates = claims.expired_leases(session)
+        outcome: dict[int, TaskStatus] = {}
+        for task_id in candidates:
+            with self.transaction() as session:
+                status = claims.recover_task(session, task_id, actor=actor)
+            if status is not None:
+                outcome[task_id] = status
+        return outcome
+
+    def register_worker(self, me: workers.WorkerIdentity) -> None:
+        with self.transaction() as session:
+            workers.register_worker(session, me)
+
+    def heartbeat(self, worker_id: str, running: list[int]) -> None:
+        with self.transaction() as session:
+            workers.heartbeat(session, worker_id, running)
+
+    def worker_stopped(self, worker_id: str) -> None:
+        with self.transaction() as session:
+            claims.release_owned(session, worker_id)
+            workers.mark_offline(session, worker_id)
+
+    def mark_silent_workers(self, silent_for: timedelta) -> list[str]:
+        with self.transaction() as session:
+            return workers.mark_silent_offline(session, silent_for)
+

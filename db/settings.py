@@ -1,0 +1,89 @@
+"""Data layer: the Settings object (built once in app.py from TASKLENS_* variables and flags, then passed down)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "TASKLENS_"
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///var/tasklens.db"
+    host: str = "127.0.0.1"
+    port: int = 8050
+    worker_name: str = field(default_factory=socket.gethostname)
+    worker_concurrency: int = 4
+    lease_seconds: float = 15.0
+    heartbeat_seconds: float = 3.0
+    # Fallback claim poll; a submit normally wakes an idle worker at once through the change feed.
+    poll_seconds: float = 2.0
+    sweep_seconds: float = 5.0
+    cancel_check_seconds: float = 0.25
+    default_timeout_seconds: float | None = None
+    retry_backoff_seconds: float = 1.0
+    # A task that ignores a stop request (a python callable that never checks) is abandoned after this.
+    stop_grace_seconds: float = 5.0
+    log_level: str = "INFO"
+    demo_speed: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then TASKLENS_* variables, then explicit overrides (CLI flags) that are not None."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    def validate(self) -> None:
+        if not (self.database_url.startswith("sqlite") or self.database_url.startswith("postgres")):
+            raise SettingsError(
+                f"TASKLENS_DATABASE_URL must be sqlite:///PATH or postgresql://…, got {self.database_url!r}"
+            )
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"TASKLENS_PORT must be between 1 and 65535, got {self.port}")
+        if not 1 <= self.worker_concurrency <= 256:
+            raise SettingsError(
+                f"TASKLENS_WORKER_CONCURRENCY must be between 1 and 256, got {self.worker_concurrency}"
+            )
+        for name in ("lease_seconds", "heartbeat_seconds", "poll_seconds", "sweep_seconds"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"TASKLENS_{name.upper()} must be positive")
+        if self.heartbeat_seconds >= self.lease_seconds:
+            raise SettingsError("TASKLENS_HEARTBEAT_SECONDS must be shorter than TASKLENS_LEASE_SECONDS")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.database_url.startswith("sqlite"):
+            return None
+        return Path(self.database_url.split(":///", 1)[1])
+
+
+def _coerce(name: str, type_name: Any, raw: str) -> Any:
+    kind = str(type_name)
+    try:
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be a number, got {raw!r}") from None
+    return raw

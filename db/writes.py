@@ -1,0 +1,400 @@
+"""Data layer: applies ops to one task inside the caller's transaction — the task row's projections and its
+events always change together. Functions take a session and never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.orm import Session
+
+from db.models import Activity, Invocation, Task, TaskEvent, TaskTag, Worker
+from db.ops import (
+    EVENT_MESSAGE_PREVIEW,
+    MAX_MESSAGE,
+    ActivityLine,
+    CancelRequest,
+    InvocationFinished,
+    InvocationStarted,
+    Op,
+    Progress,
+    SetResult,
+    TaskSpec,
+    Transition,
+    Usage,
+)
+from db.states import EventType, IllegalTransition, TaskStatus, check_transition
+from db.timeutil import utcnow
+
+T = Task.__table__
+E = TaskEvent.__table__
+A = Activity.__table__
+I = Invocation.__table__  # noqa: E741
+W = Worker.__table__
+TAGS = TaskTag.__table__
+
+NOTIFY_CHANNEL = "tasklens_events"
+
+
+class TaskNotFound(LookupError):
+    def __init__(self, task_id: int) -> None:
+        super().__init__(f"task {task_id} does not exist")
+        self.task_id = task_id
+
+
+class LeaseLost(RuntimeError):
+    """The writer no longer holds the task (its lease expired and the sweep gave it away)."""
+
+    def __init__(self, task_id: int, owner: str) -> None:
+        super().__init__(f"task {task_id} is no longer held by {owner}")
+        self.task_id = task_id
+
+
+class InvocationNotFound(LookupError):
+    def __init__(self, invocation_id: str) -> None:
+        super().__init__(f"invocation {invocation_id!r} does not exist")
+        self.invocation_id = invocation_id
+
+
+def note_events(session: Session, count: int, *, queued: bool = False) -> None:
+    """Tell the recorder (after commit) what this transaction wrote, and PostgreSQL listeners on commit."""
+    info = session.info
+    info["events"] = info.get("events", 0) + count
+    if queued:
+        info["queued"] = True
+    if session.get_bind().dialect.name == "postgresql" and not info.get("notified"):
+        # Delivered by PostgreSQL only when (and if) this transaction commits.
+        session.execute(text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
+        info["notified"] = True
+
+
+def insert_tasks(
+    session: Session,
+    specs: Sequence[TaskSpec],
+    *,
+    actor: str,
+    now: datetime | None = None,
+    correlation_id: str | None = None,
+) -> list[int]:
+    now = now or utcnow()
+    rows = [
+        {
+            "title": s.title,
+            "kind": s.kind.value,
+            "payload": s.payload,
+            "status": TaskStatus.QUEUED.value,
+            "priority": s.priority,
+            "tags": list(s.tags),
+            "created_by": s.created_by or actor,
+            "external_id": s.external_id,
+            "attempt": 1,
+            "max_attempts": s.max_attempts,
+            "current_iteration": 0,
+            "max_iterations": s.max_iterations,
+            "progress": 0.0,
+            "timeout_seconds": s.timeout_seconds,
+            "cancel_requested": False,
+            "available_at": now,
+            "created_at": now,
+            "last_updated_at": now,
+            "last_activity_at": now,
+            "update_count": 1,
+            "invocation_count": 0,
+            "activity_count": 0,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cache_read_tokens": 0,
+            "cost_usd": 0.0,
+        }
+        for s in specs
+    ]
+    ids = list(
+        session.execute(insert(T).returning(T.c.id, sort_by_parameter_order=True), rows).scalars()
+    )
+    tag_rows = [{"task_id": i, "tag": t} for i, s in zip(ids, specs, strict=True) for t in s.tags]
+    if tag_rows:
+        session.execute(insert(TAGS), tag_rows)
+    session.execute(
+        insert(E),
+        [
+            {
+                "task_id": i,
+                "type": EventType.CREATED.value,
+                "from_status": None,
+                "to_status": TaskStatus.QUEUED.value,
+                "actor": actor,
+                "correlation_id": correlation_id,
+                "payload": {"kind": s.kind.value, "title": s.title, "priority": s.priority},
+                "at": now,
+            }
+            for i, s in zip(ids, specs, strict=True)
+        ],
+    )
+    note_events(session, len(ids), queued=True)
+    return ids
+
+
+def apply_ops(
+    session: Session,
+    task_id: int,
+    ops: Sequence[Op],
+    *,
+    actor: str,
+    correlation_id: str | None = None,
+    now: datetime | None = None,
+    owner: str | None = None,
+) -> TaskStatus:
+    """Apply `ops` in order to one task: one UPDATE of the task row, its events appended. Returns the new status.
+    With `owner`, the task must still be running under that worker (else LeaseLost).
+    Raises TaskNotFound, InvocationNotFound or IllegalTransition, leaving the rollback to the caller."""
+    now = now or utcnow()
+    row = session.execute(
+        select(T.c.status, T.c.attempt, T.c.worker_id).where(T.c.id == task_id).with_for_update()
+    ).one_or_none()
+    if row is None:
+        raise TaskNotFound(task_id)
+    if owner is not None and (row.worker_id != owner or row.status != TaskStatus.RUNNING.value):
+        raise LeaseLost(task_id, owner)
+    state = _TaskDelta(task_id, TaskStatus(row.status), row.attempt, row.worker_id, now)
+    for op in ops:
+        state.apply(session, op)
+    if not state.events:
+        return state.status
+    values: dict[str, Any] = dict(state.values)
+    values["status"] = state.status.value
+    for column, delta in state.deltas.items():
+        if delta:
+            values[column] = T.c[column] + delta
+    values["update_count"] = T.c.update_count + len(state.events)
+    values["last_updated_at"] = now
+    values["last_activity_at"] = now
+    session.execute(update(T).where(T.c.id == task_id).values(**values))
+    for ev in state.events:
+        ev.setdefault("actor", actor)
+        ev.setdefault("correlation_id", correlation_id)
+    session.execute(insert(E), state.events)
+    if state.activity:
+        session.execute(insert(A), state.activity)
+    if state.finished_by is not None:
+        _count_worker_outcome(session, *state.finished_by)
+    note_events(session, len(state.events), queued=state.requeued)
+    return state.status
+
+
+class _TaskDelta:
+    """Accumulates what a batch of ops does to one task row, so the row is written once."""
+
+    def __init__(
+        self, task_id: int, status: TaskStatus, attempt: int, worker_id: str | None, now: datetime
+    ) -> None:
+        self.task_id = task_id
+        self.status = status
+        self.attempt = attempt
+        self.worker_id = worker_id
+        self.now = now
+        self.values: dict[str, Any] = {}
+        self.deltas: dict[str, float] = {
+            "activity_count": 0,
+            "invocation_count": 0,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cache_read_tokens": 0,
+            "cost_usd": 0.0,
+        }
+        self.events: list[dict[str, Any]] = []
+        self.activity: list[dict[str, Any]] = []
+        self.requeued = False
+        self.finished_by: tuple[str, TaskStatus] | None = None
+
+    def event(self, type_: EventType, payload: dict[str, Any], **extra: Any) -> None:
+        self.events.append(
+            {
+                "task_id": self.task_id,
+                "type": type_.value,
+                "from_status": extra.pop("from_status", None),
+                "to_status": extra.pop("to_status", None),
+                "payload": payload,
+                "at": self.now,
+                **extra,
+            }
+        )
+
+    def apply(self, session: Session, op: Op) -> None:
+        match op:
+            case Transition():
+                self._transition(op)
+            case CancelRequest():
+                self._cancel()
+            case Progress():
+                self._progress(op)
+            case ActivityLine():
+                message = op.message[:MAX_MESSAGE]
+                self.activity.append(
+                    {
+                        "task_id": self.task_id,
+                        "invocation_id": op.invocation_id,
+                        "type": op.type.value,
+                        "stream": op.stream,
+                        "message": message,
+                        "at": self.now,
+                    }
+                )
+                self.deltas["activity_count"] += 1
+                self.event(
+                    EventType.ACTIVITY,
+                    {
+                        "type": op.type.value,
+                        "message": message[:EVENT_MESSAGE_PREVIEW],
+                        "invocation_id": op.invocation_id,
+                        "stream": op.stream,
+                    },
+                )
+            case InvocationStarted():
+                session.execute(
+                    insert(I).values(
+                        id=op.invocation_id,
+                        task_id=self.task_id,
+                        iteration=op.iteration,
+                        role=op.role,
+                        provider=op.provider,
+                        model=op.model,
+                        status="running",
+                        started_at=self.now,
+                        last_activity_at=self.now,
+                        prompt=op.prompt,
+                        input_tokens=0,
+                        output_tokens=0,
+                        cache_read_tokens=0,
+                        cost_usd=0.0,
+                    )
+                )
+                self.deltas["invocation_count"] += 1
+                self.event(
+                    EventType.INVOCATION_STARTED,
+                    {"invocation_id": op.invocation_id, "role": op.role, "provider": op.provider,
+                     "model": op.model, "iteration": op.iteration},
+                )
+            case InvocationFinished():
+                status = "completed" if op.ok else "failed"
+                result = session.execute(
+                    update(I)
+                    .where(I.c.id == op.invocation_id, I.c.task_id == self.task_id)
+                    .values(status=status, completed_at=self.now, last_activity_at=self.now,
+                            response=op.response, error=op.error)
+                )
+                if result.rowcount == 0:  # type: ignore[attr-defined]
+                    raise InvocationNotFound(op.invocation_id)
+                self.event(
+                    EventType.INVOCATION_COMPLETED if op.ok else EventType.INVOCATION_FAILED,
+                    {"invocation_id": op.invocation_id, "error": (op.error or "")[:EVENT_MESSAGE_PREVIEW] or None},
+                )
+            case Usage():
+                self._usage(session, op)
+            case SetResult():
+                self.values["result"] = op.result
+                self.event(EventType.RESULT, {})
+
+    def _transition(self, op: Transition) -> None:
+        check_transition(self.task_id, self.status, op.to)
+        v = self.values
+        if op.to is TaskStatus.RUNNING:
+            self.worker_id = op.worker_id
+            v.update(started_at=self.now, completed_at=None, worker_id=op.worker_id,
+                     lease_expires_at=op.lease_until, error_message=None, failure_reason=None)
+        elif op.to is TaskStatus.QUEUED:
+            if op.next_attempt:
+                self.attempt += 1
+            self.requeued = True
+            v.update(attempt=self.attempt, worker_id=None, lease_expires_at=None, started_at=None,
+                     completed_at=None, cancel_requested=False, available_at=op.available_at or self.now,
+                     progress=0.0, current_iteration=0, progress_message=None, error_message=None,
+                     failure_reason=None)
+        else:
+            v.update(completed_at=self.now, lease_expires_at=None, cancel_requested=False)
+            if op.error is not None:
+                v["error_message"] = op.error[:MAX_MESSAGE]
+            if op.reason is not None and op.to is not TaskStatus.COMPLETED:
+                v["failure_reason"] = op.reason
+            if op.to is TaskStatus.COMPLETED:
+                v["progress"] = 100.0
+            if self.status is TaskStatus.RUNNING and self.worker_id:
+                self.finished_by = (self.worker_id, op.to)
+        if op.has_result:
+            v["result"] = op.result
+        payload: dict[str, Any] = {"attempt": self.attempt}
+        if op.reason:
+            payload["reason"] = op.reason
+        if op.error:
+            payload["error"] = op.error[:EVENT_MESSAGE_PREVIEW]
+        if op.to is TaskStatus.RUNNING:
+            payload["worker_id"] = op.worker_id
+        self.event(EventType.TRANSITION, payload, from_status=self.status.value, to_status=op.to.value)
+        self.status = op.to
+
+    def _cancel(self) -> None:
+        if self.status is TaskStatus.QUEUED:
+            self._transition(Transition(TaskStatus.CANCELLED, reason="cancelled", error="cancelled before start"))
+        elif self.status is TaskStatus.RUNNING:
+            self.values["cancel_requested"] = True
+            self.event(EventType.CANCEL_REQUESTED, {})
+        else:
+            raise IllegalTransition(self.task_id, self.status, TaskStatus.CANCELLED)
+
+    def _progress(self, op: Progress) -> None:
+        v = self.values
+        payload: dict[str, Any] = {}
+        if op.iteration is not None:
+            v["current_iteration"] = payload["iteration"] = max(0, int(op.iteration))
+        if op.max_iterations is not None:
+            v["max_iterations"] = payload["max_iterations"] = max(1, int(op.max_iterations))
+        percent = op.percent
+        if percent is None and op.iteration is not None and op.max_iterations:
+            percent = 100.0 * op.iteration / op.max_iterations
+        if percent is not None:
+            v["progress"] = payload["percent"] = min(100.0, max(0.0, float(percent)))
+        if op.message is not None:
+            v["progress_message"] = payload["message"] = op.message[:EVENT_MESSAGE_PREVIEW]
+        self.event(EventType.PROGRESS, payload)
+
+    def _usage(self, session: Session, op: Usage) -> None:
+        d = self.deltas
+        d["input_tokens"] += op.input_tokens
+        d["output_tokens"] += op.output_tokens
+        d["cache_read_tokens"] += op.cache_read_tokens
+        d["cost_usd"] += op.cost_usd
+        if op.invocation_id:
+            result = session.execute(
+                update(I)
+                .where(I.c.id == op.invocation_id, I.c.task_id == self.task_id)
+                .values(
+                    input_tokens=I.c.input_tokens + op.input_tokens,
+                    output_tokens=I.c.output_tokens + op.output_tokens,
+                    cache_read_tokens=I.c.cache_read_tokens + op.cache_read_tokens,
+                    cost_usd=I.c.cost_usd + op.cost_usd,
+                    last_activity_at=self.now,
+                    model=op.model or I.c.model,
+                )
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise InvocationNotFound(op.invocation_id)
+        self.event(
+            EventType.USAGE,
+            {"model": op.model, "input_tokens": op.input_tokens, "output_tokens": op.output_tokens,
+             "cache_read_tokens": op.cache_read_tokens, "cost_usd": op.cost_usd,
+             "invocation_id": op.invocation_id},
+        )
+
+
+def _count_worker_outcome(session: Session, worker_id: str, status: TaskStatus) -> None:
+    column = "tasks_completed" if status is TaskStatus.COMPLETED else "tasks_failed"
+    session.execute(update(W).where(W.c.id == worker_id).values({column: W.c[column] + 1}))
+
+
+def lock_status(session: Session, task_id: int) -> TaskStatus:
+    """The task's status, with its row locked until the transaction ends (PostgreSQL; SQLite already is)."""
+    status = session.execute(select(T.c.status).where(T.c.id == task_id).with_for_update()).scalar()
+    if status is None:
+        raise TaskNotFound(task_id)
+    return TaskStatus(status)

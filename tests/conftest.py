@@ -1,0 +1,80 @@
+"""Tests: shared fixtures — a real SQLite file per test and a real PostgreSQL database per session."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from db.changefeed import Hub
+from db.engine import Database, open_database
+from db.migrate import upgrade
+from db.recorder import Recorder
+
+PG_ADMIN_DSN = os.environ.get("TASKLENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+TABLES = "task_events, activity, invocations, task_tags, tasks, workers, job_leases, write_stats"
+
+
+def _pg_available() -> bool:
+    try:
+        with psycopg.connect(PG_ADMIN_DSN, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_session_url() -> Iterator[str]:
+    """A throw-away database on the machine's PostgreSQL, migrated once. Never skipped in CI."""
+    if not _pg_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI but {PG_ADMIN_DSN} is unreachable")
+        pytest.skip("PostgreSQL not reachable (runs in CI)")
+    name = f"tasklens_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
+    db = open_database(url)
+    upgrade(db)
+    db.dispose()
+    yield url
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
+    """Each test runs against a fresh SQLite file and against PostgreSQL (tables emptied)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/tasklens.db"
+        db = open_database(url)
+        upgrade(db)
+        db.dispose()
+        return url
+    url: str = request.getfixturevalue("pg_session_url")
+    db = open_database(url)
+    with db.write_engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    db.dispose()
+    return url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = open_database(db_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def hub() -> Hub:
+    return Hub()
+
+
+@pytest.fixture
+def recorder(db: Database, hub: Hub) -> Recorder:
+    return Recorder(db, hub)

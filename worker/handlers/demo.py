@@ -1,0 +1,62 @@
+"""Worker layer: the `demo` handler — a simulated multi-role agent (analyst, planner, builder, tester, reviewer)
+with realistic iterations, tool calls, tokens, costs, occasional failures and hangs."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from worker.context import RunHandle, TaskContext
+from worker.simulation import FAILURE_MESSAGES, iteration_roles, plan_call, tool_line
+
+
+DEFAULT_FAIL_RATE = 0.08
+
+
+class DemoFailure(Exception):
+    pass
+
+
+def run_demo(handle: RunHandle) -> Any:
+    ctx = TaskContext(handle)
+    p = ctx.payload
+    rng = random.Random(p.get("seed", handle.task.id * 7919 + handle.task.attempt))
+    speed = float(p.get("speed", 1.0)) or 1.0
+    fail_rate = float(p.get("fail_rate", DEFAULT_FAIL_RATE))
+    hang_rate = float(p.get("hang_rate", 0.03))
+    iterations = int(p.get("iterations") or ctx.max_iterations or rng.randint(2, 5))
+    fail_at = rng.randint(1, iterations) if rng.random() < fail_rate else None
+    hang_at = rng.randint(1, iterations) if rng.random() < hang_rate else None
+    total_cost = 0.0
+    tokens = 0
+
+    for it in range(1, iterations + 1):
+        ctx.progress(iteration=it, max_iterations=iterations, message=f"iteration {it}: working")
+        for role in iteration_roles(rng, it):
+            call = plan_call(rng, role, failure_scale=fail_rate / DEFAULT_FAIL_RATE)
+            with ctx.invocation(role, call.provider, call.model, prompt=f"{role}: {ctx.title}", iteration=it) as inv:
+                for tool in call.tools:
+                    inv.activity(tool_line(rng, tool))
+                    ctx.sleep(rng.uniform(0.1, 0.6) / speed)
+                if hang_at == it and role == "builder":
+                    # A stuck agent: silence until it is cancelled or times out.
+                    ctx.activity("waiting for provider response…", "progress")
+                    ctx.sleep(3600)
+                ctx.sleep(call.seconds / speed)
+                inv.usage(call.input_tokens, call.output_tokens, call.cache_read_tokens, call.cost_usd)
+                total_cost += call.cost_usd
+                tokens += call.input_tokens + call.output_tokens
+                if call.failed:
+                    raise DemoFailure(f"{role} call to {call.model} failed: provider error")
+                inv.response = f"{role} finished step {it}"
+            ctx.activity(f"{role} done ({call.model}, {call.output_tokens} tokens out)")
+        if fail_at == it:
+            raise DemoFailure(rng.choice(FAILURE_MESSAGES))
+    ctx.progress(iteration=iterations, max_iterations=iterations, percent=100, message="done")
+    return {"iterations": iterations, "tokens": tokens, "cost_usd": round(total_cost, 6), "summary": "goal met"}
+
+
+def demo_payload(rng: random.Random, speed: float) -> dict[str, Any]:
+    return {"speed": speed, "seed": rng.randint(0, 2**31)}
+
+

@@ -1,0 +1,63 @@
+"""Worker layer: the periodic jobs, as a declarative table with stable ids. Each job is a plain function of a
+Worker, idempotent and safe to run from N workers at once (sweeps act only on rows that still qualify)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from db.writestats import flush_write_stats
+
+if TYPE_CHECKING:
+    from worker.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+def heartbeat(w: Worker) -> None:
+    """Renew the leases of running tasks (a task we lost is stopped) and the worker row's last_seen."""
+    running = w.running_ids()
+    held = w.recorder.renew_leases(w.identity.id, running, w.settings.lease_seconds)
+    for task_id in set(running) - held:
+        w.stop_task(task_id, "lease_lost")
+    w.recorder.heartbeat(w.identity.id, sorted(held))
+
+
+def sweep_leases(w: Worker) -> None:
+    recovered = w.recorder.sweep_expired_leases(actor=f"worker:{w.identity.id}")
+    if recovered:
+        log.warning("recovered tasks from lost workers: %s", recovered)
+        w.wake()
+
+
+def mark_silent_workers(w: Worker) -> None:
+    w.recorder.mark_silent_workers(timedelta(seconds=w.settings.lease_seconds * 2))
+
+
+def poll_queue(w: Worker) -> None:
+    """Fallback for a missed wake-up (e.g. a retry whose backoff just ended): look at the queue."""
+    w.wake()
+
+
+def flush_stats(w: Worker) -> None:
+    with w.recorder.transaction() as session:
+        flush_write_stats(session, w.db.stats)
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    id: str
+    func: Callable[[Worker], None]
+    every: Callable[[Worker], float]
+
+
+JOBS: tuple[PeriodicJob, ...] = (
+    PeriodicJob("heartbeat", heartbeat, lambda w: w.settings.heartbeat_seconds),
+    PeriodicJob("sweep-leases", sweep_leases, lambda w: w.settings.sweep_seconds),
+    PeriodicJob("mark-silent-workers", mark_silent_workers, lambda w: w.settings.sweep_seconds * 2),
+    PeriodicJob("poll-queue", poll_queue, lambda w: w.settings.poll_seconds),
+    PeriodicJob("flush-write-stats", flush_stats, lambda w: 60.0),
+)

@@ -1,0 +1,233 @@
+"""Worker layer: the worker process — registers itself, claims tasks when woken, runs up to N at once, and
+drives its periodic jobs (heartbeat and leases, sweeps, stats) with an in-memory APScheduler."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import OperationalError
+
+from db.changefeed import TOPIC_QUEUE, Hub
+from db.claims import ClaimedTask, cancel_requested, has_claimable
+from db.engine import Database
+from db.ops import Op
+from db.recorder import Recorder
+from db.settings import Settings
+from db.states import EXECUTABLE_KINDS, TaskKind
+from db.workers import WorkerIdentity
+from db.writes import LeaseLost, TaskNotFound
+from worker.context import OpSink, RunHandle
+from worker.jobs import JOBS
+from worker.runner import final_ops, run_handler
+
+log = logging.getLogger(__name__)
+
+SUPERVISE_SECONDS = 0.05
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        recorder: Recorder,
+        hub: Hub,
+        *,
+        kinds: frozenset[TaskKind] = EXECUTABLE_KINDS,
+    ) -> None:
+        self.settings, self.db, self.recorder, self.hub, self.kinds = settings, db, recorder, hub, kinds
+        pid = os.getpid()
+        self.identity = WorkerIdentity(
+            id=f"{settings.worker_name}-{pid}-{uuid.uuid4().hex[:4]}",
+            name=settings.worker_name,
+            host=socket.gethostname(),
+            pid=pid,
+            concurrency=settings.worker_concurrency,
+        )
+        self._handles: dict[int, RunHandle] = {}
+        self._finalized: set[int] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._unsubscribe = hub.subscribe(self._on_change)
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(4)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+            timezone="UTC",
+        )
+
+    # lifecycle ---------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.recorder.register_worker(self.identity)
+        now = datetime.now().astimezone()
+        for job in JOBS:
+            seconds = job.every(self)
+            self.scheduler.add_job(
+                self._guarded(job.id, job.func), "interval", seconds=seconds, id=job.id, name=job.id,
+                next_run_time=now + timedelta(seconds=min(seconds, 1.0)),
+            )
+        self.scheduler.start()
+        for target, name in ((self._dispatch_loop, "dispatcher"), (self._supervise_loop, "supervisor")):
+            t = threading.Thread(target=target, name=f"worker-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        self.wake()
+        log.info("worker %s started (concurrency %d)", self.identity.id, self.settings.worker_concurrency)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; running tasks are stopped and re-queued for another worker; go offline."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._wake.set()
+        self._unsubscribe()
+        with self._lock:
+            handles = list(self._handles.values())
+        for h in handles:
+            h.request_stop("shutdown")
+        deadline = time.monotonic() + timeout
+        while self.running_ids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.scheduler.shutdown(wait=False)
+        for t in self._threads:
+            t.join(timeout=2.0)
+        try:
+            self.recorder.worker_stopped(self.identity.id)
+        except OperationalError:
+            log.warning("could not mark worker offline", exc_info=True)
+        log.info("worker %s stopped", self.identity.id)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def running_ids(self) -> list[int]:
+        with self._lock:
+            return list(self._handles)
+
+    def stop_task(self, task_id: int, reason: str) -> None:
+        with self._lock:
+            handle = self._handles.get(task_id)
+        if handle is not None:
+            handle.request_stop(reason)
+
+    # internals ---------------------------------------------------------------------------------------
+    def _on_change(self, topics: frozenset[str]) -> None:
+        if TOPIC_QUEUE in topics:
+            self._wake.set()
+
+    def _guarded(self, job_id: str, func: object) -> object:
+        def run() -> None:
+            try:
+                func(self)  # type: ignore[operator]
+            except Exception:
+                log.exception("periodic job %s failed; it runs again at its next interval", job_id)
+
+        return run
+
+    def _free_slots(self) -> int:
+        with self._lock:
+            return self.settings.worker_concurrency - len(self._handles)
+
+    def _dispatch_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(timeout=self.settings.poll_seconds)
+            self._wake.clear()
+            try:
+                while self._free_slots() > 0 and not self._stopping.is_set():
+                    with self.db.reading() as session:
+                        if not has_claimable(session, self.kinds):
+                            break
+                    task = self.recorder.claim(self.identity.id, self.kinds, self.settings.lease_seconds)
+                    if task is None:
+                        break
+                    self._launch(task)
+            except OperationalError:
+                log.warning("claim failed; retrying shortly", exc_info=True)
+                self._stopping.wait(0.5)
+
+    def _launch(self, task: ClaimedTask) -> None:
+        handle = RunHandle(task, OpSink(self.recorder, task.id, self.identity.id))
+        timeout = task.timeout_seconds or self.settings.default_timeout_seconds
+        if timeout:
+            handle.deadline = handle.started + timeout
+        with self._lock:
+            self._handles[task.id] = handle
+        t = threading.Thread(target=self._run, args=(handle,), name=f"task-{task.id}", daemon=True)
+        t.start()
+
+    def _run(self, handle: RunHandle) -> None:
+        outcome, value = run_handler(handle)
+        self._finish(handle, outcome, value)
+
+    def _finish(self, handle: RunHandle, outcome: str, value: object) -> None:
+        task_id = handle.task.id
+        with self._lock:
+            if task_id in self._finalized or self._handles.get(task_id) is not handle:
+                return
+            self._finalized.add(task_id)
+        try:
+            handle.sink.flush()
+            ops = final_ops(handle, outcome, value, self.settings.retry_backoff_seconds)
+            if ops and not handle.sink.lost:
+                self._record_final(handle, ops)
+        finally:
+            # A silenced sink drops whatever an abandoned thread still tries to write.
+            handle.sink.lost = True
+            with self._lock:
+                self._handles.pop(task_id, None)
+                self._finalized.discard(task_id)
+            self._wake.set()
+
+    def _record_final(self, handle: RunHandle, ops: list[Op]) -> None:
+        for attempt in range(20):
+            try:
+                self.recorder.record(handle.task.id, *ops, actor=f"worker:{self.identity.id}",
+                                     owner=self.identity.id)
+                return
+            except (LeaseLost, TaskNotFound):
+                return
+            except OperationalError:
+                # Keep trying for a while: losing a final state would leave the task to the lease sweep.
+                log.warning("recording the end of task %s failed (try %d)", handle.task.id, attempt + 1)
+                time.sleep(min(0.1 * 2**attempt, 2.0))
+
+    def _supervise_loop(self) -> None:
+        next_cancel_check = 0.0
+        while not self._stopping.wait(SUPERVISE_SECONDS) or self.running_ids():
+            now = time.monotonic()
+            with self._lock:
+                handles = list(self._handles.values())
+            for h in handles:
+                h.sink.flush()
+                if h.sink.lost:
+                    h.request_stop("lease_lost")
+                if h.deadline is not None and now >= h.deadline:
+                    h.request_stop("timeout")
+                if h.stop_requested_at is not None:
+                    if now - h.stop_requested_at > self.settings.stop_grace_seconds:
+                        # The task ignores the stop (a callable that never checks): give up on its thread.
+                        log.warning("task %s did not stop in time; abandoning its thread", h.task.id)
+                        self._finish(h, "stopped", h.stop_reason)
+            if handles and now >= next_cancel_check:
+                next_cancel_check = now + self.settings.cancel_check_seconds
+                self._check_cancels()
+            if self._stopping.is_set() and not handles:
+                break
+
+    def _check_cancels(self) -> None:
+        try:
+            with self.db.reading() as session:
+                ids = cancel_requested(session, self.identity.id)
+        except OperationalError:
+            return
+        for task_id in ids:
+            self.stop_task(task_id, "cancelled")
