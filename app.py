@@ -65,19 +65,37 @@ def build_parser() -> argparse.ArgumentParser:
     # Shared options are SUPPRESSed by default so that a subcommand's parser does not overwrite a value given
     # before the subcommand (`python app.py --db URL migrate`).
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    common.add_argument("--db", dest="database_url", metavar="URL",
-                        help="database URL (env TASKLENS_DATABASE_URL; default sqlite:///var/tasklens.db)")
-    common.add_argument("--log-level", dest="log_level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="log level (env TASKLENS_LOG_LEVEL; default INFO)")
+    common.add_argument(
+        "--db",
+        dest="database_url",
+        metavar="URL",
+        help="database URL (env TASKLENS_DATABASE_URL; default sqlite:///var/tasklens.db)",
+    )
+    common.add_argument(
+        "--log-level",
+        dest="log_level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level (env TASKLENS_LOG_LEVEL; default INFO)",
+    )
     web = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     web.add_argument("--host", help="address to listen on (env TASKLENS_HOST; default 127.0.0.1)")
     web.add_argument("--port", type=_positive_int, help="port (env TASKLENS_PORT; default 8050)")
     wrk = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    wrk.add_argument("--concurrency", dest="worker_concurrency", type=_positive_int,
-                     help="tasks run at once (env TASKLENS_WORKER_CONCURRENCY; default 4)")
-    wrk.add_argument("--name", dest="worker_name", help="worker name (env TASKLENS_WORKER_NAME; default host)")
-    wrk.add_argument("--lease-seconds", dest="lease_seconds", type=_positive_float,
-                     help="lease a running task holds; a silent worker's tasks are recovered after it")
+    wrk.add_argument(
+        "--concurrency",
+        dest="worker_concurrency",
+        type=_positive_int,
+        help="tasks run at once (env TASKLENS_WORKER_CONCURRENCY; default 4)",
+    )
+    wrk.add_argument(
+        "--name", dest="worker_name", help="worker name (env TASKLENS_WORKER_NAME; default host)"
+    )
+    wrk.add_argument(
+        "--lease-seconds",
+        dest="lease_seconds",
+        type=_positive_float,
+        help="lease a running task holds; a silent worker's tasks are recovered after it",
+    )
 
     parser = argparse.ArgumentParser(
         prog="python app.py",
@@ -85,22 +103,31 @@ def build_parser() -> argparse.ArgumentParser:
         "Without a command it runs web + worker on an SQLite file under ./var.",
         parents=[common, web, wrk],
     )
-    parser.add_argument("--demo", action="store_true", default=argparse.SUPPRESS,
-                        help="keep a live demo workload running")
+    parser.add_argument(
+        "--demo", action="store_true", default=argparse.SUPPRESS, help="keep a live demo workload running"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("all", parents=[common, web, wrk], help="web + worker in one process (the default)")
-    p.add_argument("--demo", action="store_true", default=argparse.SUPPRESS,
-                   help="keep a live demo workload running")
+    p.add_argument(
+        "--demo", action="store_true", default=argparse.SUPPRESS, help="keep a live demo workload running"
+    )
     sub.add_parser("web", parents=[common, web], help="the web dashboard and API only")
     sub.add_parser("worker", parents=[common, wrk], help="a worker process only")
     p = sub.add_parser("migrate", parents=[common], help="bring the database schema up to date")
     p.add_argument("--revision", default="head", help="target revision (default head)")
 
-    p = sub.add_parser("submit", parents=[common], help="submit a task",
-                       description="Submit a task. Example: python app.py submit --title hello --command 'echo hi'")
-    p.add_argument("--kind", choices=["command", "python", "demo", "external"],
-                   help="task kind (default: command with --command, python with --callable)")
+    p = sub.add_parser(
+        "submit",
+        parents=[common],
+        help="submit a task",
+        description="Submit a task. Example: python app.py submit --title hello --command 'echo hi'",
+    )
+    p.add_argument(
+        "--kind",
+        choices=["command", "python", "demo", "external"],
+        help="task kind (default: command with --command, python with --callable)",
+    )
     p.add_argument("--title", required=True, help="title / goal of the task")
     p.add_argument("--command", dest="shell_command", help="shell command of a command task")
     p.add_argument("--callable", help="dotted path of a python task, e.g. worker.examples:count_to")
@@ -113,16 +140,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--created-by", default="", help="who submits it (default: cli)")
     p.add_argument("--wait", action="store_true", help="wait until it ends; exit 0 only if it completed")
 
-    for name, help_ in (("cancel", "cancel a task"), ("retry", "send a finished task back to the queue"),
-                        ("show", "print a task and its events as JSON")):
+    for name, help_ in (
+        ("cancel", "cancel a task"),
+        ("retry", "send a finished task back to the queue"),
+        ("show", "print a task and its events as JSON"),
+    ):
         p = sub.add_parser(name, parents=[common], help=help_)
         p.add_argument("task_id", type=_positive_int, help="task id")
         if name == "show":
             p.add_argument("--events", action="store_true", help="include every event")
 
-    p = sub.add_parser("demo", parents=[common], help="submit a live demo workload or generate history",
-                       description="Submit demo tasks for a running worker, or with --history N write N "
-                       "realistic finished tasks (events, invocations, costs) straight into the database.")
+    p = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="submit a live demo workload or generate history",
+        description="Submit demo tasks for a running worker, or with --history N write N "
+        "realistic finished tasks (events, invocations, costs) straight into the database.",
+    )
     p.add_argument("--count", type=_count, default=10, help="live demo tasks to submit (default 10)")
     p.add_argument("--speed", type=_positive_float, default=1.0, help="demo speed factor (default 1)")
     p.add_argument("--history", type=_count, default=0, metavar="N", help="generate N historical tasks")
@@ -192,8 +226,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings, *, web: bool, worker: 
         if w:
             w.start()
         if getattr(args, "demo", False):
-            threading.Thread(target=trickle, args=(stack.recorder, stack.stop, settings.demo_speed),
-                             name="demo-trickle", daemon=True).start()
+            threading.Thread(
+                target=trickle,
+                args=(stack.recorder, stack.stop, settings.demo_speed),
+                name="demo-trickle",
+                daemon=True,
+            ).start()
         if web:
             from dashboard.server import create_app
 
@@ -203,12 +241,17 @@ def cmd_run(args: argparse.Namespace, settings: Settings, *, web: bool, worker: 
             try:
                 app.server.run(host=settings.host, port=settings.port, threaded=True, use_reloader=False)
             except OSError as exc:
-                print(f"error: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}. "
-                      "Choose another with --port or TASKLENS_PORT.", file=sys.stderr)
+                print(
+                    f"error: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}. "
+                    "Choose another with --port or TASKLENS_PORT.",
+                    file=sys.stderr,
+                )
                 return 1
         else:
-            print(f"TaskLens worker {w.identity.id if w else ''} running ({_where(settings)}; Ctrl-C to stop)",
-                  flush=True)
+            print(
+                f"TaskLens worker {w.identity.id if w else ''} running ({_where(settings)}; Ctrl-C to stop)",
+                flush=True,
+            )
             while not stack.stop.wait(1.0):
                 pass
     except KeyboardInterrupt:
@@ -236,21 +279,32 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     from db.ops import TaskSpec
+    from db.states import TaskKind
 
     payload = dict(args.payload)
     if args.shell_command:
         payload["command"] = args.shell_command
     if args.callable:
         payload["callable"] = args.callable
-    kind = args.kind or ("command" if "command" in payload else "python" if "callable" in payload else None)
-    if kind is None:
-        print("error: say what to run: --command '…', --callable pkg.module:func, or --kind demo",
-              file=sys.stderr)
+    kind = args.kind or ("command" if "command" in payload else "python" if "callable" in payload else "")
+    if not kind:
+        print(
+            "error: say what to run: --command '…', --callable pkg.module:func, or --kind demo",
+            file=sys.stderr,
+        )
         return 2
     tags = [t for raw in args.tag for t in raw.split(",")]
-    spec = TaskSpec(title=args.title, kind=kind, payload=payload, priority=args.priority, tags=tuple(tags),
-                    created_by=args.created_by, max_attempts=args.max_attempts,
-                    max_iterations=args.max_iterations, timeout_seconds=args.timeout)
+    spec = TaskSpec(
+        title=args.title,
+        kind=TaskKind(kind),
+        payload=payload,
+        priority=args.priority,
+        tags=tuple(tags),
+        created_by=args.created_by,
+        max_attempts=args.max_attempts,
+        max_iterations=args.max_iterations,
+        timeout_seconds=args.timeout,
+    )
     stack = Stack(settings)
     try:
         task_id = stack.recorder.submit(spec, actor="cli")
@@ -294,8 +348,14 @@ def cmd_task_action(args: argparse.Namespace, settings: Settings) -> int:
                 out: dict[str, Any] = task_summary(task)
                 if args.events:
                     out["events"] = [
-                        {"seq": e.seq, "type": e.type, "from": e.from_status, "to": e.to_status,
-                         "at": e.at.isoformat(), "payload": e.payload}
+                        {
+                            "seq": e.seq,
+                            "type": e.type,
+                            "from": e.from_status,
+                            "to": e.to_status,
+                            "at": e.at.isoformat(),
+                            "payload": e.payload,
+                        }
                         for e in task_events(session, args.task_id)
                     ]
             print(json.dumps(out, indent=2, default=str))
@@ -320,11 +380,15 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                     print(f"  … {done:,} tasks", flush=True)
 
             stats = generate_history(stack.db, args.history, days=args.days, seed=args.seed, progress=report)
-            print(f"generated {stats.tasks:,} historical tasks ({stats.events:,} events, "
-                  f"{stats.invocations:,} invocations, {stats.activity:,} activity lines) "
-                  f"in {stats.seconds:.1f}s")
+            print(
+                f"generated {stats.tasks:,} historical tasks ({stats.events:,} events, "
+                f"{stats.invocations:,} invocations, {stats.activity:,} activity lines) "
+                f"in {stats.seconds:.1f}s"
+            )
         if args.count:
-            ids = stack.recorder.submit_many(demo_specs(random.Random(), args.count, args.speed), actor="demo")
+            ids = stack.recorder.submit_many(
+                demo_specs(random.Random(), args.count, args.speed), actor="demo"
+            )
             print(f"submitted {len(ids)} demo tasks ({ids[0]}–{ids[-1]}); a running worker picks them up")
         return 0
     finally:

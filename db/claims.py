@@ -74,8 +74,14 @@ def claim_next(
             update_count=T.c.update_count + 1,
         )
         .returning(
-            T.c.id, T.c.title, T.c.kind, T.c.payload, T.c.attempt, T.c.max_attempts,
-            T.c.max_iterations, T.c.timeout_seconds,
+            T.c.id,
+            T.c.title,
+            T.c.kind,
+            T.c.payload,
+            T.c.attempt,
+            T.c.max_attempts,
+            T.c.max_iterations,
+            T.c.timeout_seconds,
         )
     ).one_or_none()
     if row is None:
@@ -104,9 +110,7 @@ def claim_next(
     )
 
 
-def renew_leases(
-    session: Session, worker_id: str, task_ids: Sequence[int], lease_seconds: float
-) -> set[int]:
+def renew_leases(session: Session, worker_id: str, task_ids: Sequence[int], lease_seconds: float) -> set[int]:
     """Extend this worker's leases; returns the ids it still holds (a task swept away is no longer ours)."""
     if not task_ids:
         return set()
@@ -157,11 +161,18 @@ def recover_task(session: Session, task_id: int, *, actor: str) -> TaskStatus | 
     if row.lease_expires_at is None or row.lease_expires_at >= now:
         return None
     if row.attempt < row.max_attempts:
-        op = Transition(TaskStatus.QUEUED, reason=FailureReason.WORKER_LOST.value,
-                        error="worker lost: lease expired", next_attempt=True)
+        op = Transition(
+            TaskStatus.QUEUED,
+            reason=FailureReason.WORKER_LOST.value,
+            error="worker lost: lease expired",
+            next_attempt=True,
+        )
     else:
-        op = Transition(TaskStatus.FAILED, reason=FailureReason.WORKER_LOST.value,
-                        error="worker lost: lease expired and no attempts left")
+        op = Transition(
+            TaskStatus.FAILED,
+            reason=FailureReason.WORKER_LOST.value,
+            error="worker lost: lease expired and no attempts left",
+        )
     return apply_ops(session, task_id, [op], actor=actor, now=now)
 
 

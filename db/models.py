@@ -25,7 +25,8 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, datetime: DateTime()}
+    # SQLAlchemy reads this class attribute once, when mapping; it is never mutated.
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, datetime: DateTime()}  # noqa: RUF012
 
 
 class Task(Base):
@@ -82,9 +83,7 @@ class TaskTag(Base):
 
     __tablename__ = "task_tags"
 
-    task_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
-    )
+    task_id: Mapped[int] = mapped_column(BigId, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(100), primary_key=True)
 
     __table_args__ = (Index("ix_task_tags_tag", "tag", "task_id"),)

@@ -66,8 +66,12 @@ class Recorder:
             status = lock_status(session, task_id)
             if status not in TERMINAL:
                 raise IllegalTransition(task_id, status, TaskStatus.QUEUED)
-            op = Transition(TaskStatus.QUEUED, reason="retry", next_attempt=True,
-                            available_at=utcnow() + timedelta(seconds=delay_seconds))
+            op = Transition(
+                TaskStatus.QUEUED,
+                reason="retry",
+                next_attempt=True,
+                available_at=utcnow() + timedelta(seconds=delay_seconds),
+            )
             return apply_ops(session, task_id, [op], actor=actor)
 
     def claim(
@@ -108,4 +112,3 @@ class Recorder:
     def mark_silent_workers(self, silent_for: timedelta) -> list[str]:
         with self.transaction() as session:
             return workers.mark_silent_offline(session, silent_for)
-

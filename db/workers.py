@@ -8,12 +8,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from db.models import Worker
 from db.states import EventType, WorkerStatus
 from db.timeutil import utcnow
-from db.writes import E, note_events
-
-W = Worker.__table__
+from db.writes import E, W, note_events
 
 
 @dataclass(frozen=True)
@@ -29,9 +26,16 @@ def register_worker(session: Session, me: WorkerIdentity) -> None:
     now = utcnow()
     exists = session.execute(select(W.c.id).where(W.c.id == me.id)).first()
     values = {
-        "name": me.name, "host": me.host, "pid": me.pid, "status": WorkerStatus.ONLINE.value,
-        "concurrency": me.concurrency, "running_count": 0, "current_task_id": None,
-        "started_at": now, "last_seen_at": now, "stopped_at": None,
+        "name": me.name,
+        "host": me.host,
+        "pid": me.pid,
+        "status": WorkerStatus.ONLINE.value,
+        "concurrency": me.concurrency,
+        "running_count": 0,
+        "current_task_id": None,
+        "started_at": now,
+        "last_seen_at": now,
+        "stopped_at": None,
     }
     if exists:
         session.execute(update(W).where(W.c.id == me.id).values(**values))
@@ -45,8 +49,13 @@ def heartbeat(session: Session, worker_id: str, running: list[int]) -> None:
     session.execute(
         update(W)
         .where(W.c.id == worker_id)
-        .values(last_seen_at=utcnow(), status=status.value, running_count=len(running),
-                current_task_id=running[0] if running else None, stopped_at=None)
+        .values(
+            last_seen_at=utcnow(),
+            status=status.value,
+            running_count=len(running),
+            current_task_id=running[0] if running else None,
+            stopped_at=None,
+        )
     )
 
 
@@ -83,7 +92,6 @@ def _worker_event(
     if reason:
         payload["reason"] = reason
     session.execute(
-        insert(E).values(task_id=None, type=type_.value, actor=f"worker:{worker_id}",
-                         payload=payload, at=at)
+        insert(E).values(task_id=None, type=type_.value, actor=f"worker:{worker_id}", payload=payload, at=at)
     )
     note_events(session, 1)

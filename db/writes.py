@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import Table, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from db.models import Activity, Invocation, Task, TaskEvent, TaskTag, Worker
@@ -28,12 +28,13 @@ from db.ops import (
 from db.states import EventType, IllegalTransition, TaskStatus, check_transition
 from db.timeutil import utcnow
 
-T = Task.__table__
-E = TaskEvent.__table__
-A = Activity.__table__
-I = Invocation.__table__  # noqa: E741
-W = Worker.__table__
-TAGS = TaskTag.__table__
+# Core tables: the write path uses Core statements (one UPDATE, executemany INSERTs), not the unit of work.
+T = cast(Table, Task.__table__)
+E = cast(Table, TaskEvent.__table__)
+A = cast(Table, Activity.__table__)
+I = cast(Table, Invocation.__table__)  # noqa: E741
+W = cast(Table, Worker.__table__)
+TAGS = cast(Table, TaskTag.__table__)
 
 NOTIFY_CHANNEL = "tasklens_events"
 
@@ -110,9 +111,7 @@ def insert_tasks(
         }
         for s in specs
     ]
-    ids = list(
-        session.execute(insert(T).returning(T.c.id, sort_by_parameter_order=True), rows).scalars()
-    )
+    ids = list(session.execute(insert(T).returning(T.c.id, sort_by_parameter_order=True), rows).scalars())
     tag_rows = [{"task_id": i, "tag": t} for i, s in zip(ids, specs, strict=True) for t in s.tags]
     if tag_rows:
         session.execute(insert(TAGS), tag_rows)
@@ -273,22 +272,35 @@ class _TaskDelta:
                 self.deltas["invocation_count"] += 1
                 self.event(
                     EventType.INVOCATION_STARTED,
-                    {"invocation_id": op.invocation_id, "role": op.role, "provider": op.provider,
-                     "model": op.model, "iteration": op.iteration},
+                    {
+                        "invocation_id": op.invocation_id,
+                        "role": op.role,
+                        "provider": op.provider,
+                        "model": op.model,
+                        "iteration": op.iteration,
+                    },
                 )
             case InvocationFinished():
                 status = "completed" if op.ok else "failed"
                 result = session.execute(
                     update(I)
                     .where(I.c.id == op.invocation_id, I.c.task_id == self.task_id)
-                    .values(status=status, completed_at=self.now, last_activity_at=self.now,
-                            response=op.response, error=op.error)
+                    .values(
+                        status=status,
+                        completed_at=self.now,
+                        last_activity_at=self.now,
+                        response=op.response,
+                        error=op.error,
+                    )
                 )
                 if result.rowcount == 0:  # type: ignore[attr-defined]
                     raise InvocationNotFound(op.invocation_id)
                 self.event(
                     EventType.INVOCATION_COMPLETED if op.ok else EventType.INVOCATION_FAILED,
-                    {"invocation_id": op.invocation_id, "error": (op.error or "")[:EVENT_MESSAGE_PREVIEW] or None},
+                    {
+                        "invocation_id": op.invocation_id,
+                        "error": (op.error or "")[:EVENT_MESSAGE_PREVIEW] or None,
+                    },
                 )
             case Usage():
                 self._usage(session, op)
@@ -301,16 +313,32 @@ class _TaskDelta:
         v = self.values
         if op.to is TaskStatus.RUNNING:
             self.worker_id = op.worker_id
-            v.update(started_at=self.now, completed_at=None, worker_id=op.worker_id,
-                     lease_expires_at=op.lease_until, error_message=None, failure_reason=None)
+            v.update(
+                started_at=self.now,
+                completed_at=None,
+                worker_id=op.worker_id,
+                lease_expires_at=op.lease_until,
+                error_message=None,
+                failure_reason=None,
+            )
         elif op.to is TaskStatus.QUEUED:
             if op.next_attempt:
                 self.attempt += 1
             self.requeued = True
-            v.update(attempt=self.attempt, worker_id=None, lease_expires_at=None, started_at=None,
-                     completed_at=None, cancel_requested=False, available_at=op.available_at or self.now,
-                     progress=0.0, current_iteration=0, progress_message=None, error_message=None,
-                     failure_reason=None)
+            v.update(
+                attempt=self.attempt,
+                worker_id=None,
+                lease_expires_at=None,
+                started_at=None,
+                completed_at=None,
+                cancel_requested=False,
+                available_at=op.available_at or self.now,
+                progress=0.0,
+                current_iteration=0,
+                progress_message=None,
+                error_message=None,
+                failure_reason=None,
+            )
         else:
             v.update(completed_at=self.now, lease_expires_at=None, cancel_requested=False)
             if op.error is not None:
@@ -335,7 +363,9 @@ class _TaskDelta:
 
     def _cancel(self) -> None:
         if self.status is TaskStatus.QUEUED:
-            self._transition(Transition(TaskStatus.CANCELLED, reason="cancelled", error="cancelled before start"))
+            self._transition(
+                Transition(TaskStatus.CANCELLED, reason="cancelled", error="cancelled before start")
+            )
         elif self.status is TaskStatus.RUNNING:
             self.values["cancel_requested"] = True
             self.event(EventType.CANCEL_REQUESTED, {})
@@ -381,9 +411,14 @@ class _TaskDelta:
                 raise InvocationNotFound(op.invocation_id)
         self.event(
             EventType.USAGE,
-            {"model": op.model, "input_tokens": op.input_tokens, "output_tokens": op.output_tokens,
-             "cache_read_tokens": op.cache_read_tokens, "cost_usd": op.cost_usd,
-             "invocation_id": op.invocation_id},
+            {
+                "model": op.model,
+                "input_tokens": op.input_tokens,
+                "output_tokens": op.output_tokens,
+                "cache_read_tokens": op.cache_read_tokens,
+                "cost_usd": op.cost_usd,
+                "invocation_id": op.invocation_id,
+            },
         )
 
 

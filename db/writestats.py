@@ -8,7 +8,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker

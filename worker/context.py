@@ -141,9 +141,7 @@ class TaskContext:
     ) -> None:
         self._handle.sink.add(Progress(iteration, max_iterations, percent, message))
 
-    def activity(
-        self, message: str, type: str = "output", invocation_id: str | None = None
-    ) -> None:
+    def activity(self, message: str, type: str = "output", invocation_id: str | None = None) -> None:
         self._handle.sink.add(ActivityLine(str(message), ActivityType(type), invocation_id))
 
     def usage(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from db.writestats import flush_write_stats
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the worker imports this table; the type alone flows back
     from worker.worker import Worker
 
 log = logging.getLogger(__name__)

@@ -56,8 +56,11 @@ def final_ops(handle: RunHandle, outcome: str, value: Any, backoff_seconds: floa
             return [Transition(target, reason=FailureReason.CANCELLED.value, error="cancelled by request")]
         limit = task.timeout_seconds
         ops: list[Op] = [
-            Transition(target, reason=FailureReason.TIMEOUT.value, error=f"timed out after {limit:g}s"
-                       if limit else "timed out")
+            Transition(
+                target,
+                reason=FailureReason.TIMEOUT.value,
+                error=f"timed out after {limit:g}s" if limit else "timed out",
+            )
         ]
         return ops + _retry(task.attempt, task.max_attempts, backoff_seconds)
     reason, message = value
@@ -70,6 +73,10 @@ def _retry(attempt: int, max_attempts: int, backoff_seconds: float) -> list[Op]:
         return []
     delay = min(backoff_seconds * 2 ** (attempt - 1), 300.0)
     return [
-        Transition(TaskStatus.QUEUED, reason="retry", next_attempt=True,
-                   available_at=utcnow() + timedelta(seconds=delay))
+        Transition(
+            TaskStatus.QUEUED,
+            reason="retry",
+            next_attempt=True,
+            available_at=utcnow() + timedelta(seconds=delay),
+        )
     ]

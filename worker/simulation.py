@@ -22,23 +22,61 @@ class RoleProfile:
 
 
 PROFILES: dict[str, RoleProfile] = {
-    "analyst": RoleProfile(("claude-sonnet-4-5", "gemini-2.5-pro"), (1.5, 5.0), (2_000, 12_000),
-                           (300, 1_500), 0.02, ("web_search", "read_file", "grep")),
-    "planner": RoleProfile(("claude-opus-4-1", "gpt-4.1"), (2.0, 6.0), (3_000, 15_000),
-                           (500, 2_500), 0.03, ("read_file", "list_dir")),
-    "builder": RoleProfile(("claude-sonnet-4-5", "gpt-4.1"), (3.0, 9.0), (5_000, 30_000),
-                           (1_000, 6_000), 0.05, ("write_file", "apply_patch", "run_shell")),
-    "tester": RoleProfile(("claude-haiku-4-5", "gpt-4.1-mini", "gemini-2.5-flash"), (1.0, 4.0),
-                          (1_500, 8_000), (200, 1_200), 0.08, ("run_tests", "run_shell")),
-    "reviewer": RoleProfile(("claude-sonnet-4-5", "gemini-2.5-pro"), (1.5, 5.0), (4_000, 20_000),
-                            (300, 2_000), 0.04, ("read_diff", "grep")),
+    "analyst": RoleProfile(
+        ("claude-sonnet-4-5", "gemini-2.5-pro"),
+        (1.5, 5.0),
+        (2_000, 12_000),
+        (300, 1_500),
+        0.02,
+        ("web_search", "read_file", "grep"),
+    ),
+    "planner": RoleProfile(
+        ("claude-opus-4-1", "gpt-4.1"),
+        (2.0, 6.0),
+        (3_000, 15_000),
+        (500, 2_500),
+        0.03,
+        ("read_file", "list_dir"),
+    ),
+    "builder": RoleProfile(
+        ("claude-sonnet-4-5", "gpt-4.1"),
+        (3.0, 9.0),
+        (5_000, 30_000),
+        (1_000, 6_000),
+        0.05,
+        ("write_file", "apply_patch", "run_shell"),
+    ),
+    "tester": RoleProfile(
+        ("claude-haiku-4-5", "gpt-4.1-mini", "gemini-2.5-flash"),
+        (1.0, 4.0),
+        (1_500, 8_000),
+        (200, 1_200),
+        0.08,
+        ("run_tests", "run_shell"),
+    ),
+    "reviewer": RoleProfile(
+        ("claude-sonnet-4-5", "gemini-2.5-pro"),
+        (1.5, 5.0),
+        (4_000, 20_000),
+        (300, 2_000),
+        0.04,
+        ("read_diff", "grep"),
+    ),
 }
 
 GOALS: tuple[str, ...] = (
-    "Fix flaky checkout test", "Add CSV export to billing", "Migrate auth service to OAuth 2.1",
-    "Summarise last week's incidents", "Refactor payment retry logic", "Write onboarding docs",
-    "Upgrade ORM to 2.x", "Triage open bug reports", "Build weekly usage digest",
-    "Investigate slow search queries", "Add rate limiting to public API", "Translate help centre",
+    "Fix flaky checkout test",
+    "Add CSV export to billing",
+    "Migrate auth service to OAuth 2.1",
+    "Summarise last week's incidents",
+    "Refactor payment retry logic",
+    "Write onboarding docs",
+    "Upgrade ORM to 2.x",
+    "Triage open bug reports",
+    "Build weekly usage digest",
+    "Investigate slow search queries",
+    "Add rate limiting to public API",
+    "Translate help centre",
 )
 TAGS: tuple[str, ...] = ("backend", "frontend", "docs", "infra", "research", "billing", "search")
 CREATORS: tuple[str, ...] = ("alice", "bob", "carol", "dmitri", "eve", "scheduler")

@@ -43,7 +43,11 @@ class Worker:
         *,
         kinds: frozenset[TaskKind] = EXECUTABLE_KINDS,
     ) -> None:
-        self.settings, self.db, self.recorder, self.hub, self.kinds = settings, db, recorder, hub, kinds
+        self.settings: Settings = settings
+        self.db: Database = db
+        self.recorder: Recorder = recorder
+        self.hub: Hub = hub
+        self.kinds = kinds
         pid = os.getpid()
         self.identity = WorkerIdentity(
             id=f"{settings.worker_name}-{pid}-{uuid.uuid4().hex[:4]}",
@@ -72,7 +76,11 @@ class Worker:
         for job in JOBS:
             seconds = job.every(self)
             self.scheduler.add_job(
-                self._guarded(job.id, job.func), "interval", seconds=seconds, id=job.id, name=job.id,
+                self._guarded(job.id, job.func),
+                "interval",
+                seconds=seconds,
+                id=job.id,
+                name=job.id,
                 next_run_time=now + timedelta(seconds=min(seconds, 1.0)),
             )
         self.scheduler.start()
@@ -190,8 +198,9 @@ class Worker:
     def _record_final(self, handle: RunHandle, ops: list[Op]) -> None:
         for attempt in range(20):
             try:
-                self.recorder.record(handle.task.id, *ops, actor=f"worker:{self.identity.id}",
-                                     owner=self.identity.id)
+                self.recorder.record(
+                    handle.task.id, *ops, actor=f"worker:{self.identity.id}", owner=self.identity.id
+                )
                 return
             except (LeaseLost, TaskNotFound):
                 return
@@ -212,11 +221,11 @@ class Worker:
                     h.request_stop("lease_lost")
                 if h.deadline is not None and now >= h.deadline:
                     h.request_stop("timeout")
-                if h.stop_requested_at is not None:
-                    if now - h.stop_requested_at > self.settings.stop_grace_seconds:
-                        # The task ignores the stop (a callable that never checks): give up on its thread.
-                        log.warning("task %s did not stop in time; abandoning its thread", h.task.id)
-                        self._finish(h, "stopped", h.stop_reason)
+                stopped_at = h.stop_requested_at
+                if stopped_at is not None and now - stopped_at > self.settings.stop_grace_seconds:
+                    # The task ignores the stop (a callable that never checks): give up on its thread.
+                    log.warning("task %s did not stop in time; abandoning its thread", h.task.id)
+                    self._finish(h, "stopped", h.stop_reason)
             if handles and now >= next_cancel_check:
                 next_cancel_check = now + self.settings.cancel_check_seconds
                 self._check_cancels()

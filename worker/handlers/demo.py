@@ -9,7 +9,6 @@ from typing import Any
 from worker.context import RunHandle, TaskContext
 from worker.simulation import FAILURE_MESSAGES, iteration_roles, plan_call, tool_line
 
-
 DEFAULT_FAIL_RATE = 0.08
 
 
@@ -34,7 +33,9 @@ def run_demo(handle: RunHandle) -> Any:
         ctx.progress(iteration=it, max_iterations=iterations, message=f"iteration {it}: working")
         for role in iteration_roles(rng, it):
             call = plan_call(rng, role, failure_scale=fail_rate / DEFAULT_FAIL_RATE)
-            with ctx.invocation(role, call.provider, call.model, prompt=f"{role}: {ctx.title}", iteration=it) as inv:
+            with ctx.invocation(
+                role, call.provider, call.model, prompt=f"{role}: {ctx.title}", iteration=it
+            ) as inv:
                 for tool in call.tools:
                     inv.activity(tool_line(rng, tool))
                     ctx.sleep(rng.uniform(0.1, 0.6) / speed)
@@ -53,10 +54,13 @@ def run_demo(handle: RunHandle) -> Any:
         if fail_at == it:
             raise DemoFailure(rng.choice(FAILURE_MESSAGES))
     ctx.progress(iteration=iterations, max_iterations=iterations, percent=100, message="done")
-    return {"iterations": iterations, "tokens": tokens, "cost_usd": round(total_cost, 6), "summary": "goal met"}
+    return {
+        "iterations": iterations,
+        "tokens": tokens,
+        "cost_usd": round(total_cost, 6),
+        "summary": "goal met",
+    }
 
 
 def demo_payload(rng: random.Random, speed: float) -> dict[str, Any]:
     return {"speed": speed, "seed": rng.randint(0, 2**31)}
-
-

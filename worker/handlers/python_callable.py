@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from worker.context import RunHandle, TaskContext
 
@@ -17,14 +17,14 @@ def resolve(target: str) -> Callable[..., Any]:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise RuntimeError(f"cannot import {module_name!r}: {exc}") from exc
-    func = module
+    func: Any = module
     for part in attr.split("."):
         func = getattr(func, part, None)
         if func is None:
             raise RuntimeError(f"{module_name!r} has no attribute {attr!r}")
     if not callable(func):
         raise RuntimeError(f"{target!r} is not callable")
-    return func  # type: ignore[return-value]
+    return cast(Callable[..., Any], func)
 
 
 def run_python(handle: RunHandle) -> Any:
