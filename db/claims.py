@@ -53,7 +53,7 @@ def claim_next(
         .where(_claimable(kinds, now))
         .order_by(T.c.priority.desc(), T.c.id)
         .limit(1)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
         .scalar_subquery()
     )
     lease_until = now + timedelta(seconds=lease_seconds)
@@ -153,7 +153,7 @@ def recover_task(session: Session, task_id: int, *, actor: str) -> TaskStatus | 
     row = session.execute(
         select(T.c.status, T.c.attempt, T.c.max_attempts, T.c.lease_expires_at)
         .where(T.c.id == task_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     ).one_or_none()
     now = utcnow()
     if row is None or row.status != TaskStatus.RUNNING.value:

@@ -149,8 +149,12 @@ def apply_ops(
     With `owner`, the task must still be running under that worker (else LeaseLost).
     Raises TaskNotFound, InvocationNotFound or IllegalTransition, leaving the rollback to the caller."""
     now = now or utcnow()
+    # FOR NO KEY UPDATE (key_share): it serialises writers of this task but, unlike FOR UPDATE, does not
+    # wait for transactions that merely insert rows referencing the task (their FK check takes KEY SHARE).
     row = session.execute(
-        select(T.c.status, T.c.attempt, T.c.worker_id).where(T.c.id == task_id).with_for_update()
+        select(T.c.status, T.c.attempt, T.c.worker_id)
+        .where(T.c.id == task_id)
+        .with_for_update(key_share=True)
     ).one_or_none()
     if row is None:
         raise TaskNotFound(task_id)
@@ -429,7 +433,9 @@ def _count_worker_outcome(session: Session, worker_id: str, status: TaskStatus) 
 
 def lock_status(session: Session, task_id: int) -> TaskStatus:
     """The task's status, with its row locked until the transaction ends (PostgreSQL; SQLite already is)."""
-    status = session.execute(select(T.c.status).where(T.c.id == task_id).with_for_update()).scalar()
+    status = session.execute(
+        select(T.c.status).where(T.c.id == task_id).with_for_update(key_share=True)
+    ).scalar()
     if status is None:
         raise TaskNotFound(task_id)
     return TaskStatus(status)

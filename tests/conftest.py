@@ -64,6 +64,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
 
 
 @pytest.fixture
+def pg_db(pg_session_url: str) -> Iterator[Database]:
+    """PostgreSQL only, for behaviour that exists only there (in-flight sequence holes, LISTEN)."""
+    database = open_database(pg_session_url)
+    with database.write_engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
 def db(db_url: str) -> Iterator[Database]:
     database = open_database(db_url)
     yield database
