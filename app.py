@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import random
 import signal
 import sys
@@ -139,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_positive_float, help="seconds before the task is timed_out")
     p.add_argument("--created-by", default="", help="who submits it (default: cli)")
     p.add_argument("--wait", action="store_true", help="wait until it ends; exit 0 only if it completed")
+    p.add_argument(
+        "--wait-timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="with --wait: give up after this long (exit 3)",
+    )
 
     for name, help_ in (
         ("cancel", "cancel a task"),
@@ -168,10 +175,22 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> Settings:
     keys = ("database_url", "log_level", "host", "port", "worker_concurrency", "worker_name", "lease_seconds")
     overrides = {k: getattr(args, k, None) for k in keys}
-    settings = Settings.from_env(**overrides)
-    if settings.lease_seconds <= settings.heartbeat_seconds:
-        settings = settings.with_(heartbeat_seconds=settings.lease_seconds / 3)
-    return settings
+    lease = overrides["lease_seconds"]
+    if lease is not None and not os.environ.get("TASKLENS_HEARTBEAT_SECONDS"):
+        # A short lease given as a flag brings the heartbeat down with it (three renewals per lease).
+        overrides["heartbeat_seconds"] = min(Settings.heartbeat_seconds, lease / 3)
+    return Settings.from_env(**overrides)
+
+
+def safe_url(raw: str) -> str:
+    """The database URL with any password masked, for messages."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(raw).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
 
 
 # ---- commands ----------------------------------------------------------------------------------------
@@ -311,22 +330,32 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         print(f"submitted task {task_id}", flush=True)
         if not args.wait:
             return 0
-        return _wait_for(stack, task_id)
+        return _wait_for(stack, task_id, args.wait_timeout)
     finally:
         stack.close()
 
 
-def _wait_for(stack: Stack, task_id: int) -> int:
+def _wait_for(stack: Stack, task_id: int, timeout: float | None) -> int:
     from db.queries import get_task, task_summary
     from db.states import TaskStatus
 
+    deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         with stack.db.reading() as session:
             task = get_task(session, task_id)
-            assert task is not None
+            if task is None:
+                print(f"error: task {task_id} was deleted while waiting", file=sys.stderr)
+                return 1
             if TaskStatus(task.status).is_terminal:
                 print(json.dumps(task_summary(task), indent=2, default=str))
                 return 0 if task.status == TaskStatus.COMPLETED else 1
+        if deadline is not None and time.monotonic() > deadline:
+            print(
+                f"error: task {task_id} is still {task.status} after {timeout:g}s "
+                "(is a worker running? `python app.py worker`)",
+                file=sys.stderr,
+            )
+            return 3
         time.sleep(0.2)
 
 
@@ -430,7 +459,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OperationalError as exc:
-        print(f"error: cannot use the database {settings.database_url!r}: {exc.orig}", file=sys.stderr)
+        print(
+            f"error: cannot use the database {safe_url(settings.database_url)}: {exc.orig}", file=sys.stderr
+        )
         return 1
 
 

@@ -56,7 +56,8 @@ class Settings:
     def validate(self) -> None:
         if not (self.database_url.startswith("sqlite") or self.database_url.startswith("postgres")):
             raise SettingsError(
-                f"TASKLENS_DATABASE_URL must be sqlite:///PATH or postgresql://…, got {self.database_url!r}"
+                "TASKLENS_DATABASE_URL must be sqlite:///PATH or postgresql://…, "
+                f"got a {self.database_url.split(':', 1)[0]!r} URL"
             )
         if not 0 < self.port < 65536:
             raise SettingsError(f"TASKLENS_PORT must be between 1 and 65535, got {self.port}")

@@ -8,6 +8,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -60,7 +61,7 @@ class CommitStats:
         with self._lock:
             return [s for s in self._samples if s.at >= cutoff]
 
-    def minute_rows(self, now: float | None = None) -> list[dict[str, object]]:
+    def minute_rows(self, now: float | None = None) -> list[dict[str, Any]]:
         """Aggregate every complete minute not yet flushed."""
         now = time.time() if now is None else now
         current = now // 60 * 60

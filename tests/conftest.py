@@ -55,12 +55,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
         upgrade(db)
         db.dispose()
         return url
-    url: str = request.getfixturevalue("pg_session_url")
-    db = open_database(url)
+    pg_url: str = request.getfixturevalue("pg_session_url")
+    db = open_database(pg_url)
     with db.write_engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
     db.dispose()
-    return url
+    return pg_url
 
 
 @pytest.fixture
