@@ -95,10 +95,9 @@ class PgListener(threading.Thread):
                     # Anything committed while we were away: wake listeners so they re-read by seq.
                     self.hub.publish(ANY)
                     while not self.stop.is_set():
-                        got = False
-                        for _ in conn.notifies(timeout=0.5, stop_after=256):
-                            got = True
-                        if got:
+                        # stop_after=1: the timeout bounds the whole generator, so waiting for more than
+                        # one notification would hold each wake-up until the window closes.
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
                             self.hub.publish(ANY)
             except Exception:
                 self.connected.clear()

@@ -3,11 +3,12 @@ events always change together. Functions take a session and never commit."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, text, update
+from sqlalchemy import Table, Update, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from db.models import Activity, Invocation, Task, TaskEvent, TaskTag, Worker
@@ -149,13 +150,7 @@ def apply_ops(
     With `owner`, the task must still be running under that worker (else LeaseLost).
     Raises TaskNotFound, InvocationNotFound or IllegalTransition, leaving the rollback to the caller."""
     now = now or utcnow()
-    # FOR NO KEY UPDATE (key_share): it serialises writers of this task but, unlike FOR UPDATE, does not
-    # wait for transactions that merely insert rows referencing the task (their FK check takes KEY SHARE).
-    row = session.execute(
-        select(T.c.status, T.c.attempt, T.c.worker_id)
-        .where(T.c.id == task_id)
-        .with_for_update(key_share=True)
-    ).one_or_none()
+    row = session.execute(_LOCK_ROW, {"tid": task_id}).one_or_none()
     if row is None:
         raise TaskNotFound(task_id)
     if owner is not None and (row.worker_id != owner or row.status != TaskStatus.RUNNING.value):
@@ -165,25 +160,52 @@ def apply_ops(
         state.apply(session, op)
     if not state.events:
         return state.status
-    values: dict[str, Any] = dict(state.values)
-    values["status"] = state.status.value
-    for column, delta in state.deltas.items():
-        if delta:
-            values[column] = T.c[column] + delta
-    values["update_count"] = T.c.update_count + len(state.events)
-    values["last_updated_at"] = now
-    values["last_activity_at"] = now
-    session.execute(update(T).where(T.c.id == task_id).values(**values))
+    params: dict[str, Any] = {f"v_{k}": v for k, v in state.values.items()}
+    params.update({f"d_{k}": v for k, v in state.deltas.items()})
+    params.update(tid=task_id, v_status=state.status.value, d_update_count=len(state.events), now=now)
+    session.execute(_task_update(frozenset(state.values)), params)
     for ev in state.events:
         ev.setdefault("actor", actor)
         ev.setdefault("correlation_id", correlation_id)
-    session.execute(insert(E), state.events)
+    session.execute(_INSERT_EVENT, state.events)
     if state.activity:
-        session.execute(insert(A), state.activity)
+        session.execute(_INSERT_ACTIVITY, state.activity)
     if state.finished_by is not None:
         _count_worker_outcome(session, *state.finished_by)
     note_events(session, len(state.events), queued=state.requeued)
     return state.status
+
+
+# The hot path's statements are built once: building and cache-keying a fresh statement per call cost
+# more than SQLite's own work (profiled in bench/bench_recorder.py).
+# FOR NO KEY UPDATE (key_share): it serialises writers of this task but, unlike FOR UPDATE, does not wait
+# for transactions that merely insert rows referencing the task (their FK check takes KEY SHARE).
+_LOCK_ROW = (
+    select(T.c.status, T.c.attempt, T.c.worker_id)
+    .where(T.c.id == bindparam("tid"))
+    .with_for_update(key_share=True)
+)
+_DELTA_COLUMNS = (
+    "activity_count",
+    "invocation_count",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cost_usd",
+    "update_count",
+)
+_INSERT_EVENT = insert(E)
+_INSERT_ACTIVITY = insert(A)
+
+
+@functools.lru_cache(maxsize=256)
+def _task_update(columns: frozenset[str]) -> Update:
+    """One UPDATE per set of assigned columns: `status` and the timestamps always, counters as deltas."""
+    values: dict[str, Any] = {c: bindparam(f"v_{c}", type_=T.c[c].type) for c in columns | {"status"}}
+    values.update({c: T.c[c] + bindparam(f"d_{c}", type_=T.c[c].type) for c in _DELTA_COLUMNS})
+    values["last_updated_at"] = bindparam("now", type_=T.c.last_updated_at.type)
+    values["last_activity_at"] = values["last_updated_at"]
+    return update(T).where(T.c.id == bindparam("tid")).values(values)
 
 
 class _TaskDelta:

@@ -81,3 +81,31 @@ def test_passes_over_a_rolled_back_hole(pg_db: Database) -> None:
     with db.reading() as s:
         got = reader.read(s)
     assert [e.payload.get("message") for e in got] == ["after"]
+
+
+def test_watcher_hears_another_process_commit(db_url: str) -> None:
+    """The cross-process watcher (SQLite data_version / PostgreSQL LISTEN) wakes the hub on a foreign commit."""
+    import threading
+
+    from db.changefeed import Hub, start_watcher
+    from db.engine import open_database
+
+    listener_db = open_database(db_url)
+    writer_db = open_database(db_url)  # a separate engine stands in for another process
+    hub = Hub()
+    woke = threading.Event()
+    hub.subscribe(lambda _topics: woke.set())
+    stop = threading.Event()
+    try:
+        watcher = start_watcher(listener_db, hub, stop)
+        connected = getattr(watcher, "connected", None)
+        if connected is not None:
+            assert connected.wait(10), "LISTEN connection not established"
+        time.sleep(0.1)
+        woke.clear()
+        Recorder(writer_db).submit(TaskSpec(title="from elsewhere", kind=TaskKind.EXTERNAL))
+        assert woke.wait(10), "the watcher did not hear the commit"
+    finally:
+        stop.set()
+        listener_db.dispose()
+        writer_db.dispose()
