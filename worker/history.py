@@ -1,14 +1,22 @@
 """Worker layer: generates realistic historical tasks (events, invocations, activity, tokens, cost) in bulk,
-written with the raw driver — executemany on SQLite, COPY on PostgreSQL — one transaction per chunk."""
+written with the raw driver — multi-row INSERT on SQLite, COPY on PostgreSQL — one transaction per chunk."""
 
 from __future__ import annotations
 
+import io
 import json
+import math
+import os
+import pickle
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, DateTime, bindparam, text
@@ -22,43 +30,48 @@ from worker.simulation import (
     PROFILES,
     ROLES,
     TAGS,
-    iteration_roles,
+    failing_call,
     plan_call,
     tool_line,
+    work_plan,
 )
 
+# Columns that are always NULL here (external_id, lease_expires_at, archived_at, correlation_id, stream) are
+# left out: every value costs time to ship and bind. task_events.seq and activity.id are left to the database:
+# inside our write transaction it numbers them max + 1, ... in insertion order — exactly what reading max()
+# and pre-assigning would give — and nothing references them. Task ids ARE pre-assigned: rows point at them.
 TASK_COLUMNS = (
-    "id", "title", "kind", "payload", "status", "priority", "tags", "created_by", "external_id", "attempt",
-    "max_attempts", "current_iteration", "max_iterations", "progress", "progress_message", "result",
-    "error_message", "failure_reason", "timeout_seconds", "cancel_requested", "worker_id", "lease_expires_at",
-    "available_at", "created_at", "started_at", "completed_at", "last_updated_at", "last_activity_at",
-    "update_count", "invocation_count", "activity_count", "input_tokens", "output_tokens",
-    "cache_read_tokens", "cost_usd", "archived_at",
+    "id", "title", "kind", "payload", "status", "priority", "tags", "created_by", "attempt", "max_attempts",
+    "current_iteration", "max_iterations", "progress", "progress_message", "result", "error_message",
+    "failure_reason", "timeout_seconds", "cancel_requested", "worker_id", "available_at", "created_at",
+    "started_at", "completed_at", "last_updated_at", "last_activity_at", "update_count", "invocation_count",
+    "activity_count", "input_tokens", "output_tokens", "cache_read_tokens", "cost_usd",
 )
-EVENT_COLUMNS = ("seq", "task_id", "type", "from_status", "to_status", "actor", "correlation_id", "payload", "at")
+TAG_COLUMNS = ("task_id", "tag")
+EVENT_COLUMNS = ("task_id", "type", "from_status", "to_status", "actor", "payload", "at")
 INVOCATION_COLUMNS = (
     "id", "task_id", "iteration", "role", "provider", "model", "status", "started_at", "completed_at",
     "last_activity_at", "input_tokens", "output_tokens", "cache_read_tokens", "cost_usd", "prompt",
     "response", "error",
 )
-ACTIVITY_COLUMNS = ("id", "task_id", "invocation_id", "type", "stream", "message", "at")
-TAG_COLUMNS = ("task_id", "tag")
-# Insertion order respects the foreign keys (SQLite enforces them per statement).
+ACTIVITY_COLUMNS = ("task_id", "invocation_id", "type", "message", "at")
+# In foreign-key order. Each table's rows live in ONE flat list (no per-row tuples or dicts): it is what a
+# multi-row INSERT binds, and the cheapest shape to build.
 TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tasks", TASK_COLUMNS), ("task_tags", TAG_COLUMNS), ("task_events", EVENT_COLUMNS),
     ("invocations", INVOCATION_COLUMNS), ("activity", ACTIVITY_COLUMNS),
 )
-# Serial columns that COPY bypasses; their sequences must be moved past what we wrote.
-PG_SEQUENCES = (("tasks", "id"), ("task_events", "seq"), ("activity", "id"))
+SQLITE_PARAMS_PER_INSERT = 4000  # well under SQLite's 32766 bound variables; bigger batches gain nothing
 
+# (id, name, pid) shaped like live worker ids: f"{name}-{pid}-{4 hex}".
 WORKERS: tuple[tuple[str, str, int], ...] = tuple(
-    (f"hist-{host}-{pid}", host, pid)
-    for host, pid in (("agent-01", 4101), ("agent-01", 4102), ("agent-02", 5230), ("agent-02", 5231),
-                      ("agent-03", 6120), ("gpu-01", 7001))
+    (f"{name}-{pid}-{tag}", name, pid)
+    for name, pid, tag in (("agent-01", 4101, "a3f0"), ("agent-01", 4102, "5c1e"), ("agent-02", 5230, "9b27"),
+                           ("agent-02", 5231, "e410"), ("agent-03", 6120, "07dd"), ("gpu-01", 7001, "c8a2"))
 )
-CALL_ERRORS = ("rate limited (429), retrying", "provider returned 529 overloaded", "request timed out after 60s")
 COMMANDS = ("python agents/fix_bug.py", "python agents/digest.py --weekly", "./scripts/agent.sh triage")
 CALLABLES = ("agents.pipeline:run", "agents.docs:write", "agents.triage:main")
+PRIORITIES = (-5, 1, 5, 10)
 
 # Created-at pattern: UTC business hours and weekdays are busier; volume grows over the window.
 HOUR_WEIGHT = (0.12, 0.1, 0.1, 0.1, 0.12, 0.18, 0.3, 0.55, 0.85, 1.0, 1.0, 1.0,
@@ -80,249 +93,368 @@ def _j(value: Any) -> str:
     return json.dumps(value)
 
 
-# What a finished attempt leaves on the task row: worker, current_iteration, progress, progress message,
-# started_at, failure reason, error message.
-_Final = tuple[str | None, int, float, str | None, float, str | None, str | None]
-
-
-@dataclass
 class _Chunk:
-    """One transaction's rows as tuples in column order (no per-row dicts: this is the hot path)."""
+    """One transaction's rows and the task id they were numbered from."""
 
-    tasks: list[tuple[Any, ...]] = field(default_factory=list)
-    task_tags: list[tuple[Any, ...]] = field(default_factory=list)
-    task_events: list[tuple[Any, ...]] = field(default_factory=list)
-    invocations: list[tuple[Any, ...]] = field(default_factory=list)
-    activity: list[tuple[Any, ...]] = field(default_factory=list)
-    # worker id -> [tasks_completed, tasks_failed, last finish time]
-    outcomes: dict[str, list[Any]] = field(default_factory=dict)
+    __slots__ = ("activity", "first", "invocations", "outcomes", "task_events", "task_tags", "tasks")
+
+    def __init__(self, first: int) -> None:
+        self.first = first
+        self.tasks: list[Any] = []
+        self.task_tags: list[Any] = []
+        self.task_events: list[Any] = []
+        self.invocations: list[Any] = []
+        self.activity: list[Any] = []
+        self.outcomes: dict[str, list[Any]] = {}  # worker id -> [completed, failed, last finish]
+
+    def renumber(self, first: int) -> None:
+        """Someone else added tasks since this chunk was numbered: move its task ids past theirs."""
+        delta = first - self.first
+        for flat, column, width in ((self.tasks, 0, len(TASK_COLUMNS)), (self.task_tags, 0, len(TAG_COLUMNS)),
+                                    (self.task_events, 0, len(EVENT_COLUMNS)),
+                                    (self.invocations, 1, len(INVOCATION_COLUMNS)),
+                                    (self.activity, 0, len(ACTIVITY_COLUMNS))):
+            flat[column::width] = [v + delta for v in flat[column::width]]
+        self.first = first
 
 
 class _Simulator:
-    """Turns one random stream into tasks. Times are float seconds after `origin` (a midnight) until a row
-    is emitted, because formatting datetimes is the single most expensive step per row."""
+    """One random stream turned into finished tasks shaped like the live demo agent's (worker/handlers/demo.py
+    via worker/runner.py). Times are float seconds after `origin` (a midnight) until a row is emitted."""
 
-    def __init__(self, rng: random.Random, origin: datetime, start: float, end: float) -> None:
-        self.rng = rng
-        self.origin = origin
-        self.start = start
-        self.end = end
-        ndays = int(end // 86400) + 2
-        self.day_prefix = [(origin + timedelta(days=d)).strftime("%Y-%m-%d ") for d in range(ndays)]
-        self.roles_json = {r: _j(r) for r in ROLES}
+    def __init__(self, seed: int, now: datetime, days: int, first: int) -> None:
+        self.rng = random.Random(seed)
+        start = now - timedelta(days=days)
+        self.origin = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        self.start = (start - self.origin).total_seconds()
+        self.end = (now - self.origin).total_seconds()
+        self.tid = self.run = first  # invocation ids: unique per run, ascending so the key is appended to
+        self.inv = 0
+        self.minutes: dict[int, str] = {}
         self.title_json = {g: _j(g) for g in GOALS}
+        self.role_json = {r: _j(r) for r in ROLES}
         self.msg_json: dict[str, str] = {}
         self.tags_json: dict[tuple[str, ...], str] = {}
 
     def fmt(self, t: float) -> str:
-        # Same text SQLAlchemy stores on SQLite; PostgreSQL parses it under COPY.
+        """The text SQLAlchemy stores for a DateTime on SQLite; PostgreSQL parses the same under COPY."""
         us = int(t * 1_000_000)
+        minute, us = divmod(us, 60_000_000)
+        prefix = self.minutes.get(minute)
+        if prefix is None:
+            if len(self.minutes) > 200_000:
+                self.minutes.clear()
+            prefix = (self.origin + timedelta(minutes=minute)).strftime("%Y-%m-%d %H:%M:")
+            self.minutes[minute] = prefix
         s, us = divmod(us, 1_000_000)
-        day, s = divmod(s, 86400)
-        h, s = divmod(s, 3600)
-        m, s = divmod(s, 60)
-        return f"{self.day_prefix[day]}{h:02d}:{m:02d}:{s:02d}.{us:06d}"
+        return f"{prefix}{s:02d}.{us:06d}"
 
     def created_times(self, count: int) -> Iterator[float]:
-        """`count` ascending times, spread over hourly buckets by weight, so ids grow with created_at and
-        indexes are appended to rather than split."""
+        """`count` ascending times spread over hourly buckets by weight, so that ids grow with created_at and
+        the indexes are appended to rather than split."""
         rng = self.rng
-        first = int(self.start // 3600)
-        buckets = range(first, int(self.end // 3600) + 1)
+        buckets = range(int(self.start // 3600), int(self.end // 3600) + 1)
         span = max(1.0, self.end - self.start)
-        day_noise = {d: rng.uniform(0.85, 1.15) for d in range(len(self.day_prefix))}
+        day_noise = [rng.uniform(0.85, 1.15) for _ in range(int(self.end // 86400) + 1)]
         weights = []
         for b in buckets:
-            t = b * 3600 + 1800
-            day = int(t // 86400)
-            weekday = (self.origin + timedelta(days=day)).weekday()
-            lo, hi = max(self.start, b * 3600.0), min(self.end, b * 3600.0 + 3600)
-            weights.append(HOUR_WEIGHT[int(t % 86400) // 3600] * WEEKDAY_WEIGHT[weekday] * day_noise[day]
-                           * (1 + GROWTH * (t - self.start) / span) * max(0.0, hi - lo) / 3600)
+            mid = b * 3600 + 1800
+            day = int(mid // 86400)
+            overlap = max(0.0, min(self.end, b * 3600.0 + 3600) - max(self.start, b * 3600.0)) / 3600
+            weights.append(HOUR_WEIGHT[b % 24] * WEEKDAY_WEIGHT[(self.origin + timedelta(days=day)).weekday()]
+                           * day_noise[day] * (1 + GROWTH * (mid - self.start) / span) * overlap)
         total = sum(weights) or 1.0
         acc, given = 0.0, 0
         for b, w in zip(buckets, weights, strict=True):
             acc += w
-            n = round(count * acc / total) - given  # cumulative rounding: the counts sum to `count` exactly
+            n = round(count * acc / total) - given  # cumulative rounding: the counts add up to `count`
             given += n
             lo, hi = max(self.start, b * 3600.0), min(self.end, b * 3600.0 + 3600)
             yield from sorted(rng.uniform(lo, hi) for _ in range(n))
 
-    def task(self, c: _Chunk, tid: int, created: float, seq: int, act_id: int) -> tuple[int, int]:
-        """Append one finished task and all its rows to `c`; returns the next free event seq and activity id."""
+    def task(self, c: _Chunk, created: float) -> None:
+        """Append one finished task with all its rows to `c`."""
         rng = self.rng
         rnd = rng.random
+        tid = self.tid
+        self.tid += 1
         r = rnd()
-        kind = "demo" if r < 0.8 else ("command" if r < 0.92 else "python")
-        payload = ("{}" if kind == "demo" else _j({"command": rng.choice(COMMANDS)}) if kind == "command"
-                   else _j({"callable": rng.choice(CALLABLES)}))
-        title = rng.choice(GOALS)
-        creator = rng.choice(CREATORS)
+        kind = "demo" if r < 0.8 else "command" if r < 0.92 else "python"
+        if kind == "demo":
+            payload = f'{{"speed": 1.0, "seed": {rng.getrandbits(31)}}}'
+            timeout: float | None = 120.0  # what live demo tasks get (worker/demo_workload.py)
+        else:
+            payload = _j({"command": rng.choice(COMMANDS)} if kind == "command"
+                         else {"callable": rng.choice(CALLABLES)})
+            timeout = 600.0 if rnd() < 0.3 else None
+        # int(rnd() * n) rather than rng.choice(): a third of the cost, and this runs ~40 times a task.
+        title = GOALS[int(rnd() * len(GOALS))]
+        creator = CREATORS[int(rnd() * len(CREATORS))]
         r = rnd()
-        tags = () if r < 0.35 else tuple(rng.sample(TAGS, 1 if r < 0.8 else 2))
+        i, j = int(rnd() * len(TAGS)), int(rnd() * (len(TAGS) - 1))
+        tags = () if r < 0.35 else (TAGS[i],) if r < 0.8 else (TAGS[i], TAGS[j + (j >= i)])
         tags_json = self.tags_json.get(tags) or self.tags_json.setdefault(tags, _j(list(tags)))
-        priority = 0 if rnd() < 0.85 else rng.choice((-5, 1, 5, 10))
-        max_iter = 1 if (r := rnd()) < 0.65 else (2 if r < 0.93 else 3)
+        priority = 0 if rnd() < 0.85 else PRIORITIES[int(rnd() * len(PRIORITIES))]
+        r = rnd()
+        max_iter = 1 if r < 0.86 else 2 if r < 0.98 else 3  # fewer than live (2-5): ~22 events a task
         r = rnd()
         outcome = ("failed" if r < 0.10 else "cancelled" if r < 0.12 else "timed_out" if r < 0.14
                    else "completed")
-        timeout = rng.choice((300.0, 600.0, 900.0)) if outcome == "timed_out" or rnd() < 0.3 else None
+        if outcome == "timed_out" and timeout is None:
+            timeout = 600.0
+        # A failed or timed-out first attempt is retried automatically when max_attempts allows (runner.py).
         retried = outcome != "cancelled" and rnd() < 0.06
-        max_attempts = 2 if retried or rnd() < 0.1 else 1
-        evs: list[tuple[Any, ...]] = []  # (type, from, to, actor, payload json, t)
+        max_attempts = 2 if retried or (outcome == "completed" and rnd() < 0.25) else 1
+        evs: list[tuple[Any, ...]] = [("task.created", None, "queued", creator, (
+            f'{{"kind": "{kind}", "title": {self.title_json[title]}, "priority": {priority}}}'), created)]
         invs: list[list[Any]] = []
         acts: list[tuple[str, str, float]] = []
-        evs.append(("task.created", None, "queued", creator,
-                    f'{{"kind": "{kind}", "title": {self.title_json[title]}, "priority": {priority}}}', created))
-        t, available, attempt = created, created, 1
-        state: _Final = (None, 0, 0.0, None, created, None, None)
+        ctx = (tid, kind, title, creator, max_iter, evs, invs, acts, c)
+        t = available = created
+        attempt = 1
+        final: tuple[Any, ...]
         if outcome == "cancelled" and rnd() < 0.25:  # cancelled while still queued: no worker ever ran it
-            t += rng.uniform(2, 60)
+            t += 2 + 58 * rnd()
             evs.append(("task.transition", "queued", "cancelled", creator,
                         '{"attempt": 1, "reason": "cancelled", "error": "cancelled before start"}', t))
-            state = (None, 0, 0.0, None, created, "cancelled", "cancelled before start")
+            final = (None, 0, 0.0, None, None, "cancelled", "cancelled before start")
         else:
             if retried:
-                t = self._attempt(tid, t, 1, max_iter, "failed", None, creator, 1, evs, invs, acts, c)[0]
-                t += rng.uniform(20, 900)  # someone looks at the failure, then presses retry
-                available = t
-                evs.append(("task.transition", "failed", "queued", creator,
-                            '{"attempt": 2, "reason": "retry"}', t))
+                early = "timed_out" if timeout is not None and rnd() < 0.15 else "failed"
+                t, worker = self._attempt(ctx, t, 1, early, timeout, 1)[:2]
                 attempt = 2
-            lines = rng.randint(2, 6)
-            state = self._attempt(tid, t, attempt, max_iter, outcome, timeout, creator, lines, evs, invs, acts,
-                                  c)[1]
-        worker, cur_iter, progress, progress_msg, started, reason, error = state
-        end = evs[-1][5]
+                evs.append(("task.transition", early, "queued", f"worker:{worker}",
+                            '{"attempt": 2, "reason": "retry"}', t))
+                available = t + 1 + 29 * rnd()  # the retry backoff
+                t = available
+            final = self._attempt(ctx, t, attempt, outcome, timeout, 2 + int(rnd() * 5))[1:]
+        worker, cur_iter, progress, progress_msg, started, reason, error = final
         # A task that would still be running "now" is moved back in time so the history ends in the past.
-        shift = max(0.0, end - self.end)
+        end = evs[-1][5]
+        shift = end - self.end if end > self.end else 0.0
         fmt = self.fmt
-        ev_append = c.task_events.append
-        for type_, frm, to, actor, pl, at in evs:
-            ev_append((seq, tid, type_, frm, to, actor, None, pl, fmt(at - shift)))
-            seq += 1
+        ev = c.task_events
+        # Every timestamp of the task's rows is also some event's `at`: format each distinct one once.
+        when: dict[float, str] = {}
+        for typ, frm, to, actor, pl, at in evs:
+            s = when.get(at)
+            if s is None:
+                s = when[at] = fmt(at - shift)
+            ev += (tid, typ, frm, to, actor, pl, s)
+        act = c.activity
         for inv_id, msg, at in acts:
-            c.activity.append((act_id, tid, inv_id, "tool_exec", None, msg, fmt(at - shift)))
-            act_id += 1
+            act += (tid, inv_id, "tool_exec", msg, when[at])
         tin = tout = tcache = 0
         tcost = 0.0
-        inv_append = c.invocations.append
+        inv = c.invocations
         for v in invs:
             tin += v[10]
             tout += v[11]
             tcache += v[12]
             tcost += v[13]
-            v[7] = fmt(v[7] - shift)
-            v[8] = v[9] = fmt(v[8] - shift)
-            inv_append(tuple(v))
+            v[7] = when[v[7]]
+            v[8] = v[9] = when[v[8]]
+            inv += v
         for tag in tags:
-            c.task_tags.append((tid, tag))
-        status = outcome
-        done = fmt(end - shift)
-        result = f'{{"ok": true, "iterations": {max_iter}}}' if status == "completed" else None
-        c.tasks.append((
-            tid, title, kind, payload, status, priority, tags_json, creator, None, attempt, max_attempts,
-            cur_iter, max_iter, 100.0 if status == "completed" else progress, progress_msg, result, error,
-            reason, timeout, False, worker, None, fmt(available - shift), fmt(created - shift),
-            fmt(started - shift) if worker else None, done, done, done, len(evs), len(invs), len(acts),
-            tin, tout, tcache, tcost, None,
-        ))
-        return seq, act_id
+            c.task_tags += (tid, tag)
+        done = when[end]
+        result = None
+        if outcome == "completed":
+            progress = 100.0
+            result = (f'{{"iterations": {max_iter}, "tokens": {tin + tout}, "cost_usd": {round(tcost, 6)!r}, '
+                      f'"summary": "goal met"}}')
+        c.tasks += (
+            tid, title, kind, payload, outcome, priority, tags_json, creator, attempt, max_attempts,
+            cur_iter, max_iter, progress, progress_msg, result, error, reason, timeout, False, worker,
+            when.get(available) or fmt(available - shift), when[created], when[started] if worker else None,
+            done, done, done, len(evs), len(invs), len(acts), tin, tout, tcache, tcost,
+        )
 
     def _attempt(
-        self, tid: int, t: float, attempt: int, max_iter: int, outcome: str, timeout: float | None,
-        creator: str, lines: int, evs: list[tuple[Any, ...]], invs: list[list[Any]], acts: list[tuple[str, str, float]], c: _Chunk,
-    ) -> tuple[float, _Final]:
-        """One claim-to-finish run. Returns its end time and the row fields the recorder would have left."""
+        self, ctx: tuple[Any, ...], t: float, attempt: int, outcome: str, timeout: float | None, lines: int
+    ) -> tuple[Any, ...]:
+        """One claim-to-finish run. Returns (end, worker, current_iteration, progress, progress message,
+        started, failure reason, error): what the recorder would have left on the task row."""
+        tid, kind, title, creator, max_iter, evs, invs, acts, c = ctx
         rng = self.rng
         rnd = rng.random
-        worker = rng.choice(WORKERS)[0]
+        worker = WORKERS[int(rnd() * len(WORKERS))][0]
         actor = f"worker:{worker}"
         # Queue wait: usually seconds, sometimes minutes when the pool was busy.
-        t += 0.3 + (rng.expovariate(1 / 8.0) if rnd() < 0.93 else rng.uniform(60, 600))
+        t += 0.2 + (-8.0 * math.log(1.0 - rnd()) if rnd() < 0.93 else 60 + 540 * rnd())
         started = t
         evs.append(("task.transition", "queued", "running", actor,
                     f'{{"attempt": {attempt}, "worker_id": "{worker}"}}', t))
-        plan = [(i, role) for i in range(1, max_iter + 1) for role in iteration_roles(rng, i)]
+        plan = work_plan(rng, max_iter)
         n = len(plan)
-        stop = n if outcome == "completed" else rng.randint(1, n - 1 if outcome == "cancelled" and n > 1 else n)
+        if outcome == "failed":
+            stop = 1 + failing_call(rng, plan)
+        else:
+            stop = n if outcome == "completed" else 1 + int(rnd() * n)
+        # A failed run either breaks inside its last call or fails its check after that call returned.
+        fail_in_call = outcome == "failed" and rnd() < 0.5
         per_call = [0] * stop
         for _ in range(lines):
-            per_call[rng.randrange(stop)] += 1
+            per_call[int(rnd() * stop)] += 1
+        error: str | None = None
+        reason: str | None = None
+        if outcome == "failed":
+            reason = "exit_code" if kind == "command" else "error"
+            error = FAILURE_MESSAGES[int(rnd() * len(FAILURE_MESSAGES))]
         cur_iter, progress, progress_msg = 0, 0.0, None
         msg_json = self.msg_json
-        last_error: str | None = None
         for k in range(stop):
             iteration, role = plan[k]
             if iteration != cur_iter:
                 cur_iter = iteration
-                progress = 100.0 * (iteration - 1) / max_iter
-                progress_msg = f"iteration {iteration}/{max_iter}"
-                evs.append(("task.progress", None, None, actor,
-                            (f'{{"iteration": {iteration}, "max_iterations": {max_iter}, '
-                             f'"percent": {progress!r}, "message": "{progress_msg}"}}'), t))
-                t += rng.uniform(0.01, 0.2)
-            call = plan_call(rng, role)
-            inv_id = f"hist-{tid:012d}-{len(invs):02d}"
+                progress = 100.0 * iteration / max_iter
+                progress_msg = f"iteration {iteration}: working"
+                evs.append(("task.progress", None, None, actor, (
+                    f'{{"iteration": {iteration}, "max_iterations": {max_iter}, "percent": {progress!r}, '
+                    f'"message": "{progress_msg}"}}'), t))
+                t += 0.01 + 0.2 * rnd()
+            call = plan_call(rng, role)  # failures are drawn per task, above
+            inv_id = f"h{self.run:08x}{self.inv:08x}"
+            self.inv += 1
             last = k == stop - 1
             hang = last and outcome == "timed_out"
-            seconds = max(call.seconds, started + (timeout or 0) - t) if hang else call.seconds
-            evs.append(("invocation.started", None, None, actor,
-                        (f'{{"invocation_id": "{inv_id}", "role": {self.roles_json[role]}, "provider": '
-                         f'"{call.provider}", "model": "{call.model}", "iteration": {iteration}}}'), t))
+            seconds = max(call.seconds, started + (timeout or 0.0) - t) if hang else call.seconds
+            evs.append(("invocation.started", None, None, actor, (
+                f'{{"invocation_id": "{inv_id}", "role": {self.role_json[role]}, "provider": '
+                f'"{call.provider}", "model": "{call.model}", "iteration": {iteration}}}'), t))
             if per_call[k]:
                 tools = call.tools or PROFILES[role].tools
-                for off in sorted(rnd() for _ in range(per_call[k])):
-                    msg = tool_line(rng, rng.choice(tools))
+                for off in sorted([rnd() for _ in range(per_call[k])]):
+                    msg = tool_line(rng, tools[int(rnd() * len(tools))])
                     mj = msg_json.get(msg) or msg_json.setdefault(msg, _j(msg))
                     at = t + off * seconds * 0.95
                     acts.append((inv_id, msg, at))
-                    evs.append(("activity", None, None, actor,
-                                (f'{{"type": "tool_exec", "message": {mj}, "invocation_id": "{inv_id}", '
-                                 f'"stream": null}}'), at))
-            t += seconds
-            if hang:
-                hang_error = "timed out: no response from the model"
-                invs.append([inv_id, tid, iteration, role, call.provider, call.model, "failed", t - seconds, t,
-                             None, 0, 0, 0, 0.0, None, None, hang_error])
+                    evs.append(("activity", None, None, actor, (
+                        f'{{"type": "tool_exec", "message": {mj}, "invocation_id": "{inv_id}", '
+                        '"stream": null}'), at))
+            t0, t = t, t + seconds
+            prompt = f"{role}: {title}"
+            if hang:  # the live agent hangs silently: no usage, then the worker stops it at the deadline
+                invs.append([inv_id, tid, iteration, role, call.provider, call.model, "failed", t0,
+                             t, None, 0, 0, 0, 0.0, prompt, None, "timeout"])
                 evs.append(("invocation.failed", None, None, actor,
-                            f'{{"invocation_id": "{inv_id}", "error": {_j(hang_error)}}}', t))
+                            f'{{"invocation_id": "{inv_id}", "error": "timeout"}}', t))
                 break
-            failed = call.failed or (last and outcome == "failed")
-            error: str | None = None
-            if failed:
-                error = last_error = rng.choice(FAILURE_MESSAGES if last and outcome == "failed" else CALL_ERRORS)
+            broke = last and fail_in_call
             invs.append([inv_id, tid, iteration, role, call.provider, call.model,
-                         "failed" if failed else "completed", t - seconds, t, None, call.input_tokens,
-                         call.output_tokens, call.cache_read_tokens, call.cost_usd, None, None, error])
-            evs.append(("usage", None, None, actor,
-                        (f'{{"model": "{call.model}", "input_tokens": {call.input_tokens}, "output_tokens": '
-                         f'{call.output_tokens}, "cache_read_tokens": {call.cache_read_tokens}, '
-                         f'"cost_usd": {call.cost_usd!r}, "invocation_id": "{inv_id}"}}'), t))
-            evs.append(("invocation.failed" if failed else "invocation.completed", None, None, actor,
-                        f'{{"invocation_id": "{inv_id}", "error": {_j(error)}}}', t))
-            t += rng.uniform(0.05, 0.6)
-        reason: str | None = None
-        error_message: str | None = None
-        if outcome == "failed":
-            reason = "exit_code" if rnd() < 0.3 else "error"
-            error_message = last_error or rng.choice(FAILURE_MESSAGES)
-        elif outcome == "timed_out":
-            reason, error_message = "timeout", f"timed out after {timeout:g}s"
+                         "failed" if broke else "completed", t0, t, None, call.input_tokens,
+                         call.output_tokens, call.cache_read_tokens, call.cost_usd, prompt,
+                         None if broke else f"{role} finished step {iteration}", error if broke else None])
+            evs.append(("usage", None, None, actor, (
+                f'{{"model": "{call.model}", "input_tokens": {call.input_tokens}, "output_tokens": '
+                f'{call.output_tokens}, "cache_read_tokens": {call.cache_read_tokens}, "cost_usd": '
+                f'{call.cost_usd!r}, "invocation_id": "{inv_id}"}}'), t))
+            if broke:
+                evs.append(("invocation.failed", None, None, actor,
+                            f'{{"invocation_id": "{inv_id}", "error": {_j(error)}}}', t))
+            else:
+                evs.append(("invocation.completed", None, None, actor,
+                            f'{{"invocation_id": "{inv_id}", "error": null}}', t))
+            t += 0.05 + 0.5 * rnd()
+        if outcome == "timed_out":
+            reason, error = "timeout", f"timed out after {timeout:g}s"
         elif outcome == "cancelled":
             evs.append(("task.cancel_requested", None, None, creator, "{}", t))
-            t += rng.uniform(0.1, 1.0)
-            reason, error_message = "cancelled", "cancelled while running"
+            t += 0.1 + rnd()
+            reason, error = "cancelled", "cancelled by request"
         payload: dict[str, Any] = {"attempt": attempt}
         if reason:
             payload["reason"] = reason
-        if error_message:
-            payload["error"] = error_message
+        if error:
+            payload["error"] = error
         evs.append(("task.transition", "running", outcome, actor, _j(payload), t))
-        tally = c.outcomes.setdefault(worker, [0, 0, t])
+        tally = c.outcomes.get(worker)
+        if tally is None:
+            tally = c.outcomes[worker] = [0, 0, t]
         tally[0 if outcome == "completed" else 1] += 1
         tally[2] = max(tally[2], t)
-        return t, (worker, cur_iter, progress, progress_msg, started, reason, error_message)
+        return t, worker, cur_iter, progress, progress_msg, started, reason, error
+
+
+def _chunks(count: int, days: int, seed: int, now: datetime, chunk: int,
+            first: int) -> Iterator[_Chunk]:
+    """The whole history as a stream of chunks; the same arguments always give the same rows."""
+    sim = _Simulator(seed, now, days, first)
+    times = sim.created_times(count)
+    left = count
+    while left > 0:
+        c = _Chunk(sim.tid)
+        for _, created in zip(range(min(chunk, left)), times, strict=False):  # `times` may run short
+            sim.task(c, created)
+        n = len(c.tasks) // len(TASK_COLUMNS)
+        if not n:
+            return
+        for tally in c.outcomes.values():
+            tally[2] = sim.fmt(min(tally[2], sim.end))
+        left -= n
+        yield c
+
+
+def _produce() -> None:
+    """Entry point of the generator subprocess: writes each chunk, pickled and length-prefixed, to the pipe
+    named in argv. Pickling to bytes first means the slow part never waits for the reader."""
+    a = json.loads(sys.argv[1])
+    with os.fdopen(a["fd"], "wb") as out:
+        for c in _chunks(a["count"], a["days"], a["seed"], datetime.fromisoformat(a["now"]), a["chunk"],
+                         a["first"]):
+            buf = io.BytesIO()
+            pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+            pickler.fast = True  # no memo: flat lists of atoms need none, and pickling is 2.5x faster
+            pickler.dump(c)
+            out.write(len(buf.getbuffer()).to_bytes(8, "little"))
+            out.write(buf.getbuffer())
+            out.flush()
+
+
+@contextmanager
+def _chunk_source(count: int, days: int, seed: int, now: datetime, chunk: int,
+                  first: int) -> Iterator[Iterator[_Chunk]]:
+    """The chunks, built in a child process when there is more than one: generating the rows costs about as
+    much CPU as inserting them, so a second core can do it meanwhile. Pickle is safe here: the bytes come
+    from our own child over a private pipe."""
+    if count <= chunk or os.name != "posix":
+        yield _chunks(count, days, seed, now, chunk, first)
+        return
+    read_fd, write_fd = os.pipe()
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    args = {"fd": write_fd, "count": count, "days": days, "seed": seed, "now": now.isoformat(),
+            "chunk": chunk, "first": first}
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from worker.history import _produce; _produce()", json.dumps(args)],
+            pass_fds=(write_fd,), env=env, stdin=subprocess.DEVNULL,
+        )
+    finally:
+        os.close(write_fd)
+    reader = os.fdopen(read_fd, "rb")
+    try:
+        yield _receive(reader, proc)
+    finally:
+        reader.close()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def _receive(reader: Any, proc: subprocess.Popen[bytes]) -> Iterator[_Chunk]:
+    while True:
+        head = reader.read(8)
+        size = int.from_bytes(head, "little") if len(head) == 8 else -1
+        # Take the bytes off the pipe before unpickling, so the child starts the next chunk at once.
+        data = reader.read(size) if size >= 0 else b""
+        if size < 0 or len(data) != size:
+            code = proc.wait()
+            if head or code != 0:
+                raise RuntimeError(f"the history generator process failed (exit code {code})")
+            return
+        yield pickle.loads(data)
 
 
 def generate_history(
@@ -335,45 +467,44 @@ def generate_history(
     chunk: int = 5000,
     progress: Callable[[int], None] | None = None,
 ) -> HistoryStats:
-    """Insert `count` finished tasks created over the last `days` days, shaped like live demo tasks."""
+    """Insert `count` finished tasks created over the last `days` days, shaped like live demo tasks.
+    The same `seed` (and `now`) gives the same history; `progress` gets the number of tasks written so far
+    after each committed chunk."""
     if days < 1 or chunk < 1 or count < 0:
         raise ValueError("need days >= 1, chunk >= 1 and count >= 0")
     began = time.perf_counter()
     now = to_naive_utc(now or utcnow())
-    start_dt = now - timedelta(days=days)
-    origin = start_dt.replace(hour=0, minute=0, second=0, microsecond=0)
-    end = (now - origin).total_seconds()
-    sim = _Simulator(random.Random(seed), origin, (start_dt - origin).total_seconds(), end)
-    times = sim.created_times(count)
-    _ensure_workers(db, start_dt)
+    _ensure_workers(db, now - timedelta(days=days))
+    with db.read_engine.connect() as conn:  # a guess for numbering; re-checked inside each write
+        first = _next_task_id(conn)
     done = events = invocations = activity = 0
-    while done < count:
-        n = min(chunk, count - done)
-        with db.write_engine.begin() as conn:
-            if db.is_postgres:
-                # Ids are taken from max(); stop live writers from drawing the same ones meanwhile.
-                conn.execute(text("LOCK TABLE tasks, task_events, activity IN EXCLUSIVE MODE"))
-            tid, seq, act_id = (int(conn.execute(text(q)).scalar_one()) + 1 for q in (
-                "SELECT COALESCE(MAX(id), 0) FROM tasks", "SELECT COALESCE(MAX(seq), 0) FROM task_events",
-                "SELECT COALESCE(MAX(id), 0) FROM activity"))
-            c = _Chunk()
-            for i, created in zip(range(tid, tid + n), times):
-                seq, act_id = sim.task(c, i, created, seq, act_id)
-            _write(conn, db.is_postgres, c)
-            _tally_workers(conn, c, sim.fmt)
-        if not c.tasks:
-            break
-        done += len(c.tasks)
-        events += len(c.task_events)
-        invocations += len(c.invocations)
-        activity += len(c.activity)
-        del c  # only one chunk's rows are ever alive
-        if progress is not None:
-            progress(done)
-    if db.is_postgres and count:
-        with db.write_engine.begin() as conn:
+    with _chunk_source(count, days, seed, now, chunk, first) as chunks:
+        for c in chunks:
+            with db.write_engine.begin() as conn:
+                if db.is_postgres:
+                    # Task ids come from max() and seq numbers must not interleave with a live writer's:
+                    # hold other writers off these tables until we commit (readers are not blocked).
+                    conn.execute(text("LOCK TABLE tasks, task_events, activity IN EXCLUSIVE MODE"))
+                first = _next_task_id(conn)
+                if first != c.first:
+                    c.renumber(first)
+                _write(conn, db.is_postgres, c)
+                _tally_workers(conn, c)
+            done += len(c.tasks) // len(TASK_COLUMNS)
+            events += len(c.task_events) // len(EVENT_COLUMNS)
+            invocations += len(c.invocations) // len(INVOCATION_COLUMNS)
+            activity += len(c.activity) // len(ACTIVITY_COLUMNS)
+            del c  # the next chunk is already being built by the producer; keep only one here
+            if progress is not None:
+                progress(done)
+    if db.is_postgres and done:
+        with db.write_engine.begin() as conn:  # fresh statistics, or the planner sees empty tables
             conn.execute(text("ANALYZE tasks, task_events, invocations, activity, task_tags"))
     return HistoryStats(done, events, invocations, activity, time.perf_counter() - began)
+
+
+def _next_task_id(conn: Connection) -> int:
+    return int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM tasks")).scalar_one()) + 1
 
 
 def _write(conn: Connection, postgres: bool, c: _Chunk) -> None:
@@ -381,45 +512,55 @@ def _write(conn: Connection, postgres: bool, c: _Chunk) -> None:
     if postgres:
         with raw.cursor() as cur:
             for table, columns in TABLES:
+                flat, width = getattr(c, table), len(columns)
                 with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                     write = copy.write_row
-                    for row in getattr(c, table):
-                        write(row)
-            for table, column in PG_SEQUENCES:
-                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
-                            f"(SELECT MAX({column}) FROM {table}))")
+                    for i in range(0, len(flat), width):
+                        write(flat[i:i + width])
+            # COPY gave explicit task ids, bypassing the sequence: move it past them for later inserts.
+            cur.execute("SELECT setval(pg_get_serial_sequence('tasks', 'id'), (SELECT MAX(id) FROM tasks))")
         return
     cur = raw.cursor()
     try:
         for table, columns in TABLES:
-            marks = ", ".join("?" * len(columns))
-            cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", getattr(c, table))
+            flat, width = getattr(c, table), len(columns)
+            head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+            row = f"({', '.join('?' * width)})"
+            step = max(1, SQLITE_PARAMS_PER_INSERT // width) * width
+            whole = len(flat) // step * step
+            if whole:
+                sql = head + ", ".join([row] * (step // width))
+                for i in range(0, whole, step):
+                    cur.execute(sql, flat[i:i + step])
+            if len(flat) > whole:
+                cur.execute(head + ", ".join([row] * ((len(flat) - whole) // width)), flat[whole:])
     finally:
         cur.close()
 
 
-# Typed binds so SQLite gets SQLAlchemy's datetime text, the same as every other row.
+# Typed binds so that SQLite gets SQLAlchemy's datetime text, like every other row.
 INSERT_WORKER = text(
-    "INSERT INTO workers (id, name, host, pid, status, concurrency, running_count, started_at, last_seen_at, "
-    "stopped_at, tasks_completed, tasks_failed) VALUES (:id, :name, :host, :pid, 'offline', 4, 0, :t, :t, :t, "
-    "0, 0) ON CONFLICT (id) DO NOTHING"
+    "INSERT INTO workers (id, name, host, pid, status, concurrency, running_count, started_at, "
+    "last_seen_at, stopped_at, tasks_completed, tasks_failed) "
+    "VALUES (:id, :name, :host, :pid, 'offline', 4, 0, :t, :t, :t, 0, 0) ON CONFLICT (id) DO NOTHING"
 ).bindparams(bindparam("t", type_=DateTime()))
 TALLY_WORKER = text(
     "UPDATE workers SET tasks_completed = tasks_completed + :c, tasks_failed = tasks_failed + :f, "
     "last_seen_at = CASE WHEN last_seen_at < :t THEN :t ELSE last_seen_at END, "
-    "stopped_at = CASE WHEN stopped_at IS NULL OR stopped_at < :t THEN :t ELSE stopped_at END WHERE id = :id"
+    "stopped_at = CASE WHEN stopped_at < :t THEN :t ELSE stopped_at END WHERE id = :id"
 ).bindparams(bindparam("t", type_=DateTime()))
 
 
 def _ensure_workers(db: Database, since: datetime) -> None:
-    """The historical workers exist as offline rows so worker pages can show who ran the history."""
+    """The historical workers exist as offline rows, so worker views can show who ran the history."""
     with db.write_engine.begin() as conn:
-        for worker_id, host, pid in WORKERS:
-            conn.execute(INSERT_WORKER, {"id": worker_id, "name": f"{host}/{pid}", "host": host, "pid": pid,
-                                         "t": since})
+        for worker_id, name, pid in WORKERS:
+            conn.execute(INSERT_WORKER, {"id": worker_id, "name": name, "host": f"{name}.internal",
+                                         "pid": pid, "t": since})
 
 
-def _tally_workers(conn: Connection, c: _Chunk, fmt: Callable[[float], str]) -> None:
+def _tally_workers(conn: Connection, c: _Chunk) -> None:
+    """What the recorder counts per finished run (tasks_completed / tasks_failed), once per chunk."""
     for worker_id, (completed, failed, last) in c.outcomes.items():
-        seen = datetime.fromisoformat(fmt(last))
-        conn.execute(TALLY_WORKER, {"c": completed, "f": failed, "t": seen, "id": worker_id})
+        conn.execute(TALLY_WORKER, {"c": completed, "f": failed, "t": datetime.fromisoformat(last),
+                                    "id": worker_id})

@@ -17,7 +17,7 @@ class RoleProfile:
     seconds: tuple[float, float]  # typical duration range of one call
     input_tokens: tuple[int, int]
     output_tokens: tuple[int, int]
-    failure_rate: float
+    failure_rate: float  # relative: which role a failing run most likely breaks in
     tools: tuple[str, ...]
 
 
@@ -100,11 +100,10 @@ class Call:
     output_tokens: int
     cache_read_tokens: int
     cost_usd: float
-    failed: bool
     tools: tuple[str, ...]
 
 
-def plan_call(rng: random.Random, role: str, failure_scale: float = 1.0) -> Call:
+def plan_call(rng: random.Random, role: str) -> Call:
     p = PROFILES[role]
     model = rng.choice(p.models)
     input_tokens = rng.randint(*p.input_tokens)
@@ -120,7 +119,6 @@ def plan_call(rng: random.Random, role: str, failure_scale: float = 1.0) -> Call
         output_tokens=output_tokens,
         cache_read_tokens=cache,
         cost_usd=round(cost_of(model, input_tokens, output_tokens, cache), 6),
-        failed=rng.random() < p.failure_rate * failure_scale,
         tools=tools,
     )
 
@@ -132,6 +130,17 @@ def iteration_roles(rng: random.Random, iteration: int) -> list[str]:
     if rng.random() < 0.6:
         roles.append("reviewer")
     return roles
+
+
+def work_plan(rng: random.Random, iterations: int) -> list[tuple[int, str]]:
+    """Every (iteration, role) call of one run, in order."""
+    return [(i, role) for i in range(1, iterations + 1) for role in iteration_roles(rng, i)]
+
+
+def failing_call(rng: random.Random, plan: list[tuple[int, str]]) -> int:
+    """Where a failing run breaks: roles that fail more often in PROFILES are likelier to be the one."""
+    weights = [PROFILES[role].failure_rate for _, role in plan]
+    return rng.choices(range(len(plan)), weights=weights)[0]
 
 
 def tool_line(rng: random.Random, tool: str) -> str:

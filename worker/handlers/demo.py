@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 from worker.context import RunHandle, TaskContext
-from worker.simulation import FAILURE_MESSAGES, iteration_roles, plan_call, tool_line
+from worker.simulation import FAILURE_MESSAGES, failing_call, plan_call, tool_line, work_plan
 
 DEFAULT_FAIL_RATE = 0.08
 
@@ -24,35 +24,36 @@ def run_demo(handle: RunHandle) -> Any:
     fail_rate = float(p.get("fail_rate", DEFAULT_FAIL_RATE))
     hang_rate = float(p.get("hang_rate", 0.03))
     iterations = int(p.get("iterations") or ctx.max_iterations or rng.randint(2, 5))
-    fail_at = rng.randint(1, iterations) if rng.random() < fail_rate else None
-    hang_at = rng.randint(1, iterations) if rng.random() < hang_rate else None
+    plan = work_plan(rng, iterations)
+    # One draw per run (not per call), so fail_rate is the share of runs that fail.
+    fail_at = failing_call(rng, plan) if rng.random() < fail_rate else None
+    builders = [n for n, (_, role) in enumerate(plan) if role == "builder"]
+    hang_at = rng.choice(builders) if builders and rng.random() < hang_rate else None
     total_cost = 0.0
     tokens = 0
 
-    for it in range(1, iterations + 1):
-        ctx.progress(iteration=it, max_iterations=iterations, message=f"iteration {it}: working")
-        for role in iteration_roles(rng, it):
-            call = plan_call(rng, role, failure_scale=fail_rate / DEFAULT_FAIL_RATE)
-            with ctx.invocation(
-                role, call.provider, call.model, prompt=f"{role}: {ctx.title}", iteration=it
-            ) as inv:
-                for tool in call.tools:
-                    inv.activity(tool_line(rng, tool))
-                    ctx.sleep(rng.uniform(0.1, 0.6) / speed)
-                if hang_at == it and role == "builder":
-                    # A stuck agent: silence until it is cancelled or times out.
-                    ctx.activity("waiting for provider response…", "progress")
-                    ctx.sleep(3600)
-                ctx.sleep(call.seconds / speed)
-                inv.usage(call.input_tokens, call.output_tokens, call.cache_read_tokens, call.cost_usd)
-                total_cost += call.cost_usd
-                tokens += call.input_tokens + call.output_tokens
-                if call.failed:
-                    raise DemoFailure(f"{role} call to {call.model} failed: provider error")
-                inv.response = f"{role} finished step {it}"
-            ctx.activity(f"{role} done ({call.model}, {call.output_tokens} tokens out)")
-        if fail_at == it:
-            raise DemoFailure(rng.choice(FAILURE_MESSAGES))
+    for n, (it, role) in enumerate(plan):
+        if n == 0 or plan[n - 1][0] != it:
+            ctx.progress(iteration=it, max_iterations=iterations, message=f"iteration {it}: working")
+        call = plan_call(rng, role)
+        with ctx.invocation(
+            role, call.provider, call.model, prompt=f"{role}: {ctx.title}", iteration=it
+        ) as inv:
+            for tool in call.tools:
+                inv.activity(tool_line(rng, tool))
+                ctx.sleep(rng.uniform(0.1, 0.6) / speed)
+            if n == hang_at:
+                # A stuck agent: silence until it is cancelled or times out.
+                ctx.activity("waiting for provider response…", "progress")
+                ctx.sleep(3600)
+            ctx.sleep(call.seconds / speed)
+            inv.usage(call.input_tokens, call.output_tokens, call.cache_read_tokens, call.cost_usd)
+            total_cost += call.cost_usd
+            tokens += call.input_tokens + call.output_tokens
+            if n == fail_at:
+                raise DemoFailure(f"{role}: {rng.choice(FAILURE_MESSAGES)}")
+            inv.response = f"{role} finished step {it}"
+        ctx.activity(f"{role} done ({call.model}, {call.output_tokens} tokens out)")
     ctx.progress(iteration=iterations, max_iterations=iterations, percent=100, message="done")
     return {
         "iterations": iterations,
