@@ -34,7 +34,9 @@ def run_demo(handle: RunHandle) -> Any:
 
     for n, (it, role) in enumerate(plan):
         if n == 0 or plan[n - 1][0] != it:
-            ctx.progress(iteration=it, max_iterations=iterations, message=f"iteration {it}: working")
+            # An iteration begins: the ones before it are done.
+            percent = 100.0 * (it - 1) / iterations
+            ctx.progress(it, iterations, percent, message=f"iteration {it}: working")
         call = plan_call(rng, role)
         with ctx.invocation(
             role, call.provider, call.model, prompt=f"{role}: {ctx.title}", iteration=it
