@@ -252,9 +252,13 @@ def cmd_run(args: argparse.Namespace, settings: Settings, *, web: bool, worker: 
                 daemon=True,
             ).start()
         if web:
+            from dashboard.bridge import ChangeFeed
             from dashboard.server import create_app
+            from dashboard.services import Services
 
-            app = create_app(settings, stack.db)
+            feed = ChangeFeed(stack.db, stack.hub)
+            feed.start(stack.stop)
+            app = create_app(Services(settings, stack.db, stack.recorder, feed))
             url = f"http://{settings.host}:{settings.port}/"
             print(f"TaskLens is running at {url}  ({_where(settings)}; Ctrl-C to stop)", flush=True)
             try:

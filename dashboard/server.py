@@ -1,51 +1,126 @@
-"""Dashboard layer: builds the Dash app. For now a plain shell showing the task counts; the live dashboard
-(websocket bridge, pages) arrives with its own issue."""
+"""Dashboard layer: builds the Dash app — the shell every page shares (navigation, live indicator, theme,
+toasts, the live-signal store that assets/live.js writes) — and mounts the HTTP surface (routes.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, dcc, html
 
-from db.engine import Database
-from db.queries import status_counts
-from db.settings import Settings
+from dashboard import ids
+from dashboard.clientside import js
+from dashboard.routes import BOOTSTRAP_CSS, mount
+from dashboard.services import Services
+from db.queries import task_titles
 
-COUNTS = "status-counts"
-REFRESH = "refresh"
+NAV = (("Overview", "/"), ("Tasks", "/tasks"), ("Submit", "/submit"))
 
 
-def create_app(settings: Settings, db: Database) -> dash.Dash:
+def create_app(svc: Services) -> dash.Dash:
     app = dash.Dash(
         __name__,
         title="TaskLens",
-        external_stylesheets=[dbc.themes.BOOTSTRAP],
+        use_pages=True,
+        pages_folder="",
+        external_stylesheets=[BOOTSTRAP_CSS],
         suppress_callback_exceptions=True,
+        update_title="",  # no "Updating…" flicker in the tab title on every push
     )
-    app.layout = dbc.Container(
-        [
-            html.H1("TaskLens"),
-            html.P("Tasks by status", className="text-muted"),
-            html.Div(id=COUNTS),
-            # Temporary: the websocket push replaces this interval with the live-dashboard issue.
-            dcc.Interval(id=REFRESH, interval=5000),
-        ],
-        className="py-4",
-    )
-
-    @app.callback(Output(COUNTS, "children"), Input(REFRESH, "n_intervals"))
-    def _counts(_n: int | None) -> object:
-        with db.reading() as session:
-            counts = status_counts(session)
-        return counts_table(counts)
-
-    app.server.add_url_rule("/healthz", "healthz", lambda: {"status": "ok"})
-
+    mount(app, svc)
+    app.layout = shell
+    _register_shell_callbacks(app, svc)
     return app
 
 
-def counts_table(counts: dict[str, int]) -> dbc.Table:
-    rows = [html.Tr([html.Td(status), html.Td(str(n))]) for status, n in sorted(counts.items())]
-    if not rows:
-        rows = [html.Tr([html.Td("no tasks yet", colSpan=2)])]
-    return dbc.Table([html.Tbody(rows)], bordered=True, size="sm", style={"maxWidth": "24rem"})
+def shell() -> html.Div:
+    nav = dbc.Navbar(
+        dbc.Container(
+            [
+                dbc.NavbarBrand("TaskLens", href="/"),
+                dbc.Nav([dbc.NavLink(label, href=href, active="exact") for label, href in NAV], navbar=True),
+                html.Div(
+                    [
+                        dbc.Badge(
+                            "connecting…",
+                            id=ids.STATUS,
+                            color="light",
+                            text_color="dark",
+                            className="me-3",
+                            title="live: pushed over a websocket · polling: the socket is down",
+                        ),
+                        dbc.Switch(id=ids.THEME_SWITCH, label="dark", value=False, className="mb-0"),
+                    ],
+                    className="d-flex align-items-center ms-auto",
+                ),
+            ],
+            fluid=True,
+        ),
+        className="border-bottom mb-3",
+    )
+    return html.Div(
+        [
+            dcc.Location(id=ids.URL),
+            dcc.Store(id=ids.SIGNAL),
+            dcc.Store(id=ids.THEME, storage_type="local"),
+            nav,
+            html.Div(id=ids.TOASTS, className="toast-stack"),
+            dbc.Container(dash.page_container, fluid=True, className="pb-4"),
+        ]
+    )
+
+
+def finish_toasts(finished: list[dict[str, Any]], titles: dict[int, str]) -> list[dbc.Toast]:
+    icons = {"completed": "success", "failed": "danger", "timed_out": "warning", "cancelled": "secondary"}
+    toasts = []
+    for item in finished[-5:]:
+        task_id, status = item.get("task_id"), str(item.get("to"))
+        if not isinstance(task_id, int):
+            continue
+        toasts.append(
+            dbc.Toast(
+                [
+                    html.Div(titles.get(task_id, ""), className="text-break"),
+                    dcc.Link("open", href=f"/tasks/{task_id}", className="small"),
+                ],
+                header=f"Task #{task_id} {status.replace('_', ' ')}",
+                icon=icons.get(status, "info"),
+                duration=6000,
+                dismissable=True,
+                className="mb-2",
+            )
+        )
+    return toasts
+
+
+def _register_shell_callbacks(app: dash.Dash, svc: Services) -> None:
+    @app.callback(Output(ids.TOASTS, "children"), Input(ids.SIGNAL, "data"), prevent_initial_call=True)
+    def toasts(signal: dict[str, Any] | None) -> Any:
+        finished = (signal or {}).get("finished") or []
+        if not finished:
+            raise dash.exceptions.PreventUpdate
+        with svc.db.reading() as session:
+            titles = task_titles(
+                session, [f["task_id"] for f in finished if isinstance(f.get("task_id"), int)]
+            )
+        return finish_toasts(finished, titles)
+
+    # The theme is remembered per browser (localStorage) and applied to Bootstrap's colour mode.
+    app.clientside_callback(
+        js(
+            """
+            function(dark, stored) {
+                const trig = dash_clientside.callback_context.triggered_id;
+                const theme = trig === $switch ? (dark ? "dark" : "light") : (stored || "light");
+                document.documentElement.setAttribute("data-bs-theme", theme);
+                return [theme, theme === "dark"];
+            }
+            """,
+            switch=ids.THEME_SWITCH,
+        ),
+        Output(ids.THEME, "data"),
+        Output(ids.THEME_SWITCH, "value"),
+        Input(ids.THEME_SWITCH, "value"),
+        State(ids.THEME, "data"),
+    )

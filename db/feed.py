@@ -55,12 +55,14 @@ COLUMNS = (E.c.seq, E.c.type, E.c.task_id, E.c.from_status, E.c.to_status, E.c.a
 
 
 def events_between(
-    session: Session, after: int, upto: int | None = None, limit: int = 1000
+    session: Session, after: int, upto: int | None = None, limit: int = 1000, task_id: int | None = None
 ) -> list[FeedEvent]:
     """Committed events with after < seq <= upto, in order (replay for a reconnecting client)."""
     query = select(*COLUMNS).where(E.c.seq > after).order_by(E.c.seq).limit(limit)
     if upto is not None:
         query = query.where(E.c.seq <= upto)
+    if task_id is not None:
+        query = query.where(E.c.task_id == task_id)
     return [FeedEvent(*row) for row in session.execute(query)]
 
 

@@ -74,6 +74,7 @@ class Task(Base):
         Index("ix_tasks_claim", "status", "priority", "id"),
         Index("ix_tasks_created_at", "created_at"),
         Index("ix_tasks_last_updated_at", "last_updated_at"),
+        Index("ix_tasks_completed_at", "completed_at"),
         Index("ix_tasks_worker_status", "worker_id", "status"),
     )
 

@@ -62,3 +62,10 @@ def task_summary(task: Task) -> dict[str, Any]:
         "tokens": task.input_tokens + task.output_tokens,
         "update_count": task.update_count,
     }
+
+
+def task_titles(session: Session, task_ids: list[int]) -> dict[int, str]:
+    if not task_ids:
+        return {}
+    rows = session.execute(select(Task.id, Task.title).where(Task.id.in_(task_ids)))
+    return {task_id: title for task_id, title in rows}

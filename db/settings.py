@@ -35,6 +35,8 @@ class Settings:
     stop_grace_seconds: float = 5.0
     log_level: str = "INFO"
     demo_speed: float = 1.0
+    # A running task silent for longer than this is shown as "possibly stuck".
+    stuck_after_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,0 +1,11 @@
+"""Dashboard layer: builds the JavaScript of clientside callbacks with component ids filled in as JSON
+literals ($name placeholders), so ids stay constants and the JS needs no brace escaping."""
+
+from __future__ import annotations
+
+import json
+from string import Template
+
+
+def js(source: str, **names: str) -> str:
+    return Template(source).substitute({key: json.dumps(value) for key, value in names.items()})

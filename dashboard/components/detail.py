@@ -1,0 +1,188 @@
+"""Dashboard layer: the task detail page's three perspectives — user, system, database — and its activity
+lines (pure). Everything the task or its agent wrote is rendered as text."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import html
+
+from dashboard import ids
+from dashboard.components.fmt import count, duration, missing, money, since, timestamp
+from dashboard.components.status import liveness, progress_bar, status_badge
+from db.models import Task
+from db.states import TERMINAL, TaskStatus
+
+ACTIVITY_COLORS = {"tool_exec": "text-info", "error": "text-danger", "progress": "text-warning", "output": ""}
+
+
+def facts(pairs: list[tuple[str, Any]]) -> html.Dl:
+    items: list[Any] = []
+    for label, value in pairs:
+        items += [
+            html.Dt(label, className="col-sm-5 text-muted fw-normal"),
+            html.Dd(value if not isinstance(value, str | int | float) else str(value), className="col-sm-7"),
+        ]
+    return html.Dl(items, className="row mb-0 small")
+
+
+def header(t: Task) -> html.Div:
+    status = TaskStatus(t.status)
+    return html.Div(
+        [
+            html.H4([f"#{t.id} ", html.Span(t.title, className="task-title")], className="mb-1 text-break"),
+            html.Div(
+                [
+                    status_badge(t.status),
+                    html.Small(
+                        f"{t.kind} · attempt {t.attempt} of {t.max_attempts}", className="text-muted ms-1"
+                    ),
+                ]
+            ),
+            html.Div(
+                [
+                    dbc.Button(
+                        "Cancel",
+                        id=ids.CANCEL,
+                        color="danger",
+                        size="sm",
+                        outline=True,
+                        disabled=status in TERMINAL or bool(t.cancel_requested),
+                        className="me-2",
+                    ),
+                    dbc.Button(
+                        "Retry",
+                        id=ids.RETRY,
+                        color="primary",
+                        size="sm",
+                        outline=True,
+                        disabled=status not in TERMINAL,
+                    ),
+                ],
+                className="mt-2",
+            ),
+        ]
+    )
+
+
+def _result_text(value: Any) -> str:
+    if value is None:
+        return "–"
+    return value if isinstance(value, str) else json.dumps(value, indent=2, default=str)
+
+
+def user_view(t: Task, now: datetime, stuck_after_s: float) -> html.Dl:
+    running = t.status == TaskStatus.RUNNING
+    end = t.completed_at if t.completed_at else (now if running else None)
+    elapsed = (end - t.started_at).total_seconds() if t.started_at and end else None
+    pairs: list[tuple[str, Any]] = [
+        ("Goal", html.Span(t.title, className="text-break")),
+        ("Status", status_badge(t.status)),
+        ("Progress", progress_bar(t.progress, t.current_iteration, t.max_iterations, t.status)),
+        ("Elapsed", duration(elapsed)),
+    ]
+    if running:
+        pairs.append(
+            ("Working or stuck?", liveness(since(now, t.last_activity_at), stuck_after_s, t.last_activity_at))
+        )
+    if t.progress_message:
+        pairs.append(("Now", html.Span(t.progress_message, className="text-break")))
+    if t.error_message:
+        pairs.append(("Error", html.Pre(t.error_message, className="text-danger small mb-0 text-wrap")))
+    pairs.append(("Result", html.Pre(_result_text(t.result), className="small mb-0 text-wrap result-text")))
+    return facts(pairs)
+
+
+def system_view(t: Task) -> html.Dl:
+    wait = (t.started_at - t.created_at).total_seconds() if t.started_at else None
+    took = (t.completed_at - t.started_at).total_seconds() if t.started_at and t.completed_at else None
+    holder = "–"
+    if t.status == TaskStatus.RUNNING and t.worker_id:
+        holder = f"worker {t.worker_id} (lease until {timestamp(t.lease_expires_at)})"
+    elif t.status == TaskStatus.QUEUED:
+        holder = "the queue"
+    elif t.kind == "external":
+        holder = "its external agent"
+    return facts(
+        [
+            ("Created", timestamp(t.created_at)),
+            ("Started", timestamp(t.started_at)),
+            ("Completed", timestamp(t.completed_at)),
+            ("Queue wait", duration(wait)),
+            ("Duration", duration(took)),
+            ("Attempt", f"{t.attempt} of {t.max_attempts}"),
+            ("Worker", t.worker_id or "–"),
+            ("Held by", holder),
+            (
+                "Tokens",
+                f"{count(t.input_tokens)} in · {count(t.output_tokens)} out · "
+                f"{count(t.cache_read_tokens)} cached",
+            ),
+            ("Cost", money(t.cost_usd)),
+            ("Invocations", count(t.invocation_count)),
+        ]
+    )
+
+
+def database_view(t: Task, now: datetime, latency_ms: tuple[float | None, float | None]) -> html.Dl:
+    life = max(1.0, ((t.completed_at or now) - t.created_at).total_seconds())
+    p50, p95 = latency_ms
+    latency = "–" if p50 is None else f"p50 {p50:.1f} ms · p95 {p95 or 0:.1f} ms (last 15 min)"
+    return facts(
+        [
+            ("Update count", count(t.update_count)),
+            ("Last updated", timestamp(t.last_updated_at)),
+            ("Last activity", timestamp(t.last_activity_at)),
+            ("Update frequency", f"{t.update_count / life * 60:.1f} / min"),
+            ("Activity lines", count(t.activity_count)),
+            ("Write latency", latency),
+        ]
+    )
+
+
+def invocations_table(frame: pd.DataFrame) -> html.Div | dbc.Table:
+    if frame.empty:
+        return html.Div("No invocations recorded.", className="text-muted small")
+    rows = [
+        html.Tr(
+            [
+                html.Td(str(r.role)),
+                html.Td(f"{r.provider} / {r.model}" if r.provider else str(r.model)),
+                html.Td(str(r.status)),
+                html.Td(duration(None if missing(r.duration_s) else float(r.duration_s))),
+                html.Td(f"{int(r.input_tokens):,} / {int(r.output_tokens):,}"),
+                html.Td(money(float(r.cost_usd))),
+            ]
+        )
+        for r in frame.itertuples()
+    ]
+    head = html.Thead(
+        html.Tr([html.Th(h) for h in ("Role", "Model", "Status", "Duration", "Tokens in/out", "Cost")])
+    )
+    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True)
+
+
+def activity_line(at: datetime | str | None, type_: str | None, message: str | None) -> html.Div:
+    stamp = at.strftime("%H:%M:%S") if isinstance(at, datetime) else str(at or "")[11:19]
+    return html.Div(
+        [
+            html.Span(stamp, className="text-muted me-2"),
+            html.Span(
+                f"[{type_ or 'output'}]", className=f"me-2 {ACTIVITY_COLORS.get(type_ or 'output', '')}"
+            ),
+            html.Span(message or "", className="activity-message"),
+        ],
+        className="activity-line font-monospace small text-break",
+    )
+
+
+def activity_lines(frame: pd.DataFrame) -> list[html.Div]:
+    return [activity_line(r.at, r.type, r.message) for r in frame.itertuples()]
+
+
+def not_found(task_id: str | None) -> html.Div:
+    return html.Div([html.H4("Task not found"), html.P(f"There is no task {task_id!s}.")])

@@ -1,0 +1,95 @@
+"""Dashboard layer: the overview's KPI cards and worker-health summary (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import html
+
+from dashboard.components.fmt import count, duration, money, percent, since
+from db.overview import Kpis
+
+
+def kpi_card(label: str, value: str, *, hint: str = "", color: str | None = None, key: str = "") -> dbc.Col:
+    body = [html.Div(label, className="text-muted small"), html.Div(value, className="fs-4 fw-semibold")]
+    if hint:
+        body.append(html.Div(hint, className="small text-muted"))
+    card = dbc.Card(dbc.CardBody(body), color=color, outline=color is not None, className="h-100")
+    return dbc.Col(card, xs=6, md=4, xl=2, className="mb-3", id=f"kpi-{key}" if key else None)
+
+
+def kpi_cards(k: Kpis) -> dbc.Row:
+    return dbc.Row(
+        [
+            kpi_card(
+                "Active", count(k.active), hint=f"{k.queued:,} queued · {k.running:,} running", key="active"
+            ),
+            kpi_card("Queued", count(k.queued), key="queued"),
+            kpi_card(
+                "Running",
+                count(k.running),
+                key="running",
+                hint=f"{k.stuck:,} possibly stuck" if k.stuck else "all reporting",
+                color="warning" if k.stuck else None,
+            ),
+            kpi_card("Completed today", count(k.completed_today), key="completed"),
+            kpi_card(
+                "Failed today",
+                count(k.failed_today),
+                key="failed",
+                color="danger" if k.failed_today else None,
+            ),
+            kpi_card("Success rate", percent(k.success_rate), hint="today", key="success"),
+            kpi_card("Avg duration", duration(k.avg_duration_s), hint="completed today", key="avg"),
+            kpi_card("p95 duration", duration(k.p95_duration_s), hint="completed today", key="p95"),
+            kpi_card(
+                "Throughput", f"{k.throughput_per_hour:,}/h", hint="completed, last hour", key="throughput"
+            ),
+            kpi_card("Cost today", money(k.cost_today), key="cost"),
+        ],
+        className="g-3",
+    )
+
+
+def workers_summary(frame: pd.DataFrame, now: datetime) -> html.Div:
+    if frame.empty:
+        return html.Div(
+            "No worker has registered yet. Start one with `python app.py worker`.", className="text-muted"
+        )
+    counts = frame["status"].value_counts()
+    header = html.Div(
+        [
+            dbc.Badge(f"{counts.get('busy', 0)} busy", color="primary", className="me-1"),
+            dbc.Badge(f"{counts.get('online', 0)} idle", color="success", className="me-1"),
+            dbc.Badge(f"{counts.get('offline', 0)} offline", color="secondary"),
+        ],
+        className="mb-2",
+    )
+    rows = []
+    for w in frame.itertuples():
+        seen = since(now, w.last_seen_at)
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(w.name),
+                    html.Td(w.host),
+                    html.Td(str(w.status)),
+                    html.Td(f"{w.running_count}/{w.concurrency}"),
+                    html.Td(f"{w.tasks_completed:,} ok · {w.tasks_failed:,} failed"),
+                    html.Td(f"{duration(seen)} ago" if seen is not None else "–"),
+                ]
+            )
+        )
+    table = dbc.Table(
+        [
+            html.Thead(html.Tr([html.Th(h) for h in ("Worker", "Host", "Status", "Slots", "Done", "Seen")])),
+            html.Tbody(rows),
+        ],
+        size="sm",
+        hover=True,
+        responsive=True,
+        className="mb-0",
+    )
+    return html.Div([header, table])

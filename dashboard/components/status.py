@@ -1,0 +1,68 @@
+"""Dashboard layer: status badges, progress bars and the "possibly stuck" marker (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+from dashboard.components.fmt import STATUS_COLORS, duration, missing
+from db.timeutil import iso
+
+
+def status_badge(status: str) -> dbc.Badge:
+    return dbc.Badge(status.replace("_", " "), color=STATUS_COLORS.get(status, "light"), className="me-1")
+
+
+def progress_bar(
+    progress: float | None, iteration: int | None, max_iterations: int | None, status: str
+) -> html.Div:
+    value = 0.0 if progress is None or missing(progress) else float(progress)
+    label = ""
+    if max_iterations and not missing(max_iterations):
+        label = f"iteration {int(iteration or 0)} of {int(max_iterations)}"
+    elif iteration and not missing(iteration):
+        label = f"iteration {int(iteration)}"
+    bar = dbc.Progress(
+        value=value,
+        color=STATUS_COLORS.get(status, "primary"),
+        striped=status == "running",
+        animated=status == "running",
+        style={"height": "0.5rem"},
+    )
+    return html.Div([bar, html.Small(label, className="text-muted")], className="mt-1")
+
+
+def stuck_marker(silence_s: float | None, threshold_s: float) -> dbc.Badge | None:
+    """For a running task: nothing while it reports, a warning once it has been silent past the threshold."""
+    if silence_s is None or silence_s < threshold_s:
+        return None
+    return dbc.Badge(
+        f"possibly stuck · silent {duration(silence_s)}",
+        color="warning",
+        text_color="dark",
+        className="ms-1 stuck-badge",
+    )
+
+
+def liveness(silence_s: float | None, threshold_s: float, last_activity: datetime | None = None) -> html.Span:
+    """'active 2 s ago' or the stuck marker: the answer to "is it working or stuck?". The data attributes
+    let assets/live.js keep the silence counting between pushes (a stuck task sends none)."""
+    ticking: dict[str, Any] = (
+        {"data-activity-at": iso(last_activity), "data-stuck-after": str(threshold_s)}
+        if last_activity
+        else {}
+    )
+    marker = stuck_marker(silence_s, threshold_s)
+    if marker is not None:
+        return html.Span(marker, className="liveness", **ticking)
+    text = "no activity yet" if silence_s is None else f"active {duration(silence_s)} ago"
+    return html.Span(html.Span(text, className="text-success small"), className="liveness", **ticking)
+
+
+def elapsed(label: str, started: datetime | None, seconds: float | None) -> html.Span:
+    """'elapsed 1m 05s', kept counting in the browser (data-since) between pushes."""
+    ticking: dict[str, Any] = {"data-since": iso(started), "data-label": label} if started else {}
+    return html.Span(f"{label} {duration(seconds)}", className="text-muted small", **ticking)

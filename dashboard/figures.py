@@ -1,0 +1,120 @@
+"""Dashboard layer: plotly figures, each built by a pure function from a DataFrame (unit-tested)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import plotly.graph_objects as go
+
+STATUS_HEX = {
+    "completed": "#198754",
+    "failed": "#dc3545",
+    "timed_out": "#ffc107",
+    "cancelled": "#6c757d",
+    "running": "#0d6efd",
+    "queued": "#adb5bd",
+}
+ROLE_HEX = {
+    "analyst": "#6f42c1",
+    "planner": "#0dcaf0",
+    "builder": "#0d6efd",
+    "tester": "#fd7e14",
+    "reviewer": "#20c997",
+}
+
+
+def template(theme: str | None) -> str:
+    return "plotly_dark" if theme == "dark" else "plotly_white"
+
+
+def _layout(fig: go.Figure, theme: str | None, height: int = 320) -> go.Figure:
+    fig.update_layout(
+        template=template(theme),
+        height=height,
+        margin={"l": 40, "r": 10, "t": 30, "b": 40},
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        legend={"orientation": "h", "y": 1.12},
+    )
+    return fig
+
+
+def throughput(
+    finished: pd.DataFrame, created: pd.DataFrame, window: tuple[datetime, datetime], theme: str | None = None
+) -> go.Figure:
+    """Stacked bars of tasks that ended per bucket by outcome, with a line of tasks created, over `window`."""
+    fig = go.Figure()
+    for status in ("completed", "failed", "timed_out", "cancelled"):
+        part = finished[finished["status"] == status]
+        if not part.empty:
+            fig.add_bar(
+                x=part["bucket"],
+                y=part["count"],
+                name=status.replace("_", " "),
+                marker_color=STATUS_HEX[status],
+            )
+    if not created.empty:
+        fig.add_scatter(
+            x=created["bucket"],
+            y=created["count"],
+            name="created",
+            mode="lines+markers",
+            line={"color": "#6610f2", "width": 2},
+        )
+    fig.update_layout(barmode="stack", yaxis_title="tasks", xaxis_title=None)
+    fig.update_xaxes(type="date", range=[window[0], window[1]])
+    if finished.empty and created.empty:
+        fig.add_annotation(
+            text="no tasks in the last 24 hours", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper"
+        )
+    return _layout(fig, theme)
+
+
+def task_timeline(
+    invocations: pd.DataFrame, transitions: pd.DataFrame, now: datetime, theme: str | None = None
+) -> go.Figure:
+    """A Gantt of the task's invocations (one row per role) with its state transitions as markers."""
+    fig = go.Figure()
+    if not invocations.empty:
+        ends = invocations["completed_at"].fillna(pd.Timestamp(now))
+        starts = invocations["started_at"]
+        widths_ms = (ends - starts).dt.total_seconds() * 1000.0
+        for role in invocations["role"].unique():
+            mask = invocations["role"] == role
+            fig.add_bar(
+                base=starts[mask],
+                x=widths_ms[mask],
+                y=[role] * int(mask.sum()),
+                orientation="h",
+                name=str(role),
+                marker_color=ROLE_HEX.get(str(role), "#6c757d"),
+                customdata=invocations.loc[mask, ["model", "status"]].to_numpy(),
+                hovertemplate="%{y} · %{customdata[0]} · %{customdata[1]}<extra></extra>",
+            )
+    if not transitions.empty:
+        labels = [
+            f"{a or 'new'} → {b}"
+            for a, b in zip(transitions["from_status"], transitions["to_status"], strict=True)
+        ]
+        fig.add_scatter(
+            x=transitions["at"],
+            y=["state"] * len(transitions),
+            mode="markers+text",
+            text=[str(b) for b in transitions["to_status"]],
+            textposition="top center",
+            hovertext=labels,
+            hoverinfo="text+x",
+            name="transitions",
+            marker={
+                "size": 10,
+                "color": [STATUS_HEX.get(str(s), "#6c757d") for s in transitions["to_status"]],
+            },
+        )
+    if invocations.empty and transitions.empty:
+        fig.add_annotation(
+            text="nothing recorded yet", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper"
+        )
+    fig.update_layout(barmode="overlay", showlegend=False)
+    fig.update_xaxes(type="date")
+    return _layout(fig, theme, height=280)

@@ -1,0 +1,53 @@
+"""Dashboard layer: component ids, as constants shared by layouts, callbacks, the browser script and tests."""
+
+# App shell
+URL = "url"
+SIGNAL = "live-signal"  # written by assets/live.js through dash_clientside.set_props
+STATUS = "live-status"
+THEME = "theme"
+THEME_SWITCH = "theme-switch"
+TOASTS = "toasts"
+NOW = "now-tick"
+
+# Overview
+KPIS = "overview-kpis"
+THROUGHPUT = "overview-throughput"
+WORKERS = "overview-workers"
+
+# Tasks
+BOARD = "tasks-board"
+GRID = "tasks-grid"
+F_STATUS = "filter-status"
+F_KIND = "filter-kind"
+F_WORKER = "filter-worker"
+F_TAG = "filter-tag"
+F_TEXT = "filter-text"
+F_RANGE = "filter-range"
+
+# Task detail
+DETAIL_ID = "detail-task-id"
+DETAIL_HEADER = "detail-header"
+DETAIL_USER = "detail-user"
+DETAIL_SYSTEM = "detail-system"
+DETAIL_DATABASE = "detail-database"
+DETAIL_TIMELINE = "detail-timeline"
+DETAIL_INVOCATIONS = "detail-invocations"
+ACTIVITY = "detail-activity"
+ACTIVITY_PAUSE = "detail-activity-pause"
+ACTIVITY_CURSOR = "detail-activity-cursor"
+CANCEL = "detail-cancel"
+RETRY = "detail-retry"
+ACTION_RESULT = "detail-action-result"
+
+# Submit
+S_KIND = "submit-kind"
+S_TITLE = "submit-title"
+S_COMMAND = "submit-command"
+S_PAYLOAD = "submit-payload"
+S_PRIORITY = "submit-priority"
+S_TAGS = "submit-tags"
+S_MAX_ITERATIONS = "submit-max-iterations"
+S_MAX_ATTEMPTS = "submit-max-attempts"
+S_TIMEOUT = "submit-timeout"
+S_BUTTON = "submit-button"
+S_FEEDBACK = "submit-feedback"

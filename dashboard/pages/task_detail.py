@@ -1,0 +1,231 @@
+"""Dashboard layer: one task's page (`/tasks/<id>`) in three perspectives — user, system, database — with its
+timeline and a live activity stream that auto-scrolls and can pause."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, Patch, State, dcc, html
+
+from dashboard import figures, ids
+from dashboard.clientside import js
+from dashboard.components import detail
+from dashboard.services import Services
+from db import taskdetail
+from db.queries import latest_seq
+from db.states import IllegalTransition
+from db.timeutil import utcnow
+from db.writes import TaskNotFound
+
+PATH_TEMPLATE = "/tasks/<task_id>"
+TITLE = "Task"
+# The browser keeps at most this many activity lines; past it the panel reloads the newest ones.
+MAX_LINES = 2_000
+INITIAL_LINES = 300
+
+
+def parse_id(raw: Any) -> int | None:
+    try:
+        value = int(str(raw))
+    except (TypeError, ValueError):
+        return None
+    return value if value > 0 else None
+
+
+def layout(task_id: str | None = None, **_: Any) -> html.Div:
+    tid = parse_id(task_id)
+    if tid is None:
+        return detail.not_found(task_id)
+    card = dbc.Card
+    return html.Div(
+        [
+            dcc.Store(id=ids.DETAIL_ID, data=tid),
+            dcc.Store(id=ids.ACTIVITY_CURSOR),
+            html.Div(id=ids.DETAIL_HEADER, className="mb-3"),
+            html.Div(id=ids.ACTION_RESULT),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        card([dbc.CardHeader("User"), dbc.CardBody(id=ids.DETAIL_USER)]),
+                        lg=4,
+                        className="mb-3",
+                    ),
+                    dbc.Col(
+                        card([dbc.CardHeader("System"), dbc.CardBody(id=ids.DETAIL_SYSTEM)]),
+                        lg=4,
+                        className="mb-3",
+                    ),
+                    dbc.Col(
+                        card([dbc.CardHeader("Database"), dbc.CardBody(id=ids.DETAIL_DATABASE)]),
+                        lg=4,
+                        className="mb-3",
+                    ),
+                ]
+            ),
+            card(
+                [
+                    dbc.CardHeader("Timeline: invocations by role, state transitions"),
+                    dbc.CardBody(dcc.Graph(id=ids.DETAIL_TIMELINE, config={"displaylogo": False})),
+                ],
+                className="mb-3",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        card([dbc.CardHeader("Invocations"), dbc.CardBody(id=ids.DETAIL_INVOCATIONS)]),
+                        lg=6,
+                        className="mb-3",
+                    ),
+                    dbc.Col(
+                        card(
+                            [
+                                dbc.CardHeader(
+                                    html.Div(
+                                        [
+                                            html.Span("Live activity"),
+                                            dbc.Switch(
+                                                id=ids.ACTIVITY_PAUSE,
+                                                label="pause",
+                                                value=False,
+                                                className="mb-0",
+                                            ),
+                                        ],
+                                        className="d-flex justify-content-between align-items-center",
+                                    )
+                                ),
+                                dbc.CardBody(html.Div(id=ids.ACTIVITY, className="activity-panel")),
+                            ]
+                        ),
+                        lg=6,
+                        className="mb-3",
+                    ),
+                ]
+            ),
+        ]
+    )
+
+
+def register(app: dash.Dash, svc: Services) -> None:
+    @app.callback(
+        Output(ids.DETAIL_HEADER, "children"),
+        Output(ids.DETAIL_USER, "children"),
+        Output(ids.DETAIL_SYSTEM, "children"),
+        Output(ids.DETAIL_DATABASE, "children"),
+        Output(ids.DETAIL_TIMELINE, "figure"),
+        Output(ids.DETAIL_INVOCATIONS, "children"),
+        Input(ids.SIGNAL, "data"),
+        Input(ids.DETAIL_ID, "data"),
+        Input(ids.THEME, "data"),
+        State(ids.DETAIL_HEADER, "children"),
+    )
+    def refresh(signal: dict[str, Any] | None, task_id: int, theme: str | None, shown: Any) -> Any:
+        if shown is not None and _untouched(signal, task_id):
+            raise dash.exceptions.PreventUpdate
+        now = utcnow()
+        with svc.db.reading() as session:
+            t = taskdetail.task(session, task_id)
+            if t is None:
+                nothing = detail.not_found(str(task_id))
+                return nothing, None, None, None, figures.task_timeline(*_empty(), now, theme), None
+            inv = taskdetail.invocations(session, task_id)
+            moves = taskdetail.transitions(session, task_id)
+            latency = taskdetail.write_latency(session, now)
+        stuck = svc.settings.stuck_after_seconds
+        return (
+            detail.header(t),
+            detail.user_view(t, now, stuck),
+            detail.system_view(t),
+            detail.database_view(t, now, latency),
+            figures.task_timeline(inv, moves, now, theme),
+            detail.invocations_table(inv),
+        )
+
+    @app.callback(
+        Output(ids.ACTIVITY, "children"),
+        Output(ids.ACTIVITY_CURSOR, "data"),
+        Input(ids.SIGNAL, "data"),
+        Input(ids.DETAIL_ID, "data"),
+        Input(ids.ACTIVITY_PAUSE, "value"),
+        State(ids.ACTIVITY_CURSOR, "data"),
+    )
+    def stream(
+        signal: dict[str, Any] | None, task_id: int, paused: bool, cursor: dict[str, int] | None
+    ) -> Any:
+        triggered = dash.ctx.triggered_id
+        if paused:
+            raise dash.exceptions.PreventUpdate
+        if cursor and triggered == ids.SIGNAL and signal and 0 < cursor["count"] < MAX_LINES:
+            fresh = [
+                a
+                for a in signal.get("activity") or []
+                if a.get("task_id") == task_id and a.get("seq", 0) > cursor["seq"]
+            ]
+            if not fresh:
+                raise dash.exceptions.PreventUpdate
+            patch = Patch()
+            patch.extend([detail.activity_line(a.get("at"), a.get("type"), a.get("message")) for a in fresh])
+            return patch, {"seq": fresh[-1]["seq"], "count": cursor["count"] + len(fresh)}
+        # First load, resume after a pause, or too many lines: the newest lines from the database.
+        with svc.db.reading() as session:
+            seq = latest_seq(session)
+            frame = taskdetail.activity(session, task_id, INITIAL_LINES)
+        lines = detail.activity_lines(frame)
+        if not lines:
+            lines = [html.Div("no activity yet", className="text-muted small activity-empty")]
+        return lines, {"seq": seq, "count": len(frame)}
+
+    app.clientside_callback(
+        js(
+            """
+            function(children, paused) {
+                const el = document.getElementById($panel);
+                if (el && !paused) { el.scrollTop = el.scrollHeight; }
+                return window.dash_clientside.no_update;
+            }
+            """,
+            panel=ids.ACTIVITY,
+        ),
+        Output(ids.ACTIVITY, "className"),
+        Input(ids.ACTIVITY, "children"),
+        State(ids.ACTIVITY_PAUSE, "value"),
+    )
+
+    @app.callback(
+        Output(ids.ACTION_RESULT, "children"),
+        Input(ids.CANCEL, "n_clicks"),
+        Input(ids.RETRY, "n_clicks"),
+        State(ids.DETAIL_ID, "data"),
+        prevent_initial_call=True,
+    )
+    def act(_cancel: int | None, _retry: int | None, task_id: int) -> Any:
+        action = dash.ctx.triggered_id
+        if not dash.ctx.triggered or not dash.ctx.triggered[0].get("value"):
+            raise dash.exceptions.PreventUpdate
+        try:
+            if action == ids.CANCEL:
+                status = svc.recorder.cancel(task_id, actor="dashboard")
+                text = "Cancelled." if status == "cancelled" else "Cancel requested; the worker stops it now."
+            else:
+                svc.recorder.retry(task_id, actor="dashboard")
+                text = "Sent back to the queue."
+        except (IllegalTransition, TaskNotFound) as exc:
+            return dbc.Alert(str(exc), color="warning", dismissable=True, className="py-2")
+        return dbc.Alert(text, color="info", dismissable=True, duration=4000, className="py-2")
+
+
+def _untouched(signal: dict[str, Any] | None, task_id: int) -> bool:
+    """A push about other tasks only: nothing on this page changed."""
+    if dash.ctx.triggered_id != ids.SIGNAL or not signal or signal.get("reason") != "events":
+        return False
+    return task_id not in (signal.get("tasks") or [])
+
+
+def _empty() -> tuple[Any, Any]:
+    import pandas as pd
+
+    return (
+        pd.DataFrame(columns=["role", "started_at", "completed_at", "model", "status"]),
+        pd.DataFrame(columns=["at", "from_status", "to_status"]),
+    )

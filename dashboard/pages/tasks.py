@@ -1,0 +1,222 @@
+"""Dashboard layer: the tasks page — a live board (queued / running / completed / failed) and a filterable,
+sortable table with server-side paging (dash-ag-grid's infinite row model)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import dash
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, dcc, html
+
+from dashboard import ids
+from dashboard.clientside import js
+from dashboard.components.board import board
+from dashboard.services import Services
+from db import tasklist
+from db.states import TaskKind, TaskStatus
+from db.timeutil import iso, utcnow
+
+PATH = "/tasks"
+TITLE = "Tasks"
+
+RANGES = {
+    "1h": timedelta(hours=1),
+    "24h": timedelta(days=1),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+BLOCK = 100
+
+COLUMNS = [
+    {"field": "id", "headerName": "#", "width": 90, "sort": "desc"},
+    {"field": "title", "flex": 2, "minWidth": 200},
+    {"field": "status", "width": 120},
+    {"field": "kind", "width": 110},
+    {"field": "priority", "width": 100},
+    {"field": "tags", "width": 140, "sortable": False},
+    {
+        "field": "progress",
+        "width": 110,
+        "valueFormatter": {"function": "d3.format('.0f')(params.value) + '%'"},
+    },
+    {"field": "attempt", "width": 100},
+    {"field": "worker_id", "headerName": "worker", "width": 170},
+    {"field": "created_at", "headerName": "created (UTC)", "width": 190},
+    {"field": "completed_at", "headerName": "ended (UTC)", "width": 190},
+    {
+        "field": "cost_usd",
+        "headerName": "cost $",
+        "width": 110,
+        "valueFormatter": {"function": "params.value == null ? '' : d3.format('.4f')(params.value)"},
+    },
+    {"field": "error_message", "headerName": "error", "flex": 1, "minWidth": 160, "sortable": False},
+]
+
+
+def _filters() -> dbc.Row:
+    return dbc.Row(
+        [
+            dbc.Col(
+                dcc.Dropdown(
+                    id=ids.F_STATUS, options=[s.value for s in TaskStatus], multi=True, placeholder="status"
+                ),
+                md=2,
+            ),
+            dbc.Col(
+                dcc.Dropdown(
+                    id=ids.F_KIND, options=[k.value for k in TaskKind], multi=True, placeholder="kind"
+                ),
+                md=2,
+            ),
+            dbc.Col(dcc.Dropdown(id=ids.F_WORKER, placeholder="worker"), md=2),
+            dbc.Col(dbc.Input(id=ids.F_TAG, placeholder="tag", debounce=True), md=2),
+            dbc.Col(
+                dbc.Input(id=ids.F_TEXT, placeholder="search title, creator or #id", debounce=True), md=2
+            ),
+            dbc.Col(
+                dcc.Dropdown(
+                    id=ids.F_RANGE,
+                    options=[{"label": f"last {k}", "value": k} for k in RANGES],
+                    placeholder="any time",
+                ),
+                md=2,
+            ),
+        ],
+        className="g-2 mb-2",
+    )
+
+
+def layout(**_: Any) -> html.Div:
+    return html.Div(
+        [
+            html.H3("Tasks", className="mb-3"),
+            html.Div(id=ids.BOARD, className="mb-4"),
+            html.H5("All tasks"),
+            _filters(),
+            dag.AgGrid(
+                id=ids.GRID,
+                columnDefs=COLUMNS,
+                rowModelType="infinite",
+                getRowId="String(params.data.id)",
+                defaultColDef={"resizable": True, "sortable": True},
+                dashGridOptions={
+                    "cacheBlockSize": BLOCK,
+                    "maxBlocksInCache": 20,
+                    "rowBuffer": 0,
+                    "infiniteInitialRowCount": BLOCK,
+                    "rowSelection": {"mode": "singleRow", "checkboxes": False},
+                },
+                style={"height": "560px"},
+                className="ag-theme-alpine",
+            ),
+        ]
+    )
+
+
+def filter_from(status: Any, kind: Any, worker: Any, tag: Any, text: Any, range_: Any) -> tasklist.TaskFilter:
+    since = RANGES.get(range_) if isinstance(range_, str) else None
+    return tasklist.TaskFilter(
+        statuses=tuple(status or ()),
+        kinds=tuple(kind or ()),
+        worker=worker or None,
+        tag=(tag or "").strip() or None,
+        text=(text or "").strip() or None,
+        created_from=utcnow() - since if since else None,
+    )
+
+
+def rows_response(frame: Any, total: int | None) -> dict[str, Any]:
+    records = frame.to_dict("records")
+    for r in records:
+        for key in ("created_at", "completed_at", "started_at", "last_activity_at"):
+            if key in r:
+                r[key] = iso(r[key]) if r[key] is not None and r[key] == r[key] else None
+        r["tags"] = ", ".join(r.get("tags") or [])
+    return {"rowData": records, "rowCount": total if total is not None else -1}
+
+
+def register(app: dash.Dash, svc: Services) -> None:
+    @app.callback(Output(ids.BOARD, "children"), Input(ids.SIGNAL, "data"))
+    def refresh_board(_signal: Any) -> Any:
+        with svc.db.reading() as session:
+            lanes = tasklist.board(session)
+            counts = tasklist.lane_counts(session)
+        return board(lanes, counts, utcnow(), svc.settings.stuck_after_seconds)
+
+    @app.callback(
+        Output(ids.GRID, "getRowsResponse"),
+        Input(ids.GRID, "getRowsRequest"),
+        State(ids.F_STATUS, "value"),
+        State(ids.F_KIND, "value"),
+        State(ids.F_WORKER, "value"),
+        State(ids.F_TAG, "value"),
+        State(ids.F_TEXT, "value"),
+        State(ids.F_RANGE, "value"),
+        prevent_initial_call=True,
+    )
+    def rows(request: dict[str, Any] | None, *filters: Any) -> Any:
+        if not request:
+            raise dash.exceptions.PreventUpdate
+        sort = [(s["colId"], s["sort"]) for s in request.get("sortModel") or []]
+        with svc.db.reading() as session:
+            frame, total = tasklist.task_page(
+                session,
+                filter_from(*filters),
+                sort,
+                int(request.get("startRow", 0)),
+                int(request.get("endRow", BLOCK)),
+            )
+        return rows_response(frame, total)
+
+    @app.callback(Output(ids.F_WORKER, "options"), Input(ids.F_WORKER, "id"))
+    def worker_options(_id: str) -> list[str]:
+        with svc.db.reading() as session:
+            return tasklist.worker_ids(session)
+
+    # New filters: drop the grid's blocks so it asks again. New events: reload the visible rows in place.
+    app.clientside_callback(
+        js(
+            """
+            function(signal, status, kind, worker, tag, text, range) {
+                let api = null;
+                try { api = dash_ag_grid.getApi($grid); } catch (e) { api = null; }  // not mounted yet
+                if (!api) { return window.dash_clientside.no_update; }
+                const trig = (dash_clientside.callback_context.triggered || []).map(t => t.prop_id);
+                const fromSignal = trig.length && trig.every(p => p.indexOf($signal) === 0);
+                if (fromSignal) {
+                    if (signal && signal.reason === "events" && (!signal.tasks || !signal.tasks.length)) {
+                        return window.dash_clientside.no_update;
+                    }
+                    api.refreshInfiniteCache();
+                } else {
+                    api.purgeInfiniteCache();
+                }
+                return window.dash_clientside.no_update;
+            }
+            """,
+            grid=ids.GRID,
+            signal=ids.SIGNAL,
+        ),
+        Output(ids.GRID, "id"),
+        Input(ids.SIGNAL, "data"),
+        Input(ids.F_STATUS, "value"),
+        Input(ids.F_KIND, "value"),
+        Input(ids.F_WORKER, "value"),
+        Input(ids.F_TAG, "value"),
+        Input(ids.F_TEXT, "value"),
+        Input(ids.F_RANGE, "value"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(
+        Output(ids.URL, "href", allow_duplicate=True),
+        Input(ids.GRID, "cellClicked"),
+        prevent_initial_call=True,
+    )
+    def open_task(cell: dict[str, Any] | None) -> str:
+        if not cell or cell.get("rowId") is None:
+            raise dash.exceptions.PreventUpdate
+        return f"/tasks/{int(cell['rowId'])}"

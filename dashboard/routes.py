@@ -1,0 +1,53 @@
+"""Dashboard layer: the whole HTTP surface in one place — the pages, the websocket, health and vendored
+static files. (The REST API joins here under /api/v1.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+import dash
+import flask_bootstrap
+from flask import send_from_directory
+from flask.typing import ResponseReturnValue
+from flask_sock import Sock
+
+from dashboard.pages import overview, submit, task_detail, tasks
+from dashboard.services import Services
+from dashboard.websocket import serve
+
+PAGES: tuple[ModuleType, ...] = (overview, tasks, task_detail, submit)
+# Bootstrap 5.3's CSS, served from the installed Bootstrap-Flask wheel: the dashboard works offline.
+BOOTSTRAP_DIR = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"
+BOOTSTRAP_CSS = "/vendor/bootstrap.min.css"
+
+
+def mount(app: dash.Dash, svc: Services) -> None:
+    for page in PAGES:
+        path = getattr(page, "PATH", None)
+        template = getattr(page, "PATH_TEMPLATE", None)
+        dash.register_page(
+            page.__name__,
+            path=path,
+            path_template=template,
+            title=f"{page.TITLE} · TaskLens",
+            name=page.TITLE,
+            layout=page.layout,
+        )
+        page.register(app, svc)
+
+    server = app.server
+    sock = Sock(server)
+
+    @sock.route("/ws")
+    def websocket(ws: object) -> None:
+        serve(ws, svc.feed, svc.db)  # type: ignore[arg-type]
+
+    def healthz() -> ResponseReturnValue:
+        return {"status": "ok", "feed_seq": svc.feed.cursor, "sockets": svc.feed.connections}
+
+    def bootstrap_css() -> ResponseReturnValue:
+        return send_from_directory(BOOTSTRAP_DIR, "bootstrap.min.css", max_age=86400)
+
+    server.add_url_rule("/healthz", "healthz", healthz)
+    server.add_url_rule(BOOTSTRAP_CSS, "bootstrap_css", bootstrap_css)

@@ -1,0 +1,18 @@
+"""Dashboard layer: what callbacks need from the rest of the process, handed to every page's `register`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dashboard.bridge import ChangeFeed
+from db.engine import Database
+from db.recorder import Recorder
+from db.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    db: Database
+    recorder: Recorder
+    feed: ChangeFeed

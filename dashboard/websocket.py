@@ -1,0 +1,114 @@
+"""Dashboard layer: the `/ws` protocol. The server says hello with the latest seq; the client subscribes
+(optionally from a seq, optionally to one task); the server replays every event after that seq from the
+database, then streams live ones, with heartbeats. Every event message carries seq, type, at and ids."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from dashboard.bridge import ChangeFeed, Subscriber
+from db.engine import Database
+from db.feed import events_between
+from db.timeutil import iso, utcnow
+
+HEARTBEAT_SECONDS = 15.0
+SUBSCRIBE_WAIT_SECONDS = 5.0
+REPLAY_PAGE = 1_000
+
+
+class Socket(Protocol):
+    def send(self, data: str) -> None: ...
+    def receive(self, timeout: float | None = None) -> Any: ...
+
+
+class ProtocolViolation(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Subscription:
+    since: int | None = None
+    task_id: int | None = None
+
+
+def parse_subscribe(raw: Any) -> Subscription:
+    """`{"type": "subscribe", "since": 123, "task_id": 7}`; both keys optional."""
+    try:
+        msg = json.loads(raw) if isinstance(raw, str | bytes) else None
+    except ValueError:
+        raise ProtocolViolation("message is not JSON") from None
+    if not isinstance(msg, dict) or msg.get("type") != "subscribe":
+        raise ProtocolViolation('expected {"type": "subscribe", "since": <seq>, "task_id": <id>}')
+    values: dict[str, int | None] = {}
+    for key in ("since", "task_id"):
+        value = msg.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ProtocolViolation(f"{key} must be a non-negative integer or null")
+        values[key] = value
+    return Subscription(**values)
+
+
+def _control(type_: str, seq: int, **extra: Any) -> str:
+    return json.dumps({"type": type_, "seq": seq, "at": iso(utcnow()), **extra}, separators=(",", ":"))
+
+
+def serve(ws: Socket, feed: ChangeFeed, db: Database, heartbeat: float = HEARTBEAT_SECONDS) -> None:
+    """Runs one connection until the client goes away (ConnectionClosed ends it)."""
+    ws.send(_control("hello", feed.cursor, heartbeat=heartbeat))
+    raw = ws.receive(timeout=SUBSCRIBE_WAIT_SECONDS)
+    try:
+        sub_req = parse_subscribe(raw) if raw is not None else Subscription()
+    except ProtocolViolation as exc:
+        ws.send(
+            json.dumps(
+                {"type": "error", "error": {"code": "bad_subscribe", "message": str(exc), "details": {}}}
+            )
+        )
+        return
+    sub = Subscriber(task_id=sub_req.task_id)
+    upto = feed.attach(sub)
+    try:
+        last = upto if sub_req.since is None else min(sub_req.since, upto)
+        last = _replay(ws, db, last, upto, sub_req.task_id)
+        ws.send(_control("subscribed", upto, task_id=sub_req.task_id))
+        next_beat = time.monotonic() + heartbeat
+        while True:
+            items, overflowed = sub.take(timeout=0.5)
+            if overflowed:
+                # This client fell behind: catch it up from the database, then carry on from the queue.
+                last = _replay(ws, db, last, feed.cursor, sub_req.task_id)
+            for seq, text in items:
+                if seq > last:  # items already covered by a replay are skipped, so nothing arrives twice
+                    ws.send(text)
+                    last = seq
+            if time.monotonic() >= next_beat:
+                ws.send(_control("ping", feed.cursor))
+                next_beat = time.monotonic() + heartbeat
+            incoming = ws.receive(timeout=0)
+            if incoming is not None and _is_ping(incoming):
+                ws.send(_control("pong", feed.cursor))
+    finally:
+        feed.detach(sub)
+
+
+def _replay(ws: Socket, db: Database, after: int, upto: int, task_id: int | None) -> int:
+    while after < upto:
+        with db.reading() as session:
+            events = events_between(session, after, upto, limit=REPLAY_PAGE, task_id=task_id)
+        if not events:
+            return upto
+        for ev in events:
+            ws.send(json.dumps(ev.message(), separators=(",", ":"), default=str))
+        after = events[-1].seq
+    return max(after, upto)
+
+
+def _is_ping(raw: Any) -> bool:
+    try:
+        msg = json.loads(raw)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(msg, dict) and msg.get("type") == "ping"

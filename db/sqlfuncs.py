@@ -1,0 +1,85 @@
+"""Data layer: the few SQL expressions that SQLite and PostgreSQL spell differently (epoch seconds, time
+buckets), as SQLAlchemy constructs compiled per dialect, so query modules stay dialect-free."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Float, String
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+BUCKETS = {"minute": "%Y-%m-%d %H:%M:00", "hour": "%Y-%m-%d %H:00:00", "day": "%Y-%m-%d 00:00:00"}
+PG_BUCKETS = {
+    "minute": "YYYY-MM-DD HH24:MI:00",
+    "hour": "YYYY-MM-DD HH24:00:00",
+    "day": "YYYY-MM-DD 00:00:00",
+}
+
+
+class epoch(FunctionElement[float]):
+    """Seconds since 1970 of a naive-UTC timestamp column."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(epoch, "sqlite")
+def _epoch_sqlite(element: epoch, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"((julianday({compiler.process(arg, **kw)}) - 2440587.5) * 86400.0)"
+
+
+@compiles(epoch, "postgresql")
+def _epoch_pg(element: epoch, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"EXTRACT(EPOCH FROM {compiler.process(arg, **kw)})"
+
+
+def seconds_between(start: ColumnElement[Any], end: ColumnElement[Any]) -> ColumnElement[float]:
+    return epoch(end) - epoch(start)
+
+
+class _Bucket(FunctionElement[str]):
+    """The start of the minute/hour/day a timestamp falls in, as 'YYYY-MM-DD HH:MM:SS' text. One subclass
+    per unit, so the unit is part of SQLAlchemy's compiled-statement cache key."""
+
+    type = String()
+    inherit_cache = True
+    unit = "hour"
+
+
+class _Minute(_Bucket):
+    inherit_cache = True
+    unit = "minute"
+
+
+class _Hour(_Bucket):
+    inherit_cache = True
+    unit = "hour"
+
+
+class _Day(_Bucket):
+    inherit_cache = True
+    unit = "day"
+
+
+_UNITS: dict[str, type[_Bucket]] = {"minute": _Minute, "hour": _Hour, "day": _Day}
+
+
+def bucket(column: ColumnElement[Any], unit: str) -> _Bucket:
+    if unit not in _UNITS:
+        raise ValueError(f"unit must be one of {', '.join(_UNITS)}")
+    return _UNITS[unit](column)
+
+
+@compiles(_Bucket, "sqlite")
+def _bucket_sqlite(element: _Bucket, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"strftime('{BUCKETS[element.unit]}', {compiler.process(arg, **kw)})"
+
+
+@compiles(_Bucket, "postgresql")
+def _bucket_pg(element: _Bucket, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"to_char({compiler.process(arg, **kw)}, '{PG_BUCKETS[element.unit]}')"

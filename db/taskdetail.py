@@ -1,0 +1,98 @@
+"""Data layer: read queries of one task's detail page — the row, its transitions, invocations, activity and
+the write-path figures of the database perspective."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.models import Activity, Invocation, Task, TaskEvent, WriteStat
+from db.sqlfuncs import seconds_between
+
+
+def task(session: Session, task_id: int) -> Task | None:
+    return session.get(Task, task_id)
+
+
+def transitions(session: Session, task_id: int) -> pd.DataFrame:
+    e = TaskEvent.__table__.c
+    rows = session.execute(
+        select(e.seq, e.at, e.from_status, e.to_status, e.actor, e.payload)
+        .where(e.task_id == task_id, e.type.in_(["task.created", "task.transition"]))
+        .order_by(e.seq)
+    ).all()
+    frame = pd.DataFrame(rows, columns=["seq", "at", "from_status", "to_status", "actor", "payload"])
+    frame["reason"] = [p.get("reason") if isinstance(p, dict) else None for p in frame["payload"]]
+    frame["attempt"] = [p.get("attempt") if isinstance(p, dict) else None for p in frame["payload"]]
+    return frame.drop(columns=["payload"])
+
+
+def invocations(session: Session, task_id: int) -> pd.DataFrame:
+    i = Invocation.__table__.c
+    rows = session.execute(
+        select(
+            i.id,
+            i.iteration,
+            i.role,
+            i.provider,
+            i.model,
+            i.status,
+            i.started_at,
+            i.completed_at,
+            seconds_between(i.started_at, i.completed_at).label("duration_s"),
+            i.input_tokens,
+            i.output_tokens,
+            i.cache_read_tokens,
+            i.cost_usd,
+            i.error,
+        )
+        .where(i.task_id == task_id)
+        .order_by(i.started_at)
+    ).all()
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "id",
+            "iteration",
+            "role",
+            "provider",
+            "model",
+            "status",
+            "started_at",
+            "completed_at",
+            "duration_s",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cost_usd",
+            "error",
+        ],
+    )
+
+
+def activity(session: Session, task_id: int, limit: int = 300) -> pd.DataFrame:
+    """The newest `limit` lines, oldest first."""
+    a = Activity.__table__.c
+    rows = session.execute(
+        select(a.id, a.at, a.type, a.stream, a.message, a.invocation_id)
+        .where(a.task_id == task_id)
+        .order_by(a.id.desc())
+        .limit(limit)
+    ).all()
+    frame = pd.DataFrame(rows, columns=["id", "at", "type", "stream", "message", "invocation_id"])
+    return frame.iloc[::-1].reset_index(drop=True)
+
+
+def write_latency(session: Session, now: datetime, minutes: int = 15) -> tuple[float | None, float | None]:
+    """Commit latency p50/p95 (ms) of the write path over recent minutes, all processes, commit-weighted."""
+    w = WriteStat.__table__.c
+    row = session.execute(
+        select(
+            func.sum(w.p50_ms * w.commits) / func.nullif(func.sum(w.commits), 0),
+            func.max(w.p95_ms),
+        ).where(w.minute >= now - timedelta(minutes=minutes))
+    ).one()
+    return (float(row[0]) if row[0] is not None else None, float(row[1]) if row[1] is not None else None)

@@ -1,0 +1,174 @@
+"""Data layer: read queries of the task board and the task table (filters, sorting, server-side paging)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from db.models import Task, TaskTag, Worker
+from db.states import TaskKind, TaskStatus
+
+T = Task.__table__.c
+
+# The board's lanes; the failed lane also shows timed-out and cancelled tasks (colour tells them apart).
+LANES: dict[str, tuple[TaskStatus, ...]] = {
+    "queued": (TaskStatus.QUEUED,),
+    "running": (TaskStatus.RUNNING,),
+    "completed": (TaskStatus.COMPLETED,),
+    "failed": (TaskStatus.FAILED, TaskStatus.TIMED_OUT, TaskStatus.CANCELLED),
+}
+
+CARD_COLUMNS = (
+    T.id,
+    T.title,
+    T.kind,
+    T.status,
+    T.priority,
+    T.attempt,
+    T.max_attempts,
+    T.progress,
+    T.current_iteration,
+    T.max_iterations,
+    T.worker_id,
+    T.created_at,
+    T.started_at,
+    T.completed_at,
+    T.last_activity_at,
+    T.cost_usd,
+    T.error_message,
+    T.cancel_requested,
+)
+CARD_NAMES = [c.name for c in CARD_COLUMNS]
+
+TABLE_COLUMNS = (
+    T.id,
+    T.title,
+    T.kind,
+    T.status,
+    T.priority,
+    T.tags,
+    T.created_by,
+    T.attempt,
+    T.progress,
+    T.current_iteration,
+    T.max_iterations,
+    T.worker_id,
+    T.created_at,
+    T.started_at,
+    T.completed_at,
+    T.last_activity_at,
+    T.input_tokens,
+    T.output_tokens,
+    T.cost_usd,
+    T.error_message,
+)
+TABLE_NAMES = [c.name for c in TABLE_COLUMNS]
+SORTABLE = frozenset(TABLE_NAMES) - {"tags", "error_message"}
+
+
+def board(session: Session, per_lane: int = 25) -> dict[str, pd.DataFrame]:
+    """Each lane's cards: queued by claim order, running by start, finished ones newest first."""
+    lanes: dict[str, pd.DataFrame] = {}
+    for lane, statuses in LANES.items():
+        q = select(*CARD_COLUMNS).where(T.status.in_([s.value for s in statuses]))
+        if lane == "queued":
+            q = q.order_by(T.priority.desc(), T.id)
+        elif lane == "running":
+            q = q.order_by(T.started_at)
+        else:
+            q = q.order_by(T.completed_at.desc())
+        lanes[lane] = pd.DataFrame(session.execute(q.limit(per_lane)).all(), columns=CARD_NAMES)
+    return lanes
+
+
+def lane_counts(session: Session) -> dict[str, int]:
+    """How many tasks each lane holds (the finished lanes count today's only, so the query stays cheap)."""
+    rows: dict[str, int] = dict(
+        session.execute(
+            select(T.status, func.count())
+            .where(T.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]))
+            .group_by(T.status)
+        ).all()
+    )
+    return {"queued": rows.get("queued", 0), "running": rows.get("running", 0)}
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    statuses: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    worker: str | None = None
+    tag: str | None = None
+    text: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+    def __post_init__(self) -> None:
+        bad = set(self.statuses) - {s.value for s in TaskStatus}
+        if bad:
+            raise ValueError(f"unknown status {sorted(bad)[0]!r}")
+        bad = set(self.kinds) - {k.value for k in TaskKind}
+        if bad:
+            raise ValueError(f"unknown kind {sorted(bad)[0]!r}")
+
+
+def apply_filter(query: Select[Any], f: TaskFilter) -> Select[Any]:
+    if f.statuses:
+        query = query.where(T.status.in_(f.statuses))
+    if f.kinds:
+        query = query.where(T.kind.in_(f.kinds))
+    if f.worker:
+        query = query.where(T.worker_id == f.worker)
+    if f.tag:
+        query = query.where(exists().where(TaskTag.task_id == T.id, TaskTag.tag == f.tag))
+    if f.text:
+        needle = f"%{_escape_like(f.text.strip())}%"
+        clauses: list[ColumnElement[bool]] = [
+            T.title.ilike(needle, escape="\\"),
+            T.created_by.ilike(needle, escape="\\"),
+        ]
+        if f.text.strip().isdigit():
+            clauses.append(T.id == int(f.text.strip()))
+        query = query.where(or_(*clauses))
+    if f.created_from:
+        query = query.where(T.created_at >= f.created_from)
+    if f.created_to:
+        query = query.where(T.created_at < f.created_to)
+    return query
+
+
+def task_page(
+    session: Session,
+    f: TaskFilter,
+    sort: Sequence[tuple[str, str]] = (),
+    start: int = 0,
+    end: int = 100,
+) -> tuple[pd.DataFrame, int | None]:
+    """Rows start..end of the filtered, sorted table. The total is returned only when this page reaches the
+    end (else None): counting a million filtered rows on every scroll would cost more than the page."""
+    query = apply_filter(select(*TABLE_COLUMNS), f)
+    order = []
+    for column, direction in sort:
+        if column not in SORTABLE:
+            raise ValueError(f"cannot sort by {column!r}")
+        order.append(T[column].desc() if direction == "desc" else T[column].asc())
+    order.append(T.id.desc())
+    limit = max(0, min(end - start, 1000))
+    rows = session.execute(query.order_by(*order).offset(max(0, start)).limit(limit)).all()
+    frame = pd.DataFrame(rows, columns=TABLE_NAMES)
+    total = start + len(frame) if len(frame) < limit else None
+    return frame, total
+
+
+def worker_ids(session: Session, limit: int = 200) -> list[str]:
+    return list(session.scalars(select(Worker.id).order_by(Worker.last_seen_at.desc()).limit(limit)))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
