@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -88,3 +89,13 @@ def hub() -> Hub:
 @pytest.fixture
 def recorder(db: Database, hub: Hub) -> Recorder:
     return Recorder(db, hub)
+
+
+@pytest.fixture
+def live_app(db_url: str) -> Iterator[Any]:
+    """The real web app (+ a worker) serving on a free port against each database."""
+    from tests.liveserver import start_live_app
+
+    app = start_live_app(db_url)
+    yield app
+    app.close()

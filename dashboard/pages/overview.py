@@ -48,6 +48,17 @@ def layout(**_: Any) -> html.Div:
     )
 
 
+def refresh(svc: Services, theme: str | None) -> tuple[Any, Any, Any]:
+    now = utcnow()
+    with svc.db.reading() as session:
+        k = overview.kpis(session, now, timedelta(seconds=svc.settings.stuck_after_seconds))
+        finished = overview.finished_series(session, now)
+        created = overview.started_series(session, now)
+        workers = overview.workers_frame(session)
+    window = (now - timedelta(hours=24), now + timedelta(minutes=30))
+    return kpi_cards(k), figures.throughput(finished, created, window, theme), workers_summary(workers, now)
+
+
 def register(app: dash.Dash, svc: Services) -> None:
     @app.callback(
         Output(ids.KPIS, "children"),
@@ -56,16 +67,5 @@ def register(app: dash.Dash, svc: Services) -> None:
         Input(ids.SIGNAL, "data"),
         Input(ids.THEME, "data"),
     )
-    def refresh(_signal: Any, theme: str | None) -> tuple[Any, Any, Any]:
-        now = utcnow()
-        with svc.db.reading() as session:
-            k = overview.kpis(session, now, timedelta(seconds=svc.settings.stuck_after_seconds))
-            finished = overview.finished_series(session, now)
-            created = overview.started_series(session, now)
-            workers = overview.workers_frame(session)
-        window = (now - timedelta(hours=24), now + timedelta(minutes=30))
-        return (
-            kpi_cards(k),
-            figures.throughput(finished, created, window, theme),
-            workers_summary(workers, now),
-        )
+    def _refresh(_signal: Any, theme: str | None) -> tuple[Any, Any, Any]:
+        return refresh(svc, theme)

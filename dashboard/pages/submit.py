@@ -155,6 +155,25 @@ def _num(field: str, value: Any) -> float | None:
         raise SpecError(field, "must be a number") from None
 
 
+def submit(svc: Services, kind: str | None, *values: Any) -> tuple[Any, ...]:
+    """Returns the feedback and, per input, whether it is invalid."""
+    flags = {i: False for i in INPUTS}
+    try:
+        spec = build_spec(kind, *values)
+    except SpecError as exc:
+        bad = FIELDS.get(exc.field, ids.S_PAYLOAD)
+        flags[bad] = bad in flags
+        message = dbc.Alert(f"{exc.field}: {exc.message}", color="danger", className="py-2")
+        return (message, *flags.values())
+    task_id = svc.recorder.submit(spec, actor="dashboard")
+    done = dbc.Alert(
+        ["Submitted ", dcc.Link(f"task #{task_id}", href=f"/tasks/{task_id}", id="submit-created-link"), "."],
+        color="success",
+        className="py-2",
+    )
+    return (done, *flags.values())
+
+
 def register(app: dash.Dash, svc: Services) -> None:
     @app.callback(
         Output(ids.S_FEEDBACK, "children"),
@@ -164,20 +183,5 @@ def register(app: dash.Dash, svc: Services) -> None:
         *[State(i, "value") for i in INPUTS],
         prevent_initial_call=True,
     )
-    def submit(_clicks: int | None, kind: str | None, *values: Any) -> Any:
-        flags = {i: False for i in INPUTS}
-        try:
-            spec = build_spec(kind, *values)
-        except SpecError as exc:
-            bad = FIELDS.get(exc.field, ids.S_PAYLOAD)
-            if bad in flags:
-                flags[bad] = True
-            message = dbc.Alert(f"{exc.field}: {exc.message}", color="danger", className="py-2")
-            return (message, *flags.values())
-        task_id = svc.recorder.submit(spec, actor="dashboard")
-        done = dbc.Alert(
-            ["Submitted ", dcc.Link(f"task #{task_id}", href=f"/tasks/{task_id}"), "."],
-            color="success",
-            className="py-2",
-        )
-        return (done, *flags.values())
+    def _submit(_clicks: int | None, kind: str | None, *values: Any) -> Any:
+        return submit(svc, kind, *values)

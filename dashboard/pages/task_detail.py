@@ -107,6 +107,90 @@ def layout(task_id: str | None = None, **_: Any) -> html.Div:
     )
 
 
+def refresh(
+    svc: Services,
+    signal: dict[str, Any] | None,
+    task_id: int,
+    theme: str | None,
+    shown: Any,
+    triggered: str | None,
+) -> tuple[Any, ...]:
+    """The three perspectives, timeline and invocations; skipped when a push concerns other tasks only."""
+    if shown is not None and _untouched(signal, task_id, triggered):
+        raise dash.exceptions.PreventUpdate
+    now = utcnow()
+    with svc.db.reading() as session:
+        t = taskdetail.task(session, task_id)
+        if t is None:
+            return (
+                detail.not_found(str(task_id)),
+                None,
+                None,
+                None,
+                figures.task_timeline(*_empty(), now, theme),
+                None,
+            )
+        inv = taskdetail.invocations(session, task_id)
+        moves = taskdetail.transitions(session, task_id)
+        latency = taskdetail.write_latency(session, now)
+    stuck = svc.settings.stuck_after_seconds
+    return (
+        detail.header(t),
+        detail.user_view(t, now, stuck),
+        detail.system_view(t),
+        detail.database_view(t, now, latency),
+        figures.task_timeline(inv, moves, now, theme),
+        detail.invocations_table(inv),
+    )
+
+
+def stream(
+    svc: Services,
+    signal: dict[str, Any] | None,
+    task_id: int,
+    paused: bool,
+    cursor: dict[str, int] | None,
+    triggered: str | None,
+) -> tuple[Any, dict[str, int]]:
+    """Appends pushed activity lines (a Patch) after a first load from the database; never twice (by seq)."""
+    if paused:
+        raise dash.exceptions.PreventUpdate
+    if cursor and triggered == ids.SIGNAL and signal and 0 < cursor["count"] < MAX_LINES:
+        fresh = [
+            a
+            for a in signal.get("activity") or []
+            if a.get("task_id") == task_id and a.get("seq", 0) > cursor["seq"]
+        ]
+        if not fresh:
+            raise dash.exceptions.PreventUpdate
+        patch = Patch()
+        patch.extend([detail.activity_line(a.get("at"), a.get("type"), a.get("message")) for a in fresh])
+        return patch, {"seq": fresh[-1]["seq"], "count": cursor["count"] + len(fresh)}
+    # First load, resume after a pause, or too many lines: the newest lines from the database.
+    with svc.db.reading() as session:
+        seq = latest_seq(session)
+        frame = taskdetail.activity(session, task_id, INITIAL_LINES)
+    lines: list[Any] = detail.activity_lines(frame)
+    if not lines:
+        lines = [html.Div("no activity yet", className="text-muted small activity-empty")]
+    return lines, {"seq": seq, "count": len(frame)}
+
+
+def act(svc: Services, action: str | None, task_id: int) -> Any:
+    try:
+        if action == ids.CANCEL:
+            status = svc.recorder.cancel(task_id, actor="dashboard")
+            text = "Cancelled." if status == "cancelled" else "Cancel requested; the worker stops it now."
+        elif action == ids.RETRY:
+            svc.recorder.retry(task_id, actor="dashboard")
+            text = "Sent back to the queue."
+        else:
+            raise dash.exceptions.PreventUpdate
+    except (IllegalTransition, TaskNotFound) as exc:
+        return dbc.Alert(str(exc), color="warning", dismissable=True, className="py-2")
+    return dbc.Alert(text, color="info", dismissable=True, duration=4000, className="py-2")
+
+
 def register(app: dash.Dash, svc: Services) -> None:
     @app.callback(
         Output(ids.DETAIL_HEADER, "children"),
@@ -120,27 +204,8 @@ def register(app: dash.Dash, svc: Services) -> None:
         Input(ids.THEME, "data"),
         State(ids.DETAIL_HEADER, "children"),
     )
-    def refresh(signal: dict[str, Any] | None, task_id: int, theme: str | None, shown: Any) -> Any:
-        if shown is not None and _untouched(signal, task_id):
-            raise dash.exceptions.PreventUpdate
-        now = utcnow()
-        with svc.db.reading() as session:
-            t = taskdetail.task(session, task_id)
-            if t is None:
-                nothing = detail.not_found(str(task_id))
-                return nothing, None, None, None, figures.task_timeline(*_empty(), now, theme), None
-            inv = taskdetail.invocations(session, task_id)
-            moves = taskdetail.transitions(session, task_id)
-            latency = taskdetail.write_latency(session, now)
-        stuck = svc.settings.stuck_after_seconds
-        return (
-            detail.header(t),
-            detail.user_view(t, now, stuck),
-            detail.system_view(t),
-            detail.database_view(t, now, latency),
-            figures.task_timeline(inv, moves, now, theme),
-            detail.invocations_table(inv),
-        )
+    def _refresh(signal: dict[str, Any] | None, task_id: int, theme: str | None, shown: Any) -> Any:
+        return refresh(svc, signal, task_id, theme, shown, dash.ctx.triggered_id)
 
     @app.callback(
         Output(ids.ACTIVITY, "children"),
@@ -150,31 +215,10 @@ def register(app: dash.Dash, svc: Services) -> None:
         Input(ids.ACTIVITY_PAUSE, "value"),
         State(ids.ACTIVITY_CURSOR, "data"),
     )
-    def stream(
+    def _stream(
         signal: dict[str, Any] | None, task_id: int, paused: bool, cursor: dict[str, int] | None
     ) -> Any:
-        triggered = dash.ctx.triggered_id
-        if paused:
-            raise dash.exceptions.PreventUpdate
-        if cursor and triggered == ids.SIGNAL and signal and 0 < cursor["count"] < MAX_LINES:
-            fresh = [
-                a
-                for a in signal.get("activity") or []
-                if a.get("task_id") == task_id and a.get("seq", 0) > cursor["seq"]
-            ]
-            if not fresh:
-                raise dash.exceptions.PreventUpdate
-            patch = Patch()
-            patch.extend([detail.activity_line(a.get("at"), a.get("type"), a.get("message")) for a in fresh])
-            return patch, {"seq": fresh[-1]["seq"], "count": cursor["count"] + len(fresh)}
-        # First load, resume after a pause, or too many lines: the newest lines from the database.
-        with svc.db.reading() as session:
-            seq = latest_seq(session)
-            frame = taskdetail.activity(session, task_id, INITIAL_LINES)
-        lines = detail.activity_lines(frame)
-        if not lines:
-            lines = [html.Div("no activity yet", className="text-muted small activity-empty")]
-        return lines, {"seq": seq, "count": len(frame)}
+        return stream(svc, signal, task_id, paused, cursor, dash.ctx.triggered_id)
 
     app.clientside_callback(
         js(
@@ -199,25 +243,15 @@ def register(app: dash.Dash, svc: Services) -> None:
         State(ids.DETAIL_ID, "data"),
         prevent_initial_call=True,
     )
-    def act(_cancel: int | None, _retry: int | None, task_id: int) -> Any:
-        action = dash.ctx.triggered_id
+    def _act(_cancel: int | None, _retry: int | None, task_id: int) -> Any:
         if not dash.ctx.triggered or not dash.ctx.triggered[0].get("value"):
-            raise dash.exceptions.PreventUpdate
-        try:
-            if action == ids.CANCEL:
-                status = svc.recorder.cancel(task_id, actor="dashboard")
-                text = "Cancelled." if status == "cancelled" else "Cancel requested; the worker stops it now."
-            else:
-                svc.recorder.retry(task_id, actor="dashboard")
-                text = "Sent back to the queue."
-        except (IllegalTransition, TaskNotFound) as exc:
-            return dbc.Alert(str(exc), color="warning", dismissable=True, className="py-2")
-        return dbc.Alert(text, color="info", dismissable=True, duration=4000, className="py-2")
+            raise dash.exceptions.PreventUpdate  # the buttons were (re)rendered, not clicked
+        return act(svc, dash.ctx.triggered_id, task_id)
 
 
-def _untouched(signal: dict[str, Any] | None, task_id: int) -> bool:
+def _untouched(signal: dict[str, Any] | None, task_id: int, triggered: str | None) -> bool:
     """A push about other tasks only: nothing on this page changed."""
-    if dash.ctx.triggered_id != ids.SIGNAL or not signal or signal.get("reason") != "events":
+    if triggered != ids.SIGNAL or not signal or signal.get("reason") != "events":
         return False
     return task_id not in (signal.get("tasks") or [])
 

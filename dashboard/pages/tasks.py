@@ -138,13 +138,32 @@ def rows_response(frame: Any, total: int | None) -> dict[str, Any]:
     return {"rowData": records, "rowCount": total if total is not None else -1}
 
 
+def board_view(svc: Services) -> Any:
+    with svc.db.reading() as session:
+        lanes = tasklist.board(session)
+        counts = tasklist.lane_counts(session)
+    return board(lanes, counts, utcnow(), svc.settings.stuck_after_seconds)
+
+
+def rows(svc: Services, request: dict[str, Any] | None, *filters: Any) -> dict[str, Any]:
+    """One block of the infinite grid. Filters or sorts that do not parse give an empty block, not an error."""
+    if not request:
+        raise dash.exceptions.PreventUpdate
+    sort = [(str(s.get("colId")), str(s.get("sort"))) for s in request.get("sortModel") or []]
+    try:
+        task_filter = filter_from(*filters)
+        start, end = int(request.get("startRow", 0)), int(request.get("endRow", BLOCK))
+        with svc.db.reading() as session:
+            frame, total = tasklist.task_page(session, task_filter, sort, start, end)
+    except (ValueError, TypeError):
+        return {"rowData": [], "rowCount": 0}
+    return rows_response(frame, total)
+
+
 def register(app: dash.Dash, svc: Services) -> None:
     @app.callback(Output(ids.BOARD, "children"), Input(ids.SIGNAL, "data"))
-    def refresh_board(_signal: Any) -> Any:
-        with svc.db.reading() as session:
-            lanes = tasklist.board(session)
-            counts = tasklist.lane_counts(session)
-        return board(lanes, counts, utcnow(), svc.settings.stuck_after_seconds)
+    def _board(_signal: Any) -> Any:
+        return board_view(svc)
 
     @app.callback(
         Output(ids.GRID, "getRowsResponse"),
@@ -157,19 +176,8 @@ def register(app: dash.Dash, svc: Services) -> None:
         State(ids.F_RANGE, "value"),
         prevent_initial_call=True,
     )
-    def rows(request: dict[str, Any] | None, *filters: Any) -> Any:
-        if not request:
-            raise dash.exceptions.PreventUpdate
-        sort = [(s["colId"], s["sort"]) for s in request.get("sortModel") or []]
-        with svc.db.reading() as session:
-            frame, total = tasklist.task_page(
-                session,
-                filter_from(*filters),
-                sort,
-                int(request.get("startRow", 0)),
-                int(request.get("endRow", BLOCK)),
-            )
-        return rows_response(frame, total)
+    def _rows(request: dict[str, Any] | None, *filters: Any) -> Any:
+        return rows(svc, request, *filters)
 
     @app.callback(Output(ids.F_WORKER, "options"), Input(ids.F_WORKER, "id"))
     def worker_options(_id: str) -> list[str]:
