@@ -94,7 +94,7 @@ def task_timeline(
             )
     if not transitions.empty:
         labels = [
-            f"{a or 'new'} → {b}"
+            f"{'new' if pd.isna(a) else a} → {b}"
             for a, b in zip(transitions["from_status"], transitions["to_status"], strict=True)
         ]
         fig.add_scatter(

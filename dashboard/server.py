@@ -94,17 +94,19 @@ def finish_toasts(finished: list[dict[str, Any]], titles: dict[int, str]) -> lis
     return toasts
 
 
+def toasts(svc: Services, signal: dict[str, Any] | None) -> list[dbc.Toast]:
+    finished = (signal or {}).get("finished") or []
+    if not finished:
+        raise dash.exceptions.PreventUpdate
+    with svc.db.reading() as session:
+        titles = task_titles(session, [f["task_id"] for f in finished if isinstance(f.get("task_id"), int)])
+    return finish_toasts(finished, titles)
+
+
 def _register_shell_callbacks(app: dash.Dash, svc: Services) -> None:
     @app.callback(Output(ids.TOASTS, "children"), Input(ids.SIGNAL, "data"), prevent_initial_call=True)
-    def toasts(signal: dict[str, Any] | None) -> Any:
-        finished = (signal or {}).get("finished") or []
-        if not finished:
-            raise dash.exceptions.PreventUpdate
-        with svc.db.reading() as session:
-            titles = task_titles(
-                session, [f["task_id"] for f in finished if isinstance(f.get("task_id"), int)]
-            )
-        return finish_toasts(finished, titles)
+    def _toasts(signal: dict[str, Any] | None) -> Any:
+        return toasts(svc, signal)
 
     # The theme is remembered per browser (localStorage) and applied to Bootstrap's colour mode.
     app.clientside_callback(

@@ -41,8 +41,13 @@ class LiveApp:
 
 
 def start_live_app(db_url: str, *, worker: bool = True, **settings: Any) -> LiveApp:
-    base = Settings(database_url=db_url, heartbeat_seconds=0.5, lease_seconds=5, sweep_seconds=1,
-                    retry_backoff_seconds=0.1)
+    base = Settings(
+        database_url=db_url,
+        heartbeat_seconds=0.5,
+        lease_seconds=5,
+        sweep_seconds=1,
+        retry_backoff_seconds=0.1,
+    )
     config = base.with_(**settings)
     db = open_database(db_url)
     hub = Hub()
@@ -59,5 +64,15 @@ def start_live_app(db_url: str, *, worker: bool = True, **settings: Any) -> Live
         w = Worker(config, db, recorder, hub)
         w.start()
     port = server.server_port
-    return LiveApp(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", config, db, hub, recorder, feed, w,
-                   server, stop)
+    return LiveApp(
+        f"http://127.0.0.1:{port}",
+        f"ws://127.0.0.1:{port}/ws",
+        config,
+        db,
+        hub,
+        recorder,
+        feed,
+        w,
+        server,
+        stop,
+    )

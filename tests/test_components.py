@@ -1,0 +1,280 @@
+"""Tests: pure figure and component builders, and the form/grid helpers (no browser, no database)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import plotly.io as pio
+import pytest
+
+from dashboard import figures
+from dashboard.components import board, detail, fmt, status
+from dashboard.components.overview import kpi_cards, workers_summary
+from dashboard.pages import submit, tasks
+from db.ops import SpecError
+from db.overview import Kpis
+
+NOW = datetime(2026, 5, 1, 12, 0, 0)
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def texts(component: Any) -> list[str]:
+    """Every string in a component tree, as Dash would send it to React (which renders them as text)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, str):
+            found.append(node)
+        elif isinstance(node, list | tuple):
+            for item in node:
+                walk(item)
+        elif hasattr(node, "to_plotly_json"):
+            walk(node.to_plotly_json().get("props", {}).get("children"))
+
+    walk(component)
+    return found
+
+
+def types(component: Any) -> set[str]:
+    seen: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list | tuple):
+            for item in node:
+                walk(item)
+        elif hasattr(node, "to_plotly_json"):
+            seen.add(type(node).__name__)
+            walk(node.to_plotly_json().get("props", {}).get("children"))
+
+    walk(component)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, "–"),
+        (0.25, "250 ms"),
+        (5.04, "5.0 s"),
+        (65, "1m 05s"),
+        (3 * 3600 + 120, "3h 02m"),
+        (50 * 3600, "2d 2h"),
+    ],
+)
+def test_duration(seconds: float | None, text: str) -> None:
+    assert fmt.duration(seconds) == text
+
+
+def test_formatters() -> None:
+    assert fmt.money(0.123456) == "$0.1235" and fmt.money(1234.5) == "$1,234.50" and fmt.money(None) == "–"
+    assert fmt.percent(0.5) == "50.0%" and fmt.count(1234567) == "1,234,567"
+    assert fmt.missing(pd.NaT) and fmt.missing(float("nan")) and not fmt.missing("x") and not fmt.missing(0)
+
+
+def test_stuck_marker_and_liveness() -> None:
+    assert status.stuck_marker(10, 60) is None
+    marker = status.stuck_marker(125, 60)
+    assert marker is not None and "possibly stuck" in texts(marker)[0] and "2m 05s" in texts(marker)[0]
+    live = status.liveness(3, 60, NOW)
+    props = live.to_plotly_json()["props"]
+    assert props["data-activity-at"] == "2026-05-01T12:00:00.000Z" and props["data-stuck-after"] == "60"
+    assert any("active 3.0 s ago" in t for t in texts(live))
+    assert any("possibly stuck" in t for t in texts(status.liveness(61, 60, NOW)))
+
+
+def card_row(**over: Any) -> pd.Series:
+    row = {
+        "id": 7,
+        "title": XSS,
+        "kind": "demo",
+        "status": "running",
+        "priority": 0,
+        "attempt": 1,
+        "max_attempts": 1,
+        "progress": 40.0,
+        "current_iteration": 2,
+        "max_iterations": 5,
+        "worker_id": "w",
+        "created_at": NOW - timedelta(minutes=5),
+        "started_at": NOW - timedelta(minutes=4),
+        "completed_at": pd.NaT,
+        "last_activity_at": NOW - timedelta(minutes=3),
+        "cost_usd": 0.5,
+        "error_message": None,
+        "cancel_requested": False,
+    }
+    row.update(over)
+    return pd.Series(row)
+
+
+def test_running_card_shows_progress_elapsed_and_stuck() -> None:
+    card = board.task_card(card_row(), NOW, stuck_after_s=60)
+    strings = texts(card)
+    assert XSS in strings  # the title is a text child, never parsed as HTML
+    assert "iteration 2 of 5" in strings
+    assert any(s.startswith("elapsed 4m") for s in strings)
+    assert any("possibly stuck" in s and "3m 00s" in s for s in strings)
+    assert "Markdown" not in types(card) and "Iframe" not in types(card)
+
+
+def test_finished_cards() -> None:
+    done = board.task_card(card_row(status="completed", completed_at=NOW), NOW, 60)
+    assert any(s.startswith("took 4m 00s") for s in texts(done))
+    failed = board.task_card(card_row(status="failed", completed_at=NOW, error_message=XSS), NOW, 60)
+    assert XSS in texts(failed)
+    queued = board.task_card(card_row(status="queued", started_at=pd.NaT), NOW, 60)
+    assert any(s.startswith("waiting 5m") for s in texts(queued))
+
+
+def test_board_lanes() -> None:
+    frames = {lane: pd.DataFrame([card_row(id=i)]) for i, lane in enumerate(board.LANE_TITLES)}
+    frames["failed"] = frames["failed"].iloc[0:0]
+    row = board.board(frames, {"queued": 12}, NOW, 60)
+    strings = texts(row)
+    assert "Queued" in strings and "12" in strings and "nothing here" in strings
+
+
+def test_kpis_and_workers() -> None:
+    k = Kpis(
+        queued=2,
+        running=3,
+        stuck=1,
+        completed_today=10,
+        failed_today=2,
+        success_rate=10 / 12,
+        avg_duration_s=61,
+        p95_duration_s=300,
+        throughput_per_hour=4,
+        cost_today=1.5,
+    )
+    strings = texts(kpi_cards(k))
+    for expected in ("5", "1 possibly stuck", "83.3%", "1m 01s", "5m 00s", "4/h", "$1.5000"):
+        assert expected in strings, expected
+    empty = workers_summary(pd.DataFrame(), NOW)
+    assert "No worker has registered yet" in texts(empty)[0]
+
+
+def test_detail_views_render_user_text_as_text() -> None:
+    from db.models import Task
+
+    t = Task(
+        id=3,
+        title=XSS,
+        kind="command",
+        status="failed",
+        attempt=2,
+        max_attempts=2,
+        progress=50.0,
+        current_iteration=1,
+        max_iterations=2,
+        result={"html": "<b>x</b>"},
+        error_message=XSS,
+        created_at=NOW - timedelta(minutes=2),
+        started_at=NOW - timedelta(minutes=1),
+        completed_at=NOW,
+        last_updated_at=NOW,
+        last_activity_at=NOW,
+        update_count=12,
+        activity_count=3,
+        invocation_count=0,
+        input_tokens=10,
+        output_tokens=5,
+        cache_read_tokens=0,
+        cost_usd=0.01,
+        cancel_requested=False,
+        worker_id="w1",
+    )
+    strings = texts(detail.header(t)) + texts(detail.user_view(t, NOW, 60))
+    assert XSS in " ".join(strings)
+    assert json.dumps({"html": "<b>x</b>"}, indent=2) in strings
+    db_view = " ".join(texts(detail.database_view(t, NOW, (1.5, 7.25))))
+    assert "p50 1.5 ms · p95 7.2 ms" in db_view and "6.0 / min" in db_view
+    line = detail.activity_line(NOW, "error", XSS)
+    assert texts(line) == ["12:00:00", "[error]", XSS]
+
+
+def test_throughput_figure() -> None:
+    ended = pd.DataFrame(
+        {
+            "bucket": pd.to_datetime(["2026-05-01 10:00", "2026-05-01 10:00", "2026-05-01 11:00"]),
+            "status": ["completed", "failed", "completed"],
+            "count": [5, 1, 7],
+        }
+    )
+    made = pd.DataFrame({"bucket": pd.to_datetime(["2026-05-01 10:00"]), "count": [9]})
+    fig = figures.throughput(ended, made, (NOW - timedelta(hours=24), NOW), "dark")
+    names = [t.name for t in fig.data]
+    assert names == ["completed", "failed", "created"]
+    assert list(fig.data[0].y) == [5, 7] and fig.layout.barmode == "stack"
+    assert fig.layout.template.layout.paper_bgcolor is not None  # plotly_dark applied
+    pio.to_json(fig)  # serialisable for Dash
+    empty = figures.throughput(ended.iloc[0:0], made.iloc[0:0], (NOW - timedelta(hours=24), NOW))
+    assert empty.layout.annotations[0].text == "no tasks in the last 24 hours"
+
+
+def test_timeline_figure() -> None:
+    inv = pd.DataFrame(
+        {
+            "role": ["planner", "builder", "planner"],
+            "model": ["m1", "m2", "m1"],
+            "status": ["completed"] * 3,
+            "started_at": [NOW, NOW + timedelta(seconds=5), NOW + timedelta(seconds=9)],
+            "completed_at": [NOW + timedelta(seconds=4), NOW + timedelta(seconds=8), pd.NaT],
+        }
+    )
+    moves = pd.DataFrame(
+        {
+            "at": [NOW, NOW + timedelta(seconds=10)],
+            "from_status": [None, "queued"],
+            "to_status": ["queued", "running"],
+        }
+    )
+    fig = figures.task_timeline(inv, moves, NOW + timedelta(seconds=11), None)
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert [b.name for b in bars] == ["planner", "builder"]
+    assert list(bars[0].x) == [4000.0, 2000.0]  # the open call runs until "now"
+    marks = next(t for t in fig.data if t.type == "scatter")
+    assert list(marks.text) == ["queued", "running"] and list(marks.hovertext) == [
+        "new → queued",
+        "queued → running",
+    ]
+
+
+def test_build_spec_from_form() -> None:
+    spec = submit.build_spec("command", " hi ", "echo 1", "", "3", "a, b,", "", "2", "30")
+    assert (spec.title, spec.payload, spec.priority, spec.tags, spec.max_attempts, spec.timeout_seconds) == (
+        "hi",
+        {"command": "echo 1"},
+        3,
+        ("a", "b"),
+        2,
+        30.0,
+    )
+    for args, field in [
+        (("command", "t", "", "", 0, "", "", 1, None), "payload.command"),
+        (("python", "t", "", "{bad", 0, "", "", 1, None), "payload"),
+        (("python", "t", "", "[1]", 0, "", "", 1, None), "payload"),
+        (("demo", "", "", "", 0, "", "", 1, None), "title"),
+        (("demo", "t", "", "", "1.5", "", "", 1, None), "priority"),
+        (("demo", "t", "", "", 0, "", "0", 1, None), "max_iterations"),
+    ]:
+        with pytest.raises(SpecError) as info:
+            submit.build_spec(*args)
+        assert info.value.field == field
+
+
+def test_grid_filter_and_rows() -> None:
+    f = tasks.filter_from(["running"], None, "", " tag ", "", "24h")
+    assert f.statuses == ("running",) and f.tag == "tag" and f.worker is None and f.created_from is not None
+    frame = pd.DataFrame([{"id": 1, "tags": ["a", "b"], "created_at": NOW, "completed_at": pd.NaT}])
+    out = tasks.rows_response(frame, None)
+    assert out["rowCount"] == -1
+    assert out["rowData"][0] == {
+        "id": 1,
+        "tags": "a, b",
+        "created_at": "2026-05-01T12:00:00.000Z",
+        "completed_at": None,
+    }
