@@ -252,13 +252,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings, *, web: bool, worker: 
                 daemon=True,
             ).start()
         if web:
-            from dashboard.bridge import ChangeFeed
-            from dashboard.server import create_app
-            from dashboard.services import Services
-
-            feed = ChangeFeed(stack.db, stack.hub)
-            feed.start(stack.stop)
-            app = create_app(Services(settings, stack.db, stack.recorder, feed))
+            app = build_web(stack)
             url = f"http://{settings.host}:{settings.port}/"
             print(f"TaskLens is running at {url}  ({_where(settings)}; Ctrl-C to stop)", flush=True)
             try:
@@ -285,6 +279,33 @@ def cmd_run(args: argparse.Namespace, settings: Settings, *, web: bool, worker: 
             w.stop()
         stack.close()
     return 0
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apscheduler", "werkzeug", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def build_web(stack: Stack) -> Any:
+    """The Dash app of one web process, with its change-feed listener started."""
+    from dashboard.bridge import ChangeFeed
+    from dashboard.server import create_app
+    from dashboard.services import Services
+
+    feed = ChangeFeed(stack.db, stack.hub)
+    feed.start(stack.stop)
+    return create_app(Services(stack.settings, stack.db, stack.recorder, feed))
+
+
+def create_wsgi() -> Any:
+    """WSGI factory for running web processes under gunicorn (settings from TASKLENS_* variables):
+    gunicorn -k gthread --threads 64 -w 4 'app:create_wsgi()'"""
+    settings = Settings.from_env()
+    configure_logging(settings)
+    stack = Stack(settings)
+    stack.watch()
+    return build_web(stack).server
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -454,9 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("apscheduler", "werkzeug", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(settings)
     try:
         return COMMANDS[args.command or "all"](args, settings)
     except (SpecError, IllegalTransition, TaskNotFound) as exc:
