@@ -36,6 +36,14 @@ def is_current(db: Database) -> bool:
     return current_revision(db) == head_revision()
 
 
+def downgrade(db: Database, revision: str) -> str | None:
+    cfg = _config()
+    with db.write_engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+    return current_revision(db)
+
+
 def upgrade(db: Database, revision: str = "head") -> str | None:
     """Bring the schema to `revision`; a no-op when it already is. Returns the revision reached."""
     cfg = _config()

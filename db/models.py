@@ -75,6 +75,8 @@ class Task(Base):
         Index("ix_tasks_created_at", "created_at"),
         Index("ix_tasks_last_updated_at", "last_updated_at"),
         Index("ix_tasks_completed_at", "completed_at"),
+        # "The newest N tasks that ended as X" and today's outcomes, fast with or without planner statistics.
+        Index("ix_tasks_status_completed", "status", "completed_at"),
         Index("ix_tasks_worker_status", "worker_id", "status"),
     )
 

@@ -52,12 +52,17 @@ def kpis(session: Session, now: datetime, stuck_after: timedelta) -> Kpis:
         )
     )
     today = day_start(now)
-    ended = session.execute(
-        select(t.status, func.count()).where(t.completed_at >= today).group_by(t.status)
-    ).all()
-    by_status: dict[str, int] = {status: n for status, n in ended}
-    completed = by_status.get(TaskStatus.COMPLETED.value, 0)
-    failed = by_status.get(TaskStatus.FAILED.value, 0) + by_status.get(TaskStatus.TIMED_OUT.value, 0)
+    # Conditional counts, not GROUP BY status: grouping tempts the planner into scanning the status index
+    # instead of the small completed_at range.
+    finished_ok, finished_bad = session.execute(
+        select(
+            func.coalesce(func.sum(case((t.status == TaskStatus.COMPLETED.value, 1), else_=0)), 0),
+            func.coalesce(
+                func.sum(case((t.status.in_([TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value]), 1), else_=0)), 0
+            ),
+        ).where(t.completed_at >= today)
+    ).one()
+    completed, failed = int(finished_ok), int(finished_bad)
     duration = seconds_between(t.started_at, t.completed_at)
     done_today = and_(
         t.completed_at >= today, t.status == TaskStatus.COMPLETED.value, t.started_at.is_not(None)

@@ -1,4 +1,4 @@
-"""index tasks.completed_at (today's completions, finished lanes of the board)
+"""index tasks.completed_at and (status, completed_at): today's outcomes, the board's finished lanes
 
 Revision ID: 0002
 Revises: 0001
@@ -16,7 +16,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_index("ix_tasks_completed_at", "tasks", ["completed_at"])
+    op.create_index("ix_tasks_status_completed", "tasks", ["status", "completed_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_tasks_status_completed", table_name="tasks")
     op.drop_index("ix_tasks_completed_at", table_name="tasks")
