@@ -3,18 +3,22 @@ static files. (The REST API joins here under /api/v1.)"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import dash
 import flask_bootstrap
 from flask import send_from_directory
 from flask.typing import ResponseReturnValue
-from flask_sock import Sock
+from flask_sock import ConnectionClosed, Sock
 
 from dashboard.pages import overview, submit, task_detail, tasks
 from dashboard.services import Services
-from dashboard.websocket import serve
+from dashboard.websocket import error_message, serve
+
+log = logging.getLogger(__name__)
 
 PAGES: tuple[ModuleType, ...] = (overview, tasks, task_detail, submit)
 # Bootstrap 5.3's CSS, served from the installed Bootstrap-Flask wheel: the dashboard works offline.
@@ -40,8 +44,15 @@ def mount(app: dash.Dash, svc: Services) -> None:
     sock = Sock(server)
 
     @sock.route("/ws")
-    def websocket(ws: object) -> None:
-        serve(ws, svc.feed, svc.db)  # type: ignore[arg-type]
+    def websocket(ws: Any) -> None:
+        try:
+            serve(ws, svc.feed, svc.db)
+        except ConnectionClosed:
+            raise
+        except Exception:
+            # Never let Werkzeug write an HTTP 500 into an upgraded socket: say so in the protocol, then close.
+            log.exception("websocket handler failed")
+            ws.send(error_message("internal", "the server could not serve this subscription"))
 
     def healthz() -> ResponseReturnValue:
         return {"status": "ok", "feed_seq": svc.feed.cursor, "sockets": svc.feed.connections}

@@ -17,6 +17,7 @@ from db.timeutil import iso, utcnow
 HEARTBEAT_SECONDS = 15.0
 SUBSCRIBE_WAIT_SECONDS = 5.0
 REPLAY_PAGE = 1_000
+MAX_ID = 2**63 - 1  # ids and seqs are BIGINT
 
 
 class Socket(Protocol):
@@ -45,8 +46,10 @@ def parse_subscribe(raw: Any) -> Subscription:
     values: dict[str, int | None] = {}
     for key in ("since", "task_id"):
         value = msg.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise ProtocolViolation(f"{key} must be a non-negative integer or null")
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID
+        ):
+            raise ProtocolViolation(f"{key} must be an integer from 0 to {MAX_ID}, or null")
         values[key] = value
     return Subscription(**values)
 
@@ -55,23 +58,30 @@ def _control(type_: str, seq: int, **extra: Any) -> str:
     return json.dumps({"type": type_, "seq": seq, "at": iso(utcnow()), **extra}, separators=(",", ":"))
 
 
-def serve(ws: Socket, feed: ChangeFeed, db: Database, heartbeat: float = HEARTBEAT_SECONDS) -> None:
+def error_message(code: str, message: str) -> str:
+    return json.dumps({"type": "error", "error": {"code": code, "message": message, "details": {}}})
+
+
+def serve(ws: Socket, feed: ChangeFeed, db: Database, heartbeat: float | None = None) -> None:
     """Runs one connection until the client goes away (ConnectionClosed ends it)."""
+    heartbeat = HEARTBEAT_SECONDS if heartbeat is None else heartbeat
     ws.send(_control("hello", feed.cursor, heartbeat=heartbeat))
     raw = ws.receive(timeout=SUBSCRIBE_WAIT_SECONDS)
+    if raw is None:
+        # Refuse rather than guess: a subscribe arriving later would otherwise be ignored silently.
+        ws.send(error_message("subscribe_timeout", f"send a subscribe within {SUBSCRIBE_WAIT_SECONDS:g} s"))
+        return
     try:
-        sub_req = parse_subscribe(raw) if raw is not None else Subscription()
+        sub_req = parse_subscribe(raw)
     except ProtocolViolation as exc:
-        ws.send(
-            json.dumps(
-                {"type": "error", "error": {"code": "bad_subscribe", "message": str(exc), "details": {}}}
-            )
-        )
+        ws.send(error_message("bad_subscribe", str(exc)))
         return
     sub = Subscriber(task_id=sub_req.task_id)
     upto = feed.attach(sub)
     try:
-        last = upto if sub_req.since is None else min(sub_req.since, upto)
+        # A `since` ahead of this process's cursor (its feed lags another's) is kept: nothing at or below it
+        # is sent again, and the replay simply has nothing to do.
+        last = upto if sub_req.since is None else sub_req.since
         last = _replay(ws, db, last, upto, sub_req.task_id)
         ws.send(_control("subscribed", upto, task_id=sub_req.task_id))
         next_beat = time.monotonic() + heartbeat
