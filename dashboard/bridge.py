@@ -66,6 +66,7 @@ class ChangeFeed:
         self._subs: set[Subscriber] = set()
         self._reader = OrderedReader(0, gap_timeout=gap_timeout)
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
         self.delivered = 0
 
     @property
@@ -77,12 +78,24 @@ class ChangeFeed:
         with self._lock:
             return len(self._subs)
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     def start(self, stop: threading.Event) -> None:
+        """Runs until `stop` is set (or close() is called); open sockets end when they see it."""
+        self._stop = stop
         with self.db.reading() as session:
             self._reader.cursor = latest_seq(session)
         self.hub.subscribe(lambda _topics: self._wake.set())
-        self._thread = threading.Thread(target=self._run, args=(stop,), name="change-feed", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="change-feed", daemon=True)
         self._thread.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def attach(self, sub: Subscriber) -> int:
         """Registers a subscriber; returns the cursor at that moment: every later event reaches its queue,
@@ -95,16 +108,18 @@ class ChangeFeed:
         with self._lock:
             self._subs.discard(sub)
 
-    def _run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
+    def _run(self) -> None:
+        while not self._stop.is_set():
             # A hole in the sequence (a transaction still in flight) is re-checked soon without a wake-up.
             self._wake.wait(0.05 if self._reader.waiting_on_gap else 1.0)
             self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self._pump()
             except Exception:  # the database may be briefly away; the next wake-up retries from the cursor
                 log.warning("change feed read failed", exc_info=True)
-                stop.wait(0.5)
+                self._stop.wait(0.5)
 
     def _pump(self) -> None:
         while True:

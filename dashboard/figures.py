@@ -24,6 +24,9 @@ ROLE_HEX = {
 }
 
 
+BAR_WIDTH_MS = 0.8 * 3_600_000  # hourly buckets on a date axis (milliseconds)
+
+
 def template(theme: str | None) -> str:
     return "plotly_dark" if theme == "dark" else "plotly_white"
 
@@ -32,7 +35,7 @@ def _layout(fig: go.Figure, theme: str | None, height: int = 320) -> go.Figure:
     fig.update_layout(
         template=template(theme),
         height=height,
-        margin={"l": 40, "r": 10, "t": 30, "b": 40},
+        margin={"l": 70, "r": 10, "t": 40, "b": 40},
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
         legend={"orientation": "h", "y": 1.12},
@@ -53,6 +56,8 @@ def throughput(
                 y=part["count"],
                 name=status.replace("_", " "),
                 marker_color=STATUS_HEX[status],
+                # Explicit: plotly infers bar width from the gap between buckets, so a lone bucket had none.
+                width=BAR_WIDTH_MS,
             )
     if not created.empty:
         fig.add_scatter(
@@ -102,7 +107,8 @@ def task_timeline(
             y=["state"] * len(transitions),
             mode="markers+text",
             text=[str(b) for b in transitions["to_status"]],
-            textposition="top center",
+            # Alternate above and below so labels of transitions close in time do not overlap.
+            textposition=["top center" if n % 2 == 0 else "bottom center" for n in range(len(transitions))],
             hovertext=labels,
             hoverinfo="text+x",
             name="transitions",

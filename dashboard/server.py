@@ -50,13 +50,21 @@ def shell() -> html.Div:
                             className="me-3",
                             title="live: pushed over a websocket · polling: the socket is down",
                         ),
-                        dbc.Switch(id=ids.THEME_SWITCH, label="dark", value=False, className="mb-0"),
+                        dbc.Switch(
+                            id=ids.THEME_SWITCH,
+                            label="dark",
+                            value=False,
+                            className="mb-0",
+                            label_class_name="text-light",
+                        ),
                     ],
                     className="d-flex align-items-center ms-auto",
                 ),
             ],
             fluid=True,
         ),
+        color="dark",
+        dark=True,
         className="border-bottom mb-3",
     )
     return html.Div(

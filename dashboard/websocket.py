@@ -85,7 +85,7 @@ def serve(ws: Socket, feed: ChangeFeed, db: Database, heartbeat: float | None = 
         last = _replay(ws, db, last, upto, sub_req.task_id)
         ws.send(_control("subscribed", upto, task_id=sub_req.task_id))
         next_beat = time.monotonic() + heartbeat
-        while True:
+        while not feed.stopped:  # the process is shutting down: end the socket instead of holding it open
             items, overflowed = sub.take(timeout=0.5)
             if overflowed:
                 # This client fell behind: catch it up from the database, then carry on from the queue.

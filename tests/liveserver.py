@@ -33,6 +33,7 @@ class LiveApp:
     stop: threading.Event
 
     def close(self) -> None:
+        self.feed.close()  # open sockets see it and end
         self.server.shutdown()
         if self.worker is not None:
             self.worker.stop(timeout=5)

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import plotly.io as pio
 import pytest
+from dash.exceptions import PreventUpdate
 
 from dashboard import figures
 from dashboard.components import board, detail, fmt, status
@@ -266,6 +267,13 @@ def test_build_spec_from_form() -> None:
         assert info.value.field == field
 
 
+def test_task_href() -> None:
+    assert tasks.task_href({"rowId": "12"}) == "/tasks/12"
+    for bad in (None, {}, {"rowId": "undefined"}, {"rowId": None}):
+        with pytest.raises(PreventUpdate):
+            tasks.task_href(bad)
+
+
 def test_grid_filter_and_rows() -> None:
     f = tasks.filter_from(["running"], None, "", " tag ", "", "24h")
     assert f.statuses == ("running",) and f.tag == "tag" and f.worker is None and f.created_from is not None
@@ -275,6 +283,6 @@ def test_grid_filter_and_rows() -> None:
     assert out["rowData"][0] == {
         "id": 1,
         "tags": "a, b",
-        "created_at": "2026-05-01T12:00:00.000Z",
+        "created_at": "2026-05-01 12:00:00",
         "completed_at": None,
     }

@@ -300,7 +300,7 @@ class _Simulator:
         reason: str | None = None
         if outcome == "failed":
             reason = "exit_code" if kind == "command" else "error"
-            error = FAILURE_MESSAGES[int(rnd() * len(FAILURE_MESSAGES))]
+            error = f"{plan[stop - 1][1]}: {FAILURE_MESSAGES[int(rnd() * len(FAILURE_MESSAGES))]}"
         cur_iter, progress, progress_msg = 0, 0.0, None
         msg_json = self.msg_json
         for k in range(stop):

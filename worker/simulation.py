@@ -81,12 +81,13 @@ GOALS: tuple[str, ...] = (
 TAGS: tuple[str, ...] = ("backend", "frontend", "docs", "infra", "research", "billing", "search")
 CREATORS: tuple[str, ...] = ("alice", "bob", "carol", "dmitri", "eve", "scheduler")
 
+# Role-free: the agent prefixes the role that failed ("tester: 3 tests failed …").
 FAILURE_MESSAGES: tuple[str, ...] = (
-    "tester: 3 tests failed after 2 fix attempts",
+    "3 tests failed after 2 fix attempts",
     "provider returned 529 overloaded three times",
-    "builder produced a patch that does not apply",
-    "context window exceeded while reading repository",
-    "reviewer rejected the change: missing migration",
+    "the patch does not apply",
+    "context window exceeded while reading the repository",
+    "change rejected in review: missing migration",
 )
 
 

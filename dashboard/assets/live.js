@@ -13,6 +13,7 @@
   var FLUSH_MS = 250;
   var POLL_MS = 10000;
   var POLL_AFTER_MS = 4000;
+  var CONNECT_TIMEOUT_MS = 5000;
   var MAX_ACTIVITY = 300;
   var MAX_TASKS = 500;
   var TERMINAL = { completed: 1, failed: 1, cancelled: 1, timed_out: 1 };
@@ -33,6 +34,7 @@
   var attempt = 0;
   var downSince = null;
   var pollTimer = null;
+  var downTimer = null;
   var watchdog = null;
   var heartbeatMs = 15000;
 
@@ -58,9 +60,14 @@
   function showStatus(status) {
     state.status = status;
     var colors = { live: "success", reconnecting: "warning", polling: "secondary", connecting: "light" };
+    var text = { live: "white", reconnecting: "dark", polling: "white", connecting: "dark" };
     var labels = { live: "live", reconnecting: "reconnecting…", polling: "polling", connecting: "connecting…" };
     if (rendererReady()) {
-      setProps(STATUS, { children: labels[status] || status, color: colors[status] || "light" });
+      setProps(STATUS, {
+        children: labels[status] || status,
+        color: colors[status] || "light",
+        text_color: text[status] || "dark",
+      });
     }
   }
 
@@ -156,6 +163,8 @@
     if (msg.type === "subscribed") {
       attempt = 0;
       downSince = null;
+      if (downTimer !== null) clearTimeout(downTimer);
+      downTimer = null;
       stopPolling();
       showStatus("live");
       // The page may have rendered before the socket was up: one refresh closes that window.
@@ -185,6 +194,11 @@
     state.socket = socket;
     socket.onmessage = onMessage;
     socket.onopen = armWatchdog;
+    // A connection that neither opens nor fails (a proxy swallowing it) is abandoned and retried.
+    var connectTimer = setTimeout(function () {
+      if (socket.readyState === WebSocket.CONNECTING) socket.close();
+    }, CONNECT_TIMEOUT_MS);
+    socket.addEventListener("open", function () { clearTimeout(connectTimer); });
     socket.onclose = function () {
       if (watchdog !== null) clearTimeout(watchdog);
       if (state.socket === socket) state.socket = null;
@@ -196,7 +210,11 @@
   }
 
   function retry() {
-    if (downSince === null) downSince = Date.now();
+    if (downSince === null) {
+      downSince = Date.now();
+      // Fall back to polling after POLL_AFTER_MS down, however long the reconnect attempts take.
+      downTimer = setTimeout(startPolling, POLL_AFTER_MS);
+    }
     if (Date.now() - downSince >= POLL_AFTER_MS) startPolling();
     else showStatus("reconnecting");
     attempt += 1;
@@ -228,7 +246,8 @@
     var since = document.querySelectorAll("[data-since]");
     for (var i = 0; i < since.length; i++) {
       var el = since[i];
-      el.textContent = (el.dataset.label || "") + " " + fmt((now - Date.parse(el.dataset.since)) / 1000);
+      var took = fmt((now - Date.parse(el.dataset.since)) / 1000);
+      el.textContent = el.dataset.label ? el.dataset.label + " " + took : took;
     }
     var live = document.querySelectorAll("[data-activity-at]");
     for (var j = 0; j < live.length; j++) {

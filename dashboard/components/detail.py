@@ -13,6 +13,7 @@ from dash import html
 
 from dashboard import ids
 from dashboard.components.fmt import count, duration, missing, money, since, timestamp
+from dashboard.components.status import elapsed as elapsed_span
 from dashboard.components.status import liveness, progress_bar, status_badge
 from db.models import Task
 from db.states import TERMINAL, TaskStatus
@@ -83,7 +84,7 @@ def user_view(t: Task, now: datetime, stuck_after_s: float) -> html.Dl:
         ("Goal", html.Span(t.title, className="text-break")),
         ("Status", status_badge(t.status)),
         ("Progress", progress_bar(t.progress, t.current_iteration, t.max_iterations, t.status)),
-        ("Elapsed", duration(elapsed)),
+        ("Elapsed", elapsed_span("", t.started_at, elapsed) if running else duration(elapsed)),
     ]
     if running:
         pairs.append(

@@ -65,4 +65,5 @@ def liveness(silence_s: float | None, threshold_s: float, last_activity: datetim
 def elapsed(label: str, started: datetime | None, seconds: float | None) -> html.Span:
     """'elapsed 1m 05s', kept counting in the browser (data-since) between pushes."""
     ticking: dict[str, Any] = {"data-since": iso(started), "data-label": label} if started else {}
-    return html.Span(f"{label} {duration(seconds)}", className="text-muted small", **ticking)
+    text = f"{label} {duration(seconds)}" if label else duration(seconds)
+    return html.Span(text, className="text-muted small", **ticking)

@@ -14,10 +14,11 @@ from dash import Input, Output, State, dcc, html
 from dashboard import ids
 from dashboard.clientside import js
 from dashboard.components.board import board
+from dashboard.components.fmt import missing
 from dashboard.services import Services
 from db import tasklist
 from db.states import TaskKind, TaskStatus
-from db.timeutil import iso, utcnow
+from db.timeutil import utcnow
 
 PATH = "/tasks"
 TITLE = "Tasks"
@@ -61,7 +62,11 @@ def _filters() -> dbc.Row:
         [
             dbc.Col(
                 dcc.Dropdown(
-                    id=ids.F_STATUS, options=[s.value for s in TaskStatus], multi=True, placeholder="status"
+                    id=ids.F_STATUS,
+                    options=[s.value for s in TaskStatus],
+                    multi=True,
+                    placeholder="status",
+                    maxHeight=280,
                 ),
                 md=2,
             ),
@@ -100,7 +105,8 @@ def layout(**_: Any) -> html.Div:
                 id=ids.GRID,
                 columnDefs=COLUMNS,
                 rowModelType="infinite",
-                getRowId="String(params.data.id)",
+                # dash-ag-grid evaluates this string with few globals (no String()): concatenate instead.
+                getRowId="'' + params.data.id",
                 defaultColDef={"resizable": True, "sortable": True},
                 dashGridOptions={
                     "cacheBlockSize": BLOCK,
@@ -133,7 +139,7 @@ def rows_response(frame: Any, total: int | None) -> dict[str, Any]:
     for r in records:
         for key in ("created_at", "completed_at", "started_at", "last_activity_at"):
             if key in r:
-                r[key] = iso(r[key]) if r[key] is not None and r[key] == r[key] else None
+                r[key] = r[key].strftime("%Y-%m-%d %H:%M:%S") if not missing(r[key]) else None
         r["tags"] = ", ".join(r.get("tags") or [])
     return {"rowData": records, "rowCount": total if total is not None else -1}
 
@@ -158,6 +164,15 @@ def rows(svc: Services, request: dict[str, Any] | None, *filters: Any) -> dict[s
     except (ValueError, TypeError):
         return {"rowData": [], "rowCount": 0}
     return rows_response(frame, total)
+
+
+def task_href(cell: dict[str, Any] | None) -> str:
+    """The detail page of a clicked row; a click that carries no usable row id changes nothing."""
+    try:
+        task_id = int(str((cell or {}).get("rowId")))
+    except ValueError:
+        raise dash.exceptions.PreventUpdate from None
+    return f"/tasks/{task_id}"
 
 
 def register(app: dash.Dash, svc: Services) -> None:
@@ -225,6 +240,4 @@ def register(app: dash.Dash, svc: Services) -> None:
         prevent_initial_call=True,
     )
     def open_task(cell: dict[str, Any] | None) -> str:
-        if not cell or cell.get("rowId") is None:
-            raise dash.exceptions.PreventUpdate
-        return f"/tasks/{int(cell['rowId'])}"
+        return task_href(cell)

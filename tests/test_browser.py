@@ -1,0 +1,408 @@
+"""Tests: the dashboard in a real browser (Debian's Chromium via Playwright) against the real web app, its
+change feed and a real worker — live updates without reloads, the board and the grid, text that must stay
+text (XSS), reconnect and polling fallback, the theme switch and the client-side "possibly stuck" ticker."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, WebSocketRoute, expect
+from werkzeug.serving import make_server
+
+from dashboard import ids
+from db.ops import ActivityLine, TaskSpec, Transition
+from db.queries import latest_seq
+from db.states import TaskKind, TaskStatus
+from tests.browser import (
+    AppFactory,
+    BrowserPage,
+    assert_not_reloaded,
+    browser_fixture,  # noqa: F401  (fixture)
+    eventually,
+    grid_rows,
+    lane_card,
+    live_state,
+    open_page,
+    screenshot,
+    sqlite_app_fixture,  # noqa: F401  (fixture)
+    tab_fixture,  # noqa: F401  (fixture)
+    wait_live,
+    wait_seq,
+)
+from tests.liveserver import LiveApp
+from worker.worker import Worker
+
+pytestmark = pytest.mark.slow
+
+# A command that waits for the test's go-ahead (a file appearing), so the page is sure to see it running, then
+# reports structured progress (JSON lines) and plain output, ~0.3 s per iteration.
+STEPS = 8
+
+
+def _wait_for(go: Path) -> str:
+    """Shell: wait until `go` exists, at most ~30 s (a failed test never leaves the command behind)."""
+    return f"n=0; while [ ! -e '{go}' ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n + 1)); done; "
+
+
+def _progress_command(go: Path) -> str:
+    return (
+        _wait_for(go) +
+        f"for i in $(seq 1 {STEPS}); do "
+        f"printf '{{\"event\": \"progress\", \"iteration\": %d, \"max_iterations\": {STEPS}, \"percent\": %d}}\\n' "
+        f"$i $((i * 100 / {STEPS})); "
+        "echo \"step $i done\"; sleep 0.3; done"
+    )
+
+
+XSS_TITLE = "<img src=x onerror=alert(1)>"
+XSS_LINE = "<script>window.__pwned=1</script>"
+XSS_LINE_IMG = "<img src=x onerror=alert(2)>"
+
+
+def _badge(page: Page) -> Any:
+    return page.locator(f"#{ids.STATUS}")
+
+
+def _external(app: LiveApp, title: str, *, running: bool = True) -> int:
+    """An external task (never executed here): only this test writes its events."""
+    task_id = app.recorder.submit(TaskSpec(title=title, kind=TaskKind.EXTERNAL), actor="test")
+    if running:
+        app.recorder.record(task_id, Transition(TaskStatus.RUNNING), actor="test")
+    return task_id
+
+
+def _seq(app: LiveApp) -> int:
+    with app.db.reading() as session:
+        return latest_seq(session)
+
+
+def _messages(page: Page) -> list[str]:
+    return page.locator(f"#{ids.ACTIVITY} .activity-message").all_inner_texts()
+
+
+# ---- 1. submit through the UI and watch the detail page go live --------------------------------------
+def test_submit_and_watch_detail_live(live_app: LiveApp, tab: BrowserPage, tmp_path: Path) -> None:
+    page = tab.page
+    go = tmp_path / "go"
+    open_page(page, live_app.url + "/submit")
+    page.fill(f"#{ids.S_TITLE}", "browser: count up")
+    page.fill(f"#{ids.S_COMMAND}", _progress_command(go))
+    page.click(f"#{ids.S_BUTTON}")
+    link = page.locator("#submit-created-link")
+    expect(link).to_be_visible()
+    task_id = int(re.sub(r"\D", "", link.inner_text()))
+    link.click()  # a dcc.Link: client-side navigation, so the marker planted on /submit must survive
+
+    expect(page).to_have_url(f"{live_app.url}/tasks/{task_id}")
+    header = page.locator(f"#{ids.DETAIL_HEADER}")
+    expect(header).to_contain_text(f"#{task_id}")
+    expect(header).to_contain_text("browser: count up")
+    status = header.locator(".badge").first
+    expect(status).to_have_text(re.compile(r"^(queued|running)$"))
+    expect(status).to_have_text("running")
+    go.touch()  # the command starts reporting only now
+    user = page.locator(f"#{ids.DETAIL_USER}")
+    expect(user).to_contain_text(re.compile(rf"iteration \d+ of {STEPS}"))
+    expect(page.locator(f"#{ids.ACTIVITY}")).to_contain_text("step 1 done")
+    screenshot(page, "detail-running")
+
+    expect(status).to_have_text("completed")
+    expect(user).to_contain_text(f"iteration {STEPS} of {STEPS}")
+    expect(page.locator(f"#{ids.ACTIVITY}")).to_contain_text(f"step {STEPS} done")
+    steps = [m for m in _messages(page) if m.startswith("step ")]
+    assert steps == [f"step {i} done" for i in range(1, STEPS + 1)], steps  # each once, in order
+    screenshot(page, "detail-completed")
+
+    assert_not_reloaded(page)
+    state = live_state(page)
+    assert state["status"] == "live" and state["received"] > 0 and state["flushes"] > 0
+    tab.watch.assert_clean()
+
+
+# ---- 2. the board: a new task appears in a lane and moves to Completed --------------------------------
+def test_board_moves_task_to_completed(sqlite_app: AppFactory, tab: BrowserPage, tmp_path: Path) -> None:
+    app = sqlite_app()
+    page = tab.page
+    go = tmp_path / "go"
+    open_page(page, app.url + "/tasks")
+    expect(_badge(page)).to_have_text("live")
+    command = _wait_for(go) + "for i in 1 2 3; do echo tick $i; sleep 0.2; done"
+    task_id = app.recorder.submit(TaskSpec(title="board mover", kind=TaskKind.COMMAND,
+                                           payload={"command": command}), actor="test")
+
+    expect(lane_card(page, "queued", task_id).or_(lane_card(page, "running", task_id))).to_be_visible()
+    expect(lane_card(page, "running", task_id)).to_be_visible()
+    screenshot(page, "board-running")
+    go.touch()
+    expect(lane_card(page, "completed", task_id)).to_be_visible()
+    expect(lane_card(page, "running", task_id)).to_have_count(0)
+    expect(lane_card(page, "queued", task_id)).to_have_count(0)
+    # The grid below reloads its visible rows in place on the same push.
+    eventually(lambda: {r["id"]: r["status"] for r in grid_rows(page, ids.GRID) or []}.get(task_id),
+               lambda s: s == "completed", f"grid row {task_id} to be completed", page)
+    expect(_badge(page)).to_have_text("live")
+    assert_not_reloaded(page)
+    tab.watch.assert_clean()
+
+
+# ---- 3. text stays text: titles and agent output never become markup ----------------------------------
+def test_titles_and_activity_render_as_text(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    app = sqlite_app()
+    page = tab.page
+    open_page(page, app.url + "/tasks")
+    command = f"echo '{XSS_LINE}'; echo '{XSS_LINE_IMG}'; sleep 0.5"
+    task_id = app.recorder.submit(TaskSpec(title=XSS_TITLE, kind=TaskKind.COMMAND,
+                                           payload={"command": command}), actor="test")
+
+    # The board card and the "finished" toast.
+    expect(lane_card(page, "completed", task_id)).to_be_visible()
+    expect(page.locator("#lane-completed .task-title").first).to_have_text(XSS_TITLE)
+    expect(page.locator(f"#{ids.TOASTS}")).to_contain_text(XSS_TITLE)
+    # The grid's title cell.
+    cell = page.locator(f"#{ids.GRID} .ag-cell[col-id='title']", has_text="<img src=x").first
+    expect(cell).to_have_text(XSS_TITLE)
+    assert "<img" in page.locator("body").inner_text()
+    screenshot(page, "xss-tasks")
+
+    # The detail page: title in the header and the goal, the agent's lines in the activity panel.
+    page.goto(f"{app.url}/tasks/{task_id}")
+    wait_live(page)
+    expect(page.locator(f"#{ids.DETAIL_HEADER} .task-title")).to_have_text(XSS_TITLE)
+    expect(page.locator(f"#{ids.DETAIL_USER}")).to_contain_text(XSS_TITLE)
+    activity = page.locator(f"#{ids.ACTIVITY}")
+    expect(activity).to_contain_text(XSS_LINE)
+    expect(activity).to_contain_text(XSS_LINE_IMG)
+    text = page.locator("body").inner_text()
+    assert "<img src=x onerror=alert(1)>" in text and "<script>window.__pwned=1</script>" in text
+    screenshot(page, "xss-detail")
+
+    expect(page.locator("img[src='x']")).to_have_count(0)
+    assert page.evaluate("() => typeof window.__pwned") == "undefined"
+    tab.watch.assert_clean()
+
+
+# ---- 4. a dropped socket reconnects and resumes from its last seq --------------------------------------
+def test_reconnect_resumes_from_last_seq(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    app = sqlite_app(worker=False)
+    page = tab.page
+    task_id = _external(app, "reconnect target")
+
+    # The socket goes through Playwright's websocket route so that the test decides when the server is
+    # unreachable: while `down`, every new connection is closed at once (as a refused connection would be).
+    down = threading.Event()
+    routes: list[WebSocketRoute] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        if down.is_set():
+            ws.close(code=1011, reason="test outage")
+            return
+        ws.connect_to_server()
+        routes.append(ws)
+
+    page.route_web_socket(re.compile(r"/ws$"), route)
+    open_page(page, f"{app.url}/tasks/{task_id}")
+    activity = page.locator(f"#{ids.ACTIVITY}")
+    app.recorder.record(task_id, ActivityLine("before the outage"), actor="test")
+    expect(activity).to_contain_text("before the outage")
+    before = live_state(page)
+
+    down.set()
+    routes[-1].close(code=1001, reason="server going away")
+    expect(_badge(page)).to_have_text(re.compile("reconnecting"))
+    app.recorder.record(task_id, ActivityLine("recorded while the socket was down"), actor="test")
+    missed = _seq(app)
+    page.wait_for_timeout(300)  # at least one reconnect attempt is refused meanwhile
+    assert live_state(page)["lastSeq"] < missed
+    assert "recorded while the socket was down" not in _messages(page)
+
+    down.clear()
+    expect(_badge(page)).to_have_text("live", timeout=30_000)
+    wait_seq(page, missed)
+    expect(activity).to_contain_text("recorded while the socket was down")
+    app.recorder.record(task_id, ActivityLine("after the reconnect"), actor="test")
+    expect(activity).to_contain_text("after the reconnect")
+
+    messages = _messages(page)
+    for line in ("before the outage", "recorded while the socket was down", "after the reconnect"):
+        assert messages.count(line) == 1, messages
+    after = live_state(page)
+    assert after["reconnects"] > before["reconnects"]
+    assert after["status"] == "live"
+    assert_not_reloaded(page)
+    tab.watch.assert_clean()
+
+
+# ---- 5. the server goes away: the page says it is polling ----------------------------------------------
+def test_polling_fallback_when_server_is_gone(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    app = sqlite_app(worker=False)
+    page = tab.page
+    task_id = _external(app, "polling target")
+    open_page(page, app.url + "/")
+    expect(page.locator(f"#{ids.KPIS} .card").first).to_be_visible()
+
+    port = app.server.server_port
+    app.server.shutdown()
+    # Werkzeug's shutdown stops accepting and closes the listening socket, but an already upgraded websocket
+    # keeps its thread; a dying process would drop it, so drop it from the browser's side.
+    page.evaluate("() => window.tasklensLive.socket && window.tasklensLive.socket.close()")
+    expect(_badge(page)).to_have_text("polling", timeout=20_000)
+    screenshot(page, "polling")
+    app.recorder.record(task_id, ActivityLine("written while the server was down"), actor="test")
+    missed = _seq(app)
+
+    # The server comes back on the same port: the page reconnects by itself and catches up.
+    server = make_server("127.0.0.1", port, app.server.app, threaded=True)
+    threading.Thread(target=server.serve_forever, name="live-server-2", daemon=True).start()
+    app.server = server
+    expect(_badge(page)).to_have_text("live", timeout=40_000)
+    wait_seq(page, missed)
+    assert_not_reloaded(page)
+    # Callbacks failed while the server was down (console errors); nothing may surface as a dialog.
+    tab.watch.assert_clean(errors=False)
+
+
+# ---- 6. the theme switch is applied and remembered -----------------------------------------------------
+def test_theme_toggle_is_remembered(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    app = sqlite_app(worker=False)
+    page = tab.page
+    html = page.locator("html")
+    switch = page.locator(f"#{ids.THEME_SWITCH}")
+    open_page(page, app.url + "/")
+    expect(html).to_have_attribute("data-bs-theme", "light")
+    expect(switch).not_to_be_checked()
+
+    switch.check()
+    expect(html).to_have_attribute("data-bs-theme", "dark")
+    assert "dark" in (page.evaluate(f"() => localStorage.getItem({ids.THEME!r})") or "")
+    expect(page.locator(f"#{ids.KPIS} .card").first).to_be_visible()
+    screenshot(page, "overview-dark")
+
+    page.reload()
+    wait_live(page)
+    expect(html).to_have_attribute("data-bs-theme", "dark")
+    expect(switch).to_be_checked()
+    page.get_by_role("link", name="Tasks", exact=True).click()
+    expect(page).to_have_url(app.url + "/tasks")
+    expect(html).to_have_attribute("data-bs-theme", "dark")
+    expect(page.locator("#lane-queued")).to_be_visible()
+    expect(page.locator(f"#{ids.GRID} .ag-header-cell").first).to_be_visible()
+    screenshot(page, "tasks-dark")
+
+    switch.uncheck()
+    expect(html).to_have_attribute("data-bs-theme", "light")
+    page.reload()
+    wait_live(page)
+    expect(html).to_have_attribute("data-bs-theme", "light")
+    expect(switch).not_to_be_checked()
+    tab.watch.assert_clean()
+
+
+# ---- 7. the grid: filters narrow the rows, a click opens the task --------------------------------------
+def _grid_tasks(app: LiveApp) -> dict[str, int]:
+    """Four external tasks: alpha queued, beta and gamma completed, delta failed."""
+    alpha = _external(app, "alpha: refactor the parser", running=False)
+    beta = _external(app, "beta: write the release notes")
+    app.recorder.record(beta, Transition(TaskStatus.COMPLETED), actor="test")
+    gamma = _external(app, "gamma: alpha tests for the parser")
+    app.recorder.record(gamma, Transition(TaskStatus.COMPLETED), actor="test")
+    delta = _external(app, "delta: triage flaky tests")
+    app.recorder.record(delta, Transition(TaskStatus.FAILED, error="gave up"), actor="test")
+    return {"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta}
+
+
+def _toggle_status(page: Page, status: str) -> None:
+    page.click(f"#{ids.F_STATUS}")
+    page.locator(".dash-dropdown-content").get_by_text(status, exact=True).click()
+    page.keyboard.press("Escape")
+
+
+def test_grid_filters_narrow_rows(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    app = sqlite_app(worker=False)
+    page = tab.page
+    t = _grid_tasks(app)
+
+    def shown() -> list[int]:
+        return sorted(int(r["id"]) for r in grid_rows(page, ids.GRID) or [])
+
+    open_page(page, app.url + "/tasks")
+    eventually(shown, lambda v: v == sorted(t.values()), "all four rows", page)
+
+    _toggle_status(page, "completed")  # through the dropdown, as a user does
+    eventually(shown, lambda v: v == sorted([t["beta"], t["gamma"]]), "the completed rows", page)
+
+    # The text filter is debounced (applied on Enter) and combines with the status filter.
+    page.fill(f"#{ids.F_TEXT}", "alpha")
+    page.press(f"#{ids.F_TEXT}", "Enter")
+    eventually(shown, lambda v: v == [t["gamma"]], "the completed alpha row", page)
+    titles = page.locator(f"#{ids.GRID} .ag-center-cols-container .ag-cell[col-id='title']")
+    expect(titles).to_have_count(1)
+    expect(titles).to_have_text("gamma: alpha tests for the parser")
+    screenshot(page, "grid-filtered")
+
+    _toggle_status(page, "completed")  # cleared: the text filter alone
+    eventually(shown, lambda v: v == sorted([t["alpha"], t["gamma"]]), "both alpha rows", page)
+    assert_not_reloaded(page)
+    tab.watch.assert_clean()
+
+
+def test_grid_rows_are_distinct_and_open_on_click(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    app = sqlite_app(worker=False)
+    page = tab.page
+    open_page(page, app.url + "/tasks")
+    t = _grid_tasks(app)  # created after the page loaded: they arrive through pushes
+    titles = page.locator(f"#{ids.GRID} .ag-center-cols-container .ag-cell[col-id='title']")
+    expect(titles).to_have_count(4)
+    expected = {"alpha: refactor the parser", "beta: write the release notes",
+                "gamma: alpha tests for the parser", "delta: triage flaky tests"}
+    assert set(titles.all_inner_texts()) == expected, titles.all_inner_texts()
+    row_ids = page.locator(f"#{ids.GRID} .ag-center-cols-container .ag-row").evaluate_all(
+        "rows => rows.map(r => r.getAttribute('row-id'))"
+    )
+    assert sorted(row_ids) == sorted(str(i) for i in t.values())
+
+    page.locator(f"#{ids.GRID} .ag-row[row-id='{t['alpha']}'] .ag-cell[col-id='title']").first.click()
+    expect(page).to_have_url(f"{app.url}/tasks/{t['alpha']}")
+    expect(page.locator(f"#{ids.DETAIL_HEADER}")).to_contain_text("alpha: refactor the parser")
+    tab.watch.assert_clean()
+
+
+# ---- 8. a silent task becomes "possibly stuck" with no new event (the browser's ticker) -----------------
+def test_stuck_task_marked_without_new_events(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    app = sqlite_app(worker=False, stuck_after_seconds=2)
+    payload = {"hang_rate": 1, "fail_rate": 0, "speed": 20}
+    task_id = app.recorder.submit(TaskSpec(title="hangs in the builder", kind=TaskKind.DEMO, payload=payload),
+                                  actor="test")
+    board = tab.page
+    detail = tab.new_page()
+    open_page(board, app.url + "/tasks")
+    open_page(detail, f"{app.url}/tasks/{task_id}")
+    # Only now does a worker start, so both pages saw the task before it went silent.
+    app.worker = Worker(app.settings, app.db, app.recorder, app.hub)
+    app.worker.start()
+
+    expect(detail.locator(f"#{ids.ACTIVITY}")).to_contain_text("waiting for provider response")
+    silent_from = _seq(app)  # the hang's own line is the last event this task writes
+    for page in (board, detail):
+        wait_seq(page, silent_from)
+
+    card = board.locator("#lane-running .task-card")
+    expect(card).to_contain_text("possibly stuck")
+    expect(detail.locator(f"#{ids.DETAIL_USER}")).to_contain_text("possibly stuck")
+    # The silence keeps counting in the browser.
+    marker = detail.locator(f"#{ids.DETAIL_USER} .stuck-badge")
+    first = marker.inner_text()
+    expect(marker).not_to_have_text(first)
+    screenshot(detail, "stuck-detail")
+    screenshot(board, "stuck-board")
+
+    # No event drove those changes: nothing was written and neither page received anything new.
+    assert _seq(app) == silent_from
+    for page in (board, detail):
+        assert live_state(page)["lastSeq"] == silent_from
+        assert_not_reloaded(page)
+    app.recorder.cancel(task_id, actor="test")  # lets the worker stop at once
+    tab.watch.assert_clean()
