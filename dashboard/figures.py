@@ -124,3 +124,66 @@ def task_timeline(
     fig.update_layout(barmode="overlay", showlegend=False)
     fig.update_xaxes(type="date")
     return _layout(fig, theme, height=280)
+
+
+UNIT_MS = {
+    "minute": 60_000,
+    "hour": 3_600_000,
+    "day": 86_400_000,
+    "week": 7 * 86_400_000,
+    "month": 30 * 86_400_000,
+}
+
+
+def cost_over_time(
+    frame: pd.DataFrame, window: tuple[datetime, datetime], unit: str, theme: str | None = None
+) -> go.Figure:
+    """Stacked cost bars per bucket by model, over the whole window (so one bucket is one bar, not the axis)."""
+    fig = go.Figure()
+    for model in frame.groupby("model")["cost"].sum().sort_values(ascending=False).index:
+        part = frame[frame["model"] == model]
+        fig.add_bar(x=part["bucket"], y=part["cost"], name=str(model) or "(none)", width=0.8 * UNIT_MS[unit])
+    fig.update_layout(barmode="stack", yaxis_title="USD", yaxis_tickprefix="$")
+    fig.update_xaxes(type="date", range=[window[0], window[1]])
+    if frame.empty:
+        _no_data(fig)
+    return _layout(fig, theme)
+
+
+def tokens_over_time(
+    frame: pd.DataFrame, window: tuple[datetime, datetime], theme: str | None = None
+) -> go.Figure:
+    """Input, output and cache-read tokens per bucket (all models)."""
+    totals = frame.groupby("bucket")[["input", "output", "cache"]].sum().reset_index()
+    fig = go.Figure()
+    for column, label in (("input", "input"), ("output", "output"), ("cache", "cache read")):
+        fig.add_scatter(x=totals["bucket"], y=totals[column], name=label, mode="lines+markers")
+    fig.update_layout(yaxis_title="tokens")
+    fig.update_xaxes(type="date", range=[window[0], window[1]])
+    if frame.empty:
+        _no_data(fig)
+    return _layout(fig, theme, height=260)
+
+
+def breakdown_bars(frame: pd.DataFrame, dim: str, theme: str | None = None) -> go.Figure:
+    """Horizontal bars of cost per value of a dimension, most expensive on top."""
+    top = frame.head(15).iloc[::-1]
+    fig = go.Figure(
+        go.Bar(
+            x=top["cost"],
+            y=[str(k) or "(none)" for k in top["key"]],
+            orientation="h",
+            customdata=top[["calls"]].to_numpy(),
+            hovertemplate="%{y}: $%{x:.4f} · %{customdata[0]} calls<extra></extra>",
+        )
+    )
+    fig.update_layout(xaxis_title="USD", xaxis_tickprefix="$", yaxis_title=dim)
+    if frame.empty:
+        _no_data(fig)
+    return _layout(fig, theme, height=max(260, 28 * len(top) + 80))
+
+
+def _no_data(fig: go.Figure) -> None:
+    fig.add_annotation(
+        text="no data in this range", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper"
+    )

@@ -51,3 +51,21 @@ S_MAX_ATTEMPTS = "submit-max-attempts"
 S_TIMEOUT = "submit-timeout"
 S_BUTTON = "submit-button"
 S_FEEDBACK = "submit-feedback"
+
+# Analytics: the shared scope bar (its state lives in the URL's query string)
+SCOPE_RANGE = "scope-range"
+SCOPE_FROM = "scope-from"
+SCOPE_TO = "scope-to"
+SCOPE_DIM = "scope-dim"  # pattern-matched: {"type": SCOPE_DIM, "dim": "model"}
+SCOPE_ERROR = "scope-error"
+
+# Costs
+PAGE_SCOPE = "page-scope"  # the scope a page was rendered with (its URL query)
+COST_PER = "cost-per"
+COST_TOKENS = "cost-tokens"
+COST_KPIS = "cost-kpis"
+COST_OVER_TIME = "cost-over-time"
+COST_BREAKDOWN_DIM = "cost-breakdown-dim"
+COST_BREAKDOWN = "cost-breakdown"
+COST_TOP_TASKS = "cost-top-tasks"
+COST_TOP_CALLS = "cost-top-calls"

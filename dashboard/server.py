@@ -15,7 +15,7 @@ from dashboard.routes import BOOTSTRAP_CSS, mount
 from dashboard.services import Services
 from db.queries import task_titles
 
-NAV = (("Overview", "/"), ("Tasks", "/tasks"), ("Submit", "/submit"))
+NAV = (("Overview", "/"), ("Tasks", "/tasks"), ("Costs", "/costs"), ("Submit", "/submit"))
 
 
 def create_app(svc: Services) -> dash.Dash:
@@ -69,7 +69,9 @@ def shell() -> html.Div:
     )
     return html.Div(
         [
-            dcc.Location(id=ids.URL),
+            # callback-nav: a callback changing the URL (a clicked row, new analytics filters) navigates
+            # inside the app, without reloading the page.
+            dcc.Location(id=ids.URL, refresh="callback-nav"),
             dcc.Store(id=ids.SIGNAL),
             dcc.Store(id=ids.THEME, storage_type="local"),
             nav,

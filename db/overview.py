@@ -58,7 +58,10 @@ def kpis(session: Session, now: datetime, stuck_after: timedelta) -> Kpis:
         select(
             func.coalesce(func.sum(case((t.status == TaskStatus.COMPLETED.value, 1), else_=0)), 0),
             func.coalesce(
-                func.sum(case((t.status.in_([TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value]), 1), else_=0)), 0
+                func.sum(
+                    case((t.status.in_([TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value]), 1), else_=0)
+                ),
+                0,
             ),
         ).where(t.completed_at >= today)
     ).one()

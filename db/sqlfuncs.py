@@ -64,7 +64,23 @@ class _Day(_Bucket):
     unit = "day"
 
 
-_UNITS: dict[str, type[_Bucket]] = {"minute": _Minute, "hour": _Hour, "day": _Day}
+class _Week(_Bucket):
+    inherit_cache = True
+    unit = "week"
+
+
+class _Month(_Bucket):
+    inherit_cache = True
+    unit = "month"
+
+
+_UNITS: dict[str, type[_Bucket]] = {
+    "minute": _Minute,
+    "hour": _Hour,
+    "day": _Day,
+    "week": _Week,
+    "month": _Month,
+}
 
 
 def bucket(column: ColumnElement[Any], unit: str) -> _Bucket:
@@ -76,10 +92,18 @@ def bucket(column: ColumnElement[Any], unit: str) -> _Bucket:
 @compiles(_Bucket, "sqlite")
 def _bucket_sqlite(element: _Bucket, compiler: Any, **kw: Any) -> str:
     (arg,) = element.clauses
-    return f"strftime('{BUCKETS[element.unit]}', {compiler.process(arg, **kw)})"
+    col = compiler.process(arg, **kw)
+    if element.unit == "week":  # back 6 days, then forward to a Monday: the Monday of the row's week
+        return f"strftime('%Y-%m-%d 00:00:00', {col}, '-6 days', 'weekday 1')"
+    if element.unit == "month":
+        return f"strftime('%Y-%m-01 00:00:00', {col})"
+    return f"strftime('{BUCKETS[element.unit]}', {col})"
 
 
 @compiles(_Bucket, "postgresql")
 def _bucket_pg(element: _Bucket, compiler: Any, **kw: Any) -> str:
     (arg,) = element.clauses
-    return f"to_char({compiler.process(arg, **kw)}, '{PG_BUCKETS[element.unit]}')"
+    col = compiler.process(arg, **kw)
+    if element.unit in ("week", "month"):  # date_trunc: weeks start on Monday, as in ISO 8601
+        return f"to_char(date_trunc('{element.unit}', {col}), 'YYYY-MM-DD HH24:MI:SS')"
+    return f"to_char({col}, '{PG_BUCKETS[element.unit]}')"

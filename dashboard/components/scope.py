@@ -1,0 +1,65 @@
+"""Dashboard layer: the analytics scope bar — time range (presets or custom dates) and dimension filters —
+whose state is the page URL's query string, so a view can be bookmarked and shared (pure builders)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import dcc
+
+from dashboard import ids
+from db.scope import DIMENSIONS, RANGES, Scope
+
+RANGE_LABELS = {
+    "1h": "last hour",
+    "24h": "last 24 h",
+    "7d": "last 7 days",
+    "30d": "last 30 days",
+    "90d": "last 90 days",
+    "custom": "custom…",
+}
+
+
+def scope_bar(scope: Scope, options: dict[str, list[str]]) -> dbc.Row:
+    """`options` holds the choices per dimension (from the database)."""
+    custom = scope.range_key == "custom"
+    controls: list[Any] = [
+        dbc.Col(
+            dcc.Dropdown(
+                id=ids.SCOPE_RANGE,
+                value=scope.range_key,
+                clearable=False,
+                options=[{"label": RANGE_LABELS[k], "value": k} for k in [*RANGES, "custom"]],
+            ),
+            md=2,
+        ),
+        dbc.Col(
+            dbc.Input(
+                id=ids.SCOPE_FROM, type="date", value=scope.start.date().isoformat(), disabled=not custom
+            ),
+            md=1,
+        ),
+        dbc.Col(
+            dbc.Input(id=ids.SCOPE_TO, type="date", value=scope.end.date().isoformat(), disabled=not custom),
+            md=1,
+        ),
+    ]
+    for dim in DIMENSIONS:
+        controls.append(
+            dbc.Col(
+                dcc.Dropdown(
+                    id={"type": ids.SCOPE_DIM, "dim": dim},
+                    value=list(getattr(scope, dim)),
+                    multi=True,
+                    placeholder=dim,
+                    options=options.get(dim, []),
+                ),
+                md=True,
+            )
+        )
+    return dbc.Row(controls, className="g-2 mb-3 scope-bar")
+
+
+def scope_error(message: str) -> dbc.Alert:
+    return dbc.Alert(message, color="warning", className="py-2")

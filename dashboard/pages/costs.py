@@ -1,0 +1,261 @@
+"""Dashboard layer: the costs page — what was spent, on which model, role, kind, tag or person, over time, and
+the most expensive tasks and calls. Scoped by the shared range/filter bar kept in the URL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import ALL, Input, Output, State, dcc, html
+
+from dashboard import figures, ids
+from dashboard.components.fmt import count, money
+from dashboard.components.overview import kpi_card
+from dashboard.components.scope import scope_bar, scope_error
+from dashboard.services import Services
+from db import costs
+from db.scope import DIMENSIONS, ScopeError, parse_scope
+from db.timeutil import utcnow
+
+PATH = "/costs"
+TITLE = "Costs"
+PER = {"auto": None, "day": "day", "week": "week", "month": "month"}
+
+
+def layout(**query: Any) -> html.Div:
+    search = "?" + urlencode({k: v for k, v in query.items() if isinstance(v, str)}, doseq=True)
+    now = utcnow()
+    try:
+        scope = parse_scope(search, now)
+        problem = None
+    except ScopeError as exc:
+        scope, problem = parse_scope("", now), str(exc)
+    return html.Div(
+        [
+            html.H3("Costs", className="mb-3"),
+            dcc.Store(id=ids.PAGE_SCOPE, data=scope.to_query()),
+            html.Div(id=ids.SCOPE_ERROR, children=scope_error(problem) if problem else None),
+            html.Div(scope_bar(scope, {}), id="scope-bar-holder"),
+            html.Div(id=ids.COST_KPIS),
+            dbc.Card(
+                [
+                    dbc.CardHeader(
+                        html.Div(
+                            [
+                                html.Span("Cost over time, by model"),
+                                dbc.RadioItems(
+                                    id=ids.COST_PER,
+                                    value="auto",
+                                    inline=True,
+                                    className="small",
+                                    options=[{"label": k, "value": k} for k in PER],
+                                ),
+                            ],
+                            className="d-flex justify-content-between",
+                        )
+                    ),
+                    dbc.CardBody([dcc.Graph(id=ids.COST_OVER_TIME), dcc.Graph(id=ids.COST_TOKENS)]),
+                ],
+                className="mb-3",
+            ),
+            dbc.Card(
+                [
+                    dbc.CardHeader(
+                        html.Div(
+                            [
+                                html.Span("Breakdown"),
+                                dbc.RadioItems(
+                                    id=ids.COST_BREAKDOWN_DIM,
+                                    value="model",
+                                    inline=True,
+                                    className="small",
+                                    options=[{"label": d, "value": d} for d in costs.BREAKDOWNS],
+                                ),
+                            ],
+                            className="d-flex justify-content-between",
+                        )
+                    ),
+                    dbc.CardBody(dcc.Graph(id=ids.COST_BREAKDOWN)),
+                ],
+                className="mb-3",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        dbc.Card(
+                            [dbc.CardHeader("Most expensive tasks"), dbc.CardBody(id=ids.COST_TOP_TASKS)]
+                        ),
+                        lg=6,
+                        className="mb-3",
+                    ),
+                    dbc.Col(
+                        dbc.Card(
+                            [dbc.CardHeader("Most expensive calls"), dbc.CardBody(id=ids.COST_TOP_CALLS)]
+                        ),
+                        lg=6,
+                        className="mb-3",
+                    ),
+                ]
+            ),
+        ]
+    )
+
+
+def kpis(current: costs.CostTotals, previous: costs.CostTotals) -> dbc.Row:
+    def change(now: float, before: float) -> str:
+        if not before:
+            return "no spend in the previous period" if now else ""
+        return f"{(now - before) / before * 100:+.0f}% vs previous period"
+
+    per_success = money(current.per_success) if current.per_success is not None else "–"
+    return dbc.Row(
+        [
+            kpi_card("Spend", money(current.cost), hint=change(current.cost, previous.cost), key="spend"),
+            kpi_card("Input tokens", count(current.input_tokens), key="in"),
+            kpi_card("Output tokens", count(current.output_tokens), key="out"),
+            kpi_card("Cache-read tokens", count(current.cache_read_tokens), key="cache"),
+            kpi_card(
+                "Cost per task", money(current.per_task), hint=f"{current.tasks:,} tasks", key="per-task"
+            ),
+            kpi_card(
+                "Per successful task",
+                per_success,
+                hint=f"{current.completed_tasks:,} completed",
+                key="per-success",
+            ),
+        ],
+        className="g-3",
+    )
+
+
+def top_tasks_table(frame: pd.DataFrame) -> Any:
+    if frame.empty:
+        return html.Div("No spend in this range.", className="text-muted small")
+    rows = [
+        html.Tr(
+            [
+                html.Td(dcc.Link(f"#{int(r.task_id)}", href=f"/tasks/{int(r.task_id)}")),
+                html.Td(str(r.title), className="text-break"),
+                html.Td(str(r.status)),
+                html.Td(f"{int(r.calls):,}"),
+                html.Td(money(float(r.cost))),
+            ]
+        )
+        for r in frame.itertuples()
+    ]
+    head = html.Thead(html.Tr([html.Th(h) for h in ("Task", "Title", "Status", "Calls", "Cost")]))
+    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True)
+
+
+def top_calls_table(frame: pd.DataFrame) -> Any:
+    if frame.empty:
+        return html.Div("No spend in this range.", className="text-muted small")
+    rows = [
+        html.Tr(
+            [
+                html.Td(dcc.Link(f"#{int(r.task_id)}", href=f"/tasks/{int(r.task_id)}")),
+                html.Td(str(r.role)),
+                html.Td(str(r.model)),
+                html.Td(f"{int(r.input):,} / {int(r.output):,}"),
+                html.Td(money(float(r.cost))),
+            ]
+        )
+        for r in frame.itertuples()
+    ]
+    head = html.Thead(html.Tr([html.Th(h) for h in ("Task", "Role", "Model", "Tokens in/out", "Cost")]))
+    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True)
+
+
+def refresh(svc: Services, query: str, per: str, dim: str, theme: str | None) -> tuple[Any, ...]:
+    scope = parse_scope(query, utcnow())
+    unit = PER.get(per) or scope.unit
+    with svc.db.reading() as session:
+        current = costs.totals(session, scope)
+        previous = costs.totals(session, scope.previous())
+        series = costs.over_time(session, scope, unit)
+        by_dim = costs.breakdown(session, scope, dim if dim in costs.BREAKDOWNS else "model")
+        tasks = costs.top_tasks(session, scope)
+        calls = costs.top_invocations(session, scope)
+    return (
+        kpis(current, previous),
+        figures.cost_over_time(series, (scope.start, scope.end), unit, theme),
+        figures.tokens_over_time(series, (scope.start, scope.end), theme),
+        figures.breakdown_bars(by_dim, dim, theme),
+        top_tasks_table(tasks),
+        top_calls_table(calls),
+    )
+
+
+def scope_query(
+    range_key: str | None, start: str | None, end: str | None, dims: list[Any], dim_ids: list[dict[str, str]]
+) -> str:
+    """The URL query for the bar's current values (custom ranges keep their dates)."""
+    params: list[tuple[str, str]] = []
+    if range_key == "custom":
+        now = utcnow()
+        params += [
+            ("from", start or (now - timedelta(days=7)).date().isoformat()),
+            ("to", end or now.date().isoformat()),
+        ]
+    else:
+        params.append(("range", range_key or "7d"))
+    for ident, values in zip(dim_ids, dims, strict=True):
+        if ident.get("dim") in DIMENSIONS:
+            params += [(ident["dim"], str(v)) for v in values or []]
+    return "?" + urlencode(params)
+
+
+def register(app: dash.Dash, svc: Services) -> None:
+    @app.callback(
+        Output(ids.COST_KPIS, "children"),
+        Output(ids.COST_OVER_TIME, "figure"),
+        Output(ids.COST_TOKENS, "figure"),
+        Output(ids.COST_BREAKDOWN, "figure"),
+        Output(ids.COST_TOP_TASKS, "children"),
+        Output(ids.COST_TOP_CALLS, "children"),
+        Input(ids.PAGE_SCOPE, "data"),
+        Input(ids.COST_PER, "value"),
+        Input(ids.COST_BREAKDOWN_DIM, "value"),
+        Input(ids.SIGNAL, "data"),
+        Input(ids.THEME, "data"),
+    )
+    def _refresh(query: str, per: str, dim: str, _signal: Any, theme: str | None) -> Any:
+        return refresh(svc, query, per, dim, theme)
+
+    @app.callback(Output("scope-bar-holder", "children"), Input(ids.PAGE_SCOPE, "data"))
+    def _bar(query: str) -> Any:
+        now = utcnow()
+        with svc.db.reading() as session:
+            options = costs.dimension_values(session, since=now - timedelta(days=30))
+        return scope_bar(parse_scope(query, now), options)
+
+    @app.callback(
+        Output(ids.URL, "search"),
+        Input(ids.SCOPE_RANGE, "value"),
+        Input(ids.SCOPE_FROM, "value"),
+        Input(ids.SCOPE_TO, "value"),
+        Input({"type": ids.SCOPE_DIM, "dim": ALL}, "value"),
+        State({"type": ids.SCOPE_DIM, "dim": ALL}, "id"),
+        State(ids.PAGE_SCOPE, "data"),
+        prevent_initial_call=True,
+    )
+    def _to_url(
+        range_key: str | None,
+        start: str | None,
+        end: str | None,
+        dims: list[Any],
+        dim_ids: list[dict[str, str]],
+        current: str,
+    ) -> str:
+        query = scope_query(range_key, start, end, dims, dim_ids)
+        try:
+            parse_scope(query, utcnow())
+        except ScopeError:
+            raise dash.exceptions.PreventUpdate from None
+        if query == current:
+            raise dash.exceptions.PreventUpdate
+        return query
