@@ -14,6 +14,7 @@ from flask import send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_sock import ConnectionClosed, Sock
 
+from dashboard import scopebar
 from dashboard.pages import costs, overview, submit, task_detail, tasks
 from dashboard.services import Services
 from dashboard.websocket import error_message, serve
@@ -39,6 +40,7 @@ def mount(app: dash.Dash, svc: Services) -> None:
             layout=page.layout,
         )
         page.register(app, svc)
+    scopebar.register(app, svc)  # once, for every analytics page
 
     server = app.server
     sock = Sock(server)

@@ -109,6 +109,7 @@ def test_over_time_and_tops(db: Database, spend: dict[str, int]) -> None:
 
 
 def test_costs_page_callbacks(db: Database, db_url: str) -> None:
+    from dashboard import scopebar
     from dashboard.bridge import ChangeFeed
     from dashboard.pages import costs as page
     from dashboard.services import Services
@@ -132,7 +133,7 @@ def test_costs_page_callbacks(db: Database, db_url: str) -> None:
     assert "<b>pricey</b>" in texts(top_tasks)  # a title stays text
     assert "planner" in texts(top_calls)
     ids_ = [{"type": "scope-dim", "dim": "model"}, {"type": "scope-dim", "dim": "tag"}]
-    assert page.scope_query("30d", None, None, [["gpt-4.1"], []], ids_) == "?range=30d&model=gpt-4.1"
-    assert page.scope_query("custom", "2026-03-01", "2026-03-05", [[], ["x"]], ids_) == (
+    assert scopebar.scope_query("30d", None, None, [["gpt-4.1"], []], ids_) == "?range=30d&model=gpt-4.1"
+    assert scopebar.scope_query("custom", "2026-03-01", "2026-03-05", [[], ["x"]], ids_) == (
         "?from=2026-03-01&to=2026-03-05&tag=x"
     )

@@ -3,22 +3,20 @@ the most expensive tasks and calls. Scoped by the shared range/filter bar kept i
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import ALL, Input, Output, State, dcc, html
+from dash import Input, Output, dcc, html
 
 from dashboard import figures, ids
 from dashboard.components.fmt import count, money
 from dashboard.components.overview import kpi_card
-from dashboard.components.scope import scope_bar, scope_error
+from dashboard.scopebar import scope_section
 from dashboard.services import Services
 from db import costs
-from db.scope import DIMENSIONS, ScopeError, parse_scope
+from db.scope import parse_scope
 from db.timeutil import utcnow
 
 PATH = "/costs"
@@ -27,19 +25,10 @@ PER = {"auto": None, "day": "day", "week": "week", "month": "month"}
 
 
 def layout(**query: Any) -> html.Div:
-    search = "?" + urlencode({k: v for k, v in query.items() if isinstance(v, str)}, doseq=True)
-    now = utcnow()
-    try:
-        scope = parse_scope(search, now)
-        problem = None
-    except ScopeError as exc:
-        scope, problem = parse_scope("", now), str(exc)
     return html.Div(
         [
             html.H3("Costs", className="mb-3"),
-            dcc.Store(id=ids.PAGE_SCOPE, data=scope.to_query()),
-            html.Div(id=ids.SCOPE_ERROR, children=scope_error(problem) if problem else None),
-            html.Div(scope_bar(scope, {}), id="scope-bar-holder"),
+            scope_section(query),
             html.Div(id=ids.COST_KPIS),
             dbc.Card(
                 [
@@ -190,25 +179,6 @@ def refresh(svc: Services, query: str, per: str, dim: str, theme: str | None) ->
     )
 
 
-def scope_query(
-    range_key: str | None, start: str | None, end: str | None, dims: list[Any], dim_ids: list[dict[str, str]]
-) -> str:
-    """The URL query for the bar's current values (custom ranges keep their dates)."""
-    params: list[tuple[str, str]] = []
-    if range_key == "custom":
-        now = utcnow()
-        params += [
-            ("from", start or (now - timedelta(days=7)).date().isoformat()),
-            ("to", end or now.date().isoformat()),
-        ]
-    else:
-        params.append(("range", range_key or "7d"))
-    for ident, values in zip(dim_ids, dims, strict=True):
-        if ident.get("dim") in DIMENSIONS:
-            params += [(ident["dim"], str(v)) for v in values or []]
-    return "?" + urlencode(params)
-
-
 def register(app: dash.Dash, svc: Services) -> None:
     @app.callback(
         Output(ids.COST_KPIS, "children"),
@@ -225,37 +195,3 @@ def register(app: dash.Dash, svc: Services) -> None:
     )
     def _refresh(query: str, per: str, dim: str, _signal: Any, theme: str | None) -> Any:
         return refresh(svc, query, per, dim, theme)
-
-    @app.callback(Output("scope-bar-holder", "children"), Input(ids.PAGE_SCOPE, "data"))
-    def _bar(query: str) -> Any:
-        now = utcnow()
-        with svc.db.reading() as session:
-            options = costs.dimension_values(session, since=now - timedelta(days=30))
-        return scope_bar(parse_scope(query, now), options)
-
-    @app.callback(
-        Output(ids.URL, "search"),
-        Input(ids.SCOPE_RANGE, "value"),
-        Input(ids.SCOPE_FROM, "value"),
-        Input(ids.SCOPE_TO, "value"),
-        Input({"type": ids.SCOPE_DIM, "dim": ALL}, "value"),
-        State({"type": ids.SCOPE_DIM, "dim": ALL}, "id"),
-        State(ids.PAGE_SCOPE, "data"),
-        prevent_initial_call=True,
-    )
-    def _to_url(
-        range_key: str | None,
-        start: str | None,
-        end: str | None,
-        dims: list[Any],
-        dim_ids: list[dict[str, str]],
-        current: str,
-    ) -> str:
-        query = scope_query(range_key, start, end, dims, dim_ids)
-        try:
-            parse_scope(query, utcnow())
-        except ScopeError:
-            raise dash.exceptions.PreventUpdate from None
-        if query == current:
-            raise dash.exceptions.PreventUpdate
-        return query
