@@ -69,3 +69,15 @@ COST_BREAKDOWN_DIM = "cost-breakdown-dim"
 COST_BREAKDOWN = "cost-breakdown"
 COST_TOP_TASKS = "cost-top-tasks"
 COST_TOP_CALLS = "cost-top-calls"
+
+# Budgets
+BUDGET_LIST = "budget-list"
+BUDGET_VERSION = "budget-version"  # bumped after an add or delete, so the list redraws
+BUDGET_NAME = "budget-name"
+BUDGET_PERIOD = "budget-period"
+BUDGET_LIMIT = "budget-limit"
+BUDGET_SCOPE_KIND = "budget-scope-kind"
+BUDGET_SCOPE_VALUE = "budget-scope-value"
+BUDGET_ADD = "budget-add"
+BUDGET_FEEDBACK = "budget-feedback"
+BUDGET_DELETE = "budget-delete"  # pattern-matched: {"type": BUDGET_DELETE, "id": <budget id>}

@@ -15,7 +15,13 @@ from dashboard.routes import BOOTSTRAP_CSS, mount
 from dashboard.services import Services
 from db.queries import task_titles
 
-NAV = (("Overview", "/"), ("Tasks", "/tasks"), ("Costs", "/costs"), ("Submit", "/submit"))
+NAV = (
+    ("Overview", "/"),
+    ("Tasks", "/tasks"),
+    ("Costs", "/costs"),
+    ("Budgets", "/budgets"),
+    ("Submit", "/submit"),
+)
 
 
 def create_app(svc: Services) -> dash.Dash:

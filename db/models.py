@@ -209,3 +209,17 @@ class WriteStat(Base):
         UniqueConstraint("minute", "process", name="uq_write_stats_minute_process"),
         Index("ix_write_stats_minute", "minute"),
     )
+
+
+class Budget(Base):
+    """A spending limit per day, week or month — overall, or for one tag or one creator."""
+
+    __tablename__ = "budgets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    period: Mapped[str] = mapped_column(String(10))  # day | week | month
+    limit_usd: Mapped[float] = mapped_column(Float)
+    scope_kind: Mapped[str] = mapped_column(String(20), default="all")  # all | tag | created_by
+    scope_value: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]

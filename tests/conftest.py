@@ -17,7 +17,7 @@ from db.migrate import upgrade
 from db.recorder import Recorder
 
 PG_ADMIN_DSN = os.environ.get("TASKLENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = "task_events, activity, invocations, task_tags, tasks, workers, job_leases, write_stats"
+TABLES = "task_events, activity, invocations, task_tags, tasks, workers, job_leases, write_stats, budgets"
 
 
 def _pg_available() -> bool:

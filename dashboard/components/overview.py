@@ -20,7 +20,7 @@ def kpi_card(label: str, value: str, *, hint: str = "", color: str | None = None
     return dbc.Col(card, xs=6, md=4, xl=2, className="mb-3", id=f"kpi-{key}" if key else None)
 
 
-def kpi_cards(k: Kpis) -> dbc.Row:
+def kpi_cards(k: Kpis, extra: tuple[dbc.Col, ...] = ()) -> dbc.Row:
     return dbc.Row(
         [
             kpi_card(
@@ -48,6 +48,7 @@ def kpi_cards(k: Kpis) -> dbc.Row:
                 "Throughput", f"{k.throughput_per_hour:,}/h", hint="completed, last hour", key="throughput"
             ),
             kpi_card("Cost today", money(k.cost_today), key="cost"),
+            *extra,
         ],
         className="g-3",
     )

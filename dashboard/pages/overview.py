@@ -10,9 +10,10 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, dcc, html
 
 from dashboard import figures, ids
+from dashboard.components.budgets import budget_card
 from dashboard.components.overview import kpi_cards, workers_summary
 from dashboard.services import Services
-from db import overview
+from db import budgets, overview
 from db.timeutil import utcnow
 
 PATH = "/"
@@ -55,8 +56,13 @@ def refresh(svc: Services, theme: str | None) -> tuple[Any, Any, Any]:
         finished = overview.finished_series(session, now)
         created = overview.started_series(session, now)
         workers = overview.workers_frame(session)
+        money_limits = budgets.statuses(session, now)
     window = (now - timedelta(hours=24), now + timedelta(minutes=30))
-    return kpi_cards(k), figures.throughput(finished, created, window, theme), workers_summary(workers, now)
+    return (
+        kpi_cards(k, (budget_card(money_limits),)),
+        figures.throughput(finished, created, window, theme),
+        workers_summary(workers, now),
+    )
 
 
 def register(app: dash.Dash, svc: Services) -> None:
