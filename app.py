@@ -466,6 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sqlalchemy.exc import OperationalError
 
     from db.ops import SpecError
+    from db.pricing import PriceFileError
     from db.states import IllegalTransition
     from db.writes import TaskNotFound
 
@@ -481,6 +482,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SpecError, IllegalTransition, TaskNotFound) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except PriceFileError as exc:
+        print(f"error: {exc} (TASKLENS_PRICES_FILE)", file=sys.stderr)
+        return 2
     except OperationalError as exc:
         print(
             f"error: cannot use the database {safe_url(settings.database_url)}: {exc.orig}", file=sys.stderr

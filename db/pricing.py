@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -39,3 +41,35 @@ def cost_of(
         + output_tokens * price.output_per_1k
         + cache_read_tokens * price.cache_read_per_1k
     ) / 1000.0
+
+
+class PriceFileError(ValueError):
+    """The price file cannot be used; the message names the file and the entry."""
+
+
+def load_prices(path: str | Path) -> dict[str, Price]:
+    """The default table updated from a JSON file of {"model": {"provider", "input_per_1k", "output_per_1k",
+    "cache_read_per_1k"}} (USD per 1,000 tokens); a model given there replaces its default."""
+    file = Path(path)
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PriceFileError(f"cannot read price file {file}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise PriceFileError(f"price file {file} is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise PriceFileError(f"price file {file} must hold a JSON object of model -> prices")
+    prices = dict(DEFAULT_PRICES)
+    for model, entry in raw.items():
+        try:
+            numbers = [float(entry[k]) for k in ("input_per_1k", "output_per_1k")]
+            cache = float(entry.get("cache_read_per_1k", 0.0))
+            provider = str(entry.get("provider", ""))
+        except (TypeError, KeyError, ValueError):
+            raise PriceFileError(
+                f"price file {file}: {model!r} needs numbers input_per_1k and output_per_1k"
+            ) from None
+        if min(*numbers, cache) < 0:
+            raise PriceFileError(f"price file {file}: {model!r} has a negative price")
+        prices[str(model)] = Price(provider, numbers[0], numbers[1], cache)
+    return prices

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from db.pricing import DEFAULT_PRICES, Price, load_prices
+
 ENV_PREFIX = "TASKLENS_"
 
 
@@ -37,6 +39,8 @@ class Settings:
     demo_speed: float = 1.0
     # A running task silent for longer than this is shown as "possibly stuck".
     stuck_after_seconds: float = 60.0
+    # JSON price table (model -> USD per 1k tokens) over the built-in one; used where only tokens are reported.
+    prices_file: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -72,6 +76,9 @@ class Settings:
                 raise SettingsError(f"TASKLENS_{name.upper()} must be positive")
         if self.heartbeat_seconds >= self.lease_seconds:
             raise SettingsError("TASKLENS_HEARTBEAT_SECONDS must be shorter than TASKLENS_LEASE_SECONDS")
+
+    def prices(self) -> dict[str, Price]:
+        return load_prices(self.prices_file) if self.prices_file else dict(DEFAULT_PRICES)
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -23,7 +23,7 @@ from db.ops import (
     SetResult,
     Usage,
 )
-from db.pricing import cost_of
+from db.pricing import DEFAULT_PRICES, Price, cost_of
 from db.recorder import Recorder, new_id
 from db.states import ActivityType
 from db.writes import InvocationNotFound, LeaseLost, TaskNotFound
@@ -99,6 +99,7 @@ class RunHandle:
     stop_event: threading.Event = field(default_factory=threading.Event)
     stop_reason: str | None = None
     stop_requested_at: float | None = None
+    prices: dict[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
 
     def request_stop(self, reason: str) -> None:
         if self.stop_reason is None:
@@ -154,7 +155,7 @@ class TaskContext:
         invocation_id: str | None = None,
     ) -> None:
         if cost_usd is None:
-            cost_usd = cost_of(model, input_tokens, output_tokens, cache_read_tokens)
+            cost_usd = cost_of(model, input_tokens, output_tokens, cache_read_tokens, self._handle.prices)
         self._handle.sink.add(
             Usage(model, input_tokens, output_tokens, cache_read_tokens, cost_usd, invocation_id)
         )

@@ -41,41 +41,116 @@ from worker.simulation import (
 # inside our write transaction it numbers them max + 1, ... in insertion order — exactly what reading max()
 # and pre-assigning would give — and nothing references them. Task ids ARE pre-assigned: rows point at them.
 TASK_COLUMNS = (
-    "id", "title", "kind", "payload", "status", "priority", "tags", "created_by", "attempt", "max_attempts",
-    "current_iteration", "max_iterations", "progress", "progress_message", "result", "error_message",
-    "failure_reason", "timeout_seconds", "cancel_requested", "worker_id", "available_at", "created_at",
-    "started_at", "completed_at", "last_updated_at", "last_activity_at", "update_count", "invocation_count",
-    "activity_count", "input_tokens", "output_tokens", "cache_read_tokens", "cost_usd",
+    "id",
+    "title",
+    "kind",
+    "payload",
+    "status",
+    "priority",
+    "tags",
+    "created_by",
+    "attempt",
+    "max_attempts",
+    "current_iteration",
+    "max_iterations",
+    "progress",
+    "progress_message",
+    "result",
+    "error_message",
+    "failure_reason",
+    "timeout_seconds",
+    "cancel_requested",
+    "worker_id",
+    "available_at",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "last_updated_at",
+    "last_activity_at",
+    "update_count",
+    "invocation_count",
+    "activity_count",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cost_usd",
 )
 TAG_COLUMNS = ("task_id", "tag")
 EVENT_COLUMNS = ("task_id", "type", "from_status", "to_status", "actor", "payload", "at")
 INVOCATION_COLUMNS = (
-    "id", "task_id", "iteration", "role", "provider", "model", "status", "started_at", "completed_at",
-    "last_activity_at", "input_tokens", "output_tokens", "cache_read_tokens", "cost_usd", "prompt",
-    "response", "error",
+    "id",
+    "task_id",
+    "iteration",
+    "role",
+    "provider",
+    "model",
+    "status",
+    "started_at",
+    "completed_at",
+    "last_activity_at",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cost_usd",
+    "prompt",
+    "response",
+    "error",
 )
 ACTIVITY_COLUMNS = ("task_id", "invocation_id", "type", "message", "at")
 # In foreign-key order. Each table's rows live in ONE flat list (no per-row tuples or dicts): it is what a
 # multi-row INSERT binds, and the cheapest shape to build.
 TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("tasks", TASK_COLUMNS), ("task_tags", TAG_COLUMNS), ("task_events", EVENT_COLUMNS),
-    ("invocations", INVOCATION_COLUMNS), ("activity", ACTIVITY_COLUMNS),
+    ("tasks", TASK_COLUMNS),
+    ("task_tags", TAG_COLUMNS),
+    ("task_events", EVENT_COLUMNS),
+    ("invocations", INVOCATION_COLUMNS),
+    ("activity", ACTIVITY_COLUMNS),
 )
 SQLITE_PARAMS_PER_INSERT = 4000  # well under SQLite's 32766 bound variables; bigger batches gain nothing
 
 # (id, name, pid) shaped like live worker ids: f"{name}-{pid}-{4 hex}".
 WORKERS: tuple[tuple[str, str, int], ...] = tuple(
     (f"{name}-{pid}-{tag}", name, pid)
-    for name, pid, tag in (("agent-01", 4101, "a3f0"), ("agent-01", 4102, "5c1e"), ("agent-02", 5230, "9b27"),
-                           ("agent-02", 5231, "e410"), ("agent-03", 6120, "07dd"), ("gpu-01", 7001, "c8a2"))
+    for name, pid, tag in (
+        ("agent-01", 4101, "a3f0"),
+        ("agent-01", 4102, "5c1e"),
+        ("agent-02", 5230, "9b27"),
+        ("agent-02", 5231, "e410"),
+        ("agent-03", 6120, "07dd"),
+        ("gpu-01", 7001, "c8a2"),
+    )
 )
 COMMANDS = ("python agents/fix_bug.py", "python agents/digest.py --weekly", "./scripts/agent.sh triage")
 CALLABLES = ("agents.pipeline:run", "agents.docs:write", "agents.triage:main")
 PRIORITIES = (-5, 1, 5, 10)
 
 # Created-at pattern: UTC business hours and weekdays are busier; volume grows over the window.
-HOUR_WEIGHT = (0.12, 0.1, 0.1, 0.1, 0.12, 0.18, 0.3, 0.55, 0.85, 1.0, 1.0, 1.0,
-               0.85, 0.95, 1.0, 1.0, 0.95, 0.8, 0.55, 0.4, 0.3, 0.22, 0.18, 0.14)
+HOUR_WEIGHT = (
+    0.12,
+    0.1,
+    0.1,
+    0.1,
+    0.12,
+    0.18,
+    0.3,
+    0.55,
+    0.85,
+    1.0,
+    1.0,
+    1.0,
+    0.85,
+    0.95,
+    1.0,
+    1.0,
+    0.95,
+    0.8,
+    0.55,
+    0.4,
+    0.3,
+    0.22,
+    0.18,
+    0.14,
+)
 WEEKDAY_WEIGHT = (1.0, 1.05, 1.05, 1.0, 0.9, 0.3, 0.25)
 GROWTH = 0.35  # the last day of the window is ~35% busier than the first
 
@@ -110,10 +185,13 @@ class _Chunk:
     def renumber(self, first: int) -> None:
         """Someone else added tasks since this chunk was numbered: move its task ids past theirs."""
         delta = first - self.first
-        for flat, column, width in ((self.tasks, 0, len(TASK_COLUMNS)), (self.task_tags, 0, len(TAG_COLUMNS)),
-                                    (self.task_events, 0, len(EVENT_COLUMNS)),
-                                    (self.invocations, 1, len(INVOCATION_COLUMNS)),
-                                    (self.activity, 0, len(ACTIVITY_COLUMNS))):
+        for flat, column, width in (
+            (self.tasks, 0, len(TASK_COLUMNS)),
+            (self.task_tags, 0, len(TAG_COLUMNS)),
+            (self.task_events, 0, len(EVENT_COLUMNS)),
+            (self.invocations, 1, len(INVOCATION_COLUMNS)),
+            (self.activity, 0, len(ACTIVITY_COLUMNS)),
+        ):
             flat[column::width] = [v + delta for v in flat[column::width]]
         self.first = first
 
@@ -161,8 +239,13 @@ class _Simulator:
             mid = b * 3600 + 1800
             day = int(mid // 86400)
             overlap = max(0.0, min(self.end, b * 3600.0 + 3600) - max(self.start, b * 3600.0)) / 3600
-            weights.append(HOUR_WEIGHT[b % 24] * WEEKDAY_WEIGHT[(self.origin + timedelta(days=day)).weekday()]
-                           * day_noise[day] * (1 + GROWTH * (mid - self.start) / span) * overlap)
+            weights.append(
+                HOUR_WEIGHT[b % 24]
+                * WEEKDAY_WEIGHT[(self.origin + timedelta(days=day)).weekday()]
+                * day_noise[day]
+                * (1 + GROWTH * (mid - self.start) / span)
+                * overlap
+            )
         total = sum(weights) or 1.0
         acc, given = 0.0, 0
         for b, w in zip(buckets, weights, strict=True):
@@ -184,8 +267,11 @@ class _Simulator:
             payload = f'{{"speed": 1.0, "seed": {rng.getrandbits(31)}}}'
             timeout: float | None = 120.0  # what live demo tasks get (worker/demo_workload.py)
         else:
-            payload = _j({"command": rng.choice(COMMANDS)} if kind == "command"
-                         else {"callable": rng.choice(CALLABLES)})
+            payload = _j(
+                {"command": rng.choice(COMMANDS)}
+                if kind == "command"
+                else {"callable": rng.choice(CALLABLES)}
+            )
             timeout = 600.0 if rnd() < 0.3 else None
         # int(rnd() * n) rather than rng.choice(): a third of the cost, and this runs ~40 times a task.
         title = GOALS[int(rnd() * len(GOALS))]
@@ -198,15 +284,24 @@ class _Simulator:
         r = rnd()
         max_iter = 1 if r < 0.86 else 2 if r < 0.98 else 3  # fewer than live (2-5): ~22 events a task
         r = rnd()
-        outcome = ("failed" if r < 0.10 else "cancelled" if r < 0.12 else "timed_out" if r < 0.14
-                   else "completed")
+        outcome = (
+            "failed" if r < 0.10 else "cancelled" if r < 0.12 else "timed_out" if r < 0.14 else "completed"
+        )
         if outcome == "timed_out" and timeout is None:
             timeout = 600.0
         # A failed or timed-out first attempt is retried automatically when max_attempts allows (runner.py).
         retried = outcome != "cancelled" and rnd() < 0.06
         max_attempts = 2 if retried or (outcome == "completed" and rnd() < 0.25) else 1
-        evs: list[tuple[Any, ...]] = [("task.created", None, "queued", creator, (
-            f'{{"kind": "{kind}", "title": {self.title_json[title]}, "priority": {priority}}}'), created)]
+        evs: list[tuple[Any, ...]] = [
+            (
+                "task.created",
+                None,
+                "queued",
+                creator,
+                (f'{{"kind": "{kind}", "title": {self.title_json[title]}, "priority": {priority}}}'),
+                created,
+            )
+        ]
         invs: list[list[Any]] = []
         acts: list[tuple[str, str, float]] = []
         ctx = (tid, kind, title, creator, max_iter, evs, invs, acts, c)
@@ -215,16 +310,32 @@ class _Simulator:
         final: tuple[Any, ...]
         if outcome == "cancelled" and rnd() < 0.25:  # cancelled while still queued: no worker ever ran it
             t += 2 + 58 * rnd()
-            evs.append(("task.transition", "queued", "cancelled", creator,
-                        '{"attempt": 1, "reason": "cancelled", "error": "cancelled before start"}', t))
+            evs.append(
+                (
+                    "task.transition",
+                    "queued",
+                    "cancelled",
+                    creator,
+                    '{"attempt": 1, "reason": "cancelled", "error": "cancelled before start"}',
+                    t,
+                )
+            )
             final = (None, 0, 0.0, None, None, "cancelled", "cancelled before start")
         else:
             if retried:
                 early = "timed_out" if timeout is not None and rnd() < 0.15 else "failed"
                 t, worker = self._attempt(ctx, t, 1, early, timeout, 1)[:2]
                 attempt = 2
-                evs.append(("task.transition", early, "queued", f"worker:{worker}",
-                            '{"attempt": 2, "reason": "retry"}', t))
+                evs.append(
+                    (
+                        "task.transition",
+                        early,
+                        "queued",
+                        f"worker:{worker}",
+                        '{"attempt": 2, "reason": "retry"}',
+                        t,
+                    )
+                )
                 available = t + 1 + 29 * rnd()  # the retry backoff
                 t = available
             final = self._attempt(ctx, t, attempt, outcome, timeout, 2 + int(rnd() * 5))[1:]
@@ -261,13 +372,44 @@ class _Simulator:
         result = None
         if outcome == "completed":
             progress = 100.0
-            result = (f'{{"iterations": {max_iter}, "tokens": {tin + tout}, "cost_usd": {round(tcost, 6)!r}, '
-                      f'"summary": "goal met"}}')
+            result = (
+                f'{{"iterations": {max_iter}, "tokens": {tin + tout}, "cost_usd": {round(tcost, 6)!r}, '
+                f'"summary": "goal met"}}'
+            )
         c.tasks += (
-            tid, title, kind, payload, outcome, priority, tags_json, creator, attempt, max_attempts,
-            cur_iter, max_iter, progress, progress_msg, result, error, reason, timeout, False, worker,
-            when.get(available) or fmt(available - shift), when[created], when[started] if worker else None,
-            done, done, done, len(evs), len(invs), len(acts), tin, tout, tcache, tcost,
+            tid,
+            title,
+            kind,
+            payload,
+            outcome,
+            priority,
+            tags_json,
+            creator,
+            attempt,
+            max_attempts,
+            cur_iter,
+            max_iter,
+            progress,
+            progress_msg,
+            result,
+            error,
+            reason,
+            timeout,
+            False,
+            worker,
+            when.get(available) or fmt(available - shift),
+            when[created],
+            when[started] if worker else None,
+            done,
+            done,
+            done,
+            len(evs),
+            len(invs),
+            len(acts),
+            tin,
+            tout,
+            tcache,
+            tcost,
         )
 
     def _attempt(
@@ -283,8 +425,16 @@ class _Simulator:
         # Queue wait: usually seconds, sometimes minutes when the pool was busy.
         t += 0.2 + (-8.0 * math.log(1.0 - rnd()) if rnd() < 0.93 else 60 + 540 * rnd())
         started = t
-        evs.append(("task.transition", "queued", "running", actor,
-                    f'{{"attempt": {attempt}, "worker_id": "{worker}"}}', t))
+        evs.append(
+            (
+                "task.transition",
+                "queued",
+                "running",
+                actor,
+                f'{{"attempt": {attempt}, "worker_id": "{worker}"}}',
+                t,
+            )
+        )
         plan = work_plan(rng, max_iter)
         n = len(plan)
         if outcome == "failed":
@@ -309,9 +459,19 @@ class _Simulator:
                 cur_iter = iteration
                 progress = 100.0 * (iteration - 1) / max_iter  # the iterations before this one are done
                 progress_msg = f"iteration {iteration}: working"
-                evs.append(("task.progress", None, None, actor, (
-                    f'{{"iteration": {iteration}, "max_iterations": {max_iter}, "percent": {progress!r}, '
-                    f'"message": "{progress_msg}"}}'), t))
+                evs.append(
+                    (
+                        "task.progress",
+                        None,
+                        None,
+                        actor,
+                        (
+                            f'{{"iteration": {iteration}, "max_iterations": {max_iter}, "percent": {progress!r}, '
+                            f'"message": "{progress_msg}"}}'
+                        ),
+                        t,
+                    )
+                )
                 t += 0.01 + 0.2 * rnd()
             call = plan_call(rng, role)  # failures are drawn per task, above
             inv_id = f"h{self.run:08x}{self.inv:08x}"
@@ -319,9 +479,19 @@ class _Simulator:
             last = k == stop - 1
             hang = last and outcome == "timed_out"
             seconds = max(call.seconds, started + (timeout or 0.0) - t) if hang else call.seconds
-            evs.append(("invocation.started", None, None, actor, (
-                f'{{"invocation_id": "{inv_id}", "role": {self.role_json[role]}, "provider": '
-                f'"{call.provider}", "model": "{call.model}", "iteration": {iteration}}}'), t))
+            evs.append(
+                (
+                    "invocation.started",
+                    None,
+                    None,
+                    actor,
+                    (
+                        f'{{"invocation_id": "{inv_id}", "role": {self.role_json[role]}, "provider": '
+                        f'"{call.provider}", "model": "{call.model}", "iteration": {iteration}}}'
+                    ),
+                    t,
+                )
+            )
             if per_call[k]:
                 tools = call.tools or PROFILES[role].tools
                 for off in sorted([rnd() for _ in range(per_call[k])]):
@@ -329,32 +499,112 @@ class _Simulator:
                     mj = msg_json.get(msg) or msg_json.setdefault(msg, _j(msg))
                     at = t + off * seconds * 0.95
                     acts.append((inv_id, msg, at))
-                    evs.append(("activity", None, None, actor, (
-                        f'{{"type": "tool_exec", "message": {mj}, "invocation_id": "{inv_id}", '
-                        '"stream": null}'), at))
+                    evs.append(
+                        (
+                            "activity",
+                            None,
+                            None,
+                            actor,
+                            (
+                                f'{{"type": "tool_exec", "message": {mj}, "invocation_id": "{inv_id}", '
+                                '"stream": null}'
+                            ),
+                            at,
+                        )
+                    )
             t0, t = t, t + seconds
             prompt = f"{role}: {title}"
             if hang:  # the live agent hangs silently: no usage, then the worker stops it at the deadline
-                invs.append([inv_id, tid, iteration, role, call.provider, call.model, "failed", t0,
-                             t, None, 0, 0, 0, 0.0, prompt, None, "timeout"])
-                evs.append(("invocation.failed", None, None, actor,
-                            f'{{"invocation_id": "{inv_id}", "error": "timeout"}}', t))
+                invs.append(
+                    [
+                        inv_id,
+                        tid,
+                        iteration,
+                        role,
+                        call.provider,
+                        call.model,
+                        "failed",
+                        t0,
+                        t,
+                        None,
+                        0,
+                        0,
+                        0,
+                        0.0,
+                        prompt,
+                        None,
+                        "timeout",
+                    ]
+                )
+                evs.append(
+                    (
+                        "invocation.failed",
+                        None,
+                        None,
+                        actor,
+                        f'{{"invocation_id": "{inv_id}", "error": "timeout"}}',
+                        t,
+                    )
+                )
                 break
             broke = last and fail_in_call
-            invs.append([inv_id, tid, iteration, role, call.provider, call.model,
-                         "failed" if broke else "completed", t0, t, None, call.input_tokens,
-                         call.output_tokens, call.cache_read_tokens, call.cost_usd, prompt,
-                         None if broke else f"{role} finished step {iteration}", error if broke else None])
-            evs.append(("usage", None, None, actor, (
-                f'{{"model": "{call.model}", "input_tokens": {call.input_tokens}, "output_tokens": '
-                f'{call.output_tokens}, "cache_read_tokens": {call.cache_read_tokens}, "cost_usd": '
-                f'{call.cost_usd!r}, "invocation_id": "{inv_id}"}}'), t))
+            invs.append(
+                [
+                    inv_id,
+                    tid,
+                    iteration,
+                    role,
+                    call.provider,
+                    call.model,
+                    "failed" if broke else "completed",
+                    t0,
+                    t,
+                    None,
+                    call.input_tokens,
+                    call.output_tokens,
+                    call.cache_read_tokens,
+                    call.cost_usd,
+                    prompt,
+                    None if broke else f"{role} finished step {iteration}",
+                    error if broke else None,
+                ]
+            )
+            evs.append(
+                (
+                    "usage",
+                    None,
+                    None,
+                    actor,
+                    (
+                        f'{{"model": "{call.model}", "input_tokens": {call.input_tokens}, "output_tokens": '
+                        f'{call.output_tokens}, "cache_read_tokens": {call.cache_read_tokens}, "cost_usd": '
+                        f'{call.cost_usd!r}, "invocation_id": "{inv_id}"}}'
+                    ),
+                    t,
+                )
+            )
             if broke:
-                evs.append(("invocation.failed", None, None, actor,
-                            f'{{"invocation_id": "{inv_id}", "error": {_j(error)}}}', t))
+                evs.append(
+                    (
+                        "invocation.failed",
+                        None,
+                        None,
+                        actor,
+                        f'{{"invocation_id": "{inv_id}", "error": {_j(error)}}}',
+                        t,
+                    )
+                )
             else:
-                evs.append(("invocation.completed", None, None, actor,
-                            f'{{"invocation_id": "{inv_id}", "error": null}}', t))
+                evs.append(
+                    (
+                        "invocation.completed",
+                        None,
+                        None,
+                        actor,
+                        f'{{"invocation_id": "{inv_id}", "error": null}}',
+                        t,
+                    )
+                )
             t += 0.05 + 0.5 * rnd()
         if outcome == "timed_out":
             reason, error = "timeout", f"timed out after {timeout:g}s"
@@ -376,8 +626,7 @@ class _Simulator:
         return t, worker, cur_iter, progress, progress_msg, started, reason, error
 
 
-def _chunks(count: int, days: int, seed: int, now: datetime, chunk: int,
-            first: int) -> Iterator[_Chunk]:
+def _chunks(count: int, days: int, seed: int, now: datetime, chunk: int, first: int) -> Iterator[_Chunk]:
     """The whole history as a stream of chunks; the same arguments always give the same rows."""
     sim = _Simulator(seed, now, days, first)
     times = sim.created_times(count)
@@ -400,8 +649,9 @@ def _produce() -> None:
     named in argv. Pickling to bytes first means the slow part never waits for the reader."""
     a = json.loads(sys.argv[1])
     with os.fdopen(a["fd"], "wb") as out:
-        for c in _chunks(a["count"], a["days"], a["seed"], datetime.fromisoformat(a["now"]), a["chunk"],
-                         a["first"]):
+        for c in _chunks(
+            a["count"], a["days"], a["seed"], datetime.fromisoformat(a["now"]), a["chunk"], a["first"]
+        ):
             buf = io.BytesIO()
             pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
             pickler.fast = True  # no memo: flat lists of atoms need none, and pickling is 2.5x faster
@@ -412,8 +662,9 @@ def _produce() -> None:
 
 
 @contextmanager
-def _chunk_source(count: int, days: int, seed: int, now: datetime, chunk: int,
-                  first: int) -> Iterator[Iterator[_Chunk]]:
+def _chunk_source(
+    count: int, days: int, seed: int, now: datetime, chunk: int, first: int
+) -> Iterator[Iterator[_Chunk]]:
     """The chunks, built in a child process when there is more than one: generating the rows costs about as
     much CPU as inserting them, so a second core can do it meanwhile. Pickle is safe here: the bytes come
     from our own child over a private pipe."""
@@ -424,12 +675,21 @@ def _chunk_source(count: int, days: int, seed: int, now: datetime, chunk: int,
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    args = {"fd": write_fd, "count": count, "days": days, "seed": seed, "now": now.isoformat(),
-            "chunk": chunk, "first": first}
+    args = {
+        "fd": write_fd,
+        "count": count,
+        "days": days,
+        "seed": seed,
+        "now": now.isoformat(),
+        "chunk": chunk,
+        "first": first,
+    }
     try:
         proc = subprocess.Popen(
             [sys.executable, "-c", "from worker.history import _produce; _produce()", json.dumps(args)],
-            pass_fds=(write_fd,), env=env, stdin=subprocess.DEVNULL,
+            pass_fds=(write_fd,),
+            env=env,
+            stdin=subprocess.DEVNULL,
         )
     finally:
         os.close(write_fd)
@@ -516,7 +776,7 @@ def _write(conn: Connection, postgres: bool, c: _Chunk) -> None:
                 with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                     write = copy.write_row
                     for i in range(0, len(flat), width):
-                        write(flat[i:i + width])
+                        write(flat[i : i + width])
             # COPY gave explicit task ids, bypassing the sequence: move it past them for later inserts.
             cur.execute("SELECT setval(pg_get_serial_sequence('tasks', 'id'), (SELECT MAX(id) FROM tasks))")
         return
@@ -531,7 +791,7 @@ def _write(conn: Connection, postgres: bool, c: _Chunk) -> None:
             if whole:
                 sql = head + ", ".join([row] * (step // width))
                 for i in range(0, whole, step):
-                    cur.execute(sql, flat[i:i + step])
+                    cur.execute(sql, flat[i : i + step])
             if len(flat) > whole:
                 cur.execute(head + ", ".join([row] * ((len(flat) - whole) // width)), flat[whole:])
     finally:
@@ -555,12 +815,15 @@ def _ensure_workers(db: Database, since: datetime) -> None:
     """The historical workers exist as offline rows, so worker views can show who ran the history."""
     with db.write_engine.begin() as conn:
         for worker_id, name, pid in WORKERS:
-            conn.execute(INSERT_WORKER, {"id": worker_id, "name": name, "host": f"{name}.internal",
-                                         "pid": pid, "t": since})
+            conn.execute(
+                INSERT_WORKER,
+                {"id": worker_id, "name": name, "host": f"{name}.internal", "pid": pid, "t": since},
+            )
 
 
 def _tally_workers(conn: Connection, c: _Chunk) -> None:
     """What the recorder counts per finished run (tasks_completed / tasks_failed), once per chunk."""
     for worker_id, (completed, failed, last) in c.outcomes.items():
-        conn.execute(TALLY_WORKER, {"c": completed, "f": failed, "t": datetime.fromisoformat(last),
-                                    "id": worker_id})
+        conn.execute(
+            TALLY_WORKER, {"c": completed, "f": failed, "t": datetime.fromisoformat(last), "id": worker_id}
+        )

@@ -18,7 +18,7 @@ from db.ops import (
     SetResult,
     Usage,
 )
-from db.pricing import cost_of
+from db.pricing import DEFAULT_PRICES, Price, cost_of
 from db.states import ActivityType
 
 
@@ -31,6 +31,7 @@ class ProtocolState:
     """Per-run memory: invocation ids are namespaced per task attempt so scripts may use "1", "2", …"""
 
     prefix: str
+    prices: dict[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     open_invocations: list[str] = field(default_factory=list)
     known: set[str] = field(default_factory=set)
     counter: int = 0
@@ -129,7 +130,7 @@ def _structured(obj: dict[str, Any], state: ProtocolState) -> list[Op]:
             raise ProtocolError("token counts must not be negative")
         cost = _num(obj, "cost_usd")
         if cost is None:
-            cost = cost_of(model, inp, out, cache)  # tokens only: infer from the price table
+            cost = cost_of(model, inp, out, cache, state.prices)  # tokens only: infer from the price table
         return [Usage(model, inp, out, cache, cost, invocation_id=_optional_invocation(obj, state))]
     if event == "result":
         if "result" not in obj:

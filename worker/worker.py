@@ -56,6 +56,7 @@ class Worker:
             pid=pid,
             concurrency=settings.worker_concurrency,
         )
+        self.prices = settings.prices()  # read once: a bad price file fails the start, not a task
         self._handles: dict[int, RunHandle] = {}
         self._finalized: set[int] = set()
         self._lock = threading.Lock()
@@ -163,7 +164,7 @@ class Worker:
                 self._stopping.wait(0.5)
 
     def _launch(self, task: ClaimedTask) -> None:
-        handle = RunHandle(task, OpSink(self.recorder, task.id, self.identity.id))
+        handle = RunHandle(task, OpSink(self.recorder, task.id, self.identity.id), prices=self.prices)
         timeout = task.timeout_seconds or self.settings.default_timeout_seconds
         if timeout:
             handle.deadline = handle.started + timeout

@@ -56,7 +56,7 @@ def run_command(handle: RunHandle) -> Any:
     except OSError as exc:
         raise RuntimeError(f"could not start command: {exc}") from exc
 
-    state = ProtocolState(prefix=f"t{handle.task.id}a{handle.task.attempt}-")
+    state = ProtocolState(prefix=f"t{handle.task.id}a{handle.task.attempt}-", prices=handle.prices)
     lock = threading.Lock()  # the protocol state is shared by the two reader threads
     tail: deque[str] = deque(maxlen=STDERR_TAIL)
 

@@ -1,0 +1,459 @@
+"""Data layer: performance analytics over a Scope — throughput, cycle / queue / processing times, retries,
+duration distributions, outcomes by kind over time, tool-call frequency, peak hours, and the per-bucket volume
+series that the forecast and the spike flags are computed from. Aggregation happens in SQL; the forecast and
+anomaly rules are pure functions of an already-aggregated series."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Float, Integer, String, and_, case, cast, exists, func, literal, select, union_all
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+from db.costs import scoped as scoped_invocations
+from db.models import Activity, Invocation, Task, TaskTag
+from db.scope import Scope
+from db.sqlfuncs import bucket, seconds_between
+from db.states import ActivityType, TaskStatus
+
+T = Task.__table__.c
+A = Activity.__table__.c
+I = Invocation.__table__.c  # noqa: E741
+
+COMPLETED = TaskStatus.COMPLETED.value
+# Outcomes of work: a cancelled task says nothing about whether the work succeeds, so rates leave it out.
+FAILURES = (TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value)
+OUTCOMES = (COMPLETED, *FAILURES)
+
+# Log-like duration bins (1-2-5 steps): the right edge in seconds of each bin but the last, which is open.
+BIN_EDGES: tuple[float, ...] = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 21600, 86400)
+BOX_QUANTILES = {"p25": 0.25, "median": 0.5, "p75": 0.75, "p95": 0.95}
+FREQ = {"minute": "min", "hour": "h", "day": "D"}
+STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+
+
+# --- dialect-specific expressions (kept here: only this module needs them) ---------------------------------
+
+
+class weekday(FunctionElement[int]):
+    """Day of the week of a timestamp, Monday = 0 … Sunday = 6 (as pandas and ISO order them)."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+class hour_of_day(FunctionElement[int]):
+    type = Integer()
+    inherit_cache = True
+
+
+class first_word(FunctionElement[str]):
+    """The text before the first space (all of it when there is none): a tool line's tool name."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(weekday, "sqlite")
+def _weekday_sqlite(element: weekday, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    # %w counts from Sunday = 0.
+    return f"((CAST(strftime('%w', {compiler.process(arg, **kw)}) AS INTEGER) + 6) % 7)"
+
+
+@compiles(weekday, "postgresql")
+def _weekday_pg(element: weekday, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"(CAST(EXTRACT(ISODOW FROM {compiler.process(arg, **kw)}) AS INTEGER) - 1)"
+
+
+@compiles(hour_of_day, "sqlite")
+def _hour_sqlite(element: hour_of_day, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"CAST(strftime('%H', {compiler.process(arg, **kw)}) AS INTEGER)"
+
+
+@compiles(hour_of_day, "postgresql")
+def _hour_pg(element: hour_of_day, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"CAST(EXTRACT(HOUR FROM {compiler.process(arg, **kw)}) AS INTEGER)"
+
+
+@compiles(first_word, "sqlite")
+def _first_word_sqlite(element: first_word, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    text = f"ltrim({compiler.process(arg, **kw)})"
+    return (
+        f"(CASE WHEN instr({text}, ' ') > 0 THEN substr({text}, 1, instr({text}, ' ') - 1) ELSE {text} END)"
+    )
+
+
+@compiles(first_word, "postgresql")
+def _first_word_pg(element: first_word, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"split_part(ltrim({compiler.process(arg, **kw)}), ' ', 1)"
+
+
+# --- scoping -----------------------------------------------------------------------------------------------
+
+
+def task_filters(scope: Scope) -> list[ColumnElement[bool]]:
+    """The scope's filters on a task. Role and model select tasks that made at least one matching call."""
+    where: list[ColumnElement[bool]] = []
+    if scope.kind:
+        where.append(T.kind.in_(scope.kind))
+    if scope.worker:
+        where.append(T.worker_id.in_(scope.worker))
+    if scope.tag:
+        tags = TaskTag.__table__.c
+        where.append(exists().where(and_(tags.task_id == T.id, tags.tag.in_(scope.tag))))
+    if scope.role or scope.model:
+        call = [I.task_id == T.id]
+        if scope.role:
+            call.append(I.role.in_(scope.role))
+        if scope.model:
+            call.append(I.model.in_(scope.model))
+        where.append(exists().where(and_(*call)))
+    return where
+
+
+def finished_in(scope: Scope) -> list[ColumnElement[bool]]:
+    """Tasks that ended in the range (completed_at is only set on a terminal state; a retry clears it)."""
+    return [T.completed_at >= scope.start, T.completed_at < scope.end, *task_filters(scope)]
+
+
+def _completed_in(scope: Scope) -> list[ColumnElement[bool]]:
+    return [*finished_in(scope), T.status == COMPLETED, T.started_at.is_not(None)]
+
+
+# Cycle time spans every attempt; processing time is the last attempt's run. Queue wait starts at
+# available_at, not created_at: for a retried task created → started would count its earlier attempts (and any
+# deliberate retry back-off) as queueing.
+CYCLE = seconds_between(T.created_at, T.completed_at)
+PROCESSING = seconds_between(T.started_at, T.completed_at)
+QUEUE_WAIT = seconds_between(T.available_at, T.started_at)
+
+
+def _nth(expr: ColumnElement[Any], where: list[ColumnElement[bool]], n: int, q: float) -> Any:
+    """The value at quantile q (nearest rank below) of `expr` over the n rows matching `where`, as a scalar
+    subquery: ORDER BY … OFFSET on the bounded range, identical on both databases."""
+    return select(expr).where(*where).order_by(expr).offset(int(q * (n - 1))).limit(1).scalar_subquery()
+
+
+# --- KPIs --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timing:
+    avg: float | None
+    p50: float | None
+    p95: float | None
+
+
+@dataclass(frozen=True)
+class PerfKpis:
+    hours: float
+    completed: int
+    failed: int  # failed or timed out
+    cancelled: int
+    first_attempt_ok: int
+    retried: int  # outcomes that needed more than one attempt
+    cycle: Timing
+    queue_wait: Timing
+    processing: Timing
+
+    @property
+    def outcomes(self) -> int:
+        return self.completed + self.failed
+
+    @property
+    def throughput_per_hour(self) -> float:
+        return self.completed / self.hours if self.hours else 0.0
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.completed / self.outcomes if self.outcomes else None
+
+    @property
+    def first_attempt_success_rate(self) -> float | None:
+        return self.first_attempt_ok / self.outcomes if self.outcomes else None
+
+    @property
+    def retry_rate(self) -> float | None:
+        return self.retried / self.outcomes if self.outcomes else None
+
+
+def kpis(session: Session, scope: Scope) -> PerfKpis:
+    """Over tasks that ended in the range: cycle and processing times of the completed ones, queue wait of
+    every one that started, and the outcome counts behind throughput, success and retry rates."""
+
+    def count_if(*cond: ColumnElement[bool]) -> Any:
+        return func.coalesce(func.sum(case((and_(*cond), 1), else_=0)), 0)
+
+    done = T.status == COMPLETED
+    outcome = T.status.in_(OUTCOMES)
+    started = T.started_at.is_not(None)
+    row = session.execute(
+        select(
+            count_if(done),
+            count_if(T.status.in_(FAILURES)),
+            count_if(T.status == TaskStatus.CANCELLED.value),
+            count_if(done, T.attempt == 1),
+            count_if(outcome, T.attempt > 1),
+            count_if(done, started),
+            count_if(started),
+            func.avg(case((and_(done, started), CYCLE))),
+            func.avg(case((and_(done, started), PROCESSING))),
+            func.avg(case((started, QUEUE_WAIT))),
+        ).where(*finished_in(scope))
+    ).one()
+    completed, failed, cancelled, first_ok, retried, n_done, n_started = (int(v) for v in row[:7])
+    avg_cycle, avg_processing, avg_wait = (None if v is None else float(v) for v in row[7:])
+
+    quantiles: dict[str, Any] = {}
+    done_where = _completed_in(scope)
+    started_where = [*finished_in(scope), started]
+    if n_done:
+        for name, expr in (("cycle", CYCLE), ("processing", PROCESSING)):
+            for q in (0.5, 0.95):
+                quantiles[f"{name}{q}"] = _nth(expr, done_where, n_done, q)
+    if n_started:
+        for q in (0.5, 0.95):
+            quantiles[f"wait{q}"] = _nth(QUEUE_WAIT, started_where, n_started, q)
+    values: dict[str, float | None] = {}
+    if quantiles:  # one round trip for every percentile
+        got = session.execute(select(*(v.label(k.replace(".", "_")) for k, v in quantiles.items()))).one()
+        values = {k: None if v is None else float(v) for k, v in zip(quantiles, got, strict=True)}
+    return PerfKpis(
+        hours=scope.span.total_seconds() / 3600.0,
+        completed=completed,
+        failed=failed,
+        cancelled=cancelled,
+        first_attempt_ok=first_ok,
+        retried=retried,
+        cycle=Timing(avg_cycle, values.get("cycle0.5"), values.get("cycle0.95")),
+        queue_wait=Timing(avg_wait, values.get("wait0.5"), values.get("wait0.95")),
+        processing=Timing(avg_processing, values.get("processing0.5"), values.get("processing0.95")),
+    )
+
+
+# --- durations ---------------------------------------------------------------------------------------------
+
+
+def bin_label(n: int) -> str:
+    def short(seconds: float) -> str:
+        if seconds < 60:
+            return f"{seconds:g}s"
+        if seconds < 3600:
+            return f"{seconds / 60:g}m"
+        if seconds < 86400:
+            return f"{seconds / 3600:g}h"
+        return f"{seconds / 86400:g}d"
+
+    if n == 0:
+        return f"<{short(BIN_EDGES[0])}"
+    if n >= len(BIN_EDGES):
+        return f"≥{short(BIN_EDGES[-1])}"
+    return f"{short(BIN_EDGES[n - 1])}–{short(BIN_EDGES[n])}"
+
+
+def duration_histogram(session: Session, scope: Scope) -> pd.DataFrame:
+    """Processing times of the tasks completed in the range, binned in SQL into log-like bins per kind:
+    columns kind, bin, label, count — every bin between each kind's shortest and longest, zeros included."""
+    seconds = PROCESSING
+    index = case(*((seconds < edge, n) for n, edge in enumerate(BIN_EDGES)), else_=len(BIN_EDGES))
+    rows = session.execute(
+        select(T.kind, index.label("bin"), func.count())
+        .where(*_completed_in(scope))
+        .group_by(T.kind, index)
+        .order_by(T.kind, index)
+    ).all()
+    frame = pd.DataFrame(rows, columns=["kind", "bin", "count"])
+    parts = []
+    for kind, part in frame.groupby("kind", sort=True):
+        bins = range(int(part["bin"].min()), int(part["bin"].max()) + 1)
+        full = part.set_index("bin")["count"].reindex(bins, fill_value=0)
+        parts.append(pd.DataFrame({"kind": kind, "bin": list(bins), "count": full.to_numpy()}))
+    out = pd.concat(parts, ignore_index=True) if parts else frame
+    out["count"] = out["count"].astype(int)
+    out["label"] = [bin_label(int(b)) for b in out["bin"]]
+    return out[["kind", "bin", "label", "count"]]
+
+
+def duration_quantiles(session: Session, scope: Scope) -> pd.DataFrame:
+    """Per kind, the five numbers of a box plot plus p95 of completed tasks' processing times: columns kind,
+    n, min, p25, median, p75, p95, max. One grouped query, then one small ordered query per kind."""
+    where = _completed_in(scope)
+    groups = session.execute(
+        select(T.kind, func.count(), func.min(PROCESSING), func.max(PROCESSING))
+        .where(*where)
+        .group_by(T.kind)
+        .order_by(T.kind)
+    ).all()
+    records = []
+    for kind, n, low, high in groups:
+        mine = [*where, T.kind == kind]
+        picks = [_nth(PROCESSING, mine, int(n), q).label(k) for k, q in BOX_QUANTILES.items()]
+        got = session.execute(select(*picks)).one()
+        quantiles = {k: float(v) for k, v in zip(BOX_QUANTILES, got, strict=True)}
+        records.append({"kind": kind, "n": int(n), "min": float(low), **quantiles, "max": float(high)})
+    return pd.DataFrame(records, columns=["kind", "n", "min", *BOX_QUANTILES, "max"])
+
+
+# --- outcomes, tools, peak hours ---------------------------------------------------------------------------
+
+
+def outcomes_over_time(session: Session, scope: Scope, unit: str | None = None) -> pd.DataFrame:
+    """Tasks that ended per bucket, kind and final status: columns bucket, kind, status, count."""
+    b = bucket(T.completed_at, unit or scope.unit)
+    rows = session.execute(
+        select(b.label("bucket"), T.kind, T.status, func.count())
+        .where(*finished_in(scope))
+        .group_by(b, T.kind, T.status)
+        .order_by(b, T.kind, T.status)
+    ).all()
+    frame = pd.DataFrame(rows, columns=["bucket", "kind", "status", "count"])
+    frame["bucket"] = pd.to_datetime(frame["bucket"])
+    return frame
+
+
+def tool_calls(session: Session, scope: Scope, limit: int = 20) -> pd.DataFrame:
+    """The most used tools: `tool_exec` activity lines in the range, counted by their first word. Columns tool,
+    calls, tasks. With a role/model filter, only lines of a matching call count."""
+    tool = first_word(A.message)
+    query = (
+        select(tool.label("tool"), func.count().label("calls"), func.count(func.distinct(A.task_id)))
+        .select_from(Activity.__table__.join(Task.__table__, T.id == A.task_id))
+        .where(
+            A.type == ActivityType.TOOL_EXEC.value,
+            A.at >= scope.start,
+            A.at < scope.end,
+            # activity has no index on `at`; these bound the tasks by indexed columns (a task's
+            # last_updated_at is at or after each of its lines), then lines come by ix_activity_task.
+            T.last_updated_at >= scope.start,
+            T.created_at < scope.end,
+        )
+    )
+    if scope.kind:
+        query = query.where(T.kind.in_(scope.kind))
+    if scope.worker:
+        query = query.where(T.worker_id.in_(scope.worker))
+    if scope.tag:
+        tags = TaskTag.__table__.c
+        query = query.where(exists().where(and_(tags.task_id == T.id, tags.tag.in_(scope.tag))))
+    if scope.role or scope.model:
+        query = query.join(Invocation.__table__, I.id == A.invocation_id)
+        if scope.role:
+            query = query.where(I.role.in_(scope.role))
+        if scope.model:
+            query = query.where(I.model.in_(scope.model))
+    rows = session.execute(query.group_by(tool).order_by(func.count().desc(), tool).limit(limit)).all()
+    return pd.DataFrame(rows, columns=["tool", "calls", "tasks"])
+
+
+def peak_hours(session: Session, scope: Scope) -> pd.DataFrame:
+    """Tasks created per weekday (Monday = 0) and hour of day, UTC: columns weekday, hour, count."""
+    day, hour = weekday(T.created_at), hour_of_day(T.created_at)
+    rows = session.execute(
+        select(day.label("weekday"), hour.label("hour"), func.count())
+        .where(T.created_at >= scope.start, T.created_at < scope.end, *task_filters(scope))
+        .group_by(day, hour)
+        .order_by(day, hour)
+    ).all()
+    return pd.DataFrame(rows, columns=["weekday", "hour", "count"]).astype(int)
+
+
+# --- the volume series, its forecast and its spikes ---------------------------------------------------------
+
+
+def volume_series(session: Session, scope: Scope) -> pd.DataFrame:
+    """Per bucket of the scope's unit, every bucket of the range present: tasks created, finished, failed
+    (or timed out), and the cost of calls started. Columns bucket, created, finished, failed, cost, complete
+    (False for a bucket the range only partly covers, such as the one in progress)."""
+    unit = scope.unit
+    created_b, done_b, call_b = (
+        bucket(T.created_at, unit),
+        bucket(T.completed_at, unit),
+        bucket(I.started_at, unit),
+    )
+    filters = task_filters(scope)
+    zero = cast(literal(0), Float)
+    parts = union_all(
+        select(
+            created_b.label("bucket"),
+            literal("created").label("metric"),
+            cast(func.count(), Float).label("v"),
+        )
+        .where(T.created_at >= scope.start, T.created_at < scope.end, *filters)
+        .group_by(created_b),
+        select(done_b, literal("finished"), cast(func.count(), Float))
+        .where(*finished_in(scope))
+        .group_by(done_b),
+        select(done_b, literal("failed"), cast(func.count(), Float))
+        .where(*finished_in(scope), T.status.in_(FAILURES))
+        .group_by(done_b),
+        scoped_invocations(
+            select(call_b, literal("cost"), func.coalesce(func.sum(I.cost_usd), zero)), scope
+        ).group_by(call_b),
+    )
+    rows = session.execute(select(parts.subquery())).all()
+    freq = FREQ[unit]
+    start, end = pd.Timestamp(scope.start), pd.Timestamp(scope.end)
+    index = pd.date_range(start.floor(freq), end, freq=freq, inclusive="left")
+    long = pd.DataFrame(rows, columns=["bucket", "metric", "value"])
+    long["bucket"] = pd.to_datetime(long["bucket"])
+    wide = long.pivot_table(index="bucket", columns="metric", values="value", aggfunc="sum")
+    wide = wide.reindex(index=index, columns=["created", "finished", "failed", "cost"]).fillna(0.0)
+    frame = wide.rename_axis("bucket").reset_index()
+    for column in ("created", "finished", "failed"):
+        frame[column] = frame[column].astype(int)
+    frame["complete"] = (frame["bucket"] >= start) & (frame["bucket"] + STEP[unit] <= end)
+    return frame
+
+
+@dataclass(frozen=True)
+class Forecast:
+    at: datetime  # the start of the forecast bucket
+    value: float
+    low: float
+    high: float
+    basis: int  # how many complete buckets the trend was fitted to
+
+
+def forecast_next(series: pd.Series, step: timedelta, n: int = 12) -> Forecast | None:
+    """Next bucket's value from a least-squares line through the last `n` points of `series` (indexed by
+    bucket start, complete buckets only), with a ±2σ band of the residuals; never below zero. None with fewer
+    than three points: a line through two says nothing about the noise."""
+    recent = series.dropna().sort_index().iloc[-n:]
+    if len(recent) < 3:
+        return None
+    x = np.arange(len(recent), dtype=float)
+    y = recent.to_numpy(dtype=float)
+    slope, intercept = np.polyfit(x, y, 1)
+    predicted = float(slope * len(recent) + intercept)
+    spread = float(np.std(y - (slope * x + intercept), ddof=2))
+    at = pd.Timestamp(recent.index[-1]).to_pydatetime() + step
+    return Forecast(
+        at=at,
+        value=max(0.0, predicted),
+        low=max(0.0, predicted - 2 * spread),
+        high=max(0.0, predicted + 2 * spread),
+        basis=len(recent),
+    )
+
+
+def spikes(series: pd.Series, window: int = 24, sigmas: float = 3.0, min_history: int = 5) -> pd.DataFrame:
+    """Flags each point above mean + `sigmas`·σ (sample standard deviation) of up to `window` points before it;
+    a point with fewer than `min_history` points before it is never flagged. Columns value, threshold, spike,
+    indexed like `series`."""
+    values = series.astype(float)
+    history = values.shift(1).rolling(window, min_periods=min_history)
+    threshold = history.mean() + sigmas * history.std(ddof=1)
+    flagged = (values > threshold) & threshold.notna()
+    return pd.DataFrame({"value": values, "threshold": threshold, "spike": flagged.astype(bool)})
