@@ -1,0 +1,51 @@
+"""Tests: the analytics pages in a real browser — changing the time range through the scope bar changes the
+URL (bookmarkable) and the charts, without reloading the page; a bookmarked URL opens with its filters."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from dashboard import ids
+from db.timeutil import utcnow
+from tests.browser import (
+    AppFactory,
+    BrowserPage,
+    assert_not_reloaded,
+    browser_fixture,  # noqa: F401  (fixture)
+    open_page,
+    sqlite_app_fixture,  # noqa: F401  (fixture)
+    tab_fixture,  # noqa: F401  (fixture)
+)
+from tests.builders import make_task
+
+pytestmark = pytest.mark.slow
+
+
+def test_time_range_changes_url_and_charts(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    app = sqlite_app(worker=False)
+    now = utcnow()
+    make_task(app.db, created=now - timedelta(hours=2), calls=(("planner", "gpt-4.1", 1.25),))
+    make_task(app.db, created=now - timedelta(days=10), calls=(("builder", "claude-sonnet-4-5", 4.0),))
+    page = tab.page
+    open_page(page, app.url + "/costs?range=30d")
+    spend = page.locator("#kpi-spend")
+    expect(spend).to_contain_text("$5.2500")
+    bars = page.locator(f"#{ids.COST_BREAKDOWN} .bars path")
+    expect(bars).to_have_count(2)
+
+    page.locator(f"#{ids.SCOPE_RANGE}").click()
+    page.get_by_text("last 24 h", exact=True).last.click()
+    expect(page).to_have_url(app.url + "/costs?range=24h")
+    expect(spend).to_contain_text("$1.2500")  # the ten-day-old task fell out of the range
+    expect(bars).to_have_count(1)
+    assert_not_reloaded(page)
+
+    # A bookmarked view opens with its filters applied.
+    open_page(page, app.url + "/costs?range=30d&model=claude-sonnet-4-5")
+    expect(spend).to_contain_text("$4.0000")
+    # A bad bookmark says why and falls back to the default range.
+    open_page(page, app.url + "/costs?range=2y")
+    expect(page.locator(f"#{ids.SCOPE_ERROR}")).to_contain_text("range must be one of")
