@@ -1,0 +1,212 @@
+"""Dashboard layer: the agents page — the worker fleet (online / busy / offline, uptime, last seen, current
+task, utilization and outcomes in the range) and agent roles (calls, cost, duration and failure rate per role).
+Scoped by the shared range/filter bar kept in the URL; redrawn on pushes and scope changes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Input, Output, dcc, html
+
+from dashboard import figures_agents, ids
+from dashboard.components.fmt import count, duration, missing, money, percent
+from dashboard.components.overview import kpi_card
+from dashboard.scopebar import scope_section
+from dashboard.services import Services
+from db import agents
+from db.scope import parse_scope
+from db.states import WorkerStatus
+from db.timeutil import iso, utcnow
+
+PATH = "/agents"
+TITLE = "Agents"
+
+KPIS = "agents-kpis"
+FLEET = "agents-fleet"
+ROLE_COST = "agents-role-cost"
+ROLE_QUALITY = "agents-role-quality"
+ROLES = "agents-roles"
+TICK = "agents-tick"
+
+# Heartbeats write no events (nothing is pushed), so status and utilization are re-read on a slow tick too;
+# "last seen" and uptime count on in the browser (data-since) in between.
+TICK_MS = 15_000
+WORKER_COLORS = {
+    WorkerStatus.BUSY.value: "primary",
+    WorkerStatus.ONLINE.value: "success",
+    WorkerStatus.OFFLINE.value: "secondary",
+}
+
+
+def layout(**query: Any) -> html.Div:
+    return html.Div(
+        [
+            html.H3("Agents", className="mb-3"),
+            scope_section(query),
+            dcc.Interval(id=TICK, interval=TICK_MS),
+            html.Div(id=KPIS),
+            dbc.Card([dbc.CardHeader("Workers"), dbc.CardBody(id=FLEET)], className="mb-3"),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        dbc.Card([dbc.CardHeader("Cost per role"), dbc.CardBody(dcc.Graph(id=ROLE_COST))]),
+                        lg=5,
+                        className="mb-3",
+                    ),
+                    dbc.Col(
+                        dbc.Card(
+                            [
+                                dbc.CardHeader("Failure rate and duration per role"),
+                                dbc.CardBody(dcc.Graph(id=ROLE_QUALITY)),
+                            ]
+                        ),
+                        lg=7,
+                        className="mb-3",
+                    ),
+                ]
+            ),
+            dbc.Card([dbc.CardHeader("Roles"), dbc.CardBody(id=ROLES)], className="mb-3"),
+        ]
+    )
+
+
+def kpis(totals: agents.FleetTotals) -> dbc.Row:
+    failed_hint = f"{totals.failed:,} failed" if totals.failed else "none failed"
+    return dbc.Row(
+        [
+            kpi_card("Online", count(totals.online), hint="idle, ready for work", key="agents-online"),
+            kpi_card("Busy", count(totals.busy), hint="running tasks", key="agents-busy"),
+            kpi_card("Offline", count(totals.offline), hint="seen in this range", key="agents-offline"),
+            kpi_card(
+                "Fleet utilization",
+                percent(totals.utilization),
+                hint="busy slot-time in this range",
+                key="agents-utilization",
+            ),
+            kpi_card("Tasks done", count(totals.done), hint=failed_hint, key="agents-done"),
+            kpi_card(
+                "Success rate",
+                percent(totals.success_rate),
+                hint="done / (done + failed)",
+                color="danger" if totals.success_rate is not None and totals.success_rate < 0.5 else None,
+                key="agents-success",
+            ),
+        ],
+        className="g-3",
+    )
+
+
+def ticking(seconds: float | None, since: datetime | None, suffix: str = "") -> html.Span:
+    """A duration that keeps counting in the browser (assets/live.js updates every [data-since])."""
+    attrs: dict[str, Any] = {"data-since": iso(since)} if since is not None and not missing(since) else {}
+    return html.Span([html.Span(duration(seconds), **attrs), suffix])
+
+
+def utilization_bar(value: float | None, running: int, concurrency: int) -> html.Div:
+    share = 0.0 if value is None or missing(value) else float(value)
+    return html.Div(
+        [
+            dbc.Progress(value=min(100.0, share * 100), style={"height": "0.5rem"}, className="mb-1"),
+            html.Small(f"{percent(share)} · {running}/{concurrency} slots", className="text-muted"),
+        ],
+        style={"minWidth": "8rem"},
+    )
+
+
+def current_task(task_id: Any, title: Any) -> Any:
+    if missing(task_id):
+        return html.Span("–", className="text-muted")
+    link = dcc.Link(f"#{int(task_id)}", href=f"/tasks/{int(task_id)}", className="me-1")
+    return html.Span([link, html.Span("" if missing(title) else str(title), className="text-break")])
+
+
+def fleet_table(frame: pd.DataFrame, now: datetime) -> Any:
+    if frame.empty:
+        return html.Div(
+            "No worker seen in this range. Start one with `python app.py worker`.", className="text-muted"
+        )
+    rows = []
+    for w in frame.itertuples():
+        alive = w.status != WorkerStatus.OFFLINE.value
+        seen = (now - w.last_seen_at).total_seconds()
+        rows.append(
+            html.Tr(
+                [
+                    html.Td([html.Div(str(w.name)), html.Small(str(w.id), className="text-muted")]),
+                    html.Td(dbc.Badge(str(w.status), color=WORKER_COLORS.get(str(w.status), "light"))),
+                    html.Td(str(w.host), className="text-break"),
+                    html.Td(ticking(w.uptime_s, w.started_at if alive else None)),
+                    html.Td(ticking(seen, w.last_seen_at, " ago")),
+                    html.Td(current_task(w.current_task_id, w.current_task_title)),
+                    html.Td(utilization_bar(w.utilization, int(w.running_count), int(w.concurrency))),
+                    html.Td(f"{int(w.done):,} / {int(w.failed):,}"),
+                    html.Td(percent(None if missing(w.success_rate) else float(w.success_rate))),
+                    html.Td(duration(w.avg_task_s)),
+                ]
+            )
+        )
+    heads = [
+        *("Worker", "Status", "Host", "Uptime", "Last seen", "Current task", "Utilization"),
+        *("Done / failed", "Success", "Avg task"),
+    ]
+    head = html.Thead(html.Tr([html.Th(h) for h in heads]))
+    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="mb-0")
+
+
+def roles_table(frame: pd.DataFrame) -> Any:
+    if frame.empty:
+        return html.Div("No calls in this range.", className="text-muted small")
+    rows = [
+        html.Tr(
+            [
+                html.Td(str(r.role) or "(none)"),
+                html.Td(f"{int(r.calls):,}"),
+                html.Td(
+                    f"{int(r.failed):,} ({percent(None if missing(r.failure_rate) else r.failure_rate)})"
+                ),
+                html.Td(money(float(r.cost))),
+                html.Td(f"{int(r.input_tokens):,} / {int(r.output_tokens):,}"),
+                html.Td(duration(r.avg_s)),
+                html.Td(duration(r.p95_s)),
+            ]
+        )
+        for r in frame.itertuples()
+    ]
+    heads = ("Role", "Calls", "Failed", "Cost", "Tokens in/out", "Avg duration", "p95 duration")
+    head = html.Thead(html.Tr([html.Th(h) for h in heads]))
+    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="mb-0")
+
+
+def refresh(svc: Services, query: str, theme: str | None) -> tuple[Any, ...]:
+    now = utcnow()
+    scope = parse_scope(query, now)
+    with svc.db.reading() as session:
+        fleet = agents.fleet(session, scope, now)
+        roles = agents.roles(session, scope)
+    return (
+        kpis(agents.fleet_totals(fleet)),
+        fleet_table(fleet, now),
+        figures_agents.role_cost_bars(roles, theme),
+        figures_agents.role_quality(roles, theme),
+        roles_table(roles),
+    )
+
+
+def register(app: dash.Dash, svc: Services) -> None:
+    @app.callback(
+        Output(KPIS, "children"),
+        Output(FLEET, "children"),
+        Output(ROLE_COST, "figure"),
+        Output(ROLE_QUALITY, "figure"),
+        Output(ROLES, "children"),
+        Input(ids.PAGE_SCOPE, "data"),
+        Input(ids.SIGNAL, "data"),
+        Input(ids.THEME, "data"),
+        Input(TICK, "n_intervals"),
+    )
+    def _refresh(query: str, _signal: Any, theme: str | None, _tick: Any) -> Any:
+        return refresh(svc, query, theme)
