@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import datetime
 
 import pandas as pd
@@ -25,6 +26,11 @@ ROLE_HEX = {
 
 
 BAR_WIDTH_MS = 0.8 * 3_600_000  # hourly buckets on a date axis (milliseconds)
+
+
+def label(value: object) -> str:
+    """A user-supplied name as plotly text: plotly renders some HTML in labels (<b>, <a>), so escape it."""
+    return html.escape(str(value), quote=False) if value not in (None, "") else "(none)"
 
 
 def template(theme: str | None) -> str:
@@ -90,11 +96,11 @@ def task_timeline(
             fig.add_bar(
                 base=starts[mask],
                 x=widths_ms[mask],
-                y=[role] * int(mask.sum()),
+                y=[label(role)] * int(mask.sum()),
                 orientation="h",
-                name=str(role),
+                name=label(role),
                 marker_color=ROLE_HEX.get(str(role), "#6c757d"),
-                customdata=invocations.loc[mask, ["model", "status"]].to_numpy(),
+                customdata=[[label(m), s] for m, s in invocations.loc[mask, ["model", "status"]].to_numpy()],
                 hovertemplate="%{y} · %{customdata[0]} · %{customdata[1]}<extra></extra>",
             )
     if not transitions.empty:
@@ -142,7 +148,7 @@ def cost_over_time(
     fig = go.Figure()
     for model in frame.groupby("model")["cost"].sum().sort_values(ascending=False).index:
         part = frame[frame["model"] == model]
-        fig.add_bar(x=part["bucket"], y=part["cost"], name=str(model) or "(none)", width=0.8 * UNIT_MS[unit])
+        fig.add_bar(x=part["bucket"], y=part["cost"], name=label(model), width=0.8 * UNIT_MS[unit])
     fig.update_layout(barmode="stack", yaxis_title="USD", yaxis_tickprefix="$")
     fig.update_xaxes(type="date", range=[window[0], window[1]])
     if frame.empty:
@@ -171,7 +177,7 @@ def breakdown_bars(frame: pd.DataFrame, dim: str, theme: str | None = None) -> g
     fig = go.Figure(
         go.Bar(
             x=top["cost"],
-            y=[str(k) or "(none)" for k in top["key"]],
+            y=[label(k) for k in top["key"]],
             orientation="h",
             customdata=top[["calls"]].to_numpy(),
             hovertemplate="%{y}: $%{x:.4f} · %{customdata[0]} calls<extra></extra>",
