@@ -15,13 +15,13 @@ from flask.typing import ResponseReturnValue
 from flask_sock import ConnectionClosed, Sock
 
 from dashboard import scopebar
-from dashboard.pages import agents, budgets, costs, overview, submit, task_detail, tasks
+from dashboard.pages import agents, budgets, costs, database, overview, submit, task_detail, tasks
 from dashboard.services import Services
 from dashboard.websocket import error_message, serve
 
 log = logging.getLogger(__name__)
 
-PAGES: tuple[ModuleType, ...] = (overview, tasks, task_detail, submit, costs, budgets, agents)
+PAGES: tuple[ModuleType, ...] = (overview, tasks, task_detail, submit, costs, budgets, agents, database)
 # Bootstrap 5.3's CSS, served from the installed Bootstrap-Flask wheel: the dashboard works offline.
 BOOTSTRAP_DIR = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"
 BOOTSTRAP_CSS = "/vendor/bootstrap.min.css"

@@ -1,0 +1,159 @@
+"""Dashboard layer: the Database page's plotly figures — write rate, commit latency, update frequency and event-log
+growth — each a pure function of the frames db.insights returns (unit-tested without a browser)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.figures import UNIT_MS, _layout, _no_data
+from db.insights import Latency, PeakMinute
+
+EVENTS_HEX = "#0d6efd"
+PEAK_HEX = "#fd7e14"
+COMMITS_HEX = "#20c997"
+P50_HEX = "#0d6efd"
+P95_HEX = "#dc3545"
+
+
+def writes_over_time(
+    writes: pd.DataFrame,
+    commits: pd.DataFrame,
+    peak: PeakMinute | None,
+    window: tuple[datetime, datetime],
+    unit: str,
+    theme: str | None = None,
+) -> go.Figure:
+    """Average events/s per bucket (bars), the busiest minute (a marker) and, from write_stats, commits/s of
+    the processes that flush their statistics (line)."""
+    fig = go.Figure()
+    if not writes.empty:
+        fig.add_bar(
+            x=writes["bucket"],
+            y=writes["per_second"],
+            name="events/s (average)",
+            marker_color=EVENTS_HEX,
+            width=0.8 * UNIT_MS[unit],
+            customdata=writes[["events"]].to_numpy(),
+            hovertemplate="%{x}: %{y:.2f}/s · %{customdata[0]:,} events<extra></extra>",
+        )
+    if peak is not None and unit != "minute":  # at minute buckets the busiest minute is the highest bar
+        fig.add_scatter(
+            x=[peak.minute],
+            y=[peak.per_second],
+            name="busiest minute",
+            mode="markers",
+            marker={"color": PEAK_HEX, "size": 11, "symbol": "triangle-up"},
+            hovertemplate=f"busiest minute: %{{y:.2f}}/s · {peak.events:,} events<extra></extra>",
+        )
+    if not commits.empty:
+        fig.add_scatter(
+            x=commits["bucket"],
+            y=commits["commits_per_second"],
+            name="commits/s (flushed)",
+            mode="lines+markers",
+            line={"color": COMMITS_HEX, "width": 2, "dash": "dot"},
+        )
+    fig.update_layout(yaxis_title="per second", yaxis_rangemode="tozero")
+    fig.update_xaxes(type="date", range=[window[0], window[1]])
+    if writes.empty and commits.empty:
+        _no_data(fig)
+    return _layout(fig, theme)
+
+
+def commit_latency(
+    latency: pd.DataFrame,
+    window: tuple[datetime, datetime],
+    live: Latency | None = None,
+    theme: str | None = None,
+) -> go.Figure:
+    """Commit-weighted p50 and worst p95 per bucket from write_stats; `live` (this process's last minute, from
+    its ring buffer) is drawn as two markers at the window's end, as it is not flushed yet."""
+    fig = go.Figure()
+    if not latency.empty:
+        custom = latency[["commits", "processes"]].to_numpy()
+        for column, label, color in (("p50_ms", "p50", P50_HEX), ("p95_ms", "p95", P95_HEX)):
+            fig.add_scatter(
+                x=latency["bucket"],
+                y=latency[column],
+                name=label,
+                mode="lines+markers",
+                line={"color": color, "width": 2},
+                customdata=custom,
+                hovertemplate=(
+                    f"{label} %{{y:.1f}} ms · %{{customdata[0]:,}} commits · %{{customdata[1]}} processes"
+                    "<extra></extra>"
+                ),
+            )
+    if live is not None and live.p50_ms is not None and live.p95_ms is not None:
+        fig.add_scatter(
+            x=[window[1], window[1]],
+            y=[live.p50_ms, live.p95_ms],
+            name="now (this process)",
+            mode="markers",
+            marker={"color": [P50_HEX, P95_HEX], "size": 12, "symbol": "diamond"},
+            hovertemplate=f"now: %{{y:.1f}} ms · {live.commits:,} commits in the last minute<extra></extra>",
+        )
+    fig.update_layout(yaxis_title="ms per commit", yaxis_rangemode="tozero")
+    fig.update_xaxes(type="date", range=[window[0], window[1]])
+    if latency.empty and live is None:
+        _no_data(fig)
+    return _layout(fig, theme)
+
+
+def update_histogram(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
+    """How many tasks (created in range) were updated how often: bars per update_count bin."""
+    fig = go.Figure()
+    if not frame.empty:
+        fig.add_bar(
+            x=frame["label"],
+            y=frame["tasks"],
+            marker_color=EVENTS_HEX,
+            name="tasks",
+            hovertemplate="%{x} updates: %{y:,} tasks<extra></extra>",
+        )
+        tasks = int(frame["tasks"].sum())
+        mean = frame["updates"].sum() / tasks if tasks else 0.0
+        fig.update_layout(title={"text": f"{tasks:,} tasks · {mean:.1f} updates each on average", "x": 0})
+    else:
+        _no_data(fig)
+    fig.update_layout(xaxis_title="updates per task", yaxis_title="tasks", xaxis_type="category")
+    return _layout(fig, theme, height=300)
+
+
+def event_growth(
+    frame: pd.DataFrame, window: tuple[datetime, datetime], theme: str | None = None
+) -> go.Figure:
+    """Events appended per day (bars) and the event log's running total (line, right axis)."""
+    fig = go.Figure()
+    if not frame.empty:
+        fig.add_bar(
+            x=frame["day"],
+            y=frame["events"],
+            name="events per day",
+            marker_color=EVENTS_HEX,
+            width=0.8 * UNIT_MS["day"],
+        )
+        fig.add_scatter(
+            x=frame["day"],
+            y=frame["cumulative"],
+            name="total rows",
+            mode="lines+markers",
+            line={"color": PEAK_HEX, "width": 2},
+            yaxis="y2",
+        )
+    else:
+        _no_data(fig)
+    fig.update_layout(
+        yaxis_title="events per day",
+        yaxis2={"title": "total rows", "overlaying": "y", "side": "right", "rangemode": "tozero"},
+    )
+    # Whole days, so a range shorter than a day still shows its day's bar.
+    start = pd.Timestamp(window[0]).floor("D")
+    end = pd.Timestamp(window[1]).ceil("D")
+    fig.update_xaxes(type="date", range=[start, end if end > start else start + pd.Timedelta(days=1)])
+    fig = _layout(fig, theme, height=300)
+    fig.update_layout(margin={"r": 70})
+    return fig
