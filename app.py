@@ -439,6 +439,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                 f"{stats.invocations:,} invocations, {stats.activity:,} activity lines) "
                 f"in {stats.seconds:.1f}s"
             )
+            from db import rollups
+            from db.timeutil import utcnow
+
+            started = time.monotonic()
+            with stack.recorder.transaction() as session:  # the analytics read history through the rollup
+                rollups.rebuild(session, None)
+                rollups.refresh(session, utcnow())
+            print(f"rolled up usage by hour in {time.monotonic() - started:.1f}s")
         if args.count:
             ids = stack.recorder.submit_many(
                 demo_specs(random.Random(), args.count, args.speed), actor="demo"

@@ -15,7 +15,16 @@ from flask.typing import ResponseReturnValue
 from flask_sock import ConnectionClosed, Sock
 
 from dashboard import scopebar
-from dashboard.pages import agents, budgets, costs, database, overview, submit, task_detail, tasks
+from dashboard.pages import (
+    agents,
+    budgets,
+    costs,
+    database,
+    overview,
+    submit,
+    task_detail,
+    tasks,
+)
 from dashboard.services import Services
 from dashboard.websocket import error_message, serve
 

@@ -3,21 +3,27 @@ breakdowns by a dimension, the most expensive tasks and calls. All aggregation h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Select, and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
-from db.models import Invocation, Task, TaskTag, Worker
+from db import rollups
+from db.models import Invocation, JobLease, Task, TaskTag, UsageHourly, Worker
 from db.scope import Scope
 from db.sqlfuncs import bucket
 from db.states import TaskKind
 
 I = Invocation.__table__.c  # noqa: E741
 T = Task.__table__.c
+U = UsageHourly.__table__.c
+# Below this span reading the calls themselves is cheap enough, and exact to the minute.
+ROLLUP_MIN_SPAN = timedelta(hours=6)
+WIDE_RANGE = timedelta(days=7)
+COSTLIEST_WINDOW = 2_000
 
 BREAKDOWNS: dict[str, Any] = {
     "model": I.model,
@@ -68,7 +74,76 @@ class CostTotals:
         return self.cost / self.completed_tasks if self.completed_tasks else None
 
 
+def rollup_cut(session: Session, scope: Scope) -> datetime | None:
+    """Where the rollup stops being trustworthy (the hour of its last refresh), when it can serve this scope:
+    hours before it come from usage_hourly, the rest from the calls themselves. None: read calls only."""
+    if (
+        scope.tag or scope.worker or scope.span < ROLLUP_MIN_SPAN
+    ):  # not rollup dimensions; short spans are cheap
+        return None
+    lease = session.get(JobLease, rollups.JOB)
+    if lease is None or lease.last_run_at is None:
+        return None
+    cut = rollups.floor_hour(lease.last_run_at)
+    return cut if cut > scope.start else None
+
+
+def _rolled(query: Select[Any], scope: Scope, cut: datetime) -> Select[Any]:
+    query = query.where(U.hour >= rollups.floor_hour(scope.start), U.hour < cut)
+    for dim, column in (("role", U.role), ("model", U.model), ("kind", U.kind)):
+        values = getattr(scope, dim)
+        if values:
+            query = query.where(column.in_(values))
+    return query
+
+
+def _calls_part(scope: Scope, cut: datetime | None) -> Scope:
+    return replace(scope, start=max(scope.start, cut)) if cut else scope
+
+
 def totals(session: Session, scope: Scope) -> CostTotals:
+    cut = rollup_cut(session, scope)
+    rolled = (0.0, 0, 0, 0, 0)
+    if cut is not None:
+        rolled = session.execute(
+            _rolled(
+                select(
+                    func.coalesce(func.sum(U.cost_usd), 0.0),
+                    func.coalesce(func.sum(U.input_tokens), 0),
+                    func.coalesce(func.sum(U.output_tokens), 0),
+                    func.coalesce(func.sum(U.cache_read_tokens), 0),
+                    func.coalesce(func.sum(U.calls), 0),
+                ),
+                scope,
+                cut,
+            )
+        ).one()
+        tasks, completed = _tasks_created(session, scope)
+        recent = _raw_totals(session, _calls_part(scope, cut))
+        return CostTotals(
+            float(rolled[0]) + recent.cost,
+            int(rolled[1]) + recent.input_tokens,
+            int(rolled[2]) + recent.output_tokens,
+            int(rolled[3]) + recent.cache_read_tokens,
+            int(rolled[4]) + recent.calls,
+            tasks,
+            completed,
+        )
+    return _raw_totals(session, scope)
+
+
+def _tasks_created(session: Session, scope: Scope) -> tuple[int, int]:
+    """With the rollup, "tasks" are those created in the range (distinct tasks cannot be summed by hour)."""
+    query = select(
+        func.count(), func.coalesce(func.sum(case((T.status == "completed", 1), else_=0)), 0)
+    ).where(T.created_at >= scope.start, T.created_at < scope.end)
+    if scope.kind:
+        query = query.where(T.kind.in_(scope.kind))
+    row = session.execute(query).one()
+    return int(row[0]), int(row[1])
+
+
+def _raw_totals(session: Session, scope: Scope) -> CostTotals:
     row = session.execute(
         scoped(
             select(
@@ -91,7 +166,35 @@ def totals(session: Session, scope: Scope) -> CostTotals:
 def over_time(session: Session, scope: Scope, unit: str | None = None) -> pd.DataFrame:
     """Cost and tokens per time bucket (the scope's, or day/week/month) and model: columns bucket, model, cost,
     input, output, cache."""
-    b = bucket(I.started_at, unit or scope.unit)
+    unit = unit or scope.unit
+    cut = rollup_cut(session, scope)
+    columns = ["bucket", "model", "cost", "input", "output", "cache"]
+    frames = [_raw_over_time(session, _calls_part(scope, cut), unit)]
+    if cut is not None and unit != "minute":
+        b = bucket(U.hour, unit)
+        rows = session.execute(
+            _rolled(
+                select(
+                    b,
+                    U.model,
+                    func.sum(U.cost_usd),
+                    func.sum(U.input_tokens),
+                    func.sum(U.output_tokens),
+                    func.sum(U.cache_read_tokens),
+                ),
+                scope,
+                cut,
+            ).group_by(b, U.model)
+        ).all()
+        frames.insert(0, pd.DataFrame(rows, columns=columns))
+    frame = pd.concat([f for f in frames if not f.empty]) if any(not f.empty for f in frames) else frames[0]
+    frame = frame.groupby(["bucket", "model"], as_index=False)[["cost", "input", "output", "cache"]].sum()
+    frame["bucket"] = pd.to_datetime(frame["bucket"])
+    return frame.sort_values("bucket").reset_index(drop=True)
+
+
+def _raw_over_time(session: Session, scope: Scope, unit: str) -> pd.DataFrame:
+    b = bucket(I.started_at, unit)
     rows = session.execute(
         scoped(
             select(
@@ -107,9 +210,15 @@ def over_time(session: Session, scope: Scope, unit: str | None = None) -> pd.Dat
         .group_by(b, I.model)
         .order_by(b)
     ).all()
-    frame = pd.DataFrame(rows, columns=["bucket", "model", "cost", "input", "output", "cache"])
-    frame["bucket"] = pd.to_datetime(frame["bucket"])
-    return frame
+    return pd.DataFrame(rows, columns=["bucket", "model", "cost", "input", "output", "cache"])
+
+
+ROLLED_DIMS: dict[str, Any] = {
+    "model": U.model,
+    "role": U.role,
+    "provider": U.provider,
+    "kind": U.kind,
+}
 
 
 def breakdown(session: Session, scope: Scope, dim: str) -> pd.DataFrame:
@@ -117,6 +226,32 @@ def breakdown(session: Session, scope: Scope, dim: str) -> pd.DataFrame:
     calls. By tag, a task with two tags counts under both."""
     if dim not in BREAKDOWNS:
         raise ValueError(f"cannot break down by {dim!r}")
+    columns = ["key", "cost", "input", "output", "cache", "calls"]
+    cut = rollup_cut(session, scope) if dim in ROLLED_DIMS else None
+    frame = _raw_breakdown(session, _calls_part(scope, cut), dim)
+    if cut is not None:
+        key = ROLLED_DIMS[dim]
+        rows = session.execute(
+            _rolled(
+                select(
+                    key,
+                    func.sum(U.cost_usd),
+                    func.sum(U.input_tokens),
+                    func.sum(U.output_tokens),
+                    func.sum(U.cache_read_tokens),
+                    func.sum(U.calls),
+                ),
+                scope,
+                cut,
+            ).group_by(key)
+        ).all()
+        both = pd.concat([f for f in (pd.DataFrame(rows, columns=columns), frame) if not f.empty])
+        if not both.empty:
+            frame = both.groupby("key", as_index=False)[columns[1:]].sum()
+    return frame.sort_values("cost", ascending=False).reset_index(drop=True)
+
+
+def _raw_breakdown(session: Session, scope: Scope, dim: str) -> pd.DataFrame:
     key = BREAKDOWNS[dim]
     query = select(
         key.label("key"),
@@ -134,25 +269,48 @@ def breakdown(session: Session, scope: Scope, dim: str) -> pd.DataFrame:
 
 
 def top_tasks(session: Session, scope: Scope, limit: int = 10) -> pd.DataFrame:
-    cost = func.sum(I.cost_usd)
-    rows = session.execute(
-        scoped(
-            select(T.id, T.title, T.status, T.kind, cost.label("cost"), func.count().label("calls")), scope
-        )
-        .group_by(T.id, T.title, T.status, T.kind)
-        .order_by(cost.desc())
-        .limit(limit)
-    ).all()
-    return pd.DataFrame(rows, columns=["task_id", "title", "status", "kind", "cost", "calls"])
+    """The most expensive tasks created in the range, by their whole cost (the task row's running total, so a
+    million-task range is an index walk). With a role or model filter, only the matching calls' cost counts."""
+    columns = ["task_id", "title", "status", "kind", "cost", "calls"]
+    if scope.role or scope.model:
+        cost = func.sum(I.cost_usd)
+        rows = session.execute(
+            scoped(select(T.id, T.title, T.status, T.kind, cost.label("cost"), func.count()), scope)
+            .group_by(T.id, T.title, T.status, T.kind)
+            .order_by(cost.desc())
+            .limit(limit)
+        ).all()
+        return pd.DataFrame(rows, columns=columns)
+    query = select(T.id, T.title, T.status, T.kind, T.cost_usd, T.invocation_count).where(
+        T.created_at >= scope.start, T.created_at < scope.end, T.cost_usd > 0
+    )
+    if scope.kind:
+        query = query.where(T.kind.in_(scope.kind))
+    if scope.worker:
+        query = query.where(T.worker_id.in_(scope.worker))
+    if scope.tag:
+        tags = TaskTag.__table__.c
+        query = query.where(exists().where(and_(tags.task_id == T.id, tags.tag.in_(scope.tag))))
+    rows = session.execute(query.order_by(T.cost_usd.desc()).limit(limit)).all()
+    return pd.DataFrame(rows, columns=columns)
 
 
 def top_invocations(session: Session, scope: Scope, limit: int = 10) -> pd.DataFrame:
-    rows = session.execute(
-        scoped(select(I.id, I.task_id, I.role, I.model, I.input_tokens, I.output_tokens, I.cost_usd), scope)
-        .order_by(I.cost_usd.desc())
-        .limit(limit)
-    ).all()
-    return pd.DataFrame(rows, columns=["id", "task_id", "role", "model", "input", "output", "cost"])
+    """The most expensive calls in the range. Over a wide range the cost index is walked from the top and the
+    range applied to what it yields (a sort of millions of calls otherwise); a narrow range is read directly."""
+    columns = ["id", "task_id", "role", "model", "input", "output", "cost"]
+    query = scoped(
+        select(I.id, I.task_id, I.role, I.model, I.input_tokens, I.output_tokens, I.cost_usd), scope
+    )
+    if scope.span >= WIDE_RANGE:
+        costliest = select(I.id).order_by(I.cost_usd.desc()).limit(COSTLIEST_WINDOW).scalar_subquery()
+        rows = session.execute(
+            query.where(I.id.in_(costliest)).order_by(I.cost_usd.desc()).limit(limit)
+        ).all()
+        if len(rows) == limit:
+            return pd.DataFrame(rows, columns=columns)
+    rows = session.execute(query.order_by(I.cost_usd.desc()).limit(limit)).all()
+    return pd.DataFrame(rows, columns=columns)
 
 
 def dimension_values(session: Session, since: datetime, limit: int = 200) -> dict[str, list[str]]:

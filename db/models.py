@@ -77,6 +77,9 @@ class Task(Base):
         Index("ix_tasks_completed_at", "completed_at"),
         # "The newest N tasks that ended as X" and today's outcomes, fast with or without planner statistics.
         Index("ix_tasks_status_completed", "status", "completed_at"),
+        # Analytics: tasks of a range by outcome (covering), and the most expensive tasks.
+        Index("ix_tasks_created_status", "created_at", "status"),
+        Index("ix_tasks_cost", "cost_usd"),
         Index("ix_tasks_worker_status", "worker_id", "status"),
     )
 
@@ -139,6 +142,7 @@ class Invocation(Base):
     __table_args__ = (
         Index("ix_invocations_task", "task_id", "started_at"),
         Index("ix_invocations_started_at", "started_at"),
+        Index("ix_invocations_cost", "cost_usd"),
     )
 
 
@@ -223,3 +227,28 @@ class Budget(Base):
     scope_kind: Mapped[str] = mapped_column(String(20), default="all")  # all | tag | created_by
     scope_value: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
+
+
+class UsageHourly(Base):
+    """Calls, tokens and cost per hour and dimension, rolled up from invocations by a worker job, so cost
+    analytics over 90 days read thousands of rows instead of millions. Only low-cardinality dimensions are
+    kept (about 30 rows an hour): tags, creators and workers would multiply the rows, so filters on them read
+    the invocations themselves."""
+
+    __tablename__ = "usage_hourly"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    hour: Mapped[datetime]
+    model: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(100))
+    provider: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))
+    calls: Mapped[int] = mapped_column(Integer)
+    failed_calls: Mapped[int] = mapped_column(Integer)
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost_usd: Mapped[float] = mapped_column(Float)
+    duration_s: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_usage_hourly_hour", "hour"),)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Float, Integer, String, and_, case, cast, exists, func, literal, select, union_all
+from sqlalchemy import Float, Integer, String, and_, case, cast, exists, func, literal, or_, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
@@ -33,7 +33,7 @@ OUTCOMES = (COMPLETED, *FAILURES)
 
 # Log-like duration bins (1-2-5 steps): the right edge in seconds of each bin but the last, which is open.
 BIN_EDGES: tuple[float, ...] = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 21600, 86400)
-BOX_QUANTILES = {"p25": 0.25, "median": 0.5, "p75": 0.75, "p95": 0.95}
+BOX_PERCENTILES = {"min": 0, "p25": 25, "median": 50, "p75": 75, "p95": 95, "max": 100}
 FREQ = {"minute": "min", "hour": "h", "day": "D"}
 STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 
@@ -140,10 +140,43 @@ PROCESSING = seconds_between(T.started_at, T.completed_at)
 QUEUE_WAIT = seconds_between(T.available_at, T.started_at)
 
 
-def _nth(expr: ColumnElement[Any], where: list[ColumnElement[bool]], n: int, q: float) -> Any:
-    """The value at quantile q (nearest rank below) of `expr` over the n rows matching `where`, as a scalar
-    subquery: ORDER BY … OFFSET on the bounded range, identical on both databases."""
-    return select(expr).where(*where).order_by(expr).offset(int(q * (n - 1))).limit(1).scalar_subquery()
+def rank(n: int, pct: int) -> int:
+    """1-based rank of the pct-th percentile among n sorted values (nearest rank at or below)."""
+    return (n - 1) * pct // 100 + 1
+
+
+def percentiles(
+    session: Session,
+    expr: ColumnElement[Any],
+    where: list[ColumnElement[bool]],
+    pcts: tuple[int, ...],
+    by: ColumnElement[Any] | None = None,
+) -> dict[Any, tuple[int, dict[int, float]]]:
+    """Exact percentiles of `expr` over the rows matching `where`, per value of `by` (or under the key None):
+    {key: (n, {pct: value})}. One sort per group (row_number over the bounded range, identical on both
+    databases), and only the rows at the wanted ranks leave the database."""
+    key = by if by is not None else literal(None)
+    partition = [by] if by is not None else None
+    sub = (
+        select(
+            key.label("key"),
+            expr.label("v"),
+            func.row_number().over(partition_by=partition, order_by=expr).label("rn"),
+            func.count().over(partition_by=partition).label("n"),
+        )
+        .where(*where)
+        .subquery()
+    )
+    # `//` is integer division in SQL too, so the database picks the same ranks as rank() does.
+    wanted = or_(*(sub.c.rn == (sub.c.n - 1) * pct // 100 + 1 for pct in pcts))
+    found: dict[Any, tuple[int, dict[int, float]]] = {}
+    by_rank: dict[Any, dict[int, float]] = {}
+    for k, v, rn, n in session.execute(select(sub.c.key, sub.c.v, sub.c.rn, sub.c.n).where(wanted)):
+        by_rank.setdefault(k, {})[int(rn)] = float(v)
+        found[k] = (int(n), {})
+    for k, (n, values) in found.items():
+        values.update({pct: by_rank[k][rank(n, pct)] for pct in pcts})
+    return found
 
 
 # --- KPIs --------------------------------------------------------------------------------------------------
@@ -216,20 +249,13 @@ def kpis(session: Session, scope: Scope) -> PerfKpis:
     completed, failed, cancelled, first_ok, retried, n_done, n_started = (int(v) for v in row[:7])
     avg_cycle, avg_processing, avg_wait = (None if v is None else float(v) for v in row[7:])
 
-    quantiles: dict[str, Any] = {}
+    def pick(expr: ColumnElement[Any], where: list[ColumnElement[bool]], n: int) -> dict[int, float]:
+        return percentiles(session, expr, where, (50, 95))[None][1] if n else {}
+
     done_where = _completed_in(scope)
-    started_where = [*finished_in(scope), started]
-    if n_done:
-        for name, expr in (("cycle", CYCLE), ("processing", PROCESSING)):
-            for q in (0.5, 0.95):
-                quantiles[f"{name}{q}"] = _nth(expr, done_where, n_done, q)
-    if n_started:
-        for q in (0.5, 0.95):
-            quantiles[f"wait{q}"] = _nth(QUEUE_WAIT, started_where, n_started, q)
-    values: dict[str, float | None] = {}
-    if quantiles:  # one round trip for every percentile
-        got = session.execute(select(*(v.label(k.replace(".", "_")) for k, v in quantiles.items()))).one()
-        values = {k: None if v is None else float(v) for k, v in zip(quantiles, got, strict=True)}
+    cycle = pick(CYCLE, done_where, n_done)
+    processing = pick(PROCESSING, done_where, n_done)
+    wait = pick(QUEUE_WAIT, [*finished_in(scope), started], n_started)
     return PerfKpis(
         hours=scope.span.total_seconds() / 3600.0,
         completed=completed,
@@ -237,9 +263,9 @@ def kpis(session: Session, scope: Scope) -> PerfKpis:
         cancelled=cancelled,
         first_attempt_ok=first_ok,
         retried=retried,
-        cycle=Timing(avg_cycle, values.get("cycle0.5"), values.get("cycle0.95")),
-        queue_wait=Timing(avg_wait, values.get("wait0.5"), values.get("wait0.95")),
-        processing=Timing(avg_processing, values.get("processing0.5"), values.get("processing0.95")),
+        cycle=Timing(avg_cycle, cycle.get(50), cycle.get(95)),
+        queue_wait=Timing(avg_wait, wait.get(50), wait.get(95)),
+        processing=Timing(avg_processing, processing.get(50), processing.get(95)),
     )
 
 
@@ -288,22 +314,13 @@ def duration_histogram(session: Session, scope: Scope) -> pd.DataFrame:
 
 def duration_quantiles(session: Session, scope: Scope) -> pd.DataFrame:
     """Per kind, the five numbers of a box plot plus p95 of completed tasks' processing times: columns kind,
-    n, min, p25, median, p75, p95, max. One grouped query, then one small ordered query per kind."""
-    where = _completed_in(scope)
-    groups = session.execute(
-        select(T.kind, func.count(), func.min(PROCESSING), func.max(PROCESSING))
-        .where(*where)
-        .group_by(T.kind)
-        .order_by(T.kind)
-    ).all()
-    records = []
-    for kind, n, low, high in groups:
-        mine = [*where, T.kind == kind]
-        picks = [_nth(PROCESSING, mine, int(n), q).label(k) for k, q in BOX_QUANTILES.items()]
-        got = session.execute(select(*picks)).one()
-        quantiles = {k: float(v) for k, v in zip(BOX_QUANTILES, got, strict=True)}
-        records.append({"kind": kind, "n": int(n), "min": float(low), **quantiles, "max": float(high)})
-    return pd.DataFrame(records, columns=["kind", "n", "min", *BOX_QUANTILES, "max"])
+    n, min, p25, median, p75, p95, max. One statement: a sort per kind, a handful of rows back."""
+    got = percentiles(session, PROCESSING, _completed_in(scope), tuple(BOX_PERCENTILES.values()), by=T.kind)
+    records = [
+        {"kind": kind, "n": n, **{name: values[pct] for name, pct in BOX_PERCENTILES.items()}}
+        for kind, (n, values) in sorted(got.items())
+    ]
+    return pd.DataFrame(records, columns=["kind", "n", *BOX_PERCENTILES])
 
 
 # --- outcomes, tools, peak hours ---------------------------------------------------------------------------
@@ -448,12 +465,53 @@ def forecast_next(series: pd.Series, step: timedelta, n: int = 12) -> Forecast |
     )
 
 
-def spikes(series: pd.Series, window: int = 24, sigmas: float = 3.0, min_history: int = 5) -> pd.DataFrame:
+def spikes(
+    series: pd.Series,
+    window: int = 24,
+    sigmas: float = 3.0,
+    min_history: int = 5,
+    min_sigma: float = 0.0,
+) -> pd.DataFrame:
     """Flags each point above mean + `sigmas`·σ (sample standard deviation) of up to `window` points before it;
-    a point with fewer than `min_history` points before it is never flagged. Columns value, threshold, spike,
-    indexed like `series`."""
+    a point with fewer than `min_history` points before it is never flagged. σ is taken as at least `min_sigma`:
+    a flat history has σ = 0, which would flag any change at all (one failure after an hour of none).
+    Columns value, threshold, spike, indexed like `series`."""
     values = series.astype(float)
     history = values.shift(1).rolling(window, min_periods=min_history)
-    threshold = history.mean() + sigmas * history.std(ddof=1)
+    mean = history.mean()
+    sigma = np.maximum(history.std(ddof=1), min_sigma)
+    threshold = mean + sigmas * sigma
     flagged = (values > threshold) & threshold.notna()
     return pd.DataFrame({"value": values, "threshold": threshold, "spike": flagged.astype(bool)})
+
+
+@dataclass(frozen=True)
+class VolumeAnalysis:
+    forecast: Forecast | None  # tasks created in the bucket after the last complete one
+    cost: pd.DataFrame  # spikes() of cost per bucket
+    failed: pd.DataFrame  # spikes() of failures per bucket
+
+    @property
+    def alerts(self) -> list[tuple[str, datetime, float, float]]:
+        """(metric, bucket, value, threshold) of every flagged bucket, newest first."""
+        found = [
+            (metric, pd.Timestamp(at).to_pydatetime(), float(row.value), float(row.threshold))
+            for metric, flags in (("cost", self.cost), ("failures", self.failed))
+            for at, row in flags[flags["spike"]].iterrows()
+        ]
+        return sorted(found, key=lambda a: a[1], reverse=True)
+
+
+def analyse(frame: pd.DataFrame, unit: str) -> VolumeAnalysis:
+    """The forecast and the spike flags of a volume_series() frame. The forecast fits complete buckets only:
+    the bucket in progress would drag the trend down."""
+    by_bucket = frame.set_index("bucket")
+    complete = by_bucket[by_bucket["complete"]]
+    # σ floors. Failures are counts: at least one task of noise. Spend has no natural unit, so a quarter of
+    # what a bucket with any spend usually costs: work resuming after idle buckets is not a spike.
+    spent = by_bucket["cost"][by_bucket["cost"] > 0]
+    return VolumeAnalysis(
+        forecast=forecast_next(complete["created"], STEP[unit]),
+        cost=spikes(by_bucket["cost"], min_sigma=0.25 * float(spent.mean()) if len(spent) else 0.0),
+        failed=spikes(by_bucket["failed"], min_sigma=1.0),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, String
+from sqlalchemy import DateTime, Float, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
@@ -107,3 +107,23 @@ def _bucket_pg(element: _Bucket, compiler: Any, **kw: Any) -> str:
     if element.unit in ("week", "month"):  # date_trunc: weeks start on Monday, as in ISO 8601
         return f"to_char(date_trunc('{element.unit}', {col}), 'YYYY-MM-DD HH24:MI:SS')"
     return f"to_char({col}, '{PG_BUCKETS[element.unit]}')"
+
+
+class hour_floor(FunctionElement[Any]):
+    """The start of a timestamp's hour, as a timestamp stored exactly like SQLAlchemy stores DateTime (on
+    SQLite the text must match, microseconds included, or range comparisons go wrong)."""
+
+    type = DateTime()
+    inherit_cache = True
+
+
+@compiles(hour_floor, "sqlite")
+def _hour_floor_sqlite(element: hour_floor, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"strftime('%Y-%m-%d %H:00:00.000000', {compiler.process(arg, **kw)})"
+
+
+@compiles(hour_floor, "postgresql")
+def _hour_floor_pg(element: hour_floor, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"date_trunc('hour', {compiler.process(arg, **kw)})"

@@ -17,7 +17,7 @@ from db.migrate import upgrade
 from db.recorder import Recorder
 
 PG_ADMIN_DSN = os.environ.get("TASKLENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = "task_events, activity, invocations, task_tags, tasks, workers, job_leases, write_stats, budgets"
+TABLES = "task_events, activity, invocations, task_tags, tasks, workers, job_leases, write_stats, budgets, usage_hourly"
 
 
 def _pg_available() -> bool:
@@ -99,3 +99,8 @@ def live_app(db_url: str) -> Iterator[Any]:
     app = start_live_app(db_url)
     yield app
     app.close()
+
+
+# Browser fixtures live in tests/browser.py; importing them here makes them one set for every test module
+# (a session-scoped browser imported by two modules would start two Playwright instances).
+from tests.browser import browser_fixture, sqlite_app_fixture, tab_fixture  # noqa: E402, F401

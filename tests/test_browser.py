@@ -21,15 +21,12 @@ from tests.browser import (
     AppFactory,
     BrowserPage,
     assert_not_reloaded,
-    browser_fixture,  # noqa: F401  (fixture)
     eventually,
     grid_rows,
     lane_card,
     live_state,
     open_page,
     screenshot,
-    sqlite_app_fixture,  # noqa: F401  (fixture)
-    tab_fixture,  # noqa: F401  (fixture)
     wait_live,
     wait_seq,
 )

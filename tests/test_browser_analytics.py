@@ -14,10 +14,7 @@ from tests.browser import (
     AppFactory,
     BrowserPage,
     assert_not_reloaded,
-    browser_fixture,  # noqa: F401  (fixture)
     open_page,
-    sqlite_app_fixture,  # noqa: F401  (fixture)
-    tab_fixture,  # noqa: F401  (fixture)
 )
 from tests.builders import make_task
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from db import rollups
+from db.timeutil import utcnow
 from db.writestats import flush_write_stats
 
 if TYPE_CHECKING:  # the worker imports this table; the type alone flows back
@@ -47,6 +49,11 @@ def flush_stats(w: Worker) -> None:
         flush_write_stats(session, w.db.stats)
 
 
+def rollup_usage(w: Worker) -> None:
+    with w.recorder.transaction() as session:
+        rollups.refresh(session, utcnow())
+
+
 @dataclass(frozen=True)
 class PeriodicJob:
     id: str
@@ -60,4 +67,5 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("mark-silent-workers", mark_silent_workers, lambda w: w.settings.sweep_seconds * 2),
     PeriodicJob("poll-queue", poll_queue, lambda w: w.settings.poll_seconds),
     PeriodicJob("flush-write-stats", flush_stats, lambda w: 60.0),
+    PeriodicJob("rollup-usage", rollup_usage, lambda w: 60.0),
 )

@@ -1,0 +1,248 @@
+"""Dashboard layer: the performance page's plotly figures, each built by a pure function from the frame one
+db.performance query returns (unit-tested without a browser)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dashboard.figures import STATUS_HEX, UNIT_MS, _layout, _no_data, label
+from db.performance import FAILURES, Forecast, bin_label
+
+KIND_HEX = {"demo": "#6f42c1", "command": "#0d6efd", "python": "#20c997", "external": "#fd7e14"}
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+SPIKE_HEX = "#dc3545"
+
+
+def _kind_color(kind: object) -> str:
+    return KIND_HEX.get(str(kind), "#6c757d")
+
+
+def duration_histogram(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
+    """Grouped bars of completed tasks per log-like duration bin, one series per kind; the axis runs over every
+    bin from the shortest to the longest so gaps show as gaps."""
+    fig = go.Figure()
+    for kind, part in frame.groupby("kind", sort=True):
+        fig.add_bar(x=part["label"], y=part["count"], name=str(kind), marker_color=_kind_color(kind))
+    if frame.empty:
+        _no_data(fig)
+    else:
+        bins = range(int(frame["bin"].min()), int(frame["bin"].max()) + 1)
+        fig.update_xaxes(type="category", categoryorder="array", categoryarray=[bin_label(b) for b in bins])
+    fig.update_layout(barmode="group", yaxis_title="tasks", xaxis_title="processing time")
+    return _layout(fig, theme)
+
+
+def duration_box(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
+    """A box per kind drawn from precomputed quantiles (whiskers at min and max), p95 as a diamond; log axis
+    because durations span orders of magnitude."""
+    fig = go.Figure()
+    for r in frame.itertuples():
+        color = _kind_color(r.kind)
+        fig.add_trace(
+            go.Box(
+                x=[str(r.kind)],
+                q1=[r.p25],
+                median=[r.median],
+                q3=[r.p75],
+                lowerfence=[r.min],
+                upperfence=[r.max],
+                name=str(r.kind),
+                marker_color=color,
+                hoverinfo="y+name",
+            )
+        )
+        fig.add_scatter(
+            x=[str(r.kind)],
+            y=[r.p95],
+            mode="markers",
+            marker={"symbol": "diamond", "size": 9, "color": color},
+            name=f"{r.kind} p95",
+            hovertemplate=f"{r.kind} p95: %{{y:.1f}} s · {int(r.n):,} tasks<extra></extra>",
+            showlegend=False,
+        )
+    if frame.empty:
+        _no_data(fig)
+    fig.update_layout(showlegend=False, yaxis_title="seconds")
+    fig.update_yaxes(type="log")
+    return _layout(fig, theme)
+
+
+def outcomes_by_kind(
+    frame: pd.DataFrame, window: tuple[datetime, datetime], unit: str, theme: str | None = None
+) -> go.Figure:
+    """Top: success rate per kind and bucket (completed ÷ completed + failed + timed out; cancelled tasks are
+    not outcomes). Bottom: failures per kind, stacked."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.6, 0.4], vertical_spacing=0.08)
+    counts = frame.pivot_table(
+        index=["bucket", "kind"], columns="status", values="count", aggfunc="sum", fill_value=0
+    )
+    counts = counts.reindex(columns=sorted({"completed", *FAILURES} | set(counts.columns)), fill_value=0)
+    failed = counts[list(FAILURES)].sum(axis=1)
+    decided = counts["completed"] + failed
+    for kind in sorted(frame["kind"].unique()):
+        part = counts.xs(kind, level="kind")
+        ok, bad = part["completed"], part[list(FAILURES)].sum(axis=1)
+        shown = (ok + bad) > 0
+        color = _kind_color(kind)
+        fig.add_scatter(
+            x=part.index[shown],
+            y=(ok[shown] / (ok + bad)[shown] * 100.0),
+            customdata=list(zip(ok[shown], bad[shown], strict=True)),
+            hovertemplate="%{y:.0f}% · %{customdata[0]} ok, %{customdata[1]} failed<extra>"
+            + str(kind)
+            + "</extra>",
+            mode="lines+markers",
+            name=str(kind),
+            line={"color": color},
+            legendgroup=str(kind),
+            row=1,
+            col=1,
+        )
+        fig.add_bar(
+            x=part.index,
+            y=bad,
+            name=f"{kind} failures",
+            marker_color=color,
+            legendgroup=str(kind),
+            showlegend=False,
+            width=0.8 * UNIT_MS[unit],
+            row=2,
+            col=1,
+        )
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title_text="success %", range=[0, 105], row=1, col=1)
+    fig.update_yaxes(title_text="failures", row=2, col=1)
+    fig.update_xaxes(type="date", range=[window[0], window[1]])
+    if frame.empty or not decided.any():
+        _no_data(fig)
+    return _layout(fig, theme, height=420)
+
+
+def tool_bars(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
+    """Horizontal bars of tool calls per tool, the most used on top."""
+    top = frame.iloc[::-1]
+    fig = go.Figure(
+        go.Bar(
+            x=top["calls"],
+            # The tool is the first word of whatever an agent printed: escaped, as plotly renders some HTML.
+            y=[label(t) for t in top["tool"]],
+            orientation="h",
+            customdata=top[["tasks"]].to_numpy(),
+            hovertemplate="%{y}: %{x:,} calls in %{customdata[0]:,} tasks<extra></extra>",
+        )
+    )
+    fig.update_layout(xaxis_title="calls", yaxis_title=None)
+    if frame.empty:
+        _no_data(fig)
+    return _layout(fig, theme, height=max(260, 24 * len(top) + 80))
+
+
+def peak_heatmap(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
+    """Tasks created per weekday × hour (UTC), every cell present."""
+    grid = (
+        frame.pivot_table(index="weekday", columns="hour", values="count", aggfunc="sum")
+        .reindex(index=range(7), columns=range(24))
+        .fillna(0)
+        .astype(int)
+    )
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.to_numpy(),
+            x=[f"{h:02d}" for h in range(24)],
+            y=list(WEEKDAYS),
+            colorscale="Blues",
+            hovertemplate="%{y} %{x}:00 UTC: %{z} tasks<extra></extra>",
+            colorbar={"title": "tasks"},
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(xaxis_title="hour (UTC)")
+    if frame.empty:
+        _no_data(fig)
+    return _layout(fig, theme, height=300)
+
+
+def volume_forecast(
+    frame: pd.DataFrame, forecast: Forecast | None, unit: str, theme: str | None = None
+) -> go.Figure:
+    """Tasks created per bucket (a partly covered bucket drawn faded), with the next bucket's forecast as a
+    hollow marker and its ±2σ band."""
+    fig = go.Figure()
+    fig.add_bar(
+        x=frame["bucket"],
+        y=frame["created"],
+        name="created",
+        marker_color="#6610f2",
+        marker_opacity=[1.0 if c else 0.45 for c in frame["complete"]],
+        width=0.8 * UNIT_MS[unit],
+    )
+    if forecast is not None:
+        fig.add_scatter(
+            x=[forecast.at],
+            y=[forecast.value],
+            mode="markers",
+            name=f"forecast ({forecast.basis} {unit}s' trend)",
+            marker={"symbol": "circle-open", "size": 12, "color": "#fd7e14", "line": {"width": 3}},
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [forecast.high - forecast.value],
+                "arrayminus": [forecast.value - forecast.low],
+            },
+            hovertemplate="forecast %{y:.1f} tasks<extra></extra>",
+        )
+    fig.update_layout(yaxis_title="tasks created")
+    fig.update_xaxes(type="date")
+    if frame.empty or not frame["created"].any():
+        _no_data(fig)
+    return _layout(fig, theme, height=280)
+
+
+def spikes_chart(
+    frame: pd.DataFrame, cost: pd.DataFrame, failed: pd.DataFrame, unit: str, theme: str | None = None
+) -> go.Figure:
+    """Cost (top) and failures (bottom) per bucket with their mean + 3σ threshold; spikes as red crosses."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1)
+    for row, (metric, flags, color, fmt) in enumerate(
+        (("cost", cost, "#0d6efd", "$%{y:.4f}"), ("failures", failed, STATUS_HEX["failed"], "%{y}")), start=1
+    ):
+        fig.add_bar(
+            x=frame["bucket"],
+            y=flags["value"].to_numpy(),
+            name=metric,
+            marker_color=color,
+            width=0.8 * UNIT_MS[unit],
+            hovertemplate=f"{metric} {fmt}<extra></extra>",
+            row=row,
+            col=1,
+        )
+        fig.add_scatter(
+            x=frame["bucket"],
+            y=flags["threshold"].to_numpy(),
+            mode="lines",
+            line={"dash": "dot", "color": "#6c757d"},
+            name="mean + 3σ",
+            showlegend=row == 1,
+            row=row,
+            col=1,
+        )
+        hit = flags["spike"].to_numpy()
+        fig.add_scatter(
+            x=frame["bucket"][hit],
+            y=flags["value"].to_numpy()[hit],
+            mode="markers",
+            marker={"symbol": "x", "size": 14, "color": SPIKE_HEX, "line": {"width": 2}},
+            name=f"{metric} spike",
+            row=row,
+            col=1,
+        )
+    fig.update_yaxes(title_text="USD", tickprefix="$", row=1, col=1)
+    fig.update_yaxes(title_text="failures", row=2, col=1)
+    fig.update_xaxes(type="date")
+    if frame.empty:
+        _no_data(fig)
+    return _layout(fig, theme, height=380)

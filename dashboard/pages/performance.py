@@ -1,0 +1,189 @@
+"""Dashboard layer: the performance page — throughput, cycle / queue / processing times, retries, duration
+distributions, outcomes by kind over time, tool use, peak hours, a next-bucket forecast and cost / failure spike
+flags. Scoped by the shared range/filter bar kept in the URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, dcc, html
+
+from dashboard import figures_performance as figs
+from dashboard import ids
+from dashboard.components.fmt import duration, money, percent
+from dashboard.components.overview import kpi_card
+from dashboard.scopebar import scope_section
+from dashboard.services import Services
+from db import performance
+from db.performance import Forecast, PerfKpis, Timing, VolumeAnalysis
+from db.scope import parse_scope
+from db.timeutil import utcnow
+
+PATH = "/performance"
+TITLE = "Performance"
+
+KPIS = "perf-kpis"
+ALERTS = "perf-alerts"
+VOLUME = "perf-volume"
+SPIKES = "perf-spikes"
+OUTCOMES = "perf-outcomes"
+HISTOGRAM = "perf-histogram"
+BOX = "perf-box"
+TOOLS = "perf-tools"
+HEATMAP = "perf-heatmap"
+ANOMALY = "perf-anomaly"  # the banner shown when a bucket is flagged
+
+
+def _card(title: str, body: Any, lg: int = 12) -> dbc.Col:
+    return dbc.Col(dbc.Card([dbc.CardHeader(title), dbc.CardBody(body)]), lg=lg, className="mb-3")
+
+
+def layout(**query: Any) -> html.Div:
+    return html.Div(
+        [
+            html.H3("Performance", className="mb-3"),
+            scope_section(query),
+            html.Div(id=ALERTS),
+            html.Div(id=KPIS),
+            dbc.Row(
+                [
+                    _card("Tasks created, with the next bucket's forecast", dcc.Graph(id=VOLUME), lg=6),
+                    _card("Cost and failure spikes", dcc.Graph(id=SPIKES), lg=6),
+                ]
+            ),
+            dbc.Row(_card("Success and failures by kind over time", dcc.Graph(id=OUTCOMES))),
+            dbc.Row(
+                [
+                    _card("Processing time distribution (completed tasks)", dcc.Graph(id=HISTOGRAM), lg=7),
+                    _card("Processing time by kind", dcc.Graph(id=BOX), lg=5),
+                ]
+            ),
+            dbc.Row(
+                [
+                    _card("Tool calls", dcc.Graph(id=TOOLS), lg=5),
+                    _card("Peak hours: tasks created (UTC)", dcc.Graph(id=HEATMAP), lg=7),
+                ]
+            ),
+        ]
+    )
+
+
+def kpis(k: PerfKpis, forecast: Forecast | None, unit: str) -> dbc.Row:
+    def timing(t: Timing) -> str:
+        return f"p50 {duration(t.p50)} · p95 {duration(t.p95)}"
+
+    expected = "–" if forecast is None else f"{forecast.value:,.1f}"
+    band = (
+        ""
+        if forecast is None
+        else f"{forecast.low:,.0f}–{forecast.high:,.0f}, {unit} of {forecast.at:%m-%d %H:%M}"
+    )
+    return dbc.Row(
+        [
+            kpi_card(
+                "Throughput",
+                f"{k.throughput_per_hour:,.2f}/h",
+                hint=f"{k.completed:,} completed",
+                key="perf-throughput",
+            ),
+            kpi_card("Cycle time", duration(k.cycle.avg), hint=timing(k.cycle), key="perf-cycle"),
+            kpi_card("Queue wait", duration(k.queue_wait.avg), hint=timing(k.queue_wait), key="perf-wait"),
+            kpi_card(
+                "Processing time",
+                duration(k.processing.avg),
+                hint=timing(k.processing),
+                key="perf-processing",
+            ),
+            kpi_card(
+                "First-attempt success",
+                percent(k.first_attempt_success_rate),
+                hint=f"overall {percent(k.success_rate)} of {k.outcomes:,}",
+                key="perf-first",
+            ),
+            kpi_card(
+                "Retry rate",
+                percent(k.retry_rate),
+                hint=f"{k.retried:,} needed another attempt",
+                color="warning" if k.retried else None,
+                key="perf-retry",
+            ),
+            kpi_card("Forecast, tasks created", expected, hint=band, key="perf-forecast"),
+        ],
+        className="g-3",
+    )
+
+
+def alerts(analysis: VolumeAnalysis, unit: str) -> Any:
+    """A visible banner per flagged bucket: a spike must not hide in a chart's corner."""
+    found = analysis.alerts
+    if not found:
+        return html.Div(
+            f"No cost or failure spikes (a {unit} above mean + 3σ of the ones before it).",
+            className="text-muted small mb-2",
+        )
+    lines = [
+        html.Li(
+            f"{metric.capitalize()} spike in the {unit} of {at:%Y-%m-%d %H:%M} UTC: "
+            + (
+                f"{money(value)} (threshold {money(limit)})"
+                if metric == "cost"
+                else f"{value:,.0f} (threshold {limit:,.1f})"
+            )
+        )
+        for metric, at, value, limit in found[:5]
+    ]
+    more = [html.Li(f"… and {len(found) - 5} more")] if len(found) > 5 else []
+    return dbc.Alert(
+        [
+            html.Strong(f"{len(found)} anomal{'y' if len(found) == 1 else 'ies'}"),
+            html.Ul(lines + more, className="mb-0"),
+        ],
+        color="danger",
+        id=ANOMALY,
+    )
+
+
+def refresh(svc: Services, query: str, theme: str | None) -> tuple[Any, ...]:
+    scope = parse_scope(query, utcnow())
+    unit, window = scope.unit, (scope.start, scope.end)
+    with svc.db.reading() as session:
+        k = performance.kpis(session, scope)
+        volume = performance.volume_series(session, scope)
+        outcomes = performance.outcomes_over_time(session, scope)
+        histogram = performance.duration_histogram(session, scope)
+        box = performance.duration_quantiles(session, scope)
+        tools = performance.tool_calls(session, scope)
+        peaks = performance.peak_hours(session, scope)
+    analysis = performance.analyse(volume, unit)
+    return (
+        alerts(analysis, unit),
+        kpis(k, analysis.forecast, unit),
+        figs.volume_forecast(volume, analysis.forecast, unit, theme),
+        figs.spikes_chart(volume, analysis.cost, analysis.failed, unit, theme),
+        figs.outcomes_by_kind(outcomes, window, unit, theme),
+        figs.duration_histogram(histogram, theme),
+        figs.duration_box(box, theme),
+        figs.tool_bars(tools, theme),
+        figs.peak_heatmap(peaks, theme),
+    )
+
+
+def register(app: dash.Dash, svc: Services) -> None:
+    @app.callback(
+        Output(ALERTS, "children"),
+        Output(KPIS, "children"),
+        Output(VOLUME, "figure"),
+        Output(SPIKES, "figure"),
+        Output(OUTCOMES, "figure"),
+        Output(HISTOGRAM, "figure"),
+        Output(BOX, "figure"),
+        Output(TOOLS, "figure"),
+        Output(HEATMAP, "figure"),
+        Input(ids.PAGE_SCOPE, "data"),
+        Input(ids.SIGNAL, "data"),
+        Input(ids.THEME, "data"),
+    )
+    def _refresh(query: str, _signal: Any, theme: str | None) -> Any:
+        return refresh(svc, query, theme)

@@ -1,0 +1,465 @@
+"""Tests: the performance queries against hand-computed answers on SQLite and PostgreSQL, the forecast and
+spike rules on constructed series, the pure figure builders, and the page's refresh as a plain function."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from dashboard import figures_performance as figs
+from db import performance
+from db.engine import Database
+from db.ops import ActivityLine, Transition
+from db.scope import Scope, parse_scope
+from db.states import ActivityType, TaskKind, TaskStatus
+from db.writes import apply_ops
+from tests.builders import make_task
+
+NOW = datetime(2026, 3, 10, 12, 0)  # a Tuesday
+TOOL = ActivityType.TOOL_EXEC
+H = timedelta(hours=1)
+
+
+def approx(value: float) -> object:
+    """SQLite computes durations from julianday() doubles: exact to about 10 µs, not to the last bit."""
+    return pytest.approx(value, abs=1e-3)
+
+
+def lines(db: Database, task_id: int, at: datetime, *items: ActivityLine) -> None:
+    with db.writing() as session:
+        apply_ops(session, task_id, items, actor="t", now=at)
+
+
+@pytest.fixture
+def work(db: Database) -> dict[str, int]:
+    """Times are processing (start → end); cycle adds the queue wait before it.
+    a  demo     Sun 03-08 12:00  wait 10  ran 61   completed  builder/claude $1; 3 tool lines + 1 output line
+    b  demo     Mon 03-09 12:00  wait 20  ran 400  completed
+    c  command  Mon 03-09 13:00  wait 30  ran 5    failed     tester/haiku $0.5
+    d  command  Tue 03-10 09:00  wait 5   ran 1.5  completed  tag x, worker w2; 3 tool lines
+    e  demo     Tue 03-10 07:00  failed after 20 s, retried at 08:00 (claimable 08:01), started 08:01:40,
+                                 completed 08:02:30: wait 40, ran 50, cycle 3750, attempt 2
+    f  demo     Tue 03-10 11:00  still queued
+    g  demo     Tue 03-10 10:00  wait 5   ran 10   cancelled
+    old         20 days ago, completed, one tool line."""
+    t = {
+        "a": make_task(
+            db, created=NOW - 48 * H, started_after=10, ran_for=61, calls=(("builder", "claude", 1.0),)
+        ),
+        "b": make_task(db, created=NOW - 24 * H, started_after=20, ran_for=400),
+        "c": make_task(
+            db,
+            created=NOW - 23 * H,
+            kind=TaskKind.COMMAND,
+            status=TaskStatus.FAILED,
+            started_after=30,
+            ran_for=5,
+            calls=(("tester", "haiku", 0.5),),
+        ),
+        "d": make_task(
+            db,
+            created=NOW - 3 * H,
+            kind=TaskKind.COMMAND,
+            started_after=5,
+            ran_for=1.5,
+            tags=("x",),
+            worker="w2",
+        ),
+        "e": make_task(db, created=NOW - 5 * H, status=TaskStatus.FAILED, started_after=10, ran_for=20),
+        "f": make_task(db, created=NOW - 1 * H, status=TaskStatus.QUEUED),
+        "g": make_task(db, created=NOW - 2 * H, status=TaskStatus.CANCELLED, started_after=5, ran_for=10),
+        "old": make_task(db, created=NOW - 20 * 24 * H),
+    }
+    retry_at = NOW - 4 * H
+    with db.writing() as session:
+        for at, op in (
+            (
+                retry_at,
+                Transition(
+                    TaskStatus.QUEUED,
+                    reason="retry",
+                    next_attempt=True,
+                    available_at=retry_at + timedelta(seconds=60),
+                ),
+            ),
+            (
+                retry_at + timedelta(seconds=100),
+                Transition(TaskStatus.RUNNING, worker_id="w1", lease_until=NOW),
+            ),
+            (retry_at + timedelta(seconds=150), Transition(TaskStatus.COMPLETED)),
+        ):
+            apply_ops(session, t["e"], [op], actor="t", now=at)
+    call = f"{t['a']}-0"
+    lines(
+        db,
+        t["a"],
+        NOW - 48 * H + timedelta(seconds=30),
+        ActivityLine("read_file README.md", TOOL, invocation_id=call),
+        ActivityLine("grep foo src/", TOOL, invocation_id=call),
+        ActivityLine("read_file setup.py", TOOL),
+        ActivityLine("read_file said hello", ActivityType.OUTPUT),
+    )
+    lines(
+        db,
+        t["d"],
+        NOW - 3 * H + timedelta(seconds=3),
+        ActivityLine("read_file x.py", TOOL),
+        ActivityLine("bash", TOOL),
+        ActivityLine("  grep -r y", TOOL),
+    )
+    lines(db, t["old"], NOW - 20 * 24 * H + timedelta(seconds=30), ActivityLine("web_search q", TOOL))
+    return t
+
+
+def scope(query: str) -> Scope:
+    return parse_scope(query, NOW)
+
+
+def test_kpis(db: Database, work: dict[str, int]) -> None:
+    with db.reading() as s:
+        k = performance.kpis(s, scope("?range=7d"))
+    assert (k.completed, k.failed, k.cancelled, k.outcomes) == (4, 1, 1, 5)
+    assert k.throughput_per_hour == pytest.approx(4 / 168)
+    assert k.success_rate == pytest.approx(0.8)
+    assert k.first_attempt_success_rate == pytest.approx(0.6) and k.retry_rate == pytest.approx(0.2)
+    # Completed: cycle 71, 420, 6.5, 3750; processing 61, 400, 1.5, 50. Started: waits 10, 20, 30, 5, 40, 5.
+    assert (k.cycle.avg, k.cycle.p50, k.cycle.p95) == (approx(4247.5 / 4), approx(71), approx(420))
+    assert (k.processing.avg, k.processing.p50, k.processing.p95) == (
+        approx(512.5 / 4),
+        approx(50),
+        approx(61),
+    )
+    assert (k.queue_wait.avg, k.queue_wait.p50, k.queue_wait.p95) == (approx(110 / 6), approx(10), approx(30))
+
+
+# (query, completed, failed, cycle p50). One test over every case: the fixture costs more than the queries.
+FILTER_CASES: list[tuple[str, int, int, float | None]] = [
+    ("?range=7d&model=claude", 1, 0, 71),
+    ("?range=7d&role=tester", 0, 1, None),
+    ("?range=7d&tag=x", 1, 0, 6.5),
+    ("?range=7d&worker=w2", 1, 0, 6.5),
+    ("?range=7d&kind=command", 1, 1, 6.5),
+    ("?range=30d", 5, 1, 71),
+    ("?range=1h", 0, 0, None),
+]
+
+
+def test_kpis_respect_filters(db: Database, work: dict[str, int]) -> None:
+    for query, completed, failed, cycle_p50 in FILTER_CASES:
+        with db.reading() as s:
+            k = performance.kpis(s, scope(query))
+        assert (k.completed, k.failed) == (completed, failed), query
+        assert k.cycle.p50 == (None if cycle_p50 is None else approx(cycle_p50)), query
+        if not k.outcomes:
+            assert k.success_rate is None and k.retry_rate is None and k.queue_wait.avg is None
+
+
+def test_duration_histogram_and_quantiles(db: Database, work: dict[str, int]) -> None:
+    with db.reading() as s:
+        hist = performance.duration_histogram(s, scope("?range=7d"))
+        box = performance.duration_quantiles(s, scope("?range=7d"))
+        none = performance.duration_histogram(s, scope("?range=1h"))
+    # demo: 50 s (30s–1m), 61 s (1m–2m), 400 s (5m–10m), the empty 2m–5m bin between; command: 1.5 s.
+    assert list(hist.itertuples(index=False, name=None)) == [
+        ("command", 1, "1s–2s", 1),
+        ("demo", 6, "30s–1m", 1),
+        ("demo", 7, "1m–2m", 1),
+        ("demo", 8, "2m–5m", 0),
+        ("demo", 9, "5m–10m", 1),
+    ]
+    assert none.empty and list(none.columns) == ["kind", "bin", "label", "count"]
+    rows = {r["kind"]: r for r in box.to_dict("records")}
+    assert rows["command"]["n"] == 1 and rows["command"]["min"] == approx(1.5)
+    assert rows["command"]["max"] == approx(1.5) and rows["command"]["p95"] == approx(1.5)
+    demo = {k: round(v, 3) for k, v in rows["demo"].items() if k != "kind"}
+    assert demo == {"n": 3, "min": 50, "p25": 50, "median": 61, "p75": 61, "p95": 61, "max": 400}
+
+
+def test_bin_labels() -> None:
+    assert [performance.bin_label(n) for n in (0, 1, 7, 12, 16)] == ["<1s", "1s–2s", "1m–2m", "30m–1h", "≥1d"]
+
+
+def test_outcomes_over_time(db: Database, work: dict[str, int]) -> None:
+    with db.reading() as s:
+        daily = performance.outcomes_over_time(s, scope("?range=7d"))
+        hourly = performance.outcomes_over_time(s, scope("?range=24h&kind=command"))
+    got = [(b.strftime("%m-%d"), k, st, n) for b, k, st, n in daily.itertuples(index=False, name=None)]
+    assert got == [
+        ("03-08", "demo", "completed", 1),
+        ("03-09", "command", "failed", 1),
+        ("03-09", "demo", "completed", 1),
+        ("03-10", "command", "completed", 1),
+        ("03-10", "demo", "cancelled", 1),
+        ("03-10", "demo", "completed", 1),
+    ]
+    assert [(b.hour, st) for b, _k, st, _n in hourly.itertuples(index=False, name=None)] == [
+        (13, "failed"),
+        (9, "completed"),
+    ]
+
+
+TOOL_CASES: list[tuple[str, list[tuple[str, int, int]]]] = [
+    ("?range=7d", [("read_file", 3, 2), ("grep", 2, 2), ("bash", 1, 1)]),
+    ("?range=30d", [("read_file", 3, 2), ("grep", 2, 2), ("bash", 1, 1), ("web_search", 1, 1)]),
+    ("?range=7d&role=builder", [("grep", 1, 1), ("read_file", 1, 1)]),
+    ("?range=7d&kind=command", [("bash", 1, 1), ("grep", 1, 1), ("read_file", 1, 1)]),
+    ("?range=7d&tag=x&worker=w2", [("bash", 1, 1), ("grep", 1, 1), ("read_file", 1, 1)]),
+    ("?range=7d&model=haiku", []),
+]
+
+
+def test_tool_calls(db: Database, work: dict[str, int]) -> None:
+    """(tool, calls, tasks), most calls first: the first word of tool lines only, leading blanks ignored."""
+    for query, expected in TOOL_CASES:
+        with db.reading() as s:
+            frame = performance.tool_calls(s, scope(query))
+        assert list(frame.itertuples(index=False, name=None)) == expected, query
+
+
+def test_peak_hours(db: Database, work: dict[str, int]) -> None:
+    with db.reading() as s:
+        week = performance.peak_hours(s, scope("?range=7d"))
+        command = performance.peak_hours(s, scope("?range=7d&kind=command"))
+    assert list(week.itertuples(index=False, name=None)) == [
+        (0, 12, 1),  # Monday: b
+        (0, 13, 1),  # c
+        (1, 7, 1),  # Tuesday: e, d, g, f
+        (1, 9, 1),
+        (1, 10, 1),
+        (1, 11, 1),
+        (6, 12, 1),  # Sunday: a
+    ]
+    assert list(command.itertuples(index=False, name=None)) == [(0, 13, 1), (1, 9, 1)]
+
+
+def test_volume_series(db: Database, work: dict[str, int]) -> None:
+    with db.reading() as s:
+        day = performance.volume_series(s, scope("?range=24h"))
+        week = performance.volume_series(s, scope("?range=7d"))
+        claude = performance.volume_series(s, scope("?range=7d&model=claude"))
+    assert len(day) == 24 and day["complete"].all()
+    assert day["bucket"].iloc[0] == pd.Timestamp("2026-03-09 12:00")
+    by_hour = day.set_index(day["bucket"].dt.strftime("%d %H"))
+    assert (day["created"].sum(), day["finished"].sum(), day["failed"].sum()) == (6, 5, 1)
+    assert by_hour.loc["09 13", ["created", "finished", "failed"]].tolist() == [1, 1, 1]
+    assert by_hour.loc["09 13", "cost"] == pytest.approx(0.5) and day["cost"].sum() == pytest.approx(0.5)
+    assert by_hour.loc["10 08", ["created", "finished"]].tolist() == [0, 1]  # e, retried, ended at 08:02
+    # 7 days from Tuesday noon: eight day buckets, the first and last only partly covered.
+    assert week["bucket"].dt.strftime("%m-%d").tolist() == [f"03-{d:02d}" for d in range(3, 11)]
+    assert week["complete"].tolist() == [False, *[True] * 6, False]
+    assert week["created"].tolist() == [0, 0, 0, 0, 0, 1, 2, 4]
+    assert week["cost"].round(6).tolist() == [0, 0, 0, 0, 0, 1.0, 0.5, 0]
+    assert claude["created"].tolist() == [0, 0, 0, 0, 0, 1, 0, 0] and claude["cost"].sum() == pytest.approx(
+        1.0
+    )
+
+
+# --- forecast and spikes on constructed series -----------------------------------------------------------
+
+
+def hourly(values: Sequence[float]) -> pd.Series:
+    return pd.Series(values, index=pd.date_range("2026-03-01", periods=len(values), freq="h"), dtype=float)
+
+
+def test_forecast_next() -> None:
+    line = performance.forecast_next(hourly([2, 4, 6, 8]), H)
+    assert line is not None
+    assert [line.value, line.low, line.high] == pytest.approx([10, 10, 10]) and line.basis == 4
+    assert line.at == datetime(2026, 3, 1, 4, 0)
+    # Slope 0.4 through 1, 3, 1, 3: 3.0 next; residuals ±0.4, ±1.2 → σ = √(3.2 / 2).
+    noisy = performance.forecast_next(hourly([1, 3, 1, 3]), H)
+    assert noisy is not None and noisy.value == pytest.approx(3.0)
+    assert noisy.low == pytest.approx(3 - 2 * 1.6**0.5) and noisy.high == pytest.approx(3 + 2 * 1.6**0.5)
+    falling = performance.forecast_next(hourly([9, 6, 3, 0]), H)
+    assert falling is not None and falling.value == 0.0  # never a negative number of tasks
+    recent = performance.forecast_next(hourly([100] * 8 + [1, 2, 3, 4]), H, n=4)
+    assert recent is not None and recent.value == pytest.approx(5) and recent.basis == 4
+    assert performance.forecast_next(hourly([5, 6]), H) is None
+
+
+def test_spikes() -> None:
+    flat = performance.spikes(hourly([1, 1, 1, 1, 1, 10, 1]))
+    assert flat["spike"].tolist() == [False] * 5 + [True, False]
+    assert flat["threshold"].isna().tolist() == [True] * 5 + [False, False]
+    # History 2,4,2,4,2,4: mean 3, sample σ √1.2 → threshold 3 + 3√1.2 ≈ 6.29.
+    wavy = performance.spikes(hourly([2, 4, 2, 4, 2, 4, 20, 6]))
+    assert wavy["threshold"].iloc[6] == pytest.approx(3 + 3 * 1.2**0.5)
+    assert wavy["spike"].tolist() == [False] * 6 + [True, False]
+    # Equal to the threshold is not above it; too little history is never a spike.
+    assert not performance.spikes(hourly([1] * 8))["spike"].any()
+    assert not performance.spikes(hourly([0, 0, 0, 50]))["spike"].any()
+    # Only the window's points count: a spike long ago no longer raises the bar.
+    windowed = performance.spikes(hourly([1, 50, 1, 1, 1, 1, 1, 1, 9]), window=5, min_history=3)
+    assert windowed["spike"].iloc[-1]
+    # The σ floors: one failure after a quiet spell is noise; four are not.
+    quiet = hourly([0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 4])
+    assert performance.spikes(quiet, min_sigma=1.0)["spike"].tolist() == [False] * 11 + [True]
+    assert not performance.spikes(hourly([10, 10, 10, 10, 10, 17]), min_sigma=2.5)["spike"].any()
+    assert performance.spikes(hourly([10, 10, 10, 10, 10, 18]), min_sigma=2.5)["spike"].iloc[-1]
+
+
+def volume_frame(cost: list[float], failed: list[int], created: list[int] | None = None) -> pd.DataFrame:
+    n = len(cost)
+    return pd.DataFrame(
+        {
+            "bucket": pd.date_range("2026-03-01", periods=n, freq="h"),
+            "created": created or [3] * n,
+            "finished": [3] * n,
+            "failed": failed,
+            "cost": cost,
+            "complete": [True] * (n - 1) + [False],
+        }
+    )
+
+
+def test_analyse() -> None:
+    frame = volume_frame([1.0] * 6 + [9.0, 1.0], [0] * 7 + [5], created=[1, 2, 3, 4, 5, 6, 7, 0])
+    result = performance.analyse(frame, "hour")
+    # The partial last bucket (0 so far) is left out of the trend: 1…7 gives 8 next, in the last bucket's hour.
+    assert result.forecast is not None and result.forecast.value == pytest.approx(7 + 1)
+    assert result.forecast.at == datetime(2026, 3, 1, 7, 0)
+    assert [(m, at.hour, v) for m, at, v, _ in result.alerts] == [("failures", 7, 5.0), ("cost", 6, 9.0)]
+    calm = performance.analyse(volume_frame([1.0] * 8, [0] * 7 + [1]), "hour")
+    assert calm.alerts == []
+
+
+# --- pure figures ------------------------------------------------------------------------------------------
+
+
+def test_figures_from_frames() -> None:
+    hist = pd.DataFrame(
+        {
+            "kind": ["command", "demo", "demo"],
+            "bin": [1, 6, 8],
+            "label": ["1s–2s", "30s–1m", "2m–5m"],
+            "count": [1, 2, 1],
+        }
+    )
+    fig = figs.duration_histogram(hist, "dark")
+    assert [t.name for t in fig.data] == ["command", "demo"]
+    assert list(fig.layout.xaxis.categoryarray) == [performance.bin_label(b) for b in range(1, 9)]
+    assert fig.layout.template.layout.paper_bgcolor is not None  # the dark template applied
+
+    box = pd.DataFrame(
+        [
+            {
+                "kind": "demo",
+                "n": 3,
+                "min": 50.0,
+                "p25": 50.0,
+                "median": 61.0,
+                "p75": 61.0,
+                "p95": 61.0,
+                "max": 400.0,
+            }
+        ]
+    )
+    bfig = figs.duration_box(box)
+    assert (
+        bfig.data[0].type == "box"
+        and list(bfig.data[0].median) == [61.0]
+        and list(bfig.data[0].upperfence) == [400.0]
+    )
+    assert list(bfig.data[1].y) == [61.0] and bfig.layout.yaxis.type == "log"
+
+    outcomes = pd.DataFrame(
+        {
+            "bucket": pd.to_datetime(["2026-03-09", "2026-03-09", "2026-03-09", "2026-03-10"]),
+            "kind": ["demo", "demo", "command", "demo"],
+            "status": ["completed", "failed", "timed_out", "cancelled"],
+            "count": [3, 1, 2, 4],
+        }
+    )
+    ofig = figs.outcomes_by_kind(outcomes, (NOW - 48 * H, NOW), "day")
+    rates = {t.name: list(t.y) for t in ofig.data if t.type == "scatter"}
+    assert rates == {"command": [0.0], "demo": [75.0]}  # a bucket of only cancellations has no rate
+    failures = {t.name: list(t.y) for t in ofig.data if t.type == "bar"}
+    assert failures == {"command failures": [2], "demo failures": [1, 0]}
+
+    tools = figs.tool_bars(pd.DataFrame({"tool": ["read_file", "<b>x"], "calls": [3, 2], "tasks": [2, 2]}))
+    assert list(tools.data[0].y) == ["&lt;b&gt;x", "read_file"]  # most used on top; agent text escaped
+
+    heat = figs.peak_heatmap(pd.DataFrame({"weekday": [0, 6], "hour": [12, 23], "count": [2, 5]}))
+    z = heat.data[0].z
+    assert len(z) == 7 and len(z[0]) == 24 and z[0][12] == 2 and z[6][23] == 5 and sum(map(sum, z)) == 7
+
+    volume = volume_frame([1.0] * 6 + [9.0, 1.0], [0] * 8)
+    forecast = performance.Forecast(at=datetime(2026, 3, 1, 8), value=3.0, low=2.0, high=5.0, basis=7)
+    vfig = figs.volume_forecast(volume, forecast, "hour")
+    assert list(vfig.data[0].marker.opacity) == [1.0] * 7 + [0.45]
+    assert list(vfig.data[1].y) == [3.0] and list(vfig.data[1].error_y.array) == [2.0]
+    analysis = performance.analyse(volume, "hour")
+    sfig = figs.spikes_chart(volume, analysis.cost, analysis.failed, "hour")
+    marks = {t.name: list(t.y) for t in sfig.data if t.type == "scatter" and t.mode == "markers"}
+    assert marks == {"cost spike": [9.0], "failures spike": []}
+
+
+def test_figures_empty() -> None:
+    empty_figs = [
+        figs.duration_histogram(pd.DataFrame(columns=["kind", "bin", "label", "count"])),
+        figs.duration_box(pd.DataFrame(columns=["kind", "n", "min", "p25", "median", "p75", "p95", "max"])),
+        figs.outcomes_by_kind(
+            pd.DataFrame(columns=["bucket", "kind", "status", "count"]), (NOW - H, NOW), "minute"
+        ),
+        figs.tool_bars(pd.DataFrame(columns=["tool", "calls", "tasks"])),
+        figs.peak_heatmap(pd.DataFrame(columns=["weekday", "hour", "count"])),
+        figs.volume_forecast(volume_frame([0.0] * 3, [0] * 3, created=[0, 0, 0]), None, "hour"),
+    ]
+    for fig in empty_figs:
+        assert [a.text for a in fig.layout.annotations] == ["no data in this range"]
+
+
+# --- the page as plain functions ---------------------------------------------------------------------------
+
+
+def test_performance_page_refresh(db: Database, db_url: str) -> None:
+    from dashboard.bridge import ChangeFeed
+    from dashboard.pages import performance as page
+    from dashboard.services import Services
+    from db.changefeed import Hub
+    from db.recorder import Recorder
+    from db.settings import Settings
+    from db.timeutil import utcnow
+    from tests.test_components import texts
+
+    hub = Hub()
+    recorder = Recorder(db, hub)
+    svc = Services(Settings(database_url=db_url), db, recorder, ChangeFeed(db, hub))
+    now = utcnow()
+    # Six hours of one cheap call each, then an hour that spends fifty times as much.
+    for hours_ago in range(9, 3, -1):
+        make_task(db, created=now - hours_ago * H, calls=(("planner", "gpt-4.1", 0.1),))
+    spike = make_task(
+        db, created=now - 2 * H, kind=TaskKind.COMMAND, ran_for=30, calls=(("planner", "gpt-4.1", 5.0),)
+    )
+    recorder.record(spike, ActivityLine("read_file a.py", TOOL), ActivityLine("read_file b.py", TOOL))
+
+    out = page.refresh(svc, "?range=24h", "dark")
+    banner, cards, volume, spikes_fig, outcomes, hist, box, tools, heat = out
+    words = " ".join(texts(banner))
+    assert "1 anomaly" in words and "Cost spike" in words and "$5.0000" in words
+    card_text = " ".join(texts(cards))
+    assert "Throughput" in card_text and "7 completed" in card_text and "100.0%" in card_text
+    assert sum(volume.data[0].y) == 7
+    assert [t.name for t in spikes_fig.data if t.type == "scatter" and t.mode == "markers" and len(t.y)] == [
+        "cost spike"
+    ]
+    assert {t.name for t in outcomes.data if t.type == "scatter"} == {"command", "demo"}
+    assert sum(sum(t.y) for t in hist.data) == 7
+    assert sorted(str(t.x[0]) for t in box.data if t.type == "box") == ["command", "demo"]
+    assert list(tools.data[0].y) == ["read_file"] and list(tools.data[0].x) == [2]
+    assert sum(map(sum, heat.data[0].z)) == 7
+
+    quiet = page.refresh(svc, "?range=1h&kind=python", None)
+    assert "No cost or failure spikes" in " ".join(texts(quiet[0]))
+    assert "–" in texts(quiet[1]) or "–" in " ".join(texts(quiet[1]))
+
+    layout = page.layout(range="24h")
+    assert page.PATH == "/performance" and page.TITLE == "Performance"
+    assert all(
+        i.startswith("perf-") for i in (page.KPIS, page.ALERTS, page.VOLUME, page.HEATMAP, page.ANOMALY)
+    )
+    assert layout.children[0].children == "Performance"
