@@ -21,6 +21,7 @@ from dashboard.pages import (
     costs,
     database,
     overview,
+    performance,
     submit,
     task_detail,
     tasks,
@@ -30,7 +31,17 @@ from dashboard.websocket import error_message, serve
 
 log = logging.getLogger(__name__)
 
-PAGES: tuple[ModuleType, ...] = (overview, tasks, task_detail, submit, costs, budgets, agents, database)
+PAGES: tuple[ModuleType, ...] = (
+    overview,
+    tasks,
+    task_detail,
+    submit,
+    costs,
+    budgets,
+    agents,
+    performance,
+    database,
+)
 # Bootstrap 5.3's CSS, served from the installed Bootstrap-Flask wheel: the dashboard works offline.
 BOOTSTRAP_DIR = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"
 BOOTSTRAP_CSS = "/vendor/bootstrap.min.css"

@@ -20,6 +20,9 @@ NAV = (
     ("Tasks", "/tasks"),
     ("Costs", "/costs"),
     ("Budgets", "/budgets"),
+    ("Agents", "/agents"),
+    ("Performance", "/performance"),
+    ("Database", "/database"),
     ("Submit", "/submit"),
 )
 

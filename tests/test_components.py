@@ -286,3 +286,19 @@ def test_grid_filter_and_rows() -> None:
         "created_at": "2026-05-01 12:00:00",
         "completed_at": None,
     }
+
+
+def test_every_page_is_routed_and_in_the_navbar() -> None:
+    """A page module that exists is served and linked (a forgotten registration is a 404 for users)."""
+    import pkgutil
+
+    import dashboard.pages
+    from dashboard.routes import PAGES
+    from dashboard.server import NAV
+
+    modules = {m.name for m in pkgutil.iter_modules(dashboard.pages.__path__)}
+    assert {p.__name__.rsplit(".", 1)[1] for p in PAGES} == modules
+    linked = {href for _, href in NAV}
+    for page in PAGES:
+        if getattr(page, "PATH", None):
+            assert page.PATH in linked, page.__name__
