@@ -110,8 +110,9 @@ def _sqlite_engine(url: URL, *, immediate: bool) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA temp_store=MEMORY")
-        cur.execute("PRAGMA cache_size=-32000")
+        # 16 MB page cache per connection; large sorts spill to temporary files rather than RAM (the default),
+        # which keeps a web process small when an analytics query sorts millions of rows.
+        cur.execute("PRAGMA cache_size=-16000")
         cur.close()
 
     @event.listens_for(engine, "begin")
