@@ -9,12 +9,13 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Float, and_, case, cast, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, Float, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from db.costs import scoped
-from db.models import Invocation, Task, TaskTag, Worker
+from db.models import Invocation, Task, Worker
 from db.scope import Scope
+from db.scoping import made_matching_call, task_conditions
 from db.sqlfuncs import epoch, seconds_between
 from db.states import InvocationStatus, TaskStatus, WorkerStatus
 
@@ -79,22 +80,10 @@ def _greatest(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any
 
 
 def _task_filters(scope: Scope) -> list[ColumnElement[bool]]:
-    """The scope's filters as conditions on tasks: kind and tag directly; role and model as "the task made
-    such a call" (a worker's tasks that used model X)."""
-    conditions: list[ColumnElement[bool]] = []
-    if scope.kind:
-        conditions.append(T.kind.in_(scope.kind))
-    if scope.tag:
-        tags = TaskTag.__table__.c
-        conditions.append(exists().where(and_(tags.task_id == T.id, tags.tag.in_(scope.tag))))
-    calls: list[ColumnElement[bool]] = []
-    if scope.role:
-        calls.append(I.role.in_(scope.role))
-    if scope.model:
-        calls.append(I.model.in_(scope.model))
-    if calls:
-        conditions.append(exists().where(and_(I.task_id == T.id, *calls)))
-    return conditions
+    """The scope's filters as conditions on tasks: kind and tag directly (workers are this view's rows);
+    role and model as "the task made such a call" (a worker's tasks that used model X)."""
+    call = made_matching_call(scope)
+    return task_conditions(scope, worker=False) + ([call] if call is not None else [])
 
 
 def fleet(session: Session, scope: Scope, now: datetime, limit: int = 200) -> pd.DataFrame:

@@ -8,12 +8,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, and_, case, exists, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from db import rollups
 from db.models import Invocation, JobLease, Task, TaskTag, UsageHourly, Worker
 from db.scope import Scope
+from db.scoping import call_conditions, task_conditions
 from db.sqlfuncs import bucket
 from db.states import TaskKind
 
@@ -40,18 +41,7 @@ def scoped(query: Select[Any], scope: Scope) -> Select[Any]:
     query = query.select_from(Invocation.__table__.join(Task.__table__, T.id == I.task_id)).where(
         I.started_at >= scope.start, I.started_at < scope.end
     )
-    if scope.role:
-        query = query.where(I.role.in_(scope.role))
-    if scope.model:
-        query = query.where(I.model.in_(scope.model))
-    if scope.kind:
-        query = query.where(T.kind.in_(scope.kind))
-    if scope.worker:
-        query = query.where(T.worker_id.in_(scope.worker))
-    if scope.tag:
-        tags = TaskTag.__table__.c
-        query = query.where(exists().where(and_(tags.task_id == T.id, tags.tag.in_(scope.tag))))
-    return query
+    return query.where(*call_conditions(scope), *task_conditions(scope))
 
 
 @dataclass(frozen=True)
@@ -284,13 +274,7 @@ def top_tasks(session: Session, scope: Scope, limit: int = 10) -> pd.DataFrame:
     query = select(T.id, T.title, T.status, T.kind, T.cost_usd, T.invocation_count).where(
         T.created_at >= scope.start, T.created_at < scope.end, T.cost_usd > 0
     )
-    if scope.kind:
-        query = query.where(T.kind.in_(scope.kind))
-    if scope.worker:
-        query = query.where(T.worker_id.in_(scope.worker))
-    if scope.tag:
-        tags = TaskTag.__table__.c
-        query = query.where(exists().where(and_(tags.task_id == T.id, tags.tag.in_(scope.tag))))
+    query = query.where(*task_conditions(scope))
     rows = session.execute(query.order_by(T.cost_usd.desc()).limit(limit)).all()
     return pd.DataFrame(rows, columns=columns)
 

@@ -11,14 +11,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Float, Integer, String, and_, case, cast, exists, func, literal, or_, select, union_all
+from sqlalchemy import Float, Integer, String, and_, case, cast, func, literal, or_, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from db.costs import scoped as scoped_invocations
-from db.models import Activity, Invocation, Task, TaskTag
+from db.models import Activity, Invocation, Task
 from db.scope import Scope
+from db.scoping import made_matching_call, task_conditions
 from db.sqlfuncs import bucket, seconds_between
 from db.states import ActivityType, TaskStatus
 
@@ -105,22 +106,8 @@ def _first_word_pg(element: first_word, compiler: Any, **kw: Any) -> str:
 
 def task_filters(scope: Scope) -> list[ColumnElement[bool]]:
     """The scope's filters on a task. Role and model select tasks that made at least one matching call."""
-    where: list[ColumnElement[bool]] = []
-    if scope.kind:
-        where.append(T.kind.in_(scope.kind))
-    if scope.worker:
-        where.append(T.worker_id.in_(scope.worker))
-    if scope.tag:
-        tags = TaskTag.__table__.c
-        where.append(exists().where(and_(tags.task_id == T.id, tags.tag.in_(scope.tag))))
-    if scope.role or scope.model:
-        call = [I.task_id == T.id]
-        if scope.role:
-            call.append(I.role.in_(scope.role))
-        if scope.model:
-            call.append(I.model.in_(scope.model))
-        where.append(exists().where(and_(*call)))
-    return where
+    call = made_matching_call(scope)
+    return task_conditions(scope) + ([call] if call is not None else [])
 
 
 def finished_in(scope: Scope) -> list[ColumnElement[bool]]:
@@ -357,13 +344,7 @@ def tool_calls(session: Session, scope: Scope, limit: int = 20) -> pd.DataFrame:
             T.created_at < scope.end,
         )
     )
-    if scope.kind:
-        query = query.where(T.kind.in_(scope.kind))
-    if scope.worker:
-        query = query.where(T.worker_id.in_(scope.worker))
-    if scope.tag:
-        tags = TaskTag.__table__.c
-        query = query.where(exists().where(and_(tags.task_id == T.id, tags.tag.in_(scope.tag))))
+    query = query.where(*task_conditions(scope))
     if scope.role or scope.model:
         query = query.join(Invocation.__table__, I.id == A.invocation_id)
         if scope.role:
