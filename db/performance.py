@@ -11,16 +11,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Float, Integer, String, and_, case, cast, func, literal, or_, select, union_all
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import Float, and_, case, cast, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.sql.expression import ColumnElement
 
 from db.costs import scoped as scoped_invocations
 from db.models import Activity, Invocation, Task
 from db.scope import Scope
 from db.scoping import made_matching_call, task_conditions
-from db.sqlfuncs import bucket, seconds_between
+from db.sqlfuncs import bucket, first_word, hour_of_day, seconds_between, weekday
 from db.states import ActivityType, TaskStatus
 
 T = Task.__table__.c
@@ -37,68 +36,6 @@ BIN_EDGES: tuple[float, ...] = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 18
 BOX_PERCENTILES = {"min": 0, "p25": 25, "median": 50, "p75": 75, "p95": 95, "max": 100}
 FREQ = {"minute": "min", "hour": "h", "day": "D"}
 STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
-
-
-# --- dialect-specific expressions (kept here: only this module needs them) ---------------------------------
-
-
-class weekday(FunctionElement[int]):
-    """Day of the week of a timestamp, Monday = 0 … Sunday = 6 (as pandas and ISO order them)."""
-
-    type = Integer()
-    inherit_cache = True
-
-
-class hour_of_day(FunctionElement[int]):
-    type = Integer()
-    inherit_cache = True
-
-
-class first_word(FunctionElement[str]):
-    """The text before the first space (all of it when there is none): a tool line's tool name."""
-
-    type = String()
-    inherit_cache = True
-
-
-@compiles(weekday, "sqlite")
-def _weekday_sqlite(element: weekday, compiler: Any, **kw: Any) -> str:
-    (arg,) = element.clauses
-    # %w counts from Sunday = 0.
-    return f"((CAST(strftime('%w', {compiler.process(arg, **kw)}) AS INTEGER) + 6) % 7)"
-
-
-@compiles(weekday, "postgresql")
-def _weekday_pg(element: weekday, compiler: Any, **kw: Any) -> str:
-    (arg,) = element.clauses
-    return f"(CAST(EXTRACT(ISODOW FROM {compiler.process(arg, **kw)}) AS INTEGER) - 1)"
-
-
-@compiles(hour_of_day, "sqlite")
-def _hour_sqlite(element: hour_of_day, compiler: Any, **kw: Any) -> str:
-    (arg,) = element.clauses
-    return f"CAST(strftime('%H', {compiler.process(arg, **kw)}) AS INTEGER)"
-
-
-@compiles(hour_of_day, "postgresql")
-def _hour_pg(element: hour_of_day, compiler: Any, **kw: Any) -> str:
-    (arg,) = element.clauses
-    return f"CAST(EXTRACT(HOUR FROM {compiler.process(arg, **kw)}) AS INTEGER)"
-
-
-@compiles(first_word, "sqlite")
-def _first_word_sqlite(element: first_word, compiler: Any, **kw: Any) -> str:
-    (arg,) = element.clauses
-    text = f"ltrim({compiler.process(arg, **kw)})"
-    return (
-        f"(CASE WHEN instr({text}, ' ') > 0 THEN substr({text}, 1, instr({text}, ' ') - 1) ELSE {text} END)"
-    )
-
-
-@compiles(first_word, "postgresql")
-def _first_word_pg(element: first_word, compiler: Any, **kw: Any) -> str:
-    (arg,) = element.clauses
-    return f"split_part(ltrim({compiler.process(arg, **kw)}), ' ', 1)"
 
 
 # --- scoping -----------------------------------------------------------------------------------------------

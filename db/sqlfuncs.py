@@ -1,11 +1,12 @@
-"""Data layer: the few SQL expressions that SQLite and PostgreSQL spell differently (epoch seconds, time
-buckets), as SQLAlchemy constructs compiled per dialect, so query modules stay dialect-free."""
+"""Data layer: the SQL expressions that SQLite and PostgreSQL spell differently (epoch seconds, time buckets,
+weekday and hour of day, the first word of a text), as SQLAlchemy constructs compiled per dialect, so query
+modules stay dialect-free."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import DateTime, Float, String
+from sqlalchemy import DateTime, Float, Integer, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
@@ -127,3 +128,62 @@ def _hour_floor_sqlite(element: hour_floor, compiler: Any, **kw: Any) -> str:
 def _hour_floor_pg(element: hour_floor, compiler: Any, **kw: Any) -> str:
     (arg,) = element.clauses
     return f"date_trunc('hour', {compiler.process(arg, **kw)})"
+
+
+class weekday(FunctionElement[int]):
+    """Day of the week of a timestamp, Monday = 0 … Sunday = 6 (as pandas and ISO order them)."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+class hour_of_day(FunctionElement[int]):
+    type = Integer()
+    inherit_cache = True
+
+
+class first_word(FunctionElement[str]):
+    """The text before the first space (all of it when there is none): a tool line's tool name."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(weekday, "sqlite")
+def _weekday_sqlite(element: weekday, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    # %w counts from Sunday = 0.
+    return f"((CAST(strftime('%w', {compiler.process(arg, **kw)}) AS INTEGER) + 6) % 7)"
+
+
+@compiles(weekday, "postgresql")
+def _weekday_pg(element: weekday, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"(CAST(EXTRACT(ISODOW FROM {compiler.process(arg, **kw)}) AS INTEGER) - 1)"
+
+
+@compiles(hour_of_day, "sqlite")
+def _hour_sqlite(element: hour_of_day, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"CAST(strftime('%H', {compiler.process(arg, **kw)}) AS INTEGER)"
+
+
+@compiles(hour_of_day, "postgresql")
+def _hour_pg(element: hour_of_day, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"CAST(EXTRACT(HOUR FROM {compiler.process(arg, **kw)}) AS INTEGER)"
+
+
+@compiles(first_word, "sqlite")
+def _first_word_sqlite(element: first_word, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    text = f"ltrim({compiler.process(arg, **kw)})"
+    return (
+        f"(CASE WHEN instr({text}, ' ') > 0 THEN substr({text}, 1, instr({text}, ' ') - 1) ELSE {text} END)"
+    )
+
+
+@compiles(first_word, "postgresql")
+def _first_word_pg(element: first_word, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"split_part(ltrim({compiler.process(arg, **kw)}), ' ', 1)"
