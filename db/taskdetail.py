@@ -9,12 +9,8 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import Activity, Invocation, Task, TaskEvent, WriteStat
+from db.models import Activity, Invocation, TaskEvent, WriteStat
 from db.sqlfuncs import seconds_between
-
-
-def task(session: Session, task_id: int) -> Task | None:
-    return session.get(Task, task_id)
 
 
 def transitions(session: Session, task_id: int) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import WriteStat
@@ -96,10 +96,6 @@ def flush_write_stats(session: Session, stats: CommitStats, keep_days: int = 30)
     cutoff = utcnow().timestamp() - keep_days * 86400
     session.execute(delete(WriteStat).where(WriteStat.minute < from_epoch(cutoff)))
     return len(rows)
-
-
-def latest_minutes(session: Session, limit: int = 60) -> list[WriteStat]:
-    return list(session.scalars(select(WriteStat).order_by(WriteStat.minute.desc()).limit(limit)))
 
 
 def percentile(sorted_values: list[float], pct: float) -> float:

@@ -8,6 +8,7 @@ import pytest
 
 from db import overview, taskdetail, tasklist
 from db.engine import Database
+from db.queries import get_task
 from db.states import TaskKind, TaskStatus
 from tests.builders import make_task
 
@@ -130,7 +131,7 @@ def test_task_detail_queries(db: Database, fixed: dict[str, int]) -> None:
     with db.reading() as s:
         moves = taskdetail.transitions(s, task_id)
         inv = taskdetail.invocations(s, task_id)
-        t = taskdetail.task(s, task_id)
+        t = get_task(s, task_id)
     assert list(moves["to_status"]) == ["queued", "running", "completed"]
     assert list(inv["role"]) == ["planner", "builder"]
     assert inv["cost_usd"].sum() == pytest.approx(0.75)

@@ -14,7 +14,7 @@ from dashboard.clientside import js
 from dashboard.components import detail
 from dashboard.services import Services
 from db import taskdetail
-from db.queries import latest_seq
+from db.queries import get_task, latest_seq
 from db.states import IllegalTransition
 from db.timeutil import utcnow
 from db.writes import TaskNotFound
@@ -120,7 +120,7 @@ def refresh(
         raise dash.exceptions.PreventUpdate
     now = utcnow()
     with svc.db.reading() as session:
-        t = taskdetail.task(session, task_id)
+        t = get_task(session, task_id)
         if t is None:
             return (
                 detail.not_found(str(task_id)),

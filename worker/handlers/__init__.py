@@ -18,7 +18,3 @@ HANDLERS: dict[TaskKind, Handler] = {
     TaskKind.PYTHON: run_python,
     TaskKind.DEMO: run_demo,
 }
-
-
-class TaskFailed(Exception):
-    """A handler's way to fail a task with a clear message and reason."""

@@ -10,12 +10,13 @@ import threading
 from collections import deque
 from typing import IO, Any
 
-from db.ops import ActivityLine
-from db.states import ActivityType, FailureReason
+from db.states import FailureReason
 from worker.context import RunHandle, TaskStopped
 from worker.protocol import ProtocolState, parse_line
 
 KILL_GRACE_SECONDS = 3.0
+# Marker: the command already reported its result with a `result` event; the runner must not overwrite it.
+KEEP_RESULT = object()
 STDERR_TAIL = 5
 
 
@@ -93,13 +94,8 @@ def run_command(handle: RunHandle) -> Any:
     if code != 0:
         raise CommandFailed(code, list(tail))
     if state.has_result:
-        return _KEEP_RESULT
+        return KEEP_RESULT
     return {"exit_code": 0, "last_output": state.last_output}
-
-
-# Marker: the command already reported its result with a `result` event; the runner must not overwrite it.
-_KEEP_RESULT = object()
-KEEP_RESULT = _KEEP_RESULT
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
@@ -110,7 +106,3 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-
-
-def note_stderr(handle: RunHandle, message: str) -> None:
-    handle.sink.add(ActivityLine(message, ActivityType.ERROR, stream="stderr"))

@@ -63,7 +63,3 @@ def run_demo(handle: RunHandle) -> Any:
         "cost_usd": round(total_cost, 6),
         "summary": "goal met",
     }
-
-
-def demo_payload(rng: random.Random, speed: float) -> dict[str, Any]:
-    return {"speed": speed, "seed": rng.randint(0, 2**31)}
