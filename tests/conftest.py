@@ -11,10 +11,13 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
+from dashboard.bridge import ChangeFeed
+from dashboard.services import Services
 from db.changefeed import Hub
 from db.engine import Database, open_database
 from db.migrate import upgrade
 from db.recorder import Recorder
+from db.settings import Settings
 
 PG_ADMIN_DSN = os.environ.get("TASKLENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 TABLES = "task_events, activity, invocations, task_tags, tasks, workers, job_leases, write_stats, budgets, usage_hourly"
@@ -89,6 +92,13 @@ def hub() -> Hub:
 @pytest.fixture
 def recorder(db: Database, hub: Hub) -> Recorder:
     return Recorder(db, hub)
+
+
+@pytest.fixture
+def svc(db: Database, db_url: str, recorder: Recorder) -> Services:
+    """What the dashboard's callbacks get (database, recorder, an unstarted change feed), for calling page
+    functions directly."""
+    return Services(Settings(database_url=db_url), db, recorder, ChangeFeed(db, recorder.hub))
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import insert
 
 from dashboard import figures_agents
+from dashboard.services import Services
 from db import agents
 from db.engine import Database
 from db.models import Worker
@@ -241,21 +242,13 @@ def test_figures_are_pure_and_escape_names() -> None:
         assert fig.layout.annotations[-1].text == "no calls in this range"
 
 
-def test_agents_page_refresh(db: Database, db_url: str) -> None:
-    from dashboard.bridge import ChangeFeed
+def test_agents_page_refresh(db: Database, svc: Services) -> None:
     from dashboard.pages import agents as page
-    from dashboard.services import Services
-    from db.changefeed import Hub
-    from db.recorder import Recorder
-    from db.settings import Settings
     from db.timeutil import utcnow
     from db.workers import WorkerIdentity
     from tests.test_components import texts
 
-    hub = Hub()
-    recorder = Recorder(db, hub)
-    svc = Services(Settings(database_url=db_url), db, recorder, ChangeFeed(db, hub))
-    recorder.register_worker(WorkerIdentity("w-<script>", "<b>bold</b>", "host<1>", 42, 2))
+    svc.recorder.register_worker(WorkerIdentity("w-<script>", "<b>bold</b>", "host<1>", 42, 2))
     now = utcnow()
     make_task(db, created=now - timedelta(hours=2), worker="w-<script>", calls=(("<i>role</i>", "m", 1.5),))
     running = make_task(
@@ -265,7 +258,7 @@ def test_agents_page_refresh(db: Database, db_url: str) -> None:
         worker="w-<script>",
         title="<em>t</em>",
     )
-    recorder.heartbeat("w-<script>", [running])
+    svc.recorder.heartbeat("w-<script>", [running])
 
     cards, fleet, cost, quality, roles = page.refresh(svc, "?range=24h", "dark")
     card_text = texts(cards)

@@ -8,16 +8,12 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from dashboard.bridge import ChangeFeed
 from dashboard.components.budgets import budget_card
 from dashboard.pages import budgets as page
 from dashboard.services import Services
 from db import budgets
-from db.changefeed import Hub
 from db.engine import Database
 from db.models import Task
-from db.recorder import Recorder
-from db.settings import Settings
 from tests.builders import make_task
 from tests.test_components import texts
 
@@ -76,9 +72,7 @@ def test_spend_and_projection(db: Database) -> None:
     assert "2 over" in texts(card)
 
 
-def test_page_add_and_delete(db: Database, db_url: str) -> None:
-    hub = Hub()
-    svc = Services(Settings(database_url=db_url), db, Recorder(db, hub), ChangeFeed(db, hub))
+def test_page_add_and_delete(db: Database, svc: Services) -> None:
     feedback, added = page.add(svc, "<b>team</b>", "week", "50", "all", None)
     assert added and "Budget <b>team</b> added." in texts(feedback)
     feedback, added = page.add(svc, "bad", "week", "lots", "all", None)

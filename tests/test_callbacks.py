@@ -8,26 +8,15 @@ import pytest
 from dash.exceptions import PreventUpdate
 
 from dashboard import ids
-from dashboard.bridge import ChangeFeed
 from dashboard.pages import overview, submit, task_detail, tasks
 from dashboard.server import toasts
 from dashboard.services import Services
-from db.changefeed import Hub
-from db.engine import Database
 from db.ops import ActivityLine
 from db.queries import get_task, latest_seq
-from db.recorder import Recorder
-from db.settings import Settings
 from db.states import TaskStatus
 from db.timeutil import utcnow
 from tests.builders import make_task
 from tests.test_components import texts
-
-
-@pytest.fixture
-def svc(db: Database, db_url: str) -> Services:
-    hub = Hub()
-    return Services(Settings(database_url=db_url), db, Recorder(db, hub), ChangeFeed(db, hub))
 
 
 def test_overview_refresh(svc: Services) -> None:

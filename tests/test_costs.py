@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from dashboard.services import Services
 from db import costs
 from db.engine import Database
 from db.scope import ScopeError, parse_scope
@@ -108,19 +109,12 @@ def test_over_time_and_tops(db: Database, spend: dict[str, int]) -> None:
     assert calls.iloc[0]["cost"] == 4.0 and calls.iloc[0]["task_id"] == spend["old"]
 
 
-def test_costs_page_callbacks(db: Database, db_url: str) -> None:
+def test_costs_page_callbacks(db: Database, svc: Services) -> None:
     from dashboard import scopebar
-    from dashboard.bridge import ChangeFeed
     from dashboard.pages import costs as page
-    from dashboard.services import Services
-    from db.changefeed import Hub
-    from db.recorder import Recorder
-    from db.settings import Settings
     from db.timeutil import utcnow
     from tests.test_components import texts
 
-    hub = Hub()
-    svc = Services(Settings(database_url=db_url), db, Recorder(db, hub), ChangeFeed(db, hub))
     make_task(
         db, created=utcnow() - timedelta(hours=3), title="<b>pricey</b>", calls=(("planner", "gpt-4.1", 2.5),)
     )

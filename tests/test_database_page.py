@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, insert, select, text
 
+from dashboard.services import Services
 from db import insights
 from db.engine import Database, open_database
 from db.migrate import upgrade
@@ -257,18 +258,11 @@ def test_sqlite_without_dbstat_budget_and_plans(tmp_path, monkeypatch: pytest.Mo
 # ---------------------------------------------------------------- the page, with real Services
 
 
-def test_database_page_refreshes(db: Database, db_url: str) -> None:
-    from dashboard.bridge import ChangeFeed
+def test_database_page_refreshes(db: Database, svc: Services) -> None:
     from dashboard.pages import database as page
-    from dashboard.services import Services
-    from db.changefeed import Hub
-    from db.recorder import Recorder
-    from db.settings import Settings
     from db.timeutil import utcnow
     from tests.test_components import texts
 
-    hub = Hub()
-    svc = Services(Settings(database_url=db_url), db, Recorder(db, hub), ChangeFeed(db, hub))
     now = utcnow()
     make_task(db, created=now - timedelta(minutes=20), status=TaskStatus.RUNNING, title="<b>busy</b>")
     minute = (now - timedelta(minutes=5)).replace(second=0, microsecond=0)

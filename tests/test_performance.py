@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from dashboard import figures_performance as figs
+from dashboard.services import Services
 from db import performance
 from db.engine import Database
 from db.ops import ActivityLine, Transition
@@ -415,19 +416,11 @@ def test_figures_empty() -> None:
 # --- the page as plain functions ---------------------------------------------------------------------------
 
 
-def test_performance_page_refresh(db: Database, db_url: str) -> None:
-    from dashboard.bridge import ChangeFeed
+def test_performance_page_refresh(db: Database, svc: Services) -> None:
     from dashboard.pages import performance as page
-    from dashboard.services import Services
-    from db.changefeed import Hub
-    from db.recorder import Recorder
-    from db.settings import Settings
     from db.timeutil import utcnow
     from tests.test_components import texts
 
-    hub = Hub()
-    recorder = Recorder(db, hub)
-    svc = Services(Settings(database_url=db_url), db, recorder, ChangeFeed(db, hub))
     now = utcnow()
     # Six hours of one cheap call each, then an hour that spends fifty times as much.
     for hours_ago in range(9, 3, -1):
@@ -435,7 +428,7 @@ def test_performance_page_refresh(db: Database, db_url: str) -> None:
     spike = make_task(
         db, created=now - 2 * H, kind=TaskKind.COMMAND, ran_for=30, calls=(("planner", "gpt-4.1", 5.0),)
     )
-    recorder.record(spike, ActivityLine("read_file a.py", TOOL), ActivityLine("read_file b.py", TOOL))
+    svc.recorder.record(spike, ActivityLine("read_file a.py", TOOL), ActivityLine("read_file b.py", TOOL))
 
     out = page.refresh(svc, "?range=24h", "dark")
     banner, cards, volume, spikes_fig, outcomes, hist, box, tools, heat = out
