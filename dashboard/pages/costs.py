@@ -11,6 +11,7 @@ import pandas as pd
 from dash import Input, Output, dcc, html
 
 from dashboard import figures, ids
+from dashboard.components.cards import header_with
 from dashboard.components.fmt import count, money
 from dashboard.components.overview import kpi_card
 from dashboard.scopebar import scope_section
@@ -32,20 +33,15 @@ def layout(**query: Any) -> html.Div:
             html.Div(id=ids.COST_KPIS),
             dbc.Card(
                 [
-                    dbc.CardHeader(
-                        html.Div(
-                            [
-                                html.Span("Cost over time, by model"),
-                                dbc.RadioItems(
-                                    id=ids.COST_PER,
-                                    value="auto",
-                                    inline=True,
-                                    className="small",
-                                    options=[{"label": k, "value": k} for k in PER],
-                                ),
-                            ],
-                            className="d-flex justify-content-between",
-                        )
+                    header_with(
+                        "Cost over time, by model",
+                        dbc.RadioItems(
+                            id=ids.COST_PER,
+                            value="auto",
+                            inline=True,
+                            className="small",
+                            options=[{"label": k, "value": k} for k in PER],
+                        ),
                     ),
                     dbc.CardBody([dcc.Graph(id=ids.COST_OVER_TIME), dcc.Graph(id=ids.COST_TOKENS)]),
                 ],
@@ -53,20 +49,15 @@ def layout(**query: Any) -> html.Div:
             ),
             dbc.Card(
                 [
-                    dbc.CardHeader(
-                        html.Div(
-                            [
-                                html.Span("Breakdown"),
-                                dbc.RadioItems(
-                                    id=ids.COST_BREAKDOWN_DIM,
-                                    value="model",
-                                    inline=True,
-                                    className="small",
-                                    options=[{"label": d, "value": d} for d in costs.BREAKDOWNS],
-                                ),
-                            ],
-                            className="d-flex justify-content-between",
-                        )
+                    header_with(
+                        "Breakdown",
+                        dbc.RadioItems(
+                            id=ids.COST_BREAKDOWN_DIM,
+                            value="model",
+                            inline=True,
+                            className="small",
+                            options=[{"label": d, "value": d} for d in costs.BREAKDOWNS],
+                        ),
                     ),
                     dbc.CardBody(dcc.Graph(id=ids.COST_BREAKDOWN)),
                 ],

@@ -12,6 +12,7 @@ from dash import Input, Output, Patch, State, dcc, html
 from dashboard import figures, ids
 from dashboard.clientside import js
 from dashboard.components import detail
+from dashboard.components.cards import header_with
 from dashboard.services import Services
 from db import taskdetail
 from db.queries import get_task, latest_seq
@@ -81,19 +82,11 @@ def layout(task_id: str | None = None, **_: Any) -> html.Div:
                     dbc.Col(
                         card(
                             [
-                                dbc.CardHeader(
-                                    html.Div(
-                                        [
-                                            html.Span("Live activity"),
-                                            dbc.Switch(
-                                                id=ids.ACTIVITY_PAUSE,
-                                                label="pause",
-                                                value=False,
-                                                className="mb-0",
-                                            ),
-                                        ],
-                                        className="d-flex justify-content-between align-items-center",
-                                    )
+                                header_with(
+                                    "Live activity",
+                                    dbc.Switch(
+                                        id=ids.ACTIVITY_PAUSE, label="pause", value=False, className="mb-0"
+                                    ),
                                 ),
                                 dbc.CardBody(html.Div(id=ids.ACTIVITY, className="activity-panel")),
                             ]
