@@ -47,16 +47,8 @@ from common import (  # noqa: E402
     verdict,
 )
 
-CHROMIUM = os.environ.get("TASKLENS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (the same browser flags as the tests)
+
 TARGET_VISIBLE_P95_MS = 300.0
 TARGET_OVERVIEW_S = 1.5
 WARMUP = 5
@@ -163,7 +155,9 @@ def chromium() -> Iterator[Any]:
 
 
 def wait_live(page: Any) -> None:
-    page.wait_for_function("() => window.tasklensLive && window.tasklensLive.status === 'live'", timeout=30_000)
+    page.wait_for_function(
+        "() => window.tasklensLive && window.tasklensLive.status === 'live'", timeout=30_000
+    )
 
 
 # ---- a) commit -> visible ----------------------------------------------------------------------------
@@ -180,34 +174,44 @@ def commit_to_visible(browser: Any, kind: str, url: str, samples: int, interval:
         try:
             writers = [
                 ("web app's Recorder", "hub (same process)", app.recorder),
-                ("separate Recorder", "PRAGMA data_version" if kind == "sqlite" else "LISTEN/NOTIFY",
-                 Recorder(separate_db, Hub())),
+                (
+                    "separate Recorder",
+                    "PRAGMA data_version" if kind == "sqlite" else "LISTEN/NOTIFY",
+                    Recorder(separate_db, Hub()),
+                ),
             ]
             for label, wake, recorder in writers:
-                task_id = recorder.submit(TaskSpec(title=f"bench visible ({label})", kind=TaskKind.EXTERNAL),
-                                          actor="bench")
+                task_id = recorder.submit(
+                    TaskSpec(title=f"bench visible ({label})", kind=TaskKind.EXTERNAL), actor="bench"
+                )
                 recorder.record(task_id, Transition(TaskStatus.RUNNING), actor="bench")
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
                 page = context.new_page()
                 try:
                     page.goto(f"{app.url}/tasks/{task_id}")
                     wait_live(page)
-                    page.wait_for_selector("#detail-activity .activity-empty, #detail-activity .activity-line")
+                    page.wait_for_selector(
+                        "#detail-activity .activity-empty, #detail-activity .activity-line"
+                    )
                     page.evaluate(OBSERVE_LINES)
                     res = Visible(kind, label, wake)
                     measure_lines(page, recorder, task_id, samples, interval, res, ActivityLine)
                 finally:
                     context.close()
                 results.append(res)
-                print(f"  a) {kind:10} {label:20}: p50 {percentile(res.total_ms, 50):6.1f} ms  "
-                      f"p95 {percentile(res.total_ms, 95):6.1f} ms  lost {res.lost}", flush=True)
+                print(
+                    f"  a) {kind:10} {label:20}: p50 {percentile(res.total_ms, 50):6.1f} ms  "
+                    f"p95 {percentile(res.total_ms, 95):6.1f} ms  lost {res.lost}",
+                    flush=True,
+                )
         finally:
             separate_db.dispose()
     return results
 
 
-def measure_lines(page: Any, recorder: Any, task_id: int, samples: int, interval: float, res: Visible,
-                  line_op: Any) -> None:
+def measure_lines(
+    page: Any, recorder: Any, task_id: int, samples: int, interval: float, res: Visible, line_op: Any
+) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     for i in range(WARMUP + samples):
@@ -244,7 +248,9 @@ def overview_loads(browser: Any, url: str, kind: str, tasks: int, loads: int) ->
                 with suppress(Exception):  # no trace when nothing ended in the last 24 h
                     page.wait_for_function("() => window.__bench.chart", timeout=15_000)
                 marks = page.evaluate("() => window.__bench")
-                dcl = page.evaluate("() => performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd")
+                dcl = page.evaluate(
+                    "() => performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"
+                )
             finally:
                 context.close()
             if i == 0:
@@ -256,8 +262,11 @@ def overview_loads(browser: Any, url: str, kind: str, tasks: int, loads: int) ->
             else:
                 res.no_chart += 1
         res.callback_s = overview_callback_seconds(app)
-    print(f"  b) {kind:10} {tasks:>9,} tasks: KPI cards median {median(res.kpi_s):.3f} s, chart median "
-          f"{median(res.chart_s):.3f} s", flush=True)
+    print(
+        f"  b) {kind:10} {tasks:>9,} tasks: KPI cards median {median(res.kpi_s):.3f} s, chart median "
+        f"{median(res.chart_s):.3f} s",
+        flush=True,
+    )
     return res
 
 
@@ -289,14 +298,22 @@ def add_history(url: str, count: int) -> float:
 
 # ---- main --------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
     parser.add_argument("--samples", type=int, default=60, help="lines per writer for a) (default 60)")
     parser.add_argument("--interval", type=float, default=0.3, help="seconds between lines (default 0.3)")
-    parser.add_argument("--loads", type=int, default=10, help="cold loads of the overview for b) (default 10)")
+    parser.add_argument(
+        "--loads", type=int, default=10, help="cold loads of the overview for b) (default 10)"
+    )
     parser.add_argument("--history", type=int, default=1000, help="historical tasks for b) (default 1000)")
-    parser.add_argument("--big", type=int, default=100_000,
-                        help="then again with this many tasks in total (0 skips; default 100000)")
+    parser.add_argument(
+        "--big",
+        type=int,
+        default=100_000,
+        help="then again with this many tasks in total (0 skips; default 100000)",
+    )
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: a,b")
     args = parser.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
@@ -321,39 +338,102 @@ def main(argv: list[str] | None = None) -> int:
             if "b" not in skip:
                 with fresh_database(kind) as url:
                     took = add_history(url, args.history)
-                    print(f"  b) {kind}: {args.history:,} historical tasks generated in {took:.1f} s", flush=True)
+                    print(
+                        f"  b) {kind}: {args.history:,} historical tasks generated in {took:.1f} s",
+                        flush=True,
+                    )
                     overviews.append(overview_loads(browser, url, kind, args.history, args.loads))
                     if args.big > args.history:
                         took = add_history(url, args.big - args.history)
-                        print(f"  b) {kind}: {args.big - args.history:,} more generated in {took:.1f} s",
-                              flush=True)
+                        print(
+                            f"  b) {kind}: {args.big - args.history:,} more generated in {took:.1f} s",
+                            flush=True,
+                        )
                         overviews.append(overview_loads(browser, url, kind, args.big, args.loads))
 
     if visible:
-        print(f"\na) commit -> visible in Chromium: one ActivityLine every {args.interval:g} s, "
-              f"{args.samples} samples after {WARMUP} warm-up (ms)")
+        print(
+            f"\na) commit -> visible in Chromium: one ActivityLine every {args.interval:g} s, "
+            f"{args.samples} samples after {WARMUP} warm-up (ms)"
+        )
         rows = []
         for v in visible:
-            rows.append([v.db, v.writer, v.wake, len(v.total_ms), percentile(v.socket_ms, 50),
-                         percentile(v.socket_ms, 95), percentile(v.total_ms, 50), percentile(v.total_ms, 95),
-                         max(v.total_ms) if v.total_ms else float("nan"), v.lost,
-                         f"<= {TARGET_VISIBLE_P95_MS:.0f} "
-                         f"{verdict(bool(v.total_ms) and percentile(v.total_ms, 95) <= TARGET_VISIBLE_P95_MS)}"])
-        print(table(["database", "writer", "wake-up", "n", "socket p50", "socket p95", "DOM p50", "DOM p95",
-                     "DOM max", "lost", "p95 target"], rows))
+            rows.append(
+                [
+                    v.db,
+                    v.writer,
+                    v.wake,
+                    len(v.total_ms),
+                    percentile(v.socket_ms, 50),
+                    percentile(v.socket_ms, 95),
+                    percentile(v.total_ms, 50),
+                    percentile(v.total_ms, 95),
+                    max(v.total_ms) if v.total_ms else float("nan"),
+                    v.lost,
+                    f"<= {TARGET_VISIBLE_P95_MS:.0f} "
+                    f"{verdict(bool(v.total_ms) and percentile(v.total_ms, 95) <= TARGET_VISIBLE_P95_MS)}",
+                ]
+            )
+        print(
+            table(
+                [
+                    "database",
+                    "writer",
+                    "wake-up",
+                    "n",
+                    "socket p50",
+                    "socket p95",
+                    "DOM p50",
+                    "DOM p95",
+                    "DOM max",
+                    "lost",
+                    "p95 target",
+                ],
+                rows,
+            )
+        )
     if overviews:
-        print(f"\nb) overview first render: navigation start -> KPI cards in the DOM, {args.loads} cold loads "
-              "(new context each) after one warm-up load (s)")
+        print(
+            f"\nb) overview first render: navigation start -> KPI cards in the DOM, {args.loads} cold loads "
+            "(new context each) after one warm-up load (s)"
+        )
         rows = []
         for o in overviews:
-            rows.append([o.db, f"{o.tasks:,}", len(o.kpi_s), f"{median(o.dcl_s):.3f}",
-                         f"{median(o.callback_s):.3f}", f"{median(o.kpi_s):.3f}", f"{min(o.kpi_s):.3f}",
-                         f"{max(o.kpi_s):.3f}", f"{median(o.chart_s):.3f}" if o.chart_s else "-",
-                         f"<= {TARGET_OVERVIEW_S:g} {verdict(median(o.kpi_s) <= TARGET_OVERVIEW_S)}"])
-        print(table(["database", "tasks", "loads", "DOMContentLoaded", "callback (server)", "KPI median",
-                     "KPI min", "KPI max", "chart median", "median target"], rows))
-        print("DOMContentLoaded: the page's scripts (Dash, React, Plotly, AG Grid bundles) are loaded; "
-              "callback: the overview callback's own time in the server, called directly, median of 5.")
+            rows.append(
+                [
+                    o.db,
+                    f"{o.tasks:,}",
+                    len(o.kpi_s),
+                    f"{median(o.dcl_s):.3f}",
+                    f"{median(o.callback_s):.3f}",
+                    f"{median(o.kpi_s):.3f}",
+                    f"{min(o.kpi_s):.3f}",
+                    f"{max(o.kpi_s):.3f}",
+                    f"{median(o.chart_s):.3f}" if o.chart_s else "-",
+                    f"<= {TARGET_OVERVIEW_S:g} {verdict(median(o.kpi_s) <= TARGET_OVERVIEW_S)}",
+                ]
+            )
+        print(
+            table(
+                [
+                    "database",
+                    "tasks",
+                    "loads",
+                    "DOMContentLoaded",
+                    "callback (server)",
+                    "KPI median",
+                    "KPI min",
+                    "KPI max",
+                    "chart median",
+                    "median target",
+                ],
+                rows,
+            )
+        )
+        print(
+            "DOMContentLoaded: the page's scripts (Dash, React, Plotly, AG Grid bundles) are loaded; "
+            "callback: the overview callback's own time in the server, called directly, median of 5."
+        )
     print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
     return 0
 

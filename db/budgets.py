@@ -10,7 +10,7 @@ from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from db.models import Budget, Invocation, Task, TaskTag
-from db.timeutil import utcnow
+from db.timeutil import day_start, utcnow
 
 PERIODS = ("day", "week", "month")
 SCOPES = ("all", "tag", "created_by")
@@ -51,7 +51,7 @@ class BudgetStatus:
 
 def period_bounds(period: str, now: datetime) -> tuple[datetime, datetime]:
     """The current day, ISO week (from Monday) or calendar month, in UTC."""
-    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    day = day_start(now)
     if period == "day":
         return day, day + timedelta(days=1)
     if period == "week":

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from db.models import Invocation, Task, Worker
 from db.sqlfuncs import bucket, seconds_between
 from db.states import TaskStatus
+from db.timeutil import day_start
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,6 @@ class Kpis:
     @property
     def active(self) -> int:
         return self.queued + self.running
-
-
-def day_start(now: datetime) -> datetime:
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def kpis(session: Session, now: datetime, stuck_after: timedelta) -> Kpis:

@@ -24,3 +24,8 @@ def iso(value: datetime | None) -> str | None:
 
 def from_epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+
+
+def day_start(moment: datetime) -> datetime:
+    """Midnight (UTC) of the moment's day."""
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
