@@ -169,6 +169,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history", type=_count, default=0, metavar="N", help="generate N historical tasks")
     p.add_argument("--days", type=_positive_int, default=90, help="history spans this many days (default 90)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the history")
+
+    p = sub.add_parser(
+        "report",
+        parents=[common],
+        help="write a report of a period (HTML, PDF, CSV, JSON)",
+        description="Write the report of a period. Without --from, daily / weekly / monthly is the last "
+        "complete day, ISO week or month; with it, the one containing that date. Times are UTC. Example: "
+        "python app.py report --period weekly --format html,pdf --out reports-out",
+    )
+    p.add_argument("--period", default="weekly", help="daily, weekly, monthly or custom (default weekly)")
+    p.add_argument(
+        "--from", dest="start", metavar="ISO", help="a date or time in the period (custom: its start)"
+    )
+    p.add_argument("--to", dest="end", metavar="ISO", help="custom: the end of the period (exclusive)")
+    p.add_argument(
+        "--format", dest="formats", default="html,pdf,csv,json", help="comma-separated (default all four)"
+    )
+    p.add_argument(
+        "--out", default="reports-out", metavar="DIR", help="folder to write to (default reports-out)"
+    )
+    p.add_argument(
+        "--kind", action="append", default=[], help="only tasks of this kind; repeat or comma-separate"
+    )
+    p.add_argument(
+        "--tag", action="append", default=[], help="only tasks with this tag; repeat or comma-separate"
+    )
     return parser
 
 
@@ -457,6 +483,33 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         stack.close()
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import timedelta
+
+    from db.timeutil import utcnow
+    from reports.cli import ReportArgumentError, parse_request, run
+
+    now = utcnow()
+    try:
+        request = parse_request(
+            args.period, args.start, args.end, args.formats, args.out, args.kind, args.tag, now=now
+        )
+    except ReportArgumentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    stack = Stack(settings)
+    try:
+        paths = run(stack.db, request, now=now, stuck_after=timedelta(seconds=settings.stuck_after_seconds))
+    except OSError as exc:
+        print(f"error: cannot write the report to {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    finally:
+        stack.close()
+    for path in paths:
+        print(path)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "all": lambda a, s: cmd_run(a, s, web=True, worker=True),
     "web": lambda a, s: cmd_run(a, s, web=True, worker=False),
@@ -467,6 +520,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "retry": cmd_task_action,
     "show": cmd_task_action,
     "demo": cmd_demo,
+    "report": cmd_report,
 }
 
 

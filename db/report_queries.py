@@ -1,0 +1,297 @@
+"""Data layer: the queries reports need that no analytics page has — tasks created by kind and status, the
+failed and stuck tasks of a range, failure reasons — and the row streams behind the CSV exports (tasks, calls
+and daily cost lines of a range), read in chunks through a server-side cursor so an export of a million rows
+never holds them all. Aggregation happens in SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import Session
+
+from db.models import Invocation, Task, TaskTag
+from db.scope import Scope
+from db.scoping import call_conditions, made_matching_call, task_conditions
+from db.sqlfuncs import bucket, seconds_between
+from db.states import TaskStatus
+
+T = Task.__table__.c
+I = Invocation.__table__.c  # noqa: E741
+
+FAILURES = (TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value)
+ERROR_PREVIEW = 500
+EXPORT_CHUNK = 5_000
+
+TASK_EXPORT_COLUMNS = (
+    "id",
+    "title",
+    "kind",
+    "status",
+    "priority",
+    "tags",
+    "created_by",
+    "attempt",
+    "max_attempts",
+    "worker_id",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "processing_s",
+    "failure_reason",
+    "error_message",
+    "invocation_count",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cost_usd",
+)
+INVOCATION_EXPORT_COLUMNS = (
+    "id",
+    "task_id",
+    "iteration",
+    "role",
+    "provider",
+    "model",
+    "status",
+    "started_at",
+    "completed_at",
+    "duration_s",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cost_usd",
+    "error",
+)
+COST_LINE_COLUMNS = (
+    "day",
+    "model",
+    "provider",
+    "role",
+    "kind",
+    "calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cost_usd",
+)
+
+
+def _task_filters(scope: Scope) -> list[ColumnElement[bool]]:
+    call = made_matching_call(scope)
+    return task_conditions(scope) + ([call] if call is not None else [])
+
+
+def _created_in(scope: Scope) -> list[ColumnElement[bool]]:
+    return [T.created_at >= scope.start, T.created_at < scope.end, *_task_filters(scope)]
+
+
+def _ended_in(scope: Scope) -> list[ColumnElement[bool]]:
+    return [T.completed_at >= scope.start, T.completed_at < scope.end, *_task_filters(scope)]
+
+
+def created_by_kind_status(session: Session, scope: Scope) -> pd.DataFrame:
+    """Tasks created in the range per kind and current status: columns kind, status, count."""
+    rows = session.execute(
+        select(T.kind, T.status, func.count())
+        .where(*_created_in(scope))
+        .group_by(T.kind, T.status)
+        .order_by(T.kind, T.status)
+    ).all()
+    frame = pd.DataFrame(rows, columns=["kind", "status", "count"])
+    frame["count"] = frame["count"].astype(int)
+    return frame
+
+
+def failure_reasons(session: Session, scope: Scope) -> pd.DataFrame:
+    """Tasks that failed or timed out in the range per final status and reason, most frequent first:
+    columns status, reason, count."""
+    reason = func.coalesce(T.failure_reason, "")
+    rows = session.execute(
+        select(T.status, reason, func.count())
+        .where(*_ended_in(scope), T.status.in_(FAILURES))
+        .group_by(T.status, reason)
+        .order_by(func.count().desc(), T.status, reason)
+    ).all()
+    frame = pd.DataFrame(rows, columns=["status", "reason", "count"])
+    frame["count"] = frame["count"].astype(int)
+    return frame
+
+
+def failed_tasks(session: Session, scope: Scope, limit: int = 50) -> pd.DataFrame:
+    """The newest tasks that failed or timed out in the range, with their reason and the start of their error:
+    columns id, title, kind, status, failure_reason, error, attempt, completed_at, cost."""
+    rows = session.execute(
+        select(
+            T.id,
+            T.title,
+            T.kind,
+            T.status,
+            T.failure_reason,
+            func.substr(T.error_message, 1, ERROR_PREVIEW),
+            T.attempt,
+            T.completed_at,
+            T.cost_usd,
+        )
+        .where(*_ended_in(scope), T.status.in_(FAILURES))
+        .order_by(T.completed_at.desc(), T.id.desc())
+        .limit(limit)
+    ).all()
+    columns = ["id", "title", "kind", "status", "failure_reason", "error", "attempt", "completed_at", "cost"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def stuck_tasks(
+    session: Session, scope: Scope, now: datetime, stuck_after: timedelta, limit: int = 50
+) -> pd.DataFrame:
+    """Running tasks (of the scope's filters, whenever created) silent for longer than `stuck_after` at `now`,
+    the longest silent first: columns id, title, kind, worker_id, started_at, last_activity_at, silent_s."""
+    rows = session.execute(
+        select(T.id, T.title, T.kind, T.worker_id, T.started_at, T.last_activity_at)
+        .where(
+            T.status == TaskStatus.RUNNING.value,
+            T.last_activity_at < now - stuck_after,
+            *_task_filters(scope),
+        )
+        .order_by(T.last_activity_at, T.id)
+        .limit(limit)
+    ).all()
+    frame = pd.DataFrame(rows, columns=["id", "title", "kind", "worker_id", "started_at", "last_activity_at"])
+    # At most `limit` rows: the silence is `now` minus a known time, the same in Python on both databases.
+    frame["silent_s"] = [(now - at).total_seconds() for at in frame["last_activity_at"]]
+    return frame
+
+
+def cost_by_tag(session: Session, scope: Scope) -> pd.DataFrame:
+    """Spend per tag of the calls in the scope, most expensive first: columns key, cost, input, output, cache,
+    calls (a task with two tags counts under both). Joins the tags under an alias, so a tag filter's EXISTS
+    on task_tags stays a subquery of its own (costs.breakdown(…, "tag") with a tag filter has no FROM left)."""
+    tag = TaskTag.__table__.alias("grouped_tag")
+    cost = func.sum(I.cost_usd)
+    query = (
+        select(
+            tag.c.tag,
+            cost,
+            func.sum(I.input_tokens),
+            func.sum(I.output_tokens),
+            func.sum(I.cache_read_tokens),
+            func.count(),
+        )
+        .select_from(
+            Invocation.__table__.join(Task.__table__, T.id == I.task_id).join(tag, tag.c.task_id == T.id)
+        )
+        .where(I.started_at >= scope.start, I.started_at < scope.end)
+        .where(*call_conditions(scope), *task_conditions(scope))
+        .group_by(tag.c.tag)
+        .order_by(cost.desc(), tag.c.tag)
+    )
+    rows = session.execute(query).all()
+    return pd.DataFrame(rows, columns=["key", "cost", "input", "output", "cache", "calls"])
+
+
+# ---- row streams for the CSV exports ------------------------------------------------------------------
+
+
+def _stream(session: Session, query: Select[Any], chunk: int) -> Iterator[tuple[Any, ...]]:
+    """Rows of `query` fetched `chunk` at a time (a server-side cursor on PostgreSQL, fetchmany on SQLite)."""
+    result = session.execute(query.execution_options(yield_per=chunk))
+    for part in result.partitions():
+        for row in part:
+            yield tuple(row)
+
+
+def iter_tasks(session: Session, scope: Scope, chunk: int = EXPORT_CHUNK) -> Iterator[tuple[Any, ...]]:
+    """Tasks created in the range, oldest first, as TASK_EXPORT_COLUMNS (tags as a list)."""
+    query = (
+        select(
+            T.id,
+            T.title,
+            T.kind,
+            T.status,
+            T.priority,
+            T.tags,
+            T.created_by,
+            T.attempt,
+            T.max_attempts,
+            T.worker_id,
+            T.created_at,
+            T.started_at,
+            T.completed_at,
+            seconds_between(T.started_at, T.completed_at),
+            T.failure_reason,
+            T.error_message,
+            T.invocation_count,
+            T.input_tokens,
+            T.output_tokens,
+            T.cache_read_tokens,
+            T.cost_usd,
+        )
+        .where(*_created_in(scope))
+        .order_by(T.created_at, T.id)
+    )
+    return _stream(session, query, chunk)
+
+
+def _calls_in(query: Select[Any], scope: Scope) -> Select[Any]:
+    return (
+        query.select_from(Invocation.__table__.join(Task.__table__, T.id == I.task_id))
+        .where(I.started_at >= scope.start, I.started_at < scope.end)
+        .where(*call_conditions(scope), *task_conditions(scope))
+    )
+
+
+def iter_invocations(session: Session, scope: Scope, chunk: int = EXPORT_CHUNK) -> Iterator[tuple[Any, ...]]:
+    """Calls started in the range (of tasks matching the filters), oldest first, as INVOCATION_EXPORT_COLUMNS."""
+    query = _calls_in(
+        select(
+            I.id,
+            I.task_id,
+            I.iteration,
+            I.role,
+            I.provider,
+            I.model,
+            I.status,
+            I.started_at,
+            I.completed_at,
+            seconds_between(I.started_at, I.completed_at),
+            I.input_tokens,
+            I.output_tokens,
+            I.cache_read_tokens,
+            I.cost_usd,
+            I.error,
+        ),
+        scope,
+    ).order_by(I.started_at, I.id)
+    return _stream(session, query, chunk)
+
+
+def iter_cost_lines(session: Session, scope: Scope, chunk: int = EXPORT_CHUNK) -> Iterator[tuple[Any, ...]]:
+    """Spend per UTC day, model, provider, role and task kind in the range, as COST_LINE_COLUMNS (the day as
+    'YYYY-MM-DD'), by day then most expensive first."""
+    day = bucket(I.started_at, "day")
+    cost = func.sum(I.cost_usd)
+    query = (
+        _calls_in(
+            select(
+                day,
+                I.model,
+                I.provider,
+                I.role,
+                T.kind,
+                func.count(),
+                func.sum(I.input_tokens),
+                func.sum(I.output_tokens),
+                func.sum(I.cache_read_tokens),
+                cost,
+            ),
+            scope,
+        )
+        .group_by(day, I.model, I.provider, I.role, T.kind)
+        .order_by(day, cost.desc(), I.model, I.provider, I.role, T.kind)
+    )
+    for row in _stream(session, query, chunk):
+        # The day as a date; a sum of float costs rounded to a millionth of a dollar, like the stored costs.
+        yield (str(row[0])[:10], *row[1:9], round(float(row[9] or 0.0), 6))

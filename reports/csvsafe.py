@@ -1,0 +1,49 @@
+"""Reports layer: CSV cells safe to open in a spreadsheet. A text cell starting with =, +, -, @, a tab or a
+carriage return is read as a formula by Excel, LibreOffice and Google Sheets (CSV injection), so it gets a
+leading apostrophe; numbers stay numbers (-2.5 is a value, not a formula). Shared by the report exports and
+the dashboard's CSV downloads."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from db.timeutil import iso
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """The text with a leading apostrophe when a spreadsheet would take it for a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def cell(value: Any) -> str | int | float:
+    """One value as a CSV cell: numbers as numbers, times as ISO 8601 UTC, lists joined with ';', None and NaN
+    as empty, everything else as neutralised text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float | Decimal):
+        number = float(value)
+        return "" if math.isnan(number) else number
+    if isinstance(value, datetime):
+        return iso(value) or ""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return neutralise(";".join(str(v) for v in value))
+    if isinstance(value, dict):
+        return neutralise(json.dumps(value, ensure_ascii=False, sort_keys=True))
+    return neutralise(str(value))
+
+
+def row(values: Iterable[Any]) -> list[str | int | float]:
+    return [cell(v) for v in values]

@@ -1,0 +1,251 @@
+"""Reports layer: the report's tables as headers and formatted text cells, and the order of its sections, shared
+by the HTML and PDF renderers. Cells are plain text here; each renderer escapes them for its own format."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from reports import fmt
+from reports.model import Report
+
+ERROR_SHOWN = 160  # characters of an error in a table (the CSV export has all of it)
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    numeric: tuple[bool, ...]  # right-aligned columns
+    empty_text: str = "Nothing in this period."
+
+
+def _clip(text: Any, size: int = ERROR_SHOWN) -> str:
+    if text is None or (isinstance(text, float) and pd.isna(text)):
+        return ""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= size else flat[: size - 1] + "…"
+
+
+def _table(
+    key: str,
+    title: str,
+    frame: pd.DataFrame,
+    columns: Sequence[tuple[str, Callable[[Any], str], bool]],
+    empty_text: str = "Nothing in this period.",
+) -> Table:
+    rows = (
+        tuple(
+            tuple(render(row[i]) for i, (_, render, _) in enumerate(columns))
+            for row in frame[[c for c, _, _ in columns]].itertuples(index=False, name=None)
+        )
+        if not frame.empty
+        else ()
+    )
+    headers = tuple(_header(HEADERS.get(c, c.replace("_", " "))) for c, _, _ in columns)
+    return Table(key, title, headers, rows, tuple(n for _, _, n in columns), empty_text)
+
+
+def _header(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+HEADERS = {
+    "id": "#",
+    "task_id": "#",
+    "p50_s": "p50",
+    "p95_s": "p95",
+    "avg_s": "avg",
+    "avg_task_s": "avg task",
+    "key": "",
+    "cost": "spend",
+    "failure_rate": "failure rate",
+    "previous_failure_rate": "previous",
+    "timed_out": "timed out",
+    "success_rate": "success",
+    "failure_reason": "reason",
+    "completed_at": "ended",
+    "last_activity_at": "last activity",
+    "started_at": "started",
+    "silent_s": "silent",
+    "worker_id": "worker",
+    "count": "tasks",
+}
+
+
+def error(v: Any) -> str:
+    return _clip(v)
+
+
+def ident(v: Any) -> str:
+    return str(v)
+
+
+def text(v: Any) -> str:
+    return _clip(v, 120)
+
+
+def num(v: Any) -> str:
+    return fmt.count(None if pd.isna(v) else float(v))
+
+
+def ratio(v: Any) -> str:
+    return fmt.pct(None if pd.isna(v) else float(v), 1)
+
+
+def secs(v: Any) -> str:
+    return fmt.duration(None if pd.isna(v) else float(v))
+
+
+def money(v: Any) -> str:
+    return fmt.usd(None if pd.isna(v) else float(v))
+
+
+def toks(v: Any) -> str:
+    return fmt.tokens(None if pd.isna(v) else float(v))
+
+
+def moment(v: Any) -> str:
+    """A time in a table (the report says once that times are UTC)."""
+    return "–" if v is None or pd.isna(v) else f"{pd.Timestamp(v):%Y-%m-%d %H:%M}"
+
+
+def by_kind(r: Report) -> Table:
+    cols = [("kind", text, False), ("created", num, True), ("completed", num, True), ("failed", num, True),
+            ("timed_out", num, True), ("cancelled", num, True), ("success_rate", ratio, True),
+            ("p50_s", secs, True), ("p95_s", secs, True)]  # fmt: skip
+    return _table("by_kind", "Tasks by kind", r.by_kind, cols)
+
+
+def by_status(r: Report) -> Table:
+    return _table(
+        "by_status",
+        "Tasks created in the period by current status",
+        r.by_status,
+        [("status", text, False), ("count", num, True)],
+    )
+
+
+def cost_by(r: Report, dim: str) -> Table:
+    cols = [("key", text, False), ("cost", money, True), ("share", ratio, True), ("calls", num, True),
+            ("input", toks, True), ("output", toks, True), ("cache", toks, True)]  # fmt: skip
+    table = _table(f"cost_by_{dim}", f"Spend by {dim}", r.cost_by[dim], cols, "No spend in this period.")
+    return Table(
+        table.key,
+        table.title,
+        (_header(dim), *table.headers[1:]),
+        table.rows,
+        table.numeric,
+        table.empty_text,
+    )
+
+
+def top_tasks(r: Report) -> Table:
+    cols = [("task_id", ident, True), ("title", text, False), ("kind", text, False), ("status", text, False),
+            ("cost", money, True), ("calls", num, True)]  # fmt: skip
+    return _table("top_tasks", "Most expensive tasks", r.top_tasks, cols, "No spend in this period.")
+
+
+def roles(r: Report) -> Table:
+    cols = [("role", text, False), ("calls", num, True), ("failed", num, True), ("failure_rate", ratio, True),
+            ("previous_failure_rate", ratio, True), ("cost", money, True), ("avg_s", secs, True),
+            ("p95_s", secs, True)]  # fmt: skip
+    return _table("roles", "Agent roles", r.roles, cols, "No calls in this period.")
+
+
+def workers(r: Report) -> Table:
+    cols = [("name", text, False), ("id", text, False), ("status", text, False), ("done", num, True),
+            ("failed", num, True), ("success_rate", ratio, True), ("avg_task_s", secs, True),
+            ("utilization", ratio, True)]  # fmt: skip
+    table = _table("workers", "Workers", r.workers, cols, "No worker finished a task in this period.")
+    return Table(table.key, table.title, ("Worker", "Id", *table.headers[2:]), table.rows, table.numeric,
+                 table.empty_text)  # fmt: skip
+
+
+def failure_reasons(r: Report) -> Table:
+    cols = [("status", text, False), ("reason", text, False), ("count", num, True)]
+    return _table(
+        "failure_reasons", "Failure reasons", r.failure_reasons, cols, "No failures in this period."
+    )
+
+
+def failed_tasks(r: Report) -> Table:
+    cols = [("id", ident, True), ("title", text, False), ("kind", text, False), ("status", text, False),
+            ("failure_reason", text, False), ("error", error, False), ("completed_at", moment, False),
+            ("attempt", num, True)]  # fmt: skip
+    return _table("failed_tasks", "Failed and timed-out tasks (newest first)", r.failed_tasks, cols,
+                  "No failures in this period.")  # fmt: skip
+
+
+def stuck_tasks(r: Report) -> Table:
+    cols = [("id", ident, True), ("title", text, False), ("kind", text, False), ("worker_id", text, False),
+            ("started_at", moment, False), ("last_activity_at", moment, False), ("silent_s", secs, True)]  # fmt: skip
+    return _table("stuck_tasks", f"Possibly stuck at {fmt.when(r.as_of)}", r.stuck_tasks, cols,
+                  "No running task is silent.")  # fmt: skip
+
+
+def budgets(r: Report) -> Table:
+    rows = tuple(
+        (
+            b.name,
+            "all spend" if b.scope_kind == "all" else f"{b.scope_kind.replace('_', ' ')} {b.scope_value}",
+            f"{b.period} from {b.period_start:%Y-%m-%d}",
+            fmt.usd(b.limit_usd),
+            fmt.usd(b.spent),
+            fmt.usd(b.projected),
+            "OVER" if b.over else "projected over" if b.projected_over else "on track",
+        )
+        for b in r.budgets
+    )
+    return Table(
+        "budgets",
+        f"Budgets at {fmt.when(r.as_of)}",
+        ("Budget", "Scope", "Period", "Limit", "Spent", "Projected", "State"),
+        rows,
+        (False, False, False, True, True, True, False),
+        "No budgets are set.",
+    )
+
+
+def alerts(r: Report) -> Table:
+    rows = tuple(
+        (
+            a.metric,
+            fmt.when(a.at),
+            fmt.usd(a.value) if a.metric == "cost" else fmt.count(a.value),
+            fmt.usd(a.threshold) if a.metric == "cost" else f"{a.threshold:.1f}",
+        )
+        for a in r.alerts
+    )
+    return Table("alerts", "Spikes", ("Metric", "At", "Value", "Usual at most"), rows, (False, False, True, True),
+                 "No spikes in failures or spend.")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    title: str
+    items: tuple[str, ...]  # "chart:KEY" or "table:KEY"
+
+
+SECTIONS = (
+    Section("tasks", "Task completion", ("chart:volume", "chart:outcomes_by_kind", "table:by_kind",
+                                         "table:by_status")),
+    Section("costs", "Cost breakdown", ("chart:cost_over_time", "chart:cost_by_model", "table:cost_by_model",
+                                        "chart:cost_by_role", "table:cost_by_role", "table:cost_by_kind",
+                                        "table:cost_by_tag", "table:top_tasks")),
+    Section("agents", "Agents and roles", ("chart:role_failures", "table:roles", "table:workers")),
+    Section("failures", "Failures and notable events", ("table:failure_reasons", "table:failed_tasks",
+                                                        "table:stuck_tasks", "table:budgets", "table:alerts")),
+)  # fmt: skip
+
+
+def tables(r: Report) -> dict[str, Table]:
+    found = [by_kind(r), by_status(r), *(cost_by(r, d) for d in r.cost_by), top_tasks(r), roles(r), workers(r),
+             failure_reasons(r), failed_tasks(r), stuck_tasks(r), budgets(r), alerts(r)]  # fmt: skip
+    return {t.key: t for t in found}
