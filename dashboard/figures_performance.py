@@ -10,7 +10,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.figures import STATUS_HEX, UNIT_MS, _layout, _no_data, label
-from db.performance import FAILURES, Forecast, bin_label
+from db.performance import FAILURES, bin_label
+from db.volume import Forecast
 
 KIND_HEX = {"demo": "#6f42c1", "command": "#0d6efd", "python": "#20c997", "external": "#fd7e14"}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -61,7 +62,9 @@ def duration_box(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
             mode="markers",
             marker={"symbol": "diamond", "size": 9, "color": color},
             name=f"{r.kind} p95",
-            hovertemplate=f"{r.kind} p95: %{{y:.1f}} s · {int(r.n):,} tasks<extra></extra>",
+            # "≈": quantiles read from the histogram rollup on large ranges (db.performance).
+            hovertemplate=f"{r.kind} p95: {'≈' if getattr(r, 'estimated', False) else ''}%{{y:.1f}} s · "
+            f"{int(r.n):,} tasks<extra></extra>",
             showlegend=False,
         )
     if frame.empty:
@@ -131,8 +134,8 @@ def tool_bars(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
             # The tool is the first word of whatever an agent printed: escaped, as plotly renders some HTML.
             y=[label(t) for t in top["tool"]],
             orientation="h",
-            customdata=top[["tasks"]].to_numpy(),
-            hovertemplate="%{y}: %{x:,} calls in %{customdata[0]:,} tasks<extra></extra>",
+            customdata=top[["share"]].to_numpy(),
+            hovertemplate="%{y}: %{x:,} calls, %{customdata[0]:.1%} of all<extra></extra>",
         )
     )
     fig.update_layout(xaxis_title="calls", yaxis_title=None)

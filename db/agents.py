@@ -9,11 +9,15 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Float, and_, case, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, Float, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from db import bins
 from db.costs import scoped
-from db.models import Invocation, Task, Worker
+from db.models import HistogramDaily, Invocation, Task, UsageHourly, Worker, WorkerHourly
+from db.performance import EXACT_BELOW
+from db.rollcut import split
+from db.rollup_tables import call_histogram
 from db.scope import Scope
 from db.scoping import made_matching_call, task_conditions
 from db.sqlfuncs import epoch, seconds_between
@@ -22,6 +26,9 @@ from db.states import InvocationStatus, TaskStatus, WorkerStatus
 I = Invocation.__table__.c  # noqa: E741
 T = Task.__table__.c
 W = Worker.__table__.c
+WH = WorkerHourly.__table__.c
+U = UsageHourly.__table__.c
+HD = HistogramDaily.__table__.c
 _EPOCH = datetime(1970, 1, 1)
 
 DONE = TaskStatus.COMPLETED.value
@@ -86,50 +93,70 @@ def _task_filters(scope: Scope) -> list[ColumnElement[bool]]:
     return task_conditions(scope, worker=False) + ([call] if call is not None else [])
 
 
+STATS = ["done", "failed", "done_s", "busy_s"]
+
+
+def _worker_stats(session: Session, scope: Scope, now: datetime) -> pd.DataFrame:
+    """Per worker over the range: tasks that ended completed or failed, the run time of the completed ones,
+    and busy task-seconds. Whole hours come from worker_hourly, which counts a task's whole run in the hour it
+    ended; the edges of the range are read from the tasks, each task's started..completed (or now, while
+    running) clipped to the range. Columns worker_id, STATS."""
+    cut = split(session, scope, dims=("worker",))
+    frames = []
+    if cut.rolled:
+        where = [WH.hour >= cut.rolled[0], WH.hour < cut.rolled[1]]
+        if scope.worker:
+            where.append(WH.worker_id.in_(scope.worker))
+        rows = session.execute(
+            select(WH.worker_id, *(func.sum(WH[c]) for c in STATS)).where(*where).group_by(WH.worker_id)
+        ).all()
+        frames.append(pd.DataFrame(rows, columns=["worker_id", *STATS]))
+    start_s = _seconds(scope.start)
+    end_s = _seconds(min(scope.end, now))
+    now_s = literal(_seconds(now), Float)
+    task_end = case((T.completed_at.is_(None), now_s), else_=epoch(T.completed_at))
+    lo = _greatest(epoch(T.started_at), literal(start_s, Float))
+    hi = _least(task_end, literal(end_s, Float))
+    for part in cut.raw:
+        ended = and_(T.completed_at >= part.start, T.completed_at < part.end)
+        # Tasks still running count (clipped) with the part that reaches the end of the range.
+        counted = or_(ended, T.status == TaskStatus.RUNNING.value) if part.end == scope.end else ended
+        done = and_(ended, T.status == DONE)
+        rows = session.execute(
+            select(
+                T.worker_id,
+                func.sum(case((done, 1), else_=0)),
+                func.sum(case((and_(ended, T.status.in_(FAILED)), 1), else_=0)),
+                func.sum(case((done, seconds_between(T.started_at, T.completed_at)), else_=0.0)),
+                func.sum(case((hi > lo, hi - lo), else_=0.0)),
+            )
+            .where(
+                T.worker_id.is_not(None),
+                T.started_at.is_not(None),
+                T.started_at < part.end,
+                counted,
+                *_task_filters(part),
+            )
+            .group_by(T.worker_id)
+        ).all()
+        frames.append(pd.DataFrame(rows, columns=["worker_id", *STATS]))
+    parts = [f for f in frames if not f.empty]
+    if not parts:
+        return pd.DataFrame(columns=["worker_id", *STATS])
+    both = pd.concat(parts, ignore_index=True)
+    both[STATS] = both[STATS].astype(float)  # PostgreSQL's EXTRACT yields Decimal
+    return both.groupby("worker_id", as_index=False)[STATS].sum()
+
+
 def fleet(session: Session, scope: Scope, now: datetime, limit: int = 200) -> pd.DataFrame:
     """One row per worker that is alive or was seen in the range, busy first (columns FLEET_COLUMNS).
 
     done / failed / success_rate / avg_task_s count the worker's tasks that ended in the range (avg over the
-    completed ones). utilization is the worker's busy task-seconds inside the range — each task's
-    started..completed (or now, while running) clipped to the range — over concurrency × the range's length
-    (up to now: a range reaching into the future has no capacity there yet)."""
-    start_s = _seconds(scope.start)
-    end_s = _seconds(min(scope.end, now))
-    window_s = max(0.0, end_s - start_s)
+    completed ones). utilization is the worker's busy task-seconds inside the range over concurrency × the
+    range's length (up to now: a range reaching into the future has no capacity there yet)."""
+    window_s = max(0.0, _seconds(min(scope.end, now)) - _seconds(scope.start))
     now_s = literal(_seconds(now), Float)
-
-    ended_in_range = and_(T.completed_at >= scope.start, T.completed_at < scope.end)
-    task_end = case((T.completed_at.is_(None), now_s), else_=epoch(T.completed_at))
-    lo = _greatest(epoch(T.started_at), literal(start_s, Float))
-    hi = _least(task_end, literal(end_s, Float))
-    stats = (
-        select(
-            T.worker_id.label("worker_id"),
-            func.sum(case((and_(ended_in_range, T.status == DONE), 1), else_=0)).label("done"),
-            func.sum(case((and_(ended_in_range, T.status.in_(FAILED)), 1), else_=0)).label("failed"),
-            func.avg(
-                case((and_(ended_in_range, T.status == DONE), seconds_between(T.started_at, T.completed_at)))
-            ).label("avg_task_s"),
-            func.sum(case((hi > lo, hi - lo), else_=0.0)).label("busy_s"),
-        )
-        .where(
-            T.worker_id.is_not(None),
-            T.started_at.is_not(None),
-            T.started_at < scope.end,
-            # Every task that ended in or after the range starts, plus those still running: an index range on
-            # completed_at and one on status, not a scan of all tasks.
-            or_(T.completed_at >= scope.start, T.status == TaskStatus.RUNNING.value),
-            *_task_filters(scope),
-        )
-        .group_by(T.worker_id)
-        .subquery()
-    )
-
     current = aliased(Task)
-    done = func.coalesce(stats.c.done, 0)
-    failed = func.coalesce(stats.c.failed, 0)
-    busy = func.coalesce(stats.c.busy_s, 0.0)
-    capacity = W.concurrency * literal(window_s, Float)
     offline = W.status == WorkerStatus.OFFLINE.value
     order = case(
         (W.status == WorkerStatus.BUSY.value, 0), (W.status == WorkerStatus.ONLINE.value, 1), else_=2
@@ -149,19 +176,8 @@ def fleet(session: Session, scope: Scope, now: datetime, limit: int = 200) -> pd
             W.last_seen_at,
             W.stopped_at,
             case((offline, seconds_between(W.started_at, W.stopped_at)), else_=now_s - epoch(W.started_at)),
-            done,
-            failed,
-            case((done + failed > 0, cast(done, Float) / (done + failed))),
-            stats.c.avg_task_s,
-            busy,
-            capacity,
-            case((capacity > 0, cast(busy, Float) / capacity)),
         )
-        .select_from(
-            Worker.__table__.outerjoin(stats, stats.c.worker_id == W.id).outerjoin(
-                current, current.id == W.current_task_id
-            )
-        )
+        .select_from(Worker.__table__.outerjoin(current, current.id == W.current_task_id))
         # Each worker process registers under a fresh id, so long-gone ones pile up: show those of the range.
         .where(or_(~offline, W.last_seen_at >= scope.start))
         .order_by(order, W.name, W.id)
@@ -169,13 +185,20 @@ def fleet(session: Session, scope: Scope, now: datetime, limit: int = 200) -> pd
     )
     if scope.worker:
         query = query.where(W.id.in_(scope.worker))
-    frame = pd.DataFrame(session.execute(query).all(), columns=FLEET_COLUMNS)
-    # PostgreSQL's EXTRACT yields numeric (Decimal); the page wants plain floats.
+    workers = pd.DataFrame(session.execute(query).all(), columns=FLEET_COLUMNS[:13])
+    stats = _worker_stats(session, scope, now).set_index("worker_id")
+    frame = workers.join(stats, on="id")
+    frame[STATS] = frame[STATS].astype(float).fillna(0.0)
+    done, failed = frame["done"], frame["failed"]
+    frame["success_rate"] = (done / (done + failed)).where(done + failed > 0)
+    frame["avg_task_s"] = (frame["done_s"] / done).where(done > 0)
+    frame["capacity_s"] = frame["concurrency"].astype(float) * window_s
+    frame["utilization"] = (frame["busy_s"] / frame["capacity_s"]).where(frame["capacity_s"] > 0)
     for column in ("uptime_s", "success_rate", "avg_task_s", "busy_s", "capacity_s", "utilization"):
         frame[column] = frame[column].astype(float)
     for column in ("done", "failed"):
         frame[column] = frame[column].astype(int)
-    return frame
+    return frame[FLEET_COLUMNS].reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -212,30 +235,59 @@ def fleet_totals(frame: pd.DataFrame) -> FleetTotals:
     )
 
 
-def roles(session: Session, scope: Scope) -> pd.DataFrame:
-    """Per role of the calls started in the scope (columns ROLE_COLUMNS), most expensive first. The failure
-    rate is over finished calls (a running call has not failed yet); durations are of finished calls, p95 by
-    nearest rank below, like the overview's."""
-    duration = seconds_between(I.started_at, I.completed_at)
-    finished = I.completed_at.is_not(None)
-    totals = scoped(
-        select(
-            I.role.label("role"),
-            func.count().label("calls"),
-            func.sum(case((finished, 1), else_=0)).label("finished"),
-            func.sum(case((I.status == InvocationStatus.FAILED.value, 1), else_=0)).label("failed"),
-            func.coalesce(func.sum(I.cost_usd), 0.0).label("cost"),
-            func.coalesce(func.sum(I.input_tokens), 0).label("input_tokens"),
-            func.coalesce(func.sum(I.output_tokens), 0).label("output_tokens"),
-            func.coalesce(func.sum(I.cache_read_tokens), 0).label("cache_read_tokens"),
-            func.avg(case((finished, duration))).label("avg_s"),
-        ),
-        scope,
-    ).group_by(I.role)
-    totals_q = totals.subquery()
+ROLE_SUMS = ["calls", "finished", "failed", "cost", "input_tokens", "output_tokens", "cache_read_tokens"]
 
-    # p95 in the same statement: rank each role's finished calls by duration; the p95 is the largest duration
-    # whose rank is within 95 % of the way (no CAST/FLOOR, which round differently in the two databases).
+
+def _role_sums(session: Session, scope: Scope) -> pd.DataFrame:
+    """Per role of the calls started in the range: ROLE_SUMS and duration_s (of the finished ones); whole
+    hours from usage_hourly, the edges from the calls."""
+    cut = split(session, scope, dims=("kind", "role", "model"))
+    columns = ["role", *ROLE_SUMS, "duration_s"]
+    frames = []
+    if cut.rolled:
+        where = [U.hour >= cut.rolled[0], U.hour < cut.rolled[1]]
+        for dim, column in (("kind", U.kind), ("role", U.role), ("model", U.model)):
+            if getattr(scope, dim):
+                where.append(column.in_(getattr(scope, dim)))
+        sums = (U.calls, U.finished_calls, U.failed_calls, U.cost_usd, U.input_tokens, U.output_tokens)
+        rows = session.execute(
+            select(
+                U.role, *(func.sum(c) for c in sums), func.sum(U.cache_read_tokens), func.sum(U.duration_s)
+            )
+            .where(*where)
+            .group_by(U.role)
+        ).all()
+        frames.append(pd.DataFrame(rows, columns=columns))
+    finished = I.completed_at.is_not(None)
+    for part in cut.raw:
+        rows = session.execute(
+            scoped(
+                select(
+                    I.role,
+                    func.count(),
+                    func.sum(case((finished, 1), else_=0)),
+                    func.sum(case((I.status == InvocationStatus.FAILED.value, 1), else_=0)),
+                    func.coalesce(func.sum(I.cost_usd), 0.0),
+                    func.coalesce(func.sum(I.input_tokens), 0),
+                    func.coalesce(func.sum(I.output_tokens), 0),
+                    func.coalesce(func.sum(I.cache_read_tokens), 0),
+                    func.coalesce(func.sum(seconds_between(I.started_at, I.completed_at)), 0.0),
+                ),
+                part,
+            ).group_by(I.role)
+        ).all()
+        frames.append(pd.DataFrame(rows, columns=columns))
+    parts = [f for f in frames if not f.empty]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    both = pd.concat(parts, ignore_index=True)
+    both[["cost", "duration_s"]] = both[["cost", "duration_s"]].astype(float)
+    return both.groupby("role", as_index=False)[[*ROLE_SUMS, "duration_s"]].sum()
+
+
+def _exact_p95(session: Session, scope: Scope) -> dict[str, float]:
+    """p95 per role of finished calls' durations, by nearest rank below: one sort per role."""
+    duration = seconds_between(I.started_at, I.completed_at)
     ranked = scoped(
         select(
             I.role.label("role"),
@@ -244,33 +296,51 @@ def roles(session: Session, scope: Scope) -> pd.DataFrame:
             func.count().over(partition_by=I.role).label("n"),
         ),
         scope,
-    ).where(finished)
-    ranked_q = ranked.subquery()
-    p95 = (
-        select(ranked_q.c.role, func.max(ranked_q.c.d).label("p95_s"))
-        .where(ranked_q.c.rn - 1 <= 0.95 * (ranked_q.c.n - 1))
-        .group_by(ranked_q.c.role)
-        .subquery()
-    )
-    t = totals_q.c
-    query = (
-        select(
-            t.role,
-            t.calls,
-            t.finished,
-            t.failed,
-            case((t.finished > 0, cast(t.failed, Float) / t.finished)),
-            t.cost,
-            t.input_tokens,
-            t.output_tokens,
-            t.cache_read_tokens,
-            t.avg_s,
-            p95.c.p95_s,
-        )
-        .select_from(totals_q.outerjoin(p95, p95.c.role == t.role))
-        .order_by(t.cost.desc(), t.role)
-    )
-    frame = pd.DataFrame(session.execute(query).all(), columns=ROLE_COLUMNS)
+    ).where(I.completed_at.is_not(None))
+    q = ranked.subquery()
+    # The largest duration whose rank is within 95 % of the way (no CAST/FLOOR, which round differently in
+    # the two databases).
+    rows = session.execute(
+        select(q.c.role, func.max(q.c.d)).where(q.c.rn - 1 <= 0.95 * (q.c.n - 1)).group_by(q.c.role)
+    ).all()
+    return {str(role): float(p95) for role, p95 in rows}
+
+
+def _estimated_p95(session: Session, scope: Scope) -> dict[str, float]:
+    """p95 per role read from call-duration histograms: whole days from histogram_daily, the rest binned from
+    the calls."""
+    cut = split(session, scope, grain="day", dims=("role",))
+    rows: list[Any] = []
+    if cut.rolled:
+        where = [HD.day >= cut.rolled[0], HD.day < cut.rolled[1], HD.metric == "call"]
+        if scope.role:
+            where.append(HD.key.in_(scope.role))
+        rows += session.execute(
+            select(HD.key, HD.bin, func.sum(HD.count)).where(*where).group_by(HD.key, HD.bin)
+        ).all()
+    for part in cut.raw:
+        sub = call_histogram(lambda q, part=part: scoped(q, part)).subquery()
+        rows += session.execute(select(sub.c.key, sub.c.bin, sub.c.count)).all()
+    counts: dict[str, dict[int, int]] = {}
+    for role, b, n in rows:
+        per_role = counts.setdefault(str(role), {})
+        per_role[int(b)] = per_role.get(int(b), 0) + int(n)
+    return {role: p for role, c in counts.items() if (p := bins.estimate(c, 95)) is not None}
+
+
+def roles(session: Session, scope: Scope, exact_below: int = EXACT_BELOW) -> pd.DataFrame:
+    """Per role of the calls started in the scope (columns ROLE_COLUMNS), most expensive first. The failure
+    rate is over finished calls (a running call has not failed yet); durations are of finished calls, p95 by
+    nearest rank below, like the overview's: exact up to `exact_below` finished calls, read from histograms
+    (within about 1 %) above."""
+    sums = _role_sums(session, scope)
+    finished = sums["finished"].astype(float)
+    sums["failure_rate"] = (sums["failed"] / finished).where(finished > 0)
+    sums["avg_s"] = (sums["duration_s"] / finished).where(finished > 0)
+    exact = finished.sum() < exact_below
+    p95 = _exact_p95(session, scope) if exact else _estimated_p95(session, scope)
+    sums["p95_s"] = sums["role"].map(p95)
+    frame = sums.sort_values(["cost", "role"], ascending=[False, True])[ROLE_COLUMNS].reset_index(drop=True)
     for column in ("failure_rate", "cost", "avg_s", "p95_s"):
         frame[column] = frame[column].astype(float)
     for column in ("calls", "finished", "failed", "input_tokens", "output_tokens", "cache_read_tokens"):

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -159,7 +160,16 @@ class Activity(Base):
     message: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime]
 
-    __table_args__ = (Index("ix_activity_task", "task_id", "id"),)
+    __table_args__ = (
+        Index("ix_activity_task", "task_id", "id"),
+        # Tool calls by time, for the tool-use analytics; partial, so other lines cost no index upkeep.
+        Index(
+            "ix_activity_tool_at",
+            "at",
+            sqlite_where=text("type = 'tool_exec'"),
+            postgresql_where=text("type = 'tool_exec'"),
+        ),
+    )
 
 
 class Worker(Base):
@@ -250,5 +260,103 @@ class UsageHourly(Base):
     cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
     cost_usd: Mapped[float] = mapped_column(Float)
     duration_s: Mapped[float] = mapped_column(Float)
+    finished_calls: Mapped[int] = mapped_column(Integer, server_default="0")
 
     __table_args__ = (Index("ix_usage_hourly_hour", "hour"),)
+
+
+class TaskHourly(Base):
+    """Tasks that ended, per hour of completed_at, kind and final status: counts and time sums behind
+    throughput, success, retry and average-duration figures. About a dozen rows an hour."""
+
+    __tablename__ = "task_hourly"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    hour: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    tasks: Mapped[int] = mapped_column(Integer)
+    first_attempt: Mapped[int] = mapped_column(Integer)  # ended on their first attempt
+    started: Mapped[int] = mapped_column(Integer)  # ever started (queue wait and run time are known)
+    cycle_s: Mapped[float] = mapped_column(Float)  # sums over the started ones
+    processing_s: Mapped[float] = mapped_column(Float)
+    queue_s: Mapped[float] = mapped_column(Float)
+    min_processing_s: Mapped[float | None] = mapped_column(Float)
+    max_processing_s: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_task_hourly_hour", "hour"),)
+
+
+class CreatedHourly(Base):
+    """Tasks created, per hour of created_at, kind and current status (volume, peak hours, cost per task)."""
+
+    __tablename__ = "created_hourly"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    hour: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    tasks: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_created_hourly_hour", "hour"),)
+
+
+class WorkerHourly(Base):
+    """Per worker, tasks that ended per hour of completed_at: outcomes and busy time for the fleet view."""
+
+    __tablename__ = "worker_hourly"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    hour: Mapped[datetime]
+    worker_id: Mapped[str] = mapped_column(String(64))
+    done: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    done_s: Mapped[float] = mapped_column(Float)  # run time of the completed ones
+    busy_s: Mapped[float] = mapped_column(Float)  # run time of all that had started
+
+    __table_args__ = (Index("ix_worker_hourly_hour", "hour"),)
+
+
+class EventsHourly(Base):
+    """Event-log writes per hour, with the busiest minute of the hour (the Database page's write rate)."""
+
+    __tablename__ = "events_hourly"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger)
+    peak_minute: Mapped[datetime]
+    peak_events: Mapped[int] = mapped_column(Integer)
+
+
+class ToolHourly(Base):
+    """`tool_exec` activity lines per hour, task kind and tool (the first word of the line)."""
+
+    __tablename__ = "tool_hourly"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    hour: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(20))
+    tool: Mapped[str] = mapped_column(String(200))
+    calls: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_tool_hourly_hour", "hour"),)
+
+
+class HistogramDaily(Base):
+    """Histograms per day in db/bins.py's log bins (non-empty bins only): by the day tasks ended, completed
+    tasks' cycle and processing times and every started task's queue wait (keyed by kind); by the day calls
+    started, finished calls' durations (keyed by role); by the day tasks were created, their update counts
+    (keyed by kind, binned by db/insights.py's edges). Percentiles over long ranges add these counts instead
+    of sorting millions of rows."""
+
+    __tablename__ = "histogram_daily"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    day: Mapped[datetime]
+    metric: Mapped[str] = mapped_column(String(20))  # cycle | queue | processing | call | updates
+    key: Mapped[str] = mapped_column(String(100))
+    bin: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column(Float)  # the sum of the values in the bin
+
+    __table_args__ = (Index("ix_histogram_daily_day", "day"),)

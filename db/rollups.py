@@ -1,79 +1,147 @@
-"""Data layer: keeps the usage_hourly rollup in step with invocations. Each refresh recomputes the recent
-hours (a call's usage may land after its hour began) and is idempotent; the first one builds everything."""
+"""Data layer: keeps the analytics rollups (db/rollup_tables.py) in step with the source rows. A refresh
+recomputes the recent hours plus every older hour a change since the last refresh touched, and is
+idempotent; the first one, or one that finds the rollups empty, builds everything."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import cast
 
-from sqlalchemy import Table, case, delete, func, insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from db.models import Invocation, JobLease, Task, UsageHourly
-from db.sqlfuncs import hour_floor, seconds_between
+from db import rollup_tables
+from db.models import Invocation, JobLease, Task, TaskEvent, TaskHourly, UsageHourly
+from db.rollup_tables import Window
+from db.sqlfuncs import hour_floor
+from db.states import TERMINAL, EventType
 
 JOB = "rollup:usage_hourly"
-# Calls whose usage is recorded more than this after their hour began are folded in by the next full rebuild.
-LOOKBACK = timedelta(hours=3)
+# Row timestamps come from each writer's clock and a transaction may commit a little after it read the time:
+# changes stamped up to this long before the last refresh are looked at again.
+SKEW = timedelta(minutes=5)
+# Past this many separate old hours to redo, one window from the oldest up is cheaper than many small ones.
+MAX_WINDOWS = 24
 PG_LOCK = 7_291_002
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+T = Task.__table__.c
+I = Invocation.__table__.c  # noqa: E741
+E = TaskEvent.__table__.c
 
 
 def floor_hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+def floor_day(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def rebuild(session: Session, since: datetime | None) -> None:
-    """Recompute every hour from `since` (None: all)."""
-    i, t, u = Invocation.__table__.c, Task.__table__.c, cast(Table, UsageHourly.__table__)
-    hour = hour_floor(i.started_at)
-    dims = (i.model, i.role, i.provider, t.kind)
-    source = (
-        select(
-            hour,
-            *dims,
-            func.count(),
-            func.sum(case((i.status == "failed", 1), else_=0)),
-            func.sum(i.input_tokens),
-            func.sum(i.output_tokens),
-            func.sum(i.cache_read_tokens),
-            func.sum(i.cost_usd),
-            func.coalesce(func.sum(seconds_between(i.started_at, i.completed_at)), 0.0),
+    """Recompute every rollup from `since` (None: all of history) onwards."""
+    if since is None:
+        _apply(session, [None], [None])
+    else:
+        _apply(session, [(floor_hour(since), datetime.max)], [(floor_day(since), datetime.max)])
+
+
+def _apply(session: Session, hours: list[Window], days: list[Window]) -> None:
+    for build in rollup_tables.HOURLY:
+        for window in hours:
+            build(session, window)
+    for window in days:
+        rollup_tables.histograms(session, window)
+
+
+def _merge(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    merged: list[tuple[datetime, datetime]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _windows(starts: set[datetime], step: timedelta, gap: tuple[datetime, datetime]) -> list[Window]:
+    """Windows covering each of `starts` (one step long) and the `gap`; one window from the oldest up when
+    there are too many to do one by one."""
+    spans = [(h, h + step) for h in starts if h < gap[1]] + ([gap] if gap[0] < gap[1] else [])
+    merged = _merge(spans)
+    if len(merged) > MAX_WINDOWS:
+        return [(merged[0][0], gap[1])]
+    return list(merged)
+
+
+def _in_chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+    return [ids[n : n + size] for n in range(0, len(ids), size)]
+
+
+def _as_hour(value: object) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def touched_hours(session: Session, since: datetime, before: datetime) -> set[datetime]:
+    """Hours before `before` whose rollup rows a change stamped at or after `since` may have made stale: the
+    creation, end and call hours of every task updated since then, and the hour a retried task had ended in
+    before its retry cleared completed_at (found from its earlier terminal transition in the event log).
+    Step by step with id lists, so each lookup is an index seek rather than a plan the planner might turn
+    into a scan of a big table."""
+    terminal = [s.value for s in TERMINAL]
+    found: set[datetime] = set()
+    changed: list[int] = []
+    for task_id, created, completed in session.execute(
+        select(T.id, T.created_at, T.completed_at).where(T.last_updated_at >= since)
+    ):
+        changed.append(int(task_id))
+        found.update(floor_hour(at) for at in (created, completed) if at is not None)
+    # No DISTINCT here: SQLite would walk the (task_id, seq) index for it, all of the log, instead of the
+    # few recent events ix_task_events_at finds.
+    retried = set(
+        session.scalars(
+            select(E.task_id).where(
+                E.at >= since, E.type == EventType.TRANSITION.value, E.from_status.in_(terminal)
+            )
         )
-        .select_from(Invocation.__table__.join(Task.__table__, t.id == i.task_id))
-        .group_by(hour, *dims)
     )
-    wipe = delete(u)
-    if since is not None:
-        source = source.where(i.started_at >= since)
-        wipe = wipe.where(u.c.hour >= since)
-    session.execute(wipe)
-    columns = [
-        "hour",
-        "model",
-        "role",
-        "provider",
-        "kind",
-        "calls",
-        "failed_calls",
-        "input_tokens",
-        "output_tokens",
-        "cache_read_tokens",
-        "cost_usd",
-        "duration_s",
-    ]
-    session.execute(insert(u).from_select(columns, source))
+    for ids in _in_chunks(changed):
+        found.update(
+            map(
+                _as_hour,
+                session.scalars(select(hour_floor(I.started_at)).where(I.task_id.in_(ids)).distinct()),
+            )
+        )
+    for ids in _in_chunks(sorted(int(i) for i in retried if i is not None)):
+        ends = select(hour_floor(E.at)).where(
+            E.task_id.in_(ids), E.type == EventType.TRANSITION.value, E.to_status.in_(terminal)
+        )
+        found.update(map(_as_hour, session.scalars(ends.distinct())))
+    return {h for h in found if h < before}
 
 
 def refresh(session: Session, now: datetime) -> None:
-    """The recent hours, or everything on the first run. Safe from several workers at once: on PostgreSQL an
-    advisory lock serialises them, on SQLite the write transaction does."""
+    """Everything on the first run (or when the rollups are empty); after that the whole hours and days
+    completed since the last refresh, and the older ones a change since then touched. The hour and day in
+    progress are left to the readers, who take them from the source rows (db/rollcut.py). Safe from several
+    workers at once: on PostgreSQL an advisory lock serialises them, on SQLite the write transaction does."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK})
     lease = session.get(JobLease, JOB)
-    since = floor_hour(now) - LOOKBACK if lease is not None and lease.last_key else None
-    if since is not None and session.execute(select(UsageHourly.id).limit(1)).first() is None:
-        since = None  # the rollup is empty (new table, or wiped): build it all
-    rebuild(session, since)
+    empty = (
+        session.execute(select(UsageHourly.id).limit(1)).first() is None
+        and session.execute(select(TaskHourly.id).limit(1)).first() is None
+    )
+    if lease is None or lease.last_run_at is None or empty:
+        _apply(session, [None], [None])
+    else:
+        hour, day = floor_hour(now), floor_day(now)
+        touched = touched_hours(session, lease.last_run_at - SKEW, hour)
+        # Always the last whole hour, so usage recorded just after its hour ended is folded in.
+        last = min(floor_hour(lease.last_run_at), hour - HOUR)
+        hours = _windows(touched, HOUR, (last, hour))
+        days = _windows({floor_day(h) for h in touched}, DAY, (floor_day(lease.last_run_at), day))
+        _apply(session, hours, days)
     if lease is None:
         session.add(
             JobLease(name=JOB, holder=None, expires_at=None, last_run_at=now, last_key=now.isoformat())

@@ -130,6 +130,25 @@ def _hour_floor_pg(element: hour_floor, compiler: Any, **kw: Any) -> str:
     return f"date_trunc('hour', {compiler.process(arg, **kw)})"
 
 
+class day_floor(FunctionElement[Any]):
+    """The start of a timestamp's day (UTC), stored like hour_floor."""
+
+    type = DateTime()
+    inherit_cache = True
+
+
+@compiles(day_floor, "sqlite")
+def _day_floor_sqlite(element: day_floor, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"strftime('%Y-%m-%d 00:00:00.000000', {compiler.process(arg, **kw)})"
+
+
+@compiles(day_floor, "postgresql")
+def _day_floor_pg(element: day_floor, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"date_trunc('day', {compiler.process(arg, **kw)})"
+
+
 class weekday(FunctionElement[int]):
     """Day of the week of a timestamp, Monday = 0 … Sunday = 6 (as pandas and ISO order them)."""
 

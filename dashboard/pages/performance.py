@@ -16,8 +16,9 @@ from dashboard.components.fmt import duration, money, percent
 from dashboard.components.overview import kpi_card
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
-from db import performance
-from db.performance import Forecast, PerfKpis, Timing, VolumeAnalysis
+from db import performance, volume
+from db.performance import PerfKpis, Timing
+from db.volume import Forecast, VolumeAnalysis
 from db.scope import parse_scope
 from db.timeutil import utcnow
 
@@ -72,7 +73,9 @@ def layout(**query: Any) -> html.Div:
 
 def kpis(k: PerfKpis, forecast: Forecast | None, unit: str) -> dbc.Row:
     def timing(t: Timing) -> str:
-        return f"p50 {duration(t.p50)} · p95 {duration(t.p95)}"
+        # "≈": read from the histogram rollup (within about 1 % at the sizes where that happens).
+        about = "≈" if t.estimated else ""
+        return f"p50 {about}{duration(t.p50)} · p95 {about}{duration(t.p95)}"
 
     expected = "–" if forecast is None else f"{forecast.value:,.1f}"
     band = (
@@ -150,18 +153,18 @@ def refresh(svc: Services, query: str, theme: str | None) -> tuple[Any, ...]:
     unit, window = scope.unit, (scope.start, scope.end)
     with svc.db.reading() as session:
         k = performance.kpis(session, scope)
-        volume = performance.volume_series(session, scope)
+        series = volume.volume_series(session, scope)
         outcomes = performance.outcomes_over_time(session, scope)
         histogram = performance.duration_histogram(session, scope)
         box = performance.duration_quantiles(session, scope)
         tools = performance.tool_calls(session, scope)
         peaks = performance.peak_hours(session, scope)
-    analysis = performance.analyse(volume, unit)
+    analysis = volume.analyse(series, unit)
     return (
         alerts(analysis, unit),
         kpis(k, analysis.forecast, unit),
-        figs.volume_forecast(volume, analysis.forecast, unit, theme),
-        figs.spikes_chart(volume, analysis.cost, analysis.failed, unit, theme),
+        figs.volume_forecast(series, analysis.forecast, unit, theme),
+        figs.spikes_chart(series, analysis.cost, analysis.failed, unit, theme),
         figs.outcomes_by_kind(outcomes, window, unit, theme),
         figs.duration_histogram(histogram, theme),
         figs.duration_box(box, theme),

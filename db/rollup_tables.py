@@ -1,0 +1,263 @@
+"""Data layer: how each analytics rollup table is computed from the source rows over a window of hours
+(or days). Every function replaces the window's rows in one DELETE and one INSERT … SELECT … GROUP BY, so
+rebuilding a window twice gives the same rows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, and_, case, delete, func, insert, literal, literal_column, select, union_all
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ColumnElement
+
+from db.bins import bin_index
+from db.models import (
+    Activity,
+    CreatedHourly,
+    EventsHourly,
+    HistogramDaily,
+    Invocation,
+    Task,
+    TaskEvent,
+    TaskHourly,
+    ToolHourly,
+    UsageHourly,
+    WorkerHourly,
+)
+from db.sqlfuncs import bucket, day_floor, first_word, hour_floor, seconds_between
+from db.states import ActivityType, InvocationStatus, TaskStatus
+
+# A window [start, end) of whole hours (whole days for duration_daily); None means all of history.
+Window = tuple[datetime, datetime] | None
+
+I = Invocation.__table__.c  # noqa: E741
+T = Task.__table__.c
+A = Activity.__table__.c
+E = TaskEvent.__table__.c
+
+COMPLETED = TaskStatus.COMPLETED.value
+FAILURES = (TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value)
+# Cycle spans every attempt; processing is the last attempt's run; queue wait starts at available_at, so a
+# retried task's earlier attempts and back-off are not counted as queueing (db/performance.py reads these).
+CYCLE = seconds_between(T.created_at, T.completed_at)
+PROCESSING = seconds_between(T.started_at, T.completed_at)
+QUEUE_WAIT = seconds_between(T.available_at, T.started_at)
+CALL_DURATION = seconds_between(I.started_at, I.completed_at)
+# Spelled as a literal, not a bound parameter: SQLite uses the partial index ix_activity_tool_at only when it
+# can see that the query's condition is the index's own.
+IS_TOOL_LINE = A.type == literal_column(f"'{ActivityType.TOOL_EXEC.value}'")
+
+
+def _table(model: Any) -> Table:
+    return model.__table__  # type: ignore[no-any-return]
+
+
+def _within(column: Any, window: Window) -> list[ColumnElement[bool]]:
+    return [] if window is None else [column >= window[0], column < window[1]]
+
+
+def _replace(
+    session: Session, model: Any, time_column: str, columns: list[str], source: Any, window: Window
+) -> None:
+    table = _table(model)
+    session.execute(delete(table).where(*_within(table.c[time_column], window)))
+    session.execute(insert(table).from_select(columns, source))
+
+
+def _count_if(*cond: ColumnElement[bool]) -> Any:
+    return func.coalesce(func.sum(case((and_(*cond), 1), else_=0)), 0)
+
+
+def _sum_if(value: ColumnElement[Any], *cond: ColumnElement[bool]) -> Any:
+    return func.coalesce(func.sum(case((and_(*cond), value), else_=0.0)), 0.0)
+
+
+def usage(session: Session, window: Window) -> None:
+    """usage_hourly: calls, failures, tokens, cost and duration per hour the calls started in."""
+    hour = hour_floor(I.started_at)
+    dims = (I.model, I.role, I.provider, T.kind)
+    source = (
+        select(
+            hour,
+            *dims,
+            func.count(),
+            _count_if(I.status == InvocationStatus.FAILED.value),
+            _count_if(I.completed_at.is_not(None)),
+            func.sum(I.input_tokens),
+            func.sum(I.output_tokens),
+            func.sum(I.cache_read_tokens),
+            func.sum(I.cost_usd),
+            func.coalesce(func.sum(CALL_DURATION), 0.0),
+        )
+        .select_from(Invocation.__table__.join(Task.__table__, T.id == I.task_id))
+        .where(*_within(I.started_at, window))
+        .group_by(hour, *dims)
+    )
+    columns = ["hour", "model", "role", "provider", "kind", "calls", "failed_calls", "finished_calls"]
+    columns += ["input_tokens", "output_tokens", "cache_read_tokens", "cost_usd", "duration_s"]
+    _replace(session, UsageHourly, "hour", columns, source, window)
+
+
+def tasks(session: Session, window: Window) -> None:
+    """task_hourly: tasks that ended, per hour of completed_at, kind and final status."""
+    hour = hour_floor(T.completed_at)
+    started = T.started_at.is_not(None)
+    source = (
+        select(
+            hour,
+            T.kind,
+            T.status,
+            func.count(),
+            _count_if(T.attempt == 1),
+            _count_if(started),
+            _sum_if(CYCLE, started),
+            _sum_if(PROCESSING, started),
+            _sum_if(QUEUE_WAIT, started),
+            func.min(case((started, PROCESSING))),
+            func.max(case((started, PROCESSING))),
+        )
+        .where(T.completed_at.is_not(None), *_within(T.completed_at, window))
+        .group_by(hour, T.kind, T.status)
+    )
+    columns = ["hour", "kind", "status", "tasks", "first_attempt", "started", "cycle_s", "processing_s"]
+    columns += ["queue_s", "min_processing_s", "max_processing_s"]
+    _replace(session, TaskHourly, "hour", columns, source, window)
+
+
+def created(session: Session, window: Window) -> None:
+    """created_hourly: tasks created per hour, kind and current status."""
+    hour = hour_floor(T.created_at)
+    source = (
+        select(hour, T.kind, T.status, func.count())
+        .where(*_within(T.created_at, window))
+        .group_by(hour, T.kind, T.status)
+    )
+    _replace(session, CreatedHourly, "hour", ["hour", "kind", "status", "tasks"], source, window)
+
+
+def workers(session: Session, window: Window) -> None:
+    """worker_hourly: per worker, the started tasks that ended per hour: outcomes and run time."""
+    hour = hour_floor(T.completed_at)
+    done = T.status == COMPLETED
+    source = (
+        select(
+            hour,
+            T.worker_id,
+            _count_if(done),
+            _count_if(T.status.in_(FAILURES)),
+            _sum_if(PROCESSING, done),
+            func.coalesce(func.sum(PROCESSING), 0.0),
+        )
+        .where(
+            T.completed_at.is_not(None),
+            T.worker_id.is_not(None),
+            T.started_at.is_not(None),
+            *_within(T.completed_at, window),
+        )
+        .group_by(hour, T.worker_id)
+    )
+    columns = ["hour", "worker_id", "done", "failed", "done_s", "busy_s"]
+    _replace(session, WorkerHourly, "hour", columns, source, window)
+
+
+def tools(session: Session, window: Window) -> None:
+    """tool_hourly: `tool_exec` activity lines per hour, task kind and tool."""
+    hour, tool = hour_floor(A.at), first_word(A.message)
+    source = (
+        select(hour, T.kind, tool, func.count())
+        .select_from(Activity.__table__.join(Task.__table__, T.id == A.task_id))
+        .where(IS_TOOL_LINE, *_within(A.at, window))
+        .group_by(hour, T.kind, tool)
+    )
+    _replace(session, ToolHourly, "hour", ["hour", "kind", "tool", "calls"], source, window)
+
+
+def events(session: Session, window: Window) -> None:
+    """events_hourly: events written per hour and the busiest minute of each hour. Per-minute counts come
+    back (60 rows an hour) and the hours are folded here, which keeps the SQL the same on both databases."""
+    minute = bucket(E.at, "minute")
+    per_minute = session.execute(
+        select(minute, func.count()).where(*_within(E.at, window)).group_by(minute)
+    ).all()
+    hours: dict[datetime, list[Any]] = defaultdict(lambda: [0, None, -1])
+    for text, count in per_minute:
+        at = datetime.fromisoformat(str(text))
+        row = hours[at.replace(minute=0)]
+        row[0] += int(count)
+        if int(count) > row[2]:
+            row[1], row[2] = at, int(count)
+    table = _table(EventsHourly)
+    session.execute(delete(table).where(*_within(table.c.hour, window)))
+    if hours:
+        session.execute(
+            insert(table),
+            [
+                {"hour": h, "events": total, "peak_minute": at, "peak_events": peak}
+                for h, (total, at, peak) in sorted(hours.items())
+            ],
+        )
+
+
+# tasks.update_count bins for the Database page: [edge, next edge); the last is open. Roughly logarithmic, as
+# the counts are.
+UPDATE_EDGES = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+HISTOGRAM_COLUMNS = ["day", "metric", "key", "bin", "count", "total"]
+
+
+def _histogram(
+    metric: str, value: ColumnElement[Any], key: Any, at: Any, binned: ColumnElement[Any], by_day: bool
+) -> Any:
+    day = day_floor(at) if by_day else literal(None)
+    query = select(
+        day.label("day"),
+        literal(metric).label("metric"),
+        key.label("key"),
+        binned.label("bin"),
+        func.count().label("count"),
+        func.coalesce(func.sum(value), 0.0).label("total"),
+    )
+    return query.group_by(*((day,) if by_day else ()), key, binned)
+
+
+def task_histogram(metric: str, where: list[ColumnElement[bool]], by_day: bool = False) -> Any:
+    """Counts per kind and bin of the tasks that ended (`where` bounds completed_at and filters the tasks):
+    cycle and processing times of the completed ones, queue wait of every one that started."""
+    value = {"cycle": CYCLE, "processing": PROCESSING, "queue": QUEUE_WAIT}[metric]
+    query = _histogram(metric, value, T.kind, T.completed_at, bin_index(value), by_day)
+    done = [T.status == COMPLETED] if metric != "queue" else []
+    return query.where(T.completed_at.is_not(None), T.started_at.is_not(None), *done, *where)
+
+
+def call_histogram(query_scope: Any, by_day: bool = False) -> Any:
+    """Counts per role and bin of finished calls' durations; `query_scope` adds the FROM and the conditions
+    (the rollup's window, or db.costs.scoped for a Scope)."""
+    query = _histogram("call", CALL_DURATION, I.role, I.started_at, bin_index(CALL_DURATION), by_day)
+    return query_scope(query).where(I.completed_at.is_not(None))
+
+
+def update_histogram(where: list[ColumnElement[bool]], by_day: bool = False) -> Any:
+    """Counts per kind and UPDATE_EDGES bin of tasks' update_count (`where` bounds created_at)."""
+    uc = T.update_count
+    binned = case(*((uc < hi, n) for n, hi in enumerate(UPDATE_EDGES[1:])), else_=len(UPDATE_EDGES) - 1)
+    return _histogram("updates", uc, T.kind, T.created_at, binned, by_day).where(*where)
+
+
+def histograms(session: Session, window: Window) -> None:
+    """histogram_daily: every histogram above, per day."""
+
+    def calls_in_window(query: Any) -> Any:
+        return query.select_from(Invocation.__table__).where(*_within(I.started_at, window))
+
+    ended = _within(T.completed_at, window)
+    parts = [task_histogram(m, ended, by_day=True) for m in ("cycle", "processing", "queue")]
+    parts += [
+        call_histogram(calls_in_window, by_day=True),
+        update_histogram(_within(T.created_at, window), True),
+    ]
+    source = select(union_all(*parts).subquery())
+    _replace(session, HistogramDaily, "day", HISTOGRAM_COLUMNS, source, window)
+
+
+HOURLY = (usage, tasks, created, workers, tools, events)
