@@ -472,7 +472,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             with stack.recorder.transaction() as session:  # the analytics read history through the rollup
                 rollups.rebuild(session, None)
                 rollups.refresh(session, utcnow())
-            print(f"rolled up usage by hour in {time.monotonic() - started:.1f}s")
+            print(f"built the analytics rollups in {time.monotonic() - started:.1f}s")
         if args.count:
             ids = stack.recorder.submit_many(
                 demo_specs(random.Random(), args.count, args.speed), actor="demo"
