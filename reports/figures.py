@@ -40,7 +40,7 @@ def figure(chart: Chart) -> go.Figure:
         height=max(260, 60 + 28 * rows) if horizontal else 320,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         title={"text": label(chart.title), "x": 0.0, "font": {"size": 14}},
-        legend={"orientation": "h", "y": -0.15},
+        legend={"orientation": "h", "y": -0.15, "traceorder": "normal"},
         showlegend=len(chart.series) > 1,
         xaxis=value_axis if horizontal else category_axis,
         yaxis={**category_axis, "autorange": "reversed"} if horizontal else value_axis,

@@ -201,8 +201,8 @@ def test_stuck_and_spike_rules() -> None:
     )
     assert rules.stuck(stuck.iloc[0:0], 60.0) == []
     at = datetime(2026, 11, 18, 14)
-    found = rules.spikes([Alert("cost", at, 42.0, 10.5), Alert("failures", at, 9, 3.2)])
-    assert [r.message for r in found] == [
+    spiked = rules.spikes([Alert("cost", at, 42.0, 10.5), Alert("failures", at, 9, 3.2)])
+    assert [r.message for r in spiked] == [
         "Spend spiked at 2026-11-18 14:00 UTC: $42.00 against a usual at most $10.50.",
         "Failures spiked at 2026-11-18 14:00 UTC: 9 against a usual at most 3.",
     ]

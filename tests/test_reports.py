@@ -134,16 +134,16 @@ def test_summary_and_change_against_the_previous_week(db: Database) -> None:
     assert values["tasks_created"] == (7, 2)
     # Ended in the week: completed a, d; failed b; timed out c (a failure); e cancelled counts in neither.
     assert values["tasks_completed"] == (2, 2) and values["tasks_failed"] == (2, 0)
-    assert values["success_rate"] == (pytest.approx(0.5), pytest.approx(1.0))
+    assert values["success_rate"] == pytest.approx((0.5, 1.0))
     assert r.kpi("success_rate").delta == pytest.approx(-0.5) and r.kpi("success_rate").trend == "bad"
     # Spend: 1.0 + 2.4 (a) + 0.5 (b) + 0.25 (c) + 1.25 (d) + 0.1 (g) = 5.5 over the 5 tasks with calls.
-    assert values["total_cost"] == (pytest.approx(5.5), pytest.approx(1.5))
-    assert values["cost_per_task"] == (pytest.approx(1.1), pytest.approx(0.75))
+    assert values["total_cost"] == pytest.approx((5.5, 1.5))
+    assert values["cost_per_task"] == pytest.approx((1.1, 0.75))
     assert r.kpi("cost_per_task").change == pytest.approx(1.1 / 0.75 - 1)
     assert r.kpi("total_cost").change == pytest.approx(5.5 / 1.5 - 1)
     assert values["tokens"] == (6 * 110, 2 * 110)  # each call: 100 in, 10 out
     # p95 by nearest rank at or below: of (30 s, 60 s) the first; of (40 s, 50 s) the first.
-    assert values["p95_processing_s"] == (pytest.approx(30.0), pytest.approx(40.0))
+    assert values["p95_processing_s"] == pytest.approx((30.0, 40.0))
     assert r.kpi("p95_processing_s").change == pytest.approx(-0.25, abs=1e-5)  # julianday rounds to ~1 ms
 
 
@@ -360,6 +360,15 @@ def test_csv_needs_the_database(db: Database, tmp_path: Path) -> None:
 
 
 # ---- the command line ---------------------------------------------------------------------------------------
+
+
+def test_cli_help() -> None:
+    result = run_cli("report", "--help")
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith("usage: python app.py report")
+    for option in ("--period", "--from", "--to", "--format", "--out", "--kind", "--tag", "--db"):
+        assert option in result.stdout
+    assert "report" in run_cli("--help").stdout
 
 
 def test_cli_writes_every_format(db: Database, db_url: str, tmp_path: Path) -> None:
