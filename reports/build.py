@@ -3,15 +3,13 @@ pages use, so a report and the dashboard agree), in one read session, then deriv
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from db import agents, budgets, costs, performance, report_queries
+from db import agents, budgets, costs, performance, report_queries, volume
 from db.scope import Scope
 from db.timeutil import utcnow
 from reports.model import (
@@ -30,17 +28,6 @@ from reports.period import Period
 from reports.rules import recommend
 
 DEFAULT_STUCK_AFTER = timedelta(seconds=60)
-
-
-def _volume() -> Any:
-    """The module of the volume series and its spike rules: db.volume, or db.performance where it lived before
-    it moved (the functions and their signatures are the same)."""
-    try:
-        return importlib.import_module("db.volume")
-    except ModuleNotFoundError as exc:
-        if exc.name != "db.volume":
-            raise
-        return importlib.import_module("db.performance")
 
 
 TOP_TASKS = 10
@@ -69,8 +56,7 @@ def build_report(
     spend, spend_before = costs.totals(session, scope), costs.totals(session, before)
     created = report_queries.created_by_kind_status(session, scope)
     created_before = report_queries.created_by_kind_status(session, before)
-    volume = _volume()
-    series: pd.DataFrame = volume.volume_series(session, scope)
+    series = volume.volume_series(session, scope)
 
     report = Report(
         period=period,
