@@ -10,7 +10,7 @@ from pathlib import Path
 
 from db.engine import Database
 from reports.build import build_report
-from reports.model import Filters
+from reports.model import FilterError, Filters
 from reports.period import Period, PeriodError, parse_time, period_for
 from reports.write import FormatError, parse_formats, write_report
 
@@ -57,7 +57,7 @@ def parse_request(
             formats=parse_formats(formats),
             out_dir=Path(out),
         )
-    except (PeriodError, FormatError) as exc:
+    except (PeriodError, FilterError, FormatError) as exc:
         raise ReportArgumentError(str(exc)) from None
 
 

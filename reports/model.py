@@ -12,7 +12,11 @@ import pandas as pd
 from db.budgets import BudgetStatus
 from db.scope import Scope
 from db.states import TaskKind
-from reports.period import Period, PeriodError
+from reports.period import Period
+
+
+class FilterError(ValueError):
+    """A filter value that matches nothing by construction (an unknown kind); the message is for the user."""
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,7 @@ class Filters:
         kinds = {k.value for k in TaskKind}
         for value in self.kind:
             if value not in kinds:
-                raise PeriodError(f"kind must be one of {', '.join(sorted(kinds))}, got {value!r}")
+                raise FilterError(f"kind must be one of {', '.join(sorted(kinds))}, got {value!r}")
 
     def scope(self, period: Period) -> Scope:
         return Scope(start=period.start, end=period.end, range_key="custom", kind=self.kind, tag=self.tag)
