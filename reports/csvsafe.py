@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,21 +19,24 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def neutralise(text: str) -> str:
     """The text with a leading apostrophe when a spreadsheet would take it for a formula."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if text[:1] in _STARTS and text else text
 
 
-def cell(value: Any) -> str | int | float:
-    """One value as a CSV cell: numbers as numbers, times as ISO 8601 UTC, lists joined with ';', None and NaN
-    as empty, everything else as neutralised text."""
-    if value is None:
-        return ""
+_STARTS = frozenset(FORMULA_STARTS)
+
+
+def _number(value: float | Decimal) -> float | str:
+    number = float(value)
+    return "" if math.isnan(number) else number
+
+
+def _general(value: Any) -> str | int | float:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return value
     if isinstance(value, float | Decimal):
-        number = float(value)
-        return "" if math.isnan(number) else number
+        return _number(value)
     if isinstance(value, datetime):
         return iso(value) or ""
     if isinstance(value, date):
@@ -43,6 +46,23 @@ def cell(value: Any) -> str | int | float:
     if isinstance(value, dict):
         return neutralise(json.dumps(value, ensure_ascii=False, sort_keys=True))
     return neutralise(str(value))
+
+
+# The exact types a database row holds, looked up before the general checks: an export calls this per cell.
+_BY_TYPE: dict[type, Callable[[Any], str | int | float]] = {
+    str: neutralise,
+    int: lambda v: v,
+    float: _number,
+    type(None): lambda _v: "",
+    datetime: lambda v: iso(v) or "",
+}
+
+
+def cell(value: Any) -> str | int | float:
+    """One value as a CSV cell: numbers as numbers, times as ISO 8601 UTC, lists joined with ';', None and NaN
+    as empty, everything else as neutralised text."""
+    convert = _BY_TYPE.get(type(value))
+    return convert(value) if convert is not None else _general(value)
 
 
 def row(values: Iterable[Any]) -> list[str | int | float]:
