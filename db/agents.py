@@ -12,9 +12,10 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Float, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from db import bins
+from db import bins, histograms
 from db.costs import scoped
-from db.models import HistogramDaily, Invocation, Task, UsageHourly, Worker, WorkerHourly
+from db.frames import to_frame
+from db.models import Invocation, Task, UsageHourly, Worker, WorkerHourly
 from db.performance import EXACT_BELOW
 from db.rollcut import split
 from db.rollup_tables import call_histogram
@@ -28,7 +29,6 @@ T = Task.__table__.c
 W = Worker.__table__.c
 WH = WorkerHourly.__table__.c
 U = UsageHourly.__table__.c
-HD = HistogramDaily.__table__.c
 _EPOCH = datetime(1970, 1, 1)
 
 DONE = TaskStatus.COMPLETED.value
@@ -110,7 +110,7 @@ def _worker_stats(session: Session, scope: Scope, now: datetime) -> pd.DataFrame
         rows = session.execute(
             select(WH.worker_id, *(func.sum(WH[c]) for c in STATS)).where(*where).group_by(WH.worker_id)
         ).all()
-        frames.append(pd.DataFrame(rows, columns=["worker_id", *STATS]))
+        frames.append(to_frame(rows, ["worker_id", *STATS]))
     start_s = _seconds(scope.start)
     end_s = _seconds(min(scope.end, now))
     now_s = literal(_seconds(now), Float)
@@ -139,7 +139,7 @@ def _worker_stats(session: Session, scope: Scope, now: datetime) -> pd.DataFrame
             )
             .group_by(T.worker_id)
         ).all()
-        frames.append(pd.DataFrame(rows, columns=["worker_id", *STATS]))
+        frames.append(to_frame(rows, ["worker_id", *STATS]))
     parts = [f for f in frames if not f.empty]
     if not parts:
         return pd.DataFrame(columns=["worker_id", *STATS])
@@ -185,7 +185,7 @@ def fleet(session: Session, scope: Scope, now: datetime, limit: int = 200) -> pd
     )
     if scope.worker:
         query = query.where(W.id.in_(scope.worker))
-    workers = pd.DataFrame(session.execute(query).all(), columns=FLEET_COLUMNS[:13])
+    workers = to_frame(session.execute(query).all(), FLEET_COLUMNS[:13])
     stats = _worker_stats(session, scope, now).set_index("worker_id")
     frame = workers.join(stats, on="id")
     frame[STATS] = frame[STATS].astype(float).fillna(0.0)
@@ -257,7 +257,7 @@ def _role_sums(session: Session, scope: Scope) -> pd.DataFrame:
             .where(*where)
             .group_by(U.role)
         ).all()
-        frames.append(pd.DataFrame(rows, columns=columns))
+        frames.append(to_frame(rows, columns))
     finished = I.completed_at.is_not(None)
     for part in cut.raw:
         rows = session.execute(
@@ -276,7 +276,7 @@ def _role_sums(session: Session, scope: Scope) -> pd.DataFrame:
                 part,
             ).group_by(I.role)
         ).all()
-        frames.append(pd.DataFrame(rows, columns=columns))
+        frames.append(to_frame(rows, columns))
     parts = [f for f in frames if not f.empty]
     if not parts:
         return pd.DataFrame(columns=columns)
@@ -306,26 +306,17 @@ def _exact_p95(session: Session, scope: Scope) -> dict[str, float]:
     return {str(role): float(p95) for role, p95 in rows}
 
 
+def _raw_call_histogram(part: Scope) -> list[Any]:
+    return [call_histogram(lambda query: scoped(query, part))]
+
+
 def _estimated_p95(session: Session, scope: Scope) -> dict[str, float]:
-    """p95 per role read from call-duration histograms: whole days from histogram_daily, the rest binned from
-    the calls."""
-    cut = split(session, scope, grain="day", dims=("role",))
-    rows: list[Any] = []
-    if cut.rolled:
-        where = [HD.day >= cut.rolled[0], HD.day < cut.rolled[1], HD.metric == "call"]
-        if scope.role:
-            where.append(HD.key.in_(scope.role))
-        rows += session.execute(
-            select(HD.key, HD.bin, func.sum(HD.count)).where(*where).group_by(HD.key, HD.bin)
-        ).all()
-    for part in cut.raw:
-        sub = call_histogram(lambda q, part=part: scoped(q, part)).subquery()
-        rows += session.execute(select(sub.c.key, sub.c.bin, sub.c.count)).all()
-    counts: dict[str, dict[int, int]] = {}
-    for role, b, n in rows:
-        per_role = counts.setdefault(str(role), {})
-        per_role[int(b)] = per_role.get(int(b), 0) + int(n)
-    return {role: p for role, c in counts.items() if (p := bins.estimate(c, 95)) is not None}
+    """p95 per role read from call-duration histograms (db/histograms.py)."""
+    per_role = histograms.read(
+        session, scope, ("call",), _raw_call_histogram, keys=scope.role, dims=("role",)
+    )
+    found = {role: bins.estimate(histograms.counts({role: c}), 95) for role, c in per_role["call"].items()}
+    return {role: p for role, p in found.items() if p is not None}
 
 
 def roles(session: Session, scope: Scope, exact_below: int = EXACT_BELOW) -> pd.DataFrame:

@@ -12,7 +12,9 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from db import rollups
-from db.models import Invocation, JobLease, Task, TaskTag, UsageHourly, Worker
+from db.frames import to_frame
+from db.models import CreatedHourly, Invocation, JobLease, Task, TaskTag, UsageHourly, Worker
+from db.rollcut import bucket_hours, split
 from db.scope import Scope
 from db.scoping import call_conditions, task_conditions
 from db.sqlfuncs import bucket
@@ -21,10 +23,13 @@ from db.states import TaskKind
 I = Invocation.__table__.c  # noqa: E741
 T = Task.__table__.c
 U = UsageHourly.__table__.c
+CH = CreatedHourly.__table__.c
 # Below this span reading the calls themselves is cheap enough, and exact to the minute.
 ROLLUP_MIN_SPAN = timedelta(hours=6)
 WIDE_RANGE = timedelta(days=7)
 COSTLIEST_WINDOW = 2_000
+# usage_hourly's dimensions (provider is no scope filter, but a breakdown).
+ROLLED_DIMS: dict[str, Any] = {"model": U.model, "role": U.role, "provider": U.provider, "kind": U.kind}
 
 BREAKDOWNS: dict[str, Any] = {
     "model": I.model,
@@ -123,14 +128,44 @@ def totals(session: Session, scope: Scope) -> CostTotals:
 
 
 def _tasks_created(session: Session, scope: Scope) -> tuple[int, int]:
-    """With the rollup, "tasks" are those created in the range (distinct tasks cannot be summed by hour)."""
-    query = select(
-        func.count(), func.coalesce(func.sum(case((T.status == "completed", 1), else_=0)), 0)
-    ).where(T.created_at >= scope.start, T.created_at < scope.end)
-    if scope.kind:
-        query = query.where(T.kind.in_(scope.kind))
-    row = session.execute(query).one()
-    return int(row[0]), int(row[1])
+    """With the rollup, "tasks" are those created in the range (distinct tasks cannot be summed by hour):
+    whole hours from created_hourly, the edges from the tasks."""
+    cut = split(session, scope)
+    tasks = completed = 0
+    if cut.rolled:
+        done = case((CH.status == "completed", CH.tasks), else_=0)
+        where = [CH.hour >= cut.rolled[0], CH.hour < cut.rolled[1]]
+        row = session.execute(
+            select(func.coalesce(func.sum(CH.tasks), 0), func.coalesce(func.sum(done), 0)).where(
+                *where, *([CH.kind.in_(scope.kind)] if scope.kind else [])
+            )
+        ).one()
+        tasks, completed = int(row[0]), int(row[1])
+    for part in cut.raw:
+        query = select(
+            func.count(), func.coalesce(func.sum(case((T.status == "completed", 1), else_=0)), 0)
+        ).where(T.created_at >= part.start, T.created_at < part.end)
+        if scope.kind:
+            query = query.where(T.kind.in_(scope.kind))
+        row = session.execute(query).one()
+        tasks, completed = tasks + int(row[0]), completed + int(row[1])
+    return tasks, completed
+
+
+def spend(session: Session, scope: Scope) -> float:
+    """What the calls started in the scope cost: whole hours from usage_hourly when it keeps the scope's
+    filters, the rest from the calls (budgets read this on every overview refresh)."""
+    cut = split(session, scope, dims=tuple(ROLLED_DIMS))
+    total = 0.0
+    if cut.rolled:
+        where = [U.hour >= cut.rolled[0], U.hour < cut.rolled[1]]
+        for dim, column in ROLLED_DIMS.items():
+            if getattr(scope, dim, ()):
+                where.append(column.in_(getattr(scope, dim)))
+        total += float(session.scalar(select(func.coalesce(func.sum(U.cost_usd), 0.0)).where(*where)) or 0.0)
+    for part in cut.raw:
+        total += float(session.scalar(scoped(select(func.coalesce(func.sum(I.cost_usd), 0.0)), part)) or 0.0)
+    return total
 
 
 def _raw_totals(session: Session, scope: Scope) -> CostTotals:
@@ -159,13 +194,14 @@ def over_time(session: Session, scope: Scope, unit: str | None = None) -> pd.Dat
     unit = unit or scope.unit
     cut = rollup_cut(session, scope)
     columns = ["bucket", "model", "cost", "input", "output", "cache"]
-    frames = [_raw_over_time(session, _calls_part(scope, cut), unit)]
+    raw = _raw_over_time(session, _calls_part(scope, cut), unit)
+    raw["bucket"] = pd.to_datetime(raw["bucket"])  # text from SQL; the rolled part's are timestamps
+    frames = [raw]
     if cut is not None and unit != "minute":
-        b = bucket(U.hour, unit)
         rows = session.execute(
             _rolled(
                 select(
-                    b,
+                    U.hour,
                     U.model,
                     func.sum(U.cost_usd),
                     func.sum(U.input_tokens),
@@ -174,9 +210,11 @@ def over_time(session: Session, scope: Scope, unit: str | None = None) -> pd.Dat
                 ),
                 scope,
                 cut,
-            ).group_by(b, U.model)
+            ).group_by(U.hour, U.model)
         ).all()
-        frames.insert(0, pd.DataFrame(rows, columns=columns))
+        rolled = to_frame(rows, columns)
+        rolled["bucket"] = bucket_hours(rolled["bucket"], unit)
+        frames.insert(0, rolled)
     frame = pd.concat([f for f in frames if not f.empty]) if any(not f.empty for f in frames) else frames[0]
     frame = frame.groupby(["bucket", "model"], as_index=False)[["cost", "input", "output", "cache"]].sum()
     frame["bucket"] = pd.to_datetime(frame["bucket"])
@@ -200,15 +238,7 @@ def _raw_over_time(session: Session, scope: Scope, unit: str) -> pd.DataFrame:
         .group_by(b, I.model)
         .order_by(b)
     ).all()
-    return pd.DataFrame(rows, columns=["bucket", "model", "cost", "input", "output", "cache"])
-
-
-ROLLED_DIMS: dict[str, Any] = {
-    "model": U.model,
-    "role": U.role,
-    "provider": U.provider,
-    "kind": U.kind,
-}
+    return to_frame(rows, ["bucket", "model", "cost", "input", "output", "cache"])
 
 
 def breakdown(session: Session, scope: Scope, dim: str) -> pd.DataFrame:
@@ -235,7 +265,7 @@ def breakdown(session: Session, scope: Scope, dim: str) -> pd.DataFrame:
                 cut,
             ).group_by(key)
         ).all()
-        both = pd.concat([f for f in (pd.DataFrame(rows, columns=columns), frame) if not f.empty])
+        both = pd.concat([f for f in (to_frame(rows, columns), frame) if not f.empty])
         if not both.empty:
             frame = both.groupby("key", as_index=False)[columns[1:]].sum()
     return frame.sort_values("cost", ascending=False).reset_index(drop=True)
@@ -255,7 +285,7 @@ def _raw_breakdown(session: Session, scope: Scope, dim: str) -> pd.DataFrame:
     if dim == "tag":
         query = query.join(TaskTag.__table__, TaskTag.__table__.c.task_id == T.id)
     rows = session.execute(query.group_by(key).order_by(func.sum(I.cost_usd).desc())).all()
-    return pd.DataFrame(rows, columns=["key", "cost", "input", "output", "cache", "calls"])
+    return to_frame(rows, ["key", "cost", "input", "output", "cache", "calls"])
 
 
 def top_tasks(session: Session, scope: Scope, limit: int = 10) -> pd.DataFrame:
@@ -270,13 +300,18 @@ def top_tasks(session: Session, scope: Scope, limit: int = 10) -> pd.DataFrame:
             .order_by(cost.desc())
             .limit(limit)
         ).all()
-        return pd.DataFrame(rows, columns=columns)
+        return to_frame(rows, columns)
     query = select(T.id, T.title, T.status, T.kind, T.cost_usd, T.invocation_count).where(
         T.created_at >= scope.start, T.created_at < scope.end, T.cost_usd > 0
     )
-    query = query.where(*task_conditions(scope))
-    rows = session.execute(query.order_by(T.cost_usd.desc()).limit(limit)).all()
-    return pd.DataFrame(rows, columns=columns)
+    query = query.where(*task_conditions(scope)).order_by(T.cost_usd.desc()).limit(limit)
+    if scope.span >= WIDE_RANGE:
+        # As top_invocations: the costliest tasks overall, then the range; exact when enough of them are in it.
+        costliest = select(T.id).order_by(T.cost_usd.desc()).limit(COSTLIEST_WINDOW).scalar_subquery()
+        rows = session.execute(query.where(T.id.in_(costliest))).all()
+        if len(rows) == limit:
+            return to_frame(rows, columns)
+    return to_frame(session.execute(query).all(), columns)
 
 
 def top_invocations(session: Session, scope: Scope, limit: int = 10) -> pd.DataFrame:
@@ -292,9 +327,9 @@ def top_invocations(session: Session, scope: Scope, limit: int = 10) -> pd.DataF
             query.where(I.id.in_(costliest)).order_by(I.cost_usd.desc()).limit(limit)
         ).all()
         if len(rows) == limit:
-            return pd.DataFrame(rows, columns=columns)
+            return to_frame(rows, columns)
     rows = session.execute(query.order_by(I.cost_usd.desc()).limit(limit)).all()
-    return pd.DataFrame(rows, columns=columns)
+    return to_frame(rows, columns)
 
 
 def dimension_values(session: Session, since: datetime, limit: int = 200) -> dict[str, list[str]]:

@@ -16,9 +16,14 @@ from sqlalchemy import DateTime, Engine, case, func, literal, select, text, unio
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
+from db import histograms
 from db.engine import Database
-from db.models import Task, TaskEvent, WriteStat
-from db.scope import Scope
+from db.frames import to_frame
+from db.models import EventsHourly, Task, TaskEvent, WriteStat
+from db.rollcut import Split, split
+from db.rollup_tables import UPDATE_EDGES
+from db.rollup_tables import update_histogram as rollup_histogram
+from db.scope import DIMENSIONS, Scope
 from db.sqlfuncs import bucket, epoch
 from db.states import TaskStatus
 from db.writestats import CommitStats, percentile
@@ -26,10 +31,9 @@ from db.writestats import CommitStats, percentile
 E = TaskEvent.__table__.c
 T = Task.__table__.c
 W = WriteStat.__table__.c
+EH = EventsHourly.__table__.c
 
 UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-# update_count bins: [edge, next edge); the last is open. Roughly logarithmic, as the counts are.
-UPDATE_EDGES = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 # Exact row counts only below these sizes: count(*) is a full scan on both databases.
 EXACT_ROWS_BELOW = 50_000
 EXACT_BYTES_BELOW = 8 * 1024 * 1024
@@ -55,13 +59,10 @@ def _bucket_starts(scope: Scope, unit: str) -> list[datetime]:
     return starts
 
 
-def writes_over_time(session: Session, scope: Scope, unit: str | None = None) -> pd.DataFrame:
-    """Events written per bucket of the scope's range (empty buckets left out): columns bucket, events, seconds
-    (of the bucket inside the range), per_second.
-
-    One plain count(*) per bucket over its slice of ix_task_events_at, not a GROUP BY of a bucket expression:
-    formatting each row's timestamp made a 30-day range 20 times slower (4.3 s against 0.2 s at 4.7 M events)."""
-    unit = unit or scope.unit
+def _raw_writes(session: Session, scope: Scope, unit: str) -> list[Any]:
+    """(bucket, events) per bucket: one plain count(*) per bucket over its slice of ix_task_events_at, not a
+    GROUP BY of a bucket expression: formatting each row's timestamp made a 30-day range 20 times slower
+    (4.3 s against 0.2 s at 4.7 M events)."""
     step = timedelta(seconds=UNIT_SECONDS[unit])
     slices = [(b, max(b, scope.start), min(b + step, scope.end)) for b in _bucket_starts(scope, unit)]
     rows: list[Any] = []
@@ -74,10 +75,30 @@ def writes_over_time(session: Session, scope: Scope, unit: str | None = None) ->
             for b, lo, hi in slices[part : part + COMPOUND_LIMIT]
         ]
         rows += session.execute(union_all(*counts) if len(counts) > 1 else counts[0]).all()
-    frame = pd.DataFrame(rows, columns=["bucket", "events"])
-    frame = frame[frame["events"] > 0].sort_values("bucket").reset_index(drop=True)
+    return rows
+
+
+def writes_over_time(session: Session, scope: Scope, unit: str | None = None) -> pd.DataFrame:
+    """Events written per bucket of the scope's range (empty buckets left out): columns bucket, events, seconds
+    (of the bucket inside the range), per_second. Whole hours from events_hourly, the edges from the log."""
+    unit = unit or scope.unit
+    step = timedelta(seconds=UNIT_SECONDS[unit])
+    cut = split(session, scope, dims=DIMENSIONS) if unit != "minute" else Split(None, (scope,))
+    rows: list[Any] = []
+    if cut.rolled:
+        b = bucket(EH.hour, unit)
+        rows += session.execute(
+            select(b, func.sum(EH.events))
+            .where(EH.hour >= cut.rolled[0], EH.hour < cut.rolled[1])
+            .group_by(b)
+        ).all()
+    for part in cut.raw:
+        rows += _raw_writes(session, part, unit)
+    frame = to_frame(rows, ["bucket", "events"])
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     frame["events"] = frame["events"].astype("int64")
+    frame = frame.groupby("bucket", as_index=False)["events"].sum()
+    frame = frame[frame["events"] > 0].sort_values("bucket").reset_index(drop=True)
     # The first and the last bucket may lie partly outside the range: a rate over the whole bucket would dip.
     starts = frame["bucket"].clip(lower=pd.Timestamp(scope.start))
     ends = (frame["bucket"] + pd.Timedelta(step)).clip(upper=pd.Timestamp(scope.end))
@@ -97,22 +118,43 @@ class PeakMinute:
 
 
 def busiest_minute(session: Session, scope: Scope, writes: pd.DataFrame) -> PeakMinute | None:
-    """The busiest minute inside the busiest bucket of `writes` (from writes_over_time): a GROUP BY minute over
-    one bucket's events, not the range's. A sharper spike in a quieter bucket can hide from it."""
+    """The busiest minute of the range: over whole hours, the top of events_hourly's per-hour peaks; at the
+    edges, a GROUP BY minute over the busiest bucket of `writes` (from writes_over_time) that the rollup does
+    not cover. A sharper spike in a quieter edge bucket can hide from it."""
     if writes.empty:
         return None
-    top = writes.loc[writes["events"].idxmax()]
-    lo = max(top["bucket"].to_pydatetime(), scope.start)
-    hi = min(lo + timedelta(seconds=float(top["seconds"])), scope.end)
-    minute = bucket(E.at, "minute")
-    row = session.execute(
-        select(minute, func.count().label("n"))
-        .where(E.at >= lo, E.at < hi)
-        .group_by(minute)
-        .order_by(func.count().desc(), minute)
-        .limit(1)
-    ).first()
-    return None if row is None else PeakMinute(pd.Timestamp(row[0]).to_pydatetime(), int(row[1]))
+    found: list[PeakMinute] = []
+    cut = split(session, scope, dims=DIMENSIONS)
+    if cut.rolled:
+        row = session.execute(
+            select(EH.peak_minute, EH.peak_events)
+            .where(EH.hour >= cut.rolled[0], EH.hour < cut.rolled[1])
+            .order_by(EH.peak_events.desc(), EH.peak_minute)
+            .limit(1)
+        ).first()
+        if row is not None:
+            found.append(PeakMinute(row[0], int(row[1])))
+    outside = writes
+    if cut.rolled:
+        rolled = (writes["bucket"] >= pd.Timestamp(cut.rolled[0])) & (
+            writes["bucket"] < pd.Timestamp(cut.rolled[1])
+        )
+        outside = writes[~rolled]
+    if not outside.empty:
+        top = outside.loc[outside["events"].idxmax()]
+        lo = max(top["bucket"].to_pydatetime(), scope.start)
+        hi = min(lo + timedelta(seconds=float(top["seconds"])), scope.end)
+        minute = bucket(E.at, "minute")
+        row = session.execute(
+            select(minute, func.count().label("n"))
+            .where(E.at >= lo, E.at < hi)
+            .group_by(minute)
+            .order_by(func.count().desc(), minute)
+            .limit(1)
+        ).first()
+        if row is not None:
+            found.append(PeakMinute(pd.Timestamp(row[0]).to_pydatetime(), int(row[1])))
+    return max(found, key=lambda p: (p.events, -p.minute.timestamp()), default=None)
 
 
 def writes_now(session: Session, now: datetime, seconds: int = 60) -> float:
@@ -184,7 +226,7 @@ def commit_latency(session: Session, scope: Scope, unit: str | None = None) -> p
         .order_by(b)
     ).all()
     columns = ["bucket", "commits", "events", "p50_ms", "p95_ms", "max_ms", "mean_ms", "processes"]
-    frame = pd.DataFrame(rows, columns=columns)
+    frame = to_frame(rows, columns)
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     for col in ("p50_ms", "p95_ms", "max_ms", "mean_ms"):
         frame[col] = frame[col].astype("float64")
@@ -226,19 +268,20 @@ def _label(lo: int, hi: int | None) -> str:
     return f"{lo:,}" if hi - lo == 1 else f"{lo:,}–{hi - 1:,}"
 
 
+def _raw_updates(part: Scope) -> list[Any]:
+    return [rollup_histogram([T.created_at >= part.start, T.created_at < part.end])]
+
+
 def update_histogram(session: Session, scope: Scope) -> pd.DataFrame:
-    """tasks.update_count of tasks created in the range, binned in SQL by UPDATE_EDGES: columns bin, lo, hi
-    (exclusive; None for the last), label, tasks, updates; from the lowest to the highest non-empty bin."""
-    uc = T.update_count
-    bin_ = case(*((uc < hi, n) for n, hi in enumerate(UPDATE_EDGES[1:])), else_=len(UPDATE_EDGES) - 1).label(
-        "bin"
-    )
-    rows = session.execute(
-        select(bin_, func.count(), func.sum(uc))
-        .where(T.created_at >= scope.start, T.created_at < scope.end)
-        .group_by(bin_)
-    ).all()
-    found = {int(b): (int(n), int(s or 0)) for b, n, s in rows}
+    """tasks.update_count of tasks created in the range, binned by UPDATE_EDGES: columns bin, lo, hi
+    (exclusive; None for the last), label, tasks, updates; from the lowest to the highest non-empty bin. From
+    the histogram rollups, the edges binned in SQL from the tasks (db/histograms.py)."""
+    per_kind = histograms.read(session, scope, ("updates",), _raw_updates, dims=DIMENSIONS)["updates"]
+    found: dict[int, tuple[int, int]] = {}
+    for per_bin in per_kind.values():
+        for b, (n, total) in per_bin.items():
+            tasks, updates = found.get(b, (0, 0))
+            found[b] = (tasks + n, updates + round(total))
     records = []
     for n in range(min(found, default=0), max(found, default=-1) + 1):
         lo = UPDATE_EDGES[n]
@@ -261,7 +304,7 @@ def busiest_running(session: Session, now: datetime, limit: int = 10) -> pd.Data
         .order_by(rate.desc(), T.id)
         .limit(limit)
     ).all()
-    return pd.DataFrame(rows, columns=["task_id", "title", "update_count", "minutes", "per_minute"])
+    return to_frame(rows, ["task_id", "title", "update_count", "minutes", "per_minute"])
 
 
 # ---------------------------------------------------------------- connection pools (no query)

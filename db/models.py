@@ -360,3 +360,20 @@ class HistogramDaily(Base):
     total: Mapped[float] = mapped_column(Float)  # the sum of the values in the bin
 
     __table_args__ = (Index("ix_histogram_daily_day", "day"),)
+
+
+class HistogramHourly(Base):
+    """histogram_daily's counts per hour (histogram_daily is summed from these): a range's first and last
+    partial days are read from here, so only minutes at its edges are binned from the source rows."""
+
+    __tablename__ = "histogram_hourly"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    hour: Mapped[datetime]
+    metric: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(100))
+    bin: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_histogram_hourly_hour", "hour"),)

@@ -10,6 +10,7 @@ import pandas as pd
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
+from db.frames import to_frame
 from db.models import Invocation, Task, Worker
 from db.sqlfuncs import bucket, seconds_between
 from db.states import TaskStatus
@@ -102,7 +103,7 @@ def finished_series(session: Session, now: datetime, hours: int = 24, unit: str 
         .group_by(b, t.status)
         .order_by(b)
     ).all()
-    frame = pd.DataFrame(rows, columns=["bucket", "status", "count"])
+    frame = to_frame(rows, ["bucket", "status", "count"])
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     return frame
 
@@ -117,7 +118,7 @@ def started_series(session: Session, now: datetime, hours: int = 24, unit: str =
         .group_by(b)
         .order_by(b)
     ).all()
-    frame = pd.DataFrame(rows, columns=["bucket", "count"])
+    frame = to_frame(rows, ["bucket", "count"])
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     return frame
 

@@ -14,8 +14,9 @@ from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
-from db import bins
-from db.models import Activity, CreatedHourly, HistogramDaily, Invocation, Task, TaskHourly, ToolHourly
+from db import bins, histograms
+from db.frames import to_frame
+from db.models import Activity, CreatedHourly, Invocation, Task, TaskHourly, ToolHourly
 from db.rollcut import Split, split
 from db.rollup_tables import CYCLE, IS_TOOL_LINE, PROCESSING, QUEUE_WAIT, task_histogram
 from db.scope import Scope
@@ -29,7 +30,6 @@ I = Invocation.__table__.c  # noqa: E741
 TH = TaskHourly.__table__.c
 CH = CreatedHourly.__table__.c
 TOOLS = ToolHourly.__table__.c
-HD = HistogramDaily.__table__.c
 
 COMPLETED = TaskStatus.COMPLETED.value
 # Outcomes of work: a cancelled task says nothing about whether the work succeeds, so rates leave it out.
@@ -113,12 +113,21 @@ def percentiles(
 # --- the ended-task sums behind the KPIs -------------------------------------------------------------------
 
 SUMS = ["tasks", "first_attempt", "started", "cycle_s", "processing_s", "queue_s"]
+TASK_METRICS = ("cycle", "processing", "queue")
 
 
 def ended_sums(session: Session, scope: Scope) -> pd.DataFrame:
     """Per kind and final status of the tasks that ended in the range: columns kind, status, SUMS, min_s,
-    max_s (the shortest and longest processing time)."""
+    max_s (the shortest and longest processing time). Kept for the session: the page's KPIs and box plot
+    both start from it."""
+    memo = session.info.setdefault("tasklens.ended_sums", {})
+    if scope in memo:
+        return memo[scope].copy()
+    memo[scope] = frame = _ended_sums(session, scope)
+    return frame.copy()
 
+
+def _ended_sums(session: Session, scope: Scope) -> pd.DataFrame:
     def count_if(*cond: ColumnElement[bool]) -> Any:
         return func.coalesce(func.sum(case((and_(*cond), 1), else_=0)), 0)
 
@@ -139,7 +148,7 @@ def ended_sums(session: Session, scope: Scope) -> pd.DataFrame:
             .where(TH.hour >= cut.rolled[0], TH.hour < cut.rolled[1], *_kinds(TH.kind, scope))
             .group_by(TH.kind, TH.status)
         ).all()
-        frames.append(pd.DataFrame(rows, columns=["kind", "status", *SUMS, "min_s", "max_s"]))
+        frames.append(to_frame(rows, ["kind", "status", *SUMS, "min_s", "max_s"]))
     started = T.started_at.is_not(None)
     for part in cut.raw:
         rows = session.execute(
@@ -158,7 +167,7 @@ def ended_sums(session: Session, scope: Scope) -> pd.DataFrame:
             .where(*finished_in(part))
             .group_by(T.kind, T.status)
         ).all()
-        frames.append(pd.DataFrame(rows, columns=["kind", "status", *SUMS, "min_s", "max_s"]))
+        frames.append(to_frame(rows, ["kind", "status", *SUMS, "min_s", "max_s"]))
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=["kind", "status", *SUMS, "min_s", "max_s"])
@@ -172,27 +181,16 @@ def ended_sums(session: Session, scope: Scope) -> pd.DataFrame:
     return out
 
 
+def _raw_task_histograms(part: Scope) -> list[Any]:
+    return [task_histogram(metric, finished_in(part)) for metric in TASK_METRICS]
+
+
 def histogram_counts(session: Session, scope: Scope, metric: str) -> dict[str, dict[int, int]]:
     """{kind: {bin: count}} of a task metric (cycle, processing, queue) over the tasks that ended in the
-    range: whole days from histogram_daily, the rest binned in SQL from the tasks."""
-    cut = split(session, scope, grain="day")
-    rows: list[Any] = []
-    if cut.rolled:
-        rows += session.execute(
-            select(HD.key, HD.bin, func.sum(HD.count))
-            .where(
-                HD.day >= cut.rolled[0], HD.day < cut.rolled[1], HD.metric == metric, *_kinds(HD.key, scope)
-            )
-            .group_by(HD.key, HD.bin)
-        ).all()
-    for part in cut.raw:
-        sub = task_histogram(metric, finished_in(part)).subquery()
-        rows += session.execute(select(sub.c.key, sub.c.bin, sub.c.count)).all()
-    out: dict[str, dict[int, int]] = {}
-    for key, b, count in rows:
-        per_kind = out.setdefault(str(key), {})
-        per_kind[int(b)] = per_kind.get(int(b), 0) + int(count)
-    return out
+    range, from the histogram rollups and the edges binned in SQL (db/histograms.py; all three metrics are
+    read at once and kept for the session)."""
+    per_key = histograms.read(session, scope, TASK_METRICS, _raw_task_histograms, keys=scope.kind)[metric]
+    return {kind: histograms.counts({kind: per_bin}) for kind, per_bin in per_key.items()}
 
 
 # --- KPIs --------------------------------------------------------------------------------------------------
@@ -379,13 +377,13 @@ def outcomes_over_time(session: Session, scope: Scope, unit: str | None = None) 
             .where(TH.hour >= cut.rolled[0], TH.hour < cut.rolled[1], *_kinds(TH.kind, scope))
             .group_by(b, TH.kind, TH.status)
         ).all()
-        frames.append(pd.DataFrame(rows, columns=["bucket", "kind", "status", "count"]))
+        frames.append(to_frame(rows, ["bucket", "kind", "status", "count"]))
     b = bucket(T.completed_at, unit)
     for part in cut.raw:
         rows = session.execute(
             select(b, T.kind, T.status, func.count()).where(*finished_in(part)).group_by(b, T.kind, T.status)
         ).all()
-        frames.append(pd.DataFrame(rows, columns=["bucket", "kind", "status", "count"]))
+        frames.append(to_frame(rows, ["bucket", "kind", "status", "count"]))
     frame = _sum_frames(frames, ["bucket", "kind", "status"], ["count"])
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     frame["count"] = frame["count"].astype(int)
@@ -404,7 +402,7 @@ def tool_calls(session: Session, scope: Scope, limit: int = 20) -> pd.DataFrame:
             .where(TOOLS.hour >= cut.rolled[0], TOOLS.hour < cut.rolled[1], *_kinds(TOOLS.kind, scope))
             .group_by(TOOLS.tool)
         ).all()
-        frames.append(pd.DataFrame(rows, columns=["tool", "calls"]))
+        frames.append(to_frame(rows, ["tool", "calls"]))
     tool = first_word(A.message)
     for part in cut.raw:
         query = (
@@ -418,7 +416,7 @@ def tool_calls(session: Session, scope: Scope, limit: int = 20) -> pd.DataFrame:
                 query = query.where(I.role.in_(part.role))
             if part.model:
                 query = query.where(I.model.in_(part.model))
-        frames.append(pd.DataFrame(session.execute(query.group_by(tool)).all(), columns=["tool", "calls"]))
+        frames.append(to_frame(session.execute(query.group_by(tool)).all(), ["tool", "calls"]))
     frame = _sum_frames(frames, ["tool"], ["calls"])
     frame["calls"] = frame["calls"].astype(int)
     total = int(frame["calls"].sum())
@@ -438,7 +436,7 @@ def peak_hours(session: Session, scope: Scope) -> pd.DataFrame:
             .where(CH.hour >= cut.rolled[0], CH.hour < cut.rolled[1], *_kinds(CH.kind, scope))
             .group_by(day, hour)
         ).all()
-        frames.append(pd.DataFrame(rows, columns=["weekday", "hour", "count"]))
+        frames.append(to_frame(rows, ["weekday", "hour", "count"]))
     day, hour = weekday(T.created_at), hour_of_day(T.created_at)
     for part in cut.raw:
         rows = session.execute(
@@ -446,5 +444,5 @@ def peak_hours(session: Session, scope: Scope) -> pd.DataFrame:
             .where(T.created_at >= part.start, T.created_at < part.end, *task_filters(part))
             .group_by(day, hour)
         ).all()
-        frames.append(pd.DataFrame(rows, columns=["weekday", "hour", "count"]))
+        frames.append(to_frame(rows, ["weekday", "hour", "count"]))
     return _sum_frames(frames, ["weekday", "hour"], ["count"]).astype(int)

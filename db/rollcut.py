@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+import pandas as pd
 from sqlalchemy.orm import Session
 
 from db import rollups
@@ -59,3 +60,41 @@ def split(session: Session, scope: Scope, grain: str = "hour", dims: tuple[str, 
     if end < scope.end:
         raw.append(replace(scope, start=end, end=scope.end))
     return Split((start, end), tuple(raw))
+
+
+@dataclass(frozen=True)
+class Tiers:
+    """A Split's rolled part cut further for tables kept per hour and per day: whole days from the daily
+    table, the hours around them from the hourly one, the rest raw."""
+
+    days: tuple[datetime, datetime] | None
+    hours: tuple[tuple[datetime, datetime], ...]
+    raw: tuple[Scope, ...]
+
+
+def tiers(session: Session, scope: Scope, dims: tuple[str, ...] = ("kind",)) -> Tiers:
+    cut = split(session, scope, "hour", dims)
+    if cut.rolled is None:
+        return Tiers(None, (), cut.raw)
+    start, end = cut.rolled
+    first, last = _ceil(start, "day"), _floor(end, "day")
+    if last <= first:
+        return Tiers(None, (cut.rolled,), cut.raw)
+    hours = tuple(span for span in ((start, first), (last, end)) if span[0] < span[1])
+    return Tiers((first, last), hours, cut.raw)
+
+
+def bucket_hours(hours: pd.Series, unit: str) -> pd.Series:
+    """The start of the minute/hour/day/week (Monday)/month bucket of each rolled hour, as db.sqlfuncs.bucket
+    computes it in SQL: rollup rows are grouped by their hour in SQL (an index order, no per-row formatting)
+    and bucketed here."""
+    stamps = pd.to_datetime(hours)
+    if unit in ("minute", "hour"):
+        return stamps
+    if unit == "day":
+        return stamps.dt.floor("D")
+    if unit == "week":
+        return (stamps.dt.floor("D") - pd.to_timedelta(stamps.dt.weekday, unit="D")).astype(stamps.dtype)
+    if unit == "month":
+        return stamps.dt.to_period("M").dt.start_time.astype(stamps.dtype)
+    raise ValueError(f"unit must be minute, hour, day, week or month, not {unit!r}")

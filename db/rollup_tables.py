@@ -18,6 +18,7 @@ from db.models import (
     CreatedHourly,
     EventsHourly,
     HistogramDaily,
+    HistogramHourly,
     Invocation,
     Task,
     TaskEvent,
@@ -203,61 +204,73 @@ def events(session: Session, window: Window) -> None:
 # tasks.update_count bins for the Database page: [edge, next edge); the last is open. Roughly logarithmic, as
 # the counts are.
 UPDATE_EDGES = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
-HISTOGRAM_COLUMNS = ["day", "metric", "key", "bin", "count", "total"]
+HISTOGRAM_COLUMNS = ["metric", "key", "bin", "count", "total"]
 
 
 def _histogram(
-    metric: str, value: ColumnElement[Any], key: Any, at: Any, binned: ColumnElement[Any], by_day: bool
+    metric: str, value: ColumnElement[Any], key: Any, at: Any, binned: ColumnElement[Any], by_hour: bool
 ) -> Any:
-    day = day_floor(at) if by_day else literal(None)
+    hour = hour_floor(at) if by_hour else literal(None)
     query = select(
-        day.label("day"),
+        hour.label("hour"),
         literal(metric).label("metric"),
         key.label("key"),
         binned.label("bin"),
         func.count().label("count"),
         func.coalesce(func.sum(value), 0.0).label("total"),
     )
-    return query.group_by(*((day,) if by_day else ()), key, binned)
+    return query.group_by(*((hour,) if by_hour else ()), key, binned)
 
 
-def task_histogram(metric: str, where: list[ColumnElement[bool]], by_day: bool = False) -> Any:
+def task_histogram(metric: str, where: list[ColumnElement[bool]], by_hour: bool = False) -> Any:
     """Counts per kind and bin of the tasks that ended (`where` bounds completed_at and filters the tasks):
     cycle and processing times of the completed ones, queue wait of every one that started."""
     value = {"cycle": CYCLE, "processing": PROCESSING, "queue": QUEUE_WAIT}[metric]
-    query = _histogram(metric, value, T.kind, T.completed_at, bin_index(value), by_day)
+    query = _histogram(metric, value, T.kind, T.completed_at, bin_index(value), by_hour)
     done = [T.status == COMPLETED] if metric != "queue" else []
     return query.where(T.completed_at.is_not(None), T.started_at.is_not(None), *done, *where)
 
 
-def call_histogram(query_scope: Any, by_day: bool = False) -> Any:
+def call_histogram(query_scope: Any, by_hour: bool = False) -> Any:
     """Counts per role and bin of finished calls' durations; `query_scope` adds the FROM and the conditions
     (the rollup's window, or db.costs.scoped for a Scope)."""
-    query = _histogram("call", CALL_DURATION, I.role, I.started_at, bin_index(CALL_DURATION), by_day)
+    query = _histogram("call", CALL_DURATION, I.role, I.started_at, bin_index(CALL_DURATION), by_hour)
     return query_scope(query).where(I.completed_at.is_not(None))
 
 
-def update_histogram(where: list[ColumnElement[bool]], by_day: bool = False) -> Any:
+def update_histogram(where: list[ColumnElement[bool]], by_hour: bool = False) -> Any:
     """Counts per kind and UPDATE_EDGES bin of tasks' update_count (`where` bounds created_at)."""
     uc = T.update_count
     binned = case(*((uc < hi, n) for n, hi in enumerate(UPDATE_EDGES[1:])), else_=len(UPDATE_EDGES) - 1)
-    return _histogram("updates", uc, T.kind, T.created_at, binned, by_day).where(*where)
+    return _histogram("updates", uc, T.kind, T.created_at, binned, by_hour).where(*where)
 
 
 def histograms(session: Session, window: Window) -> None:
-    """histogram_daily: every histogram above, per day."""
+    """histogram_hourly: every histogram above, per hour."""
 
     def calls_in_window(query: Any) -> Any:
         return query.select_from(Invocation.__table__).where(*_within(I.started_at, window))
 
     ended = _within(T.completed_at, window)
-    parts = [task_histogram(m, ended, by_day=True) for m in ("cycle", "processing", "queue")]
+    parts = [task_histogram(m, ended, by_hour=True) for m in ("cycle", "processing", "queue")]
     parts += [
-        call_histogram(calls_in_window, by_day=True),
+        call_histogram(calls_in_window, by_hour=True),
         update_histogram(_within(T.created_at, window), True),
     ]
     source = select(union_all(*parts).subquery())
-    _replace(session, HistogramDaily, "day", HISTOGRAM_COLUMNS, source, window)
+    _replace(session, HistogramHourly, "hour", ["hour", *HISTOGRAM_COLUMNS], source, window)
 
 
-HOURLY = (usage, tasks, created, workers, tools, events)
+def daily_histograms(session: Session, window: Window) -> None:
+    """histogram_daily: histogram_hourly's counts summed per day (run after the hours are up to date)."""
+    h = HistogramHourly.__table__.c
+    day = day_floor(h.hour)
+    source = (
+        select(day, h.metric, h.key, h.bin, func.sum(h["count"]), func.sum(h.total))
+        .where(*_within(h.hour, window))
+        .group_by(day, h.metric, h.key, h.bin)
+    )
+    _replace(session, HistogramDaily, "day", ["day", *HISTOGRAM_COLUMNS], source, window)
+
+
+HOURLY = (usage, tasks, created, workers, tools, events, histograms)

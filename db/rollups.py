@@ -4,9 +4,11 @@ idempotent; the first one, or one that finds the rollups empty, builds everythin
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from db import rollup_tables
@@ -22,6 +24,7 @@ SKEW = timedelta(minutes=5)
 # Past this many separate old hours to redo, one window from the oldest up is cheaper than many small ones.
 MAX_WINDOWS = 24
 PG_LOCK = 7_291_002
+BUILD_STEP = timedelta(days=7)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
@@ -51,7 +54,7 @@ def _apply(session: Session, hours: list[Window], days: list[Window]) -> None:
         for window in hours:
             build(session, window)
     for window in days:
-        rollup_tables.histograms(session, window)
+        rollup_tables.daily_histograms(session, window)
 
 
 def _merge(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
@@ -120,7 +123,55 @@ def touched_hours(session: Session, since: datetime, before: datetime) -> set[da
     return {h for h in found if h < before}
 
 
-def refresh(session: Session, now: datetime) -> None:
+def needs_first_build(session: Session) -> bool:
+    lease = session.get(JobLease, JOB)
+    empty = (
+        session.execute(select(UsageHourly.id).limit(1)).first() is None
+        and session.execute(select(TaskHourly.id).limit(1)).first() is None
+    )
+    return lease is None or lease.last_run_at is None or empty
+
+
+def first_build_windows(
+    session: Session, now: datetime, step: timedelta = BUILD_STEP
+) -> list[tuple[datetime, datetime]]:
+    """Windows of `step` from the oldest row up to the current hour, for a first build in short transactions."""
+    oldest = [session.scalar(select(func.min(T.created_at))), session.scalar(select(func.min(E.at)))]
+    known = [o for o in oldest if o is not None]
+    if not known:
+        return []
+    start, end = floor_day(min(known)), floor_hour(now)
+    windows = []
+    while start < end:
+        windows.append((start, min(start + step, end)))
+        start += step
+    return windows
+
+
+def refresh_in_steps(transaction: Callable[[], AbstractContextManager[Session]], now: datetime) -> None:
+    """What a worker's periodic job runs. A first build over a big history (an upgraded database) would hold
+    the write lock for minutes in one transaction, so it goes a week per transaction, oldest first; readers
+    use the source rows until the closing refresh records the build. Then the usual refresh."""
+    with transaction() as session:
+        windows = first_build_windows(session, now) if needs_first_build(session) else []
+    for window in windows:
+        with transaction() as session:
+            _apply(session, [window], [window])
+    with transaction() as session:
+        refresh(session, now, built=bool(windows))
+
+
+def _incremental(session: Session, now: datetime, since: datetime) -> None:
+    hour, day = floor_hour(now), floor_day(now)
+    touched = touched_hours(session, since - SKEW, hour)
+    # Always the last whole hour, so usage recorded just after its hour ended is folded in.
+    last = min(floor_hour(since), hour - HOUR)
+    hours = _windows(touched, HOUR, (last, hour))
+    days = _windows({floor_day(h) for h in touched}, DAY, (floor_day(since), day))
+    _apply(session, hours, days)
+
+
+def refresh(session: Session, now: datetime, built: bool = False) -> None:
     """Everything on the first run (or when the rollups are empty); after that the whole hours and days
     completed since the last refresh, and the older ones a change since then touched. The hour and day in
     progress are left to the readers, who take them from the source rows (db/rollcut.py). Safe from several
@@ -128,20 +179,13 @@ def refresh(session: Session, now: datetime) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK})
     lease = session.get(JobLease, JOB)
-    empty = (
-        session.execute(select(UsageHourly.id).limit(1)).first() is None
-        and session.execute(select(TaskHourly.id).limit(1)).first() is None
-    )
-    if lease is None or lease.last_run_at is None or empty:
-        _apply(session, [None], [None])
+    if lease is None or lease.last_run_at is None or needs_first_build(session):
+        if not built:
+            _apply(session, [None], [None])
+        else:  # refresh_in_steps built it all up to this hour: what changed meanwhile, and the last hour
+            _incremental(session, now, since=now)
     else:
-        hour, day = floor_hour(now), floor_day(now)
-        touched = touched_hours(session, lease.last_run_at - SKEW, hour)
-        # Always the last whole hour, so usage recorded just after its hour ended is folded in.
-        last = min(floor_hour(lease.last_run_at), hour - HOUR)
-        hours = _windows(touched, HOUR, (last, hour))
-        days = _windows({floor_day(h) for h in touched}, DAY, (floor_day(lease.last_run_at), day))
-        _apply(session, hours, days)
+        _incremental(session, now, since=lease.last_run_at)
     if lease is None:
         session.add(
             JobLease(name=JOB, holder=None, expires_at=None, last_run_at=now, last_key=now.isoformat())

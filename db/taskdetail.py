@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from db.frames import to_frame
 from db.models import Activity, Invocation, TaskEvent, WriteStat
 from db.sqlfuncs import seconds_between
 
@@ -20,7 +21,7 @@ def transitions(session: Session, task_id: int) -> pd.DataFrame:
         .where(e.task_id == task_id, e.type.in_(["task.created", "task.transition"]))
         .order_by(e.seq)
     ).all()
-    frame = pd.DataFrame(rows, columns=["seq", "at", "from_status", "to_status", "actor", "payload"])
+    frame = to_frame(rows, ["seq", "at", "from_status", "to_status", "actor", "payload"])
     frame["reason"] = [p.get("reason") if isinstance(p, dict) else None for p in frame["payload"]]
     frame["attempt"] = [p.get("attempt") if isinstance(p, dict) else None for p in frame["payload"]]
     return frame.drop(columns=["payload"])
@@ -78,7 +79,7 @@ def activity(session: Session, task_id: int, limit: int = 300) -> pd.DataFrame:
         .order_by(a.id.desc())
         .limit(limit)
     ).all()
-    frame = pd.DataFrame(rows, columns=["id", "at", "type", "stream", "message", "invocation_id"])
+    frame = to_frame(rows, ["id", "at", "type", "stream", "message", "invocation_id"])
     return frame.iloc[::-1].reset_index(drop=True)
 
 

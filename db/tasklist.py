@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from db.frames import to_frame
 from db.models import Task, TaskTag, Worker
 from db.states import TaskKind, TaskStatus
 
@@ -83,7 +84,7 @@ def board(session: Session, per_lane: int = 25) -> dict[str, pd.DataFrame]:
             q = q.order_by(T.started_at)
         else:
             q = q.order_by(T.completed_at.desc())
-        lanes[lane] = pd.DataFrame(session.execute(q.limit(per_lane)).all(), columns=CARD_NAMES)
+        lanes[lane] = to_frame(session.execute(q.limit(per_lane)).all(), CARD_NAMES)
     return lanes
 
 
@@ -161,7 +162,7 @@ def task_page(
     order.append(T.id.desc())
     limit = max(0, min(end - start, 1000))
     rows = session.execute(query.order_by(*order).offset(max(0, start)).limit(limit)).all()
-    frame = pd.DataFrame(rows, columns=TABLE_NAMES)
+    frame = to_frame(rows, TABLE_NAMES)
     total = start + len(frame) if len(frame) < limit else None
     return frame, total
 

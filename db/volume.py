@@ -15,9 +15,10 @@ from sqlalchemy import Float, cast, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from db.costs import scoped as scoped_invocations
+from db.frames import to_frame
 from db.models import CreatedHourly, Invocation, Task, TaskHourly, UsageHourly
 from db.performance import FAILURES, finished_in, task_filters
-from db.rollcut import Split, split
+from db.rollcut import Split, bucket_hours, split
 from db.scope import Scope
 from db.sqlfuncs import bucket
 
@@ -30,18 +31,18 @@ U = UsageHourly.__table__.c
 FREQ = {"minute": "min", "hour": "h", "day": "D"}
 STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 METRICS = ["created", "finished", "failed", "cost"]
+COLUMNS = ["bucket", "metric", "value"]
 
 
-def _rolled_rows(session: Session, scope: Scope, window: tuple[datetime, datetime], unit: str) -> list[Any]:
+def _rolled(session: Session, scope: Scope, window: tuple[datetime, datetime], unit: str) -> pd.DataFrame:
     def rolled(hour: Any, value: Any, metric: str, *where: Any) -> Any:
-        b = bucket(hour, unit)
         kinds = [] if not scope.kind else [hour.table.c.kind.in_(scope.kind)]
         return (
             select(
-                b.label("bucket"), literal(metric).label("metric"), cast(func.sum(value), Float).label("v")
+                hour.label("bucket"), literal(metric).label("metric"), cast(func.sum(value), Float).label("value")
             )
             .where(hour >= window[0], hour < window[1], *kinds, *where)
-            .group_by(b)
+            .group_by(hour)
         )
 
     parts = union_all(
@@ -50,10 +51,12 @@ def _rolled_rows(session: Session, scope: Scope, window: tuple[datetime, datetim
         rolled(TH.hour, TH.tasks, "failed", TH.status.in_(FAILURES)),
         rolled(U.hour, U.cost_usd, "cost"),
     )
-    return list(session.execute(select(parts.subquery())).all())
+    frame = to_frame(session.execute(select(parts.subquery())).all(), COLUMNS)
+    frame["bucket"] = bucket_hours(frame["bucket"], unit)
+    return frame
 
 
-def _raw_rows(session: Session, scope: Scope, unit: str) -> list[Any]:
+def _raw(session: Session, scope: Scope, unit: str) -> pd.DataFrame:
     created_b, done_b, call_b = (
         bucket(T.created_at, unit),
         bucket(T.completed_at, unit),
@@ -64,7 +67,7 @@ def _raw_rows(session: Session, scope: Scope, unit: str) -> list[Any]:
         select(
             created_b.label("bucket"),
             literal("created").label("metric"),
-            cast(func.count(), Float).label("v"),
+            cast(func.count(), Float).label("value"),
         )
         .where(T.created_at >= scope.start, T.created_at < scope.end, *task_filters(scope))
         .group_by(created_b),
@@ -78,7 +81,9 @@ def _raw_rows(session: Session, scope: Scope, unit: str) -> list[Any]:
             select(call_b, literal("cost"), func.coalesce(func.sum(I.cost_usd), zero)), scope
         ).group_by(call_b),
     )
-    return list(session.execute(select(parts.subquery())).all())
+    frame = to_frame(session.execute(select(parts.subquery())).all(), COLUMNS)
+    frame["bucket"] = pd.to_datetime(frame["bucket"])
+    return frame
 
 
 def volume_series(session: Session, scope: Scope) -> pd.DataFrame:
@@ -87,14 +92,12 @@ def volume_series(session: Session, scope: Scope) -> pd.DataFrame:
     (False for a bucket the range only partly covers, such as the one in progress)."""
     unit = scope.unit
     cut = split(session, scope) if unit != "minute" else Split(None, (scope,))
-    rows = [] if cut.rolled is None else _rolled_rows(session, scope, cut.rolled, unit)
-    for part in cut.raw:
-        rows += _raw_rows(session, part, unit)
+    frames = [] if cut.rolled is None else [_rolled(session, scope, cut.rolled, unit)]
+    frames += [_raw(session, part, unit) for part in cut.raw]
     freq = FREQ[unit]
     start, end = pd.Timestamp(scope.start), pd.Timestamp(scope.end)
     index = pd.date_range(start.floor(freq), end, freq=freq, inclusive="left")
-    long = pd.DataFrame(rows, columns=["bucket", "metric", "value"])
-    long["bucket"] = pd.to_datetime(long["bucket"])
+    long = pd.concat([f for f in frames if not f.empty] or frames[:1] or [pd.DataFrame(columns=COLUMNS)])
     long["value"] = long["value"].astype(float)
     wide = long.pivot_table(index="bucket", columns="metric", values="value", aggfunc="sum")
     wide = wide.reindex(index=index, columns=METRICS).fillna(0.0)

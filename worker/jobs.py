@@ -49,9 +49,8 @@ def flush_stats(w: Worker) -> None:
         flush_write_stats(session, w.db.stats)
 
 
-def rollup_usage(w: Worker) -> None:
-    with w.recorder.transaction() as session:
-        rollups.refresh(session, utcnow())
+def rollup_analytics(w: Worker) -> None:
+    rollups.refresh_in_steps(w.recorder.transaction, utcnow())
 
 
 @dataclass(frozen=True)
@@ -67,5 +66,5 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("mark-silent-workers", mark_silent_workers, lambda w: w.settings.sweep_seconds * 2),
     PeriodicJob("poll-queue", poll_queue, lambda w: w.settings.poll_seconds),
     PeriodicJob("flush-write-stats", flush_stats, lambda w: 60.0),
-    PeriodicJob("rollup-usage", rollup_usage, lambda w: 60.0),
+    PeriodicJob("rollup-analytics", rollup_analytics, lambda w: 60.0),
 )

@@ -1,4 +1,4 @@
-"""analytics rollups: task_hourly, created_hourly, worker_hourly, events_hourly, tool_hourly, histogram_daily;
+"""analytics rollups: task_hourly, created_hourly, worker_hourly, events_hourly, tool_hourly, histogram_hourly and _daily;
 usage_hourly.finished_calls
 
 Revision ID: 0005
@@ -98,6 +98,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_histogram_daily_day", "histogram_daily", ["day"])
+    op.create_table(
+        "histogram_hourly",
+        _id(),
+        sa.Column("hour", sa.DateTime(), nullable=False),
+        sa.Column("metric", sa.String(length=20), nullable=False),
+        sa.Column("key", sa.String(length=100), nullable=False),
+        sa.Column("bin", sa.Integer(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("total", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_histogram_hourly_hour", "histogram_hourly", ["hour"])
     tool_lines = sa.text("type = 'tool_exec'")
     op.create_index(
         "ix_activity_tool_at", "activity", ["at"], sqlite_where=tool_lines, postgresql_where=tool_lines
@@ -106,7 +118,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_activity_tool_at", table_name="activity")
-    for table in ("histogram_daily", "tool_hourly", "worker_hourly", "created_hourly", "task_hourly"):
+    for table in (
+        "histogram_daily",
+        "histogram_hourly",
+        "tool_hourly",
+        "worker_hourly",
+        "created_hourly",
+        "task_hourly",
+    ):
         op.drop_index(f"ix_{table}_{'day' if table == 'histogram_daily' else 'hour'}", table_name=table)
         op.drop_table(table)
     op.drop_table("events_hourly")
