@@ -77,14 +77,19 @@ def board(session: Session, per_lane: int = 25) -> dict[str, pd.DataFrame]:
     """Each lane's cards: queued by claim order, running by start, finished ones newest first."""
     lanes: dict[str, pd.DataFrame] = {}
     for lane, statuses in LANES.items():
-        q = select(*CARD_COLUMNS).where(T.status.in_([s.value for s in statuses]))
-        if lane == "queued":
-            q = q.order_by(T.priority.desc(), T.id)
-        elif lane == "running":
-            q = q.order_by(T.started_at)
-        else:
-            q = q.order_by(T.completed_at.desc())
-        lanes[lane] = to_frame(session.execute(q.limit(per_lane)).all(), CARD_NAMES)
+        if lane in ("queued", "running"):
+            q = select(*CARD_COLUMNS).where(T.status.in_([s.value for s in statuses]))
+            q = q.order_by(T.priority.desc(), T.id) if lane == "queued" else q.order_by(T.started_at)
+            lanes[lane] = to_frame(session.execute(q.limit(per_lane)).all(), CARD_NAMES)
+            continue
+        # One status at a time, each the top of its (status, completed_at) index: with IN over several
+        # statuses SQLite sorts every failed, timed-out and cancelled task instead (270 ms at 1M tasks).
+        rows: list[Any] = []
+        for status in statuses:
+            q = select(*CARD_COLUMNS).where(T.status == status.value).order_by(T.completed_at.desc())
+            rows += session.execute(q.limit(per_lane)).all()
+        rows.sort(key=lambda r: r.completed_at or datetime.min, reverse=True)
+        lanes[lane] = to_frame(rows[:per_lane], CARD_NAMES)
     return lanes
 
 

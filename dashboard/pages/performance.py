@@ -18,9 +18,9 @@ from dashboard.scopebar import scope_section
 from dashboard.services import Services
 from db import performance, volume
 from db.performance import PerfKpis, Timing
-from db.volume import Forecast, VolumeAnalysis
 from db.scope import parse_scope
 from db.timeutil import utcnow
+from db.volume import Forecast, VolumeAnalysis
 
 PATH = "/performance"
 TITLE = "Performance"
