@@ -110,9 +110,10 @@ def _sqlite_engine(url: URL, *, immediate: bool) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
-        # 16 MB page cache per connection; large sorts spill to temporary files rather than RAM (the default),
-        # which keeps a web process small when an analytics query sorts millions of rows.
-        cur.execute("PRAGMA cache_size=-16000")
+        # Page cache per connection: 16 MB for writers; 4 MB for readers, of which a web process may hold a
+        # dozen at once (analytics read small rollups; the OS caches the file anyway). Large sorts spill to
+        # temporary files rather than RAM (the default), which keeps a web process small.
+        cur.execute(f"PRAGMA cache_size=-{16000 if immediate else 4000}")
         cur.close()
 
     @event.listens_for(engine, "begin")
