@@ -28,8 +28,6 @@ from reports.period import Period
 from reports.rules import recommend
 
 DEFAULT_STUCK_AFTER = timedelta(seconds=60)
-
-
 TOP_TASKS = 10
 FAILED_TASKS = 50
 STUCK_TASKS = 50
@@ -44,8 +42,9 @@ def build_report(
     now: datetime | None = None,
     stuck_after: timedelta = DEFAULT_STUCK_AFTER,
 ) -> Report:
-    """The report of `period` for the tasks matching `filters`. Budgets and stuck tasks are evaluated at the
-    period's end, or at `now` when the period is still running."""
+    """The report of `period` for the tasks matching `filters`. Budgets are evaluated at the period's end, or at
+    `now` when the period is still running; stuck tasks are those still running now that had been silent
+    for `stuck_after` at that moment."""
     filters = filters or Filters()
     now = now or utcnow()
     scope = filters.scope(period)
@@ -67,11 +66,7 @@ def build_report(
         stuck_after_s=stuck_after.total_seconds(),
         kpis=_kpis(perf, perf_before, spend, spend_before, created, created_before),
         by_kind=_by_kind(session, scope, created),
-        by_status=created.groupby("status", as_index=False)["count"]
-        .sum()
-        .sort_values("count", ascending=False)
-        if not created.empty
-        else pd.DataFrame({"status": [], "count": []}),
+        by_status=_by_status(created),
         volume=series[["bucket", "created", "finished", "failed", "cost"]].rename_axis(columns=None),
         volume_unit=scope.unit,
         cost_by={dim: _cost_breakdown(session, scope, dim) for dim in COST_DIMENSIONS},
@@ -109,6 +104,11 @@ def _kpis(
         Kpi("p95_processing_s", "p95 processing time", Unit.SECONDS, perf.processing.p95,
             perf_before.processing.p95, False),
     )  # fmt: skip
+
+
+def _by_status(created: pd.DataFrame) -> pd.DataFrame:
+    frame = created.groupby("status", as_index=False)["count"].sum()
+    return frame.sort_values(["count", "status"], ascending=[False, True]).reset_index(drop=True)
 
 
 def _by_kind(session: Session, scope: Scope, created: pd.DataFrame) -> pd.DataFrame:
