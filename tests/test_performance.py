@@ -1,19 +1,23 @@
-"""Tests: the performance queries against hand-computed answers on SQLite and PostgreSQL, the forecast and
-spike rules on constructed series, the pure figure builders, and the page's refresh as a plain function."""
+"""Tests: the performance and volume queries against hand-computed answers on SQLite and PostgreSQL — read
+from the source rows, then again through the rollups — the forecast and spike rules on constructed series, the
+pure figure builders, and the page's refresh as a plain function."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import pandas as pd
 import pytest
+from sqlalchemy.orm import Session
 
 from dashboard import figures_performance as figs
 from dashboard.services import Services
-from db import performance
+from db import performance, rollups, volume
 from db.engine import Database
 from db.ops import ActivityLine, Transition
+from db.rollcut import Split, split
 from db.scope import Scope, parse_scope
 from db.states import ActivityType, TaskKind, TaskStatus
 from db.writes import apply_ops
@@ -22,6 +26,7 @@ from tests.builders import make_task
 NOW = datetime(2026, 3, 10, 12, 0)  # a Tuesday
 TOOL = ActivityType.TOOL_EXEC
 H = timedelta(hours=1)
+R = TypeVar("R")
 
 
 def approx(value: float) -> object:
@@ -119,21 +124,59 @@ def scope(query: str) -> Scope:
     return parse_scope(query, NOW)
 
 
-def test_kpis(db: Database, work: dict[str, int]) -> None:
+def raw_then_rolled(db: Database, read: Callable[[Session], R]) -> list[R]:
+    """`read`'s answers from the source rows (no refresh yet), then after a rollup refresh at NOW, when every
+    whole hour (day, for histograms) of a long enough range comes from the rollups. The hand-computed
+    expectations must hold for both."""
     with db.reading() as s:
-        k = performance.kpis(s, scope("?range=7d"))
-    assert (k.completed, k.failed, k.cancelled, k.outcomes) == (4, 1, 1, 5)
-    assert k.throughput_per_hour == pytest.approx(4 / 168)
-    assert k.success_rate == pytest.approx(0.8)
-    assert k.first_attempt_success_rate == pytest.approx(0.6) and k.retry_rate == pytest.approx(0.2)
-    # Completed: cycle 71, 420, 6.5, 3750; processing 61, 400, 1.5, 50. Started: waits 10, 20, 30, 5, 40, 5.
-    assert (k.cycle.avg, k.cycle.p50, k.cycle.p95) == (approx(4247.5 / 4), approx(71), approx(420))
-    assert (k.processing.avg, k.processing.p50, k.processing.p95) == (
-        approx(512.5 / 4),
-        approx(50),
-        approx(61),
-    )
-    assert (k.queue_wait.avg, k.queue_wait.p50, k.queue_wait.p95) == (approx(110 / 6), approx(10), approx(30))
+        raw = read(s)
+        assert split(s, scope("?range=7d")).rolled is None
+    with db.writing() as s:
+        rollups.refresh(s, NOW)
+    with db.reading() as s:
+        # NOW is on the hour: a 7 d range is all whole hours, read from the rollups with no raw edge.
+        assert split(s, scope("?range=7d")) == Split((NOW - 7 * 24 * H, NOW), ())
+        return [raw, read(s)]
+
+
+def test_kpis(db: Database, work: dict[str, int]) -> None:
+    for k in raw_then_rolled(db, lambda s: performance.kpis(s, scope("?range=7d"))):
+        assert (k.completed, k.failed, k.cancelled, k.outcomes) == (4, 1, 1, 5)
+        assert k.throughput_per_hour == pytest.approx(4 / 168)
+        assert k.success_rate == pytest.approx(0.8)
+        assert k.first_attempt_success_rate == pytest.approx(0.6) and k.retry_rate == pytest.approx(0.2)
+        # Completed: cycle 71, 420, 6.5, 3750; processing 61, 400, 1.5, 50. Started: waits 10, 20, 30, 5, 40, 5.
+        assert (k.cycle.avg, k.cycle.p50, k.cycle.p95) == (approx(4247.5 / 4), approx(71), approx(420))
+        assert (k.processing.avg, k.processing.p50, k.processing.p95) == (
+            approx(512.5 / 4),
+            approx(50),
+            approx(61),
+        )
+        assert (k.queue_wait.avg, k.queue_wait.p50, k.queue_wait.p95) == (
+            approx(110 / 6),
+            approx(10),
+            approx(30),
+        )
+        assert not (k.cycle.estimated or k.queue_wait.estimated or k.processing.estimated)
+
+
+def test_kpis_estimated_from_histograms(db: Database, work: dict[str, int]) -> None:
+    """With exact_below=0 the percentiles are read from the log bins. Every wanted value here is alone in its
+    bin, so it reads back as the bin's geometric middle, within half a bin (√1.28 ≈ 1.13) of the exact one;
+    averages and counts stay exact."""
+    for k in raw_then_rolled(db, lambda s: performance.kpis(s, scope("?range=7d"), exact_below=0)):
+        assert (k.completed, k.failed, k.outcomes) == (4, 1, 5)
+        assert k.cycle.estimated and k.queue_wait.estimated and k.processing.estimated
+        assert k.cycle.avg == approx(4247.5 / 4) and k.queue_wait.avg == approx(110 / 6)
+        # A lone value in a bin reads back as the bin's geometric middle: 71 s lies in [63, 80), 420 s in
+        # [400, 500) and 61 s in [60, 63). (50 s, 10 s and 30 s are bin edges, which SQLite's julianday()
+        # arithmetic may put a few µs either side of.)
+        assert k.cycle.p50 == pytest.approx((63 * 80) ** 0.5, rel=1e-6)
+        assert k.cycle.p95 == pytest.approx((400 * 500) ** 0.5, rel=1e-6)
+        assert k.processing.p95 == pytest.approx((60 * 63) ** 0.5, rel=1e-6)
+        for timing, exact in ((k.cycle, (71, 420)), (k.processing, (50, 61)), (k.queue_wait, (10, 30))):
+            assert timing.p50 == pytest.approx(exact[0], rel=0.13)
+            assert timing.p95 == pytest.approx(exact[1], rel=0.13)
 
 
 # (query, completed, failed, cycle p50). One test over every case: the fixture costs more than the queries.
@@ -144,39 +187,58 @@ FILTER_CASES: list[tuple[str, int, int, float | None]] = [
     ("?range=7d&worker=w2", 1, 0, 6.5),
     ("?range=7d&kind=command", 1, 1, 6.5),
     ("?range=30d", 5, 1, 71),
+    ("?range=30d&kind=demo", 4, 0, 71),
     ("?range=1h", 0, 0, None),
 ]
 
 
 def test_kpis_respect_filters(db: Database, work: dict[str, int]) -> None:
-    for query, completed, failed, cycle_p50 in FILTER_CASES:
-        with db.reading() as s:
-            k = performance.kpis(s, scope(query))
-        assert (k.completed, k.failed) == (completed, failed), query
-        assert k.cycle.p50 == (None if cycle_p50 is None else approx(cycle_p50)), query
-        if not k.outcomes:
-            assert k.success_rate is None and k.retry_rate is None and k.queue_wait.avg is None
+    def read(s: Session) -> list[performance.PerfKpis]:
+        return [performance.kpis(s, scope(query)) for query, *_ in FILTER_CASES]
+
+    for answers in raw_then_rolled(db, read):
+        for (query, completed, failed, cycle_p50), k in zip(FILTER_CASES, answers, strict=True):
+            assert (k.completed, k.failed) == (completed, failed), query
+            assert k.cycle.p50 == (None if cycle_p50 is None else approx(cycle_p50)), query
+            if not k.outcomes:
+                assert k.success_rate is None and k.retry_rate is None and k.queue_wait.avg is None
 
 
 def test_duration_histogram_and_quantiles(db: Database, work: dict[str, int]) -> None:
-    with db.reading() as s:
-        hist = performance.duration_histogram(s, scope("?range=7d"))
-        box = performance.duration_quantiles(s, scope("?range=7d"))
-        none = performance.duration_histogram(s, scope("?range=1h"))
-    # demo: 50 s (30s–1m), 61 s (1m–2m), 400 s (5m–10m), the empty 2m–5m bin between; command: 1.5 s.
-    assert list(hist.itertuples(index=False, name=None)) == [
-        ("command", 1, "1s–2s", 1),
-        ("demo", 6, "30s–1m", 1),
-        ("demo", 7, "1m–2m", 1),
-        ("demo", 8, "2m–5m", 0),
-        ("demo", 9, "5m–10m", 1),
-    ]
-    assert none.empty and list(none.columns) == ["kind", "bin", "label", "count"]
-    rows = {r["kind"]: r for r in box.to_dict("records")}
-    assert rows["command"]["n"] == 1 and rows["command"]["min"] == approx(1.5)
-    assert rows["command"]["max"] == approx(1.5) and rows["command"]["p95"] == approx(1.5)
-    demo = {k: round(v, 3) for k, v in rows["demo"].items() if k != "kind"}
-    assert demo == {"n": 3, "min": 50, "p25": 50, "median": 61, "p75": 61, "p95": 61, "max": 400}
+    def read(s: Session) -> tuple[pd.DataFrame, ...]:
+        return (
+            performance.duration_histogram(s, scope("?range=7d")),
+            performance.duration_quantiles(s, scope("?range=7d")),
+            performance.duration_histogram(s, scope("?range=1h")),
+            performance.duration_quantiles(s, scope("?range=7d"), exact_below=0),
+        )
+
+    for hist, box, none, estimated in raw_then_rolled(db, read):
+        # demo: 50 s (30s–1m), 61 s (1m–2m), 400 s (5m–10m), the empty 2m–5m bin between; command: 1.5 s.
+        assert list(hist.itertuples(index=False, name=None)) == [
+            ("command", 1, "1s–2s", 1),
+            ("demo", 6, "30s–1m", 1),
+            ("demo", 7, "1m–2m", 1),
+            ("demo", 8, "2m–5m", 0),
+            ("demo", 9, "5m–10m", 1),
+        ]
+        assert none.empty and list(none.columns) == ["kind", "bin", "label", "count"]
+        assert list(box.columns) == ["kind", "n", "min", "p25", "median", "p75", "p95", "max", "estimated"]
+        rows = {r["kind"]: r for r in box.to_dict("records")}
+        assert rows["command"]["n"] == 1 and rows["command"]["min"] == approx(1.5)
+        assert rows["command"]["max"] == approx(1.5) and rows["command"]["p95"] == approx(1.5)
+        demo = {k: round(v, 3) for k, v in rows["demo"].items() if k not in ("kind", "estimated")}
+        assert demo == {"n": 3, "min": 50, "p25": 50, "median": 61, "p75": 61, "p95": 61, "max": 400}
+        assert not box["estimated"].any()
+        # From the histograms: the exact minimum and maximum (from the sums), the rest inside its bin.
+        est = {r["kind"]: r for r in estimated.to_dict("records")}
+        assert estimated["estimated"].all() and sorted(est) == ["command", "demo"]
+        assert est["command"]["n"] == 1
+        assert [est["command"][c] for c in ("min", "p25", "median", "p75", "p95", "max")] == [approx(1.5)] * 6
+        assert (est["demo"]["n"], est["demo"]["min"], est["demo"]["max"]) == (3, approx(50), approx(400))
+        assert est["demo"]["p25"] == pytest.approx(50, rel=0.13)
+        for name in ("median", "p75", "p95"):
+            assert est["demo"][name] == pytest.approx(61, rel=0.13), name
 
 
 def test_bin_labels() -> None:
@@ -184,78 +246,108 @@ def test_bin_labels() -> None:
 
 
 def test_outcomes_over_time(db: Database, work: dict[str, int]) -> None:
-    with db.reading() as s:
-        daily = performance.outcomes_over_time(s, scope("?range=7d"))
-        hourly = performance.outcomes_over_time(s, scope("?range=24h&kind=command"))
-    got = [(b.strftime("%m-%d"), k, st, n) for b, k, st, n in daily.itertuples(index=False, name=None)]
-    assert got == [
-        ("03-08", "demo", "completed", 1),
-        ("03-09", "command", "failed", 1),
-        ("03-09", "demo", "completed", 1),
-        ("03-10", "command", "completed", 1),
-        ("03-10", "demo", "cancelled", 1),
-        ("03-10", "demo", "completed", 1),
-    ]
-    assert [(b.hour, st) for b, _k, st, _n in hourly.itertuples(index=False, name=None)] == [
-        (13, "failed"),
-        (9, "completed"),
-    ]
+    def read(s: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return (
+            performance.outcomes_over_time(s, scope("?range=7d")),
+            performance.outcomes_over_time(s, scope("?range=24h&kind=command")),
+        )
+
+    for daily, hourly in raw_then_rolled(db, read):
+        got = [(b.strftime("%m-%d"), k, st, n) for b, k, st, n in daily.itertuples(index=False, name=None)]
+        assert got == [
+            ("03-08", "demo", "completed", 1),
+            ("03-09", "command", "failed", 1),
+            ("03-09", "demo", "completed", 1),
+            ("03-10", "command", "completed", 1),
+            ("03-10", "demo", "cancelled", 1),
+            ("03-10", "demo", "completed", 1),
+        ]
+        assert [(b.hour, st) for b, _k, st, _n in hourly.itertuples(index=False, name=None)] == [
+            (13, "failed"),
+            (9, "completed"),
+        ]
 
 
-TOOL_CASES: list[tuple[str, list[tuple[str, int, int]]]] = [
-    ("?range=7d", [("read_file", 3, 2), ("grep", 2, 2), ("bash", 1, 1)]),
-    ("?range=30d", [("read_file", 3, 2), ("grep", 2, 2), ("bash", 1, 1), ("web_search", 1, 1)]),
-    ("?range=7d&role=builder", [("grep", 1, 1), ("read_file", 1, 1)]),
-    ("?range=7d&kind=command", [("bash", 1, 1), ("grep", 1, 1), ("read_file", 1, 1)]),
-    ("?range=7d&tag=x&worker=w2", [("bash", 1, 1), ("grep", 1, 1), ("read_file", 1, 1)]),
-    ("?range=7d&model=haiku", []),
+# (query, [(tool, calls)], all tool calls in the scope): the share is calls / all.
+TOOL_CASES: list[tuple[str, list[tuple[str, int]], int]] = [
+    ("?range=7d", [("read_file", 3), ("grep", 2), ("bash", 1)], 6),
+    ("?range=30d", [("read_file", 3), ("grep", 2), ("bash", 1), ("web_search", 1)], 7),
+    ("?range=7d&role=builder", [("grep", 1), ("read_file", 1)], 2),
+    ("?range=7d&kind=command", [("bash", 1), ("grep", 1), ("read_file", 1)], 3),
+    ("?range=30d&kind=demo", [("read_file", 2), ("grep", 1), ("web_search", 1)], 4),
+    ("?range=7d&tag=x&worker=w2", [("bash", 1), ("grep", 1), ("read_file", 1)], 3),
+    ("?range=7d&model=haiku", [], 0),
 ]
 
 
 def test_tool_calls(db: Database, work: dict[str, int]) -> None:
-    """(tool, calls, tasks), most calls first: the first word of tool lines only, leading blanks ignored."""
-    for query, expected in TOOL_CASES:
-        with db.reading() as s:
-            frame = performance.tool_calls(s, scope(query))
-        assert list(frame.itertuples(index=False, name=None)) == expected, query
+    """(tool, calls, share), most calls first: the first word of tool lines only, leading blanks ignored; the
+    share is of every tool call in the scope, also those of tools past the limit."""
+
+    def read(s: Session) -> tuple[list[pd.DataFrame], pd.DataFrame]:
+        frames = [performance.tool_calls(s, scope(query)) for query, _, _ in TOOL_CASES]
+        return frames, performance.tool_calls(s, scope("?range=30d"), limit=2)
+
+    for frames, top2 in raw_then_rolled(db, read):
+        for (query, expected, total), frame in zip(TOOL_CASES, frames, strict=True):
+            assert list(frame.columns) == ["tool", "calls", "share"], query
+            assert list(frame[["tool", "calls"]].itertuples(index=False, name=None)) == expected, query
+            assert frame["share"].tolist() == pytest.approx([c / total for _, c in expected]), query
+        assert list(top2.itertuples(index=False, name=None)) == [
+            ("read_file", 3, pytest.approx(3 / 7)),
+            ("grep", 2, pytest.approx(2 / 7)),
+        ]
 
 
 def test_peak_hours(db: Database, work: dict[str, int]) -> None:
-    with db.reading() as s:
-        week = performance.peak_hours(s, scope("?range=7d"))
-        command = performance.peak_hours(s, scope("?range=7d&kind=command"))
-    assert list(week.itertuples(index=False, name=None)) == [
-        (0, 12, 1),  # Monday: b
-        (0, 13, 1),  # c
-        (1, 7, 1),  # Tuesday: e, d, g, f
-        (1, 9, 1),
-        (1, 10, 1),
-        (1, 11, 1),
-        (6, 12, 1),  # Sunday: a
-    ]
-    assert list(command.itertuples(index=False, name=None)) == [(0, 13, 1), (1, 9, 1)]
+    def read(s: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return (
+            performance.peak_hours(s, scope("?range=7d")),
+            performance.peak_hours(s, scope("?range=7d&kind=command")),
+        )
+
+    for week, command in raw_then_rolled(db, read):
+        assert list(week.itertuples(index=False, name=None)) == [
+            (0, 12, 1),  # Monday: b
+            (0, 13, 1),  # c
+            (1, 7, 1),  # Tuesday: e, d, g, f
+            (1, 9, 1),
+            (1, 10, 1),
+            (1, 11, 1),
+            (6, 12, 1),  # Sunday: a
+        ]
+        assert list(command.itertuples(index=False, name=None)) == [(0, 13, 1), (1, 9, 1)]
 
 
 def test_volume_series(db: Database, work: dict[str, int]) -> None:
-    with db.reading() as s:
-        day = performance.volume_series(s, scope("?range=24h"))
-        week = performance.volume_series(s, scope("?range=7d"))
-        claude = performance.volume_series(s, scope("?range=7d&model=claude"))
-    assert len(day) == 24 and day["complete"].all()
-    assert day["bucket"].iloc[0] == pd.Timestamp("2026-03-09 12:00")
-    by_hour = day.set_index(day["bucket"].dt.strftime("%d %H"))
-    assert (day["created"].sum(), day["finished"].sum(), day["failed"].sum()) == (6, 5, 1)
-    assert by_hour.loc["09 13", ["created", "finished", "failed"]].tolist() == [1, 1, 1]
-    assert by_hour.loc["09 13", "cost"] == pytest.approx(0.5) and day["cost"].sum() == pytest.approx(0.5)
-    assert by_hour.loc["10 08", ["created", "finished"]].tolist() == [0, 1]  # e, retried, ended at 08:02
-    # 7 days from Tuesday noon: eight day buckets, the first and last only partly covered.
-    assert week["bucket"].dt.strftime("%m-%d").tolist() == [f"03-{d:02d}" for d in range(3, 11)]
-    assert week["complete"].tolist() == [False, *[True] * 6, False]
-    assert week["created"].tolist() == [0, 0, 0, 0, 0, 1, 2, 4]
-    assert week["cost"].round(6).tolist() == [0, 0, 0, 0, 0, 1.0, 0.5, 0]
-    assert claude["created"].tolist() == [0, 0, 0, 0, 0, 1, 0, 0] and claude["cost"].sum() == pytest.approx(
-        1.0
-    )
+    def read(s: Session) -> tuple[pd.DataFrame, ...]:
+        return (
+            volume.volume_series(s, scope("?range=24h")),
+            volume.volume_series(s, scope("?range=7d")),
+            volume.volume_series(s, scope("?range=7d&model=claude")),
+            volume.volume_series(s, scope("?range=7d&kind=command")),
+        )
+
+    for day, week, claude, command in raw_then_rolled(db, read):
+        assert len(day) == 24 and day["complete"].all()
+        assert day["bucket"].iloc[0] == pd.Timestamp("2026-03-09 12:00")
+        by_hour = day.set_index(day["bucket"].dt.strftime("%d %H"))
+        assert (day["created"].sum(), day["finished"].sum(), day["failed"].sum()) == (6, 5, 1)
+        assert by_hour.loc["09 13", ["created", "finished", "failed"]].tolist() == [1, 1, 1]
+        assert by_hour.loc["09 13", "cost"] == pytest.approx(0.5) and day["cost"].sum() == pytest.approx(0.5)
+        assert by_hour.loc["10 08", ["created", "finished"]].tolist() == [0, 1]  # e, retried, ended at 08:02
+        # 7 days from Tuesday noon: eight day buckets, the first and last only partly covered.
+        assert week["bucket"].dt.strftime("%m-%d").tolist() == [f"03-{d:02d}" for d in range(3, 11)]
+        assert week["complete"].tolist() == [False, *[True] * 6, False]
+        assert week["created"].tolist() == [0, 0, 0, 0, 0, 1, 2, 4]
+        assert week["finished"].tolist() == [0, 0, 0, 0, 0, 1, 2, 3]
+        assert week["failed"].tolist() == [0, 0, 0, 0, 0, 0, 1, 0]
+        assert week["cost"].round(6).tolist() == [0, 0, 0, 0, 0, 1.0, 0.5, 0]
+        assert claude["created"].tolist() == [0, 0, 0, 0, 0, 1, 0, 0]
+        assert claude["cost"].sum() == pytest.approx(1.0)
+        assert command["created"].tolist() == [0, 0, 0, 0, 0, 0, 1, 1]
+        assert command["failed"].tolist() == [0, 0, 0, 0, 0, 0, 1, 0]
+        assert command["cost"].round(6).tolist() == [0, 0, 0, 0, 0, 0, 0.5, 0]
 
 
 # --- forecast and spikes on constructed series -----------------------------------------------------------
@@ -266,40 +358,40 @@ def hourly(values: Sequence[float]) -> pd.Series:
 
 
 def test_forecast_next() -> None:
-    line = performance.forecast_next(hourly([2, 4, 6, 8]), H)
+    line = volume.forecast_next(hourly([2, 4, 6, 8]), H)
     assert line is not None
     assert [line.value, line.low, line.high] == pytest.approx([10, 10, 10]) and line.basis == 4
     assert line.at == datetime(2026, 3, 1, 4, 0)
     # Slope 0.4 through 1, 3, 1, 3: 3.0 next; residuals ±0.4, ±1.2 → σ = √(3.2 / 2).
-    noisy = performance.forecast_next(hourly([1, 3, 1, 3]), H)
+    noisy = volume.forecast_next(hourly([1, 3, 1, 3]), H)
     assert noisy is not None and noisy.value == pytest.approx(3.0)
     assert noisy.low == pytest.approx(3 - 2 * 1.6**0.5) and noisy.high == pytest.approx(3 + 2 * 1.6**0.5)
-    falling = performance.forecast_next(hourly([9, 6, 3, 0]), H)
+    falling = volume.forecast_next(hourly([9, 6, 3, 0]), H)
     assert falling is not None and falling.value == 0.0  # never a negative number of tasks
-    recent = performance.forecast_next(hourly([100] * 8 + [1, 2, 3, 4]), H, n=4)
+    recent = volume.forecast_next(hourly([100] * 8 + [1, 2, 3, 4]), H, n=4)
     assert recent is not None and recent.value == pytest.approx(5) and recent.basis == 4
-    assert performance.forecast_next(hourly([5, 6]), H) is None
+    assert volume.forecast_next(hourly([5, 6]), H) is None
 
 
 def test_spikes() -> None:
-    flat = performance.spikes(hourly([1, 1, 1, 1, 1, 10, 1]))
+    flat = volume.spikes(hourly([1, 1, 1, 1, 1, 10, 1]))
     assert flat["spike"].tolist() == [False] * 5 + [True, False]
     assert flat["threshold"].isna().tolist() == [True] * 5 + [False, False]
     # History 2,4,2,4,2,4: mean 3, sample σ √1.2 → threshold 3 + 3√1.2 ≈ 6.29.
-    wavy = performance.spikes(hourly([2, 4, 2, 4, 2, 4, 20, 6]))
+    wavy = volume.spikes(hourly([2, 4, 2, 4, 2, 4, 20, 6]))
     assert wavy["threshold"].iloc[6] == pytest.approx(3 + 3 * 1.2**0.5)
     assert wavy["spike"].tolist() == [False] * 6 + [True, False]
     # Equal to the threshold is not above it; too little history is never a spike.
-    assert not performance.spikes(hourly([1] * 8))["spike"].any()
-    assert not performance.spikes(hourly([0, 0, 0, 50]))["spike"].any()
+    assert not volume.spikes(hourly([1] * 8))["spike"].any()
+    assert not volume.spikes(hourly([0, 0, 0, 50]))["spike"].any()
     # Only the window's points count: a spike long ago no longer raises the bar.
-    windowed = performance.spikes(hourly([1, 50, 1, 1, 1, 1, 1, 1, 9]), window=5, min_history=3)
+    windowed = volume.spikes(hourly([1, 50, 1, 1, 1, 1, 1, 1, 9]), window=5, min_history=3)
     assert windowed["spike"].iloc[-1]
     # The σ floors: one failure after a quiet spell is noise; four are not.
     quiet = hourly([0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 4])
-    assert performance.spikes(quiet, min_sigma=1.0)["spike"].tolist() == [False] * 11 + [True]
-    assert not performance.spikes(hourly([10, 10, 10, 10, 10, 17]), min_sigma=2.5)["spike"].any()
-    assert performance.spikes(hourly([10, 10, 10, 10, 10, 18]), min_sigma=2.5)["spike"].iloc[-1]
+    assert volume.spikes(quiet, min_sigma=1.0)["spike"].tolist() == [False] * 11 + [True]
+    assert not volume.spikes(hourly([10, 10, 10, 10, 10, 17]), min_sigma=2.5)["spike"].any()
+    assert volume.spikes(hourly([10, 10, 10, 10, 10, 18]), min_sigma=2.5)["spike"].iloc[-1]
 
 
 def volume_frame(cost: list[float], failed: list[int], created: list[int] | None = None) -> pd.DataFrame:
@@ -318,12 +410,12 @@ def volume_frame(cost: list[float], failed: list[int], created: list[int] | None
 
 def test_analyse() -> None:
     frame = volume_frame([1.0] * 6 + [9.0, 1.0], [0] * 7 + [5], created=[1, 2, 3, 4, 5, 6, 7, 0])
-    result = performance.analyse(frame, "hour")
+    result = volume.analyse(frame, "hour")
     # The partial last bucket (0 so far) is left out of the trend: 1…7 gives 8 next, in the last bucket's hour.
     assert result.forecast is not None and result.forecast.value == pytest.approx(7 + 1)
     assert result.forecast.at == datetime(2026, 3, 1, 7, 0)
     assert [(m, at.hour, v) for m, at, v, _ in result.alerts] == [("failures", 7, 5.0), ("cost", 6, 9.0)]
-    calm = performance.analyse(volume_frame([1.0] * 8, [0] * 7 + [1]), "hour")
+    calm = volume.analyse(volume_frame([1.0] * 8, [0] * 7 + [1]), "hour")
     assert calm.alerts == []
 
 
@@ -380,20 +472,23 @@ def test_figures_from_frames() -> None:
     failures = {t.name: list(t.y) for t in ofig.data if t.type == "bar"}
     assert failures == {"command failures": [2], "demo failures": [1, 0]}
 
-    tools = figs.tool_bars(pd.DataFrame({"tool": ["read_file", "<b>x"], "calls": [3, 2], "tasks": [2, 2]}))
+    tools = figs.tool_bars(
+        pd.DataFrame({"tool": ["read_file", "<b>x"], "calls": [3, 2], "share": [0.6, 0.4]})
+    )
     assert list(tools.data[0].y) == ["&lt;b&gt;x", "read_file"]  # most used on top; agent text escaped
+    assert list(tools.data[0].x) == [2, 3] and [c[0] for c in tools.data[0].customdata] == [0.4, 0.6]
 
     heat = figs.peak_heatmap(pd.DataFrame({"weekday": [0, 6], "hour": [12, 23], "count": [2, 5]}))
     z = heat.data[0].z
     assert len(z) == 7 and len(z[0]) == 24 and z[0][12] == 2 and z[6][23] == 5 and sum(map(sum, z)) == 7
 
-    volume = volume_frame([1.0] * 6 + [9.0, 1.0], [0] * 8)
-    forecast = performance.Forecast(at=datetime(2026, 3, 1, 8), value=3.0, low=2.0, high=5.0, basis=7)
-    vfig = figs.volume_forecast(volume, forecast, "hour")
+    series = volume_frame([1.0] * 6 + [9.0, 1.0], [0] * 8)
+    forecast = volume.Forecast(at=datetime(2026, 3, 1, 8), value=3.0, low=2.0, high=5.0, basis=7)
+    vfig = figs.volume_forecast(series, forecast, "hour")
     assert list(vfig.data[0].marker.opacity) == [1.0] * 7 + [0.45]
     assert list(vfig.data[1].y) == [3.0] and list(vfig.data[1].error_y.array) == [2.0]
-    analysis = performance.analyse(volume, "hour")
-    sfig = figs.spikes_chart(volume, analysis.cost, analysis.failed, "hour")
+    analysis = volume.analyse(series, "hour")
+    sfig = figs.spikes_chart(series, analysis.cost, analysis.failed, "hour")
     marks = {t.name: list(t.y) for t in sfig.data if t.type == "scatter" and t.mode == "markers"}
     assert marks == {"cost spike": [9.0], "failures spike": []}
 
@@ -401,11 +496,13 @@ def test_figures_from_frames() -> None:
 def test_figures_empty() -> None:
     empty_figs = [
         figs.duration_histogram(pd.DataFrame(columns=["kind", "bin", "label", "count"])),
-        figs.duration_box(pd.DataFrame(columns=["kind", "n", "min", "p25", "median", "p75", "p95", "max"])),
+        figs.duration_box(
+            pd.DataFrame(columns=["kind", "n", "min", "p25", "median", "p75", "p95", "max", "estimated"])
+        ),
         figs.outcomes_by_kind(
             pd.DataFrame(columns=["bucket", "kind", "status", "count"]), (NOW - H, NOW), "minute"
         ),
-        figs.tool_bars(pd.DataFrame(columns=["tool", "calls", "tasks"])),
+        figs.tool_bars(pd.DataFrame(columns=["tool", "calls", "share"])),
         figs.peak_heatmap(pd.DataFrame(columns=["weekday", "hour", "count"])),
         figs.volume_forecast(volume_frame([0.0] * 3, [0] * 3, created=[0, 0, 0]), None, "hour"),
     ]
@@ -431,12 +528,12 @@ def test_performance_page_refresh(db: Database, svc: Services) -> None:
     svc.recorder.record(spike, ActivityLine("read_file a.py", TOOL), ActivityLine("read_file b.py", TOOL))
 
     out = page.refresh(svc, "?range=24h", "dark")
-    banner, cards, volume, spikes_fig, outcomes, hist, box, tools, heat = out
+    banner, cards, volume_fig, spikes_fig, outcomes, hist, box, tools, heat = out
     words = " ".join(texts(banner))
     assert "1 anomaly" in words and "Cost spike" in words and "$5.0000" in words
     card_text = " ".join(texts(cards))
     assert "Throughput" in card_text and "7 completed" in card_text and "100.0%" in card_text
-    assert sum(volume.data[0].y) == 7
+    assert sum(volume_fig.data[0].y) == 7
     assert [t.name for t in spikes_fig.data if t.type == "scatter" and t.mode == "markers" and len(t.y)] == [
         "cost spike"
     ]
