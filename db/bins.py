@@ -93,8 +93,10 @@ def estimate(
     counts: Mapping[int, int], pct: int, floor: float | None = None, ceiling: float | None = None
 ) -> float | None:
     """The pct-th percentile read from bin counts: find the bin holding the wanted rank, then interpolate
-    geometrically inside it (durations spread evenly on a log scale within a bin). `floor` and `ceiling`, the
-    exact minimum and maximum when known, narrow the bins they fall in, so p0 and p100 come out exact."""
+    geometrically inside it, the bin's c values taken as spread evenly on a log scale, each at the middle of
+    its share. A lone value reads as its bin's geometric middle, so the answer is within half a bin (±12 %)
+    of the truth, and much closer when bins hold many values. `floor` and `ceiling`, the exact minimum and
+    maximum when known, narrow the bins they fall in and bound the answer: p0 and p100 come out exact."""
     total = sum(c for c in counts.values() if c > 0)
     if total == 0:
         return None
@@ -104,6 +106,7 @@ def estimate(
         return floor
     want = rank(total, pct)
     seen = 0
+    value: float | None = None
     for b in sorted(counts):
         c = counts[b]
         if c <= 0:
@@ -112,13 +115,18 @@ def estimate(
             seen += c
             continue
         lo, hi = bounds(b)
-        if floor is not None and (floor > lo or b == 0):
-            lo = min(floor, hi)
         if ceiling is not None and (ceiling < hi or b == LAST_BIN):
-            hi = max(ceiling, lo)
-        # The first of c values sits at lo and the last at hi; a lone value in the middle.
-        position = 0.5 if c == 1 else (want - seen - 1) / (c - 1)
-        if lo > 0:
-            return float(lo * (hi / lo) ** position)
-        return float(lo + (hi - lo) * position)
-    return None  # unreachable: the ranks add up to total
+            hi = ceiling
+        if floor is not None and (floor > lo or b == 0):
+            lo = floor
+        lo = min(lo, hi)
+        position = (want - seen - 0.5) / c
+        value = lo * (hi / lo) ** position if lo > 0 else lo + (hi - lo) * position
+        break
+    if value is None:
+        return None  # unreachable: the ranks add up to total
+    if floor is not None:
+        value = max(value, floor)
+    if ceiling is not None:
+        value = min(value, ceiling)
+    return float(value)

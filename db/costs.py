@@ -3,7 +3,7 @@ breakdowns by a dimension, the most expensive tasks and calls. All aggregation h
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,10 +11,9 @@ import pandas as pd
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
-from db import rollups
 from db.frames import to_frame
-from db.models import CreatedHourly, Invocation, JobLease, Task, TaskTag, UsageHourly, Worker
-from db.rollcut import bucket_hours, split
+from db.models import CreatedHourly, Invocation, Task, TaskTag, UsageHourly, Worker
+from db.rollcut import Split, bucket_hours, split
 from db.scope import Scope
 from db.scoping import call_conditions, task_conditions
 from db.sqlfuncs import bucket
@@ -24,8 +23,6 @@ I = Invocation.__table__.c  # noqa: E741
 T = Task.__table__.c
 U = UsageHourly.__table__.c
 CH = CreatedHourly.__table__.c
-# Below this span reading the calls themselves is cheap enough, and exact to the minute.
-ROLLUP_MIN_SPAN = timedelta(hours=6)
 WIDE_RANGE = timedelta(days=7)
 COSTLIEST_WINDOW = 2_000
 # usage_hourly's dimensions (provider is no scope filter, but a breakdown).
@@ -69,22 +66,20 @@ class CostTotals:
         return self.cost / self.completed_tasks if self.completed_tasks else None
 
 
+def _split(session: Session, scope: Scope) -> Split:
+    """Whole hours from usage_hourly when it keeps the scope's filters, the edges from the calls."""
+    return split(session, scope, dims=("kind", "role", "model"))
+
+
 def rollup_cut(session: Session, scope: Scope) -> datetime | None:
-    """Where the rollup stops being trustworthy (the hour of its last refresh), when it can serve this scope:
-    hours before it come from usage_hourly, the rest from the calls themselves. None: read calls only."""
-    if (
-        scope.tag or scope.worker or scope.span < ROLLUP_MIN_SPAN
-    ):  # not rollup dimensions; short spans are cheap
-        return None
-    lease = session.get(JobLease, rollups.JOB)
-    if lease is None or lease.last_run_at is None:
-        return None
-    cut = rollups.floor_hour(lease.last_run_at)
-    return cut if cut > scope.start else None
+    """Where the part read from usage_hourly ends (the calls after it are read themselves); None when the
+    scope is read from the calls alone."""
+    rolled = _split(session, scope).rolled
+    return None if rolled is None else rolled[1]
 
 
-def _rolled(query: Select[Any], scope: Scope, cut: datetime) -> Select[Any]:
-    query = query.where(U.hour >= rollups.floor_hour(scope.start), U.hour < cut)
+def _rolled(query: Select[Any], scope: Scope, window: tuple[datetime, datetime]) -> Select[Any]:
+    query = query.where(U.hour >= window[0], U.hour < window[1])
     for dim, column in (("role", U.role), ("model", U.model), ("kind", U.kind)):
         values = getattr(scope, dim)
         if values:
@@ -92,39 +87,39 @@ def _rolled(query: Select[Any], scope: Scope, cut: datetime) -> Select[Any]:
     return query
 
 
-def _calls_part(scope: Scope, cut: datetime | None) -> Scope:
-    return replace(scope, start=max(scope.start, cut)) if cut else scope
-
-
 def totals(session: Session, scope: Scope) -> CostTotals:
-    cut = rollup_cut(session, scope)
-    rolled = (0.0, 0, 0, 0, 0)
-    if cut is not None:
-        rolled = session.execute(
-            _rolled(
-                select(
-                    func.coalesce(func.sum(U.cost_usd), 0.0),
-                    func.coalesce(func.sum(U.input_tokens), 0),
-                    func.coalesce(func.sum(U.output_tokens), 0),
-                    func.coalesce(func.sum(U.cache_read_tokens), 0),
-                    func.coalesce(func.sum(U.calls), 0),
-                ),
-                scope,
-                cut,
-            )
-        ).one()
-        tasks, completed = _tasks_created(session, scope)
-        recent = _raw_totals(session, _calls_part(scope, cut))
-        return CostTotals(
-            float(rolled[0]) + recent.cost,
-            int(rolled[1]) + recent.input_tokens,
-            int(rolled[2]) + recent.output_tokens,
-            int(rolled[3]) + recent.cache_read_tokens,
-            int(rolled[4]) + recent.calls,
-            tasks,
-            completed,
+    cut = _split(session, scope)
+    if cut.rolled is None:
+        return _raw_totals(session, scope)
+    rolled = session.execute(
+        _rolled(
+            select(
+                func.coalesce(func.sum(U.cost_usd), 0.0),
+                func.coalesce(func.sum(U.input_tokens), 0),
+                func.coalesce(func.sum(U.output_tokens), 0),
+                func.coalesce(func.sum(U.cache_read_tokens), 0),
+                func.coalesce(func.sum(U.calls), 0),
+            ),
+            scope,
+            cut.rolled,
         )
-    return _raw_totals(session, scope)
+    ).one()
+    edges = [_raw_totals(session, part) for part in cut.raw]
+    if scope.role or scope.model:
+        # Distinct tasks with a matching call cannot be summed by hour: counted from the calls.
+        distinct = _raw_totals(session, scope)
+        tasks, completed = distinct.tasks, distinct.completed_tasks
+    else:
+        tasks, completed = _tasks_created(session, scope)
+    return CostTotals(
+        float(rolled[0]) + sum(e.cost for e in edges),
+        int(rolled[1]) + sum(e.input_tokens for e in edges),
+        int(rolled[2]) + sum(e.output_tokens for e in edges),
+        int(rolled[3]) + sum(e.cache_read_tokens for e in edges),
+        int(rolled[4]) + sum(e.calls for e in edges),
+        tasks,
+        completed,
+    )
 
 
 def _tasks_created(session: Session, scope: Scope) -> tuple[int, int]:
@@ -192,12 +187,14 @@ def over_time(session: Session, scope: Scope, unit: str | None = None) -> pd.Dat
     """Cost and tokens per time bucket (the scope's, or day/week/month) and model: columns bucket, model, cost,
     input, output, cache."""
     unit = unit or scope.unit
-    cut = rollup_cut(session, scope)
+    cut = _split(session, scope) if unit != "minute" else Split(None, (scope,))
     columns = ["bucket", "model", "cost", "input", "output", "cache"]
-    raw = _raw_over_time(session, _calls_part(scope, cut), unit)
-    raw["bucket"] = pd.to_datetime(raw["bucket"])  # text from SQL; the rolled part's are timestamps
-    frames = [raw]
-    if cut is not None and unit != "minute":
+    frames = []
+    for part in cut.raw:
+        raw = _raw_over_time(session, part, unit)
+        raw["bucket"] = pd.to_datetime(raw["bucket"])  # text from SQL; the rolled part's are timestamps
+        frames.append(raw)
+    if cut.rolled is not None:
         rows = session.execute(
             _rolled(
                 select(
@@ -209,13 +206,14 @@ def over_time(session: Session, scope: Scope, unit: str | None = None) -> pd.Dat
                     func.sum(U.cache_read_tokens),
                 ),
                 scope,
-                cut,
+                cut.rolled,
             ).group_by(U.hour, U.model)
         ).all()
         rolled = to_frame(rows, columns)
         rolled["bucket"] = bucket_hours(rolled["bucket"], unit)
         frames.insert(0, rolled)
-    frame = pd.concat([f for f in frames if not f.empty]) if any(not f.empty for f in frames) else frames[0]
+    parts = [f for f in frames if not f.empty]
+    frame = pd.concat(parts) if parts else pd.DataFrame(columns=columns)
     frame = frame.groupby(["bucket", "model"], as_index=False)[["cost", "input", "output", "cache"]].sum()
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     return frame.sort_values("bucket").reset_index(drop=True)
@@ -247,9 +245,9 @@ def breakdown(session: Session, scope: Scope, dim: str) -> pd.DataFrame:
     if dim not in BREAKDOWNS:
         raise ValueError(f"cannot break down by {dim!r}")
     columns = ["key", "cost", "input", "output", "cache", "calls"]
-    cut = rollup_cut(session, scope) if dim in ROLLED_DIMS else None
-    frame = _raw_breakdown(session, _calls_part(scope, cut), dim)
-    if cut is not None:
+    cut = _split(session, scope) if dim in ROLLED_DIMS else Split(None, (scope,))
+    frames = [_raw_breakdown(session, part, dim) for part in cut.raw]
+    if cut.rolled is not None:
         key = ROLLED_DIMS[dim]
         rows = session.execute(
             _rolled(
@@ -262,12 +260,12 @@ def breakdown(session: Session, scope: Scope, dim: str) -> pd.DataFrame:
                     func.sum(U.calls),
                 ),
                 scope,
-                cut,
+                cut.rolled,
             ).group_by(key)
         ).all()
-        both = pd.concat([f for f in (to_frame(rows, columns), frame) if not f.empty])
-        if not both.empty:
-            frame = both.groupby("key", as_index=False)[columns[1:]].sum()
+        frames.insert(0, to_frame(rows, columns))
+    parts = [f for f in frames if not f.empty]
+    frame = pd.concat(parts).groupby("key", as_index=False)[columns[1:]].sum() if parts else frames[0]
     return frame.sort_values("cost", ascending=False).reset_index(drop=True)
 
 

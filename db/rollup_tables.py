@@ -183,7 +183,8 @@ def events(session: Session, window: Window) -> None:
         select(minute, func.count()).where(*_within(E.at, window)).group_by(minute)
     ).all()
     hours: dict[datetime, list[Any]] = defaultdict(lambda: [0, None, -1])
-    for text, count in per_minute:
+    # In time order, so a tie for an hour's busiest minute always goes to the earliest minute.
+    for text, count in sorted(per_minute, key=lambda row: str(row[0])):
         at = datetime.fromisoformat(str(text))
         row = hours[at.replace(minute=0)]
         row[0] += int(count)

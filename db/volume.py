@@ -39,7 +39,9 @@ def _rolled(session: Session, scope: Scope, window: tuple[datetime, datetime], u
         kinds = [] if not scope.kind else [hour.table.c.kind.in_(scope.kind)]
         return (
             select(
-                hour.label("bucket"), literal(metric).label("metric"), cast(func.sum(value), Float).label("value")
+                hour.label("bucket"),
+                literal(metric).label("metric"),
+                cast(func.sum(value), Float).label("value"),
             )
             .where(hour >= window[0], hour < window[1], *kinds, *where)
             .group_by(hour)

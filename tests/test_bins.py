@@ -96,20 +96,14 @@ def test_sql_bin_index_of_a_literal(db: Database) -> None:
             assert s.scalar(select(bins.bin_index(literal(v, Float)))) == bins.bin_of(v), v
 
 
-def test_durations_between_timestamps_bin_like_bin_of(db: Database, request: pytest.FixtureRequest) -> None:
+def test_durations_between_timestamps_bin_like_bin_of(db: Database) -> None:
     """The rollups bin seconds_between(started_at, completed_at). A run of exactly 60 s must land in the bin
-    60 s opens (display "1m–2m"), and one a microsecond shorter in the bin below."""
-    if db.is_sqlite:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="SQLite's epoch() is (julianday(x) - 2440587.5) * 86400, off by up to ~3e-5 s at 2026 "
-                "dates, so a duration exactly on a bin edge (a 60 s run) often lands in the bin below it",
-            )
-        )
+    60 s opens (display "1m–2m"), and one a tick shorter in the bin below: a microsecond on PostgreSQL, a
+    millisecond on SQLite, whose time functions keep milliseconds."""
+    tick = 1e-3 if db.is_sqlite else 1e-6
     start = datetime(2026, 3, 10, 7, 0, 10)
     wanted = [edge for edge in EDGES if edge >= 0.01]
-    wanted += [edge - 1e-6 for edge in wanted]
+    wanted += [edge - tick for edge in wanted]
     rows = [(n, start, start + timedelta(seconds=v)) for n, v in enumerate(wanted)]
     with db.reading() as s:
         got = binned(s, rows, seconds_between)
@@ -188,12 +182,6 @@ def test_estimate_extremes_are_exact_with_floor_and_ceiling() -> None:
     assert bins.estimate(counts_of([61.0]), 50) == pytest.approx((60 * 63) ** 0.5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="db/bins.estimate narrows the open last bin's lower edge to the floor with min(floor, hi) before "
-    "the ceiling widens hi, so a floor above 1.25e6 s is cut to 1.25e6: {LAST_BIN: 1} with floor = ceiling "
-    "= 5e6 gives p1..p99 = √(1.25e6·5e6) = 2.5e6, below the known minimum",
-)
 def test_estimate_stays_within_floor_and_ceiling_in_the_open_last_bin() -> None:
     for data in ([5e6], [2e6, 3e6, 4e6]):
         counts, lo, hi = counts_of(data), min(data), max(data)
@@ -201,14 +189,6 @@ def test_estimate_stays_within_floor_and_ceiling_in_the_open_last_bin() -> None:
         assert all(lo <= v <= hi for v in got if v is not None), got[:3]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="db/bins.estimate places the first and last of c values in a bin on its lower and upper edges, so "
-    "a percentile can be off by the whole bin (up to ×1.28), not the ±12 % bins.py's header claims: 17 × 10 s, "
-    "63.5 s, 69.6 s, 500 s → exact p95 69.6 s, estimate 80.0 s (+14.9 %). On test_rollup_equivalence.py's data "
-    "set: duration_quantiles(?range=7d, exact_below=0) demo p75 207.42 s exact, 250.0 s estimated (+20.5 %); "
-    "agents.roles(?range=7d&kind=command, exact_below=0) tester p95 25.38 s exact, 30.0 s estimated (+18.2 %)",
-)
 def test_estimate_within_half_a_bin() -> None:
     data = [10.0] * 17 + [63.5, 69.6, 500.0]
     assert exact(data, 95) == 69.6

@@ -656,12 +656,6 @@ class AnyOrder:
         return Rows()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="db/rollup_tables.events keeps the first minute it is handed among equally busy ones, and its "
-    "GROUP BY has no ORDER BY: hour 11:00 of 03-10 in this module's data set (31 events, 6 in both 11:22 and "
-    "11:50) got peak_minute 11:50 from the first refresh and 11:22 from the second on PostgreSQL",
-)
 def test_busiest_minute_tie_is_broken_by_time(db: Database) -> None:
     """Two minutes with three events each: the earlier is the busiest minute, whatever order the rows come in."""
     with db.writing() as s:

@@ -134,12 +134,6 @@ def test_tag_filters_read_the_calls(db: Database, calls: dict[str, int]) -> None
         assert s.get(JobLease, rollups.JOB) is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="db/costs._rolled reads usage_hourly from floor_hour(scope.start), so the whole hour a range starts "
-    "in comes from the rollup: with NOW 03-10 12:30, a $1 call at 03-03 12:10 (before the 7 d range starting "
-    "at 12:30) is counted by totals/over_time/breakdown after a refresh: 2 calls, $3 instead of 1 call, $2",
-)
 def test_the_hour_a_range_starts_in_is_not_read_whole_from_the_rollup(db: Database) -> None:
     start = NOW - timedelta(days=7)  # 03-03 12:30
     make_task(db, created=start - timedelta(minutes=20), calls=(("planner", "gpt-4.1", 1.0),))  # 12:10
