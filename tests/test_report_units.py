@@ -13,7 +13,7 @@ import pytest
 
 from db.budgets import BudgetStatus
 from reports import fmt, rules
-from reports.csvsafe import cell, neutralise
+from reports.csvsafe import cell, neutralise, row
 from reports.model import Alert, FilterError, Filters, Kpi, Severity, Unit
 from reports.period import Period, PeriodError, PeriodKind, parse_time, period_for
 from reports.render_csv import csv_chunks, render_csv
@@ -247,6 +247,12 @@ def test_stuck_and_spike_rules() -> None:
 def test_cells(value: object, expected: object) -> None:
     assert cell(value) == expected
     assert type(cell(value)) is type(expected)
+
+
+def test_row_is_cell_of_each_value() -> None:
+    values = ["=1", "", "x", -2, 2.5, float("nan"), None, True, datetime(2026, 1, 1), ["-a"], Decimal("1.5")]
+    assert row(values) == [cell(v) for v in values]
+    assert [type(v) for v in row(values)] == [type(cell(v)) for v in values]
 
 
 def test_neutralise_only_strings_that_start_a_formula() -> None:
