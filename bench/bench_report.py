@@ -38,12 +38,12 @@ from db.models import Task  # noqa: E402
 from db.scope import Scope  # noqa: E402
 from db.timeutil import utcnow  # noqa: E402
 from reports.build import build_report  # noqa: E402
-from reports.exports import EXPORTS, write_csv  # noqa: E402
 from reports.model import Filters, Report  # noqa: E402
 from reports.period import Period, PeriodKind, parse_time, period_for  # noqa: E402
 from reports.render_html import render_html  # noqa: E402
 from reports.render_json import render_json  # noqa: E402
 from reports.render_pdf import render_pdf  # noqa: E402
+from reports.write import write_report  # noqa: E402
 
 TARGET_S = 20.0
 
@@ -157,12 +157,12 @@ def main() -> None:
                 data = render(report)
                 (out / f"report.{ext}").write_bytes(data)
                 phase.note = f"{len(data) / 1e6:.1f} MB"
-        scope = Filters().scope(period)
-        for name in EXPORTS:
-            with measured(f"month CSV: {name}", phases) as phase:
-                rows = write_csv(db, scope, name, out / f"{name}.csv")
-                phase.note = f"{rows:,} rows, {(out / f'{name}.csv').stat().st_size / 1e6:.0f} MB"
+        with measured("month CSVs (3 files at once)", phases) as phase:
+            files = write_report(report, ["csv"], out, db=db)
+            sizes = ", ".join(f"{p.name.rsplit('-', 1)[-1]} {_lines(p) - 1:,} lines" for p in files)
+            phase.note = f"{sizes}; {sum(p.stat().st_size for p in files) / 1e6:.0f} MB"
         report_s = sum(p.seconds for p in phases)
+        documents_s = report_s - phases[-1].seconds
         report_peak = max(p.peak_mb for p in phases)
 
         big = all_tasks(db)
@@ -181,8 +181,15 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     print(table(["phase", "seconds", "peak RSS MiB", "growth MiB", "note"],
                 [(p.name, p.seconds, p.peak_mb, p.grew_mb, p.note) for p in phases]))  # fmt: skip
-    print(f"\nmonthly report, every format: {report_s:.1f}s (target ≤ {TARGET_S:.0f}s at 1,000,000 tasks: "
-          f"{verdict(report_s <= TARGET_S)}), peak RSS {report_peak:.0f} MiB")  # fmt: skip
+    print(f"\nmonthly report, built and rendered as HTML, PDF and JSON: {documents_s:.1f}s")
+    print(f"monthly report in every format, the month's CSV exports included: {report_s:.1f}s "
+          f"(target ≤ {TARGET_S:.0f}s at 1,000,000 tasks: {verdict(report_s <= TARGET_S)}), "
+          f"peak RSS {report_peak:.0f} MiB")  # fmt: skip
+
+
+def _lines(path: Path) -> int:
+    with path.open("rb") as fh:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
 
 
 def _export_limited(db: Database, scope: Scope, path: Path, limit: int) -> int:
