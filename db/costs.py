@@ -195,10 +195,14 @@ def over_time(session: Session, scope: Scope, unit: str | None = None) -> pd.Dat
         raw["bucket"] = pd.to_datetime(raw["bucket"])  # text from SQL; the rolled part's are timestamps
         frames.append(raw)
     if cut.rolled is not None:
+        # Hours and days are bucketed in SQL (fewer rows back); weeks and months from the hours in pandas,
+        # where the calendar arithmetic is the same on both databases.
+        in_sql = unit in ("hour", "day")
+        b = bucket(U.hour, unit) if in_sql else U.hour
         rows = session.execute(
             _rolled(
                 select(
-                    U.hour,
+                    b,
                     U.model,
                     func.sum(U.cost_usd),
                     func.sum(U.input_tokens),
@@ -207,10 +211,10 @@ def over_time(session: Session, scope: Scope, unit: str | None = None) -> pd.Dat
                 ),
                 scope,
                 cut.rolled,
-            ).group_by(U.hour, U.model)
+            ).group_by(b, U.model)
         ).all()
         rolled = to_frame(rows, columns)
-        rolled["bucket"] = bucket_hours(rolled["bucket"], unit)
+        rolled["bucket"] = pd.to_datetime(rolled["bucket"]) if in_sql else bucket_hours(rolled["bucket"], unit)
         frames.insert(0, rolled)
     parts = [f for f in frames if not f.empty]
     frame = pd.concat(parts) if parts else pd.DataFrame(columns=columns)

@@ -37,8 +37,8 @@ FAILURES = (TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value)
 OUTCOMES = (COMPLETED, *FAILURES)
 BOX_PERCENTILES = {"min": 0, "p25": 25, "median": 50, "p75": 75, "p95": 95, "max": 100}
 # Up to this many values a percentile is exact (one sort in SQL); above it, it is read from the histogram
-# rollup, within about 1 % at such sizes (db/bins.py), instead of sorting hundreds of thousands of rows.
-EXACT_BELOW = 20_000
+# rollup, within about 1 % at such sizes (db/bins.py), instead of sorting tens of thousands of rows.
+EXACT_BELOW = 5_000
 
 
 # --- scoping -----------------------------------------------------------------------------------------------

@@ -148,24 +148,32 @@ def alerts(analysis: VolumeAnalysis, unit: str) -> Any:
     )
 
 
-def refresh(svc: Services, query: str, theme: str | None) -> tuple[Any, ...]:
+def refresh_trends(svc: Services, query: str, theme: str | None) -> tuple[Any, ...]:
+    """The KPIs and the volume over time: alerts, KPI cards, forecast and spike charts."""
     scope = parse_scope(query, utcnow())
-    unit, window = scope.unit, (scope.start, scope.end)
     with svc.db.reading() as session:
         k = performance.kpis(session, scope)
         series = volume.volume_series(session, scope)
+    analysis = volume.analyse(series, scope.unit)
+    return (
+        alerts(analysis, scope.unit),
+        kpis(k, analysis.forecast, scope.unit),
+        figs.volume_forecast(series, analysis.forecast, scope.unit, theme),
+        figs.spikes_chart(series, analysis.cost, analysis.failed, scope.unit, theme),
+    )
+
+
+def refresh_distributions(svc: Services, query: str, theme: str | None) -> tuple[Any, ...]:
+    """Outcomes by kind, duration distributions, tool use and peak hours."""
+    scope = parse_scope(query, utcnow())
+    with svc.db.reading() as session:
         outcomes = performance.outcomes_over_time(session, scope)
         histogram = performance.duration_histogram(session, scope)
         box = performance.duration_quantiles(session, scope)
         tools = performance.tool_calls(session, scope)
         peaks = performance.peak_hours(session, scope)
-    analysis = volume.analyse(series, unit)
     return (
-        alerts(analysis, unit),
-        kpis(k, analysis.forecast, unit),
-        figs.volume_forecast(series, analysis.forecast, unit, theme),
-        figs.spikes_chart(series, analysis.cost, analysis.failed, unit, theme),
-        figs.outcomes_by_kind(outcomes, window, unit, theme),
+        figs.outcomes_by_kind(outcomes, (scope.start, scope.end), scope.unit, theme),
         figs.duration_histogram(histogram, theme),
         figs.duration_box(box, theme),
         figs.tool_bars(tools, theme),
@@ -173,12 +181,26 @@ def refresh(svc: Services, query: str, theme: str | None) -> tuple[Any, ...]:
     )
 
 
+def refresh(svc: Services, query: str, theme: str | None) -> tuple[Any, ...]:
+    """Everything on the page, in the order of the two callbacks' outputs."""
+    return refresh_trends(svc, query, theme) + refresh_distributions(svc, query, theme)
+
+
 def register(app: dash.Dash, svc: Services) -> None:
+    # Two callbacks, which Dash runs side by side: the KPIs and trends show while the distributions are read.
     @app.callback(
         Output(ALERTS, "children"),
         Output(KPIS, "children"),
         Output(VOLUME, "figure"),
         Output(SPIKES, "figure"),
+        Input(ids.PAGE_SCOPE, "data"),
+        Input(ids.SIGNAL, "data"),
+        Input(ids.THEME, "data"),
+    )
+    def _trends(query: str, _signal: Any, theme: str | None) -> Any:
+        return refresh_trends(svc, query, theme)
+
+    @app.callback(
         Output(OUTCOMES, "figure"),
         Output(HISTOGRAM, "figure"),
         Output(BOX, "figure"),
@@ -188,5 +210,5 @@ def register(app: dash.Dash, svc: Services) -> None:
         Input(ids.SIGNAL, "data"),
         Input(ids.THEME, "data"),
     )
-    def _refresh(query: str, _signal: Any, theme: str | None) -> Any:
-        return refresh(svc, query, theme)
+    def _distributions(query: str, _signal: Any, theme: str | None) -> Any:
+        return refresh_distributions(svc, query, theme)
