@@ -28,13 +28,16 @@ COSTLIEST_WINDOW = 2_000
 # usage_hourly's dimensions (provider is no scope filter, but a breakdown).
 ROLLED_DIMS: dict[str, Any] = {"model": U.model, "role": U.role, "provider": U.provider, "kind": U.kind}
 
+BREAKDOWN_TAGS = TaskTag.__table__.alias("breakdown_tags")
 BREAKDOWNS: dict[str, Any] = {
     "model": I.model,
     "role": I.role,
     "provider": I.provider,
     "kind": T.kind,
     "created_by": T.created_by,
-    "tag": TaskTag.__table__.c.tag,
+    # An alias: the scope's tag filter is an EXISTS over task_tags, which would otherwise correlate to this
+    # join and lose its FROM.
+    "tag": BREAKDOWN_TAGS.c.tag,
 }
 
 
@@ -285,7 +288,7 @@ def _raw_breakdown(session: Session, scope: Scope, dim: str) -> pd.DataFrame:
     )
     query = scoped(query, scope)
     if dim == "tag":
-        query = query.join(TaskTag.__table__, TaskTag.__table__.c.task_id == T.id)
+        query = query.join(BREAKDOWN_TAGS, BREAKDOWN_TAGS.c.task_id == T.id)
     rows = session.execute(query.group_by(key).order_by(func.sum(I.cost_usd).desc())).all()
     return to_frame(rows, ["key", "cost", "input", "output", "cache", "calls"])
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import FunctionElement
 
-from db.models import Invocation, Task, TaskTag
+from db.models import Invocation, Task
 from db.scope import Scope
 from db.scoping import call_conditions, made_matching_call, task_conditions
 from db.sqlfuncs import bucket, seconds_between
@@ -185,36 +185,6 @@ def stuck_tasks(
     # At most `limit` rows: the silence is `now` minus a known time, the same in Python on both databases.
     frame["silent_s"] = [(now - at).total_seconds() for at in frame["last_activity_at"]]
     return frame
-
-
-def cost_by_tag(session: Session, scope: Scope) -> pd.DataFrame:
-    """Spend per tag of the calls in the scope, most expensive first: columns key, cost, input, output, cache,
-    calls (a task with two tags counts under both). Joins the tags under an alias, so a tag filter's EXISTS
-    on task_tags stays a subquery of its own (costs.breakdown(…, "tag") with a tag filter has no FROM left)."""
-    tag = TaskTag.__table__.alias("grouped_tag")
-    cost = func.sum(I.cost_usd)
-    query = (
-        select(
-            tag.c.tag,
-            cost,
-            func.sum(I.input_tokens),
-            func.sum(I.output_tokens),
-            func.sum(I.cache_read_tokens),
-            func.count(),
-        )
-        .select_from(
-            Invocation.__table__.join(Task.__table__, T.id == I.task_id).join(tag, tag.c.task_id == T.id)
-        )
-        .where(I.started_at >= scope.start, I.started_at < scope.end)
-        .where(*call_conditions(scope), *task_conditions(scope))
-        .group_by(tag.c.tag)
-        .order_by(cost.desc(), tag.c.tag)
-    )
-    rows = session.execute(query).all()
-    return pd.DataFrame(rows, columns=["key", "cost", "input", "output", "cache", "calls"])
-
-
-# ---- row streams for the CSV exports ------------------------------------------------------------------
 
 
 def _stream(session: Session, query: Select[Any], chunk: int) -> Iterator[tuple[Any, ...]]:

@@ -131,10 +131,7 @@ def _by_kind(session: Session, scope: Scope, created: pd.DataFrame) -> pd.DataFr
 
 
 def _cost_breakdown(session: Session, scope: Scope, dim: str) -> pd.DataFrame:
-    if dim == "tag" and scope.tag:  # costs.breakdown cannot group by tag under a tag filter (no FROM left)
-        frame = report_queries.cost_by_tag(session, scope)
-    else:
-        frame = costs.breakdown(session, scope, dim)
+    frame = costs.breakdown(session, scope, dim)
     total = float(frame["cost"].sum()) if not frame.empty else 0.0
     frame["cost"] = frame["cost"].astype(float)
     frame["share"] = frame["cost"] / total if total else 0.0

@@ -82,6 +82,8 @@ def test_totals_and_previous_period(db: Database, spend: dict[str, int]) -> None
         ("?range=30d", "model", {"gpt-4.1": 5.0, "claude": 2.0, "haiku": 0.5}),
         ("?range=30d&role=planner", "model", {"gpt-4.1": 5.0}),
         ("?range=7d&tag=b", "role", {"tester": 0.5}),
+        # By tag under a tag filter: the tasks tagged b, and every tag they carry.
+        ("?range=7d&tag=b", "tag", {"a": 0.5, "b": 0.5}),
         ("?range=7d&kind=demo&model=claude", "role", {"builder": 2.0}),
     ],
 )
