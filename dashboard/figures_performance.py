@@ -10,7 +10,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.figures import STATUS_HEX, UNIT_MS, _layout, _no_data, label
-from db.performance import FAILURES, bin_label
+from db.performance import bin_label
+from db.states import FAILURES
 from db.volume import Forecast
 
 KIND_HEX = {"demo": "#6f42c1", "command": "#0d6efd", "python": "#20c997", "external": "#fd7e14"}

@@ -22,7 +22,7 @@ from db.rollup_tables import call_histogram
 from db.scope import Scope
 from db.scoping import made_matching_call, task_conditions
 from db.sqlfuncs import epoch, seconds_between
-from db.states import InvocationStatus, TaskStatus, WorkerStatus
+from db.states import FAILURES, InvocationStatus, TaskStatus, WorkerStatus
 
 I = Invocation.__table__.c  # noqa: E741
 T = Task.__table__.c
@@ -33,7 +33,6 @@ _EPOCH = datetime(1970, 1, 1)
 
 DONE = TaskStatus.COMPLETED.value
 # The same notion of "failed" as the overview's KPIs: a timeout is a failure, a cancellation is a choice.
-FAILED = (TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value)
 
 FLEET_COLUMNS = [
     "id",
@@ -126,7 +125,7 @@ def _worker_stats(session: Session, scope: Scope, now: datetime) -> pd.DataFrame
             select(
                 T.worker_id,
                 func.sum(case((done, 1), else_=0)),
-                func.sum(case((and_(ended, T.status.in_(FAILED)), 1), else_=0)),
+                func.sum(case((and_(ended, T.status.in_(FAILURES)), 1), else_=0)),
                 func.sum(case((done, seconds_between(T.started_at, T.completed_at)), else_=0.0)),
                 func.sum(case((hi > lo, hi - lo), else_=0.0)),
             )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import case, func, literal, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
@@ -21,8 +21,8 @@ from db.rollcut import Split, split
 from db.rollup_tables import CYCLE, IS_TOOL_LINE, PROCESSING, QUEUE_WAIT, task_histogram
 from db.scope import Scope
 from db.scoping import made_matching_call, task_conditions
-from db.sqlfuncs import bucket, first_word, hour_of_day, weekday
-from db.states import TaskStatus
+from db.sqlfuncs import bucket, count_if, first_word, hour_of_day, sum_if, weekday
+from db.states import FAILURES, TaskStatus
 
 T = Task.__table__.c
 A = Activity.__table__.c
@@ -32,8 +32,6 @@ CH = CreatedHourly.__table__.c
 TOOLS = ToolHourly.__table__.c
 
 COMPLETED = TaskStatus.COMPLETED.value
-# Outcomes of work: a cancelled task says nothing about whether the work succeeds, so rates leave it out.
-FAILURES = (TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value)
 OUTCOMES = (COMPLETED, *FAILURES)
 BOX_PERCENTILES = {"min": 0, "p25": 25, "median": 50, "p75": 75, "p95": 95, "max": 100}
 # Up to this many values a percentile is exact (one sort in SQL); above it, it is read from the histogram
@@ -128,12 +126,6 @@ def ended_sums(session: Session, scope: Scope) -> pd.DataFrame:
 
 
 def _ended_sums(session: Session, scope: Scope) -> pd.DataFrame:
-    def count_if(*cond: ColumnElement[bool]) -> Any:
-        return func.coalesce(func.sum(case((and_(*cond), 1), else_=0)), 0)
-
-    def sum_if(value: ColumnElement[Any], *cond: ColumnElement[bool]) -> Any:
-        return func.coalesce(func.sum(case((and_(*cond), value), else_=0.0)), 0.0)
-
     cut = split(session, scope)
     frames = []
     if cut.rolled:

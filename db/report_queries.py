@@ -19,12 +19,11 @@ from db.models import Invocation, Task
 from db.scope import Scope
 from db.scoping import call_conditions, made_matching_call, task_conditions
 from db.sqlfuncs import bucket, seconds_between
-from db.states import TaskStatus
+from db.states import FAILURES, TaskStatus
 
 T = Task.__table__.c
 I = Invocation.__table__.c  # noqa: E741
 
-FAILURES = (TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value)
 ERROR_PREVIEW = 500
 EXPORT_CHUNK = 5_000
 
@@ -100,6 +99,55 @@ def _iso_sqlite(element: iso_utc, compiler: Any, **kw: Any) -> str:
 def _iso_pg(element: iso_utc, compiler: Any, **kw: Any) -> str:
     (arg,) = element.clauses
     return f"""to_char({compiler.process(arg, **kw)}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
+
+
+def task_export_select() -> tuple[ColumnElement[Any], ...]:
+    """The columns of TASK_EXPORT_COLUMNS, times formatted by the database; shared with the dashboard's CSV
+    download of the task table (db/exports.py), so both files have one layout."""
+    return (
+        T.id,
+        T.title,
+        T.kind,
+        T.status,
+        T.priority,
+        T.tags,
+        T.created_by,
+        T.attempt,
+        T.max_attempts,
+        T.worker_id,
+        iso_utc(T.created_at),
+        iso_utc(T.started_at),
+        iso_utc(T.completed_at),
+        seconds_between(T.started_at, T.completed_at),
+        T.failure_reason,
+        T.error_message,
+        T.invocation_count,
+        T.input_tokens,
+        T.output_tokens,
+        T.cache_read_tokens,
+        T.cost_usd,
+    )
+
+
+def invocation_export_select() -> tuple[ColumnElement[Any], ...]:
+    """The columns of INVOCATION_EXPORT_COLUMNS (shared with the task page's invocations download)."""
+    return (
+        I.id,
+        I.task_id,
+        I.iteration,
+        I.role,
+        I.provider,
+        I.model,
+        I.status,
+        iso_utc(I.started_at),
+        iso_utc(I.completed_at),
+        seconds_between(I.started_at, I.completed_at),
+        I.input_tokens,
+        I.output_tokens,
+        I.cache_read_tokens,
+        I.cost_usd,
+        I.error,
+    )
 
 
 def _task_filters(scope: Scope) -> list[ColumnElement[bool]]:
@@ -187,7 +235,7 @@ def stuck_tasks(
     return frame
 
 
-def _stream(session: Session, query: Select[Any], chunk: int) -> Iterator[tuple[Any, ...]]:
+def stream(session: Session, query: Select[Any], chunk: int = EXPORT_CHUNK) -> Iterator[tuple[Any, ...]]:
     """Rows of `query` fetched `chunk` at a time (a server-side cursor on PostgreSQL, fetchmany on SQLite)."""
     result = session.execute(query.execution_options(yield_per=chunk))
     for part in result.partitions():
@@ -196,34 +244,8 @@ def _stream(session: Session, query: Select[Any], chunk: int) -> Iterator[tuple[
 
 def iter_tasks(session: Session, scope: Scope, chunk: int = EXPORT_CHUNK) -> Iterator[tuple[Any, ...]]:
     """Tasks created in the range, oldest first, as TASK_EXPORT_COLUMNS (tags as a list)."""
-    query = (
-        select(
-            T.id,
-            T.title,
-            T.kind,
-            T.status,
-            T.priority,
-            T.tags,
-            T.created_by,
-            T.attempt,
-            T.max_attempts,
-            T.worker_id,
-            iso_utc(T.created_at),
-            iso_utc(T.started_at),
-            iso_utc(T.completed_at),
-            seconds_between(T.started_at, T.completed_at),
-            T.failure_reason,
-            T.error_message,
-            T.invocation_count,
-            T.input_tokens,
-            T.output_tokens,
-            T.cache_read_tokens,
-            T.cost_usd,
-        )
-        .where(*_created_in(scope))
-        .order_by(T.created_at, T.id)
-    )
-    return _stream(session, query, chunk)
+    query = select(*task_export_select()).where(*_created_in(scope)).order_by(T.created_at, T.id)
+    return stream(session, query, chunk)
 
 
 def _calls_in(query: Select[Any], scope: Scope) -> Select[Any]:
@@ -236,27 +258,8 @@ def _calls_in(query: Select[Any], scope: Scope) -> Select[Any]:
 
 def iter_invocations(session: Session, scope: Scope, chunk: int = EXPORT_CHUNK) -> Iterator[tuple[Any, ...]]:
     """Calls started in the range (of tasks matching the filters), oldest first, as INVOCATION_EXPORT_COLUMNS."""
-    query = _calls_in(
-        select(
-            I.id,
-            I.task_id,
-            I.iteration,
-            I.role,
-            I.provider,
-            I.model,
-            I.status,
-            iso_utc(I.started_at),
-            iso_utc(I.completed_at),
-            seconds_between(I.started_at, I.completed_at),
-            I.input_tokens,
-            I.output_tokens,
-            I.cache_read_tokens,
-            I.cost_usd,
-            I.error,
-        ),
-        scope,
-    ).order_by(I.started_at, I.id)
-    return _stream(session, query, chunk)
+    query = _calls_in(select(*invocation_export_select()), scope).order_by(I.started_at, I.id)
+    return stream(session, query, chunk)
 
 
 def iter_cost_lines(session: Session, scope: Scope, chunk: int = EXPORT_CHUNK) -> Iterator[tuple[Any, ...]]:
@@ -283,6 +286,6 @@ def iter_cost_lines(session: Session, scope: Scope, chunk: int = EXPORT_CHUNK) -
         .group_by(day, I.model, I.provider, I.role, T.kind)
         .order_by(day, cost.desc(), I.model, I.provider, I.role, T.kind)
     )
-    for row in _stream(session, query, chunk):
+    for row in stream(session, query, chunk):
         # The day as a date; a sum of float costs rounded to a millionth of a dollar, like the stored costs.
         yield (str(row[0])[:10], *row[1:9], round(float(row[9] or 0.0), 6))

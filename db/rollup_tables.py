@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, case, delete, func, insert, literal, literal_column, select, union_all
+from sqlalchemy import Table, case, delete, func, insert, literal, literal_column, select, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
@@ -27,8 +27,8 @@ from db.models import (
     UsageHourly,
     WorkerHourly,
 )
-from db.sqlfuncs import bucket, day_floor, first_word, hour_floor, seconds_between
-from db.states import ActivityType, InvocationStatus, TaskStatus
+from db.sqlfuncs import bucket, count_if, day_floor, first_word, hour_floor, seconds_between, sum_if
+from db.states import FAILURES, ActivityType, InvocationStatus, TaskStatus
 
 # A window [start, end) of whole hours (whole days for duration_daily); None means all of history.
 Window = tuple[datetime, datetime] | None
@@ -39,7 +39,6 @@ A = Activity.__table__.c
 E = TaskEvent.__table__.c
 
 COMPLETED = TaskStatus.COMPLETED.value
-FAILURES = (TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value)
 # Cycle spans every attempt; processing is the last attempt's run; queue wait starts at available_at, so a
 # retried task's earlier attempts and back-off are not counted as queueing (db/performance.py reads these).
 CYCLE = seconds_between(T.created_at, T.completed_at)
@@ -67,14 +66,6 @@ def _replace(
     session.execute(insert(table).from_select(columns, source))
 
 
-def _count_if(*cond: ColumnElement[bool]) -> Any:
-    return func.coalesce(func.sum(case((and_(*cond), 1), else_=0)), 0)
-
-
-def _sum_if(value: ColumnElement[Any], *cond: ColumnElement[bool]) -> Any:
-    return func.coalesce(func.sum(case((and_(*cond), value), else_=0.0)), 0.0)
-
-
 def usage(session: Session, window: Window) -> None:
     """usage_hourly: calls, failures, tokens, cost and duration per hour the calls started in."""
     hour = hour_floor(I.started_at)
@@ -84,8 +75,8 @@ def usage(session: Session, window: Window) -> None:
             hour,
             *dims,
             func.count(),
-            _count_if(I.status == InvocationStatus.FAILED.value),
-            _count_if(I.completed_at.is_not(None)),
+            count_if(I.status == InvocationStatus.FAILED.value),
+            count_if(I.completed_at.is_not(None)),
             func.sum(I.input_tokens),
             func.sum(I.output_tokens),
             func.sum(I.cache_read_tokens),
@@ -111,11 +102,11 @@ def tasks(session: Session, window: Window) -> None:
             T.kind,
             T.status,
             func.count(),
-            _count_if(T.attempt == 1),
-            _count_if(started),
-            _sum_if(CYCLE, started),
-            _sum_if(PROCESSING, started),
-            _sum_if(QUEUE_WAIT, started),
+            count_if(T.attempt == 1),
+            count_if(started),
+            sum_if(CYCLE, started),
+            sum_if(PROCESSING, started),
+            sum_if(QUEUE_WAIT, started),
             func.min(case((started, PROCESSING))),
             func.max(case((started, PROCESSING))),
         )
@@ -146,9 +137,9 @@ def workers(session: Session, window: Window) -> None:
         select(
             hour,
             T.worker_id,
-            _count_if(done),
-            _count_if(T.status.in_(FAILURES)),
-            _sum_if(PROCESSING, done),
+            count_if(done),
+            count_if(T.status.in_(FAILURES)),
+            sum_if(PROCESSING, done),
             func.coalesce(func.sum(PROCESSING), 0.0),
         )
         .where(

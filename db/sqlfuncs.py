@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import DateTime, Float, Integer, String
+from sqlalchemy import DateTime, Float, Integer, String, and_, case, func
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
@@ -133,43 +133,48 @@ def _bucket_pg(element: _Bucket, compiler: Any, **kw: Any) -> str:
     return f"to_char({col}, '{PG_BUCKETS[element.unit]}')"
 
 
-class hour_floor(FunctionElement[Any]):
-    """The start of a timestamp's hour, as a timestamp stored exactly like SQLAlchemy stores DateTime (on
-    SQLite the text must match, microseconds included, or range comparisons go wrong)."""
+class _Floor(FunctionElement[Any]):
+    """The start of a timestamp's hour or day, as a timestamp stored exactly like SQLAlchemy stores DateTime
+    (on SQLite the text must match, microseconds included, or range comparisons go wrong)."""
 
     type = DateTime()
     inherit_cache = True
+    unit = "hour"
 
 
-@compiles(hour_floor, "sqlite")
-def _hour_floor_sqlite(element: hour_floor, compiler: Any, **kw: Any) -> str:
-    (arg,) = element.clauses
-    return f"strftime('%Y-%m-%d %H:00:00.000000', {compiler.process(arg, **kw)})"
-
-
-@compiles(hour_floor, "postgresql")
-def _hour_floor_pg(element: hour_floor, compiler: Any, **kw: Any) -> str:
-    (arg,) = element.clauses
-    return f"date_trunc('hour', {compiler.process(arg, **kw)})"
-
-
-class day_floor(FunctionElement[Any]):
-    """The start of a timestamp's day (UTC), stored like hour_floor."""
-
-    type = DateTime()
+class hour_floor(_Floor):
     inherit_cache = True
+    unit = "hour"
 
 
-@compiles(day_floor, "sqlite")
-def _day_floor_sqlite(element: day_floor, compiler: Any, **kw: Any) -> str:
+class day_floor(_Floor):
+    inherit_cache = True
+    unit = "day"
+
+
+FLOOR_FORMATS = {"hour": "%Y-%m-%d %H:00:00.000000", "day": "%Y-%m-%d 00:00:00.000000"}
+
+
+@compiles(_Floor, "sqlite")
+def _floor_sqlite(element: _Floor, compiler: Any, **kw: Any) -> str:
     (arg,) = element.clauses
-    return f"strftime('%Y-%m-%d 00:00:00.000000', {compiler.process(arg, **kw)})"
+    return f"strftime('{FLOOR_FORMATS[element.unit]}', {compiler.process(arg, **kw)})"
 
 
-@compiles(day_floor, "postgresql")
-def _day_floor_pg(element: day_floor, compiler: Any, **kw: Any) -> str:
+@compiles(_Floor, "postgresql")
+def _floor_pg(element: _Floor, compiler: Any, **kw: Any) -> str:
     (arg,) = element.clauses
-    return f"date_trunc('day', {compiler.process(arg, **kw)})"
+    return f"date_trunc('{element.unit}', {compiler.process(arg, **kw)})"
+
+
+def count_if(*cond: ColumnElement[bool]) -> ColumnElement[Any]:
+    """How many rows meet every condition (0, not NULL, over no rows)."""
+    return func.coalesce(func.sum(case((and_(*cond), 1), else_=0)), 0)
+
+
+def sum_if(value: ColumnElement[Any], *cond: ColumnElement[bool]) -> ColumnElement[Any]:
+    """The sum of `value` over the rows that meet every condition (0.0 over none)."""
+    return func.coalesce(func.sum(case((and_(*cond), value), else_=0.0)), 0.0)
 
 
 class weekday(FunctionElement[int]):

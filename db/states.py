@@ -63,6 +63,9 @@ class TaskKind(StrEnum):
     EXTERNAL = "external"
 
 
+# The outcomes that count as failures: a timeout is a failure, a cancellation is a choice (rates leave it out).
+FAILURES: tuple[str, ...] = (TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value)
+
 # Kinds a worker executes; `external` tasks are driven by their owner over the API.
 EXECUTABLE_KINDS: frozenset[TaskKind] = frozenset({TaskKind.COMMAND, TaskKind.PYTHON, TaskKind.DEMO})
 

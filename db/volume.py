@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from db.costs import scoped as scoped_invocations
 from db.frames import to_frame
 from db.models import CreatedHourly, Invocation, Task, TaskHourly, UsageHourly
-from db.performance import FAILURES, finished_in, task_filters
+from db.performance import finished_in, task_filters
 from db.rollcut import Split, bucket_hours, split
 from db.scope import Scope
 from db.sqlfuncs import bucket
+from db.states import FAILURES
 
 T = Task.__table__.c
 I = Invocation.__table__.c  # noqa: E741

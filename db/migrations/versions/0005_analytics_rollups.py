@@ -22,6 +22,20 @@ def _id() -> sa.Column[int]:
     )
 
 
+def _histogram_table(name: str, time_column: str) -> None:
+    op.create_table(
+        name,
+        _id(),
+        sa.Column(time_column, sa.DateTime(), nullable=False),
+        sa.Column("metric", sa.String(length=20), nullable=False),
+        sa.Column("key", sa.String(length=100), nullable=False),
+        sa.Column("bin", sa.Integer(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("total", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+
+
 def upgrade() -> None:
     # The rollup job rebuilds everything when it finds its tables empty, so old rows need no back-fill here:
     # wiping usage_hourly makes the next refresh fill finished_calls for every hour.
@@ -86,29 +100,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_tool_hourly_hour", "tool_hourly", ["hour"])
-    op.create_table(
-        "histogram_daily",
-        _id(),
-        sa.Column("day", sa.DateTime(), nullable=False),
-        sa.Column("metric", sa.String(length=20), nullable=False),
-        sa.Column("key", sa.String(length=100), nullable=False),
-        sa.Column("bin", sa.Integer(), nullable=False),
-        sa.Column("count", sa.Integer(), nullable=False),
-        sa.Column("total", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-    )
+    _histogram_table("histogram_daily", "day")
     op.create_index("ix_histogram_daily_day", "histogram_daily", ["day"])
-    op.create_table(
-        "histogram_hourly",
-        _id(),
-        sa.Column("hour", sa.DateTime(), nullable=False),
-        sa.Column("metric", sa.String(length=20), nullable=False),
-        sa.Column("key", sa.String(length=100), nullable=False),
-        sa.Column("bin", sa.Integer(), nullable=False),
-        sa.Column("count", sa.Integer(), nullable=False),
-        sa.Column("total", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-    )
+    _histogram_table("histogram_hourly", "hour")
     op.create_index("ix_histogram_hourly_hour", "histogram_hourly", ["hour"])
     tool_lines = sa.text("type = 'tool_exec'")
     op.create_index(
