@@ -81,3 +81,13 @@ BUDGET_SCOPE_VALUE = "budget-scope-value"
 BUDGET_ADD = "budget-add"
 BUDGET_FEEDBACK = "budget-feedback"
 BUDGET_DELETE = "budget-delete"  # pattern-matched: {"type": BUDGET_DELETE, "id": <budget id>}
+
+# CSV downloads: a link per table whose href carries the filters the table shows (dashboard/exports.py)
+EXPORT_TASKS = "export-tasks"
+EXPORT_INVOCATIONS = "export-invocations"
+EXPORT_ACTIVITY = "export-activity"
+EXPORT_COST_BREAKDOWN = "export-cost-breakdown"
+EXPORT_COST_TOP_TASKS = "export-cost-top-tasks"
+EXPORT_COST_TOP_CALLS = "export-cost-top-calls"
+EXPORT_FLEET = "export-agents-fleet"
+EXPORT_ROLES = "export-agents-roles"
