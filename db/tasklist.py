@@ -149,6 +149,18 @@ def apply_filter(query: Select[Any], f: TaskFilter) -> Select[Any]:
     return query
 
 
+def ordering(sort: Sequence[tuple[str, str]]) -> list[ColumnElement[Any]]:
+    """The table's ORDER BY for the grid's sort model ((column, "asc" | "desc"), ...), newest id last as the
+    tie-break; shared by the page and its CSV download so both list the rows in one order."""
+    order: list[ColumnElement[Any]] = []
+    for column, direction in sort:
+        if column not in SORTABLE:
+            raise ValueError(f"cannot sort by {column!r}")
+        order.append(T[column].desc() if direction == "desc" else T[column].asc())
+    order.append(T.id.desc())
+    return order
+
+
 def task_page(
     session: Session,
     f: TaskFilter,
@@ -159,14 +171,8 @@ def task_page(
     """Rows start..end of the filtered, sorted table. The total is returned only when this page reaches the
     end (else None): counting a million filtered rows on every scroll would cost more than the page."""
     query = apply_filter(select(*TABLE_COLUMNS), f)
-    order = []
-    for column, direction in sort:
-        if column not in SORTABLE:
-            raise ValueError(f"cannot sort by {column!r}")
-        order.append(T[column].desc() if direction == "desc" else T[column].asc())
-    order.append(T.id.desc())
     limit = max(0, min(end - start, 1000))
-    rows = session.execute(query.order_by(*order).offset(max(0, start)).limit(limit)).all()
+    rows = session.execute(query.order_by(*ordering(sort)).offset(max(0, start)).limit(limit)).all()
     frame = to_frame(rows, TABLE_NAMES)
     total = start + len(frame) if len(frame) < limit else None
     return frame, total
