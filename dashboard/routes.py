@@ -1,5 +1,5 @@
 """Dashboard layer: the whole HTTP surface in one place — the pages, the websocket, health and vendored
-static files. (The REST API joins here under /api/v1.)"""
+static files, the CSV downloads (/export/<table>.csv). (The REST API joins here under /api/v1.)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from flask import send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_sock import ConnectionClosed, Sock
 
-from dashboard import scopebar
+from dashboard import exports, scopebar
 from dashboard.pages import (
     agents,
     budgets,
@@ -82,5 +82,6 @@ def mount(app: dash.Dash, svc: Services) -> None:
     def bootstrap_css() -> ResponseReturnValue:
         return send_from_directory(BOOTSTRAP_DIR, "bootstrap.min.css", max_age=86400)
 
+    exports.mount(server, svc)  # /export/<table>.csv
     server.add_url_rule("/healthz", "healthz", healthz)
     server.add_url_rule(BOOTSTRAP_CSS, "bootstrap_css", bootstrap_css)

@@ -1,0 +1,309 @@
+"""Dashboard layer: CSV downloads of every table — `GET /export/<table>.csv` with the filters the page shows in
+the query string — streamed a chunk at a time from the database (db/exports.py) through reports/render_csv, so
+a million-row file never sits in the web process; every cell is made inert for spreadsheets (reports/csvsafe)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Flask, Response, request, stream_with_context
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
+
+from dashboard.pages.tasks import RANGES as TASK_RANGES
+from dashboard.pages.tasks import filter_from
+from dashboard.services import Services
+from db import costs, exports
+from db.engine import Database
+from db.models import Task
+from db.scope import DIMENSIONS, Scope, ScopeError, parse_scope
+from db.states import TaskKind, TaskStatus
+from db.tasklist import SORTABLE, TaskFilter
+from db.timeutil import utcnow
+from reports.render_csv import csv_chunks
+
+log = logging.getLogger(__name__)
+
+# A byte-order mark first: Excel reads a CSV without one in the machine's legacy code page (emoji and CJK
+# come out as mojibake); LibreOffice, Google Sheets and pandas read either. Python's csv wants
+# encoding="utf-8-sig" to drop it.
+BOM = "\ufeff".encode()
+TASK_PARAMS = frozenset({"status", "kind", "worker", "tag", "text", "range", "sort"})
+SCOPE_PARAMS = frozenset({"range", "from", "to", *DIMENSIONS})
+TOP_DEFAULT = 10  # what the costs page lists
+TOP_MAX = 1_000
+
+
+class ExportError(Exception):
+    """A request that cannot be answered with a file: an HTTP status, a code and a message for the user."""
+
+    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def bad(parameter: str, message: str) -> ExportError:
+    return ExportError(400, "bad_parameter", f"bad parameter {parameter!r}: {message}", parameter=parameter)
+
+
+@dataclass(frozen=True)
+class Download:
+    """What one request asked for: the file name's middle part and the rows, read from an open session."""
+
+    stem: str
+    source: Callable[[Session], exports.Table]
+
+
+Args = MultiDict[str, str]
+Planner = Callable[[Args], Download]
+
+
+# ---- parameters --------------------------------------------------------------------------------------
+def values(args: Args, name: str) -> list[str]:
+    """Every non-blank value of a repeatable parameter (`status=failed&status=timed_out`)."""
+    return [v.strip() for v in args.getlist(name) if v.strip()]
+
+
+def single(args: Args, name: str) -> str | None:
+    found = values(args, name)
+    if len(found) > 1:
+        raise bad(name, "give it once")
+    return found[0] if found else None
+
+
+def check_known(args: Args, known: frozenset[str]) -> None:
+    """An unknown parameter is an error, not ignored: a misspelt filter would otherwise download everything."""
+    unknown = sorted(set(args) - known)
+    if unknown:
+        raise bad(unknown[0], f"unknown parameter; this table takes {', '.join(sorted(known))}")
+
+
+def task_filter(args: Args) -> tuple[TaskFilter, list[tuple[str, str]]]:
+    """The tasks grid's filters and sort, as the page builds them (pages.tasks.filter_from)."""
+    check_known(args, TASK_PARAMS)
+    for name, allowed in (("status", [s.value for s in TaskStatus]), ("kind", [k.value for k in TaskKind])):
+        for value in values(args, name):
+            if value not in allowed:
+                raise bad(name, f"unknown value {value!r}; one of {', '.join(allowed)}")
+    range_key = single(args, "range")
+    if range_key is not None and range_key not in TASK_RANGES:
+        raise bad("range", f"one of {', '.join(TASK_RANGES)} (or leave it out for any time)")
+    sort = []
+    for item in values(args, "sort"):
+        column, _, direction = item.partition(":")
+        if column not in SORTABLE:
+            raise bad("sort", f"cannot sort by {column!r}; one of {', '.join(sorted(SORTABLE))}")
+        if direction not in ("", "asc", "desc"):
+            raise bad("sort", f"give column:asc or column:desc, not {item!r}")
+        sort.append((column, direction or "asc"))
+    filt = filter_from(
+        values(args, "status"),
+        values(args, "kind"),
+        single(args, "worker"),
+        single(args, "tag"),
+        single(args, "text"),
+        range_key,
+    )
+    return filt, sort
+
+
+def scope_of(args: Args, extra: frozenset[str] = frozenset()) -> Scope:
+    """The analytics scope from the same query string the page's URL has (db/scope.parse_scope)."""
+    check_known(args, SCOPE_PARAMS | extra)
+    query = urlencode([(k, v) for k, v in args.items(multi=True) if k in SCOPE_PARAMS])
+    try:
+        return parse_scope(query, utcnow())
+    except ScopeError as exc:
+        message = str(exc)
+        # parse_scope's messages start with what they are about ("range must be…", "to must be after from").
+        parameter = "range" if message.startswith("range") else "to" if message.startswith("to ") else "from"
+        raise bad(parameter, message) from None
+
+
+def task_id_of(args: Args) -> int:
+    check_known(args, frozenset({"task"}))
+    raw = single(args, "task")
+    if raw is None:
+        raise bad("task", "required: the task's id, e.g. ?task=17")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad("task", f"a task id is a whole number, not {raw!r}") from None
+    if value < 1:
+        raise bad("task", f"a task id is at least 1, not {value}")
+    return value
+
+
+def top_limit(args: Args) -> int:
+    raw = single(args, "limit")
+    if raw is None:
+        return TOP_DEFAULT
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad("limit", f"a whole number, not {raw!r}") from None
+    if not 1 <= value <= TOP_MAX:
+        raise bad("limit", f"between 1 and {TOP_MAX:,}, not {value}")
+    return value
+
+
+# ---- one planner per table ---------------------------------------------------------------------------
+def plan_tasks(args: Args) -> Download:
+    filt, sort = task_filter(args)
+    return Download("tasks", lambda s: exports.Table(exports.TASK_COLUMNS, exports.iter_tasks(s, filt, sort)))
+
+
+def _existing(session: Session, task_id: int) -> int:
+    if session.get(Task, task_id) is None:
+        raise ExportError(404, "not_found", f"no task #{task_id}", task=task_id)
+    return task_id
+
+
+def plan_invocations(args: Args) -> Download:
+    tid = task_id_of(args)
+    return Download(
+        f"task-{tid}-invocations",
+        lambda s: exports.Table(exports.INVOCATION_COLUMNS, exports.iter_invocations(s, _existing(s, tid))),
+    )
+
+
+def plan_activity(args: Args) -> Download:
+    tid = task_id_of(args)
+    return Download(
+        f"task-{tid}-activity",
+        lambda s: exports.Table(exports.ACTIVITY_COLUMNS, exports.iter_activity(s, _existing(s, tid))),
+    )
+
+
+def plan_breakdown(args: Args) -> Download:
+    scope = scope_of(args, frozenset({"dim"}))
+    dim = single(args, "dim") or "model"  # the page's default
+    if dim not in costs.BREAKDOWNS:
+        raise bad("dim", f"one of {', '.join(costs.BREAKDOWNS)}")
+    return Download(f"costs-by-{dim}", lambda s: exports.cost_breakdown(s, scope, dim))
+
+
+def plan_top_tasks(args: Args) -> Download:
+    scope, limit = scope_of(args, frozenset({"limit"})), top_limit(args)
+    return Download("costs-top-tasks", lambda s: exports.top_tasks(s, scope, limit))
+
+
+def plan_top_calls(args: Args) -> Download:
+    scope, limit = scope_of(args, frozenset({"limit"})), top_limit(args)
+    return Download("costs-top-calls", lambda s: exports.top_calls(s, scope, limit))
+
+
+def plan_fleet(args: Args) -> Download:
+    scope = scope_of(args)
+    return Download("agents-workers", lambda s: exports.fleet(s, scope, utcnow()))
+
+
+def plan_roles(args: Args) -> Download:
+    scope = scope_of(args)
+    return Download("agents-roles", lambda s: exports.roles(s, scope))
+
+
+# The URL names: /export/<name>.csv. The pages link here through dashboard/components/download.export_url.
+TABLES: dict[str, Planner] = {
+    "tasks": plan_tasks,
+    "invocations": plan_invocations,
+    "activity": plan_activity,
+    "costs-breakdown": plan_breakdown,
+    "costs-top-tasks": plan_top_tasks,
+    "costs-top-calls": plan_top_calls,
+    "agents-fleet": plan_fleet,
+    "agents-roles": plan_roles,
+}
+
+
+# ---- the response ------------------------------------------------------------------------------------
+def file_name(stem: str, today: datetime) -> str:
+    return f"tasklens-{stem}-{today.date().isoformat()}.csv"
+
+
+def chunks(db: Database, download: Download) -> Generator[bytes, None, None]:
+    """The file in pieces, a read session open for as long as it is being sent. The first piece (the BOM)
+    comes after the query has started, so its errors are raised before any byte goes out."""
+    began, rows = time.monotonic(), 0
+    with db.reading() as session:
+        table = download.source(session)
+
+        def counted() -> Iterator[exports.Row]:
+            nonlocal rows
+            for values_ in table.rows:
+                rows += 1
+                yield values_
+
+        yield BOM
+        yield from csv_chunks(table.header, counted())
+    log.info("CSV export %s: %d rows in %.1f s", download.stem, rows, time.monotonic() - began)
+
+
+def error_response(exc: ExportError) -> Response:
+    body = {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
+    return Response(json.dumps(body, ensure_ascii=False), status=exc.status, mimetype="application/json")
+
+
+def respond(svc: Services, table: str, args: Args) -> Response:
+    planner = TABLES.get(table)
+    if planner is None:
+        return error_response(
+            ExportError(
+                404,
+                "not_found",
+                f"no table {table!r} to download; one of {', '.join(TABLES)}",
+                tables=list(TABLES),
+            )
+        )
+    try:
+        download = planner(args)
+        pieces = chunks(svc.db, download)
+        first = next(pieces)  # opens the session and starts the query: a missing task is still a 404 here
+    except ExportError as exc:
+        return error_response(exc)
+    except Exception:
+        log.exception("CSV export of %s failed", table)
+        return error_response(ExportError(500, "internal", "the server could not read this table; see its log"))
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield first
+            yield from pieces
+        except Exception:
+            # The status line is gone: all that is left is to stop (the client sees a short file) and say why.
+            log.exception("CSV export %s failed while streaming", download.stem)
+            raise
+        finally:
+            pieces.close()  # a client that went away: end the read transaction now
+
+    name = file_name(download.stem, utcnow())
+    return Response(
+        stream_with_context(body()),
+        content_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+            # Never sniffed into HTML: the file holds whatever users and agents wrote.
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def mount(server: Flask, svc: Services) -> None:
+    def export(table: str) -> Response:
+        return respond(svc, table, request.args)
+
+    def unknown(rest: str) -> Response:
+        return error_response(
+            ExportError(404, "not_found", f"no download at /export/{rest}; use /export/<table>.csv")
+        )
+
+    server.add_url_rule("/export/<table>.csv", "export_csv", export, methods=["GET"])
+    server.add_url_rule("/export/<path:rest>", "export_unknown", unknown, methods=["GET"])
