@@ -270,7 +270,9 @@ def respond(svc: Services, table: str, args: Args) -> Response:
         return error_response(exc)
     except Exception:
         log.exception("CSV export of %s failed", table)
-        return error_response(ExportError(500, "internal", "the server could not read this table; see its log"))
+        return error_response(
+            ExportError(500, "internal", "the server could not read this table; see its log")
+        )
 
     def body() -> Iterator[bytes]:
         try:

@@ -13,6 +13,9 @@ import pandas as pd
 from dash import Input, Output, dcc, html
 
 from dashboard import figures_agents, ids
+from dashboard.clientside import js
+from dashboard.components.cards import header_with
+from dashboard.components.download import download_link, export_url
 from dashboard.components.fmt import count, duration, missing, money, percent
 from dashboard.components.overview import kpi_card
 from dashboard.scopebar import scope_section
@@ -49,7 +52,13 @@ def layout(**query: Any) -> html.Div:
             scope_section(query),
             dcc.Interval(id=TICK, interval=TICK_MS),
             html.Div(id=KPIS),
-            dbc.Card([dbc.CardHeader("Workers"), dbc.CardBody(id=FLEET)], className="mb-3"),
+            dbc.Card(
+                [
+                    header_with("Workers", download_link(ids.EXPORT_FLEET, export_url("agents-fleet"))),
+                    dbc.CardBody(id=FLEET),
+                ],
+                className="mb-3",
+            ),
             dbc.Row(
                 [
                     dbc.Col(
@@ -69,7 +78,13 @@ def layout(**query: Any) -> html.Div:
                     ),
                 ]
             ),
-            dbc.Card([dbc.CardHeader("Roles"), dbc.CardBody(id=ROLES)], className="mb-3"),
+            dbc.Card(
+                [
+                    header_with("Roles", download_link(ids.EXPORT_ROLES, export_url("agents-roles"))),
+                    dbc.CardBody(id=ROLES),
+                ],
+                className="mb-3",
+            ),
         ]
     )
 
@@ -210,3 +225,20 @@ def register(app: dash.Dash, svc: Services) -> None:
     )
     def _refresh(query: str, _signal: Any, theme: str | None, _tick: Any) -> Any:
         return refresh(svc, query, theme)
+
+    # The download links carry the page's scope (its URL query).
+    app.clientside_callback(
+        js(
+            """
+            function(query) {
+                const scope = (query || "").replace(/^[?]/, "");
+                return [$fleet, $roles].map(path => path + (scope ? "?" + scope : ""));
+            }
+            """,
+            fleet=export_url("agents-fleet"),
+            roles=export_url("agents-roles"),
+        ),
+        Output(ids.EXPORT_FLEET, "href"),
+        Output(ids.EXPORT_ROLES, "href"),
+        Input(ids.PAGE_SCOPE, "data"),
+    )

@@ -11,7 +11,9 @@ import pandas as pd
 from dash import Input, Output, dcc, html
 
 from dashboard import figures, ids
+from dashboard.clientside import js
 from dashboard.components.cards import header_with
+from dashboard.components.download import download_link, export_url
 from dashboard.components.fmt import count, money
 from dashboard.components.overview import kpi_card
 from dashboard.scopebar import scope_section
@@ -51,12 +53,18 @@ def layout(**query: Any) -> html.Div:
                 [
                     header_with(
                         "Breakdown",
-                        dbc.RadioItems(
-                            id=ids.COST_BREAKDOWN_DIM,
-                            value="model",
-                            inline=True,
-                            className="small",
-                            options=[{"label": d, "value": d} for d in costs.BREAKDOWNS],
+                        html.Div(
+                            [
+                                dbc.RadioItems(
+                                    id=ids.COST_BREAKDOWN_DIM,
+                                    value="model",
+                                    inline=True,
+                                    className="small",
+                                    options=[{"label": d, "value": d} for d in costs.BREAKDOWNS],
+                                ),
+                                download_link(ids.EXPORT_COST_BREAKDOWN, export_url("costs-breakdown")),
+                            ],
+                            className="d-flex align-items-center gap-2",
                         ),
                     ),
                     dbc.CardBody(dcc.Graph(id=ids.COST_BREAKDOWN)),
@@ -67,14 +75,26 @@ def layout(**query: Any) -> html.Div:
                 [
                     dbc.Col(
                         dbc.Card(
-                            [dbc.CardHeader("Most expensive tasks"), dbc.CardBody(id=ids.COST_TOP_TASKS)]
+                            [
+                                header_with(
+                                    "Most expensive tasks",
+                                    download_link(ids.EXPORT_COST_TOP_TASKS, export_url("costs-top-tasks")),
+                                ),
+                                dbc.CardBody(id=ids.COST_TOP_TASKS),
+                            ]
                         ),
                         lg=6,
                         className="mb-3",
                     ),
                     dbc.Col(
                         dbc.Card(
-                            [dbc.CardHeader("Most expensive calls"), dbc.CardBody(id=ids.COST_TOP_CALLS)]
+                            [
+                                header_with(
+                                    "Most expensive calls",
+                                    download_link(ids.EXPORT_COST_TOP_CALLS, export_url("costs-top-calls")),
+                                ),
+                                dbc.CardBody(id=ids.COST_TOP_CALLS),
+                            ]
                         ),
                         lg=6,
                         className="mb-3",
@@ -186,3 +206,25 @@ def register(app: dash.Dash, svc: Services) -> None:
     )
     def _refresh(query: str, per: str, dim: str, _signal: Any, theme: str | None) -> Any:
         return refresh(svc, query, per, dim, theme)
+
+    # The download links carry the page's scope (its URL query) and the breakdown's dimension.
+    app.clientside_callback(
+        js(
+            """
+            function(query, dim) {
+                const scope = (query || "").replace(/^[?]/, "");
+                const join = (path, extra) => path + "?" + [scope, extra].filter(Boolean).join("&");
+                const dimension = dim ? "dim=" + encodeURIComponent(dim) : "";
+                return [join($breakdown, dimension), join($tasks, ""), join($calls, "")];
+            }
+            """,
+            breakdown=export_url("costs-breakdown"),
+            tasks=export_url("costs-top-tasks"),
+            calls=export_url("costs-top-calls"),
+        ),
+        Output(ids.EXPORT_COST_BREAKDOWN, "href"),
+        Output(ids.EXPORT_COST_TOP_TASKS, "href"),
+        Output(ids.EXPORT_COST_TOP_CALLS, "href"),
+        Input(ids.PAGE_SCOPE, "data"),
+        Input(ids.COST_BREAKDOWN_DIM, "value"),
+    )

@@ -13,6 +13,7 @@ from dashboard import figures, ids
 from dashboard.clientside import js
 from dashboard.components import detail
 from dashboard.components.cards import header_with
+from dashboard.components.download import download_link, export_url
 from dashboard.services import Services
 from db import taskdetail
 from db.queries import get_task, latest_seq
@@ -75,7 +76,18 @@ def layout(task_id: str | None = None, **_: Any) -> html.Div:
             dbc.Row(
                 [
                     dbc.Col(
-                        card([dbc.CardHeader("Invocations"), dbc.CardBody(id=ids.DETAIL_INVOCATIONS)]),
+                        card(
+                            [
+                                header_with(
+                                    "Invocations",
+                                    download_link(
+                                        ids.EXPORT_INVOCATIONS,
+                                        export_url("invocations", [("task", str(tid))]),
+                                    ),
+                                ),
+                                dbc.CardBody(id=ids.DETAIL_INVOCATIONS),
+                            ]
+                        ),
                         lg=6,
                         className="mb-3",
                     ),
@@ -84,8 +96,21 @@ def layout(task_id: str | None = None, **_: Any) -> html.Div:
                             [
                                 header_with(
                                     "Live activity",
-                                    dbc.Switch(
-                                        id=ids.ACTIVITY_PAUSE, label="pause", value=False, className="mb-0"
+                                    html.Div(
+                                        [
+                                            dbc.Switch(
+                                                id=ids.ACTIVITY_PAUSE,
+                                                label="pause",
+                                                value=False,
+                                                className="mb-0",
+                                            ),
+                                            # Every line, not only the newest the panel keeps.
+                                            download_link(
+                                                ids.EXPORT_ACTIVITY,
+                                                export_url("activity", [("task", str(tid))]),
+                                            ),
+                                        ],
+                                        className="d-flex align-items-center gap-3",
                                     ),
                                 ),
                                 dbc.CardBody(html.Div(id=ids.ACTIVITY, className="activity-panel")),

@@ -14,6 +14,7 @@ from dash import Input, Output, State, dcc, html
 from dashboard import ids
 from dashboard.clientside import js
 from dashboard.components.board import board
+from dashboard.components.download import download_link, export_url
 from dashboard.components.fmt import missing
 from dashboard.services import Services
 from db import tasklist
@@ -99,7 +100,13 @@ def layout(**_: Any) -> html.Div:
         [
             html.H3("Tasks", className="mb-3"),
             html.Div(id=ids.BOARD, className="mb-4"),
-            html.H5("All tasks"),
+            html.Div(
+                [
+                    html.H5("All tasks", className="mb-0"),
+                    download_link(ids.EXPORT_TASKS, export_url("tasks")),
+                ],
+                className="d-flex justify-content-between align-items-center mb-2",
+            ),
             _filters(),
             dag.AgGrid(
                 id=ids.GRID,
@@ -232,6 +239,36 @@ def register(app: dash.Dash, svc: Services) -> None:
         Input(ids.F_TEXT, "value"),
         Input(ids.F_RANGE, "value"),
         prevent_initial_call=True,
+    )
+
+    # The download link carries the grid's filters and sort (the sort model of its latest block request), in
+    # the parameters dashboard/exports.py reads; in the browser, as the grid asks for a block on every scroll.
+    app.clientside_callback(
+        js(
+            """
+            function(status, kind, worker, tag, text, range, request) {
+                const p = new URLSearchParams();
+                (status || []).forEach(v => p.append("status", v));
+                (kind || []).forEach(v => p.append("kind", v));
+                if (worker) { p.append("worker", worker); }
+                if (tag && tag.trim()) { p.append("tag", tag.trim()); }
+                if (text && text.trim()) { p.append("text", text.trim()); }
+                if (range) { p.append("range", range); }
+                ((request && request.sortModel) || []).forEach(s => p.append("sort", s.colId + ":" + s.sort));
+                const query = p.toString();
+                return $base + (query ? "?" + query : "");
+            }
+            """,
+            base=export_url("tasks"),
+        ),
+        Output(ids.EXPORT_TASKS, "href"),
+        Input(ids.F_STATUS, "value"),
+        Input(ids.F_KIND, "value"),
+        Input(ids.F_WORKER, "value"),
+        Input(ids.F_TAG, "value"),
+        Input(ids.F_TEXT, "value"),
+        Input(ids.F_RANGE, "value"),
+        Input(ids.GRID, "getRowsRequest"),
     )
 
     @app.callback(
