@@ -83,6 +83,8 @@ class EventType(StrEnum):
     RESULT = "task.result"
     WORKER_ONLINE = "worker.online"
     WORKER_OFFLINE = "worker.offline"
+    # A report run was queued, started, moved on, completed or failed (no task_id; payload has run_id).
+    REPORT_RUN = "report.run"
 
 
 class ActivityType(StrEnum):
