@@ -22,6 +22,7 @@ from dashboard.pages import (
     database,
     overview,
     performance,
+    reports,
     submit,
     task_detail,
     tasks,
@@ -41,6 +42,7 @@ PAGES: tuple[ModuleType, ...] = (
     agents,
     performance,
     database,
+    reports,
 )
 # Bootstrap 5.3's CSS, served from the installed Bootstrap-Flask wheel: the dashboard works offline.
 BOOTSTRAP_DIR = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"
@@ -82,6 +84,10 @@ def mount(app: dash.Dash, svc: Services) -> None:
     def bootstrap_css() -> ResponseReturnValue:
         return send_from_directory(BOOTSTRAP_DIR, "bootstrap.min.css", max_age=86400)
 
+    def report_file(run_id: int, name: str) -> ResponseReturnValue:
+        return reports.serve_file(svc, run_id, name)
+
     exports.mount(server, svc)  # /export/<table>.csv
+    server.add_url_rule("/reports/files/<int:run_id>/<name>", "report_file", report_file)  # a run's files
     server.add_url_rule("/healthz", "healthz", healthz)
     server.add_url_rule(BOOTSTRAP_CSS, "bootstrap_css", bootstrap_css)

@@ -23,6 +23,7 @@ NAV = (
     ("Agents", "/agents"),
     ("Performance", "/performance"),
     ("Database", "/database"),
+    ("Reports", "/reports"),
     ("Submit", "/submit"),
 )
 

@@ -377,3 +377,68 @@ class HistogramHourly(Base):
     total: Mapped[float] = mapped_column(Float)
 
     __table_args__ = (Index("ix_histogram_hourly_hour", "hour"),)
+
+
+class ReportSchedule(Base):
+    """A recurring report: when it runs (hour and minute in an IANA time zone; a weekday for weekly, a day of
+    the month for monthly), what it covers (filters) and holds (formats), and who is told (e-mail, webhook).
+    `last_fire_at` is the latest fire time enqueued, `enabled_at` when it was last switched on: the enqueue job
+    runs only fire times after both (db/report_store.py, reports/schedule.py)."""
+
+    __tablename__ = "report_schedules"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    period: Mapped[str] = mapped_column(String(10))  # daily | weekly | monthly
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    hour: Mapped[int] = mapped_column(Integer)
+    minute: Mapped[int] = mapped_column(Integer, default=0)
+    weekday: Mapped[int | None] = mapped_column(Integer)  # weekly: 0 = Monday … 6 = Sunday
+    day_of_month: Mapped[int | None] = mapped_column(Integer)  # monthly: 1 … 28
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    formats: Mapped[list[str]] = mapped_column(JSON, default=list)
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"kind": [...], "tag": [...]}
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    enabled_at: Mapped[datetime | None]
+    last_fire_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ReportRun(Base):
+    """One report being built or built: from a schedule's fire time or asked for by hand. A scheduled run's
+    `idempotency_key` (schedule id + fire time) is unique, so N workers enqueueing the same fire make one row."""
+
+    __tablename__ = "report_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    schedule_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("report_schedules.id", ondelete="SET NULL")
+    )
+    trigger: Mapped[str] = mapped_column(String(20))  # schedule | manual
+    period_kind: Mapped[str] = mapped_column(String(10))
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    formats: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued | running | completed | failed
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    stage: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    files: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"format", "name", "size"}]
+    requested_by: Mapped[str] = mapped_column(String(200), default="")
+    scheduled_for: Mapped[datetime | None]  # the fire time of a scheduled run
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    delivery: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # channel -> {status, error, at}
+
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_report_runs_idempotency_key"),
+        # The claim query (oldest queued) and the sweep (running ones).
+        Index("ix_report_runs_status", "status", "id"),
+    )

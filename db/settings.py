@@ -41,6 +41,19 @@ class Settings:
     stuck_after_seconds: float = 60.0
     # JSON price table (model -> USD per 1k tokens) over the built-in one; used where only tokens are reported.
     prices_file: str | None = None
+    # Reports: each run's files go to REPORTS_DIR/<run id>/; links in e-mails and webhooks start with PUBLIC_URL
+    # (default http://HOST:PORT).
+    reports_dir: str = "var/reports"
+    public_url: str | None = None
+    # Delivery of scheduled reports by e-mail; without SMTP_HOST a schedule's recipients are not mailed.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_from: str = "tasklens@localhost"
+    smtp_starttls: bool = True
+    # Files are attached while their total stays under this; larger reports are sent as links.
+    report_attach_max_mb: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -76,6 +89,17 @@ class Settings:
                 raise SettingsError(f"TASKLENS_{name.upper()} must be positive")
         if self.heartbeat_seconds >= self.lease_seconds:
             raise SettingsError("TASKLENS_HEARTBEAT_SECONDS must be shorter than TASKLENS_LEASE_SECONDS")
+        if not 0 < self.smtp_port < 65536:
+            raise SettingsError(f"TASKLENS_SMTP_PORT must be between 1 and 65535, got {self.smtp_port}")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise SettingsError(f"TASKLENS_PUBLIC_URL must start with http:// or https://, got {self.public_url!r}")
+        if self.report_attach_max_mb < 0:
+            raise SettingsError("TASKLENS_REPORT_ATTACH_MAX_MB must not be negative")
+
+    @property
+    def base_url(self) -> str:
+        """Where people reach the dashboard, for links sent out of it (e-mails, webhooks)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def prices(self) -> dict[str, Price]:
         return load_prices(self.prices_file) if self.prices_file else dict(DEFAULT_PRICES)
@@ -89,6 +113,13 @@ class Settings:
 
 def _coerce(name: str, type_name: Any, raw: str) -> Any:
     kind = str(type_name)
+    if kind.startswith("bool"):
+        flag = raw.strip().lower()
+        if flag in ("1", "true", "yes", "on"):
+            return True
+        if flag in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be true or false, got {raw!r}")
     try:
         if kind.startswith("int"):
             return int(raw)

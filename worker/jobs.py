@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from db import rollups
+from db import report_store, rollups
 from db.timeutil import utcnow
 from db.writestats import flush_write_stats
+from reports.schedule import enqueue_due
 
 if TYPE_CHECKING:  # the worker imports this table; the type alone flows back
     from worker.worker import Worker
@@ -53,10 +54,30 @@ def rollup_analytics(w: Worker) -> None:
     rollups.refresh_in_steps(w.recorder.transaction, utcnow())
 
 
+def enqueue_reports(w: Worker, now: datetime | None = None) -> list[int]:
+    """Enqueue the scheduled reports due at `now`; every worker runs this and the idempotency key keeps each
+    fire time to one run. Returns the runs this worker created."""
+    with w.recorder.transaction() as session:
+        created = enqueue_due(session, now or utcnow(), actor=f"worker:{w.identity.id}")
+    if created:
+        log.info("scheduled reports enqueued: %s", created)
+        w.reports.wake()
+    return created
+
+
+def sweep_report_runs(w: Worker) -> None:
+    """Report runs whose worker went offline: queued again once, then failed with the reason."""
+    with w.recorder.transaction() as session:
+        outcome = report_store.sweep_orphaned_runs(session, utcnow())
+    if outcome:
+        log.warning("report runs of lost workers: %s", outcome)
+        w.reports.wake()
+
+
 @dataclass(frozen=True)
 class PeriodicJob:
     id: str
-    func: Callable[[Worker], None]
+    func: Callable[[Worker], object]
     every: Callable[[Worker], float]
 
 
@@ -67,4 +88,6 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("poll-queue", poll_queue, lambda w: w.settings.poll_seconds),
     PeriodicJob("flush-write-stats", flush_stats, lambda w: 60.0),
     PeriodicJob("rollup-analytics", rollup_analytics, lambda w: 60.0),
+    PeriodicJob("enqueue-reports", enqueue_reports, lambda w: 30.0),
+    PeriodicJob("sweep-report-runs", sweep_report_runs, lambda w: w.settings.sweep_seconds * 2),
 )

@@ -26,6 +26,7 @@ from db.workers import WorkerIdentity
 from db.writes import LeaseLost, TaskNotFound
 from worker.context import OpSink, RunHandle
 from worker.jobs import JOBS
+from worker.reporting import ReportRunner
 from worker.runner import final_ops, run_handler
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class Worker:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._unsubscribe = hub.subscribe(self._on_change)
+        self.reports = ReportRunner(settings, recorder, hub, self.identity.id)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(4)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
@@ -85,6 +87,7 @@ class Worker:
                 next_run_time=now + timedelta(seconds=min(seconds, 1.0)),
             )
         self.scheduler.start()
+        self.reports.start()
         for target, name in ((self._dispatch_loop, "dispatcher"), (self._supervise_loop, "supervisor")):
             t = threading.Thread(target=target, name=f"worker-{name}", daemon=True)
             t.start()
@@ -107,6 +110,7 @@ class Worker:
         while self.running_ids() and time.monotonic() < deadline:
             time.sleep(0.05)
         self.scheduler.shutdown(wait=False)
+        self.reports.stop()
         for t in self._threads:
             t.join(timeout=2.0)
         try:
