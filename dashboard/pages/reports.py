@@ -47,10 +47,10 @@ FIELD_LABELS = {
     "timezone": "time zone",
 }
 MEDIA_TYPES = {
-    ".html": "text/html; charset=utf-8",
+    ".html": "text/html",  # Werkzeug adds "; charset=utf-8" to text types
     ".pdf": "application/pdf",
     ".json": "application/json",
-    ".csv": "text/csv; charset=utf-8",
+    ".csv": "text/csv",
 }
 # Served inline (opened in the browser); anything else downloads.
 INLINE = (".html", ".pdf", ".json")
