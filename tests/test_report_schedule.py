@@ -191,7 +191,7 @@ def test_schedule_edit_errors_name_the_field(period: str, changes: dict[str, obj
     values: dict[str, object] = {"enabled": True, "time": "08:00", "weekday": "0", "day_of_month": 1}
     values.update(changes)
     with pytest.raises(ScheduleError) as info:
-        store.parse_schedule_edit(period, **values)  # type: ignore[arg-type]
+        store.parse_schedule_edit(period, **values)
     assert info.value.field == field
 
 
