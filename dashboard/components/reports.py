@@ -128,11 +128,12 @@ def runs_table(runs: list[Run]) -> Any:
 
 # ---- schedules ------------------------------------------------------------------------------------------
 def next_run_text(schedule: Schedule, next_at: datetime | None) -> str:
+    """'every Monday at 08:00 (UTC) · next run Mon 2026-11-23 08:00 UTC', or '… · disabled'."""
     if not schedule.enabled:
-        return "disabled"
+        return f"{schedule.when} · disabled"
     if next_at is None:
-        return "no next run"
-    return f"next run {next_at:%a %Y-%m-%d %H:%M} UTC"
+        return f"{schedule.when} · no next run"
+    return f"{schedule.when} · next run {next_at:%a %Y-%m-%d %H:%M} UTC"
 
 
 def _sid(kind: str, schedule: Schedule) -> dict[str, Any]:
@@ -163,7 +164,6 @@ def schedule_card(schedule: Schedule, next_at: datetime | None) -> dbc.Card:
             dbc.CardHeader(
                 [
                     html.Strong(s.name, className="me-2"),
-                    html.Small(s.when, className="text-muted me-2"),
                     html.Small(next_run_text(s, next_at), id=_sid(ids.SCHED_NEXT, s), className="text-muted"),
                 ]
             ),
