@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import dash
 import pytest
 from playwright.sync_api import expect
 from plotly.utils import PlotlyJSONEncoder
@@ -151,7 +152,7 @@ def test_schedule_edit_validation(svc: Services, schedules: dict[str, Schedule])
         feedback, next_text, flags = save(svc, schedule, **changes)
         assert message in alert_text(feedback), (changes, alert_text(feedback))
         assert [name for name, bad in flags.items() if bad] == ([flagged] if flagged else []), changes
-        assert next_text is page.dash.no_update
+        assert next_text is dash.no_update
     with svc.db.reading() as session:
         assert store.get_schedule(session, weekly.id) == weekly  # nothing was stored
     feedback, _, _ = page.save_schedule(svc, 10_000, True, "08:00", "0", 1, "UTC", ["pdf"], [], "", "", "")
