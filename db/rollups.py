@@ -1,6 +1,6 @@
 """Data layer: keeps the analytics rollups (db/rollup_tables.py) in step with the source rows. A refresh
 recomputes the recent hours plus every older hour a change since the last refresh touched, and is
-idempotent; the first one, or one that finds the rollups empty, builds everything."""
+idempotent; the first one builds everything."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from db import rollup_tables
-from db.models import Invocation, JobLease, Task, TaskEvent, TaskHourly, UsageHourly
+from db.models import Invocation, JobLease, Task, TaskEvent
 from db.rollup_tables import Window
 from db.sqlfuncs import hour_floor
 from db.states import TERMINAL, EventType
@@ -124,12 +124,10 @@ def touched_hours(session: Session, since: datetime, before: datetime) -> set[da
 
 
 def needs_first_build(session: Session) -> bool:
+    """No refresh has run yet (migration 0005 drops the lease of the older, usage-only rollup, so an upgraded
+    database builds every table once)."""
     lease = session.get(JobLease, JOB)
-    empty = (
-        session.execute(select(UsageHourly.id).limit(1)).first() is None
-        and session.execute(select(TaskHourly.id).limit(1)).first() is None
-    )
-    return lease is None or lease.last_run_at is None or empty
+    return lease is None or lease.last_run_at is None
 
 
 def first_build_windows(
@@ -172,14 +170,14 @@ def _incremental(session: Session, now: datetime, since: datetime) -> None:
 
 
 def refresh(session: Session, now: datetime, built: bool = False) -> None:
-    """Everything on the first run (or when the rollups are empty); after that the whole hours and days
+    """Everything on the first run; after that the whole hours and days
     completed since the last refresh, and the older ones a change since then touched. The hour and day in
     progress are left to the readers, who take them from the source rows (db/rollcut.py). Safe from several
     workers at once: on PostgreSQL an advisory lock serialises them, on SQLite the write transaction does."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK})
     lease = session.get(JobLease, JOB)
-    if lease is None or lease.last_run_at is None or needs_first_build(session):
+    if lease is None or lease.last_run_at is None:
         if not built:
             _apply(session, [None], [None])
         else:  # refresh_in_steps built it all up to this hour: what changed meanwhile, and the last hour

@@ -37,9 +37,10 @@ def _histogram_table(name: str, time_column: str) -> None:
 
 
 def upgrade() -> None:
-    # The rollup job rebuilds everything when it finds its tables empty, so old rows need no back-fill here:
-    # wiping usage_hourly makes the next refresh fill finished_calls for every hour.
+    # No back-fill here: without its lease the rollup job builds every table, usage_hourly's finished_calls
+    # included, on its next run (a week per transaction).
     op.execute("DELETE FROM usage_hourly")
+    op.execute("DELETE FROM job_leases WHERE name = 'rollup:usage_hourly'")
     op.add_column(
         "usage_hourly", sa.Column("finished_calls", sa.Integer(), nullable=False, server_default="0")
     )
