@@ -383,7 +383,7 @@ class ReportSchedule(Base):
     """A recurring report: when it runs (hour and minute in an IANA time zone; a weekday for weekly, a day of
     the month for monthly), what it covers (filters) and holds (formats), and who is told (e-mail, webhook).
     `last_fire_at` is the latest fire time enqueued, `enabled_at` when it was last switched on: the enqueue job
-    runs only fire times after both (db/report_store.py, reports/schedule.py)."""
+    runs only fire times after both (db/report_schedules.py, reports/schedule.py)."""
 
     __tablename__ = "report_schedules"
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from db import report_store as store
-from db.report_store import RunRequest, RunTrigger, ScheduleError
+from db import report_schedules
+from db.report_schedules import ScheduleError
+from db.report_store import RunRequest, RunTrigger
 from reports.period import PeriodError, PeriodKind, parse_time, period_for
 
 
@@ -62,8 +63,8 @@ def manual_request(
         period_kind=chosen.kind.value,
         period_start=chosen.start,
         period_end=chosen.end,
-        formats=store.parse_formats(formats),
-        kinds=store.parse_kinds(kinds),
-        tags=store.parse_tags(tags),
+        formats=report_schedules.parse_formats(formats),
+        kinds=report_schedules.parse_kinds(kinds),
+        tags=report_schedules.parse_tags(tags),
         requested_by=requested_by,
     )

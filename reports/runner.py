@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import OperationalError
 
+from db import report_schedules
 from db import report_store as store
 from db.recorder import Recorder
 from db.report_store import Run, RunStatus
@@ -178,7 +179,9 @@ def deliver(
     with recorder.db.reading() as session:
         run = store.get_run(session, run_id)
         schedule = (
-            None if run is None or run.schedule_id is None else store.get_schedule(session, run.schedule_id)
+            None
+            if run is None or run.schedule_id is None
+            else report_schedules.get_schedule(session, run.schedule_id)
         )
     if run is None or schedule is None or run.trigger != store.RunTrigger.SCHEDULE.value:
         return

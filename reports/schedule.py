@@ -16,8 +16,10 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.orm import Session
 
+from db import report_schedules
 from db import report_store as store
-from db.report_store import RunRequest, RunTrigger, Schedule
+from db.report_schedules import Schedule
+from db.report_store import RunRequest, RunTrigger
 from db.timeutil import to_naive_utc
 from reports.period import Period, period_for
 
@@ -130,7 +132,7 @@ def enqueue_due(session: Session, now: datetime, *, actor: str = "scheduler") ->
     """Enqueue every due scheduled run (in the caller's transaction); returns the ids of runs created here
     (a run another worker created first for the same fire time is not counted)."""
     created: list[int] = []
-    for schedule in store.list_schedules(session):
+    for schedule in report_schedules.list_schedules(session):
         due = due_run(schedule, now)
         if due is None:
             continue
@@ -138,5 +140,5 @@ def enqueue_due(session: Session, now: datetime, *, actor: str = "scheduler") ->
             run_id = store.enqueue_run(session, due.request(), now, actor=actor)
             if run_id is not None:
                 created.append(run_id)
-        store.mark_fired(session, schedule.id, due.fire_at)
+        report_schedules.mark_fired(session, schedule.id, due.fire_at)
     return created

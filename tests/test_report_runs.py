@@ -26,6 +26,7 @@ from sqlalchemy import select
 from dashboard.bridge import ChangeFeed
 from dashboard.server import create_app
 from dashboard.services import Services
+from db import report_schedules
 from db import report_store as store
 from db.changefeed import Hub
 from db.engine import Database
@@ -280,8 +281,10 @@ def scheduled_run(db: Database, recorder: Recorder, **edit: Any) -> Run:
     schedules = reset_schedules(db, now - timedelta(days=8))
     weekly = schedules["weekly"]
     with recorder.transaction() as session:
-        change = store.parse_schedule_edit("weekly", enabled=True, time="08:00", weekday="0", **edit)
-        store.update_schedule(session, weekly.id, change, now)
+        change = report_schedules.parse_schedule_edit(
+            "weekly", enabled=True, time="08:00", weekday="0", **edit
+        )
+        report_schedules.update_schedule(session, weekly.id, change, now)
         enqueue_due(session, now)
     with recorder.transaction() as session:  # the daily one (and maybe the monthly) was owed too: drop them
         [mine] = [r for r in store.list_runs(session) if r.schedule_id == weekly.id]

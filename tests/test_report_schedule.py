@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select, update
 
-from db import report_store as store
+from db import report_schedules
 from db.changefeed import Hub
 from db.engine import Database, open_database
 from db.migrate import upgrade
 from db.models import ReportRun, ReportSchedule
 from db.recorder import Recorder
-from db.report_store import Schedule, ScheduleError
+from db.report_schedules import Schedule, ScheduleError
 from db.settings import Settings
 from db.timeutil import utcnow
 from reports.period import PeriodKind
@@ -164,7 +164,7 @@ def test_due_run_only_the_latest_missed_and_never_before_enabling() -> None:
 
 # ---- validation ------------------------------------------------------------------------------------------
 def test_formats_match_the_writer() -> None:
-    assert store.REPORT_FORMATS == FORMATS
+    assert report_schedules.REPORT_FORMATS == FORMATS
 
 
 @pytest.mark.parametrize(
@@ -191,12 +191,12 @@ def test_schedule_edit_errors_name_the_field(period: str, changes: dict[str, obj
     values: dict[str, object] = {"enabled": True, "time": "08:00", "weekday": "0", "day_of_month": 1}
     values.update(changes)
     with pytest.raises(ScheduleError) as info:
-        store.parse_schedule_edit(period, **values)
+        report_schedules.parse_schedule_edit(period, **values)
     assert info.value.field == field
 
 
 def test_schedule_edit_normalises() -> None:
-    edit = store.parse_schedule_edit(
+    edit = report_schedules.parse_schedule_edit(
         "weekly",
         enabled=True,
         time="7:05",
@@ -220,8 +220,8 @@ def reset_schedules(db: Database, enabled_at: datetime) -> dict[str, Schedule]:
     with db.writing() as session:
         session.execute(delete(ReportRun))
         session.execute(delete(ReportSchedule))
-        store.insert_default_schedules(session, enabled_at)
-        return {s.period: s for s in store.list_schedules(session)}
+        report_schedules.insert_default_schedules(session, enabled_at)
+        return {s.period: s for s in report_schedules.list_schedules(session)}
 
 
 @pytest.fixture
@@ -243,29 +243,33 @@ def test_seeded_defaults(tmp_path: Path) -> None:
     try:
         upgrade(fresh)
         with fresh.reading() as session:
-            seeded = {s.period: s for s in store.list_schedules(session)}
+            seeded = {s.period: s for s in report_schedules.list_schedules(session)}
     finally:
         fresh.dispose()
-    assert [s.name for s in seeded.values()] == [d["name"] for d in store.DEFAULT_SCHEDULES]
+    assert [s.name for s in seeded.values()] == [d["name"] for d in report_schedules.DEFAULT_SCHEDULES]
     assert seeded["daily"].time_text == "06:00"
     assert (seeded["weekly"].weekday, seeded["weekly"].time_text) == (0, "08:00")
     assert (seeded["monthly"].day_of_month, seeded["monthly"].time_text) == (1, "09:00")
     for s in seeded.values():
-        assert s.enabled and s.timezone == "UTC" and s.formats == store.DEFAULT_FORMATS
+        assert s.enabled and s.timezone == "UTC" and s.formats == report_schedules.DEFAULT_FORMATS
         assert s.enabled_at is not None and s.enabled_at >= before - timedelta(seconds=1)
 
 
 def test_update_schedule_restarts_from_enabling(db: Database, schedules: dict[str, Schedule]) -> None:
     weekly = schedules["weekly"]
-    edit = store.parse_schedule_edit("weekly", enabled=False, time="09:30", weekday="2", timezone="UTC")
+    edit = report_schedules.parse_schedule_edit(
+        "weekly", enabled=False, time="09:30", weekday="2", timezone="UTC"
+    )
     later = T0 + timedelta(days=1)
     with db.writing() as session:
-        off = store.update_schedule(session, weekly.id, edit, later)
+        off = report_schedules.update_schedule(session, weekly.id, edit, later)
     assert not off.enabled and off.enabled_at == T0 and off.weekday == 2 and off.time_text == "09:30"
     with db.writing() as session:
-        on = store.update_schedule(session, weekly.id, replace(edit, enabled=True), later + timedelta(days=1))
+        on = report_schedules.update_schedule(
+            session, weekly.id, replace(edit, enabled=True), later + timedelta(days=1)
+        )
         with pytest.raises(ScheduleError) as info:
-            store.update_schedule(session, 10_000, edit, later)
+            report_schedules.update_schedule(session, 10_000, edit, later)
     assert on.enabled and on.enabled_at == later + timedelta(days=1)
     assert info.value.field == "schedule"
 
@@ -286,7 +290,8 @@ def test_enqueue_once_per_fire_time(db: Database, schedules: dict[str, Schedule]
     assert (weekly.period_start, weekly.period_end) == (datetime(2026, 3, 2), datetime(2026, 3, 9))
     assert weekly.idempotency_key == f"schedule:{schedules['weekly'].id}:2026-03-09T08:00:00Z"
     with db.reading() as session:
-        assert store.get_schedule(session, schedules["weekly"].id).last_fire_at == datetime(2026, 3, 9, 8)  # type: ignore[union-attr]
+        marked = report_schedules.get_schedule(session, schedules["weekly"].id)
+    assert marked is not None and marked.last_fire_at == datetime(2026, 3, 9, 8)
 
 
 def two_workers(db_url: str) -> list[Worker]:

@@ -22,10 +22,12 @@ from dashboard.pages import reports as page
 from dashboard.routes import PAGES
 from dashboard.server import NAV
 from dashboard.services import Services
+from db import report_schedules
 from db import report_store as store
 from db.engine import Database
 from db.models import ReportSchedule
-from db.report_store import Run, Schedule
+from db.report_schedules import Schedule
+from db.report_store import Run
 from db.timeutil import day_start, utcnow
 from tests.browser import AppFactory, BrowserPage, open_page, screenshot
 from tests.builders import make_task
@@ -154,7 +156,7 @@ def test_schedule_edit_validation(svc: Services, schedules: dict[str, Schedule])
         assert [name for name, bad in flags.items() if bad] == ([flagged] if flagged else []), changes
         assert next_text is dash.no_update
     with svc.db.reading() as session:
-        assert store.get_schedule(session, weekly.id) == weekly  # nothing was stored
+        assert report_schedules.get_schedule(session, weekly.id) == weekly  # nothing was stored
     feedback, _, _ = page.save_schedule(svc, 10_000, True, "08:00", "0", 1, "UTC", ["pdf"], [], "", "", "")
     assert "schedule: was deleted; reload the page" in alert_text(feedback)
 
@@ -180,7 +182,7 @@ def test_schedule_edit_saves(svc: Services, schedules: dict[str, Schedule]) -> N
     assert "TASKLENS_SMTP_HOST" in alert_text(feedback)
     assert str(next_text).startswith("every Friday at 07:30 (Europe/Berlin) · next run Fri ")
     with svc.db.reading() as session:
-        saved = store.get_schedule(session, weekly.id)
+        saved = report_schedules.get_schedule(session, weekly.id)
     assert saved is not None
     assert (saved.weekday, saved.hour, saved.minute, saved.timezone) == (4, 7, 30, "Europe/Berlin")
     assert (saved.formats, saved.kinds, saved.tags) == (("pdf",), ("demo",), ("billing",))
@@ -288,7 +290,7 @@ def test_schedule_a_weekly_pdf_and_open_it(sqlite_app: AppFactory, tab: BrowserP
         "every Monday at 07:30 (Europe/Berlin) · next run Mon"
     )
     with app.db.reading() as session:
-        weekly = next(s for s in store.list_schedules(session) if s.period == "weekly")
+        weekly = next(s for s in report_schedules.list_schedules(session) if s.period == "weekly")
     assert (weekly.formats, weekly.time_text, weekly.timezone) == (("pdf",), "07:30", "Europe/Berlin")
 
     # A week goes by: the schedule was switched on eight days ago, so its Monday fire time has passed. The

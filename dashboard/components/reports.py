@@ -12,7 +12,8 @@ from dash import html
 from dashboard import ids
 from dashboard.components.fmt import STATUS_COLORS, duration, timestamp
 from dashboard.components.status import elapsed, status_badge
-from db.report_store import REPORT_FORMATS, WEEKDAYS, Run, Schedule
+from db.report_schedules import REPORT_FORMATS, WEEKDAYS, Schedule
+from db.report_store import Run
 from db.states import TaskKind
 from reports.deliver import file_path, filters_text, run_period, size_text
 

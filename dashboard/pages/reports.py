@@ -18,8 +18,9 @@ from flask.typing import ResponseReturnValue
 from dashboard import ids
 from dashboard.components.reports import next_run_text, runs_table, schedule_card, timezone_datalist
 from dashboard.services import Services
+from db import report_schedules
 from db import report_store as store
-from db.report_store import REPORT_FORMATS, ScheduleError
+from db.report_schedules import REPORT_FORMATS, ScheduleError
 from db.states import TaskKind
 from db.timeutil import utcnow
 from reports.period import PeriodKind
@@ -167,7 +168,7 @@ def runs_view(svc: Services) -> Any:
 def schedules_view(svc: Services) -> list[Any]:
     now = utcnow()
     with svc.db.reading() as session:
-        schedules = store.list_schedules(session)
+        schedules = report_schedules.list_schedules(session)
     if not schedules:
         return [html.Div("No schedules.", className="text-muted")]
     return [schedule_card(s, next_fire(s, now)) for s in schedules]
@@ -216,10 +217,10 @@ def save_schedule(
     now = utcnow()
     try:
         with svc.recorder.transaction() as session:
-            current = store.get_schedule(session, schedule_id)
+            current = report_schedules.get_schedule(session, schedule_id)
             if current is None:
                 raise ScheduleError("schedule", "was deleted; reload the page")
-            edit = store.parse_schedule_edit(
+            edit = report_schedules.parse_schedule_edit(
                 current.period,
                 enabled=enabled,
                 time=time,
@@ -232,7 +233,7 @@ def save_schedule(
                 recipients=recipients,
                 webhook_url=webhook,
             )
-            saved = store.update_schedule(session, schedule_id, edit, now)
+            saved = report_schedules.update_schedule(session, schedule_id, edit, now)
     except ScheduleError as exc:
         if exc.field in flags:
             flags[exc.field] = True
