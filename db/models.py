@@ -117,6 +117,17 @@ class TaskEvent(Base):
     )
 
 
+class IngestedEvent(Base):
+    """The ledger of client event ids that POST /api/v1/events has recorded, so a retried batch is not
+    recorded twice. An id is unique within its task; the row goes when its task is deleted."""
+
+    __tablename__ = "ingested_events"
+
+    task_id: Mapped[int] = mapped_column(BigId, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[datetime]
+
+
 class Invocation(Base):
     """One model or tool call made while working on a task."""
 
