@@ -160,7 +160,7 @@ def _build_and_write(
         report = build_report(session, period, filters, now=clock(), stuck_after=config.stuck_after)
     files: list[dict[str, Any]] = []
     for i, fmt in enumerate(run.formats):
-        progress(BUILT_AT + (1 - BUILT_AT) * i / len(run.formats), f"writing {fmt.upper()}")
+        progress(BUILT_AT + (1 - BUILT_AT) * i / max(1, len(run.formats)), f"writing {fmt.upper()}")
         for path in write_report(report, (fmt,), folder, db=recorder.db):
             files.append({"format": fmt, "name": path.name, "size": path.stat().st_size})
     return files

@@ -302,9 +302,9 @@ def register(app: dash.Dash, svc: Services) -> None:
         State(ids.RPT_VERSION, "data"),
         prevent_initial_call=True,
     )
-    def _generate(_n: int | None, period: Any, start: Any, end: Any, kinds: Any, tags: Any, formats: Any,
-                  version: int | None) -> Any:  # fmt: skip
-        feedback, queued, flags = generate(svc, period, start, end, kinds, tags, formats)
+    def _generate(_n: int | None, *values: Any) -> Any:
+        *form, version = values
+        feedback, queued, flags = generate(svc, *form)
         return feedback, (version or 0) + 1 if queued else dash.no_update, *flags.values()
 
     def sid(kind: str) -> dict[str, Any]:
