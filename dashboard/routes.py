@@ -1,5 +1,5 @@
 """Dashboard layer: the whole HTTP surface in one place — the pages, the websocket, health and vendored
-static files, the CSV downloads (/export/<table>.csv). (The REST API joins here under /api/v1.)"""
+static files, the CSV downloads (/export/<table>.csv) and the REST API under /api/v1 (dashboard/api/)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from flask import send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_sock import ConnectionClosed, Sock
 
-from dashboard import exports, scopebar
+from dashboard import api, exports, scopebar
 from dashboard.pages import (
     agents,
     budgets,
@@ -88,6 +88,7 @@ def mount(app: dash.Dash, svc: Services) -> None:
         return reports.serve_file(svc, run_id, name)
 
     exports.mount(server, svc)  # /export/<table>.csv
+    api.mount(server, svc)  # /api/v1/… (dashboard/api/registry.py lists every endpoint and its role)
     server.add_url_rule("/reports/files/<int:run_id>/<name>", "report_file", report_file)  # a run's files
     server.add_url_rule("/healthz", "healthz", healthz)
     server.add_url_rule(BOOTSTRAP_CSS, "bootstrap_css", bootstrap_css)

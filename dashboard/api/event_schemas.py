@@ -1,0 +1,275 @@
+"""API layer: the events an external agent reports through POST /api/v1/events — the JSON-lines protocol's
+vocabulary (progress, activity, invocation.*, usage, result) plus `task` and `transition` — and their
+translation into the write path's ops (db/ops.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from db.ingest import MAX_CLIENT_INVOCATION_ID, IngestItem, TaskRef
+from db.ops import (
+    MAX_MESSAGE,
+    ActivityLine,
+    InvocationFinished,
+    InvocationStarted,
+    Op,
+    Progress,
+    SetResult,
+    SpecError,
+    TaskSpec,
+    Transition,
+    Usage,
+)
+from db.pricing import Price, cost_of
+from db.states import ActivityType, TaskKind, TaskStatus
+
+MAX_EVENTS = 1_000
+MAX_BATCH_BYTES = 5 * 1024 * 1024
+MAX_ID = 2**63 - 1
+MAX_TOKENS = 10**12
+
+ClientInvocationId = Annotated[str, Field(min_length=1, max_length=MAX_CLIENT_INVOCATION_ID)]
+Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS)]
+Text = Annotated[str, Field(max_length=MAX_MESSAGE)]
+Short = Annotated[str, Field(max_length=200)]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    event_id: str = Field(
+        min_length=1, max_length=200, description="yours, unique within the task: a replayed event is skipped"
+    )
+    task_id: int | None = Field(None, ge=1, le=MAX_ID, description="the task's TaskLens id …")
+    external_id: str | None = Field(None, min_length=1, max_length=200, description="… or your key for it")
+
+    @model_validator(mode="after")
+    def _one_task_reference(self) -> _Event:
+        if (self.task_id is None) == (self.external_id is None):
+            raise ValueError("give exactly one of task_id and external_id")
+        return self
+
+
+class TaskEvent(_Event):
+    """Creates the external task `external_id` if it does not exist yet; for an existing one it changes nothing
+    (the description is fixed at creation), so an agent may send it with every batch."""
+
+    event: Literal["task"]
+    title: str = Field(min_length=1, max_length=500)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    priority: int = Field(0, ge=-1000, le=1000)
+    tags: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=20)
+    created_by: Short = ""
+    max_attempts: int = Field(1, ge=1, le=100)
+    max_iterations: int | None = Field(None, ge=1, le=2**31 - 1)
+    timeout_seconds: float | None = Field(None, gt=0, le=10**9)
+
+    @model_validator(mode="after")
+    def _needs_key(self) -> TaskEvent:
+        if self.external_id is None:
+            raise ValueError("a task event names the task by external_id (the key that makes it idempotent)")
+        return self
+
+
+class TransitionEvent(_Event):
+    """A status change, checked against the lifecycle: queued → running → completed | failed | cancelled |
+    timed_out; `queued` again retries a finished task (or gives a running one back) with attempt + 1."""
+
+    event: Literal["transition"]
+    to: TaskStatus
+    error: Text | None = None
+    reason: Short | None = Field(None, description="failure reason; default error / timeout / cancelled")
+    result: Any = Field(None, description="with to=completed: the task's result")
+    worker: Short | None = Field(None, description="with to=running: who runs it (shown as its worker)")
+
+
+class ProgressEvent(_Event):
+    event: Literal["progress"]
+    iteration: int | None = Field(None, ge=0, le=2**31 - 1)
+    max_iterations: int | None = Field(None, ge=1, le=2**31 - 1)
+    percent: float | None = Field(None, ge=0, le=100)
+    message: Text | None = None
+
+
+class ActivityEvent(_Event):
+    event: Literal["activity"]
+    type: ActivityType = ActivityType.OUTPUT
+    message: Text
+    invocation_id: ClientInvocationId | None = None
+    stream: Literal["stdout", "stderr"] | None = None
+
+
+class InvocationStartedEvent(_Event):
+    event: Literal["invocation.started"]
+    id: ClientInvocationId = Field(description="yours, unique within the attempt")
+    role: Short = ""
+    provider: Short = Field("", description="default: the model's provider in the price table")
+    model: Short = ""
+    prompt: Text | None = None
+    iteration: int | None = Field(None, ge=0, le=2**31 - 1)
+
+
+class _UsageFields(_Event):
+    model: Short | None = None
+    input_tokens: Tokens = 0
+    output_tokens: Tokens = 0
+    cache_read_tokens: Tokens = 0
+    cost_usd: float | None = Field(None, ge=0, le=10**9, description="default: from the price table")
+
+
+class InvocationFinishedEvent(_UsageFields):
+    """Ends a call; tokens and cost given here are recorded as its usage first."""
+
+    event: Literal["invocation.completed", "invocation.failed"]
+    id: ClientInvocationId
+    response: Text | None = None
+    error: Text | None = None
+
+
+class UsageEvent(_UsageFields):
+    event: Literal["usage"]
+    invocation_id: ClientInvocationId | None = None
+
+
+class ResultEvent(_Event):
+    event: Literal["result"]
+    result: Any
+
+
+Event = Annotated[
+    TaskEvent
+    | TransitionEvent
+    | ProgressEvent
+    | ActivityEvent
+    | InvocationStartedEvent
+    | InvocationFinishedEvent
+    | UsageEvent
+    | ResultEvent,
+    Field(discriminator="event"),
+]
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    events: list[Event] = Field(
+        min_length=1,
+        description=f"at most {MAX_EVENTS:,} events and {MAX_BATCH_BYTES:,} bytes (413 past either)",
+        json_schema_extra={"maxItems": MAX_EVENTS},
+    )
+
+
+class TaskState(BaseModel):
+    task_id: int
+    external_id: str | None
+    status: TaskStatus
+    attempt: int
+    cancel_requested: bool = Field(description="someone asked to cancel it: stop and report cancelled")
+    created: bool
+
+
+class BatchResult(BaseModel):
+    batch_id: str = Field(description="the event log's correlation_id of everything this batch wrote")
+    recorded: int = Field(description="events recorded now")
+    duplicates: int = Field(description="events an earlier batch had recorded, skipped")
+    events_written: int = Field(description="rows appended to the event log")
+    tasks: list[TaskState]
+
+
+BATCH = TypeAdapter(EventBatch)
+
+
+class ItemError(ValueError):
+    def __init__(self, index: int, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.index, self.field, self.message = index, field_name, message
+
+
+def to_items(batch: EventBatch, prices: dict[str, Price]) -> list[IngestItem]:
+    """The write path's view of the batch. Raises ItemError for what only the task rules catch."""
+    models: dict[tuple[Any, Any], str] = {}  # (task, call) -> model of calls started in this batch
+    items = []
+    for index, ev in enumerate(batch.events):
+        ref = TaskRef(ev.task_id, ev.external_id)
+        task = ev.task_id if ev.task_id is not None else ev.external_id
+        spec = None
+        if isinstance(ev, TaskEvent):
+            try:
+                spec = TaskSpec(
+                    title=ev.title,
+                    kind=TaskKind.EXTERNAL,
+                    payload=ev.payload,
+                    priority=ev.priority,
+                    tags=tuple(ev.tags),
+                    created_by=ev.created_by,
+                    max_attempts=ev.max_attempts,
+                    max_iterations=ev.max_iterations,
+                    timeout_seconds=ev.timeout_seconds,
+                    external_id=ev.external_id,
+                )
+            except SpecError as exc:
+                raise ItemError(index, exc.field, exc.message) from None
+        if isinstance(ev, InvocationStartedEvent):
+            models[(task, ev.id)] = ev.model
+        ops = _ops(
+            ev, prices, models.get((task, getattr(ev, "id", None) or getattr(ev, "invocation_id", "")))
+        )
+        items.append(IngestItem(index, ev.event_id, ref, spec, ops))
+    return items
+
+
+def _ops(ev: Any, prices: dict[str, Price], started_model: str | None) -> tuple[Op, ...]:
+    match ev:
+        case TransitionEvent():
+            return (_transition(ev),)
+        case ProgressEvent():
+            return (Progress(ev.iteration, ev.max_iterations, ev.percent, ev.message),)
+        case ActivityEvent():
+            return (ActivityLine(ev.message, ev.type, ev.invocation_id, ev.stream),)
+        case InvocationStartedEvent():
+            provider = ev.provider or (prices[ev.model].provider if ev.model in prices else "")
+            return (InvocationStarted(ev.id, ev.role, provider, ev.model, ev.prompt, ev.iteration),)
+        case InvocationFinishedEvent():
+            ok = ev.event == "invocation.completed"
+            finish = InvocationFinished(ev.id, ok, ev.response, ev.error)
+            if _has_usage(ev):
+                return (_usage(ev, ev.id, prices, started_model), finish)
+            return (finish,)
+        case UsageEvent():
+            return (_usage(ev, ev.invocation_id, prices, started_model),)
+        case ResultEvent():
+            return (SetResult(ev.result),)
+    return ()
+
+
+def _transition(ev: TransitionEvent) -> Transition:
+    to = ev.to
+    if to is TaskStatus.QUEUED:
+        return Transition(to, reason=ev.reason or "retry", next_attempt=True)
+    if to is TaskStatus.RUNNING:
+        return Transition(to, worker_id=ev.worker)
+    default_reason = {
+        TaskStatus.FAILED: "error",
+        TaskStatus.TIMED_OUT: "timeout",
+        TaskStatus.CANCELLED: "cancelled",
+    }.get(to)
+    has_result = to is TaskStatus.COMPLETED and "result" in ev.model_fields_set
+    return Transition(
+        to, reason=ev.reason or default_reason, error=ev.error, result=ev.result, has_result=has_result
+    )
+
+
+def _has_usage(ev: _UsageFields) -> bool:
+    return bool(ev.input_tokens or ev.output_tokens or ev.cache_read_tokens or ev.cost_usd)
+
+
+def _usage(
+    ev: _UsageFields, invocation_id: str | None, prices: dict[str, Price], started: str | None
+) -> Usage:
+    model = ev.model or started or ""
+    cost = ev.cost_usd
+    if cost is None:
+        cost = cost_of(model, ev.input_tokens, ev.output_tokens, ev.cache_read_tokens, prices)
+    return Usage(model, ev.input_tokens, ev.output_tokens, ev.cache_read_tokens, cost, invocation_id)

@@ -1,0 +1,80 @@
+"""API layer: POST /events — batch ingestion for external tasks. The whole batch is validated first (shape,
+then task rules, then the database's state), then applied in ONE transaction through the write path
+(db/ingest.py → db/writes.apply_ops); any bad item rejects all of it, naming the item's index and field."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import IntegrityError
+
+from dashboard.api.context import ctx, respond
+from dashboard.api.errors import ApiError
+from dashboard.api.event_schemas import (
+    BATCH,
+    MAX_BATCH_BYTES,
+    MAX_EVENTS,
+    BatchResult,
+    EventBatch,
+    ItemError,
+    to_items,
+)
+from dashboard.api.params import json_body, parse_json, parse_query
+from dashboard.api.registry import Role, actor, endpoint
+from dashboard.api.schemas import NoQuery
+from db.ingest import BatchRejected, Rejection, apply_batch
+from db.timeutil import utcnow
+
+STATUS = {Rejection.NOT_FOUND: 404, Rejection.CONFLICT: 409, Rejection.INVALID: 422}
+
+
+@endpoint("POST", "/events", Role.OPERATOR)
+def ingest() -> ResponseReturnValue:
+    parse_query(NoQuery)
+    api = ctx()
+    data = json_body(MAX_BATCH_BYTES)
+    batch: EventBatch = parse_json(BATCH, data)
+    if len(batch.events) > MAX_EVENTS:
+        # Checked after parsing (the body is already within 5 MB): the count is what bounds the transaction.
+        raise ApiError(
+            413,
+            "too_many_events",
+            f"a batch holds at most {MAX_EVENTS:,} events, this one {len(batch.events):,}; split it",
+            limit=MAX_EVENTS,
+            count=len(batch.events),
+        )
+    try:
+        items = to_items(batch, api.prices)
+    except ItemError as exc:
+        raise _item_error(422, "validation_error", exc.index, exc.field, exc.message) from None
+    batch_id = uuid.uuid4().hex
+    try:
+        with api.svc.recorder.transaction() as session:
+            outcome = apply_batch(session, items, actor=actor(), now=utcnow(), correlation_id=batch_id)
+    except BatchRejected as exc:
+        raise _item_error(STATUS[exc.reason], exc.code, exc.index, exc.field, exc.message) from None
+    except IntegrityError:
+        # Another batch created the same external_id or recorded the same event id at the same moment
+        # (PostgreSQL): nothing of this one was stored, and sending it again is safe.
+        raise ApiError(
+            409, "conflict", "a concurrent batch wrote the same task or event ids; send it again"
+        ) from None
+    api.metrics.events_ingested.inc(outcome.recorded)
+    return respond(
+        BatchResult,
+        {
+            "batch_id": batch_id,
+            "recorded": outcome.recorded,
+            "duplicates": outcome.duplicates,
+            "events_written": outcome.events_written,
+            "tasks": [t.__dict__ for t in outcome.tasks],
+        },
+    )
+
+
+def _item_error(status: int, code: str, index: int, field_name: str, message: str) -> ApiError:
+    path = f"events[{index}]" + (f".{field_name}" if field_name else "")
+    return ApiError(
+        status, code, f"{path}: {message}; nothing of this batch was stored", index=index, field=path
+    )

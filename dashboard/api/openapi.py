@@ -1,0 +1,316 @@
+"""API layer: GET /openapi.json — the OpenAPI 3.1 document of /api/v1. Schemas and query parameters are
+generated from the pydantic models the handlers validate with; the paths are written here by hand, and each
+operation carries the role the endpoint table (registry.py) gives it."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from typing import Any
+
+from flask import Response
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from dashboard.api import schemas as s
+from dashboard.api.event_schemas import MAX_BATCH_BYTES, MAX_EVENTS, BatchResult, EventBatch
+from dashboard.api.params import parse_query
+from dashboard.api.registry import ENDPOINTS, PREFIX, Role, endpoint
+
+JSON = "application/json"
+ERRORS = {
+    400: "a bad parameter, cursor or malformed JSON",
+    404: "no such task, invocation or path",
+    405: "the path takes other methods (see Allow)",
+    409: "the task's state does not allow it (an illegal transition; a duplicate key)",
+    413: "the body is too large",
+    415: "the body is not application/json",
+    422: "a field of the body is invalid (details.field names it)",
+}
+RESPONSE_MODELS: list[type[BaseModel]] = [
+    s.TaskPage,
+    s.TaskDetail,
+    s.TaskAction,
+    s.TimelinePage,
+    s.ActivityPage,
+    s.InvocationDetail,
+    s.Stats,
+    s.WorkerList,
+    s.Costs,
+    s.Health,
+    s.Ready,
+    s.ErrorBody,
+    BatchResult,
+]
+REQUEST_MODELS: list[type[BaseModel]] = [s.TaskCreate, EventBatch]
+
+
+def _op(
+    op_id: str,
+    summary: str,
+    ok: dict[int, tuple[str, Any]],
+    errors: tuple[int, ...] = (400,),
+    *,
+    query: type[BaseModel] | None = None,
+    path: tuple[str, ...] = (),
+    body: type[BaseModel] | None = None,
+    description: str = "",
+) -> dict[str, Any]:
+    """One operation; `ok` maps a status to (description, response model or a raw content map or None)."""
+    return {
+        "operationId": op_id,
+        "summary": summary,
+        "description": description,
+        "_query": query,
+        "_path": path,
+        "_body": body,
+        "_ok": ok,
+        "_errors": errors,
+    }
+
+
+TASK = "/tasks/{task_id}"
+PATHS: dict[str, dict[str, dict[str, Any]]] = {
+    "/tasks": {
+        "get": _op(
+            "list_tasks",
+            "List tasks: filters, a sort and cursor pages",
+            {200: ("a page of tasks", s.TaskPage)},
+            query=s.TaskListQuery,
+            description="Pages follow (sort key, id): a task inserted while you page never shifts the rows "
+            "you have not seen; a task whose sort key changes meanwhile (last_updated_at, cost_usd) may move.",
+        ),
+        "post": _op(
+            "create_task",
+            "Queue a task (the CLI's validation)",
+            {201: ("the task as stored; Location gives its URL", s.TaskDetail)},
+            (400, 409, 413, 415, 422),
+            body=s.TaskCreate,
+        ),
+    },
+    TASK: {
+        "get": _op(
+            "get_task",
+            "One task: every field, progress, tags and database figures",
+            {200: ("the task", s.TaskDetail)},
+            (400, 404),
+            path=("task_id",),
+        ),
+        "delete": _op(
+            "delete",
+            "Delete a finished task with its events, calls and activity",
+            {204: ("deleted; the analytics hours it counted in were rebuilt", None)},
+            (400, 404, 409),
+            path=("task_id",),
+        ),
+    },
+    TASK + "/cancel": {
+        "post": _op(
+            "cancel_task",
+            "Cancel: a queued task at once; a running one is asked to stop",
+            {200: ("the task's status now", s.TaskAction)},
+            (400, 404, 409),
+            path=("task_id",),
+        )
+    },
+    TASK + "/retry": {
+        "post": _op(
+            "retry_task",
+            "Send a finished task back to the queue (attempt + 1)",
+            {200: ("the task's status now", s.TaskAction)},
+            (400, 404, 409),
+            path=("task_id",),
+        )
+    },
+    TASK + "/timeline": {
+        "get": _op(
+            "timeline",
+            "Every event of the task in seq order (the websocket's messages)",
+            {200: ("a page of events", s.TimelinePage)},
+            (400, 404),
+            query=s.PageQuery,
+            path=("task_id",),
+        )
+    },
+    TASK + "/activity": {
+        "get": _op(
+            "activity",
+            "The task's activity lines by id",
+            {200: ("a page of lines", s.ActivityPage)},
+            (400, 404),
+            query=s.PageQuery,
+            path=("task_id",),
+        )
+    },
+    "/invocations/{invocation_id}": {
+        "get": _op(
+            "get_invocation",
+            "One model or tool call with its activity lines",
+            {200: ("the call", s.InvocationDetail)},
+            (400, 404),
+            path=("invocation_id",),
+        )
+    },
+    "/events": {
+        "post": _op(
+            "ingest",
+            "Report events of external tasks in one all-or-nothing batch",
+            {200: ("recorded (events already recorded by an earlier batch are skipped)", BatchResult)},
+            (400, 404, 409, 413, 415, 422),
+            body=EventBatch,
+            description=f"At most {MAX_EVENTS:,} events and {MAX_BATCH_BYTES:,} bytes (413 past either). "
+            "Every event is checked before anything is written; a bad one rejects the batch (details.index "
+            "and details.field name it) and nothing is stored. Events are recorded in batch order per task, "
+            "stamped with the server's clock. A replayed event_id of the same task is skipped.",
+        )
+    },
+    "/stats": {"get": _op("stats", "The overview's KPIs", {200: ("the figures", s.Stats)})},
+    "/workers": {
+        "get": _op(
+            "workers",
+            "Worker processes, busy and online first",
+            {200: ("workers", s.WorkerList)},
+            query=s.WorkersQuery,
+        )
+    },
+    "/costs": {
+        "get": _op(
+            "cost_report",
+            "Spend and tokens over a range: totals, a breakdown and a series per period",
+            {200: ("the figures", s.Costs)},
+            query=s.CostsQuery,
+        )
+    },
+    "/exports/{table}.csv": {
+        "get": _op(
+            "export_csv",
+            "A dashboard table as CSV (the page's filters as parameters, as /export/<table>.csv)",
+            {200: ("the file", {"text/csv": {"schema": {"type": "string"}}})},
+            (400, 404),
+            path=("table",),
+            description="Tables: tasks, invocations, activity, costs-breakdown, costs-top-tasks, costs-top-calls, "
+            "agents-fleet, agents-roles; each takes the parameters of its dashboard page.",
+        )
+    },
+    "/health": {"get": _op("health", "The process is up", {200: ("up", s.Health)})},
+    "/ready": {
+        "get": _op(
+            "ready",
+            "Ready: database reachable, migrations current, a worker heartbeat within two leases",
+            {200: ("ready", s.Ready), 503: ("not ready; reasons say why", s.Ready)},
+        )
+    },
+    "/metrics": {
+        "get": _op(
+            "metrics",
+            "Prometheus metrics",
+            {200: ("text exposition format", {"text/plain": {"schema": {"type": "string"}}})},
+        )
+    },
+    "/openapi.json": {
+        "get": _op("openapi", "This document", {200: ("OpenAPI 3.1", {JSON: {"schema": {"type": "object"}}})})
+    },
+}
+PATH_PARAMS = {
+    "task_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    "invocation_id": {"type": "string"},
+    "table": {"type": "string"},
+}
+
+
+def flask_to_openapi(rule: str) -> str:
+    """/tasks/<int(min=1, …):task_id> → /tasks/{task_id}"""
+    return re.sub(r"<(?:[^:<>]+:)?([a-z_]+)>", r"{\1}", rule)
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    queries = {o["_query"] for ops in PATHS.values() for o in ops.values() if o["_query"] is not None}
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "serialization") for m in RESPONSE_MODELS]
+    models += [(m, "validation") for m in [*REQUEST_MODELS, *queries]]
+    refs, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    roles = {(ep.method.lower(), flask_to_openapi(ep.rule)): ep.role for ep in ENDPOINTS}
+    paths: dict[str, Any] = {}
+    for path, ops in PATHS.items():
+        paths[path] = {}
+        for method, spec in ops.items():
+            paths[path][method] = _operation(spec, refs, defs["$defs"], roles[(method, path)])
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "TaskLens API",
+            "version": "1.0.0",
+            "description": "Live tracking of AI-agent tasks. Every error is "
+            '{"error": {"code", "message", "details"}}. Times are UTC, ISO 8601. Each operation names in '
+            "x-required-role the role it will need once access control is on (viewer < operator < admin).",
+        },
+        "servers": [{"url": PREFIX}],
+        "paths": paths,
+        "components": {"schemas": {k: v for k, v in defs["$defs"].items() if not _is_query(k, queries)}},
+    }
+
+
+def _is_query(name: str, queries: set[type[BaseModel]]) -> bool:
+    return any(name == q.__name__ for q in queries)
+
+
+def _operation(spec: dict[str, Any], refs: Any, defs: dict[str, Any], role: Role) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": spec["operationId"],
+        "summary": spec["summary"],
+        "x-required-role": role.value,
+        "parameters": [
+            {"name": name, "in": "path", "required": True, "schema": PATH_PARAMS[name]}
+            for name in spec["_path"]
+        ],
+        "responses": {},
+    }
+    if spec["description"]:
+        op["description"] = spec["description"]
+    if spec["_query"] is not None:
+        op["parameters"] += _query_parameters(spec["_query"], refs, defs)
+    if spec["_body"] is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {JSON: {"schema": refs[(spec["_body"], "validation")]}},
+        }
+    for status, (description, content) in spec["_ok"].items():
+        response: dict[str, Any] = {"description": description}
+        if isinstance(content, type):
+            response["content"] = {JSON: {"schema": refs[(content, "serialization")]}}
+        elif content is not None:
+            response["content"] = content
+        op["responses"][str(status)] = response
+    error_schema = refs[(s.ErrorBody, "serialization")]
+    for status in spec["_errors"]:
+        op["responses"][str(status)] = {
+            "description": ERRORS[status],
+            "content": {JSON: {"schema": error_schema}},
+        }
+    return op
+
+
+def _query_parameters(model: type[BaseModel], refs: Any, defs: dict[str, Any]) -> list[dict[str, Any]]:
+    ref = refs[(model, "validation")]["$ref"].rsplit("/", 1)[1]
+    properties = defs[ref]["properties"]
+    out = []
+    for name, field in model.model_fields.items():
+        wire = field.alias or name
+        schema = dict(properties[wire])
+        description = schema.pop("description", None) or field.description
+        schema.pop("title", None)
+        param: dict[str, Any] = {"name": wire, "in": "query", "required": False, "schema": schema}
+        if description:
+            param["description"] = description
+        if schema.get("type") == "array":
+            param["style"], param["explode"] = "form", True
+        out.append(param)
+    return out
+
+
+@endpoint("GET", "/openapi.json", Role.VIEWER)
+def openapi() -> ResponseReturnValue:
+    parse_query(s.NoQuery)
+    return Response(json.dumps(document()), mimetype=JSON)

@@ -1,0 +1,86 @@
+"""API layer: reading a request — a JSON body of the right type and size parsed by a pydantic model, and a
+query string whose every parameter is known (a misspelt filter is an error, not silently ignored)."""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any, TypeVar
+
+from flask import request
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from dashboard.api.errors import ApiError, bad_parameter, validation_error
+
+M = TypeVar("M", bound=BaseModel)
+BODY_LIMIT = 1024 * 1024  # 1 MB for single objects; POST /events allows more (events.py)
+
+
+def json_body(limit: int = BODY_LIMIT) -> bytes:
+    """The raw body of a JSON request: 415 for another content type, 413 past `limit`, 400 when empty."""
+    mimetype = request.mimetype
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"send the body as application/json, not {mimetype or 'no content type'}",
+            content_type=request.content_type,
+        )
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
+    request.max_content_length = limit  # also bounds a chunked body, which has no Content-Length
+    try:
+        data = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise _too_large(limit) from None
+    if not data.strip():
+        raise ApiError(400, "malformed_json", "the body is empty; send a JSON object")
+    return data
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"the body is larger than {limit:,} bytes", limit_bytes=limit)
+
+
+def parse_json(parser: type[M] | TypeAdapter[Any], data: bytes) -> Any:
+    """Validates `data` (parsed in the same pass): 400 for malformed JSON, 422 naming the first bad field."""
+    try:
+        if isinstance(parser, TypeAdapter):
+            return parser.validate_json(data)
+        return parser.model_validate_json(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            raise ApiError(400, "malformed_json", f"the body is not valid JSON: {errors[0]['msg']}") from None
+        raise validation_error(exc) from None
+
+
+def _is_list(annotation: Any) -> bool:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_is_list(a) for a in typing.get_args(annotation))
+    return typing.get_origin(annotation) in (list, tuple)
+
+
+def parse_query(model: type[M]) -> M:
+    """The query string as `model`: repeated or comma-separated values for list fields, one value for the
+    others; 400 naming the parameter for anything unknown, repeated or invalid."""
+    names = {(f.alias or name): name for name, f in model.model_fields.items()}
+    data: dict[str, Any] = {}
+    for key in request.args:
+        if key not in names:
+            known = ", ".join(sorted(names)) or "none"
+            raise bad_parameter(key, f"unknown parameter; this endpoint takes {known}")
+        raw = request.args.getlist(key)
+        if _is_list(model.model_fields[names[key]].annotation):
+            data[key] = [v.strip() for item in raw for v in item.split(",") if v.strip()]
+        elif len(raw) > 1:
+            raise bad_parameter(key, "give it once")
+        else:
+            data[key] = raw[0]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        parameter = str(error["loc"][0]) if error["loc"] else ""
+        raise bad_parameter(parameter, error["msg"]) from None

@@ -1,0 +1,67 @@
+"""API layer: every endpoint of /api/v1 in one table — its method, path, handler and the role it needs — so
+that access control is one decorator here (`guard`) and the OpenAPI document can be checked against it."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from flask import g
+from flask.typing import ResponseReturnValue
+
+PREFIX = "/api/v1"
+# A task id in a path: a BIGINT of at least 1 (anything else is no task, 404, rather than a database error).
+TASK = "/tasks/<int(min=1, max=9223372036854775807):task_id>"
+
+
+class Role(StrEnum):
+    """Who may call an endpoint, each role including the ones before it."""
+
+    VIEWER = "viewer"  # reads: lists, details, stats, metrics, exports
+    OPERATOR = "operator"  # acts on tasks: create, cancel, retry, report events
+    ADMIN = "admin"  # destroys: delete
+
+
+Handler = Callable[..., ResponseReturnValue]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    rule: str  # Flask rule under PREFIX, e.g. /tasks/<int:task_id>
+    role: Role
+    operation_id: str
+    handler: Handler
+
+
+ENDPOINTS: list[Endpoint] = []
+
+
+def endpoint(method: str, rule: str, role: Role) -> Callable[[Handler], Handler]:
+    """Declares a handler; blueprint.mount registers every declared one through `guard`."""
+
+    def declare(handler: Handler) -> Handler:
+        ENDPOINTS.append(Endpoint(method, rule, role, handler.__name__, handler))
+        return handler
+
+    return declare
+
+
+def guard(ep: Endpoint, call: Handler) -> Handler:
+    """The one place a request meets the endpoint's role. There is no authentication yet, so every caller is
+    let through; the role is kept on `g` for the request's log line and for the check that will go here."""
+
+    @functools.wraps(call)
+    def guarded(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        g.api_role = ep.role
+        return call(*args, **kwargs)
+
+    return guarded
+
+
+def actor() -> str:
+    """Who the event log says did it; the authenticated principal once there is one."""
+    return "api"

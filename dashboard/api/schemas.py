@@ -1,0 +1,347 @@
+"""API layer: the pydantic models of /api/v1's requests, query strings and responses (the OpenAPI document's
+schemas are generated from these, so the document and the validation are one thing)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
+
+from db.states import ActivityType, TaskKind, TaskStatus
+from db.timeutil import iso, to_naive_utc
+
+MAX_ID = 2**63 - 1
+MAX_LIMIT = 500
+
+# Times go out as ISO 8601 UTC with a Z (as on the websocket); times coming in may carry an offset and are
+# stored as naive UTC.
+UtcDateTime = Annotated[
+    datetime,
+    AfterValidator(to_naive_utc),
+    PlainSerializer(iso, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+TaskId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Body(BaseModel):
+    """A request body: unknown fields and wrong JSON types are errors (no "5" for 5)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class NoQuery(Model):
+    """An endpoint without query parameters: any given is an error."""
+
+
+# ---- errors ------------------------------------------------------------------------------------------
+class ErrorDetail(Model):
+    code: str = Field(description="stable, machine-readable: bad_parameter, validation_error, not_found, …")
+    message: str
+    details: dict[str, Any] = Field(description="what was wrong: field, parameter, index, errors")
+
+
+class ErrorBody(Model):
+    error: ErrorDetail
+
+
+# ---- tasks -------------------------------------------------------------------------------------------
+class TaskCreate(Body):
+    """A task to queue; the same rules as `python app.py submit`."""
+
+    title: str = Field(max_length=500)
+    kind: TaskKind
+    payload: dict[str, Any] = Field(default_factory=dict)
+    priority: int = Field(0, ge=-1000, le=1000)
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    created_by: str = Field("", max_length=200)
+    max_attempts: int = Field(1, ge=1, le=100)
+    max_iterations: int | None = Field(None, ge=1, le=2**31 - 1)
+    timeout_seconds: float | None = Field(None, gt=0, le=10**9)
+    external_id: str | None = Field(None, min_length=1, max_length=200, description="your own unique key")
+
+
+class Task(Model):
+    id: int
+    external_id: str | None
+    title: str
+    kind: str
+    status: TaskStatus
+    priority: int
+    tags: list[str]
+    created_by: str
+    attempt: int
+    max_attempts: int
+    progress: float
+    progress_message: str | None
+    current_iteration: int
+    max_iterations: int | None
+    worker_id: str | None
+    cancel_requested: bool
+    error_message: str | None
+    failure_reason: str | None
+    created_at: UtcDateTime
+    started_at: UtcDateTime | None
+    completed_at: UtcDateTime | None
+    last_updated_at: UtcDateTime
+    last_activity_at: UtcDateTime | None
+    update_count: int = Field(description="events recorded for the task (each is one row update)")
+    invocation_count: int
+    activity_count: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cost_usd: float
+
+
+class TaskDetail(Task):
+    payload: dict[str, Any]
+    result: Any = None
+    timeout_seconds: float | None
+    available_at: UtcDateTime
+    lease_expires_at: UtcDateTime | None
+    event_count: int = Field(description="rows of the task in the event log")
+    updates_per_minute: float | None = Field(description="update_count over the task's life so far")
+
+
+class TaskPage(Model):
+    items: list[Task]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last one")
+    limit: int
+
+
+class TaskAction(Model):
+    """What cancel and retry did: the task's status now."""
+
+    id: int
+    status: TaskStatus
+    attempt: int
+    cancel_requested: bool
+
+
+# db/task_pages.SORTS, ascending or (with a leading -) descending; tests check the two lists agree.
+SortName = Literal[
+    "id",
+    "-id",
+    "created_at",
+    "-created_at",
+    "last_updated_at",
+    "-last_updated_at",
+    "priority",
+    "-priority",
+    "cost_usd",
+    "-cost_usd",
+]
+
+
+class TaskListQuery(Model):
+    status: list[TaskStatus] = Field(default_factory=list, description="repeat or comma-separate")
+    kind: list[TaskKind] = Field(default_factory=list, description="repeat or comma-separate")
+    tag: str | None = Field(None, max_length=100)
+    worker: str | None = Field(None, max_length=200)
+    created_by: str | None = Field(None, max_length=200)
+    text: str | None = Field(
+        None, max_length=200, description="in the title or creator; a number matches the id"
+    )
+    created_from: UtcDateTime | None = None
+    created_to: UtcDateTime | None = None
+    sort: SortName = Field("-created_at", description="a field, descending with a leading -")
+    limit: int = Field(50, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(None, max_length=500, description="next_cursor of the previous page")
+
+
+# ---- a task's events, activity and calls -------------------------------------------------------------
+class TimelineEvent(Model):
+    """One row of the event log, as the websocket sends it."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+    seq: int
+    type: str
+    at: UtcDateTime
+    task_id: int | None
+    from_: TaskStatus | None = Field(None, alias="from")
+    to: TaskStatus | None = None
+    invocation_id: str | None = None
+    worker_id: str | None = None
+    data: dict[str, Any]
+
+
+class TimelinePage(Model):
+    items: list[TimelineEvent]
+    next_after: int | None = Field(description="pass as ?after= for the next page; null on the last one")
+
+
+class ActivityLineOut(Model):
+    id: int
+    task_id: int
+    invocation_id: str | None
+    type: ActivityType
+    stream: str | None
+    message: str
+    at: UtcDateTime
+
+
+class ActivityPage(Model):
+    items: list[ActivityLineOut]
+    next_after: int | None
+
+
+class PageQuery(Model):
+    after: int = Field(0, ge=0, le=MAX_ID, description="the last seq (or id) you have; 0 from the start")
+    limit: int = Field(500, ge=1, le=5000)
+
+
+class InvocationDetail(Model):
+    id: str
+    task_id: int
+    iteration: int | None
+    role: str
+    provider: str
+    model: str
+    status: str
+    started_at: UtcDateTime
+    completed_at: UtcDateTime | None
+    last_activity_at: UtcDateTime | None
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cost_usd: float
+    prompt: str | None
+    response: str | None
+    error: str | None
+    activity: list[ActivityLineOut]
+    activity_truncated: bool
+
+
+# ---- fleet and figures -------------------------------------------------------------------------------
+class Stats(Model):
+    """The overview's KPIs (today is the UTC day)."""
+
+    as_of: UtcDateTime
+    active: int
+    queued: int
+    running: int
+    stuck: int = Field(description="running but silent for longer than TASKLENS_STUCK_AFTER_SECONDS")
+    completed_today: int
+    failed_today: int
+    success_rate: float | None
+    avg_duration_s: float | None
+    p95_duration_s: float | None
+    throughput_per_hour: int
+    cost_today: float
+
+
+class WorkerOut(Model):
+    id: str
+    name: str
+    host: str
+    pid: int
+    status: str
+    running_count: int
+    concurrency: int
+    current_task_id: int | None
+    started_at: UtcDateTime
+    last_seen_at: UtcDateTime
+    tasks_completed: int
+    tasks_failed: int
+
+
+class WorkerList(Model):
+    items: list[WorkerOut]
+
+
+class WorkersQuery(Model):
+    limit: int = Field(100, ge=1, le=MAX_LIMIT)
+
+
+CostDimension = Literal["model", "role", "provider", "kind", "created_by", "tag"]
+RangeKey = Literal["1h", "24h", "7d", "30d", "90d"]  # db/scope.RANGES (its default 7d is this one's)
+
+
+class CostsQuery(Model):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    period: Literal["day", "week", "month"] = Field("day", description="the series' time bucket")
+    by: CostDimension = Field("model", description="the breakdown's and the series' dimension")
+    range: RangeKey = Field("7d", description="ignored when from is given")
+    from_: UtcDateTime | None = Field(None, alias="from", description="custom range start (UTC)")
+    to: UtcDateTime | None = Field(None, description="custom range end (UTC), default now")
+    kind: list[str] = Field(default_factory=list)
+    tag: list[str] = Field(default_factory=list)
+    role: list[str] = Field(default_factory=list)
+    model: list[str] = Field(default_factory=list)
+    worker: list[str] = Field(default_factory=list)
+
+
+class CostRange(Model):
+    start: UtcDateTime
+    end: UtcDateTime
+    key: str
+
+
+class CostTotalsOut(Model):
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    calls: int
+    tasks: int
+    completed_tasks: int
+    cost_per_task: float | None
+    cost_per_success: float | None
+
+
+class CostRow(Model):
+    key: str
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    calls: int
+
+
+class CostPoint(Model):
+    bucket: UtcDateTime
+    key: str
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+
+
+class Costs(Model):
+    range: CostRange
+    period: str
+    by: str
+    totals: CostTotalsOut
+    breakdown: list[CostRow]
+    series: list[CostPoint]
+
+
+# ---- health ------------------------------------------------------------------------------------------
+class Health(Model):
+    status: Literal["ok"]
+
+
+class Check(Model):
+    ok: bool
+    message: str
+
+
+class Ready(Model):
+    ready: bool
+    checks: dict[str, Check]
+    reasons: list[str]

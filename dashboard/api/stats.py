@@ -1,0 +1,116 @@
+"""API layer: /stats (the overview's KPIs), /workers (the fleet) and /costs (totals, a breakdown and a series
+per day, week or month over an analytics scope), read through the dashboard's own query modules."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import pandas as pd
+from flask.typing import ResponseReturnValue
+
+from dashboard.api.context import ctx, respond
+from dashboard.api.errors import bad_parameter
+from dashboard.api.params import parse_query
+from dashboard.api.registry import Role, endpoint
+from dashboard.api.schemas import Costs, CostsQuery, NoQuery, Stats, WorkerList, WorkersQuery
+from db import cost_series, costs, overview
+from db.scope import DIMENSIONS, Scope, ScopeError, parse_scope
+from db.timeutil import utcnow
+
+
+@endpoint("GET", "/stats", Role.VIEWER)
+def stats() -> ResponseReturnValue:
+    parse_query(NoQuery)
+    svc = ctx().svc
+    now = utcnow()
+    with svc.db.reading() as session:
+        k = overview.kpis(session, now, timedelta(seconds=svc.settings.stuck_after_seconds))
+    return respond(Stats, {**k.__dict__, "active": k.active, "as_of": now})
+
+
+@endpoint("GET", "/workers", Role.VIEWER)
+def workers() -> ResponseReturnValue:
+    q = parse_query(WorkersQuery)
+    with ctx().svc.db.reading() as session:
+        frame = overview.workers_frame(session, q.limit)
+    return respond(WorkerList, {"items": _records(frame)})
+
+
+@endpoint("GET", "/costs", Role.VIEWER)
+def cost_report() -> ResponseReturnValue:
+    q = parse_query(CostsQuery)
+    scope = _scope(q)
+    with ctx().svc.db.reading() as session:
+        totals = costs.totals(session, scope)
+        breakdown = costs.breakdown(session, scope, q.by)
+        points = cost_series.series(session, scope, q.period, q.by)
+    money = ["cost_usd", "input_tokens", "output_tokens", "cache_read_tokens"]
+    renames = dict(zip(["cost", "input", "output", "cache"], money, strict=True))
+    return respond(
+        Costs,
+        {
+            "range": {"start": scope.start, "end": scope.end, "key": scope.range_key},
+            "period": q.period,
+            "by": q.by,
+            "totals": {
+                "cost_usd": totals.cost,
+                "input_tokens": totals.input_tokens,
+                "output_tokens": totals.output_tokens,
+                "cache_read_tokens": totals.cache_read_tokens,
+                "calls": totals.calls,
+                "tasks": totals.tasks,
+                "completed_tasks": totals.completed_tasks,
+                "cost_per_task": totals.per_task,
+                "cost_per_success": totals.per_success,
+            },
+            "breakdown": _records(breakdown.rename(columns=renames), key=True),
+            "series": _records(points.rename(columns=renames), key=True),
+        },
+    )
+
+
+def _scope(q: CostsQuery) -> Scope:
+    """The same scope the costs page builds from its URL (db/scope.parse_scope)."""
+    params: list[tuple[str, str]] = []
+    if q.from_ is not None:
+        params.append(("from", q.from_.isoformat()))
+        if q.to is not None:
+            params.append(("to", q.to.isoformat()))
+    elif q.to is not None:
+        raise bad_parameter("to", "give from with to")
+    else:
+        params.append(("range", q.range))
+    for dim in DIMENSIONS:
+        params += [(dim, v) for v in getattr(q, dim)]
+    try:
+        return parse_scope(urlencode(params), utcnow())
+    except ScopeError as exc:
+        message = str(exc)
+        parameter = "to" if message.startswith("to ") else "range" if message.startswith("range") else "from"
+        raise bad_parameter(parameter, message) from None
+
+
+def _records(frame: pd.DataFrame, key: bool = False) -> list[dict[str, Any]]:
+    """Rows as plain Python values (NaN and NaT as None; keys as text, "" for a NULL creator or tag)."""
+    out = []
+    for row in frame.to_dict("records"):
+        clean: dict[str, Any] = {str(k): (None if _missing(v) else v) for k, v in row.items()}
+        if key:
+            clean["key"] = "" if clean.get("key") is None else str(clean["key"])
+        for name in ("input_tokens", "output_tokens", "cache_read_tokens", "calls"):
+            if name in clean and clean[name] is not None:
+                clean[name] = int(clean[name])
+        task = clean.get("current_task_id")
+        if task is not None:
+            clean["current_task_id"] = int(task)
+        out.append(clean)
+    return out
+
+
+def _missing(value: Any) -> bool:
+    if value is None or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)

@@ -1,0 +1,198 @@
+"""API layer: /tasks — list (filters, sorts, cursor pages), create, one task, cancel, retry, delete, its
+timeline and activity — and /invocations/<id>. Reads go through db/task_pages.py; writes through the
+recorder (db/recorder.py), the one write path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask.typing import ResponseReturnValue
+
+from dashboard.api import cursor
+from dashboard.api.context import ctx, respond
+from dashboard.api.errors import ApiError, not_found
+from dashboard.api.params import json_body, parse_json, parse_query
+from dashboard.api.registry import PREFIX, TASK, Role, actor, endpoint
+from dashboard.api.schemas import (
+    ActivityPage,
+    InvocationDetail,
+    NoQuery,
+    PageQuery,
+    TaskAction,
+    TaskCreate,
+    TaskDetail,
+    TaskListQuery,
+    TaskPage,
+    TimelinePage,
+)
+from db import task_pages
+from db.ops import SpecError, TaskSpec
+from db.states import IllegalTransition
+from db.task_delete import TaskNotFinished, delete_task
+from db.tasklist import TaskFilter
+from db.writes import TaskNotFound
+
+
+def _no_task(task_id: int) -> ApiError:
+    return not_found(f"task {task_id}", task_id=task_id)
+
+
+def _conflict(exc: IllegalTransition | TaskNotFinished) -> ApiError:
+    status = exc.current if isinstance(exc, IllegalTransition) else exc.status
+    return ApiError(409, "illegal_transition", str(exc), task_id=exc.task_id, task_status=status.value)
+
+
+@endpoint("GET", "/tasks", Role.VIEWER)
+def list_tasks() -> ResponseReturnValue:
+    q = parse_query(TaskListQuery)
+    descending = q.sort.startswith("-")
+    sort = q.sort.lstrip("-")
+    after = cursor.decode(q.cursor, sort, descending) if q.cursor else None
+    flt = task_pages.ListFilter(
+        TaskFilter(
+            statuses=tuple(s.value for s in q.status),
+            kinds=tuple(k.value for k in q.kind),
+            worker=q.worker,
+            tag=q.tag,
+            text=q.text,
+            created_from=q.created_from,
+            created_to=q.created_to,
+        ),
+        q.created_by,
+    )
+    with ctx().svc.db.reading() as session:
+        rows = task_pages.list_tasks(session, flt, sort, descending, after, q.limit + 1)
+    more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    next_cursor = cursor.encode(sort, descending, rows[-1][sort], rows[-1]["id"]) if more else None
+    return respond(TaskPage, {"items": rows, "next_cursor": next_cursor, "limit": q.limit})
+
+
+@endpoint("POST", "/tasks", Role.OPERATOR)
+def create_task() -> ResponseReturnValue:
+    parse_query(NoQuery)
+    body: TaskCreate = parse_json(TaskCreate, json_body())
+    try:
+        spec = TaskSpec(**{**body.model_dump(), "tags": tuple(body.tags)})
+    except SpecError as exc:
+        raise ApiError(422, "validation_error", f"{exc.field}: {exc.message}", field=exc.field) from None
+    svc = ctx().svc
+    if spec.external_id is not None:
+        with svc.db.reading() as session:
+            if task_pages.task_id_of_key(session, spec.external_id) is not None:
+                raise _duplicate_key(spec.external_id)
+    try:
+        task_id = svc.recorder.submit(spec, actor=actor())
+    except Exception as exc:
+        if spec.external_id is not None and _is_unique_violation(exc):
+            raise _duplicate_key(spec.external_id) from None  # created by someone else meanwhile
+        raise
+    return _detail(task_id, status=201, headers={"Location": f"{PREFIX}/tasks/{task_id}"})
+
+
+def _duplicate_key(key: str) -> ApiError:
+    return ApiError(
+        409, "duplicate_external_id", f"a task with external_id {key!r} exists", field="external_id"
+    )
+
+
+def _is_unique_violation(exc: Exception) -> bool:
+    from sqlalchemy.exc import IntegrityError
+
+    return isinstance(exc, IntegrityError)
+
+
+@endpoint("GET", TASK, Role.VIEWER)
+def get_task(task_id: int) -> ResponseReturnValue:
+    parse_query(NoQuery)
+    return _detail(task_id)
+
+
+def _detail(task_id: int, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    with ctx().svc.db.reading() as session:
+        task = task_pages.get_task(session, task_id)
+    if task is None:
+        raise _no_task(task_id)
+    return respond(TaskDetail, task, status=status, headers=headers)
+
+
+def _action(task_id: int) -> Response:
+    with ctx().svc.db.reading() as session:
+        task = task_pages.get_task(session, task_id)
+    if task is None:  # deleted in the meantime
+        raise _no_task(task_id)
+    return respond(TaskAction, task)
+
+
+@endpoint("POST", TASK + "/cancel", Role.OPERATOR)
+def cancel_task(task_id: int) -> ResponseReturnValue:
+    """A queued task is cancelled at once; a running one is flagged and its worker (or external agent,
+    told in its next /events answer) stops it."""
+    parse_query(NoQuery)
+    try:
+        ctx().svc.recorder.cancel(task_id, actor=actor())
+    except TaskNotFound:
+        raise _no_task(task_id) from None
+    except IllegalTransition as exc:
+        raise _conflict(exc) from None
+    return _action(task_id)
+
+
+@endpoint("POST", TASK + "/retry", Role.OPERATOR)
+def retry_task(task_id: int) -> ResponseReturnValue:
+    parse_query(NoQuery)
+    try:
+        ctx().svc.recorder.retry(task_id, actor=actor())
+    except TaskNotFound:
+        raise _no_task(task_id) from None
+    except IllegalTransition as exc:
+        raise _conflict(exc) from None
+    return _action(task_id)
+
+
+@endpoint("DELETE", TASK, Role.ADMIN)
+def delete(task_id: int) -> ResponseReturnValue:
+    """Deletes a finished task and all its rows, and rebuilds the analytics hours it was counted in."""
+    parse_query(NoQuery)
+    try:
+        with ctx().svc.recorder.transaction() as session:
+            delete_task(session, task_id)
+    except TaskNotFound:
+        raise _no_task(task_id) from None
+    except TaskNotFinished as exc:
+        raise _conflict(exc) from None
+    return Response(status=204)
+
+
+@endpoint("GET", TASK + "/timeline", Role.VIEWER)
+def timeline(task_id: int) -> ResponseReturnValue:
+    q = parse_query(PageQuery)
+    with ctx().svc.db.reading() as session:
+        if not task_pages.task_exists(session, task_id):
+            raise _no_task(task_id)
+        events = task_pages.timeline(session, task_id, q.after, q.limit)
+    items = [e.message() for e in events]
+    next_after = events[-1].seq if len(events) == q.limit else None
+    return respond(TimelinePage, {"items": items, "next_after": next_after})
+
+
+@endpoint("GET", TASK + "/activity", Role.VIEWER)
+def activity(task_id: int) -> ResponseReturnValue:
+    q = parse_query(PageQuery)
+    with ctx().svc.db.reading() as session:
+        if not task_pages.task_exists(session, task_id):
+            raise _no_task(task_id)
+        lines = task_pages.activity(session, task_id, q.after, q.limit)
+    next_after = lines[-1]["id"] if len(lines) == q.limit else None
+    return respond(ActivityPage, {"items": lines, "next_after": next_after})
+
+
+@endpoint("GET", "/invocations/<invocation_id>", Role.VIEWER)
+def get_invocation(invocation_id: str) -> ResponseReturnValue:
+    parse_query(NoQuery)
+    with ctx().svc.db.reading() as session:
+        found: dict[str, Any] | None = task_pages.invocation(session, invocation_id)
+    if found is None:
+        raise not_found(f"invocation {invocation_id!r}", invocation_id=invocation_id)
+    return respond(InvocationDetail, found)
