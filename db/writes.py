@@ -8,7 +8,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, bindparam, insert, select, text, update
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    String,
+    Table,
+    Text,
+    Update,
+    bindparam,
+    case,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from db.models import Activity, Invocation, Task, TaskEvent, TaskTag, Worker
@@ -160,6 +174,7 @@ def apply_ops(
         state.apply(session, op)
     if not state.events:
         return state.status
+    state.write_calls(session)
     params: dict[str, Any] = {f"v_{k}": v for k, v in state.values.items()}
     params.update({f"d_{k}": v for k, v in state.deltas.items()})
     params.update(tid=task_id, v_status=state.status.value, d_update_count=len(state.events), now=now)
@@ -196,6 +211,35 @@ _DELTA_COLUMNS = (
 )
 _INSERT_EVENT = insert(E)
 _INSERT_ACTIVITY = insert(A)
+# Calls are written once per apply_ops, not once per op: the rows of calls started in the batch (with whatever
+# the batch later did to them folded in) in one executemany INSERT, and one executemany UPDATE for earlier
+# calls the batch finished or added usage to (profiled in bench/bench_api.py: a statement built per op cost
+# more than the rest of the batch).
+_INSERT_INVOCATION = insert(I)
+_CALLS_OF_TASK = select(I.c.id).where(
+    I.c.task_id == bindparam("tid"), I.c.id.in_(bindparam("ids", expanding=True))
+)
+_UPDATE_INVOCATION = (
+    update(I)
+    .where(I.c.id == bindparam("iid"), I.c.task_id == bindparam("tid"))
+    .values(
+        input_tokens=I.c.input_tokens + bindparam("d_in", type_=I.c.input_tokens.type),
+        output_tokens=I.c.output_tokens + bindparam("d_out", type_=I.c.output_tokens.type),
+        cache_read_tokens=I.c.cache_read_tokens + bindparam("d_cache", type_=I.c.cache_read_tokens.type),
+        cost_usd=I.c.cost_usd + bindparam("d_cost", type_=I.c.cost_usd.type),
+        last_activity_at=bindparam("now", type_=DateTime()),
+        model=func.coalesce(bindparam("p_model", type_=String()), I.c.model),
+        status=func.coalesce(bindparam("p_status", type_=String()), I.c.status),
+        completed_at=func.coalesce(bindparam("p_completed", type_=DateTime()), I.c.completed_at),
+        response=case(
+            (bindparam("p_finished", type_=Boolean()), bindparam("p_response", type_=Text())),
+            else_=I.c.response,
+        ),
+        error=case(
+            (bindparam("p_finished", type_=Boolean()), bindparam("p_error", type_=Text())), else_=I.c.error
+        ),
+    )
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -232,6 +276,9 @@ class _TaskDelta:
         self.activity: list[dict[str, Any]] = []
         self.requeued = False
         self.finished_by: tuple[str, TaskStatus] | None = None
+        self.call_rows: list[dict[str, Any]] = []  # calls started by these ops, as they will be inserted
+        self.new_calls: dict[str, dict[str, Any]] = {}
+        self.call_updates: dict[str, dict[str, Any]] = {}  # earlier calls: what these ops change
 
     def event(self, type_: EventType, payload: dict[str, Any], **extra: Any) -> None:
         self.events.append(
@@ -277,24 +324,28 @@ class _TaskDelta:
                     },
                 )
             case InvocationStarted():
-                session.execute(
-                    insert(I).values(
-                        id=op.invocation_id,
-                        task_id=self.task_id,
-                        iteration=op.iteration,
-                        role=op.role,
-                        provider=op.provider,
-                        model=op.model,
-                        status="running",
-                        started_at=self.now,
-                        last_activity_at=self.now,
-                        prompt=op.prompt,
-                        input_tokens=0,
-                        output_tokens=0,
-                        cache_read_tokens=0,
-                        cost_usd=0.0,
-                    )
-                )
+                row = {
+                    "id": op.invocation_id,
+                    "task_id": self.task_id,
+                    "iteration": op.iteration,
+                    "role": op.role,
+                    "provider": op.provider,
+                    "model": op.model,
+                    "status": "running",
+                    "started_at": self.now,
+                    "completed_at": None,
+                    "last_activity_at": self.now,
+                    "prompt": op.prompt,
+                    "response": None,
+                    "error": None,
+                    "input_tokens": 0,
+                    "output_tokens": 0,
+                    "cache_read_tokens": 0,
+                    "cost_usd": 0.0,
+                }
+                # A second start of one id fails on the primary key when the rows are inserted, as before.
+                self.call_rows.append(row)
+                self.new_calls[op.invocation_id] = row
                 self.deltas["invocation_count"] += 1
                 self.event(
                     EventType.INVOCATION_STARTED,
@@ -308,19 +359,14 @@ class _TaskDelta:
                 )
             case InvocationFinished():
                 status = "completed" if op.ok else "failed"
-                result = session.execute(
-                    update(I)
-                    .where(I.c.id == op.invocation_id, I.c.task_id == self.task_id)
-                    .values(
-                        status=status,
-                        completed_at=self.now,
-                        last_activity_at=self.now,
-                        response=op.response,
-                        error=op.error,
-                    )
-                )
-                if result.rowcount == 0:  # type: ignore[attr-defined]
-                    raise InvocationNotFound(op.invocation_id)
+                finish = {"completed_at": self.now, "response": op.response, "error": op.error}
+                started = self.new_calls.get(op.invocation_id)
+                if started is not None:
+                    started.update(finish, status=status)
+                else:
+                    change = self._call_update(op.invocation_id)
+                    change.update(p_status=status, p_completed=self.now, p_finished=True)
+                    change.update(p_response=op.response, p_error=op.error)
                 self.event(
                     EventType.INVOCATION_COMPLETED if op.ok else EventType.INVOCATION_FAILED,
                     {
@@ -421,20 +467,22 @@ class _TaskDelta:
         d["cache_read_tokens"] += op.cache_read_tokens
         d["cost_usd"] += op.cost_usd
         if op.invocation_id:
-            result = session.execute(
-                update(I)
-                .where(I.c.id == op.invocation_id, I.c.task_id == self.task_id)
-                .values(
-                    input_tokens=I.c.input_tokens + op.input_tokens,
-                    output_tokens=I.c.output_tokens + op.output_tokens,
-                    cache_read_tokens=I.c.cache_read_tokens + op.cache_read_tokens,
-                    cost_usd=I.c.cost_usd + op.cost_usd,
-                    last_activity_at=self.now,
-                    model=op.model or I.c.model,
-                )
-            )
-            if result.rowcount == 0:  # type: ignore[attr-defined]
-                raise InvocationNotFound(op.invocation_id)
+            started = self.new_calls.get(op.invocation_id)
+            if started is not None:
+                started["input_tokens"] += op.input_tokens
+                started["output_tokens"] += op.output_tokens
+                started["cache_read_tokens"] += op.cache_read_tokens
+                started["cost_usd"] += op.cost_usd
+                if op.model:
+                    started["model"] = op.model
+            else:
+                change = self._call_update(op.invocation_id)
+                change["d_in"] += op.input_tokens
+                change["d_out"] += op.output_tokens
+                change["d_cache"] += op.cache_read_tokens
+                change["d_cost"] += op.cost_usd
+                if op.model:
+                    change["p_model"] = op.model
         self.event(
             EventType.USAGE,
             {
@@ -447,10 +495,51 @@ class _TaskDelta:
             },
         )
 
+    def _call_update(self, invocation_id: str) -> dict[str, Any]:
+        """The pending change to a call started before these ops (usage adds up; a finish sets its end)."""
+        change = self.call_updates.get(invocation_id)
+        if change is None:
+            change = self.call_updates[invocation_id] = {
+                "iid": invocation_id,
+                "tid": self.task_id,
+                "now": self.now,
+                "d_in": 0,
+                "d_out": 0,
+                "d_cache": 0,
+                "d_cost": 0.0,
+                "p_model": None,
+                "p_status": None,
+                "p_completed": None,
+                "p_finished": False,
+                "p_response": None,
+                "p_error": None,
+            }
+        return change
+
+    def write_calls(self, session: Session) -> None:
+        """The calls' rows: earlier calls must exist (checked before this batch's own are inserted, so a finish
+        that came before its start still fails), then one INSERT and one UPDATE, each for all of them."""
+        if self.call_updates:
+            wanted = list(self.call_updates)
+            found = set(session.scalars(_CALLS_OF_TASK, {"tid": self.task_id, "ids": wanted}))
+            for invocation_id in wanted:
+                if invocation_id not in found:
+                    raise InvocationNotFound(invocation_id)
+        if self.call_rows:
+            session.execute(_INSERT_INVOCATION, self.call_rows)
+        if self.call_updates:
+            session.execute(_UPDATE_INVOCATION, list(self.call_updates.values()))
+
+
+_COUNT_OUTCOME = {
+    column: update(W).where(W.c.id == bindparam("wid")).values({column: W.c[column] + 1})
+    for column in ("tasks_completed", "tasks_failed")
+}
+
 
 def _count_worker_outcome(session: Session, worker_id: str, status: TaskStatus) -> None:
     column = "tasks_completed" if status is TaskStatus.COMPLETED else "tasks_failed"
-    session.execute(update(W).where(W.c.id == worker_id).values({column: W.c[column] + 1}))
+    session.execute(_COUNT_OUTCOME[column], {"wid": worker_id})
 
 
 def lock_status(session: Session, task_id: int) -> TaskStatus:

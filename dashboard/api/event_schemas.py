@@ -191,9 +191,12 @@ def to_items(batch: EventBatch, prices: dict[str, Price]) -> list[IngestItem]:
     """The write path's view of the batch. Raises ItemError for what only the task rules catch."""
     models: dict[tuple[Any, Any], str] = {}  # (task, call) -> model of calls started in this batch
     items = []
+    refs: dict[Any, TaskRef] = {}
     for index, ev in enumerate(batch.events):
-        ref = TaskRef(ev.task_id, ev.external_id)
         task = ev.task_id if ev.task_id is not None else ev.external_id
+        ref = refs.get(task)
+        if ref is None:
+            ref = refs[task] = TaskRef(ev.task_id, ev.external_id)
         spec = None
         if isinstance(ev, TaskEvent):
             try:
@@ -211,11 +214,14 @@ def to_items(batch: EventBatch, prices: dict[str, Price]) -> list[IngestItem]:
                 )
             except SpecError as exc:
                 raise ItemError(index, exc.field, exc.message) from None
+        started = None
         if isinstance(ev, InvocationStartedEvent):
             models[(task, ev.id)] = ev.model
-        ops = _ops(
-            ev, prices, models.get((task, getattr(ev, "id", None) or getattr(ev, "invocation_id", "")))
-        )
+        elif isinstance(ev, InvocationFinishedEvent):
+            started = models.get((task, ev.id))
+        elif isinstance(ev, UsageEvent):
+            started = models.get((task, ev.invocation_id))
+        ops = _ops(ev, prices, started)
         items.append(IngestItem(index, ev.event_id, ref, spec, ops))
     return items
 
