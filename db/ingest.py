@@ -393,17 +393,18 @@ def _with_attempts(group: _Group) -> list[tuple[Op, int]]:
 
 def _namespaced(op: Op, task_id: int, attempt: int) -> Op:
     # Built directly rather than with dataclasses.replace, which costs several times more per op.
-    match op:
-        case InvocationStarted():
-            key = invocation_key(task_id, attempt, op.invocation_id)
-            return InvocationStarted(key, op.role, op.provider, op.model, op.prompt, op.iteration)
-        case InvocationFinished():
-            key = invocation_key(task_id, attempt, op.invocation_id)
-            return InvocationFinished(key, op.ok, op.response, op.error)
-        case Usage(invocation_id=str()):
-            key = invocation_key(task_id, attempt, op.invocation_id)
-            return Usage(op.model, op.input_tokens, op.output_tokens, op.cache_read_tokens, op.cost_usd, key)
-        case ActivityLine(invocation_id=str()):
-            key = invocation_key(task_id, attempt, op.invocation_id)
-            return ActivityLine(op.message, op.type, key, op.stream)
+    if isinstance(op, InvocationStarted):
+        key = invocation_key(task_id, attempt, op.invocation_id)
+        return InvocationStarted(key, op.role, op.provider, op.model, op.prompt, op.iteration)
+    if isinstance(op, InvocationFinished):
+        return InvocationFinished(
+            invocation_key(task_id, attempt, op.invocation_id), op.ok, op.response, op.error
+        )
+    if isinstance(op, Usage) and op.invocation_id is not None:
+        key = invocation_key(task_id, attempt, op.invocation_id)
+        return Usage(op.model, op.input_tokens, op.output_tokens, op.cache_read_tokens, op.cost_usd, key)
+    if isinstance(op, ActivityLine) and op.invocation_id is not None:
+        return ActivityLine(
+            op.message, op.type, invocation_key(task_id, attempt, op.invocation_id), op.stream
+        )
     return op
