@@ -15,7 +15,7 @@ from dashboard.api import errors, events, exports, health, openapi, stats, tasks
 from dashboard.api.context import KEY, ApiContext, ctx
 from dashboard.api.errors import ApiError
 from dashboard.api.metrics import Metrics
-from dashboard.api.registry import ENDPOINTS, PREFIX, guard
+from dashboard.api.registry import ENDPOINTS, PREFIX, TaskIdConverter, guard
 from dashboard.services import Services
 
 CATCH_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -25,7 +25,10 @@ def build_blueprint() -> Blueprint:
     bp = Blueprint("api_v1", __name__, url_prefix=PREFIX)
     for ep in ENDPOINTS:
         bp.add_url_rule(ep.rule, ep.operation_id, guard(ep, ep.handler), methods=[ep.method])
-    known = Map([Rule(PREFIX + ep.rule, endpoint=ep.operation_id, methods=[ep.method]) for ep in ENDPOINTS])
+    known = Map(
+        [Rule(PREFIX + ep.rule, endpoint=ep.operation_id, methods=[ep.method]) for ep in ENDPOINTS],
+        converters={"task_id": TaskIdConverter},
+    )
 
     def unrouted(rest: str = "") -> ResponseReturnValue:
         allowed = known.bind("api").allowed_methods(request.path)
@@ -62,4 +65,5 @@ def build_blueprint() -> Blueprint:
 def mount(server: Flask, svc: Services) -> None:
     """Registers /api/v1 on the dashboard's server (once per app)."""
     server.extensions[KEY] = ApiContext(svc, svc.settings.prices(), Metrics(svc))
+    server.url_map.converters["task_id"] = TaskIdConverter
     server.register_blueprint(build_blueprint())

@@ -11,10 +11,23 @@ from typing import Any
 
 from flask import g
 from flask.typing import ResponseReturnValue
+from werkzeug.routing import BaseConverter
 
 PREFIX = "/api/v1"
-# A task id in a path: a BIGINT of at least 1 (anything else is no task, 404, rather than a database error).
-TASK = "/tasks/<int(min=1, max=9223372036854775807):task_id>"
+# A task id in a path: 1 to 18 digits, so within BIGINT; anything else matches no rule (404 from the
+# catch-all) rather than reaching the database (blueprint.py registers the converter).
+TASK = "/tasks/<task_id:task_id>"
+
+
+class TaskIdConverter(BaseConverter):
+    regex = r"[1-9][0-9]{0,17}"
+    weight = 50
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: Any) -> str:
+        return str(int(value))
 
 
 class Role(StrEnum):

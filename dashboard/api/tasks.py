@@ -122,7 +122,7 @@ def _action(task_id: int) -> Response:
         task = task_pages.get_task(session, task_id)
     if task is None:  # deleted in the meantime
         raise _no_task(task_id)
-    return respond(TaskAction, task)
+    return respond(TaskAction, {k: task[k] for k in TaskAction.model_fields})
 
 
 @endpoint("POST", TASK + "/cancel", Role.OPERATOR)
