@@ -19,7 +19,8 @@ API = "/api/v1"
 
 def api_client(svc: Services) -> FlaskClient:
     """The whole dashboard app (pages, websocket, API) as `python app.py web` builds it."""
-    return create_app(svc).server.test_client()
+    client: FlaskClient = create_app(svc).server.test_client()
+    return client
 
 
 def call(client: FlaskClient, method: str, path: str, body: Any = None, status: int = 200, **kw: Any) -> Any:

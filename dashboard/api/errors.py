@@ -41,31 +41,37 @@ def not_found(what: str, **details: Any) -> ApiError:
     return ApiError(404, "not_found", f"no {what}", **details)
 
 
-def field_path(loc: tuple[int | str, ...], *, skip_tags: bool = False) -> str:
-    """pydantic's location as people write it: events[3].input_tokens (union tags left out)."""
+def field_path(loc: tuple[int | str, ...], tags: frozenset[str] = frozenset()) -> str:
+    """pydantic's location as people write it: events[3].input_tokens. Inside a list of a tagged union pydantic
+    names the member it tried after the index (`events, 3, progress, percent`): that is no field, left out."""
     out = ""
     for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif skip_tags and i > 0 and isinstance(loc[i - 1], int) and ("." in part or part.isidentifier()):
-            # After an item index pydantic names the union member it tried (`events[3].progress`): not a field.
+        elif i > 0 and isinstance(loc[i - 1], int) and part in tags:
             continue
         else:
             out += f".{part}" if out else part
     return out
 
 
-def validation_error(exc: ValidationError, *, what: str = "body", status: int = 422) -> ApiError:
-    """The first error names the field; all of them go in details."""
-    errors = [
-        {"field": field_path(tuple(e["loc"]), skip_tags=True), "message": e["msg"], "type": e["type"]}
-        for e in exc.errors(include_url=False, include_input=False)
-    ]
+def validation_error(
+    exc: ValidationError, *, what: str = "body", status: int = 422, tags: frozenset[str] = frozenset()
+) -> ApiError:
+    """The first error names the field (and, inside a list, the item's index); all of them go in details."""
+    errors = []
+    for e in exc.errors(include_url=False, include_input=False):
+        loc = tuple(e["loc"])
+        if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc += (str(e.get("ctx", {}).get("discriminator", "")).strip("'\""),)  # the tag field itself
+        errors.append({"field": field_path(loc, tags), "message": e["msg"], "type": e["type"]})
     first = errors[0] if errors else {"field": "", "message": "invalid"}
+    details: dict[str, Any] = {"field": first["field"], "errors": errors}
+    raw = exc.errors(include_url=False, include_input=False)
+    if raw and len(raw[0]["loc"]) > 1 and isinstance(raw[0]["loc"][1], int):
+        details["index"] = raw[0]["loc"][1]
     where = first["field"] or what
-    return ApiError(
-        status, "validation_error", f"{where}: {first['message']}", field=first["field"], errors=errors
-    )
+    return ApiError(status, "validation_error", f"{where}: {first['message']}", **details)
 
 
 def install(bp: Blueprint) -> None:

@@ -4,6 +4,7 @@ translation into the write path's ops (db/ops.py)."""
 
 from __future__ import annotations
 
+import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
@@ -179,6 +180,12 @@ class BatchResult(BaseModel):
 
 
 BATCH = TypeAdapter(EventBatch)
+# The `event` values: pydantic puts the one it tried in an error's location; error messages leave it out.
+TAGS = frozenset(
+    tag
+    for member in typing.get_args(typing.get_args(Event)[0])
+    for tag in typing.get_args(member.model_fields["event"].annotation)
+)
 
 
 class ItemError(ValueError):

@@ -15,6 +15,7 @@ from dashboard.api.event_schemas import (
     BATCH,
     MAX_BATCH_BYTES,
     MAX_EVENTS,
+    TAGS,
     BatchResult,
     EventBatch,
     ItemError,
@@ -34,7 +35,7 @@ def ingest() -> ResponseReturnValue:
     parse_query(NoQuery)
     api = ctx()
     data = json_body(MAX_BATCH_BYTES)
-    batch: EventBatch = parse_json(BATCH, data)
+    batch: EventBatch = parse_json(BATCH, data, TAGS)
     if len(batch.events) > MAX_EVENTS:
         # Checked after parsing (the body is already within 5 MB): the count is what bounds the transaction.
         raise ApiError(

@@ -43,7 +43,7 @@ def _too_large(limit: int) -> ApiError:
     return ApiError(413, "payload_too_large", f"the body is larger than {limit:,} bytes", limit_bytes=limit)
 
 
-def parse_json(parser: type[M] | TypeAdapter[Any], data: bytes) -> Any:
+def parse_json(parser: type[M] | TypeAdapter[Any], data: bytes, tags: frozenset[str] = frozenset()) -> Any:
     """Validates `data` (parsed in the same pass): 400 for malformed JSON, 422 naming the first bad field."""
     try:
         if isinstance(parser, TypeAdapter):
@@ -53,7 +53,7 @@ def parse_json(parser: type[M] | TypeAdapter[Any], data: bytes) -> Any:
         errors = exc.errors(include_url=False, include_input=False)
         if errors and errors[0]["type"] == "json_invalid":
             raise ApiError(400, "malformed_json", f"the body is not valid JSON: {errors[0]['msg']}") from None
-        raise validation_error(exc) from None
+        raise validation_error(exc, tags=tags) from None
 
 
 def _is_list(annotation: Any) -> bool:
