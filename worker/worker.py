@@ -109,7 +109,11 @@ class Worker:
         deadline = time.monotonic() + timeout
         while self.running_ids() and time.monotonic() < deadline:
             time.sleep(0.05)
-        self.scheduler.shutdown(wait=False)
+        # Let a job already running finish before the offline mark: a heartbeat committed after it would
+        # mark the stopped worker online again. Bounded, so a long job cannot hold the process up.
+        closing = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True}, daemon=True)
+        closing.start()
+        closing.join(timeout=5.0)
         self.reports.stop()
         for t in self._threads:
             t.join(timeout=2.0)
