@@ -9,7 +9,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -60,8 +60,8 @@ class Metrics:
             buckets=COMMIT_BUCKETS,
             registry=r,
         )
-        r.register(_DatabaseCollector(svc))
         self._observer: threading.Thread | None = None
+        r.register(_DatabaseCollector(svc, self.sockets))
         self._lock = threading.Lock()
         self._time_commits()
 
@@ -82,6 +82,12 @@ class Metrics:
         @event.listens_for(factory, "after_rollback")
         def _rollback(session: Session) -> None:
             session.info.pop("metrics_t0", None)
+
+    def sockets(self) -> int:
+        """Open /ws sockets: the feed's subscribers less this object's own mailbox."""
+        return self.svc.feed.connections - (
+            1 if self._observer is not None and self._observer.is_alive() else 0
+        )
 
     def watch_durations(self) -> None:
         """Starts, once, the thread that times tasks as the change feed reports them ended (on the first
@@ -136,8 +142,9 @@ class _DatabaseCollector(Collector):
     """Read at each scrape: tasks by status, queue depth, workers by status, commit latency of every
     process (write_stats, last 15 minutes), and this process's open websockets."""
 
-    def __init__(self, svc: Services) -> None:
+    def __init__(self, svc: Services, sockets: Callable[[], int]) -> None:
         self.svc = svc
+        self.sockets = sockets
 
     def describe(self) -> list[Metric]:
         return []  # nothing at registration: collect() reads the database
@@ -163,7 +170,7 @@ class _DatabaseCollector(Collector):
             "tasklens_websocket_connections",
             "Open /ws sockets of this process",
             None,
-            {"": self.svc.feed.connections},
+            {"": self.sockets()},
         )
 
 
