@@ -15,7 +15,7 @@ from dashboard.api import errors, events, exports, health, openapi, stats, tasks
 from dashboard.api.context import KEY, ApiContext, ctx
 from dashboard.api.errors import ApiError
 from dashboard.api.metrics import Metrics
-from dashboard.api.registry import ENDPOINTS, PREFIX, TaskIdConverter, guard
+from dashboard.api.registry import ENDPOINTS, PREFIX, AnyPathConverter, TaskIdConverter, guard
 from dashboard.services import Services
 
 CATCH_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -44,7 +44,7 @@ def build_blueprint() -> Blueprint:
         raise ApiError(404, "not_found", f"no API endpoint at {request.path}", path=request.path)
 
     bp.add_url_rule("/", "unrouted_root", unrouted, methods=CATCH_ALL_METHODS)
-    bp.add_url_rule("/<path:rest>", "unrouted", unrouted, methods=CATCH_ALL_METHODS)
+    bp.add_url_rule("/<any_path:rest>", "unrouted", unrouted, methods=CATCH_ALL_METHODS)
     errors.install(bp)
 
     @bp.before_request
@@ -66,4 +66,5 @@ def mount(server: Flask, svc: Services) -> None:
     """Registers /api/v1 on the dashboard's server (once per app)."""
     server.extensions[KEY] = ApiContext(svc, svc.settings.prices(), Metrics(svc))
     server.url_map.converters["task_id"] = TaskIdConverter
+    server.url_map.converters["any_path"] = AnyPathConverter
     server.register_blueprint(build_blueprint())

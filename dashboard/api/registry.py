@@ -19,6 +19,15 @@ PREFIX = "/api/v1"
 TASK = "/tasks/<task_id:task_id>"
 
 
+class AnyPathConverter(BaseConverter):
+    """The catch-all's rest of the path — any characters, newlines included (Werkzeug's `path` stops at one,
+    and the request would fall through to an HTML 404)."""
+
+    regex = r"[\s\S]+"
+    part_isolating = False
+    weight = 200
+
+
 class TaskIdConverter(BaseConverter):
     regex = r"[1-9][0-9]{0,17}"
     weight = 50
