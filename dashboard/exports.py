@@ -229,8 +229,8 @@ def file_name(stem: str, today: datetime) -> str:
 
 
 def chunks(db: Database, download: Download) -> Generator[bytes, None, None]:
-    """The file in pieces, a read session open for as long as it is being sent. The first piece (the BOM)
-    comes after the query has started, so its errors are raised before any byte goes out."""
+    """The file in pieces, a read session open for as long as it is being sent. The first piece is the BOM,
+    the header and the first rows: the query has run by then, so its errors come before any byte goes out."""
     began, rows = time.monotonic(), 0
     with db.reading() as session:
         table = download.source(session)
@@ -241,8 +241,9 @@ def chunks(db: Database, download: Download) -> Generator[bytes, None, None]:
                 rows += 1
                 yield values_
 
-        yield BOM
-        yield from csv_chunks(table.header, counted())
+        pieces = csv_chunks(table.header, counted())
+        yield BOM + next(pieces)  # the header at least
+        yield from pieces
     log.info("CSV export %s: %d rows in %.1f s", download.stem, rows, time.monotonic() - began)
 
 
@@ -265,7 +266,7 @@ def respond(svc: Services, table: str, args: Args) -> Response:
     try:
         download = planner(args)
         pieces = chunks(svc.db, download)
-        first = next(pieces)  # opens the session and starts the query: a missing task is still a 404 here
+        first = next(pieces)  # runs the query: a missing task is still a 404, a failing query a 500
     except ExportError as exc:
         return error_response(exc)
     except Exception:
