@@ -46,7 +46,8 @@ def now_s() -> datetime:
 
 @pytest.fixture
 def client(svc: Services) -> FlaskClient:
-    return create_app(svc).server.test_client()
+    test_client: FlaskClient = create_app(svc).server.test_client()
+    return test_client
 
 
 def download(client: FlaskClient, path: str) -> tuple[list[str], list[dict[str, str]]]:
@@ -380,13 +381,13 @@ def test_response_headers_and_streaming(svc: Services, client: FlaskClient) -> N
     assert response.headers["Content-Disposition"] == f'attachment; filename="tasklens-tasks-{day}.csv"'
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Cache-Control"] == "no-store"
-    pieces = list(response.response)  # what the server writes, one piece at a time
+    pieces = list(response.iter_encoded())  # what the server writes, one piece at a time
     assert pieces[0].startswith(BOM + b"id,title,") and len(pieces) >= 3
     body = b"".join(pieces).decode("utf-8-sig")
     assert body.count("\n") == 4_501 and body.splitlines()[-1].startswith("4500,t4499,")
     # A client that leaves early: the stream is closed and the next request reads normally.
     early = client.get("/export/tasks.csv")
-    first = next(iter(early.response))
+    first = next(early.iter_encoded())
     early.close()
     assert first.startswith(BOM) and client.get("/export/activity.csv?task=1").status_code == 200
     names = {
