@@ -22,6 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dashboard import scopebar
 from dashboard.bridge import ChangeFeed
 from dashboard.pages import agents, costs, database, overview, performance, tasks
 from dashboard.services import Services
@@ -83,6 +84,7 @@ def main() -> None:
         ("tasks grid block", lambda: tasks.rows(svc, grid_request, None, None, None, None, None, None)),
         ("database live", lambda: database.refresh_live(svc, None)),
         ("database sizes", lambda: database.refresh_sizes(svc)),
+        ("scope bar", lambda: scopebar.bar(svc, "?range=30d")),
     ]
     for name, fn in fixed:
         rows.append((name, "-", *measure(fn, args.repeat)))

@@ -61,13 +61,18 @@ def scope_query(
     return "?" + urlencode(params)
 
 
+def bar(svc: Services, query: str) -> Any:
+    """The scope bar for a page's query, its filter choices filled from the last 30 days."""
+    now = utcnow()
+    with svc.db.reading() as session:
+        options = costs.dimension_values(session, since=now - timedelta(days=30))
+    return scope_bar(parse_scope(query, now), options)
+
+
 def register(app: dash.Dash, svc: Services) -> None:
     @app.callback(Output(BAR_HOLDER, "children"), Input(ids.PAGE_SCOPE, "data"))
     def _bar(query: str) -> Any:
-        now = utcnow()
-        with svc.db.reading() as session:
-            options = costs.dimension_values(session, since=now - timedelta(days=30))
-        return scope_bar(parse_scope(query, now), options)
+        return bar(svc, query)
 
     @app.callback(
         Output(ids.URL, "search"),

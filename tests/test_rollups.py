@@ -143,3 +143,22 @@ def test_the_hour_a_range_starts_in_is_not_read_whole_from_the_rollup(db: Databa
     with db.writing() as s:
         rollups.refresh(s, NOW)
     assert answers(db, "?range=7d")[:4] == raw[:4]
+
+
+def test_filter_choices_are_the_same_through_the_rollup(db: Database, calls: dict[str, int]) -> None:
+    make_task(db, created=NOW - timedelta(minutes=5), tags=("y",), calls=(("reviewer", "o3", 0.1),))
+    make_task(db, created=NOW - timedelta(days=40), tags=("old",), calls=(("analyst", "ancient", 0.1),))
+
+    def choices() -> dict[str, list[str]]:
+        with db.reading() as s:
+            return costs.dimension_values(s, since=NOW - timedelta(days=30))
+
+    raw = choices()
+    with db.writing() as s:
+        rollups.refresh(s, NOW)
+    rolled = choices()
+    assert rolled == raw
+    # Calls of the last 30 days only (the one after the rollup's last hour included); every tag ever used.
+    assert rolled["role"] == ["builder", "planner", "reviewer", "tester"]
+    assert rolled["model"] == ["claude", "gpt-4.1", "haiku", "o3"]
+    assert rolled["tag"] == ["old", "x", "y"]
