@@ -6,13 +6,14 @@ nothing twice."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, or_, select
+from sqlalchemy import DateTime, String, Table, bindparam, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from db.models import IngestedEvent, Invocation, Task
@@ -146,7 +147,7 @@ def apply_batch(
         for group, new_id in zip(created, ids, strict=True):
             group.task_id = new_id
     written = len(created)
-    ledger: list[dict[str, Any]] = []
+    ledger: list[tuple[int, str]] = []
     for group in groups.values():
         task_id = cast(int, group.task_id)
         if group.ops:
@@ -160,12 +161,10 @@ def apply_batch(
                 ) from exc
             written += len(ops)
         ledger += [
-            {"task_id": task_id, "event_id": item.event_id, "at": now}
-            for item in group.items
-            if (group.task_id, item.event_id) not in duplicates
+            (task_id, item.event_id) for item in group.items if (task_id, item.event_id) not in duplicates
         ]
     if ledger:
-        session.execute(_INSERT_LEDGER, ledger)
+        _record_ids(session, ledger, now)
     outcomes = [
         TaskOutcome(
             task_id=cast(int, g.task_id),
@@ -342,6 +341,29 @@ def _simulate(
         group.final_status, group.cancel_requested = status, cancel
         group.attempt = attempt
     return checks
+
+
+# The ledger's rows go in as one JSON parameter unpacked by the database: a thousand rows through SQLAlchemy's
+# executemany cost more in per-row parameter processing than the rest of the ledger's work.
+_LEDGER_PARAMS = (bindparam("at", type_=DateTime()), bindparam("pairs", type_=String()))
+_LEDGER_FROM_JSON = {
+    "sqlite": text(
+        "INSERT INTO ingested_events (task_id, event_id, at) "
+        "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), :at FROM json_each(:pairs)"
+    ).bindparams(*_LEDGER_PARAMS),
+    "postgresql": text(
+        "INSERT INTO ingested_events (task_id, event_id, at) "
+        "SELECT (e ->> 0)::bigint, e ->> 1, :at FROM jsonb_array_elements(CAST(:pairs AS jsonb)) AS e"
+    ).bindparams(*_LEDGER_PARAMS),
+}
+
+
+def _record_ids(session: Session, pairs: list[tuple[int, str]], now: datetime) -> None:
+    statement = _LEDGER_FROM_JSON.get(session.get_bind().dialect.name)
+    if statement is None:
+        session.execute(_INSERT_LEDGER, [{"task_id": t, "event_id": e, "at": now} for t, e in pairs])
+    else:
+        session.execute(statement, {"pairs": json.dumps(pairs), "at": now})
 
 
 def _check_invocations(session: Session, checks: _InvocationChecks) -> None:

@@ -4,6 +4,7 @@ events always change together. Functions take a session and never commit."""
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -182,9 +183,9 @@ def apply_ops(
     for ev in state.events:
         ev.setdefault("actor", actor)
         ev.setdefault("correlation_id", correlation_id)
-    session.execute(_INSERT_EVENT, state.events)
+    _insert_events(session, state.events, now)
     if state.activity:
-        session.execute(_INSERT_ACTIVITY, state.activity)
+        _insert_activity(session, state.activity, now)
     if state.finished_by is not None:
         _count_worker_outcome(session, *state.finished_by)
     note_events(session, len(state.events), queued=state.requeued)
@@ -240,6 +241,54 @@ _UPDATE_INVOCATION = (
         ),
     )
 )
+
+
+# On SQLite a call's events and activity lines go in as ONE JSON parameter that SQLite unpacks (json_each),
+# their shared time as one more: SQLAlchemy's per-row parameter processing of an executemany cost more than
+# SQLite's own inserts (profiled in bench/bench_api.py). Payloads travel as JSON text inside the JSON, so the
+# stored text is exactly json.dumps's, as SQLAlchemy's JSON type would have written it.
+_SQLITE_EVENTS = text(
+    "INSERT INTO task_events (task_id, type, from_status, to_status, actor, correlation_id, payload, at) "
+    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+    "json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), "
+    "json_extract(value, '$[6]'), :at FROM json_each(:rows)"
+).bindparams(bindparam("at", type_=DateTime()), bindparam("rows", type_=String()))
+_SQLITE_ACTIVITY = text(
+    "INSERT INTO activity (task_id, invocation_id, type, stream, message, at) "
+    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+    "json_extract(value, '$[3]'), json_extract(value, '$[4]'), :at FROM json_each(:rows)"
+).bindparams(bindparam("at", type_=DateTime()), bindparam("rows", type_=String()))
+
+
+def _is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def _insert_events(session: Session, events: list[dict[str, Any]], now: datetime) -> None:
+    if not _is_sqlite(session) or any(e["at"] != now for e in events):
+        session.execute(_INSERT_EVENT, events)
+        return
+    rows = [
+        (
+            e["task_id"],
+            e["type"],
+            e["from_status"],
+            e["to_status"],
+            e["actor"],
+            e["correlation_id"],
+            json.dumps(e["payload"]),
+        )
+        for e in events
+    ]
+    session.execute(_SQLITE_EVENTS, {"rows": json.dumps(rows), "at": now})
+
+
+def _insert_activity(session: Session, lines: list[dict[str, Any]], now: datetime) -> None:
+    if not _is_sqlite(session) or any(a["at"] != now for a in lines):
+        session.execute(_INSERT_ACTIVITY, lines)
+        return
+    rows = [(a["task_id"], a["invocation_id"], a["type"], a["stream"], a["message"]) for a in lines]
+    session.execute(_SQLITE_ACTIVITY, {"rows": json.dumps(rows), "at": now})
 
 
 @functools.lru_cache(maxsize=256)
