@@ -127,7 +127,8 @@ class ChangeFeed:
                 # Read and offer under the lock so attach() sees a cursor that matches what was offered.
                 events = self._reader.read(session, limit=READ_PAGE)
                 subs = list(self._subs)
-                for ev in events:
+                # With no socket attached there is nobody to serialise for (the cursor still moves on).
+                for ev in events if subs else ():
                     text = json.dumps(ev.message(), separators=(",", ":"), default=str)
                     for sub in subs:
                         sub.offer(ev.seq, ev.task_id, text)
