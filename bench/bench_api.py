@@ -37,6 +37,7 @@ from common import (  # noqa: E402
     db_kinds,
     fresh_database,
     machine_line,
+    median,
     percentile,
     rss_mb,
     table,
@@ -197,18 +198,26 @@ def ingest(port: int, size: int, batches: int, clients: int, pid: int) -> tuple[
     return size * batches / elapsed, size * batches, size * batches / max(cpu, 1e-9)
 
 
-def run_ingestion(kinds: tuple[str, ...], batches: int, clients: int) -> list[list[Any]]:
+def run_ingestion(kinds: tuple[str, ...], batches: int, clients: int, repeat: int) -> list[list[Any]]:
+    """Per database and batch size: the median of `repeat` runs (every run is listed in the note)."""
     rows = []
     for kind in kinds:
         with fresh_database(kind) as url, web_process(url) as (port, proc):
             for size in (100, 1000):
                 count = batches * (1000 // size)
-                rate, events, per_cpu = ingest(port, size, count, clients, proc.pid)
-                note = f"{events:,} events, {clients} clients; web RSS {rss_mb(proc.pid):.0f} MB"
+                runs = [ingest(port, size, count, clients, proc.pid) for _ in range(repeat)]
+                rate = median([r[0] for r in runs])
+                per_cpu = median([r[2] for r in runs])
+                note = (
+                    f"{runs[0][1]:,} events × {repeat}, {clients} client(s): "
+                    + ", ".join(f"{r[0]:,.0f}" for r in runs)
+                    + f"; web RSS {rss_mb(proc.pid):.0f} MB"
+                )
                 target = verdict(rate >= INGEST_TARGET) if kind == "sqlite" and size == 1000 else ""
                 rows.append([f"{kind}, batches of {size:,}", rate, per_cpu, target, note])
                 print(
-                    f"  {kind} batches of {size}: {rate:,.0f} events/s, {per_cpu:,.0f} per web CPU-second ({note})",
+                    f"  {kind} batches of {size}: {rate:,.0f} events/s (median), {per_cpu:,.0f} per web "
+                    f"CPU-second ({note})",
                     flush=True,
                 )
     return rows
@@ -303,7 +312,8 @@ def main() -> int:
     parser.add_argument(
         "--batches", type=int, default=40, help="batches of 1,000 per run (10x as many of 100)"
     )
-    parser.add_argument("--ingest-clients", type=int, default=2, help="concurrent posting clients")
+    parser.add_argument("--ingest-clients", type=int, default=1, help="concurrent posting clients")
+    parser.add_argument("--repeat", type=int, default=3, help="ingestion runs per measurement (median shown)")
     parser.add_argument(
         "--url", help="database for the latency run (read only); default: a fresh --history one"
     )
@@ -327,7 +337,7 @@ def main() -> int:
             print(f"PostgreSQL skipped: {missing}")
             kinds = tuple(k for k in kinds if k != "postgresql")
         print("ingestion through POST /api/v1/events (fresh databases, `python app.py web`):", flush=True)
-        rows = run_ingestion(kinds, args.batches, args.ingest_clients)
+        rows = run_ingestion(kinds, args.batches, args.ingest_clients, args.repeat)
         headers = ["run", "events/s", "per web CPU-s", f"≥ {INGEST_TARGET:,}/s", "note"]
         print(table(headers, rows), flush=True)
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
