@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Response
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import IntegrityError
 
 from dashboard.api import cursor
 from dashboard.api.context import ctx, respond
@@ -84,10 +85,10 @@ def create_task() -> ResponseReturnValue:
                 raise _duplicate_key(spec.external_id)
     try:
         task_id = svc.recorder.submit(spec, actor=actor())
-    except Exception as exc:
-        if spec.external_id is not None and _is_unique_violation(exc):
-            raise _duplicate_key(spec.external_id) from None  # created by someone else meanwhile
-        raise
+    except IntegrityError:
+        if spec.external_id is None:
+            raise
+        raise _duplicate_key(spec.external_id) from None  # created by someone else meanwhile
     return _detail(task_id, status=201, headers={"Location": f"{PREFIX}/tasks/{task_id}"})
 
 
@@ -95,12 +96,6 @@ def _duplicate_key(key: str) -> ApiError:
     return ApiError(
         409, "duplicate_external_id", f"a task with external_id {key!r} exists", field="external_id"
     )
-
-
-def _is_unique_violation(exc: Exception) -> bool:
-    from sqlalchemy.exc import IntegrityError
-
-    return isinstance(exc, IntegrityError)
 
 
 @endpoint("GET", TASK, Role.VIEWER)
