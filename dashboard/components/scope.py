@@ -53,7 +53,9 @@ def scope_bar(scope: Scope, options: dict[str, list[str]]) -> dbc.Row:
                     value=list(getattr(scope, dim)),
                     multi=True,
                     placeholder=dim,
-                    options=options.get(dim, []),
+                    # The chosen values are always among the choices: a dropdown drops a value it does not
+                    # list, which (before the choices arrive, or for a value unused lately) emptied the filter.
+                    options=sorted({*options.get(dim, []), *getattr(scope, dim)}),
                 ),
                 md=True,
             )
