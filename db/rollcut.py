@@ -94,7 +94,7 @@ def bucket_hours(hours: pd.Series, unit: str) -> pd.Series:
     if unit == "day":
         return stamps.dt.floor("D")
     if unit == "week":
-        return (stamps.dt.floor("D") - pd.to_timedelta(stamps.dt.weekday, unit="D")).astype(stamps.dtype)
+        return (stamps.dt.floor("D") - pd.to_timedelta(stamps.dt.day_of_week, unit="D")).astype(stamps.dtype)
     if unit == "month":
         return stamps.dt.to_period("M").dt.start_time.astype(stamps.dtype)
     raise ValueError(f"unit must be minute, hour, day, week or month, not {unit!r}")
