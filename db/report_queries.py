@@ -5,12 +5,13 @@ never holds them all. Aggregation happens in SQL."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, String, func, select
+from sqlalchemy import ColumnElement, Select, String, Text, cast, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import FunctionElement
@@ -92,7 +93,10 @@ class iso_utc(FunctionElement[str]):
 @compiles(iso_utc, "sqlite")
 def _iso_sqlite(element: iso_utc, compiler: Any, **kw: Any) -> str:
     (arg,) = element.clauses
-    return f"strftime('%Y-%m-%dT%H:%M:%fZ', {compiler.process(arg, **kw)})"
+    # SQLAlchemy stores a DateTime as 'YYYY-MM-DD HH:MM:SS.ffffff', so slicing the text gives the ISO form
+    # (a NULL stays NULL): several times cheaper than strftime, which parses every value.
+    col = compiler.process(arg, **kw)
+    return f"(substr({col}, 1, 10) || 'T' || substr({col}, 12, 12) || 'Z')"
 
 
 @compiles(iso_utc, "postgresql")
@@ -242,10 +246,33 @@ def stream(session: Session, query: Select[Any], chunk: int = EXPORT_CHUNK) -> I
         yield from part  # Row objects: tuples as far as a reader is concerned
 
 
+_TAGS = TASK_EXPORT_COLUMNS.index("tags")
+
+
 def iter_tasks(session: Session, scope: Scope, chunk: int = EXPORT_CHUNK) -> Iterator[tuple[Any, ...]]:
-    """Tasks created in the range, oldest first, as TASK_EXPORT_COLUMNS (tags as a list)."""
-    query = select(*task_export_select()).where(*_created_in(scope)).order_by(T.created_at, T.id)
-    return stream(session, query, chunk)
+    """Tasks created in the range, oldest first, as TASK_EXPORT_COLUMNS, the tags joined with ';' as a CSV
+    cell shows them ('alpha;beta', not yet made safe). The tags are read as their JSON text and each distinct
+    text decoded once: a month's tasks share a few tag sets, and decoding every row's was a third of the
+    export's time."""
+    columns = list(task_export_select())
+    columns[_TAGS] = cast(T.tags, Text)
+    query = select(*columns).where(*_created_in(scope)).order_by(T.created_at, T.id)
+    decoded: dict[str | None, Any] = {}
+
+    def tags(text: str | None) -> Any:
+        value = decoded.get(text, decoded)
+        if value is decoded:
+            if len(decoded) > 10_000:
+                decoded.clear()
+            value = json.loads(text) if text is not None else None
+            if isinstance(value, list):
+                value = ";".join(str(v) for v in value)
+            decoded[text] = value
+        return value
+
+    result = session.execute(query.execution_options(yield_per=chunk))
+    for part in result.partitions():
+        yield from ((*row[:_TAGS], tags(row[_TAGS]), *row[_TAGS + 1 :]) for row in part)
 
 
 def _calls_in(query: Select[Any], scope: Scope) -> Select[Any]:

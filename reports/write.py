@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
 from db.engine import Database
-from reports.exports import EXPORTS, write_csv
+from reports.exports import EXPORTS, PROCESS_THRESHOLD, write_csvs
 from reports.model import Report
 from reports.render_html import render_html
 from reports.render_json import render_json
@@ -51,8 +50,12 @@ def stem(report: Report) -> str:
     return "-".join(parts)
 
 
+def _partial(path: Path) -> Path:
+    return path.with_name(f".{path.name}.partial")
+
+
 def _replace(path: Path, write: Callable[[Path], object]) -> Path:
-    partial = path.with_name(f".{path.name}.partial")
+    partial = _partial(path)
     try:
         write(partial)
         os.replace(partial, path)
@@ -62,10 +65,16 @@ def _replace(path: Path, write: Callable[[Path], object]) -> Path:
 
 
 def write_report(
-    report: Report, formats: Iterable[str], out_dir: Path, *, db: Database | None = None
+    report: Report,
+    formats: Iterable[str],
+    out_dir: Path,
+    *,
+    db: Database | None = None,
+    process_threshold: int = PROCESS_THRESHOLD,
 ) -> list[Path]:
     """Writes each format into `out_dir` (created if missing) and returns the paths written. CSV streams the
-    period's tasks, invocations and cost lines from `db` (required for it) into one file each."""
+    period's tasks, invocations and cost lines from `db` (required for it) into one file each, in worker
+    processes when the period holds more than `process_threshold` calls (reports/exports.py)."""
     formats = tuple(formats)
     if "csv" in formats and db is None:
         raise FormatError("CSV exports read the database: pass db")
@@ -76,14 +85,16 @@ def write_report(
         if fmt == "csv":
             assert db is not None
             scope = report.filters.scope(report.period)
-            # One thread and read session per file: the database works (and releases the GIL) on one export's
-            # rows while Python formats another's, so the cost lines' aggregation is nearly free.
-            with ThreadPoolExecutor(max_workers=len(EXPORTS), thread_name_prefix="csv-export") as pool:
-                futures = [
-                    pool.submit(_replace, out_dir / f"{base}-{name}.csv", partial(write_csv, db, scope, name))
-                    for name in EXPORTS
-                ]
-                written += [f.result() for f in futures]
+            finals = {name: out_dir / f"{base}-{name}.csv" for name in EXPORTS}
+            partials = {name: _partial(path) for name, path in finals.items()}
+            try:
+                write_csvs(db, scope, partials, process_threshold=process_threshold)
+                for name, path in finals.items():
+                    os.replace(partials[name], path)
+                    written.append(path)
+            finally:
+                for path in partials.values():
+                    path.unlink(missing_ok=True)
         elif fmt in RENDERERS:
             data = RENDERERS[fmt](report)
             written.append(_replace(out_dir / f"{base}.{fmt}", partial(Path.write_bytes, data=data)))
