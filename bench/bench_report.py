@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -161,6 +162,9 @@ def main() -> None:
             files = write_report(report, ["csv"], out, db=db)
             sizes = ", ".join(f"{p.name.rsplit('-', 1)[-1]} {_lines(p) - 1:,} lines" for p in files)
             phase.note = f"{sizes}; {sum(p.stat().st_size for p in files) / 1e6:.0f} MB"
+            children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            if children_mb:  # a large month's exports run in worker processes (reports/exports.py)
+                phase.note += f"; worker processes' peak RSS {children_mb:.0f} MiB"
         report_s = sum(p.seconds for p in phases)
         documents_s = report_s - phases[-1].seconds
         report_peak = max(p.peak_mb for p in phases)

@@ -8,9 +8,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import ColumnElement, Select, String, Text, cast, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -21,6 +20,9 @@ from db.scope import Scope
 from db.scoping import call_conditions, made_matching_call, task_conditions
 from db.sqlfuncs import bucket, seconds_between
 from db.states import FAILURES, TaskStatus
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a frame is built: an export's worker process never loads pandas
 
 T = Task.__table__.c
 I = Invocation.__table__.c  # noqa: E741
@@ -175,6 +177,8 @@ def created_by_kind_status(session: Session, scope: Scope) -> pd.DataFrame:
         .group_by(T.kind, T.status)
         .order_by(T.kind, T.status)
     ).all()
+    import pandas as pd
+
     frame = pd.DataFrame(rows, columns=["kind", "status", "count"])
     frame["count"] = frame["count"].astype(int)
     return frame
@@ -190,6 +194,8 @@ def failure_reasons(session: Session, scope: Scope) -> pd.DataFrame:
         .group_by(T.status, reason)
         .order_by(func.count().desc(), T.status, reason)
     ).all()
+    import pandas as pd
+
     frame = pd.DataFrame(rows, columns=["status", "reason", "count"])
     frame["count"] = frame["count"].astype(int)
     return frame
@@ -215,6 +221,8 @@ def failed_tasks(session: Session, scope: Scope, limit: int = 50) -> pd.DataFram
         .limit(limit)
     ).all()
     columns = ["id", "title", "kind", "status", "failure_reason", "error", "attempt", "completed_at", "cost"]
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -233,6 +241,8 @@ def stuck_tasks(
         .order_by(T.last_activity_at, T.id)
         .limit(limit)
     ).all()
+    import pandas as pd
+
     frame = pd.DataFrame(rows, columns=["id", "title", "kind", "worker_id", "started_at", "last_activity_at"])
     # At most `limit` rows: the silence is `now` minus a known time, the same in Python on both databases.
     frame["silent_s"] = [(now - at).total_seconds() for at in frame["last_activity_at"]]
