@@ -33,6 +33,7 @@ EXPORTS: dict[str, tuple[tuple[str, ...], RowSource]] = {
 }
 # Calls in the period (an index range count, filters ignored) above which the exports run in processes.
 PROCESS_THRESHOLD = 200_000
+SLICES_PER_PROCESS = 3
 I = Invocation.__table__.c  # noqa: E741
 
 
@@ -95,28 +96,31 @@ def _cut_points(db: Database, scope: Scope, calls: int, slices: int) -> list[dat
 
 def _write_in_processes(db: Database, scope: Scope, paths: dict[str, Path], calls: int, workers: int) -> None:
     url = db.url.render_as_string(hide_password=False)
-    jobs: list[tuple[str, Scope, Path, bool]] = [
-        (n, scope, p, True) for n, p in paths.items() if n != "invocations"
-    ]
     parts: list[Path] = []
-    if "invocations" in paths:
-        target = paths["invocations"]
-        # More slices than processes: whichever process is free takes the next, so they finish together.
-        bounds = [scope.start, *_cut_points(db, scope, calls, 2 * workers), scope.end]
-        for k, (start, end) in enumerate(pairwise(bounds)):
-            part = target if k == 0 else target.with_name(f"{target.name}.part{k}")
-            parts.append(part)
-            jobs.append(("invocations", replace(scope, start=start, end=end), part, k == 0))
+    # spawn: a child starts a fresh interpreter, so it never inherits this process's open connections.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        # spawn: a child starts a fresh interpreter, so it never inherits this process's open connections.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures: list[Future[int]] = [pool.submit(_export_job, url, *job) for job in jobs]
-            for f in futures:
-                f.result()  # a child's exception is raised here, as the run's error
+        # The whole exports first (the processes start meanwhile), then the calls in time slices, several per
+        # process: whichever process is free takes the next slice, so they finish together.
+        futures: list[Future[int]] = [
+            pool.submit(_export_job, url, name, scope, path, True)
+            for name, path in paths.items()
+            if name != "invocations"
+        ]
+        if "invocations" in paths:
+            target = paths["invocations"]
+            bounds = [scope.start, *_cut_points(db, scope, calls, SLICES_PER_PROCESS * workers), scope.end]
+            for k, (start, end) in enumerate(pairwise(bounds)):
+                part = target if k == 0 else target.with_name(f"{target.name}.part{k}")
+                parts.append(part)
+                sliced = replace(scope, start=start, end=end)
+                futures.append(pool.submit(_export_job, url, "invocations", sliced, part, k == 0))
+        for f in futures:
+            f.result()  # a child's exception is raised here, as the run's error
         if parts:
             _append(parts[0], parts[1:])
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # after a failure, the slices not yet started never run
         for part in parts[1:]:
             part.unlink(missing_ok=True)
 
@@ -131,7 +135,15 @@ def _export_job(url: str, name: str, scope: Scope, path: Path, header: bool) -> 
 
 
 def _append(path: Path, parts: Sequence[Path]) -> None:
-    with path.open("ab") as out:
+    """The parts' bytes added to the end of `path`, copied by the kernel where it can."""
+    with path.open("r+b", buffering=0) as out:
+        out.seek(0, os.SEEK_END)
         for part in parts:
-            with part.open("rb") as src:
+            with part.open("rb", buffering=0) as src:
+                left = os.fstat(src.fileno()).st_size
+                try:
+                    while left > 0 and (n := os.copy_file_range(src.fileno(), out.fileno(), left)):
+                        left -= n
+                except OSError:
+                    pass  # not between these files: the rest through Python (both offsets are where it stopped)
                 shutil.copyfileobj(src, out, 1 << 22)
