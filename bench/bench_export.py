@@ -17,7 +17,6 @@ import csv
 import io
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,40 +30,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from common import machine_line, table, verdict  # noqa: E402
+from common import free_port, machine_line, memory, table, verdict, wait_up  # noqa: E402
 
 TARGET_RSS_MB = 300.0
 
 
-def memory(pid: int) -> dict[str, float]:
-    """VmRSS (resident now) and VmHWM (peak resident since start) of a process, in MiB, from /proc."""
-    found: dict[str, float] = {}
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                found[key] = int(value.split()[0]) / 1024.0
-    return found
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-def wait_up(base: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"web process exited with {proc.returncode} (see its log)")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError("web process did not answer /healthz")
 
 
 def prepare(args: argparse.Namespace, folder: Path) -> str:

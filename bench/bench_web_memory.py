@@ -9,18 +9,17 @@ Chromium is Debian's (the tests' path and flags); the web process is a child of 
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from common import free_port, memory, wait_up  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
@@ -30,36 +29,10 @@ RANGES = ("24h", "7d", "30d", "90d")
 TARGET_RSS_MB = 300.0
 
 
-def status(pid: int) -> dict[str, float]:
-    """Memory lines of /proc/PID/status in MiB: VmRSS (resident now), VmHWM (peak since start), RssAnon
-    (heap), RssFile (mapped files, mostly shared libraries)."""
-    found = {}
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
-                found[key] = int(value.split()[0]) / 1024.0
-    return found
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-def wait_up(base: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"web process exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError("web process did not answer /healthz")
 
 
 def main() -> None:
@@ -87,7 +60,7 @@ def main() -> None:
     times: dict[str, list[float]] = {}
     try:
         wait_up(base, proc)
-        print(f"web process {proc.pid} up: {status(proc.pid)['VmRSS']:.0f} MiB resident")
+        print(f"web process {proc.pid} up: {memory(proc.pid)['VmRSS']:.0f} MiB resident")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             page = browser.new_page()
@@ -106,7 +79,7 @@ def main() -> None:
                         )
                         times.setdefault(f"{path} {rng}".strip(), []).append(time.perf_counter() - started)
             browser.close()
-        mem = status(proc.pid)
+        mem = memory(proc.pid)
     finally:
         proc.terminate()
         proc.wait(15)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -199,3 +201,36 @@ def machine_line() -> str:
 
     return (f"python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}, "
             f"sqlite {__import__('sqlite3').sqlite_version}, {os.cpu_count()} CPUs")
+
+
+def memory(pid: int) -> dict[str, float]:
+    """The memory lines of /proc/PID/status in MiB: VmRSS (resident now), VmHWM (peak since start), RssAnon
+    (heap) and RssFile (mapped files, mostly shared libraries)."""
+    found: dict[str, float] = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+                found[key] = int(value.split()[0]) / 1024.0
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_up(base: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    """Until a web process answers /healthz (it migrates its database first, which can take a while)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"web process exited with {proc.returncode} (see its log)")
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError("web process did not answer /healthz")

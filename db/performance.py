@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import case, func, literal, or_, select
+from sqlalchemy import func, literal, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
@@ -18,10 +18,10 @@ from db import bins, histograms
 from db.frames import to_frame
 from db.models import Activity, CreatedHourly, Invocation, Task, TaskHourly, ToolHourly
 from db.rollcut import Split, split
-from db.rollup_tables import CYCLE, IS_TOOL_LINE, PROCESSING, QUEUE_WAIT, task_histogram
+from db.rollup_tables import CYCLE, IS_TOOL_LINE, PROCESSING, QUEUE_WAIT, ended_aggregates, task_histogram
 from db.scope import Scope
 from db.scoping import made_matching_call, task_conditions
-from db.sqlfuncs import bucket, count_if, first_word, hour_of_day, sum_if, weekday
+from db.sqlfuncs import bucket, first_word, hour_of_day, weekday
 from db.states import FAILURES, TaskStatus
 
 T = Task.__table__.c
@@ -141,21 +141,9 @@ def _ended_sums(session: Session, scope: Scope) -> pd.DataFrame:
             .group_by(TH.kind, TH.status)
         ).all()
         frames.append(to_frame(rows, ["kind", "status", *SUMS, "min_s", "max_s"]))
-    started = T.started_at.is_not(None)
     for part in cut.raw:
         rows = session.execute(
-            select(
-                T.kind,
-                T.status,
-                func.count(),
-                count_if(T.attempt == 1),
-                count_if(started),
-                sum_if(CYCLE, started),
-                sum_if(PROCESSING, started),
-                sum_if(QUEUE_WAIT, started),
-                func.min(case((started, PROCESSING))),
-                func.max(case((started, PROCESSING))),
-            )
+            select(T.kind, T.status, *ended_aggregates())
             .where(*finished_in(part))
             .group_by(T.kind, T.status)
         ).all()

@@ -92,24 +92,28 @@ def usage(session: Session, window: Window) -> None:
     _replace(session, UsageHourly, "hour", columns, source, window)
 
 
+def ended_aggregates() -> tuple[ColumnElement[Any], ...]:
+    """Over ended tasks: how many, how many on their first attempt, how many ever started, the sums of their
+    cycle, processing and queue seconds (of the started ones), and the shortest and longest run — task_hourly's
+    columns, and what db/performance.py reads at a range's raw edges."""
+    started = T.started_at.is_not(None)
+    return (
+        func.count(),
+        count_if(T.attempt == 1),
+        count_if(started),
+        sum_if(CYCLE, started),
+        sum_if(PROCESSING, started),
+        sum_if(QUEUE_WAIT, started),
+        func.min(case((started, PROCESSING))),
+        func.max(case((started, PROCESSING))),
+    )
+
+
 def tasks(session: Session, window: Window) -> None:
     """task_hourly: tasks that ended, per hour of completed_at, kind and final status."""
     hour = hour_floor(T.completed_at)
-    started = T.started_at.is_not(None)
     source = (
-        select(
-            hour,
-            T.kind,
-            T.status,
-            func.count(),
-            count_if(T.attempt == 1),
-            count_if(started),
-            sum_if(CYCLE, started),
-            sum_if(PROCESSING, started),
-            sum_if(QUEUE_WAIT, started),
-            func.min(case((started, PROCESSING))),
-            func.max(case((started, PROCESSING))),
-        )
+        select(hour, T.kind, T.status, *ended_aggregates())
         .where(T.completed_at.is_not(None), *_within(T.completed_at, window))
         .group_by(hour, T.kind, T.status)
     )
