@@ -453,3 +453,36 @@ class ReportRun(Base):
         # The claim query (oldest queued) and the sweep (running ones).
         Index("ix_report_runs_status", "status", "id"),
     )
+
+
+class ApiToken(Base):
+    """A bearer token of the API and dashboard: only the SHA-256 of its secret is kept (db/tokens.py), with the
+    secret's first characters as `prefix` so people can tell tokens apart. A revoked token stays, for the log."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))  # viewer | operator | admin
+    token_hash: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),)
+
+
+class AuditLog(Base):
+    """Who did what: task creates, cancels, retries and deletes, token and schedule changes (db/audit.py)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(50))
+    target: Mapped[str] = mapped_column(String(200), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
