@@ -195,6 +195,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tag", action="append", default=[], help="only tasks with this tag; repeat or comma-separate"
     )
+
+    p = sub.add_parser(
+        "token",
+        parents=[common],
+        help="create, list or revoke API tokens",
+        description="API tokens for the REST API and the dashboard's sign-in. Example: "
+        "python app.py token create --role operator --name ci",
+    )
+    token_sub = p.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    t = token_sub.add_parser("create", parents=[common], help="make a token and print its secret once")
+    t.add_argument("--role", required=True, choices=["viewer", "operator", "admin"], help="what it may do")
+    t.add_argument("--name", required=True, help="who or what uses it, e.g. ci or alice")
+    token_sub.add_parser("list", parents=[common], help="the tokens (never their secrets)")
+    t = token_sub.add_parser("revoke", parents=[common], help="revoke a token at once")
+    t.add_argument("token_id", type=_positive_int, metavar="ID", help="token id (see token list)")
     return parser
 
 
@@ -510,6 +525,23 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    from db import token_cli
+
+    stack = Stack(settings)
+    try:
+        if args.token_command == "create":
+            return token_cli.create(stack.db, args.name, args.role)
+        if args.token_command == "revoke":
+            return token_cli.revoke(stack.db, args.token_id)
+        return token_cli.show_all(stack.db)
+    except token_cli.TokenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        stack.close()
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "all": lambda a, s: cmd_run(a, s, web=True, worker=True),
     "web": lambda a, s: cmd_run(a, s, web=True, worker=False),
@@ -521,6 +553,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "show": cmd_task_action,
     "demo": cmd_demo,
     "report": cmd_report,
+    "token": cmd_token,
 }
 
 

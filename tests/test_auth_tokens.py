@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import select
 
 from db.audit import entries, record
-from db.engine import Database
+from db.engine import Database, open_database
 from db.models import ApiToken
 from db.timeutil import utcnow
 from db.tokens import (
@@ -19,6 +21,7 @@ from db.tokens import (
     touch,
     verify_token,
 )
+from tests.helpers import run_cli
 
 
 def test_create_verify_revoke(db: Database) -> None:
@@ -73,3 +76,34 @@ def test_audit_rows(db: Database) -> None:
             ("token:ci", "task.cancel", "task:7"),
         ]
         assert entries(session, action="task.cancel")[0].details == {"why": "test"}
+
+
+def test_token_cli(tmp_path: Path) -> None:
+    """`python app.py token create|list|revoke` as users run it: the secret printed once, exit 2 on bad input."""
+    url = f"sqlite:///{tmp_path}/t.db"
+    made = run_cli("token", "create", "--role", "operator", "--name", "ci", "--db", url)
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip().splitlines()[-1]
+    listed = run_cli("token", "list", "--db", url)
+    assert listed.returncode == 0 and " ci " in listed.stdout and secret not in listed.stdout
+    assert "active" in listed.stdout
+    db = open_database(url)
+    try:
+        with db.reading() as session:
+            assert verify_token(session, secret) is not None
+            assert [e.action for e in entries(session)] == ["token.create"]
+        assert run_cli("token", "revoke", "1", "--db", url).returncode == 0
+        with db.reading() as session:
+            assert verify_token(session, secret) is None
+            assert [e.action for e in entries(session)] == ["token.revoke", "token.create"]
+    finally:
+        db.dispose()
+    for args, message in (
+        (["token", "revoke", "9"], "error: no token with id 9"),
+        (["token", "create", "--role", "root", "--name", "x"], "invalid choice: 'root'"),
+        (["token", "create", "--role", "viewer", "--name", " "], "error: a token needs a name"),
+        (["token"], "required"),
+    ):
+        result = run_cli(*args, "--db", url)
+        assert result.returncode == 2, (args, result.stdout)
+        assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
