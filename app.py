@@ -274,6 +274,17 @@ def _where(settings: Settings) -> str:
     return f"SQLite file {path}" if path else "PostgreSQL"
 
 
+def _access_note(settings: Settings) -> str:
+    if settings.auth_enabled:
+        return (
+            "Access control is on: sign in with a token (python app.py token create --role admin --name you)."
+        )
+    from db.settings import LOCAL_HOSTS
+
+    where = "this machine only" if settings.host.strip("[]").lower() in LOCAL_HOSTS else settings.host
+    return f"Access control is off: anyone who can reach {where} may use the dashboard and API (TASKLENS_AUTH=on)."
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings, *, web: bool, worker: bool) -> int:
     from worker.demo_workload import trickle
     from worker.worker import Worker
@@ -296,6 +307,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings, *, web: bool, worker: 
             app = build_web(stack)
             url = f"http://{settings.host}:{settings.port}/"
             print(f"TaskLens is running at {url}  ({_where(settings)}; Ctrl-C to stop)", flush=True)
+            print(_access_note(settings), flush=True)
             try:
                 app.server.run(host=settings.host, port=settings.port, threaded=True, use_reloader=False)
             except OSError as exc:

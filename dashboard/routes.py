@@ -14,7 +14,7 @@ from flask import send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_sock import ConnectionClosed, Sock
 
-from dashboard import api, exports, scopebar
+from dashboard import access, api, exports, scopebar
 from dashboard.pages import (
     agents,
     budgets,
@@ -65,10 +65,16 @@ def mount(app: dash.Dash, svc: Services) -> None:
     scopebar.register(app, svc)  # once, for every analytics page
 
     server = app.server
+    access.install(server, svc)  # sign-in, security headers, request size limit
     sock = Sock(server)
 
     @sock.route("/ws")
     def websocket(ws: Any) -> None:
+        if access.current().enabled and access.current().caller() is None:
+            ws.send(
+                error_message("unauthorized", "sign in first (/login), or send Authorization: Bearer <token>")
+            )
+            return
         try:
             serve(ws, svc.feed, svc.db)
         except ConnectionClosed:

@@ -12,6 +12,7 @@ from typing import Any
 from db.pricing import DEFAULT_PRICES, Price, load_prices
 
 ENV_PREFIX = "TASKLENS_"
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class SettingsError(ValueError):
@@ -54,6 +55,14 @@ class Settings:
     smtp_starttls: bool = True
     # Files are attached while their total stays under this; larger reports are sent as links.
     report_attach_max_mb: float = 10.0
+    # Access control (dashboard/access.py): auto = on unless the web host is a loopback address; on; off.
+    auth: str = "auto"
+    # Signs the dashboard's session cookie; without it one is generated and kept in the data dir (secret_key).
+    secret_key: str | None = field(default=None, repr=False)
+    # Requests per token (or per IP without one) on /api/v1, per web process: N/second|minute|hour, or off;
+    # up to RATE_BURST at once.
+    rate_limit: str = "600/minute"
+    rate_burst: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -95,6 +104,44 @@ class Settings:
             raise SettingsError(f"TASKLENS_PUBLIC_URL must start with http:// or https://, got {self.public_url!r}")
         if self.report_attach_max_mb < 0:
             raise SettingsError("TASKLENS_REPORT_ATTACH_MAX_MB must not be negative")
+
+        if self.auth not in ("auto", "on", "off"):
+            raise SettingsError(f"TASKLENS_AUTH must be auto, on or off, got {self.auth!r}")
+        self.rate()  # raises on a bad TASKLENS_RATE_LIMIT
+        if self.rate_burst < 1:
+            raise SettingsError(f"TASKLENS_RATE_BURST must be at least 1, got {self.rate_burst}")
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether the API and dashboard ask who is calling: TASKLENS_AUTH, or for auto whether the web host is
+        anything but the loopback interface."""
+        if self.auth == "auto":
+            return self.host.strip("[]").lower() not in LOCAL_HOSTS
+        return self.auth == "on"
+
+    def rate(self) -> float | None:
+        """TASKLENS_RATE_LIMIT as requests per second, None when off."""
+        raw = self.rate_limit.strip().lower()
+        if raw in ("off", "0", "none", ""):
+            return None
+        count, _, unit = raw.partition("/")
+        seconds = {"second": 1.0, "s": 1.0, "minute": 60.0, "m": 60.0, "hour": 3600.0, "h": 3600.0}
+        try:
+            value = float(count)
+        except ValueError:
+            value = -1.0
+        if value <= 0 or unit not in seconds:
+            raise SettingsError(
+                f"TASKLENS_RATE_LIMIT must look like 600/minute (per second, minute or hour) or off, "
+                f"got {self.rate_limit!r}"
+            )
+        return value / seconds[unit]
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the process keeps its own files: the SQLite file's folder, else ./var."""
+        path = self.sqlite_path
+        return path.parent if path is not None else Path("var")
 
     @property
     def base_url(self) -> str:

@@ -71,7 +71,12 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     hub = Hub()
     # A worker heard from within the hour keeps /ready at 200: its 503 is a documented answer, but a 5xx all the
     # same to the not-a-server-error check (tests/test_api_ops.py covers it).
-    svc = Services(Settings(database_url=url, lease_seconds=3600), db, Recorder(db, hub), ChangeFeed(db, hub))
+    svc = Services(
+        Settings(database_url=url, lease_seconds=3600, rate_limit="off"),
+        db,
+        Recorder(db, hub),
+        ChangeFeed(db, hub),
+    )
     svc.recorder.register_worker(WorkerIdentity("fuzz-worker", "fuzz", "localhost", os.getpid(), 1))
     app = create_app(svc)
     client = app.server.test_client()

@@ -22,13 +22,18 @@ from dashboard.api.registry import ENDPOINTS, PREFIX, Role, endpoint
 JSON = "application/json"
 ERRORS = {
     400: "a bad parameter, cursor or malformed JSON",
+    401: "auth is on and no valid bearer token was sent",
+    403: "the token's role is below the one this operation needs (x-required-role)",
     404: "no such task, invocation or path",
     405: "the path takes other methods (see Allow)",
     409: "the task's state does not allow it (an illegal transition; a duplicate key)",
     413: "the body is too large",
     415: "the body is not application/json",
     422: "a field of the body is invalid (details.field names it)",
+    429: "too many requests from this token or address (see Retry-After)",
 }
+# Answers any operation may give: access control and the rate limit (dashboard/api/registry.py guard).
+GUARD_ERRORS = (401, 403, 429)
 RESPONSE_MODELS: list[type[BaseModel]] = [
     s.TaskPage,
     s.TaskDetail,
@@ -284,7 +289,7 @@ def _operation(spec: dict[str, Any], refs: Any, defs: dict[str, Any], role: Role
             response["content"] = content
         op["responses"][str(status)] = response
     error_schema = refs[(s.ErrorBody, "serialization")]
-    for status in spec["_errors"]:
+    for status in sorted({*spec["_errors"], *GUARD_ERRORS}):
         op["responses"][str(status)] = {
             "description": ERRORS[status],
             "content": {JSON: {"schema": error_schema}},

@@ -4,14 +4,21 @@ that access control is one decorator here (`guard`) and the OpenAPI document can
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from flask import g
+from flask import current_app, g, request
 from flask.typing import ResponseReturnValue
 from werkzeug.routing import BaseConverter
+
+from dashboard import access
+from dashboard.api.errors import ApiError
+from db.audit import record
+from db.timeutil import utcnow
+from db.tokens import role_allows
 
 PREFIX = "/api/v1"
 # A task id in a path: 1 to 18 digits, so within BIGINT; anything else matches no rule (404 from the
@@ -73,17 +80,88 @@ def endpoint(method: str, rule: str, role: Role) -> Callable[[Handler], Handler]
 
 
 def guard(ep: Endpoint, call: Handler) -> Handler:
-    """The one place a request meets the endpoint's role. There is no authentication yet, so every caller is
-    let through; the role is kept on `g` for the request's log line and for the check that will go here."""
+    """The one place a request meets the endpoint's role: the caller's rate limit (429), then, with auth on,
+    who it is (401 without a valid bearer token) and whether its role may (403); successful writes are
+    written to the audit log."""
 
     @functools.wraps(call)
     def guarded(*args: Any, **kwargs: Any) -> ResponseReturnValue:
         g.api_role = ep.role
-        return call(*args, **kwargs)
+        acc = access.current()
+        # A session cookie counts for reads only: a write needs the bearer header, which no other site can send.
+        who = acc.caller(allow_session=request.method in ("GET", "HEAD"))
+        g.principal = who
+        if acc.limiter is not None:
+            wait = acc.limiter.take(f"token:{who.token_id}" if who else f"ip:{request.remote_addr}")
+            if wait > 0:
+                seconds = max(1, math.ceil(wait))
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    f"too many requests; try again in {seconds} s",
+                    headers={"Retry-After": str(seconds)},
+                    retry_after=seconds,
+                )
+        if acc.enabled:
+            if who is None:
+                sent = bool(request.headers.get("Authorization"))
+                raise ApiError(
+                    401,
+                    "unauthorized",
+                    "that token is not valid or has been revoked"
+                    if sent
+                    else "send Authorization: Bearer <token> (python app.py token create)",
+                    headers={"WWW-Authenticate": 'Bearer realm="tasklens"'},
+                )
+            if not role_allows(who.role, ep.role):
+                raise ApiError(
+                    403,
+                    "forbidden",
+                    f"{ep.method} {PREFIX}{ep.rule} needs the {ep.role} role; token {who.name!r} is {who.role}",
+                    needed=str(ep.role),
+                    role=who.role,
+                )
+        response = current_app.make_response(call(*args, **kwargs))
+        if ep.method != "GET" and response.status_code < 400:
+            _audit(ep, kwargs, response)
+        return response
 
     return guarded
 
 
+AUDITED = {
+    "create_task": "task.create",
+    "cancel_task": "task.cancel",
+    "retry_task": "task.retry",
+    "delete": "task.delete",
+}
+
+
+def _audit(ep: Endpoint, kwargs: dict[str, Any], response: Any) -> None:
+    """Audit rows of a successful write: the task acted on, or each task an event batch created."""
+    rows: list[tuple[str, str, dict[str, Any]]] = []
+    if ep.operation_id == "ingest":
+        body = response.get_json(silent=True) or {}
+        for task in body.get("tasks", []):
+            if task.get("created"):
+                rows.append(("task.create", f"task:{task['task_id']}", {"via": "events"}))
+    elif ep.operation_id in AUDITED:
+        task_id = kwargs.get("task_id")
+        if task_id is None:
+            body = response.get_json(silent=True) or {}
+            task_id = body.get("id")
+        rows.append((AUDITED[ep.operation_id], f"task:{task_id}", {}))
+    else:
+        rows.append((f"api.{ep.operation_id}", request.path, {}))
+    if not rows:
+        return
+    now = utcnow()
+    with access.current().svc.db.writing() as session:
+        for action, target, details in rows:
+            record(session, actor(), action, target, {"method": ep.method, **details}, now=now)
+
+
 def actor() -> str:
-    """Who the event log says did it; the authenticated principal once there is one."""
-    return "api"
+    """Who the event log and the audit log say did it: the calling token, else "api" (auth off)."""
+    who = g.get("principal")
+    return who.actor if who is not None else "api"

@@ -9,7 +9,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, dcc, html
 
-from dashboard import ids
+from dashboard import access, ids
 from dashboard.components.budgets import budget_list
 from dashboard.services import Services
 from db import budgets
@@ -80,6 +80,9 @@ def add(
     svc: Services, name: Any, period: Any, limit: Any, scope_kind: Any, scope_value: Any
 ) -> tuple[Any, bool]:
     """Returns (feedback, added)."""
+    denied = access.dashboard_denied(svc, "admin")
+    if denied:
+        return dbc.Alert(denied, color="danger", className="py-2"), False
     try:
         amount = float(limit) if limit not in (None, "") else 0.0
         with svc.recorder.transaction() as session:
@@ -91,14 +94,20 @@ def add(
             else "limit must be a number"
         )
         return dbc.Alert(text, color="danger", className="py-2"), False
+    access.audit(svc, access.dashboard_actor(svc), "budget.create", str(name).strip(), {"limit": amount})
     return dbc.Alert(
         f"Budget {str(name).strip()!s} added.", color="success", duration=4000, className="py-2"
     ), True
 
 
 def remove(svc: Services, budget_id: int) -> bool:
+    if access.dashboard_denied(svc, "admin"):
+        return False  # the add form's feedback says why when a viewer tries that; a delete just does nothing
     with svc.recorder.transaction() as session:
-        return budgets.delete_budget(session, budget_id)
+        removed = budgets.delete_budget(session, budget_id)
+    if removed:
+        access.audit(svc, access.dashboard_actor(svc), "budget.delete", f"budget:{budget_id}")
+    return removed
 
 
 def register(app: dash.Dash, svc: Services) -> None:

@@ -15,7 +15,7 @@ from dash import MATCH, Input, Output, State, dcc, html
 from flask import abort, send_from_directory
 from flask.typing import ResponseReturnValue
 
-from dashboard import ids
+from dashboard import access, ids
 from dashboard.components.reports import next_run_text, runs_table, schedule_card, timezone_datalist
 from dashboard.services import Services
 from db import report_schedules
@@ -184,6 +184,9 @@ def generate(
     """Queue a manual run. Returns the feedback, whether a run was queued, and per form input whether it is
     invalid."""
     flags = {name: False for name in FORM_INPUTS}
+    denied = access.dashboard_denied(svc, "operator")
+    if denied:
+        return dbc.Alert(denied, color="danger", className="py-1 mb-0"), False, flags
     try:
         request = manual_request(period, start, end, kinds, tags, formats, now=utcnow())
     except ScheduleError as exc:
@@ -192,7 +195,7 @@ def generate(
         alert = dbc.Alert(f"{_label(exc.field)}: {exc.message}", color="danger", className="py-1 mb-0")
         return alert, False, flags
     with svc.recorder.transaction() as session:
-        run_id = store.enqueue_run(session, request, utcnow(), actor="dashboard")
+        run_id = store.enqueue_run(session, request, utcnow(), actor=access.dashboard_actor(svc))
     text = f"Run #{run_id} queued; it appears below and a worker builds it now."
     return dbc.Alert(text, color="success", className="py-1 mb-0", duration=6000), True, flags
 
@@ -214,6 +217,9 @@ def save_schedule(
     """Validate and store one schedule's edit. Returns the feedback, the new "next run" text (or no_update),
     and per input whether it is invalid."""
     flags = {name: False for name in SCHEDULE_INPUTS}
+    denied = access.dashboard_denied(svc, "admin")
+    if denied:
+        return dbc.Alert(denied, color="danger", className="py-1 mb-0"), dash.no_update, flags
     now = utcnow()
     try:
         with svc.recorder.transaction() as session:
@@ -239,6 +245,13 @@ def save_schedule(
             flags[exc.field] = True
         alert = dbc.Alert(f"{_label(exc.field)}: {exc.message}", color="danger", className="py-1 mb-0")
         return alert, dash.no_update, flags
+    access.audit(
+        svc,
+        access.dashboard_actor(svc),
+        "schedule.update",
+        f"schedule:{schedule_id}",
+        {"enabled": saved.enabled},
+    )
     message = f"Saved: {saved.when}." if saved.enabled else "Saved: disabled."
     color = "success"
     if saved.recipients and not svc.settings.smtp_host:

@@ -10,7 +10,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from dashboard import ids
+from dashboard import access, ids
 from dashboard.services import Services
 from db.ops import SpecError, TaskSpec
 from db.states import TaskKind
@@ -158,6 +158,9 @@ def _num(field: str, value: Any) -> float | None:
 def submit(svc: Services, kind: str | None, *values: Any) -> tuple[Any, ...]:
     """Returns the feedback and, per input, whether it is invalid."""
     flags = {i: False for i in INPUTS}
+    denied = access.dashboard_denied(svc, "operator")
+    if denied:
+        return (dbc.Alert(denied, color="danger", className="py-2"), *flags.values())
     try:
         spec = build_spec(kind, *values)
     except SpecError as exc:
@@ -165,7 +168,9 @@ def submit(svc: Services, kind: str | None, *values: Any) -> tuple[Any, ...]:
         flags[bad] = bad in flags
         message = dbc.Alert(f"{exc.field}: {exc.message}", color="danger", className="py-2")
         return (message, *flags.values())
-    task_id = svc.recorder.submit(spec, actor="dashboard")
+    who = access.dashboard_actor(svc)
+    task_id = svc.recorder.submit(spec, actor=who)
+    access.audit(svc, who, "task.create", f"task:{task_id}", {"via": "dashboard"})
     done = dbc.Alert(
         ["Submitted ", dcc.Link(f"task #{task_id}", href=f"/tasks/{task_id}", id="submit-created-link"), "."],
         color="success",

@@ -9,7 +9,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, Patch, State, dcc, html
 
-from dashboard import figures, ids
+from dashboard import access, figures, ids
 from dashboard.clientside import js
 from dashboard.components import detail
 from dashboard.components.cards import header_with
@@ -195,17 +195,22 @@ def stream(
 
 
 def act(svc: Services, action: str | None, task_id: int) -> Any:
+    if action not in (ids.CANCEL, ids.RETRY):
+        raise dash.exceptions.PreventUpdate
+    denied = access.dashboard_denied(svc, "operator")
+    if denied:
+        return dbc.Alert(denied, color="danger", dismissable=True, className="py-2")
+    who = access.dashboard_actor(svc)
     try:
         if action == ids.CANCEL:
-            status = svc.recorder.cancel(task_id, actor="dashboard")
+            status = svc.recorder.cancel(task_id, actor=who)
             text = "Cancelled." if status == "cancelled" else "Cancel requested; the worker stops it now."
-        elif action == ids.RETRY:
-            svc.recorder.retry(task_id, actor="dashboard")
-            text = "Sent back to the queue."
         else:
-            raise dash.exceptions.PreventUpdate
+            svc.recorder.retry(task_id, actor=who)
+            text = "Sent back to the queue."
     except (IllegalTransition, TaskNotFound) as exc:
         return dbc.Alert(str(exc), color="warning", dismissable=True, className="py-2")
+    access.audit(svc, who, "task.cancel" if action == ids.CANCEL else "task.retry", f"task:{task_id}")
     return dbc.Alert(text, color="info", dismissable=True, duration=4000, className="py-2")
 
 
