@@ -28,6 +28,7 @@ ROLES = [Role.VIEWER, Role.OPERATOR, Role.ADMIN]
 
 
 def secured(svc: Services, **settings: Any) -> Services:
+    settings.setdefault("secret_key", "test-only-session-key")  # not a file in the working directory
     return Services(svc.settings.with_(auth="on", **settings), svc.db, svc.recorder, svc.feed)
 
 
