@@ -27,6 +27,7 @@ from db.ops import (
     Transition,
     Usage,
 )
+from db.pricing import DEFAULT_PRICES, Price, cost_of
 from db.states import ALLOWED_TRANSITIONS, TERMINAL, IllegalTransition, TaskKind, TaskStatus
 from db.writes import InvocationNotFound, TaskNotFound, apply_ops, insert_tasks
 
@@ -126,6 +127,7 @@ def apply_batch(
     actor: str,
     now: datetime,
     correlation_id: str | None = None,
+    prices: dict[str, Price] = DEFAULT_PRICES,
 ) -> BatchOutcome:
     """Check every item, then write them all. Raises BatchRejected before writing anything when an item
     cannot be applied; the caller's transaction rolls back on any exception."""
@@ -133,7 +135,7 @@ def apply_batch(
     groups = _group(items, rows)
     duplicates = _recorded_already(session, groups)
     checks = _simulate(groups, duplicates)
-    _check_invocations(session, checks)
+    models = _check_invocations(session, checks)
 
     created = [g for g in groups.values() if g.task_id is None]
     if created:
@@ -151,7 +153,10 @@ def apply_batch(
     for group in groups.values():
         task_id = cast(int, group.task_id)
         if group.ops:
-            ops = [_namespaced(op, task_id, attempt) for op, attempt in _with_attempts(group)]
+            ops = [
+                _priced(_namespaced(op, task_id, attempt), models, prices)
+                for op, attempt in _with_attempts(group)
+            ]
             try:
                 apply_ops(session, task_id, ops, actor=actor, correlation_id=correlation_id, now=now)
             except (IllegalTransition, InvocationNotFound, TaskNotFound) as exc:
@@ -366,11 +371,16 @@ def _record_ids(session: Session, pairs: list[tuple[int, str]], now: datetime) -
         session.execute(statement, {"pairs": json.dumps(pairs), "at": now})
 
 
-def _check_invocations(session: Session, checks: _InvocationChecks) -> None:
+def _check_invocations(session: Session, checks: _InvocationChecks) -> dict[str, str]:
+    """Raises for a referenced call that does not exist or a started one that does; returns the stored
+    model of every call that exists (to price usage reported without a model)."""
     wanted = set(checks.referenced) | set(checks.started)
     if not wanted:
-        return
-    exists = set(session.scalars(select(INV.c.id).where(INV.c.id.in_(wanted))))
+        return {}
+    models = {
+        str(i): str(m) for i, m in session.execute(select(INV.c.id, INV.c.model).where(INV.c.id.in_(wanted)))
+    }
+    exists = set(models)
     missing = [(index, stored) for stored, index in checks.referenced.items() if stored not in exists]
     if missing:
         index, stored = min(missing)
@@ -385,6 +395,15 @@ def _check_invocations(session: Session, checks: _InvocationChecks) -> None:
             "duplicate_invocation",
             f"invocation {stored.split('-', 1)[1]!r} was already started in this attempt (stored as {stored})",
         )
+    return models
+
+
+def _priced(op: Op, models: dict[str, str], prices: dict[str, Price]) -> Op:
+    if not (isinstance(op, Usage) and op.price_from_call and op.invocation_id is not None):
+        return op
+    model = models.get(op.invocation_id, "")
+    cost = cost_of(model, op.input_tokens, op.output_tokens, op.cache_read_tokens, prices)
+    return Usage(model, op.input_tokens, op.output_tokens, op.cache_read_tokens, cost, op.invocation_id)
 
 
 def _unknown_invocation(index: int, client_id: str) -> BatchRejected:
@@ -424,7 +443,15 @@ def _namespaced(op: Op, task_id: int, attempt: int) -> Op:
         )
     if isinstance(op, Usage) and op.invocation_id is not None:
         key = invocation_key(task_id, attempt, op.invocation_id)
-        return Usage(op.model, op.input_tokens, op.output_tokens, op.cache_read_tokens, op.cost_usd, key)
+        return Usage(
+            op.model,
+            op.input_tokens,
+            op.output_tokens,
+            op.cache_read_tokens,
+            op.cost_usd,
+            key,
+            op.price_from_call,
+        )
     if isinstance(op, ActivityLine) and op.invocation_id is not None:
         return ActivityLine(
             op.message, op.type, invocation_key(task_id, attempt, op.invocation_id), op.stream

@@ -135,6 +135,9 @@ class Usage:
     cache_read_tokens: int = 0
     cost_usd: float = 0.0
     invocation_id: str | None = None
+    # Set by ingestion when neither the cost nor the model came with the usage: the cost is then priced from
+    # the model of the call as stored (it was started in an earlier batch).
+    price_from_call: bool = False
 
 
 @dataclass(frozen=True)

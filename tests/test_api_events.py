@@ -74,6 +74,32 @@ def test_an_agent_reports_a_whole_task_life(client: FlaskClient, db: Database) -
     ]
 
 
+def test_usage_of_a_call_started_in_an_earlier_batch_is_priced_from_its_model(
+    client: FlaskClient, db: Database
+) -> None:
+    """The curl walk-through in the README reports a call's start and its end in different batches; the end
+    carries tokens but no model or cost, so the price comes from the model stored with the call."""
+    post(
+        client,
+        [ev("task", "1", "run-9", title="split batches"), ev("transition", "2", "run-9", to="running")],
+    )
+    post(client, [ev("invocation.started", "3", "run-9", id="c1", role="planner", model="gpt-4.1")])
+    out = post(
+        client, [ev("invocation.completed", "4", "run-9", id="c1", input_tokens=1200, output_tokens=300)]
+    )
+    task_id = out["tasks"][0]["task_id"]
+    expected = cost_of("gpt-4.1", 1200, 300)
+    assert expected > 0
+    inv = call(client, "GET", f"/invocations/t{task_id}a1-c1")
+    assert (inv["model"], inv["input_tokens"]) == ("gpt-4.1", 1200)
+    assert inv["cost_usd"] == pytest.approx(expected)
+    assert call(client, "GET", f"/tasks/{task_id}")["cost_usd"] == pytest.approx(expected)
+    # A cost the agent states is kept as stated.
+    post(client, [ev("invocation.started", "5", "run-9", id="c2", role="tester", model="gpt-4.1")])
+    post(client, [ev("invocation.completed", "6", "run-9", id="c2", input_tokens=10, cost_usd=0.5)])
+    assert call(client, "GET", f"/invocations/t{task_id}a1-c2")["cost_usd"] == pytest.approx(0.5)
+
+
 def test_a_replayed_batch_is_recorded_once(client: FlaskClient, db: Database) -> None:
     first = post(client, agent_life("run-9"))
     after_first = row_counts(db)

@@ -52,7 +52,9 @@ def ingest() -> ResponseReturnValue:
     batch_id = uuid.uuid4().hex
     try:
         with api.svc.recorder.transaction() as session:
-            outcome = apply_batch(session, items, actor=actor(), now=utcnow(), correlation_id=batch_id)
+            outcome = apply_batch(
+                session, items, actor=actor(), now=utcnow(), correlation_id=batch_id, prices=api.prices
+            )
     except BatchRejected as exc:
         raise _item_error(STATUS[exc.reason], exc.code, exc.index, exc.field, exc.message) from None
     except IntegrityError:
