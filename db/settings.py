@@ -13,6 +13,7 @@ from db.pricing import DEFAULT_PRICES, Price, load_prices
 
 ENV_PREFIX = "TASKLENS_"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+AUTO_RATE_LIMIT = "600/minute"
 
 
 class SettingsError(ValueError):
@@ -59,9 +60,10 @@ class Settings:
     auth: str = "auto"
     # Signs the dashboard's session cookie; without it one is generated and kept in the data dir (secret_key).
     secret_key: str | None = field(default=None, repr=False)
-    # Requests per token (or per IP without one) on /api/v1, per web process: N/second|minute|hour, or off;
+    # Requests per token (or per IP without one) on /api/v1, per web process: N/second|minute|hour, off, or
+    # auto (600/minute with access control on, off without: an open local install serves its own agents);
     # up to RATE_BURST at once.
-    rate_limit: str = "600/minute"
+    rate_limit: str = "auto"
     rate_burst: int = 60
 
     @classmethod
@@ -122,6 +124,8 @@ class Settings:
     def rate(self) -> float | None:
         """TASKLENS_RATE_LIMIT as requests per second, None when off."""
         raw = self.rate_limit.strip().lower()
+        if raw == "auto":
+            raw = AUTO_RATE_LIMIT if self.auth_enabled else "off"
         if raw in ("off", "0", "none", ""):
             return None
         count, _, unit = raw.partition("/")
@@ -132,7 +136,7 @@ class Settings:
             value = -1.0
         if value <= 0 or unit not in seconds:
             raise SettingsError(
-                f"TASKLENS_RATE_LIMIT must look like 600/minute (per second, minute or hour) or off, "
+                f"TASKLENS_RATE_LIMIT must look like 600/minute (per second, minute or hour), auto or off, "
                 f"got {self.rate_limit!r}"
             )
         return value / seconds[unit]

@@ -149,6 +149,10 @@ def test_auth_modes() -> None:
         Settings.from_env({"TASKLENS_RATE_LIMIT": "ten"})
     assert Settings.from_env({"TASKLENS_RATE_LIMIT": "off"}).rate() is None
     assert Settings.from_env({"TASKLENS_RATE_LIMIT": "120/minute"}).rate() == 2.0
+    # auto: limited with access control on, open on a loopback install without it.
+    assert Settings.from_env({}).rate() is None
+    assert Settings.from_env({"TASKLENS_AUTH": "on"}).rate() == 10.0
+    assert Settings.from_env({"TASKLENS_HOST": "0.0.0.0"}).rate() == 10.0
 
 
 # ---- the browser's side --------------------------------------------------------------------------------
