@@ -24,10 +24,13 @@ from dashboard.api.event_schemas import (
 from dashboard.api.params import json_body, parse_json, parse_query
 from dashboard.api.registry import Role, actor, endpoint
 from dashboard.api.schemas import NoQuery
+from db.audit import record
 from db.ingest import BatchRejected, Rejection, apply_batch
 from db.timeutil import utcnow
 
 STATUS = {Rejection.NOT_FOUND: 404, Rejection.CONFLICT: 409, Rejection.INVALID: 422}
+
+AUDIT_DETAILS = {"method": "POST", "via": "events"}
 
 
 @endpoint("POST", "/events", Role.OPERATOR)
@@ -52,9 +55,15 @@ def ingest() -> ResponseReturnValue:
     batch_id = uuid.uuid4().hex
     try:
         with api.svc.recorder.transaction() as session:
+            now = utcnow()
             outcome = apply_batch(
-                session, items, actor=actor(), now=utcnow(), correlation_id=batch_id, prices=api.prices
+                session, items, actor=actor(), now=now, correlation_id=batch_id, prices=api.prices
             )
+            # The audit rows of the tasks the batch created, in the batch's own transaction: kept exactly when
+            # the batch is, and no second commit per batch.
+            for task in outcome.tasks:
+                if task.created:
+                    record(session, actor(), "task.create", f"task:{task.task_id}", AUDIT_DETAILS, now=now)
     except BatchRejected as exc:
         raise _item_error(STATUS[exc.reason], exc.code, exc.index, exc.field, exc.message) from None
     except IntegrityError:
