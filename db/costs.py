@@ -92,7 +92,9 @@ def _rolled(query: Select[Any], scope: Scope, window: tuple[datetime, datetime])
 
 def totals(session: Session, scope: Scope) -> CostTotals:
     cut = _split(session, scope)
-    if cut.rolled is None:
+    # With a role or model filter, "tasks" are the distinct tasks with a matching call, which cannot be
+    # summed by hour: that one pass over the calls gives the spend too, so the rollup would be read for nothing.
+    if cut.rolled is None or scope.role or scope.model:
         return _raw_totals(session, scope)
     rolled = session.execute(
         _rolled(
@@ -108,12 +110,7 @@ def totals(session: Session, scope: Scope) -> CostTotals:
         )
     ).one()
     edges = [_raw_totals(session, part) for part in cut.raw]
-    if scope.role or scope.model:
-        # Distinct tasks with a matching call cannot be summed by hour: counted from the calls.
-        distinct = _raw_totals(session, scope)
-        tasks, completed = distinct.tasks, distinct.completed_tasks
-    else:
-        tasks, completed = _tasks_created(session, scope)
+    tasks, completed = _tasks_created(session, scope)
     return CostTotals(
         float(rolled[0]) + sum(e.cost for e in edges),
         int(rolled[1]) + sum(e.input_tokens for e in edges),
@@ -186,27 +183,41 @@ def _raw_totals(session: Session, scope: Scope) -> CostTotals:
     )
 
 
+SERIES_COLUMNS = ["bucket", "key", "cost", "input", "output", "cache"]
+
+
 def over_time(session: Session, scope: Scope, unit: str | None = None) -> pd.DataFrame:
     """Cost and tokens per time bucket (the scope's, or day/week/month) and model: columns bucket, model, cost,
     input, output, cache."""
-    unit = unit or scope.unit
-    cut = _split(session, scope) if unit != "minute" else Split(None, (scope,))
-    columns = ["bucket", "model", "cost", "input", "output", "cache"]
-    frames = []
-    for part in cut.raw:
-        raw = _raw_over_time(session, part, unit)
-        raw["bucket"] = pd.to_datetime(raw["bucket"])  # text from SQL; the rolled part's are timestamps
-        frames.append(raw)
+    frame = _series(session, scope, unit or scope.unit, "model").rename(columns={"key": "model"})
+    return frame.sort_values("bucket").reset_index(drop=True)
+
+
+def series(session: Session, scope: Scope, unit: str, dim: str) -> pd.DataFrame:
+    """Cost and tokens per time bucket and value of `dim` (a BREAKDOWNS key), for the REST API: columns
+    bucket, key, cost, input, output, cache; ordered by bucket, then cost (highest first)."""
+    if dim not in BREAKDOWNS:
+        raise ValueError(f"cannot group costs by {dim!r}")
+    frame = _series(session, scope, unit, dim)
+    return frame.sort_values(["bucket", "cost"], ascending=[True, False]).reset_index(drop=True)
+
+
+def _series(session: Session, scope: Scope, unit: str, dim: str) -> pd.DataFrame:
+    """Whole hours from usage_hourly when it keeps `dim` and the scope's filters, the rest from the calls."""
+    rolled_dim = dim in ROLLED_DIMS and unit != "minute"
+    cut = _split(session, scope) if rolled_dim else Split(None, (scope,))
+    frames = [_raw_series(session, part, unit, dim) for part in cut.raw]
     if cut.rolled is not None:
         # Hours and days are bucketed in SQL (fewer rows back); weeks and months from the hours in pandas,
         # where the calendar arithmetic is the same on both databases.
         in_sql = unit in ("hour", "day")
         b = bucket(U.hour, unit) if in_sql else U.hour
+        key = ROLLED_DIMS[dim]
         rows = session.execute(
             _rolled(
                 select(
                     b,
-                    U.model,
+                    key,
                     func.sum(U.cost_usd),
                     func.sum(U.input_tokens),
                     func.sum(U.output_tokens),
@@ -214,36 +225,37 @@ def over_time(session: Session, scope: Scope, unit: str | None = None) -> pd.Dat
                 ),
                 scope,
                 cut.rolled,
-            ).group_by(b, U.model)
+            ).group_by(b, key)
         ).all()
-        rolled = to_frame(rows, columns)
+        rolled = to_frame(rows, SERIES_COLUMNS)
         rolled["bucket"] = pd.to_datetime(rolled["bucket"]) if in_sql else bucket_hours(rolled["bucket"], unit)
         frames.insert(0, rolled)
     parts = [f for f in frames if not f.empty]
-    frame = pd.concat(parts) if parts else pd.DataFrame(columns=columns)
-    frame = frame.groupby(["bucket", "model"], as_index=False)[["cost", "input", "output", "cache"]].sum()
+    frame = pd.concat(parts) if parts else pd.DataFrame(columns=SERIES_COLUMNS)
+    frame = frame.groupby(["bucket", "key"], as_index=False)[SERIES_COLUMNS[2:]].sum()
     frame["bucket"] = pd.to_datetime(frame["bucket"])
-    return frame.sort_values("bucket").reset_index(drop=True)
+    return frame
 
 
-def _raw_over_time(session: Session, scope: Scope, unit: str) -> pd.DataFrame:
+def _raw_series(session: Session, scope: Scope, unit: str, dim: str) -> pd.DataFrame:
     b = bucket(I.started_at, unit)
-    rows = session.execute(
-        scoped(
-            select(
-                b.label("bucket"),
-                I.model,
-                func.sum(I.cost_usd),
-                func.sum(I.input_tokens),
-                func.sum(I.output_tokens),
-                func.sum(I.cache_read_tokens),
-            ),
-            scope,
-        )
-        .group_by(b, I.model)
-        .order_by(b)
-    ).all()
-    return to_frame(rows, ["bucket", "model", "cost", "input", "output", "cache"])
+    key = BREAKDOWNS[dim]
+    query = scoped(
+        select(
+            b.label("bucket"),
+            key,
+            func.sum(I.cost_usd),
+            func.sum(I.input_tokens),
+            func.sum(I.output_tokens),
+            func.sum(I.cache_read_tokens),
+        ),
+        scope,
+    )
+    if dim == "tag":
+        query = query.join(BREAKDOWN_TAGS, BREAKDOWN_TAGS.c.task_id == T.id)
+    frame = to_frame(session.execute(query.group_by(b, key)).all(), SERIES_COLUMNS)
+    frame["bucket"] = pd.to_datetime(frame["bucket"])  # text from SQL; the rolled part's are timestamps
+    return frame
 
 
 def breakdown(session: Session, scope: Scope, dim: str) -> pd.DataFrame:

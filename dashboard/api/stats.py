@@ -16,7 +16,7 @@ from dashboard.api.errors import bad_parameter
 from dashboard.api.params import parse_query
 from dashboard.api.registry import Role, endpoint
 from dashboard.api.schemas import Costs, CostsQuery, NoQuery, Stats, WorkerList, WorkersQuery
-from db import cost_series, costs, overview
+from db import costs, overview
 from db.scope import DIMENSIONS, Scope, ScopeError, parse_scope
 from db.timeutil import utcnow
 
@@ -46,7 +46,7 @@ def cost_report() -> ResponseReturnValue:
     with ctx().svc.db.reading() as session:
         totals = costs.totals(session, scope)
         breakdown = costs.breakdown(session, scope, q.by)
-        points = cost_series.series(session, scope, q.period, q.by)
+        points = costs.series(session, scope, q.period, q.by)
     money = ["cost_usd", "input_tokens", "output_tokens", "cache_read_tokens"]
     renames = dict(zip(["cost", "input", "output", "cache"], money, strict=True))
     return respond(
