@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
-from db.frames import to_frame
+from db.frames import add_up, to_frame
 from db.models import CreatedHourly, Invocation, Task, TaskTag, UsageHourly, Worker
 from db.rollcut import Split, bucket_hours, refreshed_until, split
 from db.scope import Scope
@@ -230,9 +230,7 @@ def _series(session: Session, scope: Scope, unit: str, dim: str) -> pd.DataFrame
         rolled = to_frame(rows, SERIES_COLUMNS)
         rolled["bucket"] = pd.to_datetime(rolled["bucket"]) if in_sql else bucket_hours(rolled["bucket"], unit)
         frames.insert(0, rolled)
-    parts = [f for f in frames if not f.empty]
-    frame = pd.concat(parts) if parts else pd.DataFrame(columns=SERIES_COLUMNS)
-    frame = frame.groupby(["bucket", "key"], as_index=False)[SERIES_COLUMNS[2:]].sum()
+    frame = add_up(frames, SERIES_COLUMNS[:2], SERIES_COLUMNS[2:])
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     return frame
 
@@ -283,8 +281,7 @@ def breakdown(session: Session, scope: Scope, dim: str) -> pd.DataFrame:
             ).group_by(key)
         ).all()
         frames.insert(0, to_frame(rows, columns))
-    parts = [f for f in frames if not f.empty]
-    frame = pd.concat(parts).groupby("key", as_index=False)[columns[1:]].sum() if parts else frames[0]
+    frame = add_up(frames, columns[:1], columns[1:])
     return frame.sort_values("cost", ascending=False).reset_index(drop=True)
 
 

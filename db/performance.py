@@ -5,7 +5,6 @@ everything is aggregated in SQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
 from db import bins, histograms
-from db.frames import to_frame
+from db.frames import add_up, to_frame
 from db.models import Activity, CreatedHourly, Invocation, Task, TaskHourly, ToolHourly
 from db.rollcut import Split, split
 from db.rollup_tables import CYCLE, IS_TOOL_LINE, PROCESSING, QUEUE_WAIT, ended_aggregates, task_histogram
@@ -59,14 +58,6 @@ def _completed_in(scope: Scope) -> list[ColumnElement[bool]]:
 
 def _kinds(column: Any, scope: Scope) -> list[ColumnElement[bool]]:
     return [column.in_(scope.kind)] if scope.kind else []
-
-
-def _sum_frames(frames: Iterable[pd.DataFrame], keys: list[str], columns: list[str]) -> pd.DataFrame:
-    """Rows from the rollup and from the raw edges added up per key."""
-    parts = [f for f in frames if not f.empty]
-    if not parts:
-        return pd.DataFrame(columns=keys + columns)
-    return pd.concat(parts, ignore_index=True).groupby(keys, as_index=False, sort=True)[columns].sum()
 
 
 def rank(n: int, pct: int) -> int:
@@ -364,7 +355,7 @@ def outcomes_over_time(session: Session, scope: Scope, unit: str | None = None) 
             select(b, T.kind, T.status, func.count()).where(*finished_in(part)).group_by(b, T.kind, T.status)
         ).all()
         frames.append(to_frame(rows, ["bucket", "kind", "status", "count"]))
-    frame = _sum_frames(frames, ["bucket", "kind", "status"], ["count"])
+    frame = add_up(frames, ["bucket", "kind", "status"], ["count"])
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     frame["count"] = frame["count"].astype(int)
     return frame
@@ -397,7 +388,7 @@ def tool_calls(session: Session, scope: Scope, limit: int = 20) -> pd.DataFrame:
             if part.model:
                 query = query.where(I.model.in_(part.model))
         frames.append(to_frame(session.execute(query.group_by(tool)).all(), ["tool", "calls"]))
-    frame = _sum_frames(frames, ["tool"], ["calls"])
+    frame = add_up(frames, ["tool"], ["calls"])
     frame["calls"] = frame["calls"].astype(int)
     total = int(frame["calls"].sum())
     frame = frame.sort_values(["calls", "tool"], ascending=[False, True]).head(limit).reset_index(drop=True)
@@ -425,4 +416,4 @@ def peak_hours(session: Session, scope: Scope) -> pd.DataFrame:
             .group_by(day, hour)
         ).all()
         frames.append(to_frame(rows, ["weekday", "hour", "count"]))
-    return _sum_frames(frames, ["weekday", "hour"], ["count"]).astype(int)
+    return add_up(frames, ["weekday", "hour"], ["count"]).astype(int)
