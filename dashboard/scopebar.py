@@ -61,18 +61,26 @@ def scope_query(
     return "?" + urlencode(params)
 
 
-def bar(svc: Services, query: str) -> Any:
-    """The scope bar for a page's query, its filter choices filled from the last 30 days."""
+def choices(svc: Services, query: str, dims: list[str]) -> list[list[str]]:
+    """Each dimension dropdown's choices (in the order of `dims`): what the last 30 days used, plus the values
+    the page's scope already holds, which a dropdown would otherwise drop."""
     now = utcnow()
+    scope = parse_scope(query, now)
     with svc.db.reading() as session:
         options = costs.dimension_values(session, since=now - timedelta(days=30))
-    return scope_bar(parse_scope(query, now), options)
+    return [sorted({*options.get(dim, []), *getattr(scope, dim, ())}) for dim in dims]
 
 
 def register(app: dash.Dash, svc: Services) -> None:
-    @app.callback(Output(BAR_HOLDER, "children"), Input(ids.PAGE_SCOPE, "data"))
-    def _bar(query: str) -> Any:
-        return bar(svc, query)
+    # Only the dropdowns' choices are filled in, not the bar redrawn: a redraw closed a dropdown the user had
+    # just opened, and reset one being chosen from, while the choices were on their way.
+    @app.callback(
+        Output({"type": ids.SCOPE_DIM, "dim": ALL}, "options"),
+        Input(ids.PAGE_SCOPE, "data"),
+        State({"type": ids.SCOPE_DIM, "dim": ALL}, "id"),
+    )
+    def _choices(query: str, dim_ids: list[dict[str, str]]) -> list[list[str]]:
+        return choices(svc, query, [ident["dim"] for ident in dim_ids])
 
     @app.callback(
         Output(ids.URL, "search"),
