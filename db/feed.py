@@ -9,11 +9,12 @@ On SQLite writers are serialised, so holes never appear and the reader never wai
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import TaskEvent
@@ -76,21 +77,36 @@ class OrderedReader:
 
     def read(self, session: Session, limit: int = 1000) -> list[FeedEvent]:
         rows = events_between(session, self.cursor, limit=limit)
-        out: list[FeedEvent] = []
+        return rows[: self._advance([ev.seq for ev in rows])]
+
+    def skip(self, session: Session, limit: int = 1000) -> int:
+        """Moves the cursor exactly as read() would, reading only the seq numbers (for a listener with nobody
+        to hand the events to, which need not decode them); returns how many it passed."""
+        window = (E.c.seq > self.cursor, E.c.seq <= self.cursor + limit)
+        top, count = session.execute(select(func.max(E.c.seq), func.count()).where(*window)).one()
+        if count and top - self.cursor == count:
+            # No hole in the window (always so on SQLite): the seqs are known without fetching them.
+            return self._advance(range(self.cursor + 1, top + 1))
+        query = select(E.c.seq).where(E.c.seq > self.cursor).order_by(E.c.seq).limit(limit)
+        return self._advance(session.scalars(query).all())
+
+    def _advance(self, seqs: Sequence[int]) -> int:
+        """Moves the cursor along `seqs` up to the first hole still worth waiting for; returns how many."""
         now = time.monotonic()
-        for ev in rows:
+        taken = 0
+        for seq in seqs:
             expected = self.cursor + 1
-            if ev.seq != expected:
+            if seq != expected:
                 first_seen = self._gap_since.setdefault(expected, now)
                 if now - first_seen < self.gap_timeout:
                     break  # an earlier transaction may still commit: wait for it
                 self._gap_since.pop(expected, None)
-            out.append(ev)
-            self.cursor = ev.seq
+            self.cursor = seq
+            taken += 1
         # Forget holes that are behind us now.
         for hole in [h for h in self._gap_since if h <= self.cursor]:
             del self._gap_since[hole]
-        return out
+        return taken
 
     @property
     def waiting_on_gap(self) -> bool:
