@@ -164,14 +164,42 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def ingest(port: int, size: int, batches: int, clients: int, pid: int) -> tuple[float, int, float]:
+class Watcher(threading.Thread):
+    """A dashboard's websocket: subscribes to every event and counts what it is sent (without parsing it)."""
+
+    def __init__(self, port: int) -> None:
+        import websocket  # websocket-client, a dev requirement
+
+        super().__init__(daemon=True)
+        self.ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws", timeout=60)
+        hello = json.loads(self.ws.recv())
+        self.ws.send(json.dumps({"type": "subscribe", "since": hello["seq"]}))
+        self.received = 0
+        self.start()
+
+    def run(self) -> None:
+        try:
+            while True:
+                self.ws.recv()
+                self.received += 1
+        except Exception:  # closed at the end of the run
+            return
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def ingest(
+    port: int, size: int, batches: int, clients: int, pid: int, sockets: int = 0
+) -> tuple[float, int, float]:
     """Events/s over `batches` batches of `size` posted by `clients` threads (the bodies are built first), and
-    events per CPU-second of the web process."""
+    events per CPU-second of the web process; `sockets` dashboards watch the live feed meanwhile."""
     bodies = [
         agent_batch(size, f"b{size}-{n}-{random.randrange(10**9)}", max(1, size // 100))
         for n in range(batches)
     ]
     request(port, "POST", "/api/v1/events", agent_batch(size, f"warm-{size}-{random.randrange(10**9)}", 1))
+    watchers = [Watcher(port) for _ in range(sockets)]
     queue = list(bodies)
     lock = threading.Lock()
     failures: list[str] = []
@@ -193,27 +221,35 @@ def ingest(port: int, size: int, batches: int, clients: int, pid: int) -> tuple[
     for th in threads:
         th.join()
     elapsed, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu
+    for watcher in watchers:
+        watcher.close()
     if failures:
         raise RuntimeError(f"{len(failures)} batches failed, e.g. {failures[0]}")
     return size * batches / elapsed, size * batches, size * batches / max(cpu, 1e-9)
 
 
-def run_ingestion(kinds: tuple[str, ...], batches: int, clients: int, repeat: int) -> list[list[Any]]:
+def run_ingestion(
+    kinds: tuple[str, ...], batches: int, clients: int, repeat: int, sockets: int
+) -> list[list[Any]]:
     """Per database and batch size: the median of `repeat` runs (every run is listed in the note)."""
     rows = []
     for kind in kinds:
         with fresh_database(kind) as url, web_process(url) as (port, proc):
             for size in (100, 1000):
                 count = batches * (1000 // size)
-                runs = [ingest(port, size, count, clients, proc.pid) for _ in range(repeat)]
+                runs = [ingest(port, size, count, clients, proc.pid, sockets) for _ in range(repeat)]
                 rate = median([r[0] for r in runs])
                 per_cpu = median([r[2] for r in runs])
                 note = (
-                    f"{runs[0][1]:,} events × {repeat}, {clients} client(s): "
+                    f"{runs[0][1]:,} events × {repeat}, {clients} client(s), {sockets} socket(s): "
                     + ", ".join(f"{r[0]:,.0f}" for r in runs)
                     + f"; web RSS {rss_mb(proc.pid):.0f} MB"
                 )
-                target = verdict(rate >= INGEST_TARGET) if kind == "sqlite" and size == 1000 else ""
+                target = (
+                    verdict(rate >= INGEST_TARGET)
+                    if kind == "sqlite" and size == 1000 and not sockets
+                    else ""
+                )
                 rows.append([f"{kind}, batches of {size:,}", rate, per_cpu, target, note])
                 print(
                     f"  {kind} batches of {size}: {rate:,.0f} events/s (median), {per_cpu:,.0f} per web "
@@ -315,6 +351,12 @@ def main() -> int:
     parser.add_argument("--ingest-clients", type=int, default=1, help="concurrent posting clients")
     parser.add_argument("--repeat", type=int, default=3, help="ingestion runs per measurement (median shown)")
     parser.add_argument(
+        "--sockets",
+        type=int,
+        default=0,
+        help="dashboard websockets watching during ingestion (the target: 0)",
+    )
+    parser.add_argument(
         "--url", help="database for the latency run (read only); default: a fresh --history one"
     )
     parser.add_argument("--history", type=int, default=20_000, help="tasks generated when no --url is given")
@@ -337,7 +379,7 @@ def main() -> int:
             print(f"PostgreSQL skipped: {missing}")
             kinds = tuple(k for k in kinds if k != "postgresql")
         print("ingestion through POST /api/v1/events (fresh databases, `python app.py web`):", flush=True)
-        rows = run_ingestion(kinds, args.batches, args.ingest_clients, args.repeat)
+        rows = run_ingestion(kinds, args.batches, args.ingest_clients, args.repeat, args.sockets)
         headers = ["run", "events/s", "per web CPU-s", f"≥ {INGEST_TARGET:,}/s", "note"]
         print(table(headers, rows), flush=True)
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)

@@ -3,7 +3,6 @@ new events in seq order and fans them out to this process's sockets, each throug
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import deque
@@ -138,7 +137,7 @@ class ChangeFeed:
                     for ev in events:
                         takers = [sub for sub in subs if sub.wants(ev)]
                         if takers:  # serialised once, and only when some mailbox takes it
-                            text = json.dumps(ev.message(), separators=(",", ":"), default=str)
+                            text = ev.text()
                             for sub in takers:
                                 sub.offer(ev.seq, text)
                 self.delivered += count

@@ -111,7 +111,7 @@ def _replay(ws: Socket, db: Database, after: int, upto: int, task_id: int | None
         if not events:
             return upto
         for ev in events:
-            ws.send(json.dumps(ev.message(), separators=(",", ":"), default=str))
+            ws.send(ev.text())
         after = events[-1].seq
     return max(after, upto)
 

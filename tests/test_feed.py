@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from sqlalchemy import insert
@@ -35,6 +36,8 @@ def test_reads_in_order_and_resumes(recorder: Recorder, db: Database) -> None:
     msg = rest[-1].message()
     assert msg["type"] == "activity" and msg["task_id"] == task_id and msg["data"]["message"] == "line 4"
     assert msg["at"].endswith("Z")
+    # What the sockets are sent: the same message, its payload spliced in as stored.
+    assert all(json.loads(e.text()) == e.message() for e in first + rest)
     with db.reading() as s:
         assert [e.seq for e in events_between(s, seqs[1], seqs[3])] == seqs[2:4]
 
@@ -118,3 +121,18 @@ def test_watcher_hears_another_process_commit(db_url: str) -> None:
         stop.set()
         listener_db.dispose()
         writer_db.dispose()
+
+
+def test_message_text_lifts_ids_and_keeps_the_payload() -> None:
+    """text() is message() as JSON: the call and worker ids lifted from the payload, the payload as stored."""
+    from datetime import datetime
+
+    from db.feed import FeedEvent
+
+    stored = '{"invocation_id": 7, "worker_id": "w-1", "note": "has \\"invocation_id\\" in text"}'
+    ev = FeedEvent(3, "invocation.completed", 5, None, None, "api", stored, datetime(2026, 1, 2, 3, 4, 5))
+    msg = json.loads(ev.text())
+    assert msg == ev.message()
+    assert msg["invocation_id"] == 7 and msg["worker_id"] == "w-1" and msg["at"] == "2026-01-02T03:04:05.000Z"
+    plain = FeedEvent(4, "activity", 5, None, None, "api", '{"message": "worker_id"}', datetime(2026, 1, 2))
+    assert json.loads(plain.text()) == plain.message() and "worker_id" not in plain.message()
