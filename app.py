@@ -405,12 +405,22 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     stack = Stack(settings)
     try:
         task_id = stack.recorder.submit(spec, actor="cli")
+        _audit(stack, "task.create", task_id)
         print(f"submitted task {task_id}", flush=True)
         if not args.wait:
             return 0
         return _wait_for(stack, task_id, args.wait_timeout)
     finally:
         stack.close()
+
+
+def _audit(stack: Stack, action: str, task_id: int) -> None:
+    """The audit row of a task change made here, as the API and the dashboard write theirs (actor `cli`)."""
+    from db.audit import record
+    from db.timeutil import utcnow
+
+    with stack.db.writing() as session:
+        record(session, "cli", action, f"task:{task_id}", {"via": "cli"}, now=utcnow())
 
 
 def _wait_for(stack: Stack, task_id: int, timeout: float | None) -> int:
@@ -443,9 +453,13 @@ def cmd_task_action(args: argparse.Namespace, settings: Settings) -> int:
     stack = Stack(settings)
     try:
         if args.command == "cancel":
-            print(f"task {args.task_id}: {stack.recorder.cancel(args.task_id, actor='cli')}")
+            status = stack.recorder.cancel(args.task_id, actor="cli")
+            _audit(stack, "task.cancel", args.task_id)
+            print(f"task {args.task_id}: {status}")
         elif args.command == "retry":
-            print(f"task {args.task_id}: {stack.recorder.retry(args.task_id, actor='cli')}")
+            status = stack.recorder.retry(args.task_id, actor="cli")
+            _audit(stack, "task.retry", args.task_id)
+            print(f"task {args.task_id}: {status}")
         else:
             with stack.db.reading() as session:
                 task = get_task(session, args.task_id)

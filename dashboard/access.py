@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from flask import Flask, Response, current_app, has_request_context, redirect, request, session
 from flask.typing import ResponseReturnValue
@@ -35,6 +35,7 @@ MAX_CONTENT_LENGTH = 6 * 1024 * 1024
 # /api/ and /ws check for themselves (a JSON 401, a websocket error message).
 OPEN_PATHS = frozenset({"/login", "/logout", "/healthz", "/vendor/bootstrap.min.css", "/_favicon.ico"})
 SELF_CHECKED = ("/api/", "/ws")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Dash renders its config and renderer as inline <script> tags and plotly.js compiles functions at run time
 # (new Function), hence 'unsafe-inline' and 'unsafe-eval' for scripts; everything else is same-origin.
 CSP = (
@@ -176,9 +177,17 @@ def install(server: Flask, svc: Services) -> None:
             SESSION_COOKIE_NAME="tasklens_session",
         )
 
+    own_hosts = {urlsplit(svc.settings.base_url).netloc} - {""}
+
     @server.before_request
     def _require_sign_in() -> ResponseReturnValue | None:
-        if not access.enabled or request.path in OPEN_PATHS or request.path.startswith(SELF_CHECKED):
+        if not access.enabled or request.path.startswith(SELF_CHECKED):
+            return None
+        if request.method not in SAFE_METHODS and _cross_site(own_hosts):
+            # A form on another site posting to /login, /logout or a Dash callback: refused before the
+            # session cookie counts (SameSite=Lax already withholds it from most of these; this is the rest).
+            return Response("refused: this request came from another site\n", 403, mimetype="text/plain")
+        if request.path in OPEN_PATHS:
             return None
         if access.caller() is not None:
             return None
@@ -217,6 +226,15 @@ def install(server: Flask, svc: Services) -> None:
 
     server.add_url_rule("/login", "login", login, methods=["GET", "POST"])
     server.add_url_rule("/logout", "logout", logout, methods=["GET", "POST"])
+
+
+def _cross_site(own_hosts: set[str]) -> bool:
+    """The browser says the request comes from a page of another site (Origin, sent on every cross-site
+    POST; "null" from sandboxed or privacy-stripped pages). No Origin: not a browser's cross-site form."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    return urlsplit(origin).netloc not in own_hosts | {request.host}
 
 
 def _safe_next(raw: str) -> str:

@@ -17,6 +17,7 @@ from flask_sock import ConnectionClosed, Sock
 from dashboard import access, api, exports, scopebar
 from dashboard.pages import (
     agents,
+    audit,
     budgets,
     costs,
     database,
@@ -43,6 +44,7 @@ PAGES: tuple[ModuleType, ...] = (
     performance,
     database,
     reports,
+    audit,
 )
 # Bootstrap 5.3's CSS, served from the installed Bootstrap-Flask wheel: the dashboard works offline.
 BOOTSTRAP_DIR = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"

@@ -24,6 +24,7 @@ NAV = (
     ("Performance", "/performance"),
     ("Database", "/database"),
     ("Reports", "/reports"),
+    ("Audit", "/audit"),
     ("Submit", "/submit"),
 )
 

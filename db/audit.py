@@ -14,6 +14,18 @@ from db.models import AuditLog
 
 A = cast(Table, AuditLog.__table__)
 MAX_TEXT = 200
+# What the log records (a filter's choices): every writer of a row uses one of these.
+ACTIONS = (
+    "task.create",
+    "task.cancel",
+    "task.retry",
+    "task.delete",
+    "token.create",
+    "token.revoke",
+    "budget.create",
+    "budget.delete",
+    "schedule.update",
+)
 
 
 @dataclass(frozen=True)
@@ -47,12 +59,29 @@ def record(
     )
 
 
-def entries(session: Session, *, limit: int = 100, action: str | None = None) -> list[AuditEntry]:
-    """The latest rows first."""
-    query = select(AuditLog).order_by(A.c.id.desc()).limit(limit)
-    if action is not None:
-        query = query.where(A.c.action == action)
+def entries(
+    session: Session,
+    *,
+    limit: int = 100,
+    action: str | None = None,
+    actor: str | None = None,
+    target: str | None = None,
+    before: int | None = None,
+) -> list[AuditEntry]:
+    """The latest rows first. `action` ending in "." takes every action under it ("task." for all task
+    changes); `before` continues a page after its last row's id."""
+    query = select(A).order_by(A.c.id.desc()).limit(limit)
+    if action:
+        query = query.where(
+            A.c.action.startswith(action, autoescape=True) if action.endswith(".") else A.c.action == action
+        )
+    if actor:
+        query = query.where(A.c.actor == actor)
+    if target:
+        query = query.where(A.c.target == target)
+    if before is not None:
+        query = query.where(A.c.id < before)
     return [
         AuditEntry(r.id, r.at, r.actor, r.action, r.target, dict(r.details or {}))
-        for r in session.scalars(query)
+        for r in session.execute(query)
     ]

@@ -176,6 +176,46 @@ def recover_task(session: Session, task_id: int, *, actor: str) -> TaskStatus | 
     return apply_ops(session, task_id, [op], actor=actor, now=now)
 
 
+def overdue_external(session: Session, now: datetime, limit: int = 500) -> list[int]:
+    """Running external tasks past their timeout_seconds. No worker runs them (their agent reports from
+    elsewhere), so nothing else would end one whose agent died; running tasks are few (the status index)."""
+    rows = session.execute(
+        select(T.c.id, T.c.started_at, T.c.timeout_seconds)
+        .where(
+            T.c.status == TaskStatus.RUNNING.value,
+            T.c.kind == TaskKind.EXTERNAL.value,
+            T.c.timeout_seconds.is_not(None),
+        )
+        .order_by(T.c.id)
+    )
+    return [r.id for r in rows if _overdue(r.started_at, r.timeout_seconds, now)][:limit]
+
+
+def time_out_external(session: Session, task_id: int, *, actor: str) -> TaskStatus | None:
+    """Ends an overdue external task as timed_out, re-checked under the row lock (an agent's own end, or
+    another worker's sweep, may have come first)."""
+    row = session.execute(
+        select(T.c.status, T.c.started_at, T.c.timeout_seconds)
+        .where(T.c.id == task_id)
+        .with_for_update(key_share=True)
+    ).one_or_none()
+    now = utcnow()
+    if row is None or row.status != TaskStatus.RUNNING.value:
+        return None
+    if not _overdue(row.started_at, row.timeout_seconds, now):
+        return None
+    op = Transition(
+        TaskStatus.TIMED_OUT,
+        reason=FailureReason.TIMEOUT.value,
+        error=f"timed out: the agent reported no end within timeout_seconds ({row.timeout_seconds:g} s)",
+    )
+    return apply_ops(session, task_id, [op], actor=actor, now=now)
+
+
+def _overdue(started_at: datetime | None, timeout: float | None, now: datetime) -> bool:
+    return started_at is not None and timeout is not None and started_at + timedelta(seconds=timeout) < now
+
+
 def release_owned(session: Session, worker_id: str) -> list[int]:
     """On a clean worker shutdown: lapse this worker's leases at once so the sweep recovers them now."""
     return list(

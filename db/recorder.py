@@ -4,7 +4,7 @@ projections and appends its events together, then wakes the change feed."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -88,10 +88,23 @@ class Recorder:
         """Recover every task whose worker vanished. Safe to run from many workers at once."""
         with self.db.reading() as session:
             candidates = claims.expired_leases(session)
+        return self._each(candidates, lambda s, task_id: claims.recover_task(s, task_id, actor=actor))
+
+    def time_out_external(self, *, actor: str) -> dict[int, TaskStatus]:
+        """End every external task past its timeout_seconds. Safe to run from many workers at once."""
+        with self.db.reading() as session:
+            candidates = claims.overdue_external(session, utcnow())
+        return self._each(candidates, lambda s, task_id: claims.time_out_external(s, task_id, actor=actor))
+
+    def _each(
+        self, task_ids: list[int], act: Callable[[Session, int], TaskStatus | None]
+    ) -> dict[int, TaskStatus]:
+        """A sweep's act on each candidate in its own transaction (one that re-checks under the row lock and
+        finds nothing to do returns None); what it did, by task."""
         outcome: dict[int, TaskStatus] = {}
-        for task_id in candidates:
+        for task_id in task_ids:
             with self.transaction() as session:
-                status = claims.recover_task(session, task_id, actor=actor)
+                status = act(session, task_id)
             if status is not None:
                 outcome[task_id] = status
         return outcome

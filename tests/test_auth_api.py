@@ -129,6 +129,40 @@ def test_actor_and_audit_rows(svc: Services) -> None:
     ]
 
 
+def test_audit_log_endpoint_filters_and_pages(svc: Services) -> None:
+    """GET /audit (admin): newest first, by action (exact or a prefix ending in "."), actor and target, paged
+    by id without overlap; a bad parameter is a 400 naming it."""
+    sec = secured(svc)
+    client = api_client(sec)
+    tokens = make_tokens(sec)
+    op, admin = bearer(tokens["operator"]), bearer(tokens["admin"])
+    ids_ = [
+        call(client, "POST", "/tasks", {"title": f"t{i}", "kind": "demo"}, 201, headers=op)["id"]
+        for i in range(3)
+    ]
+    call(client, "POST", f"/tasks/{ids_[0]}/cancel", headers=op)
+    call(client, "GET", "/audit", status=403, headers=op)
+    page = call(client, "GET", "/audit", headers=admin)
+    assert [(e["action"], e["target"]) for e in page["items"]] == [
+        ("task.cancel", f"task:{ids_[0]}"),
+        *[("task.create", f"task:{i}") for i in reversed(ids_)],
+    ]
+    assert page["next_before"] is None and page["items"][0]["actor"] == "token:operator-user"
+    assert page["items"][0]["at"].endswith("Z")
+    assert len(call(client, "GET", "/audit?action=task.create", headers=admin)["items"]) == 3
+    assert len(call(client, "GET", "/audit?action=task.", headers=admin)["items"]) == 4
+    assert call(client, "GET", "/audit?action=task_", headers=admin)["items"] == []  # _ is not a wildcard
+    assert call(client, "GET", "/audit?actor=cli", headers=admin)["items"] == []
+    on_first = call(client, "GET", f"/audit?target=task:{ids_[0]}", headers=admin)["items"]
+    assert [e["action"] for e in on_first] == ["task.cancel", "task.create"]
+    first = call(client, "GET", "/audit?limit=3", headers=admin)
+    rest = call(client, "GET", f"/audit?limit=3&before={first['next_before']}", headers=admin)
+    assert len(first["items"]) == 3 and rest["next_before"] is None
+    assert [e["id"] for e in first["items"] + rest["items"]] == [e["id"] for e in page["items"]]
+    bad = call(client, "GET", "/audit?limit=0", status=400, headers=admin)
+    assert bad["error"]["details"]["parameter"] == "limit"
+
+
 def test_auth_off_lets_everyone_in_and_audits_as_api(svc: Services) -> None:
     assert not svc.settings.auth_enabled  # 127.0.0.1: auth off by default
     client = api_client(svc)
@@ -187,6 +221,15 @@ def test_pages_exports_and_files_need_sign_in(svc: Services) -> None:
     assert r.headers["Location"] == "/"
     client.get("/logout")
     assert client.get("/export/tasks.csv").status_code == 401
+    # Another site's form cannot sign a browser in (or out, or run a callback); this site's own page can.
+    for origin in ("http://evil.example", "null"):
+        r = client.post("/login", data={"token": tokens["viewer"]}, headers={"Origin": origin})
+        assert r.status_code == 403 and "another site" in r.get_data(as_text=True)
+        assert "Set-Cookie" not in r.headers
+        r = client.post("/_dash-update-component", json={}, headers={"Origin": origin})
+        assert r.status_code == 403
+    r = client.post("/login", data={"token": tokens["viewer"]}, headers={"Origin": "http://localhost"})
+    assert r.status_code == 302
 
 
 def test_dashboard_write_callbacks_check_the_role(svc: Services) -> None:
@@ -206,6 +249,8 @@ def test_dashboard_write_callbacks_check_the_role(svc: Services) -> None:
         assert "needs the operator role" in str(message)
         feedback, added = budgets.add(sec, "b", "daily", 1, "all", None)
         assert not added and "needs the admin role" in str(feedback)
+        feedback, removed = budgets.remove(sec, 1)
+        assert not removed and "needs the admin role" in str(feedback)
         session["tid"] = 2  # the operator
         alert = task_detail.act(sec, ids.CANCEL, task_id)
         assert "Cancel" in str(alert)

@@ -403,3 +403,31 @@ def test_stuck_task_marked_without_new_events(sqlite_app: AppFactory, tab: Brows
         assert_not_reloaded(page)
     app.recorder.cancel(task_id, actor="test")  # lets the worker stop at once
     tab.watch.assert_clean()
+
+
+# ---- the audit log page --------------------------------------------------------------------------------
+def test_audit_log_page_updates_live_and_shows_text(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    """A change made elsewhere appears without a reload; user-typed values stay text; the filter narrows."""
+    from db.audit import record
+    from db.timeutil import utcnow
+
+    app = sqlite_app(worker=False)
+    page = tab.page
+    open_page(page, app.url + "/audit")
+    expect(page.locator("#audit-table")).to_contain_text("Nothing recorded matches")
+    task_id = _external(app, "audited", running=False)
+    with app.db.writing() as session:
+        record(session, XSS_TITLE, "task.cancel", f"task:{task_id}", {"why": XSS_LINE}, now=utcnow())
+    app.recorder.cancel(task_id, actor="test")  # its event is the push that re-reads the log
+    row = page.locator("#audit-table .audit-row").first
+    expect(row).to_contain_text(XSS_TITLE)
+    expect(row).to_contain_text(f"why: {XSS_LINE}")
+    expect(row.locator(f"a[href='/tasks/{task_id}']")).to_have_text(f"task:{task_id}")
+    expect(page.locator("img[src='x']")).to_have_count(0)
+    assert page.evaluate("() => typeof window.__pwned") == "undefined"
+    page.locator("#audit-action").select_option("task.delete")
+    expect(page.locator("#audit-table")).to_contain_text("Nothing recorded matches")
+    page.locator("#audit-action").select_option("task.")
+    expect(page.locator("#audit-table .audit-row")).to_have_count(1)
+    assert_not_reloaded(page)
+    tab.watch.assert_clean()

@@ -83,5 +83,8 @@ def test_page_add_and_delete(db: Database, svc: Services) -> None:
     assert "<b>team</b>" in listing and "on track" in listing
     with db.reading() as s:
         [status] = budgets.statuses(s, NOW)
-    assert page.remove(svc, status.id) is True
+    feedback, removed = page.remove(svc, status.id)
+    assert removed and texts(feedback) == ["Budget deleted."]
     assert "No budgets yet. Add one below." in texts(page.listing(svc))
+    feedback, removed = page.remove(svc, status.id)  # a second tab's click on the same row
+    assert not removed and texts(feedback) == ["That budget was already deleted."]

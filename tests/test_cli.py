@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from sqlalchemy import select
 
+from db.audit import entries
 from db.engine import Database, open_database
 from db.migrate import head_revision, is_current
 from db.models import Task, TaskEvent
@@ -279,6 +280,10 @@ def test_submit_wait_prints_the_completed_task(live_worker: tuple[str, Database]
     task = load_task(db, task_id)
     assert task.status == TaskStatus.COMPLETED and task.created_by == "cli"
     assert sorted(task.tags) == ["cli", "smoke"]
+    with db.reading() as session:
+        assert ("cli", "task.create", f"task:{task_id}") in [
+            (e.actor, e.action, e.target) for e in entries(session)
+        ]
 
 
 def test_submit_wait_of_a_failing_command_exits_1(live_worker: tuple[str, Database]) -> None:
@@ -368,4 +373,7 @@ def test_cancel_queued_and_retry_finished(db_url: str, db: Database, recorder: R
     assert task.status == "queued" and task.attempt == 2
     last = load_events(db, queued)[-1]
     assert (last.from_status, last.to_status, last.actor) == ("cancelled", "queued", "cli")
+    with db.reading() as session:  # both written to the audit log as the CLI's; the refused one is not
+        audited = [(e.actor, e.action, e.target) for e in entries(session)]
+    assert audited == [("cli", "task.retry", f"task:{queued}"), ("cli", "task.cancel", f"task:{queued}")]
     assert last.payload == {"attempt": 2, "reason": "retry"}

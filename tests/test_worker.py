@@ -14,11 +14,12 @@ import pytest
 from db.changefeed import Hub
 from db.engine import Database
 from db.models import Task
-from db.ops import TaskSpec
+from db.ops import TaskSpec, Transition
 from db.queries import get_task, task_activity, task_events, task_invocations
 from db.recorder import Recorder
 from db.settings import Settings
 from db.states import TaskKind, TaskStatus
+from tests.helpers import load_events, load_task
 from worker.worker import Worker
 
 
@@ -195,6 +196,29 @@ def test_timeout_kills_the_process_group(
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(child), "the grandchild survived the stop"
+
+
+def test_external_task_past_its_timeout_is_timed_out(
+    start_worker: Callable[..., Worker], recorder: Recorder, db: Database
+) -> None:
+    """An agent that dies leaves its task running; the worker's sweep ends it once timeout_seconds passed
+    (and leaves alone one without a timeout, and one its agent ended in time)."""
+    def running_external(timeout: float | None) -> int:
+        spec = TaskSpec(title="agent", kind=TaskKind.EXTERNAL, timeout_seconds=timeout)
+        task_id = recorder.submit(spec)
+        recorder.record(task_id, Transition(TaskStatus.RUNNING), actor="agent")
+        return task_id
+
+    dead, open_ended, finished_in_time = running_external(1), running_external(None), running_external(1)
+    recorder.record(finished_in_time, Transition(TaskStatus.COMPLETED), actor="agent")
+    w = start_worker()
+    task = wait_for(db, dead, finished, timeout=15)
+    assert (task.status, task.failure_reason) == ("timed_out", "timeout")
+    assert "timeout_seconds (1 s)" in (task.error_message or "")
+    last = load_events(db, dead)[-1]
+    assert (last.to_status, last.actor) == ("timed_out", f"worker:{w.identity.id}")
+    assert load_task(db, open_ended).status == "running"
+    assert load_task(db, finished_in_time).status == "completed"
 
 
 def _alive(pid: int) -> bool:

@@ -36,6 +36,12 @@ def sweep_leases(w: Worker) -> None:
         w.wake()
 
 
+def time_out_external(w: Worker) -> None:
+    ended = w.recorder.time_out_external(actor=f"worker:{w.identity.id}")
+    if ended:
+        log.warning("external tasks past their timeout_seconds, timed out: %s", sorted(ended))
+
+
 def mark_silent_workers(w: Worker) -> None:
     w.recorder.mark_silent_workers(timedelta(seconds=w.settings.lease_seconds * 2))
 
@@ -84,6 +90,7 @@ class PeriodicJob:
 JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("heartbeat", heartbeat, lambda w: w.settings.heartbeat_seconds),
     PeriodicJob("sweep-leases", sweep_leases, lambda w: w.settings.sweep_seconds),
+    PeriodicJob("time-out-external", time_out_external, lambda w: w.settings.sweep_seconds),
     PeriodicJob("mark-silent-workers", mark_silent_workers, lambda w: w.settings.sweep_seconds * 2),
     PeriodicJob("poll-queue", poll_queue, lambda w: w.settings.poll_seconds),
     PeriodicJob("flush-write-stats", flush_stats, lambda w: 60.0),

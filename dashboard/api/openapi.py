@@ -46,6 +46,7 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
     s.Costs,
     s.Health,
     s.Ready,
+    s.AuditPage,
     s.ErrorBody,
     BatchResult,
 ]
@@ -197,6 +198,14 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
             path=("table",),
             description="Tables: tasks, invocations, activity, costs-breakdown, costs-top-tasks, costs-top-calls, "
             "agents-fleet, agents-roles; each takes the parameters of its dashboard page.",
+        )
+    },
+    "/audit": {
+        "get": _op(
+            "audit_log",
+            "The audit log, newest first: who changed which task, token, budget or schedule",
+            {200: ("a page of entries", s.AuditPage)},
+            query=s.AuditQuery,
         )
     },
     "/health": {"get": _op("health", "The process is up", {200: ("up", s.Health)})},

@@ -345,3 +345,29 @@ class Ready(Model):
     ready: bool
     checks: dict[str, Check]
     reasons: list[str]
+
+
+# ---- the audit log -----------------------------------------------------------------------------------
+class AuditQuery(Model):
+    action: str | None = Field(
+        None, max_length=50, description='one action (task.cancel), or all under a prefix ending in "." (task.)'
+    )
+    actor: str | None = Field(None, max_length=200, description="token:<name>, cli, dashboard or api")
+    target: str | None = Field(None, max_length=200, description="what was acted on, e.g. task:42")
+    before: int | None = Field(None, ge=1, le=MAX_ID, description="next_before of the previous page")
+    limit: int = Field(100, ge=1, le=MAX_LIMIT)
+
+
+class AuditEntry(Model):
+    id: int
+    at: UtcDateTime
+    actor: str = Field(description="who: token:<name>, cli, dashboard, or api when access control is off")
+    action: str
+    target: str
+    details: dict[str, Any]
+
+
+class AuditPage(Model):
+    items: list[AuditEntry] = Field(description="newest first")
+    next_before: int | None = Field(description="pass as ?before= for the next page; null on the last one")
+    limit: int

@@ -100,14 +100,17 @@ def add(
     ), True
 
 
-def remove(svc: Services, budget_id: int) -> bool:
-    if access.dashboard_denied(svc, "admin"):
-        return False  # the add form's feedback says why when a viewer tries that; a delete just does nothing
+def remove(svc: Services, budget_id: int) -> tuple[Any, bool]:
+    """Returns (feedback, removed): a refused or stale delete says why instead of doing nothing."""
+    denied = access.dashboard_denied(svc, "admin")
+    if denied:
+        return dbc.Alert(denied, color="danger", className="py-2"), False
     with svc.recorder.transaction() as session:
         removed = budgets.delete_budget(session, budget_id)
-    if removed:
-        access.audit(svc, access.dashboard_actor(svc), "budget.delete", f"budget:{budget_id}")
-    return removed
+    if not removed:
+        return dbc.Alert("That budget was already deleted.", color="warning", className="py-2"), False
+    access.audit(svc, access.dashboard_actor(svc), "budget.delete", f"budget:{budget_id}")
+    return dbc.Alert("Budget deleted.", color="success", duration=4000, className="py-2"), True
 
 
 def register(app: dash.Dash, svc: Services) -> None:
@@ -134,6 +137,7 @@ def register(app: dash.Dash, svc: Services) -> None:
         return feedback, (version or 0) + 1 if added else dash.no_update
 
     @app.callback(
+        Output(ids.BUDGET_FEEDBACK, "children", allow_duplicate=True),
         Output(ids.BUDGET_VERSION, "data", allow_duplicate=True),
         Input({"type": ids.BUDGET_DELETE, "id": ALL}, "n_clicks"),
         State(ids.BUDGET_VERSION, "data"),
@@ -143,5 +147,5 @@ def register(app: dash.Dash, svc: Services) -> None:
         trigger = dash.ctx.triggered_id
         if not isinstance(trigger, dict) or not any(clicks):
             raise dash.exceptions.PreventUpdate  # the list was redrawn, nothing was clicked
-        remove(svc, int(trigger["id"]))
-        return (version or 0) + 1
+        feedback, _removed = remove(svc, int(trigger["id"]))
+        return feedback, (version or 0) + 1
