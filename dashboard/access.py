@@ -36,10 +36,10 @@ MAX_CONTENT_LENGTH = 6 * 1024 * 1024
 OPEN_PATHS = frozenset({"/login", "/logout", "/healthz", "/vendor/bootstrap.min.css", "/_favicon.ico"})
 SELF_CHECKED = ("/api/", "/ws")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Dash renders its config and renderer as inline <script> tags and plotly.js compiles functions at run time
-# (new Function), hence 'unsafe-inline' and 'unsafe-eval' for scripts; everything else is same-origin.
+# Dash renders its config and renderer as inline <script> tags, hence 'unsafe-inline' for scripts; no eval (a
+# browser test draws every page under this policy and fails on any violation); everything else same-origin.
 CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
     "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
 )

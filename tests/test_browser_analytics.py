@@ -70,3 +70,29 @@ def test_a_filter_chosen_in_the_bar_stays(sqlite_app: AppFactory, tab: BrowserPa
     page.wait_for_timeout(1500)
     expect(page).to_have_url(app.url + "/costs?range=7d&model=retired-model")
     expect(spend).to_contain_text("$0")
+
+
+def test_every_page_draws_under_the_content_security_policy(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    """The CSP allows no eval: every page, charts included, draws without one violation (the browser reports
+    each as a securitypolicyviolation event)."""
+    from dashboard.access import CSP
+    from dashboard.server import NAV
+
+    assert "unsafe-eval" not in CSP
+    app = sqlite_app(worker=False)
+    now = utcnow()
+    task_id = make_task(app.db, created=now - timedelta(hours=2), calls=(("planner", "gpt-4.1", 1.25),))
+    make_task(app.db, created=now - timedelta(days=3), calls=(("builder", "claude-sonnet-4-5", 4.0),))
+    page = tab.page
+    page.add_init_script(
+        "window.__csp = []; document.addEventListener('securitypolicyviolation',"
+        " e => window.__csp.push(e.violatedDirective + ' ' + (e.sourceFile || '') + ':' + e.lineNumber));"
+    )
+    charts = {}
+    for _label, path in [*NAV, ("Task", f"/tasks/{task_id}")]:
+        open_page(page, app.url + path)
+        page.wait_for_timeout(1500)  # let the page's callbacks draw
+        charts[path] = page.locator(".js-plotly-plot .main-svg").count()
+        assert page.evaluate("() => window.__csp") == [], path
+    assert all(charts[p] > 0 for p in ("/", "/costs", "/agents", "/performance", "/database")), charts
+    tab.watch.assert_clean()
