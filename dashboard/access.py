@@ -74,6 +74,16 @@ class Access:
         rate = svc.settings.rate()
         self.limiter = None if rate is None else RateLimiter(rate, svc.settings.rate_burst)
         self._sessions: dict[int, tuple[float, Principal | None]] = {}  # token id -> (checked at, principal)
+        self._own_hosts = {urlsplit(svc.settings.base_url).netloc} - {""}
+
+    def cross_site(self) -> bool:
+        """The browser says this request comes from a page of another site (Origin, sent on every cross-site
+        POST and websocket handshake; "null" from sandboxed or privacy-stripped pages). No Origin: not a
+        browser acting for another site."""
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return False
+        return urlsplit(origin).netloc not in self._own_hosts | {request.host}
 
     def bearer(self) -> Principal | None:
         """The token of the `Authorization: Bearer` header, if it names an active one."""
@@ -177,13 +187,11 @@ def install(server: Flask, svc: Services) -> None:
             SESSION_COOKIE_NAME="tasklens_session",
         )
 
-    own_hosts = {urlsplit(svc.settings.base_url).netloc} - {""}
-
     @server.before_request
     def _require_sign_in() -> ResponseReturnValue | None:
         if not access.enabled or request.path.startswith(SELF_CHECKED):
             return None
-        if request.method not in SAFE_METHODS and _cross_site(own_hosts):
+        if request.method not in SAFE_METHODS and access.cross_site():
             # A form on another site posting to /login, /logout or a Dash callback: refused before the
             # session cookie counts (SameSite=Lax already withholds it from most of these; this is the rest).
             return Response("refused: this request came from another site\n", 403, mimetype="text/plain")
@@ -226,15 +234,6 @@ def install(server: Flask, svc: Services) -> None:
 
     server.add_url_rule("/login", "login", login, methods=["GET", "POST"])
     server.add_url_rule("/logout", "logout", logout, methods=["GET", "POST"])
-
-
-def _cross_site(own_hosts: set[str]) -> bool:
-    """The browser says the request comes from a page of another site (Origin, sent on every cross-site
-    POST; "null" from sandboxed or privacy-stripped pages). No Origin: not a browser's cross-site form."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return False
-    return urlsplit(origin).netloc not in own_hosts | {request.host}
 
 
 def _safe_next(raw: str) -> str:

@@ -72,7 +72,12 @@ def mount(app: dash.Dash, svc: Services) -> None:
 
     @sock.route("/ws")
     def websocket(ws: Any) -> None:
-        if access.current().enabled and access.current().caller() is None:
+        acc = access.current()
+        if acc.enabled and acc.cross_site():
+            # Another site's page opening a socket with this browser's session (cross-site hijacking).
+            ws.send(error_message("cross_site", "this socket was opened by a page of another site"))
+            return
+        if acc.enabled and acc.caller() is None:
             ws.send(
                 error_message("unauthorized", "sign in first (/login), or send Authorization: Bearer <token>")
             )

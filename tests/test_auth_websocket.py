@@ -74,3 +74,12 @@ def test_websocket_accepts_a_token_or_a_session(secured_app: LiveApp) -> None:
         assert first_message(ws)["type"] == "hello"
     finally:
         ws.close()
+    # The same session, but the socket opened by a page of another site: refused (cross-site hijacking).
+    hijack = websocket.create_connection(
+        secured_app.ws_url, timeout=DEADLINE, cookie=cookie, origin="http://evil.example"
+    )
+    try:
+        message = first_message(hijack)
+        assert message["type"] == "error" and message["error"]["code"] == "cross_site"  # type: ignore[index]
+    finally:
+        hijack.close()
