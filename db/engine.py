@@ -80,6 +80,7 @@ def open_database(raw_url: str, *, pool_size: int = 10) -> Database:
         write_engine = create_engine(
             url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, pool_recycle=1800
         )
+        event.listen(write_engine, "before_cursor_execute", _without_nul, retval=True)
         read_engine = write_engine
     else:
         raise ValueError(f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql")
@@ -121,3 +122,40 @@ def _sqlite_engine(url: URL, *, immediate: bool) -> Engine:
         conn.exec_driver_sql(begin)
 
     return engine
+
+
+# PostgreSQL text cannot hold NUL (U+0000): a title, an output line or a filter containing one would make the
+# statement fail. Every string parameter has it replaced by U+FFFD on the way in, reads included, so a filter
+# matches what was stored. SQLite keeps NUL as it is. (NUL inside JSON text is the escape \u0000, which
+# PostgreSQL's json type stores as it is.)
+NUL, REPLACEMENT = "\x00", "\ufffd"
+
+
+def _without_nul(
+    _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _executemany: bool
+) -> tuple[str, Any]:
+    if _has_nul(parameters):
+        parameters = _replace_nul(parameters)
+    return statement, parameters
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, dict):
+        return any(_has_nul(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _replace_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace(NUL, REPLACEMENT)
+    if isinstance(value, dict):
+        return {k: _replace_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_nul(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_replace_nul(v) for v in value)
+    return value

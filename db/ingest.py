@@ -6,7 +6,6 @@ nothing twice."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +28,7 @@ from db.ops import (
 )
 from db.pricing import DEFAULT_PRICES, Price, cost_of
 from db.states import ALLOWED_TRANSITIONS, TERMINAL, IllegalTransition, TaskKind, TaskStatus
-from db.writes import InvocationNotFound, TaskNotFound, apply_ops, insert_tasks
+from db.writes import InvocationNotFound, TaskNotFound, apply_ops, insert_tasks, json_rows
 
 T = cast(Table, Task.__table__)
 LEDGER = cast(Table, IngestedEvent.__table__)
@@ -365,10 +364,11 @@ _LEDGER_FROM_JSON = {
 
 def _record_ids(session: Session, pairs: list[tuple[int, str]], now: datetime) -> None:
     statement = _LEDGER_FROM_JSON.get(session.get_bind().dialect.name)
-    if statement is None:
+    packed = None if statement is None else json_rows(pairs)
+    if statement is None or packed is None:
         session.execute(_INSERT_LEDGER, [{"task_id": t, "event_id": e, "at": now} for t, e in pairs])
     else:
-        session.execute(statement, {"pairs": json.dumps(pairs), "at": now})
+        session.execute(statement, {"pairs": packed, "at": now})
 
 
 def _check_invocations(session: Session, checks: _InvocationChecks) -> dict[str, str]:

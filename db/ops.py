@@ -16,6 +16,9 @@ MAX_MESSAGE = 20_000
 EVENT_MESSAGE_PREVIEW = 500
 
 
+NUL_IN_ID = "must not contain NUL (U+0000) characters"
+
+
 class SpecError(ValueError):
     """A task description that cannot be stored; `field` names the offending field."""
 
@@ -54,6 +57,9 @@ class TaskSpec:
             raise SpecError("payload", "must be a JSON object")
         if not -1000 <= self.priority <= 1000:
             raise SpecError("priority", "must be between -1000 and 1000")
+        if self.external_id is not None and "\x00" in self.external_id:
+            # Keys are matched as stored, and PostgreSQL cannot store NUL (db/engine replaces it in text).
+            raise SpecError("external_id", NUL_IN_ID)
         tags = tuple(dict.fromkeys(t.strip() for t in self.tags if t.strip()))
         if len(tags) > MAX_TAGS:
             raise SpecError("tags", f"at most {MAX_TAGS} tags")

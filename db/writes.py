@@ -265,31 +265,47 @@ def _is_sqlite(session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
+def json_rows(rows: list[Any]) -> str | None:
+    """`rows` as the one JSON parameter of a json_each insert, or None when a string in them holds NUL (the
+    escape \\u0000): SQLite's JSON functions cut text there, so such rows take the executemany way, which
+    keeps it."""
+    text = json.dumps(rows)
+    return None if "\\u0000" in text else text
+
+
 def _insert_events(session: Session, events: list[dict[str, Any]], now: datetime) -> None:
-    if not _is_sqlite(session) or any(e["at"] != now for e in events):
-        session.execute(_INSERT_EVENT, events)
-        return
-    rows = [
-        (
-            e["task_id"],
-            e["type"],
-            e["from_status"],
-            e["to_status"],
-            e["actor"],
-            e["correlation_id"],
-            e["payload"],
+    packed = None
+    if _is_sqlite(session) and all(e["at"] == now for e in events):
+        packed = json_rows(
+            [
+                (
+                    e["task_id"],
+                    e["type"],
+                    e["from_status"],
+                    e["to_status"],
+                    e["actor"],
+                    e["correlation_id"],
+                    e["payload"],
+                )
+                for e in events
+            ]
         )
-        for e in events
-    ]
-    session.execute(_SQLITE_EVENTS, {"rows": json.dumps(rows), "at": now})
+    if packed is None:
+        session.execute(_INSERT_EVENT, events)
+    else:
+        session.execute(_SQLITE_EVENTS, {"rows": packed, "at": now})
 
 
 def _insert_activity(session: Session, lines: list[dict[str, Any]], now: datetime) -> None:
-    if not _is_sqlite(session) or any(a["at"] != now for a in lines):
+    packed = None
+    if _is_sqlite(session) and all(a["at"] == now for a in lines):
+        packed = json_rows(
+            [(a["task_id"], a["invocation_id"], a["type"], a["stream"], a["message"]) for a in lines]
+        )
+    if packed is None:
         session.execute(_INSERT_ACTIVITY, lines)
-        return
-    rows = [(a["task_id"], a["invocation_id"], a["type"], a["stream"], a["message"]) for a in lines]
-    session.execute(_SQLITE_ACTIVITY, {"rows": json.dumps(rows), "at": now})
+    else:
+        session.execute(_SQLITE_ACTIVITY, {"rows": packed, "at": now})
 
 
 @functools.lru_cache(maxsize=256)

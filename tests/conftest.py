@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -35,9 +36,9 @@ def _pg_available() -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def pg_session_url() -> Iterator[str]:
-    """A throw-away database on the machine's PostgreSQL, migrated once. Never skipped in CI."""
+@contextmanager
+def pg_database() -> Iterator[str]:
+    """A throw-away database on the machine's PostgreSQL, migrated, dropped on exit. Never skipped in CI."""
     if not _pg_available():
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is required in CI but {PG_ADMIN_DSN} is unreachable")
@@ -49,9 +50,18 @@ def pg_session_url() -> Iterator[str]:
     db = open_database(url)
     upgrade(db)
     db.dispose()
-    yield url
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield url
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_session_url() -> Iterator[str]:
+    """One database for the session's PostgreSQL tests (each empties its tables first)."""
+    with pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -120,6 +120,40 @@ def test_a_replayed_batch_is_recorded_once(client: FlaskClient, db: Database) ->
     assert post(client, agent_life("run-10"))["recorded"] == 8
 
 
+def test_nul_characters_are_refused_in_ids_and_stored_in_text(client: FlaskClient, db: Database) -> None:
+    """NUL (U+0000): in an id (matched as stored; PostgreSQL cannot store NUL) a 422 naming the field, nothing
+    stored; in text (titles, messages, results, filters) accepted — PostgreSQL keeps U+FFFD in its place,
+    SQLite the NUL — and the task reads back, replays as duplicates and is found by a filter."""
+    for field_name, event in [
+        ("event_id", ev("task", "e\x001", "run-n", title="t")),
+        ("external_id", ev("task", "1", "run\x00n", title="t")),
+        ("id", ev("invocation.started", "2", "run-n", id="c\x001")),
+    ]:
+        before = row_counts(db)
+        body = post(client, [ev("task", "1", "run-n", title="t"), event], status=422)
+        assert body["error"]["details"]["field"] == f"events[1].{field_name}"
+        assert "NUL" in body["error"]["message"] and row_counts(db) == before
+    life = agent_life("run-n")
+    life[0]["title"] = "agent \x00 title"
+    life[4]["message"] = "out\x00put"
+    life[7]["result"] = {"note": "a\x00b"}
+    first = post(client, life)
+    again = post(client, life)
+    assert (first["recorded"], again["duplicates"]) == (8, 8)
+    task_id = first["tasks"][0]["task_id"]
+    stored = "\ufffd" if db.is_postgres else "\x00"
+    task = call(client, "GET", f"/tasks/{task_id}")
+    assert task["title"] == f"agent {stored} title" and task["result"] == {"note": "a\x00b"}
+    lines = call(client, "GET", f"/tasks/{task_id}/activity")["items"]
+    assert [line["message"] for line in lines] == [f"out{stored}put"]
+    found = call(client, "GET", "/tasks", query_string={"text": "agent \x00 title"})["items"]
+    assert [t["id"] for t in found] == [task_id]
+    created = call(client, "POST", "/tasks", {"title": "a\x00b", "kind": "demo"}, status=201)
+    assert created["title"] == f"a{stored}b"
+    bad = call(client, "POST", "/tasks", {"title": "t", "kind": "demo", "external_id": "k\x00"}, status=422)
+    assert bad["error"]["details"]["field"] == "external_id"
+
+
 BAD_ITEMS: list[tuple[str, dict[str, Any], int, str, str]] = [
     ("wrong type", ev("progress", "x", percent="half"), 422, "validation_error", "events[{i}].percent"),
     ("unknown event", ev("teleport", "x"), 422, "validation_error", "events[{i}].event"),

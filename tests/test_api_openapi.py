@@ -1,7 +1,7 @@
 """Tests: the OpenAPI 3.1 document of /api/v1 — valid, listing exactly the endpoints the app serves with the
-roles they declare — and schemathesis generating requests from it against the real app on SQLite: no 5xx, and
-every answer's status, content type and body as the document says (a bounded number of examples, so the file
-stays well under a minute)."""
+roles they declare — and schemathesis generating requests from it against the real app on SQLite and
+PostgreSQL: no 5xx, and every answer's status, content type and body as the document says (a bounded number of
+examples, so the file stays well under a minute)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from db.settings import Settings
 from db.task_pages import SORTS
 from db.workers import WorkerIdentity
 from tests.api_support import agent_life, api_client, call
+from tests.conftest import pg_database
 
 EXAMPLES = int(os.environ.get("TASKLENS_API_FUZZ_EXAMPLES", "50"))
 
@@ -62,12 +63,25 @@ def test_the_app_serves_the_document(svc: Services) -> None:
     assert call(client, "GET", "/openapi.json") == document()
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def fuzz_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of the fuzz's own (PostgreSQL's is not the session one, which other tests empty)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('fuzz')}/tasklens.db"
+        db = open_database(url)
+        upgrade(db)
+        db.dispose()
+        yield url
+    else:
+        with pg_database() as url:
+            yield url
+
+
 @pytest.fixture(scope="module")
-def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The real dashboard app on a fresh SQLite file holding a few tasks, external ones too, and a worker."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('fuzz')}/tasklens.db"
+def fuzz_app(fuzz_url: str) -> Iterator[Any]:
+    """The real dashboard app on a fresh database holding a few tasks, external ones too, and a worker."""
+    url = fuzz_url
     db = open_database(url)
-    upgrade(db)
     hub = Hub()
     # A worker heard from within the hour keeps /ready at 200: its 503 is a documented answer, but a 5xx all the
     # same to the not-a-server-error check (tests/test_api_ops.py covers it).

@@ -125,6 +125,23 @@ def test_command_task_whole_life_in_order(
         assert inv.input_tokens == 1200
 
 
+def test_command_output_with_nul_is_recorded(
+    start_worker: Callable[..., Worker], recorder: Recorder, db: Database
+) -> None:
+    """A NUL in a command's output (PostgreSQL text cannot hold one) is kept as U+FFFD there, the NUL itself on
+    SQLite; the task completes either way."""
+    start_worker()
+    command = "printf 'a\\000b\\n'; printf '{\"event\": \"progress\", \"message\": \"m\\\\u0000n\"}\\n'"
+    task_id = recorder.submit(TaskSpec(title="nul", kind=TaskKind.COMMAND, payload={"command": command}))
+    task = wait_for(db, task_id, finished)
+    assert task.status == "completed", task.error_message
+    stored = "\ufffd" if db.is_postgres else "\x00"
+    with db.reading() as session:
+        lines = [a.message for a in task_activity(session, task_id)]
+    assert f"a{stored}b" in lines
+    assert task.progress_message == f"m{stored}n"
+
+
 def test_failing_command_reports_exit_code_and_stderr(
     start_worker: Callable[..., Worker], recorder: Recorder, db: Database
 ) -> None:

@@ -11,6 +11,9 @@ from flask import Blueprint, Response, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from dashboard.api.schemas import NO_NUL
+from db.ops import NUL_IN_ID
+
 log = logging.getLogger(__name__)
 
 
@@ -64,7 +67,10 @@ def validation_error(
         loc = tuple(e["loc"])
         if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc += (str(e.get("ctx", {}).get("discriminator", "")).strip("'\""),)  # the tag field itself
-        errors.append({"field": field_path(loc, tags), "message": e["msg"], "type": e["type"]})
+        message = e["msg"]
+        if e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") == NO_NUL:
+            message = NUL_IN_ID
+        errors.append({"field": field_path(loc, tags), "message": message, "type": e["type"]})
     first = errors[0] if errors else {"field": "", "message": "invalid"}
     details: dict[str, Any] = {"field": first["field"], "errors": errors}
     raw = exc.errors(include_url=False, include_input=False)

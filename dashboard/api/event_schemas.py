@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from dashboard.api.schemas import NO_NUL
 from db.ingest import MAX_CLIENT_INVOCATION_ID, IngestItem, TaskRef
 from db.ops import (
     MAX_MESSAGE,
@@ -31,7 +32,7 @@ MAX_BATCH_BYTES = 5 * 1024 * 1024
 MAX_ID = 2**63 - 1
 MAX_TOKENS = 10**12
 
-ClientInvocationId = Annotated[str, Field(min_length=1, max_length=MAX_CLIENT_INVOCATION_ID)]
+ClientInvocationId = Annotated[str, Field(min_length=1, max_length=MAX_CLIENT_INVOCATION_ID, pattern=NO_NUL)]
 Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS)]
 Text = Annotated[str, Field(max_length=MAX_MESSAGE)]
 Short = Annotated[str, Field(max_length=200)]
@@ -41,10 +42,15 @@ class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     event_id: str = Field(
-        min_length=1, max_length=200, description="yours, unique within the task: a replayed event is skipped"
+        min_length=1,
+        max_length=200,
+        pattern=NO_NUL,
+        description="yours, unique within the task: a replayed event is skipped",
     )
     task_id: int | None = Field(None, ge=1, le=MAX_ID, description="the task's TaskLens id …")
-    external_id: str | None = Field(None, min_length=1, max_length=200, description="… or your key for it")
+    external_id: str | None = Field(
+        None, min_length=1, max_length=200, pattern=NO_NUL, description="… or your key for it"
+    )
 
     @model_validator(mode="after")
     def _one_task_reference(self) -> _Event:

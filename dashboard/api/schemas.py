@@ -30,6 +30,8 @@ UtcDateTime = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 TaskId = Annotated[int, Field(ge=1, le=MAX_ID)]
+# Ids are matched as stored, and PostgreSQL cannot store NUL (U+0000): an id holding one is refused (422).
+NO_NUL = r"^[^\x00]*$"
 
 
 class Model(BaseModel):
@@ -70,7 +72,9 @@ class TaskCreate(Body):
     max_attempts: int = Field(1, ge=1, le=100)
     max_iterations: int | None = Field(None, ge=1, le=2**31 - 1)
     timeout_seconds: float | None = Field(None, gt=0, le=10**9)
-    external_id: str | None = Field(None, min_length=1, max_length=200, description="your own unique key")
+    external_id: str | None = Field(
+        None, min_length=1, max_length=200, pattern=NO_NUL, description="your own unique key"
+    )
 
 
 class Task(Model):
