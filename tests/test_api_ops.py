@@ -60,6 +60,35 @@ def test_stats_are_the_overviews_kpis(client: FlaskClient, svc: Services, db: Da
     assert call(client, "GET", "/stats?range=7d", status=400)["error"]["details"]["parameter"] == "range"
 
 
+def test_concurrent_stats_share_a_reading_that_began_after_they_asked(client: FlaskClient) -> None:
+    """Twenty clients asking at once are answered by a few readings, not twenty; a request made after a write
+    sees the write (the reading it gets began after it arrived)."""
+    import threading
+
+    from dashboard.api.context import ctx
+
+    with client.application.app_context():
+        shared = ctx().stats
+    before = call(client, "GET", "/stats")
+    call(client, "POST", "/tasks", {"title": "counted", "kind": "demo"}, status=201)
+    assert call(client, "GET", "/stats")["queued"] == before["queued"] + 1
+    start = shared.computed
+    gate = threading.Barrier(20)
+    answers: list[int] = []
+
+    def ask() -> None:
+        gate.wait()
+        answers.append(call(client, "GET", "/stats")["queued"])
+
+    threads = [threading.Thread(target=ask) for _ in range(20)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert answers == [before["queued"] + 1] * 20
+    assert shared.computed - start < 20, shared.computed - start
+
+
 def test_workers(client: FlaskClient, recorder: Recorder) -> None:
     assert call(client, "GET", "/workers") == {"items": []}
     recorder.register_worker(WorkerIdentity("host-1-abc", "builder", "host", 4242, 4))

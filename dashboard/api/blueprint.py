@@ -12,6 +12,7 @@ from werkzeug.routing import Map, Rule
 
 # Importing the route modules declares their endpoints in registry.ENDPOINTS.
 from dashboard.api import audit, errors, events, exports, health, openapi, stats, tasks  # noqa: F401
+from dashboard.api.coalesce import Coalesced
 from dashboard.api.context import KEY, ApiContext, ctx
 from dashboard.api.errors import ApiError
 from dashboard.api.metrics import Metrics
@@ -64,7 +65,9 @@ def build_blueprint() -> Blueprint:
 
 def mount(server: Flask, svc: Services) -> None:
     """Registers /api/v1 on the dashboard's server (once per app)."""
-    server.extensions[KEY] = ApiContext(svc, svc.settings.prices(), Metrics(svc))
+    server.extensions[KEY] = ApiContext(
+        svc, svc.settings.prices(), Metrics(svc), Coalesced(lambda: stats.overview_stats(svc))
+    )
     server.url_map.converters["task_id"] = TaskIdConverter
     server.url_map.converters["any_path"] = AnyPathConverter
     server.register_blueprint(build_blueprint())

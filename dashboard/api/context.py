@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, current_app
 from pydantic import BaseModel
 
+from dashboard.api.coalesce import Coalesced
 from dashboard.api.metrics import Metrics
 from dashboard.services import Services
 from db.pricing import Price
@@ -21,6 +22,7 @@ class ApiContext:
     svc: Services
     prices: dict[str, Price]
     metrics: Metrics
+    stats: Coalesced[dict[str, Any]]  # /stats: many dashboards and scrapers ask at once
 
 
 def ctx() -> ApiContext:

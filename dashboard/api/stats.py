@@ -16,6 +16,7 @@ from dashboard.api.errors import bad_parameter
 from dashboard.api.params import parse_query
 from dashboard.api.registry import Role, endpoint
 from dashboard.api.schemas import Costs, CostsQuery, NoQuery, Stats, WorkerList, WorkersQuery
+from dashboard.services import Services
 from db import costs, overview
 from db.scope import DIMENSIONS, Scope, ScopeError, parse_scope
 from db.timeutil import utcnow
@@ -24,11 +25,16 @@ from db.timeutil import utcnow
 @endpoint("GET", "/stats", Role.VIEWER)
 def stats() -> ResponseReturnValue:
     parse_query(NoQuery)
-    svc = ctx().svc
+    return respond(Stats, ctx().stats.get())
+
+
+def overview_stats(svc: Services) -> dict[str, Any]:
+    """The overview's KPIs as /stats answers them (read through ApiContext.stats, which lets concurrent
+    requests share one reading)."""
     now = utcnow()
     with svc.db.reading() as session:
         k = overview.kpis(session, now, timedelta(seconds=svc.settings.stuck_after_seconds))
-    return respond(Stats, {**k.__dict__, "active": k.active, "as_of": now})
+    return {**k.__dict__, "active": k.active, "as_of": now}
 
 
 @endpoint("GET", "/workers", Role.VIEWER)
