@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 
 from db.models import TaskEvent
@@ -96,6 +96,13 @@ def events_between(
     return [FeedEvent(*row) for row in session.execute(query)]
 
 
+# skip()'s statements, built once: a feed pumps on every commit, and building one cost more than running it.
+_WINDOW = select(func.max(E.c.seq), func.count(), select(func.max(E.c.seq)).scalar_subquery()).where(
+    E.c.seq > bindparam("after"), E.c.seq <= bindparam("upto")
+)
+_SEQS = select(E.c.seq).where(E.c.seq > bindparam("after")).order_by(E.c.seq).limit(bindparam("limit"))
+
+
 class OrderedReader:
     """Holds a cursor; `read` returns the next contiguous run of committed events."""
 
@@ -111,13 +118,18 @@ class OrderedReader:
     def skip(self, session: Session, limit: int = 1000) -> int:
         """Moves the cursor exactly as read() would, reading only the seq numbers (for a listener with nobody
         to hand the events to, which need not decode them); returns how many it passed."""
-        window = (E.c.seq > self.cursor, E.c.seq <= self.cursor + limit)
-        top, count = session.execute(select(func.max(E.c.seq), func.count()).where(*window)).one()
+        window = {"after": self.cursor, "upto": self.cursor + limit}
+        top, count, latest = session.execute(_WINDOW, window).one()
+        if latest is None or latest <= self.cursor:
+            return 0  # nothing new (a wake-up for a commit already read, or for another table's write)
         if count and top - self.cursor == count:
-            # No hole in the window (always so on SQLite): the seqs are known without fetching them.
-            return self._advance(range(self.cursor + 1, top + 1))
-        query = select(E.c.seq).where(E.c.seq > self.cursor).order_by(E.c.seq).limit(limit)
-        return self._advance(session.scalars(query).all())
+            # No hole in the window (always so on SQLite): the seqs are known without fetching them, and the
+            # cursor moves to the window's top at once (nothing in it to wait for).
+            self.cursor = top
+            self._forget_holes()
+            return int(count)
+        # A hole, or nothing in the window (the next rows may lie past a gap wider than it): read the seqs.
+        return self._advance(session.scalars(_SEQS, {"after": self.cursor, "limit": limit}).all())
 
     def _advance(self, seqs: Sequence[int]) -> int:
         """Moves the cursor along `seqs` up to the first hole still worth waiting for; returns how many."""
@@ -132,10 +144,14 @@ class OrderedReader:
                 self._gap_since.pop(expected, None)
             self.cursor = seq
             taken += 1
-        # Forget holes that are behind us now.
-        for hole in [h for h in self._gap_since if h <= self.cursor]:
-            del self._gap_since[hole]
+        self._forget_holes()
         return taken
+
+    def _forget_holes(self) -> None:
+        """Holes behind the cursor are no longer waited on."""
+        if self._gap_since:
+            for hole in [h for h in self._gap_since if h <= self.cursor]:
+                del self._gap_since[hole]
 
     @property
     def waiting_on_gap(self) -> bool:

@@ -28,7 +28,7 @@ from db.ops import (
 )
 from db.pricing import DEFAULT_PRICES, Price, cost_of
 from db.states import ALLOWED_TRANSITIONS, TERMINAL, IllegalTransition, TaskKind, TaskStatus
-from db.writes import InvocationNotFound, TaskNotFound, apply_ops, insert_tasks, json_rows
+from db.writes import Deferred, InvocationNotFound, TaskNotFound, apply_ops, insert_tasks, json_rows
 
 T = cast(Table, Task.__table__)
 LEDGER = cast(Table, IngestedEvent.__table__)
@@ -149,6 +149,7 @@ def apply_batch(
             group.task_id = new_id
     written = len(created)
     ledger: list[tuple[int, str]] = []
+    pending = Deferred()  # every task's events, activity and calls, written together below
     for group in groups.values():
         task_id = cast(int, group.task_id)
         if group.ops:
@@ -157,7 +158,15 @@ def apply_batch(
                 for op, attempt in _with_attempts(group)
             ]
             try:
-                apply_ops(session, task_id, ops, actor=actor, correlation_id=correlation_id, now=now)
+                apply_ops(
+                    session,
+                    task_id,
+                    ops,
+                    actor=actor,
+                    correlation_id=correlation_id,
+                    now=now,
+                    deferred=pending,
+                )
             except (IllegalTransition, InvocationNotFound, TaskNotFound) as exc:
                 # The checks above make this unreachable unless the row changed between them and the lock.
                 raise BatchRejected(
@@ -167,6 +176,7 @@ def apply_batch(
         ledger += [
             (task_id, item.event_id) for item in group.items if (task_id, item.event_id) not in duplicates
         ]
+    pending.flush(session, now)
     if ledger:
         _record_ids(session, ledger, now)
     outcomes = [

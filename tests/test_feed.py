@@ -136,3 +136,20 @@ def test_message_text_lifts_ids_and_keeps_the_payload() -> None:
     assert msg["invocation_id"] == 7 and msg["worker_id"] == "w-1" and msg["at"] == "2026-01-02T03:04:05.000Z"
     plain = FeedEvent(4, "activity", 5, None, None, "api", '{"message": "worker_id"}', datetime(2026, 1, 2))
     assert json.loads(plain.text()) == plain.message() and "worker_id" not in plain.message()
+
+
+def test_skip_passes_a_gap_wider_than_its_window(recorder: Recorder, db: Database) -> None:
+    """Seqs can jump by more than a read's window (a PostgreSQL sequence after a crash, many rolled-back
+    writers): the cursor still reaches the events past the gap once the gap has been waited for."""
+    task_id = _task(recorder)
+    reader = OrderedReader(0, gap_timeout=0)
+    with db.reading() as s:
+        reader.skip(s)
+    far = reader.cursor + 5_000
+    with db.writing() as s:
+        s.execute(
+            insert(E).values(seq=far, task_id=task_id, type="activity", actor="far", payload={}, at=utcnow())
+        )
+    with db.reading() as s:
+        assert reader.skip(s, limit=1000) == 1
+    assert reader.cursor == far
