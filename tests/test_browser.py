@@ -415,6 +415,7 @@ def test_audit_log_page_updates_live_and_shows_text(sqlite_app: AppFactory, tab:
     page = tab.page
     open_page(page, app.url + "/audit")
     expect(page.locator("#audit-table")).to_contain_text("Nothing recorded matches")
+    assert page.locator("#audit-action option:checked").inner_text() == "every action"
     task_id = _external(app, "audited", running=False)
     with app.db.writing() as session:
         record(session, XSS_TITLE, "task.cancel", f"task:{task_id}", {"why": XSS_LINE}, now=utcnow())

@@ -25,10 +25,11 @@ AUDIT_TARGET = "audit-target"
 AUDIT_TABLE = "audit-table"
 
 GROUPS = sorted({a.split(".")[0] + "." for a in ACTIONS})
+ANY = "any"  # the select's "every action" (an empty value would show as a blank choice)
 
 
 def layout(**_: Any) -> html.Div:
-    options = [{"label": "every action", "value": ""}]
+    options = [{"label": "every action", "value": ANY}]
     options += [{"label": f"{g[:-1]} (all)", "value": g} for g in GROUPS]
     options += [{"label": a, "value": a} for a in ACTIONS]
     return html.Div(
@@ -36,7 +37,7 @@ def layout(**_: Any) -> html.Div:
             html.H3("Audit log", className="mb-3"),
             dbc.Row(
                 [
-                    dbc.Col(dbc.Select(id=AUDIT_ACTION, options=options, value=""), md=3),
+                    dbc.Col(dbc.Select(id=AUDIT_ACTION, options=options, value=ANY), md=3),
                     dbc.Col(
                         dbc.Input(id=AUDIT_ACTOR, placeholder="who, e.g. token:agent or cli", debounce=True),
                         md=3,
@@ -60,7 +61,7 @@ def table(svc: Services, action: str | None, actor: str | None, target: str | No
         rows = entries(
             session,
             limit=SHOWN,
-            action=action or None,
+            action=None if action in (None, "", ANY) else action,
             actor=(actor or "").strip()[:200] or None,
             target=(target or "").strip()[:200] or None,
         )
