@@ -150,15 +150,9 @@ def expired_leases(session: Session, now: datetime | None = None, limit: int = 5
 def recover_task(session: Session, task_id: int, *, actor: str) -> TaskStatus | None:
     """Re-queue a task whose worker vanished while attempts remain, else fail it with worker_lost.
     Re-checks the lease under the row lock so two sweepers never both act on one task."""
-    row = session.execute(
-        select(T.c.status, T.c.attempt, T.c.max_attempts, T.c.lease_expires_at)
-        .where(T.c.id == task_id)
-        .with_for_update(key_share=True)
-    ).one_or_none()
+    row = _running_row(session, task_id, T.c.attempt, T.c.max_attempts, T.c.lease_expires_at)
     now = utcnow()
-    if row is None or row.status != TaskStatus.RUNNING.value:
-        return None
-    if row.lease_expires_at is None or row.lease_expires_at >= now:
+    if row is None or row.lease_expires_at is None or row.lease_expires_at >= now:
         return None
     if row.attempt < row.max_attempts:
         op = Transition(
@@ -194,15 +188,9 @@ def overdue_external(session: Session, now: datetime, limit: int = 500) -> list[
 def time_out_external(session: Session, task_id: int, *, actor: str) -> TaskStatus | None:
     """Ends an overdue external task as timed_out, re-checked under the row lock (an agent's own end, or
     another worker's sweep, may have come first)."""
-    row = session.execute(
-        select(T.c.status, T.c.started_at, T.c.timeout_seconds)
-        .where(T.c.id == task_id)
-        .with_for_update(key_share=True)
-    ).one_or_none()
+    row = _running_row(session, task_id, T.c.started_at, T.c.timeout_seconds)
     now = utcnow()
-    if row is None or row.status != TaskStatus.RUNNING.value:
-        return None
-    if not _overdue(row.started_at, row.timeout_seconds, now):
+    if row is None or not _overdue(row.started_at, row.timeout_seconds, now):
         return None
     op = Transition(
         TaskStatus.TIMED_OUT,
@@ -210,6 +198,15 @@ def time_out_external(session: Session, task_id: int, *, actor: str) -> TaskStat
         error=f"timed out: the agent reported no end within timeout_seconds ({row.timeout_seconds:g} s)",
     )
     return apply_ops(session, task_id, [op], actor=actor, now=now)
+
+
+def _running_row(session: Session, task_id: int, *columns: Any) -> Any:
+    """The task's `columns`, its row locked until commit, when it is still running (else None): a sweep
+    re-checks what it found under the lock, since the task's own end or another sweep may have come first."""
+    row = session.execute(
+        select(T.c.status, *columns).where(T.c.id == task_id).with_for_update(key_share=True)
+    ).one_or_none()
+    return row if row is not None and row.status == TaskStatus.RUNNING.value else None
 
 
 def _overdue(started_at: datetime | None, timeout: float | None, now: datetime) -> bool:

@@ -36,6 +36,15 @@ def _pg_available() -> bool:
         return False
 
 
+def sqlite_database(folder: os.PathLike[str] | str) -> str:
+    """A fresh, migrated SQLite file in `folder`; its URL."""
+    url = f"sqlite:///{folder}/tasklens.db"
+    db = open_database(url)
+    upgrade(db)
+    db.dispose()
+    return url
+
+
 @contextmanager
 def pg_database() -> Iterator[str]:
     """A throw-away database on the machine's PostgreSQL, migrated, dropped on exit. Never skipped in CI."""
@@ -68,11 +77,7 @@ def pg_session_url() -> Iterator[str]:
 def db_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
     """Each test runs against a fresh SQLite file and against PostgreSQL (tables emptied)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/tasklens.db"
-        db = open_database(url)
-        upgrade(db)
-        db.dispose()
-        return url
+        return sqlite_database(tmp_path)
     pg_url: str = request.getfixturevalue("pg_session_url")
     db = open_database(pg_url)
     with db.write_engine.begin() as conn:

@@ -24,13 +24,12 @@ from dashboard.server import create_app
 from dashboard.services import Services
 from db.changefeed import Hub
 from db.engine import open_database
-from db.migrate import upgrade
 from db.recorder import Recorder
 from db.settings import Settings
 from db.task_pages import SORTS
 from db.workers import WorkerIdentity
 from tests.api_support import agent_life, api_client, call
-from tests.conftest import pg_database
+from tests.conftest import pg_database, sqlite_database
 
 EXAMPLES = int(os.environ.get("TASKLENS_API_FUZZ_EXAMPLES", "50"))
 
@@ -67,11 +66,7 @@ def test_the_app_serves_the_document(svc: Services) -> None:
 def fuzz_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database of the fuzz's own (PostgreSQL's is not the session one, which other tests empty)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('fuzz')}/tasklens.db"
-        db = open_database(url)
-        upgrade(db)
-        db.dispose()
-        yield url
+        yield sqlite_database(tmp_path_factory.mktemp("fuzz"))
     else:
         with pg_database() as url:
             yield url
