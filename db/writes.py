@@ -271,39 +271,51 @@ _UPDATE_INVOCATION = (
 )
 
 
-# On SQLite a call's events and activity lines go in as ONE JSON parameter that SQLite unpacks (json_each),
-# their shared time as one more: SQLAlchemy's per-row parameter processing of an executemany cost more than
-# SQLite's own inserts (profiled in bench/bench_api.py). A payload (always an object) travels as itself, not as
-# a string of JSON text: json_extract hands back its minified text, so it is encoded once and never escaped
-# twice (a tenth of the batch's JSON work); readers parse it to the same value.
-_SQLITE_EVENTS = text(
-    "INSERT INTO task_events (task_id, type, from_status, to_status, actor, correlation_id, payload, at) "
-    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
-    "json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), "
-    "json_extract(value, '$[6]'), :at FROM json_each(:rows)"
-).bindparams(bindparam("at", type_=DateTime()), bindparam("rows", type_=String()))
-_SQLITE_ACTIVITY = text(
-    "INSERT INTO activity (task_id, invocation_id, type, stream, message, at) "
-    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
-    "json_extract(value, '$[3]'), json_extract(value, '$[4]'), :at FROM json_each(:rows)"
-).bindparams(bindparam("at", type_=DateTime()), bindparam("rows", type_=String()))
-
-
-def _is_sqlite(session: Session) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
+# A batch's events and activity lines go in as ONE JSON parameter that the database unpacks (SQLite's
+# json_each, PostgreSQL's json_array_elements in array order), their shared time as one more: SQLAlchemy's
+# per-row parameter processing of an executemany cost more than the database's own inserts (profiled in
+# bench/bench_api.py). A payload (always an object) travels as itself, not as a string of JSON text, so it is
+# encoded once and never escaped twice; SQLite stores its minified text, PostgreSQL's json column the text as
+# sent, and readers parse either to the same value.
+_JSON_PARAMS = (bindparam("at", type_=DateTime()), bindparam("rows", type_=String()))
+_PG_ROWS = "FROM json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS r(e, n) ORDER BY n"
+_EVENTS_FROM_JSON = {
+    "sqlite": text(
+        "INSERT INTO task_events (task_id, type, from_status, to_status, actor, correlation_id, payload, at) "
+        "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+        "json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), "
+        "json_extract(value, '$[6]'), :at FROM json_each(:rows)"
+    ).bindparams(*_JSON_PARAMS),
+    "postgresql": text(
+        "INSERT INTO task_events (task_id, type, from_status, to_status, actor, correlation_id, payload, at) "
+        "SELECT (e ->> 0)::bigint, e ->> 1, e ->> 2, e ->> 3, e ->> 4, e ->> 5, e -> 6, :at " + _PG_ROWS
+    ).bindparams(*_JSON_PARAMS),
+}
+_ACTIVITY_FROM_JSON = {
+    "sqlite": text(
+        "INSERT INTO activity (task_id, invocation_id, type, stream, message, at) "
+        "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+        "json_extract(value, '$[3]'), json_extract(value, '$[4]'), :at FROM json_each(:rows)"
+    ).bindparams(*_JSON_PARAMS),
+    "postgresql": text(
+        "INSERT INTO activity (task_id, invocation_id, type, stream, message, at) "
+        "SELECT (e ->> 0)::bigint, e ->> 1, e ->> 2, e ->> 3, e ->> 4, :at " + _PG_ROWS
+    ).bindparams(*_JSON_PARAMS),
+}
 
 
 def json_rows(rows: list[Any]) -> str | None:
-    """`rows` as the one JSON parameter of a json_each insert, or None when a string in them holds NUL (the
-    escape \\u0000): SQLite's JSON functions cut text there, so such rows take the executemany way, which
-    keeps it."""
+    """`rows` as the one JSON parameter of a JSON-unpacking insert, or None when a string in them holds NUL
+    (the escape \\u0000): SQLite's JSON functions cut text there and PostgreSQL's refuse it, so such rows take
+    the executemany way (which keeps NUL on SQLite; db/engine replaces it on PostgreSQL)."""
     text = json.dumps(rows)
     return None if "\\u0000" in text else text
 
 
 def _insert_events(session: Session, events: list[dict[str, Any]], now: datetime) -> None:
+    statement = _EVENTS_FROM_JSON.get(session.get_bind().dialect.name)
     packed = None
-    if _is_sqlite(session) and all(e["at"] == now for e in events):
+    if statement is not None and all(e["at"] == now for e in events):
         packed = json_rows(
             [
                 (
@@ -318,22 +330,23 @@ def _insert_events(session: Session, events: list[dict[str, Any]], now: datetime
                 for e in events
             ]
         )
-    if packed is None:
+    if statement is None or packed is None:
         session.execute(_INSERT_EVENT, events)
     else:
-        session.execute(_SQLITE_EVENTS, {"rows": packed, "at": now})
+        session.execute(statement, {"rows": packed, "at": now})
 
 
 def _insert_activity(session: Session, lines: list[dict[str, Any]], now: datetime) -> None:
+    statement = _ACTIVITY_FROM_JSON.get(session.get_bind().dialect.name)
     packed = None
-    if _is_sqlite(session) and all(a["at"] == now for a in lines):
+    if statement is not None and all(a["at"] == now for a in lines):
         packed = json_rows(
             [(a["task_id"], a["invocation_id"], a["type"], a["stream"], a["message"]) for a in lines]
         )
-    if packed is None:
+    if statement is None or packed is None:
         session.execute(_INSERT_ACTIVITY, lines)
     else:
-        session.execute(_SQLITE_ACTIVITY, {"rows": packed, "at": now})
+        session.execute(statement, {"rows": packed, "at": now})
 
 
 @functools.lru_cache(maxsize=256)
