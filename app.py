@@ -352,7 +352,9 @@ def build_web(stack: Stack) -> Any:
     app = create_app(Services(stack.settings, stack.db, stack.recorder, feed))
     # What start-up built (Dash's layout and registry, SQLAlchemy, plotly, pandas) lives as long as the
     # process: frozen, the collector's full passes no longer walk it every few hundred requests. Measured:
-    # 7-10% more events/s through POST /api/v1/events (bench/bench_api.py).
+    # 7-10% more events/s through POST /api/v1/events (bench/bench_api.py). Start-up's garbage is collected
+    # first, or freezing would keep it for good.
+    gc.collect()
     gc.freeze()
     return app
 
