@@ -88,8 +88,13 @@ class Run:
     delivery: dict[str, Any]
 
     @property
+    def kept_files(self) -> tuple[dict[str, Any], ...]:
+        """The files still on disk (older ones are deleted after TASKLENS_REPORTS_KEEP_DAYS, and marked so)."""
+        return tuple(f for f in self.files if not f.get("deleted_at"))
+
+    @property
     def size(self) -> int:
-        return sum(int(f.get("size") or 0) for f in self.files)
+        return sum(int(f.get("size") or 0) for f in self.kept_files)
 
     @property
     def active(self) -> bool:
@@ -97,7 +102,7 @@ class Run:
 
     @property
     def file_names(self) -> tuple[str, ...]:
-        return tuple(str(f.get("name")) for f in self.files)
+        return tuple(str(f.get("name")) for f in self.kept_files)
 
 
 _RUN_COLUMNS = (*RR.c, RS.c.name.label("schedule_name"))
@@ -322,6 +327,28 @@ def release_runs(session: Session, worker_id: str, now: datetime) -> list[int]:
     for run_id in ids:
         _event(session, run_id, RunStatus.QUEUED.value, now, f"worker:{worker_id}", reason="worker_shutdown")
     return ids
+
+
+def expire_files(session: Session, ended_before: datetime, now: datetime, limit: int = 100) -> list[int]:
+    """Marks the files of runs that ended before `ended_before` as deleted (the runs stay listed, their file
+    names kept); returns the runs marked, whose folders the caller deletes."""
+    rows = session.execute(
+        select(RR.c.id, RR.c.files)
+        .where(
+            RR.c.status.in_([RunStatus.COMPLETED.value, RunStatus.FAILED.value]),
+            RR.c.completed_at < ended_before,
+        )
+        .order_by(RR.c.id)
+    )
+    marked: list[int] = []
+    for run_id, files in rows:
+        if len(marked) >= limit:
+            break
+        if any(not f.get("deleted_at") for f in files or ()):
+            kept = [{**f, "deleted_at": f.get("deleted_at") or iso(now)} for f in files]
+            session.execute(update(RR).where(RR.c.id == run_id).values(files=kept))
+            marked.append(run_id)
+    return marked
 
 
 def sweep_orphaned_runs(session: Session, now: datetime) -> dict[int, str]:

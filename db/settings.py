@@ -46,6 +46,8 @@ class Settings:
     # Reports: each run's files go to REPORTS_DIR/<run id>/; links in e-mails and webhooks start with PUBLIC_URL
     # (default http://HOST:PORT).
     reports_dir: str = "var/reports"
+    # A finished run's files are deleted this many days after it ended (the run stays listed); 0 keeps them.
+    reports_keep_days: float = 0.0
     public_url: str | None = None
     # Delivery of scheduled reports by e-mail; without SMTP_HOST a schedule's recipients are not mailed.
     smtp_host: str | None = None
@@ -103,9 +105,13 @@ class Settings:
         if not 0 < self.smtp_port < 65536:
             raise SettingsError(f"TASKLENS_SMTP_PORT must be between 1 and 65535, got {self.smtp_port}")
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
-            raise SettingsError(f"TASKLENS_PUBLIC_URL must start with http:// or https://, got {self.public_url!r}")
+            raise SettingsError(
+                f"TASKLENS_PUBLIC_URL must start with http:// or https://, got {self.public_url!r}"
+            )
         if self.report_attach_max_mb < 0:
             raise SettingsError("TASKLENS_REPORT_ATTACH_MAX_MB must not be negative")
+        if self.reports_keep_days < 0:
+            raise SettingsError("TASKLENS_REPORTS_KEEP_DAYS must not be negative (0 keeps report files)")
 
         if self.auth not in ("auto", "on", "off"):
             raise SettingsError(f"TASKLENS_AUTH must be auto, on or off, got {self.auth!r}")

@@ -406,3 +406,45 @@ def test_download_route_serves_only_recorded_files(
     assert outside.content_type.startswith("text/html") and b"root:" not in outside.data
     (reports_dir / str(run_id) / names[".pdf"]).unlink()  # recorded, but gone from disk
     assert client.get(f"/reports/files/{run_id}/{names['.pdf']}").status_code == 404
+
+
+def test_old_report_files_are_deleted_and_the_run_stays_listed(
+    db: Database, db_url: str, tmp_path: Path, clean: None
+) -> None:
+    """TASKLENS_REPORTS_KEEP_DAYS: the worker's job deletes the files of runs that ended longer ago than that,
+    marks them deleted (the download answers 404, the page says so), keeps newer runs' files, and does
+    nothing with 0."""
+    from sqlalchemy import update
+
+    from dashboard.components.reports import runs_table
+    from db.models import ReportRun
+    from worker.jobs import prune_report_files
+
+    hub = Hub()
+    recorder = Recorder(db, hub)
+    reports_dir = tmp_path / "reports"
+    old_id = enqueue(recorder, yesterday_request(("html", "csv")))
+    assert execute(recorder, claim(recorder, "w-test"), "w-test", config(reports_dir)) == "completed"
+    new_id = enqueue(recorder, yesterday_request(("json",)))
+    assert execute(recorder, claim(recorder, "w-test"), "w-test", config(reports_dir)) == "completed"
+    with db.writing() as session:
+        session.execute(
+            update(ReportRun).where(ReportRun.id == old_id).values(completed_at=utcnow() - timedelta(days=31))
+        )
+    old_name = get(db, old_id).files[0]["name"]
+    settings = Settings(database_url=db_url, reports_dir=str(reports_dir))
+    keeping = Worker(settings, db, recorder, hub)
+    assert prune_report_files(keeping) == [] and (reports_dir / str(old_id)).is_dir()  # 0 keeps them
+    pruning = Worker(settings.with_(reports_keep_days=30), db, recorder, hub)
+    assert prune_report_files(pruning) == [old_id]
+    assert prune_report_files(pruning) == []  # once
+    assert not (reports_dir / str(old_id)).exists() and (reports_dir / str(new_id)).is_dir()
+    old, new = get(db, old_id), get(db, new_id)
+    assert old.status == "completed" and old.kept_files == () and old.size == 0
+    assert [f["name"] for f in old.files] == [f["name"] for f in old.files if f["deleted_at"]]
+    assert new.kept_files == new.files
+    svc = Services(settings, db, recorder, ChangeFeed(db, hub))
+    client = create_app(svc).server.test_client()
+    assert client.get(f"/reports/files/{old_id}/{old_name}").status_code == 404
+    assert client.get(f"/reports/files/{new_id}/{new.files[0]['name']}").status_code == 200
+    assert f"{old_name} · deleted" in str(runs_table([old]))

@@ -4,14 +4,17 @@ Worker, idempotent and safe to run from N workers at once (sweeps act only on ro
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from db import report_store, rollups
 from db.timeutil import utcnow
 from db.writestats import flush_write_stats
+from reports.runner import run_dir
 from reports.schedule import enqueue_due
 
 if TYPE_CHECKING:  # the worker imports this table; the type alone flows back
@@ -80,6 +83,23 @@ def sweep_report_runs(w: Worker) -> None:
         w.reports.wake()
 
 
+def prune_report_files(w: Worker) -> list[int]:
+    """Deletes the files of report runs that ended more than TASKLENS_REPORTS_KEEP_DAYS ago (0: never); the runs
+    stay listed with their files marked deleted. Returns the runs pruned."""
+    keep = w.settings.reports_keep_days
+    if not keep:
+        return []
+    now = utcnow()
+    with w.recorder.transaction() as session:
+        marked = report_store.expire_files(session, now - timedelta(days=keep), now)
+    reports_dir = Path(w.settings.reports_dir).resolve()
+    for run_id in marked:
+        shutil.rmtree(run_dir(reports_dir, run_id), ignore_errors=True)  # already gone is as good
+    if marked:
+        log.info("report files older than %g days deleted: runs %s", keep, marked)
+    return marked
+
+
 @dataclass(frozen=True)
 class PeriodicJob:
     id: str
@@ -97,4 +117,5 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("rollup-analytics", rollup_analytics, lambda w: 60.0),
     PeriodicJob("enqueue-reports", enqueue_reports, lambda w: 30.0),
     PeriodicJob("sweep-report-runs", sweep_report_runs, lambda w: w.settings.sweep_seconds * 2),
+    PeriodicJob("prune-report-files", prune_report_files, lambda w: 3600.0),
 )

@@ -55,6 +55,11 @@ def _files_cell(run: Run) -> list[Any]:
     links: list[Any] = []
     for f in run.files:
         name, fmt = str(f.get("name")), str(f.get("format"))
+        if f.get("deleted_at"):
+            links.append(
+                html.Div(f"{name} · deleted", className="d-block small text-muted report-file-deleted")
+            )
+            continue
         links.append(
             html.A(
                 name,
@@ -102,7 +107,7 @@ def run_row(run: Run) -> html.Tr:
             html.Td(_trigger_cell(run)),
             html.Td(_status_cell(run), style={"minWidth": "14rem", "maxWidth": "28rem"}),
             html.Td(_files_cell(run)),
-            html.Td(size_text(run.size) if run.files else "–"),
+            html.Td(size_text(run.size) if run.kept_files else "–"),
             html.Td(timestamp(run.created_at)),
             html.Td(_finished_cell(run)),
         ],
