@@ -76,6 +76,7 @@ def test_malformed_events_are_kept_and_flagged() -> None:
         line(event="result"),
         line(event="teleport"),
         line(event="progress", percent=float("inf")).replace("Infinity", "1e999"),
+        line(event="invocation.started", id="c\x001"),  # NUL in an id: refused, as the REST API does
     ]
     for raw in bad:
         ops = parse_line(raw, "stdout", s)

@@ -40,18 +40,27 @@ class ProtocolState:
 
     def new_id(self, given: Any) -> str:
         self.counter += 1
-        local = str(given) if given is not None else f"auto{self.counter}"
+        local = _id(given) if given is not None else f"auto{self.counter}"
         return f"{self.prefix}{local}"[:64]
 
     def resolve(self, given: Any) -> str:
         if given is not None:
-            full = f"{self.prefix}{given}"[:64]
+            full = f"{self.prefix}{_id(given)}"[:64]
             if full not in self.known:
                 raise ProtocolError(f"unknown invocation id {given!r}")
             return full
         if not self.open_invocations:
             raise ProtocolError("no invocation is open")
         return self.open_invocations[-1]
+
+
+def _id(given: Any) -> str:
+    """A script's call id as text. Ids are matched as stored and PostgreSQL cannot store NUL, so one holding
+    it is refused, as the REST API refuses it."""
+    local = str(given)
+    if "\x00" in local:
+        raise ProtocolError("an invocation id must not contain NUL (U+0000) characters")
+    return local
 
 
 def parse_line(line: str, stream: str, state: ProtocolState) -> list[Op]:
