@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import DateTime, String, Table, bindparam, insert, or_, select, text
+from sqlalchemy import Table, or_, select
 from sqlalchemy.orm import Session
 
 from db.models import IngestedEvent, Invocation, Task
@@ -28,7 +28,7 @@ from db.ops import (
 )
 from db.pricing import DEFAULT_PRICES, Price, cost_of
 from db.states import ALLOWED_TRANSITIONS, TERMINAL, IllegalTransition, TaskKind, TaskStatus
-from db.writes import Deferred, InvocationNotFound, TaskNotFound, apply_ops, insert_tasks, json_rows
+from db.writes import Deferred, InvocationNotFound, JsonInsert, TaskNotFound, apply_ops, insert_tasks
 
 T = cast(Table, Task.__table__)
 LEDGER = cast(Table, IngestedEvent.__table__)
@@ -36,7 +36,6 @@ INV = cast(Table, Invocation.__table__)
 # The stored invocation id is `t{task}a{attempt}-{client id}` (as for command tasks), so clients may number
 # their calls 1, 2, 3 in every attempt; it must fit invocations.id (64 characters).
 MAX_CLIENT_INVOCATION_ID = 36
-_INSERT_LEDGER = insert(LEDGER)
 
 
 class Rejection(StrEnum):
@@ -357,28 +356,11 @@ def _simulate(
     return checks
 
 
-# The ledger's rows go in as one JSON parameter unpacked by the database: a thousand rows through SQLAlchemy's
-# executemany cost more in per-row parameter processing than the rest of the ledger's work.
-_LEDGER_PARAMS = (bindparam("at", type_=DateTime()), bindparam("pairs", type_=String()))
-_LEDGER_FROM_JSON = {
-    "sqlite": text(
-        "INSERT INTO ingested_events (task_id, event_id, at) "
-        "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), :at FROM json_each(:pairs)"
-    ).bindparams(*_LEDGER_PARAMS),
-    "postgresql": text(
-        "INSERT INTO ingested_events (task_id, event_id, at) "
-        "SELECT (e ->> 0)::bigint, e ->> 1, :at FROM jsonb_array_elements(CAST(:pairs AS jsonb)) AS e"
-    ).bindparams(*_LEDGER_PARAMS),
-}
+_LEDGER = JsonInsert(LEDGER, [("task_id", "int"), ("event_id", "text")])
 
 
 def _record_ids(session: Session, pairs: list[tuple[int, str]], now: datetime) -> None:
-    statement = _LEDGER_FROM_JSON.get(session.get_bind().dialect.name)
-    packed = None if statement is None else json_rows(pairs)
-    if statement is None or packed is None:
-        session.execute(_INSERT_LEDGER, [{"task_id": t, "event_id": e, "at": now} for t, e in pairs])
-    else:
-        session.execute(statement, {"pairs": packed, "at": now})
+    _LEDGER.run_values(session, pairs, now)
 
 
 def _check_invocations(session: Session, checks: _InvocationChecks) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -169,9 +170,9 @@ class Deferred:
         if self.call_updates:
             session.execute(_UPDATE_INVOCATION, self.call_updates)
         if self.events:
-            _insert_events(session, self.events, now)
+            _EVENTS.run(session, self.events, now)
         if self.activity:
-            _insert_activity(session, self.activity, now)
+            _ACTIVITY.run(session, self.activity, now)
         self.events, self.activity, self.call_rows, self.call_updates = [], [], [], []
 
 
@@ -238,8 +239,6 @@ _DELTA_COLUMNS = (
     "cost_usd",
     "update_count",
 )
-_INSERT_EVENT = insert(E)
-_INSERT_ACTIVITY = insert(A)
 # Calls are written once per apply_ops, not once per op: the rows of calls started in the batch (with whatever
 # the batch later did to them folded in) in one executemany INSERT, and one executemany UPDATE for earlier
 # calls the batch finished or added usage to (profiled in bench/bench_api.py: a statement built per op cost
@@ -271,82 +270,80 @@ _UPDATE_INVOCATION = (
 )
 
 
-# A batch's events and activity lines go in as ONE JSON parameter that the database unpacks (SQLite's
-# json_each, PostgreSQL's json_array_elements in array order), their shared time as one more: SQLAlchemy's
-# per-row parameter processing of an executemany cost more than the database's own inserts (profiled in
-# bench/bench_api.py). A payload (always an object) travels as itself, not as a string of JSON text, so it is
-# encoded once and never escaped twice; SQLite stores its minified text, PostgreSQL's json column the text as
-# sent, and readers parse either to the same value.
-_JSON_PARAMS = (bindparam("at", type_=DateTime()), bindparam("rows", type_=String()))
-_PG_ROWS = "FROM json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS r(e, n) ORDER BY n"
-_EVENTS_FROM_JSON = {
-    "sqlite": text(
-        "INSERT INTO task_events (task_id, type, from_status, to_status, actor, correlation_id, payload, at) "
-        "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
-        "json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), "
-        "json_extract(value, '$[6]'), :at FROM json_each(:rows)"
-    ).bindparams(*_JSON_PARAMS),
-    "postgresql": text(
-        "INSERT INTO task_events (task_id, type, from_status, to_status, actor, correlation_id, payload, at) "
-        "SELECT (e ->> 0)::bigint, e ->> 1, e ->> 2, e ->> 3, e ->> 4, e ->> 5, e -> 6, :at " + _PG_ROWS
-    ).bindparams(*_JSON_PARAMS),
-}
-_ACTIVITY_FROM_JSON = {
-    "sqlite": text(
-        "INSERT INTO activity (task_id, invocation_id, type, stream, message, at) "
-        "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
-        "json_extract(value, '$[3]'), json_extract(value, '$[4]'), :at FROM json_each(:rows)"
-    ).bindparams(*_JSON_PARAMS),
-    "postgresql": text(
-        "INSERT INTO activity (task_id, invocation_id, type, stream, message, at) "
-        "SELECT (e ->> 0)::bigint, e ->> 1, e ->> 2, e ->> 3, e ->> 4, :at " + _PG_ROWS
-    ).bindparams(*_JSON_PARAMS),
-}
+class JsonInsert:
+    """Many rows of one table, all stamped with one time, as ONE JSON parameter the database unpacks (SQLite's
+    json_each, PostgreSQL's json_array_elements in array order): SQLAlchemy's per-row parameter processing of
+    an executemany cost more than the database's own inserts (profiled in bench/bench_api.py). A JSON column
+    travels as itself, not as a string of JSON text, so it is encoded once and never escaped twice; SQLite
+    stores its minified text, PostgreSQL's json column the text as sent, and readers parse either alike.
+    Rows that cannot go this way (other dialects, differing times, NUL — see json_rows) are an executemany."""
+
+    def __init__(self, table: Table, columns: Sequence[tuple[str, str]]) -> None:
+        """`columns`: (name, kind) in row order, kind "int", "text" or "json"; the time goes in `at`."""
+        names = ", ".join(name for name, _ in columns)
+        head = f"INSERT INTO {table.name} ({names}, at) SELECT "
+        lite = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
+        pg_kinds = {"int": "(e ->> {i})::bigint", "text": "e ->> {i}", "json": "e -> {i}"}
+        pg = ", ".join(pg_kinds[kind].format(i=i) for i, (_, kind) in enumerate(columns))
+        params = (bindparam("at", type_=DateTime()), bindparam("rows", type_=String()))
+        self.by_dialect = {
+            "sqlite": text(f"{head}{lite}, :at FROM json_each(:rows)").bindparams(*params),
+            "postgresql": text(
+                f"{head}{pg}, :at FROM json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS r(e, n) "
+                "ORDER BY n"
+            ).bindparams(*params),
+        }
+        self.plain = insert(table)
+        self.names = tuple(name for name, _ in columns)
+        self.row = operator.itemgetter(*self.names)
+
+    def run(self, session: Session, rows: list[dict[str, Any]], now: datetime) -> None:
+        """Inserts `rows`: dicts holding the columns and `at`."""
+        if session.get_bind().dialect.name in self.by_dialect and all(r["at"] == now for r in rows):
+            self.run_values(session, [self.row(r) for r in rows], now)
+        else:
+            session.execute(self.plain, rows)
+
+    def run_values(self, session: Session, values: list[tuple[Any, ...]], now: datetime) -> None:
+        """Inserts rows given as tuples of the columns, all at `now`."""
+        statement = self.by_dialect.get(session.get_bind().dialect.name)
+        packed = None if statement is None else json_rows(values)
+        if statement is None or packed is None:
+            session.execute(self.plain, [{**dict(zip(self.names, v, strict=True)), "at": now} for v in values])
+        else:
+            session.execute(statement, {"rows": packed, "at": now})
 
 
 def json_rows(rows: list[Any]) -> str | None:
-    """`rows` as the one JSON parameter of a JSON-unpacking insert, or None when a string in them holds NUL
-    (the escape \\u0000): SQLite's JSON functions cut text there and PostgreSQL's refuse it, so such rows take
-    the executemany way (which keeps NUL on SQLite; db/engine replaces it on PostgreSQL)."""
+    """`rows` as the one JSON parameter of a JsonInsert, or None when a string in them holds NUL (the escape
+    \\u0000): SQLite's JSON functions cut text there and PostgreSQL's refuse it, so such rows take the
+    executemany way (which keeps NUL on SQLite; db/engine replaces it on PostgreSQL)."""
     text = json.dumps(rows)
     return None if "\\u0000" in text else text
 
 
-def _insert_events(session: Session, events: list[dict[str, Any]], now: datetime) -> None:
-    statement = _EVENTS_FROM_JSON.get(session.get_bind().dialect.name)
-    packed = None
-    if statement is not None and all(e["at"] == now for e in events):
-        packed = json_rows(
-            [
-                (
-                    e["task_id"],
-                    e["type"],
-                    e["from_status"],
-                    e["to_status"],
-                    e["actor"],
-                    e["correlation_id"],
-                    e["payload"],
-                )
-                for e in events
-            ]
-        )
-    if statement is None or packed is None:
-        session.execute(_INSERT_EVENT, events)
-    else:
-        session.execute(statement, {"rows": packed, "at": now})
-
-
-def _insert_activity(session: Session, lines: list[dict[str, Any]], now: datetime) -> None:
-    statement = _ACTIVITY_FROM_JSON.get(session.get_bind().dialect.name)
-    packed = None
-    if statement is not None and all(a["at"] == now for a in lines):
-        packed = json_rows(
-            [(a["task_id"], a["invocation_id"], a["type"], a["stream"], a["message"]) for a in lines]
-        )
-    if statement is None or packed is None:
-        session.execute(_INSERT_ACTIVITY, lines)
-    else:
-        session.execute(statement, {"rows": packed, "at": now})
+_EVENTS = JsonInsert(
+    E,
+    [
+        ("task_id", "int"),
+        ("type", "text"),
+        ("from_status", "text"),
+        ("to_status", "text"),
+        ("actor", "text"),
+        ("correlation_id", "text"),
+        ("payload", "json"),
+    ],
+)
+_ACTIVITY = JsonInsert(
+    A,
+    [
+        ("task_id", "int"),
+        ("invocation_id", "text"),
+        ("type", "text"),
+        ("stream", "text"),
+        ("message", "text"),
+    ],
+)
 
 
 @functools.lru_cache(maxsize=256)
