@@ -18,7 +18,6 @@ import http.client
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,11 +34,13 @@ from common import (  # noqa: E402
     ROOT,
     check_postgres,
     db_kinds,
+    free_port,
     fresh_database,
     machine_line,
     median,
     percentile,
     rss_mb,
+    stop_processes,
     table,
     verdict,
 )
@@ -49,12 +50,6 @@ LATENCY_TARGET_MS = 100.0  # p95 of list, get and stats at 1,000,000 tasks
 
 
 # ---- the web process ---------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def web_process(url: str, *, migrate: bool = True) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """`python app.py web` on a free port (or, without migrating, this script's --serve), until left."""
@@ -84,12 +79,7 @@ def web_process(url: str, *, migrate: bool = True) -> Iterator[tuple[int, subpro
                 time.sleep(0.2)
             yield port, proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_processes([proc])
 
 
 def serve(url: str, port: int) -> None:

@@ -43,6 +43,7 @@ from common import (  # noqa: E402
     ROOT,
     check_postgres,
     db_kinds,
+    free_port,
     fresh_database,
     machine_line,
     median,
@@ -60,13 +61,6 @@ WARMUP = 10
 
 
 # ---- shared pieces -------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def proc_status(pid: int) -> dict[str, str]:
     out: dict[str, str] = {}
     try:

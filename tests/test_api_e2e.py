@@ -6,7 +6,6 @@ every event of that life live, once, in order."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 import websocket
 
-from tests.helpers import APP, REPO_ROOT, clean_env
+from tests.helpers import APP, REPO_ROOT, clean_env, free_port, stop_process
 
 AGENT = r"""
 import json, sys, time, urllib.request
@@ -63,12 +62,6 @@ LIFE = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def web(db_url: str, tmp_path: Path) -> Iterator[str]:
     """`python app.py web` against the test database, until the test ends."""
@@ -96,12 +89,7 @@ def web(db_url: str, tmp_path: Path) -> Iterator[str]:
             time.sleep(0.1)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
 
 

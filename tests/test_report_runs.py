@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -41,6 +40,7 @@ from reports.deliver import SmtpConfig
 from reports.runner import RunnerConfig, deliver, execute
 from reports.schedule import enqueue_due
 from tests.builders import make_task
+from tests.helpers import free_port
 from tests.test_report_render import pdf_pages, pdf_text
 from tests.test_report_schedule import reset_schedules
 from worker.worker import Worker
@@ -231,12 +231,6 @@ class Inbox:
         assert isinstance(message, EmailMessage)
         self.received.append((list(envelope.rcpt_tos), message))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
