@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.writestats import CommitStats
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+POOL_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass
@@ -70,7 +71,10 @@ def psycopg_dsn(url: URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def open_database(raw_url: str, *, pool_size: int = 10) -> Database:
+def open_database(raw_url: str, *, pool_size: int = 10, max_overflow: int = 5) -> Database:
+    """Both engines of the database at `raw_url`. On PostgreSQL the process opens at most
+    pool_size + max_overflow connections (TASKLENS_DB_POOL_SIZE, TASKLENS_DB_MAX_OVERFLOW); a request that
+    finds them all busy waits for one, up to POOL_TIMEOUT_SECONDS."""
     url = normalize_url(raw_url)
     stats = CommitStats()
     if url.get_backend_name() == "sqlite":
@@ -78,7 +82,12 @@ def open_database(raw_url: str, *, pool_size: int = 10) -> Database:
         read_engine = _sqlite_engine(url, immediate=False)
     elif url.get_backend_name() == "postgresql":
         write_engine = create_engine(
-            url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, pool_recycle=1800
+            url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=POOL_TIMEOUT_SECONDS,
+            pool_pre_ping=True,
+            pool_recycle=1800,
         )
         event.listen(write_engine, "before_cursor_execute", _without_nul, retval=True)
         read_engine = write_engine
