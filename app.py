@@ -4,12 +4,14 @@ database, worker and web parts together. `python app.py` runs everything on an S
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import json
 import logging
 import os
 import random
 import signal
+import socket
 import sys
 import threading
 import time
@@ -246,7 +248,9 @@ class Stack:
         from db.recorder import Recorder
 
         self.settings = settings
-        self.db = open_database(settings.database_url)
+        self.db = open_database(
+            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        )
         if migrate:
             upgrade(self.db)
         self.hub = Hub()
@@ -275,21 +279,35 @@ def _where(settings: Settings) -> str:
     return f"SQLite file {path}" if path else "PostgreSQL"
 
 
-def _access_note(settings: Settings) -> str:
-    if settings.auth_enabled:
-        return (
-            "Access control is on: sign in with a token (python app.py token create --role admin --name you)."
+def _listen(settings: Settings) -> socket.socket | None:
+    """The web server's listening socket, bound before anything else starts (a taken port must not leave a
+    worker running queued tasks); None after printing one line saying why it cannot be had."""
+    try:
+        family = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((settings.host, settings.port), family=family, backlog=128)
+    except OSError as exc:
+        why = (
+            "the port is in use by another program" if exc.errno == errno.EADDRINUSE else exc.strerror or exc
         )
-    from db.settings import LOCAL_HOSTS
-
-    where = "this machine only" if settings.host.strip("[]").lower() in LOCAL_HOSTS else settings.host
-    return f"Access control is off: anyone who can reach {where} may use the dashboard and API (TASKLENS_AUTH=on)."
+        print(
+            f"error: cannot listen on {settings.host}:{settings.port}: {why}. "
+            "Choose another with --port or TASKLENS_PORT.",
+            file=sys.stderr,
+        )
+        return None
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings, *, web: bool, worker: bool) -> int:
+    from dashboard.exposure import resolve
     from worker.demo_workload import trickle
     from worker.worker import Worker
 
+    listener = _listen(settings) if web else None
+    if web and listener is None:
+        return 2
+    if listener is not None:
+        host, port = listener.getsockname()[:2]
+        settings, mode = resolve(settings, [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"])
     stack = Stack(settings)
     stack.watch()
     _install_sigterm()
@@ -304,20 +322,17 @@ def cmd_run(args: argparse.Namespace, settings: Settings, *, web: bool, worker: 
                 name="demo-trickle",
                 daemon=True,
             ).start()
-        if web:
+        if listener is not None:
+            from werkzeug.serving import make_server
+
             app = build_web(stack)
             url = f"http://{settings.host}:{settings.port}/"
             print(f"TaskLens is running at {url}  ({_where(settings)}; Ctrl-C to stop)", flush=True)
-            print(_access_note(settings), flush=True)
-            try:
-                app.server.run(host=settings.host, port=settings.port, threaded=True, use_reloader=False)
-            except OSError as exc:
-                print(
-                    f"error: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}. "
-                    "Choose another with --port or TASKLENS_PORT.",
-                    file=sys.stderr,
-                )
-                return 1
+            print(mode.line(), flush=True)
+            server = make_server(
+                settings.host, settings.port, app.server, threaded=True, fd=listener.fileno()
+            )
+            server.serve_forever()
         else:
             print(
                 f"TaskLens worker {w.identity.id if w else ''} running ({_where(settings)}; Ctrl-C to stop)",
@@ -332,6 +347,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings, *, web: bool, worker: 
         if w:
             w.stop()
         stack.close()
+        if listener is not None:
+            listener.close()
     return 0
 
 
@@ -361,9 +378,14 @@ def build_web(stack: Stack) -> Any:
 
 def create_wsgi() -> Any:
     """WSGI factory for running web processes under gunicorn (settings from TASKLENS_* variables):
-    gunicorn -k gthread --threads 64 -w 4 'app:create_wsgi()'"""
-    settings = Settings.from_env()
+    gunicorn -k gthread --threads 64 -w 4 -b 0.0.0.0:8050 'app:create_wsgi()'. TASKLENS_HOST does not reach
+    gunicorn, so with TASKLENS_AUTH=auto access control follows the sockets gunicorn really listens on: off
+    only when all of them are loopback, on when any is not or they cannot be read."""
+    from dashboard.exposure import listening_addresses, resolve
+
+    settings, mode = resolve(Settings.from_env(), listening_addresses())
     configure_logging(settings)
+    log.warning("pid %d: %s", os.getpid(), mode.line())
     stack = Stack(settings)
     stack.watch()
     return build_web(stack).server

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import logging
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -17,13 +18,16 @@ from urllib.parse import quote, urlsplit
 
 from flask import Flask, Response, current_app, has_request_context, redirect, request, session
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import BadRequest
 
+from dashboard.bodylimit import BoundedRequest
 from dashboard.ratelimit import RateLimiter
 from dashboard.services import Services
+from dashboard.throttle import FailureThrottle, Throttled
 from db.audit import record
 from db.settings import Settings
 from db.timeutil import utcnow
-from db.tokens import TOUCH_EVERY, get_token, role_allows, touch, verify_token
+from db.tokens import TOUCH_EVERY, Token, get_token, role_allows, touch, verify_token
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Content-Security-Policy": CSP,
 }
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 SESSION_CHECK_SECONDS = 5.0  # a revoked token's sessions end within this
 
 
@@ -75,6 +80,20 @@ class Access:
         self.limiter = None if rate is None else RateLimiter(rate, svc.settings.rate_burst)
         self._sessions: dict[int, tuple[float, Principal | None]] = {}  # token id -> (checked at, principal)
         self._own_hosts = {urlsplit(svc.settings.base_url).netloc} - {""}
+        self.throttle = FailureThrottle()
+
+    def verify(self, secret: str) -> Token | None:
+        """The active token of `secret`, counted for the client address's throttle: raises Throttled while
+        that address has failed too often, before the secret is even looked at."""
+        address = request.remote_addr or ""
+        self.throttle.check(address)
+        with self.svc.db.reading() as s:
+            token = verify_token(s, secret)
+        if token is None:
+            self.throttle.failed(address)
+        else:
+            self.throttle.succeeded(address)
+        return token
 
     def cross_site(self) -> bool:
         """The browser says this request comes from a page of another site (Origin, sent on every cross-site
@@ -91,8 +110,7 @@ class Access:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             return None
-        with self.svc.db.reading() as s:
-            token = verify_token(s, secret.strip())
+        token = self.verify(secret.strip())
         if token is None:
             return None
         now = utcnow()
@@ -152,7 +170,7 @@ def secret_key(settings: Settings) -> str:
     sessions survive a restart and every web process of one installation shares it."""
     if settings.secret_key:
         return settings.secret_key
-    path = settings.data_dir / SECRET_FILE
+    path = settings.data_path / SECRET_FILE
     for _ in range(50):
         try:
             key = path.read_text().strip()
@@ -177,6 +195,7 @@ def install(server: Flask, svc: Services) -> None:
     """Access control, headers and size limit on the dashboard's server (once per app)."""
     access = Access(svc)
     server.extensions[KEY] = access
+    server.request_class = BoundedRequest  # the size limit holds for chunked bodies too (413, not a 400)
     server.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
     if access.enabled:
         server.secret_key = secret_key(svc.settings)
@@ -218,8 +237,11 @@ def install(server: Flask, svc: Services) -> None:
             return redirect(target)
         error = ""
         if request.method == "POST":
-            with svc.db.reading() as s:
-                token = verify_token(s, request.form.get("token", "").strip())
+            try:
+                token = access.verify(request.form.get("token", "").strip())
+            except Throttled as exc:
+                page = _login_page(target, exc.description or "")
+                return Response(page, 429, {"Retry-After": str(exc.seconds)}, mimetype="text/html")
             if token is not None:
                 session.clear()
                 session["tid"] = token.id
@@ -237,10 +259,18 @@ def install(server: Flask, svc: Services) -> None:
 
 
 def _safe_next(raw: str) -> str:
-    """Only a path of this site (no //host or scheme), so the sign-in cannot send people elsewhere."""
-    if not raw.startswith("/") or raw.startswith("//") or "\\" in raw:
+    """Only a path of this site, so the sign-in cannot send people elsewhere. Browsers drop tabs and other
+    control characters from a URL (`/\t/evil.com` is `//evil.com` to them), so those go first; then no scheme
+    and no host may remain. CR or LF could only be an attempt to split the Location header: 400."""
+    if "\r" in raw or "\n" in raw:
+        raise BadRequest("the sign-in's next address may not hold a line break")
+    cleaned = CONTROL_CHARS.sub("", raw)
+    parts = urlsplit(cleaned)
+    if parts.scheme or parts.netloc or not cleaned.startswith("/") or cleaned.startswith("//"):
         return "/"
-    return raw
+    if "\\" in cleaned:  # some browsers read a backslash as a slash: /\evil.com
+        return "/"
+    return cleaned
 
 
 def _login_page(target: str, error: str) -> str:

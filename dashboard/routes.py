@@ -10,6 +10,7 @@ from typing import Any
 
 import dash
 import flask_bootstrap
+from dash.exceptions import DependencyException
 from flask import send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_sock import ConnectionClosed, Sock
@@ -29,7 +30,8 @@ from dashboard.pages import (
     tasks,
 )
 from dashboard.services import Services
-from dashboard.websocket import error_message, serve
+from dashboard.throttle import Throttled
+from dashboard.websocket import MAX_ID, error_message, serve
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ PAGES: tuple[ModuleType, ...] = (
 # Bootstrap 5.3's CSS, served from the installed Bootstrap-Flask wheel: the dashboard works offline.
 BOOTSTRAP_DIR = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"
 BOOTSTRAP_CSS = "/vendor/bootstrap.min.css"
+PLAIN = {"Content-Type": "text/plain; charset=utf-8"}
 
 
 def mount(app: dash.Dash, svc: Services) -> None:
@@ -77,7 +80,12 @@ def mount(app: dash.Dash, svc: Services) -> None:
             # Another site's page opening a socket with this browser's session (cross-site hijacking).
             ws.send(error_message("cross_site", "this socket was opened by a page of another site"))
             return
-        if acc.enabled and acc.caller() is None:
+        try:
+            who = acc.caller() if acc.enabled else None
+        except Throttled as exc:
+            ws.send(error_message("too_many_failures", str(exc.description)))
+            return
+        if acc.enabled and who is None:
             ws.send(
                 error_message("unauthorized", "sign in first (/login), or send Authorization: Bearer <token>")
             )
@@ -102,6 +110,10 @@ def mount(app: dash.Dash, svc: Services) -> None:
 
     exports.mount(server, svc)  # /export/<table>.csv
     api.mount(server, svc)  # /api/v1/… (dashboard/api/registry.py lists every endpoint and its role)
-    server.add_url_rule("/reports/files/<int:run_id>/<name>", "report_file", report_file)  # a run's files
+    # A run's files; ids past BIGINT are simply not found (SQLite would overflow on them).
+    server.add_url_rule(f"/reports/files/<int(max={MAX_ID}):run_id>/<name>", "report_file", report_file)
+    # Dash answers a component-suite path it never registered (a typo, `..%2f..%2fetc%2fpasswd`) by raising:
+    # that is a 404, not a 500.
+    server.register_error_handler(DependencyException, lambda _exc: ("not found\n", 404, PLAIN))
     server.add_url_rule("/healthz", "healthz", healthz)
     server.add_url_rule(BOOTSTRAP_CSS, "bootstrap_css", bootstrap_css)

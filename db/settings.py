@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from collections.abc import Mapping
@@ -12,7 +13,6 @@ from typing import Any
 from db.pricing import DEFAULT_PRICES, Price, load_prices
 
 ENV_PREFIX = "TASKLENS_"
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 AUTO_RATE_LIMIT = "600/minute"
 
 
@@ -43,9 +43,12 @@ class Settings:
     stuck_after_seconds: float = 60.0
     # JSON price table (model -> USD per 1k tokens) over the built-in one; used where only tokens are reported.
     prices_file: str | None = None
-    # Reports: each run's files go to REPORTS_DIR/<run id>/; links in e-mails and webhooks start with PUBLIC_URL
-    # (default http://HOST:PORT).
-    reports_dir: str = "var/reports"
+    # Where a process keeps its own files (the generated session key, report files): default the SQLite file's
+    # folder, or ~/.local/share/tasklens on PostgreSQL; never the working directory of whoever started it.
+    data_dir: str | None = None
+    # Reports: each run's files go to REPORTS_DIR/<run id>/ (default DATA_DIR/reports); links in e-mails and
+    # webhooks start with PUBLIC_URL (default http://HOST:PORT).
+    reports_dir: str | None = None
     # A finished run's files are deleted this many days after it ended (the run stays listed); 0 keeps them.
     reports_keep_days: float = 0.0
     public_url: str | None = None
@@ -67,6 +70,10 @@ class Settings:
     # up to RATE_BURST at once.
     rate_limit: str = "auto"
     rate_burst: int = 60
+    # PostgreSQL connections one process keeps open, and how many more it may open at a peak; plus one for
+    # LISTEN in web processes. Mind the server's max_connections across all processes (README: Scaling out).
+    db_pool_size: int = 10
+    db_max_overflow: int = 5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -118,13 +125,19 @@ class Settings:
         self.rate()  # raises on a bad TASKLENS_RATE_LIMIT
         if self.rate_burst < 1:
             raise SettingsError(f"TASKLENS_RATE_BURST must be at least 1, got {self.rate_burst}")
+        if not 1 <= self.db_pool_size <= 1000:
+            raise SettingsError(f"TASKLENS_DB_POOL_SIZE must be between 1 and 1000, got {self.db_pool_size}")
+        if not 0 <= self.db_max_overflow <= 1000:
+            raise SettingsError(
+                f"TASKLENS_DB_MAX_OVERFLOW must be between 0 and 1000, got {self.db_max_overflow}"
+            )
 
     @property
     def auth_enabled(self) -> bool:
         """Whether the API and dashboard ask who is calling: TASKLENS_AUTH, or for auto whether the web host is
         anything but the loopback interface."""
         if self.auth == "auto":
-            return self.host.strip("[]").lower() not in LOCAL_HOSTS
+            return not is_loopback(self.host)
         return self.auth == "on"
 
     def rate(self) -> float | None:
@@ -148,10 +161,23 @@ class Settings:
         return value / seconds[unit]
 
     @property
-    def data_dir(self) -> Path:
-        """Where the process keeps its own files: the SQLite file's folder, else ./var."""
+    def data_path(self) -> Path:
+        """Where the process keeps its own files, as an absolute path: TASKLENS_DATA_DIR, else the SQLite file's
+        folder, else ~/.local/share/tasklens. Resolved once here, so a process started from another folder
+        finds the same session key and report files."""
+        if self.data_dir:
+            return Path(self.data_dir).expanduser().resolve()
         path = self.sqlite_path
-        return path.parent if path is not None else Path("var")
+        if path is not None:
+            return path.parent.resolve()
+        return Path.home() / ".local" / "share" / "tasklens"
+
+    @property
+    def reports_path(self) -> Path:
+        """The folder of report runs' files: TASKLENS_REPORTS_DIR, else DATA_DIR/reports (absolute)."""
+        if self.reports_dir:
+            return Path(self.reports_dir).expanduser().resolve()
+        return self.data_path / "reports"
 
     @property
     def base_url(self) -> str:
@@ -166,6 +192,19 @@ class Settings:
         if not self.database_url.startswith("sqlite"):
             return None
         return Path(self.database_url.split(":///", 1)[1])
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listening address is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        return False  # a host name other than localhost may resolve to anything
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 def _coerce(name: str, type_name: Any, raw: str) -> Any:

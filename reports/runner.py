@@ -60,7 +60,7 @@ class RunnerConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> RunnerConfig:
         return cls(
-            reports_dir=Path(settings.reports_dir).resolve(),
+            reports_dir=settings.reports_path,
             stuck_after=timedelta(seconds=settings.stuck_after_seconds),
             base_url=settings.base_url,
             smtp=SmtpConfig.from_settings(settings),

@@ -8,7 +8,6 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from db import report_store, rollups
@@ -92,7 +91,7 @@ def prune_report_files(w: Worker) -> list[int]:
     now = utcnow()
     with w.recorder.transaction() as session:
         marked = report_store.expire_files(session, now - timedelta(days=keep), now)
-    reports_dir = Path(w.settings.reports_dir).resolve()
+    reports_dir = w.settings.reports_path
     for run_id in marked:
         shutil.rmtree(run_dir(reports_dir, run_id), ignore_errors=True)  # already gone is as good
     if marked:

@@ -16,6 +16,7 @@ from werkzeug.routing import BaseConverter
 
 from dashboard import access
 from dashboard.api.errors import ApiError
+from dashboard.throttle import Throttled
 from db.audit import record
 from db.timeutil import utcnow
 from db.tokens import role_allows
@@ -89,7 +90,16 @@ def guard(ep: Endpoint, call: Handler) -> Handler:
         g.api_role = ep.role
         acc = access.current()
         # A session cookie counts for reads only: a write needs the bearer header, which no other site can send.
-        who = acc.caller(allow_session=request.method in ("GET", "HEAD"))
+        try:
+            who = acc.caller(allow_session=request.method in ("GET", "HEAD"))
+        except Throttled as exc:
+            raise ApiError(
+                429,
+                "too_many_failures",
+                str(exc.description),
+                headers={"Retry-After": str(exc.seconds)},
+                retry_after=exc.seconds,
+            ) from None
         g.principal = who
         if acc.limiter is not None:
             wait = acc.limiter.take(f"token:{who.token_id}" if who else f"ip:{request.remote_addr}")

@@ -269,7 +269,7 @@ def serve_file(svc: Services, run_id: int, name: str) -> ResponseReturnValue:
         run = store.get_run(session, run_id)
     if run is None or name not in run.file_names:
         abort(404)
-    folder = Path(svc.settings.reports_dir).resolve() / str(run_id)
+    folder = svc.settings.reports_path / str(run_id)
     suffix = Path(name).suffix.lower()
     response = send_from_directory(
         folder,
