@@ -69,6 +69,8 @@ def claim_next(
             error_message=None,
             failure_reason=None,
             cancel_requested=False,
+            run_host=None,  # the previous attempt's process is not this one's
+            run_pgid=None,
             last_updated_at=now,
             last_activity_at=now,
             update_count=T.c.update_count + 1,
@@ -135,16 +137,38 @@ def cancel_requested(session: Session, worker_id: str) -> set[int]:
     return set(rows)
 
 
-def expired_leases(session: Session, now: datetime | None = None, limit: int = 500) -> list[int]:
+def note_process(session: Session, task_id: int, worker_id: str, host: str, pgid: int) -> bool:
+    """Record where this worker runs the task's command (its host and process group); False when the task is no
+    longer this worker's running one."""
+    done = session.execute(
+        update(T)
+        .where(T.c.id == task_id, T.c.worker_id == worker_id, T.c.status == TaskStatus.RUNNING.value)
+        .values(run_host=host, run_pgid=pgid)
+        .returning(T.c.id)
+    ).first()
+    return done is not None
+
+
+@dataclass(frozen=True)
+class ExpiredRun:
+    """A running task whose lease expired: which attempt, run by which worker, and where its command runs."""
+
+    id: int
+    attempt: int
+    worker_id: str | None
+    run_host: str | None
+    run_pgid: int | None
+
+
+def expired_leases(session: Session, now: datetime | None = None, limit: int = 500) -> list[ExpiredRun]:
     now = now or utcnow()
-    return list(
-        session.execute(
-            select(T.c.id)
-            .where(T.c.status == TaskStatus.RUNNING.value, T.c.lease_expires_at < now)
-            .order_by(T.c.id)
-            .limit(limit)
-        ).scalars()
+    rows = session.execute(
+        select(T.c.id, T.c.attempt, T.c.worker_id, T.c.run_host, T.c.run_pgid)
+        .where(T.c.status == TaskStatus.RUNNING.value, T.c.lease_expires_at < now)
+        .order_by(T.c.id)
+        .limit(limit)
     )
+    return [ExpiredRun(r.id, r.attempt, r.worker_id, r.run_host, r.run_pgid) for r in rows]
 
 
 def recover_task(session: Session, task_id: int, *, actor: str) -> TaskStatus | None:

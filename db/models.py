@@ -55,6 +55,10 @@ class Task(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     worker_id: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None]
+    # Where the running attempt's command runs: its host and process group (the group of the command's guard),
+    # so that the next worker on that host can kill what a dead worker left behind before the task is re-run.
+    run_host: Mapped[str | None] = mapped_column(String(255))
+    run_pgid: Mapped[int | None] = mapped_column(Integer)
     available_at: Mapped[datetime]
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]

@@ -84,11 +84,22 @@ class Recorder:
         with self.transaction() as session:
             return claims.renew_leases(session, worker_id, task_ids, lease_seconds)
 
-    def sweep_expired_leases(self, *, actor: str) -> dict[int, TaskStatus]:
-        """Recover every task whose worker vanished. Safe to run from many workers at once."""
+    def note_process(self, task_id: int, worker_id: str, host: str, pgid: int) -> bool:
+        with self.transaction() as session:
+            return claims.note_process(session, task_id, worker_id, host, pgid)
+
+    def sweep_expired_leases(
+        self, *, actor: str, before: Callable[[list[claims.ExpiredRun]], object] | None = None
+    ) -> dict[int, TaskStatus]:
+        """Recover every task whose worker vanished. Safe to run from many workers at once. `before` is given the
+        expired runs first (a worker kills what is left of their commands on its host): only runs it saw are
+        recovered, so none is re-queued that it did not get to act on."""
         with self.db.reading() as session:
             candidates = claims.expired_leases(session)
-        return self._each(candidates, lambda s, task_id: claims.recover_task(s, task_id, actor=actor))
+        if before is not None and candidates:
+            before(candidates)
+        ids = [c.id for c in candidates]
+        return self._each(ids, lambda s, task_id: claims.recover_task(s, task_id, actor=actor))
 
     def time_out_external(self, *, actor: str) -> dict[int, TaskStatus]:
         """End every external task past its timeout_seconds. Safe to run from many workers at once."""

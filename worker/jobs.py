@@ -15,6 +15,7 @@ from db.timeutil import utcnow
 from db.writestats import flush_write_stats
 from reports.runner import run_dir
 from reports.schedule import enqueue_due
+from worker.reaper import reap_expired
 
 if TYPE_CHECKING:  # the worker imports this table; the type alone flows back
     from worker.worker import Worker
@@ -32,7 +33,11 @@ def heartbeat(w: Worker) -> None:
 
 
 def sweep_leases(w: Worker) -> None:
-    recovered = w.recorder.sweep_expired_leases(actor=f"worker:{w.identity.id}")
+    # Before a task of a dead worker is re-queued, its command must be dead: kill what is left of it here when
+    # it ran on this host (another host's processes are out of reach: there, execution is at-least-once).
+    recovered = w.recorder.sweep_expired_leases(
+        actor=f"worker:{w.identity.id}", before=lambda runs: reap_expired(runs, w.identity.host)
+    )
     if recovered:
         log.warning("recovered tasks from lost workers: %s", recovered)
         w.wake()

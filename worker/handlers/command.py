@@ -1,20 +1,31 @@
 """Worker layer: the `command` handler — a subprocess whose stdout/stderr stream line by line into activity,
-with JSON lines parsed as structured events. Stopping kills the whole process group."""
+with JSON lines parsed as structured events. The command runs under a guard (worker/procguard.py) that kills its
+whole process group if the worker dies; a stop, and the command's own end, kill whatever is left of the group."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import signal
 import subprocess
 import threading
+import time
 from collections import deque
 from typing import IO, Any
 
+from sqlalchemy.exc import OperationalError
+
 from db.states import FailureReason
 from worker.context import RunHandle, TaskStopped
+from worker.procguard import guarded_argv
 from worker.protocol import ProtocolState, parse_line
+from worker.reaper import run_marker, this_host
+
+log = logging.getLogger(__name__)
 
 KILL_GRACE_SECONDS = 3.0
+POLL_SECONDS = 0.05
 # Marker: the command already reported its result with a `result` event; the runner must not overwrite it.
 KEEP_RESULT = object()
 STDERR_TAIL = 5
@@ -35,20 +46,19 @@ def run_command(handle: RunHandle) -> Any:
     argv = ["/bin/sh", "-c", command] if isinstance(command, str) else [str(c) for c in command]
     env = dict(os.environ)
     env.update({str(k): str(v) for k, v in (payload.get("env") or {}).items()})
-    env.update(
-        TASKLENS_TASK_ID=str(handle.task.id),
-        TASKLENS_ATTEMPT=str(handle.task.attempt),
-        PYTHONUNBUFFERED="1",  # so Python agent scripts stream their lines as they print them
-    )
+    # TASKLENS_WORKER_ID, _TASK_ID and _ATTEMPT name this run: the reaper finds its processes by them.
+    env.update(run_marker(handle.sink.owner, handle.task.id, handle.task.attempt))
+    env["PYTHONUNBUFFERED"] = "1"  # so Python agent scripts stream their lines as they print them
     try:
         proc = subprocess.Popen(
-            argv,
+            guarded_argv(argv),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
+            # The guard's lifeline: the worker holds the only write end; end of file means the worker died.
+            stdin=subprocess.PIPE,
             cwd=payload.get("cwd") or None,
             env=env,
-            start_new_session=True,  # its own process group, so a stop kills children too
+            start_new_session=True,  # the guard leads a new process group: its pid is the group id
             text=True,
             encoding="utf-8",
             errors="replace",
@@ -56,6 +66,17 @@ def run_command(handle: RunHandle) -> Any:
         )
     except OSError as exc:
         raise RuntimeError(f"could not start command: {exc}") from exc
+    try:
+        return _supervise(handle, proc)
+    finally:
+        _kill_rest(proc)
+        proc.wait()  # only now reap the guard: until then its pid keeps the group id from being reused
+        assert proc.stdin is not None
+        proc.stdin.close()
+
+
+def _supervise(handle: RunHandle, proc: subprocess.Popen[str]) -> Any:
+    _note_process(handle, proc.pid)
 
     state = ProtocolState(prefix=f"t{handle.task.id}a{handle.task.attempt}-", prices=handle.prices)
     lock = threading.Lock()  # the protocol state is shared by the two reader threads
@@ -78,15 +99,13 @@ def run_command(handle: RunHandle) -> Any:
     ]
     for r in readers:
         r.start()
-    while True:
-        try:
-            code = proc.wait(timeout=0.05)
+    while not _exited(proc.pid):
+        if handle.stop_event.wait(POLL_SECONDS):
+            _stop_group(proc.pid)
             break
-        except subprocess.TimeoutExpired:
-            if handle.stop_event.is_set():
-                _kill_group(proc)
-                code = proc.wait()
-                break
+    # Whatever the command left in its group (a background job) dies with it; the pipes then reach their end.
+    _kill_rest(proc)
+    code = proc.wait()
     for r in readers:
         r.join(timeout=2.0)
     if handle.stop_event.is_set():
@@ -98,11 +117,34 @@ def run_command(handle: RunHandle) -> Any:
     return {"exit_code": 0, "last_output": state.last_output}
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
+def _note_process(handle: RunHandle, pgid: int) -> None:
+    """Record the run's host and process group, for the reaper of the next worker on this host should this one
+    die in a way the guard cannot see. Best effort: the guard is the first line."""
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=KILL_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        handle.sink.recorder.note_process(handle.task.id, handle.sink.owner, this_host(), pgid)
+    except OperationalError:
+        log.warning("task %s: could not record its process group %d", handle.task.id, pgid, exc_info=True)
+
+
+def _exited(pid: int) -> bool:
+    """Has the guard ended? Asked without reaping it (WNOWAIT): an unreaped pid cannot be reused, so the group
+    id stays safe to signal until proc.wait()."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+def _stop_group(pgid: int) -> None:
+    """SIGTERM to the whole group (the guard ignores it and waits for the command), then SIGKILL after the
+    grace period if the command is still there."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + KILL_GRACE_SECONDS
+    while not _exited(pgid) and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _kill_rest(proc: subprocess.Popen[str]) -> None:
+    if proc.returncode is None:  # never after proc.wait(): the group id may belong to someone else by then
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
