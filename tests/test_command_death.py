@@ -1,7 +1,7 @@
 """Tests: a `command` task's processes die with the worker that started them — a real `python app.py worker` is
 killed with SIGKILL and /proc must show nothing of its commands within 2 s; a task re-run after the kill never
-overlaps the killed attempt; and what escaped the first line of defence is killed by the next worker on the host
-before its lease sweep re-queues the task."""
+overlaps the killed attempt; what escaped the first line of defence is killed by the next worker on the host
+before its lease sweep re-queues the task; a command's leftovers end with it; the reaper never trusts a pid alone."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import contextlib
 import os
 import shlex
 import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -22,6 +23,7 @@ from db.ops import TaskSpec
 from db.recorder import Recorder
 from db.states import TaskKind
 from tests.helpers import WorkerProcess, load_task, wait_for_status, wait_until
+from worker.reaper import kill_run, run_marker
 
 pytestmark = [
     pytest.mark.slow,
@@ -212,3 +214,49 @@ def test_next_worker_on_the_host_kills_what_survived_before_requeueing(
         if b is not None:
             b.close()
         kill_marked(marker)
+
+
+# ---- 4. what the pieces promise on their own ---------------------------------------------------------------
+def test_a_commands_leftovers_end_with_it(
+    db_url: str, db: Database, recorder: Recorder, tmp_path: Path
+) -> None:
+    """A background job the command did not wait for is killed when the command ends: an attempt that is over
+    leaves nothing running."""
+    marker = uuid.uuid4().hex
+    worker = WorkerProcess(db_url, tmp_path, lease_seconds=60)
+    try:
+        worker.wait_registered(db)
+        task_id = recorder.submit(command_task("leaves a job behind", "sleep 30 & echo left", marker))
+        task = wait_for_status(db, task_id, ["completed"], workers=[worker])
+        assert task.result == {"exit_code": 0, "last_output": "left"}
+        gone_within(marker, KILL_DEADLINE)
+    finally:
+        worker.close()
+        kill_marked(marker)
+
+
+def test_reaper_kills_only_processes_that_carry_the_runs_marker(tmp_path: Path) -> None:
+    """The recorded process group id alone is never trusted (the pid may have been reused): a group without the
+    run's environment is left alone; the run's processes die, in the group or out of it."""
+    marker = uuid.uuid4().hex
+    run = run_marker("w-1", 7, 2)
+    stranger = subprocess.Popen(
+        ["sleep", "30"], env={**os.environ, "TEST_MARKER": marker}, start_new_session=True
+    )
+    ours = subprocess.Popen(
+        ["sleep", "30"], env={**os.environ, "TEST_MARKER": marker, **run}, start_new_session=True
+    )
+    other_attempt = subprocess.Popen(
+        ["sleep", "30"],
+        env={**os.environ, "TEST_MARKER": marker, **run_marker("w-1", 7, 1)},
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: len(marked(marker)) == 3, 10, "the three sleeps to start")
+        assert kill_run(run, pgid=stranger.pid) == 1  # the stranger's group, as if its id had been recorded
+        assert ours.wait(timeout=5) == -signal.SIGKILL
+        assert stranger.poll() is None and other_attempt.poll() is None
+    finally:
+        for p in (stranger, ours, other_attempt):
+            p.kill()
+            p.wait()

@@ -99,9 +99,9 @@ def _supervise(handle: RunHandle, proc: subprocess.Popen[str]) -> Any:
     ]
     for r in readers:
         r.start()
-    while not _exited(proc.pid):
+    while not _exited(proc):
         if handle.stop_event.wait(POLL_SECONDS):
-            _stop_group(proc.pid)
+            _stop_group(proc)
             break
     # Whatever the command left in its group (a background job) dies with it; the pipes then reach their end.
     _kill_rest(proc)
@@ -126,22 +126,24 @@ def _note_process(handle: RunHandle, pgid: int) -> None:
         log.warning("task %s: could not record its process group %d", handle.task.id, pgid, exc_info=True)
 
 
-def _exited(pid: int) -> bool:
+def _exited(proc: subprocess.Popen[str]) -> bool:
     """Has the guard ended? Asked without reaping it (WNOWAIT): an unreaped pid cannot be reused, so the group
-    id stays safe to signal until proc.wait()."""
-    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    id stays safe to signal until proc.wait(). Without waitid (macOS before Python 3.13) poll() reaps it, and
+    _kill_rest then leaves the group alone."""
+    if not hasattr(os, "waitid"):
+        return proc.poll() is not None
+    return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
 
-def _stop_group(pgid: int) -> None:
+def _stop_group(proc: subprocess.Popen[str]) -> None:
     """SIGTERM to the whole group (the guard ignores it and waits for the command), then SIGKILL after the
-    grace period if the command is still there."""
+    grace period to whatever is left of it."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + KILL_GRACE_SECONDS
-    while not _exited(pgid) and time.monotonic() < deadline:
+    while not _exited(proc) and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+    _kill_rest(proc)
 
 
 def _kill_rest(proc: subprocess.Popen[str]) -> None:
