@@ -7,6 +7,7 @@ STATUS = "live-status"
 THEME = "theme"
 THEME_SWITCH = "theme-switch"
 TOASTS = "toasts"
+JUMP = "jump-to-task"
 NOW = "now-tick"
 
 # Overview

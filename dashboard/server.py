@@ -4,16 +4,18 @@ toasts, the live-signal store that assets/live.js writes) — and mounts the HTT
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from dashboard import ids
+from dashboard import ids, unavailable
 from dashboard.clientside import js
 from dashboard.routes import BOOTSTRAP_CSS, mount
 from dashboard.services import Services
 from db.queries import task_titles
+from db.tasklist import find_task_id
 
 NAV = (
     ("Overview", "/"),
@@ -40,6 +42,7 @@ def create_app(svc: Services) -> dash.Dash:
         update_title="",  # no "Updating…" flicker in the tab title on every push
     )
     mount(app, svc)
+    unavailable.install(app.server)  # 503/507 + Retry-After, not a 500, while the database is away
     app.layout = shell
     _register_shell_callbacks(app, svc)
     return app
@@ -53,6 +56,17 @@ def shell() -> html.Div:
                 dbc.Nav([dbc.NavLink(label, href=href, active="exact") for label, href in NAV], navbar=True),
                 html.Div(
                     [
+                        # A task's #id, address or external id opens it; other text searches the tasks table.
+                        html.Label("Go to task", htmlFor=ids.JUMP, className="visually-hidden"),
+                        dbc.Input(
+                            id=ids.JUMP,
+                            type="search",
+                            placeholder="Go to task: #id or external id",
+                            size="sm",
+                            className="me-3 jump-to-task",
+                            debounce=False,
+                            autoComplete="off",
+                        ),
                         dbc.Badge(
                             "connecting…",
                             id=ids.STATUS,
@@ -124,7 +138,28 @@ def toasts(svc: Services, signal: dict[str, Any] | None) -> list[dbc.Toast]:
     return finish_toasts(finished, titles)
 
 
+def jump_target(svc: Services, text: str | None) -> str:
+    """Where the navbar's box goes: the task that `text` names (#id, address, external id), else the tasks
+    table searched for it."""
+    text = (text or "").strip()
+    if not text:
+        raise dash.exceptions.PreventUpdate
+    with svc.db.reading() as session:
+        task_id = find_task_id(session, text)
+    return f"/tasks/{task_id}" if task_id is not None else f"/tasks?{urlencode({'text': text})}"
+
+
 def _register_shell_callbacks(app: dash.Dash, svc: Services) -> None:
+    @app.callback(
+        Output(ids.URL, "href", allow_duplicate=True),
+        Output(ids.JUMP, "value"),
+        Input(ids.JUMP, "n_submit"),
+        State(ids.JUMP, "value"),
+        prevent_initial_call=True,
+    )
+    def _jump(_n: Any, text: str | None) -> tuple[str, str]:
+        return jump_target(svc, text), ""
+
     @app.callback(Output(ids.TOASTS, "children"), Input(ids.SIGNAL, "data"), prevent_initial_call=True)
     def _toasts(signal: dict[str, Any] | None) -> Any:
         return toasts(svc, signal)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -133,14 +134,17 @@ def apply_filter(query: Select[Any], f: TaskFilter) -> Select[Any]:
         query = query.where(T.worker_id == f.worker)
     if f.tag:
         query = query.where(exists().where(TaskTag.task_id == T.id, TaskTag.tag == f.tag))
-    if f.text:
-        needle = f"%{_escape_like(f.text.strip())}%"
+    if f.text and f.text.strip():
+        text = f.text.strip()
+        needle = f"%{_escape_like(text)}%"
         clauses: list[ColumnElement[bool]] = [
             T.title.ilike(needle, escape="\\"),
             T.created_by.ilike(needle, escape="\\"),
+            T.external_id == text,
         ]
-        if f.text.strip().isdigit():
-            clauses.append(T.id == int(f.text.strip()))
+        task_id = task_reference(text)
+        if task_id is not None:
+            clauses.append(T.id == task_id)
         query = query.where(or_(*clauses))
     if f.created_from:
         query = query.where(T.created_at >= f.created_from)
@@ -180,6 +184,32 @@ def task_page(
 
 def worker_ids(session: Session, limit: int = 200) -> list[str]:
     return list(session.scalars(select(Worker.id).order_by(Worker.last_seen_at.desc()).limit(limit)))
+
+
+# `123`, `#123`, or a pasted task address (`http://host:8050/tasks/123?x`, `/tasks/123`).
+TASK_REFERENCE = re.compile(
+    r"^#?\s*(\d{1,19})$|^(?:[a-z][a-z0-9+.-]*://[^/\s]*)?/tasks/(\d{1,19})/?(?:[?#].*)?$", re.I
+)
+MAX_TASK_ID = 2**63 - 1
+
+
+def task_reference(text: str) -> int | None:
+    """The task id that `text` names — `123`, `#123` or a task's address — else None."""
+    match = TASK_REFERENCE.match(text.strip())
+    if match is None:
+        return None
+    task_id = int(match.group(1) or match.group(2))
+    return task_id if 0 < task_id <= MAX_TASK_ID else None
+
+
+def find_task_id(session: Session, text: str) -> int | None:
+    """The one task `text` points at: by id, by address or by its external id; None when it names none."""
+    task_id = task_reference(text)
+    if task_id is not None:
+        return session.scalar(select(T.id).where(T.id == task_id))
+    if not text.strip():
+        return None
+    return session.scalar(select(T.id).where(T.external_id == text.strip()))
 
 
 def _escape_like(text: str) -> str:

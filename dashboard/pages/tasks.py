@@ -3,6 +3,7 @@ sortable table with server-side paging (dash-ag-grid's infinite row model)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -58,13 +59,73 @@ COLUMNS = [
 ]
 
 
-def _filters() -> dbc.Row:
+def _listed(value: Any) -> list[str]:
+    """A query parameter given once (a string) or repeated (a list), as Dash's pages pass them."""
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _single(value: Any) -> str | None:
+    listed = _listed(value)
+    return listed[-1].strip() or None if listed else None
+
+
+@dataclass(frozen=True)
+class View:
+    """The filters and sort of the tasks page, as its URL (and its CSV link) carries them: status and kind
+    repeat, sort=column:asc|desc repeats. Values the page does not know are left out, never an error."""
+
+    status: list[str]
+    kind: list[str]
+    worker: str | None
+    tag: str | None
+    text: str | None
+    range: str | None
+    sort: list[tuple[str, str]]
+
+    @classmethod
+    def from_query(cls, query: dict[str, Any]) -> View:
+        statuses = {s.value for s in TaskStatus}
+        kinds = {k.value for k in TaskKind}
+        sort = []
+        for item in _listed(query.get("sort")):
+            column, _, direction = item.partition(":")
+            if column in tasklist.SORTABLE and direction in ("asc", "desc"):
+                sort.append((column, direction))
+        range_ = _single(query.get("range"))
+        return cls(
+            status=[v for v in _listed(query.get("status")) if v in statuses],
+            kind=[v for v in _listed(query.get("kind")) if v in kinds],
+            worker=_single(query.get("worker")),
+            tag=_single(query.get("tag")),
+            text=_single(query.get("text")),
+            range=range_ if range_ in RANGES else None,
+            sort=sort,
+        )
+
+    def columns(self) -> list[dict[str, Any]]:
+        """The grid's columns with this view's sort on them (newest first when it has none)."""
+        if not self.sort:
+            return COLUMNS
+        order = {column: (i, direction) for i, (column, direction) in enumerate(self.sort)}
+        out = []
+        for col in COLUMNS:
+            col = {k: v for k, v in col.items() if k not in ("sort", "sortIndex")}
+            if col["field"] in order:
+                col["sortIndex"], col["sort"] = order[col["field"]]
+            out.append(col)
+        return out
+
+
+def _filters(view: View) -> dbc.Row:
     return dbc.Row(
         [
             dbc.Col(
                 dcc.Dropdown(
                     id=ids.F_STATUS,
                     options=[s.value for s in TaskStatus],
+                    value=view.status,
                     multi=True,
                     placeholder="status",
                     maxHeight=280,
@@ -73,19 +134,39 @@ def _filters() -> dbc.Row:
             ),
             dbc.Col(
                 dcc.Dropdown(
-                    id=ids.F_KIND, options=[k.value for k in TaskKind], multi=True, placeholder="kind"
+                    id=ids.F_KIND,
+                    options=[k.value for k in TaskKind],
+                    value=view.kind,
+                    multi=True,
+                    placeholder="kind",
                 ),
                 md=2,
             ),
-            dbc.Col(dcc.Dropdown(id=ids.F_WORKER, placeholder="worker"), md=2),
-            dbc.Col(dbc.Input(id=ids.F_TAG, placeholder="tag", debounce=True), md=2),
             dbc.Col(
-                dbc.Input(id=ids.F_TEXT, placeholder="search title, creator or #id", debounce=True), md=2
+                dcc.Dropdown(
+                    id=ids.F_WORKER,
+                    value=view.worker,
+                    options=[view.worker] if view.worker else [],
+                    placeholder="worker",
+                ),
+                md=2,
+            ),
+            dbc.Col(dbc.Input(id=ids.F_TAG, value=view.tag, placeholder="tag", debounce=True), md=2),
+            dbc.Col(
+                dbc.Input(
+                    id=ids.F_TEXT,
+                    value=view.text,
+                    placeholder="title, creator, #id, address or external id",
+                    debounce=True,
+                    type="search",
+                ),
+                md=2,
             ),
             dbc.Col(
                 dcc.Dropdown(
                     id=ids.F_RANGE,
                     options=[{"label": f"last {k}", "value": k} for k in RANGES],
+                    value=view.range,
                     placeholder="any time",
                 ),
                 md=2,
@@ -95,7 +176,8 @@ def _filters() -> dbc.Row:
     )
 
 
-def layout(**_: Any) -> html.Div:
+def layout(**query: Any) -> html.Div:
+    view = View.from_query(query)
     return html.Div(
         [
             html.H3("Tasks", className="mb-3"),
@@ -107,10 +189,10 @@ def layout(**_: Any) -> html.Div:
                 ],
                 className="d-flex justify-content-between align-items-center mb-2",
             ),
-            _filters(),
+            _filters(view),
             dag.AgGrid(
                 id=ids.GRID,
-                columnDefs=COLUMNS,
+                columnDefs=view.columns(),
                 rowModelType="infinite",
                 # dash-ag-grid evaluates this string with few globals (no String()): concatenate instead.
                 getRowId="'' + params.data.id",
@@ -201,10 +283,11 @@ def register(app: dash.Dash, svc: Services) -> None:
     def _rows(request: dict[str, Any] | None, *filters: Any) -> Any:
         return rows(svc, request, *filters)
 
-    @app.callback(Output(ids.F_WORKER, "options"), Input(ids.F_WORKER, "id"))
-    def worker_options(_id: str) -> list[str]:
+    @app.callback(Output(ids.F_WORKER, "options"), Input(ids.F_WORKER, "id"), State(ids.F_WORKER, "value"))
+    def worker_options(_id: str, chosen: str | None) -> list[str]:
         with svc.db.reading() as session:
-            return tasklist.worker_ids(session)
+            known = tasklist.worker_ids(session)
+        return known if not chosen or chosen in known else [chosen, *known]  # a linked view keeps its worker
 
     # New filters: drop the grid's blocks so it asks again. New events: reload the visible rows in place.
     app.clientside_callback(
@@ -241,8 +324,10 @@ def register(app: dash.Dash, svc: Services) -> None:
         prevent_initial_call=True,
     )
 
-    # The download link carries the grid's filters and sort (the sort model of its latest block request), in
-    # the parameters dashboard/exports.py reads; in the browser, as the grid asks for a block on every scroll.
+    # The download link and the page's own address carry the grid's filters and sort (the sort model of its
+    # latest block request), in the parameters dashboard/exports.py reads and View.from_query reads back; in
+    # the browser, as the grid asks for a block on every scroll. The address is replaced, not navigated to:
+    # a bookmark or a shared link opens the same view, and typing in a filter redraws nothing.
     app.clientside_callback(
         js(
             """
@@ -256,10 +341,17 @@ def register(app: dash.Dash, svc: Services) -> None:
                 if (range) { p.append("range", range); }
                 ((request && request.sortModel) || []).forEach(s => p.append("sort", s.colId + ":" + s.sort));
                 const query = p.toString();
+                if (window.location.pathname === $path) {
+                    const here = $path + (query ? "?" + query : "");
+                    if (window.location.pathname + window.location.search !== here) {
+                        window.history.replaceState(window.history.state, "", here);
+                    }
+                }
                 return $base + (query ? "?" + query : "");
             }
             """,
             base=export_url("tasks"),
+            path=PATH,
         ),
         Output(ids.EXPORT_TASKS, "href"),
         Input(ids.F_STATUS, "value"),
