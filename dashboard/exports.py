@@ -27,6 +27,7 @@ from db.scope import DIMENSIONS, Scope, ScopeError, parse_scope
 from db.states import TaskKind, TaskStatus
 from db.tasklist import SORTABLE, TaskFilter
 from db.timeutil import utcnow
+from db.unavailable import classify
 from reports.render_csv import csv_chunks
 
 log = logging.getLogger(__name__)
@@ -269,7 +270,9 @@ def respond(svc: Services, table: str, args: Args) -> Response:
         first = next(pieces)  # runs the query: a missing task is still a 404, a failing query a 500
     except ExportError as exc:
         return error_response(exc)
-    except Exception:
+    except Exception as exc:
+        if classify(exc) is not None:
+            raise  # the database is away: 503/507 with Retry-After (dashboard/unavailable.py)
         log.exception("CSV export of %s failed", table)
         return error_response(
             ExportError(500, "internal", "the server could not read this table; see its log")

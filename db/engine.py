@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.unavailable import DatabaseHealth
 from db.writestats import CommitStats
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -29,6 +30,8 @@ class Database:
     write_session: sessionmaker[Session]
     read_session: sessionmaker[Session]
     stats: CommitStats
+    # Whether the database is in an outage as this process sees it (db/unavailable.py); fed by the engines.
+    health: DatabaseHealth = field(default_factory=DatabaseHealth)
 
     @property
     def dialect(self) -> str:
@@ -96,7 +99,9 @@ def open_database(raw_url: str, *, pool_size: int = 10, max_overflow: int = 5) -
     write_session = sessionmaker(write_engine, expire_on_commit=False)
     read_session = sessionmaker(read_engine, expire_on_commit=False)
     stats.attach(write_session)
-    return Database(url, write_engine, read_engine, write_session, read_session, stats)
+    health = DatabaseHealth()
+    health.watch((write_engine, read_engine), write_session)
+    return Database(url, write_engine, read_engine, write_session, read_session, stats, health)
 
 
 def _sqlite_engine(url: URL, *, immediate: bool) -> Engine:

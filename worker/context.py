@@ -26,12 +26,16 @@ from db.ops import (
 from db.pricing import DEFAULT_PRICES, Price, cost_of
 from db.recorder import Recorder, new_id
 from db.states import ActivityType
+from db.unavailable import backoff
 from db.writes import InvocationNotFound, LeaseLost, TaskNotFound
 
 log = logging.getLogger(__name__)
 
 # A chatty task is written in batches: one transaction per flush, not per line.
 MAX_BUFFERED = 2_000
+# While the database is away a run keeps its ops, in order, up to this many; then the producing thread waits
+# for the database (a command's pipe fills and the command itself waits), so an outage cannot eat the memory.
+MAX_HELD = 100_000
 
 
 class TaskStopped(Exception):
@@ -39,15 +43,21 @@ class TaskStopped(Exception):
 
 
 class OpSink:
-    """Collects a run's ops; the worker's supervisor flushes them every few tens of milliseconds."""
+    """Collects a run's ops; the worker's supervisor flushes them every few tens of milliseconds. While the
+    database is away a flush keeps the ops and the next one waits out a backoff (50 ms doubling to 5 s, shared
+    by the process through the database's health, which logs the outage once); they are written, in order,
+    when it is back."""
 
     def __init__(self, recorder: Recorder, task_id: int, owner: str) -> None:
         self.recorder = recorder
+        self.health = recorder.db.health
         self.task_id = task_id
         self.owner = owner
         self._ops: list[Op] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
+        self._failures = 0
+        self._retry_at = 0.0
         self.lost = False
 
     def add(self, *ops: Op) -> None:
@@ -56,9 +66,37 @@ class OpSink:
             full = len(self._ops) >= MAX_BUFFERED
         if full:  # back-pressure: a flood of output is written by the producing thread itself
             self.flush()
+            while self.pending() >= MAX_HELD and not self.lost:
+                time.sleep(self.retry_in())
+                self.flush()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._ops)
+
+    def retry_in(self) -> float:
+        """Seconds until this sink may try the database again (a short nap at least, at most a second)."""
+        wait = max(self._retry_at - time.monotonic(), self.health.wait_seconds())
+        return min(max(wait, 0.01), 1.0)
+
+    def drain(self, timeout: float) -> bool:
+        """Flush until nothing is held, waiting out an outage for up to `timeout` seconds (a run's last lines
+        before its end). True when all was written (or the run was lost, so nothing more can be)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.flush()
+            if self.lost or not self.pending():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(self.retry_in())
 
     def flush(self) -> None:
         with self._flush_lock:
+            if time.monotonic() < self._retry_at or not self.health.may_try():
+                if self.health.outage is not None:  # the database is away: keep everything for a later try
+                    self.health.holding(self, self.pending())
+                return
             with self._lock:
                 ops, self._ops = self._ops, []
             if not ops or self.lost:
@@ -67,13 +105,23 @@ class OpSink:
                 self.recorder.record(self.task_id, *ops, actor=f"worker:{self.owner}", owner=self.owner)
             except (LeaseLost, TaskNotFound):
                 self.lost = True
-            except OperationalError:
-                # The database is busy or away: keep the ops, in order, for the next flush.
-                log.warning("task %s: flush failed, will retry", self.task_id, exc_info=True)
+            except OperationalError as exc:
+                # The database is busy or away: keep the ops, in order, for a try after the backoff.
                 with self._lock:
                     self._ops[:0] = ops
+                    held = len(self._ops)
+                self._failures += 1
+                self._retry_at = time.monotonic() + backoff(self._failures)
+                self.health.holding(self, held)
+                if self.health.failed(exc) is None and self._failures == 1:
+                    # Not an outage the health knows (it logs those once per process): say it once per run.
+                    log.warning("task %s: flush failed, will retry with backoff", self.task_id, exc_info=True)
+                return
             except (IntegrityError, InvocationNotFound):
                 self._one_by_one(ops)
+            if self._failures:
+                self._failures, self._retry_at = 0, 0.0
+                self.health.holding(self, 0)
 
     def _one_by_one(self, ops: list[Op]) -> None:
         """A batch with one bad op: write the good ones and report the bad one as an error line."""

@@ -71,8 +71,9 @@ class ReportRunner:
             try:
                 while not self._stop.is_set() and self.run_next():
                     pass
-            except Exception:  # keep the thread alive: the next wake-up tries again
-                log.exception("report runner failed; retrying shortly")
+            except Exception as exc:  # keep the thread alive: the next wake-up tries again
+                if self.recorder.db.health.failed(exc) is None:  # an outage is logged once, by the health
+                    log.exception("report runner failed; retrying shortly")
             self._stop.wait(MIN_CHECK_SECONDS)
 
     def run_next(self) -> bool:

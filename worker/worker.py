@@ -22,6 +22,7 @@ from db.ops import Op
 from db.recorder import Recorder
 from db.settings import Settings
 from db.states import EXECUTABLE_KINDS, TaskKind
+from db.unavailable import backoff
 from db.workers import WorkerIdentity
 from db.writes import LeaseLost, TaskNotFound
 from worker.context import OpSink, RunHandle
@@ -32,6 +33,9 @@ from worker.runner import final_ops, run_handler
 log = logging.getLogger(__name__)
 
 SUPERVISE_SECONDS = 0.05
+# A run's last lines and its end wait this long for a database that is away; after that the lease sweep
+# takes the task over (re-queued while attempts remain) and our late writes are refused as LeaseLost.
+FINISH_PATIENCE_SECONDS = 120.0
 
 
 class Worker:
@@ -145,8 +149,13 @@ class Worker:
         def run() -> None:
             try:
                 func(self)  # type: ignore[operator]
-            except Exception:
-                log.exception("periodic job %s failed; it runs again at its next interval", job_id)
+            except Exception as exc:
+                outage = self.db.health.failed(exc)
+                if outage is None:
+                    log.exception("periodic job %s failed; it runs again at its next interval", job_id)
+                elif self.db.health.outage is None:  # out of disk for a file: not the database's outage
+                    log.warning("periodic job %s failed: %s (%s)", job_id, outage.reason, outage.detail)
+                # else the database is away: its health logged that once; the job runs again at its interval
 
         return run
 
@@ -167,9 +176,10 @@ class Worker:
                     if task is None:
                         break
                     self._launch(task)
-            except OperationalError:
-                log.warning("claim failed; retrying shortly", exc_info=True)
-                self._stopping.wait(0.5)
+            except OperationalError as exc:
+                if self.db.health.failed(exc) is None:  # an outage is logged once, by the database's health
+                    log.warning("claim failed; retrying shortly", exc_info=True)
+                self._stopping.wait(max(0.5, self.db.health.wait_seconds()))
 
     def _launch(self, task: ClaimedTask) -> None:
         handle = RunHandle(task, OpSink(self.recorder, task.id, self.identity.id), prices=self.prices)
@@ -192,7 +202,7 @@ class Worker:
                 return
             self._finalized.add(task_id)
         try:
-            handle.sink.flush()
+            handle.sink.drain(FINISH_PATIENCE_SECONDS)  # its last lines first, even across an outage
             ops = final_ops(handle, outcome, value, self.settings.retry_backoff_seconds)
             if ops and not handle.sink.lost:
                 self._record_final(handle, ops)
@@ -205,7 +215,9 @@ class Worker:
             self._wake.set()
 
     def _record_final(self, handle: RunHandle, ops: list[Op]) -> None:
-        for attempt in range(20):
+        # Keep trying for a while: losing a final state would leave the task to the lease sweep.
+        deadline, failures = time.monotonic() + FINISH_PATIENCE_SECONDS, 0
+        while True:
             try:
                 self.recorder.record(
                     handle.task.id, *ops, actor=f"worker:{self.identity.id}", owner=self.identity.id
@@ -213,10 +225,16 @@ class Worker:
                 return
             except (LeaseLost, TaskNotFound):
                 return
-            except OperationalError:
-                # Keep trying for a while: losing a final state would leave the task to the lease sweep.
-                log.warning("recording the end of task %s failed (try %d)", handle.task.id, attempt + 1)
-                time.sleep(min(0.1 * 2**attempt, 2.0))
+            except OperationalError as exc:
+                failures += 1
+                if self.db.health.failed(exc) is None and failures == 1:
+                    log.warning(
+                        "recording the end of task %s failed; retrying", handle.task.id, exc_info=True
+                    )
+                if time.monotonic() >= deadline:
+                    log.warning("gave up recording the end of task %s; the lease sweep will", handle.task.id)
+                    return
+                time.sleep(max(backoff(failures), self.db.health.wait_seconds()))
 
     def _supervise_loop(self) -> None:
         next_cancel_check = 0.0

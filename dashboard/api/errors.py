@@ -1,5 +1,6 @@
 """API layer: every error of /api/v1 as JSON `{"error": {"code", "message", "details"}}` — bad requests,
-unknown routes and methods, oversize bodies, validation errors naming the field — never an HTML page."""
+unknown routes and methods, oversize bodies, validation errors naming the field, and 503/507 with Retry-After
+while the database is away or its storage full — never an HTML page."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from dashboard.api.schemas import NO_NUL
 from db.ops import NUL_IN_ID
+from db.unavailable import Outage, classify
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,20 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
     return Response(
         json.dumps(body, ensure_ascii=False, default=str), status=status, mimetype="application/json"
     )
+
+
+def unavailable_response(outage: Outage) -> Response:
+    """503 `database_unavailable` or 507 `storage_full`, with Retry-After: the request was fine but the database
+    could not take it now. Its transaction rolled back — unless the connection broke during COMMIT itself,
+    when no client of any database can know; idempotency keys (event ids) make the retry safe."""
+    response = error_response(
+        outage.status,
+        outage.kind.value,
+        outage.message,
+        {"reason": outage.reason, "retry_after": outage.retry_after},
+    )
+    response.headers["Retry-After"] = str(outage.retry_after)
+    return response
 
 
 def bad_parameter(parameter: str, message: str) -> ApiError:
@@ -100,6 +116,10 @@ def install(bp: Blueprint) -> None:
     def _unexpected(exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
             return _http_error(exc)
+        outage = classify(exc)
+        if outage is not None:  # the database's health logs the outage once; no traceback per request
+            log.debug("API request %s %s: %s", request.method, request.path, outage.detail)
+            return unavailable_response(outage)
         log.exception("API request %s %s failed", request.method, request.path)
         return error_response(500, "internal", "the server failed to answer this request; see its log")
 

@@ -343,6 +343,10 @@ class Health(Model):
 class Check(Model):
     ok: bool
     message: str
+    code: str | None = Field(
+        None,
+        description="why it failed, when the database cannot be used: database_unavailable or storage_full",
+    )
 
 
 class Ready(Model):
@@ -354,7 +358,9 @@ class Ready(Model):
 # ---- the audit log -----------------------------------------------------------------------------------
 class AuditQuery(Model):
     action: str | None = Field(
-        None, max_length=50, description='one action (task.cancel), or all under a prefix ending in "." (task.)'
+        None,
+        max_length=50,
+        description='one action (task.cancel), or all under a prefix ending in "." (task.)',
     )
     actor: str | None = Field(None, max_length=200, description="token:<name>, cli, dashboard or api")
     target: str | None = Field(None, max_length=200, description="what was acted on, e.g. task:42")
