@@ -149,6 +149,19 @@ def note_process(session: Session, task_id: int, worker_id: str, host: str, pgid
     return done is not None
 
 
+def earlier_runs(session: Session, task_id: int, attempt: int) -> list[tuple[str, int]]:
+    """(worker id, attempt) of each claim of the task before `attempt`, from its claim events."""
+    payloads = session.execute(
+        select(E.c.payload).where(
+            E.c.task_id == task_id,
+            E.c.type == EventType.TRANSITION.value,
+            E.c.to_status == TaskStatus.RUNNING.value,
+        )
+    ).scalars()
+    runs = {(p.get("worker_id"), p.get("attempt")) for p in payloads if isinstance(p, dict)}
+    return sorted((w, a) for w, a in runs if isinstance(w, str) and isinstance(a, int) and a < attempt)
+
+
 @dataclass(frozen=True)
 class ExpiredRun:
     """A running task whose lease expired: which attempt, run by which worker, and where its command runs."""

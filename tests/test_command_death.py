@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from db.engine import Database
+from db.models import Task
 from db.ops import TaskSpec
 from db.recorder import Recorder
 from db.states import TaskKind
@@ -210,6 +212,50 @@ def test_next_worker_on_the_host_kills_what_survived_before_requeueing(
         # The rescuer kills before it re-queues (or fails): nothing was left running when the task moved on.
         assert marked(marker) == []
     finally:
+        a.close()
+        if b is not None:
+            b.close()
+        kill_marked(marker)
+
+
+def test_a_stalled_workers_attempt_ends_before_the_next_starts_on_its_host(
+    db_url: str, db: Database, recorder: Recorder, tmp_path: Path
+) -> None:
+    """The worker is alive but frozen past its lease, and the task is re-queued by a sweep that could not reach
+    its processes (as from another host: the run's host is rewritten so this host's sweep leaves it alone). The
+    worker that claims the next attempt here ends the earlier one, still running, before it starts its own."""
+    marker = uuid.uuid4().hex
+    log = tmp_path / "attempts.log"
+    q = shlex.quote(str(log))
+    command = (
+        f'echo "start $TASKLENS_ATTEMPT" >> {q}; '
+        'if [ "$TASKLENS_ATTEMPT" = 1 ]; then sleep 30; else sleep 0.5; fi; '
+        f'echo "end $TASKLENS_ATTEMPT" >> {q}'
+    )
+    a = WorkerProcess(db_url, tmp_path, name="frozen", lease_seconds=2)
+    b: WorkerProcess | None = None
+    try:
+        a.wait_registered(db)
+        task_id = recorder.submit(command_task("outlives its lease", command, marker, max_attempts=2))
+        wait_until(
+            lambda: log.exists() and "start 1" in log.read_text(), 30, "attempt 1 to start", workers=[a]
+        )
+        wait_until(lambda: load_task(db, task_id).run_pgid, 30, "attempt 1's process group to be recorded")
+        a.proc.send_signal(signal.SIGSTOP)
+        with db.writing() as session:
+            session.execute(update(Task).where(Task.id == task_id).values(run_host="another-host"))
+        first = marked(marker)
+        assert first, "attempt 1 runs"
+
+        b = WorkerProcess(db_url, tmp_path, name="next", lease_seconds=2)
+        b.wait_registered(db)
+        task = wait_for_status(db, task_id, ["completed"], 60, workers=[b])
+        assert task.attempt == 2
+        assert log.read_text().split("\n") == ["start 1", "start 2", "end 2", ""]
+        assert not {p.pid for p in first} & {p.pid for p in marked(marker)}, "attempt 1 was ended"
+    finally:
+        if a.proc.poll() is None:
+            a.kill()  # a SIGTERM would stay pending on the stopped process
         a.close()
         if b is not None:
             b.close()

@@ -16,11 +16,12 @@ from typing import IO, Any
 
 from sqlalchemy.exc import OperationalError
 
+from db.claims import earlier_runs
 from db.states import FailureReason
 from worker.context import RunHandle, TaskStopped
 from worker.procguard import guarded_argv
 from worker.protocol import ProtocolState, parse_line
-from worker.reaper import run_marker, this_host
+from worker.reaper import kill_run, run_marker, this_host
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ def run_command(handle: RunHandle) -> Any:
     # TASKLENS_WORKER_ID, _TASK_ID and _ATTEMPT name this run: the reaper finds its processes by them.
     env.update(run_marker(handle.sink.owner, handle.task.id, handle.task.attempt))
     env["PYTHONUNBUFFERED"] = "1"  # so Python agent scripts stream their lines as they print them
+    if handle.task.attempt > 1:
+        _end_earlier_attempts(handle)
     try:
         proc = subprocess.Popen(
             guarded_argv(argv),
@@ -115,6 +118,26 @@ def _supervise(handle: RunHandle, proc: subprocess.Popen[str]) -> Any:
     if state.has_result:
         return KEEP_RESULT
     return {"exit_code": 0, "last_output": state.last_output}
+
+
+def _end_earlier_attempts(handle: RunHandle) -> None:
+    """An earlier attempt may still run on this host: its worker stalled past its lease (alive, so its guard
+    stays) and a worker on another host, which cannot reach its processes, re-queued the task. End it before
+    this attempt starts, found by its exact environment marker; on another host this finds nothing."""
+    try:
+        with handle.sink.recorder.db.reading() as session:
+            runs = earlier_runs(session, handle.task.id, handle.task.attempt)
+    except OperationalError:
+        log.warning("task %s: could not look up its earlier attempts", handle.task.id, exc_info=True)
+        return
+    for worker_id, attempt in runs:
+        if kill_run(run_marker(worker_id, handle.task.id, attempt), pgid=None):
+            log.warning(
+                "task %s: killed attempt %d, still running here, before attempt %d",
+                handle.task.id,
+                attempt,
+                handle.task.attempt,
+            )
 
 
 def _note_process(handle: RunHandle, pgid: int) -> None:
