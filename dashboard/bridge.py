@@ -8,6 +8,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
+from dashboard.wslimits import MAILBOX_BYTES
 from db.changefeed import Hub
 from db.engine import Database
 from db.feed import FeedEvent, OrderedReader
@@ -21,12 +22,16 @@ READ_PAGE = 1_000
 
 @dataclass(eq=False)  # identity semantics: subscribers live in a set
 class Subscriber:
-    """One socket's mailbox. The feed never blocks on it: when it is full the subscriber is marked
-    overflowed and its socket catches up from the database instead (slow clients stall nobody)."""
+    """One socket's mailbox, bounded by count and by bytes of text. The feed never blocks on it: when it is
+    full the subscriber is marked overflowed and its socket catches up from the database instead (slow
+    clients stall nobody). Until that socket takes, nothing more is queued: the catch-up reads up to the
+    feed's cursor, so whatever would be queued meanwhile is skipped anyway and only costs memory."""
 
     task_id: int | None = None
     limit: int = QUEUE_LIMIT
+    byte_limit: int = MAILBOX_BYTES
     items: deque[tuple[int, str]] = field(default_factory=deque)
+    queued_bytes: int = 0  # characters of queued text (JSON, nearly all ASCII: about its bytes)
     overflowed: bool = False
     ready: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -37,11 +42,15 @@ class Subscriber:
 
     def offer(self, seq: int, text: str) -> None:
         with self.lock:
-            if len(self.items) >= self.limit:
+            if self.overflowed:
+                pass
+            elif len(self.items) >= self.limit or self.queued_bytes + len(text) > self.byte_limit:
                 self.items.clear()
+                self.queued_bytes = 0
                 self.overflowed = True
             else:
                 self.items.append((seq, text))
+                self.queued_bytes += len(text)
         self.ready.set()
 
     def take(self, timeout: float) -> tuple[list[tuple[int, str]], bool]:
@@ -50,6 +59,7 @@ class Subscriber:
         with self.lock:
             items = list(self.items)
             self.items.clear()
+            self.queued_bytes = 0
             overflowed, self.overflowed = self.overflowed, False
             self.ready.clear()
         return items, overflowed

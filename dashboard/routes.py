@@ -4,6 +4,7 @@ static files, the CSV downloads (/export/<table>.csv) and the REST API under /ap
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,7 +16,7 @@ from flask import send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_sock import ConnectionClosed, Sock
 
-from dashboard import access, api, exports, scopebar
+from dashboard import access, api, exports, scopebar, wslimits
 from dashboard.pages import (
     agents,
     audit,
@@ -71,10 +72,18 @@ def mount(app: dash.Dash, svc: Services) -> None:
 
     server = app.server
     access.install(server, svc)  # sign-in, security headers, request size limit
+    server.config["SOCK_SERVER_OPTIONS"] = wslimits.server_options()  # the largest message read
     sock = Sock(server)
 
     @sock.route("/ws")
     def websocket(ws: Any) -> None:
+        guard = wslimits.guard(ws)  # before the first send: every send then has a stall deadline
+        try:
+            _websocket(ws)
+        finally:
+            guard.finish()
+
+    def _websocket(ws: Any) -> None:
         acc = access.current()
         if acc.enabled and acc.cross_site():
             # Another site's page opening a socket with this browser's session (cross-site hijacking).
@@ -94,10 +103,15 @@ def mount(app: dash.Dash, svc: Services) -> None:
             serve(ws, svc.feed, svc.db)
         except ConnectionClosed:
             raise
+        except wslimits.SendStalled as exc:
+            log.info("websocket dropped: %s", exc)
+        except wslimits.ClientGone as exc:  # reset or gone mid-send: the client left, the server is fine
+            log.debug("websocket client went away: %s", exc)
         except Exception:
             # Never let Werkzeug write an HTTP 500 into an upgraded socket: say so in the protocol, then close.
             log.exception("websocket handler failed")
-            ws.send(error_message("internal", "the server could not serve this subscription"))
+            with suppress(ConnectionClosed, wslimits.ClientGone):
+                ws.send(error_message("internal", "the server could not serve this subscription"))
 
     def healthz() -> ResponseReturnValue:
         return {"status": "ok", "feed_seq": svc.feed.cursor, "sockets": svc.feed.connections}

@@ -16,7 +16,8 @@ from db.timeutil import iso, utcnow
 
 HEARTBEAT_SECONDS = 15.0
 SUBSCRIBE_WAIT_SECONDS = 5.0
-REPLAY_PAGE = 1_000
+# Events read (and held, decoded) per replay query: a socket whose sends stall mid-replay keeps one page.
+REPLAY_PAGE = 200
 MAX_ID = 2**63 - 1  # ids and seqs are BIGINT
 
 
@@ -41,6 +42,8 @@ def parse_subscribe(raw: Any) -> Subscription:
         msg = json.loads(raw) if isinstance(raw, str | bytes) else None
     except ValueError:
         raise ProtocolViolation("message is not JSON") from None
+    except RecursionError:  # `[[[[…` nested past the parser's depth limit, well inside the size limit
+        raise ProtocolViolation("message is nested too deeply") from None
     if not isinstance(msg, dict) or msg.get("type") != "subscribe":
         raise ProtocolViolation('expected {"type": "subscribe", "since": <seq>, "task_id": <id>}')
     values: dict[str, int | None] = {}
@@ -119,6 +122,6 @@ def _replay(ws: Socket, db: Database, after: int, upto: int, task_id: int | None
 def _is_ping(raw: Any) -> bool:
     try:
         msg = json.loads(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return False
     return isinstance(msg, dict) and msg.get("type") == "ping"

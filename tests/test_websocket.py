@@ -20,6 +20,7 @@ import requests
 import websocket
 
 from dashboard import websocket as ws_protocol
+from dashboard import wslimits
 from dashboard.bridge import ChangeFeed, Subscriber
 from db.changefeed import Hub
 from db.engine import Database
@@ -317,17 +318,28 @@ SLOW_EVENTS = 8_000
 FILLER = "x" * 400
 
 
-def test_slow_client_blocks_nobody_then_catches_up_exactly_once(quiet_app: LiveApp) -> None:
+def test_slow_client_blocks_nobody_then_catches_up_exactly_once(
+    quiet_app: LiveApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This client is slow, not dead: however long the flood takes on a loaded machine, it is not dropped.
+    monkeypatch.setattr(wslimits, "STALL_SECONDS", 3600.0)  # read at call time
     app, rec = quiet_app, quiet_app.recorder
     task_id = external_task(rec, "flood")
     feed_subs: set[Subscriber] = app.feed._subs  # read-only look at the feed's mailboxes
 
-    # A tiny receive buffer: the server's sends to this client block almost at once.
-    slow = WsClient(app.ws_url, sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
+    # The slow client reads nothing during the flood. It needs no tiny receive buffer to stall the server's
+    # sends: the flood is many times what its buffer, the server's capped send buffer and a mailbox hold
+    # together, so its mailbox must overflow; and once it reads, it reads at full speed (a 4 KB receive
+    # window made the catch-up crawl on a loaded machine).
+    slow = WsClient(app.ws_url)
     slow_sub = slow.subscribe()
     (slow_box,) = list(feed_subs)
     fast = WsClient(app.ws_url)
     fast.subscribe()
+    assert slow.ws.sock is not None
+    rcvbuf = slow.ws.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    held = rcvbuf + 2 * wslimits.SEND_BUFFER_BYTES + wslimits.MAILBOX_BYTES  # the kernel doubles SO_SNDBUF
+    assert SLOW_EVENTS * len(FILLER) > 4 * held, "the flood must overflow the slow client's mailbox"
 
     def flood() -> None:
         for start in range(0, SLOW_EVENTS, 100):
@@ -338,15 +350,18 @@ def test_slow_client_blocks_nobody_then_catches_up_exactly_once(quiet_app: LiveA
     writer.start()
     try:
         # The fast client gets every event while the slow one reads nothing at all.
-        got = fast.read_until(message_is("flood end"), timeout=120)
+        got = fast.read_until(message_is("flood end"), timeout=300)
     finally:
-        writer.join(120)
+        writer.join(300)
     assert seqs(got) == list(range(got[0]["seq"], got[-1]["seq"] + 1))
     assert len(got) == SLOW_EVENTS + 1
-    # The slow client's queue overflowed while its sends were stuck: it must be caught up from the database.
-    wait_until(lambda: slow_box.overflowed, 30, "the slow client's queue to overflow")
+    # Every event has been offered to the slow client's mailbox too (the feed offers to each in turn), and
+    # its handler is stuck in a send: the mailbox overflowed and it must be caught up from the database.
+    end = got[-1]["seq"]
+    wait_until(lambda: app.feed.cursor >= end, DEADLINE, "the feed to offer every event")
+    wait_until(lambda: slow_box.overflowed, DEADLINE, "the slow client's queue to overflow")
 
-    caught_up = slow.read_until(message_is("flood end"), timeout=120)
+    caught_up = slow.read_until(message_is("flood end"), timeout=300)
     assert seqs(caught_up) == list(range(slow_sub["seq"] + 1, caught_up[-1]["seq"] + 1)), "once, in order"
     assert seqs(caught_up) == seqs(got)
     assert [m["data"]["message"] for m in caught_up] == [m["data"]["message"] for m in got]
@@ -371,20 +386,29 @@ def test_change_feed_overflow_marks_the_subscriber_and_never_blocks(db: Database
         caught_up = latest(db)
         wait_until(lambda: feed.cursor >= caught_up, 10, "the feed to catch up")
         small, big, only_t2 = Subscriber(limit=10), Subscriber(), Subscriber(task_id=t2)
+        by_bytes = Subscriber(byte_limit=2_000)  # a few events' worth of text
         base = feed.attach(small)
         assert base == caught_up, "attach returns the cursor: later events reach the queue"
         feed.attach(big)
         feed.attach(only_t2)
+        feed.attach(by_bytes)
         lines(rec, t1, "a", 50, per_commit=5)
         rec.record(t2, ActivityLine("b"))
         end = latest(db)
         wait_until(lambda: feed.cursor >= end, 10, "the feed to read every event")
 
-        items, overflowed = small.take(timeout=0)
-        assert overflowed
-        assert 0 < len(items) <= 10
-        assert [s for s, _ in items] == list(range(end - len(items) + 1, end + 1)), "the newest run survives"
-        assert small.take(timeout=0) == ([], False), "take resets the flag"
+        for full in (small, by_bytes):
+            # Once overflowed, nothing more is queued: the socket's catch-up reads up to the feed's cursor,
+            # which covers every event offered meanwhile.
+            assert full.queued_bytes == 0
+            assert full.take(timeout=0) == ([], True)
+            assert full.take(timeout=0) == ([], False), "take resets the flag"
+        rec.record(t1, ActivityLine("after the overflow"))
+        wait_until(lambda: feed.cursor >= end + 1, 10, "the feed to read it")
+        for full in (small, by_bytes):
+            items, overflowed = full.take(timeout=0)
+            assert [s for s, _ in items] == [end + 1] and not overflowed, "queued again once taken"
+        end += 1
 
         items, overflowed = big.take(timeout=0)
         assert not overflowed
@@ -395,7 +419,7 @@ def test_change_feed_overflow_marks_the_subscriber_and_never_blocks(db: Database
         assert not overflowed
         assert [json.loads(text)["task_id"] for _, text in items] == [t2]
         feed.detach(small)
-        assert feed.connections == 2
+        assert feed.connections == 3
     finally:
         stop.set()
 
