@@ -38,11 +38,15 @@ def scope_bar(scope: Scope, options: dict[str, list[str]]) -> dbc.Row:
             dbc.Input(
                 id=ids.SCOPE_FROM, type="date", value=scope.start.date().isoformat(), disabled=not custom
             ),
-            md=1,
+            xs=6,
+            md="auto",
+            className="scope-date",
         ),
         dbc.Col(
             dbc.Input(id=ids.SCOPE_TO, type="date", value=scope.end.date().isoformat(), disabled=not custom),
-            md=1,
+            xs=6,
+            md="auto",
+            className="scope-date",
         ),
     ]
     for dim in DIMENSIONS:

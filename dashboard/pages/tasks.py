@@ -339,7 +339,10 @@ def register(app: dash.Dash, svc: Services) -> None:
                 if (tag && tag.trim()) { p.append("tag", tag.trim()); }
                 if (text && text.trim()) { p.append("text", text.trim()); }
                 if (range) { p.append("range", range); }
-                ((request && request.sortModel) || []).forEach(s => p.append("sort", s.colId + ":" + s.sort));
+                const sortModel = (request && request.sortModel) || [];
+                const newestFirst = sortModel.length === 1 && sortModel[0].colId === "id"
+                    && sortModel[0].sort === "desc";  // the default: not worth a parameter
+                if (!newestFirst) { sortModel.forEach(s => p.append("sort", s.colId + ":" + s.sort)); }
                 const query = p.toString();
                 if (window.location.pathname === $path) {
                     const here = $path + (query ? "?" + query : "");
