@@ -74,6 +74,8 @@ class Settings:
     # LISTEN in web processes. Mind the server's max_connections across all processes (README: Scaling out).
     db_pool_size: int = 10
     db_max_overflow: int = 5
+    # Workers offline for longer than this drop off the live worker lists (their rows and history stay).
+    worker_offline_hide_hours: float = 24.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -130,6 +132,10 @@ class Settings:
         if not 0 <= self.db_max_overflow <= 1000:
             raise SettingsError(
                 f"TASKLENS_DB_MAX_OVERFLOW must be between 0 and 1000, got {self.db_max_overflow}"
+            )
+        if self.worker_offline_hide_hours <= 0:
+            raise SettingsError(
+                f"TASKLENS_WORKER_OFFLINE_HIDE_HOURS must be positive, got {self.worker_offline_hide_hours}"
             )
 
     @property
