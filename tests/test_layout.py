@@ -1,0 +1,51 @@
+"""Tests: page layout in Chromium — no page scrolls sideways at 1440 px (a desktop) or at 390 px (a phone), and
+the scope bar's date fields show their whole date."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import AppFactory, BrowserPage, open_page
+from worker.history import generate_history
+
+PAGES = ("/", "/tasks", "/tasks/1", "/submit", "/costs", "/budgets", "/agents", "/performance", "/database")
+PAGES += ("/reports", "/audit")
+OVERFLOW = """() => {
+    const width = document.documentElement.clientWidth;
+    const wide = [];
+    for (const el of document.querySelectorAll('body *')) {
+        const r = el.getBoundingClientRect();
+        if (r.width > 0 && r.right > width + 1 && !el.closest('svg')) {
+            wide.push(`${el.tagName.toLowerCase()}#${el.id}.${el.className} right=${Math.round(r.right)}`);
+        }
+    }
+    return {scroll: document.documentElement.scrollWidth, width: width, wide: wide.slice(0, 5)};
+}"""
+
+
+@pytest.mark.slow
+def test_no_page_scrolls_sideways(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    app = sqlite_app(worker=False)
+    generate_history(app.db, 300, days=14, seed=3)
+    page = tab.page
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        for path in PAGES:
+            open_page(page, app.url + path)
+            page.wait_for_load_state("networkidle")
+            found = page.evaluate(OVERFLOW)
+            assert found["scroll"] <= found["width"], (width, path, found)
+    tab.watch.assert_clean()
+
+
+@pytest.mark.slow
+def test_date_fields_show_the_whole_date(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    app = sqlite_app(worker=False)
+    page = tab.page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    open_page(page, app.url + "/costs?range=custom&from=2026-11-01&to=2026-11-30")
+    for field in ("scope-from", "scope-to"):
+        box = page.locator(f"#{field}")
+        # The browser's date field lays its parts out inside; a field narrower than them cuts the year off.
+        width = box.evaluate("el => el.getBoundingClientRect().width")
+        assert width >= 150, (field, width)
