@@ -169,6 +169,14 @@ def _ended_in(scope: Scope) -> list[ColumnElement[bool]]:
     return [T.completed_at >= scope.start, T.completed_at < scope.end, *_task_filters(scope)]
 
 
+def has_tasks(session: Session, scope: Scope) -> bool:
+    """Whether any task (of the scope's kinds and tags) was created or ended in the range: a report of a range
+    without one has nothing to say."""
+    created = select(T.id).where(*_created_in(scope)).limit(1)
+    ended = select(T.id).where(*_ended_in(scope)).limit(1)
+    return session.scalar(created) is not None or session.scalar(ended) is not None
+
+
 def created_by_kind_status(session: Session, scope: Scope) -> pd.DataFrame:
     """Tasks created in the range per kind and current status: columns kind, status, count."""
     rows = session.execute(

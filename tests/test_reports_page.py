@@ -106,6 +106,22 @@ def test_generate_now_queues_a_run(svc: Services, schedules: dict[str, Schedule]
     assert queued and (newest.period_start, newest.period_end) == (first, first + timedelta(days=1))
 
 
+def test_generate_now_on_an_empty_period_offers_the_current_one(svc: Services, db: Database) -> None:
+    """A new install: the last complete week has no task, so no empty report is queued; the note says so and
+    how to report this week so far. Once that week holds a task, the same click queues the run."""
+    feedback, queued, flags = page.generate(svc, "weekly", None, None, [], "", ["html"])
+    assert not queued and not any(flags.values())
+    text = alert_text(feedback)
+    assert "last complete week" in text and "has no tasks" in text and f"{utcnow():%Y-%m-%d}" in text
+    with svc.db.reading() as session:
+        assert store.list_runs(session) == []
+    feedback, queued, _ = page.generate(svc, "weekly", f"{utcnow():%Y-%m-%d}", None, [], "", ["html"])
+    assert queued and "queued" in alert_text(feedback)  # this week so far
+    make_task(db, created=day_start(utcnow()) - timedelta(days=7), title="last week")
+    feedback, queued, _ = page.generate(svc, "weekly", None, None, [], "", ["html"])
+    assert queued and "queued" in alert_text(feedback)
+
+
 # ---- schedules -------------------------------------------------------------------------------------------
 def save(svc: Services, schedule: Schedule, **changes: Any) -> tuple[Any, Any, dict[str, bool]]:
     values: dict[str, Any] = {
@@ -317,8 +333,13 @@ def test_schedule_a_weekly_pdf_and_open_it(sqlite_app: AppFactory, tab: BrowserP
     assert response.status == 200 and response.headers["content-type"] == "application/pdf"
     assert response.body().startswith(b"%PDF")
 
-    # "Generate now" from the same page: the run shows up and completes.
+    # "Generate now" from the same page. Nothing happened yesterday on this new install: it says so, and
+    # offers today so far instead of queueing an empty report; with From set to today the run shows up and
+    # completes.
     p.locator(f"#{ids.RPT_PERIOD}").select_option("daily")
+    p.locator(f"#{ids.RPT_GENERATE}").click()
+    expect(p.locator(f"#{ids.RPT_FEEDBACK}")).to_contain_text("has no tasks")
+    p.locator(f"#{ids.RPT_FROM}").fill(f"{utcnow():%Y-%m-%d}")
     p.locator(f"#{ids.RPT_GENERATE}").click()
     expect(p.locator(f"#{ids.RPT_FEEDBACK}")).to_contain_text("queued")
     newest = p.locator(".report-run").first

@@ -4,6 +4,7 @@ schedules' editor; plus the view behind the download links (/reports/files/<run>
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,11 @@ from flask.typing import ResponseReturnValue
 from dashboard import access, ids
 from dashboard.components.reports import next_run_text, runs_table, schedule_card, timezone_datalist
 from dashboard.services import Services
-from db import report_schedules
+from db import report_queries, report_schedules
 from db import report_store as store
 from db.report_schedules import REPORT_FORMATS, ScheduleError
+from db.report_store import RunRequest
+from db.scope import Scope
 from db.states import TaskKind
 from db.timeutil import utcnow
 from reports.period import PeriodKind
@@ -174,6 +177,9 @@ def schedules_view(svc: Services) -> list[Any]:
     return [schedule_card(s, next_fire(s, now)) for s in schedules]
 
 
+PERIOD_NOUNS = {"daily": "day", "weekly": "week", "monthly": "month", "custom": "period"}
+
+
 def _label(field: str) -> str:
     return FIELD_LABELS.get(field, field)
 
@@ -194,10 +200,38 @@ def generate(
             flags[exc.field] = True
         alert = dbc.Alert(f"{_label(exc.field)}: {exc.message}", color="danger", className="py-1 mb-0")
         return alert, False, flags
+    if not start:
+        empty = _empty_period_note(svc, request)
+        if empty is not None:
+            return empty, False, flags
     with svc.recorder.transaction() as session:
         run_id = store.enqueue_run(session, request, utcnow(), actor=access.dashboard_actor(svc))
     text = f"Run #{run_id} queued; it appears below and a worker builds it now."
     return dbc.Alert(text, color="success", className="py-1 mb-0", duration=6000), True, flags
+
+
+def _empty_period_note(svc: Services, request: RunRequest) -> dbc.Alert | None:
+    """On a new install the last complete period holds no task: rather than queue an empty report, say so and
+    offer the current period so far (From = today picks the period containing today)."""
+    scope = Scope(request.period_start, request.period_end, "custom", request.kinds, request.tags)
+    with svc.db.reading() as session:
+        if report_queries.has_tasks(session, scope):
+            return None
+    last = request.period_end - timedelta(seconds=1)
+    first = f"{request.period_start:%Y-%m-%d}"
+    what = first if last.date() == request.period_start.date() else f"{first} to {last:%Y-%m-%d}"
+    today = utcnow().date().isoformat()
+    return dbc.Alert(
+        [
+            html.Span(f"The last complete {PERIOD_NOUNS[request.period_kind]} ({what}, UTC) has no tasks: "),
+            html.Span("nothing to report yet. For the current one so far, set From to today "),
+            html.Code(today),
+            html.Span(" and press Generate."),
+        ],
+        color="info",
+        className="py-1 mb-0",
+        id=ids.RPT_EMPTY_NOTE,
+    )
 
 
 def save_schedule(
