@@ -13,6 +13,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.unavailable import DatabaseHealth
+from db.writelock import GatedConnection, begin_immediate, gate_for
 from db.writestats import CommitStats
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -74,15 +75,22 @@ def psycopg_dsn(url: URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def open_database(raw_url: str, *, pool_size: int = 10, max_overflow: int = 5) -> Database:
+def open_database(
+    raw_url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 5,
+    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+) -> Database:
     """Both engines of the database at `raw_url`. On PostgreSQL the process opens at most
     pool_size + max_overflow connections (TASKLENS_DB_POOL_SIZE, TASKLENS_DB_MAX_OVERFLOW); a request that
-    finds them all busy waits for one, up to POOL_TIMEOUT_SECONDS."""
+    finds them all busy waits for one, up to POOL_TIMEOUT_SECONDS. On SQLite a writer waits up to
+    `busy_timeout_ms` for the write lock, then fails with "database is locked"."""
     url = normalize_url(raw_url)
     stats = CommitStats()
     if url.get_backend_name() == "sqlite":
-        write_engine = _sqlite_engine(url, immediate=True)
-        read_engine = _sqlite_engine(url, immediate=False)
+        write_engine = _sqlite_engine(url, immediate=True, busy_timeout_ms=busy_timeout_ms)
+        read_engine = _sqlite_engine(url, immediate=False, busy_timeout_ms=busy_timeout_ms)
     elif url.get_backend_name() == "postgresql":
         write_engine = create_engine(
             url,
@@ -104,15 +112,18 @@ def open_database(raw_url: str, *, pool_size: int = 10, max_overflow: int = 5) -
     return Database(url, write_engine, read_engine, write_session, read_session, stats, health)
 
 
-def _sqlite_engine(url: URL, *, immediate: bool) -> Engine:
-    if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(
-        url,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
-        pool_size=8,
-        max_overflow=16,
-    )
+def _sqlite_engine(url: URL, *, immediate: bool, busy_timeout_ms: int) -> Engine:
+    on_disk = bool(url.database) and url.database != ":memory:"
+    if on_disk:
+        Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
+    # Writers to a file take its lock through this process's gate (db/writelock.py), never through SQLite's
+    # busy handler, whose sleeps grow to 100 ms: with another process writing, a worker flush waited 593 ms
+    # behind transactions that held the lock for 474 ms at most (bench/bench_latency_contended.py).
+    gated = immediate and on_disk
+    connect_args: dict[str, Any] = {"timeout": busy_timeout_ms / 1000, "check_same_thread": False}
+    if gated:
+        connect_args["factory"] = GatedConnection
+    engine = create_engine(url, connect_args=connect_args, pool_size=8, max_overflow=16)
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
     @event.listens_for(engine, "connect")
@@ -123,17 +134,28 @@ def _sqlite_engine(url: URL, *, immediate: bool) -> Engine:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
         # Page cache per connection: 16 MB for writers; 4 MB for readers, of which a web process may hold a
         # dozen at once (analytics read small rollups; the OS caches the file anyway). Large sorts spill to
         # temporary files rather than RAM (the default), which keeps a web process small.
         cur.execute(f"PRAGMA cache_size=-{16000 if immediate else 4000}")
+        # A gated writer's tries at the lock must answer at once (begin_immediate waits between them); the
+        # pragmas above, which may need the lock on a new file, still had the busy timeout.
+        cur.execute(f"PRAGMA busy_timeout={0 if gated else busy_timeout_ms}")
         cur.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
+    if gated:
+        gate, timeout = gate_for(str(url.database)), busy_timeout_ms / 1000
+
+        @event.listens_for(engine, "begin")
+        def _on_begin_gated(conn: Any) -> None:
+            begin_immediate(conn, gate, timeout)
+
+    else:
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql(begin)
 
     return engine
 
