@@ -206,6 +206,7 @@ class DatabaseHealth:
         self._next_try = 0.0
         self._held: dict[Hashable, int] = {}
         self._last_noted = 0
+        self._recovered_at: float | None = None
 
     # what happened -------------------------------------------------------------------------------------
     def failed(self, exc: BaseException) -> Outage | None:
@@ -271,6 +272,7 @@ class DatabaseHealth:
             held, holders = sum(self._held.values()), len(self._held)
             self._outage, self._failures, self._next_try = None, 0, 0.0
             self._held.clear()
+            self._recovered_at = self._clock()
         log.warning(
             "database available again after %.1f s (was: %s); %d failed tries; %d ops held by %d tasks",
             down,
@@ -297,6 +299,13 @@ class DatabaseHealth:
 
     def down_for(self) -> float:
         return self._clock() - self._since if self._outage is not None else 0.0
+
+    def settling(self, seconds: float) -> bool:
+        """True during an outage and for `seconds` after it: time for everyone cut off to catch up (renew
+        leases, beat their hearts) before anything is judged by what they could not write."""
+        if self._outage is not None:
+            return True
+        return self._recovered_at is not None and self._clock() - self._recovered_at < seconds
 
     def storage_full(self, within: float = REMEMBER_STORAGE_SECONDS) -> Outage | None:
         """The storage outage, if a write failed for lack of space within `within` seconds and none

@@ -412,3 +412,75 @@ def test_worker_holds_its_output_through_an_outage_and_logs_two_lines(
     tracebacks = [f"{r.name}: {r.getMessage()}" for r in during if r.exc_info]
     assert not tracebacks, tracebacks
     assert len(messages) <= 6, messages
+
+
+SLOW = r"""
+import os, sys, time
+go = sys.argv[1]
+print("before", flush=True)
+while not os.path.exists(go):
+    time.sleep(0.01)
+for i in range(20):
+    print(f"during {i}", flush=True)
+print("after", flush=True)
+"""
+
+
+def test_an_outage_longer_than_the_lease_does_not_cost_the_running_task(
+    proxied_pg: tuple[DbProxy, str, str], tmp_path: Path
+) -> None:
+    """Nobody could renew a lease while the database was away: after it, workers renew before they sweep, so
+    the running command is neither killed nor run again, and its lines all arrive."""
+    proxy, url, direct = proxied_pg
+    db = open_database(url)
+    hub = Hub()
+    recorder = Recorder(db, hub)
+    # The sweep looks far more often than the heartbeat renews: without a grace period it would win the race.
+    settings = Settings(
+        database_url=url, heartbeat_seconds=1.0, lease_seconds=2, sweep_seconds=0.1, poll_seconds=0.5
+    )
+    worker = Worker(settings, db, recorder, hub)
+    observer = open_database(direct)
+    go = tmp_path / "go"
+    try:
+        worker.start()
+        task_id = recorder.submit(
+            TaskSpec(
+                title="long",
+                kind=TaskKind.COMMAND,
+                payload={"command": [sys.executable, "-c", SLOW, str(go)]},
+                max_attempts=3,
+            )
+        )
+
+        def lines() -> list[str]:
+            with observer.reading() as session:
+                return [a.message for a in task_activity(session, task_id)]
+
+        wait_until(lambda: lines() == ["before"], 30, "the first line")
+        proxy.cut()
+        go.touch()
+        # Away for more than a lease: every lease in the database has lapsed by the time it is back.
+        with observer.reading() as session:
+            expires = session.scalar(select(Task.lease_expires_at).where(Task.id == task_id))
+        assert expires is not None
+
+        def lapsed() -> bool:
+            with observer.reading() as session:
+                return bool(session.scalar(select(func.now() > expires)))
+
+        wait_until(lapsed, 30, "the lease to lapse")
+        proxy.restore()
+        wait_until(
+            lambda: load_task(observer, task_id).status == TaskStatus.COMPLETED.value,
+            60,
+            "the task to complete after the outage",
+            describe=lambda: f"task is {load_task(observer, task_id).status}, lines {lines()}",
+        )
+        task = load_task(observer, task_id)
+        assert task.attempt == 1, "run again after the outage"
+        assert lines() == ["before", *(f"during {i}" for i in range(20)), "after"]
+    finally:
+        worker.stop(timeout=10)
+        db.dispose()
+        observer.dispose()

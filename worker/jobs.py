@@ -32,7 +32,15 @@ def heartbeat(w: Worker) -> None:
     w.recorder.heartbeat(w.identity.id, sorted(held))
 
 
+def settling(w: Worker) -> bool:
+    """While the database is away, and for one lease period after, no worker could renew its leases or beat
+    its heart: judging anyone by them now would re-queue live tasks (their commands killed and run again)."""
+    return w.db.health.settling(w.settings.lease_seconds)
+
+
 def sweep_leases(w: Worker) -> None:
+    if settling(w):
+        return
     # Before a task of a dead worker is re-queued, its command must be dead: kill what is left of it here when
     # it ran on this host (another host's processes are out of reach: there, execution is at-least-once).
     recovered = w.recorder.sweep_expired_leases(
@@ -50,6 +58,8 @@ def time_out_external(w: Worker) -> None:
 
 
 def mark_silent_workers(w: Worker) -> None:
+    if settling(w):
+        return
     w.recorder.mark_silent_workers(timedelta(seconds=w.settings.lease_seconds * 2))
 
 
