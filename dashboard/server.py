@@ -67,13 +67,18 @@ def shell() -> html.Div:
                             debounce=False,
                             autoComplete="off",
                         ),
-                        dbc.Badge(
-                            "connecting…",
-                            id=ids.STATUS,
-                            color="light",
-                            text_color="dark",
+                        # role=status (a polite live region): screen readers hear the connection change; the
+                        # badge's text says it, not only its colour.
+                        html.Span(
+                            dbc.Badge(
+                                "connecting…",
+                                id=ids.STATUS,
+                                color="light",
+                                text_color="dark",
+                                title="live: pushed over a websocket · polling: the socket is down",
+                            ),
+                            role="status",
                             className="me-3",
-                            title="live: pushed over a websocket · polling: the socket is down",
                         ),
                         dbc.Switch(
                             id=ids.THEME_SWITCH,
@@ -101,7 +106,7 @@ def shell() -> html.Div:
             dcc.Store(id=ids.THEME, storage_type="local"),
             nav,
             html.Div(id=ids.TOASTS, className="toast-stack"),
-            dbc.Container(dash.page_container, fluid=True, className="pb-4"),
+            html.Main(dbc.Container(dash.page_container, fluid=True, className="pb-4")),
         ]
     )
 

@@ -233,7 +233,7 @@ def test_reconnect_resumes_from_last_seq(sqlite_app: AppFactory, tab: BrowserPag
     tab.watch.assert_clean()
 
 
-# ---- 5. the server goes away: the page says it is polling ----------------------------------------------
+# ---- 5. the server goes away: the page says it is offline (nothing answers), then live again -----------
 def test_polling_fallback_when_server_is_gone(sqlite_app: AppFactory, tab: BrowserPage) -> None:
     app = sqlite_app(worker=False)
     page = tab.page
@@ -246,8 +246,8 @@ def test_polling_fallback_when_server_is_gone(sqlite_app: AppFactory, tab: Brows
     # Werkzeug's shutdown stops accepting and closes the listening socket, but an already upgraded websocket
     # keeps its thread; a dying process would drop it, so drop it from the browser's side.
     page.evaluate("() => window.tasklensLive.socket && window.tasklensLive.socket.close()")
-    expect(_badge(page)).to_have_text("polling", timeout=20_000)
-    screenshot(page, "polling")
+    expect(_badge(page)).to_have_text(re.compile(r"^offline — since "), timeout=20_000)
+    screenshot(page, "offline")
     app.recorder.record(task_id, ActivityLine("written while the server was down"), actor="test")
     missed = _seq(app)
 

@@ -2,8 +2,11 @@
  *
  * Each burst of events is coalesced (at most one update every FLUSH_MS) into the `live-signal` store with
  * dash_clientside.set_props, which fires the ordinary Dash callbacks that re-query and redraw. A dropped
- * socket reconnects with backoff and resumes from the last seq it saw, so nothing is missed; while it is
- * down the page polls slowly and the indicator says so. window.tasklensLive exposes the state for tests.
+ * socket reconnects with backoff and resumes from the last seq it saw, so nothing is missed. While it is
+ * down the page asks /healthz every second: when nothing answers the badge says "offline — since …, data as
+ * of …" and the page is marked stale; the moment the server answers again the socket reconnects at once
+ * (whatever its backoff), and while the server answers but the socket stays down the page polls slowly and
+ * says so. window.tasklensLive exposes the state for tests.
  */
 (function () {
   "use strict";
@@ -14,6 +17,12 @@
   var POLL_MS = 10000;
   var POLL_AFTER_MS = 4000;
   var CONNECT_TIMEOUT_MS = 5000;
+  // While the socket is down: how often /healthz is asked, how long an answer may take, and the socket's
+  // longest backoff (a server that answers HTTP but refuses sockets is not hammered; one that was offline is
+  // reconnected to as soon as /healthz answers, so a restart is live again within ~1 s).
+  var PROBE_MS = 1000;
+  var PROBE_TIMEOUT_MS = 2000;
+  var MAX_BACKOFF_MS = 5000;
   var MAX_ACTIVITY = 300;
   var MAX_TASKS = 500;
   var TERMINAL = { completed: 1, failed: 1, cancelled: 1, timed_out: 1 };
@@ -24,7 +33,10 @@
     received: 0,
     flushes: 0,
     reconnects: 0,
+    probes: 0,
     socket: null,
+    offlineSince: null, // ms: the first failed /healthz of this outage
+    dataAt: null, // ms: when the page last knew its data was current (socket open, or a poll after an answer)
   };
   window.tasklensLive = state;
 
@@ -33,8 +45,11 @@
   var lastFlush = 0;
   var attempt = 0;
   var downSince = null;
-  var pollTimer = null;
+  var polling = false; // the socket has been down POLL_AFTER_MS: refresh every POLL_MS while the server answers
   var downTimer = null;
+  var retryTimer = null;
+  var probeTimer = null;
+  var lastPoll = 0;
   var watchdog = null;
   var heartbeatMs = 15000;
 
@@ -57,16 +72,43 @@
     }
   }
 
+  function clock(ms) {
+    // hh:mm:ss in the zone the page shows times in (assets/localtime.js's switch; UTC unless chosen).
+    var d = new Date(ms);
+    var local = document.documentElement.getAttribute("data-tz") === "local";
+    var parts = local ? [d.getHours(), d.getMinutes(), d.getSeconds()]
+      : [d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()];
+    return parts.map(function (n) { return (n < 10 ? "0" : "") + n; }).join(":") + (local ? "" : " UTC");
+  }
+
+  var COLORS = { live: "success", reconnecting: "warning", polling: "secondary", offline: "danger", connecting: "light" };
+  var TEXT = { live: "white", reconnecting: "dark", polling: "white", offline: "white", connecting: "dark" };
+  var TITLES = {
+    live: "live: changes are pushed over a websocket as they happen",
+    reconnecting: "reconnecting: the live socket dropped; the server still answers",
+    polling: "polling: the server answers but the live socket is down; the page refreshes every " + POLL_MS / 1000 + " s",
+    offline: "offline: the server does not answer; what the page shows may be out of date",
+    connecting: "connecting to the server…",
+  };
+
+  function label(status) {
+    if (status === "offline") {
+      return "offline — since " + clock(state.offlineSince) +
+        (state.dataAt !== null ? ", data as of " + clock(state.dataAt) : ", no data yet");
+    }
+    return { live: "live", reconnecting: "reconnecting…", polling: "polling", connecting: "connecting…" }[status] || status;
+  }
+
   function showStatus(status) {
     state.status = status;
-    var colors = { live: "success", reconnecting: "warning", polling: "secondary", connecting: "light" };
-    var text = { live: "white", reconnecting: "dark", polling: "white", connecting: "dark" };
-    var labels = { live: "live", reconnecting: "reconnecting…", polling: "polling", connecting: "connecting…" };
+    // A stylesheet dims the page while offline: the cards on screen are stale, and should look it.
+    document.documentElement.setAttribute("data-live", status);
     if (rendererReady()) {
       setProps(STATUS, {
-        children: labels[status] || status,
-        color: colors[status] || "light",
-        text_color: text[status] || "dark",
+        children: label(status),
+        color: COLORS[status] || "light",
+        text_color: TEXT[status] || "dark",
+        title: TITLES[status] || "",
       });
     }
   }
@@ -123,17 +165,62 @@
     flushTimer = setTimeout(flush, wait);
   }
 
+  function poll() {
+    // Only after /healthz answered: a poll that would fail is no refresh, and the badge says offline instead.
+    if (!rendererReady()) return;
+    lastPoll = Date.now();
+    signal("poll", []);
+    state.dataAt = lastPoll;
+  }
+
   function startPolling() {
-    if (pollTimer !== null) return;
-    showStatus("polling");
-    pollTimer = setInterval(function () {
-      if (rendererReady()) signal("poll", []);
-    }, POLL_MS);
+    if (polling) return;
+    polling = true;
+    if (state.offlineSince === null) showStatus("polling");
   }
 
   function stopPolling() {
-    if (pollTimer !== null) clearInterval(pollTimer);
-    pollTimer = null;
+    polling = false;
+  }
+
+  function probe() {
+    probeTimer = null;
+    if (downSince === null) return; // the socket is back: nothing to ask
+    state.probes += 1;
+    var ctl = typeof AbortController === "function" ? new AbortController() : null;
+    var timeout = setTimeout(function () { if (ctl) ctl.abort(); }, PROBE_TIMEOUT_MS);
+    fetch("/healthz", { cache: "no-store", credentials: "same-origin", signal: ctl ? ctl.signal : undefined })
+      .then(function (res) { return res.ok; }, function () { return false; })
+      .then(function (ok) {
+        clearTimeout(timeout);
+        if (downSince === null) return;
+        if (ok) answered();
+        else unanswered();
+        probeTimer = setTimeout(probe, PROBE_MS);
+      });
+  }
+
+  function answered() {
+    var wasOffline = state.offlineSince !== null;
+    state.offlineSince = null;
+    if (wasOffline) {
+      // Back: reconnect now rather than when the backoff says, and refresh what the page shows meanwhile.
+      attempt = 0;
+      if (state.socket === null) {
+        if (retryTimer !== null) clearTimeout(retryTimer);
+        retryTimer = null;
+        connect();
+      }
+      if (polling) poll();
+    } else if (polling && Date.now() - lastPoll >= POLL_MS) {
+      poll();
+    }
+    if (state.status !== "live") showStatus(polling ? "polling" : "reconnecting");
+  }
+
+  function unanswered() {
+    if (state.offlineSince === null) state.offlineSince = Date.now();
+    showStatus("offline");
   }
 
   function armWatchdog() {
@@ -152,6 +239,7 @@
       return;
     }
     armWatchdog();
+    if (state.status === "live") state.dataAt = Date.now();
     if (msg.type === "hello") {
       if (msg.heartbeat) heartbeatMs = msg.heartbeat * 1000;
       if (msg.at) skewMs = Date.now() - Date.parse(msg.at);
@@ -163,8 +251,12 @@
     if (msg.type === "subscribed") {
       attempt = 0;
       downSince = null;
+      state.offlineSince = null;
+      state.dataAt = Date.now();
       if (downTimer !== null) clearTimeout(downTimer);
       downTimer = null;
+      if (probeTimer !== null) clearTimeout(probeTimer);
+      probeTimer = null;
       stopPolling();
       showStatus("live");
       // The page may have rendered before the socket was up: one refresh closes that window.
@@ -201,6 +293,8 @@
     socket.addEventListener("open", function () { clearTimeout(connectTimer); });
     socket.onclose = function () {
       if (watchdog !== null) clearTimeout(watchdog);
+      // Everything up to this moment came through; the page is as current as its last message.
+      if (state.status === "live") state.dataAt = Date.now();
       if (state.socket === socket) state.socket = null;
       retry();
     };
@@ -214,15 +308,18 @@
       downSince = Date.now();
       // Fall back to polling after POLL_AFTER_MS down, however long the reconnect attempts take.
       downTimer = setTimeout(startPolling, POLL_AFTER_MS);
+      probe(); // at once: is it the socket, or is the server gone?
     }
     if (Date.now() - downSince >= POLL_AFTER_MS) startPolling();
-    else showStatus("reconnecting");
+    else if (state.offlineSince === null) showStatus("reconnecting");
     attempt += 1;
     state.reconnects += 1;
-    var delay = Math.min(15000, 500 * Math.pow(2, attempt - 1)) * (0.75 + Math.random() * 0.5);
-    setTimeout(function () {
-      if (pollTimer === null && Date.now() - downSince >= POLL_AFTER_MS) startPolling();
-      connect();
+    var delay = Math.min(MAX_BACKOFF_MS, 500 * Math.pow(2, attempt - 1)) * (0.75 + Math.random() * 0.5);
+    if (retryTimer !== null) clearTimeout(retryTimer);
+    retryTimer = setTimeout(function () {
+      retryTimer = null;
+      if (!polling && Date.now() - downSince >= POLL_AFTER_MS) startPolling();
+      if (state.socket === null) connect();
     }, delay);
   }
 

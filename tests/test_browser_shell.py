@@ -1,0 +1,109 @@
+"""Tests: the app shell in a real browser (Debian's Chromium via Playwright) — an honest connection badge
+(offline while nothing answers, live again soon after the server is back), keyboard shortcuts, grouped
+"task finished" toasts and the local-time switch."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+from werkzeug.serving import make_server
+
+from dashboard import ids
+from db.ops import TaskSpec, Transition
+from db.states import TaskKind, TaskStatus
+from tests.browser import (
+    AppFactory,
+    BrowserPage,
+    assert_not_reloaded,
+    eventually,
+    live_state,
+    open_page,
+    screenshot,
+    wait_live,
+)
+from tests.liveserver import LiveApp
+
+pytestmark = pytest.mark.slow
+
+OFFLINE = re.compile(r"^offline — since \d\d:\d\d:\d\d UTC, data as of \d\d:\d\d:\d\d UTC$")
+
+
+def _badge(page: Page) -> Any:
+    return page.locator(f"#{ids.STATUS}")
+
+
+def _external(app: LiveApp, title: str, *, running: bool = True) -> int:
+    task_id = app.recorder.submit(TaskSpec(title=title, kind=TaskKind.EXTERNAL), actor="test")
+    if running:
+        app.recorder.record(task_id, Transition(TaskStatus.RUNNING), actor="test")
+    return task_id
+
+
+def _stop_server(app: LiveApp, page: Page) -> int:
+    """Stops answering HTTP on the app's port (connections are refused) and drops the page's socket, as a
+    dying process would (Werkzeug's shutdown leaves an upgraded socket's thread running)."""
+    port = app.server.server_port
+    app.server.shutdown()
+    app.server.server_close()
+    page.evaluate("() => window.tasklensLive.socket && window.tasklensLive.socket.close()")
+    return port
+
+
+def _restart_server(app: LiveApp, port: int) -> None:
+    server = make_server("127.0.0.1", port, app.server.app, threaded=True)
+    threading.Thread(target=server.serve_forever, name="live-server-2", daemon=True).start()
+    app.server = server
+
+
+# ---- issue 12 item 3: offline is said so, and live comes back within ~2 s of the server answering ---------
+def test_offline_badge_while_nothing_answers_and_live_soon_after(
+    sqlite_app: AppFactory, tab: BrowserPage
+) -> None:
+    app = sqlite_app(worker=False)
+    page = tab.page
+    _external(app, "offline target")
+    open_page(page, app.url + "/")
+    expect(page.locator(f"#{ids.KPIS} .card").first).to_be_visible()
+    expect(page.locator(f"[role=status] #{ids.STATUS}")).to_be_visible()  # announced, not colour alone
+
+    port = _stop_server(app, page)
+    # Nothing answers: the badge says offline (not "polling"), since when, and how old the data is.
+    expect(_badge(page)).to_have_text(OFFLINE)
+    expect(page.locator("html")).to_have_attribute("data-live", "offline")  # the stale page is dimmed
+    screenshot(page, "offline")
+    # Stay offline long enough for a socket backoff to have grown past a few seconds.
+    probes = live_state(page)["reconnects"]
+    page.wait_for_function("(n) => window.tasklensLive.reconnects >= n + 4", arg=probes, timeout=30_000)
+    expect(_badge(page)).to_have_text(OFFLINE)
+
+    _restart_server(app, port)
+    answered = time.monotonic()
+    wait_live(page, timeout_ms=20_000)
+    took = time.monotonic() - answered
+    # The brief asks for 2 s; the page probes /healthz every second and reconnects at once. One second more
+    # is allowed for a loaded CI machine (the previous code took up to 15 s: its backoff).
+    assert took < 3.0, f"live again {took:.1f} s after the server answered"
+    expect(_badge(page)).to_have_text("live")
+    expect(page.locator("html")).to_have_attribute("data-live", "live")
+    assert_not_reloaded(page)
+    tab.watch.assert_clean(errors=False)
+
+
+def test_socket_refused_while_server_answers_is_polling_not_offline(
+    sqlite_app: AppFactory, tab: BrowserPage
+) -> None:
+    app = sqlite_app(worker=False)
+    page = tab.page
+    page.route_web_socket(re.compile(r"/ws$"), lambda ws: ws.close(code=1011, reason="no sockets here"))
+    page.goto(app.url + "/")
+    # The server answers HTTP, only the socket is refused: first reconnecting, then polling, never offline.
+    expect(_badge(page)).to_have_text("polling", timeout=20_000)
+    state = eventually(lambda: live_state(page), lambda s: s["reconnects"] >= 2, "reconnect attempts", page)
+    assert state["status"] == "polling"
+    assert page.evaluate("() => window.tasklensLive.offlineSince") is None
+    tab.watch.assert_clean()
