@@ -43,15 +43,17 @@ class Subscriber:
     def offer(self, seq: int, text: str) -> None:
         with self.lock:
             if self.overflowed:
-                pass
-            elif len(self.items) >= self.limit or self.queued_bytes + len(text) > self.byte_limit:
+                return  # already flagged and woken
+            if len(self.items) >= self.limit or self.queued_bytes + len(text) > self.byte_limit:
                 self.items.clear()
                 self.queued_bytes = 0
                 self.overflowed = True
             else:
                 self.items.append((seq, text))
                 self.queued_bytes += len(text)
-        self.ready.set()
+            # Setting a set Event still takes its lock: with hundreds of sockets that was most of a fan-out.
+            if not self.ready.is_set():
+                self.ready.set()
 
     def take(self, timeout: float) -> tuple[list[tuple[int, str]], bool]:
         """Waits up to `timeout`; returns the queued items and whether the queue overflowed meanwhile."""
@@ -144,6 +146,9 @@ class ChangeFeed:
                 else:
                     events = self._reader.read(session, limit=READ_PAGE)
                     count = len(events)
+                    # An overflowed mailbox takes nothing until its socket catches up from the database
+                    # (which reads up to the cursor, already past this page): leave it out of the page.
+                    subs = [sub for sub in subs if not sub.overflowed]
                     for ev in events:
                         takers = [sub for sub in subs if sub.wants(ev)]
                         if takers:  # serialised once, and only when some mailbox takes it
