@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 
 from db.engine import Database, psycopg_dsn
+from db.unavailable import classify
 from db.writes import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -86,12 +88,16 @@ class PgListener(threading.Thread):
         import psycopg
 
         backoff = 0.5
+        lost_at: float | None = None
         while not self.stop.is_set():
             try:
                 with psycopg.connect(self.dsn, autocommit=True) as conn:
                     conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     self.connected.set()
                     backoff = 0.5
+                    if lost_at is not None:
+                        log.warning("LISTEN connection back after %.0f s", time.monotonic() - lost_at)
+                        lost_at = None
                     # Anything committed while we were away: wake listeners so they re-read by seq.
                     self.hub.publish(ANY)
                     while not self.stop.is_set():
@@ -99,9 +105,14 @@ class PgListener(threading.Thread):
                         # one notification would hold each wake-up until the window closes.
                         for _ in conn.notifies(timeout=0.5, stop_after=1):
                             self.hub.publish(ANY)
-            except Exception:
+            except Exception as exc:
                 self.connected.clear()
-                log.warning("LISTEN connection lost; reconnecting in %.1fs", backoff, exc_info=True)
+                outage = classify(exc)
+                if outage is None:  # not the database being away: worth its traceback every time
+                    log.warning("LISTEN connection failed; reconnecting in %.1fs", backoff, exc_info=True)
+                elif lost_at is None:  # one line per outage, not one per reconnect attempt
+                    lost_at = time.monotonic()
+                    log.warning("LISTEN connection lost (%s); reconnecting with backoff", outage.reason)
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
 

@@ -484,3 +484,37 @@ def test_an_outage_longer_than_the_lease_does_not_cost_the_running_task(
         worker.stop(timeout=10)
         db.dispose()
         observer.dispose()
+
+
+# ---- the change feed's LISTEN connection -------------------------------------------------------------------
+def test_listen_reconnects_say_one_line_per_outage(
+    proxied_pg: tuple[DbProxy, str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """It used to log a traceback on every reconnect attempt (every 0.5–10 s for as long as the outage lasts);
+    now one line when the connection is lost and one when it is back, and wake-ups resume."""
+    import threading
+
+    from db.changefeed import PgListener
+    from db.engine import normalize_url, psycopg_dsn
+
+    proxy, url, _direct = proxied_pg
+    caplog.set_level(logging.INFO, logger="db.changefeed")
+    hub, stop = Hub(), threading.Event()
+    listener = PgListener(psycopg_dsn(normalize_url(url)), hub, stop)
+    listener.start()
+    try:
+        wait_until(listener.connected.is_set, what="LISTEN to connect")
+        proxy.cut()
+        wait_until(lambda: not listener.connected.is_set(), what="the listener to notice")
+        # Several reconnect attempts go by (after 0.5 s, 1 s, 2 s…) while the database is away.
+        stop.wait(4.0)
+        proxy.restore()
+        wait_until(listener.connected.is_set, timeout=30, what="LISTEN to reconnect")
+    finally:
+        stop.set()
+        listener.join(timeout=5)
+    records = [r for r in caplog.records if r.name == "db.changefeed"]
+    assert not any(r.exc_info for r in records), [r.getMessage() for r in records]
+    messages = [r.getMessage() for r in records]
+    assert len([m for m in messages if "LISTEN connection lost" in m]) == 1, messages
+    assert len([m for m in messages if "LISTEN connection back" in m]) == 1, messages
