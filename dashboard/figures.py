@@ -80,6 +80,8 @@ def throughput(
     finished: pd.DataFrame, created: pd.DataFrame, window: tuple[datetime, datetime], theme: str | None = None
 ) -> go.Figure:
     """Stacked bars of tasks that ended per bucket by outcome, with a line of tasks created, over `window`."""
+    if finished.empty and created.empty:
+        return empty_figure("no tasks in the last 24 hours", theme)
     fig = go.Figure()
     for status in ("completed", "failed", "timed_out", "cancelled"):
         part = finished[finished["status"] == status]
@@ -102,10 +104,7 @@ def throughput(
         )
     fig.update_layout(barmode="stack", yaxis_title="tasks", xaxis_title=None)
     fig.update_xaxes(type="date", range=[window[0], window[1]])
-    if finished.empty and created.empty:
-        fig.add_annotation(
-            text="no tasks in the last 24 hours", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper"
-        )
+    fig.update_yaxes(rangemode="tozero")
     return _layout(fig, theme)
 
 
@@ -113,6 +112,8 @@ def task_timeline(
     invocations: pd.DataFrame, transitions: pd.DataFrame, now: datetime, theme: str | None = None
 ) -> go.Figure:
     """A Gantt of the task's invocations (one row per role) with its state transitions as markers."""
+    if invocations.empty and transitions.empty:
+        return empty_figure("nothing recorded yet", theme, height=280, hint=False)
     fig = go.Figure()
     if not invocations.empty:
         ends = invocations["completed_at"].fillna(pd.Timestamp(now))
@@ -150,10 +151,6 @@ def task_timeline(
                 "color": [STATUS_HEX.get(str(s), "#6c757d") for s in transitions["to_status"]],
             },
         )
-    if invocations.empty and transitions.empty:
-        fig.add_annotation(
-            text="nothing recorded yet", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper"
-        )
     fig.update_layout(barmode="overlay", showlegend=False)
     fig.update_xaxes(type="date")
     return _layout(fig, theme, height=280)
@@ -172,14 +169,14 @@ def cost_over_time(
     frame: pd.DataFrame, window: tuple[datetime, datetime], unit: str, theme: str | None = None
 ) -> go.Figure:
     """Stacked cost bars per bucket by model, over the whole window (so one bucket is one bar, not the axis)."""
+    if frame.empty:
+        return empty_figure(theme=theme)
     fig = go.Figure()
     for model in frame.groupby("model")["cost"].sum().sort_values(ascending=False).index:
         part = frame[frame["model"] == model]
         fig.add_bar(x=part["bucket"], y=part["cost"], name=label(model), width=0.8 * UNIT_MS[unit])
-    fig.update_layout(barmode="stack", yaxis_title="USD", yaxis_tickprefix="$")
+    fig.update_layout(barmode="stack", yaxis_title="USD", yaxis_tickprefix="$", yaxis_rangemode="tozero")
     fig.update_xaxes(type="date", range=[window[0], window[1]])
-    if frame.empty:
-        _no_data(fig)
     return _layout(fig, theme)
 
 
@@ -187,19 +184,21 @@ def tokens_over_time(
     frame: pd.DataFrame, window: tuple[datetime, datetime], theme: str | None = None
 ) -> go.Figure:
     """Input, output and cache-read tokens per bucket (all models)."""
+    if frame.empty:
+        return empty_figure(theme=theme, height=260)
     totals = frame.groupby("bucket")[["input", "output", "cache"]].sum().reset_index()
     fig = go.Figure()
     for column, label in (("input", "input"), ("output", "output"), ("cache", "cache read")):
         fig.add_scatter(x=totals["bucket"], y=totals[column], name=label, mode="lines+markers")
-    fig.update_layout(yaxis_title="tokens")
+    fig.update_layout(yaxis_title="tokens", yaxis_rangemode="tozero")
     fig.update_xaxes(type="date", range=[window[0], window[1]])
-    if frame.empty:
-        _no_data(fig)
     return _layout(fig, theme, height=260)
 
 
 def breakdown_bars(frame: pd.DataFrame, dim: str, theme: str | None = None) -> go.Figure:
     """Horizontal bars of cost per value of a dimension, most expensive on top."""
+    if frame.empty:
+        return empty_figure(theme=theme, height=260)
     top = frame.head(15).iloc[::-1]
     fig = go.Figure(
         go.Bar(
@@ -210,13 +209,36 @@ def breakdown_bars(frame: pd.DataFrame, dim: str, theme: str | None = None) -> g
             hovertemplate="%{y}: $%{x:.4f} · %{customdata[0]} calls<extra></extra>",
         )
     )
-    fig.update_layout(xaxis_title="USD", xaxis_tickprefix="$", yaxis_title=dim)
-    if frame.empty:
-        _no_data(fig)
+    fig.update_layout(xaxis_title="USD", xaxis_tickprefix="$", yaxis_title=dim, xaxis_rangemode="tozero")
     return _layout(fig, theme, height=max(260, 28 * len(top) + 80))
 
 
-def _no_data(fig: go.Figure) -> None:
+NO_DATA = "no data in this range"
+START_HINT = "no data yet? start python app.py --demo or submit a task"
+
+
+def empty_figure(
+    message: str = NO_DATA, theme: str | None = None, height: int = 320, hint: bool = True
+) -> go.Figure:
+    """The one empty state of every chart: a message and no axes, instead of the −1…4 axes, the $−1 ticks or
+    the year-2000 dates plotly draws around no data (and no threshold lines or colour bars over nothing).
+    `hint` adds how to get data in, for charts that stay empty until something is recorded."""
+    fig = go.Figure()
+    text = html.escape(message, quote=False)
+    if hint:
+        text += (
+            f"<br><span style='font-size:0.85em;opacity:0.75'>{html.escape(START_HINT, quote=False)}</span>"
+        )
     fig.add_annotation(
-        text="no data in this range", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper"
+        text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14}
     )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(showlegend=False, meta={"empty": True})
+    return _layout(fig, theme, height)
+
+
+def is_empty(fig: go.Figure) -> bool:
+    """Whether a figure is the empty state (tests and pages may ask)."""
+    meta = fig.layout.meta
+    return isinstance(meta, dict) and bool(meta.get("empty"))

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.figures import ROLE_HEX, _layout
+from dashboard.figures import ROLE_HEX, _layout, empty_figure
 
 FALLBACK_HEX = "#6c757d"
 FAILURE_HEX = "#dc3545"
@@ -22,12 +22,13 @@ def role_label(role: object) -> str:
     return escape(name, quote=False) if name else "(none)"
 
 
-def _no_data(fig: go.Figure, text: str = "no calls in this range") -> None:
-    fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+NO_CALLS = "no calls in this range"
 
 
 def role_cost_bars(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
     """Horizontal bars of cost per role, most expensive on top, coloured like the task timeline's roles."""
+    if frame.empty:
+        return empty_figure(NO_CALLS, theme, height=260)
     top = frame.sort_values("cost", ascending=False, kind="stable").head(15).iloc[::-1]
     fig = go.Figure(
         go.Bar(
@@ -39,14 +40,20 @@ def role_cost_bars(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
             hovertemplate="%{y}: $%{x:.4f} · %{customdata[0]} calls · %{customdata[1]} failed<extra></extra>",
         )
     )
-    fig.update_layout(xaxis_title="USD", xaxis_tickprefix="$", yaxis_title="role", showlegend=False)
-    if frame.empty:
-        _no_data(fig)
+    fig.update_layout(
+        xaxis_title="USD",
+        xaxis_tickprefix="$",
+        xaxis_rangemode="tozero",
+        yaxis_title="role",
+        showlegend=False,
+    )
     return _layout(fig, theme, height=max(260, 28 * len(top) + 80))
 
 
 def role_quality(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
     """Two panels sharing the role axis: failure rate (% of finished calls) and call duration (avg and p95)."""
+    if frame.empty:
+        return empty_figure(NO_CALLS, theme)
     ordered = frame.sort_values("calls", ascending=False, kind="stable").head(15)
     labels = [role_label(r) for r in ordered["role"]]
     fig = make_subplots(
@@ -75,7 +82,5 @@ def role_quality(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
     fig.update_layout(barmode="group")
     fig.update_yaxes(title_text="%", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title_text="seconds", rangemode="tozero", row=1, col=2)
-    if frame.empty:
-        _no_data(fig)
     # The shared legend would sit on the panels' titles: lift it above them.
     return _layout(fig, theme).update_layout(margin={"t": 70}, legend={"y": 1.25})

@@ -8,7 +8,7 @@ from datetime import datetime
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures import UNIT_MS, _layout, _no_data
+from dashboard.figures import UNIT_MS, _layout, empty_figure
 from db.insights import Latency, PeakMinute
 
 EVENTS_HEX = "#0d6efd"
@@ -28,6 +28,8 @@ def writes_over_time(
 ) -> go.Figure:
     """Average events/s per bucket (bars), the busiest minute (a marker) and, from write_stats, commits/s of
     the processes that flush their statistics (line)."""
+    if writes.empty and commits.empty:
+        return empty_figure(theme=theme)
     fig = go.Figure()
     if not writes.empty:
         fig.add_bar(
@@ -58,8 +60,6 @@ def writes_over_time(
         )
     fig.update_layout(yaxis_title="per second", yaxis_rangemode="tozero")
     fig.update_xaxes(type="date", range=[window[0], window[1]])
-    if writes.empty and commits.empty:
-        _no_data(fig)
     return _layout(fig, theme)
 
 
@@ -71,6 +71,9 @@ def commit_latency(
 ) -> go.Figure:
     """Commit-weighted p50 and worst p95 per bucket from write_stats; `live` (this process's last minute, from
     its ring buffer) is drawn as two markers at the window's end, as it is not flushed yet."""
+    now_known = live is not None and live.p50_ms is not None and live.p95_ms is not None
+    if latency.empty and not now_known:
+        return empty_figure(theme=theme)
     fig = go.Figure()
     if not latency.empty:
         custom = latency[["commits", "processes"]].to_numpy()
@@ -87,7 +90,7 @@ def commit_latency(
                     "<extra></extra>"
                 ),
             )
-    if live is not None and live.p50_ms is not None and live.p95_ms is not None:
+    if live is not None and now_known:
         fig.add_scatter(
             x=[window[1], window[1]],
             y=[live.p50_ms, live.p95_ms],
@@ -98,27 +101,24 @@ def commit_latency(
         )
     fig.update_layout(yaxis_title="ms per commit", yaxis_rangemode="tozero")
     fig.update_xaxes(type="date", range=[window[0], window[1]])
-    if latency.empty and live is None:
-        _no_data(fig)
     return _layout(fig, theme)
 
 
 def update_histogram(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
     """How many tasks (created in range) were updated how often: bars per update_count bin."""
+    if frame.empty:
+        return empty_figure(theme=theme, height=300)
     fig = go.Figure()
-    if not frame.empty:
-        fig.add_bar(
-            x=frame["label"],
-            y=frame["tasks"],
-            marker_color=EVENTS_HEX,
-            name="tasks",
-            hovertemplate="%{x} updates: %{y:,} tasks<extra></extra>",
-        )
-        tasks = int(frame["tasks"].sum())
-        mean = frame["updates"].sum() / tasks if tasks else 0.0
-        fig.update_layout(title={"text": f"{tasks:,} tasks · {mean:.1f} updates each on average", "x": 0})
-    else:
-        _no_data(fig)
+    fig.add_bar(
+        x=frame["label"],
+        y=frame["tasks"],
+        marker_color=EVENTS_HEX,
+        name="tasks",
+        hovertemplate="%{x} updates: %{y:,} tasks<extra></extra>",
+    )
+    tasks = int(frame["tasks"].sum())
+    mean = frame["updates"].sum() / tasks if tasks else 0.0
+    fig.update_layout(title={"text": f"{tasks:,} tasks · {mean:.1f} updates each on average", "x": 0})
     fig.update_layout(xaxis_title="updates per task", yaxis_title="tasks", xaxis_type="category")
     return _layout(fig, theme, height=300)
 
@@ -127,25 +127,24 @@ def event_growth(
     frame: pd.DataFrame, window: tuple[datetime, datetime], theme: str | None = None
 ) -> go.Figure:
     """Events appended per day (bars) and the event log's running total (line, right axis)."""
+    if frame.empty:
+        return empty_figure(theme=theme, height=300)
     fig = go.Figure()
-    if not frame.empty:
-        fig.add_bar(
-            x=frame["day"],
-            y=frame["events"],
-            name="events per day",
-            marker_color=EVENTS_HEX,
-            width=0.8 * UNIT_MS["day"],
-        )
-        fig.add_scatter(
-            x=frame["day"],
-            y=frame["cumulative"],
-            name="total rows",
-            mode="lines+markers",
-            line={"color": PEAK_HEX, "width": 2},
-            yaxis="y2",
-        )
-    else:
-        _no_data(fig)
+    fig.add_bar(
+        x=frame["day"],
+        y=frame["events"],
+        name="events per day",
+        marker_color=EVENTS_HEX,
+        width=0.8 * UNIT_MS["day"],
+    )
+    fig.add_scatter(
+        x=frame["day"],
+        y=frame["cumulative"],
+        name="total rows",
+        mode="lines+markers",
+        line={"color": PEAK_HEX, "width": 2},
+        yaxis="y2",
+    )
     fig.update_layout(
         yaxis_title="events per day",
         yaxis2={"title": "total rows", "overlaying": "y", "side": "right", "rangemode": "tozero"},

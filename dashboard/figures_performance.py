@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.figures import STATUS_HEX, UNIT_MS, _layout, _no_data, label
+from dashboard.figures import STATUS_HEX, UNIT_MS, _layout, empty_figure, label
 from db.performance import bin_label
 from db.states import FAILURES
 from db.volume import Forecast
@@ -26,14 +26,13 @@ def _kind_color(kind: object) -> str:
 def duration_histogram(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
     """Grouped bars of completed tasks per log-like duration bin, one series per kind; the axis runs over every
     bin from the shortest to the longest so gaps show as gaps."""
+    if frame.empty:
+        return empty_figure(theme=theme)
     fig = go.Figure()
     for kind, part in frame.groupby("kind", sort=True):
         fig.add_bar(x=part["label"], y=part["count"], name=str(kind), marker_color=_kind_color(kind))
-    if frame.empty:
-        _no_data(fig)
-    else:
-        bins = range(int(frame["bin"].min()), int(frame["bin"].max()) + 1)
-        fig.update_xaxes(type="category", categoryorder="array", categoryarray=[bin_label(b) for b in bins])
+    bins = range(int(frame["bin"].min()), int(frame["bin"].max()) + 1)
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=[bin_label(b) for b in bins])
     fig.update_layout(barmode="group", yaxis_title="tasks", xaxis_title="processing time")
     return _layout(fig, theme)
 
@@ -41,6 +40,8 @@ def duration_histogram(frame: pd.DataFrame, theme: str | None = None) -> go.Figu
 def duration_box(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
     """A box per kind drawn from precomputed quantiles (whiskers at min and max), p95 as a diamond; log axis
     because durations span orders of magnitude."""
+    if frame.empty:
+        return empty_figure(theme=theme)
     fig = go.Figure()
     for r in frame.itertuples():
         color = _kind_color(r.kind)
@@ -68,8 +69,6 @@ def duration_box(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
             f"{int(r.n):,} tasks<extra></extra>",
             showlegend=False,
         )
-    if frame.empty:
-        _no_data(fig)
     fig.update_layout(showlegend=False, yaxis_title="seconds")
     fig.update_yaxes(type="log")
     return _layout(fig, theme)
@@ -80,13 +79,13 @@ def outcomes_by_kind(
 ) -> go.Figure:
     """Top: success rate per kind and bucket (completed ÷ completed + failed + timed out; cancelled tasks are
     not outcomes). Bottom: failures per kind, stacked."""
+    if frame.empty or not frame[frame["status"].isin(["completed", *FAILURES])]["count"].any():
+        return empty_figure("no completed or failed tasks in this range", theme, height=420)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.6, 0.4], vertical_spacing=0.08)
     counts = frame.pivot_table(
         index=["bucket", "kind"], columns="status", values="count", aggfunc="sum", fill_value=0
     )
     counts = counts.reindex(columns=sorted({"completed", *FAILURES} | set(counts.columns)), fill_value=0)
-    failed = counts[list(FAILURES)].sum(axis=1)
-    decided = counts["completed"] + failed
     for kind in sorted(frame["kind"].unique()):
         part = counts.xs(kind, level="kind")
         ok, bad = part["completed"], part[list(FAILURES)].sum(axis=1)
@@ -120,14 +119,15 @@ def outcomes_by_kind(
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title_text="success %", range=[0, 105], row=1, col=1)
     fig.update_yaxes(title_text="failures", row=2, col=1)
+    fig.update_yaxes(rangemode="tozero", row=2, col=1)
     fig.update_xaxes(type="date", range=[window[0], window[1]])
-    if frame.empty or not decided.any():
-        _no_data(fig)
     return _layout(fig, theme, height=420)
 
 
 def tool_bars(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
     """Horizontal bars of tool calls per tool, the most used on top."""
+    if frame.empty:
+        return empty_figure("no tool calls in this range", theme, height=260)
     top = frame.iloc[::-1]
     fig = go.Figure(
         go.Bar(
@@ -139,14 +139,14 @@ def tool_bars(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
             hovertemplate="%{y}: %{x:,} calls, %{customdata[0]:.1%} of all<extra></extra>",
         )
     )
-    fig.update_layout(xaxis_title="calls", yaxis_title=None)
-    if frame.empty:
-        _no_data(fig)
+    fig.update_layout(xaxis_title="calls", yaxis_title=None, xaxis_rangemode="tozero")
     return _layout(fig, theme, height=max(260, 24 * len(top) + 80))
 
 
 def peak_heatmap(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
     """Tasks created per weekday × hour (UTC), every cell present."""
+    if frame.empty or not frame["count"].any():
+        return empty_figure(theme=theme, height=300)
     grid = (
         frame.pivot_table(index="weekday", columns="hour", values="count", aggfunc="sum")
         .reindex(index=range(7), columns=range(24))
@@ -165,8 +165,6 @@ def peak_heatmap(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
     )
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(xaxis_title="hour (UTC)")
-    if frame.empty:
-        _no_data(fig)
     return _layout(fig, theme, height=300)
 
 
@@ -175,6 +173,8 @@ def volume_forecast(
 ) -> go.Figure:
     """Tasks created per bucket (a partly covered bucket drawn faded), with the next bucket's forecast as a
     hollow marker and its ±2σ band."""
+    if frame.empty or not frame["created"].any():
+        return empty_figure(theme=theme, height=280)
     fig = go.Figure()
     fig.add_bar(
         x=frame["bucket"],
@@ -199,17 +199,18 @@ def volume_forecast(
             },
             hovertemplate="forecast %{y:.1f} tasks<extra></extra>",
         )
-    fig.update_layout(yaxis_title="tasks created")
+    fig.update_layout(yaxis_title="tasks created", yaxis_rangemode="tozero")
     fig.update_xaxes(type="date")
-    if frame.empty or not frame["created"].any():
-        _no_data(fig)
     return _layout(fig, theme, height=280)
 
 
 def spikes_chart(
     frame: pd.DataFrame, cost: pd.DataFrame, failed: pd.DataFrame, unit: str, theme: str | None = None
 ) -> go.Figure:
-    """Cost (top) and failures (bottom) per bucket with their mean + 3σ threshold; spikes as red crosses."""
+    """Cost (top) and failures (bottom) per bucket with their mean + 3σ threshold; spikes as red crosses.
+    Without any cost or failure in the range there is nothing to threshold: the empty state, not flat lines."""
+    if frame.empty or not (cost["value"].any() or failed["value"].any()):
+        return empty_figure("no cost or failures in this range", theme, height=380)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1)
     for row, (metric, flags, color, fmt) in enumerate(
         (("cost", cost, "#0d6efd", "$%{y:.4f}"), ("failures", failed, STATUS_HEX["failed"], "%{y}")), start=1
@@ -246,7 +247,6 @@ def spikes_chart(
         )
     fig.update_yaxes(title_text="USD", tickprefix="$", row=1, col=1)
     fig.update_yaxes(title_text="failures", row=2, col=1)
+    fig.update_yaxes(rangemode="tozero")
     fig.update_xaxes(type="date")
-    if frame.empty:
-        _no_data(fig)
     return _layout(fig, theme, height=380)

@@ -320,6 +320,9 @@ def _pool_row(name: str, engine: Engine) -> dict[str, Any]:
     size = call("size")
     max_overflow = getattr(pool, "_max_overflow", None)
     capacity = None if size is None or max_overflow is None or max_overflow < 0 else size + max_overflow
+    # QueuePool.overflow() starts at -size and counts up as connections open, so it is negative until the pool
+    # has opened `size` of them; connections beyond the size are never fewer than none.
+    overflow = call("overflow")
     return {
         "engine": name,
         "pool": type(pool).__name__,
@@ -327,7 +330,7 @@ def _pool_row(name: str, engine: Engine) -> dict[str, Any]:
         "capacity": capacity,
         "checked_out": call("checkedout"),
         "checked_in": call("checkedin"),
-        "overflow": call("overflow"),
+        "overflow": None if overflow is None else max(0, overflow),
         "status": pool.status(),
     }
 

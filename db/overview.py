@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from db.frames import to_frame
 from db.models import Invocation, Task, Worker
 from db.sqlfuncs import bucket, seconds_between
-from db.states import TaskStatus
+from db.states import FAILURES, TaskStatus, WorkerStatus
 from db.timeutil import day_start
 
 
@@ -123,11 +123,12 @@ def started_series(session: Session, now: datetime, hours: int = 24, unit: str =
     return frame
 
 
-def workers_frame(session: Session, limit: int = 50) -> pd.DataFrame:
-    """Worker rows, online first: id, name, host, status, running_count, concurrency, last_seen_at, …"""
+def workers_frame(session: Session, limit: int = 50, hidden_before: datetime | None = None) -> pd.DataFrame:
+    """Worker rows, online first: id, name, host, status, running_count, concurrency, last_seen_at, …
+    With `hidden_before`, offline workers last seen before it are left out (their rows stay in the table)."""
     w = Worker.__table__.c
     order = case((w.status == "busy", 0), (w.status == "online", 1), else_=2)
-    rows = session.execute(
+    query = (
         select(
             w.id,
             w.name,
@@ -144,7 +145,10 @@ def workers_frame(session: Session, limit: int = 50) -> pd.DataFrame:
         )
         .order_by(order, w.last_seen_at.desc())
         .limit(limit)
-    ).all()
+    )
+    if hidden_before is not None:
+        query = query.where(or_(w.status != WorkerStatus.OFFLINE.value, w.last_seen_at >= hidden_before))
+    rows = session.execute(query).all()
     return pd.DataFrame(
         rows,
         columns=[
@@ -162,3 +166,30 @@ def workers_frame(session: Session, limit: int = 50) -> pd.DataFrame:
             "tasks_failed",
         ],
     )
+
+
+TODAY_COLUMNS = ["completed_today", "failed_today", "cancelled_today"]
+
+
+def live_workers(
+    session: Session, now: datetime, hide_offline_after: timedelta, limit: int = 50
+) -> pd.DataFrame:
+    """The overview's worker list: `workers_frame` without workers offline for longer than
+    `hide_offline_after`, plus what each finished today (UTC) by outcome, counted from the tasks as the KPI
+    cards are (failed_today holds failed and timed out, like "Failed today"; cancelled ones apart)."""
+    frame = workers_frame(session, limit, hidden_before=now - hide_offline_after)
+    t = Task.__table__.c
+    rows = session.execute(
+        select(
+            t.worker_id,
+            func.sum(case((t.status == TaskStatus.COMPLETED.value, 1), else_=0)),
+            func.sum(case((t.status.in_(FAILURES), 1), else_=0)),
+            func.sum(case((t.status == TaskStatus.CANCELLED.value, 1), else_=0)),
+        )
+        .where(t.completed_at >= day_start(now), t.worker_id.is_not(None))
+        .group_by(t.worker_id)
+    ).all()
+    today = pd.DataFrame(rows, columns=["id", *TODAY_COLUMNS]).set_index("id")
+    frame = frame.join(today, on="id")
+    frame[TODAY_COLUMNS] = frame[TODAY_COLUMNS].fillna(0).astype(int)
+    return frame

@@ -3,6 +3,7 @@ the write-path figures of the database perspective."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from db.frames import to_frame
 from db.models import Activity, Invocation, TaskEvent, WriteStat
 from db.sqlfuncs import seconds_between
+from db.states import EventType, TaskStatus
 
 
 def transitions(session: Session, task_id: int) -> pd.DataFrame:
@@ -49,7 +51,7 @@ def invocations(session: Session, task_id: int) -> pd.DataFrame:
         .where(i.task_id == task_id)
         .order_by(i.started_at)
     ).all()
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         rows,
         columns=[
             "id",
@@ -68,6 +70,42 @@ def invocations(session: Session, task_id: int) -> pd.DataFrame:
             "error",
         ],
     )
+    frame["attempt"] = _attempts(session, task_id, frame)
+    return frame
+
+
+# Ids reported by command scripts and the events API are stored as t{task}a{attempt}-{client id}.
+_NAMESPACED = re.compile(r"^t\d+a(\d+)-")
+
+
+def _attempts(session: Session, task_id: int, frame: pd.DataFrame) -> list[int | None]:
+    """Each call's attempt: from its namespaced id, else the attempt whose run had started when the call
+    did (the task's transitions to running carry their attempt)."""
+    if frame.empty:
+        return []
+    e = TaskEvent.__table__.c
+    runs = session.execute(
+        select(e.at, e.payload)
+        .where(
+            e.task_id == task_id,
+            e.type == EventType.TRANSITION.value,
+            e.to_status == TaskStatus.RUNNING.value,
+        )
+        .order_by(e.seq)
+    ).all()
+    starts = [(at, int(p["attempt"])) for at, p in runs if isinstance(p, dict) and p.get("attempt")]
+    found: list[int | None] = []
+    for call_id, started in zip(frame["id"], frame["started_at"], strict=True):
+        match = _NAMESPACED.match(str(call_id))
+        if match:
+            found.append(int(match.group(1)))
+            continue
+        attempt = None
+        for at, run_attempt in starts:
+            if started is not None and not pd.isna(started) and at <= started:
+                attempt = run_attempt
+        found.append(attempt)
+    return found
 
 
 def activity(session: Session, task_id: int, limit: int = 300) -> pd.DataFrame:

@@ -9,12 +9,13 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from db.frames import to_frame
 from db.models import Task, TaskTag, Worker
 from db.states import TaskKind, TaskStatus
+from db.timeutil import day_start
 
 T = Task.__table__.c
 
@@ -94,16 +95,27 @@ def board(session: Session, per_lane: int = 25) -> dict[str, pd.DataFrame]:
     return lanes
 
 
-def lane_counts(session: Session) -> dict[str, int]:
-    """How many tasks each lane holds (the finished lanes count today's only, so the query stays cheap)."""
-    rows: dict[str, int] = dict(
+def lane_counts(session: Session, now: datetime) -> dict[str, int]:
+    """How many tasks each status holds: all queued and running ones, and of the finished statuses those that
+    ended today (UTC), so the finished lanes' counts stay one index range however long the history is."""
+    active: dict[str, int] = dict(
         session.execute(
             select(T.status, func.count())
             .where(T.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]))
             .group_by(T.status)
         ).all()
     )
-    return {"queued": rows.get("queued", 0), "running": rows.get("running", 0)}
+    # Conditional sums over today's completed_at range (as db.overview.kpis): GROUP BY status would tempt the
+    # planner into the status index, which holds every finished task ever.
+    ended = [*LANES["completed"], *LANES["failed"]]
+    today = session.execute(
+        select(*(func.coalesce(func.sum(case((T.status == s.value, 1), else_=0)), 0) for s in ended)).where(
+            T.completed_at >= day_start(now)
+        )
+    ).one()
+    counts = {s.value: int(active.get(s.value, 0)) for s in (TaskStatus.QUEUED, TaskStatus.RUNNING)}
+    counts.update({s.value: int(n) for s, n in zip(ended, today, strict=True)})
+    return counts
 
 
 @dataclass(frozen=True)

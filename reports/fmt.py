@@ -63,7 +63,7 @@ def value(kpi: Kpi) -> str:
 
 
 def change(kpi: Kpi) -> str:
-    """ "+12% vs previous", "−5 pts", "new", or "no change"."""
+    """ "+12.0%", "−5.0 pts", "new (was 0)", "no change", or "no previous data"."""
     if kpi.value is None or kpi.previous is None:
         return "no previous data" if kpi.previous is None else "–"
     delta = kpi.delta or 0.0
@@ -74,6 +74,16 @@ def change(kpi: Kpi) -> str:
         return "no change" if not kpi.value else f"new (was {FORMATS[kpi.unit](0)})"
     rel = (kpi.change or 0.0) * 100
     return "no change" if abs(rel) < 0.05 else f"{'+' if rel > 0 else '−'}{abs(rel):.1f}%"
+
+
+def versus(kpi: Kpi) -> str:
+    """The change as a KPI card's line: "+12.0% vs previous", or a phrase that stands alone when there is
+    nothing to compare ("no previous data vs previous" read as nonsense)."""
+    if kpi.previous is None:
+        return "no previous period to compare"
+    if kpi.value is None:
+        return "–"
+    return f"{change(kpi)} vs previous"
 
 
 FORMATS = {

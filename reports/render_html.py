@@ -79,7 +79,7 @@ def _summary(report: Report) -> str:
     cards = "".join(
         f'<div class="kpi" data-kpi="{escape(k.key)}"><div class="label">{escape(k.label)}</div>'
         f'<div class="value">{escape(fmt.value(k))}</div>'
-        f'<div class="change {k.trend}">{escape(fmt.change(k))} vs previous</div></div>'
+        f'<div class="change {k.trend}">{escape(fmt.versus(k))}</div></div>'
         for k in report.kpis
     )
     recs = "".join(

@@ -171,7 +171,7 @@ def _summary(report: Report, st: dict[str, ParagraphStyle]) -> list[Flowable]:
         Paragraph(
             f'<font size="7.5" color="#6c757d">{escape(k.label)}</font><br/>'
             f'<font name="{BOLD}" size="13">{escape(fmt.value(k))}</font><br/>'
-            f'<font size="7.5" color="{trend[k.trend]}">{escape(fmt.change(k))} vs previous</font>',
+            f'<font size="7.5" color="{trend[k.trend]}">{escape(fmt.versus(k))}</font>',
             ParagraphStyle("kpi", parent=st["body"], leading=15),
         )
         for k in report.kpis

@@ -59,9 +59,10 @@ def test_board_and_grid_rows(svc: Services) -> None:
 
 def test_detail_refresh(svc: Services) -> None:
     task_id = make_task(svc.db, created=utcnow() - timedelta(minutes=1), title="<i>goal</i>")
-    header, _user, _system, _database, fig, _inv = task_detail.refresh(
+    header, _user, _system, _database, fig, _inv, panels = task_detail.refresh(
         svc, None, task_id, "light", None, None
     )
+    assert panels == {}  # shown
     assert "<i>goal</i>" in texts(header)
     assert fig.data  # the transitions are drawn
     other = {"reason": "events", "tasks": [task_id + 1]}

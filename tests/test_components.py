@@ -115,7 +115,7 @@ def test_running_card_shows_progress_elapsed_and_stuck() -> None:
     card = board.task_card(card_row(), NOW, stuck_after_s=60)
     strings = texts(card)
     assert XSS in strings  # the title is a text child, never parsed as HTML
-    assert "iteration 2 of 5" in strings
+    assert "iteration 2 of 5 · 40%" in strings  # the label says the bar's number
     assert any(s.startswith("elapsed 4m") for s in strings)
     assert any("possibly stuck" in s and "3m 00s" in s for s in strings)
     assert "Markdown" not in types(card) and "Iframe" not in types(card)
@@ -133,9 +133,9 @@ def test_finished_cards() -> None:
 def test_board_lanes() -> None:
     frames = {lane: pd.DataFrame([card_row(id=i)]) for i, lane in enumerate(board.LANE_TITLES)}
     frames["failed"] = frames["failed"].iloc[0:0]
-    row = board.board(frames, {"queued": 12}, NOW, 60)
+    row = board.board(frames, {"queued": 12, "failed": 0, "timed_out": 0, "cancelled": 0}, NOW, 60)
     strings = texts(row)
-    assert "Queued" in strings and "12" in strings and "nothing here" in strings
+    assert "Queued" in strings and "12" in strings and "nothing here" in strings and "0 today" in strings
 
 
 def test_kpis_and_workers() -> None:
@@ -213,7 +213,9 @@ def test_throughput_figure() -> None:
     assert fig.layout.template.layout.paper_bgcolor is not None  # plotly_dark applied
     pio.to_json(fig)  # serialisable for Dash
     empty = figures.throughput(ended.iloc[0:0], made.iloc[0:0], (NOW - timedelta(hours=24), NOW))
-    assert empty.layout.annotations[0].text == "no tasks in the last 24 hours"
+    assert figures.is_empty(empty) and empty.layout.annotations[0].text.startswith(
+        "no tasks in the last 24 hours"
+    )
 
 
 def test_timeline_figure() -> None:

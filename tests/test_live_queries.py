@@ -80,12 +80,20 @@ def test_finished_and_created_series(db: Database, fixed: dict[str, int]) -> Non
 def test_board_lanes_and_order(db: Database, fixed: dict[str, int]) -> None:
     with db.reading() as s:
         lanes = tasklist.board(s, per_lane=10)
-        counts = tasklist.lane_counts(s)
+        counts = tasklist.lane_counts(s, NOW)
     assert list(lanes["queued"]["id"]) == [fixed["q1"], fixed["q2"]]
     assert set(lanes["running"]["id"]) == {fixed["silent"], fixed["active"]}
     assert list(lanes["completed"]["id"])[:1] == [fixed["c600"]]  # newest end first
     assert set(lanes["failed"]["status"]) == {"failed", "timed_out"}
-    assert counts == {"queued": 2, "running": 2}
+    # The finished statuses count today's (UTC) tasks, not the cards shown: "old" ended yesterday.
+    assert counts == {
+        "queued": 2,
+        "running": 2,
+        "completed": 3,
+        "failed": 1,
+        "timed_out": 1,
+        "cancelled": 0,
+    }
 
 
 @pytest.mark.parametrize(

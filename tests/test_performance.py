@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from dashboard import figures_performance as figs
+from dashboard.figures import is_empty
 from dashboard.services import Services
 from db import performance, rollups, volume
 from db.engine import Database
@@ -507,7 +508,12 @@ def test_figures_empty() -> None:
         figs.volume_forecast(volume_frame([0.0] * 3, [0] * 3, created=[0, 0, 0]), None, "hour"),
     ]
     for fig in empty_figs:
-        assert [a.text for a in fig.layout.annotations] == ["no data in this range"]
+        assert is_empty(fig) and not fig.data  # one empty state: a message, no axes
+        assert [a.text.split("<br>")[0] for a in fig.layout.annotations] in (
+            ["no data in this range"],
+            ["no completed or failed tasks in this range"],
+            ["no tool calls in this range"],
+        )
 
 
 # --- the page as plain functions ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import dash_bootstrap_components as dbc
 import pandas as pd
@@ -10,8 +11,16 @@ from dash import dcc, html
 
 from dashboard.components.fmt import duration, missing, since
 from dashboard.components.status import elapsed, liveness, progress_bar, status_badge
+from db.tasklist import LANES
 
-LANE_TITLES = {"queued": "Queued", "running": "Running", "completed": "Completed", "failed": "Failed"}
+LANE_TITLES = {
+    "queued": "Queued",
+    "running": "Running",
+    "completed": "Completed",
+    "failed": "Failed, timed out or cancelled",
+}
+# The finished lanes count the tasks that ended today (UTC); their cards are the newest, of any day.
+FINISHED_LANES = frozenset({"completed", "failed"})
 
 
 def task_card(row: pd.Series, now: datetime, stuck_after_s: float) -> dbc.Card:
@@ -73,18 +82,39 @@ def _ts(value: object) -> datetime | None:
     return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value  # type: ignore[return-value]
 
 
-def lane(name: str, frame: pd.DataFrame, now: datetime, stuck_after_s: float, total: int | None) -> dbc.Col:
+def lane(
+    name: str, frame: pd.DataFrame, now: datetime, stuck_after_s: float, counts: dict[str, int]
+) -> dbc.Col:
+    """A lane whose badge is the true count of what it means (all queued / running tasks, or those that
+    ended today), while its cards stay capped: a caption says how the cards relate to that count."""
     shown = len(frame)
-    label = LANE_TITLES[name]
-    badge = f"{total:,}" if total is not None else f"{shown}"
+    statuses = [s.value for s in LANES[name]]
+    known = [counts[s] for s in statuses if s in counts]
+    total = sum(known) if known else None
+    finished = name in FINISHED_LANES
+    badge = f"{shown}" if total is None else f"{total:,} today" if finished else f"{total:,}"
+    notes: list[str] = []
+    if finished and total and len(statuses) > 1:
+        # Which outcomes the lane holds, so a cancelled task is never counted as a failure unlabelled.
+        notes.append(" · ".join(f"{counts.get(s, 0):,} {s.replace('_', ' ')}" for s in statuses))
+    if total is not None and total > shown:
+        notes.append(
+            f"showing the newest {shown} of {total:,}" if finished else f"showing {shown} of {total:,}"
+        )
+    elif finished and total is not None and shown > total:
+        notes.append(f"and the newest {shown - total} from earlier days")
     cards = [task_card(row, now, stuck_after_s) for _, row in frame.iterrows()]
     if not cards:
         cards = [html.Div("nothing here", className="text-muted small")]
+    head: list[Any] = [
+        html.H6(
+            [LANE_TITLES[name], dbc.Badge(badge, color="light", text_color="dark", className="ms-2")],
+            className="mb-1",
+        )
+    ]
+    head += [html.Div(note, className="small text-muted lane-note") for note in notes]
     return dbc.Col(
-        [
-            html.H6([label, dbc.Badge(badge, color="light", text_color="dark", className="ms-2")]),
-            html.Div(cards, className="lane-body"),
-        ],
+        [html.Div(head, className="mb-2"), html.Div(cards, className="lane-body")],
         md=3,
         className=f"lane lane-{name}",
         id=f"lane-{name}",
@@ -94,6 +124,5 @@ def lane(name: str, frame: pd.DataFrame, now: datetime, stuck_after_s: float, to
 def board(
     lanes: dict[str, pd.DataFrame], counts: dict[str, int], now: datetime, stuck_after_s: float
 ) -> dbc.Row:
-    return dbc.Row(
-        [lane(n, lanes[n], now, stuck_after_s, counts.get(n)) for n in LANE_TITLES], className="g-3"
-    )
+    """`counts` per status, as db.tasklist.lane_counts returns them."""
+    return dbc.Row([lane(n, lanes[n], now, stuck_after_s, counts) for n in LANE_TITLES], className="g-3")

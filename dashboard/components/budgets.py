@@ -6,7 +6,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from dashboard import ids
-from dashboard.components.fmt import money
+from dashboard.components.fmt import money, plural
 from dashboard.components.overview import kpi_card
 from db.budgets import BudgetStatus
 
@@ -58,6 +58,7 @@ def budget_card(statuses: list[BudgetStatus]) -> dbc.Col:
     over = sum(b.over for b in statuses)
     heading = sum(b.projected_over and not b.over for b in statuses)
     value = f"{over} over" if over else "on budget"
-    hint = f"{heading} projected over · {len(statuses)} budgets" if heading else f"{len(statuses)} budgets"
+    total = plural(len(statuses), "budget")
+    hint = f"{heading} projected over · {total}" if heading else total
     color = "danger" if over else "warning" if heading else None
     return kpi_card("Budgets", value, hint=hint, color=color, key="budgets")

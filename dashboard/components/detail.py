@@ -9,7 +9,7 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import html
+from dash import dcc, html
 
 from dashboard import ids
 from dashboard.components.fmt import count, duration, missing, money, since, timestamp
@@ -40,7 +40,7 @@ def header(t: Task) -> html.Div:
                 [
                     status_badge(t.status),
                     html.Small(
-                        f"{t.kind} · attempt {t.attempt} of {t.max_attempts}", className="text-muted ms-1"
+                        f"{t.kind} · {attempt(t.attempt, t.max_attempts)}", className="text-muted ms-1"
                     ),
                 ]
             ),
@@ -91,15 +91,47 @@ def user_view(t: Task, now: datetime, stuck_after_s: float) -> html.Dl:
             ("Working or stuck?", liveness(since(now, t.last_activity_at), stuck_after_s, t.last_activity_at))
         )
     if t.progress_message:
-        pairs.append(("Now", html.Span(t.progress_message, className="text-break")))
+        # Only a running task is doing something now; a finished one's message is where it stopped.
+        label = "Now" if running else "Last step"
+        pairs.append((label, html.Span(t.progress_message, className="text-break")))
     if t.error_message:
         pairs.append(("Error", html.Pre(t.error_message, className="text-danger small mb-0 text-wrap")))
     pairs.append(("Result", html.Pre(_result_text(t.result), className="small mb-0 text-wrap result-text")))
     return facts(pairs)
 
 
-def system_view(t: Task) -> html.Dl:
-    wait = (t.started_at - t.created_at).total_seconds() if t.started_at else None
+# What the end time of a task is called, by how it ended.
+END_LABELS = {
+    TaskStatus.COMPLETED: "Completed",
+    TaskStatus.FAILED: "Failed at",
+    TaskStatus.TIMED_OUT: "Timed out at",
+    TaskStatus.CANCELLED: "Cancelled at",
+}
+
+
+def attempt(number: int | None, allowed: int | None) -> str:
+    """ "attempt 2 of 3"; past the allowed attempts only a retry by hand can be, so it says that instead of
+    "attempt 2 of 1"."""
+    n, m = int(number or 1), int(allowed or 1)
+    return f"attempt {n} of {m}" if n <= m else f"attempt {n} (retried by hand; {m} automatic)"
+
+
+def queued_at(t: Task, transitions: pd.DataFrame | None) -> datetime | None:
+    """When the current attempt entered the queue: its latest transition to queued (a retry re-queues the
+    task without changing created_at), else the task's creation."""
+    if transitions is not None and not transitions.empty:
+        queued = transitions[transitions["to_status"] == TaskStatus.QUEUED.value]
+        if t.started_at is not None:
+            queued = queued[queued["at"] <= pd.Timestamp(t.started_at)]
+        if not queued.empty:
+            at = queued["at"].iloc[-1]
+            return at.to_pydatetime() if isinstance(at, pd.Timestamp) else at  # type: ignore[no-any-return]
+    return t.created_at
+
+
+def system_view(t: Task, transitions: pd.DataFrame | None = None) -> html.Dl:
+    entered = queued_at(t, transitions)
+    wait = (t.started_at - entered).total_seconds() if t.started_at and entered else None
     took = (t.completed_at - t.started_at).total_seconds() if t.started_at and t.completed_at else None
     holder = "–"
     if t.status == TaskStatus.RUNNING and t.worker_id:
@@ -112,10 +144,10 @@ def system_view(t: Task) -> html.Dl:
         [
             ("Created", timestamp(t.created_at)),
             ("Started", timestamp(t.started_at)),
-            ("Completed", timestamp(t.completed_at)),
+            (END_LABELS.get(TaskStatus(t.status), "Ended"), timestamp(t.completed_at)),
             ("Queue wait", duration(wait)),
             ("Duration", duration(took)),
-            ("Attempt", f"{t.attempt} of {t.max_attempts}"),
+            ("Attempt", attempt(t.attempt, t.max_attempts).removeprefix("attempt ")),
             ("Worker", t.worker_id or "–"),
             ("Held by", holder),
             (
@@ -148,9 +180,11 @@ def database_view(t: Task, now: datetime, latency_ms: tuple[float | None, float 
 def invocations_table(frame: pd.DataFrame) -> html.Div | dbc.Table:
     if frame.empty:
         return html.Div("No invocations recorded.", className="text-muted small")
+    attempts = frame["attempt"] if "attempt" in frame else pd.Series([None] * len(frame))
     rows = [
         html.Tr(
             [
+                html.Td("–" if missing(a) else str(int(a))),
                 html.Td(str(r.role)),
                 html.Td(f"{r.provider} / {r.model}" if r.provider else str(r.model)),
                 html.Td(str(r.status)),
@@ -159,10 +193,12 @@ def invocations_table(frame: pd.DataFrame) -> html.Div | dbc.Table:
                 html.Td(money(float(r.cost_usd))),
             ]
         )
-        for r in frame.itertuples()
+        for r, a in zip(frame.itertuples(), attempts, strict=True)
     ]
     head = html.Thead(
-        html.Tr([html.Th(h) for h in ("Role", "Model", "Status", "Duration", "Tokens in/out", "Cost")])
+        html.Tr(
+            [html.Th(h) for h in ("Attempt", "Role", "Model", "Status", "Duration", "Tokens in/out", "Cost")]
+        )
     )
     return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True)
 
@@ -185,5 +221,18 @@ def activity_lines(frame: pd.DataFrame) -> list[html.Div]:
     return [activity_line(r.at, r.type, r.message) for r in frame.itertuples()]
 
 
-def not_found(task_id: str | None) -> html.Div:
-    return html.Div([html.H4("Task not found"), html.P(f"There is no task {task_id!s}.")])
+def not_found(task_id: str | None) -> dbc.Card:
+    """The whole page for an id that names no task: no empty panels under it."""
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                html.H4("Task not found", className="card-title"),
+                html.P(
+                    f"There is no task {task_id!s}. It may have been deleted, or the address is mistyped."
+                ),
+                dcc.Link("← All tasks", href="/tasks"),
+            ]
+        ),
+        className="task-not-found",
+        id=ids.DETAIL_NOT_FOUND,
+    )

@@ -55,6 +55,11 @@ def count(value: int | None) -> str:
     return "–" if value is None else f"{value:,}"
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """ "1 budget", "2 budgets", "1,200 tasks"; `many` for words that do not just take an s."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
 def percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
 

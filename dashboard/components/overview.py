@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import html
 
-from dashboard.components.fmt import count, duration, money, percent, since
+from dashboard.components.fmt import count, duration, missing, money, percent, since
 from db.overview import Kpis
 
 
@@ -55,6 +56,9 @@ def kpi_cards(k: Kpis, extra: tuple[dbc.Col, ...] = ()) -> dbc.Row:
 
 
 def workers_summary(frame: pd.DataFrame, now: datetime) -> html.Div:
+    """Worker health. Each row carries its id (names repeat: every process on a host may share one) and what
+    it finished today, by outcome, so the rows add up to the KPI cards; the all-time counters (which count
+    cancelled runs with the failed ones) are in the cell's tooltip, named as such."""
     if frame.empty:
         return html.Div(
             "No worker has registered yet. Start one with `python app.py worker`.", className="text-muted"
@@ -71,26 +75,37 @@ def workers_summary(frame: pd.DataFrame, now: datetime) -> html.Div:
     rows = []
     for w in frame.itertuples():
         seen = since(now, w.last_seen_at)
+        today = [f"{_int(w, 'completed_today'):,} completed", f"{_int(w, 'failed_today'):,} failed"]
+        if _int(w, "cancelled_today"):
+            today.append(f"{_int(w, 'cancelled_today'):,} cancelled")
         rows.append(
             html.Tr(
                 [
-                    html.Td(w.name),
+                    html.Td([html.Div(str(w.name)), html.Small(str(w.id), className="text-muted worker-id")]),
                     html.Td(w.host),
                     html.Td(str(w.status)),
                     html.Td(f"{w.running_count}/{w.concurrency}"),
-                    html.Td(f"{w.tasks_completed:,} ok · {w.tasks_failed:,} failed"),
+                    html.Td(
+                        " · ".join(today),
+                        title=f"since it registered: {int(w.tasks_completed):,} completed, "
+                        f"{int(w.tasks_failed):,} failed, timed out or cancelled",
+                    ),
                     html.Td(f"{duration(seen)} ago" if seen is not None else "–"),
                 ]
             )
         )
+    heads = ("Worker", "Host", "Status", "Slots", "Finished today (UTC)", "Seen")
     table = dbc.Table(
-        [
-            html.Thead(html.Tr([html.Th(h) for h in ("Worker", "Host", "Status", "Slots", "Done", "Seen")])),
-            html.Tbody(rows),
-        ],
+        [html.Thead(html.Tr([html.Th(h) for h in heads])), html.Tbody(rows)],
         size="sm",
         hover=True,
         responsive=True,
         className="mb-0",
     )
     return html.Div([header, table])
+
+
+def _int(row: Any, name: str) -> int:
+    """A today-count of a worker row; 0 when the frame has no such column (the API's worker rows)."""
+    value = getattr(row, name, 0)
+    return 0 if missing(value) else int(value)

@@ -19,12 +19,24 @@ def status_badge(status: str) -> dbc.Badge:
 def progress_bar(
     progress: float | None, iteration: int | None, max_iterations: int | None, status: str
 ) -> html.Div:
+    """The bar is the task's reported percent and the label says the same number, so "iteration 2 of 2"
+    never sits silently over a half-full bar; only a completed task reads as done (100 %), and a task that
+    ended otherwise keeps the bar where it stopped and says so."""
     value = 0.0 if progress is None or missing(progress) else float(progress)
-    label = ""
+    if status == "completed":
+        value = 100.0
+    step = ""
     if max_iterations and not missing(max_iterations):
-        label = f"iteration {int(iteration or 0)} of {int(max_iterations)}"
+        step = f"iteration {int(0 if missing(iteration) else iteration or 0)} of {int(max_iterations)}"
     elif iteration and not missing(iteration):
-        label = f"iteration {int(iteration)}"
+        step = f"iteration {int(iteration)}"
+    if status == "completed":
+        label = f"done in {step}" if step else "done"
+    elif status in ("failed", "timed_out", "cancelled"):
+        where = f" in {step}" if step else ""
+        label = f"{status.replace('_', ' ')}{where} at {value:.0f}%"
+    else:
+        label = f"{step} · {value:.0f}%" if step else f"{value:.0f}%"
     bar = dbc.Progress(
         value=value,
         color=STATUS_COLORS.get(status, "primary"),

@@ -14,7 +14,7 @@ from dashboard import figures, ids
 from dashboard.clientside import js
 from dashboard.components.cards import header_with
 from dashboard.components.download import download_link, export_url
-from dashboard.components.fmt import count, money
+from dashboard.components.fmt import count, money, plural
 from dashboard.components.overview import kpi_card
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
@@ -119,7 +119,7 @@ def kpis(current: costs.CostTotals, previous: costs.CostTotals) -> dbc.Row:
             kpi_card("Output tokens", count(current.output_tokens), key="out"),
             kpi_card("Cache-read tokens", count(current.cache_read_tokens), key="cache"),
             kpi_card(
-                "Cost per task", money(current.per_task), hint=f"{current.tasks:,} tasks", key="per-task"
+                "Cost per task", money(current.per_task), hint=plural(current.tasks, "task"), key="per-task"
             ),
             kpi_card(
                 "Per successful task",

@@ -55,7 +55,8 @@ def refresh(svc: Services, theme: str | None) -> tuple[Any, Any, Any]:
         k = overview.kpis(session, now, timedelta(seconds=svc.settings.stuck_after_seconds))
         finished = overview.finished_series(session, now)
         created = overview.started_series(session, now)
-        workers = overview.workers_frame(session)
+        forget = timedelta(hours=svc.settings.worker_offline_hide_hours)
+        workers = overview.live_workers(session, now, forget)
         money_limits = budgets.statuses(session, now)
     window = (now - timedelta(hours=24), now + timedelta(minutes=30))
     return (

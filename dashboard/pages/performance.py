@@ -77,10 +77,12 @@ def kpis(k: PerfKpis, forecast: Forecast | None, unit: str) -> dbc.Row:
         about = "≈" if t.estimated else ""
         return f"p50 {about}{duration(t.p50)} · p95 {about}{duration(t.p95)}"
 
-    expected = "–" if forecast is None else f"{forecast.value:,.1f}"
+    # A trend through nothing but empty buckets is no forecast ("0.0 · 0–0"): say so instead.
+    flat_zero = forecast is not None and forecast.high <= 0
+    expected = "–" if forecast is None or flat_zero else f"{forecast.value:,.1f}"
     band = (
-        ""
-        if forecast is None
+        ("no tasks created yet to forecast from" if flat_zero else "")
+        if forecast is None or flat_zero
         else f"{forecast.low:,.0f}–{forecast.high:,.0f}, {unit} of {forecast.at:%m-%d %H:%M}"
     )
     return dbc.Row(

@@ -26,6 +26,8 @@ TITLE = "Task"
 # The browser keeps at most this many activity lines; past it the panel reloads the newest ones.
 MAX_LINES = 2_000
 INITIAL_LINES = 300
+HIDDEN = {"display": "none"}
+SHOWN: dict[str, str] = {}
 
 
 def parse_id(raw: Any) -> int | None:
@@ -39,7 +41,7 @@ def parse_id(raw: Any) -> int | None:
 def layout(task_id: str | None = None, **_: Any) -> html.Div:
     tid = parse_id(task_id)
     if tid is None:
-        return detail.not_found(task_id)
+        return html.Div(detail.not_found(task_id))
     card = dbc.Card
     return html.Div(
         [
@@ -47,79 +49,87 @@ def layout(task_id: str | None = None, **_: Any) -> html.Div:
             dcc.Store(id=ids.ACTIVITY_CURSOR),
             html.Div(id=ids.DETAIL_HEADER, className="mb-3"),
             html.Div(id=ids.ACTION_RESULT),
-            dbc.Row(
+            # Shown once a refresh found the task; for an id that names none the header holds the not-found
+            # card alone, with no empty panels (and no empty timeline) under it.
+            html.Div(
                 [
-                    dbc.Col(
-                        card([dbc.CardHeader("User"), dbc.CardBody(id=ids.DETAIL_USER)]),
-                        lg=4,
+                    dbc.Row(
+                        [
+                            dbc.Col(
+                                card([dbc.CardHeader("User"), dbc.CardBody(id=ids.DETAIL_USER)]),
+                                lg=4,
+                                className="mb-3",
+                            ),
+                            dbc.Col(
+                                card([dbc.CardHeader("System"), dbc.CardBody(id=ids.DETAIL_SYSTEM)]),
+                                lg=4,
+                                className="mb-3",
+                            ),
+                            dbc.Col(
+                                card([dbc.CardHeader("Database"), dbc.CardBody(id=ids.DETAIL_DATABASE)]),
+                                lg=4,
+                                className="mb-3",
+                            ),
+                        ]
+                    ),
+                    card(
+                        [
+                            dbc.CardHeader("Timeline: invocations by role, state transitions"),
+                            dbc.CardBody(dcc.Graph(id=ids.DETAIL_TIMELINE, config={"displaylogo": False})),
+                        ],
                         className="mb-3",
                     ),
-                    dbc.Col(
-                        card([dbc.CardHeader("System"), dbc.CardBody(id=ids.DETAIL_SYSTEM)]),
-                        lg=4,
-                        className="mb-3",
-                    ),
-                    dbc.Col(
-                        card([dbc.CardHeader("Database"), dbc.CardBody(id=ids.DETAIL_DATABASE)]),
-                        lg=4,
-                        className="mb-3",
-                    ),
-                ]
-            ),
-            card(
-                [
-                    dbc.CardHeader("Timeline: invocations by role, state transitions"),
-                    dbc.CardBody(dcc.Graph(id=ids.DETAIL_TIMELINE, config={"displaylogo": False})),
-                ],
-                className="mb-3",
-            ),
-            dbc.Row(
-                [
-                    dbc.Col(
-                        card(
-                            [
-                                header_with(
-                                    "Invocations",
-                                    download_link(
-                                        ids.EXPORT_INVOCATIONS,
-                                        export_url("invocations", [("task", str(tid))]),
-                                    ),
-                                ),
-                                dbc.CardBody(id=ids.DETAIL_INVOCATIONS),
-                            ]
-                        ),
-                        lg=6,
-                        className="mb-3",
-                    ),
-                    dbc.Col(
-                        card(
-                            [
-                                header_with(
-                                    "Live activity",
-                                    html.Div(
-                                        [
-                                            dbc.Switch(
-                                                id=ids.ACTIVITY_PAUSE,
-                                                label="pause",
-                                                value=False,
-                                                className="mb-0",
-                                            ),
-                                            # Every line, not only the newest the panel keeps.
+                    dbc.Row(
+                        [
+                            dbc.Col(
+                                card(
+                                    [
+                                        header_with(
+                                            "Invocations",
                                             download_link(
-                                                ids.EXPORT_ACTIVITY,
-                                                export_url("activity", [("task", str(tid))]),
+                                                ids.EXPORT_INVOCATIONS,
+                                                export_url("invocations", [("task", str(tid))]),
                                             ),
-                                        ],
-                                        className="d-flex align-items-center gap-3",
-                                    ),
+                                        ),
+                                        dbc.CardBody(id=ids.DETAIL_INVOCATIONS),
+                                    ]
                                 ),
-                                dbc.CardBody(html.Div(id=ids.ACTIVITY, className="activity-panel")),
-                            ]
-                        ),
-                        lg=6,
-                        className="mb-3",
+                                lg=6,
+                                className="mb-3",
+                            ),
+                            dbc.Col(
+                                card(
+                                    [
+                                        header_with(
+                                            "Live activity",
+                                            html.Div(
+                                                [
+                                                    dbc.Switch(
+                                                        id=ids.ACTIVITY_PAUSE,
+                                                        label="pause",
+                                                        value=False,
+                                                        className="mb-0",
+                                                    ),
+                                                    # Every line, not only the newest the panel keeps.
+                                                    download_link(
+                                                        ids.EXPORT_ACTIVITY,
+                                                        export_url("activity", [("task", str(tid))]),
+                                                    ),
+                                                ],
+                                                className="d-flex align-items-center gap-3",
+                                            ),
+                                        ),
+                                        dbc.CardBody(html.Div(id=ids.ACTIVITY, className="activity-panel")),
+                                    ]
+                                ),
+                                lg=6,
+                                className="mb-3",
+                            ),
+                        ]
                     ),
-                ]
+                ],
+                id=ids.DETAIL_PANELS,
+                style=HIDDEN,  # until the first refresh has found the task
             ),
         ]
     )
@@ -133,21 +143,16 @@ def refresh(
     shown: Any,
     triggered: str | None,
 ) -> tuple[Any, ...]:
-    """The three perspectives, timeline and invocations; skipped when a push concerns other tasks only."""
+    """The three perspectives, timeline and invocations; skipped when a push concerns other tasks only. For
+    an id that names no task, only the not-found card (the panels are hidden, not drawn empty)."""
     if shown is not None and _untouched(signal, task_id, triggered):
         raise dash.exceptions.PreventUpdate
     now = utcnow()
     with svc.db.reading() as session:
         t = get_task(session, task_id)
         if t is None:
-            return (
-                detail.not_found(str(task_id)),
-                None,
-                None,
-                None,
-                figures.task_timeline(*_empty(), now, theme),
-                None,
-            )
+            keep = dash.no_update
+            return (detail.not_found(str(task_id)), keep, keep, keep, keep, keep, HIDDEN)
         inv = taskdetail.invocations(session, task_id)
         moves = taskdetail.transitions(session, task_id)
         latency = taskdetail.write_latency(session, now)
@@ -155,10 +160,11 @@ def refresh(
     return (
         detail.header(t),
         detail.user_view(t, now, stuck),
-        detail.system_view(t),
+        detail.system_view(t, moves),
         detail.database_view(t, now, latency),
         figures.task_timeline(inv, moves, now, theme),
         detail.invocations_table(inv),
+        SHOWN,
     )
 
 
@@ -222,6 +228,7 @@ def register(app: dash.Dash, svc: Services) -> None:
         Output(ids.DETAIL_DATABASE, "children"),
         Output(ids.DETAIL_TIMELINE, "figure"),
         Output(ids.DETAIL_INVOCATIONS, "children"),
+        Output(ids.DETAIL_PANELS, "style"),
         Input(ids.SIGNAL, "data"),
         Input(ids.DETAIL_ID, "data"),
         Input(ids.THEME, "data"),
@@ -277,12 +284,3 @@ def _untouched(signal: dict[str, Any] | None, task_id: int, triggered: str | Non
     if triggered != ids.SIGNAL or not signal or signal.get("reason") != "events":
         return False
     return task_id not in (signal.get("tasks") or [])
-
-
-def _empty() -> tuple[Any, Any]:
-    import pandas as pd
-
-    return (
-        pd.DataFrame(columns=["role", "started_at", "completed_at", "model", "status"]),
-        pd.DataFrame(columns=["at", "from_status", "to_status"]),
-    )

@@ -43,7 +43,8 @@ COLUMNS = [
     {
         "field": "progress",
         "width": 110,
-        "valueFormatter": {"function": "d3.format('.0f')(params.value) + '%'"},
+        # Placeholder rows of a block still loading have no value: blank, not "NaN%".
+        "valueFormatter": {"function": "params.value == null ? '' : d3.format('.0f')(params.value) + '%'"},
     },
     {"field": "attempt", "width": 100},
     {"field": "worker_id", "headerName": "worker", "width": 170},
@@ -234,10 +235,11 @@ def rows_response(frame: Any, total: int | None) -> dict[str, Any]:
 
 
 def board_view(svc: Services) -> Any:
+    now = utcnow()
     with svc.db.reading() as session:
         lanes = tasklist.board(session)
-        counts = tasklist.lane_counts(session)
-    return board(lanes, counts, utcnow(), svc.settings.stuck_after_seconds)
+        counts = tasklist.lane_counts(session, now)
+    return board(lanes, counts, now, svc.settings.stuck_after_seconds)
 
 
 def rows(svc: Services, request: dict[str, Any] | None, *filters: Any) -> dict[str, Any]:
