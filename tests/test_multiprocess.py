@@ -95,8 +95,9 @@ def test_workers_drain_one_queue_running_each_task_exactly_once(
 
 # ---- 2. SIGKILL of a worker mid-task --------------------------------------------------------------------
 def _kill_orphan(pid_file: Path, marker: str) -> None:
-    """The killed worker's command runs in its own session and outlives it: end that process group, after
-    checking by its command line that the pid is still our shell."""
+    """A safety net: the killed worker's command dies with it (tests/test_command_death.py checks that); should
+    a regression leave it running, end its process group here so it does not outlive the test, after checking
+    by its command line that the pid is still our shell."""
     if not pid_file.exists():
         return
     pid = int(pid_file.read_text().strip() or 0)
