@@ -7,6 +7,7 @@ STATUS = "live-status"
 THEME = "theme"
 THEME_SWITCH = "theme-switch"
 TOASTS = "toasts"
+TOAST_PLAN = "toast-plan"  # written by assets/live.js: the toasts to show (dashboard/toasts.py)
 JUMP = "jump-to-task"
 NOW = "now-tick"
 

@@ -11,6 +11,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
 from dashboard import ids, unavailable
+from dashboard import toasts as finish
 from dashboard.clientside import js
 from dashboard.routes import BOOTSTRAP_CSS, mount
 from dashboard.services import Services
@@ -105,42 +106,24 @@ def shell() -> html.Div:
             dcc.Store(id=ids.SIGNAL),
             dcc.Store(id=ids.THEME, storage_type="local"),
             nav,
+            # Bottom right, over no filter; at most three toasts, a burst is one summary (dashboard/toasts.py).
+            dcc.Store(id=ids.TOAST_PLAN),
             html.Div(id=ids.TOASTS, className="toast-stack"),
             html.Main(dbc.Container(dash.page_container, fluid=True, className="pb-4")),
         ]
     )
 
 
-def finish_toasts(finished: list[dict[str, Any]], titles: dict[int, str]) -> list[dbc.Toast]:
-    icons = {"completed": "success", "failed": "danger", "timed_out": "warning", "cancelled": "secondary"}
-    toasts = []
-    for item in finished[-5:]:
-        task_id, status = item.get("task_id"), str(item.get("to"))
-        if not isinstance(task_id, int):
-            continue
-        toasts.append(
-            dbc.Toast(
-                [
-                    html.Div(titles.get(task_id, ""), className="text-break"),
-                    dcc.Link("open", href=f"/tasks/{task_id}", className="small"),
-                ],
-                header=f"Task #{task_id} {status.replace('_', ' ')}",
-                icon=icons.get(status, "info"),
-                duration=6000,
-                dismissable=True,
-                className="mb-2",
-            )
-        )
-    return toasts
-
-
-def toasts(svc: Services, signal: dict[str, Any] | None) -> list[dbc.Toast]:
-    finished = (signal or {}).get("finished") or []
-    if not finished:
+def toasts(svc: Services, plan: dict[str, Any] | None) -> list[dbc.Toast]:
+    """The "task finished" toasts that assets/live.js's plan asks for (dashboard/toasts.py)."""
+    singles = finish.singles_of(plan)
+    if not singles and not finish.counts_of(plan):
         raise dash.exceptions.PreventUpdate
-    with svc.db.reading() as session:
-        titles = task_titles(session, [f["task_id"] for f in finished if isinstance(f.get("task_id"), int)])
-    return finish_toasts(finished, titles)
+    titles: dict[int, str] = {}
+    if singles:
+        with svc.db.reading() as session:
+            titles = task_titles(session, [s.task_id for s in singles])
+    return finish.render(plan, titles)
 
 
 def jump_target(svc: Services, text: str | None) -> str:
@@ -165,9 +148,9 @@ def _register_shell_callbacks(app: dash.Dash, svc: Services) -> None:
     def _jump(_n: Any, text: str | None) -> tuple[str, str]:
         return jump_target(svc, text), ""
 
-    @app.callback(Output(ids.TOASTS, "children"), Input(ids.SIGNAL, "data"), prevent_initial_call=True)
-    def _toasts(signal: dict[str, Any] | None) -> Any:
-        return toasts(svc, signal)
+    @app.callback(Output(ids.TOASTS, "children"), Input(ids.TOAST_PLAN, "data"), prevent_initial_call=True)
+    def _toasts(plan: dict[str, Any] | None) -> Any:
+        return toasts(svc, plan)
 
     # The theme is remembered per browser (localStorage) and applied to Bootstrap's colour mode.
     app.clientside_callback(

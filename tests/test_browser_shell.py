@@ -107,3 +107,52 @@ def test_socket_refused_while_server_answers_is_polling_not_offline(
     assert state["status"] == "polling"
     assert page.evaluate("() => window.tasklensLive.offlineSince") is None
     tab.watch.assert_clean()
+
+
+# ---- issue 12 item 10: a burst of finishes is one summary toast, bottom right, never over the filters --------
+def _boxes_overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+def test_a_burst_of_finishes_is_one_summary_toast(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    app = sqlite_app(worker=False)
+    page = tab.page
+    outcomes = [TaskStatus.COMPLETED] * 9 + [TaskStatus.FAILED] * 2 + [TaskStatus.TIMED_OUT]
+    tasks = [_external(app, f"burst {i}") for i in range(len(outcomes))]
+    open_page(page, app.url + "/tasks")
+    shown = page.locator(f"#{ids.TOASTS} .toast.show")
+
+    # One at first: a single toast naming the task.
+    app.recorder.record(tasks[0], Transition(outcomes[0]), actor="test")
+    expect(shown).to_have_count(1)
+    expect(shown.first).to_contain_text(f"Task #{tasks[0]} completed")
+    # Then the rest at once (several pushes): never more than three toasts up, and they end as one summary.
+    most = 0
+    for task_id, outcome in zip(tasks[1:], outcomes[1:], strict=True):
+        app.recorder.record(task_id, Transition(outcome), actor="test")
+        most = max(most, shown.count())
+    summary = shown.filter(has_text="12 tasks finished")
+    expect(summary).to_have_count(1)
+    most = max(most, shown.count())
+    assert most <= 3, f"{most} toasts were up at once"
+    expect(shown).to_have_count(1)
+    expect(summary).to_contain_text("9 completed · 2 failed · 1 timed out")
+
+    # Bottom right, over none of the table's filters.
+    stack = page.locator(f"#{ids.TOASTS}").bounding_box()
+    assert stack is not None
+    for control in (ids.F_STATUS, ids.F_KIND, ids.F_WORKER, ids.F_TAG, ids.F_TEXT, ids.F_RANGE):
+        box = page.locator(f"#{control}").bounding_box()
+        assert box is not None and not _boxes_overlap(stack, box), f"the toasts cover #{control}"
+    screenshot(page, "toast-summary")
+
+    # Its link opens the table filtered by those outcomes, inside the app.
+    summary.get_by_role("link", name="show them in the table").click()
+    expect(page).to_have_url(f"{app.url}/tasks?status=completed&status=failed&status=timed_out")
+    assert_not_reloaded(page)
+    tab.watch.assert_clean()

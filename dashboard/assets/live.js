@@ -13,6 +13,7 @@
 
   var SIGNAL = "live-signal";
   var STATUS = "live-status";
+  var TOAST_PLAN = "toast-plan";
   var FLUSH_MS = 250;
   var POLL_MS = 10000;
   var POLL_AFTER_MS = 4000;
@@ -26,6 +27,10 @@
   var MAX_ACTIVITY = 300;
   var MAX_TASKS = 500;
   var TERMINAL = { completed: 1, failed: 1, cancelled: 1, timed_out: 1 };
+  // "Task finished" toasts: each stays SHOW_MS; at most MAX_TOASTS up, beyond that one summary of the burst,
+  // which keeps counting while finishes arrive less than SHOW_MS apart (dashboard/toasts.py draws them).
+  var SHOW_MS = 6000;
+  var MAX_TOASTS = 3;
 
   var state = {
     status: "connecting",
@@ -144,7 +149,48 @@
       at: Date.now(),
     };
     if (setProps(SIGNAL, { data: data })) state.flushes += 1;
+    if (finished.length) noteFinished(finished);
   }
+
+  // ---- the toast plan: kept here, where pushes are ordered, and sent whole, so a Dash callback call that
+  // a newer push overtakes (and Dash drops) loses nothing ----
+  var burst = { shown: [], counts: null, lastAt: 0 };
+  var dismissed = {};
+
+  function noteFinished(finished) {
+    var now = Date.now();
+    var fresh = finished.map(function (f) {
+      return { task_id: f.task_id, to: f.to, key: f.task_id + "-" + f.seq, at: now };
+    });
+    if (burst.counts && now - burst.lastAt < SHOW_MS) {
+      fresh.forEach(function (f) { burst.counts[f.to] = (burst.counts[f.to] || 0) + 1; });
+    } else {
+      burst.counts = null;
+      var up = burst.shown.filter(function (f) { return now - f.at < SHOW_MS && !dismissed[f.key]; });
+      if (up.length + fresh.length > MAX_TOASTS) {
+        burst.counts = {};
+        up.concat(fresh).forEach(function (f) { burst.counts[f.to] = (burst.counts[f.to] || 0) + 1; });
+        burst.shown = [];
+      } else {
+        burst.shown = up.concat(fresh);
+      }
+    }
+    burst.lastAt = now;
+    var plan = burst.counts ? { counts: burst.counts } : {
+      finished: burst.shown.map(function (f) {
+        return { task_id: f.task_id, to: f.to, key: f.key, ms_left: Math.max(1, SHOW_MS - (now - f.at)) };
+      }),
+    };
+    plan.at = now; // every plan differs, so Dash fires even when one repeats an earlier one
+    setProps(TOAST_PLAN, { data: plan });
+  }
+
+  // A closed toast stays closed when the stack is redrawn for a later finish.
+  document.addEventListener("click", function (e) {
+    var close = e.target && e.target.closest ? e.target.closest(".toast .btn-close") : null;
+    var toast = close ? close.closest(".toast") : null;
+    if (toast && toast.id && toast.id.indexOf("finish-") === 0) dismissed[toast.id.slice(7)] = 1;
+  }, true);
 
   function flush() {
     flushTimer = null;
