@@ -172,12 +172,13 @@ TODAY_COLUMNS = ["completed_today", "failed_today", "cancelled_today"]
 
 
 def live_workers(
-    session: Session, now: datetime, hide_offline_after: timedelta, limit: int = 50
+    session: Session, now: datetime, hide_offline_after: timedelta | None, limit: int = 50
 ) -> pd.DataFrame:
-    """The overview's worker list: `workers_frame` without workers offline for longer than
-    `hide_offline_after`, plus what each finished today (UTC) by outcome, counted from the tasks as the KPI
-    cards are (failed_today holds failed and timed out, like "Failed today"; cancelled ones apart)."""
-    frame = workers_frame(session, limit, hidden_before=now - hide_offline_after)
+    """`workers_frame` (without workers offline for longer than `hide_offline_after`, when given) plus what
+    each finished today (UTC) by outcome, counted from the tasks as the KPI cards are (failed_today holds
+    failed and timed out, like "Failed today"; cancelled ones apart)."""
+    hidden_before = None if hide_offline_after is None else now - hide_offline_after
+    frame = workers_frame(session, limit, hidden_before=hidden_before)
     t = Task.__table__.c
     rows = session.execute(
         select(

@@ -36,6 +36,7 @@ from db.workers import WorkerIdentity, register_worker
 from db.writes import apply_ops
 from reports import fmt as report_fmt
 from reports.model import Kpi, Unit
+from tests.api_support import api_client, call
 from tests.builders import make_task
 from tests.test_components import card_row, texts
 
@@ -112,6 +113,19 @@ def test_live_workers_hide_long_offline_and_split_outcomes(db: Database) -> None
     assert "1 completed · 2 failed · 1 cancelled" in strings
     assert "Finished today (UTC)" in strings
     assert "w-a" in strings and "w-b" in strings  # same name "builder": the ids tell them apart
+
+
+def test_workers_api_splits_todays_outcomes(svc: Services) -> None:
+    now = utcnow()
+    with svc.db.writing() as s:
+        register_worker(s, WorkerIdentity("w-api", "builder", "host", 1, 4))
+    for outcome in (TaskStatus.FAILED, TaskStatus.FAILED, TaskStatus.FAILED, TaskStatus.CANCELLED):
+        make_task(svc.db, created=now - timedelta(minutes=5), status=outcome, worker="w-api", ran_for=5)
+    [row] = call(api_client(svc), "GET", "/workers")["items"]
+    # The counters since registration still lump cancelled with failed, and now say so; today's are apart.
+    assert (row["failed_today"], row["cancelled_today"], row["completed_today"]) == (3, 1, 0)
+    stats = call(api_client(svc), "GET", "/stats")
+    assert stats["failed_today"] == row["failed_today"]
 
 
 # ---- the task page ----------------------------------------------------------------------------------------

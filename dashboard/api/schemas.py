@@ -259,8 +259,15 @@ class WorkerOut(Model):
     current_task_id: int | None
     started_at: UtcDateTime
     last_seen_at: UtcDateTime
-    tasks_completed: int
-    tasks_failed: int
+    tasks_completed: int = Field(description="since the worker registered: runs that completed")
+    tasks_failed: int = Field(
+        description="since the worker registered: runs that ended otherwise (failed, timed out or cancelled)"
+    )
+    completed_today: int = Field(description="tasks it ran that completed today (UTC)")
+    failed_today: int = Field(
+        description="tasks it ran that failed or timed out today (UTC), as /stats counts"
+    )
+    cancelled_today: int = Field(description="tasks it ran that were cancelled today (UTC)")
 
 
 class WorkerList(Model):

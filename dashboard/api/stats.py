@@ -41,7 +41,8 @@ def overview_stats(svc: Services) -> dict[str, Any]:
 def workers() -> ResponseReturnValue:
     q = parse_query(WorkersQuery)
     with ctx().svc.db.reading() as session:
-        frame = overview.workers_frame(session, q.limit)
+        # Every worker row (offline ones too: this is the record, not the live list), with today's outcomes.
+        frame = overview.live_workers(session, utcnow(), None, q.limit)
     return respond(WorkerList, {"items": _records(frame)})
 
 
