@@ -197,7 +197,7 @@ def test_pool_usage(db: Database) -> None:
         assert list(before["size"]) == [8, 8] and list(before["capacity"]) == [24, 24]
     else:
         assert list(before["engine"]) == ["read + write"]
-        assert list(before["size"]) == [10] and list(before["capacity"]) == [30]
+        assert list(before["size"]) == [10] and list(before["capacity"]) == [15]
     assert set(before["pool"]) == {"QueuePool"} and before["checked_out"].sum() == 0
     with db.reading() as s:
         s.execute(text("SELECT 1"))
