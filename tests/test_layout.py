@@ -8,8 +8,10 @@ import pytest
 from tests.browser import AppFactory, BrowserPage, open_page
 from worker.history import generate_history
 
-PAGES = ("/", "/tasks", "/tasks/1", "/submit", "/costs", "/budgets", "/agents", "/performance", "/database")
-PAGES += ("/reports", "/audit")
+PAGES = (
+    *("/", "/tasks", "/tasks/1", "/submit", "/costs", "/budgets"),
+    *("/agents", "/performance", "/database", "/reports", "/audit"),
+)
 OVERFLOW = """() => {
     const width = document.documentElement.clientWidth;
     const wide = [];
