@@ -142,6 +142,8 @@ def _sqlite_engine(url: URL, *, immediate: bool, busy_timeout_ms: int) -> Engine
         # A gated writer's tries at the lock must answer at once (begin_immediate waits between them); the
         # pragmas above, which may need the lock on a new file, still had the busy timeout.
         cur.execute(f"PRAGMA busy_timeout={0 if gated else busy_timeout_ms}")
+        if gated:  # it checkpoints after letting go of the gate instead (db/writelock.py)
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     if gated:

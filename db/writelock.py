@@ -13,6 +13,7 @@ SQLite's own lock."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -27,6 +28,12 @@ BEGIN_IMMEDIATE = "BEGIN IMMEDIATE"
 # file-lock system calls).
 FIRST_SLEEP_SECONDS = 0.000_25
 MAX_SLEEP_SECONDS = 0.002
+# A gated writer's connection does not checkpoint inside its COMMIT (SQLite's automatic checkpoint runs there,
+# after the write lock is free, but it would keep this process's gate and so its other writers waiting for
+# the fsyncs): it checkpoints (PASSIVE: never waits, never blocks a writer) after letting go, every so many
+# commits or seconds per file and process (a small commit writes 2-4 pages: about SQLite's 1,000-page default).
+CHECKPOINT_EVERY_COMMITS = 400
+CHECKPOINT_EVERY_SECONDS = 0.5
 
 
 class WriteGate:
@@ -34,6 +41,17 @@ class WriteGate:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._next_checkpoint = 0.0
+        self._commits = 0
+
+    def checkpoint_due(self) -> bool:
+        """Called after each commit (racing callers at worst checkpoint twice)."""
+        self._commits += 1
+        now = time.monotonic()
+        if now < self._next_checkpoint and self._commits < CHECKPOINT_EVERY_COMMITS:
+            return False
+        self._next_checkpoint, self._commits = now + CHECKPOINT_EVERY_SECONDS, 0
+        return True
 
     def acquire(self, timeout: float) -> bool:
         return self._lock.acquire(timeout=max(timeout, 0.0))
@@ -65,13 +83,16 @@ class GatedConnection(sqlite3.Connection):
     _holding = False
 
     def commit(self) -> None:
+        held = self._holding
         try:
             super().commit()
         finally:
-            if (
-                not self.in_transaction
-            ):  # a COMMIT that failed leaves it open; the ROLLBACK that follows ends it
+            # A COMMIT that failed leaves the transaction open; the ROLLBACK that follows ends it.
+            if not self.in_transaction:
                 self.let_go()
+        if held and self._gate is not None and self._gate.checkpoint_due():
+            with contextlib.suppress(sqlite3.Error):  # the commit stands; a later one checkpoints
+                self.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def rollback(self) -> None:
         try:
