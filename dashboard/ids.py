@@ -9,6 +9,10 @@ THEME_SWITCH = "theme-switch"
 TOASTS = "toasts"
 TOAST_PLAN = "toast-plan"  # written by assets/live.js: the toasts to show (dashboard/toasts.py)
 JUMP = "jump-to-task"
+SHORTCUTS = "shortcuts"  # the `?` dialog (dashboard/shortcuts.py, assets/keys.js)
+SHORTCUTS_TITLE = "shortcuts-title"
+SHORTCUT_KEYS = "shortcut-keys"  # g + letter → path, read by assets/keys.js
+MAIN = "main"  # the page container (<main>), the skip link's target
 NOW = "now-tick"
 
 # Overview

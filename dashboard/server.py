@@ -10,7 +10,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from dashboard import ids, unavailable
+from dashboard import ids, shortcuts, unavailable
 from dashboard import toasts as finish
 from dashboard.clientside import js
 from dashboard.routes import BOOTSTRAP_CSS, mount
@@ -105,11 +105,15 @@ def shell() -> html.Div:
             dcc.Location(id=ids.URL, refresh="callback-nav"),
             dcc.Store(id=ids.SIGNAL),
             dcc.Store(id=ids.THEME, storage_type="local"),
+            html.A("Skip to content", href=f"#{ids.MAIN}", className="visually-hidden-focusable"),
             nav,
             # Bottom right, over no filter; at most three toasts, a burst is one summary (dashboard/toasts.py).
             dcc.Store(id=ids.TOAST_PLAN),
             html.Div(id=ids.TOASTS, className="toast-stack"),
-            html.Main(dbc.Container(dash.page_container, fluid=True, className="pb-4")),
+            *shortcuts.layout(),
+            html.Main(
+                dbc.Container(dash.page_container, fluid=True, className="pb-4"), id=ids.MAIN, tabIndex=-1
+            ),
         ]
     )
 

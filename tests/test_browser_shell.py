@@ -156,3 +156,73 @@ def test_a_burst_of_finishes_is_one_summary_toast(sqlite_app: AppFactory, tab: B
     expect(page).to_have_url(f"{app.url}/tasks?status=completed&status=failed&status=timed_out")
     assert_not_reloaded(page)
     tab.watch.assert_clean()
+
+
+# ---- issue 12 item 7: keyboard shortcuts, never while typing; focus is visible ---------------------------
+def test_keyboard_shortcuts(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    app = sqlite_app(worker=False)
+    page = tab.page
+    open_page(page, app.url + "/")
+
+    # g then a letter goes to a page, inside the app (no reload).
+    for letter, path in (("t", "/tasks"), ("c", "/costs"), ("u", "/audit"), ("o", "/")):
+        page.keyboard.press("g")
+        page.keyboard.press(letter)
+        expect(page).to_have_url(app.url + path)
+    expect(page.locator(f"#{ids.KPIS} .card").first).to_be_visible()  # the overview is drawn
+    expect(page.locator(f"#{ids.F_TEXT}")).to_have_count(0)
+    assert_not_reloaded(page)
+
+    # / focuses the navbar's go-to-task box here, the table's text filter on the tasks page.
+    page.keyboard.press("/")
+    expect(page.locator(f"#{ids.JUMP}")).to_be_focused()
+    expect(page.locator(f"#{ids.JUMP}")).to_have_value("")  # the slash was not typed into it
+    # Typing in a field never fires a shortcut: "g t" and "?" are text here.
+    page.keyboard.type("g t?")
+    expect(page.locator(f"#{ids.JUMP}")).to_have_value("g t?")
+    expect(page).to_have_url(app.url + "/")
+    expect(page.locator(f"#{ids.SHORTCUTS}")).to_have_count(0)
+    page.locator(f"#{ids.JUMP}").fill("")
+    page.locator(f"#{ids.JUMP}").blur()
+
+    page.keyboard.press("g")
+    page.keyboard.press("t")
+    expect(page).to_have_url(app.url + "/tasks")
+    expect(page.locator(f"#{ids.F_TEXT}")).to_be_visible()
+    page.keyboard.press("/")
+    expect(page.locator(f"#{ids.F_TEXT}")).to_be_focused()
+    page.locator(f"#{ids.F_TEXT}").blur()
+
+    # ? lists the shortcuts; Escape closes the list.
+    page.keyboard.press("?")
+    dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Go to Performance")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    assert_not_reloaded(page)
+    tab.watch.assert_clean()
+
+
+def test_focus_is_visible_and_skip_link_leads_to_main(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    app = sqlite_app(worker=False)
+    page = tab.page
+    open_page(page, app.url + "/")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_visible()
+    # Tab on to a navbar link: a clear outline (not the browser's faint default, not none).
+    for _ in range(3):
+        page.keyboard.press("Tab")
+    outline = page.evaluate(
+        "() => { const s = getComputedStyle(document.activeElement);"
+        " return [s.outlineStyle, parseFloat(s.outlineWidth)]; }"
+    )
+    assert outline[0] == "solid" and outline[1] >= 2, outline
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+    tab.watch.assert_clean()
