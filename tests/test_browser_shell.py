@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FloatRect, Page, expect
 from werkzeug.serving import make_server
 
 from dashboard import ids
@@ -110,7 +110,7 @@ def test_socket_refused_while_server_answers_is_polling_not_offline(
 
 
 # ---- issue 12 item 10: a burst of finishes is one summary toast, bottom right, never over the filters --------
-def _boxes_overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+def _boxes_overlap(a: FloatRect, b: FloatRect) -> bool:
     return not (
         a["x"] + a["width"] <= b["x"]
         or b["x"] + b["width"] <= a["x"]
