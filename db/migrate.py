@@ -46,6 +46,13 @@ def downgrade(db: Database, revision: str) -> str | None:
 
 def upgrade(db: Database, revision: str = "head") -> str | None:
     """Bring the schema to `revision`; a no-op when it already is. Returns the revision reached."""
+    if revision == "head":
+        # Every start (a CLI command, each web or worker process) asks: read first, so a schema already at head
+        # costs no write transaction — on SQLite that held the write lock for Alembic's whole start-up, the
+        # longest wait other writers saw from a second process (bench/bench_latency_contended.py).
+        current = current_revision(db)
+        if current is not None and current == head_revision():
+            return current
     cfg = _config()
     with db.write_engine.begin() as conn:
         if db.is_postgres:

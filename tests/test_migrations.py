@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from db.engine import Database
+from db.engine import Database, open_database
 from db.migrate import current_revision, downgrade, head_revision, is_current, upgrade
 from db.models import Base
+from tests.conftest import sqlite_database
 
 
 def test_migrated_schema_matches_models(db: Database) -> None:
@@ -23,3 +27,18 @@ def test_downgrade_and_upgrade_again(db: Database) -> None:
     assert current_revision(db) == "0001"
     assert upgrade(db) == upgrade_to
     assert upgrade(db) == upgrade_to  # idempotent
+
+
+def test_a_current_schema_takes_no_write_lock(tmp_path: Path) -> None:
+    """Every start runs upgrade(): at head it must not wait for the write lock (it used to hold it for Alembic's
+    whole start-up, the longest wait a second process caused its neighbours on SQLite)."""
+    url = sqlite_database(tmp_path)
+    holder = sqlite3.connect(f"{tmp_path}/tasklens.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    db = open_database(url, busy_timeout_ms=200)
+    try:
+        assert upgrade(db) == head_revision()
+    finally:
+        db.dispose()
+        holder.execute("ROLLBACK")
+        holder.close()
