@@ -282,7 +282,7 @@ def _login_page(target: str, error: str) -> str:
 <body class="bg-light"><main class="container py-5" style="max-width: 32rem">
 <h1 class="h3 mb-3">TaskLens</h1>
 <p class="text-muted">Sign in with an API token. An admin makes one with
-<code>python app.py token create --role viewer --name you</code>.</p>
+<code class="text-body">python app.py token create --role viewer --name you</code>.</p>
 {alert}
 <form method="post" action="/login">
 <input type="hidden" name="next" value="{html.escape(target)}">

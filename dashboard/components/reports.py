@@ -148,7 +148,12 @@ def _sid(kind: str, schedule: Schedule) -> dict[str, Any]:
 
 def _field(label: str, control: Any, width: int, hidden: bool = False) -> dbc.Col:
     return dbc.Col(
-        [dbc.Label(label, className="small mb-1"), control],
+        # The control inside its label: a pattern-matched id cannot be named by a label's `for`.
+        [
+            html.Label(
+                [html.Span(label, className="form-label small mb-1 d-block"), control], className="d-block"
+            )
+        ],
         md=width,
         className="mb-2",
         style={"display": "none"} if hidden else None,

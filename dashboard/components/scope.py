@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import dcc
+from dash import dcc, html
 
 from dashboard import ids
 from db.scope import DIMENSIONS, RANGES, Scope
@@ -35,15 +35,23 @@ def scope_bar(scope: Scope, options: dict[str, list[str]]) -> dbc.Row:
             md=2,
         ),
         dbc.Col(
-            dbc.Input(
-                id=ids.SCOPE_FROM, type="date", value=scope.start.date().isoformat(), disabled=not custom
-            ),
+            [
+                html.Label("from", htmlFor=ids.SCOPE_FROM, className="visually-hidden"),
+                dbc.Input(
+                    id=ids.SCOPE_FROM, type="date", value=scope.start.date().isoformat(), disabled=not custom
+                ),
+            ],
             xs=6,
             md="auto",
             className="scope-date",
         ),
         dbc.Col(
-            dbc.Input(id=ids.SCOPE_TO, type="date", value=scope.end.date().isoformat(), disabled=not custom),
+            [
+                html.Label("to", htmlFor=ids.SCOPE_TO, className="visually-hidden"),
+                dbc.Input(
+                    id=ids.SCOPE_TO, type="date", value=scope.end.date().isoformat(), disabled=not custom
+                ),
+            ],
             xs=6,
             md="auto",
             className="scope-date",

@@ -37,7 +37,13 @@ def layout(**_: Any) -> html.Div:
             html.H3("Audit log", className="mb-3"),
             dbc.Row(
                 [
-                    dbc.Col(dbc.Select(id=AUDIT_ACTION, options=options, value=ANY), md=3),
+                    dbc.Col(
+                        [
+                            html.Label("action", htmlFor=AUDIT_ACTION, className="visually-hidden"),
+                            dbc.Select(id=AUDIT_ACTION, options=options, value=ANY),
+                        ],
+                        md=3,
+                    ),
                     dbc.Col(
                         dbc.Input(id=AUDIT_ACTOR, placeholder="who, e.g. token:agent or cli", debounce=True),
                         md=3,

@@ -30,11 +30,14 @@ def layout(**_: Any) -> html.Div:
                 [
                     dbc.Col(dbc.Input(id=ids.BUDGET_NAME, placeholder="name, e.g. research monthly"), md=3),
                     dbc.Col(
-                        dbc.Select(
-                            id=ids.BUDGET_PERIOD,
-                            value="month",
-                            options=[{"label": f"per {p}", "value": p} for p in budgets.PERIODS],
-                        ),
+                        [
+                            html.Label("period", htmlFor=ids.BUDGET_PERIOD, className="visually-hidden"),
+                            dbc.Select(
+                                id=ids.BUDGET_PERIOD,
+                                value="month",
+                                options=[{"label": f"per {p}", "value": p} for p in budgets.PERIODS],
+                            ),
+                        ],
                         md=2,
                     ),
                     dbc.Col(
@@ -49,15 +52,20 @@ def layout(**_: Any) -> html.Div:
                         md=2,
                     ),
                     dbc.Col(
-                        dbc.Select(
-                            id=ids.BUDGET_SCOPE_KIND,
-                            value="all",
-                            options=[
-                                {"label": "all tasks", "value": "all"},
-                                {"label": "one tag", "value": "tag"},
-                                {"label": "one creator", "value": "created_by"},
-                            ],
-                        ),
+                        [
+                            html.Label(
+                                "applies to", htmlFor=ids.BUDGET_SCOPE_KIND, className="visually-hidden"
+                            ),
+                            dbc.Select(
+                                id=ids.BUDGET_SCOPE_KIND,
+                                value="all",
+                                options=[
+                                    {"label": "all tasks", "value": "all"},
+                                    {"label": "one tag", "value": "tag"},
+                                    {"label": "one creator", "value": "created_by"},
+                                ],
+                            ),
+                        ],
                         md=2,
                     ),
                     dbc.Col(dbc.Input(id=ids.BUDGET_SCOPE_VALUE, placeholder="tag or creator"), md=2),

@@ -75,7 +75,7 @@ def _generate_form() -> dbc.Card:
                         [
                             dbc.Col(
                                 [
-                                    dbc.Label("Period", className="small mb-1"),
+                                    dbc.Label("Period", className="small mb-1", html_for=ids.RPT_PERIOD),
                                     dbc.Select(
                                         id=ids.RPT_PERIOD,
                                         value="weekly",
@@ -86,14 +86,20 @@ def _generate_form() -> dbc.Card:
                             ),
                             dbc.Col(
                                 [
-                                    dbc.Label("From (empty: the last complete one)", className="small mb-1"),
+                                    dbc.Label(
+                                        "From (empty: the last complete one)",
+                                        className="small mb-1",
+                                        html_for=ids.RPT_FROM,
+                                    ),
                                     dbc.Input(id=ids.RPT_FROM, type="date"),
                                 ],
                                 md=3,
                             ),
                             dbc.Col(
                                 [
-                                    dbc.Label("To (custom, included)", className="small mb-1"),
+                                    dbc.Label(
+                                        "To (custom, included)", className="small mb-1", html_for=ids.RPT_TO
+                                    ),
                                     dbc.Input(id=ids.RPT_TO, type="date", disabled=True),
                                 ],
                                 md=2,

@@ -44,7 +44,10 @@ INPUTS = [
 
 def _row(label: str, control: Any, help_: str = "") -> dbc.Row:
     return dbc.Row(
-        [dbc.Label(label, width=3), dbc.Col([control, dbc.FormText(help_) if help_ else None], width=9)],
+        [
+            dbc.Label(label, width=3, html_for=getattr(control, "id", None)),
+            dbc.Col([control, dbc.FormText(help_) if help_ else None], width=9),
+        ],
         className="mb-3",
     )
 
