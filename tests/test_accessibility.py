@@ -1,0 +1,122 @@
+"""Tests: WCAG 2.1 AA in a real browser — axe-core (the npm package, injected by Playwright) on every page of
+the dashboard and on /login, in light and dark mode: no serious or critical violation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from dashboard import ids
+from db.ops import ActivityLine, TaskSpec, Transition
+from db.states import TaskKind, TaskStatus
+from tests.browser import TIMEOUT_MS, VIEWPORT, AppFactory, chromium_path, wait_live
+from tests.liveserver import LiveApp
+
+pytestmark = pytest.mark.slow
+
+# .ci/run installs it: `npm install --prefix .ci/npm axe-core@<version>` (not committed).
+AXE = Path(
+    os.environ.get(
+        "TASKLENS_AXE", Path(__file__).resolve().parent.parent / ".ci/npm/node_modules/axe-core/axe.min.js"
+    )
+)
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+PAGES = ("/", "/tasks", "/tasks/{task}", "/submit", "/costs", "/budgets", "/agents", "/performance",
+         "/database", "/reports", "/audit")  # fmt: skip
+# Something drawn on each page: axe runs once the page shows it.
+READY = {
+    "/": f"#{ids.KPIS} .card",
+    "/tasks": f"#{ids.GRID} .ag-header-cell",
+    "/tasks/{task}": f"#{ids.DETAIL_HEADER} .task-title",
+    "/submit": f"#{ids.S_TITLE}",
+}
+
+
+def axe_path() -> Path:
+    if AXE.is_file():
+        return AXE
+    reason = f"axe-core not found at {AXE} (npm install --prefix .ci/npm axe-core)"
+    if os.environ.get("CI"):
+        pytest.fail(f"the accessibility test must run in CI: {reason}")
+    pytest.skip(reason)
+
+
+def serious(page: Page) -> list[str]:
+    """axe's serious and critical WCAG 2.1 A/AA violations on the page as it is, one line per element."""
+    page.add_script_tag(path=str(axe_path()))
+    result: dict[str, Any] = page.evaluate(
+        "(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+        WCAG_AA,
+    )
+    lines = []
+    for v in result["violations"]:
+        if v["impact"] not in ("serious", "critical"):
+            continue
+        for node in v["nodes"][:5]:
+            lines.append(f"{v['id']} ({v['impact']}): {node['target']} — {node['failureSummary'][:300]}")
+    return lines
+
+
+def _data(app: LiveApp) -> int:
+    """A few tasks in every state, one with activity, so tables, cards and charts have something to show."""
+    task = 0
+    for i, status in enumerate(
+        (TaskStatus.RUNNING, TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.TIMED_OUT, None)
+    ):
+        task = app.recorder.submit(
+            TaskSpec(title=f"task {i}", kind=TaskKind.EXTERNAL, tags=["a11y"]), actor="test"
+        )
+        if status is None:
+            continue
+        app.recorder.record(task, Transition(TaskStatus.RUNNING), actor="test")
+        app.recorder.record(task, ActivityLine(f"step of task {i}"), actor="test")
+        if status is not TaskStatus.RUNNING:
+            kw = {"error": "gave up"} if status is TaskStatus.FAILED else {}
+            app.recorder.record(task, Transition(status, **kw), actor="test")
+    return task
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_page_has_no_serious_violations(sqlite_app: AppFactory, browser: Browser, theme: str) -> None:
+    app = sqlite_app(worker=False)
+    task = _data(app)
+    context = browser.new_context(viewport=VIEWPORT, color_scheme=theme)  # type: ignore[arg-type]
+    context.set_default_timeout(TIMEOUT_MS)
+    # The theme switch's remembered choice (a localStorage dcc.Store), as a returning user has it.
+    context.add_init_script(f"localStorage.setItem({ids.THEME!r}, JSON.stringify({theme!r}))")
+    page = context.new_page()
+    found: dict[str, list[str]] = {}
+    try:
+        for path in PAGES:
+            page.goto(app.url + path.format(task=task))
+            wait_live(page)
+            expect(page.locator("html")).to_have_attribute("data-bs-theme", theme)
+            if path in READY:
+                expect(page.locator(READY[path]).first).to_be_visible()
+            page.wait_for_load_state("networkidle")
+            lines = serious(page)
+            if lines:
+                found[path] = lines
+    finally:
+        context.close()
+    assert not found, "\n".join(f"{path}:\n  " + "\n  ".join(lines) for path, lines in found.items())
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_login_page_has_no_serious_violations(sqlite_app: AppFactory, browser: Browser, theme: str) -> None:
+    chromium_path()
+    app = sqlite_app(worker=False, auth="on", secret_key="test-only-session-key")
+    context = browser.new_context(viewport=VIEWPORT, color_scheme=theme)  # type: ignore[arg-type]
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        page.goto(app.url + "/tasks")
+        expect(page).to_have_url(f"{app.url}/login?next=%2Ftasks")
+        lines = serious(page)
+    finally:
+        context.close()
+    assert not lines, "\n".join(lines)
