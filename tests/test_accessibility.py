@@ -68,15 +68,15 @@ def _data(app: LiveApp) -> int:
         (TaskStatus.RUNNING, TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.TIMED_OUT, None)
     ):
         task = app.recorder.submit(
-            TaskSpec(title=f"task {i}", kind=TaskKind.EXTERNAL, tags=["a11y"]), actor="test"
+            TaskSpec(title=f"task {i}", kind=TaskKind.EXTERNAL, tags=("a11y",)), actor="test"
         )
         if status is None:
             continue
         app.recorder.record(task, Transition(TaskStatus.RUNNING), actor="test")
         app.recorder.record(task, ActivityLine(f"step of task {i}"), actor="test")
         if status is not TaskStatus.RUNNING:
-            kw = {"error": "gave up"} if status is TaskStatus.FAILED else {}
-            app.recorder.record(task, Transition(status, **kw), actor="test")
+            error = "gave up" if status is TaskStatus.FAILED else None
+            app.recorder.record(task, Transition(status, error=error), actor="test")
     return task
 
 
