@@ -16,7 +16,7 @@ from flask import send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_sock import ConnectionClosed, Sock
 
-from dashboard import access, api, exports, scopebar, wslimits
+from dashboard import access, api, compression, exports, scopebar, wslimits
 from dashboard.pages import (
     agents,
     audit,
@@ -72,6 +72,7 @@ def mount(app: dash.Dash, svc: Services) -> None:
 
     server = app.server
     access.install(server, svc)  # sign-in, security headers, request size limit
+    compression.install(server)  # zstd/br/gzip, kept once per immutable bundle; year-long asset caching
     server.config["SOCK_SERVER_OPTIONS"] = wslimits.server_options()  # the largest message read
     sock = Sock(server)
 
