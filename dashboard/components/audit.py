@@ -9,7 +9,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.components.fmt import timestamp
+from dashboard.components.fmt import when
 from db.audit import AuditEntry
 
 ACTION_COLORS = {
@@ -37,7 +37,7 @@ def audit_row(entry: AuditEntry) -> html.Tr:
     verb = entry.action.rpartition(".")[2]
     return html.Tr(
         [
-            html.Td(timestamp(entry.at), className="text-nowrap"),
+            html.Td(when(entry.at), className="text-nowrap"),
             html.Td(entry.actor),
             html.Td(dbc.Badge(entry.action, color=ACTION_COLORS.get(verb, "secondary"))),
             html.Td(target_cell(entry.target)),

@@ -12,7 +12,7 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard import ids
-from dashboard.components.fmt import count, duration, missing, money, since, timestamp
+from dashboard.components.fmt import count, duration, missing, money, since, timestamp, when
 from dashboard.components.status import elapsed as elapsed_span
 from dashboard.components.status import liveness, progress_bar, status_badge
 from db.models import Task
@@ -142,9 +142,9 @@ def system_view(t: Task, transitions: pd.DataFrame | None = None) -> html.Dl:
         holder = "its external agent"
     return facts(
         [
-            ("Created", timestamp(t.created_at)),
-            ("Started", timestamp(t.started_at)),
-            (END_LABELS.get(TaskStatus(t.status), "Ended"), timestamp(t.completed_at)),
+            ("Created", when(t.created_at)),
+            ("Started", when(t.started_at)),
+            (END_LABELS.get(TaskStatus(t.status), "Ended"), when(t.completed_at)),
             ("Queue wait", duration(wait)),
             ("Duration", duration(took)),
             ("Attempt", attempt(t.attempt, t.max_attempts).removeprefix("attempt ")),
@@ -168,8 +168,8 @@ def database_view(t: Task, now: datetime, latency_ms: tuple[float | None, float 
     return facts(
         [
             ("Update count", count(t.update_count)),
-            ("Last updated", timestamp(t.last_updated_at)),
-            ("Last activity", timestamp(t.last_activity_at)),
+            ("Last updated", when(t.last_updated_at)),
+            ("Last activity", when(t.last_activity_at)),
             ("Update frequency", f"{t.update_count / life * 60:.1f} / min"),
             ("Activity lines", count(t.activity_count)),
             ("Write latency", latency),

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
+from dash import html
 
 STATUS_COLORS = {
     "queued": "secondary",
@@ -68,6 +69,14 @@ def timestamp(value: datetime | None) -> str:
     if value is None or missing(value):
         return "–"
     return value.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+
+
+def when(value: datetime | None) -> html.Time | str:
+    """timestamp() in a <time datetime="…Z"> element: assets/localtime.js shows it in the browser's time zone
+    when the "local time" switch is on (the text says "local" then, "UTC" otherwise)."""
+    if value is None or missing(value):
+        return "–"
+    return html.Time(timestamp(value), dateTime=value.strftime("%Y-%m-%dT%H:%M:%SZ"), className="tl-time")
 
 
 def since(now: datetime, then: datetime | None) -> float | None:

@@ -48,8 +48,21 @@ COLUMNS = [
     },
     {"field": "attempt", "width": 100},
     {"field": "worker_id", "headerName": "worker", "width": 170},
-    {"field": "created_at", "headerName": "created (UTC)", "width": 190},
-    {"field": "completed_at", "headerName": "ended (UTC)", "width": 190},
+    # Shown in UTC or the browser's zone by the "local time" switch (assets/localtime.js), header included.
+    {
+        "field": "created_at",
+        "headerName": "created (UTC)",
+        "headerValueGetter": {"function": "tasklensTimeHeader('created')"},
+        "valueFormatter": {"function": "tasklensTime(params.value)"},
+        "width": 190,
+    },
+    {
+        "field": "completed_at",
+        "headerName": "ended (UTC)",
+        "headerValueGetter": {"function": "tasklensTimeHeader('ended')"},
+        "valueFormatter": {"function": "tasklensTime(params.value)"},
+        "width": 190,
+    },
     {
         "field": "cost_usd",
         "headerName": "cost $",
