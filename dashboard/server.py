@@ -81,6 +81,14 @@ def shell() -> html.Div:
                             role="status",
                             className="me-3",
                         ),
+                        # Times in the browser's zone instead of UTC (assets/localtime.js); exports stay UTC.
+                        dbc.Switch(
+                            id=ids.LOCAL_TIME_SWITCH,
+                            label="local time",
+                            value=False,
+                            className="mb-0 me-3",
+                            label_class_name="text-light text-nowrap",
+                        ),
                         dbc.Switch(
                             id=ids.THEME_SWITCH,
                             label="dark",
@@ -105,6 +113,7 @@ def shell() -> html.Div:
             dcc.Location(id=ids.URL, refresh="callback-nav"),
             dcc.Store(id=ids.SIGNAL),
             dcc.Store(id=ids.THEME, storage_type="local"),
+            dcc.Store(id=ids.LOCAL_TIME, storage_type="local"),
             html.A("Skip to content", href=f"#{ids.MAIN}", className="visually-hidden-focusable"),
             nav,
             # Bottom right, over no filter; at most three toasts, a burst is one summary (dashboard/toasts.py).
@@ -173,4 +182,24 @@ def _register_shell_callbacks(app: dash.Dash, svc: Services) -> None:
         Output(ids.THEME_SWITCH, "value"),
         Input(ids.THEME_SWITCH, "value"),
         State(ids.THEME, "data"),
+    )
+
+    # The time zone, remembered per browser like the theme: "utc" (the default) or "local".
+    app.clientside_callback(
+        js(
+            """
+            function(on, stored) {
+                const trig = dash_clientside.callback_context.triggered_id;
+                const zone = trig === $switch ? (on ? "local" : "utc") : (stored || "utc");
+                if (window.tasklensTime) { window.tasklensTime.set(zone === "local"); }
+                else { document.documentElement.setAttribute("data-tz", zone); }
+                return [zone, zone === "local"];
+            }
+            """,
+            switch=ids.LOCAL_TIME_SWITCH,
+        ),
+        Output(ids.LOCAL_TIME, "data"),
+        Output(ids.LOCAL_TIME_SWITCH, "value"),
+        Input(ids.LOCAL_TIME_SWITCH, "value"),
+        State(ids.LOCAL_TIME, "data"),
     )

@@ -7,16 +7,20 @@ from __future__ import annotations
 import re
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from playwright.sync_api import FloatRect, Page, expect
+from playwright.sync_api import Browser, FloatRect, Page, expect
 from werkzeug.serving import make_server
 
 from dashboard import ids
-from db.ops import TaskSpec, Transition
+from db.ops import ActivityLine, TaskSpec, Transition
+from db.queries import get_task
 from db.states import TaskKind, TaskStatus
 from tests.browser import (
+    TIMEOUT_MS,
+    VIEWPORT,
     AppFactory,
     BrowserPage,
     assert_not_reloaded,
@@ -226,3 +230,51 @@ def test_focus_is_visible_and_skip_link_leads_to_main(sqlite_app: AppFactory, ta
     page.keyboard.press("Enter")
     expect(page.locator("main")).to_be_focused()
     tab.watch.assert_clean()
+
+
+# ---- issue 12 item 11: a "local time" switch, remembered per browser; UTC stays the default -----------------
+def test_local_time_switch(sqlite_app: AppFactory, browser: Browser) -> None:
+    app = sqlite_app(worker=False)
+    task_id = _external(app, "local time target")
+    with app.db.reading() as session:
+        task = get_task(session, task_id)
+    assert task is not None
+    created_utc = task.created_at.strftime("%Y-%m-%d %H:%M:%S")
+    created_local = (task.created_at + timedelta(hours=5, minutes=30)).strftime("%Y-%m-%d %H:%M:%S")
+    # A zone far from UTC, with a half-hour offset (Asia/Kolkata: UTC+05:30, no daylight saving).
+    context = browser.new_context(viewport=VIEWPORT, timezone_id="Asia/Kolkata")  # type: ignore[arg-type]
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        open_page(page, f"{app.url}/tasks/{task_id}")
+        created = page.locator(f"#{ids.DETAIL_SYSTEM} time").first
+        expect(created).to_have_text(f"{created_utc} UTC")  # the default
+
+        page.locator(f"#{ids.LOCAL_TIME_SWITCH}").check()
+        expect(created).to_have_text(f"{created_local} local")
+        expect(created).to_have_attribute("title", re.compile(r"Asia/(Kolkata|Calcutta) · .* UTC"))
+        # A redraw by Dash (a push about the task) keeps it local.
+        app.recorder.record(task_id, ActivityLine("a push"), actor="test")
+        expect(page.locator(f"#{ids.ACTIVITY}")).to_contain_text("a push")
+        expect(created).to_have_text(f"{created_local} local")
+
+        # Remembered per browser, and the grid's time columns follow, header included.
+        page.goto(app.url + "/tasks")
+        wait_live(page)
+        expect(page.locator(f"#{ids.LOCAL_TIME_SWITCH}")).to_be_checked()
+        expect(page.locator(f"#{ids.GRID} .ag-header-cell[col-id='created_at']")).to_contain_text(
+            "created (local)"
+        )
+        cell = page.locator(f"#{ids.GRID} .ag-cell[col-id='created_at']").first
+        expect(cell).to_have_text(created_local)
+
+        # Off again: UTC, and the CSV export was UTC all along.
+        page.locator(f"#{ids.LOCAL_TIME_SWITCH}").uncheck()
+        expect(page.locator(f"#{ids.GRID} .ag-header-cell[col-id='created_at']")).to_contain_text(
+            "created (UTC)"
+        )
+        expect(cell).to_have_text(created_utc)
+        csv = page.request.get(app.url + "/export/tasks.csv").text()
+        assert created_utc.replace(" ", "T") in csv or created_utc in csv, csv[:500]
+    finally:
+        context.close()
