@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,6 +17,7 @@ from flask import Flask, Response, request, stream_with_context
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
+from dashboard import access
 from dashboard.pages.tasks import RANGES as TASK_RANGES
 from dashboard.pages.tasks import filter_from
 from dashboard.services import Services
@@ -24,9 +25,11 @@ from db import costs, exports
 from db.engine import Database
 from db.models import Task
 from db.scope import DIMENSIONS, Scope, ScopeError, parse_scope
+from db.settings import Settings
 from db.states import TaskKind, TaskStatus
 from db.tasklist import SORTABLE, TaskFilter
 from db.timeutil import utcnow
+from db.tokens import role_allows
 from db.unavailable import classify
 from reports.render_csv import csv_chunks
 
@@ -63,7 +66,7 @@ class Download:
 
 
 Args = MultiDict[str, str]
-Planner = Callable[[Args], Download]
+Planner = Callable[[Args, Settings], Download]
 
 
 # ---- parameters --------------------------------------------------------------------------------------
@@ -156,7 +159,7 @@ def top_limit(args: Args) -> int:
 
 
 # ---- one planner per table ---------------------------------------------------------------------------
-def plan_tasks(args: Args) -> Download:
+def plan_tasks(args: Args, _settings: Settings) -> Download:
     filt, sort = task_filter(args)
     return Download("tasks", lambda s: exports.Table(exports.TASK_COLUMNS, exports.iter_tasks(s, filt, sort)))
 
@@ -167,7 +170,7 @@ def _existing(session: Session, task_id: int) -> int:
     return task_id
 
 
-def plan_invocations(args: Args) -> Download:
+def plan_invocations(args: Args, _settings: Settings) -> Download:
     tid = task_id_of(args)
     return Download(
         f"task-{tid}-invocations",
@@ -175,7 +178,7 @@ def plan_invocations(args: Args) -> Download:
     )
 
 
-def plan_activity(args: Args) -> Download:
+def plan_activity(args: Args, _settings: Settings) -> Download:
     tid = task_id_of(args)
     return Download(
         f"task-{tid}-activity",
@@ -183,7 +186,7 @@ def plan_activity(args: Args) -> Download:
     )
 
 
-def plan_breakdown(args: Args) -> Download:
+def plan_breakdown(args: Args, _settings: Settings) -> Download:
     scope = scope_of(args, frozenset({"dim"}))
     dim = single(args, "dim") or "model"  # the page's default
     if dim not in costs.BREAKDOWNS:
@@ -191,24 +194,52 @@ def plan_breakdown(args: Args) -> Download:
     return Download(f"costs-by-{dim}", lambda s: exports.cost_breakdown(s, scope, dim))
 
 
-def plan_top_tasks(args: Args) -> Download:
+def plan_top_tasks(args: Args, _settings: Settings) -> Download:
     scope, limit = scope_of(args, frozenset({"limit"})), top_limit(args)
     return Download("costs-top-tasks", lambda s: exports.top_tasks(s, scope, limit))
 
 
-def plan_top_calls(args: Args) -> Download:
+def plan_top_calls(args: Args, _settings: Settings) -> Download:
     scope, limit = scope_of(args, frozenset({"limit"})), top_limit(args)
     return Download("costs-top-calls", lambda s: exports.top_calls(s, scope, limit))
 
 
-def plan_fleet(args: Args) -> Download:
+def plan_fleet(args: Args, _settings: Settings) -> Download:
     scope = scope_of(args)
     return Download("agents-workers", lambda s: exports.fleet(s, scope, utcnow()))
 
 
-def plan_roles(args: Args) -> Download:
+def plan_roles(args: Args, _settings: Settings) -> Download:
     scope = scope_of(args)
     return Download("agents-roles", lambda s: exports.roles(s, scope))
+
+
+def plan_overview_workers(args: Args, settings: Settings) -> Download:
+    check_known(args, frozenset())
+    hide = timedelta(hours=settings.worker_offline_hide_hours)
+    return Download("workers", lambda s: exports.overview_workers(s, utcnow(), hide))
+
+
+def plan_budgets(args: Args, _settings: Settings) -> Download:
+    check_known(args, frozenset())
+    return Download("budgets", lambda s: exports.budget_rows(s, utcnow()))
+
+
+def plan_database_tables(args: Args, _settings: Settings) -> Download:
+    check_known(args, frozenset())
+    return Download("database-tables", exports.table_sizes)
+
+
+def plan_report_runs(args: Args, _settings: Settings) -> Download:
+    check_known(args, frozenset())
+    return Download("report-runs", exports.report_runs)
+
+
+def plan_audit(args: Args, _settings: Settings) -> Download:
+    """The Audit page's filters: action (exact, or a prefix ending in "."), actor, target."""
+    check_known(args, frozenset({"action", "actor", "target"}))
+    action, actor, target = single(args, "action"), single(args, "actor"), single(args, "target")
+    return Download("audit", lambda s: exports.audit_rows(s, action=action, actor=actor, target=target))
 
 
 # The URL names: /export/<name>.csv. The pages link here through dashboard/components/download.export_url.
@@ -221,7 +252,14 @@ TABLES: dict[str, Planner] = {
     "costs-top-calls": plan_top_calls,
     "agents-fleet": plan_fleet,
     "agents-roles": plan_roles,
+    "overview-workers": plan_overview_workers,
+    "budgets": plan_budgets,
+    "database-tables": plan_database_tables,
+    "report-runs": plan_report_runs,
+    "audit": plan_audit,
 }
+# Tables that need more than the viewer role every download needs (with access control on).
+ROLES: dict[str, str] = {"audit": "admin"}
 
 
 # ---- the response ------------------------------------------------------------------------------------
@@ -248,6 +286,19 @@ def chunks(db: Database, download: Download) -> Generator[bytes, None, None]:
     log.info("CSV export %s: %d rows in %.1f s", download.stem, rows, time.monotonic() - began)
 
 
+def _refused(table: str) -> ExportError | None:
+    """403 when access control is on and the caller's role is below what `table` needs (every download needs a
+    signed-in viewer, checked before this by dashboard/access.py)."""
+    needed = ROLES.get(table)
+    acc = access.current()
+    if needed is None or not acc.enabled:
+        return None
+    who = acc.caller()
+    if who is not None and role_allows(who.role, needed):
+        return None
+    return ExportError(403, "forbidden", f"the {table} download needs the {needed} role", needed=needed)
+
+
 def error_response(exc: ExportError) -> Response:
     body = {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
     return Response(json.dumps(body, ensure_ascii=False), status=exc.status, mimetype="application/json")
@@ -264,8 +315,11 @@ def respond(svc: Services, table: str, args: Args) -> Response:
                 tables=list(TABLES),
             )
         )
+    refused = _refused(table)
+    if refused is not None:
+        return error_response(refused)
     try:
-        download = planner(args)
+        download = planner(args, svc.settings)
         pieces = chunks(svc.db, download)
         first = next(pieces)  # runs the query: a missing task is still a 404, a failing query a 500
     except ExportError as exc:

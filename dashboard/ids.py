@@ -101,6 +101,11 @@ EXPORT_COST_TOP_TASKS = "export-cost-top-tasks"
 EXPORT_COST_TOP_CALLS = "export-cost-top-calls"
 EXPORT_FLEET = "export-agents-fleet"
 EXPORT_ROLES = "export-agents-roles"
+EXPORT_WORKERS = "export-overview-workers"
+EXPORT_TABLE_SIZES = "export-database-tables"
+EXPORT_BUDGETS = "export-budgets"
+EXPORT_REPORT_RUNS = "export-report-runs"
+EXPORT_AUDIT = "export-audit"
 
 # Reports
 RPT_RUNS = "reports-runs"

@@ -5,17 +5,18 @@ at most hundreds of rows. Times are ISO 8601 UTC with a Z."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db import agents, costs
+from db import agents, audit, budgets, costs, insights, overview, report_store
 from db import report_queries as rq
 from db.models import Activity, Invocation
 from db.scope import Scope
@@ -130,6 +131,104 @@ def roles(session: Session, scope: Scope) -> Table:
     """The agents page's roles, every column of agents.roles."""
     frame = agents.roles(session, scope).rename(columns=ROLE_COLUMNS)
     return _table(frame, tuple(ROLE_COLUMNS.values()))
+
+
+WORKER_COLUMNS: tuple[str, ...] = (
+    "id", "name", "host", "pid", "status", "running_count", "concurrency", "current_task_id", "started_at",
+    "last_seen_at", "completed_today", "failed_today", "cancelled_today", "tasks_completed", "tasks_failed",
+)  # fmt: skip
+BUDGET_COLUMNS: tuple[str, ...] = (
+    "id", "name", "period", "scope_kind", "scope_value", "period_start", "period_end", "limit_usd", "spent_usd",
+    "used_fraction", "projected_usd", "over", "projected_over",
+)  # fmt: skip
+TABLE_SIZE_COLUMNS: tuple[str, ...] = (
+    "table",
+    "rows",
+    "rows_exact",
+    "table_bytes",
+    "index_bytes",
+    "total_bytes",
+)
+RUN_COLUMNS: tuple[str, ...] = (
+    "id", "trigger", "schedule", "period_kind", "period_start", "period_end", "kinds", "tags", "formats",
+    "status", "progress", "error", "files", "size_bytes", "requested_by", "created_at", "started_at",
+    "completed_at", "worker_id",
+)  # fmt: skip
+AUDIT_COLUMNS: tuple[str, ...] = ("id", "at", "actor", "action", "target", "details")
+AUDIT_LIMIT = 1_000_000  # the whole log: one row per change people made, far smaller than the event log
+
+
+def overview_workers(session: Session, now: datetime, hide_offline_after: timedelta) -> Table:
+    """The overview's workers (without those offline for longer than `hide_offline_after`), today's outcomes
+    and the all-time counters (tasks_failed there includes cancelled runs)."""
+    return _table(overview.live_workers(session, now, hide_offline_after), WORKER_COLUMNS)
+
+
+def budget_rows(session: Session, now: datetime) -> Table:
+    """The budgets page: each budget in its current period, spend, the share used and the projection."""
+    rows = (
+        (
+            b.id,
+            b.name,
+            b.period,
+            b.scope_kind,
+            b.scope_value,
+            b.period_start,
+            b.period_end,
+            b.limit_usd,
+            b.spent,
+            b.used,
+            b.projected,
+            b.over,
+            b.projected_over,
+        )
+        for b in budgets.statuses(session, now)
+    )
+    return Table(BUDGET_COLUMNS, (tuple(plain(v) for v in row) for row in rows))
+
+
+def table_sizes(session: Session) -> Table:
+    """The database page's table sizes, largest first."""
+    return _table(insights.table_sizes(session), TABLE_SIZE_COLUMNS)
+
+
+def report_runs(session: Session) -> Table:
+    """The reports page's runs, newest first (its file names, ; separated; deleted files left out)."""
+    rows = (
+        (
+            r.id,
+            r.trigger,
+            r.schedule_name,
+            r.period_kind,
+            r.period_start,
+            r.period_end,
+            ";".join(r.kinds),
+            ";".join(r.tags),
+            ";".join(r.formats),
+            r.status,
+            r.progress,
+            r.error,
+            ";".join(r.file_names),
+            r.size,
+            r.requested_by,
+            r.created_at,
+            r.started_at,
+            r.completed_at,
+            r.worker_id,
+        )
+        for r in report_store.list_runs(session, limit=AUDIT_LIMIT)
+    )
+    return Table(RUN_COLUMNS, (tuple(plain(v) for v in row) for row in rows))
+
+
+def audit_rows(session: Session, *, action: str | None, actor: str | None, target: str | None) -> Table:
+    """The audit log, newest first, with the Audit page's filters; details as JSON text."""
+    entries = audit.entries(session, limit=AUDIT_LIMIT, action=action, actor=actor, target=target)
+    rows = (
+        (e.id, plain(e.at), e.actor, e.action, e.target, json.dumps(e.details, sort_keys=True, default=str))
+        for e in entries
+    )
+    return Table(AUDIT_COLUMNS, rows)
 
 
 def _table(frame: pd.DataFrame, header: tuple[str, ...]) -> Table:

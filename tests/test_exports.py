@@ -20,7 +20,12 @@ from dashboard.components.download import EXPORT_PREFIX
 from dashboard.components.fmt import missing
 from dashboard.exports import BOM, TABLES
 from dashboard.pages import agents as agents_page
+from dashboard.pages import audit as audit_page
+from dashboard.pages import budgets as budgets_page
 from dashboard.pages import costs as costs_page
+from dashboard.pages import database as database_page
+from dashboard.pages import overview as overview_page
+from dashboard.pages import reports as reports_page
 from dashboard.pages import task_detail, tasks
 from dashboard.server import create_app
 from dashboard.services import Services
@@ -473,6 +478,11 @@ def test_every_table_has_a_download_link_to_a_known_table() -> None:
         task_detail.layout(task_id="7"),
         costs_page.layout(range="30d"),
         agents_page.layout(),
+        overview_page.layout(),
+        database_page.layout(),
+        budgets_page.layout(),
+        reports_page.layout(),
+        audit_page.layout(),
     ]
     links: dict[str, str] = {}
     for layout in layouts:

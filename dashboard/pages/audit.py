@@ -12,6 +12,7 @@ from dash import Input, Output, html
 
 from dashboard import access, ids
 from dashboard.components.audit import audit_table
+from dashboard.components.download import download_link, export_url
 from dashboard.services import Services
 from db.audit import ACTIONS, entries
 
@@ -34,7 +35,13 @@ def layout(**_: Any) -> html.Div:
     options += [{"label": a, "value": a} for a in ACTIONS]
     return html.Div(
         [
-            html.H3("Audit log", className="mb-3"),
+            html.Div(
+                [
+                    html.H3("Audit log", className="mb-0"),
+                    download_link(ids.EXPORT_AUDIT, export_url("audit")),
+                ],
+                className="d-flex justify-content-between align-items-center mb-3",
+            ),
             dbc.Row(
                 [
                     dbc.Col(
@@ -84,3 +91,23 @@ def register(app: dash.Dash, svc: Services) -> None:
     )
     def _table(action: str | None, actor: str | None, target: str | None, _signal: Any) -> Any:
         return table(svc, action, actor, target)
+
+    @app.callback(
+        Output(ids.EXPORT_AUDIT, "href"),
+        Input(AUDIT_ACTION, "value"),
+        Input(AUDIT_ACTOR, "value"),
+        Input(AUDIT_TARGET, "value"),
+    )
+    def _download(action: str | None, actor: str | None, target: str | None) -> str:
+        return download_href(action, actor, target)
+
+
+def download_href(action: str | None, actor: str | None, target: str | None) -> str:
+    """The CSV link with the filters the table shows (the whole log, not only its newest SHOWN rows)."""
+    params = [("action", action)] if action not in (None, "", ANY) else []
+    params += [
+        (name, value.strip())
+        for name, value in (("actor", actor), ("target", target))
+        if value and value.strip()
+    ]
+    return export_url("audit", [(k, v) for k, v in params if v])

@@ -11,6 +11,7 @@ from dash import ALL, Input, Output, State, dcc, html
 
 from dashboard import access, ids
 from dashboard.components.budgets import budget_list
+from dashboard.components.download import download_link, export_url
 from dashboard.services import Services
 from db import budgets
 from db.timeutil import utcnow
@@ -22,7 +23,13 @@ TITLE = "Budgets"
 def layout(**_: Any) -> html.Div:
     return html.Div(
         [
-            html.H3("Budgets", className="mb-3"),
+            html.Div(
+                [
+                    html.H3("Budgets", className="mb-0"),
+                    download_link(ids.EXPORT_BUDGETS, export_url("budgets")),
+                ],
+                className="d-flex justify-content-between align-items-center mb-3",
+            ),
             dcc.Store(id=ids.BUDGET_VERSION, data=0),
             html.Div(id=ids.BUDGET_LIST, className="mb-4"),
             html.H5("Add a budget"),

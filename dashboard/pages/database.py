@@ -18,6 +18,7 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import figures_database as figs
 from dashboard import ids
+from dashboard.components.download import download_link, export_url
 from dashboard.components.fmt import count
 from dashboard.components.overview import kpi_card
 from dashboard.scopebar import scope_section
@@ -46,11 +47,16 @@ SIZES_EVERY_S = 300.0
 
 
 def layout(**query: Any) -> html.Div:
-    def card(title: str, body: Any, hint: str = "") -> dbc.Card:
-        header = [html.Span(title)]
+    def card(title: str, body: Any, hint: str = "", download: Any = None) -> dbc.Card:
+        header: list[Any] = [html.Span(title)]
         if hint:
             header.append(html.Span(hint, className="text-muted small ms-2"))
-        return dbc.Card([dbc.CardHeader(header), dbc.CardBody(body)], className="mb-3")
+        if download is not None:
+            header = [html.Div(header), download]
+            head = dbc.CardHeader(header, className="d-flex justify-content-between align-items-center")
+        else:
+            head = dbc.CardHeader(header)
+        return dbc.Card([head, dbc.CardBody(body)], className="mb-3")
 
     return html.Div(
         [
@@ -80,7 +86,12 @@ def layout(**query: Any) -> html.Div:
                     dbc.Col(card("Connection pools", html.Div(id=DBI_POOLS), "this process"), lg=6),
                 ]
             ),
-            card("Table sizes", html.Div(id=DBI_TABLES), f"measured every {SIZES_EVERY_S / 60:.0f} min"),
+            card(
+                "Table sizes",
+                html.Div(id=DBI_TABLES),
+                f"measured every {SIZES_EVERY_S / 60:.0f} min",
+                download_link(ids.EXPORT_TABLE_SIZES, export_url("database-tables")),
+            ),
         ]
     )
 

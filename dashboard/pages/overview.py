@@ -11,6 +11,8 @@ from dash import Input, Output, dcc, html
 
 from dashboard import figures, ids
 from dashboard.components.budgets import budget_card
+from dashboard.components.cards import header_with
+from dashboard.components.download import download_link, export_url
 from dashboard.components.overview import kpi_cards, workers_summary
 from dashboard.services import Services
 from db import budgets, overview
@@ -38,7 +40,15 @@ def layout(**_: Any) -> html.Div:
                         className="mb-3",
                     ),
                     dbc.Col(
-                        dbc.Card([dbc.CardHeader("Workers"), dbc.CardBody(html.Div(id=ids.WORKERS))]),
+                        dbc.Card(
+                            [
+                                header_with(
+                                    "Workers",
+                                    download_link(ids.EXPORT_WORKERS, export_url("overview-workers")),
+                                ),
+                                dbc.CardBody(html.Div(id=ids.WORKERS)),
+                            ]
+                        ),
                         lg=4,
                         className="mb-3",
                     ),

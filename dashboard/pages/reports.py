@@ -17,6 +17,7 @@ from flask import abort, send_from_directory
 from flask.typing import ResponseReturnValue
 
 from dashboard import access, ids
+from dashboard.components.download import download_link, export_url
 from dashboard.components.reports import next_run_text, runs_table, schedule_card, timezone_datalist
 from dashboard.services import Services
 from db import report_queries, report_schedules
@@ -153,7 +154,13 @@ def layout(**_: Any) -> html.Div:
             html.H3("Reports", className="mb-3"),
             dcc.Store(id=ids.RPT_VERSION, data=0),
             _generate_form(),
-            html.H5("Runs"),
+            html.Div(
+                [
+                    html.H5("Runs", className="mb-0"),
+                    download_link(ids.EXPORT_REPORT_RUNS, export_url("report-runs")),
+                ],
+                className="d-flex justify-content-between align-items-center mb-2",
+            ),
             html.Div(id=ids.RPT_RUNS, className="mb-4"),
             html.H5("Schedules"),
             html.P(
