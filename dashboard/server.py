@@ -97,7 +97,7 @@ def shell() -> html.Div:
                             label_class_name="text-light",
                         ),
                     ],
-                    className="d-flex align-items-center ms-auto",
+                    className="d-flex flex-wrap align-items-center row-gap-1 ms-auto",
                 ),
             ],
             fluid=True,
