@@ -44,7 +44,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,7 +220,9 @@ def flower(py: str, redis_db: int, tasks: int, log: Any) -> Iterator[str]:
         f"--max_tasks={max(tasks, 100_000)}",
         "--logging=warning",
     ]
-    procs = [subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)]
+    procs: list[subprocess.Popen[Any]] = [
+        subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    ]
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -242,7 +244,7 @@ def flower(py: str, redis_db: int, tasks: int, log: Any) -> Iterator[str]:
             stdin=subprocess.DEVNULL,
             text=True,
         )
-        procs.append(feeder)  # type: ignore[arg-type]
+        procs.append(feeder)
         assert feeder.stdout is not None
         if feeder.stdout.readline().strip() != "sent":
             raise RuntimeError(f"the Flower event feeder exited with {feeder.wait()} (see its log)")
@@ -257,7 +259,7 @@ def flower(py: str, redis_db: int, tasks: int, log: Any) -> Iterator[str]:
         )
         yield base
     finally:
-        stop_processes(list(reversed(procs)))  # type: ignore[arg-type]
+        stop_processes(list(reversed(procs)))
         with suppress(OSError, RuntimeError):
             redis_flush(redis_db)
 
@@ -297,12 +299,12 @@ def tasklens_db(url: str | None, tasks: int) -> Iterator[str]:
 
 
 @contextmanager
-def tasklens(url: str, log: Any) -> Iterator[tuple[str, int]]:
+def tasklens(url: str, log: Any, root: Path = ROOT) -> Iterator[str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [
         sys.executable,
-        str(ROOT / "app.py"),
+        str(root / "app.py"),
         "web",
         "--db",
         url,
@@ -311,10 +313,10 @@ def tasklens(url: str, log: Any) -> Iterator[tuple[str, int]]:
         "--log-level",
         "WARNING",
     ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         wait_up(base, proc)
-        yield base, proc.pid
+        yield base
     finally:
         stop_processes([proc])
 
@@ -484,78 +486,53 @@ def main() -> None:
     parser.add_argument(
         "--tl-db", help="an existing, populated TaskLens database URL (else one is generated)"
     )
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="ROOT",
+        help="also measure `python ROOT/app.py web` (another checkout, e.g. a git worktree with a change) "
+        "over the same database, interleaved with the others; repeatable",
+    )
     parser.add_argument("--flower-python", help="an interpreter with celery and flower installed")
+    parser.add_argument(
+        "--flower-url", help="an already running Flower that holds the tasks (not started here)"
+    )
     parser.add_argument("--redis-db", type=int, default=11, help="the Redis database Flower's broker uses")
     parser.add_argument("--waterfall", action="store_true", help="print every request of one load per page")
     parser.add_argument("--only", choices=("tasklens", "flower"), help="measure one tool only")
+    parser.add_argument(
+        "--pages", default="tasks,overview", help="which measurements: tasks, overview or both (the default)"
+    )
     args = parser.parse_args()
 
     print(f"load average at start: {loadavg()}  ({os.cpu_count()} CPUs)", flush=True)
     log = open(Path(tempfile.gettempdir()) / f"bench_vs_flower_{os.getpid()}.log", "wb")  # noqa: SIM115
     print(f"child process output: {log.name}", flush=True)
-    from playwright.sync_api import sync_playwright
 
-    py = flower_python(args.flower_python) if args.only != "tasklens" else ""
-    with (
-        tasklens_db(args.tl_db if args.only != "flower" else "x", args.tasks) as url,
-        tasklens(url, log) if args.only != "flower" else _none(("", 0)) as (tl_base, _tl_pid),
-        flower(py, args.redis_db, args.tasks, log) if args.only != "tasklens" else _none("") as fl_base,
-    ):
+    with ExitStack() as stack:
         tools: dict[str, dict[str, tuple[str, str]]] = {}
-        if tl_base:
-            tools["TaskLens"] = {
-                "tasks": (f"{tl_base}/tasks", "tl_rows"),
-                "overview": (f"{tl_base}/", "tl_kpis"),
-            }
-        if fl_base:
+        if args.only != "flower":
+            url = stack.enter_context(tasklens_db(args.tl_db, args.tasks))
+            for label, root in [
+                ("TaskLens", ROOT),
+                *((f"TaskLens@{Path(r).name}", Path(r)) for r in args.compare),
+            ]:
+                base = stack.enter_context(tasklens(url, log, root))
+                tools[label] = {"tasks": (f"{base}/tasks", "tl_rows"), "overview": (f"{base}/", "tl_kpis")}
+        if args.only != "tasklens":
+            if args.flower_url:
+                fl_base = args.flower_url.rstrip("/")
+                print(f"Flower {fl_base} holds {flower_total(fl_base):,} tasks", flush=True)
+            else:
+                py = flower_python(args.flower_python)
+                fl_base = stack.enter_context(flower(py, args.redis_db, args.tasks, log))
             tools["Flower"] = {
                 "tasks": (f"{fl_base}/tasks", "fl_rows"),
                 "overview": (f"{fl_base}/", "fl_workers"),
             }
-        cold, warm = Series(), Series()
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-
-            def measure(tool: str, kind: str, *, trace: bool = False) -> tuple[Load, Load]:
-                url_, probe = tools[tool][kind]
-                ctx = browser.new_context(viewport={"width": 1440, "height": 900})
-                ctx.add_init_script(OBSERVE)
-                try:
-                    page = ctx.new_page()
-                    first = load(page, url_, probe, idle=kind == "overview", trace=trace)
-                    again = load(page, url_, probe, idle=kind == "overview")
-                finally:
-                    ctx.close()
-                return first, again
-
-            for tool in tools:  # one unmeasured load each: the servers' first-request costs are not counted
-                for kind in ("tasks", "overview"):
-                    measure(tool, kind)
-            if args.waterfall:
-                for tool in tools:
-                    for kind in ("tasks", "overview"):
-                        first, _ = measure(tool, kind, trace=True)
-                        waterfall(f"{tool} {kind}, cold", tools[tool][kind][0], first)
-            loads: list[str] = []
-            for rep in range(args.reps):
-                order = list(tools) if rep % 2 == 0 else list(reversed(tools))
-                for kind in ("tasks", "overview"):
-                    for tool in order:
-                        c, w = measure(tool, kind)
-                        key = f"{tool} {kind}"
-                        if kind == "tasks":
-                            cold.add(key, c.first_s)
-                            warm.add(key, w.first_s)
-                        else:
-                            cold.add(key, c.idle_s)
-                            warm.add(key, w.idle_s)
-                            cold.add(key + " first content", c.first_s)
-                            warm.add(key + " first content", w.first_s)
-                        cold.add(key + " KB", c.transfer_kb)
-                        warm.add(key + " KB", w.transfer_kb)
-                loads.append(loadavg().split()[0])
-                print(f"  repetition {rep + 1}/{args.reps} done (load {loads[-1]})", flush=True)
-            browser.close()
+        kinds = tuple(k for k in ("tasks", "overview") if k in args.pages.split(","))
+        cold, warm, loads = run_browser(tools, kinds, args.reps, args.waterfall)
 
     print(
         f"\n{args.tasks:,} tasks per tool, {args.reps} interleaved repetitions; load average per repetition: "
@@ -578,20 +555,68 @@ def main() -> None:
             )
             rows.append([key, what, median(values), kb, " ".join(f"{v:.2f}" for v in values)])
         print(table(["page", "until", "median s", "KB", "runs (s)"], rows))
-        if "TaskLens" in tools and "Flower" in tools:
-            for kind in ("tasks", "overview"):
-                tl = median(series.values[f"TaskLens {kind}"])
-                fl = median(series.values[f"Flower {kind}"])
-                print(
-                    f"  {kind}: TaskLens {tl:.2f} s / Flower {fl:.2f} s = {tl / fl:.2f}× "
-                    f"({'faster' if tl < fl else 'slower'} than Flower)"
-                )
+        if "Flower" in tools:
+            for tool in (t for t in tools if t != "Flower"):
+                for kind in kinds:
+                    tl = median(series.values[f"{tool} {kind}"])
+                    fl = median(series.values[f"Flower {kind}"])
+                    print(
+                        f"  {kind}: {tool} {tl:.2f} s / Flower {fl:.2f} s = {tl / fl:.2f}× "
+                        f"({'faster' if tl < fl else 'slower'} than Flower)"
+                    )
     log.close()
 
 
-@contextmanager
-def _none(value: Any) -> Iterator[Any]:
-    yield value
+def run_browser(
+    tools: dict[str, dict[str, tuple[str, str]]], kinds: tuple[str, ...], reps: int, show_waterfall: bool
+) -> tuple[Series, Series, list[str]]:
+    from playwright.sync_api import sync_playwright
+
+    cold, warm = Series(), Series()
+    loads: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+        def measure(tool: str, kind: str, *, trace: bool = False) -> tuple[Load, Load]:
+            url_, probe = tools[tool][kind]
+            ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+            ctx.add_init_script(OBSERVE)
+            try:
+                page = ctx.new_page()
+                first = load(page, url_, probe, idle=kind == "overview", trace=trace)
+                again = load(page, url_, probe, idle=kind == "overview")
+            finally:
+                ctx.close()
+            return first, again
+
+        for tool in tools:  # one unmeasured load each: the servers' first-request costs are not counted
+            for kind in kinds:
+                measure(tool, kind)
+        if show_waterfall:
+            for tool in tools:
+                for kind in kinds:
+                    first, _ = measure(tool, kind, trace=True)
+                    waterfall(f"{tool} {kind}, cold", tools[tool][kind][0], first)
+        for rep in range(reps):
+            order = list(tools) if rep % 2 == 0 else list(reversed(tools))
+            for kind in kinds:
+                for tool in order:
+                    c, w = measure(tool, kind)
+                    key = f"{tool} {kind}"
+                    if kind == "tasks":
+                        cold.add(key, c.first_s)
+                        warm.add(key, w.first_s)
+                    else:
+                        cold.add(key, c.idle_s)
+                        warm.add(key, w.idle_s)
+                        cold.add(key + " first content", c.first_s)
+                        warm.add(key + " first content", w.first_s)
+                    cold.add(key + " KB", c.transfer_kb)
+                    warm.add(key + " KB", w.transfer_kb)
+            loads.append(loadavg().split()[0])
+            print(f"  repetition {rep + 1}/{reps} done (load {loads[-1]})", flush=True)
+        browser.close()
+    return cold, warm, loads
 
 
 if __name__ == "__main__":
