@@ -50,60 +50,76 @@ def create_app(svc: Services) -> dash.Dash:
 
 
 def shell() -> html.Div:
+    # The connection badge stays in sight at every width; the links and controls fold behind a toggler below
+    # Bootstrap's xxl breakpoint (1400 px) (a phone gets a menu button instead of ten links stacked over the page).
+    status = html.Span(
+        # role=status (a polite live region): screen readers hear the connection change; the badge's text
+        # says it, not only its colour.
+        dbc.Badge(
+            "connecting…",
+            id=ids.STATUS,
+            color="light",
+            text_color="dark",
+            title="live: pushed over a websocket · polling: the socket is down",
+        ),
+        role="status",
+        className="me-auto me-xxl-3",
+    )
+    controls = html.Div(
+        [
+            # A task's #id, address or external id opens it; other text searches the tasks table.
+            html.Label("Go to task", htmlFor=ids.JUMP, className="visually-hidden"),
+            dbc.Input(
+                id=ids.JUMP,
+                type="search",
+                placeholder="Go to task: #id or external id",
+                size="sm",
+                className="me-3 jump-to-task",
+                debounce=False,
+                autoComplete="off",
+            ),
+            # Times in the browser's zone instead of UTC (assets/localtime.js); exports stay UTC.
+            dbc.Switch(
+                id=ids.LOCAL_TIME_SWITCH,
+                label="local time",
+                value=False,
+                className="mb-0 me-3",
+                label_class_name="text-light text-nowrap",
+            ),
+            dbc.Switch(
+                id=ids.THEME_SWITCH,
+                label="dark",
+                value=False,
+                className="mb-0",
+                label_class_name="text-light",
+            ),
+        ],
+        className="d-flex flex-wrap flex-xxl-nowrap align-items-center row-gap-2 ms-xxl-auto py-2 py-xxl-0",
+    )
     nav = dbc.Navbar(
         dbc.Container(
             [
                 dbc.NavbarBrand("TaskLens", href="/"),
-                dbc.Nav([dbc.NavLink(label, href=href, active="exact") for label, href in NAV], navbar=True),
-                html.Div(
+                status,
+                dbc.NavbarToggler(id=ids.NAV_TOGGLE, className="ms-2"),
+                dbc.Collapse(
                     [
-                        # A task's #id, address or external id opens it; other text searches the tasks table.
-                        html.Label("Go to task", htmlFor=ids.JUMP, className="visually-hidden"),
-                        dbc.Input(
-                            id=ids.JUMP,
-                            type="search",
-                            placeholder="Go to task: #id or external id",
-                            size="sm",
-                            className="me-3 jump-to-task",
-                            debounce=False,
-                            autoComplete="off",
+                        dbc.Nav(
+                            [dbc.NavLink(label, href=href, active="exact") for label, href in NAV],
+                            navbar=True,
                         ),
-                        # role=status (a polite live region): screen readers hear the connection change; the
-                        # badge's text says it, not only its colour.
-                        html.Span(
-                            dbc.Badge(
-                                "connecting…",
-                                id=ids.STATUS,
-                                color="light",
-                                text_color="dark",
-                                title="live: pushed over a websocket · polling: the socket is down",
-                            ),
-                            role="status",
-                            className="me-3",
-                        ),
-                        # Times in the browser's zone instead of UTC (assets/localtime.js); exports stay UTC.
-                        dbc.Switch(
-                            id=ids.LOCAL_TIME_SWITCH,
-                            label="local time",
-                            value=False,
-                            className="mb-0 me-3",
-                            label_class_name="text-light text-nowrap",
-                        ),
-                        dbc.Switch(
-                            id=ids.THEME_SWITCH,
-                            label="dark",
-                            value=False,
-                            className="mb-0",
-                            label_class_name="text-light",
-                        ),
+                        controls,
                     ],
-                    className="d-flex flex-wrap align-items-center row-gap-1 ms-auto",
+                    id=ids.NAV_COLLAPSE,
+                    is_open=False,
+                    navbar=True,
                 ),
             ],
             fluid=True,
         ),
         color="dark",
         dark=True,
+        expand="xxl",
         className="border-bottom mb-3",
     )
     return html.Div(
@@ -151,6 +167,24 @@ def jump_target(svc: Services, text: str | None) -> str:
 
 
 def _register_shell_callbacks(app: dash.Dash, svc: Services) -> None:
+    # The phone menu: the toggler opens and closes it; following a link closes it again.
+    app.clientside_callback(
+        js(
+            """
+            function(clicks, path, open) {
+                const trig = dash_clientside.callback_context.triggered_id;
+                return trig === $toggle ? !open : false;
+            }
+            """,
+            toggle=ids.NAV_TOGGLE,
+        ),
+        Output(ids.NAV_COLLAPSE, "is_open"),
+        Input(ids.NAV_TOGGLE, "n_clicks"),
+        Input(ids.URL, "pathname"),
+        State(ids.NAV_COLLAPSE, "is_open"),
+        prevent_initial_call=True,
+    )
+
     @app.callback(
         Output(ids.URL, "href", allow_duplicate=True),
         Output(ids.JUMP, "value"),

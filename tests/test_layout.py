@@ -4,7 +4,9 @@ the scope bar's date fields show their whole date."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
+from dashboard import ids
 from tests.browser import AppFactory, BrowserPage, open_page
 from worker.history import generate_history
 
@@ -51,3 +53,29 @@ def test_date_fields_show_the_whole_date(sqlite_app: AppFactory, tab: BrowserPag
         # The browser's date field lays its parts out inside; a field narrower than them cuts the year off.
         width = box.evaluate("el => el.getBoundingClientRect().width")
         assert width >= 150, (field, width)
+
+
+@pytest.mark.slow
+def test_the_navbar_folds_into_a_menu_on_a_phone(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    """At 390 px the ten links hide behind a menu button (they used to stack over half the screen); the
+    connection badge stays in sight; a link followed closes the menu. At 1440 px they are all in one row."""
+    app = sqlite_app(worker=False)
+    page = tab.page
+    page.set_viewport_size({"width": 390, "height": 900})
+    open_page(page, app.url + "/")
+    costs = page.get_by_role("link", name="Costs", exact=True)
+    expect(costs).to_be_hidden()
+    expect(page.locator(f"#{ids.STATUS}")).to_be_visible()
+    page.locator(f"#{ids.NAV_TOGGLE}").click()
+    expect(costs).to_be_visible()
+    costs.click()
+    page.wait_for_url("**/costs")
+    expect(costs).to_be_hidden()
+    page.set_viewport_size({"width": 1440, "height": 900})
+    expect(costs).to_be_visible()
+    expect(page.locator(f"#{ids.NAV_TOGGLE}")).to_be_hidden()
+    tops = page.locator(".navbar .nav-link").evaluate_all(
+        "els => els.map(e => e.getBoundingClientRect().top)"
+    )
+    assert len(set(tops)) == 1, tops  # one row
+    tab.watch.assert_clean()
