@@ -84,7 +84,10 @@ def main() -> None:
         ("tasks grid block", lambda: tasks.rows(svc, grid_request, None, None, None, None, None, None)),
         ("database live", lambda: database.refresh_live(svc, None)),
         ("database sizes", lambda: database.refresh_sizes(svc)),
-        ("scope bar", lambda: scopebar.choices(svc, "?range=30d", ["kind", "tag", "role", "model", "worker"])),
+        (
+            "scope bar",
+            lambda: scopebar.choices(svc, "?range=30d", ["kind", "tag", "role", "model", "worker"]),
+        ),
     ]
     for name, fn in fixed:
         rows.append((name, "-", *measure(fn, args.repeat)))

@@ -35,12 +35,6 @@ from common import free_port, machine_line, memory, table, verdict, wait_up  # n
 TARGET_RSS_MB = 300.0
 
 
-
-
-
-
-
-
 def prepare(args: argparse.Namespace, folder: Path) -> str:
     """The database URL to serve: given, a copy of an SQLite file, or a generated history."""
     if args.url:

@@ -63,10 +63,15 @@ def database_url(args: argparse.Namespace) -> Iterator[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", help="database to load (migrated first); default: a fresh temporary one")
-    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite",
-                        help="kind of temporary database when --url is not given")
+    parser.add_argument(
+        "--db",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="kind of temporary database when --url is not given",
+    )
     parser.add_argument("--count", type=int, default=200_000)
     parser.add_argument("--chunk", type=int, default=5_000)
     parser.add_argument("--days", type=int, default=90)
@@ -88,8 +93,9 @@ def main() -> int:
                     print(f"  {done:>10,} tasks  {elapsed:7.1f} s  {rate:9,.0f} tasks/s", flush=True)
 
             print(f"generating {args.count:,} tasks over {args.days} days into {db.dialect} ({url})")
-            stats = generate_history(db, args.count, days=args.days, seed=args.seed, chunk=args.chunk,
-                                     progress=report)
+            stats = generate_history(
+                db, args.count, days=args.days, seed=args.seed, chunk=args.chunk, progress=report
+            )
             size = 0
             with db.reading() as session:
                 tags = session.execute(text("SELECT count(*) FROM task_tags")).scalar_one()

@@ -88,8 +88,12 @@ def separate_worker(url: str, poll: float) -> Iterator[tuple[object, float]]:
     from db.recorder import Recorder
 
     with tempfile.TemporaryFile() as log:
-        proc = start_worker_process(url, log, concurrency=4,
-                                    env={"TASKLENS_POLL_SECONDS": f"{poll:g}", "TASKLENS_LOG_LEVEL": "WARNING"})
+        proc = start_worker_process(
+            url,
+            log,
+            concurrency=4,
+            env={"TASKLENS_POLL_SECONDS": f"{poll:g}", "TASKLENS_LOG_LEVEL": "WARNING"},
+        )
         db = open_database(url)
         try:
             wait_workers_online(url, 1, [proc])
@@ -141,21 +145,28 @@ def measure(url: str, recorder: object, count: int, rng: random.Random) -> list[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--count", type=int, default=100, help="submissions per set-up (default 100)")
     parser.add_argument("--poll", type=float, default=2.0, help="normal fallback poll seconds (default 2)")
-    parser.add_argument("--slow-poll", type=float, default=30.0,
-                        help="fallback poll seconds for the no-poll proof (default 30)")
+    parser.add_argument(
+        "--slow-poll",
+        type=float,
+        default=30.0,
+        help="fallback poll seconds for the no-poll proof (default 30)",
+    )
     parser.add_argument("--setup", choices=["in-process", "separate", "both"], default="both")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     setups = ["in-process", "separate"] if args.setup == "both" else [args.setup]
     rng = random.Random(args.seed)
 
-    print(f"bench_latency: {machine_line()}; {args.count} submissions per set-up after {WARMUP} warm-up, "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"bench_latency: {machine_line()}; {args.count} submissions per set-up after {WARMUP} warm-up, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     results: list[Latency] = []
     for kind_db in db_kinds(args.db):
         if kind_db == "postgresql" and (why := check_postgres()):
@@ -170,31 +181,70 @@ def main(argv: list[str] | None = None) -> int:
                         samples = measure(url, recorder, args.count, rng)
                 res = Latency(kind_db, setup, poll, samples, rss)
                 results.append(res)
-                print(f"  {kind_db:10} {setup:10} poll {poll:4g}s: p50 {res.p(50):6.1f} ms  "
-                      f"p95 {res.p(95):6.1f} ms  max {max(samples):6.1f} ms  "
-                      f"({time.monotonic() - started:.0f}s)", flush=True)
+                print(
+                    f"  {kind_db:10} {setup:10} poll {poll:4g}s: p50 {res.p(50):6.1f} ms  "
+                    f"p95 {res.p(95):6.1f} ms  max {max(samples):6.1f} ms  "
+                    f"({time.monotonic() - started:.0f}s)",
+                    flush=True,
+                )
 
     rows = []
     for r in results:
-        wake = "hub (same process)" if r.setup == "in-process" else (
-            "PRAGMA data_version watcher" if r.db == "sqlite" else "LISTEN/NOTIFY")
-        rows.append([r.db, r.setup, wake, f"{r.poll:g}s", len(r.samples_ms), r.p(50), r.p(95),
-                     max(r.samples_ms), f"{r.worker_rss_mb:.0f}",
-                     f"<= {TARGET_P95_MS:.0f} {verdict(r.p(95) <= TARGET_P95_MS)}"])
+        wake = (
+            "hub (same process)"
+            if r.setup == "in-process"
+            else ("PRAGMA data_version watcher" if r.db == "sqlite" else "LISTEN/NOTIFY")
+        )
+        rows.append(
+            [
+                r.db,
+                r.setup,
+                wake,
+                f"{r.poll:g}s",
+                len(r.samples_ms),
+                r.p(50),
+                r.p(95),
+                max(r.samples_ms),
+                f"{r.worker_rss_mb:.0f}",
+                f"<= {TARGET_P95_MS:.0f} {verdict(r.p(95) <= TARGET_P95_MS)}",
+            ]
+        )
     print("\nSubmit-to-start latency, idle worker (started_at - created_at, ms)")
-    print(table(["database", "worker", "wake-up path", "poll", "n", "p50 ms", "p95 ms", "max ms",
-                 "worker RSS MiB", "p95 target"], rows))
+    print(
+        table(
+            [
+                "database",
+                "worker",
+                "wake-up path",
+                "poll",
+                "n",
+                "p50 ms",
+                "p95 ms",
+                "max ms",
+                "worker RSS MiB",
+                "p95 target",
+            ],
+            rows,
+        )
+    )
     if results:
         worst = max(r.p(95) for r in results)
         slow = [r for r in results if r.poll == args.slow_poll]
-        print(f"\nTarget: submit-to-start p95 <= {TARGET_P95_MS:.0f} ms with an idle worker: worst p95 "
-              f"{worst:.1f} ms -> {verdict(worst <= TARGET_P95_MS)}")
+        print(
+            f"\nTarget: submit-to-start p95 <= {TARGET_P95_MS:.0f} ms with an idle worker: worst p95 "
+            f"{worst:.1f} ms -> {verdict(worst <= TARGET_P95_MS)}"
+        )
         if slow:
             worst_max = max(max(r.samples_ms) for r in slow)
             by_wake = worst_max < 1000 * args.slow_poll / 2
-            print(f"With the fallback poll at {args.slow_poll:g}s the slowest start took {worst_max:.1f} ms: "
-                  + ("the change-feed wake-up, not the poll, starts tasks." if by_wake
-                     else "some starts waited for the poll."))
+            print(
+                f"With the fallback poll at {args.slow_poll:g}s the slowest start took {worst_max:.1f} ms: "
+                + (
+                    "the change-feed wake-up, not the poll, starts tasks."
+                    if by_wake
+                    else "some starts waited for the poll."
+                )
+            )
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     return 0
 

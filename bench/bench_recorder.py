@@ -86,8 +86,11 @@ class Writer:
         from db.ops import TaskSpec
         from db.states import TaskKind
 
-        return TaskSpec(title="bench task", kind=TaskKind.PYTHON,
-                        payload={"callable": "worker.examples:count_to", "n": 1, "delay": 0})
+        return TaskSpec(
+            title="bench task",
+            kind=TaskKind.PYTHON,
+            payload={"callable": "worker.examples:count_to", "n": 1, "delay": 0},
+        )
 
     def own_running_task(self) -> int:
         """A task running under this writer. Started by id rather than claimed, so that writers in other
@@ -99,7 +102,9 @@ class Writer:
         from db.timeutil import utcnow
 
         task_id = self.recorder.submit(self.spec(), actor="bench")
-        start = Transition(TaskStatus.RUNNING, worker_id=self.worker_id, lease_until=utcnow() + timedelta(hours=1))
+        start = Transition(
+            TaskStatus.RUNNING, worker_id=self.worker_id, lease_until=utcnow() + timedelta(hours=1)
+        )
         self.recorder.record(task_id, start, actor=self.actor)
         return task_id
 
@@ -192,13 +197,16 @@ def bench_in_process(url: str, seconds: float, repeat: int) -> list[Result]:
 
 
 # ---- several writer processes ------------------------------------------------------------------------
-def _writer_process(url: str, name: str, modes: list[str], seconds: float, repeat: int,
-                    barrier: Any, results: Any) -> None:
+def _writer_process(
+    url: str, name: str, modes: list[str], seconds: float, repeat: int, barrier: Any, results: Any
+) -> None:
     writer = Writer(url, name)
     results.put("ready")
     try:
         for mode in modes:
-            run: Callable[[float], tuple[int, float, float]] = writer.single if mode == "single" else writer.batched
+            run: Callable[[float], tuple[int, float, float]] = (
+                writer.single if mode == "single" else writer.batched
+            )
             for _ in range(repeat):
                 barrier.wait()
                 n, dt, _cpu = run(seconds)
@@ -218,7 +226,9 @@ def _get(results: Any, procs: list[Any], timeout: float = 300.0) -> Any:
         except queue.Empty:
             dead = [p for p in procs if p.exitcode not in (None, 0)]
             if dead:
-                raise RuntimeError(f"writer process {dead[0].pid} died (exit code {dead[0].exitcode})") from None
+                raise RuntimeError(
+                    f"writer process {dead[0].pid} died (exit code {dead[0].exitcode})"
+                ) from None
     raise TimeoutError("writer processes sent nothing")
 
 
@@ -229,9 +239,14 @@ def bench_processes(url: str, seconds: float, repeat: int, counts: tuple[int, ..
     for count in counts:
         barrier = ctx.Barrier(count + 1)
         results = ctx.Queue()
-        procs = [ctx.Process(target=_writer_process, args=(url, f"p{count}-{i}", modes, seconds, repeat,
-                                                           barrier, results), daemon=True)
-                 for i in range(count)]
+        procs = [
+            ctx.Process(
+                target=_writer_process,
+                args=(url, f"p{count}-{i}", modes, seconds, repeat, barrier, results),
+                daemon=True,
+            )
+            for i in range(count)
+        ]
         for p in procs:
             p.start()
         try:
@@ -273,8 +288,10 @@ def _run_batch(url: str, kind: str, tasks: int, timeout: float = 300.0) -> dict[
     db = open_database(url)
     try:
         recorder = Recorder(db, Hub())
-        specs = [TaskSpec(title=f"bench {kind} {i}", kind=TaskKind(kind), payload=TASK_SPECS[kind])
-                 for i in range(tasks)]
+        specs = [
+            TaskSpec(title=f"bench {kind} {i}", kind=TaskKind(kind), payload=TASK_SPECS[kind])
+            for i in range(tasks)
+        ]
         ids = recorder.submit_many(specs, actor="bench")
         lo, hi = min(ids), max(ids)
         in_batch = Task.id.between(lo, hi)
@@ -292,8 +309,11 @@ def _run_batch(url: str, kind: str, tasks: int, timeout: float = 300.0) -> dict[
             time.sleep(0.05)
         with db.reading() as session:
             first, last, completed = session.execute(
-                select(func.min(Task.created_at), func.max(Task.completed_at),
-                       func.count().filter(Task.status == "completed")).where(in_batch)
+                select(
+                    func.min(Task.created_at),
+                    func.max(Task.completed_at),
+                    func.count().filter(Task.status == "completed"),
+                ).where(in_batch)
             ).one()
             in_events = TaskEvent.task_id.between(lo, hi)
             events = session.execute(select(func.count()).where(in_events)).scalar_one()
@@ -303,14 +323,19 @@ def _run_batch(url: str, kind: str, tasks: int, timeout: float = 300.0) -> dict[
         if first is None or last is None:
             raise RuntimeError("the batch has no created_at / completed_at to measure")
         span = (last - first).total_seconds()
-        return {"tasks/s": completed / span, "transitions/s": transitions / span, "events/s": events / span,
-                "failed": float(tasks - completed)}
+        return {
+            "tasks/s": completed / span,
+            "transitions/s": transitions / span,
+            "events/s": events / span,
+            "failed": float(tasks - completed),
+        }
     finally:
         db.dispose()
 
 
-def bench_workers(kind_db: str, kinds: list[str], workers: tuple[int, ...], tasks: int,
-                  repeat: int) -> list[Result]:
+def bench_workers(
+    kind_db: str, kinds: list[str], workers: tuple[int, ...], tasks: int, repeat: int
+) -> list[Result]:
     out: list[Result] = []
     for k in workers:
         with fresh_database(kind_db) as url, tempfile.TemporaryFile() as log:
@@ -320,8 +345,10 @@ def bench_workers(kind_db: str, kinds: list[str], workers: tuple[int, ...], task
                 for kind in kinds:
                     what = "python count_to(n=1)" if kind == "python" else "command `true`"
                     label = f"e) {k} worker process{'es' if k > 1 else ''} x4, {tasks} {what}"
-                    res = {unit: Result(label if unit == "tasks/s" else "e)   ...", unit)
-                           for unit in ("tasks/s", "transitions/s", "events/s")}
+                    res = {
+                        unit: Result(label if unit == "tasks/s" else "e)   ...", unit)
+                        for unit in ("tasks/s", "transitions/s", "events/s")
+                    }
                     failed = 0.0
                     for _ in range(repeat):
                         figures = _run_batch(url, kind, tasks)
@@ -345,26 +372,34 @@ def bench_workers(kind_db: str, kinds: list[str], workers: tuple[int, ...], task
 
 # ---- main --------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--seconds", type=float, default=2.0, help="length of one measurement (default 2)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is shown")
     parser.add_argument("--processes", default="1,2,4", help="writer process counts for d) (default 1,2,4)")
     parser.add_argument("--workers", default="1,2", help="worker process counts for e) (default 1,2)")
     parser.add_argument("--worker-tasks", type=int, default=400, help="tasks per e) run (default 400)")
-    parser.add_argument("--worker-kind", choices=["python", "command", "both"], default="both",
-                        help="task kind for e) (default both)")
-    parser.add_argument("--skip", default="", help="comma-separated sections to skip, of a,b,c,d,e "
-                        "(a, b and c run together)")
+    parser.add_argument(
+        "--worker-kind",
+        choices=["python", "command", "both"],
+        default="both",
+        help="task kind for e) (default both)",
+    )
+    parser.add_argument(
+        "--skip", default="", help="comma-separated sections to skip, of a,b,c,d,e (a, b and c run together)"
+    )
     args = parser.parse_args(argv)
     skip = set(args.skip.split(",")) - {""}
     counts = tuple(int(c) for c in args.processes.split(","))
     workers = tuple(int(c) for c in args.workers.split(","))
     kinds = ["python", "command"] if args.worker_kind == "both" else [args.worker_kind]
 
-    print(f"bench_recorder: {machine_line()}; {args.seconds:g}s per measurement, median of {args.repeat}; "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"bench_recorder: {machine_line()}; {args.seconds:g}s per measurement, median of {args.repeat}; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     results: dict[str, list[Result]] = {}
     for kind_db in db_kinds(args.db):
         if kind_db == "postgresql" and (why := check_postgres()):
@@ -382,8 +417,10 @@ def main(argv: list[str] | None = None) -> int:
         if "e" not in skip:
             rows += bench_workers(kind_db, kinds, workers, args.worker_tasks, args.repeat)
         results[kind_db] = rows
-        print(f"[{kind_db}] done in {time.monotonic() - started:.0f}s, load average {os.getloadavg()[0]:.2f}",
-              flush=True)
+        print(
+            f"[{kind_db}] done in {time.monotonic() - started:.0f}s, load average {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
         print(_section(kind_db, rows), flush=True)
 
     print("\nSummary (medians)")
@@ -396,13 +433,17 @@ def main(argv: list[str] | None = None) -> int:
     if "sqlite" in results and results["sqlite"] and results["sqlite"][0].label.startswith("a)"):
         value = results["sqlite"][0].value
         cpu = median(results["sqlite"][0].extra["per CPU-s"])
-        print(f"\nTarget: >= {TARGET_SQLITE_EVENTS:,} recorded events/s on SQLite from one process "
-              f"(one event per transaction): {value:,.0f} -> {verdict(value >= TARGET_SQLITE_EVENTS)} "
-              f"(by the writer's CPU time, i.e. on an idle core: {cpu:,.0f} -> "
-              f"{verdict(cpu >= TARGET_SQLITE_EVENTS)})")
+        print(
+            f"\nTarget: >= {TARGET_SQLITE_EVENTS:,} recorded events/s on SQLite from one process "
+            f"(one event per transaction): {value:,.0f} -> {verdict(value >= TARGET_SQLITE_EVENTS)} "
+            f"(by the writer's CPU time, i.e. on an idle core: {cpu:,.0f} -> "
+            f"{verdict(cpu >= TARGET_SQLITE_EVENTS)})"
+        )
         batched = results["sqlite"][1].value
-        print(f"        the same with worker-sized batches ({BATCH} per transaction): {batched:,.0f} -> "
-              f"{verdict(batched >= TARGET_SQLITE_EVENTS)}")
+        print(
+            f"        the same with worker-sized batches ({BATCH} per transaction): {batched:,.0f} -> "
+            f"{verdict(batched >= TARGET_SQLITE_EVENTS)}"
+        )
     return 0
 
 

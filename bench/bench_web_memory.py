@@ -29,12 +29,6 @@ RANGES = ("24h", "7d", "30d", "90d")
 TARGET_RSS_MB = 300.0
 
 
-
-
-
-
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -140,7 +140,11 @@ def web_process(url: str) -> Iterator[WebProcess]:
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "app.py"), "web", "--db", url, "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         web = WebProcess(proc, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", log)
         try:
@@ -218,8 +222,9 @@ class LatencyRun:
         return percentile(self.samples_ms, pct)
 
 
-def measure_latency(recorder: Any, ws_url: str, count: int, repeat: int, rng: random.Random,
-                    label: str) -> list[LatencyRun]:
+def measure_latency(
+    recorder: Any, ws_url: str, count: int, repeat: int, rng: random.Random, label: str
+) -> list[LatencyRun]:
     """Single events spaced a few ms apart: from just after Recorder.record returns (the commit) to the
     client's recv of that event. Each event is awaited before the next, so nothing queues behind it."""
     from db.ops import ActivityLine
@@ -244,8 +249,11 @@ def measure_latency(recorder: Any, ws_url: str, count: int, repeat: int, rng: ra
                 time.sleep(rng.uniform(0.002, 0.008))
             run = LatencyRun(samples, lost)
             runs.append(run)
-            print(f"    {label} run {rep + 1}: p50 {run.p(50):6.1f} ms  p95 {run.p(95):6.1f} ms  "
-                  f"max {max(samples, default=float('nan')):6.1f} ms  lost {lost}", flush=True)
+            print(
+                f"    {label} run {rep + 1}: p50 {run.p(50):6.1f} ms  p95 {run.p(95):6.1f} ms  "
+                f"max {max(samples, default=float('nan')):6.1f} ms  lost {lost}",
+                flush=True,
+            )
     finally:
         receiver.close()
     return runs
@@ -301,19 +309,19 @@ class RawSocket:
             if n == 126:
                 if len(buf) - pos < 4:
                     break
-                n = int.from_bytes(buf[pos + 2:pos + 4], "big")
+                n = int.from_bytes(buf[pos + 2 : pos + 4], "big")
                 head = 4
             elif n == 127:
                 if len(buf) - pos < 10:
                     break
-                n = int.from_bytes(buf[pos + 2:pos + 10], "big")
+                n = int.from_bytes(buf[pos + 2 : pos + 10], "big")
                 head = 10
             if len(buf) - pos < head + n:
                 break
-            payload = bytes(buf[pos + head:pos + head + n])
+            payload = bytes(buf[pos + head : pos + head + n])
             pos += head + n
             if payload.startswith(SEQ_PREFIX):  # an event; control messages start with "type"
-                got.append(int(payload[len(SEQ_PREFIX):payload.index(b",")]))
+                got.append(int(payload[len(SEQ_PREFIX) : payload.index(b",")]))
         del buf[:pos]
         return got
 
@@ -369,7 +377,7 @@ class SocketGroup(threading.Thread):
                     now = time.perf_counter()
                     with self.lock:
                         rs.seqs += seqs
-                        if self.expect and self.expect.issubset(rs.seqs[-len(self.expect):]):
+                        if self.expect and self.expect.issubset(rs.seqs[-len(self.expect) :]):
                             rs.done_at = rs.done_at or now
             with self.lock:
                 if self.expect and all(rs.done_at for rs in self.socks):
@@ -420,14 +428,17 @@ class FanoutResult:
     idle_cpu_pct: float
 
 
-def part_c(web: WebProcess, url: str, sockets: int, events: int, rounds: int,
-           client_threads: int) -> FanoutResult:
+def part_c(
+    web: WebProcess, url: str, sockets: int, events: int, rounds: int, client_threads: int
+) -> FanoutResult:
     from db.ops import ActivityLine
 
     db, recorder = open_recorder(url)
     task_id = external_task(recorder, "fan-out")
     rss_before, threads_before = rss_threads(web.pid)
-    per = [sockets // client_threads + (1 if i < sockets % client_threads else 0) for i in range(client_threads)]
+    per = [
+        sockets // client_threads + (1 if i < sockets % client_threads else 0) for i in range(client_threads)
+    ]
     groups = [SocketGroup(web.ws_url, n) for n in per if n]
     started = time.monotonic()
     for g in groups:
@@ -435,13 +446,17 @@ def part_c(web: WebProcess, url: str, sockets: int, events: int, rounds: int,
     for g in groups:
         g.connected.wait(300)
         if g.error is not None:
-            raise RuntimeError(f"connecting failed after {sum(len(x.socks) for x in groups)} sockets: "
-                               f"{g.error!r}")
+            raise RuntimeError(
+                f"connecting failed after {sum(len(x.socks) for x in groups)} sockets: {g.error!r}"
+            )
     connect_s = time.monotonic() - started
     open_now = web.health()["sockets"]
     rss_connected, threads_connected = rss_threads(web.pid)
-    print(f"    c: {open_now} sockets subscribed in {connect_s:.1f}s; web RSS {rss_connected:.0f} MiB, "
-          f"{threads_connected} threads", flush=True)
+    print(
+        f"    c: {open_now} sockets subscribed in {connect_s:.1f}s; web RSS {rss_connected:.0f} MiB, "
+        f"{threads_connected} threads",
+        flush=True,
+    )
     # The web process's own CPU while all sockets sit idle (each handler wakes every 0.5 s).
     cpu0 = cpu_seconds(web.pid)
     time.sleep(3.0)
@@ -472,15 +487,24 @@ def part_c(web: WebProcess, url: str, sockets: int, events: int, rounds: int,
             exact = sum(1 for rs in with_all if rs.seqs == ordered)
             last = max((rs.done_at for rs in with_all if rs.done_at), default=float("nan"))
             missing = sum(1 for rs in with_all if not rs.done_at)
-            res = FanoutRound(delivered, len(expect) * len(with_all), exact, t_commit - t0, last - t0,
-                              last - t_commit, web_cpu)
+            res = FanoutRound(
+                delivered,
+                len(expect) * len(with_all),
+                exact,
+                t_commit - t0,
+                last - t0,
+                last - t_commit,
+                web_cpu,
+            )
             results.append(res)
             incomplete = f", {missing} sockets incomplete" if missing else ""
-            print(f"    c round {r + 1}: {res.delivered:,}/{res.expected:,} messages delivered, "
-                  f"{res.exact}/{len(with_all)} sockets exact, commits took {res.commit_s:.2f}s, last "
-                  f"socket done {res.last_delivery_s:.2f}s after the first commit "
-                  f"({res.after_commit_s:.2f}s after the last), web CPU {res.web_cpu_s:.2f}s{incomplete}",
-                  flush=True)
+            print(
+                f"    c round {r + 1}: {res.delivered:,}/{res.expected:,} messages delivered, "
+                f"{res.exact}/{len(with_all)} sockets exact, commits took {res.commit_s:.2f}s, last "
+                f"socket done {res.last_delivery_s:.2f}s after the first commit "
+                f"({res.after_commit_s:.2f}s after the last), web CPU {res.web_cpu_s:.2f}s{incomplete}",
+                flush=True,
+            )
             time.sleep(0.5)
         rss_after, _ = rss_threads(web.pid)
     finally:
@@ -493,8 +517,18 @@ def part_c(web: WebProcess, url: str, sockets: int, events: int, rounds: int,
         time.sleep(0.2)
     time.sleep(1.0)
     _, threads_after = rss_threads(web.pid)
-    return FanoutResult(sum(len(g.socks) for g in groups), connect_s, results, rss_before, rss_connected,
-                        rss_after, threads_before, threads_connected, threads_after, idle_cpu_pct)
+    return FanoutResult(
+        sum(len(g.socks) for g in groups),
+        connect_s,
+        results,
+        rss_before,
+        rss_connected,
+        rss_after,
+        threads_before,
+        threads_connected,
+        threads_after,
+        idle_cpu_pct,
+    )
 
 
 # ---- d) idle bytes -------------------------------------------------------------------------------------
@@ -531,19 +565,37 @@ def overview_poll_request(web: WebProcess) -> tuple[str, bytes, dict[str, str]]:
     import requests
 
     page = requests.get(f"{web.url}/", timeout=10).text
-    config = json.loads(re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>',
-                                  page, re.S).group(1))  # type: ignore[union-attr]
+    config = json.loads(
+        re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>', page, re.S).group(1)
+    )  # type: ignore[union-attr]
     deps = requests.get(f"{web.url}/_dash-dependencies", timeout=10).json()
     dep = next(d for d in deps if "overview-kpis.children" in d["output"])
-    outputs = [{"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]}
-               for part in dep["output"].strip(".").split("...")]
-    signal = {"reason": "poll", "seq": 0, "n": 0, "tasks": [], "finished": [], "activity": [],
-              "workers": False, "at": int(time.time() * 1000)}
+    outputs = [
+        {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]}
+        for part in dep["output"].strip(".").split("...")
+    ]
+    signal = {
+        "reason": "poll",
+        "seq": 0,
+        "n": 0,
+        "tasks": [],
+        "finished": [],
+        "activity": [],
+        "workers": False,
+        "at": int(time.time() * 1000),
+    }
     values = {"live-signal": signal, "theme": "light"}
     inputs = [{**i, "value": values.get(i["id"])} for i in dep["inputs"]]
-    body = json.dumps({"output": dep["output"], "outputs": outputs, "inputs": inputs,
-                       "changedPropIds": ["live-signal.data"], "parsedChangedPropsIds": ["live-signal.data"]},
-                      separators=(",", ":")).encode()
+    body = json.dumps(
+        {
+            "output": dep["output"],
+            "outputs": outputs,
+            "inputs": inputs,
+            "changedPropIds": ["live-signal.data"],
+            "parsedChangedPropsIds": ["live-signal.data"],
+        },
+        separators=(",", ":"),
+    ).encode()
     path = "/_dash-update-component"
     if config.get("end_id"):
         path += f"?endId={config['end_id']}"
@@ -554,7 +606,7 @@ def overview_poll_request(web: WebProcess) -> tuple[str, bytes, dict[str, str]]:
         "Content-Length": str(len(body)),
         "sec-ch-ua-platform": '"Linux"',
         "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-                      "HeadlessChrome/156.0.0.0 Safari/537.36",
+        "HeadlessChrome/156.0.0.0 Safari/537.36",
         "Accept": "application/json",
         "sec-ch-ua": '"Not:A-Brand";v="8", "Chromium";v="156"',
         "Content-Type": "application/json",
@@ -679,8 +731,18 @@ def part_d(web: WebProcess, seconds: float, poll_interval: float) -> IdleResult:
             break
         kinds[msg.get("type", "?")] = kinds.get(msg.get("type", "?"), 0) + 1
     poller.join(30)
-    result = IdleResult(seconds, setup, counting.received - in0, counting.sent - out0, kinds, requests_made,
-                        http.connections, http.sent, http.received, statuses)
+    result = IdleResult(
+        seconds,
+        setup,
+        counting.received - in0,
+        counting.sent - out0,
+        kinds,
+        requests_made,
+        http.connections,
+        http.sent,
+        http.received,
+        statuses,
+    )
     ws.close()
     http.close()
     return result
@@ -709,30 +771,46 @@ def run_kind(kind: str, args: argparse.Namespace, skip: set[str], rng: random.Ra
     res = DbResults(kind)
     with fresh_database(kind) as url:
         if "a" not in skip:
-            res.a = _timed(f"{kind} a) in-process latency", lambda: part_a(url, args.events, args.repeat, rng))
+            res.a = _timed(
+                f"{kind} a) in-process latency", lambda: part_a(url, args.events, args.repeat, rng)
+            )
         if skip >= {"b", "c", "d"}:
             return res
         with web_process(url) as web:
             if "b" not in skip:
-                res.b = _timed(f"{kind} b) cross-process latency",
-                               lambda: part_b(web, url, args.events, args.repeat, rng))
+                res.b = _timed(
+                    f"{kind} b) cross-process latency",
+                    lambda: part_b(web, url, args.events, args.repeat, rng),
+                )
             if "c" not in skip:
-                res.c = _timed(f"{kind} c) {args.sockets} sockets",
-                               lambda: part_c(web, url, args.sockets, args.fanout_events, args.fanout_rounds,
-                                              args.client_threads))
+                res.c = _timed(
+                    f"{kind} c) {args.sockets} sockets",
+                    lambda: part_c(
+                        web, url, args.sockets, args.fanout_events, args.fanout_rounds, args.client_threads
+                    ),
+                )
             if "d" not in skip:
-                res.d = _timed(f"{kind} d) idle bytes over {args.idle_seconds:g}s",
-                               lambda: part_d(web, args.idle_seconds, args.poll_interval))
+                res.d = _timed(
+                    f"{kind} d) idle bytes over {args.idle_seconds:g}s",
+                    lambda: part_d(web, args.idle_seconds, args.poll_interval),
+                )
     return res
 
 
 def latency_row(part: str, kind: str, runs: list[LatencyRun], target: float) -> list[Any]:
     all_samples = [s for r in runs for s in r.samples_ms]
     p95s = [r.p(95) for r in runs]
-    return [f"{part} {kind}", len(all_samples), median([r.p(50) for r in runs]), median(p95s),
-            percentile(all_samples, 99), max(all_samples, default=float("nan")),
-            " / ".join(f"{p:.1f}" for p in p95s), sum(r.lost for r in runs),
-            f"<= {target:.0f} {verdict(median(p95s) <= target and not any(r.lost for r in runs))}"]
+    return [
+        f"{part} {kind}",
+        len(all_samples),
+        median([r.p(50) for r in runs]),
+        median(p95s),
+        percentile(all_samples, 99),
+        max(all_samples, default=float("nan")),
+        " / ".join(f"{p:.1f}" for p in p95s),
+        sum(r.lost for r in runs),
+        f"<= {target:.0f} {verdict(median(p95s) <= target and not any(r.lost for r in runs))}",
+    ]
 
 
 def report(results: list[DbResults], args: argparse.Namespace) -> None:
@@ -744,8 +822,12 @@ def report(results: list[DbResults], args: argparse.Namespace) -> None:
             lat_rows.append(latency_row("b) separate web", r.kind, r.b, TARGET_B_P95_MS))
     if lat_rows:
         print("\nCommit -> websocket message latency (ms; medians over the runs, p99/max over all samples)")
-        print(table(["part / database", "n", "p50", "p95", "p99", "max", "p95 per run", "lost",
-                     "p95 target"], lat_rows))
+        print(
+            table(
+                ["part / database", "n", "p50", "p95", "p99", "max", "p95 per run", "lost", "p95 target"],
+                lat_rows,
+            )
+        )
     fan_rows = []
     for r in results:
         c = r.c
@@ -753,48 +835,125 @@ def report(results: list[DbResults], args: argparse.Namespace) -> None:
             continue
         for i, rd in enumerate(c.rounds):
             ok = rd.delivered == rd.expected and rd.exact == c.sockets and c.sockets >= TARGET_C_SOCKETS
-            fan_rows.append([f"c) {r.kind} round {i + 1}", c.sockets, f"{rd.delivered:,}/{rd.expected:,}",
-                             rd.exact, f"{rd.commit_s:.2f}", f"{rd.last_delivery_s:.2f}",
-                             f"{rd.after_commit_s:.2f}", f"{rd.web_cpu_s:.2f}",
-                             f"{rd.web_cpu_s * 1e6 / max(1, rd.delivered):.0f}", verdict(ok)])
+            fan_rows.append(
+                [
+                    f"c) {r.kind} round {i + 1}",
+                    c.sockets,
+                    f"{rd.delivered:,}/{rd.expected:,}",
+                    rd.exact,
+                    f"{rd.commit_s:.2f}",
+                    f"{rd.last_delivery_s:.2f}",
+                    f"{rd.after_commit_s:.2f}",
+                    f"{rd.web_cpu_s:.2f}",
+                    f"{rd.web_cpu_s * 1e6 / max(1, rd.delivered):.0f}",
+                    verdict(ok),
+                ]
+            )
     if fan_rows:
         print(f"\nFan-out: {args.fanout_events} events to every socket of one `app.py web` process")
-        print(table(["database / round", "sockets", "delivered", "exact sockets", "commits s",
-                     "last delivery s", "after last commit s", "web CPU s",
-                     "web CPU µs/msg", "target: all delivered"], fan_rows))
-        mem_rows = [[f"c) {r.kind}", f"{r.c.connect_s:.1f}", f"{r.c.rss_before:.0f}", f"{r.c.rss_connected:.0f}",
-                     f"{r.c.rss_after:.0f}", r.c.threads_before, r.c.threads_connected,
-                     r.c.threads_after_close, f"{r.c.idle_cpu_pct:.0f}%"]
-                    for r in results if r.c is not None]
-        print(table(["web process", "connect s", "RSS MiB before", "RSS with sockets", "RSS after rounds",
-                     "threads before", "threads with sockets", "threads after close", "idle CPU w/ sockets"],
-                    mem_rows))
+        print(
+            table(
+                [
+                    "database / round",
+                    "sockets",
+                    "delivered",
+                    "exact sockets",
+                    "commits s",
+                    "last delivery s",
+                    "after last commit s",
+                    "web CPU s",
+                    "web CPU µs/msg",
+                    "target: all delivered",
+                ],
+                fan_rows,
+            )
+        )
+        mem_rows = [
+            [
+                f"c) {r.kind}",
+                f"{r.c.connect_s:.1f}",
+                f"{r.c.rss_before:.0f}",
+                f"{r.c.rss_connected:.0f}",
+                f"{r.c.rss_after:.0f}",
+                r.c.threads_before,
+                r.c.threads_connected,
+                r.c.threads_after_close,
+                f"{r.c.idle_cpu_pct:.0f}%",
+            ]
+            for r in results
+            if r.c is not None
+        ]
+        print(
+            table(
+                [
+                    "web process",
+                    "connect s",
+                    "RSS MiB before",
+                    "RSS with sockets",
+                    "RSS after rounds",
+                    "threads before",
+                    "threads with sockets",
+                    "threads after close",
+                    "idle CPU w/ sockets",
+                ],
+                mem_rows,
+            )
+        )
     idle_rows = []
     for r in results:
         d = r.d
         if d is None:
             continue
-        idle_rows.append([f"d) {r.kind}", f"{d.ws_per_min:,.0f}",
-                          ", ".join(f"{k} {v}" for k, v in sorted(d.ws_messages.items())) or "none",
-                          d.ws_setup_bytes, f"{d.poll_per_min:,.0f}", d.poll_requests,
-                          f"{(d.poll_sent + d.poll_received) / max(1, d.poll_requests):,.0f}",
-                          ",".join(map(str, sorted(d.poll_statuses))), f"{d.saving * 100:.2f}%",
-                          f">= 90% {verdict(d.saving >= TARGET_D_SAVING)}"])
+        idle_rows.append(
+            [
+                f"d) {r.kind}",
+                f"{d.ws_per_min:,.0f}",
+                ", ".join(f"{k} {v}" for k, v in sorted(d.ws_messages.items())) or "none",
+                d.ws_setup_bytes,
+                f"{d.poll_per_min:,.0f}",
+                d.poll_requests,
+                f"{(d.poll_sent + d.poll_received) / max(1, d.poll_requests):,.0f}",
+                ",".join(map(str, sorted(d.poll_statuses))),
+                f"{d.saving * 100:.2f}%",
+                f">= 90% {verdict(d.saving >= TARGET_D_SAVING)}",
+            ]
+        )
     if idle_rows:
-        print(f"\nIdle bytes per minute: one socket vs. polling the overview callback every "
-              f"{args.poll_interval:g}s ({args.idle_seconds:g}s window, scaled to a minute)")
-        print(table(["database", "ws B/min", "ws messages", "ws setup B (once)", "poll B/min", "polls",
-                     "B per poll", "status", "saving", "target"], idle_rows))
+        print(
+            f"\nIdle bytes per minute: one socket vs. polling the overview callback every "
+            f"{args.poll_interval:g}s ({args.idle_seconds:g}s window, scaled to a minute)"
+        )
+        print(
+            table(
+                [
+                    "database",
+                    "ws B/min",
+                    "ws messages",
+                    "ws setup B (once)",
+                    "poll B/min",
+                    "polls",
+                    "B per poll",
+                    "status",
+                    "saving",
+                    "target",
+                ],
+                idle_rows,
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: a,b,c,d")
     parser.add_argument("--repeat", type=int, default=3, help="latency runs per part (default 3)")
     parser.add_argument("--events", type=int, default=300, help="events per latency run (default 300)")
     parser.add_argument("--sockets", type=int, default=500, help="concurrent sockets in c) (default 500)")
-    parser.add_argument("--fanout-events", type=int, default=200, help="events per fan-out round (default 200)")
+    parser.add_argument(
+        "--fanout-events", type=int, default=200, help="events per fan-out round (default 200)"
+    )
     parser.add_argument("--fanout-rounds", type=int, default=3, help="fan-out rounds (default 3)")
     parser.add_argument("--client-threads", type=int, default=4, help="client threads in c) (default 4)")
     parser.add_argument("--idle-seconds", type=float, default=60.0, help="idle window of d) (default 60)")

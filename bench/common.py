@@ -120,12 +120,17 @@ def start_worker_process(
     full_env.update(env or {})
     return subprocess.Popen(
         [sys.executable, str(ROOT / "app.py"), "worker", "--db", url, "--concurrency", str(concurrency)],
-        cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
     )
 
 
-def wait_workers_online(url: str, count: int, procs: Sequence[subprocess.Popen[bytes]],
-                        timeout: float = 60.0) -> None:
+def wait_workers_online(
+    url: str, count: int, procs: Sequence[subprocess.Popen[bytes]], timeout: float = 60.0
+) -> None:
     """Until `count` worker rows are online (each process registers itself on start)."""
     from sqlalchemy import func, select
 
@@ -199,8 +204,10 @@ def machine_line() -> str:
 
     import sqlalchemy
 
-    return (f"python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}, "
-            f"sqlite {__import__('sqlite3').sqlite_version}, {os.cpu_count()} CPUs")
+    return (
+        f"python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}, "
+        f"sqlite {__import__('sqlite3').sqlite_version}, {os.cpu_count()} CPUs"
+    )
 
 
 def memory(pid: int) -> dict[str, float]:

@@ -228,7 +228,9 @@ def _series(session: Session, scope: Scope, unit: str, dim: str) -> pd.DataFrame
             ).group_by(b, key)
         ).all()
         rolled = to_frame(rows, SERIES_COLUMNS)
-        rolled["bucket"] = pd.to_datetime(rolled["bucket"]) if in_sql else bucket_hours(rolled["bucket"], unit)
+        rolled["bucket"] = (
+            pd.to_datetime(rolled["bucket"]) if in_sql else bucket_hours(rolled["bucket"], unit)
+        )
         frames.insert(0, rolled)
     frame = add_up(frames, SERIES_COLUMNS[:2], SERIES_COLUMNS[2:])
     frame["bucket"] = pd.to_datetime(frame["bucket"])

@@ -134,9 +134,7 @@ def _ended_sums(session: Session, scope: Scope) -> pd.DataFrame:
         frames.append(to_frame(rows, ["kind", "status", *SUMS, "min_s", "max_s"]))
     for part in cut.raw:
         rows = session.execute(
-            select(T.kind, T.status, *ended_aggregates())
-            .where(*finished_in(part))
-            .group_by(T.kind, T.status)
+            select(T.kind, T.status, *ended_aggregates()).where(*finished_in(part)).group_by(T.kind, T.status)
         ).all()
         frames.append(to_frame(rows, ["kind", "status", *SUMS, "min_s", "max_s"]))
     frames = [f for f in frames if not f.empty]

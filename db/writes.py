@@ -309,7 +309,9 @@ class JsonInsert:
         statement = self.by_dialect.get(session.get_bind().dialect.name)
         packed = None if statement is None else json_rows(values)
         if statement is None or packed is None:
-            session.execute(self.plain, [{**dict(zip(self.names, v, strict=True)), "at": now} for v in values])
+            session.execute(
+                self.plain, [{**dict(zip(self.names, v, strict=True)), "at": now} for v in values]
+            )
         else:
             session.execute(statement, {"rows": packed, "at": now})
 

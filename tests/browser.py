@@ -49,7 +49,9 @@ def chromium_path() -> str:
     """The Chromium binary; fails in CI (where it must exist) and skips elsewhere when it is missing."""
     if Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK):
         return CHROMIUM
-    reason = f"Chromium not found at {CHROMIUM} (install Debian's `chromium` package: apt-get install chromium)"
+    reason = (
+        f"Chromium not found at {CHROMIUM} (install Debian's `chromium` package: apt-get install chromium)"
+    )
     if os.environ.get("CI"):
         pytest.fail(f"browser tests must run in CI: {reason}")
     pytest.skip(reason)
@@ -148,9 +150,11 @@ def sqlite_app_fixture(tmp_path: Path) -> Iterator[AppFactory]:
 
 
 # ---- page state ----------------------------------------------------------------------------------------
-LIVE_STATE = "() => window.tasklensLive ? {status: window.tasklensLive.status, lastSeq: window.tasklensLive.lastSeq, " \
-    "received: window.tasklensLive.received, flushes: window.tasklensLive.flushes, " \
+LIVE_STATE = (
+    "() => window.tasklensLive ? {status: window.tasklensLive.status, lastSeq: window.tasklensLive.lastSeq, "
+    "received: window.tasklensLive.received, flushes: window.tasklensLive.flushes, "
     "reconnects: window.tasklensLive.reconnects} : null"
+)
 
 
 def live_state(page: Page) -> dict[str, Any]:
@@ -186,8 +190,9 @@ def wait_seq(page: Page, seq: int, timeout_ms: int = TIMEOUT_MS) -> None:
     )
 
 
-def eventually(probe: Callable[[], T], check: Callable[[T], bool], what: str, page: Page,
-               timeout_ms: int = TIMEOUT_MS) -> T:
+def eventually(
+    probe: Callable[[], T], check: Callable[[T], bool], what: str, page: Page, timeout_ms: int = TIMEOUT_MS
+) -> T:
     """Poll `probe` (letting the page run between probes) until `check` accepts its value."""
     deadline = time.monotonic() + timeout_ms / 1000.0
     while True:
@@ -195,7 +200,9 @@ def eventually(probe: Callable[[], T], check: Callable[[T], bool], what: str, pa
         if check(value):
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout_ms / 1000:g}s waiting for {what}; last value {value!r}")
+            raise AssertionError(
+                f"timed out after {timeout_ms / 1000:g}s waiting for {what}; last value {value!r}"
+            )
         page.wait_for_timeout(100)
 
 

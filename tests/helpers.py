@@ -216,8 +216,9 @@ def wait_for_status(
         task = load_task(db, task_id)
         return f"task {task_id} is {task.status} (attempt {task.attempt}, worker {task.worker_id})"
 
-    return wait_until(reached, timeout, f"task {task_id} to be {sorted(wanted)}", workers=workers,
-                      describe=describe)
+    return wait_until(
+        reached, timeout, f"task {task_id} to be {sorted(wanted)}", workers=workers, describe=describe
+    )
 
 
 def wait_for_activity(
@@ -236,8 +237,11 @@ def wait_for_activity(
 
 def transitions(events: Iterable[TaskEvent]) -> list[tuple[str | None, str | None, dict[str, Any]]]:
     """The task.transition events as (from, to, payload), in seq order."""
-    return [(e.from_status, e.to_status, dict(e.payload or {}))
-            for e in events if e.type == EventType.TRANSITION.value]
+    return [
+        (e.from_status, e.to_status, dict(e.payload or {}))
+        for e in events
+        if e.type == EventType.TRANSITION.value
+    ]
 
 
 def count_terminal(db: Database, task_ids: Iterable[int]) -> int:

@@ -47,11 +47,10 @@ def _wait_for(go: Path) -> str:
 
 def _progress_command(go: Path) -> str:
     return (
-        _wait_for(go) +
-        f"for i in $(seq 1 {STEPS}); do "
-        f"printf '{{\"event\": \"progress\", \"iteration\": %d, \"max_iterations\": {STEPS}, \"percent\": %d}}\\n' "
+        _wait_for(go) + f"for i in $(seq 1 {STEPS}); do "
+        f'printf \'{{"event": "progress", "iteration": %d, "max_iterations": {STEPS}, "percent": %d}}\\n\' '
         f"$i $((i * 100 / {STEPS})); "
-        "echo \"step $i done\"; sleep 0.3; done"
+        'echo "step $i done"; sleep 0.3; done'
     )
 
 
@@ -128,8 +127,9 @@ def test_board_moves_task_to_completed(sqlite_app: AppFactory, tab: BrowserPage,
     open_page(page, app.url + "/tasks")
     expect(_badge(page)).to_have_text("live")
     command = _wait_for(go) + "for i in 1 2 3; do echo tick $i; sleep 0.2; done"
-    task_id = app.recorder.submit(TaskSpec(title="board mover", kind=TaskKind.COMMAND,
-                                           payload={"command": command}), actor="test")
+    task_id = app.recorder.submit(
+        TaskSpec(title="board mover", kind=TaskKind.COMMAND, payload={"command": command}), actor="test"
+    )
 
     expect(lane_card(page, "queued", task_id).or_(lane_card(page, "running", task_id))).to_be_visible()
     expect(lane_card(page, "running", task_id)).to_be_visible()
@@ -139,8 +139,12 @@ def test_board_moves_task_to_completed(sqlite_app: AppFactory, tab: BrowserPage,
     expect(lane_card(page, "running", task_id)).to_have_count(0)
     expect(lane_card(page, "queued", task_id)).to_have_count(0)
     # The grid below reloads its visible rows in place on the same push.
-    eventually(lambda: {r["id"]: r["status"] for r in grid_rows(page, ids.GRID) or []}.get(task_id),
-               lambda s: s == "completed", f"grid row {task_id} to be completed", page)
+    eventually(
+        lambda: {r["id"]: r["status"] for r in grid_rows(page, ids.GRID) or []}.get(task_id),
+        lambda s: s == "completed",
+        f"grid row {task_id} to be completed",
+        page,
+    )
     expect(_badge(page)).to_have_text("live")
     assert_not_reloaded(page)
     tab.watch.assert_clean()
@@ -152,8 +156,9 @@ def test_titles_and_activity_render_as_text(sqlite_app: AppFactory, tab: Browser
     page = tab.page
     open_page(page, app.url + "/tasks")
     command = f"echo '{XSS_LINE}'; echo '{XSS_LINE_IMG}'; sleep 0.5"
-    task_id = app.recorder.submit(TaskSpec(title=XSS_TITLE, kind=TaskKind.COMMAND,
-                                           payload={"command": command}), actor="test")
+    task_id = app.recorder.submit(
+        TaskSpec(title=XSS_TITLE, kind=TaskKind.COMMAND, payload={"command": command}), actor="test"
+    )
 
     # The board card and the "finished" toast.
     expect(lane_card(page, "completed", task_id)).to_be_visible()
@@ -353,8 +358,12 @@ def test_grid_rows_are_distinct_and_open_on_click(sqlite_app: AppFactory, tab: B
     t = _grid_tasks(app)  # created after the page loaded: they arrive through pushes
     titles = page.locator(f"#{ids.GRID} .ag-center-cols-container .ag-cell[col-id='title']")
     expect(titles).to_have_count(4)
-    expected = {"alpha: refactor the parser", "beta: write the release notes",
-                "gamma: alpha tests for the parser", "delta: triage flaky tests"}
+    expected = {
+        "alpha: refactor the parser",
+        "beta: write the release notes",
+        "gamma: alpha tests for the parser",
+        "delta: triage flaky tests",
+    }
     assert set(titles.all_inner_texts()) == expected, titles.all_inner_texts()
     row_ids = page.locator(f"#{ids.GRID} .ag-center-cols-container .ag-row").evaluate_all(
         "rows => rows.map(r => r.getAttribute('row-id'))"
@@ -371,8 +380,9 @@ def test_grid_rows_are_distinct_and_open_on_click(sqlite_app: AppFactory, tab: B
 def test_stuck_task_marked_without_new_events(sqlite_app: AppFactory, tab: BrowserPage) -> None:
     app = sqlite_app(worker=False, stuck_after_seconds=2)
     payload = {"hang_rate": 1, "fail_rate": 0, "speed": 20}
-    task_id = app.recorder.submit(TaskSpec(title="hangs in the builder", kind=TaskKind.DEMO, payload=payload),
-                                  actor="test")
+    task_id = app.recorder.submit(
+        TaskSpec(title="hangs in the builder", kind=TaskKind.DEMO, payload=payload), actor="test"
+    )
     board = tab.page
     detail = tab.new_page()
     open_page(board, app.url + "/tasks")

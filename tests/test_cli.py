@@ -24,7 +24,19 @@ from db.recorder import Recorder
 from db.states import EventType, TaskKind, TaskStatus
 from tests.helpers import REPO_ROOT, WorkerProcess, clean_env, load_events, load_task, run_cli
 
-SUBCOMMANDS = ["all", "web", "worker", "migrate", "submit", "cancel", "retry", "show", "demo", "report", "token"]
+SUBCOMMANDS = [
+    "all",
+    "web",
+    "worker",
+    "migrate",
+    "submit",
+    "cancel",
+    "retry",
+    "show",
+    "demo",
+    "report",
+    "token",
+]
 
 
 def assert_clean_error(result: Any, message: str) -> None:

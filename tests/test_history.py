@@ -45,7 +45,10 @@ def test_history_rows_are_consistent(db: Database) -> None:
     assert 2 <= stats.activity / stats.tasks <= 6
 
     # Every counter and total on the task row is what its child rows add up to.
-    assert scalar(db, """
+    assert (
+        scalar(
+            db,
+            """
         SELECT count(*) FROM tasks t
         LEFT JOIN (SELECT task_id, count(*) n, sum(input_tokens) i, sum(output_tokens) o,
                           sum(cache_read_tokens) c, sum(cost_usd) usd
@@ -56,15 +59,27 @@ def test_history_rows_are_consistent(db: Database) -> None:
            OR t.output_tokens <> COALESCE(v.o, 0) OR t.cache_read_tokens <> COALESCE(v.c, 0)
            OR abs(t.cost_usd - COALESCE(v.usd, 0)) > 1e-6
            OR t.update_count <> COALESCE(e.n, 0) OR t.activity_count <> COALESCE(a.n, 0)
-    """) == 0
+    """,
+        )
+        == 0
+    )
     assert scalar(db, "SELECT count(*) FROM tasks WHERE input_tokens > 0") > 1400
 
     # Each task's events are in time order, open with task.created and close with the move to its status.
-    assert scalar(db, """
+    assert (
+        scalar(
+            db,
+            """
         SELECT count(*) FROM (SELECT at, LAG(at) OVER (PARTITION BY task_id ORDER BY seq) prev
                               FROM task_events) x WHERE at < prev
-    """) == 0
-    assert scalar(db, """
+    """,
+        )
+        == 0
+    )
+    assert (
+        scalar(
+            db,
+            """
         SELECT count(*) FROM tasks t
         JOIN (SELECT task_id, min(seq) lo, max(seq) hi FROM task_events GROUP BY task_id) g
           ON g.task_id = t.id
@@ -72,18 +87,29 @@ def test_history_rows_are_consistent(db: Database) -> None:
         JOIN task_events l ON l.seq = g.hi
         WHERE f.type <> 'task.created' OR l.type <> 'task.transition' OR l.to_status <> t.status
            OR l.at <> t.completed_at OR f.at <> t.created_at
-    """) == 0
+    """,
+        )
+        == 0
+    )
 
     counts = status_counts(db)
     assert counts["completed"] > 1000
     assert 75 <= counts["failed"] <= 240
     assert counts["cancelled"] > 0 and counts["timed_out"] > 0
     assert set(counts) == {"completed", "failed", "cancelled", "timed_out"}
-    assert scalar(db, "SELECT count(*) FROM tasks WHERE status = 'failed' AND (error_message IS NULL "
-                      "OR failure_reason NOT IN ('error', 'exit_code'))") == 0
+    assert (
+        scalar(
+            db,
+            "SELECT count(*) FROM tasks WHERE status = 'failed' AND (error_message IS NULL "
+            "OR failure_reason NOT IN ('error', 'exit_code'))",
+        )
+        == 0
+    )
     assert scalar(db, "SELECT count(*) FROM tasks WHERE attempt = 2") > 20
-    assert scalar(db, "SELECT count(*) FROM task_events "
-                      "WHERE from_status = 'failed' AND to_status = 'queued'") > 0
+    assert (
+        scalar(db, "SELECT count(*) FROM task_events WHERE from_status = 'failed' AND to_status = 'queued'")
+        > 0
+    )
     assert scalar(db, "SELECT count(*) FROM tasks WHERE kind = 'demo'") > 1000
     assert scalar(db, "SELECT count(DISTINCT kind) FROM tasks") == 3
 
@@ -100,16 +126,23 @@ def test_history_rows_are_consistent(db: Database) -> None:
 
     # Payloads have the shapes db/writes.py gives them, so live views read history the same way.
     keys = {type_: set(p) for type_, p in payloads}
-    assert keys["usage"] == {"model", "input_tokens", "output_tokens", "cache_read_tokens", "cost_usd",
-                             "invocation_id"}
+    assert keys["usage"] == {
+        "model",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cost_usd",
+        "invocation_id",
+    }
     assert keys["invocation.started"] == {"invocation_id", "role", "provider", "model", "iteration"}
     assert keys["activity"] == {"type", "message", "invocation_id", "stream"}
     assert keys["task.progress"] == {"iteration", "max_iterations", "percent", "message"}
 
     # The historical workers exist (offline) and carry the outcome counts the recorder would have kept.
     assert scalar(db, "SELECT count(*) FROM workers WHERE status = 'offline'") == len(WORKERS)
-    finished = scalar(db, "SELECT count(*) FROM task_events WHERE from_status = 'running' "
-                          "AND to_status <> 'queued'")
+    finished = scalar(
+        db, "SELECT count(*) FROM task_events WHERE from_status = 'running' AND to_status <> 'queued'"
+    )
     assert scalar(db, "SELECT sum(tasks_completed) + sum(tasks_failed) FROM workers") == finished
 
 
@@ -141,12 +174,18 @@ def test_rows_written_meanwhile_are_stepped_around(db: Database) -> None:
     assert scalar(db, "SELECT count(*) FROM tasks") == 900 + 2
     assert scalar(db, "SELECT count(*) FROM task_events") == stats.events + 2 * 2
     assert scalar(db, "SELECT count(*) FROM activity") == stats.activity + 2
-    assert scalar(db, """
+    assert (
+        scalar(
+            db,
+            """
         SELECT count(*) FROM tasks t
         LEFT JOIN (SELECT task_id, count(*) n FROM task_events GROUP BY task_id) e ON e.task_id = t.id
         LEFT JOIN (SELECT task_id, count(*) n FROM invocations GROUP BY task_id) v ON v.task_id = t.id
         WHERE t.update_count <> COALESCE(e.n, 0) OR t.invocation_count <> COALESCE(v.n, 0)
-    """) == 0
+    """,
+        )
+        == 0
+    )
 
 
 def test_same_seed_same_history(db: Database) -> None:
@@ -155,7 +194,10 @@ def test_same_seed_same_history(db: Database) -> None:
     second = generate_history(db, 450, chunk=150, seed=7, now=NOW)
     third = generate_history(db, 450, chunk=450, seed=8, now=NOW)
     assert (first.events, first.invocations, first.activity) == (
-        second.events, second.invocations, second.activity)
+        second.events,
+        second.invocations,
+        second.activity,
+    )
     assert status_counts(db, 1, 450) == status_counts(db, 451, 900)
     assert first.events != third.events
     with db.reading() as session:
@@ -165,7 +207,9 @@ def test_same_seed_same_history(db: Database) -> None:
                 select(TaskEvent.payload)
                 .where(TaskEvent.type == "usage", TaskEvent.task_id.between(lo, lo + 449))
                 .order_by(TaskEvent.seq)
-            ).scalars().all()
+            )
+            .scalars()
+            .all()
             for lo in (1, 451)
         ]
     assert statuses[:450] == statuses[450:900]

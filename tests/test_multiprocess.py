@@ -63,8 +63,13 @@ def test_workers_drain_one_queue_running_each_task_exactly_once(
         worker_ids = {w.wait_registered(db) for w in workers}
         task_ids = recorder.submit_many([command_task(f"drain {i}", command) for i in range(40)])
 
-        wait_until(lambda: count_terminal(db, task_ids) == len(task_ids), 90, "all 40 tasks to finish",
-                   workers=workers, describe=lambda: f"{count_terminal(db, task_ids)} finished")
+        wait_until(
+            lambda: count_terminal(db, task_ids) == len(task_ids),
+            90,
+            "all 40 tasks to finish",
+            workers=workers,
+            describe=lambda: f"{count_terminal(db, task_ids)} finished",
+        )
 
         runs_by_worker: Counter[str] = Counter()
         for task_id in task_ids:
@@ -73,7 +78,7 @@ def test_workers_drain_one_queue_running_each_task_exactly_once(
             assert task.attempt == 1
             claims = [(f, t, p) for f, t, p in transitions(load_events(db, task_id)) if t == "running"]
             assert len(claims) == 1, f"task {task_id} was claimed {len(claims)} times: {claims}"
-            (_, _, payload), = claims
+            ((_, _, payload),) = claims
             assert payload["attempt"] == 1
             assert payload["worker_id"] == task.worker_id
             assert payload["worker_id"] in worker_ids
@@ -142,8 +147,11 @@ def test_sigkilled_worker_task_is_recovered_by_another_worker(
         # Nothing of attempt 1 is lost: its activity stays in the log and in the activity table.
         first_claim = next(e.seq for e in events if e.to_status == "running")
         recovery = next(e for e in events if e.from_status == "running" and e.to_status != "completed")
-        started_1 = [e for e in events if e.type == EventType.ACTIVITY.value
-                     and e.payload.get("message") == "attempt 1 started"]
+        started_1 = [
+            e
+            for e in events
+            if e.type == EventType.ACTIVITY.value and e.payload.get("message") == "attempt 1 started"
+        ]
         assert len(started_1) == 1 and first_claim < started_1[0].seq < recovery.seq
         with db.reading() as session:
             messages = [line.message for line in task_activity(session, task_id)]
@@ -154,7 +162,10 @@ def test_sigkilled_worker_task_is_recovered_by_another_worker(
 
         if max_attempts == 2:
             assert [(f, t) for f, t, _ in trans] == [
-                ("queued", "running"), ("running", "queued"), ("queued", "running"), ("running", "completed"),
+                ("queued", "running"),
+                ("running", "queued"),
+                ("queued", "running"),
+                ("running", "completed"),
             ]
             assert trans[1][2]["attempt"] == 2
             assert trans[2][2] == {"attempt": 2, "worker_id": b_id}
@@ -162,8 +173,11 @@ def test_sigkilled_worker_task_is_recovered_by_another_worker(
             assert task.attempt == 2 and task.worker_id == b_id and task.failure_reason is None
             assert task.result == {"exit_code": 0, "last_output": "attempt 2 finished"}
             second_claim = [e.seq for e in events if e.to_status == "running"][1]
-            started_2 = [e.seq for e in events if e.type == EventType.ACTIVITY.value
-                         and e.payload.get("message") == "attempt 2 started"]
+            started_2 = [
+                e.seq
+                for e in events
+                if e.type == EventType.ACTIVITY.value and e.payload.get("message") == "attempt 2 started"
+            ]
             assert len(started_2) == 1 and started_2[0] > second_claim
             assert "attempt 2 finished" in messages
         else:
@@ -174,8 +188,12 @@ def test_sigkilled_worker_task_is_recovered_by_another_worker(
             assert "attempt 2 started" not in messages
 
         # The killed worker never said goodbye; the survivor shows it offline once its heartbeat is overdue.
-        wait_until(lambda: worker_row(db, a_id).status == "offline", 30, "the killed worker to be offline",
-                   workers=[b])
+        wait_until(
+            lambda: worker_row(db, a_id).status == "offline",
+            30,
+            "the killed worker to be offline",
+            workers=[b],
+        )
     finally:
         a.close()
         if b is not None:
@@ -219,8 +237,10 @@ def test_sigterm_requeues_running_task_and_worker_goes_offline(
         assert task.result == {"exit_code": 0, "last_output": "second run"}
         trans = transitions(load_events(db, task_id))
         assert [(f, t, p.get("worker_id")) for f, t, p in trans] == [
-            ("queued", "running", w1_id), ("running", "queued", None),
-            ("queued", "running", w2_id), ("running", "completed", None),
+            ("queued", "running", w1_id),
+            ("running", "queued", None),
+            ("queued", "running", w2_id),
+            ("running", "completed", None),
         ]
         assert worker_row(db, w2_id).tasks_completed == 1
     finally:
@@ -265,10 +285,15 @@ def test_concurrent_writer_processes_lose_no_update(
     procs: list[subprocess.Popen[str]] = []
     try:
         for name in names:
-            procs.append(subprocess.Popen(
-                [sys.executable, "-c", WRITER, db_url, str(task_id), name, str(m), str(tmp_path)],
-                cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            ))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", WRITER, db_url, str(task_id), name, str(m), str(tmp_path)],
+                    cwd=REPO_ROOT,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
 
         def ready() -> bool:
             for p in procs:
@@ -294,12 +319,16 @@ def test_concurrent_writer_processes_lose_no_update(
     seqs = [e.seq for e in events]
     assert len(set(seqs)) == len(seqs)
     assert Counter(e.type for e in events) == {
-        EventType.CREATED.value: 1, EventType.ACTIVITY.value: n * m, EventType.PROGRESS.value: n * m,
+        EventType.CREATED.value: 1,
+        EventType.ACTIVITY.value: n * m,
+        EventType.PROGRESS.value: n * m,
     }
     with db.reading() as session:
-        rows = list(session.execute(
-            select(Activity.message).where(Activity.task_id == task_id).order_by(Activity.id)
-        ).scalars())
+        rows = list(
+            session.execute(
+                select(Activity.message).where(Activity.task_id == task_id).order_by(Activity.id)
+            ).scalars()
+        )
         assert session.execute(select(func.count()).select_from(Activity)).scalar_one() == n * m
     assert sorted(rows) == sorted(f"{name} line {j}" for name in names for j in range(m))
     # Each writer's own lines keep its order (one process writes them one transaction after another).

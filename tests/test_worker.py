@@ -131,7 +131,7 @@ def test_command_output_with_nul_is_recorded(
     """A NUL in a command's output (PostgreSQL text cannot hold one) is kept as U+FFFD there, the NUL itself on
     SQLite; the task completes either way."""
     start_worker()
-    command = "printf 'a\\000b\\n'; printf '{\"event\": \"progress\", \"message\": \"m\\\\u0000n\"}\\n'"
+    command = 'printf \'a\\000b\\n\'; printf \'{"event": "progress", "message": "m\\\\u0000n"}\\n\''
     task_id = recorder.submit(TaskSpec(title="nul", kind=TaskKind.COMMAND, payload={"command": command}))
     task = wait_for(db, task_id, finished)
     assert task.status == "completed", task.error_message
@@ -220,6 +220,7 @@ def test_external_task_past_its_timeout_is_timed_out(
 ) -> None:
     """An agent that dies leaves its task running; the worker's sweep ends it once timeout_seconds passed
     (and leaves alone one without a timeout, and one its agent ended in time)."""
+
     def running_external(timeout: float | None) -> int:
         spec = TaskSpec(title="agent", kind=TaskKind.EXTERNAL, timeout_seconds=timeout)
         task_id = recorder.submit(spec)
