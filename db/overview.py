@@ -180,15 +180,20 @@ def live_workers(
     hidden_before = None if hide_offline_after is None else now - hide_offline_after
     frame = workers_frame(session, limit, hidden_before=hidden_before)
     t = Task.__table__.c
+    # Grouped by an expression, not the bare column: SQLite (no ANALYZE statistics) would otherwise walk
+    # ix_tasks_worker_status over every task ever run for the GROUP BY's order instead of reading today's
+    # rows by completed_at (200-400 ms at 100,000 tasks). Tasks without a worker form the "" group, which
+    # joins no worker row.
+    worker = func.coalesce(t.worker_id, "")
     rows = session.execute(
         select(
-            t.worker_id,
+            worker,
             func.sum(case((t.status == TaskStatus.COMPLETED.value, 1), else_=0)),
             func.sum(case((t.status.in_(FAILURES), 1), else_=0)),
             func.sum(case((t.status == TaskStatus.CANCELLED.value, 1), else_=0)),
         )
-        .where(t.completed_at >= day_start(now), t.worker_id.is_not(None))
-        .group_by(t.worker_id)
+        .where(t.completed_at >= day_start(now))
+        .group_by(worker)
     ).all()
     today = pd.DataFrame(rows, columns=["id", *TODAY_COLUMNS]).set_index("id")
     frame = frame.join(today, on="id")
