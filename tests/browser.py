@@ -24,6 +24,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from dashboard import ids
 from db.engine import open_database
 from db.migrate import upgrade
 from tests.liveserver import LiveApp, start_live_app
@@ -228,6 +229,11 @@ def grid_rows(page: Page, grid_id: str) -> list[dict[str, Any]] | None:
 def lane_card(page: Page, lane: str, task_id: int) -> Any:
     """The link `#<id>` of a task's card inside one lane of the board."""
     return page.locator(f"#lane-{lane}").get_by_role("link", name=re.compile(rf"^#{task_id}$"))
+
+
+def badge(page: Page) -> Any:
+    """The navbar's connection badge."""
+    return page.locator(f"#{ids.STATUS}")
 
 
 def screenshot(page: Page, name: str) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from db.engine import Database
 from db.ops import InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
+from db.recorder import Recorder
 from db.states import TaskKind, TaskStatus
 from db.writes import apply_ops, insert_tasks
 
@@ -65,4 +66,13 @@ def make_task(
             actor="t",
             now=end,
         )
+    return task_id
+
+
+def external_task(recorder: Recorder, title: str, *, running: bool = True) -> int:
+    """An `external` task (no worker ever claims it), put in `running` as its owner would over the API; only the
+    test writes its events."""
+    task_id = recorder.submit(TaskSpec(title=title, kind=TaskKind.EXTERNAL), actor="test")
+    if running:
+        recorder.record(task_id, Transition(TaskStatus.RUNNING), actor="test")
     return task_id

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
@@ -21,6 +20,7 @@ from tests.browser import (
     AppFactory,
     BrowserPage,
     assert_not_reloaded,
+    badge,
     eventually,
     grid_rows,
     lane_card,
@@ -30,6 +30,7 @@ from tests.browser import (
     wait_live,
     wait_seq,
 )
+from tests.builders import external_task
 from tests.liveserver import LiveApp
 from worker.worker import Worker
 
@@ -57,18 +58,6 @@ def _progress_command(go: Path) -> str:
 XSS_TITLE = "<img src=x onerror=alert(1)>"
 XSS_LINE = "<script>window.__pwned=1</script>"
 XSS_LINE_IMG = "<img src=x onerror=alert(2)>"
-
-
-def _badge(page: Page) -> Any:
-    return page.locator(f"#{ids.STATUS}")
-
-
-def _external(app: LiveApp, title: str, *, running: bool = True) -> int:
-    """An external task (never executed here): only this test writes its events."""
-    task_id = app.recorder.submit(TaskSpec(title=title, kind=TaskKind.EXTERNAL), actor="test")
-    if running:
-        app.recorder.record(task_id, Transition(TaskStatus.RUNNING), actor="test")
-    return task_id
 
 
 def _seq(app: LiveApp) -> int:
@@ -125,7 +114,7 @@ def test_board_moves_task_to_completed(sqlite_app: AppFactory, tab: BrowserPage,
     page = tab.page
     go = tmp_path / "go"
     open_page(page, app.url + "/tasks")
-    expect(_badge(page)).to_have_text("live")
+    expect(badge(page)).to_have_text("live")
     command = _wait_for(go) + "for i in 1 2 3; do echo tick $i; sleep 0.2; done"
     task_id = app.recorder.submit(
         TaskSpec(title="board mover", kind=TaskKind.COMMAND, payload={"command": command}), actor="test"
@@ -145,7 +134,7 @@ def test_board_moves_task_to_completed(sqlite_app: AppFactory, tab: BrowserPage,
         f"grid row {task_id} to be completed",
         page,
     )
-    expect(_badge(page)).to_have_text("live")
+    expect(badge(page)).to_have_text("live")
     assert_not_reloaded(page)
     tab.watch.assert_clean()
 
@@ -191,7 +180,7 @@ def test_titles_and_activity_render_as_text(sqlite_app: AppFactory, tab: Browser
 def test_reconnect_resumes_from_last_seq(sqlite_app: AppFactory, tab: BrowserPage) -> None:
     app = sqlite_app(worker=False)
     page = tab.page
-    task_id = _external(app, "reconnect target")
+    task_id = external_task(app.recorder, "reconnect target")
 
     # The socket goes through Playwright's websocket route so that the test decides when the server is
     # unreachable: while `down`, every new connection is closed at once (as a refused connection would be).
@@ -214,7 +203,7 @@ def test_reconnect_resumes_from_last_seq(sqlite_app: AppFactory, tab: BrowserPag
 
     down.set()
     routes[-1].close(code=1001, reason="server going away")
-    expect(_badge(page)).to_have_text(re.compile("reconnecting"))
+    expect(badge(page)).to_have_text(re.compile("reconnecting"))
     app.recorder.record(task_id, ActivityLine("recorded while the socket was down"), actor="test")
     missed = _seq(app)
     page.wait_for_timeout(300)  # at least one reconnect attempt is refused meanwhile
@@ -222,7 +211,7 @@ def test_reconnect_resumes_from_last_seq(sqlite_app: AppFactory, tab: BrowserPag
     assert "recorded while the socket was down" not in _messages(page)
 
     down.clear()
-    expect(_badge(page)).to_have_text("live", timeout=30_000)
+    expect(badge(page)).to_have_text("live", timeout=30_000)
     wait_seq(page, missed)
     expect(activity).to_contain_text("recorded while the socket was down")
     app.recorder.record(task_id, ActivityLine("after the reconnect"), actor="test")
@@ -242,7 +231,7 @@ def test_reconnect_resumes_from_last_seq(sqlite_app: AppFactory, tab: BrowserPag
 def test_polling_fallback_when_server_is_gone(sqlite_app: AppFactory, tab: BrowserPage) -> None:
     app = sqlite_app(worker=False)
     page = tab.page
-    task_id = _external(app, "polling target")
+    task_id = external_task(app.recorder, "polling target")
     open_page(page, app.url + "/")
     expect(page.locator(f"#{ids.KPIS} .card").first).to_be_visible()
 
@@ -251,7 +240,7 @@ def test_polling_fallback_when_server_is_gone(sqlite_app: AppFactory, tab: Brows
     # Werkzeug's shutdown stops accepting and closes the listening socket, but an already upgraded websocket
     # keeps its thread; a dying process would drop it, so drop it from the browser's side.
     page.evaluate("() => window.tasklensLive.socket && window.tasklensLive.socket.close()")
-    expect(_badge(page)).to_have_text(re.compile(r"^offline — since "), timeout=20_000)
+    expect(badge(page)).to_have_text(re.compile(r"^offline — since "), timeout=20_000)
     screenshot(page, "offline")
     app.recorder.record(task_id, ActivityLine("written while the server was down"), actor="test")
     missed = _seq(app)
@@ -260,7 +249,7 @@ def test_polling_fallback_when_server_is_gone(sqlite_app: AppFactory, tab: Brows
     server = make_server("127.0.0.1", port, app.server.app, threaded=True)
     threading.Thread(target=server.serve_forever, name="live-server-2", daemon=True).start()
     app.server = server
-    expect(_badge(page)).to_have_text("live", timeout=40_000)
+    expect(badge(page)).to_have_text("live", timeout=40_000)
     wait_seq(page, missed)
     assert_not_reloaded(page)
     # Callbacks failed while the server was down (console errors); nothing may surface as a dialog.
@@ -306,12 +295,12 @@ def test_theme_toggle_is_remembered(sqlite_app: AppFactory, tab: BrowserPage) ->
 # ---- 7. the grid: filters narrow the rows, a click opens the task --------------------------------------
 def _grid_tasks(app: LiveApp) -> dict[str, int]:
     """Four external tasks: alpha queued, beta and gamma completed, delta failed."""
-    alpha = _external(app, "alpha: refactor the parser", running=False)
-    beta = _external(app, "beta: write the release notes")
+    alpha = external_task(app.recorder, "alpha: refactor the parser", running=False)
+    beta = external_task(app.recorder, "beta: write the release notes")
     app.recorder.record(beta, Transition(TaskStatus.COMPLETED), actor="test")
-    gamma = _external(app, "gamma: alpha tests for the parser")
+    gamma = external_task(app.recorder, "gamma: alpha tests for the parser")
     app.recorder.record(gamma, Transition(TaskStatus.COMPLETED), actor="test")
-    delta = _external(app, "delta: triage flaky tests")
+    delta = external_task(app.recorder, "delta: triage flaky tests")
     app.recorder.record(delta, Transition(TaskStatus.FAILED, error="gave up"), actor="test")
     return {"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta}
 
@@ -426,7 +415,7 @@ def test_audit_log_page_updates_live_and_shows_text(sqlite_app: AppFactory, tab:
     open_page(page, app.url + "/audit")
     expect(page.locator("#audit-table")).to_contain_text("Nothing recorded matches")
     assert page.locator("#audit-action option:checked").inner_text() == "every action"
-    task_id = _external(app, "audited", running=False)
+    task_id = external_task(app.recorder, "audited", running=False)
     with app.db.writing() as session:
         record(session, XSS_TITLE, "task.cancel", f"task:{task_id}", {"why": XSS_LINE}, now=utcnow())
     app.recorder.cancel(task_id, actor="test")  # its event is the push that re-reads the log

@@ -8,44 +8,34 @@ import re
 import threading
 import time
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, FloatRect, Page, expect
 from werkzeug.serving import make_server
 
 from dashboard import ids
-from db.ops import ActivityLine, TaskSpec, Transition
+from db.ops import ActivityLine, Transition
 from db.queries import get_task
-from db.states import TaskKind, TaskStatus
+from db.states import TaskStatus
 from tests.browser import (
     TIMEOUT_MS,
     VIEWPORT,
     AppFactory,
     BrowserPage,
     assert_not_reloaded,
+    badge,
     eventually,
     live_state,
     open_page,
     screenshot,
     wait_live,
 )
+from tests.builders import external_task
 from tests.liveserver import LiveApp
 
 pytestmark = pytest.mark.slow
 
 OFFLINE = re.compile(r"^offline — since \d\d:\d\d:\d\d UTC, data as of \d\d:\d\d:\d\d UTC$")
-
-
-def _badge(page: Page) -> Any:
-    return page.locator(f"#{ids.STATUS}")
-
-
-def _external(app: LiveApp, title: str, *, running: bool = True) -> int:
-    task_id = app.recorder.submit(TaskSpec(title=title, kind=TaskKind.EXTERNAL), actor="test")
-    if running:
-        app.recorder.record(task_id, Transition(TaskStatus.RUNNING), actor="test")
-    return task_id
 
 
 def _stop_server(app: LiveApp, page: Page) -> int:
@@ -70,20 +60,20 @@ def test_offline_badge_while_nothing_answers_and_live_soon_after(
 ) -> None:
     app = sqlite_app(worker=False)
     page = tab.page
-    _external(app, "offline target")
+    external_task(app.recorder, "offline target")
     open_page(page, app.url + "/")
     expect(page.locator(f"#{ids.KPIS} .card").first).to_be_visible()
     expect(page.locator(f"[role=status] #{ids.STATUS}")).to_be_visible()  # announced, not colour alone
 
     port = _stop_server(app, page)
     # Nothing answers: the badge says offline (not "polling"), since when, and how old the data is.
-    expect(_badge(page)).to_have_text(OFFLINE)
+    expect(badge(page)).to_have_text(OFFLINE)
     expect(page.locator("html")).to_have_attribute("data-live", "offline")  # the stale page is dimmed
     screenshot(page, "offline")
     # Stay offline long enough for a socket backoff to have grown past a few seconds.
     probes = live_state(page)["reconnects"]
     page.wait_for_function("(n) => window.tasklensLive.reconnects >= n + 4", arg=probes, timeout=30_000)
-    expect(_badge(page)).to_have_text(OFFLINE)
+    expect(badge(page)).to_have_text(OFFLINE)
 
     _restart_server(app, port)
     answered = time.monotonic()
@@ -92,7 +82,7 @@ def test_offline_badge_while_nothing_answers_and_live_soon_after(
     # The brief asks for 2 s; the page probes /healthz every second and reconnects at once. One second more
     # is allowed for a loaded CI machine (the previous code took up to 15 s: its backoff).
     assert took < 3.0, f"live again {took:.1f} s after the server answered"
-    expect(_badge(page)).to_have_text("live")
+    expect(badge(page)).to_have_text("live")
     expect(page.locator("html")).to_have_attribute("data-live", "live")
     assert_not_reloaded(page)
     tab.watch.assert_clean(errors=False)
@@ -106,7 +96,7 @@ def test_socket_refused_while_server_answers_is_polling_not_offline(
     page.route_web_socket(re.compile(r"/ws$"), lambda ws: ws.close(code=1011, reason="no sockets here"))
     page.goto(app.url + "/")
     # The server answers HTTP, only the socket is refused: first reconnecting, then polling, never offline.
-    expect(_badge(page)).to_have_text("polling", timeout=20_000)
+    expect(badge(page)).to_have_text("polling", timeout=20_000)
     state = eventually(lambda: live_state(page), lambda s: s["reconnects"] >= 2, "reconnect attempts", page)
     assert state["status"] == "polling"
     assert page.evaluate("() => window.tasklensLive.offlineSince") is None
@@ -127,7 +117,7 @@ def test_a_burst_of_finishes_is_one_summary_toast(sqlite_app: AppFactory, tab: B
     app = sqlite_app(worker=False)
     page = tab.page
     outcomes = [TaskStatus.COMPLETED] * 9 + [TaskStatus.FAILED] * 2 + [TaskStatus.TIMED_OUT]
-    tasks = [_external(app, f"burst {i}") for i in range(len(outcomes))]
+    tasks = [external_task(app.recorder, f"burst {i}") for i in range(len(outcomes))]
     open_page(page, app.url + "/tasks")
     shown = page.locator(f"#{ids.TOASTS} .toast.show")
 
@@ -235,7 +225,7 @@ def test_focus_is_visible_and_skip_link_leads_to_main(sqlite_app: AppFactory, ta
 # ---- issue 12 item 11: a "local time" switch, remembered per browser; UTC stays the default -----------------
 def test_local_time_switch(sqlite_app: AppFactory, browser: Browser) -> None:
     app = sqlite_app(worker=False)
-    task_id = _external(app, "local time target")
+    task_id = external_task(app.recorder, "local time target")
     with app.db.reading() as session:
         task = get_task(session, task_id)
     assert task is not None

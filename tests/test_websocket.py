@@ -30,13 +30,13 @@ from db.ops import (
     InvocationFinished,
     InvocationStarted,
     Progress,
-    TaskSpec,
     Transition,
     Usage,
 )
 from db.queries import latest_seq
 from db.recorder import Recorder
-from db.states import EventType, TaskKind, TaskStatus
+from db.states import EventType, TaskStatus
+from tests.builders import external_task
 from tests.helpers import DEADLINE, WorkerProcess, run_cli, wait_until
 from tests.liveserver import LiveApp, start_live_app
 
@@ -134,11 +134,6 @@ def _now() -> float:
 
 
 # ---- recording and reading the log -------------------------------------------------------------------
-def external_task(recorder: Recorder, title: str) -> int:
-    """An `external` task (no worker ever claims it), put in `running` as its owner would over the API."""
-    task_id = recorder.submit(TaskSpec(title=title, kind=TaskKind.EXTERNAL), actor="test")
-    recorder.record(task_id, Transition(TaskStatus.RUNNING), actor="test")
-    return task_id
 
 
 def lines(recorder: Recorder, task_id: int, prefix: str, count: int, per_commit: int = 1) -> None:

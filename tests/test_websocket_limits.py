@@ -24,10 +24,10 @@ import websocket
 
 from dashboard import wslimits
 from dashboard.bridge import Subscriber
-from db.ops import ActivityLine, TaskSpec, Transition
+from db.ops import ActivityLine
 from db.queries import latest_seq
 from db.recorder import Recorder
-from db.states import TaskKind, TaskStatus
+from tests.builders import external_task
 from tests.conftest import sqlite_database
 from tests.helpers import DEADLINE, wait_until
 from tests.liveserver import LiveApp, start_live_app
@@ -45,12 +45,6 @@ def app(tmp_path: Path) -> Iterator[LiveApp]:
 
 def healthy(app: LiveApp) -> bool:
     return bool(requests.get(f"{app.url}/healthz", timeout=DEADLINE).status_code == 200)
-
-
-def external_task(recorder: Recorder, title: str) -> int:
-    task_id = recorder.submit(TaskSpec(title=title, kind=TaskKind.EXTERNAL), actor="test")
-    recorder.record(task_id, Transition(TaskStatus.RUNNING), actor="test")
-    return task_id
 
 
 def flood(recorder: Recorder, task_id: int, count: int, prefix: str = "") -> None:
