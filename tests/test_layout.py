@@ -4,6 +4,7 @@ the scope bar's date fields show their whole date."""
 from __future__ import annotations
 
 import re
+from functools import partial
 
 import pytest
 from playwright.sync_api import expect
@@ -56,8 +57,7 @@ def test_date_fields_show_the_whole_date(sqlite_app: AppFactory, tab: BrowserPag
         expect(page.locator(f"#{field}")).to_have_value(re.compile(r"^2026-11-"))
         # The browser's date field lays its parts out inside; a field narrower than them cuts the year off.
         # Measured until laid out (the scope bar is redrawn once its choices arrive).
-        width = WIDTH.format(field=field)
-        eventually(lambda js=width: page.evaluate(js), lambda w: w >= 150, field, page)
+        eventually(partial(page.evaluate, WIDTH.format(field=field)), lambda w: w >= 150, field, page)
 
 
 @pytest.mark.slow
