@@ -38,6 +38,8 @@ from reports.tables import Table as TableSpec
 PAGE_W, PAGE_H = A4
 MARGIN = 15 * mm
 WIDTH = PAGE_W - 2 * MARGIN
+LEGEND_COLUMNS = 4  # a legend entry: a swatch and a name of up to 22 characters at 7 pt
+LEGEND_ROW = 11.0
 FONT, BOLD = "Vera", "VeraBd"
 
 
@@ -80,7 +82,11 @@ def _chart(chart: Chart, st: dict[str, ParagraphStyle]) -> list[Flowable]:
     n = len(chart.categories)
     height = max(120.0, 24.0 + 14.0 * n * (1 if chart.kind is ChartKind.HSTACKED else len(chart.series)))
     height = min(height, 380.0) if horizontal else 190.0
-    drawing = Drawing(WIDTH, height + 40)
+    # The legend gets rows of its own above the bars (one row of up to seven models ran off the page and over
+    # the tallest bars).
+    legend_rows = 0 if len(chart.series) < 2 else -(-len(chart.series) // LEGEND_COLUMNS)
+    legend_height = legend_rows * LEGEND_ROW
+    drawing = Drawing(WIDTH, height + 40 + legend_height)
     bars: HorizontalBarChart | VerticalBarChart = HorizontalBarChart() if horizontal else VerticalBarChart()
     bars.x, bars.y = (120, 30) if horizontal else (45, 45)
     bars.width = WIDTH - bars.x - 10
@@ -107,15 +113,18 @@ def _chart(chart: Chart, st: dict[str, ParagraphStyle]) -> list[Flowable]:
         bars.categoryAxis.labels.angle = 30
         bars.categoryAxis.labels.boxAnchor = "ne"
     drawing.add(bars)
-    drawing.add(String(0, height + 28, chart.title, fontName=BOLD, fontSize=10))
-    if len(chart.series) > 1:
+    drawing.add(String(0, height + 28 + legend_height, chart.title, fontName=BOLD, fontSize=10))
+    if legend_rows:
         legend = Legend()
-        legend.x, legend.y = 0, height + 16
+        # Top-left of the first entry; entries fill LEGEND_COLUMNS columns a row at a time, rows downwards,
+        # ending above the bars' top (y = height + 20).
+        legend.x, legend.y = 0, height + 20 + legend_height
         legend.alignment = "right"
-        legend.columnMaximum = 1
+        legend.columnMaximum = legend_rows
         legend.fontName, legend.fontSize = FONT, 7
         legend.dx = legend.dy = 6
-        legend.deltax = 110
+        legend.deltay = LEGEND_ROW
+        legend.deltax = WIDTH / LEGEND_COLUMNS
         legend.colorNamePairs = [(colors.HexColor(s.color), _short(s.name, 22)) for s in chart.series]
         drawing.add(legend)
     return [drawing, Spacer(1, 4)]
