@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -73,7 +74,26 @@ def _layout(fig: go.Figure, theme: str | None, height: int = 320) -> go.Figure:
         plot_bgcolor="rgba(0,0,0,0)",
         legend={"orientation": "h", "y": 1.12},
     )
+    if _time_on_x(fig):
+        # Charts draw UTC whatever the page's local-time switch says (only text times follow it): say so on
+        # the axis and in every hover.
+        fig.update_xaxes(hoverformat="%Y-%m-%d %H:%M UTC")
+        if not fig.layout.xaxis.title.text:
+            fig.update_xaxes(title_text="UTC", title_font_size=11, title_standoff=4)
     return fig
+
+
+def _time_on_x(fig: go.Figure) -> bool:
+    """Whether the figure's x values are times (plotly decides a date axis only in the browser)."""
+    for trace in fig.data:
+        values = getattr(trace, "x", None)
+        if (
+            values is not None
+            and len(values)
+            and isinstance(values[0], datetime | pd.Timestamp | np.datetime64)
+        ):
+            return True
+    return False
 
 
 def throughput(
