@@ -6,7 +6,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from dashboard import ids
-from dashboard.components.fmt import money, plural
+from dashboard.components.fmt import money, plural, when
 from dashboard.components.overview import kpi_card
 from db.budgets import BudgetStatus
 
@@ -36,8 +36,11 @@ def budget_row(b: BudgetStatus) -> dbc.ListGroupItem:
                 value=min(100.0, b.used * 100), color=color, className="my-1", style={"height": "0.6rem"}
             ),
             html.Small(
-                f"{money(b.spent)} of {money(b.limit_usd)} ({b.used * 100:.0f}%) this {b.period} · "
-                f"projected {money(b.projected)} by {b.period_end:%Y-%m-%d %H:%M} UTC",
+                [
+                    f"{money(b.spent)} of {money(b.limit_usd)} ({b.used * 100:.0f}%) this {b.period} · "
+                    f"projected {money(b.projected)} by ",
+                    when(b.period_end),
+                ],
                 className="text-muted",
             ),
         ],

@@ -12,7 +12,7 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard import ids
-from dashboard.components.fmt import count, duration, missing, money, since, timestamp, when
+from dashboard.components.fmt import count, duration, missing, money, since, when
 from dashboard.components.status import elapsed as elapsed_span
 from dashboard.components.status import liveness, progress_bar, status_badge
 from db.models import Task
@@ -133,9 +133,9 @@ def system_view(t: Task, transitions: pd.DataFrame | None = None) -> html.Dl:
     entered = queued_at(t, transitions)
     wait = (t.started_at - entered).total_seconds() if t.started_at and entered else None
     took = (t.completed_at - t.started_at).total_seconds() if t.started_at and t.completed_at else None
-    holder = "–"
+    holder: Any = "–"
     if t.status == TaskStatus.RUNNING and t.worker_id:
-        holder = f"worker {t.worker_id} (lease until {timestamp(t.lease_expires_at)})"
+        holder = html.Span([f"worker {t.worker_id} (lease until ", when(t.lease_expires_at), ")"])
     elif t.status == TaskStatus.QUEUED:
         holder = "the queue"
     elif t.kind == "external":

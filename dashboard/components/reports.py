@@ -10,7 +10,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from dashboard import ids
-from dashboard.components.fmt import STATUS_COLORS, duration, timestamp
+from dashboard.components.fmt import STATUS_COLORS, duration, when
 from dashboard.components.status import elapsed, status_badge
 from db.report_schedules import REPORT_FORMATS, WEEKDAYS, Schedule
 from db.report_store import Run
@@ -75,7 +75,7 @@ def _trigger_cell(run: Run) -> list[Any]:
     if run.trigger == "schedule":
         cell: list[Any] = [html.Div(run.schedule_name or "schedule (deleted)")]
         if run.scheduled_for:
-            cell.append(html.Div(f"for {timestamp(run.scheduled_for)}", className="small text-muted"))
+            cell.append(html.Div(["for ", when(run.scheduled_for)], className="small text-muted"))
         return cell
     return [html.Div("manual"), html.Div(run.requested_by, className="small text-muted")]
 
@@ -85,7 +85,7 @@ def _finished_cell(run: Run) -> list[Any]:
         return ["–"]
     took = (run.completed_at - run.started_at).total_seconds() if run.started_at else None
     return [
-        html.Div(timestamp(run.completed_at)),
+        html.Div(when(run.completed_at)),
         html.Div(f"took {duration(took)}", className="small text-muted"),
     ]
 
@@ -108,7 +108,7 @@ def run_row(run: Run) -> html.Tr:
             html.Td(_status_cell(run), style={"minWidth": "14rem", "maxWidth": "28rem"}),
             html.Td(_files_cell(run)),
             html.Td(size_text(run.size) if run.kept_files else "–"),
-            html.Td(timestamp(run.created_at)),
+            html.Td(when(run.created_at)),
             html.Td(_finished_cell(run)),
         ],
         id=f"report-run-{run.id}",
