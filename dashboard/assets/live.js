@@ -289,9 +289,6 @@
     if (msg.type === "hello") {
       if (msg.heartbeat) heartbeatMs = msg.heartbeat * 1000;
       if (msg.at) skewMs = Date.now() - Date.parse(msg.at);
-      // The first socket of this page, up before the renderer: every initial callback queries after this
-      // hello's seq, and the subscription replays whatever came after it, so no refresh is needed then.
-      state.skipRefresh = state.lastSeq === null && !rendererReady();
       var since = state.lastSeq === null ? msg.seq : state.lastSeq;
       state.lastSeq = since;
       state.socket.send(JSON.stringify({ type: "subscribe", since: since }));
@@ -309,10 +306,8 @@
       stopPolling();
       showStatus("live");
       // The page may have rendered before the socket was up: one refresh closes that window.
-      if (!state.skipRefresh) {
-        pending.push({ type: "refresh", seq: msg.seq });
-        schedule();
-      }
+      pending.push({ type: "refresh", seq: msg.seq });
+      schedule();
       return;
     }
     if (msg.type === "ping" || msg.type === "pong" || msg.type === "error") return;
@@ -416,12 +411,8 @@
     else setTimeout(function () { whenRendered(fn); }, 50);
   }
 
-  // The socket opens at once, while the renderer is still starting; the indicator shows its state as soon
-  // as there is one to show.
-  state.status = "connecting";
-  document.documentElement.setAttribute("data-live", "connecting");
-  connect();
   whenRendered(function () {
-    showStatus(state.status);
+    showStatus("connecting");
+    connect();
   });
 })();
