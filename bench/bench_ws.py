@@ -565,9 +565,10 @@ def overview_poll_request(web: WebProcess) -> tuple[str, bytes, dict[str, str]]:
     import requests
 
     page = requests.get(f"{web.url}/", timeout=10).text
-    config = json.loads(
-        re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>', page, re.S).group(1)
-    )  # type: ignore[union-attr]
+    found = re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>', page, re.S)
+    if found is None:
+        raise SystemExit("the overview page carries no Dash config")
+    config = json.loads(found.group(1))
     deps = requests.get(f"{web.url}/_dash-dependencies", timeout=10).json()
     dep = next(d for d in deps if "overview-kpis.children" in d["output"])
     outputs = [

@@ -116,5 +116,5 @@ def test_generated_requests_get_documented_answers_and_never_a_5xx(case: Any) ->
             checks.status_code_conformance,
             checks.content_type_conformance,
             checks.response_schema_conformance,
-        ]
+        ],
     )

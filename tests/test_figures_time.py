@@ -64,7 +64,9 @@ def test_report_runs_budgets_and_leases_follow_the_local_time_switch() -> None:
         worker_id="w1", attempt=1, delivery={},
     )  # fmt: skip
     assert _times(run_row(run)) == ["2026-12-03T12:00:00Z", "2026-12-03T12:00:00Z", "2026-12-03T12:00:05Z"]
-    budget = BudgetStatus(1, "cap", "month", 100.0, "all", None, NAIVE, NAIVE + timedelta(days=28), 10.0, 40.0)
+    budget = BudgetStatus(
+        1, "cap", "month", 100.0, "all", None, NAIVE, NAIVE + timedelta(days=28), 10.0, 40.0
+    )
     assert _times(budget_row(budget)) == ["2026-12-31T12:00:00Z"]
     lease = NAIVE + timedelta(seconds=15)
     running = a_task(status="running", completed_at=None, lease_expires_at=lease)
