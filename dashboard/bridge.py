@@ -87,6 +87,10 @@ class ChangeFeed:
         return self._reader.cursor
 
     @property
+    def started(self) -> bool:
+        return self._thread is not None
+
+    @property
     def connections(self) -> int:
         with self._lock:
             return len(self._subs)

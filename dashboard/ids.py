@@ -4,6 +4,9 @@
 URL = "url"
 SIGNAL = "live-signal"  # written by assets/live.js through dash_clientside.set_props
 STATUS = "live-status"
+# The change feed's seq when the shell was served: live.js subscribes from it (every read of the page comes
+# after it), so a page load needs no catch-up refresh of its own.
+LIVE_SINCE = "live-since"
 THEME = "theme"
 THEME_SWITCH = "theme-switch"
 LOCAL_TIME = "local-time"  # "utc" or "local", remembered per browser (localStorage)

@@ -44,12 +44,13 @@ def create_app(svc: Services) -> dash.Dash:
     )
     mount(app, svc)
     unavailable.install(app.server)  # 503/507 + Retry-After, not a 500, while the database is away
-    app.layout = shell
+    # Served per page load with the feed's cursor at that moment (None before the feed has read it).
+    app.layout = lambda: shell(svc.feed.cursor if svc.feed.started else None)
     _register_shell_callbacks(app, svc)
     return app
 
 
-def shell() -> html.Div:
+def shell(live_since: int | None = None) -> html.Div:
     # The connection badge stays in sight at every width; the links and controls fold behind a toggler below
     # Bootstrap's xxl breakpoint (1400 px) (a phone gets a menu button instead of ten links stacked over the page).
     status = html.Span(
@@ -128,6 +129,7 @@ def shell() -> html.Div:
             # inside the app, without reloading the page.
             dcc.Location(id=ids.URL, refresh="callback-nav"),
             dcc.Store(id=ids.SIGNAL),
+            dcc.Store(id=ids.LIVE_SINCE, data=live_since),
             dcc.Store(id=ids.THEME, storage_type="local"),
             dcc.Store(id=ids.LOCAL_TIME, storage_type="local"),
             html.A("Skip to content", href=f"#{ids.MAIN}", className="visually-hidden-focusable"),

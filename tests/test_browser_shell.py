@@ -10,7 +10,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import Browser, FloatRect, Page, expect
+from playwright.sync_api import Browser, FloatRect, Page, Request, WebSocketRoute, expect
 from werkzeug.serving import make_server
 
 from dashboard import ids
@@ -268,3 +268,57 @@ def test_local_time_switch(sqlite_app: AppFactory, browser: Browser) -> None:
         assert created_utc.replace(" ", "T") in csv or created_utc in csv, csv[:500]
     finally:
         context.close()
+
+
+# ---- issue 12 item 10: a page load runs each live callback once, and misses nothing -----------------------
+def _board_runs(page: Page) -> list[int]:
+    """Counts the page's board callbacks (requests whose outputs include the board) as they are sent."""
+    runs: list[int] = []
+
+    def seen(request: Request) -> None:
+        if "/_dash-update-component" in request.url and f'"{ids.BOARD}.children"' in (
+            request.post_data or ""
+        ):
+            runs.append(1)
+
+    page.on("request", seen)
+    return runs
+
+
+def test_a_quiet_page_load_runs_the_live_callbacks_once(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    """The socket subscribes from the seq the page was served at, so going live costs no catch-up refresh:
+    the board is drawn once at load and once more per push (it used to be drawn twice at every load)."""
+    app = sqlite_app(worker=False)
+    page = tab.page
+    external_task(app.recorder, "before the page")
+    runs = _board_runs(page)
+    open_page(page, app.url + "/tasks")
+    expect(page.locator(f"#{ids.BOARD}")).to_contain_text("before the page")
+
+    external_task(app.recorder, "after live", running=False)  # one event: one push, one flush
+    expect(page.locator(f"#{ids.BOARD}")).to_contain_text("after live")
+    state = live_state(page)
+    assert state["received"] == 1 and state["flushes"] == 1, state  # the push's flush, and no other
+    assert len(runs) == 2, f"the board was drawn {len(runs)} times (once at load, once for the push)"
+    tab.watch.assert_clean()
+
+
+def test_what_happens_while_the_socket_connects_is_replayed(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    """A task created after the page was served but before its socket subscribed reaches the page through
+    the replay from the page's seq (there is no catch-up refresh any more to hide a wrong seq)."""
+    app = sqlite_app(worker=False)
+    page = tab.page
+    created: list[int] = []
+
+    def hold_then_connect(ws: WebSocketRoute) -> None:
+        # The page is rendered (live.js connects only then), its reads are done: now the system moves on.
+        created.append(external_task(app.recorder, "while connecting", running=False))
+        ws.connect_to_server()
+
+    page.route_web_socket(re.compile(r"/ws$"), hold_then_connect)
+    runs = _board_runs(page)
+    open_page(page, app.url + "/tasks")
+    expect(page.locator(f"#{ids.BOARD}")).to_contain_text("while connecting")
+    assert created and live_state(page)["received"] == 1
+    assert len(runs) == 2, f"the board was drawn {len(runs)} times (once at load, once for the replay)"
+    tab.watch.assert_clean()

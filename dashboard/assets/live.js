@@ -12,6 +12,10 @@
   "use strict";
 
   var SIGNAL = "live-signal";
+  var LIVE_SINCE = "live-since";
+  // A first subscribe replays at most this many events after the served page's seq; further behind (a page
+  // left loading for long) it subscribes from now and refreshes once instead.
+  var MAX_CATCHUP = 5000;
   var STATUS = "live-status";
   var TOAST_PLAN = "toast-plan";
   var FLUSH_MS = 250;
@@ -57,6 +61,17 @@
   var lastPoll = 0;
   var watchdog = null;
   var heartbeatMs = 15000;
+  var fromLayout = false; // the current subscription replays from the seq the page was served at
+
+  function layoutSince() {
+    // The change feed's seq when the server built this page (dashboard/server.py); null when it had none.
+    try {
+      var seq = window.dash_component_api.getLayout(LIVE_SINCE).props.data;
+      return typeof seq === "number" ? seq : null;
+    } catch (e) {
+      return null;
+    }
+  }
 
   function rendererReady() {
     // getLayout throws until the Dash renderer has mounted the layout.
@@ -289,7 +304,15 @@
     if (msg.type === "hello") {
       if (msg.heartbeat) heartbeatMs = msg.heartbeat * 1000;
       if (msg.at) skewMs = Date.now() - Date.parse(msg.at);
-      var since = state.lastSeq === null ? msg.seq : state.lastSeq;
+      var since = state.lastSeq;
+      fromLayout = false;
+      if (since === null) {
+        // First connection of this page: every read behind what it shows came after the seq it was served
+        // at, so replaying from there brings it up to date, and a quiet system costs no refresh at all.
+        var served = layoutSince();
+        fromLayout = served !== null && msg.seq - served <= MAX_CATCHUP;
+        since = fromLayout ? served : msg.seq;
+      }
       state.lastSeq = since;
       state.socket.send(JSON.stringify({ type: "subscribe", since: since }));
       return;
@@ -305,9 +328,13 @@
       probeTimer = null;
       stopPolling();
       showStatus("live");
-      // The page may have rendered before the socket was up: one refresh closes that window.
-      pending.push({ type: "refresh", seq: msg.seq });
-      schedule();
+      // Without a replay from the page's own seq (a reconnect, or no seq served), the page may miss what
+      // happened before the socket was up: one refresh closes that window.
+      if (!fromLayout) {
+        pending.push({ type: "refresh", seq: msg.seq });
+        schedule();
+      }
+      fromLayout = false;
       return;
     }
     if (msg.type === "ping" || msg.type === "pong" || msg.type === "error") return;
