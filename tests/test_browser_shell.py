@@ -25,6 +25,7 @@ from tests.browser import (
     assert_not_reloaded,
     badge,
     eventually,
+    lane_card,
     live_state,
     open_page,
     screenshot,
@@ -321,4 +322,58 @@ def test_what_happens_while_the_socket_connects_is_replayed(sqlite_app: AppFacto
     expect(page.locator(f"#{ids.BOARD}")).to_contain_text("while connecting")
     assert created and live_state(page)["received"] == 1
     assert len(runs) == 2, f"the board was drawn {len(runs)} times (once at load, once for the replay)"
+    tab.watch.assert_clean()
+
+
+def _requests(page: Page) -> list[str]:
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    return urls
+
+
+def test_the_grid_bundle_loads_only_where_a_grid_is(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    """dash-ag-grid's 1.3 MB bundle stays off pages without a grid; reached inside the app, the tasks page
+    loads it then and its grid works; opened directly, the page starts loading it with its own scripts."""
+    app = sqlite_app(worker=False)
+    page = tab.page
+    external_task(app.recorder, "a row for the grid")
+    urls = _requests(page)
+    open_page(page, app.url + "/")
+    expect(page.locator(f"#{ids.KPIS} .card").first).to_be_visible()
+    assert not [u for u in urls if "/dash_ag_grid/" in u], "the overview loaded dash-ag-grid"
+
+    page.get_by_role("link", name="Tasks", exact=True).click()
+    rows = page.locator(f"#{ids.GRID} .ag-center-cols-container .ag-row")
+    expect(rows.filter(has_text="a row for the grid")).to_have_count(1)
+    bundles = [u for u in urls if "/dash_ag_grid/dash_ag_grid." in u]
+    assert len(bundles) == 1, bundles
+    assert_not_reloaded(page)
+
+    direct = tab.page.context.new_page()
+    first = _requests(direct)
+    direct.goto(app.url + "/tasks")
+    expect(direct.locator(f"#{ids.GRID} .ag-center-cols-container .ag-row")).to_have_count(1)
+    bundle = next(i for i, u in enumerate(first) if "/dash_ag_grid/dash_ag_grid." in u)
+    layout = next(i for i, u in enumerate(first) if u.endswith("/_dash-layout"))
+    assert bundle < layout, "a page that opens on a grid should not wait for the app to render to load it"
+    direct.close()
+    tab.watch.assert_clean()
+
+
+def test_the_board_is_drawn_without_a_dash_wrapper_per_card(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    """The board's cards are one Static component (dashboard/components/static.py), with the same DOM as
+    before: their #id links still navigate inside the app."""
+    app = sqlite_app(worker=False)
+    page = tab.page
+    task_id = external_task(app.recorder, "card to open")
+    open_page(page, app.url + "/tasks")
+    link = lane_card(page, "running", task_id)
+    expect(link).to_be_visible()
+    drawn_by = page.evaluate("(id) => window.dash_component_api.getLayout(id).props.children.type", ids.BOARD)
+    assert drawn_by == "Static"
+    expect(page.locator(f"#{ids.BOARD} .task-card .progress")).to_have_count(1)  # dbc.Progress drawn too
+    link.click()
+    expect(page).to_have_url(f"{app.url}/tasks/{task_id}")
+    expect(page.locator(f"#{ids.DETAIL_HEADER}")).to_contain_text("card to open")
+    assert_not_reloaded(page)
     tab.watch.assert_clean()

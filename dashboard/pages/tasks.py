@@ -17,6 +17,7 @@ from dashboard.clientside import js
 from dashboard.components.board import board
 from dashboard.components.download import download_link, export_url
 from dashboard.components.fmt import missing
+from dashboard.components.static import Static
 from dashboard.services import Services
 from db import tasklist
 from db.states import TaskKind, TaskStatus
@@ -252,7 +253,8 @@ def board_view(svc: Services) -> Any:
     with svc.db.reading() as session:
         lanes = tasklist.board(session)
         counts = tasklist.lane_counts(session, now)
-    return board(lanes, counts, now, svc.settings.stuck_after_seconds)
+    # One Static: ~100 cards drawn without a Dash wrapper per node (dashboard/components/static.py).
+    return Static(board(lanes, counts, now, svc.settings.stuck_after_seconds))
 
 
 def rows(svc: Services, request: dict[str, Any] | None, *filters: Any) -> dict[str, Any]:
