@@ -10,7 +10,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from dashboard import ids, lazygrid, shortcuts, unavailable
+from dashboard import bundles, ids, shortcuts, unavailable
 from dashboard import toasts as finish
 from dashboard.clientside import js
 from dashboard.routes import BOOTSTRAP_CSS, mount
@@ -42,7 +42,7 @@ def create_app(svc: Services) -> dash.Dash:
         suppress_callback_exceptions=True,
         update_title="",  # no "Updating…" flicker in the tab title on every push
     )
-    lazygrid.install(app)  # dash-ag-grid's bundle only where a grid is (assets/lazygrid.js)
+    bundles.install(app)  # the grid's and plotly's bundles where a page needs them, and early there
     mount(app, svc)
     unavailable.install(app.server)  # 503/507 + Retry-After, not a 500, while the database is away
     # Served per page load with the feed's cursor at that moment (None before the feed has read it).

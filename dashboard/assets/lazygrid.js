@@ -1,5 +1,5 @@
 /* Dashboard layer (browser): stands in for dash-ag-grid's AgGrid until its bundle has loaded
- * (dashboard/lazygrid.py keeps that 1.3 MB bundle out of pages without a grid).
+ * (dashboard/bundles.py keeps that 1.3 MB bundle out of pages without a grid).
  *
  * The stand-in stays the component Dash resolves (`dash_ag_grid.AgGrid`) for good and renders the real grid
  * inside it once loaded: were the namespace swapped, the next update would remount the grid under a new
@@ -12,7 +12,7 @@
   var meta = document.querySelector('meta[name="tasklens-ag-grid"]');
   if (!meta || (window.dash_ag_grid && window.dash_ag_grid.AgGrid)) return; // the bundle is on the page
   var url = meta.getAttribute("content");
-  var GRID_PATHS = /^\/tasks\/?$/; // pages that open on a grid start loading it with the page's own scripts
+  var gridPaths = new RegExp(meta.getAttribute("data-paths")); // pages that open on a grid load it at once
   var Real = null;
   var loading = null;
 
@@ -66,5 +66,5 @@
   });
 
   window.dash_ag_grid = { AgGrid: LazyAgGrid };
-  if (GRID_PATHS.test(window.location.pathname)) load();
+  if (gridPaths.test(window.location.pathname)) load();
 })();

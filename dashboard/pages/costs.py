@@ -16,6 +16,7 @@ from dashboard.components.cards import header_with
 from dashboard.components.download import download_link, export_url
 from dashboard.components.fmt import count, money, plural
 from dashboard.components.overview import kpi_card
+from dashboard.components.static import Static
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
 from db import costs
@@ -205,7 +206,9 @@ def register(app: dash.Dash, svc: Services) -> None:
         Input(ids.THEME, "data"),
     )
     def _refresh(query: str, per: str, dim: str, _signal: Any, theme: str | None) -> Any:
-        return refresh(svc, query, per, dim, theme)
+        cards, over_time, tokens, breakdown, top_tasks, top_calls = refresh(svc, query, per, dim, theme)
+        # The cards and tables are read-only: drawn without a Dash wrapper per node.
+        return Static(cards), over_time, tokens, breakdown, Static(top_tasks), Static(top_calls)
 
     # The download links carry the page's scope (its URL query) and the breakdown's dimension.
     app.clientside_callback(

@@ -14,6 +14,7 @@ from dashboard.components.budgets import budget_card
 from dashboard.components.cards import header_with
 from dashboard.components.download import download_link, export_url
 from dashboard.components.overview import kpi_cards, workers_summary
+from dashboard.components.static import Static
 from dashboard.services import Services
 from db import budgets, overview
 from db.timeutil import utcnow
@@ -85,4 +86,5 @@ def register(app: dash.Dash, svc: Services) -> None:
         Input(ids.THEME, "data"),
     )
     def _refresh(_signal: Any, theme: str | None) -> tuple[Any, Any, Any]:
-        return refresh(svc, theme)
+        cards, figure, workers = refresh(svc, theme)
+        return Static(cards), figure, Static(workers)  # read-only: no Dash wrapper per node
