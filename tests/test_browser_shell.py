@@ -331,9 +331,14 @@ def _requests(page: Page) -> list[str]:
     return urls
 
 
-def test_the_grid_bundle_loads_only_where_a_grid_is(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+def _first(urls: list[str], suffix: str) -> int:
+    return next(i for i, u in enumerate(urls) if u.endswith(suffix))
+
+
+def test_heavy_bundles_load_where_pages_need_them(sqlite_app: AppFactory, tab: BrowserPage) -> None:
     """dash-ag-grid's 1.3 MB bundle stays off pages without a grid; reached inside the app, the tasks page
-    loads it then and its grid works; opened directly, the page starts loading it with its own scripts."""
+    loads it then and its grid works; a page opened on a grid or a chart starts loading the bundle it needs
+    (the grid's, plotly.js) with its own scripts (dashboard/bundles.py)."""
     app = sqlite_app(worker=False)
     page = tab.page
     external_task(app.recorder, "a row for the grid")
@@ -341,6 +346,10 @@ def test_the_grid_bundle_loads_only_where_a_grid_is(sqlite_app: AppFactory, tab:
     open_page(page, app.url + "/")
     expect(page.locator(f"#{ids.KPIS} .card").first).to_be_visible()
     assert not [u for u in urls if "/dash_ag_grid/" in u], "the overview loaded dash-ag-grid"
+    # Its chart's plotly.js was asked for with the page's scripts, not after the app rendered.
+    expect(page.locator(f"#{ids.THROUGHPUT} .main-svg").first).to_be_attached()
+    plotly = [i for i, u in enumerate(urls) if u.endswith("/plotly.min.js")]
+    assert len(plotly) == 1 and plotly[0] < _first(urls, "/_dash-layout"), "plotly.js waited for the render"
 
     page.get_by_role("link", name="Tasks", exact=True).click()
     rows = page.locator(f"#{ids.GRID} .ag-center-cols-container .ag-row")
@@ -354,8 +363,8 @@ def test_the_grid_bundle_loads_only_where_a_grid_is(sqlite_app: AppFactory, tab:
     direct.goto(app.url + "/tasks")
     expect(direct.locator(f"#{ids.GRID} .ag-center-cols-container .ag-row")).to_have_count(1)
     bundle = next(i for i, u in enumerate(first) if "/dash_ag_grid/dash_ag_grid." in u)
-    layout = next(i for i, u in enumerate(first) if u.endswith("/_dash-layout"))
-    assert bundle < layout, "a page that opens on a grid should not wait for the app to render to load it"
+    assert bundle < _first(first, "/_dash-layout"), "a page that opens on a grid waited for the render"
+    assert not [u for u in first if u.endswith("/plotly.min.js")], "the tasks list has no chart"
     direct.close()
     tab.watch.assert_clean()
 
