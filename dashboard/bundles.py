@@ -3,8 +3,9 @@
 Dash puts every component library's bundle on every page and fetches plotly.js only once a page has rendered
 a graph. Here dash-ag-grid's 1.3 MB bundle is left out of the page and loaded by a stand-in `AgGrid`
 (assets/lazygrid.js) when a grid is first drawn, and a page opened on a path that shows a grid or a chart
-starts fetching that bundle with its own scripts instead of after the app has rendered (assets/preload.js
-for plotly.js). Each bundle's address and paths travel in a <meta> tag."""
+has the server name that bundle in a <link rel=preload> at the top of its HTML, so it is fetched with the
+page's own scripts instead of after the app has rendered; the grid's address and paths also travel in a
+<meta> tag for the stand-in."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from typing import Any
 
 import dash
 import dash_ag_grid
+import flask
 from dash.fingerprint import build_fingerprint
 
 GRID_BUNDLE = "dash_ag_grid.min.js"
 GRID_META = "tasklens-ag-grid"  # read by assets/lazygrid.js
-PLOTLY_META = "tasklens-plotly"  # read by assets/preload.js
 # Paths (after the app's prefix) whose page opens on a grid, or on a chart.
 GRID_PATHS = r"tasks/?"
 CHART_PATHS = r"(costs|agents|performance|database|tasks/\d+)?/?"
@@ -45,16 +46,33 @@ def plotly_url(prefix: str = "/") -> str:
     return f"{prefix}_dash-component-suites/plotly/package_data/plotly.min.js"
 
 
-def meta_tags(prefix: str = "/") -> list[dict[str, str]]:
-    def paths(pattern: str) -> str:
-        return f"^{re.escape(prefix)}{pattern}$"
+def _paths(prefix: str, pattern: str) -> str:
+    return f"^{re.escape(prefix)}{pattern}$"
 
-    return [
-        {"name": GRID_META, "content": grid_url(prefix), "data-paths": paths(GRID_PATHS)},
-        {"name": PLOTLY_META, "content": plotly_url(prefix), "data-paths": paths(CHART_PATHS)},
-    ]
+
+def preloads(path: str, prefix: str = "/") -> str:
+    """<link rel=preload> tags for the bundles the page at `path` opens on (none for other pages: a preload
+    left unused is a console warning, and bytes spent for nothing)."""
+    wanted = []
+    if re.match(_paths(prefix, GRID_PATHS), path):
+        wanted.append(grid_url(prefix))
+    if re.match(_paths(prefix, CHART_PATHS), path):
+        wanted.append(plotly_url(prefix))
+    return "".join(f'<link rel="preload" as="script" href="{url}">' for url in wanted)
+
+
+class Dash(dash.Dash):
+    """Dash whose page names, in its <head>, the heavy bundles that page is about to need."""
+
+    def interpolate_index(self, **parts: str) -> str:  # type: ignore[override]
+        prefix = self.config.requests_pathname_prefix
+        parts["css"] = preloads(flask.request.path, prefix) + parts.get("css", "")
+        return str(super().interpolate_index(**parts))
 
 
 def install(app: dash.Dash) -> None:
     defer_grid()
-    app.config.meta_tags.extend(meta_tags(app.config.requests_pathname_prefix))
+    prefix = app.config.requests_pathname_prefix
+    app.config.meta_tags.append(
+        {"name": GRID_META, "content": grid_url(prefix), "data-paths": _paths(prefix, GRID_PATHS)}
+    )

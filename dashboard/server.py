@@ -33,7 +33,7 @@ NAV = (
 
 
 def create_app(svc: Services) -> dash.Dash:
-    app = dash.Dash(
+    app = bundles.Dash(
         __name__,
         title="TaskLens",
         use_pages=True,

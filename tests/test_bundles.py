@@ -1,0 +1,51 @@
+"""Tests: dashboard/bundles.py — which heavy bundle each page preloads, the grid's bundle kept out of every
+page's scripts but still served, under the app's path prefix too."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard import bundles
+from dashboard.server import create_app
+from dashboard.services import Services
+
+
+@pytest.mark.parametrize(
+    ("path", "grid", "plotly"),
+    [
+        ("/", False, True),
+        ("/tasks", True, False),
+        ("/tasks/", True, False),
+        ("/tasks/42", False, True),
+        ("/costs", False, True),
+        ("/agents", False, True),
+        ("/performance", False, True),
+        ("/database", False, True),
+        ("/audit", False, False),
+        ("/reports", False, False),
+        ("/tasks/42/x", False, False),
+    ],
+)
+def test_each_page_preloads_what_it_opens_on(path: str, grid: bool, plotly: bool) -> None:
+    links = bundles.preloads(path)
+    assert ("/dash_ag_grid/" in links) is grid, links
+    assert ("/plotly.min.js" in links) is plotly, links
+
+
+def test_paths_under_a_prefix() -> None:
+    assert "/dash_ag_grid/" in bundles.preloads("/tl/tasks", "/tl/")
+    assert bundles.preloads("/tasks", "/tl/") == ""  # outside the app's prefix: not one of its pages
+    assert bundles.grid_url("/tl/").startswith("/tl/_dash-component-suites/dash_ag_grid/dash_ag_grid.v")
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_grid_bundle_is_served_but_not_on_every_page(svc: Services) -> None:
+    client = create_app(svc).server.test_client()
+    page = client.get("/").get_data(as_text=True)
+    url = bundles.grid_url()
+    assert f'src="{url}"' not in page  # not one of every page's scripts
+    assert f'name="{bundles.GRID_META}" content="{url}"' in page  # but named for the stand-in
+    served = client.get(url)
+    assert served.status_code == 200 and b"dash_ag_grid" in served.get_data()
+    assert "max-age=31536000" in served.headers.get("Cache-Control", "")
+    assert f'<link rel="preload" as="script" href="{url}">' in client.get("/tasks").get_data(as_text=True)
