@@ -1,11 +1,10 @@
-"""Dashboard layer: the two heavy browser bundles load where a page needs them, and early there.
+"""Dashboard layer: dash-ag-grid's bundle loads where a page needs it, and early there.
 
-Dash puts every component library's bundle on every page and fetches plotly.js only once a page has rendered
-a graph. Here dash-ag-grid's 1.3 MB bundle is left out of the page and loaded by a stand-in `AgGrid`
-(assets/lazygrid.js) when a grid is first drawn, and a page opened on a path that shows a grid or a chart
-has the server name that bundle in a <link rel=preload> at the top of its HTML, so it is fetched with the
-page's own scripts instead of after the app has rendered; the grid's address and paths also travel in a
-<meta> tag for the stand-in."""
+Dash puts every component library's bundle on every page. Here dash-ag-grid's 1.3 MB bundle is left out of
+pages and loaded by a stand-in `AgGrid` (assets/lazygrid.js) when a grid is first drawn; a page opened on a
+grid has the server name that bundle in a <link rel=preload> at the top of its HTML, so it is fetched with
+the page's own scripts instead of after the app has rendered. Its address and paths also travel in a <meta>
+tag for the stand-in."""
 
 from __future__ import annotations
 
@@ -20,9 +19,8 @@ from dash.fingerprint import build_fingerprint
 
 GRID_BUNDLE = "dash_ag_grid.min.js"
 GRID_META = "tasklens-ag-grid"  # read by assets/lazygrid.js
-# Paths (after the app's prefix) whose page opens on a grid, or on a chart.
+# Paths (after the app's prefix) whose page opens on a grid.
 GRID_PATHS = r"tasks/?"
-CHART_PATHS = r"(costs|agents|performance|database|tasks/\d+)?/?"
 
 
 def defer_grid() -> None:
@@ -41,23 +39,18 @@ def grid_url(prefix: str = "/") -> str:
     return f"{prefix}_dash-component-suites/dash_ag_grid/{fingerprint}"
 
 
-def plotly_url(prefix: str = "/") -> str:
-    """Where dcc.Graph fetches plotly.js from when it is served locally (Dash registers it so)."""
-    return f"{prefix}_dash-component-suites/plotly/package_data/plotly.min.js"
-
-
 def _paths(prefix: str, pattern: str) -> str:
     return f"^{re.escape(prefix)}{pattern}$"
 
 
 def preloads(path: str, prefix: str = "/") -> str:
     """<link rel=preload> tags for the bundles the page at `path` opens on (none for other pages: a preload
-    left unused is a console warning, and bytes spent for nothing)."""
+    left unused is a console warning, and bytes spent for nothing). Not plotly.js: Graph runs it as soon as
+    it is there, and 4.7 MB of script then holds the first cards back (measured: the overview's KPIs at
+    2.1 s instead of 1.0 s); fetched after the render, it runs after them."""
     wanted = []
     if re.match(_paths(prefix, GRID_PATHS), path):
         wanted.append(grid_url(prefix))
-    if re.match(_paths(prefix, CHART_PATHS), path):
-        wanted.append(plotly_url(prefix))
     return "".join(f'<link rel="preload" as="script" href="{url}">' for url in wanted)
 
 

@@ -23,7 +23,8 @@ def test_overview_refresh(svc: Services) -> None:
     now = utcnow()
     make_task(svc.db, created=now - timedelta(minutes=30), ran_for=5, calls=(("planner", "m", 0.25),))
     make_task(svc.db, created=now - timedelta(minutes=1), status=TaskStatus.QUEUED)
-    cards, fig, workers = overview.refresh(svc, "dark")
+    cards, workers = overview.refresh_cards(svc)
+    fig = overview.refresh_chart(svc, "dark")
     strings = texts(cards)
     assert "Active" in strings and "1 queued · 0 running" in strings
     assert fig.layout.template.layout.paper_bgcolor is not None

@@ -60,31 +60,33 @@ def layout(**_: Any) -> html.Div:
     )
 
 
-def refresh(svc: Services, theme: str | None) -> tuple[Any, Any, Any]:
+def refresh_cards(svc: Services) -> tuple[Any, Any]:
+    """The KPI cards and the workers: their own callback, so they never wait for plotly.js (a callback with a
+    graph among its outputs is held until the graph's bundle has loaded and run)."""
     now = utcnow()
     with svc.db.reading() as session:
         k = overview.kpis(session, now, timedelta(seconds=svc.settings.stuck_after_seconds))
-        finished = overview.finished_series(session, now)
-        created = overview.started_series(session, now)
         forget = timedelta(hours=svc.settings.worker_offline_hide_hours)
         workers = overview.live_workers(session, now, forget)
         money_limits = budgets.statuses(session, now)
+    return kpi_cards(k, (budget_card(money_limits),)), workers_summary(workers, now)
+
+
+def refresh_chart(svc: Services, theme: str | None) -> Any:
+    now = utcnow()
+    with svc.db.reading() as session:
+        finished = overview.finished_series(session, now)
+        created = overview.started_series(session, now)
     window = (now - timedelta(hours=24), now + timedelta(minutes=30))
-    return (
-        kpi_cards(k, (budget_card(money_limits),)),
-        figures.throughput(finished, created, window, theme),
-        workers_summary(workers, now),
-    )
+    return figures.throughput(finished, created, window, theme)
 
 
 def register(app: dash.Dash, svc: Services) -> None:
-    @app.callback(
-        Output(ids.KPIS, "children"),
-        Output(ids.THROUGHPUT, "figure"),
-        Output(ids.WORKERS, "children"),
-        Input(ids.SIGNAL, "data"),
-        Input(ids.THEME, "data"),
-    )
-    def _refresh(_signal: Any, theme: str | None) -> tuple[Any, Any, Any]:
-        cards, figure, workers = refresh(svc, theme)
-        return Static(cards), figure, Static(workers)  # read-only: no Dash wrapper per node
+    @app.callback(Output(ids.KPIS, "children"), Output(ids.WORKERS, "children"), Input(ids.SIGNAL, "data"))
+    def _cards(_signal: Any) -> tuple[Any, Any]:
+        cards, workers = refresh_cards(svc)
+        return Static(cards), Static(workers)  # read-only: no Dash wrapper per node
+
+    @app.callback(Output(ids.THROUGHPUT, "figure"), Input(ids.SIGNAL, "data"), Input(ids.THEME, "data"))
+    def _chart(_signal: Any, theme: str | None) -> Any:
+        return refresh_chart(svc, theme)

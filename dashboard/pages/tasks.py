@@ -253,8 +253,7 @@ def board_view(svc: Services) -> Any:
     with svc.db.reading() as session:
         lanes = tasklist.board(session)
         counts = tasklist.lane_counts(session, now)
-    # One Static: ~100 cards drawn without a Dash wrapper per node (dashboard/components/static.py).
-    return Static(board(lanes, counts, now, svc.settings.stuck_after_seconds))
+    return board(lanes, counts, now, svc.settings.stuck_after_seconds)
 
 
 def rows(svc: Services, request: dict[str, Any] | None, *filters: Any) -> dict[str, Any]:
@@ -284,7 +283,8 @@ def task_href(cell: dict[str, Any] | None) -> str:
 def register(app: dash.Dash, svc: Services) -> None:
     @app.callback(Output(ids.BOARD, "children"), Input(ids.SIGNAL, "data"))
     def _board(_signal: Any) -> Any:
-        return board_view(svc)
+        # One Static: ~100 cards drawn without a Dash wrapper per node (dashboard/components/static.py).
+        return Static(board_view(svc))
 
     @app.callback(
         Output(ids.GRID, "getRowsResponse"),
