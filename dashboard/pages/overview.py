@@ -37,7 +37,7 @@ def layout(**_: Any) -> html.Div:
                                 dbc.CardBody(dcc.Graph(id=ids.THROUGHPUT, config={"displaylogo": False})),
                             ]
                         ),
-                        lg=8,
+                        xl=7,
                         className="mb-3",
                     ),
                     dbc.Col(
@@ -50,7 +50,7 @@ def layout(**_: Any) -> html.Div:
                                 dbc.CardBody(html.Div(id=ids.WORKERS)),
                             ]
                         ),
-                        lg=4,
+                        xl=5,
                         className="mb-3",
                     ),
                 ],
