@@ -19,6 +19,7 @@ from db.models import IngestedEvent, Invocation, Task
 from db.ops import (
     ActivityLine,
     CancelRequest,
+    ClientTime,
     InvocationFinished,
     InvocationStarted,
     Op,
@@ -76,6 +77,7 @@ class IngestItem(NamedTuple):
     ref: TaskRef
     spec: TaskSpec | None = None
     ops: tuple[Op, ...] = ()
+    at: datetime | None = None  # when it happened by the producer's clock (naive UTC); None: when recorded
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class _Group:
     attempt: int
     cancel_requested: bool
     spec: TaskSpec | None = None
+    created_at: datetime | None = None  # a new task's creation time by the producer's clock
     ops: list[Op] = field(default_factory=list)
     items: list[IngestItem] = field(default_factory=list)
     started: set[str] = field(default_factory=set)  # stored ids started by this batch
@@ -143,6 +146,7 @@ def apply_batch(
             actor=actor,
             now=now,
             correlation_id=correlation_id,
+            created=[g.created_at for g in created],
         )
         for group, new_id in zip(created, ids, strict=True):
             group.task_id = new_id
@@ -171,7 +175,7 @@ def apply_batch(
                 raise BatchRejected(
                     Rejection.CONFLICT, group.first_index, "", "conflict", f"{exc}; retry the batch"
                 ) from exc
-            written += len(ops)
+            written += sum(1 for op in ops if not isinstance(op, ClientTime))
         ledger += [
             (task_id, item.event_id) for item in group.items if (task_id, item.event_id) not in duplicates
         ]
@@ -255,7 +259,7 @@ def _group(items: Sequence[IngestItem], rows: dict[tuple[str, Any], Any]) -> dic
                         f"no task with {label}{hint}",
                     )
                 groups[key] = _Group(
-                    item.position, None, ref.external_id, TaskStatus.QUEUED, 1, False, item.spec
+                    item.position, None, ref.external_id, TaskStatus.QUEUED, 1, False, item.spec, item.at
                 )
         earlier = seen.setdefault((key, item.event_id), item.position)
         if earlier != item.position:
@@ -301,9 +305,13 @@ def _simulate(
     checks = _InvocationChecks()
     for group in groups.values():
         status, attempt, cancel = group.status, group.attempt, group.cancel_requested
+        clocked = False  # whether an earlier item moved the write path's clock off the server's now
         for item in group.items:
             if (group.task_id, item.event_id) in duplicates:
                 continue
+            if item.at is not None or clocked:
+                group.ops.append(ClientTime(item.at))
+                clocked = item.at is not None
             for op in item.ops:
                 if isinstance(op, Transition):
                     if op.to not in ALLOWED_TRANSITIONS[status]:

@@ -156,6 +156,16 @@ class CancelRequest:
     pass
 
 
+@dataclass(frozen=True)
+class ClientTime:
+    """When the ops that follow happened by the producer's clock (naive UTC), or None for the server's own now.
+    Sources that keep the producer's clock (POST /events with `at`, OTLP spans) put one before each item; it
+    stamps the task's and calls' times and activity lines, never the event log, whose `at` stays the time it
+    was recorded (the change feed, the write-rate views and the rollups' change tracking go by that)."""
+
+    at: datetime | None
+
+
 Op = (
     Transition
     | Progress
@@ -165,4 +175,5 @@ Op = (
     | Usage
     | SetResult
     | CancelRequest
+    | ClientTime
 )

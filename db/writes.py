@@ -34,6 +34,7 @@ from db.ops import (
     MAX_MESSAGE,
     ActivityLine,
     CancelRequest,
+    ClientTime,
     InvocationFinished,
     InvocationStarted,
     Op,
@@ -96,8 +97,11 @@ def insert_tasks(
     actor: str,
     now: datetime | None = None,
     correlation_id: str | None = None,
+    created: Sequence[datetime | None] | None = None,
 ) -> list[int]:
+    """Inserts queued tasks; `created` gives each its creation time by the producer's clock (default now)."""
     now = now or utcnow()
+    when = list(created) if created is not None else [None] * len(specs)
     rows = [
         {
             "title": s.title,
@@ -116,7 +120,7 @@ def insert_tasks(
             "timeout_seconds": s.timeout_seconds,
             "cancel_requested": False,
             "available_at": now,
-            "created_at": now,
+            "created_at": at or now,
             "last_updated_at": now,
             "last_activity_at": now,
             "update_count": 1,
@@ -127,7 +131,7 @@ def insert_tasks(
             "cache_read_tokens": 0,
             "cost_usd": 0.0,
         }
-        for s in specs
+        for s, at in zip(specs, when, strict=True)
     ]
     ids = list(session.execute(insert(T).returning(T.c.id, sort_by_parameter_order=True), rows).scalars())
     tag_rows = [{"task_id": i, "tag": t} for i, s in zip(ids, specs, strict=True) for t in s.tags]
@@ -369,6 +373,8 @@ class _TaskDelta:
         self.attempt = attempt
         self.worker_id = worker_id
         self.now = now
+        # The time ops happened: now, unless a ClientTime op gave the producer's clock.
+        self.clock = now
         self.values: dict[str, Any] = {}
         self.deltas: dict[str, float] = {
             "activity_count": 0,
@@ -405,6 +411,8 @@ class _TaskDelta:
                 self._transition(op)
             case CancelRequest():
                 self._cancel()
+            case ClientTime():
+                self.clock = op.at or self.now
             case Progress():
                 self._progress(op)
             case ActivityLine():
@@ -416,7 +424,7 @@ class _TaskDelta:
                         "type": op.type.value,
                         "stream": op.stream,
                         "message": message,
-                        "at": self.now,
+                        "at": self.clock,
                     }
                 )
                 self.deltas["activity_count"] += 1
@@ -438,9 +446,9 @@ class _TaskDelta:
                     "provider": op.provider,
                     "model": op.model,
                     "status": "running",
-                    "started_at": self.now,
+                    "started_at": self.clock,
                     "completed_at": None,
-                    "last_activity_at": self.now,
+                    "last_activity_at": self.clock,
                     "prompt": op.prompt,
                     "response": None,
                     "error": None,
@@ -465,13 +473,13 @@ class _TaskDelta:
                 )
             case InvocationFinished():
                 status = "completed" if op.ok else "failed"
-                finish = {"completed_at": self.now, "response": op.response, "error": op.error}
+                finish = {"completed_at": self.clock, "response": op.response, "error": op.error}
                 started = self.new_calls.get(op.invocation_id)
                 if started is not None:
                     started.update(finish, status=status)
                 else:
                     change = self._call_update(op.invocation_id)
-                    change.update(p_status=status, p_completed=self.now, p_finished=True)
+                    change.update(p_status=status, p_completed=self.clock, p_finished=True)
                     change.update(p_response=op.response, p_error=op.error)
                 self.event(
                     EventType.INVOCATION_COMPLETED if op.ok else EventType.INVOCATION_FAILED,
@@ -492,7 +500,7 @@ class _TaskDelta:
         if op.to is TaskStatus.RUNNING:
             self.worker_id = op.worker_id
             v.update(
-                started_at=self.now,
+                started_at=self.clock,
                 completed_at=None,
                 worker_id=op.worker_id,
                 lease_expires_at=op.lease_until,
@@ -518,7 +526,7 @@ class _TaskDelta:
                 failure_reason=None,
             )
         else:
-            v.update(completed_at=self.now, lease_expires_at=None, cancel_requested=False)
+            v.update(completed_at=self.clock, lease_expires_at=None, cancel_requested=False)
             if op.error is not None:
                 v["error_message"] = op.error[:MAX_MESSAGE]
             if op.reason is not None and op.to is not TaskStatus.COMPLETED:
@@ -608,7 +616,7 @@ class _TaskDelta:
             change = self.call_updates[invocation_id] = {
                 "iid": invocation_id,
                 "tid": self.task_id,
-                "now": self.now,
+                "now": self.clock,
                 "d_in": 0,
                 "d_out": 0,
                 "d_cache": 0,

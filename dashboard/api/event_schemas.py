@@ -5,11 +5,13 @@ translation into the write path's ops (db/ops.py)."""
 from __future__ import annotations
 
 import typing
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from dashboard.api.schemas import NO_NUL
+from db.clientclock import OutOfWindow, SkewWindow
 from db.ingest import MAX_CLIENT_INVOCATION_ID, IngestItem, TaskRef
 from db.ops import (
     MAX_MESSAGE,
@@ -50,6 +52,12 @@ class _Event(BaseModel):
     task_id: int | None = Field(None, ge=1, le=MAX_ID, description="the task's TaskLens id …")
     external_id: str | None = Field(
         None, min_length=1, max_length=200, pattern=NO_NUL, description="… or your key for it"
+    )
+    at: AwareDatetime | None = Field(
+        None,
+        description="when it happened by your clock (ISO 8601 with an offset, e.g. 2026-12-03T07:00:00.250Z); "
+        "stored as given within the server's skew window (default 7 days back, 5 minutes ahead; else 422). "
+        "Default: when the server records it",
     )
 
     @model_validator(mode="after")
@@ -200,8 +208,12 @@ class ItemError(ValueError):
         self.index, self.field, self.message = index, field_name, message
 
 
-def to_items(batch: EventBatch, prices: dict[str, Price]) -> list[IngestItem]:
-    """The write path's view of the batch. Raises ItemError for what only the task rules catch."""
+def to_items(
+    batch: EventBatch, prices: dict[str, Price], now: datetime, window: SkewWindow | None = None
+) -> list[IngestItem]:
+    """The write path's view of the batch. Raises ItemError for what only the task rules catch, and for an
+    `at` outside the skew window around `now` (naive UTC)."""
+    window = window or SkewWindow()
     models: dict[tuple[Any, Any], str] = {}  # (task, call) -> model of calls started in this batch
     items = []
     refs: dict[Any, TaskRef] = {}
@@ -235,7 +247,13 @@ def to_items(batch: EventBatch, prices: dict[str, Price]) -> list[IngestItem]:
         elif isinstance(ev, UsageEvent):
             started = models.get((task, ev.invocation_id))
         ops = _ops(ev, prices, started)
-        items.append(IngestItem(index, ev.event_id, ref, spec, ops))
+        at = None
+        if ev.at is not None:
+            try:
+                at = window.check(ev.at, now)
+            except OutOfWindow as exc:
+                raise ItemError(index, "at", str(exc)) from None
+        items.append(IngestItem(index, ev.event_id, ref, spec, ops, at))
     return items
 
 
