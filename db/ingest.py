@@ -6,6 +6,7 @@ nothing twice."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from db.models import IngestedEvent, Invocation, Task
 from db.ops import (
     ActivityLine,
+    CallReported,
     CancelRequest,
     ClientTime,
     InvocationFinished,
@@ -339,7 +341,7 @@ def _simulate(
                     cancel, status = (
                         (True, status) if status is TaskStatus.RUNNING else (False, TaskStatus.CANCELLED)
                     )
-                elif isinstance(op, InvocationStarted):
+                elif isinstance(op, InvocationStarted | CallReported):
                     stored = invocation_key(group.task_id, attempt, op.invocation_id)
                     if stored in group.started:
                         raise BatchRejected(
@@ -436,7 +438,15 @@ def _namespaced(op: Op, task_id: int, attempt: int) -> Op:
     # Built directly rather than with dataclasses.replace, which costs several times more per op.
     if isinstance(op, InvocationStarted):
         key = invocation_key(task_id, attempt, op.invocation_id)
-        return InvocationStarted(key, op.role, op.provider, op.model, op.prompt, op.iteration)
+        parent = None if op.parent_id is None else invocation_key(task_id, attempt, op.parent_id)
+        return InvocationStarted(
+            key, op.role, op.provider, op.model, op.prompt, op.iteration, op.kind, parent, op.name
+        )
+    if isinstance(op, CallReported):
+        parent = None if op.parent_id is None else invocation_key(task_id, attempt, op.parent_id)
+        return dataclasses.replace(
+            op, invocation_id=invocation_key(task_id, attempt, op.invocation_id), parent_id=parent
+        )
     if isinstance(op, InvocationFinished):
         return InvocationFinished(
             invocation_key(task_id, attempt, op.invocation_id), op.ok, op.response, op.error

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -154,6 +155,13 @@ class Invocation(Base):
     prompt: Mapped[str | None] = mapped_column(Text)
     response: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+    # The call tree (migration 0011): what the call is (db/states.CallKind), the call it was made in (a stored
+    # id with no foreign key: a child may be reported before its parent), its name (a tool's, an agent's,
+    # a span's) and its messages as db/messages.py packs them.
+    kind: Mapped[str] = mapped_column(String(20), default="llm", server_default="llm")
+    parent_id: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    messages: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     __table_args__ = (
         Index("ix_invocations_task", "task_id", "started_at"),

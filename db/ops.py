@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from db.states import ActivityType, TaskKind, TaskStatus
+from db.states import ActivityType, CallKind, TaskKind, TaskStatus
 
 MAX_TITLE = 500
 MAX_TAGS = 20
@@ -123,6 +123,34 @@ class InvocationStarted:
     model: str = ""
     prompt: str | None = None
     iteration: int | None = None
+    kind: CallKind = CallKind.LLM
+    parent_id: str | None = None  # the stored id of the call it was made in (it may be reported later)
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class CallReported:
+    """A whole call reported at once with its own times (an OTLP span, a `call` event): inserted complete,
+    its tokens and cost added to the task. Its id must be new (sources skip ids already stored)."""
+
+    invocation_id: str
+    kind: CallKind
+    started_at: datetime
+    completed_at: datetime | None
+    ok: bool = True
+    name: str = ""
+    parent_id: str | None = None
+    role: str = ""
+    provider: str = ""
+    model: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: float = 0.0
+    prompt: str | None = None
+    response: str | None = None
+    error: str | None = None
+    messages: bytes | None = None  # db/messages.pack
 
 
 @dataclass(frozen=True)
@@ -172,6 +200,7 @@ Op = (
     | ActivityLine
     | InvocationStarted
     | InvocationFinished
+    | CallReported
     | Usage
     | SetResult
     | CancelRequest

@@ -100,6 +100,16 @@ class InvocationStatus(StrEnum):
     FAILED = "failed"
 
 
+class CallKind(StrEnum):
+    """What a call (invocation) is: the nodes of a task's call tree."""
+
+    LLM = "llm"
+    TOOL = "tool"
+    AGENT = "agent"
+    RETRIEVER = "retriever"
+    OTHER = "other"
+
+
 class WorkerStatus(StrEnum):
     ONLINE = "online"
     BUSY = "busy"

@@ -33,6 +33,7 @@ from db.ops import (
     EVENT_MESSAGE_PREVIEW,
     MAX_MESSAGE,
     ActivityLine,
+    CallReported,
     CancelRequest,
     ClientTime,
     InvocationFinished,
@@ -456,6 +457,10 @@ class _TaskDelta:
                     "output_tokens": 0,
                     "cache_read_tokens": 0,
                     "cost_usd": 0.0,
+                    "kind": op.kind.value,
+                    "parent_id": op.parent_id,
+                    "name": op.name,
+                    "messages": None,
                 }
                 # A second start of one id fails on the primary key when the rows are inserted, as before.
                 self.call_rows.append(row)
@@ -488,6 +493,8 @@ class _TaskDelta:
                         "error": (op.error or "")[:EVENT_MESSAGE_PREVIEW] or None,
                     },
                 )
+            case CallReported():
+                self._reported(op)
             case Usage():
                 self._usage(session, op)
             case SetResult():
@@ -606,6 +613,61 @@ class _TaskDelta:
                 "cache_read_tokens": op.cache_read_tokens,
                 "cost_usd": op.cost_usd,
                 "invocation_id": op.invocation_id,
+            },
+        )
+
+    def _reported(self, op: CallReported) -> None:
+        status = "running" if op.completed_at is None else "completed" if op.ok else "failed"
+        row = {
+            "id": op.invocation_id,
+            "task_id": self.task_id,
+            "iteration": None,
+            "role": op.role,
+            "provider": op.provider,
+            "model": op.model,
+            "status": status,
+            "started_at": op.started_at,
+            "completed_at": op.completed_at,
+            "last_activity_at": op.completed_at or op.started_at,
+            "prompt": op.prompt,
+            "response": op.response,
+            "error": op.error,
+            "input_tokens": op.input_tokens,
+            "output_tokens": op.output_tokens,
+            "cache_read_tokens": op.cache_read_tokens,
+            "cost_usd": op.cost_usd,
+            "kind": op.kind.value,
+            "parent_id": op.parent_id,
+            "name": op.name[:200],
+            "messages": op.messages,
+        }
+        self.call_rows.append(row)
+        self.new_calls[op.invocation_id] = row
+        d = self.deltas
+        d["invocation_count"] += 1
+        d["input_tokens"] += op.input_tokens
+        d["output_tokens"] += op.output_tokens
+        d["cache_read_tokens"] += op.cache_read_tokens
+        d["cost_usd"] += op.cost_usd
+        # One event for the whole call: what the live views need to redraw it, none of its text.
+        type_ = {
+            "running": EventType.INVOCATION_STARTED,
+            "completed": EventType.INVOCATION_COMPLETED,
+            "failed": EventType.INVOCATION_FAILED,
+        }[status]
+        self.event(
+            type_,
+            {
+                "invocation_id": op.invocation_id,
+                "kind": op.kind.value,
+                "name": op.name[:200],
+                "parent_id": op.parent_id,
+                "role": op.role,
+                "model": op.model,
+                "input_tokens": op.input_tokens,
+                "output_tokens": op.output_tokens,
+                "cost_usd": op.cost_usd,
+                "error": (op.error or "")[:EVENT_MESSAGE_PREVIEW] or None,
             },
         )
 

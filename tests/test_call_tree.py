@@ -1,0 +1,116 @@
+"""Tests: the call tree through POST /api/v1/events on SQLite and PostgreSQL — calls with a kind and a
+parent, a whole call in one `call` event with its own times, input/output and messages (packed, compressed
+when large), a child reported before its parent, and a replayed batch stored once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from dashboard.services import Services
+from db.engine import Database
+from db.messages import pack, unpack
+from db.models import Invocation
+from tests.api_support import api_client, call, ev
+
+
+@pytest.fixture
+def client(svc: Services) -> FlaskClient:
+    return api_client(svc)
+
+
+def at(seconds: float) -> str:
+    return (T0 + timedelta(seconds=seconds)).isoformat()
+
+
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+
+
+def calls_batch() -> list[dict[str, Any]]:
+    long_answer = "The plan is to read the files and summarise them. " * 60  # ~3 KB
+    return [
+        ev("task", "1", title="tree"),
+        ev("transition", "2", to="running", worker="agent-a", at=at(0)),
+        # the child first, as exporters send them: its parent is reported further down
+        ev(
+            "call",
+            "3",
+            id="tool-1",
+            kind="tool",
+            name="read_file",
+            parent_id="agent-1",
+            started_at=at(1),
+            ended_at=at(1.25),
+            input={"path": "README.md"},
+            output="# TaskLens",
+        ),
+        ev(
+            "call",
+            "4",
+            id="llm-1",
+            kind="llm",
+            parent_id="agent-1",
+            model="gpt-4.1",
+            started_at=at(2),
+            ended_at=at(4),
+            input_tokens=1000,
+            output_tokens=200,
+            input_messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "plan?"}],
+            output_messages=[{"role": "assistant", "content": long_answer}],
+        ),
+        ev("call", "5", id="agent-1", kind="agent", name="planner", started_at=at(0.5), ended_at=at(5)),
+        ev("transition", "6", to="completed", at=at(5.5)),
+    ]
+
+
+def test_a_whole_call_in_one_event_keeps_its_times_kind_parent_and_messages(
+    client: FlaskClient, db: Database
+) -> None:
+    out = call(client, "POST", "/events", {"events": calls_batch()})
+    tid = out["tasks"][0]["task_id"]
+    llm = call(client, "GET", f"/invocations/t{tid}a1-llm-1")
+    assert (llm["kind"], llm["parent_id"], llm["status"]) == ("llm", f"t{tid}a1-agent-1", "completed")
+    took = datetime.fromisoformat(llm["completed_at"]) - datetime.fromisoformat(llm["started_at"])
+    assert took == timedelta(seconds=2)
+    assert [m["role"] for m in llm["messages"]["input"]] == ["system", "user"]
+    assert llm["messages"]["output"][0]["content"].startswith("The plan is")
+    assert llm["provider"] == "openai" and llm["cost_usd"] > 0
+    tool = call(client, "GET", f"/invocations/t{tid}a1-tool-1")
+    assert (tool["kind"], tool["name"], tool["messages"]["arguments"], tool["messages"]["result"]) == (
+        "tool",
+        "read_file",
+        {"path": "README.md"},
+        "# TaskLens",
+    )
+    task = call(client, "GET", f"/tasks/{tid}")
+    assert (task["invocation_count"], task["input_tokens"]) == (3, 1000)
+    with db.reading() as session:
+        blob = session.scalar(select(Invocation.messages).where(Invocation.id == f"t{tid}a1-llm-1"))
+    assert blob is not None and blob[:1] == b"z" and len(blob) < 1000  # ~3 KB of text, compressed
+
+
+def test_a_replayed_batch_stores_each_call_once(client: FlaskClient) -> None:
+    first = call(client, "POST", "/events", {"events": calls_batch()})
+    again = call(client, "POST", "/events", {"events": calls_batch()})
+    assert (again["recorded"], again["duplicates"], again["events_written"]) == (0, 6, 0)
+    task = call(client, "GET", f"/tasks/{first['tasks'][0]['task_id']}")
+    assert task["invocation_count"] == 3
+
+
+def test_a_call_ending_before_it_started_is_refused_by_field(client: FlaskClient) -> None:
+    bad = [ev("task", "1", title="t"), ev("call", "2", id="c", started_at=at(2), ended_at=at(1))]
+    err = call(client, "POST", "/events", {"events": bad}, status=422)["error"]
+    assert err["details"]["field"] == "events[1].ended_at"
+
+
+def test_messages_pack_small_plainly_and_large_compressed() -> None:
+    small = {"input": [{"role": "user", "content": "hi"}], "output": []}
+    assert pack(small) == b'j{"input":[{"role":"user","content":"hi"}],"output":[]}'
+    assert unpack(pack(small)) == small and pack({"input": [], "output": []}) is None
+    large = {"input": [{"role": "user", "content": "word " * 2000}], "output": []}
+    blob = pack(large)
+    assert blob is not None and blob[:1] == b"z" and len(blob) < 200 and unpack(blob) == large
