@@ -185,6 +185,17 @@ class CancelRequest:
 
 
 @dataclass(frozen=True)
+class Describe:
+    """What a source learnt late about a task it had to create from a part (an OTLP trace's root span
+    arrives after its children): its title, and when it really began (the root's start, which is earlier
+    than any child's: it becomes the task's creation and start time). Written with the ops around it; it
+    appends no event of its own."""
+
+    title: str
+    began_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class ClientTime:
     """When the ops that follow happened by the producer's clock (naive UTC), or None for the server's own now.
     Sources that keep the producer's clock (POST /events with `at`, OTLP spans) put one before each item; it
@@ -205,4 +216,5 @@ Op = (
     | SetResult
     | CancelRequest
     | ClientTime
+    | Describe
 )

@@ -32,10 +32,12 @@ from db.models import Activity, Invocation, Task, TaskEvent, TaskTag, Worker
 from db.ops import (
     EVENT_MESSAGE_PREVIEW,
     MAX_MESSAGE,
+    MAX_TITLE,
     ActivityLine,
     CallReported,
     CancelRequest,
     ClientTime,
+    Describe,
     InvocationFinished,
     InvocationStarted,
     Op,
@@ -414,6 +416,10 @@ class _TaskDelta:
                 self._cancel()
             case ClientTime():
                 self.clock = op.at or self.now
+            case Describe():
+                self.values["title"] = op.title.strip()[:MAX_TITLE] or "untitled"
+                if op.began_at is not None:
+                    self.values["created_at"] = self.values["started_at"] = op.began_at
             case Progress():
                 self._progress(op)
             case ActivityLine():
