@@ -114,3 +114,34 @@ def test_messages_pack_small_plainly_and_large_compressed() -> None:
     large = {"input": [{"role": "user", "content": "word " * 2000}], "output": []}
     blob = pack(large)
     assert blob is not None and blob[:1] == b"z" and len(blob) < 200 and unpack(blob) == large
+
+
+def test_the_tree_the_call_and_latency_apis(client: FlaskClient) -> None:
+    out = call(client, "POST", "/events", {"events": calls_batch()})
+    tid = out["tasks"][0]["task_id"]
+    tree = call(client, "GET", f"/tasks/{tid}/calls")
+    assert tree["count"] == 3
+    [agent] = tree["calls"]
+    assert (agent["kind"], agent["name"], agent["duration_s"]) == ("agent", "planner", 4.5)
+    assert [(c["kind"], c["duration_s"]) for c in agent["children"]] == [("tool", 0.25), ("llm", 2.0)]
+    detail = call(client, "GET", f"/calls/t{tid}a1-llm-1")
+    assert detail["duration_s"] == 2.0 and detail["messages"]["input"][1]["content"] == "plan?"
+    call(client, "GET", "/calls/nope", status=404)
+    call(client, "GET", "/tasks/999999/calls", status=404)
+    by_model = call(client, "GET", "/latency?by=model&range=24h")["rows"]
+    assert {r["key"]: (r["calls"], r["p50_s"], r["p99_s"]) for r in by_model}["gpt-4.1"] == (1, 2.0, 2.0)
+    [tool] = call(client, "GET", "/latency?by=tool&range=24h")["rows"]
+    assert (tool["key"], tool["p95_s"]) == ("read_file", 0.25)
+    call(client, "GET", "/latency?by=colour", status=400)
+
+
+def test_a_child_whose_parent_is_not_reported_yet_stands_at_the_top() -> None:
+    from db.calls import nest
+
+    rows = [
+        {"id": "a", "parent_id": None},
+        {"id": "b", "parent_id": "missing"},
+        {"id": "c", "parent_id": "a"},
+    ]
+    forest = nest(rows)
+    assert [(n["id"], [c["id"] for c in n["children"]]) for n in forest] == [("a", ["c"]), ("b", [])]
