@@ -275,3 +275,20 @@ def _seconds(inv: dict[str, Any]) -> float:
 
 def test_now_is_naive_utc() -> None:
     assert utcnow().tzinfo is None and json.dumps([]) == "[]"
+
+
+def test_the_agents_page_lists_the_service_with_its_tasks_and_real_call_durations(
+    client: FlaskClient, svc: Services
+) -> None:
+    from dashboard.pages import agents as page
+    from db import agents
+    from db.scope import parse_scope
+
+    _, spans = genai_trace(now() - 120)
+    export(client, request("planner-svc", *spans))
+    text = str(page.external(svc, "?range=24h"))
+    assert "planner-svc" in text and "1 / 0" in text  # one task done, none failed
+    with svc.db.reading() as session:
+        roles = agents.roles(session, parse_scope("?range=24h", utcnow()), exact_below=5000)
+    row = roles.set_index("role").loc["planner-svc"]
+    assert row["calls"] == 2 and row["avg_s"] == pytest.approx(1.125, abs=0.01)  # chat 2 s, tool 0.25 s

@@ -102,7 +102,8 @@ def span_call(span: Span, service: str, now: datetime, window: SkewWindow) -> Sp
         ok=ok,
         error=None if ok else (span.status.message or _exception(span) or "error"),
         title=(agent or span.name)[:500],
-        role=agent[:100],
+        # The Agents page's roles: the span's agent, else the service it ran in (chat spans rarely name one).
+        role=(agent or service)[:100],
         provider=_text(a, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")[:100],
         model=_text(a, "gen_ai.response.model", "gen_ai.request.model", "llm.model_name")[:200],
         input_tokens=_count(a, "gen_ai.usage.input_tokens", "llm.token_count.prompt"),
