@@ -8,6 +8,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import ColumnElement, Table, select
 from sqlalchemy.orm import Session
 
+from db.messages import unpack
 from db.models import Invocation, Task
 from db.performance import percentiles
 from db.scope import Scope
@@ -67,3 +68,31 @@ def latency(session: Session, scope: Scope, by: LatencyBy) -> list[dict[str, Any
         for k, (n, v) in found.items()
     ]
     return sorted(rows, key=lambda r: (-r["calls"], r["key"]))
+
+
+def conversation(session: Session, task_id: int) -> list[dict[str, Any]]:
+    """The task's calls in start order with their messages unpacked (for the Markdown export)."""
+    query = (
+        select(
+            I.c.id,
+            I.c.parent_id,
+            I.c.kind,
+            I.c.name,
+            I.c.model,
+            I.c.role,
+            I.c.status,
+            I.c.started_at,
+            I.c.error,
+            I.c.prompt,
+            I.c.response,
+            I.c.messages,
+        )
+        .where(I.c.task_id == task_id)
+        .order_by(I.c.started_at, I.c.id)
+    )
+    out = []
+    for row in session.execute(query).mappings():
+        call = dict(row)
+        call["messages"] = unpack(call["messages"])
+        out.append(call)
+    return out
