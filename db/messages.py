@@ -43,18 +43,3 @@ def unpack(blob: bytes | None) -> dict[str, Any]:
     value.setdefault("input", [])
     value.setdefault("output", [])
     return value
-
-
-PREVIEW = 500
-
-
-def preview(value: Any) -> str | None:
-    """A short plain-text view of a message's content or a tool's input/output for the call's prompt/response
-    columns (lists and tables show it without unpacking); the whole text stays in the packed messages."""
-    if value is None:
-        return None
-    if isinstance(value, list):  # content parts: keep their text
-        texts = [p.get("content") or p.get("text") if isinstance(p, dict) else p for p in value]
-        value = " ".join(str(t) for t in texts if t)
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= PREVIEW else text[: PREVIEW - 1] + "…"

@@ -655,7 +655,8 @@ class _TaskDelta:
         d["output_tokens"] += op.output_tokens
         d["cache_read_tokens"] += op.cache_read_tokens
         d["cost_usd"] += op.cost_usd
-        # One event for the whole call: what the live views need to redraw it, none of its text.
+        # One event for the whole call, and a small one: the live views re-read the call from its row (a
+        # trace of many calls would otherwise store each call's figures twice; issue 14's storage budget).
         type_ = {
             "running": EventType.INVOCATION_STARTED,
             "completed": EventType.INVOCATION_COMPLETED,
@@ -666,13 +667,6 @@ class _TaskDelta:
             {
                 "invocation_id": op.invocation_id,
                 "kind": op.kind.value,
-                "name": op.name[:200],
-                "parent_id": op.parent_id,
-                "role": op.role,
-                "model": op.model,
-                "input_tokens": op.input_tokens,
-                "output_tokens": op.output_tokens,
-                "cost_usd": op.cost_usd,
                 "error": (op.error or "")[:EVENT_MESSAGE_PREVIEW] or None,
             },
         )

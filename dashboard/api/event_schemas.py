@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, m
 from dashboard.api.schemas import NO_NUL
 from db.clientclock import OutOfWindow, SkewWindow
 from db.ingest import MAX_CLIENT_INVOCATION_ID, IngestItem, TaskRef
-from db.messages import pack, preview
+from db.messages import pack
 from db.ops import (
     MAX_MESSAGE,
     ActivityLine,
@@ -376,10 +376,8 @@ def _call(
         output_tokens=ev.output_tokens,
         cache_read_tokens=ev.cache_read_tokens,
         cost_usd=cost,
-        prompt=preview(ev.input_messages[-1].content if ev.input_messages else ev.input),
-        response=preview(ev.output_messages[-1].content if ev.output_messages else ev.output),
         error=ev.error,
-        messages=pack(messages),
+        messages=pack(messages),  # stored once: no prompt/response copy beside it
     )
 
 

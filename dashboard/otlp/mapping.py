@@ -16,7 +16,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from db.clientclock import OutOfWindow, SkewWindow
-from db.messages import pack, preview
+from db.messages import pack
 from db.span_ingest import SpanCall
 from db.states import CallKind
 from db.timeutil import from_epoch
@@ -86,9 +86,6 @@ def span_call(span: Span, service: str, now: datetime, window: SkewWindow) -> Sp
     name = name or (agent if kind is CallKind.AGENT else "") or span.name
     ok = span.status.code != Status.STATUS_CODE_ERROR
     messages = _messages(a, kind)
-    inputs, outputs = messages.get("input") or [], messages.get("output") or []
-    prompt = preview(inputs[-1].get("content") if inputs else messages.get("arguments"))
-    response = preview(outputs[-1].get("content") if outputs else messages.get("result"))
     cost = _number(a, "llm.cost.total", "gen_ai.usage.cost")
     return SpanCall(
         trace_id=span.trace_id.hex(),
@@ -115,9 +112,7 @@ def span_call(span: Span, service: str, now: datetime, window: SkewWindow) -> Sp
             "llm.token_count.prompt_details.cache_read",
         ),
         cost_usd=None if cost is None else max(0.0, cost),
-        prompt=prompt,
-        response=response,
-        messages=pack(messages),
+        messages=pack(messages),  # stored once: no prompt/response copy beside it
     )
 
 
