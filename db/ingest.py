@@ -22,6 +22,7 @@ from db.ops import (
     CallReported,
     CancelRequest,
     ClientTime,
+    Describe,
     InvocationFinished,
     InvocationStarted,
     Op,
@@ -112,6 +113,7 @@ class _Group:
     cancel_requested: bool
     spec: TaskSpec | None = None
     created_at: datetime | None = None  # a new task's creation time by the producer's clock
+    placeholder: bool = False  # an existing task created by reference, waiting for its description
     ops: list[Op] = field(default_factory=list)
     items: list[IngestItem] = field(default_factory=list)
     started: set[str] = field(default_factory=set)  # stored ids started by this batch
@@ -207,7 +209,9 @@ def _existing_tasks(session: Session, items: Sequence[IngestItem]) -> dict[tuple
     if not ids and not keys:
         return {}
     query = (
-        select(T.c.id, T.c.external_id, T.c.kind, T.c.status, T.c.attempt, T.c.cancel_requested)
+        select(
+            T.c.id, T.c.external_id, T.c.kind, T.c.status, T.c.attempt, T.c.cancel_requested, T.c.placeholder
+        )
         .where(or_(T.c.id.in_(ids), T.c.external_id.in_(keys)))
         .with_for_update(key_share=True)
     )
@@ -247,22 +251,35 @@ def _group(items: Sequence[IngestItem], rows: dict[tuple[str, Any], Any]) -> dic
                     TaskStatus(row.status),
                     row.attempt,
                     bool(row.cancel_requested),
+                    placeholder=bool(row.placeholder),
                 )
         else:
             key = aliases.get(name, name)
             if key not in groups:
-                if item.spec is None:
-                    hint = " (send a `task` event for it first)" if ref.external_id is not None else ""
+                spec = item.spec
+                if spec is None and ref.external_id is not None:
+                    # Named before it was described (events out of order): a stand-in, described later.
+                    spec = TaskSpec(
+                        title=ref.external_id,
+                        kind=TaskKind.EXTERNAL,
+                        external_id=ref.external_id,
+                        placeholder=True,
+                    )
+                if spec is None:
                     raise BatchRejected(
                         Rejection.NOT_FOUND,
                         item.position,
                         field_name,
                         "task_not_found",
-                        f"no task with {label}{hint}",
+                        f"no task with {label}",
                     )
                 groups[key] = _Group(
-                    item.position, None, ref.external_id, TaskStatus.QUEUED, 1, False, item.spec, item.at
+                    item.position, None, ref.external_id, TaskStatus.QUEUED, 1, False, spec, item.at
                 )
+            else:
+                pending = groups[key]
+                if item.spec is not None and pending.spec is not None and pending.spec.placeholder:
+                    pending.spec = item.spec  # described later in the same batch, before it is inserted
         earlier = seen.setdefault((key, item.event_id), item.position)
         if earlier != item.position:
             raise BatchRejected(
@@ -314,6 +331,10 @@ def _simulate(
             if item.at is not None or clocked:
                 group.ops.append(ClientTime(item.at))
                 clocked = item.at is not None
+            if item.spec is not None and group.placeholder:
+                # The description of a task that earlier events created as a stand-in.
+                group.ops.append(Describe(item.spec.title, created_at=item.at, spec=item.spec))
+                group.placeholder = False
             for op in item.ops:
                 if isinstance(op, Transition):
                     if op.to not in ALLOWED_TRANSITIONS[status]:

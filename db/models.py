@@ -74,6 +74,9 @@ class Task(Base):
     cache_read_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     archived_at: Mapped[datetime | None]
+    # Created because an event or span named it before it was described (migration 0011): its title is a
+    # stand-in until its `task` event (or OTLP root span) fills it in.
+    placeholder: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     __table_args__ = (
         # The claim query: queued tasks by priority then age.

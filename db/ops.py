@@ -40,6 +40,8 @@ class TaskSpec:
     max_iterations: int | None = None
     timeout_seconds: float | None = None
     external_id: str | None = None
+    # A stand-in for a task referred to before it was described; its description comes later (Describe).
+    placeholder: bool = False
 
     def __post_init__(self) -> None:
         title = self.title.strip() if isinstance(self.title, str) else ""
@@ -193,6 +195,8 @@ class Describe:
 
     title: str
     began_at: datetime | None = None
+    created_at: datetime | None = None  # the description's own time (a late `task` event's `at`)
+    spec: TaskSpec | None = None  # the rest of a description that came late: payload, tags, limits …
 
 
 @dataclass(frozen=True)

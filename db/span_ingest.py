@@ -147,6 +147,7 @@ def _spec(trace_id: str, spans: list[SpanCall]) -> TaskSpec:
         tags=(TRACE_TAG,),
         created_by=first.service[:200],
         external_id=trace_id,
+        placeholder=root is None,
     )
 
 

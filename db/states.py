@@ -81,6 +81,8 @@ class EventType(StrEnum):
     INVOCATION_FAILED = "invocation.failed"
     USAGE = "usage"
     RESULT = "task.result"
+    # A task created as a stand-in (named by events before its `task` event) got its description.
+    DESCRIBED = "task.described"
     WORKER_ONLINE = "worker.online"
     WORKER_OFFLINE = "worker.offline"
     # A report run was queued, started, moved on, completed or failed (no task_id; payload has run_id).

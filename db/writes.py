@@ -133,6 +133,7 @@ def insert_tasks(
             "output_tokens": 0,
             "cache_read_tokens": 0,
             "cost_usd": 0.0,
+            "placeholder": s.placeholder,
         }
         for s, at in zip(specs, when, strict=True)
     ]
@@ -417,9 +418,7 @@ class _TaskDelta:
             case ClientTime():
                 self.clock = op.at or self.now
             case Describe():
-                self.values["title"] = op.title.strip()[:MAX_TITLE] or "untitled"
-                if op.began_at is not None:
-                    self.values["created_at"] = self.values["started_at"] = op.began_at
+                self._describe(session, op)
             case Progress():
                 self._progress(op)
             case ActivityLine():
@@ -559,6 +558,31 @@ class _TaskDelta:
             payload["worker_id"] = op.worker_id
         self.event(EventType.TRANSITION, payload, from_status=self.status.value, to_status=op.to.value)
         self.status = op.to
+
+    def _describe(self, session: Session, op: Describe) -> None:
+        v = self.values
+        v["title"] = op.title.strip()[:MAX_TITLE] or "untitled"
+        v["placeholder"] = False
+        if op.began_at is not None:
+            v["created_at"] = v["started_at"] = op.began_at
+        if op.created_at is not None:
+            v["created_at"] = op.created_at
+        spec = op.spec
+        if spec is not None:
+            v.update(
+                payload=spec.payload,
+                priority=spec.priority,
+                tags=list(spec.tags),
+                max_attempts=spec.max_attempts,
+                max_iterations=spec.max_iterations,
+                timeout_seconds=spec.timeout_seconds,
+            )
+            if spec.created_by:
+                v["created_by"] = spec.created_by
+            if spec.tags:  # a stand-in has none: nothing to replace
+                session.execute(insert(TAGS), [{"task_id": self.task_id, "tag": t} for t in spec.tags])
+            # Alone in a batch it must still be written (apply_ops writes nothing for ops without events).
+            self.event(EventType.DESCRIBED, {"title": v["title"]})
 
     def _cancel(self) -> None:
         if self.status is TaskStatus.QUEUED:

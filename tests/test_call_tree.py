@@ -145,3 +145,54 @@ def test_a_child_whose_parent_is_not_reported_yet_stands_at_the_top() -> None:
     ]
     forest = nest(rows)
     assert [(n["id"], [c["id"] for c in n["children"]]) for n in forest] == [("a", ["c"]), ("b", [])]
+
+
+def test_a_task_named_before_its_task_event_is_created_and_described_later(client: FlaskClient) -> None:
+    first = call(
+        client,
+        "POST",
+        "/events",
+        {
+            "events": [
+                ev("transition", "2", "late-run", to="running", worker="agent-z", at=at(1)),
+                ev(
+                    "call",
+                    "3",
+                    "late-run",
+                    id="c1",
+                    kind="llm",
+                    model="gpt-4.1",
+                    started_at=at(2),
+                    ended_at=at(3),
+                ),
+            ]
+        },
+    )
+    [state] = first["tasks"]
+    assert state["created"] and state["status"] == "running"
+    task = call(client, "GET", f"/tasks/{state['task_id']}")
+    assert (task["title"], task["tags"]) == ("late-run", [])  # a stand-in until described
+    second = call(
+        client,
+        "POST",
+        "/events",
+        {
+            "events": [
+                ev("task", "1", "late-run", title="The late run", tags=["late"], payload={"a": 1}, at=at(0))
+            ]
+        },
+    )
+    assert second["tasks"][0]["created"] is False
+    task = call(client, "GET", f"/tasks/{state['task_id']}")
+    assert (task["title"], task["tags"], task["payload"], task["invocation_count"]) == (
+        "The late run",
+        ["late"],
+        {"a": 1},
+        1,
+    )
+    assert task["created_at"].startswith(at(0)[:19])
+    again = call(client, "POST", "/events", {"events": [ev("task", "9", "late-run", title="Renamed?")]})
+    assert again["recorded"] == 1
+    assert call(client, "GET", f"/tasks/{state['task_id']}")["title"] == "The late run"  # described once
+    tagged = call(client, "GET", "/tasks?tag=late")["items"]
+    assert [t["id"] for t in tagged] == [state["task_id"]]

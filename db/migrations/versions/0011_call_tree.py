@@ -1,5 +1,6 @@
 """invocations.kind, parent_id, name and messages: calls form a tree (llm, tool, agent, retriever, other) and
-keep their messages (compressed when large)
+keep their messages (compressed when large); tasks.placeholder: a task created because an event or span
+referred to it before it was described
 
 Revision ID: 0011
 Revises: 0009
@@ -25,9 +26,12 @@ def upgrade() -> None:
     op.add_column("invocations", sa.Column("parent_id", sa.String(length=64), nullable=True))
     op.add_column("invocations", sa.Column("name", sa.String(length=200), nullable=False, server_default=""))
     op.add_column("invocations", sa.Column("messages", sa.LargeBinary(), nullable=True))
+    op.add_column("tasks", sa.Column("placeholder", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tasks") as batch:
+        batch.drop_column("placeholder")
     with op.batch_alter_table("invocations") as batch:
         batch.drop_column("messages")
         batch.drop_column("name")
