@@ -117,6 +117,7 @@ class _Group:
     ops: list[Op] = field(default_factory=list)
     items: list[IngestItem] = field(default_factory=list)
     started: set[str] = field(default_factory=set)  # stored ids started by this batch
+    named: set[str] = field(default_factory=set)  # stored ids this batch named (an end, usage) before a start
     final_status: TaskStatus | None = None
 
 
@@ -140,7 +141,7 @@ def apply_batch(
     groups = _group(items, rows)
     duplicates = _recorded_already(session, groups)
     checks = _simulate(groups, duplicates)
-    models = _check_invocations(session, checks)
+    models, fills = _check_invocations(session, checks)
 
     created = [g for g in groups.values() if g.task_id is None]
     if created:
@@ -161,7 +162,7 @@ def apply_batch(
         task_id = cast(int, group.task_id)
         if group.ops:
             ops = [
-                _priced(_namespaced(op, task_id, attempt), models, prices)
+                _filled(_priced(_namespaced(op, task_id, attempt), models, prices), fills)
                 for op, attempt in _with_attempts(group)
             ]
             try:
@@ -173,6 +174,7 @@ def apply_batch(
                     correlation_id=correlation_id,
                     now=now,
                     deferred=pending,
+                    stand_ins=True,
                 )
             except (IllegalTransition, InvocationNotFound, TaskNotFound) as exc:
                 # The checks above make this unreachable unless the row changed between them and the lock.
@@ -364,6 +366,13 @@ def _simulate(
                     )
                 elif isinstance(op, InvocationStarted | CallReported):
                     stored = invocation_key(group.task_id, attempt, op.invocation_id)
+                    if (
+                        isinstance(op, InvocationStarted)
+                        and stored in group.named
+                        and stored not in group.started
+                    ):
+                        # Its end or usage came first in this batch and creates it as a stand-in: fill it in.
+                        op = dataclasses.replace(op, fill_in=True)
                     if stored in group.started:
                         raise BatchRejected(
                             Rejection.CONFLICT,
@@ -378,9 +387,10 @@ def _simulate(
                 elif isinstance(op, InvocationFinished | Usage) and op.invocation_id is not None:
                     stored = invocation_key(group.task_id, attempt, op.invocation_id)
                     if stored not in group.started:
-                        if group.task_id is None:
-                            raise _unknown_invocation(item.position, op.invocation_id)
-                        checks.referenced.setdefault(stored, item.position)
+                        # A call not started (yet): it exists already, or the write path makes a stand-in.
+                        group.named.add(stored)
+                        if group.task_id is not None:
+                            checks.referenced.setdefault(stored, item.position)
                 group.ops.append(op)
         group.final_status, group.cancel_requested = status, cancel
         group.attempt = attempt
@@ -394,20 +404,20 @@ def _record_ids(session: Session, pairs: list[tuple[int, str]], now: datetime) -
     _LEDGER.run_values(session, pairs, now)
 
 
-def _check_invocations(session: Session, checks: _InvocationChecks) -> dict[str, str]:
-    """Raises for a referenced call that does not exist or a started one that does; returns the stored
-    model of every call that exists (to price usage reported without a model)."""
+def _check_invocations(session: Session, checks: _InvocationChecks) -> tuple[dict[str, str], set[str]]:
+    """Raises for a started call that exists already (unless it is a stand-in, whose start fills it in);
+    returns the stored model of every call that exists (to price usage reported without a model) and the
+    stand-ins this batch starts. A referenced call that does not exist is no error: the write path creates
+    it as a stand-in (events may come in any order)."""
     wanted = set(checks.referenced) | set(checks.started)
     if not wanted:
-        return {}
-    models = {
-        str(i): str(m) for i, m in session.execute(select(INV.c.id, INV.c.model).where(INV.c.id.in_(wanted)))
-    }
-    exists = set(models)
-    missing = [(index, stored) for stored, index in checks.referenced.items() if stored not in exists]
-    if missing:
-        index, stored = min(missing)
-        raise _unknown_invocation(index, stored.split("-", 1)[1])
+        return {}, set()
+    found = session.execute(
+        select(INV.c.id, INV.c.model, INV.c.placeholder).where(INV.c.id.in_(wanted))
+    ).all()
+    models = {str(i): str(m) for i, m, _ in found}
+    stand_ins = {str(i) for i, _, placeholder in found if placeholder}
+    exists = set(models) - stand_ins
     again = [(index, stored) for stored, index in checks.started.items() if stored in exists]
     if again:
         index, stored = min(again)
@@ -418,7 +428,7 @@ def _check_invocations(session: Session, checks: _InvocationChecks) -> dict[str,
             "duplicate_invocation",
             f"invocation {stored.split('-', 1)[1]!r} was already started in this attempt (stored as {stored})",
         )
-    return models
+    return models, stand_ins & set(checks.started)
 
 
 def _priced(op: Op, models: dict[str, str], prices: dict[str, Price]) -> Op:
@@ -429,14 +439,11 @@ def _priced(op: Op, models: dict[str, str], prices: dict[str, Price]) -> Op:
     return Usage(model, op.input_tokens, op.output_tokens, op.cache_read_tokens, cost, op.invocation_id)
 
 
-def _unknown_invocation(index: int, client_id: str) -> BatchRejected:
-    return BatchRejected(
-        Rejection.NOT_FOUND,
-        index,
-        "id",
-        "invocation_not_found",
-        f"no invocation {client_id!r} was started in this task's current attempt",
-    )
+def _filled(op: Op, fills: set[str]) -> Op:
+    """A start of a call stored as a stand-in by an earlier batch fills it in rather than inserting it."""
+    if isinstance(op, InvocationStarted) and op.invocation_id in fills and not op.fill_in:
+        return dataclasses.replace(op, fill_in=True)
+    return op
 
 
 def _name(group: _Group) -> str:
@@ -461,7 +468,7 @@ def _namespaced(op: Op, task_id: int, attempt: int) -> Op:
         key = invocation_key(task_id, attempt, op.invocation_id)
         parent = None if op.parent_id is None else invocation_key(task_id, attempt, op.parent_id)
         return InvocationStarted(
-            key, op.role, op.provider, op.model, op.prompt, op.iteration, op.kind, parent, op.name
+            key, op.role, op.provider, op.model, op.prompt, op.iteration, op.kind, parent, op.name, op.fill_in
         )
     if isinstance(op, CallReported):
         parent = None if op.parent_id is None else invocation_key(task_id, attempt, op.parent_id)

@@ -165,6 +165,8 @@ class Invocation(Base):
     parent_id: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     messages: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Created because its end, usage or a child named it before its start was reported; the start fills it in.
+    placeholder: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     __table_args__ = (
         Index("ix_invocations_task", "task_id", "started_at"),

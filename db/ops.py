@@ -128,6 +128,8 @@ class InvocationStarted:
     kind: CallKind = CallKind.LLM
     parent_id: str | None = None  # the stored id of the call it was made in (it may be reported later)
     name: str = ""
+    # The call exists as a stand-in (its end or usage came first): fill it in instead of inserting it.
+    fill_in: bool = False
 
 
 @dataclass(frozen=True)

@@ -171,17 +171,21 @@ class Deferred:
     activity: list[dict[str, Any]] = field(default_factory=list)
     call_rows: list[dict[str, Any]] = field(default_factory=list)
     call_updates: list[dict[str, Any]] = field(default_factory=list)
+    call_fills: list[dict[str, Any]] = field(default_factory=list)
 
     def flush(self, session: Session, now: datetime) -> None:
         if self.call_rows:
             session.execute(_INSERT_INVOCATION, self.call_rows)
         if self.call_updates:
             session.execute(_UPDATE_INVOCATION, self.call_updates)
+        if self.call_fills:  # after the inserts: a stand-in may be inserted by this very flush
+            session.execute(_FILL_INVOCATION, self.call_fills)
         if self.events:
             _EVENTS.run(session, self.events, now)
         if self.activity:
             _ACTIVITY.run(session, self.activity, now)
         self.events, self.activity, self.call_rows, self.call_updates = [], [], [], []
+        self.call_fills = []
 
 
 def apply_ops(
@@ -194,10 +198,13 @@ def apply_ops(
     now: datetime | None = None,
     owner: str | None = None,
     deferred: Deferred | None = None,
+    stand_ins: bool = False,
 ) -> TaskStatus:
     """Apply `ops` in order to one task: one UPDATE of the task row, its events appended. Returns the new status.
     With `owner`, the task must still be running under that worker (else LeaseLost). With `deferred`, the
     event, activity and call rows are left there for the caller's `flush` (at this `now`), before commit.
+    With `stand_ins`, a call that an op names but that does not exist is created as a stand-in (sources whose
+    events may come out of order); without, that is InvocationNotFound.
     Raises TaskNotFound, InvocationNotFound or IllegalTransition, leaving the rollback to the caller."""
     now = now or utcnow()
     row = session.execute(_LOCK_ROW, {"tid": task_id}).one_or_none()
@@ -206,6 +213,7 @@ def apply_ops(
     if owner is not None and (row.worker_id != owner or row.status != TaskStatus.RUNNING.value):
         raise LeaseLost(task_id, owner)
     state = _TaskDelta(task_id, TaskStatus(row.status), row.attempt, row.worker_id, now)
+    state.stand_ins = stand_ins
     for op in ops:
         state.apply(session, op)
     if not state.events:
@@ -252,6 +260,23 @@ _DELTA_COLUMNS = (
 # calls the batch finished or added usage to (profiled in bench/bench_api.py: a statement built per op cost
 # more than the rest of the batch).
 _INSERT_INVOCATION = insert(I)
+# A stand-in call's start, reported after its end or usage: everything the start knows, nothing it does not.
+_FILL_INVOCATION = (
+    update(I)
+    .where(I.c.id == bindparam("iid"), I.c.task_id == bindparam("tid"))
+    .values(
+        started_at=bindparam("f_started", type_=DateTime()),
+        role=bindparam("f_role", type_=String()),
+        provider=bindparam("f_provider", type_=String()),
+        model=case((I.c.model == "", bindparam("f_model", type_=String())), else_=I.c.model),
+        prompt=bindparam("f_prompt", type_=Text()),
+        iteration=bindparam("f_iteration", type_=I.c.iteration.type),
+        kind=bindparam("f_kind", type_=String()),
+        parent_id=bindparam("f_parent", type_=String()),
+        name=bindparam("f_name", type_=String()),
+        placeholder=False,
+    )
+)
 _CALLS_OF_TASK = select(I.c.id).where(
     I.c.task_id == bindparam("tid"), I.c.id.in_(bindparam("ids", expanding=True))
 )
@@ -395,6 +420,8 @@ class _TaskDelta:
         self.call_rows: list[dict[str, Any]] = []  # calls started by these ops, as they will be inserted
         self.new_calls: dict[str, dict[str, Any]] = {}
         self.call_updates: dict[str, dict[str, Any]] = {}  # earlier calls: what these ops change
+        self.call_fills: list[dict[str, Any]] = []  # stand-in calls whose start came
+        self.stand_ins = False
 
     def event(self, type_: EventType, payload: dict[str, Any], **extra: Any) -> None:
         self.events.append(
@@ -443,6 +470,31 @@ class _TaskDelta:
                         "stream": op.stream,
                     },
                 )
+            case InvocationStarted() if op.fill_in:
+                self.call_fills.append(
+                    {
+                        "iid": op.invocation_id,
+                        "tid": self.task_id,
+                        "f_started": self.clock,
+                        "f_role": op.role,
+                        "f_provider": op.provider,
+                        "f_model": op.model,
+                        "f_prompt": op.prompt,
+                        "f_iteration": op.iteration,
+                        "f_kind": op.kind.value,
+                        "f_parent": op.parent_id,
+                        "f_name": op.name,
+                    }
+                )
+                self.event(
+                    EventType.INVOCATION_STARTED,
+                    {
+                        "invocation_id": op.invocation_id,
+                        "role": op.role,
+                        "model": op.model,
+                        "filled_in": True,
+                    },
+                )
             case InvocationStarted():
                 row = {
                     "id": op.invocation_id,
@@ -466,6 +518,7 @@ class _TaskDelta:
                     "parent_id": op.parent_id,
                     "name": op.name,
                     "messages": None,
+                    "placeholder": False,
                 }
                 # A second start of one id fails on the primary key when the rows are inserted, as before.
                 self.call_rows.append(row)
@@ -670,6 +723,7 @@ class _TaskDelta:
             "parent_id": op.parent_id,
             "name": op.name[:200],
             "messages": op.messages,
+            "placeholder": False,
         }
         self.call_rows.append(row)
         self.new_calls[op.invocation_id] = row
@@ -713,6 +767,7 @@ class _TaskDelta:
                 "p_finished": False,
                 "p_response": None,
                 "p_error": None,
+                "first_at": self.clock,  # when a stand-in for it would start (not a column of the UPDATE)
             }
         return change
 
@@ -724,9 +779,40 @@ class _TaskDelta:
             found = set(session.scalars(_CALLS_OF_TASK, {"tid": self.task_id, "ids": wanted}))
             for invocation_id in wanted:
                 if invocation_id not in found:
-                    raise InvocationNotFound(invocation_id)
+                    if not self.stand_ins:
+                        raise InvocationNotFound(invocation_id)
+                    self.call_rows.append(self._stand_in(self.call_updates.pop(invocation_id)))
+                    self.deltas["invocation_count"] += 1
         rows.call_rows += self.call_rows
         rows.call_updates += self.call_updates.values()
+        rows.call_fills += self.call_fills
+
+    def _stand_in(self, change: dict[str, Any]) -> dict[str, Any]:
+        """The row of a call named before its start: what its end and usage said; its start fills it in."""
+        return {
+            "id": change["iid"],
+            "task_id": self.task_id,
+            "iteration": None,
+            "role": "",
+            "provider": "",
+            "model": change["p_model"] or "",
+            "status": change["p_status"] or "running",
+            "started_at": change["first_at"],
+            "completed_at": change["p_completed"],
+            "last_activity_at": change["now"],
+            "prompt": None,
+            "response": change["p_response"],
+            "error": change["p_error"],
+            "input_tokens": change["d_in"],
+            "output_tokens": change["d_out"],
+            "cache_read_tokens": change["d_cache"],
+            "cost_usd": change["d_cost"],
+            "kind": "llm",
+            "parent_id": None,
+            "name": "",
+            "messages": None,
+            "placeholder": True,
+        }
 
 
 _COUNT_OUTCOME = {

@@ -181,13 +181,6 @@ BAD_ITEMS: list[tuple[str, dict[str, Any], int, str, str]] = [
         "events[{i}].task_id",
     ),
     (
-        "unknown call",
-        ev("invocation.completed", "x", id="c404"),
-        404,
-        "invocation_not_found",
-        "events[{i}].id",
-    ),
-    (
         "call started twice",
         ev("invocation.started", "x", id="c1"),
         409,

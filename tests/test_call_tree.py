@@ -196,3 +196,43 @@ def test_a_task_named_before_its_task_event_is_created_and_described_later(clien
     assert call(client, "GET", f"/tasks/{state['task_id']}")["title"] == "The late run"  # described once
     tagged = call(client, "GET", "/tasks?tag=late")["items"]
     assert [t["id"] for t in tagged] == [state["task_id"]]
+
+
+def test_a_call_ended_before_its_start_was_reported_is_filled_in_later(client: FlaskClient) -> None:
+    """Across batches and within one: the end (with usage) creates a stand-in call; its start fills it in."""
+    base = [ev("task", "1", title="t"), ev("transition", "2", to="running", at=at(0))]
+    end = ev("invocation.completed", "4", id="c1", output_tokens=7, response="done", at=at(3))
+    out = call(client, "POST", "/events", {"events": [*base, end]})
+    tid = out["tasks"][0]["task_id"]
+    stand_in = call(client, "GET", f"/calls/t{tid}a1-c1")
+    assert (stand_in["status"], stand_in["output_tokens"], stand_in["response"]) == ("completed", 7, "done")
+    start = ev("invocation.started", "3", id="c1", model="gpt-4.1", role="coder", kind="llm", at=at(1))
+    call(client, "POST", "/events", {"events": [start]})
+    filled = call(client, "GET", f"/calls/t{tid}a1-c1")
+    assert (filled["model"], filled["role"], filled["duration_s"], filled["output_tokens"]) == (
+        "gpt-4.1",
+        "coder",
+        2.0,
+        7,
+    )
+    again = ev("invocation.started", "5", id="c1", at=at(1))
+    assert (
+        call(client, "POST", "/events", {"events": [again]}, status=409)["error"]["code"]
+        == "duplicate_invocation"
+    )
+    # within one batch: usage and end first, then the start
+    batch = [
+        ev("usage", "6", invocation_id="c2", input_tokens=10, at=at(4)),
+        ev("invocation.failed", "7", id="c2", error="boom", at=at(6)),
+        ev("invocation.started", "8", id="c2", kind="tool", name="grep", at=at(5)),
+    ]
+    call(client, "POST", "/events", {"events": batch})
+    c2 = call(client, "GET", f"/calls/t{tid}a1-c2")
+    assert (c2["kind"], c2["name"], c2["status"], c2["error"], c2["duration_s"]) == (
+        "tool",
+        "grep",
+        "failed",
+        "boom",
+        1.0,
+    )
+    assert call(client, "GET", f"/tasks/{tid}")["invocation_count"] == 2

@@ -33,6 +33,7 @@ class CallNode(Model):
     prompt: str | None = Field(description="a preview; GET /calls/{call_id} gives the messages")
     response: str | None
     error: str | None
+    placeholder: bool = Field(description="a stand-in: its end or usage was reported, its start not yet")
     children: list[CallNode]
 
 

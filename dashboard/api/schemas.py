@@ -229,6 +229,7 @@ class InvocationDetail(Model):
     kind: str = Field(description="llm, tool, agent, retriever or other")
     parent_id: str | None = Field(description="the call it was made in (it may not be reported yet)")
     name: str = Field(description="a tool's or agent's name")
+    placeholder: bool = Field(description="a stand-in: its end or usage was reported, its start not yet")
     messages: dict[str, Any] = Field(
         description="input and output messages (role, content, …); a tool's arguments and result"
     )

@@ -26,6 +26,9 @@ def upgrade() -> None:
     op.add_column("invocations", sa.Column("parent_id", sa.String(length=64), nullable=True))
     op.add_column("invocations", sa.Column("name", sa.String(length=200), nullable=False, server_default=""))
     op.add_column("invocations", sa.Column("messages", sa.LargeBinary(), nullable=True))
+    op.add_column(
+        "invocations", sa.Column("placeholder", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
     op.add_column("tasks", sa.Column("placeholder", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
@@ -33,6 +36,7 @@ def downgrade() -> None:
     with op.batch_alter_table("tasks") as batch:
         batch.drop_column("placeholder")
     with op.batch_alter_table("invocations") as batch:
+        batch.drop_column("placeholder")
         batch.drop_column("messages")
         batch.drop_column("name")
         batch.drop_column("parent_id")
