@@ -3,6 +3,7 @@ durations — and call latency percentiles by model, role or tool over a scope."
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal, cast
 
 from sqlalchemy import ColumnElement, Table, select
@@ -96,3 +97,37 @@ def conversation(session: Session, task_id: int) -> list[dict[str, Any]]:
         call["messages"] = unpack(call["messages"])
         out.append(call)
     return out
+
+
+def matching_calls(session: Session, task_id: int, text: str) -> set[str]:
+    """Ids of the task's calls whose name, model, role, error, preview or messages contain `text` (any case):
+    the task page's "search within the task". Messages are unpacked here, one task's calls at a time, so
+    nothing is indexed for it."""
+    needle = text.strip().casefold()
+    if not needle:
+        return set()
+    query = select(
+        I.c.id, I.c.name, I.c.model, I.c.role, I.c.error, I.c.prompt, I.c.response, I.c.messages
+    ).where(I.c.task_id == task_id)
+    found = set()
+    for row in session.execute(query):
+        plain = " ".join(str(v) for v in row[1:7] if v)
+        if needle in plain.casefold() or (row.messages and needle in _message_text(row.messages)):
+            found.add(str(row.id))
+    return found
+
+
+def _message_text(blob: bytes) -> str:
+    return json.dumps(unpack(blob), ensure_ascii=False).casefold()
+
+
+def with_ancestors(calls: list[dict[str, Any]], ids: set[str]) -> list[dict[str, Any]]:
+    """The calls in `ids` and every call above them, in the given order (a filtered tree keeps its shape)."""
+    parent = {c["id"]: c["parent_id"] for c in calls}
+    keep: set[str] = set()
+    for found in ids:
+        step: str | None = found
+        while step is not None and step not in keep:
+            keep.add(step)
+            step = parent.get(step)
+    return [c for c in calls if c["id"] in keep]

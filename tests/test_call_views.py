@@ -59,3 +59,18 @@ def test_long_text_is_folded_and_json_formatted() -> None:
     text = str(view)
     assert "5,000 characters: show all" in text and '"a": 1' in text and "1.5 s" in text
     assert "No calls recorded." in str(calltree.tree_table([]))
+
+
+def test_search_within_the_task_keeps_the_matches_and_the_calls_above_them(
+    client: FlaskClient, svc: Services
+) -> None:
+    trace, (agent, chat, tool) = genai_trace(now() - 60)
+    export(client, request("planner-svc", agent, chat, tool))
+    [found] = call(client, "GET", f"/tasks?text={trace.hex()}")["items"]
+    tid = found["id"]
+    hit = str(page.call_panel(svc, None, tid, None, search="PLAN THE"))  # in the chat's messages, any case
+    assert "chat gpt-4.1" in hit and "planner" in hit and "read_file" not in hit and "table-warning" in hit
+    assert "contents" not in hit
+    tool_hit = str(page.call_panel(svc, None, tid, None, search="contents"))  # a tool's result
+    assert "read_file" in tool_hit and "chat gpt-4.1" not in tool_hit
+    assert "No call of this task mentions" in str(page.call_panel(svc, None, tid, None, search="zebra"))

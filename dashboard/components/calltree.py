@@ -33,8 +33,9 @@ def flatten(forest: list[dict[str, Any]], depth: int = 0) -> list[tuple[int, dic
     return out
 
 
-def tree_table(forest: list[dict[str, Any]]) -> Any:
-    """The calls nested under their parents, in start order; each row opens its messages."""
+def tree_table(forest: list[dict[str, Any]], matches: set[str] | None = None) -> Any:
+    """The calls nested under their parents, in start order; each row opens its messages. `matches`: calls
+    a search found (marked; the others shown are their ancestors)."""
     rows = flatten(forest)
     if not rows:
         return html.Div("No calls recorded.", className="text-muted small")
@@ -72,7 +73,7 @@ def tree_table(forest: list[dict[str, Any]]) -> Any:
                         )
                     ),
                 ],
-                className="call-row",
+                className="call-row table-warning" if matches and c["id"] in matches else "call-row",
             )
         )
     more = len(rows) - MAX_ROWS

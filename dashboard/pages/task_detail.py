@@ -33,6 +33,7 @@ CALLS = "detail-calls"
 CALL_MODAL = "detail-call-modal"
 CALL_MESSAGES = "detail-call-messages"
 EXPORT_MD = "detail-export-md"
+CALL_SEARCH = "detail-call-search"
 DOWNLOAD_MD = "detail-download-md"
 
 
@@ -91,6 +92,14 @@ def layout(task_id: str | None = None, **_: Any) -> html.Div:
                                 "Calls",
                                 html.Div(
                                     [
+                                        dbc.Input(
+                                            id=CALL_SEARCH,
+                                            type="search",
+                                            placeholder="Search this task's calls",
+                                            debounce=True,
+                                            size="sm",
+                                            style={"maxWidth": "16rem"},
+                                        ),
                                         dbc.Button(
                                             "Export conversation (Markdown)",
                                             id=EXPORT_MD,
@@ -99,7 +108,8 @@ def layout(task_id: str | None = None, **_: Any) -> html.Div:
                                             className="p-0",
                                         ),
                                         dcc.Download(id=DOWNLOAD_MD),
-                                    ]
+                                    ],
+                                    className="d-flex align-items-center gap-3",
                                 ),
                             ),
                             dbc.CardBody(id=CALLS),
@@ -203,14 +213,25 @@ def refresh(
 
 
 def call_panel(
-    svc: Services, signal: dict[str, Any] | None, task_id: int, triggered: str | None, shown: Any = None
+    svc: Services,
+    signal: dict[str, Any] | None,
+    task_id: int,
+    triggered: str | None,
+    shown: Any = None,
+    search: str | None = None,
 ) -> Any:
-    """The task's calls as a tree; once drawn, skipped when a push concerns other tasks only."""
+    """The task's calls as a tree (with a search: the matching calls and the calls above them); once drawn,
+    skipped when a push concerns other tasks only."""
     if shown is not None and _untouched(signal, task_id, triggered):
         raise dash.exceptions.PreventUpdate
     with svc.db.reading() as session:
         rows = calls.task_calls(session, task_id)
-    return calltree.tree_table(calls.nest(rows))
+        found = calls.matching_calls(session, task_id, search) if search and search.strip() else None
+    if found is None:
+        return calltree.tree_table(calls.nest(rows))
+    if not found:
+        return html.Div(f"No call of this task mentions {search!r}.", className="text-muted small")
+    return calltree.tree_table(calls.nest(calls.with_ancestors(rows, found)), matches=found)
 
 
 def open_call(svc: Services, call_id: str) -> tuple[Any, bool]:
@@ -316,10 +337,11 @@ def register(app: dash.Dash, svc: Services) -> None:
         Output(CALLS, "children"),
         Input(ids.SIGNAL, "data"),
         Input(ids.DETAIL_ID, "data"),
+        Input(CALL_SEARCH, "value"),
         State(CALLS, "children"),
     )
-    def _calls(signal: dict[str, Any] | None, task_id: int, shown: Any) -> Any:
-        return call_panel(svc, signal, task_id, dash.ctx.triggered_id, shown)
+    def _calls(signal: dict[str, Any] | None, task_id: int, search: str | None, shown: Any) -> Any:
+        return call_panel(svc, signal, task_id, dash.ctx.triggered_id, shown, search)
 
     @app.callback(
         Output(CALL_MESSAGES, "children"),
