@@ -155,6 +155,7 @@ class CallReported:
     response: str | None = None
     error: str | None = None
     messages: bytes | None = None  # db/messages.pack
+    search_text: str | None = None  # what full-text search finds it by (db/search.index_text)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ class SpanCall:
     prompt: str | None = None
     response: str | None = None
     messages: bytes | None = None
+    search_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,7 @@ def _call(task_id: int, span: SpanCall, prices: dict[str, Price]) -> CallReporte
         "response": span.response,
         "error": span.error,
         "messages": span.messages,
+        "search_text": span.search_text,
     }
     return CallReported(
         call_id(task_id, span.span_id), span.kind, span.started_at, span.completed_at, **fields

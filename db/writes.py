@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from db import search
 from db.models import Activity, Invocation, Task, TaskEvent, TaskTag, Worker
 from db.ops import (
     EVENT_MESSAGE_PREVIEW,
@@ -172,10 +173,13 @@ class Deferred:
     call_rows: list[dict[str, Any]] = field(default_factory=list)
     call_updates: list[dict[str, Any]] = field(default_factory=list)
     call_fills: list[dict[str, Any]] = field(default_factory=list)
+    search_rows: list[tuple[int, str, str]] = field(default_factory=list)  # (task, call, text) to index
 
     def flush(self, session: Session, now: datetime) -> None:
         if self.call_rows:
             session.execute(_INSERT_INVOCATION, self.call_rows)
+        if self.search_rows:
+            search.add(session, self.search_rows)
         if self.call_updates:
             session.execute(_UPDATE_INVOCATION, self.call_updates)
         if self.call_fills:  # after the inserts: a stand-in may be inserted by this very flush
@@ -185,7 +189,7 @@ class Deferred:
         if self.activity:
             _ACTIVITY.run(session, self.activity, now)
         self.events, self.activity, self.call_rows, self.call_updates = [], [], [], []
-        self.call_fills = []
+        self.call_fills, self.search_rows = [], []
 
 
 def apply_ops(
@@ -421,6 +425,7 @@ class _TaskDelta:
         self.new_calls: dict[str, dict[str, Any]] = {}
         self.call_updates: dict[str, dict[str, Any]] = {}  # earlier calls: what these ops change
         self.call_fills: list[dict[str, Any]] = []  # stand-in calls whose start came
+        self.search_rows: list[tuple[int, str, str]] = []
         self.stand_ins = False
 
     def event(self, type_: EventType, payload: dict[str, Any], **extra: Any) -> None:
@@ -727,6 +732,8 @@ class _TaskDelta:
         }
         self.call_rows.append(row)
         self.new_calls[op.invocation_id] = row
+        if op.search_text:
+            self.search_rows.append((self.task_id, op.invocation_id, op.search_text))
         d = self.deltas
         d["invocation_count"] += 1
         d["input_tokens"] += op.input_tokens
@@ -786,6 +793,7 @@ class _TaskDelta:
         rows.call_rows += self.call_rows
         rows.call_updates += self.call_updates.values()
         rows.call_fills += self.call_fills
+        rows.search_rows += self.search_rows
 
     def _stand_in(self, change: dict[str, Any]) -> dict[str, Any]:
         """The row of a call named before its start: what its end and usage said; its start fills it in."""

@@ -236,3 +236,30 @@ def test_a_call_ended_before_its_start_was_reported_is_filled_in_later(client: F
         1.0,
     )
     assert call(client, "GET", f"/tasks/{tid}")["invocation_count"] == 2
+
+
+def test_full_text_search_finds_tasks_by_their_messages(client: FlaskClient) -> None:
+    out = call(client, "POST", "/events", {"events": calls_batch()})
+    tid = out["tasks"][0]["task_id"]
+    other = [
+        ev("task", "1", "other", title="other"),
+        ev(
+            "call",
+            "2",
+            "other",
+            id="x",
+            started_at=at(1),
+            ended_at=at(2),
+            input_messages=[
+                {"role": "system", "content": "secret system words"},
+                {"role": "user", "content": "Zebra?"},
+            ],
+        ),
+    ]
+    other_id = call(client, "POST", "/events", {"events": other})["tasks"][0]["task_id"]
+    hits = call(client, "GET", "/search?q=plan+SUMMARISE")["items"]  # the assistant's text, any case
+    assert [(h["task_id"], h["calls"]) for h in hits] == [(tid, [f"t{tid}a1-llm-1"])]
+    assert [h["task_id"] for h in call(client, "GET", "/search?q=zebra")["items"]] == [other_id]
+    assert call(client, "GET", "/search?q=secret")["items"] == []  # system prompts are not indexed
+    assert call(client, "GET", '/search?q="AND OR* NEAR(')["items"] == []  # no query syntax from users
+    call(client, "GET", "/search", status=400)

@@ -61,6 +61,24 @@ class LatencyQuery(Model):
     worker: list[str] = Field(default_factory=list, description="the task's worker or agent (service.name)")
 
 
+class SearchQuery(Model):
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field(min_length=1, max_length=500, description="words that must all appear (any case)")
+    limit: int = Field(50, ge=1, le=500, description="tasks at most")
+
+
+class SearchHit(Model):
+    task_id: int
+    title: str
+    status: str
+    calls: list[str] = Field(description="the task's calls whose messages hold the words (GET /calls/{id})")
+
+
+class SearchResult(Model):
+    items: list[SearchHit] = Field(description="tasks, the most recent match first")
+
+
 class LatencyRow(Model):
     key: str = Field(description="the model, role or tool name")
     calls: int

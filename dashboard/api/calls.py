@@ -1,5 +1,6 @@
-"""API layer: a task's call tree (/tasks/<id>/calls), one call with its messages (/calls/<id>) and call
-latency percentiles by model, role or tool (/latency). Reads go through db/calls.py and db/task_pages.py."""
+"""API layer: a task's call tree (/tasks/<id>/calls), one call with its messages (/calls/<id>), full-text
+search over messages (/search) and call latency percentiles by model, role or tool (/latency). Reads go
+through db/calls.py, db/search.py and db/task_pages.py."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ from urllib.parse import urlencode
 
 from flask.typing import ResponseReturnValue
 
-from dashboard.api.call_schemas import CallDetail, CallTree, Latency, LatencyQuery
+from dashboard.api.call_schemas import CallDetail, CallTree, Latency, LatencyQuery, SearchQuery, SearchResult
 from dashboard.api.context import ctx, respond
 from dashboard.api.errors import bad_parameter, not_found
 from dashboard.api.params import parse_query
 from dashboard.api.registry import TASK, Role, endpoint
 from dashboard.api.schemas import NoQuery
-from db import calls, task_pages
+from db import calls, search, task_pages
 from db.scope import ScopeError, parse_scope
 from db.timeutil import utcnow
 
@@ -39,6 +40,18 @@ def get_call(call_id: str) -> ResponseReturnValue:
     end, start = found["completed_at"], found["started_at"]
     found["duration_s"] = None if end is None else round((end - start).total_seconds(), 6)
     return respond(CallDetail, found)
+
+
+@endpoint("GET", "/search", Role.VIEWER)
+def search_calls() -> ResponseReturnValue:
+    """Full-text search over calls' messages across tasks (SQLite FTS5, PostgreSQL full text)."""
+    q = parse_query(SearchQuery)
+    try:
+        with ctx().svc.db.reading() as session:
+            items = search.search(session, q.q, q.limit)
+    except search.SearchError as exc:
+        raise bad_parameter("q", str(exc)) from None
+    return respond(SearchResult, {"items": items})
 
 
 @endpoint("GET", "/latency", Role.VIEWER)

@@ -29,6 +29,7 @@ from db.ops import (
     Usage,
 )
 from db.pricing import Price, cost_of
+from db.search import index_text
 from db.states import ActivityType, CallKind, TaskKind, TaskStatus
 
 MAX_EVENTS = 1_000
@@ -378,6 +379,7 @@ def _call(
         cost_usd=cost,
         error=ev.error,
         messages=pack(messages),  # stored once: no prompt/response copy beside it
+        search_text=index_text(messages),
     )
 
 

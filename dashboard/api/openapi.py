@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from dashboard.api import schemas as s
-from dashboard.api.call_schemas import CallDetail, CallTree, Latency, LatencyQuery
+from dashboard.api.call_schemas import CallDetail, CallTree, Latency, LatencyQuery, SearchQuery, SearchResult
 from dashboard.api.event_schemas import MAX_BATCH_BYTES, MAX_EVENTS, BatchResult, EventBatch
 from dashboard.api.params import parse_query
 from dashboard.api.registry import ENDPOINTS, PREFIX, Role, endpoint
@@ -45,6 +45,7 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
     CallTree,
     CallDetail,
     Latency,
+    SearchResult,
     s.Stats,
     s.WorkerList,
     s.Costs,
@@ -179,6 +180,16 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
             {200: ("the call", CallDetail)},
             (400, 404),
             path=("call_id",),
+        )
+    },
+    "/search": {
+        "get": _op(
+            "search_calls",
+            "Full-text search over calls' messages across tasks",
+            {200: ("matching tasks with their matching calls", SearchResult)},
+            query=SearchQuery,
+            description="Every word must appear (any case; SQLite FTS5 terms, PostgreSQL `simple` full text). "
+            "Indexed: the user and assistant text of calls reported with messages (OTLP spans, `call` events).",
         )
     },
     "/latency": {

@@ -17,6 +17,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from db.clientclock import OutOfWindow, SkewWindow
 from db.messages import pack
+from db.search import index_text
 from db.span_ingest import SpanCall
 from db.states import CallKind
 from db.timeutil import from_epoch
@@ -113,6 +114,7 @@ def span_call(span: Span, service: str, now: datetime, window: SkewWindow) -> Sp
         ),
         cost_usd=None if cost is None else max(0.0, cost),
         messages=pack(messages),  # stored once: no prompt/response copy beside it
+        search_text=index_text(messages),
     )
 
 

@@ -30,9 +30,28 @@ def upgrade() -> None:
         "invocations", sa.Column("placeholder", sa.Boolean(), nullable=False, server_default=sa.false())
     )
     op.add_column("tasks", sa.Column("placeholder", sa.Boolean(), nullable=False, server_default=sa.false()))
+    # Full-text search over calls' messages (db/search.py); kept outside the models: neither database's index
+    # is a plain table.
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE TABLE call_search (task_id BIGINT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE, "
+            "call_id VARCHAR(64) NOT NULL, body tsvector NOT NULL)"
+        )
+        op.execute("CREATE INDEX ix_call_search_body ON call_search USING gin (body)")
+        op.execute("CREATE INDEX ix_call_search_task ON call_search (task_id)")
+    else:
+        op.execute(
+            "CREATE TABLE call_search_rows (id INTEGER PRIMARY KEY, "
+            "task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE, call_id VARCHAR(64) NOT NULL)"
+        )
+        op.execute("CREATE INDEX ix_call_search_rows_task ON call_search_rows (task_id)")
+        # Contentless (the text is kept once, compressed, in invocations.messages) and without positions.
+        op.execute("CREATE VIRTUAL TABLE call_search USING fts5(body, content='', detail=none)")
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE IF EXISTS call_search")
+    op.execute("DROP TABLE IF EXISTS call_search_rows")
     with op.batch_alter_table("tasks") as batch:
         batch.drop_column("placeholder")
     with op.batch_alter_table("invocations") as batch:
