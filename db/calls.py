@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal, cast
 
-from sqlalchemy import ColumnElement, Table, select
+from sqlalchemy import ColumnElement, Table, func, select
 from sqlalchemy.orm import Session
 
 from db.messages import unpack
@@ -63,9 +63,24 @@ def latency(session: Session, scope: Scope, by: LatencyBy) -> list[dict[str, Any
     tasks = task_conditions(scope)
     if tasks:
         where.append(I.c.task_id.in_(select(T.c.id).where(*tasks)))
-    found = percentiles(session, seconds_between(I.c.started_at, I.c.completed_at), where, PCTS, key)
+    took = seconds_between(I.c.started_at, I.c.completed_at)
+    found = percentiles(session, took, where, PCTS, key)
+    spread = {
+        k: (float(mean), float(top))
+        for k, mean, top in session.execute(
+            select(key, func.avg(took), func.max(took)).where(*where).group_by(key)
+        )
+    }
     rows = [
-        {"key": k or "", "calls": n, "p50_s": v[50], "p95_s": v[95], "p99_s": v[99]}
+        {
+            "key": k or "",
+            "calls": n,
+            "mean_s": spread[k][0],
+            "p50_s": v[50],
+            "p95_s": v[95],
+            "p99_s": v[99],
+            "max_s": spread[k][1],
+        }
         for k, (n, v) in found.items()
     ]
     return sorted(rows, key=lambda r: (-r["calls"], r["key"]))

@@ -5,8 +5,9 @@ TaskLens the standard way and it shows up as a task with its nested calls:
         python examples/otel_agent.py --call-seconds 2
 
 (with access control on, add OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer <token>"). Its spans follow
-the GenAI semantic conventions: an `invoke_agent` root, `chat` calls with model, tokens and messages, and an
-`execute_tool` call with its arguments and result. The model is simulated: each call just takes its time."""
+the GenAI semantic conventions: an `invoke_agent` root, `chat` calls with model, tokens and messages (the
+first, gpt-4.1, takes --call-seconds; the second, gpt-4.1-mini, half that), and an `execute_tool` call with
+its arguments and result. The model is simulated: each call just takes its time."""
 
 from __future__ import annotations
 
@@ -22,15 +23,17 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
 
-def chat(tracer: trace.Tracer, question: str, answer: str, seconds: float, tokens: tuple[int, int]) -> None:
-    with tracer.start_as_current_span("chat gpt-4.1") as span:
+def chat(
+    tracer: trace.Tracer, model: str, question: str, answer: str, seconds: float, tokens: tuple[int, int]
+) -> None:
+    with tracer.start_as_current_span(f"chat {model}") as span:
         span.set_attribute("gen_ai.operation.name", "chat")
         span.set_attribute("gen_ai.provider.name", "openai")
-        span.set_attribute("gen_ai.request.model", "gpt-4.1")
+        span.set_attribute("gen_ai.request.model", model)
         messages = [{"role": "user", "parts": [{"type": "text", "content": question}]}]
         span.set_attribute("gen_ai.input.messages", json.dumps(messages))
         time.sleep(seconds)  # the model thinking
-        span.set_attribute("gen_ai.response.model", "gpt-4.1")
+        span.set_attribute("gen_ai.response.model", model)
         span.set_attribute("gen_ai.usage.input_tokens", tokens[0])
         span.set_attribute("gen_ai.usage.output_tokens", tokens[1])
         reply = [
@@ -46,6 +49,7 @@ def run(call_seconds: float, fail: bool) -> None:
         root.set_attribute("gen_ai.agent.name", "researcher")
         chat(
             tracer,
+            "gpt-4.1",
             "Which files describe the architecture?",
             "Read docs/architecture.md.",
             call_seconds,
@@ -57,9 +61,8 @@ def run(call_seconds: float, fail: bool) -> None:
             tool.set_attribute("gen_ai.tool.call.arguments", json.dumps({"path": "docs/architecture.md"}))
             time.sleep(call_seconds / 4)
             tool.set_attribute("gen_ai.tool.call.result", "# TaskLens architecture (as built) …")
-        chat(
-            tracer, "Summarise it.", "Layers: db, reports, worker, dashboard.", call_seconds / 2, (2400, 150)
-        )
+        summary = "Layers: db, reports, worker, dashboard."
+        chat(tracer, "gpt-4.1-mini", "Summarise it.", summary, call_seconds / 2, (2400, 150))
         if fail:
             root.set_status(Status(StatusCode.ERROR, "the agent gave up"))
 

@@ -79,6 +79,8 @@ def test_an_agent_configured_only_by_otel_variables_shows_up_with_its_calls(serv
         4,
     )
     assert (task["input_tokens"], task["output_tokens"]) == (3600, 230) and task["cost_usd"] > 0
+    [row] = [r for r in get(server, "/latency?by=model&range=1h")["rows"] if r["key"] == "gpt-4.1"]
+    assert row["calls"] == 1 and row["p95_s"] == pytest.approx(0.4, abs=0.1)  # the agent's 0.4 s call
     calls = {c["id"]: c for c in _calls(server, task["id"])}
     [root] = [c for c in calls.values() if c["parent_id"] is None]
     assert root["kind"] == "agent"
@@ -138,6 +140,7 @@ def test_the_sdk_exporting_otlp_json(server: LiveApp) -> None:
     assert chat["duration_s"] == pytest.approx(2.0, abs=0.001)
     [row] = get(server, "/latency?by=model&range=1h&worker=json-agent")["rows"]
     assert (row["key"], row["calls"]) == ("gpt-4.1", 1) and row["p50_s"] == pytest.approx(2.0, abs=0.001)
+    assert row["mean_s"] == pytest.approx(2.0, abs=0.001) and row["max_s"] == pytest.approx(2.0, abs=0.001)
 
 
 def _calls(app: LiveApp, task_id: int) -> list[dict[str, Any]]:

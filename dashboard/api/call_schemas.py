@@ -82,9 +82,11 @@ class SearchResult(Model):
 class LatencyRow(Model):
     key: str = Field(description="the model, role or tool name")
     calls: int
-    p50_s: float
+    mean_s: float
+    p50_s: float = Field(description="nearest rank at or below, as every percentile of TaskLens")
     p95_s: float
     p99_s: float
+    max_s: float
 
 
 class Latency(Model):
