@@ -122,6 +122,8 @@ def test_children_first_then_the_root_make_one_task_with_a_call_tree(client: Fla
     )
     export(client, request("planner-svc", agent), fmt)
     task = task_of(client, trace)
+    # exported without their agent span, the chat and tool calls took the service as their role
+    assert call(client, "GET", f"/calls/t{task['id']}-{chat.span_id.hex()}")["role"] == "planner-svc"
     assert (task["status"], task["title"], task["invocation_count"]) == ("completed", "planner", 3)
     assert (task["input_tokens"], task["output_tokens"], task["cache_read_tokens"]) == (1200, 300, 200)
     assert task["cost_usd"] > 0 and task["external_id"] == trace.hex()
@@ -290,5 +292,6 @@ def test_the_agents_page_lists_the_service_with_its_tasks_and_real_call_duration
     assert "planner-svc" in text and "1 / 0" in text  # one task done, none failed
     with svc.db.reading() as session:
         roles = agents.roles(session, parse_scope("?range=24h", utcnow()), exact_below=5000)
-    row = roles.set_index("role").loc["planner-svc"]
-    assert row["calls"] == 2 and row["avg_s"] == pytest.approx(1.125, abs=0.01)  # chat 2 s, tool 0.25 s
+    # The chat and tool spans name no agent: they take their parent agent span's, like the span itself.
+    row = roles.set_index("role").loc["planner"]
+    assert row["calls"] == 3 and row["avg_s"] == pytest.approx((5 + 2 + 0.25) / 3, abs=0.01)

@@ -4,6 +4,7 @@ messages. Pure functions of the decoded message; the README's table lists the ma
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable
@@ -65,6 +66,26 @@ def map_request(request: ExportTraceServiceRequest, now: datetime, window: SkewW
                     out.rejected += 1
                     if len(out.errors) < 5:
                         out.errors.append(str(exc))
+    out.calls = with_roles(out.calls)
+    return out
+
+
+def with_roles(calls: list[SpanCall]) -> list[SpanCall]:
+    """A call that names no agent takes the nearest agent above it in the same export (the Agents page's
+    roles), else its service: chat and tool spans rarely name the agent that made them."""
+    by_id = {(c.trace_id, c.span_id): c for c in calls}
+    out = []
+    for call in calls:
+        if call.role:
+            out.append(call)
+            continue
+        role, seen = "", 0
+        parent = by_id.get((call.trace_id, call.parent_span_id or ""))
+        while parent is not None and not role and seen < 100:  # a cycle of ids must not hang a request
+            role = parent.role if parent.kind is CallKind.AGENT else ""
+            parent = by_id.get((parent.trace_id, parent.parent_span_id or ""))
+            seen += 1
+        out.append(dataclasses.replace(call, role=role or call.service[:100]))
     return out
 
 
@@ -100,8 +121,7 @@ def span_call(span: Span, service: str, now: datetime, window: SkewWindow) -> Sp
         ok=ok,
         error=None if ok else (span.status.message or _exception(span) or "error"),
         title=(agent or span.name)[:500],
-        # The Agents page's roles: the span's agent, else the service it ran in (chat spans rarely name one).
-        role=(agent or service)[:100],
+        role=agent[:100],  # none: with_roles gives it its agent's or service's
         provider=_text(a, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")[:100],
         model=_text(a, "gen_ai.response.model", "gen_ai.request.model", "llm.model_name")[:200],
         input_tokens=_count(a, "gen_ai.usage.input_tokens", "llm.token_count.prompt"),
