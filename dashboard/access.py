@@ -36,9 +36,10 @@ SECRET_FILE = "secret_key"
 # Above POST /api/v1/events' own 5 MB limit, so that one answers with its precise message.
 MAX_CONTENT_LENGTH = 6 * 1024 * 1024
 # Reachable without signing in: the sign-in page and what it shows, and the health check of load balancers.
-# /api/ and /ws check for themselves (a JSON 401, a websocket error message).
+# /api/, /ws and the OTLP receiver (/v1/traces) check for themselves (a JSON 401, a websocket error message,
+# an OTLP Status).
 OPEN_PATHS = frozenset({"/login", "/logout", "/healthz", "/vendor/bootstrap.min.css", "/_favicon.ico"})
-SELF_CHECKED = ("/api/", "/ws")
+SELF_CHECKED = ("/api/", "/ws", "/v1/")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Dash renders its config and renderer as inline <script> tags, hence 'unsafe-inline' for scripts; no eval (a
 # browser test draws every page under this policy and fails on any violation); everything else same-origin.

@@ -1,5 +1,6 @@
 """Dashboard layer: the whole HTTP surface in one place — the pages, the websocket, health and vendored
-static files, the CSV downloads (/export/<table>.csv) and the REST API under /api/v1 (dashboard/api/)."""
+static files, the CSV downloads (/export/<table>.csv), the REST API under /api/v1 (dashboard/api/) and the
+OTLP/HTTP trace receiver at /v1/traces (dashboard/otlp/)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from flask.typing import ResponseReturnValue
 from flask_sock import ConnectionClosed, Sock
 
 from dashboard import access, api, compression, exports, scopebar, wslimits
+from dashboard.otlp import receiver as otlp
 from dashboard.pages import (
     agents,
     audit,
@@ -125,6 +127,7 @@ def mount(app: dash.Dash, svc: Services) -> None:
 
     exports.mount(server, svc)  # /export/<table>.csv
     api.mount(server, svc)  # /api/v1/… (dashboard/api/registry.py lists every endpoint and its role)
+    otlp.mount(server, svc)  # POST /v1/traces: OTLP/HTTP spans (protobuf or JSON) from instrumented agents
     # A run's files; ids past BIGINT are simply not found (SQLite would overflow on them).
     server.add_url_rule(f"/reports/files/<int(max={MAX_ID}):run_id>/<name>", "report_file", report_file)
     # Dash answers a component-suite path it never registered (a typo, `..%2f..%2fetc%2fpasswd`) by raising:

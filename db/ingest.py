@@ -6,6 +6,7 @@ nothing twice."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +19,10 @@ from sqlalchemy.orm import Session
 from db.models import IngestedEvent, Invocation, Task
 from db.ops import (
     ActivityLine,
+    CallReported,
     CancelRequest,
+    ClientTime,
+    Describe,
     InvocationFinished,
     InvocationStarted,
     Op,
@@ -76,6 +80,7 @@ class IngestItem(NamedTuple):
     ref: TaskRef
     spec: TaskSpec | None = None
     ops: tuple[Op, ...] = ()
+    at: datetime | None = None  # when it happened by the producer's clock (naive UTC); None: when recorded
 
 
 @dataclass(frozen=True)
@@ -107,9 +112,12 @@ class _Group:
     attempt: int
     cancel_requested: bool
     spec: TaskSpec | None = None
+    created_at: datetime | None = None  # a new task's creation time by the producer's clock
+    placeholder: bool = False  # an existing task created by reference, waiting for its description
     ops: list[Op] = field(default_factory=list)
     items: list[IngestItem] = field(default_factory=list)
     started: set[str] = field(default_factory=set)  # stored ids started by this batch
+    named: set[str] = field(default_factory=set)  # stored ids this batch named (an end, usage) before a start
     final_status: TaskStatus | None = None
 
 
@@ -133,7 +141,7 @@ def apply_batch(
     groups = _group(items, rows)
     duplicates = _recorded_already(session, groups)
     checks = _simulate(groups, duplicates)
-    models = _check_invocations(session, checks)
+    models, fills = _check_invocations(session, checks)
 
     created = [g for g in groups.values() if g.task_id is None]
     if created:
@@ -143,6 +151,7 @@ def apply_batch(
             actor=actor,
             now=now,
             correlation_id=correlation_id,
+            created=[g.created_at for g in created],
         )
         for group, new_id in zip(created, ids, strict=True):
             group.task_id = new_id
@@ -153,7 +162,7 @@ def apply_batch(
         task_id = cast(int, group.task_id)
         if group.ops:
             ops = [
-                _priced(_namespaced(op, task_id, attempt), models, prices)
+                _filled(_priced(_namespaced(op, task_id, attempt), models, prices), fills)
                 for op, attempt in _with_attempts(group)
             ]
             try:
@@ -165,13 +174,14 @@ def apply_batch(
                     correlation_id=correlation_id,
                     now=now,
                     deferred=pending,
+                    stand_ins=True,
                 )
             except (IllegalTransition, InvocationNotFound, TaskNotFound) as exc:
                 # The checks above make this unreachable unless the row changed between them and the lock.
                 raise BatchRejected(
                     Rejection.CONFLICT, group.first_index, "", "conflict", f"{exc}; retry the batch"
                 ) from exc
-            written += len(ops)
+            written += sum(1 for op in ops if not isinstance(op, ClientTime))
         ledger += [
             (task_id, item.event_id) for item in group.items if (task_id, item.event_id) not in duplicates
         ]
@@ -201,7 +211,9 @@ def _existing_tasks(session: Session, items: Sequence[IngestItem]) -> dict[tuple
     if not ids and not keys:
         return {}
     query = (
-        select(T.c.id, T.c.external_id, T.c.kind, T.c.status, T.c.attempt, T.c.cancel_requested)
+        select(
+            T.c.id, T.c.external_id, T.c.kind, T.c.status, T.c.attempt, T.c.cancel_requested, T.c.placeholder
+        )
         .where(or_(T.c.id.in_(ids), T.c.external_id.in_(keys)))
         .with_for_update(key_share=True)
     )
@@ -241,22 +253,35 @@ def _group(items: Sequence[IngestItem], rows: dict[tuple[str, Any], Any]) -> dic
                     TaskStatus(row.status),
                     row.attempt,
                     bool(row.cancel_requested),
+                    placeholder=bool(row.placeholder),
                 )
         else:
             key = aliases.get(name, name)
             if key not in groups:
-                if item.spec is None:
-                    hint = " (send a `task` event for it first)" if ref.external_id is not None else ""
+                spec = item.spec
+                if spec is None and ref.external_id is not None:
+                    # Named before it was described (events out of order): a stand-in, described later.
+                    spec = TaskSpec(
+                        title=ref.external_id,
+                        kind=TaskKind.EXTERNAL,
+                        external_id=ref.external_id,
+                        placeholder=True,
+                    )
+                if spec is None:
                     raise BatchRejected(
                         Rejection.NOT_FOUND,
                         item.position,
                         field_name,
                         "task_not_found",
-                        f"no task with {label}{hint}",
+                        f"no task with {label}",
                     )
                 groups[key] = _Group(
-                    item.position, None, ref.external_id, TaskStatus.QUEUED, 1, False, item.spec
+                    item.position, None, ref.external_id, TaskStatus.QUEUED, 1, False, spec, item.at
                 )
+            else:
+                pending = groups[key]
+                if item.spec is not None and pending.spec is not None and pending.spec.placeholder:
+                    pending.spec = item.spec  # described later in the same batch, before it is inserted
         earlier = seen.setdefault((key, item.event_id), item.position)
         if earlier != item.position:
             raise BatchRejected(
@@ -301,9 +326,17 @@ def _simulate(
     checks = _InvocationChecks()
     for group in groups.values():
         status, attempt, cancel = group.status, group.attempt, group.cancel_requested
+        clocked = False  # whether an earlier item moved the write path's clock off the server's now
         for item in group.items:
             if (group.task_id, item.event_id) in duplicates:
                 continue
+            if item.at is not None or clocked:
+                group.ops.append(ClientTime(item.at))
+                clocked = item.at is not None
+            if item.spec is not None and group.placeholder:
+                # The description of a task that earlier events created as a stand-in.
+                group.ops.append(Describe(item.spec.title, created_at=item.at, spec=item.spec))
+                group.placeholder = False
             for op in item.ops:
                 if isinstance(op, Transition):
                     if op.to not in ALLOWED_TRANSITIONS[status]:
@@ -331,8 +364,15 @@ def _simulate(
                     cancel, status = (
                         (True, status) if status is TaskStatus.RUNNING else (False, TaskStatus.CANCELLED)
                     )
-                elif isinstance(op, InvocationStarted):
+                elif isinstance(op, InvocationStarted | CallReported):
                     stored = invocation_key(group.task_id, attempt, op.invocation_id)
+                    if (
+                        isinstance(op, InvocationStarted)
+                        and stored in group.named
+                        and stored not in group.started
+                    ):
+                        # Its end or usage came first in this batch and creates it as a stand-in: fill it in.
+                        op = dataclasses.replace(op, fill_in=True)
                     if stored in group.started:
                         raise BatchRejected(
                             Rejection.CONFLICT,
@@ -347,9 +387,10 @@ def _simulate(
                 elif isinstance(op, InvocationFinished | Usage) and op.invocation_id is not None:
                     stored = invocation_key(group.task_id, attempt, op.invocation_id)
                     if stored not in group.started:
-                        if group.task_id is None:
-                            raise _unknown_invocation(item.position, op.invocation_id)
-                        checks.referenced.setdefault(stored, item.position)
+                        # A call not started (yet): it exists already, or the write path makes a stand-in.
+                        group.named.add(stored)
+                        if group.task_id is not None:
+                            checks.referenced.setdefault(stored, item.position)
                 group.ops.append(op)
         group.final_status, group.cancel_requested = status, cancel
         group.attempt = attempt
@@ -363,20 +404,20 @@ def _record_ids(session: Session, pairs: list[tuple[int, str]], now: datetime) -
     _LEDGER.run_values(session, pairs, now)
 
 
-def _check_invocations(session: Session, checks: _InvocationChecks) -> dict[str, str]:
-    """Raises for a referenced call that does not exist or a started one that does; returns the stored
-    model of every call that exists (to price usage reported without a model)."""
+def _check_invocations(session: Session, checks: _InvocationChecks) -> tuple[dict[str, str], set[str]]:
+    """Raises for a started call that exists already (unless it is a stand-in, whose start fills it in);
+    returns the stored model of every call that exists (to price usage reported without a model) and the
+    stand-ins this batch starts. A referenced call that does not exist is no error: the write path creates
+    it as a stand-in (events may come in any order)."""
     wanted = set(checks.referenced) | set(checks.started)
     if not wanted:
-        return {}
-    models = {
-        str(i): str(m) for i, m in session.execute(select(INV.c.id, INV.c.model).where(INV.c.id.in_(wanted)))
-    }
-    exists = set(models)
-    missing = [(index, stored) for stored, index in checks.referenced.items() if stored not in exists]
-    if missing:
-        index, stored = min(missing)
-        raise _unknown_invocation(index, stored.split("-", 1)[1])
+        return {}, set()
+    found = session.execute(
+        select(INV.c.id, INV.c.model, INV.c.placeholder).where(INV.c.id.in_(wanted))
+    ).all()
+    models = {str(i): str(m) for i, m, _ in found}
+    stand_ins = {str(i) for i, _, placeholder in found if placeholder}
+    exists = set(models) - stand_ins
     again = [(index, stored) for stored, index in checks.started.items() if stored in exists]
     if again:
         index, stored = min(again)
@@ -387,7 +428,7 @@ def _check_invocations(session: Session, checks: _InvocationChecks) -> dict[str,
             "duplicate_invocation",
             f"invocation {stored.split('-', 1)[1]!r} was already started in this attempt (stored as {stored})",
         )
-    return models
+    return models, stand_ins & set(checks.started)
 
 
 def _priced(op: Op, models: dict[str, str], prices: dict[str, Price]) -> Op:
@@ -398,14 +439,11 @@ def _priced(op: Op, models: dict[str, str], prices: dict[str, Price]) -> Op:
     return Usage(model, op.input_tokens, op.output_tokens, op.cache_read_tokens, cost, op.invocation_id)
 
 
-def _unknown_invocation(index: int, client_id: str) -> BatchRejected:
-    return BatchRejected(
-        Rejection.NOT_FOUND,
-        index,
-        "id",
-        "invocation_not_found",
-        f"no invocation {client_id!r} was started in this task's current attempt",
-    )
+def _filled(op: Op, fills: set[str]) -> Op:
+    """A start of a call stored as a stand-in by an earlier batch fills it in rather than inserting it."""
+    if isinstance(op, InvocationStarted) and op.invocation_id in fills and not op.fill_in:
+        return dataclasses.replace(op, fill_in=True)
+    return op
 
 
 def _name(group: _Group) -> str:
@@ -428,7 +466,15 @@ def _namespaced(op: Op, task_id: int, attempt: int) -> Op:
     # Built directly rather than with dataclasses.replace, which costs several times more per op.
     if isinstance(op, InvocationStarted):
         key = invocation_key(task_id, attempt, op.invocation_id)
-        return InvocationStarted(key, op.role, op.provider, op.model, op.prompt, op.iteration)
+        parent = None if op.parent_id is None else invocation_key(task_id, attempt, op.parent_id)
+        return InvocationStarted(
+            key, op.role, op.provider, op.model, op.prompt, op.iteration, op.kind, parent, op.name, op.fill_in
+        )
+    if isinstance(op, CallReported):
+        parent = None if op.parent_id is None else invocation_key(task_id, attempt, op.parent_id)
+        return dataclasses.replace(
+            op, invocation_id=invocation_key(task_id, attempt, op.invocation_id), parent_id=parent
+        )
     if isinstance(op, InvocationFinished):
         return InvocationFinished(
             invocation_key(task_id, attempt, op.invocation_id), op.ok, op.response, op.error

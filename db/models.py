@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -73,6 +74,9 @@ class Task(Base):
     cache_read_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     archived_at: Mapped[datetime | None]
+    # Created because an event or span named it before it was described (migration 0011): its title is a
+    # stand-in until its `task` event (or OTLP root span) fills it in.
+    placeholder: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     __table_args__ = (
         # The claim query: queued tasks by priority then age.
@@ -154,6 +158,15 @@ class Invocation(Base):
     prompt: Mapped[str | None] = mapped_column(Text)
     response: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+    # The call tree (migration 0011): what the call is (db/states.CallKind), the call it was made in (a stored
+    # id with no foreign key: a child may be reported before its parent), its name (a tool's, an agent's,
+    # a span's) and its messages as db/messages.py packs them.
+    kind: Mapped[str] = mapped_column(String(20), default="llm", server_default="llm")
+    parent_id: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    messages: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Created because its end, usage or a child named it before its start was reported; the start fills it in.
+    placeholder: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     __table_args__ = (
         Index("ix_invocations_task", "task_id", "started_at"),

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from db.states import ActivityType, TaskKind, TaskStatus
+from db.states import ActivityType, CallKind, TaskKind, TaskStatus
 
 MAX_TITLE = 500
 MAX_TAGS = 20
@@ -40,6 +40,8 @@ class TaskSpec:
     max_iterations: int | None = None
     timeout_seconds: float | None = None
     external_id: str | None = None
+    # A stand-in for a task referred to before it was described; its description comes later (Describe).
+    placeholder: bool = False
 
     def __post_init__(self) -> None:
         title = self.title.strip() if isinstance(self.title, str) else ""
@@ -123,6 +125,37 @@ class InvocationStarted:
     model: str = ""
     prompt: str | None = None
     iteration: int | None = None
+    kind: CallKind = CallKind.LLM
+    parent_id: str | None = None  # the stored id of the call it was made in (it may be reported later)
+    name: str = ""
+    # The call exists as a stand-in (its end or usage came first): fill it in instead of inserting it.
+    fill_in: bool = False
+
+
+@dataclass(frozen=True)
+class CallReported:
+    """A whole call reported at once with its own times (an OTLP span, a `call` event): inserted complete,
+    its tokens and cost added to the task. Its id must be new (sources skip ids already stored)."""
+
+    invocation_id: str
+    kind: CallKind
+    started_at: datetime
+    completed_at: datetime | None
+    ok: bool = True
+    name: str = ""
+    parent_id: str | None = None
+    role: str = ""
+    provider: str = ""
+    model: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: float = 0.0
+    prompt: str | None = None
+    response: str | None = None
+    error: str | None = None
+    messages: bytes | None = None  # db/messages.pack
+    search_text: str | None = None  # what full-text search finds it by (db/search.index_text)
 
 
 @dataclass(frozen=True)
@@ -156,13 +189,39 @@ class CancelRequest:
     pass
 
 
+@dataclass(frozen=True)
+class Describe:
+    """What a source learnt late about a task it had to create from a part (an OTLP trace's root span
+    arrives after its children): its title, and when it really began (the root's start, which is earlier
+    than any child's: it becomes the task's creation and start time). Written with the ops around it; it
+    appends no event of its own."""
+
+    title: str
+    began_at: datetime | None = None
+    created_at: datetime | None = None  # the description's own time (a late `task` event's `at`)
+    spec: TaskSpec | None = None  # the rest of a description that came late: payload, tags, limits …
+
+
+@dataclass(frozen=True)
+class ClientTime:
+    """When the ops that follow happened by the producer's clock (naive UTC), or None for the server's own now.
+    Sources that keep the producer's clock (POST /events with `at`, OTLP spans) put one before each item; it
+    stamps the task's and calls' times and activity lines, never the event log, whose `at` stays the time it
+    was recorded (the change feed, the write-rate views and the rollups' change tracking go by that)."""
+
+    at: datetime | None
+
+
 Op = (
     Transition
     | Progress
     | ActivityLine
     | InvocationStarted
     | InvocationFinished
+    | CallReported
     | Usage
     | SetResult
     | CancelRequest
+    | ClientTime
+    | Describe
 )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from db.clientclock import DEFAULT_FUTURE_SECONDS, DEFAULT_PAST_SECONDS, SkewWindow
 from db.pricing import DEFAULT_PRICES, Price, load_prices
 
 ENV_PREFIX = "TASKLENS_"
@@ -76,6 +77,10 @@ class Settings:
     db_max_overflow: int = 5
     # Workers offline for longer than this drop off the live worker lists (their rows and history stay).
     worker_offline_hide_hours: float = 24.0
+    # Sources (POST /events `at`, OTLP span times) keep the producer's clock within this window around the
+    # server's; a time outside it is refused (422 naming the field; OTLP: the span is rejected).
+    clock_skew_past_seconds: float = DEFAULT_PAST_SECONDS
+    clock_skew_future_seconds: float = DEFAULT_FUTURE_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -133,10 +138,17 @@ class Settings:
             raise SettingsError(
                 f"TASKLENS_DB_MAX_OVERFLOW must be between 0 and 1000, got {self.db_max_overflow}"
             )
+        for name in ("clock_skew_past_seconds", "clock_skew_future_seconds"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"TASKLENS_{name.upper()} must not be negative")
         if self.worker_offline_hide_hours <= 0:
             raise SettingsError(
                 f"TASKLENS_WORKER_OFFLINE_HIDE_HOURS must be positive, got {self.worker_offline_hide_hours}"
             )
+
+    @property
+    def skew_window(self) -> SkewWindow:
+        return SkewWindow(self.clock_skew_past_seconds, self.clock_skew_future_seconds)
 
     @property
     def auth_enabled(self) -> bool:

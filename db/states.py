@@ -81,6 +81,8 @@ class EventType(StrEnum):
     INVOCATION_FAILED = "invocation.failed"
     USAGE = "usage"
     RESULT = "task.result"
+    # A task created as a stand-in (named by events before its `task` event) got its description.
+    DESCRIBED = "task.described"
     WORKER_ONLINE = "worker.online"
     WORKER_OFFLINE = "worker.offline"
     # A report run was queued, started, moved on, completed or failed (no task_id; payload has run_id).
@@ -98,6 +100,16 @@ class InvocationStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+
+
+class CallKind(StrEnum):
+    """What a call (invocation) is: the nodes of a task's call tree."""
+
+    LLM = "llm"
+    TOOL = "tool"
+    AGENT = "agent"
+    RETRIEVER = "retriever"
+    OTHER = "other"
 
 
 class WorkerStatus(StrEnum):

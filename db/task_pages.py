@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from db.feed import FeedEvent, events_between
+from db.messages import unpack
 from db.models import Activity, Invocation, Task, TaskEvent
 from db.states import TaskStatus
 from db.tasklist import TaskFilter, apply_filter
@@ -188,6 +189,7 @@ def invocation(session: Session, invocation_id: str, lines: int = 1000) -> dict[
     if row is None:
         return None
     out = dict(row)
+    out["messages"] = unpack(out["messages"])
     found = session.execute(
         select(*(A.c[c] for c in ACTIVITY_COLUMNS))
         .where(A.c.task_id == out["task_id"], A.c.invocation_id == invocation_id)

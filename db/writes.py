@@ -28,12 +28,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from db import search
 from db.models import Activity, Invocation, Task, TaskEvent, TaskTag, Worker
 from db.ops import (
     EVENT_MESSAGE_PREVIEW,
     MAX_MESSAGE,
+    MAX_TITLE,
     ActivityLine,
+    CallReported,
     CancelRequest,
+    ClientTime,
+    Describe,
     InvocationFinished,
     InvocationStarted,
     Op,
@@ -96,8 +101,11 @@ def insert_tasks(
     actor: str,
     now: datetime | None = None,
     correlation_id: str | None = None,
+    created: Sequence[datetime | None] | None = None,
 ) -> list[int]:
+    """Inserts queued tasks; `created` gives each its creation time by the producer's clock (default now)."""
     now = now or utcnow()
+    when = list(created) if created is not None else [None] * len(specs)
     rows = [
         {
             "title": s.title,
@@ -116,7 +124,7 @@ def insert_tasks(
             "timeout_seconds": s.timeout_seconds,
             "cancel_requested": False,
             "available_at": now,
-            "created_at": now,
+            "created_at": at or now,
             "last_updated_at": now,
             "last_activity_at": now,
             "update_count": 1,
@@ -126,8 +134,9 @@ def insert_tasks(
             "output_tokens": 0,
             "cache_read_tokens": 0,
             "cost_usd": 0.0,
+            "placeholder": s.placeholder,
         }
-        for s in specs
+        for s, at in zip(specs, when, strict=True)
     ]
     ids = list(session.execute(insert(T).returning(T.c.id, sort_by_parameter_order=True), rows).scalars())
     tag_rows = [{"task_id": i, "tag": t} for i, s in zip(ids, specs, strict=True) for t in s.tags]
@@ -163,17 +172,24 @@ class Deferred:
     activity: list[dict[str, Any]] = field(default_factory=list)
     call_rows: list[dict[str, Any]] = field(default_factory=list)
     call_updates: list[dict[str, Any]] = field(default_factory=list)
+    call_fills: list[dict[str, Any]] = field(default_factory=list)
+    search_rows: list[tuple[int, str, str]] = field(default_factory=list)  # (task, call, text) to index
 
     def flush(self, session: Session, now: datetime) -> None:
         if self.call_rows:
             session.execute(_INSERT_INVOCATION, self.call_rows)
+        if self.search_rows:
+            search.add(session, self.search_rows)
         if self.call_updates:
             session.execute(_UPDATE_INVOCATION, self.call_updates)
+        if self.call_fills:  # after the inserts: a stand-in may be inserted by this very flush
+            session.execute(_FILL_INVOCATION, self.call_fills)
         if self.events:
             _EVENTS.run(session, self.events, now)
         if self.activity:
             _ACTIVITY.run(session, self.activity, now)
         self.events, self.activity, self.call_rows, self.call_updates = [], [], [], []
+        self.call_fills, self.search_rows = [], []
 
 
 def apply_ops(
@@ -186,10 +202,13 @@ def apply_ops(
     now: datetime | None = None,
     owner: str | None = None,
     deferred: Deferred | None = None,
+    stand_ins: bool = False,
 ) -> TaskStatus:
     """Apply `ops` in order to one task: one UPDATE of the task row, its events appended. Returns the new status.
     With `owner`, the task must still be running under that worker (else LeaseLost). With `deferred`, the
     event, activity and call rows are left there for the caller's `flush` (at this `now`), before commit.
+    With `stand_ins`, a call that an op names but that does not exist is created as a stand-in (sources whose
+    events may come out of order); without, that is InvocationNotFound.
     Raises TaskNotFound, InvocationNotFound or IllegalTransition, leaving the rollback to the caller."""
     now = now or utcnow()
     row = session.execute(_LOCK_ROW, {"tid": task_id}).one_or_none()
@@ -198,6 +217,7 @@ def apply_ops(
     if owner is not None and (row.worker_id != owner or row.status != TaskStatus.RUNNING.value):
         raise LeaseLost(task_id, owner)
     state = _TaskDelta(task_id, TaskStatus(row.status), row.attempt, row.worker_id, now)
+    state.stand_ins = stand_ins
     for op in ops:
         state.apply(session, op)
     if not state.events:
@@ -244,6 +264,23 @@ _DELTA_COLUMNS = (
 # calls the batch finished or added usage to (profiled in bench/bench_api.py: a statement built per op cost
 # more than the rest of the batch).
 _INSERT_INVOCATION = insert(I)
+# A stand-in call's start, reported after its end or usage: everything the start knows, nothing it does not.
+_FILL_INVOCATION = (
+    update(I)
+    .where(I.c.id == bindparam("iid"), I.c.task_id == bindparam("tid"))
+    .values(
+        started_at=bindparam("f_started", type_=DateTime()),
+        role=bindparam("f_role", type_=String()),
+        provider=bindparam("f_provider", type_=String()),
+        model=case((I.c.model == "", bindparam("f_model", type_=String())), else_=I.c.model),
+        prompt=bindparam("f_prompt", type_=Text()),
+        iteration=bindparam("f_iteration", type_=I.c.iteration.type),
+        kind=bindparam("f_kind", type_=String()),
+        parent_id=bindparam("f_parent", type_=String()),
+        name=bindparam("f_name", type_=String()),
+        placeholder=False,
+    )
+)
 _CALLS_OF_TASK = select(I.c.id).where(
     I.c.task_id == bindparam("tid"), I.c.id.in_(bindparam("ids", expanding=True))
 )
@@ -369,6 +406,8 @@ class _TaskDelta:
         self.attempt = attempt
         self.worker_id = worker_id
         self.now = now
+        # The time ops happened: now, unless a ClientTime op gave the producer's clock.
+        self.clock = now
         self.values: dict[str, Any] = {}
         self.deltas: dict[str, float] = {
             "activity_count": 0,
@@ -385,6 +424,9 @@ class _TaskDelta:
         self.call_rows: list[dict[str, Any]] = []  # calls started by these ops, as they will be inserted
         self.new_calls: dict[str, dict[str, Any]] = {}
         self.call_updates: dict[str, dict[str, Any]] = {}  # earlier calls: what these ops change
+        self.call_fills: list[dict[str, Any]] = []  # stand-in calls whose start came
+        self.search_rows: list[tuple[int, str, str]] = []
+        self.stand_ins = False
 
     def event(self, type_: EventType, payload: dict[str, Any], **extra: Any) -> None:
         self.events.append(
@@ -405,6 +447,10 @@ class _TaskDelta:
                 self._transition(op)
             case CancelRequest():
                 self._cancel()
+            case ClientTime():
+                self.clock = op.at or self.now
+            case Describe():
+                self._describe(session, op)
             case Progress():
                 self._progress(op)
             case ActivityLine():
@@ -416,7 +462,7 @@ class _TaskDelta:
                         "type": op.type.value,
                         "stream": op.stream,
                         "message": message,
-                        "at": self.now,
+                        "at": self.clock,
                     }
                 )
                 self.deltas["activity_count"] += 1
@@ -429,6 +475,31 @@ class _TaskDelta:
                         "stream": op.stream,
                     },
                 )
+            case InvocationStarted() if op.fill_in:
+                self.call_fills.append(
+                    {
+                        "iid": op.invocation_id,
+                        "tid": self.task_id,
+                        "f_started": self.clock,
+                        "f_role": op.role,
+                        "f_provider": op.provider,
+                        "f_model": op.model,
+                        "f_prompt": op.prompt,
+                        "f_iteration": op.iteration,
+                        "f_kind": op.kind.value,
+                        "f_parent": op.parent_id,
+                        "f_name": op.name,
+                    }
+                )
+                self.event(
+                    EventType.INVOCATION_STARTED,
+                    {
+                        "invocation_id": op.invocation_id,
+                        "role": op.role,
+                        "model": op.model,
+                        "filled_in": True,
+                    },
+                )
             case InvocationStarted():
                 row = {
                     "id": op.invocation_id,
@@ -438,9 +509,9 @@ class _TaskDelta:
                     "provider": op.provider,
                     "model": op.model,
                     "status": "running",
-                    "started_at": self.now,
+                    "started_at": self.clock,
                     "completed_at": None,
-                    "last_activity_at": self.now,
+                    "last_activity_at": self.clock,
                     "prompt": op.prompt,
                     "response": None,
                     "error": None,
@@ -448,6 +519,11 @@ class _TaskDelta:
                     "output_tokens": 0,
                     "cache_read_tokens": 0,
                     "cost_usd": 0.0,
+                    "kind": op.kind.value,
+                    "parent_id": op.parent_id,
+                    "name": op.name,
+                    "messages": None,
+                    "placeholder": False,
                 }
                 # A second start of one id fails on the primary key when the rows are inserted, as before.
                 self.call_rows.append(row)
@@ -465,13 +541,13 @@ class _TaskDelta:
                 )
             case InvocationFinished():
                 status = "completed" if op.ok else "failed"
-                finish = {"completed_at": self.now, "response": op.response, "error": op.error}
+                finish = {"completed_at": self.clock, "response": op.response, "error": op.error}
                 started = self.new_calls.get(op.invocation_id)
                 if started is not None:
                     started.update(finish, status=status)
                 else:
                     change = self._call_update(op.invocation_id)
-                    change.update(p_status=status, p_completed=self.now, p_finished=True)
+                    change.update(p_status=status, p_completed=self.clock, p_finished=True)
                     change.update(p_response=op.response, p_error=op.error)
                 self.event(
                     EventType.INVOCATION_COMPLETED if op.ok else EventType.INVOCATION_FAILED,
@@ -480,6 +556,8 @@ class _TaskDelta:
                         "error": (op.error or "")[:EVENT_MESSAGE_PREVIEW] or None,
                     },
                 )
+            case CallReported():
+                self._reported(op)
             case Usage():
                 self._usage(session, op)
             case SetResult():
@@ -492,7 +570,7 @@ class _TaskDelta:
         if op.to is TaskStatus.RUNNING:
             self.worker_id = op.worker_id
             v.update(
-                started_at=self.now,
+                started_at=self.clock,
                 completed_at=None,
                 worker_id=op.worker_id,
                 lease_expires_at=op.lease_until,
@@ -518,7 +596,7 @@ class _TaskDelta:
                 failure_reason=None,
             )
         else:
-            v.update(completed_at=self.now, lease_expires_at=None, cancel_requested=False)
+            v.update(completed_at=self.clock, lease_expires_at=None, cancel_requested=False)
             if op.error is not None:
                 v["error_message"] = op.error[:MAX_MESSAGE]
             if op.reason is not None and op.to is not TaskStatus.COMPLETED:
@@ -538,6 +616,31 @@ class _TaskDelta:
             payload["worker_id"] = op.worker_id
         self.event(EventType.TRANSITION, payload, from_status=self.status.value, to_status=op.to.value)
         self.status = op.to
+
+    def _describe(self, session: Session, op: Describe) -> None:
+        v = self.values
+        v["title"] = op.title.strip()[:MAX_TITLE] or "untitled"
+        v["placeholder"] = False
+        if op.began_at is not None:
+            v["created_at"] = v["started_at"] = op.began_at
+        if op.created_at is not None:
+            v["created_at"] = op.created_at
+        spec = op.spec
+        if spec is not None:
+            v.update(
+                payload=spec.payload,
+                priority=spec.priority,
+                tags=list(spec.tags),
+                max_attempts=spec.max_attempts,
+                max_iterations=spec.max_iterations,
+                timeout_seconds=spec.timeout_seconds,
+            )
+            if spec.created_by:
+                v["created_by"] = spec.created_by
+            if spec.tags:  # a stand-in has none: nothing to replace
+                session.execute(insert(TAGS), [{"task_id": self.task_id, "tag": t} for t in spec.tags])
+            # Alone in a batch it must still be written (apply_ops writes nothing for ops without events).
+            self.event(EventType.DESCRIBED, {"title": v["title"]})
 
     def _cancel(self) -> None:
         if self.status is TaskStatus.QUEUED:
@@ -601,6 +704,58 @@ class _TaskDelta:
             },
         )
 
+    def _reported(self, op: CallReported) -> None:
+        status = "running" if op.completed_at is None else "completed" if op.ok else "failed"
+        row = {
+            "id": op.invocation_id,
+            "task_id": self.task_id,
+            "iteration": None,
+            "role": op.role,
+            "provider": op.provider,
+            "model": op.model,
+            "status": status,
+            "started_at": op.started_at,
+            "completed_at": op.completed_at,
+            "last_activity_at": op.completed_at or op.started_at,
+            "prompt": op.prompt,
+            "response": op.response,
+            "error": op.error,
+            "input_tokens": op.input_tokens,
+            "output_tokens": op.output_tokens,
+            "cache_read_tokens": op.cache_read_tokens,
+            "cost_usd": op.cost_usd,
+            "kind": op.kind.value,
+            "parent_id": op.parent_id,
+            "name": op.name[:200],
+            "messages": op.messages,
+            "placeholder": False,
+        }
+        self.call_rows.append(row)
+        self.new_calls[op.invocation_id] = row
+        if op.search_text:
+            self.search_rows.append((self.task_id, op.invocation_id, op.search_text))
+        d = self.deltas
+        d["invocation_count"] += 1
+        d["input_tokens"] += op.input_tokens
+        d["output_tokens"] += op.output_tokens
+        d["cache_read_tokens"] += op.cache_read_tokens
+        d["cost_usd"] += op.cost_usd
+        # One event for the whole call, and a small one: the live views re-read the call from its row (a
+        # trace of many calls would otherwise store each call's figures twice; issue 14's storage budget).
+        type_ = {
+            "running": EventType.INVOCATION_STARTED,
+            "completed": EventType.INVOCATION_COMPLETED,
+            "failed": EventType.INVOCATION_FAILED,
+        }[status]
+        self.event(
+            type_,
+            {
+                "invocation_id": op.invocation_id,
+                "kind": op.kind.value,
+                "error": (op.error or "")[:EVENT_MESSAGE_PREVIEW] or None,
+            },
+        )
+
     def _call_update(self, invocation_id: str) -> dict[str, Any]:
         """The pending change to a call started before these ops (usage adds up; a finish sets its end)."""
         change = self.call_updates.get(invocation_id)
@@ -608,7 +763,7 @@ class _TaskDelta:
             change = self.call_updates[invocation_id] = {
                 "iid": invocation_id,
                 "tid": self.task_id,
-                "now": self.now,
+                "now": self.clock,
                 "d_in": 0,
                 "d_out": 0,
                 "d_cache": 0,
@@ -619,6 +774,7 @@ class _TaskDelta:
                 "p_finished": False,
                 "p_response": None,
                 "p_error": None,
+                "first_at": self.clock,  # when a stand-in for it would start (not a column of the UPDATE)
             }
         return change
 
@@ -630,9 +786,41 @@ class _TaskDelta:
             found = set(session.scalars(_CALLS_OF_TASK, {"tid": self.task_id, "ids": wanted}))
             for invocation_id in wanted:
                 if invocation_id not in found:
-                    raise InvocationNotFound(invocation_id)
+                    if not self.stand_ins:
+                        raise InvocationNotFound(invocation_id)
+                    self.call_rows.append(self._stand_in(self.call_updates.pop(invocation_id)))
+                    self.deltas["invocation_count"] += 1
         rows.call_rows += self.call_rows
         rows.call_updates += self.call_updates.values()
+        rows.call_fills += self.call_fills
+        rows.search_rows += self.search_rows
+
+    def _stand_in(self, change: dict[str, Any]) -> dict[str, Any]:
+        """The row of a call named before its start: what its end and usage said; its start fills it in."""
+        return {
+            "id": change["iid"],
+            "task_id": self.task_id,
+            "iteration": None,
+            "role": "",
+            "provider": "",
+            "model": change["p_model"] or "",
+            "status": change["p_status"] or "running",
+            "started_at": change["first_at"],
+            "completed_at": change["p_completed"],
+            "last_activity_at": change["now"],
+            "prompt": None,
+            "response": change["p_response"],
+            "error": change["p_error"],
+            "input_tokens": change["d_in"],
+            "output_tokens": change["d_out"],
+            "cache_read_tokens": change["d_cache"],
+            "cost_usd": change["d_cost"],
+            "kind": "llm",
+            "parent_id": None,
+            "name": "",
+            "messages": None,
+            "placeholder": True,
+        }
 
 
 _COUNT_OUTCOME = {

@@ -14,10 +14,17 @@ from db.models import Base
 from tests.conftest import sqlite_database
 
 
+def _modelled(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    # The full-text search structures (db/search.py, migration 0011) are no models: an FTS5 virtual table
+    # with its shadow tables on SQLite, a tsvector table on PostgreSQL.
+    return not (name or "").startswith(("call_search", "ix_call_search"))
+
+
 def test_migrated_schema_matches_models(db: Database) -> None:
     assert is_current(db)
     with db.read_engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": _modelled})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == []
 
 

@@ -5,15 +5,19 @@ translation into the write path's ops (db/ops.py)."""
 from __future__ import annotations
 
 import typing
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from dashboard.api.schemas import NO_NUL
+from db.clientclock import OutOfWindow, SkewWindow
 from db.ingest import MAX_CLIENT_INVOCATION_ID, IngestItem, TaskRef
+from db.messages import pack
 from db.ops import (
     MAX_MESSAGE,
     ActivityLine,
+    CallReported,
     InvocationFinished,
     InvocationStarted,
     Op,
@@ -25,7 +29,8 @@ from db.ops import (
     Usage,
 )
 from db.pricing import Price, cost_of
-from db.states import ActivityType, TaskKind, TaskStatus
+from db.search import index_text
+from db.states import ActivityType, CallKind, TaskKind, TaskStatus
 
 MAX_EVENTS = 1_000
 MAX_BATCH_BYTES = 5 * 1024 * 1024
@@ -50,6 +55,12 @@ class _Event(BaseModel):
     task_id: int | None = Field(None, ge=1, le=MAX_ID, description="the task's TaskLens id …")
     external_id: str | None = Field(
         None, min_length=1, max_length=200, pattern=NO_NUL, description="… or your key for it"
+    )
+    at: AwareDatetime | None = Field(
+        None,
+        description="when it happened by your clock (ISO 8601 with an offset, e.g. 2026-12-03T07:00:00.250Z); "
+        "stored as given within the server's skew window (default 7 days back, 5 minutes ahead; else 422). "
+        "Default: when the server records it",
     )
 
     @model_validator(mode="after")
@@ -116,6 +127,43 @@ class InvocationStartedEvent(_Event):
     model: Short = ""
     prompt: Text | None = None
     iteration: int | None = Field(None, ge=0, le=2**31 - 1)
+    kind: CallKind = Field(CallKind.LLM, description="llm, tool, agent, retriever or other")
+    parent_id: ClientInvocationId | None = Field(None, description="the id of the call this one was made in")
+    name: Short = Field("", description="a tool's or agent's name")
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Short = Field(description="system, user, assistant, tool …")
+    content: Any = Field(None, description="text, or structured parts")
+
+
+class CallEvent(_Event):
+    """A whole call in one event (no separate start): a tool call with its input and output, or a model call
+    with its messages, each with its own start and end by your clock. `parent_id` may name a call reported
+    later."""
+
+    event: Literal["call"]
+    id: ClientInvocationId = Field(description="yours, unique within the attempt")
+    kind: CallKind = CallKind.LLM
+    name: Short = ""
+    parent_id: ClientInvocationId | None = None
+    role: Short = ""
+    provider: Short = ""
+    model: Short = ""
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None = Field(None, description="absent: still running")
+    ok: bool = True
+    error: Text | None = None
+    input: Any = Field(None, description="a tool's arguments (any JSON)")
+    output: Any = Field(None, description="a tool's result (any JSON)")
+    input_messages: list[Message] = Field(default_factory=list, max_length=1000)
+    output_messages: list[Message] = Field(default_factory=list, max_length=1000)
+    input_tokens: Tokens = 0
+    output_tokens: Tokens = 0
+    cache_read_tokens: Tokens = 0
+    cost_usd: float | None = Field(None, ge=0, le=10**9, description="default: from the price table")
 
 
 class _UsageFields(_Event):
@@ -152,6 +200,7 @@ Event = Annotated[
     | ActivityEvent
     | InvocationStartedEvent
     | InvocationFinishedEvent
+    | CallEvent
     | UsageEvent
     | ResultEvent,
     Field(discriminator="event"),
@@ -200,8 +249,12 @@ class ItemError(ValueError):
         self.index, self.field, self.message = index, field_name, message
 
 
-def to_items(batch: EventBatch, prices: dict[str, Price]) -> list[IngestItem]:
-    """The write path's view of the batch. Raises ItemError for what only the task rules catch."""
+def to_items(
+    batch: EventBatch, prices: dict[str, Price], now: datetime, window: SkewWindow | None = None
+) -> list[IngestItem]:
+    """The write path's view of the batch. Raises ItemError for what only the task rules catch, and for an
+    `at` outside the skew window around `now` (naive UTC)."""
+    window = window or SkewWindow()
     models: dict[tuple[Any, Any], str] = {}  # (task, call) -> model of calls started in this batch
     items = []
     refs: dict[Any, TaskRef] = {}
@@ -234,8 +287,12 @@ def to_items(batch: EventBatch, prices: dict[str, Price]) -> list[IngestItem]:
             started = models.get((task, ev.id))
         elif isinstance(ev, UsageEvent):
             started = models.get((task, ev.invocation_id))
-        ops = _ops(ev, prices, started)
-        items.append(IngestItem(index, ev.event_id, ref, spec, ops))
+        at = _checked(index, "at", ev.at, window, now)
+        if isinstance(ev, CallEvent):
+            ops: tuple[Op, ...] = (_call(ev, prices, window, now, index),)
+        else:
+            ops = _ops(ev, prices, started)
+        items.append(IngestItem(index, ev.event_id, ref, spec, ops, at))
     return items
 
 
@@ -249,7 +306,19 @@ def _ops(ev: Any, prices: dict[str, Price], started_model: str | None) -> tuple[
             return (ActivityLine(ev.message, ev.type, ev.invocation_id, ev.stream),)
         case InvocationStartedEvent():
             provider = ev.provider or (prices[ev.model].provider if ev.model in prices else "")
-            return (InvocationStarted(ev.id, ev.role, provider, ev.model, ev.prompt, ev.iteration),)
+            return (
+                InvocationStarted(
+                    ev.id,
+                    ev.role,
+                    provider,
+                    ev.model,
+                    ev.prompt,
+                    ev.iteration,
+                    ev.kind,
+                    ev.parent_id,
+                    ev.name,
+                ),
+            )
         case InvocationFinishedEvent():
             ok = ev.event == "invocation.completed"
             finish = InvocationFinished(ev.id, ok, ev.response, ev.error)
@@ -261,6 +330,57 @@ def _ops(ev: Any, prices: dict[str, Price], started_model: str | None) -> tuple[
         case ResultEvent():
             return (SetResult(ev.result),)
     return ()
+
+
+def _checked(
+    index: int, name: str, at: datetime | None, window: SkewWindow, now: datetime
+) -> datetime | None:
+    if at is None:
+        return None
+    try:
+        return window.check(at, now)
+    except OutOfWindow as exc:
+        raise ItemError(index, name, str(exc)) from None
+
+
+def _call(
+    ev: CallEvent, prices: dict[str, Price], window: SkewWindow, now: datetime, index: int
+) -> CallReported:
+    started = cast(datetime, _checked(index, "started_at", ev.started_at, window, now))
+    ended = _checked(index, "ended_at", ev.ended_at, window, now)
+    if ended is not None and ended < started:
+        raise ItemError(index, "ended_at", "is before started_at")
+    cost = ev.cost_usd
+    if cost is None:
+        cost = cost_of(ev.model, ev.input_tokens, ev.output_tokens, ev.cache_read_tokens, prices)
+    provider = ev.provider or (prices[ev.model].provider if ev.model in prices else "")
+    messages = {
+        "input": [m.model_dump() for m in ev.input_messages],
+        "output": [m.model_dump() for m in ev.output_messages],
+    }
+    if ev.input is not None:
+        messages["arguments"] = ev.input
+    if ev.output is not None:
+        messages["result"] = ev.output
+    return CallReported(
+        ev.id,
+        ev.kind,
+        started,
+        ended,
+        ok=ev.ok,
+        name=ev.name,
+        parent_id=ev.parent_id,
+        role=ev.role,
+        provider=provider,
+        model=ev.model,
+        input_tokens=ev.input_tokens,
+        output_tokens=ev.output_tokens,
+        cache_read_tokens=ev.cache_read_tokens,
+        cost_usd=cost,
+        error=ev.error,
+        messages=pack(messages),  # stored once: no prompt/response copy beside it
+        search_text=index_text(messages),
+    )
 
 
 def _transition(ev: TransitionEvent) -> Transition:

@@ -49,7 +49,7 @@ def ingest() -> ResponseReturnValue:
             count=len(batch.events),
         )
     try:
-        items = to_items(batch, api.prices)
+        items = to_items(batch, api.prices, utcnow(), api.svc.settings.skew_window)
     except ItemError as exc:
         raise _item_error(422, "validation_error", exc.index, exc.field, exc.message) from None
     batch_id = uuid.uuid4().hex

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from dashboard.api import schemas as s
+from dashboard.api.call_schemas import CallDetail, CallTree, Latency, LatencyQuery, SearchQuery, SearchResult
 from dashboard.api.event_schemas import MAX_BATCH_BYTES, MAX_EVENTS, BatchResult, EventBatch
 from dashboard.api.params import parse_query
 from dashboard.api.registry import ENDPOINTS, PREFIX, Role, endpoint
@@ -41,6 +42,10 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
     s.TimelinePage,
     s.ActivityPage,
     s.InvocationDetail,
+    CallTree,
+    CallDetail,
+    Latency,
+    SearchResult,
     s.Stats,
     s.WorkerList,
     s.Costs,
@@ -159,6 +164,44 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
             path=("invocation_id",),
         )
     },
+    TASK + "/calls": {
+        "get": _op(
+            "call_tree",
+            "The task's calls as a tree (llm, tool, agent, retriever, other) with durations, tokens and cost",
+            {200: ("the calls, nested under their parents", CallTree)},
+            (400, 404),
+            path=("task_id",),
+        )
+    },
+    "/calls/{call_id}": {
+        "get": _op(
+            "get_call",
+            "One call with its duration and messages (a tool's arguments and result)",
+            {200: ("the call", CallDetail)},
+            (400, 404),
+            path=("call_id",),
+        )
+    },
+    "/search": {
+        "get": _op(
+            "search_calls",
+            "Full-text search over calls' messages across tasks",
+            {200: ("matching tasks with their matching calls", SearchResult)},
+            query=SearchQuery,
+            description="Every word must appear (any case; SQLite FTS5 terms, PostgreSQL `simple` full text). "
+            "Indexed: the user and assistant text of calls reported with messages (OTLP spans, `call` events).",
+        )
+    },
+    "/latency": {
+        "get": _op(
+            "latency",
+            "Call latency percentiles (p50/p95/p99) by model, role or tool over a range",
+            {200: ("a row per model, role or tool, busiest first", Latency)},
+            query=LatencyQuery,
+            description="Durations are the producer's own (client `at`, span start and end), exact: one "
+            "sort per group in the database.",
+        )
+    },
     "/events": {
         "post": _op(
             "ingest",
@@ -169,7 +212,8 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
             description=f"At most {MAX_EVENTS:,} events and {MAX_BATCH_BYTES:,} bytes (413 past either). "
             "Every event is checked before anything is written; a bad one rejects the batch (details.index "
             "and details.field name it) and nothing is stored. Events are recorded in batch order per task, "
-            "stamped with the server's clock. A replayed event_id of the same task is skipped.",
+            "at their `at` when given (within the server's skew window, else 422), else the server's clock. "
+            "A replayed event_id of the same task is skipped.",
         )
     },
     "/stats": {"get": _op("stats", "The overview's KPIs", {200: ("the figures", s.Stats)})},
@@ -230,6 +274,7 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
 PATH_PARAMS = {
     "task_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     "invocation_id": {"type": "string"},
+    "call_id": {"type": "string"},
     "table": {"type": "string"},
 }
 

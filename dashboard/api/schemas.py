@@ -226,6 +226,13 @@ class InvocationDetail(Model):
     prompt: str | None
     response: str | None
     error: str | None
+    kind: str = Field(description="llm, tool, agent, retriever or other")
+    parent_id: str | None = Field(description="the call it was made in (it may not be reported yet)")
+    name: str = Field(description="a tool's or agent's name")
+    placeholder: bool = Field(description="a stand-in: its end or usage was reported, its start not yet")
+    messages: dict[str, Any] = Field(
+        description="input and output messages (role, content, …); a tool's arguments and result"
+    )
     activity: list[ActivityLineOut]
     activity_truncated: bool
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import dash
 import dash_bootstrap_components as dbc
@@ -21,6 +22,7 @@ from dashboard.components.overview import kpi_card
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
 from db import agents
+from db.external_agents import external_agents
 from db.scope import parse_scope
 from db.states import WorkerStatus
 from db.timeutil import iso, utcnow
@@ -33,6 +35,7 @@ FLEET = "agents-fleet"
 ROLE_COST = "agents-role-cost"
 ROLE_QUALITY = "agents-role-quality"
 ROLES = "agents-roles"
+EXTERNAL = "agents-external"
 TICK = "agents-tick"
 
 # Heartbeats write no events (nothing is pushed), so status and utilization are re-read on a slow tick too;
@@ -82,6 +85,13 @@ def layout(**query: Any) -> html.Div:
                 [
                     header_with("Roles", download_link(ids.EXPORT_ROLES, export_url("agents-roles"))),
                     dbc.CardBody(id=ROLES),
+                ],
+                className="mb-3",
+            ),
+            dbc.Card(
+                [
+                    dbc.CardHeader("External agents (their own processes: POST /events, OpenTelemetry)"),
+                    dbc.CardBody(id=EXTERNAL),
                 ],
                 className="mb-3",
             ),
@@ -196,6 +206,44 @@ def roles_table(frame: pd.DataFrame) -> Any:
     return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="mb-0")
 
 
+def external_table(frame: pd.DataFrame, now: datetime) -> Any:
+    """External agents by name (a `worker` in their events, an OTLP resource's service.name)."""
+    if frame.empty:
+        return html.Div(
+            "No external agent reported tasks in this range. Point an OpenTelemetry exporter at "
+            "OTEL_EXPORTER_OTLP_ENDPOINT=<this server>, or send POST /api/v1/events.",
+            className="text-muted small",
+        )
+    rows = []
+    for a in frame.itertuples():
+        seen = (now - a.last_seen_at).total_seconds()
+        href = f"/tasks?worker={quote(str(a.agent), safe='')}"
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(dcc.Link(str(a.agent), href=href)),
+                    html.Td(f"{int(a.tasks):,}" + (f" ({int(a.running):,} running)" if a.running else "")),
+                    html.Td(f"{int(a.done):,} / {int(a.failed):,}"),
+                    html.Td(f"{int(a.calls):,}"),
+                    html.Td(f"{int(a.input_tokens):,} / {int(a.output_tokens):,}"),
+                    html.Td(money(float(a.cost))),
+                    html.Td(duration(None if missing(a.avg_task_s) else float(a.avg_task_s))),
+                    html.Td(ticking(seen, a.last_seen_at, " ago")),
+                ]
+            )
+        )
+    heads = ("Agent", "Tasks", "Done / failed", "Calls", "Tokens in/out", "Cost", "Avg task", "Last seen")
+    head = html.Thead(html.Tr([html.Th(h) for h in heads]))
+    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="mb-0")
+
+
+def external(svc: Services, query: str) -> Any:
+    now = utcnow()
+    with svc.db.reading() as session:
+        frame = external_agents(session, parse_scope(query, now))
+    return external_table(frame, now)
+
+
 def refresh(svc: Services, query: str, theme: str | None) -> tuple[Any, ...]:
     now = utcnow()
     scope = parse_scope(query, now)
@@ -225,6 +273,15 @@ def register(app: dash.Dash, svc: Services) -> None:
     )
     def _refresh(query: str, _signal: Any, theme: str | None, _tick: Any) -> Any:
         return refresh(svc, query, theme)
+
+    @app.callback(
+        Output(EXTERNAL, "children"),
+        Input(ids.PAGE_SCOPE, "data"),
+        Input(ids.SIGNAL, "data"),
+        Input(TICK, "n_intervals"),
+    )
+    def _external(query: str, _signal: Any, _tick: Any) -> Any:
+        return external(svc, query)
 
     # The download links carry the page's scope (its URL query).
     app.clientside_callback(

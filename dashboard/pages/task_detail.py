@@ -7,15 +7,15 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, Patch, State, dcc, html
+from dash import ALL, Input, Output, Patch, State, dcc, html
 
 from dashboard import access, figures, ids
 from dashboard.clientside import js
-from dashboard.components import detail
+from dashboard.components import calltree, detail
 from dashboard.components.cards import header_with
 from dashboard.components.download import download_link, export_url
 from dashboard.services import Services
-from db import taskdetail
+from db import calls, task_pages, taskdetail
 from db.queries import get_task, latest_seq
 from db.states import IllegalTransition
 from db.timeutil import utcnow
@@ -28,6 +28,13 @@ MAX_LINES = 2_000
 INITIAL_LINES = 300
 HIDDEN = {"display": "none"}
 SHOWN: dict[str, str] = {}
+# The call tree, the message view of a call, and the conversation's Markdown download (issue 14).
+CALLS = "detail-calls"
+CALL_MODAL = "detail-call-modal"
+CALL_MESSAGES = "detail-call-messages"
+EXPORT_MD = "detail-export-md"
+CALL_SEARCH = "detail-call-search"
+DOWNLOAD_MD = "detail-download-md"
 
 
 def parse_id(raw: Any) -> int | None:
@@ -78,6 +85,43 @@ def layout(task_id: str | None = None, **_: Any) -> html.Div:
                             dbc.CardBody(dcc.Graph(id=ids.DETAIL_TIMELINE, config={"displaylogo": False})),
                         ],
                         className="mb-3",
+                    ),
+                    card(
+                        [
+                            header_with(
+                                "Calls",
+                                html.Div(
+                                    [
+                                        dbc.Input(
+                                            id=CALL_SEARCH,
+                                            type="search",
+                                            placeholder="Search this task's calls",
+                                            debounce=True,
+                                            size="sm",
+                                            style={"maxWidth": "16rem"},
+                                        ),
+                                        dbc.Button(
+                                            "Export conversation (Markdown)",
+                                            id=EXPORT_MD,
+                                            size="sm",
+                                            color="link",
+                                            className="p-0",
+                                        ),
+                                        dcc.Download(id=DOWNLOAD_MD),
+                                    ],
+                                    className="d-flex align-items-center gap-3",
+                                ),
+                            ),
+                            dbc.CardBody(id=CALLS),
+                        ],
+                        className="mb-3",
+                    ),
+                    dbc.Modal(
+                        [dbc.ModalHeader(dbc.ModalTitle("Messages")), dbc.ModalBody(id=CALL_MESSAGES)],
+                        id=CALL_MODAL,
+                        size="xl",
+                        scrollable=True,
+                        is_open=False,
                     ),
                     dbc.Row(
                         [
@@ -168,6 +212,45 @@ def refresh(
     )
 
 
+def call_panel(
+    svc: Services,
+    signal: dict[str, Any] | None,
+    task_id: int,
+    triggered: str | None,
+    shown: Any = None,
+    search: str | None = None,
+) -> Any:
+    """The task's calls as a tree (with a search: the matching calls and the calls above them); once drawn,
+    skipped when a push concerns other tasks only."""
+    if shown is not None and _untouched(signal, task_id, triggered):
+        raise dash.exceptions.PreventUpdate
+    with svc.db.reading() as session:
+        rows = calls.task_calls(session, task_id)
+        found = calls.matching_calls(session, task_id, search) if search and search.strip() else None
+    if found is None:
+        return calltree.tree_table(calls.nest(rows))
+    if not found:
+        return html.Div(f"No call of this task mentions {search!r}.", className="text-muted small")
+    return calltree.tree_table(calls.nest(calls.with_ancestors(rows, found)), matches=found)
+
+
+def open_call(svc: Services, call_id: str) -> tuple[Any, bool]:
+    with svc.db.reading() as session:
+        found = task_pages.invocation(session, call_id, lines=0)
+    if found is not None and found["completed_at"] is not None:
+        found["duration_s"] = (found["completed_at"] - found["started_at"]).total_seconds()
+    return calltree.message_view(found), True
+
+
+def conversation(svc: Services, task_id: int) -> dict[str, Any]:
+    with svc.db.reading() as session:
+        t = get_task(session, task_id)
+        found = calls.conversation(session, task_id)
+    title = t.title if t is not None else ""
+    text = calltree.conversation_markdown(title, task_id, found)
+    return {"content": text, "filename": f"task-{task_id}-conversation.md", "type": "text/markdown"}
+
+
 def stream(
     svc: Services,
     signal: dict[str, Any] | None,
@@ -249,6 +332,38 @@ def register(app: dash.Dash, svc: Services) -> None:
         signal: dict[str, Any] | None, task_id: int, paused: bool, cursor: dict[str, int] | None
     ) -> Any:
         return stream(svc, signal, task_id, paused, cursor, dash.ctx.triggered_id)
+
+    @app.callback(
+        Output(CALLS, "children"),
+        Input(ids.SIGNAL, "data"),
+        Input(ids.DETAIL_ID, "data"),
+        Input(CALL_SEARCH, "value"),
+        State(CALLS, "children"),
+    )
+    def _calls(signal: dict[str, Any] | None, task_id: int, search: str | None, shown: Any) -> Any:
+        return call_panel(svc, signal, task_id, dash.ctx.triggered_id, shown, search)
+
+    @app.callback(
+        Output(CALL_MESSAGES, "children"),
+        Output(CALL_MODAL, "is_open"),
+        Input({"type": calltree.CALL_OPEN, "id": ALL}, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def _open(_clicks: list[int | None]) -> Any:
+        if not dash.ctx.triggered or not dash.ctx.triggered[0].get("value"):
+            raise dash.exceptions.PreventUpdate  # the buttons were (re)drawn, not clicked
+        return open_call(svc, str(dash.ctx.triggered_id["id"]))
+
+    @app.callback(
+        Output(DOWNLOAD_MD, "data"),
+        Input(EXPORT_MD, "n_clicks"),
+        State(ids.DETAIL_ID, "data"),
+        prevent_initial_call=True,
+    )
+    def _export(clicks: int | None, task_id: int) -> Any:
+        if not clicks:
+            raise dash.exceptions.PreventUpdate
+        return conversation(svc, task_id)
 
     app.clientside_callback(
         js(
