@@ -76,6 +76,10 @@ class Settings:
     db_max_overflow: int = 5
     # Workers offline for longer than this drop off the live worker lists (their rows and history stay).
     worker_offline_hide_hours: float = 24.0
+    # Alerts (issue 13): a webhook every rule notifies (firing and resolved) besides its own channels, and how
+    # often the fleet's one evaluator looks at absence and rates (events wake it sooner).
+    alert_webhook_url: str | None = None
+    alert_eval_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -132,6 +136,14 @@ class Settings:
         if not 0 <= self.db_max_overflow <= 1000:
             raise SettingsError(
                 f"TASKLENS_DB_MAX_OVERFLOW must be between 0 and 1000, got {self.db_max_overflow}"
+            )
+        if self.alert_webhook_url and not self.alert_webhook_url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"TASKLENS_ALERT_WEBHOOK_URL must start with http:// or https://, got {self.alert_webhook_url!r}"
+            )
+        if self.alert_eval_seconds <= 0:
+            raise SettingsError(
+                f"TASKLENS_ALERT_EVAL_SECONDS must be positive, got {self.alert_eval_seconds}"
             )
         if self.worker_offline_hide_hours <= 0:
             raise SettingsError(

@@ -25,6 +25,7 @@ from db.states import EXECUTABLE_KINDS, TaskKind
 from db.unavailable import backoff
 from db.workers import WorkerIdentity
 from db.writes import LeaseLost, TaskNotFound
+from worker.alerting import AlertLoops
 from worker.context import OpSink, RunHandle
 from worker.jobs import JOBS
 from worker.reporting import ReportRunner
@@ -70,6 +71,7 @@ class Worker:
         self._threads: list[threading.Thread] = []
         self._unsubscribe = hub.subscribe(self._on_change)
         self.reports = ReportRunner(settings, recorder, hub, self.identity.id)
+        self.alerts = AlertLoops(settings, recorder, hub, self.identity.id)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(4)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
@@ -92,6 +94,7 @@ class Worker:
             )
         self.scheduler.start()
         self.reports.start()
+        self.alerts.start()
         for target, name in ((self._dispatch_loop, "dispatcher"), (self._supervise_loop, "supervisor")):
             t = threading.Thread(target=target, name=f"worker-{name}", daemon=True)
             t.start()
@@ -119,6 +122,7 @@ class Worker:
         closing.start()
         closing.join(timeout=5.0)
         self.reports.stop()
+        self.alerts.stop()
         for t in self._threads:
             t.join(timeout=2.0)
         try:

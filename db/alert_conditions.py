@@ -1,0 +1,207 @@
+"""Data layer: what each rule kind watches, as one cheap query per rule — a list of findings (targets for which
+the condition holds now). Each reads an index range or a rollup, never a scan of the task table: running and
+queued tasks by the status index, recent outcomes by (status, completed_at), spend through the usage rollup."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Select, Table, exists, func, select
+from sqlalchemy.orm import Session
+
+from db import budgets, costs
+from db.alert_rules import Rule, RuleKind
+from db.alert_store import Finding
+from db.models import Task, TaskTag, Worker
+from db.scope import Scope
+from db.states import FAILURES, TaskStatus, WorkerStatus
+
+T = cast(Table, Task.__table__)
+TG = cast(Table, TaskTag.__table__)
+W = cast(Table, Worker.__table__)
+
+# A failure rate over fewer finished tasks than this is noise (one failure of two is not "50 % failing").
+MIN_FINISHED = 5
+# At most this many targets per rule and cycle: a thousand stuck tasks are one incident, not a thousand pages.
+MAX_TARGETS = 200
+# Spend below this (USD) over a window is never a spike, whatever the ratio.
+MIN_SPIKE_USD = 0.01
+SPIKE_BASELINE = timedelta(days=7)
+
+
+def _scoped(query: Select[Any], rule: Rule) -> Select[Any]:
+    value = rule.scope_value
+    if rule.scope_kind == "kind":
+        return query.where(T.c.kind == value)
+    if rule.scope_kind == "created_by":
+        return query.where(T.c.created_by == value)
+    if rule.scope_kind == "worker":
+        return query.where(T.c.worker_id == value)
+    if rule.scope_kind == "tag":
+        return query.where(exists().where(TG.c.task_id == T.c.id, TG.c.tag == value))
+    return query
+
+
+def _scope_label(rule: Rule) -> str:
+    return "all tasks" if rule.scope_kind == "all" else f"{rule.scope_kind} {rule.scope_value}"
+
+
+def stuck_tasks(session: Session, rule: Rule, now: datetime, stuck_after: float) -> list[Finding]:
+    after = rule.threshold if rule.threshold is not None else stuck_after
+    cutoff = now - timedelta(seconds=after)
+    silent_since = func.coalesce(T.c.last_activity_at, T.c.started_at)
+    query = select(T.c.id, T.c.title, T.c.kind, T.c.worker_id, silent_since.label("since")).where(
+        T.c.status == TaskStatus.RUNNING.value, silent_since < cutoff
+    )
+    rows = session.execute(_scoped(query, rule).order_by(T.c.id).limit(MAX_TARGETS))
+    return [
+        Finding(
+            target=f"task:{r.id}",
+            summary=f"Task #{r.id} {r.title!r} has been silent for {(now - r.since).total_seconds():.0f} s",
+            value=(now - r.since).total_seconds(),
+            labels={
+                "task_id": r.id,
+                "task_title": r.title,
+                "task_kind": r.kind,
+                "worker_id": r.worker_id or "",
+            },
+        )
+        for r in rows
+    ]
+
+
+def failed_tasks(session: Session, rule: Rule, now: datetime) -> list[Finding]:
+    since = now - timedelta(seconds=rule.window_seconds)
+    query = select(T.c.id, T.c.title, T.c.kind, T.c.error_message).where(
+        T.c.status.in_(FAILURES), T.c.completed_at >= since
+    )
+    rows = session.execute(_scoped(query, rule).order_by(T.c.id.desc()).limit(MAX_TARGETS))
+    return [
+        Finding(
+            target=f"task:{r.id}",
+            summary=f"Task #{r.id} {r.title!r} failed: {(r.error_message or 'no message')[:200]}",
+            labels={"task_id": r.id, "task_title": r.title, "task_kind": r.kind},
+        )
+        for r in rows
+    ]
+
+
+def failure_rate(session: Session, rule: Rule, now: datetime) -> list[Finding]:
+    since = now - timedelta(seconds=rule.window_seconds)
+    finished = (TaskStatus.COMPLETED.value, *FAILURES)
+    query = select(T.c.status, func.count()).where(T.c.status.in_(finished), T.c.completed_at >= since)
+    counts = {r[0]: int(r[1]) for r in session.execute(_scoped(query, rule).group_by(T.c.status))}
+    total = sum(counts.values())
+    failed = sum(counts.get(s, 0) for s in FAILURES)
+    if total < MIN_FINISHED or rule.threshold is None or failed / total <= rule.threshold:
+        return []
+    rate = failed / total
+    return [
+        Finding(
+            target=f"scope:{rule.scope_kind}:{rule.scope_value or ''}",
+            summary=f"{rate:.0%} of {total} tasks ({_scope_label(rule)}) failed in the last "
+            f"{rule.window_seconds / 60:g} min (threshold {rule.threshold:.0%})",
+            value=rate,
+            labels={"task_kind": rule.scope_value or ""} if rule.scope_kind == "kind" else {},
+        )
+    ]
+
+
+def queue_depth(session: Session, rule: Rule, now: datetime) -> list[Finding]:
+    limit = int(rule.threshold or 0)
+    # Counting stops one past the threshold: a million queued tasks cost what 101 do.
+    inner = _scoped(select(T.c.id).where(T.c.status == TaskStatus.QUEUED.value), rule).limit(limit + 1)
+    depth = int(session.scalar(select(func.count()).select_from(inner.subquery())) or 0)
+    if depth <= limit:
+        return []
+    return [
+        Finding(
+            target=f"scope:{rule.scope_kind}:{rule.scope_value or ''}",
+            summary=f"More than {limit} tasks queued ({_scope_label(rule)})",
+            value=float(depth),
+        )
+    ]
+
+
+def budget_use(session: Session, rule: Rule, now: datetime, *, projected: bool) -> list[Finding]:
+    out = []
+    threshold = rule.threshold if rule.threshold is not None else 1.0
+    for b in budgets.statuses(session, now):
+        if not b.limit_usd:
+            continue
+        amount = b.projected if projected else b.spent
+        ratio = amount / b.limit_usd
+        reached = ratio > threshold if projected else ratio >= threshold
+        if not reached:
+            continue
+        what = f"projected to spend ${b.projected:,.2f}" if projected else f"has spent ${b.spent:,.2f}"
+        out.append(
+            Finding(
+                target=f"budget:{b.id}:{b.period_start.date().isoformat()}",
+                summary=f"Budget {b.name!r} {what} of ${b.limit_usd:,.2f} this {b.period} ({ratio:.0%})",
+                value=ratio,
+                labels={"budget": b.name, "budget_id": b.id},
+            )
+        )
+    return out
+
+
+def workers_offline(session: Session, rule: Rule, now: datetime, lease_seconds: float) -> list[Finding]:
+    """Workers that lost their heartbeat (marked offline by the silence sweep, long after they were last seen),
+    within the window; a worker that stopped cleanly is not an incident."""
+    query = select(W.c.id, W.c.name, W.c.host, W.c.last_seen_at, W.c.stopped_at).where(
+        W.c.status == WorkerStatus.OFFLINE.value,
+        W.c.stopped_at >= now - timedelta(seconds=rule.window_seconds),
+    )
+    if rule.scope_kind == "worker":
+        query = query.where((W.c.id == rule.scope_value) | (W.c.name == rule.scope_value))
+    out = []
+    for r in session.execute(query.limit(MAX_TARGETS)):
+        if r.stopped_at - r.last_seen_at < timedelta(seconds=lease_seconds):
+            continue
+        out.append(
+            Finding(
+                target=f"worker:{r.id}",
+                summary=f"Worker {r.id} on {r.host} stopped answering (last seen {r.last_seen_at:%H:%M:%S} UTC)",
+                labels={"worker_id": r.id},
+            )
+        )
+    return out
+
+
+def cost_spike(session: Session, rule: Rule, now: datetime) -> list[Finding]:
+    window = timedelta(seconds=rule.window_seconds)
+    recent = costs.spend(session, Scope(start=now - window, end=now, range_key="custom"))
+    if recent < MIN_SPIKE_USD or rule.threshold is None:
+        return []
+    start = now - window - SPIKE_BASELINE
+    before = costs.spend(session, Scope(start=start, end=now - window, range_key="custom"))
+    normal = before * window / SPIKE_BASELINE
+    if normal <= 0 or recent <= rule.threshold * normal:
+        return []
+    return [
+        Finding(
+            target="scope:all:",
+            summary=f"Spend of ${recent:,.2f} in the last {rule.window_seconds / 60:g} min is "
+            f"{recent / normal:.1f}× the 7-day normal (${normal:,.2f})",
+            value=recent / normal,
+        )
+    ]
+
+
+Condition = Callable[[Session, Rule, datetime], list[Finding]]
+
+
+def conditions(stuck_after: float, lease_seconds: float) -> dict[RuleKind, Condition]:
+    return {
+        RuleKind.STUCK_TASK: lambda s, r, now: stuck_tasks(s, r, now, stuck_after),
+        RuleKind.TASK_FAILED: failed_tasks,
+        RuleKind.FAILURE_RATE: failure_rate,
+        RuleKind.QUEUE_DEPTH: queue_depth,
+        RuleKind.BUDGET_USED: lambda s, r, now: budget_use(s, r, now, projected=False),
+        RuleKind.BUDGET_PROJECTED: lambda s, r, now: budget_use(s, r, now, projected=True),
+        RuleKind.WORKER_OFFLINE: lambda s, r, now: workers_offline(s, r, now, lease_seconds),
+        RuleKind.COST_SPIKE: cost_spike,
+    }
