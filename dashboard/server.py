@@ -10,7 +10,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from dashboard import ids, shortcuts, unavailable
+from dashboard import alertbell, ids, shortcuts, unavailable
 from dashboard import toasts as finish
 from dashboard.clientside import js
 from dashboard.routes import BOOTSTRAP_CSS, mount
@@ -46,6 +46,7 @@ def create_app(svc: Services) -> dash.Dash:
     unavailable.install(app.server)  # 503/507 + Retry-After, not a 500, while the database is away
     app.layout = shell
     _register_shell_callbacks(app, svc)
+    alertbell.register(app, svc)
     return app
 
 
@@ -100,6 +101,7 @@ def shell() -> html.Div:
         dbc.Container(
             [
                 dbc.NavbarBrand("TaskLens", href="/"),
+                alertbell.layout(),  # in sight at every width, like the connection badge
                 status,
                 dbc.NavbarToggler(id=ids.NAV_TOGGLE, className="ms-2"),
                 dbc.Collapse(
@@ -135,6 +137,7 @@ def shell() -> html.Div:
             # Bottom right, over no filter; at most three toasts, a burst is one summary (dashboard/toasts.py).
             dcc.Store(id=ids.TOAST_PLAN),
             html.Div(id=ids.TOASTS, className="toast-stack"),
+            alertbell.toast_stack(),
             *shortcuts.layout(),
             html.Main(
                 dbc.Container(dash.page_container, fluid=True, className="pb-4"), id=ids.MAIN, tabIndex=-1

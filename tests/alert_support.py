@@ -17,11 +17,14 @@ from db.engine import Database
 
 
 class Receiver:
-    """Collects every POST (path, headers, JSON body); `status` is what it answers."""
+    """Collects every POST (path, headers, JSON body); `status` is what it answers, and `fail_next` makes
+    the next requests to a path fail with 500."""
 
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []
+        self.refused: list[dict[str, Any]] = []
         self.status = 200
+        self.fail_next: dict[str, int] = {}  # path -> how many more requests to answer 500
         self._lock = threading.Lock()
         owner = self
 
@@ -29,14 +32,17 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with owner._lock:
-                    owner.posts.append(
-                        {
-                            "path": self.path,
-                            "headers": dict(self.headers),
-                            "json": json.loads(body or b"null"),
-                        }
-                    )
                     status = owner.status
+                    if owner.fail_next.get(self.path, 0) > 0:
+                        owner.fail_next[self.path] -= 1
+                        status = 500
+                    post = {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "json": json.loads(body or b"null"),
+                    }
+                    # `posts` holds the deliveries that succeeded; `refused` the ones answered with an error.
+                    (owner.posts if status < 300 else owner.refused).append(post)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

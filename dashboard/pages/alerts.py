@@ -1,0 +1,138 @@
+"""Dashboard layer: the Alerts page — firing, acknowledged, silenced, pending and history tabs, each a table
+read by db/alert_queries.view; acknowledging from the table (operators); the rules and silences in force.
+Live: an `alert` event pushed over the websocket redraws the open tab."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, State, ctx, html
+
+from dashboard import access, ids
+from dashboard.alertbell import wants_recount
+from dashboard.components.alerts import ACK_BUTTON, alert_table
+from dashboard.services import Services
+from db.alert_queries import view
+from db.alert_rules import list_rules
+from db.alert_silences import list_silences
+from db.alert_store import AlertNotOpen, acknowledge
+from db.timeutil import utcnow
+
+PATH = "/alerts"
+TITLE = "Alerts"
+
+TABS = "alerts-tabs"
+TABLE = "alerts-tab-table"
+NOTE = "alerts-ack-note"
+MESSAGE = "alerts-message"
+RULES = "alerts-rules"
+TAB_LABELS = (
+    ("firing", "Firing"),
+    ("acknowledged", "Acknowledged"),
+    ("silenced", "Silenced"),
+    ("pending", "Pending"),
+    ("history", "History"),
+)
+
+
+def layout(**_: Any) -> html.Div:
+    return html.Div(
+        [
+            html.H3("Alerts", className="mb-3"),
+            dbc.Tabs(
+                [dbc.Tab(label=label, tab_id=key) for key, label in TAB_LABELS],
+                id=TABS,
+                active_tab="firing",
+                className="mb-3",
+            ),
+            dbc.Row(
+                dbc.Col(
+                    [
+                        html.Label("Note for acknowledgements", htmlFor=NOTE, className="visually-hidden"),
+                        dbc.Input(id=NOTE, placeholder="note for an acknowledgement (optional)", size="sm"),
+                    ],
+                    md=5,
+                ),
+                className="mb-2",
+            ),
+            html.Div(id=MESSAGE),
+            html.Div(id=TABLE),
+            html.H4("Rules and silences", className="mt-4"),
+            html.Div(id=RULES),
+        ]
+    )
+
+
+def tab_table(svc: Services, tab: str | None) -> Any:
+    tab = tab if tab in dict(TAB_LABELS) else "firing"
+    with svc.db.reading() as session:
+        rows = view(session, utcnow(), tab)
+    return alert_table(rows, tab, can_ack=access.dashboard_denied(svc, "operator") is None)
+
+
+def rules_panel(svc: Services) -> Any:
+    now = utcnow()
+    with svc.db.reading() as session:
+        rules = list_rules(session)
+        silences = list_silences(session, now)
+    items = [
+        html.Li(
+            f"{r.name} — {r.kind}, {r.severity}" + ("" if r.enabled else " (off)"),
+            className="" if r.enabled else "text-body-secondary",
+        )
+        for r in rules
+    ]
+    quiet = [
+        html.Li(
+            f"#{s.id}: "
+            + ", ".join(f"{m['name']}={m['value']}" for m in s.matchers)
+            + f" until {s.ends_at:%Y-%m-%d %H:%M} UTC"
+        )
+        for s in silences
+    ]
+    return dbc.Row(
+        [
+            dbc.Col([html.H6("Rules"), html.Ul(items, className="small")], md=6),
+            dbc.Col([html.H6("Silences"), html.Ul(quiet or [html.Li("none")], className="small")], md=6),
+        ]
+    )
+
+
+def ack(svc: Services, alert_id: int, note: str | None) -> Any:
+    denied = access.dashboard_denied(svc, "operator")
+    if denied:
+        return dbc.Alert(denied, color="warning", dismissable=True)
+    who = access.dashboard_actor(svc)
+    try:
+        with svc.recorder.transaction() as session:
+            acknowledge(session, alert_id, who, (note or "").strip()[:2000], utcnow())
+    except AlertNotOpen as exc:
+        return dbc.Alert(str(exc), color="warning", dismissable=True)
+    access.audit(svc, who, "alert.ack", f"alert:{alert_id}", {"note": note or ""})
+    return dbc.Alert(f"Alert {alert_id} acknowledged.", color="success", dismissable=True, duration=4000)
+
+
+def register(app: dash.Dash, svc: Services) -> None:
+    @app.callback(Output(TABLE, "children"), Input(TABS, "active_tab"), Input(ids.SIGNAL, "data"))
+    def _table(tab: str | None, signal: dict[str, Any] | None) -> Any:
+        if ctx.triggered_id == ids.SIGNAL and not wants_recount(signal):
+            raise dash.exceptions.PreventUpdate
+        return tab_table(svc, tab)
+
+    @app.callback(Output(RULES, "children"), Input(TABS, "active_tab"))
+    def _rules(_tab: str | None) -> Any:
+        return rules_panel(svc)
+
+    @app.callback(
+        Output(MESSAGE, "children"),
+        Input({"type": ACK_BUTTON, "index": ALL}, "n_clicks"),
+        State(NOTE, "value"),
+        prevent_initial_call=True,
+    )
+    def _ack(clicks: list[int | None], note: str | None) -> Any:
+        trig = ctx.triggered_id
+        if not isinstance(trig, dict) or not any(clicks):
+            raise dash.exceptions.PreventUpdate
+        return ack(svc, int(trig["index"]), note)
