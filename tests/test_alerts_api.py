@@ -44,6 +44,9 @@ def test_list_filter_get_and_ack(fired: tuple[Services, int, int]) -> None:
     assert call(client, "GET", f"/alerts?rule={item['rule_id']}")["items"][0]["id"] == alert_id
     call(client, "GET", "/alerts?state=nope", status=400)
 
+    metrics = client.get("/api/v1/metrics").get_data(as_text=True)
+    assert 'tasklens_alerts_firing{rule="Stuck task",severity="high"} 1.0' in metrics
+
     detail = call(client, "GET", f"/alerts/{alert_id}")
     assert [(n["event"], n["status"], n["channel"]) for n in detail["notifications"]] == [
         ("firing", "pending", "default-webhook")
