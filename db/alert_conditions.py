@@ -136,13 +136,14 @@ def budget_use(session: Session, rule: Rule, now: datetime, *, projected: bool) 
         reached = ratio > threshold if projected else ratio >= threshold
         if not reached:
             continue
+        tag = {"tag": b.scope_value} if b.scope_kind == "tag" else {}  # what a pause_tag action holds back
         what = f"projected to spend ${b.projected:,.2f}" if projected else f"has spent ${b.spent:,.2f}"
         out.append(
             Finding(
                 target=f"budget:{b.id}:{b.period_start.date().isoformat()}",
                 summary=f"Budget {b.name!r} {what} of ${b.limit_usd:,.2f} this {b.period} ({ratio:.0%})",
                 value=ratio,
-                labels={"budget": b.name, "budget_id": b.id},
+                labels={"budget": b.name, "budget_id": b.id, **tag},
             )
         )
     return out

@@ -43,8 +43,10 @@ class ChannelType(StrEnum):
 
 
 class ActionType(StrEnum):
-    CANCEL_TASK = "cancel_task"
-    CANCEL_AND_RETRY = "cancel_and_retry"
+    CANCEL_TASK = "cancel_task"  # stuck task: cancel it
+    CANCEL_AND_RETRY = "cancel_and_retry"  # stuck task: cancel it, then queue it again once cancelled
+    PAUSE_KIND = "pause_kind"  # failure rate of a kind: workers claim none of that kind until acknowledged
+    PAUSE_TAG = "pause_tag"  # a tag's budget: its queued tasks are not claimed until acknowledged
 
 
 SCOPES = ("all", "kind", "tag", "created_by", "worker")
@@ -73,8 +75,12 @@ NEEDS_WINDOW = frozenset(
     {RuleKind.TASK_FAILED, RuleKind.FAILURE_RATE, RuleKind.WORKER_OFFLINE, RuleKind.COST_SPIKE}
 )
 ACTIONS_OF: dict[RuleKind, frozenset[ActionType]] = {
-    RuleKind.STUCK_TASK: frozenset({ActionType.CANCEL_TASK, ActionType.CANCEL_AND_RETRY})
+    RuleKind.STUCK_TASK: frozenset({ActionType.CANCEL_TASK, ActionType.CANCEL_AND_RETRY}),
+    RuleKind.FAILURE_RATE: frozenset({ActionType.PAUSE_KIND}),
+    RuleKind.BUDGET_USED: frozenset({ActionType.PAUSE_TAG}),
+    RuleKind.BUDGET_PROJECTED: frozenset({ActionType.PAUSE_TAG}),
 }
+PAUSES = frozenset({ActionType.PAUSE_KIND.value, ActionType.PAUSE_TAG.value})
 
 
 # The rules a fresh database starts with, switched on (migration 0010 holds a literal copy; a test compares):
@@ -192,7 +198,7 @@ def _channels(raw: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _actions(kind: RuleKind, raw: Any) -> list[dict[str, Any]]:
+def _actions(kind: RuleKind, raw: Any, scope_kind: str) -> list[dict[str, Any]]:
     if not isinstance(raw, list):
         raise RuleError("actions", "must be a list")
     out = []
@@ -202,6 +208,10 @@ def _actions(kind: RuleKind, raw: Any) -> list[dict[str, Any]]:
         if name not in {a.value for a in allowed}:
             choices = ", ".join(sorted(allowed)) or "none for this kind"
             raise RuleError(f"actions[{i}].type", f"must be one of: {choices}")
+        if name == ActionType.PAUSE_KIND.value and scope_kind != "kind":
+            raise RuleError(
+                f"actions[{i}].type", "pause_kind needs a rule scoped to one kind (scope_kind kind)"
+            )
         out.append({"type": name})
     return out
 
@@ -239,7 +249,7 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         raise RuleError("severity", f"must be one of {', '.join(Severity)}") from None
     out["channels"] = _channels(out["channels"])
-    out["actions"] = _actions(kind, out["actions"])
+    out["actions"] = _actions(kind, out["actions"], out["scope_kind"])
     out["kind"] = kind.value
     return out
 

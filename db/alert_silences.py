@@ -15,7 +15,7 @@ from db.models import AlertSilence
 SI = cast(Table, AlertSilence.__table__)
 
 # The labels every alert carries (db/alert_store.labels_of); a matcher naming anything else matches nothing.
-LABELS = ("rule", "rule_id", "rule_kind", "severity", "target", "task_kind", "worker_id", "budget")
+LABELS = ("rule", "rule_id", "rule_kind", "severity", "target", "task_kind", "worker_id", "budget", "tag")
 MAX_SILENCE = timedelta(days=366)
 
 

@@ -239,8 +239,16 @@ def acknowledge(session: Session, alert_id: int, actor: str, note: str, now: dat
 def record_action(session: Session, alert_id: int, action: dict[str, Any], now: datetime, actor: str) -> None:
     """Appends an action taken (what, when, outcome) to the alert, shown on it and announced like a change."""
     row = session.execute(select(AL).where(AL.c.id == alert_id)).first()
-    if row is None:
-        return
-    taken = [*(row.actions_taken or []), action]
-    session.execute(update(AL).where(AL.c.id == alert_id).values(actions_taken=taken, updated_at=now))
-    _event(session, alert_id, "action", row._asdict(), Context(now, [], actor=actor))
+    if row is not None:
+        set_actions(session, alert_id, [*(row.actions_taken or []), action], now, actor)
+
+
+def set_actions(
+    session: Session, alert_id: int, taken: list[dict[str, Any]], now: datetime, actor: str
+) -> None:
+    """Replaces the alert's list of actions taken (an entry's follow-up changed, e.g. its retry queued)."""
+    row = session.execute(
+        update(AL).where(AL.c.id == alert_id).values(actions_taken=taken, updated_at=now).returning(*AL.c)
+    ).first()
+    if row is not None:
+        _event(session, alert_id, "action", row._asdict(), Context(now, [], actor=actor))

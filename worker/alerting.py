@@ -23,7 +23,7 @@ from db.recorder import Recorder
 from db.settings import Settings
 from db.timeutil import utcnow
 from reports.deliver import DeliveryError
-from worker.alert_actions import run_actions
+from worker.alert_actions import retry_cancelled, run_actions
 from worker.alert_channels import send
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,8 @@ class Evaluator:
         todo: list[tuple[Rule, list[Finding]]] = []
         with self.recorder.db.reading() as session:
             silences = active_silences(session, now)
-            for rule in list_rules(session):
+            rules = list_rules(session)
+            for rule in rules:
                 found = self.findings(session, rule, now)
                 rows = open_alerts(session, rule.id)
                 if would_change(rule, found, rows, now):
@@ -99,6 +100,7 @@ class Evaluator:
             changed += ids
             if rule.actions:
                 run_actions(self.recorder, rule, ids, self.actor)
+        retry_cancelled(self.recorder, rules, self.actor)
         return changed
 
 

@@ -15,6 +15,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import OperationalError
 
+from db import alert_pauses
 from db.changefeed import TOPIC_QUEUE, Hub
 from db.claims import ClaimedTask, cancel_requested, has_claimable
 from db.engine import Database
@@ -174,9 +175,14 @@ class Worker:
             try:
                 while self._free_slots() > 0 and not self._stopping.is_set():
                     with self.db.reading() as session:
-                        if not has_claimable(session, self.kinds):
+                        # Kinds and tags an unacknowledged alert's action holds back (db/alert_pauses.py).
+                        pauses = alert_pauses.current(session)
+                        kinds = frozenset(k for k in self.kinds if k.value not in pauses.kinds)
+                        if not kinds or not has_claimable(session, kinds, pauses.tags):
                             break
-                    task = self.recorder.claim(self.identity.id, self.kinds, self.settings.lease_seconds)
+                    task = self.recorder.claim(
+                        self.identity.id, kinds, self.settings.lease_seconds, pauses.tags
+                    )
                     if task is None:
                         break
                     self._launch(task)

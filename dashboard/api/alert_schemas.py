@@ -93,7 +93,10 @@ class ChannelIn(Body):
 
 
 class ActionIn(Body):
-    type: Literal["cancel_task", "cancel_and_retry"]
+    type: Literal["cancel_task", "cancel_and_retry", "pause_kind", "pause_tag"] = Field(
+        description="stuck_task: cancel_task, cancel_and_retry; failure_rate of a kind: pause_kind; "
+        "budget_used / budget_projected of a tag's budget: pause_tag (until acknowledged)"
+    )
 
 
 class RuleUpdate(Body):
