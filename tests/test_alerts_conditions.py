@@ -1,0 +1,123 @@
+"""Tests: each built-in rule kind's condition on SQLite and PostgreSQL — queue depth over its threshold, a budget
+crossing 80 % and 100 % (spend from recorded usage), a worker that lost its heartbeat (not one that stopped
+cleanly), a failure rate from real task outcomes, a failed task of a scope — firing through the evaluator."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text, update
+
+from db import budgets
+from db.alert_conditions import queue_depth, workers_offline
+from db.alert_rules import create_rule, list_rules
+from db.models import Worker
+from db.ops import InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
+from db.recorder import Recorder
+from db.settings import Settings
+from db.states import TaskKind, TaskStatus
+from db.timeutil import utcnow
+from db.workers import WorkerIdentity
+from tests.alert_support import reset_alerts
+from worker.alerting import Evaluator
+
+
+@pytest.fixture
+def rec(recorder: Recorder) -> Recorder:
+    reset_alerts(recorder.db)
+    return recorder
+
+
+def _rule(rec: Recorder, kind: str) -> object:
+    with rec.db.reading() as session:
+        return next(r for r in list_rules(session) if r.kind == kind)
+
+
+def _fired(rec: Recorder, now: object = None) -> dict[str, list[str]]:
+    Evaluator(Settings(database_url="sqlite://"), rec, "alerts").cycle(now)  # type: ignore[arg-type]
+    with rec.db.reading() as session:
+        rows = session.execute(
+            text(
+                "SELECT r.name, a.target FROM alerts a JOIN alert_rules r ON r.id = a.rule_id WHERE a.state = 'firing'"
+            )
+        )
+        out: dict[str, list[str]] = {}
+        for name, target in rows:
+            out.setdefault(name, []).append(target)
+    return out
+
+
+def test_queue_depth_counts_only_to_the_threshold(rec: Recorder) -> None:
+    with rec.transaction() as session:
+        rule = create_rule(session, {"name": "q", "kind": "queue_depth", "threshold": 2}, utcnow())
+    rec.submit_many([TaskSpec(title=f"q{i}", kind=TaskKind.DEMO) for i in range(3)])
+    with rec.db.reading() as session:
+        (finding,) = queue_depth(session, rule, utcnow())
+    assert finding.value == 3.0 and finding.target == "scope:all:"
+    assert "q" in _fired(rec)
+
+
+def test_budget_crossings(rec: Recorder) -> None:
+    with rec.db.writing() as session:
+        budgets.add_budget(session, "team", "month", 10.0, "tag", "team")
+    task_id = rec.submit(TaskSpec(title="spender", kind=TaskKind.EXTERNAL, tags=("team",)))
+    rec.record(task_id, Transition(TaskStatus.RUNNING))
+    rec.record(
+        task_id, InvocationStarted("c1", model="m"), Usage(model="m", cost_usd=8.5, invocation_id="c1")
+    )
+    rec.record(task_id, InvocationFinished("c1"))
+    fired = _fired(rec)
+    assert "Budget 80% used" in fired and "Budget exceeded" not in fired
+    assert fired["Budget 80% used"][0].startswith("budget:")
+    rec.record(
+        task_id, InvocationStarted("c2", model="m"), Usage(model="m", cost_usd=2.0, invocation_id="c2")
+    )
+    evaluator = Evaluator(Settings(database_url="sqlite://"), rec, "alerts")
+    evaluator.cycle()
+    fired = _fired(rec)
+    assert {"Budget 80% used", "Budget exceeded"} <= set(fired)
+
+
+def test_worker_offline_only_when_its_heartbeat_was_lost(rec: Recorder) -> None:
+    for name in ("lost", "stopped"):
+        rec.register_worker(WorkerIdentity(id=name, name=name, host="h", pid=1, concurrency=1))
+    rec.worker_stopped("stopped")  # a clean stop
+    with rec.db.writing() as session:
+        session.execute(
+            update(Worker).where(Worker.id == "lost").values(last_seen_at=utcnow() - timedelta(minutes=5))
+        )
+    assert rec.mark_silent_workers(timedelta(seconds=30)) == ["lost"]
+    rule = _rule(rec, "worker_offline")
+    with rec.db.reading() as session:
+        found = workers_offline(session, rule, utcnow(), lease_seconds=15)  # type: ignore[arg-type]
+    assert [f.target for f in found] == ["worker:lost"]
+    assert _fired(rec)["Worker offline"] == ["worker:lost"]
+
+
+def test_failure_rate_and_failed_task_of_a_kind(rec: Recorder) -> None:
+    with rec.transaction() as session:
+        create_rule(
+            session,
+            {
+                "name": "python failed",
+                "kind": "task_failed",
+                "window_seconds": 600,
+                "scope_kind": "kind",
+                "scope_value": "python",
+            },
+            utcnow(),
+        )
+    failed = []
+    for i in range(6):
+        task_id = rec.submit(TaskSpec(title=f"t{i}", kind=TaskKind.PYTHON, payload={"callable": "x:y"}))
+        assert rec.claim("w", [TaskKind.PYTHON], 30.0) is not None
+        status = TaskStatus.FAILED if i < 2 else TaskStatus.COMPLETED
+        rec.record(task_id, Transition(status, error="boom" if i < 2 else None), owner="w")
+        if i < 2:
+            failed.append(f"task:{task_id}")
+    # 2 of 6 failed = 33 % > 20 %; the built-in waits 60 s pending before it fires.
+    _fired(rec)
+    fired = _fired(rec, utcnow() + timedelta(seconds=61))
+    assert fired["Failure rate over 20%"] == ["scope:all:"]
+    assert sorted(fired["python failed"]) == sorted(failed)
