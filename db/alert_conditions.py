@@ -125,10 +125,17 @@ def queue_depth(session: Session, rule: Rule, now: datetime) -> list[Finding]:
     ]
 
 
-def budget_use(session: Session, rule: Rule, now: datetime, *, projected: bool) -> list[Finding]:
+def budget_use(
+    session: Session,
+    rule: Rule,
+    now: datetime,
+    *,
+    projected: bool,
+    statuses: list[budgets.BudgetStatus] | None = None,
+) -> list[Finding]:
     out = []
     threshold = rule.threshold if rule.threshold is not None else 1.0
-    for b in budgets.statuses(session, now):
+    for b in budgets.statuses(session, now) if statuses is None else statuses:
         if not b.limit_usd:
             continue
         amount = b.projected if projected else b.spent
@@ -196,13 +203,26 @@ Condition = Callable[[Session, Rule, datetime], list[Finding]]
 
 
 def conditions(stuck_after: float, lease_seconds: float) -> dict[RuleKind, Condition]:
+    # The three budget rules of a cycle (same `now`) share one reading of every budget's spend.
+    memo: dict[datetime, list[budgets.BudgetStatus]] = {}
+
+    def statuses(session: Session, now: datetime) -> list[budgets.BudgetStatus]:
+        if now not in memo:
+            memo.clear()
+            memo[now] = budgets.statuses(session, now)
+        return memo[now]
+
     return {
         RuleKind.STUCK_TASK: lambda s, r, now: stuck_tasks(s, r, now, stuck_after),
         RuleKind.TASK_FAILED: failed_tasks,
         RuleKind.FAILURE_RATE: failure_rate,
         RuleKind.QUEUE_DEPTH: queue_depth,
-        RuleKind.BUDGET_USED: lambda s, r, now: budget_use(s, r, now, projected=False),
-        RuleKind.BUDGET_PROJECTED: lambda s, r, now: budget_use(s, r, now, projected=True),
+        RuleKind.BUDGET_USED: lambda s, r, now: budget_use(
+            s, r, now, projected=False, statuses=statuses(s, now)
+        ),
+        RuleKind.BUDGET_PROJECTED: lambda s, r, now: budget_use(
+            s, r, now, projected=True, statuses=statuses(s, now)
+        ),
         RuleKind.WORKER_OFFLINE: lambda s, r, now: workers_offline(s, r, now, lease_seconds),
         RuleKind.COST_SPIKE: cost_spike,
     }
