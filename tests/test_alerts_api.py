@@ -132,3 +132,26 @@ def test_silences(svc: Services) -> None:
     call(client, "DELETE", f"/alerts/silences/{made['id']}", status=204)
     assert call(client, "GET", "/alerts/silences")["items"] == []
     assert len(call(client, "GET", "/alerts/silences?expired=true")["items"]) == 1
+
+
+def test_budgets_api(svc: Services) -> None:
+    client = api_client(svc)
+    assert call(client, "GET", "/budgets")["items"] == []
+    body = {
+        "name": "research",
+        "period": "month",
+        "limit_usd": 50,
+        "scope_kind": "tag",
+        "scope_value": "research",
+    }
+    made = call(client, "POST", "/budgets", body, status=201)
+    assert (made["spent"], made["over"], made["scope_value"]) == (0.0, False, "research")
+    assert [b["id"] for b in call(client, "GET", "/budgets")["items"]] == [made["id"]]
+    err = call(client, "POST", "/budgets", {**body, "scope_value": None}, status=422)
+    assert err["error"]["details"]["field"] == "scope_value"
+    assert (
+        call(client, "POST", "/budgets", {**body, "limit_usd": 0}, status=422)["error"]["details"]["field"]
+        == "limit_usd"
+    )
+    call(client, "DELETE", f"/budgets/{made['id']}", status=204)
+    call(client, "DELETE", f"/budgets/{made['id']}", status=404)

@@ -121,3 +121,30 @@ def test_failure_rate_and_failed_task_of_a_kind(rec: Recorder) -> None:
     fired = _fired(rec, utcnow() + timedelta(seconds=61))
     assert fired["Failure rate over 20%"] == ["scope:all:"]
     assert sorted(fired["python failed"]) == sorted(failed)
+
+
+def test_report_has_the_alerts_of_its_period(rec: Recorder) -> None:
+    from db.alert_store import acknowledge
+    from reports.build import build_report
+    from reports.period import PeriodKind, period_for
+    from reports.render_html import render_html
+    from reports.render_json import as_dict
+
+    task_id = rec.submit(TaskSpec(title="r", kind=TaskKind.COMMAND, payload={"command": "sleep 9"}))
+    assert rec.claim("w", [TaskKind.COMMAND], 30.0) is not None
+    now = utcnow()
+    evaluator = Evaluator(Settings(database_url="sqlite://", stuck_after_seconds=1), rec, "alerts")
+    (alert_id,) = evaluator.cycle(now + timedelta(seconds=2))
+    with rec.transaction() as session:
+        acknowledge(session, alert_id, "ops", "", now + timedelta(seconds=12))
+    rec.record(task_id, Transition(TaskStatus.CANCELLED), owner="w")
+    evaluator.cycle(now + timedelta(seconds=32))
+    period = period_for(PeriodKind.DAILY, now + timedelta(days=1))  # today, complete
+    with rec.db.reading() as session:
+        report = build_report(session, period, now=now + timedelta(days=1))
+    alerting = as_dict(report)["alerting"]
+    assert (alerting["fired"], alerting["acknowledged"], alerting["resolved"]) == (1, 1, 1)
+    assert alerting["mean_ack_s"] == pytest.approx(10, abs=0.01)
+    assert alerting["mean_resolve_s"] == pytest.approx(30, abs=0.01)
+    assert alerting["noisiest"] == [{"rule": "Stuck task", "severity": "high", "fired": 1}]
+    assert "Alerts in this period" in render_html(report).decode()

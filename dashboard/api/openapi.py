@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from dashboard.api import alert_schemas as al
+from dashboard.api import budget_schemas as bu
 from dashboard.api import schemas as s
 from dashboard.api.event_schemas import MAX_BATCH_BYTES, MAX_EVENTS, BatchResult, EventBatch
 from dashboard.api.params import parse_query
@@ -56,6 +57,8 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
     al.RuleOut,
     al.SilenceList,
     al.SilenceOut,
+    bu.BudgetList,
+    bu.BudgetOut,
 ]
 REQUEST_MODELS: list[type[BaseModel]] = [
     s.TaskCreate,
@@ -64,6 +67,7 @@ REQUEST_MODELS: list[type[BaseModel]] = [
     al.RuleCreate,
     al.RuleUpdate,
     al.SilenceCreate,
+    bu.BudgetCreate,
 ]
 
 
@@ -304,6 +308,26 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
             path=("silence_id",),
         )
     },
+    # ---- budgets (dashboard/api/budgets.py) ----
+    "/budgets": {
+        "get": _op(
+            "list_budgets",
+            "Budgets with their spend this period and the projection to its end",
+            {200: ("budgets", bu.BudgetList)},
+        ),
+        "post": _op(
+            "create_budget",
+            "Add a budget (per day, week or month; overall, a tag's or a creator's)",
+            {201: ("the budget with its figures", bu.BudgetOut)},
+            (400, 413, 415, 422),
+            body=bu.BudgetCreate,
+        ),
+    },
+    "/budgets/{budget_id}": {
+        "delete": _op(
+            "delete_budget", "Delete a budget", {204: ("deleted", None)}, (400, 404), path=("budget_id",)
+        )
+    },
     "/health": {"get": _op("health", "The process is up", {200: ("up", s.Health)})},
     "/ready": {
         "get": _op(
@@ -330,6 +354,7 @@ PATH_PARAMS = {
     "alert_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     "rule_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     "silence_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    "budget_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
 }
 
 
