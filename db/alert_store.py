@@ -25,6 +25,7 @@ ACK = cast(Table, AlertAck.__table__)
 NO = cast(Table, AlertNotification.__table__)
 
 DEFAULT_WEBHOOK = "default-webhook"
+LOW = "low"
 
 
 class AlertState(StrEnum):
@@ -125,8 +126,9 @@ def _event(session: Session, alert_id: int, change: str, row: dict[str, Any], ct
 def _notify(
     session: Session, alert_id: int, rule: Rule, event: str, round_: int, labels: dict[str, Any], ctx: Context
 ) -> bool:
-    """Outbox rows for each channel of the rule; none while a silence matches. True when any was written."""
-    if silenced_by(ctx.silences, labels, ctx.now) is not None:
+    """Outbox rows for each channel of the rule; none while a silence matches, and none for low severity (the
+    daily digest tells of those: worker/alert_digest.py). True when any was written."""
+    if rule.severity == LOW or silenced_by(ctx.silences, labels, ctx.now) is not None:
         return False
     targets = deliveries(rule, ctx.default_webhook)
     if not targets:

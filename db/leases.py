@@ -46,3 +46,26 @@ def release(session: Session, name: str, holder: str) -> None:
     session.execute(
         update(JL).where(JL.c.name == name, JL.c.holder == holder).values(holder=None, expires_at=None)
     )
+
+
+def mark_once(session: Session, name: str, key: str, now: datetime) -> bool:
+    """True for the first caller to mark `key` (a day, a period) under `name`, False for every later one: a
+    once-per-key job (the daily alert digest) that any number of processes may try."""
+    marked = session.execute(
+        update(JL)
+        .where(JL.c.name == name, or_(JL.c.last_key.is_(None), JL.c.last_key < key))
+        .values(last_key=key, last_run_at=now)
+        .returning(JL.c.name)
+    ).first()
+    if marked is not None:
+        return True
+    if session.scalar(select(JL.c.name).where(JL.c.name == name)) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.execute(
+                insert(JL).values(name=name, holder=None, expires_at=None, last_run_at=now, last_key=key)
+            )
+    except IntegrityError:
+        return False
+    return True

@@ -222,3 +222,42 @@ def test_a_notification_is_claimed_by_one_worker(rec: Recorder) -> None:
     with rec.transaction() as session:
         assert not alert_outbox.mark_sent(session, first[0], "w1", now)  # w1 lost it
         assert alert_outbox.mark_sent(session, first[0], "w2", now)
+
+
+def test_low_severity_goes_to_the_daily_digest_once(rec: Recorder) -> None:
+    from tests.alert_support import receiver
+    from worker.alert_digest import send_digest
+
+    with receiver() as hook:
+        with rec.transaction() as session:
+            create_rule(
+                session,
+                {
+                    "name": "anything queued",
+                    "kind": "queue_depth",
+                    "threshold": 0,
+                    "severity": "low",
+                    "channels": [{"type": "slack", "url": hook.url + "/slack"}],
+                },
+                utcnow(),
+            )
+        settings = Settings(database_url="sqlite://", alert_webhook_url=hook.url + "/hook")
+        rec.submit(TaskSpec(title="waiting", kind=TaskKind.DEMO))
+        now = utcnow()
+        Evaluator(settings, rec, "alerts").cycle(now)
+        assert [a.state for a in _alerts(rec.db) if a.severity == "low"] == ["firing"]
+        assert _outbox(rec.db) == []  # low: nothing sent one by one
+        tomorrow = now + timedelta(days=1)
+        assert send_digest(rec, settings, tomorrow) == 2
+        assert send_digest(rec, settings, tomorrow) == 0  # once a day, however many try
+        (digest,) = hook.bodies("/hook")
+        assert (digest["event"], digest["count"], digest["alerts"][0]["rule"]) == (
+            "digest",
+            1,
+            "anything queued",
+        )
+        (slack,) = hook.bodies("/slack")
+        assert (
+            "1 low-severity alert" in slack["text"]
+            and "anything queued" in slack["blocks"][0]["text"]["text"]
+        )

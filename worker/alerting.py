@@ -25,6 +25,7 @@ from db.timeutil import utcnow
 from reports.deliver import DeliveryError
 from worker.alert_actions import retry_cancelled, run_actions
 from worker.alert_channels import send
+from worker.alert_digest import send_digest
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ MIN_GAP_SECONDS = 0.5
 # Budgets and spend read more than the other kinds (a budget per tag sums its calls): every 30 s is enough.
 SLOW_KINDS = frozenset({RuleKind.BUDGET_USED, RuleKind.BUDGET_PROJECTED, RuleKind.COST_SPIKE})
 SLOW_EVERY_SECONDS = 30.0
+DIGEST_CHECK_SECONDS = 60.0
 # A claimed notification is this worker's for this long (a webhook times out after 10 s).
 CLAIM_SECONDS = 60.0
 
@@ -66,6 +68,7 @@ class Evaluator:
         )
         # Slow kinds keep their last findings between their evaluations (else they would resolve meanwhile).
         self._slow: dict[int, tuple[float, list[Finding]]] = {}
+        self._next_digest = 0.0
 
     def findings(self, session: Session, rule: Rule, now: datetime) -> list[Finding]:
         if not rule.enabled:
@@ -101,6 +104,9 @@ class Evaluator:
             if rule.actions:
                 run_actions(self.recorder, rule, ids, self.actor)
         retry_cancelled(self.recorder, rules, self.actor)
+        if time.monotonic() >= self._next_digest:  # a cheap check a minute, the digest itself once a day
+            self._next_digest = time.monotonic() + DIGEST_CHECK_SECONDS
+            send_digest(self.recorder, self.settings, now)
         return changed
 
 
