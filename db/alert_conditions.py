@@ -14,13 +14,15 @@ from sqlalchemy.orm import Session
 from db import budgets, costs
 from db.alert_rules import Rule, RuleKind
 from db.alert_store import Finding
-from db.models import Task, TaskTag, Worker
+from db.models import Invocation, Task, TaskTag, Worker
 from db.scope import Scope
+from db.sqlfuncs import seconds_between
 from db.states import FAILURES, TaskStatus, WorkerStatus
 
 T = cast(Table, Task.__table__)
 TG = cast(Table, TaskTag.__table__)
 W = cast(Table, Worker.__table__)
+I = cast(Table, Invocation.__table__)  # noqa: E741
 
 # A failure rate over fewer finished tasks than this is noise (one failure of two is not "50 % failing").
 MIN_FINISHED = 5
@@ -46,6 +48,10 @@ def _scoped(query: Select[Any], rule: Rule) -> Select[Any]:
 
 def _scope_label(rule: Rule) -> str:
     return "all tasks" if rule.scope_kind == "all" else f"{rule.scope_kind} {rule.scope_value}"
+
+
+def _what(rule: Rule) -> str:
+    return "all" if rule.scope_kind == "all" else f"{rule.scope_kind} {rule.scope_value}"
 
 
 def stuck_tasks(session: Session, rule: Rule, now: datetime, stuck_after: float) -> list[Finding]:
@@ -179,22 +185,67 @@ def workers_offline(session: Session, rule: Rule, now: datetime, lease_seconds: 
     return out
 
 
+def _spend_scope(rule: Rule, start: datetime, end: datetime) -> Scope:
+    dims = {} if rule.scope_kind == "all" else {rule.scope_kind: (rule.scope_value or "",)}
+    return Scope(start=start, end=end, range_key="custom", **dims)
+
+
 def cost_spike(session: Session, rule: Rule, now: datetime) -> list[Finding]:
     window = timedelta(seconds=rule.window_seconds)
-    recent = costs.spend(session, Scope(start=now - window, end=now, range_key="custom"))
+    recent = costs.spend(session, _spend_scope(rule, now - window, now))
     if recent < MIN_SPIKE_USD or rule.threshold is None:
         return []
     start = now - window - SPIKE_BASELINE
-    before = costs.spend(session, Scope(start=start, end=now - window, range_key="custom"))
+    before = costs.spend(session, _spend_scope(rule, start, now - window))
     normal = before * window / SPIKE_BASELINE
     if normal <= 0 or recent <= rule.threshold * normal:
         return []
     return [
         Finding(
-            target="scope:all:",
-            summary=f"Spend of ${recent:,.2f} in the last {rule.window_seconds / 60:g} min is "
+            target=f"scope:{rule.scope_kind}:{rule.scope_value or ''}",
+            summary=f"Spend ({_what(rule)}) of ${recent:,.2f} in the last {rule.window_seconds / 60:g} min is "
             f"{recent / normal:.1f}× the 7-day normal (${normal:,.2f})",
             value=recent / normal,
+        )
+    ]
+
+
+def response_time(session: Session, rule: Rule, now: datetime) -> list[Finding]:
+    """Mean duration of the calls started in the window that have ended (ix_invocations_started_at)."""
+    query = select(func.count(), func.avg(seconds_between(I.c.started_at, I.c.completed_at))).where(
+        I.c.started_at >= now - timedelta(seconds=rule.window_seconds), I.c.completed_at.is_not(None)
+    )
+    if rule.scope_kind in ("model", "role"):
+        query = query.where(I.c[rule.scope_kind] == rule.scope_value)
+    calls, mean = session.execute(query).one()
+    if not calls or calls < MIN_FINISHED or mean is None or rule.threshold is None or mean <= rule.threshold:
+        return []
+    return [
+        Finding(
+            target=f"scope:{rule.scope_kind}:{rule.scope_value or ''}",
+            summary=f"Calls ({_what(rule)}) took {mean:.1f} s on average over "
+            f"the last {rule.window_seconds / 60:g} min ({calls} calls; threshold {rule.threshold:g} s)",
+            value=float(mean),
+        )
+    ]
+
+
+def workers_unavailable(session: Session, rule: Rule, now: datetime) -> list[Finding]:
+    """Of the workers seen within the window, the share now offline."""
+    rows = session.execute(
+        select(W.c.status, func.count())
+        .where(W.c.last_seen_at >= now - timedelta(seconds=rule.window_seconds))
+        .group_by(W.c.status)
+    ).all()
+    offline = sum(int(n) for status, n in rows if status == WorkerStatus.OFFLINE.value)
+    total = sum(int(n) for _, n in rows)
+    if not total or rule.threshold is None or offline / total <= rule.threshold:
+        return []
+    return [
+        Finding(
+            target="scope:all:",
+            summary=f"{offline} of {total} workers seen in the last {rule.window_seconds / 60:g} min are offline",
+            value=offline / total,
         )
     ]
 
@@ -225,4 +276,6 @@ def conditions(stuck_after: float, lease_seconds: float) -> dict[RuleKind, Condi
         ),
         RuleKind.WORKER_OFFLINE: lambda s, r, now: workers_offline(s, r, now, lease_seconds),
         RuleKind.COST_SPIKE: cost_spike,
+        RuleKind.RESPONSE_TIME: response_time,
+        RuleKind.WORKERS_UNAVAILABLE: workers_unavailable,
     }

@@ -26,6 +26,10 @@ class RuleKind(StrEnum):
     BUDGET_PROJECTED = "budget_projected"  # a budget's projected spend / limit above the threshold
     WORKER_OFFLINE = "worker_offline"  # a worker lost its heartbeat within the window
     COST_SPIKE = "cost_spike"  # spend over the window above threshold x the same window's 7-day mean
+    RESPONSE_TIME = (
+        "response_time"  # mean duration (s) of the calls started in the window above the threshold
+    )
+    WORKERS_UNAVAILABLE = "workers_unavailable"  # share of the workers seen in the window that are offline
 
 
 class Severity(StrEnum):
@@ -50,6 +54,7 @@ class ActionType(StrEnum):
 
 
 SCOPES = ("all", "kind", "tag", "created_by", "worker")
+CALL_SCOPES = ("all", "model", "role")
 # Which scopes each kind can narrow to (the queries behind the others read tables without those columns).
 SCOPES_OF: dict[RuleKind, tuple[str, ...]] = {
     RuleKind.STUCK_TASK: SCOPES,
@@ -59,7 +64,9 @@ SCOPES_OF: dict[RuleKind, tuple[str, ...]] = {
     RuleKind.BUDGET_USED: ("all",),
     RuleKind.BUDGET_PROJECTED: ("all",),
     RuleKind.WORKER_OFFLINE: ("all", "worker"),
-    RuleKind.COST_SPIKE: ("all",),
+    RuleKind.COST_SPIKE: ("all", "kind", "tag", "model", "role", "worker"),
+    RuleKind.RESPONSE_TIME: CALL_SCOPES,
+    RuleKind.WORKERS_UNAVAILABLE: ("all",),
 }
 # Kinds whose threshold is required; the others have a default (stuck: TASKLENS_STUCK_AFTER_SECONDS).
 NEEDS_THRESHOLD = frozenset(
@@ -72,7 +79,14 @@ NEEDS_THRESHOLD = frozenset(
     }
 )
 NEEDS_WINDOW = frozenset(
-    {RuleKind.TASK_FAILED, RuleKind.FAILURE_RATE, RuleKind.WORKER_OFFLINE, RuleKind.COST_SPIKE}
+    {
+        RuleKind.TASK_FAILED,
+        RuleKind.FAILURE_RATE,
+        RuleKind.WORKER_OFFLINE,
+        RuleKind.COST_SPIKE,
+        RuleKind.RESPONSE_TIME,
+        RuleKind.WORKERS_UNAVAILABLE,
+    }
 )
 ACTIONS_OF: dict[RuleKind, frozenset[ActionType]] = {
     RuleKind.STUCK_TASK: frozenset({ActionType.CANCEL_TASK, ActionType.CANCEL_AND_RETRY}),
@@ -239,8 +253,8 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
     elif not isinstance(out["scope_value"], str) or not out["scope_value"]:
         raise RuleError("scope_value", f"must name the {out['scope_kind']} the rule watches")
     _number(out, "threshold", optional=kind not in NEEDS_THRESHOLD)
-    if kind is RuleKind.FAILURE_RATE and out["threshold"] > 1:
-        raise RuleError("threshold", "is a fraction of finished tasks, between 0 and 1")
+    if kind in (RuleKind.FAILURE_RATE, RuleKind.WORKERS_UNAVAILABLE) and out["threshold"] > 1:
+        raise RuleError("threshold", "is a fraction, between 0 and 1")
     _number(out, "window_seconds", minimum=1.0 if kind in NEEDS_WINDOW else 0.0)
     _number(out, "for_seconds")
     _number(out, "repeat_seconds", minimum=60.0, optional=True)

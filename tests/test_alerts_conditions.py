@@ -148,3 +148,75 @@ def test_report_has_the_alerts_of_its_period(rec: Recorder) -> None:
     assert alerting["mean_resolve_s"] == pytest.approx(30, abs=0.01)
     assert alerting["noisiest"] == [{"rule": "Stuck task", "severity": "high", "fired": 1}]
     assert "Alerts in this period" in render_html(report).decode()
+
+
+def _calls(
+    rec: Recorder, model: str, costs: list[float], seconds_ago: float = 0, duration: float = 1
+) -> None:
+    """Calls of one task with their costs, started `seconds_ago` and lasting `duration` seconds."""
+    task_id = rec.submit(TaskSpec(title=f"calls {model}", kind=TaskKind.EXTERNAL))
+    rec.record(task_id, Transition(TaskStatus.RUNNING))
+    for i, cost in enumerate(costs):
+        call = f"{model}-{seconds_ago}-{i}"
+        rec.record(
+            task_id,
+            InvocationStarted(call, model=model),
+            Usage(model=model, cost_usd=cost, invocation_id=call),
+        )
+        rec.record(task_id, InvocationFinished(call))
+    start = utcnow() - timedelta(seconds=seconds_ago)
+    with rec.db.write_engine.begin() as conn:
+        conn.execute(
+            text("UPDATE invocations SET started_at = :s, completed_at = :e WHERE task_id = :t"),
+            {"s": start, "e": start + timedelta(seconds=duration), "t": task_id},
+        )
+
+
+def test_cost_spike_of_a_model_and_slow_calls(rec: Recorder) -> None:
+    with rec.transaction() as session:
+        create_rule(
+            session,
+            {
+                "name": "gpt spike",
+                "kind": "cost_spike",
+                "threshold": 2,
+                "window_seconds": 3600,
+                "scope_kind": "model",
+                "scope_value": "gpt",
+            },
+            utcnow(),
+        )
+        create_rule(
+            session,
+            {"name": "slow calls", "kind": "response_time", "threshold": 5, "window_seconds": 600},
+            utcnow(),
+        )
+    _calls(rec, "gpt", [1.0] * 7, seconds_ago=3 * 86400)  # $7 over the week before: $0.04 an hour is normal
+    _calls(rec, "other", [50.0], seconds_ago=60)  # another model's spend does not count
+    assert "gpt spike" not in _fired(rec)
+    _calls(rec, "gpt", [0.5], seconds_ago=60, duration=9)
+    fired = _fired(rec)
+    assert fired["gpt spike"] == ["scope:model:gpt"]
+    assert "slow calls" not in fired  # two recent calls: too few to judge
+    _calls(rec, "claude", [0.0] * 5, seconds_ago=30, duration=12)
+    assert _fired(rec)["slow calls"] == ["scope:all:"]
+
+
+def test_workers_unavailable(rec: Recorder) -> None:
+    with rec.transaction() as session:
+        create_rule(
+            session,
+            {
+                "name": "half the fleet",
+                "kind": "workers_unavailable",
+                "threshold": 0.5,
+                "window_seconds": 3600,
+            },
+            utcnow(),
+        )
+    for name in ("a", "b", "c"):
+        rec.register_worker(WorkerIdentity(id=name, name=name, host="h", pid=1, concurrency=1))
+    rec.worker_stopped("a")
+    assert "half the fleet" not in _fired(rec)
+    rec.worker_stopped("b")
+    assert _fired(rec)["half the fleet"] == ["scope:all:"]

@@ -12,7 +12,9 @@ from dashboard.api.schemas import MAX_ID, MAX_LIMIT, Body, Model, UtcDateTime
 from db.alert_rules import ChannelType, RuleKind, Severity
 
 AlertStateName = Literal["pending", "firing", "resolved"]
-ScopeName = Literal["all", "kind", "tag", "created_by", "worker"]  # db/alert_rules.SCOPES
+ScopeName = Literal[
+    "all", "kind", "tag", "created_by", "worker", "model", "role"
+]  # per kind: db/alert_rules.SCOPES_OF
 
 
 class AlertsQuery(Model):
