@@ -25,10 +25,11 @@ def layout() -> dcc.Link:
 
 
 def toast_stack() -> html.Div:
-    # Top right, under the navbar: apart from the task-finished toasts (bottom right), which come in bursts.
+    # Bottom left: apart from the task-finished toasts (bottom right), which come in bursts, and clear of the
+    # pages' own controls along the top.
     return html.Div(
         id=ALERT_TOASTS,
-        style={"position": "fixed", "top": "4.5rem", "right": "1rem", "zIndex": 1080, "width": "22rem"},
+        style={"position": "fixed", "bottom": "1rem", "left": "1rem", "zIndex": 1080, "width": "22rem"},
     )
 
 

@@ -35,6 +35,9 @@ def test_bell_toast_and_alerts_page_live(sqlite_app: AppFactory, tab: BrowserPag
     expect(page.locator("#alerts-empty")).to_be_visible()  # the firing tab is empty once acknowledged
     page.get_by_role("tab", name="Acknowledged").click()
     expect(page.locator("#alert-row-1")).to_contain_text("looking into it")
+    page.get_by_role("button", name="Silence 2 h").click()
+    expect(page.locator("#alerts-message")).to_contain_text("Silenced Stuck task on task:")
+    expect(page.locator("#alerts-rules")).to_contain_text(f"target=task:{task_id}")
 
     app.recorder.cancel(task_id, actor="test")
     page.get_by_role("tab", name="History").click()

@@ -14,6 +14,8 @@ from dashboard.components.fmt import when
 BELL = "alert-bell"
 BELL_COUNT = "alert-bell-count"
 ACK_BUTTON = "alert-ack"  # pattern-matching: {"type": ACK_BUTTON, "index": alert id}
+SILENCE_BUTTON = "alert-silence"  # the same, silencing the alert's rule and target for SILENCE_HOURS
+SILENCE_HOURS = 2
 SEVERITY_COLOURS = {"critical": "danger", "high": "warning", "medium": "info", "low": "secondary"}
 TOAST_SEVERITIES = ("critical", "high")
 MAX_TOASTS = 3
@@ -61,14 +63,28 @@ def alert_table(rows: list[dict[str, Any]], tab: str, can_ack: bool) -> Any:
             status = f"{r['acknowledged_by']}: {r.get('ack_note') or ''}".strip(": ")
         else:
             status = f"silenced by #{r['silenced_by']}" if r.get("silenced_by") else "—"
-        action: Any = ""
+        action: list[Any] = []
         if can_ack and r["state"] != "resolved" and not r.get("acknowledged_at"):
-            action = dbc.Button(
-                "Acknowledge",
-                id={"type": ACK_BUTTON, "index": r["id"]},
-                size="sm",
-                color="secondary",
-                outline=True,
+            action.append(
+                dbc.Button(
+                    "Acknowledge",
+                    id={"type": ACK_BUTTON, "index": r["id"]},
+                    size="sm",
+                    color="secondary",
+                    outline=True,
+                    className="me-1",
+                )
+            )
+        if can_ack and r["state"] != "resolved" and not r.get("silenced_by"):
+            action.append(
+                dbc.Button(
+                    f"Silence {SILENCE_HOURS} h",
+                    id={"type": SILENCE_BUTTON, "index": r["id"]},
+                    size="sm",
+                    color="secondary",
+                    outline=True,
+                    title="no notifications for this rule and target",
+                )
             )
         summary = [html.Div(r["rule"], className="fw-semibold"), html.Div(r["summary"], className="small")]
         if r.get("actions_taken"):

@@ -4,6 +4,7 @@ Live: an `alert` event pushed over the websocket redraws the open tab."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import dash
@@ -12,11 +13,11 @@ from dash import ALL, Input, Output, State, ctx, html
 
 from dashboard import access, ids
 from dashboard.alertbell import wants_recount
-from dashboard.components.alerts import ACK_BUTTON, alert_table
+from dashboard.components.alerts import ACK_BUTTON, SILENCE_BUTTON, SILENCE_HOURS, alert_table
 from dashboard.services import Services
-from db.alert_queries import view
+from db.alert_queries import get_alert, view
 from db.alert_rules import list_rules
-from db.alert_silences import list_silences
+from db.alert_silences import create_silence, list_silences
 from db.alert_store import AlertNotOpen, acknowledge
 from db.timeutil import utcnow
 
@@ -50,8 +51,16 @@ def layout(**_: Any) -> html.Div:
             dbc.Row(
                 dbc.Col(
                     [
-                        html.Label("Note for acknowledgements", htmlFor=NOTE, className="visually-hidden"),
-                        dbc.Input(id=NOTE, placeholder="note for an acknowledgement (optional)", size="sm"),
+                        html.Label(
+                            "Note for acknowledgements and silences",
+                            htmlFor=NOTE,
+                            className="visually-hidden",
+                        ),
+                        dbc.Input(
+                            id=NOTE,
+                            placeholder="note for an acknowledgement or silence (optional)",
+                            size="sm",
+                        ),
                     ],
                     md=5,
                 ),
@@ -114,16 +123,68 @@ def ack(svc: Services, alert_id: int, note: str | None) -> Any:
     return dbc.Alert(f"Alert {alert_id} acknowledged.", color="success", dismissable=True, duration=4000)
 
 
+def silence(svc: Services, alert_id: int, note: str | None) -> Any:
+    """Silences the alert's rule and target for SILENCE_HOURS (operators), like `alerts silence` does."""
+    denied = access.dashboard_denied(svc, "operator")
+    if denied:
+        return dbc.Alert(denied, color="warning", dismissable=True)
+    now = utcnow()
+    with svc.db.reading() as session:
+        alert = get_alert(session, alert_id, now)
+    if alert is None:
+        return dbc.Alert(f"No alert {alert_id}.", color="warning", dismissable=True)
+    who = access.dashboard_actor(svc)
+    matchers = [
+        {"name": "rule_id", "value": str(alert["rule_id"])},
+        {"name": "target", "value": alert["target"]},
+    ]
+    with svc.recorder.transaction() as session:
+        made = create_silence(
+            session,
+            matchers,
+            now,
+            now + timedelta(hours=SILENCE_HOURS),
+            created_by=who,
+            comment=note or "",
+            now=now,
+        )
+    access.audit(svc, who, "alert.silence", f"silence:{made.id}", {"matchers": matchers})
+    return dbc.Alert(
+        f"Silenced {alert['rule']} on {alert['target']} for {SILENCE_HOURS} h (silence #{made.id}).",
+        color="success",
+        dismissable=True,
+        duration=4000,
+    )
+
+
 def register(app: dash.Dash, svc: Services) -> None:
-    @app.callback(Output(TABLE, "children"), Input(TABS, "active_tab"), Input(ids.SIGNAL, "data"))
-    def _table(tab: str | None, signal: dict[str, Any] | None) -> Any:
+    # A silence writes no event (nothing about an alert changed): the message after an action redraws too.
+    @app.callback(
+        Output(TABLE, "children"),
+        Input(TABS, "active_tab"),
+        Input(ids.SIGNAL, "data"),
+        Input(MESSAGE, "children"),
+    )
+    def _table(tab: str | None, signal: dict[str, Any] | None, _message: Any) -> Any:
         if ctx.triggered_id == ids.SIGNAL and not wants_recount(signal):
             raise dash.exceptions.PreventUpdate
         return tab_table(svc, tab)
 
-    @app.callback(Output(RULES, "children"), Input(TABS, "active_tab"))
-    def _rules(_tab: str | None) -> Any:
+    @app.callback(Output(RULES, "children"), Input(TABS, "active_tab"), Input(MESSAGE, "children"))
+    def _rules(_tab: str | None, _message: Any) -> Any:
         return rules_panel(svc)
+
+    @app.callback(
+        Output(MESSAGE, "children", allow_duplicate=True),
+        Input({"type": SILENCE_BUTTON, "index": ALL}, "n_clicks"),
+        State(NOTE, "value"),
+        prevent_initial_call=True,
+    )
+    def _silence(clicks: list[int | None], note: str | None) -> Any:
+        trig = ctx.triggered_id
+        if not isinstance(trig, dict) or not any(clicks):
+            raise dash.exceptions.PreventUpdate
+        return silence(svc, int(trig["index"]), note)
 
     @app.callback(
         Output(MESSAGE, "children"),
