@@ -32,9 +32,10 @@ log = logging.getLogger(__name__)
 LEASE = "alerts:evaluator"
 # Commits wake the evaluator; it evaluates at most this often however busy the feed is.
 MIN_GAP_SECONDS = 0.5
-# Budgets and spend read more than the other kinds (a budget per tag sums its calls): every 30 s is enough.
+# Budgets and spend read more than the other kinds (a budget per tag sums its calls): every 30 evaluation
+# periods is enough (30 s by default).
 SLOW_KINDS = frozenset({RuleKind.BUDGET_USED, RuleKind.BUDGET_PROJECTED, RuleKind.COST_SPIKE})
-SLOW_EVERY_SECONDS = 30.0
+SLOW_PERIODS = 30
 DIGEST_CHECK_SECONDS = 60.0
 # A claimed notification is this worker's for this long (a webhook times out after 10 s).
 CLAIM_SECONDS = 60.0
@@ -76,7 +77,10 @@ class Evaluator:
         kind = RuleKind(rule.kind)
         if kind in SLOW_KINDS:
             last = self._slow.get(rule.id)
-            if last is not None and time.monotonic() - last[0] < SLOW_EVERY_SECONDS:
+            if (
+                last is not None
+                and time.monotonic() - last[0] < SLOW_PERIODS * self.settings.alert_eval_seconds
+            ):
                 return last[1]
         found = self.conditions[kind](session, rule, now)
         if kind in SLOW_KINDS:
