@@ -261,3 +261,26 @@ def test_low_severity_goes_to_the_daily_digest_once(rec: Recorder) -> None:
             "1 low-severity alert" in slack["text"]
             and "anything queued" in slack["blocks"][0]["text"]["text"]
         )
+
+
+def test_repeat_while_firing_until_acknowledged(rec: Recorder) -> None:
+    with rec.transaction() as session:
+        create_rule(
+            session,
+            {"name": "loud stuck", "kind": "stuck_task", "threshold": 1, "repeat_seconds": 60},
+            utcnow(),
+        )
+        session.execute(
+            text("UPDATE alert_rules SET enabled = :f WHERE builtin = :t"), {"f": False, "t": True}
+        )
+    evaluator = Evaluator(Settings(database_url="sqlite://", alert_webhook_url=HOOK), rec, actor="alerts")
+    _running_task(rec)
+    now = utcnow() + timedelta(seconds=2)
+    (alert_id,) = evaluator.cycle(now)
+    assert evaluator.cycle(now + timedelta(seconds=30)) == []  # not yet
+    assert evaluator.cycle(now + timedelta(seconds=61)) == [alert_id]
+    assert [(n.event, n.round) for n in _outbox(rec.db)] == [("firing", 0), ("firing", 1)]
+    with rec.transaction() as session:
+        acknowledge(session, alert_id, "ops", "", utcnow())
+    assert evaluator.cycle(now + timedelta(seconds=200)) == []  # acknowledged: no more repeats
+    assert len(_outbox(rec.db)) == 2
