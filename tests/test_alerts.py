@@ -284,3 +284,47 @@ def test_repeat_while_firing_until_acknowledged(rec: Recorder) -> None:
         acknowledge(session, alert_id, "ops", "", utcnow())
     assert evaluator.cycle(now + timedelta(seconds=200)) == []  # acknowledged: no more repeats
     assert len(_outbox(rec.db)) == 2
+
+
+def test_email_channel_through_a_real_smtp_server(rec: Recorder) -> None:
+    from db.changefeed import Hub
+    from tests.test_report_runs import Inbox
+    from worker.alerting import AlertLoops
+
+    inbox = Inbox()
+    from aiosmtpd.controller import Controller
+
+    from tests.helpers import free_port
+
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with rec.transaction() as session:
+            create_rule(
+                session,
+                {
+                    "name": "mail me",
+                    "kind": "stuck_task",
+                    "threshold": 1,
+                    "channels": [{"type": "email", "to": ["ops@example.com"]}],
+                },
+                utcnow(),
+            )
+        settings = Settings(
+            database_url="sqlite://", smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False
+        )
+        task_id = _running_task(rec, "mailed")
+        now = utcnow() + timedelta(seconds=2)
+        Evaluator(settings, rec, "alerts").cycle(now)
+        loops = AlertLoops(settings, rec, Hub(), "w-mail")
+        assert loops.deliver_due() == 0  # due at `now`, two seconds ahead: not yet
+        with rec.db.write_engine.begin() as conn:
+            conn.execute(text("UPDATE alert_notifications SET next_attempt_at = :t"), {"t": utcnow()})
+        assert loops.deliver_due() == 1
+    finally:
+        controller.stop()
+    ((rcpt, message),) = inbox.received
+    assert rcpt == ["ops@example.com"]
+    assert message["Subject"].startswith("[FIRING · high] mail me")
+    assert f"/tasks/{task_id}" in message.get_content()
