@@ -83,6 +83,8 @@ def failed_tasks(session: Session, rule: Rule, now: datetime) -> list[Finding]:
     query = select(T.c.id, T.c.title, T.c.kind, T.c.error_message).where(
         T.c.status.in_(FAILURES), T.c.completed_at >= since
     )
+    if rule.pattern:  # a failure pattern: the error text, case-insensitively
+        query = query.where(func.lower(T.c.error_message).contains(rule.pattern.lower(), autoescape=True))
     rows = session.execute(_scoped(query, rule).order_by(T.c.id.desc()).limit(MAX_TARGETS))
     return [
         Finding(

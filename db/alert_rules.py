@@ -130,6 +130,7 @@ class Rule:
     scope_kind: str
     scope_value: str | None
     threshold: float | None
+    pattern: str | None
     window_seconds: float
     for_seconds: float
     severity: str
@@ -152,6 +153,7 @@ EDITABLE = (
     "scope_kind",
     "scope_value",
     "threshold",
+    "pattern",
     "window_seconds",
     "for_seconds",
     "severity",
@@ -164,6 +166,7 @@ DEFAULTS: dict[str, Any] = {
     "scope_kind": "all",
     "scope_value": None,
     "threshold": None,
+    "pattern": None,
     "window_seconds": 900.0,
     "for_seconds": 0.0,
     "severity": Severity.HIGH.value,
@@ -255,6 +258,11 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
     _number(out, "threshold", optional=kind not in NEEDS_THRESHOLD)
     if kind in (RuleKind.FAILURE_RATE, RuleKind.WORKERS_UNAVAILABLE) and out["threshold"] > 1:
         raise RuleError("threshold", "is a fraction, between 0 and 1")
+    pattern = out["pattern"]
+    if pattern is not None and (not isinstance(pattern, str) or not pattern.strip() or len(pattern) > 500):
+        raise RuleError("pattern", "must be text of 1 to 500 characters")
+    if pattern is not None and kind is not RuleKind.TASK_FAILED:
+        raise RuleError("pattern", "matches error messages: only task_failed rules take one")
     _number(out, "window_seconds", minimum=1.0 if kind in NEEDS_WINDOW else 0.0)
     _number(out, "for_seconds")
     _number(out, "repeat_seconds", minimum=60.0, optional=True)
@@ -278,6 +286,7 @@ def _rule(row: Any) -> Rule:
         scope_kind=row.scope_kind,
         scope_value=row.scope_value,
         threshold=row.threshold,
+        pattern=row.pattern,
         window_seconds=row.window_seconds,
         for_seconds=row.for_seconds,
         severity=row.severity,

@@ -508,6 +508,8 @@ class AlertRule(Base):
     scope_kind: Mapped[str] = mapped_column(String(20), default="all")
     scope_value: Mapped[str | None] = mapped_column(String(200))
     threshold: Mapped[float | None] = mapped_column(Float)
+    # task_failed: only failures whose error message contains this text (case-insensitive): a failure pattern.
+    pattern: Mapped[str | None] = mapped_column(String(500))
     window_seconds: Mapped[float] = mapped_column(Float, default=900.0)
     for_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     severity: Mapped[str] = mapped_column(String(20), default="high")

@@ -162,9 +162,10 @@ def test_rule_validation_names_the_field(rec: Recorder) -> None:
             "kind": "cost_spike",
             "threshold": 2,
             "window_seconds": 60,
-            "scope_kind": "tag",
+            "scope_kind": "created_by",
         },
         "name": {"kind": "queue_depth", "threshold": 5},
+        "pattern": {"name": "x", "kind": "queue_depth", "threshold": 5, "pattern": "oops"},
         "actions[0].type": {
             "name": "x",
             "kind": "queue_depth",

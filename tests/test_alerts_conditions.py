@@ -108,6 +108,16 @@ def test_failure_rate_and_failed_task_of_a_kind(rec: Recorder) -> None:
             },
             utcnow(),
         )
+        create_rule(
+            session,
+            {"name": "boom pattern", "kind": "task_failed", "window_seconds": 600, "pattern": "BOOM"},
+            utcnow(),
+        )
+        create_rule(
+            session,
+            {"name": "oom pattern", "kind": "task_failed", "window_seconds": 600, "pattern": "oom k"},
+            utcnow(),
+        )
     failed = []
     for i in range(6):
         task_id = rec.submit(TaskSpec(title=f"t{i}", kind=TaskKind.PYTHON, payload={"callable": "x:y"}))
@@ -121,6 +131,7 @@ def test_failure_rate_and_failed_task_of_a_kind(rec: Recorder) -> None:
     fired = _fired(rec, utcnow() + timedelta(seconds=61))
     assert fired["Failure rate over 20%"] == ["scope:all:"]
     assert sorted(fired["python failed"]) == sorted(failed)
+    assert sorted(fired["boom pattern"]) == sorted(failed) and "oom pattern" not in fired
 
 
 def test_report_has_the_alerts_of_its_period(rec: Recorder) -> None:

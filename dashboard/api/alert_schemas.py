@@ -114,6 +114,12 @@ class RuleUpdate(Body):
         ge=0,
         description="per kind: seconds (stuck), fraction 0..1 (failure rate, budgets), count, ratio",
     )
+    pattern: str | None = Field(
+        None,
+        min_length=1,
+        max_length=500,
+        description="task_failed: error messages containing this (any case)",
+    )
     window_seconds: float | None = Field(None, ge=0, le=90 * 86400)
     for_seconds: float | None = Field(None, ge=0, le=86400, description="how long it holds before firing")
     severity: Severity | None = None
@@ -138,6 +144,7 @@ class RuleOut(Model):
     threshold: float | None = Field(
         description="null: the kind's default (stuck: TASKLENS_STUCK_AFTER_SECONDS)"
     )
+    pattern: str | None
     window_seconds: float
     for_seconds: float
     severity: Severity

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("scope_kind", sa.String(length=20), nullable=False),
         sa.Column("scope_value", sa.String(length=200), nullable=True),
         sa.Column("threshold", sa.Float(), nullable=True),
+        sa.Column("pattern", sa.String(length=500), nullable=True),
         sa.Column("window_seconds", sa.Float(), nullable=False),
         sa.Column("for_seconds", sa.Float(), nullable=False),
         sa.Column("severity", sa.String(length=20), nullable=False),
