@@ -15,6 +15,7 @@ from dashboard.services import Services
 from db.alert_queries import firing_counts
 
 ALERT_TOASTS = "alert-toasts"
+PATH = "/alerts"  # dashboard/pages/alerts.py (server.SHELL_LINKS lists it)
 
 
 def layout() -> dcc.Link:

@@ -30,6 +30,8 @@ NAV = (
     ("Audit", "/audit"),
     ("Submit", "/submit"),
 )
+# Pages linked from the shell outside that row: the alert bell (dashboard/alertbell.py) opens /alerts.
+SHELL_LINKS = ("/alerts",)
 
 
 def create_app(svc: Services) -> dash.Dash:
