@@ -145,7 +145,44 @@ def delivery(tasks: int, stuck_after: float) -> None:
     print(table(["path", "n", "p50 s", "p95 s", "max s"], rows))
 
 
-def evaluator_cost(url: str | None, history: int, cycles: int) -> None:
+SYNTHETIC_TASKS = """
+INSERT INTO tasks (id, title, kind, payload, status, priority, tags, created_by, attempt, max_attempts,
+    current_iteration, progress, cancel_requested, available_at, created_at, started_at, completed_at,
+    last_updated_at, last_activity_at, update_count, invocation_count, activity_count, input_tokens,
+    output_tokens, cache_read_tokens, cost_usd)
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count),
+t(i, at) AS (SELECT i, strftime('%Y-%m-%d %H:%M:%f', 'now',
+                                 '-' || ((:count - i) * 7776 / (:count / 1000)) || ' seconds') FROM n)
+SELECT i, 'synthetic ' || i, CASE i % 3 WHEN 0 THEN 'demo' WHEN 1 THEN 'command' ELSE 'python' END, '{}',
+       CASE WHEN i % 12 = 0 THEN 'failed' WHEN i % 50 = 0 THEN 'cancelled' ELSE 'completed' END, 0,
+       CASE WHEN i % 10 = 0 THEN '["research"]' ELSE '[]' END, 'bench', 1, 1, 1, 1.0, 0, at, at, at, at, at, at,
+       3, 1, 0, 100, 20, 0, 0.002
+FROM t
+"""
+SYNTHETIC_CALLS = """
+INSERT INTO invocations (id, task_id, role, provider, model, status, started_at, completed_at, input_tokens,
+    output_tokens, cache_read_tokens, cost_usd)
+SELECT 'c' || id, id, CASE id % 2 WHEN 0 THEN 'planner' ELSE 'builder' END, 'acme',
+       CASE id % 3 WHEN 0 THEN 'claude' ELSE 'gpt' END, 'completed', started_at, completed_at, 100, 20, 0, 0.002
+FROM tasks
+"""
+SYNTHETIC_TAGS = "INSERT INTO task_tags (task_id, tag) SELECT id, 'research' FROM tasks WHERE id % 10 = 0"
+
+
+def _synthetic(db: Any, count: int) -> None:
+    """`count` finished tasks over 90 days, one call each, a tenth tagged: rows of the shape the evaluator
+    reads (outcomes, times, spend), inserted by SQLite itself in seconds (the history generator's full tasks
+    with activity take tens of minutes and ~15 GB at a million)."""
+    from sqlalchemy import text
+
+    with db.write_engine.begin() as conn:
+        conn.execute(text(SYNTHETIC_TASKS), {"count": count})
+        conn.execute(text(SYNTHETIC_CALLS))
+        conn.execute(text(SYNTHETIC_TAGS))
+        conn.execute(text("ANALYZE"))
+
+
+def evaluator_cost(url: str | None, history: int, cycles: int, synthetic: bool = False) -> None:
     from sqlalchemy import event
 
     from db import budgets, rollups
@@ -159,7 +196,20 @@ def evaluator_cost(url: str | None, history: int, cycles: int) -> None:
     from worker.alerting import Evaluator
 
     folder = None
-    if url is None:
+    if url is None and synthetic:
+        folder = tempfile.mkdtemp(prefix="tasklens-bench-alerts-")
+        url = f"sqlite:///{folder}/bench.db"
+        db = open_database(url)
+        upgrade(db)
+        started = time.monotonic()
+        _synthetic(db, history)
+        with db.writing() as session:
+            rollups.rebuild(session, None)
+            rollups.refresh(session, utcnow())
+        print(
+            f"inserted {history:,} tasks and calls (synthetic) and the rollups in {time.monotonic() - started:.0f}s"
+        )
+    elif url is None:
         folder = tempfile.mkdtemp(prefix="tasklens-bench-alerts-")
         url = f"sqlite:///{folder}/bench.db"
         db = open_database(url)
@@ -252,6 +302,11 @@ def main() -> None:
     )
     parser.add_argument("--history", type=int, default=1_000_000, help="tasks generated for the cost part")
     parser.add_argument("--url", help="measure the evaluator over this database instead of a generated one")
+    parser.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="insert --history plain finished tasks (SQLite) instead of a history",
+    )
     parser.add_argument("--cycles", type=int, default=30)
     parser.add_argument("--skip-delivery", action="store_true")
     parser.add_argument("--skip-cost", action="store_true")
@@ -260,7 +315,7 @@ def main() -> None:
     if not args.skip_delivery:
         delivery(args.tasks, args.stuck_after)
     if not args.skip_cost:
-        evaluator_cost(args.url, args.history, args.cycles)
+        evaluator_cost(args.url, args.history, args.cycles, args.synthetic)
 
 
 if __name__ == "__main__":
