@@ -186,6 +186,7 @@ def evaluator_cost(url: str | None, history: int, cycles: int, synthetic: bool =
     from sqlalchemy import event
 
     from db import budgets, rollups
+    from db.alert_rules import create_rule
     from db.engine import open_database
     from db.migrate import upgrade
     from db.ops import TaskSpec
@@ -232,6 +233,13 @@ def evaluator_cost(url: str | None, history: int, cycles: int, synthetic: bool =
     with db.writing() as session:
         budgets.add_budget(session, "bench all", "month", 1000.0)
         budgets.add_budget(session, "bench tag", "month", 100.0, "tag", "research")
+        # Besides the built-ins, one rule of each other kind.
+        for values in (
+            {"name": "b failed", "kind": "task_failed", "window_seconds": 900, "pattern": "timeout"},
+            {"name": "b slow", "kind": "response_time", "threshold": 5, "window_seconds": 600},
+            {"name": "b fleet", "kind": "workers_unavailable", "threshold": 0.5, "window_seconds": 3600},
+        ):
+            create_rule(session, values, utcnow())
     for i in range(50):  # some running tasks for the stuck rule to look at, half of them claimed
         recorder.submit(TaskSpec(title=f"running {i}", kind=TaskKind.COMMAND, payload={"command": "true"}))
     for _ in range(25):
