@@ -167,6 +167,30 @@ SELECT 'c' || id, id, CASE id % 2 WHEN 0 THEN 'planner' ELSE 'builder' END, 'acm
 FROM tasks
 """
 SYNTHETIC_TAGS = "INSERT INTO task_tags (task_id, tag) SELECT id, 'research' FROM tasks WHERE id % 10 = 0"
+SYNTHETIC_TASKS_PG = """
+INSERT INTO tasks (id, title, kind, payload, status, priority, tags, created_by, attempt, max_attempts,
+    current_iteration, progress, cancel_requested, available_at, created_at, started_at, completed_at,
+    last_updated_at, last_activity_at, update_count, invocation_count, activity_count, input_tokens,
+    output_tokens, cache_read_tokens, cost_usd)
+SELECT i, 'synthetic ' || i, CASE i % 3 WHEN 0 THEN 'demo' WHEN 1 THEN 'command' ELSE 'python' END, '{}'::json,
+       CASE WHEN i % 12 = 0 THEN 'failed' WHEN i % 50 = 0 THEN 'cancelled' ELSE 'completed' END, 0,
+       (CASE WHEN i % 10 = 0 THEN '["research"]' ELSE '[]' END)::json, 'bench', 1, 1, 1, 1.0, false,
+       at, at, at, at, at, at, 3, 1, 0, 100, 20, 0, 0.002
+FROM (SELECT i, (now() AT TIME ZONE 'utc') - make_interval(secs => (:count - i) * 7776.0 / (:count / 1000))
+      AS at FROM generate_series(1, :count) AS i) AS t
+"""
+
+
+def _synthetic_pg(db: Any, count: int) -> None:
+    from sqlalchemy import text
+
+    with db.write_engine.begin() as conn:
+        conn.execute(text(SYNTHETIC_TASKS_PG), {"count": count})
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('tasks', 'id'), :n)"), {"n": count})
+        conn.execute(text(SYNTHETIC_CALLS))
+        conn.execute(text(SYNTHETIC_TAGS))
+    with db.write_engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
 
 
 def _synthetic(db: Any, count: int) -> None:
@@ -197,13 +221,14 @@ def evaluator_cost(url: str | None, history: int, cycles: int, synthetic: bool =
     from worker.alerting import Evaluator
 
     folder = None
-    if url is None and synthetic:
-        folder = tempfile.mkdtemp(prefix="tasklens-bench-alerts-")
-        url = f"sqlite:///{folder}/bench.db"
+    if synthetic:
+        if url is None:
+            folder = tempfile.mkdtemp(prefix="tasklens-bench-alerts-")
+            url = f"sqlite:///{folder}/bench.db"
         db = open_database(url)
         upgrade(db)
         started = time.monotonic()
-        _synthetic(db, history)
+        (_synthetic_pg if db.is_postgres else _synthetic)(db, history)
         with db.writing() as session:
             rollups.rebuild(session, None)
             rollups.refresh(session, utcnow())
@@ -313,7 +338,10 @@ def main() -> None:
     parser.add_argument(
         "--synthetic",
         action="store_true",
-        help="insert --history plain finished tasks (SQLite) instead of a history",
+        help="insert --history plain finished tasks instead of a history (into --url, which must be empty)",
+    )
+    parser.add_argument(
+        "--pg", action="store_true", help="with --synthetic: into a throw-away PostgreSQL database"
     )
     parser.add_argument("--cycles", type=int, default=30)
     parser.add_argument("--skip-delivery", action="store_true")
@@ -323,7 +351,11 @@ def main() -> None:
     if not args.skip_delivery:
         delivery(args.tasks, args.stuck_after)
     if not args.skip_cost:
-        evaluator_cost(args.url, args.history, args.cycles, args.synthetic)
+        if args.pg:
+            with fresh_database("postgresql") as url:
+                evaluator_cost(url, args.history, args.cycles, synthetic=True)
+        else:
+            evaluator_cost(args.url, args.history, args.cycles, args.synthetic)
 
 
 if __name__ == "__main__":
