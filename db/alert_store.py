@@ -199,6 +199,12 @@ def reconcile(session: Session, rule: Rule, findings: list[Finding], ctx: Contex
             session.execute(update(AL).where(AL.c.id == row.id).values(**values))
             _event(session, row.id, "firing", {**row._asdict(), **values}, ctx)
             changed.append(row.id)
+        elif owes_first(rule, row, ctx):
+            if _notify(session, row.id, rule, "firing", row.notify_round, labels, ctx):
+                session.execute(
+                    update(AL).where(AL.c.id == row.id).values(last_notified_at=now, updated_at=now)
+                )
+                changed.append(row.id)
         elif row.state == AlertState.FIRING.value and _repeat_due(rule, row, now):
             round_ = row.notify_round + 1
             values = {"notify_round": round_, "last_notified_at": now, "updated_at": now}
@@ -216,6 +222,19 @@ def reconcile(session: Session, rule: Rule, findings: list[Finding], ctx: Contex
         _event(session, row.id, "resolved", {**row._asdict(), **values}, ctx)
         changed.append(row.id)
     return changed
+
+
+def owes_first(rule: Rule, row: Any, ctx: Context) -> bool:
+    """A firing alert that told no one (a silence matched when it fired) and now may: the silence ended, as
+    Alertmanager sends what a silence held back once it expires."""
+    return bool(
+        row.state == AlertState.FIRING.value
+        and row.last_notified_at is None
+        and row.acknowledged_at is None
+        and rule.severity != LOW
+        and deliveries(rule, ctx.default_webhook)
+        and silenced_by(ctx.silences, dict(row.labels or {}), ctx.now) is None
+    )
 
 
 def _repeat_due(rule: Rule, row: Any, now: datetime) -> bool:

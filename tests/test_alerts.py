@@ -120,8 +120,13 @@ def test_pending_until_for_duration_and_quiet_resolution(rec: Recorder) -> None:
     assert _outbox(rec.db) == []  # and so neither does its resolution
 
 
+def _silence_id(rec: Recorder) -> int:
+    with rec.db.reading() as session:
+        return int(session.execute(text("SELECT max(id) FROM alert_silences")).scalar_one())
+
+
 def test_acknowledge_and_silence(rec: Recorder) -> None:
-    from db.alert_silences import create_silence
+    from db.alert_silences import create_silence, expire_silence
 
     evaluator = Evaluator(
         Settings(database_url="sqlite://", stuck_after_seconds=1, alert_webhook_url=HOOK), rec, "alerts"
@@ -140,6 +145,11 @@ def test_acknowledge_and_silence(rec: Recorder) -> None:
     evaluator.cycle(now + timedelta(seconds=3))
     (alert,) = _alerts(rec.db)
     assert alert.state == "firing" and _outbox(rec.db) == []  # silenced: fires, sends nothing
+    assert evaluator.cycle(now + timedelta(seconds=4)) == []  # and keeps quiet while the silence holds
+    with rec.transaction() as session:
+        expire_silence(session, _silence_id(rec), utcnow())
+    assert evaluator.cycle(utcnow() + timedelta(seconds=5)) == [alert.id]  # the silence ended: told now
+    assert [(n.event, n.round) for n in _outbox(rec.db)] == [("firing", 0)]
     with rec.transaction() as session:
         acknowledge(session, alert.id, "token:ops", "looking", utcnow())
     (alert,) = _alerts(rec.db)

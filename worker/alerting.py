@@ -17,7 +17,7 @@ from db import alert_outbox, leases
 from db.alert_conditions import Condition, conditions
 from db.alert_rules import Rule, RuleKind, list_rules
 from db.alert_silences import active_silences
-from db.alert_store import AlertState, Context, Finding, open_alerts, reconcile
+from db.alert_store import AlertState, Context, Finding, open_alerts, owes_first, reconcile
 from db.changefeed import TOPIC_EVENTS, Hub
 from db.recorder import Recorder
 from db.settings import Settings
@@ -41,11 +41,14 @@ DIGEST_CHECK_SECONDS = 60.0
 CLAIM_SECONDS = 60.0
 
 
-def would_change(rule: Rule, findings: list[Finding], rows: list[Any], now: datetime) -> bool:
+def would_change(rule: Rule, findings: list[Finding], rows: list[Any], ctx: Context) -> bool:
     """Whether reconcile would write anything: a quiet cycle then costs reads only."""
     if {f.target for f in findings} != {r.target for r in rows}:
         return True
+    now = ctx.now
     for r in rows:
+        if owes_first(rule, r, ctx):
+            return True
         if r.state == AlertState.PENDING.value and (now - r.pending_at).total_seconds() >= rule.for_seconds:
             return True
         if (
@@ -92,14 +95,13 @@ class Evaluator:
         now = now or utcnow()
         todo: list[tuple[Rule, list[Finding]]] = []
         with self.recorder.db.reading() as session:
-            silences = active_silences(session, now)
+            ctx = Context(now, active_silences(session, now), self.settings.alert_webhook_url, self.actor)
             rules = list_rules(session)
             for rule in rules:
                 found = self.findings(session, rule, now)
                 rows = open_alerts(session, rule.id)
-                if would_change(rule, found, rows, now):
+                if would_change(rule, found, rows, ctx):
                     todo.append((rule, found))
-        ctx = Context(now, silences, self.settings.alert_webhook_url, self.actor)
         changed: list[int] = []
         for rule, found in todo:  # one transaction per rule: one rule's failure does not hold the others
             with self.recorder.transaction() as session:
