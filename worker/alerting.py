@@ -37,6 +37,7 @@ MIN_GAP_SECONDS = 0.5
 SLOW_KINDS = frozenset({RuleKind.BUDGET_USED, RuleKind.BUDGET_PROJECTED, RuleKind.COST_SPIKE})
 SLOW_PERIODS = 30
 DIGEST_CHECK_SECONDS = 60.0
+SEND_GAP_SECONDS = 0.2
 # A claimed notification is this worker's for this long (a webhook times out after 10 s).
 CLAIM_SECONDS = 60.0
 
@@ -190,6 +191,9 @@ class AlertLoops:
             self._wake_send.wait(timeout=1.0)
             self._wake_send.clear()
             self._guard("delivery", self.deliver_due)
+            self._stop.wait(
+                SEND_GAP_SECONDS
+            )  # a busy feed wakes this on every commit: look at most 5 times a second
 
     def deliver_due(self) -> int:
         """Claim and send what is due until nothing is; returns how many were sent."""
