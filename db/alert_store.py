@@ -159,6 +159,14 @@ def open_alerts(session: Session, rule_id: int) -> list[Any]:
     return list(session.execute(select(AL).where(AL.c.state.in_(OPEN), AL.c.rule_id == rule_id)))
 
 
+def open_by_rule(session: Session) -> dict[int, list[Any]]:
+    """Every open alert, by rule: one read for the evaluator's whole cycle."""
+    out: dict[int, list[Any]] = {}
+    for row in session.execute(select(AL).where(AL.c.state.in_(OPEN))):
+        out.setdefault(row.rule_id, []).append(row)
+    return out
+
+
 def reconcile(session: Session, rule: Rule, findings: list[Finding], ctx: Context) -> list[int]:
     """Bring the rule's open alerts in line with what holds now; returns the ids of alerts that changed.
     Writes nothing when nothing changed, so a quiet evaluation cycle costs only its reads."""

@@ -17,7 +17,7 @@ from db import alert_outbox, leases
 from db.alert_conditions import Condition, conditions
 from db.alert_rules import Rule, RuleKind, list_rules
 from db.alert_silences import active_silences
-from db.alert_store import AlertState, Context, Finding, open_alerts, owes_first, reconcile
+from db.alert_store import AlertState, Context, Finding, open_by_rule, owes_first, reconcile
 from db.changefeed import TOPIC_EVENTS, Hub
 from db.recorder import Recorder
 from db.settings import Settings
@@ -98,10 +98,10 @@ class Evaluator:
         with self.recorder.db.reading() as session:
             ctx = Context(now, active_silences(session, now), self.settings.alert_webhook_url, self.actor)
             rules = list_rules(session)
+            opened = open_by_rule(session)
             for rule in rules:
                 found = self.findings(session, rule, now)
-                rows = open_alerts(session, rule.id)
-                if would_change(rule, found, rows, ctx):
+                if would_change(rule, found, opened.get(rule.id, []), ctx):
                     todo.append((rule, found))
         changed: list[int] = []
         for rule, found in todo:  # one transaction per rule: one rule's failure does not hold the others
