@@ -205,6 +205,9 @@ def test_one_evaluator_lease_across_holders(rec: Recorder) -> None:
         assert leases.acquire(session, "alerts:evaluator", "a", now, 10)  # renewal
     with rec.transaction() as session:
         assert leases.acquire(session, "alerts:evaluator", "b", now + timedelta(seconds=11), 10)  # expired
+    with rec.transaction() as session:
+        leases.release(session, "alerts:evaluator", "b")  # a clean stop hands it over at once
+        assert leases.acquire(session, "alerts:evaluator", "c", now + timedelta(seconds=12), 10)
 
 
 def test_a_notification_is_claimed_by_one_worker(rec: Recorder) -> None:
