@@ -39,6 +39,11 @@ def test_bell_toast_and_alerts_page_live(sqlite_app: AppFactory, tab: BrowserPag
     expect(page.locator("#alerts-message")).to_contain_text("Silenced Stuck task on task:")
     expect(page.locator("#alerts-rules")).to_contain_text(f"target=task:{task_id}")
 
+    page.locator("#alert-row-1 a", has_text="Stuck task").click()  # its detail: times, deliveries, acks
+    expect(page.locator("#alert-detail")).to_contain_text("looking into it")
+    expect(page.locator("#alert-detail")).to_contain_text("No notification")
+    assert_not_reloaded(page)
+
     app.recorder.cancel(task_id, actor="test")
     page.get_by_role("tab", name="History").click()
     expect(page.locator("#alert-row-1")).to_be_visible(timeout=20000)

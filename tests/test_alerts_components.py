@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from dashboard.alertbell import wants_recount
-from dashboard.components.alerts import alert_table, alert_toasts, bell, fired
+from dashboard.components.alerts import alert_detail, alert_table, alert_toasts, bell, fired
 
 
 def _text(component: Any) -> str:
@@ -63,3 +63,26 @@ def test_table_offers_acknowledge_to_operators_only() -> None:
     shown = _text(alert_table([row], "firing", can_ack=False))
     assert "'alert-ack'" not in shown and "cancel_task: cancel requested" in shown
     assert "No history alerts" in _text(alert_table([], "history", can_ack=True))
+
+
+def test_detail_lists_each_channel_delivery() -> None:
+    alert = {
+        "id": 3,
+        "rule": "Stuck task",
+        "target": "task:9",
+        "severity": "high",
+        "summary": "Task #9 silent",
+        "pending_at": datetime(2026, 1, 1),
+        "fired_at": datetime(2026, 1, 1),
+        "notifications": [
+            {"channel_type": "slack", "event": "firing", "round": 0, "status": "sent", "attempts": 1,
+             "sent_at": datetime(2026, 1, 1), "last_error": None},
+            {"channel_type": "webhook", "event": "firing", "round": 0, "status": "pending", "attempts": 2,
+             "sent_at": None, "last_error": "the webhook answered HTTP 500"},
+        ],
+        "acks": [{"actor": "cli", "note": ""}],
+        "actions_taken": [],
+    }  # fmt: skip
+    shown = _text(alert_detail(alert))
+    assert "the webhook answered HTTP 500" in shown and "'slack'" in shown and "cli: (no note)" in shown
+    assert alert_detail(None) == ""

@@ -86,7 +86,10 @@ def alert_table(rows: list[dict[str, Any]], tab: str, can_ack: bool) -> Any:
                     title="no notifications for this rule and target",
                 )
             )
-        summary = [html.Div(r["rule"], className="fw-semibold"), html.Div(r["summary"], className="small")]
+        summary = [
+            dcc.Link(r["rule"], href=f"/alerts?alert={r['id']}", className="fw-semibold d-block"),
+            html.Div(r["summary"], className="small"),
+        ]
         if r.get("actions_taken"):
             summary.append(html.Div(_actions(r), className="small text-body-secondary"))
         body.append(
@@ -139,3 +142,67 @@ def alert_toasts(events: list[dict[str, Any]]) -> list[dbc.Toast]:
         )
         for e in shown
     ]
+
+
+def alert_detail(alert: dict[str, Any] | None) -> Any:
+    """One alert: its lifecycle times, each channel's delivery (status, attempts, last error), acknowledgements
+    and actions — what "recorded per channel" looks like to a person."""
+    if alert is None:
+        return ""
+    times = [
+        ("pending since", alert.get("pending_at")),
+        ("fired", alert.get("fired_at")),
+        ("acknowledged", alert.get("acknowledged_at")),
+        ("resolved", alert.get("resolved_at")),
+    ]
+    deliveries = [
+        html.Tr(
+            [
+                html.Td(n["channel_type"]),
+                html.Td(n["event"] + (f" (repeat {n['round']})" if n["round"] else "")),
+                html.Td(n["status"]),
+                html.Td(str(n["attempts"])),
+                html.Td(when(n["sent_at"]) if n.get("sent_at") else "—"),
+                html.Td(n.get("last_error") or "", className="small text-break"),
+            ]
+        )
+        for n in alert.get("notifications") or []
+    ]
+    acks = [html.Li(f"{a['actor']}: {a['note'] or '(no note)'}") for a in alert.get("acks") or []]
+    body: list[Any] = [
+        html.P(alert["summary"]),
+        html.Ul([html.Li([f"{label}: ", when(at)]) for label, at in times if at], className="small"),
+    ]
+    body.append(
+        dbc.Table(
+            [
+                html.Thead(
+                    html.Tr([html.Th(h) for h in ("Channel", "Event", "Status", "Attempts", "Sent", "Error")])
+                ),
+                html.Tbody(deliveries),
+            ],
+            size="sm",
+            id="alert-deliveries",
+        )
+        if deliveries
+        else html.P(
+            "No notification (in-app only, silenced, or low severity: the daily digest).", className="small"
+        )
+    )
+    if acks:
+        body += [html.H6("Acknowledgements"), html.Ul(acks, className="small")]
+    if alert.get("actions_taken"):
+        body += [html.H6("Actions"), html.Div(_actions(alert), className="small")]
+    return dbc.Card(
+        [
+            dbc.CardHeader(
+                [
+                    dbc.Badge(alert["severity"], className="me-2"),
+                    f"#{alert['id']} {alert['rule']} — {alert['target']}",
+                ]
+            ),
+            dbc.CardBody(body),
+        ],
+        id="alert-detail",
+        className="mb-3",
+    )

@@ -13,7 +13,7 @@ from dash import ALL, Input, Output, State, ctx, html
 
 from dashboard import access, ids
 from dashboard.alertbell import wants_recount
-from dashboard.components.alerts import ACK_BUTTON, SILENCE_BUTTON, SILENCE_HOURS, alert_table
+from dashboard.components.alerts import ACK_BUTTON, SILENCE_BUTTON, SILENCE_HOURS, alert_detail, alert_table
 from dashboard.services import Services
 from db.alert_queries import get_alert, view
 from db.alert_rules import list_rules
@@ -29,6 +29,7 @@ TABLE = "alerts-tab-table"
 NOTE = "alerts-ack-note"
 MESSAGE = "alerts-message"
 RULES = "alerts-rules"
+DETAIL = "alerts-detail"
 TAB_LABELS = (
     ("firing", "Firing"),
     ("acknowledged", "Acknowledged"),
@@ -67,6 +68,7 @@ def layout(**_: Any) -> html.Div:
                 className="mb-2",
             ),
             html.Div(id=MESSAGE),
+            html.Div(id=DETAIL),
             html.Div(id=TABLE),
             html.H4("Rules and silences", className="mt-4"),
             html.Div(id=RULES),
@@ -157,7 +159,29 @@ def silence(svc: Services, alert_id: int, note: str | None) -> Any:
     )
 
 
+def detail(svc: Services, search: str | None) -> Any:
+    """The alert that ?alert=ID names (the links in notifications and in the table), else nothing."""
+    from urllib.parse import parse_qs
+
+    raw = (parse_qs((search or "").lstrip("?")).get("alert") or [""])[0]
+    if not raw.isdigit() or len(raw) > 18:
+        return ""
+    with svc.db.reading() as session:
+        return alert_detail(get_alert(session, int(raw), utcnow()))
+
+
 def register(app: dash.Dash, svc: Services) -> None:
+    @app.callback(
+        Output(DETAIL, "children"),
+        Input(ids.URL, "search"),
+        Input(ids.SIGNAL, "data"),
+        Input(MESSAGE, "children"),
+    )
+    def _detail(search: str | None, signal: dict[str, Any] | None, _message: Any) -> Any:
+        if ctx.triggered_id == ids.SIGNAL and not wants_recount(signal):
+            raise dash.exceptions.PreventUpdate
+        return detail(svc, search)
+
     # A silence writes no event (nothing about an alert changed): the message after an action redraws too.
     @app.callback(
         Output(TABLE, "children"),
