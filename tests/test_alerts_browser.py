@@ -4,10 +4,13 @@ page lists it, acknowledges it from the table, and shows it in the history once 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
 from dashboard.components.alerts import BELL_COUNT
+from db.alert_rules import list_rules
 from db.ops import TaskSpec
 from db.states import TaskKind
 from tests.browser import AppFactory, BrowserPage, assert_not_reloaded, open_page
@@ -48,4 +51,9 @@ def test_bell_toast_and_alerts_page_live(sqlite_app: AppFactory, tab: BrowserPag
     page.get_by_role("tab", name="History").click()
     expect(page.locator("#alert-row-1")).to_be_visible(timeout=20000)
     expect(page.locator(f"#{BELL_COUNT}")).to_have_text("0")
+
+    page.get_by_label(re.compile("^Queue depth over 100")).uncheck(force=True)  # an admin switches a rule off
+    expect(page.locator("#alerts-message")).to_contain_text("Rule 'Queue depth over 100' switched off")
+    with app.db.reading() as session:
+        assert not next(r for r in list_rules(session) if r.kind == "queue_depth").enabled
     tab.watch.assert_clean()

@@ -16,7 +16,7 @@ from dashboard.alertbell import wants_recount
 from dashboard.components.alerts import ACK_BUTTON, SILENCE_BUTTON, SILENCE_HOURS, alert_detail, alert_table
 from dashboard.services import Services
 from db.alert_queries import get_alert, view
-from db.alert_rules import list_rules
+from db.alert_rules import Rule, list_rules, update_rule
 from db.alert_silences import create_silence, list_silences
 from db.alert_store import AlertNotOpen, acknowledge
 from db.timeutil import utcnow
@@ -30,6 +30,7 @@ NOTE = "alerts-ack-note"
 MESSAGE = "alerts-message"
 RULES = "alerts-rules"
 DETAIL = "alerts-detail"
+RULE_SWITCH = "alert-rule-switch"  # pattern-matching: {"type": RULE_SWITCH, "index": rule id}
 TAB_LABELS = (
     ("firing", "Firing"),
     ("acknowledged", "Acknowledged"),
@@ -83,15 +84,31 @@ def tab_table(svc: Services, tab: str | None) -> Any:
     return alert_table(rows, tab, can_ack=access.dashboard_denied(svc, "operator") is None)
 
 
+def _threshold(rule: Rule, stuck_after: float) -> str:
+    if rule.threshold is None:
+        return f"after {stuck_after:g} s (TASKLENS_STUCK_AFTER_SECONDS)" if rule.kind == "stuck_task" else ""
+    return f"threshold {rule.threshold:g}"
+
+
 def rules_panel(svc: Services) -> Any:
+    """The rules (admins switch them on and off here; the API edits the rest) and the silences in force."""
     now = utcnow()
     with svc.db.reading() as session:
         rules = list_rules(session)
         silences = list_silences(session, now)
+    admin = access.dashboard_denied(svc, "admin") is None
     items = [
         html.Li(
-            f"{r.name} — {r.kind}, {r.severity}" + ("" if r.enabled else " (off)"),
-            className="" if r.enabled else "text-body-secondary",
+            [
+                dbc.Switch(
+                    id={"type": RULE_SWITCH, "index": r.id},
+                    value=r.enabled,
+                    disabled=not admin,
+                    label=f"{r.name} — {r.kind}, {r.severity} {_threshold(r, svc.settings.stuck_after_seconds)}",
+                    className="mb-0",
+                )
+            ],
+            className="list-unstyled",
         )
         for r in rules
     ]
@@ -105,9 +122,25 @@ def rules_panel(svc: Services) -> Any:
     ]
     return dbc.Row(
         [
-            dbc.Col([html.H6("Rules"), html.Ul(items, className="small")], md=6),
+            dbc.Col([html.H6("Rules"), html.Ul(items, className="small ps-0")], md=6),
             dbc.Col([html.H6("Silences"), html.Ul(quiet or [html.Li("none")], className="small")], md=6),
         ]
+    )
+
+
+def switch_rule(svc: Services, rule_id: int, on: bool) -> Any:
+    denied = access.dashboard_denied(svc, "admin")
+    if denied:
+        return dbc.Alert(denied, color="warning", dismissable=True)
+    with svc.recorder.transaction() as session:
+        rule = update_rule(session, rule_id, {"enabled": bool(on)}, utcnow())
+    if rule is None:
+        return dbc.Alert(f"No rule {rule_id}.", color="warning", dismissable=True)
+    who = access.dashboard_actor(svc)
+    access.audit(svc, who, "alert.rule.update", f"rule:{rule_id}", {"enabled": rule.enabled})
+    state = "on" if rule.enabled else "off (its open alerts resolve)"
+    return dbc.Alert(
+        f"Rule {rule.name!r} switched {state}.", color="success", dismissable=True, duration=4000
     )
 
 
@@ -194,9 +227,21 @@ def register(app: dash.Dash, svc: Services) -> None:
             raise dash.exceptions.PreventUpdate
         return tab_table(svc, tab)
 
+    # Redrawn after an action (a new silence shows); the redrawn switches fire nothing (prevent_initial_call).
     @app.callback(Output(RULES, "children"), Input(TABS, "active_tab"), Input(MESSAGE, "children"))
     def _rules(_tab: str | None, _message: Any) -> Any:
         return rules_panel(svc)
+
+    @app.callback(
+        Output(MESSAGE, "children", allow_duplicate=True),
+        Input({"type": RULE_SWITCH, "index": ALL}, "value"),
+        prevent_initial_call=True,
+    )
+    def _switch(_values: list[bool]) -> Any:
+        trig = ctx.triggered_id
+        if not isinstance(trig, dict) or len(ctx.triggered) != 1:  # a redraw of the panel sets them all
+            raise dash.exceptions.PreventUpdate
+        return switch_rule(svc, int(trig["index"]), bool(ctx.triggered[0]["value"]))
 
     @app.callback(
         Output(MESSAGE, "children", allow_duplicate=True),
