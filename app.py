@@ -227,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--limit", type=_positive_int, default=50, help="at most this many (default 50)")
     a.add_argument("--json", action="store_true", help="as JSON, as the API answers")
+    alert_sub.add_parser(
+        "rules", parents=[common], help="the alert rules (edit them with the API or the page)"
+    )
     a = alert_sub.add_parser("ack", parents=[common], help="acknowledge an open alert (its repeats stop)")
     a.add_argument("alert_id", type=_positive_int, metavar="ID", help="alert id (see alerts list)")
     a.add_argument("--note", default="", help="what you are doing about it")
@@ -637,6 +640,8 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
             return alert_cli.silence(stack.recorder, args.matchers, args.hours, args.comment)
         if args.alerts_command == "unsilence":
             return alert_cli.unsilence(stack.recorder, args.silence_id)
+        if args.alerts_command == "rules":
+            return alert_cli.rules(stack.recorder)
         return alert_cli.show(stack.recorder, args.state, args.json, args.limit)
     except alert_cli.AlertCliError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Data layer: what `python app.py alerts list|ack|silence|unsilence` does — open alerts (or a state) listed,
+"""Data layer: what `python app.py alerts list|rules|ack|silence|unsilence` does — open alerts (or a state) listed,
 one acknowledged, a silence made or ended — through the recorder's transaction (so open dashboards hear it),
 each change written to the audit log as the CLI's."""
 
@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import TextIO
 
 from db import alert_queries, alert_silences
+from db.alert_rules import list_rules
 from db.alert_silences import SilenceError
 from db.alert_store import AlertNotOpen, acknowledge
 from db.audit import record
@@ -43,6 +44,23 @@ def show(recorder: Recorder, states: list[str], as_json: bool, limit: int, out: 
         ack = (a["acknowledged_by"] or "")[:14] or ("silenced" if a["silenced_by"] else "-")
         print(
             f"{a['id']:>5}  {a['state']:<9} {a['severity']:<9} {since:%Y-%m-%d %H:%M:%S}  {ack:<14} {a['summary']}",
+            file=out,
+        )
+    return 0
+
+
+def rules(recorder: Recorder, out: TextIO = sys.stdout) -> int:
+    """The rules, built-in ones first (the API and the Alerts page edit them)."""
+    with recorder.db.reading() as session:
+        found = list_rules(session)
+    print(
+        f"{'ID':>4}  {'ON':<3} {'KIND':<19} {'SEVERITY':<9} {'THRESHOLD':>9}  {'CHANNELS':>8}  NAME", file=out
+    )
+    for r in found:
+        threshold = "default" if r.threshold is None else f"{r.threshold:g}"
+        on = "yes" if r.enabled else "no"
+        print(
+            f"{r.id:>4}  {on:<3} {r.kind:<19} {r.severity:<9} {threshold:>9}  {len(r.channels):>8}  {r.name}",
             file=out,
         )
     return 0

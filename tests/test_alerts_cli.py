@@ -47,6 +47,13 @@ def test_list_ack_silence_unsilence(recorder: Recorder, db_url: str) -> None:
     silence_id = made.stdout.split()[1].rstrip(":")
     bad = run_cli("alerts", "silence", "colour=red", "--db", db_url)
     assert bad.returncode == 1 and "matchers[0].name" in bad.stderr
+    from io import StringIO
+
+    from db import alert_cli
+
+    listing = StringIO()
+    alert_cli.rules(recorder, listing)  # the same function `alerts rules` runs
+    assert "stuck_task" in listing.getvalue() and "default" in listing.getvalue()
     ended = run_cli("alerts", "unsilence", silence_id, "--db", db_url)
     assert ended.returncode == 0, ended.stderr
     with recorder.db.reading() as session:
