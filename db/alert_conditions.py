@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, exists, func, select
+from sqlalchemy import Select, Table, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from db import budgets, costs
@@ -256,6 +256,50 @@ def workers_unavailable(session: Session, rule: Rule, now: datetime) -> list[Fin
     ]
 
 
+# Context windows (tokens) of the built-in price table's models, as their providers publish them; calls of other
+# models are not judged (add a model here with its price in db/pricing.py).
+CONTEXT_TOKENS: dict[str, int] = {
+    "claude-sonnet-4-5": 200_000,
+    "claude-haiku-4-5": 200_000,
+    "claude-opus-4-1": 200_000,
+    "gpt-4.1": 1_047_576,
+    "gpt-4.1-mini": 1_047_576,
+    "gemini-2.5-pro": 1_048_576,
+    "gemini-2.5-flash": 1_048_576,
+}
+
+
+def context_window(session: Session, rule: Rule, now: datetime) -> list[Finding]:
+    """Calls started in the window whose prompt filled more than `threshold` of their model's context window,
+    one alert per task (its fullest call)."""
+    if rule.threshold is None:
+        return []
+    used = I.c.input_tokens + I.c.cache_read_tokens
+    models = {m: n for m, n in CONTEXT_TOKENS.items() if rule.scope_kind != "model" or m == rule.scope_value}
+    if not models:
+        return []
+    over = or_(*(and_(I.c.model == m, used > rule.threshold * n) for m, n in models.items()))
+    query = select(I.c.task_id, I.c.model, used.label("used")).where(
+        I.c.started_at >= now - timedelta(seconds=rule.window_seconds), over
+    )
+    if rule.scope_kind == "role":
+        query = query.where(I.c.role == rule.scope_value)
+    fullest: dict[int, tuple[float, str]] = {}
+    for task_id, model, tokens in session.execute(query.limit(MAX_TARGETS * 10)):
+        share = tokens / CONTEXT_TOKENS[model]
+        if share > fullest.get(task_id, (0.0, ""))[0]:
+            fullest[task_id] = (share, model)
+    return [
+        Finding(
+            target=f"task:{task_id}",
+            summary=f"Task #{task_id} sent {model} a prompt filling {share:.0%} of its context window",
+            value=share,
+            labels={"task_id": task_id},
+        )
+        for task_id, (share, model) in sorted(fullest.items())[:MAX_TARGETS]
+    ]
+
+
 Condition = Callable[[Session, Rule, datetime], list[Finding]]
 
 
@@ -284,4 +328,5 @@ def conditions(stuck_after: float, lease_seconds: float) -> dict[RuleKind, Condi
         RuleKind.COST_SPIKE: cost_spike,
         RuleKind.RESPONSE_TIME: response_time,
         RuleKind.WORKERS_UNAVAILABLE: workers_unavailable,
+        RuleKind.CONTEXT_WINDOW: context_window,
     }

@@ -30,6 +30,9 @@ class RuleKind(StrEnum):
         "response_time"  # mean duration (s) of the calls started in the window above the threshold
     )
     WORKERS_UNAVAILABLE = "workers_unavailable"  # share of the workers seen in the window that are offline
+    CONTEXT_WINDOW = (
+        "context_window"  # a call's prompt (input + cache read tokens) over threshold x its model's window
+    )
 
 
 class Severity(StrEnum):
@@ -67,6 +70,7 @@ SCOPES_OF: dict[RuleKind, tuple[str, ...]] = {
     RuleKind.COST_SPIKE: ("all", "kind", "tag", "model", "role", "worker"),
     RuleKind.RESPONSE_TIME: CALL_SCOPES,
     RuleKind.WORKERS_UNAVAILABLE: ("all",),
+    RuleKind.CONTEXT_WINDOW: CALL_SCOPES,
 }
 # Kinds whose threshold is required; the others have a default (stuck: TASKLENS_STUCK_AFTER_SECONDS).
 NEEDS_THRESHOLD = frozenset(
@@ -86,6 +90,7 @@ NEEDS_WINDOW = frozenset(
         RuleKind.COST_SPIKE,
         RuleKind.RESPONSE_TIME,
         RuleKind.WORKERS_UNAVAILABLE,
+        RuleKind.CONTEXT_WINDOW,
     }
 )
 ACTIONS_OF: dict[RuleKind, frozenset[ActionType]] = {
@@ -256,7 +261,10 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
     elif not isinstance(out["scope_value"], str) or not out["scope_value"]:
         raise RuleError("scope_value", f"must name the {out['scope_kind']} the rule watches")
     _number(out, "threshold", optional=kind not in NEEDS_THRESHOLD)
-    if kind in (RuleKind.FAILURE_RATE, RuleKind.WORKERS_UNAVAILABLE) and out["threshold"] > 1:
+    if (
+        kind in (RuleKind.FAILURE_RATE, RuleKind.WORKERS_UNAVAILABLE, RuleKind.CONTEXT_WINDOW)
+        and out["threshold"] > 1
+    ):
         raise RuleError("threshold", "is a fraction, between 0 and 1")
     pattern = out["pattern"]
     if pattern is not None and (not isinstance(pattern, str) or not pattern.strip() or len(pattern) > 500):

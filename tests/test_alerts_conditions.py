@@ -231,3 +231,22 @@ def test_workers_unavailable(rec: Recorder) -> None:
     assert "half the fleet" not in _fired(rec)
     rec.worker_stopped("b")
     assert _fired(rec)["half the fleet"] == ["scope:all:"]
+
+
+def test_context_window_over_80_percent(rec: Recorder) -> None:
+    with rec.transaction() as session:
+        create_rule(
+            session,
+            {"name": "context", "kind": "context_window", "threshold": 0.8, "window_seconds": 600},
+            utcnow(),
+        )
+    task_id = rec.submit(TaskSpec(title="long prompt", kind=TaskKind.EXTERNAL))
+    rec.record(task_id, Transition(TaskStatus.RUNNING))
+    small = Usage(model="claude-sonnet-4-5", input_tokens=100_000, invocation_id="c1")
+    rec.record(task_id, InvocationStarted("c1", model="claude-sonnet-4-5"), small)
+    assert "context" not in _fired(rec)  # 50 %
+    full = Usage(
+        model="claude-sonnet-4-5", input_tokens=150_000, cache_read_tokens=20_000, invocation_id="c2"
+    )
+    rec.record(task_id, InvocationStarted("c2", model="claude-sonnet-4-5"), full)
+    assert _fired(rec)["context"] == [f"task:{task_id}"]  # 85 %
