@@ -80,6 +80,9 @@ NEEDS_THRESHOLD = frozenset(
         RuleKind.BUDGET_USED,
         RuleKind.BUDGET_PROJECTED,
         RuleKind.COST_SPIKE,
+        RuleKind.RESPONSE_TIME,
+        RuleKind.WORKERS_UNAVAILABLE,
+        RuleKind.CONTEXT_WINDOW,
     }
 )
 NEEDS_WINDOW = frozenset(

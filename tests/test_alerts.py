@@ -187,6 +187,9 @@ def test_rule_validation_names_the_field(rec: Recorder) -> None:
         with pytest.raises(RuleError) as err:
             validate(values)
         assert err.value.field == field, (field, err.value)
+    with pytest.raises(RuleError) as err:  # a kind that needs a threshold, given none
+        validate({"name": "x", "kind": "context_window", "window_seconds": 60})
+    assert err.value.field == "threshold"
     with rec.transaction() as session, pytest.raises(RuleError) as err:
         create_rule(session, {"name": "Stuck task", "kind": "queue_depth", "threshold": 1}, utcnow())
     assert err.value.field == "name"
