@@ -58,7 +58,7 @@ class _Receiver(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
 
 
-def delivery(tasks: int, stuck_after: float) -> None:
+def delivery(tasks: int, stuck_after: float, kind: str = "sqlite") -> None:
     from db.engine import open_database
     from db.ops import TaskSpec
     from db.queries import get_task
@@ -68,7 +68,7 @@ def delivery(tasks: int, stuck_after: float) -> None:
     receiver = _Receiver()
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
-    with fresh_database("sqlite") as url:
+    with fresh_database(kind) as url:
         port = free_port()
         env = {
             **os.environ,
@@ -130,7 +130,7 @@ def delivery(tasks: int, stuck_after: float) -> None:
             receiver.shutdown()
             shutil.rmtree(folder, ignore_errors=True)
     print(
-        f"\nCondition true → webhook delivered ({tasks} stuck tasks, stuck after {stuck_after:g} s, SQLite):"
+        f"\nCondition true → webhook delivered ({tasks} stuck tasks, stuck after {stuck_after:g} s, {kind}):"
     )
     rows = [
         ["stuck → firing POST", len(firing), percentile(firing, 50), percentile(firing, 95), max(firing)],
@@ -349,7 +349,7 @@ def main() -> None:
     args = parser.parse_args()
     print(machine_line())
     if not args.skip_delivery:
-        delivery(args.tasks, args.stuck_after)
+        delivery(args.tasks, args.stuck_after, "postgresql" if args.pg else "sqlite")
     if not args.skip_cost:
         if args.pg:
             with fresh_database("postgresql") as url:
