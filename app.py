@@ -213,6 +213,37 @@ def build_parser() -> argparse.ArgumentParser:
     token_sub.add_parser("list", parents=[common], help="the tokens (never their secrets)")
     t = token_sub.add_parser("revoke", parents=[common], help="revoke a token at once")
     t.add_argument("token_id", type=_positive_int, metavar="ID", help="token id (see token list)")
+
+    p = sub.add_parser(
+        "alerts",
+        parents=[common],
+        help="list, acknowledge or silence alerts",
+        description="Alerts (README: Alerts). Example: python app.py alerts silence severity=low --hours 8",
+    )
+    alert_sub = p.add_subparsers(dest="alerts_command", metavar="ACTION", required=True)
+    a = alert_sub.add_parser("list", parents=[common], help="open alerts (pending and firing), newest first")
+    a.add_argument(
+        "--state", action="append", default=[], choices=["pending", "firing", "resolved"], help="repeatable"
+    )
+    a.add_argument("--limit", type=_positive_int, default=50, help="at most this many (default 50)")
+    a.add_argument("--json", action="store_true", help="as JSON, as the API answers")
+    alert_sub.add_parser(
+        "rules", parents=[common], help="the alert rules (edit them with the API or the page)"
+    )
+    a = alert_sub.add_parser("ack", parents=[common], help="acknowledge an open alert (its repeats stop)")
+    a.add_argument("alert_id", type=_positive_int, metavar="ID", help="alert id (see alerts list)")
+    a.add_argument("--note", default="", help="what you are doing about it")
+    a = alert_sub.add_parser("silence", parents=[common], help="silence alerts whose labels all match")
+    a.add_argument(
+        "matchers",
+        nargs="+",
+        metavar="LABEL=VALUE",
+        help="e.g. severity=low rule='Stuck task' task_kind=demo",
+    )
+    a.add_argument("--hours", type=_positive_float, default=2.0, help="how long (default 2)")
+    a.add_argument("--comment", default="", help="why")
+    a = alert_sub.add_parser("unsilence", parents=[common], help="end a silence now")
+    a.add_argument("silence_id", type=_positive_int, metavar="ID", help="silence id")
     return parser
 
 
@@ -598,6 +629,27 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
         stack.close()
 
 
+def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from db import alert_cli
+
+    stack = Stack(settings)
+    try:
+        if args.alerts_command == "ack":
+            return alert_cli.ack(stack.recorder, args.alert_id, args.note)
+        if args.alerts_command == "silence":
+            return alert_cli.silence(stack.recorder, args.matchers, args.hours, args.comment)
+        if args.alerts_command == "unsilence":
+            return alert_cli.unsilence(stack.recorder, args.silence_id)
+        if args.alerts_command == "rules":
+            return alert_cli.rules(stack.recorder)
+        return alert_cli.show(stack.recorder, args.state, args.json, args.limit)
+    except alert_cli.AlertCliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        stack.close()
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "all": lambda a, s: cmd_run(a, s, web=True, worker=True),
     "web": lambda a, s: cmd_run(a, s, web=True, worker=False),
@@ -610,6 +662,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "demo": cmd_demo,
     "report": cmd_report,
     "token": cmd_token,
+    "alerts": cmd_alerts,
 }
 
 

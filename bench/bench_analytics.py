@@ -79,7 +79,8 @@ def main() -> None:
 
     rows: list[tuple[str, str, float, float]] = []
     fixed: list[tuple[str, Callable[[], Any]]] = [
-        ("overview", lambda: overview.refresh(svc, None)),
+        ("overview cards", lambda: overview.refresh_cards(svc)),
+        ("overview chart", lambda: overview.refresh_chart(svc, None)),
         ("tasks board", lambda: tasks.board_view(svc)),
         ("tasks grid block", lambda: tasks.rows(svc, grid_request, None, None, None, None, None, None)),
         ("database live", lambda: database.refresh_live(svc, None)),

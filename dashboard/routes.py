@@ -21,6 +21,7 @@ from dashboard import access, api, compression, exports, scopebar, wslimits
 from dashboard.otlp import receiver as otlp
 from dashboard.pages import (
     agents,
+    alerts,
     audit,
     budgets,
     costs,
@@ -50,6 +51,7 @@ PAGES: tuple[ModuleType, ...] = (
     database,
     reports,
     audit,
+    alerts,
 )
 # Bootstrap 5.3's CSS, served from the installed Bootstrap-Flask wheel: the dashboard works offline.
 BOOTSTRAP_DIR = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"

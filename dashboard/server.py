@@ -10,7 +10,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from dashboard import bundles, ids, shortcuts, unavailable
+from dashboard import alertbell, bundles, ids, shortcuts, unavailable
 from dashboard import toasts as finish
 from dashboard.clientside import js
 from dashboard.routes import BOOTSTRAP_CSS, mount
@@ -30,6 +30,8 @@ NAV = (
     ("Audit", "/audit"),
     ("Submit", "/submit"),
 )
+# Pages linked from the shell outside that row: the alert bell (dashboard/alertbell.py) opens /alerts.
+SHELL_LINKS = ("/alerts",)
 
 
 def create_app(svc: Services) -> dash.Dash:
@@ -48,6 +50,7 @@ def create_app(svc: Services) -> dash.Dash:
     # Served per page load with the feed's cursor at that moment (None before the feed has read it).
     app.layout = lambda: shell(svc.feed.cursor if svc.feed.started else None)
     _register_shell_callbacks(app, svc)
+    alertbell.register(app, svc)
     return app
 
 
@@ -102,6 +105,7 @@ def shell(live_since: int | None = None) -> html.Div:
         dbc.Container(
             [
                 dbc.NavbarBrand("TaskLens", href="/"),
+                alertbell.layout(),  # in sight at every width, like the connection badge
                 status,
                 dbc.NavbarToggler(id=ids.NAV_TOGGLE, className="ms-2"),
                 dbc.Collapse(
@@ -138,6 +142,7 @@ def shell(live_since: int | None = None) -> html.Div:
             # Bottom right, over no filter; at most three toasts, a burst is one summary (dashboard/toasts.py).
             dcc.Store(id=ids.TOAST_PLAN),
             html.Div(id=ids.TOASTS, className="toast-stack"),
+            alertbell.toast_stack(),
             *shortcuts.layout(),
             html.Main(
                 dbc.Container(dash.page_container, fluid=True, className="pb-4"), id=ids.MAIN, tabIndex=-1

@@ -25,6 +25,13 @@ ACTIONS = (
     "budget.create",
     "budget.delete",
     "schedule.update",
+    "alert.ack",
+    "alert.action",
+    "alert.silence",
+    "alert.unsilence",
+    "alert.rule.create",
+    "alert.rule.update",
+    "alert.rule.delete",
 )
 
 

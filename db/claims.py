@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from db.ops import Transition
 from db.states import EventType, FailureReason, TaskKind, TaskStatus
 from db.timeutil import utcnow
+from db.writes import TAGS as TG
 from db.writes import E, T, apply_ops, note_events
 
 
@@ -28,29 +29,37 @@ class ClaimedTask:
     timeout_seconds: float | None
 
 
-def _claimable(kinds: Collection[TaskKind], now: datetime) -> Any:
-    return and_(
+def _claimable(kinds: Collection[TaskKind], now: datetime, paused_tags: Collection[str] = ()) -> Any:
+    condition = and_(
         T.c.status == TaskStatus.QUEUED.value,
         T.c.kind.in_([k.value for k in kinds]),
         T.c.available_at <= now,
     )
+    if paused_tags:  # an alert's pause_tag action (db/alert_pauses.py): those tasks wait in the queue
+        condition = and_(condition, ~exists().where(TG.c.task_id == T.c.id, TG.c.tag.in_(list(paused_tags))))
+    return condition
 
 
-def has_claimable(session: Session, kinds: Collection[TaskKind]) -> bool:
+def has_claimable(session: Session, kinds: Collection[TaskKind], paused_tags: Collection[str] = ()) -> bool:
     """A cheap read before taking the write lock, so an idle worker woken by unrelated events stays cheap."""
     now = utcnow()
-    return session.execute(select(T.c.id).where(_claimable(kinds, now)).limit(1)).first() is not None
+    query = select(T.c.id).where(_claimable(kinds, now, paused_tags)).limit(1)
+    return session.execute(query).first() is not None
 
 
 def claim_next(
-    session: Session, worker_id: str, kinds: Collection[TaskKind], lease_seconds: float
+    session: Session,
+    worker_id: str,
+    kinds: Collection[TaskKind],
+    lease_seconds: float,
+    paused_tags: Collection[str] = (),
 ) -> ClaimedTask | None:
     """Move the best queued task to running for this worker. PostgreSQL: FOR UPDATE SKIP LOCKED lets
     N workers claim in parallel; SQLite: the caller's BEGIN IMMEDIATE serialises claims."""
     now = utcnow()
     pick = (
         select(T.c.id)
-        .where(_claimable(kinds, now))
+        .where(_claimable(kinds, now, paused_tags))
         .order_by(T.c.priority.desc(), T.c.id)
         .limit(1)
         .with_for_update(skip_locked=True, key_share=True)

@@ -503,3 +503,125 @@ class AuditLog(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+
+# ---- alerts (issue 13; migration 0010) ------------------------------------------------------------------
+class AlertRule(Base):
+    """A rule as data: what to watch (kind, scope, threshold, window), how long it must hold before firing
+    (`for_seconds`), how loud (severity), whom to tell (channels) and what to do (actions). Built-in rules are
+    seeded by the migration; a NULL threshold means the rule kind's default (stuck: TASKLENS_STUCK_AFTER_SECONDS)."""
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    scope_kind: Mapped[str] = mapped_column(String(20), default="all")
+    scope_value: Mapped[str | None] = mapped_column(String(200))
+    threshold: Mapped[float | None] = mapped_column(Float)
+    # task_failed: only failures whose error message contains this text (case-insensitive): a failure pattern.
+    pattern: Mapped[str | None] = mapped_column(String(500))
+    window_seconds: Mapped[float] = mapped_column(Float, default=900.0)
+    for_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    severity: Mapped[str] = mapped_column(String(20), default="high")
+    repeat_seconds: Mapped[float | None] = mapped_column(Float)
+    channels: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    actions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("name", name="uq_alert_rules_name"),)
+
+
+class Alert(Base):
+    """One alert per rule and target while it is open (`open_key` is set then and unique; NULL once resolved,
+    so the history keeps any number of resolved ones). Acknowledgement is a flag over the state."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    rule_id: Mapped[int] = mapped_column(BigId, ForeignKey("alert_rules.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(200))
+    open_key: Mapped[str | None] = mapped_column(String(250))
+    state: Mapped[str] = mapped_column(String(20))  # pending | firing | resolved
+    severity: Mapped[str] = mapped_column(String(20))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    value: Mapped[float | None] = mapped_column(Float)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    pending_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    ack_note: Mapped[str | None] = mapped_column(Text)
+    last_notified_at: Mapped[datetime | None]
+    notify_round: Mapped[int] = mapped_column(Integer, default=0)
+    actions_taken: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("open_key", name="uq_alerts_open_key"),
+        Index("ix_alerts_state", "state", "id"),
+        Index("ix_alerts_rule", "rule_id", "id"),
+    )
+
+
+class AlertSilence(Base):
+    """Like Alertmanager's: every matcher (label = value) must hold for an alert to be silenced between
+    starts_at and ends_at. A silenced alert still changes state; it only sends no notification."""
+
+    __tablename__ = "alert_silences"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    matchers: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_alert_silences_ends_at", "ends_at"),)
+
+
+class AlertNotification(Base):
+    """The durable outbox: one row per alert, channel, event and round, written in the same transaction as the
+    alert's change. Workers claim due rows (SKIP LOCKED / BEGIN IMMEDIATE), deliver, and record the outcome."""
+
+    __tablename__ = "alert_notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(BigId, ForeignKey("alerts.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(300))
+    channel_type: Mapped[str] = mapped_column(String(20))
+    event: Mapped[str] = mapped_column(String(20))  # firing | resolved
+    round: Mapped[int] = mapped_column(Integer, default=0)
+    target: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | sending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("alert_id", "channel", "event", "round", name="uq_alert_notifications_once"),
+        Index("ix_alert_notifications_due", "status", "next_attempt_at"),
+    )
+
+
+class AlertAck(Base):
+    """Each acknowledgement of an alert: who, when, and their note (the alert row keeps the latest)."""
+
+    __tablename__ = "alert_acks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(BigId, ForeignKey("alerts.id", ondelete="CASCADE"))
+    actor: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_alert_acks_alert", "alert_id"),)

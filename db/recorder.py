@@ -75,10 +75,14 @@ class Recorder:
             return apply_ops(session, task_id, [op], actor=actor)
 
     def claim(
-        self, worker_id: str, kinds: Collection[TaskKind], lease_seconds: float
+        self,
+        worker_id: str,
+        kinds: Collection[TaskKind],
+        lease_seconds: float,
+        paused_tags: Collection[str] = (),
     ) -> claims.ClaimedTask | None:
         with self.transaction() as session:
-            return claims.claim_next(session, worker_id, kinds, lease_seconds)
+            return claims.claim_next(session, worker_id, kinds, lease_seconds, paused_tags)
 
     def renew_leases(self, worker_id: str, task_ids: Sequence[int], lease_seconds: float) -> set[int]:
         with self.transaction() as session:

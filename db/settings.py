@@ -81,6 +81,10 @@ class Settings:
     # server's; a time outside it is refused (422 naming the field; OTLP: the span is rejected).
     clock_skew_past_seconds: float = DEFAULT_PAST_SECONDS
     clock_skew_future_seconds: float = DEFAULT_FUTURE_SECONDS
+    # Alerts (issue 13): a webhook every rule notifies (firing and resolved) besides its own channels, and how
+    # often the fleet's one evaluator looks at absence and rates (events wake it sooner).
+    alert_webhook_url: str | None = None
+    alert_eval_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -141,6 +145,14 @@ class Settings:
         for name in ("clock_skew_past_seconds", "clock_skew_future_seconds"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"TASKLENS_{name.upper()} must not be negative")
+        if self.alert_webhook_url and not self.alert_webhook_url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"TASKLENS_ALERT_WEBHOOK_URL must start with http:// or https://, got {self.alert_webhook_url!r}"
+            )
+        if self.alert_eval_seconds <= 0:
+            raise SettingsError(
+                f"TASKLENS_ALERT_EVAL_SECONDS must be positive, got {self.alert_eval_seconds}"
+            )
         if self.worker_offline_hide_hours <= 0:
             raise SettingsError(
                 f"TASKLENS_WORKER_OFFLINE_HIDE_HOURS must be positive, got {self.worker_offline_hide_hours}"

@@ -87,6 +87,8 @@ class EventType(StrEnum):
     WORKER_OFFLINE = "worker.offline"
     # A report run was queued, started, moved on, completed or failed (no task_id; payload has run_id).
     REPORT_RUN = "report.run"
+    # An alert was opened, fired, resolved, acknowledged or acted on (no task_id; payload has alert_id).
+    ALERT = "alert"
 
 
 class ActivityType(StrEnum):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from db import agents, budgets, costs, performance, report_queries, volume
+from db import agents, alert_report, budgets, costs, performance, report_queries, volume
 from db.scope import Scope
 from db.timeutil import utcnow
 from reports.model import (
@@ -79,6 +79,7 @@ def build_report(
         stuck_tasks=report_queries.stuck_tasks(session, scope, as_of, stuck_after, limit=STUCK_TASKS),
         budgets=tuple(budgets.statuses(session, as_of)),
         alerts=tuple(Alert(*a) for a in volume.analyse(series, scope.unit).alerts),
+        alerting=alert_report.period_alerts(session, period.start, period.end),
     )
     return replace(report, recommendations=recommend(report))
 

@@ -164,14 +164,20 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def post_webhook(url: str, payload: dict[str, Any], timeout: float = WEBHOOK_TIMEOUT_SECONDS) -> int:
-    """POST the payload as JSON; returns the HTTP status (2xx), raises DeliveryError otherwise."""
+def post_webhook(
+    url: str,
+    payload: dict[str, Any],
+    timeout: float = WEBHOOK_TIMEOUT_SECONDS,
+    headers: dict[str, str] | None = None,
+) -> int:
+    """POST the payload as JSON; returns the HTTP status (2xx), raises DeliveryError otherwise. `headers` are
+    added to (or replace) the defaults: alerts send their own User-Agent and an idempotency key."""
     body = json.dumps(payload).encode()
     request = urllib.request.Request(
         url,
         data=body,
         method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
+        headers={"Content-Type": "application/json", "User-Agent": USER_AGENT, **(headers or {})},
     )
     opener = urllib.request.build_opener(_NoRedirect)
     try:

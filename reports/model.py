@@ -9,6 +9,7 @@ from enum import StrEnum
 
 import pandas as pd
 
+from db.alert_report import AlertPeriod
 from db.budgets import BudgetStatus
 from db.scope import Scope
 from db.states import TaskKind
@@ -155,6 +156,8 @@ class Report:
     budgets: tuple[BudgetStatus, ...]
     alerts: tuple[Alert, ...]
     recommendations: tuple[Recommendation, ...] = field(default=())
+    # Alerts that fired in the period (db/alert_report.py); every alert, whatever the report's filters.
+    alerting: AlertPeriod = field(default_factory=AlertPeriod)
 
     def kpi(self, key: str) -> Kpi:
         for k in self.kpis:

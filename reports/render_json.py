@@ -117,6 +117,14 @@ def as_dict(report: Report) -> dict[str, Any]:
                 for a in r.alerts
             ],
         },
+        "alerting": {
+            "fired": r.alerting.fired,
+            "acknowledged": r.alerting.acknowledged,
+            "resolved": r.alerting.resolved,
+            "mean_ack_s": _value(r.alerting.mean_ack_s),
+            "mean_resolve_s": _value(r.alerting.mean_resolve_s),
+            "noisiest": [{"rule": n, "severity": s, "fired": c} for n, s, c in r.alerting.noisiest],
+        },
     }
 
 

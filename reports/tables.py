@@ -226,6 +226,20 @@ def alerts(r: Report) -> Table:
                  "No spikes in failures or spend.")  # fmt: skip
 
 
+def alerting(r: Report) -> Table:
+    a = r.alerting
+    ack = fmt.duration(a.mean_ack_s) if a.mean_ack_s is not None else "—"
+    resolve = fmt.duration(a.mean_resolve_s) if a.mean_resolve_s is not None else "—"
+    title = (
+        f"{a.fired} fired, {a.acknowledged} acknowledged, {a.resolved} resolved; mean time to acknowledge "
+        f"{ack}, to resolve {resolve}. Noisiest rules"
+    )
+    rows = tuple((rule, severity, fmt.count(n)) for rule, severity, n in a.noisiest)
+    return Table(
+        "alerting", title, ("Rule", "Severity", "Fired"), rows, (False, False, True), "No alert fired."
+    )
+
+
 @dataclass(frozen=True)
 class Section:
     key: str
@@ -242,10 +256,11 @@ SECTIONS = (
     Section("agents", "Agents and roles", ("chart:role_failures", "table:roles", "table:workers")),
     Section("failures", "Failures and notable events", ("table:failure_reasons", "table:failed_tasks",
                                                         "table:stuck_tasks", "table:budgets", "table:alerts")),
+    Section("alerting", "Alerts in this period", ("table:alerting",)),
 )  # fmt: skip
 
 
 def tables(r: Report) -> dict[str, Table]:
     found = [by_kind(r), by_status(r), *(cost_by(r, d) for d in r.cost_by), top_tasks(r), roles(r), workers(r),
-             failure_reasons(r), failed_tasks(r), stuck_tasks(r), budgets(r), alerts(r)]  # fmt: skip
+             failure_reasons(r), failed_tasks(r), stuck_tasks(r), budgets(r), alerts(r), alerting(r)]  # fmt: skip
     return {t.key: t for t in found}

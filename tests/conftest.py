@@ -19,6 +19,7 @@ from db.engine import Database, open_database
 from db.migrate import upgrade
 from db.recorder import Recorder
 from db.settings import Settings
+from tests.alert_support import reset_alerts
 
 PG_ADMIN_DSN = os.environ.get("TASKLENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 TABLES = (
@@ -82,6 +83,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
     db = open_database(pg_url)
     with db.write_engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    reset_alerts(db)  # no alert, silence or rule edit of an earlier test reaches this one
     db.dispose()
     return pg_url
 
@@ -92,6 +94,7 @@ def pg_db(pg_session_url: str) -> Iterator[Database]:
     database = open_database(pg_session_url)
     with database.write_engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    reset_alerts(database)
     yield database
     database.dispose()
 

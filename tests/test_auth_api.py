@@ -47,7 +47,7 @@ def bearer(secret: str) -> dict[str, str]:
 
 def concrete(rule: str) -> str:
     """A path of the rule, with a task id that does not exist and a harmless value for other parameters."""
-    path = rule.replace("<task_id:task_id>", "999999")
+    path = re.sub(r"<task_id:[a-z_]+>", "999999", rule)  # task, alert, rule and silence ids
     path = path.replace("<table>", "tasks")
     return re.sub(r"<[^>]+>", "x", PREFIX + path)
 
@@ -61,7 +61,7 @@ def test_every_route_refuses_no_token_and_low_roles(svc: Services, ep: Any) -> N
     tokens = make_tokens(sec)
     path = concrete(ep.rule)
     kw: dict[str, Any] = {"method": ep.method}
-    if ep.method == "POST":
+    if ep.method in ("POST", "PUT"):
         kw.update(data="{}", content_type="application/json")
     for headers in ({}, bearer("tl_not-a-token"), {"Authorization": "Basic abc"}):
         r = client.open(path, headers=headers, **kw)

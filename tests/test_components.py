@@ -296,11 +296,11 @@ def test_every_page_is_routed_and_in_the_navbar() -> None:
 
     import dashboard.pages
     from dashboard.routes import PAGES
-    from dashboard.server import NAV
+    from dashboard.server import NAV, SHELL_LINKS
 
     modules = {m.name for m in pkgutil.iter_modules(dashboard.pages.__path__)}
     assert {p.__name__.rsplit(".", 1)[1] for p in PAGES} == modules
-    linked = {href for _, href in NAV}
+    linked = {href for _, href in NAV} | set(SHELL_LINKS)
     for page in PAGES:
         if getattr(page, "PATH", None):
             assert page.PATH in linked, page.__name__

@@ -142,7 +142,7 @@ def test_json_schema(db: Database) -> None:
     assert doc["schema"] == SCHEMA
     assert list(doc) == [
         "schema", "title", "generated_at", "as_of", "period", "previous_period", "filters", "summary", "tasks",
-        "costs", "agents", "failures",
+        "costs", "agents", "failures", "alerting",
     ]  # fmt: skip
     assert doc["period"] == {
         "kind": "weekly",

@@ -15,6 +15,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import OperationalError
 
+from db import alert_pauses
 from db.changefeed import TOPIC_QUEUE, Hub
 from db.claims import ClaimedTask, cancel_requested, has_claimable
 from db.engine import Database
@@ -25,6 +26,7 @@ from db.states import EXECUTABLE_KINDS, TaskKind
 from db.unavailable import backoff
 from db.workers import WorkerIdentity
 from db.writes import LeaseLost, TaskNotFound
+from worker.alerting import AlertLoops
 from worker.context import OpSink, RunHandle
 from worker.jobs import JOBS
 from worker.reporting import ReportRunner
@@ -70,6 +72,7 @@ class Worker:
         self._threads: list[threading.Thread] = []
         self._unsubscribe = hub.subscribe(self._on_change)
         self.reports = ReportRunner(settings, recorder, hub, self.identity.id)
+        self.alerts = AlertLoops(settings, recorder, hub, self.identity.id)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(4)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
@@ -92,6 +95,7 @@ class Worker:
             )
         self.scheduler.start()
         self.reports.start()
+        self.alerts.start()
         for target, name in ((self._dispatch_loop, "dispatcher"), (self._supervise_loop, "supervisor")):
             t = threading.Thread(target=target, name=f"worker-{name}", daemon=True)
             t.start()
@@ -119,6 +123,7 @@ class Worker:
         closing.start()
         closing.join(timeout=5.0)
         self.reports.stop()
+        self.alerts.stop()
         for t in self._threads:
             t.join(timeout=2.0)
         try:
@@ -170,9 +175,14 @@ class Worker:
             try:
                 while self._free_slots() > 0 and not self._stopping.is_set():
                     with self.db.reading() as session:
-                        if not has_claimable(session, self.kinds):
+                        # Kinds and tags an unacknowledged alert's action holds back (db/alert_pauses.py).
+                        pauses = alert_pauses.current(session)
+                        kinds = frozenset(k for k in self.kinds if k.value not in pauses.kinds)
+                        if not kinds or not has_claimable(session, kinds, pauses.tags):
                             break
-                    task = self.recorder.claim(self.identity.id, self.kinds, self.settings.lease_seconds)
+                    task = self.recorder.claim(
+                        self.identity.id, kinds, self.settings.lease_seconds, pauses.tags
+                    )
                     if task is None:
                         break
                     self._launch(task)

@@ -11,7 +11,19 @@ from flask.typing import ResponseReturnValue
 from werkzeug.routing import Map, Rule
 
 # Importing the route modules declares their endpoints in registry.ENDPOINTS.
-from dashboard.api import audit, calls, errors, events, exports, health, openapi, stats, tasks  # noqa: F401
+from dashboard.api import (  # noqa: F401
+    alerts,
+    audit,
+    budgets,
+    calls,
+    errors,
+    events,
+    exports,
+    health,
+    openapi,
+    stats,
+    tasks,
+)
 from dashboard.api.coalesce import Coalesced
 from dashboard.api.context import KEY, ApiContext, ctx
 from dashboard.api.errors import ApiError

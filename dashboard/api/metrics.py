@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from dashboard.bridge import Subscriber
 from dashboard.services import Services
 from db import api_metrics
+from db.alert_queries import firing_by_rule
 from db.feed import FeedEvent
 from db.models import Task
 from db.states import TERMINAL
@@ -156,6 +157,7 @@ class _DatabaseCollector(Collector):
             depth = api_metrics.queue_depth(session, now)
             fleet = api_metrics.workers_by_status(session)
             p50, p95 = write_latency(session, now)
+            alerts = firing_by_rule(session)
         yield _gauge("tasklens_tasks", "Tasks by current status", "status", by_status)
         yield _gauge("tasklens_queue_depth", "Queued tasks ready to be claimed", None, {"": depth})
         yield _gauge("tasklens_workers", "Worker processes by status", "status", fleet)
@@ -166,6 +168,12 @@ class _DatabaseCollector(Collector):
             "quantile",
             latency,
         )
+        firing = GaugeMetricFamily(
+            "tasklens_alerts_firing", "Firing alerts by rule and severity", labels=["rule", "severity"]
+        )
+        for rule, severity, count in sorted(alerts):
+            firing.add_metric([rule, severity], float(count))
+        yield firing
         yield _gauge(
             "tasklens_websocket_connections",
             "Open /ws sockets of this process",

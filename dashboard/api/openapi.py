@@ -14,6 +14,8 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from dashboard.api import alert_schemas as al
+from dashboard.api import budget_schemas as bu
 from dashboard.api import schemas as s
 from dashboard.api.call_schemas import CallDetail, CallTree, Latency, LatencyQuery, SearchQuery, SearchResult
 from dashboard.api.event_schemas import MAX_BATCH_BYTES, MAX_EVENTS, BatchResult, EventBatch
@@ -54,8 +56,24 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
     s.AuditPage,
     s.ErrorBody,
     BatchResult,
+    al.AlertPage,
+    al.AlertDetail,
+    al.RuleList,
+    al.RuleOut,
+    al.SilenceList,
+    al.SilenceOut,
+    bu.BudgetList,
+    bu.BudgetOut,
 ]
-REQUEST_MODELS: list[type[BaseModel]] = [s.TaskCreate, EventBatch]
+REQUEST_MODELS: list[type[BaseModel]] = [
+    s.TaskCreate,
+    EventBatch,
+    al.AckBody,
+    al.RuleCreate,
+    al.RuleUpdate,
+    al.SilenceCreate,
+    bu.BudgetCreate,
+]
 
 
 def _op(
@@ -252,6 +270,108 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
             query=s.AuditQuery,
         )
     },
+    # ---- alerts (dashboard/api/alerts.py) ----
+    "/alerts": {
+        "get": _op(
+            "list_alerts",
+            "Alerts, newest first: filters state, severity, rule, acknowledged; paged by id",
+            {200: ("a page of alerts", al.AlertPage)},
+            query=al.AlertsQuery,
+        )
+    },
+    "/alerts/{alert_id}": {
+        "get": _op(
+            "get_alert",
+            "One alert with each channel's delivery and its acknowledgements",
+            {200: ("the alert", al.AlertDetail)},
+            (400, 404),
+            path=("alert_id",),
+        )
+    },
+    "/alerts/{alert_id}/ack": {
+        "post": _op(
+            "ack_alert",
+            "Acknowledge an open alert (who, a note): its repeat notifications stop",
+            {200: ("the alert", al.AlertDetail)},
+            (400, 404, 409, 413, 415, 422),
+            path=("alert_id",),
+            body=al.AckBody,
+        )
+    },
+    "/alerts/rules": {
+        "get": _op("list_rules", "Alert rules, built-in ones included", {200: ("rules", al.RuleList)}),
+        "post": _op(
+            "create_rule",
+            "Add a rule",
+            {201: ("the rule; Location gives its URL", al.RuleOut)},
+            (400, 413, 415, 422),
+            body=al.RuleCreate,
+            description="A 422's details.field names the field at fault, also for checks across fields "
+            "(a threshold the kind needs, a scope the kind cannot narrow to, a channel's url).",
+        ),
+    },
+    "/alerts/rules/{rule_id}": {
+        "get": _op("get_rule", "One rule", {200: ("the rule", al.RuleOut)}, (400, 404), path=("rule_id",)),
+        "put": _op(
+            "update_rule",
+            "Change the fields given (the rest stay)",
+            {200: ("the rule", al.RuleOut)},
+            (400, 404, 413, 415, 422),
+            path=("rule_id",),
+            body=al.RuleUpdate,
+        ),
+        "delete": _op(
+            "delete_rule",
+            "Delete a rule and its alerts (a built-in rule is switched off instead)",
+            {204: ("deleted", None)},
+            (400, 404),
+            path=("rule_id",),
+        ),
+    },
+    "/alerts/silences": {
+        "get": _op(
+            "list_silences",
+            "Silences in force or to come (with expired=true, ended ones too)",
+            {200: ("silences", al.SilenceList)},
+            query=al.SilencesQuery,
+        ),
+        "post": _op(
+            "create_silence",
+            "Silence alerts whose labels match every matcher, for a time",
+            {201: ("the silence", al.SilenceOut)},
+            (400, 413, 415, 422),
+            body=al.SilenceCreate,
+        ),
+    },
+    "/alerts/silences/{silence_id}": {
+        "delete": _op(
+            "expire_silence",
+            "End a silence now (kept for the record)",
+            {204: ("ended", None)},
+            (400, 404),
+            path=("silence_id",),
+        )
+    },
+    # ---- budgets (dashboard/api/budgets.py) ----
+    "/budgets": {
+        "get": _op(
+            "list_budgets",
+            "Budgets with their spend this period and the projection to its end",
+            {200: ("budgets", bu.BudgetList)},
+        ),
+        "post": _op(
+            "create_budget",
+            "Add a budget (per day, week or month; overall, a tag's or a creator's)",
+            {201: ("the budget with its figures", bu.BudgetOut)},
+            (400, 413, 415, 422),
+            body=bu.BudgetCreate,
+        ),
+    },
+    "/budgets/{budget_id}": {
+        "delete": _op(
+            "delete_budget", "Delete a budget", {204: ("deleted", None)}, (400, 404), path=("budget_id",)
+        )
+    },
     "/health": {"get": _op("health", "The process is up", {200: ("up", s.Health)})},
     "/ready": {
         "get": _op(
@@ -276,6 +396,10 @@ PATH_PARAMS = {
     "invocation_id": {"type": "string"},
     "call_id": {"type": "string"},
     "table": {"type": "string"},
+    "alert_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    "rule_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    "silence_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    "budget_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
 }
 
 

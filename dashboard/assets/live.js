@@ -138,6 +138,8 @@
     var finished = [];
     var activity = [];
     var workers = false;
+    var alerts = [];
+    var refreshed = false;
     for (var i = 0; i < events.length; i++) {
       var ev = events[i];
       if (ev.task_id != null) tasks[ev.task_id] = 1;
@@ -151,6 +153,15 @@
         });
       }
       if (ev.type && ev.type.indexOf("worker.") === 0) workers = true;
+      // Alert changes (alert opened, fired, resolved, acknowledged, acted on): the bell re-counts only then,
+      // and a critical or high one that fired becomes a toast (dashboard/alertbell.py).
+      if (ev.type === "alert" && ev.data) {
+        alerts.push({
+          seq: ev.seq, alert_id: ev.data.alert_id, change: ev.data.change,
+          severity: ev.data.severity, summary: ev.data.summary,
+        });
+      }
+      if (ev.type === "refresh") refreshed = true;
     }
     var ids = Object.keys(tasks).map(Number).slice(0, MAX_TASKS);
     var data = {
@@ -161,6 +172,8 @@
       finished: finished.slice(-20),
       activity: activity.slice(-MAX_ACTIVITY),
       workers: workers,
+      alerts: alerts.slice(-20),
+      refresh: refreshed,
       at: Date.now(),
     };
     if (setProps(SIGNAL, { data: data })) state.flushes += 1;

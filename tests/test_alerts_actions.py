@@ -1,0 +1,99 @@
+"""Tests: alert automations on SQLite and PostgreSQL — cancel-and-retry of a stuck task (cancelled, then queued
+again once the cancel landed, recorded on the alert and audited), a failing kind's claiming paused until the
+alert is acknowledged, and a tag's queued tasks held back from claims."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from db import alert_pauses
+from db.alert_queries import get_alert
+from db.alert_rules import create_rule
+from db.alert_store import acknowledge
+from db.audit import entries
+from db.claims import has_claimable
+from db.ops import TaskSpec, Transition
+from db.queries import get_task
+from db.recorder import Recorder
+from db.settings import Settings
+from db.states import TaskKind, TaskStatus
+from db.timeutil import utcnow
+from tests.alert_support import reset_alerts
+from worker.alerting import Evaluator
+
+
+@pytest.fixture
+def rec(recorder: Recorder) -> Recorder:
+    reset_alerts(recorder.db)
+    with recorder.db.write_engine.begin() as conn:  # only the rule under test speaks
+        conn.execute(text("UPDATE alert_rules SET enabled = :f"), {"f": False})
+    return recorder
+
+
+def _rule(rec: Recorder, **values: object) -> None:
+    with rec.transaction() as session:
+        create_rule(session, values, utcnow())
+
+
+def test_cancel_and_retry_a_stuck_task(rec: Recorder) -> None:
+    _rule(rec, name="unstick", kind="stuck_task", threshold=1, actions=[{"type": "cancel_and_retry"}])
+    task_id = rec.submit(TaskSpec(title="hangs", kind=TaskKind.COMMAND, payload={"command": "sleep 9"}))
+    assert rec.claim("w-x", [TaskKind.COMMAND], 30.0) is not None
+    evaluator = Evaluator(Settings(database_url="sqlite://"), rec, "alerts")
+    (alert_id,) = evaluator.cycle(utcnow() + timedelta(seconds=3))
+    with rec.db.reading() as session:
+        task = get_task(session, task_id)
+        assert task is not None and task.cancel_requested
+        (action,) = get_alert(session, alert_id, utcnow())["actions_taken"]  # type: ignore[index]
+    assert (action["type"], action["task_id"], action["retry"]) == ("cancel_and_retry", task_id, "pending")
+
+    rec.record(
+        task_id, Transition(TaskStatus.CANCELLED, reason="cancelled"), owner="w-x"
+    )  # the worker stops it
+    evaluator.cycle(utcnow() + timedelta(seconds=4))
+    with rec.db.reading() as session:
+        task = get_task(session, task_id)
+        assert task is not None and (task.status, task.attempt) == ("queued", 2)
+        alert = get_alert(session, alert_id, utcnow())
+        assert alert is not None and alert["state"] == "resolved"
+        assert alert["actions_taken"][0]["retry"] == "queued again (attempt 2)"
+        assert [e.action for e in entries(session, action="alert.")] == ["alert.action"]
+
+
+def test_failure_rate_pauses_its_kind_until_acknowledged(rec: Recorder) -> None:
+    _rule(
+        rec,
+        name="python failing",
+        kind="failure_rate",
+        threshold=0.5,
+        window_seconds=600,
+        scope_kind="kind",
+        scope_value="python",
+        actions=[{"type": "pause_kind"}],
+    )
+    for i in range(5):
+        task_id = rec.submit(TaskSpec(title=f"f{i}", kind=TaskKind.PYTHON, payload={"callable": "x:y"}))
+        assert rec.claim("w-y", [TaskKind.PYTHON], 30.0) is not None
+        rec.record(task_id, Transition(TaskStatus.FAILED, error="boom"), owner="w-y")
+    rec.submit(TaskSpec(title="waits", kind=TaskKind.PYTHON, payload={"callable": "x:y"}))
+    (alert_id,) = Evaluator(Settings(database_url="sqlite://"), rec, "alerts").cycle()
+    with rec.db.reading() as session:
+        assert alert_pauses.current(session).kinds == {"python"}
+    with rec.transaction() as session:
+        acknowledge(session, alert_id, "ops", "fixed the import", utcnow())
+    with rec.db.reading() as session:
+        assert alert_pauses.current(session).kinds == frozenset()
+        assert has_claimable(session, [TaskKind.PYTHON])
+
+
+def test_paused_tag_is_not_claimed(rec: Recorder) -> None:
+    held = rec.submit(TaskSpec(title="gpu", kind=TaskKind.DEMO, tags=("gpu",), priority=5))
+    free = rec.submit(TaskSpec(title="cpu", kind=TaskKind.DEMO))
+    claimed = rec.claim("w-z", [TaskKind.DEMO], 30.0, paused_tags={"gpu"})
+    assert claimed is not None and claimed.id == free
+    assert rec.claim("w-z", [TaskKind.DEMO], 30.0, paused_tags={"gpu"}) is None
+    again = rec.claim("w-z", [TaskKind.DEMO], 30.0)
+    assert again is not None and again.id == held
