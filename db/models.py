@@ -75,8 +75,6 @@ class Task(Base):
     archived_at: Mapped[datetime | None]
 
     __table_args__ = (
-        # The claim query: queued tasks by priority then age.
-        Index("ix_tasks_claim", "status", "priority", "id"),
         Index("ix_tasks_created_at", "created_at"),
         Index("ix_tasks_last_updated_at", "last_updated_at"),
         Index("ix_tasks_completed_at", "completed_at"),
@@ -87,6 +85,12 @@ class Task(Base):
         Index("ix_tasks_cost", "cost_usd"),
         Index("ix_tasks_worker_status", "worker_id", "status"),
     )
+
+
+# The claim query: queued tasks by priority (highest first) then age, read in index order. With ascending
+# priority both databases sorted every queued row of a priority on each claim, so claims slowed as the queue
+# grew (issue 15; migration 0012).
+Index("ix_tasks_claim", Task.status, Task.priority.desc(), Task.id)
 
 
 class TaskTag(Base):
