@@ -132,7 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["command", "python", "demo", "external"],
         help="task kind (default: command with --command, python with --callable)",
     )
-    p.add_argument("--title", required=True, help="title / goal of the task")
+    p.add_argument("--title", help="title / goal of the task (required unless --from-file)")
+    p.add_argument(
+        "--from-file",
+        metavar="FILE",
+        help="queue every task of a JSON-lines file (one object a line, the fields of POST /api/v1/tasks, "
+        "'-' for stdin), all or none",
+    )
     p.add_argument("--command", dest="shell_command", help="shell command of a command task")
     p.add_argument("--callable", help="dotted path of a python task, e.g. worker.examples:count_to")
     p.add_argument("--payload", type=_json_object, default={}, help="payload as a JSON object")
@@ -408,6 +414,11 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     from db.ops import TaskSpec
     from db.states import TaskKind
 
+    if args.from_file:
+        return _submit_file(args, settings)
+    if not args.title:
+        print("error: --title is required (or give --from-file)", file=sys.stderr)
+        return 2
     payload = dict(args.payload)
     if args.shell_command:
         payload["command"] = args.shell_command
@@ -440,6 +451,48 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         if not args.wait:
             return 0
         return _wait_for(stack, task_id, args.wait_timeout)
+    finally:
+        stack.close()
+
+
+def _submit_file(args: argparse.Namespace, settings: Settings) -> int:
+    """All the file's tasks in one transaction, or none (exit 2 naming the line and field)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from db.audit import record
+    from db.taskfile import TaskFileError, read_specs
+    from db.timeutil import utcnow
+
+    try:
+        if args.from_file == "-":
+            specs = read_specs(sys.stdin)
+        else:
+            with open(args.from_file, encoding="utf-8") as fh:
+                specs = read_specs(fh)
+    except OSError as exc:
+        print(f"error: cannot read {args.from_file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except TaskFileError as exc:
+        print(f"error: {args.from_file}: {exc}; nothing was submitted", file=sys.stderr)
+        return 2
+    if not specs:
+        print(f"error: {args.from_file} holds no task", file=sys.stderr)
+        return 2
+    stack = Stack(settings)
+    try:
+        try:
+            ids = stack.recorder.submit_many(specs, actor="cli")
+        except IntegrityError:
+            print("error: an external_id of the file is taken; nothing was submitted", file=sys.stderr)
+            return 2
+        with stack.db.writing() as session:
+            now = utcnow()
+            for task_id in ids:
+                record(
+                    session, "cli", "task.create", f"task:{task_id}", {"via": "cli", "file": True}, now=now
+                )
+        print(f"submitted {len(ids)} tasks ({ids[0]}..{ids[-1]})", flush=True)
+        return 0
     finally:
         stack.close()
 

@@ -11,7 +11,17 @@ from flask.typing import ResponseReturnValue
 from werkzeug.routing import Map, Rule
 
 # Importing the route modules declares their endpoints in registry.ENDPOINTS.
-from dashboard.api import audit, errors, events, exports, health, openapi, stats, tasks  # noqa: F401
+from dashboard.api import (  # noqa: F401
+    audit,
+    errors,
+    events,
+    exports,
+    health,
+    openapi,
+    stats,
+    task_batch,
+    tasks,
+)
 from dashboard.api.coalesce import Coalesced
 from dashboard.api.context import KEY, ApiContext, ctx
 from dashboard.api.errors import ApiError

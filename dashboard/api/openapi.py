@@ -48,9 +48,10 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
     s.Ready,
     s.AuditPage,
     s.ErrorBody,
+    s.TaskBatchCreated,
     BatchResult,
 ]
-REQUEST_MODELS: list[type[BaseModel]] = [s.TaskCreate, EventBatch]
+REQUEST_MODELS: list[type[BaseModel]] = [s.TaskCreate, s.TaskBatchCreate, EventBatch]
 
 
 def _op(
@@ -94,6 +95,19 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
             {201: ("the task as stored; Location gives its URL", s.TaskDetail)},
             (400, 409, 413, 415, 422),
             body=s.TaskCreate,
+        ),
+    },
+    "/tasks/batch": {
+        "post": _op(
+            "create_tasks_batch",
+            "Queue up to 1,000 tasks in one all-or-nothing batch",
+            {201: ("the new tasks' ids, in the order given", s.TaskBatchCreated)},
+            (400, 409, 413, 415, 422),
+            body=s.TaskBatchCreate,
+            description=f"Each task as for POST /tasks. At most {s.MAX_TASK_BATCH:,} tasks and "
+            f"{MAX_BATCH_BYTES:,} bytes (413). Every task is checked before anything is written; a refused "
+            "one (details.field names it, e.g. tasks[3].priority, and details.index its place) or an "
+            "external_id already taken (409) stores nothing.",
         ),
     },
     TASK: {

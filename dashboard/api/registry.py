@@ -152,7 +152,10 @@ def _audit(ep: Endpoint, kwargs: dict[str, Any], response: Any) -> None:
     rows: list[tuple[str, str, dict[str, Any]]] = []
     if ep.operation_id == "ingest":
         return  # dashboard/api/events.py records the tasks a batch created in the batch's own transaction
-    if ep.operation_id in AUDITED:
+    if ep.operation_id == "create_tasks_batch":
+        body = response.get_json(silent=True) or {}
+        rows += [("task.create", f"task:{task_id}", {"batch": True}) for task_id in body.get("ids", [])]
+    elif ep.operation_id in AUDITED:
         task_id = kwargs.get("task_id")
         if task_id is None:
             body = response.get_json(silent=True) or {}
