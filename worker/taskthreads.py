@@ -19,6 +19,7 @@ class TaskThreads:
         self._idle = 0
         self._lock = threading.Lock()
         self._idle_seconds = idle_seconds
+        self._mine = threading.local()
 
     def run(self, name: str, job: Callable[[], None]) -> None:
         with self._lock:
@@ -28,14 +29,22 @@ class TaskThreads:
                 return
         threading.Thread(target=self._loop, args=(name, job), name=name, daemon=True).start()
 
+    def finishing(self) -> None:
+        """Called by a job about to end: its thread counts as idle from now on, so work handed over in the
+        job's last steps (which wakes the dispatcher at once) goes to this thread instead of a new one."""
+        if getattr(self._mine, "running", False):
+            self._mine.running = False
+            with self._lock:
+                self._idle += 1
+
     def _loop(self, name: str, job: Callable[[], None]) -> None:
         me = threading.current_thread()
         while True:
             me.name = name
+            self._mine.running = True
             job()
             me.name = "task-idle"
-            with self._lock:
-                self._idle += 1
+            self.finishing()
             try:
                 name, job = self._jobs.get(timeout=self._idle_seconds)
             except queue.Empty:

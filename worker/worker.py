@@ -252,6 +252,7 @@ class Worker:
             handle.sink.drain(FINISH_PATIENCE_SECONDS)  # its last lines first, even across an outage
             ops = final_ops(handle, outcome, value, self.settings.retry_backoff_seconds)
             if ops and not handle.sink.lost:
+                self._task_threads.finishing()  # the claims this end makes room for may come to this thread
                 with self._lock:
                     # The dispatcher writes this end with its neighbours' and its next claims; once it has
                     # stopped, the run writes its own.
