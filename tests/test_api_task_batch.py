@@ -63,11 +63,19 @@ def test_limits_and_taken_keys(client: FlaskClient, db: Database) -> None:
     call(client, "POST", "/tasks/batch", {"tasks": [task(0, external_id="k1")]}, status=201)
     before = row_counts(db)
     twice = call(
-        client, "POST", "/tasks/batch", {"tasks": [task(0, external_id="a"), task(1, external_id="a")]}, status=422
+        client,
+        "POST",
+        "/tasks/batch",
+        {"tasks": [task(0, external_id="a"), task(1, external_id="a")]},
+        status=422,
     )
     assert twice["error"]["details"]["field"] == "tasks[1].external_id"
     taken = call(
-        client, "POST", "/tasks/batch", {"tasks": [task(0, external_id="b"), task(1, external_id="k1")]}, status=409
+        client,
+        "POST",
+        "/tasks/batch",
+        {"tasks": [task(0, external_id="b"), task(1, external_id="k1")]},
+        status=409,
     )
     assert taken["error"]["details"]["field"] == "tasks[1].external_id"
     assert row_counts(db) == before
