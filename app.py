@@ -219,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     token_sub.add_parser("list", parents=[common], help="the tokens (never their secrets)")
     t = token_sub.add_parser("revoke", parents=[common], help="revoke a token at once")
     t.add_argument("token_id", type=_positive_int, metavar="ID", help="token id (see token list)")
+    from db.schedule_cli import add_parser as add_schedule_parser
+
+    add_schedule_parser(sub, common)
     return parser
 
 
@@ -651,6 +654,16 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
         stack.close()
 
 
+def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
+    from db import schedule_cli
+
+    stack = Stack(settings)
+    try:
+        return schedule_cli.run(args, stack.db)
+    finally:
+        stack.close()
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "all": lambda a, s: cmd_run(a, s, web=True, worker=True),
     "web": lambda a, s: cmd_run(a, s, web=True, worker=False),
@@ -663,6 +676,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "demo": cmd_demo,
     "report": cmd_report,
     "token": cmd_token,
+    "schedule": cmd_schedule,
 }
 
 

@@ -59,6 +59,10 @@ class Task(Base):
     # so that the next worker on that host can kill what a dead worker left behind before the task is re-run.
     run_host: Mapped[str | None] = mapped_column(String(255))
     run_pgid: Mapped[int | None] = mapped_column(Integer)
+    # A task a schedule made: which schedule and for which fire time, unique together, so N workers firing the
+    # same time make one task (db/schedule_fire.py; migration 0012).
+    schedule_id: Mapped[int | None] = mapped_column(BigInteger)
+    scheduled_for: Mapped[datetime | None]
     available_at: Mapped[datetime]
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
@@ -84,6 +88,8 @@ class Task(Base):
         Index("ix_tasks_created_status", "created_at", "status"),
         Index("ix_tasks_cost", "cost_usd"),
         Index("ix_tasks_worker_status", "worker_id", "status"),
+        Index("uq_tasks_schedule_fire", "schedule_id", "scheduled_for", unique=True),
+        Index("ix_tasks_schedule_status", "schedule_id", "status"),
     )
 
 
@@ -494,3 +500,37 @@ class AuditLog(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+
+class TaskSchedule(Base):
+    """A recurring task: a template (kind, payload, tags, priority, timeout, attempts) and a trigger (a cron
+    expression in an IANA time zone, or a fixed interval), with its policies: `catch_up` "latest" runs the
+    latest missed fire time once, "skip" runs none late; `concurrency` "skip" makes no task while the previous
+    one is queued or running. `last_fire_at` is the latest fire time handled and `enabled_at` when it was last
+    switched on: only later fire times run (db/task_schedules.py, db/schedule_fire.py)."""
+
+    __tablename__ = "task_schedules"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    title: Mapped[str] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    timeout_seconds: Mapped[float | None] = mapped_column(Float)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=1)
+    cron: Mapped[str | None] = mapped_column(String(200))
+    interval_seconds: Mapped[float | None] = mapped_column(Float)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    catch_up: Mapped[str] = mapped_column(String(10), default="latest")  # latest | skip
+    concurrency: Mapped[str] = mapped_column(String(10), default="allow")  # allow | skip
+    max_runs: Mapped[int | None] = mapped_column(Integer)
+    end_at: Mapped[datetime | None]
+    runs: Mapped[int] = mapped_column(Integer, default=0)  # tasks made so far
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    enabled_at: Mapped[datetime | None]
+    last_fire_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -1,5 +1,5 @@
 """Issue 15: the claim index in claim order (priority DESC, id), so a claim reads the first queued row instead
-of sorting every queued row of its priority
+of sorting every queued row of its priority; task schedules and the tasks they make
 
 Revision ID: 0012
 Revises: 0009
@@ -15,12 +15,53 @@ down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 
 def upgrade() -> None:
     op.drop_index("ix_tasks_claim", table_name="tasks")
     op.create_index("ix_tasks_claim", "tasks", ["status", sa.text("priority DESC"), "id"])
+    op.create_table(
+        "task_schedules",
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(200), nullable=False, unique=True),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("title", sa.String(500), nullable=False),
+        sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("tags", sa.JSON(), nullable=False),
+        sa.Column("priority", sa.Integer(), nullable=False),
+        sa.Column("timeout_seconds", sa.Float(), nullable=True),
+        sa.Column("max_attempts", sa.Integer(), nullable=False),
+        sa.Column("cron", sa.String(200), nullable=True),
+        sa.Column("interval_seconds", sa.Float(), nullable=True),
+        sa.Column("timezone", sa.String(64), nullable=False),
+        sa.Column("catch_up", sa.String(10), nullable=False),
+        sa.Column("concurrency", sa.String(10), nullable=False),
+        sa.Column("max_runs", sa.Integer(), nullable=True),
+        sa.Column("end_at", sa.DateTime(), nullable=True),
+        sa.Column("runs", sa.Integer(), nullable=False),
+        sa.Column("created_by", sa.String(200), nullable=False),
+        sa.Column("enabled_at", sa.DateTime(), nullable=True),
+        sa.Column("last_fire_at", sa.DateTime(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+    )
+    # Nullable, no default: plain ADD COLUMNs that rewrite no rows.
+    op.add_column("tasks", sa.Column("schedule_id", sa.BigInteger(), nullable=True))
+    op.add_column("tasks", sa.Column("scheduled_for", sa.DateTime(), nullable=True))
+    # A unique index (not a table constraint, which SQLite cannot add to an existing table): one task per
+    # schedule and fire time, however many workers fire it.
+    op.create_index("uq_tasks_schedule_fire", "tasks", ["schedule_id", "scheduled_for"], unique=True)
+    op.create_index("ix_tasks_schedule_status", "tasks", ["schedule_id", "status"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_tasks_schedule_status", table_name="tasks")
+    op.drop_index("uq_tasks_schedule_fire", table_name="tasks")
+    with op.batch_alter_table("tasks") as batch:
+        batch.drop_column("scheduled_for")
+        batch.drop_column("schedule_id")
+    op.drop_table("task_schedules")
     op.drop_index("ix_tasks_claim", table_name="tasks")
     op.create_index("ix_tasks_claim", "tasks", ["status", "priority", "id"])
