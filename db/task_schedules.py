@@ -12,11 +12,12 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from db.models import TaskSchedule
+from db.models import Task, TaskSchedule
 from db.ops import SpecError, TaskSpec
 from db.states import TaskKind
 
 S = cast(Table, TaskSchedule.__table__)
+T = cast(Table, Task.__table__)
 
 CATCH_UP = ("latest", "skip")
 CONCURRENCY = ("allow", "skip")
@@ -158,3 +159,14 @@ def remove(session: Session, ref: str | int) -> dict[str, Any]:
     row = find(session, ref)
     session.execute(delete(S).where(S.c.id == row["id"]))
     return row
+
+
+def recent_runs(session: Session, schedule_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    """The schedule's newest tasks (ix_tasks_schedule_status finds them), newest fire time first."""
+    rows = session.execute(
+        select(T.c.id.label("task_id"), T.c.scheduled_for, T.c.status, T.c.started_at, T.c.completed_at)
+        .where(T.c.schedule_id == schedule_id)
+        .order_by(T.c.scheduled_for.desc())
+        .limit(limit)
+    ).mappings()
+    return [dict(r) for r in rows]

@@ -18,6 +18,7 @@ from dashboard.api import (  # noqa: F401
     exports,
     health,
     openapi,
+    schedules,
     stats,
     task_batch,
     tasks,

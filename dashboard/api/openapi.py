@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from dashboard.api import schedule_schemas as ss
 from dashboard.api import schemas as s
 from dashboard.api.event_schemas import MAX_BATCH_BYTES, MAX_EVENTS, BatchResult, EventBatch
 from dashboard.api.params import parse_query
@@ -49,9 +50,11 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
     s.AuditPage,
     s.ErrorBody,
     s.TaskBatchCreated,
+    ss.ScheduleList,
+    ss.ScheduleDetail,
     BatchResult,
 ]
-REQUEST_MODELS: list[type[BaseModel]] = [s.TaskCreate, s.TaskBatchCreate, EventBatch]
+REQUEST_MODELS: list[type[BaseModel]] = [s.TaskCreate, s.TaskBatchCreate, ss.ScheduleCreate, EventBatch]
 
 
 def _op(
@@ -79,6 +82,7 @@ def _op(
 
 
 TASK = "/tasks/{task_id}"
+SCHEDULE = "/schedules/{schedule_id}"
 PATHS: dict[str, dict[str, dict[str, Any]]] = {
     "/tasks": {
         "get": _op(
@@ -186,6 +190,57 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
             "stamped with the server's clock. A replayed event_id of the same task is skipped.",
         )
     },
+    "/schedules": {
+        "get": _op(
+            "list_schedules",
+            "Task schedules with their next fire times",
+            {200: ("schedules", ss.ScheduleList)},
+        ),
+        "post": _op(
+            "create_schedule",
+            "Schedule a recurring task: a template and a cron expression (in a time zone) or an interval",
+            {201: ("the schedule as stored; Location gives its URL", ss.ScheduleDetail)},
+            (400, 409, 413, 415, 422),
+            body=ss.ScheduleCreate,
+            description="Give exactly one of cron and interval_seconds. A bad cron expression or time zone is a "
+            "422 naming the field (details.field). Every fire time makes exactly one task, however many "
+            "workers run; catch_up latest runs the latest missed time once, skip runs none later than 60 s.",
+        ),
+    },
+    SCHEDULE: {
+        "get": _op(
+            "get_schedule",
+            "One schedule with its newest tasks and their outcomes",
+            {200: ("the schedule", ss.ScheduleDetail)},
+            (400, 404),
+            path=("schedule_id",),
+        ),
+        "delete": _op(
+            "delete_schedule",
+            "Delete a schedule (the tasks it made stay)",
+            {204: ("deleted", None)},
+            (400, 404),
+            path=("schedule_id",),
+        ),
+    },
+    SCHEDULE + "/pause": {
+        "post": _op(
+            "pause_schedule",
+            "Switch a schedule off",
+            {200: ("the schedule", ss.ScheduleDetail)},
+            (400, 404),
+            path=("schedule_id",),
+        )
+    },
+    SCHEDULE + "/resume": {
+        "post": _op(
+            "resume_schedule",
+            "Switch a schedule on again from now (times while it was off never run)",
+            {200: ("the schedule", ss.ScheduleDetail)},
+            (400, 404),
+            path=("schedule_id",),
+        )
+    },
     "/stats": {"get": _op("stats", "The overview's KPIs", {200: ("the figures", s.Stats)})},
     "/workers": {
         "get": _op(
@@ -243,6 +298,7 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
 }
 PATH_PARAMS = {
     "task_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    "schedule_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     "invocation_id": {"type": "string"},
     "table": {"type": "string"},
 }

@@ -146,6 +146,13 @@ AUDITED = {
     "delete": "task.delete",
 }
 
+SCHEDULE_AUDITED = {
+    "create_schedule": "schedule.create",
+    "pause_schedule": "schedule.pause",
+    "resume_schedule": "schedule.resume",
+    "delete_schedule": "schedule.remove",
+}
+
 
 def _audit(ep: Endpoint, kwargs: dict[str, Any], response: Any) -> None:
     """Audit rows of a successful write: the task acted on (event batches record theirs themselves)."""
@@ -155,6 +162,11 @@ def _audit(ep: Endpoint, kwargs: dict[str, Any], response: Any) -> None:
     if ep.operation_id == "create_tasks_batch":
         body = response.get_json(silent=True) or {}
         rows += [("task.create", f"task:{task_id}", {"batch": True}) for task_id in body.get("ids", [])]
+    elif ep.operation_id in SCHEDULE_AUDITED:
+        schedule_id = kwargs.get("schedule_id")
+        if schedule_id is None:
+            schedule_id = (response.get_json(silent=True) or {}).get("id")
+        rows.append((SCHEDULE_AUDITED[ep.operation_id], f"schedule:{schedule_id}", {}))
     elif ep.operation_id in AUDITED:
         task_id = kwargs.get("task_id")
         if task_id is None:
