@@ -95,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--name", dest="worker_name", help="worker name (env TASKLENS_WORKER_NAME; default host)"
     )
     wrk.add_argument(
+        "--kinds",
+        dest="worker_kinds",
+        help="claim only these kinds, comma-separated (env TASKLENS_WORKER_KINDS; default all)",
+    )
+    wrk.add_argument(
+        "--tags",
+        dest="worker_tags",
+        help="claim only tasks carrying one of these tags (env TASKLENS_WORKER_TAGS; default any)",
+    )
+    wrk.add_argument(
         "--lease-seconds",
         dest="lease_seconds",
         type=_positive_float,
@@ -219,9 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     token_sub.add_parser("list", parents=[common], help="the tokens (never their secrets)")
     t = token_sub.add_parser("revoke", parents=[common], help="revoke a token at once")
     t.add_argument("token_id", type=_positive_int, metavar="ID", help="token id (see token list)")
+    from db.fleet_cli import add_parsers as add_fleet_parsers
     from db.schedule_cli import add_parser as add_schedule_parser
 
     add_schedule_parser(sub, common)
+    add_fleet_parsers(sub, common)
     return parser
 
 
@@ -320,7 +332,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings, *, web: bool, worker: 
     stack = Stack(settings)
     stack.watch()
     _install_sigterm()
-    w = Worker(settings, stack.db, stack.recorder, stack.hub) if worker else None
+    # A worker stopped through fleet control ends a worker-only process; beside the web it just stops.
+    on_fleet_stop = None if web else stack.stop.set
+    w = Worker(settings, stack.db, stack.recorder, stack.hub, on_fleet_stop=on_fleet_stop) if worker else None
     try:
         if w:
             w.start()
@@ -664,6 +678,20 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
         stack.close()
 
 
+def cmd_fleet(args: argparse.Namespace, settings: Settings) -> int:
+    from db import fleet_cli
+
+    stack = Stack(settings)
+    try:
+        return (
+            fleet_cli.run_fleet(args, stack.db)
+            if args.command == "fleet"
+            else fleet_cli.run_limit(args, stack.db)
+        )
+    finally:
+        stack.close()
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "all": lambda a, s: cmd_run(a, s, web=True, worker=True),
     "web": lambda a, s: cmd_run(a, s, web=True, worker=False),
@@ -677,6 +705,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "report": cmd_report,
     "token": cmd_token,
     "schedule": cmd_schedule,
+    "fleet": cmd_fleet,
+    "limit": cmd_fleet,
 }
 
 

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, and_, bindparam, select, update
+from sqlalchemy import DateTime, Integer, String, and_, bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
+from db import limits
 from db.ops import Transition
 from db.states import EventType, FailureReason, TaskKind, TaskStatus
 from db.timeutil import utcnow
-from db.writes import Deferred, E, T, apply_ops, note_events
+from db.writes import TAGS, Deferred, E, T, W, apply_ops, note_events
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class ClaimedTask:
     max_attempts: int
     max_iterations: int | None
     timeout_seconds: float | None
+    tags: tuple[str, ...] = ()
 
 
 def _claimable(kinds: Collection[TaskKind], now: datetime) -> Any:
@@ -60,6 +62,9 @@ def claim_batch(
     *,
     now: datetime | None = None,
     deferred: Deferred | None = None,
+    only_tags: Collection[str] = (),
+    skip_kinds: Collection[str] = (),
+    skip_tags: Collection[str] = (),
 ) -> list[ClaimedTask]:
     """Move up to `limit` of the best queued tasks to running for this worker in one UPDATE, each with its
     transition event, best first. PostgreSQL: FOR UPDATE SKIP LOCKED lets N workers claim in parallel; SQLite:
@@ -68,8 +73,12 @@ def claim_batch(
     if limit <= 0:
         return []
     now = now or utcnow()
+    kind_values = frozenset(k.value for k in kinds) - frozenset(skip_kinds)
+    if not kind_values:
+        return []
+    statement = _claim_statement(kind_values, frozenset(only_tags), frozenset(skip_tags))
     claimed = session.execute(
-        _claim_statement(frozenset(k.value for k in kinds)),
+        statement,
         {
             "now": now,
             "n": limit,
@@ -108,22 +117,74 @@ def claim_batch(
             max_attempts=r.max_attempts,
             max_iterations=r.max_iterations,
             timeout_seconds=r.timeout_seconds,
+            tags=tuple(r.tags or ()),
         )
         for r in rows
     ]
 
 
-@functools.lru_cache(maxsize=32)
-def _claim_statement(kinds: frozenset[str]) -> Any:
-    """Built once per set of kinds: building and cache-keying it per claim cost a tenth of a worker's cycle."""
+def claim_within_limits(
+    session: Session,
+    worker_id: str,
+    kinds: Collection[TaskKind],
+    lease_seconds: float,
+    limit: int,
+    *,
+    now: datetime,
+    deferred: Deferred,
+    only_tags: Collection[str] = (),
+) -> list[ClaimedTask]:
+    """claim_batch under the fleet's concurrency limits (db/limits.py): without limits one batch; with them
+    one task at a time, each claim leaving out the kinds and tags whose limit the running tasks (and the
+    claims before it) have reached."""
+    if limit <= 0:
+        return []
+    room = limits.budget(session)
+    if room is None:
+        return claim_batch(
+            session, worker_id, kinds, lease_seconds, limit, now=now, deferred=deferred, only_tags=only_tags
+        )
+    claimed: list[ClaimedTask] = []
+    while len(claimed) < limit:
+        full_kinds, full_tags = room.full()
+        got = claim_batch(
+            session,
+            worker_id,
+            kinds,
+            lease_seconds,
+            1,
+            now=now,
+            deferred=deferred,
+            only_tags=only_tags,
+            skip_kinds=full_kinds,
+            skip_tags=full_tags,
+        )
+        if not got:
+            break
+        room.take(got[0].kind.value, got[0].tags)
+        claimed += got
+    return claimed
+
+
+@functools.lru_cache(maxsize=128)
+def _claim_statement(kinds: frozenset[str], only_tags: frozenset[str], skip_tags: frozenset[str]) -> Any:
+    """Built once per set of filters: building and cache-keying it per claim cost a tenth of a worker's cycle.
+    A worker being drained or stopped (its row's `control`) claims nothing from the commit that said so on."""
     now = bindparam("now", type_=DateTime())
+    me = bindparam("worker_id", type_=String())
+    conditions = [
+        T.c.status == TaskStatus.QUEUED.value,
+        T.c.kind.in_(sorted(kinds)),
+        T.c.available_at <= now,
+        ~exists().where(W.c.id == me, W.c.control.is_not(None)),
+    ]
+    if only_tags:
+        conditions.append(exists().where(TAGS.c.task_id == T.c.id, TAGS.c.tag.in_(sorted(only_tags))))
+    if skip_tags:
+        conditions.append(~exists().where(TAGS.c.task_id == T.c.id, TAGS.c.tag.in_(sorted(skip_tags))))
     pick = (
         select(T.c.id)
-        .where(
-            T.c.status == TaskStatus.QUEUED.value,
-            T.c.kind.in_(sorted(kinds)),
-            T.c.available_at <= now,
-        )
+        .where(*conditions)
         .order_by(T.c.priority.desc(), T.c.id)
         .limit(bindparam("n", type_=Integer()))
         .with_for_update(skip_locked=True, key_share=True)
@@ -139,7 +200,7 @@ def _claim_statement(kinds: frozenset[str]) -> Any:
         .where(T.c.id.in_(select(pick.c.id)))
         .values(
             status=TaskStatus.RUNNING.value,
-            worker_id=bindparam("worker_id", type_=String()),
+            worker_id=me,
             lease_expires_at=bindparam("lease_until", type_=DateTime()),
             started_at=now,
             completed_at=None,
@@ -159,6 +220,7 @@ def _claim_statement(kinds: frozenset[str]) -> Any:
 _CLAIMED = (
     T.c.id,
     T.c.priority,
+    T.c.tags,
     T.c.title,
     T.c.kind,
     T.c.payload,

@@ -215,6 +215,12 @@ class Worker(Base):
     stopped_at: Mapped[datetime | None]
     tasks_completed: Mapped[int] = mapped_column(Integer, default=0)
     tasks_failed: Mapped[int] = mapped_column(Integer, default=0)
+    # Fleet control (migration 0012): "drain" (finish what runs, claim nothing — checked by the claim itself,
+    # so it holds from the commit that sets it) or "stop" (drain, then exit); NULL claims as usual. What the
+    # worker claims at all: only these kinds / only tasks carrying one of these tags (NULL: any).
+    control: Mapped[str | None] = mapped_column(String(10))
+    claim_kinds: Mapped[list[str] | None] = mapped_column(JSON)
+    claim_tags: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class JobLease(Base):
@@ -533,4 +539,16 @@ class TaskSchedule(Base):
     enabled_at: Mapped[datetime | None]
     last_fire_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ConcurrencyLimit(Base):
+    """At most `max_running` tasks of a kind (scope "kind") or carrying a tag (scope "tag") run at once across
+    the fleet, enforced by the claim (db/limits.py)."""
+
+    __tablename__ = "concurrency_limits"
+
+    scope: Mapped[str] = mapped_column(String(10), primary_key=True)  # kind | tag
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+    max_running: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime]

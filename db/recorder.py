@@ -87,6 +87,7 @@ class Recorder:
         kinds: Collection[TaskKind],
         lease_seconds: float,
         limit: int,
+        only_tags: Collection[str] = (),
     ) -> list[claims.ClaimedTask]:
         """A worker's cycle in ONE transaction: the final ops of its runs that ended (each still its own, else
         LeaseLost) and up to `limit` new claims, with every event of both in one INSERT. A deep queue of tiny
@@ -98,8 +99,8 @@ class Recorder:
             actor = f"worker:{worker_id}"
             for task_id, ops in finished:
                 apply_ops(session, task_id, ops, actor=actor, owner=worker_id, now=now, deferred=rows)
-            claimed = claims.claim_batch(
-                session, worker_id, kinds, lease_seconds, limit, now=now, deferred=rows
+            claimed = claims.claim_within_limits(
+                session, worker_id, kinds, lease_seconds, limit, now=now, deferred=rows, only_tags=only_tags
             )
             rows.flush(session, now)
             return claimed
@@ -148,9 +149,10 @@ class Recorder:
         with self.transaction() as session:
             workers.register_worker(session, me)
 
-    def heartbeat(self, worker_id: str, running: list[int]) -> None:
+    def heartbeat(self, worker_id: str, running: list[int]) -> str | None:
+        """Returns the worker's control ("drain", "stop" or None)."""
         with self.transaction() as session:
-            workers.heartbeat(session, worker_id, running)
+            return workers.heartbeat(session, worker_id, running)
 
     def worker_stopped(self, worker_id: str) -> None:
         with self.transaction() as session:

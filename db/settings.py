@@ -27,6 +27,10 @@ class Settings:
     port: int = 8050
     worker_name: str = field(default_factory=socket.gethostname)
     worker_concurrency: int = 4
+    # What this worker claims at all (comma-separated; empty: everything it can run): route GPU or long
+    # tasks to chosen workers.
+    worker_kinds: str = ""
+    worker_tags: str = ""
     lease_seconds: float = 15.0
     heartbeat_seconds: float = 3.0
     # Fallback claim poll; a submit normally wakes an idle worker at once through the change feed.
@@ -94,7 +98,19 @@ class Settings:
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
+    def claim_kinds(self) -> tuple[str, ...] | None:
+        kinds = tuple(k.strip() for k in self.worker_kinds.split(",") if k.strip())
+        return kinds or None
+
+    def claim_tags(self) -> tuple[str, ...] | None:
+        tags = tuple(t.strip() for t in self.worker_tags.split(",") if t.strip())
+        return tags or None
+
     def validate(self) -> None:
+        runnable = ("command", "python", "demo")
+        for kind in self.claim_kinds() or ():
+            if kind not in runnable:
+                raise SettingsError(f"TASKLENS_WORKER_KINDS: {kind!r} is not one of {', '.join(runnable)}")
         if not (self.database_url.startswith("sqlite") or self.database_url.startswith("postgres")):
             raise SettingsError(
                 "TASKLENS_DATABASE_URL must be sqlite:///PATH or postgresql://…, "

@@ -29,7 +29,7 @@ def heartbeat(w: Worker) -> None:
     held = w.recorder.renew_leases(w.identity.id, running, w.settings.lease_seconds)
     for task_id in set(running) - held:
         w.stop_task(task_id, "lease_lost")
-    w.recorder.heartbeat(w.identity.id, sorted(held))
+    w.apply_control(w.recorder.heartbeat(w.identity.id, sorted(held)))
 
 
 def settling(w: Worker) -> bool:

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -48,12 +49,19 @@ class Worker:
         hub: Hub,
         *,
         kinds: frozenset[TaskKind] = EXECUTABLE_KINDS,
+        on_fleet_stop: Callable[[], None] | None = None,
     ) -> None:
         self.settings: Settings = settings
         self.db: Database = db
         self.recorder: Recorder = recorder
         self.hub: Hub = hub
-        self.kinds = kinds
+        wanted = settings.claim_kinds()
+        self.kinds = kinds if wanted is None else frozenset(k for k in kinds if k.value in wanted)
+        self.only_tags: tuple[str, ...] = settings.claim_tags() or ()
+        # Fleet control as the heartbeat last read it: "drain" or "stop" claims nothing (the claim checks the
+        # row too, so this only saves the attempt); "stop" ends the worker once nothing runs.
+        self.control: str | None = None
+        self._on_fleet_stop = on_fleet_stop
         pid = os.getpid()
         self.identity = WorkerIdentity(
             id=f"{settings.worker_name}-{pid}-{uuid.uuid4().hex[:4]}",
@@ -61,6 +69,8 @@ class Worker:
             host=socket.gethostname(),
             pid=pid,
             concurrency=settings.worker_concurrency,
+            claim_kinds=None if wanted is None else tuple(sorted(k.value for k in self.kinds)),
+            claim_tags=self.only_tags or None,
         )
         self.prices = settings.prices()  # read once: a bad price file fails the start, not a task
         self._handles: dict[int, RunHandle] = {}
@@ -135,6 +145,20 @@ class Worker:
     def wake(self) -> None:
         self._wake.set()
 
+    def apply_control(self, control: str | None) -> None:
+        """What fleet control asks, as the heartbeat read it: drain, stop (drain, then exit) or resume."""
+        if control != self.control:
+            log.info("worker %s: fleet control %s", self.identity.id, control or "resume")
+            self.control = control
+            self.wake()
+        if control == "stop" and not self.running_ids() and not self._stopping.is_set():
+            threading.Thread(target=self._fleet_stop, name="worker-fleet-stop", daemon=True).start()
+
+    def _fleet_stop(self) -> None:
+        self.stop()
+        if self._on_fleet_stop is not None:
+            self._on_fleet_stop()
+
     def running_ids(self) -> list[int]:
         with self._lock:
             return list(self._handles)
@@ -193,6 +217,8 @@ class Worker:
             with self._lock:
                 done, self._done = self._done, []
                 free = self.settings.worker_concurrency - len(self._handles) + len(done)
+                if self.control is not None:
+                    free = 0  # drained: its runs' ends are still written
             if not done:
                 if free <= 0:
                     return
@@ -214,7 +240,7 @@ class Worker:
         ends = [(handle.task.id, ops) for handle, ops in done]
         try:
             claimed = self.recorder.finish_and_claim(
-                ends, self.identity.id, self.kinds, self.settings.lease_seconds, free
+                ends, self.identity.id, self.kinds, self.settings.lease_seconds, free, self.only_tags
             )
         except (LeaseLost, TaskNotFound, IllegalTransition, IntegrityError, InvocationNotFound):
             # One end that cannot be written as it is (a lease swept away, a bad op) rolled the batch back:
@@ -222,7 +248,7 @@ class Worker:
             for handle, ops in done:
                 self._record_final(handle, ops)
             claimed = self.recorder.finish_and_claim(
-                [], self.identity.id, self.kinds, self.settings.lease_seconds, free
+                [], self.identity.id, self.kinds, self.settings.lease_seconds, free, self.only_tags
             )
         for handle, _ in done:
             self._release(handle)

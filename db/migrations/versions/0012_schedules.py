@@ -1,5 +1,6 @@
 """Issue 15: the claim index in claim order (priority DESC, id), so a claim reads the first queued row instead
-of sorting every queued row of its priority; task schedules and the tasks they make
+of sorting every queued row of its priority; task schedules and the tasks they make; fleet control (a worker's
+control and claim filters) and concurrency limits per kind or tag
 
 Revision ID: 0012
 Revises: 0009
@@ -54,9 +55,24 @@ def upgrade() -> None:
     # schedule and fire time, however many workers fire it.
     op.create_index("uq_tasks_schedule_fire", "tasks", ["schedule_id", "scheduled_for"], unique=True)
     op.create_index("ix_tasks_schedule_status", "tasks", ["schedule_id", "status"])
+    op.add_column("workers", sa.Column("control", sa.String(10), nullable=True))
+    op.add_column("workers", sa.Column("claim_kinds", sa.JSON(), nullable=True))
+    op.add_column("workers", sa.Column("claim_tags", sa.JSON(), nullable=True))
+    op.create_table(
+        "concurrency_limits",
+        sa.Column("scope", sa.String(10), primary_key=True),
+        sa.Column("value", sa.String(200), primary_key=True),
+        sa.Column("max_running", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("concurrency_limits")
+    with op.batch_alter_table("workers") as batch:
+        batch.drop_column("claim_tags")
+        batch.drop_column("claim_kinds")
+        batch.drop_column("control")
     op.drop_index("ix_tasks_schedule_status", table_name="tasks")
     op.drop_index("uq_tasks_schedule_fire", table_name="tasks")
     with op.batch_alter_table("tasks") as batch:
