@@ -16,6 +16,7 @@ from dashboard.api import (  # noqa: F401
     errors,
     events,
     exports,
+    fleet,
     health,
     openapi,
     schedules,

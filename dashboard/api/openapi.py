@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from dashboard.api import fleet as fl
 from dashboard.api import schedule_schemas as ss
 from dashboard.api import schemas as s
 from dashboard.api.event_schemas import MAX_BATCH_BYTES, MAX_EVENTS, BatchResult, EventBatch
@@ -52,9 +53,18 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
     s.TaskBatchCreated,
     ss.ScheduleList,
     ss.ScheduleDetail,
+    fl.WorkerControl,
+    fl.Limit,
+    fl.LimitList,
     BatchResult,
 ]
-REQUEST_MODELS: list[type[BaseModel]] = [s.TaskCreate, s.TaskBatchCreate, ss.ScheduleCreate, EventBatch]
+REQUEST_MODELS: list[type[BaseModel]] = [
+    s.TaskCreate,
+    s.TaskBatchCreate,
+    ss.ScheduleCreate,
+    fl.LimitSet,
+    EventBatch,
+]
 
 
 def _op(
@@ -241,6 +251,60 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
             path=("schedule_id",),
         )
     },
+    "/workers/{worker_id}/drain": {
+        "post": _op(
+            "drain_worker",
+            "Drain a worker (an id, or a name for every process of it): it finishes what it runs, claims nothing",
+            {200: ("the workers acted on", fl.WorkerControl)},
+            (400, 404),
+            path=("worker_id",),
+        )
+    },
+    "/workers/{worker_id}/resume": {
+        "post": _op(
+            "resume_worker",
+            "Let a drained worker claim again",
+            {200: ("the workers acted on", fl.WorkerControl)},
+            (400, 404),
+            path=("worker_id",),
+        )
+    },
+    "/workers/{worker_id}/stop": {
+        "post": _op(
+            "stop_worker",
+            "Stop a worker gracefully: drained, its process ends once nothing runs",
+            {200: ("the workers acted on", fl.WorkerControl)},
+            (400, 404),
+            path=("worker_id",),
+        )
+    },
+    "/workers/{worker_id}": {
+        "delete": _op(
+            "forget_worker",
+            "Forget an offline worker (its tasks keep its id)",
+            {204: ("forgotten", None)},
+            (400, 404, 409),
+            path=("worker_id",),
+        )
+    },
+    "/limits": {
+        "get": _op(
+            "list_limits",
+            "Concurrency limits per kind or tag, with their use",
+            {200: ("limits", fl.LimitList)},
+        )
+    },
+    "/limits/{key}": {
+        "put": _op(
+            "set_limit",
+            "Set a fleet-wide limit of running tasks for kind:<kind> or tag:<tag>, enforced at claim time",
+            {200: ("the limit", fl.Limit)},
+            (400, 404, 413, 415, 422),
+            path=("key",),
+            body=fl.LimitSet,
+        ),
+        "delete": _op("remove_limit", "Remove a limit", {204: ("removed", None)}, (400, 404), path=("key",)),
+    },
     "/stats": {"get": _op("stats", "The overview's KPIs", {200: ("the figures", s.Stats)})},
     "/workers": {
         "get": _op(
@@ -301,6 +365,8 @@ PATH_PARAMS = {
     "schedule_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     "invocation_id": {"type": "string"},
     "table": {"type": "string"},
+    "worker_id": {"type": "string"},
+    "key": {"type": "string", "description": "kind:<kind> or tag:<tag>"},
 }
 
 

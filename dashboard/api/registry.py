@@ -153,6 +153,15 @@ SCHEDULE_AUDITED = {
     "delete_schedule": "schedule.remove",
 }
 
+FLEET_AUDITED = {
+    "drain_worker": ("worker.drain", "worker"),
+    "resume_worker": ("worker.resume", "worker"),
+    "stop_worker": ("worker.stop", "worker"),
+    "forget_worker": ("worker.forget", "worker"),
+    "set_limit": ("limit.set", "limit"),
+    "remove_limit": ("limit.remove", "limit"),
+}
+
 
 def _audit(ep: Endpoint, kwargs: dict[str, Any], response: Any) -> None:
     """Audit rows of a successful write: the task acted on (event batches record theirs themselves)."""
@@ -162,6 +171,10 @@ def _audit(ep: Endpoint, kwargs: dict[str, Any], response: Any) -> None:
     if ep.operation_id == "create_tasks_batch":
         body = response.get_json(silent=True) or {}
         rows += [("task.create", f"task:{task_id}", {"batch": True}) for task_id in body.get("ids", [])]
+    elif ep.operation_id in FLEET_AUDITED:
+        action, target = FLEET_AUDITED[ep.operation_id]
+        name = kwargs.get("worker_id") if target == "worker" else kwargs.get("key")
+        rows.append((action, f"{target}:{name}", {}))
     elif ep.operation_id in SCHEDULE_AUDITED:
         schedule_id = kwargs.get("schedule_id")
         if schedule_id is None:
