@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="log level (env TASKLENS_LOG_LEVEL; default INFO)",
     )
+    common.add_argument(
+        "--log-format",
+        dest="log_format",
+        choices=["text", "json"],
+        help="log lines as text or one JSON object each (env TASKLENS_LOG_FORMAT; default text)",
+    )
     web = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     web.add_argument("--host", help="address to listen on (env TASKLENS_HOST; default 127.0.0.1)")
     web.add_argument("--port", type=_positive_int, help="port (env TASKLENS_PORT; default 8050)")
@@ -376,7 +382,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings, *, web: bool, worker: 
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from db.jsonlog import configure
+
+    configure(settings.log_level, settings.log_format)
     for noisy in ("apscheduler", "werkzeug", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -42,6 +42,7 @@ class Settings:
     # A task that ignores a stop request (a python callable that never checks) is abandoned after this.
     stop_grace_seconds: float = 5.0
     log_level: str = "INFO"
+    log_format: str = "text"  # text | json (one JSON object a line)
     demo_speed: float = 1.0
     # A running task silent for longer than this is shown as "possibly stuck".
     stuck_after_seconds: float = 60.0
@@ -107,6 +108,8 @@ class Settings:
         return tags or None
 
     def validate(self) -> None:
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"TASKLENS_LOG_FORMAT must be text or json, got {self.log_format!r}")
         runnable = ("command", "python", "demo")
         for kind in self.claim_kinds() or ():
             if kind not in runnable:

@@ -16,6 +16,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from db import jsonlog
 from db.changefeed import TOPIC_QUEUE, Hub
 from db.claims import ClaimedTask, cancel_requested, has_claimable
 from db.engine import Database
@@ -93,6 +94,7 @@ class Worker:
 
     # lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
+        jsonlog.PROCESS_FIELDS["worker_id"] = self.identity.id  # every JSON log line of this process says so
         self.recorder.register_worker(self.identity)
         now = datetime.now().astimezone()
         for job in JOBS:
