@@ -26,6 +26,7 @@ from dashboard.pages import (
     overview,
     performance,
     reports,
+    schedules,
     submit,
     task_detail,
     tasks,
@@ -47,6 +48,7 @@ PAGES: tuple[ModuleType, ...] = (
     performance,
     database,
     reports,
+    schedules,
     audit,
 )
 # Bootstrap 5.3's CSS, served from the installed Bootstrap-Flask wheel: the dashboard works offline.

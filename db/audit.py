@@ -25,6 +25,17 @@ ACTIONS = (
     "budget.create",
     "budget.delete",
     "schedule.update",
+    # task schedules (issue 15), fleet control and concurrency limits
+    "schedule.create",
+    "schedule.pause",
+    "schedule.resume",
+    "schedule.remove",
+    "worker.drain",
+    "worker.resume",
+    "worker.stop",
+    "worker.forget",
+    "limit.set",
+    "limit.remove",
 )
 
 

@@ -170,3 +170,13 @@ def recent_runs(session: Session, schedule_id: int, limit: int = 20) -> list[dic
         .limit(limit)
     ).mappings()
     return [dict(r) for r in rows]
+
+
+def last_runs(session: Session, schedule_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Each schedule's newest task (by fire time), for the Schedules page: one index seek per schedule."""
+    out: dict[int, dict[str, Any]] = {}
+    for schedule_id in schedule_ids:
+        runs = recent_runs(session, schedule_id, limit=1)
+        if runs:
+            out[schedule_id] = runs[0]
+    return out
