@@ -441,8 +441,10 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.from_file:
         return _submit_file(args, settings)
-    if not args.title:
-        print("error: --title is required (or give --from-file)", file=sys.stderr)
+    if (
+        args.title is None
+    ):  # not required by the parser, since --from-file needs none; an empty one is a spec error
+        print("error: the following arguments are required: --title (or give --from-file)", file=sys.stderr)
         return 2
     payload = dict(args.payload)
     if args.shell_command:
