@@ -12,7 +12,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, dcc, html
 
-from dashboard import figures_agents, ids
+from dashboard import figures_agents, fleet_control, ids
 from dashboard.clientside import js
 from dashboard.components.cards import header_with
 from dashboard.components.download import download_link, export_url
@@ -59,6 +59,7 @@ def layout(**query: Any) -> html.Div:
                 ],
                 className="mb-3",
             ),
+            fleet_control.card(),
             dbc.Row(
                 [
                     dbc.Col(
@@ -225,6 +226,8 @@ def register(app: dash.Dash, svc: Services) -> None:
     )
     def _refresh(query: str, _signal: Any, theme: str | None, _tick: Any) -> Any:
         return refresh(svc, query, theme)
+
+    fleet_control.register(app, svc)
 
     # The download links carry the page's scope (its URL query).
     app.clientside_callback(
