@@ -13,6 +13,8 @@ from typing import Any
 
 # Set once a process knows them (a worker's id when it starts); every line of the process carries them.
 PROCESS_FIELDS: dict[str, Any] = {}
+# Set per thread while it serves an HTTP request (dashboard/requestid.py): request_id.
+CONTEXT = threading.local()
 _TASK_THREAD = re.compile(r"^task-(\d+)$")
 
 
@@ -31,6 +33,9 @@ class JsonFormatter(logging.Formatter):
         task = _TASK_THREAD.match(threading.current_thread().name)
         if task:
             line["task_id"] = int(task.group(1))
+        request_id = getattr(CONTEXT, "request_id", None)
+        if request_id:
+            line["request_id"] = request_id
         for key in ("task_id", "worker_id", "request_id"):
             value = record.__dict__.get(key)
             if value is not None:

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from dashboard.services import Services
 from db import jsonlog
 from db.engine import Database
 from db.ops import TaskSpec
 from db.recorder import Recorder
 from db.states import TaskKind
+from tests.api_support import api_client
 from tests.helpers import WorkerProcess, fast_worker_env, wait_for_status
 
 
@@ -58,3 +60,17 @@ def test_a_worker_process_logs_json(db_url: str, db: Database, recorder: Recorde
         lines = [json.loads(x) for x in w.log_text().splitlines() if x.startswith("{")]
     assert lines and all({"time", "level", "logger", "message", "worker_id"} <= set(x) for x in lines)
     assert any(x.get("task_id") == task and "failed" in str(x["message"]) for x in lines)
+
+
+def test_requests_carry_an_id(svc: Services) -> None:
+    client = api_client(svc)
+    given = client.get("/api/v1/health", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["X-Request-ID"] == "abc-123"
+    made = client.get("/api/v1/health", headers={"X-Request-ID": "not a token!"})
+    assert len(made.headers["X-Request-ID"]) == 16 and " " not in made.headers["X-Request-ID"]
+    jsonlog.CONTEXT.request_id = "r-1"
+    try:
+        record = logging.LogRecord("dashboard.x", logging.INFO, __file__, 1, "hello", (), None)
+        assert json.loads(jsonlog.JsonFormatter().format(record))["request_id"] == "r-1"
+    finally:
+        jsonlog.CONTEXT.request_id = None
