@@ -116,7 +116,14 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def checkpoint(url: str) -> None:
-    """Fold the setup's WAL into the database file, so the workers do not pay for the queueing."""
+    """Settle the setup before the workers start: SQLite folds the queueing's WAL into the file; PostgreSQL
+    gets statistics for the table just filled (without them, autovacuum's analyze lands mid-run and the rate
+    fell with depth: 229/s at 5,000 queued, 88/s at 20,000; analysed first, 164 and 186)."""
+    if url.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE tasks")
     if url.startswith("sqlite:///"):
         import sqlite3
 
