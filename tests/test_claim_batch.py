@@ -6,11 +6,12 @@ import pytest
 from sqlalchemy import func, select
 
 from db.engine import Database
-from db.models import TaskEvent
+from db.models import TaskEvent, Worker
 from db.ops import TaskSpec, Transition
 from db.queries import get_task
 from db.recorder import Recorder
 from db.states import TaskKind, TaskStatus
+from db.workers import WorkerIdentity
 from db.writes import LeaseLost
 
 KINDS = [TaskKind.COMMAND, TaskKind.PYTHON]
@@ -41,6 +42,7 @@ def test_a_batch_takes_the_best_in_order_each_once(recorder: Recorder, db: Datab
 
 
 def test_ends_and_claims_in_one_transaction(recorder: Recorder, db: Database) -> None:
+    recorder.register_worker(WorkerIdentity("w", "w", "host", 1, 4))
     ids = recorder.submit_many([spec() for _ in range(5)])
     running = recorder.finish_and_claim([], "w", KINDS, 30, 2)
     ends = [(t.id, [Transition(TaskStatus.COMPLETED)]) for t in running]
@@ -49,6 +51,8 @@ def test_ends_and_claims_in_one_transaction(recorder: Recorder, db: Database) ->
     with db.reading() as s:
         assert [get_task(s, i).status for i in ids] == ["completed"] * 2 + ["running"] * 3  # type: ignore[union-attr]
     assert transitions(db, TaskStatus.COMPLETED) == 2
+    with db.reading() as s:  # the worker's count, one UPDATE for the batch's ends
+        assert s.scalar(select(Worker.tasks_completed).where(Worker.id == "w")) == 2
 
 
 def test_one_end_not_ours_writes_nothing(recorder: Recorder, db: Database) -> None:
