@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="log level (env TASKLENS_LOG_LEVEL; default INFO)",
     )
+    common.add_argument(
+        "--log-format",
+        dest="log_format",
+        choices=["text", "json"],
+        help="log lines as text or one JSON object each (env TASKLENS_LOG_FORMAT; default text)",
+    )
     web = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     web.add_argument("--host", help="address to listen on (env TASKLENS_HOST; default 127.0.0.1)")
     web.add_argument("--port", type=_positive_int, help="port (env TASKLENS_PORT; default 8050)")
@@ -93,6 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     wrk.add_argument(
         "--name", dest="worker_name", help="worker name (env TASKLENS_WORKER_NAME; default host)"
+    )
+    wrk.add_argument(
+        "--kinds",
+        dest="worker_kinds",
+        help="claim only these kinds, comma-separated (env TASKLENS_WORKER_KINDS; default all)",
+    )
+    wrk.add_argument(
+        "--tags",
+        dest="worker_tags",
+        help="claim only tasks carrying one of these tags (env TASKLENS_WORKER_TAGS; default any)",
     )
     wrk.add_argument(
         "--lease-seconds",
@@ -132,7 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["command", "python", "demo", "external"],
         help="task kind (default: command with --command, python with --callable)",
     )
-    p.add_argument("--title", required=True, help="title / goal of the task")
+    p.add_argument("--title", help="title / goal of the task (required unless --from-file)")
+    p.add_argument(
+        "--from-file",
+        metavar="FILE",
+        help="queue every task of a JSON-lines file (one object a line, the fields of POST /api/v1/tasks, "
+        "'-' for stdin), all or none",
+    )
     p.add_argument("--command", dest="shell_command", help="shell command of a command task")
     p.add_argument("--callable", help="dotted path of a python task, e.g. worker.examples:count_to")
     p.add_argument("--payload", type=_json_object, default={}, help="payload as a JSON object")
@@ -244,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--comment", default="", help="why")
     a = alert_sub.add_parser("unsilence", parents=[common], help="end a silence now")
     a.add_argument("silence_id", type=_positive_int, metavar="ID", help="silence id")
+
+    from db.fleet_cli import add_parsers as add_fleet_parsers
+    from db.schedule_cli import add_parser as add_schedule_parser
+
+    add_schedule_parser(sub, common)
+    add_fleet_parsers(sub, common)
     return parser
 
 
@@ -342,7 +370,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings, *, web: bool, worker: 
     stack = Stack(settings)
     stack.watch()
     _install_sigterm()
-    w = Worker(settings, stack.db, stack.recorder, stack.hub) if worker else None
+    # A worker stopped through fleet control ends a worker-only process; beside the web it just stops.
+    on_fleet_stop = None if web else stack.stop.set
+    w = Worker(settings, stack.db, stack.recorder, stack.hub, on_fleet_stop=on_fleet_stop) if worker else None
     try:
         if w:
             w.start()
@@ -384,7 +414,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings, *, web: bool, worker: 
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from db.jsonlog import configure
+
+    configure(settings.log_level, settings.log_format)
     for noisy in ("apscheduler", "werkzeug", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -439,6 +471,13 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     from db.ops import TaskSpec
     from db.states import TaskKind
 
+    if args.from_file:
+        return _submit_file(args, settings)
+    if (
+        args.title is None
+    ):  # not required by the parser, since --from-file needs none; an empty one is a spec error
+        print("error: the following arguments are required: --title (or give --from-file)", file=sys.stderr)
+        return 2
     payload = dict(args.payload)
     if args.shell_command:
         payload["command"] = args.shell_command
@@ -471,6 +510,48 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         if not args.wait:
             return 0
         return _wait_for(stack, task_id, args.wait_timeout)
+    finally:
+        stack.close()
+
+
+def _submit_file(args: argparse.Namespace, settings: Settings) -> int:
+    """All the file's tasks in one transaction, or none (exit 2 naming the line and field)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from db.audit import record
+    from db.taskfile import TaskFileError, read_specs
+    from db.timeutil import utcnow
+
+    try:
+        if args.from_file == "-":
+            specs = read_specs(sys.stdin)
+        else:
+            with open(args.from_file, encoding="utf-8") as fh:
+                specs = read_specs(fh)
+    except OSError as exc:
+        print(f"error: cannot read {args.from_file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except TaskFileError as exc:
+        print(f"error: {args.from_file}: {exc}; nothing was submitted", file=sys.stderr)
+        return 2
+    if not specs:
+        print(f"error: {args.from_file} holds no task", file=sys.stderr)
+        return 2
+    stack = Stack(settings)
+    try:
+        try:
+            ids = stack.recorder.submit_many(specs, actor="cli")
+        except IntegrityError:
+            print("error: an external_id of the file is taken; nothing was submitted", file=sys.stderr)
+            return 2
+        with stack.db.writing() as session:
+            now = utcnow()
+            for task_id in ids:
+                record(
+                    session, "cli", "task.create", f"task:{task_id}", {"via": "cli", "file": True}, now=now
+                )
+        print(f"submitted {len(ids)} tasks ({ids[0]}..{ids[-1]})", flush=True)
+        return 0
     finally:
         stack.close()
 
@@ -650,6 +731,30 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
         stack.close()
 
 
+def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
+    from db import schedule_cli
+
+    stack = Stack(settings)
+    try:
+        return schedule_cli.run(args, stack.db)
+    finally:
+        stack.close()
+
+
+def cmd_fleet(args: argparse.Namespace, settings: Settings) -> int:
+    from db import fleet_cli
+
+    stack = Stack(settings)
+    try:
+        return (
+            fleet_cli.run_fleet(args, stack.db)
+            if args.command == "fleet"
+            else fleet_cli.run_limit(args, stack.db)
+        )
+    finally:
+        stack.close()
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "all": lambda a, s: cmd_run(a, s, web=True, worker=True),
     "web": lambda a, s: cmd_run(a, s, web=True, worker=False),
@@ -663,6 +768,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "report": cmd_report,
     "token": cmd_token,
     "alerts": cmd_alerts,
+    "schedule": cmd_schedule,
+    "fleet": cmd_fleet,
+    "limit": cmd_fleet,
 }
 
 

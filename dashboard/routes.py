@@ -17,7 +17,7 @@ from flask import send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_sock import ConnectionClosed, Sock
 
-from dashboard import access, api, compression, exports, scopebar, wslimits
+from dashboard import access, api, compression, exports, requestid, scopebar, wslimits
 from dashboard.otlp import receiver as otlp
 from dashboard.pages import (
     agents,
@@ -29,6 +29,7 @@ from dashboard.pages import (
     overview,
     performance,
     reports,
+    schedules,
     submit,
     task_detail,
     tasks,
@@ -50,6 +51,7 @@ PAGES: tuple[ModuleType, ...] = (
     performance,
     database,
     reports,
+    schedules,
     audit,
     alerts,
 )
@@ -75,6 +77,7 @@ def mount(app: dash.Dash, svc: Services) -> None:
     scopebar.register(app, svc)  # once, for every analytics page
 
     server = app.server
+    requestid.install(server)  # first, so every later hook's log lines carry the id
     access.install(server, svc)  # sign-in, security headers, request size limit
     compression.install(server)  # zstd/br/gzip, kept once per immutable bundle; year-long asset caching
     server.config["SOCK_SERVER_OPTIONS"] = wslimits.server_options()  # the largest message read

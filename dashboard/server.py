@@ -27,6 +27,7 @@ NAV = (
     ("Performance", "/performance"),
     ("Database", "/database"),
     ("Reports", "/reports"),
+    ("Schedules", "/schedules"),
     ("Audit", "/audit"),
     ("Submit", "/submit"),
 )

@@ -32,6 +32,17 @@ ACTIONS = (
     "alert.rule.create",
     "alert.rule.update",
     "alert.rule.delete",
+    # task schedules (issue 15), fleet control and concurrency limits
+    "schedule.create",
+    "schedule.pause",
+    "schedule.resume",
+    "schedule.remove",
+    "worker.drain",
+    "worker.resume",
+    "worker.stop",
+    "worker.forget",
+    "limit.set",
+    "limit.remove",
 )
 
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy import DateTime, Integer, String, and_, bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
+from db import alert_pauses, limits
 from db.ops import Transition
 from db.states import EventType, FailureReason, TaskKind, TaskStatus
 from db.timeutil import utcnow
-from db.writes import TAGS as TG
-from db.writes import E, T, apply_ops, note_events
+from db.writes import TAGS, Deferred, E, T, W, apply_ops, note_events
 
 
 @dataclass(frozen=True)
@@ -27,52 +28,191 @@ class ClaimedTask:
     max_attempts: int
     max_iterations: int | None
     timeout_seconds: float | None
+    tags: tuple[str, ...] = ()
 
 
-def _claimable(kinds: Collection[TaskKind], now: datetime, paused_tags: Collection[str] = ()) -> Any:
-    condition = and_(
+def _claimable(kinds: Collection[TaskKind], now: datetime) -> Any:
+    return and_(
         T.c.status == TaskStatus.QUEUED.value,
         T.c.kind.in_([k.value for k in kinds]),
         T.c.available_at <= now,
     )
-    if paused_tags:  # an alert's pause_tag action (db/alert_pauses.py): those tasks wait in the queue
-        condition = and_(condition, ~exists().where(TG.c.task_id == T.c.id, TG.c.tag.in_(list(paused_tags))))
-    return condition
 
 
-def has_claimable(session: Session, kinds: Collection[TaskKind], paused_tags: Collection[str] = ()) -> bool:
+def has_claimable(session: Session, kinds: Collection[TaskKind]) -> bool:
     """A cheap read before taking the write lock, so an idle worker woken by unrelated events stays cheap."""
     now = utcnow()
-    query = select(T.c.id).where(_claimable(kinds, now, paused_tags)).limit(1)
-    return session.execute(query).first() is not None
+    return session.execute(select(T.c.id).where(_claimable(kinds, now)).limit(1)).first() is not None
 
 
 def claim_next(
+    session: Session, worker_id: str, kinds: Collection[TaskKind], lease_seconds: float
+) -> ClaimedTask | None:
+    """Move the best queued task to running for this worker (claim_batch of one)."""
+    claimed = claim_batch(session, worker_id, kinds, lease_seconds, 1)
+    return claimed[0] if claimed else None
+
+
+def claim_batch(
     session: Session,
     worker_id: str,
     kinds: Collection[TaskKind],
     lease_seconds: float,
-    paused_tags: Collection[str] = (),
-) -> ClaimedTask | None:
-    """Move the best queued task to running for this worker. PostgreSQL: FOR UPDATE SKIP LOCKED lets
-    N workers claim in parallel; SQLite: the caller's BEGIN IMMEDIATE serialises claims."""
-    now = utcnow()
+    limit: int,
+    *,
+    now: datetime | None = None,
+    deferred: Deferred | None = None,
+    only_tags: Collection[str] = (),
+    skip_kinds: Collection[str] = (),
+    skip_tags: Collection[str] = (),
+) -> list[ClaimedTask]:
+    """Move up to `limit` of the best queued tasks to running for this worker in one UPDATE, each with its
+    transition event, best first. PostgreSQL: FOR UPDATE SKIP LOCKED lets N workers claim in parallel; SQLite:
+    the caller's BEGIN IMMEDIATE serialises claims. The pick reads ix_tasks_claim in order (priority DESC, id),
+    so its cost does not grow with the queue. With `deferred`, the events are left to the caller's flush."""
+    if limit <= 0:
+        return []
+    now = now or utcnow()
+    kind_values = frozenset(k.value for k in kinds) - frozenset(skip_kinds)
+    if not kind_values:
+        return []
+    statement = _claim_statement(kind_values, frozenset(only_tags), frozenset(skip_tags))
+    claimed = session.execute(
+        statement,
+        {
+            "now": now,
+            "n": limit,
+            "worker_id": worker_id,
+            "lease_until": now + timedelta(seconds=lease_seconds),
+        },
+    ).all()
+    if not claimed:
+        return []
+    rows = sorted(claimed, key=lambda r: (-r.priority, r.id))
+    events = Deferred() if deferred is None else deferred
+    actor = f"worker:{worker_id}"
+    events.events += [
+        {
+            "task_id": r.id,
+            "type": EventType.TRANSITION.value,
+            "from_status": TaskStatus.QUEUED.value,
+            "to_status": TaskStatus.RUNNING.value,
+            "actor": actor,
+            "correlation_id": None,
+            "payload": {"attempt": r.attempt, "worker_id": worker_id},
+            "at": now,
+        }
+        for r in rows
+    ]
+    if deferred is None:
+        events.flush(session, now)
+    note_events(session, len(rows))
+    return [
+        ClaimedTask(
+            id=r.id,
+            title=r.title,
+            kind=TaskKind(r.kind),
+            payload=r.payload or {},
+            attempt=r.attempt,
+            max_attempts=r.max_attempts,
+            max_iterations=r.max_iterations,
+            timeout_seconds=r.timeout_seconds,
+            tags=tuple(r.tags or ()),
+        )
+        for r in rows
+    ]
+
+
+def claim_within_limits(
+    session: Session,
+    worker_id: str,
+    kinds: Collection[TaskKind],
+    lease_seconds: float,
+    limit: int,
+    *,
+    now: datetime,
+    deferred: Deferred,
+    only_tags: Collection[str] = (),
+) -> list[ClaimedTask]:
+    """claim_batch under the fleet's concurrency limits (db/limits.py) and alert pauses: without limits one
+    batch; with them one task at a time, each claim leaving out the kinds and tags whose limit the running
+    tasks (and the claims before it) have reached."""
+    if limit <= 0:
+        return []
+    # Kinds and tags an unacknowledged alert's action holds back (db/alert_pauses.py) wait in the queue.
+    paused = alert_pauses.current(session)
+    room = limits.budget(session)
+    if room is None:
+        return claim_batch(
+            session,
+            worker_id,
+            kinds,
+            lease_seconds,
+            limit,
+            now=now,
+            deferred=deferred,
+            only_tags=only_tags,
+            skip_kinds=paused.kinds,
+            skip_tags=paused.tags,
+        )
+    claimed: list[ClaimedTask] = []
+    while len(claimed) < limit:
+        full_kinds, full_tags = room.full()
+        got = claim_batch(
+            session,
+            worker_id,
+            kinds,
+            lease_seconds,
+            1,
+            now=now,
+            deferred=deferred,
+            only_tags=only_tags,
+            skip_kinds=frozenset(full_kinds) | paused.kinds,
+            skip_tags=frozenset(full_tags) | paused.tags,
+        )
+        if not got:
+            break
+        room.take(got[0].kind.value, got[0].tags)
+        claimed += got
+    return claimed
+
+
+@functools.lru_cache(maxsize=128)
+def _claim_statement(kinds: frozenset[str], only_tags: frozenset[str], skip_tags: frozenset[str]) -> Any:
+    """Built once per set of filters: building and cache-keying it per claim cost a tenth of a worker's cycle.
+    A worker being drained or stopped (its row's `control`) claims nothing from the commit that said so on."""
+    now = bindparam("now", type_=DateTime())
+    me = bindparam("worker_id", type_=String())
+    conditions = [
+        T.c.status == TaskStatus.QUEUED.value,
+        T.c.kind.in_(sorted(kinds)),
+        T.c.available_at <= now,
+        ~exists().where(W.c.id == me, W.c.control.is_not(None)),
+    ]
+    if only_tags:
+        conditions.append(exists().where(TAGS.c.task_id == T.c.id, TAGS.c.tag.in_(sorted(only_tags))))
+    if skip_tags:
+        conditions.append(~exists().where(TAGS.c.task_id == T.c.id, TAGS.c.tag.in_(sorted(skip_tags))))
     pick = (
         select(T.c.id)
-        .where(_claimable(kinds, now, paused_tags))
+        .where(*conditions)
         .order_by(T.c.priority.desc(), T.c.id)
-        .limit(1)
+        .limit(bindparam("n", type_=Integer()))
         .with_for_update(skip_locked=True, key_share=True)
-        .scalar_subquery()
+        # Materialised, so the pick runs once: as a plain IN (subquery) PostgreSQL may rescan it, and with SKIP
+        # LOCKED each rescan picks other rows (a claim of one took two).
+        .cte("pick")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
-    lease_until = now + timedelta(seconds=lease_seconds)
-    row = session.execute(
+    return (
         update(T)
-        .where(T.c.id == pick, T.c.status == TaskStatus.QUEUED.value)
+        # No second `status = 'queued'` here: the picked rows are locked (PostgreSQL re-checks them when it
+        # locks; SQLite holds the write lock), and with it SQLite walked the status index over the whole queue.
+        .where(T.c.id.in_(select(pick.c.id)))
         .values(
             status=TaskStatus.RUNNING.value,
-            worker_id=worker_id,
-            lease_expires_at=lease_until,
+            worker_id=me,
+            lease_expires_at=bindparam("lease_until", type_=DateTime()),
             started_at=now,
             completed_at=None,
             error_message=None,
@@ -84,41 +224,22 @@ def claim_next(
             last_activity_at=now,
             update_count=T.c.update_count + 1,
         )
-        .returning(
-            T.c.id,
-            T.c.title,
-            T.c.kind,
-            T.c.payload,
-            T.c.attempt,
-            T.c.max_attempts,
-            T.c.max_iterations,
-            T.c.timeout_seconds,
-        )
-    ).one_or_none()
-    if row is None:
-        return None
-    session.execute(
-        insert(E).values(
-            task_id=row.id,
-            type=EventType.TRANSITION.value,
-            from_status=TaskStatus.QUEUED.value,
-            to_status=TaskStatus.RUNNING.value,
-            actor=f"worker:{worker_id}",
-            payload={"attempt": row.attempt, "worker_id": worker_id},
-            at=now,
-        )
+        .returning(*_CLAIMED)
     )
-    note_events(session, 1)
-    return ClaimedTask(
-        id=row.id,
-        title=row.title,
-        kind=TaskKind(row.kind),
-        payload=row.payload or {},
-        attempt=row.attempt,
-        max_attempts=row.max_attempts,
-        max_iterations=row.max_iterations,
-        timeout_seconds=row.timeout_seconds,
-    )
+
+
+_CLAIMED = (
+    T.c.id,
+    T.c.priority,
+    T.c.tags,
+    T.c.title,
+    T.c.kind,
+    T.c.payload,
+    T.c.attempt,
+    T.c.max_attempts,
+    T.c.max_iterations,
+    T.c.timeout_seconds,
+)
 
 
 def renew_leases(session: Session, worker_id: str, task_ids: Sequence[int], lease_seconds: float) -> set[int]:

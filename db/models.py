@@ -60,6 +60,10 @@ class Task(Base):
     # so that the next worker on that host can kill what a dead worker left behind before the task is re-run.
     run_host: Mapped[str | None] = mapped_column(String(255))
     run_pgid: Mapped[int | None] = mapped_column(Integer)
+    # A task a schedule made: which schedule and for which fire time, unique together, so N workers firing the
+    # same time make one task (db/schedule_fire.py; migration 0012).
+    schedule_id: Mapped[int | None] = mapped_column(BigInteger)
+    scheduled_for: Mapped[datetime | None]
     available_at: Mapped[datetime]
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
@@ -79,8 +83,6 @@ class Task(Base):
     placeholder: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     __table_args__ = (
-        # The claim query: queued tasks by priority then age.
-        Index("ix_tasks_claim", "status", "priority", "id"),
         Index("ix_tasks_created_at", "created_at"),
         Index("ix_tasks_last_updated_at", "last_updated_at"),
         Index("ix_tasks_completed_at", "completed_at"),
@@ -90,7 +92,15 @@ class Task(Base):
         Index("ix_tasks_created_status", "created_at", "status"),
         Index("ix_tasks_cost", "cost_usd"),
         Index("ix_tasks_worker_status", "worker_id", "status"),
+        Index("uq_tasks_schedule_fire", "schedule_id", "scheduled_for", unique=True),
+        Index("ix_tasks_schedule_status", "schedule_id", "status"),
     )
+
+
+# The claim query: queued tasks by priority (highest first) then age, read in index order. With ascending
+# priority both databases sorted every queued row of a priority on each claim, so claims slowed as the queue
+# grew (issue 15; migration 0012).
+Index("ix_tasks_claim", Task.status, Task.priority.desc(), Task.id)
 
 
 class TaskTag(Base):
@@ -218,6 +228,12 @@ class Worker(Base):
     stopped_at: Mapped[datetime | None]
     tasks_completed: Mapped[int] = mapped_column(Integer, default=0)
     tasks_failed: Mapped[int] = mapped_column(Integer, default=0)
+    # Fleet control (migration 0012): "drain" (finish what runs, claim nothing — checked by the claim itself,
+    # so it holds from the commit that sets it) or "stop" (drain, then exit); NULL claims as usual. What the
+    # worker claims at all: only these kinds / only tasks carrying one of these tags (NULL: any).
+    control: Mapped[str | None] = mapped_column(String(10))
+    claim_kinds: Mapped[list[str] | None] = mapped_column(JSON)
+    claim_tags: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class JobLease(Base):
@@ -625,3 +641,49 @@ class AlertAck(Base):
     at: Mapped[datetime]
 
     __table_args__ = (Index("ix_alert_acks_alert", "alert_id"),)
+
+
+class TaskSchedule(Base):
+    """A recurring task: a template (kind, payload, tags, priority, timeout, attempts) and a trigger (a cron
+    expression in an IANA time zone, or a fixed interval), with its policies: `catch_up` "latest" runs the
+    latest missed fire time once, "skip" runs none late; `concurrency` "skip" makes no task while the previous
+    one is queued or running. `last_fire_at` is the latest fire time handled and `enabled_at` when it was last
+    switched on: only later fire times run (db/task_schedules.py, db/schedule_fire.py)."""
+
+    __tablename__ = "task_schedules"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    title: Mapped[str] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    timeout_seconds: Mapped[float | None] = mapped_column(Float)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=1)
+    cron: Mapped[str | None] = mapped_column(String(200))
+    interval_seconds: Mapped[float | None] = mapped_column(Float)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    catch_up: Mapped[str] = mapped_column(String(10), default="latest")  # latest | skip
+    concurrency: Mapped[str] = mapped_column(String(10), default="allow")  # allow | skip
+    max_runs: Mapped[int | None] = mapped_column(Integer)
+    end_at: Mapped[datetime | None]
+    runs: Mapped[int] = mapped_column(Integer, default=0)  # tasks made so far
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    enabled_at: Mapped[datetime | None]
+    last_fire_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ConcurrencyLimit(Base):
+    """At most `max_running` tasks of a kind (scope "kind") or carrying a tag (scope "tag") run at once across
+    the fleet, enforced by the claim (db/limits.py)."""
+
+    __tablename__ = "concurrency_limits"
+
+    scope: Mapped[str] = mapped_column(String(10), primary_key=True)  # kind | tag
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+    max_running: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]

@@ -16,7 +16,7 @@ from db.engine import Database
 from db.ops import CancelRequest, Op, TaskSpec, Transition
 from db.states import TERMINAL, IllegalTransition, TaskKind, TaskStatus
 from db.timeutil import utcnow
-from db.writes import apply_ops, insert_tasks, lock_status
+from db.writes import Deferred, apply_ops, insert_tasks, lock_status
 
 
 def new_id() -> str:
@@ -79,10 +79,34 @@ class Recorder:
         worker_id: str,
         kinds: Collection[TaskKind],
         lease_seconds: float,
-        paused_tags: Collection[str] = (),
     ) -> claims.ClaimedTask | None:
         with self.transaction() as session:
-            return claims.claim_next(session, worker_id, kinds, lease_seconds, paused_tags)
+            return claims.claim_next(session, worker_id, kinds, lease_seconds)
+
+    def finish_and_claim(
+        self,
+        finished: Sequence[tuple[int, Sequence[Op]]],
+        worker_id: str,
+        kinds: Collection[TaskKind],
+        lease_seconds: float,
+        limit: int,
+        only_tags: Collection[str] = (),
+    ) -> list[claims.ClaimedTask]:
+        """A worker's cycle in ONE transaction: the final ops of its runs that ended (each still its own, else
+        LeaseLost) and up to `limit` new claims, with every event of both in one INSERT. A deep queue of tiny
+        tasks cost a claim and an end transaction per task; this is one per batch. Any error rolls back all:
+        the caller then records the ends one by one."""
+        with self.transaction() as session:
+            now = utcnow()
+            rows = Deferred()
+            actor = f"worker:{worker_id}"
+            for task_id, ops in finished:
+                apply_ops(session, task_id, ops, actor=actor, owner=worker_id, now=now, deferred=rows)
+            claimed = claims.claim_within_limits(
+                session, worker_id, kinds, lease_seconds, limit, now=now, deferred=rows, only_tags=only_tags
+            )
+            rows.flush(session, now)
+            return claimed
 
     def renew_leases(self, worker_id: str, task_ids: Sequence[int], lease_seconds: float) -> set[int]:
         with self.transaction() as session:
@@ -128,9 +152,10 @@ class Recorder:
         with self.transaction() as session:
             workers.register_worker(session, me)
 
-    def heartbeat(self, worker_id: str, running: list[int]) -> None:
+    def heartbeat(self, worker_id: str, running: list[int]) -> str | None:
+        """Returns the worker's control ("drain", "stop" or None)."""
         with self.transaction() as session:
-            workers.heartbeat(session, worker_id, running)
+            return workers.heartbeat(session, worker_id, running)
 
     def worker_stopped(self, worker_id: str) -> None:
         with self.transaction() as session:

@@ -28,6 +28,10 @@ class Settings:
     port: int = 8050
     worker_name: str = field(default_factory=socket.gethostname)
     worker_concurrency: int = 4
+    # What this worker claims at all (comma-separated; empty: everything it can run): route GPU or long
+    # tasks to chosen workers.
+    worker_kinds: str = ""
+    worker_tags: str = ""
     lease_seconds: float = 15.0
     heartbeat_seconds: float = 3.0
     # Fallback claim poll; a submit normally wakes an idle worker at once through the change feed.
@@ -39,6 +43,7 @@ class Settings:
     # A task that ignores a stop request (a python callable that never checks) is abandoned after this.
     stop_grace_seconds: float = 5.0
     log_level: str = "INFO"
+    log_format: str = "text"  # text | json (one JSON object a line)
     demo_speed: float = 1.0
     # A running task silent for longer than this is shown as "possibly stuck".
     stuck_after_seconds: float = 60.0
@@ -103,7 +108,21 @@ class Settings:
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
+    def claim_kinds(self) -> tuple[str, ...] | None:
+        kinds = tuple(k.strip() for k in self.worker_kinds.split(",") if k.strip())
+        return kinds or None
+
+    def claim_tags(self) -> tuple[str, ...] | None:
+        tags = tuple(t.strip() for t in self.worker_tags.split(",") if t.strip())
+        return tags or None
+
     def validate(self) -> None:
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"TASKLENS_LOG_FORMAT must be text or json, got {self.log_format!r}")
+        runnable = ("command", "python", "demo")
+        for kind in self.claim_kinds() or ():
+            if kind not in runnable:
+                raise SettingsError(f"TASKLENS_WORKER_KINDS: {kind!r} is not one of {', '.join(runnable)}")
         if not (self.database_url.startswith("sqlite") or self.database_url.startswith("postgres")):
             raise SettingsError(
                 "TASKLENS_DATABASE_URL must be sqlite:///PATH or postgresql://…, "

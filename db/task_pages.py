@@ -156,6 +156,16 @@ def task_id_of_key(session: Session, external_id: str) -> int | None:
     return None if found is None else int(found)
 
 
+def existing_keys(session: Session, external_ids: list[str]) -> list[str]:
+    """Which of these external ids tasks already carry (the unique index answers each)."""
+    found: list[str] = []
+    for start in range(0, len(external_ids), 500):  # bounded IN lists
+        chunk = external_ids[start : start + 500]
+        found += session.scalars(select(T.c.external_id).where(T.c.external_id.in_(chunk))).all()
+    place = {key: i for i, key in enumerate(external_ids)}
+    return sorted(found, key=place.__getitem__)
+
+
 def task_exists(session: Session, task_id: int) -> bool:
     return session.scalar(select(T.c.id).where(T.c.id == task_id)) is not None
 

@@ -20,6 +20,8 @@ class WorkerIdentity:
     host: str
     pid: int
     concurrency: int
+    claim_kinds: tuple[str, ...] | None = None  # None: every kind it can run
+    claim_tags: tuple[str, ...] | None = None  # None: any task; else only tasks carrying one of these
 
 
 def register_worker(session: Session, me: WorkerIdentity) -> None:
@@ -36,6 +38,9 @@ def register_worker(session: Session, me: WorkerIdentity) -> None:
         "started_at": now,
         "last_seen_at": now,
         "stopped_at": None,
+        "control": None,
+        "claim_kinds": None if me.claim_kinds is None else list(me.claim_kinds),
+        "claim_tags": None if me.claim_tags is None else list(me.claim_tags),
     }
     if exists:
         session.execute(update(W).where(W.c.id == me.id).values(**values))
@@ -44,9 +49,10 @@ def register_worker(session: Session, me: WorkerIdentity) -> None:
     _worker_event(session, me.id, EventType.WORKER_ONLINE, now)
 
 
-def heartbeat(session: Session, worker_id: str, running: list[int]) -> None:
+def heartbeat(session: Session, worker_id: str, running: list[int]) -> str | None:
+    """Marks the worker seen; returns its `control` ("drain", "stop" or None), which fleet control set."""
     status = WorkerStatus.BUSY if running else WorkerStatus.ONLINE
-    session.execute(
+    return session.execute(
         update(W)
         .where(W.c.id == worker_id)
         .values(
@@ -56,7 +62,8 @@ def heartbeat(session: Session, worker_id: str, running: list[int]) -> None:
             current_task_id=running[0] if running else None,
             stopped_at=None,
         )
-    )
+        .returning(W.c.control)
+    ).scalar()
 
 
 def mark_offline(session: Session, worker_id: str) -> None:

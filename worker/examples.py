@@ -32,3 +32,8 @@ def summarize(ctx: TaskContext) -> dict[str, Any]:
 def fail(ctx: TaskContext) -> None:
     """Always raises: for trying retries."""
     raise RuntimeError(str(ctx.payload.get("message", "this task always fails")))
+
+
+def noop(ctx: TaskContext) -> None:
+    """Does nothing: the tiny task of bench/bench_worker_throughput.py (the worker's own cost per task)."""
+    return None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from db import report_store, rollups
+from db import report_store, rollups, schedule_fire
 from db.timeutil import utcnow
 from db.writestats import flush_write_stats
 from reports.runner import run_dir
@@ -29,7 +29,7 @@ def heartbeat(w: Worker) -> None:
     held = w.recorder.renew_leases(w.identity.id, running, w.settings.lease_seconds)
     for task_id in set(running) - held:
         w.stop_task(task_id, "lease_lost")
-    w.recorder.heartbeat(w.identity.id, sorted(held))
+    w.apply_control(w.recorder.heartbeat(w.identity.id, sorted(held)))
 
 
 def settling(w: Worker) -> bool:
@@ -88,6 +88,21 @@ def enqueue_reports(w: Worker, now: datetime | None = None) -> list[int]:
     return created
 
 
+def enqueue_schedules(w: Worker, now: datetime | None = None) -> list[int]:
+    """Make the tasks that task schedules owe at `now`; every worker runs this each second and each fire time
+    makes one task (db/schedule_fire.py). A read first, so a fleet with nothing due writes nothing."""
+    now = now or utcnow()
+    with w.db.reading() as session:
+        due = schedule_fire.due_ids(session, now)
+    if not due:
+        return []
+    with w.recorder.transaction() as session:
+        made = schedule_fire.enqueue_due(session, now, due)
+    if made:
+        log.info("scheduled tasks queued: %s", made)
+    return made
+
+
 def sweep_report_runs(w: Worker) -> None:
     """Report runs whose worker went offline: queued again once, then failed with the reason."""
     with w.recorder.transaction() as session:
@@ -130,6 +145,7 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("flush-write-stats", flush_stats, lambda w: 60.0),
     PeriodicJob("rollup-analytics", rollup_analytics, lambda w: 60.0),
     PeriodicJob("enqueue-reports", enqueue_reports, lambda w: 30.0),
+    PeriodicJob("enqueue-schedules", enqueue_schedules, lambda w: 1.0),
     PeriodicJob("sweep-report-runs", sweep_report_runs, lambda w: w.settings.sweep_seconds * 2),
     PeriodicJob("prune-report-files", prune_report_files, lambda w: 3600.0),
 )

@@ -9,28 +9,30 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from db import alert_pauses
+from db import jsonlog
 from db.changefeed import TOPIC_QUEUE, Hub
 from db.claims import ClaimedTask, cancel_requested, has_claimable
 from db.engine import Database
 from db.ops import Op
 from db.recorder import Recorder
 from db.settings import Settings
-from db.states import EXECUTABLE_KINDS, TaskKind
+from db.states import EXECUTABLE_KINDS, IllegalTransition, TaskKind
 from db.unavailable import backoff
 from db.workers import WorkerIdentity
-from db.writes import LeaseLost, TaskNotFound
+from db.writes import InvocationNotFound, LeaseLost, TaskNotFound
 from worker.alerting import AlertLoops
 from worker.context import OpSink, RunHandle
 from worker.jobs import JOBS
 from worker.reporting import ReportRunner
 from worker.runner import final_ops, run_handler
+from worker.taskthreads import TaskThreads
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +51,19 @@ class Worker:
         hub: Hub,
         *,
         kinds: frozenset[TaskKind] = EXECUTABLE_KINDS,
+        on_fleet_stop: Callable[[], None] | None = None,
     ) -> None:
         self.settings: Settings = settings
         self.db: Database = db
         self.recorder: Recorder = recorder
         self.hub: Hub = hub
-        self.kinds = kinds
+        wanted = settings.claim_kinds()
+        self.kinds = kinds if wanted is None else frozenset(k for k in kinds if k.value in wanted)
+        self.only_tags: tuple[str, ...] = settings.claim_tags() or ()
+        # Fleet control as the heartbeat last read it: "drain" or "stop" claims nothing (the claim checks the
+        # row too, so this only saves the attempt); "stop" ends the worker once nothing runs.
+        self.control: str | None = None
+        self._on_fleet_stop = on_fleet_stop
         pid = os.getpid()
         self.identity = WorkerIdentity(
             id=f"{settings.worker_name}-{pid}-{uuid.uuid4().hex[:4]}",
@@ -62,10 +71,16 @@ class Worker:
             host=socket.gethostname(),
             pid=pid,
             concurrency=settings.worker_concurrency,
+            claim_kinds=None if wanted is None else tuple(sorted(k.value for k in self.kinds)),
+            claim_tags=self.only_tags or None,
         )
         self.prices = settings.prices()  # read once: a bad price file fails the start, not a task
         self._handles: dict[int, RunHandle] = {}
         self._finalized: set[int] = set()
+        # Runs that ended, with their final ops, waiting for the dispatcher's next transaction.
+        self._done: list[tuple[RunHandle, list[Op]]] = []
+        self._batching = True
+        self._task_threads = TaskThreads()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -81,6 +96,7 @@ class Worker:
 
     # lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
+        jsonlog.PROCESS_FIELDS["worker_id"] = self.identity.id  # every JSON log line of this process says so
         self.recorder.register_worker(self.identity)
         now = datetime.now().astimezone()
         for job in JOBS:
@@ -135,6 +151,20 @@ class Worker:
     def wake(self) -> None:
         self._wake.set()
 
+    def apply_control(self, control: str | None) -> None:
+        """What fleet control asks, as the heartbeat read it: drain, stop (drain, then exit) or resume."""
+        if control != self.control:
+            log.info("worker %s: fleet control %s", self.identity.id, control or "resume")
+            self.control = control
+            self.wake()
+        if control == "stop" and not self.running_ids() and not self._stopping.is_set():
+            threading.Thread(target=self._fleet_stop, name="worker-fleet-stop", daemon=True).start()
+
+    def _fleet_stop(self) -> None:
+        self.stop()
+        if self._on_fleet_stop is not None:
+            self._on_fleet_stop()
+
     def running_ids(self) -> list[int]:
         with self._lock:
             return list(self._handles)
@@ -173,23 +203,62 @@ class Worker:
             self._wake.wait(timeout=self.settings.poll_seconds)
             self._wake.clear()
             try:
-                while self._free_slots() > 0 and not self._stopping.is_set():
-                    with self.db.reading() as session:
-                        # Kinds and tags an unacknowledged alert's action holds back (db/alert_pauses.py).
-                        pauses = alert_pauses.current(session)
-                        kinds = frozenset(k for k in self.kinds if k.value not in pauses.kinds)
-                        if not kinds or not has_claimable(session, kinds, pauses.tags):
-                            break
-                    task = self.recorder.claim(
-                        self.identity.id, kinds, self.settings.lease_seconds, pauses.tags
-                    )
-                    if task is None:
-                        break
-                    self._launch(task)
+                self._cycle()
             except OperationalError as exc:
                 if self.db.health.failed(exc) is None:  # an outage is logged once, by the database's health
                     log.warning("claim failed; retrying shortly", exc_info=True)
                 self._stopping.wait(max(0.5, self.db.health.wait_seconds()))
+        # From here on a run records its own end (see _finish); the ends already handed over are written now.
+        with self._lock:
+            self._batching = False
+            done, self._done = self._done, []
+        for handle, ops in done:
+            self._record_final(handle, ops)
+            self._release(handle)
+
+    def _cycle(self) -> None:
+        """Until nothing ended and nothing can be claimed: record the runs that ended and claim as many new
+        tasks as that frees slots, in one transaction."""
+        while not self._stopping.is_set():
+            with self._lock:
+                done, self._done = self._done, []
+                free = self.settings.worker_concurrency - len(self._handles) + len(done)
+                if self.control is not None:
+                    free = 0  # drained: its runs' ends are still written
+            if not done:
+                if free <= 0:
+                    return
+                with self.db.reading() as session:
+                    if not has_claimable(session, self.kinds):
+                        return
+            try:
+                claimed = self._finish_and_claim(done, free)
+            except BaseException:
+                with self._lock:  # not written: try these ends again on the next cycle
+                    self._done[:0] = done
+                raise
+            for task in claimed:
+                self._launch(task)
+            if not done and not claimed:
+                return
+
+    def _finish_and_claim(self, done: list[tuple[RunHandle, list[Op]]], free: int) -> list[ClaimedTask]:
+        ends = [(handle.task.id, ops) for handle, ops in done]
+        try:
+            claimed = self.recorder.finish_and_claim(
+                ends, self.identity.id, self.kinds, self.settings.lease_seconds, free, self.only_tags
+            )
+        except (LeaseLost, TaskNotFound, IllegalTransition, IntegrityError, InvocationNotFound):
+            # One end that cannot be written as it is (a lease swept away, a bad op) rolled the batch back:
+            # each end on its own then, as a run without neighbours records it.
+            for handle, ops in done:
+                self._record_final(handle, ops)
+            claimed = self.recorder.finish_and_claim(
+                [], self.identity.id, self.kinds, self.settings.lease_seconds, free, self.only_tags
+            )
+        for handle, _ in done:
+            self._release(handle)
+        return claimed
 
     def _launch(self, task: ClaimedTask) -> None:
         handle = RunHandle(task, OpSink(self.recorder, task.id, self.identity.id), prices=self.prices)
@@ -198,8 +267,7 @@ class Worker:
             handle.deadline = handle.started + timeout
         with self._lock:
             self._handles[task.id] = handle
-        t = threading.Thread(target=self._run, args=(handle,), name=f"task-{task.id}", daemon=True)
-        t.start()
+        self._task_threads.run(f"task-{task.id}", lambda: self._run(handle))
 
     def _run(self, handle: RunHandle) -> None:
         outcome, value = run_handler(handle)
@@ -211,18 +279,31 @@ class Worker:
             if task_id in self._finalized or self._handles.get(task_id) is not handle:
                 return
             self._finalized.add(task_id)
+        handed_over = False
         try:
             handle.sink.drain(FINISH_PATIENCE_SECONDS)  # its last lines first, even across an outage
             ops = final_ops(handle, outcome, value, self.settings.retry_backoff_seconds)
             if ops and not handle.sink.lost:
-                self._record_final(handle, ops)
+                self._task_threads.finishing()  # the claims this end makes room for may come to this thread
+                with self._lock:
+                    # The dispatcher writes this end with its neighbours' and its next claims; once it has
+                    # stopped, the run writes its own.
+                    handed_over = self._batching
+                    if handed_over:
+                        self._done.append((handle, ops))
+                if not handed_over:
+                    self._record_final(handle, ops)
         finally:
-            # A silenced sink drops whatever an abandoned thread still tries to write.
-            handle.sink.lost = True
-            with self._lock:
-                self._handles.pop(task_id, None)
-                self._finalized.discard(task_id)
+            if not handed_over:
+                self._release(handle)
             self._wake.set()
+
+    def _release(self, handle: RunHandle) -> None:
+        # A silenced sink drops whatever an abandoned thread still tries to write.
+        handle.sink.lost = True
+        with self._lock:
+            self._handles.pop(handle.task.id, None)
+            self._finalized.discard(handle.task.id)
 
     def _record_final(self, handle: RunHandle, ops: list[Op]) -> None:
         # Keep trying for a while: losing a final state would leave the task to the lease sweep.

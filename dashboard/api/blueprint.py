@@ -19,9 +19,12 @@ from dashboard.api import (  # noqa: F401
     errors,
     events,
     exports,
+    fleet,
     health,
     openapi,
+    schedules,
     stats,
+    task_batch,
     tasks,
 )
 from dashboard.api.coalesce import Coalesced

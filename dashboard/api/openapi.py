@@ -16,6 +16,8 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from dashboard.api import alert_schemas as al
 from dashboard.api import budget_schemas as bu
+from dashboard.api import fleet as fl
+from dashboard.api import schedule_schemas as ss
 from dashboard.api import schemas as s
 from dashboard.api.call_schemas import CallDetail, CallTree, Latency, LatencyQuery, SearchQuery, SearchResult
 from dashboard.api.event_schemas import MAX_BATCH_BYTES, MAX_EVENTS, BatchResult, EventBatch
@@ -55,6 +57,12 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
     s.Ready,
     s.AuditPage,
     s.ErrorBody,
+    s.TaskBatchCreated,
+    ss.ScheduleList,
+    ss.ScheduleDetail,
+    fl.WorkerControl,
+    fl.Limit,
+    fl.LimitList,
     BatchResult,
     al.AlertPage,
     al.AlertDetail,
@@ -67,6 +75,9 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
 ]
 REQUEST_MODELS: list[type[BaseModel]] = [
     s.TaskCreate,
+    s.TaskBatchCreate,
+    ss.ScheduleCreate,
+    fl.LimitSet,
     EventBatch,
     al.AckBody,
     al.RuleCreate,
@@ -101,6 +112,7 @@ def _op(
 
 
 TASK = "/tasks/{task_id}"
+SCHEDULE = "/schedules/{schedule_id}"
 PATHS: dict[str, dict[str, dict[str, Any]]] = {
     "/tasks": {
         "get": _op(
@@ -117,6 +129,19 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
             {201: ("the task as stored; Location gives its URL", s.TaskDetail)},
             (400, 409, 413, 415, 422),
             body=s.TaskCreate,
+        ),
+    },
+    "/tasks/batch": {
+        "post": _op(
+            "create_tasks_batch",
+            "Queue up to 1,000 tasks in one all-or-nothing batch",
+            {201: ("the new tasks' ids, in the order given", s.TaskBatchCreated)},
+            (400, 409, 413, 415, 422),
+            body=s.TaskBatchCreate,
+            description=f"Each task as for POST /tasks. At most {s.MAX_TASK_BATCH:,} tasks and "
+            f"{MAX_BATCH_BYTES:,} bytes (413). Every task is checked before anything is written; a refused "
+            "one (details.field names it, e.g. tasks[3].priority, and details.index its place) or an "
+            "external_id already taken (409) stores nothing.",
         ),
     },
     TASK: {
@@ -233,6 +258,111 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
             "at their `at` when given (within the server's skew window, else 422), else the server's clock. "
             "A replayed event_id of the same task is skipped.",
         )
+    },
+    "/schedules": {
+        "get": _op(
+            "list_schedules",
+            "Task schedules with their next fire times",
+            {200: ("schedules", ss.ScheduleList)},
+        ),
+        "post": _op(
+            "create_schedule",
+            "Schedule a recurring task: a template and a cron expression (in a time zone) or an interval",
+            {201: ("the schedule as stored; Location gives its URL", ss.ScheduleDetail)},
+            (400, 409, 413, 415, 422),
+            body=ss.ScheduleCreate,
+            description="Give exactly one of cron and interval_seconds. A bad cron expression or time zone is a "
+            "422 naming the field (details.field). Every fire time makes exactly one task, however many "
+            "workers run; catch_up latest runs the latest missed time once, skip runs none later than 60 s.",
+        ),
+    },
+    SCHEDULE: {
+        "get": _op(
+            "get_schedule",
+            "One schedule with its newest tasks and their outcomes",
+            {200: ("the schedule", ss.ScheduleDetail)},
+            (400, 404),
+            path=("schedule_id",),
+        ),
+        "delete": _op(
+            "delete_schedule",
+            "Delete a schedule (the tasks it made stay)",
+            {204: ("deleted", None)},
+            (400, 404),
+            path=("schedule_id",),
+        ),
+    },
+    SCHEDULE + "/pause": {
+        "post": _op(
+            "pause_schedule",
+            "Switch a schedule off",
+            {200: ("the schedule", ss.ScheduleDetail)},
+            (400, 404),
+            path=("schedule_id",),
+        )
+    },
+    SCHEDULE + "/resume": {
+        "post": _op(
+            "resume_schedule",
+            "Switch a schedule on again from now (times while it was off never run)",
+            {200: ("the schedule", ss.ScheduleDetail)},
+            (400, 404),
+            path=("schedule_id",),
+        )
+    },
+    "/workers/{worker_id}/drain": {
+        "post": _op(
+            "drain_worker",
+            "Drain a worker (an id, or a name for every process of it): it finishes what it runs, claims nothing",
+            {200: ("the workers acted on", fl.WorkerControl)},
+            (400, 404),
+            path=("worker_id",),
+        )
+    },
+    "/workers/{worker_id}/resume": {
+        "post": _op(
+            "resume_worker",
+            "Let a drained worker claim again",
+            {200: ("the workers acted on", fl.WorkerControl)},
+            (400, 404),
+            path=("worker_id",),
+        )
+    },
+    "/workers/{worker_id}/stop": {
+        "post": _op(
+            "stop_worker",
+            "Stop a worker gracefully: drained, its process ends once nothing runs",
+            {200: ("the workers acted on", fl.WorkerControl)},
+            (400, 404),
+            path=("worker_id",),
+        )
+    },
+    "/workers/{worker_id}": {
+        "delete": _op(
+            "forget_worker",
+            "Forget an offline worker (its tasks keep its id)",
+            {204: ("forgotten", None)},
+            (400, 404, 409),
+            path=("worker_id",),
+        )
+    },
+    "/limits": {
+        "get": _op(
+            "list_limits",
+            "Concurrency limits per kind or tag, with their use",
+            {200: ("limits", fl.LimitList)},
+        )
+    },
+    "/limits/{key}": {
+        "put": _op(
+            "set_limit",
+            "Set a fleet-wide limit of running tasks for kind:<kind> or tag:<tag>, enforced at claim time",
+            {200: ("the limit", fl.Limit)},
+            (400, 404, 413, 415, 422),
+            path=("key",),
+            body=fl.LimitSet,
+        ),
+        "delete": _op("remove_limit", "Remove a limit", {204: ("removed", None)}, (400, 404), path=("key",)),
     },
     "/stats": {"get": _op("stats", "The overview's KPIs", {200: ("the figures", s.Stats)})},
     "/workers": {
@@ -393,6 +523,7 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
 }
 PATH_PARAMS = {
     "task_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    "schedule_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     "invocation_id": {"type": "string"},
     "call_id": {"type": "string"},
     "table": {"type": "string"},
@@ -400,6 +531,8 @@ PATH_PARAMS = {
     "rule_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     "silence_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     "budget_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    "worker_id": {"type": "string"},
+    "key": {"type": "string", "description": "kind:<kind> or tag:<tag>"},
 }
 
 

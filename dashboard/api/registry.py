@@ -146,13 +146,41 @@ AUDITED = {
     "delete": "task.delete",
 }
 
+SCHEDULE_AUDITED = {
+    "create_schedule": "schedule.create",
+    "pause_schedule": "schedule.pause",
+    "resume_schedule": "schedule.resume",
+    "delete_schedule": "schedule.remove",
+}
+
+FLEET_AUDITED = {
+    "drain_worker": ("worker.drain", "worker"),
+    "resume_worker": ("worker.resume", "worker"),
+    "stop_worker": ("worker.stop", "worker"),
+    "forget_worker": ("worker.forget", "worker"),
+    "set_limit": ("limit.set", "limit"),
+    "remove_limit": ("limit.remove", "limit"),
+}
+
 
 def _audit(ep: Endpoint, kwargs: dict[str, Any], response: Any) -> None:
     """Audit rows of a successful write: the task acted on (event batches record theirs themselves)."""
     rows: list[tuple[str, str, dict[str, Any]]] = []
     if ep.operation_id == "ingest":
         return  # dashboard/api/events.py records the tasks a batch created in the batch's own transaction
-    if ep.operation_id in AUDITED:
+    if ep.operation_id == "create_tasks_batch":
+        body = response.get_json(silent=True) or {}
+        rows += [("task.create", f"task:{task_id}", {"batch": True}) for task_id in body.get("ids", [])]
+    elif ep.operation_id in FLEET_AUDITED:
+        action, target = FLEET_AUDITED[ep.operation_id]
+        name = kwargs.get("worker_id") if target == "worker" else kwargs.get("key")
+        rows.append((action, f"{target}:{name}", {}))
+    elif ep.operation_id in SCHEDULE_AUDITED:
+        schedule_id = kwargs.get("schedule_id")
+        if schedule_id is None:
+            schedule_id = (response.get_json(silent=True) or {}).get("id")
+        rows.append((SCHEDULE_AUDITED[ep.operation_id], f"schedule:{schedule_id}", {}))
+    elif ep.operation_id in AUDITED:
         task_id = kwargs.get("task_id")
         if task_id is None:
             body = response.get_json(silent=True) or {}

@@ -77,6 +77,20 @@ class TaskCreate(Body):
     )
 
 
+MAX_TASK_BATCH = 1_000
+
+
+class TaskBatchCreate(Body):
+    """Tasks to queue together: all of them or, if any is refused, none."""
+
+    tasks: list[TaskCreate] = Field(min_length=1, max_length=MAX_TASK_BATCH)
+
+
+class TaskBatchCreated(Model):
+    ids: list[int] = Field(description="the new tasks' ids, in the order they were given")
+    count: int
+
+
 class Task(Model):
     id: int
     external_id: str | None

@@ -13,7 +13,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, dcc, html
 
-from dashboard import figures_agents, ids
+from dashboard import figures_agents, fleet_control, ids
 from dashboard.clientside import js
 from dashboard.components.cards import header_with
 from dashboard.components.download import download_link, export_url
@@ -62,6 +62,7 @@ def layout(**query: Any) -> html.Div:
                 ],
                 className="mb-3",
             ),
+            fleet_control.card(),
             dbc.Row(
                 [
                     dbc.Col(
@@ -282,6 +283,8 @@ def register(app: dash.Dash, svc: Services) -> None:
     )
     def _external(query: str, _signal: Any, _tick: Any) -> Any:
         return external(svc, query)
+
+    fleet_control.register(app, svc)
 
     # The download links carry the page's scope (its URL query).
     app.clientside_callback(

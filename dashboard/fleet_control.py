@@ -1,0 +1,98 @@
+"""Dashboard layer: the Agents page's fleet control card — pick a worker, then drain, resume, stop or forget
+it (db/fleet.py, as the CLI and the API do), each audited as the dashboard's user. The work is in `act`, a
+function of (services, inputs) that tests call directly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, ctx, html
+
+from dashboard import access, ids
+from dashboard.services import Services
+from db import fleet
+from db.states import WorkerStatus
+
+PICK = "fleet-control-worker"
+RESULT = "fleet-control-result"
+ACTIONS = ("drain", "resume", "stop", "forget")
+BUTTON = {a: f"fleet-control-{a}" for a in ACTIONS}
+ROLE = {"drain": "operator", "resume": "operator", "stop": "operator", "forget": "admin"}
+COLORS = {"drain": "warning", "resume": "success", "stop": "danger", "forget": "secondary"}
+
+
+def card() -> dbc.Card:
+    buttons = [
+        dbc.Button(a.capitalize(), id=BUTTON[a], color=COLORS[a], size="sm", outline=True, className="me-2")
+        for a in ACTIONS
+    ]
+    return dbc.Card(
+        [
+            dbc.CardHeader("Fleet control"),
+            dbc.CardBody(
+                [
+                    html.Label("worker", htmlFor=PICK, className="visually-hidden"),
+                    dbc.Select(id=PICK, options=[], placeholder="choose a worker", className="mb-2"),
+                    html.Div(buttons),
+                    html.Div(id=RESULT, className="small mt-2", role="status"),
+                    html.Div(
+                        "Drain: finishes what it runs, claims nothing new. Stop: drains, then the process ends. "
+                        "Forget: removes an offline worker from the list.",
+                        className="small text-muted mt-1",
+                    ),
+                ]
+            ),
+        ],
+        className="mb-3",
+    )
+
+
+def options(svc: Services) -> list[dict[str, str]]:
+    with svc.db.reading() as session:
+        rows = fleet.list_workers(session)
+    out = []
+    for r in rows:
+        state = r["status"] if r["status"] == WorkerStatus.OFFLINE.value else (r["control"] or r["status"])
+        out.append({"label": f"{r['name']} · {r['id']} ({state})", "value": r["id"]})
+    return out
+
+
+def act(svc: Services, action: str, worker_id: str | None) -> Any:
+    if not worker_id:
+        return dbc.Alert("Choose a worker first.", color="secondary", className="py-1 mb-0")
+    denied = access.dashboard_denied(svc, ROLE[action])
+    if denied:
+        return dbc.Alert(denied, color="warning", className="py-1 mb-0")
+    try:
+        with svc.db.writing() as session:
+            done = (
+                fleet.forget(session, worker_id)
+                if action == "forget"
+                else fleet.control(session, worker_id, action)
+            )
+    except (fleet.WorkerNotFound, fleet.WorkerStillOnline) as exc:
+        return dbc.Alert(str(exc), color="danger", className="py-1 mb-0")
+    who = access.dashboard_actor(svc)
+    for one in done:
+        access.audit(svc, who, f"worker.{action}", f"worker:{one}")
+    return dbc.Alert(f"{action}: {', '.join(done)}", color="success", className="py-1 mb-0")
+
+
+def register(app: dash.Dash, svc: Services) -> None:
+    @app.callback(Output(PICK, "options"), Input(ids.SIGNAL, "data"), Input(RESULT, "children"))
+    def _options(_signal: Any, _result: Any) -> list[dict[str, str]]:
+        return options(svc)
+
+    @app.callback(
+        Output(RESULT, "children"),
+        *(Input(BUTTON[a], "n_clicks") for a in ACTIONS),
+        State(PICK, "value"),
+        prevent_initial_call=True,
+    )
+    def _act(*args: Any) -> Any:
+        action = next((a for a in ACTIONS if ctx.triggered_id == BUTTON[a]), None)
+        if action is None:
+            return dash.no_update
+        return act(svc, action, args[-1])
