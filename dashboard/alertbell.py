@@ -21,7 +21,10 @@ PATH = "/alerts"  # dashboard/pages/alerts.py (server.SHELL_LINKS lists it)
 def layout() -> dcc.Link:
     # Plain link to the page; children filled in by the callback (the count is unknown until it runs).
     return dcc.Link(
-        bell({}), id=BELL, href="/alerts", className="btn btn-sm btn-outline-light me-2 alert-bell"
+        bell({}),
+        id=BELL,
+        href="/alerts",
+        className="btn btn-sm btn-outline-light me-2 alert-bell text-nowrap flex-shrink-0",
     )
 
 

@@ -78,9 +78,9 @@ def shell(live_since: int | None = None) -> html.Div:
             dbc.Input(
                 id=ids.JUMP,
                 type="search",
-                placeholder="Go to task: #id or external id",
+                placeholder="Task #id…",  # the hidden label says "Go to task"; ids and external ids both work
                 size="sm",
-                className="me-3 jump-to-task",
+                className="me-2 jump-to-task",
                 debounce=False,
                 autoComplete="off",
             ),
@@ -89,7 +89,7 @@ def shell(live_since: int | None = None) -> html.Div:
                 id=ids.LOCAL_TIME_SWITCH,
                 label="local time",
                 value=False,
-                className="mb-0 me-3",
+                className="mb-0 me-2",
                 label_class_name="text-light text-nowrap",
             ),
             dbc.Switch(

@@ -27,7 +27,8 @@ def bell(counts: dict[str, int]) -> list[Any]:
     worst = next((s for s in SEVERITY_COLOURS if counts.get(s)), None)
     label = f"{total} firing alert{'s' if total != 1 else ''}" if total else "no firing alerts"
     return [
-        html.Span("🔔", className="alert-bell-icon"),  # decorative: the hidden label below says it
+        # A word, not a bell emoji: machines without an emoji font drew a blank box.
+        html.Span("Alerts", className="alert-bell-icon"),
         dbc.Badge(
             str(total),
             id=BELL_COUNT,
