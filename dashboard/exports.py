@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # come out as mojibake); LibreOffice, Google Sheets and pandas read either. Python's csv wants
 # encoding="utf-8-sig" to drop it.
 BOM = "\ufeff".encode()
-TASK_PARAMS = frozenset({"status", "kind", "worker", "tag", "text", "range", "sort"})
+TASK_PARAMS = frozenset({"status", "kind", "worker", "tag", "text", "messages", "range", "sort"})
 SCOPE_PARAMS = frozenset({"range", "from", "to", *DIMENSIONS})
 TOP_DEFAULT = 10  # what the costs page lists
 TOP_MAX = 1_000
@@ -114,6 +114,7 @@ def task_filter(args: Args) -> tuple[TaskFilter, list[tuple[str, str]]]:
         single(args, "tag"),
         single(args, "text"),
         range_key,
+        single(args, "messages"),
     )
     return filt, sort
 

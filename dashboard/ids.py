@@ -36,6 +36,7 @@ F_WORKER = "filter-worker"
 F_TAG = "filter-tag"
 F_TEXT = "filter-text"
 F_RANGE = "filter-range"
+F_MESSAGES = "filter-messages"
 
 # Task detail
 DETAIL_ID = "detail-task-id"

@@ -69,6 +69,12 @@ def words(query: str) -> list[str]:
     return _WORD.findall(query)[:20]
 
 
+def fts5_match(terms: Sequence[str]) -> str:
+    """An FTS5 MATCH string holding every term: each one quoted, so no FTS5 operator (AND, NEAR, *, column
+    filters) ever comes from user input; shared by search() and the task list's filter (db/sqlfuncs)."""
+    return " AND ".join('"' + t.replace('"', "") + '"' for t in terms)
+
+
 def search(session: Session, query: str, limit: int = 50) -> list[dict[str, Any]]:
     """Tasks whose calls' messages hold every word of `query` (any case), newest match first, each with
     its matching call ids."""
@@ -84,8 +90,7 @@ def search(session: Session, query: str, limit: int = 50) -> list[dict[str, Any]
             {"q": " ".join(terms), "n": limit * 20},
         ).all()
     else:
-        # Each word quoted (no FTS5 operators from user input); AND of all of them.
-        match = " AND ".join('"' + t.replace('"', "") + '"' for t in terms)
+        match = fts5_match(terms)
         try:
             hits = session.execute(
                 text(

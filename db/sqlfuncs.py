@@ -1,14 +1,17 @@
 """Data layer: the SQL expressions that SQLite and PostgreSQL spell differently (epoch seconds, time buckets,
-weekday and hour of day, the first word of a text), as SQLAlchemy constructs compiled per dialect, so query
-modules stay dialect-free."""
+weekday and hour of day, the first word of a text, a full-text match over calls' messages), as SQLAlchemy
+constructs compiled per dialect, so query modules stay dialect-free."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import DateTime, Float, Integer, String, and_, case, func
+from sqlalchemy import Boolean, DateTime, Float, Integer, String, and_, case, func, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+from db.search import fts5_match
 
 SQLITE_PREFIX = {"minute": (16, ":00"), "hour": (13, ":00:00"), "day": (10, " 00:00:00")}
 PG_BUCKETS = {
@@ -234,3 +237,33 @@ def _first_word_sqlite(element: first_word, compiler: Any, **kw: Any) -> str:
 def _first_word_pg(element: first_word, compiler: Any, **kw: Any) -> str:
     (arg,) = element.clauses
     return f"split_part(ltrim({compiler.process(arg, **kw)}), ' ', 1)"
+
+
+class messages_match(FunctionElement[bool]):
+    """`task_id IN (tasks whose calls' messages hold every term)`, over db/search.py's index: an FTS5 MATCH
+    on SQLite, a `simple` tsquery on PostgreSQL. Both spellings travel as bound parameters (only the
+    dialect's own is rendered), so the construct stays dialect-free and cacheable."""
+
+    type = Boolean()
+    inherit_cache = True
+
+    def __init__(self, task_id: ColumnElement[Any], terms: Sequence[str]) -> None:
+        super().__init__(task_id, literal(fts5_match(terms)), literal(" ".join(terms)))
+
+
+@compiles(messages_match, "sqlite")
+def _messages_match_sqlite(element: messages_match, compiler: Any, **kw: Any) -> str:
+    task_id, match, _ = element.clauses
+    return (
+        f"{compiler.process(task_id, **kw)} IN (SELECT r.task_id FROM call_search s "
+        f"JOIN call_search_rows r ON r.id = s.rowid WHERE call_search MATCH {compiler.process(match, **kw)})"
+    )
+
+
+@compiles(messages_match, "postgresql")
+def _messages_match_pg(element: messages_match, compiler: Any, **kw: Any) -> str:
+    task_id, _, words = element.clauses
+    return (
+        f"{compiler.process(task_id, **kw)} IN (SELECT task_id FROM call_search "
+        f"WHERE body @@ plainto_tsquery('simple', {compiler.process(words, **kw)}))"
+    )

@@ -9,11 +9,13 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from db import search
 from db.frames import to_frame
 from db.models import Task, TaskTag, Worker
+from db.sqlfuncs import messages_match
 from db.states import TaskKind, TaskStatus
 from db.timeutil import day_start
 
@@ -125,6 +127,8 @@ class TaskFilter:
     worker: str | None = None
     tag: str | None = None
     text: str | None = None
+    # Words that must all appear in the user or assistant messages of one of the task's calls (db/search.py).
+    messages: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
 
@@ -158,6 +162,10 @@ def apply_filter(query: Select[Any], f: TaskFilter) -> Select[Any]:
         if task_id is not None:
             clauses.append(T.id == task_id)
         query = query.where(or_(*clauses))
+    if f.messages and f.messages.strip():
+        terms = search.words(f.messages)
+        # Asked for, yet no word to look for ("***"): nothing matches, rather than silently everything.
+        query = query.where(messages_match(T.id, terms) if terms else false())
     if f.created_from:
         query = query.where(T.created_at >= f.created_from)
     if f.created_to:

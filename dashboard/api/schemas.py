@@ -173,6 +173,12 @@ class TaskListQuery(Model):
     text: str | None = Field(
         None, max_length=200, description="in the title or creator; a number matches the id"
     )
+    messages: str | None = Field(
+        None,
+        max_length=200,
+        description="words that must all appear (any case) in the user or assistant messages of one of "
+        "the task's calls; punctuation and search operators are ignored",
+    )
     created_from: UtcDateTime | None = None
     created_to: UtcDateTime | None = None
     sort: SortName = Field("-created_at", description="a field, descending with a leading -")

@@ -57,6 +57,7 @@ def list_tasks() -> ResponseReturnValue:
             worker=q.worker,
             tag=q.tag,
             text=q.text,
+            messages=q.messages,
             created_from=q.created_from,
             created_to=q.created_to,
         ),

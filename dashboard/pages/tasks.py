@@ -98,6 +98,7 @@ class View:
     text: str | None
     range: str | None
     sort: list[tuple[str, str]]
+    messages: str | None = None
 
     @classmethod
     def from_query(cls, query: dict[str, Any]) -> View:
@@ -117,6 +118,7 @@ class View:
             text=_single(query.get("text")),
             range=range_ if range_ in RANGES else None,
             sort=sort,
+            messages=_single(query.get("messages")),
         )
 
     def columns(self) -> list[dict[str, Any]]:
@@ -186,6 +188,17 @@ def _filters(view: View) -> dbc.Row:
                 ),
                 md=2,
             ),
+            # A seventh column: it wraps below the first six at any width, so no width scrolls sideways.
+            dbc.Col(
+                dbc.Input(
+                    id=ids.F_MESSAGES,
+                    value=view.messages,
+                    placeholder="search prompts and responses",
+                    debounce=True,
+                    type="search",
+                ),
+                md=4,
+            ),
         ],
         className="g-2 mb-2",
     )
@@ -226,7 +239,9 @@ def layout(**query: Any) -> html.Div:
     )
 
 
-def filter_from(status: Any, kind: Any, worker: Any, tag: Any, text: Any, range_: Any) -> tasklist.TaskFilter:
+def filter_from(
+    status: Any, kind: Any, worker: Any, tag: Any, text: Any, range_: Any, messages: Any = None
+) -> tasklist.TaskFilter:
     since = RANGES.get(range_) if isinstance(range_, str) else None
     return tasklist.TaskFilter(
         statuses=tuple(status or ()),
@@ -234,6 +249,7 @@ def filter_from(status: Any, kind: Any, worker: Any, tag: Any, text: Any, range_
         worker=worker or None,
         tag=(tag or "").strip() or None,
         text=(text or "").strip() or None,
+        messages=(messages or "").strip() or None,
         created_from=utcnow() - since if since else None,
     )
 
@@ -295,6 +311,7 @@ def register(app: dash.Dash, svc: Services) -> None:
         State(ids.F_TAG, "value"),
         State(ids.F_TEXT, "value"),
         State(ids.F_RANGE, "value"),
+        State(ids.F_MESSAGES, "value"),
         prevent_initial_call=True,
     )
     def _rows(request: dict[str, Any] | None, *filters: Any) -> Any:
@@ -310,7 +327,7 @@ def register(app: dash.Dash, svc: Services) -> None:
     app.clientside_callback(
         js(
             """
-            function(signal, status, kind, worker, tag, text, range) {
+            function(signal, status, kind, worker, tag, text, range, messages) {
                 let api = null;
                 try { api = dash_ag_grid.getApi($grid); } catch (e) { api = null; }  // not mounted yet
                 if (!api) { return window.dash_clientside.no_update; }
@@ -338,6 +355,7 @@ def register(app: dash.Dash, svc: Services) -> None:
         Input(ids.F_TAG, "value"),
         Input(ids.F_TEXT, "value"),
         Input(ids.F_RANGE, "value"),
+        Input(ids.F_MESSAGES, "value"),
         prevent_initial_call=True,
     )
 
@@ -348,7 +366,7 @@ def register(app: dash.Dash, svc: Services) -> None:
     app.clientside_callback(
         js(
             """
-            function(status, kind, worker, tag, text, range, request) {
+            function(status, kind, worker, tag, text, range, messages, request) {
                 const p = new URLSearchParams();
                 (status || []).forEach(v => p.append("status", v));
                 (kind || []).forEach(v => p.append("kind", v));
@@ -356,6 +374,7 @@ def register(app: dash.Dash, svc: Services) -> None:
                 if (tag && tag.trim()) { p.append("tag", tag.trim()); }
                 if (text && text.trim()) { p.append("text", text.trim()); }
                 if (range) { p.append("range", range); }
+                if (messages && messages.trim()) { p.append("messages", messages.trim()); }
                 const sortModel = (request && request.sortModel) || [];
                 const newestFirst = sortModel.length === 1 && sortModel[0].colId === "id"
                     && sortModel[0].sort === "desc";  // the default: not worth a parameter
@@ -380,6 +399,7 @@ def register(app: dash.Dash, svc: Services) -> None:
         Input(ids.F_TAG, "value"),
         Input(ids.F_TEXT, "value"),
         Input(ids.F_RANGE, "value"),
+        Input(ids.F_MESSAGES, "value"),
         Input(ids.GRID, "getRowsRequest"),
     )
 
