@@ -104,8 +104,11 @@ def layout(task_id: str | None = None, **_: Any) -> html.Div:
                                             "Export conversation (Markdown)",
                                             id=EXPORT_MD,
                                             size="sm",
-                                            color="link",
-                                            className="p-0",
+                                            # As the Download CSV buttons: a link colour on the grey card
+                                            # header is 4.2:1, under WCAG AA's 4.5:1.
+                                            color="secondary",
+                                            outline=True,
+                                            className="py-0 text-nowrap",
                                         ),
                                         dcc.Download(id=DOWNLOAD_MD),
                                     ],
