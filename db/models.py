@@ -611,7 +611,7 @@ class AlertNotification(Base):
     alert_id: Mapped[int] = mapped_column(BigId, ForeignKey("alerts.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(300))
     channel_type: Mapped[str] = mapped_column(String(20))
-    event: Mapped[str] = mapped_column(String(20))  # firing | resolved
+    event: Mapped[str] = mapped_column(String(20))  # firing | resolved | digest
     round: Mapped[int] = mapped_column(Integer, default=0)
     target: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | sending | sent | failed

@@ -243,7 +243,8 @@ def test_a_notification_is_claimed_by_one_worker(rec: Recorder) -> None:
 
 def test_low_severity_goes_to_the_daily_digest_once(rec: Recorder) -> None:
     from tests.alert_support import receiver
-    from worker.alert_digest import send_digest
+    from worker.alert_digest import enqueue_digest
+    from worker.alerting import AlertLoops
 
     with receiver() as hook:
         with rec.transaction() as session:
@@ -265,8 +266,9 @@ def test_low_severity_goes_to_the_daily_digest_once(rec: Recorder) -> None:
         assert [a.state for a in _alerts(rec.db) if a.severity == "low"] == ["firing"]
         assert _outbox(rec.db) == []  # low: nothing sent one by one
         tomorrow = now + timedelta(days=1)
-        assert send_digest(rec, settings, tomorrow) == 2
-        assert send_digest(rec, settings, tomorrow) == 0  # once a day, however many try
+        assert enqueue_digest(rec, settings, tomorrow) == 2  # one outbox row per channel
+        assert enqueue_digest(rec, settings, tomorrow) == 0  # once a day, however many try
+        assert AlertLoops(settings, rec, rec.hub, "w1").deliver_due() == 2
         (digest,) = hook.bodies("/hook")
         assert (digest["event"], digest["count"], digest["alerts"][0]["rule"]) == (
             "digest",
@@ -278,6 +280,40 @@ def test_low_severity_goes_to_the_daily_digest_once(rec: Recorder) -> None:
             "1 low-severity alert" in slack["text"]
             and "anything queued" in slack["blocks"][0]["text"]["text"]
         )
+
+
+def test_digest_is_retried_after_a_failure_and_sent_once(rec: Recorder) -> None:
+    """A channel answering 500 to the digest gets it on the outbox's retry, exactly once, recorded."""
+    from tests.alert_support import receiver
+    from tests.helpers import wait_until
+    from worker.alerting import AlertLoops
+
+    with receiver() as hook:
+        with rec.transaction() as session:
+            create_rule(
+                session,
+                {"name": "low queue", "kind": "queue_depth", "threshold": 0, "severity": "low"},
+                utcnow(),
+            )
+        settings = Settings(database_url="sqlite://", alert_webhook_url=hook.url + "/hook")
+        rec.submit(TaskSpec(title="waiting", kind=TaskKind.DEMO))
+        now = utcnow()
+        Evaluator(settings, rec, "alerts").cycle(now)
+        hook.fail_next["/hook"] = 1  # down when the digest is due, up afterwards
+        tomorrow = now + timedelta(days=1)
+        for _ in range(2):  # two evaluators (as on two workers) find the digest due
+            Evaluator(settings, rec, "alerts").cycle(tomorrow)
+        loops = AlertLoops(settings, rec, rec.hub, "w-digest")
+        loops.deliver_due()
+        assert len(hook.refused) == 1 and hook.bodies("/hook") == []
+        wait_until(  # the backoff passes, then the retry delivers it
+            lambda: loops.deliver_due() or hook.bodies("/hook"), timeout=20, what="the digest's retry"
+        )
+        loops.deliver_due()
+        (digest,) = hook.bodies("/hook")
+        assert (digest["event"], digest["count"], digest["alerts"][0]["rule"]) == ("digest", 1, "low queue")
+        (row,) = [n for n in _outbox(rec.db) if n.event == "digest"]
+        assert (row.status, row.attempts, row.channel_type, row.last_error) == ("sent", 2, "webhook", None)
 
 
 def test_repeat_while_firing_until_acknowledged(rec: Recorder) -> None:

@@ -1,7 +1,8 @@
 """Worker layer: the daily digest of low-severity alerts — low alerts send nothing one by one; after midnight
-UTC the evaluator sends, to each channel of the low rules and to TASKLENS_ALERT_WEBHOOK_URL, one message
-listing the low alerts that fired the day before. Marked sent per day in `job_leases` before sending, so N
-workers send it once (at most once: a failed POST is logged, not retried)."""
+UTC the evaluator enqueues, for each channel of the low rules and TASKLENS_ALERT_WEBHOOK_URL, one outbox row
+(event "digest") listing the low alerts that fired the day before, in the transaction that marks the day done
+in `job_leases`: N workers enqueue it once, and the outbox's delivery sends it like every notification
+(claimed, retried with backoff, recorded per channel)."""
 
 from __future__ import annotations
 
@@ -11,20 +12,22 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from db import leases
+from db.alert_outbox import NO, Notification
 from db.alert_rules import list_rules
 from db.alert_store import AL, LOW, Delivery, deliveries
 from db.recorder import Recorder
 from db.settings import Settings
-from db.timeutil import day_start, iso
+from db.timeutil import day_start, iso, utcnow
 from reports.deliver import DeliveryError, SmtpConfig, post_webhook, send_email
 from worker.alert_channels import USER_AGENT
 
 log = logging.getLogger(__name__)
 
 DIGEST = "alerts:digest"
+EVENT = "digest"  # the outbox rows' event
 MAX_LISTED = 200
 
 
@@ -45,25 +48,30 @@ def _lines(alerts: list[dict[str, Any]]) -> list[str]:
     return [f"• {a['rule']}: {a['summary']}" for a in alerts[:MAX_LISTED]]
 
 
-def _send(d: Delivery, day: str, alerts: list[dict[str, Any]], settings: Settings) -> None:
-    title = f"TaskLens daily digest {day}: {len(alerts)} low-severity alert{'s' if len(alerts) != 1 else ''}"
-    if d.type == "email":
+def send_digest(n: Notification, settings: Settings) -> None:
+    """Deliver one digest outbox row (its target carries the channel's address and the digest); DeliveryError
+    says why it could not."""
+    digest = n.target.get("digest") or {}
+    day, alerts = str(digest.get("day")), list(digest.get("alerts") or [])
+    count = int(digest.get("count", len(alerts)))
+    title = f"TaskLens daily digest {day}: {count} low-severity alert{'s' if count != 1 else ''}"
+    if n.channel_type == "email":
         smtp = SmtpConfig.from_settings(settings)
         if smtp is None:
             raise DeliveryError("e-mail channel but TASKLENS_SMTP_HOST is not set")
         message = EmailMessage()
-        message["Subject"], message["From"], message["To"] = title, smtp.sender, ", ".join(d.target["to"])
+        message["Subject"], message["From"], message["To"] = title, smtp.sender, ", ".join(n.target["to"])
         message.set_content("\n".join([title, "", *_lines(alerts), "", f"{settings.base_url}/alerts"]))
         send_email(smtp, message)
         return
     text = "\n".join([title, *_lines(alerts)])
     body: dict[str, Any]
-    if d.type == "slack":
+    if n.channel_type == "slack":
         body = {
             "text": title,
             "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}],
         }
-    elif d.type == "discord":
+    elif n.channel_type == "discord":
         body = {
             "content": title[:2000],
             "embeds": [
@@ -71,15 +79,18 @@ def _send(d: Delivery, day: str, alerts: list[dict[str, Any]], settings: Setting
             ],
             "allowed_mentions": {"parse": []},
         }
+    elif n.channel_type == "webhook":
+        body = {**digest_payload(day, alerts, settings.base_url), "count": count}
     else:
-        body = digest_payload(day, alerts, settings.base_url)
+        raise DeliveryError(f"unknown channel type {n.channel_type!r}")
     headers = {"User-Agent": USER_AGENT, "Idempotency-Key": f"tasklens-digest-{day}"}
-    post_webhook(str(d.target["url"]), body, headers=headers)
+    post_webhook(str(n.target.get("url")), body, headers=headers)
 
 
-def send_digest(recorder: Recorder, settings: Settings, now: datetime) -> int:
-    """Yesterday's (UTC) digest, once across the fleet; returns the messages sent (0 when already sent or
-    when no low alert fired)."""
+def enqueue_digest(recorder: Recorder, settings: Settings, now: datetime) -> int:
+    """Yesterday's (UTC) digest, once across the fleet: one outbox row per channel, written in the transaction
+    that marks the day done; returns the rows written (0 when already done or when no low alert fired). A row
+    hangs on the channel's first listed alert (the outbox's key: alert, channel, event, round)."""
     end = day_start(now)
     start = end - timedelta(days=1)
     day = start.date().isoformat()
@@ -87,27 +98,42 @@ def send_digest(recorder: Recorder, settings: Settings, now: datetime) -> int:
         if not leases.mark_once(session, DIGEST, day, now):
             return 0
         rules = {r.id: r for r in list_rules(session) if r.severity == LOW}
-    if not rules:
-        return 0
-    with recorder.db.reading() as session:
+        if not rules:
+            return 0
         rows = session.execute(
             select(AL.c.id, AL.c.rule_id, AL.c.target, AL.c.summary, AL.c.fired_at, AL.c.resolved_at)
             .where(AL.c.fired_at >= start, AL.c.fired_at < end, AL.c.rule_id.in_(list(rules)))
             .order_by(AL.c.id)
         ).all()
-    by_channel: dict[str, tuple[Delivery, list[dict[str, Any]]]] = {}
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        entry = {"id": r.id, "rule": rules[r.rule_id].name, "target": r.target, "summary": r.summary,
-                 "fired_at": iso(r.fired_at), "resolved_at": iso(r.resolved_at)}  # fmt: skip
-        for d in deliveries(rules[r.rule_id], settings.alert_webhook_url):
-            by_channel.setdefault(d.key, (d, grouped[d.key]))
-            grouped[d.key].append(entry)
-    sent = 0
-    for d, alerts in by_channel.values():
-        try:
-            _send(d, day, alerts, settings)
-            sent += 1
-        except DeliveryError as exc:
-            log.warning("alert digest of %s via %s: %s", day, d.type, exc)
-    return sent
+        by_channel: dict[str, tuple[Delivery, list[dict[str, Any]]]] = {}
+        grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in rows:
+            entry = {"id": r.id, "rule": rules[r.rule_id].name, "target": r.target, "summary": r.summary,
+                     "fired_at": iso(r.fired_at), "resolved_at": iso(r.resolved_at)}  # fmt: skip
+            for d in deliveries(rules[r.rule_id], settings.alert_webhook_url):
+                by_channel.setdefault(d.key, (d, grouped[d.key]))
+                grouped[d.key].append(entry)
+        written = utcnow()
+        outbox = [
+            {
+                "alert_id": alerts[0]["id"],
+                "channel": d.key[:300],
+                "channel_type": d.type,
+                "event": EVENT,
+                "round": 0,
+                "target": {
+                    **d.target,
+                    "digest": {"day": day, "count": len(alerts), "alerts": alerts[:MAX_LISTED]},
+                },
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": written,  # due at once (`now` picks the day)
+                "created_at": written,
+            }
+            for d, alerts in by_channel.values()
+        ]
+        if outbox:
+            session.execute(insert(NO), outbox)
+    if outbox:
+        log.info("alert digest of %s enqueued for %d channel(s)", day, len(outbox))
+    return len(outbox)

@@ -25,7 +25,8 @@ from db.timeutil import utcnow
 from reports.deliver import DeliveryError
 from worker.alert_actions import retry_cancelled, run_actions
 from worker.alert_channels import send
-from worker.alert_digest import send_digest
+from worker.alert_digest import EVENT as DIGEST_EVENT
+from worker.alert_digest import enqueue_digest, send_digest
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class Evaluator:
         retry_cancelled(self.recorder, rules, self.actor)
         if time.monotonic() >= self._next_digest:  # a cheap check a minute, the digest itself once a day
             self._next_digest = time.monotonic() + DIGEST_CHECK_SECONDS
-            send_digest(self.recorder, self.settings, now)
+            enqueue_digest(self.recorder, self.settings, now)
         return changed
 
 
@@ -209,7 +210,7 @@ class AlertLoops:
                 return sent
             for n in batch:
                 try:
-                    send(n, self.settings)
+                    (send_digest if n.event == DIGEST_EVENT else send)(n, self.settings)
                 except DeliveryError as exc:
                     with self.recorder.transaction() as session:
                         status = alert_outbox.mark_failed(session, n.id, self.worker_id, str(exc), utcnow())

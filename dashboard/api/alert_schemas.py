@@ -56,7 +56,7 @@ class DeliveryOut(Model):
     id: int
     channel: str = Field(description="channel type and a digest of its address (URLs can be secrets)")
     channel_type: ChannelType
-    event: Literal["firing", "resolved"]
+    event: Literal["firing", "resolved", "digest"]
     round: int
     status: Literal["pending", "sending", "sent", "failed"]
     attempts: int
