@@ -5,19 +5,16 @@ through db/calls.py, db/search.py and db/task_pages.py."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from flask.typing import ResponseReturnValue
 
 from dashboard.api.call_schemas import CallDetail, CallTree, Latency, LatencyQuery, SearchQuery, SearchResult
 from dashboard.api.context import ctx, respond
 from dashboard.api.errors import bad_parameter, not_found
-from dashboard.api.params import parse_query
+from dashboard.api.params import parse_query, scope_of
 from dashboard.api.registry import TASK, Role, endpoint
 from dashboard.api.schemas import NoQuery
 from db import calls, search, task_pages
-from db.scope import ScopeError, parse_scope
-from db.timeutil import utcnow
 
 
 @endpoint("GET", TASK + "/calls", Role.VIEWER)
@@ -57,21 +54,7 @@ def search_calls() -> ResponseReturnValue:
 @endpoint("GET", "/latency", Role.VIEWER)
 def latency() -> ResponseReturnValue:
     q = parse_query(LatencyQuery)
-    params: list[tuple[str, str]] = []
-    if q.from_ is not None:
-        params.append(("from", q.from_.isoformat()))
-        if q.to is not None:
-            params.append(("to", q.to.isoformat()))
-    elif q.to is not None:
-        raise bad_parameter("to", "give from with to")
-    else:
-        params.append(("range", q.range))
-    for dim in ("kind", "tag", "role", "model", "worker"):
-        params += [(dim, v) for v in getattr(q, dim)]
-    try:
-        scope = parse_scope(urlencode(params), utcnow())
-    except ScopeError as exc:
-        raise bad_parameter("from", str(exc)) from None
+    scope = scope_of(q)
     with ctx().svc.db.reading() as session:
         rows = calls.latency(session, scope, q.by)
     return respond(Latency, {"start": scope.start, "end": scope.end, "by": q.by, "rows": rows})

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlencode
 
 from flask import request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard.api.errors import ApiError, bad_parameter, validation_error
+from db.scope import DIMENSIONS, Scope, ScopeError, parse_scope
+from db.timeutil import utcnow
 
 M = TypeVar("M", bound=BaseModel)
 BODY_LIMIT = 1024 * 1024  # 1 MB for single objects; POST /events allows more (events.py)
@@ -84,3 +88,38 @@ def parse_query(model: type[M]) -> M:
         error = exc.errors(include_url=False, include_input=False)[0]
         parameter = str(error["loc"][0]) if error["loc"] else ""
         raise bad_parameter(parameter, error["msg"]) from None
+
+
+class ScopedQuery(Protocol):
+    """A query with the analytics scope's parameters: from/to or range, and a list per dimension."""
+
+    @property
+    def from_(self) -> datetime | None: ...
+
+    @property
+    def to(self) -> datetime | None: ...
+
+    @property
+    def range(self) -> str: ...
+
+
+def scope_of(q: ScopedQuery) -> Scope:
+    """The same scope an analytics page builds from its URL (db/scope.parse_scope); a bad one is a 400 naming
+    the parameter."""
+    params: list[tuple[str, str]] = []
+    if q.from_ is not None:
+        params.append(("from", q.from_.isoformat()))
+        if q.to is not None:
+            params.append(("to", q.to.isoformat()))
+    elif q.to is not None:
+        raise bad_parameter("to", "give from with to")
+    else:
+        params.append(("range", q.range))
+    for dim in DIMENSIONS:
+        params += [(dim, v) for v in getattr(q, dim)]
+    try:
+        return parse_scope(urlencode(params), utcnow())
+    except ScopeError as exc:
+        message = str(exc)
+        parameter = "to" if message.startswith("to ") else "range" if message.startswith("range") else "from"
+        raise bad_parameter(parameter, message) from None

@@ -6,19 +6,16 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 import pandas as pd
 from flask.typing import ResponseReturnValue
 
 from dashboard.api.context import ctx, respond
-from dashboard.api.errors import bad_parameter
-from dashboard.api.params import parse_query
+from dashboard.api.params import parse_query, scope_of
 from dashboard.api.registry import Role, endpoint
 from dashboard.api.schemas import Costs, CostsQuery, NoQuery, Stats, WorkerList, WorkersQuery
 from dashboard.services import Services
 from db import costs, overview
-from db.scope import DIMENSIONS, Scope, ScopeError, parse_scope
 from db.timeutil import utcnow
 
 
@@ -49,7 +46,7 @@ def workers() -> ResponseReturnValue:
 @endpoint("GET", "/costs", Role.VIEWER)
 def cost_report() -> ResponseReturnValue:
     q = parse_query(CostsQuery)
-    scope = _scope(q)
+    scope = scope_of(q)
     with ctx().svc.db.reading() as session:
         totals = costs.totals(session, scope)
         breakdown = costs.breakdown(session, scope, q.by)
@@ -77,27 +74,6 @@ def cost_report() -> ResponseReturnValue:
             "series": _records(points.rename(columns=renames), key=True),
         },
     )
-
-
-def _scope(q: CostsQuery) -> Scope:
-    """The same scope the costs page builds from its URL (db/scope.parse_scope)."""
-    params: list[tuple[str, str]] = []
-    if q.from_ is not None:
-        params.append(("from", q.from_.isoformat()))
-        if q.to is not None:
-            params.append(("to", q.to.isoformat()))
-    elif q.to is not None:
-        raise bad_parameter("to", "give from with to")
-    else:
-        params.append(("range", q.range))
-    for dim in DIMENSIONS:
-        params += [(dim, v) for v in getattr(q, dim)]
-    try:
-        return parse_scope(urlencode(params), utcnow())
-    except ScopeError as exc:
-        message = str(exc)
-        parameter = "to" if message.startswith("to ") else "range" if message.startswith("range") else "from"
-        raise bad_parameter(parameter, message) from None
 
 
 def _records(frame: pd.DataFrame, key: bool = False) -> list[dict[str, Any]]:
