@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, WebSocketRoute, expect
+from playwright.sync_api import Page, Request, Route, WebSocketRoute, expect
 from sqlalchemy import update
 from werkzeug.serving import make_server
 
@@ -137,6 +138,12 @@ def test_board_moves_task_to_completed(sqlite_app: AppFactory, tab: BrowserPage,
         page,
     )
     expect(badge(page)).to_have_text("live")
+    # Seen on a loaded CI box: the socket was live, but the badge kept saying "connecting…" (an update to it
+    # was lost). Whatever overwrote it, the badge comes back to what the socket says.
+    page.evaluate(
+        "(id) => window.dash_clientside.set_props(id, {children: 'connecting…', color: 'light'})", ids.STATUS
+    )
+    expect(badge(page)).to_have_text("live", timeout=5_000)
     assert_not_reloaded(page)
     tab.watch.assert_clean()
 
@@ -365,6 +372,81 @@ def test_grid_rows_are_distinct_and_open_on_click(sqlite_app: AppFactory, tab: B
     expect(page).to_have_url(f"{app.url}/tasks/{t['alpha']}")
     expect(page.locator(f"#{ids.DETAIL_HEADER}")).to_contain_text("alpha: refactor the parser")
     tab.watch.assert_clean()
+
+
+def _grid_ids(page: Page) -> list[int]:
+    return sorted(r["id"] for r in grid_rows(page, ids.GRID) or [])
+
+
+def _is_rows_call(route: Route) -> bool:
+    """A Dash callback request carrying the grid's block request (the server-side rows callback)."""
+    return "getRowsRequest" in (route.request.post_data or "")
+
+
+def test_grid_asks_one_block_at_a_time(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    # dash-ag-grid answers only a grid's latest block request: with two out at once (a push refreshing a block
+    # still loading), the older one's answer went to the newer request or nowhere, and its request slot was
+    # never freed. Pushes faster than the server answers must queue, one request at a time.
+    app = sqlite_app(worker=False)
+    first = external_task(app.recorder, "first", running=False)
+    page = tab.page
+    open_page(page, app.url + "/tasks")
+    eventually(lambda: _grid_ids(page), lambda v: v == [first], "the first row", page)
+    out: list[Request] = []
+    most = 0
+
+    def sent(request: Request) -> None:
+        nonlocal most
+        if "getRowsRequest" in (request.post_data or ""):
+            out.append(request)
+            most = max(most, len(out))
+
+    def done(request: Request) -> None:
+        if request in out:
+            out.remove(request)
+
+    def slow(route: Route) -> None:  # a busy server: each block takes a while
+        if _is_rows_call(route):
+            time.sleep(0.3)
+        route.continue_()
+
+    page.on("request", sent)
+    page.on("requestfinished", done)
+    page.on("requestfailed", done)
+    page.route("**/_dash-update-component*", slow)
+    second = external_task(app.recorder, "second", running=False)
+    for _ in range(8):  # pushes arriving faster than the blocks load, as during a burst
+        page.evaluate("(gridId) => dash_ag_grid.getApi(gridId).refreshInfiniteCache()", ids.GRID)
+        page.wait_for_timeout(100)
+    eventually(lambda: _grid_ids(page), lambda v: v == [first, second], "both rows", page)
+    page.unroute("**/_dash-update-component*")
+    assert most == 1, f"{most} block requests were out at once"
+    assert_not_reloaded(page)
+
+
+def test_grid_asks_again_for_a_block_whose_answer_was_lost(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    # A block request whose callback failed (the server was away for a moment) is never answered: without
+    # asking again, that request held the grid's request slot and the grid never loaded again.
+    app = sqlite_app(worker=False)
+    page = tab.page
+    open_page(page, app.url + "/tasks")
+    eventually(lambda: grid_rows(page, ids.GRID), lambda v: v == [], "the empty grid", page)
+    dropped: list[str] = []
+
+    def drop_first(route: Route) -> None:
+        if _is_rows_call(route) and not dropped:
+            dropped.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/_dash-update-component*", drop_first)
+    task_id = external_task(app.recorder, "arrives while a block answer is lost", running=False)
+    eventually(lambda: _grid_ids(page), lambda v: v == [task_id], "the new row, asked for again", page)
+    assert dropped, "no block request was dropped: the test did not test anything"
+    assert page.evaluate("() => window.tasklensGridWatch.reasked") >= 1
+    page.unroute("**/_dash-update-component*")
+    assert_not_reloaded(page)
 
 
 # ---- 8. a silent task becomes "possibly stuck" with no new event (the browser's ticker) -----------------

@@ -19,7 +19,7 @@ from db.queries import get_task, task_activity, task_events, task_invocations
 from db.recorder import Recorder
 from db.settings import Settings
 from db.states import TaskKind, TaskStatus
-from tests.helpers import load_events, load_task
+from tests.helpers import load_events, load_task, wait_until
 from worker.worker import Worker
 
 
@@ -275,7 +275,8 @@ def test_callable_ignoring_stop_is_abandoned(
     )
     task = wait_for(db, stubborn, finished, timeout=10)
     assert task.status == "timed_out"
-    assert w.running_ids() == []  # the slot is free again although the thread still sleeps
+    # The slot is free again although the thread still sleeps (released just after the end is committed).
+    wait_until(lambda: not w.running_ids(), timeout=10, what="the abandoned task's slot to be released")
     with db.reading() as s:
         before = len(task_events(s, stubborn))
     time.sleep(4)  # the abandoned callable returns now; whatever it would write is dropped

@@ -333,7 +333,9 @@ class Worker:
             now = time.monotonic()
             with self._lock:
                 handles = list(self._handles.values())
-            for h in handles:
+                # An end already being written (by its run or the dispatcher) has nothing left to supervise.
+                active = [h for h in handles if h.task.id not in self._finalized]
+            for h in active:
                 h.sink.flush()
                 if h.sink.lost:
                     h.request_stop("lease_lost")

@@ -230,10 +230,16 @@ def layout(**query: Any) -> html.Div:
                     "maxBlocksInCache": 20,
                     "rowBuffer": 0,
                     "infiniteInitialRowCount": BLOCK,
+                    # One block request at a time: dash-ag-grid answers only a grid's latest request, and
+                    # AG Grid frees a request slot only on an answer, so with two in flight (a push refreshing
+                    # a block still loading) the older one held its slot for good, and after two such the grid
+                    # never loaded again. A request whose answer is lost anyway is asked again
+                    # (assets/gridwatch.js, for grids marked tasklens-infinite).
+                    "maxConcurrentDatasourceRequests": 1,
                     "rowSelection": {"mode": "singleRow", "checkboxes": False},
                 },
                 style={"height": "560px"},
-                className="ag-theme-alpine",
+                className="ag-theme-alpine tasklens-infinite",
             ),
         ]
     )
