@@ -10,7 +10,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from dashboard import alertbell, bundles, ids, shortcuts, unavailable
+from dashboard import alertbell, bundles, firstpage, ids, shortcuts, unavailable
 from dashboard import toasts as finish
 from dashboard.clientside import js
 from dashboard.routes import BOOTSTRAP_CSS, mount
@@ -49,13 +49,14 @@ def create_app(svc: Services) -> dash.Dash:
     mount(app, svc)
     unavailable.install(app.server)  # 503/507 + Retry-After, not a 500, while the database is away
     # Served per page load with the feed's cursor at that moment (None before the feed has read it).
-    app.layout = lambda: shell(svc.feed.cursor if svc.feed.started else None)
+    # With the page being opened already in it (dashboard/firstpage.py): no routing round trip first.
+    app.layout = lambda: shell(svc.feed.cursor if svc.feed.started else None, firstpage.opening(app))
     _register_shell_callbacks(app, svc)
     alertbell.register(app, svc)
     return app
 
 
-def shell(live_since: int | None = None) -> html.Div:
+def shell(live_since: int | None = None, first: firstpage.FirstPage | None = None) -> html.Div:
     # The connection badge stays in sight at every width; the links and controls fold behind a toggler below
     # Bootstrap's xxl breakpoint (1400 px) (a phone gets a menu button instead of ten links stacked over the page).
     status = html.Span(
@@ -133,7 +134,7 @@ def shell(live_since: int | None = None) -> html.Div:
         [
             # callback-nav: a callback changing the URL (a clicked row, new analytics filters) navigates
             # inside the app, without reloading the page.
-            dcc.Location(id=ids.URL, refresh="callback-nav"),
+            dcc.Location(id=ids.URL, refresh="callback-nav", **(first.location_props() if first else {})),
             dcc.Store(id=ids.SIGNAL),
             dcc.Store(id=ids.LIVE_SINCE, data=live_since),
             dcc.Store(id=ids.THEME, storage_type="local"),
@@ -146,7 +147,9 @@ def shell(live_since: int | None = None) -> html.Div:
             alertbell.toast_stack(),
             *shortcuts.layout(),
             html.Main(
-                dbc.Container(dash.page_container, fluid=True, className="pb-4"), id=ids.MAIN, tabIndex=-1
+                dbc.Container(firstpage.container(first), fluid=True, className="pb-4"),
+                id=ids.MAIN,
+                tabIndex=-1,
             ),
         ]
     )

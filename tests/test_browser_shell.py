@@ -353,10 +353,13 @@ def test_heavy_bundles_load_where_pages_need_them(sqlite_app: AppFactory, tab: B
     # The KPI cards have their own callback: they never wait for the chart's plotly.js to load and run.
     cards = [r for r in posted if f"{ids.KPIS}.children" in r]
     assert cards and all(f"{ids.THROUGHPUT}.figure" not in r for r in cards), cards
+    # The page opened came with the layout (dashboard/firstpage.py): no routing round trip before its cards.
+    assert not [r for r in posted if "_pages_content.children" in r], "the opened page was routed to"
 
     page.get_by_role("link", name="Tasks", exact=True).click()
     rows = page.locator(f"#{ids.GRID} .ag-center-cols-container .ag-row")
     expect(rows.filter(has_text="a row for the grid")).to_have_count(1)
+    assert [r for r in posted if "_pages_content.children" in r], "a page reached inside the app is routed to"
     bundles = [u for u in urls if "/dash_ag_grid/dash_ag_grid." in u]
     assert len(bundles) == 1, bundles
     assert_not_reloaded(page)
