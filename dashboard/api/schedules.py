@@ -67,7 +67,7 @@ def delete_schedule(schedule_id: int) -> ResponseReturnValue:
     parse_query(NoQuery)
     try:
         with ctx().svc.db.writing() as session:
-            task_schedules.remove(session, schedule_id)
+            task_schedules.remove(session, schedule_id, utcnow(), actor())
     except task_schedules.ScheduleNotFound:
         raise not_found(f"schedule {schedule_id}", schedule_id=schedule_id) from None
     return "", 204
@@ -77,7 +77,7 @@ def _toggle(schedule_id: int, enabled: bool) -> ResponseReturnValue:
     parse_query(NoQuery)
     try:
         with ctx().svc.db.writing() as session:
-            task_schedules.set_enabled(session, schedule_id, enabled, utcnow())
+            task_schedules.set_enabled(session, schedule_id, enabled, utcnow(), actor())
     except task_schedules.ScheduleNotFound:
         raise not_found(f"schedule {schedule_id}", schedule_id=schedule_id) from None
     return _detail(schedule_id)
