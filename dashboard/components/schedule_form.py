@@ -181,24 +181,23 @@ def error_key(exc: ScheduleSpecError | SpecError) -> str | None:
 
 
 # ---- layout --------------------------------------------------------------------------------------------
-def _row(key: str, label: str, control: Any, help_: str = "", row_id: str | None = None) -> dbc.Row:
-    return dbc.Row(
+def _row(key: str, label: str, control: Any, help_: str = "", row_id: str | None = None) -> html.Div:
+    return html.Div(
         [
-            dbc.Label(label, width=4, html_for=FIELDS[key]),
-            dbc.Col(
-                [
-                    control,
-                    html.Div(id=feedback_id(key), className="invalid-feedback d-block", role="alert")
-                    if key in CHECKED
-                    else None,
-                    dbc.FormText(help_) if help_ else None,
-                ],
-                width=8,
-            ),
+            dbc.Label(label, html_for=FIELDS[key], className="mb-1"),
+            control,
+            html.Div(id=feedback_id(key), className="invalid-feedback d-block", role="alert")
+            if key in CHECKED
+            else None,
+            dbc.FormText(help_) if help_ else None,
         ],
         className="mb-2",
         **({"id": row_id} if row_id else {}),
     )
+
+
+def _side_by_side(*rows: html.Div) -> dbc.Row:
+    return dbc.Row([dbc.Col(r, sm=12 // len(rows)) for r in rows], className="g-2")
 
 
 def _choice(key: str, options: tuple[str, ...]) -> dbc.Select:
@@ -207,7 +206,7 @@ def _choice(key: str, options: tuple[str, ...]) -> dbc.Select:
 
 def modal() -> dbc.Modal:
     f = FIELDS
-    body = [
+    task = [
         _row("title", "Title", dbc.Input(id=f["title"], maxLength=500), "each task's title / goal"),
         _row(
             "name",
@@ -243,9 +242,15 @@ def modal() -> dbc.Modal:
             "payload keys: a python task's arguments; demo tasks take speed, fail_rate, hang_rate",
         ),
         _row("tags", "Tags", dbc.Input(id=f["tags"], placeholder="comma-separated")),
-        _row("priority", "Priority", dbc.Input(id=f["priority"], type="number", step=1)),
-        _row("timeout", "Timeout (s)", dbc.Input(id=f["timeout"], type="number", min=0), "blank: none"),
-        _row("max_attempts", "Max attempts", dbc.Input(id=f["max_attempts"], type="number", min=1, step=1)),
+        _side_by_side(
+            _row("priority", "Priority", dbc.Input(id=f["priority"], type="number", step=1)),
+            _row("timeout", "Timeout (s)", dbc.Input(id=f["timeout"], type="number", min=0), "blank: none"),
+            _row(
+                "max_attempts", "Max attempts", dbc.Input(id=f["max_attempts"], type="number", min=1, step=1)
+            ),
+        ),
+    ]
+    when = [
         _row(
             "trigger",
             "Trigger",
@@ -290,13 +295,15 @@ def modal() -> dbc.Modal:
             _choice("concurrency", CONCURRENCY),
             "skip: no task while the previous one is queued or running",
         ),
-        _row(
-            "max_runs",
-            "Max runs",
-            dbc.Input(id=f["max_runs"], type="number", min=1, step=1),
-            "blank: no limit",
+        _side_by_side(
+            _row(
+                "max_runs",
+                "Max runs",
+                dbc.Input(id=f["max_runs"], type="number", min=1, step=1),
+                "blank: no limit",
+            ),
+            _row("end", "Ends (UTC)", dbc.Input(id=f["end"], type="datetime-local"), "blank: never"),
         ),
-        _row("end", "Ends (UTC)", dbc.Input(id=f["end"], type="datetime-local"), "blank: never"),
         _row(
             "paused",
             "Start paused",
@@ -307,7 +314,19 @@ def modal() -> dbc.Modal:
     return dbc.Modal(
         [
             dbc.ModalHeader(dbc.ModalTitle("New schedule", id=HEADING)),
-            dbc.ModalBody([dbc.Form(body), html.Div(id=ALERT, role="status")]),
+            dbc.ModalBody(
+                [
+                    html.Div(id=ALERT, role="status"),
+                    dbc.Form(
+                        dbc.Row(
+                            [
+                                dbc.Col([html.H5("Task", className="h6 text-muted"), *task], md=6),
+                                dbc.Col([html.H5("When", className="h6 text-muted"), *when], md=6),
+                            ]
+                        )
+                    ),
+                ]
+            ),
             dbc.ModalFooter(
                 [
                     dbc.Button("Cancel", id=CANCEL, color="secondary", outline=True),
@@ -317,6 +336,6 @@ def modal() -> dbc.Modal:
         ],
         id=MODAL,
         is_open=False,
-        size="lg",
+        size="xl",
         scrollable=True,
     )

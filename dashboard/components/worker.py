@@ -87,12 +87,22 @@ def title(w: WorkerState | None, worker_id: str) -> list[Any]:
     return [f"Worker {w.name} ", html.Small(w.id, className="text-muted fs-6")]
 
 
+def rate(value: float) -> str:
+    """Three significant digits: a quiet worker's 0.000496 a minute is not 0.00."""
+    if value == 0:
+        return "0"
+    return f"{value:,.3g}" if value < 1000 else f"{value:,.0f}"
+
+
 def kpis(o: Outcomes, running: int) -> dbc.Row:
     return dbc.Row(
         [
             kpi_card("Finished", count(o.finished), hint=f"{o.done:,} completed", key="worker-finished"),
             kpi_card(
-                "Per minute", f"{o.per_minute:,.2f}", hint="finished, over the range", key="worker-rate"
+                "Per minute",
+                rate(o.per_minute),
+                hint=f"{rate(o.per_minute * 60)} an hour, over the range",
+                key="worker-rate",
             ),
             kpi_card(
                 "Failure rate",
