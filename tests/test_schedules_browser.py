@@ -16,7 +16,7 @@ from db import task_schedules
 from db.states import TaskKind
 from db.timeutil import utcnow
 from db.tokens import create_token
-from tests.browser import TIMEOUT_MS, VIEWPORT, AppFactory, assert_not_reloaded, open_page, wait_live
+from tests.browser import TIMEOUT_MS, VIEWPORT, AppFactory, PageWatch, assert_not_reloaded, open_page
 from tests.liveserver import LiveApp
 
 pytestmark = pytest.mark.slow
@@ -27,21 +27,19 @@ def stored(app: LiveApp) -> list[dict[str, Any]]:
         return task_schedules.list_all(session)
 
 
-def signed_in(browser: Browser, app: LiveApp, secret: str) -> Page:
+def signed_in(browser: Browser, app: LiveApp, secret: str) -> tuple[Page, PageWatch]:
+    """A new browser context signed in with the token, on /schedules, live."""
     context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+    watch = PageWatch()
+    watch.attach(page)
     page.goto(f"{app.url}/login?next=/schedules")
     page.fill("#token", secret)
     page.click("#sign-in")
     page.wait_for_url(f"{app.url}/schedules")
-    wait_live(page)
-    page.evaluate("() => { window.__marker = 1; }")
-    page.__dict__["_errors"] = errors
-    return page
+    open_page(page, f"{app.url}/schedules")
+    return page, watch
 
 
 def field(page: Page, key: str) -> Any:
@@ -53,7 +51,7 @@ def test_create_edit_live_and_viewer_refused(sqlite_app: AppFactory, browser: Br
     with app.db.writing() as session:
         _, operator = create_token(session, "ops", "operator", utcnow())
         _, viewer = create_token(session, "looker", "viewer", utcnow())
-    page = signed_in(browser, app, operator)
+    page, watch = signed_in(browser, app, operator)
     expect(page.locator(f"#{schedules.SCHEDULES_TABLE}")).to_contain_text("No schedules yet")
 
     # A bad cron expression: named at its field, the dialog stays open, nothing stored.
@@ -97,10 +95,10 @@ def test_create_edit_live_and_viewer_refused(sqlite_app: AppFactory, browser: Br
         task_schedules.set_enabled(session, row["id"], False, utcnow(), "cli")
     expect(table).to_contain_text("paused")
     assert_not_reloaded(page)
-    assert page.__dict__["_errors"] == []
+    watch.assert_clean()
 
     # A viewer may look but not change: refused in the dialog, nothing stored.
-    look = signed_in(browser, app, viewer)
+    look, look_watch = signed_in(browser, app, viewer)
     expect(look.locator(f"#{schedules.SCHEDULES_TABLE}")).to_contain_text("nightly build")
     look.click(f"#{schedules.NEW}")
     field(look, "title").fill("sneaky")
@@ -111,7 +109,7 @@ def test_create_edit_live_and_viewer_refused(sqlite_app: AppFactory, browser: Br
     look.locator(f"#{schedules.SCHEDULES_TABLE} button", has_text="Resume").click()
     expect(look.locator(f"#{schedules.RESULT}")).to_contain_text("operator")
     assert [r["name"] for r in stored(app)] == ["nightly build"] and not stored(app)[0]["enabled"]
-    assert look.__dict__["_errors"] == []
+    look_watch.assert_clean()
 
 
 def test_open_page_is_live(sqlite_app: AppFactory, browser: Browser) -> None:

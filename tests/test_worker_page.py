@@ -101,8 +101,8 @@ def test_throughput_reads_the_rollup_for_whole_hours(svc: Services) -> None:
             .order_by(func.count().desc())
         ).first()  # type: ignore[misc]
         scope = parse_scope("?range=30d", now + timedelta(minutes=1))
-        series = worker_detail.throughput(session, worker_id, scope)
-        assert split(session, replace(scope, worker=(worker_id,)), dims=("worker",)).rolled is not None
+        series = worker_detail.throughput(session, str(worker_id), scope)
+        assert split(session, replace(scope, worker=(str(worker_id),)), dims=("worker",)).rolled is not None
     assert int(series["done"].sum() + series["failed"].sum()) == expected
     assert len(series) in (30, 31)
 

@@ -73,7 +73,11 @@ ERROR_AT = {
     "end_at": "end",
 }
 CHECKED = [k for k in FIELDS if k not in ("trigger", "paused")]  # inputs that can be marked invalid
-ROWS = {k: f"{FIELDS[k]}-row" for k in ("command", "callable", "cron", "timezone", "interval", "paused")}
+TOGGLED = ("command", "callable", "cron", "timezone", "interval", "paused")  # rows shown or hidden
+
+
+def row_id(key: str) -> str:
+    return f"{FIELDS[key]}-row"
 
 
 def feedback_id(key: str) -> str:
@@ -181,7 +185,7 @@ def error_key(exc: ScheduleSpecError | SpecError) -> str | None:
 
 
 # ---- layout --------------------------------------------------------------------------------------------
-def _row(key: str, label: str, control: Any, help_: str = "", row_id: str | None = None) -> html.Div:
+def _row(key: str, label: str, control: Any, help_: str = "") -> html.Div:
     return html.Div(
         [
             dbc.Label(label, html_for=FIELDS[key], className="mb-1"),
@@ -192,7 +196,7 @@ def _row(key: str, label: str, control: Any, help_: str = "", row_id: str | None
             dbc.FormText(help_) if help_ else None,
         ],
         className="mb-2",
-        **({"id": row_id} if row_id else {}),
+        id=row_id(key),  # some are shown or hidden by the kind and trigger chosen
     )
 
 
@@ -226,14 +230,12 @@ def modal() -> dbc.Modal:
             "Command",
             dbc.Textarea(id=f["command"], rows=2, placeholder="e.g. ./sync.sh --full"),
             "run by /bin/sh",
-            ROWS["command"],
         ),
         _row(
             "callable",
             "Callable",
             dbc.Input(id=f["callable"], placeholder="pkg.module:function"),
             "dotted path of a python function",
-            ROWS["callable"],
         ),
         _row(
             "args",
@@ -265,7 +267,6 @@ def modal() -> dbc.Modal:
             "Cron expression",
             dbc.Input(id=f["cron"], placeholder="*/5 * * * *", maxLength=200),
             "minute hour day month weekday",
-            ROWS["cron"],
         ),
         _row(
             "timezone",
@@ -277,14 +278,12 @@ def modal() -> dbc.Modal:
                 ]
             ),
             "IANA, e.g. Europe/Berlin",
-            ROWS["timezone"],
         ),
         _row(
             "interval",
             "Every (s)",
             dbc.Input(id=f["interval"], type="number", min=1),
             "counted from when it is switched on",
-            ROWS["interval"],
         ),
         _row(
             "catch_up", "Catch-up", _choice("catch_up", CATCH_UP), "latest: run the latest missed time once"
@@ -308,7 +307,6 @@ def modal() -> dbc.Modal:
             "paused",
             "Start paused",
             dbc.Checklist(id=f["paused"], options=[{"label": "create it switched off", "value": "paused"}]),
-            row_id=ROWS["paused"],
         ),
     ]
     return dbc.Modal(

@@ -289,10 +289,7 @@ def register(app: dash.Dash, svc: Services) -> None:
                     show(editing == null)];
         }
         """,
-        *(
-            Output(form.ROWS[k], "style")
-            for k in ("command", "callable", "cron", "timezone", "interval", "paused")
-        ),
+        *(Output(form.row_id(k), "style") for k in form.TOGGLED),  # in the order the function returns
         Input(form.FIELDS["kind"], "value"),
         Input(form.FIELDS["trigger"], "value"),
         Input(form.EDITING, "data"),
