@@ -66,7 +66,13 @@ def layout(worker_id: str | None = None, **query: Any) -> html.Div:
                 [
                     header_with(
                         f"History: the newest {HISTORY_ROWS} tasks it ran that ended in this range",
-                        dcc.Link("all its tasks", id=ALL_TASKS, href=f"/tasks?worker={quote(wid, safe='')}"),
+                        dcc.Link(
+                            "All its tasks",
+                            id=ALL_TASKS,
+                            href=f"/tasks?worker={quote(wid, safe='')}",
+                            # As the Download CSV buttons: a link colour on the grey card header is 4.2:1.
+                            className="btn btn-sm btn-outline-secondary py-0 text-nowrap",
+                        ),
                     ),
                     dbc.CardBody(id=HISTORY),
                 ],
