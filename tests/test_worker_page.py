@@ -102,6 +102,16 @@ def test_throughput_reads_the_rollup_for_whole_hours(svc: Services) -> None:
         ).first()  # type: ignore[misc]
         scope = parse_scope("?range=30d", now + timedelta(minutes=1))
         series = worker_detail.throughput(session, str(worker_id), scope)
+        # The history's two ways (the range's last hour by end time, else by the worker's own index) agree.
+        newest = session.scalars(
+            select(Task.id)
+            .where(Task.worker_id == worker_id, Task.completed_at >= scope.start)
+            .order_by(Task.completed_at.desc(), Task.id.desc())
+            .limit(80)
+        ).all()
+        for limit in (1, 80):
+            shown = worker_detail.history(session, str(worker_id), scope, limit)
+            assert list(shown["id"]) == newest[:limit]
         assert split(session, replace(scope, worker=(str(worker_id),)), dims=("worker",)).rolled is not None
     assert int(series["done"].sum() + series["failed"].sum()) == expected
     assert len(series) in (30, 31)
