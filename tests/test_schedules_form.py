@@ -57,7 +57,7 @@ def test_create_edit_and_act(svc: Services) -> None:
     assert row["max_runs"] == 12 and row["end_at"].isoformat() == "2027-01-31T00:00:00" and row["enabled"]
 
     # The dialog opens filled in with what is stored, and saving it unchanged changes nothing but the time.
-    heading, editing, shown, _ = open_form(svc, row["id"])
+    heading, editing, shown = open_form(svc, row["id"])
     assert heading == f"Edit schedule #{row['id']}" and editing == row["id"]
     assert shown["command"] == "./sync.sh" and json.loads(shown["args"]) == {"full": True}
     assert form.build_spec(shown, "x").payload == row["payload"]

@@ -91,17 +91,17 @@ def _alert(text: Any, color: str) -> dbc.Alert:
     return dbc.Alert(text, color=color, className="py-2", dismissable=color != "danger")
 
 
-def open_form(svc: Services, schedule_id: int | None) -> tuple[str, int | None, dict[str, Any], Any]:
+def open_form(svc: Services, schedule_id: int | None) -> tuple[str, int | None, dict[str, Any]]:
     """The dialog's heading, the id being edited and its values: blank for a new schedule, the stored ones for
     an edit. A schedule removed meanwhile opens nothing (the alert says so)."""
     if schedule_id is None:
-        return "New schedule", None, form.blank(), None
+        return "New schedule", None, form.blank()
     try:
         with svc.db.reading() as session:
             row = task_schedules.find(session, schedule_id)
     except task_schedules.ScheduleNotFound:
         raise LookupError(f"Schedule {schedule_id} was removed meanwhile.") from None
-    return f"Edit schedule #{schedule_id}", schedule_id, form.values_of(row), None
+    return f"Edit schedule #{schedule_id}", schedule_id, form.values_of(row)
 
 
 def save(svc: Services, editing: int | None, values: dict[str, Any]) -> tuple[bool, Any, str | None, Any]:
@@ -200,7 +200,7 @@ def register(app: dash.Dash, svc: Services) -> None:
                 raise dash.exceptions.PreventUpdate
             schedule_id = int(clicked["id"])
         try:
-            heading, editing, values, alert = open_form(svc, schedule_id)
+            heading, editing, values = open_form(svc, schedule_id)
         except LookupError as exc:
             return (
                 (dash.no_update,) * 4
@@ -211,7 +211,7 @@ def register(app: dash.Dash, svc: Services) -> None:
             True,
             heading,
             editing,
-            alert,
+            None,
             None,
             *(values[k] for k in keys),
             *(False for _ in checked),
