@@ -1,5 +1,5 @@
 """Dashboard layer: plotly figures of the Agents page — cost per role, and failure rate and durations per role —
-each a pure function of a `db.agents.roles` frame (unit-tested)."""
+and of a worker's page — its throughput over the range; each a pure function of a db frame (unit-tested)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.figures import ROLE_HEX, _layout, empty_figure
+from dashboard.figures import ROLE_HEX, STATUS_HEX, _layout, empty_figure
 
 FALLBACK_HEX = "#6c757d"
 FAILURE_HEX = "#dc3545"
@@ -84,3 +84,26 @@ def role_quality(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
     fig.update_yaxes(title_text="seconds", rangemode="tozero", row=1, col=2)
     # The shared legend would sit on the panels' titles: lift it above them.
     return _layout(fig, theme).update_layout(margin={"t": 70}, legend={"y": 1.25})
+
+
+def worker_throughput(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
+    """Tasks a worker finished per minute over the range (a `db.worker_detail.throughput` frame), completed
+    and failed stacked, so the bar's height is the rate and its red part the failures."""
+    if frame.empty or not (frame["done"].sum() + frame["failed"].sum()):
+        return empty_figure("this worker finished no task in this range", theme, height=280, hint=False)
+    fig = go.Figure()
+    for column, name, status in (
+        ("done", "completed", "completed"),
+        ("failed", "failed or timed out", "failed"),
+    ):
+        fig.add_bar(
+            x=frame["bucket"],
+            y=frame[f"{column}_per_minute"],
+            name=name,
+            marker_color=STATUS_HEX[status],
+            customdata=frame[column],
+            hovertemplate="%{x}: %{y:.2f} / min (%{customdata} tasks)<extra>" + name + "</extra>",
+        )
+    fig.update_layout(barmode="stack", yaxis_title="tasks / min", xaxis_title=None)
+    fig.update_yaxes(rangemode="tozero")
+    return _layout(fig, theme, height=280)

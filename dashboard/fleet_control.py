@@ -1,6 +1,7 @@
-"""Dashboard layer: the Agents page's fleet control card — pick a worker, then drain, resume, stop or forget
-it (db/fleet.py, as the CLI and the API do), each audited as the dashboard's user. The work is in `act`, a
-function of (services, inputs) that tests call directly."""
+"""Dashboard layer: the fleet control card — pick a worker, then drain, resume, stop or forget it (db/fleet.py,
+as the CLI and the API do), each audited as the dashboard's user. On the Agents page with a worker picker; on
+a worker's page (`/workers/<id>`) the same card, fixed to that worker. The work is in `act`, a function of
+(services, inputs) that tests call directly; the callbacks are registered once, by the Agents page."""
 
 from __future__ import annotations
 
@@ -24,18 +25,32 @@ ROLE = {"drain": "operator", "resume": "operator", "stop": "operator", "forget":
 COLORS = {"drain": "dark", "resume": "success", "stop": "danger", "forget": "secondary"}
 
 
-def card() -> dbc.Card:
+def card(worker_id: str | None = None) -> dbc.Card:
+    """With `worker_id`, the picker is hidden and holds that worker (the buttons act on it alone)."""
     buttons = [
         dbc.Button(a.capitalize(), id=BUTTON[a], color=COLORS[a], size="sm", outline=True, className="me-2")
         for a in ACTIONS
     ]
     return dbc.Card(
         [
-            dbc.CardHeader("Fleet control"),
+            dbc.CardHeader("Fleet control" if worker_id is None else "Control"),
             dbc.CardBody(
                 [
-                    html.Label("worker", htmlFor=PICK, className="visually-hidden"),
-                    dbc.Select(id=PICK, options=[], placeholder="choose a worker", className="mb-2"),
+                    html.Div(
+                        [
+                            html.Label("worker", htmlFor=PICK, className="visually-hidden"),
+                            dbc.Select(
+                                id=PICK,
+                                options=[]
+                                if worker_id is None
+                                else [{"label": worker_id, "value": worker_id}],
+                                value=worker_id,
+                                placeholder="choose a worker",
+                                className="mb-2",
+                            ),
+                        ],
+                        hidden=worker_id is not None,
+                    ),
                     html.Div(buttons),
                     html.Div(id=RESULT, className="small mt-2", role="status"),
                     html.Div(
@@ -82,9 +97,15 @@ def act(svc: Services, action: str, worker_id: str | None) -> Any:
 
 
 def register(app: dash.Dash, svc: Services) -> None:
-    @app.callback(Output(PICK, "options"), Input(ids.SIGNAL, "data"), Input(RESULT, "children"))
-    def _options(_signal: Any, _result: Any) -> list[dict[str, str]]:
-        return options(svc)
+    @app.callback(
+        Output(PICK, "options"), Input(ids.SIGNAL, "data"), Input(RESULT, "children"), State(PICK, "value")
+    )
+    def _options(_signal: Any, _result: Any, chosen: str | None) -> list[dict[str, str]]:
+        found = options(svc)
+        if chosen and all(o["value"] != chosen for o in found):
+            # A forgotten worker (or one a worker page is about) keeps its entry: the choice stays as made.
+            found.append({"label": chosen, "value": chosen})
+        return found
 
     @app.callback(
         Output(RESULT, "children"),

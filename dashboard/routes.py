@@ -33,6 +33,7 @@ from dashboard.pages import (
     submit,
     task_detail,
     tasks,
+    worker,
 )
 from dashboard.services import Services
 from dashboard.throttle import Throttled
@@ -48,6 +49,7 @@ PAGES: tuple[ModuleType, ...] = (
     costs,
     budgets,
     agents,
+    worker,
     performance,
     database,
     reports,

@@ -34,6 +34,7 @@ ACTIONS = (
     "alert.rule.delete",
     # task schedules (issue 15), fleet control and concurrency limits
     "schedule.create",
+    "schedule.edit",
     "schedule.pause",
     "schedule.resume",
     "schedule.remove",

@@ -1,16 +1,17 @@
 """Data layer: fleet control — drain, resume or stop workers (their row's `control`, which the claim itself
 honours and each worker's heartbeat reads) and forget offline ones. A worker is named by its id or by its
-name (every worker process of that name)."""
+name (every worker process of that name). Each change writes a `worker.control` event, so live pages redraw."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from db.states import WorkerStatus
-from db.writes import W
+from db.states import EventType, WorkerStatus
+from db.timeutil import utcnow
+from db.writes import E, W, note_events
 
 CONTROLS = {"drain": "drain", "stop": "stop", "resume": None}
 
@@ -45,7 +46,28 @@ def control(session: Session, ref: str, action: str) -> list[str]:
         raise WorkerNotFound(ref, "running worker")
     ids = [r["id"] for r in rows]
     session.execute(update(W).where(W.c.id.in_(ids)).values(control=value))
+    _events(session, ids, action)
     return ids
+
+
+def _events(session: Session, ids: list[str], change: str) -> None:
+    """One `worker.control` event per worker acted on, in the change's transaction (heartbeats write none,
+    so without it an open page would learn of a drain only from its slow tick)."""
+    now = utcnow()
+    session.execute(
+        insert(E),
+        [
+            {
+                "task_id": None,
+                "type": EventType.WORKER_CONTROL.value,
+                "actor": "fleet",
+                "payload": {"worker_id": worker_id, "change": change},
+                "at": now,
+            }
+            for worker_id in ids
+        ],
+    )
+    note_events(session, len(ids))
 
 
 def forget(session: Session, ref: str) -> list[str]:
@@ -58,6 +80,7 @@ def forget(session: Session, ref: str) -> list[str]:
         raise WorkerStillOnline(online)
     ids = [r["id"] for r in rows]
     session.execute(delete(W).where(W.c.id.in_(ids)))
+    _events(session, ids, "forget")
     return ids
 
 

@@ -5,9 +5,7 @@ field; nothing is stored."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from datetime import datetime
 from typing import Any, TextIO
 
 from db.audit import record
@@ -20,10 +18,12 @@ from db.task_schedules import (
     ScheduleSpecError,
     create,
     list_all,
+    parse_end,
+    parse_payload,
     remove,
     set_enabled,
 )
-from db.timeutil import to_naive_utc, utcnow
+from db.timeutil import utcnow
 
 ACTOR = "cli"
 
@@ -79,23 +79,13 @@ def run(args: argparse.Namespace, db: Database, out: TextIO = sys.stdout, err: T
 
 
 def _spec(args: argparse.Namespace) -> ScheduleSpec:
-    try:
-        payload = json.loads(args.payload)
-    except json.JSONDecodeError as exc:
-        raise ScheduleSpecError("payload", f"not JSON: {exc.msg}") from None
-    if not isinstance(payload, dict):
-        raise ScheduleSpecError("payload", "must be a JSON object")
+    payload = parse_payload(args.payload)
     if args.shell_command:
         payload["command"] = args.shell_command
     if args.callable:
         payload["callable"] = args.callable
     kind = args.kind or ("command" if "command" in payload else "python" if "callable" in payload else "")
-    end_at = None
-    if args.until:
-        try:
-            end_at = to_naive_utc(datetime.fromisoformat(args.until))
-        except ValueError:
-            raise ScheduleSpecError("until", f"not an ISO 8601 date/time: {args.until!r}") from None
+    end_at = parse_end(args.until, "until")
     return ScheduleSpec(
         name=args.name or args.title,
         title=args.title,
@@ -135,9 +125,9 @@ def _toggle(args: argparse.Namespace, db: Database, out: TextIO) -> int:
     action = args.schedule_command
     with db.writing() as session:
         if action == "remove":
-            row = remove(session, args.schedule)
+            row = remove(session, args.schedule, now, ACTOR)
         else:
-            row = set_enabled(session, args.schedule, action == "resume", now)
+            row = set_enabled(session, args.schedule, action == "resume", now, ACTOR)
         record(session, ACTOR, f"schedule.{action}", f"schedule:{row['id']}", {"name": row["name"]}, now=now)
     done = {"pause": "paused", "resume": "resumed", "remove": "removed"}[action]
     print(f"schedule {row['id']} {row['name']!r} {done}", file=out)

@@ -89,6 +89,10 @@ class EventType(StrEnum):
     REPORT_RUN = "report.run"
     # An alert was opened, fired, resolved, acknowledged or acted on (no task_id; payload has alert_id).
     ALERT = "alert"
+    # A task schedule was created, edited, paused, resumed or removed (no task_id; payload has schedule_id).
+    SCHEDULE = "schedule"
+    # Fleet control drained, resumed, stopped or forgot a worker (no task_id; payload has worker_id, change).
+    WORKER_CONTROL = "worker.control"
 
 
 class ActivityType(StrEnum):

@@ -1,8 +1,10 @@
 """Data layer: task schedules — validated field by field (ScheduleSpecError names the field at fault), created,
-listed, paused, resumed and removed. Fire times and the tasks they make are db/schedule_fire.py's."""
+edited, listed, paused, resumed and removed, each change with a `schedule` event so live pages redraw. Fire
+times and the tasks they make are db/schedule_fire.py's."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -14,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from db.models import Task, TaskSchedule
 from db.ops import SpecError, TaskSpec
-from db.states import TaskKind
+from db.states import EventType, TaskKind
+from db.timeutil import to_naive_utc, utcnow
+from db.writes import E, note_events
 
 S = cast(Table, TaskSchedule.__table__)
 T = cast(Table, Task.__table__)
@@ -62,16 +66,17 @@ class ScheduleSpec:
     created_by: str = ""
 
     def __post_init__(self) -> None:
+        # The template first: a name left blank defaults to the title, whose own error is the one to show.
+        template = self.template()  # the task's own checks, with its field names
+        object.__setattr__(self, "title", template.title)
+        object.__setattr__(self, "kind", template.kind)
+        object.__setattr__(self, "tags", template.tags)
         name = self.name.strip() if isinstance(self.name, str) else ""
         if not name or len(name) > 200:
             raise ScheduleSpecError("name", "must be 1 to 200 characters")
         if name.isdigit():
             raise ScheduleSpecError("name", "must not be a number (numbers are schedule ids)")
         object.__setattr__(self, "name", name)
-        template = self.template()  # the task's own checks, with its field names
-        object.__setattr__(self, "title", template.title)
-        object.__setattr__(self, "kind", template.kind)
-        object.__setattr__(self, "tags", template.tags)
         try:
             zone = ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError, TypeError):
@@ -113,21 +118,88 @@ def cron_trigger(expression: str, zone: ZoneInfo) -> CronTrigger:
         raise ScheduleSpecError("cron", f"not a valid cron expression {expression!r}: {exc}") from None
 
 
+def parse_payload(text: str | None, field_name: str = "payload") -> dict[str, Any]:
+    """A payload typed as text (the CLI's --payload, the dashboard's arguments): a JSON object, or {} when
+    blank; ScheduleSpecError(field_name) otherwise."""
+    if text is None or not text.strip():
+        return {}
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ScheduleSpecError(field_name, f"not JSON: {exc.msg} (line {exc.lineno})") from None
+    if not isinstance(payload, dict):
+        raise ScheduleSpecError(field_name, "must be a JSON object")
+    return payload
+
+
+def parse_end(text: str | None, field_name: str = "end_at") -> datetime | None:
+    """An end date/time typed as text, ISO 8601 (UTC unless it has an offset), as naive UTC; None when blank."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return to_naive_utc(datetime.fromisoformat(text.strip()))
+    except ValueError:
+        raise ScheduleSpecError(field_name, f"not an ISO 8601 date/time: {text!r}") from None
+
+
+def _name_taken(session: Session, name: str, other_than: int | None = None) -> None:
+    query = select(S.c.id).where(S.c.name == name)
+    if other_than is not None:
+        query = query.where(S.c.id != other_than)
+    if session.scalar(query) is not None:
+        raise ScheduleSpecError("name", f"a schedule named {name!r} exists")
+
+
+def _event(session: Session, schedule_id: int, change: str, actor: str, now: datetime) -> None:
+    """A `schedule` event in the change's transaction: /ws carries it, so open Schedules pages redraw."""
+    payload = {"schedule_id": schedule_id, "change": change}
+    session.execute(
+        insert(E).values(task_id=None, type=EventType.SCHEDULE.value, actor=actor, payload=payload, at=now)
+    )
+    note_events(session, 1)
+
+
+def _stored(spec: ScheduleSpec) -> dict[str, Any]:
+    values = asdict(spec)
+    values.update(kind=spec.kind.value, tags=list(spec.tags))
+    return values
+
+
 def create(session: Session, spec: ScheduleSpec, now: datetime) -> int:
     """A new schedule; ScheduleSpecError("name") when the name is taken."""
-    if session.scalar(select(S.c.id).where(S.c.name == spec.name)) is not None:
-        raise ScheduleSpecError("name", f"a schedule named {spec.name!r} exists")
-    values = asdict(spec)
+    _name_taken(session, spec.name)
+    values = _stored(spec)
     values.update(
-        kind=spec.kind.value,
-        tags=list(spec.tags),
         runs=0,
         enabled_at=now if spec.enabled else None,
         last_fire_at=None,
         created_at=now,
         updated_at=now,
     )
-    return int(session.execute(insert(S).values(values).returning(S.c.id)).scalar_one())
+    schedule_id = int(session.execute(insert(S).values(values).returning(S.c.id)).scalar_one())
+    _event(session, schedule_id, "create", spec.created_by, now)
+    return schedule_id
+
+
+TRIGGER = ("cron", "timezone", "interval_seconds")
+
+
+def edit(session: Session, ref: str | int, spec: ScheduleSpec, now: datetime, actor: str) -> dict[str, Any]:
+    """Replaces a schedule's template, trigger and policies; keeps its runs, creator and on/off state (pause
+    and resume are their own changes). A changed trigger starts from now, as a resumed schedule does: the
+    new trigger's fire times before the edit never run (else a catch-up would fire at once). Returns the
+    row as it was."""
+    row = find(session, ref)
+    _name_taken(session, spec.name, other_than=row["id"])
+    values = _stored(spec)
+    for kept in ("enabled", "created_by"):
+        values.pop(kept)
+    values["updated_at"] = now
+    if row["enabled"] and any(values[k] != row[k] for k in TRIGGER):
+        values["enabled_at"] = now
+    session.execute(update(S).where(S.c.id == row["id"]).values(values))
+    _event(session, row["id"], "edit", actor, now)
+    return row
 
 
 def find(session: Session, ref: str | int) -> dict[str, Any]:
@@ -144,20 +216,24 @@ def list_all(session: Session) -> list[dict[str, Any]]:
     return [dict(r) for r in session.execute(select(S).order_by(S.c.id)).mappings()]
 
 
-def set_enabled(session: Session, ref: str | int, enabled: bool, now: datetime) -> dict[str, Any]:
+def set_enabled(
+    session: Session, ref: str | int, enabled: bool, now: datetime, actor: str = ""
+) -> dict[str, Any]:
     """Pause or resume. Resuming starts from now: fire times while paused never run."""
     row = find(session, ref)
     values: dict[str, Any] = {"enabled": enabled, "updated_at": now}
     if enabled and not row["enabled"]:
         values["enabled_at"] = now
     session.execute(update(S).where(S.c.id == row["id"]).values(values))
+    _event(session, row["id"], "resume" if enabled else "pause", actor, now)
     return {**row, **values}
 
 
-def remove(session: Session, ref: str | int) -> dict[str, Any]:
+def remove(session: Session, ref: str | int, now: datetime | None = None, actor: str = "") -> dict[str, Any]:
     """Deletes the schedule; the tasks it made stay, still carrying its id."""
     row = find(session, ref)
     session.execute(delete(S).where(S.c.id == row["id"]))
+    _event(session, row["id"], "remove", actor, now if now is not None else utcnow())
     return row
 
 

@@ -11,8 +11,15 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from dashboard import ids
+from dashboard.components import schedule_form
+from dashboard.pages import schedules
+from dashboard.pages import worker as worker_page
+from db import task_schedules
 from db.ops import ActivityLine, TaskSpec, Transition
 from db.states import TaskKind, TaskStatus
+from db.task_schedules import ScheduleSpec
+from db.timeutil import utcnow
+from db.workers import WorkerIdentity
 from tests.browser import TIMEOUT_MS, VIEWPORT, AppFactory, chromium_path, wait_live
 from tests.liveserver import LiveApp
 
@@ -25,14 +32,17 @@ AXE = Path(
     )
 )
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-PAGES = ("/", "/tasks", "/tasks/{task}", "/submit", "/costs", "/budgets", "/agents", "/performance",
-         "/database", "/reports", "/audit")  # fmt: skip
+PAGES = ("/", "/tasks", "/tasks/{task}", "/submit", "/costs", "/budgets", "/agents", "/workers/{worker}",
+         "/performance", "/database", "/reports", "/schedules", "/audit")  # fmt: skip
+WORKER = "a11y-1"
 # Something drawn on each page: axe runs once the page shows it.
 READY = {
     "/": f"#{ids.KPIS} .card",
     "/tasks": f"#{ids.GRID} .ag-header-cell",
     "/tasks/{task}": f"#{ids.DETAIL_HEADER} .task-title",
     "/submit": f"#{ids.S_TITLE}",
+    "/schedules": f"#{schedules.SCHEDULES_TABLE} table",
+    "/workers/{worker}": f"#{worker_page.HISTORY} table",
 }
 
 
@@ -62,7 +72,18 @@ def serious(page: Page) -> list[str]:
 
 
 def _data(app: LiveApp) -> int:
-    """A few tasks in every state, one with activity, so tables, cards and charts have something to show."""
+    """A few tasks in every state, one with activity, run by a worker that claims only some tags, and a
+    schedule, so tables, cards and charts have something to show."""
+    app.recorder.register_worker(WorkerIdentity(WORKER, "a11y", "host", 1, 2, None, ("a11y",)))
+    with app.recorder.transaction() as session:
+        spec = ScheduleSpec(
+            name="beat",
+            title="heartbeat",
+            kind=TaskKind.COMMAND,
+            payload={"command": "true"},
+            cron="0 * * * *",
+        )
+        task_schedules.create(session, spec, utcnow())
     task = 0
     for i, status in enumerate(
         (TaskStatus.RUNNING, TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.TIMED_OUT, None)
@@ -72,7 +93,7 @@ def _data(app: LiveApp) -> int:
         )
         if status is None:
             continue
-        app.recorder.record(task, Transition(TaskStatus.RUNNING), actor="test")
+        app.recorder.record(task, Transition(TaskStatus.RUNNING, worker_id=WORKER), actor="test")
         app.recorder.record(task, ActivityLine(f"step of task {i}"), actor="test")
         if status is not TaskStatus.RUNNING:
             error = "gave up" if status is TaskStatus.FAILED else None
@@ -92,7 +113,7 @@ def test_every_page_has_no_serious_violations(sqlite_app: AppFactory, browser: B
     found: dict[str, list[str]] = {}
     try:
         for path in PAGES:
-            page.goto(app.url + path.format(task=task))
+            page.goto(app.url + path.format(task=task, worker=WORKER))
             wait_live(page)
             expect(page.locator("html")).to_have_attribute("data-bs-theme", theme)
             if path in READY:
@@ -101,6 +122,13 @@ def test_every_page_has_no_serious_violations(sqlite_app: AppFactory, browser: B
             lines = serious(page)
             if lines:
                 found[path] = lines
+            if path == "/schedules":  # and its dialog, open
+                page.click(f"#{schedules.NEW}")
+                expect(page.locator(f"#{schedule_form.MODAL}")).to_be_visible()
+                page.wait_for_load_state("networkidle")
+                lines = serious(page)
+                if lines:
+                    found["/schedules (the new schedule dialog)"] = lines
     finally:
         context.close()
     assert not found, "\n".join(f"{path}:\n  " + "\n  ".join(lines) for path, lines in found.items())

@@ -270,7 +270,8 @@ def test_agents_page_refresh(db: Database, svc: Services) -> None:
     )
     assert " ago" in fleet_text  # after a duration that keeps counting in the browser
     hrefs = [href for c in _walk(fleet) if (href := getattr(c, "href", None))]
-    assert hrefs == [f"/tasks/{running}"]
+    # The worker's page (its id escaped into the path) and its current task.
+    assert hrefs == ["/workers/w-%3Cscript%3E", f"/tasks/{running}"]
     assert list(cost.data[0].y) == ["&lt;i&gt;role&lt;/i&gt;"] and list(cost.data[0].x) == [1.5]
     assert len(quality.data) == 3
     assert "<i>role</i>" in texts(roles) and "$1.5000" in texts(roles)

@@ -76,3 +76,23 @@ def test_create_list_pause_resume_delete(client: FlaskClient, db: Database, reco
         ("schedule.resume", f"schedule:{sid}"),
         ("schedule.remove", f"schedule:{sid}"),
     ]
+
+
+def test_replace_a_schedule(client: FlaskClient, db: Database) -> None:
+    """PUT checks as POST does and keeps runs and the on/off state; a bad field stores nothing; audited."""
+    made = call(client, "POST", "/schedules", body(cron="30 6 * * *"), status=201)
+    call(client, "POST", f"/schedules/{made['id']}/pause")
+    before = row_counts(db)
+    out = call(
+        client, "PUT", f"/schedules/{made['id']}", body(cron="0 2 * * *", timezone="Mars/Base"), status=422
+    )
+    assert out["error"]["details"]["field"] == "timezone" and row_counts(db) == before
+    call(client, "PUT", "/schedules/999", body(cron="0 2 * * *"), status=404)
+    call(client, "POST", "/schedules", body(name="other", interval_seconds=60), status=201)
+    call(client, "PUT", f"/schedules/{made['id']}", body(name="other", cron="0 2 * * *"), status=409)
+    edited = call(client, "PUT", f"/schedules/{made['id']}", body(title="rebuild", interval_seconds=300))
+    assert edited["title"] == "rebuild" and edited["interval_seconds"] == 300 and edited["cron"] is None
+    assert not edited["enabled"] and edited["runs"] == 0
+    with db.reading() as session:
+        actions = session.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
+    assert actions[-1] == "schedule.edit" and actions.count("schedule.edit") == 1

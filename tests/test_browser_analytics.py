@@ -89,10 +89,12 @@ def test_every_page_draws_under_the_content_security_policy(sqlite_app: AppFacto
         " e => window.__csp.push(e.violatedDirective + ' ' + (e.sourceFile || '') + ':' + e.lineNumber));"
     )
     charts = {}
-    for _label, path in [*NAV, ("Task", f"/tasks/{task_id}")]:
+    for _label, path in [*NAV, ("Task", f"/tasks/{task_id}"), ("Worker", "/workers/w-1")]:
         open_page(page, app.url + path)
         page.wait_for_timeout(1500)  # let the page's callbacks draw
         charts[path] = page.locator(".js-plotly-plot .main-svg").count()
         assert page.evaluate("() => window.__csp") == [], path
-    assert all(charts[p] > 0 for p in ("/", "/costs", "/agents", "/performance", "/database")), charts
+    assert all(
+        charts[p] > 0 for p in ("/", "/costs", "/agents", "/performance", "/database", "/workers/w-1")
+    ), charts
     tab.watch.assert_clean()

@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import re
 from functools import partial
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from dashboard import ids
+from db import task_schedules
+from db.models import Task
+from db.states import TaskKind
+from db.task_schedules import ScheduleSpec
+from db.timeutil import utcnow
 from tests.browser import AppFactory, BrowserPage, eventually, open_page
 from worker.history import generate_history
 
 PAGES = (
     *("/", "/tasks", "/tasks/1", "/submit", "/costs", "/budgets"),
-    *("/agents", "/performance", "/database", "/reports", "/audit"),
+    *("/agents", "/workers/{worker}", "/performance", "/database", "/reports", "/schedules", "/audit"),
 )
 WIDTH = "document.getElementById('{field}').getBoundingClientRect().width"
 OVERFLOW = """() => {
@@ -35,11 +42,23 @@ OVERFLOW = """() => {
 def test_no_page_scrolls_sideways(sqlite_app: AppFactory, tab: BrowserPage) -> None:
     app = sqlite_app(worker=False)
     generate_history(app.db, 300, days=14, seed=3)
+    with app.db.reading() as session:
+        worker = session.scalars(select(Task.worker_id).where(Task.worker_id.is_not(None)).limit(1)).one()
+    with app.recorder.transaction() as session:  # a row with its buttons, and the long cron text
+        spec = ScheduleSpec(
+            name="a nightly report with a long name",
+            title="build the nightly report for every team",
+            kind=TaskKind.COMMAND,
+            payload={"command": "true"},
+            cron="30 6 * * 1-5",
+            timezone="America/Argentina/Buenos_Aires",
+        )
+        task_schedules.create(session, spec, utcnow())
     page = tab.page
     for width in (1440, 390):
         page.set_viewport_size({"width": width, "height": 900})
         for path in PAGES:
-            open_page(page, app.url + path)
+            open_page(page, app.url + path.format(worker=quote(str(worker), safe="")))
             page.wait_for_load_state("networkidle")
             found = page.evaluate(OVERFLOW)
             assert found["scroll"] <= found["width"], (width, path, found)

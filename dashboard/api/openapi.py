@@ -284,6 +284,17 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
             (400, 404),
             path=("schedule_id",),
         ),
+        "put": _op(
+            "update_schedule",
+            "Replace a schedule's template, trigger and policies",
+            {200: ("the schedule as stored", ss.ScheduleDetail)},
+            (400, 404, 409, 413, 415, 422),
+            path=("schedule_id",),
+            body=ss.ScheduleCreate,
+            description="Checked as on creation (a bad cron expression or time zone is a 422 naming the field). "
+            "Its runs and on/off state are kept (`enabled` is ignored: use pause and resume); a changed trigger "
+            "of an enabled schedule starts from now, so the new trigger's past fire times never run.",
+        ),
         "delete": _op(
             "delete_schedule",
             "Delete a schedule (the tasks it made stay)",

@@ -148,6 +148,7 @@ AUDITED = {
 
 SCHEDULE_AUDITED = {
     "create_schedule": "schedule.create",
+    "update_schedule": "schedule.edit",
     "pause_schedule": "schedule.pause",
     "resume_schedule": "schedule.resume",
     "delete_schedule": "schedule.remove",

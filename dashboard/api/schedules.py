@@ -1,5 +1,6 @@
-"""API layer: /schedules — list, create, one schedule with its recent tasks, pause, resume, delete. Roles as
-for tasks (reads viewer, changes operator, delete admin); every change audited by the registry's guard."""
+"""API layer: /schedules — list, create, one schedule with its recent tasks, replace (edit), pause, resume,
+delete. Roles as for tasks (reads viewer, changes operator, delete admin); every change audited by the
+registry's guard."""
 
 from __future__ import annotations
 
@@ -38,10 +39,25 @@ def create_schedule() -> ResponseReturnValue:
         with ctx().svc.db.writing() as session:
             schedule_id = task_schedules.create(session, spec, utcnow())
     except task_schedules.ScheduleSpecError as exc:
-        status = 409 if exc.field == "name" and "exists" in exc.message else 422
-        code = "duplicate_name" if status == 409 else "validation_error"
-        raise ApiError(status, code, f"{exc.field}: {exc.message}", field=exc.field) from None
+        raise _refused(exc) from None
     return _detail(schedule_id, status=201, headers={"Location": f"{PREFIX}/schedules/{schedule_id}"})
+
+
+@endpoint("PUT", SCHEDULE, Role.OPERATOR)
+def update_schedule(schedule_id: int) -> ResponseReturnValue:
+    """Replaces its template, trigger and policies, checked as on creation; runs and on/off are kept."""
+    parse_query(NoQuery)
+    body: ScheduleCreate = parse_json(ScheduleCreate, json_body())
+    fields = body.model_dump()
+    try:
+        spec = task_schedules.ScheduleSpec(**{**fields, "tags": tuple(body.tags), "created_by": actor()})
+        with ctx().svc.db.writing() as session:
+            task_schedules.edit(session, schedule_id, spec, utcnow(), actor())
+    except task_schedules.ScheduleNotFound:
+        raise not_found(f"schedule {schedule_id}", schedule_id=schedule_id) from None
+    except task_schedules.ScheduleSpecError as exc:
+        raise _refused(exc) from None
+    return _detail(schedule_id)
 
 
 @endpoint("GET", SCHEDULE, Role.VIEWER)
@@ -67,17 +83,23 @@ def delete_schedule(schedule_id: int) -> ResponseReturnValue:
     parse_query(NoQuery)
     try:
         with ctx().svc.db.writing() as session:
-            task_schedules.remove(session, schedule_id)
+            task_schedules.remove(session, schedule_id, utcnow(), actor())
     except task_schedules.ScheduleNotFound:
         raise not_found(f"schedule {schedule_id}", schedule_id=schedule_id) from None
     return "", 204
+
+
+def _refused(exc: task_schedules.ScheduleSpecError) -> ApiError:
+    status = 409 if exc.field == "name" and "exists" in exc.message else 422
+    code = "duplicate_name" if status == 409 else "validation_error"
+    return ApiError(status, code, f"{exc.field}: {exc.message}", field=exc.field)
 
 
 def _toggle(schedule_id: int, enabled: bool) -> ResponseReturnValue:
     parse_query(NoQuery)
     try:
         with ctx().svc.db.writing() as session:
-            task_schedules.set_enabled(session, schedule_id, enabled, utcnow())
+            task_schedules.set_enabled(session, schedule_id, enabled, utcnow(), actor())
     except task_schedules.ScheduleNotFound:
         raise not_found(f"schedule {schedule_id}", schedule_id=schedule_id) from None
     return _detail(schedule_id)

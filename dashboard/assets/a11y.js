@@ -1,7 +1,9 @@
 /* Dashboard layer (browser): what the components cannot say for themselves, added as they are drawn (a
  * MutationObserver, since Dash redraws at every push): the page's language; a progress bar's name (dbc.Progress
  * takes no aria-label); and Dash 4's dropdowns, whose hidden focus input (aria-hidden, yet tabbable) would be
- * a stop for the keyboard that screen readers cannot see — the dropdown's own button stays the tab stop.
+ * a stop for the keyboard that screen readers cannot see — the dropdown's own button stays the tab stop; and a
+ * table wider than its box (.table-responsive scrolling sideways), which keyboard users must be able to focus
+ * to scroll (re-checked when the window is resized).
  */
 (function () {
   "use strict";
@@ -16,6 +18,23 @@
     }
     var hidden = root.querySelectorAll('.dash-dropdown-focus-target[aria-hidden="true"]:not([tabindex="-1"])');
     for (var j = 0; j < hidden.length; j++) hidden[j].setAttribute("tabindex", "-1");
+    var boxes = root.querySelectorAll(".table-responsive");
+    for (var k = 0; k < boxes.length; k++) {
+      var box = boxes[k];
+      if (box.scrollWidth > box.clientWidth + 1) {
+        if (!box.hasAttribute("tabindex")) {
+          box.setAttribute("tabindex", "0");
+          box.setAttribute("role", "region");
+          box.setAttribute("aria-label", "table, scrolls sideways");
+          box.setAttribute("data-a11y-scroll", "1");
+        }
+      } else if (box.getAttribute("data-a11y-scroll") === "1") {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("role");
+        box.removeAttribute("aria-label");
+        box.removeAttribute("data-a11y-scroll");
+      }
+    }
   }
 
   var queued = false;
@@ -29,5 +48,6 @@
   }
 
   new MutationObserver(soon).observe(document.documentElement, { childList: true, subtree: true });
+  window.addEventListener("resize", soon);
   soon();
 })();

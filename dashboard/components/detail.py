@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import dash_bootstrap_components as dbc
 import pandas as pd
@@ -15,6 +16,7 @@ from dashboard import ids
 from dashboard.components.fmt import count, duration, missing, money, since, when
 from dashboard.components.status import elapsed as elapsed_span
 from dashboard.components.status import liveness, progress_bar, status_badge
+from dashboard.components.worker import worker_href
 from db.models import Task
 from db.states import TERMINAL, TaskStatus
 
@@ -129,6 +131,15 @@ def queued_at(t: Task, transitions: pd.DataFrame | None) -> datetime | None:
     return t.created_at
 
 
+def worker_link(t: Task) -> Any:
+    """Its worker's page; an external task's "worker" is its agent, which has no page, so its tasks instead."""
+    if not t.worker_id:
+        return "–"
+    if t.kind == "external":
+        return dcc.Link(t.worker_id, href=f"/tasks?worker={quote(t.worker_id, safe='')}")
+    return dcc.Link(t.worker_id, href=worker_href(t.worker_id), className="worker-link")
+
+
 def system_view(t: Task, transitions: pd.DataFrame | None = None) -> html.Dl:
     entered = queued_at(t, transitions)
     wait = (t.started_at - entered).total_seconds() if t.started_at and entered else None
@@ -148,7 +159,7 @@ def system_view(t: Task, transitions: pd.DataFrame | None = None) -> html.Dl:
             ("Queue wait", duration(wait)),
             ("Duration", duration(took)),
             ("Attempt", attempt(t.attempt, t.max_attempts).removeprefix("attempt ")),
-            ("Worker", t.worker_id or "–"),
+            ("Worker", worker_link(t)),
             ("Held by", holder),
             (
                 "Tokens",

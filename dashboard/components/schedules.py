@@ -1,5 +1,6 @@
-"""Dashboard layer: the Schedules page's table — each schedule's trigger, state, next fire time, runs and its
-latest task with its outcome. A pure function of the rows, tested without a browser."""
+"""Dashboard layer: the Schedules page's table — each schedule's trigger, state, next fire time, runs, its
+latest task with its outcome, and its Edit / Pause or Resume / Remove buttons. A pure function of the rows,
+tested without a browser."""
 
 from __future__ import annotations
 
@@ -11,6 +12,32 @@ from dash import dcc, html
 
 from dashboard.components.fmt import when
 from dashboard.components.status import status_badge
+
+ACTION = (
+    "schedule-action"  # pattern id {"type": ACTION, "action": edit|pause|resume|remove, "id": schedule id}
+)
+
+
+def action_button(action: str, row: dict[str, Any], color: str) -> dbc.Button:
+    return dbc.Button(
+        action.capitalize(),
+        id={"type": ACTION, "action": action, "id": row["id"]},
+        size="sm",
+        color=color,
+        outline=True,
+        className="me-1 mb-1 py-0",
+        title=f"{action} schedule {row['name']}",
+    )
+
+
+def actions(row: dict[str, Any]) -> html.Div:
+    toggle = (
+        action_button("pause", row, "dark") if row["enabled"] else action_button("resume", row, "success")
+    )
+    return html.Div(
+        [action_button("edit", row, "primary"), toggle, action_button("remove", row, "danger")],
+        className="text-nowrap",
+    )
 
 
 def trigger_text(row: dict[str, Any]) -> str:
@@ -48,6 +75,7 @@ def schedule_row(row: dict[str, Any], next_at: datetime | None, last: dict[str, 
             html.Td(when(next_at) if next_at else "—", className="text-nowrap"),
             html.Td(runs),
             html.Td(latest),
+            html.Td(actions(row)),
         ],
         className="schedule-row",
     )
@@ -57,7 +85,7 @@ def schedules_table(rows: list[tuple[dict[str, Any], datetime | None, dict[str, 
     if not rows:
         return html.Div(
             [
-                "No schedules yet. Add one with ",
+                "No schedules yet. Add one with New schedule, ",
                 html.Code(
                     'python app.py schedule add --cron "*/5 * * * *" --title heartbeat --command "echo ok"'
                 ),
@@ -66,7 +94,12 @@ def schedules_table(rows: list[tuple[dict[str, Any], datetime | None, dict[str, 
             className="text-muted",
         )
     head = html.Thead(
-        html.Tr([html.Th(h) for h in ("#", "Schedule", "Trigger", "State", "Next run", "Runs", "Latest run")])
+        html.Tr(
+            [
+                html.Th(h)
+                for h in ("#", "Schedule", "Trigger", "State", "Next run", "Runs", "Latest run", "Actions")
+            ]
+        )
     )
     body = html.Tbody([schedule_row(r, n, last) for r, n, last in rows])
     return dbc.Table([head, body], size="sm", hover=True, responsive=True)

@@ -79,3 +79,10 @@ def elapsed(label: str, started: datetime | None, seconds: float | None) -> html
     ticking: dict[str, Any] = {"data-since": iso(started), "data-label": label} if started else {}
     text = f"{label} {duration(seconds)}" if label else duration(seconds)
     return html.Span(text, className="text-muted small", **ticking)
+
+
+def ticking(seconds: float | None, since: datetime | None, suffix: str = "") -> html.Span:
+    """A duration that keeps counting in the browser (assets/live.js updates every [data-since]); a fixed one
+    when `since` is None."""
+    attrs: dict[str, Any] = {"data-since": iso(since)} if since is not None and not missing(since) else {}
+    return html.Span([html.Span(duration(seconds), **attrs), suffix])

@@ -19,13 +19,15 @@ from dashboard.components.cards import header_with
 from dashboard.components.download import download_link, export_url
 from dashboard.components.fmt import count, duration, missing, money, percent
 from dashboard.components.overview import kpi_card
+from dashboard.components.status import ticking
+from dashboard.components.worker import worker_href
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
 from db import agents
 from db.external_agents import external_agents
 from db.scope import parse_scope
 from db.states import WorkerStatus
-from db.timeutil import iso, utcnow
+from db.timeutil import utcnow
 
 PATH = "/agents"
 TITLE = "Agents"
@@ -126,12 +128,6 @@ def kpis(totals: agents.FleetTotals) -> dbc.Row:
     )
 
 
-def ticking(seconds: float | None, since: datetime | None, suffix: str = "") -> html.Span:
-    """A duration that keeps counting in the browser (assets/live.js updates every [data-since])."""
-    attrs: dict[str, Any] = {"data-since": iso(since)} if since is not None and not missing(since) else {}
-    return html.Span([html.Span(duration(seconds), **attrs), suffix])
-
-
 def utilization_bar(value: float | None, running: int, concurrency: int) -> html.Div:
     share = 0.0 if value is None or missing(value) else float(value)
     return html.Div(
@@ -162,7 +158,14 @@ def fleet_table(frame: pd.DataFrame, now: datetime) -> Any:
         rows.append(
             html.Tr(
                 [
-                    html.Td([html.Div(str(w.name)), html.Small(str(w.id), className="text-muted")]),
+                    html.Td(
+                        [
+                            html.Div(
+                                dcc.Link(str(w.name), href=worker_href(str(w.id)), className="worker-link")
+                            ),
+                            html.Small(str(w.id), className="text-muted"),
+                        ]
+                    ),
                     html.Td(dbc.Badge(str(w.status), color=WORKER_COLORS.get(str(w.status), "light"))),
                     html.Td(str(w.host), className="text-break"),
                     html.Td(ticking(w.uptime_s, w.started_at if alive else None)),

@@ -11,6 +11,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
 from dashboard import access, ids
+from dashboard.formvalues import number, whole_number
 from dashboard.services import Services
 from db.ops import SpecError, TaskSpec
 from db.states import TaskKind
@@ -128,34 +129,13 @@ def build_spec(
         title=str(title or ""),
         kind=TaskKind(kind or "command"),
         payload=payload,
-        priority=_int("priority", priority, 0),
+        priority=whole_number("priority", priority, 0),
         tags=tuple(t for t in str(tags or "").split(",")),
         created_by="dashboard",
-        max_attempts=_int("max_attempts", max_attempts, 1),
-        max_iterations=_int("max_iterations", max_iterations, None),
-        timeout_seconds=_num("timeout_seconds", timeout),
+        max_attempts=whole_number("max_attempts", max_attempts, 1),
+        max_iterations=whole_number("max_iterations", max_iterations, None),
+        timeout_seconds=number("timeout_seconds", timeout),
     )
-
-
-def _int(field: str, value: Any, default: int | None) -> Any:
-    if value in (None, ""):
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise SpecError(field, "must be a whole number") from None
-    if number != int(number):
-        raise SpecError(field, "must be a whole number")
-    return int(number)
-
-
-def _num(field: str, value: Any) -> float | None:
-    if value in (None, "", 0):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise SpecError(field, "must be a number") from None
 
 
 def submit(svc: Services, kind: str | None, *values: Any) -> tuple[Any, ...]:
