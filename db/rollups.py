@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from db import rollup_tables
+from db import horizon, rollup_tables
 from db.models import Invocation, JobLease, Task, TaskEvent
 from db.rollup_tables import Window
 from db.sqlfuncs import hour_floor
@@ -50,11 +50,21 @@ def rebuild(session: Session, since: datetime | None) -> None:
 
 
 def _apply(session: Session, hours: list[Window], days: list[Window]) -> None:
+    # Before the retention horizon the source rows may be pruned: a rebuild there would replace complete
+    # counts with those of the survivors, so the rollups before it are final (db/horizon.py, db/retention.py).
+    edge = horizon.pruned_before(session)
+    hours = [horizon.clip(w, edge) for w in hours if not horizon.frozen(w, edge)]
+    days = [horizon.clip(w, edge) for w in days if not horizon.frozen(w, edge)]
     for build in rollup_tables.HOURLY:
         for window in hours:
             build(session, window)
     for window in days:
         rollup_tables.daily_histograms(session, window)
+
+
+def rebuild_windows(session: Session, hours: list[Window], days: list[Window]) -> None:
+    """Rebuild these hour and day windows (never before the retention horizon)."""
+    _apply(session, hours, days)
 
 
 def _merge(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
