@@ -1,0 +1,181 @@
+"""Data layer: the data lifecycle commands — `python app.py prune | archive | import | backup | restore` — their
+arguments and what each does; every one leaves an audit row as the CLI's."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from db import archive, audit, backup, retention, rollups
+from db.engine import Database
+from db.rollcut import refreshed_until
+from db.settings import Settings
+from db.timeutil import utcnow
+
+ACTOR = "cli"
+IMPORT_BATCH = 200
+
+
+def _date(raw: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {raw!r} (YYYY-MM-DD or an ISO time, UTC)") from None
+    return value.replace(tzinfo=None)
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "prune",
+        parents=[common],
+        help="apply the retention settings now (what the worker's retention job does)",
+        description="Prunes finished tasks with nothing recorded for TASKLENS_RETAIN_DAYS days (or --days), "
+        "after making the analytics rollups complete, and audit rows and report runs past their own periods. "
+        "With TASKLENS_ARCHIVE_DIR set, pruned tasks are archived first.",
+    )
+    p.add_argument("--days", type=float, default=None, help="keep this many days of tasks (over the setting)")
+    p = sub.add_parser(
+        "archive",
+        parents=[common],
+        help="write finished tasks to gzip JSON Lines files, one per day (nothing is deleted)",
+    )
+    p.add_argument("--before", type=_date, required=True, help="tasks with nothing recorded since (UTC)")
+    p.add_argument("--out", type=Path, required=True, help="folder of the archive files (appended to)")
+    p = sub.add_parser(
+        "import",
+        parents=[common],
+        help="load archive files (a file or a folder) into this database; tasks already here are skipped",
+    )
+    p.add_argument("source", type=Path, metavar="FILE|DIR", help="an archive file or a folder of them")
+    p = sub.add_parser("backup", parents=[common], help="a consistent online copy of the whole database")
+    p.add_argument("--out", type=Path, required=True, help="the backup file to write")
+    p = sub.add_parser("restore", parents=[common], help="load a backup into an empty database")
+    p.add_argument("source", type=Path, metavar="FILE", help="a file made by `backup`")
+
+
+def run(args: argparse.Namespace, settings: Settings, db: Database, out: TextIO = sys.stdout) -> int:
+    handler = {"prune": _prune, "archive": _archive, "import": _import, "backup": _backup}[args.command]
+    return handler(args, settings, db, out)
+
+
+def _prune(args: argparse.Namespace, settings: Settings, db: Database, out: TextIO) -> int:
+    policy = settings.retention()
+    if args.days is not None:
+        policy = replace(policy, tasks_days=args.days or None)
+    if not policy.active:
+        print("nothing to prune: set TASKLENS_RETAIN_DAYS (or --days)", file=out)
+        return 0
+    try:
+        result = retention.prune(db.writing, db.reading, utcnow(), policy, actor=ACTOR)
+    except retention.RetentionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    rows = ", ".join(f"{n:,} {t}" for t, n in sorted(result.rows.items())) or "nothing"
+    print(f"pruned {rows} in {result.batches} batches (longest {result.longest_batch_ms:.0f} ms)", file=out)
+    if result.archived:
+        print(f"archived into {len(result.archived)} files in {policy.archive_dir}", file=out)
+    return 0
+
+
+def _archive(args: argparse.Namespace, settings: Settings, db: Database, out: TextIO) -> int:
+    after, tasks, names = 0, 0, set[str]()
+    while True:
+        with db.reading() as session:
+            ids = archive.finished_before(session, args.before, after)
+            items = archive.records(session, ids)
+        if not ids:
+            break
+        after = ids[-1]
+        written = archive.write(args.out, items)
+        tasks += sum(written.values())
+        names.update(p.name for p in written)
+    with db.writing() as session:
+        details = {"before": args.before.isoformat(), "tasks": tasks, "files": len(names)}
+        audit.record(session, ACTOR, "data.archive", str(args.out.name), details, now=utcnow())
+    print(f"archived {tasks:,} tasks into {len(names)} files in {args.out}", file=out)
+    return 0
+
+
+def _import(args: argparse.Namespace, settings: Settings, db: Database, out: TextIO) -> int:
+    if not args.source.exists():
+        print(f"error: {args.source} does not exist", file=sys.stderr)
+        return 2
+    result = archive.ImportResult()
+    for path in archive.files(args.source):
+        batch: list[dict[str, Any]] = []
+        for item in archive.read(path):
+            batch.append(item)
+            if len(batch) >= IMPORT_BATCH:
+                _load(db, batch, result)
+                batch = []
+        _load(db, batch, result)
+    refold(db, result.oldest)
+    with db.writing() as session:
+        details = {"tasks": result.tasks, "skipped": result.skipped, "rows": result.rows}
+        audit.record(session, ACTOR, "data.import", str(args.source.name), details, now=utcnow())
+    print(f"imported {result.tasks:,} tasks ({result.skipped:,} already here)", file=out)
+    return 0
+
+
+def _load(db: Database, batch: list[dict[str, Any]], result: archive.ImportResult) -> None:
+    if batch:
+        with db.writing() as session:
+            archive.load(session, batch, result)
+            archive.advance_sequences(session)
+
+
+def refold(db: Database, oldest: datetime | None) -> None:
+    """Imported tasks are old: the incremental refresh would not look at their hours, so rebuild the rollups
+    from the oldest one up to the last refresh, a week per transaction (never before the retention horizon)."""
+    if oldest is None:
+        return
+    with db.reading() as session:
+        until = refreshed_until(session)
+    if until is None:
+        return  # no refresh yet: the first one builds everything
+    start = rollups.floor_day(oldest)
+    while start < until:
+        end = min(start + rollups.BUILD_STEP, until)
+        with db.writing() as session:
+            rollups.rebuild_windows(session, [(start, end)], [(start, rollups.floor_day(end))])
+        start = end
+
+
+def _backup(args: argparse.Namespace, settings: Settings, db: Database, out: TextIO) -> int:
+    manifest = take_backup(db, args.out, ACTOR)
+    total = sum(manifest.rows.values())
+    print(
+        f"backed up {total:,} rows of {len(manifest.rows)} tables (event seq up to {manifest.max_seq}) to {args.out}",
+        file=out,
+    )
+    return 0
+
+
+def take_backup(db: Database, path: Path, actor: str) -> backup.Manifest:
+    return backup.audited(db, path, actor, utcnow())
+
+
+def restore(args: argparse.Namespace, settings: Settings, db: Database, out: TextIO = sys.stdout) -> int:
+    """`restore` runs before the usual start-up migration: the target is migrated first (so an empty file
+    or database has the schema to compare with), and again after a SQLite restore of an older backup."""
+    from db.migrate import upgrade
+
+    if not args.source.is_file():
+        print(f"error: {args.source} is not a file", file=sys.stderr)
+        return 2
+    upgrade(db)
+    try:
+        manifest = backup.restore(db, args.source)
+    except backup.BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    upgrade(db)
+    with db.writing() as session:
+        details = {"file": args.source.name, "rows": sum(manifest.rows.values()), "max_seq": manifest.max_seq}
+        audit.record(session, ACTOR, "data.restore", args.source.name, details, now=utcnow())
+    print(f"restored {sum(manifest.rows.values()):,} rows (event seq up to {manifest.max_seq})", file=out)
+    return 0
