@@ -310,7 +310,10 @@ class Stack:
 
         self.settings = settings
         self.db = open_database(
-            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            redact=settings.redact_patterns(),
         )
         if migrate:
             upgrade(self.db)
@@ -790,6 +793,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "import": cmd_data,
     "backup": cmd_data,
     "restore": cmd_data,
+    "erase": cmd_data,
 }
 
 

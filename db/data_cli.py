@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from db import archive, audit, backup, retention, rollups
+from db import archive, audit, backup, erase, retention, rollups
 from db.engine import Database
 from db.rollcut import refreshed_until
 from db.settings import Settings
@@ -51,15 +51,28 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         help="load archive files (a file or a folder) into this database; tasks already here are skipped",
     )
     p.add_argument("source", type=Path, metavar="FILE|DIR", help="an archive file or a folder of them")
+    p = sub.add_parser(
+        "erase",
+        parents=[common],
+        help="delete a person's tasks (or one task) with their prompts, responses and messages",
+        description="Erasure: finished tasks and everything under them are deleted; an audit row records that "
+        "it happened, by whom and how much (the person only as a hash). Unfinished tasks are listed, not "
+        "touched: cancel them, then erase again.",
+    )
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--created-by", dest="created_by", help="every task created by this person")
+    who.add_argument("--task", dest="task_id", type=int, help="one task")
     p = sub.add_parser("backup", parents=[common], help="a consistent online copy of the whole database")
     p.add_argument("--out", type=Path, required=True, help="the backup file to write")
     p = sub.add_parser("restore", parents=[common], help="load a backup into an empty database")
     p.add_argument("source", type=Path, metavar="FILE", help="a file made by `backup`")
 
 
-def run(args: argparse.Namespace, settings: Settings, db: Database, out: TextIO = sys.stdout) -> int:
-    handler = {"prune": _prune, "archive": _archive, "import": _import, "backup": _backup}[args.command]
-    return handler(args, settings, db, out)
+def run(args: argparse.Namespace, settings: Settings, db: Database, out: TextIO | None = None) -> int:
+    handler = {"prune": _prune, "archive": _archive, "import": _import, "backup": _backup, "erase": _erase}[
+        args.command
+    ]
+    return handler(args, settings, db, out or sys.stdout)
 
 
 def _prune(args: argparse.Namespace, settings: Settings, db: Database, out: TextIO) -> int:
@@ -145,6 +158,26 @@ def refold(db: Database, oldest: datetime | None) -> None:
         start = end
 
 
+def _erase(args: argparse.Namespace, settings: Settings, db: Database, out: TextIO) -> int:
+    with db.writing() as session:
+        done = erase.erase(
+            session, actor=ACTOR, now=utcnow(), created_by=args.created_by, task_id=args.task_id
+        )
+    rows = ", ".join(f"{n:,} {t}" for t, n in sorted(done.rows.items())) or "nothing"
+    print(f"erased {len(done.erased):,} tasks ({rows})", file=out)
+    if done.unfinished:
+        listed = ", ".join(map(str, done.unfinished))
+        print(
+            f"error: not finished, left as they are: {listed} — cancel them, then erase again",
+            file=sys.stderr,
+        )
+        return 1
+    if not done.erased and args.task_id is not None:
+        print(f"error: no task {args.task_id}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _backup(args: argparse.Namespace, settings: Settings, db: Database, out: TextIO) -> int:
     manifest = take_backup(db, args.out, ACTOR)
     total = sum(manifest.rows.values())
@@ -159,7 +192,7 @@ def take_backup(db: Database, path: Path, actor: str) -> backup.Manifest:
     return backup.audited(db, path, actor, utcnow())
 
 
-def restore(args: argparse.Namespace, settings: Settings, db: Database, out: TextIO = sys.stdout) -> int:
+def restore(args: argparse.Namespace, settings: Settings, db: Database, out: TextIO | None = None) -> int:
     """`restore` runs before the usual start-up migration: the target is migrated first (so an empty file
     or database has the schema to compare with), and again after a SQLite restore of an older backup."""
     from db.migrate import upgrade
@@ -177,5 +210,8 @@ def restore(args: argparse.Namespace, settings: Settings, db: Database, out: Tex
     with db.writing() as session:
         details = {"file": args.source.name, "rows": sum(manifest.rows.values()), "max_seq": manifest.max_seq}
         audit.record(session, ACTOR, "data.restore", args.source.name, details, now=utcnow())
-    print(f"restored {sum(manifest.rows.values()):,} rows (event seq up to {manifest.max_seq})", file=out)
+    print(
+        f"restored {sum(manifest.rows.values()):,} rows (event seq up to {manifest.max_seq})",
+        file=out or sys.stdout,
+    )
     return 0

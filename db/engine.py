@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.redact import INFO_KEY, Redactor
 from db.unavailable import DatabaseHealth
 from db.writelock import GatedConnection, begin_immediate, gate_for
 from db.writestats import CommitStats
@@ -81,6 +82,7 @@ def open_database(
     pool_size: int = 10,
     max_overflow: int = 5,
     busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+    redact: Sequence[str] = (),
 ) -> Database:
     """Both engines of the database at `raw_url`. On PostgreSQL the process opens at most
     pool_size + max_overflow connections (TASKLENS_DB_POOL_SIZE, TASKLENS_DB_MAX_OVERFLOW); a request that
@@ -104,7 +106,9 @@ def open_database(
         read_engine = write_engine
     else:
         raise ValueError(f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql")
-    write_session = sessionmaker(write_engine, expire_on_commit=False)
+    # TASKLENS_REDACT rides on every write session, where the write path (db/writes.py) applies it once.
+    info = {INFO_KEY: Redactor(redact)} if redact else {}
+    write_session = sessionmaker(write_engine, expire_on_commit=False, info=info)
     read_session = sessionmaker(read_engine, expire_on_commit=False)
     stats.attach(write_session)
     health = DatabaseHealth()

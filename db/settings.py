@@ -12,6 +12,8 @@ from typing import Any
 
 from db.clientclock import DEFAULT_FUTURE_SECONDS, DEFAULT_PAST_SECONDS, SkewWindow
 from db.pricing import DEFAULT_PRICES, Price, load_prices
+from db.redact import RedactError
+from db.redact import parse as parse_redact
 from db.retention import Policy as RetentionPolicy
 
 ENV_PREFIX = "TASKLENS_"
@@ -104,6 +106,9 @@ class Settings:
     backup_dir: str | None = None
     backup_keep: int = 7
     backup_every_hours: float = 24.0
+    # Regular expressions (one, or a JSON list) replaced by [REDACTED] in titles, prompts, responses, errors,
+    # activity and call messages before they are stored (db/redact.py).
+    redact: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -191,6 +196,10 @@ class Settings:
                 raise SettingsError(f"TASKLENS_{name.upper()} must not be negative (0 keeps everything)")
         if not 1 <= self.retain_batch <= 10_000:
             raise SettingsError(f"TASKLENS_RETAIN_BATCH must be between 1 and 10000, got {self.retain_batch}")
+        try:
+            self.redact_patterns()
+        except RedactError as exc:
+            raise SettingsError(str(exc)) from None
         if self.backup_keep < 1:
             raise SettingsError(f"TASKLENS_BACKUP_KEEP must be at least 1, got {self.backup_keep}")
         if self.backup_every_hours <= 0:
@@ -257,6 +266,9 @@ class Settings:
     def base_url(self) -> str:
         """Where people reach the dashboard, for links sent out of it (e-mails, webhooks)."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def redact_patterns(self) -> tuple[str, ...]:
+        return parse_redact(self.redact)
 
     def retention(self) -> RetentionPolicy:
         """What retention prunes (db/retention.py), from the TASKLENS_*RETAIN* settings."""
