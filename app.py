@@ -794,6 +794,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "backup": cmd_data,
     "restore": cmd_data,
     "erase": cmd_data,
+    "vacuum": cmd_data,
 }
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from db import archive, audit, backup, erase, retention, rollups
+from db import archive, audit, backup, erase, retention, rollups, walcheck
 from db.engine import Database
 from db.rollcut import refreshed_until
 from db.settings import Settings
@@ -62,6 +62,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--created-by", dest="created_by", help="every task created by this person")
     who.add_argument("--task", dest="task_id", type=int, help="one task")
+    sub.add_parser(
+        "vacuum",
+        parents=[common],
+        help="SQLite: rewrite the file in incremental auto-vacuum mode (writers wait); PostgreSQL: VACUUM ANALYZE",
+    )
     p = sub.add_parser("backup", parents=[common], help="a consistent online copy of the whole database")
     p.add_argument("--out", type=Path, required=True, help="the backup file to write")
     p = sub.add_parser("restore", parents=[common], help="load a backup into an empty database")
@@ -69,9 +74,14 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings, db: Database, out: TextIO | None = None) -> int:
-    handler = {"prune": _prune, "archive": _archive, "import": _import, "backup": _backup, "erase": _erase}[
-        args.command
-    ]
+    handler = {
+        "prune": _prune,
+        "archive": _archive,
+        "import": _import,
+        "backup": _backup,
+        "erase": _erase,
+        "vacuum": _vacuum,
+    }[args.command]
     return handler(args, settings, db, out or sys.stdout)
 
 
@@ -87,7 +97,10 @@ def _prune(args: argparse.Namespace, settings: Settings, db: Database, out: Text
     except retention.RetentionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    freed = walcheck.vacuum_free_pages(db) if result.rows else 0
     rows = ", ".join(f"{n:,} {t}" for t, n in sorted(result.rows.items())) or "nothing"
+    if freed:
+        print(f"gave {freed:,} free pages back to the file system", file=out)
     print(f"pruned {rows} in {result.batches} batches (longest {result.longest_batch_ms:.0f} ms)", file=out)
     if result.archived:
         print(f"archived into {len(result.archived)} files in {policy.archive_dir}", file=out)
@@ -175,6 +188,12 @@ def _erase(args: argparse.Namespace, settings: Settings, db: Database, out: Text
     if not done.erased and args.task_id is not None:
         print(f"error: no task {args.task_id}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _vacuum(args: argparse.Namespace, settings: Settings, db: Database, out: TextIO) -> int:
+    walcheck.vacuum_all(db)
+    print("vacuumed", file=out)
     return 0
 
 

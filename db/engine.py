@@ -18,6 +18,7 @@ from db.writelock import GatedConnection, begin_immediate, gate_for
 from db.writestats import CommitStats
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WAL_LIMIT_BYTES = 64 * 1024 * 1024
 POOL_TIMEOUT_SECONDS = 10.0
 
 
@@ -136,7 +137,15 @@ def _sqlite_engine(url: URL, *, immediate: bool, busy_timeout_ms: int) -> Engine
         # a deferred BEGIN that later writes fails with "database is locked" under concurrent writers.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
+        # Before the first table exists (a new file) this makes pages freed by pruning returnable to the file
+        # system a few at a time (db/retention.py runs incremental_vacuum); an older file keeps its mode until
+        # `python app.py vacuum`.
+        if cur.execute("PRAGMA page_count").fetchone()[0] == 0:  # on a file in use it would wait for the lock
+            cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cur.execute("PRAGMA journal_mode=WAL")
+        # Each time the WAL restarts from its beginning (after a complete checkpoint), the file is cut back to
+        # this size: without it a WAL that once grew under load (522 MB seen) never shrank (db/walcheck.py).
+        cur.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         # Page cache per connection: 16 MB for writers; 4 MB for readers, of which a web process may hold a

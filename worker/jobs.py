@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from db import backup, leases, report_store, retention, rollups, schedule_fire
+from db import backup, leases, report_store, retention, rollups, schedule_fire, walcheck
 from db.timeutil import utcnow
 from db.writestats import flush_write_stats
 from reports.runner import run_dir
@@ -153,7 +153,14 @@ def apply_retention(w: Worker) -> retention.PruneResult | None:
     )
     for run_id in result.report_runs:
         shutil.rmtree(run_dir(w.settings.reports_path, run_id), ignore_errors=True)
+    if result.rows:
+        walcheck.vacuum_free_pages(w.db)  # SQLite: the file shrinks by what was pruned
     return result
+
+
+def checkpoint_wal(w: Worker) -> None:
+    """SQLite: empty the WAL when readers leave a gap (writers' PASSIVE checkpoints never restart it)."""
+    walcheck.truncate_wal(w.db)
 
 
 def scheduled_backup(w: Worker) -> Path | None:
@@ -194,5 +201,6 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("sweep-report-runs", sweep_report_runs, lambda w: w.settings.sweep_seconds * 2),
     PeriodicJob("prune-report-files", prune_report_files, lambda w: 3600.0),
     PeriodicJob("apply-retention", apply_retention, lambda w: 600.0),
+    PeriodicJob("checkpoint-wal", checkpoint_wal, lambda w: walcheck.EVERY_SECONDS),
     PeriodicJob("scheduled-backup", scheduled_backup, lambda w: 300.0),
 )
