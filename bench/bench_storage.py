@@ -22,7 +22,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).
 from common import db_kinds, fresh_database, table  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from db import rollups  # noqa: E402
+from db import compaction, retention, rollups, walcheck  # noqa: E402
 from db.engine import Database, open_database  # noqa: E402
 from db.ops import InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage  # noqa: E402
 from db.recorder import Recorder  # noqa: E402
@@ -113,6 +113,22 @@ def measure(kind: str, tasks: int, calls: int) -> list[tuple[str, ...]]:
             )
             detail = {t: sizes.get(t, 0) / tasks for t in (*SOURCE, "call_search")}
             print(kind, "bytes per history task by table:", {t: round(v) for t, v in detail.items() if v})
+            # Then the finished tasks' derived events compacted (TASKLENS_COMPACT_EVENTS_DAYS) and the freed
+            # pages given back (SQLite), as retention would.
+            compaction.compact(db.writing, db.reading, utcnow(), 0, retention.PruneResult())
+            walcheck.vacuum_free_pages(db)
+            sizes = table_bytes(db)
+            rows.append(
+                (
+                    kind,
+                    "history task, events compacted",
+                    f"{tasks:,}",
+                    f"{source_bytes(sizes) / tasks:,.0f}",
+                    f"{file_bytes(db) / tasks:,.0f}",
+                )
+            )
+            detail = {t: sizes.get(t, 0) / tasks for t in (*SOURCE, "call_search")}
+            print(kind, "after compaction:", {t: round(v) for t, v in detail.items() if v})
         finally:
             db.dispose()
     with fresh_database(kind) as url:

@@ -62,6 +62,7 @@ class Policy:
     """Days to keep (0 or None: forever) per kind of row; from Settings."""
 
     tasks_days: float | None = None
+    events_days: float | None = None  # compaction of finished tasks' derived events (db/compaction.py)
     audit_days: float | None = None
     report_runs_days: float | None = None
     archive_dir: Path | None = None
@@ -69,7 +70,7 @@ class Policy:
 
     @property
     def active(self) -> bool:
-        return bool(self.tasks_days or self.audit_days or self.report_runs_days)
+        return bool(self.tasks_days or self.events_days or self.audit_days or self.report_runs_days)
 
 
 @dataclass
@@ -264,6 +265,10 @@ def prune(
         result.cutoff = freeze(transaction, now, at)
         prune_tasks(transaction, reading, at, result, policy)
         prune_taskless_events(transaction, at, result, policy.batch)
+    if policy.events_days:
+        from db.compaction import compact  # it builds on this module
+
+        compact(transaction, reading, now, policy.events_days, result, policy.batch)
     if policy.audit_days:
         prune_audit(transaction, now - timedelta(days=policy.audit_days), result, policy.batch)
     if policy.report_runs_days:

@@ -98,6 +98,9 @@ class Settings:
     # them. Audit rows and report runs have their own periods. With ARCHIVE_DIR set, pruned tasks are first
     # written there as gzip JSON Lines.
     retain_days: float = 0.0
+    # Finished tasks' progress, activity, call and usage events (repeated in their rows) are deleted after this
+    # many days; created and transition events stay with the task (0: never).
+    compact_events_days: float = 0.0
     audit_retain_days: float = 0.0
     report_runs_retain_days: float = 0.0
     retain_batch: int = 200
@@ -191,7 +194,7 @@ class Settings:
             raise SettingsError(
                 f"TASKLENS_ALERT_EVAL_SECONDS must be positive, got {self.alert_eval_seconds}"
             )
-        for name in ("retain_days", "audit_retain_days", "report_runs_retain_days"):
+        for name in ("retain_days", "compact_events_days", "audit_retain_days", "report_runs_retain_days"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"TASKLENS_{name.upper()} must not be negative (0 keeps everything)")
         if not 1 <= self.retain_batch <= 10_000:
@@ -274,6 +277,7 @@ class Settings:
         """What retention prunes (db/retention.py), from the TASKLENS_*RETAIN* settings."""
         return RetentionPolicy(
             tasks_days=self.retain_days or None,
+            events_days=self.compact_events_days or None,
             audit_days=self.audit_retain_days or None,
             report_runs_days=self.report_runs_retain_days or None,
             archive_dir=Path(self.archive_dir).expanduser().resolve() if self.archive_dir else None,

@@ -203,3 +203,43 @@ def test_pruned_calls_leave_the_search_index(db: Database) -> None:
             assert s.scalar(text("SELECT count(*) FROM call_search WHERE call_search MATCH 'zanzibar'")) == 0
         else:
             assert s.scalar(text("SELECT count(*) FROM call_search")) == 1
+
+
+def test_compaction_keeps_transitions_and_event_counts(history: Database) -> None:
+    """Finished tasks' derived events go; their transitions stay (the task page), the analytics and the
+    events-per-hour rollup (the Database page) are unchanged, and a later rebuild does not undo that."""
+    db = history
+    edge = retention.cutoff(NOW, 3)
+    with db.reading() as s:
+        before = {q: answers(s, q) for q in QUERIES}
+        hourly = s.execute(text("SELECT hour, events FROM events_hourly ORDER BY hour")).all()
+        kept = s.execute(
+            text("SELECT seq FROM task_events WHERE type IN ('task.created', 'task.transition') ORDER BY seq")
+        ).all()
+        total = s.scalar(text("SELECT count(*) FROM task_events"))
+    result = retention.prune(db.writing, db.reading, NOW, retention.Policy(events_days=3))
+    compacted = result.rows["task_events (compacted)"]
+    with db.writing() as s:
+        rollups.rebuild(s, None)
+    with db.reading() as s:
+        assert s.scalar(text("SELECT count(*) FROM task_events")) == total - compacted
+        assert compacted > total / 2
+        old_derived = s.scalar(
+            text(
+                "SELECT count(*) FROM task_events e JOIN tasks t ON t.id = e.task_id WHERE t.last_updated_at < :c "
+                "AND e.type NOT IN ('task.created', 'task.transition', 'task.described')"
+            ),
+            {"c": edge},
+        )
+        assert old_derived == 0
+        assert (
+            s.execute(
+                text(
+                    "SELECT seq FROM task_events WHERE type IN ('task.created', 'task.transition') ORDER BY seq"
+                )
+            ).all()
+            == kept
+        )
+        assert s.execute(text("SELECT hour, events FROM events_hourly ORDER BY hour")).all() == hourly
+        for query in QUERIES:
+            same(before[query], answers(s, query), query)

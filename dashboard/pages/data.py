@@ -65,6 +65,11 @@ def settings_rows(settings: Settings) -> list[tuple[str, str, str]]:
     patterns = settings.redact_patterns()
     return [
         ("TASKLENS_RETAIN_DAYS", _days(settings.retain_days), "finished tasks with everything under them"),
+        (
+            "TASKLENS_COMPACT_EVENTS_DAYS",
+            _days(settings.compact_events_days),
+            "finished tasks' progress, activity, call and usage events",
+        ),
         ("TASKLENS_AUDIT_RETAIN_DAYS", _days(settings.audit_retain_days), "audit rows"),
         ("TASKLENS_REPORT_RUNS_RETAIN_DAYS", _days(settings.report_runs_retain_days), "finished report runs"),
         ("TASKLENS_ARCHIVE_DIR", "set" if settings.archive_dir else "not set", "pruned tasks archived first"),
