@@ -4,6 +4,7 @@ arguments and what each does; every one leaves an audit row as the CLI's."""
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from dataclasses import replace
 from datetime import datetime
@@ -97,6 +98,8 @@ def _prune(args: argparse.Namespace, settings: Settings, db: Database, out: Text
     except retention.RetentionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    for run_id in result.report_runs:  # their files (reports/runner.run_dir's layout: one folder per run)
+        shutil.rmtree(settings.reports_path / str(run_id), ignore_errors=True)
     freed = walcheck.vacuum_free_pages(db) if result.rows else 0
     rows = ", ".join(f"{n:,} {t}" for t, n in sorted(result.rows.items())) or "nothing"
     if freed:
