@@ -104,7 +104,9 @@ def _prune(args: argparse.Namespace, settings: Settings, db: Database, out: Text
     rows = ", ".join(f"{n:,} {t}" for t, n in sorted(result.rows.items())) or "nothing"
     if freed:
         print(f"gave {freed:,} free pages back to the file system", file=out)
-    print(f"pruned {rows} in {result.batches} batches (longest {result.longest_batch_ms:.0f} ms)", file=out)
+    mean = result.batch_ms / result.batches if result.batches else 0.0
+    timing = f"{result.batches} batches (mean {mean:.0f} ms, longest {result.longest_batch_ms:.0f} ms)"
+    print(f"pruned {rows} in {timing}", file=out)
     if result.archived:
         print(f"archived into {len(result.archived)} files in {policy.archive_dir}", file=out)
     return 0

@@ -11,6 +11,7 @@ from dataclasses import fields, replace
 from typing import Any, TypeVar
 
 from db import messages as packing
+from db import search
 
 MARK = "[REDACTED]"
 # The session.info key the Database's write sessions carry the redactor under.
@@ -77,6 +78,9 @@ class Redactor:
                 continue
             if changed != current:
                 changes[f.name] = changed
+        if "messages" in changes and getattr(item, "search_text", None):
+            # Indexed from the redacted messages, exactly as retention recomputes it to delete the entry.
+            changes["search_text"] = search.index_text(packing.unpack(changes["messages"]))
         return replace(item, **changes) if changes else item  # type: ignore[type-var]
 
     def items(self, items: Sequence[Item]) -> list[Item]:

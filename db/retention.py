@@ -79,6 +79,7 @@ class PruneResult:
     rows: dict[str, int] = field(default_factory=dict)
     batches: int = 0
     longest_batch_ms: float = 0.0
+    batch_ms: float = 0.0  # all batches' write transactions together
     archived: dict[str, int] = field(default_factory=dict)  # archive file name -> tasks written
     report_runs: list[int] = field(default_factory=list)  # runs deleted: their folders go too
 
@@ -92,6 +93,7 @@ class PruneResult:
             "rows": dict(self.rows),
             "batches": self.batches,
             "longest_batch_ms": round(self.longest_batch_ms, 1),
+            "mean_batch_ms": round(self.batch_ms / self.batches, 1) if self.batches else None,
             "archived_files": len(self.archived),
         }
 
@@ -206,8 +208,10 @@ def prune_tasks(
         started = time.perf_counter()
         with transaction() as session:
             delete_tasks(session, _still(session, ids, before), result)
+        took = (time.perf_counter() - started) * 1000
         result.batches += 1
-        result.longest_batch_ms = max(result.longest_batch_ms, (time.perf_counter() - started) * 1000)
+        result.batch_ms += took
+        result.longest_batch_ms = max(result.longest_batch_ms, took)
 
 
 def prune_taskless_events(

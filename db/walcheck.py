@@ -9,8 +9,6 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import text
-
 from db.engine import Database
 
 # How long the checkpoint may hold off new writers while it waits for readers to leave the WAL.
@@ -49,21 +47,27 @@ def truncate_wal(db: Database) -> Checkpoint | None:
 
 
 def vacuum_free_pages(db: Database) -> int:
-    """Gives the file's free pages back to the file system (SQLite in auto_vacuum=INCREMENTAL mode), a bounded
-    number per write transaction; returns the pages freed. PostgreSQL reuses its own space (autovacuum)."""
-    if not db.is_sqlite:
+    """Gives the file's free pages back to the file system (SQLite in auto_vacuum=INCREMENTAL mode), at most
+    VACUUM_PAGES per write transaction; returns the pages freed. PostgreSQL reuses its own space (autovacuum)."""
+    path = wal_path(db)
+    if path is None:
         return 0
+    # Its own connection, each pragma its own short write transaction: Python's sqlite3 steps a statement
+    # without result columns once (one page), executescript steps it to the end.
+    conn = sqlite3.connect(str(db.url.database), timeout=30, isolation_level=None)
     freed = 0
-    while True:
-        with db.writing() as session:
-            if int(session.scalar(text("PRAGMA auto_vacuum")) or 0) != 2:
-                return freed
-            free = int(session.scalar(text("PRAGMA freelist_count")) or 0)
-            if not free:
-                return freed
-            step = min(free, VACUUM_PAGES)
-            session.execute(text(f"PRAGMA incremental_vacuum({step})"))
-            freed += step
+    try:
+        if int(conn.execute("PRAGMA auto_vacuum").fetchone()[0]) != 2:
+            return 0
+        while free := int(conn.execute("PRAGMA freelist_count").fetchone()[0]):
+            conn.executescript(f"PRAGMA incremental_vacuum({min(free, VACUUM_PAGES)});")
+            left = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+            if left >= free:
+                break  # nothing moved (another connection holds pages): the next prune tries again
+            freed += free - left
+    finally:
+        conn.close()
+    return freed
 
 
 def vacuum_all(db: Database) -> None:
