@@ -38,10 +38,10 @@ I = cast(Table, Invocation.__table__)  # noqa: E741
 A = cast(Table, Activity.__table__)
 RR = cast(Table, ReportRun.__table__)
 AL = cast(Table, AuditLog.__table__)
-# Tasks per write transaction: a demo task has ~30 events, ~6 calls, ~20 activity lines, so a batch deletes
-# a few thousand rows — milliseconds on SQLite (measured in tests/test_retention.py), well under the worker's
-# flush interval, so writers queue behind it only briefly.
-BATCH = 200
+# Tasks per write transaction (TASKLENS_RETAIN_BATCH): a demo-history task has ~23 events, ~5 calls and ~4
+# activity lines, so a batch deletes ~3,300 rows. 200 took 102 ms on SQLite (240 ms at worst) and 56 ms on
+# PostgreSQL on a loaded 2-core box (python app.py prune prints it): 100 keeps a writer's wait near 50 ms.
+BATCH = 100
 # Child tables of a task, deleted before the task row (ON DELETE CASCADE would too; explicit deletes count).
 CHILDREN: tuple[tuple[str, Table], ...] = (
     ("task_events", E),

@@ -103,7 +103,7 @@ class Settings:
     compact_events_days: float = 0.0
     audit_retain_days: float = 0.0
     report_runs_retain_days: float = 0.0
-    retain_batch: int = 200
+    retain_batch: int = 100
     archive_dir: str | None = None
     # Scheduled backups: one every BACKUP_EVERY_HOURS into BACKUP_DIR (unset: none), the newest BACKUP_KEEP kept.
     backup_dir: str | None = None
