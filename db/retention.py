@@ -133,10 +133,13 @@ def _newest(session: Session) -> tuple[int, int | None, int]:
     return int(top_task), owner, int(top_seq)
 
 
-def _candidates(session: Session, before: datetime, limit: int, after_id: int = 0) -> list[int]:
+def _candidates(
+    session: Session, before: datetime, limit: int, after_id: int
+) -> tuple[list[int], int | None]:
+    """The next batch of tasks to prune, and the id to continue after (None: nothing more)."""
     top_task, owner, _ = _newest(session)
     ids = archive.finished_before(session, before, after_id, limit)
-    return [i for i in ids if i != top_task and i != owner]
+    return [i for i in ids if i != top_task and i != owner], (ids[-1] if ids else None)
 
 
 def _still(session: Session, ids: Sequence[int], before: datetime) -> list[int]:
@@ -148,7 +151,7 @@ def _still(session: Session, ids: Sequence[int], before: datetime) -> list[int]:
     return [int(i) for i in session.scalars(query) if i != top_task and i != owner]
 
 
-def _forget_search(session: Session, task_ids: Sequence[int]) -> int:
+def forget_search(session: Session, task_ids: Sequence[int]) -> int:
     """SQLite: the FTS5 index is contentless, so its entries are removed with FTS5's 'delete' command and the
     text they were made from (the call's stored messages). PostgreSQL's call_search goes by ON DELETE CASCADE."""
     if session.get_bind().dialect.name == "postgresql":
@@ -183,7 +186,7 @@ def delete_tasks(session: Session, task_ids: Sequence[int], result: PruneResult)
     """Deletes the tasks and every row under them, in the caller's transaction."""
     if not task_ids:
         return
-    result.add("call_search", _forget_search(session, task_ids))
+    result.add("call_search", forget_search(session, task_ids))
     for name, table in CHILDREN:
         result.add(name, _deleted(session, delete(table).where(table.c.task_id.in_(task_ids))))
     result.add("tasks", _deleted(session, delete(T).where(T.c.id.in_(task_ids))))
@@ -197,11 +200,13 @@ def prune_tasks(
     after = 0
     while True:
         with reading() as session:
-            ids = _candidates(session, before, policy.batch, after)
+            ids, last = _candidates(session, before, policy.batch, after)
             items = archive.records(session, ids) if ids and policy.archive_dir else []
-        if not ids:
+        if last is None:
             return
-        after = ids[-1]
+        after = last
+        if not ids:
+            continue
         if policy.archive_dir:
             for path, n in archive.write(policy.archive_dir, items).items():
                 result.archived[path.name] = result.archived.get(path.name, 0) + n

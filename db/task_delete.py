@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from db import rollups
 from db.models import Invocation, Task, TaskEvent
+from db.retention import forget_search
 from db.rollcut import refreshed_until
 from db.sqlfuncs import hour_floor
 from db.states import TERMINAL, TaskStatus
@@ -39,6 +40,7 @@ def delete_task(session: Session, task_id: int) -> list[datetime]:
     if status not in TERMINAL:
         raise TaskNotFinished(task_id, status)
     hours = _counted_hours(session, task_id)
+    forget_search(session, [task_id])  # SQLite's contentless index would keep the call's terms
     session.execute(delete(T).where(T.c.id == task_id))  # the rows under it go by ON DELETE CASCADE
     cut = refreshed_until(session)
     # Hours since the last refresh are rolled by the next one; only rolled hours hold the task's counts.

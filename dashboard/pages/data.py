@@ -1,6 +1,6 @@
 """Dashboard layer: the Data page (admins only; linked from the Database page, not the navbar) — the retention,
 archive, backup and redaction settings in effect, the retention horizon, the latest prune, backup, archive,
-import, restore and erasure, rows written per day and sizes per table. Refreshed each minute, not per push:
+import, restore and erasure, rows written per day and sizes per table. Refreshed every 5 minutes, not per push:
 table sizes may read the whole SQLite file."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ TITLE = "Data"
 LINKED_FROM = "/database"  # not in the navbar (full at 1400 px): the Database page links here
 DATA_BODY = "data-body"
 DATA_TICK = "data-tick"
-EVERY_S = 60.0
+EVERY_S = 300.0  # like the Database page's table sizes: dbstat may read the whole SQLite file
 LABELS = {
     "data.prune": "Last prune",
     "data.backup": "Last backup",
