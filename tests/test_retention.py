@@ -243,3 +243,41 @@ def test_compaction_keeps_transitions_and_event_counts(history: Database) -> Non
         assert s.execute(text("SELECT hour, events FROM events_hourly ORDER BY hour")).all() == hourly
         for query in QUERIES:
             same(before[query], answers(s, query), query)
+
+
+def test_audit_rows_and_report_runs_have_their_own_retention(db: Database) -> None:
+    from db import audit as audit_log
+    from db.models import AuditLog, ReportRun
+
+    old, new = NOW - timedelta(days=40), NOW - timedelta(days=5)
+    with db.writing() as s:
+        for at in (old, new):
+            audit_log.record(s, "cli", "task.create", "task:1", now=at)
+            for status in ("completed", "running"):
+                s.execute(
+                    insert(ReportRun).values(
+                        trigger="manual",
+                        period_kind="day",
+                        period_start=at,
+                        period_end=at,
+                        filters={},
+                        formats=[],
+                        status=status,
+                        progress=1.0,
+                        files=[],
+                        requested_by="",
+                        created_at=at,
+                        completed_at=at if status == "completed" else None,
+                        attempt=1,
+                        delivery={},
+                    )
+                )
+    policy = retention.Policy(audit_days=30, report_runs_days=30)
+    result = retention.prune(db.writing, db.reading, NOW, policy)
+    assert result.rows["audit_log"] == 1 and result.rows["report_runs"] == 1 and len(result.report_runs) == 1
+    with db.reading() as s:
+        ats = list(s.scalars(select(AuditLog.at).where(AuditLog.action == "task.create")))
+        assert ats == [new]
+        assert sorted(s.scalars(select(ReportRun.status))) == ["completed", "running", "running"]
+        (entry,) = audit_log.entries(s, action="data.prune")
+        assert entry.details["rows"] == {"audit_log": 1, "report_runs": 1}
