@@ -15,7 +15,7 @@ from worker.history import generate_history
 
 PAGES = (
     *("/", "/tasks", "/tasks/1", "/submit", "/costs", "/budgets"),
-    *("/agents", "/performance", "/database", "/reports", "/audit"),
+    *("/agents", "/performance", "/database", "/data", "/reports", "/audit"),
 )
 WIDTH = "document.getElementById('{field}').getBoundingClientRect().width"
 OVERFLOW = """() => {

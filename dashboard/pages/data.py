@@ -88,7 +88,7 @@ def settings_table(rows: list[tuple[str, str, str]]) -> dbc.Table:
     body = [
         html.Tr([html.Td(html.Code(k)), html.Td(v), html.Td(w, className="text-muted")]) for k, v, w in rows
     ]
-    return dbc.Table([html.Tbody(body)], size="sm", className="mb-0")
+    return dbc.Table([html.Tbody(body)], size="sm", responsive=True, className="mb-0")
 
 
 def _summary(action: str, details: dict[str, Any]) -> str:
@@ -130,7 +130,7 @@ def events_table(latest: dict[str, dict[str, Any]], pruned_before: datetime | No
                 ]
             )
         )
-    return dbc.Table([html.Tbody(body)], size="sm", className="mb-0")
+    return dbc.Table([html.Tbody(body)], size="sm", responsive=True, className="mb-0")
 
 
 def per_day_table(frame: pd.DataFrame) -> Any:
@@ -141,7 +141,7 @@ def per_day_table(frame: pd.DataFrame) -> Any:
         html.Tr([html.Td(r.day), html.Td(f"{r.tasks:,}"), html.Td(f"{r.calls:,}"), html.Td(f"{r.events:,}")])
         for r in frame.itertuples()
     ]
-    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, className="mb-0")
+    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="mb-0")
 
 
 def _card(title: str, body: Any, hint: str = "") -> dbc.Card:
@@ -172,7 +172,14 @@ def content(svc: Services) -> Any:
             ),
             dbc.Row(
                 [
-                    dbc.Col(_card("Written per day", per_day_table(days), "last 30 days"), lg=5),
+                    dbc.Col(
+                        _card(
+                            "Written per day",
+                            per_day_table(days),
+                            "tasks and calls still stored; events as written",
+                        ),
+                        lg=5,
+                    ),
                     dbc.Col(_card("Sizes per table", tables_table(sizes, total)), lg=7),
                 ]
             ),
