@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
@@ -151,6 +152,21 @@ def measure(kind: str, tasks: int, calls: int) -> list[tuple[str, ...]]:
             )
             detail = {t: sizes.get(t, 0) / calls for t in (*SOURCE, "call_search")}
             print(kind, "bytes per reported call by table:", {t: round(v) for t, v in detail.items() if v})
+            compaction.compact(
+                db.writing, db.reading, utcnow() + timedelta(days=1), 0, retention.PruneResult()
+            )
+            walcheck.vacuum_free_pages(db)
+            sizes = table_bytes(db, full=True)
+            per_call = (source_bytes(sizes) - before) / calls
+            rows.append(
+                (
+                    kind,
+                    "LLM call, events compacted",
+                    f"{calls:,}",
+                    f"{per_call:,.0f}",
+                    f"{file_bytes(db) / calls:,.0f}",
+                )
+            )
         finally:
             db.dispose()
     return rows
