@@ -66,11 +66,15 @@ def test_retention_job_runs_on_one_worker(old_history: Database, db_url: str) ->
 
 
 def test_scheduled_backup_once_per_period(db: Database, db_url: str, tmp_path: Path) -> None:
+    (tmp_path / "backups").write_text("a file where the folder should be")
     alpha, beta = workers(db_url, backup_dir=str(tmp_path / "backups"), backup_keep=2)
     try:
-        made = jobs.scheduled_backup(alpha)
+        with pytest.raises(OSError):
+            jobs.scheduled_backup(alpha)  # fails, and leaves the period to the next try
+        (tmp_path / "backups").unlink()
+        made = jobs.scheduled_backup(beta)  # another worker takes the period up
         assert made is not None and made.is_file()
-        assert jobs.scheduled_backup(beta) is None and jobs.scheduled_backup(alpha) is None
+        assert jobs.scheduled_backup(beta) is None and jobs.scheduled_backup(alpha) is None  # once a period
         assert [p.name for p in (tmp_path / "backups").iterdir()] == [made.name]
         with db.reading() as s:
             (entry,) = audit.entries(s, action="data.backup")

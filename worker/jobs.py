@@ -175,7 +175,13 @@ def scheduled_backup(w: Worker) -> Path | None:
             return None
     folder = Path(w.settings.backup_dir).expanduser().resolve()
     path = folder / backup.file_name(w.db, now)
-    manifest = backup.audited(w.db, path, f"worker:{w.identity.id}", now)
+    try:
+        manifest = backup.audited(w.db, path, f"worker:{w.identity.id}", now)
+    except Exception:
+        # Un-mark the period, so the next run (any worker's) tries again instead of skipping to the next one.
+        with w.recorder.transaction() as session:
+            leases.unmark(session, BACKUP_LEASE, key)
+        raise
     gone = backup.rotate(folder, w.settings.backup_keep, path.suffix)
     log.info("backup %s (event seq up to %d); removed %d older", path.name, manifest.max_seq, len(gone))
     return path
