@@ -267,11 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
     a = alert_sub.add_parser("unsilence", parents=[common], help="end a silence now")
     a.add_argument("silence_id", type=_positive_int, metavar="ID", help="silence id")
 
+    from db.data_cli import add_parsers as add_data_parsers
     from db.fleet_cli import add_parsers as add_fleet_parsers
     from db.schedule_cli import add_parser as add_schedule_parser
 
     add_schedule_parser(sub, common)
     add_fleet_parsers(sub, common)
+    add_data_parsers(sub, common)
     return parser
 
 
@@ -308,7 +310,10 @@ class Stack:
 
         self.settings = settings
         self.db = open_database(
-            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            redact=settings.redact_patterns(),
         )
         if migrate:
             upgrade(self.db)
@@ -755,6 +760,18 @@ def cmd_fleet(args: argparse.Namespace, settings: Settings) -> int:
         stack.close()
 
 
+def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
+    from db import data_cli
+
+    stack = Stack(settings, migrate=args.command != "restore")
+    try:
+        if args.command == "restore":
+            return data_cli.restore(args, settings, stack.db)
+        return data_cli.run(args, settings, stack.db)
+    finally:
+        stack.close()
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "all": lambda a, s: cmd_run(a, s, web=True, worker=True),
     "web": lambda a, s: cmd_run(a, s, web=True, worker=False),
@@ -771,6 +788,13 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "schedule": cmd_schedule,
     "fleet": cmd_fleet,
     "limit": cmd_fleet,
+    "prune": cmd_data,
+    "archive": cmd_data,
+    "import": cmd_data,
+    "backup": cmd_data,
+    "restore": cmd_data,
+    "erase": cmd_data,
+    "vacuum": cmd_data,
 }
 
 

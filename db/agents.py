@@ -12,7 +12,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Float, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from db import bins, histograms
+from db import bins, histograms, horizon
 from db.costs import scoped
 from db.frames import to_frame
 from db.models import Invocation, Task, UsageHourly, Worker, WorkerHourly
@@ -327,7 +327,7 @@ def roles(session: Session, scope: Scope, exact_below: int = EXACT_BELOW) -> pd.
     finished = sums["finished"].astype(float)
     sums["failure_rate"] = (sums["failed"] / finished).where(finished > 0)
     sums["avg_s"] = (sums["duration_s"] / finished).where(finished > 0)
-    exact = finished.sum() < exact_below
+    exact = finished.sum() < horizon.exact_below(session, scope.start, exact_below)
     p95 = _exact_p95(session, scope) if exact else _estimated_p95(session, scope)
     sums["p95_s"] = sums["role"].map(p95)
     frame = sums.sort_values(["cost", "role"], ascending=[False, True])[ROLE_COLUMNS].reset_index(drop=True)

@@ -44,6 +44,13 @@ ACTIONS = (
     "worker.forget",
     "limit.set",
     "limit.remove",
+    # data lifecycle (issue 17)
+    "data.prune",
+    "data.archive",
+    "data.import",
+    "data.backup",
+    "data.restore",
+    "data.erase",
 )
 
 

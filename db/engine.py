@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,11 +12,13 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.redact import INFO_KEY, Redactor
 from db.unavailable import DatabaseHealth
 from db.writelock import GatedConnection, begin_immediate, gate_for
 from db.writestats import CommitStats
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WAL_LIMIT_BYTES = 64 * 1024 * 1024
 POOL_TIMEOUT_SECONDS = 10.0
 
 
@@ -81,6 +83,7 @@ def open_database(
     pool_size: int = 10,
     max_overflow: int = 5,
     busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+    redact: Sequence[str] = (),
 ) -> Database:
     """Both engines of the database at `raw_url`. On PostgreSQL the process opens at most
     pool_size + max_overflow connections (TASKLENS_DB_POOL_SIZE, TASKLENS_DB_MAX_OVERFLOW); a request that
@@ -104,7 +107,9 @@ def open_database(
         read_engine = write_engine
     else:
         raise ValueError(f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql")
-    write_session = sessionmaker(write_engine, expire_on_commit=False)
+    # TASKLENS_REDACT rides on every write session, where the write path (db/writes.py) applies it once.
+    info = {INFO_KEY: Redactor(redact)} if redact else {}
+    write_session = sessionmaker(write_engine, expire_on_commit=False, info=info)
     read_session = sessionmaker(read_engine, expire_on_commit=False)
     stats.attach(write_session)
     health = DatabaseHealth()
@@ -132,7 +137,15 @@ def _sqlite_engine(url: URL, *, immediate: bool, busy_timeout_ms: int) -> Engine
         # a deferred BEGIN that later writes fails with "database is locked" under concurrent writers.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
+        # Before the first table exists (a new file) this makes pages freed by pruning returnable to the file
+        # system a few at a time (db/retention.py runs incremental_vacuum); an older file keeps its mode until
+        # `python app.py vacuum`.
+        if cur.execute("PRAGMA page_count").fetchone()[0] == 0:  # on a file in use it would wait for the lock
+            cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cur.execute("PRAGMA journal_mode=WAL")
+        # Each time the WAL restarts from its beginning (after a complete checkpoint), the file is cut back to
+        # this size: without it a WAL that once grew under load (522 MB seen) never shrank (db/walcheck.py).
+        cur.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         # Page cache per connection: 16 MB for writers; 4 MB for readers, of which a web process may hold a

@@ -69,3 +69,8 @@ def mark_once(session: Session, name: str, key: str, now: datetime) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def unmark(session: Session, name: str, key: str) -> None:
+    """Undo `mark_once` for `key` (its work failed), so the next caller marks it again."""
+    session.execute(update(JL).where(JL.c.name == name, JL.c.last_key == key).values(last_key=None))

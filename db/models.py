@@ -83,7 +83,8 @@ class Task(Base):
     placeholder: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     __table_args__ = (
-        Index("ix_tasks_created_at", "created_at"),
+        # No index on created_at alone: ix_tasks_created_status (created_at, status) serves every query on it
+        # (migration 0014 dropped the redundant one).
         Index("ix_tasks_last_updated_at", "last_updated_at"),
         Index("ix_tasks_completed_at", "completed_at"),
         # "The newest N tasks that ended as X" and today's outcomes, fast with or without planner statistics.

@@ -13,7 +13,7 @@ from sqlalchemy import func, literal, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
-from db import bins, histograms
+from db import bins, histograms, horizon
 from db.frames import add_up, to_frame
 from db.models import Activity, CreatedHourly, Invocation, Task, TaskHourly, ToolHourly
 from db.rollcut import Split, split
@@ -209,6 +209,7 @@ class PerfKpis:
 def kpis(session: Session, scope: Scope, exact_below: int = EXACT_BELOW) -> PerfKpis:
     """Over tasks that ended in the range: cycle and processing times of the completed ones, queue wait of
     every one that started, and the outcome counts behind throughput, success and retry rates."""
+    exact_below = horizon.exact_below(session, scope.start, exact_below)
     sums = ended_sums(session, scope)
     by_status = sums.groupby("status")[SUMS].sum() if not sums.empty else pd.DataFrame(columns=SUMS)
 
@@ -300,6 +301,7 @@ def duration_quantiles(session: Session, scope: Scope, exact_below: int = EXACT_
     n, min, p25, median, p75, p95, max, estimated. Exact (one sort per kind) for small ranges; from the
     histogram rollup, with the exact minimum and maximum, for large ones."""
     columns = ["kind", "n", *BOX_PERCENTILES, "estimated"]
+    exact_below = horizon.exact_below(session, scope.start, exact_below)
     sums = ended_sums(session, scope)
     done = sums[sums["status"] == COMPLETED]
     if int(done["started"].sum()) < exact_below:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from db import rollup_tables
+from db import horizon, rollup_tables
 from db.models import Invocation, JobLease, Task, TaskEvent
 from db.rollup_tables import Window
 from db.sqlfuncs import hour_floor
@@ -24,6 +24,7 @@ SKEW = timedelta(minutes=5)
 # Past this many separate old hours to redo, one window from the oldest up is cheaper than many small ones.
 MAX_WINDOWS = 24
 PG_LOCK = 7_291_002
+COMPACTED = "retention:events-compacted"
 BUILD_STEP = timedelta(days=7)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -31,6 +32,12 @@ DAY = timedelta(days=1)
 T = Task.__table__.c
 I = Invocation.__table__.c  # noqa: E741
 E = TaskEvent.__table__.c
+
+
+def compacted_before(session: Session) -> datetime | None:
+    """db/compaction.MARK's time (kept here: compaction imports this module, not the other way)."""
+    key = session.scalar(select(JobLease.last_key).where(JobLease.name == COMPACTED))
+    return datetime.fromisoformat(key) if key else None
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -50,11 +57,28 @@ def rebuild(session: Session, since: datetime | None) -> None:
 
 
 def _apply(session: Session, hours: list[Window], days: list[Window]) -> None:
+    # Before the retention horizon the source rows may be pruned: a rebuild there would replace complete
+    # counts with those of the survivors, so the rollups before it are final (db/horizon.py, db/retention.py).
+    edge = horizon.pruned_before(session)
+    hours = [horizon.clip(w, edge) for w in hours if not horizon.frozen(w, edge)]
+    days = [horizon.clip(w, edge) for w in days if not horizon.frozen(w, edge)]
+    # Compacted events (db/compaction.py) are gone from the log but counted in events_hourly: its hours before
+    # the compaction mark are final as well.
+    compacted = compacted_before(session)
     for build in rollup_tables.HOURLY:
         for window in hours:
+            if build is rollup_tables.events and compacted is not None:
+                if horizon.frozen(window, compacted):
+                    continue
+                window = horizon.clip(window, compacted)
             build(session, window)
     for window in days:
         rollup_tables.daily_histograms(session, window)
+
+
+def rebuild_windows(session: Session, hours: list[Window], days: list[Window]) -> None:
+    """Rebuild these hour and day windows (never before the retention horizon)."""
+    _apply(session, hours, days)
 
 
 def _merge(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:

@@ -12,6 +12,9 @@ from typing import Any
 
 from db.clientclock import DEFAULT_FUTURE_SECONDS, DEFAULT_PAST_SECONDS, SkewWindow
 from db.pricing import DEFAULT_PRICES, Price, load_prices
+from db.redact import RedactError
+from db.redact import parse as parse_redact
+from db.retention import Policy as RetentionPolicy
 
 ENV_PREFIX = "TASKLENS_"
 AUTO_RATE_LIMIT = "600/minute"
@@ -90,6 +93,25 @@ class Settings:
     # often the fleet's one evaluator looks at absence and rates (events wake it sooner).
     alert_webhook_url: str | None = None
     alert_eval_seconds: float = 1.0
+    # Data lifecycle (issue 17; README "Data lifecycle"). Finished tasks with nothing recorded for this many
+    # days are pruned with everything under them (0 keeps them forever); the analytics rollups keep counting
+    # them. Audit rows and report runs have their own periods. With ARCHIVE_DIR set, pruned tasks are first
+    # written there as gzip JSON Lines.
+    retain_days: float = 0.0
+    # Finished tasks' progress, activity, call and usage events (repeated in their rows) are deleted after this
+    # many days; created and transition events stay with the task (0: never).
+    compact_events_days: float = 0.0
+    audit_retain_days: float = 0.0
+    report_runs_retain_days: float = 0.0
+    retain_batch: int = 100
+    archive_dir: str | None = None
+    # Scheduled backups: one every BACKUP_EVERY_HOURS into BACKUP_DIR (unset: none), the newest BACKUP_KEEP kept.
+    backup_dir: str | None = None
+    backup_keep: int = 7
+    backup_every_hours: float = 24.0
+    # Regular expressions (one, or a JSON list) replaced by [REDACTED] in titles, prompts, responses, errors,
+    # activity and call messages before they are stored (db/redact.py).
+    redact: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -172,6 +194,21 @@ class Settings:
             raise SettingsError(
                 f"TASKLENS_ALERT_EVAL_SECONDS must be positive, got {self.alert_eval_seconds}"
             )
+        for name in ("retain_days", "compact_events_days", "audit_retain_days", "report_runs_retain_days"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"TASKLENS_{name.upper()} must not be negative (0 keeps everything)")
+        if not 1 <= self.retain_batch <= 10_000:
+            raise SettingsError(f"TASKLENS_RETAIN_BATCH must be between 1 and 10000, got {self.retain_batch}")
+        try:
+            self.redact_patterns()
+        except RedactError as exc:
+            raise SettingsError(str(exc)) from None
+        if self.backup_keep < 1:
+            raise SettingsError(f"TASKLENS_BACKUP_KEEP must be at least 1, got {self.backup_keep}")
+        if self.backup_every_hours <= 0:
+            raise SettingsError(
+                f"TASKLENS_BACKUP_EVERY_HOURS must be positive, got {self.backup_every_hours}"
+            )
         if self.worker_offline_hide_hours <= 0:
             raise SettingsError(
                 f"TASKLENS_WORKER_OFFLINE_HIDE_HOURS must be positive, got {self.worker_offline_hide_hours}"
@@ -232,6 +269,20 @@ class Settings:
     def base_url(self) -> str:
         """Where people reach the dashboard, for links sent out of it (e-mails, webhooks)."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def redact_patterns(self) -> tuple[str, ...]:
+        return parse_redact(self.redact)
+
+    def retention(self) -> RetentionPolicy:
+        """What retention prunes (db/retention.py), from the TASKLENS_*RETAIN* settings."""
+        return RetentionPolicy(
+            tasks_days=self.retain_days or None,
+            events_days=self.compact_events_days or None,
+            audit_days=self.audit_retain_days or None,
+            report_runs_days=self.report_runs_retain_days or None,
+            archive_dir=Path(self.archive_dir).expanduser().resolve() if self.archive_dir else None,
+            batch=self.retain_batch,
+        )
 
     def prices(self) -> dict[str, Price]:
         return load_prices(self.prices_file) if self.prices_file else dict(DEFAULT_PRICES)

@@ -9,10 +9,10 @@ from typing import cast
 from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
-from db import rollup_tables
+from db import rollups
 from db.models import Invocation, Task, TaskEvent
+from db.retention import forget_search
 from db.rollcut import refreshed_until
-from db.rollups import floor_day, floor_hour
 from db.sqlfuncs import hour_floor
 from db.states import TERMINAL, TaskStatus
 from db.writes import lock_status
@@ -40,15 +40,13 @@ def delete_task(session: Session, task_id: int) -> list[datetime]:
     if status not in TERMINAL:
         raise TaskNotFinished(task_id, status)
     hours = _counted_hours(session, task_id)
+    forget_search(session, [task_id])  # SQLite's contentless index would keep the call's terms
     session.execute(delete(T).where(T.c.id == task_id))  # the rows under it go by ON DELETE CASCADE
     cut = refreshed_until(session)
     # Hours since the last refresh are rolled by the next one; only rolled hours hold the task's counts.
     stale = sorted(h for h in hours if cut is not None and h < cut)
-    for window in _windows(stale, HOUR):
-        for build in rollup_tables.HOURLY:
-            build(session, window)
-    for window in _windows(sorted({floor_day(h) for h in stale}), DAY):
-        rollup_tables.daily_histograms(session, window)
+    days = _windows(sorted({rollups.floor_day(h) for h in stale}), DAY)
+    rollups.rebuild_windows(session, list(_windows(stale, HOUR)), list(days))
     return stale
 
 
@@ -56,7 +54,7 @@ def _counted_hours(session: Session, task_id: int) -> set[datetime]:
     """Every hour a rollup may have counted the task in: its creation and end, its calls, its events (the
     event-rate and tool-use tables count those)."""
     row = session.execute(select(T.c.created_at, T.c.completed_at).where(T.c.id == task_id)).one()
-    found = {floor_hour(at) for at in row if at is not None}
+    found = {rollups.floor_hour(at) for at in row if at is not None}
     for column, table in ((E.c.at, E), (I.c.started_at, I)):
         query = select(hour_floor(column)).where(table.c.task_id == task_id).distinct()
         found.update(_as_datetime(v) for v in session.scalars(query))

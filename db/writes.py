@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from db import search
+from db import redact, search
 from db.models import Activity, Invocation, Task, TaskEvent, TaskTag, Worker
 from db.ops import (
     EVENT_MESSAGE_PREVIEW,
@@ -105,6 +105,9 @@ def insert_tasks(
 ) -> list[int]:
     """Inserts queued tasks; `created` gives each its creation time by the producer's clock (default now)."""
     now = now or utcnow()
+    redactor = session.info.get(redact.INFO_KEY)
+    if redactor is not None:
+        specs = redactor.items(specs)
     when = list(created) if created is not None else [None] * len(specs)
     rows = [
         {
@@ -217,6 +220,9 @@ def apply_ops(
     events may come out of order); without, that is InvocationNotFound.
     Raises TaskNotFound, InvocationNotFound or IllegalTransition, leaving the rollback to the caller."""
     now = now or utcnow()
+    redactor = session.info.get(redact.INFO_KEY)
+    if redactor is not None:  # TASKLENS_REDACT: before anything of the ops is stored
+        ops = redactor.items(ops)
     row = session.execute(_LOCK_ROW, {"tid": task_id}).one_or_none()
     if row is None:
         raise TaskNotFound(task_id)

@@ -22,7 +22,8 @@ from worker.history import generate_history
 
 PAGES = (
     *("/", "/tasks", "/tasks/1", "/submit", "/costs", "/budgets"),
-    *("/agents", "/workers/{worker}", "/performance", "/database", "/reports", "/schedules", "/audit"),
+    *("/agents", "/workers/{worker}", "/performance", "/database", "/data", "/reports", "/schedules"),
+    "/audit",
 )
 WIDTH = "document.getElementById('{field}').getBoundingClientRect().width"
 OVERFLOW = """() => {

@@ -8,9 +8,10 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from db import report_store, rollups, schedule_fire
+from db import backup, leases, report_store, retention, rollups, schedule_fire, walcheck
 from db.timeutil import utcnow
 from db.writestats import flush_write_stats
 from reports.runner import run_dir
@@ -129,6 +130,63 @@ def prune_report_files(w: Worker) -> list[int]:
     return marked
 
 
+RETENTION_LEASE = "retention"
+BACKUP_LEASE = "backup"
+# Held past each run (not released), so one worker of the fleet prunes per period and the others find the lease
+# taken; a worker gone for this long hands the job to another.
+SINGLETON_SECONDS = 1800.0
+
+
+def _singleton(w: Worker, name: str) -> bool:
+    with w.recorder.transaction() as session:
+        return leases.acquire(session, name, w.identity.id, utcnow(), SINGLETON_SECONDS)
+
+
+def apply_retention(w: Worker) -> retention.PruneResult | None:
+    """TASKLENS_RETAIN_DAYS and friends, by one worker of the fleet at a time (a database lease); each batch is
+    its own short transaction, so claims and flushes interleave with it."""
+    policy = w.settings.retention()
+    if not policy.active or not _singleton(w, RETENTION_LEASE):
+        return None
+    result = retention.prune(
+        w.recorder.transaction, w.db.reading, utcnow(), policy, f"worker:{w.identity.id}"
+    )
+    for run_id in result.report_runs:
+        shutil.rmtree(run_dir(w.settings.reports_path, run_id), ignore_errors=True)
+    if result.rows:
+        walcheck.vacuum_free_pages(w.db)  # SQLite: the file shrinks by what was pruned
+    return result
+
+
+def checkpoint_wal(w: Worker) -> None:
+    """SQLite: empty the WAL when readers leave a gap (writers' PASSIVE checkpoints never restart it)."""
+    walcheck.truncate_wal(w.db)
+
+
+def scheduled_backup(w: Worker) -> Path | None:
+    """One backup per TASKLENS_BACKUP_EVERY_HOURS into TASKLENS_BACKUP_DIR across the fleet (the period's key is
+    marked once), keeping the newest TASKLENS_BACKUP_KEEP."""
+    if not w.settings.backup_dir:
+        return None
+    now = utcnow()
+    key = backup.period_key(now, timedelta(hours=w.settings.backup_every_hours))
+    with w.recorder.transaction() as session:
+        if not leases.mark_once(session, BACKUP_LEASE, key, now):
+            return None
+    folder = Path(w.settings.backup_dir).expanduser().resolve()
+    path = folder / backup.file_name(w.db, now)
+    try:
+        manifest = backup.audited(w.db, path, f"worker:{w.identity.id}", now)
+    except Exception:
+        # Un-mark the period, so the next run (any worker's) tries again instead of skipping to the next one.
+        with w.recorder.transaction() as session:
+            leases.unmark(session, BACKUP_LEASE, key)
+        raise
+    gone = backup.rotate(folder, w.settings.backup_keep, path.suffix)
+    log.info("backup %s (event seq up to %d); removed %d older", path.name, manifest.max_seq, len(gone))
+    return path
+
+
 @dataclass(frozen=True)
 class PeriodicJob:
     id: str
@@ -148,4 +206,7 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("enqueue-schedules", enqueue_schedules, lambda w: 1.0),
     PeriodicJob("sweep-report-runs", sweep_report_runs, lambda w: w.settings.sweep_seconds * 2),
     PeriodicJob("prune-report-files", prune_report_files, lambda w: 3600.0),
+    PeriodicJob("apply-retention", apply_retention, lambda w: 600.0),
+    PeriodicJob("checkpoint-wal", checkpoint_wal, lambda w: walcheck.EVERY_SECONDS),
+    PeriodicJob("scheduled-backup", scheduled_backup, lambda w: 300.0),
 )

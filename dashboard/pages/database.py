@@ -41,6 +41,7 @@ DBI_TABLES = "dbi-tables"
 DBI_RANGE = "dbi-range"  # what the range callback last computed: when, for which scope and push, the peak
 DBI_RANGE_TICK = "dbi-range-tick"
 DBI_SIZES_TICK = "dbi-sizes-tick"
+DBI_DATA_LINK = "dbi-data-link"
 
 RANGE_EVERY_S = 15.0
 SIZES_EVERY_S = 300.0
@@ -60,7 +61,14 @@ def layout(**query: Any) -> html.Div:
 
     return html.Div(
         [
-            html.H3("Database", className="mb-3"),
+            html.Div(
+                # The navbar is full at 1400 px: the Data page (retention, backups, sizes per day) hangs here.
+                [
+                    html.H3("Database", className="mb-0"),
+                    dcc.Link("Data lifecycle →", href="/data", id=DBI_DATA_LINK, className="small"),
+                ],
+                className="d-flex justify-content-between align-items-center mb-3",
+            ),
             scope_section(query),
             dcc.Store(id=DBI_RANGE),
             dcc.Interval(id=DBI_RANGE_TICK, interval=int(RANGE_EVERY_S * 1000)),
