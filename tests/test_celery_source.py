@@ -30,8 +30,6 @@ from tests.conftest import sqlite_database
 from tests.helpers import APP, REPO_ROOT, clean_env, stop_process, wait_until
 from worker.celerysource.consumer import CeleryConsumer
 
-pytestmark = pytest.mark.slow
-
 
 class Source:
     """A TaskLens database with the Celery source consuming `broker` in this process."""
@@ -98,6 +96,7 @@ def source(redis_url: str, celery_app: Any, tmp_path_factory: pytest.TempPathFac
     src.close()
 
 
+@pytest.mark.slow
 def test_outcomes_states_runtimes_and_tracebacks(source: Source, celery_app: Any) -> None:
     ok = celery_app.send_task("tests.add", args=(2, 3), kwargs={"password": "hunter2"})
     bad = celery_app.send_task("tests.boom", args=("kaput",))
@@ -136,6 +135,7 @@ def test_outcomes_states_runtimes_and_tracebacks(source: Source, celery_app: Any
     assert "TimeLimitExceeded" in (timed_out.error_message or "")
 
 
+@pytest.mark.slow
 def test_revoke_a_running_task(source: Source, celery_app: Any) -> None:
     task = celery_app.send_task("tests.sleepy", args=(60,))
     running = wait_until(
@@ -148,6 +148,7 @@ def test_revoke_a_running_task(source: Source, celery_app: Any) -> None:
     assert (revoked.status, revoked.failure_reason) == ("cancelled", "terminated")
 
 
+@pytest.mark.slow
 def test_worker_rows_follow_worker_events(source: Source, celery_app: Any) -> None:
     def online() -> list[WorkerRow]:
         with source.db.reading() as s:
@@ -158,6 +159,7 @@ def test_worker_rows_follow_worker_events(source: Source, celery_app: Any) -> No
     assert rows[0].host == os.uname().nodename
 
 
+@pytest.mark.slow
 def test_one_consumer_per_broker(source: Source, redis_url: str) -> None:
     """A second process's consumer of the same broker on the same database stands by."""
     url = str(source.db.url)
@@ -170,6 +172,7 @@ def test_one_consumer_per_broker(source: Source, redis_url: str) -> None:
     assert holder == source.consumer.holder
 
 
+@pytest.mark.slow
 def test_consumer_killed_mid_stream_duplicates_nothing(
     redis_url: str, celery_app: Any, tmp_path: Any
 ) -> None:
@@ -296,6 +299,7 @@ def test_replayed_and_out_of_order_events_change_nothing(db: Database) -> None:
     assert after[:5] == first[:5] and after[6] == first[6]
 
 
+@pytest.mark.slow
 def test_rabbitmq(tmp_path: Any) -> None:
     """The same source on RabbitMQ (a vhost of its own): its durable queue and acknowledgements after commit
     make a consumer killed mid-stream lose nothing and duplicate nothing; same records as on Redis."""
@@ -310,3 +314,22 @@ def test_rabbitmq(tmp_path: Any) -> None:
             assert failed.status == "failed" and "ValueError: on rabbit" in "\n".join(src.activity(failed.id))
         finally:
             src.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        ((), {}, "give the Celery broker"),
+        (
+            ("--broker", "http://127.0.0.1:6379/0"),
+            {},
+            "TASKLENS_CELERY_BROKER must be a redis:// or amqp:// URL",
+        ),
+        ((), {"TASKLENS_CELERY_ARGS_MAX_CHARS": "-1"}, "TASKLENS_CELERY_ARGS_MAX_CHARS must not be negative"),
+    ],
+)
+def test_cli_refuses_what_it_cannot_use(args: tuple[str, ...], env: dict[str, str], message: str) -> None:
+    from tests.helpers import run_cli
+
+    result = run_cli("celery", *args, env=clean_env(**env), timeout=60)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
