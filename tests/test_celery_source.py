@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -333,3 +333,51 @@ def test_cli_refuses_what_it_cannot_use(args: tuple[str, ...], env: dict[str, st
 
     result = run_cli("celery", *args, env=clean_env(**env), timeout=60)
     assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_apply_ops_many_writes_what_apply_ops_writes(db: Database) -> None:
+    """The set-based variant the Celery source uses leaves the same rows and events as one apply_ops a task."""
+    from db.ops import ActivityLine, ClientTime, Op, TaskSpec, Transition
+    from db.states import IllegalTransition, TaskKind, TaskStatus
+    from db.writes import Deferred, TaskNotFound, apply_ops, apply_ops_many, insert_tasks
+
+    at = datetime(2026, 12, 1, 12, 0, 0)
+    ops: list[Op] = [
+        ClientTime(at),
+        Transition(TaskStatus.RUNNING, worker_id="celery@a"),
+        ActivityLine("Traceback …"),
+        ClientTime(at + timedelta(seconds=2)),
+        Transition(TaskStatus.FAILED, reason="error", error="ValueError('x')"),
+    ]
+    recorder = Recorder(db, Hub())
+    with recorder.transaction() as s:
+        one, many, other = insert_tasks(s, [TaskSpec("t", TaskKind.CELERY)] * 3, actor="test")
+        apply_ops(s, one, ops, actor="test")
+        pending = Deferred()
+        apply_ops_many(s, [(many, ops), (other, ops[:2])], actor="test", now=at, deferred=pending)
+        pending.flush(s, at)
+    columns = (
+        "status",
+        "worker_id",
+        "started_at",
+        "completed_at",
+        "error_message",
+        "failure_reason",
+        "update_count",
+        "activity_count",
+    )
+    with db.reading() as s:
+        rows = {t.id: t for t in s.scalars(select(Task).where(Task.id.in_([one, many, other])))}
+        events = dict(
+            s.execute(
+                select(TaskEvent.task_id, func.count())
+                .where(TaskEvent.task_id.in_([one, many]))
+                .group_by(TaskEvent.task_id)
+            ).all()
+        )
+    assert [getattr(rows[one], c) for c in columns] == [getattr(rows[many], c) for c in columns]
+    assert events[one] == events[many] and rows[other].status == "running"
+    with pytest.raises(IllegalTransition), recorder.transaction() as s:
+        apply_ops_many(s, [(other, ops[1:2])], actor="test", now=at, deferred=Deferred())
+    with pytest.raises(TaskNotFound), recorder.transaction() as s:
+        apply_ops_many(s, [(10**9, ops)], actor="test", now=at, deferred=Deferred())

@@ -94,7 +94,10 @@ class Translator:
         if raw is None or self.args_max_chars == 0:
             return None
         text = raw if isinstance(raw, str) else repr(raw)
-        if self.redact_keys:
+        lowered = text.lower()
+        if any(
+            key in lowered for key in self.redact_keys
+        ):  # parsing every repr would cost more than the rest
             text = redact(text, self.redact_keys)
         if len(text) > self.args_max_chars:
             text = text[: self.args_max_chars - 1] + "…"
