@@ -381,3 +381,41 @@ def test_apply_ops_many_writes_what_apply_ops_writes(db: Database) -> None:
         apply_ops_many(s, [(other, ops[1:2])], actor="test", now=at, deferred=Deferred())
     with pytest.raises(TaskNotFound), recorder.transaction() as s:
         apply_ops_many(s, [(10**9, ops)], actor="test", now=at, deferred=Deferred())
+
+
+@pytest.mark.slow
+def test_flower_controls_through_the_api(source: Source, celery_app: Any, redis_url: str) -> None:
+    """Revoke/terminate, a rate limit, pool grow and shrink, queue lengths: sent on the real broker, confirmed
+    by the real worker, audited; without a broker configured, 409."""
+    from dashboard.bridge import ChangeFeed
+    from dashboard.services import Services
+    from db.models import AuditLog
+    from tests.api_support import api_client, call
+
+    def client_for(broker: str | None) -> Any:
+        settings = Settings(database_url=str(source.db.url), celery_broker=broker)
+        return api_client(
+            Services(settings, source.db, source.recorder, ChangeFeed(source.db, source.recorder.hub))
+        )
+
+    client = client_for(redis_url)
+    queues = call(client, "GET", "/celery/queues")["items"]
+    assert any(q["name"] == "celery" and isinstance(q["messages"], int) for q in queues)
+
+    limited = call(client, "PUT", "/celery/rate-limits/tests.add", {"rate": "600/m"})
+    assert any(w.startswith("tl18-") for w in limited["workers"])
+    hostname = limited["workers"][0]
+    assert call(client, "POST", f"/celery/workers/{hostname}/pool", {"change": 1})["workers"] == [hostname]
+    assert call(client, "POST", f"/celery/workers/{hostname}/pool", {"change": -1})["workers"] == [hostname]
+    call(client, "PUT", "/celery/rate-limits/tests.add", {"rate": "0"})
+    call(client, "PUT", "/celery/rate-limits/tests.add", {"rate": "fast"}, status=422)
+
+    task = celery_app.send_task("tests.sleepy", args=(60,))
+    wait_until(lambda: (t := source.task(task.id)) is not None and t.status == "running", what="it to run")
+    call(client, "POST", f"/celery/tasks/{task.id}/revoke", {"terminate": True, "signal": "SIGKILL"})
+    assert source.wait_ended(task.id).status == "cancelled"
+
+    with source.db.reading() as s:
+        actions = set(s.scalars(select(AuditLog.action)))
+    assert {"api.revoke_celery_task", "api.set_celery_rate_limit", "api.resize_celery_pool"} <= actions
+    call(client_for(None), "POST", f"/celery/tasks/{task.id}/revoke", {}, status=409)

@@ -16,6 +16,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from dashboard.api import alert_schemas as al
 from dashboard.api import budget_schemas as bu
+from dashboard.api import celery as ce
 from dashboard.api import fleet as fl
 from dashboard.api import schedule_schemas as ss
 from dashboard.api import schemas as s
@@ -72,6 +73,8 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
     al.SilenceOut,
     bu.BudgetList,
     bu.BudgetOut,
+    ce.ControlSent,
+    ce.QueueList,
 ]
 REQUEST_MODELS: list[type[BaseModel]] = [
     s.TaskCreate,
@@ -84,6 +87,9 @@ REQUEST_MODELS: list[type[BaseModel]] = [
     al.RuleUpdate,
     al.SilenceCreate,
     bu.BudgetCreate,
+    ce.RevokeBody,
+    ce.RateLimitBody,
+    ce.PoolBody,
 ]
 
 
@@ -308,6 +314,44 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
             {200: ("the schedule", ss.ScheduleDetail)},
             (400, 404),
             path=("schedule_id",),
+        )
+    },
+    "/celery/tasks/{celery_id}/revoke": {
+        "post": _op(
+            "revoke_celery_task",
+            "Revoke a Celery task by its id on every worker (terminate: also kill it if it runs)",
+            {200: ("the command was sent", ce.ControlSent)},
+            (400, 409, 415, 422, 503),
+            path=("celery_id",),
+            body=ce.RevokeBody,
+        )
+    },
+    "/celery/rate-limits/{task_name}": {
+        "put": _op(
+            "set_celery_rate_limit",
+            'Set a Celery task type\'s rate limit on every worker ("0" removes it)',
+            {200: ("the command was sent; the workers that confirmed", ce.ControlSent)},
+            (400, 409, 415, 422, 503),
+            path=("task_name",),
+            body=ce.RateLimitBody,
+        )
+    },
+    "/celery/workers/{hostname}/pool": {
+        "post": _op(
+            "resize_celery_pool",
+            "Grow or shrink a Celery worker's pool by a number of processes",
+            {200: ("the command was sent; the workers that confirmed", ce.ControlSent)},
+            (400, 409, 415, 422, 503),
+            path=("hostname",),
+            body=ce.PoolBody,
+        )
+    },
+    "/celery/queues": {
+        "get": _op(
+            "celery_queues",
+            "Messages waiting in the Celery broker's queues (those recorded tasks were sent to, and celery)",
+            {200: ("the queues", ce.QueueList)},
+            (400, 409, 503),
         )
     },
     "/workers/{worker_id}/drain": {
