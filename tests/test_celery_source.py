@@ -419,3 +419,11 @@ def test_flower_controls_through_the_api(source: Source, celery_app: Any, redis_
         actions = set(s.scalars(select(AuditLog.action)))
     assert {"api.revoke_celery_task", "api.set_celery_rate_limit", "api.resize_celery_pool"} <= actions
     call(client_for(None), "POST", f"/celery/tasks/{task.id}/revoke", {}, status=409)
+
+
+def test_queue_table_colours_depths() -> None:
+    from dashboard.celery_queues import queue_table
+    from dashboard.celerycontrol import QueueDepth
+
+    text = str(queue_table([QueueDepth("celery", 5), QueueDepth("bulk", 5_000), QueueDepth("gone", None)]))
+    assert "'success'" in text and "'danger'" in text and "unknown" in text and "5,000" in text

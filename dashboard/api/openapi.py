@@ -321,7 +321,7 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
             "revoke_celery_task",
             "Revoke a Celery task by its id on every worker (terminate: also kill it if it runs)",
             {200: ("the command was sent", ce.ControlSent)},
-            (400, 409, 415, 422, 503),
+            (400, 409, 415, 422),
             path=("celery_id",),
             body=ce.RevokeBody,
         )
@@ -331,7 +331,7 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
             "set_celery_rate_limit",
             'Set a Celery task type\'s rate limit on every worker ("0" removes it)',
             {200: ("the command was sent; the workers that confirmed", ce.ControlSent)},
-            (400, 409, 415, 422, 503),
+            (400, 409, 415, 422),
             path=("task_name",),
             body=ce.RateLimitBody,
         )
@@ -341,7 +341,7 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
             "resize_celery_pool",
             "Grow or shrink a Celery worker's pool by a number of processes",
             {200: ("the command was sent; the workers that confirmed", ce.ControlSent)},
-            (400, 409, 415, 422, 503),
+            (400, 409, 415, 422),
             path=("hostname",),
             body=ce.PoolBody,
         )
@@ -351,7 +351,7 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
             "celery_queues",
             "Messages waiting in the Celery broker's queues (those recorded tasks were sent to, and celery)",
             {200: ("the queues", ce.QueueList)},
-            (400, 409, 503),
+            (400, 409),
         )
     },
     "/workers/{worker_id}/drain": {
@@ -576,6 +576,9 @@ PATH_PARAMS = {
     "silence_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     "budget_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     "worker_id": {"type": "string"},
+    "celery_id": {"type": "string", "description": "Celery's task id (the task's external_id)"},
+    "task_name": {"type": "string", "description": "a Celery task name, e.g. proj.tasks.add"},
+    "hostname": {"type": "string", "description": "a Celery worker's hostname, e.g. celery@web-1"},
     "key": {"type": "string", "description": "kind:<kind> or tag:<tag>"},
 }
 
