@@ -1,6 +1,6 @@
 """Dashboard layer: the Agents page's "Celery broker" card — messages waiting in each queue of the Celery
-broker (dashboard/celerycontrol.queue_depths), re-read on the page's slow tick: the broker pushes nothing.
-Shown only with TASKLENS_CELERY_BROKER set. `queue_table` is pure; `depths` is what the callback runs."""
+broker as the Celery source last measured them (db/broker_queues.py, every 10 s), re-read on the page's slow
+tick. Shown only when something was measured. `queue_table` is pure; `body` is what the callback runs."""
 
 from __future__ import annotations
 
@@ -9,16 +9,15 @@ from typing import Any
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, html
-from sqlalchemy import select
 
-from dashboard import celerycontrol
+from dashboard.components.fmt import when
 from dashboard.services import Services
-from db.models import TaskTag
+from db import broker_queues
 
 CARD = "celery-queues-card"
 BODY = "celery-queues-body"
 HIDDEN = {"display": "none"}
-# Flower's broker page shows a queue as busy from the first waiting message; colour from these counts.
+# Badge colours by waiting messages (the broker_queue_depth alert rule has its own threshold).
 WARN_AT, DANGER_AT = 100, 1000
 
 
@@ -27,16 +26,14 @@ def card() -> dbc.Card:
         [dbc.CardHeader("Celery broker: queue lengths"), dbc.CardBody(id=BODY, children="…")],
         id=CARD,
         className="mb-3",
-        style=HIDDEN,  # shown by the callback when a broker is configured
+        style=HIDDEN,  # shown by the callback once the Celery source has measured something
     )
 
 
-def queue_table(depths: list[celerycontrol.QueueDepth]) -> Any:
-    if not depths:
-        return html.Div("No queues yet.", className="text-muted small")
-    rows = []
-    for d in depths:
-        n = d.messages
+def queue_table(rows: list[dict[str, Any]]) -> Any:
+    body = []
+    for r in rows:
+        n = r["messages"]
         color = (
             "secondary"
             if n is None
@@ -47,30 +44,38 @@ def queue_table(depths: list[celerycontrol.QueueDepth]) -> Any:
             else "success"
         )
         label = "unknown" if n is None else f"{n:,}"
-        rows.append(html.Tr([html.Td(d.name), html.Td(dbc.Badge(label, color=color), className="text-end")]))
-    head = html.Thead(html.Tr([html.Th("queue"), html.Th("messages waiting", className="text-end")]))
-    return dbc.Table([head, html.Tbody(rows)], size="sm", className="mb-0")
-
-
-def depths(svc: Services) -> Any:
-    broker = svc.settings.celery_broker
-    if not broker:
-        return html.Div(
-            "No Celery broker configured (TASKLENS_CELERY_BROKER): see Monitoring Celery in the README.",
-            className="text-muted small",
+        body.append(
+            html.Tr(
+                [
+                    html.Td(r["name"]),
+                    html.Td(r["broker"], className="small text-muted"),
+                    html.Td(dbc.Badge(label, color=color), className="text-end"),
+                    html.Td(when(r["measured_at"]), className="small text-end"),
+                ]
+            )
         )
+    head = html.Thead(
+        html.Tr(
+            [
+                html.Th("queue"),
+                html.Th("broker"),
+                html.Th("waiting", className="text-end"),
+                html.Th("measured"),
+            ]
+        )
+    )
+    return dbc.Table([head, html.Tbody(body)], size="sm", className="mb-0")
+
+
+def body(svc: Services) -> tuple[Any, dict[str, str]]:
     with svc.db.reading() as session:
-        tags = session.scalars(select(TaskTag.tag).where(TaskTag.tag.like("queue:%")).distinct().limit(100))
-        names = sorted({"celery", *(t.removeprefix("queue:") for t in tags)})
-    try:
-        return queue_table(celerycontrol.queue_depths(broker, names))
-    except (OSError, ConnectionError) as exc:
-        return html.Div(f"The broker cannot be reached: {exc}", className="text-danger small", role="status")
+        rows = broker_queues.latest(session)
+    if not rows:
+        return dash.no_update, HIDDEN
+    return queue_table(rows), {}
 
 
 def register(app: dash.Dash, svc: Services, tick: str) -> None:
     @app.callback(Output(BODY, "children"), Output(CARD, "style"), Input(tick, "n_intervals"))
-    def _depths(_tick: Any) -> Any:
-        if not svc.settings.celery_broker:
-            return dash.no_update, HIDDEN
-        return depths(svc), {}
+    def _body(_tick: Any) -> Any:
+        return body(svc)

@@ -1,31 +1,20 @@
 """Dashboard layer: Flower's controls over a Celery broker (TASKLENS_CELERY_BROKER) — revoke or terminate a
-task, set a task type's rate limit, grow or shrink a worker's pool (celery's `app.control` broadcasts), and
-the broker's queue lengths (Redis: LLEN of the queue's lists; RabbitMQ: a passive declare). The API and the
-Agents page call these; role checks and audit stay with them."""
+task, set a task type's rate limit, grow or shrink a worker's pool (celery's `app.control` broadcasts). The
+API calls these; role checks and audit stay with it. (Queue lengths are measured by the Celery source and read
+from the database: db/broker_queues.py.)"""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import threading
-from dataclasses import dataclass
 from typing import Any
 
-# Celery's priority steps on Redis: a queue `q` is the lists q, q\x06\x163, q\x06\x166, q\x06\x169.
-_REDIS_PRIORITY_SEP = "\x06\x16"
-_REDIS_STEPS = (0, 3, 6, 9)
 RATE = re.compile(r"^(0|\d+(\.\d+)?(/[smh])?)$")
 SIGNALS = ("SIGTERM", "SIGKILL", "SIGINT", "SIGQUIT", "SIGUSR1")
 
 
 class NoBroker(RuntimeError):
     """No Celery broker is configured (TASKLENS_CELERY_BROKER)."""
-
-
-@dataclass(frozen=True)
-class QueueDepth:
-    name: str
-    messages: int | None  # None: the broker does not know the queue
 
 
 _apps: dict[str, Any] = {}
@@ -64,34 +53,6 @@ def resize_pool(broker: str | None, hostname: str, change: int, *, timeout: floa
     method = control.pool_grow if change > 0 else control.pool_shrink
     replies = method(abs(change), destination=[hostname], reply=True, timeout=timeout)
     return _answered(replies)
-
-
-def queue_depths(broker: str | None, names: list[str]) -> list[QueueDepth]:
-    """Messages waiting in each named queue, read from the broker."""
-    app = app_for(broker)
-    out: list[QueueDepth] = []
-    with app.connection_for_read() as conn:
-        conn.ensure_connection(max_retries=1)
-        if conn.transport.driver_type == "redis":
-            client = conn.default_channel.client
-            for name in names:
-                keys = [name if step == 0 else f"{name}{_REDIS_PRIORITY_SEP}{step}" for step in _REDIS_STEPS]
-                pipe = client.pipeline()
-                for key in keys:
-                    pipe.llen(key)
-                out.append(QueueDepth(name, int(sum(pipe.execute()))))
-        else:
-            for name in names:
-                channel = conn.channel()
-                try:
-                    _, messages, _ = channel.queue_declare(queue=name, passive=True)
-                    out.append(QueueDepth(name, int(messages)))
-                except conn.channel_errors:
-                    out.append(QueueDepth(name, None))  # the broker closes the channel: a fresh one next
-                finally:
-                    with contextlib.suppress(Exception):  # a channel the broker already closed
-                        channel.close()
-    return out
 
 
 def _answered(replies: Any) -> list[str]:

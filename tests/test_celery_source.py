@@ -423,7 +423,11 @@ def test_flower_controls_through_the_api(source: Source, celery_app: Any, redis_
 
 def test_queue_table_colours_depths() -> None:
     from dashboard.celery_queues import queue_table
-    from dashboard.celerycontrol import QueueDepth
 
-    text = str(queue_table([QueueDepth("celery", 5), QueueDepth("bulk", 5_000), QueueDepth("gone", None)]))
+    at = datetime(2026, 12, 3, 10, 0, 0)
+    rows = [
+        {"broker": "redis://h/0", "name": n, "messages": m, "measured_at": at}
+        for n, m in (("celery", 5), ("bulk", 5_000), ("gone", None))
+    ]
+    text = str(queue_table(rows))
     assert "'success'" in text and "'danger'" in text and "unknown" in text and "5,000" in text

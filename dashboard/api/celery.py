@@ -9,15 +9,14 @@ from typing import Any, Literal
 
 from flask.typing import ResponseReturnValue
 from pydantic import Field
-from sqlalchemy import select
 
 from dashboard import celerycontrol
 from dashboard.api.context import ctx, respond
 from dashboard.api.errors import ApiError
 from dashboard.api.params import json_body, parse_json, parse_query
 from dashboard.api.registry import Role, endpoint
-from dashboard.api.schemas import Body, Model, NoQuery
-from db.models import TaskTag
+from dashboard.api.schemas import Body, Model, NoQuery, UtcDateTime
+from db import broker_queues
 
 
 class RevokeBody(Body):
@@ -42,8 +41,10 @@ class ControlSent(Model):
 
 
 class Queue(Model):
+    broker: str = Field(description="the broker's URL without its password")
     name: str
     messages: int | None = Field(description="waiting in the broker; null when the broker does not know it")
+    measured_at: UtcDateTime = Field(description="when the Celery source measured it (every 10 s)")
 
 
 class QueueList(Model):
@@ -91,10 +92,9 @@ def resize_celery_pool(hostname: str) -> ResponseReturnValue:
 
 @endpoint("GET", "/celery/queues", Role.VIEWER)
 def celery_queues() -> ResponseReturnValue:
-    """The queues recorded Celery tasks were sent to (their `queue:` tags) and Celery's default `celery`."""
+    """The broker's queues as the Celery source last measured them: Celery's default `celery` and every queue
+    recorded tasks were sent to (their `queue:` tags)."""
     parse_query(NoQuery)
     with ctx().svc.db.reading() as session:
-        tags = session.scalars(select(TaskTag.tag).where(TaskTag.tag.like("queue:%")).distinct().limit(100))
-        names = sorted({"celery", *(t.removeprefix("queue:") for t in tags)})
-    depths = _call(lambda: celerycontrol.queue_depths(_broker(), names))
-    return respond(QueueList, {"items": [{"name": d.name, "messages": d.messages} for d in depths]})
+        rows = broker_queues.latest(session)
+    return respond(QueueList, {"items": rows})

@@ -19,13 +19,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from db import leases
+from db import broker_queues, leases
 from db.celery_ingest import CeleryTaskEvent, apply_celery
 from db.celery_workers import CeleryWorkerEvent, apply_worker_events
 from db.recorder import Recorder
 from db.settings import Settings
 from db.timeutil import utcnow
 from db.unavailable import classify
+from worker.celerysource.broker import queue_depths
 from worker.celerysource.translate import Translator
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ ENABLE_EVENTS_EVERY = 30.0
 # day without a consumer (RabbitMQ's x-expires), so an abandoned installation does not fill the broker.
 QUEUE_EXPIRES = 86_400.0
 FIRST_BACKOFF, MAX_BACKOFF = 0.5, 30.0
+# How often the broker's queue lengths are measured (the Agents page and the broker_queue_depth alert read them).
+MEASURE_QUEUES_EVERY = 10.0
 
 
 def masked(broker: str) -> str:
@@ -157,8 +160,11 @@ class CeleryConsumer:
             with consumer:
                 self.stats.connected = True
                 log.info("Celery source: consuming events of %s", masked(self.broker))
-                asked = 0.0
+                asked = measured = 0.0
                 while not self.stop.is_set():
+                    if time.monotonic() - measured > MEASURE_QUEUES_EVERY:
+                        self.measure_queues(conn)
+                        measured = time.monotonic()
                     if time.monotonic() - asked > ENABLE_EVENTS_EVERY:
                         app.control.enable_events(connection=conn)
                         receiver.wakeup_workers(channel=channel)  # heartbeats now: worker rows at once
@@ -233,6 +239,17 @@ class CeleryConsumer:
         if outcome is not None:
             self.stats.events += outcome.recorded
             self.stats.duplicates += outcome.duplicates
+
+    def measure_queues(self, conn: Any) -> None:
+        """Writes the broker's queue lengths (broker_queues); a failure is logged, consuming goes on."""
+        try:
+            with self.recorder.db.reading() as session:
+                names = broker_queues.queue_names(session)
+            depths = queue_depths(conn, names)
+            with self.recorder.transaction() as session:
+                broker_queues.record(session, masked(self.broker)[:200], depths, utcnow())
+        except Exception as exc:
+            log.warning("Celery source: could not measure the queues of %s: %s", masked(self.broker), exc)
 
     # ---- the lease -------------------------------------------------------------------------------------
     def _take_lease(self) -> bool:
