@@ -158,19 +158,22 @@ class CeleryConsumer:
             # Bounds what the broker hands over unacknowledged (RabbitMQ): two batches' worth.
             consumer.qos(prefetch_count=2 * BATCH_EVENTS)  # type: ignore[no-untyped-call]
             with consumer:
-                self.stats.connected = True
-                log.info("Celery source: consuming events of %s", masked(self.broker))
                 asked = measured = 0.0
                 while not self.stop.is_set():
-                    if time.monotonic() - measured > MEASURE_QUEUES_EVERY:
-                        self.measure_queues(conn)
-                        measured = time.monotonic()
+                    with contextlib.suppress(TimeoutError):  # nothing came: time to look at the batch
+                        conn.drain_events(timeout=FLUSH_SECONDS / 2)
+                    if not self.stats.connected:
+                        # Only now is it listening: on Redis kombu SUBSCRIBEs in the first drain, and what is
+                        # published before that reaches nobody (the wake-up's heartbeats included).
+                        self.stats.connected = True
+                        log.info("Celery source: consuming events of %s", masked(self.broker))
                     if time.monotonic() - asked > ENABLE_EVENTS_EVERY:
                         app.control.enable_events(connection=conn)
                         receiver.wakeup_workers(channel=channel)  # heartbeats now: worker rows at once
                         asked = time.monotonic()
-                    with contextlib.suppress(TimeoutError):  # nothing came: time to look at the batch
-                        conn.drain_events(timeout=FLUSH_SECONDS / 2)
+                    if time.monotonic() - measured > MEASURE_QUEUES_EVERY:
+                        self.measure_queues(conn)
+                        measured = time.monotonic()
                     if self._buffer and (
                         len(self._buffer) >= BATCH_EVENTS
                         or time.monotonic() - self._first_at >= FLUSH_SECONDS
