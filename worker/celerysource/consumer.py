@@ -88,6 +88,10 @@ class CeleryConsumer:
         self._buffer: list[tuple[Any, Any]] = []
         self._first_at = 0.0
         self._lease_renewed = 0.0
+        # Worker hostnames heard from: a new one is asked to send task events at once (it may have started
+        # without -E after the last broadcast), not at the next 30 s round.
+        self._known_workers: set[str] = set()
+        self._ask_now = False
 
     # ---- the loop --------------------------------------------------------------------------------------
     def start(self) -> threading.Thread:
@@ -167,7 +171,8 @@ class CeleryConsumer:
                         # published before that reaches nobody (the wake-up's heartbeats included).
                         self.stats.connected = True
                         log.info("Celery source: consuming events of %s", masked(self.broker))
-                    if time.monotonic() - asked > ENABLE_EVENTS_EVERY:
+                    if self._ask_now or time.monotonic() - asked > ENABLE_EVENTS_EVERY:
+                        self._ask_now = False
                         app.control.enable_events(connection=conn)
                         receiver.wakeup_workers(channel=channel)  # heartbeats now: worker rows at once
                         asked = time.monotonic()
@@ -233,6 +238,9 @@ class CeleryConsumer:
                 tasks.append(event)
             elif isinstance(event, CeleryWorkerEvent):
                 workers.append(event)
+                if event.hostname not in self._known_workers:
+                    self._known_workers.add(event.hostname)
+                    self._ask_now = True
         if not tasks and not workers:
             return
         with self.recorder.transaction() as session:
