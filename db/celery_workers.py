@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -82,3 +82,37 @@ def apply_worker_events(session: Session, events: Sequence[CeleryWorkerEvent], *
     if appended:
         note_events(session, appended)
     return appended
+
+
+# Celery workers heart-beat every 2 s; one silent this long died without its worker-offline (killed, host gone).
+SILENT_AFTER = timedelta(seconds=30)
+
+
+def mark_silent(session: Session, hostnames: Sequence[str], *, now: datetime) -> list[str]:
+    """The named Celery workers not heard from for SILENT_AFTER are shown offline: the consumer does this itself,
+    so `python app.py celery` beside a web process (no TaskLens worker running its silent-worker sweep) keeps
+    the fleet true. Returns the ids marked."""
+    if not hostnames:
+        return []
+    stale = list(
+        session.execute(
+            update(W)
+            .where(
+                W.c.id.in_([h[:200] for h in hostnames]),
+                W.c.status != WorkerStatus.OFFLINE.value,
+                W.c.last_seen_at < now - SILENT_AFTER,
+            )
+            .values(status=WorkerStatus.OFFLINE.value, stopped_at=now, running_count=0, current_task_id=None)
+            .returning(W.c.id)
+        ).scalars()
+    )
+    for worker_id in stale:
+        payload = {"worker_id": worker_id, "source": "celery", "reason": "heartbeat lost"}
+        session.execute(
+            insert(E).values(
+                task_id=None, type=EventType.WORKER_OFFLINE.value, actor="celery", payload=payload, at=now
+            )
+        )
+    if stale:
+        note_events(session, len(stale))
+    return stale

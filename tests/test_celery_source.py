@@ -431,3 +431,28 @@ def test_queue_table_colours_depths() -> None:
     ]
     text = str(queue_table(rows))
     assert "'success'" in text and "'danger'" in text and "unknown" in text and "5,000" in text
+
+
+def test_silent_celery_workers_go_offline(db: Database) -> None:
+    """A Celery worker that stops heart-beating without worker-offline (killed) is shown offline by the consumer
+    itself, once, with a worker.offline event; one still beating stays."""
+    from db.celery_workers import SILENT_AFTER, CeleryWorkerEvent, apply_worker_events, mark_silent
+    from db.timeutil import utcnow
+
+    recorder = Recorder(db, Hub())
+    now = utcnow()
+    with recorder.transaction() as s:
+        apply_worker_events(
+            s, [CeleryWorkerEvent("heartbeat", "celery@a", now, pid=1)], now=now - SILENT_AFTER * 2
+        )
+        apply_worker_events(s, [CeleryWorkerEvent("heartbeat", "celery@b", now, pid=2)], now=now)
+    for _ in range(2):
+        with recorder.transaction() as s:
+            marked = mark_silent(s, ["celery@a", "celery@b"], now=now)
+        assert marked == ([] if _ else ["celery@a"])
+    with db.reading() as s:
+        status = dict(s.execute(select(WorkerRow.id, WorkerRow.status)).all())
+        offline = s.scalar(
+            select(func.count()).select_from(TaskEvent).where(TaskEvent.type == "worker.offline")
+        )
+    assert status == {"celery@a": "offline", "celery@b": "online"} and offline == 1

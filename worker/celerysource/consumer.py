@@ -21,7 +21,7 @@ from typing import Any
 
 from db import broker_queues, leases
 from db.celery_ingest import CeleryTaskEvent, apply_celery
-from db.celery_workers import CeleryWorkerEvent, apply_worker_events
+from db.celery_workers import CeleryWorkerEvent, apply_worker_events, mark_silent
 from db.recorder import Recorder
 from db.settings import Settings
 from db.timeutil import utcnow
@@ -252,13 +252,15 @@ class CeleryConsumer:
             self.stats.duplicates += outcome.duplicates
 
     def measure_queues(self, conn: Any) -> None:
-        """Writes the broker's queue lengths (broker_queues); a failure is logged, consuming goes on."""
+        """Writes the broker's queue lengths (broker_queues) and marks the workers it heard that went silent
+        offline; a failure is logged, consuming goes on."""
         try:
             with self.recorder.db.reading() as session:
                 names = broker_queues.queue_names(session)
             depths = queue_depths(conn, names)
             with self.recorder.transaction() as session:
                 broker_queues.record(session, masked(self.broker)[:200], depths, utcnow())
+                mark_silent(session, sorted(self._known_workers), now=utcnow())
         except Exception as exc:
             log.warning("Celery source: could not measure the queues of %s: %s", masked(self.broker), exc)
 
