@@ -112,3 +112,4 @@ def celery_worker(broker: str, name: str) -> Iterator[Any]:
         stop_process(proc, timeout=20)
         app.close()
         log.close()
+        os.unlink(log.name)
