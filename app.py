@@ -134,6 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("web", parents=[common, web], help="the web dashboard and API only")
     sub.add_parser("worker", parents=[common, wrk], help="a worker process only")
+    p = sub.add_parser(
+        "celery",
+        parents=[common],
+        help="record a Celery broker's task and worker events (the Celery source)",
+        description="Consume the events of the Celery workers on a broker and record them as tasks of kind "
+        "celery and as workers. Example: python app.py celery --broker redis://127.0.0.1:6379/0",
+    )
+    p.add_argument(
+        "--broker",
+        dest="celery_broker",
+        metavar="URL",
+        help="the Celery broker, redis://… or amqp://… (env TASKLENS_CELERY_BROKER)",
+    )
     p = sub.add_parser("migrate", parents=[common], help="bring the database schema up to date")
     p.add_argument("--revision", default="head", help="target revision (default head)")
 
@@ -278,7 +291,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    keys = ("database_url", "log_level", "host", "port", "worker_concurrency", "worker_name", "lease_seconds")
+    keys = (
+        "database_url",
+        "log_level",
+        "host",
+        "port",
+        "worker_concurrency",
+        "worker_name",
+        "lease_seconds",
+        "celery_broker",
+    )
     overrides = {k: getattr(args, k, None) for k in keys}
     lease = overrides["lease_seconds"]
     if lease is not None and not os.environ.get("TASKLENS_HEARTBEAT_SECONDS"):
@@ -381,6 +403,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings, *, web: bool, worker: 
     try:
         if w:
             w.start()
+        if worker and settings.celery_broker:
+            from worker.celerysource.consumer import CeleryConsumer
+
+            CeleryConsumer(settings, stack.recorder, stack.stop).start()
         if getattr(args, "demo", False):
             threading.Thread(
                 target=trickle,
@@ -457,6 +483,30 @@ def create_wsgi() -> Any:
     stack = Stack(settings)
     stack.watch()
     return build_web(stack).server
+
+
+def cmd_celery(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.celerysource.consumer import CeleryConsumer, masked
+
+    if not settings.celery_broker:
+        print("error: give the Celery broker: --broker URL or TASKLENS_CELERY_BROKER", file=sys.stderr)
+        return 2
+    stack = Stack(settings)
+    _install_sigterm()
+    consumer = CeleryConsumer(settings, stack.recorder, stack.stop)
+    print(
+        f"TaskLens is recording the Celery events of {masked(settings.celery_broker)} "
+        f"({_where(settings)}; Ctrl-C to stop)",
+        flush=True,
+    )
+    try:
+        consumer.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop.set()
+        stack.close()
+    return 0
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -777,6 +827,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "web": lambda a, s: cmd_run(a, s, web=True, worker=False),
     "worker": lambda a, s: cmd_run(a, s, web=False, worker=True),
     "migrate": cmd_migrate,
+    "celery": cmd_celery,
     "submit": cmd_submit,
     "cancel": cmd_task_action,
     "retry": cmd_task_action,

@@ -14,7 +14,13 @@ from db.performance import bin_label
 from db.states import FAILURES
 from db.volume import Forecast
 
-KIND_HEX = {"demo": "#6f42c1", "command": "#0d6efd", "python": "#20c997", "external": "#fd7e14"}
+KIND_HEX = {
+    "demo": "#6f42c1",
+    "command": "#0d6efd",
+    "python": "#20c997",
+    "external": "#fd7e14",
+    "celery": "#37814a",
+}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SPIKE_HEX = "#dc3545"
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from db import budgets, costs
 from db.alert_rules import Rule, RuleKind
 from db.alert_store import Finding
-from db.models import Invocation, Task, TaskTag, Worker
+from db.models import BrokerQueue, Invocation, Task, TaskTag, Worker
 from db.scope import Scope
 from db.sqlfuncs import seconds_between
 from db.states import FAILURES, TaskStatus, WorkerStatus
@@ -23,6 +23,9 @@ T = cast(Table, Task.__table__)
 TG = cast(Table, TaskTag.__table__)
 W = cast(Table, Worker.__table__)
 I = cast(Table, Invocation.__table__)  # noqa: E741
+BQ = cast(Table, BrokerQueue.__table__)
+# A broker measurement older than this is not evidence of anything (the Celery source measures every 10 s).
+BROKER_FRESH = timedelta(minutes=5)
 
 # A failure rate over fewer finished tasks than this is noise (one failure of two is not "50 % failing").
 MIN_FINISHED = 5
@@ -134,6 +137,25 @@ def queue_depth(session: Session, rule: Rule, now: datetime) -> list[Finding]:
             summary=f"More than {limit} tasks queued ({_scope_label(rule)})",
             value=float(depth),
         )
+    ]
+
+
+def broker_queue_depth(session: Session, rule: Rule, now: datetime) -> list[Finding]:
+    limit = rule.threshold or 0.0
+    rows = session.execute(
+        select(BQ.c.broker, BQ.c.name, BQ.c.messages)
+        .where(BQ.c.messages > limit, BQ.c.measured_at >= now - BROKER_FRESH)
+        .order_by(BQ.c.messages.desc())
+        .limit(MAX_TARGETS)
+    )
+    return [
+        Finding(
+            target=f"queue:{name}@{broker}"[:200],
+            summary=f"{messages:,} messages waiting in Celery queue {name} (more than {limit:g})",
+            value=float(messages),
+            labels={"queue": name},
+        )
+        for broker, name, messages in rows
     ]
 
 
@@ -329,4 +351,5 @@ def conditions(stuck_after: float, lease_seconds: float) -> dict[RuleKind, Condi
         RuleKind.RESPONSE_TIME: response_time,
         RuleKind.WORKERS_UNAVAILABLE: workers_unavailable,
         RuleKind.CONTEXT_WINDOW: context_window,
+        RuleKind.BROKER_QUEUE_DEPTH: broker_queue_depth,
     }

@@ -33,6 +33,8 @@ class RuleKind(StrEnum):
     CONTEXT_WINDOW = (
         "context_window"  # a call's prompt (input + cache read tokens) over threshold x its model's window
     )
+    # A Celery broker queue holding more waiting messages than the threshold, as the Celery source measured it.
+    BROKER_QUEUE_DEPTH = "broker_queue_depth"
 
 
 class Severity(StrEnum):
@@ -71,6 +73,7 @@ SCOPES_OF: dict[RuleKind, tuple[str, ...]] = {
     RuleKind.RESPONSE_TIME: CALL_SCOPES,
     RuleKind.WORKERS_UNAVAILABLE: ("all",),
     RuleKind.CONTEXT_WINDOW: CALL_SCOPES,
+    RuleKind.BROKER_QUEUE_DEPTH: ("all",),
 }
 # Kinds whose threshold is required; the others have a default (stuck: TASKLENS_STUCK_AFTER_SECONDS).
 NEEDS_THRESHOLD = frozenset(
@@ -83,6 +86,7 @@ NEEDS_THRESHOLD = frozenset(
         RuleKind.RESPONSE_TIME,
         RuleKind.WORKERS_UNAVAILABLE,
         RuleKind.CONTEXT_WINDOW,
+        RuleKind.BROKER_QUEUE_DEPTH,
     }
 )
 NEEDS_WINDOW = frozenset(

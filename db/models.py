@@ -237,6 +237,18 @@ class Worker(Base):
     claim_tags: Mapped[list[str] | None] = mapped_column(JSON)
 
 
+class BrokerQueue(Base):
+    """A Celery broker queue's waiting messages as the Celery source last measured them (migration 0013): the
+    broker's masked URL and the queue's name; NULL messages when the broker does not know the queue."""
+
+    __tablename__ = "broker_queues"
+
+    broker: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    messages: Mapped[int | None] = mapped_column(Integer)
+    measured_at: Mapped[datetime]
+
+
 class JobLease(Base):
     """A lease that lets exactly one of N workers run a periodic singleton job (sweeps, reports, rollups)."""
 

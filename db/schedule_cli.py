@@ -40,7 +40,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     a = actions.add_parser("add", parents=[common], help="a new schedule (on at once unless --paused)")
     a.add_argument("--name", help="unique name (default: the title)")
     a.add_argument("--title", required=True, help="title of each task it makes")
-    a.add_argument("--kind", choices=[k.value for k in TaskKind if k is not TaskKind.EXTERNAL])
+    a.add_argument(
+        "--kind", choices=[k.value for k in TaskKind if k not in (TaskKind.EXTERNAL, TaskKind.CELERY)]
+    )
     a.add_argument("--command", dest="shell_command", help="shell command of a command task")
     a.add_argument("--callable", help="dotted path of a python task")
     a.add_argument("--payload", default="{}", help="payload as a JSON object")

@@ -112,6 +112,19 @@ class Settings:
     # Regular expressions (one, or a JSON list) replaced by [REDACTED] in titles, prompts, responses, errors,
     # activity and call messages before they are stored (db/redact.py).
     redact: str = ""
+    # The Celery source (issue 18): a broker URL (redis://… or amqp://…) whose Celery task and worker events
+    # are recorded; the all-in-one process and workers run its one consumer (a database lease per broker).
+    celery_broker: str | None = None
+    # Its event queue on the broker is celeryev.<CELERY_QUEUE>. On RabbitMQ it is durable, so events sent while
+    # no TaskLens consumes wait for it (it expires after a day without a consumer); Celery sends its events
+    # over Redis by PUBLISH, which keeps nothing for a subscriber that is away.
+    celery_queue: str = "tasklens"
+    # Task arguments (Celery's repr of args and kwargs) are kept up to this many characters (0: not kept), with
+    # the values of keyword arguments and dict keys named here masked (comma-separated, case-insensitive).
+    # The consumer's database lease: a consumer that died without a clean stop is replaced after this long.
+    celery_lease_seconds: float = 15.0
+    celery_args_max_chars: int = 1000
+    celery_redact: str = "password,passwd,secret,token,api_key,apikey,authorization,credentials,private_key"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -209,10 +222,28 @@ class Settings:
             raise SettingsError(
                 f"TASKLENS_BACKUP_EVERY_HOURS must be positive, got {self.backup_every_hours}"
             )
+        if self.celery_broker and not self.celery_broker.startswith(
+            ("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")
+        ):
+            raise SettingsError(
+                "TASKLENS_CELERY_BROKER must be a redis:// or amqp:// URL, "
+                f"got a {self.celery_broker.split(':', 1)[0]!r} URL"
+            )
+        if self.celery_lease_seconds < 1:
+            raise SettingsError("TASKLENS_CELERY_LEASE_SECONDS must be at least 1")
+        if self.celery_args_max_chars < 0:
+            raise SettingsError("TASKLENS_CELERY_ARGS_MAX_CHARS must not be negative (0: arguments not kept)")
+        if not self.celery_queue or not all(c.isalnum() or c in "._-" for c in self.celery_queue):
+            raise SettingsError(
+                f"TASKLENS_CELERY_QUEUE must be letters, digits, '.', '_' or '-', got {self.celery_queue!r}"
+            )
         if self.worker_offline_hide_hours <= 0:
             raise SettingsError(
                 f"TASKLENS_WORKER_OFFLINE_HIDE_HOURS must be positive, got {self.worker_offline_hide_hours}"
             )
+
+    def celery_redact_keys(self) -> frozenset[str]:
+        return frozenset(k.strip().lower() for k in self.celery_redact.split(",") if k.strip())
 
     @property
     def skew_window(self) -> SkewWindow:

@@ -61,6 +61,8 @@ class TaskKind(StrEnum):
     PYTHON = "python"
     DEMO = "demo"
     EXTERNAL = "external"
+    # Recorded from a Celery broker's events by the Celery source; run by Celery's own workers, never here.
+    CELERY = "celery"
 
 
 # The outcomes that count as failures: a timeout is a failure, a cancellation is a choice (rates leave it out).

@@ -250,3 +250,17 @@ def test_context_window_over_80_percent(rec: Recorder) -> None:
     )
     rec.record(task_id, InvocationStarted("c2", model="claude-sonnet-4-5"), full)
     assert _fired(rec)["context"] == [f"task:{task_id}"]  # 85 %
+
+
+def test_broker_queue_depth_fires_per_queue_on_fresh_measurements(rec: Recorder) -> None:
+    """The Celery source's measurements (db/broker_queues): a queue over the threshold fires, one under it or a
+    measurement older than five minutes does not."""
+    from db import broker_queues
+
+    with rec.transaction() as session:
+        create_rule(session, {"name": "backlog", "kind": "broker_queue_depth", "threshold": 100}, utcnow())
+        broker_queues.record(
+            session, "redis://h/0", [("celery", 50), ("bulk", 500), ("gone", None)], utcnow()
+        )
+        broker_queues.record(session, "amqp://h//", [("old", 900)], utcnow() - timedelta(minutes=10))
+    assert _fired(rec)["backlog"] == ["queue:bulk@redis://h/0"]

@@ -16,6 +16,7 @@ from dashboard.api import (  # noqa: F401
     audit,
     budgets,
     calls,
+    celery,
     errors,
     events,
     exports,

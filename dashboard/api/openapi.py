@@ -16,6 +16,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from dashboard.api import alert_schemas as al
 from dashboard.api import budget_schemas as bu
+from dashboard.api import celery as ce
 from dashboard.api import fleet as fl
 from dashboard.api import schedule_schemas as ss
 from dashboard.api import schemas as s
@@ -72,6 +73,8 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
     al.SilenceOut,
     bu.BudgetList,
     bu.BudgetOut,
+    ce.ControlSent,
+    ce.QueueList,
 ]
 REQUEST_MODELS: list[type[BaseModel]] = [
     s.TaskCreate,
@@ -84,6 +87,9 @@ REQUEST_MODELS: list[type[BaseModel]] = [
     al.RuleUpdate,
     al.SilenceCreate,
     bu.BudgetCreate,
+    ce.RevokeBody,
+    ce.RateLimitBody,
+    ce.PoolBody,
 ]
 
 
@@ -321,6 +327,44 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
             path=("schedule_id",),
         )
     },
+    "/celery/tasks/{celery_id}/revoke": {
+        "post": _op(
+            "revoke_celery_task",
+            "Revoke a Celery task by its id on every worker (terminate: also kill it if it runs)",
+            {200: ("the command was sent", ce.ControlSent)},
+            (400, 409, 415, 422),
+            path=("celery_id",),
+            body=ce.RevokeBody,
+        )
+    },
+    "/celery/rate-limits/{task_name}": {
+        "put": _op(
+            "set_celery_rate_limit",
+            'Set a Celery task type\'s rate limit on every worker ("0" removes it)',
+            {200: ("the command was sent; the workers that confirmed", ce.ControlSent)},
+            (400, 409, 415, 422),
+            path=("task_name",),
+            body=ce.RateLimitBody,
+        )
+    },
+    "/celery/workers/{hostname}/pool": {
+        "post": _op(
+            "resize_celery_pool",
+            "Grow or shrink a Celery worker's pool by a number of processes",
+            {200: ("the command was sent; the workers that confirmed", ce.ControlSent)},
+            (400, 409, 415, 422),
+            path=("hostname",),
+            body=ce.PoolBody,
+        )
+    },
+    "/celery/queues": {
+        "get": _op(
+            "celery_queues",
+            "Messages waiting in the Celery broker's queues (those recorded tasks were sent to, and celery)",
+            {200: ("the queues", ce.QueueList)},
+            (400, 409),
+        )
+    },
     "/workers/{worker_id}/drain": {
         "post": _op(
             "drain_worker",
@@ -543,6 +587,9 @@ PATH_PARAMS = {
     "silence_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     "budget_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     "worker_id": {"type": "string"},
+    "celery_id": {"type": "string", "description": "Celery's task id (the task's external_id)"},
+    "task_name": {"type": "string", "description": "a Celery task name, e.g. proj.tasks.add"},
+    "hostname": {"type": "string", "description": "a Celery worker's hostname, e.g. celery@web-1"},
     "key": {"type": "string", "description": "kind:<kind> or tag:<tag>"},
 }
 

@@ -145,12 +145,16 @@ def system_view(t: Task, transitions: pd.DataFrame | None = None) -> html.Dl:
     wait = (t.started_at - entered).total_seconds() if t.started_at and entered else None
     took = (t.completed_at - t.started_at).total_seconds() if t.started_at and t.completed_at else None
     holder: Any = "–"
-    if t.status == TaskStatus.RUNNING and t.worker_id:
+    if t.status == TaskStatus.RUNNING and t.worker_id and t.kind == "celery":
+        holder = f"Celery worker {t.worker_id}"  # Celery's own worker runs it: no TaskLens lease
+    elif t.status == TaskStatus.RUNNING and t.worker_id:
         holder = html.Span([f"worker {t.worker_id} (lease until ", when(t.lease_expires_at), ")"])
     elif t.status == TaskStatus.QUEUED:
         holder = "the queue"
     elif t.kind == "external":
         holder = "its external agent"
+    elif t.kind == "celery":
+        holder = "Celery (recorded from its events)"
     return facts(
         [
             ("Created", when(t.created_at)),

@@ -13,7 +13,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, dcc, html
 
-from dashboard import figures_agents, fleet_control, ids
+from dashboard import celery_queues, figures_agents, fleet_control, ids
 from dashboard.clientside import js
 from dashboard.components.cards import header_with
 from dashboard.components.download import download_link, export_url
@@ -65,6 +65,7 @@ def layout(**query: Any) -> html.Div:
                 className="mb-3",
             ),
             fleet_control.card(),
+            celery_queues.card(),
             dbc.Row(
                 [
                     dbc.Col(
@@ -288,6 +289,7 @@ def register(app: dash.Dash, svc: Services) -> None:
         return external(svc, query)
 
     fleet_control.register(app, svc)
+    celery_queues.register(app, svc, TICK)
 
     # The download links carry the page's scope (its URL query).
     app.clientside_callback(

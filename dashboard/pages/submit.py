@@ -65,7 +65,11 @@ def layout(**_: Any) -> html.Div:
                             id=ids.S_KIND,
                             value="command",
                             inline=True,
-                            options=[{"label": k.value, "value": k.value} for k in TaskKind],
+                            options=[
+                                {"label": k.value, "value": k.value}
+                                for k in TaskKind
+                                if k is not TaskKind.CELERY
+                            ],
                         ),
                     ),
                     _row(

@@ -1,0 +1,115 @@
+"""Tests: real brokers and a real Celery worker for the Celery source's tests — the local Redis (a private
+database number, flushed before and after) and RabbitMQ (a private vhost made and deleted with rabbitmqctl),
+never skipped in CI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import REPO_ROOT, clean_env, stop_process, wait_until
+
+REDIS_URL = os.environ.get("TASKLENS_TEST_CELERY_REDIS", "redis://127.0.0.1:6379/14")
+RABBIT_HOST = "127.0.0.1:5672"
+
+
+def _unavailable(what: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is required in CI but is unreachable")
+    pytest.skip(f"{what} not reachable (runs in CI)")
+
+
+@contextmanager
+def redis_broker() -> Iterator[str]:
+    """The test Redis database, empty, flushed again afterwards."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError:
+        _unavailable(f"Redis at {REDIS_URL}")
+    client.flushdb()
+    try:
+        yield REDIS_URL
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@contextmanager
+def rabbit_broker() -> Iterator[str]:
+    """A vhost of its own on the local RabbitMQ (guest/guest), deleted afterwards."""
+    ctl = shutil.which("rabbitmqctl") or (
+        "/usr/sbin/rabbitmqctl" if Path("/usr/sbin/rabbitmqctl").exists() else None
+    )
+    vhost = f"tasklens-test-{uuid.uuid4().hex[:8]}"
+    if ctl is None or subprocess.run([ctl, "add_vhost", vhost], capture_output=True, timeout=60).returncode:
+        _unavailable("RabbitMQ (rabbitmqctl)")
+    assert ctl is not None
+    try:
+        subprocess.run(
+            [ctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True, capture_output=True
+        )
+        yield f"amqp://guest:guest@{RABBIT_HOST}/{vhost}"
+    finally:
+        subprocess.run([ctl, "delete_vhost", vhost], capture_output=True, timeout=60)
+
+
+@contextmanager
+def celery_worker(broker: str, name: str) -> Iterator[Any]:
+    """A real Celery worker process (prefork, 2 processes, task events on) of tests/celery_app.py; yields the
+    app, bound to `broker`, once the worker answers a ping."""
+    env = clean_env(TASKLENS_TEST_CELERY_BROKER=broker)
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"celery-{name}-{os.getpid()}.log", "w+")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tests.celery_app",
+            "worker",
+            "-c",
+            "2",
+            "-E",
+            "-l",
+            "info",
+            "-n",
+            f"{name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    from celery import Celery
+
+    app = Celery("tasklens_test", broker=broker, set_as_current=False)
+    app.conf.update(task_send_sent_event=True, task_ignore_result=True)
+
+    def pinged() -> bool:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise AssertionError(f"the Celery worker exited: {log.read()[-3000:]}")
+        return bool(app.control.ping(destination=[f"{name}@{os.uname().nodename}"], timeout=0.5))
+
+    try:
+        wait_until(pinged, timeout=60, what="the Celery worker to answer a ping")
+        yield app
+    finally:
+        stop_process(proc, timeout=20)
+        app.close()
+        log.close()
+        os.unlink(log.name)

@@ -1,0 +1,458 @@
+"""Tests: the Celery source with real parts — a real Celery worker on the local Redis (and RabbitMQ), its events
+consumed by the source and recorded through the one write path into a real SQLite file: states, attempts,
+runtimes, tracebacks, worker rows; a consumer killed mid-stream and restarted duplicates nothing; a replayed
+event changes nothing; one consumer per broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from db.changefeed import Hub
+from db.engine import Database, open_database
+from db.models import IngestedEvent, JobLease, Task, TaskEvent
+from db.models import Worker as WorkerRow
+from db.recorder import Recorder
+from db.settings import Settings
+from tests.celery_support import celery_worker, rabbit_broker, redis_broker
+from tests.conftest import sqlite_database
+from tests.helpers import APP, REPO_ROOT, clean_env, stop_process, wait_until
+from worker.celerysource.consumer import CeleryConsumer
+
+
+class Source:
+    """A TaskLens database with the Celery source consuming `broker` in this process."""
+
+    def __init__(self, url: str, broker: str, queue: str = "tasklens") -> None:
+        self.db: Database = open_database(url)
+        self.recorder = Recorder(self.db, Hub())
+        self.stop = threading.Event()
+        settings = Settings(database_url=url, celery_broker=broker, celery_queue=queue)
+        self.consumer = CeleryConsumer(settings, self.recorder, self.stop)
+        self.thread = self.consumer.start()
+        wait_until(lambda: self.consumer.stats.connected, timeout=30, what="the Celery source to connect")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=20)
+        self.db.dispose()
+
+    def task(self, celery_id: str) -> Task | None:
+        with self.db.reading() as s:
+            return s.scalars(select(Task).where(Task.external_id == celery_id)).first()
+
+    def ended(self, celery_id: str) -> Task | None:
+        task = self.task(celery_id)
+        return task if task is not None and task.completed_at is not None else None
+
+    def wait_ended(self, celery_id: str, timeout: float = 45) -> Task:
+        return wait_until(
+            lambda: self.ended(celery_id), timeout=timeout, what=f"Celery task {celery_id} to end"
+        )
+
+    def activity(self, task_id: int) -> list[str]:
+        from db.models import Activity
+
+        with self.db.reading() as s:
+            return list(s.scalars(select(Activity.message).where(Activity.task_id == task_id)))
+
+    def transitions(self, task_id: int) -> list[tuple[str | None, str | None]]:
+        with self.db.reading() as s:
+            rows = s.execute(
+                select(TaskEvent.from_status, TaskEvent.to_status)
+                .where(TaskEvent.task_id == task_id, TaskEvent.type == "task.transition")
+                .order_by(TaskEvent.seq)
+            )
+            return [(a, b) for a, b in rows]
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with redis_broker() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def celery_app(redis_url: str) -> Iterator[Any]:
+    with celery_worker(redis_url, f"tl18-{uuid.uuid4().hex[:6]}") as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def source(redis_url: str, celery_app: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Source]:
+    src = Source(sqlite_database(tmp_path_factory.mktemp("celery")), redis_url)
+    yield src
+    src.close()
+
+
+@pytest.mark.slow
+def test_outcomes_states_runtimes_and_tracebacks(source: Source, celery_app: Any) -> None:
+    ok = celery_app.send_task("tests.add", args=(2, 3), kwargs={"password": "hunter2"})
+    bad = celery_app.send_task("tests.boom", args=("kaput",))
+    flaky = celery_app.send_task("tests.flaky", args=(2,))
+    over = celery_app.send_task("tests.overrun", args=(30,))
+    slow = celery_app.send_task("tests.sleepy", args=(0.5,))
+
+    done = source.wait_ended(ok.id)
+    assert (done.kind, done.status, done.title, done.result) == ("celery", "completed", "tests.add", "5")
+    assert {"celery", "task:tests.add", "queue:celery", "routing_key:celery"} <= set(done.tags)
+    assert done.payload["celery"]["args"] == "(2, 3)"
+    assert "hunter2" not in done.payload["celery"]["kwargs"] and "***" in done.payload["celery"]["kwargs"]
+    assert done.worker_id is not None and done.worker_id.startswith("tl18-")
+    assert done.started_at is not None and done.completed_at is not None
+    assert done.created_at <= done.started_at <= done.completed_at
+
+    failed = source.wait_ended(bad.id)
+    assert (failed.status, failed.failure_reason) == ("failed", "error")
+    assert failed.error_message == "ValueError('kaput')"
+    traceback = "\n".join(source.activity(failed.id))
+    assert "Traceback (most recent call last)" in traceback and "ValueError: kaput" in traceback
+
+    retried = source.wait_ended(flaky.id)
+    assert (retried.status, retried.attempt, retried.result) == ("completed", 3, "'ok after 2 retries'")
+    steps = source.transitions(retried.id)
+    assert steps.count(("running", "queued")) == 2 and steps[-1] == ("running", "completed")
+    assert sum("try 1 failed" in line for line in source.activity(retried.id)) == 1
+
+    # Durations are Celery's: a 0.5 s sleep runs for 0.5 s by its clock, plus a little of Celery's overhead.
+    slept = source.wait_ended(slow.id)
+    assert slept.started_at is not None and slept.completed_at is not None
+    assert timedelta(seconds=0.5) <= slept.completed_at - slept.started_at < timedelta(seconds=1.5)
+
+    timed_out = source.wait_ended(over.id)
+    assert (timed_out.status, timed_out.failure_reason) == ("timed_out", "timeout")
+    assert "TimeLimitExceeded" in (timed_out.error_message or "")
+
+
+@pytest.mark.slow
+def test_revoke_a_running_task(source: Source, celery_app: Any) -> None:
+    task = celery_app.send_task("tests.sleepy", args=(60,))
+    running = wait_until(
+        lambda: (t := source.task(task.id)) is not None and t.status == "running",
+        what="the sleeping task to run",
+    )
+    assert running
+    celery_app.control.revoke(task.id, terminate=True)
+    revoked = source.wait_ended(task.id)
+    assert (revoked.status, revoked.failure_reason) == ("cancelled", "terminated")
+
+
+@pytest.mark.slow
+def test_worker_rows_follow_worker_events(source: Source, celery_app: Any) -> None:
+    def online() -> list[WorkerRow]:
+        with source.db.reading() as s:
+            return list(s.scalars(select(WorkerRow).where(WorkerRow.id.like("tl18-%"))))
+
+    rows = wait_until(online, what="the Celery worker's row")
+    assert rows[0].status in ("online", "busy") and rows[0].pid > 0
+    assert rows[0].host == os.uname().nodename
+
+
+@pytest.mark.slow
+def test_one_consumer_per_broker(source: Source, redis_url: str) -> None:
+    """A second process's consumer of the same broker on the same database stands by."""
+    url = str(source.db.url)
+    second = CeleryConsumer(
+        Settings(database_url=url, celery_broker=redis_url), Recorder(source.db, Hub()), threading.Event()
+    )
+    assert second._take_lease() is False
+    with source.db.reading() as s:
+        holder = s.scalar(select(JobLease.holder).where(JobLease.name == source.consumer.lease_name))
+    assert holder == source.consumer.holder
+
+
+@pytest.mark.slow
+def test_consumer_killed_mid_stream_duplicates_nothing(
+    redis_url: str, celery_app: Any, tmp_path: Any
+) -> None:
+    """Redis: Celery publishes events there (PUBLISH), so what is sent while no consumer listens is gone; what
+    a SIGKILLed consumer had recorded stays once, and after its restart everything is recorded again, once."""
+    kill_and_restart(redis_url, celery_app, tmp_path, lossless=False)
+
+
+def kill_and_restart(broker: str, celery_app: Any, tmp_path: Any, *, lossless: bool) -> None:
+    """`python app.py celery` SIGKILLed while events flow, tasks sent while it is down, then started again:
+    no task is recorded twice, none has a transition twice; every task sent after the restart is complete, and
+    with `lossless` (a broker that keeps the consumer's queue) every task sent at all."""
+    tmp_path.mkdir(exist_ok=True)
+    url = sqlite_database(tmp_path)
+    env = clean_env(
+        TASKLENS_DATABASE_URL=url, TASKLENS_CELERY_QUEUE="killtest", TASKLENS_CELERY_LEASE_SECONDS="2"
+    )
+    cmd = [sys.executable, APP, "celery", "--broker", broker]
+    log = open(tmp_path / "consumer.log", "w")  # noqa: SIM115 - closed at the end
+    db = open_database(url)
+
+    def completed(ids: list[str]) -> int:
+        with db.reading() as s:
+            query = select(func.count()).select_from(Task).where(Task.external_id.in_(ids))
+            return int(s.scalar(query.where(Task.status == "completed")) or 0)
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # Consuming: the Celery worker answered the consumer's wake-up with a heartbeat, seen after `since`.
+        since = _latest_seen(db)
+        wait_until(lambda: _latest_seen(db) > since, what="the consumer to consume")
+        return proc
+
+    first = start()
+    try:
+        before = [celery_app.send_task("tests.add", args=(i, i)).id for i in range(40)]
+        wait_until(lambda: completed(before) >= 3, what="some tasks recorded")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        during = [celery_app.send_task("tests.add", args=(i, 0)).id for i in range(20)]
+    finally:
+        stop_process(first)
+    second = start()
+    try:
+        after = [celery_app.send_task("tests.add", args=(0, i)).id for i in range(20)]
+        everything = before + during + after
+        expected = everything if lossless else after
+        wait_until(lambda: completed(expected) == len(expected), timeout=60, what="the tasks recorded")
+        with db.reading() as s:
+            per_task = s.execute(
+                select(Task.external_id, TaskEvent.from_status, TaskEvent.to_status, func.count())
+                .join(TaskEvent, TaskEvent.task_id == Task.id)
+                .where(TaskEvent.type == "task.transition")
+                .group_by(Task.external_id, TaskEvent.from_status, TaskEvent.to_status)
+            ).all()
+            tasks = s.scalars(select(Task.external_id)).all()
+        assert len(tasks) == len(set(tasks)) and set(tasks) <= set(everything)
+        assert {n for *_, n in per_task} == {1}
+    finally:
+        stop_process(second)
+        db.dispose()
+        log.close()
+
+
+def _latest_seen(db: Database) -> Any:
+    from datetime import datetime
+
+    with db.reading() as s:
+        return s.scalar(select(func.max(WorkerRow.last_seen_at))) or datetime.min
+
+
+def test_replayed_and_out_of_order_events_change_nothing(db: Database) -> None:
+    """Straight through the recorder, on SQLite and PostgreSQL: an end before its start, then the same events
+    again, then a late start."""
+    settings = Settings(database_url=str(db.url), celery_broker="redis://127.0.0.1:6379/14")
+    consumer = CeleryConsumer(settings, Recorder(db, Hub()), threading.Event())
+    tid, ts = str(uuid.uuid4()), time.time() - 60
+    received = {
+        "type": "task-received",
+        "uuid": tid,
+        "timestamp": ts,
+        "name": "proj.x",
+        "args": "(1,)",
+        "kwargs": "{}",
+        "retries": 0,
+        "hostname": "w1@h",
+    }
+    started = {"type": "task-started", "uuid": tid, "timestamp": ts + 1.0, "hostname": "w1@h"}
+    succeeded = {
+        "type": "task-succeeded",
+        "uuid": tid,
+        "timestamp": ts + 3.0,
+        "runtime": 2.0,
+        "result": "'done'",
+        "hostname": "w1@h",
+    }
+    consumer.record([succeeded])
+    consumer.record([received, succeeded])
+
+    def snapshot() -> tuple[Any, ...]:
+        with db.reading() as s:
+            task = s.scalars(select(Task).where(Task.external_id == tid)).one()
+            events = s.scalar(select(func.count()).select_from(TaskEvent).where(TaskEvent.task_id == task.id))
+            ledger = s.scalar(
+                select(func.count()).select_from(IngestedEvent).where(IngestedEvent.task_id == task.id)
+            )
+            return (
+                task.status,
+                task.title,
+                task.attempt,
+                task.started_at,
+                task.completed_at,
+                task.update_count,
+                events,
+                ledger,
+            )
+
+    first = snapshot()
+    assert first[:3] == ("completed", "proj.x", 1)
+    assert first[4] - first[3] == timedelta(seconds=2.0)  # the start is the end minus Celery's runtime
+    consumer.record([received, started, succeeded])  # a replay, and a start that came too late
+    consumer.record([succeeded, succeeded])
+    after = snapshot()
+    assert after[:5] == first[:5] and after[6] == first[6]
+
+
+@pytest.mark.slow
+def test_rabbitmq(tmp_path: Any) -> None:
+    """The same source on RabbitMQ (a vhost of its own): its durable queue and acknowledgements after commit
+    make a consumer killed mid-stream lose nothing and duplicate nothing; same records as on Redis."""
+    with rabbit_broker() as url, celery_worker(url, f"tl18rabbit-{uuid.uuid4().hex[:6]}") as app:
+        kill_and_restart(url, app, tmp_path / "killed", lossless=True)
+        src = Source(sqlite_database(tmp_path), url)
+        try:
+            ok = app.send_task("tests.add", args=(20, 22))
+            bad = app.send_task("tests.boom", args=("on rabbit",))
+            assert (src.wait_ended(ok.id).status, src.wait_ended(ok.id).result) == ("completed", "42")
+            failed = src.wait_ended(bad.id)
+            assert failed.status == "failed" and "ValueError: on rabbit" in "\n".join(src.activity(failed.id))
+        finally:
+            src.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        ((), {}, "give the Celery broker"),
+        (
+            ("--broker", "http://127.0.0.1:6379/0"),
+            {},
+            "TASKLENS_CELERY_BROKER must be a redis:// or amqp:// URL",
+        ),
+        ((), {"TASKLENS_CELERY_ARGS_MAX_CHARS": "-1"}, "TASKLENS_CELERY_ARGS_MAX_CHARS must not be negative"),
+    ],
+)
+def test_cli_refuses_what_it_cannot_use(args: tuple[str, ...], env: dict[str, str], message: str) -> None:
+    from tests.helpers import run_cli
+
+    result = run_cli("celery", *args, env=clean_env(**env), timeout=60)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_apply_ops_many_writes_what_apply_ops_writes(db: Database) -> None:
+    """The set-based variant the Celery source uses leaves the same rows and events as one apply_ops a task."""
+    from db.ops import ActivityLine, ClientTime, Op, TaskSpec, Transition
+    from db.states import IllegalTransition, TaskKind, TaskStatus
+    from db.writes import Deferred, TaskNotFound, apply_ops, apply_ops_many, insert_tasks
+
+    at = datetime(2026, 12, 1, 12, 0, 0)
+    ops: list[Op] = [
+        ClientTime(at),
+        Transition(TaskStatus.RUNNING, worker_id="celery@a"),
+        ActivityLine("Traceback …"),
+        ClientTime(at + timedelta(seconds=2)),
+        Transition(TaskStatus.FAILED, reason="error", error="ValueError('x')"),
+    ]
+    recorder = Recorder(db, Hub())
+    with recorder.transaction() as s:
+        one, many, other = insert_tasks(s, [TaskSpec("t", TaskKind.CELERY)] * 3, actor="test")
+        apply_ops(s, one, ops, actor="test")
+        pending = Deferred()
+        apply_ops_many(s, [(many, ops), (other, ops[:2])], actor="test", now=at, deferred=pending)
+        pending.flush(s, at)
+    columns = (
+        "status",
+        "worker_id",
+        "started_at",
+        "completed_at",
+        "error_message",
+        "failure_reason",
+        "update_count",
+        "activity_count",
+    )
+    with db.reading() as s:
+        rows = {t.id: t for t in s.scalars(select(Task).where(Task.id.in_([one, many, other])))}
+        events = dict(
+            s.execute(
+                select(TaskEvent.task_id, func.count())
+                .where(TaskEvent.task_id.in_([one, many]))
+                .group_by(TaskEvent.task_id)
+            ).all()
+        )
+    assert [getattr(rows[one], c) for c in columns] == [getattr(rows[many], c) for c in columns]
+    assert events[one] == events[many] and rows[other].status == "running"
+    with pytest.raises(IllegalTransition), recorder.transaction() as s:
+        apply_ops_many(s, [(other, ops[1:2])], actor="test", now=at, deferred=Deferred())
+    with pytest.raises(TaskNotFound), recorder.transaction() as s:
+        apply_ops_many(s, [(10**9, ops)], actor="test", now=at, deferred=Deferred())
+
+
+@pytest.mark.slow
+def test_flower_controls_through_the_api(source: Source, celery_app: Any, redis_url: str) -> None:
+    """Revoke/terminate, a rate limit, pool grow and shrink, queue lengths: sent on the real broker, confirmed
+    by the real worker, audited; without a broker configured, 409."""
+    from dashboard.bridge import ChangeFeed
+    from dashboard.services import Services
+    from db.models import AuditLog
+    from tests.api_support import api_client, call
+
+    def client_for(broker: str | None) -> Any:
+        settings = Settings(database_url=str(source.db.url), celery_broker=broker)
+        return api_client(
+            Services(settings, source.db, source.recorder, ChangeFeed(source.db, source.recorder.hub))
+        )
+
+    client = client_for(redis_url)
+    queues = call(client, "GET", "/celery/queues")["items"]
+    assert any(q["name"] == "celery" and isinstance(q["messages"], int) for q in queues)
+
+    limited = call(client, "PUT", "/celery/rate-limits/tests.add", {"rate": "600/m"})
+    assert any(w.startswith("tl18-") for w in limited["workers"])
+    hostname = limited["workers"][0]
+    assert call(client, "POST", f"/celery/workers/{hostname}/pool", {"change": 1})["workers"] == [hostname]
+    assert call(client, "POST", f"/celery/workers/{hostname}/pool", {"change": -1})["workers"] == [hostname]
+    call(client, "PUT", "/celery/rate-limits/tests.add", {"rate": "0"})
+    call(client, "PUT", "/celery/rate-limits/tests.add", {"rate": "fast"}, status=422)
+
+    task = celery_app.send_task("tests.sleepy", args=(60,))
+    wait_until(lambda: (t := source.task(task.id)) is not None and t.status == "running", what="it to run")
+    call(client, "POST", f"/celery/tasks/{task.id}/revoke", {"terminate": True, "signal": "SIGKILL"})
+    assert source.wait_ended(task.id).status == "cancelled"
+
+    with source.db.reading() as s:
+        actions = set(s.scalars(select(AuditLog.action)))
+    assert {"api.revoke_celery_task", "api.set_celery_rate_limit", "api.resize_celery_pool"} <= actions
+    call(client_for(None), "POST", f"/celery/tasks/{task.id}/revoke", {}, status=409)
+
+
+def test_queue_table_colours_depths() -> None:
+    from dashboard.celery_queues import queue_table
+
+    at = datetime(2026, 12, 3, 10, 0, 0)
+    rows = [
+        {"broker": "redis://h/0", "name": n, "messages": m, "measured_at": at}
+        for n, m in (("celery", 5), ("bulk", 5_000), ("gone", None))
+    ]
+    text = str(queue_table(rows))
+    assert "'success'" in text and "'danger'" in text and "unknown" in text and "5,000" in text
+
+
+def test_silent_celery_workers_go_offline(db: Database) -> None:
+    """A Celery worker that stops heart-beating without worker-offline (killed) is shown offline by the consumer
+    itself, once, with a worker.offline event; one still beating stays."""
+    from db.celery_workers import SILENT_AFTER, CeleryWorkerEvent, apply_worker_events, mark_silent
+    from db.timeutil import utcnow
+
+    recorder = Recorder(db, Hub())
+    now = utcnow()
+    with recorder.transaction() as s:
+        apply_worker_events(
+            s, [CeleryWorkerEvent("heartbeat", "celery@a", now, pid=1)], now=now - SILENT_AFTER * 2
+        )
+        apply_worker_events(s, [CeleryWorkerEvent("heartbeat", "celery@b", now, pid=2)], now=now)
+    for _ in range(2):
+        with recorder.transaction() as s:
+            marked = mark_silent(s, ["celery@a", "celery@b"], now=now)
+        assert marked == ([] if _ else ["celery@a"])
+    with db.reading() as s:
+        status = dict(s.execute(select(WorkerRow.id, WorkerRow.status)).all())
+        offline = s.scalar(
+            select(func.count()).select_from(TaskEvent).where(TaskEvent.type == "worker.offline")
+        )
+    assert status == {"celery@a": "offline", "celery@b": "online"} and offline == 1
