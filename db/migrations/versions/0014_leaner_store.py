@@ -2,7 +2,7 @@
 every query on created_at alike, so each task stopped paying for it twice
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 """
 
 from collections.abc import Sequence
