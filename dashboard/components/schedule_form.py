@@ -72,7 +72,8 @@ ERROR_AT = {
     "max_runs": "max_runs",
     "end_at": "end",
 }
-CHECKED = [k for k in FIELDS if k not in ("trigger", "paused")]  # inputs that can be marked invalid
+# Inputs that can be marked invalid (radio items and the checkbox have no `invalid` prop: their errors show below).
+CHECKED = [k for k in FIELDS if k not in ("kind", "trigger", "paused")]
 TOGGLED = ("command", "callable", "cron", "timezone", "interval", "paused")  # rows shown or hidden
 
 
