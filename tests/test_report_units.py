@@ -87,7 +87,7 @@ def test_period_errors(call: object, message: str) -> None:
 
 
 def test_filters() -> None:
-    with pytest.raises(FilterError, match="kind must be one of command, demo, external, python"):
+    with pytest.raises(FilterError, match="kind must be one of celery, command, demo, external, python"):
         Filters(kind=("robot",))
     assert Filters(kind=("demo",), tag=("a", "b")).description == "kind demo; tag a, b"
     scope = Filters(tag=("a",)).scope(period_for("daily", NOW))

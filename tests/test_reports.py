@@ -409,7 +409,7 @@ def test_cli_writes_every_format(db: Database, db_url: str, tmp_path: Path) -> N
             "formats must be a comma-separated list of html, pdf, csv, json (got 'docx')",
         ),
         (["--format", ","], "formats must be a comma-separated list"),
-        (["--kind", "robot"], "kind must be one of command, demo, external, python, got 'robot'"),
+        (["--kind", "robot"], "kind must be one of celery, command, demo, external, python, got 'robot'"),
     ],
 )
 def test_cli_bad_arguments(tmp_path: Path, args: list[str], message: str) -> None:

@@ -29,13 +29,19 @@ def list_schedules() -> ResponseReturnValue:
     return respond(ScheduleList, {"items": [_shown(r, now) for r in rows]})
 
 
+def _spec_of_body() -> task_schedules.ScheduleSpec:
+    """The request body as a schedule, checked (ScheduleSpecError names the field it refuses)."""
+    body: ScheduleCreate = parse_json(ScheduleCreate, json_body())
+    return task_schedules.ScheduleSpec(
+        **{**body.model_dump(), "tags": tuple(body.tags), "created_by": actor()}
+    )
+
+
 @endpoint("POST", "/schedules", Role.OPERATOR)
 def create_schedule() -> ResponseReturnValue:
     parse_query(NoQuery)
-    body: ScheduleCreate = parse_json(ScheduleCreate, json_body())
-    fields = body.model_dump()
     try:
-        spec = task_schedules.ScheduleSpec(**{**fields, "tags": tuple(body.tags), "created_by": actor()})
+        spec = _spec_of_body()
         with ctx().svc.db.writing() as session:
             schedule_id = task_schedules.create(session, spec, utcnow())
     except task_schedules.ScheduleSpecError as exc:
@@ -47,10 +53,8 @@ def create_schedule() -> ResponseReturnValue:
 def update_schedule(schedule_id: int) -> ResponseReturnValue:
     """Replaces its template, trigger and policies, checked as on creation; runs and on/off are kept."""
     parse_query(NoQuery)
-    body: ScheduleCreate = parse_json(ScheduleCreate, json_body())
-    fields = body.model_dump()
     try:
-        spec = task_schedules.ScheduleSpec(**{**fields, "tags": tuple(body.tags), "created_by": actor()})
+        spec = _spec_of_body()
         with ctx().svc.db.writing() as session:
             task_schedules.edit(session, schedule_id, spec, utcnow(), actor())
     except task_schedules.ScheduleNotFound:
