@@ -156,3 +156,19 @@ def test_the_worker_page_in_a_browser(sqlite_app: AppFactory, tab: BrowserPage) 
     page.wait_for_url("**/workers/**")
     expect(page.locator(f"#{page_module.STATE}")).to_contain_text("online")
     tab.watch.assert_clean()
+
+
+@pytest.mark.parametrize(
+    ("per_minute", "expected"),
+    [
+        (12.5, ("Per minute", "12.5", "750 an hour, over the range")),
+        (0.05, ("Per hour", "3", "72 a day, over the range")),
+        (0.000496, ("Per day", "0.714", "0.0298 an hour, over the range")),
+        (0.0, ("Per day", "0", "0 an hour, over the range")),
+    ],
+)
+def test_the_finish_rate_reads_in_the_unit_that_reaches_one(
+    per_minute: float, expected: tuple[str, str, str]
+) -> None:
+    # A quiet worker over a week read "Per minute 0.000496"; per day it is 0.714.
+    assert view.rate_in_unit(per_minute) == expected

@@ -94,16 +94,28 @@ def rate(value: float) -> str:
     return f"{value:,.3g}" if value < 1000 else f"{value:,.0f}"
 
 
+# The unit a finish rate reads best in: the first whose figure reaches 1 (a quiet worker's 0.0005 a minute is
+# 0.7 a day), else the last.
+RATE_UNITS = (("minute", "a minute", 1.0), ("hour", "an hour", 60.0), ("day", "a day", 1440.0))
+
+
+def rate_in_unit(per_minute: float) -> tuple[str, str, str]:
+    """(card title, figure, hint) for a finish rate: per minute, per hour or per day, whichever reads as ≥ 1;
+    the hint gives the next unit's figure."""
+    for i, (unit, _, factor) in enumerate(RATE_UNITS):
+        if per_minute * factor >= 1 or i == len(RATE_UNITS) - 1:
+            _, other, other_factor = RATE_UNITS[i + 1] if i + 1 < len(RATE_UNITS) else RATE_UNITS[i - 1]
+            hint = f"{rate(per_minute * other_factor)} {other}, over the range"
+            return f"Per {unit}", rate(per_minute * factor), hint
+    raise AssertionError("unreachable")  # the last unit always returns
+
+
 def kpis(o: Outcomes, running: int) -> dbc.Row:
+    title, figure, hint = rate_in_unit(o.per_minute)
     return dbc.Row(
         [
             kpi_card("Finished", count(o.finished), hint=f"{o.done:,} completed", key="worker-finished"),
-            kpi_card(
-                "Per minute",
-                rate(o.per_minute),
-                hint=f"{rate(o.per_minute * 60)} an hour, over the range",
-                key="worker-rate",
-            ),
+            kpi_card(title, figure, hint=hint, key="worker-rate"),
             kpi_card(
                 "Failure rate",
                 percent(o.failure_rate),
