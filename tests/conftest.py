@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -65,6 +66,27 @@ def pg_database() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def fresh_database_like(db: Database, folder: Path) -> Iterator[Database]:
+    """An empty, migrated database of `db`'s kind (a SQLite file under `folder`, or a throw-away PostgreSQL
+    database), disposed of (and dropped) on exit: where a test restores or imports into."""
+    if db.is_sqlite:
+        path = folder / "fresh"
+        path.mkdir()
+        target = open_database(sqlite_database(path))
+        try:
+            yield target
+        finally:
+            target.dispose()
+        return
+    with pg_database() as url:
+        target = open_database(url)
+        try:
+            yield target
+        finally:
+            target.dispose()
 
 
 @pytest.fixture(scope="session")

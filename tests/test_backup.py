@@ -7,21 +7,19 @@ scheduled backups keep the newest N. SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import text
 
 from db import backup
-from db.engine import Database, open_database
+from db.engine import Database
 from db.migrate import upgrade
 from db.ops import ActivityLine, InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
 from db.recorder import Recorder
 from db.states import TaskKind, TaskStatus
 from db.timeutil import utcnow
-from tests.conftest import pg_database
+from tests.conftest import fresh_database_like
 from tests.helpers import wait_until
 
 
@@ -66,20 +64,6 @@ class Writers:
             t.join(timeout=30)
 
 
-@contextmanager
-def empty_like(db: Database, tmp_path: Path) -> Iterator[Database]:
-    if db.is_sqlite:
-        target = open_database(f"sqlite:///{tmp_path}/restored.db")
-        upgrade(target)
-        yield target
-        target.dispose()
-    else:
-        with pg_database() as url:
-            target = open_database(url)
-            yield target
-            target.dispose()
-
-
 def table_counts(db: Database, tables: list[str]) -> dict[str, int]:
     with db.read_engine.connect() as conn:
         return {t: int(conn.exec_driver_sql(f'SELECT count(*) FROM "{t}"').scalar_one()) for t in tables}
@@ -119,7 +103,7 @@ def test_backup_during_writes_restores_one_consistent_snapshot(db: Database, tmp
     live = events(db)
     assert manifest.max_seq < max(s for s, _, _ in live), "writes went on during and after the backup"
 
-    with empty_like(db, tmp_path) as target:
+    with fresh_database_like(db, tmp_path) as target:
         restored = backup.restore(target, out)
         upgrade(target)
         tables = sorted(t for t in manifest.rows if t != "alembic_version")

@@ -5,8 +5,6 @@ database with equal counts per table and twice without duplicates. SQLite and Po
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,11 +15,11 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from db import agents, archive, costs, horizon, messages, performance, retention, rollups, search, volume
-from db.engine import Database, open_database
+from db.engine import Database
 from db.models import Invocation, Task
 from db.scope import parse_scope
 from db.timeutil import utcnow
-from tests.conftest import pg_database, sqlite_database
+from tests.conftest import fresh_database_like
 from worker.history import generate_history
 
 NOW = rollups.floor_hour(utcnow()) + timedelta(minutes=30)
@@ -127,7 +125,7 @@ def test_prune_keeps_the_analytics_and_archives_what_it_pruned(history: Database
     # The archive holds exactly what was pruned and imports back with equal counts, twice without duplicates.
     files = archive.files(tmp_path / "archive")
     assert files and all(f.name.startswith("tasks-") for f in files)
-    with fresh_like(db, tmp_path) as target:
+    with fresh_database_like(db, tmp_path) as target:
         for _ in range(2):
             imported = import_all(target, files)
         assert imported.tasks == 0 and imported.skipped == old
@@ -144,21 +142,6 @@ def import_all(target: Database, files: list[Path]) -> archive.ImportResult:
             archive.load(s, list(archive.read(path)), result)
             archive.advance_sequences(s)
     return result
-
-
-@contextmanager
-def fresh_like(db: Database, tmp_path: Path) -> Iterator[Database]:
-    if db.is_sqlite:
-        folder = tmp_path / "fresh"
-        folder.mkdir()
-        target = open_database(sqlite_database(folder))
-        yield target
-        target.dispose()
-    else:
-        with pg_database() as url:
-            target = open_database(url)
-            yield target
-            target.dispose()
 
 
 def test_pruned_calls_leave_the_search_index(db: Database) -> None:
