@@ -102,12 +102,15 @@ RATE_UNITS = (("minute", "a minute", 1.0), ("hour", "an hour", 60.0), ("day", "a
 def rate_in_unit(per_minute: float) -> tuple[str, str, str]:
     """(card title, figure, hint) for a finish rate: per minute, per hour or per day, whichever reads as ≥ 1;
     the hint gives the next unit's figure."""
-    for i, (unit, _, factor) in enumerate(RATE_UNITS):
-        if per_minute * factor >= 1 or i == len(RATE_UNITS) - 1:
-            _, other, other_factor = RATE_UNITS[i + 1] if i + 1 < len(RATE_UNITS) else RATE_UNITS[i - 1]
-            hint = f"{rate(per_minute * other_factor)} {other}, over the range"
-            return f"Per {unit}", rate(per_minute * factor), hint
-    raise AssertionError("unreachable")  # the last unit always returns
+    last = len(RATE_UNITS) - 1
+    i = next((i for i, (_, _, factor) in enumerate(RATE_UNITS) if per_minute * factor >= 1), last)
+    unit, _, factor = RATE_UNITS[i]
+    _, other, other_factor = RATE_UNITS[i + 1 if i < last else i - 1]
+    return (
+        f"Per {unit}",
+        rate(per_minute * factor),
+        f"{rate(per_minute * other_factor)} {other}, over the range",
+    )
 
 
 def kpis(o: Outcomes, running: int) -> dbc.Row:
