@@ -444,7 +444,10 @@
       span.appendChild(inner);
     }
   }
-  setInterval(tick, 1000);
+  setInterval(function () {
+    tick();
+    reconcileBadge();
+  }, 1000);
 
   // The badge follows the socket's state even when an update to it was lost (seen on a loaded machine: the
   // socket was live, the badge still said connecting): once a second, a badge that disagrees is redrawn.
@@ -452,7 +455,6 @@
     var el = document.getElementById(STATUS);
     if (el && rendererReady() && el.textContent !== label(state.status)) showStatus(state.status);
   }
-  setInterval(reconcileBadge, 1000);
 
   function whenRendered(fn) {
     if (rendererReady()) fn();
