@@ -370,6 +370,14 @@ def test_heavy_bundles_load_where_pages_need_them(sqlite_app: AppFactory, tab: B
     expect(direct.locator(f"#{ids.GRID} .ag-center-cols-container .ag-row")).to_have_count(1)
     bundle = next(i for i, u in enumerate(first) if "/dash_ag_grid/dash_ag_grid." in u)
     assert bundle < _first(first, "/_dash-layout"), "a page that opens on a grid waited for the render"
+    chunk = next(i for i, u in enumerate(first) if u.endswith("/dash_ag_grid/async-community.js"))
+    renderer = next(i for i, u in enumerate(first) if "/dash_renderer." in u)
+    assert chunk < renderer, "AG Grid's chunk waited for the grid's first render"
+    # The layout and the callback graph are asked for by the page's head, before the renderer's scripts, and
+    # the renderer takes those answers instead of asking again.
+    for fetched in ("/_dash-layout", "/_dash-dependencies"):
+        assert _first(first, fetched) < renderer, f"{fetched} waited for the scripts"
+        assert len([u for u in first if u.endswith(fetched)]) == 1, f"{fetched} asked for twice"
     assert not [u for u in first if u.endswith("/plotly.min.js")], "the tasks list has no chart"
     direct.close()
     tab.watch.assert_clean()

@@ -18,11 +18,16 @@ def test_a_page_on_a_grid_preloads_its_bundle(path: str, grid: bool) -> None:
     links = bundles.preloads(path)
     assert ("/dash_ag_grid/" in links) is grid, links
     assert "plotly" not in links  # run as soon as it is there, it would hold the first cards back
+    assert ("/dash_ag_grid/async-community.js" in links) is grid, links
+    # Every page asks early for what the renderer will fetch first, with the renderer's fetch mode.
+    for name in ("_dash-layout", "_dash-dependencies"):
+        assert f'<link rel="preload" as="fetch" crossorigin href="/{name}">' in links, links
 
 
 def test_paths_under_a_prefix() -> None:
     assert "/dash_ag_grid/" in bundles.preloads("/tl/tasks", "/tl/")
-    assert bundles.preloads("/tasks", "/tl/") == ""  # outside the app's prefix: not one of its pages
+    assert "/dash_ag_grid/" not in bundles.preloads("/tasks", "/tl/")  # outside the prefix: not its page
+    assert 'href="/tl/_dash-layout"' in bundles.preloads("/tl/tasks", "/tl/")
     assert bundles.grid_url("/tl/").startswith("/tl/_dash-component-suites/dash_ag_grid/dash_ag_grid.v")
 
 
