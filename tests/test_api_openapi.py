@@ -18,8 +18,8 @@ from schemathesis import checks
 
 from config import Settings
 from dashboard.api.openapi import document, flask_to_openapi
-from dashboard.api.registry import ENDPOINTS, PREFIX
-from dashboard.api.schemas import SortName
+from dashboard.api.registry import ENDPOINTS, PREFIX, Role, endpoint
+from dashboard.api.schemas import PageQuery, SortName
 from dashboard.bridge import ChangeFeed
 from dashboard.server import create_app
 from dashboard.services import Services
@@ -67,6 +67,15 @@ def test_every_rule_the_app_serves_under_the_prefix_is_documented_and_nothing_el
     }
     documented = {(method, path) for path, ops in document()["paths"].items() for method in ops}
     assert served == documented
+
+
+def test_a_handler_whose_signature_disagrees_with_its_declaration_is_refused_at_import() -> None:
+    declare = endpoint(
+        "GET", "/nowhere", Role.VIEWER, summary="-", responses={200: ("-", None)}, query=PageQuery
+    )
+    with pytest.raises(TypeError, match=r"takes \[\], its declaration passes \['q'\]"):
+        declare(lambda: "")
+    assert all(ep.rule != "/nowhere" for ep in ENDPOINTS)
 
 
 def test_sortable_fields_match_the_data_layer() -> None:
