@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
-from db.settings import Settings, SettingsError
+from config import Settings, SettingsError
 
 log = logging.getLogger("tasklens")
 
@@ -301,12 +301,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "lease_seconds",
         "celery_broker",
     )
-    overrides = {k: getattr(args, k, None) for k in keys}
-    lease = overrides["lease_seconds"]
-    if lease is not None and not os.environ.get("TASKLENS_HEARTBEAT_SECONDS"):
-        # A short lease given as a flag brings the heartbeat down with it (three renewals per lease).
-        overrides["heartbeat_seconds"] = min(Settings.heartbeat_seconds, lease / 3)
-    return Settings.from_env(**overrides)
+    return Settings.from_env(**{k: getattr(args, k, None) for k in keys})
 
 
 def safe_url(raw: str) -> str:

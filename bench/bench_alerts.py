@@ -209,13 +209,13 @@ def _synthetic(db: Any, count: int) -> None:
 def evaluator_cost(url: str | None, history: int, cycles: int, synthetic: bool = False) -> None:
     from sqlalchemy import event
 
+    from config import Settings
     from db import budgets, rollups
     from db.alert_rules import create_rule
     from db.engine import open_database
     from db.migrate import upgrade
     from db.ops import TaskSpec
     from db.recorder import Recorder
-    from db.settings import Settings
     from db.states import TaskKind
     from db.timeutil import utcnow
     from worker.alerting import Evaluator

@@ -22,6 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from config import Settings
 from dashboard import scopebar
 from dashboard.bridge import ChangeFeed
 from dashboard.pages import agents, costs, database, overview, performance, tasks
@@ -31,7 +32,6 @@ from db.changefeed import Hub
 from db.engine import open_database
 from db.migrate import upgrade
 from db.recorder import Recorder
-from db.settings import Settings
 from db.timeutil import utcnow
 
 RANGES = ("?range=24h", "?range=7d", "?range=30d", "?range=90d")

@@ -85,7 +85,7 @@ def web_process(url: str, *, migrate: bool = True) -> Iterator[tuple[int, subpro
 def serve(url: str, port: int) -> None:
     """What `python app.py web` runs, minus the migration (a read-only benchmark must not change the file)."""
     import app as tasklens
-    from db.settings import Settings
+    from config import Settings
 
     settings = Settings.from_env(database_url=url, port=port, log_level="WARNING")
     tasklens.configure_logging(settings)

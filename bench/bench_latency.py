@@ -60,10 +60,10 @@ class Latency:
 def in_process_worker(url: str, poll: float) -> Iterator[tuple[object, float]]:
     """Settings / open_database / Hub / Recorder / Worker built here, as app.py's Stack does; no cross-process
     watcher, so the only wake-up is the recorder publishing to the hub after the submit commits."""
+    from config import Settings
     from db.changefeed import Hub
     from db.engine import open_database
     from db.recorder import Recorder
-    from db.settings import Settings
     from worker.worker import Worker
 
     settings = Settings.from_env(env={}, database_url=url, poll_seconds=poll, log_level="WARNING")

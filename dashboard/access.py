@@ -1,4 +1,4 @@
-"""Dashboard layer: access control of one web process. With auth on (TASKLENS_AUTH; db/settings.py) every API
+"""Dashboard layer: access control of one web process. With auth on (TASKLENS_AUTH; config.py) every API
 call names a token (`Authorization: Bearer …`) and every page, CSV download, report file and websocket needs a
 signed-in session (/login: paste a token) or a bearer token; roles are viewer < operator < admin (db/tokens.py).
 Also here, for every response whatever the mode: the security headers and the request size limit."""
@@ -20,12 +20,12 @@ from flask import Flask, Response, current_app, has_request_context, redirect, r
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import BadRequest
 
+from config import Settings
 from dashboard.bodylimit import BoundedRequest
 from dashboard.ratelimit import RateLimiter
 from dashboard.services import Services
 from dashboard.throttle import FailureThrottle, Throttled
 from db.audit import record
-from db.settings import Settings
 from db.timeutil import utcnow
 from db.tokens import TOUCH_EVERY, Token, get_token, role_allows, touch, verify_token
 

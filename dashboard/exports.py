@@ -17,6 +17,7 @@ from flask import Flask, Response, request, stream_with_context
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
+from config import Settings
 from dashboard import access
 from dashboard.pages.tasks import RANGES as TASK_RANGES
 from dashboard.pages.tasks import filter_from
@@ -25,7 +26,6 @@ from db import costs, exports
 from db.engine import Database
 from db.models import Task
 from db.scope import DIMENSIONS, Scope, ScopeError, parse_scope
-from db.settings import Settings
 from db.states import TaskKind, TaskStatus
 from db.tasklist import SORTABLE, TaskFilter
 from db.timeutil import utcnow

@@ -9,7 +9,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from db.settings import Settings, is_loopback
+from config import Settings, is_loopback
 
 
 @dataclass(frozen=True)

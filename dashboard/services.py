@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from config import Settings
 from dashboard.bridge import ChangeFeed
 from db.engine import Database
 from db.recorder import Recorder
-from db.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,9 @@ from db.timeutil import day_start, utcnow
 
 PERIODS = ("day", "week", "month")
 SCOPES = ("all", "tag", "created_by")
+# A limit below a cent is no budget, and spent / limit overflows: 0.006 / 5e-324 is infinity, which JSON cannot
+# carry (the API's `used` came out null against its own schema; found by the schemathesis fuzz).
+MIN_LIMIT_USD = 0.01
 
 
 class BudgetError(ValueError):
@@ -80,8 +83,8 @@ def add_budget(
         raise BudgetError("name", "must be 1 to 200 characters")
     if period not in PERIODS:
         raise BudgetError("period", f"must be one of {', '.join(PERIODS)}")
-    if not isinstance(limit_usd, int | float) or not limit_usd > 0:
-        raise BudgetError("limit_usd", "must be a positive amount")
+    if not isinstance(limit_usd, int | float) or not limit_usd >= MIN_LIMIT_USD:
+        raise BudgetError("limit_usd", f"must be at least {MIN_LIMIT_USD} (a cent)")
     if scope_kind not in SCOPES:
         raise BudgetError("scope_kind", f"must be one of {', '.join(SCOPES)}")
     value = (scope_value or "").strip() or None

@@ -9,15 +9,26 @@ import sys
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from db import archive, audit, backup, erase, retention, rollups, walcheck
 from db.engine import Database
+from db.retention import Policy as RetentionPolicy
 from db.rollcut import refreshed_until
-from db.settings import Settings
 from db.timeutil import utcnow
 
 ACTOR = "cli"
+
+
+class Settings(Protocol):
+    """What these commands read of the app's settings (config.Settings; the data layer does not import it)."""
+
+    def retention(self) -> RetentionPolicy: ...
+
+    @property
+    def reports_path(self) -> Path: ...
+
+
 IMPORT_BATCH = 200
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from config import Settings
 from db.report_store import Run
-from db.settings import Settings
 from db.timeutil import iso
 from reports.period import Period, PeriodKind
 

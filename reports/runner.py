@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import OperationalError
 
+from config import Settings
 from db import report_schedules
 from db import report_store as store
 from db.recorder import Recorder
 from db.report_store import Run, RunStatus
-from db.settings import Settings
 from db.timeutil import utcnow
 from reports.build import build_report
 from reports.deliver import (

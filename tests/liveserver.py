@@ -9,13 +9,13 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from config import Settings
 from dashboard.bridge import ChangeFeed
 from dashboard.server import create_app
 from dashboard.services import Services
 from db.changefeed import Hub, start_watcher
 from db.engine import Database, open_database
 from db.recorder import Recorder
-from db.settings import Settings
 from worker.worker import Worker
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
+from config import Settings
 from db import alert_outbox, leases
 from db.alert_rules import RuleError, create_rule, list_rules, update_rule, validate
 from db.alert_store import acknowledge
@@ -17,7 +18,6 @@ from db.engine import Database
 from db.models import Alert, AlertNotification, TaskEvent
 from db.ops import TaskSpec, Transition
 from db.recorder import Recorder
-from db.settings import Settings
 from db.states import EventType, TaskKind, TaskStatus
 from db.timeutil import utcnow
 from tests.alert_support import reset_alerts

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
+from config import Settings
 from db import alert_pauses
 from db.alert_queries import get_alert
 from db.alert_rules import create_rule
@@ -18,7 +19,6 @@ from db.claims import claim_batch, has_claimable
 from db.ops import TaskSpec, Transition
 from db.queries import get_task
 from db.recorder import Recorder
-from db.settings import Settings
 from db.states import TaskKind, TaskStatus
 from db.timeutil import utcnow
 from tests.alert_support import reset_alerts

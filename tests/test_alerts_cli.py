@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 
+from config import Settings
 from db.alert_queries import get_alert
 from db.audit import entries
 from db.ops import TaskSpec
 from db.recorder import Recorder
-from db.settings import Settings
 from db.states import TaskKind
 from db.timeutil import utcnow
 from tests.alert_support import reset_alerts

@@ -9,13 +9,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text, update
 
+from config import Settings
 from db import budgets
 from db.alert_conditions import queue_depth, workers_offline
 from db.alert_rules import create_rule, list_rules
 from db.models import Worker
 from db.ops import InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
 from db.recorder import Recorder
-from db.settings import Settings
 from db.states import TaskKind, TaskStatus
 from db.timeutil import utcnow
 from db.workers import WorkerIdentity

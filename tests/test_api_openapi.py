@@ -16,16 +16,16 @@ from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 from schemathesis import checks
 
+from config import Settings
 from dashboard.api.openapi import document, flask_to_openapi
-from dashboard.api.registry import ENDPOINTS
-from dashboard.api.schemas import SortName
+from dashboard.api.registry import ENDPOINTS, PREFIX, Role, endpoint
+from dashboard.api.schemas import PageQuery, SortName
 from dashboard.bridge import ChangeFeed
 from dashboard.server import create_app
 from dashboard.services import Services
 from db.changefeed import Hub
 from db.engine import open_database
 from db.recorder import Recorder
-from db.settings import Settings
 from db.task_pages import SORTS
 from db.workers import WorkerIdentity
 from tests.api_support import agent_life, api_client, call
@@ -51,6 +51,31 @@ def test_the_document_lists_exactly_the_served_endpoints_and_their_roles() -> No
     assert {op["operationId"] for ops in document()["paths"].values() for op in ops.values()} == {
         ep.operation_id for ep in ENDPOINTS
     }
+
+
+def test_every_rule_the_app_serves_under_the_prefix_is_documented_and_nothing_else(svc: Services) -> None:
+    """Read from the app's URL map, not the endpoint table: a route added under /api/v1 by hand (bypassing
+    `@endpoint`) or a declaration that never reached the app both fail here."""
+    server = create_app(svc).server
+    catch_all = {"api_v1.unrouted", "api_v1.unrouted_root"}
+    served = {
+        (method.lower(), flask_to_openapi(rule.rule.removeprefix(PREFIX)))
+        for rule in server.url_map.iter_rules()
+        if rule.rule.startswith(PREFIX + "/") and rule.endpoint not in catch_all
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS")
+    }
+    documented = {(method, path) for path, ops in document()["paths"].items() for method in ops}
+    assert served == documented
+
+
+def test_a_handler_whose_signature_disagrees_with_its_declaration_is_refused_at_import() -> None:
+    declare = endpoint(
+        "GET", "/nowhere", Role.VIEWER, summary="-", responses={200: ("-", None)}, query=PageQuery
+    )
+    with pytest.raises(TypeError, match=r"takes \[\], its declaration passes \['q'\]"):
+        declare(lambda: "")
+    assert all(ep.rule != "/nowhere" for ep in ENDPOINTS)
 
 
 def test_sortable_fields_match_the_data_layer() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from config import Settings, SettingsError
 from dashboard import ids
 from dashboard.access import SECURITY_HEADERS
 from dashboard.api.registry import ENDPOINTS, PREFIX, Role
@@ -18,7 +19,6 @@ from dashboard.ratelimit import RateLimiter
 from dashboard.services import Services
 from db.audit import entries
 from db.ops import TaskSpec
-from db.settings import Settings, SettingsError
 from db.states import TaskKind
 from db.timeutil import utcnow
 from db.tokens import create_token

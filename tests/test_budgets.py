@@ -38,6 +38,7 @@ def test_validation(db: Database) -> None:
             (("", "day", 1.0), "name"),
             (("x", "year", 1.0), "period"),
             (("x", "day", 0.0), "limit_usd"),
+            (("x", "day", 5e-324), "limit_usd"),  # spent / limit would overflow to infinity
             (("x", "day", 5.0, "team"), "scope_kind"),
             (("x", "day", 5.0, "tag", "  "), "scope_value"),
         ]:

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from config import Settings
 from db.changefeed import Hub
 from db.engine import Database, open_database
 from db.models import IngestedEvent, JobLease, Task, TaskEvent
 from db.models import Worker as WorkerRow
 from db.recorder import Recorder
-from db.settings import Settings
 from tests.celery_support import celery_worker, rabbit_broker, redis_broker
 from tests.conftest import sqlite_database
 from tests.helpers import APP, REPO_ROOT, clean_env, stop_process, wait_until

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import text
 
 from app import main
+from config import Settings
 from db import audit, rollups
 from db.changefeed import Hub
 from db.engine import Database, open_database
 from db.recorder import Recorder
-from db.settings import Settings
 from db.timeutil import utcnow
 from tests.conftest import sqlite_database
 from worker import jobs

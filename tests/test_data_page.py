@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from config import Settings
 from dashboard.pages import data, database
 from dashboard.server import NAV
 from dashboard.services import Services
 from db import backup, retention, rollups
-from db.settings import Settings
 from db.timeutil import utcnow
 from tests.test_components import texts
 from worker.history import generate_history

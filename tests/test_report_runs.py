@@ -22,6 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from config import Settings
 from dashboard.bridge import ChangeFeed
 from dashboard.server import create_app
 from dashboard.services import Services
@@ -32,7 +33,6 @@ from db.engine import Database
 from db.models import TaskEvent
 from db.recorder import Recorder
 from db.report_store import Run, RunRequest, RunTrigger
-from db.settings import Settings
 from db.states import EventType
 from db.timeutil import day_start, utcnow
 from db.workers import WorkerIdentity

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select, update
 
+from config import Settings
 from db import report_schedules
 from db.changefeed import Hub
 from db.engine import Database, open_database
@@ -21,7 +22,6 @@ from db.migrate import upgrade
 from db.models import ReportRun, ReportSchedule
 from db.recorder import Recorder
 from db.report_schedules import Schedule, ScheduleError
-from db.settings import Settings
 from db.timeutil import utcnow
 from reports.period import PeriodKind
 from reports.schedule import due_run, enqueue_due, fire_times, idempotency_key, next_fire

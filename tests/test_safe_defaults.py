@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from config import Settings
 from dashboard.services import Services
 from db.ops import TaskSpec
-from db.settings import Settings
 from db.states import TaskKind
 from tests.api_support import api_client
 from tests.helpers import REPO_ROOT, clean_env, free_port, load_task, stop_process, wait_until
@@ -44,7 +44,7 @@ SHELL_TASK = {"title": "pwn", "kind": "command", "payload": {"command": "touch /
     ],
 )
 def test_loopback_is_only_what_cannot_be_reached_from_elsewhere(host: str, loopback: bool) -> None:
-    from db.settings import is_loopback
+    from config import is_loopback
 
     assert is_loopback(host) is loopback
 

@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+from config import Settings
 from dashboard import ids
 from dashboard.bridge import ChangeFeed
 from dashboard.services import Services
@@ -28,7 +29,6 @@ from db.models import Task
 from db.ops import TaskSpec
 from db.queries import task_activity
 from db.recorder import Recorder
-from db.settings import Settings
 from db.states import TaskKind, TaskStatus
 from db.unavailable import MAX_DELAY, DatabaseHealth, OutageKind, backoff, classify
 from db.workers import WorkerIdentity

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from config import Settings
 from db.changefeed import Hub
 from db.engine import Database
 from db.models import Task
 from db.ops import TaskSpec, Transition
 from db.queries import get_task, task_activity, task_events, task_invocations
 from db.recorder import Recorder
-from db.settings import Settings
 from db.states import TaskKind, TaskStatus
 from tests.helpers import load_events, load_task, wait_until
 from worker.worker import Worker

@@ -7,8 +7,8 @@ from __future__ import annotations
 from email.message import EmailMessage
 from typing import Any
 
+from config import Settings
 from db.alert_outbox import Notification
-from db.settings import Settings
 from db.timeutil import iso, utcnow
 from reports.deliver import DeliveryError, SmtpConfig, post_webhook, send_email
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from config import Settings
 from db import alert_outbox, leases
 from db.alert_conditions import Condition, conditions
 from db.alert_rules import Rule, RuleKind, list_rules
@@ -20,7 +21,6 @@ from db.alert_silences import active_silences
 from db.alert_store import AlertState, Context, Finding, open_by_rule, owes_first, reconcile
 from db.changefeed import TOPIC_EVENTS, Hub
 from db.recorder import Recorder
-from db.settings import Settings
 from db.timeutil import utcnow
 from reports.deliver import DeliveryError
 from worker.alert_actions import retry_cancelled, run_actions

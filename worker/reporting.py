@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import OperationalError
 
+from config import Settings
 from db import report_store as store
 from db.changefeed import TOPIC_QUEUE, Hub
 from db.recorder import Recorder
-from db.settings import Settings
 from db.timeutil import utcnow
 from reports.runner import RunnerConfig, execute
 

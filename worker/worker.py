@@ -16,13 +16,13 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from config import Settings
 from db import jsonlog
 from db.changefeed import TOPIC_QUEUE, Hub
 from db.claims import ClaimedTask, cancel_requested, has_claimable
 from db.engine import Database
 from db.ops import Op
 from db.recorder import Recorder
-from db.settings import Settings
 from db.states import EXECUTABLE_KINDS, IllegalTransition, TaskKind
 from db.unavailable import backoff
 from db.workers import WorkerIdentity

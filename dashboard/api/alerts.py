@@ -27,9 +27,7 @@ from dashboard.api.alert_schemas import (
 )
 from dashboard.api.context import ctx, respond
 from dashboard.api.errors import ApiError, not_found
-from dashboard.api.params import json_body, parse_json, parse_query
 from dashboard.api.registry import Role, actor, endpoint
-from dashboard.api.schemas import NoQuery
 from db import alert_queries, alert_rules, alert_silences
 from db.alert_rules import Rule, RuleError
 from db.alert_silences import SilenceError
@@ -58,9 +56,15 @@ def rule_out(rule: Rule) -> dict[str, Any]:
 
 
 # ---- alerts ------------------------------------------------------------------------------------------
-@endpoint("GET", "/alerts", Role.VIEWER)
-def list_alerts() -> ResponseReturnValue:
-    q = parse_query(AlertsQuery)
+@endpoint(
+    "GET",
+    "/alerts",
+    Role.VIEWER,
+    summary="Alerts, newest first: filters state, severity, rule, acknowledged; paged by id",
+    responses={200: ("a page of alerts", AlertPage)},
+    query=AlertsQuery,
+)
+def list_alerts(q: AlertsQuery) -> ResponseReturnValue:
     with ctx().svc.db.reading() as session:
         rows = alert_queries.list_alerts(
             session,
@@ -79,9 +83,15 @@ def list_alerts() -> ResponseReturnValue:
     )
 
 
-@endpoint("GET", ALERT, Role.VIEWER)
+@endpoint(
+    "GET",
+    ALERT,
+    Role.VIEWER,
+    summary="One alert with each channel's delivery and its acknowledgements",
+    responses={200: ("the alert", AlertDetail)},
+    errors=(400, 404),
+)
 def get_alert(alert_id: int) -> ResponseReturnValue:
-    parse_query(NoQuery)
     with ctx().svc.db.reading() as session:
         found = alert_queries.get_alert(session, alert_id, utcnow())
     if found is None:
@@ -89,10 +99,16 @@ def get_alert(alert_id: int) -> ResponseReturnValue:
     return respond(AlertDetail, found)
 
 
-@endpoint("POST", ALERT + "/ack", Role.OPERATOR)
-def ack_alert(alert_id: int) -> ResponseReturnValue:
-    parse_query(NoQuery)
-    body: AckBody = parse_json(AckBody, json_body())
+@endpoint(
+    "POST",
+    ALERT + "/ack",
+    Role.OPERATOR,
+    summary="Acknowledge an open alert (who, a note): its repeat notifications stop",
+    responses={200: ("the alert", AlertDetail)},
+    errors=(400, 404, 409, 413, 415, 422),
+    body=AckBody,
+)
+def ack_alert(alert_id: int, body: AckBody) -> ResponseReturnValue:
     try:
         with ctx().svc.recorder.transaction() as session:
             acknowledge(session, alert_id, actor(), body.note, utcnow())
@@ -107,17 +123,28 @@ def ack_alert(alert_id: int) -> ResponseReturnValue:
 
 
 # ---- rules -------------------------------------------------------------------------------------------
-@endpoint("GET", "/alerts/rules", Role.VIEWER)
+@endpoint(
+    "GET",
+    "/alerts/rules",
+    Role.VIEWER,
+    summary="Alert rules, built-in ones included",
+    responses={200: ("rules", RuleList)},
+)
 def list_rules() -> ResponseReturnValue:
-    parse_query(NoQuery)
     with ctx().svc.db.reading() as session:
         rules = alert_rules.list_rules(session)
     return respond(RuleList, {"items": [rule_out(r) for r in rules]})
 
 
-@endpoint("GET", RULE, Role.VIEWER)
+@endpoint(
+    "GET",
+    RULE,
+    Role.VIEWER,
+    summary="One rule",
+    responses={200: ("the rule", RuleOut)},
+    errors=(400, 404),
+)
 def get_rule(rule_id: int) -> ResponseReturnValue:
-    parse_query(NoQuery)
     with ctx().svc.db.reading() as session:
         rule = alert_rules.get_rule(session, rule_id)
     if rule is None:
@@ -129,10 +156,20 @@ def _values(body: RuleUpdate) -> dict[str, Any]:
     return body.model_dump(mode="json", exclude_unset=True, exclude_none=False)
 
 
-@endpoint("POST", "/alerts/rules", Role.ADMIN)
-def create_rule() -> ResponseReturnValue:
-    parse_query(NoQuery)
-    body: RuleCreate = parse_json(RuleCreate, json_body())
+@endpoint(
+    "POST",
+    "/alerts/rules",
+    Role.ADMIN,
+    summary="Add a rule",
+    responses={201: ("the rule; Location gives its URL", RuleOut)},
+    errors=(400, 413, 415, 422),
+    body=RuleCreate,
+    description=(
+        "A 422's details.field names the field at fault, also for checks across fields (a threshold the kind "
+        "needs, a scope the kind cannot narrow to, a channel's url)."
+    ),
+)
+def create_rule(body: RuleCreate) -> ResponseReturnValue:
     try:
         with ctx().svc.recorder.transaction() as session:
             rule = alert_rules.create_rule(session, _values(body), utcnow())
@@ -141,10 +178,16 @@ def create_rule() -> ResponseReturnValue:
     return respond(RuleOut, rule_out(rule), 201, {"Location": f"/api/v1/alerts/rules/{rule.id}"})
 
 
-@endpoint("PUT", RULE, Role.ADMIN)
-def update_rule(rule_id: int) -> ResponseReturnValue:
-    parse_query(NoQuery)
-    body: RuleUpdate = parse_json(RuleUpdate, json_body())
+@endpoint(
+    "PUT",
+    RULE,
+    Role.ADMIN,
+    summary="Change the fields given (the rest stay)",
+    responses={200: ("the rule", RuleOut)},
+    errors=(400, 404, 413, 415, 422),
+    body=RuleUpdate,
+)
+def update_rule(rule_id: int, body: RuleUpdate) -> ResponseReturnValue:
     try:
         with ctx().svc.recorder.transaction() as session:
             rule = alert_rules.update_rule(session, rule_id, _values(body), utcnow())
@@ -155,9 +198,15 @@ def update_rule(rule_id: int) -> ResponseReturnValue:
     return respond(RuleOut, rule_out(rule))
 
 
-@endpoint("DELETE", RULE, Role.ADMIN)
+@endpoint(
+    "DELETE",
+    RULE,
+    Role.ADMIN,
+    summary="Delete a rule and its alerts (a built-in rule is switched off instead)",
+    responses={204: ("deleted", None)},
+    errors=(400, 404),
+)
 def delete_rule(rule_id: int) -> ResponseReturnValue:
-    parse_query(NoQuery)
     with ctx().svc.recorder.transaction() as session:
         found = alert_rules.delete_rule(session, rule_id)
     if not found:
@@ -166,18 +215,30 @@ def delete_rule(rule_id: int) -> ResponseReturnValue:
 
 
 # ---- silences ----------------------------------------------------------------------------------------
-@endpoint("GET", "/alerts/silences", Role.VIEWER)
-def list_silences() -> ResponseReturnValue:
-    q = parse_query(SilencesQuery)
+@endpoint(
+    "GET",
+    "/alerts/silences",
+    Role.VIEWER,
+    summary="Silences in force or to come (with expired=true, ended ones too)",
+    responses={200: ("silences", SilenceList)},
+    query=SilencesQuery,
+)
+def list_silences(q: SilencesQuery) -> ResponseReturnValue:
     with ctx().svc.db.reading() as session:
         found = alert_silences.list_silences(session, utcnow(), include_expired=q.expired)
     return respond(SilenceList, {"items": [s.as_dict() for s in found]})
 
 
-@endpoint("POST", "/alerts/silences", Role.OPERATOR)
-def create_silence() -> ResponseReturnValue:
-    parse_query(NoQuery)
-    body: SilenceCreate = parse_json(SilenceCreate, json_body())
+@endpoint(
+    "POST",
+    "/alerts/silences",
+    Role.OPERATOR,
+    summary="Silence alerts whose labels match every matcher, for a time",
+    responses={201: ("the silence", SilenceOut)},
+    errors=(400, 413, 415, 422),
+    body=SilenceCreate,
+)
+def create_silence(body: SilenceCreate) -> ResponseReturnValue:
     now = utcnow()
     starts = body.starts_at or now
     if body.ends_at is None and body.duration_seconds is None:
@@ -199,9 +260,15 @@ def create_silence() -> ResponseReturnValue:
     return respond(SilenceOut, silence.as_dict(), 201)
 
 
-@endpoint("DELETE", SILENCE, Role.OPERATOR)
+@endpoint(
+    "DELETE",
+    SILENCE,
+    Role.OPERATOR,
+    summary="End a silence now (kept for the record)",
+    responses={204: ("ended", None)},
+    errors=(400, 404),
+)
 def expire_silence(silence_id: int) -> ResponseReturnValue:
-    parse_query(NoQuery)
     with ctx().svc.recorder.transaction() as session:
         found = alert_silences.expire_silence(session, silence_id, utcnow())
     if not found:

@@ -6,15 +6,20 @@ from __future__ import annotations
 from flask.typing import ResponseReturnValue
 
 from dashboard.api.context import ctx, respond
-from dashboard.api.params import parse_query
 from dashboard.api.registry import Role, endpoint
 from dashboard.api.schemas import AuditPage, AuditQuery
 from db.audit import entries
 
 
-@endpoint("GET", "/audit", Role.ADMIN)
-def audit_log() -> ResponseReturnValue:
-    q = parse_query(AuditQuery)
+@endpoint(
+    "GET",
+    "/audit",
+    Role.ADMIN,
+    summary="The audit log, newest first: who changed which task, token, budget or schedule",
+    responses={200: ("a page of entries", AuditPage)},
+    query=AuditQuery,
+)
+def audit_log(q: AuditQuery) -> ResponseReturnValue:
     with ctx().svc.db.reading() as session:
         rows = entries(
             session, limit=q.limit + 1, action=q.action, actor=q.actor, target=q.target, before=q.before

@@ -8,12 +8,13 @@ from typing import Literal
 from pydantic import Field
 
 from dashboard.api.schemas import Body, Model, UtcDateTime
+from db.budgets import MIN_LIMIT_USD
 
 
 class BudgetCreate(Body):
     name: str = Field(min_length=1, max_length=200)
     period: Literal["day", "week", "month"]
-    limit_usd: float = Field(gt=0, le=1e12)
+    limit_usd: float = Field(ge=MIN_LIMIT_USD, le=1e12)
     scope_kind: Literal["all", "tag", "created_by"] = "all"
     scope_value: str | None = Field(
         None, max_length=200, description="the tag or creator; required unless all"

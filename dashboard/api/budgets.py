@@ -12,9 +12,7 @@ from flask.typing import ResponseReturnValue
 from dashboard.api.budget_schemas import BudgetCreate, BudgetList, BudgetOut
 from dashboard.api.context import ctx, respond
 from dashboard.api.errors import ApiError, not_found
-from dashboard.api.params import json_body, parse_json, parse_query
 from dashboard.api.registry import Role, endpoint
-from dashboard.api.schemas import NoQuery
 from db import budgets
 from db.timeutil import utcnow
 
@@ -28,16 +26,27 @@ def _all() -> list[budgets.BudgetStatus]:
         return budgets.statuses(session, utcnow())
 
 
-@endpoint("GET", "/budgets", Role.VIEWER)
+@endpoint(
+    "GET",
+    "/budgets",
+    Role.VIEWER,
+    summary="Budgets with their spend this period and the projection to its end",
+    responses={200: ("budgets", BudgetList)},
+)
 def list_budgets() -> ResponseReturnValue:
-    parse_query(NoQuery)
     return respond(BudgetList, {"items": [_out(b) for b in _all()]})
 
 
-@endpoint("POST", "/budgets", Role.ADMIN)
-def create_budget() -> ResponseReturnValue:
-    parse_query(NoQuery)
-    body: BudgetCreate = parse_json(BudgetCreate, json_body())
+@endpoint(
+    "POST",
+    "/budgets",
+    Role.ADMIN,
+    summary="Add a budget (per day, week or month; overall, a tag's or a creator's)",
+    responses={201: ("the budget with its figures", BudgetOut)},
+    errors=(400, 413, 415, 422),
+    body=BudgetCreate,
+)
+def create_budget(body: BudgetCreate) -> ResponseReturnValue:
     try:
         with ctx().svc.db.writing() as session:
             budget_id = budgets.add_budget(
@@ -49,9 +58,15 @@ def create_budget() -> ResponseReturnValue:
     return respond(BudgetOut, _out(created), 201, {"Location": f"/api/v1/budgets/{budget_id}"})
 
 
-@endpoint("DELETE", "/budgets/<task_id:budget_id>", Role.ADMIN)
+@endpoint(
+    "DELETE",
+    "/budgets/<task_id:budget_id>",
+    Role.ADMIN,
+    summary="Delete a budget",
+    responses={204: ("deleted", None)},
+    errors=(400, 404),
+)
 def delete_budget(budget_id: int) -> ResponseReturnValue:
-    parse_query(NoQuery)
     with ctx().svc.db.writing() as session:
         found = budgets.delete_budget(session, budget_id)
     if not found:

@@ -11,15 +11,20 @@ from flask.typing import ResponseReturnValue
 from dashboard.api.call_schemas import CallDetail, CallTree, Latency, LatencyQuery, SearchQuery, SearchResult
 from dashboard.api.context import ctx, respond
 from dashboard.api.errors import bad_parameter, not_found
-from dashboard.api.params import parse_query, scope_of
+from dashboard.api.params import scope_of
 from dashboard.api.registry import TASK, Role, endpoint
-from dashboard.api.schemas import NoQuery
 from db import calls, search, task_pages
 
 
-@endpoint("GET", TASK + "/calls", Role.VIEWER)
+@endpoint(
+    "GET",
+    TASK + "/calls",
+    Role.VIEWER,
+    summary="The task's calls as a tree (llm, tool, agent, retriever, other) with durations, tokens and cost",
+    responses={200: ("the calls, nested under their parents", CallTree)},
+    errors=(400, 404),
+)
 def call_tree(task_id: int) -> ResponseReturnValue:
-    parse_query(NoQuery)
     with ctx().svc.db.reading() as session:
         if not task_pages.task_exists(session, task_id):
             raise not_found(f"task {task_id}", task_id=task_id)
@@ -27,9 +32,15 @@ def call_tree(task_id: int) -> ResponseReturnValue:
     return respond(CallTree, {"task_id": task_id, "calls": calls.nest(rows), "count": len(rows)})
 
 
-@endpoint("GET", "/calls/<call_id>", Role.VIEWER)
+@endpoint(
+    "GET",
+    "/calls/<call_id>",
+    Role.VIEWER,
+    summary="One call with its duration and messages (a tool's arguments and result)",
+    responses={200: ("the call", CallDetail)},
+    errors=(400, 404),
+)
 def get_call(call_id: str) -> ResponseReturnValue:
-    parse_query(NoQuery)
     with ctx().svc.db.reading() as session:
         found: dict[str, Any] | None = task_pages.invocation(session, call_id)
     if found is None:
@@ -39,10 +50,20 @@ def get_call(call_id: str) -> ResponseReturnValue:
     return respond(CallDetail, found)
 
 
-@endpoint("GET", "/search", Role.VIEWER)
-def search_calls() -> ResponseReturnValue:
+@endpoint(
+    "GET",
+    "/search",
+    Role.VIEWER,
+    summary="Full-text search over calls' messages across tasks",
+    responses={200: ("matching tasks with their matching calls", SearchResult)},
+    query=SearchQuery,
+    description=(
+        "Every word must appear (any case; SQLite FTS5 terms, PostgreSQL `simple` full text). Indexed: the "
+        "user and assistant text of calls reported with messages (OTLP spans, `call` events)."
+    ),
+)
+def search_calls(q: SearchQuery) -> ResponseReturnValue:
     """Full-text search over calls' messages across tasks (SQLite FTS5, PostgreSQL full text)."""
-    q = parse_query(SearchQuery)
     try:
         with ctx().svc.db.reading() as session:
             items = search.search(session, q.q, q.limit)
@@ -51,9 +72,19 @@ def search_calls() -> ResponseReturnValue:
     return respond(SearchResult, {"items": items})
 
 
-@endpoint("GET", "/latency", Role.VIEWER)
-def latency() -> ResponseReturnValue:
-    q = parse_query(LatencyQuery)
+@endpoint(
+    "GET",
+    "/latency",
+    Role.VIEWER,
+    summary="Call latency percentiles (p50/p95/p99) by model, role or tool over a range",
+    responses={200: ("a row per model, role or tool, busiest first", Latency)},
+    query=LatencyQuery,
+    description=(
+        "Durations are the producer's own (client `at`, span start and end), exact: one sort per group in the"
+        " database."
+    ),
+)
+def latency(q: LatencyQuery) -> ResponseReturnValue:
     scope = scope_of(q)
     with ctx().svc.db.reading() as session:
         rows = calls.latency(session, scope, q.by)

@@ -13,9 +13,8 @@ from pydantic import Field
 from dashboard import celerycontrol
 from dashboard.api.context import ctx, respond
 from dashboard.api.errors import ApiError
-from dashboard.api.params import json_body, parse_json, parse_query
 from dashboard.api.registry import Role, endpoint
-from dashboard.api.schemas import Body, Model, NoQuery, UtcDateTime
+from dashboard.api.schemas import Body, Model, UtcDateTime
 from db import broker_queues
 
 
@@ -64,37 +63,64 @@ def _call(action: Callable[[], Any]) -> Any:
         raise ApiError(503, "broker_unavailable", f"the Celery broker cannot be reached: {exc}") from None
 
 
-@endpoint("POST", "/celery/tasks/<celery_id>/revoke", Role.OPERATOR)
-def revoke_celery_task(celery_id: str) -> ResponseReturnValue:
-    parse_query(NoQuery)
-    body: RevokeBody = parse_json(RevokeBody, json_body())
+@endpoint(
+    "POST",
+    "/celery/tasks/<celery_id>/revoke",
+    Role.OPERATOR,
+    summary="Revoke a Celery task by its id on every worker (terminate: also kill it if it runs)",
+    responses={200: ("the command was sent", ControlSent)},
+    errors=(400, 409, 415, 422),
+    body=RevokeBody,
+    path_notes={"celery_id": "Celery's task id (the task's external_id)"},
+)
+def revoke_celery_task(celery_id: str, body: RevokeBody) -> ResponseReturnValue:
     _call(lambda: celerycontrol.revoke(_broker(), celery_id, terminate=body.terminate, signal=body.signal))
     return respond(ControlSent, {"sent": True, "workers": []})
 
 
-@endpoint("PUT", "/celery/rate-limits/<task_name>", Role.OPERATOR)
-def set_celery_rate_limit(task_name: str) -> ResponseReturnValue:
-    parse_query(NoQuery)
-    body: RateLimitBody = parse_json(RateLimitBody, json_body())
+@endpoint(
+    "PUT",
+    "/celery/rate-limits/<task_name>",
+    Role.OPERATOR,
+    summary='Set a Celery task type\'s rate limit on every worker ("0" removes it)',
+    responses={200: ("the command was sent; the workers that confirmed", ControlSent)},
+    errors=(400, 409, 415, 422),
+    body=RateLimitBody,
+    path_notes={"task_name": "a Celery task name, e.g. proj.tasks.add"},
+)
+def set_celery_rate_limit(task_name: str, body: RateLimitBody) -> ResponseReturnValue:
     workers = _call(lambda: celerycontrol.rate_limit(_broker(), task_name, body.rate))
     return respond(ControlSent, {"sent": True, "workers": workers})
 
 
-@endpoint("POST", "/celery/workers/<hostname>/pool", Role.OPERATOR)
-def resize_celery_pool(hostname: str) -> ResponseReturnValue:
-    parse_query(NoQuery)
-    body: PoolBody = parse_json(PoolBody, json_body())
+@endpoint(
+    "POST",
+    "/celery/workers/<hostname>/pool",
+    Role.OPERATOR,
+    summary="Grow or shrink a Celery worker's pool by a number of processes",
+    responses={200: ("the command was sent; the workers that confirmed", ControlSent)},
+    errors=(400, 409, 415, 422),
+    body=PoolBody,
+    path_notes={"hostname": "a Celery worker's hostname, e.g. celery@web-1"},
+)
+def resize_celery_pool(hostname: str, body: PoolBody) -> ResponseReturnValue:
     if body.change == 0:
         raise ApiError(400, "invalid", "change must not be 0", field="change")
     workers = _call(lambda: celerycontrol.resize_pool(_broker(), hostname, body.change))
     return respond(ControlSent, {"sent": True, "workers": workers})
 
 
-@endpoint("GET", "/celery/queues", Role.VIEWER)
+@endpoint(
+    "GET",
+    "/celery/queues",
+    Role.VIEWER,
+    summary="Messages waiting in the Celery broker's queues (those recorded tasks were sent to, and celery)",
+    responses={200: ("the queues", QueueList)},
+    errors=(400, 409),
+)
 def celery_queues() -> ResponseReturnValue:
     """The broker's queues as the Celery source last measured them: Celery's default `celery` and every queue
     recorded tasks were sent to (their `queue:` tags)."""
-    parse_query(NoQuery)
     with ctx().svc.db.reading() as session:
         rows = broker_queues.latest(session)
     return respond(QueueList, {"items": rows})

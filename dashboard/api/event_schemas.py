@@ -8,7 +8,7 @@ import typing
 from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from dashboard.api.schemas import NO_NUL
 from db.clientclock import OutOfWindow, SkewWindow
@@ -234,7 +234,6 @@ class BatchResult(BaseModel):
     tasks: list[TaskState]
 
 
-BATCH = TypeAdapter(EventBatch)
 # The `event` values: pydantic puts the one it tried in an error's location; error messages leave it out.
 TAGS = frozenset(
     tag

@@ -12,7 +12,6 @@ from sqlalchemy.exc import IntegrityError
 from dashboard.api.context import ctx, respond
 from dashboard.api.errors import ApiError
 from dashboard.api.event_schemas import (
-    BATCH,
     MAX_BATCH_BYTES,
     MAX_EVENTS,
     TAGS,
@@ -21,9 +20,7 @@ from dashboard.api.event_schemas import (
     ItemError,
     to_items,
 )
-from dashboard.api.params import json_body, parse_json, parse_query
-from dashboard.api.registry import Role, actor, endpoint
-from dashboard.api.schemas import NoQuery
+from dashboard.api.registry import OWN_AUDIT, Role, actor, endpoint
 from db.audit import record
 from db.ingest import BatchRejected, Rejection, apply_batch
 from db.timeutil import utcnow
@@ -33,23 +30,38 @@ STATUS = {Rejection.NOT_FOUND: 404, Rejection.CONFLICT: 409, Rejection.INVALID: 
 AUDIT_DETAILS = {"method": "POST", "via": "events"}
 
 
-@endpoint("POST", "/events", Role.OPERATOR)
-def ingest() -> ResponseReturnValue:
-    parse_query(NoQuery)
+@endpoint(
+    "POST",
+    "/events",
+    Role.OPERATOR,
+    summary="Report events of external tasks in one all-or-nothing batch",
+    responses={200: ("recorded (events already recorded by an earlier batch are skipped)", BatchResult)},
+    errors=(400, 404, 409, 413, 415, 422),
+    body=EventBatch,
+    body_limit=MAX_BATCH_BYTES,
+    body_tags=TAGS,
+    description=(
+        f"At most {MAX_EVENTS:,} events and {MAX_BATCH_BYTES:,} bytes (413 past either). "
+        "Every event is checked before anything "
+        "is written; a bad one rejects the batch (details.index and details.field name it) and nothing is "
+        "stored. Events are recorded in batch order per task, at their `at` when given (within the server's "
+        "skew window, else 422), else the server's clock. A replayed event_id of the same task is skipped."
+    ),
+    audit=OWN_AUDIT,
+)
+def ingest(body: EventBatch) -> ResponseReturnValue:
     api = ctx()
-    data = json_body(MAX_BATCH_BYTES)
-    batch: EventBatch = parse_json(BATCH, data, TAGS)
-    if len(batch.events) > MAX_EVENTS:
+    if len(body.events) > MAX_EVENTS:
         # Checked after parsing (the body is already within 5 MB): the count is what bounds the transaction.
         raise ApiError(
             413,
             "too_many_events",
-            f"a batch holds at most {MAX_EVENTS:,} events, this one {len(batch.events):,}; split it",
+            f"a batch holds at most {MAX_EVENTS:,} events, this one {len(body.events):,}; split it",
             limit=MAX_EVENTS,
-            count=len(batch.events),
+            count=len(body.events),
         )
     try:
-        items = to_items(batch, api.prices, utcnow(), api.svc.settings.skew_window)
+        items = to_items(body, api.prices, utcnow(), api.svc.settings.skew_window)
     except ItemError as exc:
         raise _item_error(422, "validation_error", exc.index, exc.field, exc.message) from None
     batch_id = uuid.uuid4().hex

@@ -9,9 +9,8 @@ from pydantic import Field
 
 from dashboard.api.context import ctx, respond
 from dashboard.api.errors import ApiError, not_found
-from dashboard.api.params import json_body, parse_json, parse_query
-from dashboard.api.registry import Role, endpoint
-from dashboard.api.schemas import Body, Model, NoQuery, UtcDateTime
+from dashboard.api.registry import Audit, Role, endpoint
+from dashboard.api.schemas import Body, Model, UtcDateTime
 from db import fleet, limits
 from db.timeutil import utcnow
 
@@ -41,7 +40,6 @@ class LimitList(Model):
 
 
 def _control(worker_id: str, action: str) -> ResponseReturnValue:
-    parse_query(NoQuery)
     try:
         with ctx().svc.db.writing() as session:
             ids = fleet.control(session, worker_id, action)
@@ -50,26 +48,57 @@ def _control(worker_id: str, action: str) -> ResponseReturnValue:
     return respond(WorkerControl, {"workers": ids, "control": fleet.CONTROLS[action]})
 
 
-@endpoint("POST", WORKER + "/drain", Role.OPERATOR)
+@endpoint(
+    "POST",
+    WORKER + "/drain",
+    Role.OPERATOR,
+    summary="Drain a worker (an id, or a name for every process of it): it finishes what it runs, claims nothing",
+    responses={200: ("the workers acted on", WorkerControl)},
+    errors=(400, 404),
+    audit=Audit("worker.drain", "worker", "worker_id"),
+)
 def drain_worker(worker_id: str) -> ResponseReturnValue:
     """It finishes what it runs and claims nothing new (from this request's commit on)."""
     return _control(worker_id, "drain")
 
 
-@endpoint("POST", WORKER + "/resume", Role.OPERATOR)
+@endpoint(
+    "POST",
+    WORKER + "/resume",
+    Role.OPERATOR,
+    summary="Let a drained worker claim again",
+    responses={200: ("the workers acted on", WorkerControl)},
+    errors=(400, 404),
+    audit=Audit("worker.resume", "worker", "worker_id"),
+)
 def resume_worker(worker_id: str) -> ResponseReturnValue:
     return _control(worker_id, "resume")
 
 
-@endpoint("POST", WORKER + "/stop", Role.OPERATOR)
+@endpoint(
+    "POST",
+    WORKER + "/stop",
+    Role.OPERATOR,
+    summary="Stop a worker gracefully: drained, its process ends once nothing runs",
+    responses={200: ("the workers acted on", WorkerControl)},
+    errors=(400, 404),
+    audit=Audit("worker.stop", "worker", "worker_id"),
+)
 def stop_worker(worker_id: str) -> ResponseReturnValue:
     """Drained, then its process ends once nothing runs."""
     return _control(worker_id, "stop")
 
 
-@endpoint("DELETE", WORKER, Role.ADMIN)
+@endpoint(
+    "DELETE",
+    WORKER,
+    Role.ADMIN,
+    summary="Forget an offline worker (its tasks keep its id)",
+    responses={204: ("forgotten", None)},
+    errors=(400, 404, 409),
+    audit=Audit("worker.forget", "worker", "worker_id"),
+)
 def forget_worker(worker_id: str) -> ResponseReturnValue:
-    parse_query(NoQuery)
     try:
         with ctx().svc.db.writing() as session:
             fleet.forget(session, worker_id)
@@ -80,9 +109,14 @@ def forget_worker(worker_id: str) -> ResponseReturnValue:
     return "", 204
 
 
-@endpoint("GET", "/limits", Role.VIEWER)
+@endpoint(
+    "GET",
+    "/limits",
+    Role.VIEWER,
+    summary="Concurrency limits per kind or tag, with their use",
+    responses={200: ("limits", LimitList)},
+)
 def list_limits() -> ResponseReturnValue:
-    parse_query(NoQuery)
     with ctx().svc.db.reading() as session:
         rows = limits.list_limits(session)
     return respond(LimitList, {"items": rows})
@@ -95,11 +129,19 @@ def _key(text: str) -> limits.Key:
         raise ApiError(404, "not_found", f"no limit {text!r}: {exc.message}", key=text) from None
 
 
-@endpoint("PUT", LIMIT, Role.OPERATOR)
-def set_limit(key: str) -> ResponseReturnValue:
-    parse_query(NoQuery)
+@endpoint(
+    "PUT",
+    LIMIT,
+    Role.OPERATOR,
+    summary="Set a fleet-wide limit of running tasks for kind:<kind> or tag:<tag>, enforced at claim time",
+    responses={200: ("the limit", Limit)},
+    errors=(400, 404, 413, 415, 422),
+    body=LimitSet,
+    audit=Audit("limit.set", "limit", "key"),
+    path_notes={"key": "kind:<kind> or tag:<tag>"},
+)
+def set_limit(key: str, body: LimitSet) -> ResponseReturnValue:
     scope_value = _key(key)
-    body: LimitSet = parse_json(LimitSet, json_body())
     with ctx().svc.db.writing() as session:
         limits.set_limit(session, scope_value, body.max_running, utcnow())
     with ctx().svc.db.reading() as session:
@@ -108,9 +150,17 @@ def set_limit(key: str) -> ResponseReturnValue:
     return respond(Limit, row)
 
 
-@endpoint("DELETE", LIMIT, Role.OPERATOR)
+@endpoint(
+    "DELETE",
+    LIMIT,
+    Role.OPERATOR,
+    summary="Remove a limit",
+    responses={204: ("removed", None)},
+    errors=(400, 404),
+    audit=Audit("limit.remove", "limit", "key"),
+    path_notes={"key": "kind:<kind> or tag:<tag>"},
+)
 def remove_limit(key: str) -> ResponseReturnValue:
-    parse_query(NoQuery)
     scope_value = _key(key)
     with ctx().svc.db.writing() as session:
         removed = limits.remove_limit(session, scope_value)

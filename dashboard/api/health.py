@@ -12,9 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from dashboard.api.context import ctx, respond
-from dashboard.api.params import parse_query
 from dashboard.api.registry import Role, endpoint
-from dashboard.api.schemas import Health, NoQuery, Ready
+from dashboard.api.schemas import Health, Ready
 from db import api_metrics
 from db.engine import Database
 from db.migrate import current_revision, head_revision
@@ -32,15 +31,25 @@ from db.unavailable import (
 HEARTBEAT_LEASES = 2
 
 
-@endpoint("GET", "/health", Role.VIEWER)
+@endpoint(
+    "GET",
+    "/health",
+    Role.VIEWER,
+    summary="The process is up",
+    responses={200: ("up", Health)},
+)
 def health() -> ResponseReturnValue:
-    parse_query(NoQuery)
     return respond(Health, {"status": "ok"})
 
 
-@endpoint("GET", "/ready", Role.VIEWER)
+@endpoint(
+    "GET",
+    "/ready",
+    Role.VIEWER,
+    summary="Ready: database reachable, migrations current, a worker heartbeat within two leases",
+    responses={200: ("ready", Ready), 503: ("not ready; reasons say why", Ready)},
+)
 def ready() -> ResponseReturnValue:
-    parse_query(NoQuery)
     svc = ctx().svc
     checks: dict[str, dict[str, object]] = {}
     retry_after: int | None = None
@@ -122,9 +131,14 @@ def storage_check(db: Database) -> dict[str, object]:
     return {"ok": True, "message": f"{free / (1 << 20):,.0f} MiB free on the database file's filesystem"}
 
 
-@endpoint("GET", "/metrics", Role.VIEWER)
+@endpoint(
+    "GET",
+    "/metrics",
+    Role.VIEWER,
+    summary="Prometheus metrics",
+    responses={200: ("text exposition format", {"text/plain": {"schema": {"type": "string"}}})},
+)
 def metrics() -> ResponseReturnValue:
-    parse_query(NoQuery)
     m = ctx().metrics
     m.watch_durations()
     return Response(generate_latest(m.registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,9 +1,11 @@
-"""API layer: every endpoint of /api/v1 in one table — its method, path, handler and the role it needs — so
-that access control is one decorator here (`guard`) and the OpenAPI document can be checked against it."""
+"""API layer: every endpoint of /api/v1 declared once (`@endpoint`: method, path, role, models, answers, audit
+action, summary) into one table, from which blueprint.py routes, `guard` checks access, validates the request
+and audits, and openapi.py writes the document."""
 
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,10 +14,13 @@ from typing import Any
 
 from flask import current_app, g, request
 from flask.typing import ResponseReturnValue
+from pydantic import BaseModel
 from werkzeug.routing import BaseConverter
 
 from dashboard import access
 from dashboard.api.errors import ApiError
+from dashboard.api.params import BODY_LIMIT, json_body, parse_json, parse_query
+from dashboard.api.schemas import NoQuery
 from dashboard.throttle import Throttled
 from db.audit import record
 from db.timeutil import utcnow
@@ -56,25 +61,101 @@ class Role(StrEnum):
 
 
 Handler = Callable[..., ResponseReturnValue]
+# What an operation answers on success: status -> (description, response model, or a raw OpenAPI content map
+# for non-JSON answers, or None for an empty body).
+Responses = dict[int, tuple[str, type[BaseModel] | dict[str, Any] | None]]
+
+
+@dataclass(frozen=True)
+class Audit:
+    """The audit row a successful write leaves: `action` on `<target>:<id>`, the id being the path parameter
+    `param`, else the answer's "id"; with `many`, one row per id in the answer's "ids"."""
+
+    action: str
+    target: str
+    param: str | None = None
+    many: bool = False
+
+
+# The handler writes its audit rows itself, in its own transaction (POST /events: kept exactly when the batch is).
+OWN_AUDIT = Audit("", "")
 
 
 @dataclass(frozen=True)
 class Endpoint:
+    """One operation of /api/v1, declared once (`endpoint`): the Flask rule, the guard (role, audit), the
+    request's validation and the OpenAPI operation are all read from here."""
+
     method: str
-    rule: str  # Flask rule under PREFIX, e.g. /tasks/<int:task_id>
+    rule: str  # Flask rule under PREFIX, e.g. /tasks/<task_id:task_id>
     role: Role
     operation_id: str
     handler: Handler
+    summary: str
+    responses: Responses
+    errors: tuple[int, ...]  # error statuses besides the guard's (401, 403, 429)
+    description: str
+    query: type[BaseModel] | None  # passed as `q`; None: the endpoint takes no query parameters
+    body: type[BaseModel] | None  # the JSON body, passed as `body`
+    body_limit: int
+    body_tags: frozenset[str]  # discriminator tags kept out of a 422's field (params.parse_json)
+    own_query: bool  # the handler reads the query string itself (CSV exports: the page's parameters)
+    audit: Audit | None  # None: a write is logged as api.<operation_id> on its path
+    path_notes: dict[str, str]  # descriptions of path parameters
 
 
 ENDPOINTS: list[Endpoint] = []
 
 
-def endpoint(method: str, rule: str, role: Role) -> Callable[[Handler], Handler]:
-    """Declares a handler; blueprint.mount registers every declared one through `guard`."""
+def endpoint(
+    method: str,
+    rule: str,
+    role: Role,
+    *,
+    summary: str,
+    responses: Responses,
+    errors: tuple[int, ...] = (400,),
+    description: str = "",
+    query: type[BaseModel] | None = None,
+    body: type[BaseModel] | None = None,
+    body_limit: int = BODY_LIMIT,
+    body_tags: frozenset[str] = frozenset(),
+    own_query: bool = False,
+    audit: Audit | None = None,
+    path_notes: dict[str, str] | None = None,
+) -> Callable[[Handler], Handler]:
+    """Declares a handler: blueprint.mount registers every declared one through `guard`, and openapi.py
+    describes it."""
 
     def declare(handler: Handler) -> Handler:
-        ENDPOINTS.append(Endpoint(method, rule, role, handler.__name__, handler))
+        # The guard passes the parsed query as `q` and the body as `body`: a handler whose signature disagrees
+        # with its declaration fails here, at import, not on its first request.
+        passed = {name for name, model in (("q", query), ("body", body)) if model is not None}
+        taken = set(inspect.signature(handler).parameters) & {"q", "body"}
+        if passed != taken:
+            raise TypeError(
+                f"{handler.__name__} takes {sorted(taken)}, its declaration passes {sorted(passed)}"
+            )
+        ENDPOINTS.append(
+            Endpoint(
+                method,
+                rule,
+                role,
+                handler.__name__,
+                handler,
+                summary,
+                responses,
+                errors,
+                description,
+                query,
+                body,
+                body_limit,
+                body_tags,
+                own_query,
+                audit,
+                path_notes or {},
+            )
+        )
         return handler
 
     return declare
@@ -131,7 +212,7 @@ def guard(ep: Endpoint, call: Handler) -> Handler:
                     needed=str(ep.role),
                     role=who.role,
                 )
-        response = current_app.make_response(call(*args, **kwargs))
+        response = current_app.make_response(call(*args, **kwargs, **_validated(ep)))
         if ep.method != "GET" and response.status_code < 400:
             _audit(ep, kwargs, response)
         return response
@@ -139,56 +220,35 @@ def guard(ep: Endpoint, call: Handler) -> Handler:
     return guarded
 
 
-AUDITED = {
-    "create_task": "task.create",
-    "cancel_task": "task.cancel",
-    "retry_task": "task.retry",
-    "delete": "task.delete",
-}
-
-SCHEDULE_AUDITED = {
-    "create_schedule": "schedule.create",
-    "update_schedule": "schedule.edit",
-    "pause_schedule": "schedule.pause",
-    "resume_schedule": "schedule.resume",
-    "delete_schedule": "schedule.remove",
-}
-
-FLEET_AUDITED = {
-    "drain_worker": ("worker.drain", "worker"),
-    "resume_worker": ("worker.resume", "worker"),
-    "stop_worker": ("worker.stop", "worker"),
-    "forget_worker": ("worker.forget", "worker"),
-    "set_limit": ("limit.set", "limit"),
-    "remove_limit": ("limit.remove", "limit"),
-}
+def _validated(ep: Endpoint) -> dict[str, Any]:
+    """The request checked as declared, in the order the answers are documented: the query string (400), then
+    the body's type, size and fields (415, 413, 400, 422)."""
+    given: dict[str, Any] = {}
+    if ep.query is not None:
+        given["q"] = parse_query(ep.query)
+    elif not ep.own_query:
+        parse_query(NoQuery)
+    if ep.body is not None:
+        given["body"] = parse_json(ep.body, json_body(ep.body_limit), ep.body_tags)
+    return given
 
 
 def _audit(ep: Endpoint, kwargs: dict[str, Any], response: Any) -> None:
-    """Audit rows of a successful write: the task acted on (event batches record theirs themselves)."""
+    """Audit rows of a successful write, as its declaration says."""
+    audit = ep.audit
+    if audit is OWN_AUDIT:
+        return
     rows: list[tuple[str, str, dict[str, Any]]] = []
-    if ep.operation_id == "ingest":
-        return  # dashboard/api/events.py records the tasks a batch created in the batch's own transaction
-    if ep.operation_id == "create_tasks_batch":
-        body = response.get_json(silent=True) or {}
-        rows += [("task.create", f"task:{task_id}", {"batch": True}) for task_id in body.get("ids", [])]
-    elif ep.operation_id in FLEET_AUDITED:
-        action, target = FLEET_AUDITED[ep.operation_id]
-        name = kwargs.get("worker_id") if target == "worker" else kwargs.get("key")
-        rows.append((action, f"{target}:{name}", {}))
-    elif ep.operation_id in SCHEDULE_AUDITED:
-        schedule_id = kwargs.get("schedule_id")
-        if schedule_id is None:
-            schedule_id = (response.get_json(silent=True) or {}).get("id")
-        rows.append((SCHEDULE_AUDITED[ep.operation_id], f"schedule:{schedule_id}", {}))
-    elif ep.operation_id in AUDITED:
-        task_id = kwargs.get("task_id")
-        if task_id is None:
-            body = response.get_json(silent=True) or {}
-            task_id = body.get("id")
-        rows.append((AUDITED[ep.operation_id], f"task:{task_id}", {}))
-    else:
+    if audit is None:
         rows.append((f"api.{ep.operation_id}", request.path, {}))
+    elif audit.many:
+        body = response.get_json(silent=True) or {}
+        rows += [(audit.action, f"{audit.target}:{i}", {"batch": True}) for i in body.get("ids", [])]
+    else:
+        key = kwargs.get(audit.param) if audit.param else None
+        if key is None:
+            key = (response.get_json(silent=True) or {}).get("id")
+        rows.append((audit.action, f"{audit.target}:{key}", {}))
     if not rows:
         return
     now = utcnow()

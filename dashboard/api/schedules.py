@@ -10,38 +10,53 @@ from flask.typing import ResponseReturnValue
 
 from dashboard.api.context import ctx, respond
 from dashboard.api.errors import ApiError, not_found
-from dashboard.api.params import json_body, parse_json, parse_query
-from dashboard.api.registry import PREFIX, Role, actor, endpoint
+from dashboard.api.registry import PREFIX, Audit, Role, actor, endpoint
 from dashboard.api.schedule_schemas import ScheduleCreate, ScheduleDetail, ScheduleList
-from dashboard.api.schemas import NoQuery
 from db import schedule_fire, task_schedules
 from db.timeutil import utcnow
 
 SCHEDULE = "/schedules/<task_id:schedule_id>"  # the id converter of tasks: 1 to 18 digits
 
 
-@endpoint("GET", "/schedules", Role.VIEWER)
+@endpoint(
+    "GET",
+    "/schedules",
+    Role.VIEWER,
+    summary="Task schedules with their next fire times",
+    responses={200: ("schedules", ScheduleList)},
+)
 def list_schedules() -> ResponseReturnValue:
-    parse_query(NoQuery)
     now = utcnow()
     with ctx().svc.db.reading() as session:
         rows = task_schedules.list_all(session)
     return respond(ScheduleList, {"items": [_shown(r, now) for r in rows]})
 
 
-def _spec_of_body() -> task_schedules.ScheduleSpec:
+def _spec_of(body: ScheduleCreate) -> task_schedules.ScheduleSpec:
     """The request body as a schedule, checked (ScheduleSpecError names the field it refuses)."""
-    body: ScheduleCreate = parse_json(ScheduleCreate, json_body())
     return task_schedules.ScheduleSpec(
         **{**body.model_dump(), "tags": tuple(body.tags), "created_by": actor()}
     )
 
 
-@endpoint("POST", "/schedules", Role.OPERATOR)
-def create_schedule() -> ResponseReturnValue:
-    parse_query(NoQuery)
+@endpoint(
+    "POST",
+    "/schedules",
+    Role.OPERATOR,
+    summary="Schedule a recurring task: a template and a cron expression (in a time zone) or an interval",
+    responses={201: ("the schedule as stored; Location gives its URL", ScheduleDetail)},
+    errors=(400, 409, 413, 415, 422),
+    body=ScheduleCreate,
+    description=(
+        "Give exactly one of cron and interval_seconds. A bad cron expression or time zone is a 422 naming "
+        "the field (details.field). Every fire time makes exactly one task, however many workers run; "
+        "catch_up latest runs the latest missed time once, skip runs none later than 60 s."
+    ),
+    audit=Audit("schedule.create", "schedule", "schedule_id"),
+)
+def create_schedule(body: ScheduleCreate) -> ResponseReturnValue:
     try:
-        spec = _spec_of_body()
+        spec = _spec_of(body)
         with ctx().svc.db.writing() as session:
             schedule_id = task_schedules.create(session, spec, utcnow())
     except task_schedules.ScheduleSpecError as exc:
@@ -49,12 +64,25 @@ def create_schedule() -> ResponseReturnValue:
     return _detail(schedule_id, status=201, headers={"Location": f"{PREFIX}/schedules/{schedule_id}"})
 
 
-@endpoint("PUT", SCHEDULE, Role.OPERATOR)
-def update_schedule(schedule_id: int) -> ResponseReturnValue:
+@endpoint(
+    "PUT",
+    SCHEDULE,
+    Role.OPERATOR,
+    summary="Replace a schedule's template, trigger and policies",
+    responses={200: ("the schedule as stored", ScheduleDetail)},
+    errors=(400, 404, 409, 413, 415, 422),
+    body=ScheduleCreate,
+    description=(
+        "Checked as on creation (a bad cron expression or time zone is a 422 naming the field). Its runs and "
+        "on/off state are kept (`enabled` is ignored: use pause and resume); a changed trigger of an enabled "
+        "schedule starts from now, so the new trigger's past fire times never run."
+    ),
+    audit=Audit("schedule.edit", "schedule", "schedule_id"),
+)
+def update_schedule(schedule_id: int, body: ScheduleCreate) -> ResponseReturnValue:
     """Replaces its template, trigger and policies, checked as on creation; runs and on/off are kept."""
-    parse_query(NoQuery)
     try:
-        spec = _spec_of_body()
+        spec = _spec_of(body)
         with ctx().svc.db.writing() as session:
             task_schedules.edit(session, schedule_id, spec, utcnow(), actor())
     except task_schedules.ScheduleNotFound:
@@ -64,27 +92,56 @@ def update_schedule(schedule_id: int) -> ResponseReturnValue:
     return _detail(schedule_id)
 
 
-@endpoint("GET", SCHEDULE, Role.VIEWER)
+@endpoint(
+    "GET",
+    SCHEDULE,
+    Role.VIEWER,
+    summary="One schedule with its newest tasks and their outcomes",
+    responses={200: ("the schedule", ScheduleDetail)},
+    errors=(400, 404),
+)
 def get_schedule(schedule_id: int) -> ResponseReturnValue:
-    parse_query(NoQuery)
     return _detail(schedule_id)
 
 
-@endpoint("POST", SCHEDULE + "/pause", Role.OPERATOR)
+@endpoint(
+    "POST",
+    SCHEDULE + "/pause",
+    Role.OPERATOR,
+    summary="Switch a schedule off",
+    responses={200: ("the schedule", ScheduleDetail)},
+    errors=(400, 404),
+    audit=Audit("schedule.pause", "schedule", "schedule_id"),
+)
 def pause_schedule(schedule_id: int) -> ResponseReturnValue:
     return _toggle(schedule_id, False)
 
 
-@endpoint("POST", SCHEDULE + "/resume", Role.OPERATOR)
+@endpoint(
+    "POST",
+    SCHEDULE + "/resume",
+    Role.OPERATOR,
+    summary="Switch a schedule on again from now (times while it was off never run)",
+    responses={200: ("the schedule", ScheduleDetail)},
+    errors=(400, 404),
+    audit=Audit("schedule.resume", "schedule", "schedule_id"),
+)
 def resume_schedule(schedule_id: int) -> ResponseReturnValue:
     """On again from now: fire times while it was paused never run."""
     return _toggle(schedule_id, True)
 
 
-@endpoint("DELETE", SCHEDULE, Role.ADMIN)
+@endpoint(
+    "DELETE",
+    SCHEDULE,
+    Role.ADMIN,
+    summary="Delete a schedule (the tasks it made stay)",
+    responses={204: ("deleted", None)},
+    errors=(400, 404),
+    audit=Audit("schedule.remove", "schedule", "schedule_id"),
+)
 def delete_schedule(schedule_id: int) -> ResponseReturnValue:
     """The tasks it made stay."""
-    parse_query(NoQuery)
     try:
         with ctx().svc.db.writing() as session:
             task_schedules.remove(session, schedule_id, utcnow(), actor())
@@ -100,7 +157,6 @@ def _refused(exc: task_schedules.ScheduleSpecError) -> ApiError:
 
 
 def _toggle(schedule_id: int, enabled: bool) -> ResponseReturnValue:
-    parse_query(NoQuery)
     try:
         with ctx().svc.db.writing() as session:
             task_schedules.set_enabled(session, schedule_id, enabled, utcnow(), actor())

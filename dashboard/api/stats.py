@@ -11,17 +11,22 @@ import pandas as pd
 from flask.typing import ResponseReturnValue
 
 from dashboard.api.context import ctx, respond
-from dashboard.api.params import parse_query, scope_of
+from dashboard.api.params import scope_of
 from dashboard.api.registry import Role, endpoint
-from dashboard.api.schemas import Costs, CostsQuery, NoQuery, Stats, WorkerList, WorkersQuery
+from dashboard.api.schemas import Costs, CostsQuery, Stats, WorkerList, WorkersQuery
 from dashboard.services import Services
 from db import costs, overview
 from db.timeutil import utcnow
 
 
-@endpoint("GET", "/stats", Role.VIEWER)
+@endpoint(
+    "GET",
+    "/stats",
+    Role.VIEWER,
+    summary="The overview's KPIs",
+    responses={200: ("the figures", Stats)},
+)
 def stats() -> ResponseReturnValue:
-    parse_query(NoQuery)
     return respond(Stats, ctx().stats.get())
 
 
@@ -34,18 +39,30 @@ def overview_stats(svc: Services) -> dict[str, Any]:
     return {**k.__dict__, "active": k.active, "as_of": now}
 
 
-@endpoint("GET", "/workers", Role.VIEWER)
-def workers() -> ResponseReturnValue:
-    q = parse_query(WorkersQuery)
+@endpoint(
+    "GET",
+    "/workers",
+    Role.VIEWER,
+    summary="Worker processes, busy and online first",
+    responses={200: ("workers", WorkerList)},
+    query=WorkersQuery,
+)
+def workers(q: WorkersQuery) -> ResponseReturnValue:
     with ctx().svc.db.reading() as session:
         # Every worker row (offline ones too: this is the record, not the live list), with today's outcomes.
         frame = overview.live_workers(session, utcnow(), None, q.limit)
     return respond(WorkerList, {"items": _records(frame)})
 
 
-@endpoint("GET", "/costs", Role.VIEWER)
-def cost_report() -> ResponseReturnValue:
-    q = parse_query(CostsQuery)
+@endpoint(
+    "GET",
+    "/costs",
+    Role.VIEWER,
+    summary="Spend and tokens over a range: totals, a breakdown and a series per period",
+    responses={200: ("the figures", Costs)},
+    query=CostsQuery,
+)
+def cost_report(q: CostsQuery) -> ResponseReturnValue:
     scope = scope_of(q)
     with ctx().svc.db.reading() as session:
         totals = costs.totals(session, scope)

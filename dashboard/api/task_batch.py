@@ -9,17 +9,30 @@ from sqlalchemy.exc import IntegrityError
 from dashboard.api.context import ctx, respond
 from dashboard.api.errors import ApiError
 from dashboard.api.event_schemas import MAX_BATCH_BYTES
-from dashboard.api.params import json_body, parse_json, parse_query
-from dashboard.api.registry import Role, actor, endpoint
-from dashboard.api.schemas import NoQuery, TaskBatchCreate, TaskBatchCreated
+from dashboard.api.registry import Audit, Role, actor, endpoint
+from dashboard.api.schemas import MAX_TASK_BATCH, TaskBatchCreate, TaskBatchCreated
 from db import task_pages
 from db.ops import SpecError, TaskSpec
 
 
-@endpoint("POST", "/tasks/batch", Role.OPERATOR)
-def create_tasks_batch() -> ResponseReturnValue:
-    parse_query(NoQuery)
-    body: TaskBatchCreate = parse_json(TaskBatchCreate, json_body(MAX_BATCH_BYTES))
+@endpoint(
+    "POST",
+    "/tasks/batch",
+    Role.OPERATOR,
+    summary="Queue up to 1,000 tasks in one all-or-nothing batch",
+    responses={201: ("the new tasks' ids, in the order given", TaskBatchCreated)},
+    errors=(400, 409, 413, 415, 422),
+    body=TaskBatchCreate,
+    body_limit=MAX_BATCH_BYTES,
+    description=(
+        f"Each task as for POST /tasks. At most {MAX_TASK_BATCH:,} tasks and {MAX_BATCH_BYTES:,} bytes (413). "
+        "Every task is checked "
+        "before anything is written; a refused one (details.field names it, e.g. tasks[3].priority, and "
+        "details.index its place) or an external_id already taken (409) stores nothing."
+    ),
+    audit=Audit("task.create", "task", many=True),
+)
+def create_tasks_batch(body: TaskBatchCreate) -> ResponseReturnValue:
     specs: list[TaskSpec] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(body.tasks):

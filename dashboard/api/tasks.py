@@ -13,12 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from dashboard.api import cursor
 from dashboard.api.context import ctx, respond
 from dashboard.api.errors import ApiError, not_found
-from dashboard.api.params import json_body, parse_json, parse_query
-from dashboard.api.registry import PREFIX, TASK, Role, actor, endpoint
+from dashboard.api.registry import PREFIX, TASK, Audit, Role, actor, endpoint
 from dashboard.api.schemas import (
     ActivityPage,
     InvocationDetail,
-    NoQuery,
     PageQuery,
     TaskAction,
     TaskCreate,
@@ -44,9 +42,19 @@ def _conflict(exc: IllegalTransition | TaskNotFinished) -> ApiError:
     return ApiError(409, "illegal_transition", str(exc), task_id=exc.task_id, task_status=status.value)
 
 
-@endpoint("GET", "/tasks", Role.VIEWER)
-def list_tasks() -> ResponseReturnValue:
-    q = parse_query(TaskListQuery)
+@endpoint(
+    "GET",
+    "/tasks",
+    Role.VIEWER,
+    summary="List tasks: filters, a sort and cursor pages",
+    responses={200: ("a page of tasks", TaskPage)},
+    query=TaskListQuery,
+    description=(
+        "Pages follow (sort key, id): a task inserted while you page never shifts the rows you have not seen;"
+        " a task whose sort key changes meanwhile (last_updated_at, cost_usd) may move."
+    ),
+)
+def list_tasks(q: TaskListQuery) -> ResponseReturnValue:
     descending = q.sort.startswith("-")
     sort = q.sort.lstrip("-")
     after = cursor.decode(q.cursor, sort, descending) if q.cursor else None
@@ -71,10 +79,17 @@ def list_tasks() -> ResponseReturnValue:
     return respond(TaskPage, {"items": rows, "next_cursor": next_cursor, "limit": q.limit})
 
 
-@endpoint("POST", "/tasks", Role.OPERATOR)
-def create_task() -> ResponseReturnValue:
-    parse_query(NoQuery)
-    body: TaskCreate = parse_json(TaskCreate, json_body())
+@endpoint(
+    "POST",
+    "/tasks",
+    Role.OPERATOR,
+    summary="Queue a task (the CLI's validation)",
+    responses={201: ("the task as stored; Location gives its URL", TaskDetail)},
+    errors=(400, 409, 413, 415, 422),
+    body=TaskCreate,
+    audit=Audit("task.create", "task", "task_id"),
+)
+def create_task(body: TaskCreate) -> ResponseReturnValue:
     try:
         spec = TaskSpec(**{**body.model_dump(), "tags": tuple(body.tags)})
     except SpecError as exc:
@@ -99,9 +114,15 @@ def _duplicate_key(key: str) -> ApiError:
     )
 
 
-@endpoint("GET", TASK, Role.VIEWER)
+@endpoint(
+    "GET",
+    TASK,
+    Role.VIEWER,
+    summary="One task: every field, progress, tags and database figures",
+    responses={200: ("the task", TaskDetail)},
+    errors=(400, 404),
+)
 def get_task(task_id: int) -> ResponseReturnValue:
-    parse_query(NoQuery)
     return _detail(task_id)
 
 
@@ -121,11 +142,18 @@ def _action(task_id: int) -> Response:
     return respond(TaskAction, {k: task[k] for k in TaskAction.model_fields})
 
 
-@endpoint("POST", TASK + "/cancel", Role.OPERATOR)
+@endpoint(
+    "POST",
+    TASK + "/cancel",
+    Role.OPERATOR,
+    summary="Cancel: a queued task at once; a running one is asked to stop",
+    responses={200: ("the task's status now", TaskAction)},
+    errors=(400, 404, 409),
+    audit=Audit("task.cancel", "task", "task_id"),
+)
 def cancel_task(task_id: int) -> ResponseReturnValue:
     """A queued task is cancelled at once; a running one is flagged and its worker (or external agent,
     told in its next /events answer) stops it."""
-    parse_query(NoQuery)
     try:
         ctx().svc.recorder.cancel(task_id, actor=actor())
     except TaskNotFound:
@@ -135,9 +163,16 @@ def cancel_task(task_id: int) -> ResponseReturnValue:
     return _action(task_id)
 
 
-@endpoint("POST", TASK + "/retry", Role.OPERATOR)
+@endpoint(
+    "POST",
+    TASK + "/retry",
+    Role.OPERATOR,
+    summary="Send a finished task back to the queue (attempt + 1)",
+    responses={200: ("the task's status now", TaskAction)},
+    errors=(400, 404, 409),
+    audit=Audit("task.retry", "task", "task_id"),
+)
 def retry_task(task_id: int) -> ResponseReturnValue:
-    parse_query(NoQuery)
     try:
         ctx().svc.recorder.retry(task_id, actor=actor())
     except TaskNotFound:
@@ -147,10 +182,17 @@ def retry_task(task_id: int) -> ResponseReturnValue:
     return _action(task_id)
 
 
-@endpoint("DELETE", TASK, Role.ADMIN)
+@endpoint(
+    "DELETE",
+    TASK,
+    Role.ADMIN,
+    summary="Delete a finished task with its events, calls and activity",
+    responses={204: ("deleted; the analytics hours it counted in were rebuilt", None)},
+    errors=(400, 404, 409),
+    audit=Audit("task.delete", "task", "task_id"),
+)
 def delete(task_id: int) -> ResponseReturnValue:
     """Deletes a finished task and all its rows, and rebuilds the analytics hours it was counted in."""
-    parse_query(NoQuery)
     try:
         with ctx().svc.recorder.transaction() as session:
             delete_task(session, task_id)
@@ -161,9 +203,16 @@ def delete(task_id: int) -> ResponseReturnValue:
     return Response(status=204)
 
 
-@endpoint("GET", TASK + "/timeline", Role.VIEWER)
-def timeline(task_id: int) -> ResponseReturnValue:
-    q = parse_query(PageQuery)
+@endpoint(
+    "GET",
+    TASK + "/timeline",
+    Role.VIEWER,
+    summary="Every event of the task in seq order (the websocket's messages)",
+    responses={200: ("a page of events", TimelinePage)},
+    errors=(400, 404),
+    query=PageQuery,
+)
+def timeline(task_id: int, q: PageQuery) -> ResponseReturnValue:
     with ctx().svc.db.reading() as session:
         if not task_pages.task_exists(session, task_id):
             raise _no_task(task_id)
@@ -173,9 +222,16 @@ def timeline(task_id: int) -> ResponseReturnValue:
     return respond(TimelinePage, {"items": items, "next_after": next_after})
 
 
-@endpoint("GET", TASK + "/activity", Role.VIEWER)
-def activity(task_id: int) -> ResponseReturnValue:
-    q = parse_query(PageQuery)
+@endpoint(
+    "GET",
+    TASK + "/activity",
+    Role.VIEWER,
+    summary="The task's activity lines by id",
+    responses={200: ("a page of lines", ActivityPage)},
+    errors=(400, 404),
+    query=PageQuery,
+)
+def activity(task_id: int, q: PageQuery) -> ResponseReturnValue:
     with ctx().svc.db.reading() as session:
         if not task_pages.task_exists(session, task_id):
             raise _no_task(task_id)
@@ -184,9 +240,15 @@ def activity(task_id: int) -> ResponseReturnValue:
     return respond(ActivityPage, {"items": lines, "next_after": next_after})
 
 
-@endpoint("GET", "/invocations/<invocation_id>", Role.VIEWER)
+@endpoint(
+    "GET",
+    "/invocations/<invocation_id>",
+    Role.VIEWER,
+    summary="One model or tool call with its activity lines",
+    responses={200: ("the call", InvocationDetail)},
+    errors=(400, 404),
+)
 def get_invocation(invocation_id: str) -> ResponseReturnValue:
-    parse_query(NoQuery)
     with ctx().svc.db.reading() as session:
         found: dict[str, Any] | None = task_pages.invocation(session, invocation_id)
     if found is None:

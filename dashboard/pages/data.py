@@ -13,12 +13,12 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, dcc, html
 
+from config import Settings
 from dashboard import access
 from dashboard.components.fmt import when
 from dashboard.pages.database import size, tables_table
 from dashboard.services import Services
 from db import datastats, insights
-from db.settings import Settings
 from db.timeutil import utcnow
 
 PATH = "/data"

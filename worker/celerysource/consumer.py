@@ -19,11 +19,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from config import Settings
 from db import broker_queues, leases
 from db.celery_ingest import CeleryTaskEvent, apply_celery
 from db.celery_workers import CeleryWorkerEvent, apply_worker_events, mark_silent
 from db.recorder import Recorder
-from db.settings import Settings
 from db.timeutil import utcnow
 from db.unavailable import classify
 from worker.celerysource.broker import queue_depths

@@ -1,4 +1,6 @@
-"""Data layer: the Settings object (built once in app.py from TASKLENS_* variables and flags, then passed down)."""
+"""Configuration layer: the Settings object (pydantic-settings), built once in app.py from TASKLENS_* variables
+and flags, then passed down. Above db (it names db's value types: prices, skew window, retention), below
+everything else; db takes what it needs as arguments, never this module."""
 
 from __future__ import annotations
 
@@ -6,9 +8,11 @@ import ipaddress
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from db.clientclock import DEFAULT_FUTURE_SECONDS, DEFAULT_PAST_SECONDS, SkewWindow
 from db.pricing import DEFAULT_PRICES, Price, load_prices
@@ -24,12 +28,19 @@ class SettingsError(ValueError):
     """A configuration value that cannot be used; the message names the variable."""
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
+    """Every field is TASKLENS_<NAME> in the environment. Built directly (tests, embedding) it takes its values as
+    given and reads no environment; `from_env` reads the environment and checks the whole (`check`)."""
+
+    # Empty variables count as unset (as before pydantic-settings); values are never changed after start.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="forbid"
+    )
+
     database_url: str = "sqlite:///var/tasklens.db"
     host: str = "127.0.0.1"
     port: int = 8050
-    worker_name: str = field(default_factory=socket.gethostname)
+    worker_name: str = Field(default_factory=socket.gethostname)
     worker_concurrency: int = 4
     # What this worker claims at all (comma-separated; empty: everything it can run): route GPU or long
     # tasks to chosen workers.
@@ -65,7 +76,7 @@ class Settings:
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_user: str | None = None
-    smtp_password: str | None = field(default=None, repr=False)
+    smtp_password: str | None = Field(default=None, repr=False)
     smtp_from: str = "tasklens@localhost"
     smtp_starttls: bool = True
     # Files are attached while their total stays under this; larger reports are sent as links.
@@ -73,7 +84,7 @@ class Settings:
     # Access control (dashboard/access.py): auto = on unless the web host is a loopback address; on; off.
     auth: str = "auto"
     # Signs the dashboard's session cookie; without it one is generated and kept in the data dir (secret_key).
-    secret_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = Field(default=None, repr=False)
     # Requests per token (or per IP without one) on /api/v1, per web process: N/second|minute|hour, off, or
     # auto (600/minute with access control on, off without: an open local install serves its own agents);
     # up to RATE_BURST at once.
@@ -127,21 +138,37 @@ class Settings:
     celery_redact: str = "password,passwd,secret,token,api_key,apikey,authorization,credentials,private_key"
 
     @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The constructor's arguments only: the environment is read by from_env, from the mapping it is given.
+        return (init_settings,)
+
+    @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Defaults, then TASKLENS_* variables, then explicit overrides (CLI flags) that are not None."""
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is not None and raw != "":
-                values[f.name] = _coerce(f.name, f.type, raw)
+        """Defaults, then TASKLENS_* variables, then explicit overrides (CLI flags) that are not None; checked,
+        a bad value raising SettingsError naming its variable."""
+        given = os.environ if env is None else env
+        values: dict[str, Any] = MappingEnvSource(cls, given)()
         values.update({k: v for k, v in overrides.items() if v is not None})
-        settings = cls(**values)
-        settings.validate()
+        if overrides.get("lease_seconds") is not None and "heartbeat_seconds" not in values:
+            # A short lease given as a flag brings the heartbeat down with it (three renewals per lease).
+            default = cls.model_fields["heartbeat_seconds"].default
+            values["heartbeat_seconds"] = min(default, overrides["lease_seconds"] / 3)
+        try:
+            settings = cls(**values)
+        except ValidationError as exc:
+            raise _named(exc, values) from None
+        settings.check()
         return settings
 
     def with_(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
+        return self.model_copy(update=changes)
 
     def claim_kinds(self) -> tuple[str, ...] | None:
         kinds = tuple(k.strip() for k in self.worker_kinds.split(",") if k.strip())
@@ -151,7 +178,7 @@ class Settings:
         tags = tuple(t.strip() for t in self.worker_tags.split(",") if t.strip())
         return tags or None
 
-    def validate(self) -> None:
+    def check(self) -> None:
         if self.log_format not in ("text", "json"):
             raise SettingsError(f"TASKLENS_LOG_FORMAT must be text or json, got {self.log_format!r}")
         runnable = ("command", "python", "demo")
@@ -338,20 +365,27 @@ def is_loopback(host: str) -> bool:
     return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
-def _coerce(name: str, type_name: Any, raw: str) -> Any:
-    kind = str(type_name)
-    if kind.startswith("bool"):
-        flag = raw.strip().lower()
-        if flag in ("1", "true", "yes", "on"):
-            return True
-        if flag in ("0", "false", "no", "off"):
-            return False
-        raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be true or false, got {raw!r}")
-    try:
-        if kind.startswith("int"):
-            return int(raw)
-        if kind.startswith("float"):
-            return float(raw)
-    except ValueError:
-        raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be a number, got {raw!r}") from None
-    return raw
+class MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (os.environ, or a test's own)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._given = env
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self._given.items() if v != ""}
+
+
+def _named(exc: ValidationError, values: Mapping[str, Any]) -> SettingsError:
+    """pydantic's first complaint as a sentence naming the variable, as the README's settings table does."""
+    error = exc.errors(include_url=False)[0]
+    field = str(error["loc"][0]) if error["loc"] else ""
+    name = ENV_PREFIX + field.upper()
+    raw = values.get(field)
+    if error["type"].startswith("bool"):
+        return SettingsError(f"{name} must be true or false, got {raw!r}")
+    if error["type"].startswith(("int", "float")):
+        return SettingsError(f"{name} must be a number, got {raw!r}")
+    if error["type"] == "extra_forbidden":
+        return SettingsError(f"{field} is not a setting")
+    return SettingsError(f"{name}: {error['msg']}, got {raw!r}")
