@@ -17,6 +17,7 @@ from dashboard.routes import BOOTSTRAP_CSS, mount
 from dashboard.services import Services
 from db.queries import task_titles
 from db.tasklist import find_task_id
+from reports.fmt import browser_rules
 
 NAV = (
     ("Overview", "/"),
@@ -31,6 +32,7 @@ NAV = (
     ("Audit", "/audit"),
     ("Submit", "/submit"),
 )
+FORMATS_META = "tasklens-formats"
 # Pages linked from the shell outside that row: the alert bell (dashboard/alertbell.py) opens /alerts.
 SHELL_LINKS = ("/alerts",)
 
@@ -46,6 +48,8 @@ def create_app(svc: Services) -> dash.Dash:
         update_title="",  # no "Updating…" flicker in the tab title on every push
     )
     bundles.install(app)  # the grid's and plotly's bundles where a page needs them, and early there
+    # The formats assets/live.js counts in between pushes: reports/fmt.py's rules, not a copy kept in JS.
+    app.config.meta_tags.append({"name": FORMATS_META, "content": browser_rules()})
     mount(app, svc)
     unavailable.install(app.server)  # 503/507 + Retry-After, not a 500, while the database is away
     # Served per page load with the feed's cursor at that moment (None before the feed has read it).

@@ -62,7 +62,7 @@ def types(component: Any) -> set[str]:
         (5.04, "5.0 s"),
         (65, "1m 05s"),
         (3 * 3600 + 120, "3h 02m"),
-        (50 * 3600, "2d 2h"),
+        (50 * 3600, "2d 02h"),
     ],
 )
 def test_duration(seconds: float | None, text: str) -> None:
@@ -70,7 +70,7 @@ def test_duration(seconds: float | None, text: str) -> None:
 
 
 def test_formatters() -> None:
-    assert fmt.money(0.123456) == "$0.1235" and fmt.money(1234.5) == "$1,234.50" and fmt.money(None) == "–"
+    assert fmt.money(0.123456) == "$0.12" and fmt.money(1234.5) == "$1,234.50" and fmt.money(None) == "–"
     assert fmt.percent(0.5) == "50.0%" and fmt.count(1234567) == "1,234,567"
     assert fmt.missing(pd.NaT) and fmt.missing(float("nan")) and not fmt.missing("x") and not fmt.missing(0)
 
@@ -152,7 +152,7 @@ def test_kpis_and_workers() -> None:
         cost_today=1.5,
     )
     strings = texts(kpi_cards(k))
-    for expected in ("5", "1 possibly stuck", "83.3%", "1m 01s", "5m 00s", "4/h", "$1.5000"):
+    for expected in ("5", "1 possibly stuck", "83.3%", "1m 01s", "5m 00s", "4/h", "$1.50"):
         assert expected in strings, expected
     empty = workers_summary(pd.DataFrame(), NOW)
     assert "No worker has registered yet" in texts(empty)[0]

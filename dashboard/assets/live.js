@@ -412,16 +412,27 @@
   // ---- clocks: silence and elapsed times keep counting between pushes (a stuck task sends nothing) ----
   var skewMs = 0; // browser clock minus server clock, learned from the hello message
 
+  // The duration style and the liveness words come from reports/fmt.py (browser_rules(), in a <meta> tag
+  // that dashboard/server.py adds), so a clock counting here reads exactly like the server's text.
+  var FORMATS = JSON.parse(document.querySelector('meta[name="tasklens-formats"]').getAttribute("content"));
+
   function fmt(seconds) {
     seconds = Math.max(0, seconds);
-    if (seconds < 1) return Math.round(seconds * 1000) + " ms";
-    if (seconds < 60) return seconds.toFixed(1) + " s";
-    var m = Math.floor(seconds / 60), s = Math.floor(seconds % 60);
-    if (m < 60) return m + "m " + (s < 10 ? "0" : "") + s + "s";
-    var h = Math.floor(m / 60);
-    m = m % 60;
-    if (h < 48) return h + "h " + (m < 10 ? "0" : "") + m + "m";
-    return Math.floor(h / 24) + "d " + (h % 24) + "h";
+    // Compared as shown, like reports/fmt.duration: 59.97 s reads "1m 00s", not "60.0 s".
+    if (Math.round(seconds * 1000) < FORMATS.msBelow * 1000) return Math.round(seconds * 1000) + " ms";
+    if (Number(seconds.toFixed(1)) < FORMATS.tenthsBelow) return seconds.toFixed(1) + " s";
+    var whole = Math.max(Math.floor(seconds), Math.floor(FORMATS.tenthsBelow));
+    for (var i = 0; i < FORMATS.pairs.length; i++) {
+      var p = FORMATS.pairs[i]; // [below, big unit s, its suffix, small unit s, its suffix]
+      if (p[0] === null || whole < p[0]) {
+        var small = Math.floor((whole % p[1]) / p[3]);
+        return Math.floor(whole / p[1]) + p[2] + " " + (small < 10 ? "0" : "") + small + p[4];
+      }
+    }
+  }
+
+  function words(template, seconds) {
+    return template.replace("{}", fmt(seconds));
   }
 
   function tick() {
@@ -436,11 +447,11 @@
     for (var j = 0; j < live.length; j++) {
       var span = live[j];
       var silence = (now - Date.parse(span.dataset.activityAt)) / 1000;
-      var stuck = silence >= Number(span.dataset.stuckAfter);
+      var stuck = silence > Number(span.dataset.stuckAfter); // db/liveness.possibly_stuck: longer than
       span.innerHTML = "";
       var inner = document.createElement("span");
       inner.className = stuck ? "badge text-bg-warning ms-1 stuck-badge" : "text-success small";
-      inner.textContent = stuck ? "possibly stuck · silent " + fmt(silence) : "active " + fmt(silence) + " ago";
+      inner.textContent = words(stuck ? FORMATS.stuck : FORMATS.active, silence);
       span.appendChild(inner);
     }
   }

@@ -14,7 +14,7 @@ from dashboard import figures, ids
 from dashboard.clientside import js
 from dashboard.components.cards import header_with
 from dashboard.components.download import download_link, export_url
-from dashboard.components.fmt import count, money, plural
+from dashboard.components.fmt import count, money, plural, tokens
 from dashboard.components.overview import kpi_card
 from dashboard.components.static import Static
 from dashboard.scopebar import scope_section
@@ -142,7 +142,7 @@ def top_tasks_table(frame: pd.DataFrame) -> Any:
                 html.Td(dcc.Link(f"#{int(r.task_id)}", href=f"/tasks/{int(r.task_id)}")),
                 html.Td(str(r.title), className="text-break"),
                 html.Td(str(r.status)),
-                html.Td(f"{int(r.calls):,}"),
+                html.Td(count(r.calls)),
                 html.Td(money(float(r.cost))),
             ]
         )
@@ -161,7 +161,7 @@ def top_calls_table(frame: pd.DataFrame) -> Any:
                 html.Td(dcc.Link(f"#{int(r.task_id)}", href=f"/tasks/{int(r.task_id)}")),
                 html.Td(str(r.role)),
                 html.Td(str(r.model)),
-                html.Td(f"{int(r.input):,} / {int(r.output):,}"),
+                html.Td(f"{tokens(r.input)} / {tokens(r.output)}"),
                 html.Td(money(float(r.cost))),
             ]
         )
