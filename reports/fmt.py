@@ -89,6 +89,11 @@ def percent(value: float | None) -> str:
     return DASH if missing(value) else f"{float(value) * 100:.1f}%"  # type: ignore[arg-type]
 
 
+def signed_percent(ratio: float) -> str:
+    """A change as a ratio (0.12 = 12 % more): "+12.0%", "−5.0%" (a true minus sign)."""
+    return f"{'+' if ratio > 0 else '−'}{abs(ratio) * 100:.1f}%"
+
+
 def plural(n: int, word: str, many: str | None = None) -> str:
     """ "1 budget", "2 budgets", "1,200 tasks"; `many` for words that do not just take an s."""
     return f"{n:,} {word if n == 1 else many or word + 's'}"
@@ -109,8 +114,11 @@ def ago(seconds: float | None) -> str:
 
 def browser_rules() -> str:
     """The formatting rules the live script applies while it counts between pushes, as JSON (served in a
-    <meta> tag by dashboard/bundles.py, read by assets/live.js)."""
+    <meta> tag by dashboard/server.py, read by assets/formats.js)."""
     rules = {
+        "dash": DASH,
+        "cent": CENT,
+        "smallPlaces": SMALL_MONEY_PLACES,
         "msBelow": MS_BELOW,
         "tenthsBelow": TENTHS_BELOW,
         "pairs": [list(pair) for pair in DURATION_PAIRS],
@@ -134,8 +142,8 @@ def change(kpi: Kpi) -> str:
         return "no change" if abs(points) < 0.05 else f"{'+' if points > 0 else '−'}{abs(points):.1f} pts"
     if not kpi.previous:
         return "no change" if not kpi.value else f"new (was {FORMATS[kpi.unit](0)})"
-    rel = (kpi.change or 0.0) * 100
-    return "no change" if abs(rel) < 0.05 else f"{'+' if rel > 0 else '−'}{abs(rel):.1f}%"
+    rel = kpi.change or 0.0
+    return "no change" if abs(rel) < 0.0005 else signed_percent(rel)
 
 
 def versus(kpi: Kpi) -> str:

@@ -76,7 +76,7 @@ def test_every_page_draws_under_the_content_security_policy(sqlite_app: AppFacto
     """The CSP allows no eval: every page, charts included, draws without one violation (the browser reports
     each as a securitypolicyviolation event)."""
     from dashboard.access import CSP
-    from dashboard.server import NAV
+    from dashboard.routes import NAV_LINKS
 
     assert "unsafe-eval" not in CSP
     app = sqlite_app(worker=False)
@@ -89,7 +89,11 @@ def test_every_page_draws_under_the_content_security_policy(sqlite_app: AppFacto
         " e => window.__csp.push(e.violatedDirective + ' ' + (e.sourceFile || '') + ':' + e.lineNumber));"
     )
     charts = {}
-    for _label, path in [*NAV, ("Task", f"/tasks/{task_id}"), ("Worker", "/workers/w-1")]:
+    for _label, path in [
+        *((link.label, link.href) for link in NAV_LINKS),
+        ("Task", f"/tasks/{task_id}"),
+        ("Worker", "/workers/w-1"),
+    ]:
         open_page(page, app.url + path)
         page.wait_for_timeout(1500)  # let the page's callbacks draw
         charts[path] = page.locator(".js-plotly-plot .main-svg").count()

@@ -412,28 +412,9 @@
   // ---- clocks: silence and elapsed times keep counting between pushes (a stuck task sends nothing) ----
   var skewMs = 0; // browser clock minus server clock, learned from the hello message
 
-  // The duration style and the liveness words come from reports/fmt.py (browser_rules(), in a <meta> tag
-  // that dashboard/server.py adds), so a clock counting here reads exactly like the server's text.
-  var FORMATS = JSON.parse(document.querySelector('meta[name="tasklens-formats"]').getAttribute("content"));
-
-  function fmt(seconds) {
-    seconds = Math.max(0, seconds);
-    // Compared as shown, like reports/fmt.duration: 59.97 s reads "1m 00s", not "60.0 s".
-    if (Math.round(seconds * 1000) < FORMATS.msBelow * 1000) return Math.round(seconds * 1000) + " ms";
-    if (Number(seconds.toFixed(1)) < FORMATS.tenthsBelow) return seconds.toFixed(1) + " s";
-    var whole = Math.max(Math.floor(seconds), Math.floor(FORMATS.tenthsBelow));
-    for (var i = 0; i < FORMATS.pairs.length; i++) {
-      var p = FORMATS.pairs[i]; // [below, big unit s, its suffix, small unit s, its suffix]
-      if (p[0] === null || whole < p[0]) {
-        var small = Math.floor((whole % p[1]) / p[3]);
-        return Math.floor(whole / p[1]) + p[2] + " " + (small < 10 ? "0" : "") + small + p[4];
-      }
-    }
-  }
-
-  function words(template, seconds) {
-    return template.replace("{}", fmt(seconds));
-  }
+  // Durations and the liveness words in reports/fmt.py's style (assets/formats.js, loaded before this file).
+  var formats = window.tasklensFormats;
+  var fmt = formats.duration;
 
   function tick() {
     var now = Date.now() - skewMs;
@@ -451,7 +432,7 @@
       span.innerHTML = "";
       var inner = document.createElement("span");
       inner.className = stuck ? "badge text-bg-warning ms-1 stuck-badge" : "text-success small";
-      inner.textContent = words(stuck ? FORMATS.stuck : FORMATS.active, silence);
+      inner.textContent = formats.words(stuck ? formats.rules.stuck : formats.rules.active, silence);
       span.appendChild(inner);
     }
   }

@@ -7,7 +7,18 @@ from datetime import datetime
 
 from dash import html
 
-from reports.fmt import ago, count, duration, missing, money, percent, plural, timestamp, tokens
+from reports.fmt import (
+    ago,
+    count,
+    duration,
+    missing,
+    money,
+    percent,
+    plural,
+    signed_percent,
+    timestamp,
+    tokens,
+)
 
 __all__ = [
     "STATUS_COLORS",
@@ -18,6 +29,7 @@ __all__ = [
     "money",
     "percent",
     "plural",
+    "signed_percent",
     "since",
     "timestamp",
     "tokens",

@@ -21,6 +21,7 @@ from dashboard.components.fmt import count, duration, missing, money, percent, t
 from dashboard.components.overview import kpi_card
 from dashboard.components.status import ticking
 from dashboard.components.worker import worker_href
+from dashboard.navigation import NavEntry
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
 from db import agents
@@ -31,6 +32,7 @@ from db.timeutil import utcnow
 
 PATH = "/agents"
 TITLE = "Agents"
+NAV = NavEntry("Agents", 4)
 
 KPIS = "agents-kpis"
 FLEET = "agents-fleet"

@@ -14,6 +14,7 @@ from dash import ALL, Input, Output, State, ctx, html
 from dashboard import access, ids
 from dashboard.alertbell import wants_recount
 from dashboard.components.alerts import ACK_BUTTON, SILENCE_BUTTON, SILENCE_HOURS, alert_detail, alert_table
+from dashboard.navigation import SHELL
 from dashboard.services import Services
 from db.alert_queries import get_alert, view
 from db.alert_rules import Rule, list_rules, update_rule
@@ -23,6 +24,8 @@ from db.timeutil import utcnow
 
 PATH = "/alerts"
 TITLE = "Alerts"
+NAV = None  # not in the navbar: the shell's alert bell opens it (dashboard/alertbell.py)
+LINKED_FROM = SHELL
 
 TABS = "alerts-tabs"
 TABLE = "alerts-tab-table"

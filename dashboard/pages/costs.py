@@ -14,9 +14,10 @@ from dashboard import figures, ids
 from dashboard.clientside import js
 from dashboard.components.cards import header_with
 from dashboard.components.download import download_link, export_url
-from dashboard.components.fmt import count, money, plural, tokens
+from dashboard.components.fmt import count, money, plural, signed_percent, tokens
 from dashboard.components.overview import kpi_card
 from dashboard.components.static import Static
+from dashboard.navigation import NavEntry
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
 from db import costs
@@ -25,6 +26,7 @@ from db.timeutil import utcnow
 
 PATH = "/costs"
 TITLE = "Costs"
+NAV = NavEntry("Costs", 2)
 PER = {"auto": None, "day": "day", "week": "week", "month": "month"}
 
 
@@ -110,7 +112,7 @@ def kpis(current: costs.CostTotals, previous: costs.CostTotals) -> dbc.Row:
     def change(now: float, before: float) -> str:
         if not before:
             return "no spend in the previous period" if now else ""
-        return f"{(now - before) / before * 100:+.0f}% vs previous period"
+        return f"{signed_percent((now - before) / before)} vs previous period"
 
     per_success = money(current.per_success) if current.per_success is not None else "–"
     return dbc.Row(

@@ -14,6 +14,7 @@ from dashboard import figures_performance as figs
 from dashboard import ids
 from dashboard.components.fmt import duration, money, percent
 from dashboard.components.overview import kpi_card
+from dashboard.navigation import NavEntry
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
 from db import performance, volume
@@ -24,6 +25,7 @@ from db.volume import Forecast, VolumeAnalysis
 
 PATH = "/performance"
 TITLE = "Performance"
+NAV = NavEntry("Performance", 5)
 
 KPIS = "perf-kpis"
 ALERTS = "perf-alerts"
