@@ -15,7 +15,7 @@ from dashboard.services import Services
 from db.alert_queries import firing_counts
 
 ALERT_TOASTS = "alert-toasts"
-PATH = "/alerts"  # dashboard/pages/alerts.py (server.SHELL_LINKS lists it)
+PATH = "/alerts"  # dashboard/pages/alerts.py (LINKED_FROM = navigation.SHELL: this bell)
 
 
 def layout() -> dcc.Link:

@@ -10,6 +10,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from reports.fmt import count, money
+
 STATUS_HEX = {
     "completed": "#198754",
     "failed": "#dc3545",
@@ -194,7 +196,14 @@ def cost_over_time(
     fig = go.Figure()
     for model in frame.groupby("model")["cost"].sum().sort_values(ascending=False).index:
         part = frame[frame["model"] == model]
-        fig.add_bar(x=part["bucket"], y=part["cost"], name=label(model), width=0.8 * UNIT_MS[unit])
+        fig.add_bar(
+            x=part["bucket"],
+            y=part["cost"],
+            name=label(model),
+            width=0.8 * UNIT_MS[unit],
+            customdata=[money(v) for v in part["cost"]],  # hover text in the one money style (reports/fmt.py)
+            hovertemplate="%{x}: %{customdata}",
+        )
     fig.update_layout(barmode="stack", yaxis_title="USD", yaxis_tickprefix="$", yaxis_rangemode="tozero")
     fig.update_xaxes(type="date", range=[window[0], window[1]])
     return _layout(fig, theme)
@@ -225,8 +234,8 @@ def breakdown_bars(frame: pd.DataFrame, dim: str, theme: str | None = None) -> g
             x=top["cost"],
             y=[label(k) for k in top["key"]],
             orientation="h",
-            customdata=top[["calls"]].to_numpy(),
-            hovertemplate="%{y}: $%{x:.4f} · %{customdata[0]} calls<extra></extra>",
+            customdata=[[count(n), money(c)] for n, c in zip(top["calls"], top["cost"], strict=True)],
+            hovertemplate="%{y}: %{customdata[1]} · %{customdata[0]} calls<extra></extra>",
         )
     )
     fig.update_layout(xaxis_title="USD", xaxis_tickprefix="$", yaxis_title=dim, xaxis_rangemode="tozero")

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.figures import ROLE_HEX, STATUS_HEX, _layout, empty_figure
+from reports.fmt import count, duration, money
 
 FALLBACK_HEX = "#6c757d"
 FAILURE_HEX = "#dc3545"
@@ -36,8 +37,11 @@ def role_cost_bars(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
             y=[role_label(r) for r in top["role"]],
             orientation="h",
             marker_color=[ROLE_HEX.get(str(r), FALLBACK_HEX) for r in top["role"]],
-            customdata=top[["calls", "failed"]].to_numpy(),
-            hovertemplate="%{y}: $%{x:.4f} · %{customdata[0]} calls · %{customdata[1]} failed<extra></extra>",
+            customdata=[
+                [count(n), count(f), money(c)]
+                for n, f, c in zip(top["calls"], top["failed"], top["cost"], strict=True)
+            ],
+            hovertemplate="%{y}: %{customdata[2]} · %{customdata[0]} calls · %{customdata[1]} failed<extra></extra>",
         )
     )
     fig.update_layout(
@@ -75,7 +79,8 @@ def role_quality(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
             y=ordered[column],
             name=name,
             marker_color=color,
-            hovertemplate=f"%{{x}}: {name} %{{y:.1f}} s<extra></extra>",
+            customdata=[duration(v) for v in ordered[column]],
+            hovertemplate=f"%{{x}}: {name} %{{customdata}}<extra></extra>",
             row=1,
             col=2,
         )

@@ -13,6 +13,7 @@ from dashboard.figures import STATUS_HEX, UNIT_MS, _layout, empty_figure, label
 from db.performance import bin_label
 from db.states import FAILURES
 from db.volume import Forecast
+from reports.fmt import count, duration, money
 
 KIND_HEX = {
     "demo": "#6f42c1",
@@ -71,8 +72,8 @@ def duration_box(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
             marker={"symbol": "diamond", "size": 9, "color": color},
             name=f"{r.kind} p95",
             # "≈": quantiles read from the histogram rollup on large ranges (db.performance).
-            hovertemplate=f"{r.kind} p95: {'≈' if getattr(r, 'estimated', False) else ''}%{{y:.1f}} s · "
-            f"{int(r.n):,} tasks<extra></extra>",
+            hovertemplate=f"{r.kind} p95: {'≈' if getattr(r, 'estimated', False) else ''}{duration(r.p95)} · "
+            f"{count(r.n)} tasks<extra></extra>",
             showlegend=False,
         )
     fig.update_layout(showlegend=False, yaxis_title="seconds")
@@ -101,7 +102,7 @@ def outcomes_by_kind(
             x=part.index[shown],
             y=(ok[shown] / (ok + bad)[shown] * 100.0),
             customdata=list(zip(ok[shown], bad[shown], strict=True)),
-            hovertemplate="%{y:.0f}% · %{customdata[0]} ok, %{customdata[1]} failed<extra>"
+            hovertemplate="%{y:.1f}% · %{customdata[0]} ok, %{customdata[1]} failed<extra>"
             + str(kind)
             + "</extra>",
             mode="lines+markers",
@@ -219,7 +220,7 @@ def spikes_chart(
         return empty_figure("no cost or failures in this range", theme, height=380)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1)
     for row, (metric, flags, color, fmt) in enumerate(
-        (("cost", cost, "#0d6efd", "$%{y:.4f}"), ("failures", failed, STATUS_HEX["failed"], "%{y}")), start=1
+        (("cost", cost, "#0d6efd", money), ("failures", failed, STATUS_HEX["failed"], count)), start=1
     ):
         fig.add_bar(
             x=frame["bucket"],
@@ -227,7 +228,8 @@ def spikes_chart(
             name=metric,
             marker_color=color,
             width=0.8 * UNIT_MS[unit],
-            hovertemplate=f"{metric} {fmt}<extra></extra>",
+            customdata=[fmt(v) for v in flags["value"]],  # the one style of reports/fmt.py
+            hovertemplate=f"{metric} %{{customdata}}<extra></extra>",
             row=row,
             col=1,
         )

@@ -17,7 +17,7 @@ from flask import send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_sock import ConnectionClosed, Sock
 
-from dashboard import access, api, compression, exports, requestid, scopebar, wslimits
+from dashboard import access, api, compression, exports, navigation, requestid, scopebar, wslimits
 from dashboard.otlp import receiver as otlp
 from dashboard.pages import (
     agents,
@@ -59,6 +59,9 @@ PAGES: tuple[ModuleType, ...] = (
     audit,
     alerts,
 )
+# The navbar's links as the pages declare them: what mount() registers with Dash, whose page registry the
+# shell then draws from (tests compare the two).
+NAV_LINKS = navigation.links((getattr(page, "PATH", None), page.NAV) for page in PAGES)
 # Bootstrap 5.3's CSS, served from the installed Bootstrap-Flask wheel: the dashboard works offline.
 BOOTSTRAP_DIR = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"
 BOOTSTRAP_CSS = "/vendor/bootstrap.min.css"
@@ -76,6 +79,7 @@ def mount(app: dash.Dash, svc: Services) -> None:
             title=f"{page.TITLE} · TaskLens",
             name=page.TITLE,
             layout=page.layout,
+            nav=page.NAV,  # the navbar's entry or None (dashboard/navigation.py): the shell reads it back
         )
         page.register(app, svc)
     scopebar.register(app, svc)  # once, for every analytics page

@@ -3,6 +3,7 @@ toasts, the live-signal store that assets/live.js writes) — and mounts the HTT
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -10,29 +11,16 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from dashboard import alertbell, bundles, firstpage, ids, shortcuts, unavailable
+from dashboard import access, alertbell, bundles, firstpage, ids, navigation, shortcuts, unavailable
 from dashboard import toasts as finish
 from dashboard.clientside import js
 from dashboard.routes import BOOTSTRAP_CSS, mount
 from dashboard.services import Services
 from db.queries import task_titles
 from db.tasklist import find_task_id
+from reports.fmt import browser_rules
 
-NAV = (
-    ("Overview", "/"),
-    ("Tasks", "/tasks"),
-    ("Costs", "/costs"),
-    ("Budgets", "/budgets"),
-    ("Agents", "/agents"),
-    ("Performance", "/performance"),
-    ("Database", "/database"),
-    ("Reports", "/reports"),
-    ("Schedules", "/schedules"),
-    ("Audit", "/audit"),
-    ("Submit", "/submit"),
-)
-# Pages linked from the shell outside that row: the alert bell (dashboard/alertbell.py) opens /alerts.
-SHELL_LINKS = ("/alerts",)
+FORMATS_META = "tasklens-formats"
 
 
 def create_app(svc: Services) -> dash.Dash:
@@ -46,17 +34,28 @@ def create_app(svc: Services) -> dash.Dash:
         update_title="",  # no "Updating…" flicker in the tab title on every push
     )
     bundles.install(app)  # the grid's and plotly's bundles where a page needs them, and early there
+    # What assets/formats.js applies (live.js clocks, the grid's cost): reports/fmt.py's rules, not a JS copy.
+    app.config.meta_tags.append({"name": FORMATS_META, "content": browser_rules()})
     mount(app, svc)
     unavailable.install(app.server)  # 503/507 + Retry-After, not a 500, while the database is away
     # Served per page load with the feed's cursor at that moment (None before the feed has read it).
     # With the page being opened already in it (dashboard/firstpage.py): no routing round trip first.
-    app.layout = lambda: shell(svc.feed.cursor if svc.feed.started else None, firstpage.opening(app))
+    app.layout = lambda: shell(
+        svc.feed.cursor if svc.feed.started else None,
+        firstpage.opening(app),
+        # The pages registered with a navbar entry, less those the signed-in role may not use.
+        navigation.visible(navigation.registered(), lambda role: access.dashboard_denied(svc, role) is None),
+    )
     _register_shell_callbacks(app, svc)
     alertbell.register(app, svc)
     return app
 
 
-def shell(live_since: int | None = None, first: firstpage.FirstPage | None = None) -> html.Div:
+def shell(
+    live_since: int | None = None,
+    first: firstpage.FirstPage | None = None,
+    links: Sequence[navigation.Link] = (),
+) -> html.Div:
     # The connection badge stays in sight at every width; the links and controls fold behind a toggler below
     # Bootstrap's xxl breakpoint (1400 px) (a phone gets a menu button instead of ten links stacked over the page).
     status = html.Span(
@@ -113,7 +112,7 @@ def shell(live_since: int | None = None, first: firstpage.FirstPage | None = Non
                 dbc.Collapse(
                     [
                         dbc.Nav(
-                            [dbc.NavLink(label, href=href, active="exact") for label, href in NAV],
+                            [dbc.NavLink(link.label, href=link.href, active="exact") for link in links],
                             navbar=True,
                         ),
                         controls,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from db import budgets, costs
 from db.alert_rules import Rule, RuleKind
 from db.alert_store import Finding
+from db.liveness import silent_since, stuck_condition
 from db.models import BrokerQueue, Invocation, Task, TaskTag, Worker
 from db.scope import Scope
 from db.sqlfuncs import seconds_between
@@ -58,11 +59,9 @@ def _what(rule: Rule) -> str:
 
 
 def stuck_tasks(session: Session, rule: Rule, now: datetime, stuck_after: float) -> list[Finding]:
-    after = rule.threshold if rule.threshold is not None else stuck_after
-    cutoff = now - timedelta(seconds=after)
-    silent_since = func.coalesce(T.c.last_activity_at, T.c.started_at)
-    query = select(T.c.id, T.c.title, T.c.kind, T.c.worker_id, silent_since.label("since")).where(
-        T.c.status == TaskStatus.RUNNING.value, silent_since < cutoff
+    after = timedelta(seconds=rule.threshold if rule.threshold is not None else stuck_after)
+    query = select(T.c.id, T.c.title, T.c.kind, T.c.worker_id, silent_since().label("since")).where(
+        stuck_condition(now, after)
     )
     # In the claim index's order (status, priority, id): ORDER BY id alone made SQLite walk the whole table by
     # rowid to skip a sort (139 ms a cycle at a million tasks; bench/bench_alerts.py).

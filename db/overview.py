@@ -11,6 +11,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from db.frames import to_frame
+from db.liveness import stuck_condition
 from db.models import Invocation, Task, Worker
 from db.sqlfuncs import bucket, seconds_between
 from db.states import FAILURES, TaskStatus, WorkerStatus
@@ -44,11 +45,7 @@ def kpis(session: Session, now: datetime, stuck_after: timedelta) -> Kpis:
             .group_by(t.status)
         ).all()
     )
-    stuck = session.scalar(
-        select(func.count()).where(
-            t.status == TaskStatus.RUNNING.value, t.last_activity_at < now - stuck_after
-        )
-    )
+    stuck = session.scalar(select(func.count()).where(stuck_condition(now, stuck_after)))
     today = day_start(now)
     # Conditional counts, not GROUP BY status: grouping tempts the planner into scanning the status index
     # instead of the small completed_at range.

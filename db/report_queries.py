@@ -15,11 +15,12 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import FunctionElement
 
+from db.liveness import silent_since, stuck_condition
 from db.models import Invocation, Task
 from db.scope import Scope
 from db.scoping import call_conditions, made_matching_call, task_conditions
 from db.sqlfuncs import bucket, seconds_between
-from db.states import FAILURES, TaskStatus
+from db.states import FAILURES
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where a frame is built: an export's worker process never loads pandas
@@ -239,21 +240,19 @@ def stuck_tasks(
 ) -> pd.DataFrame:
     """Running tasks (of the scope's filters, whenever created) silent for longer than `stuck_after` at `now`,
     the longest silent first: columns id, title, kind, worker_id, started_at, last_activity_at, silent_s."""
+    since = silent_since()
     rows = session.execute(
-        select(T.id, T.title, T.kind, T.worker_id, T.started_at, T.last_activity_at)
-        .where(
-            T.status == TaskStatus.RUNNING.value,
-            T.last_activity_at < now - stuck_after,
-            *_task_filters(scope),
-        )
-        .order_by(T.last_activity_at, T.id)
+        select(T.id, T.title, T.kind, T.worker_id, T.started_at, T.last_activity_at, since)
+        .where(stuck_condition(now, stuck_after), *_task_filters(scope))
+        .order_by(since, T.id)
         .limit(limit)
     ).all()
     import pandas as pd
 
-    frame = pd.DataFrame(rows, columns=["id", "title", "kind", "worker_id", "started_at", "last_activity_at"])
+    columns = ["id", "title", "kind", "worker_id", "started_at", "last_activity_at", "silent_since"]
+    frame = pd.DataFrame(rows, columns=columns)
     # At most `limit` rows: the silence is `now` minus a known time, the same in Python on both databases.
-    frame["silent_s"] = [(now - at).total_seconds() for at in frame["last_activity_at"]]
+    frame["silent_s"] = [(now - at).total_seconds() for at in frame.pop("silent_since")]
     return frame
 
 

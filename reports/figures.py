@@ -6,10 +6,8 @@ import html
 
 import plotly.graph_objects as go
 
+from reports import fmt
 from reports.charts import Chart, ChartKind
-from reports.model import Unit
-
-TICKS = {Unit.USD: "$,.2f", Unit.RATIO: ".0%", Unit.COUNT: ",d", Unit.TOKENS: ".3s", Unit.SECONDS: ",.1f"}
 
 
 def label(text: str) -> str:
@@ -31,7 +29,7 @@ def figure(chart: Chart) -> go.Figure:
             orientation="h" if horizontal else "v",
             marker_color=s.color,
         )
-    value_axis = {"tickformat": TICKS[chart.unit], "rangemode": "tozero"}
+    value_axis = {"tickformat": fmt.AXIS[chart.unit], "rangemode": "tozero"}
     category_axis = {"type": "category", "automargin": True}
     rows = max(len(categories), 1)
     fig.update_layout(

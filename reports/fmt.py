@@ -1,61 +1,131 @@
-"""Reports layer: numbers as people read them (money, percentages, durations, changes), shared by the HTML and
-PDF renderers so both say the same thing."""
+"""Presentation layer (shared by reports, the dashboard and, through `browser_rules()`, its live script):
+money, durations, token counts, counts, percentages and times exactly one way each, so a page, a figure's
+hover text, an HTML/PDF report and a counting clock in the browser say the same thing. The chosen styles are
+listed in docs/architecture.md ("Formats")."""
 
 from __future__ import annotations
 
-import math
+import json
 from datetime import datetime
+from typing import Any
+
+import pandas as pd
 
 from reports.model import Kpi, Unit
 
+DASH = "–"  # a value that is not there (never "nan", "None" or "$0.00" for no data)
+# Below a cent the two decimals of a total would say $0.00: a single call's price keeps four places there.
+CENT = 0.01
+SMALL_MONEY_PLACES = 4
 
-def missing(value: float | None) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+# Durations: milliseconds under a second, tenths under a minute, then two units with the smaller one always
+# two digits ("1m 05s", "3h 02m", "2d 04h"), so a counting clock keeps its width. Each row: (below this many
+# seconds, larger unit in seconds, its suffix, smaller unit in seconds, its suffix). The browser's clocks
+# (assets/live.js) get this table through browser_rules(), so they cannot count in another style.
+MS_BELOW = 1.0
+TENTHS_BELOW = 60.0
+DURATION_PAIRS: tuple[tuple[float | None, int, str, int, str], ...] = (
+    (3600, 60, "m", 1, "s"),
+    (48 * 3600, 3600, "h", 60, "m"),
+    (None, 86400, "d", 3600, "h"),
+)
+
+# "Is it working or stuck?" in words (the rule itself: db/liveness.py); {} is a duration.
+ACTIVE = "active {} ago"
+STUCK = "possibly stuck · silent {}"
+NO_ACTIVITY = "no activity yet"
 
 
-def usd(value: float | None) -> str:
+def missing(value: Any) -> bool:
+    """None, NaN or NaT (what a missing cell looks like after a trip through pandas)."""
+    if value is None:
+        return True
+    if isinstance(value, str | list | dict | tuple):
+        return False
+    return bool(pd.isna(value))
+
+
+def money(value: float | None) -> str:
+    """Cents ("$5.12", "$1,234.50", "$0.00"); four places only below a cent ("$0.0034")."""
     if missing(value):
-        return "–"
+        return DASH
     assert value is not None
-    # Cents for dollars; four decimals below a dollar, where single calls live.
-    return f"${value:,.2f}" if abs(value) >= 1 or value == 0 else f"${value:.4f}"
-
-
-def pct(value: float | None, digits: int = 0) -> str:
-    return "–" if missing(value) else f"{value * 100:.{digits}f}%"  # type: ignore[operator]
-
-
-def count(value: float | None) -> str:
-    return "–" if missing(value) else f"{int(value):,}"  # type: ignore[arg-type]
-
-
-def tokens(value: float | None) -> str:
-    if missing(value):
-        return "–"
-    assert value is not None
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= size:
-            return f"{value / size:.1f} {suffix}"
-    return f"{int(value)}"
+    sign, amount = ("-" if value < 0 else ""), abs(float(value))
+    if amount == 0 or round(amount, 2) >= CENT:
+        return f"{sign}${amount:,.2f}"
+    small = f"{amount:.{SMALL_MONEY_PLACES}f}"
+    return f"{sign}${small}" if float(small) else f"{sign}<${10**-SMALL_MONEY_PLACES:.{SMALL_MONEY_PLACES}f}"
 
 
 def duration(seconds: float | None) -> str:
     if missing(seconds):
-        return "–"
+        return DASH
     assert seconds is not None
-    if seconds < 60:
+    seconds = max(0.0, float(seconds))
+    # Compared as shown, so 59.97 s reads "1m 00s", not "60.0 s".
+    if round(seconds * 1000) < MS_BELOW * 1000:
+        return f"{seconds * 1000:.0f} ms"
+    if round(seconds, 1) < TENTHS_BELOW:
         return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{hours / 24:.1f} days"
+    # Floored like the browser's clock, which never shows a second that has not passed.
+    whole = max(int(seconds), int(TENTHS_BELOW))
+    for below, big, big_unit, small, small_unit in DURATION_PAIRS:
+        if below is None or whole < below:
+            return f"{whole // big}{big_unit} {whole % big // small:02d}{small_unit}"
+    raise AssertionError("the last pair has no upper bound")
 
 
-def when(moment: datetime | None) -> str:
-    return "–" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
+def count(value: float | None) -> str:
+    return DASH if missing(value) else f"{int(value):,}"  # type: ignore[arg-type]
+
+
+def tokens(value: float | None) -> str:
+    """Token counts are counts: exact, with separators ("2,500,000"), as a bill would be reconciled."""
+    return count(value)
+
+
+def percent(value: float | None) -> str:
+    """A ratio 0..1 with one decimal ("83.3%")."""
+    return DASH if missing(value) else f"{float(value) * 100:.1f}%"  # type: ignore[arg-type]
+
+
+def signed_percent(ratio: float) -> str:
+    """A change as a ratio (0.12 = 12 % more): "+12.0%", "−5.0%" (a true minus sign)."""
+    return f"{'+' if ratio > 0 else '−'}{abs(ratio) * 100:.1f}%"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """ "1 budget", "2 budgets", "1,200 tasks"; `many` for words that do not just take an s."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
+def timestamp(value: datetime | None) -> str:
+    """ "2026-11-18 14:00:05 UTC": stored times are UTC, and the text says so."""
+    if missing(value):
+        return DASH
+    assert value is not None
+    return f"{pd.Timestamp(value):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def ago(seconds: float | None) -> str:
+    """A relative time: "3.0 s ago", "1m 05s ago"."""
+    return DASH if missing(seconds) else f"{duration(seconds)} ago"
+
+
+def browser_rules() -> str:
+    """The formatting rules the live script applies while it counts between pushes, as JSON (served in a
+    <meta> tag by dashboard/server.py, read by assets/formats.js)."""
+    rules = {
+        "dash": DASH,
+        "cent": CENT,
+        "smallPlaces": SMALL_MONEY_PLACES,
+        "msBelow": MS_BELOW,
+        "tenthsBelow": TENTHS_BELOW,
+        "pairs": [list(pair) for pair in DURATION_PAIRS],
+        "active": ACTIVE,
+        "stuck": STUCK,
+    }
+    return json.dumps(rules, separators=(",", ":"))
 
 
 def value(kpi: Kpi) -> str:
@@ -65,15 +135,15 @@ def value(kpi: Kpi) -> str:
 def change(kpi: Kpi) -> str:
     """ "+12.0%", "−5.0 pts", "new (was 0)", "no change", or "no previous data"."""
     if kpi.value is None or kpi.previous is None:
-        return "no previous data" if kpi.previous is None else "–"
+        return "no previous data" if kpi.previous is None else DASH
     delta = kpi.delta or 0.0
     if kpi.unit is Unit.RATIO:
         points = delta * 100
         return "no change" if abs(points) < 0.05 else f"{'+' if points > 0 else '−'}{abs(points):.1f} pts"
     if not kpi.previous:
         return "no change" if not kpi.value else f"new (was {FORMATS[kpi.unit](0)})"
-    rel = (kpi.change or 0.0) * 100
-    return "no change" if abs(rel) < 0.05 else f"{'+' if rel > 0 else '−'}{abs(rel):.1f}%"
+    rel = kpi.change or 0.0
+    return "no change" if abs(rel) < 0.0005 else signed_percent(rel)
 
 
 def versus(kpi: Kpi) -> str:
@@ -82,14 +152,16 @@ def versus(kpi: Kpi) -> str:
     if kpi.previous is None:
         return "no previous period to compare"
     if kpi.value is None:
-        return "–"
+        return DASH
     return f"{change(kpi)} vs previous"
 
 
 FORMATS = {
     Unit.COUNT: count,
-    Unit.RATIO: lambda v: pct(v, 1),
-    Unit.USD: usd,
+    Unit.RATIO: percent,
+    Unit.USD: money,
     Unit.TOKENS: tokens,
     Unit.SECONDS: duration,
 }
+# Plotly (d3) formats for the same quantities on a chart's value axis, where a per-value rule cannot run.
+AXIS = {Unit.USD: "$,.2f", Unit.RATIO: ".0%", Unit.COUNT: ",d", Unit.TOKENS: ",d", Unit.SECONDS: ",.1f"}

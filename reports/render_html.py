@@ -99,10 +99,10 @@ def render_html(report: Report) -> bytes:
             kind, key = item.split(":", 1)
             body.append(_chart(chart_specs[key]) if kind == "chart" else _table(table_specs[key]))
     meta = (
-        f"{escape(report.period.label)} · {escape(fmt.when(report.period.start))} to "
-        f"{escape(fmt.when(report.period.end))} · compared with {escape(fmt.when(report.previous.start))} to "
-        f"{escape(fmt.when(report.previous.end))} · {escape(report.filters.description)} · generated "
-        f"{escape(fmt.when(report.generated_at))}"
+        f"{escape(report.period.label)} · {escape(fmt.timestamp(report.period.start))} to "
+        f"{escape(fmt.timestamp(report.period.end))} · compared with {escape(fmt.timestamp(report.previous.start))} to "
+        f"{escape(fmt.timestamp(report.previous.end))} · {escape(report.filters.description)} · generated "
+        f"{escape(fmt.timestamp(report.generated_at))}"
     )
     page = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

@@ -218,9 +218,9 @@ def render_pdf(report: Report) -> bytes:
     story: list[Flowable] = [
         _p(report.title, st["title"]),
         _p(
-            f"{fmt.when(report.period.start)} to {fmt.when(report.period.end)}, compared with "
-            f"{fmt.when(report.previous.start)} to {fmt.when(report.previous.end)} · "
-            f"{report.filters.description} · generated {fmt.when(report.generated_at)}",
+            f"{fmt.timestamp(report.period.start)} to {fmt.timestamp(report.period.end)}, compared with "
+            f"{fmt.timestamp(report.previous.start)} to {fmt.timestamp(report.previous.end)} · "
+            f"{report.filters.description} · generated {fmt.timestamp(report.generated_at)}",
             st["meta"],
         ),
         *_summary(report, st),

@@ -41,16 +41,16 @@ def role_failures(
         if fmt.missing(before):
             since = "(no calls in the previous period)"
         elif rate > before + 0.005:
-            since = f"up from {fmt.pct(before)}"
+            since = f"up from {fmt.percent(before)}"
         elif rate < before - 0.005:
-            since = f"down from {fmt.pct(before)}"
+            since = f"down from {fmt.percent(before)}"
         else:
             since = "as in the previous period"
         out.append(
             _rec(
                 "role_failures",
                 Severity.WARNING,
-                f"Role {row.role} fails {fmt.pct(rate)} of its calls ({row.failed:,} of {row.finished:,}), "
+                f"Role {row.role} fails {fmt.percent(rate)} of its calls ({row.failed:,} of {row.finished:,}), "
                 f"{since}: look at its prompts, tools and the errors below.",
             )
         )
@@ -70,8 +70,8 @@ def model_concentration(by_model: pd.DataFrame, threshold: float = MODEL_SHARE) 
                 _rec(
                     "model_concentration",
                     Severity.NOTICE,
-                    f"Model {row.key or '(none)'} is {fmt.pct(share)} of spend ({fmt.usd(row.cost)} of "
-                    f"{fmt.usd(total)}): check whether a cheaper model can take some of its calls.",
+                    f"Model {row.key or '(none)'} is {fmt.percent(share)} of spend ({fmt.money(row.cost)} of "
+                    f"{fmt.money(total)}): check whether a cheaper model can take some of its calls.",
                 )
             )
     return out
@@ -87,8 +87,8 @@ def budget_alerts(budgets: Iterable[BudgetStatus]) -> list[Recommendation]:
                 _rec(
                     "budget_over",
                     Severity.WARNING,
-                    f"Budget {b.name}{scope} is over its {b.period}ly limit: {fmt.usd(b.spent)} spent of "
-                    f"{fmt.usd(b.limit_usd)}.",
+                    f"Budget {b.name}{scope} is over its {b.period}ly limit: {fmt.money(b.spent)} spent of "
+                    f"{fmt.money(b.limit_usd)}.",
                 )
             )
         elif b.projected_over:
@@ -96,9 +96,9 @@ def budget_alerts(budgets: Iterable[BudgetStatus]) -> list[Recommendation]:
                 _rec(
                     "budget_projected_over",
                     Severity.WARNING,
-                    f"Budget {b.name}{scope} is projected over: {fmt.usd(b.projected)} by the end of the "
-                    f"{b.period} at the current rate, against a limit of {fmt.usd(b.limit_usd)} "
-                    f"({fmt.usd(b.spent)} spent so far).",
+                    f"Budget {b.name}{scope} is projected over: {fmt.money(b.projected)} by the end of the "
+                    f"{b.period} at the current rate, against a limit of {fmt.money(b.limit_usd)} "
+                    f"({fmt.money(b.spent)} spent so far).",
                 )
             )
     return out
@@ -111,7 +111,7 @@ def success_drop(success: Kpi, threshold: float = SUCCESS_DROP) -> list[Recommen
         _rec(
             "success_drop",
             Severity.WARNING,
-            f"Success rate fell to {fmt.pct(success.value, 1)} from {fmt.pct(success.previous, 1)} in the "
+            f"Success rate fell to {fmt.percent(success.value)} from {fmt.percent(success.previous)} in the "
             "previous period.",
         )
     ]
@@ -124,8 +124,8 @@ def cost_per_task_rise(per_task: Kpi, threshold: float = COST_PER_TASK_RISE) -> 
         _rec(
             "cost_per_task_rise",
             Severity.NOTICE,
-            f"Cost per task rose {fmt.pct(per_task.change)} to {fmt.usd(per_task.value)} "
-            f"(from {fmt.usd(per_task.previous)}).",
+            f"Cost per task rose {fmt.percent(per_task.change)} to {fmt.money(per_task.value)} "
+            f"(from {fmt.money(per_task.previous)}).",
         )
     ]
 
@@ -137,7 +137,7 @@ def slowdown(p95: Kpi, threshold: float = P95_SLOWDOWN) -> list[Recommendation]:
         _rec(
             "slowdown",
             Severity.NOTICE,
-            f"p95 processing time rose {fmt.pct(p95.change)} to {fmt.duration(p95.value)} "
+            f"p95 processing time rose {fmt.percent(p95.change)} to {fmt.duration(p95.value)} "
             f"(from {fmt.duration(p95.previous)}).",
         )
     ]
@@ -156,7 +156,7 @@ def kind_failures(
             _rec(
                 "kind_failures",
                 Severity.WARNING,
-                f"{fmt.pct(bad / outcomes)} of {row.kind} tasks failed or timed out ({bad:,} of {outcomes:,}).",
+                f"{fmt.percent(bad / outcomes)} of {row.kind} tasks failed or timed out ({bad:,} of {outcomes:,}).",
             )
         )
     return out
@@ -173,7 +173,7 @@ def timeouts(
         _rec(
             "timeouts",
             Severity.NOTICE,
-            f"Timeouts are {fmt.pct(timed_out / total)} of failures ({timed_out:,} of {total:,}): raise the "
+            f"Timeouts are {fmt.percent(timed_out / total)} of failures ({timed_out:,} of {total:,}): raise the "
             "timeout of those tasks or split their work.",
         )
     ]
@@ -198,13 +198,13 @@ def stuck(stuck_tasks: pd.DataFrame, stuck_after_s: float) -> list[Recommendatio
 def spikes(alerts: Sequence[Alert]) -> list[Recommendation]:
     out = []
     for a in alerts:
-        shown = fmt.usd if a.metric == "cost" else fmt.count
+        shown = fmt.money if a.metric == "cost" else fmt.count
         what = "Spend" if a.metric == "cost" else "Failures"
         out.append(
             _rec(
                 f"{a.metric}_spike",
                 Severity.NOTICE,
-                f"{what} spiked at {fmt.when(a.at)}: {shown(a.value)} against a usual at most "
+                f"{what} spiked at {fmt.timestamp(a.at)}: {shown(a.value)} against a usual at most "
                 f"{shown(a.threshold)}.",
             )
         )

@@ -90,29 +90,14 @@ def text(v: Any) -> str:
     return _clip(v, 120)
 
 
-def num(v: Any) -> str:
-    return fmt.count(None if pd.isna(v) else float(v))
-
-
-def ratio(v: Any) -> str:
-    return fmt.pct(None if pd.isna(v) else float(v), 1)
-
-
-def secs(v: Any) -> str:
-    return fmt.duration(None if pd.isna(v) else float(v))
-
-
-def money(v: Any) -> str:
-    return fmt.usd(None if pd.isna(v) else float(v))
-
-
-def toks(v: Any) -> str:
-    return fmt.tokens(None if pd.isna(v) else float(v))
-
-
-def moment(v: Any) -> str:
-    """A time in a table (the report says once that times are UTC)."""
-    return "–" if v is None or pd.isna(v) else f"{pd.Timestamp(v):%Y-%m-%d %H:%M}"
+# Cells in the one style of reports/fmt.py (which reads NaN and NaT as missing too).
+Cell = Callable[[Any], str]
+num: Cell = fmt.count
+ratio: Cell = fmt.percent
+secs: Cell = fmt.duration
+money: Cell = fmt.money
+toks: Cell = fmt.tokens
+moment: Cell = fmt.timestamp
 
 
 def by_kind(r: Report) -> Table:
@@ -185,7 +170,7 @@ def failed_tasks(r: Report) -> Table:
 def stuck_tasks(r: Report) -> Table:
     cols = [("id", ident, True), ("title", text, False), ("kind", text, False), ("worker_id", text, False),
             ("started_at", moment, False), ("last_activity_at", moment, False), ("silent_s", secs, True)]  # fmt: skip
-    return _table("stuck_tasks", f"Possibly stuck at {fmt.when(r.as_of)}", r.stuck_tasks, cols,
+    return _table("stuck_tasks", f"Possibly stuck at {fmt.timestamp(r.as_of)}", r.stuck_tasks, cols,
                   "No running task is silent.")  # fmt: skip
 
 
@@ -195,16 +180,16 @@ def budgets(r: Report) -> Table:
             b.name,
             "all spend" if b.scope_kind == "all" else f"{b.scope_kind.replace('_', ' ')} {b.scope_value}",
             f"{b.period} from {b.period_start:%Y-%m-%d}",
-            fmt.usd(b.limit_usd),
-            fmt.usd(b.spent),
-            fmt.usd(b.projected),
+            fmt.money(b.limit_usd),
+            fmt.money(b.spent),
+            fmt.money(b.projected),
             "OVER" if b.over else "projected over" if b.projected_over else "on track",
         )
         for b in r.budgets
     )
     return Table(
         "budgets",
-        f"Budgets at {fmt.when(r.as_of)}",
+        f"Budgets at {fmt.timestamp(r.as_of)}",
         ("Budget", "Scope", "Period", "Limit", "Spent", "Projected", "State"),
         rows,
         (False, False, False, True, True, True, False),
@@ -216,9 +201,9 @@ def alerts(r: Report) -> Table:
     rows = tuple(
         (
             a.metric,
-            fmt.when(a.at),
-            fmt.usd(a.value) if a.metric == "cost" else fmt.count(a.value),
-            fmt.usd(a.threshold) if a.metric == "cost" else f"{a.threshold:.1f}",
+            fmt.timestamp(a.at),
+            fmt.money(a.value) if a.metric == "cost" else fmt.count(a.value),
+            fmt.money(a.threshold) if a.metric == "cost" else f"{a.threshold:.1f}",
         )
         for a in r.alerts
     )

@@ -274,7 +274,7 @@ def test_agents_page_refresh(db: Database, svc: Services) -> None:
     assert hrefs == ["/workers/w-%3Cscript%3E", f"/tasks/{running}"]
     assert list(cost.data[0].y) == ["&lt;i&gt;role&lt;/i&gt;"] and list(cost.data[0].x) == [1.5]
     assert len(quality.data) == 3
-    assert "<i>role</i>" in texts(roles) and "$1.5000" in texts(roles)
+    assert "<i>role</i>" in texts(roles) and "$1.50" in texts(roles)
 
 
 def _walk(node: object) -> list[object]:

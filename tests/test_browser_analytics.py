@@ -29,20 +29,20 @@ def test_time_range_changes_url_and_charts(sqlite_app: AppFactory, tab: BrowserP
     page = tab.page
     open_page(page, app.url + "/costs?range=30d")
     spend = page.locator("#kpi-spend")
-    expect(spend).to_contain_text("$5.2500")
+    expect(spend).to_contain_text("$5.25")
     bars = page.locator(f"#{ids.COST_BREAKDOWN} .bars path")
     expect(bars).to_have_count(2)
 
     page.locator(f"#{ids.SCOPE_RANGE}").click()
     page.get_by_text("last 24 h", exact=True).last.click()
     expect(page).to_have_url(app.url + "/costs?range=24h")
-    expect(spend).to_contain_text("$1.2500")  # the ten-day-old task fell out of the range
+    expect(spend).to_contain_text("$1.25")  # the ten-day-old task fell out of the range
     expect(bars).to_have_count(1)
     assert_not_reloaded(page)
 
     # A bookmarked view opens with its filters applied.
     open_page(page, app.url + "/costs?range=30d&model=claude-sonnet-4-5")
-    expect(spend).to_contain_text("$4.0000")
+    expect(spend).to_contain_text("$4.00")
     # A bad bookmark says why and falls back to the default range.
     open_page(page, app.url + "/costs?range=2y")
     expect(page.locator(f"#{ids.SCOPE_ERROR}")).to_contain_text("range must be one of")
@@ -59,11 +59,11 @@ def test_a_filter_chosen_in_the_bar_stays(sqlite_app: AppFactory, tab: BrowserPa
     spend = page.locator("#kpi-spend")
     for _ in range(3):  # the race showed in most tries: a few rounds make a regression visible
         open_page(page, app.url + "/costs?range=7d")
-        expect(spend).to_contain_text("$5.2500")
+        expect(spend).to_contain_text("$5.25")
         page.locator('[id*="scope-dim"][id*="model"]').first.click()
         page.get_by_role("option", name="claude-sonnet-4-5").click()
         expect(page).to_have_url(app.url + "/costs?range=7d&model=claude-sonnet-4-5")
-        expect(spend).to_contain_text("$4.0000")
+        expect(spend).to_contain_text("$4.00")
         page.wait_for_timeout(1500)  # the bar is redrawn with its choices meanwhile
         expect(page).to_have_url(app.url + "/costs?range=7d&model=claude-sonnet-4-5")
     open_page(page, app.url + "/costs?range=7d&model=retired-model")
@@ -76,7 +76,7 @@ def test_every_page_draws_under_the_content_security_policy(sqlite_app: AppFacto
     """The CSP allows no eval: every page, charts included, draws without one violation (the browser reports
     each as a securitypolicyviolation event)."""
     from dashboard.access import CSP
-    from dashboard.server import NAV
+    from dashboard.routes import NAV_LINKS
 
     assert "unsafe-eval" not in CSP
     app = sqlite_app(worker=False)
@@ -89,7 +89,11 @@ def test_every_page_draws_under_the_content_security_policy(sqlite_app: AppFacto
         " e => window.__csp.push(e.violatedDirective + ' ' + (e.sourceFile || '') + ':' + e.lineNumber));"
     )
     charts = {}
-    for _label, path in [*NAV, ("Task", f"/tasks/{task_id}"), ("Worker", "/workers/w-1")]:
+    for _label, path in [
+        *((link.label, link.href) for link in NAV_LINKS),
+        ("Task", f"/tasks/{task_id}"),
+        ("Worker", "/workers/w-1"),
+    ]:
         open_page(page, app.url + path)
         page.wait_for_timeout(1500)  # let the page's callbacks draw
         charts[path] = page.locator(".js-plotly-plot .main-svg").count()

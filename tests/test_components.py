@@ -62,7 +62,7 @@ def types(component: Any) -> set[str]:
         (5.04, "5.0 s"),
         (65, "1m 05s"),
         (3 * 3600 + 120, "3h 02m"),
-        (50 * 3600, "2d 2h"),
+        (50 * 3600, "2d 02h"),
     ],
 )
 def test_duration(seconds: float | None, text: str) -> None:
@@ -70,7 +70,7 @@ def test_duration(seconds: float | None, text: str) -> None:
 
 
 def test_formatters() -> None:
-    assert fmt.money(0.123456) == "$0.1235" and fmt.money(1234.5) == "$1,234.50" and fmt.money(None) == "–"
+    assert fmt.money(0.123456) == "$0.12" and fmt.money(1234.5) == "$1,234.50" and fmt.money(None) == "–"
     assert fmt.percent(0.5) == "50.0%" and fmt.count(1234567) == "1,234,567"
     assert fmt.missing(pd.NaT) and fmt.missing(float("nan")) and not fmt.missing("x") and not fmt.missing(0)
 
@@ -152,7 +152,7 @@ def test_kpis_and_workers() -> None:
         cost_today=1.5,
     )
     strings = texts(kpi_cards(k))
-    for expected in ("5", "1 possibly stuck", "83.3%", "1m 01s", "5m 00s", "4/h", "$1.5000"):
+    for expected in ("5", "1 possibly stuck", "83.3%", "1m 01s", "5m 00s", "4/h", "$1.50"):
         assert expected in strings, expected
     empty = workers_summary(pd.DataFrame(), NOW)
     assert "No worker has registered yet" in texts(empty)[0]
@@ -295,14 +295,38 @@ def test_every_page_is_routed_and_in_the_navbar() -> None:
     import pkgutil
 
     import dashboard.pages
-    from dashboard.routes import PAGES
-    from dashboard.server import NAV, SHELL_LINKS
+    from dashboard.navigation import SHELL
+    from dashboard.routes import NAV_LINKS, PAGES
 
     modules = {m.name for m in pkgutil.iter_modules(dashboard.pages.__path__)}
     assert {p.__name__.rsplit(".", 1)[1] for p in PAGES} == modules
-    linked = {href for _, href in NAV} | set(SHELL_LINKS)
+    linked = {link.href for link in NAV_LINKS} | {SHELL}
     for page in PAGES:
-        if getattr(page, "LINKED_FROM", None):  # linked from another page (the navbar is full at 1400 px)
+        assert hasattr(page, "NAV"), f"{page.__name__} says neither its navbar entry nor NAV = None"
+        if page.NAV is None:  # linked from another page (the navbar is full at 1400 px)
             assert page.LINKED_FROM in linked, page.__name__
-        elif getattr(page, "PATH", None):
+        else:
             assert page.PATH in linked, page.__name__
+
+
+def test_the_navbar_is_the_pages_declarations_in_their_order() -> None:
+    """The links, their order and roles come from the page modules; the set is the one that fits 1400 px."""
+    from dashboard.navigation import Link, NavEntry, links, visible
+    from dashboard.routes import NAV_LINKS
+
+    assert [(link.label, link.href) for link in NAV_LINKS] == [
+        *(("Overview", "/"), ("Tasks", "/tasks"), ("Costs", "/costs"), ("Budgets", "/budgets")),
+        *(("Agents", "/agents"), ("Performance", "/performance"), ("Database", "/database")),
+        *(("Reports", "/reports"), ("Schedules", "/schedules"), ("Audit", "/audit"), ("Submit", "/submit")),
+    ]
+    roles = {link.href: link.role for link in NAV_LINKS}
+    assert roles.pop("/audit") == "admin" and roles.pop("/submit") == "operator"
+    assert set(roles.values()) == {"viewer"}
+    # Order is the declared one, not the order the pages were given in.
+    assert links([("/b", NavEntry("B", 2)), ("/x", None), ("/a", NavEntry("A", 1))]) == (
+        Link("A", "/a", "viewer"),
+        Link("B", "/b", "viewer"),
+    )
+    assert [link.href for link in visible(NAV_LINKS, lambda role: role == "viewer")] == [
+        link.href for link in NAV_LINKS if link.href not in ("/audit", "/submit")
+    ]

@@ -123,7 +123,7 @@ def test_costs_page_callbacks(db: Database, svc: Services) -> None:
     cards, spend, _tokens, bars, top_tasks, top_calls = page.refresh(
         svc, "?range=24h", "auto", "model", "dark"
     )
-    assert "$2.5000" in texts(cards) and "no spend in the previous period" in texts(cards)
+    assert "$2.50" in texts(cards) and "no spend in the previous period" in texts(cards)
     assert [t.name for t in spend.data] == ["gpt-4.1"] and list(spend.data[0].y) == [2.5]
     assert list(bars.data[0].y) == ["gpt-4.1"]
     assert "<b>pricey</b>" in texts(top_tasks)  # a title stays text

@@ -536,7 +536,7 @@ def test_performance_page_refresh(db: Database, svc: Services) -> None:
     out = page.refresh(svc, "?range=24h", "dark")
     banner, cards, volume_fig, spikes_fig, outcomes, hist, box, tools, heat = out
     words = " ".join(texts(banner))
-    assert "1 anomaly" in words and "Cost spike" in words and "$5.0000" in words
+    assert "1 anomaly" in words and "Cost spike" in words and "$5.00" in words
     card_text = " ".join(texts(cards))
     assert "Throughput" in card_text and "7 completed" in card_text and "100.0%" in card_text
     assert sum(volume_fig.data[0].y) == 7

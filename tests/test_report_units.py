@@ -126,14 +126,14 @@ def roles_frame(*rows: tuple[str, int, int, float]) -> pd.DataFrame:
 def test_role_failures_rule() -> None:
     found = rules.role_failures(roles_frame(("reviewer", 100, 31, 0.12), ("planner", 100, 19, 0.0)))
     assert [r.message for r in found] == [
-        "Role reviewer fails 31% of its calls (31 of 100), up from 12%: look at its prompts, tools and the errors "
+        "Role reviewer fails 31.0% of its calls (31 of 100), up from 12.0%: look at its prompts, tools and the errors "
         "below."
     ]
     assert found[0].severity is Severity.WARNING
     assert len(rules.role_failures(roles_frame(("planner", 100, 19, 0.0)), threshold=0.19)) == 1
     assert rules.role_failures(roles_frame(("reviewer", 10, 9, 0.0))) == []  # too few calls to say
     [down] = rules.role_failures(roles_frame(("tester", 50, 20, 0.5)))
-    assert "down from 50%" in down.message
+    assert "down from 50.0%" in down.message
     [new] = rules.role_failures(roles_frame(("tester", 50, 20, float("nan"))))
     assert "no calls in the previous period" in new.message
 
@@ -141,7 +141,7 @@ def test_role_failures_rule() -> None:
 def test_model_concentration_rule() -> None:
     frame = pd.DataFrame({"key": ["gpt-x", "small"], "cost": [64.0, 36.0]})
     [found] = rules.model_concentration(frame)
-    assert found.message.startswith("Model gpt-x is 64% of spend ($64.00 of $100.00)")
+    assert found.message.startswith("Model gpt-x is 64.0% of spend ($64.00 of $100.00)")
     assert rules.model_concentration(frame, threshold=0.65) == []
     assert rules.model_concentration(pd.DataFrame({"key": ["m"], "cost": [0.0]})) == []
     assert rules.model_concentration(pd.DataFrame({"key": [], "cost": []})) == []
@@ -175,11 +175,11 @@ def test_change_rules() -> None:
     assert rules.success_drop(kpi("s", Unit.RATIO, 0.87, 0.91)) == []  # 4 points: under the threshold
     assert rules.success_drop(kpi("s", Unit.RATIO, 0.5, None)) == []
     [rise] = rules.cost_per_task_rise(kpi("c", Unit.USD, 0.52, 0.37))
-    assert rise.message == "Cost per task rose 41% to $0.5200 (from $0.3700)."
+    assert rise.message == "Cost per task rose 40.5% to $0.52 (from $0.37)."
     assert rules.cost_per_task_rise(kpi("c", Unit.USD, 0.45, 0.37)) == []  # +22 %
     assert rules.cost_per_task_rise(kpi("c", Unit.USD, 0.45, 0.0)) == []  # nothing to compare with
     [slow] = rules.slowdown(kpi("p", Unit.SECONDS, 90.0, 60.0))
-    assert slow.message == "p95 processing time rose 50% to 1 min 30 s (from 1 min)."
+    assert slow.message == "p95 processing time rose 50.0% to 1m 30s (from 1m 00s)."
     assert rules.slowdown(kpi("p", Unit.SECONDS, 89.0, 60.0)) == []
 
 
@@ -189,14 +189,14 @@ def test_kind_failures_and_timeouts_rules() -> None:
     )
     [found] = rules.kind_failures(kinds)
     assert (
-        found.message == "25% of command tasks failed or timed out (5 of 20)."
+        found.message == "25.0% of command tasks failed or timed out (5 of 20)."
     )  # demo: only 10 outcomes, 10 %
     assert rules.kind_failures(kinds, min_outcomes=21) == []
     reasons = pd.DataFrame(
         {"status": ["failed", "timed_out"], "reason": ["error", "timeout"], "count": [10, 5]}
     )
     [slow] = rules.timeouts(reasons)
-    assert slow.message.startswith("Timeouts are 33% of failures (5 of 15)")
+    assert slow.message.startswith("Timeouts are 33.3% of failures (5 of 15)")
     assert rules.timeouts(reasons, minimum=6) == [] and rules.timeouts(reasons, share=0.34) == []
     assert rules.timeouts(reasons.iloc[0:0]) == []
 
@@ -205,15 +205,15 @@ def test_stuck_and_spike_rules() -> None:
     stuck = pd.DataFrame({"id": [7, 9], "title": ["<b>x</b>", "y"], "silent_s": [7500.0, 90.0]})
     [found] = rules.stuck(stuck, 60.0)
     assert found.message == (
-        "2 running tasks are possibly stuck (silent for more than 1 min); the longest, #7 <b>x</b>, for "
-        "2 h 5 min."
+        "2 running tasks are possibly stuck (silent for more than 1m 00s); the longest, #7 <b>x</b>, for "
+        "2h 05m."
     )
     assert rules.stuck(stuck.iloc[0:0], 60.0) == []
     at = datetime(2026, 11, 18, 14)
     spiked = rules.spikes([Alert("cost", at, 42.0, 10.5), Alert("failures", at, 9, 3.2)])
     assert [r.message for r in spiked] == [
-        "Spend spiked at 2026-11-18 14:00 UTC: $42.00 against a usual at most $10.50.",
-        "Failures spiked at 2026-11-18 14:00 UTC: 9 against a usual at most 3.",
+        "Spend spiked at 2026-11-18 14:00:00 UTC: $42.00 against a usual at most $10.50.",
+        "Failures spiked at 2026-11-18 14:00:00 UTC: 9 against a usual at most 3.",
     ]
 
 
@@ -295,17 +295,17 @@ def test_csv_chunks_cover_every_row_once() -> None:
 
 
 def test_formatting() -> None:
-    assert [fmt.usd(v) for v in (1234.5, 2.5, 0.0123, 0.0, None)] == [
+    assert [fmt.money(v) for v in (1234.5, 2.5, 0.0123, 0.0, None)] == [
         "$1,234.50",
         "$2.50",
-        "$0.0123",
+        "$0.01",
         "$0.00",
         "–",
     ]
     assert [fmt.duration(v) for v in (4.25, 60, 125, 7500, 200000)] == [
-        "4.2 s", "1 min", "2 min 5 s", "2 h 5 min", "2.3 days",
+        "4.2 s", "1m 00s", "2m 05s", "2h 05m", "2d 07h",
     ]  # fmt: skip
-    assert [fmt.tokens(v) for v in (950, 1500, 2_500_000)] == ["950", "1.5 k", "2.5 M"]
+    assert [fmt.tokens(v) for v in (950, 1500, 2_500_000)] == ["950", "1,500", "2,500,000"]
     assert fmt.change(kpi("r", Unit.RATIO, 0.8, 0.9)) == "−10.0 pts"
     assert fmt.change(kpi("c", Unit.USD, 3.0, 2.0)) == "+50.0%"
     assert fmt.change(kpi("c", Unit.COUNT, 3, 0)) == "new (was 0)"

@@ -252,9 +252,9 @@ def test_recommendations_drawn_from_the_week(db: Database) -> None:
         "Budget alpha weekly (tag alpha) is over its weekly limit: $3.90 spent of $3.00"
         in text["budget_over"]
     )
-    assert "Model claude is 53% of spend ($2.90 of $5.50)" in text["model_concentration"]
+    assert "Model claude is 52.7% of spend ($2.90 of $5.50)" in text["model_concentration"]
     assert "Success rate fell to 50.0% from 100.0%" in text["success_drop"]
-    assert "Cost per task rose 47% to $1.10 (from $0.7500)" in text["cost_per_task_rise"]
+    assert "Cost per task rose 46.7% to $1.10 (from $0.75)" in text["cost_per_task_rise"]
     assert "#" in text["stuck"] and "@SUM(A1)" in text["stuck"]
 
 

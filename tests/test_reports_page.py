@@ -19,8 +19,7 @@ from sqlalchemy import update
 from dashboard import ids
 from dashboard.components.reports import runs_table
 from dashboard.pages import reports as page
-from dashboard.routes import PAGES
-from dashboard.server import NAV
+from dashboard.routes import NAV_LINKS, PAGES
 from dashboard.services import Services
 from db import report_schedules
 from db import report_store as store
@@ -273,7 +272,7 @@ def test_runs_table_shows_progress_errors_and_links() -> None:
 
 
 def test_page_is_mounted() -> None:
-    assert page in PAGES and ("Reports", "/reports") in NAV
+    assert page in PAGES and ("Reports", "/reports") in [(link.label, link.href) for link in NAV_LINKS]
     found = json.dumps(page.layout(), cls=PlotlyJSONEncoder)
     for needed in (ids.RPT_RUNS, ids.RPT_GENERATE, ids.RPT_SCHEDULES, "Europe/Berlin"):
         assert needed in found

@@ -412,17 +412,9 @@
   // ---- clocks: silence and elapsed times keep counting between pushes (a stuck task sends nothing) ----
   var skewMs = 0; // browser clock minus server clock, learned from the hello message
 
-  function fmt(seconds) {
-    seconds = Math.max(0, seconds);
-    if (seconds < 1) return Math.round(seconds * 1000) + " ms";
-    if (seconds < 60) return seconds.toFixed(1) + " s";
-    var m = Math.floor(seconds / 60), s = Math.floor(seconds % 60);
-    if (m < 60) return m + "m " + (s < 10 ? "0" : "") + s + "s";
-    var h = Math.floor(m / 60);
-    m = m % 60;
-    if (h < 48) return h + "h " + (m < 10 ? "0" : "") + m + "m";
-    return Math.floor(h / 24) + "d " + (h % 24) + "h";
-  }
+  // Durations and the liveness words in reports/fmt.py's style (assets/formats.js, loaded before this file).
+  var formats = window.tasklensFormats;
+  var fmt = formats.duration;
 
   function tick() {
     var now = Date.now() - skewMs;
@@ -436,11 +428,11 @@
     for (var j = 0; j < live.length; j++) {
       var span = live[j];
       var silence = (now - Date.parse(span.dataset.activityAt)) / 1000;
-      var stuck = silence >= Number(span.dataset.stuckAfter);
+      var stuck = silence > Number(span.dataset.stuckAfter); // db/liveness.possibly_stuck: longer than
       span.innerHTML = "";
       var inner = document.createElement("span");
       inner.className = stuck ? "badge text-bg-warning ms-1 stuck-badge" : "text-success small";
-      inner.textContent = stuck ? "possibly stuck · silent " + fmt(silence) : "active " + fmt(silence) + " ago";
+      inner.textContent = formats.words(stuck ? formats.rules.stuck : formats.rules.active, silence);
       span.appendChild(inner);
     }
   }

@@ -9,7 +9,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import dcc, html
 
-from dashboard.components.fmt import duration, missing, since
+from dashboard.components.fmt import duration, missing, money, since
 from dashboard.components.status import elapsed, liveness, progress_bar, status_badge
 from db.tasklist import LANES
 
@@ -63,9 +63,7 @@ def task_card(row: pd.Series, now: datetime, stuck_after_s: float) -> dbc.Card:
         took = None
         if not missing(row["started_at"]) and not missing(row["completed_at"]):
             took = (row["completed_at"] - row["started_at"]).total_seconds()
-        body.append(
-            html.Small(f"took {duration(took)} · ${float(row['cost_usd']):.4f}", className="text-muted")
-        )
+        body.append(html.Small(f"took {duration(took)} · {money(row['cost_usd'])}", className="text-muted"))
         if status != "completed" and not missing(row["error_message"]):
             body.append(html.Div(str(row["error_message"])[:160], className="small text-danger text-break"))
     return dbc.Card(

@@ -6,7 +6,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from dashboard import ids
-from dashboard.components.fmt import money, plural, when
+from dashboard.components.fmt import money, percent, plural, when
 from dashboard.components.overview import kpi_card
 from db.budgets import BudgetStatus
 
@@ -37,7 +37,7 @@ def budget_row(b: BudgetStatus) -> dbc.ListGroupItem:
             ),
             html.Small(
                 [
-                    f"{money(b.spent)} of {money(b.limit_usd)} ({b.used * 100:.0f}%) this {b.period} · "
+                    f"{money(b.spent)} of {money(b.limit_usd)} ({percent(b.used)}) this {b.period} · "
                     f"projected {money(b.projected)} by ",
                     when(b.period_end),
                 ],

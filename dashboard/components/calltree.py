@@ -10,7 +10,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import html
 
-from dashboard.components.fmt import duration, money
+from dashboard.components.fmt import duration, money, tokens
 
 CALL_OPEN = "call-open"  # pattern-matching id type of a call's "messages" button
 KIND_COLORS = {
@@ -61,7 +61,7 @@ def tree_table(forest: list[dict[str, Any]], matches: set[str] | None = None) ->
                     ),
                     html.Td(status, className="text-danger" if status == "failed" else ""),
                     html.Td(duration(c.get("duration_s")), className="call-duration"),
-                    html.Td(f"{int(c['input_tokens']):,} / {int(c['output_tokens']):,}"),
+                    html.Td(f"{tokens(c['input_tokens'])} / {tokens(c['output_tokens'])}"),
                     html.Td(money(float(c["cost_usd"]))),
                     html.Td(
                         dbc.Button(

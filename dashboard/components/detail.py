@@ -13,7 +13,7 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard import ids
-from dashboard.components.fmt import count, duration, missing, money, since, when
+from dashboard.components.fmt import count, duration, missing, money, since, tokens, when
 from dashboard.components.status import elapsed as elapsed_span
 from dashboard.components.status import liveness, progress_bar, status_badge
 from dashboard.components.worker import worker_href
@@ -167,8 +167,8 @@ def system_view(t: Task, transitions: pd.DataFrame | None = None) -> html.Dl:
             ("Held by", holder),
             (
                 "Tokens",
-                f"{count(t.input_tokens)} in · {count(t.output_tokens)} out · "
-                f"{count(t.cache_read_tokens)} cached",
+                f"{tokens(t.input_tokens)} in · {tokens(t.output_tokens)} out · "
+                f"{tokens(t.cache_read_tokens)} cached",
             ),
             ("Cost", money(t.cost_usd)),
             ("Invocations", count(t.invocation_count)),
@@ -204,7 +204,7 @@ def invocations_table(frame: pd.DataFrame) -> html.Div | dbc.Table:
                 html.Td(f"{r.provider} / {r.model}" if r.provider else str(r.model)),
                 html.Td(str(r.status)),
                 html.Td(duration(None if missing(r.duration_s) else float(r.duration_s))),
-                html.Td(f"{int(r.input_tokens):,} / {int(r.output_tokens):,}"),
+                html.Td(f"{tokens(r.input_tokens)} / {tokens(r.output_tokens)}"),
                 html.Td(money(float(r.cost_usd))),
             ]
         )

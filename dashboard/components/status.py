@@ -9,7 +9,9 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from dashboard.components.fmt import STATUS_COLORS, duration, missing
+from db.liveness import possibly_stuck
 from db.timeutil import iso
+from reports.fmt import ACTIVE, NO_ACTIVITY, STUCK
 
 
 def status_badge(status: str) -> dbc.Badge:
@@ -49,10 +51,10 @@ def progress_bar(
 
 def stuck_marker(silence_s: float | None, threshold_s: float) -> dbc.Badge | None:
     """For a running task: nothing while it reports, a warning once it has been silent past the threshold."""
-    if silence_s is None or silence_s < threshold_s:
+    if not possibly_stuck(silence_s, threshold_s):
         return None
     return dbc.Badge(
-        f"possibly stuck · silent {duration(silence_s)}",
+        STUCK.format(duration(silence_s)),
         color="warning",
         text_color="dark",
         className="ms-1 stuck-badge",
@@ -70,7 +72,7 @@ def liveness(silence_s: float | None, threshold_s: float, last_activity: datetim
     marker = stuck_marker(silence_s, threshold_s)
     if marker is not None:
         return html.Span(marker, className="liveness", **ticking)
-    text = "no activity yet" if silence_s is None else f"active {duration(silence_s)} ago"
+    text = NO_ACTIVITY if silence_s is None else ACTIVE.format(duration(silence_s))
     return html.Span(html.Span(text, className="text-success small"), className="liveness", **ticking)
 
 

@@ -17,10 +17,11 @@ from dashboard import celery_queues, figures_agents, fleet_control, ids
 from dashboard.clientside import js
 from dashboard.components.cards import header_with
 from dashboard.components.download import download_link, export_url
-from dashboard.components.fmt import count, duration, missing, money, percent
+from dashboard.components.fmt import count, duration, missing, money, percent, tokens
 from dashboard.components.overview import kpi_card
 from dashboard.components.status import ticking
 from dashboard.components.worker import worker_href
+from dashboard.navigation import NavEntry
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
 from db import agents
@@ -31,6 +32,7 @@ from db.timeutil import utcnow
 
 PATH = "/agents"
 TITLE = "Agents"
+NAV = NavEntry("Agents", 4)
 
 KPIS = "agents-kpis"
 FLEET = "agents-fleet"
@@ -173,7 +175,7 @@ def fleet_table(frame: pd.DataFrame, now: datetime) -> Any:
                     html.Td(ticking(seen, w.last_seen_at, " ago")),
                     html.Td(current_task(w.current_task_id, w.current_task_title)),
                     html.Td(utilization_bar(w.utilization, int(w.running_count), int(w.concurrency))),
-                    html.Td(f"{int(w.done):,} / {int(w.failed):,}"),
+                    html.Td(f"{count(w.done)} / {count(w.failed)}"),
                     html.Td(percent(None if missing(w.success_rate) else float(w.success_rate))),
                     html.Td(duration(w.avg_task_s)),
                 ]
@@ -194,12 +196,10 @@ def roles_table(frame: pd.DataFrame) -> Any:
         html.Tr(
             [
                 html.Td(str(r.role) or "(none)"),
-                html.Td(f"{int(r.calls):,}"),
-                html.Td(
-                    f"{int(r.failed):,} ({percent(None if missing(r.failure_rate) else r.failure_rate)})"
-                ),
+                html.Td(count(r.calls)),
+                html.Td(f"{count(r.failed)} ({percent(r.failure_rate)})"),
                 html.Td(money(float(r.cost))),
-                html.Td(f"{int(r.input_tokens):,} / {int(r.output_tokens):,}"),
+                html.Td(f"{tokens(r.input_tokens)} / {tokens(r.output_tokens)}"),
                 html.Td(duration(r.avg_s)),
                 html.Td(duration(r.p95_s)),
             ]
@@ -227,10 +227,10 @@ def external_table(frame: pd.DataFrame, now: datetime) -> Any:
             html.Tr(
                 [
                     html.Td(dcc.Link(str(a.agent), href=href)),
-                    html.Td(f"{int(a.tasks):,}" + (f" ({int(a.running):,} running)" if a.running else "")),
-                    html.Td(f"{int(a.done):,} / {int(a.failed):,}"),
-                    html.Td(f"{int(a.calls):,}"),
-                    html.Td(f"{int(a.input_tokens):,} / {int(a.output_tokens):,}"),
+                    html.Td(count(a.tasks) + (f" ({count(a.running)} running)" if a.running else "")),
+                    html.Td(f"{count(a.done)} / {count(a.failed)}"),
+                    html.Td(count(a.calls)),
+                    html.Td(f"{tokens(a.input_tokens)} / {tokens(a.output_tokens)}"),
                     html.Td(money(float(a.cost))),
                     html.Td(duration(None if missing(a.avg_task_s) else float(a.avg_task_s))),
                     html.Td(ticking(seen, a.last_seen_at, " ago")),

@@ -14,6 +14,8 @@ from dash import ALL, Input, Output, State, ctx, html
 from dashboard import access, ids
 from dashboard.alertbell import wants_recount
 from dashboard.components.alerts import ACK_BUTTON, SILENCE_BUTTON, SILENCE_HOURS, alert_detail, alert_table
+from dashboard.components.fmt import timestamp
+from dashboard.navigation import SHELL
 from dashboard.services import Services
 from db.alert_queries import get_alert, view
 from db.alert_rules import Rule, list_rules, update_rule
@@ -23,6 +25,8 @@ from db.timeutil import utcnow
 
 PATH = "/alerts"
 TITLE = "Alerts"
+NAV = None  # not in the navbar: the shell's alert bell opens it (dashboard/alertbell.py)
+LINKED_FROM = SHELL
 
 TABS = "alerts-tabs"
 TABLE = "alerts-tab-table"
@@ -116,7 +120,7 @@ def rules_panel(svc: Services) -> Any:
         html.Li(
             f"#{s.id}: "
             + ", ".join(f"{m['name']}={m['value']}" for m in s.matchers)
-            + f" until {s.ends_at:%Y-%m-%d %H:%M} UTC"
+            + f" until {timestamp(s.ends_at)}"
         )
         for s in silences
     ]

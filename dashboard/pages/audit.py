@@ -13,11 +13,13 @@ from dash import Input, Output, html
 from dashboard import access, ids
 from dashboard.components.audit import audit_table
 from dashboard.components.download import download_link, export_url
+from dashboard.navigation import NavEntry
 from dashboard.services import Services
 from db.audit import ACTIONS, entries
 
 PATH = "/audit"
 TITLE = "Audit log"
+NAV = NavEntry("Audit", 9, role="admin")
 SHOWN = 200
 
 AUDIT_ACTION = "audit-action"

@@ -12,12 +12,14 @@ from dash import ALL, Input, Output, State, dcc, html
 from dashboard import access, ids
 from dashboard.components.budgets import budget_list
 from dashboard.components.download import download_link, export_url
+from dashboard.navigation import NavEntry
 from dashboard.services import Services
 from db import budgets
 from db.timeutil import utcnow
 
 PATH = "/budgets"
 TITLE = "Budgets"
+NAV = NavEntry("Budgets", 3)
 
 
 def layout(**_: Any) -> html.Div:

@@ -14,9 +14,10 @@ from dashboard import figures, ids
 from dashboard.clientside import js
 from dashboard.components.cards import header_with
 from dashboard.components.download import download_link, export_url
-from dashboard.components.fmt import count, money, plural
+from dashboard.components.fmt import count, money, plural, signed_percent, tokens
 from dashboard.components.overview import kpi_card
 from dashboard.components.static import Static
+from dashboard.navigation import NavEntry
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
 from db import costs
@@ -25,6 +26,7 @@ from db.timeutil import utcnow
 
 PATH = "/costs"
 TITLE = "Costs"
+NAV = NavEntry("Costs", 2)
 PER = {"auto": None, "day": "day", "week": "week", "month": "month"}
 
 
@@ -110,7 +112,7 @@ def kpis(current: costs.CostTotals, previous: costs.CostTotals) -> dbc.Row:
     def change(now: float, before: float) -> str:
         if not before:
             return "no spend in the previous period" if now else ""
-        return f"{(now - before) / before * 100:+.0f}% vs previous period"
+        return f"{signed_percent((now - before) / before)} vs previous period"
 
     per_success = money(current.per_success) if current.per_success is not None else "–"
     return dbc.Row(
@@ -142,7 +144,7 @@ def top_tasks_table(frame: pd.DataFrame) -> Any:
                 html.Td(dcc.Link(f"#{int(r.task_id)}", href=f"/tasks/{int(r.task_id)}")),
                 html.Td(str(r.title), className="text-break"),
                 html.Td(str(r.status)),
-                html.Td(f"{int(r.calls):,}"),
+                html.Td(count(r.calls)),
                 html.Td(money(float(r.cost))),
             ]
         )
@@ -161,7 +163,7 @@ def top_calls_table(frame: pd.DataFrame) -> Any:
                 html.Td(dcc.Link(f"#{int(r.task_id)}", href=f"/tasks/{int(r.task_id)}")),
                 html.Td(str(r.role)),
                 html.Td(str(r.model)),
-                html.Td(f"{int(r.input):,} / {int(r.output):,}"),
+                html.Td(f"{tokens(r.input)} / {tokens(r.output)}"),
                 html.Td(money(float(r.cost))),
             ]
         )

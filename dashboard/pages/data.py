@@ -23,7 +23,8 @@ from db.timeutil import utcnow
 
 PATH = "/data"
 TITLE = "Data"
-LINKED_FROM = "/database"  # not in the navbar (full at 1400 px): the Database page links here
+NAV = None  # not in the navbar (full at 1400 px): the Database page links here
+LINKED_FROM = "/database"
 DATA_BODY = "data-body"
 DATA_TICK = "data-tick"
 EVERY_S = 300.0  # like the Database page's table sizes: dbstat may read the whole SQLite file

@@ -21,6 +21,7 @@ from dashboard import ids
 from dashboard.components.download import download_link, export_url
 from dashboard.components.fmt import count
 from dashboard.components.overview import kpi_card
+from dashboard.navigation import NavEntry
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
 from db import insights
@@ -29,6 +30,7 @@ from db.timeutil import utcnow
 
 PATH = "/database"
 TITLE = "Database"
+NAV = NavEntry("Database", 6)
 
 DBI_KPIS = "dbi-kpis"
 DBI_WRITES = "dbi-writes"

@@ -15,12 +15,14 @@ from dashboard.components.cards import header_with
 from dashboard.components.download import download_link, export_url
 from dashboard.components.overview import kpi_cards, workers_summary
 from dashboard.components.static import Static
+from dashboard.navigation import NavEntry
 from dashboard.services import Services
 from db import budgets, overview
 from db.timeutil import utcnow
 
 PATH = "/"
 TITLE = "Overview"
+NAV = NavEntry("Overview", 0)
 
 
 def layout(**_: Any) -> html.Div:

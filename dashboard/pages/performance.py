@@ -12,8 +12,9 @@ from dash import Input, Output, dcc, html
 
 from dashboard import figures_performance as figs
 from dashboard import ids
-from dashboard.components.fmt import duration, money, percent
+from dashboard.components.fmt import count, duration, money, percent, timestamp
 from dashboard.components.overview import kpi_card
+from dashboard.navigation import NavEntry
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
 from db import performance, volume
@@ -24,6 +25,7 @@ from db.volume import Forecast, VolumeAnalysis
 
 PATH = "/performance"
 TITLE = "Performance"
+NAV = NavEntry("Performance", 5)
 
 KPIS = "perf-kpis"
 ALERTS = "perf-alerts"
@@ -130,11 +132,11 @@ def alerts(analysis: VolumeAnalysis, unit: str) -> Any:
         )
     lines = [
         html.Li(
-            f"{metric.capitalize()} spike in the {unit} of {at:%Y-%m-%d %H:%M} UTC: "
+            f"{metric.capitalize()} spike in the {unit} of {timestamp(at)}: "
             + (
                 f"{money(value)} (threshold {money(limit)})"
                 if metric == "cost"
-                else f"{value:,.0f} (threshold {limit:,.1f})"
+                else f"{count(value)} (threshold {limit:,.1f})"
             )
         )
         for metric, at, value, limit in found[:5]

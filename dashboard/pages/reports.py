@@ -19,6 +19,7 @@ from flask.typing import ResponseReturnValue
 from dashboard import access, ids
 from dashboard.components.download import download_link, export_url
 from dashboard.components.reports import next_run_text, runs_table, schedule_card, timezone_datalist
+from dashboard.navigation import NavEntry
 from dashboard.services import Services
 from db import report_queries, report_schedules
 from db import report_store as store
@@ -33,6 +34,7 @@ from reports.schedule import next_fire
 
 PATH = "/reports"
 TITLE = "Reports"
+NAV = NavEntry("Reports", 7)
 RUNS_SHOWN = 50
 
 FORM_INPUTS = {"from": ids.RPT_FROM, "to": ids.RPT_TO, "tag": ids.RPT_TAG}  # field -> input that shows it

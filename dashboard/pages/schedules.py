@@ -15,6 +15,7 @@ from dash import ALL, Input, Output, State, ctx, html
 from dashboard import access, ids
 from dashboard.components import schedule_form as form
 from dashboard.components.schedules import ACTION, schedules_table
+from dashboard.navigation import NavEntry
 from dashboard.services import Services
 from db import schedule_fire, task_schedules
 from db.audit import record
@@ -23,6 +24,7 @@ from db.timeutil import utcnow
 
 PATH = "/schedules"
 TITLE = "Schedules"
+NAV = NavEntry("Schedules", 8)
 SCHEDULES_TABLE = "schedules-table"
 NEW = "schedules-new"
 RESULT = "schedules-result"  # what the last action did (or why it was refused)

@@ -12,12 +12,14 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import access, ids
 from dashboard.formvalues import number, whole_number
+from dashboard.navigation import NavEntry
 from dashboard.services import Services
 from db.ops import SpecError, TaskSpec
 from db.states import TaskKind
 
 PATH = "/submit"
 TITLE = "Submit"
+NAV = NavEntry("Submit", 10, role="operator")
 
 FIELDS = {  # TaskSpec field -> the input that shows its error
     "title": ids.S_TITLE,

@@ -23,6 +23,8 @@ from db.writes import TaskNotFound
 
 PATH_TEMPLATE = "/tasks/<task_id>"
 TITLE = "Task"
+NAV = None  # not in the navbar: opened from a task's row, link or #id
+LINKED_FROM = "/tasks"
 # The browser keeps at most this many activity lines; past it the panel reloads the newest ones.
 MAX_LINES = 2_000
 INITIAL_LINES = 300

@@ -18,6 +18,7 @@ from dashboard.components.board import board
 from dashboard.components.download import download_link, export_url
 from dashboard.components.fmt import missing
 from dashboard.components.static import Static
+from dashboard.navigation import NavEntry
 from dashboard.services import Services
 from db import tasklist
 from db.states import TaskKind, TaskStatus
@@ -25,6 +26,7 @@ from db.timeutil import utcnow
 
 PATH = "/tasks"
 TITLE = "Tasks"
+NAV = NavEntry("Tasks", 1)
 
 RANGES = {
     "1h": timedelta(hours=1),
@@ -66,9 +68,11 @@ COLUMNS = [
     },
     {
         "field": "cost_usd",
-        "headerName": "cost $",
+        "headerName": "cost",
         "width": 110,
-        "valueFormatter": {"function": "params.value == null ? '' : d3.format('.4f')(params.value)"},
+        "valueFormatter": {
+            "function": "tasklensMoney(params.value)"
+        },  # reports/fmt.money (assets/formats.js)
     },
     {"field": "error_message", "headerName": "error", "flex": 1, "minWidth": 160, "sortable": False},
 ]

@@ -23,6 +23,8 @@ from db.timeutil import utcnow
 
 PATH_TEMPLATE = "/workers/<worker_id>"
 TITLE = "Worker"
+NAV = None  # not in the navbar: opened from a worker's name on the Agents page and on tasks
+LINKED_FROM = "/agents"
 
 WORKER_ID = "worker-id"
 TITLE_ID = "worker-title"
