@@ -39,6 +39,9 @@ for _path in (Path(__file__).resolve().parent.parent, Path(__file__).resolve().p
 from common import ROOT, fresh_database, machine_line, stop_processes, table  # noqa: E402
 
 TARGET = 2_000.0  # Celery tasks/s of events through one TaskLens process (issue 18)
+FAILED_TRACEBACK = (
+    'Traceback (most recent call last):\n  File "proj/tasks.py", line 9, in noop\nValueError: bench\n'
+)
 
 
 # ---- brokers ---------------------------------------------------------------------------------------------
@@ -95,6 +98,16 @@ class TaskLens:
         with self.db.reading() as s:
             return int(
                 s.scalar(select(func.count()).select_from(Task).where(Task.status == "completed")) or 0
+            )
+
+    def ended(self) -> int:
+        from sqlalchemy import func, select
+
+        from db.models import Task
+
+        with self.db.reading() as s:
+            return int(
+                s.scalar(select(func.count()).select_from(Task).where(Task.completed_at.is_not(None))) or 0
             )
 
     def events(self) -> int:
@@ -231,7 +244,16 @@ def publish(broker: str, rate: float, seconds: float) -> None:
                 timestamp=t + 1e-4,
             )
             d.send("task-started", uuid=u, timestamp=t + 2e-4)
-            d.send("task-succeeded", uuid=u, result="None", runtime=1e-4, timestamp=t + 3e-4)
+            if i % 20 == 19:  # one in 20 fails with a traceback, as in bench_vs_flower.py's Flower fill
+                d.send(
+                    "task-failed",
+                    uuid=u,
+                    exception="ValueError('bench')",
+                    traceback=FAILED_TRACEBACK,
+                    timestamp=t + 3e-4,
+                )
+            else:
+                d.send("task-succeeded", uuid=u, result="None", runtime=1e-4, timestamp=t + 3e-4)
             ahead = (i + 1) / rate - (time.monotonic() - start)
             if ahead > 0.01:
                 for x in ds:
@@ -241,9 +263,26 @@ def publish(broker: str, rate: float, seconds: float) -> None:
             d.flush()
 
 
-def run_flood(broker: str, rate: float, seconds: float, log: Any) -> list[Any]:
+@contextmanager
+def flood_database(keep: str | None) -> Iterator[str]:
+    """A fresh SQLite file, or with `keep` that file (migrated, made if missing), left in place afterwards."""
+    if keep is None:
+        with fresh_database("sqlite") as url:
+            yield url
+        return
+    from db.engine import open_database
+    from db.migrate import upgrade
+
+    url = f"sqlite:///{Path(keep).resolve()}"
+    db = open_database(url)
+    upgrade(db)
+    db.dispose()
+    yield url
+
+
+def run_flood(broker: str, rate: float, seconds: float, log: Any, keep: str | None = None) -> list[Any]:
     count = int(rate * seconds)
-    with fresh_database("sqlite") as url:
+    with flood_database(keep) as url:
         tl = TaskLens(url, broker, log)
         try:
             ctx = multiprocessing.get_context("spawn")
@@ -254,17 +293,17 @@ def run_flood(broker: str, rate: float, seconds: float, log: Any) -> list[Any]:
             with app.connection_for_write() as conn:
                 probe = app.events.Dispatcher(conn, hostname="celery@bench-probe")
                 tl.wait(lambda: probe.send("worker-heartbeat", active=0) or tl.workers_seen() > 0, 120)
-            base_done, cpu0 = tl.completed(), tl.cpu_seconds()
+            base_done, cpu0 = tl.ended(), tl.cpu_seconds()
             start = time.monotonic()
             sender = ctx.Process(target=publish, args=(broker, rate, seconds))
             sender.start()
             sender.join()
             sent = time.monotonic()
             try:
-                done = tl.wait(lambda: tl.completed() - base_done >= count, 300)
+                done = tl.wait(lambda: tl.ended() - base_done >= count, 300)
             except TimeoutError:
                 done = time.monotonic()
-            recorded = tl.completed() - base_done
+            recorded = tl.ended() - base_done
             cpu = tl.cpu_seconds() - cpu0
             wall = done - start
             return [
@@ -286,6 +325,11 @@ def main() -> None:
     parser.add_argument("--real", type=int, default=3000, help="tasks through a real Celery worker (0: skip)")
     parser.add_argument("--rate", type=float, default=2500.0, help="flood: Celery tasks/s of events sent")
     parser.add_argument("--seconds", type=float, default=8.0, help="flood: for this long")
+    parser.add_argument(
+        "--keep",
+        metavar="FILE",
+        help="flood into this SQLite file and keep it (e.g. 100,000 tasks for bench_vs_flower)",
+    )
     args = parser.parse_args()
     print(machine_line(), "| load", os.getloadavg())
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-celery-source-{os.getpid()}.log", "w+")  # noqa: SIM115
@@ -302,7 +346,7 @@ def main() -> None:
                         real_rows[-1:],
                     )
                 )
-            flood_rows.append([name, *run_flood(broker, args.rate, args.seconds, log)])
+            flood_rows.append([name, *run_flood(broker, args.rate, args.seconds, log, args.keep)])
             print(
                 table(
                     ["broker", "sent", "recorded", "tasks/s", "events/s", "lag s", "tasks/CPU-s"],

@@ -456,3 +456,29 @@ def test_silent_celery_workers_go_offline(db: Database) -> None:
             select(func.count()).select_from(TaskEvent).where(TaskEvent.type == "worker.offline")
         )
     assert status == {"celery@a": "offline", "celery@b": "online"} and offline == 1
+
+
+def test_celery_cards_show_for_celery_tasks_and_workers_and_check_input(db: Database) -> None:
+    """The task page's Celery card is for Celery tasks only (the worker page's for `name@host` workers), and
+    bad input is answered before anything goes to the broker (here there is none)."""
+    from dashboard import celery_panel
+    from dashboard.bridge import ChangeFeed
+    from dashboard.services import Services
+    from db.ops import TaskSpec
+    from db.states import TaskKind
+
+    recorder = Recorder(db, Hub())
+    svc = Services(Settings(database_url=str(db.url)), db, recorder, ChangeFeed(db, recorder.hub))
+    demo = recorder.submit(TaskSpec(title="t", kind=TaskKind.DEMO), actor="test")
+    celery = recorder.submit(
+        TaskSpec(title="proj.add", kind=TaskKind.CELERY, external_id="c-1"), actor="celery"
+    )
+    assert celery_panel.show_task(svc, demo) == (celery_panel.HIDDEN, None, "")
+    assert celery_panel.show_task(svc, celery) == ({}, {"celery_id": "c-1", "name": "proj.add"}, "proj.add")
+    assert celery_panel.is_celery_worker("celery@web-1") and not celery_panel.is_celery_worker("w-12-ab12")
+    info = {"celery_id": "c-1", "name": "proj.add"}
+    assert "A rate is" in str(celery_panel.task_act(svc, "rate_limit", info, "fast", None, None))
+    assert "must not exceed" in str(celery_panel.task_act(svc, "time_limit", info, None, "60", "30"))
+    assert "above 0" in str(celery_panel.task_act(svc, "time_limit", info, None, "-1", None))
+    assert "Name the queue" in str(celery_panel.worker_act(svc, "add_consumer", "celery@h", " "))
+    assert "No Celery broker" in str(celery_panel.task_act(svc, "revoke", info, None, None, None))
