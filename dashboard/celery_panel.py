@@ -321,25 +321,41 @@ def worker_info(svc: Services, hostname: str) -> Any:
 def _register_confirm(app: dash.Dash, action: str, opener: str) -> None:
     modal, yes_id, no_id = confirm_ids(action)
 
-    @app.callback(
-        Output(modal, "is_open"),
-        Input(opener, "n_clicks"),
-        Input(yes_id, "n_clicks"),
-        Input(no_id, "n_clicks"),
-        prevent_initial_call=True,
-    )
-    def _toggle(*_: Any) -> bool:
+    clicks = (Input(one, "n_clicks") for one in (opener, yes_id, no_id))
+
+    @app.callback(Output(modal, "is_open"), *clicks, prevent_initial_call=True)
+    def _toggle(*_: Any) -> bool:  # open on the opener; yes or no closes it
         return bool(ctx.triggered_id == opener)
+
+
+def _trigger(action: str, button: str) -> str:
+    """What performs an action: its button, or for one that asks first, the dialog's yes."""
+    return confirm_ids(action)[1] if action in CONFIRMED else button
 
 
 def _clicked(buttons: dict[str, str]) -> str | None:
     """The action whose button (or confirm's yes) was clicked, not just drawn."""
     if not ctx.triggered or not ctx.triggered[0].get("value"):
         return None
-    for action, button in buttons.items():
-        if ctx.triggered_id == (confirm_ids(action)[1] if action in CONFIRMED else button):
-            return action
-    return None
+    return next((a for a, b in buttons.items() if ctx.triggered_id == _trigger(a, b)), None)
+
+
+def _register_actions(
+    app: dash.Dash, result: str, buttons: dict[str, str], states: list[State], run: Callable[..., Any]
+) -> None:
+    """One callback for a card's buttons: `run(action, *states)` says what happened, into `result`."""
+
+    @app.callback(
+        Output(result, "children"),
+        *(Input(_trigger(a, b), "n_clicks") for a, b in buttons.items()),
+        *states,
+        prevent_initial_call=True,
+    )
+    def _act(*args: Any) -> Any:
+        action = _clicked(buttons)
+        if action is None:
+            raise dash.exceptions.PreventUpdate
+        return run(action, *args[len(buttons) :])
 
 
 def register_task(app: dash.Dash, svc: Services, page_task: str) -> None:
@@ -355,20 +371,8 @@ def register_task(app: dash.Dash, svc: Services, page_task: str) -> None:
     def _show(task_id: int | None) -> Any:
         return show_task(svc, task_id)
 
-    @app.callback(
-        Output(TASK_RESULT, "children"),
-        *(Input(confirm_ids(a)[1] if a in CONFIRMED else TASK_BUTTON[a], "n_clicks") for a in TASK_ACTIONS),
-        State(TASK_INFO, "data"),
-        State(RATE, "value"),
-        State(SOFT, "value"),
-        State(HARD, "value"),
-        prevent_initial_call=True,
-    )
-    def _act(*args: Any) -> Any:
-        action = _clicked(TASK_BUTTON)
-        if action is None:
-            raise dash.exceptions.PreventUpdate
-        return task_act(svc, action, *args[-4:])
+    states = [State(TASK_INFO, "data"), State(RATE, "value"), State(SOFT, "value"), State(HARD, "value")]
+    _register_actions(app, TASK_RESULT, TASK_BUTTON, states, lambda *a: task_act(svc, *a))
 
 
 def register_worker(app: dash.Dash, svc: Services) -> None:
@@ -383,18 +387,5 @@ def register_worker(app: dash.Dash, svc: Services) -> None:
     def _info(hostname: str, *_: Any) -> Any:
         return worker_info(svc, hostname)
 
-    @app.callback(
-        Output(WORKER_RESULT, "children"),
-        *(
-            Input(confirm_ids(a)[1] if a in CONFIRMED else WORKER_BUTTON[a], "n_clicks")
-            for a in WORKER_ACTIONS
-        ),
-        State(WORKER_HOST, "data"),
-        State(QUEUE, "value"),
-        prevent_initial_call=True,
-    )
-    def _act(*args: Any) -> Any:
-        action = _clicked(WORKER_BUTTON)
-        if action is None:
-            raise dash.exceptions.PreventUpdate
-        return worker_act(svc, action, args[-2], args[-1])
+    states = [State(WORKER_HOST, "data"), State(QUEUE, "value")]
+    _register_actions(app, WORKER_RESULT, WORKER_BUTTON, states, lambda *a: worker_act(svc, *a))
