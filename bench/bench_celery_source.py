@@ -3,6 +3,7 @@ process (`python app.py celery --broker URL`, a child process on a fresh SQLite 
 asserts nothing.
 
     python bench/bench_celery_source.py [--brokers redis,rabbitmq] [--real 3000] [--rate 2500] [--seconds 8]
+                                        [--keep FILE]
 
 For each broker (the local Redis, database --redis-db, flushed before and after; the local RabbitMQ, a vhost of
 its own made and deleted with rabbitmqctl):
@@ -12,8 +13,10 @@ a) real: a real `celery worker -c 4 -E` (prefork) drains --real no-op tasks sent
    (last task recorded complete − its Celery end).
 b) flood: Celery is the bottleneck in a) (~550–600 tiny tasks/s here), so a publisher process sends Celery's
    own events through `app.events.Dispatcher` as four prefork workers would (task-sent, task-received,
-   task-started, task-succeeded per task, buffered 100 to a message) at --rate tasks/s for --seconds; prints
-   tasks and events recorded per second, the lag after the last send, and the consumer's tasks per CPU-second.
+   task-started, task-succeeded per task — one in 20 task-failed with a traceback — buffered 100 to a message)
+   at --rate tasks/s for --seconds; prints tasks and events recorded per second, the lag after the last send,
+   and the consumer's tasks per CPU-second. --keep FILE floods into that SQLite file and keeps it (100,000
+   Celery-recorded tasks for bench_vs_flower.py --tl-db).
 """
 
 from __future__ import annotations

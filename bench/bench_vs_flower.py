@@ -3,6 +3,7 @@
 
     python bench/bench_vs_flower.py [--tasks 100000] [--reps 7] [--tl-db sqlite:////path/big.db]
                                     [--flower-python PATH] [--redis-db 11] [--waterfall] [--only tasklens]
+                                    [--api N]
 
 TaskLens: `python app.py web` (a child process, access control off on loopback) over an SQLite file that
 `python app.py demo --history N --count 0` fills (or --tl-db, an existing database, read only).
