@@ -482,3 +482,17 @@ def test_celery_cards_show_for_celery_tasks_and_workers_and_check_input(db: Data
     assert "above 0" in str(celery_panel.task_act(svc, "time_limit", info, None, "-1", None))
     assert "Name the queue" in str(celery_panel.worker_act(svc, "add_consumer", "celery@h", " "))
     assert "No Celery broker" in str(celery_panel.task_act(svc, "revoke", info, None, None, None))
+    # TaskLens's own Cancel and Retry stay off on a Celery task (Celery runs it), on for the others.
+    from dashboard import ids
+    from dashboard.components import detail
+    from db.queries import get_task
+
+    def buttons(task_id: int) -> dict[str, bool]:
+        with db.reading() as s:
+            found = get_task(s, task_id)
+        assert found is not None
+        row = detail.header(found).children[2].children  # the header's button row
+        return {b.id: bool(b.disabled) for b in row}
+
+    assert buttons(celery) == {ids.CANCEL: True, ids.RETRY: True}
+    assert buttons(demo) == {ids.CANCEL: False, ids.RETRY: True}
