@@ -46,6 +46,11 @@ WORKER_BUTTON = {a: f"celery-worker-{a.replace('_', '-')}" for a in WORKER_ACTIO
 QUEUE = "celery-worker-queue"
 WORKER_RESULT = "celery-worker-result"
 
+# `python app.py celery` alone records events; the web process sends commands with its own setting.
+NO_BROKER_HINT = (
+    "start it with TASKLENS_CELERY_BROKER set to the broker's URL (or run `TASKLENS_CELERY_BROKER=… python app.py`, "
+    "which records and controls in one process)."
+)
 CONFIRMED = ("terminate", "shutdown")  # these ask first: a killed task or a stopped worker cannot be undone
 
 
@@ -189,8 +194,7 @@ def send(
         confirmed = call()
     except celerycontrol.NoBroker:
         return _alert(
-            "No Celery broker is configured for this web process: set TASKLENS_CELERY_BROKER to control "
-            "Celery workers from the dashboard.",
+            f"No Celery broker is configured for this web process: {NO_BROKER_HINT}",
             "danger",
         )
     except celerycontrol.Refused as exc:
@@ -298,7 +302,8 @@ def worker_info(svc: Services, hostname: str) -> Any:
         info = celerycontrol.worker_info(svc.settings.celery_broker, hostname)
     except celerycontrol.NoBroker:
         return html.Span(
-            "Set TASKLENS_CELERY_BROKER on this web process to ask the worker.", className="text-muted"
+            f"This web process has no Celery broker to ask the worker through: {NO_BROKER_HINT}",
+            className="text-muted",
         )
     except (OSError, ConnectionError, OperationalError) as exc:
         return _alert(f"The Celery broker cannot be reached: {exc}", "danger")
