@@ -496,3 +496,42 @@ def test_celery_cards_show_for_celery_tasks_and_workers_and_check_input(db: Data
 
     assert buttons(celery) == {ids.CANCEL: True, ids.RETRY: True}
     assert buttons(demo) == {ids.CANCEL: False, ids.RETRY: True}
+
+
+def test_the_timeline_shows_celerys_times(db: Database) -> None:
+    """A Celery task's transitions are drawn when Celery made them, not when TaskLens recorded them (here a
+    minute later, all in one batch): creation, start and end at Celery's timestamps."""
+    from datetime import UTC
+    from datetime import datetime as dt
+
+    from db.taskdetail import transitions
+
+    settings = Settings(database_url=str(db.url), celery_broker="redis://127.0.0.1:6379/14")
+    consumer = CeleryConsumer(settings, Recorder(db, Hub()), threading.Event())
+    tid, ts = str(uuid.uuid4()), time.time() - 60
+    common = {"uuid": tid, "hostname": "w1@h"}
+    consumer.record(
+        [
+            {
+                **common,
+                "type": "task-received",
+                "timestamp": ts,
+                "name": "proj.x",
+                "args": "()",
+                "kwargs": "{}",
+            },
+            {**common, "type": "task-started", "timestamp": ts + 1.0},
+            {**common, "type": "task-succeeded", "timestamp": ts + 3.0, "runtime": 2.0, "result": "1"},
+        ]
+    )
+    with db.reading() as s:
+        task_id = s.scalar(select(Task.id).where(Task.external_id == tid))
+        assert task_id is not None
+        moves = transitions(s, task_id)
+    celery = [dt.fromtimestamp(ts + d, UTC).replace(tzinfo=None) for d in (0.0, 1.0, 3.0)]
+    assert list(moves["to_status"]) == ["queued", "running", "completed"]
+    got = [pd_time.to_pydatetime() for pd_time in moves["at"]]
+    assert all(abs(a - b) < timedelta(milliseconds=2) for a, b in zip(got, celery, strict=True)), (
+        got,
+        celery,
+    )
