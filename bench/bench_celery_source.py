@@ -3,6 +3,7 @@ process (`python app.py celery --broker URL`, a child process on a fresh SQLite 
 asserts nothing.
 
     python bench/bench_celery_source.py [--brokers redis,rabbitmq] [--real 3000] [--rate 2500] [--seconds 8]
+                                        [--keep FILE]
 
 For each broker (the local Redis, database --redis-db, flushed before and after; the local RabbitMQ, a vhost of
 its own made and deleted with rabbitmqctl):
@@ -12,8 +13,10 @@ a) real: a real `celery worker -c 4 -E` (prefork) drains --real no-op tasks sent
    (last task recorded complete − its Celery end).
 b) flood: Celery is the bottleneck in a) (~550–600 tiny tasks/s here), so a publisher process sends Celery's
    own events through `app.events.Dispatcher` as four prefork workers would (task-sent, task-received,
-   task-started, task-succeeded per task, buffered 100 to a message) at --rate tasks/s for --seconds; prints
-   tasks and events recorded per second, the lag after the last send, and the consumer's tasks per CPU-second.
+   task-started, task-succeeded per task — one in 20 task-failed with a traceback — buffered 100 to a message)
+   at --rate tasks/s for --seconds; prints tasks and events recorded per second, the lag after the last send,
+   and the consumer's tasks per CPU-second. --keep FILE floods into that SQLite file and keeps it (100,000
+   Celery-recorded tasks for bench_vs_flower.py --tl-db).
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ for _path in (Path(__file__).resolve().parent.parent, Path(__file__).resolve().p
 from common import ROOT, fresh_database, machine_line, stop_processes, table  # noqa: E402
 
 TARGET = 2_000.0  # Celery tasks/s of events through one TaskLens process (issue 18)
+FAILED_TRACEBACK = (
+    'Traceback (most recent call last):\n  File "proj/tasks.py", line 9, in noop\nValueError: bench\n'
+)
 
 
 # ---- brokers ---------------------------------------------------------------------------------------------
@@ -95,6 +101,16 @@ class TaskLens:
         with self.db.reading() as s:
             return int(
                 s.scalar(select(func.count()).select_from(Task).where(Task.status == "completed")) or 0
+            )
+
+    def ended(self) -> int:
+        from sqlalchemy import func, select
+
+        from db.models import Task
+
+        with self.db.reading() as s:
+            return int(
+                s.scalar(select(func.count()).select_from(Task).where(Task.completed_at.is_not(None))) or 0
             )
 
     def events(self) -> int:
@@ -231,7 +247,16 @@ def publish(broker: str, rate: float, seconds: float) -> None:
                 timestamp=t + 1e-4,
             )
             d.send("task-started", uuid=u, timestamp=t + 2e-4)
-            d.send("task-succeeded", uuid=u, result="None", runtime=1e-4, timestamp=t + 3e-4)
+            if i % 20 == 19:  # one in 20 fails with a traceback, as in bench_vs_flower.py's Flower fill
+                d.send(
+                    "task-failed",
+                    uuid=u,
+                    exception="ValueError('bench')",
+                    traceback=FAILED_TRACEBACK,
+                    timestamp=t + 3e-4,
+                )
+            else:
+                d.send("task-succeeded", uuid=u, result="None", runtime=1e-4, timestamp=t + 3e-4)
             ahead = (i + 1) / rate - (time.monotonic() - start)
             if ahead > 0.01:
                 for x in ds:
@@ -241,9 +266,26 @@ def publish(broker: str, rate: float, seconds: float) -> None:
             d.flush()
 
 
-def run_flood(broker: str, rate: float, seconds: float, log: Any) -> list[Any]:
+@contextmanager
+def flood_database(keep: str | None) -> Iterator[str]:
+    """A fresh SQLite file, or with `keep` that file (migrated, made if missing), left in place afterwards."""
+    if keep is None:
+        with fresh_database("sqlite") as url:
+            yield url
+        return
+    from db.engine import open_database
+    from db.migrate import upgrade
+
+    url = f"sqlite:///{Path(keep).resolve()}"
+    db = open_database(url)
+    upgrade(db)
+    db.dispose()
+    yield url
+
+
+def run_flood(broker: str, rate: float, seconds: float, log: Any, keep: str | None = None) -> list[Any]:
     count = int(rate * seconds)
-    with fresh_database("sqlite") as url:
+    with flood_database(keep) as url:
         tl = TaskLens(url, broker, log)
         try:
             ctx = multiprocessing.get_context("spawn")
@@ -254,17 +296,17 @@ def run_flood(broker: str, rate: float, seconds: float, log: Any) -> list[Any]:
             with app.connection_for_write() as conn:
                 probe = app.events.Dispatcher(conn, hostname="celery@bench-probe")
                 tl.wait(lambda: probe.send("worker-heartbeat", active=0) or tl.workers_seen() > 0, 120)
-            base_done, cpu0 = tl.completed(), tl.cpu_seconds()
+            base_done, cpu0 = tl.ended(), tl.cpu_seconds()
             start = time.monotonic()
             sender = ctx.Process(target=publish, args=(broker, rate, seconds))
             sender.start()
             sender.join()
             sent = time.monotonic()
             try:
-                done = tl.wait(lambda: tl.completed() - base_done >= count, 300)
+                done = tl.wait(lambda: tl.ended() - base_done >= count, 300)
             except TimeoutError:
                 done = time.monotonic()
-            recorded = tl.completed() - base_done
+            recorded = tl.ended() - base_done
             cpu = tl.cpu_seconds() - cpu0
             wall = done - start
             return [
@@ -286,6 +328,11 @@ def main() -> None:
     parser.add_argument("--real", type=int, default=3000, help="tasks through a real Celery worker (0: skip)")
     parser.add_argument("--rate", type=float, default=2500.0, help="flood: Celery tasks/s of events sent")
     parser.add_argument("--seconds", type=float, default=8.0, help="flood: for this long")
+    parser.add_argument(
+        "--keep",
+        metavar="FILE",
+        help="flood into this SQLite file and keep it (e.g. 100,000 tasks for bench_vs_flower)",
+    )
     args = parser.parse_args()
     print(machine_line(), "| load", os.getloadavg())
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-celery-source-{os.getpid()}.log", "w+")  # noqa: SIM115
@@ -302,7 +349,7 @@ def main() -> None:
                         real_rows[-1:],
                     )
                 )
-            flood_rows.append([name, *run_flood(broker, args.rate, args.seconds, log)])
+            flood_rows.append([name, *run_flood(broker, args.rate, args.seconds, log, args.keep)])
             print(
                 table(
                     ["broker", "sent", "recorded", "tasks/s", "events/s", "lag s", "tasks/CPU-s"],

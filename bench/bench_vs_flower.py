@@ -3,6 +3,7 @@
 
     python bench/bench_vs_flower.py [--tasks 100000] [--reps 7] [--tl-db sqlite:////path/big.db]
                                     [--flower-python PATH] [--redis-db 11] [--waterfall] [--only tasklens]
+                                    [--api N]
 
 TaskLens: `python app.py web` (a child process, access control off on loopback) over an SQLite file that
 `python app.py demo --history N --count 0` fills (or --tl-db, an existing database, read only).
@@ -54,7 +55,7 @@ for _path in (Path(__file__).resolve().parent.parent, Path(__file__).resolve().p
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from common import ROOT, free_port, median, stop_processes, table, wait_up  # noqa: E402
+from common import ROOT, free_port, median, percentile, stop_processes, table, wait_up  # noqa: E402
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (the same browser flags as the tests)
 
@@ -152,7 +153,7 @@ TRACE = ('Traceback (most recent call last):\n  File "tasks.py", line 41, in run
 
 def flower_total():
     url = flower + '/tasks/datatable?draw=1&start=0&length=1&order%5B0%5D%5Bcolumn%5D=0&columns%5B0%5D%5Bdata%5D=name'
-    with urllib.request.urlopen(url, timeout=30) as r:
+    with urllib.request.urlopen(url, timeout=180) as r:
         return json.load(r)['recordsTotal']
 
 with app.connection_for_write() as conn:
@@ -199,7 +200,7 @@ def flower_total(base: str) -> int:
         f"{base}/tasks/datatable?draw=1&start=0&length=1"
         "&order%5B0%5D%5Bcolumn%5D=0&columns%5B0%5D%5Bdata%5D=name"
     )
-    with urllib.request.urlopen(url, timeout=30) as r:
+    with urllib.request.urlopen(url, timeout=180) as r:
         return int(json.load(r)["recordsTotal"])
 
 
@@ -220,8 +221,10 @@ def flower(py: str, redis_db: int, tasks: int, log: Any) -> Iterator[str]:
         f"--max_tasks={max(tasks, 100_000)}",
         "--logging=warning",
     ]
+    # Flower 2 answers /api/* only when signed in, unless told otherwise (for --api's list requests).
+    env = dict(os.environ, FLOWER_UNAUTHENTICATED_API="true")
     procs: list[subprocess.Popen[Any]] = [
-        subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     ]
     try:
         deadline = time.monotonic() + 60
@@ -504,6 +507,13 @@ def main() -> None:
     parser.add_argument(
         "--pages", default="tasks,overview", help="which measurements: tasks, overview or both (the default)"
     )
+    parser.add_argument(
+        "--api",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also list the newest 100 tasks N times through each tool's API, interleaved: p50 and p95",
+    )
     args = parser.parse_args()
 
     print(f"load average at start: {loadavg()}  ({os.cpu_count()} CPUs)", flush=True)
@@ -532,8 +542,15 @@ def main() -> None:
                 "overview": (f"{fl_base}/", "fl_workers"),
             }
         kinds = tuple(k for k in ("tasks", "overview") if k in args.pages.split(","))
-        cold, warm, loads = run_browser(tools, kinds, args.reps, args.waterfall)
+        cold, warm, loads = (
+            run_browser(tools, kinds, args.reps, args.waterfall) if kinds else (Series(), Series(), [])
+        )
+        if args.api:
+            api_lists(tools, args.api)
 
+    if not kinds:
+        log.close()
+        return
     print(
         f"\n{args.tasks:,} tasks per tool, {args.reps} interleaved repetitions; load average per repetition: "
         f"{', '.join(loads)}; at the end: {loadavg()}"
@@ -565,6 +582,33 @@ def main() -> None:
                         f"({'faster' if tl < fl else 'slower'} than Flower)"
                     )
     log.close()
+
+
+API_LISTS = {"tasks": "/api/v1/tasks?limit=100", "Flower": "/api/tasks?limit=100&sort_by=-received"}
+
+
+def api_lists(tools: dict[str, dict[str, tuple[str, str]]], n: int) -> None:
+    """The newest 100 tasks through each tool's API (TaskLens /api/v1/tasks, Flower /api/tasks), one request
+    at a time, the tools alternating; p50 and p95 of the whole request (connect to last byte)."""
+    urls = {
+        tool: pages["tasks"][0].rsplit("/tasks", 1)[0] + API_LISTS["Flower" if tool == "Flower" else "tasks"]
+        for tool, pages in tools.items()
+    }
+    times: dict[str, list[float]] = {tool: [] for tool in urls}
+    for url in urls.values():  # unmeasured: first-request costs
+        with urllib.request.urlopen(url, timeout=60) as r:
+            r.read()
+    for i in range(n):
+        for tool in urls if i % 2 == 0 else reversed(urls):
+            started = time.perf_counter()
+            with urllib.request.urlopen(urls[tool], timeout=60) as r:
+                r.read()
+            times[tool].append((time.perf_counter() - started) * 1000)
+    print(f"\nnewest 100 tasks through the API, {n} requests each, interleaved (load {loadavg()})")
+    rows = [
+        [tool, urls[tool].split("/", 3)[3], percentile(v, 50), percentile(v, 95)] for tool, v in times.items()
+    ]
+    print(table(["tool", "request", "p50 ms", "p95 ms"], rows))
 
 
 def run_browser(

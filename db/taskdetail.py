@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.frames import to_frame
-from db.models import Activity, Invocation, TaskEvent, WriteStat
+from db.models import Activity, Invocation, Task, TaskEvent, WriteStat
 from db.sqlfuncs import seconds_between
 from db.states import EventType, TaskStatus
 
@@ -24,6 +24,17 @@ def transitions(session: Session, task_id: int) -> pd.DataFrame:
         .order_by(e.seq)
     ).all()
     frame = to_frame(rows, ["seq", "at", "from_status", "to_status", "actor", "payload"])
+    # When it happened: the producer's time where a source gave one (Celery, POST /events `at`, OTLP), and
+    # the task's created_at for its creation (a source's too), else when it was recorded.
+    created = session.scalar(select(Task.created_at).where(Task.id == task_id))
+    frame["at"] = [
+        created
+        if created is not None and not isinstance(frm, str)  # the creation: no status before it
+        else datetime.fromisoformat(p["happened_at"])
+        if isinstance(p, dict) and p.get("happened_at")
+        else at
+        for at, frm, p in zip(frame["at"], frame["from_status"], frame["payload"], strict=True)
+    ]
     frame["reason"] = [p.get("reason") if isinstance(p, dict) else None for p in frame["payload"]]
     frame["attempt"] = [p.get("attempt") if isinstance(p, dict) else None for p in frame["payload"]]
     return frame.drop(columns=["payload"])

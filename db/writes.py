@@ -688,6 +688,10 @@ class _TaskDelta:
             payload["error"] = op.error[:EVENT_MESSAGE_PREVIEW]
         if op.to is TaskStatus.RUNNING:
             payload["worker_id"] = op.worker_id
+        if self.clock != self.now:
+            # The producer's time of the move (the event's own `at` stays the time it was recorded): the task
+            # page's timeline draws a Celery task's transitions when Celery made them, not when they arrived.
+            payload["happened_at"] = self.clock.isoformat()
         self.event(EventType.TRANSITION, payload, from_status=self.status.value, to_status=op.to.value)
         self.status = op.to
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from dashboard import ids
+from dashboard import celery_panel, ids
 from dashboard.components import schedule_form
 from dashboard.pages import schedules
 from dashboard.pages import worker as worker_page
@@ -33,8 +33,10 @@ AXE = Path(
 )
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PAGES = ("/", "/tasks", "/tasks/{task}", "/submit", "/costs", "/budgets", "/agents", "/workers/{worker}",
-         "/performance", "/database", "/reports", "/schedules", "/audit")  # fmt: skip
+         "/performance", "/database", "/reports", "/schedules", "/audit",
+         "/tasks/{celery_task}", "/workers/{celery_worker}")  # fmt: skip
 WORKER = "a11y-1"
+CELERY_WORKER = "celery@a11y"  # a Celery worker's page and a Celery task's: their Celery cards
 # Something drawn on each page: axe runs once the page shows it.
 READY = {
     "/": f"#{ids.KPIS} .card",
@@ -43,6 +45,8 @@ READY = {
     "/submit": f"#{ids.S_TITLE}",
     "/schedules": f"#{schedules.SCHEDULES_TABLE} table",
     "/workers/{worker}": f"#{worker_page.HISTORY} table",
+    "/tasks/{celery_task}": f"#{celery_panel.TASK_NAME}",
+    "/workers/{celery_worker}": f"#{celery_panel.WORKER_INFO} span",
 }
 
 
@@ -101,10 +105,21 @@ def _data(app: LiveApp) -> int:
     return task
 
 
+def _celery_data(app: LiveApp) -> int:
+    """A Celery worker and a task it ran (no broker here: the worker card says how to get one)."""
+    app.recorder.register_worker(WorkerIdentity(CELERY_WORKER, CELERY_WORKER, "a11y", 1, 2))
+    task = app.recorder.submit(
+        TaskSpec(title="proj.add", kind=TaskKind.CELERY, external_id="a11y-celery-1"), actor="celery"
+    )
+    app.recorder.record(task, Transition(TaskStatus.RUNNING, worker_id=CELERY_WORKER), actor="celery")
+    return task
+
+
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_every_page_has_no_serious_violations(sqlite_app: AppFactory, browser: Browser, theme: str) -> None:
     app = sqlite_app(worker=False)
     task = _data(app)
+    celery_task = _celery_data(app)
     context = browser.new_context(viewport=VIEWPORT, color_scheme=theme)  # type: ignore[arg-type]
     context.set_default_timeout(TIMEOUT_MS)
     # The theme switch's remembered choice (a localStorage dcc.Store), as a returning user has it.
@@ -113,7 +128,10 @@ def test_every_page_has_no_serious_violations(sqlite_app: AppFactory, browser: B
     found: dict[str, list[str]] = {}
     try:
         for path in PAGES:
-            page.goto(app.url + path.format(task=task, worker=WORKER))
+            page.goto(
+                app.url
+                + path.format(task=task, worker=WORKER, celery_task=celery_task, celery_worker=CELERY_WORKER)
+            )
             wait_live(page)
             expect(page.locator("html")).to_have_attribute("data-bs-theme", theme)
             if path in READY:

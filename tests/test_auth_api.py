@@ -233,6 +233,7 @@ def test_pages_exports_and_files_need_sign_in(svc: Services) -> None:
 
 
 def test_dashboard_write_callbacks_check_the_role(svc: Services) -> None:
+    from dashboard import celery_panel
     from dashboard.pages import budgets, submit, task_detail
 
     sec = secured(svc)
@@ -251,7 +252,14 @@ def test_dashboard_write_callbacks_check_the_role(svc: Services) -> None:
         assert not added and "needs the admin role" in str(feedback)
         feedback, removed = budgets.remove(sec, 1)
         assert not removed and "needs the admin role" in str(feedback)
+        celery_task = {"celery_id": "c-1", "name": "proj.add"}
+        alert = celery_panel.task_act(sec, "terminate", celery_task, None, None, None)
+        assert "needs the operator role" in str(alert)
+        assert "needs the operator role" in str(celery_panel.worker_act(sec, "shutdown", "celery@h", None))
         session["tid"] = 2  # the operator
+        # Allowed, but this web process has no broker: said so, nothing sent, nothing audited.
+        alert = celery_panel.worker_act(sec, "grow", "celery@h", None)
+        assert "No Celery broker is configured" in str(alert)
         alert = task_detail.act(sec, ids.CANCEL, task_id)
         assert "Cancel" in str(alert)
         feedback, added = budgets.add(sec, "b", "daily", 1, "all", None)

@@ -456,3 +456,82 @@ def test_silent_celery_workers_go_offline(db: Database) -> None:
             select(func.count()).select_from(TaskEvent).where(TaskEvent.type == "worker.offline")
         )
     assert status == {"celery@a": "offline", "celery@b": "online"} and offline == 1
+
+
+def test_celery_cards_show_for_celery_tasks_and_workers_and_check_input(db: Database) -> None:
+    """The task page's Celery card is for Celery tasks only (the worker page's for `name@host` workers), and
+    bad input is answered before anything goes to the broker (here there is none)."""
+    from dashboard import celery_panel
+    from dashboard.bridge import ChangeFeed
+    from dashboard.services import Services
+    from db.ops import TaskSpec
+    from db.states import TaskKind
+
+    recorder = Recorder(db, Hub())
+    svc = Services(Settings(database_url=str(db.url)), db, recorder, ChangeFeed(db, recorder.hub))
+    demo = recorder.submit(TaskSpec(title="t", kind=TaskKind.DEMO), actor="test")
+    celery = recorder.submit(
+        TaskSpec(title="proj.add", kind=TaskKind.CELERY, external_id="c-1"), actor="celery"
+    )
+    assert celery_panel.show_task(svc, demo) == (celery_panel.HIDDEN, None, "")
+    assert celery_panel.show_task(svc, celery) == ({}, {"celery_id": "c-1", "name": "proj.add"}, "proj.add")
+    assert celery_panel.is_celery_worker("celery@web-1") and not celery_panel.is_celery_worker("w-12-ab12")
+    info = {"celery_id": "c-1", "name": "proj.add"}
+    assert "A rate is" in str(celery_panel.task_act(svc, "rate_limit", info, "fast", None, None))
+    assert "must not exceed" in str(celery_panel.task_act(svc, "time_limit", info, None, "60", "30"))
+    assert "above 0" in str(celery_panel.task_act(svc, "time_limit", info, None, "-1", None))
+    assert "Name the queue" in str(celery_panel.worker_act(svc, "add_consumer", "celery@h", " "))
+    assert "No Celery broker" in str(celery_panel.task_act(svc, "revoke", info, None, None, None))
+    # TaskLens's own Cancel and Retry stay off on a Celery task (Celery runs it), on for the others.
+    from dashboard import ids
+    from dashboard.components import detail
+    from db.queries import get_task
+
+    def buttons(task_id: int) -> dict[str, bool]:
+        with db.reading() as s:
+            found = get_task(s, task_id)
+        assert found is not None
+        row = detail.header(found).children[2].children  # the header's button row
+        return {b.id: bool(b.disabled) for b in row}
+
+    assert buttons(celery) == {ids.CANCEL: True, ids.RETRY: True}
+    assert buttons(demo) == {ids.CANCEL: False, ids.RETRY: True}
+
+
+def test_the_timeline_shows_celerys_times(db: Database) -> None:
+    """A Celery task's transitions are drawn when Celery made them, not when TaskLens recorded them (here a
+    minute later, all in one batch): creation, start and end at Celery's timestamps."""
+    from datetime import UTC
+    from datetime import datetime as dt
+
+    from db.taskdetail import transitions
+
+    settings = Settings(database_url=str(db.url), celery_broker="redis://127.0.0.1:6379/14")
+    consumer = CeleryConsumer(settings, Recorder(db, Hub()), threading.Event())
+    tid, ts = str(uuid.uuid4()), time.time() - 60
+    common = {"uuid": tid, "hostname": "w1@h"}
+    consumer.record(
+        [
+            {
+                **common,
+                "type": "task-received",
+                "timestamp": ts,
+                "name": "proj.x",
+                "args": "()",
+                "kwargs": "{}",
+            },
+            {**common, "type": "task-started", "timestamp": ts + 1.0},
+            {**common, "type": "task-succeeded", "timestamp": ts + 3.0, "runtime": 2.0, "result": "1"},
+        ]
+    )
+    with db.reading() as s:
+        task_id = s.scalar(select(Task.id).where(Task.external_id == tid))
+        assert task_id is not None
+        moves = transitions(s, task_id)
+    celery = [dt.fromtimestamp(ts + d, UTC).replace(tzinfo=None) for d in (0.0, 1.0, 3.0)]
+    assert list(moves["to_status"]) == ["queued", "running", "completed"]
+    got = [pd_time.to_pydatetime() for pd_time in moves["at"]]
+    assert all(abs(a - b) < timedelta(milliseconds=2) for a, b in zip(got, celery, strict=True)), (
+        got,
+        celery,
+    )

@@ -18,7 +18,7 @@ from dashboard.components.status import elapsed as elapsed_span
 from dashboard.components.status import liveness, progress_bar, status_badge
 from dashboard.components.worker import worker_href
 from db.models import Task
-from db.states import TERMINAL, TaskStatus
+from db.states import TERMINAL, TaskKind, TaskStatus
 
 ACTIVITY_COLORS = {"tool_exec": "text-info", "error": "text-danger", "progress": "text-warning", "output": ""}
 
@@ -35,6 +35,10 @@ def facts(pairs: list[tuple[str, Any]]) -> html.Dl:
 
 def header(t: Task) -> html.Div:
     status = TaskStatus(t.status)
+    # Celery runs a Celery task, not a TaskLens worker: TaskLens's cancel would only relabel it and its retry
+    # would queue it where nothing takes it. Its Celery controls (revoke, terminate) are the card below.
+    celery = t.kind == TaskKind.CELERY.value
+    elsewhere = "Celery runs this task: use the Celery controls below" if celery else None
     return html.Div(
         [
             html.H4([f"#{t.id} ", html.Span(t.title, className="task-title")], className="mb-1 text-break"),
@@ -54,7 +58,8 @@ def header(t: Task) -> html.Div:
                         color="danger",
                         size="sm",
                         outline=True,
-                        disabled=status in TERMINAL or bool(t.cancel_requested),
+                        disabled=celery or status in TERMINAL or bool(t.cancel_requested),
+                        title=elsewhere,
                         className="me-2",
                     ),
                     dbc.Button(
@@ -63,7 +68,8 @@ def header(t: Task) -> html.Div:
                         color="primary",
                         size="sm",
                         outline=True,
-                        disabled=status not in TERMINAL,
+                        disabled=celery or status not in TERMINAL,
+                        title=elsewhere,
                     ),
                 ],
                 className="mt-2",

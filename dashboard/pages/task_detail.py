@@ -1,5 +1,6 @@
 """Dashboard layer: one task's page (`/tasks/<id>`) in three perspectives — user, system, database — with its
-timeline and a live activity stream that auto-scrolls and can pause."""
+timeline and a live activity stream that auto-scrolls and can pause; a Celery task's controls
+(dashboard/celery_panel.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, Patch, State, dcc, html
 
-from dashboard import access, figures, ids
+from dashboard import access, celery_panel, figures, ids
 from dashboard.clientside import js
 from dashboard.components import calltree, detail
 from dashboard.components.cards import header_with
@@ -58,6 +59,7 @@ def layout(task_id: str | None = None, **_: Any) -> html.Div:
             dcc.Store(id=ids.ACTIVITY_CURSOR),
             html.Div(id=ids.DETAIL_HEADER, className="mb-3"),
             html.Div(id=ids.ACTION_RESULT),
+            celery_panel.task_card(),  # shown for a Celery task only
             # Shown once a refresh found the task; for an id that names none the header holds the not-found
             # card alone, with no empty panels (and no empty timeline) under it.
             html.Div(
@@ -309,6 +311,8 @@ def act(svc: Services, action: str | None, task_id: int) -> Any:
 
 
 def register(app: dash.Dash, svc: Services) -> None:
+    celery_panel.register_task(app, svc, ids.DETAIL_ID)
+
     @app.callback(
         Output(ids.DETAIL_HEADER, "children"),
         Output(ids.DETAIL_USER, "children"),

@@ -1,7 +1,8 @@
 """Dashboard layer: one worker's page (`/workers/<id>`, linked from the Agents page and a task's worker) — its
 state, heartbeat age and claim filters, throughput and failure rate over the scope's range, the tasks it runs
-now and its history, and the fleet control card fixed to it. Redrawn on pushes, on its own control actions
-and on a slow tick (heartbeats write no events)."""
+now and its history, and the fleet control card fixed to it (a Celery worker: its Celery card too,
+dashboard/celery_panel.py). Redrawn on pushes, on its own control actions and on a slow tick (heartbeats write
+no events)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from dashboard import figures_agents, fleet_control, ids
+from dashboard import celery_panel, figures_agents, fleet_control, ids
 from dashboard.components import worker as view
 from dashboard.components.cards import header_with
 from dashboard.scopebar import scope_section
@@ -52,7 +53,13 @@ def layout(worker_id: str | None = None, **query: Any) -> html.Div:
                     dbc.Col(
                         dbc.Card([dbc.CardHeader("State"), dbc.CardBody(id=STATE)]), lg=7, className="mb-3"
                     ),
-                    dbc.Col(fleet_control.card(wid), lg=5),
+                    dbc.Col(
+                        [
+                            fleet_control.card(wid),
+                            celery_panel.worker_card(wid) if celery_panel.is_celery_worker(wid) else None,
+                        ],
+                        lg=5,
+                    ),
                 ]
             ),
             html.Div(id=KPIS),
@@ -103,6 +110,8 @@ def refresh(svc: Services, worker_id: str, query: str, theme: str | None) -> tup
 
 
 def register(app: dash.Dash, svc: Services) -> None:
+    celery_panel.register_worker(app, svc)
+
     # The control card's callbacks are fleet_control's, registered once by the Agents page; its result is an
     # input here so a drain shows at once.
     @app.callback(
