@@ -202,7 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Submit demo tasks for a running worker, or with --history N write N "
         "realistic finished tasks (events, invocations, costs) straight into the database.",
     )
-    p.add_argument("--count", type=_count, default=10, help="live demo tasks to submit (default 10)")
+    p.add_argument(
+        "--count",
+        type=_count,
+        default=None,
+        help="live demo tasks to submit (default 10; none with --history unless given)",
+    )
     p.add_argument("--speed", type=_positive_float, default=1.0, help="demo speed factor (default 1)")
     p.add_argument("--history", type=_count, default=0, metavar="N", help="generate N historical tasks")
     p.add_argument("--days", type=_positive_int, default=90, help="history spans this many days (default 90)")
@@ -706,10 +711,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                 rollups.rebuild(session, None)
                 rollups.refresh(session, utcnow())
             print(f"built the analytics rollups in {time.monotonic() - started:.1f}s")
-        if args.count:
-            ids = stack.recorder.submit_many(
-                demo_specs(random.Random(), args.count, args.speed), actor="demo"
-            )
+        # --history alone writes history only: queued live tasks would surprise whoever just asked for history.
+        count = args.count if args.count is not None else (0 if args.history else 10)
+        if count:
+            ids = stack.recorder.submit_many(demo_specs(random.Random(), count, args.speed), actor="demo")
             print(f"submitted {len(ids)} demo tasks ({ids[0]}–{ids[-1]}); a running worker picks them up")
         return 0
     finally:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,9 @@ from db.writestats import CommitStats
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 POOL_TIMEOUT_SECONDS = 10.0
+# JSON columns (payloads, results, tags) without json.dumps's blanks after ',' and ':': the same value, ~2 bytes
+# less per key in every stored row (issue 17); readers parse it alike.
+COMPACT_JSON = partial(json.dumps, separators=(",", ":"))
 
 
 @dataclass
@@ -102,6 +107,7 @@ def open_database(
             pool_timeout=POOL_TIMEOUT_SECONDS,
             pool_pre_ping=True,
             pool_recycle=1800,
+            json_serializer=COMPACT_JSON,
         )
         event.listen(write_engine, "before_cursor_execute", _without_nul, retval=True)
         read_engine = write_engine
@@ -128,7 +134,9 @@ def _sqlite_engine(url: URL, *, immediate: bool, busy_timeout_ms: int) -> Engine
     connect_args: dict[str, Any] = {"timeout": busy_timeout_ms / 1000, "check_same_thread": False}
     if gated:
         connect_args["factory"] = GatedConnection
-    engine = create_engine(url, connect_args=connect_args, pool_size=8, max_overflow=16)
+    engine = create_engine(
+        url, connect_args=connect_args, pool_size=8, max_overflow=16, json_serializer=COMPACT_JSON
+    )
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
     @event.listens_for(engine, "connect")

@@ -31,6 +31,9 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, datetime: DateTime()}  # noqa: RUF012
 
 
+SCHEDULED = text("schedule_id IS NOT NULL")
+
+
 class Task(Base):
     __tablename__ = "tasks"
 
@@ -93,8 +96,22 @@ class Task(Base):
         Index("ix_tasks_created_status", "created_at", "status"),
         Index("ix_tasks_cost", "cost_usd"),
         Index("ix_tasks_worker_status", "worker_id", "status"),
-        Index("uq_tasks_schedule_fire", "schedule_id", "scheduled_for", unique=True),
-        Index("ix_tasks_schedule_status", "schedule_id", "status"),
+        # Partial (migration 0015): most tasks come from no schedule and pay for neither.
+        Index(
+            "uq_tasks_schedule_fire",
+            "schedule_id",
+            "scheduled_for",
+            unique=True,
+            sqlite_where=SCHEDULED,
+            postgresql_where=SCHEDULED,
+        ),
+        Index(
+            "ix_tasks_schedule_status",
+            "schedule_id",
+            "status",
+            sqlite_where=SCHEDULED,
+            postgresql_where=SCHEDULED,
+        ),
     )
 
 
@@ -180,7 +197,8 @@ class Invocation(Base):
     placeholder: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     __table_args__ = (
-        Index("ix_invocations_task", "task_id", "started_at"),
+        # task_id alone (migration 0015): reads by task take all its calls and sort them by (started_at, id).
+        Index("ix_invocations_task", "task_id"),
         Index("ix_invocations_started_at", "started_at"),
         Index("ix_invocations_cost", "cost_usd"),
     )

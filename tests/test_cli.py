@@ -326,6 +326,20 @@ def test_demo_submits_live_demo_tasks(db_url: str, db: Database) -> None:
     assert sorted(e.task_id or 0 for e in created) == [t.id for t in tasks]
 
 
+def test_demo_history_writes_only_history(db_url: str, db: Database) -> None:
+    """`demo --history N` gives N finished tasks and queues no live ones unless --count asks for them."""
+    result = run_cli("demo", "--db", db_url, "--history", "5", "--days", "2")
+    assert result.returncode == 0, result.stderr
+    assert "submitted" not in result.stdout
+    with db.reading() as session:
+        statuses = session.scalars(select(Task.status)).all()
+    assert len(statuses) == 5 and "queued" not in statuses, statuses
+    result = run_cli("demo", "--db", db_url, "--history", "2", "--days", "1", "--count", "1")
+    assert result.returncode == 0, result.stderr
+    assert "submitted 1 demo tasks" in result.stdout
+    assert task_count(db_url) == 8
+
+
 def _finished_task(recorder: Recorder) -> int:
     """A command task taken through its whole life in-process: queued, activity, running, completed."""
     task_id = recorder.submit(TaskSpec(title="finished", kind=TaskKind.COMMAND, payload={"command": "true"}))

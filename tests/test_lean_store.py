@@ -1,15 +1,22 @@
 """Tests: a leaner store — a new SQLite file is in incremental auto-vacuum mode and shrinks after pruning; the
 WAL checkpoint job empties the WAL when no reader holds it and waits (briefly) while one does; the redundant
-index on tasks(created_at) is gone (migration 0014) on SQLite and PostgreSQL."""
+index on tasks(created_at) is gone (migration 0014), calls are indexed by task alone and the schedule indexes
+are partial (migration 0015), and JSON columns are stored without blanks, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import inspect, text
+import pytest
+from sqlalchemy import inspect, text, update
+from sqlalchemy.exc import IntegrityError
 
 from db import retention, rollups, walcheck
 from db.engine import Database
+from db.models import Task
+from db.ops import TaskSpec
+from db.recorder import Recorder
+from db.states import TaskKind
 from db.timeutil import utcnow
 from worker.history import generate_history
 
@@ -17,6 +24,44 @@ from worker.history import generate_history
 def test_redundant_index_is_gone(db: Database) -> None:
     names = {ix["name"] for ix in inspect(db.write_engine).get_indexes("tasks")}
     assert "ix_tasks_created_at" not in names and "ix_tasks_created_status" in names
+
+
+def test_calls_by_task_and_schedule_indexes_are_narrow(db: Database) -> None:
+    inspector = inspect(db.write_engine)
+    calls = {ix["name"]: ix for ix in inspector.get_indexes("invocations")}
+    assert calls["ix_invocations_task"]["column_names"] == ["task_id"]
+    tasks = {ix["name"]: ix for ix in inspector.get_indexes("tasks")}
+    for name in ("uq_tasks_schedule_fire", "ix_tasks_schedule_status"):
+        where = tasks[name].get("dialect_options", {}).get(f"{db.write_engine.dialect.name}_where")
+        assert where is not None and "schedule_id IS NOT NULL" in str(where), tasks[name]
+    # Partial, the fire index still refuses a second task for the same schedule and fire time.
+    r = Recorder(db)
+    first, second = (
+        r.submit(TaskSpec(title=f"t{n}", kind=TaskKind.EXTERNAL), actor="test") for n in range(2)
+    )
+    at = utcnow()
+    with db.writing() as s:
+        s.execute(update(Task).where(Task.id == first).values(schedule_id=7, scheduled_for=at))
+    with pytest.raises(IntegrityError), db.writing() as s:
+        s.execute(update(Task).where(Task.id == second).values(schedule_id=7, scheduled_for=at))
+
+
+def test_json_columns_are_stored_without_blanks(db: Database) -> None:
+    task = Recorder(db).submit(
+        TaskSpec(title="json", kind=TaskKind.EXTERNAL, payload={"a": 1, "b": [1, 2]}, tags=("x", "y")),
+        actor="test",
+    )
+    cast = "" if db.is_sqlite else "::text"
+    with db.read_engine.connect() as conn:
+        payload, tags = conn.execute(
+            text(f"SELECT payload{cast}, tags{cast} FROM tasks WHERE id = :i"), {"i": task}
+        ).one()
+        event = conn.execute(
+            text(f"SELECT payload{cast} FROM task_events WHERE task_id = :i AND type = 'task.created'"),
+            {"i": task},
+        ).scalar_one()
+    assert tags == '["x","y"]' and '"b":[1,2]' in payload, (payload, tags)
+    assert ", " not in event and '": ' not in event, event
 
 
 def pages(db: Database) -> int:
