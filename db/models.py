@@ -322,6 +322,31 @@ class UsageHourly(Base):
     __table_args__ = (Index("ix_usage_hourly_hour", "hour"),)
 
 
+class UsageMinutely(Base):
+    """usage_hourly's rows per minute, for the hours the hourly refresh has not reached yet: a frequent fold
+    (db/rollups.fold_minutes) keeps them, so an answer reads the hour in progress as at most 60 buckets
+    instead of every call in it (issue 16). Rows older than a day before the hourly cut are pruned."""
+
+    __tablename__ = "usage_minutely"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    minute: Mapped[datetime]
+    model: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(100))
+    provider: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))
+    calls: Mapped[int] = mapped_column(Integer)
+    failed_calls: Mapped[int] = mapped_column(Integer)
+    finished_calls: Mapped[int] = mapped_column(Integer)
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost_usd: Mapped[float] = mapped_column(Float)
+    duration_s: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_usage_minutely_minute", "minute"),)
+
+
 class TaskHourly(Base):
     """Tasks that ended, per hour of completed_at, kind and final status: counts and time sums behind
     throughput, success, retry and average-duration figures. About a dozen rows an hour."""
@@ -356,6 +381,20 @@ class CreatedHourly(Base):
     tasks: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_created_hourly_hour", "hour"),)
+
+
+class CreatedMinutely(Base):
+    """created_hourly's rows per minute, for the hours the hourly refresh has not reached (as UsageMinutely)."""
+
+    __tablename__ = "created_minutely"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    minute: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    tasks: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_created_minutely_minute", "minute"),)
 
 
 class WorkerHourly(Base):
