@@ -173,7 +173,7 @@ def burst_batches(calls: int, tasks: int, start: datetime, end: datetime) -> Ite
                 "cost_usd": 0.001 * (1 + n % 9),
             }
         )
-        if len(events) >= 1000:
+        if len(events) >= 997:  # a batch holds at most 1,000 events; a new task adds two
             yield json.dumps({"events": events}).encode()
             events = []
     if events:

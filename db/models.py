@@ -296,7 +296,24 @@ class Budget(Base):
     created_at: Mapped[datetime]
 
 
-class UsageHourly(Base):
+class _UsageColumns:
+    """The usage rollups' dimensions and measures (db/rollup_spec.USAGE), hourly and per minute alike."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(100))
+    provider: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))
+    calls: Mapped[int] = mapped_column(Integer)
+    failed_calls: Mapped[int] = mapped_column(Integer)
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost_usd: Mapped[float] = mapped_column(Float)
+    duration_s: Mapped[float] = mapped_column(Float)
+
+
+class UsageHourly(_UsageColumns, Base):
     """Calls, tokens and cost per hour and dimension, rolled up from invocations by a worker job, so cost
     analytics over 90 days read thousands of rows instead of millions. Only low-cardinality dimensions are
     kept (about 30 rows an hour): tags, creators and workers would multiply the rows, so filters on them read
@@ -304,45 +321,21 @@ class UsageHourly(Base):
 
     __tablename__ = "usage_hourly"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     hour: Mapped[datetime]
-    model: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(100))
-    provider: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[str] = mapped_column(String(20))
-    calls: Mapped[int] = mapped_column(Integer)
-    failed_calls: Mapped[int] = mapped_column(Integer)
-    input_tokens: Mapped[int] = mapped_column(BigInteger)
-    output_tokens: Mapped[int] = mapped_column(BigInteger)
-    cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
-    cost_usd: Mapped[float] = mapped_column(Float)
-    duration_s: Mapped[float] = mapped_column(Float)
     finished_calls: Mapped[int] = mapped_column(Integer, server_default="0")
 
     __table_args__ = (Index("ix_usage_hourly_hour", "hour"),)
 
 
-class UsageMinutely(Base):
+class UsageMinutely(_UsageColumns, Base):
     """usage_hourly's rows per minute, for the hours the hourly refresh has not reached yet: a frequent fold
     (db/rollups.fold_minutes) keeps them, so an answer reads the hour in progress as at most 60 buckets
     instead of every call in it (issue 16). Rows older than a day before the hourly cut are pruned."""
 
     __tablename__ = "usage_minutely"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     minute: Mapped[datetime]
-    model: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(100))
-    provider: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[str] = mapped_column(String(20))
-    calls: Mapped[int] = mapped_column(Integer)
-    failed_calls: Mapped[int] = mapped_column(Integer)
     finished_calls: Mapped[int] = mapped_column(Integer)
-    input_tokens: Mapped[int] = mapped_column(BigInteger)
-    output_tokens: Mapped[int] = mapped_column(BigInteger)
-    cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
-    cost_usd: Mapped[float] = mapped_column(Float)
-    duration_s: Mapped[float] = mapped_column(Float)
 
     __table_args__ = (Index("ix_usage_minutely_minute", "minute"),)
 

@@ -18,38 +18,39 @@ depends_on: str | Sequence[str] | None = None
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+def _per_minute(name: str, *columns: sa.Column[object]) -> None:
+    """A table of `columns` per minute, with its id and an index on the minute."""
+    op.create_table(
+        name,
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
+        sa.Column("minute", sa.DateTime(), nullable=False),
+        *columns,
+    )
+    op.create_index(f"ix_{name}_minute", name, ["minute"])
+
+
 def upgrade() -> None:
-    op.create_table(
+    text, count, big, real = (sa.String, sa.Integer(), sa.BigInteger(), sa.Float())
+    _per_minute(
         "usage_minutely",
-        sa.Column("id", BigId, primary_key=True, autoincrement=True),
-        sa.Column("minute", sa.DateTime(), nullable=False),
-        sa.Column("model", sa.String(200), nullable=False),
-        sa.Column("role", sa.String(100), nullable=False),
-        sa.Column("provider", sa.String(100), nullable=False),
-        sa.Column("kind", sa.String(20), nullable=False),
-        sa.Column("calls", sa.Integer(), nullable=False),
-        sa.Column("failed_calls", sa.Integer(), nullable=False),
-        sa.Column("finished_calls", sa.Integer(), nullable=False),
-        sa.Column("input_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("output_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("cache_read_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("cost_usd", sa.Float(), nullable=False),
-        sa.Column("duration_s", sa.Float(), nullable=False),
+        *(
+            sa.Column(c, text(n), nullable=False)
+            for c, n in (("model", 200), ("role", 100), ("provider", 100))
+        ),
+        sa.Column("kind", text(20), nullable=False),
+        *(sa.Column(c, count, nullable=False) for c in ("calls", "failed_calls", "finished_calls")),
+        *(sa.Column(c, big, nullable=False) for c in ("input_tokens", "output_tokens", "cache_read_tokens")),
+        *(sa.Column(c, real, nullable=False) for c in ("cost_usd", "duration_s")),
     )
-    op.create_index("ix_usage_minutely_minute", "usage_minutely", ["minute"])
-    op.create_table(
+    _per_minute(
         "created_minutely",
-        sa.Column("id", BigId, primary_key=True, autoincrement=True),
-        sa.Column("minute", sa.DateTime(), nullable=False),
-        sa.Column("kind", sa.String(20), nullable=False),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("tasks", sa.Integer(), nullable=False),
+        sa.Column("kind", text(20), nullable=False),
+        sa.Column("status", text(20), nullable=False),
+        sa.Column("tasks", count, nullable=False),
     )
-    op.create_index("ix_created_minutely_minute", "created_minutely", ["minute"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_created_minutely_minute", table_name="created_minutely")
-    op.drop_table("created_minutely")
-    op.drop_index("ix_usage_minutely_minute", table_name="usage_minutely")
-    op.drop_table("usage_minutely")
+    for name in ("created_minutely", "usage_minutely"):
+        op.drop_index(f"ix_{name}_minute", table_name=name)
+        op.drop_table(name)
