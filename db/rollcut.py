@@ -34,8 +34,8 @@ def refreshed_until(session: Session) -> datetime | None:
 
 
 def folded_until(session: Session) -> tuple[datetime, datetime] | None:
-    """(from, until): the per-minute tables hold every minute in [from, until), the last one partly, up to
-    `until` (the time of the last fold, db/rollups.fold_minutes); None before the first fold."""
+    """(from, until): the per-minute tables hold every whole minute in [from, until) (until: the last fold's
+    minute, db/rollups.fold_minutes); None before the first fold."""
     lease = session.get(JobLease, rollups.MINUTE_JOB)
     if lease is None or lease.last_run_at is None or not lease.last_key:
         return None
@@ -80,8 +80,8 @@ def split(session: Session, scope: Scope, grain: str = "hour", dims: tuple[str, 
 
 @dataclass(frozen=True)
 class Cut:
-    """A Split with the hour in progress cut further: `minutes` [start, end) from the per-minute tables (the
-    bucket just before `end` may be partial, up to the last fold, which is where the raw tail starts)."""
+    """A Split with the hour in progress cut further: `minutes` [start, end) of whole minutes from the
+    per-minute tables, up to the last fold at most."""
 
     hours: tuple[datetime, datetime] | None
     minutes: tuple[datetime, datetime] | None
@@ -111,7 +111,7 @@ def cut(session: Session, scope: Scope, dims: tuple[str, ...] = ("kind",)) -> Cu
     lead = [part for part in base.raw if part.end <= start]
     first = max(start, hour_cut)
     whole = _ceil(first, "minute")
-    end = until if scope.end >= until else min(_floor(scope.end, "minute"), _floor(until, "minute"))
+    end = min(_floor(scope.end, "minute"), until)
     if end <= whole:
         return plain
     spans = [(start, first), (first, whole), (end, scope.end)]

@@ -254,10 +254,10 @@ def touched_minutes(session: Session, since: datetime, after: datetime) -> set[d
 
 def fold_minutes(session: Session, now: datetime) -> None:
     """Folds the rows since the last fold (and the older minutes of the hours in progress that changes since
-    then touched) into the per-minute tables, up to `now`: readers take those hours as buckets and only the
-    rows after `now` from the source (db/rollcut.cut). Rows stamped up to SKEW before the last fold are
-    looked at again, as the hourly refresh does, for a writer that committed late. Serialised with the hourly
-    refresh as that is; nothing until the hourly rollups exist."""
+    then touched) into the per-minute tables, up to the start of `now`'s minute: readers take those minutes
+    as buckets and only the rows after them from the source (db/rollcut.cut). Rows stamped up to SKEW before
+    the last fold are looked at again, as the hourly refresh does, for a writer that committed late.
+    Serialised with the hourly refresh as that is; nothing until the hourly rollups exist."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK})
     hour_cut = _hour_cut(session)
@@ -273,7 +273,10 @@ def fold_minutes(session: Session, now: datetime) -> None:
     else:  # the first fold, or the hourly refresh has passed the minutes: start again from its cut
         since = start = max(hour_cut, floor_hour(now) - DAY)
         touched = set()
-    for window in _windows(touched, MINUTE, (start, now)):
+    # Whole minutes only: a reader's rows after the last one are the raw tail, so a fold committed while it
+    # reads (PostgreSQL reads each statement's own snapshot) cannot count a row on both sides.
+    until = floor_minute(now)
+    for window in _windows(touched, MINUTE, (start, until)):
         for spec in rollup_spec.SPECS:
             spec.fold(session, window, "minute")
     for spec in rollup_spec.SPECS:  # minutes the hourly tables have had for a day
@@ -282,11 +285,11 @@ def fold_minutes(session: Session, now: datetime) -> None:
     if lease is None:
         session.add(
             JobLease(
-                name=MINUTE_JOB, holder=None, expires_at=None, last_run_at=now, last_key=since.isoformat()
+                name=MINUTE_JOB, holder=None, expires_at=None, last_run_at=until, last_key=since.isoformat()
             )
         )
     else:
-        lease.last_run_at, lease.last_key = now, since.isoformat()
+        lease.last_run_at, lease.last_key = until, since.isoformat()
 
 
 def refold_minutes(session: Session, since: datetime) -> None:

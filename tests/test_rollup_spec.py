@@ -156,7 +156,7 @@ def test_every_declared_read_answers_like_the_source_rows(db: Database) -> None:
     burst(db, at("2026-03-10 12:01:10"), 60, 28 * S)  # 12:01:10 … 12:28:42, across the fold at 12:28
     refresh(db, NOW - 25 * M)  # 12:05: every hour before 12:00 rolled
     fold(db, NOW - 20 * M)
-    fold(db, FOLDED)  # a second fold, on from the first
+    fold(db, FOLDED + 20 * S)  # a second fold, on from the first, up to its whole minutes
     with db.reading() as s:
         parts = cut(s, parse_scope("?range=7d", NOW), USAGE.rolled_dims)
         assert parts.hours == (datetime(2026, 3, 3, 13), datetime(2026, 3, 10, 12))
@@ -197,7 +197,7 @@ def test_the_minute_fold_stays_exact(db: Database) -> None:
         )
     assert minute_rows(db, at("2026-03-10 12:11")) != refolded(db, hour, at("2026-03-10 12:11"))
     fold(db, at("2026-03-10 12:16:20"))
-    until = at("2026-03-10 12:16:20")
+    until = at("2026-03-10 12:16")
     same(minute_rows(db, until), refolded(db, hour, until))
     rolled, raw = rolled_and_raw(db, ["?range=24h", "?range=1h"], until)
     for key in raw:
@@ -212,7 +212,7 @@ def test_the_minute_fold_stays_exact(db: Database) -> None:
     fold(db, at("2026-03-10 13:40:10"))
     with db.reading() as s:
         scope = parse_scope("?range=24h", at("2026-03-10 13:50"))
-        assert cut(s, scope, USAGE.rolled_dims).minutes == (at("2026-03-10 13:00"), at("2026-03-10 13:40:10"))
+        assert cut(s, scope, USAGE.rolled_dims).minutes == (at("2026-03-10 13:00"), at("2026-03-10 13:40"))
     rolled, raw = rolled_and_raw(db, ["?range=24h", "?range=1h"], at("2026-03-10 13:50"))
     for key in raw:
         same(rolled[key], raw[key], key)
