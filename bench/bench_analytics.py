@@ -74,6 +74,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--burst", type=int, default=0, help="LLM calls an agent reports in the current hour")
     parser.add_argument("--burst-tasks", type=int, default=1000, help="tasks the burst's calls belong to")
+    parser.add_argument(
+        "--burst-repeat", type=int, default=20, help="measurements of each burst figure (after a warm-up)"
+    )
+    parser.add_argument(
+        "--measure-only",
+        action="store_true",
+        help="with --url: post nothing, measure the burst figures on what the database holds",
+    )
     args = parser.parse_args()
 
     url = args.url or f"sqlite:///{tempfile.mkdtemp(prefix='tasklens-analytics-')}/bench.db"
@@ -91,8 +99,9 @@ def main() -> None:
         rollups.refresh(session, utcnow())
     print(f"usage rollup refresh: {time.monotonic() - started:.1f}s")
     svc = Services(Settings(database_url=url), db, recorder, ChangeFeed(db, hub))
-    if args.burst:
-        burst(url, recorder, svc, args.burst, args.burst_tasks, max(args.repeat, 20))
+    if args.burst or args.measure_only:
+        calls = 0 if args.measure_only else args.burst
+        burst(url, recorder, svc, calls, args.burst_tasks, args.burst_repeat)
         return
     grid_request = {"startRow": 0, "endRow": 100, "sortModel": [{"colId": "id", "sort": "desc"}]}
 
@@ -203,7 +212,7 @@ def burst(url: str, recorder: Recorder, svc: Services, calls: int, tasks: int, r
     with web_process(url) as (port, _proc):
         began = time.monotonic()
         last_refresh = last_fold = began
-        for body in burst_batches(calls, tasks, start, end):
+        for body in burst_batches(calls, tasks, start, end) if calls else ():
             status, text = request(port, "POST", "/api/v1/events", body)
             if status != 200:
                 raise RuntimeError(f"POST /api/v1/events: {status} {text[:500]!r}")
@@ -215,11 +224,12 @@ def burst(url: str, recorder: Recorder, svc: Services, calls: int, tasks: int, r
                 fold_now(utcnow())
                 last_fold = time.monotonic()
         took = time.monotonic() - began
-        print(
-            f"burst: {calls:,} calls in {tasks:,} tasks posted in {took:.1f}s ({calls / took:,.0f} calls/s)"
-        )
-        refresh(utcnow())
-        fold_now(utcnow())
+        if calls:
+            print(f"burst: {calls:,} calls in {tasks:,} tasks posted in {took:.1f}s ({calls / took:,.0f}/s)")
+        for job in (refresh, fold_now):  # as the worker's jobs would have by now
+            began = time.monotonic()
+            job(utcnow())
+            print(f"{job.__name__}: {time.monotonic() - began:.2f}s", flush=True)
 
         def api() -> None:
             status, text = request(port, "GET", BURST_PATH)
