@@ -362,30 +362,31 @@ class TaskHourly(Base):
     __table_args__ = (Index("ix_task_hourly_hour", "hour"),)
 
 
-class CreatedHourly(Base):
+class _CreatedColumns:
+    """The created-tasks rollups' dimensions and measure (db/rollup_spec.CREATED), hourly and per minute."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    tasks: Mapped[int] = mapped_column(Integer)
+
+
+class CreatedHourly(_CreatedColumns, Base):
     """Tasks created, per hour of created_at, kind and current status (volume, peak hours, cost per task)."""
 
     __tablename__ = "created_hourly"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     hour: Mapped[datetime]
-    kind: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(20))
-    tasks: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_created_hourly_hour", "hour"),)
 
 
-class CreatedMinutely(Base):
+class CreatedMinutely(_CreatedColumns, Base):
     """created_hourly's rows per minute, for the hours the hourly refresh has not reached (as UsageMinutely)."""
 
     __tablename__ = "created_minutely"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     minute: Mapped[datetime]
-    kind: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(20))
-    tasks: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_created_minutely_minute", "minute"),)
 
