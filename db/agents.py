@@ -15,20 +15,21 @@ from sqlalchemy.orm import Session, aliased
 from db import bins, histograms, horizon
 from db.costs import scoped
 from db.frames import to_frame
-from db.models import Invocation, Task, UsageHourly, Worker, WorkerHourly
+from db.models import Invocation, Task, Worker, WorkerHourly
 from db.performance import EXACT_BELOW
 from db.rollcut import split
+from db.rollup_read import Read, run
+from db.rollup_spec import USAGE
 from db.rollup_tables import call_histogram
 from db.scope import Scope
 from db.scoping import made_matching_call, task_conditions
 from db.sqlfuncs import epoch, seconds_between
-from db.states import FAILURES, InvocationStatus, TaskStatus, WorkerStatus
+from db.states import FAILURES, TaskStatus, WorkerStatus
 
 I = Invocation.__table__.c  # noqa: E741
 T = Task.__table__.c
 W = Worker.__table__.c
 WH = WorkerHourly.__table__.c
-U = UsageHourly.__table__.c
 _EPOCH = datetime(1970, 1, 1)
 
 DONE = TaskStatus.COMPLETED.value
@@ -237,51 +238,30 @@ def fleet_totals(frame: pd.DataFrame) -> FleetTotals:
 ROLE_SUMS = ["calls", "finished", "failed", "cost", "input_tokens", "output_tokens", "cache_read_tokens"]
 
 
+ROLE_READ = Read(
+    "agents.roles",
+    USAGE,
+    (
+        "calls",
+        "finished_calls",
+        "failed_calls",
+        "cost_usd",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "duration_s",
+    ),
+    by=("role",),
+)
+
+
 def _role_sums(session: Session, scope: Scope) -> pd.DataFrame:
-    """Per role of the calls started in the range: ROLE_SUMS and duration_s (of the finished ones); whole
-    hours from usage_hourly, the edges from the calls."""
-    cut = split(session, scope, dims=("kind", "role", "model"))
-    columns = ["role", *ROLE_SUMS, "duration_s"]
-    frames = []
-    if cut.rolled:
-        where = [U.hour >= cut.rolled[0], U.hour < cut.rolled[1]]
-        for dim, column in (("kind", U.kind), ("role", U.role), ("model", U.model)):
-            if getattr(scope, dim):
-                where.append(column.in_(getattr(scope, dim)))
-        sums = (U.calls, U.finished_calls, U.failed_calls, U.cost_usd, U.input_tokens, U.output_tokens)
-        rows = session.execute(
-            select(
-                U.role, *(func.sum(c) for c in sums), func.sum(U.cache_read_tokens), func.sum(U.duration_s)
-            )
-            .where(*where)
-            .group_by(U.role)
-        ).all()
-        frames.append(to_frame(rows, columns))
-    finished = I.completed_at.is_not(None)
-    for part in cut.raw:
-        rows = session.execute(
-            scoped(
-                select(
-                    I.role,
-                    func.count(),
-                    func.sum(case((finished, 1), else_=0)),
-                    func.sum(case((I.status == InvocationStatus.FAILED.value, 1), else_=0)),
-                    func.coalesce(func.sum(I.cost_usd), 0.0),
-                    func.coalesce(func.sum(I.input_tokens), 0),
-                    func.coalesce(func.sum(I.output_tokens), 0),
-                    func.coalesce(func.sum(I.cache_read_tokens), 0),
-                    func.coalesce(func.sum(seconds_between(I.started_at, I.completed_at)), 0.0),
-                ),
-                part,
-            ).group_by(I.role)
-        ).all()
-        frames.append(to_frame(rows, columns))
-    parts = [f for f in frames if not f.empty]
-    if not parts:
-        return pd.DataFrame(columns=columns)
-    both = pd.concat(parts, ignore_index=True)
-    both[["cost", "duration_s"]] = both[["cost", "duration_s"]].astype(float)
-    return both.groupby("role", as_index=False)[[*ROLE_SUMS, "duration_s"]].sum()
+    """Per role of the calls started in the range: ROLE_SUMS and duration_s (of the finished ones), from the
+    usage spec (rolled buckets, raw edges)."""
+    frame = run(session, ROLE_READ, scope)
+    frame.columns = pd.Index(["role", *ROLE_SUMS, "duration_s"])
+    frame[["cost", "duration_s"]] = frame[["cost", "duration_s"]].astype(float)
+    return frame
 
 
 def _exact_p95(session: Session, scope: Scope) -> dict[str, float]:

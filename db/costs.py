@@ -11,34 +11,30 @@ import pandas as pd
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
-from db.frames import add_up, to_frame
-from db.models import CreatedHourly, Invocation, Task, TaskTag, UsageHourly, Worker
-from db.rollcut import Split, bucket_hours, refreshed_until, split
+from db.frames import to_frame
+from db.models import Invocation, Task, TaskTag, Worker
+from db.rollcut import cut, split
+from db.rollup_read import UNITS, Read, run
+from db.rollup_spec import CREATED, USAGE
 from db.scope import Scope
 from db.scoping import call_conditions, task_conditions
-from db.sqlfuncs import bucket
 from db.states import TaskKind
 
 I = Invocation.__table__.c  # noqa: E741
 T = Task.__table__.c
-U = UsageHourly.__table__.c
-CH = CreatedHourly.__table__.c
 WIDE_RANGE = timedelta(days=7)
 COSTLIEST_WINDOW = 2_000
-# usage_hourly's dimensions (provider is no scope filter, but a breakdown).
-ROLLED_DIMS: dict[str, Any] = {"model": U.model, "role": U.role, "provider": U.provider, "kind": U.kind}
-
-BREAKDOWN_TAGS = TaskTag.__table__.alias("breakdown_tags")
-BREAKDOWNS: dict[str, Any] = {
-    "model": I.model,
-    "role": I.role,
-    "provider": I.provider,
-    "kind": T.kind,
-    "created_by": T.created_by,
-    # An alias: the scope's tag filter is an EXISTS over task_tags, which would otherwise correlate to this
-    # join and lose its FROM.
-    "tag": BREAKDOWN_TAGS.c.tag,
-}
+# What a breakdown or series may group by: every dimension of the usage spec (tags and creators are read
+# from the calls, the others from the rollups where they cover the range).
+BREAKDOWNS: tuple[str, ...] = tuple(d.name for d in USAGE.dims)
+SPEND = ("cost_usd", "input_tokens", "output_tokens", "cache_read_tokens")
+TOTALS = Read("costs.totals", USAGE, (*SPEND, "calls"))
+COST = Read("costs.spend", USAGE, ("cost_usd",))
+SERIES = Read("costs.series", USAGE, SPEND, by_choices=BREAKDOWNS, units=UNITS)
+BREAKDOWN = Read("costs.breakdown", USAGE, (*SPEND, "calls"), by_choices=BREAKDOWNS)
+CREATED_TASKS = Read("costs.tasks_created", CREATED, ("tasks",), by=("status",))
+# The scope bar's role and model choices.
+USED = Read("costs.roles_models", USAGE, ("calls",), by=("role", "model"))
 
 
 def scoped(query: Select[Any], scope: Scope) -> Select[Any]:
@@ -69,98 +65,37 @@ class CostTotals:
         return self.cost / self.completed_tasks if self.completed_tasks else None
 
 
-def _split(session: Session, scope: Scope) -> Split:
-    """Whole hours from usage_hourly when it keeps the scope's filters, the edges from the calls."""
-    return split(session, scope, dims=("kind", "role", "model"))
-
-
 def rollup_cut(session: Session, scope: Scope) -> datetime | None:
     """Where the part read from usage_hourly ends (the calls after it are read themselves); None when the
     scope is read from the calls alone."""
-    rolled = _split(session, scope).rolled
+    rolled = split(session, scope, dims=USAGE.rolled_dims).rolled
     return None if rolled is None else rolled[1]
 
 
-def _rolled(query: Select[Any], scope: Scope, window: tuple[datetime, datetime]) -> Select[Any]:
-    query = query.where(U.hour >= window[0], U.hour < window[1])
-    for dim, column in (("role", U.role), ("model", U.model), ("kind", U.kind)):
-        values = getattr(scope, dim)
-        if values:
-            query = query.where(column.in_(values))
-    return query
-
-
 def totals(session: Session, scope: Scope) -> CostTotals:
-    cut = _split(session, scope)
     # With a role or model filter, "tasks" are the distinct tasks with a matching call, which cannot be
-    # summed by hour: that one pass over the calls gives the spend too, so the rollup would be read for nothing.
-    if cut.rolled is None or scope.role or scope.model:
+    # summed by bucket: that one pass over the calls gives the spend too, so the rollup would be read for
+    # nothing.
+    if scope.role or scope.model or not cut(session, scope, USAGE.rolled_dims).rolled:
         return _raw_totals(session, scope)
-    rolled = session.execute(
-        _rolled(
-            select(
-                func.coalesce(func.sum(U.cost_usd), 0.0),
-                func.coalesce(func.sum(U.input_tokens), 0),
-                func.coalesce(func.sum(U.output_tokens), 0),
-                func.coalesce(func.sum(U.cache_read_tokens), 0),
-                func.coalesce(func.sum(U.calls), 0),
-            ),
-            scope,
-            cut.rolled,
-        )
-    ).one()
-    edges = [_raw_totals(session, part) for part in cut.raw]
-    tasks, completed = _tasks_created(session, scope)
+    spend = run(session, TOTALS, scope).iloc[0]
+    # "tasks" are those created in the range (distinct tasks cannot be summed by bucket).
+    created = run(session, CREATED_TASKS, scope).set_index("status")["tasks"]
     return CostTotals(
-        float(rolled[0]) + sum(e.cost for e in edges),
-        int(rolled[1]) + sum(e.input_tokens for e in edges),
-        int(rolled[2]) + sum(e.output_tokens for e in edges),
-        int(rolled[3]) + sum(e.cache_read_tokens for e in edges),
-        int(rolled[4]) + sum(e.calls for e in edges),
-        tasks,
-        completed,
+        float(spend["cost_usd"]),
+        int(spend["input_tokens"]),
+        int(spend["output_tokens"]),
+        int(spend["cache_read_tokens"]),
+        int(spend["calls"]),
+        int(created.sum()),
+        int(created.get("completed", 0)),
     )
 
 
-def _tasks_created(session: Session, scope: Scope) -> tuple[int, int]:
-    """With the rollup, "tasks" are those created in the range (distinct tasks cannot be summed by hour):
-    whole hours from created_hourly, the edges from the tasks."""
-    cut = split(session, scope)
-    tasks = completed = 0
-    if cut.rolled:
-        done = case((CH.status == "completed", CH.tasks), else_=0)
-        where = [CH.hour >= cut.rolled[0], CH.hour < cut.rolled[1]]
-        row = session.execute(
-            select(func.coalesce(func.sum(CH.tasks), 0), func.coalesce(func.sum(done), 0)).where(
-                *where, *([CH.kind.in_(scope.kind)] if scope.kind else [])
-            )
-        ).one()
-        tasks, completed = int(row[0]), int(row[1])
-    for part in cut.raw:
-        query = select(
-            func.count(), func.coalesce(func.sum(case((T.status == "completed", 1), else_=0)), 0)
-        ).where(T.created_at >= part.start, T.created_at < part.end)
-        if scope.kind:
-            query = query.where(T.kind.in_(scope.kind))
-        row = session.execute(query).one()
-        tasks, completed = tasks + int(row[0]), completed + int(row[1])
-    return tasks, completed
-
-
 def spend(session: Session, scope: Scope) -> float:
-    """What the calls started in the scope cost: whole hours from usage_hourly when it keeps the scope's
-    filters, the rest from the calls (budgets read this on every overview refresh)."""
-    cut = split(session, scope, dims=tuple(ROLLED_DIMS))
-    total = 0.0
-    if cut.rolled:
-        where = [U.hour >= cut.rolled[0], U.hour < cut.rolled[1]]
-        for dim, column in ROLLED_DIMS.items():
-            if getattr(scope, dim, ()):
-                where.append(column.in_(getattr(scope, dim)))
-        total += float(session.scalar(select(func.coalesce(func.sum(U.cost_usd), 0.0)).where(*where)) or 0.0)
-    for part in cut.raw:
-        total += float(session.scalar(scoped(select(func.coalesce(func.sum(I.cost_usd), 0.0)), part)) or 0.0)
-    return total
+    """What the calls started in the scope cost: rolled buckets where the rollups keep the scope's filters,
+    the rest from the calls (budgets read this on every overview refresh)."""
+    return float(run(session, COST, scope).iloc[0]["cost_usd"])
 
 
 def _raw_totals(session: Session, scope: Scope) -> CostTotals:
@@ -184,6 +119,7 @@ def _raw_totals(session: Session, scope: Scope) -> CostTotals:
 
 
 SERIES_COLUMNS = ["bucket", "key", "cost", "input", "output", "cache"]
+NAMES = {"cost_usd": "cost", "input_tokens": "input", "output_tokens": "output", "cache_read_tokens": "cache"}
 
 
 def over_time(session: Session, scope: Scope, unit: str | None = None) -> pd.DataFrame:
@@ -194,7 +130,7 @@ def over_time(session: Session, scope: Scope, unit: str | None = None) -> pd.Dat
 
 
 def series(session: Session, scope: Scope, unit: str, dim: str) -> pd.DataFrame:
-    """Cost and tokens per time bucket and value of `dim` (a BREAKDOWNS key), for the REST API: columns
+    """Cost and tokens per time bucket and value of `dim` (one of BREAKDOWNS), for the REST API: columns
     bucket, key, cost, input, output, cache; ordered by bucket, then cost (highest first)."""
     if dim not in BREAKDOWNS:
         raise ValueError(f"cannot group costs by {dim!r}")
@@ -203,59 +139,8 @@ def series(session: Session, scope: Scope, unit: str, dim: str) -> pd.DataFrame:
 
 
 def _series(session: Session, scope: Scope, unit: str, dim: str) -> pd.DataFrame:
-    """Whole hours from usage_hourly when it keeps `dim` and the scope's filters, the rest from the calls."""
-    rolled_dim = dim in ROLLED_DIMS and unit != "minute"
-    cut = _split(session, scope) if rolled_dim else Split(None, (scope,))
-    frames = [_raw_series(session, part, unit, dim) for part in cut.raw]
-    if cut.rolled is not None:
-        # Hours and days are bucketed in SQL (fewer rows back); weeks and months from the hours in pandas,
-        # where the calendar arithmetic is the same on both databases.
-        in_sql = unit in ("hour", "day")
-        b = bucket(U.hour, unit) if in_sql else U.hour
-        key = ROLLED_DIMS[dim]
-        rows = session.execute(
-            _rolled(
-                select(
-                    b,
-                    key,
-                    func.sum(U.cost_usd),
-                    func.sum(U.input_tokens),
-                    func.sum(U.output_tokens),
-                    func.sum(U.cache_read_tokens),
-                ),
-                scope,
-                cut.rolled,
-            ).group_by(b, key)
-        ).all()
-        rolled = to_frame(rows, SERIES_COLUMNS)
-        rolled["bucket"] = (
-            pd.to_datetime(rolled["bucket"]) if in_sql else bucket_hours(rolled["bucket"], unit)
-        )
-        frames.insert(0, rolled)
-    frame = add_up(frames, SERIES_COLUMNS[:2], SERIES_COLUMNS[2:])
-    frame["bucket"] = pd.to_datetime(frame["bucket"])
-    return frame
-
-
-def _raw_series(session: Session, scope: Scope, unit: str, dim: str) -> pd.DataFrame:
-    b = bucket(I.started_at, unit)
-    key = BREAKDOWNS[dim]
-    query = scoped(
-        select(
-            b.label("bucket"),
-            key,
-            func.sum(I.cost_usd),
-            func.sum(I.input_tokens),
-            func.sum(I.output_tokens),
-            func.sum(I.cache_read_tokens),
-        ),
-        scope,
-    )
-    if dim == "tag":
-        query = query.join(BREAKDOWN_TAGS, BREAKDOWN_TAGS.c.task_id == T.id)
-    frame = to_frame(session.execute(query.group_by(b, key)).all(), SERIES_COLUMNS)
-    frame["bucket"] = pd.to_datetime(frame["bucket"])  # text from SQL; the rolled part's are timestamps
-    return frame
+    frame = run(session, SERIES, scope, by=(dim,), unit=unit)
+    return frame.rename(columns={dim: "key", **NAMES})[SERIES_COLUMNS]
 
 
 def breakdown(session: Session, scope: Scope, dim: str) -> pd.DataFrame:
@@ -263,45 +148,8 @@ def breakdown(session: Session, scope: Scope, dim: str) -> pd.DataFrame:
     calls. By tag, a task with two tags counts under both."""
     if dim not in BREAKDOWNS:
         raise ValueError(f"cannot break down by {dim!r}")
-    columns = ["key", "cost", "input", "output", "cache", "calls"]
-    cut = _split(session, scope) if dim in ROLLED_DIMS else Split(None, (scope,))
-    frames = [_raw_breakdown(session, part, dim) for part in cut.raw]
-    if cut.rolled is not None:
-        key = ROLLED_DIMS[dim]
-        rows = session.execute(
-            _rolled(
-                select(
-                    key,
-                    func.sum(U.cost_usd),
-                    func.sum(U.input_tokens),
-                    func.sum(U.output_tokens),
-                    func.sum(U.cache_read_tokens),
-                    func.sum(U.calls),
-                ),
-                scope,
-                cut.rolled,
-            ).group_by(key)
-        ).all()
-        frames.insert(0, to_frame(rows, columns))
-    frame = add_up(frames, columns[:1], columns[1:])
+    frame = run(session, BREAKDOWN, scope, by=(dim,)).rename(columns={dim: "key", **NAMES})
     return frame.sort_values("cost", ascending=False).reset_index(drop=True)
-
-
-def _raw_breakdown(session: Session, scope: Scope, dim: str) -> pd.DataFrame:
-    key = BREAKDOWNS[dim]
-    query = select(
-        key.label("key"),
-        func.sum(I.cost_usd),
-        func.sum(I.input_tokens),
-        func.sum(I.output_tokens),
-        func.sum(I.cache_read_tokens),
-        func.count(),
-    )
-    query = scoped(query, scope)
-    if dim == "tag":
-        query = query.join(BREAKDOWN_TAGS, BREAKDOWN_TAGS.c.task_id == T.id)
-    rows = session.execute(query.group_by(key).order_by(func.sum(I.cost_usd).desc())).all()
-    return to_frame(rows, ["key", "cost", "input", "output", "cache", "calls"])
 
 
 def top_tasks(session: Session, scope: Scope, limit: int = 10) -> pd.DataFrame:
@@ -368,21 +216,13 @@ def dimension_values(session: Session, since: datetime, limit: int = 200) -> dic
             found.append(value)
         return [v for v in found if v]
 
-    cut = refreshed_until(session)
-    calls_since = since if cut is None or cut <= since else cut
-    rolled: dict[str, set[str]] = {"role": set(), "model": set()}
-    if cut is not None and cut > since:
-        for role, model in session.execute(
-            select(U.role, U.model).where(U.hour >= since, U.hour < cut).distinct()
-        ):
-            rolled["role"].add(role)
-            rolled["model"].add(model)
-    recent_roles = distinct(select(I.role).where(I.started_at >= calls_since))
-    recent_models = distinct(select(I.model).where(I.started_at >= calls_since))
+    # Up to the end of time: whatever was used since `since`, the hours and minutes from the rollups.
+    used = run(session, USED, Scope(start=since, end=datetime.max))
+    rolled = {dim: {str(v) for v in used[dim]} for dim in ("role", "model")}
     return {
         "kind": [k.value for k in TaskKind],
         "tag": walk(TaskTag.__table__.c.tag),
-        "role": sorted((rolled["role"] | set(recent_roles)) - {""})[:limit],
-        "model": sorted((rolled["model"] | set(recent_models)) - {""})[:limit],
+        "role": sorted(rolled["role"] - {""})[:limit],
+        "model": sorted(rolled["model"] - {""})[:limit],
         "worker": distinct(select(Worker.__table__.c.id).order_by(Worker.__table__.c.id)),
     }

@@ -314,16 +314,10 @@ class Budget(Base):
     created_at: Mapped[datetime]
 
 
-class UsageHourly(Base):
-    """Calls, tokens and cost per hour and dimension, rolled up from invocations by a worker job, so cost
-    analytics over 90 days read thousands of rows instead of millions. Only low-cardinality dimensions are
-    kept (about 30 rows an hour): tags, creators and workers would multiply the rows, so filters on them read
-    the invocations themselves."""
-
-    __tablename__ = "usage_hourly"
+class _UsageColumns:
+    """The usage rollups' dimensions and measures (db/rollup_spec.USAGE), hourly and per minute alike."""
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    hour: Mapped[datetime]
     model: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(100))
     provider: Mapped[str] = mapped_column(String(100))
@@ -335,9 +329,33 @@ class UsageHourly(Base):
     cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
     cost_usd: Mapped[float] = mapped_column(Float)
     duration_s: Mapped[float] = mapped_column(Float)
+
+
+class UsageHourly(_UsageColumns, Base):
+    """Calls, tokens and cost per hour and dimension, rolled up from invocations by a worker job, so cost
+    analytics over 90 days read thousands of rows instead of millions. Only low-cardinality dimensions are
+    kept (about 30 rows an hour): tags, creators and workers would multiply the rows, so filters on them read
+    the invocations themselves."""
+
+    __tablename__ = "usage_hourly"
+
+    hour: Mapped[datetime]
     finished_calls: Mapped[int] = mapped_column(Integer, server_default="0")
 
     __table_args__ = (Index("ix_usage_hourly_hour", "hour"),)
+
+
+class UsageMinutely(_UsageColumns, Base):
+    """usage_hourly's rows per minute, for the hours the hourly refresh has not reached yet: a frequent fold
+    (db/rollups.fold_minutes) keeps them, so an answer reads the hour in progress as at most 60 buckets
+    instead of every call in it (issue 16). Rows older than a day before the hourly cut are pruned."""
+
+    __tablename__ = "usage_minutely"
+
+    minute: Mapped[datetime]
+    finished_calls: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_usage_minutely_minute", "minute"),)
 
 
 class TaskHourly(Base):
@@ -362,18 +380,33 @@ class TaskHourly(Base):
     __table_args__ = (Index("ix_task_hourly_hour", "hour"),)
 
 
-class CreatedHourly(Base):
-    """Tasks created, per hour of created_at, kind and current status (volume, peak hours, cost per task)."""
-
-    __tablename__ = "created_hourly"
+class _CreatedColumns:
+    """The created-tasks rollups' dimensions and measure (db/rollup_spec.CREATED), hourly and per minute."""
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    hour: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20))
     tasks: Mapped[int] = mapped_column(Integer)
 
+
+class CreatedHourly(_CreatedColumns, Base):
+    """Tasks created, per hour of created_at, kind and current status (volume, peak hours, cost per task)."""
+
+    __tablename__ = "created_hourly"
+
+    hour: Mapped[datetime]
+
     __table_args__ = (Index("ix_created_hourly_hour", "hour"),)
+
+
+class CreatedMinutely(_CreatedColumns, Base):
+    """created_hourly's rows per minute, for the hours the hourly refresh has not reached (as UsageMinutely)."""
+
+    __tablename__ = "created_minutely"
+
+    minute: Mapped[datetime]
+
+    __table_args__ = (Index("ix_created_minutely_minute", "minute"),)
 
 
 class WorkerHourly(Base):

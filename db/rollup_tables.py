@@ -15,7 +15,6 @@ from sqlalchemy.sql.expression import ColumnElement
 from db.bins import bin_index
 from db.models import (
     Activity,
-    CreatedHourly,
     EventsHourly,
     HistogramDaily,
     HistogramHourly,
@@ -24,11 +23,11 @@ from db.models import (
     TaskEvent,
     TaskHourly,
     ToolHourly,
-    UsageHourly,
     WorkerHourly,
 )
+from db.rollup_spec import CALL_DURATION, CREATED, USAGE
 from db.sqlfuncs import bucket, count_if, day_floor, first_word, hour_floor, seconds_between, sum_if
-from db.states import FAILURES, ActivityType, InvocationStatus, TaskStatus
+from db.states import FAILURES, ActivityType, TaskStatus
 
 # A window [start, end) of whole hours (whole days for duration_daily); None means all of history.
 Window = tuple[datetime, datetime] | None
@@ -44,7 +43,6 @@ COMPLETED = TaskStatus.COMPLETED.value
 CYCLE = seconds_between(T.created_at, T.completed_at)
 PROCESSING = seconds_between(T.started_at, T.completed_at)
 QUEUE_WAIT = seconds_between(T.available_at, T.started_at)
-CALL_DURATION = seconds_between(I.started_at, I.completed_at)
 # Spelled as a literal, not a bound parameter: SQLite uses the partial index ix_activity_tool_at only when it
 # can see that the query's condition is the index's own.
 IS_TOOL_LINE = A.type == literal_column(f"'{ActivityType.TOOL_EXEC.value}'")
@@ -68,28 +66,7 @@ def _replace(
 
 def usage(session: Session, window: Window) -> None:
     """usage_hourly: calls, failures, tokens, cost and duration per hour the calls started in."""
-    hour = hour_floor(I.started_at)
-    dims = (I.model, I.role, I.provider, T.kind)
-    source = (
-        select(
-            hour,
-            *dims,
-            func.count(),
-            count_if(I.status == InvocationStatus.FAILED.value),
-            count_if(I.completed_at.is_not(None)),
-            func.sum(I.input_tokens),
-            func.sum(I.output_tokens),
-            func.sum(I.cache_read_tokens),
-            func.sum(I.cost_usd),
-            func.coalesce(func.sum(CALL_DURATION), 0.0),
-        )
-        .select_from(Invocation.__table__.join(Task.__table__, T.id == I.task_id))
-        .where(*_within(I.started_at, window))
-        .group_by(hour, *dims)
-    )
-    columns = ["hour", "model", "role", "provider", "kind", "calls", "failed_calls", "finished_calls"]
-    columns += ["input_tokens", "output_tokens", "cache_read_tokens", "cost_usd", "duration_s"]
-    _replace(session, UsageHourly, "hour", columns, source, window)
+    USAGE.fold(session, window, "hour")
 
 
 def ended_aggregates() -> tuple[ColumnElement[Any], ...]:
@@ -124,13 +101,7 @@ def tasks(session: Session, window: Window) -> None:
 
 def created(session: Session, window: Window) -> None:
     """created_hourly: tasks created per hour, kind and current status."""
-    hour = hour_floor(T.created_at)
-    source = (
-        select(hour, T.kind, T.status, func.count())
-        .where(*_within(T.created_at, window))
-        .group_by(hour, T.kind, T.status)
-    )
-    _replace(session, CreatedHourly, "hour", ["hour", "kind", "status", "tasks"], source, window)
+    CREATED.fold(session, window, "hour")
 
 
 def workers(session: Session, window: Window) -> None:

@@ -8,16 +8,19 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
-from db import horizon, rollup_tables
+from db import horizon, rollup_spec, rollup_tables
 from db.models import Invocation, JobLease, Task, TaskEvent
 from db.rollup_tables import Window
-from db.sqlfuncs import hour_floor
+from db.sqlfuncs import hour_floor, minute_floor
 from db.states import TERMINAL, EventType
 
 JOB = "rollup:usage_hourly"
+# The per-minute fold's record: last_run_at is where the minute tables end (the fold's time), last_key where
+# they begin (db/rollcut.folded_until).
+MINUTE_JOB = "rollup:minutes"
 # Row timestamps come from each writer's clock and a transaction may commit a little after it read the time:
 # changes stamped up to this long before the last refresh are looked at again.
 SKEW = timedelta(minutes=5)
@@ -26,6 +29,7 @@ MAX_WINDOWS = 24
 PG_LOCK = 7_291_002
 COMPACTED = "retention:events-compacted"
 BUILD_STEP = timedelta(days=7)
+MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
@@ -38,6 +42,10 @@ def compacted_before(session: Session) -> datetime | None:
     """db/compaction.MARK's time (kept here: compaction imports this module, not the other way)."""
     key = session.scalar(select(JobLease.last_key).where(JobLease.name == COMPACTED))
     return datetime.fromisoformat(key) if key else None
+
+
+def floor_minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -218,3 +226,75 @@ def refresh(session: Session, now: datetime, built: bool = False) -> None:
     else:
         lease.last_run_at = now
         lease.last_key = now.isoformat()
+
+
+# --- the hour in progress, per minute ----------------------------------------------------------------------
+
+
+def _hour_cut(session: Session) -> datetime | None:
+    lease = session.get(JobLease, JOB)
+    return None if lease is None or lease.last_run_at is None else floor_hour(lease.last_run_at)
+
+
+def touched_minutes(session: Session, since: datetime, after: datetime) -> set[datetime]:
+    """Minutes from `after` on whose per-minute rows a change stamped at or after `since` may have made
+    stale: the creation minute of every task updated since then (its status is a dimension) and the minutes
+    its calls started in (a call's end changes its start minute's measures)."""
+    changed: list[int] = []
+    found: set[datetime] = set()
+    for task_id, created in session.execute(select(T.id, T.created_at).where(T.last_updated_at >= since)):
+        changed.append(int(task_id))
+        if created >= after:
+            found.add(floor_minute(created))
+    for ids in _in_chunks(changed):
+        minutes = select(minute_floor(I.started_at)).where(I.task_id.in_(ids), I.started_at >= after)
+        found.update(map(_as_hour, session.scalars(minutes.distinct())))
+    return found
+
+
+def fold_minutes(session: Session, now: datetime) -> None:
+    """Folds the rows since the last fold (and the older minutes of the hours in progress that changes since
+    then touched) into the per-minute tables, up to the start of `now`'s minute: readers take those minutes
+    as buckets and only the rows after them from the source (db/rollcut.cut). Rows stamped up to SKEW before
+    the last fold are looked at again, as the hourly refresh does, for a writer that committed late.
+    Serialised with the hourly refresh as that is; nothing until the hourly rollups exist."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK})
+    hour_cut = _hour_cut(session)
+    if hour_cut is None or now <= hour_cut:
+        return
+    lease = session.get(JobLease, MINUTE_JOB)
+    known = lease is not None and lease.last_run_at is not None and bool(lease.last_key)
+    since = datetime.fromisoformat(lease.last_key) if lease is not None and known and lease.last_key else None
+    last = lease.last_run_at if lease is not None and known else None
+    if since is not None and last is not None and since <= hour_cut < last:
+        start = max(hour_cut, floor_minute(last - SKEW))
+        touched = {m for m in touched_minutes(session, last - SKEW, hour_cut) if m < start}
+    else:  # the first fold, or the hourly refresh has passed the minutes: start again from its cut
+        since = start = max(hour_cut, floor_hour(now) - DAY)
+        touched = set()
+    # Whole minutes only: a reader's rows after the last one are the raw tail, so a fold committed while it
+    # reads (PostgreSQL reads each statement's own snapshot) cannot count a row on both sides.
+    until = floor_minute(now)
+    for window in _windows(touched, MINUTE, (start, until)):
+        for spec in rollup_spec.SPECS:
+            spec.fold(session, window, "minute")
+    for spec in rollup_spec.SPECS:  # minutes the hourly tables have had for a day
+        table = spec.tables["minute"]
+        session.execute(delete(table).where(table.c.minute < hour_cut - DAY))
+    if lease is None:
+        session.add(
+            JobLease(
+                name=MINUTE_JOB, holder=None, expires_at=None, last_run_at=until, last_key=since.isoformat()
+            )
+        )
+    else:
+        lease.last_run_at, lease.last_key = until, since.isoformat()
+
+
+def refold_minutes(session: Session, since: datetime) -> None:
+    """Folds the per-minute rows from `since` to the last fold again (a task deleted: its rows are gone)."""
+    lease = session.get(JobLease, MINUTE_JOB)
+    if lease is not None and lease.last_run_at is not None and since < lease.last_run_at:
+        for spec in rollup_spec.SPECS:
+            spec.fold(session, (floor_minute(since), lease.last_run_at), "minute")

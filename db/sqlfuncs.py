@@ -155,7 +155,16 @@ class day_floor(_Floor):
     unit = "day"
 
 
-FLOOR_FORMATS = {"hour": "%Y-%m-%d %H:00:00.000000", "day": "%Y-%m-%d 00:00:00.000000"}
+class minute_floor(_Floor):
+    inherit_cache = True
+    unit = "minute"
+
+
+FLOOR_FORMATS = {
+    "minute": "%Y-%m-%d %H:%M:00.000000",
+    "hour": "%Y-%m-%d %H:00:00.000000",
+    "day": "%Y-%m-%d 00:00:00.000000",
+}
 
 
 @compiles(_Floor, "sqlite")

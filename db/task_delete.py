@@ -47,6 +47,10 @@ def delete_task(session: Session, task_id: int) -> list[datetime]:
     stale = sorted(h for h in hours if cut is not None and h < cut)
     days = _windows(sorted({rollups.floor_day(h) for h in stale}), DAY)
     rollups.rebuild_windows(session, list(_windows(stale, HOUR)), list(days))
+    # The hours since are in the per-minute tables as far as the last fold: fold them again without it.
+    recent = [h for h in hours if cut is not None and h >= cut]
+    if recent:
+        rollups.refold_minutes(session, min(recent))
     return stale
 
 

@@ -26,6 +26,7 @@ PG_ADMIN_DSN = os.environ.get("TASKLENS_TEST_PG", "postgresql://postgres@127.0.0
 TABLES = (
     "task_events, activity, invocations, task_tags, tasks, workers, job_leases, write_stats, budgets, usage_hourly, "
     "task_hourly, created_hourly, worker_hourly, events_hourly, tool_hourly, histogram_hourly, histogram_daily, "
+    "usage_minutely, created_minutely, "
     "report_runs, ingested_events, api_tokens, audit_log, task_schedules, concurrency_limits"
 )
 

@@ -78,6 +78,12 @@ def rollup_analytics(w: Worker) -> None:
     rollups.refresh_in_steps(w.recorder.transaction, utcnow())
 
 
+def fold_minutes(w: Worker) -> None:
+    """The hour in progress into the per-minute rollups, so a reader's raw tail is seconds of rows."""
+    with w.recorder.transaction() as session:
+        rollups.fold_minutes(session, utcnow())
+
+
 def enqueue_reports(w: Worker, now: datetime | None = None) -> list[int]:
     """Enqueue the scheduled reports due at `now`; every worker runs this and the idempotency key keeps each
     fire time to one run. Returns the runs this worker created."""
@@ -202,6 +208,7 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("poll-queue", poll_queue, lambda w: w.settings.poll_seconds),
     PeriodicJob("flush-write-stats", flush_stats, lambda w: 60.0),
     PeriodicJob("rollup-analytics", rollup_analytics, lambda w: 60.0),
+    PeriodicJob("fold-minute-rollups", fold_minutes, lambda w: 10.0),
     PeriodicJob("enqueue-reports", enqueue_reports, lambda w: 30.0),
     PeriodicJob("enqueue-schedules", enqueue_schedules, lambda w: 1.0),
     PeriodicJob("sweep-report-runs", sweep_report_runs, lambda w: w.settings.sweep_seconds * 2),
