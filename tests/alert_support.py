@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from db.alert_rules import BUILTIN_RULES
 from db.engine import Database
+from tests.liveserver import serve
 
 
 class Receiver:
@@ -61,8 +62,7 @@ class Receiver:
 @contextmanager
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
-    thread = threading.Thread(target=r.server.serve_forever, name="webhook-receiver", daemon=True)
-    thread.start()
+    serve(r.server, "webhook-receiver")
     try:
         yield r
     finally:
@@ -72,7 +72,7 @@ def receiver() -> Iterator[Receiver]:
 
 def reset_alerts(db: Database) -> None:
     """Empty the alert tables and put the built-in rules back as the migration made them (conftest's
-    TRUNCATE keeps the rules, which a fresh SQLite file gets from the migration)."""
+    emptying keeps the rules, which a fresh SQLite file gets from the migration)."""
     with db.write_engine.begin() as conn:
         for table in ("alert_acks", "alert_notifications", "alerts", "alert_silences"):
             conn.execute(text(f"DELETE FROM {table}"))

@@ -25,8 +25,6 @@ from playwright.sync_api import (
 )
 
 from dashboard import ids
-from db.engine import open_database
-from db.migrate import upgrade
 from tests.liveserver import LiveApp, start_live_app
 
 CHROMIUM = os.environ.get("TASKLENS_CHROMIUM", "/usr/bin/chromium")
@@ -141,11 +139,9 @@ def sqlite_app_fixture(tmp_path: Path) -> Iterator[AppFactory]:
     started: list[LiveApp] = []
 
     def start(*, worker: bool = True, **settings: Any) -> LiveApp:
-        url = f"sqlite:///{tmp_path}/browser-{len(started)}.db"
-        db = open_database(url)
-        upgrade(db)
-        db.dispose()
-        app = start_live_app(url, worker=worker, **settings)
+        from tests.conftest import sqlite_file  # conftest imports this module
+
+        app = start_live_app(sqlite_file(tmp_path / f"browser-{len(started)}.db"), worker=worker, **settings)
         started.append(app)
         return app
 
@@ -180,6 +176,24 @@ def open_page(page: Page, url: str) -> None:
     page.goto(url)
     wait_live(page)
     page.evaluate("() => { window.__marker = 1; }")
+
+
+# Dash's own test helper waits on this (dash.testing's wait_for_callbacks): the renderer has hydrated the
+# layout and no callback is requested, running or having its answer applied.
+CALLBACKS_IDLE = """() => {
+    if (!window.store) return false;
+    const state = window.store.getState();
+    if (!state.appLifecycle || state.appLifecycle !== 'HYDRATED' || state.isLoading) return false;
+    const {stored, completed, ...pending} = state.callbacks;
+    return Object.values(pending).every(list => list.length === 0);
+}"""
+
+
+def settle(page: Page) -> None:
+    """Until the page is drawn: nothing loading (lazy component bundles, callback requests) for the
+    browser's half second, and no Dash callback pending. A condition instead of a guessed pause."""
+    page.wait_for_load_state("networkidle")
+    page.wait_for_function(CALLBACKS_IDLE)
 
 
 def assert_not_reloaded(page: Page) -> None:

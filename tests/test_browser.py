@@ -34,7 +34,7 @@ from tests.browser import (
     wait_seq,
 )
 from tests.builders import external_task
-from tests.liveserver import LiveApp
+from tests.liveserver import LiveApp, serve
 from worker.worker import Worker
 
 pytestmark = pytest.mark.slow
@@ -256,7 +256,7 @@ def test_polling_fallback_when_server_is_gone(sqlite_app: AppFactory, tab: Brows
 
     # The server comes back on the same port: the page reconnects by itself and catches up.
     server = make_server("127.0.0.1", port, app.server.app, threaded=True)
-    threading.Thread(target=server.serve_forever, name="live-server-2", daemon=True).start()
+    serve(server, "live-server-2")
     app.server = server
     expect(badge(page)).to_have_text("live", timeout=40_000)
     wait_seq(page, missed)

@@ -15,6 +15,7 @@ from tests.browser import (
     BrowserPage,
     assert_not_reloaded,
     open_page,
+    settle,
 )
 from tests.builders import make_task
 
@@ -64,10 +65,10 @@ def test_a_filter_chosen_in_the_bar_stays(sqlite_app: AppFactory, tab: BrowserPa
         page.get_by_role("option", name="claude-sonnet-4-5").click()
         expect(page).to_have_url(app.url + "/costs?range=7d&model=claude-sonnet-4-5")
         expect(spend).to_contain_text("$4.00")
-        page.wait_for_timeout(1500)  # the bar is redrawn with its choices meanwhile
+        settle(page)  # the bar has been redrawn with its choices
         expect(page).to_have_url(app.url + "/costs?range=7d&model=claude-sonnet-4-5")
     open_page(page, app.url + "/costs?range=7d&model=retired-model")
-    page.wait_for_timeout(1500)
+    settle(page)
     expect(page).to_have_url(app.url + "/costs?range=7d&model=retired-model")
     expect(spend).to_contain_text("$0")
 
@@ -88,6 +89,7 @@ def test_every_page_draws_under_the_content_security_policy(sqlite_app: AppFacto
         "window.__csp = []; document.addEventListener('securitypolicyviolation',"
         " e => window.__csp.push(e.violatedDirective + ' ' + (e.sourceFile || '') + ':' + e.lineNumber));"
     )
+    charted = ("/", "/costs", "/agents", "/performance", "/database", "/workers/w-1")
     charts = {}
     for _label, path in [
         *((link.label, link.href) for link in NAV_LINKS),
@@ -95,10 +97,11 @@ def test_every_page_draws_under_the_content_security_policy(sqlite_app: AppFacto
         ("Worker", "/workers/w-1"),
     ]:
         open_page(page, app.url + path)
-        page.wait_for_timeout(1500)  # let the page's callbacks draw
-        charts[path] = page.locator(".js-plotly-plot .main-svg").count()
+        settle(page)  # the page's callbacks have drawn
+        drawn = page.locator(".js-plotly-plot .main-svg")
+        if path in charted:  # Plotly draws after the callback's answer is applied
+            expect(drawn.first).to_be_attached()
+        charts[path] = drawn.count()
         assert page.evaluate("() => window.__csp") == [], path
-    assert all(
-        charts[p] > 0 for p in ("/", "/costs", "/agents", "/performance", "/database", "/workers/w-1")
-    ), charts
+    assert all(charts[p] > 0 for p in charted), charts
     tab.watch.assert_clean()

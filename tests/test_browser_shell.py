@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import re
-import threading
 import time
 from datetime import timedelta
 
@@ -32,7 +31,7 @@ from tests.browser import (
     wait_live,
 )
 from tests.builders import external_task
-from tests.liveserver import LiveApp
+from tests.liveserver import LiveApp, serve
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +50,7 @@ def _stop_server(app: LiveApp, page: Page) -> int:
 
 def _restart_server(app: LiveApp, port: int) -> None:
     server = make_server("127.0.0.1", port, app.server.app, threaded=True)
-    threading.Thread(target=server.serve_forever, name="live-server-2", daemon=True).start()
+    serve(server, "live-server-2")
     app.server = server
 
 

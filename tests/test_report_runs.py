@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email
 import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -41,6 +40,7 @@ from reports.runner import RunnerConfig, deliver, execute
 from reports.schedule import enqueue_due
 from tests.builders import make_task
 from tests.helpers import free_port
+from tests.liveserver import serve
 from tests.test_report_render import pdf_pages, pdf_text
 from tests.test_report_schedule import reset_schedules
 from worker.worker import Worker
@@ -263,7 +263,7 @@ def webhook() -> Iterator[tuple[Hook, str]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve(server, "report-hook")
     yield hook, f"http://127.0.0.1:{server.server_port}/hooks/reports"
     server.shutdown()
     server.server_close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -279,7 +280,14 @@ def test_callable_ignoring_stop_is_abandoned(
     wait_until(lambda: not w.running_ids(), timeout=10, what="the abandoned task's slot to be released")
     with db.reading() as s:
         before = len(task_events(s, stubborn))
-    time.sleep(4)  # the abandoned callable returns now; whatever it would write is dropped
+    # The abandoned callable returns after its four seconds and its thread ends the run (named task-<id> until
+    # then): whatever it would write is dropped.
+    running = f"task-{stubborn}"
+    wait_until(
+        lambda: running not in {t.name for t in threading.enumerate()},
+        timeout=30,
+        what="the abandoned callable to return and its thread to end the run",
+    )
     with db.reading() as s:
         assert len(task_events(s, stubborn)) == before
 
