@@ -20,6 +20,10 @@ from tests.helpers import REPO_ROOT, clean_env, stop_process, wait_until
 
 REDIS_URL = os.environ.get("TASKLENS_TEST_CELERY_REDIS", "redis://127.0.0.1:6379/14")
 RABBIT_HOST = "127.0.0.1:5672"
+# The bound of every wait in the Celery tests: a safety net only, as each wait ends on its condition (a worker
+# answering, a task recorded). Generous, because a loaded machine (load 14 on 2 cores) makes a Celery worker and
+# the source take many times their usual second or two; a stuck wait still fails, with what it waited for.
+SAFETY = 300.0
 
 
 def _unavailable(what: str) -> None:
@@ -66,10 +70,12 @@ def rabbit_broker() -> Iterator[str]:
 
 
 @contextmanager
-def celery_worker(broker: str, name: str) -> Iterator[Any]:
+def celery_worker(broker: str, name: str, *, pool_restarts: bool = False) -> Iterator[Any]:
     """A real Celery worker process (prefork, 2 processes, task events on) of tests/celery_app.py; yields the
-    app, bound to `broker`, once the worker answers a ping."""
-    env = clean_env(TASKLENS_TEST_CELERY_BROKER=broker)
+    app, bound to `broker`, once the worker answers a ping. `pool_restarts`: it accepts pool_restart."""
+    env = clean_env(
+        TASKLENS_TEST_CELERY_BROKER=broker, TASKLENS_TEST_CELERY_POOL_RESTARTS="1" if pool_restarts else "0"
+    )
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"celery-{name}-{os.getpid()}.log", "w+")  # noqa: SIM115
     proc = subprocess.Popen(
         [
@@ -106,7 +112,7 @@ def celery_worker(broker: str, name: str) -> Iterator[Any]:
         return bool(app.control.ping(destination=[f"{name}@{os.uname().nodename}"], timeout=0.5))
 
     try:
-        wait_until(pinged, timeout=60, what="the Celery worker to answer a ping")
+        wait_until(pinged, timeout=SAFETY, what="the Celery worker to answer a ping")
         yield app
     finally:
         stop_process(proc, timeout=20)

@@ -25,7 +25,7 @@ from db.engine import Database, open_database
 from db.models import IngestedEvent, JobLease, Task, TaskEvent
 from db.models import Worker as WorkerRow
 from db.recorder import Recorder
-from tests.celery_support import celery_worker, rabbit_broker, redis_broker
+from tests.celery_support import SAFETY, celery_worker, rabbit_broker, redis_broker
 from tests.conftest import sqlite_database
 from tests.helpers import APP, REPO_ROOT, clean_env, stop_process, wait_until
 from worker.celerysource.consumer import CeleryConsumer
@@ -419,6 +419,122 @@ def test_flower_controls_through_the_api(source: Source, celery_app: Any, redis_
         actions = set(s.scalars(select(AuditLog.action)))
     assert {"api.revoke_celery_task", "api.set_celery_rate_limit", "api.resize_celery_pool"} <= actions
     call(client_for(None), "POST", f"/celery/tasks/{task.id}/revoke", {}, status=409)
+
+
+@pytest.mark.slow
+def test_worker_controls_through_the_api(source: Source, celery_app: Any, redis_url: str) -> None:
+    """Time limits, pool restart, add / cancel consumer, shutdown and worker info through the API: sent on the
+    real broker, confirmed (or refused) by real workers, audited as `celery.<action>` like the dashboard's cards;
+    a viewer reads the info but may not act; no broker configured: 409; a broker that cannot be reached: 503."""
+    from dashboard.bridge import ChangeFeed
+    from dashboard.services import Services
+    from db.models import AuditLog
+    from db.timeutil import utcnow
+    from db.tokens import create_token
+    from tests.api_support import api_client, call
+
+    def client_for(broker: str | None, auth: str = "off") -> Any:
+        settings = Settings(database_url=str(source.db.url), celery_broker=broker, auth=auth)
+        return api_client(
+            Services(settings, source.db, source.recorder, ChangeFeed(source.db, source.recorder.hub))
+        )
+
+    def info(host: str) -> dict[str, Any]:
+        return dict(call(client, "GET", f"/celery/workers/{host}"))
+
+    def limits(host: str) -> str:
+        return str(next(t for t in info(host)["tasks"] if t.split(" ")[0] == "tests.add"))
+
+    client = client_for(redis_url)
+    limited = call(client, "PUT", "/celery/time-limits/tests.add", {"soft": 30, "hard": 60})
+    hostname = limited["workers"][0]
+    assert hostname.startswith("tl18-") and limited["sent"] is True
+    assert "time_limit=60.0 soft_time_limit=30.0" in limits(hostname)
+    call(client, "PUT", "/celery/time-limits/tests.add", {"soft": None, "hard": None})
+    assert "time_limit" not in limits(hostname)  # Celery lists only the limits a task type has
+    refused = call(client, "PUT", "/celery/time-limits/tests.add", {"soft": 60, "hard": 30}, status=422)
+    assert "must not exceed" in refused["error"]["message"]
+    call(client, "PUT", "/celery/time-limits/tests.add", {"soft": -1}, status=422)
+
+    about = info(hostname)
+    assert about["hostname"] == hostname and about["processes"] >= 1 and "celery" in about["queues"]
+    assert call(client, "POST", f"/celery/workers/{hostname}/consumers", {"queue": "tl-extra"})[
+        "workers"
+    ] == [hostname]
+    wait_until(lambda: "tl-extra" in info(hostname)["queues"], timeout=SAFETY, what="the queue consumed")
+    assert call(client, "DELETE", f"/celery/workers/{hostname}/consumers/tl-extra")["workers"] == [hostname]
+    wait_until(lambda: "tl-extra" not in info(hostname)["queues"], timeout=SAFETY, what="the queue dropped")
+    call(client, "POST", f"/celery/workers/{hostname}/consumers", {"queue": "two words"}, status=422)
+
+    # This worker runs without worker_pool_restarts: it answers with an error, which is the API's 409.
+    no_restart = call(client, "POST", f"/celery/workers/{hostname}/pool/restart", status=409)
+    assert no_restart["error"]["code"] == "worker_refused"
+    gone = call(client, "GET", "/celery/workers/celery@nowhere", status=404)
+    assert gone["error"]["code"] == "worker_not_answering"
+
+    # A second worker of its own, with pool restarts on, to restart and then shut down.
+    with celery_worker(redis_url, f"tl18stop-{uuid.uuid4().hex[:6]}", pool_restarts=True):
+        other = wait_until(
+            lambda: next(
+                (
+                    w
+                    for w in call(client, "PUT", "/celery/rate-limits/tests.add", {"rate": "0"})["workers"]
+                    if w.startswith("tl18stop-")
+                ),
+                None,
+            ),
+            timeout=SAFETY,
+            what="the second worker to answer",
+        )
+        assert call(client, "POST", f"/celery/workers/{other}/pool/restart")["workers"] == [other]
+        assert call(client, "POST", f"/celery/workers/{other}/shutdown") == {"sent": True, "workers": []}
+
+        def offline() -> bool:
+            with source.db.reading() as s:
+                return s.scalar(select(WorkerRow.status).where(WorkerRow.id == other)) == "offline"
+
+        wait_until(offline, timeout=SAFETY, what=f"{other} to go offline after its shutdown")
+
+    with source.db.reading() as s:
+        rows = {
+            (a, t)
+            for a, t in s.execute(select(AuditLog.action, AuditLog.target).where(AuditLog.actor == "api"))
+        }
+    assert {
+        ("celery.time_limit", "celery-task-type:tests.add"),
+        ("celery.add_consumer", f"celery-worker:{hostname}"),
+        ("celery.cancel_consumer", f"celery-worker:{hostname}"),
+        ("celery.pool_restart", f"celery-worker:{other}"),
+        ("celery.shutdown", f"celery-worker:{other}"),
+    } <= rows
+    assert ("celery.pool_restart", f"celery-worker:{hostname}") not in rows  # refused: nothing was done
+
+    with source.db.writing() as s:
+        _, viewer = create_token(s, "celery-viewer", "viewer", utcnow())
+    secured = client_for(redis_url, auth="on")
+    as_viewer = {"Authorization": f"Bearer {viewer}"}
+    assert call(secured, "GET", f"/celery/workers/{hostname}", headers=as_viewer)["hostname"] == hostname
+    denied = call(secured, "POST", f"/celery/workers/{hostname}/pool/restart", status=403, headers=as_viewer)
+    assert denied["error"]["details"]["needed"] == "operator"
+    call(secured, "POST", f"/celery/workers/{hostname}/shutdown", status=403, headers=as_viewer)
+
+    without = client_for(None)
+    for method, path, body in (
+        ("PUT", "/celery/time-limits/tests.add", {"hard": 10}),
+        ("POST", f"/celery/workers/{hostname}/pool/restart", None),
+        ("POST", f"/celery/workers/{hostname}/consumers", {"queue": "q"}),
+        ("DELETE", f"/celery/workers/{hostname}/consumers/q", None),
+        ("POST", f"/celery/workers/{hostname}/shutdown", None),
+        ("GET", f"/celery/workers/{hostname}", None),
+    ):
+        assert call(without, method, path, body, status=409)["error"]["code"] == "no_celery_broker"
+    # Nothing listens on port 1: kombu's OperationalError is the API's 503, not a 500.
+    unreachable = client_for("redis://127.0.0.1:1/0")
+    for method, path, body in (
+        ("POST", f"/celery/workers/{hostname}/pool/restart", None),
+        ("PUT", "/celery/rate-limits/tests.add", {"rate": "1/s"}),
+    ):
+        assert call(unreachable, method, path, body, status=503)["error"]["code"] == "broker_unavailable"
 
 
 def test_queue_table_colours_depths() -> None:
