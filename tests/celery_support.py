@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -119,3 +120,24 @@ def celery_worker(broker: str, name: str, *, pool_restarts: bool = False) -> Ite
         app.close()
         log.close()
         os.unlink(log.name)
+
+
+@contextmanager
+def celery_events(app: Any) -> Iterator[list[dict[str, Any]]]:
+    """Celery's own event receiver on `app`'s broker (a queue of its own), in a thread: yields the list of every
+    event it has received so far, once it hears one (a worker heartbeat, every 2 s) — so it is listening."""
+    events: list[dict[str, Any]] = []
+    with app.connection_for_read() as connection:
+        receiver = app.events.Receiver(
+            connection, handlers={"*": events.append}, node_id=f"tasklens-test-{uuid.uuid4().hex[:8]}"
+        )
+        thread = threading.Thread(
+            target=receiver.capture, kwargs={"limit": None, "timeout": None}, daemon=True
+        )
+        thread.start()
+        try:
+            wait_until(lambda: events, timeout=SAFETY, what="Celery's event receiver to hear a worker")
+            yield events
+        finally:
+            receiver.should_stop = True
+            thread.join(timeout=SAFETY)
