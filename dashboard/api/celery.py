@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from dashboard import access, celerycontrol
 from dashboard.api.context import ctx, respond
 from dashboard.api.errors import ApiError
-from dashboard.api.registry import OWN_AUDIT, Role, actor, endpoint
+from dashboard.api.registry import OWN_AUDIT, Responses, Role, actor, endpoint
 from dashboard.api.schemas import Body, Model, UtcDateTime
 from db import broker_queues
 
@@ -84,6 +84,12 @@ class QueueList(Model):
     items: list[Queue]
 
 
+# What a command answers, and the worker or task type in its path: the same on every endpoint that has them.
+CONFIRMED: Responses = {200: ("the command was sent; the workers that confirmed", ControlSent)}
+HOST_NOTE = {"hostname": "a Celery worker's hostname, e.g. celery@web-1"}
+TASK_NOTE = {"task_name": "a Celery task name, e.g. proj.tasks.add"}
+
+
 def _broker() -> str | None:
     return ctx().svc.settings.celery_broker
 
@@ -130,10 +136,10 @@ def revoke_celery_task(celery_id: str, body: RevokeBody) -> ResponseReturnValue:
     "/celery/rate-limits/<task_name>",
     Role.OPERATOR,
     summary='Set a Celery task type\'s rate limit on every worker ("0" removes it)',
-    responses={200: ("the command was sent; the workers that confirmed", ControlSent)},
+    responses=CONFIRMED,
     errors=(400, 409, 415, 422, 503),
     body=RateLimitBody,
-    path_notes={"task_name": "a Celery task name, e.g. proj.tasks.add"},
+    path_notes=TASK_NOTE,
 )
 def set_celery_rate_limit(task_name: str, body: RateLimitBody) -> ResponseReturnValue:
     workers = _call(lambda: celerycontrol.rate_limit(_broker(), task_name, body.rate))
@@ -145,10 +151,10 @@ def set_celery_rate_limit(task_name: str, body: RateLimitBody) -> ResponseReturn
     "/celery/workers/<hostname>/pool",
     Role.OPERATOR,
     summary="Grow or shrink a Celery worker's pool by a number of processes",
-    responses={200: ("the command was sent; the workers that confirmed", ControlSent)},
+    responses=CONFIRMED,
     errors=(400, 409, 415, 422, 503),
     body=PoolBody,
-    path_notes={"hostname": "a Celery worker's hostname, e.g. celery@web-1"},
+    path_notes=HOST_NOTE,
 )
 def resize_celery_pool(hostname: str, body: PoolBody) -> ResponseReturnValue:
     if body.change == 0:
@@ -178,10 +184,10 @@ def celery_queues() -> ResponseReturnValue:
     "/celery/time-limits/<task_name>",
     Role.OPERATOR,
     summary="Set a Celery task type's soft and hard time limits on every worker (null: no limit)",
-    responses={200: ("the command was sent; the workers that confirmed", ControlSent)},
+    responses=CONFIRMED,
     errors=(400, 409, 415, 422, 503),
     body=TimeLimitBody,
-    path_notes={"task_name": "a Celery task name, e.g. proj.tasks.add"},
+    path_notes=TASK_NOTE,
     audit=OWN_AUDIT,
 )
 def set_celery_time_limit(task_name: str, body: TimeLimitBody) -> ResponseReturnValue:
@@ -200,9 +206,9 @@ def set_celery_time_limit(task_name: str, body: TimeLimitBody) -> ResponseReturn
     "/celery/workers/<hostname>/pool/restart",
     Role.OPERATOR,
     summary="Restart a Celery worker's pool processes (the worker needs worker_pool_restarts; 409 otherwise)",
-    responses={200: ("the command was sent; the workers that confirmed", ControlSent)},
+    responses=CONFIRMED,
     errors=(400, 409, 503),
-    path_notes={"hostname": "a Celery worker's hostname, e.g. celery@web-1"},
+    path_notes=HOST_NOTE,
     audit=OWN_AUDIT,
 )
 def restart_celery_pool(hostname: str) -> ResponseReturnValue:
@@ -217,20 +223,14 @@ def restart_celery_pool(hostname: str) -> ResponseReturnValue:
     "/celery/workers/<hostname>/consumers",
     Role.OPERATOR,
     summary="Make a Celery worker consume from a queue too",
-    responses={200: ("the command was sent; the workers that confirmed", ControlSent)},
+    responses=CONFIRMED,
     errors=(400, 409, 415, 422, 503),
     body=ConsumerBody,
-    path_notes={"hostname": "a Celery worker's hostname, e.g. celery@web-1"},
+    path_notes=HOST_NOTE,
     audit=OWN_AUDIT,
 )
 def add_celery_consumer(hostname: str, body: ConsumerBody) -> ResponseReturnValue:
-    broker, queue = _broker(), body.queue
-    return _control(
-        "add_consumer",
-        f"celery-worker:{hostname}",
-        lambda: celerycontrol.add_consumer(broker, hostname, queue),
-        queue=queue,
-    )
+    return _consume(celerycontrol.add_consumer, hostname, body.queue)
 
 
 @endpoint(
@@ -238,9 +238,9 @@ def add_celery_consumer(hostname: str, body: ConsumerBody) -> ResponseReturnValu
     "/celery/workers/<hostname>/consumers/<queue>",
     Role.OPERATOR,
     summary="Make a Celery worker stop consuming from a queue",
-    responses={200: ("the command was sent; the workers that confirmed", ControlSent)},
+    responses=CONFIRMED,
     errors=(400, 409, 503),
-    path_notes={"hostname": "a Celery worker's hostname, e.g. celery@web-1", "queue": "the queue's name"},
+    path_notes={**HOST_NOTE, "queue": "the queue's name"},
     audit=OWN_AUDIT,
 )
 def cancel_celery_consumer(hostname: str, queue: str) -> ResponseReturnValue:
@@ -248,12 +248,16 @@ def cancel_celery_consumer(hostname: str, queue: str) -> ResponseReturnValue:
         raise ApiError(
             400, "bad_parameter", "a queue name has 1 to 200 characters, no spaces", parameter="queue"
         )
+    return _consume(celerycontrol.cancel_consumer, hostname, queue)
+
+
+def _consume(
+    command: Callable[[str | None, str, str], list[str]], hostname: str, queue: str
+) -> ResponseReturnValue:
+    """Add or cancel (`command`) a queue one worker consumes; audited under the command's name."""
     broker = _broker()
     return _control(
-        "cancel_consumer",
-        f"celery-worker:{hostname}",
-        lambda: celerycontrol.cancel_consumer(broker, hostname, queue),
-        queue=queue,
+        command.__name__, f"celery-worker:{hostname}", lambda: command(broker, hostname, queue), queue=queue
     )
 
 
@@ -264,7 +268,7 @@ def cancel_celery_consumer(hostname: str, queue: str) -> ResponseReturnValue:
     summary="Shut a Celery worker down warm (it finishes its running tasks); it never answers, so workers is []",
     responses={200: ("the command was sent", ControlSent)},
     errors=(400, 409, 503),
-    path_notes={"hostname": "a Celery worker's hostname, e.g. celery@web-1"},
+    path_notes=HOST_NOTE,
     audit=OWN_AUDIT,
 )
 def shutdown_celery_worker(hostname: str) -> ResponseReturnValue:
@@ -279,7 +283,7 @@ def shutdown_celery_worker(hostname: str) -> ResponseReturnValue:
     summary="What a Celery worker runs with, asked over the broker: pool, queues, task types and their limits",
     responses={200: ("the worker's answer", WorkerInfo)},
     errors=(400, 404, 409, 503),
-    path_notes={"hostname": "a Celery worker's hostname, e.g. celery@web-1"},
+    path_notes=HOST_NOTE,
 )
 def celery_worker_info(hostname: str) -> ResponseReturnValue:
     broker = _broker()
