@@ -22,9 +22,10 @@ from tests.helpers import REPO_ROOT, clean_env, stop_process, wait_until
 REDIS_URL = os.environ.get("TASKLENS_TEST_CELERY_REDIS", "redis://127.0.0.1:6379/14")
 RABBIT_HOST = "127.0.0.1:5672"
 # The bound of every wait in the Celery tests: a safety net only, as each wait ends on its condition (a worker
-# answering, a task recorded). Generous, because a loaded machine (load 14 on 2 cores) makes a Celery worker and
-# the source take many times their usual second or two; a stuck wait still fails, with what it waited for.
-SAFETY = 300.0
+# answering, a task recorded). Generous — twice the 60 s that ran out at load 14 on 2 cores, where a Celery worker
+# and the source take many times their usual second or two — yet under pytest's 300 s per test, so a stalled wait
+# fails with what it waited for and how far it got, not a bare timeout.
+SAFETY = 120.0
 
 
 def _unavailable(what: str) -> None:

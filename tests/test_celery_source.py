@@ -220,6 +220,11 @@ def kill_and_restart(broker: str, celery_app: Any, tmp_path: Any, *, lossless: b
             query = select(func.count()).select_from(Task).where(Task.external_id.in_(ids))
             return int(s.scalar(query.where(Task.status == "completed")) or 0)
 
+    def recorded(ids: list[str]) -> dict[str, int]:
+        with db.reading() as s:
+            query = select(Task.status, func.count()).where(Task.external_id.in_(ids)).group_by(Task.status)
+            return {status: int(n) for status, n in s.execute(query)}
+
     def start() -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         # Consuming: the Celery worker answered the consumer's wake-up with a heartbeat, seen after `since`.
@@ -247,7 +252,11 @@ def kill_and_restart(broker: str, celery_app: Any, tmp_path: Any, *, lossless: b
             lambda: completed(expected) == len(expected),
             timeout=SAFETY,
             what="the tasks recorded",
-            describe=lambda: f"{completed(expected)} of {len(expected)} recorded completed",
+            describe=lambda: (
+                f"completed: {completed(before)}/{len(before)} sent before the kill, "
+                f"{completed(during)}/{len(during)} while down, {completed(after)}/{len(after)} after; "
+                f"recorded at all: {recorded(expected)}"
+            ),
         )
         with db.reading() as s:
             per_task = s.execute(
