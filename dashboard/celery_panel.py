@@ -7,7 +7,6 @@ ask first. The work is in `task_act`, `worker_act` and `worker_info`; the callba
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +22,6 @@ from db.states import TaskKind
 
 ROLE = "operator"
 HIDDEN = {"display": "none"}
-QUEUE_NAME = re.compile(r"^[^\s]{1,200}$")
 
 # The task page's card.
 TASK_CARD = "celery-task-card"
@@ -290,7 +288,7 @@ def worker_act(svc: Services, action: str, hostname: str, queue: Any) -> dbc.Ale
     if action == "shutdown":
         return send(svc, action, target, lambda: celerycontrol.shutdown(broker, hostname))
     name = str(queue or "").strip()
-    if not QUEUE_NAME.match(name):
+    if not celerycontrol.QUEUE_NAME.match(name):
         return _alert("Name the queue first (no spaces).", "warning")
     consume = celerycontrol.add_consumer if action == "add_consumer" else celerycontrol.cancel_consumer
     return send(svc, action, target, lambda: consume(broker, hostname, name), {"queue": name})

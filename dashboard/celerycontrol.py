@@ -12,6 +12,7 @@ from typing import Any
 
 RATE = re.compile(r"^(0|\d+(\.\d+)?(/[smh])?)$")
 SIGNALS = ("SIGTERM", "SIGKILL", "SIGINT", "SIGQUIT", "SIGUSR1")
+QUEUE_NAME = re.compile(r"^[^\s]{1,200}$")  # a queue to add or cancel: no spaces, as AMQP and Redis names go
 
 
 class NoBroker(RuntimeError):

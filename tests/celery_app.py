@@ -17,6 +17,8 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_prefetch_multiplier=1,
     task_send_sent_event=True,  # queue and routing key reach TaskLens with task-sent
+    # Off unless asked for: the API's pool restart is refused by a worker without it (409) and confirmed by one with.
+    worker_pool_restarts=os.environ.get("TASKLENS_TEST_CELERY_POOL_RESTARTS") == "1",
 )
 
 

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,11 @@ from tests.helpers import REPO_ROOT, clean_env, stop_process, wait_until
 
 REDIS_URL = os.environ.get("TASKLENS_TEST_CELERY_REDIS", "redis://127.0.0.1:6379/14")
 RABBIT_HOST = "127.0.0.1:5672"
+# The bound of every wait in the Celery tests: a safety net only, as each wait ends on its condition (a worker
+# answering, a task recorded). Generous — twice the 60 s that ran out at load 14 on 2 cores, where a Celery worker
+# and the source take many times their usual second or two — yet under pytest's 300 s per test, so a stalled wait
+# fails with what it waited for and how far it got, not a bare timeout.
+SAFETY = 120.0
 
 
 def _unavailable(what: str) -> None:
@@ -66,10 +72,12 @@ def rabbit_broker() -> Iterator[str]:
 
 
 @contextmanager
-def celery_worker(broker: str, name: str) -> Iterator[Any]:
+def celery_worker(broker: str, name: str, *, pool_restarts: bool = False) -> Iterator[Any]:
     """A real Celery worker process (prefork, 2 processes, task events on) of tests/celery_app.py; yields the
-    app, bound to `broker`, once the worker answers a ping."""
-    env = clean_env(TASKLENS_TEST_CELERY_BROKER=broker)
+    app, bound to `broker`, once the worker answers a ping. `pool_restarts`: it accepts pool_restart."""
+    env = clean_env(
+        TASKLENS_TEST_CELERY_BROKER=broker, TASKLENS_TEST_CELERY_POOL_RESTARTS="1" if pool_restarts else "0"
+    )
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"celery-{name}-{os.getpid()}.log", "w+")  # noqa: SIM115
     proc = subprocess.Popen(
         [
@@ -106,10 +114,31 @@ def celery_worker(broker: str, name: str) -> Iterator[Any]:
         return bool(app.control.ping(destination=[f"{name}@{os.uname().nodename}"], timeout=0.5))
 
     try:
-        wait_until(pinged, timeout=60, what="the Celery worker to answer a ping")
+        wait_until(pinged, timeout=SAFETY, what="the Celery worker to answer a ping")
         yield app
     finally:
         stop_process(proc, timeout=20)
         app.close()
         log.close()
         os.unlink(log.name)
+
+
+@contextmanager
+def celery_events(app: Any) -> Iterator[list[dict[str, Any]]]:
+    """Celery's own event receiver on `app`'s broker (a queue of its own), in a thread: yields the list of every
+    event it has received so far, once it hears one (a worker heartbeat, every 2 s) — so it is listening."""
+    events: list[dict[str, Any]] = []
+    with app.connection_for_read() as connection:
+        receiver = app.events.Receiver(
+            connection, handlers={"*": events.append}, node_id=f"tasklens-test-{uuid.uuid4().hex[:8]}"
+        )
+        thread = threading.Thread(
+            target=receiver.capture, kwargs={"limit": None, "timeout": None}, daemon=True
+        )
+        thread.start()
+        try:
+            wait_until(lambda: events, timeout=SAFETY, what="Celery's event receiver to hear a worker")
+            yield events
+        finally:
+            receiver.should_stop = True
+            thread.join(timeout=SAFETY)

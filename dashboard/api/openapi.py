@@ -24,11 +24,13 @@ ERRORS = {
     403: "the token's role is below the one this operation needs (x-required-role)",
     404: "no such task, invocation or path",
     405: "the path takes other methods (see Allow)",
-    409: "the task's state does not allow it (an illegal transition; a duplicate key)",
+    409: "the task's state does not allow it (an illegal transition; a duplicate key); for /celery, no broker"
+    " is configured or the worker refused",
     413: "the body is too large",
     415: "the body is not application/json",
     422: "a field of the body is invalid (details.field names it)",
     429: "too many requests from this token or address (see Retry-After)",
+    503: "a service it needs cannot be reached now (for /celery, the Celery broker)",
 }
 # Answers any operation may give: access control and the rate limit (dashboard/api/registry.py guard).
 GUARD_ERRORS = (401, 403, 429)
