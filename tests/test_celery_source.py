@@ -353,6 +353,43 @@ def test_rabbitmq(tmp_path: Any) -> None:
             src.close()
 
 
+def test_rabbitmq_events_wait_for_the_consumer_past_celerys_ttl(tmp_path: Any) -> None:
+    """Events sent while TaskLens is away wait in its RabbitMQ queue however long that is. Celery's receivers
+    give their queues a 5 s message TTL, which dropped the events of tasks run while the source restarted on
+    a busy machine; a queue an earlier TaskLens declared that way is re-created without it."""
+    from kombu import Connection, Exchange, Queue
+
+    name = "celeryev.tasklens"
+    with rabbit_broker() as url, celery_worker(url, f"tl18ttl-{uuid.uuid4().hex[:6]}") as app:
+        with Connection(url) as conn:  # the queue as an earlier TaskLens left it, Celery's 5 s TTL on it
+            Queue(
+                name,
+                Exchange("celeryev", type="topic"),
+                routing_key="#",
+                durable=True,
+                auto_delete=False,
+                message_ttl=5.0,
+                expires=86_400.0,
+            ).bind(conn.default_channel).declare()
+        db_url = sqlite_database(tmp_path)
+        src = Source(db_url, url)  # re-creates the queue rather than failing on its arguments
+        first = app.send_task("tests.add", args=(1, 2))
+        assert src.wait_ended(first.id).result == "3"
+        src.close()
+
+        late = app.send_task("tests.add", args=(2, 3))
+        with Connection(url) as conn:
+            waiting = Queue(name).bind(conn.default_channel)
+            wait_until(lambda: waiting.queue_declare(passive=True).message_count >= 4, SAFETY, "its events")
+        time.sleep(6)  # what is under test is a time: longer than Celery's 5 s message TTL
+        src = Source(db_url, url)
+        try:
+            ended = src.wait_ended(late.id)
+            assert (ended.status, ended.result) == ("completed", "5")
+        finally:
+            src.close()
+
+
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [

@@ -40,9 +40,32 @@ ENABLE_EVENTS_EVERY = 30.0
 # The event queue is durable so events sent while no TaskLens consumes wait for it, but it goes away after a
 # day without a consumer (RabbitMQ's x-expires), so an abandoned installation does not fill the broker.
 QUEUE_EXPIRES = 86_400.0
+# No message TTL on it: Celery's receivers default to 5 s (event_queue_ttl), so events that waited longer — a
+# consumer restarting, or a busy machine — were silently dropped by RabbitMQ. Whether an old event is still
+# worth recording is the recorder's business, not the broker's.
+QUEUE_TTL = None
 FIRST_BACKOFF, MAX_BACKOFF = 0.5, 30.0
 # How often the broker's queue lengths are measured (the Agents page and the broker_queue_depth alert read them).
 MEASURE_QUEUES_EVERY = 10.0
+
+
+def declare_event_queue(conn: Any, queue: Any) -> None:
+    """Declares the event queue on RabbitMQ. One declared by an earlier TaskLens carries Celery's 5 s message
+    TTL, and RabbitMQ refuses to redeclare a queue with other arguments (PRECONDITION_FAILED): that queue is
+    deleted and declared again (what it held was at most 5 s of events)."""
+    from amqp.exceptions import PreconditionFailed
+
+    channel = conn.channel()
+    try:
+        queue.bind(channel).declare()
+    except PreconditionFailed:
+        log.warning("Celery source: re-creating the event queue %s without a message TTL", queue.name)
+        channel = conn.channel()  # the broker closed the channel that asked
+        queue.bind(channel).delete()
+        queue.bind(channel).declare()
+    finally:
+        with contextlib.suppress(Exception):
+            channel.close()
 
 
 def masked(broker: str) -> str:
@@ -138,6 +161,7 @@ class CeleryConsumer:
         from kombu.messaging import Consumer
 
         app = Celery("tasklens-celery-source", broker=self.broker, set_as_current=False)
+        app.conf.event_queue_ttl = QUEUE_TTL  # the receiver reads None as "Celery's default": set it here
         with Connection(self.broker, connect_timeout=5) as conn:  # type: ignore[no-untyped-call]
             conn.ensure_connection(max_retries=1)
             receiver = app.events.Receiver(
@@ -148,10 +172,12 @@ class CeleryConsumer:
                 queue_exclusive=False,
                 queue_expires=QUEUE_EXPIRES,
             )
+            amqp = conn.transport.driver_type == "amqp"
+            if amqp:
+                declare_event_queue(conn, receiver.queue)
             channel = conn.channel()
             # Acknowledgements only where the broker keeps messages for them (AMQP); Redis pub/sub has none,
             # and kombu's emulated ones would re-queue a fanout message into a list nobody reads.
-            amqp = conn.transport.driver_type == "amqp"
             consumer = Consumer(  # type: ignore[no-untyped-call]
                 channel,
                 queues=[receiver.queue],
