@@ -259,6 +259,5 @@ DASH_IDLE = """() => {
 
 def wait_dash_idle(page: Page, timeout_ms: int = TIMEOUT_MS) -> None:
     """Until Dash has drawn the page: its layout is in, no callback is queued or running, fonts are loaded.
-    ("networkidle" is 500 ms without a request: on a busy machine the renderer's own start-up is longer, so it
-    fired before the page's callbacks had even been sent.)"""
+    ("networkidle" is only 500 ms without a request: on a busy machine a page can still be mid-draw then.)"""
     page.wait_for_function(DASH_IDLE, timeout=timeout_ms)
