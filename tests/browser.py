@@ -260,3 +260,18 @@ def screenshot(page: Page, name: str) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+DASH_IDLE = """() => {
+    const s = window.store && window.store.getState();
+    if (!s || !s.layout || s.isLoading || document.fonts.status !== 'loaded') return false;
+    const cb = s.callbacks || {};
+    return ['requested', 'prioritized', 'blocked', 'executing', 'watched', 'executed']
+        .every(k => !(cb[k] && cb[k].length));
+}"""
+
+
+def wait_dash_idle(page: Page, timeout_ms: int = TIMEOUT_MS) -> None:
+    """Until Dash has drawn the page: its layout is in, no callback is queued or running, fonts are loaded.
+    ("networkidle" is only 500 ms without a request: on a busy machine a page can still be mid-draw then.)"""
+    page.wait_for_function(DASH_IDLE, timeout=timeout_ms)

@@ -17,7 +17,7 @@ from db.models import Task
 from db.states import TaskKind
 from db.task_schedules import ScheduleSpec
 from db.timeutil import utcnow
-from tests.browser import AppFactory, BrowserPage, eventually, open_page
+from tests.browser import AppFactory, BrowserPage, eventually, open_page, wait_dash_idle
 from worker.history import generate_history
 
 PAGES = (
@@ -60,7 +60,7 @@ def test_no_page_scrolls_sideways(sqlite_app: AppFactory, tab: BrowserPage) -> N
         page.set_viewport_size({"width": width, "height": 900})
         for path in PAGES:
             open_page(page, app.url + path.format(worker=quote(str(worker), safe="")))
-            page.wait_for_load_state("networkidle")
+            wait_dash_idle(page)  # measured once drawn, not mid-draw
             found = page.evaluate(OVERFLOW)
             assert found["scroll"] <= found["width"], (width, path, found)
     tab.watch.assert_clean()

@@ -9,9 +9,9 @@
   var MODAL = "shortcuts";
   var KEYS = "shortcut-keys";
   var SEARCH = ["filter-text", "jump-to-task"]; // the tasks table's filter where there is one, else the navbar's
-  var G_WAIT_MS = 1500; // how long `g` waits for its letter
+  var G_WAIT_MS = 1500; // how long after the page took `g` its letter may be pressed
 
-  var gAt = 0;
+  var gAt = 0; // when the page took the `g` (performance.now()), 0 when no `g` waits
 
   function typing(el) {
     if (!el || el === document.body) return false;
@@ -71,7 +71,11 @@
     if (document.querySelector(".modal.show") && e.key !== "?") return; // a dialog has the keyboard
     var key = e.key;
     var handled = false;
-    if (gAt && Date.now() - gAt <= G_WAIT_MS && key.length === 1) {
+    // The letter counts by when it was pressed (e.timeStamp), against when the page took the `g`: while the
+    // page is busy drawing (a slow laptop, a page change just made) keys wait their turn, and measured on
+    // the handler's clock a quick `g t` took longer than G_WAIT_MS and was lost.
+    var at = e.timeStamp || performance.now();
+    if (gAt && at - gAt <= G_WAIT_MS && key.length === 1) {
       gAt = 0;
       handled = go(key.toLowerCase());
     } else if (key === "/") {
@@ -80,12 +84,18 @@
       var open = layoutProps(MODAL);
       handled = setProps(MODAL, { is_open: !(open && open.is_open) });
     } else if (key === "g") {
-      gAt = Date.now();
+      gAt = performance.now();
       handled = true;
     } else {
       gAt = 0;
     }
     if (handled) e.preventDefault(); // `/` must not land in the field it just focused
+  });
+
+  // The window opens once the page has taken the whole `g` (its release too): a letter pressed while the
+  // page still had the `g` queued is in time however long the page was busy.
+  document.addEventListener("keyup", function (e) {
+    if (gAt && e.key === "g") gAt = performance.now();
   });
 
   window.tasklensKeys = { typing: typing }; // for tests
