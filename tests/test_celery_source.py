@@ -357,7 +357,8 @@ def test_rabbitmq_events_wait_for_the_consumer_past_celerys_ttl(tmp_path: Any) -
     """Events sent while TaskLens is away wait in its RabbitMQ queue however long that is. Celery's receivers
     give their queues a 5 s message TTL, which dropped the events of tasks run while the source restarted on
     a busy machine; a queue an earlier TaskLens declared that way is re-created without it."""
-    from kombu import Connection, Exchange, Queue
+    from kombu.connection import Connection
+    from kombu.entity import Exchange, Queue
 
     name = "celeryev.tasklens"
     with rabbit_broker() as url, celery_worker(url, f"tl18ttl-{uuid.uuid4().hex[:6]}") as app:
