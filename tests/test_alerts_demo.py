@@ -32,7 +32,7 @@ def test_demo_budget_crossing_and_failure_rate_fire(db_url: str) -> None:
         rate = next(r for r in list_rules(session) if r.kind == "failure_rate")
         # Fire at once, not after the built-in's minute pending.
         update_rule(session, rate.id, {"for_seconds": 0}, utcnow())
-        budgets.add_budget(session, "tiny", "day", 0.0001)
+        budgets.add_budget(session, "tiny", "day", budgets.MIN_LIMIT_USD)  # crossed by the first calls
     db.dispose()
     with receiver() as hook:
         app = start_live_app(db_url, alert_eval_seconds=0.2, alert_webhook_url=hook.url + "/hook")
