@@ -10,6 +10,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from db.feed import COLUMNS, FeedEvent
 from db.frames import to_frame
 from db.models import Activity, Invocation, Task, TaskEvent, WriteStat
 from db.sqlfuncs import seconds_between
@@ -130,6 +131,39 @@ def activity(session: Session, task_id: int, limit: int = 300) -> pd.DataFrame:
     ).all()
     frame = to_frame(rows, ["id", "at", "type", "stream", "message", "invocation_id"])
     return frame.iloc[::-1].reset_index(drop=True)
+
+
+def one_snapshot(session: Session) -> None:
+    """Makes the session's later reads one snapshot: on PostgreSQL each statement of a READ COMMITTED
+    transaction sees the commits made since the last, so lines read by one and seqs read by the next could
+    disagree. (A SQLite read transaction is one snapshot already.) Call before the session's first read."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def activity_seqs(session: Session, task_id: int, after: int) -> list[int]:
+    """Seqs of the task's activity events after `after`: which of them a load of its lines already holds."""
+    e = TaskEvent.__table__.c
+    return list(
+        session.scalars(
+            select(e.seq)
+            .where(e.task_id == task_id, e.type == EventType.ACTIVITY.value, e.seq > after)
+            .order_by(e.seq)
+        )
+    )
+
+
+def activity_events(session: Session, task_id: int, after: int, upto: int, limit: int) -> list[FeedEvent]:
+    """The task's first `limit` activity events with after < seq <= upto, in seq order (what a live page
+    appends)."""
+    e = TaskEvent.__table__.c
+    rows = session.execute(
+        select(*COLUMNS)
+        .where(e.task_id == task_id, e.type == EventType.ACTIVITY.value, e.seq > after, e.seq <= upto)
+        .order_by(e.seq)
+        .limit(limit)
+    )
+    return [FeedEvent(*row) for row in rows]
 
 
 def write_latency(session: Session, now: datetime, minutes: int = 15) -> tuple[float | None, float | None]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from dash.exceptions import PreventUpdate
 
 from dashboard import ids
+from dashboard.bridge import ChangeFeed
 from dashboard.pages import overview, submit, task_detail, tasks
 from dashboard.server import toasts
 from dashboard.services import Services
@@ -15,6 +18,7 @@ from db.ops import ActivityLine
 from db.queries import get_task, latest_seq
 from db.states import TaskStatus
 from db.timeutil import utcnow
+from db.writes import apply_ops
 from tests.builders import make_task
 from tests.test_components import texts
 
@@ -75,36 +79,97 @@ def test_detail_refresh(svc: Services) -> None:
     assert "Task not found" in texts(missing[0])
 
 
+def _push(seq: int, *activity: tuple[int, int, str]) -> dict[str, Any]:
+    """A push as assets/live.js flushes it: the client's seq, and the activity lines (seq, task, message)."""
+    lines = [{"seq": s, "task_id": t, "type": "output", "message": m, "at": "x"} for s, t, m in activity]
+    return {"reason": "events", "seq": seq, "tasks": sorted({t for _, t, _ in activity}), "activity": lines}
+
+
+def _appended(patch: Any) -> list[str]:
+    ops = patch.to_plotly_json()["operations"]
+    assert len(ops) == 1 and ops[0]["operation"] == "Extend"
+    return [texts(line)[-1] for line in ops[0]["params"]["value"]]
+
+
 def test_activity_stream_loads_then_appends_once(svc: Services) -> None:
     task_id = make_task(svc.db, created=utcnow(), status=TaskStatus.RUNNING)
+    other = make_task(svc.db, created=utcnow(), status=TaskStatus.RUNNING)
     svc.recorder.record(task_id, ActivityLine("first"))
     lines, cursor = task_detail.stream(svc, None, task_id, False, None, None)
     assert [texts(line)[-1] for line in lines] == ["first"]
     with svc.db.reading() as s:
         seq = latest_seq(s)
-    assert cursor == {"seq": seq, "count": 1}
-    pushed = {
-        "reason": "events",
-        "tasks": [task_id],
-        "activity": [
-            {
-                "seq": seq,
-                "task_id": task_id,
-                "type": "output",
-                "message": "first",
-                "at": "x",
-            },  # already shown
-            {"seq": seq + 1, "task_id": task_id, "type": "output", "message": "second", "at": "x"},
-            {"seq": seq + 2, "task_id": task_id + 1, "type": "output", "message": "other task", "at": "x"},
-        ],
-    }
+    assert cursor == {"seq": seq, "count": 1, "seen": []}
+    svc.recorder.record(task_id, ActivityLine("second"))
+    svc.recorder.record(other, ActivityLine("other task"))
+    pushed = _push(
+        seq + 2, (seq, task_id, "first"), (seq + 1, task_id, "second"), (seq + 2, other, "other task")
+    )
     patch, cursor2 = task_detail.stream(svc, pushed, task_id, False, cursor, ids.SIGNAL)
-    ops = patch.to_plotly_json()["operations"]
-    assert len(ops) == 1 and ops[0]["operation"] == "Extend"
-    assert [texts(line)[-1] for line in ops[0]["params"]["value"]] == ["second"]
-    assert cursor2 == {"seq": seq + 1, "count": 2}
+    assert _appended(patch) == ["second"]  # "first" is already shown
+    assert cursor2 == {"seq": seq + 2, "count": 2, "seen": []}
     with pytest.raises(PreventUpdate):
         task_detail.stream(svc, pushed, task_id, True, cursor2, ids.SIGNAL)  # paused
+
+
+def test_activity_stream_survives_a_dropped_callback(svc: Services) -> None:
+    """Dash drops the result of a callback still running when a newer push fires it again (a loaded box: two
+    flushes 250 ms apart, a callback slower than that). The newer push carries only its own lines; the page
+    must still show the dropped push's lines (seen in the browser: "step 5 done" and "step 6 done" missing)."""
+    task_id = make_task(svc.db, created=utcnow(), status=TaskStatus.RUNNING)
+    svc.recorder.record(task_id, ActivityLine("step 1 done"))
+    _lines, cursor = task_detail.stream(svc, None, task_id, False, None, None)
+    svc.recorder.record(task_id, ActivityLine("step 2 done"))
+    with svc.db.reading() as s:
+        second = latest_seq(s)
+    task_detail.stream(
+        svc, _push(second, (second, task_id, "step 2 done")), task_id, False, cursor, ids.SIGNAL
+    )
+    # ... that result dropped: the cursor state is still the first load's.
+    svc.recorder.record(task_id, ActivityLine("step 3 done"))
+    with svc.db.reading() as s:
+        third = latest_seq(s)
+    pushed = _push(third, (third, task_id, "step 3 done"))
+    patch, moved = task_detail.stream(svc, pushed, task_id, False, cursor, ids.SIGNAL)
+    assert _appended(patch) == ["step 2 done", "step 3 done"]
+    assert moved["seq"] == third and moved["count"] == 3
+    # A push with no line of this task (its completion) still brings lines a dropped push carried.
+    svc.recorder.record(task_id, ActivityLine("step 4 done"))
+    with svc.db.reading() as s:
+        fourth = latest_seq(s)
+    finished = {"reason": "events", "seq": fourth, "tasks": [task_id], "activity": []}
+    patch, moved = task_detail.stream(svc, finished, task_id, False, moved, ids.SIGNAL)
+    assert _appended(patch) == ["step 4 done"]
+
+
+def test_activity_first_load_misses_no_line_still_in_flight(svc: Services) -> None:
+    """PostgreSQL takes a seq at INSERT and shows it at COMMIT: a line whose transaction is still open while
+    another task's later seq is committed must reach the page once it commits, though the page's first load
+    already saw the higher seq."""
+    if svc.db.is_sqlite:
+        pytest.skip("SQLite serialises writers: a later seq never commits first")
+    # A feed that waits on a hole for the whole test, however loaded the machine.
+    svc = Services(svc.settings, svc.db, svc.recorder, ChangeFeed(svc.db, svc.recorder.hub, gap_timeout=600))
+    task_id = make_task(svc.db, created=utcnow(), status=TaskStatus.RUNNING)
+    other = make_task(svc.db, created=utcnow(), status=TaskStatus.RUNNING)
+    svc.recorder.record(task_id, ActivityLine("before"))
+    stop = threading.Event()
+    svc.feed.start(stop)
+    try:
+        with svc.recorder.transaction() as late:
+            apply_ops(late, task_id, [ActivityLine("late")], actor="test")  # seq n, not committed yet
+            svc.recorder.record(other, ActivityLine("other"))  # seq n + 1, committed
+            with svc.db.reading() as s:
+                highest = latest_seq(s)
+            lines, cursor = task_detail.stream(svc, None, task_id, False, None, None)
+            assert [texts(line)[-1] for line in lines] == ["before"]
+        # Committed now: the client hears seq n (the feed waited on the hole) and pushes.
+        pushed = _push(highest, (highest - 1, task_id, "late"), (highest, other, "other"))
+        patch, moved = task_detail.stream(svc, pushed, task_id, False, cursor, ids.SIGNAL)
+        assert _appended(patch) == ["late"]
+        assert moved["count"] == 2
+    finally:
+        svc.feed.close()
 
 
 def test_cancel_and_retry_buttons(svc: Services) -> None:

@@ -17,9 +17,10 @@ from dashboard.components.cards import header_with
 from dashboard.components.download import download_link, export_url
 from dashboard.services import Services
 from db import calls, task_pages, taskdetail
+from db.feed import FeedEvent
 from db.queries import get_task, latest_seq
 from db.states import IllegalTransition
-from db.timeutil import utcnow
+from db.timeutil import iso, utcnow
 from db.writes import TaskNotFound
 
 PATH_TEMPLATE = "/tasks/<task_id>"
@@ -263,31 +264,60 @@ def stream(
     signal: dict[str, Any] | None,
     task_id: int,
     paused: bool,
-    cursor: dict[str, int] | None,
+    cursor: dict[str, Any] | None,
     triggered: str | None,
-) -> tuple[Any, dict[str, int]]:
-    """Appends pushed activity lines (a Patch) after a first load from the database; never twice (by seq)."""
+) -> tuple[Any, dict[str, Any]]:
+    """Appends activity lines (a Patch) after a first load from the database; each line once, none lost.
+
+    A push only says that something changed up to its seq: the lines come from the event log, every one of
+    this task's after the cursor up to that seq. A push's own lines would not do: Dash drops the result of a
+    callback still running when a newer push fires it again, and the newer push carries only its own lines.
+    The cursor is a seq the change feed has read past, never merely the highest seq (on PostgreSQL a lower
+    seq can commit after a higher one); `seen` holds the lines past it that the first load already drew."""
     if paused:
         raise dash.exceptions.PreventUpdate
     if cursor and triggered == ids.SIGNAL and signal and 0 < cursor["count"] < MAX_LINES:
-        fresh = [
-            a
-            for a in signal.get("activity") or []
-            if a.get("task_id") == task_id and a.get("seq", 0) > cursor["seq"]
-        ]
-        if not fresh:
+        if _untouched(signal, task_id, triggered) and not _has_activity(signal, task_id):
             raise dash.exceptions.PreventUpdate
+        seen = set(cursor.get("seen") or ())
+        with svc.db.reading() as session:
+            upto = signal.get("seq") or _read_past(svc, session)
+            if upto <= cursor["seq"]:
+                raise dash.exceptions.PreventUpdate
+            found = taskdetail.activity_events(session, task_id, cursor["seq"], upto, MAX_LINES)
+        fresh = [ev for ev in found if ev.seq not in seen]
+        if len(found) == MAX_LINES:
+            upto = found[-1].seq  # the rest on the next push
+        moved = {"seq": upto, "count": cursor["count"] + len(fresh), "seen": [s for s in seen if s > upto]}
+        if not fresh:
+            return dash.no_update, moved
         patch = Patch()
-        patch.extend([detail.activity_line(a.get("at"), a.get("type"), a.get("message")) for a in fresh])
-        return patch, {"seq": fresh[-1]["seq"], "count": cursor["count"] + len(fresh)}
+        patch.extend([_line(ev) for ev in fresh])
+        return patch, moved
     # First load, resume after a pause, or too many lines: the newest lines from the database.
     with svc.db.reading() as session:
-        seq = latest_seq(session)
+        taskdetail.one_snapshot(session)  # the lines and `seen` from the same commits
+        seq = _read_past(svc, session)
+        drawn = taskdetail.activity_seqs(session, task_id, seq)
         frame = taskdetail.activity(session, task_id, INITIAL_LINES)
     lines: list[Any] = detail.activity_lines(frame)
     if not lines:
         lines = [html.Div("no activity yet", className="text-muted small activity-empty")]
-    return lines, {"seq": seq, "count": len(frame)}
+    return lines, {"seq": seq, "count": len(frame), "seen": drawn}
+
+
+def _read_past(svc: Services, session: Any) -> int:
+    """A seq every event up to which is committed (or abandoned): the change feed's cursor, which stops at
+    a hole in the sequence; the newest seq where no feed runs (SQLite serialises writers: no holes)."""
+    return svc.feed.cursor if svc.feed.started else latest_seq(session)
+
+
+def _line(ev: FeedEvent) -> Any:
+    return detail.activity_line(iso(ev.at), ev.payload.get("type"), ev.payload.get("message"))
+
+
+def _has_activity(signal: dict[str, Any], task_id: int) -> bool:
+    return any(a.get("task_id") == task_id for a in signal.get("activity") or [])
 
 
 def act(svc: Services, action: str | None, task_id: int) -> Any:
