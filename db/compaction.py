@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, delete, func, insert, select, text, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from db import archive, retention, rollups
@@ -48,8 +48,7 @@ def compact(
     at = retention.cutoff(now, days)
     rollups.refresh_in_steps(transaction, now)  # events_hourly complete up to now
     with transaction() as session:
-        if session.get_bind().dialect.name == "postgresql":  # wait for a refresh that read the old mark
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": rollups.PG_LOCK})
+        rollups.serialise(session)  # wait for a refresh that read the old mark
         _mark(session, at, now)
     after = 0
     while True:

@@ -115,9 +115,8 @@ def freeze(transaction: Transaction, now: datetime, at: datetime) -> datetime:
     hours before the horizon, so the deletes that follow cannot change an answer read from the rollups."""
     rollups.refresh_in_steps(transaction, now)
     with transaction() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            # A refresh running now read the old horizon: wait for it, as it could redo an hour being pruned.
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": rollups.PG_LOCK})
+        # A refresh running now read the old horizon: wait for it, as it could redo an hour being pruned.
+        rollups.serialise(session)
         until = refreshed_until(session)
         if until is None or until < at:
             raise RetentionError(f"the analytics rollups reach {until}, not the cut-off {at}: nothing pruned")

@@ -56,6 +56,23 @@ def floor_day(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def serialise(session: Session) -> None:
+    """Waits for, then holds until commit, the rollups' PostgreSQL advisory lock: refreshes, folds and what moves
+    their marks (pruning, compaction) run one at a time (on SQLite the write transaction already does)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK})
+
+
+def _stamp(session: Session, lease: JobLease | None, name: str, last_run_at: datetime, last_key: str) -> None:
+    """Records a job's last run in its job_leases row, made on the first run."""
+    if lease is None:
+        session.add(
+            JobLease(name=name, holder=None, expires_at=None, last_run_at=last_run_at, last_key=last_key)
+        )
+    else:
+        lease.last_run_at, lease.last_key = last_run_at, last_key
+
+
 def rebuild(session: Session, since: datetime | None) -> None:
     """Recompute every rollup from `since` (None: all of history) onwards."""
     if since is None:
@@ -209,8 +226,7 @@ def refresh(session: Session, now: datetime, built: bool = False) -> None:
     completed since the last refresh, and the older ones a change since then touched. The hour and day in
     progress are left to the readers, who take them from the source rows (db/rollcut.py). Safe from several
     workers at once: on PostgreSQL an advisory lock serialises them, on SQLite the write transaction does."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK})
+    serialise(session)
     lease = session.get(JobLease, JOB)
     if lease is None or lease.last_run_at is None:
         if not built:
@@ -219,13 +235,7 @@ def refresh(session: Session, now: datetime, built: bool = False) -> None:
             _incremental(session, now, since=now)
     else:
         _incremental(session, now, since=lease.last_run_at)
-    if lease is None:
-        session.add(
-            JobLease(name=JOB, holder=None, expires_at=None, last_run_at=now, last_key=now.isoformat())
-        )
-    else:
-        lease.last_run_at = now
-        lease.last_key = now.isoformat()
+    _stamp(session, lease, JOB, now, now.isoformat())
 
 
 # --- the hour in progress, per minute ----------------------------------------------------------------------
@@ -258,15 +268,15 @@ def fold_minutes(session: Session, now: datetime) -> None:
     as buckets and only the rows after them from the source (db/rollcut.cut). Rows stamped up to SKEW before
     the last fold are looked at again, as the hourly refresh does, for a writer that committed late.
     Serialised with the hourly refresh as that is; nothing until the hourly rollups exist."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK})
+    serialise(session)
     hour_cut = _hour_cut(session)
     if hour_cut is None or now <= hour_cut:
         return
     lease = session.get(JobLease, MINUTE_JOB)
-    known = lease is not None and lease.last_run_at is not None and bool(lease.last_key)
-    since = datetime.fromisoformat(lease.last_key) if lease is not None and known and lease.last_key else None
-    last = lease.last_run_at if lease is not None and known else None
+    since: datetime | None = None
+    last: datetime | None = None
+    if lease is not None and lease.last_run_at is not None and lease.last_key:
+        since, last = datetime.fromisoformat(lease.last_key), lease.last_run_at
     if since is not None and last is not None and since <= hour_cut < last:
         start = max(hour_cut, floor_minute(last - SKEW))
         touched = {m for m in touched_minutes(session, last - SKEW, hour_cut) if m < start}
@@ -282,14 +292,7 @@ def fold_minutes(session: Session, now: datetime) -> None:
     for spec in rollup_spec.SPECS:  # minutes the hourly tables have had for a day
         table = spec.tables["minute"]
         session.execute(delete(table).where(table.c.minute < hour_cut - DAY))
-    if lease is None:
-        session.add(
-            JobLease(
-                name=MINUTE_JOB, holder=None, expires_at=None, last_run_at=until, last_key=since.isoformat()
-            )
-        )
-    else:
-        lease.last_run_at, lease.last_key = until, since.isoformat()
+    _stamp(session, lease, MINUTE_JOB, until, since.isoformat())
 
 
 def refold_minutes(session: Session, since: datetime) -> None:
