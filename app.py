@@ -285,9 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     a = alert_sub.add_parser("unsilence", parents=[common], help="end a silence now")
     a.add_argument("silence_id", type=_positive_int, metavar="ID", help="silence id")
 
-    from db.data_cli import add_parsers as add_data_parsers
-    from db.fleet_cli import add_parsers as add_fleet_parsers
-    from db.schedule_cli import add_parser as add_schedule_parser
+    from cli.data import add_parsers as add_data_parsers
+    from cli.fleet import add_parsers as add_fleet_parsers
+    from cli.schedules import add_parser as add_schedule_parser
 
     add_schedule_parser(sub, common)
     add_fleet_parsers(sub, common)
@@ -325,10 +325,10 @@ class Stack:
     """The parts of one process, opened once from Settings."""
 
     def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
-        from db.changefeed import Hub
-        from db.engine import open_database
-        from db.migrate import upgrade
-        from db.recorder import Recorder
+        from db.core.engine import open_database
+        from db.core.migrate import upgrade
+        from db.live.changefeed import Hub
+        from db.write.recorder import Recorder
 
         self.settings = settings
         self.db = open_database(
@@ -344,7 +344,7 @@ class Stack:
         self.stop = threading.Event()
 
     def watch(self) -> None:
-        from db.changefeed import start_watcher
+        from db.live.changefeed import start_watcher
 
         start_watcher(self.db, self.hub, self.stop)
 
@@ -445,7 +445,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings, *, web: bool, worker: 
 
 
 def configure_logging(settings: Settings) -> None:
-    from db.jsonlog import configure
+    from jsonlog import configure
 
     configure(settings.log_level, settings.log_format)
     for noisy in ("apscheduler", "werkzeug", "alembic"):
@@ -510,8 +510,8 @@ def cmd_celery(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from db.engine import open_database
-    from db.migrate import upgrade
+    from db.core.engine import open_database
+    from db.core.migrate import upgrade
 
     db = open_database(settings.database_url)
     try:
@@ -523,8 +523,8 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
-    from db.ops import TaskSpec
-    from db.states import TaskKind
+    from db.domain.ops import TaskSpec
+    from db.domain.states import TaskKind
 
     if args.from_file:
         return _submit_file(args, settings)
@@ -573,9 +573,9 @@ def _submit_file(args: argparse.Namespace, settings: Settings) -> int:
     """All the file's tasks in one transaction, or none (exit 2 naming the line and field)."""
     from sqlalchemy.exc import IntegrityError
 
-    from db.audit import record
-    from db.taskfile import TaskFileError, read_specs
-    from db.timeutil import utcnow
+    from cli.taskfile import TaskFileError, read_specs
+    from db.access.audit import record
+    from db.core.timeutil import utcnow
 
     try:
         if args.from_file == "-":
@@ -613,16 +613,16 @@ def _submit_file(args: argparse.Namespace, settings: Settings) -> int:
 
 def _audit(stack: Stack, action: str, task_id: int) -> None:
     """The audit row of a task change made here, as the API and the dashboard write theirs (actor `cli`)."""
-    from db.audit import record
-    from db.timeutil import utcnow
+    from db.access.audit import record
+    from db.core.timeutil import utcnow
 
     with stack.db.writing() as session:
         record(session, "cli", action, f"task:{task_id}", {"via": "cli"}, now=utcnow())
 
 
 def _wait_for(stack: Stack, task_id: int, timeout: float | None) -> int:
-    from db.queries import get_task, task_summary
-    from db.states import TaskStatus
+    from db.domain.states import TaskStatus
+    from db.read.queries import get_task, task_summary
 
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
@@ -645,7 +645,7 @@ def _wait_for(stack: Stack, task_id: int, timeout: float | None) -> int:
 
 
 def cmd_task_action(args: argparse.Namespace, settings: Settings) -> int:
-    from db.queries import get_task, task_events, task_summary
+    from db.read.queries import get_task, task_events, task_summary
 
     stack = Stack(settings)
     try:
@@ -703,8 +703,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                 f"{stats.invocations:,} invocations, {stats.activity:,} activity lines) "
                 f"in {stats.seconds:.1f}s"
             )
-            from db import rollups
-            from db.timeutil import utcnow
+            from db.analytics import rollups
+            from db.core.timeutil import utcnow
 
             started = time.monotonic()
             with stack.recorder.transaction() as session:  # the analytics read history through the rollup
@@ -724,7 +724,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import timedelta
 
-    from db.timeutil import utcnow
+    from db.core.timeutil import utcnow
     from reports.cli import ReportArgumentError, parse_request, run
 
     now = utcnow()
@@ -749,7 +749,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
-    from db import token_cli
+    from cli import tokens as token_cli
 
     stack = Stack(settings)
     try:
@@ -766,7 +766,7 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
-    from db import alert_cli
+    from cli import alerts as alert_cli
 
     stack = Stack(settings)
     try:
@@ -787,7 +787,7 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
-    from db import schedule_cli
+    from cli import schedules as schedule_cli
 
     stack = Stack(settings)
     try:
@@ -797,7 +797,7 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_fleet(args: argparse.Namespace, settings: Settings) -> int:
-    from db import fleet_cli
+    from cli import fleet as fleet_cli
 
     stack = Stack(settings)
     try:
@@ -811,7 +811,7 @@ def cmd_fleet(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
-    from db import data_cli
+    from cli import data as data_cli
 
     stack = Stack(settings, migrate=args.command != "restore")
     try:
@@ -852,10 +852,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     from sqlalchemy.exc import OperationalError
 
-    from db.ops import SpecError
-    from db.pricing import PriceFileError
-    from db.states import IllegalTransition
-    from db.writes import TaskNotFound
+    from db.domain.ops import SpecError
+    from db.domain.pricing import PriceFileError
+    from db.domain.states import IllegalTransition
+    from db.write.writes import TaskNotFound
 
     args = build_parser().parse_args(argv)
     try:

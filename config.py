@@ -14,11 +14,11 @@ from typing import Any
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
-from db.clientclock import DEFAULT_FUTURE_SECONDS, DEFAULT_PAST_SECONDS, SkewWindow
-from db.pricing import DEFAULT_PRICES, Price, load_prices
-from db.redact import RedactError
-from db.redact import parse as parse_redact
-from db.retention import Policy as RetentionPolicy
+from db.domain.clientclock import DEFAULT_FUTURE_SECONDS, DEFAULT_PAST_SECONDS, SkewWindow
+from db.domain.pricing import DEFAULT_PRICES, Price, load_prices
+from db.lifecycle.retention import Policy as RetentionPolicy
+from db.write.redact import RedactError
+from db.write.redact import parse as parse_redact
 
 ENV_PREFIX = "TASKLENS_"
 AUTO_RATE_LIMIT = "600/minute"
@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     backup_keep: int = 7
     backup_every_hours: float = 24.0
     # Regular expressions (one, or a JSON list) replaced by [REDACTED] in titles, prompts, responses, errors,
-    # activity and call messages before they are stored (db/redact.py).
+    # activity and call messages before they are stored (db/write/redact.py).
     redact: str = ""
     # The Celery source (issue 18): a broker URL (redis://… or amqp://…) whose Celery task and worker events
     # are recorded; the all-in-one process and workers run its one consumer (a database lease per broker).
@@ -332,7 +332,7 @@ class Settings(BaseSettings):
         return parse_redact(self.redact)
 
     def retention(self) -> RetentionPolicy:
-        """What retention prunes (db/retention.py), from the TASKLENS_*RETAIN* settings."""
+        """What retention prunes (db/lifecycle/retention.py), from the TASKLENS_*RETAIN* settings."""
         return RetentionPolicy(
             tasks_days=self.retain_days or None,
             events_days=self.compact_events_days or None,

@@ -59,11 +59,11 @@ class _Receiver(ThreadingHTTPServer):
 
 
 def delivery(tasks: int, stuck_after: float, kind: str = "sqlite") -> None:
-    from db.engine import open_database
-    from db.ops import TaskSpec
-    from db.queries import get_task
-    from db.recorder import Recorder
-    from db.states import TaskKind
+    from db.core.engine import open_database
+    from db.domain.ops import TaskSpec
+    from db.domain.states import TaskKind
+    from db.read.queries import get_task
+    from db.write.recorder import Recorder
 
     receiver = _Receiver()
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
@@ -210,14 +210,14 @@ def evaluator_cost(url: str | None, history: int, cycles: int, synthetic: bool =
     from sqlalchemy import event
 
     from config import Settings
-    from db import budgets, rollups
-    from db.alert_rules import create_rule
-    from db.engine import open_database
-    from db.migrate import upgrade
-    from db.ops import TaskSpec
-    from db.recorder import Recorder
-    from db.states import TaskKind
-    from db.timeutil import utcnow
+    from db.alerts.rules import create_rule
+    from db.analytics import budgets, rollups
+    from db.core.engine import open_database
+    from db.core.migrate import upgrade
+    from db.core.timeutil import utcnow
+    from db.domain.ops import TaskSpec
+    from db.domain.states import TaskKind
+    from db.write.recorder import Recorder
     from worker.alerting import Evaluator
 
     folder = None

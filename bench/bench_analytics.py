@@ -38,12 +38,12 @@ from dashboard import scopebar
 from dashboard.bridge import ChangeFeed
 from dashboard.pages import agents, costs, database, overview, performance, tasks
 from dashboard.services import Services
-from db import rollups
-from db.changefeed import Hub
-from db.engine import open_database
-from db.migrate import upgrade
-from db.recorder import Recorder
-from db.timeutil import utcnow
+from db.analytics import rollups
+from db.core.engine import open_database
+from db.core.migrate import upgrade
+from db.core.timeutil import utcnow
+from db.live.changefeed import Hub
+from db.write.recorder import Recorder
 
 RANGES = ("?range=24h", "?range=7d", "?range=30d", "?range=90d")
 TARGET_MS = 300.0
@@ -248,7 +248,7 @@ def burst(url: str, recorder: Recorder, svc: Services, calls: int, tasks: int, r
     with svc.db.reading() as session:
         from sqlalchemy import func, select
 
-        from db.models import Invocation
+        from db.core.models import Invocation
 
         inv = Invocation.__table__.c
         in_hour = session.scalar(select(func.count()).where(inv.started_at >= hour))

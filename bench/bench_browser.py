@@ -162,11 +162,11 @@ def wait_live(page: Any) -> None:
 
 # ---- a) commit -> visible ----------------------------------------------------------------------------
 def commit_to_visible(browser: Any, kind: str, url: str, samples: int, interval: float) -> list[Visible]:
-    from db.changefeed import Hub
-    from db.engine import open_database
-    from db.ops import ActivityLine, TaskSpec, Transition
-    from db.recorder import Recorder
-    from db.states import TaskKind, TaskStatus
+    from db.core.engine import open_database
+    from db.domain.ops import ActivityLine, TaskSpec, Transition
+    from db.domain.states import TaskKind, TaskStatus
+    from db.live.changefeed import Hub
+    from db.write.recorder import Recorder
 
     results = []
     with live_app(url) as app:
@@ -286,7 +286,7 @@ def overview_callback_seconds(app: Any, repeat: int = 5) -> list[float]:
 
 
 def add_history(url: str, count: int) -> float:
-    from db.engine import open_database
+    from db.core.engine import open_database
     from worker.history import generate_history
 
     db = open_database(url)

@@ -80,7 +80,7 @@ class TaskLens:
     """`python app.py celery` on a fresh SQLite file, and reads of what it recorded."""
 
     def __init__(self, url: str, broker: str, log: Any) -> None:
-        from db.engine import open_database
+        from db.core.engine import open_database
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("TASKLENS_")}
         env.update(TASKLENS_DATABASE_URL=url, TASKLENS_LOG_LEVEL="WARNING")
@@ -96,7 +96,7 @@ class TaskLens:
     def completed(self) -> int:
         from sqlalchemy import func, select
 
-        from db.models import Task
+        from db.core.models import Task
 
         with self.db.reading() as s:
             return int(
@@ -106,7 +106,7 @@ class TaskLens:
     def ended(self) -> int:
         from sqlalchemy import func, select
 
-        from db.models import Task
+        from db.core.models import Task
 
         with self.db.reading() as s:
             return int(
@@ -116,7 +116,7 @@ class TaskLens:
     def events(self) -> int:
         from sqlalchemy import func, select
 
-        from db.models import IngestedEvent
+        from db.core.models import IngestedEvent
 
         with self.db.reading() as s:
             return int(s.scalar(select(func.count()).select_from(IngestedEvent)) or 0)
@@ -125,7 +125,7 @@ class TaskLens:
         """Celery's first start and last end, as recorded."""
         from sqlalchemy import func, select
 
-        from db.models import Task
+        from db.core.models import Task
 
         with self.db.reading() as s:
             return s.execute(select(func.min(Task.started_at), func.max(Task.completed_at))).one()
@@ -133,7 +133,7 @@ class TaskLens:
     def workers_seen(self) -> int:
         from sqlalchemy import func, select
 
-        from db.models import Worker
+        from db.core.models import Worker
 
         with self.db.reading() as s:
             return int(s.scalar(select(func.count()).select_from(Worker)) or 0)
@@ -273,8 +273,8 @@ def flood_database(keep: str | None) -> Iterator[str]:
         with fresh_database("sqlite") as url:
             yield url
         return
-    from db.engine import open_database
-    from db.migrate import upgrade
+    from db.core.engine import open_database
+    from db.core.migrate import upgrade
 
     url = f"sqlite:///{Path(keep).resolve()}"
     db = open_database(url)

@@ -26,8 +26,8 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 from sqlalchemy import text
 
-from db.engine import open_database
-from db.migrate import upgrade
+from db.core.engine import open_database
+from db.core.migrate import upgrade
 from worker.history import generate_history
 
 PG_ADMIN_DSN = os.environ.get("TASKLENS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")

@@ -61,9 +61,9 @@ def in_process_worker(url: str, poll: float) -> Iterator[tuple[object, float]]:
     """Settings / open_database / Hub / Recorder / Worker built here, as app.py's Stack does; no cross-process
     watcher, so the only wake-up is the recorder publishing to the hub after the submit commits."""
     from config import Settings
-    from db.changefeed import Hub
-    from db.engine import open_database
-    from db.recorder import Recorder
+    from db.core.engine import open_database
+    from db.live.changefeed import Hub
+    from db.write.recorder import Recorder
     from worker.worker import Worker
 
     settings = Settings.from_env(env={}, database_url=url, poll_seconds=poll, log_level="WARNING")
@@ -83,9 +83,9 @@ def in_process_worker(url: str, poll: float) -> Iterator[tuple[object, float]]:
 def separate_worker(url: str, poll: float) -> Iterator[tuple[object, float]]:
     """`python app.py worker` in its own process; submissions come from this one through its own Recorder
     (whose hub nobody else hears), so the worker learns of them only through its watcher."""
-    from db.changefeed import Hub
-    from db.engine import open_database
-    from db.recorder import Recorder
+    from db.core.engine import open_database
+    from db.live.changefeed import Hub
+    from db.write.recorder import Recorder
 
     with tempfile.TemporaryFile() as log:
         proc = start_worker_process(
@@ -111,10 +111,10 @@ def measure(url: str, recorder: object, count: int, rng: random.Random) -> list[
     """Submit one task at a time; wait until it has ended (the worker is idle again), pause a little, repeat."""
     from sqlalchemy import select
 
-    from db.engine import open_database
-    from db.models import Task
-    from db.ops import TaskSpec
-    from db.states import TERMINAL, TaskKind
+    from db.core.engine import open_database
+    from db.core.models import Task
+    from db.domain.ops import TaskSpec
+    from db.domain.states import TERMINAL, TaskKind
 
     terminal = {s.value for s in TERMINAL}
     db = open_database(url)

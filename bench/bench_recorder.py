@@ -1,4 +1,4 @@
-"""Benchmark: recorded events per second through the ONE write path (db.recorder.Recorder), on SQLite and
+"""Benchmark: recorded events per second through the ONE write path (db.write.recorder.Recorder), on SQLite and
 PostgreSQL — single ops, worker-sized batches, full task lifecycles, several writer processes, and real
 worker processes end to end. Each figure is the median of several runs.
 
@@ -68,11 +68,11 @@ class Writer:
     """A Recorder with its own running tasks, as one worker process holds them."""
 
     def __init__(self, url: str, name: str) -> None:
-        from db.changefeed import Hub
-        from db.engine import open_database
-        from db.recorder import Recorder
-        from db.states import TaskKind
-        from db.workers import WorkerIdentity
+        from db.core.engine import open_database
+        from db.domain.states import TaskKind
+        from db.live.changefeed import Hub
+        from db.write.recorder import Recorder
+        from db.write.workers import WorkerIdentity
 
         self.db = open_database(url)
         self.recorder = Recorder(self.db, Hub())
@@ -83,8 +83,8 @@ class Writer:
         self.task_ids = [self.own_running_task() for _ in range(TASKS_PER_WRITER)]
 
     def spec(self) -> Any:
-        from db.ops import TaskSpec
-        from db.states import TaskKind
+        from db.domain.ops import TaskSpec
+        from db.domain.states import TaskKind
 
         return TaskSpec(
             title="bench task",
@@ -97,9 +97,9 @@ class Writer:
         processes (which claim nothing) never take each other's tasks."""
         from datetime import timedelta
 
-        from db.ops import Transition
-        from db.states import TaskStatus
-        from db.timeutil import utcnow
+        from db.core.timeutil import utcnow
+        from db.domain.ops import Transition
+        from db.domain.states import TaskStatus
 
         task_id = self.recorder.submit(self.spec(), actor="bench")
         start = Transition(
@@ -119,7 +119,7 @@ class Writer:
 
     def single(self, seconds: float) -> tuple[int, float, float]:
         """One ActivityLine per transaction, round-robin over this writer's tasks: (events, elapsed)."""
-        from db.ops import ActivityLine
+        from db.domain.ops import ActivityLine
 
         op = ActivityLine(LINE)
         ids, record, actor, owner = self.task_ids, self.recorder.record, self.actor, self.worker_id
@@ -135,7 +135,7 @@ class Writer:
 
     def batched(self, seconds: float) -> tuple[int, float, float]:
         """BATCH ActivityLines per transaction, as the worker's OpSink flushes them."""
-        from db.ops import ActivityLine
+        from db.domain.ops import ActivityLine
 
         ops = [ActivityLine(f"{LINE} #{i}") for i in range(BATCH)]
         ids, record, actor, owner = self.task_ids, self.recorder.record, self.actor, self.worker_id
@@ -151,8 +151,8 @@ class Writer:
 
     def lifecycles(self, seconds: float) -> tuple[int, float, float]:
         """submit -> claim -> progress -> completed, one transaction each. Returns (tasks, elapsed)."""
-        from db.ops import Progress, Transition
-        from db.states import TaskStatus
+        from db.domain.ops import Progress, Transition
+        from db.domain.states import TaskStatus
 
         progress = Progress(iteration=1, max_iterations=1, message="halfway")
         done = Transition(TaskStatus.COMPLETED, result={"ok": True}, has_result=True)
@@ -278,12 +278,12 @@ def _run_batch(url: str, kind: str, tasks: int, timeout: float = 300.0) -> dict[
     """Submit `tasks` tasks at once and wait until all ended; rates from the database's own timestamps."""
     from sqlalchemy import func, select
 
-    from db.changefeed import Hub
-    from db.engine import open_database
-    from db.models import Task, TaskEvent
-    from db.ops import TaskSpec
-    from db.recorder import Recorder
-    from db.states import TERMINAL, EventType, TaskKind
+    from db.core.engine import open_database
+    from db.core.models import Task, TaskEvent
+    from db.domain.ops import TaskSpec
+    from db.domain.states import TERMINAL, EventType, TaskKind
+    from db.live.changefeed import Hub
+    from db.write.recorder import Recorder
 
     db = open_database(url)
     try:

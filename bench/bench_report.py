@@ -32,12 +32,12 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).
 from common import machine_line, rss_mb, table, verdict  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from db import rollups  # noqa: E402
-from db.engine import Database, open_database  # noqa: E402
-from db.migrate import upgrade  # noqa: E402
-from db.models import Task  # noqa: E402
-from db.scope import Scope  # noqa: E402
-from db.timeutil import utcnow  # noqa: E402
+from db.analytics import rollups  # noqa: E402
+from db.core.engine import Database, open_database  # noqa: E402
+from db.core.migrate import upgrade  # noqa: E402
+from db.core.models import Task  # noqa: E402
+from db.core.timeutil import utcnow  # noqa: E402
+from db.read.scope import Scope  # noqa: E402
 from reports.build import build_report  # noqa: E402
 from reports.model import Filters, Report  # noqa: E402
 from reports.period import Period, PeriodKind, parse_time, period_for  # noqa: E402
@@ -198,7 +198,7 @@ def _lines(path: Path) -> int:
 
 def _export_limited(db: Database, scope: Scope, path: Path, limit: int) -> int:
     """The tasks CSV of `scope`, stopped after `limit` rows (the scope is every task: a million-row export)."""
-    from db import report_queries as rq
+    from db.reporting import queries as rq
     from reports.render_csv import csv_chunks
 
     rows = 0

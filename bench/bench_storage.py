@@ -3,7 +3,7 @@
 Two workloads on a fresh migrated database each:
   history  demo-history tasks (worker.history.generate_history: ~23 events, ~5 calls, ~4 activity lines each)
   calls    external LLM calls as an agent reports them: start (with a prompt), usage, finish (with a response),
-           one task per 10 calls, through the write path (db/recorder.py)
+           one task per 10 calls, through the write path (db/write/recorder.py)
 then prunes everything with retention (the rollups stay) and reports what the file keeps.
 
     python bench/bench_storage.py                       # both databases, 5,000 tasks and 5,000 calls
@@ -23,18 +23,21 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).
 from common import db_kinds, fresh_database, table  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from db import compaction, retention, rollups, walcheck  # noqa: E402
-from db.engine import Database, open_database  # noqa: E402
-from db.ops import InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage  # noqa: E402
-from db.recorder import Recorder  # noqa: E402
-from db.states import TaskKind, TaskStatus  # noqa: E402
-from db.timeutil import utcnow  # noqa: E402
+from db.analytics import rollups  # noqa: E402
+from db.core.engine import Database, open_database  # noqa: E402
+from db.core.timeutil import utcnow  # noqa: E402
+from db.domain.ops import InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage  # noqa: E402
+from db.domain.states import TaskKind, TaskStatus  # noqa: E402
+from db.lifecycle import compaction, retention, walcheck  # noqa: E402
+from db.write.recorder import Recorder  # noqa: E402
 from worker.history import generate_history  # noqa: E402
 
 SOURCE = ("tasks", "task_events", "invocations", "activity", "task_tags", "ingested_events")
 SEARCH = ("call_search", "call_search_rows")
 PROMPT = "You are the planner. Read the repository layout and propose the next step for: {goal}. " * 3
-RESPONSE = "Plan: 1) read db/models.py 2) add an index on (task_id, seq) 3) run the tests. Done: {n}. " * 3
+RESPONSE = (
+    "Plan: 1) read db/core/models.py 2) add an index on (task_id, seq) 3) run the tests. Done: {n}. " * 3
+)
 
 
 def table_bytes(db: Database, full: bool = False) -> dict[str, int]:

@@ -37,10 +37,10 @@ CHUNK = 5_000
 
 
 def queue_tasks(url: str, depth: int) -> None:
-    from db.engine import open_database
-    from db.ops import TaskSpec
-    from db.recorder import Recorder
-    from db.states import TaskKind
+    from db.core.engine import open_database
+    from db.domain.ops import TaskSpec
+    from db.domain.states import TaskKind
+    from db.write.recorder import Recorder
 
     db = open_database(url)
     try:
@@ -55,7 +55,7 @@ def queue_tasks(url: str, depth: int) -> None:
 def completed_count(db: object) -> int:
     from sqlalchemy import func, select
 
-    from db.models import Task
+    from db.core.models import Task
 
     with db.reading() as session:  # type: ignore[attr-defined]
         return int(
@@ -69,7 +69,7 @@ def window_rate(db: object, skip: int, window: int) -> float:
     """Tasks/s between the skip-th and (skip+window)-th completion, by the database's completed_at."""
     from sqlalchemy import select
 
-    from db.models import Task
+    from db.core.models import Task
 
     with db.reading() as session:  # type: ignore[attr-defined]
         times = list(
@@ -89,7 +89,7 @@ def events_complete(db: object) -> bool:
     """Every completed task has its created, queued→running and running→completed events."""
     from sqlalchemy import func, select
 
-    from db.models import Task, TaskEvent
+    from db.core.models import Task, TaskEvent
 
     with db.reading() as session:  # type: ignore[attr-defined]
         done = session.execute(
@@ -133,7 +133,7 @@ def checkpoint(url: str) -> None:
 
 def run_tasklens(kind: str, depth: int, args: argparse.Namespace) -> tuple[float, float, bool]:
     """Tasks/s over the window (database timestamps) and tasks per CPU-second of the worker processes."""
-    from db.engine import open_database
+    from db.core.engine import open_database
 
     with fresh_database(kind) as url:
         queue_tasks(url, depth)

@@ -87,8 +87,8 @@ def cpu_seconds(pid: int) -> float:
 
 def open_recorder(url: str) -> tuple[Any, Any]:
     """A Database and Recorder in this process (its hub has no listener here unless one is added)."""
-    from db.engine import open_database
-    from db.recorder import Recorder
+    from db.core.engine import open_database
+    from db.write.recorder import Recorder
 
     db = open_database(url)
     return db, Recorder(db)
@@ -96,8 +96,8 @@ def open_recorder(url: str) -> tuple[Any, Any]:
 
 def external_task(recorder: Any, title: str) -> int:
     """An `external` task (no worker claims it) set running, to hang activity lines on."""
-    from db.ops import TaskSpec, Transition
-    from db.states import TaskKind, TaskStatus
+    from db.domain.ops import TaskSpec, Transition
+    from db.domain.states import TaskKind, TaskStatus
 
     task_id: int = recorder.submit(TaskSpec(title=title, kind=TaskKind.EXTERNAL), actor="bench")
     recorder.record(task_id, Transition(TaskStatus.RUNNING), actor="bench")
@@ -105,7 +105,7 @@ def external_task(recorder: Any, title: str) -> int:
 
 
 def latest(db: Any) -> int:
-    from db.queries import latest_seq
+    from db.read.queries import latest_seq
 
     with db.reading() as session:
         return int(latest_seq(session))
@@ -227,7 +227,7 @@ def measure_latency(
 ) -> list[LatencyRun]:
     """Single events spaced a few ms apart: from just after Recorder.record returns (the commit) to the
     client's recv of that event. Each event is awaited before the next, so nothing queues behind it."""
-    from db.ops import ActivityLine
+    from db.domain.ops import ActivityLine
 
     task_id = external_task(recorder, f"latency {label}")
     receiver = Receiver(ws_url)
@@ -431,7 +431,7 @@ class FanoutResult:
 def part_c(
     web: WebProcess, url: str, sockets: int, events: int, rounds: int, client_threads: int
 ) -> FanoutResult:
-    from db.ops import ActivityLine
+    from db.domain.ops import ActivityLine
 
     db, recorder = open_recorder(url)
     task_id = external_task(recorder, "fan-out")

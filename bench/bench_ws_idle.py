@@ -43,7 +43,7 @@ def open_idle(ws_url: str) -> websocket.WebSocket:
 
 def first_live_event_ms(web: WebProcess, recorder: Any, task_id: int, key: str) -> float:
     """A new client subscribes; one event is committed; ms from the commit to its arrival."""
-    from db.ops import ActivityLine
+    from db.domain.ops import ActivityLine
 
     ws = websocket.create_connection(web.ws_url, timeout=120)
     try:
@@ -72,7 +72,7 @@ def latencies(web: WebProcess, recorder: Any, task_id: int, tries: int, label: s
 
 
 def background_writer(recorder: Any, task_id: int, stop: threading.Event, per_second: float) -> None:
-    from db.ops import ActivityLine
+    from db.domain.ops import ActivityLine
 
     i = 0
     while not stop.wait(1.0 / per_second):
@@ -90,7 +90,7 @@ def wait_sockets(web: WebProcess, want: int, timeout: float) -> int:
 
 
 def run(url: str, args: argparse.Namespace) -> list[list[Any]]:
-    from db.ops import ActivityLine
+    from db.domain.ops import ActivityLine
 
     db, recorder = open_recorder(url)
     rows: list[list[Any]] = []

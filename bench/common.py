@@ -35,8 +35,8 @@ def db_kinds(choice: str) -> tuple[str, ...]:
 @contextmanager
 def fresh_database(kind: str) -> Iterator[str]:
     """Yields the URL of a new, migrated, empty database that is removed afterwards."""
-    from db.engine import open_database
-    from db.migrate import upgrade
+    from db.core.engine import open_database
+    from db.core.migrate import upgrade
 
     if kind == "sqlite":
         folder = tempfile.mkdtemp(prefix="tasklens-bench-")
@@ -134,8 +134,8 @@ def wait_workers_online(
     """Until `count` worker rows are online (each process registers itself on start)."""
     from sqlalchemy import func, select
 
-    from db.engine import open_database
-    from db.models import Worker
+    from db.core.engine import open_database
+    from db.core.models import Worker
 
     db = open_database(url)
     try:

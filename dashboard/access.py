@@ -1,6 +1,6 @@
 """Dashboard layer: access control of one web process. With auth on (TASKLENS_AUTH; config.py) every API
 call names a token (`Authorization: Bearer …`) and every page, CSV download, report file and websocket needs a
-signed-in session (/login: paste a token) or a bearer token; roles are viewer < operator < admin (db/tokens.py).
+signed-in session (/login: paste a token) or a bearer token; roles are viewer < operator < admin (db/access/tokens.py).
 Also here, for every response whatever the mode: the security headers and the request size limit."""
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from dashboard.bodylimit import BoundedRequest
 from dashboard.ratelimit import RateLimiter
 from dashboard.services import Services
 from dashboard.throttle import FailureThrottle, Throttled
-from db.audit import record
-from db.timeutil import utcnow
-from db.tokens import TOUCH_EVERY, Token, get_token, role_allows, touch, verify_token
+from db.access.audit import record
+from db.access.tokens import TOUCH_EVERY, Token, get_token, role_allows, touch, verify_token
+from db.core.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dash import Input, Output, dcc, html
 from dashboard import ids
 from dashboard.components.alerts import BELL, alert_toasts, bell, fired
 from dashboard.services import Services
-from db.alert_queries import firing_counts
+from db.alerts.queries import firing_counts
 
 ALERT_TOASTS = "alert-toasts"
 PATH = "/alerts"  # dashboard/pages/alerts.py (LINKED_FROM = navigation.SHELL: this bell)

@@ -9,10 +9,10 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from dashboard.wslimits import MAILBOX_BYTES
-from db.changefeed import Hub
-from db.engine import Database
-from db.feed import FeedEvent, OrderedReader
-from db.queries import latest_seq
+from db.core.engine import Database
+from db.live.changefeed import Hub
+from db.live.feed import FeedEvent, OrderedReader
+from db.read.queries import latest_seq
 
 log = logging.getLogger(__name__)
 

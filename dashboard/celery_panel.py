@@ -17,8 +17,8 @@ from kombu.exceptions import OperationalError
 
 from dashboard import access, celerycontrol
 from dashboard.services import Services
-from db.queries import get_task
-from db.states import TaskKind
+from db.domain.states import TaskKind
+from db.read.queries import get_task
 
 ROLE = "operator"
 HIDDEN = {"display": "none"}

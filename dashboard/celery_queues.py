@@ -1,5 +1,5 @@
 """Dashboard layer: the Agents page's "Celery broker" card — messages waiting in each queue of the Celery
-broker as the Celery source last measured them (db/broker_queues.py, every 10 s), re-read on the page's slow
+broker as the Celery source last measured them (db/read/broker_queues.py, every 10 s), re-read on the page's slow
 tick. Shown only when something was measured. `queue_table` is pure; `body` is what the callback runs."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dash import Input, Output, html
 
 from dashboard.components.fmt import when
 from dashboard.services import Services
-from db import broker_queues
+from db.read import broker_queues
 
 CARD = "celery-queues-card"
 BODY = "celery-queues-body"

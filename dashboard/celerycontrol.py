@@ -2,7 +2,7 @@
 task, set a task type's rate or time limits, grow, shrink or restart a worker's pool, add or cancel a queue it
 consumes, shut it down, and ask it what it runs with (celery's `app.control` broadcasts and `inspect`). The API
 and the dashboard's Celery cards (dashboard/celery_panel.py) call these; role checks and audit stay with them.
-(Queue lengths are measured by the Celery source and read from the database: db/broker_queues.py.)"""
+(Queue lengths are measured by the Celery source and read from the database: db/read/broker_queues.py.)"""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Dashboard layer: CSV downloads of every table — `GET /export/<table>.csv` with the filters the page shows in
-the query string — streamed a chunk at a time from the database (db/exports.py) through reports/render_csv, so
+the query string — streamed a chunk at a time from the database (db/read/csv_rows.py) through reports/render_csv, so
 a million-row file never sits in the web process; every cell is made inert for spreadsheets (reports/csvsafe)."""
 
 from __future__ import annotations
@@ -22,15 +22,16 @@ from dashboard import access
 from dashboard.pages.tasks import RANGES as TASK_RANGES
 from dashboard.pages.tasks import filter_from
 from dashboard.services import Services
-from db import costs, exports
-from db.engine import Database
-from db.models import Task
-from db.scope import DIMENSIONS, Scope, ScopeError, parse_scope
-from db.states import TaskKind, TaskStatus
-from db.tasklist import SORTABLE, TaskFilter
-from db.timeutil import utcnow
-from db.tokens import role_allows
-from db.unavailable import classify
+from db.access.tokens import role_allows
+from db.analytics import costs
+from db.core.engine import Database
+from db.core.models import Task
+from db.core.timeutil import utcnow
+from db.core.unavailable import classify
+from db.domain.states import TaskKind, TaskStatus
+from db.read import csv_rows as exports
+from db.read.scope import DIMENSIONS, Scope, ScopeError, parse_scope
+from db.read.tasklist import SORTABLE, TaskFilter
 from reports.render_csv import csv_chunks
 
 log = logging.getLogger(__name__)

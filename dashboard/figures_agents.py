@@ -92,7 +92,7 @@ def role_quality(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
 
 
 def worker_throughput(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
-    """Tasks a worker finished per minute over the range (a `db.worker_detail.throughput` frame), completed
+    """Tasks a worker finished per minute over the range (a `db.read.worker_detail.throughput` frame), completed
     and failed stacked, so the bar's height is the rate and its red part the failures."""
     if frame.empty or not (frame["done"].sum() + frame["failed"].sum()):
         return empty_figure("this worker finished no task in this range", theme, height=280, hint=False)

@@ -1,5 +1,5 @@
 """Dashboard layer: the Database page's plotly figures — write rate, commit latency, update frequency and event-log
-growth — each a pure function of the frames db.insights returns (unit-tested without a browser)."""
+growth — each a pure function of the frames db.analytics.insights returns (unit-tested without a browser)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.figures import UNIT_MS, _layout, empty_figure
-from db.insights import Latency, PeakMinute
+from db.analytics.insights import Latency, PeakMinute
 
 EVENTS_HEX = "#0d6efd"
 PEAK_HEX = "#fd7e14"

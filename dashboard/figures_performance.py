@@ -1,5 +1,5 @@
 """Dashboard layer: the performance page's plotly figures, each built by a pure function from the frame one
-db.performance query returns (unit-tested without a browser)."""
+db.analytics.performance query returns (unit-tested without a browser)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.figures import STATUS_HEX, UNIT_MS, _layout, empty_figure, label
-from db.performance import bin_label
-from db.states import FAILURES
-from db.volume import Forecast
+from db.analytics.performance import bin_label
+from db.analytics.volume import Forecast
+from db.domain.states import FAILURES
 from reports.fmt import count, duration, money
 
 KIND_HEX = {
@@ -71,7 +71,7 @@ def duration_box(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
             mode="markers",
             marker={"symbol": "diamond", "size": 9, "color": color},
             name=f"{r.kind} p95",
-            # "≈": quantiles read from the histogram rollup on large ranges (db.performance).
+            # "≈": quantiles read from the histogram rollup on large ranges (db.analytics.performance).
             hovertemplate=f"{r.kind} p95: {'≈' if getattr(r, 'estimated', False) else ''}{duration(r.p95)} · "
             f"{count(r.n)} tasks<extra></extra>",
             showlegend=False,

@@ -1,4 +1,4 @@
-"""Dashboard layer: the fleet control card — pick a worker, then drain, resume, stop or forget it (db/fleet.py,
+"""Dashboard layer: the fleet control card — pick a worker, then drain, resume, stop or forget it (db/control/fleet.py,
 as the CLI and the API do), each audited as the dashboard's user. On the Agents page with a worker picker; on
 a worker's page (`/workers/<id>`) the same card, fixed to that worker. The work is in `act`, a function of
 (services, inputs) that tests call directly; the callbacks are registered once, by the Agents page."""
@@ -13,8 +13,8 @@ from dash import Input, Output, State, ctx, html
 
 from dashboard import access, ids
 from dashboard.services import Services
-from db import fleet
-from db.states import WorkerStatus
+from db.control import fleet
+from db.domain.states import WorkerStatus
 
 PICK = "fleet-control-worker"
 RESULT = "fleet-control-result"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from db.ops import SpecError
+from db.domain.ops import SpecError
 
 
 def whole_number(field: str, value: Any, default: int | None) -> Any:

@@ -21,7 +21,9 @@ SHELL = "shell"  # LINKED_FROM of a page that the shell itself opens (the alert 
 class NavEntry:
     label: str
     order: int  # left to right
-    role: str = "viewer"  # the least role (db/tokens.py) the page is of use to; with access control on,
+    role: str = (
+        "viewer"  # the least role (db/access/tokens.py) the page is of use to; with access control on,
+    )
     # a user below it does not see the link (the page itself still says why when opened directly)
 
 

@@ -1,6 +1,6 @@
 """Dashboard layer: a request id per HTTP request — the caller's X-Request-ID when it is a plain token, else a
 new one — answered in the same header and carried by every JSON log line written while the request runs
-(db/jsonlog.py), so a user's report and the server's log meet."""
+(jsonlog.py), so a user's report and the server's log meet."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import uuid
 
 from flask import Flask, Response, request
 
-from db import jsonlog
+import jsonlog
 
 HEADER = "X-Request-ID"
 _TOKEN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

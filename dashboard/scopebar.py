@@ -13,9 +13,9 @@ from dash import ALL, Input, Output, State, dcc, html
 from dashboard import ids
 from dashboard.components.scope import scope_bar, scope_error
 from dashboard.services import Services
-from db import costs
-from db.scope import DIMENSIONS, Scope, ScopeError, parse_scope
-from db.timeutil import utcnow
+from db.analytics import costs
+from db.core.timeutil import utcnow
+from db.read.scope import DIMENSIONS, Scope, ScopeError, parse_scope
 
 BAR_HOLDER = "scope-bar-holder"
 

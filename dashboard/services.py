@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from config import Settings
 from dashboard.bridge import ChangeFeed
-from db.engine import Database
-from db.recorder import Recorder
+from db.core.engine import Database
+from db.write.recorder import Recorder
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from flask import Flask, Response, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.api.errors import unavailable_response
-from db.unavailable import classify
+from db.core.unavailable import classify
 
 log = logging.getLogger(__name__)
 

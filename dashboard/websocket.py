@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dashboard.bridge import ChangeFeed, Subscriber
-from db.engine import Database
-from db.feed import events_between
-from db.timeutil import iso, utcnow
+from db.core.engine import Database
+from db.core.timeutil import iso, utcnow
+from db.live.feed import events_between
 
 HEARTBEAT_SECONDS = 15.0
 SUBSCRIBE_WAIT_SECONDS = 5.0

@@ -9,9 +9,11 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from db import agents, alert_report, budgets, costs, performance, report_queries, volume
-from db.scope import Scope
-from db.timeutil import utcnow
+from db.alerts import report as alert_report
+from db.analytics import agents, budgets, costs, performance, volume
+from db.core.timeutil import utcnow
+from db.read.scope import Scope
+from db.reporting import queries as report_queries
 from reports.model import (
     COST_COLUMNS,
     COST_DIMENSIONS,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from db.engine import Database
+from db.core.engine import Database
 from reports.build import build_report
 from reports.model import FilterError, Filters
 from reports.period import Period, PeriodError, parse_time, period_for

@@ -14,7 +14,7 @@ from functools import partial
 from operator import is_not, itemgetter
 from typing import Any
 
-from db.timeutil import iso
+from db.core.timeutil import iso
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

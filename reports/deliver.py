@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import quote
 
 from config import Settings
-from db.report_store import Run
-from db.timeutil import iso
+from db.core.timeutil import iso
+from db.reporting.store import Run
 from reports.period import Period, PeriodKind
 
 SMTP_TIMEOUT_SECONDS = 30.0

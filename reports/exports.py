@@ -1,5 +1,5 @@
 """Reports layer: the CSV exports of a period — its tasks, its calls and its daily cost lines, one file each —
-streamed from the database (db/report_queries.py reads in chunks) straight to disk. A large period's exports
+streamed from the database (db/reporting/queries.py reads in chunks) straight to disk. A large period's exports
 run in worker processes (each with its own connections), its calls split into time slices written to part
 files and joined in order, so formatting the rows uses every CPU instead of one interpreter's GIL."""
 
@@ -19,10 +19,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db import report_queries as rq
-from db.engine import Database, open_database
-from db.models import Invocation
-from db.scope import Scope
+from db.core.engine import Database, open_database
+from db.core.models import Invocation
+from db.read.scope import Scope
+from db.reporting import queries as rq
 from reports.render_csv import counted_chunks
 
 RowSource = Callable[[Session, Scope], Iterator[tuple[Any, ...]]]

@@ -30,7 +30,7 @@ DURATION_PAIRS: tuple[tuple[float | None, int, str, int, str], ...] = (
     (None, 86400, "d", 3600, "h"),
 )
 
-# "Is it working or stuck?" in words (the rule itself: db/liveness.py); {} is a duration.
+# "Is it working or stuck?" in words (the rule itself: db/domain/liveness.py); {} is a duration.
 ACTIVE = "active {} ago"
 STUCK = "possibly stuck · silent {}"
 NO_ACTIVITY = "no activity yet"

@@ -9,10 +9,10 @@ from enum import StrEnum
 
 import pandas as pd
 
-from db.alert_report import AlertPeriod
-from db.budgets import BudgetStatus
-from db.scope import Scope
-from db.states import TaskKind
+from db.alerts.report import AlertPeriod
+from db.analytics.budgets import BudgetStatus
+from db.domain.states import TaskKind
+from db.read.scope import Scope
 from reports.period import Period
 
 
@@ -156,7 +156,7 @@ class Report:
     budgets: tuple[BudgetStatus, ...]
     alerts: tuple[Alert, ...]
     recommendations: tuple[Recommendation, ...] = field(default=())
-    # Alerts that fired in the period (db/alert_report.py); every alert, whatever the report's filters.
+    # Alerts that fired in the period (db/alerts/report.py); every alert, whatever the report's filters.
     alerting: AlertPeriod = field(default_factory=AlertPeriod)
 
     def kpi(self, key: str) -> Kpi:

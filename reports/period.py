@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from db.timeutil import day_start, to_naive_utc
+from db.core.timeutil import day_start, to_naive_utc
 
 MAX_CUSTOM_SPAN = timedelta(days=400)
 

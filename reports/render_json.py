@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from db.timeutil import iso
+from db.core.timeutil import iso
 from reports.model import COST_COLUMNS, KIND_COLUMNS, ROLE_COLUMNS, WORKER_COLUMNS, Report
 from reports.period import Period
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from db import report_schedules
-from db.report_schedules import ScheduleError
-from db.report_store import RunRequest, RunTrigger
+from db.reporting import schedules as report_schedules
+from db.reporting.schedules import ScheduleError
+from db.reporting.store import RunRequest, RunTrigger
 from reports.period import PeriodError, PeriodKind, parse_time, period_for
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-from db.budgets import BudgetStatus
+from db.analytics.budgets import BudgetStatus
 from reports import fmt
 from reports.model import Alert, Kpi, Recommendation, Report, Severity
 

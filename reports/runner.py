@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import OperationalError
 
 from config import Settings
-from db import report_schedules
-from db import report_store as store
-from db.recorder import Recorder
-from db.report_store import Run, RunStatus
-from db.timeutil import utcnow
+from db.core.timeutil import utcnow
+from db.reporting import schedules as report_schedules
+from db.reporting import store
+from db.reporting.store import Run, RunStatus
+from db.write.recorder import Recorder
 from reports.build import build_report
 from reports.deliver import (
     DeliveryError,

@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.orm import Session
 
-from db import report_schedules
-from db import report_store as store
-from db.report_schedules import Schedule
-from db.report_store import RunRequest, RunTrigger
-from db.timeutil import to_naive_utc
+from db.core.timeutil import to_naive_utc
+from db.reporting import schedules as report_schedules
+from db.reporting import store
+from db.reporting.schedules import Schedule
+from db.reporting.store import RunRequest, RunTrigger
 from reports.period import Period, period_for
 
 # Every schedule fires at least once in this window (a monthly one on day 1–28 fires every 28–31 days), so

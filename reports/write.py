@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 
-from db.engine import Database
+from db.core.engine import Database
 from reports.exports import EXPORTS, PROCESS_THRESHOLD, write_csvs
 from reports.model import Report
 from reports.render_html import render_html

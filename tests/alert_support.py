@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from db.alert_rules import BUILTIN_RULES
-from db.engine import Database
+from db.alerts.rules import BUILTIN_RULES
+from db.core.engine import Database
 from tests.liveserver import serve
 
 

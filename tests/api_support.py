@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from dashboard.server import create_app
 from dashboard.services import Services
-from db.engine import Database
-from db.models import Base
+from db.core.engine import Database
+from db.core.models import Base
 
 API = "/api/v1"
 

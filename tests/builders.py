@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from db.engine import Database
-from db.ops import InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
-from db.recorder import Recorder
-from db.states import TaskKind, TaskStatus
-from db.writes import apply_ops, insert_tasks
+from db.core.engine import Database
+from db.domain.ops import InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
+from db.domain.states import TaskKind, TaskStatus
+from db.write.recorder import Recorder
+from db.write.writes import apply_ops, insert_tasks
 
 
 def make_task(

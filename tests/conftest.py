@@ -22,10 +22,10 @@ from sqlalchemy import text
 from config import Settings
 from dashboard.bridge import ChangeFeed
 from dashboard.services import Services
-from db.changefeed import Hub
-from db.engine import Database, open_database
-from db.migrate import upgrade
-from db.recorder import Recorder
+from db.core.engine import Database, open_database
+from db.core.migrate import upgrade
+from db.live.changefeed import Hub
+from db.write.recorder import Recorder
 from tests.alert_support import reset_alerts
 
 PG_ADMIN_DSN = os.environ.get("TASKLENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")

@@ -17,11 +17,11 @@ from typing import IO, Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from db.engine import Database
-from db.models import Task, TaskEvent
-from db.models import Worker as WorkerRow
-from db.queries import get_task, task_events
-from db.states import EventType, TaskStatus
+from db.core.engine import Database
+from db.core.models import Task, TaskEvent
+from db.core.models import Worker as WorkerRow
+from db.domain.states import EventType, TaskStatus
+from db.read.queries import get_task, task_events
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP = str(REPO_ROOT / "app.py")

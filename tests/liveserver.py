@@ -14,9 +14,9 @@ from config import Settings
 from dashboard.bridge import ChangeFeed
 from dashboard.server import create_app
 from dashboard.services import Services
-from db.changefeed import Hub, start_watcher
-from db.engine import Database, open_database
-from db.recorder import Recorder
+from db.core.engine import Database, open_database
+from db.live.changefeed import Hub, start_watcher
+from db.write.recorder import Recorder
 from worker.worker import Worker
 
 # How often a serving loop looks at its shutdown flag: `shutdown()` waits up to this long, and the standard

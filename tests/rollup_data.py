@@ -14,8 +14,8 @@ import pandas as pd
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from db.engine import Database
-from db.models import (
+from db.core.engine import Database
+from db.core.models import (
     CreatedHourly,
     EventsHourly,
     HistogramDaily,
@@ -26,9 +26,9 @@ from db.models import (
     Worker,
     WorkerHourly,
 )
-from db.ops import ActivityLine, InvocationFinished, InvocationStarted, Op, TaskSpec, Transition, Usage
-from db.states import ActivityType, TaskKind, TaskStatus
-from db.writes import apply_ops, insert_tasks
+from db.domain.ops import ActivityLine, InvocationFinished, InvocationStarted, Op, TaskSpec, Transition, Usage
+from db.domain.states import ActivityType, TaskKind, TaskStatus
+from db.write.writes import apply_ops, insert_tasks
 
 NOW = datetime(2026, 3, 10, 12, 30)  # a Tuesday, half-way through an hour
 S = timedelta(seconds=1)

@@ -14,12 +14,12 @@ from dashboard import celery_panel, ids
 from dashboard.components import schedule_form
 from dashboard.pages import schedules
 from dashboard.pages import worker as worker_page
-from db import task_schedules
-from db.ops import ActivityLine, TaskSpec, Transition
-from db.states import TaskKind, TaskStatus
-from db.task_schedules import ScheduleSpec
-from db.timeutil import utcnow
-from db.workers import WorkerIdentity
+from db.control import task_schedules
+from db.control.task_schedules import ScheduleSpec
+from db.core.timeutil import utcnow
+from db.domain.ops import ActivityLine, TaskSpec, Transition
+from db.domain.states import TaskKind, TaskStatus
+from db.write.workers import WorkerIdentity
 from tests.browser import TIMEOUT_MS, VIEWPORT, AppFactory, chromium_path, wait_live
 from tests.liveserver import LiveApp
 

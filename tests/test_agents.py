@@ -12,13 +12,13 @@ from sqlalchemy import insert
 from dashboard import figures_agents
 from dashboard.figures import is_empty
 from dashboard.services import Services
-from db import agents
-from db.engine import Database
-from db.models import Worker
-from db.ops import InvocationFinished, InvocationStarted, Op, Usage
-from db.scope import parse_scope
-from db.states import TaskKind, TaskStatus
-from db.writes import apply_ops
+from db.analytics import agents
+from db.core.engine import Database
+from db.core.models import Worker
+from db.domain.ops import InvocationFinished, InvocationStarted, Op, Usage
+from db.domain.states import TaskKind, TaskStatus
+from db.read.scope import parse_scope
+from db.write.writes import apply_ops
 from tests.builders import make_task
 
 NOW = datetime(2026, 3, 10, 12, 0)
@@ -245,8 +245,8 @@ def test_figures_are_pure_and_escape_names() -> None:
 
 def test_agents_page_refresh(db: Database, svc: Services) -> None:
     from dashboard.pages import agents as page
-    from db.timeutil import utcnow
-    from db.workers import WorkerIdentity
+    from db.core.timeutil import utcnow
+    from db.write.workers import WorkerIdentity
     from tests.test_components import texts
 
     svc.recorder.register_worker(WorkerIdentity("w-<script>", "<b>bold</b>", "host<1>", 42, 2))

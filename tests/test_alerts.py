@@ -11,15 +11,16 @@ import pytest
 from sqlalchemy import select, text
 
 from config import Settings
-from db import alert_outbox, leases
-from db.alert_rules import RuleError, create_rule, list_rules, update_rule, validate
-from db.alert_store import acknowledge
-from db.engine import Database
-from db.models import Alert, AlertNotification, TaskEvent
-from db.ops import TaskSpec, Transition
-from db.recorder import Recorder
-from db.states import EventType, TaskKind, TaskStatus
-from db.timeutil import utcnow
+from db.alerts import outbox as alert_outbox
+from db.alerts.rules import RuleError, create_rule, list_rules, update_rule, validate
+from db.alerts.store import acknowledge
+from db.control import leases
+from db.core.engine import Database
+from db.core.models import Alert, AlertNotification, TaskEvent
+from db.core.timeutil import utcnow
+from db.domain.ops import TaskSpec, Transition
+from db.domain.states import EventType, TaskKind, TaskStatus
+from db.write.recorder import Recorder
 from tests.alert_support import reset_alerts
 from worker.alerting import Evaluator
 
@@ -64,7 +65,7 @@ def test_builtin_rules_match_the_migration() -> None:
     import importlib.util
     from pathlib import Path
 
-    from db.alert_rules import BUILTIN_RULES
+    from db.alerts.rules import BUILTIN_RULES
 
     path = Path(__file__).resolve().parent.parent / "db" / "migrations" / "versions" / "0010_alerts.py"
     spec = importlib.util.spec_from_file_location("migration_0010", path)
@@ -126,7 +127,7 @@ def _silence_id(rec: Recorder) -> int:
 
 
 def test_acknowledge_and_silence(rec: Recorder) -> None:
-    from db.alert_silences import create_silence, expire_silence
+    from db.alerts.silences import create_silence, expire_silence
 
     evaluator = Evaluator(
         Settings(database_url="sqlite://", stuck_after_seconds=1, alert_webhook_url=HOOK), rec, "alerts"
@@ -340,7 +341,7 @@ def test_repeat_while_firing_until_acknowledged(rec: Recorder) -> None:
 
 
 def test_email_channel_through_a_real_smtp_server(rec: Recorder) -> None:
-    from db.changefeed import Hub
+    from db.live.changefeed import Hub
     from tests.test_report_runs import Inbox
     from worker.alerting import AlertLoops
 

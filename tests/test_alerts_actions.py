@@ -10,17 +10,17 @@ import pytest
 from sqlalchemy import text
 
 from config import Settings
-from db import alert_pauses
-from db.alert_queries import get_alert
-from db.alert_rules import create_rule
-from db.alert_store import acknowledge
-from db.audit import entries
-from db.claims import claim_batch, has_claimable
-from db.ops import TaskSpec, Transition
-from db.queries import get_task
-from db.recorder import Recorder
-from db.states import TaskKind, TaskStatus
-from db.timeutil import utcnow
+from db.access.audit import entries
+from db.alerts import pauses as alert_pauses
+from db.alerts.queries import get_alert
+from db.alerts.rules import create_rule
+from db.alerts.store import acknowledge
+from db.core.timeutil import utcnow
+from db.domain.ops import TaskSpec, Transition
+from db.domain.states import TaskKind, TaskStatus
+from db.read.queries import get_task
+from db.write.claims import claim_batch, has_claimable
+from db.write.recorder import Recorder
 from tests.alert_support import reset_alerts
 from worker.alerting import Evaluator
 
@@ -96,7 +96,7 @@ def test_failure_rate_pauses_its_kind_until_acknowledged(rec: Recorder) -> None:
 def test_paused_tag_is_not_claimed(rec: Recorder) -> None:
     held = rec.submit(TaskSpec(title="gpu", kind=TaskKind.DEMO, tags=("gpu",), priority=5))
     free = rec.submit(TaskSpec(title="cpu", kind=TaskKind.DEMO))
-    # Paused tags are left out the way the claim leaves them out (skip_tags, from db/alert_pauses.py).
+    # Paused tags are left out the way the claim leaves them out (skip_tags, from db/alerts/pauses.py).
     with rec.transaction() as session:
         claimed = claim_batch(session, "w-z", [TaskKind.DEMO], 30.0, 4, skip_tags={"gpu"})
     assert [t.id for t in claimed] == [free]

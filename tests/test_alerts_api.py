@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from dashboard.services import Services
-from db.models import TaskEvent
-from db.ops import TaskSpec, Transition
-from db.states import EventType, TaskKind, TaskStatus
-from db.timeutil import utcnow
+from db.core.models import TaskEvent
+from db.core.timeutil import utcnow
+from db.domain.ops import TaskSpec, Transition
+from db.domain.states import EventType, TaskKind, TaskStatus
 from tests.alert_support import reset_alerts
 from tests.api_support import api_client, call
 from worker.alerting import Evaluator

@@ -10,9 +10,9 @@ import pytest
 from playwright.sync_api import expect
 
 from dashboard.components.alerts import BELL_COUNT
-from db.alert_rules import list_rules
-from db.ops import TaskSpec
-from db.states import TaskKind
+from db.alerts.rules import list_rules
+from db.domain.ops import TaskSpec
+from db.domain.states import TaskKind
 from tests.browser import AppFactory, BrowserPage, assert_not_reloaded, open_page
 
 pytestmark = pytest.mark.slow

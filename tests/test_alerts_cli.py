@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 
 from config import Settings
-from db.alert_queries import get_alert
-from db.audit import entries
-from db.ops import TaskSpec
-from db.recorder import Recorder
-from db.states import TaskKind
-from db.timeutil import utcnow
+from db.access.audit import entries
+from db.alerts.queries import get_alert
+from db.core.timeutil import utcnow
+from db.domain.ops import TaskSpec
+from db.domain.states import TaskKind
+from db.write.recorder import Recorder
 from tests.alert_support import reset_alerts
 from tests.helpers import run_cli
 from worker.alerting import Evaluator
@@ -53,7 +53,7 @@ def test_list_ack_silence_unsilence(recorder: Recorder, db_url: str) -> None:
     assert bad.returncode == 1 and "matchers[0].name" in bad.stderr
     from io import StringIO
 
-    from db import alert_cli
+    from cli import alerts as alert_cli
 
     listing = StringIO()
     alert_cli.rules(recorder, listing)  # the same function `alerts rules` runs

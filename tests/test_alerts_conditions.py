@@ -10,15 +10,15 @@ import pytest
 from sqlalchemy import text, update
 
 from config import Settings
-from db import budgets
-from db.alert_conditions import queue_depth, workers_offline
-from db.alert_rules import create_rule, list_rules
-from db.models import Worker
-from db.ops import InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
-from db.recorder import Recorder
-from db.states import TaskKind, TaskStatus
-from db.timeutil import utcnow
-from db.workers import WorkerIdentity
+from db.alerts.conditions import queue_depth, workers_offline
+from db.alerts.rules import create_rule, list_rules
+from db.analytics import budgets
+from db.core.models import Worker
+from db.core.timeutil import utcnow
+from db.domain.ops import InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
+from db.domain.states import TaskKind, TaskStatus
+from db.write.recorder import Recorder
+from db.write.workers import WorkerIdentity
 from tests.alert_support import reset_alerts
 from worker.alerting import Evaluator
 
@@ -135,7 +135,7 @@ def test_failure_rate_and_failed_task_of_a_kind(rec: Recorder) -> None:
 
 
 def test_report_has_the_alerts_of_its_period(rec: Recorder) -> None:
-    from db.alert_store import acknowledge
+    from db.alerts.store import acknowledge
     from reports.build import build_report
     from reports.period import PeriodKind, period_for
     from reports.render_html import render_html
@@ -255,7 +255,7 @@ def test_context_window_over_80_percent(rec: Recorder) -> None:
 def test_broker_queue_depth_fires_per_queue_on_fresh_measurements(rec: Recorder) -> None:
     """The Celery source's measurements (db/broker_queues): a queue over the threshold fires, one under it or a
     measurement older than five minutes does not."""
-    from db import broker_queues
+    from db.read import broker_queues
 
     with rec.transaction() as session:
         create_rule(session, {"name": "backlog", "kind": "broker_queue_depth", "threshold": 100}, utcnow())

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from db import budgets
-from db.alert_rules import list_rules, update_rule
-from db.engine import open_database
-from db.ops import TaskSpec
-from db.states import TaskKind
-from db.timeutil import utcnow
+from db.alerts.rules import list_rules, update_rule
+from db.analytics import budgets
+from db.core.engine import open_database
+from db.core.timeutil import utcnow
+from db.domain.ops import TaskSpec
+from db.domain.states import TaskKind
 from tests.alert_support import receiver, reset_alerts
 from tests.helpers import wait_until
 from tests.liveserver import start_live_app

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_stuck_command_task_posts_firing_then_resolved(db_url: str, tmp_path: Path) -> None:
-    from db.engine import open_database
+    from db.core.engine import open_database
 
     db = open_database(db_url)
     reset_alerts(db)

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from db.alert_rules import create_rule
-from db.engine import open_database
-from db.models import AlertNotification
-from db.ops import TaskSpec
-from db.recorder import Recorder
-from db.states import TaskKind
-from db.timeutil import utcnow
+from db.alerts.rules import create_rule
+from db.core.engine import open_database
+from db.core.models import AlertNotification
+from db.core.timeutil import utcnow
+from db.domain.ops import TaskSpec
+from db.domain.states import TaskKind
+from db.write.recorder import Recorder
 from tests.alert_support import receiver, reset_alerts
 from tests.helpers import WorkerProcess, fast_worker_env, wait_until
 

@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from dashboard.api.event_schemas import MAX_EVENTS
 from dashboard.services import Services
-from db.engine import Database
-from db.models import Invocation, Task
-from db.pricing import cost_of
-from db.states import TaskStatus
+from db.core.engine import Database
+from db.core.models import Invocation, Task
+from db.domain.pricing import cost_of
+from db.domain.states import TaskStatus
 from tests.api_support import API, agent_life, api_client, call, ev, row_counts
 
 

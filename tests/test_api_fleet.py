@@ -8,12 +8,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from dashboard.services import Services
-from db.engine import Database
-from db.models import AuditLog
-from db.ops import TaskSpec
-from db.recorder import Recorder
-from db.states import TaskKind
-from db.workers import WorkerIdentity
+from db.core.engine import Database
+from db.core.models import AuditLog
+from db.domain.ops import TaskSpec
+from db.domain.states import TaskKind
+from db.write.recorder import Recorder
+from db.write.workers import WorkerIdentity
 from tests.api_support import api_client, call
 
 KINDS = [TaskKind.COMMAND]

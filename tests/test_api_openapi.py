@@ -25,11 +25,11 @@ from dashboard.api.schemas import PageQuery, SortName
 from dashboard.bridge import ChangeFeed
 from dashboard.server import create_app
 from dashboard.services import Services
-from db.changefeed import Hub
-from db.engine import open_database
-from db.recorder import Recorder
-from db.task_pages import SORTS
-from db.workers import WorkerIdentity
+from db.core.engine import open_database
+from db.live.changefeed import Hub
+from db.read.task_pages import SORTS
+from db.write.recorder import Recorder
+from db.write.workers import WorkerIdentity
 from tests.api_support import agent_life, api_client, call
 from tests.conftest import pg_database, sqlite_database
 

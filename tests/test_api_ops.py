@@ -16,14 +16,15 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard.services import Services
-from db import costs, overview, rollups
-from db.engine import Database
-from db.migrate import downgrade, upgrade
-from db.recorder import Recorder
-from db.scope import parse_scope
-from db.states import TaskStatus
-from db.timeutil import utcnow
-from db.workers import WorkerIdentity
+from db.analytics import costs, rollups
+from db.core.engine import Database
+from db.core.migrate import downgrade, upgrade
+from db.core.timeutil import utcnow
+from db.domain.states import TaskStatus
+from db.read import overview
+from db.read.scope import parse_scope
+from db.write.recorder import Recorder
+from db.write.workers import WorkerIdentity
 from tests.api_support import API, agent_life, api_client, call
 from tests.builders import make_task
 

@@ -12,11 +12,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from dashboard.services import Services
-from db.engine import Database
-from db.models import AuditLog
-from db.recorder import Recorder
-from db.schedule_fire import enqueue_due
-from db.timeutil import utcnow
+from db.control.schedule_fire import enqueue_due
+from db.core.engine import Database
+from db.core.models import AuditLog
+from db.core.timeutil import utcnow
+from db.write.recorder import Recorder
 from tests.api_support import api_client, call, row_counts
 
 

@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from dashboard.services import Services
-from db.engine import Database
-from db.models import AuditLog, Task
+from db.core.engine import Database
+from db.core.models import AuditLog, Task
 from tests.api_support import api_client, call, row_counts
 
 

@@ -15,13 +15,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from dashboard.services import Services
-from db import rollups
-from db.engine import Database
-from db.models import CreatedHourly, EventsHourly, TaskHourly, UsageHourly
-from db.ops import ActivityLine, InvocationFinished, InvocationStarted, TaskSpec, Transition
-from db.recorder import Recorder
-from db.states import TaskKind, TaskStatus
-from db.timeutil import utcnow
+from db.analytics import rollups
+from db.core.engine import Database
+from db.core.models import CreatedHourly, EventsHourly, TaskHourly, UsageHourly
+from db.core.timeutil import utcnow
+from db.domain.ops import ActivityLine, InvocationFinished, InvocationStarted, TaskSpec, Transition
+from db.domain.states import TaskKind, TaskStatus
+from db.write.recorder import Recorder
 from tests.api_support import API, api_client, call, row_counts
 from tests.builders import make_task
 

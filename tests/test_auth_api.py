@@ -17,11 +17,11 @@ from dashboard.access import SECURITY_HEADERS
 from dashboard.api.registry import ENDPOINTS, PREFIX, Role
 from dashboard.ratelimit import RateLimiter
 from dashboard.services import Services
-from db.audit import entries
-from db.ops import TaskSpec
-from db.states import TaskKind
-from db.timeutil import utcnow
-from db.tokens import create_token
+from db.access.audit import entries
+from db.access.tokens import create_token
+from db.core.timeutil import utcnow
+from db.domain.ops import TaskSpec
+from db.domain.states import TaskKind
 from tests.api_support import api_client, call
 
 ROLES = [Role.VIEWER, Role.OPERATOR, Role.ADMIN]
@@ -90,7 +90,7 @@ def test_revoked_token_and_session_cookie_on_writes(svc: Services) -> None:
     sec = secured(svc)
     client = api_client(sec)
     tokens = make_tokens(sec)
-    from db.tokens import revoke_token
+    from db.access.tokens import revoke_token
 
     with sec.db.writing() as session:
         revoke_token(session, 3, utcnow())  # admin

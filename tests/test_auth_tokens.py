@@ -7,11 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from db.audit import entries, record
-from db.engine import Database, open_database
-from db.models import ApiToken
-from db.timeutil import utcnow
-from db.tokens import (
+from db.access.audit import entries, record
+from db.access.tokens import (
     TokenError,
     create_token,
     hash_secret,
@@ -21,6 +18,9 @@ from db.tokens import (
     touch,
     verify_token,
 )
+from db.core.engine import Database, open_database
+from db.core.models import ApiToken
+from db.core.timeutil import utcnow
 from tests.helpers import run_cli
 
 

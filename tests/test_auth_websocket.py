@@ -10,8 +10,8 @@ import pytest
 import requests
 import websocket
 
-from db.timeutil import utcnow
-from db.tokens import create_token
+from db.access.tokens import create_token
+from db.core.timeutil import utcnow
 from tests.helpers import DEADLINE
 from tests.liveserver import LiveApp, start_live_app
 

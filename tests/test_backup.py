@@ -12,13 +12,13 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from db import backup
-from db.engine import Database
-from db.migrate import upgrade
-from db.ops import ActivityLine, InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
-from db.recorder import Recorder
-from db.states import TaskKind, TaskStatus
-from db.timeutil import utcnow
+from db.core.engine import Database
+from db.core.migrate import upgrade
+from db.core.timeutil import utcnow
+from db.domain.ops import ActivityLine, InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
+from db.domain.states import TaskKind, TaskStatus
+from db.lifecycle import backup
+from db.write.recorder import Recorder
 from tests.conftest import fresh_database_like
 from tests.helpers import wait_until
 

@@ -1,4 +1,4 @@
-"""Tests: db/bins.py — the SQL bin expression puts a value in the same bin as bin_of on SQLite and PostgreSQL
+"""Tests: db/analytics/bins.py — the SQL bin expression puts a value in the same bin as bin_of on SQLite and PostgreSQL
 (on the edges, just below them, at zero, below zero and far above the last edge), every display bin is a sum
 of whole fine bins, and estimate() reads percentiles back from bin counts: exact extremes with a floor and a
 ceiling, None for nothing, within 2 % on 50,000 log-normal values, never decreasing as pct grows."""
@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import DateTime, Float, Integer, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from db import bins
-from db.engine import Database
-from db.sqlfuncs import seconds_between
+from db.analytics import bins
+from db.core.engine import Database
+from db.core.sqlfuncs import seconds_between
 
 EDGES = bins.EDGES
 LAST = bins.LAST_BIN

@@ -15,10 +15,10 @@ from sqlalchemy import update
 from werkzeug.serving import make_server
 
 from dashboard import ids
-from db.models import AlertRule
-from db.ops import ActivityLine, TaskSpec, Transition
-from db.queries import latest_seq
-from db.states import TaskKind, TaskStatus
+from db.core.models import AlertRule
+from db.domain.ops import ActivityLine, TaskSpec, Transition
+from db.domain.states import TaskKind, TaskStatus
+from db.read.queries import latest_seq
 from tests.browser import (
     AppFactory,
     BrowserPage,
@@ -496,8 +496,8 @@ def test_stuck_task_marked_without_new_events(sqlite_app: AppFactory, tab: Brows
 # ---- the audit log page --------------------------------------------------------------------------------
 def test_audit_log_page_updates_live_and_shows_text(sqlite_app: AppFactory, tab: BrowserPage) -> None:
     """A change made elsewhere appears without a reload; user-typed values stay text; the filter narrows."""
-    from db.audit import record
-    from db.timeutil import utcnow
+    from db.access.audit import record
+    from db.core.timeutil import utcnow
 
     app = sqlite_app(worker=False)
     page = tab.page

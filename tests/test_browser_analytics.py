@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dashboard import ids
-from db.timeutil import utcnow
+from db.core.timeutil import utcnow
 from tests.browser import (
     AppFactory,
     BrowserPage,

@@ -13,9 +13,9 @@ from playwright.sync_api import Browser, FloatRect, Page, Request, WebSocketRout
 from werkzeug.serving import make_server
 
 from dashboard import ids
-from db.ops import ActivityLine, Transition
-from db.queries import get_task
-from db.states import TaskStatus
+from db.domain.ops import ActivityLine, Transition
+from db.domain.states import TaskStatus
+from db.read.queries import get_task
 from tests.browser import (
     TIMEOUT_MS,
     VIEWPORT,

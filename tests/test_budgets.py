@@ -11,9 +11,9 @@ from sqlalchemy import update
 from dashboard.components.budgets import budget_card
 from dashboard.pages import budgets as page
 from dashboard.services import Services
-from db import budgets
-from db.engine import Database
-from db.models import Task
+from db.analytics import budgets
+from db.core.engine import Database
+from db.core.models import Task
 from tests.builders import make_task
 from tests.test_components import texts
 

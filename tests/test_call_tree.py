@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from dashboard.services import Services
-from db.engine import Database
-from db.messages import pack, unpack
-from db.models import Invocation
+from db.core.engine import Database
+from db.core.models import Invocation
+from db.write.messages import pack, unpack
 from tests.api_support import api_client, call, ev
 
 
@@ -136,7 +136,7 @@ def test_the_tree_the_call_and_latency_apis(client: FlaskClient) -> None:
 
 
 def test_a_child_whose_parent_is_not_reported_yet_stands_at_the_top() -> None:
-    from db.calls import nest
+    from db.read.calls import nest
 
     rows: list[dict[str, Any]] = [
         {"id": "a", "parent_id": None},

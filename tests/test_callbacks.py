@@ -14,11 +14,11 @@ from dashboard.bridge import ChangeFeed
 from dashboard.pages import overview, submit, task_detail, tasks
 from dashboard.server import toasts
 from dashboard.services import Services
-from db.ops import ActivityLine
-from db.queries import get_task, latest_seq
-from db.states import TaskStatus
-from db.timeutil import utcnow
-from db.writes import apply_ops
+from db.core.timeutil import utcnow
+from db.domain.ops import ActivityLine
+from db.domain.states import TaskStatus
+from db.read.queries import get_task, latest_seq
+from db.write.writes import apply_ops
 from tests.builders import make_task
 from tests.test_components import texts
 

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from dashboard import celery_panel, ids
-from db.models import AuditLog, Task
+from db.core.models import AuditLog, Task
 from tests.browser import AppFactory, BrowserPage, eventually
 from tests.celery_support import celery_worker, redis_broker
 from tests.helpers import wait_until

@@ -20,11 +20,11 @@ import pytest
 from sqlalchemy import func, select
 
 from config import Settings
-from db.changefeed import Hub
-from db.engine import Database, open_database
-from db.models import IngestedEvent, JobLease, Task, TaskEvent
-from db.models import Worker as WorkerRow
-from db.recorder import Recorder
+from db.core.engine import Database, open_database
+from db.core.models import IngestedEvent, JobLease, Task, TaskEvent
+from db.core.models import Worker as WorkerRow
+from db.live.changefeed import Hub
+from db.write.recorder import Recorder
 from tests.celery_support import SAFETY, celery_events, celery_worker, rabbit_broker, redis_broker
 from tests.conftest import sqlite_database
 from tests.helpers import APP, REPO_ROOT, clean_env, stop_process, wait_until
@@ -62,7 +62,7 @@ class Source:
         )
 
     def activity(self, task_id: int) -> list[str]:
-        from db.models import Activity
+        from db.core.models import Activity
 
         with self.db.reading() as s:
             return list(s.scalars(select(Activity.message).where(Activity.task_id == task_id)))
@@ -412,9 +412,9 @@ def test_cli_refuses_what_it_cannot_use(args: tuple[str, ...], env: dict[str, st
 
 def test_apply_ops_many_writes_what_apply_ops_writes(db: Database) -> None:
     """The set-based variant the Celery source uses leaves the same rows and events as one apply_ops a task."""
-    from db.ops import ActivityLine, ClientTime, Op, TaskSpec, Transition
-    from db.states import IllegalTransition, TaskKind, TaskStatus
-    from db.writes import Deferred, TaskNotFound, apply_ops, apply_ops_many, insert_tasks
+    from db.domain.ops import ActivityLine, ClientTime, Op, TaskSpec, Transition
+    from db.domain.states import IllegalTransition, TaskKind, TaskStatus
+    from db.write.writes import Deferred, TaskNotFound, apply_ops, apply_ops_many, insert_tasks
 
     at = datetime(2026, 12, 1, 12, 0, 0)
     ops: list[Op] = [
@@ -464,7 +464,7 @@ def test_flower_controls_through_the_api(source: Source, celery_app: Any, redis_
     by the real worker, audited; without a broker configured, 409."""
     from dashboard.bridge import ChangeFeed
     from dashboard.services import Services
-    from db.models import AuditLog
+    from db.core.models import AuditLog
     from tests.api_support import api_client, call
 
     def client_for(broker: str | None) -> Any:
@@ -507,9 +507,9 @@ def test_worker_controls_through_the_api(source: Source, celery_app: Any, redis_
     a viewer reads the info but may not act; no broker configured: 409; a broker that cannot be reached: 503."""
     from dashboard.bridge import ChangeFeed
     from dashboard.services import Services
-    from db.models import AuditLog
-    from db.timeutil import utcnow
-    from db.tokens import create_token
+    from db.access.tokens import create_token
+    from db.core.models import AuditLog
+    from db.core.timeutil import utcnow
     from tests.api_support import api_client, call
 
     def client_for(broker: str | None, auth: str = "off") -> Any:
@@ -631,8 +631,8 @@ def test_queue_table_colours_depths() -> None:
 def test_silent_celery_workers_go_offline(db: Database) -> None:
     """A Celery worker that stops heart-beating without worker-offline (killed) is shown offline by the consumer
     itself, once, with a worker.offline event; one still beating stays."""
-    from db.celery_workers import SILENT_AFTER, CeleryWorkerEvent, apply_worker_events, mark_silent
-    from db.timeutil import utcnow
+    from db.core.timeutil import utcnow
+    from db.write.celery_workers import SILENT_AFTER, CeleryWorkerEvent, apply_worker_events, mark_silent
 
     recorder = Recorder(db, Hub())
     now = utcnow()
@@ -659,8 +659,8 @@ def test_celery_cards_show_for_celery_tasks_and_workers_and_check_input(db: Data
     from dashboard import celery_panel
     from dashboard.bridge import ChangeFeed
     from dashboard.services import Services
-    from db.ops import TaskSpec
-    from db.states import TaskKind
+    from db.domain.ops import TaskSpec
+    from db.domain.states import TaskKind
 
     recorder = Recorder(db, Hub())
     svc = Services(Settings(database_url=str(db.url)), db, recorder, ChangeFeed(db, recorder.hub))
@@ -680,7 +680,7 @@ def test_celery_cards_show_for_celery_tasks_and_workers_and_check_input(db: Data
     # TaskLens's own Cancel and Retry stay off on a Celery task (Celery runs it), on for the others.
     from dashboard import ids
     from dashboard.components import detail
-    from db.queries import get_task
+    from db.read.queries import get_task
 
     def buttons(task_id: int) -> dict[str, bool]:
         with db.reading() as s:
@@ -699,7 +699,7 @@ def test_the_timeline_shows_celerys_times(db: Database) -> None:
     from datetime import UTC
     from datetime import datetime as dt
 
-    from db.taskdetail import transitions
+    from db.read.taskdetail import transitions
 
     settings = Settings(database_url=str(db.url), celery_broker="redis://127.0.0.1:6379/14")
     consumer = CeleryConsumer(settings, Recorder(db, Hub()), threading.Event())

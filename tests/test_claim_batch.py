@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from db.engine import Database
-from db.models import TaskEvent, Worker
-from db.ops import TaskSpec, Transition
-from db.queries import get_task
-from db.recorder import Recorder
-from db.states import TaskKind, TaskStatus
-from db.workers import WorkerIdentity
-from db.writes import LeaseLost
+from db.core.engine import Database
+from db.core.models import TaskEvent, Worker
+from db.domain.ops import TaskSpec, Transition
+from db.domain.states import TaskKind, TaskStatus
+from db.read.queries import get_task
+from db.write.recorder import Recorder
+from db.write.workers import WorkerIdentity
+from db.write.writes import LeaseLost
 
 KINDS = [TaskKind.COMMAND, TaskKind.PYTHON]
 

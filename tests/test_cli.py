@@ -15,13 +15,13 @@ import psycopg
 import pytest
 from sqlalchemy import select
 
-from db.audit import entries
-from db.engine import Database, open_database
-from db.migrate import head_revision, is_current
-from db.models import Task, TaskEvent
-from db.ops import ActivityLine, Progress, TaskSpec, Transition
-from db.recorder import Recorder
-from db.states import EventType, TaskKind, TaskStatus
+from db.access.audit import entries
+from db.core.engine import Database, open_database
+from db.core.migrate import head_revision, is_current
+from db.core.models import Task, TaskEvent
+from db.domain.ops import ActivityLine, Progress, TaskSpec, Transition
+from db.domain.states import EventType, TaskKind, TaskStatus
+from db.write.recorder import Recorder
 from tests.helpers import REPO_ROOT, WorkerProcess, clean_env, load_events, load_task, run_cli
 
 SUBCOMMANDS = [

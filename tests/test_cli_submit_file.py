@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from db.engine import Database
-from db.models import AuditLog, Task
-from db.taskfile import TaskFileError, read_specs
+from cli.taskfile import TaskFileError, read_specs
+from db.core.engine import Database
+from db.core.models import AuditLog, Task
 from tests.helpers import run_cli
 
 

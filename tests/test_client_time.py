@@ -11,9 +11,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from dashboard.services import Services
-from db.clientclock import OutOfWindow, SkewWindow
-from db.engine import Database
-from db.timeutil import utcnow
+from db.core.engine import Database
+from db.core.timeutil import utcnow
+from db.domain.clientclock import OutOfWindow, SkewWindow
 from tests.api_support import api_client, call, ev, row_counts
 
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from db.engine import Database
-from db.models import Task
-from db.ops import TaskSpec
-from db.recorder import Recorder
-from db.states import TaskKind
+from db.core.engine import Database
+from db.core.models import Task
+from db.domain.ops import TaskSpec
+from db.domain.states import TaskKind
+from db.write.recorder import Recorder
 from tests.helpers import WorkerProcess, load_task, wait_for_status, wait_until
 from worker.reaper import kill_run, run_marker
 

@@ -15,8 +15,8 @@ from dashboard import figures
 from dashboard.components import board, detail, fmt, status
 from dashboard.components.overview import kpi_cards, workers_summary
 from dashboard.pages import submit, tasks
-from db.ops import SpecError
-from db.overview import Kpis
+from db.domain.ops import SpecError
+from db.read.overview import Kpis
 
 NOW = datetime(2026, 5, 1, 12, 0, 0)
 XSS = "<img src=x onerror=alert(1)>"
@@ -159,7 +159,7 @@ def test_kpis_and_workers() -> None:
 
 
 def test_detail_views_render_user_text_as_text() -> None:
-    from db.models import Task
+    from db.core.models import Task
 
     t = Task(
         id=3,

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from dashboard.services import Services
-from db import costs
-from db.engine import Database
-from db.scope import ScopeError, parse_scope
-from db.states import TaskKind, TaskStatus
+from db.analytics import costs
+from db.core.engine import Database
+from db.domain.states import TaskKind, TaskStatus
+from db.read.scope import ScopeError, parse_scope
 from tests.builders import make_task
 
 NOW = datetime(2026, 3, 10, 12, 0)
@@ -114,7 +114,7 @@ def test_over_time_and_tops(db: Database, spend: dict[str, int]) -> None:
 def test_costs_page_callbacks(db: Database, svc: Services) -> None:
     from dashboard import scopebar
     from dashboard.pages import costs as page
-    from db.timeutil import utcnow
+    from db.core.timeutil import utcnow
     from tests.test_components import texts
 
     make_task(

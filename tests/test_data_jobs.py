@@ -13,11 +13,12 @@ from sqlalchemy import text
 
 from app import main
 from config import Settings
-from db import audit, rollups
-from db.changefeed import Hub
-from db.engine import Database, open_database
-from db.recorder import Recorder
-from db.timeutil import utcnow
+from db.access import audit
+from db.analytics import rollups
+from db.core.engine import Database, open_database
+from db.core.timeutil import utcnow
+from db.live.changefeed import Hub
+from db.write.recorder import Recorder
 from tests.conftest import sqlite_database
 from worker import jobs
 from worker.history import generate_history

@@ -11,8 +11,9 @@ from config import Settings
 from dashboard.pages import data, database
 from dashboard.routes import NAV_LINKS
 from dashboard.services import Services
-from db import backup, retention, rollups
-from db.timeutil import utcnow
+from db.analytics import rollups
+from db.core.timeutil import utcnow
+from db.lifecycle import backup, retention
 from tests.test_components import texts
 from worker.history import generate_history
 

@@ -1,6 +1,6 @@
 """Tests: the Database page — write rate, commit latency, update frequency, event-log growth, pools and table sizes
-(db.insights) against hand-computed answers on SQLite and PostgreSQL; its refreshes called as plain functions with
-real Services; its figure builders and throttle as pure functions."""
+(db.analytics.insights) against hand-computed answers on SQLite and PostgreSQL; its refreshes called as plain
+functions with real Services; its figure builders and throttle as pure functions."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from sqlalchemy import func, insert, select, text
 
 from dashboard.figures import is_empty
 from dashboard.services import Services
-from db import insights
-from db.engine import Database, open_database
-from db.migrate import upgrade
-from db.models import WriteStat
-from db.scope import parse_scope
-from db.states import TaskStatus
+from db.analytics import insights
+from db.core.engine import Database, open_database
+from db.core.migrate import upgrade
+from db.core.models import WriteStat
+from db.domain.states import TaskStatus
+from db.read.scope import parse_scope
 from tests.builders import make_task
 
 NOW = datetime(2026, 3, 10, 12, 0)
@@ -261,7 +261,7 @@ def test_sqlite_without_dbstat_budget_and_plans(tmp_path, monkeypatch: pytest.Mo
 
 def test_database_page_refreshes(db: Database, svc: Services) -> None:
     from dashboard.pages import database as page
-    from db.timeutil import utcnow
+    from db.core.timeutil import utcnow
     from tests.test_components import texts
 
     now = utcnow()

@@ -29,14 +29,16 @@ from dashboard.pages import reports as reports_page
 from dashboard.pages import task_detail, tasks
 from dashboard.server import create_app
 from dashboard.services import Services
-from db import agents, costs, exports, taskdetail
-from db.engine import Database
-from db.models import Worker
-from db.ops import ActivityLine, TaskSpec
-from db.scope import parse_scope
-from db.states import TaskKind, TaskStatus
-from db.timeutil import iso, utcnow
-from db.writes import apply_ops, insert_tasks
+from db.analytics import agents, costs
+from db.core.engine import Database
+from db.core.models import Worker
+from db.core.timeutil import iso, utcnow
+from db.domain.ops import ActivityLine, TaskSpec
+from db.domain.states import TaskKind, TaskStatus
+from db.read import csv_rows as exports
+from db.read import taskdetail
+from db.read.scope import parse_scope
+from db.write.writes import apply_ops, insert_tasks
 from reports.csvsafe import row as safe_row
 from tests.builders import make_task
 
@@ -187,7 +189,7 @@ def test_tasks_csv_values(client: FlaskClient, task_ids: dict[str, int], svc: Se
     assert delta["tags"] == "red;blue" and float(delta["processing_s"]) == pytest.approx(60.0)
     assert (delta["invocation_count"], delta["input_tokens"], delta["output_tokens"]) == ("1", "100", "10")
     with svc.db.reading() as session:
-        from db.queries import get_task
+        from db.read.queries import get_task
 
         task = get_task(session, task_ids["delta"])
         assert task is not None

@@ -12,8 +12,8 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from dashboard import ids
-from db.states import TaskStatus
-from db.timeutil import utcnow
+from db.core.timeutil import utcnow
+from db.domain.states import TaskStatus
 from tests.browser import AppFactory, BrowserPage, eventually, grid_rows, open_page
 from tests.builders import make_task
 

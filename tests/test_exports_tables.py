@@ -9,12 +9,12 @@ from datetime import timedelta
 
 from dashboard.pages import audit as audit_page
 from dashboard.services import Services
-from db import budgets
-from db import report_store as store
-from db.audit import record
-from db.report_store import RunRequest, RunTrigger
-from db.timeutil import utcnow
-from db.workers import WorkerIdentity, register_worker
+from db.access.audit import record
+from db.analytics import budgets
+from db.core.timeutil import utcnow
+from db.reporting import store
+from db.reporting.store import RunRequest, RunTrigger
+from db.write.workers import WorkerIdentity, register_worker
 from tests.api_support import api_client
 from tests.test_auth_api import bearer, make_tokens, secured
 from tests.test_exports import download

@@ -7,13 +7,13 @@ import time
 
 from sqlalchemy import insert
 
-from db.engine import Database
-from db.feed import OrderedReader, events_between
-from db.ops import ActivityLine, TaskSpec
-from db.recorder import Recorder
-from db.states import TaskKind
-from db.timeutil import utcnow
-from db.writes import E
+from db.core.engine import Database
+from db.core.timeutil import utcnow
+from db.domain.ops import ActivityLine, TaskSpec
+from db.domain.states import TaskKind
+from db.live.feed import OrderedReader, events_between
+from db.write.recorder import Recorder
+from db.write.writes import E
 
 
 def _task(recorder: Recorder) -> int:
@@ -99,8 +99,8 @@ def test_watcher_hears_another_process_commit(db_url: str) -> None:
     """The cross-process watcher (SQLite data_version / PostgreSQL LISTEN) wakes the hub on a foreign commit."""
     import threading
 
-    from db.changefeed import Hub, start_watcher
-    from db.engine import open_database
+    from db.core.engine import open_database
+    from db.live.changefeed import Hub, start_watcher
 
     listener_db = open_database(db_url)
     writer_db = open_database(db_url)  # a separate engine stands in for another process
@@ -127,7 +127,7 @@ def test_message_text_lifts_ids_and_keeps_the_payload() -> None:
     """text() is message() as JSON: the call and worker ids lifted from the payload, the payload as stored."""
     from datetime import datetime
 
-    from db.feed import FeedEvent
+    from db.live.feed import FeedEvent
 
     stored = '{"invocation_id": 7, "worker_id": "w-1", "note": "has \\"invocation_id\\" in text"}'
     ev = FeedEvent(3, "invocation.completed", 5, None, None, "api", stored, datetime(2026, 1, 2, 3, 4, 5))

@@ -14,8 +14,8 @@ from dashboard import figures
 from dashboard.components.budgets import budget_row
 from dashboard.components.detail import system_view
 from dashboard.components.reports import run_row
-from db.budgets import BudgetStatus
-from db.report_store import Run
+from db.analytics.budgets import BudgetStatus
+from db.reporting.store import Run
 from tests.test_truthful import a_task
 
 NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)

@@ -14,9 +14,9 @@ from playwright.sync_api import expect
 
 from dashboard import ids
 from dashboard.services import Services
-from db.ops import TaskSpec, Transition
-from db.recorder import Recorder
-from db.states import TaskKind, TaskStatus
+from db.domain.ops import TaskSpec, Transition
+from db.domain.states import TaskKind, TaskStatus
+from db.write.recorder import Recorder
 from tests.api_support import api_client
 from tests.browser import AppFactory, BrowserPage, eventually, grid_rows, open_page, wait_live
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from db import fleet
-from db.engine import Database
-from db.models import AuditLog, Task, TaskEvent
-from db.models import Worker as WorkerRow
-from db.ops import TaskSpec
-from db.recorder import Recorder
-from db.states import TaskKind
+from db.control import fleet
+from db.core.engine import Database
+from db.core.models import AuditLog, Task, TaskEvent
+from db.core.models import Worker as WorkerRow
+from db.domain.ops import TaskSpec
+from db.domain.states import TaskKind
+from db.write.recorder import Recorder
 from tests.helpers import WorkerProcess, fast_worker_env, run_cli, wait_for_status
 
 pytestmark = pytest.mark.slow

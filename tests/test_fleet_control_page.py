@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from dashboard.fleet_control import act, options
 from dashboard.services import Services
-from db.models import AuditLog
-from db.models import Worker as WorkerRow
-from db.recorder import Recorder
-from db.workers import WorkerIdentity
+from db.core.models import AuditLog
+from db.core.models import Worker as WorkerRow
+from db.write.recorder import Recorder
+from db.write.workers import WorkerIdentity
 
 
 def text_of(component: object) -> str:

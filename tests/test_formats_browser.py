@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 
 from dashboard import ids
 from dashboard.routes import NAV_LINKS
-from db.states import TaskStatus
-from db.timeutil import utcnow
+from db.core.timeutil import utcnow
+from db.domain.states import TaskStatus
 from reports import fmt
 from tests.browser import AppFactory, BrowserPage, open_page
 from tests.builders import make_task

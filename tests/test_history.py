@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 
-from db.engine import Database
-from db.models import Task, TaskEvent
-from db.ops import ActivityLine, TaskSpec
-from db.recorder import Recorder
-from db.states import TaskKind
+from db.core.engine import Database
+from db.core.models import Task, TaskEvent
+from db.domain.ops import ActivityLine, TaskSpec
+from db.domain.states import TaskKind
+from db.write.recorder import Recorder
 from worker.history import WORKERS, generate_history
 
 NOW = datetime(2026, 11, 20, 12, 0, 0)
@@ -124,7 +124,7 @@ def test_history_rows_are_consistent(db: Database) -> None:
     assert NOW - timedelta(days=30) <= lo < hi <= last <= NOW
     assert sorted((i, t) for i, ts in tags for t in ts) == sorted(map(tuple, tag_rows))
 
-    # Payloads have the shapes db/writes.py gives them, so live views read history the same way.
+    # Payloads have the shapes db/write/writes.py gives them, so live views read history the same way.
     keys = {type_: set(p) for type_, p in payloads}
     assert keys["usage"] == {
         "model",

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+import jsonlog
 from dashboard.services import Services
-from db import jsonlog
-from db.engine import Database
-from db.ops import TaskSpec
-from db.recorder import Recorder
-from db.states import TaskKind
+from db.core.engine import Database
+from db.domain.ops import TaskSpec
+from db.domain.states import TaskKind
+from db.write.recorder import Recorder
 from tests.api_support import api_client
 from tests.helpers import WorkerProcess, fast_worker_env, wait_for_status
 

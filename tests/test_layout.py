@@ -12,11 +12,11 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from dashboard import ids
-from db import task_schedules
-from db.models import Task
-from db.states import TaskKind
-from db.task_schedules import ScheduleSpec
-from db.timeutil import utcnow
+from db.control import task_schedules
+from db.control.task_schedules import ScheduleSpec
+from db.core.models import Task
+from db.core.timeutil import utcnow
+from db.domain.states import TaskKind
 from tests.browser import AppFactory, BrowserPage, eventually, open_page, wait_dash_idle
 from worker.history import generate_history
 

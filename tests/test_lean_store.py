@@ -11,13 +11,14 @@ import pytest
 from sqlalchemy import inspect, text, update
 from sqlalchemy.exc import IntegrityError
 
-from db import retention, rollups, walcheck
-from db.engine import Database
-from db.models import Task
-from db.ops import TaskSpec
-from db.recorder import Recorder
-from db.states import TaskKind
-from db.timeutil import utcnow
+from db.analytics import rollups
+from db.core.engine import Database
+from db.core.models import Task
+from db.core.timeutil import utcnow
+from db.domain.ops import TaskSpec
+from db.domain.states import TaskKind
+from db.lifecycle import retention, walcheck
+from db.write.recorder import Recorder
 from worker.history import generate_history
 
 
@@ -70,8 +71,8 @@ def pages(db: Database) -> int:
 
 
 def test_sqlite_file_shrinks_after_pruning(tmp_path: object) -> None:
-    from db.engine import open_database
-    from db.migrate import upgrade
+    from db.core.engine import open_database
+    from db.core.migrate import upgrade
 
     db = open_database(f"sqlite:///{tmp_path}/lean.db")
     try:
@@ -96,8 +97,8 @@ def test_sqlite_file_shrinks_after_pruning(tmp_path: object) -> None:
 
 
 def test_wal_is_emptied_unless_a_reader_holds_it(tmp_path: object) -> None:
-    from db.engine import open_database
-    from db.migrate import upgrade
+    from db.core.engine import open_database
+    from db.core.migrate import upgrade
 
     db = open_database(f"sqlite:///{tmp_path}/wal.db")
     try:

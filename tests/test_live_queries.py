@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from db import overview, taskdetail, tasklist
-from db.engine import Database
-from db.queries import get_task
-from db.states import TaskKind, TaskStatus
+from db.core.engine import Database
+from db.domain.states import TaskKind, TaskStatus
+from db.read import overview, taskdetail, tasklist
+from db.read.queries import get_task
 from tests.builders import make_task
 
 NOW = datetime(2026, 3, 4, 15, 30, 0)

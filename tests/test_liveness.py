@@ -1,4 +1,4 @@
-"""Tests: the "possibly stuck" rule is one rule (db/liveness.py) — the overview's count, the report's table, the
+"""Tests: the "possibly stuck" rule is one rule (db/domain/liveness.py) — the overview's count, the report's table, the
 stuck-task alert and the dashboard's marker agree on the same task at the same moment, on both databases,
 including at the boundary (silent exactly the threshold: not yet stuck; a second more: stuck)."""
 
@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from dashboard.components.status import stuck_marker
-from db import alert_conditions, overview, report_queries
-from db.alert_rules import list_rules
-from db.engine import Database
-from db.scope import Scope
-from db.states import TaskStatus
+from db.alerts import conditions as alert_conditions
+from db.alerts.rules import list_rules
+from db.core.engine import Database
+from db.domain.states import TaskStatus
+from db.read import overview
+from db.read.scope import Scope
+from db.reporting import queries as report_queries
 from tests.builders import make_task
 
 CREATED = datetime(2026, 11, 20, 12, 0, 0)

@@ -8,14 +8,14 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from db.engine import Database, open_database
-from db.migrate import current_revision, downgrade, head_revision, is_current, upgrade
-from db.models import Base
+from db.core.engine import Database, open_database
+from db.core.migrate import current_revision, downgrade, head_revision, is_current, upgrade
+from db.core.models import Base
 from tests.conftest import sqlite_database
 
 
 def _modelled(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    # The full-text search structures (db/search.py, migration 0011) are no models: an FTS5 virtual table
+    # The full-text search structures (db/read/search.py, migration 0011) are no models: an FTS5 virtual table
     # with its shadow tables on SQLite, a tsvector table on PostgreSQL.
     return not (name or "").startswith(("call_search", "ix_call_search"))
 

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from db.engine import Database
-from db.models import Activity
-from db.models import Worker as WorkerRow
-from db.ops import TaskSpec
-from db.queries import task_activity
-from db.recorder import Recorder
-from db.states import EventType, TaskKind, TaskStatus
+from db.core.engine import Database
+from db.core.models import Activity
+from db.core.models import Worker as WorkerRow
+from db.domain.ops import TaskSpec
+from db.domain.states import EventType, TaskKind, TaskStatus
+from db.read.queries import task_activity
+from db.write.recorder import Recorder
 from tests.helpers import (
     REPO_ROOT,
     WorkerProcess,
@@ -254,9 +254,9 @@ WRITER = """
 import sys, time
 from pathlib import Path
 from sqlalchemy import text
-from db.engine import open_database
-from db.ops import ActivityLine, Progress
-from db.recorder import Recorder
+from db.core.engine import open_database
+from db.domain.ops import ActivityLine, Progress
+from db.write.recorder import Recorder
 
 url, task_id, name, m, sync = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), Path(sys.argv[5])
 db = open_database(url)

@@ -15,8 +15,8 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from dashboard.services import Services
-from db.engine import Database
-from db.timeutil import utcnow
+from db.core.engine import Database
+from db.core.timeutil import utcnow
 from tests.api_support import api_client, call, row_counts
 from tests.otlp_support import as_json, ids, now, request, span
 from tests.test_auth_api import bearer, make_tokens, secured
@@ -260,7 +260,7 @@ def test_access_control_needs_an_operator_bearer_token(svc: Services) -> None:
     with secure.db.reading() as session:
         from sqlalchemy import select
 
-        from db.models import Task
+        from db.core.models import Task
 
         assert session.scalar(select(Task.created_by).where(Task.external_id == trace.hex())) == "svc"
 
@@ -283,8 +283,8 @@ def test_the_agents_page_lists_the_service_with_its_tasks_and_real_call_duration
     client: FlaskClient, svc: Services
 ) -> None:
     from dashboard.pages import agents as page
-    from db import agents
-    from db.scope import parse_scope
+    from db.analytics import agents
+    from db.read.scope import parse_scope
 
     _, spans = genai_trace(now() - 120)
     export(client, request("planner-svc", *spans))

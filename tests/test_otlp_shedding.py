@@ -9,10 +9,10 @@ import pytest
 from config import Settings
 from dashboard.bridge import ChangeFeed
 from dashboard.services import Services
-from db.changefeed import Hub
-from db.engine import open_database
-from db.migrate import upgrade
-from db.recorder import Recorder
+from db.core.engine import open_database
+from db.core.migrate import upgrade
+from db.live.changefeed import Hub
+from db.write.recorder import Recorder
 from tests.api_support import api_client, call
 from tests.conftest import pg_database
 from tests.otlp_support import now, request

@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 from dashboard import figures_performance as figs
 from dashboard.figures import is_empty
 from dashboard.services import Services
-from db import performance, rollups, volume
-from db.engine import Database
-from db.ops import ActivityLine, Transition
-from db.rollcut import Split, split
-from db.scope import Scope, parse_scope
-from db.states import ActivityType, TaskKind, TaskStatus
-from db.writes import apply_ops
+from db.analytics import performance, rollups, volume
+from db.analytics.rollcut import Split, split
+from db.core.engine import Database
+from db.domain.ops import ActivityLine, Transition
+from db.domain.states import ActivityType, TaskKind, TaskStatus
+from db.read.scope import Scope, parse_scope
+from db.write.writes import apply_ops
 from tests.builders import make_task
 
 NOW = datetime(2026, 3, 10, 12, 0)  # a Tuesday
@@ -521,7 +521,7 @@ def test_figures_empty() -> None:
 
 def test_performance_page_refresh(db: Database, svc: Services) -> None:
     from dashboard.pages import performance as page
-    from db.timeutil import utcnow
+    from db.core.timeutil import utcnow
     from tests.test_components import texts
 
     now = utcnow()

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from config import Settings
-from db.engine import Database
-from db.ops import TaskSpec
-from db.pricing import DEFAULT_PRICES, Price, PriceFileError, cost_of, load_prices
-from db.queries import get_task
-from db.recorder import Recorder
-from db.states import TaskKind
+from db.core.engine import Database
+from db.domain.ops import TaskSpec
+from db.domain.pricing import DEFAULT_PRICES, Price, PriceFileError, cost_of, load_prices
+from db.domain.states import TaskKind
+from db.read.queries import get_task
+from db.write.recorder import Recorder
 from worker.protocol import ProtocolState, parse_line
 from worker.worker import Worker
 

@@ -12,13 +12,23 @@ import pytest
 from sqlalchemy import text
 
 from app import main
-from db import audit, erase, messages, search
-from db.engine import Database, open_database
-from db.ops import ActivityLine, CallReported, InvocationFinished, InvocationStarted, TaskSpec, Transition
-from db.recorder import Recorder
-from db.redact import RedactError, parse
-from db.states import CallKind, TaskKind, TaskStatus
-from db.timeutil import utcnow
+from db.access import audit
+from db.core.engine import Database, open_database
+from db.core.timeutil import utcnow
+from db.domain.ops import (
+    ActivityLine,
+    CallReported,
+    InvocationFinished,
+    InvocationStarted,
+    TaskSpec,
+    Transition,
+)
+from db.domain.states import CallKind, TaskKind, TaskStatus
+from db.lifecycle import erase
+from db.read import search
+from db.write import messages
+from db.write.recorder import Recorder
+from db.write.redact import RedactError, parse
 
 PATTERNS = parse(r'["[\\w.+-]+@[\\w-]+\\.[\\w.]+", "sk-[A-Za-z0-9]{20,}"]')
 SECRET_MAIL = "alice.smith@example.com"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from db.ops import ActivityLine, InvocationFinished, InvocationStarted, Progress, SetResult, Usage
-from db.pricing import cost_of
-from db.states import ActivityType
+from db.domain.ops import ActivityLine, InvocationFinished, InvocationStarted, Progress, SetResult, Usage
+from db.domain.pricing import cost_of
+from db.domain.states import ActivityType
 from worker.protocol import ProtocolState, parse_line
 
 

@@ -8,10 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from db.changefeed import TOPIC_EVENTS, TOPIC_QUEUE, Hub
-from db.engine import Database
-from db.models import Activity, Invocation, Task, TaskEvent, TaskTag, Worker
-from db.ops import (
+from db.core.engine import Database
+from db.core.models import Activity, Invocation, Task, TaskEvent, TaskTag, Worker
+from db.domain.ops import (
     ActivityLine,
     InvocationFinished,
     InvocationStarted,
@@ -21,11 +20,12 @@ from db.ops import (
     Transition,
     Usage,
 )
-from db.queries import get_task, task_events
-from db.recorder import Recorder
-from db.states import IllegalTransition, TaskKind, TaskStatus
-from db.workers import WorkerIdentity
-from db.writes import InvocationNotFound, LeaseLost, TaskNotFound
+from db.domain.states import IllegalTransition, TaskKind, TaskStatus
+from db.live.changefeed import TOPIC_EVENTS, TOPIC_QUEUE, Hub
+from db.read.queries import get_task, task_events
+from db.write.recorder import Recorder
+from db.write.workers import WorkerIdentity
+from db.write.writes import InvocationNotFound, LeaseLost, TaskNotFound
 
 KINDS = [TaskKind.COMMAND, TaskKind.PYTHON, TaskKind.DEMO]
 

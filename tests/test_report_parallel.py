@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from db.engine import Database, open_database
+from db.core.engine import Database, open_database
 from reports import exports
 from reports.model import Filters
 from reports.write import write_report

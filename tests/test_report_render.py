@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from db.engine import Database
+from db.core.engine import Database
 from reports.render_html import render_html
 from reports.render_json import SCHEMA, render_json
 from reports.render_pdf import render_pdf

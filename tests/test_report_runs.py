@@ -25,16 +25,16 @@ from config import Settings
 from dashboard.bridge import ChangeFeed
 from dashboard.server import create_app
 from dashboard.services import Services
-from db import report_schedules
-from db import report_store as store
-from db.changefeed import Hub
-from db.engine import Database
-from db.models import TaskEvent
-from db.recorder import Recorder
-from db.report_store import Run, RunRequest, RunTrigger
-from db.states import EventType
-from db.timeutil import day_start, utcnow
-from db.workers import WorkerIdentity
+from db.core.engine import Database
+from db.core.models import TaskEvent
+from db.core.timeutil import day_start, utcnow
+from db.domain.states import EventType
+from db.live.changefeed import Hub
+from db.reporting import schedules as report_schedules
+from db.reporting import store
+from db.reporting.store import Run, RunRequest, RunTrigger
+from db.write.recorder import Recorder
+from db.write.workers import WorkerIdentity
 from reports.deliver import SmtpConfig
 from reports.runner import RunnerConfig, deliver, execute
 from reports.schedule import enqueue_due
@@ -411,7 +411,7 @@ def test_old_report_files_are_deleted_and_the_run_stays_listed(
     from sqlalchemy import update
 
     from dashboard.components.reports import runs_table
-    from db.models import ReportRun
+    from db.core.models import ReportRun
     from worker.jobs import prune_report_files
 
     hub = Hub()

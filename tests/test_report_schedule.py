@@ -15,14 +15,14 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from config import Settings
-from db import report_schedules
-from db.changefeed import Hub
-from db.engine import Database, open_database
-from db.migrate import upgrade
-from db.models import ReportRun, ReportSchedule
-from db.recorder import Recorder
-from db.report_schedules import Schedule, ScheduleError
-from db.timeutil import utcnow
+from db.core.engine import Database, open_database
+from db.core.migrate import upgrade
+from db.core.models import ReportRun, ReportSchedule
+from db.core.timeutil import utcnow
+from db.live.changefeed import Hub
+from db.reporting import schedules as report_schedules
+from db.reporting.schedules import Schedule, ScheduleError
+from db.write.recorder import Recorder
 from reports.period import PeriodKind
 from reports.schedule import due_run, enqueue_due, fire_times, idempotency_key, next_fire
 from reports.write import FORMATS

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from db.budgets import BudgetStatus
+from db.analytics.budgets import BudgetStatus
 from reports import fmt, rules
 from reports.csvsafe import cell, neutralise, row
 from reports.model import Alert, FilterError, Filters, Kpi, Severity, Unit

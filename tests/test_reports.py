@@ -13,12 +13,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from db.budgets import add_budget
-from db.engine import Database
-from db.models import Worker
-from db.ops import InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
-from db.states import TaskKind, TaskStatus
-from db.writes import apply_ops, insert_tasks
+from db.analytics.budgets import add_budget
+from db.core.engine import Database
+from db.core.models import Worker
+from db.domain.ops import InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
+from db.domain.states import TaskKind, TaskStatus
+from db.write.writes import apply_ops, insert_tasks
 from reports.build import build_report
 from reports.model import Filters, Report
 from reports.period import PeriodKind, period_for
@@ -338,7 +338,7 @@ def test_csv_exports_stream_the_period(db: Database, tmp_path: Path) -> None:
 
 def test_csv_rows_come_the_same_in_any_chunk_size(db: Database) -> None:
     """The streams fetch `chunk` rows at a time (yield_per); chunk boundaries lose or repeat nothing."""
-    from db import report_queries
+    from db.reporting import queries as report_queries
 
     seed(db)
     scope = Filters().scope(WEEK)

@@ -21,13 +21,13 @@ from dashboard.components.reports import runs_table
 from dashboard.pages import reports as page
 from dashboard.routes import NAV_LINKS, PAGES
 from dashboard.services import Services
-from db import report_schedules
-from db import report_store as store
-from db.engine import Database
-from db.models import ReportSchedule
-from db.report_schedules import Schedule
-from db.report_store import Run
-from db.timeutil import day_start, utcnow
+from db.core.engine import Database
+from db.core.models import ReportSchedule
+from db.core.timeutil import day_start, utcnow
+from db.reporting import schedules as report_schedules
+from db.reporting import store
+from db.reporting.schedules import Schedule
+from db.reporting.store import Run
 from tests.browser import AppFactory, BrowserPage, open_page, screenshot
 from tests.builders import make_task
 from tests.test_components import XSS, texts

@@ -14,11 +14,14 @@ import pytest
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
-from db import agents, archive, costs, horizon, messages, performance, retention, rollups, search, volume
-from db.engine import Database
-from db.models import Invocation, Task
-from db.scope import parse_scope
-from db.timeutil import utcnow
+from db.analytics import agents, costs, performance, rollups, volume
+from db.core.engine import Database
+from db.core.models import Invocation, Task
+from db.core.timeutil import utcnow
+from db.lifecycle import archive, horizon, retention
+from db.read import search
+from db.read.scope import parse_scope
+from db.write import messages
 from tests.conftest import fresh_database_like
 from worker.history import generate_history
 
@@ -229,8 +232,8 @@ def test_compaction_keeps_transitions_and_event_counts(history: Database) -> Non
 
 
 def test_audit_rows_and_report_runs_have_their_own_retention(db: Database) -> None:
-    from db import audit as audit_log
-    from db.models import AuditLog, ReportRun
+    from db.access import audit as audit_log
+    from db.core.models import AuditLog, ReportRun
 
     old, new = NOW - timedelta(days=40), NOW - timedelta(days=5)
     with db.writing() as s:

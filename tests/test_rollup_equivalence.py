@@ -19,9 +19,10 @@ import pytest
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
-from db import agents, bins, performance, rollup_tables, rollups, volume
-from db.engine import Database
-from db.models import (
+from db.analytics import agents, bins, performance, rollup_tables, rollups, volume
+from db.analytics.rollcut import split
+from db.core.engine import Database
+from db.core.models import (
     EventsHourly,
     HistogramDaily,
     JobLease,
@@ -29,11 +30,10 @@ from db.models import (
     TaskEvent,
     TaskHourly,
 )
-from db.ops import ActivityLine, TaskSpec, Transition
-from db.rollcut import split
-from db.scope import Scope, parse_scope
-from db.states import ActivityType, TaskKind, TaskStatus
-from db.writes import apply_ops, insert_tasks
+from db.domain.ops import ActivityLine, TaskSpec, Transition
+from db.domain.states import ActivityType, TaskKind, TaskStatus
+from db.read.scope import Scope, parse_scope
+from db.write.writes import apply_ops, insert_tasks
 from tests.rollup_data import CUSTOM, NOW, QUERIES, ROLE_QUERIES, ROLLUPS, H, S, at, build, same
 
 

@@ -1,7 +1,7 @@
-"""Tests: the reads generated from the rollup specs (db/rollup_spec.py, db/rollup_read.py) change nothing but
-speed. Every declared read, with every grouping and time bucket it offers, over ranges that end in the hour in
-progress, before it, inside its folded minutes and past them, answers through the hourly and per-minute
-rollups exactly as from the source rows; and the per-minute fold stays exact as calls end, statuses change,
+"""Tests: the reads generated from the rollup specs (db/analytics/rollup_spec.py, db/analytics/rollup_read.py)
+change nothing but speed. Every declared read, with every grouping and time bucket it offers, over ranges that
+end in the hour in progress, before it, inside its folded minutes and past them, answers through the hourly and
+per-minute rollups exactly as from the source rows; and the per-minute fold stays exact as calls end, statuses change,
 writers commit late, tasks are deleted and the hourly refresh moves on. SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from db import agents, costs, rollups
-from db.engine import Database
-from db.models import CreatedMinutely, JobLease, UsageMinutely
-from db.ops import InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
-from db.rollcut import cut
-from db.rollup_read import REGISTRY, Read, run
-from db.rollup_spec import SPECS, USAGE
-from db.scope import parse_scope
-from db.states import TaskKind, TaskStatus
-from db.task_delete import delete_task
-from db.writes import apply_ops, insert_tasks
+from db.analytics import agents, costs, rollups
+from db.analytics.rollcut import cut
+from db.analytics.rollup_read import REGISTRY, Read, run
+from db.analytics.rollup_spec import SPECS, USAGE
+from db.core.engine import Database
+from db.core.models import CreatedMinutely, JobLease, UsageMinutely
+from db.domain.ops import InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
+from db.domain.states import TaskKind, TaskStatus
+from db.read.scope import parse_scope
+from db.write.task_delete import delete_task
+from db.write.writes import apply_ops, insert_tasks
 from tests.rollup_data import NOW, QUERIES, ROLE_QUERIES, ROLLUPS, H, S, at, build, same
 
 M = timedelta(minutes=1)

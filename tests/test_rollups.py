@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, select
 
-from db import costs, rollups
-from db.engine import Database
-from db.models import JobLease, UsageHourly
-from db.ops import Usage
-from db.scope import parse_scope
-from db.states import TaskStatus
-from db.writes import apply_ops
+from db.analytics import costs, rollups
+from db.core.engine import Database
+from db.core.models import JobLease, UsageHourly
+from db.domain.ops import Usage
+from db.domain.states import TaskStatus
+from db.read.scope import parse_scope
+from db.write.writes import apply_ops
 from tests.builders import make_task
 
 NOW = datetime(2026, 3, 10, 12, 30)

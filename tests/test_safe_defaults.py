@@ -16,8 +16,8 @@ import pytest
 
 from config import Settings
 from dashboard.services import Services
-from db.ops import TaskSpec
-from db.states import TaskKind
+from db.domain.ops import TaskSpec
+from db.domain.states import TaskKind
 from tests.api_support import api_client
 from tests.helpers import REPO_ROOT, clean_env, free_port, load_task, stop_process, wait_until
 from tests.test_auth_api import bearer, make_tokens, secured
@@ -160,10 +160,10 @@ def test_gunicorn_as_the_readme_shows_it_asks_for_a_token(tmp_path: Path) -> Non
 def test_cli_checks_the_port_before_starting_anything(tmp_path: Path) -> None:
     """A taken port: one line, exit 2, and no worker ran the queued task meanwhile (it used to print "running
     at …", start a worker that ran the task, then fail)."""
-    from db.changefeed import Hub
-    from db.engine import open_database
-    from db.migrate import upgrade
-    from db.recorder import Recorder
+    from db.core.engine import open_database
+    from db.core.migrate import upgrade
+    from db.live.changefeed import Hub
+    from db.write.recorder import Recorder
 
     url = f"sqlite:///{tmp_path}/tasklens.db"
     db = open_database(url)

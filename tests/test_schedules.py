@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from db.engine import Database, open_database
-from db.models import AuditLog, Task, TaskSchedule
-from db.recorder import Recorder
-from db.schedule_fire import enqueue_due, latest_fire, next_fire
-from db.states import TaskKind
-from db.task_schedules import ScheduleSpec, ScheduleSpecError, create, find
+from db.control.schedule_fire import enqueue_due, latest_fire, next_fire
+from db.control.task_schedules import ScheduleSpec, ScheduleSpecError, create, find
+from db.core.engine import Database, open_database
+from db.core.models import AuditLog, Task, TaskSchedule
+from db.domain.states import TaskKind
+from db.write.recorder import Recorder
 from tests.helpers import WorkerProcess, run_cli, wait_until
 
 T0 = datetime(2026, 3, 28, 12, 0, 0)  # a Saturday; Europe/Berlin goes to summer time the next night

@@ -12,10 +12,10 @@ from playwright.sync_api import Browser, Page, expect
 
 from dashboard.components import schedule_form as form
 from dashboard.pages import schedules
-from db import task_schedules
-from db.states import TaskKind
-from db.timeutil import utcnow
-from db.tokens import create_token
+from db.access.tokens import create_token
+from db.control import task_schedules
+from db.core.timeutil import utcnow
+from db.domain.states import TaskKind
 from tests.browser import TIMEOUT_MS, VIEWPORT, AppFactory, PageWatch, assert_not_reloaded, open_page
 from tests.liveserver import LiveApp
 

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from dashboard.components import schedule_form as form
 from dashboard.pages.schedules import act, open_form, save
 from dashboard.services import Services
-from db import task_schedules
-from db.models import AuditLog, TaskEvent, TaskSchedule
-from db.states import EventType
+from db.control import task_schedules
+from db.core.models import AuditLog, TaskEvent, TaskSchedule
+from db.domain.states import EventType
 
 
 def text_of(component: object) -> str:

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from dashboard.pages.schedules import table
 from dashboard.services import Services
-from db.recorder import Recorder
-from db.schedule_fire import enqueue_due
-from db.states import TaskKind
-from db.task_schedules import ScheduleSpec, create
-from db.timeutil import utcnow
+from db.control.schedule_fire import enqueue_due
+from db.control.task_schedules import ScheduleSpec, create
+from db.core.timeutil import utcnow
+from db.domain.states import TaskKind
+from db.write.recorder import Recorder
 
 
 def text_of(component: object) -> str:

@@ -1,4 +1,4 @@
-"""Tests: the task list filtered by words in its calls' prompts and responses (db/search.py's index) — the data
+"""Tests: the task list filtered by words in its calls' prompts and responses (db/read/search.py's index) — the data
 layer, `/export/tasks.csv?messages=` and `GET /api/v1/tasks?messages=` on SQLite and PostgreSQL, odd input
 never an error, and the tasks page's search box with the word kept in its address (Chromium)."""
 
@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from dashboard import ids
 from dashboard.services import Services
-from db import tasklist
+from db.read import tasklist
 from tests.api_support import api_client, call, ev
 from tests.browser import AppFactory, BrowserPage, eventually, grid_rows, open_page
 

@@ -5,7 +5,7 @@ nothing.
 
 The delays are measured from the release, in one clock (CLOCK_MONOTONIC is machine-wide), over holds spread
 across one 100 ms step of SQLite's busy handler, whose sleeps grow to 100 ms: there a waiter finds the lock
-50 ms after its release on average (measured before db/writelock.py: median 50-65 ms). The bound is the
+50 ms after its release on average (measured before db/core/writelock.py: median 50-65 ms). The bound is the
 median, generous for a loaded machine."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from db.engine import Database, open_database
+from db.core.engine import Database, open_database
 from tests.helpers import REPO_ROOT, clean_env
 
 # Past SQLite's 228 ms of short sleeps, one 100 ms step apart in 30 ms strides.
@@ -166,7 +166,7 @@ WRITER = textwrap.dedent(
     """
     import sys, threading
     from sqlalchemy import text
-    from db.engine import Database, open_database
+    from db.core.engine import Database, open_database
     db = open_database(sys.argv[1])
     def run(name):
         for i in range(int(sys.argv[3])):

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from db.ops import SpecError, TaskSpec
-from db.states import ALLOWED_TRANSITIONS, TERMINAL, IllegalTransition, TaskKind, TaskStatus, check_transition
+from db.domain.ops import SpecError, TaskSpec
+from db.domain.states import (
+    ALLOWED_TRANSITIONS,
+    TERMINAL,
+    IllegalTransition,
+    TaskKind,
+    TaskStatus,
+    check_transition,
+)
 
 
 def test_every_status_has_an_entry() -> None:

@@ -24,17 +24,18 @@ from dashboard.components.overview import workers_summary
 from dashboard.pages import performance as perf_page
 from dashboard.pages import task_detail, tasks
 from dashboard.services import Services
-from db import agents, insights, overview, taskdetail
-from db.budgets import BudgetStatus
-from db.engine import Database
-from db.models import Task, Worker
-from db.ops import InvocationFinished, InvocationStarted, Transition
-from db.performance import PerfKpis, Timing
-from db.states import TaskStatus
-from db.timeutil import utcnow
-from db.volume import Forecast
-from db.workers import WorkerIdentity, register_worker
-from db.writes import apply_ops
+from db.analytics import agents, insights
+from db.analytics.budgets import BudgetStatus
+from db.analytics.performance import PerfKpis, Timing
+from db.analytics.volume import Forecast
+from db.core.engine import Database
+from db.core.models import Task, Worker
+from db.core.timeutil import utcnow
+from db.domain.ops import InvocationFinished, InvocationStarted, Transition
+from db.domain.states import TaskStatus
+from db.read import overview, taskdetail
+from db.write.workers import WorkerIdentity, register_worker
+from db.write.writes import apply_ops
 from reports import fmt as report_fmt
 from reports.model import Kpi, Unit
 from tests.api_support import api_client, call

@@ -23,22 +23,22 @@ from config import Settings
 from dashboard import ids
 from dashboard.bridge import ChangeFeed
 from dashboard.services import Services
-from db.changefeed import Hub
-from db.engine import open_database
-from db.models import Task
-from db.ops import TaskSpec
-from db.queries import task_activity
-from db.recorder import Recorder
-from db.states import TaskKind, TaskStatus
-from db.unavailable import MAX_DELAY, DatabaseHealth, OutageKind, backoff, classify
-from db.workers import WorkerIdentity
+from db.core.engine import open_database
+from db.core.models import Task
+from db.core.unavailable import MAX_DELAY, DatabaseHealth, OutageKind, backoff, classify
+from db.domain.ops import TaskSpec
+from db.domain.states import TaskKind, TaskStatus
+from db.live.changefeed import Hub
+from db.read.queries import task_activity
+from db.write.recorder import Recorder
+from db.write.workers import WorkerIdentity
 from tests.api_support import API, api_client
 from tests.conftest import PG_ADMIN_DSN, pg_database, sqlite_database
 from tests.helpers import load_task, wait_until
 from tests.outages import DbProxy, fill, small_filesystem
 from worker.worker import Worker
 
-HEALTH_LOG = "db.unavailable"
+HEALTH_LOG = "db.core.unavailable"
 
 
 def _services(url: str) -> Services:
@@ -494,11 +494,11 @@ def test_listen_reconnects_say_one_line_per_outage(
     now one line when the connection is lost and one when it is back, and wake-ups resume."""
     import threading
 
-    from db.changefeed import PgListener
-    from db.engine import normalize_url, psycopg_dsn
+    from db.core.engine import normalize_url, psycopg_dsn
+    from db.live.changefeed import PgListener
 
     proxy, url, _direct = proxied_pg
-    caplog.set_level(logging.INFO, logger="db.changefeed")
+    caplog.set_level(logging.INFO, logger="db.live.changefeed")
     hub, stop = Hub(), threading.Event()
     listener = PgListener(psycopg_dsn(normalize_url(url)), hub, stop)
     listener.start()
@@ -513,7 +513,7 @@ def test_listen_reconnects_say_one_line_per_outage(
     finally:
         stop.set()
         listener.join(timeout=5)
-    records = [r for r in caplog.records if r.name == "db.changefeed"]
+    records = [r for r in caplog.records if r.name == "db.live.changefeed"]
     assert not any(r.exc_info for r in records), [r.getMessage() for r in records]
     messages = [r.getMessage() for r in records]
     assert len([m for m in messages if "LISTEN connection lost" in m]) == 1, messages

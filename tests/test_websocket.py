@@ -22,10 +22,8 @@ import websocket
 from dashboard import websocket as ws_protocol
 from dashboard import wslimits
 from dashboard.bridge import ChangeFeed, Subscriber
-from db.changefeed import Hub
-from db.engine import Database
-from db.feed import events_between
-from db.ops import (
+from db.core.engine import Database
+from db.domain.ops import (
     ActivityLine,
     InvocationFinished,
     InvocationStarted,
@@ -33,9 +31,11 @@ from db.ops import (
     Transition,
     Usage,
 )
-from db.queries import latest_seq
-from db.recorder import Recorder
-from db.states import EventType, TaskStatus
+from db.domain.states import EventType, TaskStatus
+from db.live.changefeed import Hub
+from db.live.feed import events_between
+from db.read.queries import latest_seq
+from db.write.recorder import Recorder
 from tests.builders import external_task
 from tests.helpers import DEADLINE, WorkerProcess, run_cli, wait_until
 from tests.liveserver import LiveApp, start_live_app

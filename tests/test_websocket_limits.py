@@ -24,9 +24,9 @@ import websocket
 
 from dashboard import wslimits
 from dashboard.bridge import Subscriber
-from db.ops import ActivityLine
-from db.queries import latest_seq
-from db.recorder import Recorder
+from db.domain.ops import ActivityLine
+from db.read.queries import latest_seq
+from db.write.recorder import Recorder
 from tests.builders import external_task
 from tests.conftest import sqlite_database
 from tests.helpers import DEADLINE, wait_until

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from config import Settings
-from db.changefeed import Hub
-from db.engine import Database
-from db.models import Task
-from db.ops import TaskSpec, Transition
-from db.queries import get_task, task_activity, task_events, task_invocations
-from db.recorder import Recorder
-from db.states import TaskKind, TaskStatus
+from db.core.engine import Database
+from db.core.models import Task
+from db.domain.ops import TaskSpec, Transition
+from db.domain.states import TaskKind, TaskStatus
+from db.live.changefeed import Hub
+from db.read.queries import get_task, task_activity, task_events, task_invocations
+from db.write.recorder import Recorder
 from tests.helpers import load_events, load_task, wait_until
 from worker.worker import Worker
 

@@ -19,15 +19,17 @@ from dashboard.figures_agents import worker_throughput
 from dashboard.fleet_control import BUTTON, RESULT
 from dashboard.pages import worker as page_module
 from dashboard.services import Services
-from db import fleet, rollups, worker_detail
-from db.models import Task
-from db.ops import TaskSpec, Transition
-from db.recorder import Recorder
-from db.rollcut import split
-from db.scope import parse_scope
-from db.states import FAILURES, TaskKind, TaskStatus
-from db.timeutil import utcnow
-from db.workers import WorkerIdentity
+from db.analytics import rollups
+from db.analytics.rollcut import split
+from db.control import fleet
+from db.core.models import Task
+from db.core.timeutil import utcnow
+from db.domain.ops import TaskSpec, Transition
+from db.domain.states import FAILURES, TaskKind, TaskStatus
+from db.read import worker_detail
+from db.read.scope import parse_scope
+from db.write.recorder import Recorder
+from db.write.workers import WorkerIdentity
 from tests.browser import AppFactory, BrowserPage, assert_not_reloaded, open_page
 from worker.history import generate_history
 

@@ -1,6 +1,6 @@
 """Worker layer: a rule's automations, run by the evaluator when its alert fires — cancel a stuck task, or
 cancel it and queue it again once the cancel has landed; pause claiming of a failing kind, or a tag's queued
-tasks, until the alert is acknowledged (the pause itself is read by workers from db/alert_pauses.py). Each
+tasks, until the alert is acknowledged (the pause itself is read by workers from db/alerts/pauses.py). Each
 action is audited and recorded on the alert it answered."""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from db import audit
-from db.alert_rules import ActionType, Rule
-from db.alert_store import AL, record_action, set_actions
-from db.queries import get_task
-from db.recorder import Recorder
-from db.states import TERMINAL, IllegalTransition, TaskStatus
-from db.timeutil import iso, utcnow
-from db.writes import TaskNotFound
+from db.access import audit
+from db.alerts.rules import ActionType, Rule
+from db.alerts.store import AL, record_action, set_actions
+from db.core.timeutil import iso, utcnow
+from db.domain.states import TERMINAL, IllegalTransition, TaskStatus
+from db.read.queries import get_task
+from db.write.recorder import Recorder
+from db.write.writes import TaskNotFound
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from email.message import EmailMessage
 from typing import Any
 
 from config import Settings
-from db.alert_outbox import Notification
-from db.timeutil import iso, utcnow
+from db.alerts.outbox import Notification
+from db.core.timeutil import iso, utcnow
 from reports.deliver import DeliveryError, SmtpConfig, post_webhook, send_email
 
 SCHEMA_VERSION = 1

@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from config import Settings
-from db import leases
-from db.alert_outbox import NO, Notification
-from db.alert_rules import list_rules
-from db.alert_store import AL, LOW, Delivery, deliveries
-from db.recorder import Recorder
-from db.timeutil import day_start, iso, utcnow
+from db.alerts.outbox import NO, Notification
+from db.alerts.rules import list_rules
+from db.alerts.store import AL, LOW, Delivery, deliveries
+from db.control import leases
+from db.core.timeutil import day_start, iso, utcnow
+from db.write.recorder import Recorder
 from reports.deliver import DeliveryError, SmtpConfig, post_webhook, send_email
 from worker.alert_channels import USER_AGENT
 

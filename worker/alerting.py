@@ -14,14 +14,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from config import Settings
-from db import alert_outbox, leases
-from db.alert_conditions import Condition, conditions
-from db.alert_rules import Rule, RuleKind, list_rules
-from db.alert_silences import active_silences
-from db.alert_store import AlertState, Context, Finding, open_by_rule, owes_first, reconcile
-from db.changefeed import TOPIC_EVENTS, Hub
-from db.recorder import Recorder
-from db.timeutil import utcnow
+from db.alerts import outbox as alert_outbox
+from db.alerts.conditions import Condition, conditions
+from db.alerts.rules import Rule, RuleKind, list_rules
+from db.alerts.silences import active_silences
+from db.alerts.store import AlertState, Context, Finding, open_by_rule, owes_first, reconcile
+from db.control import leases
+from db.core.timeutil import utcnow
+from db.live.changefeed import TOPIC_EVENTS, Hub
+from db.write.recorder import Recorder
 from reports.deliver import DeliveryError
 from worker.alert_actions import retry_cancelled, run_actions
 from worker.alert_channels import send

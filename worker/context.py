@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from db.claims import ClaimedTask
-from db.ops import (
+from db.core.unavailable import backoff
+from db.domain.ops import (
     ActivityLine,
     InvocationFinished,
     InvocationStarted,
@@ -23,11 +23,11 @@ from db.ops import (
     SetResult,
     Usage,
 )
-from db.pricing import DEFAULT_PRICES, Price, cost_of
-from db.recorder import Recorder, new_id
-from db.states import ActivityType
-from db.unavailable import backoff
-from db.writes import InvocationNotFound, LeaseLost, TaskNotFound
+from db.domain.pricing import DEFAULT_PRICES, Price, cost_of
+from db.domain.states import ActivityType
+from db.write.claims import ClaimedTask
+from db.write.recorder import Recorder, new_id
+from db.write.writes import InvocationNotFound, LeaseLost, TaskNotFound
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ import logging
 import random
 import threading
 
-from db.ops import TaskSpec
-from db.queries import status_counts
-from db.recorder import Recorder
-from db.states import TaskKind
+from db.domain.ops import TaskSpec
+from db.domain.states import TaskKind
+from db.read.queries import status_counts
+from db.write.recorder import Recorder
 from worker.simulation import CREATORS, GOALS, TAGS
 
 log = logging.getLogger(__name__)

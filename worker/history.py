@@ -21,8 +21,8 @@ from typing import Any
 
 from sqlalchemy import Connection, DateTime, bindparam, text
 
-from db.engine import Database
-from db.timeutil import to_naive_utc, utcnow
+from db.core.engine import Database
+from db.core.timeutil import to_naive_utc, utcnow
 from worker.simulation import (
     CREATORS,
     FAILURE_MESSAGES,

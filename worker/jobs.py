@@ -11,9 +11,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from db import backup, leases, report_store, retention, rollups, schedule_fire, walcheck
-from db.timeutil import utcnow
-from db.writestats import flush_write_stats
+from db.analytics import rollups
+from db.control import leases, schedule_fire
+from db.core.timeutil import utcnow
+from db.lifecycle import backup, retention, walcheck
+from db.reporting import store as report_store
+from db.write.writestats import flush_write_stats
 from reports.runner import run_dir
 from reports.schedule import enqueue_due
 from worker.reaper import reap_expired
@@ -97,7 +100,7 @@ def enqueue_reports(w: Worker, now: datetime | None = None) -> list[int]:
 
 def enqueue_schedules(w: Worker, now: datetime | None = None) -> list[int]:
     """Make the tasks that task schedules owe at `now`; every worker runs this each second and each fire time
-    makes one task (db/schedule_fire.py). A read first, so a fleet with nothing due writes nothing."""
+    makes one task (db/control/schedule_fire.py). A read first, so a fleet with nothing due writes nothing."""
     now = now or utcnow()
     with w.db.reading() as session:
         due = schedule_fire.due_ids(session, now)

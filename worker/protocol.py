@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from db.ops import (
+from db.domain.ops import (
     ActivityLine,
     InvocationFinished,
     InvocationStarted,
@@ -18,8 +18,8 @@ from db.ops import (
     SetResult,
     Usage,
 )
-from db.pricing import DEFAULT_PRICES, Price, cost_of
-from db.states import ActivityType
+from db.domain.pricing import DEFAULT_PRICES, Price, cost_of
+from db.domain.states import ActivityType
 
 
 class ProtocolError(ValueError):

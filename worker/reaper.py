@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from db.claims import ExpiredRun
+from db.write.claims import ExpiredRun
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from sqlalchemy.exc import OperationalError
 
 from config import Settings
-from db import report_store as store
-from db.changefeed import TOPIC_QUEUE, Hub
-from db.recorder import Recorder
-from db.timeutil import utcnow
+from db.core.timeutil import utcnow
+from db.live.changefeed import TOPIC_QUEUE, Hub
+from db.reporting import store
+from db.write.recorder import Recorder
 from reports.runner import RunnerConfig, execute
 
 log = logging.getLogger(__name__)

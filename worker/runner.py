@@ -8,9 +8,9 @@ import traceback
 from datetime import timedelta
 from typing import Any
 
-from db.ops import Op, Transition
-from db.states import FailureReason, TaskStatus
-from db.timeutil import utcnow
+from db.core.timeutil import utcnow
+from db.domain.ops import Op, Transition
+from db.domain.states import FailureReason, TaskStatus
 from worker.context import RunHandle, TaskStopped
 from worker.handlers import HANDLERS
 from worker.handlers.command import KEEP_RESULT

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from db.pricing import DEFAULT_PRICES, cost_of
+from db.domain.pricing import DEFAULT_PRICES, cost_of
 
 ROLES: tuple[str, ...] = ("analyst", "planner", "builder", "tester", "reviewer")
 

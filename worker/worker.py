@@ -16,17 +16,17 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+import jsonlog
 from config import Settings
-from db import jsonlog
-from db.changefeed import TOPIC_QUEUE, Hub
-from db.claims import ClaimedTask, cancel_requested, has_claimable
-from db.engine import Database
-from db.ops import Op
-from db.recorder import Recorder
-from db.states import EXECUTABLE_KINDS, IllegalTransition, TaskKind
-from db.unavailable import backoff
-from db.workers import WorkerIdentity
-from db.writes import InvocationNotFound, LeaseLost, TaskNotFound
+from db.core.engine import Database
+from db.core.unavailable import backoff
+from db.domain.ops import Op
+from db.domain.states import EXECUTABLE_KINDS, IllegalTransition, TaskKind
+from db.live.changefeed import TOPIC_QUEUE, Hub
+from db.write.claims import ClaimedTask, cancel_requested, has_claimable
+from db.write.recorder import Recorder
+from db.write.workers import WorkerIdentity
+from db.write.writes import InvocationNotFound, LeaseLost, TaskNotFound
 from worker.alerting import AlertLoops
 from worker.context import OpSink, RunHandle
 from worker.jobs import JOBS

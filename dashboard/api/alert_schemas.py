@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from dashboard.api.schemas import MAX_ID, MAX_LIMIT, Body, Model, UtcDateTime
-from db.alert_rules import ChannelType, RuleKind, Severity
+from db.alerts.rules import ChannelType, RuleKind, Severity
 
 AlertStateName = Literal["pending", "firing", "resolved"]
 ScopeName = Literal[

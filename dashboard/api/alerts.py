@@ -1,6 +1,6 @@
 """API layer: /alerts — alerts (filters state, severity, rule; paged by id), one alert with its deliveries and
 acknowledgements, acknowledging, rules (admins edit) and silences (operators). Reads go through
-db/alert_queries.py; every write through the recorder's transaction, so its `alert` events reach /ws."""
+db/alerts/queries.py; every write through the recorder's transaction, so its `alert` events reach /ws."""
 
 from __future__ import annotations
 
@@ -28,11 +28,13 @@ from dashboard.api.alert_schemas import (
 from dashboard.api.context import ctx, respond
 from dashboard.api.errors import ApiError, not_found
 from dashboard.api.registry import Role, actor, endpoint
-from db import alert_queries, alert_rules, alert_silences
-from db.alert_rules import Rule, RuleError
-from db.alert_silences import SilenceError
-from db.alert_store import AlertNotOpen, acknowledge
-from db.timeutil import utcnow
+from db.alerts import queries as alert_queries
+from db.alerts import rules as alert_rules
+from db.alerts import silences as alert_silences
+from db.alerts.rules import Rule, RuleError
+from db.alerts.silences import SilenceError
+from db.alerts.store import AlertNotOpen, acknowledge
+from db.core.timeutil import utcnow
 
 ALERT = "/alerts/<task_id:alert_id>"
 RULE = "/alerts/rules/<task_id:rule_id>"

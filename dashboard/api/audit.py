@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from dashboard.api.context import ctx, respond
 from dashboard.api.registry import Role, endpoint
 from dashboard.api.schemas import AuditPage, AuditQuery
-from db.audit import entries
+from db.access.audit import entries
 
 
 @endpoint(

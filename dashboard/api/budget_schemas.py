@@ -1,5 +1,5 @@
 """API layer: the pydantic models of /api/v1/budgets — a budget as created, and each budget with its spend so
-far this period and the projection to the period's end (db/budgets.py)."""
+far this period and the projection to the period's end (db/analytics/budgets.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from dashboard.api.schemas import Body, Model, UtcDateTime
-from db.budgets import MIN_LIMIT_USD
+from db.analytics.budgets import MIN_LIMIT_USD
 
 
 class BudgetCreate(Body):

@@ -13,8 +13,8 @@ from dashboard.api.budget_schemas import BudgetCreate, BudgetList, BudgetOut
 from dashboard.api.context import ctx, respond
 from dashboard.api.errors import ApiError, not_found
 from dashboard.api.registry import Role, endpoint
-from db import budgets
-from db.timeutil import utcnow
+from db.analytics import budgets
+from db.core.timeutil import utcnow
 
 
 def _out(b: budgets.BudgetStatus) -> dict[str, Any]:

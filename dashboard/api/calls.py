@@ -1,6 +1,6 @@
 """API layer: a task's call tree (/tasks/<id>/calls), one call with its messages (/calls/<id>), full-text
 search over messages (/search) and call latency percentiles by model, role or tool (/latency). Reads go
-through db/calls.py, db/search.py and db/task_pages.py."""
+through db/read/calls.py, db/read/search.py and db/read/task_pages.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dashboard.api.context import ctx, respond
 from dashboard.api.errors import bad_parameter, not_found
 from dashboard.api.params import scope_of
 from dashboard.api.registry import TASK, Role, endpoint
-from db import calls, search, task_pages
+from db.read import calls, search, task_pages
 
 
 @endpoint(

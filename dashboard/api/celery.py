@@ -17,7 +17,7 @@ from dashboard.api.context import ctx, respond
 from dashboard.api.errors import ApiError
 from dashboard.api.registry import OWN_AUDIT, Responses, Role, actor, endpoint
 from dashboard.api.schemas import Body, Model, UtcDateTime
-from db import broker_queues
+from db.read import broker_queues
 
 
 class RevokeBody(Body):

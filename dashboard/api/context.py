@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from dashboard.api.coalesce import Coalesced
 from dashboard.api.metrics import Metrics
 from dashboard.services import Services
-from db.pricing import Price
+from db.domain.pricing import Price
 
 KEY = "tasklens_api"
 

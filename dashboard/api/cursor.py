@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from dashboard.api.errors import bad_parameter
-from db.task_pages import SORTS, Keyset
-from db.timeutil import to_naive_utc
+from db.core.timeutil import to_naive_utc
+from db.read.task_pages import SORTS, Keyset
 
 
 def encode(sort: str, descending: bool, value: Any, row_id: int) -> str:

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from dashboard.api.schemas import NO_NUL
-from db.ops import NUL_IN_ID
-from db.unavailable import Outage, classify
+from db.core.unavailable import Outage, classify
+from db.domain.ops import NUL_IN_ID
 
 log = logging.getLogger(__name__)
 

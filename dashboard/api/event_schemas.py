@@ -1,6 +1,6 @@
 """API layer: the events an external agent reports through POST /api/v1/events — the JSON-lines protocol's
 vocabulary (progress, activity, invocation.*, usage, result) plus `task` and `transition` — and their
-translation into the write path's ops (db/ops.py)."""
+translation into the write path's ops (db/domain/ops.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,8 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from dashboard.api.schemas import NO_NUL
-from db.clientclock import OutOfWindow, SkewWindow
-from db.ingest import MAX_CLIENT_INVOCATION_ID, IngestItem, TaskRef
-from db.messages import pack
-from db.ops import (
+from db.domain.clientclock import OutOfWindow, SkewWindow
+from db.domain.ops import (
     MAX_MESSAGE,
     ActivityLine,
     CallReported,
@@ -28,9 +26,11 @@ from db.ops import (
     Transition,
     Usage,
 )
-from db.pricing import Price, cost_of
-from db.search import index_text
-from db.states import ActivityType, CallKind, TaskKind, TaskStatus
+from db.domain.pricing import Price, cost_of
+from db.domain.states import ActivityType, CallKind, TaskKind, TaskStatus
+from db.read.search import index_text
+from db.write.ingest import MAX_CLIENT_INVOCATION_ID, IngestItem, TaskRef
+from db.write.messages import pack
 
 MAX_EVENTS = 1_000
 MAX_BATCH_BYTES = 5 * 1024 * 1024

@@ -1,6 +1,6 @@
 """API layer: POST /events — batch ingestion for external tasks. The whole batch is validated first (shape,
 then task rules, then the database's state), then applied in ONE transaction through the write path
-(db/ingest.py → db/writes.apply_ops); any bad item rejects all of it, naming the item's index and field."""
+(db/write/ingest.py → db/writes.apply_ops); any bad item rejects all of it, naming the item's index and field."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from dashboard.api.event_schemas import (
     to_items,
 )
 from dashboard.api.registry import OWN_AUDIT, Role, actor, endpoint
-from db.audit import record
-from db.ingest import BatchRejected, Rejection, apply_batch
-from db.timeutil import utcnow
+from db.access.audit import record
+from db.core.timeutil import utcnow
+from db.write.ingest import BatchRejected, Rejection, apply_batch
 
 STATUS = {Rejection.NOT_FOUND: 404, Rejection.CONFLICT: 409, Rejection.INVALID: 422}
 

@@ -1,6 +1,6 @@
 """API layer: fleet control and concurrency limits — drain, resume or stop workers, forget offline ones, and
-the per-kind / per-tag limits (db/fleet.py, db/limits.py). Changes are operator's (forgetting a worker is
-admin's, as deleting a task) and audited by the registry's guard."""
+the per-kind / per-tag limits (db/control/fleet.py, db/control/limits.py). Changes are operator's
+(forgetting a worker is admin's, as deleting a task) and audited by the registry's guard."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from dashboard.api.context import ctx, respond
 from dashboard.api.errors import ApiError, not_found
 from dashboard.api.registry import Audit, Role, endpoint
 from dashboard.api.schemas import Body, Model, UtcDateTime
-from db import fleet, limits
-from db.timeutil import utcnow
+from db.control import fleet, limits
+from db.core.timeutil import utcnow
 
 WORKER = "/workers/<worker_id>"
 LIMIT = "/limits/<key>"

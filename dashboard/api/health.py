@@ -14,11 +14,10 @@ from sqlalchemy import text
 from dashboard.api.context import ctx, respond
 from dashboard.api.registry import Role, endpoint
 from dashboard.api.schemas import Health, Ready
-from db import api_metrics
-from db.engine import Database
-from db.migrate import current_revision, head_revision
-from db.timeutil import utcnow
-from db.unavailable import (
+from db.core.engine import Database
+from db.core.migrate import current_revision, head_revision
+from db.core.timeutil import utcnow
+from db.core.unavailable import (
     MIN_FREE_BYTES,
     REMEMBER_STORAGE_SECONDS,
     RETRY_STORAGE,
@@ -26,6 +25,7 @@ from db.unavailable import (
     classify,
     free_bytes,
 )
+from db.read import api_metrics
 
 # A worker heard from within this many lease periods counts as alive (the sweep gives its tasks away after one).
 HEARTBEAT_LEASES = 2

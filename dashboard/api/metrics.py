@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 
 from dashboard.bridge import Subscriber
 from dashboard.services import Services
-from db import api_metrics
-from db.alert_queries import firing_by_rule
-from db.feed import FeedEvent
-from db.models import Task
-from db.states import TERMINAL
-from db.taskdetail import write_latency
-from db.timeutil import utcnow
+from db.alerts.queries import firing_by_rule
+from db.core.models import Task
+from db.core.timeutil import utcnow
+from db.domain.states import TERMINAL
+from db.live.feed import FeedEvent
+from db.read import api_metrics
+from db.read.taskdetail import write_latency
 
 log = logging.getLogger(__name__)
 

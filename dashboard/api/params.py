@@ -14,8 +14,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard.api.errors import ApiError, bad_parameter, validation_error
-from db.scope import DIMENSIONS, Scope, ScopeError, parse_scope
-from db.timeutil import utcnow
+from db.core.timeutil import utcnow
+from db.read.scope import DIMENSIONS, Scope, ScopeError, parse_scope
 
 M = TypeVar("M", bound=BaseModel)
 BODY_LIMIT = 1024 * 1024  # 1 MB for single objects; POST /events allows more (events.py)

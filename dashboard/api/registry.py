@@ -22,9 +22,9 @@ from dashboard.api.errors import ApiError
 from dashboard.api.params import BODY_LIMIT, json_body, parse_json, parse_query
 from dashboard.api.schemas import NoQuery
 from dashboard.throttle import Throttled
-from db.audit import record
-from db.timeutil import utcnow
-from db.tokens import role_allows
+from db.access.audit import record
+from db.access.tokens import role_allows
+from db.core.timeutil import utcnow
 
 PREFIX = "/api/v1"
 # A task id in a path: 1 to 18 digits, so within BIGINT; anything else matches no rule (404 from the

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from dashboard.api.schemas import Body, Model, UtcDateTime
-from db.states import TaskKind, TaskStatus
+from db.domain.states import TaskKind, TaskStatus
 
 
 class ScheduleCreate(Body):

@@ -12,8 +12,8 @@ from dashboard.api.context import ctx, respond
 from dashboard.api.errors import ApiError, not_found
 from dashboard.api.registry import PREFIX, Audit, Role, actor, endpoint
 from dashboard.api.schedule_schemas import ScheduleCreate, ScheduleDetail, ScheduleList
-from db import schedule_fire, task_schedules
-from db.timeutil import utcnow
+from db.control import schedule_fire, task_schedules
+from db.core.timeutil import utcnow
 
 SCHEDULE = "/schedules/<task_id:schedule_id>"  # the id converter of tasks: 1 to 18 digits
 

@@ -15,8 +15,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from db.states import ActivityType, TaskKind, TaskStatus
-from db.timeutil import iso, to_naive_utc
+from db.core.timeutil import iso, to_naive_utc
+from db.domain.states import ActivityType, TaskKind, TaskStatus
 
 MAX_ID = 2**63 - 1
 MAX_LIMIT = 500

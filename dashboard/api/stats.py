@@ -15,8 +15,9 @@ from dashboard.api.params import scope_of
 from dashboard.api.registry import Role, endpoint
 from dashboard.api.schemas import Costs, CostsQuery, Stats, WorkerList, WorkersQuery
 from dashboard.services import Services
-from db import costs, overview
-from db.timeutil import utcnow
+from db.analytics import costs
+from db.core.timeutil import utcnow
+from db.read import overview
 
 
 @endpoint(

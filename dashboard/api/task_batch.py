@@ -1,5 +1,5 @@
 """API layer: POST /tasks/batch — up to 1,000 tasks queued in one transaction, all or none, each refused one
-named by its place (`tasks[3].priority`). Writes go through the recorder (db/recorder.py)."""
+named by its place (`tasks[3].priority`). Writes go through the recorder (db/write/recorder.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from dashboard.api.errors import ApiError
 from dashboard.api.event_schemas import MAX_BATCH_BYTES
 from dashboard.api.registry import Audit, Role, actor, endpoint
 from dashboard.api.schemas import MAX_TASK_BATCH, TaskBatchCreate, TaskBatchCreated
-from db import task_pages
-from db.ops import SpecError, TaskSpec
+from db.domain.ops import SpecError, TaskSpec
+from db.read import task_pages
 
 
 @endpoint(

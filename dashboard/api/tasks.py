@@ -1,6 +1,6 @@
 """API layer: /tasks — list (filters, sorts, cursor pages), create, one task, cancel, retry, delete, its
-timeline and activity — and /invocations/<id>. Reads go through db/task_pages.py; writes through the
-recorder (db/recorder.py), the one write path."""
+timeline and activity — and /invocations/<id>. Reads go through db/read/task_pages.py; writes through the
+recorder (db/write/recorder.py), the one write path."""
 
 from __future__ import annotations
 
@@ -25,12 +25,12 @@ from dashboard.api.schemas import (
     TaskPage,
     TimelinePage,
 )
-from db import task_pages
-from db.ops import SpecError, TaskSpec
-from db.states import IllegalTransition
-from db.task_delete import TaskNotFinished, delete_task
-from db.tasklist import TaskFilter
-from db.writes import TaskNotFound
+from db.domain.ops import SpecError, TaskSpec
+from db.domain.states import IllegalTransition
+from db.read import task_pages
+from db.read.tasklist import TaskFilter
+from db.write.task_delete import TaskNotFinished, delete_task
+from db.write.writes import TaskNotFound
 
 
 def _no_task(task_id: int) -> ApiError:

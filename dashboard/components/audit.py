@@ -10,7 +10,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard.components.fmt import when
-from db.audit import AuditEntry
+from db.access.audit import AuditEntry
 
 ACTION_COLORS = {
     "create": "primary",

@@ -8,7 +8,7 @@ from dash import html
 from dashboard import ids
 from dashboard.components.fmt import money, percent, plural, when
 from dashboard.components.overview import kpi_card
-from db.budgets import BudgetStatus
+from db.analytics.budgets import BudgetStatus
 
 
 def budget_row(b: BudgetStatus) -> dbc.ListGroupItem:

@@ -17,8 +17,8 @@ from dashboard.components.fmt import count, duration, missing, money, since, tok
 from dashboard.components.status import elapsed as elapsed_span
 from dashboard.components.status import liveness, progress_bar, status_badge
 from dashboard.components.worker import worker_href
-from db.models import Task
-from db.states import TERMINAL, TaskKind, TaskStatus
+from db.core.models import Task
+from db.domain.states import TERMINAL, TaskKind, TaskStatus
 
 ACTIVITY_COLORS = {"tool_exec": "text-info", "error": "text-danger", "progress": "text-warning", "output": ""}
 

@@ -10,7 +10,7 @@ import pandas as pd
 from dash import html
 
 from dashboard.components.fmt import count, duration, missing, money, percent, since
-from db.overview import Kpis
+from db.read.overview import Kpis
 
 
 def kpi_card(label: str, value: str, *, hint: str = "", color: str | None = None, key: str = "") -> dbc.Col:

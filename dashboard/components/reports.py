@@ -12,9 +12,9 @@ from dash import html
 from dashboard import ids
 from dashboard.components.fmt import STATUS_COLORS, duration, when
 from dashboard.components.status import elapsed, status_badge
-from db.report_schedules import REPORT_FORMATS, WEEKDAYS, Schedule
-from db.report_store import Run
-from db.states import TaskKind
+from db.domain.states import TaskKind
+from db.reporting.schedules import REPORT_FORMATS, WEEKDAYS, Schedule
+from db.reporting.store import Run
 from reports.deliver import file_path, filters_text, run_period, size_text
 
 TZ_LIST = "reports-timezones"  # the <datalist> every schedule's time-zone input suggests from

@@ -13,9 +13,16 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from dashboard.formvalues import number, whole_number
-from db.ops import SpecError
-from db.states import TaskKind
-from db.task_schedules import CATCH_UP, CONCURRENCY, ScheduleSpec, ScheduleSpecError, parse_end, parse_payload
+from db.control.task_schedules import (
+    CATCH_UP,
+    CONCURRENCY,
+    ScheduleSpec,
+    ScheduleSpecError,
+    parse_end,
+    parse_payload,
+)
+from db.domain.ops import SpecError
+from db.domain.states import TaskKind
 
 MODAL = "schedule-form"
 HEADING = "schedule-form-heading"
@@ -116,7 +123,7 @@ def blank() -> dict[str, Any]:
 
 
 def values_of(row: dict[str, Any]) -> dict[str, Any]:
-    """The form filled in from a stored schedule (a row of db.task_schedules)."""
+    """The form filled in from a stored schedule (a row of db.control.task_schedules)."""
     payload = dict(row["payload"] or {})
     command = payload.get("command")
     target = payload.get("callable")

@@ -9,7 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard import ids
-from db.scope import DIMENSIONS, RANGES, Scope
+from db.read.scope import DIMENSIONS, RANGES, Scope
 
 RANGE_LABELS = {
     "1h": "last hour",

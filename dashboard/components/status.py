@@ -9,8 +9,8 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from dashboard.components.fmt import STATUS_COLORS, duration, missing
-from db.liveness import possibly_stuck
-from db.timeutil import iso
+from db.core.timeutil import iso
+from db.domain.liveness import possibly_stuck
 from reports.fmt import ACTIVE, NO_ACTIVITY, STUCK
 
 

@@ -1,6 +1,6 @@
 """Dashboard layer: a worker's page — its state card (online / busy / draining / stopping / offline, heartbeat
 age, host, slots, what it claims), its KPIs over the range, the tasks it runs now and its history. Pure
-functions of db.worker_detail's rows, tested without a browser."""
+functions of db.read.worker_detail's rows, tested without a browser."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dash import dcc, html
 from dashboard.components.fmt import count, duration, missing, percent, when
 from dashboard.components.overview import kpi_card
 from dashboard.components.status import progress_bar, status_badge, ticking
-from db.worker_detail import Outcomes, WorkerState
+from db.read.worker_detail import Outcomes, WorkerState
 
 STATE_COLORS = {
     "busy": "primary",

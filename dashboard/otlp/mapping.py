@@ -16,12 +16,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from db.clientclock import OutOfWindow, SkewWindow
-from db.messages import pack
-from db.search import index_text
-from db.span_ingest import SpanCall
-from db.states import CallKind
-from db.timeutil import from_epoch
+from db.core.timeutil import from_epoch
+from db.domain.clientclock import OutOfWindow, SkewWindow
+from db.domain.states import CallKind
+from db.read.search import index_text
+from db.write.messages import pack
+from db.write.span_ingest import SpanCall
 
 OPENINFERENCE_KINDS = {
     "LLM": CallKind.LLM,

@@ -25,10 +25,10 @@ from dashboard.otlp.decode import JSON, PROTOBUF, DecodeError, TooLarge, decode,
 from dashboard.otlp.mapping import map_request
 from dashboard.services import Services
 from dashboard.throttle import Throttled
-from db.span_ingest import apply_spans
-from db.timeutil import utcnow
-from db.tokens import role_allows
-from db.unavailable import classify
+from db.access.tokens import role_allows
+from db.core.timeutil import utcnow
+from db.core.unavailable import classify
+from db.write.span_ingest import apply_spans
 
 log = logging.getLogger(__name__)
 

@@ -24,11 +24,11 @@ from dashboard.components.worker import worker_href
 from dashboard.navigation import NavEntry
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
-from db import agents
-from db.external_agents import external_agents
-from db.scope import parse_scope
-from db.states import WorkerStatus
-from db.timeutil import utcnow
+from db.analytics import agents
+from db.core.timeutil import utcnow
+from db.domain.states import WorkerStatus
+from db.read.external_agents import external_agents
+from db.read.scope import parse_scope
 
 PATH = "/agents"
 TITLE = "Agents"

@@ -17,11 +17,11 @@ from dashboard.components.alerts import ACK_BUTTON, SILENCE_BUTTON, SILENCE_HOUR
 from dashboard.components.fmt import timestamp
 from dashboard.navigation import SHELL
 from dashboard.services import Services
-from db.alert_queries import get_alert, view
-from db.alert_rules import Rule, list_rules, update_rule
-from db.alert_silences import create_silence, list_silences
-from db.alert_store import AlertNotOpen, acknowledge
-from db.timeutil import utcnow
+from db.alerts.queries import get_alert, view
+from db.alerts.rules import Rule, list_rules, update_rule
+from db.alerts.silences import create_silence, list_silences
+from db.alerts.store import AlertNotOpen, acknowledge
+from db.core.timeutil import utcnow
 
 PATH = "/alerts"
 TITLE = "Alerts"

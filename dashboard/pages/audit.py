@@ -15,7 +15,7 @@ from dashboard.components.audit import audit_table
 from dashboard.components.download import download_link, export_url
 from dashboard.navigation import NavEntry
 from dashboard.services import Services
-from db.audit import ACTIONS, entries
+from db.access.audit import ACTIONS, entries
 
 PATH = "/audit"
 TITLE = "Audit log"

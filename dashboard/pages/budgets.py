@@ -14,8 +14,8 @@ from dashboard.components.budgets import budget_list
 from dashboard.components.download import download_link, export_url
 from dashboard.navigation import NavEntry
 from dashboard.services import Services
-from db import budgets
-from db.timeutil import utcnow
+from db.analytics import budgets
+from db.core.timeutil import utcnow
 
 PATH = "/budgets"
 TITLE = "Budgets"

@@ -20,9 +20,9 @@ from dashboard.components.static import Static
 from dashboard.navigation import NavEntry
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
-from db import costs
-from db.scope import parse_scope
-from db.timeutil import utcnow
+from db.analytics import costs
+from db.core.timeutil import utcnow
+from db.read.scope import parse_scope
 
 PATH = "/costs"
 TITLE = "Costs"

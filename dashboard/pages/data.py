@@ -18,8 +18,9 @@ from dashboard import access
 from dashboard.components.fmt import when
 from dashboard.pages.database import size, tables_table
 from dashboard.services import Services
-from db import datastats, insights
-from db.timeutil import utcnow
+from db.analytics import insights
+from db.core.timeutil import utcnow
+from db.read import datastats
 
 PATH = "/data"
 TITLE = "Data"

@@ -24,9 +24,9 @@ from dashboard.components.overview import kpi_card
 from dashboard.navigation import NavEntry
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
-from db import insights
-from db.scope import parse_scope
-from db.timeutil import utcnow
+from db.analytics import insights
+from db.core.timeutil import utcnow
+from db.read.scope import parse_scope
 
 PATH = "/database"
 TITLE = "Database"

@@ -17,8 +17,9 @@ from dashboard.components.overview import kpi_cards, workers_summary
 from dashboard.components.static import Static
 from dashboard.navigation import NavEntry
 from dashboard.services import Services
-from db import budgets, overview
-from db.timeutil import utcnow
+from db.analytics import budgets
+from db.core.timeutil import utcnow
+from db.read import overview
 
 PATH = "/"
 TITLE = "Overview"

@@ -17,11 +17,11 @@ from dashboard.components.overview import kpi_card
 from dashboard.navigation import NavEntry
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
-from db import performance, volume
-from db.performance import PerfKpis, Timing
-from db.scope import parse_scope
-from db.timeutil import utcnow
-from db.volume import Forecast, VolumeAnalysis
+from db.analytics import performance, volume
+from db.analytics.performance import PerfKpis, Timing
+from db.analytics.volume import Forecast, VolumeAnalysis
+from db.core.timeutil import utcnow
+from db.read.scope import parse_scope
 
 PATH = "/performance"
 TITLE = "Performance"

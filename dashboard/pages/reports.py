@@ -21,13 +21,14 @@ from dashboard.components.download import download_link, export_url
 from dashboard.components.reports import next_run_text, runs_table, schedule_card, timezone_datalist
 from dashboard.navigation import NavEntry
 from dashboard.services import Services
-from db import report_queries, report_schedules
-from db import report_store as store
-from db.report_schedules import REPORT_FORMATS, ScheduleError
-from db.report_store import RunRequest
-from db.scope import Scope
-from db.states import TaskKind
-from db.timeutil import utcnow
+from db.core.timeutil import utcnow
+from db.domain.states import TaskKind
+from db.read.scope import Scope
+from db.reporting import queries as report_queries
+from db.reporting import schedules as report_schedules
+from db.reporting import store
+from db.reporting.schedules import REPORT_FORMATS, ScheduleError
+from db.reporting.store import RunRequest
 from reports.period import PeriodKind
 from reports.requests import manual_request
 from reports.schedule import next_fire

@@ -1,5 +1,5 @@
 """Dashboard layer: the Schedules page — every task schedule with its trigger, state, next run, runs so far
-and its latest task's outcome; a dialog to create or edit one (validated by db.task_schedules.ScheduleSpec,
+and its latest task's outcome; a dialog to create or edit one (validated by db.control.task_schedules.ScheduleSpec,
 as the API and the CLI are), pause, resume and remove. Role-checked as the API (changes operator, remove
 admin) and audited as the dashboard's user. Live: a push (a schedule changing, a scheduled task's events)
 re-reads the table. The work is in module-level functions of (services, inputs) that tests call directly."""
@@ -17,10 +17,10 @@ from dashboard.components import schedule_form as form
 from dashboard.components.schedules import ACTION, schedules_table
 from dashboard.navigation import NavEntry
 from dashboard.services import Services
-from db import schedule_fire, task_schedules
-from db.audit import record
-from db.ops import SpecError
-from db.timeutil import utcnow
+from db.access.audit import record
+from db.control import schedule_fire, task_schedules
+from db.core.timeutil import utcnow
+from db.domain.ops import SpecError
 
 PATH = "/schedules"
 TITLE = "Schedules"

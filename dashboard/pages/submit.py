@@ -14,8 +14,8 @@ from dashboard import access, ids
 from dashboard.formvalues import number, whole_number
 from dashboard.navigation import NavEntry
 from dashboard.services import Services
-from db.ops import SpecError, TaskSpec
-from db.states import TaskKind
+from db.domain.ops import SpecError, TaskSpec
+from db.domain.states import TaskKind
 
 PATH = "/submit"
 TITLE = "Submit"

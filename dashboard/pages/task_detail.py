@@ -16,12 +16,12 @@ from dashboard.components import calltree, detail
 from dashboard.components.cards import header_with
 from dashboard.components.download import download_link, export_url
 from dashboard.services import Services
-from db import calls, task_pages, taskdetail
-from db.feed import FeedEvent
-from db.queries import get_task, latest_seq
-from db.states import IllegalTransition
-from db.timeutil import iso, utcnow
-from db.writes import TaskNotFound
+from db.core.timeutil import iso, utcnow
+from db.domain.states import IllegalTransition
+from db.live.feed import FeedEvent
+from db.read import calls, task_pages, taskdetail
+from db.read.queries import get_task, latest_seq
+from db.write.writes import TaskNotFound
 
 PATH_TEMPLATE = "/tasks/<task_id>"
 TITLE = "Task"

@@ -20,9 +20,9 @@ from dashboard.components.fmt import missing
 from dashboard.components.static import Static
 from dashboard.navigation import NavEntry
 from dashboard.services import Services
-from db import tasklist
-from db.states import TaskKind, TaskStatus
-from db.timeutil import utcnow
+from db.core.timeutil import utcnow
+from db.domain.states import TaskKind, TaskStatus
+from db.read import tasklist
 
 PATH = "/tasks"
 TITLE = "Tasks"

@@ -18,9 +18,9 @@ from dashboard.components import worker as view
 from dashboard.components.cards import header_with
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
-from db import worker_detail
-from db.scope import parse_scope
-from db.timeutil import utcnow
+from db.core.timeutil import utcnow
+from db.read import worker_detail
+from db.read.scope import parse_scope
 
 PATH_TEMPLATE = "/workers/<worker_id>"
 TITLE = "Worker"

@@ -1,11 +1,11 @@
-"""Data layer: Alembic environment; uses the connection handed over by db.migrate, else alembic.ini's URL."""
+"""Data layer: Alembic environment; uses the connection handed over by db.core.migrate, else alembic.ini's URL."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from db.models import Base
+from db.core.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from config import Settings
-from db import broker_queues, leases
-from db.celery_ingest import CeleryTaskEvent, apply_celery
-from db.celery_workers import CeleryWorkerEvent, apply_worker_events, mark_silent
-from db.recorder import Recorder
-from db.timeutil import utcnow
-from db.unavailable import classify
+from db.control import leases
+from db.core.timeutil import utcnow
+from db.core.unavailable import classify
+from db.read import broker_queues
+from db.write.celery_ingest import CeleryTaskEvent, apply_celery
+from db.write.celery_workers import CeleryWorkerEvent, apply_worker_events, mark_silent
+from db.write.recorder import Recorder
 from worker.celerysource.broker import queue_depths
 from worker.celerysource.translate import Translator
 

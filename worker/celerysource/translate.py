@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from db.celery_ingest import RANK, CeleryTaskEvent
-from db.celery_workers import CeleryWorkerEvent
-from db.clientclock import OutOfWindow, SkewWindow
+from db.domain.clientclock import OutOfWindow, SkewWindow
+from db.write.celery_ingest import RANK, CeleryTaskEvent
+from db.write.celery_workers import CeleryWorkerEvent
 
 MAX_TEXT = 20_000  # results, exceptions and tracebacks (the activity line's limit)
 MASK = "'***'"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from db.states import TaskKind
+from db.domain.states import TaskKind
 from worker.context import RunHandle
 from worker.handlers.command import run_command
 from worker.handlers.demo import run_demo

@@ -16,8 +16,8 @@ from typing import IO, Any
 
 from sqlalchemy.exc import OperationalError
 
-from db.claims import earlier_runs
-from db.states import FailureReason
+from db.domain.states import FailureReason
+from db.write.claims import earlier_runs
 from worker.context import RunHandle, TaskStopped
 from worker.procguard import guarded_argv
 from worker.protocol import ProtocolState, parse_line

@@ -30,7 +30,7 @@ def upgrade() -> None:
         "invocations", sa.Column("placeholder", sa.Boolean(), nullable=False, server_default=sa.false())
     )
     op.add_column("tasks", sa.Column("placeholder", sa.Boolean(), nullable=False, server_default=sa.false()))
-    # Full-text search over calls' messages (db/search.py); kept outside the models: neither database's index
+    # Full-text search over calls' messages (db/read/search.py); kept outside the models: neither database's index
     # is a plain table.
     if op.get_bind().dialect.name == "postgresql":
         op.execute(

@@ -1,0 +1,1 @@
+"""Data layer, access: API tokens and the audit log."""

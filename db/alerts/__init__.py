@@ -1,0 +1,1 @@
+"""Data layer, alerts: rules, conditions, lifecycle, silences, pauses, the outbox and alert reads."""

@@ -1,0 +1,1 @@
+"""Data layer, analytics: the declarative rollup specs, their maintenance and the analytics reads over a scope."""

@@ -1,0 +1,194 @@
+"""Data layer: the volume series of a Scope — tasks created, finished and failed and the cost of calls per
+bucket — and what is read from it: a forecast of the next bucket and spike flags on cost and failures. The
+series is aggregated in SQL (rollups for whole hours, db/analytics/rollcut.py); the forecast and the spike rules are
+pure functions of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Float, cast, func, literal, select, union_all
+from sqlalchemy.orm import Session
+
+from db.analytics.costs import scoped as scoped_invocations
+from db.analytics.performance import finished_in, task_filters
+from db.analytics.rollcut import Split, bucket_hours, split
+from db.core.frames import to_frame
+from db.core.models import CreatedHourly, Invocation, Task, TaskHourly, UsageHourly
+from db.core.sqlfuncs import bucket
+from db.domain.states import FAILURES
+from db.read.scope import Scope
+
+T = Task.__table__.c
+I = Invocation.__table__.c  # noqa: E741
+TH = TaskHourly.__table__.c
+CH = CreatedHourly.__table__.c
+U = UsageHourly.__table__.c
+
+FREQ = {"minute": "min", "hour": "h", "day": "D"}
+STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+METRICS = ["created", "finished", "failed", "cost"]
+COLUMNS = ["bucket", "metric", "value"]
+
+
+def _rolled(session: Session, scope: Scope, window: tuple[datetime, datetime], unit: str) -> pd.DataFrame:
+    def rolled(hour: Any, value: Any, metric: str, *where: Any) -> Any:
+        kinds = [] if not scope.kind else [hour.table.c.kind.in_(scope.kind)]
+        return (
+            select(
+                hour.label("bucket"),
+                literal(metric).label("metric"),
+                cast(func.sum(value), Float).label("value"),
+            )
+            .where(hour >= window[0], hour < window[1], *kinds, *where)
+            .group_by(hour)
+        )
+
+    parts = union_all(
+        rolled(CH.hour, CH.tasks, "created"),
+        rolled(TH.hour, TH.tasks, "finished"),
+        rolled(TH.hour, TH.tasks, "failed", TH.status.in_(FAILURES)),
+        rolled(U.hour, U.cost_usd, "cost"),
+    )
+    frame = to_frame(session.execute(select(parts.subquery())).all(), COLUMNS)
+    frame["bucket"] = bucket_hours(frame["bucket"], unit)
+    return frame
+
+
+def _raw(session: Session, scope: Scope, unit: str) -> pd.DataFrame:
+    created_b, done_b, call_b = (
+        bucket(T.created_at, unit),
+        bucket(T.completed_at, unit),
+        bucket(I.started_at, unit),
+    )
+    zero = cast(literal(0), Float)
+    parts = union_all(
+        select(
+            created_b.label("bucket"),
+            literal("created").label("metric"),
+            cast(func.count(), Float).label("value"),
+        )
+        .where(T.created_at >= scope.start, T.created_at < scope.end, *task_filters(scope))
+        .group_by(created_b),
+        select(done_b, literal("finished"), cast(func.count(), Float))
+        .where(*finished_in(scope))
+        .group_by(done_b),
+        select(done_b, literal("failed"), cast(func.count(), Float))
+        .where(*finished_in(scope), T.status.in_(FAILURES))
+        .group_by(done_b),
+        scoped_invocations(
+            select(call_b, literal("cost"), func.coalesce(func.sum(I.cost_usd), zero)), scope
+        ).group_by(call_b),
+    )
+    frame = to_frame(session.execute(select(parts.subquery())).all(), COLUMNS)
+    frame["bucket"] = pd.to_datetime(frame["bucket"])
+    return frame
+
+
+def volume_series(session: Session, scope: Scope) -> pd.DataFrame:
+    """Per bucket of the scope's unit, every bucket of the range present: tasks created, finished, failed
+    (or timed out), and the cost of calls started. Columns bucket, created, finished, failed, cost, complete
+    (False for a bucket the range only partly covers, such as the one in progress)."""
+    unit = scope.unit
+    cut = split(session, scope) if unit != "minute" else Split(None, (scope,))
+    frames = [] if cut.rolled is None else [_rolled(session, scope, cut.rolled, unit)]
+    frames += [_raw(session, part, unit) for part in cut.raw]
+    freq = FREQ[unit]
+    start, end = pd.Timestamp(scope.start), pd.Timestamp(scope.end)
+    index = pd.date_range(start.floor(freq), end, freq=freq, inclusive="left")
+    long = pd.concat([f for f in frames if not f.empty] or frames[:1] or [pd.DataFrame(columns=COLUMNS)])
+    long["value"] = long["value"].astype(float)
+    wide = long.pivot_table(index="bucket", columns="metric", values="value", aggfunc="sum")
+    wide = wide.reindex(index=index, columns=METRICS).fillna(0.0)
+    frame = wide.rename_axis("bucket").reset_index()
+    for column in ("created", "finished", "failed"):
+        frame[column] = frame[column].round().astype(int)
+    frame["complete"] = (frame["bucket"] >= start) & (frame["bucket"] + STEP[unit] <= end)
+    return frame
+
+
+@dataclass(frozen=True)
+class Forecast:
+    at: datetime  # the start of the forecast bucket
+    value: float
+    low: float
+    high: float
+    basis: int  # how many complete buckets the trend was fitted to
+
+
+def forecast_next(series: pd.Series, step: timedelta, n: int = 12) -> Forecast | None:
+    """Next bucket's value from a least-squares line through the last `n` points of `series` (indexed by
+    bucket start, complete buckets only), with a ±2σ band of the residuals; never below zero. None with fewer
+    than three points: a line through two says nothing about the noise."""
+    recent = series.dropna().sort_index().iloc[-n:]
+    if len(recent) < 3:
+        return None
+    x = np.arange(len(recent), dtype=float)
+    y = recent.to_numpy(dtype=float)
+    slope, intercept = np.polyfit(x, y, 1)
+    predicted = float(slope * len(recent) + intercept)
+    spread = float(np.std(y - (slope * x + intercept), ddof=2))
+    at = pd.Timestamp(recent.index[-1]).to_pydatetime() + step
+    return Forecast(
+        at=at,
+        value=max(0.0, predicted),
+        low=max(0.0, predicted - 2 * spread),
+        high=max(0.0, predicted + 2 * spread),
+        basis=len(recent),
+    )
+
+
+def spikes(
+    series: pd.Series,
+    window: int = 24,
+    sigmas: float = 3.0,
+    min_history: int = 5,
+    min_sigma: float = 0.0,
+) -> pd.DataFrame:
+    """Flags each point above mean + `sigmas`·σ (sample standard deviation) of up to `window` points before it;
+    a point with fewer than `min_history` points before it is never flagged. σ is taken as at least `min_sigma`:
+    a flat history has σ = 0, which would flag any change at all (one failure after an hour of none).
+    Columns value, threshold, spike, indexed like `series`."""
+    values = series.astype(float)
+    history = values.shift(1).rolling(window, min_periods=min_history)
+    mean = history.mean()
+    sigma = np.maximum(history.std(ddof=1), min_sigma)
+    threshold = mean + sigmas * sigma
+    flagged = (values > threshold) & threshold.notna()
+    return pd.DataFrame({"value": values, "threshold": threshold, "spike": flagged.astype(bool)})
+
+
+@dataclass(frozen=True)
+class VolumeAnalysis:
+    forecast: Forecast | None  # tasks created in the bucket after the last complete one
+    cost: pd.DataFrame  # spikes() of cost per bucket
+    failed: pd.DataFrame  # spikes() of failures per bucket
+
+    @property
+    def alerts(self) -> list[tuple[str, datetime, float, float]]:
+        """(metric, bucket, value, threshold) of every flagged bucket, newest first."""
+        found = [
+            (metric, pd.Timestamp(at).to_pydatetime(), float(row.value), float(row.threshold))
+            for metric, flags in (("cost", self.cost), ("failures", self.failed))
+            for at, row in flags[flags["spike"]].iterrows()
+        ]
+        return sorted(found, key=lambda a: a[1], reverse=True)
+
+
+def analyse(frame: pd.DataFrame, unit: str) -> VolumeAnalysis:
+    """The forecast and the spike flags of a volume_series() frame. The forecast fits complete buckets only:
+    the bucket in progress would drag the trend down."""
+    by_bucket = frame.set_index("bucket")
+    complete = by_bucket[by_bucket["complete"]]
+    # σ floors. Failures are counts: at least one task of noise. Spend has no natural unit, so a quarter of
+    # what a bucket with any spend usually costs: work resuming after idle buckets is not a spike.
+    spent = by_bucket["cost"][by_bucket["cost"] > 0]
+    return VolumeAnalysis(
+        forecast=forecast_next(complete["created"], STEP[unit]),
+        cost=spikes(by_bucket["cost"], min_sigma=0.25 * float(spent.mean()) if len(spent) else 0.0),
+        failed=spikes(by_bucket["failed"], min_sigma=1.0),
+    )

@@ -1,0 +1,1 @@
+"""Data layer, fleet control: drain/stop, concurrency limits, singleton leases and task schedules."""

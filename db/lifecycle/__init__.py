@@ -1,0 +1,1 @@
+"""Data layer, lifecycle: retention, archive, backup and restore, erasure, compaction, the WAL bound."""

@@ -1,0 +1,66 @@
+"""Data layer: event-log compaction — a finished task's progress, activity, call and usage events repeat what
+its task row, `activity` and `invocations` rows keep (the live pages needed them while it ran; the task page
+reads only its created and transition events). After TASKLENS_COMPACT_EVENTS_DAYS they are deleted in short
+batches; the events_hourly rollup is made complete first and is never rebuilt before the compaction mark."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from db.analytics import rollups
+from db.core.models import JobLease, TaskEvent
+from db.domain.states import EventType
+from db.lifecycle import archive, retention
+
+E = cast(Table, TaskEvent.__table__)
+MARK = rollups.COMPACTED
+# What a finished task keeps in the log: what db/read/taskdetail.py and db/rollups.touched_hours read.
+KEPT = (EventType.CREATED.value, EventType.TRANSITION.value, EventType.DESCRIBED.value)
+
+
+compacted_before = rollups.compacted_before
+
+
+def _mark(session: Session, at: datetime, now: datetime) -> datetime:
+    current = compacted_before(session)
+    edge = at if current is None or at > current else current
+    values = {"last_key": edge.isoformat(), "last_run_at": now}
+    if session.scalar(select(JobLease.name).where(JobLease.name == MARK)) is None:
+        session.execute(insert(JobLease).values(name=MARK, holder=None, expires_at=None, **values))
+    else:
+        session.execute(update(JobLease).where(JobLease.name == MARK).values(**values))
+    return edge
+
+
+def compact(
+    transaction: retention.Transaction,
+    reading: retention.Transaction,
+    now: datetime,
+    days: float,
+    result: retention.PruneResult,
+    batch: int = 200,
+) -> None:
+    """Deletes the derived events of finished tasks with nothing recorded for `days`, a batch of tasks per
+    transaction; the newest event of the log always stays (SQLite would hand its seq out again)."""
+    at = retention.cutoff(now, days)
+    rollups.refresh_in_steps(transaction, now)  # events_hourly complete up to now
+    with transaction() as session:
+        rollups.serialise(session)  # wait for a refresh that read the old mark
+        _mark(session, at, now)
+    after = 0
+    while True:
+        with reading() as session:
+            ids = archive.finished_before(session, at, after, batch)
+        if not ids:
+            return
+        after = ids[-1]
+        with transaction() as session:
+            top = session.scalar(select(func.max(E.c.seq))) or 0
+            gone = session.execute(
+                delete(E).where(E.c.task_id.in_(ids), E.c.type.not_in(KEPT), E.c.seq < top)
+            )
+            result.add("task_events (compacted)", int(getattr(gone, "rowcount", 0) or 0))

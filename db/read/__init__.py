@@ -1,0 +1,1 @@
+"""Data layer, read side: tasks, calls, workers and agents for pages, the API and CSV; a view's scope."""

@@ -1,0 +1,1 @@
+"""Data layer, reporting: the queries only reports need, report schedules and report runs."""
