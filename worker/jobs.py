@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from db.analytics import rollups
 from db.control import leases, schedule_fire
 from db.core.timeutil import utcnow
+from db.core.writestats import flush_write_stats
 from db.lifecycle import backup, retention, walcheck
 from db.reporting import store as report_store
-from db.write.writestats import flush_write_stats
 from reports.runner import run_dir
 from reports.schedule import enqueue_due
 from worker.reaper import reap_expired

@@ -24,9 +24,9 @@ from db.core.engine import Database
 from db.core.frames import to_frame
 from db.core.models import EventsHourly, Task, TaskEvent, WriteStat
 from db.core.sqlfuncs import bucket, epoch
+from db.core.writestats import CommitStats, percentile
 from db.domain.states import TaskStatus
 from db.read.scope import DIMENSIONS, Scope
-from db.write.writestats import CommitStats, percentile
 
 E = TaskEvent.__table__.c
 T = Task.__table__.c

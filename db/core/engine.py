@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.core.unavailable import DatabaseHealth
 from db.core.writelock import GatedConnection, begin_immediate, gate_for
+from db.core.writestats import CommitStats
 from db.write.redact import INFO_KEY, Redactor
-from db.write.writestats import CommitStats
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WAL_LIMIT_BYTES = 64 * 1024 * 1024

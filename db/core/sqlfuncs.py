@@ -11,7 +11,12 @@ from sqlalchemy import Boolean, DateTime, Float, Integer, String, and_, case, fu
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
-from db.read.search import fts5_match
+
+def fts5_match(terms: Sequence[str]) -> str:
+    """An FTS5 MATCH string holding every term: each one quoted, so no FTS5 operator (AND, NEAR, *, column
+    filters) ever comes from user input; shared by search (db/read/search.py) and the task list's filter."""
+    return " AND ".join('"' + t.replace('"', "") + '"' for t in terms)
+
 
 SQLITE_PREFIX = {"minute": (16, ":00"), "hour": (13, ":00:00"), "day": (10, " 00:00:00")}
 PG_BUCKETS = {

@@ -14,6 +14,8 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from db.core.sqlfuncs import fts5_match
+
 # What one call contributes to the index at most: the head of a long conversation finds it.
 MAX_INDEXED = 8_000
 # Letters and digits, as FTS5's unicode61 tokenizer and PostgreSQL's parser split words ("events_hourly" is
@@ -67,12 +69,6 @@ def add(session: Session, rows: Sequence[tuple[int, str, str]]) -> None:
 
 def words(query: str) -> list[str]:
     return _WORD.findall(query)[:20]
-
-
-def fts5_match(terms: Sequence[str]) -> str:
-    """An FTS5 MATCH string holding every term: each one quoted, so no FTS5 operator (AND, NEAR, *, column
-    filters) ever comes from user input; shared by search() and the task list's filter (db/sqlfuncs)."""
-    return " AND ".join('"' + t.replace('"', "") + '"' for t in terms)
 
 
 def search(session: Session, query: str, limit: int = 50) -> list[dict[str, Any]]:
