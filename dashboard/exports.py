@@ -121,7 +121,7 @@ def task_filter(args: Args) -> tuple[TaskFilter, list[tuple[str, str]]]:
 
 
 def scope_of(args: Args, extra: frozenset[str] = frozenset()) -> Scope:
-    """The analytics scope from the same query string the page's URL has (db/scope.parse_scope)."""
+    """The analytics scope from the same query string the page's URL has (db/read/scope.parse_scope)."""
     check_known(args, SCOPE_PARAMS | extra)
     query = urlencode([(k, v) for k, v in args.items(multi=True) if k in SCOPE_PARAMS])
     try:

@@ -82,7 +82,7 @@ def test_failure_rate_pauses_its_kind_until_acknowledged(rec: Recorder) -> None:
     (alert_id,) = Evaluator(Settings(database_url="sqlite://"), rec, "alerts").cycle()
     with rec.db.reading() as session:
         assert alert_pauses.current(session).kinds == {"python"}
-    # The workers' claim (db/claims.claim_within_limits) leaves the paused kind in the queue...
+    # The workers' claim (db/write/claims.claim_within_limits) leaves the paused kind in the queue...
     assert rec.finish_and_claim([], "w-y", [TaskKind.PYTHON], 30.0, 4) == []
     with rec.transaction() as session:
         acknowledge(session, alert_id, "ops", "fixed the import", utcnow())

@@ -253,7 +253,7 @@ def test_context_window_over_80_percent(rec: Recorder) -> None:
 
 
 def test_broker_queue_depth_fires_per_queue_on_fresh_measurements(rec: Recorder) -> None:
-    """The Celery source's measurements (db/broker_queues): a queue over the threshold fires, one under it or a
+    """The Celery source's measurements (db/read/broker_queues): a queue over the threshold fires, one under it or a
     measurement older than five minutes does not."""
     from db.read import broker_queues
 

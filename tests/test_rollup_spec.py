@@ -82,7 +82,7 @@ def answers(s: Session, queries: list[str], now: datetime) -> dict[str, Any]:
         for read, by, unit in pairs():
             out[f"{query} {read.name} {by} {unit}"] = run(s, read, scope, by, unit)
         # Not its task counts: read raw, those are the tasks with a call in the range; with the rollups, the
-        # tasks created in it (distinct tasks cannot be summed by bucket; db/costs.totals).
+        # tasks created in it (distinct tasks cannot be summed by bucket; db/analytics/costs.totals).
         spent = costs.totals(s, scope)
         out[f"{query} totals"] = (
             spent.cost,

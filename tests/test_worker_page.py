@@ -1,4 +1,4 @@
-"""Tests: a worker's page — db/worker_detail on SQLite and PostgreSQL (state, what it runs, history newest
+"""Tests: a worker's page — db/read/worker_detail on SQLite and PostgreSQL (state, what it runs, history newest
 first, throughput from the rollup and the raw edges adding up to the tasks themselves), its pure builders,
 and in Chromium: reached from the Agents page, live as tasks end, drained and resumed with the fleet control
 card."""

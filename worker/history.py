@@ -165,7 +165,7 @@ class HistoryStats:
 
 
 def _j(value: Any) -> str:
-    # Minified like the live write path's (db/writes.JsonInsert): the spaces were ~10 % of an event's payload.
+    # Minified like the live write path's (db/write/writes.JsonInsert): the spaces were ~10 % of an event's payload.
     return json.dumps(value, separators=(",", ":"))
 
 

@@ -1,6 +1,6 @@
 """API layer: the pydantic models of /api/v1/alerts — alerts, acknowledgements, rules and silences (the
 OpenAPI document's schemas come from these). Rule bodies are typed here; the rules that tie fields together
-(a threshold a kind needs, the scopes a kind can narrow to) are db/alert_rules.validate's, with the same 422."""
+(a threshold a kind needs, the scopes a kind can narrow to) are db/alerts/rules.validate's, with the same 422."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from db.alerts.rules import ChannelType, RuleKind, Severity
 AlertStateName = Literal["pending", "firing", "resolved"]
 ScopeName = Literal[
     "all", "kind", "tag", "created_by", "worker", "model", "role"
-]  # per kind: db/alert_rules.SCOPES_OF
+]  # per kind: db/alerts/rules.SCOPES_OF
 
 
 class AlertsQuery(Model):

@@ -409,7 +409,7 @@ def _usage(
     model = ev.model or started or ""
     cost = ev.cost_usd
     if cost is None and not model and invocation_id is not None:
-        # A call started in an earlier batch: db/ingest prices it from the model stored with the call.
+        # A call started in an earlier batch: db/write/ingest prices it from the model stored with the call.
         return Usage("", ev.input_tokens, ev.output_tokens, ev.cache_read_tokens, 0.0, invocation_id, True)
     if cost is None:
         cost = cost_of(model, ev.input_tokens, ev.output_tokens, ev.cache_read_tokens, prices)

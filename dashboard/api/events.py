@@ -1,6 +1,6 @@
 """API layer: POST /events — batch ingestion for external tasks. The whole batch is validated first (shape,
 then task rules, then the database's state), then applied in ONE transaction through the write path
-(db/write/ingest.py → db/writes.apply_ops); any bad item rejects all of it, naming the item's index and field."""
+(db/write/ingest.py → db/write/writes.apply_ops); any bad item rejects all of it, naming the item's index and field."""
 
 from __future__ import annotations
 

@@ -68,7 +68,7 @@ class Metrics:
         self._time_commits()
 
     def _time_commits(self) -> None:
-        # Its own session events (db/writestats keeps its own ring for the Database page).
+        # Its own session events (db/core/writestats keeps its own ring for the Database page).
         factory = self.svc.db.write_session
 
         @event.listens_for(factory, "after_begin")

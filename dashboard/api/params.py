@@ -104,7 +104,7 @@ class ScopedQuery(Protocol):
 
 
 def scope_of(q: ScopedQuery) -> Scope:
-    """The same scope an analytics page builds from its URL (db/scope.parse_scope); a bad one is a 400 naming
+    """The same scope an analytics page builds from its URL (db/read/scope.parse_scope); a bad one is a 400 naming
     the parameter."""
     params: list[tuple[str, str]] = []
     if q.from_ is not None:

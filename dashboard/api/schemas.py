@@ -149,7 +149,7 @@ class TaskAction(Model):
     cancel_requested: bool
 
 
-# db/task_pages.SORTS, ascending or (with a leading -) descending; tests check the two lists agree.
+# db/read/task_pages.SORTS, ascending or (with a leading -) descending; tests check the two lists agree.
 SortName = Literal[
     "id",
     "-id",
@@ -306,7 +306,7 @@ class WorkersQuery(Model):
 
 
 CostDimension = Literal["model", "role", "provider", "kind", "created_by", "tag"]
-RangeKey = Literal["1h", "24h", "7d", "30d", "90d"]  # db/scope.RANGES (its default 7d is this one's)
+RangeKey = Literal["1h", "24h", "7d", "30d", "90d"]  # db/read/scope.RANGES (its default 7d is this one's)
 
 
 class CostsQuery(Model):

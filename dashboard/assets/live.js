@@ -428,7 +428,7 @@
     for (var j = 0; j < live.length; j++) {
       var span = live[j];
       var silence = (now - Date.parse(span.dataset.activityAt)) / 1000;
-      var stuck = silence > Number(span.dataset.stuckAfter); // db/liveness.possibly_stuck: longer than
+      var stuck = silence > Number(span.dataset.stuckAfter); // db/domain/liveness.possibly_stuck: longer than
       span.innerHTML = "";
       var inner = document.createElement("span");
       inner.className = stuck ? "badge text-bg-warning ms-1 stuck-badge" : "text-success small";

@@ -1,4 +1,4 @@
-"""Dashboard layer: OTLP spans as calls (db/span_ingest.SpanCall) — the GenAI semantic conventions
+"""Dashboard layer: OTLP spans as calls (db/write/span_ingest.SpanCall) — the GenAI semantic conventions
 (`gen_ai.*`) and OpenInference (`llm.*`, `openinference.span.kind`) read into kind, model, tokens, cost and
 messages. Pure functions of the decoded message; the README's table lists the mapping."""
 

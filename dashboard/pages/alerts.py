@@ -1,5 +1,5 @@
 """Dashboard layer: the Alerts page — firing, acknowledged, silenced, pending and history tabs, each a table
-read by db/alert_queries.view; acknowledging from the table (operators); the rules and silences in force.
+read by db/alerts/queries.view; acknowledging from the table (operators); the rules and silences in force.
 Live: an `alert` event pushed over the websocket redraws the open tab."""
 
 from __future__ import annotations

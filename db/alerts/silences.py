@@ -14,7 +14,7 @@ from db.core.models import AlertSilence
 
 SI = cast(Table, AlertSilence.__table__)
 
-# The labels every alert carries (db/alert_store.labels_of); a matcher naming anything else matches nothing.
+# The labels every alert carries (db/alerts/store.labels_of); a matcher naming anything else matches nothing.
 LABELS = ("rule", "rule_id", "rule_kind", "severity", "target", "task_kind", "worker_id", "budget", "tag")
 MAX_SILENCE = timedelta(days=366)
 

@@ -35,7 +35,7 @@ def refreshed_until(session: Session) -> datetime | None:
 
 def folded_until(session: Session) -> tuple[datetime, datetime] | None:
     """(from, until): the per-minute tables hold every whole minute in [from, until) (until: the last fold's
-    minute, db/rollups.fold_minutes); None before the first fold."""
+    minute, db/analytics/rollups.fold_minutes); None before the first fold."""
     lease = session.get(JobLease, rollups.MINUTE_JOB)
     if lease is None or lease.last_run_at is None or not lease.last_key:
         return None
@@ -97,7 +97,7 @@ class Cut:
 def cut(session: Session, scope: Scope, dims: tuple[str, ...] = ("kind",)) -> Cut:
     """split(), and the part of the scope after the last whole rolled hour from the per-minute tables where
     they have it: an answer reads buckets, never every row of the hour in progress. Rows stamped before the
-    fold but committed after it are folded by the next fold (db/rollups.fold_minutes), as whole hours are
+    fold but committed after it are folded by the next fold (db/analytics/rollups.fold_minutes), as whole hours are
     by the next refresh."""
     base = split(session, scope, "hour", dims)
     plain = Cut(base.rolled, None, base.raw)

@@ -20,7 +20,7 @@ from db.lifecycle import horizon
 
 JOB = "rollup:usage_hourly"
 # The per-minute fold's record: last_run_at is where the minute tables end (the fold's time), last_key where
-# they begin (db/rollcut.folded_until).
+# they begin (db/analytics/rollcut.folded_until).
 MINUTE_JOB = "rollup:minutes"
 # Row timestamps come from each writer's clock and a transaction may commit a little after it read the time:
 # changes stamped up to this long before the last refresh are looked at again.
@@ -40,7 +40,7 @@ E = TaskEvent.__table__.c
 
 
 def compacted_before(session: Session) -> datetime | None:
-    """db/compaction.MARK's time (kept here: compaction imports this module, not the other way)."""
+    """db/lifecycle/compaction.MARK's time (kept here: compaction imports this module, not the other way)."""
     key = session.scalar(select(JobLease.last_key).where(JobLease.name == COMPACTED))
     return datetime.fromisoformat(key) if key else None
 
@@ -267,7 +267,7 @@ def touched_minutes(session: Session, since: datetime, after: datetime) -> set[d
 def fold_minutes(session: Session, now: datetime) -> None:
     """Folds the rows since the last fold (and the older minutes of the hours in progress that changes since
     then touched) into the per-minute tables, up to the start of `now`'s minute: readers take those minutes
-    as buckets and only the rows after them from the source (db/rollcut.cut). Rows stamped up to SKEW before
+    as buckets and only the rows after them from the source (db/analytics/rollcut.cut). Rows stamped up to SKEW before
     the last fold are looked at again, as the hourly refresh does, for a writer that committed late.
     Serialised with the hourly refresh as that is; nothing until the hourly rollups exist."""
     serialise(session)

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from db.core.engine import Database
 
-MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"  # db/migrations
 # Two processes starting at once must not both run the same migration on PostgreSQL.
 PG_MIGRATION_LOCK = 7_291_001
 

@@ -186,7 +186,7 @@ class Invocation(Base):
     prompt: Mapped[str | None] = mapped_column(Text)
     response: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
-    # The call tree (migration 0011): what the call is (db/states.CallKind), the call it was made in (a stored
+    # The call tree (migration 0011): what the call is (db/domain/states.CallKind), the call it was made in (a stored
     # id with no foreign key: a child may be reported before its parent), its name (a tool's, an agent's,
     # a span's) and its messages as db/write/messages.py packs them.
     kind: Mapped[str] = mapped_column(String(20), default="llm", server_default="llm")
@@ -315,7 +315,7 @@ class Budget(Base):
 
 
 class _UsageColumns:
-    """The usage rollups' dimensions and measures (db/rollup_spec.USAGE), hourly and per minute alike."""
+    """The usage rollups' dimensions and measures (db/analytics/rollup_spec.USAGE), hourly and per minute alike."""
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     model: Mapped[str] = mapped_column(String(200))
@@ -347,7 +347,7 @@ class UsageHourly(_UsageColumns, Base):
 
 class UsageMinutely(_UsageColumns, Base):
     """usage_hourly's rows per minute, for the hours the hourly refresh has not reached yet: a frequent fold
-    (db/rollups.fold_minutes) keeps them, so an answer reads the hour in progress as at most 60 buckets
+    (db/analytics/rollups.fold_minutes) keeps them, so an answer reads the hour in progress as at most 60 buckets
     instead of every call in it (issue 16). Rows older than a day before the hourly cut are pruned."""
 
     __tablename__ = "usage_minutely"
@@ -381,7 +381,7 @@ class TaskHourly(Base):
 
 
 class _CreatedColumns:
-    """The created-tasks rollups' dimensions and measure (db/rollup_spec.CREATED), hourly and per minute."""
+    """The created-tasks rollups' dimensions and measure (db/analytics/rollup_spec.CREATED), hourly and per minute."""
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(20))

@@ -60,7 +60,7 @@ class TaskSpec:
         if not -1000 <= self.priority <= 1000:
             raise SpecError("priority", "must be between -1000 and 1000")
         if self.external_id is not None and "\x00" in self.external_id:
-            # Keys are matched as stored, and PostgreSQL cannot store NUL (db/engine replaces it in text).
+            # Keys are matched as stored, and PostgreSQL cannot store NUL (db/core/engine replaces it in text).
             raise SpecError("external_id", NUL_IN_ID)
         tags = tuple(dict.fromkeys(t.strip() for t in self.tags if t.strip()))
         if len(tags) > MAX_TAGS:
@@ -154,8 +154,8 @@ class CallReported:
     prompt: str | None = None
     response: str | None = None
     error: str | None = None
-    messages: bytes | None = None  # db/messages.pack
-    search_text: str | None = None  # what full-text search finds it by (db/search.index_text)
+    messages: bytes | None = None  # db/write/messages.pack
+    search_text: str | None = None  # what full-text search finds it by (db/read/search.index_text)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Data layer: applies a batch of events reported by external agents (POST /api/v1/events) in the caller's
 transaction — all of it or nothing. Every item is checked against the database and the lifecycle before
 anything is written; then new tasks are inserted in one statement, each task's ops go through the write path
-(db/writes.apply_ops) in one call, and the client event ids are added to the ledger so a replay records
+(db/write/writes.apply_ops) in one call, and the client event ids are added to the ledger so a replay records
 nothing twice."""
 
 from __future__ import annotations

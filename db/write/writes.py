@@ -431,7 +431,7 @@ class JsonInsert:
 def json_rows(rows: list[Any]) -> str | None:
     """`rows` as the one JSON parameter of a JsonInsert, or None when a string in them holds NUL (the escape
     \\u0000): SQLite's JSON functions cut text there and PostgreSQL's refuse it, so such rows take the
-    executemany way (which keeps NUL on SQLite; db/engine replaces it on PostgreSQL)."""
+    executemany way (which keeps NUL on SQLite; db/core/engine replaces it on PostgreSQL)."""
     text = json.dumps(rows)
     return None if "\\u0000" in text else text
 

@@ -18,7 +18,7 @@ depends_on: str | Sequence[str] | None = None
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 # The defaults (daily 06:00, weekly Monday 08:00, monthly on the 1st at 09:00, UTC), seeded here so a
-# fresh database shows them. A copy of db/report_schedules.DEFAULT_SCHEDULES: a migration must not change when
+# fresh database shows them. A copy of db/reporting/schedules.DEFAULT_SCHEDULES: a migration must not change when
 # the code does.
 DEFAULTS = (
     {"name": "Daily report", "period": "daily", "hour": 6, "weekday": None, "day_of_month": None},

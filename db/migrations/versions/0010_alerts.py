@@ -18,7 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-# Literal copies (a migration must not change when the code does); db/alert_rules.BUILTIN_RULES is the same list.
+# Literal copies (a migration must not change when the code does); db/alerts/rules.BUILTIN_RULES is the same list.
 # name, kind, threshold, window_seconds, for_seconds, severity, repeat_seconds
 BUILTIN = (
     ("Stuck task", "stuck_task", None, 0.0, 0.0, "high", 3600.0),
