@@ -20,6 +20,7 @@ from db import agents, audit, budgets, costs, insights, overview, report_store
 from db import report_queries as rq
 from db.models import Activity, Invocation
 from db.scope import Scope
+from db.sqlfuncs import iso_utc
 from db.tasklist import TaskFilter, apply_filter, ordering
 from db.timeutil import iso
 
@@ -95,7 +96,7 @@ def iter_activity(session: Session, task_id: int, chunk: int = rq.EXPORT_CHUNK) 
     """All of a task's activity lines (the page shows the newest few hundred), oldest first, as
     ACTIVITY_COLUMNS."""
     query = (
-        select(A.id, A.task_id, rq.iso_utc(A.at), A.type, A.stream, A.invocation_id, A.message)
+        select(A.id, A.task_id, iso_utc(A.at), A.type, A.stream, A.invocation_id, A.message)
         .where(A.task_id == task_id)
         .order_by(A.id)
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select
@@ -16,6 +15,7 @@ from db.feed import FeedEvent, events_between
 from db.messages import unpack
 from db.models import Activity, Invocation, Task, TaskEvent
 from db.states import TaskStatus
+from db.task_view import TASKS
 from db.tasklist import TaskFilter, apply_filter
 
 T = cast(Table, Task.__table__)
@@ -23,49 +23,12 @@ A = cast(Table, Activity.__table__)
 I = cast(Table, Invocation.__table__)  # noqa: E741
 E = cast(Table, TaskEvent.__table__)
 
-# Sort keys a cursor can page through: NOT NULL columns only (a NULL has no place in a keyset comparison that
-# both databases agree on). id, created_at, last_updated_at and cost_usd are indexed; priority is, under a
-# status filter (the claim index).
-SORTS: dict[str, type] = {
-    "id": int,
-    "created_at": datetime,
-    "last_updated_at": datetime,
-    "priority": int,
-    "cost_usd": float,
-}
-LIST_COLUMNS = (
-    "id",
-    "external_id",
-    "title",
-    "kind",
-    "status",
-    "priority",
-    "tags",
-    "created_by",
-    "attempt",
-    "max_attempts",
-    "progress",
-    "progress_message",
-    "current_iteration",
-    "max_iterations",
-    "worker_id",
-    "cancel_requested",
-    "error_message",
-    "failure_reason",
-    "created_at",
-    "started_at",
-    "completed_at",
-    "last_updated_at",
-    "last_activity_at",
-    "update_count",
-    "invocation_count",
-    "activity_count",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cost_usd",
-)
-DETAIL_COLUMNS = (*LIST_COLUMNS, "payload", "result", "timeout_seconds", "available_at", "lease_expires_at")
+# Sort keys a cursor can page through (the view's `cursor` fields): NOT NULL columns only (a NULL has no place
+# in a keyset comparison that both databases agree on). id, created_at, last_updated_at and cost_usd are
+# indexed; priority is, under a status filter (the claim index).
+SORTS: dict[str, type] = TASKS.cursors
+LIST_COLUMNS = TASKS.api_names()
+DETAIL_COLUMNS = TASKS.api_names(detail=True)
 # Below this many rows of the filtered statuses, SQLite reads them by the status index and sorts them; above,
 # it walks the sort key's index and filters (status is then hidden from the planner, which would otherwise
 # sort every failed task of a million to show fifty).
@@ -98,8 +61,8 @@ def list_tasks(
     pages lands before or after its cursor, never shifting rows already served."""
     if sort not in SORTS:
         raise ValueError(f"cannot sort by {sort!r}")
-    key, ident = T.c[sort], T.c.id
-    query = select(*(T.c[c] for c in LIST_COLUMNS))
+    key, ident = TASKS[sort].expr, T.c.id
+    query = select(*(f.selected() for f in TASKS.api_fields()))
     query = _filtered(session, query, flt)
     if after is not None:
         query = query.where(_beyond(key, ident, after, descending))
@@ -140,7 +103,11 @@ def _many(session: Session, statuses: Sequence[str]) -> bool:
 def get_task(session: Session, task_id: int) -> dict[str, Any] | None:
     """Every field of the task and its database figures: events in the log, and updates per minute of its life."""
     row = (
-        session.execute(select(*(T.c[c] for c in DETAIL_COLUMNS)).where(T.c.id == task_id)).mappings().first()
+        session.execute(
+            select(*(f.selected() for f in TASKS.api_fields(detail=True))).where(T.c.id == task_id)
+        )
+        .mappings()
+        .first()
     )
     if row is None:
         return None

@@ -17,6 +17,7 @@ from db.frames import to_frame
 from db.models import Task, TaskTag, Worker
 from db.sqlfuncs import messages_match
 from db.states import TaskKind, TaskStatus
+from db.task_view import TASKS
 from db.timeutil import day_start
 
 T = Task.__table__.c
@@ -51,30 +52,10 @@ CARD_COLUMNS = (
 )
 CARD_NAMES = [c.name for c in CARD_COLUMNS]
 
-TABLE_COLUMNS = (
-    T.id,
-    T.title,
-    T.kind,
-    T.status,
-    T.priority,
-    T.tags,
-    T.created_by,
-    T.attempt,
-    T.progress,
-    T.current_iteration,
-    T.max_iterations,
-    T.worker_id,
-    T.created_at,
-    T.started_at,
-    T.completed_at,
-    T.last_activity_at,
-    T.input_tokens,
-    T.output_tokens,
-    T.cost_usd,
-    T.error_message,
-)
-TABLE_NAMES = [c.name for c in TABLE_COLUMNS]
-SORTABLE = frozenset(TABLE_NAMES) - {"tags", "error_message"}
+# The table's rows and sorts (the grid's, and its CSV download's): derived from the declared view.
+TABLE_COLUMNS = tuple(f.selected() for f in TASKS.row_fields)
+TABLE_NAMES = [f.name for f in TASKS.row_fields]
+SORTABLE = TASKS.sortable
 
 
 def board(session: Session, per_lane: int = 25) -> dict[str, pd.DataFrame]:
@@ -180,7 +161,8 @@ def ordering(sort: Sequence[tuple[str, str]]) -> list[ColumnElement[Any]]:
     for column, direction in sort:
         if column not in SORTABLE:
             raise ValueError(f"cannot sort by {column!r}")
-        order.append(T[column].desc() if direction == "desc" else T[column].asc())
+        expr = TASKS[column].expr
+        order.append(expr.desc() if direction == "desc" else expr.asc())
     order.append(T.id.desc())
     return order
 

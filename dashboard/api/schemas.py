@@ -4,7 +4,7 @@ schemas are generated from these, so the document and the validation are one thi
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -15,7 +15,9 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from dashboard.api.view_models import view_model
 from db.states import ActivityType, TaskKind, TaskStatus
+from db.task_view import TASKS
 from db.timeutil import iso, to_naive_utc
 
 MAX_ID = 2**63 - 1
@@ -91,47 +93,30 @@ class TaskBatchCreated(Model):
     count: int
 
 
-class Task(Model):
-    id: int
-    external_id: str | None
-    title: str
-    kind: str
-    status: TaskStatus
-    priority: int
-    tags: list[str]
-    created_by: str
-    attempt: int
-    max_attempts: int
-    progress: float
-    progress_message: str | None
-    current_iteration: int
-    max_iterations: int | None
-    worker_id: str | None
-    cancel_requested: bool
-    error_message: str | None
-    failure_reason: str | None
-    created_at: UtcDateTime
-    started_at: UtcDateTime | None
-    completed_at: UtcDateTime | None
-    last_updated_at: UtcDateTime
-    last_activity_at: UtcDateTime | None
-    update_count: int = Field(description="events recorded for the task (each is one row update)")
-    invocation_count: int
-    activity_count: int
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cost_usd: float
+# A task as the API shows it, and with the fields only the one-task answer carries: derived from the declared
+# view (db/task_view.py), so a field added there is in the answers, their validation and the OpenAPI document.
+if TYPE_CHECKING:
 
+    class Task(Model): ...
 
-class TaskDetail(Task):
-    payload: dict[str, Any]
-    result: Any = None
-    timeout_seconds: float | None
-    available_at: UtcDateTime
-    lease_expires_at: UtcDateTime | None
-    event_count: int = Field(description="rows of the task in the event log")
-    updates_per_minute: float | None = Field(description="update_count over the task's life so far")
+    class TaskDetail(Task): ...
+
+else:
+    Task = view_model(TASKS, "Task", base=Model, utc=UtcDateTime)
+    TaskDetail = view_model(
+        TASKS,
+        "TaskDetail",
+        base=Task,
+        utc=UtcDateTime,
+        detail=True,
+        extra={
+            "event_count": (int, Field(description="rows of the task in the event log")),
+            "updates_per_minute": (
+                float | None,
+                Field(description="update_count over the task's life so far"),
+            ),
+        },
+    )
 
 
 class TaskPage(Model):
@@ -149,19 +134,11 @@ class TaskAction(Model):
     cancel_requested: bool
 
 
-# db/task_pages.SORTS, ascending or (with a leading -) descending; tests check the two lists agree.
-SortName = Literal[
-    "id",
-    "-id",
-    "created_at",
-    "-created_at",
-    "last_updated_at",
-    "-last_updated_at",
-    "priority",
-    "-priority",
-    "cost_usd",
-    "-cost_usd",
-]
+# The view's cursor keys (db/task_pages.SORTS), ascending or (with a leading -) descending.
+if TYPE_CHECKING:
+    SortName = str
+else:
+    SortName = Literal[tuple(f"{sign}{name}" for name in TASKS.cursors for sign in ("", "-"))]
 
 
 class TaskListQuery(Model):
