@@ -36,12 +36,6 @@ SMALL_STATUS_SET = 5_000
 
 
 @dataclass(frozen=True)
-class ListFilter:
-    tasks: TaskFilter
-    created_by: str | None = None
-
-
-@dataclass(frozen=True)
 class Keyset:
     """Where a page starts: after the row with this sort value and id, in the listing's order."""
 
@@ -51,7 +45,7 @@ class Keyset:
 
 def list_tasks(
     session: Session,
-    flt: ListFilter,
+    flt: TaskFilter,
     sort: str = "created_at",
     descending: bool = True,
     after: Keyset | None = None,
@@ -83,16 +77,13 @@ def _beyond(key: ColumnElement[Any], ident: ColumnElement[int], at: Keyset, desc
     return and_(key >= at.value, or_(key > at.value, ident > at.id))
 
 
-def _filtered(session: Session, query: Select[Any], flt: ListFilter) -> Select[Any]:
-    statuses = flt.tasks.statuses
+def _filtered(session: Session, query: Select[Any], flt: TaskFilter) -> Select[Any]:
+    statuses = flt.statuses
     if statuses and session.get_bind().dialect.name == "sqlite" and _many(session, statuses):
         # `status || ''` is the same condition that no index answers.
         query = query.where(T.c.status.concat("").in_(statuses))
-        flt = replace(flt, tasks=replace(flt.tasks, statuses=()))
-    query = apply_filter(query, flt.tasks)
-    if flt.created_by:
-        query = query.where(T.c.created_by == flt.created_by)
-    return query
+        flt = replace(flt, statuses=())
+    return apply_filter(query, flt)
 
 
 def _many(session: Session, statuses: Sequence[str]) -> bool:

@@ -101,6 +101,12 @@ def lane_counts(session: Session, now: datetime) -> dict[str, int]:
     return counts
 
 
+# The one filter object of the task list: the grid, its CSV download and GET /api/v1/tasks each read their
+# parameters into it (the time range from db/timerange's vocabulary: range, or from/to), and apply_filter turns
+# it into SQL. FILTER_PARAMS are the parameter names the download and the API share.
+FILTER_PARAMS = ("status", "kind", "worker", "tag", "text", "messages", "created_by", "range", "from", "to")
+
+
 @dataclass(frozen=True)
 class TaskFilter:
     statuses: tuple[str, ...] = ()
@@ -112,6 +118,7 @@ class TaskFilter:
     messages: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    created_by: str | None = None
 
     def __post_init__(self) -> None:
         bad = set(self.statuses) - {s.value for s in TaskStatus}
@@ -147,6 +154,8 @@ def apply_filter(query: Select[Any], f: TaskFilter) -> Select[Any]:
         terms = search.words(f.messages)
         # Asked for, yet no word to look for ("***"): nothing matches, rather than silently everything.
         query = query.where(messages_match(T.id, terms) if terms else false())
+    if f.created_by:
+        query = query.where(T.created_by == f.created_by)
     if f.created_from:
         query = query.where(T.created_at >= f.created_from)
     if f.created_to:

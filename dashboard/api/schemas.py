@@ -18,6 +18,7 @@ from pydantic import (
 from dashboard.api.view_models import view_model
 from db.states import ActivityType, TaskKind, TaskStatus
 from db.task_view import TASKS
+from db.timerange import RANGES
 from db.timeutil import iso, to_naive_utc
 
 MAX_ID = 2**63 - 1
@@ -134,6 +135,13 @@ class TaskAction(Model):
     cancel_requested: bool
 
 
+# db/timerange.RANGES, the one vocabulary of `range` (the analytics' default 7d is one of them).
+if TYPE_CHECKING:
+    RangeKey = str
+else:
+    RangeKey = Literal[tuple(RANGES)]
+
+
 # The view's cursor keys (db/task_pages.SORTS), ascending or (with a leading -) descending.
 if TYPE_CHECKING:
     SortName = str
@@ -142,6 +150,8 @@ else:
 
 
 class TaskListQuery(Model):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
     status: list[TaskStatus] = Field(default_factory=list, description="repeat or comma-separate")
     kind: list[TaskKind] = Field(default_factory=list, description="repeat or comma-separate")
     tag: str | None = Field(None, max_length=100)
@@ -156,8 +166,13 @@ class TaskListQuery(Model):
         description="words that must all appear (any case) in the user or assistant messages of one of "
         "the task's calls; punctuation and search operators are ignored",
     )
-    created_from: UtcDateTime | None = None
-    created_to: UtcDateTime | None = None
+    range: RangeKey | None = Field(
+        None, description="created in the last 1h … 90d; ignored when from or to is given"
+    )
+    from_: UtcDateTime | None = Field(None, alias="from", description="created at or after this time")
+    to: UtcDateTime | None = Field(None, description="created before this time")
+    created_from: UtcDateTime | None = Field(None, description="the older name of from")
+    created_to: UtcDateTime | None = Field(None, description="the older name of to")
     sort: SortName = Field("-created_at", description="a field, descending with a leading -")
     limit: int = Field(50, ge=1, le=MAX_LIMIT)
     cursor: str | None = Field(None, max_length=500, description="next_cursor of the previous page")
@@ -283,7 +298,6 @@ class WorkersQuery(Model):
 
 
 CostDimension = Literal["model", "role", "provider", "kind", "created_by", "tag"]
-RangeKey = Literal["1h", "24h", "7d", "30d", "90d"]  # db/scope.RANGES (its default 7d is this one's)
 
 
 class CostsQuery(Model):

@@ -4,7 +4,6 @@ sortable table with server-side paging (dash-ag-grid's infinite row model)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import dash
@@ -23,18 +22,13 @@ from dashboard.services import Services
 from db import tasklist
 from db.states import TaskKind, TaskStatus
 from db.task_view import TASKS
+from db.timerange import RANGES
 from db.timeutil import utcnow
 
 PATH = "/tasks"
 TITLE = "Tasks"
 NAV = NavEntry("Tasks", 1)
 
-RANGES = {
-    "1h": timedelta(hours=1),
-    "24h": timedelta(days=1),
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
-}
 BLOCK = 100
 
 # The grid's columns: derived from the declared view of tasks (db/task_view.py).
