@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, Select, Text, cast, func, select
 from sqlalchemy.orm import Session
 
+from db.call_view import CALLS
 from db.liveness import silent_since, stuck_condition
 from db.models import Invocation, Task
 from db.scope import Scope
 from db.scoping import call_conditions, made_matching_call, task_conditions
-from db.sqlfuncs import bucket, iso_utc, seconds_between
+from db.sqlfuncs import bucket
 from db.states import FAILURES
 from db.task_view import TASKS
 
@@ -32,23 +33,7 @@ EXPORT_CHUNK = 5_000
 
 # The tasks' export layout (the report's tasks.csv and the dashboard's download): the view's csv fields.
 TASK_EXPORT_COLUMNS: tuple[str, ...] = TASKS.csv_names
-INVOCATION_EXPORT_COLUMNS = (
-    "id",
-    "task_id",
-    "iteration",
-    "role",
-    "provider",
-    "model",
-    "status",
-    "started_at",
-    "completed_at",
-    "duration_s",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cost_usd",
-    "error",
-)
+INVOCATION_EXPORT_COLUMNS: tuple[str, ...] = CALLS.csv_names
 COST_LINE_COLUMNS = (
     "day",
     "model",
@@ -71,23 +56,7 @@ def task_export_select() -> tuple[ColumnElement[Any], ...]:
 
 def invocation_export_select() -> tuple[ColumnElement[Any], ...]:
     """The columns of INVOCATION_EXPORT_COLUMNS (shared with the task page's invocations download)."""
-    return (
-        I.id,
-        I.task_id,
-        I.iteration,
-        I.role,
-        I.provider,
-        I.model,
-        I.status,
-        iso_utc(I.started_at),
-        iso_utc(I.completed_at),
-        seconds_between(I.started_at, I.completed_at),
-        I.input_tokens,
-        I.output_tokens,
-        I.cache_read_tokens,
-        I.cost_usd,
-        I.error,
-    )
+    return CALLS.csv_select()
 
 
 def _task_filters(scope: Scope) -> list[ColumnElement[bool]]:

@@ -11,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from db.call_view import CALLS
 from db.feed import FeedEvent, events_between
 from db.messages import unpack
 from db.models import Activity, Invocation, Task, TaskEvent
@@ -153,7 +154,8 @@ def activity(session: Session, task_id: int, after: int = 0, limit: int = 500) -
 
 def invocation(session: Session, invocation_id: str, lines: int = 1000) -> dict[str, Any] | None:
     """The call and its first `lines` activity lines (`activity_truncated` says whether there were more)."""
-    row = session.execute(select(I).where(I.c.id == invocation_id)).mappings().first()
+    fields = (f.selected() for f in CALLS.api_fields())
+    row = session.execute(select(*fields).where(I.c.id == invocation_id)).mappings().first()
     if row is None:
         return None
     out = dict(row)

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.api.schemas import SortName, Task, TaskDetail
+from dashboard.api.schemas import InvocationDetail, SortName, Task, TaskDetail
 from dashboard.pages import tasks
 from db import exports, report_queries, task_pages, tasklist
+from db.call_view import CALLS
 from db.task_view import TASKS, T
 from db.views import Field, Grid, View
 from reports.exports import EXPORTS
@@ -62,6 +63,15 @@ def test_the_layouts_people_rely_on_are_kept() -> None:
     }  # fmt: skip
     assert sortable == tasklist.SORTABLE
     assert set(task_pages.SORTS) == {"id", "created_at", "last_updated_at", "priority", "cost_usd"}
+
+
+def test_calls_follow_their_view_too() -> None:
+    assert tuple(InvocationDetail.model_fields) == (*CALLS.api_names(), "activity", "activity_truncated")
+    assert exports.INVOCATION_COLUMNS == report_queries.INVOCATION_EXPORT_COLUMNS == CALLS.csv_names
+    assert EXPORTS["invocations"][0] == CALLS.csv_names == (
+        "id", "task_id", "iteration", "role", "provider", "model", "status", "started_at", "completed_at",
+        "duration_s", "input_tokens", "output_tokens", "cache_read_tokens", "cost_usd", "error",
+    )  # fmt: skip
 
 
 def test_a_view_refuses_a_field_declared_twice_or_a_grid_order_without_its_column() -> None:

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from dashboard.api.view_models import view_model
+from db.call_view import CALLS
 from db.states import ActivityType, TaskKind, TaskStatus
 from db.task_view import TASKS
 from db.timerange import RANGES
@@ -220,33 +221,19 @@ class PageQuery(Model):
     limit: int = Field(500, ge=1, le=5000)
 
 
-class InvocationDetail(Model):
-    id: str
-    task_id: int
-    iteration: int | None
-    role: str
-    provider: str
-    model: str
-    status: str
-    started_at: UtcDateTime
-    completed_at: UtcDateTime | None
-    last_activity_at: UtcDateTime | None
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cost_usd: float
-    prompt: str | None
-    response: str | None
-    error: str | None
-    kind: str = Field(description="llm, tool, agent, retriever or other")
-    parent_id: str | None = Field(description="the call it was made in (it may not be reported yet)")
-    name: str = Field(description="a tool's or agent's name")
-    placeholder: bool = Field(description="a stand-in: its end or usage was reported, its start not yet")
-    messages: dict[str, Any] = Field(
-        description="input and output messages (role, content, …); a tool's arguments and result"
+# One call with its activity lines: the call's fields derived from the declared view (db/call_view.py).
+if TYPE_CHECKING:
+
+    class InvocationDetail(Model): ...
+
+else:
+    InvocationDetail = view_model(
+        CALLS,
+        "InvocationDetail",
+        base=Model,
+        utc=UtcDateTime,
+        extra={"activity": (list[ActivityLineOut], ...), "activity_truncated": (bool, ...)},
     )
-    activity: list[ActivityLineOut]
-    activity_truncated: bool
 
 
 # ---- fleet and figures -------------------------------------------------------------------------------
