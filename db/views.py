@@ -8,7 +8,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -49,7 +49,8 @@ class Grid:
     min_width: int | None = None
 
 
-@dataclass(frozen=True)
+# eq=False: two fields are the same only if they are one object (comparing SQL expressions builds SQL).
+@dataclass(frozen=True, eq=False)
 class Field:
     """One field of a view. `expr` is the SQL that reads it; `type` its Python type as the API declares it
     (datetime becomes ISO 8601 UTC text); `label` the header people read. Where it appears: `api` (None: not
@@ -70,7 +71,7 @@ class Field:
     cursor: bool = False
     description: str | None = None
     # The value the API gives when a row has none (the field is then optional in the schema).
-    api_default: Any = field(default=..., compare=False)
+    api_default: Any = ...
 
     @property
     def header(self) -> str:
