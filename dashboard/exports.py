@@ -8,7 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -19,7 +19,6 @@ from werkzeug.datastructures import MultiDict
 
 from config import Settings
 from dashboard import access
-from dashboard.pages.tasks import RANGES as TASK_RANGES
 from dashboard.pages.tasks import filter_from
 from dashboard.services import Services
 from db.access.tokens import role_allows
@@ -31,7 +30,8 @@ from db.core.unavailable import classify
 from db.domain.states import TaskKind, TaskStatus
 from db.read import csv_rows as exports
 from db.read.scope import DIMENSIONS, Scope, ScopeError, parse_scope
-from db.read.tasklist import SORTABLE, TaskFilter
+from db.read.tasklist import FILTER_PARAMS, SORTABLE, TaskFilter
+from db.read.timerange import RangeError, parse_time, resolve
 from reports.render_csv import csv_chunks
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 # come out as mojibake); LibreOffice, Google Sheets and pandas read either. Python's csv wants
 # encoding="utf-8-sig" to drop it.
 BOM = "\ufeff".encode()
-TASK_PARAMS = frozenset({"status", "kind", "worker", "tag", "text", "messages", "range", "sort"})
+TASK_PARAMS = frozenset({*FILTER_PARAMS, "sort"})
 SCOPE_PARAMS = frozenset({"range", "from", "to", *DIMENSIONS})
 TOP_DEFAULT = 10  # what the costs page lists
 TOP_MAX = 1_000
@@ -91,15 +91,18 @@ def check_known(args: Args, known: frozenset[str]) -> None:
 
 
 def task_filter(args: Args) -> tuple[TaskFilter, list[tuple[str, str]]]:
-    """The tasks grid's filters and sort, as the page builds them (pages.tasks.filter_from)."""
+    """The tasks grid's filters and sort, as the page builds them (pages.tasks.filter_from), and the rest of
+    the task list's parameters the API shares (tasklist.FILTER_PARAMS: created_by, from/to)."""
     check_known(args, TASK_PARAMS)
     for name, allowed in (("status", [s.value for s in TaskStatus]), ("kind", [k.value for k in TaskKind])):
         for value in values(args, name):
             if value not in allowed:
                 raise bad(name, f"unknown value {value!r}; one of {', '.join(allowed)}")
-    range_key = single(args, "range")
-    if range_key is not None and range_key not in TASK_RANGES:
-        raise bad("range", f"one of {', '.join(TASK_RANGES)} (or leave it out for any time)")
+    try:
+        start, end = _time(args, "from"), _time(args, "to")
+        when = resolve(single(args, "range"), start, end, utcnow())
+    except RangeError as exc:
+        raise bad(exc.parameter, str(exc)) from None
     sort = []
     for item in values(args, "sort"):
         column, _, direction = item.partition(":")
@@ -114,10 +117,16 @@ def task_filter(args: Args) -> tuple[TaskFilter, list[tuple[str, str]]]:
         single(args, "worker"),
         single(args, "tag"),
         single(args, "text"),
-        range_key,
+        None,  # the time range: `when`, in the one vocabulary
         single(args, "messages"),
     )
-    return filt, sort
+    by = single(args, "created_by")
+    return replace(filt, created_by=by, created_from=when.start, created_to=when.end), sort
+
+
+def _time(args: Args, name: str) -> datetime | None:
+    text = single(args, name)
+    return parse_time(name, text) if text is not None else None
 
 
 def scope_of(args: Args, extra: frozenset[str] = frozenset()) -> Scope:
@@ -127,10 +136,7 @@ def scope_of(args: Args, extra: frozenset[str] = frozenset()) -> Scope:
     try:
         return parse_scope(query, utcnow())
     except ScopeError as exc:
-        message = str(exc)
-        # parse_scope's messages start with what they are about ("range must be…", "to must be after from").
-        parameter = "range" if message.startswith("range") else "to" if message.startswith("to ") else "from"
-        raise bad(parameter, message) from None
+        raise bad(exc.parameter, str(exc)) from None
 
 
 def task_id_of(args: Args) -> int:

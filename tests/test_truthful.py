@@ -256,7 +256,7 @@ def test_grid_progress_formatter_blank_while_a_block_loads() -> None:
             pytest.fail("node is required in CI for this test")
         pytest.skip("node is not installed")
     [progress] = [c for c in tasks.COLUMNS if c.get("field") == "progress"]
-    body = progress["valueFormatter"]["function"]  # type: ignore[index]
+    body = progress["valueFormatter"]["function"]
     # d3.format('.0f') as ag-grid's formatter scope has it: undefined formats as "NaN".
     script = (
         "const d3 = {format: () => (v) => Number(v).toFixed(0)};"

@@ -120,6 +120,4 @@ def scope_of(q: ScopedQuery) -> Scope:
     try:
         return parse_scope(urlencode(params), utcnow())
     except ScopeError as exc:
-        message = str(exc)
-        parameter = "to" if message.startswith("to ") else "range" if message.startswith("range") else "from"
-        raise bad_parameter(parameter, message) from None
+        raise bad_parameter(exc.parameter, str(exc)) from None

@@ -4,7 +4,7 @@ schemas are generated from these, so the document and the validation are one thi
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -15,8 +15,12 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from dashboard.api.view_models import view_model
 from db.core.timeutil import iso, to_naive_utc
 from db.domain.states import ActivityType, TaskKind, TaskStatus
+from db.read.call_view import CALLS
+from db.read.task_view import TASKS
+from db.read.timerange import RANGES
 
 MAX_ID = 2**63 - 1
 MAX_LIMIT = 500
@@ -91,47 +95,30 @@ class TaskBatchCreated(Model):
     count: int
 
 
-class Task(Model):
-    id: int
-    external_id: str | None
-    title: str
-    kind: str
-    status: TaskStatus
-    priority: int
-    tags: list[str]
-    created_by: str
-    attempt: int
-    max_attempts: int
-    progress: float
-    progress_message: str | None
-    current_iteration: int
-    max_iterations: int | None
-    worker_id: str | None
-    cancel_requested: bool
-    error_message: str | None
-    failure_reason: str | None
-    created_at: UtcDateTime
-    started_at: UtcDateTime | None
-    completed_at: UtcDateTime | None
-    last_updated_at: UtcDateTime
-    last_activity_at: UtcDateTime | None
-    update_count: int = Field(description="events recorded for the task (each is one row update)")
-    invocation_count: int
-    activity_count: int
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cost_usd: float
+# A task as the API shows it, and with the fields only the one-task answer carries: derived from the declared
+# view (db/read/task_view.py), so a field added there is in the answers, their validation and the OpenAPI document.
+if TYPE_CHECKING:
 
+    class Task(Model): ...
 
-class TaskDetail(Task):
-    payload: dict[str, Any]
-    result: Any = None
-    timeout_seconds: float | None
-    available_at: UtcDateTime
-    lease_expires_at: UtcDateTime | None
-    event_count: int = Field(description="rows of the task in the event log")
-    updates_per_minute: float | None = Field(description="update_count over the task's life so far")
+    class TaskDetail(Task): ...
+
+else:
+    Task = view_model(TASKS, "Task", base=Model, utc=UtcDateTime)
+    TaskDetail = view_model(
+        TASKS,
+        "TaskDetail",
+        base=Task,
+        utc=UtcDateTime,
+        detail=True,
+        extra={
+            "event_count": (int, Field(description="rows of the task in the event log")),
+            "updates_per_minute": (
+                float | None,
+                Field(description="update_count over the task's life so far"),
+            ),
+        },
+    )
 
 
 class TaskPage(Model):
@@ -149,22 +136,23 @@ class TaskAction(Model):
     cancel_requested: bool
 
 
-# db/read/task_pages.SORTS, ascending or (with a leading -) descending; tests check the two lists agree.
-SortName = Literal[
-    "id",
-    "-id",
-    "created_at",
-    "-created_at",
-    "last_updated_at",
-    "-last_updated_at",
-    "priority",
-    "-priority",
-    "cost_usd",
-    "-cost_usd",
-]
+# db/read/timerange.RANGES, the one vocabulary of `range` (the analytics' default 7d is one of them).
+if TYPE_CHECKING:
+    RangeKey = str
+else:
+    RangeKey = Literal[tuple(RANGES)]
+
+
+# The view's cursor keys (db/read/task_pages.SORTS), ascending or (with a leading -) descending.
+if TYPE_CHECKING:
+    SortName = str
+else:
+    SortName = Literal[tuple(f"{sign}{name}" for name in TASKS.cursors for sign in ("", "-"))]
 
 
 class TaskListQuery(Model):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
     status: list[TaskStatus] = Field(default_factory=list, description="repeat or comma-separate")
     kind: list[TaskKind] = Field(default_factory=list, description="repeat or comma-separate")
     tag: str | None = Field(None, max_length=100)
@@ -179,8 +167,13 @@ class TaskListQuery(Model):
         description="words that must all appear (any case) in the user or assistant messages of one of "
         "the task's calls; punctuation and search operators are ignored",
     )
-    created_from: UtcDateTime | None = None
-    created_to: UtcDateTime | None = None
+    range: RangeKey | None = Field(
+        None, description="created in the last 1h … 90d; ignored when from or to is given"
+    )
+    from_: UtcDateTime | None = Field(None, alias="from", description="created at or after this time")
+    to: UtcDateTime | None = Field(None, description="created before this time")
+    created_from: UtcDateTime | None = Field(None, description="the older name of from")
+    created_to: UtcDateTime | None = Field(None, description="the older name of to")
     sort: SortName = Field("-created_at", description="a field, descending with a leading -")
     limit: int = Field(50, ge=1, le=MAX_LIMIT)
     cursor: str | None = Field(None, max_length=500, description="next_cursor of the previous page")
@@ -228,33 +221,19 @@ class PageQuery(Model):
     limit: int = Field(500, ge=1, le=5000)
 
 
-class InvocationDetail(Model):
-    id: str
-    task_id: int
-    iteration: int | None
-    role: str
-    provider: str
-    model: str
-    status: str
-    started_at: UtcDateTime
-    completed_at: UtcDateTime | None
-    last_activity_at: UtcDateTime | None
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cost_usd: float
-    prompt: str | None
-    response: str | None
-    error: str | None
-    kind: str = Field(description="llm, tool, agent, retriever or other")
-    parent_id: str | None = Field(description="the call it was made in (it may not be reported yet)")
-    name: str = Field(description="a tool's or agent's name")
-    placeholder: bool = Field(description="a stand-in: its end or usage was reported, its start not yet")
-    messages: dict[str, Any] = Field(
-        description="input and output messages (role, content, …); a tool's arguments and result"
+# One call with its activity lines: the call's fields derived from the declared view (db/read/call_view.py).
+if TYPE_CHECKING:
+
+    class InvocationDetail(Model): ...
+
+else:
+    InvocationDetail = view_model(
+        CALLS,
+        "InvocationDetail",
+        base=Model,
+        utc=UtcDateTime,
+        extra={"activity": (list[ActivityLineOut], ...), "activity_truncated": (bool, ...)},
     )
-    activity: list[ActivityLineOut]
-    activity_truncated: bool
 
 
 # ---- fleet and figures -------------------------------------------------------------------------------
@@ -306,7 +285,6 @@ class WorkersQuery(Model):
 
 
 CostDimension = Literal["model", "role", "provider", "kind", "created_by", "tag"]
-RangeKey = Literal["1h", "24h", "7d", "30d", "90d"]  # db/read/scope.RANGES (its default 7d is this one's)
 
 
 class CostsQuery(Model):

@@ -4,6 +4,7 @@ recorder (db/write/recorder.py), the one write path."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import Response
@@ -12,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dashboard.api import cursor
 from dashboard.api.context import ctx, respond
-from dashboard.api.errors import ApiError, not_found
+from dashboard.api.errors import ApiError, bad_parameter, not_found
 from dashboard.api.registry import PREFIX, TASK, Audit, Role, actor, endpoint
 from dashboard.api.schemas import (
     ActivityPage,
@@ -25,10 +26,12 @@ from dashboard.api.schemas import (
     TaskPage,
     TimelinePage,
 )
+from db.core.timeutil import utcnow
 from db.domain.ops import SpecError, TaskSpec
 from db.domain.states import IllegalTransition
 from db.read import task_pages
 from db.read.tasklist import TaskFilter
+from db.read.timerange import RangeError, resolve
 from db.write.task_delete import TaskNotFinished, delete_task
 from db.write.writes import TaskNotFound
 
@@ -40,6 +43,22 @@ def _no_task(task_id: int) -> ApiError:
 def _conflict(exc: IllegalTransition | TaskNotFinished) -> ApiError:
     status = exc.current if isinstance(exc, IllegalTransition) else exc.status
     return ApiError(409, "illegal_transition", str(exc), task_id=exc.task_id, task_status=status.value)
+
+
+def created_between(q: TaskListQuery) -> dict[str, datetime | None]:
+    """The time range of the list (db/read/timerange's vocabulary): range, or from/to, whose older names
+    created_from/created_to still work; a name and its older name together are a 400."""
+    for new, old, given, older in (
+        ("from", "created_from", q.from_, q.created_from),
+        ("to", "created_to", q.to, q.created_to),
+    ):
+        if given is not None and older is not None:
+            raise bad_parameter(old, f"give {new} or {old}, not both")
+    try:
+        when = resolve(q.range, q.from_ or q.created_from, q.to or q.created_to, utcnow())
+    except RangeError as exc:
+        raise bad_parameter(exc.parameter, str(exc)) from None
+    return {"created_from": when.start, "created_to": when.end}
 
 
 @endpoint(
@@ -58,18 +77,15 @@ def list_tasks(q: TaskListQuery) -> ResponseReturnValue:
     descending = q.sort.startswith("-")
     sort = q.sort.lstrip("-")
     after = cursor.decode(q.cursor, sort, descending) if q.cursor else None
-    flt = task_pages.ListFilter(
-        TaskFilter(
-            statuses=tuple(s.value for s in q.status),
-            kinds=tuple(k.value for k in q.kind),
-            worker=q.worker,
-            tag=q.tag,
-            text=q.text,
-            messages=q.messages,
-            created_from=q.created_from,
-            created_to=q.created_to,
-        ),
-        q.created_by,
+    flt = TaskFilter(
+        statuses=tuple(s.value for s in q.status),
+        kinds=tuple(k.value for k in q.kind),
+        worker=q.worker,
+        tag=q.tag,
+        text=q.text,
+        messages=q.messages,
+        created_by=q.created_by,
+        **created_between(q),
     )
     with ctx().svc.db.reading() as session:
         rows = task_pages.list_tasks(session, flt, sort, descending, after, q.limit + 1)

@@ -9,16 +9,10 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard import ids
-from db.read.scope import DIMENSIONS, RANGES, Scope
+from db.read.scope import DIMENSIONS, Scope
+from db.read.timerange import CUSTOM, LABELS, RANGES
 
-RANGE_LABELS = {
-    "1h": "last hour",
-    "24h": "last 24 h",
-    "7d": "last 7 days",
-    "30d": "last 30 days",
-    "90d": "last 90 days",
-    "custom": "custom…",
-}
+RANGE_LABELS = {**LABELS, CUSTOM: "custom…"}
 
 
 def scope_bar(scope: Scope, options: dict[str, list[str]]) -> dbc.Row:
@@ -30,7 +24,7 @@ def scope_bar(scope: Scope, options: dict[str, list[str]]) -> dbc.Row:
                 id=ids.SCOPE_RANGE,
                 value=scope.range_key,
                 clearable=False,
-                options=[{"label": RANGE_LABELS[k], "value": k} for k in [*RANGES, "custom"]],
+                options=[{"label": RANGE_LABELS[k], "value": k} for k in [*RANGES, CUSTOM]],
             ),
             md=2,
         ),

@@ -4,7 +4,6 @@ sortable table with server-side paging (dash-ag-grid's infinite row model)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import dash
@@ -16,66 +15,24 @@ from dashboard import ids
 from dashboard.clientside import js
 from dashboard.components.board import board
 from dashboard.components.download import download_link, export_url
-from dashboard.components.fmt import missing
+from dashboard.components.gridcolumns import column_defs, row_cells
 from dashboard.components.static import Static
 from dashboard.navigation import NavEntry
 from dashboard.services import Services
 from db.core.timeutil import utcnow
 from db.domain.states import TaskKind, TaskStatus
 from db.read import tasklist
+from db.read.task_view import TASKS
+from db.read.timerange import RANGES
 
 PATH = "/tasks"
 TITLE = "Tasks"
 NAV = NavEntry("Tasks", 1)
 
-RANGES = {
-    "1h": timedelta(hours=1),
-    "24h": timedelta(days=1),
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
-}
 BLOCK = 100
 
-COLUMNS = [
-    {"field": "id", "headerName": "#", "width": 90, "sort": "desc"},
-    {"field": "title", "flex": 2, "minWidth": 200},
-    {"field": "status", "width": 120},
-    {"field": "kind", "width": 110},
-    {"field": "priority", "width": 100},
-    {"field": "tags", "width": 140, "sortable": False},
-    {
-        "field": "progress",
-        "width": 110,
-        # Placeholder rows of a block still loading have no value: blank, not "NaN%".
-        "valueFormatter": {"function": "params.value == null ? '' : d3.format('.0f')(params.value) + '%'"},
-    },
-    {"field": "attempt", "width": 100},
-    {"field": "worker_id", "headerName": "worker", "width": 170},
-    # Shown in UTC or the browser's zone by the "local time" switch (assets/localtime.js), header included.
-    {
-        "field": "created_at",
-        "headerName": "created (UTC)",
-        "headerValueGetter": {"function": "tasklensTimeHeader('created')"},
-        "valueFormatter": {"function": "tasklensTime(params.value)"},
-        "width": 190,
-    },
-    {
-        "field": "completed_at",
-        "headerName": "ended (UTC)",
-        "headerValueGetter": {"function": "tasklensTimeHeader('ended')"},
-        "valueFormatter": {"function": "tasklensTime(params.value)"},
-        "width": 190,
-    },
-    {
-        "field": "cost_usd",
-        "headerName": "cost",
-        "width": 110,
-        "valueFormatter": {
-            "function": "tasklensMoney(params.value)"
-        },  # reports/fmt.money (assets/formats.js)
-    },
-    {"field": "error_message", "headerName": "error", "flex": 1, "minWidth": 160, "sortable": False},
-]
+# The grid's columns: derived from the declared view of tasks (db/read/task_view.py).
+COLUMNS = column_defs(TASKS)
 
 
 def _listed(value: Any) -> list[str]:
@@ -265,12 +222,7 @@ def filter_from(
 
 
 def rows_response(frame: Any, total: int | None) -> dict[str, Any]:
-    records = frame.to_dict("records")
-    for r in records:
-        for key in ("created_at", "completed_at", "started_at", "last_activity_at"):
-            if key in r:
-                r[key] = r[key].strftime("%Y-%m-%d %H:%M:%S") if not missing(r[key]) else None
-        r["tags"] = ", ".join(r.get("tags") or [])
+    records = [row_cells(TASKS, r) for r in frame.to_dict("records")]
     return {"rowData": records, "rowCount": total if total is not None else -1}
 
 

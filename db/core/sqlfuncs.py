@@ -45,6 +45,29 @@ def _epoch_pg(element: epoch, compiler: Any, **kw: Any) -> str:
     return f"EXTRACT(EPOCH FROM {compiler.process(arg, **kw)})"
 
 
+class iso_utc(FunctionElement[str]):
+    """A naive-UTC timestamp as ISO 8601 text with milliseconds and a Z, formatted by the database: an export of
+    millions of rows then never builds a Python datetime only to format it again."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(iso_utc, "sqlite")
+def _iso_sqlite(element: iso_utc, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    # SQLAlchemy stores a DateTime as 'YYYY-MM-DD HH:MM:SS.ffffff', so slicing the text gives the ISO form
+    # (a NULL stays NULL): several times cheaper than strftime, which parses every value.
+    col = compiler.process(arg, **kw)
+    return f"(substr({col}, 1, 10) || 'T' || substr({col}, 12, 12) || 'Z')"
+
+
+@compiles(iso_utc, "postgresql")
+def _iso_pg(element: iso_utc, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"""to_char({compiler.process(arg, **kw)}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
+
+
 class seconds_between(FunctionElement[float]):
     """end - start in seconds. On SQLite the difference of two julian days is rounded to the millisecond (all
     SQLite keeps of a time): the doubles carry ~4e-5 s of noise at today's dates, enough to put a run of

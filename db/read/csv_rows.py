@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from db.access import audit
 from db.analytics import agents, budgets, costs, insights
 from db.core.models import Activity, Invocation
+from db.core.sqlfuncs import iso_utc
 from db.core.timeutil import iso
 from db.read import overview
 from db.read.scope import Scope
@@ -98,7 +99,7 @@ def iter_activity(session: Session, task_id: int, chunk: int = rq.EXPORT_CHUNK) 
     """All of a task's activity lines (the page shows the newest few hundred), oldest first, as
     ACTIVITY_COLUMNS."""
     query = (
-        select(A.id, A.task_id, rq.iso_utc(A.at), A.type, A.stream, A.invocation_id, A.message)
+        select(A.id, A.task_id, iso_utc(A.at), A.type, A.stream, A.invocation_id, A.message)
         .where(A.task_id == task_id)
         .order_by(A.id)
     )

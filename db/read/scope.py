@@ -1,5 +1,5 @@
-"""Data layer: the scope of an analytics view — a time range and dimension filters — and how it maps to the
-URL query string, so every view can be bookmarked and shared."""
+"""Data layer: the scope of an analytics view — a time range (db/read/timerange.py, the one vocabulary) and
+dimension filters — and how it maps to the URL query string, so every view can be bookmarked and shared."""
 
 from __future__ import annotations
 
@@ -7,19 +7,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlencode
 
-RANGES: dict[str, timedelta] = {
-    "1h": timedelta(hours=1),
-    "24h": timedelta(days=1),
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
-    "90d": timedelta(days=90),
-}
+from db.read.timerange import CUSTOM, RangeError, parse_time, resolve
+
 DEFAULT_RANGE = "7d"
+MAX_CUSTOM = timedelta(days=400)
 DIMENSIONS = ("kind", "tag", "role", "model", "worker")
 
 
-class ScopeError(ValueError):
-    pass
+# A scope that does not parse (db/read/timerange.RangeError: its `parameter` says which of range/from/to).
+ScopeError = RangeError
 
 
 @dataclass(frozen=True)
@@ -71,19 +67,13 @@ def parse_scope(query: str | None, now: datetime) -> Scope:
         dim: tuple(dict.fromkeys(v.strip() for v in params.get(dim, []) if v.strip())) for dim in DIMENSIONS
     }
     if "from" in params or "to" in params:
-        try:
-            start = datetime.fromisoformat(params.get("from", [""])[0])
-            end = datetime.fromisoformat(params["to"][0]) if "to" in params else now
-        except ValueError:
-            raise ScopeError("from/to must be dates like 2026-11-01 or 2026-11-01T08:00") from None
-        if start.tzinfo or end.tzinfo:
-            raise ScopeError("give from/to in UTC without a time zone")
-        if end <= start:
-            raise ScopeError("to must be after from")
-        if end - start > timedelta(days=400):
-            raise ScopeError("a custom range spans at most 400 days")
-        return Scope(start=start, end=end, range_key="custom", **dims)
-    key = params.get("range", [DEFAULT_RANGE])[0]
-    if key not in RANGES:
-        raise ScopeError(f"range must be one of {', '.join(RANGES)}")
-    return Scope(start=now - RANGES[key], end=now, range_key=key, **dims)
+        # Both ends are needed here: a scope without `from` is an error, one without `to` ends now.
+        start = parse_time("from", params.get("from", [""])[0])
+        end = parse_time("to", params["to"][0]) if "to" in params else now
+        resolve(None, start, end, now)  # to after from
+        if end - start > MAX_CUSTOM:
+            raise ScopeError("from", "a custom range spans at most 400 days")
+        return Scope(start=start, end=end, range_key=CUSTOM, **dims)
+    found = resolve(params.get("range", [DEFAULT_RANGE])[0], None, None, now)
+    assert found.key is not None and found.start is not None
+    return Scope(start=found.start, end=now, range_key=found.key, **dims)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select
@@ -15,6 +14,8 @@ from sqlalchemy.orm import Session
 from db.core.models import Activity, Invocation, Task, TaskEvent
 from db.domain.states import TaskStatus
 from db.live.feed import FeedEvent, events_between
+from db.read.call_view import CALLS
+from db.read.task_view import TASKS
 from db.read.tasklist import TaskFilter, apply_filter
 from db.write.messages import unpack
 
@@ -23,59 +24,16 @@ A = cast(Table, Activity.__table__)
 I = cast(Table, Invocation.__table__)  # noqa: E741
 E = cast(Table, TaskEvent.__table__)
 
-# Sort keys a cursor can page through: NOT NULL columns only (a NULL has no place in a keyset comparison that
-# both databases agree on). id, created_at, last_updated_at and cost_usd are indexed; priority is, under a
-# status filter (the claim index).
-SORTS: dict[str, type] = {
-    "id": int,
-    "created_at": datetime,
-    "last_updated_at": datetime,
-    "priority": int,
-    "cost_usd": float,
-}
-LIST_COLUMNS = (
-    "id",
-    "external_id",
-    "title",
-    "kind",
-    "status",
-    "priority",
-    "tags",
-    "created_by",
-    "attempt",
-    "max_attempts",
-    "progress",
-    "progress_message",
-    "current_iteration",
-    "max_iterations",
-    "worker_id",
-    "cancel_requested",
-    "error_message",
-    "failure_reason",
-    "created_at",
-    "started_at",
-    "completed_at",
-    "last_updated_at",
-    "last_activity_at",
-    "update_count",
-    "invocation_count",
-    "activity_count",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cost_usd",
-)
-DETAIL_COLUMNS = (*LIST_COLUMNS, "payload", "result", "timeout_seconds", "available_at", "lease_expires_at")
+# Sort keys a cursor can page through (the view's `cursor` fields): NOT NULL columns only (a NULL has no place
+# in a keyset comparison that both databases agree on). id, created_at, last_updated_at and cost_usd are
+# indexed; priority is, under a status filter (the claim index).
+SORTS: dict[str, type] = TASKS.cursors
+LIST_COLUMNS = TASKS.api_names()
+DETAIL_COLUMNS = TASKS.api_names(detail=True)
 # Below this many rows of the filtered statuses, SQLite reads them by the status index and sorts them; above,
 # it walks the sort key's index and filters (status is then hidden from the planner, which would otherwise
 # sort every failed task of a million to show fifty).
 SMALL_STATUS_SET = 5_000
-
-
-@dataclass(frozen=True)
-class ListFilter:
-    tasks: TaskFilter
-    created_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +46,7 @@ class Keyset:
 
 def list_tasks(
     session: Session,
-    flt: ListFilter,
+    flt: TaskFilter,
     sort: str = "created_at",
     descending: bool = True,
     after: Keyset | None = None,
@@ -98,8 +56,8 @@ def list_tasks(
     pages lands before or after its cursor, never shifting rows already served."""
     if sort not in SORTS:
         raise ValueError(f"cannot sort by {sort!r}")
-    key, ident = T.c[sort], T.c.id
-    query = select(*(T.c[c] for c in LIST_COLUMNS))
+    key, ident = TASKS[sort].expr, T.c.id
+    query = select(*(f.selected() for f in TASKS.api_fields()))
     query = _filtered(session, query, flt)
     if after is not None:
         query = query.where(_beyond(key, ident, after, descending))
@@ -120,16 +78,13 @@ def _beyond(key: ColumnElement[Any], ident: ColumnElement[int], at: Keyset, desc
     return and_(key >= at.value, or_(key > at.value, ident > at.id))
 
 
-def _filtered(session: Session, query: Select[Any], flt: ListFilter) -> Select[Any]:
-    statuses = flt.tasks.statuses
+def _filtered(session: Session, query: Select[Any], flt: TaskFilter) -> Select[Any]:
+    statuses = flt.statuses
     if statuses and session.get_bind().dialect.name == "sqlite" and _many(session, statuses):
         # `status || ''` is the same condition that no index answers.
         query = query.where(T.c.status.concat("").in_(statuses))
-        flt = replace(flt, tasks=replace(flt.tasks, statuses=()))
-    query = apply_filter(query, flt.tasks)
-    if flt.created_by:
-        query = query.where(T.c.created_by == flt.created_by)
-    return query
+        flt = replace(flt, statuses=())
+    return apply_filter(query, flt)
 
 
 def _many(session: Session, statuses: Sequence[str]) -> bool:
@@ -140,7 +95,11 @@ def _many(session: Session, statuses: Sequence[str]) -> bool:
 def get_task(session: Session, task_id: int) -> dict[str, Any] | None:
     """Every field of the task and its database figures: events in the log, and updates per minute of its life."""
     row = (
-        session.execute(select(*(T.c[c] for c in DETAIL_COLUMNS)).where(T.c.id == task_id)).mappings().first()
+        session.execute(
+            select(*(f.selected() for f in TASKS.api_fields(detail=True))).where(T.c.id == task_id)
+        )
+        .mappings()
+        .first()
     )
     if row is None:
         return None
@@ -195,7 +154,8 @@ def activity(session: Session, task_id: int, after: int = 0, limit: int = 500) -
 
 def invocation(session: Session, invocation_id: str, lines: int = 1000) -> dict[str, Any] | None:
     """The call and its first `lines` activity lines (`activity_truncated` says whether there were more)."""
-    row = session.execute(select(I).where(I.c.id == invocation_id)).mappings().first()
+    fields = (f.selected() for f in CALLS.api_fields())
+    row = session.execute(select(*fields).where(I.c.id == invocation_id)).mappings().first()
     if row is None:
         return None
     out = dict(row)

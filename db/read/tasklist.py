@@ -18,6 +18,7 @@ from db.core.sqlfuncs import messages_match
 from db.core.timeutil import day_start
 from db.domain.states import TaskKind, TaskStatus
 from db.read import search
+from db.read.task_view import TASKS
 
 T = Task.__table__.c
 
@@ -51,30 +52,10 @@ CARD_COLUMNS = (
 )
 CARD_NAMES = [c.name for c in CARD_COLUMNS]
 
-TABLE_COLUMNS = (
-    T.id,
-    T.title,
-    T.kind,
-    T.status,
-    T.priority,
-    T.tags,
-    T.created_by,
-    T.attempt,
-    T.progress,
-    T.current_iteration,
-    T.max_iterations,
-    T.worker_id,
-    T.created_at,
-    T.started_at,
-    T.completed_at,
-    T.last_activity_at,
-    T.input_tokens,
-    T.output_tokens,
-    T.cost_usd,
-    T.error_message,
-)
-TABLE_NAMES = [c.name for c in TABLE_COLUMNS]
-SORTABLE = frozenset(TABLE_NAMES) - {"tags", "error_message"}
+# The table's rows and sorts (the grid's, and its CSV download's): derived from the declared view.
+TABLE_COLUMNS = tuple(f.selected() for f in TASKS.row_fields)
+TABLE_NAMES = [f.name for f in TASKS.row_fields]
+SORTABLE = TASKS.sortable
 
 
 def board(session: Session, per_lane: int = 25) -> dict[str, pd.DataFrame]:
@@ -120,6 +101,12 @@ def lane_counts(session: Session, now: datetime) -> dict[str, int]:
     return counts
 
 
+# The one filter object of the task list: the grid, its CSV download and GET /api/v1/tasks each read their
+# parameters into it (the time range from db/read/timerange's vocabulary: range, or from/to), and apply_filter turns
+# it into SQL. FILTER_PARAMS are the parameter names the download and the API share.
+FILTER_PARAMS = ("status", "kind", "worker", "tag", "text", "messages", "created_by", "range", "from", "to")
+
+
 @dataclass(frozen=True)
 class TaskFilter:
     statuses: tuple[str, ...] = ()
@@ -131,6 +118,7 @@ class TaskFilter:
     messages: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    created_by: str | None = None
 
     def __post_init__(self) -> None:
         bad = set(self.statuses) - {s.value for s in TaskStatus}
@@ -166,6 +154,8 @@ def apply_filter(query: Select[Any], f: TaskFilter) -> Select[Any]:
         terms = search.words(f.messages)
         # Asked for, yet no word to look for ("***"): nothing matches, rather than silently everything.
         query = query.where(messages_match(T.id, terms) if terms else false())
+    if f.created_by:
+        query = query.where(T.created_by == f.created_by)
     if f.created_from:
         query = query.where(T.created_at >= f.created_from)
     if f.created_to:
@@ -180,7 +170,8 @@ def ordering(sort: Sequence[tuple[str, str]]) -> list[ColumnElement[Any]]:
     for column, direction in sort:
         if column not in SORTABLE:
             raise ValueError(f"cannot sort by {column!r}")
-        order.append(T[column].desc() if direction == "desc" else T[column].asc())
+        expr = TASKS[column].expr
+        order.append(expr.desc() if direction == "desc" else expr.asc())
     order.append(T.id.desc())
     return order
 

@@ -10,17 +10,17 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, String, Text, cast, func, select
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import ColumnElement, Select, Text, cast, func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import FunctionElement
 
 from db.core.models import Invocation, Task
-from db.core.sqlfuncs import bucket, seconds_between
+from db.core.sqlfuncs import bucket
 from db.domain.liveness import silent_since, stuck_condition
 from db.domain.states import FAILURES
+from db.read.call_view import CALLS
 from db.read.scope import Scope
 from db.read.scope_sql import call_conditions, made_matching_call, task_conditions
+from db.read.task_view import TASKS
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where a frame is built: an export's worker process never loads pandas
@@ -31,46 +31,9 @@ I = Invocation.__table__.c  # noqa: E741
 ERROR_PREVIEW = 500
 EXPORT_CHUNK = 5_000
 
-TASK_EXPORT_COLUMNS = (
-    "id",
-    "title",
-    "kind",
-    "status",
-    "priority",
-    "tags",
-    "created_by",
-    "attempt",
-    "max_attempts",
-    "worker_id",
-    "created_at",
-    "started_at",
-    "completed_at",
-    "processing_s",
-    "failure_reason",
-    "error_message",
-    "invocation_count",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cost_usd",
-)
-INVOCATION_EXPORT_COLUMNS = (
-    "id",
-    "task_id",
-    "iteration",
-    "role",
-    "provider",
-    "model",
-    "status",
-    "started_at",
-    "completed_at",
-    "duration_s",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cost_usd",
-    "error",
-)
+# The tasks' export layout (the report's tasks.csv and the dashboard's download): the view's csv fields.
+TASK_EXPORT_COLUMNS: tuple[str, ...] = TASKS.csv_names
+INVOCATION_EXPORT_COLUMNS: tuple[str, ...] = CALLS.csv_names
 COST_LINE_COLUMNS = (
     "day",
     "model",
@@ -85,76 +48,15 @@ COST_LINE_COLUMNS = (
 )
 
 
-class iso_utc(FunctionElement[str]):
-    """A naive-UTC timestamp as ISO 8601 text with milliseconds and a Z, formatted by the database: an export of
-    millions of rows then never builds a Python datetime only to format it again."""
-
-    type = String()
-    inherit_cache = True
-
-
-@compiles(iso_utc, "sqlite")
-def _iso_sqlite(element: iso_utc, compiler: Any, **kw: Any) -> str:
-    (arg,) = element.clauses
-    # SQLAlchemy stores a DateTime as 'YYYY-MM-DD HH:MM:SS.ffffff', so slicing the text gives the ISO form
-    # (a NULL stays NULL): several times cheaper than strftime, which parses every value.
-    col = compiler.process(arg, **kw)
-    return f"(substr({col}, 1, 10) || 'T' || substr({col}, 12, 12) || 'Z')"
-
-
-@compiles(iso_utc, "postgresql")
-def _iso_pg(element: iso_utc, compiler: Any, **kw: Any) -> str:
-    (arg,) = element.clauses
-    return f"""to_char({compiler.process(arg, **kw)}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
-
-
 def task_export_select() -> tuple[ColumnElement[Any], ...]:
     """The columns of TASK_EXPORT_COLUMNS, times formatted by the database; shared with the dashboard's CSV
     download of the task table (db/read/csv_rows.py), so both files have one layout."""
-    return (
-        T.id,
-        T.title,
-        T.kind,
-        T.status,
-        T.priority,
-        T.tags,
-        T.created_by,
-        T.attempt,
-        T.max_attempts,
-        T.worker_id,
-        iso_utc(T.created_at),
-        iso_utc(T.started_at),
-        iso_utc(T.completed_at),
-        seconds_between(T.started_at, T.completed_at),
-        T.failure_reason,
-        T.error_message,
-        T.invocation_count,
-        T.input_tokens,
-        T.output_tokens,
-        T.cache_read_tokens,
-        T.cost_usd,
-    )
+    return TASKS.csv_select()
 
 
 def invocation_export_select() -> tuple[ColumnElement[Any], ...]:
     """The columns of INVOCATION_EXPORT_COLUMNS (shared with the task page's invocations download)."""
-    return (
-        I.id,
-        I.task_id,
-        I.iteration,
-        I.role,
-        I.provider,
-        I.model,
-        I.status,
-        iso_utc(I.started_at),
-        iso_utc(I.completed_at),
-        seconds_between(I.started_at, I.completed_at),
-        I.input_tokens,
-        I.output_tokens,
-        I.cache_read_tokens,
-        I.cost_usd,
-        I.error,
-    )
+    return CALLS.csv_select()
 
 
 def _task_filters(scope: Scope) -> list[ColumnElement[bool]]:

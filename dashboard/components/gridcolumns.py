@@ -1,0 +1,63 @@
+"""Dashboard layer: a declared view's grid columns as dash-ag-grid columnDefs — size from the field's Grid,
+header from its label, the value formatter from its format kind (the browser's formatters are reports/fmt's
+rules: assets/formats.js, assets/localtime.js) — and its rows' cells as the grid shows them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboard.components.fmt import missing
+from db.read.views import Field, Fmt, View
+
+# Placeholder rows of a block still loading have no value: blank, not "NaN%".
+PROGRESS = "params.value == null ? '' : d3.format('.0f')(params.value) + '%'"
+FORMATTERS = {
+    Fmt.PROGRESS: PROGRESS,
+    Fmt.MONEY: "tasklensMoney(params.value)",  # reports/fmt.money (assets/formats.js)
+    Fmt.TIMESTAMP: "tasklensTime(params.value)",
+}
+
+
+def column_def(field: Field, sort: str | None = None) -> dict[str, Any]:
+    grid = field.grid
+    assert grid is not None, f"{field.name} has no grid column"
+    col: dict[str, Any] = {"field": field.name}
+    if field.fmt is Fmt.TIMESTAMP:
+        # Shown in UTC or the browser's zone by the "local time" switch (assets/localtime.js), header included.
+        col["headerName"] = f"{field.header} (UTC)"
+        col["headerValueGetter"] = {"function": f"tasklensTimeHeader('{field.header}')"}
+    elif field.header != field.name:
+        col["headerName"] = field.header
+    if grid.width is not None:
+        col["width"] = grid.width
+    if grid.flex is not None:
+        col["flex"] = grid.flex
+    if grid.min_width is not None:
+        col["minWidth"] = grid.min_width
+    if not field.sortable:
+        col["sortable"] = False
+    if field.fmt in FORMATTERS:
+        col["valueFormatter"] = {"function": FORMATTERS[field.fmt]}
+    if sort is not None:
+        col["sort"] = sort
+    return col
+
+
+def column_defs(view: View) -> list[dict[str, Any]]:
+    """The grid's columns left to right, the view's default sort on its column."""
+    column, direction = view.default_sort
+    return [column_def(f, direction if f.name == column else None) for f in view.grid_fields]
+
+
+def row_cells(view: View, record: dict[str, Any]) -> dict[str, Any]:
+    """One row as the grid's cells: times as 'YYYY-MM-DD HH:MM:SS' UTC text (the browser's tasklensTime reads
+    it), lists joined with ', '."""
+    for f in view.row_fields:
+        if f.name not in record:
+            continue
+        value = record[f.name]
+        if f.is_time:
+            record[f.name] = value.strftime("%Y-%m-%d %H:%M:%S") if not missing(value) else None
+        elif f.is_list:
+            record[f.name] = ", ".join(value or [])
+    return record
