@@ -15,6 +15,11 @@ from db.states import EventType, WorkerStatus
 from db.writes import E, W, note_events
 
 
+def is_celery_worker(worker_id: str) -> bool:
+    """Celery names its workers `name@host`; TaskLens's own are `name-pid-xxxx`."""
+    return "@" in worker_id
+
+
 @dataclass(frozen=True)
 class CeleryWorkerEvent:
     kind: str  # online | heartbeat | offline

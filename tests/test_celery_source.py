@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from config import Settings
+from db.celery_workers import is_celery_worker
 from db.changefeed import Hub
 from db.engine import Database, open_database
 from db.models import IngestedEvent, JobLease, Task, TaskEvent
@@ -670,7 +671,7 @@ def test_celery_cards_show_for_celery_tasks_and_workers_and_check_input(db: Data
     )
     assert celery_panel.show_task(svc, demo) == (celery_panel.HIDDEN, None, "")
     assert celery_panel.show_task(svc, celery) == ({}, {"celery_id": "c-1", "name": "proj.add"}, "proj.add")
-    assert celery_panel.is_celery_worker("celery@web-1") and not celery_panel.is_celery_worker("w-12-ab12")
+    assert is_celery_worker("celery@web-1") and not is_celery_worker("w-12-ab12")
     info = {"celery_id": "c-1", "name": "proj.add"}
     assert "A rate is" in str(celery_panel.task_act(svc, "rate_limit", info, "fast", None, None))
     assert "must not exceed" in str(celery_panel.task_act(svc, "time_limit", info, None, "60", "30"))

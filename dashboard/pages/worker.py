@@ -19,6 +19,7 @@ from dashboard.components.cards import header_with
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
 from db import worker_detail
+from db.celery_workers import is_celery_worker
 from db.scope import parse_scope
 from db.timeutil import utcnow
 
@@ -56,7 +57,7 @@ def layout(worker_id: str | None = None, **query: Any) -> html.Div:
                     dbc.Col(
                         [
                             fleet_control.card(wid),
-                            celery_panel.worker_card(wid) if celery_panel.is_celery_worker(wid) else None,
+                            celery_panel.worker_card(wid) if is_celery_worker(wid) else None,
                         ],
                         lg=5,
                     ),
