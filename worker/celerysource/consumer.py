@@ -24,6 +24,7 @@ from db import broker_queues, leases
 from db.celery_ingest import CeleryTaskEvent, apply_celery
 from db.celery_workers import CeleryWorkerEvent, apply_worker_events, mark_silent
 from db.recorder import Recorder
+from db.redact import Redactor
 from db.timeutil import utcnow
 from db.unavailable import classify
 from worker.celerysource.broker import queue_depths
@@ -104,7 +105,10 @@ class CeleryConsumer:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_name = f"celery:{masked(self.broker)}"[:200]
         self.translate = Translator(
-            settings.skew_window, settings.celery_args_max_chars, settings.celery_redact_keys()
+            settings.skew_window,
+            settings.celery_args_max_chars,
+            settings.redact_keys(),
+            Redactor(settings.redact_patterns()),
         )
         self.lease_seconds = settings.celery_lease_seconds
         self.stats = Stats()
