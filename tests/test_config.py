@@ -85,4 +85,4 @@ def test_one_redaction_setting_and_its_deprecated_celery_alias(caplog: pytest.Lo
     with pytest.raises(SettingsError, match='"key": "name"'):
         Settings.from_env({"TASKLENS_REDACT": '[{"keys": "pin"}]'})
     with pytest.raises(ValidationError, match="celery_redact"):
-        Settings(**{"celery_redact": "pin"})  # the old field is gone: only its variable is read
+        Settings.model_validate({"celery_redact": "pin"})  # the old field is gone: only its variable is read
