@@ -20,12 +20,15 @@ import pytest
 from sqlalchemy import func, select
 
 from config import Settings
+from dashboard.components import worker as worker_view
+from db import worker_detail
 from db.celery_workers import is_celery_worker
 from db.changefeed import Hub
 from db.engine import Database, open_database
 from db.models import IngestedEvent, JobLease, Task, TaskEvent
 from db.models import Worker as WorkerRow
 from db.recorder import Recorder
+from db.timeutil import utcnow
 from tests.celery_support import SAFETY, celery_events, celery_worker, rabbit_broker, redis_broker
 from tests.conftest import sqlite_database
 from tests.helpers import APP, REPO_ROOT, clean_env, stop_process, wait_until
@@ -179,6 +182,29 @@ def test_worker_rows_follow_worker_events(source: Source, celery_app: Any) -> No
     rows = wait_until(online, timeout=SAFETY, what="the Celery worker's row")
     assert rows[0].status in ("online", "busy") and rows[0].pid > 0
     assert rows[0].host == os.uname().nodename
+
+
+@pytest.mark.slow
+def test_celery_worker_slots_say_its_pool_size_and_what_runs(source: Source, celery_app: Any) -> None:
+    """Celery's events carry no pool size: the source asks the worker (inspect stats), so its page says
+    "1 of 2 busy" (the fixture's -c 2) while a task runs, not "0 of 1"."""
+
+    def slots() -> str | None:
+        with source.db.reading() as s:
+            worker_id = s.scalar(select(WorkerRow.id).where(WorkerRow.id.like("tl18-%")))
+            state = worker_detail.worker(s, worker_id, utcnow()) if worker_id else None
+        if state is None:
+            return None
+        items = worker_view.state_card(state, state.id).children  # Dt, Dd, Dt, Dd, …
+        terms = [str(i.children) for i in items]
+        return terms[terms.index("Slots") + 1]
+
+    wait_until(lambda: slots() == "0 of 2 busy", timeout=SAFETY, what="the worker's pool size (2)")
+    task = celery_app.send_task("tests.sleepy", args=(60,))
+    wait_until(lambda: slots() == "1 of 2 busy", timeout=SAFETY, what="a heartbeat with the task running")
+    celery_app.control.revoke(task.id, terminate=True)
+    source.wait_ended(task.id)
+    wait_until(lambda: slots() == "0 of 2 busy", timeout=SAFETY, what="a heartbeat with nothing running")
 
 
 @pytest.mark.slow
@@ -509,7 +535,6 @@ def test_worker_controls_through_the_api(source: Source, celery_app: Any, redis_
     from dashboard.bridge import ChangeFeed
     from dashboard.services import Services
     from db.models import AuditLog
-    from db.timeutil import utcnow
     from db.tokens import create_token
     from tests.api_support import api_client, call
 
