@@ -199,12 +199,18 @@ def test_celery_worker_slots_say_its_pool_size_and_what_runs(source: Source, cel
         terms = [str(i.children) for i in items]
         return terms[terms.index("Slots") + 1]
 
-    wait_until(lambda: slots() == "0 of 2 busy", timeout=SAFETY, what="the worker's pool size (2)")
+    def seen() -> str:
+        return f"The card says {slots()!r}; the source's errors: {source.consumer.stats.errors}"
+
+    def says(text: str, what: str) -> None:
+        wait_until(lambda: slots() == text, timeout=SAFETY, what=f"{what} ({text!r})", describe=seen)
+
+    says("0 of 2 busy", "the worker's pool size")
     task = celery_app.send_task("tests.sleepy", args=(60,))
-    wait_until(lambda: slots() == "1 of 2 busy", timeout=SAFETY, what="a heartbeat with the task running")
+    says("1 of 2 busy", "a heartbeat with the task running")
     celery_app.control.revoke(task.id, terminate=True)
     source.wait_ended(task.id)
-    wait_until(lambda: slots() == "0 of 2 busy", timeout=SAFETY, what="a heartbeat with nothing running")
+    says("0 of 2 busy", "a heartbeat with nothing running")
 
 
 @pytest.mark.slow
