@@ -5,6 +5,7 @@ everything else; db takes what it needs as arguments, never this module."""
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import socket
 from collections.abc import Mapping
@@ -17,10 +18,14 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSetti
 from db.domain.clientclock import DEFAULT_FUTURE_SECONDS, DEFAULT_PAST_SECONDS, SkewWindow
 from db.domain.pricing import DEFAULT_PRICES, Price, load_prices
 from db.lifecycle.retention import Policy as RetentionPolicy
-from db.write.redact import RedactError
+from db.write.redact import SECRET_KEYS, RedactError, with_keys
 from db.write.redact import parse as parse_redact
+from db.write.redact import parse_rules as parse_redact_rules
 
 ENV_PREFIX = "TASKLENS_"
+# The Celery source's own redaction setting before TASKLENS_REDACT covered it: read, added, warned about.
+DEPRECATED_CELERY_REDACT = "TASKLENS_CELERY_REDACT"
+log = logging.getLogger(__name__)
 AUTO_RATE_LIMIT = "600/minute"
 
 
@@ -120,8 +125,11 @@ class Settings(BaseSettings):
     backup_dir: str | None = None
     backup_keep: int = 7
     backup_every_hours: float = 24.0
-    # Regular expressions (one, or a JSON list) replaced by [REDACTED] in titles, prompts, responses, errors,
-    # activity and call messages before they are stored (db/write/redact.py).
+    # The one redaction setting (db/write/redact.py): regular expressions (one, or a JSON list) replaced by
+    # [REDACTED] in titles, prompts, responses, errors, activity, call messages and Celery task arguments before
+    # they are stored; the list's {"key": "name"} entries add keys whose values are masked in Celery arguments
+    # (besides db/write/redact.SECRET_KEYS, always). TASKLENS_CELERY_REDACT (comma-separated keys) is its deprecated
+    # alias: its keys are added, with a warning.
     redact: str = ""
     # The Celery source (issue 18): a broker URL (redis://… or amqp://…) whose Celery task and worker events
     # are recorded; the all-in-one process and workers run its one consumer (a database lease per broker).
@@ -130,12 +138,11 @@ class Settings(BaseSettings):
     # no TaskLens consumes wait for it (it expires after a day without a consumer); Celery sends its events
     # over Redis by PUBLISH, which keeps nothing for a subscriber that is away.
     celery_queue: str = "tasklens"
-    # Task arguments (Celery's repr of args and kwargs) are kept up to this many characters (0: not kept), with
-    # the values of keyword arguments and dict keys named here masked (comma-separated, case-insensitive).
     # The consumer's database lease: a consumer that died without a clean stop is replaced after this long.
     celery_lease_seconds: float = 15.0
+    # Task arguments (Celery's repr of args and kwargs) are kept up to this many characters (0: not kept),
+    # redacted as TASKLENS_REDACT says.
     celery_args_max_chars: int = 1000
-    celery_redact: str = "password,passwd,secret,token,api_key,apikey,authorization,credentials,private_key"
 
     @classmethod
     def settings_customise_sources(
@@ -155,6 +162,16 @@ class Settings(BaseSettings):
         a bad value raising SettingsError naming its variable."""
         given = os.environ if env is None else env
         values: dict[str, Any] = MappingEnvSource(cls, given)()
+        legacy = given.get(DEPRECATED_CELERY_REDACT, "")
+        if legacy.strip():
+            keys = [k.strip().lower() for k in legacy.split(",") if k.strip()]
+            values["redact"] = with_keys(str(values.get("redact") or ""), keys)
+            log.warning(
+                "%s is deprecated: its keys are added to TASKLENS_REDACT as %s; the keys %s are always masked",
+                DEPRECATED_CELERY_REDACT,
+                ", ".join(f'{{"key": "{k}"}}' for k in keys),
+                ", ".join(sorted(SECRET_KEYS)),
+            )
         values.update({k: v for k, v in overrides.items() if v is not None})
         if overrides.get("lease_seconds") is not None and "heartbeat_seconds" not in values:
             # A short lease given as a flag brings the heartbeat down with it (three renewals per lease).
@@ -269,8 +286,9 @@ class Settings(BaseSettings):
                 f"TASKLENS_WORKER_OFFLINE_HIDE_HOURS must be positive, got {self.worker_offline_hide_hours}"
             )
 
-    def celery_redact_keys(self) -> frozenset[str]:
-        return frozenset(k.strip().lower() for k in self.celery_redact.split(",") if k.strip())
+    def redact_keys(self) -> frozenset[str]:
+        """The keys whose values are masked in Celery arguments: SECRET_KEYS and TASKLENS_REDACT's own."""
+        return parse_redact_rules(self.redact).keys
 
     @property
     def skew_window(self) -> SkewWindow:

@@ -1,20 +1,23 @@
 """Dashboard layer: the shell's alert parts — the bell in the navbar (firing alerts, on every page) and toasts
-for alerts that fire at critical or high severity — redrawn from pushed `alert` events only, so a busy feed
-of task events costs the bell nothing."""
+for alerts that fire at critical or high severity — redrawn when a push says an alert event came, so a busy
+feed of task events costs the bell nothing; the toasts are read from the event log (none lost to a dropped
+callback)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import dash
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, dcc, html
 
 from dashboard import ids
-from dashboard.components.alerts import BELL, alert_toasts, bell, fired
+from dashboard.components.alerts import BELL, alert_toasts, bell, fired, still_up
 from dashboard.services import Services
-from db.alerts.queries import firing_counts
+from db.alerts.queries import alert_events, firing_counts
 
 ALERT_TOASTS = "alert-toasts"
+ALERT_CURSOR = "alert-toasts-cursor"  # {"seq": read past, "up": the toasts still up}
 PATH = "/alerts"  # dashboard/pages/alerts.py (LINKED_FROM = navigation.SHELL: this bell)
 
 
@@ -32,7 +35,7 @@ def toast_stack() -> html.Div:
     # Bottom left: apart from the task-finished toasts (bottom right), which come in bursts, and clear of the
     # pages' own controls along the top.
     return html.Div(
-        id=ALERT_TOASTS,
+        [dcc.Store(id=ALERT_CURSOR), html.Div(id=ALERT_TOASTS)],
         style={"position": "fixed", "bottom": "1rem", "left": "1rem", "zIndex": 1080, "width": "22rem"},
     )
 
@@ -44,16 +47,47 @@ def wants_recount(signal: dict[str, Any] | None) -> bool:
     return bool(signal.get("alerts")) or signal.get("reason") == "poll" or bool(signal.get("refresh"))
 
 
-def bell_and_toasts(svc: Services, signal: dict[str, Any] | None) -> tuple[Any, Any]:
-    if not wants_recount(signal):
+def bell_and_toasts(
+    svc: Services, signal: dict[str, Any] | None, cursor: dict[str, Any] | None, shown: Any, now_ms: int
+) -> tuple[Any, Any, Any]:
+    """The bell's count and the alert toasts, and the cursor past which alert events are still to be read.
+
+    A push only wakes this up: the toasts come from the event log, every alert event after the cursor up to
+    the push's seq (as the task page's activity panel does). A push's own alerts would not do: Dash drops the
+    result of a call still running when a newer push fires it again, and the newer push carries only its own
+    events. live.js adds to every push the seq of the newest alert event it has passed on (`alert_seq`), so a
+    push without alerts after a dropped one still reads them, and a busy feed of task events costs nothing."""
+    if not cursor:  # the page's first draw: alerts that fire from now on are toasted
+        with svc.db.reading() as session:
+            counts = firing_counts(session)
+            seq = svc.read_past(session)
+        return bell(counts), dash.no_update, {"seq": seq, "up": []}
+    upto = int((signal or {}).get("seq") or 0)
+    unread = int((signal or {}).get("alert_seq") or 0) > cursor["seq"] and upto > cursor["seq"]
+    if not unread and not wants_recount(signal):
         raise dash.exceptions.PreventUpdate
     with svc.db.reading() as session:
         counts = firing_counts(session)
-    new = fired(signal)
-    return bell(counts), alert_toasts(new) if new else dash.no_update
+        found = alert_events(session, cursor["seq"], upto) if unread else []
+    if not unread:
+        return bell(counts), dash.no_update, dash.no_update
+    new = [{**_toasted(e.payload), "at": now_ms} for e in found]
+    up = still_up(cursor.get("up") or [], shown, now_ms) + fired(new)
+    return bell(counts), alert_toasts(up, now_ms), {"seq": upto, "up": up}
+
+
+def _toasted(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: payload.get(k) for k in ("alert_id", "change", "severity", "summary")}
 
 
 def register(app: dash.Dash, svc: Services) -> None:
-    @app.callback(Output(BELL, "children"), Output(ALERT_TOASTS, "children"), Input(ids.SIGNAL, "data"))
-    def _bell(signal: dict[str, Any] | None) -> tuple[Any, Any]:
-        return bell_and_toasts(svc, signal)
+    @app.callback(
+        Output(BELL, "children"),
+        Output(ALERT_TOASTS, "children"),
+        Output(ALERT_CURSOR, "data"),
+        Input(ids.SIGNAL, "data"),
+        State(ALERT_CURSOR, "data"),
+        State(ALERT_TOASTS, "children"),
+    )
+    def _bell(signal: dict[str, Any] | None, cursor: dict[str, Any] | None, shown: Any) -> tuple[Any, ...]:
+        return bell_and_toasts(svc, signal, cursor, shown, int(time.time() * 1000))

@@ -129,11 +129,6 @@ def task_card() -> html.Div:
     )
 
 
-def is_celery_worker(worker_id: str) -> bool:
-    """Celery names its workers `name@host`; TaskLens's own are `name-pid-xxxx`."""
-    return "@" in worker_id
-
-
 def worker_card(hostname: str) -> html.Div:
     b = WORKER_BUTTON
     body = [

@@ -15,6 +15,7 @@ from dashboard import access, ids
 from dashboard.services import Services
 from db.control import fleet
 from db.domain.states import WorkerStatus
+from db.write.celery_workers import is_celery_worker
 
 PICK = "fleet-control-worker"
 RESULT = "fleet-control-result"
@@ -23,14 +24,38 @@ BUTTON = {a: f"fleet-control-{a}" for a in ACTIONS}
 ROLE = {"drain": "operator", "resume": "operator", "stop": "operator", "forget": "admin"}
 # Outline colours that keep 4.5:1 on white (an outline "warning" is yellow on white: 1.6:1).
 COLORS = {"drain": "dark", "resume": "success", "stop": "danger", "forget": "secondary"}
+CELERY_HIDDEN = (
+    "drain",
+    "resume",
+    "stop",
+)  # meaningless for a Celery worker (db/control/fleet.CeleryWorkers)
 
 
 def card(worker_id: str | None = None) -> dbc.Card:
-    """With `worker_id`, the picker is hidden and holds that worker (the buttons act on it alone)."""
+    """With `worker_id`, the picker is hidden and holds that worker (the buttons act on it alone). For a Celery
+    worker only Forget shows: drain, resume and stop reach TaskLens's own workers only (db/control/fleet.py refuses
+    them), and its own controls are the Celery card beside this one; the other buttons stay in the page,
+    hidden, for the callback that listens to all four."""
+    celery = worker_id is not None and is_celery_worker(worker_id)
     buttons = [
-        dbc.Button(a.capitalize(), id=BUTTON[a], color=COLORS[a], size="sm", outline=True, className="me-2")
+        dbc.Button(
+            a.capitalize(),
+            id=BUTTON[a],
+            color=COLORS[a],
+            size="sm",
+            outline=True,
+            className="me-2",
+            style={"display": "none"} if celery and a in CELERY_HIDDEN else None,
+        )
         for a in ACTIONS
     ]
+    help_text = (
+        "A Celery worker: drain, stop or resize it with its Celery controls. Forget: removes it from the list "
+        "once offline."
+        if celery
+        else "Drain: finishes what it runs, claims nothing new. Stop: drains, then the process ends. "
+        "Forget: removes an offline worker from the list."
+    )
     return dbc.Card(
         [
             dbc.CardHeader("Fleet control" if worker_id is None else "Control"),
@@ -53,11 +78,7 @@ def card(worker_id: str | None = None) -> dbc.Card:
                     ),
                     html.Div(buttons),
                     html.Div(id=RESULT, className="small mt-2", role="status"),
-                    html.Div(
-                        "Drain: finishes what it runs, claims nothing new. Stop: drains, then the process ends. "
-                        "Forget: removes an offline worker from the list.",
-                        className="small text-muted mt-1",
-                    ),
+                    html.Div(help_text, className="small text-muted mt-1"),
                 ]
             ),
         ],
@@ -88,7 +109,7 @@ def act(svc: Services, action: str, worker_id: str | None) -> Any:
                 if action == "forget"
                 else fleet.control(session, worker_id, action)
             )
-    except (fleet.WorkerNotFound, fleet.WorkerStillOnline) as exc:
+    except (fleet.WorkerNotFound, fleet.WorkerStillOnline, fleet.CeleryWorkers) as exc:
         return dbc.Alert(str(exc), color="danger", className="py-1 mb-0")
     who = access.dashboard_actor(svc)
     for one in done:

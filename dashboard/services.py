@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
 from config import Settings
 from dashboard.bridge import ChangeFeed
 from db.core.engine import Database
+from db.read.queries import latest_seq
 from db.write.recorder import Recorder
 
 
@@ -16,3 +19,9 @@ class Services:
     db: Database
     recorder: Recorder
     feed: ChangeFeed
+
+    def read_past(self, session: Session) -> int:
+        """A seq every event up to which is committed (or abandoned), where a live view's cursor may start:
+        the change feed's cursor, which stops at a hole in the sequence (on PostgreSQL a lower seq can commit
+        after a higher one); the newest seq where no feed runs (SQLite serialises writers: no holes)."""
+        return self.feed.cursor if self.feed.started else latest_seq(session)

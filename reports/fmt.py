@@ -30,6 +30,11 @@ DURATION_PAIRS: tuple[tuple[float | None, int, str, int, str], ...] = (
     (None, 86400, "d", 3600, "h"),
 )
 
+# Compact counts (KPI cards): exact below COMPACT_FROM, else three significant digits and the largest unit
+# that fits; the browser gets the same table through browser_rules().
+COMPACT_FROM = 1_000_000
+COMPACT_UNITS: tuple[tuple[int, str], ...] = ((10**6, "M"), (10**9, "B"), (10**12, "T"))
+
 # "Is it working or stuck?" in words (the rule itself: db/domain/liveness.py); {} is a duration.
 ACTIVE = "active {} ago"
 STUCK = "possibly stuck · silent {}"
@@ -84,6 +89,33 @@ def tokens(value: float | None) -> str:
     return count(value)
 
 
+def compact(value: float | None) -> str:
+    """A count for a card that has room for about six characters: exact below COMPACT_FROM ("999,999"), else
+    three significant digits and a unit ("1.23M", "45.7B", "1.00B" for 999,999,999), rounded half up in
+    integers so the browser (assets/formats.js) says the same to the digit. Where the exact count matters it
+    goes beside it (a title), as tokens() says it."""
+    if missing(value):
+        return DASH
+    assert value is not None
+    n = int(value)
+    sign, n = ("-" if n < 0 else ""), abs(n)
+    if n < COMPACT_FROM:
+        return sign + f"{n:,}"
+    i = max(k for k, (size, _) in enumerate(COMPACT_UNITS) if n >= size)
+    places = max(0, 3 - len(str(n // COMPACT_UNITS[i][0])))
+    while True:
+        size, suffix = COMPACT_UNITS[i]
+        step = size // 10**places
+        q = (n + step // 2) // step  # rounded half up to `places` decimals of this unit
+        if q >= 1000 and places > 0:
+            places -= 1  # 9.995M is 10.0M, not 10.00M
+        elif q >= 1000 and i + 1 < len(COMPACT_UNITS):
+            i, places = i + 1, 2  # 999.5M is 1.00B
+        else:
+            whole, frac = divmod(q, 10**places)
+            return sign + f"{whole:,}" + (f".{frac:0{places}d}" if places else "") + suffix
+
+
 def percent(value: float | None) -> str:
     """A ratio 0..1 with one decimal ("83.3%")."""
     return DASH if missing(value) else f"{float(value) * 100:.1f}%"  # type: ignore[arg-type]
@@ -124,6 +156,8 @@ def browser_rules() -> str:
         "pairs": [list(pair) for pair in DURATION_PAIRS],
         "active": ACTIVE,
         "stuck": STUCK,
+        "compactFrom": COMPACT_FROM,
+        "compactUnits": [list(unit) for unit in COMPACT_UNITS],
     }
     return json.dumps(rules, separators=(",", ":"))
 

@@ -7,7 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from dashboard.alertbell import wants_recount
-from dashboard.components.alerts import alert_detail, alert_table, alert_toasts, bell, fired
+from dashboard.components.alerts import (
+    SHOW_MS,
+    alert_detail,
+    alert_table,
+    alert_toasts,
+    bell,
+    fired,
+    still_up,
+)
 
 
 def _text(component: Any) -> str:
@@ -31,17 +39,30 @@ def test_only_alert_pushes_recount() -> None:
 
 
 def test_toasts_for_new_critical_and_high_only() -> None:
-    signal = {
-        "alerts": [
-            {"alert_id": 1, "change": "firing", "severity": "high", "summary": "stuck"},
-            {"alert_id": 2, "change": "firing", "severity": "low", "summary": "meh"},
-            {"alert_id": 3, "change": "resolved", "severity": "critical", "summary": "over"},
-            {"alert_id": 4, "change": "firing", "severity": "critical", "summary": "budget"},
-        ]
-    }
-    toasts = alert_toasts(fired(signal))
+    events = [
+        {"alert_id": 1, "change": "firing", "severity": "high", "summary": "stuck", "at": 0},
+        {"alert_id": 2, "change": "firing", "severity": "low", "summary": "meh", "at": 0},
+        {"alert_id": 3, "change": "resolved", "severity": "critical", "summary": "over", "at": 0},
+        {"alert_id": 4, "change": "firing", "severity": "critical", "summary": "budget", "at": 0},
+    ]
+    toasts = alert_toasts(fired(events), 4000)
     assert [t.id for t in toasts] == ["alert-toast-1", "alert-toast-4"]
     assert toasts[1].icon == "danger"
+    assert toasts[0].duration == SHOW_MS - 4000  # what is left of its time, not a fresh start
+
+
+def test_a_burst_of_alerts_is_one_summary_and_closed_toasts_stay_closed() -> None:
+    up = [
+        {"alert_id": i, "change": "firing", "severity": "high", "summary": f"#{i}", "at": 0} for i in range(4)
+    ]
+    up[0]["severity"] = "critical"
+    (summary,) = alert_toasts(up, 0)
+    assert summary.header == "4 alerts fired" and summary.icon == "danger"
+    assert "1 critical · 3 high" in _text(summary)
+    drawn = [t.to_plotly_json() for t in alert_toasts(up[:2], 0)]
+    drawn[0]["props"]["is_open"] = False  # dismissed in the browser
+    assert [u["alert_id"] for u in still_up(up[:2], drawn, 1000)] == [1]
+    assert still_up(up[:2], drawn, SHOW_MS) == []  # timed out
 
 
 def test_table_offers_acknowledge_to_operators_only() -> None:

@@ -10,8 +10,11 @@ from sqlalchemy import select
 from dashboard.services import Services
 from db.core.engine import Database
 from db.core.models import AuditLog
+from db.core.models import Worker as WorkerRow
+from db.core.timeutil import utcnow
 from db.domain.ops import TaskSpec
 from db.domain.states import TaskKind
+from db.write.celery_workers import CeleryWorkerEvent, apply_worker_events
 from db.write.recorder import Recorder
 from db.write.workers import WorkerIdentity
 from tests.api_support import api_client, call
@@ -64,3 +67,21 @@ def test_limits_cap_claims(client: FlaskClient, recorder: Recorder) -> None:
     call(client, "DELETE", "/limits/tag:deploy", status=204)
     call(client, "DELETE", "/limits/tag:deploy", status=404)
     assert len(recorder.finish_and_claim([], "w-1", KINDS, 30, 10)) == 1
+
+
+def test_celery_workers_are_refused_fleet_control(client: FlaskClient, db: Database) -> None:
+    """Drain, resume and stop would set a row no Celery worker reads: a clear 409 naming its own controls, and
+    nothing changed or audited. Forgetting it once offline still works."""
+    now = utcnow()
+    with db.writing() as s:
+        apply_worker_events(s, [CeleryWorkerEvent("online", "celery@h1", now, pid=7)], now=now)
+    for action in ("drain", "resume", "stop"):
+        refused = call(client, "POST", f"/workers/celery@h1/{action}", status=409)["error"]
+        assert refused["code"] == "celery_worker" and "Celery controls" in refused["message"]
+        assert refused["details"]["workers"] == ["celery@h1"]
+    with db.reading() as s:
+        assert s.scalar(select(WorkerRow.control).where(WorkerRow.id == "celery@h1")) is None
+        assert s.scalars(select(AuditLog.action)).all() == []
+    with db.writing() as s:
+        apply_worker_events(s, [CeleryWorkerEvent("offline", "celery@h1", now)], now=now)
+    call(client, "DELETE", "/workers/celery@h1", status=204)

@@ -9,18 +9,21 @@ from typing import Any
 import pytest
 from dash.exceptions import PreventUpdate
 
-from dashboard import ids
+from config import Settings
+from dashboard import alertbell, ids
 from dashboard.bridge import ChangeFeed
 from dashboard.pages import overview, submit, task_detail, tasks
 from dashboard.server import toasts
 from dashboard.services import Services
 from db.core.timeutil import utcnow
-from db.domain.ops import ActivityLine
-from db.domain.states import TaskStatus
+from db.domain.ops import ActivityLine, TaskSpec
+from db.domain.states import TaskKind, TaskStatus
 from db.read.queries import get_task, latest_seq
 from db.write.writes import apply_ops
+from tests.alert_support import reset_alerts
 from tests.builders import make_task
 from tests.test_components import texts
+from worker.alerting import Evaluator
 
 
 def test_overview_refresh(svc: Services) -> None:
@@ -140,6 +143,56 @@ def test_activity_stream_survives_a_dropped_callback(svc: Services) -> None:
     finished = {"reason": "events", "seq": fourth, "tasks": [task_id], "activity": []}
     patch, moved = task_detail.stream(svc, finished, task_id, False, moved, ids.SIGNAL)
     assert _appended(patch) == ["step 4 done"]
+
+
+def _stuck_tasks(svc: Services, n: int) -> list[int]:
+    """n running tasks, silent for the stuck-task rule once the evaluator looks a few seconds ahead."""
+    out = []
+    for i in range(n):
+        task_id = svc.recorder.submit(
+            TaskSpec(title=f"sleeps {i}", kind=TaskKind.COMMAND, payload={"command": "sleep 60"})
+        )
+        claimed = svc.recorder.claim("w-test", [TaskKind.COMMAND], 30.0)
+        assert claimed is not None and claimed.id == task_id
+        out.append(task_id)
+    return out
+
+
+def _fire(svc: Services, evaluator: Evaluator, ahead_s: float) -> int:
+    """One evaluation `ahead_s` from now; the seq of the newest event after it."""
+    evaluator.cycle(utcnow() + timedelta(seconds=ahead_s))
+    with svc.db.reading() as s:
+        return latest_seq(s)
+
+
+def test_alert_toasts_survive_a_dropped_callback(svc: Services) -> None:
+    """The alert toasts, like the activity panel: a push whose callback Dash dropped (a newer push overtook
+    it) must not lose its alerts, though the newer push carries none of them."""
+    reset_alerts(svc.db)
+    evaluator = Evaluator(Settings(database_url="sqlite://", stuck_after_seconds=3), svc.recorder, actor="t")
+    _bell, _toasts, cursor = alertbell.bell_and_toasts(svc, None, None, None, 0)  # the page's first draw
+    (first,) = _stuck_tasks(svc, 1)
+    fired_at = _fire(svc, evaluator, 5)
+    pushed = {"reason": "events", "seq": fired_at, "alerts": [{"change": "firing"}], "alert_seq": fired_at}
+    alertbell.bell_and_toasts(svc, pushed, cursor, None, 0)
+    # ... that result dropped: the cursor is still the first draw's. A push of task events only comes next.
+    (other,) = _stuck_tasks(svc, 1)
+    svc.recorder.record(other, ActivityLine("busy"), owner="w-test")
+    with svc.db.reading() as s:
+        later = latest_seq(s)
+    quiet = {"reason": "events", "seq": later, "alerts": [], "alert_seq": fired_at}
+    bell, toasts, moved = alertbell.bell_and_toasts(svc, quiet, cursor, None, 1000)
+    assert [t.header for t in toasts] == ["Alert (high)"] and f"#{first}" in texts(toasts)[0]
+    assert bell[1].children == "1" and moved["seq"] == later
+    # Read once: later pushes of task events cost no query and redraw nothing.
+    with pytest.raises(PreventUpdate):
+        alertbell.bell_and_toasts(svc, {**quiet, "seq": later + 1}, moved, toasts, 2000)
+    # A burst (four more stuck at once) is one summary, counting the one still up.
+    _stuck_tasks(svc, 3)
+    burst = _fire(svc, evaluator, 60)
+    pushed = {"reason": "events", "seq": burst, "alerts": [{"change": "firing"}] * 4, "alert_seq": burst}
+    _bell, toasts, moved = alertbell.bell_and_toasts(svc, pushed, moved, toasts, 3000)
+    assert [t.header for t in toasts] == ["5 alerts fired"]
 
 
 # PostgreSQL only: SQLite serialises writers, so a later seq never commits first there.

@@ -20,10 +20,14 @@ import pytest
 from sqlalchemy import func, select
 
 from config import Settings
+from dashboard.components import worker as worker_view
 from db.core.engine import Database, open_database
 from db.core.models import IngestedEvent, JobLease, Task, TaskEvent
 from db.core.models import Worker as WorkerRow
+from db.core.timeutil import utcnow
 from db.live.changefeed import Hub
+from db.read import worker_detail
+from db.write.celery_workers import is_celery_worker
 from db.write.recorder import Recorder
 from tests.celery_support import SAFETY, celery_events, celery_worker, rabbit_broker, redis_broker
 from tests.conftest import sqlite_database
@@ -178,6 +182,35 @@ def test_worker_rows_follow_worker_events(source: Source, celery_app: Any) -> No
     rows = wait_until(online, timeout=SAFETY, what="the Celery worker's row")
     assert rows[0].status in ("online", "busy") and rows[0].pid > 0
     assert rows[0].host == os.uname().nodename
+
+
+@pytest.mark.slow
+def test_celery_worker_slots_say_its_pool_size_and_what_runs(source: Source, celery_app: Any) -> None:
+    """Celery's events carry no pool size: the source asks the worker (inspect stats), so its page says
+    "1 of 2 busy" (the fixture's -c 2) while a task runs, not "0 of 1"."""
+
+    def slots() -> str | None:
+        with source.db.reading() as s:
+            worker_id = s.scalar(select(WorkerRow.id).where(WorkerRow.id.like("tl18-%")))
+            state = worker_detail.worker(s, worker_id, utcnow()) if worker_id else None
+        if state is None:
+            return None
+        items = worker_view.state_card(state, state.id).children  # Dt, Dd, Dt, Dd, …
+        terms = [str(i.children) for i in items]
+        return terms[terms.index("Slots") + 1]
+
+    def seen() -> str:
+        return f"The card says {slots()!r}; the source's errors: {source.consumer.stats.errors}"
+
+    def says(text: str, what: str) -> None:
+        wait_until(lambda: slots() == text, timeout=SAFETY, what=f"{what} ({text!r})", describe=seen)
+
+    says("0 of 2 busy", "the worker's pool size")
+    task = celery_app.send_task("tests.sleepy", args=(60,))
+    says("1 of 2 busy", "a heartbeat with the task running")
+    celery_app.control.revoke(task.id, terminate=True)
+    source.wait_ended(task.id)
+    says("0 of 2 busy", "a heartbeat with nothing running")
 
 
 @pytest.mark.slow
@@ -509,7 +542,6 @@ def test_worker_controls_through_the_api(source: Source, celery_app: Any, redis_
     from dashboard.services import Services
     from db.access.tokens import create_token
     from db.core.models import AuditLog
-    from db.core.timeutil import utcnow
     from tests.api_support import api_client, call
 
     def client_for(broker: str | None, auth: str = "off") -> Any:
@@ -670,7 +702,7 @@ def test_celery_cards_show_for_celery_tasks_and_workers_and_check_input(db: Data
     )
     assert celery_panel.show_task(svc, demo) == (celery_panel.HIDDEN, None, "")
     assert celery_panel.show_task(svc, celery) == ({}, {"celery_id": "c-1", "name": "proj.add"}, "proj.add")
-    assert celery_panel.is_celery_worker("celery@web-1") and not celery_panel.is_celery_worker("w-12-ab12")
+    assert is_celery_worker("celery@web-1") and not is_celery_worker("w-12-ab12")
     info = {"celery_id": "c-1", "name": "proj.add"}
     assert "A rate is" in str(celery_panel.task_act(svc, "rate_limit", info, "fast", None, None))
     assert "must not exceed" in str(celery_panel.task_act(svc, "time_limit", info, None, "60", "30"))

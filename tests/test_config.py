@@ -4,6 +4,7 @@ defaults and messages naming each variable; a direct construction reads no envir
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from config import Settings, SettingsError
 
@@ -64,3 +65,24 @@ def test_settings_are_frozen_and_with_makes_a_changed_copy() -> None:
     with pytest.raises(ValueError, match="frozen"):
         base.port = 1
     assert "smtp_password" not in repr(Settings(smtp_password="s3cret", secret_key="k"))
+
+
+def test_one_redaction_setting_and_its_deprecated_celery_alias(caplog: pytest.LogCaptureFixture) -> None:
+    """TASKLENS_REDACT is the one redaction setting: expressions, and {"key": …} entries for the values masked
+    in Celery arguments (the secret keys always). TASKLENS_CELERY_REDACT still works: its keys are added, and
+    a warning says what to write instead."""
+    s = Settings.from_env({"TASKLENS_REDACT": '["sk-[a-z0-9]+", {"key": "PIN"}]'})
+    assert s.redact_patterns() == ("sk-[a-z0-9]+",)
+    assert {"pin", "password", "api_key"} <= s.redact_keys()
+    assert not caplog.records
+    with caplog.at_level("WARNING", logger="config"):
+        old = Settings.from_env({"TASKLENS_REDACT": "sk-[a-z0-9]+", "TASKLENS_CELERY_REDACT": "otp, Pin"})
+    assert old.redact_patterns() == ("sk-[a-z0-9]+",)
+    assert {"otp", "pin", "token"} <= old.redact_keys()
+    (warning,) = caplog.records
+    assert "TASKLENS_CELERY_REDACT is deprecated" in warning.getMessage()
+    assert '{"key": "otp"}' in warning.getMessage()
+    with pytest.raises(SettingsError, match='"key": "name"'):
+        Settings.from_env({"TASKLENS_REDACT": '[{"keys": "pin"}]'})
+    with pytest.raises(ValidationError, match="celery_redact"):
+        Settings.model_validate({"celery_redact": "pin"})  # the old field is gone: only its variable is read

@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import dash_bootstrap_components as dbc
 from sqlalchemy import select
 
-from dashboard.fleet_control import act, options
+from dashboard.fleet_control import act, card, options
 from dashboard.services import Services
 from db.core.models import AuditLog
 from db.core.models import Worker as WorkerRow
+from db.core.timeutil import utcnow
+from db.write.celery_workers import CeleryWorkerEvent, apply_worker_events
 from db.write.recorder import Recorder
 from db.write.workers import WorkerIdentity
 
@@ -38,3 +42,25 @@ def test_choose_and_act(svc: Services, recorder: Recorder) -> None:
         ("dashboard", "worker.resume"),
         ("dashboard", "worker.forget"),
     ]
+
+
+def test_celery_worker_gets_forget_only(svc: Services) -> None:
+    """On a Celery worker's page drain, resume and stop are hidden (they would do nothing: its own controls are
+    the Celery card); picked on the Agents page, they are refused in words."""
+    hidden = {b.id for b in _buttons(card("celery@h1")) if (b.style or {}).get("display") == "none"}
+    assert hidden == {"fleet-control-drain", "fleet-control-resume", "fleet-control-stop"}
+    assert "Celery controls" in text_of(card("celery@h1"))
+    assert not any(b.style for b in _buttons(card("gpu-1")))
+    now = utcnow()
+    with svc.db.writing() as s:
+        apply_worker_events(s, [CeleryWorkerEvent("online", "celery@h1", now, pid=7)], now=now)
+    assert "is a Celery worker" in text_of(act(svc, "drain", "celery@h1"))
+
+
+def _buttons(component: Any) -> list[Any]:
+    found = [component] if isinstance(component, dbc.Button) else []
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list) else [children]:
+        if child is not None and not isinstance(child, str):
+            found += _buttons(child)
+    return found

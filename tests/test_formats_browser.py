@@ -12,7 +12,9 @@ from playwright.sync_api import expect
 from dashboard import ids
 from dashboard.routes import NAV_LINKS
 from db.core.timeutil import utcnow
+from db.domain.ops import InvocationFinished, InvocationStarted, Usage
 from db.domain.states import TaskStatus
+from db.write.writes import apply_ops
 from reports import fmt
 from tests.browser import AppFactory, BrowserPage, open_page
 from tests.builders import make_task
@@ -80,4 +82,52 @@ def test_the_navbar_is_the_registered_pages_in_order(sqlite_app: AppFactory, tab
         "els => els.map(e => [e.textContent, new URL(e.href).pathname])"
     )
     assert shown == [[link.label, link.href] for link in NAV_LINKS]
+    tab.watch.assert_clean()
+
+
+TOKEN_COUNTS = (
+    0,
+    999,
+    999_999,
+    1_000_000,
+    1_234_567,
+    9_995_000,
+    99_950_000,
+    999_500_000,
+    1_234_567_890,
+    12**12,
+)
+
+
+def test_kpi_token_counts_stay_on_one_line(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    """A billion-token month on the Costs page: each token card's value is one line, inside its card, at a
+    desktop, a laptop and a phone width — compacted as reports/fmt.compact says, in Python and in the browser
+    alike; the exact count is the value's title."""
+    app = sqlite_app(worker=False)
+    task_id = make_task(app.db, created=utcnow() - timedelta(hours=1), status=TaskStatus.RUNNING)
+    big = 1_234_567_890
+    with app.db.writing() as session:
+        started = InvocationStarted("big", role="coder", provider="p", model="m")
+        apply_ops(
+            session,
+            task_id,
+            [started, Usage("m", big, big, big, 1.0, "big"), InvocationFinished("big")],
+            actor="t",
+        )
+    page = tab.page
+    open_page(page, app.url + "/costs?range=24h")
+    assert page.evaluate("(n) => n.map(window.tasklensFormats.compact)", list(TOKEN_COUNTS)) == [
+        fmt.compact(n) for n in TOKEN_COUNTS
+    ]
+    for width in (1920, 1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        for key in ("in", "out", "cache"):
+            value = page.locator(f"#kpi-{key} .kpi-value")
+            expect(value).to_have_text(fmt.compact(1_234_567_890))
+            expect(value).to_have_attribute("title", "1,234,567,890 tokens")
+            box = value.evaluate(
+                "el => ({h: el.getBoundingClientRect().height, line: parseFloat(getComputedStyle(el).lineHeight),"
+                " over: el.scrollWidth - el.clientWidth})"
+            )
+            assert box["h"] <= box["line"] * 1.2 and box["over"] <= 0, (width, key, box)
     tab.watch.assert_clean()

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from app import main
+from config import Settings
 from db.access import audit
 from db.core.engine import Database, open_database
 from db.core.timeutil import utcnow
@@ -28,7 +29,8 @@ from db.lifecycle import erase
 from db.read import search
 from db.write import messages
 from db.write.recorder import Recorder
-from db.write.redact import RedactError, parse
+from db.write.redact import RedactError, Redactor, parse
+from worker.celerysource.translate import Translator
 
 PATTERNS = parse(r'["[\\w.+-]+@[\\w-]+\\.[\\w.]+", "sk-[A-Za-z0-9]{20,}"]')
 SECRET_MAIL = "alice.smith@example.com"
@@ -142,3 +144,17 @@ def test_erase_removes_a_persons_tasks_and_audits_it(
         row = conn.execute(text("SELECT task_id, payload FROM task_events WHERE seq = :s"), {"s": top}).one()
         assert row[0] is None
         assert conn.execute(text("SELECT count(*) FROM tasks WHERE id = :t"), {"t": last}).scalar_one() == 0
+
+
+def test_the_one_setting_covers_celery_arguments() -> None:
+    """TASKLENS_REDACT's expressions and keys reach a Celery task's arguments (kept in its payload, which the
+    write path's redaction of free text does not reach); the secret keys are masked with no setting at all."""
+    settings = Settings.from_env({"TASKLENS_REDACT": '["sk-[a-z0-9]+", {"key": "pin"}]'})
+    translate = Translator(
+        settings.skew_window, 1000, settings.redact_keys(), Redactor(settings.redact_patterns())
+    )
+    args = translate.arguments("('sk-abc123', {'pin': '1234', 'password': 'hunter2', 'n': 1})")
+    assert args == "('[REDACTED]', {'pin': '***', 'password': '***', 'n': 1})"
+    default = Settings.from_env({})
+    plain = Translator(default.skew_window, 1000, default.redact_keys(), Redactor(default.redact_patterns()))
+    assert plain.arguments("{'token': 't', 'pin': '1'}") == "{'token': '***', 'pin': '1'}"

@@ -96,6 +96,29 @@ def test_filters() -> None:
     )  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (None, fmt.DASH),
+        (999_999, "999,999"),
+        (1_000_000, "1.00M"),
+        (1_234_567, "1.23M"),
+        (1_125_000, "1.13M"),  # half up, as assets/formats.js
+        (9_994_999, "9.99M"),
+        (9_995_000, "10.0M"),
+        (99_950_000, "100M"),
+        (999_499_999, "999M"),
+        (999_500_000, "1.00B"),
+        (1_234_567_890, "1.23B"),
+        (45_678_901_234, "45.7B"),
+        (12**12, "8.92T"),
+        (-2_500_000, "-2.50M"),
+    ],
+)
+def test_compact_counts(n: int | None, text: str) -> None:
+    assert fmt.compact(n) == text
+
+
 def test_formats() -> None:
     assert parse_formats(" PDF, html,pdf ") == ("pdf", "html")
     for bad in ("", "docx", "html,,xls"):

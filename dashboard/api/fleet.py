@@ -45,6 +45,8 @@ def _control(worker_id: str, action: str) -> ResponseReturnValue:
             ids = fleet.control(session, worker_id, action)
     except fleet.WorkerNotFound:
         raise not_found(f"running worker {worker_id}", worker_id=worker_id) from None
+    except fleet.CeleryWorkers as exc:
+        raise ApiError(409, "celery_worker", str(exc), worker_id=worker_id, workers=exc.ids) from None
     return respond(WorkerControl, {"workers": ids, "control": fleet.CONTROLS[action]})
 
 
@@ -54,7 +56,7 @@ def _control(worker_id: str, action: str) -> ResponseReturnValue:
     Role.OPERATOR,
     summary="Drain a worker (an id, or a name for every process of it): it finishes what it runs, claims nothing",
     responses={200: ("the workers acted on", WorkerControl)},
-    errors=(400, 404),
+    errors=(400, 404, 409),
     audit=Audit("worker.drain", "worker", "worker_id"),
 )
 def drain_worker(worker_id: str) -> ResponseReturnValue:
@@ -68,7 +70,7 @@ def drain_worker(worker_id: str) -> ResponseReturnValue:
     Role.OPERATOR,
     summary="Let a drained worker claim again",
     responses={200: ("the workers acted on", WorkerControl)},
-    errors=(400, 404),
+    errors=(400, 404, 409),
     audit=Audit("worker.resume", "worker", "worker_id"),
 )
 def resume_worker(worker_id: str) -> ResponseReturnValue:
@@ -81,7 +83,7 @@ def resume_worker(worker_id: str) -> ResponseReturnValue:
     Role.OPERATOR,
     summary="Stop a worker gracefully: drained, its process ends once nothing runs",
     responses={200: ("the workers acted on", WorkerControl)},
-    errors=(400, 404),
+    errors=(400, 404, 409),
     audit=Audit("worker.stop", "worker", "worker_id"),
 )
 def stop_worker(worker_id: str) -> ResponseReturnValue:

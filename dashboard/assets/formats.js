@@ -1,6 +1,6 @@
 /* Dashboard layer (browser): the formats of reports/fmt.py for what the browser writes itself — clocks that
- * count between pushes (assets/live.js) and the tasks grid's cost column. The rules arrive from Python in the
- * <meta name="tasklens-formats"> tag (dashboard/server.py adds reports/fmt.browser_rules()), so this file
+ * count between pushes (assets/live.js), the tasks grid's cost column and compact counts. The rules arrive from
+ * Python in the <meta name="tasklens-formats"> tag (dashboard/server.py adds reports/fmt.browser_rules()), so this file
  * holds no style of its own: change reports/fmt.py and both sides follow.
  */
 (function () {
@@ -37,10 +37,36 @@
     return Number(small) ? sign + "$" + small : sign + "<$" + Math.pow(10, -R.smallPlaces).toFixed(R.smallPlaces);
   }
 
+  // reports/fmt.compact: exact below compactFrom ("999,999"), else three significant digits and a unit ("1.23B"),
+  // rounded half up in integers as the server does.
+  function compact(value) {
+    if (value === null || value === undefined || isNaN(value)) return R.dash;
+    var n = Math.trunc(value), sign = n < 0 ? "-" : "";
+    n = Math.abs(n);
+    if (n < R.compactFrom) return sign + n.toLocaleString("en-US");
+    var units = R.compactUnits, i = 0;
+    for (var k = 0; k < units.length; k++) if (n >= units[k][0]) i = k;
+    var places = Math.max(0, 3 - String(Math.floor(n / units[i][0])).length);
+    for (;;) {
+      var step = units[i][0] / Math.pow(10, places);
+      var q = Math.floor((n + Math.floor(step / 2)) / step);
+      if (q >= 1000 && places > 0) {
+        places -= 1;
+      } else if (q >= 1000 && i + 1 < units.length) {
+        i += 1;
+        places = 2;
+      } else {
+        var p10 = Math.pow(10, places), whole = Math.floor(q / p10), frac = String(q % p10);
+        while (frac.length < places) frac = "0" + frac;
+        return sign + whole.toLocaleString("en-US") + (places ? "." + frac : "") + units[i][1];
+      }
+    }
+  }
+
   // "active 3.0 s ago" / "possibly stuck · silent 2m 05s": the words of reports/fmt.ACTIVE and STUCK.
   function words(template, seconds) { return template.replace("{}", duration(seconds)); }
 
-  window.tasklensFormats = { rules: R, duration: duration, money: money, words: words };
+  window.tasklensFormats = { rules: R, duration: duration, money: money, compact: compact, words: words };
   // dash-ag-grid evaluates column functions against this namespace; an empty cell stays empty.
   var fns = (window.dashAgGridFunctions = window.dashAgGridFunctions || {});
   fns.tasklensMoney = function (value) { return value === null || value === undefined ? "" : money(value); };

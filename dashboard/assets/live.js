@@ -39,6 +39,7 @@
   var state = {
     status: "connecting",
     lastSeq: null,
+    alertSeq: 0,
     received: 0,
     flushes: 0,
     reconnects: 0,
@@ -156,6 +157,7 @@
       // Alert changes (alert opened, fired, resolved, acknowledged, acted on): the bell re-counts only then,
       // and a critical or high one that fired becomes a toast (dashboard/alertbell.py).
       if (ev.type === "alert" && ev.data) {
+        if (ev.seq > state.alertSeq) state.alertSeq = ev.seq;
         alerts.push({
           seq: ev.seq, alert_id: ev.data.alert_id, change: ev.data.change,
           severity: ev.data.severity, summary: ev.data.summary,
@@ -173,6 +175,9 @@
       activity: activity.slice(-MAX_ACTIVITY),
       workers: workers,
       alerts: alerts.slice(-20),
+      // The newest alert event passed on so far, in every push: the alert toasts read the event log up to
+      // here, so the alerts of a push whose callback Dash dropped still come (dashboard/alertbell.py).
+      alert_seq: state.alertSeq,
       refresh: refreshed,
       at: Date.now(),
     };

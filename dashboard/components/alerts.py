@@ -1,5 +1,6 @@
 """Dashboard layer: the alert components as pure functions — the navbar's bell, the Alerts page's table of
-one tab, and the toasts for alerts that just fired at critical or high severity (from the pushed events)."""
+one tab, and the toasts for alerts that just fired at critical or high severity (read from the event log when a
+push wakes them: dashboard/alertbell.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ SILENCE_HOURS = 2
 SEVERITY_COLOURS = {"critical": "danger", "high": "warning", "medium": "info", "low": "secondary"}
 TOAST_SEVERITIES = ("critical", "high")
 MAX_TOASTS = 3
+SHOW_MS = 10_000  # how long an alert toast stays up
+SUMMARY_ID = "alert-toast-summary-"
 
 
 def bell(counts: dict[str, int]) -> list[Any]:
@@ -116,9 +119,9 @@ def alert_table(rows: list[dict[str, Any]], tab: str, can_ack: bool) -> Any:
     )
 
 
-def fired(signal: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Alerts the pushed events say just fired at critical or high severity (assets/live.js lists them)."""
-    events = (signal or {}).get("alerts") or []
+def fired(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of alert events' payloads (db/alerts/queries.alert_events), the alerts that fired at critical or high
+    severity."""
     return [
         e
         for e in events
@@ -126,22 +129,59 @@ def fired(signal: dict[str, Any] | None) -> list[dict[str, Any]]:
     ]
 
 
-def alert_toasts(events: list[dict[str, Any]]) -> list[dbc.Toast]:
-    shown = events[-MAX_TOASTS:]
+def still_up(up: list[dict[str, Any]], shown: Any, now_ms: int) -> list[dict[str, Any]]:
+    """The toasts of `up` to keep drawing: not yet SHOW_MS old, and not closed (dismissed, or timed out) in
+    the children drawn now — a redraw for a later alert neither revives nor cuts short the others."""
+    closed = {
+        props.get("id")
+        for child in (shown if isinstance(shown, list) else [])
+        if isinstance(child, dict)
+        for props in [child.get("props") or {}]
+        if props.get("is_open") is False
+    }
+    if any(str(c).startswith(SUMMARY_ID) for c in closed):
+        return []  # the burst's summary was closed: the burst with it
+    return [u for u in up if now_ms - int(u.get("at") or 0) < SHOW_MS and _toast_id(u) not in closed]
+
+
+def _toast_id(item: dict[str, Any]) -> str:
+    return f"alert-toast-{item.get('alert_id')}"
+
+
+def alert_toasts(up: list[dict[str, Any]], now_ms: int) -> list[dbc.Toast]:
+    """At most MAX_TOASTS single toasts, each for what is left of its SHOW_MS; more at once are one summary
+    (counts by severity, a link to the Alerts page), as the task-finished toasts do (dashboard/toasts.py)."""
+    if len(up) > MAX_TOASTS:
+        counts = {s: sum(1 for u in up if u.get("severity") == s) for s in TOAST_SEVERITIES}
+        return [
+            dbc.Toast(
+                [
+                    html.Div(" · ".join(f"{n} {s}" for s, n in counts.items() if n)),
+                    dcc.Link("open alerts", href="/alerts", className="small"),
+                ],
+                # A new id per count remounts it, so each growing burst shows for SHOW_MS again.
+                id=f"{SUMMARY_ID}{len(up)}",
+                header=f"{len(up)} alerts fired",
+                icon="danger" if counts.get("critical") else "warning",
+                duration=SHOW_MS,
+                dismissable=True,
+                className="mb-2",
+            )
+        ]
     return [
         dbc.Toast(
             [
                 html.Div(str(e.get("summary") or ""), className="text-break"),
                 dcc.Link("open alerts", href="/alerts", className="small"),
             ],
-            id=f"alert-toast-{e.get('alert_id')}",
+            id=_toast_id(e),
             header=f"Alert ({e.get('severity')})",
             icon="danger" if e.get("severity") == "critical" else "warning",
-            duration=10000,
+            duration=max(1, SHOW_MS - (now_ms - int(e.get("at", now_ms)))),
             dismissable=True,
             className="mb-2",
         )
-        for e in shown
+        for e in up
     ]
 
 

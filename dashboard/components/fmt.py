@@ -9,6 +9,7 @@ from dash import html
 
 from reports.fmt import (
     ago,
+    compact,
     count,
     duration,
     missing,
@@ -23,6 +24,7 @@ from reports.fmt import (
 __all__ = [
     "STATUS_COLORS",
     "ago",
+    "compact",
     "count",
     "duration",
     "missing",

@@ -13,8 +13,20 @@ from dashboard.components.fmt import count, duration, missing, money, percent, s
 from db.read.overview import Kpis
 
 
-def kpi_card(label: str, value: str, *, hint: str = "", color: str | None = None, key: str = "") -> dbc.Col:
-    body = [html.Div(label, className="text-muted small"), html.Div(value, className="fs-4 fw-semibold")]
+def kpi_card(
+    label: str,
+    value: str,
+    *,
+    hint: str = "",
+    color: str | None = None,
+    key: str = "",
+    title: str | None = None,
+) -> dbc.Col:
+    """`title`: what the value says in full, on hover (a compacted count's exact figure)."""
+    body = [
+        html.Div(label, className="text-muted small"),
+        html.Div(value, className="fs-4 fw-semibold kpi-value", title=title),
+    ]
     if hint:
         body.append(html.Div(hint, className="small text-muted"))
     card = dbc.Card(dbc.CardBody(body), color=color, outline=color is not None, className="h-100")

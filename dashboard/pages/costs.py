@@ -14,7 +14,7 @@ from dashboard import figures, ids
 from dashboard.clientside import js
 from dashboard.components.cards import header_with
 from dashboard.components.download import download_link, export_url
-from dashboard.components.fmt import count, money, plural, signed_percent, tokens
+from dashboard.components.fmt import compact, count, money, plural, signed_percent, tokens
 from dashboard.components.overview import kpi_card
 from dashboard.components.static import Static
 from dashboard.navigation import NavEntry
@@ -108,6 +108,10 @@ def layout(**query: Any) -> html.Div:
     )
 
 
+def _exact(n: int) -> str:
+    return f"{tokens(n)} tokens"
+
+
 def kpis(current: costs.CostTotals, previous: costs.CostTotals) -> dbc.Row:
     def change(now: float, before: float) -> str:
         if not before:
@@ -118,9 +122,22 @@ def kpis(current: costs.CostTotals, previous: costs.CostTotals) -> dbc.Row:
     return dbc.Row(
         [
             kpi_card("Spend", money(current.cost), hint=change(current.cost, previous.cost), key="spend"),
-            kpi_card("Input tokens", count(current.input_tokens), key="in"),
-            kpi_card("Output tokens", count(current.output_tokens), key="out"),
-            kpi_card("Cache-read tokens", count(current.cache_read_tokens), key="cache"),
+            # Compacted: a billion-token month is "1.23B", which fits a card at every width; exact on hover.
+            kpi_card(
+                "Input tokens", compact(current.input_tokens), key="in", title=_exact(current.input_tokens)
+            ),
+            kpi_card(
+                "Output tokens",
+                compact(current.output_tokens),
+                key="out",
+                title=_exact(current.output_tokens),
+            ),
+            kpi_card(
+                "Cache-read tokens",
+                compact(current.cache_read_tokens),
+                key="cache",
+                title=_exact(current.cache_read_tokens),
+            ),
             kpi_card(
                 "Cost per task", money(current.per_task), hint=plural(current.tasks, "task"), key="per-task"
             ),

@@ -21,6 +21,7 @@ from dashboard.services import Services
 from db.analytics import insights
 from db.core.timeutil import utcnow
 from db.read import datastats
+from db.write.redact import SECRET_KEYS
 
 PATH = "/data"
 TITLE = "Data"
@@ -64,7 +65,6 @@ def _days(value: float) -> str:
 
 def settings_rows(settings: Settings) -> list[tuple[str, str, str]]:
     """(setting, value, what it does) for the lifecycle settings in effect."""
-    patterns = settings.redact_patterns()
     return [
         ("TASKLENS_RETAIN_DAYS", _days(settings.retain_days), "finished tasks with everything under them"),
         (
@@ -82,7 +82,7 @@ def settings_rows(settings: Settings) -> list[tuple[str, str, str]]:
             else "no scheduled backups",
             "scheduled backups",
         ),
-        ("TASKLENS_REDACT", f"{len(patterns)} pattern(s)" if patterns else "off", "redacted before storing"),
+        ("TASKLENS_REDACT", _redaction(settings), "redacted before storing"),
     ]
 
 
@@ -193,3 +193,9 @@ def register(app: dash.Dash, svc: Services) -> None:
     @app.callback(Output(DATA_BODY, "children"), Input(DATA_TICK, "n_intervals"))
     def _body(_tick: Any) -> Any:
         return content(svc)
+
+
+def _redaction(settings: Settings) -> str:
+    patterns, extra = settings.redact_patterns(), settings.redact_keys() - SECRET_KEYS
+    said = f"{len(patterns)} pattern(s)" if patterns else "off"
+    return said + (f" · {len(extra)} more key(s) masked in Celery arguments" if extra else "")

@@ -20,7 +20,7 @@ from db.core.timeutil import iso, utcnow
 from db.domain.states import IllegalTransition
 from db.live.feed import FeedEvent
 from db.read import calls, task_pages, taskdetail
-from db.read.queries import get_task, latest_seq
+from db.read.queries import get_task
 from db.write.writes import TaskNotFound
 
 PATH_TEMPLATE = "/tasks/<task_id>"
@@ -281,7 +281,7 @@ def stream(
             raise dash.exceptions.PreventUpdate
         seen = set(cursor.get("seen") or ())
         with svc.db.reading() as session:
-            upto = signal.get("seq") or _read_past(svc, session)
+            upto = signal.get("seq") or svc.read_past(session)
             if upto <= cursor["seq"]:
                 raise dash.exceptions.PreventUpdate
             found = taskdetail.activity_events(session, task_id, cursor["seq"], upto, MAX_LINES)
@@ -297,19 +297,13 @@ def stream(
     # First load, resume after a pause, or too many lines: the newest lines from the database.
     with svc.db.reading() as session:
         taskdetail.one_snapshot(session)  # the lines and `seen` from the same commits
-        seq = _read_past(svc, session)
+        seq = svc.read_past(session)
         drawn = taskdetail.activity_seqs(session, task_id, seq)
         frame = taskdetail.activity(session, task_id, INITIAL_LINES)
     lines: list[Any] = detail.activity_lines(frame)
     if not lines:
         lines = [html.Div("no activity yet", className="text-muted small activity-empty")]
     return lines, {"seq": seq, "count": len(frame), "seen": drawn}
-
-
-def _read_past(svc: Services, session: Any) -> int:
-    """A seq every event up to which is committed (or abandoned): the change feed's cursor, which stops at
-    a hole in the sequence; the newest seq where no feed runs (SQLite serialises writers: no holes)."""
-    return svc.feed.cursor if svc.feed.started else latest_seq(session)
 
 
 def _line(ev: FeedEvent) -> Any:

@@ -21,6 +21,7 @@ from dashboard.services import Services
 from db.core.timeutil import utcnow
 from db.read import worker_detail
 from db.read.scope import parse_scope
+from db.write.celery_workers import is_celery_worker
 
 PATH_TEMPLATE = "/workers/<worker_id>"
 TITLE = "Worker"
@@ -56,7 +57,7 @@ def layout(worker_id: str | None = None, **query: Any) -> html.Div:
                     dbc.Col(
                         [
                             fleet_control.card(wid),
-                            celery_panel.worker_card(wid) if celery_panel.is_celery_worker(wid) else None,
+                            celery_panel.worker_card(wid) if is_celery_worker(wid) else None,
                         ],
                         lg=5,
                     ),

@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 from db.alerts import outbox as alert_outbox
 from db.alerts.silences import active_silences, silenced_by
 from db.alerts.store import AL, OPEN, AlertState
-from db.core.models import AlertAck, AlertRule
+from db.core.models import AlertAck, AlertRule, TaskEvent
+from db.domain.states import EventType
+from db.live.feed import COLUMNS, FeedEvent
 
 AR = cast(Table, AlertRule.__table__)
 ACK = cast(Table, AlertAck.__table__)
@@ -131,3 +133,16 @@ def firing_by_rule(session: Session) -> list[tuple[str, str, int]]:
         .group_by(AR.c.name, AL.c.severity)
     )
     return [(r[0], r[1], int(r[2])) for r in session.execute(query)]
+
+
+def alert_events(session: Session, after: int, upto: int, limit: int = 500) -> list[FeedEvent]:
+    """The alert events with after < seq <= upto, in seq order, at most the newest `limit` (what the shell's
+    toasts read when a push wakes them; alert events have no task, so the (task_id, seq) index serves)."""
+    e = TaskEvent.__table__.c
+    rows = session.execute(
+        select(*COLUMNS)
+        .where(e.task_id.is_(None), e.type == EventType.ALERT.value, e.seq > after, e.seq <= upto)
+        .order_by(e.seq.desc())
+        .limit(limit)
+    ).all()
+    return [FeedEvent(*row) for row in reversed(rows)]

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from db.core.timeutil import utcnow
 from db.domain.states import EventType, WorkerStatus
+from db.write.celery_workers import is_celery_worker
 from db.write.writes import E, W, note_events
 
 CONTROLS = {"drain": "drain", "stop": "stop", "resume": None}
@@ -25,6 +26,19 @@ class WorkerNotFound(LookupError):
 class WorkerStillOnline(RuntimeError):
     def __init__(self, ids: list[str]) -> None:
         super().__init__(f"only offline workers can be forgotten; still online: {', '.join(ids)}")
+        self.ids = ids
+
+
+class CeleryWorkers(ValueError):
+    """Drain, resume and stop reach TaskLens's own workers only (their claim and heartbeat read the row); a
+    Celery worker has its own controls (pool, consumers, shutdown: dashboard/celerycontrol.py)."""
+
+    def __init__(self, ids: list[str]) -> None:
+        super().__init__(
+            f"{', '.join(ids)} {'is a Celery worker' if len(ids) == 1 else 'are Celery workers'}: drain, resume "
+            "and stop reach TaskLens's own workers only; use the Celery controls (its worker page, or "
+            "/api/v1/celery/workers/<hostname>/…: pool, consumers, shutdown)"
+        )
         self.ids = ids
 
 
@@ -44,6 +58,9 @@ def control(session: Session, ref: str, action: str) -> list[str]:
     rows = _matching(session, ref, online=True)
     if not rows:
         raise WorkerNotFound(ref, "running worker")
+    celery = [r["id"] for r in rows if is_celery_worker(r["id"])]
+    if celery:
+        raise CeleryWorkers(celery)  # nothing changed: a row's control would be read by no one
     ids = [r["id"] for r in rows]
     session.execute(update(W).where(W.c.id.in_(ids)).values(control=value))
     _events(session, ids, action)

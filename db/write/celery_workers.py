@@ -15,15 +15,22 @@ from db.domain.states import EventType, WorkerStatus
 from db.write.writes import E, W, note_events
 
 
+def is_celery_worker(worker_id: str) -> bool:
+    """Celery names its workers `name@host`; TaskLens's own are `name-pid-xxxx`."""
+    return "@" in worker_id
+
+
 @dataclass(frozen=True)
 class CeleryWorkerEvent:
     kind: str  # online | heartbeat | offline
     hostname: str
     at: datetime  # Celery's timestamp (naive UTC)
     pid: int = 0
-    active: int = 0  # tasks it is running (heartbeats)
+    active: int = 0  # tasks it is running (Celery's `active`: its accepted requests)
     processed: int = 0
-    concurrency: int = 0  # pool size when known (0: keep what the row says)
+    concurrency: int = (
+        0  # pool size when known (0: keep what the row says; events carry none: set_pool_sizes)
+    )
 
 
 def apply_worker_events(session: Session, events: Sequence[CeleryWorkerEvent], *, now: datetime) -> int:
@@ -82,6 +89,27 @@ def apply_worker_events(session: Session, events: Sequence[CeleryWorkerEvent], *
     if appended:
         note_events(session, appended)
     return appended
+
+
+def set_pool_sizes(session: Session, sizes: dict[str, int]) -> None:
+    """Each named Celery worker's concurrency: its pool's size as the worker itself answered (`inspect stats`;
+    its events carry none, so a row would otherwise keep the 1 it was made with)."""
+    for worker_id, size in sizes.items():
+        if size > 0:
+            session.execute(update(W).where(W.c.id == worker_id[:200]).values(concurrency=size))
+
+
+def pool_size(stats: object) -> int:
+    """A worker's pool size from its `inspect stats` answer: the prefork pool's processes now (a pool grown or
+    shrunk since it started counts), else the pool's max-concurrency (threads, gevent, solo); 0 when unknown."""
+    pool = stats.get("pool") if isinstance(stats, dict) else None
+    if not isinstance(pool, dict):
+        return 0
+    processes = pool.get("processes")
+    if isinstance(processes, list) and processes:
+        return len(processes)
+    size = pool.get("max-concurrency")
+    return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else 0
 
 
 # Celery workers heart-beat every 2 s; one silent this long died without its worker-offline (killed, host gone).

@@ -1,13 +1,15 @@
-"""Data layer: redaction at write time — TASKLENS_REDACT regular expressions replaced in titles, prompts,
-responses, errors, activity lines and call messages before anything is stored. The write path (db/write/writes.py:
-insert_tasks and apply_ops) applies it once, from the write session's `info`, so every source is covered."""
+"""Data layer: redaction at write time — TASKLENS_REDACT, the one redaction setting: its regular expressions
+are replaced in titles, prompts, responses, errors, activity lines and call messages before anything is stored
+(the write path, db/write/writes.py: insert_tasks and apply_ops, applies them once, from the write session's `info`,
+so every source is covered), and in Celery task arguments, where the values of secret keys are masked too
+(worker/celerysource/translate.py)."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
 from db.read import search
@@ -21,27 +23,83 @@ TEXT_FIELDS = frozenset({"title", "message", "prompt", "response", "error", "sea
 Item = TypeVar("Item")
 
 
+# Keys whose values are always masked in structured arguments (a Celery task's args and kwargs): safe by default;
+# TASKLENS_REDACT's {"key": …} entries add to them.
+SECRET_KEYS = frozenset(
+    {
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "authorization",
+        "credentials",
+        "private_key",
+    }
+)
+
+
 class RedactError(ValueError):
-    """TASKLENS_REDACT is not a regular expression nor a JSON list of them."""
+    """TASKLENS_REDACT is not a regular expression nor a JSON list of them and {"key": …} entries."""
 
 
-def parse(raw: str) -> tuple[str, ...]:
-    """A JSON list of regular expressions, or one expression; each must compile."""
+@dataclass(frozen=True)
+class Rules:
+    """TASKLENS_REDACT, the one redaction setting: regular expressions replaced in stored text (and in Celery
+    arguments), and the keys whose values are masked in structured arguments."""
+
+    patterns: tuple[str, ...] = ()
+    keys: frozenset[str] = SECRET_KEYS
+
+
+def parse_rules(raw: str) -> Rules:
+    """One regular expression, or a JSON list of regular expressions and {"key": "name"} objects; each
+    expression must compile."""
     raw = raw.strip()
     if not raw:
-        return ()
+        return Rules()
     try:
         value = json.loads(raw) if raw.startswith("[") else [raw]
     except json.JSONDecodeError as exc:
         raise RedactError(f"TASKLENS_REDACT is not a JSON list: {exc}") from None
-    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
-        raise RedactError("TASKLENS_REDACT must be a regular expression or a JSON list of them")
-    for pattern in value:
+    if not isinstance(value, list):
+        raise RedactError(SHAPE)
+    patterns: list[str] = []
+    keys: set[str] = set()
+    for entry in value:
+        if isinstance(entry, dict) and set(entry) == {"key"} and isinstance(entry["key"], str):
+            if entry["key"].strip():
+                keys.add(entry["key"].strip().lower())
+            continue
+        if not isinstance(entry, str):
+            raise RedactError(SHAPE)
         try:
-            re.compile(pattern)
+            re.compile(entry)
         except re.error as exc:
-            raise RedactError(f"TASKLENS_REDACT: {pattern!r} is not a regular expression: {exc}") from None
-    return tuple(value)
+            raise RedactError(f"TASKLENS_REDACT: {entry!r} is not a regular expression: {exc}") from None
+        patterns.append(entry)
+    return Rules(tuple(patterns), SECRET_KEYS | keys)
+
+
+SHAPE = 'TASKLENS_REDACT must be a regular expression, or a JSON list of them and {"key": "name"} entries'
+
+
+def parse(raw: str) -> tuple[str, ...]:
+    """TASKLENS_REDACT's regular expressions."""
+    return parse_rules(raw).patterns
+
+
+def with_keys(raw: str, keys: list[str]) -> str:
+    """TASKLENS_REDACT with {"key": …} entries added (what the deprecated TASKLENS_CELERY_REDACT names)."""
+    raw = raw.strip()
+    try:
+        entries = (json.loads(raw) if raw.startswith("[") else [raw]) if raw else []
+    except json.JSONDecodeError:
+        return raw  # left as given: parse_rules says what is wrong with it
+    if not isinstance(entries, list):
+        return raw
+    return json.dumps(entries + [{"key": k} for k in keys])
 
 
 class Redactor:

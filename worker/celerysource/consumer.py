@@ -25,8 +25,15 @@ from db.core.timeutil import utcnow
 from db.core.unavailable import classify
 from db.read import broker_queues
 from db.write.celery_ingest import CeleryTaskEvent, apply_celery
-from db.write.celery_workers import CeleryWorkerEvent, apply_worker_events, mark_silent
+from db.write.celery_workers import (
+    CeleryWorkerEvent,
+    apply_worker_events,
+    mark_silent,
+    pool_size,
+    set_pool_sizes,
+)
 from db.write.recorder import Recorder
+from db.write.redact import Redactor
 from worker.celerysource.broker import queue_depths
 from worker.celerysource.translate import Translator
 
@@ -48,6 +55,8 @@ QUEUE_TTL = None
 FIRST_BACKOFF, MAX_BACKOFF = 0.5, 30.0
 # How often the broker's queue lengths are measured (the Agents page and the broker_queue_depth alert read them).
 MEASURE_QUEUES_EVERY = 10.0
+# How long the workers are given to tell their pool size (one broadcast; it ends when all have answered).
+POOL_ASK_SECONDS = 1.0
 
 
 def declare_event_queue(conn: Any, queue: Any) -> None:
@@ -105,7 +114,10 @@ class CeleryConsumer:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_name = f"celery:{masked(self.broker)}"[:200]
         self.translate = Translator(
-            settings.skew_window, settings.celery_args_max_chars, settings.celery_redact_keys()
+            settings.skew_window,
+            settings.celery_args_max_chars,
+            settings.redact_keys(),
+            Redactor(settings.redact_patterns()),
         )
         self.lease_seconds = settings.celery_lease_seconds
         self.stats = Stats()
@@ -116,6 +128,8 @@ class CeleryConsumer:
         # without -E after the last broadcast), not at the next 30 s round.
         self._known_workers: set[str] = set()
         self._ask_now = False
+        # Workers heard from since their pool size was last asked (a new one at once, the rest every round).
+        self._to_size: set[str] = set()
 
     # ---- the loop --------------------------------------------------------------------------------------
     def start(self) -> threading.Thread:
@@ -202,6 +216,7 @@ class CeleryConsumer:
                         self._ask_now = False
                         app.control.enable_events(connection=conn)
                         receiver.wakeup_workers(channel=channel)  # heartbeats now: worker rows at once
+                        self.size_pools(app)
                         asked = time.monotonic()
                     if time.monotonic() - measured > MEASURE_QUEUES_EVERY:
                         self.measure_queues(conn)
@@ -265,6 +280,8 @@ class CeleryConsumer:
                 tasks.append(event)
             elif isinstance(event, CeleryWorkerEvent):
                 workers.append(event)
+                if event.kind != "offline":
+                    self._to_size.add(event.hostname)
                 if event.hostname not in self._known_workers:
                     self._known_workers.add(event.hostname)
                     self._ask_now = True
@@ -277,6 +294,22 @@ class CeleryConsumer:
         if outcome is not None:
             self.stats.events += outcome.recorded
             self.stats.duplicates += outcome.duplicates
+
+    def size_pools(self, app: Any) -> None:
+        """Asks the workers heard since the last round for their pool size (`inspect stats`: Celery's events
+        carry none) and writes it as their rows' concurrency, so a worker page says "1 of 4 busy", not "of 1".
+        Bounded by POOL_ASK_SECONDS; a worker that does not answer is asked again when next heard."""
+        names, self._to_size = sorted(self._to_size), set()
+        if not names:
+            return
+        try:
+            inspect = app.control.inspect(destination=names, timeout=POOL_ASK_SECONDS, limit=len(names))
+            replies = inspect.stats() or {}
+            sizes = {host: pool_size(stats) for host, stats in replies.items() if host in names}
+            with self.recorder.transaction() as session:
+                set_pool_sizes(session, sizes)
+        except Exception as exc:
+            log.warning("Celery source: could not ask workers for their pool size: %s", exc)
 
     def measure_queues(self, conn: Any) -> None:
         """Writes the broker's queue lengths (broker_queues) and marks the workers it heard that went silent

@@ -1,6 +1,6 @@
 """Worker layer: turns one Celery event (the JSON body its event dispatcher sent) into the data layer's
 CeleryTaskEvent / CeleryWorkerEvent: Celery's clock checked against the skew window, arguments truncated and
-redacted per settings. Pure; no broker, no database."""
+redacted per TASKLENS_REDACT (secret keys' values masked, its expressions replaced). Pure; no broker, no database."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 from db.domain.clientclock import OutOfWindow, SkewWindow
 from db.write.celery_ingest import RANK, CeleryTaskEvent
 from db.write.celery_workers import CeleryWorkerEvent
+from db.write.redact import Redactor
 
 MAX_TEXT = 20_000  # results, exceptions and tracebacks (the activity line's limit)
 MASK = "'***'"
@@ -23,6 +24,9 @@ class Translator:
     window: SkewWindow
     args_max_chars: int = 1000
     redact_keys: frozenset[str] = frozenset()
+    # TASKLENS_REDACT's expressions: a task's arguments are stored in its payload, which the write path's
+    # redaction (free text only) does not reach.
+    redactor: Redactor | None = None
 
     def __call__(self, body: dict[str, Any], now: datetime) -> CeleryTaskEvent | CeleryWorkerEvent | None:
         """None for events TaskLens has no use for (task-progress of other tools, malformed bodies)."""
@@ -99,6 +103,8 @@ class Translator:
             key in lowered for key in self.redact_keys
         ):  # parsing every repr would cost more than the rest
             text = redact(text, self.redact_keys)
+        if self.redactor is not None:
+            text = self.redactor.text(text)
         if len(text) > self.args_max_chars:
             text = text[: self.args_max_chars - 1] + "…"
         return text
