@@ -114,8 +114,9 @@ class WorkerProcess:
         if code is not None:
             raise AssertionError(f"worker {self.name} exited with {code}:\n{self.log_text()[-4000:]}")
 
-    def wait_registered(self, db: Database, timeout: float = DEADLINE) -> str:
-        """Wait until the worker's row exists; returns its id."""
+    def wait_registered(self, db: Database, timeout: float = 4 * DEADLINE) -> str:
+        """Wait until the worker's row exists; returns its id. A new process imports the whole worker before it
+        registers: at load 12 on two cores that took over 30 s (a full-suite run beside five other jobs)."""
 
         def registered() -> str | None:
             self.assert_alive()

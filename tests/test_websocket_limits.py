@@ -172,8 +172,10 @@ def test_an_oversize_message_closes_with_1009_and_the_server_stays_healthy(app: 
             while sent < size:
                 raw.sock.sendall(chunk)
                 sent += len(chunk)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server stopped reading: what is checked is why
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            # The server stopped reading (a full send buffer blocks until the socket's timeout when its close is
+            # slow to come, as at load 12): what is checked is why.
+            pass
         assert raw.close_code_then_eof() == CLOSE_TOO_BIG
         assert sent < size, "the server read all 10 MB before refusing it"
     finally:
