@@ -12,13 +12,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Column, DateTime, Table, bindparam, func, insert, select, text
+from sqlalchemy import Column, Table, bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from db import messages as packing
 from db import search
 from db.models import Activity, IngestedEvent, Invocation, Task, TaskEvent, TaskTag
 from db.states import TERMINAL
+from db.timecol import UtcDateTime
 
 SCHEMA = "tasklens.archive/1"
 T = cast(Table, Task.__table__)
@@ -56,7 +57,7 @@ def _typed(table: Table, record: dict[str, Any]) -> dict[str, Any]:
         column = cast(Column[Any], table.columns.get(name))
         if column is None:
             continue  # a column of a newer schema than this database's: dropped, not an error
-        if value is not None and isinstance(column.type, DateTime):
+        if value is not None and isinstance(column.type, UtcDateTime):
             value = datetime.fromisoformat(value)
         elif name == "messages" and table is I:
             value = packing.pack(value) if value else None

@@ -96,10 +96,10 @@ class iso_utc(FunctionElement[str]):
 @compiles(iso_utc, "sqlite")
 def _iso_sqlite(element: iso_utc, compiler: Any, **kw: Any) -> str:
     (arg,) = element.clauses
-    # SQLAlchemy stores a DateTime as 'YYYY-MM-DD HH:MM:SS.ffffff', so slicing the text gives the ISO form
-    # (a NULL stays NULL): several times cheaper than strftime, which parses every value.
-    col = compiler.process(arg, **kw)
-    return f"(substr({col}, 1, 10) || 'T' || substr({col}, 12, 12) || 'Z')"
+    # A time column holds integer microseconds (db/timecol.py): strftime formats the seconds without parsing
+    # any text, the milliseconds are arithmetic (truncated, as PostgreSQL's MS). A NULL stays NULL.
+    col = f"({compiler.process(arg, **kw)})"
+    return f"(strftime('%Y-%m-%dT%H:%M:%S', {col} / 1000000, 'unixepoch') || printf('.%03dZ', {col} / 1000 % 1000))"
 
 
 @compiles(iso_utc, "postgresql")

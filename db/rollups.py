@@ -16,6 +16,7 @@ from db.models import Invocation, JobLease, Task, TaskEvent
 from db.rollup_tables import Window
 from db.sqlfuncs import hour_floor, minute_floor
 from db.states import TERMINAL, EventType
+from db.timecol import as_datetime
 
 JOB = "rollup:usage_hourly"
 # The per-minute fold's record: last_run_at is where the minute tables end (the fold's time), last_key where
@@ -130,10 +131,6 @@ def _in_chunks(ids: list[int], size: int = 500) -> list[list[int]]:
     return [ids[n : n + size] for n in range(0, len(ids), size)]
 
 
-def _as_hour(value: object) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
 def touched_hours(session: Session, since: datetime, before: datetime) -> set[datetime]:
     """Hours before `before` whose rollup rows a change stamped at or after `since` may have made stale: the
     creation, end and call hours of every task updated since then, and the hour a retried task had ended in
@@ -163,7 +160,7 @@ def touched_hours(session: Session, since: datetime, before: datetime) -> set[da
     for ids in _in_chunks(changed):
         found.update(
             map(
-                _as_hour,
+                as_datetime,
                 session.scalars(select(hour_floor(I.started_at)).where(I.task_id.in_(ids)).distinct()),
             )
         )
@@ -171,7 +168,7 @@ def touched_hours(session: Session, since: datetime, before: datetime) -> set[da
         ends = select(hour_floor(E.at)).where(
             E.task_id.in_(ids), E.type == EventType.TRANSITION.value, E.to_status.in_(terminal)
         )
-        found.update(map(_as_hour, session.scalars(ends.distinct())))
+        found.update(map(as_datetime, session.scalars(ends.distinct())))
     return {h for h in found if h < before}
 
 
@@ -258,7 +255,7 @@ def touched_minutes(session: Session, since: datetime, after: datetime) -> set[d
             found.add(floor_minute(created))
     for ids in _in_chunks(changed):
         minutes = select(minute_floor(I.started_at)).where(I.task_id.in_(ids), I.started_at >= after)
-        found.update(map(_as_hour, session.scalars(minutes.distinct())))
+        found.update(map(as_datetime, session.scalars(minutes.distinct())))
     return found
 
 

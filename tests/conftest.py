@@ -26,6 +26,7 @@ from db.changefeed import Hub
 from db.engine import Database, open_database
 from db.migrate import upgrade
 from db.recorder import Recorder
+from db.timecol import to_micros
 from tests.alert_support import reset_alerts
 
 PG_ADMIN_DSN = os.environ.get("TASKLENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -73,7 +74,7 @@ def _sqlite_template() -> Path:
 def sqlite_file(path: Path) -> str:
     """A fresh, migrated SQLite database at `path`; its URL."""
     shutil.copyfile(_sqlite_template(), path)
-    now = datetime.now(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    now = to_micros(datetime.now(UTC).replace(tzinfo=None))  # as a time column holds it (db/timecol.py)
     with closing(sqlite3.connect(path)) as conn, conn:
         for statement in _RESTAMP:
             conn.execute(statement, {"now": now})

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 
 from config import Settings
 from db import alert_outbox, leases
@@ -19,6 +19,7 @@ from db.models import Alert, AlertNotification, TaskEvent
 from db.ops import TaskSpec, Transition
 from db.recorder import Recorder
 from db.states import EventType, TaskKind, TaskStatus
+from db.timecol import UtcDateTime
 from db.timeutil import utcnow
 from tests.alert_support import reset_alerts
 from worker.alerting import Evaluator
@@ -373,7 +374,12 @@ def test_email_channel_through_a_real_smtp_server(rec: Recorder) -> None:
         loops = AlertLoops(settings, rec, Hub(), "w-mail")
         assert loops.deliver_due() == 0  # due at `now`, two seconds ahead: not yet
         with rec.db.write_engine.begin() as conn:
-            conn.execute(text("UPDATE alert_notifications SET next_attempt_at = :t"), {"t": utcnow()})
+            conn.execute(
+                text("UPDATE alert_notifications SET next_attempt_at = :t").bindparams(
+                    bindparam("t", type_=UtcDateTime())
+                ),
+                {"t": utcnow()},
+            )
         assert loops.deliver_due() == 1
     finally:
         controller.stop()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import bindparam, text, update
 
 from config import Settings
 from db import budgets
@@ -17,6 +17,7 @@ from db.models import Worker
 from db.ops import InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
 from db.recorder import Recorder
 from db.states import TaskKind, TaskStatus
+from db.timecol import UtcDateTime
 from db.timeutil import utcnow
 from db.workers import WorkerIdentity
 from tests.alert_support import reset_alerts
@@ -178,7 +179,9 @@ def _calls(
     start = utcnow() - timedelta(seconds=seconds_ago)
     with rec.db.write_engine.begin() as conn:
         conn.execute(
-            text("UPDATE invocations SET started_at = :s, completed_at = :e WHERE task_id = :t"),
+            text("UPDATE invocations SET started_at = :s, completed_at = :e WHERE task_id = :t").bindparams(
+                bindparam("s", type_=UtcDateTime()), bindparam("e", type_=UtcDateTime())
+            ),
             {"s": start, "e": start + timedelta(seconds=duration), "t": task_id},
         )
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 from app import main
 from config import Settings
@@ -17,6 +17,7 @@ from db import audit, rollups
 from db.changefeed import Hub
 from db.engine import Database, open_database
 from db.recorder import Recorder
+from db.timecol import UtcDateTime
 from db.timeutil import utcnow
 from tests.conftest import sqlite_database
 from worker import jobs
@@ -109,7 +110,7 @@ def test_cli_archive_import_and_restore(
                             + ("" if t == "tasks" else "task_id IN (SELECT id FROM tasks WHERE ")
                             + "status IN ('completed','failed','cancelled','timed_out') AND last_updated_at < :c"
                             + ("" if t == "tasks" else ")")
-                        ),
+                        ).bindparams(bindparam("c", type_=UtcDateTime())),
                         {"c": cutoff},
                     ).scalar_one()
                 )

@@ -11,13 +11,14 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from db import agents, archive, costs, horizon, messages, performance, retention, rollups, search, volume
 from db.engine import Database
 from db.models import Invocation, Task
 from db.scope import parse_scope
+from db.timecol import UtcDateTime
 from db.timeutil import utcnow
 from tests.conftest import fresh_database_like
 from worker.history import generate_history
@@ -211,7 +212,7 @@ def test_compaction_keeps_transitions_and_event_counts(history: Database) -> Non
             text(
                 "SELECT count(*) FROM task_events e JOIN tasks t ON t.id = e.task_id WHERE t.last_updated_at < :c "
                 "AND e.type NOT IN ('task.created', 'task.transition', 'task.described')"
-            ),
+            ).bindparams(bindparam("c", type_=UtcDateTime())),
             {"c": edge},
         )
         assert old_derived == 0

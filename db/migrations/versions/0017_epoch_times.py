@@ -1,0 +1,77 @@
+"""Issue 17: SQLite keeps every time column as integer microseconds since 1970 (8 bytes, not 26 of text);
+PostgreSQL keeps its native timestamps (a no-op there). See db/timecol.py.
+
+Revision ID: 0017
+Revises: 0016
+"""
+
+from collections.abc import Callable, Sequence
+
+from alembic import op
+from sqlalchemy.engine import Connection
+
+revision: str = "0017"
+down_revision: str | None = "0016"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# Every column SQLAlchemy declared DATETIME is a time column (the models map every datetime to one type).
+TIME_COLUMNS = (
+    "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p "
+    "WHERE m.type = 'table' AND upper(p.type) = 'DATETIME' ORDER BY m.name, p.cid"
+)
+
+
+def _to_micros(col: str) -> str:
+    # 'YYYY-MM-DD HH:MM:SS[.ffffff]' -> whole seconds by strftime('%s'), the fraction as text padded to six
+    # digits: exact, where julianday() would round to the millisecond.
+    return (
+        f"CASE WHEN typeof({col}) = 'text' THEN CAST(strftime('%s', substr({col}, 1, 19)) AS INTEGER) * 1000000 "
+        f"+ CAST(substr(substr({col}, 21) || '000000', 1, 6) AS INTEGER) ELSE {col} END"
+    )
+
+
+def _to_text(col: str) -> str:
+    # Back to SQLAlchemy's own text for a DateTime on SQLite.
+    return (
+        f"CASE WHEN typeof({col}) = 'integer' THEN strftime('%Y-%m-%d %H:%M:%S', {col} / 1000000, 'unixepoch') "
+        f"|| printf('.%06d', {col} % 1000000) ELSE {col} END"
+    )
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"'
+
+
+def _rewrite(conn: Connection, convert: Callable[[str], str]) -> None:
+    """One UPDATE per table over all its time columns. The indexes over them are dropped first and built
+    again after: one sort per index instead of a delete and an insert per row (several times faster on a
+    big file)."""
+    columns: dict[str, list[str]] = {}
+    for table, column in conn.exec_driver_sql(TIME_COLUMNS):
+        columns.setdefault(table, []).append(column)
+    for table, cols in columns.items():
+        indexes = conn.exec_driver_sql(
+            "SELECT DISTINCT m.name, m.sql FROM sqlite_master m, pragma_index_info(m.name) i "
+            "WHERE m.type = 'index' AND m.tbl_name = ? AND m.sql IS NOT NULL AND i.name IN "
+            f"({', '.join('?' * len(cols))})",
+            (table, *cols),
+        ).all()
+        for name, _ in indexes:
+            conn.exec_driver_sql(f'DROP INDEX "{name}"')
+        sets = ", ".join(f"{_quoted(c)} = {convert(_quoted(c))}" for c in cols)
+        conn.exec_driver_sql(f'UPDATE "{table}" SET {sets}')
+        for _, sql in indexes:
+            conn.exec_driver_sql(sql)
+
+
+def upgrade() -> None:
+    conn = op.get_bind()
+    if conn.dialect.name == "sqlite":
+        _rewrite(conn, _to_micros)
+
+
+def downgrade() -> None:
+    conn = op.get_bind()
+    if conn.dialect.name == "sqlite":
+        _rewrite(conn, _to_text)
