@@ -96,10 +96,11 @@ class iso_utc(FunctionElement[str]):
 @compiles(iso_utc, "sqlite")
 def _iso_sqlite(element: iso_utc, compiler: Any, **kw: Any) -> str:
     (arg,) = element.clauses
-    # A time column holds integer microseconds (db/timecol.py): strftime formats the seconds without parsing
-    # any text, the milliseconds are arithmetic (truncated, as PostgreSQL's MS). A NULL stays NULL.
-    col = f"({compiler.process(arg, **kw)})"
-    return f"(strftime('%Y-%m-%dT%H:%M:%S', {col} / 1000000, 'unixepoch') || printf('.%03dZ', {col} / 1000 % 1000))"
+    # A time column holds integer microseconds (db/timecol.py). Whole milliseconds as a double go through
+    # SQLite's 'unixepoch' exactly (it rounds to the millisecond, and there is nothing left to round), so %f
+    # shows them truncated, as PostgreSQL's MS does. No text is parsed; a NULL stays NULL.
+    col = compiler.process(arg, **kw)
+    return f"strftime('%Y-%m-%dT%H:%M:%fZ', ({col}) / 1000 / 1000.0, 'unixepoch')"
 
 
 @compiles(iso_utc, "postgresql")

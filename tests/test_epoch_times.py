@@ -192,10 +192,22 @@ def test_migration_0017_down_and_up_keeps_every_time(tmp_path: Path) -> None:
             assert {k for kinds in _time_kinds(conn).values() for k in kinds} <= {"text", "null"}
             # The text SQLAlchemy's DateTime reads, microseconds included.
             (created,) = conn.execute("SELECT created_at FROM tasks WHERE id = ?", (task_id,)).fetchone()
-        assert datetime.strptime(created, "%Y-%m-%d %H:%M:%S.%f") == created_at
+            assert datetime.strptime(created, "%Y-%m-%d %H:%M:%S.%f") == created_at
+            # Text other writers left (fewer digits of a second, none) converts as well.
+            conn.executemany(
+                "INSERT INTO job_leases (name, expires_at, last_run_at) VALUES (?, ?, ?)",
+                [("short", "2026-03-10 07:00:10.5", "2026-03-10 07:00:10")],
+            )
+            conn.commit()
         assert upgrade(db) is not None
         with closing(sqlite3.connect(tmp_path / "tasklens.db")) as conn:
             assert {k for kinds in _time_kinds(conn).values() for k in kinds} <= {"integer", "null"}
+        with db.writing() as s:
+            short = s.execute(
+                select(LEASES.c.expires_at, LEASES.c.last_run_at).where(LEASES.c.name == "short")
+            )
+            assert short.one() == (datetime(2026, 3, 10, 7, 0, 10, 500000), datetime(2026, 3, 10, 7, 0, 10))
+            s.execute(delete(LEASES).where(LEASES.c.name == "short"))
         assert _all_times(db) == before
     finally:
         db.dispose()

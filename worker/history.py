@@ -271,7 +271,7 @@ class _Simulator:
         r = rnd()
         kind = "demo" if r < 0.8 else "command" if r < 0.92 else "python"
         if kind == "demo":
-            payload = f'{{"speed": 1.0, "seed": {rng.getrandbits(31)}}}'
+            payload = f'{{"speed":1.0,"seed":{rng.getrandbits(31)}}}'
             timeout: float | None = 120.0  # what live demo tasks get (worker/demo_workload.py)
         else:
             payload = _j(
@@ -305,7 +305,7 @@ class _Simulator:
                 None,
                 "queued",
                 creator,
-                (f'{{"kind": "{kind}", "title": {self.title_json[title]}, "priority": {priority}}}'),
+                (f'{{"kind":"{kind}","title":{self.title_json[title]},"priority":{priority}}}'),
                 created,
             )
         ]
@@ -323,7 +323,7 @@ class _Simulator:
                     "queued",
                     "cancelled",
                     creator,
-                    '{"attempt": 1, "reason": "cancelled", "error": "cancelled before start"}',
+                    '{"attempt":1,"reason":"cancelled","error":"cancelled before start"}',
                     t,
                 )
             )
@@ -339,7 +339,7 @@ class _Simulator:
                         early,
                         "queued",
                         f"worker:{worker}",
-                        '{"attempt": 2, "reason": "retry"}',
+                        '{"attempt":2,"reason":"retry"}',
                         t,
                     )
                 )
@@ -380,8 +380,8 @@ class _Simulator:
         if outcome == "completed":
             progress = 100.0
             result = (
-                f'{{"iterations": {max_iter}, "tokens": {tin + tout}, "cost_usd": {round(tcost, 6)!r}, '
-                f'"summary": "goal met"}}'
+                f'{{"iterations":{max_iter},"tokens":{tin + tout},"cost_usd":{round(tcost, 6)!r},'
+                f'"summary":"goal met"}}'
             )
         c.tasks += (
             tid,
@@ -438,7 +438,7 @@ class _Simulator:
                 "queued",
                 "running",
                 actor,
-                f'{{"attempt": {attempt}, "worker_id": "{worker}"}}',
+                f'{{"attempt":{attempt},"worker_id":"{worker}"}}',
                 t,
             )
         )
@@ -473,8 +473,8 @@ class _Simulator:
                         None,
                         actor,
                         (
-                            f'{{"iteration": {iteration}, "max_iterations": {max_iter}, "percent": {progress!r}, '
-                            f'"message": "{progress_msg}"}}'
+                            f'{{"iteration":{iteration},"max_iterations":{max_iter},"percent":{progress!r},'
+                            f'"message":"{progress_msg}"}}'
                         ),
                         t,
                     )
@@ -493,8 +493,8 @@ class _Simulator:
                     None,
                     actor,
                     (
-                        f'{{"invocation_id": "{inv_id}", "role": {self.role_json[role]}, "provider": '
-                        f'"{call.provider}", "model": "{call.model}", "iteration": {iteration}}}'
+                        f'{{"invocation_id":"{inv_id}","role":{self.role_json[role]},"provider":'
+                        f'"{call.provider}","model":"{call.model}","iteration":{iteration}}}'
                     ),
                     t,
                 )
@@ -513,8 +513,8 @@ class _Simulator:
                             None,
                             actor,
                             (
-                                f'{{"type": "tool_exec", "message": {mj}, "invocation_id": "{inv_id}", '
-                                '"stream": null}'
+                                f'{{"type":"tool_exec","message":{mj},"invocation_id":"{inv_id}",'
+                                '"stream":null}'
                             ),
                             at,
                         )
@@ -549,7 +549,7 @@ class _Simulator:
                         None,
                         None,
                         actor,
-                        f'{{"invocation_id": "{inv_id}", "error": "timeout"}}',
+                        f'{{"invocation_id":"{inv_id}","error":"timeout"}}',
                         t,
                     )
                 )
@@ -583,9 +583,9 @@ class _Simulator:
                     None,
                     actor,
                     (
-                        f'{{"model": "{call.model}", "input_tokens": {call.input_tokens}, "output_tokens": '
-                        f'{call.output_tokens}, "cache_read_tokens": {call.cache_read_tokens}, "cost_usd": '
-                        f'{call.cost_usd!r}, "invocation_id": "{inv_id}"}}'
+                        f'{{"model":"{call.model}","input_tokens":{call.input_tokens},"output_tokens":'
+                        f'{call.output_tokens},"cache_read_tokens":{call.cache_read_tokens},"cost_usd":'
+                        f'{call.cost_usd!r},"invocation_id":"{inv_id}"}}'
                     ),
                     t,
                 )
@@ -597,7 +597,7 @@ class _Simulator:
                         None,
                         None,
                         actor,
-                        f'{{"invocation_id": "{inv_id}", "error": {_j(error)}}}',
+                        f'{{"invocation_id":"{inv_id}","error":{_j(error)}}}',
                         t,
                     )
                 )
@@ -608,7 +608,7 @@ class _Simulator:
                         None,
                         None,
                         actor,
-                        f'{{"invocation_id": "{inv_id}", "error": null}}',
+                        f'{{"invocation_id":"{inv_id}","error":null}}',
                         t,
                     )
                 )

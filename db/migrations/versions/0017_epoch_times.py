@@ -15,6 +15,7 @@ down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+REWRITE_CACHE_KIB = 256 * 1024
 # Every column SQLAlchemy declared DATETIME is a time column (the models map every datetime to one type).
 TIME_COLUMNS = (
     "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p "
@@ -22,20 +23,23 @@ TIME_COLUMNS = (
 )
 
 
-def _to_micros(col: str) -> str:
-    # 'YYYY-MM-DD HH:MM:SS[.ffffff]' -> whole seconds by strftime('%s'), the fraction as text padded to six
-    # digits: exact, where julianday() would round to the millisecond.
+def _to_micros(col: str, whole_seconds: str) -> str:
+    # SQLAlchemy's text is 'YYYY-MM-DD HH:MM:SS.ffffff' (26 characters): whole seconds of the first 19, the
+    # last six digits as the microseconds, exactly (julianday() would round to the millisecond). Any other
+    # text (fewer digits, none) pads its fraction to six. Function calls are most of the cost on a big file.
+    seconds = whole_seconds.format(f"substr({col}, 1, 19)")
     return (
-        f"CASE WHEN typeof({col}) = 'text' THEN CAST(strftime('%s', substr({col}, 1, 19)) AS INTEGER) * 1000000 "
-        f"+ CAST(substr(substr({col}, 21) || '000000', 1, 6) AS INTEGER) ELSE {col} END"
+        f"CASE WHEN typeof({col}) != 'text' THEN {col} "
+        f"WHEN length({col}) = 26 THEN {seconds} * 1000000 + substr({col}, 21) "
+        f"ELSE {seconds} * 1000000 + CAST(substr(substr({col}, 21) || '000000', 1, 6) AS INTEGER) END"
     )
 
 
-def _to_text(col: str) -> str:
-    # Back to SQLAlchemy's own text for a DateTime on SQLite.
+def _to_text(col: str, _: str) -> str:
+    # Back to SQLAlchemy's own text for a DateTime on SQLite (the 1000000 + keeps the fraction's zeros).
     return (
-        f"CASE WHEN typeof({col}) = 'integer' THEN strftime('%Y-%m-%d %H:%M:%S', {col} / 1000000, 'unixepoch') "
-        f"|| printf('.%06d', {col} % 1000000) ELSE {col} END"
+        f"CASE WHEN typeof({col}) = 'integer' THEN datetime({col} / 1000000, 'unixepoch') || '.' || "
+        f"substr({col} % 1000000 + 1000000, 2) ELSE {col} END"
     )
 
 
@@ -43,10 +47,15 @@ def _quoted(name: str) -> str:
     return f'"{name}"'
 
 
-def _rewrite(conn: Connection, convert: Callable[[str], str]) -> None:
+def _rewrite(conn: Connection, convert: Callable[[str, str], str]) -> None:
     """One UPDATE per table over all its time columns. The indexes over them are dropped first and built
     again after: one sort per index instead of a delete and an insert per row (several times faster on a
     big file)."""
+    # unixepoch() (SQLite 3.38) is twice as fast as strftime('%s'), which older libraries fall back to.
+    version = tuple(
+        int(n) for n in str(conn.exec_driver_sql("SELECT sqlite_version()").scalar_one()).split(".")
+    )
+    whole = "unixepoch({})" if version >= (3, 38) else "CAST(strftime('%s', {}) AS INTEGER)"
     columns: dict[str, list[str]] = {}
     for table, column in conn.exec_driver_sql(TIME_COLUMNS):
         columns.setdefault(table, []).append(column)
@@ -59,19 +68,28 @@ def _rewrite(conn: Connection, convert: Callable[[str], str]) -> None:
         ).all()
         for name, _ in indexes:
             conn.exec_driver_sql(f'DROP INDEX "{name}"')
-        sets = ", ".join(f"{_quoted(c)} = {convert(_quoted(c))}" for c in cols)
+        sets = ", ".join(f"{_quoted(c)} = {convert(_quoted(c), whole)}" for c in cols)
         conn.exec_driver_sql(f'UPDATE "{table}" SET {sets}')
         for _, sql in indexes:
             conn.exec_driver_sql(sql)
 
 
-def upgrade() -> None:
+def _on_sqlite(convert: Callable[[str, str], str]) -> None:
     conn = op.get_bind()
-    if conn.dialect.name == "sqlite":
-        _rewrite(conn, _to_micros)
+    if conn.dialect.name != "sqlite":
+        return
+    # A page cache big enough for the index builds' sorts (the connection's own is 16 MB), given back after.
+    cache = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{REWRITE_CACHE_KIB}")
+    try:
+        _rewrite(conn, convert)
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size={int(cache)}")
+
+
+def upgrade() -> None:
+    _on_sqlite(_to_micros)
 
 
 def downgrade() -> None:
-    conn = op.get_bind()
-    if conn.dialect.name == "sqlite":
-        _rewrite(conn, _to_text)
+    _on_sqlite(_to_text)
