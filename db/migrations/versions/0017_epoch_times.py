@@ -15,7 +15,6 @@ down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-REWRITE_CACHE_KIB = 256 * 1024
 # Every column SQLAlchemy declared DATETIME is a time column (the models map every datetime to one type).
 TIME_COLUMNS = (
     "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p "
@@ -76,15 +75,8 @@ def _rewrite(conn: Connection, convert: Callable[[str, str], str]) -> None:
 
 def _on_sqlite(convert: Callable[[str, str], str]) -> None:
     conn = op.get_bind()
-    if conn.dialect.name != "sqlite":
-        return
-    # A page cache big enough for the index builds' sorts (the connection's own is 16 MB), given back after.
-    cache = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
-    conn.exec_driver_sql(f"PRAGMA cache_size=-{REWRITE_CACHE_KIB}")
-    try:
+    if conn.dialect.name == "sqlite":
         _rewrite(conn, convert)
-    finally:
-        conn.exec_driver_sql(f"PRAGMA cache_size={int(cache)}")
 
 
 def upgrade() -> None:
