@@ -10,17 +10,21 @@ import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from db.domain.clientclock import DEFAULT_FUTURE_SECONDS, DEFAULT_PAST_SECONDS, SkewWindow
 from db.domain.pricing import DEFAULT_PRICES, Price, load_prices
-from db.lifecycle.retention import Policy as RetentionPolicy
 from db.write.redact import SECRET_KEYS, RedactError, with_keys
 from db.write.redact import parse as parse_redact
 from db.write.redact import parse_rules as parse_redact_rules
+
+if (
+    TYPE_CHECKING
+):  # retention imports the analytics (pandas): a CLI command that prunes nothing never loads it
+    from db.lifecycle.retention import Policy as RetentionPolicy
 
 ENV_PREFIX = "TASKLENS_"
 # The Celery source's own redaction setting before TASKLENS_REDACT covered it: read, added, warned about.
@@ -351,6 +355,8 @@ class Settings(BaseSettings):
 
     def retention(self) -> RetentionPolicy:
         """What retention prunes (db/lifecycle/retention.py), from the TASKLENS_*RETAIN* settings."""
+        from db.lifecycle.retention import Policy as RetentionPolicy
+
         return RetentionPolicy(
             tasks_days=self.retain_days or None,
             events_days=self.compact_events_days or None,

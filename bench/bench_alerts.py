@@ -145,14 +145,15 @@ def delivery(tasks: int, stuck_after: float, kind: str = "sqlite") -> None:
     print(table(["path", "n", "p50 s", "p95 s", "max s"], rows))
 
 
+# SQLite keeps a time as integer microseconds since 1970 (db/core/timecol.py).
 SYNTHETIC_TASKS = """
 INSERT INTO tasks (id, title, kind, payload, status, priority, tags, created_by, attempt, max_attempts,
     current_iteration, progress, cancel_requested, available_at, created_at, started_at, completed_at,
     last_updated_at, last_activity_at, update_count, invocation_count, activity_count, input_tokens,
     output_tokens, cache_read_tokens, cost_usd)
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count),
-t(i, at) AS (SELECT i, strftime('%Y-%m-%d %H:%M:%f', 'now',
-                                 '-' || ((:count - i) * 7776 / (:count / 1000)) || ' seconds') FROM n)
+t(i, at) AS (SELECT i, CAST(((julianday('now') - 2440587.5) * 86400 - (:count - i) * 7776 / (:count / 1000))
+                            * 1000000 AS INTEGER) FROM n)
 SELECT i, 'synthetic ' || i, CASE i % 3 WHEN 0 THEN 'demo' WHEN 1 THEN 'command' ELSE 'python' END, '{}',
        CASE WHEN i % 12 = 0 THEN 'failed' WHEN i % 50 = 0 THEN 'cancelled' ELSE 'completed' END, 0,
        CASE WHEN i % 10 = 0 THEN '["research"]' ELSE '[]' END, 'bench', 1, 1, 1, 1.0, 0, at, at, at, at, at, at,

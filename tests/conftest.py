@@ -24,6 +24,7 @@ from dashboard.bridge import ChangeFeed
 from dashboard.services import Services
 from db.core.engine import Database, open_database
 from db.core.migrate import upgrade
+from db.core.timecol import to_micros
 from db.live.changefeed import Hub
 from db.write.recorder import Recorder
 from tests.alert_support import reset_alerts
@@ -73,7 +74,7 @@ def _sqlite_template() -> Path:
 def sqlite_file(path: Path) -> str:
     """A fresh, migrated SQLite database at `path`; its URL."""
     shutil.copyfile(_sqlite_template(), path)
-    now = datetime.now(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    now = to_micros(datetime.now(UTC).replace(tzinfo=None))  # as a time column holds it (db/core/timecol.py)
     with closing(sqlite3.connect(path)) as conn, conn:
         for statement in _RESTAMP:
             conn.execute(statement, {"now": now})

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 
 from config import Settings
 from db.alerts import outbox as alert_outbox
@@ -17,6 +17,7 @@ from db.alerts.store import acknowledge
 from db.control import leases
 from db.core.engine import Database
 from db.core.models import Alert, AlertNotification, TaskEvent
+from db.core.timecol import UtcDateTime
 from db.core.timeutil import utcnow
 from db.domain.ops import TaskSpec, Transition
 from db.domain.states import EventType, TaskKind, TaskStatus
@@ -374,7 +375,12 @@ def test_email_channel_through_a_real_smtp_server(rec: Recorder) -> None:
         loops = AlertLoops(settings, rec, Hub(), "w-mail")
         assert loops.deliver_due() == 0  # due at `now`, two seconds ahead: not yet
         with rec.db.write_engine.begin() as conn:
-            conn.execute(text("UPDATE alert_notifications SET next_attempt_at = :t"), {"t": utcnow()})
+            conn.execute(
+                text("UPDATE alert_notifications SET next_attempt_at = :t").bindparams(
+                    bindparam("t", type_=UtcDateTime())
+                ),
+                {"t": utcnow()},
+            )
         assert loops.deliver_due() == 1
     finally:
         controller.stop()

@@ -7,13 +7,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import bindparam, text, update
 
 from config import Settings
 from db.alerts.conditions import queue_depth, workers_offline
 from db.alerts.rules import create_rule, list_rules
 from db.analytics import budgets
 from db.core.models import Worker
+from db.core.timecol import UtcDateTime
 from db.core.timeutil import utcnow
 from db.domain.ops import InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
 from db.domain.states import TaskKind, TaskStatus
@@ -178,7 +179,9 @@ def _calls(
     start = utcnow() - timedelta(seconds=seconds_ago)
     with rec.db.write_engine.begin() as conn:
         conn.execute(
-            text("UPDATE invocations SET started_at = :s, completed_at = :e WHERE task_id = :t"),
+            text("UPDATE invocations SET started_at = :s, completed_at = :e WHERE task_id = :t").bindparams(
+                bindparam("s", type_=UtcDateTime()), bindparam("e", type_=UtcDateTime())
+            ),
             {"s": start, "e": start + timedelta(seconds=duration), "t": task_id},
         )
 

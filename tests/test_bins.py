@@ -15,12 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import DateTime, Float, Integer, literal, select, union_all
+from sqlalchemy import Float, Integer, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from db.analytics import bins
 from db.core.engine import Database
 from db.core.sqlfuncs import seconds_between
+from db.core.timecol import UtcDateTime
 
 EDGES = bins.EDGES
 LAST = bins.LAST_BIN
@@ -66,7 +67,7 @@ def test_bin_of_by_hand() -> None:
 def binned(s: Session, rows: list[tuple[Any, ...]], value: Callable[..., Any]) -> dict[int, int]:
     """{n: bin} of `value(*columns)` over rows (n, …) sent as a UNION ALL of one-row selects, in chunks
     (SQLite allows 500 terms in a compound select; it has no VALUES … AS t(a, b))."""
-    types: dict[type, Any] = {datetime: DateTime(), float: Float(), int: Integer()}
+    types: dict[type, Any] = {datetime: UtcDateTime(), float: Float(), int: Integer()}
     got: dict[int, int] = {}
     for at in range(0, len(rows), 200):
         one = [
@@ -98,9 +99,9 @@ def test_sql_bin_index_of_a_literal(db: Database) -> None:
 
 def test_durations_between_timestamps_bin_like_bin_of(db: Database) -> None:
     """The rollups bin seconds_between(started_at, completed_at). A run of exactly 60 s must land in the bin
-    60 s opens (display "1m–2m"), and one a tick shorter in the bin below: a microsecond on PostgreSQL, a
-    millisecond on SQLite, whose time functions keep milliseconds."""
-    tick = 1e-3 if db.is_sqlite else 1e-6
+    60 s opens (display "1m–2m"), and one a microsecond shorter in the bin below, on both databases (SQLite
+    keeps integer microseconds, db/core/timecol.py)."""
+    tick = 1e-6
     start = datetime(2026, 3, 10, 7, 0, 10)
     wanted = [edge for edge in EDGES if edge >= 0.01]
     wanted += [edge - tick for edge in wanted]

@@ -9,13 +9,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 from app import main
 from config import Settings
 from db.access import audit
 from db.analytics import rollups
 from db.core.engine import Database, open_database
+from db.core.timecol import UtcDateTime
 from db.core.timeutil import utcnow
 from db.live.changefeed import Hub
 from db.write.recorder import Recorder
@@ -110,7 +111,7 @@ def test_cli_archive_import_and_restore(
                             + ("" if t == "tasks" else "task_id IN (SELECT id FROM tasks WHERE ")
                             + "status IN ('completed','failed','cancelled','timed_out') AND last_updated_at < :c"
                             + ("" if t == "tasks" else ")")
-                        ),
+                        ).bindparams(bindparam("c", type_=UtcDateTime())),
                         {"c": cutoff},
                     ).scalar_one()
                 )

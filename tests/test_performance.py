@@ -31,7 +31,7 @@ R = TypeVar("R")
 
 
 def approx(value: float) -> object:
-    """SQLite computes durations from julianday() doubles: exact to about 10 µs, not to the last bit."""
+    """Durations in float seconds (on SQLite a difference of integer microseconds over 1e6): not to the last bit."""
     return pytest.approx(value, abs=1e-3)
 
 
@@ -170,8 +170,8 @@ def test_kpis_estimated_from_histograms(db: Database, work: dict[str, int]) -> N
         assert k.cycle.estimated and k.queue_wait.estimated and k.processing.estimated
         assert k.cycle.avg == approx(4247.5 / 4) and k.queue_wait.avg == approx(110 / 6)
         # A lone value in a bin reads back as the bin's geometric middle: 71 s lies in [63, 80), 420 s in
-        # [400, 500) and 61 s in [60, 63). (50 s, 10 s and 30 s are bin edges, which SQLite's julianday()
-        # arithmetic may put a few µs either side of.)
+        # [400, 500) and 61 s in [60, 63). (50 s, 10 s and 30 s are bin edges: checked within a bin's
+        # width below.)
         assert k.cycle.p50 == pytest.approx((63 * 80) ** 0.5, rel=1e-6)
         assert k.cycle.p95 == pytest.approx((400 * 500) ** 0.5, rel=1e-6)
         assert k.processing.p95 == pytest.approx((60 * 63) ** 0.5, rel=1e-6)

@@ -11,12 +11,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from db.analytics import agents, costs, performance, rollups, volume
 from db.core.engine import Database
 from db.core.models import Invocation, Task
+from db.core.timecol import UtcDateTime
 from db.core.timeutil import utcnow
 from db.lifecycle import archive, horizon, retention
 from db.read import search
@@ -214,7 +215,7 @@ def test_compaction_keeps_transitions_and_event_counts(history: Database) -> Non
             text(
                 "SELECT count(*) FROM task_events e JOIN tasks t ON t.id = e.task_id WHERE t.last_updated_at < :c "
                 "AND e.type NOT IN ('task.created', 'task.transition', 'task.described')"
-            ),
+            ).bindparams(bindparam("c", type_=UtcDateTime())),
             {"c": edge},
         )
         assert old_derived == 0

@@ -19,9 +19,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, bindparam, text
+from sqlalchemy import Connection, bindparam, text
 
 from db.core.engine import Database
+from db.core.timecol import UtcDateTime, from_micros, to_micros
 from db.core.timeutil import to_naive_utc, utcnow
 from worker.simulation import (
     CREATORS,
@@ -201,10 +202,12 @@ class _Simulator:
     """One random stream turned into finished tasks shaped like the live demo agent's (worker/handlers/demo.py
     via worker/runner.py). Times are float seconds after `origin` (a midnight) until a row is emitted."""
 
-    def __init__(self, seed: int, now: datetime, days: int, first: int) -> None:
+    def __init__(self, seed: int, now: datetime, days: int, first: int, as_text: bool) -> None:
         self.rng = random.Random(seed)
         start = now - timedelta(days=days)
         self.origin = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        self.origin_us = to_micros(self.origin)
+        self.as_text = as_text
         self.start = (start - self.origin).total_seconds()
         self.end = (now - self.origin).total_seconds()
         self.tid = self.run = first  # invocation ids: unique per run, ascending so the key is appended to
@@ -215,9 +218,12 @@ class _Simulator:
         self.msg_json: dict[str, str] = {}
         self.tags_json: dict[tuple[str, ...], str] = {}
 
-    def fmt(self, t: float) -> str:
-        """The text SQLAlchemy stores for a DateTime on SQLite; PostgreSQL parses the same under COPY."""
+    def fmt(self, t: float) -> str | int:
+        """What a time column holds (db/core/timecol.py): integer microseconds on SQLite; for PostgreSQL's COPY
+        the timestamp's text."""
         us = int(t * 1_000_000)
+        if not self.as_text:
+            return self.origin_us + us
         minute, us = divmod(us, 60_000_000)
         prefix = self.minutes.get(minute)
         if prefix is None:
@@ -265,7 +271,7 @@ class _Simulator:
         r = rnd()
         kind = "demo" if r < 0.8 else "command" if r < 0.92 else "python"
         if kind == "demo":
-            payload = f'{{"speed": 1.0, "seed": {rng.getrandbits(31)}}}'
+            payload = f'{{"speed":1.0,"seed":{rng.getrandbits(31)}}}'
             timeout: float | None = 120.0  # what live demo tasks get (worker/demo_workload.py)
         else:
             payload = _j(
@@ -299,7 +305,7 @@ class _Simulator:
                 None,
                 "queued",
                 creator,
-                (f'{{"kind": "{kind}", "title": {self.title_json[title]}, "priority": {priority}}}'),
+                (f'{{"kind":"{kind}","title":{self.title_json[title]},"priority":{priority}}}'),
                 created,
             )
         ]
@@ -317,7 +323,7 @@ class _Simulator:
                     "queued",
                     "cancelled",
                     creator,
-                    '{"attempt": 1, "reason": "cancelled", "error": "cancelled before start"}',
+                    '{"attempt":1,"reason":"cancelled","error":"cancelled before start"}',
                     t,
                 )
             )
@@ -333,7 +339,7 @@ class _Simulator:
                         early,
                         "queued",
                         f"worker:{worker}",
-                        '{"attempt": 2, "reason": "retry"}',
+                        '{"attempt":2,"reason":"retry"}',
                         t,
                     )
                 )
@@ -347,7 +353,7 @@ class _Simulator:
         fmt = self.fmt
         ev = c.task_events
         # Every timestamp of the task's rows is also some event's `at`: format each distinct one once.
-        when: dict[float, str] = {}
+        when: dict[float, str | int] = {}
         for typ, frm, to, actor, pl, at in evs:
             s = when.get(at)
             if s is None:
@@ -374,8 +380,8 @@ class _Simulator:
         if outcome == "completed":
             progress = 100.0
             result = (
-                f'{{"iterations": {max_iter}, "tokens": {tin + tout}, "cost_usd": {round(tcost, 6)!r}, '
-                f'"summary": "goal met"}}'
+                f'{{"iterations":{max_iter},"tokens":{tin + tout},"cost_usd":{round(tcost, 6)!r},'
+                f'"summary":"goal met"}}'
             )
         c.tasks += (
             tid,
@@ -432,7 +438,7 @@ class _Simulator:
                 "queued",
                 "running",
                 actor,
-                f'{{"attempt": {attempt}, "worker_id": "{worker}"}}',
+                f'{{"attempt":{attempt},"worker_id":"{worker}"}}',
                 t,
             )
         )
@@ -467,8 +473,8 @@ class _Simulator:
                         None,
                         actor,
                         (
-                            f'{{"iteration": {iteration}, "max_iterations": {max_iter}, "percent": {progress!r}, '
-                            f'"message": "{progress_msg}"}}'
+                            f'{{"iteration":{iteration},"max_iterations":{max_iter},"percent":{progress!r},'
+                            f'"message":"{progress_msg}"}}'
                         ),
                         t,
                     )
@@ -487,8 +493,8 @@ class _Simulator:
                     None,
                     actor,
                     (
-                        f'{{"invocation_id": "{inv_id}", "role": {self.role_json[role]}, "provider": '
-                        f'"{call.provider}", "model": "{call.model}", "iteration": {iteration}}}'
+                        f'{{"invocation_id":"{inv_id}","role":{self.role_json[role]},"provider":'
+                        f'"{call.provider}","model":"{call.model}","iteration":{iteration}}}'
                     ),
                     t,
                 )
@@ -507,8 +513,8 @@ class _Simulator:
                             None,
                             actor,
                             (
-                                f'{{"type": "tool_exec", "message": {mj}, "invocation_id": "{inv_id}", '
-                                '"stream": null}'
+                                f'{{"type":"tool_exec","message":{mj},"invocation_id":"{inv_id}",'
+                                '"stream":null}'
                             ),
                             at,
                         )
@@ -543,7 +549,7 @@ class _Simulator:
                         None,
                         None,
                         actor,
-                        f'{{"invocation_id": "{inv_id}", "error": "timeout"}}',
+                        f'{{"invocation_id":"{inv_id}","error":"timeout"}}',
                         t,
                     )
                 )
@@ -577,9 +583,9 @@ class _Simulator:
                     None,
                     actor,
                     (
-                        f'{{"model": "{call.model}", "input_tokens": {call.input_tokens}, "output_tokens": '
-                        f'{call.output_tokens}, "cache_read_tokens": {call.cache_read_tokens}, "cost_usd": '
-                        f'{call.cost_usd!r}, "invocation_id": "{inv_id}"}}'
+                        f'{{"model":"{call.model}","input_tokens":{call.input_tokens},"output_tokens":'
+                        f'{call.output_tokens},"cache_read_tokens":{call.cache_read_tokens},"cost_usd":'
+                        f'{call.cost_usd!r},"invocation_id":"{inv_id}"}}'
                     ),
                     t,
                 )
@@ -591,7 +597,7 @@ class _Simulator:
                         None,
                         None,
                         actor,
-                        f'{{"invocation_id": "{inv_id}", "error": {_j(error)}}}',
+                        f'{{"invocation_id":"{inv_id}","error":{_j(error)}}}',
                         t,
                     )
                 )
@@ -602,7 +608,7 @@ class _Simulator:
                         None,
                         None,
                         actor,
-                        f'{{"invocation_id": "{inv_id}", "error": null}}',
+                        f'{{"invocation_id":"{inv_id}","error":null}}',
                         t,
                     )
                 )
@@ -627,9 +633,11 @@ class _Simulator:
         return t, worker, cur_iter, progress, progress_msg, started, reason, error
 
 
-def _chunks(count: int, days: int, seed: int, now: datetime, chunk: int, first: int) -> Iterator[_Chunk]:
+def _chunks(
+    count: int, days: int, seed: int, now: datetime, chunk: int, first: int, as_text: bool
+) -> Iterator[_Chunk]:
     """The whole history as a stream of chunks; the same arguments always give the same rows."""
-    sim = _Simulator(seed, now, days, first)
+    sim = _Simulator(seed, now, days, first, as_text)
     times = sim.created_times(count)
     left = count
     while left > 0:
@@ -640,7 +648,7 @@ def _chunks(count: int, days: int, seed: int, now: datetime, chunk: int, first: 
         if not n:
             return
         for tally in c.outcomes.values():
-            tally[2] = sim.fmt(min(tally[2], sim.end))
+            tally[2] = from_micros(sim.origin_us + int(min(tally[2], sim.end) * 1_000_000))
         left -= n
         yield c
 
@@ -651,7 +659,13 @@ def _produce() -> None:
     a = json.loads(sys.argv[1])
     with os.fdopen(a["fd"], "wb") as out:
         for c in _chunks(
-            a["count"], a["days"], a["seed"], datetime.fromisoformat(a["now"]), a["chunk"], a["first"]
+            a["count"],
+            a["days"],
+            a["seed"],
+            datetime.fromisoformat(a["now"]),
+            a["chunk"],
+            a["first"],
+            a["as_text"],
         ):
             buf = io.BytesIO()
             pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
@@ -664,13 +678,13 @@ def _produce() -> None:
 
 @contextmanager
 def _chunk_source(
-    count: int, days: int, seed: int, now: datetime, chunk: int, first: int
+    count: int, days: int, seed: int, now: datetime, chunk: int, first: int, as_text: bool
 ) -> Iterator[Iterator[_Chunk]]:
     """The chunks, built in a child process when there is more than one: generating the rows costs about as
     much CPU as inserting them, so a second core can do it meanwhile. Pickle is safe here: the bytes come
     from our own child over a private pipe."""
     if count <= chunk or os.name != "posix":
-        yield _chunks(count, days, seed, now, chunk, first)
+        yield _chunks(count, days, seed, now, chunk, first, as_text)
         return
     read_fd, write_fd = os.pipe()
     env = dict(os.environ)
@@ -684,6 +698,7 @@ def _chunk_source(
         "now": now.isoformat(),
         "chunk": chunk,
         "first": first,
+        "as_text": as_text,
     }
     try:
         proc = subprocess.Popen(
@@ -739,7 +754,7 @@ def generate_history(
     with db.read_engine.connect() as conn:  # a guess for numbering; re-checked inside each write
         first = _next_task_id(conn)
     done = events = invocations = activity = 0
-    with _chunk_source(count, days, seed, now, chunk, first) as chunks:
+    with _chunk_source(count, days, seed, now, chunk, first, db.is_postgres) as chunks:
         for c in chunks:
             with db.write_engine.begin() as conn:
                 if db.is_postgres:
@@ -799,17 +814,17 @@ def _write(conn: Connection, postgres: bool, c: _Chunk) -> None:
         cur.close()
 
 
-# Typed binds so that SQLite gets SQLAlchemy's datetime text, like every other row.
+# Typed binds so that SQLite gets the integer microseconds of every other row (db/core/timecol.py).
 INSERT_WORKER = text(
     "INSERT INTO workers (id, name, host, pid, status, concurrency, running_count, started_at, "
     "last_seen_at, stopped_at, tasks_completed, tasks_failed) "
     "VALUES (:id, :name, :host, :pid, 'offline', 4, 0, :t, :t, :t, 0, 0) ON CONFLICT (id) DO NOTHING"
-).bindparams(bindparam("t", type_=DateTime()))
+).bindparams(bindparam("t", type_=UtcDateTime()))
 TALLY_WORKER = text(
     "UPDATE workers SET tasks_completed = tasks_completed + :c, tasks_failed = tasks_failed + :f, "
     "last_seen_at = CASE WHEN last_seen_at < :t THEN :t ELSE last_seen_at END, "
     "stopped_at = CASE WHEN stopped_at < :t THEN :t ELSE stopped_at END WHERE id = :id"
-).bindparams(bindparam("t", type_=DateTime()))
+).bindparams(bindparam("t", type_=UtcDateTime()))
 
 
 def _ensure_workers(db: Database, since: datetime) -> None:
@@ -825,6 +840,4 @@ def _ensure_workers(db: Database, since: datetime) -> None:
 def _tally_workers(conn: Connection, c: _Chunk) -> None:
     """What the recorder counts per finished run (tasks_completed / tasks_failed), once per chunk."""
     for worker_id, (completed, failed, last) in c.outcomes.items():
-        conn.execute(
-            TALLY_WORKER, {"c": completed, "f": failed, "t": datetime.fromisoformat(last), "id": worker_id}
-        )
+        conn.execute(TALLY_WORKER, {"c": completed, "f": failed, "t": last, "id": worker_id})

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import DateTime, Engine, case, func, literal, select, text, union_all
+from sqlalchemy import Engine, case, func, literal, select, text, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
@@ -24,6 +24,7 @@ from db.core.engine import Database
 from db.core.frames import to_frame
 from db.core.models import EventsHourly, Task, TaskEvent, WriteStat
 from db.core.sqlfuncs import bucket, epoch
+from db.core.timecol import UtcDateTime
 from db.core.writestats import CommitStats, percentile
 from db.domain.states import TaskStatus
 from db.read.scope import DIMENSIONS, Scope
@@ -69,7 +70,7 @@ def _raw_writes(session: Session, scope: Scope, unit: str) -> list[Any]:
     # SQLite allows at most 500 terms in one compound SELECT (a 400-day range has 401 days).
     for part in range(0, len(slices), COMPOUND_LIMIT):
         counts = [
-            select(literal(b, DateTime()).label("bucket"), func.count().label("events")).where(
+            select(literal(b, UtcDateTime()).label("bucket"), func.count().label("events")).where(
                 E.at >= lo, E.at < hi
             )
             for b, lo, hi in slices[part : part + COMPOUND_LIMIT]

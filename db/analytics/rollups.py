@@ -15,6 +15,7 @@ from db.analytics import rollup_spec, rollup_tables
 from db.analytics.rollup_tables import Window
 from db.core.models import Invocation, JobLease, Task, TaskEvent
 from db.core.sqlfuncs import hour_floor, minute_floor
+from db.core.timecol import as_datetime
 from db.domain.states import TERMINAL, EventType
 from db.lifecycle import horizon
 
@@ -132,10 +133,6 @@ def _in_chunks(ids: list[int], size: int = 500) -> list[list[int]]:
     return [ids[n : n + size] for n in range(0, len(ids), size)]
 
 
-def _as_hour(value: object) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
 def touched_hours(session: Session, since: datetime, before: datetime) -> set[datetime]:
     """Hours before `before` whose rollup rows a change stamped at or after `since` may have made stale: the
     creation, end and call hours of every task updated since then, and the hour a retried task had ended in
@@ -165,7 +162,7 @@ def touched_hours(session: Session, since: datetime, before: datetime) -> set[da
     for ids in _in_chunks(changed):
         found.update(
             map(
-                _as_hour,
+                as_datetime,
                 session.scalars(select(hour_floor(I.started_at)).where(I.task_id.in_(ids)).distinct()),
             )
         )
@@ -173,7 +170,7 @@ def touched_hours(session: Session, since: datetime, before: datetime) -> set[da
         ends = select(hour_floor(E.at)).where(
             E.task_id.in_(ids), E.type == EventType.TRANSITION.value, E.to_status.in_(terminal)
         )
-        found.update(map(_as_hour, session.scalars(ends.distinct())))
+        found.update(map(as_datetime, session.scalars(ends.distinct())))
     return {h for h in found if h < before}
 
 
@@ -260,7 +257,7 @@ def touched_minutes(session: Session, since: datetime, after: datetime) -> set[d
             found.add(floor_minute(created))
     for ids in _in_chunks(changed):
         minutes = select(minute_floor(I.started_at)).where(I.task_id.in_(ids), I.started_at >= after)
-        found.update(map(_as_hour, session.scalars(minutes.distinct())))
+        found.update(map(as_datetime, session.scalars(minutes.distinct())))
     return found
 
 

@@ -9,7 +9,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -22,13 +21,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from db.core.timecol import UtcDateTime
+
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY (its rowid); PostgreSQL gets BIGINT.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
     # SQLAlchemy reads this class attribute once, when mapping; it is never mutated.
-    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, datetime: DateTime()}  # noqa: RUF012
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, datetime: UtcDateTime()}  # noqa: RUF012
 
 
 SCHEDULED = text("schedule_id IS NOT NULL")

@@ -1,15 +1,18 @@
 """Data layer: the SQL expressions that SQLite and PostgreSQL spell differently (epoch seconds, time buckets,
 weekday and hour of day, the first word of a text, a full-text match over calls' messages), as SQLAlchemy
-constructs compiled per dialect, so query modules stay dialect-free."""
+constructs compiled per dialect, so query modules stay dialect-free. On SQLite a time column holds integer
+microseconds since 1970 (db/core/timecol.py), so its functions are integer arithmetic."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Float, Integer, String, and_, case, func, literal
+from sqlalchemy import Boolean, Float, Integer, String, and_, case, func, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+from db.core.timecol import MICROS, UNIT_MICROS, UtcDateTime
 
 
 def fts5_match(terms: Sequence[str]) -> str:
@@ -18,7 +21,7 @@ def fts5_match(terms: Sequence[str]) -> str:
     return " AND ".join('"' + t.replace('"', "") + '"' for t in terms)
 
 
-SQLITE_PREFIX = {"minute": (16, ":00"), "hour": (13, ":00:00"), "day": (10, " 00:00:00")}
+DAY = UNIT_MICROS["day"]
 PG_BUCKETS = {
     "minute": "YYYY-MM-DD HH24:MI:00",
     "hour": "YYYY-MM-DD HH24:00:00",
@@ -36,7 +39,7 @@ class epoch(FunctionElement[float]):
 @compiles(epoch, "sqlite")
 def _epoch_sqlite(element: epoch, compiler: Any, **kw: Any) -> str:
     (arg,) = element.clauses
-    return f"((julianday({compiler.process(arg, **kw)}) - 2440587.5) * 86400.0)"
+    return f"(({compiler.process(arg, **kw)}) / {MICROS}.0)"
 
 
 @compiles(epoch, "postgresql")
@@ -56,10 +59,11 @@ class iso_utc(FunctionElement[str]):
 @compiles(iso_utc, "sqlite")
 def _iso_sqlite(element: iso_utc, compiler: Any, **kw: Any) -> str:
     (arg,) = element.clauses
-    # SQLAlchemy stores a DateTime as 'YYYY-MM-DD HH:MM:SS.ffffff', so slicing the text gives the ISO form
-    # (a NULL stays NULL): several times cheaper than strftime, which parses every value.
+    # A time column holds integer microseconds (db/core/timecol.py). Whole milliseconds as a double go through
+    # SQLite's 'unixepoch' exactly (it rounds to the millisecond, and there is nothing left to round), so %f
+    # shows them truncated, as PostgreSQL's MS does. No text is parsed; a NULL stays NULL.
     col = compiler.process(arg, **kw)
-    return f"(substr({col}, 1, 10) || 'T' || substr({col}, 12, 12) || 'Z')"
+    return f"strftime('%Y-%m-%dT%H:%M:%fZ', ({col}) / 1000 / 1000.0, 'unixepoch')"
 
 
 @compiles(iso_utc, "postgresql")
@@ -69,9 +73,8 @@ def _iso_pg(element: iso_utc, compiler: Any, **kw: Any) -> str:
 
 
 class seconds_between(FunctionElement[float]):
-    """end - start in seconds. On SQLite the difference of two julian days is rounded to the millisecond (all
-    SQLite keeps of a time): the doubles carry ~4e-5 s of noise at today's dates, enough to put a run of
-    exactly 60 s below the 60 s bin edge."""
+    """end - start in seconds, exact to the microsecond on both (on SQLite a difference of two integers, so
+    a run of exactly 60 s lands on the 60 s bin edge, not below it)."""
 
     type = Float()
     inherit_cache = True
@@ -83,7 +86,7 @@ class seconds_between(FunctionElement[float]):
 @compiles(seconds_between, "sqlite")
 def _seconds_between_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
     start, end = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"round((julianday({end}) - julianday({start})) * 86400.0, 3)"
+    return f"((({end}) - ({start})) / {MICROS}.0)"
 
 
 @compiles(seconds_between, "postgresql")
@@ -144,15 +147,15 @@ def bucket(column: ColumnElement[Any], unit: str) -> _Bucket:
 @compiles(_Bucket, "sqlite")
 def _bucket_sqlite(element: _Bucket, compiler: Any, **kw: Any) -> str:
     (arg,) = element.clauses
-    col = compiler.process(arg, **kw)
-    if element.unit == "week":  # back 6 days, then forward to a Monday: the Monday of the row's week
-        return f"strftime('%Y-%m-%d 00:00:00', {col}, '-6 days', 'weekday 1')"
+    col = f"({compiler.process(arg, **kw)})"
     if element.unit == "month":
-        return f"strftime('%Y-%m-01 00:00:00', {col})"
-    # SQLAlchemy stores a DateTime as 'YYYY-MM-DD HH:MM:SS.ffffff' text, so a prefix is the bucket: three
-    # times cheaper than strftime, which parses every row's date (70 ms for 70,000 rollup rows).
-    keep, tail = SQLITE_PREFIX[element.unit]
-    return f"(substr({col}, 1, {keep}) || '{tail}')"
+        return f"strftime('%Y-%m-01 00:00:00', {col} / {MICROS}, 'unixepoch')"
+    if element.unit == "week":  # 1970-01-01 was a Thursday (3 days after a Monday)
+        days = f"({col} / {DAY})"
+        return f"datetime(({days} - ({days} + 3) % 7) * 86400, 'unixepoch')"
+    # The bucket's start by integer division, then one format: no date text is parsed per row.
+    width = UNIT_MICROS[element.unit]
+    return f"datetime({col} / {width} * {width // MICROS}, 'unixepoch')"
 
 
 @compiles(_Bucket, "postgresql")
@@ -165,10 +168,10 @@ def _bucket_pg(element: _Bucket, compiler: Any, **kw: Any) -> str:
 
 
 class _Floor(FunctionElement[Any]):
-    """The start of a timestamp's hour or day, as a timestamp stored exactly like SQLAlchemy stores DateTime
-    (on SQLite the text must match, microseconds included, or range comparisons go wrong)."""
+    """The start of a timestamp's minute, hour or day, as a timestamp stored exactly like a time column (on
+    SQLite integer microseconds, or range comparisons and the rollups' keys go wrong)."""
 
-    type = DateTime()
+    type = UtcDateTime()
     inherit_cache = True
     unit = "hour"
 
@@ -188,17 +191,11 @@ class minute_floor(_Floor):
     unit = "minute"
 
 
-FLOOR_FORMATS = {
-    "minute": "%Y-%m-%d %H:%M:00.000000",
-    "hour": "%Y-%m-%d %H:00:00.000000",
-    "day": "%Y-%m-%d 00:00:00.000000",
-}
-
-
 @compiles(_Floor, "sqlite")
 def _floor_sqlite(element: _Floor, compiler: Any, **kw: Any) -> str:
     (arg,) = element.clauses
-    return f"strftime('{FLOOR_FORMATS[element.unit]}', {compiler.process(arg, **kw)})"
+    width = UNIT_MICROS[element.unit]
+    return f"(({compiler.process(arg, **kw)}) / {width} * {width})"
 
 
 @compiles(_Floor, "postgresql")
@@ -239,8 +236,8 @@ class first_word(FunctionElement[str]):
 @compiles(weekday, "sqlite")
 def _weekday_sqlite(element: weekday, compiler: Any, **kw: Any) -> str:
     (arg,) = element.clauses
-    # %w counts from Sunday = 0.
-    return f"((CAST(strftime('%w', {compiler.process(arg, **kw)}) AS INTEGER) + 6) % 7)"
+    # Days since 1970, which began on a Thursday (3).
+    return f"((({compiler.process(arg, **kw)}) / {DAY} + 3) % 7)"
 
 
 @compiles(weekday, "postgresql")
@@ -252,7 +249,7 @@ def _weekday_pg(element: weekday, compiler: Any, **kw: Any) -> str:
 @compiles(hour_of_day, "sqlite")
 def _hour_sqlite(element: hour_of_day, compiler: Any, **kw: Any) -> str:
     (arg,) = element.clauses
-    return f"CAST(strftime('%H', {compiler.process(arg, **kw)}) AS INTEGER)"
+    return f"((({compiler.process(arg, **kw)}) / {UNIT_MICROS['hour']}) % 24)"
 
 
 @compiles(hour_of_day, "postgresql")

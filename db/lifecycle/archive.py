@@ -12,10 +12,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Column, DateTime, Table, bindparam, func, insert, select, text
+from sqlalchemy import Column, Table, bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from db.core.models import Activity, IngestedEvent, Invocation, Task, TaskEvent, TaskTag
+from db.core.timecol import UtcDateTime
 from db.domain.states import TERMINAL
 from db.read import search
 from db.write import messages as packing
@@ -56,7 +57,7 @@ def _typed(table: Table, record: dict[str, Any]) -> dict[str, Any]:
         column = cast(Column[Any], table.columns.get(name))
         if column is None:
             continue  # a column of a newer schema than this database's: dropped, not an error
-        if value is not None and isinstance(column.type, DateTime):
+        if value is not None and isinstance(column.type, UtcDateTime):
             value = datetime.fromisoformat(value)
         elif name == "messages" and table is I:
             value = packing.pack(value) if value else None

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, and_, bindparam, exists, select, update
+from sqlalchemy import Integer, String, and_, bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
 from db.alerts import pauses as alert_pauses
 from db.control import limits
+from db.core.timecol import UtcDateTime
 from db.core.timeutil import utcnow
 from db.domain.ops import Transition
 from db.domain.states import EventType, FailureReason, TaskKind, TaskStatus
@@ -182,7 +183,7 @@ def claim_within_limits(
 def _claim_statement(kinds: frozenset[str], only_tags: frozenset[str], skip_tags: frozenset[str]) -> Any:
     """Built once per set of filters: building and cache-keying it per claim cost a tenth of a worker's cycle.
     A worker being drained or stopped (its row's `control`) claims nothing from the commit that said so on."""
-    now = bindparam("now", type_=DateTime())
+    now = bindparam("now", type_=UtcDateTime())
     me = bindparam("worker_id", type_=String())
     conditions = [
         T.c.status == TaskStatus.QUEUED.value,
@@ -213,7 +214,7 @@ def _claim_statement(kinds: frozenset[str], only_tags: frozenset[str], skip_tags
         .values(
             status=TaskStatus.RUNNING.value,
             worker_id=me,
-            lease_expires_at=bindparam("lease_until", type_=DateTime()),
+            lease_expires_at=bindparam("lease_until", type_=UtcDateTime()),
             started_at=now,
             completed_at=None,
             error_message=None,

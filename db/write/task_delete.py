@@ -13,6 +13,7 @@ from db.analytics import rollups
 from db.analytics.rollcut import refreshed_until
 from db.core.models import Invocation, Task, TaskEvent
 from db.core.sqlfuncs import hour_floor
+from db.core.timecol import as_datetime
 from db.domain.states import TERMINAL, TaskStatus
 from db.lifecycle.retention import forget_search
 from db.write.writes import lock_status
@@ -61,12 +62,8 @@ def _counted_hours(session: Session, task_id: int) -> set[datetime]:
     found = {rollups.floor_hour(at) for at in row if at is not None}
     for column, table in ((E.c.at, E), (I.c.started_at, I)):
         query = select(hour_floor(column)).where(table.c.task_id == task_id).distinct()
-        found.update(_as_datetime(v) for v in session.scalars(query))
+        found.update(as_datetime(v) for v in session.scalars(query))
     return found
-
-
-def _as_datetime(value: object) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 def _windows(starts: list[datetime], step: timedelta) -> list[tuple[datetime, datetime]]:

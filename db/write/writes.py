@@ -13,7 +13,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
-    DateTime,
     String,
     Table,
     Text,
@@ -29,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from db.core.models import Activity, Invocation, Task, TaskEvent, TaskTag, Worker
+from db.core.timecol import UtcDateTime
 from db.core.timeutil import utcnow
 from db.domain.ops import (
     EVENT_MESSAGE_PREVIEW,
@@ -344,7 +344,7 @@ _FILL_INVOCATION = (
     update(I)
     .where(I.c.id == bindparam("iid"), I.c.task_id == bindparam("tid"))
     .values(
-        started_at=bindparam("f_started", type_=DateTime()),
+        started_at=bindparam("f_started", type_=UtcDateTime()),
         role=bindparam("f_role", type_=String()),
         provider=bindparam("f_provider", type_=String()),
         model=case((I.c.model == "", bindparam("f_model", type_=String())), else_=I.c.model),
@@ -367,10 +367,10 @@ _UPDATE_INVOCATION = (
         output_tokens=I.c.output_tokens + bindparam("d_out", type_=I.c.output_tokens.type),
         cache_read_tokens=I.c.cache_read_tokens + bindparam("d_cache", type_=I.c.cache_read_tokens.type),
         cost_usd=I.c.cost_usd + bindparam("d_cost", type_=I.c.cost_usd.type),
-        last_activity_at=bindparam("now", type_=DateTime()),
+        last_activity_at=bindparam("now", type_=UtcDateTime()),
         model=func.coalesce(bindparam("p_model", type_=String()), I.c.model),
         status=func.coalesce(bindparam("p_status", type_=String()), I.c.status),
-        completed_at=func.coalesce(bindparam("p_completed", type_=DateTime()), I.c.completed_at),
+        completed_at=func.coalesce(bindparam("p_completed", type_=UtcDateTime()), I.c.completed_at),
         response=case(
             (bindparam("p_finished", type_=Boolean()), bindparam("p_response", type_=Text())),
             else_=I.c.response,
@@ -397,7 +397,7 @@ class JsonInsert:
         lite = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
         pg_kinds = {"int": "(e ->> {i})::bigint", "text": "e ->> {i}", "json": "e -> {i}"}
         pg = ", ".join(pg_kinds[kind].format(i=i) for i, (_, kind) in enumerate(columns))
-        params = (bindparam("at", type_=DateTime()), bindparam("rows", type_=String()))
+        params = (bindparam("at", type_=UtcDateTime()), bindparam("rows", type_=String()))
         self.by_dialect = {
             "sqlite": text(f"{head}{lite}, :at FROM json_each(:rows)").bindparams(*params),
             "postgresql": text(
