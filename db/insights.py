@@ -21,8 +21,7 @@ from db.engine import Database
 from db.frames import to_frame
 from db.models import EventsHourly, Task, TaskEvent, WriteStat
 from db.rollcut import Split, split
-from db.rollup_tables import UPDATE_EDGES
-from db.rollup_tables import update_histogram as rollup_histogram
+from db.rollup_spec import UPDATE_EDGES
 from db.scope import DIMENSIONS, Scope
 from db.sqlfuncs import bucket, epoch
 from db.states import TaskStatus
@@ -268,15 +267,11 @@ def _label(lo: int, hi: int | None) -> str:
     return f"{lo:,}" if hi - lo == 1 else f"{lo:,}–{hi - 1:,}"
 
 
-def _raw_updates(part: Scope) -> list[Any]:
-    return [rollup_histogram([T.created_at >= part.start, T.created_at < part.end])]
-
-
 def update_histogram(session: Session, scope: Scope) -> pd.DataFrame:
     """tasks.update_count of tasks created in the range, binned by UPDATE_EDGES: columns bin, lo, hi
     (exclusive; None for the last), label, tasks, updates; from the lowest to the highest non-empty bin. From
     the histogram rollups, the edges binned in SQL from the tasks (db/histograms.py)."""
-    per_kind = histograms.read(session, scope, ("updates",), _raw_updates, dims=DIMENSIONS)["updates"]
+    per_kind = histograms.read(session, scope, ("updates",))["updates"]
     found: dict[int, tuple[int, int]] = {}
     for per_bin in per_kind.values():
         for b, (n, total) in per_bin.items():

@@ -7,86 +7,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Float, cast, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from db.costs import scoped as scoped_invocations
-from db.frames import to_frame
-from db.models import CreatedHourly, Invocation, Task, TaskHourly, UsageHourly
-from db.performance import finished_in, task_filters
-from db.rollcut import Split, bucket_hours, split
+from db.rollup_read import UNITS, Read, run
+from db.rollup_spec import CREATED, ENDED, USAGE
 from db.scope import Scope
-from db.sqlfuncs import bucket
 from db.states import FAILURES
-
-T = Task.__table__.c
-I = Invocation.__table__.c  # noqa: E741
-TH = TaskHourly.__table__.c
-CH = CreatedHourly.__table__.c
-U = UsageHourly.__table__.c
 
 FREQ = {"minute": "min", "hour": "h", "day": "D"}
 STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 METRICS = ["created", "finished", "failed", "cost"]
 COLUMNS = ["bucket", "metric", "value"]
+CREATED_SERIES = Read("volume.created", CREATED, ("tasks",), units=UNITS)
+ENDED_SERIES = Read("volume.ended", ENDED, ("tasks",), by=("status",), units=UNITS)
+COST_SERIES = Read("volume.cost", USAGE, ("cost_usd",), units=UNITS)
 
 
-def _rolled(session: Session, scope: Scope, window: tuple[datetime, datetime], unit: str) -> pd.DataFrame:
-    def rolled(hour: Any, value: Any, metric: str, *where: Any) -> Any:
-        kinds = [] if not scope.kind else [hour.table.c.kind.in_(scope.kind)]
-        return (
-            select(
-                hour.label("bucket"),
-                literal(metric).label("metric"),
-                cast(func.sum(value), Float).label("value"),
-            )
-            .where(hour >= window[0], hour < window[1], *kinds, *where)
-            .group_by(hour)
-        )
-
-    parts = union_all(
-        rolled(CH.hour, CH.tasks, "created"),
-        rolled(TH.hour, TH.tasks, "finished"),
-        rolled(TH.hour, TH.tasks, "failed", TH.status.in_(FAILURES)),
-        rolled(U.hour, U.cost_usd, "cost"),
-    )
-    frame = to_frame(session.execute(select(parts.subquery())).all(), COLUMNS)
-    frame["bucket"] = bucket_hours(frame["bucket"], unit)
-    return frame
-
-
-def _raw(session: Session, scope: Scope, unit: str) -> pd.DataFrame:
-    created_b, done_b, call_b = (
-        bucket(T.created_at, unit),
-        bucket(T.completed_at, unit),
-        bucket(I.started_at, unit),
-    )
-    zero = cast(literal(0), Float)
-    parts = union_all(
-        select(
-            created_b.label("bucket"),
-            literal("created").label("metric"),
-            cast(func.count(), Float).label("value"),
-        )
-        .where(T.created_at >= scope.start, T.created_at < scope.end, *task_filters(scope))
-        .group_by(created_b),
-        select(done_b, literal("finished"), cast(func.count(), Float))
-        .where(*finished_in(scope))
-        .group_by(done_b),
-        select(done_b, literal("failed"), cast(func.count(), Float))
-        .where(*finished_in(scope), T.status.in_(FAILURES))
-        .group_by(done_b),
-        scoped_invocations(
-            select(call_b, literal("cost"), func.coalesce(func.sum(I.cost_usd), zero)), scope
-        ).group_by(call_b),
-    )
-    frame = to_frame(session.execute(select(parts.subquery())).all(), COLUMNS)
-    frame["bucket"] = pd.to_datetime(frame["bucket"])
-    return frame
+def _long(session: Session, scope: Scope, unit: str) -> pd.DataFrame:
+    """Every metric per bucket, one row each: columns bucket, metric, value."""
+    created = run(session, CREATED_SERIES, scope, unit=unit)
+    ended = run(session, ENDED_SERIES, scope, unit=unit)
+    cost = run(session, COST_SERIES, scope, unit=unit)
+    failed = ended[ended["status"].isin(FAILURES)]
+    parts = [
+        created.assign(metric="created", value=created["tasks"]),
+        ended.assign(metric="finished", value=ended["tasks"]),
+        failed.assign(metric="failed", value=failed["tasks"]),
+        cost.assign(metric="cost", value=cost["cost_usd"]),
+    ]
+    return pd.concat([part[COLUMNS] for part in parts if not part.empty] or [pd.DataFrame(columns=COLUMNS)])
 
 
 def volume_series(session: Session, scope: Scope) -> pd.DataFrame:
@@ -94,13 +46,10 @@ def volume_series(session: Session, scope: Scope) -> pd.DataFrame:
     (or timed out), and the cost of calls started. Columns bucket, created, finished, failed, cost, complete
     (False for a bucket the range only partly covers, such as the one in progress)."""
     unit = scope.unit
-    cut = split(session, scope) if unit != "minute" else Split(None, (scope,))
-    frames = [] if cut.rolled is None else [_rolled(session, scope, cut.rolled, unit)]
-    frames += [_raw(session, part, unit) for part in cut.raw]
     freq = FREQ[unit]
     start, end = pd.Timestamp(scope.start), pd.Timestamp(scope.end)
     index = pd.date_range(start.floor(freq), end, freq=freq, inclusive="left")
-    long = pd.concat([f for f in frames if not f.empty] or frames[:1] or [pd.DataFrame(columns=COLUMNS)])
+    long = _long(session, scope, unit)
     long["value"] = long["value"].astype(float)
     wide = long.pivot_table(index="bucket", columns="metric", values="value", aggfunc="sum")
     wide = wide.reindex(index=index, columns=METRICS).fillna(0.0)

@@ -20,7 +20,7 @@ from db.models import CreatedMinutely, JobLease, UsageMinutely
 from db.ops import InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
 from db.rollcut import cut
 from db.rollup_read import REGISTRY, Read, run
-from db.rollup_spec import SPECS, USAGE
+from db.rollup_spec import MINUTE_SPECS, USAGE
 from db.scope import parse_scope
 from db.states import TaskKind, TaskStatus
 from db.task_delete import delete_task
@@ -143,7 +143,7 @@ def refolded(db: Database, since: datetime, until: datetime) -> dict[str, list[t
     """The minute rows one fold of [since, until) computes from scratch (rolled back afterwards)."""
     with db.write_session() as s:
         try:
-            for spec in SPECS:
+            for spec in MINUTE_SPECS:
                 s.execute(delete(spec.tables["minute"]))
                 spec.fold(s, (since, until), "minute")
             return _rows(s, until)
