@@ -32,6 +32,9 @@ class Read:
     by: tuple[str, ...] = ()
     by_choices: tuple[str, ...] = ()
     units: tuple[str, ...] = ()
+    # False: the hours since the last hourly refresh from the source rows, never the per-minute tables — for
+    # an answer that must be exact now, not as of the last minute fold.
+    minutes: bool = True
 
     def __post_init__(self) -> None:
         REGISTRY.append(self)
@@ -72,7 +75,7 @@ def parts_of(session: Session, q: Read, scope: Scope, group: tuple[str, ...], un
     if not all(spec.dim(d).rolled for d in group) or unit == "minute":
         return Parts([], (scope,))
     kept = spec.kept_filters
-    if "minute" in spec.tables:
+    if "minute" in spec.tables and q.minutes:
         minutes = cut(session, scope, dims=kept)
         return Parts(minutes.rolled, minutes.raw)
     if "day" in spec.tables and unit is None:  # days are no time bucket's unit of storage
