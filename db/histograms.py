@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from db.rollup_read import Read, run
+from db.rollup_read import Read, rows
 from db.rollup_spec import HISTOGRAMS
 from db.scope import Scope
 
@@ -29,9 +29,11 @@ def read(session: Session, scope: Scope, metrics: tuple[str, ...]) -> Histograms
         return memo[token]  # type: ignore[no-any-return]
     out: Histograms = {m: {} for m in metrics}
     for metric in metrics:
-        frame = run(session, READS[metric], scope)
-        for key, b, count, total in frame.itertuples(index=False):
-            out[metric].setdefault(str(key), {})[int(b)] = (int(count), float(total or 0.0))
+        per_key = out[metric]
+        for key, b, count, total in rows(session, READS[metric], scope):
+            per_bin = per_key.setdefault(str(key), {})
+            n, s = per_bin.get(int(b), (0, 0.0))
+            per_bin[int(b)] = (n + int(count), s + float(total or 0.0))
     memo[token] = out
     return out
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from db.frames import add_up, to_frame
@@ -75,10 +76,21 @@ def parts_of(session: Session, q: Read, scope: Scope, group: tuple[str, ...], un
     if not all(spec.dim(d).rolled for d in group) or unit == "minute":
         return Parts([], (scope,))
     kept = spec.kept_filters
-    if "minute" in spec.tables and q.minutes:
+    tier = "minute" if "minute" in spec.tables and q.minutes else "day" if "day" in spec.tables else "hour"
+    # Kept for the session, as db/histograms.py keeps its reads: a page's callbacks share one read
+    # transaction, and its reads of one scope cut it alike.
+    memo = session.info.setdefault("tasklens.parts", {})
+    token = (scope, kept, tier if tier != "day" or unit is None else "hour")
+    if token not in memo:
+        memo[token] = _parts(session, spec, scope, kept, token[2])
+    return memo[token]  # type: ignore[no-any-return]
+
+
+def _parts(session: Session, spec: Spec, scope: Scope, kept: tuple[str, ...], tier: str) -> Parts:
+    if tier == "minute":
         minutes = cut(session, scope, dims=kept)
         return Parts(minutes.rolled, minutes.raw)
-    if "day" in spec.tables and unit is None:  # days are no time bucket's unit of storage
+    if tier == "day":  # only without time buckets: days are no bucket's unit of storage
         days = tiers(session, scope, dims=kept)
         rolled = ([("day", days.days)] if days.days else []) + [("hour", w) for w in days.hours]
         return Parts(rolled, days.raw)
@@ -111,6 +123,16 @@ def combine(
     return frame
 
 
+def rows(session: Session, q: Read, scope: Scope) -> list[tuple[Any, ...]]:
+    """The read's rows from every part (rolled buckets, raw edges) as they come, not combined: for a caller
+    that adds them up itself (db/histograms.py: thousands of bins, where pandas' grouping costs more than
+    the SQL)."""
+    parts = parts_of(session, q, scope, q.by, None)
+    queries = [_rolled_query(q, scope, q.by, None, grain, w)[0] for grain, w in parts.rolled]
+    queries += [_raw_query(q, part, q.by, None) for part in parts.raw]
+    return [tuple(row) for query in queries for row in session.execute(query)]
+
+
 def rolled(
     session: Session,
     q: Read,
@@ -122,6 +144,22 @@ def rolled(
 ) -> pd.DataFrame:
     """The rolled SELECT of one part: the read's measures over the `grain` table's buckets in `window`,
     grouped by (stored or time-derived) dimensions, with the scope's filters on the stored ones."""
+    query, in_sql = _rolled_query(q, scope, group, unit, grain, window)
+    columns = (["bucket"] if unit else []) + [*group, *q.measures]
+    frame = to_frame(session.execute(query).all(), columns)
+    if unit and not frame.empty:
+        frame["bucket"] = pd.to_datetime(frame["bucket"]) if in_sql else bucket_hours(frame["bucket"], unit)
+    return frame
+
+
+def _rolled_query(
+    q: Read,
+    scope: Scope,
+    group: tuple[str, ...],
+    unit: str | None,
+    grain: str,
+    window: tuple[datetime, datetime],
+) -> tuple[Select[Any], bool]:
     spec = q.spec
     table = spec.tables[grain]
     at = table.c[grain]
@@ -137,14 +175,18 @@ def rolled(
         values = getattr(scope, d.name, ()) if d.stored and d.name not in spec.ignores else ()
         if values:
             query = query.where(table.c[d.col].in_(values))
-    columns = (["bucket"] if unit else []) + [*group, *q.measures]
-    frame = to_frame(session.execute(query.group_by(*keys) if keys else query).all(), columns)
-    if unit and not frame.empty:
-        frame["bucket"] = pd.to_datetime(frame["bucket"]) if in_sql else bucket_hours(frame["bucket"], unit)
-    return frame
+    return (query.group_by(*keys) if keys else query), in_sql
 
 
 def _raw(session: Session, q: Read, scope: Scope, group: tuple[str, ...], unit: str | None) -> pd.DataFrame:
+    columns = (["bucket"] if unit else []) + [*group, *q.measures]
+    frame = to_frame(session.execute(_raw_query(q, scope, group, unit)).all(), columns)
+    if unit:
+        frame["bucket"] = pd.to_datetime(frame["bucket"])  # text from SQL
+    return frame
+
+
+def _raw_query(q: Read, scope: Scope, group: tuple[str, ...], unit: str | None) -> Select[Any]:
     spec = q.spec
     dims = [spec.dim(d) for d in group]
     keys = ([bucket(spec.time, unit)] if unit else []) + [d.raw for d in dims]
@@ -157,8 +199,4 @@ def _raw(session: Session, q: Read, scope: Scope, group: tuple[str, ...], unit: 
     for d in dims:
         if d.join is not None:
             query = d.join(query)
-    columns = (["bucket"] if unit else []) + [*group, *q.measures]
-    frame = to_frame(session.execute(query.group_by(*keys) if keys else query).all(), columns)
-    if unit:
-        frame["bucket"] = pd.to_datetime(frame["bucket"])  # text from SQL
-    return frame
+    return query.group_by(*keys) if keys else query
