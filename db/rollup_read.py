@@ -123,13 +123,16 @@ def combine(
     return frame
 
 
-def rows(session: Session, q: Read, scope: Scope) -> list[tuple[Any, ...]]:
-    """The read's rows from every part (rolled buckets, raw edges) as they come, not combined: for a caller
-    that adds them up itself (db/histograms.py: thousands of bins, where pandas' grouping costs more than
-    the SQL)."""
-    parts = parts_of(session, q, scope, q.by, None)
-    queries = [_rolled_query(q, scope, q.by, None, grain, w)[0] for grain, w in parts.rolled]
-    queries += [_raw_query(q, part, q.by, None) for part in parts.raw]
+def rows(session: Session, q: Read, scope: Scope, unit: str | None = None) -> list[tuple[Any, ...]]:
+    """The read's rows ([bucket], *by, *measures) from every part (rolled buckets, raw edges) as they come,
+    not combined: for a caller that adds them up itself (db/histograms.py's thousands of bins, the volume
+    series), where pandas' grouping per read costs more than the SQL. Buckets per hour or day only (both
+    computed in SQL, the same text on SQLite); a minute is always read raw."""
+    if unit is not None and (unit not in q.units or unit not in ("minute", "hour", "day")):
+        raise ValueError(f"{q.name} is not read per {unit!r} without pandas")
+    parts = parts_of(session, q, scope, q.by, unit)
+    queries = [_rolled_query(q, scope, q.by, unit, grain, w)[0] for grain, w in parts.rolled]
+    queries += [_raw_query(q, part, q.by, unit) for part in parts.raw]
     return [tuple(row) for query in queries for row in session.execute(query)]
 
 

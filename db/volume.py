@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from db.rollup_read import UNITS, Read, run
+from db.rollup_read import UNITS, Read, rows
 from db.rollup_spec import CREATED, ENDED, USAGE
 from db.scope import Scope
 from db.states import FAILURES
@@ -27,18 +27,17 @@ COST_SERIES = Read("volume.cost", USAGE, ("cost_usd",), units=UNITS)
 
 
 def _long(session: Session, scope: Scope, unit: str) -> pd.DataFrame:
-    """Every metric per bucket, one row each: columns bucket, metric, value."""
-    created = run(session, CREATED_SERIES, scope, unit=unit)
-    ended = run(session, ENDED_SERIES, scope, unit=unit)
-    cost = run(session, COST_SERIES, scope, unit=unit)
-    failed = ended[ended["status"].isin(FAILURES)]
-    parts = [
-        created.assign(metric="created", value=created["tasks"]),
-        ended.assign(metric="finished", value=ended["tasks"]),
-        failed.assign(metric="failed", value=failed["tasks"]),
-        cost.assign(metric="cost", value=cost["cost_usd"]),
-    ]
-    return pd.concat([part[COLUMNS] for part in parts if not part.empty] or [pd.DataFrame(columns=COLUMNS)])
+    """Every metric per bucket, one row per part and bucket (summed by the caller's pivot): columns bucket,
+    metric, value."""
+    records = [(b, "created", n) for b, n in rows(session, CREATED_SERIES, scope, unit)]
+    for b, status, n in rows(session, ENDED_SERIES, scope, unit):
+        records.append((b, "finished", n))
+        if status in FAILURES:
+            records.append((b, "failed", n))
+    records += [(b, "cost", c) for b, c in rows(session, COST_SERIES, scope, unit)]
+    frame = pd.DataFrame(records, columns=COLUMNS)
+    frame["bucket"] = pd.to_datetime(frame["bucket"])  # text from SQLite
+    return frame
 
 
 def volume_series(session: Session, scope: Scope) -> pd.DataFrame:
