@@ -1,23 +1,26 @@
 """Tests: the usage_hourly rollup — cost analytics read through it give the same answers as reading the calls,
 refreshes are idempotent, and usage recorded late on an old call is folded in (recording it touches the task,
-so the next refresh redoes the call's hour). SQLite and PostgreSQL. The other rollups: test_rollup_equivalence.py."""
+so the next refresh redoes the call's hour); events_hourly's busiest minute, whatever order the rows come in.
+SQLite and PostgreSQL. Every rollup declared as a spec, its generated reads and folds: test_rollup_spec.py."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.orm import Session
 
-from db.analytics import costs, rollups
+from db.analytics import costs, rollup_tables, rollups
 from db.core.engine import Database
-from db.core.models import JobLease, UsageHourly
-from db.domain.ops import Usage
-from db.domain.states import TaskStatus
+from db.core.models import EventsHourly, JobLease, UsageHourly
+from db.domain.ops import ActivityLine, TaskSpec, Usage
+from db.domain.states import TaskKind, TaskStatus
 from db.read.scope import parse_scope
-from db.write.writes import apply_ops
+from db.write.writes import apply_ops, insert_tasks
 from tests.builders import make_task
+from tests.rollup_data import at
 
 NOW = datetime(2026, 3, 10, 12, 30)
 
@@ -162,3 +165,43 @@ def test_filter_choices_are_the_same_through_the_rollup(db: Database, calls: dic
     assert rolled["role"] == ["builder", "planner", "reviewer", "tester"]
     assert rolled["model"] == ["claude", "gpt-4.1", "haiku", "o3"]
     assert rolled["tag"] == ["old", "x", "y"]
+
+
+class AnyOrder:
+    """A session whose SELECTs without ORDER BY return their rows in reverse: SQL promises no order then, and
+    PostgreSQL's hash aggregation really does return groups in an order that changes with the rows around."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        result = self.session.execute(statement, *args, **kwargs)
+        if not isinstance(statement, Select) or statement._order_by_clauses:
+            return result
+        rows = list(result.all())[::-1]
+
+        class Rows:
+            def all(self) -> list[Any]:
+                return rows
+
+        return Rows()
+
+
+def test_busiest_minute_tie_is_broken_by_time(db: Database) -> None:
+    """Two minutes with three events each: the earlier is the busiest minute, whatever order the rows come in."""
+    with db.writing() as s:
+        [task_id] = insert_tasks(
+            s, [TaskSpec(title="t", kind=TaskKind.DEMO)], actor="t", now=at("2026-03-10 11:22:05")
+        )
+        for when in ("2026-03-10 11:22:10", "2026-03-10 11:22:20", "2026-03-10 11:50:01"):
+            apply_ops(s, task_id, [ActivityLine("x")], actor="t", now=at(when))
+        for when in ("2026-03-10 11:50:02", "2026-03-10 11:50:03"):
+            apply_ops(s, task_id, [ActivityLine("y")], actor="t", now=at(when))
+    window = (at("2026-03-10 11:00"), at("2026-03-10 12:00"))
+    for session_of in (lambda s: s, AnyOrder):
+        with db.writing() as s:
+            rollup_tables.events(cast(Session, session_of(s)), window)
+            row = s.execute(
+                select(EventsHourly.events, EventsHourly.peak_minute, EventsHourly.peak_events)
+            ).one()
+        assert tuple(row) == (6, at("2026-03-10 11:22"), 3)

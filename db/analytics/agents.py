@@ -15,14 +15,12 @@ from sqlalchemy.orm import Session, aliased
 from db.analytics import bins, histograms
 from db.analytics.costs import scoped
 from db.analytics.performance import EXACT_BELOW
-from db.analytics.rollcut import split
-from db.analytics.rollup_read import Read, run
-from db.analytics.rollup_spec import USAGE
-from db.analytics.rollup_tables import call_histogram
+from db.analytics.rollup_read import Read, combine, parts_of, rolled, run
+from db.analytics.rollup_spec import USAGE, WORKERS
 from db.core.frames import to_frame
-from db.core.models import Invocation, Task, Worker, WorkerHourly
+from db.core.models import Invocation, Task, Worker
 from db.core.sqlfuncs import epoch, seconds_between
-from db.domain.states import FAILURES, TaskStatus, WorkerStatus
+from db.domain.states import TaskStatus, WorkerStatus
 from db.lifecycle import horizon
 from db.read.scope import Scope
 from db.read.scope_sql import made_matching_call, task_conditions
@@ -30,10 +28,8 @@ from db.read.scope_sql import made_matching_call, task_conditions
 I = Invocation.__table__.c  # noqa: E741
 T = Task.__table__.c
 W = Worker.__table__.c
-WH = WorkerHourly.__table__.c
 _EPOCH = datetime(1970, 1, 1)
 
-DONE = TaskStatus.COMPLETED.value
 # The same notion of "failed" as the overview's KPIs: a timeout is a failure, a cancellation is a choice.
 
 FLEET_COLUMNS = [
@@ -97,56 +93,50 @@ def _task_filters(scope: Scope) -> list[ColumnElement[bool]]:
 STATS = ["done", "failed", "done_s", "busy_s"]
 
 
+FLEET_COUNTS = Read("agents.fleet", WORKERS, ("done", "failed", "done_s"), by=("worker",))
+BUSY = Read("agents.busy", WORKERS, ("busy_s",), by=("worker",))
+
+
 def _worker_stats(session: Session, scope: Scope, now: datetime) -> pd.DataFrame:
-    """Per worker over the range: tasks that ended completed or failed, the run time of the completed ones,
-    and busy task-seconds. Whole hours come from worker_hourly, which counts a task's whole run in the hour it
-    ended; the edges of the range are read from the tasks, each task's started..completed (or now, while
-    running) clipped to the range. Columns worker_id, STATS."""
-    cut = split(session, scope, dims=("worker",))
-    frames = []
-    if cut.rolled:
-        where = [WH.hour >= cut.rolled[0], WH.hour < cut.rolled[1]]
-        if scope.worker:
-            where.append(WH.worker_id.in_(scope.worker))
-        rows = session.execute(
-            select(WH.worker_id, *(func.sum(WH[c]) for c in STATS)).where(*where).group_by(WH.worker_id)
-        ).all()
-        frames.append(to_frame(rows, ["worker_id", *STATS]))
+    """Per worker over the range: tasks that ended completed or failed and the run time of the completed ones
+    (the workers spec: rolled buckets, raw edges), and busy task-seconds. Whole hours of busy time come from
+    worker_hourly, which counts a task's whole run in the hour it ended; at the edges of the range busy time
+    is a different measure — each task's started..completed (or now, while running) clipped to the range.
+    Columns worker_id, STATS."""
+    counts = run(session, FLEET_COUNTS, scope)
+    by = ("worker",)
+    parts = parts_of(session, BUSY, scope, by, None)
+    frames = [rolled(session, BUSY, scope, by, None, grain, window) for grain, window in parts.rolled]
+    frames += [_busy_inside(session, scope, part, now) for part in parts.raw]
+    busy = combine(WORKERS, frames, ["worker"], ("busy_s",), False)
+    both = counts.merge(busy, on="worker", how="outer").rename(columns={"worker": "worker_id"})
+    both[STATS] = both[STATS].astype(float).fillna(0.0)  # PostgreSQL's EXTRACT yields Decimal
+    return both[["worker_id", *STATS]]
+
+
+def _busy_inside(session: Session, scope: Scope, part: Scope, now: datetime) -> pd.DataFrame:
+    """Busy task-seconds per worker inside `part`: runs that ended in it, and (in the part that reaches the
+    end of the range) runs still going, each clipped to the range."""
     start_s = _seconds(scope.start)
     end_s = _seconds(min(scope.end, now))
     now_s = literal(_seconds(now), Float)
     task_end = case((T.completed_at.is_(None), now_s), else_=epoch(T.completed_at))
     lo = _greatest(epoch(T.started_at), literal(start_s, Float))
     hi = _least(task_end, literal(end_s, Float))
-    for part in cut.raw:
-        ended = and_(T.completed_at >= part.start, T.completed_at < part.end)
-        # Tasks still running count (clipped) with the part that reaches the end of the range.
-        counted = or_(ended, T.status == TaskStatus.RUNNING.value) if part.end == scope.end else ended
-        done = and_(ended, T.status == DONE)
-        rows = session.execute(
-            select(
-                T.worker_id,
-                func.sum(case((done, 1), else_=0)),
-                func.sum(case((and_(ended, T.status.in_(FAILURES)), 1), else_=0)),
-                func.sum(case((done, seconds_between(T.started_at, T.completed_at)), else_=0.0)),
-                func.sum(case((hi > lo, hi - lo), else_=0.0)),
-            )
-            .where(
-                T.worker_id.is_not(None),
-                T.started_at.is_not(None),
-                T.started_at < part.end,
-                counted,
-                *_task_filters(part),
-            )
-            .group_by(T.worker_id)
-        ).all()
-        frames.append(to_frame(rows, ["worker_id", *STATS]))
-    parts = [f for f in frames if not f.empty]
-    if not parts:
-        return pd.DataFrame(columns=["worker_id", *STATS])
-    both = pd.concat(parts, ignore_index=True)
-    both[STATS] = both[STATS].astype(float)  # PostgreSQL's EXTRACT yields Decimal
-    return both.groupby("worker_id", as_index=False)[STATS].sum()
+    ended = and_(T.completed_at >= part.start, T.completed_at < part.end)
+    counted = or_(ended, T.status == TaskStatus.RUNNING.value) if part.end == scope.end else ended
+    rows = session.execute(
+        select(T.worker_id, func.sum(case((hi > lo, hi - lo), else_=0.0)))
+        .where(
+            T.worker_id.is_not(None),
+            T.started_at.is_not(None),
+            T.started_at < part.end,
+            counted,
+            *_task_filters(part),
+        )
+        .group_by(T.worker_id)
+    ).all()
+    return to_frame(rows, ["worker", "busy_s"])
 
 
 def fleet(session: Session, scope: Scope, now: datetime, limit: int = 200) -> pd.DataFrame:
@@ -286,15 +276,9 @@ def _exact_p95(session: Session, scope: Scope) -> dict[str, float]:
     return {str(role): float(p95) for role, p95 in rows}
 
 
-def _raw_call_histogram(part: Scope) -> list[Any]:
-    return [call_histogram(lambda query: scoped(query, part))]
-
-
 def _estimated_p95(session: Session, scope: Scope) -> dict[str, float]:
     """p95 per role read from call-duration histograms (db/analytics/histograms.py)."""
-    per_role = histograms.read(
-        session, scope, ("call",), _raw_call_histogram, keys=scope.role, dims=("role",)
-    )
+    per_role = histograms.read(session, scope, ("call",))
     found = {role: bins.estimate(histograms.counts({role: c}), 95) for role, c in per_role["call"].items()}
     return {role: p for role, p in found.items() if p is not None}
 

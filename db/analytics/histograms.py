@@ -1,72 +1,39 @@
 """Data layer: reads a histogram (db/analytics/bins.py's bins, per key) over a Scope from the histogram rollups — whole
 days from histogram_daily, the hours around them from histogram_hourly, the minutes at the edges binned from
-the source rows — so a percentile over 90 days adds a few thousand counts."""
+the source rows — so a percentile over 90 days adds a few thousand counts. Each metric is a rollup spec
+(db/analytics/rollup_spec.HISTOGRAMS); its reads are generated from it (db/analytics/rollup_read.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.analytics.rollcut import tiers
-from db.core.models import HistogramDaily, HistogramHourly
+from db.analytics.rollup_read import Read, rows
+from db.analytics.rollup_spec import HISTOGRAMS
 from db.read.scope import Scope
-
-D = HistogramDaily.__table__.c
-H = HistogramHourly.__table__.c
 
 # metric -> key -> bin -> (count, sum of the values)
 Histograms = dict[str, dict[str, dict[int, tuple[int, float]]]]
 
+READS = {
+    metric: Read(f"histograms.{metric}", spec, ("count", "total"), by=(spec.dims[0].name, "bin"))
+    for metric, spec in HISTOGRAMS.items()
+}
 
-def read(
-    session: Session,
-    scope: Scope,
-    metrics: tuple[str, ...],
-    raw: Callable[[Scope], list[Any]],
-    keys: tuple[str, ...] = (),
-    dims: tuple[str, ...] = ("kind",),
-) -> Histograms:
-    """`metrics` over the scope. `raw(part)` gives the SELECTs (columns hour, metric, key, bin, count, total,
-    as db.analytics.rollup_tables builds them) for a part of the range the rollups do not cover; `keys` restricts the
-    rolled keys (the kinds or roles a filter selects); `dims` are the scope filters the rollup keeps.
+
+def read(session: Session, scope: Scope, metrics: tuple[str, ...]) -> Histograms:
+    """`metrics` over the scope, with its filters (the rolled keys are the kinds or roles a filter selects).
     Memoised per session: a page's callbacks share one read transaction, so one read serves them all."""
     memo = session.info.setdefault("tasklens.histograms", {})
-    token = (scope, metrics, keys, dims, getattr(raw, "__qualname__", repr(raw)))
+    token = (scope, metrics)
     if token in memo:
         return memo[token]  # type: ignore[no-any-return]
-    cut = tiers(session, scope, dims)
-    rows: list[Any] = []
-
-    def rolled(table: Any, at: Any, lo: Any, hi: Any) -> None:
-        where = [at >= lo, at < hi, table.metric.in_(metrics)]
-        if keys:
-            where.append(table.key.in_(keys))
-        rows.extend(
-            session.execute(
-                select(table.metric, table.key, table.bin, func.sum(table["count"]), func.sum(table.total))
-                .where(*where)
-                .group_by(table.metric, table.key, table.bin)
-            ).all()
-        )
-
-    if cut.days:
-        rolled(D, D.day, *cut.days)
-    for lo, hi in cut.hours:
-        rolled(H, H.hour, lo, hi)
-    for part in cut.raw:
-        for query in raw(part):
-            sub = query.subquery()
-            rows.extend(
-                session.execute(select(sub.c.metric, sub.c.key, sub.c.bin, sub.c["count"], sub.c.total)).all()
-            )
     out: Histograms = {m: {} for m in metrics}
-    for metric, key, b, count, total in rows:
-        per_key = out.setdefault(str(metric), {}).setdefault(str(key), {})
-        n, s = per_key.get(int(b), (0, 0.0))
-        per_key[int(b)] = (n + int(count), s + float(total or 0.0))
+    for metric in metrics:
+        per_key = out[metric]
+        for key, b, count, total in rows(session, READS[metric], scope):
+            per_bin = per_key.setdefault(str(key), {})
+            n, s = per_bin.get(int(b), (0, 0.0))
+            per_bin[int(b)] = (n + int(count), s + float(total or 0.0))
     memo[token] = out
     return out
 

@@ -18,8 +18,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from db.analytics import histograms
 from db.analytics.rollcut import Split, split
-from db.analytics.rollup_tables import UPDATE_EDGES
-from db.analytics.rollup_tables import update_histogram as rollup_histogram
+from db.analytics.rollup_spec import UPDATE_EDGES
 from db.core.engine import Database
 from db.core.frames import to_frame
 from db.core.models import EventsHourly, Task, TaskEvent, WriteStat
@@ -269,15 +268,11 @@ def _label(lo: int, hi: int | None) -> str:
     return f"{lo:,}" if hi - lo == 1 else f"{lo:,}–{hi - 1:,}"
 
 
-def _raw_updates(part: Scope) -> list[Any]:
-    return [rollup_histogram([T.created_at >= part.start, T.created_at < part.end])]
-
-
 def update_histogram(session: Session, scope: Scope) -> pd.DataFrame:
     """tasks.update_count of tasks created in the range, binned by UPDATE_EDGES: columns bin, lo, hi
     (exclusive; None for the last), label, tasks, updates; from the lowest to the highest non-empty bin. From
     the histogram rollups, the edges binned in SQL from the tasks (db/analytics/histograms.py)."""
-    per_kind = histograms.read(session, scope, ("updates",), _raw_updates, dims=DIMENSIONS)["updates"]
+    per_kind = histograms.read(session, scope, ("updates",))["updates"]
     found: dict[int, tuple[int, int]] = {}
     for per_bin in per_kind.values():
         for b, (n, total) in per_bin.items():

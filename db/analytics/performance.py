@@ -14,29 +14,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
 from db.analytics import bins, histograms
-from db.analytics.rollcut import Split, split
-from db.analytics.rollup_tables import (
-    CYCLE,
-    IS_TOOL_LINE,
-    PROCESSING,
-    QUEUE_WAIT,
-    ended_aggregates,
-    task_histogram,
-)
-from db.core.frames import add_up, to_frame
-from db.core.models import Activity, CreatedHourly, Invocation, Task, TaskHourly, ToolHourly
-from db.core.sqlfuncs import bucket, first_word, hour_of_day, weekday
+from db.analytics.rollup_read import UNITS, Read, run
+from db.analytics.rollup_spec import CREATED, CYCLE, ENDED, PROCESSING, QUEUE_WAIT, TOOLS
+from db.core.models import Task
 from db.domain.states import FAILURES, TaskStatus
 from db.lifecycle import horizon
 from db.read.scope import Scope
-from db.read.scope_sql import made_matching_call, task_conditions
+from db.read.scope_sql import task_filters
 
 T = Task.__table__.c
-A = Activity.__table__.c
-I = Invocation.__table__.c  # noqa: E741
-TH = TaskHourly.__table__.c
-CH = CreatedHourly.__table__.c
-TOOLS = ToolHourly.__table__.c
 
 COMPLETED = TaskStatus.COMPLETED.value
 OUTCOMES = (COMPLETED, *FAILURES)
@@ -49,12 +35,6 @@ EXACT_BELOW = 5_000
 # --- scoping -----------------------------------------------------------------------------------------------
 
 
-def task_filters(scope: Scope) -> list[ColumnElement[bool]]:
-    """The scope's filters on a task. Role and model select tasks that made at least one matching call."""
-    call = made_matching_call(scope)
-    return task_conditions(scope) + ([call] if call is not None else [])
-
-
 def finished_in(scope: Scope) -> list[ColumnElement[bool]]:
     """Tasks that ended in the range (completed_at is only set on a terminal state; a retry clears it)."""
     return [T.completed_at >= scope.start, T.completed_at < scope.end, *task_filters(scope)]
@@ -62,10 +42,6 @@ def finished_in(scope: Scope) -> list[ColumnElement[bool]]:
 
 def _completed_in(scope: Scope) -> list[ColumnElement[bool]]:
     return [*finished_in(scope), T.status == COMPLETED, T.started_at.is_not(None)]
-
-
-def _kinds(column: Any, scope: Scope) -> list[ColumnElement[bool]]:
-    return [column.in_(scope.kind)] if scope.kind else []
 
 
 def rank(n: int, pct: int) -> int:
@@ -111,6 +87,12 @@ def percentiles(
 
 SUMS = ["tasks", "first_attempt", "started", "cycle_s", "processing_s", "queue_s"]
 TASK_METRICS = ("cycle", "processing", "queue")
+ENDED_SUMS = Read(
+    "performance.ended", ENDED, (*SUMS, "min_processing_s", "max_processing_s"), by=("kind", "status")
+)
+OUTCOMES_SERIES = Read("performance.outcomes", ENDED, ("tasks",), by=("kind", "status"), units=UNITS)
+TOOL_CALLS = Read("performance.tools", TOOLS, ("calls",), by=("tool",))
+PEAK_HOURS = Read("performance.peak_hours", CREATED, ("tasks",), by=("weekday", "hour_of_day"))
 
 
 def ended_sums(session: Session, scope: Scope) -> pd.DataFrame:
@@ -125,48 +107,19 @@ def ended_sums(session: Session, scope: Scope) -> pd.DataFrame:
 
 
 def _ended_sums(session: Session, scope: Scope) -> pd.DataFrame:
-    cut = split(session, scope)
-    frames = []
-    if cut.rolled:
-        rows = session.execute(
-            select(
-                TH.kind,
-                TH.status,
-                *(func.sum(TH[c]) for c in SUMS),
-                func.min(TH.min_processing_s),
-                func.max(TH.max_processing_s),
-            )
-            .where(TH.hour >= cut.rolled[0], TH.hour < cut.rolled[1], *_kinds(TH.kind, scope))
-            .group_by(TH.kind, TH.status)
-        ).all()
-        frames.append(to_frame(rows, ["kind", "status", *SUMS, "min_s", "max_s"]))
-    for part in cut.raw:
-        rows = session.execute(
-            select(T.kind, T.status, *ended_aggregates()).where(*finished_in(part)).group_by(T.kind, T.status)
-        ).all()
-        frames.append(to_frame(rows, ["kind", "status", *SUMS, "min_s", "max_s"]))
-    frames = [f for f in frames if not f.empty]
-    if not frames:
-        return pd.DataFrame(columns=["kind", "status", *SUMS, "min_s", "max_s"])
-    both = pd.concat(frames, ignore_index=True)
+    frame = run(session, ENDED_SUMS, scope).rename(
+        columns={"min_processing_s": "min_s", "max_processing_s": "max_s"}
+    )
     for column in ("cycle_s", "processing_s", "queue_s", "min_s", "max_s"):
-        both[column] = both[column].astype(float)
-    grouped = both.groupby(["kind", "status"], as_index=False, sort=True)
-    out = grouped[SUMS].sum()
-    out["min_s"] = grouped["min_s"].min()["min_s"]
-    out["max_s"] = grouped["max_s"].max()["max_s"]
-    return out
-
-
-def _raw_task_histograms(part: Scope) -> list[Any]:
-    return [task_histogram(metric, finished_in(part)) for metric in TASK_METRICS]
+        frame[column] = frame[column].astype(float)
+    return frame
 
 
 def histogram_counts(session: Session, scope: Scope, metric: str) -> dict[str, dict[int, int]]:
     """{kind: {bin: count}} of a task metric (cycle, processing, queue) over the tasks that ended in the
     range, from the histogram rollups and the edges binned in SQL (db/analytics/histograms.py; all three metrics are
     read at once and kept for the session)."""
-    per_key = histograms.read(session, scope, TASK_METRICS, _raw_task_histograms, keys=scope.kind)[metric]
+    per_key = histograms.read(session, scope, TASK_METRICS)[metric]
     return {kind: histograms.counts({kind: per_bin}) for kind, per_bin in per_key.items()}
 
 
@@ -345,26 +298,7 @@ def duration_quantiles(session: Session, scope: Scope, exact_below: int = EXACT_
 
 def outcomes_over_time(session: Session, scope: Scope, unit: str | None = None) -> pd.DataFrame:
     """Tasks that ended per bucket, kind and final status: columns bucket, kind, status, count."""
-    unit = unit or scope.unit
-    # Minutes cannot come from an hourly rollup.
-    cut = split(session, scope) if unit != "minute" else Split(None, (scope,))
-    frames = []
-    if cut.rolled:
-        b = bucket(TH.hour, unit)
-        rows = session.execute(
-            select(b, TH.kind, TH.status, func.sum(TH.tasks))
-            .where(TH.hour >= cut.rolled[0], TH.hour < cut.rolled[1], *_kinds(TH.kind, scope))
-            .group_by(b, TH.kind, TH.status)
-        ).all()
-        frames.append(to_frame(rows, ["bucket", "kind", "status", "count"]))
-    b = bucket(T.completed_at, unit)
-    for part in cut.raw:
-        rows = session.execute(
-            select(b, T.kind, T.status, func.count()).where(*finished_in(part)).group_by(b, T.kind, T.status)
-        ).all()
-        frames.append(to_frame(rows, ["bucket", "kind", "status", "count"]))
-    frame = add_up(frames, ["bucket", "kind", "status"], ["count"])
-    frame["bucket"] = pd.to_datetime(frame["bucket"])
+    frame = run(session, OUTCOMES_SERIES, scope, unit=unit or scope.unit).rename(columns={"tasks": "count"})
     frame["count"] = frame["count"].astype(int)
     return frame
 
@@ -373,30 +307,7 @@ def tool_calls(session: Session, scope: Scope, limit: int = 20) -> pd.DataFrame:
     """The most used tools: `tool_exec` activity lines in the range, counted by their first word. Columns tool,
     calls, share (of all tool calls in the scope). With a role/model filter, only lines of a matching call
     count."""
-    cut = split(session, scope)
-    frames = []
-    if cut.rolled:
-        rows = session.execute(
-            select(TOOLS.tool, func.sum(TOOLS.calls))
-            .where(TOOLS.hour >= cut.rolled[0], TOOLS.hour < cut.rolled[1], *_kinds(TOOLS.kind, scope))
-            .group_by(TOOLS.tool)
-        ).all()
-        frames.append(to_frame(rows, ["tool", "calls"]))
-    tool = first_word(A.message)
-    for part in cut.raw:
-        query = (
-            select(tool, func.count())
-            .select_from(Activity.__table__.join(Task.__table__, T.id == A.task_id))
-            .where(IS_TOOL_LINE, A.at >= part.start, A.at < part.end, *task_conditions(part))
-        )
-        if part.role or part.model:
-            query = query.join(Invocation.__table__, I.id == A.invocation_id)
-            if part.role:
-                query = query.where(I.role.in_(part.role))
-            if part.model:
-                query = query.where(I.model.in_(part.model))
-        frames.append(to_frame(session.execute(query.group_by(tool)).all(), ["tool", "calls"]))
-    frame = add_up(frames, ["tool"], ["calls"])
+    frame = run(session, TOOL_CALLS, scope)
     frame["calls"] = frame["calls"].astype(int)
     total = int(frame["calls"].sum())
     frame = frame.sort_values(["calls", "tool"], ascending=[False, True]).head(limit).reset_index(drop=True)
@@ -406,22 +317,5 @@ def tool_calls(session: Session, scope: Scope, limit: int = 20) -> pd.DataFrame:
 
 def peak_hours(session: Session, scope: Scope) -> pd.DataFrame:
     """Tasks created per weekday (Monday = 0) and hour of day, UTC: columns weekday, hour, count."""
-    cut = split(session, scope)
-    frames = []
-    if cut.rolled:
-        day, hour = weekday(CH.hour), hour_of_day(CH.hour)
-        rows = session.execute(
-            select(day, hour, func.sum(CH.tasks))
-            .where(CH.hour >= cut.rolled[0], CH.hour < cut.rolled[1], *_kinds(CH.kind, scope))
-            .group_by(day, hour)
-        ).all()
-        frames.append(to_frame(rows, ["weekday", "hour", "count"]))
-    day, hour = weekday(T.created_at), hour_of_day(T.created_at)
-    for part in cut.raw:
-        rows = session.execute(
-            select(day, hour, func.count())
-            .where(T.created_at >= part.start, T.created_at < part.end, *task_filters(part))
-            .group_by(day, hour)
-        ).all()
-        frames.append(to_frame(rows, ["weekday", "hour", "count"]))
-    return add_up(frames, ["weekday", "hour"], ["count"]).astype(int)
+    frame = run(session, PEAK_HOURS, scope)
+    return frame.rename(columns={"hour_of_day": "hour", "tasks": "count"}).astype(int)

@@ -286,9 +286,9 @@ def fold_minutes(session: Session, now: datetime) -> None:
     # reads (PostgreSQL reads each statement's own snapshot) cannot count a row on both sides.
     until = floor_minute(now)
     for window in _windows(touched, MINUTE, (start, until)):
-        for spec in rollup_spec.SPECS:
+        for spec in rollup_spec.MINUTE_SPECS:
             spec.fold(session, window, "minute")
-    for spec in rollup_spec.SPECS:  # minutes the hourly tables have had for a day
+    for spec in rollup_spec.MINUTE_SPECS:  # minutes the hourly tables have had for a day
         table = spec.tables["minute"]
         session.execute(delete(table).where(table.c.minute < hour_cut - DAY))
     _stamp(session, lease, MINUTE_JOB, until, since.isoformat())
@@ -298,5 +298,5 @@ def refold_minutes(session: Session, since: datetime) -> None:
     """Folds the per-minute rows from `since` to the last fold again (a task deleted: its rows are gone)."""
     lease = session.get(JobLease, MINUTE_JOB)
     if lease is not None and lease.last_run_at is not None and since < lease.last_run_at:
-        for spec in rollup_spec.SPECS:
+        for spec in rollup_spec.MINUTE_SPECS:
             spec.fold(session, (floor_minute(since), lease.last_run_at), "minute")

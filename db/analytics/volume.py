@@ -7,85 +7,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Float, cast, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from db.analytics.costs import scoped as scoped_invocations
-from db.analytics.performance import finished_in, task_filters
-from db.analytics.rollcut import Split, bucket_hours, split
-from db.core.frames import to_frame
-from db.core.models import CreatedHourly, Invocation, Task, TaskHourly, UsageHourly
-from db.core.sqlfuncs import bucket
+from db.analytics.rollup_read import UNITS, Read, rows
+from db.analytics.rollup_spec import CREATED, ENDED, USAGE
 from db.domain.states import FAILURES
 from db.read.scope import Scope
-
-T = Task.__table__.c
-I = Invocation.__table__.c  # noqa: E741
-TH = TaskHourly.__table__.c
-CH = CreatedHourly.__table__.c
-U = UsageHourly.__table__.c
 
 FREQ = {"minute": "min", "hour": "h", "day": "D"}
 STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 METRICS = ["created", "finished", "failed", "cost"]
 COLUMNS = ["bucket", "metric", "value"]
+CREATED_SERIES = Read("volume.created", CREATED, ("tasks",), units=UNITS)
+ENDED_SERIES = Read("volume.ended", ENDED, ("tasks",), by=("status",), units=UNITS)
+COST_SERIES = Read("volume.cost", USAGE, ("cost_usd",), units=UNITS)
 
 
-def _rolled(session: Session, scope: Scope, window: tuple[datetime, datetime], unit: str) -> pd.DataFrame:
-    def rolled(hour: Any, value: Any, metric: str, *where: Any) -> Any:
-        kinds = [] if not scope.kind else [hour.table.c.kind.in_(scope.kind)]
-        return (
-            select(
-                hour.label("bucket"),
-                literal(metric).label("metric"),
-                cast(func.sum(value), Float).label("value"),
-            )
-            .where(hour >= window[0], hour < window[1], *kinds, *where)
-            .group_by(hour)
-        )
-
-    parts = union_all(
-        rolled(CH.hour, CH.tasks, "created"),
-        rolled(TH.hour, TH.tasks, "finished"),
-        rolled(TH.hour, TH.tasks, "failed", TH.status.in_(FAILURES)),
-        rolled(U.hour, U.cost_usd, "cost"),
-    )
-    frame = to_frame(session.execute(select(parts.subquery())).all(), COLUMNS)
-    frame["bucket"] = bucket_hours(frame["bucket"], unit)
-    return frame
-
-
-def _raw(session: Session, scope: Scope, unit: str) -> pd.DataFrame:
-    created_b, done_b, call_b = (
-        bucket(T.created_at, unit),
-        bucket(T.completed_at, unit),
-        bucket(I.started_at, unit),
-    )
-    zero = cast(literal(0), Float)
-    parts = union_all(
-        select(
-            created_b.label("bucket"),
-            literal("created").label("metric"),
-            cast(func.count(), Float).label("value"),
-        )
-        .where(T.created_at >= scope.start, T.created_at < scope.end, *task_filters(scope))
-        .group_by(created_b),
-        select(done_b, literal("finished"), cast(func.count(), Float))
-        .where(*finished_in(scope))
-        .group_by(done_b),
-        select(done_b, literal("failed"), cast(func.count(), Float))
-        .where(*finished_in(scope), T.status.in_(FAILURES))
-        .group_by(done_b),
-        scoped_invocations(
-            select(call_b, literal("cost"), func.coalesce(func.sum(I.cost_usd), zero)), scope
-        ).group_by(call_b),
-    )
-    frame = to_frame(session.execute(select(parts.subquery())).all(), COLUMNS)
-    frame["bucket"] = pd.to_datetime(frame["bucket"])
+def _long(session: Session, scope: Scope, unit: str) -> pd.DataFrame:
+    """Every metric per bucket, one row per part and bucket (summed by the caller's pivot): columns bucket,
+    metric, value."""
+    records = [(b, "created", n) for b, n in rows(session, CREATED_SERIES, scope, unit)]
+    for b, status, n in rows(session, ENDED_SERIES, scope, unit):
+        records.append((b, "finished", n))
+        if status in FAILURES:
+            records.append((b, "failed", n))
+    records += [(b, "cost", c) for b, c in rows(session, COST_SERIES, scope, unit)]
+    frame = pd.DataFrame(records, columns=COLUMNS)
+    frame["bucket"] = pd.to_datetime(frame["bucket"])  # text from SQLite
     return frame
 
 
@@ -94,13 +45,10 @@ def volume_series(session: Session, scope: Scope) -> pd.DataFrame:
     (or timed out), and the cost of calls started. Columns bucket, created, finished, failed, cost, complete
     (False for a bucket the range only partly covers, such as the one in progress)."""
     unit = scope.unit
-    cut = split(session, scope) if unit != "minute" else Split(None, (scope,))
-    frames = [] if cut.rolled is None else [_rolled(session, scope, cut.rolled, unit)]
-    frames += [_raw(session, part, unit) for part in cut.raw]
     freq = FREQ[unit]
     start, end = pd.Timestamp(scope.start), pd.Timestamp(scope.end)
     index = pd.date_range(start.floor(freq), end, freq=freq, inclusive="left")
-    long = pd.concat([f for f in frames if not f.empty] or frames[:1] or [pd.DataFrame(columns=COLUMNS)])
+    long = _long(session, scope, unit)
     long["value"] = long["value"].astype(float)
     wide = long.pivot_table(index="bucket", columns="metric", values="value", aggfunc="sum")
     wide = wide.reindex(index=index, columns=METRICS).fillna(0.0)

@@ -1,23 +1,29 @@
 """Data layer: the database figures behind /api/v1/metrics, cheap enough for a scrape every few seconds at a
 million tasks — live states counted exactly through the status index, finished ones from the created_hourly
-rollup plus the tasks created since its last refresh."""
+rollup plus the tasks created since its last refresh (the created-tasks spec's read, db/analytics/rollup_read.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
-from db.analytics.rollcut import refreshed_until
-from db.core.models import CreatedHourly, Task, Worker
+from db.analytics.rollup_read import Read, run
+from db.analytics.rollup_spec import CREATED
+from db.core.models import Task, Worker
 from db.domain.states import TaskStatus
+from db.read.scope import Scope
 
 T = cast(Table, Task.__table__)
-CH = cast(Table, CreatedHourly.__table__)
 W = cast(Table, Worker.__table__)
 LIVE = (TaskStatus.QUEUED.value, TaskStatus.RUNNING.value)
+
+
+# All of time: the hours the rollup has, then the tasks created since its last refresh.
+EVER = Scope(start=datetime.min, end=datetime.max)
+BY_STATUS = Read("api_metrics.by_status", CREATED, ("tasks",), by=("status",), minutes=False)
 
 
 def tasks_by_status(session: Session) -> dict[str, int]:
@@ -26,23 +32,10 @@ def tasks_by_status(session: Session) -> dict[str, int]:
     counts = {s.value: 0 for s in TaskStatus}
     live = select(T.c.status, func.count()).where(T.c.status.in_(LIVE)).group_by(T.c.status)
     counts.update({str(s): int(n) for s, n in session.execute(live)})
-    cut = refreshed_until(session)
-    finished = select(T.c.status, func.count()).where(T.c.status.not_in(LIVE))
-    if cut is not None:
-        rolled = (
-            select(CH.c.status, func.sum(CH.c.tasks))
-            .where(CH.c.hour < cut, CH.c.status.not_in(LIVE))
-            .group_by(CH.c.status)
-        )
-        _add(counts, session.execute(rolled))
-        finished = finished.where(T.c.created_at >= cut)
-    _add(counts, session.execute(finished.group_by(T.c.status)))
+    for status, n in run(session, BY_STATUS, EVER).itertuples(index=False):
+        if status not in LIVE:
+            counts[str(status)] = counts.get(str(status), 0) + int(n or 0)
     return counts
-
-
-def _add(counts: dict[str, int], rows: Any) -> None:
-    for status, n in rows:
-        counts[str(status)] = counts.get(str(status), 0) + int(n or 0)
 
 
 def queue_depth(session: Session, now: datetime) -> int:

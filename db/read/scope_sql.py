@@ -41,3 +41,9 @@ def made_matching_call(scope: Scope) -> ColumnElement[bool] | None:
     if not calls:
         return None
     return exists().where(and_(I.task_id == T.id, *calls))
+
+
+def task_filters(scope: Scope) -> list[ColumnElement[bool]]:
+    """The scope's filters on a task. Role and model select tasks that made at least one matching call."""
+    call = made_matching_call(scope)
+    return task_conditions(scope) + ([call] if call is not None else [])

@@ -9,20 +9,20 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Float, cast, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.analytics.performance import finished_in
-from db.analytics.rollcut import Split, bucket_hours, split
+from db.analytics.rollup_read import UNITS, Read, run
+from db.analytics.rollup_spec import WORKERS
 from db.core.frames import to_frame
-from db.core.models import Task, Worker, WorkerHourly
-from db.core.sqlfuncs import bucket, count_if, seconds_between
-from db.domain.states import FAILURES, TaskStatus, WorkerStatus
+from db.core.models import Task, Worker
+from db.core.sqlfuncs import seconds_between
+from db.domain.states import TaskStatus, WorkerStatus
 from db.read.scope import Scope
 
 T = Task.__table__.c
 W = Worker.__table__.c
-WH = WorkerHourly.__table__.c
 
 FREQ = {"minute": "min", "hour": "h", "day": "D"}
 STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
@@ -46,6 +46,7 @@ HISTORY_COLUMNS = [
     "duration_s",
     "error_message",
 ]
+THROUGHPUT = Read("worker.throughput", WORKERS, ("done", "failed"), units=UNITS)
 THROUGHPUT_COLUMNS = [
     "bucket",
     "done",
@@ -164,55 +165,17 @@ def _history(session: Session, worker_id: str, scope: Scope, limit: int, *, by_t
     return frame
 
 
-def _rolled(session: Session, worker_id: str, window: tuple[datetime, datetime], unit: str) -> pd.DataFrame:
-    rows = session.execute(
-        select(WH.hour, cast(func.sum(WH.done), Float), cast(func.sum(WH.failed), Float))
-        .where(WH.worker_id == worker_id, WH.hour >= window[0], WH.hour < window[1])
-        .group_by(WH.hour)
-    ).all()
-    frame = to_frame(rows, ["bucket", "done", "failed"])
-    frame["bucket"] = bucket_hours(frame["bucket"], unit)
-    return frame
-
-
-def _raw(session: Session, worker_id: str, part: Scope, unit: str) -> pd.DataFrame:
-    # worker_hourly's own counting: tasks that had started, completed or failed / timed out (not cancelled).
-    # The raw parts are short (under MIN_SPAN, or the edges of whole hours), so they are read along
-    # ix_tasks_completed_at; `worker_id || ''` is the same condition that no index answers, else SQLite walks
-    # every task the worker ever ran by ix_tasks_worker_status (250 ms at 50,000, against a few ms).
-    at = bucket(T.completed_at, unit)
-    rows = session.execute(
-        select(
-            at,
-            cast(count_if(T.status == TaskStatus.COMPLETED.value), Float),
-            cast(count_if(T.status.in_(FAILURES)), Float),
-        )
-        .where(
-            *finished_in(replace(part, worker=())),
-            T.worker_id.concat("") == worker_id,
-            T.started_at.is_not(None),
-        )
-        .group_by(at)
-    ).all()
-    frame = to_frame(rows, ["bucket", "done", "failed"])
-    frame["bucket"] = pd.to_datetime(frame["bucket"])
-    return frame
-
-
 def throughput(session: Session, worker_id: str, scope: Scope) -> pd.DataFrame:
     """Per bucket of the scope's unit, every bucket of the range present: tasks it completed and failed (or
     timed out), and those per minute (the bucket's count over its length). `complete` is False for a bucket
     the range only partly covers."""
-    mine = _mine(scope, worker_id)
     unit = scope.unit
-    cut = split(session, mine, dims=("worker",)) if unit != "minute" else Split(None, (mine,))
-    frames = [] if cut.rolled is None else [_rolled(session, worker_id, cut.rolled, unit)]
-    frames += [_raw(session, worker_id, part, unit) for part in cut.raw]
+    # worker_hourly's own counting (db/analytics/rollup_spec.WORKERS): tasks that had started, completed or failed /
+    # timed out (not cancelled).
+    both = run(session, THROUGHPUT, _mine(scope, worker_id), unit=unit)
     start, end = pd.Timestamp(scope.start), pd.Timestamp(scope.end)
     index = pd.date_range(start.floor(FREQ[unit]), end, freq=FREQ[unit], inclusive="left")
-    parts = [f for f in frames if not f.empty]
-    both = pd.concat(parts) if parts else pd.DataFrame({"bucket": [], "done": [], "failed": []})
-    summed = both.groupby("bucket")[["done", "failed"]].sum().astype(float)
+    summed = both.set_index("bucket")[["done", "failed"]].astype(float)
     frame = summed.reindex(index, fill_value=0.0).rename_axis("bucket").reset_index()
     for column in ("done", "failed"):
         frame[column] = frame[column].round().astype(int)
