@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy.orm import Session
 
 from db.analytics import rollups
@@ -17,6 +17,9 @@ from db.read.scope import DIMENSIONS, Scope
 # Below this span reading the source rows is cheap enough, and exact to the second.
 MIN_SPAN = timedelta(hours=6)
 GRAINS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+
+if TYPE_CHECKING:  # pandas only where rows are bucketed: `python app.py` commands start without it
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,8 @@ def bucket_hours(hours: pd.Series, unit: str) -> pd.Series:
     """The start of the minute/hour/day/week (Monday)/month bucket of each rolled hour, as db.core.sqlfuncs.bucket
     computes it in SQL: rollup rows are grouped by their hour in SQL (an index order, no per-row formatting)
     and bucketed here."""
+    import pandas as pd
+
     stamps = pd.to_datetime(hours)
     if unit in ("minute", "hour"):
         return stamps
