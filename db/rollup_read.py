@@ -5,14 +5,14 @@ edges from the source rows (the cut: db/rollcut.py), all generated from the spec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.frames import add_up, to_frame
-from db.rollcut import Cut, bucket_hours, cut
+from db.rollcut import MIN_SPAN, Cut, bucket_hours, cut
 from db.rollup_spec import Spec, within
 from db.scope import Scope
 from db.sqlfuncs import bucket
@@ -32,6 +32,9 @@ class Read:
     by: tuple[str, ...] = ()
     by_choices: tuple[str, ...] = ()
     units: tuple[str, ...] = ()
+    # Shorter scopes are read from the source rows alone; a read of a busy short range (today so far, on the
+    # overview) sets it lower.
+    min_span: timedelta = MIN_SPAN
 
     def __post_init__(self) -> None:
         REGISTRY.append(self)
@@ -51,7 +54,7 @@ def run(
         raise ValueError(f"{q.name} is not read per {unit!r}")
     keys = (["bucket"] if unit else []) + list(group)
     rollable = all(spec.dim(d).rolled for d in group) and unit != "minute"
-    parts = cut(session, scope, dims=spec.rolled_dims) if rollable else Cut(None, None, (scope,))
+    parts = cut(session, scope, spec.rolled_dims, q.min_span) if rollable else Cut(None, None, (scope,))
     frames = [_rolled(session, q, scope, group, unit, grain, w) for grain, w in parts.rolled]
     frames += [_raw(session, q, part, group, unit) for part in parts.raw]
     columns = [*keys, *q.measures]

@@ -9,14 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import FromClause, Select, Table, delete, func, insert, select
+from sqlalchemy import FromClause, Select, Table, case, delete, func, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
+from db.bins import bin_index
 from db.models import (
     CreatedHourly,
     CreatedMinutely,
+    FinishedHourly,
+    FinishedMinutely,
     Invocation,
+    RuntimeHourly,
+    RuntimeMinutely,
     Task,
     TaskTag,
     UsageHourly,
@@ -32,6 +37,7 @@ T = Task.__table__.c
 Window = tuple[datetime, datetime] | None
 GRAINS = ("hour", "minute")
 CALL_DURATION = seconds_between(I.started_at, I.completed_at)
+RUN_TIME = seconds_between(T.started_at, T.completed_at)  # a task's last attempt's run
 FLOORS = {"hour": hour_floor, "minute": minute_floor}
 
 
@@ -64,6 +70,8 @@ class Spec:
     measures: tuple[Measure, ...]
     tables: dict[str, Table]  # grain -> table; its time column is named after the grain
     conditions: Callable[[Scope], list[ColumnElement[bool]]]  # a scope's filters on the source rows
+    # Source rows that have no time yet (a task that has not ended) are in no bucket.
+    timed: tuple[ColumnElement[bool], ...] = ()
 
     def dim(self, name: str) -> Dim:
         for d in self.dims:
@@ -82,7 +90,7 @@ class Spec:
         return (
             select(at, *dims, *(m.raw for m in self.measures))
             .select_from(self.source)
-            .where(*within(self.time, window))
+            .where(*self.timed, *within(self.time, window))
             .group_by(at, *dims)
         )
 
@@ -150,4 +158,38 @@ CREATED = Spec(
     conditions=task_conditions,
 )
 
-SPECS = (USAGE, CREATED)
+# Tasks that ended, by completed_at (only a terminal status sets it; a retry clears it). The worker dimension
+# is named after the scope's filter, so a scope on workers is answered from the rollups too.
+FINISHED = Spec(
+    name="finished",
+    source=Task.__table__,
+    time=T.completed_at,
+    dims=(Dim("kind", T.kind), Dim("status", T.status), Dim("worker", T.worker_id)),
+    measures=(
+        Measure("tasks", func.count()),
+        Measure("started", count_if(T.started_at.is_not(None))),
+        Measure("run_s", func.coalesce(func.sum(RUN_TIME), 0.0)),
+    ),
+    tables={"hour": _table(FinishedHourly), "minute": _table(FinishedMinutely)},
+    conditions=task_conditions,
+    timed=(T.completed_at.is_not(None),),
+)
+
+# The same tasks per run-time bin (db/bins.py; NULL for a task that never started): a percentile adds bin
+# counts. Apart from FINISHED so that table is not multiplied by the bins.
+RUNTIMES = Spec(
+    name="runtimes",
+    source=Task.__table__,
+    time=T.completed_at,
+    dims=(
+        Dim("kind", T.kind),
+        Dim("status", T.status),
+        Dim("bin", case((T.started_at.is_not(None), bin_index(RUN_TIME)))),
+    ),
+    measures=(Measure("tasks", func.count()),),
+    tables={"hour": _table(RuntimeHourly), "minute": _table(RuntimeMinutely)},
+    conditions=task_conditions,
+    timed=(T.completed_at.is_not(None),),
+)
+
+SPECS = (USAGE, CREATED, FINISHED, RUNTIMES)

@@ -25,7 +25,7 @@ from db.models import (
     ToolHourly,
     WorkerHourly,
 )
-from db.rollup_spec import CALL_DURATION, CREATED, USAGE
+from db.rollup_spec import CALL_DURATION, CREATED, FINISHED, RUNTIMES, USAGE
 from db.sqlfuncs import bucket, count_if, day_floor, first_word, hour_floor, seconds_between, sum_if
 from db.states import FAILURES, ActivityType, TaskStatus
 
@@ -102,6 +102,12 @@ def tasks(session: Session, window: Window) -> None:
 def created(session: Session, window: Window) -> None:
     """created_hourly: tasks created per hour, kind and current status."""
     CREATED.fold(session, window, "hour")
+
+
+def finished(session: Session, window: Window) -> None:
+    """finished_hourly and runtime_hourly: tasks that ended per hour, kind, status and worker or run-time bin."""
+    FINISHED.fold(session, window, "hour")
+    RUNTIMES.fold(session, window, "hour")
 
 
 def workers(session: Session, window: Window) -> None:
@@ -243,4 +249,4 @@ def daily_histograms(session: Session, window: Window) -> None:
     _replace(session, HistogramDaily, "day", ["day", *HISTOGRAM_COLUMNS], source, window)
 
 
-HOURLY = (usage, tasks, created, workers, tools, events, histograms)
+HOURLY = (usage, tasks, created, finished, workers, tools, events, histograms)
