@@ -62,6 +62,12 @@ def _by_status(frame: pd.DataFrame, column: str, statuses: tuple[str, ...]) -> f
     return float(frame.loc[frame["status"].isin(statuses), column].sum()) if not frame.empty else 0.0
 
 
+def ended_today(session: Session, now: datetime) -> pd.DataFrame:
+    """Tasks that ended today (UTC) per final status: columns status, tasks, started, run_s (from the
+    rollups: buckets, not today's rows)."""
+    return rollup_read.run(session, TODAY, _today(now))
+
+
 def kpis(session: Session, now: datetime, stuck_after: timedelta, exact_below: int = EXACT_BELOW) -> Kpis:
     """The overview's cards. Queued, running and stuck are read from the tasks by index; today's outcomes,
     run times and cost from the rollups (O(buckets)). p95 is exact (one sort) below `exact_below` values,
@@ -76,7 +82,7 @@ def kpis(session: Session, now: datetime, stuck_after: timedelta, exact_below: i
     )
     stuck = session.scalar(select(func.count()).where(stuck_condition(now, stuck_after)))
     scope = _today(now)
-    ended = rollup_read.run(session, TODAY, scope)
+    ended = ended_today(session, now)
     completed = int(_by_status(ended, "tasks", (COMPLETED,)))
     failed = int(_by_status(ended, "tasks", (TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value)))
     ran = int(_by_status(ended, "started", (COMPLETED,)))
