@@ -25,9 +25,9 @@ def test_rows_are_drawn_as_the_grid_formats_them() -> None:
     row = dict(zip(fields, rows[0], strict=True))
     assert row["id"] == "7" and row["progress"] == "50%" and row["cost_usd"] == "$0.50"
     assert row["tags"] == "x, y" and row["error_message"] == ""
-    assert node.id == "g-first" and not getattr(node, "hidden", None)
+    assert getattr(node, "id", None) == "g-first" and not getattr(node, "hidden", None)
 
 
 def test_no_rows_draw_nothing() -> None:
     node = first_rows("g", COLUMNS, [])
-    assert node.hidden and not node.children
+    assert getattr(node, "hidden", None) and not node.children
