@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from db import agents, costs, rollups
+from db import agents, costs, overview, rollups
 from db.engine import Database
 from db.models import CreatedMinutely, JobLease, UsageMinutely
 from db.ops import InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
@@ -169,7 +169,8 @@ def test_every_declared_read_answers_like_the_source_rows(db: Database) -> None:
         inside = cut(s, parse_scope("?from=2026-03-10T12:03:30&to=2026-03-10T12:29", NOW))
         assert inside.hours is None and inside.minutes == (at("2026-03-10 12:04"), FOLDED)
     rolled, raw = rolled_and_raw(db, QUERIES_NOW, NOW)
-    assert {"agents.roles", "costs.series"} <= {read.name for read in REGISTRY} and agents.ROLE_READ.by
+    assert {"agents.roles", "costs.series", "overview.workers"} <= {read.name for read in REGISTRY}
+    assert agents.ROLE_READ.by and overview.BY_WORKER.by
     assert len(pairs()) >= 40 and len(rolled) == len(raw)
     for key in raw:
         same(rolled[key], raw[key], key)
