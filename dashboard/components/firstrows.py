@@ -35,20 +35,21 @@ def first_rows(grid_id: str, columns: list[dict[str, Any]], records: list[dict[s
     an empty Div (the grid says "no rows" itself)."""
     if not records:
         return html.Div(id=f"{grid_id}-first", className=CLASS, hidden=True)
-    header = html.Tr([html.Th(c.get("headerName", c["field"])) for c in columns])
-    widths = [
-        html.Col(
-            style={"width": f"{c['width']}px"}
-            if "width" in c
-            else {"minWidth": f"{c.get('minWidth', 120)}px"}
-        )
-        for c in columns
-    ]
+    # AG Grid's own header for a column without a name: the field, words capitalised.
+    header = html.Tr([html.Th(c.get("headerName") or c["field"].replace("_", " ").title()) for c in columns])
+    # The grid gives a flexible column its minimum width when the columns overflow, as here: the same widths.
+    px = [int(c.get("width") or c.get("minWidth", 120)) for c in columns]
+    widths = [html.Col(style={"width": f"{w}px"}) for w in px]
     body = [html.Tr([html.Td(_cell(c, r)) for c in columns]) for r in records[:SHOWN]]
     # One Static: ~200 cells drawn without a Dash wrapper each (components/static.py).
     which: dict[str, Any] = {"data-grid": grid_id}  # assets/firstrows.js finds the grid by it
     return html.Div(
-        Static(html.Table([html.Colgroup(widths), html.Thead(header), html.Tbody(body)])),
+        Static(
+            html.Table(
+                [html.Colgroup(widths), html.Thead(header), html.Tbody(body)],
+                style={"width": f"{sum(px)}px"},
+            )
+        ),
         id=f"{grid_id}-first",
         className=CLASS,
         **which,
