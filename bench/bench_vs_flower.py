@@ -6,7 +6,9 @@
                                     [--api N]
 
 TaskLens: `python app.py web` (a child process, access control off on loopback) over an SQLite file that
-`python app.py demo --history N --count 0` fills (or --tl-db, an existing database, read only).
+`python app.py demo --history N --count 0` fills (or --tl-db, an existing database), its analytics rollups
+then made current once as a worker's periodic jobs keep them (the web process alone runs none). With
+--compare each checkout serves its own copy of an SQLite file (their schemas may differ).
 Flower: `celery --broker=redis://127.0.0.1:6379/<redis-db> flower --max_tasks=N` (a child process; only that
 Redis database is flushed). Flower keeps tasks in memory from Celery's event stream, so a helper process fills
 it the way workers do: four worker hostnames send worker-online and a heartbeat every 2 s, and for each task
@@ -20,9 +22,10 @@ bench makes a virtualenv under ~/.cache/tasklens-bench/ and `pip install`s `flow
 Measured in Chromium (Debian's, the tests' flags), TaskLens and Flower interleaved (the order alternates
 per repetition), each load in a new browser context (cold HTTP cache) and then once more in the same
 context (warm cache):
-a) tasks list: navigation start -> the first data row in the DOM (TaskLens /tasks: an ag-grid row
-   `.ag-center-cols-container .ag-row` whose cells have text; Flower /tasks: a `#tasks-table tbody tr`
-   that is not DataTables' empty/"Loading" row).
+a) tasks list: navigation start -> the first data row shown (TaskLens /tasks: an ag-grid row
+   `.ag-center-cols-container .ag-row` whose cells have text, or a row with text of the first rows the server
+   draws in the grid's place while they are visible; also printed: the grid's own first row; Flower /tasks:
+   a `#tasks-table tbody tr` that is not DataTables' empty/"Loading" row).
 b) overview: navigation start -> network idle: the end of the last request before 500 ms with no request
    in flight (websockets do not count). TaskLens /, Flower / (its workers dashboard, which re-polls every
    second: the quiet gap before its first re-poll is the idle point). Also the first content (TaskLens's
@@ -71,8 +74,12 @@ OBSERVE = """(() => {
     const cellsHaveText = (row) => Array.from(row.querySelectorAll('.ag-cell'))
         .some(c => c.textContent.trim() !== '');
     const probes = {
-        tl_rows: () => Array.from(document.querySelectorAll('.ag-center-cols-container .ag-row'))
+        tl_grid: () => Array.from(document.querySelectorAll('.ag-center-cols-container .ag-row'))
             .some(r => !r.classList.contains('ag-row-loading') && cellsHaveText(r)),
+        // What the user sees first: the grid's rows, or the rows the server drew in their place before the
+        // grid's bundle loaded (dashboard/components/firstrows.py) while they are shown.
+        tl_rows: () => probes.tl_grid() || Array.from(document.querySelectorAll('.tasklens-first-rows tbody tr'))
+            .some(r => r.offsetParent !== null && r.textContent.trim() !== ''),
         tl_kpis: () => !!document.querySelector('#overview-kpis .card'),
         fl_rows: () => Array.from(document.querySelectorAll('#tasks-table tbody tr'))
             .some(r => !r.querySelector('td.dataTables_empty') && r.textContent.trim() !== ''),
@@ -301,6 +308,38 @@ def tasklens_db(url: str | None, tasks: int) -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+# Run by a checkout's interpreter once its web process has migrated the database: the analytics rollups made
+# current as a worker's periodic jobs keep them (`python app.py web` alone runs none; every deployment has a
+# worker beside it), so the pages read what they read in use.
+ROLLUP_JOBS = r"""
+import sys
+from db.analytics import rollups
+from db.core.engine import open_database
+from db.core.timeutil import utcnow
+db = open_database(sys.argv[1])
+rollups.refresh_in_steps(db.writing, utcnow())
+if hasattr(rollups, "fold_minutes"):
+    with db.writing() as session:
+        rollups.fold_minutes(session, utcnow())
+db.dispose()
+"""
+
+
+@contextmanager
+def own_copy(url: str, label: str) -> Iterator[str]:
+    """A copy of an SQLite database for one checkout (`--compare`): each migrates its own schema, which the
+    other's may not know. Other URLs are shared as they are."""
+    if not url.startswith("sqlite:///"):
+        yield url
+        return
+    folder = tempfile.mkdtemp(prefix=f"tasklens-vs-flower-{label}-")
+    try:
+        shutil.copyfile(url.removeprefix("sqlite:///"), f"{folder}/tasklens.db")
+        yield f"sqlite:///{folder}/tasklens.db"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextmanager
 def tasklens(url: str, log: Any, root: Path = ROOT) -> Iterator[str]:
     port = free_port()
@@ -319,6 +358,15 @@ def tasklens(url: str, log: Any, root: Path = ROOT) -> Iterator[str]:
     proc = subprocess.Popen(cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         wait_up(base, proc)
+        started = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-c", ROLLUP_JOBS, url],
+            cwd=root,
+            check=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        print(f"rollups of {root.name} made current in {time.monotonic() - started:.0f} s", flush=True)
         yield base
     finally:
         stop_processes([proc])
@@ -328,6 +376,7 @@ def tasklens(url: str, log: Any, root: Path = ROOT) -> Iterator[str]:
 @dataclass
 class Load:
     first_s: float | None  # the probe's stamp (rows, KPI cards, worker row)
+    grid_s: float | None  # TaskLens /tasks: the grid's own first row (first_s may be the server-drawn rows)
     idle_s: float | None  # end of the last request before the quiet window
     requests: int
     transfer_kb: float
@@ -365,8 +414,13 @@ def load(page: Any, url: str, probe: str, *, idle: bool, trace: bool = False) ->
     page.on("response", responded)
     try:
         page.goto(url, wait_until="commit", timeout=LOAD_TIMEOUT_S * 1000)
+        # TaskLens /tasks: until the grid's own rows as well (the next load must not start before them).
+        wanted = [probe, "tl_grid"] if probe == "tl_rows" else [probe]
         page.wait_for_function(
-            f"() => '{probe}' in (window.__bench || {{}})", timeout=LOAD_TIMEOUT_S * 1000, polling=50
+            "(names) => names.every(n => n in (window.__bench || {}))",
+            arg=wanted,
+            timeout=LOAD_TIMEOUT_S * 1000,
+            polling=50,
         )
         if idle:
             deadline = time.monotonic() + LOAD_TIMEOUT_S
@@ -386,9 +440,10 @@ def load(page: Any, url: str, probe: str, *, idle: bool, trace: bool = False) ->
     nav = timing["nav"] or {}
     ends += [nav.get("load") or 0.0, nav.get("end") or 0.0]
     transfer = sum(r["transfer"] or 0 for r in timing["res"]) + (nav.get("transfer") or 0)
-    first = stamps.get(probe)
+    first, grid = stamps.get(probe), stamps.get("tl_grid")
     out = Load(
         first_s=None if first is None else first / 1000,
+        grid_s=None if grid is None or probe != "tl_rows" else grid / 1000,
         idle_s=max(ends) / 1000 if idle else None,
         requests=len(timing["res"]) + 1,
         transfer_kb=transfer / 1024,
@@ -528,7 +583,8 @@ def main() -> None:
                 ("TaskLens", ROOT),
                 *((f"TaskLens@{Path(r).name}", Path(r)) for r in args.compare),
             ]:
-                base = stack.enter_context(tasklens(url, log, root))
+                served = stack.enter_context(own_copy(url, Path(root).name)) if args.compare else url
+                base = stack.enter_context(tasklens(served, log, root))
                 tools[label] = {"tasks": (f"{base}/tasks", "tl_rows"), "overview": (f"{base}/", "tl_kpis")}
         if args.only != "tasklens":
             if args.flower_url:
@@ -564,10 +620,16 @@ def main() -> None:
         for key, values in series.values.items():
             if key.endswith(" KB"):
                 continue
-            kb = median(series.values.get(key + " KB", [])) if " first content" not in key else float("nan")
+            kb = (
+                median(series.values.get(key + " KB", []))
+                if key.endswith(("tasks", "overview"))
+                else float("nan")
+            )
             what = (
                 "first row"
                 if key.endswith("tasks")
+                else "the grid's own first row"
+                if key.endswith("grid rows")
                 else ("network idle" if key.endswith("overview") else "KPIs / first worker row")
             )
             rows.append([key, what, median(values), kb, " ".join(f"{v:.2f}" for v in values)])
@@ -650,6 +712,9 @@ def run_browser(
                     if kind == "tasks":
                         cold.add(key, c.first_s)
                         warm.add(key, w.first_s)
+                        if tool != "Flower":
+                            cold.add(key + " grid rows", c.grid_s)
+                            warm.add(key + " grid rows", w.grid_s)
                     else:
                         cold.add(key, c.idle_s)
                         warm.add(key, w.idle_s)

@@ -39,7 +39,7 @@ from db.core.models import (
 )
 from db.domain.ops import ActivityLine, InvocationFinished, InvocationStarted, TaskSpec, Transition, Usage
 from db.domain.states import ActivityType, TaskKind, TaskStatus
-from db.read import api_metrics, worker_detail
+from db.read import api_metrics, overview, worker_detail
 from db.read.scope import Scope, parse_scope
 from db.write.task_delete import delete_task
 from db.write.writes import apply_ops, insert_tasks
@@ -296,6 +296,7 @@ def test_every_declared_read_answers_like_the_source_rows(db: Database) -> None:
     names = {read.name for read in REGISTRY}
     assert {"agents.roles", "costs.series", "performance.ended", "volume.ended", "worker.throughput"} <= names
     assert {"histograms.call", "histograms.updates", "performance.tools", "api_metrics.by_status"} <= names
+    assert "overview.workers" in names and overview.BY_WORKER.by
     assert len(pairs()) >= 40 and len(rolled) == len(raw) and agents.ROLE_READ.by
     for key in raw:
         same(rolled[key], raw[key], key)

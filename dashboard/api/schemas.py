@@ -252,6 +252,9 @@ class Stats(Model):
     p95_duration_s: float | None
     throughput_per_hour: int
     cost_today: float
+    p95_estimated: bool = Field(
+        False, description="p95 read from run-time bins (within about 1 %), not sorted: many tasks today"
+    )
 
 
 class WorkerOut(Model):

@@ -56,7 +56,12 @@ def kpi_cards(k: Kpis, extra: tuple[dbc.Col, ...] = ()) -> dbc.Row:
             ),
             kpi_card("Success rate", percent(k.success_rate), hint="today", key="success"),
             kpi_card("Avg duration", duration(k.avg_duration_s), hint="completed today", key="avg"),
-            kpi_card("p95 duration", duration(k.p95_duration_s), hint="completed today", key="p95"),
+            kpi_card(
+                "p95 duration",
+                duration(k.p95_duration_s),
+                hint="completed today" + (" · estimated" if k.p95_estimated else ""),
+                key="p95",
+            ),
             kpi_card(
                 "Throughput", f"{k.throughput_per_hour:,}/h", hint="completed, last hour", key="throughput"
             ),

@@ -15,6 +15,7 @@ from dashboard import ids
 from dashboard.clientside import js
 from dashboard.components.board import board
 from dashboard.components.download import download_link, export_url
+from dashboard.components.firstrows import SHOWN, first_rows
 from dashboard.components.gridcolumns import column_defs, row_cells
 from dashboard.components.static import Static
 from dashboard.navigation import NavEntry
@@ -179,30 +180,45 @@ def layout(**query: Any) -> html.Div:
                 className="d-flex justify-content-between align-items-center mb-2",
             ),
             _filters(view),
-            dag.AgGrid(
-                id=ids.GRID,
-                columnDefs=view.columns(),
-                rowModelType="infinite",
-                # dash-ag-grid evaluates this string with few globals (no String()): concatenate instead.
-                getRowId="'' + params.data.id",
-                defaultColDef={"resizable": True, "sortable": True},
-                dashGridOptions={
-                    "cacheBlockSize": BLOCK,
-                    "maxBlocksInCache": 20,
-                    "rowBuffer": 0,
-                    "infiniteInitialRowCount": BLOCK,
-                    # One block request at a time: dash-ag-grid answers only a grid's latest request, and
-                    # AG Grid frees a request slot only on an answer, so with two in flight (a push refreshing
-                    # a block still loading) the older one held its slot for good, and after two such the grid
-                    # never loaded again. A request whose answer is lost anyway is asked again
-                    # (assets/gridwatch.js, for grids marked tasklens-infinite).
-                    "maxConcurrentDatasourceRequests": 1,
-                    "rowSelection": {"mode": "singleRow", "checkboxes": False},
-                },
-                style={"height": "560px"},
-                className="ag-theme-alpine tasklens-infinite",
-            ),
+            html.Div([_first_rows(view), _grid(view)], className="tasklens-grid-wrap"),
         ]
+    )
+
+
+# The first rows drawn into the layout (components/firstrows.py): the page's reader, set by register().
+_first_block: list[Any] = []
+
+
+def _first_rows(view: View) -> Any:
+    request = {"startRow": 0, "endRow": SHOWN, "sortModel": [{"colId": c, "sort": d} for c, d in view.sort]}
+    filters = (view.status, view.kind, view.worker, view.tag, view.text, view.range, view.messages)
+    block = _first_block[0](request, *filters) if _first_block else {"rowData": []}
+    return first_rows(ids.GRID, view.columns(), block["rowData"])
+
+
+def _grid(view: View) -> Any:
+    return dag.AgGrid(
+        id=ids.GRID,
+        columnDefs=view.columns(),
+        rowModelType="infinite",
+        # dash-ag-grid evaluates this string with few globals (no String()): concatenate instead.
+        getRowId="'' + params.data.id",
+        defaultColDef={"resizable": True, "sortable": True},
+        dashGridOptions={
+            "cacheBlockSize": BLOCK,
+            "maxBlocksInCache": 20,
+            "rowBuffer": 0,
+            "infiniteInitialRowCount": BLOCK,
+            # One block request at a time: dash-ag-grid answers only a grid's latest request, and
+            # AG Grid frees a request slot only on an answer, so with two in flight (a push refreshing
+            # a block still loading) the older one held its slot for good, and after two such the grid
+            # never loaded again. A request whose answer is lost anyway is asked again
+            # (assets/gridwatch.js, for grids marked tasklens-infinite).
+            "maxConcurrentDatasourceRequests": 1,
+            "rowSelection": {"mode": "singleRow", "checkboxes": False},
+        },
+        style={"height": "560px"},
+        className="ag-theme-alpine tasklens-infinite",
     )
 
 
@@ -259,6 +275,8 @@ def task_href(cell: dict[str, Any] | None) -> str:
 
 
 def register(app: dash.Dash, svc: Services) -> None:
+    _first_block[:] = [lambda request, *filters: rows(svc, request, *filters)]
+
     @app.callback(Output(ids.BOARD, "children"), Input(ids.SIGNAL, "data"))
     def _board(_signal: Any) -> Any:
         # One Static: ~100 cards drawn without a Dash wrapper per node (dashboard/components/static.py).

@@ -60,11 +60,17 @@ def _ceil(at: datetime, grain: str) -> datetime:
     return floor if floor == at else floor + GRAINS[grain]
 
 
-def split(session: Session, scope: Scope, grain: str = "hour", dims: tuple[str, ...] = ("kind",)) -> Split:
+def split(
+    session: Session,
+    scope: Scope,
+    grain: str = "hour",
+    dims: tuple[str, ...] = ("kind",),
+    min_span: timedelta = MIN_SPAN,
+) -> Split:
     """The rollup's part of `scope` when its table keeps every filter the scope sets (`dims`: the dimensions
-    the table has) and the range is long enough to be worth it; otherwise all of it is raw."""
+    the table has) and the range is at least `min_span` long; otherwise all of it is raw."""
     everything = Split(None, (scope,))
-    if scope.span < MIN_SPAN or not _keeps(scope, dims):
+    if scope.span < min_span or not _keeps(scope, dims):
         return everything
     cut = refreshed_until(session)
     if cut is None:
@@ -97,12 +103,14 @@ class Cut:
         return [(grain, window) for grain, window in tiers if window is not None]
 
 
-def cut(session: Session, scope: Scope, dims: tuple[str, ...] = ("kind",)) -> Cut:
+def cut(
+    session: Session, scope: Scope, dims: tuple[str, ...] = ("kind",), min_span: timedelta = MIN_SPAN
+) -> Cut:
     """split(), and the part of the scope after the last whole rolled hour from the per-minute tables where
     they have it: an answer reads buckets, never every row of the hour in progress. Rows stamped before the
     fold but committed after it are folded by the next fold (db/analytics/rollups.fold_minutes), as whole hours are
     by the next refresh."""
-    base = split(session, scope, "hour", dims)
+    base = split(session, scope, "hour", dims, min_span)
     plain = Cut(base.rolled, None, base.raw)
     hour_cut, folded = refreshed_until(session), folded_until(session)
     if hour_cut is None or folded is None or not _keeps(scope, dims) or scope.end <= hour_cut:

@@ -5,14 +5,14 @@ edges from the source rows (the cut: db/analytics/rollcut.py), all generated fro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from db.analytics.rollcut import bucket_hours, cut, split, tiers
+from db.analytics.rollcut import MIN_SPAN, bucket_hours, cut, split, tiers
 from db.analytics.rollup_spec import AGGREGATES, Spec, within
 from db.core.frames import add_up, to_frame
 from db.core.sqlfuncs import bucket
@@ -36,6 +36,9 @@ class Read:
     # False: the hours since the last hourly refresh from the source rows, never the per-minute tables — for
     # an answer that must be exact now, not as of the last minute fold.
     minutes: bool = True
+    # Shorter scopes are read from the source rows alone; a read of a busy short range (today so far, on the
+    # overview) sets it lower.
+    min_span: timedelta = MIN_SPAN
 
     def __post_init__(self) -> None:
         REGISTRY.append(self)
@@ -80,21 +83,28 @@ def parts_of(session: Session, q: Read, scope: Scope, group: tuple[str, ...], un
     # Kept for the session, as db/analytics/histograms.py keeps its reads: a page's callbacks share one read
     # transaction, and its reads of one scope cut it alike.
     memo = session.info.setdefault("tasklens.parts", {})
-    token = (scope, kept, tier if tier != "day" or unit is None else "hour")
+    token = (scope, kept, tier if tier != "day" or unit is None else "hour", q.min_span)
     if token not in memo:
-        memo[token] = _parts(session, spec, scope, kept, token[2])
+        memo[token] = _parts(session, spec, scope, kept, token[2], q.min_span)
     return memo[token]  # type: ignore[no-any-return]
 
 
-def _parts(session: Session, spec: Spec, scope: Scope, kept: tuple[str, ...], tier: str) -> Parts:
+def _parts(
+    session: Session,
+    spec: Spec,
+    scope: Scope,
+    kept: tuple[str, ...],
+    tier: str,
+    min_span: timedelta = MIN_SPAN,
+) -> Parts:
     if tier == "minute":
-        minutes = cut(session, scope, dims=kept)
+        minutes = cut(session, scope, kept, min_span)
         return Parts(minutes.rolled, minutes.raw)
     if tier == "day":  # only without time buckets: days are no bucket's unit of storage
         days = tiers(session, scope, dims=kept)
         rolled = ([("day", days.days)] if days.days else []) + [("hour", w) for w in days.hours]
         return Parts(rolled, days.raw)
-    hours = split(session, scope, dims=kept)
+    hours = split(session, scope, "hour", kept, min_span)
     return Parts([] if hours.rolled is None else [("hour", hours.rolled)], hours.raw)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
-from db.analytics.rollup_spec import CREATED, ENDED, HISTOGRAMS, TOOLS, USAGE, WORKERS
+from db.analytics.rollup_spec import CREATED, ENDED, FINISHED, HISTOGRAMS, RUNTIMES, TOOLS, USAGE, WORKERS
 from db.core.models import (
     Activity,
     EventsHourly,
@@ -65,6 +65,12 @@ def created(session: Session, window: Window) -> None:
     CREATED.fold(session, window, "hour")
 
 
+def finished(session: Session, window: Window) -> None:
+    """finished_hourly and runtime_hourly: tasks that ended per hour, kind, status and worker or run-time bin."""
+    FINISHED.fold(session, window, "hour")
+    RUNTIMES.fold(session, window, "hour")
+
+
 def workers(session: Session, window: Window) -> None:
     """worker_hourly: per worker, the started tasks that ended per hour: outcomes and run time."""
     WORKERS.fold(session, window, "hour")
@@ -114,4 +120,4 @@ def daily_histograms(session: Session, window: Window) -> None:
         spec.fold(session, window, "day")
 
 
-HOURLY = (usage, tasks, created, workers, tools, events, histograms)
+HOURLY = (usage, tasks, created, finished, workers, tools, events, histograms)

@@ -247,17 +247,32 @@ def _hour_cut(session: Session) -> datetime | None:
 
 def touched_minutes(session: Session, since: datetime, after: datetime) -> set[datetime]:
     """Minutes from `after` on whose per-minute rows a change stamped at or after `since` may have made
-    stale: the creation minute of every task updated since then (its status is a dimension) and the minutes
-    its calls started in (a call's end changes its start minute's measures)."""
+    stale: the creation and end minutes of every task updated since then (its status is a dimension), the
+    minutes its calls started in (a call's end changes its start minute's measures), and the minute a retried
+    task had ended in before its retry cleared completed_at."""
     changed: list[int] = []
     found: set[datetime] = set()
-    for task_id, created in session.execute(select(T.id, T.created_at).where(T.last_updated_at >= since)):
+    for task_id, created, completed in session.execute(
+        select(T.id, T.created_at, T.completed_at).where(T.last_updated_at >= since)
+    ):
         changed.append(int(task_id))
-        if created >= after:
-            found.add(floor_minute(created))
+        found.update(floor_minute(at) for at in (created, completed) if at is not None and at >= after)
     for ids in _in_chunks(changed):
         minutes = select(minute_floor(I.started_at)).where(I.task_id.in_(ids), I.started_at >= after)
         found.update(map(as_datetime, session.scalars(minutes.distinct())))
+    retried = select(minute_floor(E.at)).where(
+        E.at >= after,
+        E.type == EventType.TRANSITION.value,
+        E.to_status.in_([s.value for s in TERMINAL]),
+        E.task_id.in_(
+            select(E.task_id).where(
+                E.at >= since,
+                E.type == EventType.TRANSITION.value,
+                E.from_status.in_([s.value for s in TERMINAL]),
+            )
+        ),
+    )
+    found.update(map(as_datetime, session.scalars(retried.distinct())))
     return found
 
 

@@ -410,6 +410,72 @@ class CreatedMinutely(_CreatedColumns, Base):
     __table_args__ = (Index("ix_created_minutely_minute", "minute"),)
 
 
+class _FinishedColumns:
+    """The ended-tasks rollups' dimensions and measures (db/analytics/rollup_spec.FINISHED), hourly and per minute."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    worker: Mapped[str | None] = mapped_column(String(64))  # the task's worker_id
+    tasks: Mapped[int] = mapped_column(Integer)
+    started: Mapped[int] = mapped_column(Integer)  # ever started: their run time is known
+    run_s: Mapped[float] = mapped_column(Float)  # sum of the started ones' run time
+
+
+class FinishedHourly(_FinishedColumns, Base):
+    """Tasks that ended, per hour of completed_at, kind, final status and worker: the overview's outcome
+    counts, average run time and per-worker outcomes read these instead of every task that ended today."""
+
+    __tablename__ = "finished_hourly"
+
+    hour: Mapped[datetime]
+
+    __table_args__ = (Index("ix_finished_hourly_hour", "hour"),)
+
+
+class FinishedMinutely(_FinishedColumns, Base):
+    """finished_hourly's rows per minute, for the hours the hourly refresh has not reached (as UsageMinutely)."""
+
+    __tablename__ = "finished_minutely"
+
+    minute: Mapped[datetime]
+
+    __table_args__ = (Index("ix_finished_minutely_minute", "minute"),)
+
+
+class _RuntimeColumns:
+    """The run-time rollups' dimensions and measure (db/analytics/rollup_spec.RUNTIMES), hourly and per minute."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    bin: Mapped[int | None] = mapped_column(
+        Integer
+    )  # db/analytics/bins.py's bin of the run time; NULL: never started
+    tasks: Mapped[int] = mapped_column(Integer)
+
+
+class RuntimeHourly(_RuntimeColumns, Base):
+    """Tasks that ended, per hour of completed_at, kind, final status and run-time bin: a percentile of
+    today's run times adds bin counts instead of sorting today's tasks."""
+
+    __tablename__ = "runtime_hourly"
+
+    hour: Mapped[datetime]
+
+    __table_args__ = (Index("ix_runtime_hourly_hour", "hour"),)
+
+
+class RuntimeMinutely(_RuntimeColumns, Base):
+    """runtime_hourly's rows per minute, for the hours the hourly refresh has not reached (as UsageMinutely)."""
+
+    __tablename__ = "runtime_minutely"
+
+    minute: Mapped[datetime]
+
+    __table_args__ = (Index("ix_runtime_minutely_minute", "minute"),)
+
+
 class WorkerHourly(Base):
     """Per worker, tasks that ended per hour of completed_at: outcomes and busy time for the fleet view."""
 

@@ -7,15 +7,32 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
-from db.core.frames import to_frame
-from db.core.models import Invocation, Task, Worker
-from db.core.sqlfuncs import bucket, seconds_between
+from db.analytics import bins, rollup_read
+from db.analytics.performance import EXACT_BELOW
+from db.analytics.rollup_read import Read
+from db.analytics.rollup_spec import CREATED, FINISHED, RUNTIMES, USAGE
+from db.core.models import Task, Worker
+from db.core.sqlfuncs import seconds_between
 from db.core.timeutil import day_start
 from db.domain.liveness import stuck_condition
 from db.domain.states import FAILURES, TaskStatus, WorkerStatus
+from db.read.scope import Scope
+
+COMPLETED = TaskStatus.COMPLETED.value
+
+
+# Today's and the last day's figures, read from the rollups of the tasks that ended (db/analytics/rollup_spec.py): whole
+# hours and minutes as buckets, only the rows since the last fold from the tasks, even early in the day.
+NOW_SPAN = timedelta(0)
+TODAY = Read("overview.today", FINISHED, ("tasks", "started", "run_s"), by=("status",), min_span=NOW_SPAN)
+BY_WORKER = Read("overview.workers", FINISHED, ("tasks",), by=("worker", "status"), min_span=NOW_SPAN)
+RUN_BINS = Read("overview.run_bins", RUNTIMES, ("tasks",), by=("status", "bin"), min_span=NOW_SPAN)
+ENDED = Read("overview.ended", FINISHED, ("tasks",), by=("status",), units=("hour",), min_span=NOW_SPAN)
+MADE = Read("overview.created", CREATED, ("tasks",), units=("hour",), min_span=NOW_SPAN)
+SPENT = Read("overview.spent", USAGE, ("cost_usd",), min_span=NOW_SPAN)
 
 
 @dataclass(frozen=True)
@@ -30,13 +47,33 @@ class Kpis:
     p95_duration_s: float | None
     throughput_per_hour: int
     cost_today: float
+    p95_estimated: bool = (
+        False  # read from run-time bins (db/analytics/bins.py), as the Performance page does
+    )
 
     @property
     def active(self) -> int:
         return self.queued + self.running
 
 
-def kpis(session: Session, now: datetime, stuck_after: timedelta) -> Kpis:
+def _today(now: datetime) -> Scope:
+    return Scope(start=day_start(now), end=now, range_key="custom")
+
+
+def _by_status(frame: pd.DataFrame, column: str, statuses: tuple[str, ...]) -> float:
+    return float(frame.loc[frame["status"].isin(statuses), column].sum()) if not frame.empty else 0.0
+
+
+def ended_today(session: Session, now: datetime) -> pd.DataFrame:
+    """Tasks that ended today (UTC) per final status: columns status, tasks, started, run_s (from the
+    rollups: buckets, not today's rows)."""
+    return rollup_read.run(session, TODAY, _today(now))
+
+
+def kpis(session: Session, now: datetime, stuck_after: timedelta, exact_below: int = EXACT_BELOW) -> Kpis:
+    """The overview's cards. Queued, running and stuck are read from the tasks by index; today's outcomes,
+    run times and cost from the rollups (O(buckets)). p95 is exact (one sort) below `exact_below` values,
+    else read from the run-time bins."""
     t = Task.__table__.c
     active: dict[str, int] = dict(
         session.execute(
@@ -46,36 +83,18 @@ def kpis(session: Session, now: datetime, stuck_after: timedelta) -> Kpis:
         ).all()
     )
     stuck = session.scalar(select(func.count()).where(stuck_condition(now, stuck_after)))
-    today = day_start(now)
-    # Conditional counts, not GROUP BY status: grouping tempts the planner into scanning the status index
-    # instead of the small completed_at range.
-    finished_ok, finished_bad = session.execute(
-        select(
-            func.coalesce(func.sum(case((t.status == TaskStatus.COMPLETED.value, 1), else_=0)), 0),
-            func.coalesce(
-                func.sum(
-                    case((t.status.in_([TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value]), 1), else_=0)
-                ),
-                0,
-            ),
-        ).where(t.completed_at >= today)
-    ).one()
-    completed, failed = int(finished_ok), int(finished_bad)
-    duration = seconds_between(t.started_at, t.completed_at)
-    done_today = and_(
-        t.completed_at >= today, t.status == TaskStatus.COMPLETED.value, t.started_at.is_not(None)
-    )
-    avg = session.scalar(select(func.avg(duration)).where(done_today))
-    p95 = None
-    if completed:
-        offset = int(0.95 * (completed - 1))
-        p95 = session.scalar(select(duration).where(done_today).order_by(duration).offset(offset).limit(1))
+    scope = _today(now)
+    ended = ended_today(session, now)
+    completed = int(_by_status(ended, "tasks", (COMPLETED,)))
+    failed = int(_by_status(ended, "tasks", (TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value)))
+    ran = int(_by_status(ended, "started", (COMPLETED,)))
+    avg = _by_status(ended, "run_s", (COMPLETED,)) / ran if ran else None
+    p95, estimated = _p95(session, scope, ran, exact_below)
+    # ix_tasks_status_completed answers this from the index alone.
     last_hour = session.scalar(
-        select(func.count()).where(t.completed_at >= now - timedelta(hours=1), t.status == "completed")
+        select(func.count()).where(t.completed_at >= now - timedelta(hours=1), t.status == COMPLETED)
     )
-    cost = session.scalar(
-        select(func.coalesce(func.sum(Invocation.cost_usd), 0.0)).where(Invocation.started_at >= today)
-    )
+    cost = rollup_read.run(session, SPENT, scope)["cost_usd"].iloc[0]
     return Kpis(
         queued=active.get(TaskStatus.QUEUED.value, 0),
         running=active.get(TaskStatus.RUNNING.value, 0),
@@ -83,41 +102,42 @@ def kpis(session: Session, now: datetime, stuck_after: timedelta) -> Kpis:
         completed_today=completed,
         failed_today=failed,
         success_rate=(completed / (completed + failed)) if (completed + failed) else None,
-        avg_duration_s=float(avg) if avg is not None else None,
-        p95_duration_s=float(p95) if p95 is not None else None,
+        avg_duration_s=avg,
+        p95_duration_s=p95,
         throughput_per_hour=last_hour or 0,
-        cost_today=float(cost or 0.0),
+        cost_today=float(cost) if pd.notna(cost) else 0.0,
+        p95_estimated=estimated,
     )
 
 
-def finished_series(session: Session, now: datetime, hours: int = 24, unit: str = "hour") -> pd.DataFrame:
-    """Tasks that ended per time bucket and final status: columns bucket, status, count."""
-    t = Task.__table__.c
-    b = bucket(t.completed_at, unit)
-    rows = session.execute(
-        select(b.label("bucket"), t.status, func.count().label("count"))
-        .where(t.completed_at >= now - timedelta(hours=hours))
-        .group_by(b, t.status)
-        .order_by(b)
-    ).all()
-    frame = to_frame(rows, ["bucket", "status", "count"])
-    frame["bucket"] = pd.to_datetime(frame["bucket"])
-    return frame
+def _p95(session: Session, scope: Scope, n: int, exact_below: int) -> tuple[float | None, bool]:
+    """p95 of today's completed tasks' run times and whether it is an estimate."""
+    if not n:
+        return None, False
+    if n < exact_below:
+        t = Task.__table__.c
+        duration = seconds_between(t.started_at, t.completed_at)
+        done = [t.completed_at >= scope.start, t.completed_at < scope.end, t.status == COMPLETED]
+        query = select(duration).where(*done, t.started_at.is_not(None)).order_by(duration)
+        value = session.scalar(query.offset(bins.rank(n, 95) - 1).limit(1))
+        return (float(value) if value is not None else None), False
+    frame = rollup_read.run(session, RUN_BINS, scope)
+    done = frame[(frame["status"] == COMPLETED) & frame["bin"].notna()]
+    return bins.estimate(bins.merge(zip(done["bin"], done["tasks"], strict=True)), 95), True
 
 
-def started_series(session: Session, now: datetime, hours: int = 24, unit: str = "hour") -> pd.DataFrame:
-    """Tasks created per bucket: columns bucket, count (the demand line next to the outcomes)."""
-    t = Task.__table__.c
-    b = bucket(t.created_at, unit)
-    rows = session.execute(
-        select(b.label("bucket"), func.count().label("count"))
-        .where(t.created_at >= now - timedelta(hours=hours))
-        .group_by(b)
-        .order_by(b)
-    ).all()
-    frame = to_frame(rows, ["bucket", "count"])
-    frame["bucket"] = pd.to_datetime(frame["bucket"])
-    return frame
+def finished_series(session: Session, now: datetime, hours: int = 24) -> pd.DataFrame:
+    """Tasks that ended per hour and final status: columns bucket, status, count."""
+    scope = Scope(start=now - timedelta(hours=hours), end=now, range_key="custom")
+    frame = rollup_read.run(session, ENDED, scope, unit="hour")
+    return frame.rename(columns={"tasks": "count"})[["bucket", "status", "count"]]
+
+
+def started_series(session: Session, now: datetime, hours: int = 24) -> pd.DataFrame:
+    """Tasks created per hour: columns bucket, count (the demand line next to the outcomes)."""
+    scope = Scope(start=now - timedelta(hours=hours), end=now, range_key="custom")
+    frame = rollup_read.run(session, MADE, scope, unit="hour")
+    return frame.rename(columns={"tasks": "count"})[["bucket", "count"]]
 
 
 def workers_frame(session: Session, limit: int = 50, hidden_before: datetime | None = None) -> pd.DataFrame:
@@ -176,23 +196,16 @@ def live_workers(
     failed and timed out, like "Failed today"; cancelled ones apart)."""
     hidden_before = None if hide_offline_after is None else now - hide_offline_after
     frame = workers_frame(session, limit, hidden_before=hidden_before)
-    t = Task.__table__.c
-    # Grouped by an expression, not the bare column: SQLite (no ANALYZE statistics) would otherwise walk
-    # ix_tasks_worker_status over every task ever run for the GROUP BY's order instead of reading today's
-    # rows by completed_at (200-400 ms at 100,000 tasks). Tasks without a worker form the "" group, which
-    # joins no worker row.
-    worker = func.coalesce(t.worker_id, "")
-    rows = session.execute(
-        select(
-            worker,
-            func.sum(case((t.status == TaskStatus.COMPLETED.value, 1), else_=0)),
-            func.sum(case((t.status.in_(FAILURES), 1), else_=0)),
-            func.sum(case((t.status == TaskStatus.CANCELLED.value, 1), else_=0)),
-        )
-        .where(t.completed_at >= day_start(now))
-        .group_by(worker)
-    ).all()
-    today = pd.DataFrame(rows, columns=["id", *TODAY_COLUMNS]).set_index("id")
+    ended = rollup_read.run(session, BY_WORKER, _today(now))
+    outcome = {COMPLETED: "completed_today", TaskStatus.CANCELLED.value: "cancelled_today"}
+    outcome.update({s: "failed_today" for s in FAILURES})
+    ended["column"] = ended["status"].map(outcome)
+    ended = ended.dropna(subset=["column", "worker"])
+    today = (
+        ended.groupby(["worker", "column"])["tasks"].sum().unstack("column").reindex(columns=TODAY_COLUMNS)
+        if not ended.empty
+        else pd.DataFrame(columns=TODAY_COLUMNS)
+    )
     frame = frame.join(today, on="id")
     frame[TODAY_COLUMNS] = frame[TODAY_COLUMNS].fillna(0).astype(int)
     return frame

@@ -9,15 +9,14 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, case, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from db.core.frames import to_frame
 from db.core.models import Task, TaskTag, Worker
 from db.core.sqlfuncs import messages_match
-from db.core.timeutil import day_start
 from db.domain.states import TaskKind, TaskStatus
-from db.read import search
+from db.read import overview, search
 from db.read.task_view import TASKS
 
 T = Task.__table__.c
@@ -80,7 +79,7 @@ def board(session: Session, per_lane: int = 25) -> dict[str, pd.DataFrame]:
 
 def lane_counts(session: Session, now: datetime) -> dict[str, int]:
     """How many tasks each status holds: all queued and running ones, and of the finished statuses those that
-    ended today (UTC), so the finished lanes' counts stay one index range however long the history is."""
+    ended today (UTC), read from the rollups as the overview's cards are (buckets, however busy the day)."""
     active: dict[str, int] = dict(
         session.execute(
             select(T.status, func.count())
@@ -88,16 +87,9 @@ def lane_counts(session: Session, now: datetime) -> dict[str, int]:
             .group_by(T.status)
         ).all()
     )
-    # Conditional sums over today's completed_at range (as db.read.overview.kpis): GROUP BY status would tempt the
-    # planner into the status index, which holds every finished task ever.
-    ended = [*LANES["completed"], *LANES["failed"]]
-    today = session.execute(
-        select(*(func.coalesce(func.sum(case((T.status == s.value, 1), else_=0)), 0) for s in ended)).where(
-            T.completed_at >= day_start(now)
-        )
-    ).one()
+    ended = overview.ended_today(session, now).set_index("status")["tasks"]
     counts = {s.value: int(active.get(s.value, 0)) for s in (TaskStatus.QUEUED, TaskStatus.RUNNING)}
-    counts.update({s.value: int(n) for s, n in zip(ended, today, strict=True)})
+    counts.update({s.value: int(ended.get(s.value, 0)) for s in (*LANES["completed"], *LANES["failed"])})
     return counts
 
 
