@@ -214,6 +214,33 @@ def test_celery_worker_slots_say_its_pool_size_and_what_runs(source: Source, cel
 
 
 @pytest.mark.slow
+def test_a_worker_that_does_not_answer_is_asked_again_soon_then_left(
+    source: Source, celery_app: Any, redis_url: str
+) -> None:
+    """A busy worker may miss the 1 s to tell its pool size: it is asked again 3, 6, 12 and 24 s later (not only
+    at the next 30 s round), and a worker that is gone stops costing broadcasts after five misses; one that
+    answers is asked no more. Real broadcasts over Redis."""
+    consumer = CeleryConsumer(
+        Settings(database_url=str(source.db.url), celery_broker=redis_url),
+        Recorder(source.db, Hub()),
+        threading.Event(),
+    )
+    real = next(
+        iter(wait_until(lambda: celery_app.control.inspect(timeout=5).ping(), SAFETY, "a ping reply"))
+    )
+    gone = "gone@nowhere"
+    consumer._to_size = {real, gone}
+    consumer._misses = {real: 2}
+    consumer.size_pools(celery_app)
+    assert consumer._misses == {gone: 1} and consumer._retry_in() == 3.0
+    for misses in (2, 3, 4):
+        consumer.size_pools(celery_app)  # asked although not heard again
+        assert consumer._misses == {gone: misses} and consumer._retry_in() == 3.0 * 2 ** (misses - 1)
+    consumer.size_pools(celery_app)
+    assert consumer._misses == {} and consumer._retry_in() == float("inf")
+
+
+@pytest.mark.slow
 def test_one_consumer_per_broker(source: Source, redis_url: str) -> None:
     """A second process's consumer of the same broker on the same database stands by."""
     url = str(source.db.url)

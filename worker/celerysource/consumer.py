@@ -57,6 +57,9 @@ FIRST_BACKOFF, MAX_BACKOFF = 0.5, 30.0
 MEASURE_QUEUES_EVERY = 10.0
 # How long the workers are given to tell their pool size (one broadcast; it ends when all have answered).
 POOL_ASK_SECONDS = 1.0
+# A worker that did not answer in time (a busy one) is asked again after 3, 6, 12, 24 s, then only when heard
+# again at a later round: a page says its pool size soon, and a worker that is gone costs no broadcasts.
+POOL_RETRY_SECONDS, POOL_MAX_MISSES = 3.0, 5
 
 
 def declare_event_queue(conn: Any, queue: Any) -> None:
@@ -130,6 +133,7 @@ class CeleryConsumer:
         self._ask_now = False
         # Workers heard from since their pool size was last asked (a new one at once, the rest every round).
         self._to_size: set[str] = set()
+        self._misses: dict[str, int] = {}  # asked, not answered yet: how many times
 
     # ---- the loop --------------------------------------------------------------------------------------
     def start(self) -> threading.Thread:
@@ -212,7 +216,8 @@ class CeleryConsumer:
                         # published before that reaches nobody (the wake-up's heartbeats included).
                         self.stats.connected = True
                         log.info("Celery source: consuming events of %s", masked(self.broker))
-                    if self._ask_now or time.monotonic() - asked > ENABLE_EVENTS_EVERY:
+                    since = time.monotonic() - asked
+                    if self._ask_now or since > ENABLE_EVENTS_EVERY or since > self._retry_in():
                         self._ask_now = False
                         app.control.enable_events(connection=conn)
                         receiver.wakeup_workers(channel=channel)  # heartbeats now: worker rows at once
@@ -282,6 +287,8 @@ class CeleryConsumer:
                 workers.append(event)
                 if event.kind != "offline":
                     self._to_size.add(event.hostname)
+                else:
+                    self._misses.pop(event.hostname, None)
                 if event.hostname not in self._known_workers:
                     self._known_workers.add(event.hostname)
                     self._ask_now = True
@@ -298,18 +305,30 @@ class CeleryConsumer:
     def size_pools(self, app: Any) -> None:
         """Asks the workers heard since the last round for their pool size (`inspect stats`: Celery's events
         carry none) and writes it as their rows' concurrency, so a worker page says "1 of 4 busy", not "of 1".
-        Bounded by POOL_ASK_SECONDS; a worker that does not answer is asked again when next heard."""
-        names, self._to_size = sorted(self._to_size), set()
+        Bounded by POOL_ASK_SECONDS; a worker that does not answer is asked again soon (POOL_RETRY_SECONDS)."""
+        names, self._to_size = sorted(self._to_size | set(self._misses)), set()
         if not names:
             return
         try:
             inspect = app.control.inspect(destination=names, timeout=POOL_ASK_SECONDS, limit=len(names))
             replies = inspect.stats() or {}
             sizes = {host: pool_size(stats) for host, stats in replies.items() if host in names}
+            for host in names:
+                misses = 0 if host in sizes else self._misses.get(host, 0) + 1
+                if 0 < misses < POOL_MAX_MISSES:
+                    self._misses[host] = misses
+                else:
+                    self._misses.pop(host, None)
             with self.recorder.transaction() as session:
                 set_pool_sizes(session, sizes)
         except Exception as exc:
             log.warning("Celery source: could not ask workers for their pool size: %s", exc)
+
+    def _retry_in(self) -> float:
+        """Seconds after the last round that the workers who did not answer are asked again (inf: none)."""
+        if not self._misses:
+            return float("inf")
+        return POOL_RETRY_SECONDS * float(2 ** (max(self._misses.values()) - 1))
 
     def measure_queues(self, conn: Any) -> None:
         """Writes the broker's queue lengths (broker_queues) and marks the workers it heard that went silent
