@@ -65,16 +65,19 @@ def test_sqlite_converts_an_offset_to_utc() -> None:
     assert stored == to_micros(MOMENTS[0]) and from_micros(stored) == MOMENTS[0]
 
 
+def _filled(tmp_path: Path, tasks: int, days: int, seed: int) -> tuple[Database, int]:
+    """A fresh SQLite file holding a running task (returned) and `tasks` tasks of generated history."""
+    db = open_database(sqlite_database(tmp_path))
+    r = Recorder(db)
+    task_id = r.submit(TaskSpec(title="t", kind=TaskKind.EXTERNAL), actor="test")
+    r.record(task_id, Transition(TaskStatus.RUNNING))
+    generate_history(db, tasks, days=days, seed=seed)
+    return db, task_id
+
+
 def test_time_columns_are_integers_on_sqlite(tmp_path: Path) -> None:
-    url = sqlite_database(tmp_path)
-    db = open_database(url)
-    try:
-        r = Recorder(db)
-        task_id = r.submit(TaskSpec(title="t", kind=TaskKind.EXTERNAL), actor="test")
-        r.record(task_id, Transition(TaskStatus.RUNNING))
-        generate_history(db, 5, days=2, seed=3)
-    finally:
-        db.dispose()
+    db, _ = _filled(tmp_path, 5, days=2, seed=3)
+    db.dispose()
     with closing(sqlite3.connect(tmp_path / "tasklens.db")) as conn:
         kinds = _time_kinds(conn)
     assert kinds["tasks.created_at"] == {"integer"} and kinds["task_events.at"] == {"integer"}
@@ -179,13 +182,8 @@ def _key(table: Table) -> list[Any]:
 
 
 def test_migration_0017_down_and_up_keeps_every_time(tmp_path: Path) -> None:
-    url = sqlite_database(tmp_path)
-    db = open_database(url)
+    db, task_id = _filled(tmp_path, 40, days=3, seed=5)
     try:
-        r = Recorder(db)
-        task_id = r.submit(TaskSpec(title="t", kind=TaskKind.EXTERNAL), actor="test")
-        r.record(task_id, Transition(TaskStatus.RUNNING))
-        generate_history(db, 40, days=3, seed=5)
         before = _all_times(db)
         with db.reading() as s:
             created_at = s.scalar(select(Task.created_at).where(Task.id == task_id))
