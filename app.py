@@ -430,8 +430,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings, *, web: bool, worker: 
                 f"TaskLens worker {w.identity.id if w else ''} running ({_where(settings)}; Ctrl-C to stop)",
                 flush=True,
             )
-            while not stack.stop.wait(1.0):
-                pass
+            # Sleep, not stop.wait(): SIGTERM raises KeyboardInterrupt here, and raised inside Event.wait it can leave
+            # the event's lock held, so the `stop.set()` below waited for ever (a worker outlived its SIGTERM).
+            while not stack.stop.is_set():
+                time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
