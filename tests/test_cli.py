@@ -195,8 +195,8 @@ def test_short_lease_flag_brings_the_heartbeat_down(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         try:
-            # Once (1 of 1,539 in a full run) the worker was still shutting down 20 s after a SIGTERM that came
-            # right after it started; 60 s, and its log if even that runs out, to find out why.
+            # Once (1 of 1,539 in a full run) the worker never exited: SIGTERM's KeyboardInterrupt, raised inside
+            # Event.wait, had left the stop event's lock held (app.py's main loop now sleeps). Its log if it hangs.
             code = proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
