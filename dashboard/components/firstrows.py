@@ -10,10 +10,16 @@ from typing import Any
 from dash import html
 
 from dashboard.components.static import Static
+from db.read.task_view import TASKS
+from db.read.views import Fmt
 from reports.fmt import money
 
 SHOWN = 15  # about what the grid's 560 px show; the rest come with the grid
 CLASS = "tasklens-first-rows"
+
+
+# Each column's format kind, from the tasks view the grid's columns come from (as its value formatters).
+FORMATS = {f.name: f.fmt for f in TASKS.grid_fields}
 
 
 def _cell(column: dict[str, Any], record: dict[str, Any]) -> Any:
@@ -21,11 +27,12 @@ def _cell(column: dict[str, Any], record: dict[str, Any]) -> Any:
     value = record.get(field)
     if value is None or value == "":
         return ""
-    if field == "id":
+    fmt = FORMATS.get(field)
+    if fmt is Fmt.ID:
         return html.A(str(value), href=f"/tasks/{value}")
-    if field == "progress":
+    if fmt is Fmt.PROGRESS:
         return f"{float(value):.0f}%"
-    if field == "cost_usd":
+    if fmt is Fmt.MONEY:
         return money(float(value))
     return str(value)
 
