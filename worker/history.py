@@ -371,7 +371,7 @@ class _Simulator:
             tcache += v[12]
             tcost += v[13]
             v[7] = when[v[7]]
-            v[8] = v[9] = when[v[8]]
+            v[8] = when[v[8]]  # ended: its last activity (v[9]) stays NULL, as the write path stores it
             inv += v
         for tag in tags:
             c.task_tags += (tid, tag)

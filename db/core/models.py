@@ -179,6 +179,8 @@ class Invocation(Base):
     status: Mapped[str] = mapped_column(String(20), default="running")
     started_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
+    # NULL once the call has finished and said nothing after its end: read it through
+    # db/domain/liveness.call_last_activity (migration 0020; it repeated completed_at).
     last_activity_at: Mapped[datetime | None]
     input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from db.core.models import Activity, IngestedEvent, Invocation, Task, TaskEvent, TaskTag
 from db.core.timecol import UtcDateTime
+from db.domain import liveness
 from db.domain.states import TERMINAL
 from db.read import search
 from db.write import messages as packing
@@ -43,6 +44,9 @@ def _plain(table: Table, row: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for column in table.columns:
         value = row._mapping[column.name]
+        if column.name == "last_activity_at" and table is I:
+            # Not stored for a finished call (its end); archived as the API shows it, so the format stays.
+            value = liveness.call_activity_value(value, row._mapping["completed_at"])
         if column.name == "messages" and table is I:
             value = packing.unpack(value) if value else None  # stored packed; archived as readable JSON
         elif isinstance(value, datetime):
@@ -62,6 +66,10 @@ def _typed(table: Table, record: dict[str, Any]) -> dict[str, Any]:
         elif name == "messages" and table is I:
             value = packing.pack(value) if value else None
         out[name] = value
+    if table is I and "last_activity_at" in out:
+        out["last_activity_at"] = liveness.call_activity_stored(
+            out["last_activity_at"], out.get("completed_at")
+        )
     return out
 
 

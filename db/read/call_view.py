@@ -10,6 +10,7 @@ from sqlalchemy import Table
 
 from db.core.models import Invocation
 from db.core.sqlfuncs import seconds_between
+from db.domain.liveness import call_last_activity
 from db.read.views import Field, Fmt, View
 
 I = cast(Table, Invocation.__table__).c  # noqa: E741
@@ -28,7 +29,7 @@ CALLS = View(
         Field("completed_at", I.completed_at, datetime | None, "ended", Fmt.TIMESTAMP, csv=True),
         Field("duration_s", seconds_between(I.started_at, I.completed_at), float | None, "duration", Fmt.DURATION,
               api=None, csv=True),
-        Field("last_activity_at", I.last_activity_at, datetime | None, "last activity", Fmt.TIMESTAMP),
+        Field("last_activity_at", call_last_activity(), datetime | None, "last activity", Fmt.TIMESTAMP),
         Field("input_tokens", I.input_tokens, int, fmt=Fmt.TOKENS, csv=True),
         Field("output_tokens", I.output_tokens, int, fmt=Fmt.TOKENS, csv=True),
         Field("cache_read_tokens", I.cache_read_tokens, int, fmt=Fmt.TOKENS, csv=True),

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from db.analytics.performance import percentiles
 from db.core.models import Invocation, Task
 from db.core.sqlfuncs import seconds_between
+from db.domain.liveness import call_last_activity
 from db.domain.states import CallKind
 from db.read.scope import Scope
 from db.read.scope_sql import call_conditions, task_conditions
@@ -21,8 +22,13 @@ I = cast(Table, Invocation.__table__)  # noqa: E741
 T = cast(Table, Task.__table__)
 LatencyBy = Literal["model", "role", "tool"]
 PCTS = (50, 95, 99)
-# Every column but the packed messages: a tree of a thousand calls reads no message text.
-TREE_COLUMNS = [c for c in I.c if c.name not in ("messages", "task_id")]
+# Every column but the packed messages: a tree of a thousand calls reads no message text. A finished call's last
+# activity is its end, not stored twice (db/domain/liveness.call_last_activity).
+TREE_COLUMNS = [
+    call_last_activity().label(c.name) if c.name == "last_activity_at" else c
+    for c in I.c
+    if c.name not in ("messages", "task_id")
+]
 
 
 def task_calls(session: Session, task_id: int) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     case,
     func,
     insert,
+    null,
     select,
     text,
     update,
@@ -367,7 +368,10 @@ _UPDATE_INVOCATION = (
         output_tokens=I.c.output_tokens + bindparam("d_out", type_=I.c.output_tokens.type),
         cache_read_tokens=I.c.cache_read_tokens + bindparam("d_cache", type_=I.c.cache_read_tokens.type),
         cost_usd=I.c.cost_usd + bindparam("d_cost", type_=I.c.cost_usd.type),
-        last_activity_at=bindparam("now", type_=UtcDateTime()),
+        # A finish stores NULL: the call's last activity is then its end (db/domain/liveness.call_last_activity).
+        last_activity_at=case(
+            (bindparam("p_finished", type_=Boolean()), null()), else_=bindparam("now", type_=UtcDateTime())
+        ),
         model=func.coalesce(bindparam("p_model", type_=String()), I.c.model),
         status=func.coalesce(bindparam("p_status", type_=String()), I.c.status),
         completed_at=func.coalesce(bindparam("p_completed", type_=UtcDateTime()), I.c.completed_at),
@@ -619,7 +623,7 @@ class _TaskDelta:
                 finish = {"completed_at": self.clock, "response": op.response, "error": op.error}
                 started = self.new_calls.get(op.invocation_id)
                 if started is not None:
-                    started.update(finish, status=status)
+                    started.update(finish, status=status, last_activity_at=None)
                 else:
                     change = self._call_update(op.invocation_id)
                     change.update(p_status=status, p_completed=self.clock, p_finished=True)
@@ -795,7 +799,7 @@ class _TaskDelta:
             "status": status,
             "started_at": op.started_at,
             "completed_at": op.completed_at,
-            "last_activity_at": op.completed_at or op.started_at,
+            "last_activity_at": op.started_at if op.completed_at is None else None,
             "prompt": op.prompt,
             "response": op.response,
             "error": op.error,
@@ -886,7 +890,7 @@ class _TaskDelta:
             "status": change["p_status"] or "running",
             "started_at": change["first_at"],
             "completed_at": change["p_completed"],
-            "last_activity_at": change["now"],
+            "last_activity_at": None if change["p_finished"] else change["now"],
             "prompt": None,
             "response": change["p_response"],
             "error": change["p_error"],
