@@ -1,7 +1,8 @@
 """Data layer: event-log compaction — a finished task's progress, activity, call and usage events repeat what
 its task row, `activity` and `invocations` rows keep (the live pages needed them while it ran; the task page
 reads only its created and transition events). After TASKLENS_COMPACT_EVENTS_DAYS they are deleted in short
-batches; the events_hourly rollup is made complete first and is never rebuilt before the compaction mark."""
+batches (on SQLite with the kept rows written back, so they fill fresh pages); the events_hourly rollup is made
+complete first and is never rebuilt before the compaction mark."""
 
 from __future__ import annotations
 
@@ -60,7 +61,34 @@ def compact(
         after = ids[-1]
         with transaction() as session:
             top = session.scalar(select(func.max(E.c.seq))) or 0
-            gone = session.execute(
-                delete(E).where(E.c.task_id.in_(ids), E.c.type.not_in(KEPT), E.c.seq < top)
-            )
-            result.add("task_events (compacted)", int(getattr(gone, "rowcount", 0) or 0))
+            if session.get_bind().dialect.name == "sqlite":
+                gone = _compact_packed(session, ids, top)
+            else:
+                deleted = session.execute(
+                    delete(E).where(E.c.task_id.in_(ids), E.c.type.not_in(KEPT), E.c.seq < top)
+                )
+                gone = int(getattr(deleted, "rowcount", 0) or 0)
+            result.add("task_events (compacted)", gone)
+
+
+def _compact_packed(session: Session, ids: list[int], top: int) -> int:
+    """SQLite: the tasks' events all deleted and the kept ones written back with their own seq, values as
+    stored. A plain delete leaves the kept rows on pages it emptied to a sixth (SQLite merges a page only below
+    a third full), in the table keyed by seq and in both indexes; written back, they fill fresh pages — about
+    70 bytes a task fewer (bench/README.md). PostgreSQL's heap is not ordered by key: its free space is reused."""
+    conn = session.connection()
+    marks = ", ".join("?" * len(ids))
+    kinds = ", ".join("?" * len(KEPT))
+    names = ", ".join(c.name for c in E.columns)
+    where = f"task_id IN ({marks}) AND seq < ?"
+    kept = conn.exec_driver_sql(
+        f"SELECT {names} FROM task_events WHERE {where} AND type IN ({kinds}) ORDER BY seq",
+        (*ids, top, *KEPT),
+    ).all()
+    deleted = conn.exec_driver_sql(f"DELETE FROM task_events WHERE {where}", (*ids, top))
+    if kept:
+        values = ", ".join("?" * len(E.columns))
+        conn.exec_driver_sql(
+            f"INSERT INTO task_events ({names}) VALUES ({values})", [tuple(row) for row in kept]
+        )
+    return int(deleted.rowcount or 0) - len(kept)
