@@ -1,6 +1,6 @@
-"""Issue 17: a finished call's last_activity_at is stored as NULL — it repeated completed_at (8 bytes a call on
-SQLite, 8 on PostgreSQL); readers take COALESCE(last_activity_at, completed_at) (db/domain/liveness.py). A
-call that reported something after its end keeps that later time.
+"""Issue 17: a finished call's last_activity_at is stored as NULL — it repeated completed_at (an 8-byte time a call
+on both databases); readers take COALESCE(last_activity_at, completed_at) (db/domain/liveness.py).
+A call that reported something after its end keeps that later time.
 
 Revision ID: 0020
 Revises: 0018
