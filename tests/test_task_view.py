@@ -20,9 +20,9 @@ import pytest
 from dashboard.api.schemas import InvocationDetail, SortName, Task, TaskDetail
 from dashboard.pages import tasks
 from db.read import csv_rows as exports
-from db.read import task_pages, tasklist
 from db.read.call_view import CALLS
 from db.read.task_view import TASKS, T
+from db.read.tasks import listing
 from db.read.views import Field, Grid, View
 from db.reporting import queries as report_queries
 from reports.exports import EXPORTS
@@ -39,11 +39,11 @@ def test_every_surface_lists_the_views_fields() -> None:
         "event_count",
         "updates_per_minute",
     )
-    assert TASKS.api_names() == task_pages.LIST_COLUMNS
+    assert TASKS.api_names() == listing.LIST_COLUMNS
     assert exports.TASK_COLUMNS == report_queries.TASK_EXPORT_COLUMNS == TASKS.csv_names
     assert EXPORTS["tasks"][0] == TASKS.csv_names
     assert set(typing.get_args(SortName)) == {f"{s}{n}" for n in TASKS.cursors for s in ("", "-")}
-    assert TASKS.sortable == tasklist.SORTABLE and set(tasklist.TABLE_NAMES) >= TASKS.sortable
+    assert TASKS.sortable == listing.SORTABLE and set(listing.TABLE_NAMES) >= TASKS.sortable
 
 
 def test_the_layouts_people_rely_on_are_kept() -> None:
@@ -63,8 +63,8 @@ def test_the_layouts_people_rely_on_are_kept() -> None:
         "max_iterations", "worker_id", "created_at", "started_at", "completed_at", "last_activity_at",
         "input_tokens", "output_tokens", "cost_usd",
     }  # fmt: skip
-    assert sortable == tasklist.SORTABLE
-    assert set(task_pages.SORTS) == {"id", "created_at", "last_updated_at", "priority", "cost_usd"}
+    assert sortable == listing.SORTABLE
+    assert set(listing.SORTS) == {"id", "created_at", "last_updated_at", "priority", "cost_usd"}
 
 
 def test_calls_follow_their_view_too() -> None:
@@ -78,13 +78,13 @@ def test_calls_follow_their_view_too() -> None:
 
 def test_a_view_refuses_a_field_declared_twice_or_a_grid_order_without_its_column() -> None:
     with pytest.raises(ValueError, match="declared twice"):
-        TASKS.extended(Field("title", T.title, str))
+        TASKS.extended(Field("title", T.c.title, str))
     with pytest.raises(ValueError, match="no grid column"):
-        View("tasks", (Field("id", T.id, int),), grid_order=("id",))
+        View("tasks", (Field("id", T.c.id, int),), grid_order=("id",))
 
 
 def test_a_grid_field_the_grid_order_does_not_name_goes_at_the_right_end() -> None:
-    view = TASKS.extended(Field("run_host", T.run_host, str | None, grid=Grid(width=150)))
+    view = TASKS.extended(Field("run_host", T.c.run_host, str | None, grid=Grid(width=150)))
     assert [f.name for f in view.grid_fields][-2:] == ["error_message", "run_host"]
 
 
@@ -100,8 +100,8 @@ from db.read.views import Field, Fmt, Grid
 
 T = task_view.T
 task_view.TASKS = task_view.TASKS.extended(
-    Field("run_host", T.run_host, str | None, "host", csv=True, grid=Grid(width=150), sortable=True),
-    Field("scheduled_for", T.scheduled_for, datetime | None, "scheduled", Fmt.TIMESTAMP, csv=True,
+    Field("run_host", T.c.run_host, str | None, "host", csv=True, grid=Grid(width=150), sortable=True),
+    Field("scheduled_for", T.c.scheduled_for, datetime | None, "scheduled", Fmt.TIMESTAMP, csv=True,
           grid=Grid(width=190)),
 )
 

@@ -143,7 +143,7 @@ else:
     RangeKey = Literal[tuple(RANGES)]
 
 
-# The view's cursor keys (db/read/task_pages.SORTS), ascending or (with a leading -) descending.
+# The view's cursor keys (db/read/tasks/listing.SORTS), ascending or (with a leading -) descending.
 if TYPE_CHECKING:
     SortName = str
 else:

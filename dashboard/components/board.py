@@ -11,7 +11,7 @@ from dash import dcc, html
 
 from dashboard.components.fmt import duration, missing, money, since
 from dashboard.components.status import elapsed, liveness, progress_bar, status_badge
-from db.read.tasklist import LANES
+from db.read.tasks.board import LANES
 
 LANE_TITLES = {
     "queued": "Queued",
@@ -122,5 +122,5 @@ def lane(
 def board(
     lanes: dict[str, pd.DataFrame], counts: dict[str, int], now: datetime, stuck_after_s: float
 ) -> dbc.Row:
-    """`counts` per status, as db.read.tasklist.lane_counts returns them."""
+    """`counts` per status, as db.read.tasks.board.lane_counts returns them."""
     return dbc.Row([lane(n, lanes[n], now, stuck_after_s, counts) for n in LANE_TITLES], className="g-3")

@@ -69,6 +69,7 @@ class Field:
     grid: Grid | None = None
     sortable: bool = False
     cursor: bool = False
+    card: bool = False
     description: str | None = None
     # The value the API gives when a row has none (the field is then optional in the schema).
     api_default: Any = ...
@@ -142,6 +143,10 @@ class View:
     def row_fields(self) -> tuple[Field, ...]:
         """What the grid's rows carry: its columns and every field it can sort by."""
         return self.where(lambda f: f.grid is not None or f.sortable)
+
+    @property
+    def card_fields(self) -> tuple[Field, ...]:
+        return self.where(lambda f: f.card)
 
     @property
     def sortable(self) -> frozenset[str]:

@@ -1,33 +1,41 @@
-"""Data layer: read queries of one task's detail page — the row, its transitions, invocations, activity and
-the write-path figures of the database perspective."""
+"""Data layer: one task's history — its transitions, events, calls (a frame for its page, one call with its
+lines for the API) and activity lines (the page's newest, the API's pages after an id, the live stream's
+events) — read in one snapshot where a page combines several."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any, cast
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from db.core.frames import to_frame
-from db.core.models import Activity, Invocation, Task, TaskEvent, WriteStat
+from db.core.models import Activity, Invocation, TaskEvent
 from db.core.sqlfuncs import seconds_between
 from db.domain.states import EventType, TaskStatus
-from db.live.feed import COLUMNS, FeedEvent
+from db.live.feed import COLUMNS, FeedEvent, events_between
+from db.read.call_view import CALLS
+from db.read.task_view import T
+from db.write.messages import unpack
+
+A = cast(Table, Activity.__table__)
+I = cast(Table, Invocation.__table__)  # noqa: E741
+E = cast(Table, TaskEvent.__table__)
 
 
 def transitions(session: Session, task_id: int) -> pd.DataFrame:
-    e = TaskEvent.__table__.c
     rows = session.execute(
-        select(e.seq, e.at, e.from_status, e.to_status, e.actor, e.payload)
-        .where(e.task_id == task_id, e.type.in_(["task.created", "task.transition"]))
-        .order_by(e.seq)
+        select(E.c.seq, E.c.at, E.c.from_status, E.c.to_status, E.c.actor, E.c.payload)
+        .where(E.c.task_id == task_id, E.c.type.in_(["task.created", "task.transition"]))
+        .order_by(E.c.seq)
     ).all()
     frame = to_frame(rows, ["seq", "at", "from_status", "to_status", "actor", "payload"])
     # When it happened: the producer's time where a source gave one (Celery, POST /events `at`, OTLP), and
     # the task's created_at for its creation (a source's too), else when it was recorded.
-    created = session.scalar(select(Task.created_at).where(Task.id == task_id))
+    created = session.scalar(select(T.c.created_at).where(T.c.id == task_id))
     frame["at"] = [
         created
         if created is not None and not isinstance(frm, str)  # the creation: no status before it
@@ -42,26 +50,25 @@ def transitions(session: Session, task_id: int) -> pd.DataFrame:
 
 
 def invocations(session: Session, task_id: int) -> pd.DataFrame:
-    i = Invocation.__table__.c
     rows = session.execute(
         select(
-            i.id,
-            i.iteration,
-            i.role,
-            i.provider,
-            i.model,
-            i.status,
-            i.started_at,
-            i.completed_at,
-            seconds_between(i.started_at, i.completed_at).label("duration_s"),
-            i.input_tokens,
-            i.output_tokens,
-            i.cache_read_tokens,
-            i.cost_usd,
-            i.error,
+            I.c.id,
+            I.c.iteration,
+            I.c.role,
+            I.c.provider,
+            I.c.model,
+            I.c.status,
+            I.c.started_at,
+            I.c.completed_at,
+            seconds_between(I.c.started_at, I.c.completed_at).label("duration_s"),
+            I.c.input_tokens,
+            I.c.output_tokens,
+            I.c.cache_read_tokens,
+            I.c.cost_usd,
+            I.c.error,
         )
-        .where(i.task_id == task_id)
-        .order_by(i.started_at)
+        .where(I.c.task_id == task_id)
+        .order_by(I.c.started_at)
     ).all()
     frame = pd.DataFrame(
         rows,
@@ -95,15 +102,14 @@ def _attempts(session: Session, task_id: int, frame: pd.DataFrame) -> list[int |
     did (the task's transitions to running carry their attempt)."""
     if frame.empty:
         return []
-    e = TaskEvent.__table__.c
     runs = session.execute(
-        select(e.at, e.payload)
+        select(E.c.at, E.c.payload)
         .where(
-            e.task_id == task_id,
-            e.type == EventType.TRANSITION.value,
-            e.to_status == TaskStatus.RUNNING.value,
+            E.c.task_id == task_id,
+            E.c.type == EventType.TRANSITION.value,
+            E.c.to_status == TaskStatus.RUNNING.value,
         )
-        .order_by(e.seq)
+        .order_by(E.c.seq)
     ).all()
     starts = [(at, int(p["attempt"])) for at, p in runs if isinstance(p, dict) and p.get("attempt")]
     found: list[int | None] = []
@@ -120,13 +126,12 @@ def _attempts(session: Session, task_id: int, frame: pd.DataFrame) -> list[int |
     return found
 
 
-def activity(session: Session, task_id: int, limit: int = 300) -> pd.DataFrame:
-    """The newest `limit` lines, oldest first."""
-    a = Activity.__table__.c
+def latest_activity(session: Session, task_id: int, limit: int = 300) -> pd.DataFrame:
+    """The newest `limit` lines, oldest first (the page's first load)."""
     rows = session.execute(
-        select(a.id, a.at, a.type, a.stream, a.message, a.invocation_id)
-        .where(a.task_id == task_id)
-        .order_by(a.id.desc())
+        select(A.c.id, A.c.at, A.c.type, A.c.stream, A.c.message, A.c.invocation_id)
+        .where(A.c.task_id == task_id)
+        .order_by(A.c.id.desc())
         .limit(limit)
     ).all()
     frame = to_frame(rows, ["id", "at", "type", "stream", "message", "invocation_id"])
@@ -143,12 +148,11 @@ def one_snapshot(session: Session) -> None:
 
 def activity_seqs(session: Session, task_id: int, after: int) -> list[int]:
     """Seqs of the task's activity events after `after`: which of them a load of its lines already holds."""
-    e = TaskEvent.__table__.c
     return list(
         session.scalars(
-            select(e.seq)
-            .where(e.task_id == task_id, e.type == EventType.ACTIVITY.value, e.seq > after)
-            .order_by(e.seq)
+            select(E.c.seq)
+            .where(E.c.task_id == task_id, E.c.type == EventType.ACTIVITY.value, E.c.seq > after)
+            .order_by(E.c.seq)
         )
     )
 
@@ -156,23 +160,49 @@ def activity_seqs(session: Session, task_id: int, after: int) -> list[int]:
 def activity_events(session: Session, task_id: int, after: int, upto: int, limit: int) -> list[FeedEvent]:
     """The task's first `limit` activity events with after < seq <= upto, in seq order (what a live page
     appends)."""
-    e = TaskEvent.__table__.c
     rows = session.execute(
         select(*COLUMNS)
-        .where(e.task_id == task_id, e.type == EventType.ACTIVITY.value, e.seq > after, e.seq <= upto)
-        .order_by(e.seq)
+        .where(E.c.task_id == task_id, E.c.type == EventType.ACTIVITY.value, E.c.seq > after, E.c.seq <= upto)
+        .order_by(E.c.seq)
         .limit(limit)
     )
     return [FeedEvent(*row) for row in rows]
 
 
-def write_latency(session: Session, now: datetime, minutes: int = 15) -> tuple[float | None, float | None]:
-    """Commit latency p50/p95 (ms) of the write path over recent minutes, all processes, commit-weighted."""
-    w = WriteStat.__table__.c
-    row = session.execute(
-        select(
-            func.sum(w.p50_ms * w.commits) / func.nullif(func.sum(w.commits), 0),
-            func.max(w.p95_ms),
-        ).where(w.minute >= now - timedelta(minutes=minutes))
-    ).one()
-    return (float(row[0]) if row[0] is not None else None, float(row[1]) if row[1] is not None else None)
+def timeline(session: Session, task_id: int, after: int = 0, limit: int = 1000) -> list[FeedEvent]:
+    """The task's events in seq order after `after` (its transitions, calls, activity, usage, progress)."""
+    return events_between(session, after, None, limit=limit, task_id=task_id)
+
+
+ACTIVITY_COLUMNS = ("id", "task_id", "invocation_id", "type", "stream", "message", "at")
+
+
+def activity_after(session: Session, task_id: int, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+    """Up to `limit` lines with an id above `after`, oldest first (the API's pages of lines)."""
+    rows = session.execute(
+        select(*(A.c[c] for c in ACTIVITY_COLUMNS))
+        .where(A.c.task_id == task_id, A.c.id > after)
+        .order_by(A.c.id)
+        .limit(limit)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def invocation(session: Session, invocation_id: str, lines: int = 1000) -> dict[str, Any] | None:
+    """The call and its first `lines` activity lines (`activity_truncated` says whether there were more)."""
+    fields = (f.selected() for f in CALLS.api_fields())
+    row = session.execute(select(*fields).where(I.c.id == invocation_id)).mappings().first()
+    if row is None:
+        return None
+    out = dict(row)
+    out["messages"] = unpack(out["messages"])
+    found = session.execute(
+        select(*(A.c[c] for c in ACTIVITY_COLUMNS))
+        .where(A.c.task_id == out["task_id"], A.c.invocation_id == invocation_id)
+        .order_by(A.c.id)
+        .limit(lines + 1)
+    ).mappings()
+    items = [dict(r) for r in found]
+    out["activity"] = items[:lines]
+    out["activity_truncated"] = len(items) > lines
+    return out
