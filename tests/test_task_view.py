@@ -2,7 +2,7 @@
 fields — the grid's columns, the API's models, sorts and cursors, the CSV download and the report's tasks.csv
 all follow it — and a field added to the view alone (a fresh interpreter extends it before anything reads it,
 as an edit of db/read/task_view.py would) appears in the grid, the API's JSON and OpenAPI document, the CSV
-download and the report export."""
+download, the report export, the task page's panels and the board's cards."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import textwrap
 import typing
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,13 +97,14 @@ from datetime import datetime
 from pathlib import Path
 
 from db.read import task_view
-from db.read.views import Field, Fmt, Grid
+from db.read.views import Field, Fmt, Grid, Panel
 
 T = task_view.T
 task_view.TASKS = task_view.TASKS.extended(
-    Field("run_host", T.c.run_host, str | None, "host", csv=True, grid=Grid(width=150), sortable=True),
+    Field("run_host", T.c.run_host, str | None, "host", csv=True, grid=Grid(width=150), sortable=True,
+          card=True, detail=Panel.SYSTEM),
     Field("scheduled_for", T.c.scheduled_for, datetime | None, "scheduled", Fmt.TIMESTAMP, csv=True,
-          grid=Grid(width=190)),
+          grid=Grid(width=190), detail=Panel.SYSTEM),
 )
 
 from sqlalchemy import update
@@ -119,6 +121,10 @@ from db.write.recorder import Recorder
 from db.read.scope import parse_scope
 from db.core.timeutil import utcnow
 from reports.exports import write_csv
+from plotly.utils import PlotlyJSONEncoder
+from dashboard.components import board, detail
+from db.read.queries import get_task
+from db.read.tasks.board import lane_cards
 
 url, out = sys.argv[1], Path(sys.argv[2])
 db = open_database(url)
@@ -136,6 +142,10 @@ one = client.get(f"/api/v1/tasks/{task_id}").get_json()
 csv_text = client.get("/export/tasks.csv?sort=run_host:desc").get_data(as_text=True).lstrip("\\ufeff")
 grid_rows = page.rows(svc, {"startRow": 0, "endRow": 100, "sortModel": [{"colId": "run_host", "sort": "asc"}]},
                       None, None, None, None, None, None, None)
+with db.reading() as session:  # the task's page and its card on the board, as their callbacks draw them
+    stored = get_task(session, task_id)
+    system = detail.system_view(stored)
+    card = board.task_card(lane_cards(session)["queued"].iloc[0], utcnow(), 60.0)
 report = out.with_name("report-tasks.csv")
 write_csv(db, parse_scope("range=24h", utcnow()), "tasks", report)
 out.write_text(json.dumps({
@@ -146,6 +156,8 @@ out.write_text(json.dumps({
     "openapi": client.get("/api/v1/openapi.json").get_json()["components"]["schemas"],
     "csv": csv_text.splitlines(),
     "report": report.read_text().splitlines(),
+    "system": json.loads(json.dumps(system, cls=PlotlyJSONEncoder)),
+    "card": json.loads(json.dumps(card, cls=PlotlyJSONEncoder)),
 }))
 db.dispose()
 """
@@ -198,3 +210,20 @@ def test_a_field_added_to_the_view_alone_reaches_every_surface(tmp_path: Path, f
         header, row = lines[0].split(","), lines[1].split(",")
         assert header[-2:] == ["run_host", "scheduled_for"]
         assert row[-2:] == ["box-7", "2026-05-01T12:00:00.000Z"]
+
+    # The task's page lists both at the end of their panel, each under its heading in its format's style; the
+    # board's card shows the card field.
+    facts = strings(seen["system"])
+    assert facts[-4:] == ["Host", "box-7", "Scheduled", "2026-05-01 12:00:00 UTC"]
+    assert "Host: " in strings(seen["card"]) and "box-7" in strings(seen["card"])
+
+
+def strings(component: Any) -> list[str]:
+    """Every text in a component tree (as JSON), in order."""
+    if isinstance(component, str):
+        return [component]
+    if isinstance(component, list):
+        return [s for c in component for s in strings(c)]
+    if isinstance(component, dict):
+        return strings(component.get("props", {}).get("children"))
+    return []
