@@ -49,46 +49,22 @@ def transitions(session: Session, task_id: int) -> pd.DataFrame:
     return frame.drop(columns=["payload"])
 
 
+_CALL_COLUMNS = (
+    *(
+        I.c[n]
+        for n in ("id", "iteration", "role", "provider", "model", "status", "started_at", "completed_at")
+    ),
+    seconds_between(I.c.started_at, I.c.completed_at).label("duration_s"),
+    *(I.c[n] for n in ("input_tokens", "output_tokens", "cache_read_tokens", "cost_usd", "error")),
+)
+
+
 def invocations(session: Session, task_id: int) -> pd.DataFrame:
+    """The task's calls for its page's table and timeline, by start, each with the attempt it belongs to."""
     rows = session.execute(
-        select(
-            I.c.id,
-            I.c.iteration,
-            I.c.role,
-            I.c.provider,
-            I.c.model,
-            I.c.status,
-            I.c.started_at,
-            I.c.completed_at,
-            seconds_between(I.c.started_at, I.c.completed_at).label("duration_s"),
-            I.c.input_tokens,
-            I.c.output_tokens,
-            I.c.cache_read_tokens,
-            I.c.cost_usd,
-            I.c.error,
-        )
-        .where(I.c.task_id == task_id)
-        .order_by(I.c.started_at)
+        select(*_CALL_COLUMNS).where(I.c.task_id == task_id).order_by(I.c.started_at)
     ).all()
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "id",
-            "iteration",
-            "role",
-            "provider",
-            "model",
-            "status",
-            "started_at",
-            "completed_at",
-            "duration_s",
-            "input_tokens",
-            "output_tokens",
-            "cache_read_tokens",
-            "cost_usd",
-            "error",
-        ],
-    )
+    frame = pd.DataFrame(rows, columns=[c.name for c in _CALL_COLUMNS])
     frame["attempt"] = _attempts(session, task_id, frame)
     return frame
 
