@@ -23,8 +23,8 @@ from dashboard.pages import tasks
 from db.read import csv_rows as exports
 from db.read.call_view import CALLS
 from db.read.task_view import TASKS, T
-from db.read.tasks import listing
-from db.read.views import Field, Grid, View
+from db.read.tasks import board, listing
+from db.read.views import Field, Grid, Panel, View
 from db.reporting import queries as report_queries
 from reports.exports import EXPORTS
 from tests.conftest import pg_database, sqlite_database
@@ -45,6 +45,7 @@ def test_every_surface_lists_the_views_fields() -> None:
     assert EXPORTS["tasks"][0] == TASKS.csv_names
     assert set(typing.get_args(SortName)) == {f"{s}{n}" for n in TASKS.cursors for s in ("", "-")}
     assert TASKS.sortable == listing.SORTABLE and set(listing.TABLE_NAMES) >= TASKS.sortable
+    assert [f.name for f in TASKS.card_fields] == board.CARD_NAMES
 
 
 def test_the_layouts_people_rely_on_are_kept() -> None:
@@ -66,6 +67,13 @@ def test_the_layouts_people_rely_on_are_kept() -> None:
     }  # fmt: skip
     assert sortable == listing.SORTABLE
     assert set(listing.SORTS) == {"id", "created_at", "last_updated_at", "priority", "cost_usd"}
+    # The task page's panels, top to bottom, as before the view declared them.
+    assert [[f.name for f in TASKS.detail_fields(p)] for p in Panel] == [
+        ["title", "status", "progress", "progress_message", "error_message", "result"],
+        ["created_at", "started_at", "completed_at", "attempt", "worker_id", "input_tokens", "cost_usd",
+         "invocation_count"],
+        ["update_count", "last_updated_at", "last_activity_at", "activity_count"],
+    ]  # fmt: skip
 
 
 def test_calls_follow_their_view_too() -> None:
@@ -82,6 +90,8 @@ def test_a_view_refuses_a_field_declared_twice_or_a_grid_order_without_its_colum
         TASKS.extended(Field("title", T.c.title, str))
     with pytest.raises(ValueError, match="no grid column"):
         View("tasks", (Field("id", T.c.id, int),), grid_order=("id",))
+    with pytest.raises(ValueError, match="in no panel"):
+        View("tasks", (Field("id", T.c.id, int),), detail_order=("id",))
 
 
 def test_a_grid_field_the_grid_order_does_not_name_goes_at_the_right_end() -> None:
