@@ -30,7 +30,8 @@ from db.core.unavailable import classify
 from db.domain.states import TaskKind, TaskStatus
 from db.read import csv_rows as exports
 from db.read.scope import DIMENSIONS, Scope, ScopeError, parse_scope
-from db.read.tasklist import FILTER_PARAMS, SORTABLE, TaskFilter
+from db.read.tasks.filters import FILTER_PARAMS, TaskFilter
+from db.read.tasks.listing import SORTABLE
 from db.read.timerange import RangeError, parse_time, resolve
 from reports.render_csv import csv_chunks
 
@@ -92,7 +93,7 @@ def check_known(args: Args, known: frozenset[str]) -> None:
 
 def task_filter(args: Args) -> tuple[TaskFilter, list[tuple[str, str]]]:
     """The tasks grid's filters and sort, as the page builds them (pages.tasks.filter_from), and the rest of
-    the task list's parameters the API shares (tasklist.FILTER_PARAMS: created_by, from/to)."""
+    the task list's parameters the API shares (filters.FILTER_PARAMS: created_by, from/to)."""
     check_known(args, TASK_PARAMS)
     for name, allowed in (("status", [s.value for s in TaskStatus]), ("kind", [k.value for k in TaskKind])):
         for value in values(args, name):

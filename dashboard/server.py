@@ -17,7 +17,7 @@ from dashboard.clientside import js
 from dashboard.routes import BOOTSTRAP_CSS, mount
 from dashboard.services import Services
 from db.read.queries import task_titles
-from db.read.tasklist import find_task_id
+from db.read.tasks.filters import find_task_id
 from reports.fmt import browser_rules
 
 FORMATS_META = "tasklens-formats"

@@ -6,11 +6,13 @@ listed in docs/architecture.md ("Formats")."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
+from db.read.views import Fmt
 from reports.model import Kpi, Unit
 
 DASH = "–"  # a value that is not there (never "nan", "None" or "$0.00" for no data)
@@ -142,6 +144,41 @@ def timestamp(value: datetime | None) -> str:
 def ago(seconds: float | None) -> str:
     """A relative time: "3.0 s ago", "1m 05s ago"."""
     return DASH if missing(seconds) else f"{duration(seconds)} ago"
+
+
+def text(value: Any) -> str:
+    return DASH if missing(value) else str(value)
+
+
+def progress(value: float | None) -> str:
+    """A percentage 0..100, whole ("45%"), as a progress bar's label."""
+    return DASH if missing(value) else f"{float(value):.0f}%"  # type: ignore[arg-type]
+
+
+def flag(value: Any) -> str:
+    return DASH if missing(value) else "yes" if value else "no"
+
+
+def as_json(value: Any) -> str:
+    return DASH if missing(value) else json.dumps(value, default=str)
+
+
+# A declared view's format kinds (db/read/views.Fmt) in this module's styles: how a field of any view reads on a
+# page, a card or in a report; the grid's columns get the same through assets/formats.js. NUMERIC kinds are
+# right-aligned in a table.
+KINDS: dict[Fmt, Callable[[Any], str]] = {
+    Fmt.TEXT: text,
+    Fmt.ID: text,
+    Fmt.COUNT: count,
+    Fmt.TOKENS: tokens,
+    Fmt.MONEY: money,
+    Fmt.DURATION: duration,
+    Fmt.TIMESTAMP: timestamp,
+    Fmt.PROGRESS: progress,
+    Fmt.FLAG: flag,
+    Fmt.JSON: as_json,
+}
+NUMERIC = frozenset({Fmt.ID, Fmt.COUNT, Fmt.TOKENS, Fmt.MONEY, Fmt.DURATION, Fmt.PROGRESS})
 
 
 def browser_rules() -> str:

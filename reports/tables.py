@@ -9,6 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from db.read.task_view import TASKS
+from db.read.views import Fmt
+from db.reporting.queries import STUCK_FIELDS, report_name
 from reports import fmt
 from reports.model import Report
 
@@ -32,23 +35,38 @@ def _clip(text: Any, size: int = ERROR_SHOWN) -> str:
     return flat if len(flat) <= size else flat[: size - 1] + "…"
 
 
+# A column: the frame's column, how a cell reads, whether it is right-aligned, and its heading where HEADERS
+# (or the column's name) does not give it.
+Column = tuple[str, Callable[[Any], str], bool] | tuple[str, Callable[[Any], str], bool, str]
+
+
 def _table(
     key: str,
     title: str,
     frame: pd.DataFrame,
-    columns: Sequence[tuple[str, Callable[[Any], str], bool]],
+    columns: Sequence[Column],
     empty_text: str = "Nothing in this period.",
 ) -> Table:
     rows = (
         tuple(
-            tuple(render(row[i]) for i, (_, render, _) in enumerate(columns))
-            for row in frame[[c for c, _, _ in columns]].itertuples(index=False, name=None)
+            tuple(c[1](row[i]) for i, c in enumerate(columns))
+            for row in frame[[c[0] for c in columns]].itertuples(index=False, name=None)
         )
         if not frame.empty
         else ()
     )
-    headers = tuple(_header(HEADERS.get(c, c.replace("_", " "))) for c, _, _ in columns)
-    return Table(key, title, headers, rows, tuple(n for _, _, n in columns), empty_text)
+    headers = tuple(
+        c[3] if len(c) > 3 else _header(HEADERS.get(c[0], c[0].replace("_", " "))) for c in columns
+    )
+    return Table(key, title, headers, rows, tuple(c[2] for c in columns), empty_text)
+
+
+def _task_field(name: str, cell: Callable[[Any], str] | None = None) -> Column:
+    """A field of the tasks view (db/read/task_view.py) as a column: the frame's column by its report name,
+    the cell in its format kind's style (reports/fmt.KINDS; text clipped), its heading."""
+    field = TASKS[name]
+    default = text if field.fmt is Fmt.TEXT else fmt.KINDS[field.fmt]
+    return report_name(name), cell or default, field.fmt in fmt.NUMERIC, field.heading
 
 
 def _header(text: str) -> str:
@@ -56,7 +74,6 @@ def _header(text: str) -> str:
 
 
 HEADERS = {
-    "id": "#",
     "task_id": "#",
     "p50_s": "p50",
     "p95_s": "p95",
@@ -68,12 +85,7 @@ HEADERS = {
     "previous_failure_rate": "previous",
     "timed_out": "timed out",
     "success_rate": "success",
-    "failure_reason": "reason",
-    "completed_at": "ended",
-    "last_activity_at": "last activity",
-    "started_at": "started",
     "silent_s": "silent",
-    "worker_id": "worker",
     "count": "tasks",
 }
 
@@ -97,7 +109,6 @@ ratio: Cell = fmt.percent
 secs: Cell = fmt.duration
 money: Cell = fmt.money
 toks: Cell = fmt.tokens
-moment: Cell = fmt.timestamp
 
 
 def by_kind(r: Report) -> Table:
@@ -160,16 +171,14 @@ def failure_reasons(r: Report) -> Table:
 
 
 def failed_tasks(r: Report) -> Table:
-    cols = [("id", ident, True), ("title", text, False), ("kind", text, False), ("status", text, False),
-            ("failure_reason", text, False), ("error", error, False), ("completed_at", moment, False),
-            ("attempt", num, True)]  # fmt: skip
+    shown = ("id", "title", "kind", "status", "failure_reason", "error_message", "completed_at", "attempt")
+    cols = [_task_field(n, error if n == "error_message" else None) for n in shown]
     return _table("failed_tasks", "Failed and timed-out tasks (newest first)", r.failed_tasks, cols,
                   "No failures in this period.")  # fmt: skip
 
 
 def stuck_tasks(r: Report) -> Table:
-    cols = [("id", ident, True), ("title", text, False), ("kind", text, False), ("worker_id", text, False),
-            ("started_at", moment, False), ("last_activity_at", moment, False), ("silent_s", secs, True)]  # fmt: skip
+    cols = [*(_task_field(n) for n in STUCK_FIELDS), ("silent_s", secs, True)]
     return _table("stuck_tasks", f"Possibly stuck at {fmt.timestamp(r.as_of)}", r.stuck_tasks, cols,
                   "No running task is silent.")  # fmt: skip
 

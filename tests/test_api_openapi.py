@@ -27,7 +27,7 @@ from dashboard.server import create_app
 from dashboard.services import Services
 from db.core.engine import open_database
 from db.live.changefeed import Hub
-from db.read.task_pages import SORTS
+from db.read.tasks.listing import SORTS
 from db.write.recorder import Recorder
 from db.write.workers import WorkerIdentity
 from tests.api_support import agent_life, api_client, call

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from dataclasses import fields
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from dashboard.api.schemas import Stats
 from dashboard.services import Services
 from db.analytics import costs, rollups
 from db.core.engine import Database
@@ -22,6 +24,7 @@ from db.core.migrate import downgrade, upgrade
 from db.core.timeutil import utcnow
 from db.domain.states import TaskStatus
 from db.read import overview
+from db.read.overview import Kpis
 from db.read.scope import parse_scope
 from db.write.recorder import Recorder
 from db.write.workers import WorkerIdentity
@@ -58,6 +61,9 @@ def test_stats_are_the_overviews_kpis(client: FlaskClient, svc: Services, db: Da
     )
     assert stats["success_rate"] == pytest.approx(k.success_rate) and stats["active"] == k.active
     assert stats["as_of"].endswith("Z")
+    # One list of fields: the answer and its schema are the Kpis dataclass's, after the time and the sum.
+    assert tuple(Stats.model_fields) == ("as_of", "active", *(f.name for f in fields(Kpis)))
+    assert set(stats) == set(Stats.model_fields)
     assert call(client, "GET", "/stats?range=7d", status=400)["error"]["details"]["parameter"] == "range"
 
 

@@ -758,7 +758,7 @@ def test_the_timeline_shows_celerys_times(db: Database) -> None:
     from datetime import UTC
     from datetime import datetime as dt
 
-    from db.read.taskdetail import transitions
+    from db.read.tasks.history import transitions
 
     settings = Settings(database_url=str(db.url), celery_broker="redis://127.0.0.1:6379/14")
     consumer = CeleryConsumer(settings, Recorder(db, Hub()), threading.Event())

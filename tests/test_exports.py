@@ -36,8 +36,8 @@ from db.core.timeutil import iso, utcnow
 from db.domain.ops import ActivityLine, TaskSpec
 from db.domain.states import TaskKind, TaskStatus
 from db.read import csv_rows as exports
-from db.read import taskdetail
 from db.read.scope import parse_scope
+from db.read.tasks import history
 from db.write.writes import apply_ops, insert_tasks
 from reports.csvsafe import row as safe_row
 from tests.builders import make_task
@@ -237,8 +237,8 @@ def test_invocations_and_activity_csv_match_the_task_page(svc: Services, client:
     header, rows = download(client, f"/export/invocations.csv?task={tid}")
     assert tuple(header) == exports.INVOCATION_COLUMNS
     with svc.db.reading() as session:
-        page = taskdetail.invocations(session, tid)
-        activity = taskdetail.activity(session, tid, limit=10_000)
+        page = history.invocations(session, tid)
+        activity = history.latest_activity(session, tid, limit=10_000)
     assert [r["id"] for r in rows] == list(page["id"]) and len(rows) == 3
     for got, shown in zip(rows, page.itertuples(), strict=True):
         assert int(got["task_id"]) == tid and got["role"] == shown.role

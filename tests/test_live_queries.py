@@ -8,8 +8,10 @@ import pytest
 
 from db.core.engine import Database
 from db.domain.states import TaskKind, TaskStatus
-from db.read import overview, taskdetail, tasklist
+from db.read import overview
 from db.read.queries import get_task
+from db.read.tasks import board, history, listing
+from db.read.tasks.filters import TaskFilter
 from tests.builders import make_task
 
 NOW = datetime(2026, 3, 4, 15, 30, 0)
@@ -79,8 +81,8 @@ def test_finished_and_created_series(db: Database, fixed: dict[str, int]) -> Non
 
 def test_board_lanes_and_order(db: Database, fixed: dict[str, int]) -> None:
     with db.reading() as s:
-        lanes = tasklist.board(s, per_lane=10)
-        counts = tasklist.lane_counts(s, NOW)
+        lanes = board.lane_cards(s, per_lane=10)
+        counts = board.lane_counts(s, NOW)
     assert list(lanes["queued"]["id"]) == [fixed["q1"], fixed["q2"]]
     assert set(lanes["running"]["id"]) == {fixed["silent"], fixed["active"]}
     assert list(lanes["completed"]["id"])[:1] == [fixed["c600"]]  # newest end first
@@ -99,22 +101,20 @@ def test_board_lanes_and_order(db: Database, fixed: dict[str, int]) -> None:
 @pytest.mark.parametrize(
     ("filt", "expected"),
     [
-        (tasklist.TaskFilter(statuses=("queued",)), {"q1", "q2"}),
-        (tasklist.TaskFilter(kinds=("command",)), {"c600"}),
-        (tasklist.TaskFilter(worker="w2"), {"silent"}),
-        (tasklist.TaskFilter(tag="a"), {"c60", "failed"}),
-        (tasklist.TaskFilter(text="50%"), {"c120"}),  # LIKE wildcards in the search are literal
+        (TaskFilter(statuses=("queued",)), {"q1", "q2"}),
+        (TaskFilter(kinds=("command",)), {"c600"}),
+        (TaskFilter(worker="w2"), {"silent"}),
+        (TaskFilter(tag="a"), {"c60", "failed"}),
+        (TaskFilter(text="50%"), {"c120"}),  # LIKE wildcards in the search are literal
         (
-            tasklist.TaskFilter(created_from=NOW - timedelta(hours=1)),
+            TaskFilter(created_from=NOW - timedelta(hours=1)),
             {"c600", "silent", "active", "q1", "q2"},
         ),
     ],
 )
-def test_task_page_filters(
-    db: Database, fixed: dict[str, int], filt: tasklist.TaskFilter, expected: set[str]
-) -> None:
+def test_task_page_filters(db: Database, fixed: dict[str, int], filt: TaskFilter, expected: set[str]) -> None:
     with db.reading() as s:
-        frame, total = tasklist.task_page(s, filt)
+        frame, total = listing.task_page(s, filt)
     names = {k for k, v in fixed.items() if v in set(frame["id"])}
     assert names == expected
     assert total == len(expected)
@@ -122,23 +122,23 @@ def test_task_page_filters(
 
 def test_task_page_sorts_and_pages(db: Database, fixed: dict[str, int]) -> None:
     with db.reading() as s:
-        first, total1 = tasklist.task_page(s, tasklist.TaskFilter(), [("created_at", "asc")], 0, 4)
-        rest, total2 = tasklist.task_page(s, tasklist.TaskFilter(), [("created_at", "asc")], 4, 100)
+        first, total1 = listing.task_page(s, TaskFilter(), [("created_at", "asc")], 0, 4)
+        rest, total2 = listing.task_page(s, TaskFilter(), [("created_at", "asc")], 4, 100)
         with pytest.raises(ValueError):
-            tasklist.task_page(s, tasklist.TaskFilter(), [("error_message; drop table", "asc")])
+            listing.task_page(s, TaskFilter(), [("error_message; drop table", "asc")])
     assert total1 is None and total2 == 10  # the total is known only on the last page
     created = list(first["created_at"]) + list(rest["created_at"])
     assert created == sorted(created) and len(created) == 10
     assert first.iloc[0]["id"] == fixed["old"]
     with pytest.raises(ValueError):
-        tasklist.TaskFilter(statuses=("bogus",))
+        TaskFilter(statuses=("bogus",))
 
 
 def test_task_detail_queries(db: Database, fixed: dict[str, int]) -> None:
     task_id = fixed["c60"]
     with db.reading() as s:
-        moves = taskdetail.transitions(s, task_id)
-        inv = taskdetail.invocations(s, task_id)
+        moves = history.transitions(s, task_id)
+        inv = history.invocations(s, task_id)
         t = get_task(s, task_id)
     assert list(moves["to_status"]) == ["queued", "running", "completed"]
     assert list(inv["role"]) == ["planner", "builder"]

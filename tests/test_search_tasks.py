@@ -17,7 +17,8 @@ from playwright.sync_api import expect
 
 from dashboard import ids
 from dashboard.services import Services
-from db.read import tasklist
+from db.read.tasks import listing
+from db.read.tasks.filters import TaskFilter
 from tests.api_support import api_client, call, ev
 from tests.browser import AppFactory, BrowserPage, eventually, grid_rows, open_page
 
@@ -59,7 +60,7 @@ def made(svc: Services) -> dict[str, int]:
 
 def listed(svc: Services, messages: str | None) -> list[int]:
     with svc.db.reading() as session:
-        frame, _ = tasklist.task_page(session, tasklist.TaskFilter(messages=messages))
+        frame, _ = listing.task_page(session, TaskFilter(messages=messages))
     return sorted(int(i) for i in frame["id"])
 
 

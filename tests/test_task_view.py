@@ -2,7 +2,7 @@
 fields — the grid's columns, the API's models, sorts and cursors, the CSV download and the report's tasks.csv
 all follow it — and a field added to the view alone (a fresh interpreter extends it before anything reads it,
 as an edit of db/read/task_view.py would) appears in the grid, the API's JSON and OpenAPI document, the CSV
-download and the report export."""
+download, the report export, the task page's panels and the board's cards."""
 
 from __future__ import annotations
 
@@ -14,16 +14,17 @@ import textwrap
 import typing
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dashboard.api.schemas import InvocationDetail, SortName, Task, TaskDetail
 from dashboard.pages import tasks
 from db.read import csv_rows as exports
-from db.read import task_pages, tasklist
 from db.read.call_view import CALLS
 from db.read.task_view import TASKS, T
-from db.read.views import Field, Grid, View
+from db.read.tasks import board, listing
+from db.read.views import Field, Grid, Panel, View
 from db.reporting import queries as report_queries
 from reports.exports import EXPORTS
 from tests.conftest import pg_database, sqlite_database
@@ -39,11 +40,12 @@ def test_every_surface_lists_the_views_fields() -> None:
         "event_count",
         "updates_per_minute",
     )
-    assert TASKS.api_names() == task_pages.LIST_COLUMNS
+    assert TASKS.api_names() == listing.LIST_COLUMNS
     assert exports.TASK_COLUMNS == report_queries.TASK_EXPORT_COLUMNS == TASKS.csv_names
     assert EXPORTS["tasks"][0] == TASKS.csv_names
     assert set(typing.get_args(SortName)) == {f"{s}{n}" for n in TASKS.cursors for s in ("", "-")}
-    assert TASKS.sortable == tasklist.SORTABLE and set(tasklist.TABLE_NAMES) >= TASKS.sortable
+    assert TASKS.sortable == listing.SORTABLE and set(listing.TABLE_NAMES) >= TASKS.sortable
+    assert [f.name for f in TASKS.card_fields] == board.CARD_NAMES
 
 
 def test_the_layouts_people_rely_on_are_kept() -> None:
@@ -63,8 +65,15 @@ def test_the_layouts_people_rely_on_are_kept() -> None:
         "max_iterations", "worker_id", "created_at", "started_at", "completed_at", "last_activity_at",
         "input_tokens", "output_tokens", "cost_usd",
     }  # fmt: skip
-    assert sortable == tasklist.SORTABLE
-    assert set(task_pages.SORTS) == {"id", "created_at", "last_updated_at", "priority", "cost_usd"}
+    assert sortable == listing.SORTABLE
+    assert set(listing.SORTS) == {"id", "created_at", "last_updated_at", "priority", "cost_usd"}
+    # The task page's panels, top to bottom, as before the view declared them.
+    assert [[f.name for f in TASKS.detail_fields(p)] for p in Panel] == [
+        ["title", "status", "progress", "progress_message", "error_message", "result"],
+        ["created_at", "started_at", "completed_at", "attempt", "worker_id", "input_tokens", "cost_usd",
+         "invocation_count"],
+        ["update_count", "last_updated_at", "last_activity_at", "activity_count"],
+    ]  # fmt: skip
 
 
 def test_calls_follow_their_view_too() -> None:
@@ -78,13 +87,15 @@ def test_calls_follow_their_view_too() -> None:
 
 def test_a_view_refuses_a_field_declared_twice_or_a_grid_order_without_its_column() -> None:
     with pytest.raises(ValueError, match="declared twice"):
-        TASKS.extended(Field("title", T.title, str))
+        TASKS.extended(Field("title", T.c.title, str))
     with pytest.raises(ValueError, match="no grid column"):
-        View("tasks", (Field("id", T.id, int),), grid_order=("id",))
+        View("tasks", (Field("id", T.c.id, int),), grid_order=("id",))
+    with pytest.raises(ValueError, match="in no panel"):
+        View("tasks", (Field("id", T.c.id, int),), detail_order=("id",))
 
 
 def test_a_grid_field_the_grid_order_does_not_name_goes_at_the_right_end() -> None:
-    view = TASKS.extended(Field("run_host", T.run_host, str | None, grid=Grid(width=150)))
+    view = TASKS.extended(Field("run_host", T.c.run_host, str | None, grid=Grid(width=150)))
     assert [f.name for f in view.grid_fields][-2:] == ["error_message", "run_host"]
 
 
@@ -96,13 +107,14 @@ from datetime import datetime
 from pathlib import Path
 
 from db.read import task_view
-from db.read.views import Field, Fmt, Grid
+from db.read.views import Field, Fmt, Grid, Panel
 
 T = task_view.T
 task_view.TASKS = task_view.TASKS.extended(
-    Field("run_host", T.run_host, str | None, "host", csv=True, grid=Grid(width=150), sortable=True),
-    Field("scheduled_for", T.scheduled_for, datetime | None, "scheduled", Fmt.TIMESTAMP, csv=True,
-          grid=Grid(width=190)),
+    Field("run_host", T.c.run_host, str | None, "host", csv=True, grid=Grid(width=150), sortable=True,
+          card=True, detail=Panel.SYSTEM),
+    Field("scheduled_for", T.c.scheduled_for, datetime | None, "scheduled", Fmt.TIMESTAMP, csv=True,
+          grid=Grid(width=190), detail=Panel.SYSTEM),
 )
 
 from sqlalchemy import update
@@ -119,6 +131,10 @@ from db.write.recorder import Recorder
 from db.read.scope import parse_scope
 from db.core.timeutil import utcnow
 from reports.exports import write_csv
+from plotly.utils import PlotlyJSONEncoder
+from dashboard.components import board, detail
+from db.read.queries import get_task
+from db.read.tasks.board import lane_cards
 
 url, out = sys.argv[1], Path(sys.argv[2])
 db = open_database(url)
@@ -136,6 +152,10 @@ one = client.get(f"/api/v1/tasks/{task_id}").get_json()
 csv_text = client.get("/export/tasks.csv?sort=run_host:desc").get_data(as_text=True).lstrip("\\ufeff")
 grid_rows = page.rows(svc, {"startRow": 0, "endRow": 100, "sortModel": [{"colId": "run_host", "sort": "asc"}]},
                       None, None, None, None, None, None, None)
+with db.reading() as session:  # the task's page and its card on the board, as their callbacks draw them
+    stored = get_task(session, task_id)
+    system = detail.system_view(stored)
+    card = board.task_card(lane_cards(session)["queued"].iloc[0], utcnow(), 60.0)
 report = out.with_name("report-tasks.csv")
 write_csv(db, parse_scope("range=24h", utcnow()), "tasks", report)
 out.write_text(json.dumps({
@@ -146,6 +166,8 @@ out.write_text(json.dumps({
     "openapi": client.get("/api/v1/openapi.json").get_json()["components"]["schemas"],
     "csv": csv_text.splitlines(),
     "report": report.read_text().splitlines(),
+    "system": json.loads(json.dumps(system, cls=PlotlyJSONEncoder)),
+    "card": json.loads(json.dumps(card, cls=PlotlyJSONEncoder)),
 }))
 db.dispose()
 """
@@ -198,3 +220,20 @@ def test_a_field_added_to_the_view_alone_reaches_every_surface(tmp_path: Path, f
         header, row = lines[0].split(","), lines[1].split(",")
         assert header[-2:] == ["run_host", "scheduled_for"]
         assert row[-2:] == ["box-7", "2026-05-01T12:00:00.000Z"]
+
+    # The task's page lists both at the end of their panel, each under its heading in its format's style; the
+    # board's card shows the card field.
+    facts = strings(seen["system"])
+    assert facts[-4:] == ["Host", "box-7", "Scheduled", "2026-05-01 12:00:00 UTC"]
+    assert "Host: " in strings(seen["card"]) and "box-7" in strings(seen["card"])
+
+
+def strings(component: Any) -> list[str]:
+    """Every text in a component tree (as JSON), in order."""
+    if isinstance(component, str):
+        return [component]
+    if isinstance(component, list):
+        return [s for c in component for s in strings(c)]
+    if isinstance(component, dict):
+        return strings(component.get("props", {}).get("children"))
+    return []

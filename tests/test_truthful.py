@@ -33,7 +33,8 @@ from db.core.models import Task, Worker
 from db.core.timeutil import utcnow
 from db.domain.ops import InvocationFinished, InvocationStarted, Transition
 from db.domain.states import TaskStatus
-from db.read import overview, taskdetail
+from db.read import overview
+from db.read.tasks import history
 from db.write.workers import WorkerIdentity, register_worker
 from db.write.writes import apply_ops
 from reports import fmt as report_fmt
@@ -228,7 +229,7 @@ def test_invocation_attempts_from_ids_and_from_runs(db: Database) -> None:
             started = InvocationStarted(call, role="builder", provider="p", model="m")
             apply_ops(s, task_id, [started, InvocationFinished(call)], actor="t", now=at)
     with db.reading() as s:
-        inv = taskdetail.invocations(s, task_id)
+        inv = history.invocations(s, task_id)
     assert list(inv["attempt"]) == [1, 2, 2]
     table = detail.invocations_table(inv)
     strings = texts(table)

@@ -1,6 +1,6 @@
 """API layer: a task's call tree (/tasks/<id>/calls), one call with its messages (/calls/<id>), full-text
 search over messages (/search) and call latency percentiles by model, role or tool (/latency). Reads go
-through db/read/calls.py, db/read/search.py and db/read/task_pages.py."""
+through db/read/calls.py, db/read/search.py and db/read/tasks/."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from dashboard.api.context import ctx, respond
 from dashboard.api.errors import bad_parameter, not_found
 from dashboard.api.params import scope_of
 from dashboard.api.registry import TASK, Role, endpoint
-from db.read import calls, search, task_pages
+from db.read import calls, search
+from db.read.tasks import detail, history
 
 
 @endpoint(
@@ -26,7 +27,7 @@ from db.read import calls, search, task_pages
 )
 def call_tree(task_id: int) -> ResponseReturnValue:
     with ctx().svc.db.reading() as session:
-        if not task_pages.task_exists(session, task_id):
+        if not detail.task_exists(session, task_id):
             raise not_found(f"task {task_id}", task_id=task_id)
         rows = calls.task_calls(session, task_id)
     return respond(CallTree, {"task_id": task_id, "calls": calls.nest(rows), "count": len(rows)})
@@ -42,7 +43,7 @@ def call_tree(task_id: int) -> ResponseReturnValue:
 )
 def get_call(call_id: str) -> ResponseReturnValue:
     with ctx().svc.db.reading() as session:
-        found: dict[str, Any] | None = task_pages.invocation(session, call_id)
+        found: dict[str, Any] | None = history.invocation(session, call_id)
     if found is None:
         raise not_found(f"call {call_id!r}", call_id=call_id)
     end, start = found["completed_at"], found["started_at"]

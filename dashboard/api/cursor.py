@@ -12,7 +12,7 @@ from typing import Any
 
 from dashboard.api.errors import bad_parameter
 from db.core.timeutil import to_naive_utc
-from db.read.task_pages import SORTS, Keyset
+from db.read.tasks.listing import SORTS, Keyset
 
 
 def encode(sort: str, descending: bool, value: Any, row_id: int) -> str:

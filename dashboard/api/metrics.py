@@ -26,7 +26,7 @@ from db.core.timeutil import utcnow
 from db.domain.states import TERMINAL
 from db.live.feed import FeedEvent
 from db.read import api_metrics
-from db.read.taskdetail import write_latency
+from db.read.tasks.detail import write_latency
 
 log = logging.getLogger(__name__)
 

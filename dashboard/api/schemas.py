@@ -15,10 +15,11 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from dashboard.api.view_models import view_model
+from dashboard.api.view_models import dataclass_model, view_model
 from db.core.timeutil import iso, to_naive_utc
 from db.domain.states import ActivityType, TaskKind, TaskStatus
 from db.read.call_view import CALLS
+from db.read.overview import Kpis
 from db.read.task_view import TASKS
 from db.read.timerange import RANGES
 
@@ -143,7 +144,7 @@ else:
     RangeKey = Literal[tuple(RANGES)]
 
 
-# The view's cursor keys (db/read/task_pages.SORTS), ascending or (with a leading -) descending.
+# The view's cursor keys (db/read/tasks/listing.SORTS), ascending or (with a leading -) descending.
 if TYPE_CHECKING:
     SortName = str
 else:
@@ -237,23 +238,19 @@ else:
 
 
 # ---- fleet and figures -------------------------------------------------------------------------------
-class Stats(Model):
-    """The overview's KPIs (today is the UTC day)."""
+if TYPE_CHECKING:
 
-    as_of: UtcDateTime
-    active: int
-    queued: int
-    running: int
-    stuck: int = Field(description="running but silent for longer than TASKLENS_STUCK_AFTER_SECONDS")
-    completed_today: int
-    failed_today: int
-    success_rate: float | None
-    avg_duration_s: float | None
-    p95_duration_s: float | None
-    throughput_per_hour: int
-    cost_today: float
-    p95_estimated: bool = Field(
-        False, description="p95 read from run-time bins (within about 1 %), not sorted: many tasks today"
+    class Stats(Model): ...
+
+else:
+    # The fields of db/read/overview.Kpis, after the time of reading and the active sum.
+    Stats = dataclass_model(
+        Kpis,
+        "Stats",
+        base=Model,
+        utc=UtcDateTime,
+        doc="The overview's KPIs (today is the UTC day).",
+        first={"as_of": (UtcDateTime, ...), "active": (int, Field(description="queued + running"))},
     )
 
 

@@ -12,7 +12,7 @@ from dashboard.api.event_schemas import MAX_BATCH_BYTES
 from dashboard.api.registry import Audit, Role, actor, endpoint
 from dashboard.api.schemas import MAX_TASK_BATCH, TaskBatchCreate, TaskBatchCreated
 from db.domain.ops import SpecError, TaskSpec
-from db.read import task_pages
+from db.read.tasks import detail
 
 
 @endpoint(
@@ -48,7 +48,7 @@ def create_tasks_batch(body: TaskBatchCreate) -> ResponseReturnValue:
     svc = ctx().svc
     if seen:
         with svc.db.reading() as session:
-            taken = task_pages.existing_keys(session, list(seen))
+            taken = detail.existing_keys(session, list(seen))
         if taken:
             raise _duplicate(seen, taken[0])
     try:
@@ -58,7 +58,7 @@ def create_tasks_batch(body: TaskBatchCreate) -> ResponseReturnValue:
             raise
         # Created by someone else meanwhile: nothing of this batch was stored.
         with svc.db.reading() as session:
-            taken = task_pages.existing_keys(session, list(seen))
+            taken = detail.existing_keys(session, list(seen))
         if not taken:
             raise
         raise _duplicate(seen, taken[0]) from None

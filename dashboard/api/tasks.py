@@ -1,5 +1,5 @@
 """API layer: /tasks — list (filters, sorts, cursor pages), create, one task, cancel, retry, delete, its
-timeline and activity — and /invocations/<id>. Reads go through db/read/task_pages.py; writes through the
+timeline and activity — and /invocations/<id>. Reads go through db/read/tasks/; writes through the
 recorder (db/write/recorder.py), the one write path."""
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from dashboard.api.schemas import (
 from db.core.timeutil import utcnow
 from db.domain.ops import SpecError, TaskSpec
 from db.domain.states import IllegalTransition
-from db.read import task_pages
-from db.read.tasklist import TaskFilter
+from db.read.tasks import detail, history, listing
+from db.read.tasks.filters import TaskFilter
 from db.read.timerange import RangeError, resolve
 from db.write.task_delete import TaskNotFinished, delete_task
 from db.write.writes import TaskNotFound
@@ -88,7 +88,7 @@ def list_tasks(q: TaskListQuery) -> ResponseReturnValue:
         **created_between(q),
     )
     with ctx().svc.db.reading() as session:
-        rows = task_pages.list_tasks(session, flt, sort, descending, after, q.limit + 1)
+        rows = listing.list_tasks(session, flt, sort, descending, after, q.limit + 1)
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     next_cursor = cursor.encode(sort, descending, rows[-1][sort], rows[-1]["id"]) if more else None
@@ -113,7 +113,7 @@ def create_task(body: TaskCreate) -> ResponseReturnValue:
     svc = ctx().svc
     if spec.external_id is not None:
         with svc.db.reading() as session:
-            if task_pages.task_id_of_key(session, spec.external_id) is not None:
+            if detail.task_id_of_key(session, spec.external_id) is not None:
                 raise _duplicate_key(spec.external_id)
     try:
         task_id = svc.recorder.submit(spec, actor=actor())
@@ -144,7 +144,7 @@ def get_task(task_id: int) -> ResponseReturnValue:
 
 def _detail(task_id: int, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     with ctx().svc.db.reading() as session:
-        task = task_pages.get_task(session, task_id)
+        task = detail.get_task(session, task_id)
     if task is None:
         raise _no_task(task_id)
     return respond(TaskDetail, task, status=status, headers=headers)
@@ -152,7 +152,7 @@ def _detail(task_id: int, status: int = 200, headers: dict[str, str] | None = No
 
 def _action(task_id: int) -> Response:
     with ctx().svc.db.reading() as session:
-        task = task_pages.get_task(session, task_id)
+        task = detail.get_task(session, task_id)
     if task is None:  # deleted in the meantime
         raise _no_task(task_id)
     return respond(TaskAction, {k: task[k] for k in TaskAction.model_fields})
@@ -230,9 +230,9 @@ def delete(task_id: int) -> ResponseReturnValue:
 )
 def timeline(task_id: int, q: PageQuery) -> ResponseReturnValue:
     with ctx().svc.db.reading() as session:
-        if not task_pages.task_exists(session, task_id):
+        if not detail.task_exists(session, task_id):
             raise _no_task(task_id)
-        events = task_pages.timeline(session, task_id, q.after, q.limit)
+        events = history.timeline(session, task_id, q.after, q.limit)
     items = [e.message() for e in events]
     next_after = events[-1].seq if len(events) == q.limit else None
     return respond(TimelinePage, {"items": items, "next_after": next_after})
@@ -249,9 +249,9 @@ def timeline(task_id: int, q: PageQuery) -> ResponseReturnValue:
 )
 def activity(task_id: int, q: PageQuery) -> ResponseReturnValue:
     with ctx().svc.db.reading() as session:
-        if not task_pages.task_exists(session, task_id):
+        if not detail.task_exists(session, task_id):
             raise _no_task(task_id)
-        lines = task_pages.activity(session, task_id, q.after, q.limit)
+        lines = history.activity_after(session, task_id, q.after, q.limit)
     next_after = lines[-1]["id"] if len(lines) == q.limit else None
     return respond(ActivityPage, {"items": lines, "next_after": next_after})
 
@@ -266,7 +266,7 @@ def activity(task_id: int, q: PageQuery) -> ResponseReturnValue:
 )
 def get_invocation(invocation_id: str) -> ResponseReturnValue:
     with ctx().svc.db.reading() as session:
-        found: dict[str, Any] | None = task_pages.invocation(session, invocation_id)
+        found: dict[str, Any] | None = history.invocation(session, invocation_id)
     if found is None:
         raise not_found(f"invocation {invocation_id!r}", invocation_id=invocation_id)
     return respond(InvocationDetail, found)

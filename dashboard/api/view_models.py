@@ -1,9 +1,11 @@
-"""API layer: pydantic models derived from a declared view (db/read/views.py) — one field per view field the API
-shows, typed as the view declares it, times as ISO 8601 UTC — so the responses, their validation and the
-OpenAPI document's schemas follow the view without a second list of fields."""
+"""API layer: pydantic models derived from the data layer's declarations — a declared view (db/read/views.py): one
+field per view field the API shows, typed as the view declares it, times as ISO 8601 UTC; or a frozen dataclass a
+read returns (db/read/overview.Kpis) — so the responses, their validation and the OpenAPI document's schemas
+follow the declaration without a second list of fields."""
 
 from __future__ import annotations
 
+import dataclasses
 import types
 import typing
 from datetime import datetime
@@ -46,5 +48,30 @@ def view_model(
         fields[f.name] = (api_type(f.type, utc), info)
     model: type[BaseModel] = create_model(
         name, __base__=base, __module__=base.__module__, **fields, **(extra or {})
+    )
+    return model
+
+
+def dataclass_model(
+    cls: type,
+    name: str,
+    *,
+    base: type[BaseModel],
+    utc: Any,
+    doc: str,
+    first: dict[str, Any] | None = None,
+) -> type[BaseModel]:
+    """A model of the dataclass's fields in their order, after `first` fields as (type, FieldInfo) pairs: typed
+    as declared (datetime as `utc`), with the field's default and its metadata's description."""
+    hints = typing.get_type_hints(cls)
+    fields: dict[str, Any] = dict(first or {})
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else ...
+        fields[f.name] = (
+            api_type(hints[f.name], utc),
+            Described(default, description=f.metadata.get("description")),
+        )
+    model: type[BaseModel] = create_model(
+        name, __base__=base, __module__=base.__module__, __doc__=doc, **fields
     )
     return model

@@ -1,5 +1,5 @@
 /* Dashboard layer (browser): the formats of reports/fmt.py for what the browser writes itself — clocks that
- * count between pushes (assets/live.js), the tasks grid's cost column and compact counts. The rules arrive from
+ * count between pushes (assets/live.js), the grid's money and duration columns and compact counts. The rules arrive from
  * Python in the <meta name="tasklens-formats"> tag (dashboard/server.py adds reports/fmt.browser_rules()), so this file
  * holds no style of its own: change reports/fmt.py and both sides follow.
  */
@@ -70,4 +70,5 @@
   // dash-ag-grid evaluates column functions against this namespace; an empty cell stays empty.
   var fns = (window.dashAgGridFunctions = window.dashAgGridFunctions || {});
   fns.tasklensMoney = function (value) { return value === null || value === undefined ? "" : money(value); };
+  fns.tasklensDuration = function (value) { return value === null || value === undefined ? "" : duration(value); };
 })();

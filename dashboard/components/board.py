@@ -9,9 +9,10 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import dcc, html
 
-from dashboard.components.fmt import duration, missing, money, since
+from dashboard.components.fmt import duration, missing, money, since, view_cell
 from dashboard.components.status import elapsed, liveness, progress_bar, status_badge
-from db.read.tasklist import LANES
+from db.read.task_view import TASKS
+from db.read.tasks.board import LANES
 
 LANE_TITLES = {
     "queued": "Queued",
@@ -21,6 +22,13 @@ LANE_TITLES = {
 }
 # The finished lanes count the tasks that ended today (UTC); their cards are the newest, of any day.
 FINISHED_LANES = frozenset({"completed", "failed"})
+# The card fields (db/read/task_view.py) the card draws in its own words; any other is a line of its own,
+# under its heading in its format kind's style.
+DRAWN = frozenset({
+    "id", "title", "kind", "status", "priority", "progress", "current_iteration", "max_iterations",
+    "cancel_requested", "created_at", "started_at", "completed_at", "error_message", "last_activity_at",
+    "cost_usd",
+})  # fmt: skip
 
 
 def task_card(row: pd.Series, now: datetime, stuck_after_s: float) -> dbc.Card:
@@ -66,6 +74,11 @@ def task_card(row: pd.Series, now: datetime, stuck_after_s: float) -> dbc.Card:
         body.append(html.Small(f"took {duration(took)} · {money(row['cost_usd'])}", className="text-muted"))
         if status != "completed" and not missing(row["error_message"]):
             body.append(html.Div(str(row["error_message"])[:160], className="small text-danger text-break"))
+    body += [
+        html.Div([f"{f.heading}: ", view_cell(f, row[f.name])], className="small text-muted card-field")
+        for f in TASKS.card_fields
+        if f.name not in DRAWN
+    ]
     return dbc.Card(
         dbc.CardBody(body, className="p-2"),
         className=f"mb-2 task-card status-{status}",
@@ -122,5 +135,5 @@ def lane(
 def board(
     lanes: dict[str, pd.DataFrame], counts: dict[str, int], now: datetime, stuck_after_s: float
 ) -> dbc.Row:
-    """`counts` per status, as db.read.tasklist.lane_counts returns them."""
+    """`counts` per status, as db.read.tasks.board.lane_counts returns them."""
     return dbc.Row([lane(n, lanes[n], now, stuck_after_s, counts) for n in LANE_TITLES], className="g-3")

@@ -13,17 +13,22 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard import ids
-from dashboard.components.fmt import count, duration, missing, money, since, tokens, when
+from dashboard.components.fmt import duration, missing, money, since, tokens, view_cell, when
 from dashboard.components.status import elapsed as elapsed_span
 from dashboard.components.status import liveness, progress_bar, status_badge
 from dashboard.components.worker import worker_href
 from db.core.models import Task
 from db.domain.states import TERMINAL, TaskKind, TaskStatus
+from db.read.task_view import TASKS
+from db.read.views import Panel
 
 ACTIVITY_COLORS = {"tool_exec": "text-info", "error": "text-danger", "progress": "text-warning", "output": ""}
 
 
-def facts(pairs: list[tuple[str, Any]]) -> html.Dl:
+Facts = list[tuple[str, Any]]
+
+
+def facts(pairs: Facts) -> html.Dl:
     items: list[Any] = []
     for label, value in pairs:
         items += [
@@ -31,6 +36,27 @@ def facts(pairs: list[tuple[str, Any]]) -> html.Dl:
             html.Dd(value if not isinstance(value, str | int | float) else str(value), className="col-sm-7"),
         ]
     return html.Dl(items, className="row mb-0 small")
+
+
+def fact(name: str, value: Any) -> tuple[str, Any]:
+    """A view field's heading beside what the page shows for it."""
+    return TASKS[name].heading, value
+
+
+def stored(t: Task, name: str) -> tuple[str, Any]:
+    """A view field's heading beside its value in its format kind's style."""
+    return fact(name, view_cell(TASKS[name], getattr(t, name, None)))
+
+
+def panel(t: Task, which: Panel, rows: dict[str, Facts] | None = None, after: Facts | None = None) -> html.Dl:
+    """The panel's facts from the tasks view (db/read/task_view.py: the fields in `which`, top to bottom, each
+    under its heading in its format kind's style). `rows` are the facts the page computes in a field's place
+    (its own words, a badge, a figure beside it; none to leave it out); `after` are facts no field holds."""
+    pairs: Facts = []
+    for f in TASKS.detail_fields(which):
+        found = (rows or {}).get(f.name)
+        pairs += found if found is not None else [stored(t, f.name)]
+    return facts(pairs + (after or []))
 
 
 def header(t: Task) -> html.Div:
@@ -88,24 +114,27 @@ def user_view(t: Task, now: datetime, stuck_after_s: float) -> html.Dl:
     running = t.status == TaskStatus.RUNNING
     end = t.completed_at if t.completed_at else (now if running else None)
     elapsed = (end - t.started_at).total_seconds() if t.started_at and end else None
-    pairs: list[tuple[str, Any]] = [
-        ("Goal", html.Span(t.title, className="text-break")),
-        ("Status", status_badge(t.status)),
-        ("Progress", progress_bar(t.progress, t.current_iteration, t.max_iterations, t.status)),
+    progress: Facts = [
+        fact("progress", progress_bar(t.progress, t.current_iteration, t.max_iterations, t.status)),
         ("Elapsed", elapsed_span("", t.started_at, elapsed) if running else duration(elapsed)),
     ]
     if running:
-        pairs.append(
+        progress.append(
             ("Working or stuck?", liveness(since(now, t.last_activity_at), stuck_after_s, t.last_activity_at))
         )
-    if t.progress_message:
-        # Only a running task is doing something now; a finished one's message is where it stopped.
-        label = "Now" if running else "Last step"
-        pairs.append((label, html.Span(t.progress_message, className="text-break")))
-    if t.error_message:
-        pairs.append(("Error", html.Pre(t.error_message, className="text-danger small mb-0 text-wrap")))
-    pairs.append(("Result", html.Pre(_result_text(t.result), className="small mb-0 text-wrap result-text")))
-    return facts(pairs)
+    # Only a running task is doing something now; a finished one's message is where it stopped.
+    step = [("Now" if running else "Last step", html.Span(t.progress_message, className="text-break"))]
+    error = [fact("error_message", html.Pre(t.error_message, className="text-danger small mb-0 text-wrap"))]
+    result = html.Pre(_result_text(t.result), className="small mb-0 text-wrap result-text")
+    rows: dict[str, Facts] = {
+        "title": [("Goal", html.Span(t.title, className="text-break"))],
+        "status": [fact("status", status_badge(t.status))],
+        "progress": progress,
+        "progress_message": step if t.progress_message else [],
+        "error_message": error if t.error_message else [],
+        "result": [fact("result", result)],
+    }
+    return panel(t, Panel.USER, rows)
 
 
 # What the end time of a task is called, by how it ended.
@@ -161,41 +190,33 @@ def system_view(t: Task, transitions: pd.DataFrame | None = None) -> html.Dl:
         holder = "its external agent"
     elif t.kind == "celery":
         holder = "Celery (recorded from its events)"
-    return facts(
-        [
-            ("Created", when(t.created_at)),
-            ("Started", when(t.started_at)),
-            (END_LABELS.get(TaskStatus(t.status), "Ended"), when(t.completed_at)),
+    rows: dict[str, Facts] = {
+        "completed_at": [
+            (END_LABELS.get(TaskStatus(t.status), TASKS["completed_at"].heading), when(t.completed_at)),
             ("Queue wait", duration(wait)),
             ("Duration", duration(took)),
-            ("Attempt", attempt(t.attempt, t.max_attempts).removeprefix("attempt ")),
-            ("Worker", worker_link(t)),
-            ("Held by", holder),
+        ],
+        "attempt": [fact("attempt", attempt(t.attempt, t.max_attempts).removeprefix("attempt "))],
+        "worker_id": [fact("worker_id", worker_link(t)), ("Held by", holder)],
+        "input_tokens": [
             (
                 "Tokens",
                 f"{tokens(t.input_tokens)} in · {tokens(t.output_tokens)} out · "
                 f"{tokens(t.cache_read_tokens)} cached",
-            ),
-            ("Cost", money(t.cost_usd)),
-            ("Invocations", count(t.invocation_count)),
-        ]
-    )
+            )
+        ],
+    }
+    return panel(t, Panel.SYSTEM, rows)
 
 
 def database_view(t: Task, now: datetime, latency_ms: tuple[float | None, float | None]) -> html.Dl:
     life = max(1.0, ((t.completed_at or now) - t.created_at).total_seconds())
     p50, p95 = latency_ms
     latency = "–" if p50 is None else f"p50 {p50:.1f} ms · p95 {p95 or 0:.1f} ms (last 15 min)"
-    return facts(
-        [
-            ("Update count", count(t.update_count)),
-            ("Last updated", when(t.last_updated_at)),
-            ("Last activity", when(t.last_activity_at)),
-            ("Update frequency", f"{t.update_count / life * 60:.1f} / min"),
-            ("Activity lines", count(t.activity_count)),
-            ("Write latency", latency),
-        ]
-    )
+    frequency = ("Update frequency", f"{t.update_count / life * 60:.1f} / min")
+    # The rate of updates beside the times of the last update and activity.
+    rows: dict[str, Facts] = {"last_activity_at": [stored(t, "last_activity_at"), frequency]}
+    return panel(t, Panel.DATABASE, rows, after=[("Write latency", latency)])
 
 
 def invocations_table(frame: pd.DataFrame) -> html.Div | dbc.Table:

@@ -9,10 +9,11 @@ from typing import Any
 
 from dash import html
 
+from dashboard.components.gridcolumns import FORMATTERS
 from dashboard.components.static import Static
 from db.read.task_view import TASKS
 from db.read.views import Fmt
-from reports.fmt import money
+from reports.fmt import KINDS
 
 SHOWN = 15  # about what the grid's 560 px show; the rest come with the grid
 CLASS = "tasklens-first-rows"
@@ -30,10 +31,8 @@ def _cell(column: dict[str, Any], record: dict[str, Any]) -> Any:
     fmt = FORMATS.get(field)
     if fmt is Fmt.ID:
         return html.A(str(value), href=f"/tasks/{value}")
-    if fmt is Fmt.PROGRESS:
-        return f"{float(value):.0f}%"
-    if fmt is Fmt.MONEY:
-        return money(float(value))
+    if fmt in FORMATTERS and fmt is not Fmt.TIMESTAMP:  # as the grid's valueFormatters (times come as text)
+        return KINDS[fmt](float(value))
     return str(value)
 
 

@@ -4,10 +4,13 @@ needs — status colours, a time the browser may show in its own zone, seconds s
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from dash import html
 
+from db.read.views import Field, Fmt
 from reports.fmt import (
+    KINDS,
     ago,
     compact,
     count,
@@ -35,6 +38,7 @@ __all__ = [
     "since",
     "timestamp",
     "tokens",
+    "view_cell",
     "when",
 ]
 
@@ -60,3 +64,9 @@ def since(now: datetime, then: datetime | None) -> float | None:
     if then is None or missing(then):
         return None
     return (now - then).total_seconds()
+
+
+def view_cell(field: Field, value: Any) -> html.Time | str:
+    """A declared view's field as a page shows it: in its format kind's style (reports/fmt.KINDS), a time as
+    when() gives it."""
+    return when(value) if field.fmt is Fmt.TIMESTAMP else KINDS[field.fmt](value)

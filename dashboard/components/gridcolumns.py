@@ -14,6 +14,7 @@ PROGRESS = "params.value == null ? '' : d3.format('.0f')(params.value) + '%'"
 FORMATTERS = {
     Fmt.PROGRESS: PROGRESS,
     Fmt.MONEY: "tasklensMoney(params.value)",  # reports/fmt.money (assets/formats.js)
+    Fmt.DURATION: "tasklensDuration(params.value)",  # reports/fmt.duration (assets/formats.js)
     Fmt.TIMESTAMP: "tasklensTime(params.value)",
 }
 

@@ -19,8 +19,10 @@ from dashboard.services import Services
 from db.core.timeutil import iso, utcnow
 from db.domain.states import IllegalTransition
 from db.live.feed import FeedEvent
-from db.read import calls, task_pages, taskdetail
+from db.read import calls
 from db.read.queries import get_task
+from db.read.tasks import history
+from db.read.tasks.detail import write_latency
 from db.write.writes import TaskNotFound
 
 PATH_TEMPLATE = "/tasks/<task_id>"
@@ -205,9 +207,9 @@ def refresh(
         if t is None:
             keep = dash.no_update
             return (detail.not_found(str(task_id)), keep, keep, keep, keep, keep, HIDDEN)
-        inv = taskdetail.invocations(session, task_id)
-        moves = taskdetail.transitions(session, task_id)
-        latency = taskdetail.write_latency(session, now)
+        inv = history.invocations(session, task_id)
+        moves = history.transitions(session, task_id)
+        latency = write_latency(session, now)
     stuck = svc.settings.stuck_after_seconds
     return (
         detail.header(t),
@@ -244,7 +246,7 @@ def call_panel(
 
 def open_call(svc: Services, call_id: str) -> tuple[Any, bool]:
     with svc.db.reading() as session:
-        found = task_pages.invocation(session, call_id, lines=0)
+        found = history.invocation(session, call_id, lines=0)
     if found is not None and found["completed_at"] is not None:
         found["duration_s"] = (found["completed_at"] - found["started_at"]).total_seconds()
     return calltree.message_view(found), True
@@ -284,7 +286,7 @@ def stream(
             upto = signal.get("seq") or svc.read_past(session)
             if upto <= cursor["seq"]:
                 raise dash.exceptions.PreventUpdate
-            found = taskdetail.activity_events(session, task_id, cursor["seq"], upto, MAX_LINES)
+            found = history.activity_events(session, task_id, cursor["seq"], upto, MAX_LINES)
         fresh = [ev for ev in found if ev.seq not in seen]
         if len(found) == MAX_LINES:
             upto = found[-1].seq  # the rest on the next push
@@ -296,10 +298,10 @@ def stream(
         return patch, moved
     # First load, resume after a pause, or too many lines: the newest lines from the database.
     with svc.db.reading() as session:
-        taskdetail.one_snapshot(session)  # the lines and `seen` from the same commits
+        history.one_snapshot(session)  # the lines and `seen` from the same commits
         seq = svc.read_past(session)
-        drawn = taskdetail.activity_seqs(session, task_id, seq)
-        frame = taskdetail.activity(session, task_id, INITIAL_LINES)
+        drawn = history.activity_seqs(session, task_id, seq)
+        frame = history.latest_activity(session, task_id, INITIAL_LINES)
     lines: list[Any] = detail.activity_lines(frame)
     if not lines:
         lines = [html.Div("no activity yet", className="text-muted small activity-empty")]

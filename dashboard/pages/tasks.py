@@ -22,8 +22,10 @@ from dashboard.navigation import NavEntry
 from dashboard.services import Services
 from db.core.timeutil import utcnow
 from db.domain.states import TaskKind, TaskStatus
-from db.read import tasklist
 from db.read.task_view import TASKS
+from db.read.tasks import listing
+from db.read.tasks.board import lane_cards, lane_counts
+from db.read.tasks.filters import TaskFilter
 from db.read.timerange import RANGES
 
 PATH = "/tasks"
@@ -69,7 +71,7 @@ class View:
         sort = []
         for item in _listed(query.get("sort")):
             column, _, direction = item.partition(":")
-            if column in tasklist.SORTABLE and direction in ("asc", "desc"):
+            if column in listing.SORTABLE and direction in ("asc", "desc"):
                 sort.append((column, direction))
         range_ = _single(query.get("range"))
         return cls(
@@ -224,9 +226,9 @@ def _grid(view: View) -> Any:
 
 def filter_from(
     status: Any, kind: Any, worker: Any, tag: Any, text: Any, range_: Any, messages: Any = None
-) -> tasklist.TaskFilter:
+) -> TaskFilter:
     since = RANGES.get(range_) if isinstance(range_, str) else None
-    return tasklist.TaskFilter(
+    return TaskFilter(
         statuses=tuple(status or ()),
         kinds=tuple(kind or ()),
         worker=worker or None,
@@ -245,8 +247,8 @@ def rows_response(frame: Any, total: int | None) -> dict[str, Any]:
 def board_view(svc: Services) -> Any:
     now = utcnow()
     with svc.db.reading() as session:
-        lanes = tasklist.board(session)
-        counts = tasklist.lane_counts(session, now)
+        lanes = lane_cards(session)
+        counts = lane_counts(session, now)
     return board(lanes, counts, now, svc.settings.stuck_after_seconds)
 
 
@@ -259,7 +261,7 @@ def rows(svc: Services, request: dict[str, Any] | None, *filters: Any) -> dict[s
         task_filter = filter_from(*filters)
         start, end = int(request.get("startRow", 0)), int(request.get("endRow", BLOCK))
         with svc.db.reading() as session:
-            frame, total = tasklist.task_page(session, task_filter, sort, start, end)
+            frame, total = listing.task_page(session, task_filter, sort, start, end)
     except (ValueError, TypeError):
         return {"rowData": [], "rowCount": 0}
     return rows_response(frame, total)
@@ -300,7 +302,7 @@ def register(app: dash.Dash, svc: Services) -> None:
     @app.callback(Output(ids.F_WORKER, "options"), Input(ids.F_WORKER, "id"), State(ids.F_WORKER, "value"))
     def worker_options(_id: str, chosen: str | None) -> list[str]:
         with svc.db.reading() as session:
-            known = tasklist.worker_ids(session)
+            known = listing.worker_ids(session)
         return known if not chosen or chosen in known else [chosen, *known]  # a linked view keeps its worker
 
     # New filters: drop the grid's blocks so it asks again. New events: reload the visible rows in place.

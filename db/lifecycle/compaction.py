@@ -19,7 +19,7 @@ from db.lifecycle import archive, retention
 
 E = cast(Table, TaskEvent.__table__)
 MARK = rollups.COMPACTED
-# What a finished task keeps in the log: what db/read/taskdetail.py and db/analytics/rollups.touched_hours read.
+# What a finished task keeps in the log: what db/read/tasks/history.py and db/analytics/rollups.touched_hours read.
 KEPT = (EventType.CREATED.value, EventType.TRANSITION.value, EventType.DESCRIBED.value)
 
 

@@ -23,7 +23,8 @@ from db.core.sqlfuncs import iso_utc
 from db.core.timeutil import iso
 from db.read import overview
 from db.read.scope import Scope
-from db.read.tasklist import TaskFilter, apply_filter, ordering
+from db.read.tasks.filters import TaskFilter, apply_filter
+from db.read.tasks.listing import ordering
 from db.reporting import queries as rq
 from db.reporting import store as report_store
 
@@ -82,7 +83,7 @@ def iter_tasks(
     sort: Sequence[tuple[str, str]] = (),
     chunk: int = rq.EXPORT_CHUNK,
 ) -> Iterator[Row]:
-    """Every task the table shows for `task_filter`, in the grid's order for `sort` (tasklist.ordering), as
+    """Every task the table shows for `task_filter`, in the grid's order for `sort` (listing.ordering), as
     TASK_COLUMNS. Raises ValueError for a column that cannot be sorted."""
     order = ordering(sort)  # validated before the query starts, not on the first row
     query = apply_filter(select(*rq.task_export_select()), task_filter).order_by(*order)

@@ -3,7 +3,7 @@ Aggregation happens in SQL; each function returns a small frame or dataclass."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -35,11 +35,17 @@ MADE = Read("overview.created", CREATED, ("tasks",), units=("hour",), min_span=N
 SPENT = Read("overview.spent", USAGE, ("cost_usd",), min_span=NOW_SPAN)
 
 
+# A field's `description` metadata is the API's (dashboard/api/schemas.py builds its Stats from Kpis).
 @dataclass(frozen=True)
 class Kpis:
+    """The overview's cards (today is the UTC day); the API's /stats answers these fields, its schema
+    generated from them."""
+
     queued: int
     running: int
-    stuck: int
+    stuck: int = field(
+        metadata={"description": "running but silent for longer than TASKLENS_STUCK_AFTER_SECONDS"}
+    )
     completed_today: int
     failed_today: int
     success_rate: float | None
@@ -47,8 +53,12 @@ class Kpis:
     p95_duration_s: float | None
     throughput_per_hour: int
     cost_today: float
-    p95_estimated: bool = (
-        False  # read from run-time bins (db/analytics/bins.py), as the Performance page does
+    # Read from run-time bins (db/analytics/bins.py), as the Performance page does.
+    p95_estimated: bool = field(
+        default=False,
+        metadata={
+            "description": "p95 read from run-time bins (within about 1 %), not sorted: many tasks today"
+        },
     )
 
     @property

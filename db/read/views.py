@@ -40,6 +40,15 @@ class Api(StrEnum):
     DETAIL = "detail"
 
 
+class Panel(StrEnum):
+    """The perspectives of an entity's own page, each a list of labelled facts: what its user asked and got,
+    how the system ran it, what the database recorded about it."""
+
+    USER = "user"
+    SYSTEM = "system"
+    DATABASE = "database"
+
+
 @dataclass(frozen=True)
 class Grid:
     """A field's column in the dashboard's grid (dash-ag-grid): its size; the header is the field's label."""
@@ -55,9 +64,10 @@ class Field:
     """One field of a view. `expr` is the SQL that reads it; `type` its Python type as the API declares it
     (datetime becomes ISO 8601 UTC text); `label` the header people read. Where it appears: `api` (None: not
     in the API), `csv` (the CSV download and the report export, one layout), and `grid` (a visible
-    column). `sortable`: the grid and the CSV download may ORDER BY it (the grid's rows carry it, so an
-    address may sort by a field it shows no column for). `cursor`: the API may page by it (NOT NULL and
-    indexed only: a keyset comparison has no place for a NULL)."""
+    column); `card` (the board's cards read it) and `detail` (the panel of the entity's page that lists it).
+    `sortable`: the grid and the CSV download may ORDER BY it (the grid's rows carry it, so an address may
+    sort by a field it shows no column for). `cursor`: the API may page by it (NOT NULL and indexed only: a
+    keyset comparison has no place for a NULL)."""
 
     name: str
     expr: ColumnElement[Any]
@@ -69,6 +79,8 @@ class Field:
     grid: Grid | None = None
     sortable: bool = False
     cursor: bool = False
+    card: bool = False
+    detail: Panel | None = None
     description: str | None = None
     # The value the API gives when a row has none (the field is then optional in the schema).
     api_default: Any = ...
@@ -76,6 +88,11 @@ class Field:
     @property
     def header(self) -> str:
         return self.label or self.name
+
+    @property
+    def heading(self) -> str:
+        """The header where it starts a line: a page's fact, a report's column ("Last activity")."""
+        return self.header[:1].upper() + self.header[1:]
 
     @property
     def is_time(self) -> bool:
@@ -103,11 +120,13 @@ def _members(annotation: Any) -> tuple[Any, ...]:
 @dataclass(frozen=True)
 class View:
     """An entity's fields in their one order (the CSV and API order). `grid_order` names the grid's columns
-    left to right where that differs; a grid field it does not name goes at the right end."""
+    left to right where that differs, `detail_order` the page's facts top to bottom; a field either does not
+    name goes at the end (of the grid, of its panel)."""
 
     entity: str
     fields: tuple[Field, ...]
     grid_order: tuple[str, ...] = ()
+    detail_order: tuple[str, ...] = ()
     default_sort: tuple[str, str] = ("id", "desc")
 
     def __post_init__(self) -> None:
@@ -117,6 +136,9 @@ class View:
         unknown = set(self.grid_order) - {f.name for f in self.fields if f.grid is not None}
         if unknown:
             raise ValueError(f"{self.entity}: grid_order names {sorted(unknown)}, which have no grid column")
+        unknown = set(self.detail_order) - {f.name for f in self.fields if f.detail is not None}
+        if unknown:
+            raise ValueError(f"{self.entity}: detail_order names {sorted(unknown)}, which are in no panel")
 
     def __getitem__(self, name: str) -> Field:
         for f in self.fields:
@@ -134,14 +156,20 @@ class View:
     # ---- the surfaces ------------------------------------------------------------------------------------
     @property
     def grid_fields(self) -> tuple[Field, ...]:
-        shown = self.where(lambda f: f.grid is not None)
-        ordered = [self[n] for n in self.grid_order]
-        return (*ordered, *(f for f in shown if f.name not in self.grid_order))
+        return _ordered(self.where(lambda f: f.grid is not None), self.grid_order)
+
+    def detail_fields(self, panel: Panel) -> tuple[Field, ...]:
+        """The facts of one panel of the entity's page, top to bottom."""
+        return _ordered(self.where(lambda f: f.detail is panel), self.detail_order)
 
     @property
     def row_fields(self) -> tuple[Field, ...]:
         """What the grid's rows carry: its columns and every field it can sort by."""
         return self.where(lambda f: f.grid is not None or f.sortable)
+
+    @property
+    def card_fields(self) -> tuple[Field, ...]:
+        return self.where(lambda f: f.card)
 
     @property
     def sortable(self) -> frozenset[str]:
@@ -174,3 +202,9 @@ class View:
                 (kind,) = [m for m in _members(f.type) if m is not type(None)]
                 out[f.name] = kind
         return out
+
+
+def _ordered(shown: tuple[Field, ...], order: tuple[str, ...]) -> tuple[Field, ...]:
+    """`shown` in the order `order` names them, then those it does not name in the view's order."""
+    named = {f.name: f for f in shown}
+    return (*(named[n] for n in order if n in named), *(f for f in shown if f.name not in order))

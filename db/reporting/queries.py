@@ -6,30 +6,44 @@ never holds them all. Aggregation happens in SQL."""
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, Text, cast, func, select
+from sqlalchemy import ColumnElement, Select, Table, Text, cast, func, select
 from sqlalchemy.orm import Session
 
-from db.core.models import Invocation, Task
+from db.core.models import Invocation
 from db.core.sqlfuncs import bucket
 from db.domain.liveness import silent_since, stuck_condition
 from db.domain.states import FAILURES
 from db.read.call_view import CALLS
 from db.read.scope import Scope
 from db.read.scope_sql import call_conditions, made_matching_call, task_conditions
-from db.read.task_view import TASKS
+from db.read.task_view import TASKS, T
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where a frame is built: an export's worker process never loads pandas
 
-T = Task.__table__.c
-I = Invocation.__table__.c  # noqa: E741
+I = typing.cast(Table, Invocation.__table__)  # noqa: E741
 
 ERROR_PREVIEW = 500
 EXPORT_CHUNK = 5_000
+
+# The report's failed and stuck tables: tasks view fields (db/read/task_view.py gives each its SQL, heading and
+# format), under the names the report's JSON gives them (reports/SCHEMA.md: the error's first ERROR_PREVIEW
+# characters are "error", the cost "cost").
+FAILED_FIELDS = (
+    "id", "title", "kind", "status", "failure_reason", "error_message", "attempt", "completed_at", "cost_usd",
+)  # fmt: skip
+STUCK_FIELDS = ("id", "title", "kind", "worker_id", "started_at", "last_activity_at")
+REPORT_NAMES = {"error_message": "error", "cost_usd": "cost"}
+
+
+def report_name(field: str) -> str:
+    return REPORT_NAMES.get(field, field)
+
 
 # The tasks' export layout (the report's tasks.csv and the dashboard's download): the view's csv fields.
 TASK_EXPORT_COLUMNS: tuple[str, ...] = TASKS.csv_names
@@ -65,28 +79,28 @@ def _task_filters(scope: Scope) -> list[ColumnElement[bool]]:
 
 
 def _created_in(scope: Scope) -> list[ColumnElement[bool]]:
-    return [T.created_at >= scope.start, T.created_at < scope.end, *_task_filters(scope)]
+    return [T.c.created_at >= scope.start, T.c.created_at < scope.end, *_task_filters(scope)]
 
 
 def _ended_in(scope: Scope) -> list[ColumnElement[bool]]:
-    return [T.completed_at >= scope.start, T.completed_at < scope.end, *_task_filters(scope)]
+    return [T.c.completed_at >= scope.start, T.c.completed_at < scope.end, *_task_filters(scope)]
 
 
 def has_tasks(session: Session, scope: Scope) -> bool:
     """Whether any task (of the scope's kinds and tags) was created or ended in the range: a report of a range
     without one has nothing to say."""
-    created = select(T.id).where(*_created_in(scope)).limit(1)
-    ended = select(T.id).where(*_ended_in(scope)).limit(1)
+    created = select(T.c.id).where(*_created_in(scope)).limit(1)
+    ended = select(T.c.id).where(*_ended_in(scope)).limit(1)
     return session.scalar(created) is not None or session.scalar(ended) is not None
 
 
 def created_by_kind_status(session: Session, scope: Scope) -> pd.DataFrame:
     """Tasks created in the range per kind and current status: columns kind, status, count."""
     rows = session.execute(
-        select(T.kind, T.status, func.count())
+        select(T.c.kind, T.c.status, func.count())
         .where(*_created_in(scope))
-        .group_by(T.kind, T.status)
-        .order_by(T.kind, T.status)
+        .group_by(T.c.kind, T.c.status)
+        .order_by(T.c.kind, T.c.status)
     ).all()
     import pandas as pd
 
@@ -98,12 +112,12 @@ def created_by_kind_status(session: Session, scope: Scope) -> pd.DataFrame:
 def failure_reasons(session: Session, scope: Scope) -> pd.DataFrame:
     """Tasks that failed or timed out in the range per final status and reason, most frequent first:
     columns status, reason, count."""
-    reason = func.coalesce(T.failure_reason, "")
+    reason = func.coalesce(T.c.failure_reason, "")
     rows = session.execute(
-        select(T.status, reason, func.count())
-        .where(*_ended_in(scope), T.status.in_(FAILURES))
-        .group_by(T.status, reason)
-        .order_by(func.count().desc(), T.status, reason)
+        select(T.c.status, reason, func.count())
+        .where(*_ended_in(scope), T.c.status.in_(FAILURES))
+        .group_by(T.c.status, reason)
+        .order_by(func.count().desc(), T.c.status, reason)
     ).all()
     import pandas as pd
 
@@ -114,45 +128,38 @@ def failure_reasons(session: Session, scope: Scope) -> pd.DataFrame:
 
 def failed_tasks(session: Session, scope: Scope, limit: int = 50) -> pd.DataFrame:
     """The newest tasks that failed or timed out in the range, with their reason and the start of their error:
-    columns id, title, kind, status, failure_reason, error, attempt, completed_at, cost."""
+    columns FAILED_FIELDS by their report names."""
+    read = {**{n: TASKS[n].expr for n in FAILED_FIELDS}, "error_message": _error_preview()}
     rows = session.execute(
-        select(
-            T.id,
-            T.title,
-            T.kind,
-            T.status,
-            T.failure_reason,
-            func.substr(T.error_message, 1, ERROR_PREVIEW),
-            T.attempt,
-            T.completed_at,
-            T.cost_usd,
-        )
-        .where(*_ended_in(scope), T.status.in_(FAILURES))
-        .order_by(T.completed_at.desc(), T.id.desc())
+        select(*read.values())
+        .where(*_ended_in(scope), T.c.status.in_(FAILURES))
+        .order_by(T.c.completed_at.desc(), T.c.id.desc())
         .limit(limit)
     ).all()
-    columns = ["id", "title", "kind", "status", "failure_reason", "error", "attempt", "completed_at", "cost"]
     import pandas as pd
 
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=[report_name(n) for n in read])
+
+
+def _error_preview() -> ColumnElement[Any]:
+    return func.substr(TASKS["error_message"].expr, 1, ERROR_PREVIEW)
 
 
 def stuck_tasks(
     session: Session, scope: Scope, now: datetime, stuck_after: timedelta, limit: int = 50
 ) -> pd.DataFrame:
     """Running tasks (of the scope's filters, whenever created) silent for longer than `stuck_after` at `now`,
-    the longest silent first: columns id, title, kind, worker_id, started_at, last_activity_at, silent_s."""
+    the longest silent first: columns STUCK_FIELDS, then silent_s."""
     since = silent_since()
     rows = session.execute(
-        select(T.id, T.title, T.kind, T.worker_id, T.started_at, T.last_activity_at, since)
+        select(*(TASKS[n].expr for n in STUCK_FIELDS), since)
         .where(stuck_condition(now, stuck_after), *_task_filters(scope))
-        .order_by(since, T.id)
+        .order_by(since, T.c.id)
         .limit(limit)
     ).all()
     import pandas as pd
 
-    columns = ["id", "title", "kind", "worker_id", "started_at", "last_activity_at", "silent_since"]
-    frame = pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=[*STUCK_FIELDS, "silent_since"])
     # At most `limit` rows: the silence is `now` minus a known time, the same in Python on both databases.
     frame["silent_s"] = [(now - at).total_seconds() for at in frame.pop("silent_since")]
     return frame
@@ -174,8 +181,8 @@ def iter_tasks(session: Session, scope: Scope, chunk: int = EXPORT_CHUNK) -> Ite
     text decoded once: a month's tasks share a few tag sets, and decoding every row's was a third of the
     export's time."""
     columns = list(task_export_select())
-    columns[_TAGS] = cast(T.tags, Text)
-    query = select(*columns).where(*_created_in(scope)).order_by(T.created_at, T.id)
+    columns[_TAGS] = cast(T.c.tags, Text)
+    query = select(*columns).where(*_created_in(scope)).order_by(T.c.created_at, T.c.id)
     decoded: dict[str | None, Any] = {}
 
     def tags(text: str | None) -> Any:
@@ -196,41 +203,41 @@ def iter_tasks(session: Session, scope: Scope, chunk: int = EXPORT_CHUNK) -> Ite
 
 def _calls_in(query: Select[Any], scope: Scope) -> Select[Any]:
     return (
-        query.select_from(Invocation.__table__.join(Task.__table__, T.id == I.task_id))
-        .where(I.started_at >= scope.start, I.started_at < scope.end)
+        query.select_from(I.join(T, T.c.id == I.c.task_id))
+        .where(I.c.started_at >= scope.start, I.c.started_at < scope.end)
         .where(*call_conditions(scope), *task_conditions(scope))
     )
 
 
 def iter_invocations(session: Session, scope: Scope, chunk: int = EXPORT_CHUNK) -> Iterator[tuple[Any, ...]]:
     """Calls started in the range (of tasks matching the filters), oldest first, as INVOCATION_EXPORT_COLUMNS."""
-    query = _calls_in(select(*invocation_export_select()), scope).order_by(I.started_at, I.id)
+    query = _calls_in(select(*invocation_export_select()), scope).order_by(I.c.started_at, I.c.id)
     return stream(session, query, chunk)
 
 
 def iter_cost_lines(session: Session, scope: Scope, chunk: int = EXPORT_CHUNK) -> Iterator[tuple[Any, ...]]:
     """Spend per UTC day, model, provider, role and task kind in the range, as COST_LINE_COLUMNS (the day as
     'YYYY-MM-DD'), by day then most expensive first."""
-    day = bucket(I.started_at, "day")
-    cost = func.sum(I.cost_usd)
+    day = bucket(I.c.started_at, "day")
+    cost = func.sum(I.c.cost_usd)
     query = (
         _calls_in(
             select(
                 day,
-                I.model,
-                I.provider,
-                I.role,
-                T.kind,
+                I.c.model,
+                I.c.provider,
+                I.c.role,
+                T.c.kind,
                 func.count(),
-                func.sum(I.input_tokens),
-                func.sum(I.output_tokens),
-                func.sum(I.cache_read_tokens),
+                func.sum(I.c.input_tokens),
+                func.sum(I.c.output_tokens),
+                func.sum(I.c.cache_read_tokens),
                 cost,
             ),
             scope,
         )
-        .group_by(day, I.model, I.provider, I.role, T.kind)
-        .order_by(day, cost.desc(), I.model, I.provider, I.role, T.kind)
+        .group_by(day, I.c.model, I.c.provider, I.c.role, T.c.kind)
+        .order_by(day, cost.desc(), I.c.model, I.c.provider, I.c.role, T.c.kind)
     )
     for row in stream(session, query, chunk):
         # The day as a date; a sum of float costs rounded to a millionth of a dollar, like the stored costs.
