@@ -20,8 +20,11 @@ from db.core.models import (
     EventsHourly,
     HistogramDaily,
     HistogramHourly,
+    TaskDaily,
     TaskHourly,
+    ToolDaily,
     ToolHourly,
+    UsageDaily,
     UsageHourly,
     Worker,
     WorkerHourly,
@@ -62,6 +65,9 @@ ROLLUPS = (
     EventsHourly,
     HistogramHourly,
     HistogramDaily,
+    UsageDaily,
+    TaskDaily,
+    ToolDaily,
 )
 
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select
 
+from db.analytics import rollups
 from db.core.engine import Database, open_database
 from db.core.migrate import current_revision, downgrade, head_revision, is_current, upgrade
-from db.core.models import Base
+from db.core.models import Base, TaskDaily, ToolDaily, UsageDaily
 from tests.conftest import sqlite_database
+from tests.rollup_data import NOW, build, same
 
 
 def _modelled(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
@@ -49,3 +54,29 @@ def test_a_current_schema_takes_no_write_lock(tmp_path: Path) -> None:
         db.dispose()
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def _daily_rows(db: Database, before: datetime) -> dict[str, list[tuple[Any, ...]]]:
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with db.reading() as s:
+        for model in (UsageDaily, TaskDaily, ToolDaily):
+            table: Any = model.__table__
+            rows = s.execute(select(*(c for c in table.c if c.name != "id")).where(table.c.day < before))
+            out[table.name] = sorted(
+                (tuple(r) for r in rows), key=lambda r: tuple((v is None, str(v)) for v in r)
+            )
+    return out
+
+
+def test_0019_back_fills_the_daily_rollups_from_the_hours(db: Database) -> None:
+    """Upgraded from 0018 with hourly rollups in place, usage_daily, task_daily and tool_daily hold what the
+    refresh folds from those hours (no rebuild from the source rows); downgrading drops them."""
+    build(db, n_random=20)
+    with db.writing() as s:
+        rollups.refresh(s, NOW)
+    today = rollups.floor_day(NOW)  # the day in progress is folded once it is whole
+    folded = _daily_rows(db, today)
+    assert all(folded.values()), folded
+    assert downgrade(db, "0018") == "0018"
+    assert upgrade(db) == head_revision()
+    same(_daily_rows(db, today), folded)

@@ -24,13 +24,12 @@ from sqlalchemy.orm import Session
 
 from db.analytics import agents, bins, costs, insights, performance, rollups, volume
 from db.analytics.rollcut import cut, split
-from db.analytics.rollup_read import REGISTRY, Read, run
+from db.analytics.rollup_read import REGISTRY, Read, parts_of, run
 from db.analytics.rollup_spec import MINUTE_SPECS, USAGE
 from db.core.engine import Database
 from db.core.models import (
     CreatedMinutely,
     EventsHourly,
-    HistogramDaily,
     JobLease,
     Task,
     TaskEvent,
@@ -281,6 +280,12 @@ def test_every_declared_read_answers_like_the_source_rows(db: Database) -> None:
             (FOLDED, NOW),
         ]
         assert s.scalar(select(UsageMinutely.calls).limit(1)) is not None
+        # Whole days from the daily tables, unless the answer is per hour.
+        week = parse_scope("?range=7d", NOW)
+        grains = [grain for grain, _ in parts_of(s, costs.BREAKDOWN, week, ("model",), None).rolled]
+        assert grains == ["day", "hour", "hour", "minute"]
+        hourly = parts_of(s, costs.SERIES, week, ("model",), "hour").rolled
+        assert [grain for grain, _ in hourly] == ["hour", "minute"]
         inside = cut(s, parse_scope("?from=2026-03-10T12:03:30&to=2026-03-10T12:29", NOW))
         assert inside.hours is None and inside.minutes == (at("2026-03-10 12:04"), FOLDED)
         for query in QUERIES:  # every one of these is served mostly by the hourly rollups, with raw edges
@@ -374,10 +379,11 @@ def snapshot(db: Database, before: datetime | None = None) -> dict[str, list[tup
         for model in ROLLUPS:
             table: Any = model.__table__
             columns = [c for c in table.c if c.name not in ("id", "peak_minute")]
-            time = table.c["day" if model is HistogramDaily else "hour"]
+            daily = "day" in table.c
+            time = table.c["day" if daily else "hour"]
             query = select(*columns)
             if before is not None:
-                limit = rollups.floor_day(before) if model is HistogramDaily else rollups.floor_hour(before)
+                limit = rollups.floor_day(before) if daily else rollups.floor_hour(before)
                 query = query.where(time < limit)
             rows = [tuple(float(v) if isinstance(v, float) else v for v in r) for r in s.execute(query)]
             out[table.name] = sorted(rows, key=lambda r: tuple((v is None, str(v)) for v in r))

@@ -130,26 +130,15 @@ def cut(
     return Cut(base.rolled, (whole, end), tuple(sorted(raw, key=lambda p: p.start)))
 
 
-@dataclass(frozen=True)
-class Tiers:
-    """A Split's rolled part cut further for tables kept per hour and per day: whole days from the daily
-    table, the hours around them from the hourly one, the rest raw."""
-
-    days: tuple[datetime, datetime] | None
-    hours: tuple[tuple[datetime, datetime], ...]
-    raw: tuple[Scope, ...]
-
-
-def tiers(session: Session, scope: Scope, dims: tuple[str, ...] = ("kind",)) -> Tiers:
-    cut = split(session, scope, "hour", dims)
-    if cut.rolled is None:
-        return Tiers(None, (), cut.raw)
-    start, end = cut.rolled
+def in_days(
+    hours: tuple[datetime, datetime],
+) -> tuple[tuple[datetime, datetime] | None, tuple[tuple[datetime, datetime], ...]]:
+    """A window of whole hours as its whole days (None without one) and the hours before and after them."""
+    start, end = hours
     first, last = _ceil(start, "day"), _floor(end, "day")
     if last <= first:
-        return Tiers(None, (cut.rolled,), cut.raw)
-    hours = tuple(span for span in ((start, first), (last, end)) if span[0] < span[1])
-    return Tiers((first, last), hours, cut.raw)
+        return None, (hours,)
+    return (first, last), tuple(span for span in ((start, first), (last, end)) if span[0] < span[1])
 
 
 def bucket_hours(hours: pd.Series, unit: str) -> pd.Series:

@@ -12,7 +12,7 @@ import pandas as pd
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from db.analytics.rollcut import MIN_SPAN, bucket_hours, cut, split, tiers
+from db.analytics.rollcut import MIN_SPAN, bucket_hours, cut, in_days, split
 from db.analytics.rollup_spec import AGGREGATES, Spec, within
 from db.core.frames import add_up, to_frame
 from db.core.sqlfuncs import bucket
@@ -79,33 +79,39 @@ def parts_of(session: Session, q: Read, scope: Scope, group: tuple[str, ...], un
     if not all(spec.dim(d).rolled for d in group) or unit == "minute":
         return Parts([], (scope,))
     kept = spec.kept_filters
-    tier = "minute" if "minute" in spec.tables and q.minutes else "day" if "day" in spec.tables else "hour"
+    tier = "minute" if "minute" in spec.tables and q.minutes else "hour"
+    # Whole days from the daily table where the spec keeps one, unless the answer is per hour or grouped by
+    # a function of the hour (hour of day).
+    days = "day" in spec.tables and unit != "hour" and all(spec.dim(d).of_time is None for d in group)
     # Kept for the session, as db/analytics/histograms.py keeps its reads: a page's callbacks share one read
     # transaction, and its reads of one scope cut it alike.
     memo = session.info.setdefault("tasklens.parts", {})
-    token = (scope, kept, tier if tier != "day" or unit is None else "hour", q.min_span)
+    token = (scope, kept, tier, days, q.min_span)
     if token not in memo:
-        memo[token] = _parts(session, spec, scope, kept, token[2], q.min_span)
+        memo[token] = _parts(session, scope, kept, tier, days, q.min_span)
     return memo[token]  # type: ignore[no-any-return]
 
 
 def _parts(
     session: Session,
-    spec: Spec,
     scope: Scope,
     kept: tuple[str, ...],
     tier: str,
+    days: bool,
     min_span: timedelta = MIN_SPAN,
 ) -> Parts:
     if tier == "minute":
         minutes = cut(session, scope, kept, min_span)
-        return Parts(minutes.rolled, minutes.raw)
-    if tier == "day":  # only without time buckets: days are no bucket's unit of storage
-        days = tiers(session, scope, dims=kept)
-        rolled = ([("day", days.days)] if days.days else []) + [("hour", w) for w in days.hours]
-        return Parts(rolled, days.raw)
-    hours = split(session, scope, "hour", kept, min_span)
-    return Parts([] if hours.rolled is None else [("hour", hours.rolled)], hours.raw)
+        hours, rest, raw = minutes.hours, minutes.rolled[1:] if minutes.hours else minutes.rolled, minutes.raw
+    else:
+        split_ = split(session, scope, "hour", kept, min_span)
+        hours, rest, raw = split_.rolled, [], split_.raw
+    if hours is None:
+        return Parts(rest, raw)
+    if not days:
+        return Parts([("hour", hours), *rest], raw)
+    whole, around = in_days(hours)
+    return Parts(([("day", whole)] if whole else []) + [("hour", w) for w in around] + rest, raw)
 
 
 def combine(

@@ -12,7 +12,17 @@ from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
-from db.analytics.rollup_spec import CREATED, ENDED, FINISHED, HISTOGRAMS, RUNTIMES, TOOLS, USAGE, WORKERS
+from db.analytics.rollup_spec import (
+    CREATED,
+    DAY_SPECS,
+    ENDED,
+    FINISHED,
+    HISTOGRAMS,
+    RUNTIMES,
+    TOOLS,
+    USAGE,
+    WORKERS,
+)
 from db.core.models import (
     Activity,
     EventsHourly,
@@ -114,9 +124,10 @@ def histograms(session: Session, window: Window) -> None:
         spec.fold(session, window, "hour")
 
 
-def daily_histograms(session: Session, window: Window) -> None:
-    """histogram_daily: histogram_hourly's counts summed per day (run after the hours are up to date)."""
-    for spec in HISTOGRAMS.values():
+def daily(session: Session, window: Window) -> None:
+    """The daily tables (histogram_daily, usage_daily, task_daily, tool_daily): their hourly rows combined per
+    day (run after the hours are up to date)."""
+    for spec in DAY_SPECS:
         spec.fold(session, window, "day")
 
 

@@ -101,7 +101,7 @@ def _apply(session: Session, hours: list[Window], days: list[Window]) -> None:
                 window = horizon.clip(window, compacted)
             build(session, window)
     for window in days:
-        rollup_tables.daily_histograms(session, window)
+        rollup_tables.daily(session, window)
 
 
 def rebuild_windows(session: Session, hours: list[Window], days: list[Window]) -> None:

@@ -361,14 +361,22 @@ class UsageMinutely(_UsageColumns, Base):
     __table_args__ = (Index("ix_usage_minutely_minute", "minute"),)
 
 
-class TaskHourly(Base):
-    """Tasks that ended, per hour of completed_at, kind and final status: counts and time sums behind
-    throughput, success, retry and average-duration figures. About a dozen rows an hour."""
+class UsageDaily(_UsageColumns, Base):
+    """usage_hourly's rows summed per day (folded from them): a range of weeks or months reads its whole days
+    here, the hours around them from usage_hourly."""
 
-    __tablename__ = "task_hourly"
+    __tablename__ = "usage_daily"
+
+    day: Mapped[datetime]
+    finished_calls: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_usage_daily_day", "day"),)
+
+
+class _TaskColumns:
+    """The ended-tasks rollups' dimensions and measures (db/analytics/rollup_spec.ENDED), hourly and daily."""
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    hour: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20))
     tasks: Mapped[int] = mapped_column(Integer)
@@ -380,7 +388,26 @@ class TaskHourly(Base):
     min_processing_s: Mapped[float | None] = mapped_column(Float)
     max_processing_s: Mapped[float | None] = mapped_column(Float)
 
+
+class TaskHourly(_TaskColumns, Base):
+    """Tasks that ended, per hour of completed_at, kind and final status: counts and time sums behind
+    throughput, success, retry and average-duration figures. About a dozen rows an hour."""
+
+    __tablename__ = "task_hourly"
+
+    hour: Mapped[datetime]
+
     __table_args__ = (Index("ix_task_hourly_hour", "hour"),)
+
+
+class TaskDaily(_TaskColumns, Base):
+    """task_hourly's rows combined per day (folded from them), for the whole days of long ranges."""
+
+    __tablename__ = "task_daily"
+
+    day: Mapped[datetime]
+
+    __table_args__ = (Index("ix_task_daily_day", "day"),)
 
 
 class _CreatedColumns:
@@ -505,18 +532,33 @@ class EventsHourly(Base):
     peak_events: Mapped[int] = mapped_column(Integer)
 
 
-class ToolHourly(Base):
-    """`tool_exec` activity lines per hour, task kind and tool (the first word of the line)."""
-
-    __tablename__ = "tool_hourly"
+class _ToolColumns:
+    """The tool rollups' dimensions and measure (db/analytics/rollup_spec.TOOLS), hourly and daily."""
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    hour: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(20))
     tool: Mapped[str] = mapped_column(String(200))
     calls: Mapped[int] = mapped_column(Integer)
 
+
+class ToolHourly(_ToolColumns, Base):
+    """`tool_exec` activity lines per hour, task kind and tool (the first word of the line)."""
+
+    __tablename__ = "tool_hourly"
+
+    hour: Mapped[datetime]
+
     __table_args__ = (Index("ix_tool_hourly_hour", "hour"),)
+
+
+class ToolDaily(_ToolColumns, Base):
+    """tool_hourly's rows summed per day (folded from them), for the whole days of long ranges."""
+
+    __tablename__ = "tool_daily"
+
+    day: Mapped[datetime]
+
+    __table_args__ = (Index("ix_tool_daily_day", "day"),)
 
 
 class HistogramDaily(Base):
