@@ -21,7 +21,6 @@ from db.reporting import schedules as report_schedules
 from db.reporting import store
 from db.reporting.store import Run, RunStatus
 from db.write.recorder import Recorder
-from reports.build import build_report
 from reports.deliver import (
     DeliveryError,
     SmtpConfig,
@@ -32,7 +31,6 @@ from reports.deliver import (
     webhook_payload,
 )
 from reports.model import Filters
-from reports.write import write_report
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +151,11 @@ def _build_and_write(
     progress: _Progress,
     clock: Callable[[], datetime],
 ) -> list[dict[str, Any]]:
+    # Imported when a report is built, not with the module: every worker process imports this one, and the
+    # renderers (plotly, reportlab) would add their import time to each worker's start-up.
+    from reports.build import build_report
+    from reports.write import write_report
+
     period = run_period(run)
     filters = Filters(kind=run.kinds, tag=run.tags)
     progress(0.05, f"building the report of {period.label}")

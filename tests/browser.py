@@ -275,3 +275,15 @@ def wait_dash_idle(page: Page, timeout_ms: int = TIMEOUT_MS) -> None:
     """Until Dash has drawn the page: its layout is in, no callback is queued or running, fonts are loaded.
     ("networkidle" is only 500 ms without a request: on a busy machine a page can still be mid-draw then.)"""
     page.wait_for_function(DASH_IDLE, timeout=timeout_ms)
+
+
+# Finite CSS transitions and animations still running (a modal fading in): an infinite one (a spinner) never ends.
+MOVING = """() => document.getAnimations().some(
+    a => a.playState === 'running' && a.effect && a.effect.getComputedTiming().iterations !== Infinity)"""
+
+
+def wait_still(page: Page, timeout_ms: int = TIMEOUT_MS) -> None:
+    """Until Dash has drawn the page and nothing on it is fading or sliding: what is checked then (colour
+    contrast, visibility) is the page as it stays, not a frame of a transition."""
+    wait_dash_idle(page, timeout_ms)
+    page.wait_for_function(f"() => !({MOVING})()", timeout=timeout_ms)

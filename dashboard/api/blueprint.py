@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import time
+from functools import cache
 from pathlib import Path
 
 from flask import Blueprint, Flask, Response, g, request
@@ -34,17 +35,24 @@ def declare_all() -> None:
 declare_all()
 
 
-def build_blueprint() -> Blueprint:
-    bp = Blueprint("api_v1", __name__, url_prefix=PREFIX)
-    for ep in ENDPOINTS:
-        bp.add_url_rule(ep.rule, ep.operation_id, guard(ep, ep.handler), methods=[ep.method])
-    known = Map(
+@cache
+def known_routes() -> Map:
+    """Every declared endpoint's rule, to tell a wrong method (405) from an unknown path (404). Built on the first
+    such request and shared by every app of the process: werkzeug compiles each rule into Python code, and
+    building this map with each app cost a third of `create_app` (an app per API test, per live server)."""
+    return Map(
         [Rule(PREFIX + ep.rule, endpoint=ep.operation_id, methods=[ep.method]) for ep in ENDPOINTS],
         converters={"task_id": TaskIdConverter},
     )
 
+
+def build_blueprint() -> Blueprint:
+    bp = Blueprint("api_v1", __name__, url_prefix=PREFIX)
+    for ep in ENDPOINTS:
+        bp.add_url_rule(ep.rule, ep.operation_id, guard(ep, ep.handler), methods=[ep.method])
+
     def unrouted(rest: str = "") -> ResponseReturnValue:
-        allowed = known.bind("api").allowed_methods(request.path)
+        allowed = known_routes().bind("api").allowed_methods(request.path)
         if allowed:
             methods = sorted(set(allowed) - {"HEAD", "OPTIONS"})
             raise ApiError(
