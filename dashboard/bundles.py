@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 import dash
@@ -64,11 +65,16 @@ def preloads(path: str, prefix: str = "/") -> str:
 
 
 class Dash(dash.Dash):
-    """Dash whose page names, in its <head>, the heavy bundles that page is about to need."""
+    """Dash whose page names, in its <head>, the heavy bundles that page is about to need, and whose page
+    may carry a first view drawn by the server (`first_view`: dashboard/snapshot.py)."""
+
+    first_view: Callable[[], str] | None = None  # set by dashboard/server.py
 
     def interpolate_index(self, **parts: str) -> str:  # type: ignore[override]
         prefix = self.config.requests_pathname_prefix
         parts["css"] = preloads(flask.request.path, prefix) + parts.get("css", "")
+        if self.first_view is not None:
+            parts["app_entry"] = self.first_view() + parts.get("app_entry", "")
         return str(super().interpolate_index(**parts))
 
 

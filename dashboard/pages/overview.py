@@ -24,20 +24,33 @@ from db.read import overview
 PATH = "/"
 TITLE = "Overview"
 NAV = NavEntry("Overview", 0)
+SNAPSHOT = True  # drawn into the page's HTML as well (dashboard/snapshot.py): the cards show at HTML time
+
+# The page's services, set by register(): the layout is drawn with its data, so opening the page costs no
+# callback round trip (the callbacks below only redraw on a push).
+_services: list[Services] = []
 
 
 def layout(**_: Any) -> html.Div:
+    cards: Any = None
+    workers: Any = None
+    chart: Any = {}
+    if _services:
+        cards, workers = (Static(part) for part in refresh_cards(_services[0]))
+        chart = refresh_chart(_services[0], None)  # light: a browser that remembers dark redraws it
     return html.Div(
         [
             html.H3("Overview", className="mb-3"),
-            html.Div(id=ids.KPIS),
+            html.Div(cards, id=ids.KPIS),
             dbc.Row(
                 [
                     dbc.Col(
                         dbc.Card(
                             [
                                 dbc.CardHeader("Tasks ended per hour · last 24 h (UTC)"),
-                                dbc.CardBody(dcc.Graph(id=ids.THROUGHPUT, config={"displaylogo": False})),
+                                dbc.CardBody(
+                                    dcc.Graph(id=ids.THROUGHPUT, figure=chart, config={"displaylogo": False})
+                                ),
                             ]
                         ),
                         xl=7,
@@ -50,7 +63,7 @@ def layout(**_: Any) -> html.Div:
                                     "Workers",
                                     download_link(ids.EXPORT_WORKERS, export_url("overview-workers")),
                                 ),
-                                dbc.CardBody(html.Div(id=ids.WORKERS)),
+                                dbc.CardBody(html.Div(workers, id=ids.WORKERS)),
                             ]
                         ),
                         xl=5,
@@ -85,11 +98,24 @@ def refresh_chart(svc: Services, theme: str | None) -> Any:
 
 
 def register(app: dash.Dash, svc: Services) -> None:
-    @app.callback(Output(ids.KPIS, "children"), Output(ids.WORKERS, "children"), Input(ids.SIGNAL, "data"))
+    _services[:] = [svc]
+
+    # Not on load (the layout has drawn both): on a push, or a theme the browser remembers or is switched to.
+    @app.callback(
+        Output(ids.KPIS, "children"),
+        Output(ids.WORKERS, "children"),
+        Input(ids.SIGNAL, "data"),
+        prevent_initial_call=True,
+    )
     def _cards(_signal: Any) -> tuple[Any, Any]:
         cards, workers = refresh_cards(svc)
         return Static(cards), Static(workers)  # read-only: no Dash wrapper per node
 
-    @app.callback(Output(ids.THROUGHPUT, "figure"), Input(ids.SIGNAL, "data"), Input(ids.THEME, "data"))
+    @app.callback(
+        Output(ids.THROUGHPUT, "figure"),
+        Input(ids.SIGNAL, "data"),
+        Input(ids.THEME, "data"),
+        prevent_initial_call=True,
+    )
     def _chart(_signal: Any, theme: str | None) -> Any:
         return refresh_chart(svc, theme)
