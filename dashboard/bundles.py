@@ -25,6 +25,9 @@ GRID_META = "tasklens-ag-grid"  # read by assets/lazygrid.js
 # Paths (after the app's prefix) whose page opens on a grid.
 GRID_PATHS = r"tasks/?"
 APP_FETCHES = ("_dash-layout", "_dash-dependencies")
+# Paths whose page opens on a chart and is drawn into its HTML (the overview), and what a chart loads.
+GRAPH_PATHS = r""
+GRAPH_SCRIPTS = ("dash/dcc/async-graph.js", "plotly/package_data/plotly.min.js")
 
 
 def defer_grid() -> None:
@@ -49,13 +52,18 @@ def _paths(prefix: str, pattern: str) -> str:
 
 def preloads(path: str, prefix: str = "/") -> str:
     """<link rel=preload> tags for the bundles the page at `path` opens on (none for other pages: a preload
-    left unused is a console warning, and bytes spent for nothing). Not plotly.js: Graph runs it as soon as
-    it is there, and 4.7 MB of script then holds the first cards back (measured: the overview's KPIs at
-    2.1 s instead of 1.0 s); fetched after the render, it runs after them."""
+    left unused is a console warning, and bytes spent for nothing). plotly.js only where the page's first view
+    is in its HTML (dashboard/snapshot.py): Graph runs it as soon as it is there, and 4.7 MB of script then
+    held the first cards of a page drawn by the app back (measured: the overview's KPIs at 2.1 s instead of
+    1.0 s); drawn by the server, nothing waits for it, and fetched after the render it was the last request
+    of the overview's load by ~0.5–1 s."""
     wanted = []
     if re.match(_paths(prefix, GRID_PATHS), path):
         # The bundle, and the chunk it loads on a grid's first render (AG Grid itself, ~850 KB).
         wanted += [grid_url(prefix), f"{prefix}_dash-component-suites/dash_ag_grid/{GRID_CHUNK}"]
+    if re.match(_paths(prefix, GRAPH_PATHS), path):
+        # dcc.Graph's chunk and plotly.js, as Graph asks for them (unfingerprinted, as Dash serves them).
+        wanted += [f"{prefix}_dash-component-suites/{name}" for name in GRAPH_SCRIPTS]
     tags = [f'<link rel="preload" as="script" href="{url}">' for url in wanted]
     # Dash's renderer asks for the layout and the callback graph only once its ~1 MB of scripts has run;
     # asked for here, the server answers them while those scripts compile. `crossorigin` gives the preload

@@ -62,7 +62,8 @@ def _links(svc: Services) -> list[navigation.Link]:
 
 def first_view(app: dash.Dash, svc: Services) -> str:
     """The snapshot drawn into the HTML of a page that asked for one (dashboard/snapshot.py), else ""."""
-    first = firstpage.page_at(app, flask.request.url, snapshot_only=True)
+    with snapshot.drawing():
+        first = firstpage.page_at(app, flask.request.url, snapshot_only=True)
     if first is None:
         return ""
     return snapshot.render(shell(None, first, _links(svc), alertbell.start(svc)), first.pathname) or ""

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from html import escape
 from typing import Any
 
@@ -54,6 +56,24 @@ THEME_FIRST = (
     f"<script>try{{if(JSON.parse(localStorage.getItem({json.dumps(ids.THEME)}))==='dark')"
     "document.documentElement.setAttribute('data-bs-theme','dark')}catch(e){}</script>"
 )
+
+
+_drawing: ContextVar[bool] = ContextVar("snapshot_drawing", default=False)
+
+
+@contextmanager
+def drawing() -> Iterator[None]:
+    """While a snapshot's tree is built: a layout may leave out what the snapshot does not draw (a chart's
+    data: the snapshot draws the chart's box only)."""
+    token = _drawing.set(True)
+    try:
+        yield
+    finally:
+        _drawing.reset(token)
+
+
+def is_drawing() -> bool:
+    return _drawing.get()
 
 
 class Unsupported(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -9,7 +10,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, dcc, html
 
-from dashboard import figures, ids
+from dashboard import figures, ids, snapshot
 from dashboard.components.budgets import budget_card
 from dashboard.components.cards import header_with
 from dashboard.components.download import download_link, export_url
@@ -36,8 +37,9 @@ def layout(**_: Any) -> html.Div:
     workers: Any = None
     chart: Any = {}
     if _services:
-        cards, workers = (Static(part) for part in refresh_cards(_services[0]))
-        chart = refresh_chart(_services[0], None)  # light: a browser that remembers dark redraws it
+        cards, workers = (Static(part) for part in recent_cards(_services[0]))
+        # Light: a browser that remembers dark redraws it. The snapshot draws the chart's box only.
+        chart = figures.box() if snapshot.is_drawing() else refresh_chart(_services[0], None)
     return html.Div(
         [
             html.H3("Overview", className="mb-3"),
@@ -86,6 +88,26 @@ def refresh_cards(svc: Services) -> tuple[Any, Any]:
         workers = overview.live_workers(session, now, forget)
         money_limits = budgets.statuses(session, now)
     return kpi_cards(k, (budget_card(money_limits),)), workers_summary(workers, now)
+
+
+# The cards drawn for the page's HTML (dashboard/snapshot.py), kept for the layout request that follows it a
+# moment later: (monotonic time, the change feed's seq, the cards). Reused only at the same seq (nothing has
+# happened since) and within CARDS_KEPT_S (the cards' "today", "last hour" and "seen ago" move with time).
+CARDS_KEPT_S = 2.0
+_recent: list[tuple[float, int, tuple[Any, Any]]] = []
+
+
+def recent_cards(svc: Services) -> tuple[Any, Any]:
+    seq = svc.feed.cursor if svc.feed.started else None
+    if seq is None:
+        return refresh_cards(svc)  # no feed to tell whether anything happened
+    if _recent:
+        at, kept_seq, kept = _recent[0]
+        if kept_seq == seq and time.monotonic() - at < CARDS_KEPT_S:
+            return kept
+    cards = refresh_cards(svc)
+    _recent[:] = [(time.monotonic(), seq, cards)]
+    return cards
 
 
 def refresh_chart(svc: Services, theme: str | None) -> Any:
