@@ -40,7 +40,7 @@ ATTRIBUTES = {
         for name in (
             *("id", "href", "title", "role", "hidden", "download", "target", "rel", "src", "alt", "type"),
             *("placeholder", "name", "value", "disabled", "checked", "lang", "dir", "width", "height"),
-            *("scope", "headers"),
+            *("scope", "headers", "style"),
         )
     },
 }

@@ -11,13 +11,22 @@ from dashboard.services import Services
 
 
 @pytest.mark.parametrize(
-    ("path", "grid"),
-    [("/", False), ("/tasks", True), ("/tasks/", True), ("/tasks/42", False), ("/costs", False)],
+    ("path", "grid", "chart"),
+    [
+        ("/", False, True),
+        ("/tasks", True, False),
+        ("/tasks/", True, False),
+        ("/tasks/42", False, False),
+        ("/costs", False, False),
+    ],
 )
-def test_a_page_on_a_grid_preloads_its_bundle(path: str, grid: bool) -> None:
+def test_a_page_on_a_grid_preloads_its_bundle(path: str, grid: bool, chart: bool) -> None:
     links = bundles.preloads(path)
     assert ("/dash_ag_grid/" in links) is grid, links
-    assert "plotly" not in links  # run as soon as it is there, it would hold the first cards back
+    # plotly.js only on the overview, whose first view is in its HTML: on a page the app draws, the script
+    # run as soon as it is there would hold the first cards back.
+    assert ("/plotly/package_data/plotly.min.js" in links) is chart, links
+    assert ("/dash/dcc/async-graph.js" in links) is chart, links
     assert ("/dash_ag_grid/async-community.js" in links) is grid, links
     # Every page asks early for what the renderer will fetch first, with the renderer's fetch mode.
     for name in ("_dash-layout", "_dash-dependencies"):
