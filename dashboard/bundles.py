@@ -12,14 +12,17 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from typing import Any
 
 import dash
 import dash_ag_grid
 import flask
+from dash import dash_table
 from dash.fingerprint import build_fingerprint
 
+from dashboard import snapshot
+
 GRID_BUNDLE = "dash_ag_grid.min.js"
+TABLE_BUNDLE = "dash_table/bundle.js"
 GRID_CHUNK = "async-community.js"
 GRID_META = "tasklens-ag-grid"  # read by assets/lazygrid.js
 # Paths (after the app's prefix) whose page opens on a grid.
@@ -32,11 +35,14 @@ GRAPH_SCRIPTS = ("dash/dcc/async-graph.js", "plotly/package_data/plotly.min.js")
 
 def defer_grid() -> None:
     """Keeps the grid's bundle out of every page's scripts; Dash still registers and serves it (a `dynamic`
-    resource is one a page loads itself). Idempotent: the resource list is the package's, shared by apps."""
-    dist: list[dict[str, Any]] = dash_ag_grid._js_dist
-    for resource in dist:
-        if resource.get("relative_package_path") == GRID_BUNDLE:
-            resource["dynamic"] = True
+    resource is one a page loads itself). Idempotent: the resource list is the package's, shared by apps.
+    Likewise dash_table's bundle, which Dash puts on every page and no page here uses (a DataTable would
+    need it back)."""
+    deferred = ((dash_ag_grid._js_dist, GRID_BUNDLE), (dash_table._js_dist, TABLE_BUNDLE))  # type: ignore[attr-defined]
+    for dist, name in deferred:
+        for resource in dist:
+            if resource.get("relative_package_path") == name:
+                resource["dynamic"] = True
 
 
 def grid_url(prefix: str = "/") -> str:
@@ -82,7 +88,11 @@ class Dash(dash.Dash):
         prefix = self.config.requests_pathname_prefix
         parts["css"] = preloads(flask.request.path, prefix) + parts.get("css", "")
         if self.first_view is not None:
-            parts["app_entry"] = self.first_view() + parts.get("app_entry", "")
+            first = self.first_view()
+            if first:
+                # The theme first, before the stylesheets (an inline script after them waits for them all).
+                parts["css"] = snapshot.THEME_FIRST + parts["css"]
+                parts["app_entry"] = first + parts.get("app_entry", "")
         return str(super().interpolate_index(**parts))
 
 

@@ -50,8 +50,8 @@ UNITLESS = frozenset(
 )
 
 
-# Before the snapshot is parsed: a browser that remembers the dark theme (its localStorage dcc.Store) gets the
-# snapshot dark too, not light until the app has run the theme's callback.
+# In the page's <head> (dashboard/bundles.py), before the snapshot is drawn: a browser that remembers the dark
+# theme (its localStorage dcc.Store) gets the snapshot dark too, not light until the app runs the theme's callback.
 THEME_FIRST = (
     f"<script>try{{if(JSON.parse(localStorage.getItem({json.dumps(ids.THEME)}))==='dark')"
     "document.documentElement.setAttribute('data-bs-theme','dark')}catch(e){}</script>"
@@ -308,4 +308,4 @@ def render(tree: Any, path: str) -> str | None:
         inner = Renderer(path).draw(tree)
     except Unsupported:
         return None
-    return f'{THEME_FIRST}<div class="{CLASS}">{inner}</div>'
+    return f'<div class="{CLASS}">{inner}</div>'

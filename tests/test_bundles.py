@@ -46,6 +46,7 @@ def test_the_grid_bundle_is_served_but_not_on_every_page(svc: Services) -> None:
     page = client.get("/").get_data(as_text=True)
     url = bundles.grid_url()
     assert f'src="{url}"' not in page  # not one of every page's scripts
+    assert "/dash_table/bundle" not in page  # nor dash_table's: no page has a DataTable
     assert f'name="{bundles.GRID_META}" content="{url}"' in page  # but named for the stand-in
     served = client.get(url)
     assert served.status_code == 200 and b"dash_ag_grid" in served.get_data()

@@ -61,7 +61,7 @@ def test_bootstrap_and_html_as_react_draws_them() -> None:
         id={"type": "x", "i": 1},
     )
     assert snapshot.render(tree, "/") == (
-        snapshot.THEME_FIRST + f'<div class="{snapshot.CLASS}">'
+        f'<div class="{snapshot.CLASS}">'
         '<div id="{&quot;i&quot;:1,&quot;type&quot;:&quot;x&quot;}">'
         '<div class="g-3 row"><div class="col-xl-2 col-6"><div class="card border-danger">'
         '<div class="card-body">x</div></div></div></div>'
