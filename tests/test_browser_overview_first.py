@@ -42,6 +42,8 @@ def test_the_overview_shows_from_its_html_and_asks_nothing_more_on_load(
     page = tab.page
     page.route(RENDERER, lambda route: held.append(route))  # Dash's renderer waits for the test
     posted = _posted(tab)
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
     page.goto(app.url + "/", wait_until="commit")  # "load" would wait for the held script
 
     snapshot = page.locator(SNAPSHOT)
@@ -64,6 +66,12 @@ def test_the_overview_shows_from_its_html_and_asks_nothing_more_on_load(
     wait_live(page)
     settle(page)
     assert posted == [], f"the overview asked for callbacks on load: {posted}"
+    # Nothing left to ask for after the render: plotly.js is fetched with the page's scripts, from its <head>
+    # (its preload precedes the layout's), and the tab's icon is in the HTML.
+    layout = next(i for i, u in enumerate(urls) if u.endswith("/_dash-layout"))
+    plotly = [i for i, u in enumerate(urls) if u.endswith("/plotly.min.js")]
+    assert plotly and plotly[0] < layout, f"plotly.js waited for the render: {urls}"
+    assert not [u for u in urls if "_favicon.ico" in u], "the tab's icon was one more request"
 
     external_task(app.recorder, "running after the page")  # a push redraws the cards and the chart
     expect(page.locator(f"#{ids.KPIS} #kpi-running .kpi-value")).to_have_text("2")

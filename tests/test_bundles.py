@@ -47,6 +47,9 @@ def test_the_grid_bundle_is_served_but_not_on_every_page(svc: Services) -> None:
     url = bundles.grid_url()
     assert f'src="{url}"' not in page  # not one of every page's scripts
     assert "/dash_table/bundle" not in page  # nor dash_table's: no page has a DataTable
+    assert (
+        bundles.FAVICON in page and "_favicon.ico" not in page
+    )  # the icon in the page: no request after load
     assert f'name="{bundles.GRID_META}" content="{url}"' in page  # but named for the stand-in
     served = client.get(url)
     assert served.status_code == 200 and b"dash_ag_grid" in served.get_data()
