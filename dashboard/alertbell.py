@@ -6,6 +6,7 @@ callback)."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import dash
@@ -21,21 +22,35 @@ ALERT_CURSOR = "alert-toasts-cursor"  # {"seq": read past, "up": the toasts stil
 PATH = "/alerts"  # dashboard/pages/alerts.py (LINKED_FROM = navigation.SHELL: this bell)
 
 
-def layout() -> dcc.Link:
-    # Plain link to the page; children filled in by the callback (the count is unknown until it runs).
+@dataclass(frozen=True)
+class Start:
+    """What the bell shows when a page is served, and the seq its toasts start after."""
+
+    counts: dict[str, int]
+    seq: int
+
+
+def start(svc: Services) -> Start:
+    with svc.db.reading() as session:
+        return Start(firing_counts(session), svc.read_past(session))
+
+
+def layout(first: Start | None = None) -> dcc.Link:
+    # Plain link to the page, drawn with the count when the page is served: no callback round trip on load.
     return dcc.Link(
-        bell({}),
+        bell(first.counts if first else {}),
         id=BELL,
         href="/alerts",
         className="btn btn-sm btn-outline-light me-2 alert-bell text-nowrap flex-shrink-0",
     )
 
 
-def toast_stack() -> html.Div:
+def toast_stack(first: Start | None = None) -> html.Div:
     # Bottom left: apart from the task-finished toasts (bottom right), which come in bursts, and clear of the
-    # pages' own controls along the top.
+    # pages' own controls along the top. Alerts that fire after the page was served are toasted.
+    cursor = {"seq": first.seq, "up": []} if first else None
     return html.Div(
-        [dcc.Store(id=ALERT_CURSOR), html.Div(id=ALERT_TOASTS)],
+        [dcc.Store(id=ALERT_CURSOR, data=cursor), html.Div(id=ALERT_TOASTS)],
         style={"position": "fixed", "bottom": "1rem", "left": "1rem", "zIndex": 1080, "width": "22rem"},
     )
 
@@ -88,6 +103,7 @@ def register(app: dash.Dash, svc: Services) -> None:
         Input(ids.SIGNAL, "data"),
         State(ALERT_CURSOR, "data"),
         State(ALERT_TOASTS, "children"),
+        prevent_initial_call=True,  # the page is served with the bell drawn (`start`)
     )
     def _bell(signal: dict[str, Any] | None, cursor: dict[str, Any] | None, shown: Any) -> tuple[Any, ...]:
         return bell_and_toasts(svc, signal, cursor, shown, int(time.time() * 1000))

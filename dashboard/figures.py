@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,11 +64,14 @@ def _register_templates() -> None:
 _register_templates()
 
 
+HEIGHT = 320  # px: a chart's height unless it says otherwise
+
+
 def template(theme: str | None) -> str:
     return TEMPLATES["dark"] if theme == "dark" else TEMPLATES["light"]
 
 
-def _layout(fig: go.Figure, theme: str | None, height: int = 320) -> go.Figure:
+def _layout(fig: go.Figure, theme: str | None, height: int = HEIGHT) -> go.Figure:
     fig.update_layout(
         template=template(theme),
         height=height,
@@ -246,8 +250,13 @@ NO_DATA = "no data in this range"
 START_HINT = "no data yet? start python app.py --demo or submit a task"
 
 
+def box(height: int = HEIGHT) -> dict[str, Any]:
+    """A figure of nothing but its height: a chart's place, for a first view drawn before its data."""
+    return {"layout": {"height": height}}
+
+
 def empty_figure(
-    message: str = NO_DATA, theme: str | None = None, height: int = 320, hint: bool = True
+    message: str = NO_DATA, theme: str | None = None, height: int = HEIGHT, hint: bool = True
 ) -> go.Figure:
     """The one empty state of every chart: a message and no axes, instead of the −1…4 axes, the $−1 ticks or
     the year-2000 dates plotly draws around no data (and no threshold lines or colour bars over nothing).

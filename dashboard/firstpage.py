@@ -33,6 +33,7 @@ class FirstPage:
     pathname: str
     search: str
     href: str
+    snapshot: bool = False  # the page opted into a snapshot in its HTML (dashboard/snapshot.py)
 
     def location_props(self) -> dict[str, str]:
         # All four, so the Location finds nothing to report on mount (it reports each one left unset).
@@ -43,10 +44,15 @@ def opening(app: dash.Dash) -> FirstPage | None:
     """The page the current `/_dash-layout` request is for, drawn; None when that cannot be told for sure."""
     if not flask.has_request_context():
         return None
-    referrer = flask.request.referrer
-    if not referrer:
+    return page_at(app, flask.request.referrer)
+
+
+def page_at(app: dash.Dash, address: str | None, *, snapshot_only: bool = False) -> FirstPage | None:
+    """The app's page at `address` (an absolute URL of this server), drawn; None when it is not one (or,
+    `snapshot_only`, not one that asked for a snapshot: then it is not drawn at all)."""
+    if not address:
         return None
-    url = urlsplit(referrer)
+    url = urlsplit(address)
     here = urlsplit(flask.request.host_url)
     if (url.scheme, url.netloc) != (here.scheme, here.netloc):
         return None  # another origin's page: not ours to draw
@@ -54,6 +60,8 @@ def opening(app: dash.Dash) -> FirstPage | None:
     page, variables = _pages._path_to_page(app.strip_relative_path(url.path))
     if not page:
         return None  # not a page of the app (a 404 is left to the routing callback)
+    if snapshot_only and not page.get("snapshot"):
+        return None
     layout, title = page.get("layout", ""), page["title"]
     try:
         if callable(layout):
@@ -64,7 +72,7 @@ def opening(app: dash.Dash) -> FirstPage | None:
         log.debug("first page %s left to the routing callback", url.path, exc_info=True)
         return None
     href = f"{url.scheme}://{url.netloc}{url.path}{search}"
-    return FirstPage(layout, str(title), url.path, search, href)
+    return FirstPage(layout, str(title), url.path, search, href, snapshot=bool(page.get("snapshot")))
 
 
 def container(first: FirstPage | None) -> html.Div:

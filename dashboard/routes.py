@@ -80,6 +80,7 @@ def mount(app: dash.Dash, svc: Services) -> None:
             name=page.TITLE,
             layout=page.layout,
             nav=page.NAV,  # the navbar's entry or None (dashboard/navigation.py): the shell reads it back
+            snapshot=getattr(page, "SNAPSHOT", False),  # drawn into its HTML too (dashboard/snapshot.py)
         )
         page.register(app, svc)
     scopebar.register(app, svc)  # once, for every analytics page

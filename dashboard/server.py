@@ -9,9 +9,10 @@ from urllib.parse import urlencode
 
 import dash
 import dash_bootstrap_components as dbc
+import flask
 from dash import Input, Output, State, dcc, html
 
-from dashboard import access, alertbell, bundles, firstpage, ids, navigation, shortcuts, unavailable
+from dashboard import access, alertbell, bundles, firstpage, ids, navigation, shortcuts, snapshot, unavailable
 from dashboard import toasts as finish
 from dashboard.clientside import js
 from dashboard.routes import BOOTSTRAP_CSS, mount
@@ -43,18 +44,36 @@ def create_app(svc: Services) -> dash.Dash:
     app.layout = lambda: shell(
         svc.feed.cursor if svc.feed.started else None,
         firstpage.opening(app),
-        # The pages registered with a navbar entry, less those the signed-in role may not use.
-        navigation.visible(navigation.registered(), lambda role: access.dashboard_denied(svc, role) is None),
+        _links(svc),
+        alertbell.start(svc),
     )
+    app.first_view = lambda: first_view(app, svc)
     _register_shell_callbacks(app, svc)
     alertbell.register(app, svc)
     return app
+
+
+def _links(svc: Services) -> list[navigation.Link]:
+    """The pages registered with a navbar entry, less those the signed-in role may not use."""
+    return navigation.visible(
+        navigation.registered(), lambda role: access.dashboard_denied(svc, role) is None
+    )
+
+
+def first_view(app: dash.Dash, svc: Services) -> str:
+    """The snapshot drawn into the HTML of a page that asked for one (dashboard/snapshot.py), else ""."""
+    with snapshot.drawing():
+        first = firstpage.page_at(app, flask.request.url, snapshot_only=True)
+    if first is None:
+        return ""
+    return snapshot.render(shell(None, first, _links(svc), alertbell.start(svc)), first.pathname) or ""
 
 
 def shell(
     live_since: int | None = None,
     first: firstpage.FirstPage | None = None,
     links: Sequence[navigation.Link] = (),
+    alerts: alertbell.Start | None = None,
 ) -> html.Div:
     # The connection badge stays in sight at every width; the links and controls fold behind a toggler below
     # Bootstrap's xxl breakpoint (1400 px) (a phone gets a menu button instead of ten links stacked over the page).
@@ -106,7 +125,7 @@ def shell(
         dbc.Container(
             [
                 dbc.NavbarBrand("TaskLens", href="/"),
-                alertbell.layout(),  # in sight at every width, like the connection badge
+                alertbell.layout(alerts),  # in sight at every width, like the connection badge
                 status,
                 dbc.NavbarToggler(id=ids.NAV_TOGGLE, className="ms-2"),
                 dbc.Collapse(
@@ -136,14 +155,16 @@ def shell(
             dcc.Location(id=ids.URL, refresh="callback-nav", **(first.location_props() if first else {})),
             dcc.Store(id=ids.SIGNAL),
             dcc.Store(id=ids.LIVE_SINCE, data=live_since),
-            dcc.Store(id=ids.THEME, storage_type="local"),
+            # data=None, not left out: a store with no data replaces it with what localStorage holds even when
+            # that is nothing, and that "change" re-ran every callback drawn in the theme on every load.
+            dcc.Store(id=ids.THEME, storage_type="local", data=None),
             dcc.Store(id=ids.LOCAL_TIME, storage_type="local"),
             html.A("Skip to content", href=f"#{ids.MAIN}", className="visually-hidden-focusable"),
             nav,
             # Bottom right, over no filter; at most three toasts, a burst is one summary (dashboard/toasts.py).
             dcc.Store(id=ids.TOAST_PLAN),
             html.Div(id=ids.TOASTS, className="toast-stack"),
-            alertbell.toast_stack(),
+            alertbell.toast_stack(alerts),
             *shortcuts.layout(),
             html.Main(
                 dbc.Container(firstpage.container(first), fluid=True, className="pb-4"),
@@ -216,9 +237,13 @@ def _register_shell_callbacks(app: dash.Dash, svc: Services) -> None:
             """
             function(dark, stored) {
                 const trig = dash_clientside.callback_context.triggered_id;
-                const theme = trig === $switch ? (dark ? "dark" : "light") : (stored || "light");
+                const switched = trig === $switch;
+                const theme = switched ? (dark ? "dark" : "light") : (stored || "light");
                 document.documentElement.setAttribute("data-bs-theme", theme);
-                return [theme, theme === "dark"];
+                // Written only when switched: on load the store already holds what the browser remembers,
+                // and writing it again would re-run every callback that draws in the theme (the overview's
+                // chart, drawn into its layout, would cost a round trip on every load).
+                return [switched ? theme : dash_clientside.no_update, theme === "dark"];
             }
             """,
             switch=ids.THEME_SWITCH,

@@ -11,13 +11,22 @@ from dashboard.services import Services
 
 
 @pytest.mark.parametrize(
-    ("path", "grid"),
-    [("/", False), ("/tasks", True), ("/tasks/", True), ("/tasks/42", False), ("/costs", False)],
+    ("path", "grid", "chart"),
+    [
+        ("/", False, True),
+        ("/tasks", True, False),
+        ("/tasks/", True, False),
+        ("/tasks/42", False, False),
+        ("/costs", False, False),
+    ],
 )
-def test_a_page_on_a_grid_preloads_its_bundle(path: str, grid: bool) -> None:
+def test_a_page_on_a_grid_preloads_its_bundle(path: str, grid: bool, chart: bool) -> None:
     links = bundles.preloads(path)
     assert ("/dash_ag_grid/" in links) is grid, links
-    assert "plotly" not in links  # run as soon as it is there, it would hold the first cards back
+    # plotly.js only on the overview, whose first view is in its HTML: on a page the app draws, the script
+    # run as soon as it is there would hold the first cards back.
+    assert ("/plotly/package_data/plotly.min.js" in links) is chart, links
+    assert ("/dash/dcc/async-graph.js" in links) is chart, links
     assert ("/dash_ag_grid/async-community.js" in links) is grid, links
     # Every page asks early for what the renderer will fetch first, with the renderer's fetch mode.
     for name in ("_dash-layout", "_dash-dependencies"):
@@ -37,6 +46,10 @@ def test_the_grid_bundle_is_served_but_not_on_every_page(svc: Services) -> None:
     page = client.get("/").get_data(as_text=True)
     url = bundles.grid_url()
     assert f'src="{url}"' not in page  # not one of every page's scripts
+    assert "/dash_table/bundle" not in page  # nor dash_table's: no page has a DataTable
+    assert (
+        bundles.FAVICON in page and "_favicon.ico" not in page
+    )  # the icon in the page: no request after load
     assert f'name="{bundles.GRID_META}" content="{url}"' in page  # but named for the stand-in
     served = client.get(url)
     assert served.status_code == 200 and b"dash_ag_grid" in served.get_data()

@@ -1,6 +1,6 @@
 """Dashboard layer (component): the first rows of an infinite AG Grid drawn as a plain table in the page's
 layout, over the grid's place, so they show as soon as Dash renders the layout, before the grid's 2 MB of
-JavaScript has loaded and asked for its first block. assets/firstrows.js removes the table once the grid
+JavaScript has loaded and asked for its first block. assets/handover.js removes the table once the grid
 shows rows of its own. Pure: columns (the grid's defs) and records (as the grid's block answer) in."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def first_rows(grid_id: str, columns: list[dict[str, Any]], records: list[dict[s
     widths = [html.Col(style={"width": f"{w}px"}) for w in px]
     body = [html.Tr([html.Td(_cell(c, r)) for c in columns]) for r in records[:SHOWN]]
     # One Static: ~200 cells drawn without a Dash wrapper each (components/static.py).
-    which: dict[str, Any] = {"data-grid": grid_id}  # assets/firstrows.js finds the grid by it
+    which: dict[str, Any] = {"data-grid": grid_id}  # assets/handover.js finds the grid by it
     return html.Div(
         Static(
             html.Table(

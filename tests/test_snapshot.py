@@ -1,0 +1,76 @@
+"""Tests: dashboard/snapshot.py — the overview's first view (navbar, KPI cards, workers) is in the HTML the
+server answers for `/`, drawn as React draws those components; pages that did not ask for one, and trees with
+a component the snapshot cannot draw, get none."""
+
+from __future__ import annotations
+
+import re
+
+import dash_bootstrap_components as dbc
+import pytest
+from dash import dcc, html
+
+from dashboard import ids, snapshot
+from dashboard.components.static import Static
+from dashboard.server import create_app
+from dashboard.services import Services
+from tests.builders import external_task
+
+SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+def _snapshot(page: str) -> str:
+    found = re.search(rf'<div class="{snapshot.CLASS}">(.*)<div id="react-entry-point"', page, re.S)
+    return found.group(1) if found else ""
+
+
+@SQLITE
+def test_the_overview_html_holds_its_cards(svc: Services) -> None:
+    external_task(svc.recorder, "running now")
+    client = create_app(svc).server.test_client()
+    drawn = _snapshot(client.get("/").get_data(as_text=True))
+    assert drawn, "no snapshot in the overview's HTML"
+    running = re.search(r'id="kpi-running".*?class="fs-4 fw-semibold kpi-value">([^<]*)<', drawn, re.S)
+    assert running and running.group(1) == "1"
+    assert "0 queued · 1 running" in drawn
+    assert f'id="{ids.WORKERS}"' in drawn and "No worker has registered yet" in drawn
+    assert '<a href="/" class="nav-link active">Overview</a>' in drawn
+    assert f'<div id="{ids.THROUGHPUT}" class="dash-graph">' in drawn  # the chart's box, its data left out
+    assert "data-bs-theme" in client.get("/").get_data(as_text=True)  # a remembered dark theme, before it
+
+
+@SQLITE
+def test_pages_without_a_snapshot_get_none(svc: Services) -> None:
+    client = create_app(svc).server.test_client()
+    for path in ("/tasks", "/costs", "/no-such-page"):
+        assert snapshot.CLASS not in client.get(path).get_data(as_text=True), path
+
+
+def test_bootstrap_and_html_as_react_draws_them() -> None:
+    tree = html.Div(
+        [
+            dbc.Row(
+                dbc.Col(dbc.Card(dbc.CardBody("x"), color="danger", outline=True), xs=6, xl=2),
+                className="g-3",
+            ),
+            dbc.Badge("3", color="primary", pill=True),
+            dcc.Link("go", href="/tasks", className="btn"),
+            dcc.Store(id="s", data=1),
+            Static(html.Span("<b>", title='a "b"', style={"zIndex": 2, "marginTop": 4})),
+        ],
+        id={"type": "x", "i": 1},
+    )
+    assert snapshot.render(tree, "/") == (
+        f'<div class="{snapshot.CLASS}">'
+        '<div id="{&quot;i&quot;:1,&quot;type&quot;:&quot;x&quot;}">'
+        '<div class="g-3 row"><div class="col-xl-2 col-6"><div class="card border-danger">'
+        '<div class="card-body">x</div></div></div></div>'
+        '<span class="badge rounded-pill bg-primary">3</span>'
+        '<a href="/tasks" class="btn">go</a>'
+        '<span style="z-index: 2; margin-top: 4px" title="a &quot;b&quot;">&lt;b&gt;</span>'
+        "</div></div>"
+    )
+
+
+def test_a_component_it_cannot_draw_means_no_snapshot() -> None:
+    assert snapshot.render(html.Div([html.P("ok"), dcc.Dropdown(id="d", options=[])]), "/") is None
