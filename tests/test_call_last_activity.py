@@ -97,7 +97,7 @@ def test_a_finished_call_stores_no_last_activity_and_the_apis_answer_its_end(
 def test_migration_0020_clears_the_repeated_end_and_restores_it(recorder: Recorder, db: Database) -> None:
     task = record_calls(recorder)
     after = stored(db)
-    downgrade(db, "0018")
+    downgrade(db, "0019")
     try:
         before = stored(db)
         # As the write path stored them before: a finished call's last activity is its end.
