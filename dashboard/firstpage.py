@@ -33,7 +33,6 @@ class FirstPage:
     pathname: str
     search: str
     href: str
-    snapshot: bool = False  # the page opted into a snapshot in its HTML (dashboard/snapshot.py)
 
     def location_props(self) -> dict[str, str]:
         # All four, so the Location finds nothing to report on mount (it reports each one left unset).
@@ -72,7 +71,7 @@ def page_at(app: dash.Dash, address: str | None, *, snapshot_only: bool = False)
         log.debug("first page %s left to the routing callback", url.path, exc_info=True)
         return None
     href = f"{url.scheme}://{url.netloc}{url.path}{search}"
-    return FirstPage(layout, str(title), url.path, search, href, snapshot=bool(page.get("snapshot")))
+    return FirstPage(layout, str(title), url.path, search, href)
 
 
 def container(first: FirstPage | None) -> html.Div:

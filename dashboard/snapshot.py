@@ -5,8 +5,8 @@ and a render (issue 12: Flower's overview shows its first worker row at ~0.2 s; 
 The snapshot is the same component tree the layout serves (the shell with the page drawn in it), written out
 as the DOM that React draws from it: html.* as their tags, and the handful of dash-bootstrap-components,
 dcc and `Static` nodes the shell and the opted-in pages use, with the classes those libraries give them. It
-lies over the app's place (assets/tasklens.css) until the app has drawn the page itself; assets/snapshot.js
-(handover.js) then removes it. A component this module does not know makes the whole snapshot fall back to nothing (the
+lies over the app's place (assets/tasklens.css) until the app has drawn the page itself; assets/handover.js
+then removes it. A component this module does not know makes the whole snapshot fall back to nothing (the
 page loads as it would without one): never half a page."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dash.development.base_component import Component
 
 from dashboard import ids
 
-CLASS = "tasklens-snapshot"  # assets/snapshot.js and tasklens.css find it by this
+CLASS = "tasklens-snapshot"  # assets/handover.js and tasklens.css find it by this
 VOID = frozenset(
     {"area", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 )
