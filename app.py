@@ -624,12 +624,12 @@ def _audit(stack: Stack, action: str, task_id: int) -> None:
 
 def _wait_for(stack: Stack, task_id: int, timeout: float | None) -> int:
     from db.domain.states import TaskStatus
-    from db.read.queries import get_task, task_summary
+    from db.read.tasks.detail import task_record, task_summary
 
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         with stack.db.reading() as session:
-            task = get_task(session, task_id)
+            task = task_record(session, task_id)
             if task is None:
                 print(f"error: task {task_id} was deleted while waiting", file=sys.stderr)
                 return 1
@@ -647,7 +647,8 @@ def _wait_for(stack: Stack, task_id: int, timeout: float | None) -> int:
 
 
 def cmd_task_action(args: argparse.Namespace, settings: Settings) -> int:
-    from db.read.queries import get_task, task_events, task_summary
+    from db.read.tasks import history
+    from db.read.tasks.detail import task_record, task_summary
 
     stack = Stack(settings)
     try:
@@ -661,7 +662,7 @@ def cmd_task_action(args: argparse.Namespace, settings: Settings) -> int:
             print(f"task {args.task_id}: {status}")
         else:
             with stack.db.reading() as session:
-                task = get_task(session, args.task_id)
+                task = task_record(session, args.task_id)
                 if task is None:
                     print(f"error: task {args.task_id} does not exist", file=sys.stderr)
                     return 1
@@ -676,7 +677,7 @@ def cmd_task_action(args: argparse.Namespace, settings: Settings) -> int:
                             "at": e.at.isoformat(),
                             "payload": e.payload,
                         }
-                        for e in task_events(session, args.task_id)
+                        for e in history.events(session, args.task_id)
                     ]
             print(json.dumps(out, indent=2, default=str))
         return 0

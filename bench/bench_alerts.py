@@ -62,7 +62,7 @@ def delivery(tasks: int, stuck_after: float, kind: str = "sqlite") -> None:
     from db.core.engine import open_database
     from db.domain.ops import TaskSpec
     from db.domain.states import TaskKind
-    from db.read.queries import get_task
+    from db.read.tasks.detail import task_record
     from db.write.recorder import Recorder
 
     receiver = _Receiver()
@@ -114,7 +114,7 @@ def delivery(tasks: int, stuck_after: float, kind: str = "sqlite") -> None:
             with db.reading() as session:
                 stuck_at = {}
                 for task_id in ids:
-                    task = get_task(session, task_id)
+                    task = task_record(session, task_id)
                     assert task is not None and task.started_at is not None
                     stuck_at[task_id] = task.started_at.replace(tzinfo=UTC).timestamp() + stuck_after
             for at, body in receiver.arrivals:

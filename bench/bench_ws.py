@@ -105,7 +105,7 @@ def external_task(recorder: Any, title: str) -> int:
 
 
 def latest(db: Any) -> int:
-    from db.read.queries import latest_seq
+    from db.live.feed import latest_seq
 
     with db.reading() as session:
         return int(latest_seq(session))

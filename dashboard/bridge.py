@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from dashboard.wslimits import MAILBOX_BYTES
 from db.core.engine import Database
 from db.live.changefeed import Hub
-from db.live.feed import FeedEvent, OrderedReader
-from db.read.queries import latest_seq
+from db.live.feed import FeedEvent, OrderedReader, latest_seq
 
 log = logging.getLogger(__name__)
 

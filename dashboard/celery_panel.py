@@ -18,7 +18,7 @@ from kombu.exceptions import OperationalError
 from dashboard import access, celerycontrol
 from dashboard.services import Services
 from db.domain.states import TaskKind
-from db.read.queries import get_task
+from db.read.tasks.detail import task_record
 
 ROLE = "operator"
 HIDDEN = {"display": "none"}
@@ -223,7 +223,7 @@ def _seconds(raw: Any) -> float | None:
 def show_task(svc: Services, task_id: int | None) -> tuple[dict[str, str], dict[str, str] | None, str]:
     """The card's style, the task's Celery id and name, and the name shown: hidden for other kinds."""
     with svc.db.reading() as session:
-        t = get_task(session, task_id) if task_id else None
+        t = task_record(session, task_id) if task_id else None
         if t is None or t.kind != TaskKind.CELERY.value or not t.external_id:
             return HIDDEN, None, ""
         return {}, {"celery_id": t.external_id, "name": t.title}, t.title

@@ -17,7 +17,7 @@ from dashboard import toasts as finish
 from dashboard.clientside import js
 from dashboard.routes import BOOTSTRAP_CSS, mount
 from dashboard.services import Services
-from db.read.queries import task_titles
+from db.read.tasks import detail
 from db.read.tasks.filters import find_task_id
 from reports.fmt import browser_rules
 
@@ -183,7 +183,7 @@ def toasts(svc: Services, plan: dict[str, Any] | None) -> list[dbc.Toast]:
     titles: dict[int, str] = {}
     if singles:
         with svc.db.reading() as session:
-            titles = task_titles(session, [s.task_id for s in singles])
+            titles = detail.titles(session, [s.task_id for s in singles])
     return finish.render(plan, titles)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from config import Settings
 from dashboard.bridge import ChangeFeed
 from db.core.engine import Database
-from db.read.queries import latest_seq
+from db.live.feed import latest_seq
 from db.write.recorder import Recorder
 
 

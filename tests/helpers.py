@@ -21,7 +21,8 @@ from db.core.engine import Database
 from db.core.models import Task, TaskEvent
 from db.core.models import Worker as WorkerRow
 from db.domain.states import EventType, TaskStatus
-from db.read.queries import get_task, task_events
+from db.read.tasks import history
+from db.read.tasks.detail import task_record
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP = str(REPO_ROOT / "app.py")
@@ -188,14 +189,14 @@ def wait_until(
 
 def load_task(db: Database, task_id: int) -> Task:
     with db.reading() as session:
-        task = get_task(session, task_id)
+        task = task_record(session, task_id)
     assert task is not None, f"task {task_id} does not exist"
     return task
 
 
 def load_events(db: Database, task_id: int) -> list[TaskEvent]:
     with db.reading() as session:
-        return task_events(session, task_id)
+        return history.events(session, task_id)
 
 
 def wait_for_status(

@@ -18,7 +18,7 @@ from db.alerts.store import acknowledge
 from db.core.timeutil import utcnow
 from db.domain.ops import TaskSpec, Transition
 from db.domain.states import TaskKind, TaskStatus
-from db.read.queries import get_task
+from db.read.tasks.detail import task_record
 from db.write.claims import claim_batch, has_claimable
 from db.write.recorder import Recorder
 from tests.alert_support import reset_alerts
@@ -45,7 +45,7 @@ def test_cancel_and_retry_a_stuck_task(rec: Recorder) -> None:
     evaluator = Evaluator(Settings(database_url="sqlite://"), rec, "alerts")
     (alert_id,) = evaluator.cycle(utcnow() + timedelta(seconds=3))
     with rec.db.reading() as session:
-        task = get_task(session, task_id)
+        task = task_record(session, task_id)
         assert task is not None and task.cancel_requested
         (action,) = get_alert(session, alert_id, utcnow())["actions_taken"]  # type: ignore[index]
     assert (action["type"], action["task_id"], action["retry"]) == ("cancel_and_retry", task_id, "pending")
@@ -55,7 +55,7 @@ def test_cancel_and_retry_a_stuck_task(rec: Recorder) -> None:
     )  # the worker stops it
     evaluator.cycle(utcnow() + timedelta(seconds=4))
     with rec.db.reading() as session:
-        task = get_task(session, task_id)
+        task = task_record(session, task_id)
         assert task is not None and (task.status, task.attempt) == ("queued", 2)
         alert = get_alert(session, alert_id, utcnow())
         assert alert is not None and alert["state"] == "resolved"

@@ -18,7 +18,7 @@ from dashboard import ids
 from db.core.models import AlertRule
 from db.domain.ops import ActivityLine, TaskSpec, Transition
 from db.domain.states import TaskKind, TaskStatus
-from db.read.queries import latest_seq
+from db.live.feed import latest_seq
 from tests.browser import (
     AppFactory,
     BrowserPage,

@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 from dashboard import ids
 from db.domain.ops import ActivityLine, Transition
 from db.domain.states import TaskStatus
-from db.read.queries import get_task
+from db.read.tasks.detail import task_record
 from tests.browser import (
     TIMEOUT_MS,
     VIEWPORT,
@@ -251,7 +251,7 @@ def test_local_time_switch(sqlite_app: AppFactory, browser: Browser) -> None:
     app = sqlite_app(worker=False)
     task_id = external_task(app.recorder, "local time target")
     with app.db.reading() as session:
-        task = get_task(session, task_id)
+        task = task_record(session, task_id)
     assert task is not None
     created_utc = task.created_at.strftime("%Y-%m-%d %H:%M:%S")
     created_local = (task.created_at + timedelta(hours=5, minutes=30)).strftime("%Y-%m-%d %H:%M:%S")

@@ -28,6 +28,7 @@ from db.domain.ops import (
 )
 from db.domain.states import CallKind, TaskKind, TaskStatus
 from db.lifecycle import archive
+from db.read.tasks import history
 from db.write.recorder import Recorder
 from tests.api_support import api_client, call
 from tests.conftest import fresh_database_like
@@ -62,6 +63,10 @@ def record_calls(recorder: Recorder) -> int:
     return task
 
 
+# What every reader answers for record_calls' calls: a finished call's end where it stores none of its own.
+LAST_ACTIVITY = {"later": at(2), "one-batch": at(3), "whole": at(4), "running": at(1), "late-usage": at(5)}
+
+
 def stored(db: Database) -> dict[str, tuple[datetime | None, datetime | None]]:
     with db.reading() as s:
         rows = s.execute(select(Invocation.id, Invocation.completed_at, Invocation.last_activity_at))
@@ -82,7 +87,7 @@ def test_a_finished_call_stores_no_last_activity_and_the_apis_answer_its_end(
     assert rows["running"] == (None, at(1))
     assert rows["late-usage"] == (at(3), at(5))  # said something after its end: that time is kept
 
-    expected = {"later": at(2), "one-batch": at(3), "whole": at(4), "running": at(1), "late-usage": at(5)}
+    expected = LAST_ACTIVITY
     client: FlaskClient = api_client(svc)
     tree = call(client, "GET", f"/tasks/{task}/calls")
     nodes = {n["id"]: n for n in tree["calls"]}
@@ -92,6 +97,21 @@ def test_a_finished_call_stores_no_last_activity_and_the_apis_answer_its_end(
             answer = call(client, "GET", path)
             assert moment(answer["last_activity_at"]) == last, path
     assert moment(nodes["one-batch"]["completed_at"]) == at(3)
+
+
+def test_a_tasks_calls_read_through_the_view_answer_a_finished_calls_end(
+    recorder: Recorder, db: Database
+) -> None:
+    """The task's calls as db/read/tasks/history.calls reads them (the worker's tests and anything that wants
+    them whole): through the declared view, so not the stored NULL (what the removed db/read/queries.py's
+    task_invocations gave, reading the rows as the model)."""
+    task = record_calls(recorder)
+    with db.reading() as s:
+        found = history.calls(s, task)
+    assert {c["id"]: c["last_activity_at"] for c in found} == LAST_ACTIVITY
+    starts = [c["started_at"] for c in found]
+    assert starts == sorted(starts)  # by start
+    assert {c["id"]: c["completed_at"] for c in found}["one-batch"] == at(3)
 
 
 def test_migration_0020_clears_the_repeated_end_and_restores_it(recorder: Recorder, db: Database) -> None:

@@ -18,7 +18,8 @@ from dashboard.services import Services
 from db.core.timeutil import utcnow
 from db.domain.ops import ActivityLine, TaskSpec
 from db.domain.states import TaskKind, TaskStatus
-from db.read.queries import get_task, latest_seq
+from db.live.feed import latest_seq
+from db.read.tasks.detail import task_record
 from db.write.writes import apply_ops
 from tests.alert_support import reset_alerts
 from tests.builders import make_task
@@ -233,7 +234,7 @@ def test_cancel_and_retry_buttons(svc: Services) -> None:
     warning = task_detail.act(svc, ids.RETRY, running)
     assert "cannot go from running to queued" in texts(warning)[0]
     with svc.db.reading() as s:
-        t = get_task(s, queued)
+        t = task_record(s, queued)
         assert t is not None and (t.status, t.attempt) == ("queued", 2)
 
 
@@ -244,7 +245,7 @@ def test_submit_form(svc: Services) -> None:
     ok = submit.submit(svc, "command", "from the form", "echo hi", "", 2, "x", "", 1, 10)
     assert not any(ok[1:])
     with svc.db.reading() as s:
-        t = get_task(s, 1)
+        t = task_record(s, 1)
         assert t is not None and (t.title, t.payload, t.priority, t.created_by) == (
             "from the form",
             {"command": "echo hi"},

@@ -739,11 +739,11 @@ def test_celery_cards_show_for_celery_tasks_and_workers_and_check_input(db: Data
     # TaskLens's own Cancel and Retry stay off on a Celery task (Celery runs it), on for the others.
     from dashboard import ids
     from dashboard.components import detail
-    from db.read.queries import get_task
+    from db.read.tasks.detail import task_record
 
     def buttons(task_id: int) -> dict[str, bool]:
         with db.reading() as s:
-            found = get_task(s, task_id)
+            found = task_record(s, task_id)
         assert found is not None
         row = detail.header(found).children[2].children  # the header's button row
         return {b.id: bool(b.disabled) for b in row}

@@ -9,7 +9,7 @@ from db.core.engine import Database
 from db.core.models import TaskEvent, Worker
 from db.domain.ops import TaskSpec, Transition
 from db.domain.states import TaskKind, TaskStatus
-from db.read.queries import get_task
+from db.read.tasks.detail import task_record
 from db.write.recorder import Recorder
 from db.write.workers import WorkerIdentity
 from db.write.writes import LeaseLost
@@ -49,7 +49,7 @@ def test_ends_and_claims_in_one_transaction(recorder: Recorder, db: Database) ->
     more = recorder.finish_and_claim(ends, "w", KINDS, 30, 3)
     assert [t.id for t in more] == ids[2:]
     with db.reading() as s:
-        assert [get_task(s, i).status for i in ids] == ["completed"] * 2 + ["running"] * 3  # type: ignore[union-attr]
+        assert [task_record(s, i).status for i in ids] == ["completed"] * 2 + ["running"] * 3  # type: ignore[union-attr]
     assert transitions(db, TaskStatus.COMPLETED) == 2
     with db.reading() as s:  # the worker's count, one UPDATE for the batch's ends
         assert s.scalar(select(Worker.tasks_completed).where(Worker.id == "w")) == 2

@@ -189,9 +189,9 @@ def test_tasks_csv_values(client: FlaskClient, task_ids: dict[str, int], svc: Se
     assert delta["tags"] == "red;blue" and float(delta["processing_s"]) == pytest.approx(60.0)
     assert (delta["invocation_count"], delta["input_tokens"], delta["output_tokens"]) == ("1", "100", "10")
     with svc.db.reading() as session:
-        from db.read.queries import get_task
+        from db.read.tasks.detail import task_record
 
-        task = get_task(session, task_ids["delta"])
+        task = task_record(session, task_ids["delta"])
         assert task is not None
         assert delta["created_at"] == iso(task.created_at) and delta["started_at"] == iso(task.started_at)
     for r in rows:  # every time is ISO 8601 UTC with milliseconds and a Z

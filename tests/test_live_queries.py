@@ -9,8 +9,8 @@ import pytest
 from db.core.engine import Database
 from db.domain.states import TaskKind, TaskStatus
 from db.read import overview
-from db.read.queries import get_task
 from db.read.tasks import board, history, listing
+from db.read.tasks.detail import task_record
 from db.read.tasks.filters import TaskFilter
 from tests.builders import make_task
 
@@ -139,7 +139,7 @@ def test_task_detail_queries(db: Database, fixed: dict[str, int]) -> None:
     with db.reading() as s:
         moves = history.transitions(s, task_id)
         inv = history.invocations(s, task_id)
-        t = get_task(s, task_id)
+        t = task_record(s, task_id)
     assert list(moves["to_status"]) == ["queued", "running", "completed"]
     assert list(inv["role"]) == ["planner", "builder"]
     assert inv["cost_usd"].sum() == pytest.approx(0.75)

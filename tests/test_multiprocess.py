@@ -20,7 +20,7 @@ from db.core.models import Activity
 from db.core.models import Worker as WorkerRow
 from db.domain.ops import TaskSpec
 from db.domain.states import EventType, TaskKind, TaskStatus
-from db.read.queries import task_activity
+from db.read.tasks import history
 from db.write.recorder import Recorder
 from tests.helpers import (
     REPO_ROOT,
@@ -154,7 +154,7 @@ def test_sigkilled_worker_task_is_recovered_by_another_worker(
         ]
         assert len(started_1) == 1 and first_claim < started_1[0].seq < recovery.seq
         with db.reading() as session:
-            messages = [line.message for line in task_activity(session, task_id)]
+            messages = [line.message for line in history.activity(session, task_id)]
         assert "attempt 1 started" in messages
         assert "attempt 1 finished" not in messages, "the killed run never reported an end"
         assert recovery.actor == f"worker:{b_id}", "the surviving worker's sweep recovered the task"

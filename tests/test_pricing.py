@@ -14,7 +14,7 @@ from db.core.engine import Database
 from db.domain.ops import TaskSpec
 from db.domain.pricing import DEFAULT_PRICES, Price, PriceFileError, cost_of, load_prices
 from db.domain.states import TaskKind
-from db.read.queries import get_task
+from db.read.tasks.detail import task_record
 from db.write.recorder import Recorder
 from worker.protocol import ProtocolState, parse_line
 from worker.worker import Worker
@@ -84,7 +84,7 @@ def test_worker_infers_cost_from_the_file(db: Database, db_url: str, tmp_path: P
         deadline = time.monotonic() + 30
         while True:
             with db.reading() as s:
-                task = get_task(s, task_id)
+                task = task_record(s, task_id)
                 assert task is not None
                 if task.status == "completed":
                     break

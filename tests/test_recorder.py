@@ -22,7 +22,8 @@ from db.domain.ops import (
 )
 from db.domain.states import IllegalTransition, TaskKind, TaskStatus
 from db.live.changefeed import TOPIC_EVENTS, TOPIC_QUEUE, Hub
-from db.read.queries import get_task, task_events
+from db.read.tasks import history
+from db.read.tasks.detail import task_record
 from db.write.recorder import Recorder
 from db.write.workers import WorkerIdentity
 from db.write.writes import InvocationNotFound, LeaseLost, TaskNotFound
@@ -50,7 +51,7 @@ def test_submit_writes_task_tags_and_created_event(recorder: Recorder, db: Datab
     ids = recorder.submit_many([spec("a", tags=("x", "y"), priority=3), spec("b")], actor="tester")
     assert ids == sorted(ids) and len(ids) == 2
     with db.reading() as s:
-        task = get_task(s, ids[0])
+        task = task_record(s, ids[0])
         assert task is not None
         assert (task.status, task.priority, task.tags, task.attempt, task.update_count) == (
             "queued",
@@ -61,7 +62,7 @@ def test_submit_writes_task_tags_and_created_event(recorder: Recorder, db: Datab
         )
         assert task.created_by == "tester"
         assert sorted(s.scalars(select(TaskTag.tag).where(TaskTag.task_id == ids[0]))) == ["x", "y"]
-        [created] = task_events(s, ids[0])
+        [created] = history.events(s, ids[0])
         assert (created.type, created.to_status, created.actor) == ("task.created", "queued", "tester")
 
 
@@ -83,7 +84,7 @@ def test_whole_life_updates_projections_and_appends_events_in_order(recorder: Re
     )
     recorder.record(task_id, Transition(TaskStatus.COMPLETED), owner="w1")
     with db.reading() as s:
-        task = get_task(s, task_id)
+        task = task_record(s, task_id)
         assert task is not None
         assert task.status == "completed" and task.progress == 100.0
         assert (task.current_iteration, task.max_iterations) == (1, 4)
@@ -93,7 +94,7 @@ def test_whole_life_updates_projections_and_appends_events_in_order(recorder: Re
         assert task.result == {"ok": True}
         assert task.started_at is not None and task.completed_at is not None
         assert task.completed_at >= task.started_at >= task.created_at
-        events = task_events(s, task_id)
+        events = history.events(s, task_id)
         assert task.update_count == len(events)
         assert [e.type for e in events] == [
             "task.created",
@@ -124,7 +125,7 @@ def test_illegal_transition_stores_nothing(recorder: Recorder, db: Database) -> 
         recorder.record(task_id, ActivityLine("x"), Transition(TaskStatus.COMPLETED))
     assert counts(db) == before
     with db.reading() as s:
-        task = get_task(s, task_id)
+        task = task_record(s, task_id)
         assert task is not None and task.activity_count == 0 and task.update_count == 1
 
 
@@ -165,9 +166,9 @@ def test_cancel_queued_and_running(recorder: Recorder, db: Database) -> None:
     recorder.claim("w", KINDS, 30)
     assert recorder.cancel(running) is TaskStatus.RUNNING
     with db.reading() as s:
-        task = get_task(s, running)
+        task = task_record(s, running)
         assert task is not None and task.cancel_requested
-        assert task_events(s, running)[-1].type == "task.cancel_requested"
+        assert history.events(s, running)[-1].type == "task.cancel_requested"
     recorder.record(running, Transition(TaskStatus.CANCELLED, reason="cancelled"))
     with pytest.raises(IllegalTransition):
         recorder.cancel(running)
@@ -185,7 +186,7 @@ def test_retry_counts_attempts_and_resets_run_state(recorder: Recorder, db: Data
     )
     assert recorder.retry(task_id) is TaskStatus.QUEUED
     with db.reading() as s:
-        task = get_task(s, task_id)
+        task = task_record(s, task_id)
         assert task is not None
         assert (task.status, task.attempt, task.current_iteration, task.error_message) == (
             "queued",
@@ -194,7 +195,7 @@ def test_retry_counts_attempts_and_resets_run_state(recorder: Recorder, db: Data
             None,
         )
         assert task.worker_id is None and task.started_at is None
-        failed = [e for e in task_events(s, task_id) if e.to_status == "failed"]
+        failed = [e for e in history.events(s, task_id) if e.to_status == "failed"]
         assert failed[0].payload["error"] == "boom"  # the failure stays in the log
 
 
@@ -206,7 +207,7 @@ def test_expired_lease_is_requeued_then_failed(recorder: Recorder, db: Database)
     recorder.claim("ghost", KINDS, lease_seconds=-1)
     assert recorder.sweep_expired_leases(actor="sweeper") == {task_id: TaskStatus.FAILED}
     with db.reading() as s:
-        task = get_task(s, task_id)
+        task = task_record(s, task_id)
         assert task is not None
         assert (task.status, task.failure_reason, task.attempt) == ("failed", "worker_lost", 2)
 
@@ -263,12 +264,12 @@ def test_concurrent_threads_lose_no_update(recorder: Recorder, db: Database) -> 
     for t in pool:
         t.join()
     with db.reading() as s:
-        task = get_task(s, task_id)
+        task = task_record(s, task_id)
         assert task is not None
         assert task.activity_count == threads * per_thread
         assert task.input_tokens == threads * per_thread
         assert task.cost_usd == pytest.approx(threads * per_thread * 0.001)
-        assert task.update_count == len(task_events(s, task_id))
+        assert task.update_count == len(history.events(s, task_id))
 
 
 def test_worker_rows(recorder: Recorder, db: Database) -> None:

@@ -133,7 +133,7 @@ from db.core.timeutil import utcnow
 from reports.exports import write_csv
 from plotly.utils import PlotlyJSONEncoder
 from dashboard.components import board, detail
-from db.read.queries import get_task
+from db.read.tasks.detail import task_record
 from db.read.tasks.board import lane_cards
 
 url, out = sys.argv[1], Path(sys.argv[2])
@@ -153,7 +153,7 @@ csv_text = client.get("/export/tasks.csv?sort=run_host:desc").get_data(as_text=T
 grid_rows = page.rows(svc, {"startRow": 0, "endRow": 100, "sortModel": [{"colId": "run_host", "sort": "asc"}]},
                       None, None, None, None, None, None, None)
 with db.reading() as session:  # the task's page and its card on the board, as their callbacks draw them
-    stored = get_task(session, task_id)
+    stored = task_record(session, task_id)
     system = detail.system_view(stored)
     card = board.task_card(lane_cards(session)["queued"].iloc[0], utcnow(), 60.0)
 report = out.with_name("report-tasks.csv")

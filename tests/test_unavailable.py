@@ -29,7 +29,7 @@ from db.core.unavailable import MAX_DELAY, DatabaseHealth, OutageKind, backoff, 
 from db.domain.ops import TaskSpec
 from db.domain.states import TaskKind, TaskStatus
 from db.live.changefeed import Hub
-from db.read.queries import task_activity
+from db.read.tasks import history
 from db.write.recorder import Recorder
 from db.write.workers import WorkerIdentity
 from tests.api_support import API, api_client
@@ -377,7 +377,7 @@ def test_worker_holds_its_output_through_an_outage_and_logs_two_lines(
 
         def lines() -> list[str]:
             with observer.reading() as session:
-                return [a.message for a in task_activity(session, task_id)]
+                return [a.message for a in history.activity(session, task_id)]
 
         wait_until(lambda: len(lines()) >= 50, 30, "the first 50 lines")
         outage_began = len(caplog.records)
@@ -455,7 +455,7 @@ def test_an_outage_longer_than_the_lease_does_not_cost_the_running_task(
 
         def lines() -> list[str]:
             with observer.reading() as session:
-                return [a.message for a in task_activity(session, task_id)]
+                return [a.message for a in history.activity(session, task_id)]
 
         wait_until(lambda: lines() == ["before"], 30, "the first line")
         proxy.cut()

@@ -33,8 +33,7 @@ from db.domain.ops import (
 )
 from db.domain.states import EventType, TaskStatus
 from db.live.changefeed import Hub
-from db.live.feed import events_between
-from db.read.queries import latest_seq
+from db.live.feed import events_between, latest_seq
 from db.write.recorder import Recorder
 from tests.builders import external_task
 from tests.helpers import DEADLINE, WorkerProcess, run_cli, wait_until

@@ -25,7 +25,7 @@ import websocket
 from dashboard import wslimits
 from dashboard.bridge import Subscriber
 from db.domain.ops import ActivityLine
-from db.read.queries import latest_seq
+from db.live.feed import latest_seq
 from db.write.recorder import Recorder
 from tests.builders import external_task
 from tests.conftest import sqlite_database

@@ -18,7 +18,8 @@ from db.core.models import Task
 from db.domain.ops import TaskSpec, Transition
 from db.domain.states import TaskKind, TaskStatus
 from db.live.changefeed import Hub
-from db.read.queries import get_task, task_activity, task_events, task_invocations
+from db.read.tasks import history
+from db.read.tasks.detail import task_record
 from db.write.recorder import Recorder
 from tests.helpers import load_events, load_task, wait_until
 from worker.worker import Worker
@@ -52,7 +53,7 @@ def wait_for(db: Database, task_id: int, done: Callable[[Task], bool], timeout: 
     deadline = time.monotonic() + timeout
     while True:
         with db.reading() as s:
-            task = get_task(s, task_id)
+            task = task_record(s, task_id)
             assert task is not None
             if done(task):
                 return task
@@ -94,7 +95,7 @@ def test_command_task_whole_life_in_order(
     assert (task.input_tokens, task.output_tokens) == (1200, 300)
     assert task.cost_usd == pytest.approx(0.0048)
     with db.reading() as s:
-        events = task_events(s, task_id)
+        events = history.events(s, task_id)
         types = [e.type for e in events]
         assert types[0] == "task.created" and types[-1] == "task.transition"
         assert [(e.from_status, e.to_status) for e in events if e.type == "task.transition"] == [
@@ -112,18 +113,18 @@ def test_command_task_whole_life_in_order(
             "task.result",
         ]
         assert task.update_count == len(events)
-        lines = [(a.type, a.stream, a.message) for a in task_activity(s, task_id)]
+        lines = [(a.type, a.stream, a.message) for a in history.activity(s, task_id)]
         assert ("tool_exec", None, "read_file README.md") in lines
         assert ("output", "stdout", "plain output line") in lines
         assert ("output", "stderr", "a warning") in lines
-        [inv] = task_invocations(s, task_id)
-        assert (inv.role, inv.model, inv.status, inv.response) == (
+        [inv] = history.calls(s, task_id)
+        assert (inv["role"], inv["model"], inv["status"], inv["response"]) == (
             "planner",
             "gpt-4.1",
             "completed",
             "plan ready",
         )
-        assert inv.input_tokens == 1200
+        assert inv["input_tokens"] == 1200
 
 
 def test_command_output_with_nul_is_recorded(
@@ -138,7 +139,7 @@ def test_command_output_with_nul_is_recorded(
     assert task.status == "completed", task.error_message
     stored = "\ufffd" if db.is_postgres else "\x00"
     with db.reading() as session:
-        lines = [a.message for a in task_activity(session, task_id)]
+        lines = [a.message for a in history.activity(session, task_id)]
     assert f"a{stored}b" in lines
     assert task.progress_message == f"m{stored}n"
 
@@ -185,7 +186,7 @@ def test_python_task_and_retries(
     task = wait_for(db, bad, lambda t: finished(t) and t.attempt == 3)
     assert (task.status, task.error_message) == ("failed", "nope")
     with db.reading() as s:
-        moves = [(e.from_status, e.to_status) for e in task_events(s, bad) if e.type == "task.transition"]
+        moves = [(e.from_status, e.to_status) for e in history.events(s, bad) if e.type == "task.transition"]
     assert moves == [("queued", "running"), ("running", "failed"), ("failed", "queued")] * 2 + [
         ("queued", "running"),
         ("running", "failed"),
@@ -257,7 +258,7 @@ def test_cancel_a_running_task(start_worker: Callable[..., Worker], recorder: Re
     task = wait_for(db, task_id, finished, timeout=10)
     assert (task.status, task.failure_reason) == ("cancelled", "cancelled")
     with db.reading() as s:
-        events = task_events(s, task_id)
+        events = history.events(s, task_id)
     assert [e.type for e in events][-2:] == ["task.cancel_requested", "task.transition"]
     assert events[-2].actor == "user:test"
 
@@ -279,7 +280,7 @@ def test_callable_ignoring_stop_is_abandoned(
     # The slot is free again although the thread still sleeps (released just after the end is committed).
     wait_until(lambda: not w.running_ids(), timeout=10, what="the abandoned task's slot to be released")
     with db.reading() as s:
-        before = len(task_events(s, stubborn))
+        before = len(history.events(s, stubborn))
     # The abandoned callable returns after its four seconds and its thread ends the run (named task-<id> until
     # then): whatever it would write is dropped.
     running = f"task-{stubborn}"
@@ -289,7 +290,7 @@ def test_callable_ignoring_stop_is_abandoned(
         what="the abandoned callable to return and its thread to end the run",
     )
     with db.reading() as s:
-        assert len(task_events(s, stubborn)) == before
+        assert len(history.events(s, stubborn)) == before
 
 
 def test_demo_agent_records_roles_tokens_and_cost(
@@ -307,11 +308,11 @@ def test_demo_agent_records_roles_tokens_and_cost(
     task = wait_for(db, task_id, finished)
     assert task.status == "completed", task.error_message
     with db.reading() as s:
-        invs = task_invocations(s, task_id)
-    roles = {i.role for i in invs}
+        invs = history.calls(s, task_id)
+    roles = {i["role"] for i in invs}
     assert {"analyst", "planner", "builder", "tester"} <= roles
-    assert task.cost_usd == pytest.approx(sum(i.cost_usd for i in invs))
-    assert task.input_tokens == sum(i.input_tokens for i in invs) > 0
+    assert task.cost_usd == pytest.approx(sum(i["cost_usd"] for i in invs))
+    assert task.input_tokens == sum(i["input_tokens"] for i in invs) > 0
     assert task.result is not None and task.result["cost_usd"] == pytest.approx(task.cost_usd, abs=1e-5)
 
 
@@ -333,8 +334,8 @@ def test_shutdown_requeues_running_tasks(
     wait_for(db, task_id, lambda t: t.status == "running")
     w.stop(timeout=10)
     with db.reading() as s:
-        task = get_task(s, task_id)
+        task = task_record(s, task_id)
         assert task is not None and (task.status, task.attempt) == ("queued", 1)
-        last = task_events(s, task_id)[-1]
+        last = history.events(s, task_id)[-1]
         assert (last.to_status, last.payload.get("reason")) == ("queued", "worker_shutdown")
     json.dumps(task.result)  # nothing half-written

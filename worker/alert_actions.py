@@ -16,7 +16,7 @@ from db.alerts.rules import ActionType, Rule
 from db.alerts.store import AL, record_action, set_actions
 from db.core.timeutil import iso, utcnow
 from db.domain.states import TERMINAL, IllegalTransition, TaskStatus
-from db.read.queries import get_task
+from db.read.tasks.detail import task_record
 from db.write.recorder import Recorder
 from db.write.writes import TaskNotFound
 
@@ -93,7 +93,7 @@ def retry_cancelled(recorder: Recorder, rules: list[Rule], actor: str) -> int:
             continue
         for e in waiting:
             with recorder.db.reading() as session:
-                task = get_task(session, int(e["task_id"]))
+                task = task_record(session, int(e["task_id"]))
             if task is None:
                 e["retry"] = "not done: the task is gone"
             elif TaskStatus(task.status) not in TERMINAL:

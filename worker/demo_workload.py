@@ -8,7 +8,7 @@ import threading
 
 from db.domain.ops import TaskSpec
 from db.domain.states import TaskKind
-from db.read.queries import status_counts
+from db.read.tasks.detail import status_counts
 from db.write.recorder import Recorder
 from worker.simulation import CREATORS, GOALS, TAGS
 

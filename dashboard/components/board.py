@@ -22,13 +22,6 @@ LANE_TITLES = {
 }
 # The finished lanes count the tasks that ended today (UTC); their cards are the newest, of any day.
 FINISHED_LANES = frozenset({"completed", "failed"})
-# The card fields (db/read/task_view.py) the card draws in its own words; any other is a line of its own,
-# under its heading in its format kind's style.
-DRAWN = frozenset({
-    "id", "title", "kind", "status", "priority", "progress", "current_iteration", "max_iterations",
-    "cancel_requested", "created_at", "started_at", "completed_at", "error_message", "last_activity_at",
-    "cost_usd",
-})  # fmt: skip
 
 
 def task_card(row: pd.Series, now: datetime, stuck_after_s: float) -> dbc.Card:
@@ -76,8 +69,7 @@ def task_card(row: pd.Series, now: datetime, stuck_after_s: float) -> dbc.Card:
             body.append(html.Div(str(row["error_message"])[:160], className="small text-danger text-break"))
     body += [
         html.Div([f"{f.heading}: ", view_cell(f, row[f.name])], className="small text-muted card-field")
-        for f in TASKS.card_fields
-        if f.name not in DRAWN
+        for f in TASKS.card_lines  # the card fields it does not draw above (`drawn` in db/read/task_view.py)
     ]
     return dbc.Card(
         dbc.CardBody(body, className="p-2"),

@@ -20,9 +20,8 @@ from db.core.timeutil import iso, utcnow
 from db.domain.states import IllegalTransition
 from db.live.feed import FeedEvent
 from db.read import calls
-from db.read.queries import get_task
 from db.read.tasks import history
-from db.read.tasks.detail import write_latency
+from db.read.tasks.detail import task_record, write_latency
 from db.write.writes import TaskNotFound
 
 PATH_TEMPLATE = "/tasks/<task_id>"
@@ -203,7 +202,7 @@ def refresh(
         raise dash.exceptions.PreventUpdate
     now = utcnow()
     with svc.db.reading() as session:
-        t = get_task(session, task_id)
+        t = task_record(session, task_id)
         if t is None:
             keep = dash.no_update
             return (detail.not_found(str(task_id)), keep, keep, keep, keep, keep, HIDDEN)
@@ -254,7 +253,7 @@ def open_call(svc: Services, call_id: str) -> tuple[Any, bool]:
 
 def conversation(svc: Services, task_id: int) -> dict[str, Any]:
     with svc.db.reading() as session:
-        t = get_task(session, task_id)
+        t = task_record(session, task_id)
         found = calls.conversation(session, task_id)
     title = t.title if t is not None else ""
     text = calltree.conversation_markdown(title, task_id, found)

@@ -96,6 +96,12 @@ def events_between(
     return [FeedEvent(*row) for row in session.execute(query)]
 
 
+def latest_seq(session: Session) -> int:
+    """The newest committed event's seq (0 for an empty log): where a listener that wants only what comes next
+    starts."""
+    return int(session.execute(select(func.coalesce(func.max(E.c.seq), 0))).scalar_one())
+
+
 # skip()'s statements, built once: a feed pumps on every commit, and building one cost more than running it.
 _WINDOW = select(func.max(E.c.seq), func.count(), select(func.max(E.c.seq)).scalar_subquery()).where(
     E.c.seq > bindparam("after"), E.c.seq <= bindparam("upto")

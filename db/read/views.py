@@ -64,7 +64,8 @@ class Field:
     """One field of a view. `expr` is the SQL that reads it; `type` its Python type as the API declares it
     (datetime becomes ISO 8601 UTC text); `label` the header people read. Where it appears: `api` (None: not
     in the API), `csv` (the CSV download and the report export, one layout), and `grid` (a visible
-    column); `card` (the board's cards read it) and `detail` (the panel of the entity's page that lists it).
+    column); `card` (the board's cards read it; `drawn`: the card shows it in its own words, where any other
+    card field is a line "heading: value") and `detail` (the panel of the entity's page that lists it).
     `sortable`: the grid and the CSV download may ORDER BY it (the grid's rows carry it, so an address may
     sort by a field it shows no column for). `cursor`: the API may page by it (NOT NULL and indexed only: a
     keyset comparison has no place for a NULL)."""
@@ -80,6 +81,7 @@ class Field:
     sortable: bool = False
     cursor: bool = False
     card: bool = False
+    drawn: bool = False
     detail: Panel | None = None
     description: str | None = None
     # The value the API gives when a row has none (the field is then optional in the schema).
@@ -133,6 +135,9 @@ class View:
         names = [f.name for f in self.fields]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.entity}: a field is declared twice")
+        loose = [f.name for f in self.fields if f.drawn and not f.card]
+        if loose:
+            raise ValueError(f"{self.entity}: {loose} drawn on the card but not read for it (card=False)")
         unknown = set(self.grid_order) - {f.name for f in self.fields if f.grid is not None}
         if unknown:
             raise ValueError(f"{self.entity}: grid_order names {sorted(unknown)}, which have no grid column")
@@ -170,6 +175,11 @@ class View:
     @property
     def card_fields(self) -> tuple[Field, ...]:
         return self.where(lambda f: f.card)
+
+    @property
+    def card_lines(self) -> tuple[Field, ...]:
+        """The card fields a card does not draw in its own words: a line "heading: value" each."""
+        return self.where(lambda f: f.card and not f.drawn)
 
     @property
     def sortable(self) -> frozenset[str]:

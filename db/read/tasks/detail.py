@@ -1,5 +1,6 @@
-"""Data layer: one task — every field the view gives its one-task answer plus its database figures, the
-lookups by id and external id, and the write path's latency that its page shows beside them."""
+"""Data layer: one task — every field the view gives its one-task answer plus its database figures, its row
+(for the pages and the CLI that read it as the model) and the CLI's summary of it, the lookups by id and
+external id, tasks' titles and counts by status, and the write path's latency that its page shows beside them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.core.models import TaskEvent, WriteStat
+from db.core.models import Task, TaskEvent, WriteStat
 from db.domain.states import TaskStatus
 from db.read.task_view import TASKS, T
 
@@ -33,6 +34,44 @@ def get_task(session: Session, task_id: int) -> dict[str, Any] | None:
     life = (task["last_updated_at"] - task["created_at"]).total_seconds()
     task["updates_per_minute"] = task["update_count"] / (life / 60.0) if life > 0 else None
     return task
+
+
+def task_record(session: Session, task_id: int) -> Task | None:
+    """The task's row as the model (its page's panels and the CLI read its attributes)."""
+    return session.get(Task, task_id)
+
+
+def task_summary(task: Task) -> dict[str, Any]:
+    """What the CLI prints of a task (`python app.py submit --wait`, `show`)."""
+    return {
+        "id": task.id,
+        "title": task.title,
+        "kind": task.kind,
+        "status": task.status,
+        "attempt": task.attempt,
+        "progress": task.progress,
+        "iteration": task.current_iteration,
+        "max_iterations": task.max_iterations,
+        "worker_id": task.worker_id,
+        "error": task.error_message,
+        "result": task.result,
+        "cost_usd": round(task.cost_usd, 6),
+        "tokens": task.input_tokens + task.output_tokens,
+        "update_count": task.update_count,
+    }
+
+
+def titles(session: Session, task_ids: list[int]) -> dict[int, str]:
+    """{id: title} of those of `task_ids` that exist."""
+    if not task_ids:
+        return {}
+    rows = session.execute(select(T.c.id, T.c.title).where(T.c.id.in_(task_ids)))
+    return {task_id: title for task_id, title in rows}
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    """How many tasks each status holds (every task: the demo workload's progress line)."""
+    return dict(session.execute(select(T.c.status, func.count()).group_by(T.c.status)).tuples().all())
 
 
 def task_id_of_key(session: Session, external_id: str) -> int | None:

@@ -1,6 +1,6 @@
-"""Data layer: one task's history — its transitions, events, calls (a frame for its page, one call with its
-lines for the API) and activity lines (the page's newest, the API's pages after an id, the live stream's
-events) — read in one snapshot where a page combines several."""
+"""Data layer: one task's history — its transitions, events, calls (a frame for its page, every call or one
+with its lines through the declared view of calls) and activity lines (the page's newest, the API's pages after
+an id, the live stream's events) — read in one snapshot where a page combines several."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import pandas as pd
-from sqlalchemy import Table, select
+from sqlalchemy import ColumnElement, Table, select
 from sqlalchemy.orm import Session
 
 from db.core.frames import to_frame
@@ -24,6 +24,16 @@ from db.write.messages import unpack
 A = cast(Table, Activity.__table__)
 I = cast(Table, Invocation.__table__)  # noqa: E741
 E = cast(Table, TaskEvent.__table__)
+
+
+def events(session: Session, task_id: int) -> list[TaskEvent]:
+    """Every event of the task in the log, in seq order."""
+    return list(session.scalars(select(TaskEvent).where(E.c.task_id == task_id).order_by(E.c.seq)))
+
+
+def activity(session: Session, task_id: int, limit: int = 1000) -> list[Activity]:
+    """The task's first `limit` activity lines, oldest first."""
+    return list(session.scalars(select(Activity).where(A.c.task_id == task_id).order_by(A.c.id).limit(limit)))
 
 
 def transitions(session: Session, task_id: int) -> pd.DataFrame:
@@ -164,14 +174,27 @@ def activity_after(session: Session, task_id: int, after: int = 0, limit: int = 
     return [dict(r) for r in rows]
 
 
+def _calls(session: Session, *where: ColumnElement[bool]) -> list[dict[str, Any]]:
+    """Calls as the declared view gives them (its API fields), messages unpacked, by start: every reader of
+    whole calls goes through the view, so none reads a stored column the view computes (a finished call's
+    last activity is its end, db/domain/liveness.call_last_activity, where the column holds NULL)."""
+    rows = session.execute(
+        select(*(f.selected() for f in CALLS.api_fields())).where(*where).order_by(I.c.started_at, I.c.id)
+    ).mappings()
+    return [{**row, "messages": unpack(row["messages"])} for row in rows]
+
+
+def calls(session: Session, task_id: int) -> list[dict[str, Any]]:
+    """Every call of the task, by start, each with every field the view's API answer gives."""
+    return _calls(session, I.c.task_id == task_id)
+
+
 def invocation(session: Session, invocation_id: str, lines: int = 1000) -> dict[str, Any] | None:
     """The call and its first `lines` activity lines (`activity_truncated` says whether there were more)."""
-    fields = (f.selected() for f in CALLS.api_fields())
-    row = session.execute(select(*fields).where(I.c.id == invocation_id)).mappings().first()
-    if row is None:
+    one = _calls(session, I.c.id == invocation_id)
+    if not one:
         return None
-    out = dict(row)
-    out["messages"] = unpack(out["messages"])
+    out = one[0]
     found = session.execute(
         select(*(A.c[c] for c in ACTIVITY_COLUMNS))
         .where(A.c.task_id == out["task_id"], A.c.invocation_id == invocation_id)
