@@ -4,12 +4,12 @@ db.analytics.performance query returns (unit-tested without a browser)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from dashboard.figures import STATUS_HEX, UNIT_MS, _layout, empty_figure, label
+from dashboard.figures import STATUS_HEX, UNIT_MS, built, empty_figure, label, two_rows
 from db.analytics.performance import bin_label
 from db.analytics.volume import Forecast
 from db.domain.states import FAILURES
@@ -35,13 +35,28 @@ def duration_histogram(frame: pd.DataFrame, theme: str | None = None) -> go.Figu
     bin from the shortest to the longest so gaps show as gaps."""
     if frame.empty:
         return empty_figure(theme=theme)
-    fig = go.Figure()
-    for kind, part in frame.groupby("kind", sort=True):
-        fig.add_bar(x=part["label"], y=part["count"], name=str(kind), marker_color=_kind_color(kind))
+    traces = [
+        {
+            "type": "bar",
+            "x": part["label"],
+            "y": part["count"],
+            "name": str(kind),
+            "marker": {"color": _kind_color(kind)},
+        }
+        for kind, part in frame.groupby("kind", sort=True)
+    ]
     bins = range(int(frame["bin"].min()), int(frame["bin"].max()) + 1)
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=[bin_label(b) for b in bins])
-    fig.update_layout(barmode="group", yaxis_title="tasks", xaxis_title="processing time")
-    return _layout(fig, theme)
+    layout = {
+        "xaxis": {
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": [bin_label(b) for b in bins],
+            "title": {"text": "processing time"},
+        },
+        "yaxis": {"title": {"text": "tasks"}},
+        "barmode": "group",
+    }
+    return built(traces, layout, theme)
 
 
 def duration_box(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
@@ -49,36 +64,39 @@ def duration_box(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
     because durations span orders of magnitude."""
     if frame.empty:
         return empty_figure(theme=theme)
-    fig = go.Figure()
+    traces: list[dict[str, Any]] = []
     for r in frame.itertuples():
         color = _kind_color(r.kind)
-        fig.add_trace(
-            go.Box(
-                x=[str(r.kind)],
-                q1=[r.p25],
-                median=[r.median],
-                q3=[r.p75],
-                lowerfence=[r.min],
-                upperfence=[r.max],
-                name=str(r.kind),
-                marker_color=color,
-                hoverinfo="y+name",
-            )
+        traces.append(
+            {
+                "type": "box",
+                "x": [str(r.kind)],
+                "q1": [r.p25],
+                "median": [r.median],
+                "q3": [r.p75],
+                "lowerfence": [r.min],
+                "upperfence": [r.max],
+                "name": str(r.kind),
+                "marker": {"color": color},
+                "hoverinfo": "y+name",
+            }
         )
-        fig.add_scatter(
-            x=[str(r.kind)],
-            y=[r.p95],
-            mode="markers",
-            marker={"symbol": "diamond", "size": 9, "color": color},
-            name=f"{r.kind} p95",
-            # "≈": quantiles read from the histogram rollup on large ranges (db.analytics.performance).
-            hovertemplate=f"{r.kind} p95: {'≈' if getattr(r, 'estimated', False) else ''}{duration(r.p95)} · "
-            f"{count(r.n)} tasks<extra></extra>",
-            showlegend=False,
+        traces.append(
+            {
+                "type": "scatter",
+                "x": [str(r.kind)],
+                "y": [r.p95],
+                "mode": "markers",
+                "marker": {"symbol": "diamond", "size": 9, "color": color},
+                "name": f"{r.kind} p95",
+                # "≈": quantiles read from the histogram rollup on large ranges (db.analytics.performance).
+                "hovertemplate": f"{r.kind} p95: {'≈' if getattr(r, 'estimated', False) else ''}"
+                f"{duration(r.p95)} · {count(r.n)} tasks<extra></extra>",
+                "showlegend": False,
+            }
         )
-    fig.update_layout(showlegend=False, yaxis_title="seconds")
-    fig.update_yaxes(type="log")
-    return _layout(fig, theme)
+    layout = {"showlegend": False, "yaxis": {"title": {"text": "seconds"}, "type": "log"}}
+    return built(traces, layout, theme)
 
 
 def outcomes_by_kind(
@@ -88,47 +106,53 @@ def outcomes_by_kind(
     not outcomes). Bottom: failures per kind, stacked."""
     if frame.empty or not frame[frame["status"].isin(["completed", *FAILURES])]["count"].any():
         return empty_figure("no completed or failed tasks in this range", theme, height=420)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.6, 0.4], vertical_spacing=0.08)
     counts = frame.pivot_table(
         index=["bucket", "kind"], columns="status", values="count", aggfunc="sum", fill_value=0
     )
     counts = counts.reindex(columns=sorted({"completed", *FAILURES} | set(counts.columns)), fill_value=0)
+    traces: list[dict[str, Any]] = []
     for kind in sorted(frame["kind"].unique()):
         part = counts.xs(kind, level="kind")
         ok, bad = part["completed"], part[list(FAILURES)].sum(axis=1)
         shown = (ok + bad) > 0
         color = _kind_color(kind)
-        fig.add_scatter(
-            x=part.index[shown],
-            y=(ok[shown] / (ok + bad)[shown] * 100.0),
-            customdata=list(zip(ok[shown], bad[shown], strict=True)),
-            hovertemplate="%{y:.1f}% · %{customdata[0]} ok, %{customdata[1]} failed<extra>"
-            + str(kind)
-            + "</extra>",
-            mode="lines+markers",
-            name=str(kind),
-            line={"color": color},
-            legendgroup=str(kind),
-            row=1,
-            col=1,
+        traces.append(
+            {
+                "type": "scatter",
+                "x": part.index[shown],
+                "y": (ok[shown] / (ok + bad)[shown] * 100.0),
+                "customdata": list(zip(ok[shown], bad[shown], strict=True)),
+                "hovertemplate": "%{y:.1f}% · %{customdata[0]} ok, %{customdata[1]} failed<extra>"
+                + str(kind)
+                + "</extra>",
+                "mode": "lines+markers",
+                "name": str(kind),
+                "line": {"color": color},
+                "legendgroup": str(kind),
+                "xaxis": "x",
+                "yaxis": "y",
+            }
         )
-        fig.add_bar(
-            x=part.index,
-            y=bad,
-            name=f"{kind} failures",
-            marker_color=color,
-            legendgroup=str(kind),
-            showlegend=False,
-            width=0.8 * UNIT_MS[unit],
-            row=2,
-            col=1,
+        traces.append(
+            {
+                "type": "bar",
+                "x": part.index,
+                "y": bad,
+                "name": f"{kind} failures",
+                "marker": {"color": color},
+                "legendgroup": str(kind),
+                "showlegend": False,
+                "width": 0.8 * UNIT_MS[unit],
+                "xaxis": "x2",
+                "yaxis": "y2",
+            }
         )
-    fig.update_layout(barmode="stack")
-    fig.update_yaxes(title_text="success %", range=[0, 105], row=1, col=1)
-    fig.update_yaxes(title_text="failures", row=2, col=1)
-    fig.update_yaxes(rangemode="tozero", row=2, col=1)
-    fig.update_xaxes(type="date", range=[window[0], window[1]])
-    return _layout(fig, theme, height=420)
+    axes = two_rows(top=0.6, spacing=0.08)
+    for x in ("xaxis", "xaxis2"):
+        axes[x].update(type="date", range=[window[0], window[1]])
+    axes["yaxis"].update(title={"text": "success %"}, range=[0, 105])
+    axes["yaxis2"].update(title={"text": "failures"}, rangemode="tozero")
+    return built(traces, {**axes, "barmode": "stack"}, theme, height=420)
 
 
 def tool_bars(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
@@ -136,18 +160,20 @@ def tool_bars(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
     if frame.empty:
         return empty_figure("no tool calls in this range", theme, height=260)
     top = frame.iloc[::-1]
-    fig = go.Figure(
-        go.Bar(
-            x=top["calls"],
-            # The tool is the first word of whatever an agent printed: escaped, as plotly renders some HTML.
-            y=[label(t) for t in top["tool"]],
-            orientation="h",
-            customdata=top[["share"]].to_numpy(),
-            hovertemplate="%{y}: %{x:,} calls, %{customdata[0]:.1%} of all<extra></extra>",
-        )
-    )
-    fig.update_layout(xaxis_title="calls", yaxis_title=None, xaxis_rangemode="tozero")
-    return _layout(fig, theme, height=max(260, 24 * len(top) + 80))
+    bars = {
+        "type": "bar",
+        "x": top["calls"],
+        # The tool is the first word of whatever an agent printed: escaped, as plotly renders some HTML.
+        "y": [label(t) for t in top["tool"]],
+        "orientation": "h",
+        "customdata": top[["share"]].to_numpy(),
+        "hovertemplate": "%{y}: %{x:,} calls, %{customdata[0]:.1%} of all<extra></extra>",
+    }
+    layout = {
+        "xaxis": {"title": {"text": "calls"}, "rangemode": "tozero"},
+        "yaxis": {"title": {"text": None}},
+    }
+    return built([bars], layout, theme, height=max(260, 24 * len(top) + 80))
 
 
 def peak_heatmap(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
@@ -160,19 +186,17 @@ def peak_heatmap(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
         .fillna(0)
         .astype(int)
     )
-    fig = go.Figure(
-        go.Heatmap(
-            z=grid.to_numpy(),
-            x=[f"{h:02d}" for h in range(24)],
-            y=list(WEEKDAYS),
-            colorscale="Blues",
-            hovertemplate="%{y} %{x}:00 UTC: %{z} tasks<extra></extra>",
-            colorbar={"title": "tasks"},
-        )
-    )
-    fig.update_yaxes(autorange="reversed")
-    fig.update_layout(xaxis_title="hour (UTC)")
-    return _layout(fig, theme, height=300)
+    heat = {
+        "type": "heatmap",
+        "z": grid.to_numpy(),
+        "x": [f"{h:02d}" for h in range(24)],
+        "y": list(WEEKDAYS),
+        "colorscale": "Blues",
+        "hovertemplate": "%{y} %{x}:00 UTC: %{z} tasks<extra></extra>",
+        "colorbar": {"title": {"text": "tasks"}},
+    }
+    layout = {"yaxis": {"autorange": "reversed"}, "xaxis": {"title": {"text": "hour (UTC)"}}}
+    return built([heat], layout, theme, height=300)
 
 
 def volume_forecast(
@@ -182,33 +206,36 @@ def volume_forecast(
     hollow marker and its ±2σ band."""
     if frame.empty or not frame["created"].any():
         return empty_figure(theme=theme, height=280)
-    fig = go.Figure()
-    fig.add_bar(
-        x=frame["bucket"],
-        y=frame["created"],
-        name="created",
-        marker_color="#6610f2",
-        marker_opacity=[1.0 if c else 0.45 for c in frame["complete"]],
-        width=0.8 * UNIT_MS[unit],
-    )
+    traces: list[dict[str, Any]] = [
+        {
+            "type": "bar",
+            "x": frame["bucket"],
+            "y": frame["created"],
+            "name": "created",
+            "marker": {"color": "#6610f2", "opacity": [1.0 if c else 0.45 for c in frame["complete"]]},
+            "width": 0.8 * UNIT_MS[unit],
+        }
+    ]
     if forecast is not None:
-        fig.add_scatter(
-            x=[forecast.at],
-            y=[forecast.value],
-            mode="markers",
-            name=f"forecast ({forecast.basis} {unit}s' trend)",
-            marker={"symbol": "circle-open", "size": 12, "color": "#fd7e14", "line": {"width": 3}},
-            error_y={
-                "type": "data",
-                "symmetric": False,
-                "array": [forecast.high - forecast.value],
-                "arrayminus": [forecast.value - forecast.low],
-            },
-            hovertemplate="forecast %{y:.1f} tasks<extra></extra>",
+        traces.append(
+            {
+                "type": "scatter",
+                "x": [forecast.at],
+                "y": [forecast.value],
+                "mode": "markers",
+                "name": f"forecast ({forecast.basis} {unit}s' trend)",
+                "marker": {"symbol": "circle-open", "size": 12, "color": "#fd7e14", "line": {"width": 3}},
+                "error_y": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [forecast.high - forecast.value],
+                    "arrayminus": [forecast.value - forecast.low],
+                },
+                "hovertemplate": "forecast %{y:.1f} tasks<extra></extra>",
+            }
         )
-    fig.update_layout(yaxis_title="tasks created", yaxis_rangemode="tozero")
-    fig.update_xaxes(type="date")
-    return _layout(fig, theme, height=280)
+    layout = {"yaxis": {"title": {"text": "tasks created"}, "rangemode": "tozero"}, "xaxis": {"type": "date"}}
+    return built(traces, layout, theme, height=280)
 
 
 def spikes_chart(
@@ -218,43 +245,47 @@ def spikes_chart(
     Without any cost or failure in the range there is nothing to threshold: the empty state, not flat lines."""
     if frame.empty or not (cost["value"].any() or failed["value"].any()):
         return empty_figure("no cost or failures in this range", theme, height=380)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1)
+    traces: list[dict[str, Any]] = []
     for row, (metric, flags, color, fmt) in enumerate(
         (("cost", cost, "#0d6efd", money), ("failures", failed, STATUS_HEX["failed"], count)), start=1
     ):
-        fig.add_bar(
-            x=frame["bucket"],
-            y=flags["value"].to_numpy(),
-            name=metric,
-            marker_color=color,
-            width=0.8 * UNIT_MS[unit],
-            customdata=[fmt(v) for v in flags["value"]],  # the one style of reports/fmt.py
-            hovertemplate=f"{metric} %{{customdata}}<extra></extra>",
-            row=row,
-            col=1,
-        )
-        fig.add_scatter(
-            x=frame["bucket"],
-            y=flags["threshold"].to_numpy(),
-            mode="lines",
-            line={"dash": "dot", "color": "#6c757d"},
-            name="mean + 3σ",
-            showlegend=row == 1,
-            row=row,
-            col=1,
-        )
+        axes = {"xaxis": "x" if row == 1 else "x2", "yaxis": "y" if row == 1 else "y2"}
         hit = flags["spike"].to_numpy()
-        fig.add_scatter(
-            x=frame["bucket"][hit],
-            y=flags["value"].to_numpy()[hit],
-            mode="markers",
-            marker={"symbol": "x", "size": 14, "color": SPIKE_HEX, "line": {"width": 2}},
-            name=f"{metric} spike",
-            row=row,
-            col=1,
-        )
-    fig.update_yaxes(title_text="USD", tickprefix="$", row=1, col=1)
-    fig.update_yaxes(title_text="failures", row=2, col=1)
-    fig.update_yaxes(rangemode="tozero")
-    fig.update_xaxes(type="date")
-    return _layout(fig, theme, height=380)
+        traces += [
+            {
+                "type": "bar",
+                "x": frame["bucket"],
+                "y": flags["value"].to_numpy(),
+                "name": metric,
+                "marker": {"color": color},
+                "width": 0.8 * UNIT_MS[unit],
+                "customdata": [fmt(v) for v in flags["value"]],  # the one style of reports/fmt.py
+                "hovertemplate": f"{metric} %{{customdata}}<extra></extra>",
+                **axes,
+            },
+            {
+                "type": "scatter",
+                "x": frame["bucket"],
+                "y": flags["threshold"].to_numpy(),
+                "mode": "lines",
+                "line": {"dash": "dot", "color": "#6c757d"},
+                "name": "mean + 3σ",
+                "showlegend": row == 1,
+                **axes,
+            },
+            {
+                "type": "scatter",
+                "x": frame["bucket"][hit],
+                "y": flags["value"].to_numpy()[hit],
+                "mode": "markers",
+                "marker": {"symbol": "x", "size": 14, "color": SPIKE_HEX, "line": {"width": 2}},
+                "name": f"{metric} spike",
+                **axes,
+            },
+        ]
+    layout = two_rows(spacing=0.1)
+    for x in ("xaxis", "xaxis2"):
+        layout[x]["type"] = "date"
+    layout["yaxis"].update(title={"text": "USD"}, tickprefix="$", rangemode="tozero")
+    layout["yaxis2"].update(title={"text": "failures"}, rangemode="tozero")
+    return built(traces, layout, theme, height=380)

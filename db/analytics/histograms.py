@@ -22,20 +22,26 @@ READS = {
 
 def read(session: Session, scope: Scope, metrics: tuple[str, ...]) -> Histograms:
     """`metrics` over the scope, with its filters (the rolled keys are the kinds or roles a filter selects).
-    Memoised per session: a page's callbacks share one read transaction, so one read serves them all."""
+    Each metric is read once per session and scope, whichever callers ask for it and with what others: a page's
+    callbacks share one read transaction (the distributions' histogram and box plot both read `processing`),
+    and a caller that wants one metric does not pay for the others' rows."""
     memo = session.info.setdefault("tasklens.histograms", {})
-    token = (scope, metrics)
-    if token in memo:
-        return memo[token]  # type: ignore[no-any-return]
-    out: Histograms = {m: {} for m in metrics}
+    out: Histograms = {}
     for metric in metrics:
-        per_key = out[metric]
-        for key, b, count, total in rows(session, READS[metric], scope):
-            per_bin = per_key.setdefault(str(key), {})
-            n, s = per_bin.get(int(b), (0, 0.0))
-            per_bin[int(b)] = (n + int(count), s + float(total or 0.0))
-    memo[token] = out
+        token = (scope, metric)
+        if token not in memo:
+            memo[token] = _read(session, scope, metric)
+        out[metric] = memo[token]
     return out
+
+
+def _read(session: Session, scope: Scope, metric: str) -> dict[str, dict[int, tuple[int, float]]]:
+    per_key: dict[str, dict[int, tuple[int, float]]] = {}
+    for key, b, count, total in rows(session, READS[metric], scope):
+        per_bin = per_key.setdefault(str(key), {})
+        n, s = per_bin.get(int(b), (0, 0.0))
+        per_bin[int(b)] = (n + int(count), s + float(total or 0.0))
+    return per_key
 
 
 def counts(

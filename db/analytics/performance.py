@@ -86,7 +86,6 @@ def percentiles(
 # --- the ended-task sums behind the KPIs -------------------------------------------------------------------
 
 SUMS = ["tasks", "first_attempt", "started", "cycle_s", "processing_s", "queue_s"]
-TASK_METRICS = ("cycle", "processing", "queue")
 ENDED_SUMS = Read(
     "performance.ended", ENDED, (*SUMS, "min_processing_s", "max_processing_s"), by=("kind", "status")
 )
@@ -117,9 +116,9 @@ def _ended_sums(session: Session, scope: Scope) -> pd.DataFrame:
 
 def histogram_counts(session: Session, scope: Scope, metric: str) -> dict[str, dict[int, int]]:
     """{kind: {bin: count}} of a task metric (cycle, processing, queue) over the tasks that ended in the
-    range, from the histogram rollups and the edges binned in SQL (db/analytics/histograms.py; all three metrics are
-    read at once and kept for the session)."""
-    per_key = histograms.read(session, scope, TASK_METRICS)[metric]
+    range, from the histogram rollups and the edges binned in SQL (db/analytics/histograms.py; each metric read
+    once and kept for the session: the distributions read only `processing`, for the histogram and the box)."""
+    per_key = histograms.read(session, scope, (metric,))[metric]
     return {kind: histograms.counts({kind: per_bin}) for kind, per_bin in per_key.items()}
 
 
