@@ -94,6 +94,17 @@ def test_a_view_refuses_a_field_declared_twice_or_a_grid_order_without_its_colum
         View("tasks", (Field("id", T.c.id, int),), detail_order=("id",))
 
 
+def test_what_a_card_draws_in_its_own_words_is_a_flag_of_the_field() -> None:
+    """The board card's own drawing covers the `drawn` card fields; any other card field is a line of its own
+    (db/read/views.View.card_lines), and `drawn` without `card` (drawn but never read) is refused."""
+    assert TASKS.card_lines == ()  # the card draws every card field of the view as it stands
+    view = TASKS.extended(Field("run_host", T.c.run_host, str | None, "host", card=True))
+    assert [f.name for f in view.card_lines] == ["run_host"]
+    assert "run_host" in [f.name for f in view.card_fields]
+    with pytest.raises(ValueError, match="run_host"):
+        TASKS.extended(Field("run_host", T.c.run_host, str | None, drawn=True))
+
+
 def test_a_grid_field_the_grid_order_does_not_name_goes_at_the_right_end() -> None:
     view = TASKS.extended(Field("run_host", T.c.run_host, str | None, grid=Grid(width=150)))
     assert [f.name for f in view.grid_fields][-2:] == ["error_message", "run_host"]
