@@ -239,20 +239,28 @@ def cost_over_time(
     """Stacked cost bars per bucket by model, over the whole window (so one bucket is one bar, not the axis)."""
     if frame.empty:
         return empty_figure(theme=theme)
-    fig = go.Figure()
+    traces = []
     for model in frame.groupby("model")["cost"].sum().sort_values(ascending=False).index:
         part = frame[frame["model"] == model]
-        fig.add_bar(
-            x=part["bucket"],
-            y=part["cost"],
-            name=label(model),
-            width=0.8 * UNIT_MS[unit],
-            customdata=[money(v) for v in part["cost"]],  # hover text in the one money style (reports/fmt.py)
-            hovertemplate="%{x}: %{customdata}",
+        traces.append(
+            {
+                "type": "bar",
+                "x": part["bucket"],
+                "y": part["cost"],
+                "name": label(model),
+                "width": 0.8 * UNIT_MS[unit],
+                "customdata": [
+                    money(v) for v in part["cost"]
+                ],  # hover text in the one money style (reports/fmt.py)
+                "hovertemplate": "%{x}: %{customdata}",
+            }
         )
-    fig.update_layout(barmode="stack", yaxis_title="USD", yaxis_tickprefix="$", yaxis_rangemode="tozero")
-    fig.update_xaxes(type="date", range=[window[0], window[1]])
-    return _layout(fig, theme)
+    layout = {
+        "barmode": "stack",
+        "yaxis": {"title": {"text": "USD"}, "tickprefix": "$", "rangemode": "tozero"},
+        "xaxis": {"type": "date", "range": [window[0], window[1]]},
+    }
+    return built(traces, layout, theme)
 
 
 def tokens_over_time(
@@ -262,12 +270,15 @@ def tokens_over_time(
     if frame.empty:
         return empty_figure(theme=theme, height=260)
     totals = frame.groupby("bucket")[["input", "output", "cache"]].sum().reset_index()
-    fig = go.Figure()
-    for column, label in (("input", "input"), ("output", "output"), ("cache", "cache read")):
-        fig.add_scatter(x=totals["bucket"], y=totals[column], name=label, mode="lines+markers")
-    fig.update_layout(yaxis_title="tokens", yaxis_rangemode="tozero")
-    fig.update_xaxes(type="date", range=[window[0], window[1]])
-    return _layout(fig, theme, height=260)
+    traces = [
+        {"type": "scatter", "x": totals["bucket"], "y": totals[column], "name": name, "mode": "lines+markers"}
+        for column, name in (("input", "input"), ("output", "output"), ("cache", "cache read"))
+    ]
+    layout = {
+        "yaxis": {"title": {"text": "tokens"}, "rangemode": "tozero"},
+        "xaxis": {"type": "date", "range": [window[0], window[1]]},
+    }
+    return built(traces, layout, theme, height=260)
 
 
 def breakdown_bars(frame: pd.DataFrame, dim: str, theme: str | None = None) -> go.Figure:
@@ -275,17 +286,19 @@ def breakdown_bars(frame: pd.DataFrame, dim: str, theme: str | None = None) -> g
     if frame.empty:
         return empty_figure(theme=theme, height=260)
     top = frame.head(15).iloc[::-1]
-    fig = go.Figure(
-        go.Bar(
-            x=top["cost"],
-            y=[label(k) for k in top["key"]],
-            orientation="h",
-            customdata=[[count(n), money(c)] for n, c in zip(top["calls"], top["cost"], strict=True)],
-            hovertemplate="%{y}: %{customdata[1]} · %{customdata[0]} calls<extra></extra>",
-        )
-    )
-    fig.update_layout(xaxis_title="USD", xaxis_tickprefix="$", yaxis_title=dim, xaxis_rangemode="tozero")
-    return _layout(fig, theme, height=max(260, 28 * len(top) + 80))
+    bars = {
+        "type": "bar",
+        "x": top["cost"],
+        "y": [label(k) for k in top["key"]],
+        "orientation": "h",
+        "customdata": [[count(n), money(c)] for n, c in zip(top["calls"], top["cost"], strict=True)],
+        "hovertemplate": "%{y}: %{customdata[1]} · %{customdata[0]} calls<extra></extra>",
+    }
+    layout = {
+        "xaxis": {"title": {"text": "USD"}, "tickprefix": "$", "rangemode": "tozero"},
+        "yaxis": {"title": {"text": dim}},
+    }
+    return built([bars], layout, theme, height=max(260, 28 * len(top) + 80))
 
 
 NO_DATA = "no data in this range"

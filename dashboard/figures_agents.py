@@ -3,13 +3,14 @@ and of a worker's page — its throughput over the range; each a pure function o
 
 from __future__ import annotations
 
+import copy
 from html import escape
 
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.figures import ROLE_HEX, STATUS_HEX, _layout, empty_figure
+from dashboard.figures import ROLE_HEX, STATUS_HEX, _layout, built, empty_figure
 from reports.fmt import count, duration, money
 
 FALLBACK_HEX = "#6c757d"
@@ -31,27 +32,31 @@ def role_cost_bars(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
     if frame.empty:
         return empty_figure(NO_CALLS, theme, height=260)
     top = frame.sort_values("cost", ascending=False, kind="stable").head(15).iloc[::-1]
-    fig = go.Figure(
-        go.Bar(
-            x=top["cost"],
-            y=[role_label(r) for r in top["role"]],
-            orientation="h",
-            marker_color=[ROLE_HEX.get(str(r), FALLBACK_HEX) for r in top["role"]],
-            customdata=[
-                [count(n), count(f), money(c)]
-                for n, f, c in zip(top["calls"], top["failed"], top["cost"], strict=True)
-            ],
-            hovertemplate="%{y}: %{customdata[2]} · %{customdata[0]} calls · %{customdata[1]} failed<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        xaxis_title="USD",
-        xaxis_tickprefix="$",
-        xaxis_rangemode="tozero",
-        yaxis_title="role",
-        showlegend=False,
-    )
-    return _layout(fig, theme, height=max(260, 28 * len(top) + 80))
+    bars = {
+        "type": "bar",
+        "x": top["cost"],
+        "y": [role_label(r) for r in top["role"]],
+        "orientation": "h",
+        "marker": {"color": [ROLE_HEX.get(str(r), FALLBACK_HEX) for r in top["role"]]},
+        "customdata": [
+            [count(n), count(f), money(c)]
+            for n, f, c in zip(top["calls"], top["failed"], top["cost"], strict=True)
+        ],
+        "hovertemplate": "%{y}: %{customdata[2]} · %{customdata[0]} calls · %{customdata[1]} failed<extra></extra>",
+    }
+    layout = {
+        "xaxis": {"title": {"text": "USD"}, "tickprefix": "$", "rangemode": "tozero"},
+        "yaxis": {"title": {"text": "role"}},
+        "showlegend": False,
+    }
+    return built([bars], layout, theme, height=max(260, 28 * len(top) + 80))
+
+
+# The two panels' axes and titles as make_subplots lays them out, taken once (it validates a whole figure).
+_QUALITY_GRID = make_subplots(
+    rows=1, cols=2, subplot_titles=("failure rate", "call duration"), horizontal_spacing=0.12
+).layout.to_plotly_json()
+_QUALITY_GRID.pop("template")
 
 
 def role_quality(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
@@ -60,35 +65,42 @@ def role_quality(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
         return empty_figure(NO_CALLS, theme)
     ordered = frame.sort_values("calls", ascending=False, kind="stable").head(15)
     labels = [role_label(r) for r in ordered["role"]]
-    fig = make_subplots(
-        rows=1, cols=2, subplot_titles=("failure rate", "call duration"), horizontal_spacing=0.12
-    )
-    fig.add_bar(
-        x=labels,
-        y=(ordered["failure_rate"] * 100).round(2),
-        name="failure rate",
-        marker_color=FAILURE_HEX,
-        customdata=ordered[["failed", "finished"]].to_numpy(),
-        hovertemplate="%{x}: %{y:.1f}% · %{customdata[0]} of %{customdata[1]} failed<extra></extra>",
-        row=1,
-        col=1,
-    )
-    for column, name, color in (("avg_s", "avg", "#0d6efd"), ("p95_s", "p95", "#6f42c1")):
-        fig.add_bar(
-            x=labels,
-            y=ordered[column],
-            name=name,
-            marker_color=color,
-            customdata=[duration(v) for v in ordered[column]],
-            hovertemplate=f"%{{x}}: {name} %{{customdata}}<extra></extra>",
-            row=1,
-            col=2,
-        )
-    fig.update_layout(barmode="group")
-    fig.update_yaxes(title_text="%", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title_text="seconds", rangemode="tozero", row=1, col=2)
+    traces = [
+        {
+            "type": "bar",
+            "x": labels,
+            "y": (ordered["failure_rate"] * 100).round(2),
+            "name": "failure rate",
+            "marker": {"color": FAILURE_HEX},
+            "customdata": ordered[["failed", "finished"]].to_numpy(),
+            "hovertemplate": "%{x}: %{y:.1f}% · %{customdata[0]} of %{customdata[1]} failed<extra></extra>",
+            "xaxis": "x",
+            "yaxis": "y",
+        }
+    ]
+    traces += [
+        {
+            "type": "bar",
+            "x": labels,
+            "y": ordered[column],
+            "name": name,
+            "marker": {"color": color},
+            "customdata": [duration(v) for v in ordered[column]],
+            "hovertemplate": f"%{{x}}: {name} %{{customdata}}<extra></extra>",
+            "xaxis": "x2",
+            "yaxis": "y2",
+        }
+        for column, name, color in (("avg_s", "avg", "#0d6efd"), ("p95_s", "p95", "#6f42c1"))
+    ]
+    layout = copy.deepcopy(_QUALITY_GRID)
+    layout["yaxis"].update(title={"text": "%"}, rangemode="tozero")
+    layout["yaxis2"].update(title={"text": "seconds"}, rangemode="tozero")
+    layout["barmode"] = "group"
+    fig = built(traces, layout, theme)
     # The shared legend would sit on the panels' titles: lift it above them.
-    return _layout(fig, theme).update_layout(margin={"t": 70}, legend={"y": 1.25})
+    fig.layout.margin.t = 70
+    fig.layout.legend.y = 1.25
+    return fig
 
 
 def worker_throughput(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
