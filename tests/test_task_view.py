@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from dashboard.api.schemas import InvocationDetail, SortName, Task, TaskDetail
+from dashboard.api.schemas import InvocationDetail, Model, SortName, Task, TaskDetail, UtcDateTime
+from dashboard.api.view_models import view_model
 from dashboard.pages import tasks
 from db.read import csv_rows as exports
 from db.read.call_view import CALLS
@@ -101,6 +102,16 @@ def test_a_view_refuses_a_field_declared_twice_or_a_grid_order_without_its_colum
 def test_a_grid_field_the_grid_order_does_not_name_goes_at_the_right_end() -> None:
     view = TASKS.extended(Field("run_host", T.c.run_host, str | None, grid=Grid(width=150)))
     assert [f.name for f in view.grid_fields] == [*(f.name for f in TASKS.grid_fields), "run_host"]
+
+
+def test_a_listing_field_declared_after_the_detail_only_ones_keeps_both_answers_in_order() -> None:
+    # Appended to the view (where a new column goes, after the one-task-only payload and result): the one-task
+    # answer's model inherits the listing's, so the listing's fields come first there too.
+    view = TASKS.extended(Field("run_host", T.c.run_host, str | None))
+    listed = view_model(view, "Listed", base=Model, utc=UtcDateTime)
+    one = view_model(view, "One", base=listed, utc=UtcDateTime, detail=True)
+    assert tuple(listed.model_fields) == view.api_names() and view.api_names()[-1] == "run_host"
+    assert tuple(one.model_fields) == view.api_names(detail=True)
 
 
 # A fresh interpreter: the view gains two fields before any module derives from it, exactly as if they had
