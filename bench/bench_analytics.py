@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import statistics
@@ -103,6 +104,7 @@ def main() -> None:
         calls = 0 if args.measure_only else args.burst
         burst(url, recorder, svc, calls, args.burst_tasks, args.burst_repeat)
         return
+    load_before = f"{os.getloadavg()[0]:.1f}"  # the figures move with it: printed beside them
     grid_request = {"startRow": 0, "endRow": 100, "sortModel": [{"colId": "id", "sort": "desc"}]}
 
     rows: list[tuple[str, str, float, float]] = []
@@ -134,7 +136,8 @@ def main() -> None:
 
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"\nanalytics callbacks on {db.dialect} ({url.rsplit('/', 1)[-1]}), {args.repeat} runs each after a warm-up"
+        f"\nanalytics callbacks on {db.dialect} ({url.rsplit('/', 1)[-1]}), {args.repeat} runs each after a warm-up; "
+        f"load average {load_before} before the callbacks, {os.getloadavg()[0]:.1f} after"
     )
     print(f"{'callback':20s} {'range':>6s} {'p50 ms':>9s} {'p95 ms':>9s}  target p95 <= {TARGET_MS:.0f} ms")
     for name, rng, p50, p95 in rows:
