@@ -174,24 +174,26 @@ def activity_after(session: Session, task_id: int, after: int = 0, limit: int = 
     return [dict(r) for r in rows]
 
 
-def _calls(session: Session, *where: ColumnElement[bool]) -> list[dict[str, Any]]:
-    """Calls as the declared view gives them (its API fields), messages unpacked, by start: every reader of
-    whole calls goes through the view, so none reads a stored column the view computes (a finished call's
-    last activity is its end, db/domain/liveness.call_last_activity, where the column holds NULL)."""
+def _calls(session: Session, *where: ColumnElement[bool], detail: bool) -> list[dict[str, Any]]:
+    """Calls as the declared view gives them (its API fields: a listing's, or with `detail` the one-call
+    answer's too), messages unpacked, by start. Every reader of whole calls goes through the view, so none reads
+    a stored column the view computes (a finished call's last activity is its end, db/domain/liveness.py's
+    call_last_activity, where the column holds NULL)."""
+    fields = CALLS.api_fields(detail=detail)
     rows = session.execute(
-        select(*(f.selected() for f in CALLS.api_fields())).where(*where).order_by(I.c.started_at, I.c.id)
+        select(*(f.selected() for f in fields)).where(*where).order_by(I.c.started_at, I.c.id)
     ).mappings()
-    return [{**row, "messages": unpack(row["messages"])} for row in rows]
+    return [{**row, **({"messages": unpack(row["messages"])} if "messages" in row else {})} for row in rows]
 
 
 def calls(session: Session, task_id: int) -> list[dict[str, Any]]:
-    """Every call of the task, by start, each with every field the view's API answer gives."""
-    return _calls(session, I.c.task_id == task_id)
+    """Every call of the task, by start, each with the fields the view's API listing gives."""
+    return _calls(session, I.c.task_id == task_id, detail=False)
 
 
 def invocation(session: Session, invocation_id: str, lines: int = 1000) -> dict[str, Any] | None:
     """The call and its first `lines` activity lines (`activity_truncated` says whether there were more)."""
-    one = _calls(session, I.c.id == invocation_id)
+    one = _calls(session, I.c.id == invocation_id, detail=True)
     if not one:
         return None
     out = one[0]
