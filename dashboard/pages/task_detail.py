@@ -19,7 +19,7 @@ from dashboard.services import Services
 from db.core.timeutil import iso, utcnow
 from db.domain.states import IllegalTransition
 from db.live.feed import FeedEvent
-from db.read import calls
+from db.read.calls import tree as calls
 from db.read.queries import get_task
 from db.read.tasks import history
 from db.read.tasks.detail import write_latency

@@ -166,7 +166,7 @@ def activity_after(session: Session, task_id: int, after: int = 0, limit: int = 
 
 def invocation(session: Session, invocation_id: str, lines: int = 1000) -> dict[str, Any] | None:
     """The call and its first `lines` activity lines (`activity_truncated` says whether there were more)."""
-    fields = (f.selected() for f in CALLS.api_fields())
+    fields = (f.selected() for f in CALLS.api_fields(detail=True))
     row = session.execute(select(*fields).where(I.c.id == invocation_id)).mappings().first()
     if row is None:
         return None
