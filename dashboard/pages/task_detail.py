@@ -36,6 +36,7 @@ HIDDEN = {"display": "none"}
 SHOWN: dict[str, str] = {}
 # The call tree, the message view of a call, and the conversation's Markdown download (issue 14).
 CALLS = "detail-calls"
+CALLS_LINK = "detail-calls-link"
 CALL_MODAL = "detail-call-modal"
 CALL_MESSAGES = "detail-call-messages"
 EXPORT_MD = "detail-export-md"
@@ -99,6 +100,10 @@ def layout(task_id: str | None = None, **_: Any) -> html.Div:
                                 "Calls",
                                 html.Div(
                                     [
+                                        # Every call of the task in the calls grid: sortable, filterable, CSV.
+                                        dcc.Link(
+                                            "In the calls list", href=f"/calls?task={tid}", id=CALLS_LINK
+                                        ),
                                         dbc.Input(
                                             id=CALL_SEARCH,
                                             type="search",

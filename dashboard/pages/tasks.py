@@ -19,6 +19,7 @@ from dashboard.components.firstrows import SHOWN, first_rows
 from dashboard.components.gridcolumns import column_defs, row_cells
 from dashboard.components.static import Static
 from dashboard.navigation import NavEntry
+from dashboard.pagequery import grid_sort, listed, single, sorted_columns
 from dashboard.services import Services
 from db.core.timeutil import utcnow
 from db.domain.states import TaskKind, TaskStatus
@@ -33,21 +34,11 @@ TITLE = "Tasks"
 NAV = NavEntry("Tasks", 1)
 
 BLOCK = 100
+CALLS_PATH = "/calls"  # every task's calls in one grid (dashboard/pages/calls.py)
+ALL_CALLS = "tasks-all-calls"
 
 # The grid's columns: derived from the declared view of tasks (db/read/task_view.py).
 COLUMNS = column_defs(TASKS)
-
-
-def _listed(value: Any) -> list[str]:
-    """A query parameter given once (a string) or repeated (a list), as Dash's pages pass them."""
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in value] if isinstance(value, list) else []
-
-
-def _single(value: Any) -> str | None:
-    listed = _listed(value)
-    return listed[-1].strip() or None if listed else None
 
 
 @dataclass(frozen=True)
@@ -68,35 +59,22 @@ class View:
     def from_query(cls, query: dict[str, Any]) -> View:
         statuses = {s.value for s in TaskStatus}
         kinds = {k.value for k in TaskKind}
-        sort = []
-        for item in _listed(query.get("sort")):
-            column, _, direction = item.partition(":")
-            if column in listing.SORTABLE and direction in ("asc", "desc"):
-                sort.append((column, direction))
-        range_ = _single(query.get("range"))
+        sort = grid_sort(query.get("sort"), listing.SORTABLE)
+        range_ = single(query.get("range"))
         return cls(
-            status=[v for v in _listed(query.get("status")) if v in statuses],
-            kind=[v for v in _listed(query.get("kind")) if v in kinds],
-            worker=_single(query.get("worker")),
-            tag=_single(query.get("tag")),
-            text=_single(query.get("text")),
+            status=[v for v in listed(query.get("status")) if v in statuses],
+            kind=[v for v in listed(query.get("kind")) if v in kinds],
+            worker=single(query.get("worker")),
+            tag=single(query.get("tag")),
+            text=single(query.get("text")),
             range=range_ if range_ in RANGES else None,
             sort=sort,
-            messages=_single(query.get("messages")),
+            messages=single(query.get("messages")),
         )
 
     def columns(self) -> list[dict[str, Any]]:
         """The grid's columns with this view's sort on them (newest first when it has none)."""
-        if not self.sort:
-            return COLUMNS
-        order = {column: (i, direction) for i, (column, direction) in enumerate(self.sort)}
-        out = []
-        for col in COLUMNS:
-            col = {k: v for k, v in col.items() if k not in ("sort", "sortIndex")}
-            if col["field"] in order:
-                col["sortIndex"], col["sort"] = order[col["field"]]
-            out.append(col)
-        return out
+        return sorted_columns(COLUMNS, self.sort)
 
 
 def _filters(view: View) -> dbc.Row:
@@ -177,7 +155,13 @@ def layout(**query: Any) -> html.Div:
             html.Div(
                 [
                     html.H5("All tasks", className="mb-0"),
-                    download_link(ids.EXPORT_TASKS, export_url("tasks")),
+                    html.Div(
+                        [
+                            dcc.Link("All calls", href=CALLS_PATH, id=ALL_CALLS, className="me-3"),
+                            download_link(ids.EXPORT_TASKS, export_url("tasks")),
+                        ],
+                        className="d-flex align-items-center",
+                    ),
                 ],
                 className="d-flex justify-content-between align-items-center mb-2",
             ),

@@ -42,17 +42,19 @@ class CursorError(ValueError):
 # ---- the grid's pages (and the CSV download's order) --------------------------------------------------
 def ordering(view: View, sort: Sequence[tuple[str, str]]) -> list[ColumnElement[Any]]:
     """The ORDER BY for a grid's sort model ((field, "asc" | "desc"), ...), the view's default sort when it
-    has none, then the id (descending) as the tie-break; the page and its CSV download share it so both list
-    the rows in one order. Raises ValueError for a field the view does not sort by."""
+    has none, then the id as the tie-break in the first field's direction — so a one-field sort lists rows as
+    the API's keyset pages do (keyset_page); the page and its CSV download share it. Raises ValueError for a
+    field the view does not sort by."""
+    sort = list(sort) or [view.default_sort]
     order: list[ColumnElement[Any]] = []
-    for column, direction in sort or (view.default_sort,):
+    for column, direction in sort:
         if column not in view.sortable:
             raise ValueError(f"cannot sort by {column!r}")
         expr = view[column].expr
         order.append(expr.desc() if direction == "desc" else expr.asc())
-    if not sort and view.default_sort[0] == "id":
-        return order  # the default is the tie-break itself
-    order.append(view["id"].expr.desc())
+    if sort[0][0] != "id":
+        ident = view["id"].expr
+        order.append(ident.desc() if sort[0][1] == "desc" else ident.asc())
     return order
 
 
