@@ -22,7 +22,7 @@ from db.core.timeutil import utcnow
 from db.domain.ops import CallReported, TaskSpec, Transition
 from db.domain.states import CallKind, TaskKind, TaskStatus
 from db.write.recorder import Recorder
-from tests.api_support import API, api_client, call
+from tests.api_support import api_client, call
 
 # (id, kind, name, model, cost, minutes ago, ok): two tasks' calls, with ties in cost and a name holding the
 # LIKE wildcards % and _ (matched as themselves).
