@@ -156,7 +156,7 @@ _first_block: list[Any] = []
 def _first_rows(view: View, columns: list[dict[str, Any]]) -> Any:
     request = {"startRow": 0, "endRow": SHOWN, "sortModel": [{"colId": c, "sort": d} for c, d in view.sort]}
     block = _first_block[0](request, *view.filters) if _first_block else {"rowData": []}
-    return first_rows(GRID, columns, block["rowData"])
+    return first_rows(GRID, columns, block["rowData"], CALLS)
 
 
 def _grid(columns: list[dict[str, Any]]) -> Any:
