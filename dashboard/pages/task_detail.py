@@ -102,7 +102,11 @@ def layout(task_id: str | None = None, **_: Any) -> html.Div:
                                     [
                                         # Every call of the task in the calls grid: sortable, filterable, CSV.
                                         dcc.Link(
-                                            "In the calls list", href=f"/calls?task={tid}", id=CALLS_LINK
+                                            "In the calls list",
+                                            href=f"/calls?task={tid}",
+                                            id=CALLS_LINK,
+                                            # A link colour on the grey card header is under 4.5:1 (as below).
+                                            className="btn btn-sm btn-outline-secondary py-0 text-nowrap",
                                         ),
                                         dbc.Input(
                                             id=CALL_SEARCH,
