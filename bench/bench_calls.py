@@ -47,7 +47,8 @@ def seed(url: str, calls: int, tasks: int) -> int:
     with db.writing() as session:
         specs = [TaskSpec(title=f"bench {n}", kind=TaskKind.EXTERNAL) for n in range(tasks)]
         task_ids = insert_tasks(session, specs, actor="bench", now=now - timedelta(days=91))
-    names, weights = zip(*MODELS, strict=True)
+    names = [name for name, _ in MODELS]
+    weights = [weight for _, weight in MODELS]
     chunk = 10_000
     for start in range(0, calls, chunk):
         rows: list[dict[str, Any]] = []
@@ -75,7 +76,7 @@ def seed(url: str, calls: int, tasks: int) -> int:
                 }
             )
         with db.writing() as session:
-            session.execute(insert(Invocation.__table__), rows)
+            session.execute(insert(Invocation), rows)
     db.dispose()
     return task_ids[0]
 

@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import dash
-import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
 from dashboard import ids
 from dashboard.clientside import js
+from dashboard.components import infinitegrid
 from dashboard.components.download import download_link, export_url
 from dashboard.components.firstrows import SHOWN, first_rows
-from dashboard.components.gridcolumns import column_defs, row_cells
+from dashboard.components.gridcolumns import column_defs
+from dashboard.components.infinitegrid import infinite_grid
 from dashboard.pagequery import grid_sort, listed, single, sorted_columns
 from dashboard.services import Services
 from db.core.timeutil import utcnow
@@ -33,7 +34,6 @@ TITLE = "Calls"
 NAV = None
 LINKED_FROM = "/tasks"
 
-BLOCK = 100
 COLUMNS = column_defs(CALLS)
 
 GRID = "calls-grid"
@@ -46,6 +46,8 @@ F_RANGE = "calls-filter-range"
 F_MIN_COST = "calls-filter-min-cost"
 EXPORT = "export-calls"
 FILTERS = (F_TASK, F_KIND, F_STATUS, F_MODEL, F_NAME, F_RANGE, F_MIN_COST)
+# Their parameters in the address: those of the API and the CSV (db/read/calls/filters.FILTER_PARAMS).
+PARAMS = ("task", "kind", "status", "model", "name", "range", "min_cost")
 
 
 def _number(text: Any, kind: type[int] | type[float]) -> Any:
@@ -144,7 +146,14 @@ def layout(**query: Any) -> html.Div:
                 className="d-flex justify-content-between align-items-center mb-3",
             ),
             _filters(view),
-            html.Div([_first_rows(view, columns), _grid(columns)], className="tasklens-grid-wrap"),
+            html.Div(
+                # task/call: unique, and a click names the task to open (cellClicked has the row id, not its data).
+                [
+                    _first_rows(view, columns),
+                    infinite_grid(GRID, columns, "params.data.task_id + '/' + params.data.id"),
+                ],
+                className="tasklens-grid-wrap",
+            ),
         ]
     )
 
@@ -159,42 +168,15 @@ def _first_rows(view: View, columns: list[dict[str, Any]]) -> Any:
     return first_rows(GRID, columns, block["rowData"], CALLS)
 
 
-def _grid(columns: list[dict[str, Any]]) -> Any:
-    return dag.AgGrid(
-        id=GRID,
-        columnDefs=columns,
-        rowModelType="infinite",
-        # task/call: unique, and a click names the task to open (cellClicked carries the row id, not its data).
-        getRowId="params.data.task_id + '/' + params.data.id",
-        defaultColDef={"resizable": True, "sortable": True},
-        # One block request at a time, as the tasks grid (dashboard/pages/tasks.py says why).
-        dashGridOptions={
-            "cacheBlockSize": BLOCK,
-            "maxBlocksInCache": 20,
-            "rowBuffer": 0,
-            "infiniteInitialRowCount": BLOCK,
-            "maxConcurrentDatasourceRequests": 1,
-            "rowSelection": {"mode": "singleRow", "checkboxes": False},
-        },
-        style={"height": "560px"},
-        className="ag-theme-alpine tasklens-infinite",
-    )
-
-
 def rows(svc: Services, request: dict[str, Any] | None, *filters: Any) -> dict[str, Any]:
     """One block of the infinite grid. Filters or sorts that do not parse give an empty block, not an error."""
-    if not request:
-        raise dash.exceptions.PreventUpdate
-    sort = [(str(s.get("colId")), str(s.get("sort"))) for s in request.get("sortModel") or []]
-    try:
+
+    def read(sort: list[tuple[str, str]], start: int, end: int) -> Any:
         call_filter = filter_from(*filters)
-        start, end = int(request.get("startRow", 0)), int(request.get("endRow", BLOCK))
         with svc.db.reading() as session:
-            frame, total = listing.call_page(session, call_filter, sort, start, end)
-    except (ValueError, TypeError):
-        return {"rowData": [], "rowCount": 0}
-    records = [row_cells(CALLS, r) for r in frame.to_dict("records")]
-    return {"rowData": records, "rowCount": total if total is not None else -1}
+            return listing.call_page(session, call_filter, sort, start, end)
+
+    return infinitegrid.block(CALLS, request, read)
 
 
 def task_href(cell: dict[str, Any] | None) -> str:
@@ -236,42 +218,14 @@ def register(app: dash.Dash, svc: Services) -> None:
         prevent_initial_call=True,
     )
 
-    # The download link and the page's own address carry the filters and the grid's sort, in the parameters
-    # the API, dashboard/exports.py and View.from_query read; the address is replaced, not navigated to.
-    app.clientside_callback(
-        js(
-            """
-            function(task, kind, status, model, name, range, minCost, request) {
-                const p = new URLSearchParams();
-                const put = (key, v) => { if (v !== null && v !== undefined && String(v).trim()) {
-                    p.append(key, String(v).trim()); } };
-                put("task", task);
-                (kind || []).forEach(v => p.append("kind", v));
-                (status || []).forEach(v => p.append("status", v));
-                put("model", model);
-                put("name", name);
-                put("range", range);
-                put("min_cost", minCost);
-                const sortModel = (request && request.sortModel) || [];
-                const newestFirst = sortModel.length === 1 && sortModel[0].colId === "started_at"
-                    && sortModel[0].sort === "desc";  // the default: not worth a parameter
-                if (!newestFirst) { sortModel.forEach(s => p.append("sort", s.colId + ":" + s.sort)); }
-                const query = p.toString();
-                if (window.location.pathname === $path) {
-                    const here = $path + (query ? "?" + query : "");
-                    if (window.location.pathname + window.location.search !== here) {
-                        window.history.replaceState(window.history.state, "", here);
-                    }
-                }
-                return $base + (query ? "?" + query : "");
-            }
-            """,
-            base=export_url("calls"),
-            path=PATH,
-        ),
-        Output(EXPORT, "href"),
-        *(Input(f, "value") for f in FILTERS),
-        Input(GRID, "getRowsRequest"),
+    infinitegrid.keep_address(
+        app,
+        grid=GRID,
+        path=PATH,
+        base=export_url("calls"),
+        link=EXPORT,
+        filters=dict(zip(PARAMS, FILTERS, strict=True)),
+        default=CALLS.default_sort,
     )
 
     @app.callback(

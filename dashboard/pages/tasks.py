@@ -7,16 +7,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import dash
-import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
 from dashboard import ids
 from dashboard.clientside import js
+from dashboard.components import infinitegrid
 from dashboard.components.board import board
 from dashboard.components.download import download_link, export_url
 from dashboard.components.firstrows import SHOWN, first_rows
-from dashboard.components.gridcolumns import column_defs, row_cells
+from dashboard.components.gridcolumns import column_defs
+from dashboard.components.infinitegrid import infinite_grid
 from dashboard.components.static import Static
 from dashboard.navigation import NavEntry
 from dashboard.pagequery import grid_sort, listed, single, sorted_columns
@@ -33,7 +34,6 @@ PATH = "/tasks"
 TITLE = "Tasks"
 NAV = NavEntry("Tasks", 1)
 
-BLOCK = 100
 CALLS_PATH = "/calls"  # every task's calls in one grid (dashboard/pages/calls.py)
 ALL_CALLS = "tasks-all-calls"
 
@@ -183,29 +183,7 @@ def _first_rows(view: View) -> Any:
 
 
 def _grid(view: View) -> Any:
-    return dag.AgGrid(
-        id=ids.GRID,
-        columnDefs=view.columns(),
-        rowModelType="infinite",
-        # dash-ag-grid evaluates this string with few globals (no String()): concatenate instead.
-        getRowId="'' + params.data.id",
-        defaultColDef={"resizable": True, "sortable": True},
-        dashGridOptions={
-            "cacheBlockSize": BLOCK,
-            "maxBlocksInCache": 20,
-            "rowBuffer": 0,
-            "infiniteInitialRowCount": BLOCK,
-            # One block request at a time: dash-ag-grid answers only a grid's latest request, and
-            # AG Grid frees a request slot only on an answer, so with two in flight (a push refreshing
-            # a block still loading) the older one held its slot for good, and after two such the grid
-            # never loaded again. A request whose answer is lost anyway is asked again
-            # (assets/gridwatch.js, for grids marked tasklens-infinite).
-            "maxConcurrentDatasourceRequests": 1,
-            "rowSelection": {"mode": "singleRow", "checkboxes": False},
-        },
-        style={"height": "560px"},
-        className="ag-theme-alpine tasklens-infinite",
-    )
+    return infinite_grid(ids.GRID, view.columns())
 
 
 def filter_from(
@@ -224,8 +202,7 @@ def filter_from(
 
 
 def rows_response(frame: Any, total: int | None) -> dict[str, Any]:
-    records = [row_cells(TASKS, r) for r in frame.to_dict("records")]
-    return {"rowData": records, "rowCount": total if total is not None else -1}
+    return infinitegrid.rows_response(TASKS, frame, total)
 
 
 def board_view(svc: Services) -> Any:
@@ -238,17 +215,13 @@ def board_view(svc: Services) -> Any:
 
 def rows(svc: Services, request: dict[str, Any] | None, *filters: Any) -> dict[str, Any]:
     """One block of the infinite grid. Filters or sorts that do not parse give an empty block, not an error."""
-    if not request:
-        raise dash.exceptions.PreventUpdate
-    sort = [(str(s.get("colId")), str(s.get("sort"))) for s in request.get("sortModel") or []]
-    try:
+
+    def read(sort: list[tuple[str, str]], start: int, end: int) -> Any:
         task_filter = filter_from(*filters)
-        start, end = int(request.get("startRow", 0)), int(request.get("endRow", BLOCK))
         with svc.db.reading() as session:
-            frame, total = listing.task_page(session, task_filter, sort, start, end)
-    except (ValueError, TypeError):
-        return {"rowData": [], "rowCount": 0}
-    return rows_response(frame, total)
+            return listing.task_page(session, task_filter, sort, start, end)
+
+    return infinitegrid.block(TASKS, request, read)
 
 
 def task_href(cell: dict[str, Any] | None) -> str:
@@ -325,48 +298,22 @@ def register(app: dash.Dash, svc: Services) -> None:
         prevent_initial_call=True,
     )
 
-    # The download link and the page's own address carry the grid's filters and sort (the sort model of its
-    # latest block request), in the parameters dashboard/exports.py reads and View.from_query reads back; in
-    # the browser, as the grid asks for a block on every scroll. The address is replaced, not navigated to:
-    # a bookmark or a shared link opens the same view, and typing in a filter redraws nothing.
-    app.clientside_callback(
-        js(
-            """
-            function(status, kind, worker, tag, text, range, messages, request) {
-                const p = new URLSearchParams();
-                (status || []).forEach(v => p.append("status", v));
-                (kind || []).forEach(v => p.append("kind", v));
-                if (worker) { p.append("worker", worker); }
-                if (tag && tag.trim()) { p.append("tag", tag.trim()); }
-                if (text && text.trim()) { p.append("text", text.trim()); }
-                if (range) { p.append("range", range); }
-                if (messages && messages.trim()) { p.append("messages", messages.trim()); }
-                const sortModel = (request && request.sortModel) || [];
-                const newestFirst = sortModel.length === 1 && sortModel[0].colId === "id"
-                    && sortModel[0].sort === "desc";  // the default: not worth a parameter
-                if (!newestFirst) { sortModel.forEach(s => p.append("sort", s.colId + ":" + s.sort)); }
-                const query = p.toString();
-                if (window.location.pathname === $path) {
-                    const here = $path + (query ? "?" + query : "");
-                    if (window.location.pathname + window.location.search !== here) {
-                        window.history.replaceState(window.history.state, "", here);
-                    }
-                }
-                return $base + (query ? "?" + query : "");
-            }
-            """,
-            base=export_url("tasks"),
-            path=PATH,
-        ),
-        Output(ids.EXPORT_TASKS, "href"),
-        Input(ids.F_STATUS, "value"),
-        Input(ids.F_KIND, "value"),
-        Input(ids.F_WORKER, "value"),
-        Input(ids.F_TAG, "value"),
-        Input(ids.F_TEXT, "value"),
-        Input(ids.F_RANGE, "value"),
-        Input(ids.F_MESSAGES, "value"),
-        Input(ids.GRID, "getRowsRequest"),
+    infinitegrid.keep_address(
+        app,
+        grid=ids.GRID,
+        path=PATH,
+        base=export_url("tasks"),
+        link=ids.EXPORT_TASKS,
+        filters={
+            "status": ids.F_STATUS,
+            "kind": ids.F_KIND,
+            "worker": ids.F_WORKER,
+            "tag": ids.F_TAG,
+            "text": ids.F_TEXT,
+            "range": ids.F_RANGE,
+            "messages": ids.F_MESSAGES,
+        },
+        default=TASKS.default_sort,
     )
 
     @app.callback(
