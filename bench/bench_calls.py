@@ -168,7 +168,9 @@ def main() -> None:
             began = time.perf_counter()
             task_id = seed(url, args.calls, args.tasks)
             analyze(url)
-            print(f"\n{kind}: {args.calls:,} calls, {args.tasks:,} tasks seeded in {time.perf_counter() - began:.0f} s")
+            print(
+                f"\n{kind}: {args.calls:,} calls, {args.tasks:,} tasks seeded in {time.perf_counter() - began:.0f} s"
+            )
             with_index = measure(url, task_id, args.repeat)
             set_index(url, False)
             without = measure(url, task_id, args.repeat)
