@@ -66,13 +66,10 @@ def call_filter(q: CallFilterQuery) -> CallFilter:
     ),
 )
 def list_calls(q: CallListQuery) -> ResponseReturnValue:
-    descending = q.sort.startswith("-")
-    sort = q.sort.lstrip("-")
-    after = cursor.after(CALLS, q.cursor, sort, descending)
     flt = call_filter(q)
-    with ctx().svc.db.reading() as session:
-        rows = listing.list_calls(session, flt, sort, descending, after, q.limit + 1)
-    return respond(CallPage, cursor.next_page(CALLS, rows, q.limit, sort, descending))
+    return respond(
+        CallPage, cursor.page(CALLS, q, lambda session, *at: listing.list_calls(session, flt, *at))
+    )
 
 
 @endpoint(

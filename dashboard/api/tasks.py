@@ -75,9 +75,6 @@ def created_between(q: TaskListQuery) -> dict[str, datetime | None]:
     ),
 )
 def list_tasks(q: TaskListQuery) -> ResponseReturnValue:
-    descending = q.sort.startswith("-")
-    sort = q.sort.lstrip("-")
-    after = cursor.after(TASKS, q.cursor, sort, descending)
     flt = TaskFilter(
         statuses=tuple(s.value for s in q.status),
         kinds=tuple(k.value for k in q.kind),
@@ -88,9 +85,9 @@ def list_tasks(q: TaskListQuery) -> ResponseReturnValue:
         created_by=q.created_by,
         **created_between(q),
     )
-    with ctx().svc.db.reading() as session:
-        rows = listing.list_tasks(session, flt, sort, descending, after, q.limit + 1)
-    return respond(TaskPage, cursor.next_page(TASKS, rows, q.limit, sort, descending))
+    return respond(
+        TaskPage, cursor.page(TASKS, q, lambda session, *at: listing.list_tasks(session, flt, *at))
+    )
 
 
 @endpoint(
