@@ -26,7 +26,7 @@ TABLE_BUNDLE = "dash_table/bundle.js"
 GRID_CHUNK = "async-community.js"
 GRID_META = "tasklens-ag-grid"  # read by assets/lazygrid.js
 # Paths (after the app's prefix) whose page opens on a grid.
-GRID_PATHS = r"tasks/?"
+GRID_PATHS = r"(?:tasks|calls)/?"
 APP_FETCHES = ("_dash-layout", "_dash-dependencies")
 # The tab's icon in the page itself: Dash's /_favicon.ico is fetched after the load event, one more request on
 # every cold page open (measured: the overview's last request, ~0.1 s after its load event).

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 from string import Template
+from typing import Any
 
 
-def js(source: str, **names: str) -> str:
+def js(source: str, **names: Any) -> str:
     return Template(source).substitute({key: json.dumps(value) for key, value in names.items()})

@@ -19,6 +19,10 @@ from werkzeug.datastructures import MultiDict
 
 from config import Settings
 from dashboard import access
+from dashboard.api.call_schemas import CallExportQuery
+from dashboard.api.calls import call_filter
+from dashboard.api.errors import ApiError
+from dashboard.api.params import parse_query
 from dashboard.pages.tasks import filter_from
 from dashboard.services import Services
 from db.access.tokens import role_allows
@@ -29,6 +33,8 @@ from db.core.timeutil import utcnow
 from db.core.unavailable import classify
 from db.domain.states import TaskKind, TaskStatus
 from db.read import csv_rows as exports
+from db.read.call_view import CALLS
+from db.read.calls import listing as call_listing
 from db.read.scope import DIMENSIONS, Scope, ScopeError, parse_scope
 from db.read.tasks.filters import FILTER_PARAMS, TaskFilter
 from db.read.tasks.listing import SORTABLE
@@ -104,14 +110,7 @@ def task_filter(args: Args) -> tuple[TaskFilter, list[tuple[str, str]]]:
         when = resolve(single(args, "range"), start, end, utcnow())
     except RangeError as exc:
         raise bad(exc.parameter, str(exc)) from None
-    sort = []
-    for item in values(args, "sort"):
-        column, _, direction = item.partition(":")
-        if column not in SORTABLE:
-            raise bad("sort", f"cannot sort by {column!r}; one of {', '.join(sorted(SORTABLE))}")
-        if direction not in ("", "asc", "desc"):
-            raise bad("sort", f"give column:asc or column:desc, not {item!r}")
-        sort.append((column, direction or "asc"))
+    sort = grid_sort(values(args, "sort"), SORTABLE)
     filt = filter_from(
         values(args, "status"),
         values(args, "kind"),
@@ -123,6 +122,19 @@ def task_filter(args: Args) -> tuple[TaskFilter, list[tuple[str, str]]]:
     )
     by = single(args, "created_by")
     return replace(filt, created_by=by, created_from=when.start, created_to=when.end), sort
+
+
+def grid_sort(items: list[str], sortable: frozenset[str]) -> list[tuple[str, str]]:
+    """A grid's sort as its page's address carries it: column:asc or column:desc, repeated."""
+    sort = []
+    for item in items:
+        column, _, direction = item.partition(":")
+        if column not in sortable:
+            raise bad("sort", f"cannot sort by {column!r}; one of {', '.join(sorted(sortable))}")
+        if direction not in ("", "asc", "desc"):
+            raise bad("sort", f"give column:asc or column:desc, not {item!r}")
+        sort.append((column, direction or "asc"))
+    return sort
 
 
 def _time(args: Args, name: str) -> datetime | None:
@@ -171,6 +183,18 @@ def top_limit(args: Args) -> int:
 def plan_tasks(args: Args, _settings: Settings) -> Download:
     filt, sort = task_filter(args)
     return Download("tasks", lambda s: exports.Table(exports.TASK_COLUMNS, exports.iter_tasks(s, filt, sort)))
+
+
+def plan_calls(args: Args, _settings: Settings) -> Download:
+    """The /calls grid's rows: its parameters read into the one CallFilter exactly as GET /api/v1/calls reads
+    them (the same query model and errors), the grid's sort as the tasks download takes it."""
+    try:
+        q = parse_query(CallExportQuery, args)
+        filt = call_filter(q)
+    except ApiError as exc:
+        raise ExportError(exc.status, exc.code, exc.message, **exc.details) from None
+    sort = grid_sort(q.sort, CALLS.sortable)
+    return Download("calls", lambda s: exports.Table(CALLS.csv_names, call_listing.iter_calls(s, filt, sort)))
 
 
 def _existing(session: Session, task_id: int) -> int:
@@ -254,6 +278,7 @@ def plan_audit(args: Args, _settings: Settings) -> Download:
 # The URL names: /export/<name>.csv. The pages link here through dashboard/components/download.export_url.
 TABLES: dict[str, Planner] = {
     "tasks": plan_tasks,
+    "calls": plan_calls,
     "invocations": plan_invocations,
     "activity": plan_activity,
     "costs-breakdown": plan_breakdown,

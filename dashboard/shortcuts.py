@@ -13,6 +13,7 @@ from dashboard import ids
 GO = (
     ("o", "/", "Overview"),
     ("t", "/tasks", "Tasks"),
+    ("l", "/calls", "Calls"),  # l for list: c is Costs
     ("c", "/costs", "Costs"),
     ("b", "/budgets", "Budgets"),
     ("a", "/agents", "Agents"),

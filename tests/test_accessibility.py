@@ -12,6 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from dashboard import celery_panel, ids
 from dashboard.components import schedule_form
+from dashboard.pages import calls as calls_page
 from dashboard.pages import schedules
 from dashboard.pages import worker as worker_page
 from db.control import task_schedules
@@ -32,7 +33,7 @@ AXE = Path(
     )
 )
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-PAGES = ("/", "/tasks", "/tasks/{task}", "/submit", "/costs", "/budgets", "/agents", "/workers/{worker}",
+PAGES = ("/", "/tasks", "/tasks/{task}", "/calls", "/submit", "/costs", "/budgets", "/agents", "/workers/{worker}",
          "/performance", "/database", "/reports", "/schedules", "/audit",
          "/tasks/{celery_task}", "/workers/{celery_worker}")  # fmt: skip
 WORKER = "a11y-1"
@@ -41,6 +42,7 @@ CELERY_WORKER = "celery@a11y"  # a Celery worker's page and a Celery task's: the
 READY = {
     "/": f"#{ids.KPIS} .card",
     "/tasks": f"#{ids.GRID} .ag-header-cell",
+    "/calls": f"#{calls_page.GRID} .ag-header-cell",
     "/tasks/{task}": f"#{ids.DETAIL_HEADER} .task-title",
     "/submit": f"#{ids.S_TITLE}",
     "/schedules": f"#{schedules.SCHEDULES_TABLE} table",

@@ -136,7 +136,7 @@ def test_the_tree_the_call_and_latency_apis(client: FlaskClient) -> None:
 
 
 def test_a_child_whose_parent_is_not_reported_yet_stands_at_the_top() -> None:
-    from db.read.calls import nest
+    from db.read.calls.tree import nest
 
     rows: list[dict[str, Any]] = [
         {"id": "a", "parent_id": None},

@@ -82,7 +82,11 @@ def test_the_layouts_people_rely_on_are_kept() -> None:
 
 
 def test_calls_follow_their_view_too() -> None:
-    assert tuple(InvocationDetail.model_fields) == (*CALLS.api_names(), "activity", "activity_truncated")
+    assert tuple(InvocationDetail.model_fields) == (
+        *CALLS.api_names(detail=True),
+        "activity",
+        "activity_truncated",
+    )
     assert exports.INVOCATION_COLUMNS == report_queries.INVOCATION_EXPORT_COLUMNS == CALLS.csv_names
     assert EXPORTS["invocations"][0] == CALLS.csv_names == (
         "id", "task_id", "iteration", "role", "provider", "model", "status", "started_at", "completed_at",

@@ -226,17 +226,20 @@ def test_web_answers_503_while_postgresql_is_away(
             assert error["code"] == "database_unavailable", error
             assert error["details"]["retry_after"] == int(response.headers["Retry-After"])
         # Reads too.
-        response = client.get(f"{API}/tasks")
-        assert response.status_code == 503 and _error(response)["code"] == "database_unavailable"
+        for path in ("/tasks", "/calls"):
+            response = client.get(f"{API}{path}")
+            assert response.status_code == 503 and _error(response)["code"] == "database_unavailable"
+            assert int(response.headers["Retry-After"]) > 0
         ready = client.get(f"{API}/ready")
         assert ready.status_code == 503 and "Retry-After" in ready.headers
         body = ready.get_json()
         assert body["checks"]["database"]["code"] == "database_unavailable", body
         assert body["reasons"][0].startswith("database: database unavailable"), body
         # Outside the API: a CSV download, a report file, a Dash callback — no 500 anywhere.
-        export = client.get("/export/tasks.csv")
-        assert export.status_code == 503 and "Retry-After" in export.headers
-        assert _error(export)["code"] == "database_unavailable"
+        for table in ("tasks", "calls"):
+            export = client.get(f"/export/{table}.csv")
+            assert export.status_code == 503 and "Retry-After" in export.headers
+            assert _error(export)["code"] == "database_unavailable"
         report = client.get("/reports/files/1/report.html")
         assert report.status_code == 503 and "Retry-After" in report.headers
         assert report.mimetype == "text/plain" and "unavailable" in report.get_data(as_text=True)

@@ -1,12 +1,64 @@
-"""API layer: response and query models of the call tree, a call with its messages, and call latency."""
+"""API layer: response and query models of the calls list (derived from the declared view, db/read/call_view.py),
+the call tree, a call with its messages, and call latency."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import ConfigDict, Field
 
-from dashboard.api.schemas import InvocationDetail, Model, RangeKey, UtcDateTime
+from dashboard.api.schemas import MAX_LIMIT, InvocationDetail, Model, RangeKey, TaskId, UtcDateTime
+from dashboard.api.view_models import view_model
+from db.domain.states import CallKind, InvocationStatus
+from db.read.call_view import CALLS
+
+# ---- the calls list ----------------------------------------------------------------------------------
+# A call as the list shows it: the view's API fields (the messages only in the one-call answer).
+if TYPE_CHECKING:
+    CallSortName = str
+
+    class Call(Model): ...
+
+else:
+    # The view's cursor keys, ascending or (with a leading -) descending.
+    CallSortName = Literal[tuple(f"{sign}{name}" for name in CALLS.cursors for sign in ("", "-"))]
+    Call = view_model(CALLS, "Call", base=Model, utc=UtcDateTime)
+
+
+class CallFilterQuery(Model):
+    """The calls list's filters: one set for the API, the /calls page's address and its CSV download."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    task: TaskId | None = Field(None, description="the calls of one task")
+    kind: list[CallKind] = Field(default_factory=list, description="repeat or comma-separate")
+    status: list[InvocationStatus] = Field(default_factory=list, description="repeat or comma-separate")
+    model: str | None = Field(None, max_length=200, description="exactly this model")
+    name: str | None = Field(None, max_length=200, description="text in the call's name or model (any case)")
+    min_cost: float | None = Field(None, ge=0, allow_inf_nan=False, description="cost_usd at least this")
+    range: RangeKey | None = Field(
+        None, description="started in the last 1h … 90d; ignored when from or to is given"
+    )
+    from_: UtcDateTime | None = Field(None, alias="from", description="started at or after this time")
+    to: UtcDateTime | None = Field(None, description="started before this time")
+
+
+class CallListQuery(CallFilterQuery):
+    sort: CallSortName = Field("-started_at", description="a field, descending with a leading -")
+    limit: int = Field(50, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(None, max_length=500, description="next_cursor of the previous page")
+
+
+class CallExportQuery(CallFilterQuery):
+    """The CSV download's: the page's filters and the grid's sort (field:asc or field:desc, repeatable)."""
+
+    sort: list[str] = Field(default_factory=list)
+
+
+class CallPage(Model):
+    items: list[Call]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last one")
+    limit: int
 
 
 class CallNode(Model):

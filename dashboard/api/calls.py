@@ -1,6 +1,7 @@
-"""API layer: a task's call tree (/tasks/<id>/calls), one call with its messages (/calls/<id>), full-text
-search over messages (/search) and call latency percentiles by model, role or tool (/latency). Reads go
-through db/read/calls.py, db/read/search.py and db/read/tasks/."""
+"""API layer: the calls list (/calls: filters, sorts, cursor pages, as the /calls page and its CSV), a task's
+call tree (/tasks/<id>/calls), one call with its messages (/calls/<id>), full-text search over messages
+(/search) and call latency percentiles by model, role or tool (/latency). Reads go through db/read/calls/,
+db/read/search.py and db/read/tasks/."""
 
 from __future__ import annotations
 
@@ -8,13 +9,67 @@ from typing import Any
 
 from flask.typing import ResponseReturnValue
 
-from dashboard.api.call_schemas import CallDetail, CallTree, Latency, LatencyQuery, SearchQuery, SearchResult
+from dashboard.api import cursor
+from dashboard.api.call_schemas import (
+    CallDetail,
+    CallFilterQuery,
+    CallListQuery,
+    CallPage,
+    CallTree,
+    Latency,
+    LatencyQuery,
+    SearchQuery,
+    SearchResult,
+)
 from dashboard.api.context import ctx, respond
 from dashboard.api.errors import bad_parameter, not_found
 from dashboard.api.params import scope_of
 from dashboard.api.registry import TASK, Role, endpoint
-from db.read import calls, search
+from db.core.timeutil import utcnow
+from db.read import search
+from db.read.call_view import CALLS
+from db.read.calls import listing, tree
+from db.read.calls.filters import CallFilter
 from db.read.tasks import detail, history
+from db.read.timerange import RangeError, resolve
+
+
+def call_filter(q: CallFilterQuery) -> CallFilter:
+    """The one CallFilter of the list's parameters (the API's and the CSV download's); a time range that does
+    not resolve is a 400 naming range, from or to."""
+    try:
+        when = resolve(q.range, q.from_, q.to, utcnow())
+    except RangeError as exc:
+        raise bad_parameter(exc.parameter, str(exc)) from None
+    return CallFilter(
+        task_id=q.task,
+        kinds=tuple(k.value for k in q.kind),
+        statuses=tuple(s.value for s in q.status),
+        model=q.model or None,
+        name=(q.name or "").strip() or None,
+        min_cost=q.min_cost,
+        started_from=when.start,
+        started_to=when.end,
+    )
+
+
+@endpoint(
+    "GET",
+    "/calls",
+    Role.VIEWER,
+    summary="List calls (model and tool invocations) across tasks: filters, a sort and cursor pages",
+    responses={200: ("a page of calls", CallPage)},
+    query=CallListQuery,
+    description=(
+        "Pages follow (sort key, id): a call inserted while you page never shifts the rows you have not seen."
+        " The same filters as the /calls page and /export/calls.csv."
+    ),
+)
+def list_calls(q: CallListQuery) -> ResponseReturnValue:
+    flt = call_filter(q)
+    return respond(
+        CallPage, cursor.page(CALLS, q, lambda session, *at: listing.list_calls(session, flt, *at))
+    )
 
 
 @endpoint(
@@ -29,8 +84,8 @@ def call_tree(task_id: int) -> ResponseReturnValue:
     with ctx().svc.db.reading() as session:
         if not detail.task_exists(session, task_id):
             raise not_found(f"task {task_id}", task_id=task_id)
-        rows = calls.task_calls(session, task_id)
-    return respond(CallTree, {"task_id": task_id, "calls": calls.nest(rows), "count": len(rows)})
+        rows = tree.task_calls(session, task_id)
+    return respond(CallTree, {"task_id": task_id, "calls": tree.nest(rows), "count": len(rows)})
 
 
 @endpoint(
@@ -88,5 +143,5 @@ def search_calls(q: SearchQuery) -> ResponseReturnValue:
 def latency(q: LatencyQuery) -> ResponseReturnValue:
     scope = scope_of(q)
     with ctx().svc.db.reading() as session:
-        rows = calls.latency(session, scope, q.by)
+        rows = tree.latency(session, scope, q.by)
     return respond(Latency, {"start": scope.start, "end": scope.end, "by": q.by, "rows": rows})

@@ -1,55 +1,63 @@
-"""API layer: opaque page cursors — the sort key and id of the last row served, base64url JSON — so a client
-pages with `?cursor=` and never sees a row twice or skips one when tasks are inserted meanwhile."""
+"""API layer: opaque page cursors (db/read/listing's encode/decode over a declared view) — a client pages with
+`?cursor=` and never sees a row twice or skips one when rows are inserted meanwhile; a cursor that is not one
+of this list's, for this sort, is a 400 naming `cursor`."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import math
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
+from sqlalchemy.orm import Session
+
+from dashboard.api.context import ctx
 from dashboard.api.errors import bad_parameter
-from db.core.timeutil import to_naive_utc
-from db.read.tasks.listing import SORTS, Keyset
+from db.read.listing import CursorError, Keyset, decode_cursor, encode_cursor
+from db.read.views import View
 
 
-def encode(sort: str, descending: bool, value: Any, row_id: int) -> str:
-    if isinstance(value, datetime):
-        value = value.isoformat()
-    raw = json.dumps(
-        {"s": sort, "d": "desc" if descending else "asc", "v": value, "i": row_id}, separators=(",", ":")
-    )
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode(cursor: str, sort: str, descending: bool) -> Keyset:
-    """The keyset a cursor points after; 400 when it is not one of ours or was made for another sort."""
+def after(view: View, cursor: str | None, sort: str, descending: bool) -> Keyset | None:
+    """The keyset `cursor` points after (None without one)."""
+    if not cursor:
+        return None
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-    except (binascii.Error, ValueError):
-        raise bad_parameter("cursor", "not a cursor this API returned") from None
-    if not isinstance(data, dict) or set(data) != {"s", "d", "v", "i"}:
-        raise bad_parameter("cursor", "not a cursor this API returned")
-    if data["s"] != sort or data["d"] != ("desc" if descending else "asc"):
-        raise bad_parameter("cursor", "this cursor belongs to another sort order; keep `sort` as it was")
-    row_id = data["i"]
-    if isinstance(row_id, bool) or not isinstance(row_id, int) or not 0 <= row_id < 2**63:
-        raise bad_parameter("cursor", "not a cursor this API returned")
-    return Keyset(_value(SORTS[sort], data["v"]), row_id)
+        return decode_cursor(view, cursor, sort, descending)
+    except CursorError as exc:
+        raise bad_parameter(exc.parameter, str(exc)) from None
 
 
-def _value(kind: type, value: Any) -> Any:
-    try:
-        if kind is datetime and isinstance(value, str):
-            return to_naive_utc(datetime.fromisoformat(value))
-        if kind is int and isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63:
-            return value
-        is_number = isinstance(value, int | float) and not isinstance(value, bool)
-        if kind is float and is_number and math.isfinite(value):
-            return float(value)
-    except ValueError:
-        pass
-    raise bad_parameter("cursor", "not a cursor this API returned")
+def next_page(
+    view: View, rows: list[dict[str, Any]], limit: int, sort: str, descending: bool
+) -> dict[str, Any]:
+    """A page's body from up to limit + 1 rows read: the first `limit`, and the cursor after them when more
+    follow."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = encode_cursor(view, sort, descending, rows[-1]) if more else None
+    return {"items": rows, "next_cursor": cursor, "limit": limit}
+
+
+class ListQuery(Protocol):
+    """A list's paging parameters: `sort` (a cursor field, descending with a leading -), `cursor`, `limit`."""
+
+    @property
+    def sort(self) -> str: ...
+
+    @property
+    def cursor(self) -> str | None: ...
+
+    @property
+    def limit(self) -> int: ...
+
+
+Read = Callable[[Session, str, bool, Keyset | None, int], list[dict[str, Any]]]
+
+
+def page(view: View, q: ListQuery, read: Read) -> dict[str, Any]:
+    """One page of a list: the cursor checked against the view and sort (400 naming `cursor`), then
+    `read(session, sort, descending, after, limit + 1)` in a read transaction, then the page's body."""
+    descending = q.sort.startswith("-")
+    sort = q.sort.lstrip("-")
+    start = after(view, q.cursor, sort, descending)
+    with ctx().svc.db.reading() as session:
+        rows = read(session, sort, descending, start, q.limit + 1)
+    return next_page(view, rows, q.limit, sort, descending)

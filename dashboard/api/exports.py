@@ -19,7 +19,7 @@ from dashboard.api.registry import Role, endpoint
     responses={200: ("the file", {"text/csv": {"schema": {"type": "string"}}})},
     errors=(400, 404),
     description=(
-        "Tables: tasks, invocations, activity, costs-breakdown, costs-top-tasks, costs-top-calls, "
+        "Tables: tasks, calls, invocations, activity, costs-breakdown, costs-top-tasks, costs-top-calls, "
         "agents-fleet, agents-roles; each takes the parameters of its dashboard page."
     ),
     own_query=True,  # dashboard/exports.py checks the page's parameters with the download's own errors

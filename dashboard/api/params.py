@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from flask import request
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard.api.errors import ApiError, bad_parameter, validation_error
@@ -66,16 +67,17 @@ def _is_list(annotation: Any) -> bool:
     return typing.get_origin(annotation) in (list, tuple)
 
 
-def parse_query(model: type[M]) -> M:
-    """The query string as `model`: repeated or comma-separated values for list fields, one value for the
-    others; 400 naming the parameter for anything unknown, repeated or invalid."""
+def parse_query(model: type[M], args: MultiDict[str, str] | None = None) -> M:
+    """The query string (`args`, default the request's) as `model`: repeated or comma-separated values for list
+    fields, one value for the others; 400 naming the parameter for anything unknown, repeated or invalid."""
+    args = request.args if args is None else args
     names = {(f.alias or name): name for name, f in model.model_fields.items()}
     data: dict[str, Any] = {}
-    for key in request.args:
+    for key in args:
         if key not in names:
             known = ", ".join(sorted(names)) or "none"
             raise bad_parameter(key, f"unknown parameter; this endpoint takes {known}")
-        raw = request.args.getlist(key)
+        raw = args.getlist(key)
         if _is_list(model.model_fields[names[key]].annotation):
             data[key] = [v.strip() for item in raw for v in item.split(",") if v.strip()]
         elif len(raw) > 1:

@@ -233,6 +233,7 @@ else:
         "InvocationDetail",
         base=Model,
         utc=UtcDateTime,
+        detail=True,
         extra={"activity": (list[ActivityLineOut], ...), "activity_truncated": (bool, ...)},
     )
 

@@ -29,6 +29,7 @@ from dashboard.api.schemas import (
 from db.core.timeutil import utcnow
 from db.domain.ops import SpecError, TaskSpec
 from db.domain.states import IllegalTransition
+from db.read.task_view import TASKS
 from db.read.tasks import detail, history, listing
 from db.read.tasks.filters import TaskFilter
 from db.read.timerange import RangeError, resolve
@@ -74,9 +75,6 @@ def created_between(q: TaskListQuery) -> dict[str, datetime | None]:
     ),
 )
 def list_tasks(q: TaskListQuery) -> ResponseReturnValue:
-    descending = q.sort.startswith("-")
-    sort = q.sort.lstrip("-")
-    after = cursor.decode(q.cursor, sort, descending) if q.cursor else None
     flt = TaskFilter(
         statuses=tuple(s.value for s in q.status),
         kinds=tuple(k.value for k in q.kind),
@@ -87,12 +85,9 @@ def list_tasks(q: TaskListQuery) -> ResponseReturnValue:
         created_by=q.created_by,
         **created_between(q),
     )
-    with ctx().svc.db.reading() as session:
-        rows = listing.list_tasks(session, flt, sort, descending, after, q.limit + 1)
-    more = len(rows) > q.limit
-    rows = rows[: q.limit]
-    next_cursor = cursor.encode(sort, descending, rows[-1][sort], rows[-1]["id"]) if more else None
-    return respond(TaskPage, {"items": rows, "next_cursor": next_cursor, "limit": q.limit})
+    return respond(
+        TaskPage, cursor.page(TASKS, q, lambda session, *at: listing.list_tasks(session, flt, *at))
+    )
 
 
 @endpoint(

@@ -11,6 +11,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from dashboard.components.fmt import duration, money, tokens
+from db.read.call_view import CALLS
 
 CALL_OPEN = "call-open"  # pattern-matching id type of a call's "messages" button
 KIND_COLORS = {
@@ -77,7 +78,14 @@ def tree_table(forest: list[dict[str, Any]], matches: set[str] | None = None) ->
             )
         )
     more = len(rows) - MAX_ROWS
-    heads = ("Call", "Status", "Duration", "Tokens in/out", "Cost", "")
+    # Headings of single fields are the declared view's (db/read/call_view.py), as the calls grid's headers.
+    heads = (
+        "Call",
+        *(CALLS[f].heading for f in ("status", "duration_s")),
+        "Tokens in/out",
+        CALLS["cost_usd"].heading,
+        "",
+    )
     table = dbc.Table(
         [html.Thead(html.Tr([html.Th(h) for h in heads])), html.Tbody(body)],
         size="sm",

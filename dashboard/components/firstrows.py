@@ -12,31 +12,33 @@ from dash import html
 from dashboard.components.gridcolumns import FORMATTERS
 from dashboard.components.static import Static
 from db.read.task_view import TASKS
-from db.read.views import Fmt
+from db.read.views import Fmt, View
 from reports.fmt import KINDS
 
 SHOWN = 15  # about what the grid's 560 px show; the rest come with the grid
 CLASS = "tasklens-first-rows"
 
 
-# Each column's format kind, from the tasks view the grid's columns come from (as its value formatters).
-FORMATS = {f.name: f.fmt for f in TASKS.grid_fields}
+# The field whose value names a task, by view: its cell links to the task's page, as a click on the grid's row.
+TASK_LINKS = {"tasks": "id", "invocations": "task_id"}
 
 
-def _cell(column: dict[str, Any], record: dict[str, Any]) -> Any:
+def _cell(column: dict[str, Any], record: dict[str, Any], view: View) -> Any:
     field = column["field"]
     value = record.get(field)
     if value is None or value == "":
         return ""
-    fmt = FORMATS.get(field)
-    if fmt is Fmt.ID:
+    fmt = view[field].fmt  # the view the grid's columns come from (as its value formatters)
+    if fmt is Fmt.ID and TASK_LINKS.get(view.entity) == field:
         return html.A(str(value), href=f"/tasks/{value}")
     if fmt in FORMATTERS and fmt is not Fmt.TIMESTAMP:  # as the grid's valueFormatters (times come as text)
         return KINDS[fmt](float(value))
     return str(value)
 
 
-def first_rows(grid_id: str, columns: list[dict[str, Any]], records: list[dict[str, Any]]) -> html.Div:
+def first_rows(
+    grid_id: str, columns: list[dict[str, Any]], records: list[dict[str, Any]], view: View = TASKS
+) -> html.Div:
     """A table shaped like the grid (its columns' headers and widths), `SHOWN` rows at most. Empty records:
     an empty Div (the grid says "no rows" itself)."""
     if not records:
@@ -46,7 +48,7 @@ def first_rows(grid_id: str, columns: list[dict[str, Any]], records: list[dict[s
     # The grid gives a flexible column its minimum width when the columns overflow, as here: the same widths.
     px = [int(c.get("width") or c.get("minWidth", 120)) for c in columns]
     widths = [html.Col(style={"width": f"{w}px"}) for w in px]
-    body = [html.Tr([html.Td(_cell(c, r)) for c in columns]) for r in records[:SHOWN]]
+    body = [html.Tr([html.Td(_cell(c, r, view)) for c in columns]) for r in records[:SHOWN]]
     # One Static: ~200 cells drawn without a Dash wrapper each (components/static.py).
     which: dict[str, Any] = {"data-grid": grid_id}  # assets/handover.js finds the grid by it
     return html.Div(

@@ -19,7 +19,7 @@ from dashboard.services import Services
 from db.core.timeutil import iso, utcnow
 from db.domain.states import IllegalTransition
 from db.live.feed import FeedEvent
-from db.read import calls
+from db.read.calls import tree as calls
 from db.read.tasks import history
 from db.read.tasks.detail import task_record, write_latency
 from db.write.writes import TaskNotFound
@@ -35,6 +35,7 @@ HIDDEN = {"display": "none"}
 SHOWN: dict[str, str] = {}
 # The call tree, the message view of a call, and the conversation's Markdown download (issue 14).
 CALLS = "detail-calls"
+CALLS_LINK = "detail-calls-link"
 CALL_MODAL = "detail-call-modal"
 CALL_MESSAGES = "detail-call-messages"
 EXPORT_MD = "detail-export-md"
@@ -98,6 +99,14 @@ def layout(task_id: str | None = None, **_: Any) -> html.Div:
                                 "Calls",
                                 html.Div(
                                     [
+                                        # Every call of the task in the calls grid: sortable, filterable, CSV.
+                                        dcc.Link(
+                                            "In the calls list",
+                                            href=f"/calls?task={tid}",
+                                            id=CALLS_LINK,
+                                            # A link colour on the grey card header is under 4.5:1 (as below).
+                                            className="btn btn-sm btn-outline-secondary py-0 text-nowrap",
+                                        ),
                                         dbc.Input(
                                             id=CALL_SEARCH,
                                             type="search",

@@ -7,18 +7,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import dash
-import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
 from dashboard import ids
 from dashboard.clientside import js
+from dashboard.components import infinitegrid
 from dashboard.components.board import board
 from dashboard.components.download import download_link, export_url
 from dashboard.components.firstrows import SHOWN, first_rows
-from dashboard.components.gridcolumns import column_defs, row_cells
+from dashboard.components.gridcolumns import column_defs
+from dashboard.components.infinitegrid import infinite_grid
 from dashboard.components.static import Static
 from dashboard.navigation import NavEntry
+from dashboard.pagequery import grid_sort, listed, single, sorted_columns
 from dashboard.services import Services
 from db.core.timeutil import utcnow
 from db.domain.states import TaskKind, TaskStatus
@@ -32,22 +34,11 @@ PATH = "/tasks"
 TITLE = "Tasks"
 NAV = NavEntry("Tasks", 1)
 
-BLOCK = 100
+CALLS_PATH = "/calls"  # every task's calls in one grid (dashboard/pages/calls.py)
+ALL_CALLS = "tasks-all-calls"
 
 # The grid's columns: derived from the declared view of tasks (db/read/task_view.py).
 COLUMNS = column_defs(TASKS)
-
-
-def _listed(value: Any) -> list[str]:
-    """A query parameter given once (a string) or repeated (a list), as Dash's pages pass them."""
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in value] if isinstance(value, list) else []
-
-
-def _single(value: Any) -> str | None:
-    listed = _listed(value)
-    return listed[-1].strip() or None if listed else None
 
 
 @dataclass(frozen=True)
@@ -68,35 +59,22 @@ class View:
     def from_query(cls, query: dict[str, Any]) -> View:
         statuses = {s.value for s in TaskStatus}
         kinds = {k.value for k in TaskKind}
-        sort = []
-        for item in _listed(query.get("sort")):
-            column, _, direction = item.partition(":")
-            if column in listing.SORTABLE and direction in ("asc", "desc"):
-                sort.append((column, direction))
-        range_ = _single(query.get("range"))
+        sort = grid_sort(query.get("sort"), listing.SORTABLE)
+        range_ = single(query.get("range"))
         return cls(
-            status=[v for v in _listed(query.get("status")) if v in statuses],
-            kind=[v for v in _listed(query.get("kind")) if v in kinds],
-            worker=_single(query.get("worker")),
-            tag=_single(query.get("tag")),
-            text=_single(query.get("text")),
+            status=[v for v in listed(query.get("status")) if v in statuses],
+            kind=[v for v in listed(query.get("kind")) if v in kinds],
+            worker=single(query.get("worker")),
+            tag=single(query.get("tag")),
+            text=single(query.get("text")),
             range=range_ if range_ in RANGES else None,
             sort=sort,
-            messages=_single(query.get("messages")),
+            messages=single(query.get("messages")),
         )
 
     def columns(self) -> list[dict[str, Any]]:
         """The grid's columns with this view's sort on them (newest first when it has none)."""
-        if not self.sort:
-            return COLUMNS
-        order = {column: (i, direction) for i, (column, direction) in enumerate(self.sort)}
-        out = []
-        for col in COLUMNS:
-            col = {k: v for k, v in col.items() if k not in ("sort", "sortIndex")}
-            if col["field"] in order:
-                col["sortIndex"], col["sort"] = order[col["field"]]
-            out.append(col)
-        return out
+        return sorted_columns(COLUMNS, self.sort)
 
 
 def _filters(view: View) -> dbc.Row:
@@ -177,7 +155,13 @@ def layout(**query: Any) -> html.Div:
             html.Div(
                 [
                     html.H5("All tasks", className="mb-0"),
-                    download_link(ids.EXPORT_TASKS, export_url("tasks")),
+                    html.Div(
+                        [
+                            dcc.Link("All calls", href=CALLS_PATH, id=ALL_CALLS, className="me-3"),
+                            download_link(ids.EXPORT_TASKS, export_url("tasks")),
+                        ],
+                        className="d-flex align-items-center",
+                    ),
                 ],
                 className="d-flex justify-content-between align-items-center mb-2",
             ),
@@ -199,29 +183,7 @@ def _first_rows(view: View) -> Any:
 
 
 def _grid(view: View) -> Any:
-    return dag.AgGrid(
-        id=ids.GRID,
-        columnDefs=view.columns(),
-        rowModelType="infinite",
-        # dash-ag-grid evaluates this string with few globals (no String()): concatenate instead.
-        getRowId="'' + params.data.id",
-        defaultColDef={"resizable": True, "sortable": True},
-        dashGridOptions={
-            "cacheBlockSize": BLOCK,
-            "maxBlocksInCache": 20,
-            "rowBuffer": 0,
-            "infiniteInitialRowCount": BLOCK,
-            # One block request at a time: dash-ag-grid answers only a grid's latest request, and
-            # AG Grid frees a request slot only on an answer, so with two in flight (a push refreshing
-            # a block still loading) the older one held its slot for good, and after two such the grid
-            # never loaded again. A request whose answer is lost anyway is asked again
-            # (assets/gridwatch.js, for grids marked tasklens-infinite).
-            "maxConcurrentDatasourceRequests": 1,
-            "rowSelection": {"mode": "singleRow", "checkboxes": False},
-        },
-        style={"height": "560px"},
-        className="ag-theme-alpine tasklens-infinite",
-    )
+    return infinite_grid(ids.GRID, view.columns())
 
 
 def filter_from(
@@ -240,8 +202,7 @@ def filter_from(
 
 
 def rows_response(frame: Any, total: int | None) -> dict[str, Any]:
-    records = [row_cells(TASKS, r) for r in frame.to_dict("records")]
-    return {"rowData": records, "rowCount": total if total is not None else -1}
+    return infinitegrid.rows_response(TASKS, frame, total)
 
 
 def board_view(svc: Services) -> Any:
@@ -254,17 +215,13 @@ def board_view(svc: Services) -> Any:
 
 def rows(svc: Services, request: dict[str, Any] | None, *filters: Any) -> dict[str, Any]:
     """One block of the infinite grid. Filters or sorts that do not parse give an empty block, not an error."""
-    if not request:
-        raise dash.exceptions.PreventUpdate
-    sort = [(str(s.get("colId")), str(s.get("sort"))) for s in request.get("sortModel") or []]
-    try:
+
+    def read(sort: list[tuple[str, str]], start: int, end: int) -> Any:
         task_filter = filter_from(*filters)
-        start, end = int(request.get("startRow", 0)), int(request.get("endRow", BLOCK))
         with svc.db.reading() as session:
-            frame, total = listing.task_page(session, task_filter, sort, start, end)
-    except (ValueError, TypeError):
-        return {"rowData": [], "rowCount": 0}
-    return rows_response(frame, total)
+            return listing.task_page(session, task_filter, sort, start, end)
+
+    return infinitegrid.block(TASKS, request, read)
 
 
 def task_href(cell: dict[str, Any] | None) -> str:
@@ -341,48 +298,22 @@ def register(app: dash.Dash, svc: Services) -> None:
         prevent_initial_call=True,
     )
 
-    # The download link and the page's own address carry the grid's filters and sort (the sort model of its
-    # latest block request), in the parameters dashboard/exports.py reads and View.from_query reads back; in
-    # the browser, as the grid asks for a block on every scroll. The address is replaced, not navigated to:
-    # a bookmark or a shared link opens the same view, and typing in a filter redraws nothing.
-    app.clientside_callback(
-        js(
-            """
-            function(status, kind, worker, tag, text, range, messages, request) {
-                const p = new URLSearchParams();
-                (status || []).forEach(v => p.append("status", v));
-                (kind || []).forEach(v => p.append("kind", v));
-                if (worker) { p.append("worker", worker); }
-                if (tag && tag.trim()) { p.append("tag", tag.trim()); }
-                if (text && text.trim()) { p.append("text", text.trim()); }
-                if (range) { p.append("range", range); }
-                if (messages && messages.trim()) { p.append("messages", messages.trim()); }
-                const sortModel = (request && request.sortModel) || [];
-                const newestFirst = sortModel.length === 1 && sortModel[0].colId === "id"
-                    && sortModel[0].sort === "desc";  // the default: not worth a parameter
-                if (!newestFirst) { sortModel.forEach(s => p.append("sort", s.colId + ":" + s.sort)); }
-                const query = p.toString();
-                if (window.location.pathname === $path) {
-                    const here = $path + (query ? "?" + query : "");
-                    if (window.location.pathname + window.location.search !== here) {
-                        window.history.replaceState(window.history.state, "", here);
-                    }
-                }
-                return $base + (query ? "?" + query : "");
-            }
-            """,
-            base=export_url("tasks"),
-            path=PATH,
-        ),
-        Output(ids.EXPORT_TASKS, "href"),
-        Input(ids.F_STATUS, "value"),
-        Input(ids.F_KIND, "value"),
-        Input(ids.F_WORKER, "value"),
-        Input(ids.F_TAG, "value"),
-        Input(ids.F_TEXT, "value"),
-        Input(ids.F_RANGE, "value"),
-        Input(ids.F_MESSAGES, "value"),
-        Input(ids.GRID, "getRowsRequest"),
+    infinitegrid.keep_address(
+        app,
+        grid=ids.GRID,
+        path=PATH,
+        base=export_url("tasks"),
+        link=ids.EXPORT_TASKS,
+        filters={
+            "status": ids.F_STATUS,
+            "kind": ids.F_KIND,
+            "worker": ids.F_WORKER,
+            "tag": ids.F_TAG,
+            "text": ids.F_TEXT,
+            "range": ids.F_RANGE,
+            "messages": ids.F_MESSAGES,
+        },
+        default=TASKS.default_sort,
     )
 
     @app.callback(

@@ -204,6 +204,8 @@ class Invocation(Base):
         Index("ix_invocations_task", "task_id"),
         Index("ix_invocations_started_at", "started_at"),
         Index("ix_invocations_cost", "cost_usd"),
+        # One model's calls, newest first (the calls list under ?model=; migration 0021).
+        Index("ix_invocations_model_started", "model", "started_at"),
     )
 
 

@@ -204,6 +204,13 @@ def _floor_pg(element: _Floor, compiler: Any, **kw: Any) -> str:
     return f"date_trunc('{element.unit}', {compiler.process(arg, **kw)})"
 
 
+def contains(column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
+    """`column` holds `text`, any case (ILIKE: on SQLite, LIKE ignores ASCII case), its % and _ matched as
+    themselves, not as wildcards."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.ilike(f"%{escaped}%", escape="\\")
+
+
 def count_if(*cond: ColumnElement[bool]) -> ColumnElement[Any]:
     """How many rows meet every condition (0, not NULL, over no rows)."""
     return func.coalesce(func.sum(case((and_(*cond), 1), else_=0)), 0)

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, exists, false, or_, select
 from sqlalchemy.orm import Session
 
 from db.core.models import TaskTag
-from db.core.sqlfuncs import messages_match
+from db.core.sqlfuncs import contains, messages_match
 from db.domain.states import TaskKind, TaskStatus
 from db.read import search
 from db.read.task_view import T
@@ -55,10 +55,9 @@ def apply_filter(query: Select[Any], f: TaskFilter) -> Select[Any]:
         query = query.where(exists().where(TaskTag.task_id == T.c.id, TaskTag.tag == f.tag))
     if f.text and f.text.strip():
         text = f.text.strip()
-        needle = f"%{_escape_like(text)}%"
         clauses: list[ColumnElement[bool]] = [
-            T.c.title.ilike(needle, escape="\\"),
-            T.c.created_by.ilike(needle, escape="\\"),
+            contains(T.c.title, text),
+            contains(T.c.created_by, text),
             T.c.external_id == text,
         ]
         task_id = task_reference(text)
@@ -102,7 +101,3 @@ def find_task_id(session: Session, text: str) -> int | None:
     if not text.strip():
         return None
     return session.scalar(select(T.c.id).where(T.c.external_id == text.strip()))
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

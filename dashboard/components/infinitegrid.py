@@ -1,0 +1,118 @@
+"""Dashboard layer (component): a server-paged table — dash-ag-grid's infinite row model — as the tasks and calls
+pages draw it: the grid, one block's answer from a read, and the clientside callback that keeps the page's address
+and its CSV link in step with its filters and sort."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import dash
+import dash_ag_grid as dag
+import pandas as pd
+from dash import Input, Output
+
+from dashboard.clientside import js
+from dashboard.components.gridcolumns import row_cells
+from db.read.views import View
+
+BLOCK = 100
+Read = Callable[[list[tuple[str, str]], int, int], tuple[pd.DataFrame, int | None]]
+
+
+def infinite_grid(grid_id: str, columns: list[dict[str, Any]], row_id: str = "'' + params.data.id") -> Any:
+    """The grid; `row_id` is AG Grid's getRowId (dash-ag-grid evaluates it with few globals: no String())."""
+    return dag.AgGrid(
+        id=grid_id,
+        columnDefs=columns,
+        rowModelType="infinite",
+        getRowId=row_id,
+        defaultColDef={"resizable": True, "sortable": True},
+        dashGridOptions={
+            "cacheBlockSize": BLOCK,
+            "maxBlocksInCache": 20,
+            "rowBuffer": 0,
+            "infiniteInitialRowCount": BLOCK,
+            # One block request at a time: dash-ag-grid answers only a grid's latest request, and
+            # AG Grid frees a request slot only on an answer, so with two in flight (a push refreshing
+            # a block still loading) the older one held its slot for good, and after two such the grid
+            # never loaded again. A request whose answer is lost anyway is asked again
+            # (assets/gridwatch.js, for grids marked tasklens-infinite).
+            "maxConcurrentDatasourceRequests": 1,
+            "rowSelection": {"mode": "singleRow", "checkboxes": False},
+        },
+        style={"height": "560px"},
+        className="ag-theme-alpine tasklens-infinite",
+    )
+
+
+def rows_response(view: View, frame: pd.DataFrame, total: int | None) -> dict[str, Any]:
+    records = [row_cells(view, r) for r in frame.to_dict("records")]
+    return {"rowData": records, "rowCount": total if total is not None else -1}
+
+
+def block(view: View, request: dict[str, Any] | None, read: Read) -> dict[str, Any]:
+    """One block of the grid: `read(sort, start, end)` for the grid's request. Filters or sorts that do not
+    parse (a ValueError or TypeError from `read`) give an empty block, not an error."""
+    if not request:
+        raise dash.exceptions.PreventUpdate
+    sort = [(str(s.get("colId")), str(s.get("sort"))) for s in request.get("sortModel") or []]
+    try:
+        start, end = int(request.get("startRow", 0)), int(request.get("endRow", BLOCK))
+        frame, total = read(sort, start, end)
+    except (ValueError, TypeError):
+        return {"rowData": [], "rowCount": 0}
+    return rows_response(view, frame, total)
+
+
+def keep_address(
+    app: dash.Dash,
+    *,
+    grid: str,
+    path: str,
+    base: str,
+    link: str,
+    filters: dict[str, str],
+    default: tuple[str, str],
+) -> None:
+    """The download link `link` and the page's own address carry the grid's filters (`filters`: parameter name
+    → component id; a list value repeats the parameter) and sort (the sort model of the grid's latest block
+    request, left out when it is `default`), in the parameters dashboard/exports.py and the page's layout read
+    back. In the browser, as the grid asks for a block on every scroll. The address is replaced, not navigated
+    to: a bookmark or a shared link opens the same view, and typing in a filter redraws nothing."""
+    app.clientside_callback(
+        js(
+            """
+            function(...args) {
+                const request = args[args.length - 1];
+                const p = new URLSearchParams();
+                $names.forEach((name, i) => {
+                    const value = args[i];
+                    (Array.isArray(value) ? value : [value]).forEach(v => {
+                        if (v !== null && v !== undefined && String(v).trim()) { p.append(name, String(v).trim()); }
+                    });
+                });
+                const sortModel = (request && request.sortModel) || [];
+                const isDefault = sortModel.length === 1 && sortModel[0].colId === $column
+                    && sortModel[0].sort === $direction;  // not worth a parameter
+                if (!isDefault) { sortModel.forEach(s => p.append("sort", s.colId + ":" + s.sort)); }
+                const query = p.toString();
+                if (window.location.pathname === $path) {
+                    const here = $path + (query ? "?" + query : "");
+                    if (window.location.pathname + window.location.search !== here) {
+                        window.history.replaceState(window.history.state, "", here);
+                    }
+                }
+                return $base + (query ? "?" + query : "");
+            }
+            """,
+            names=list(filters),
+            column=default[0],
+            direction=default[1],
+            path=path,
+            base=base,
+        ),
+        Output(link, "href"),
+        *(Input(ident, "value") for ident in filters.values()),
+        Input(grid, "getRowsRequest"),
+    )
