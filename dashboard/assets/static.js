@@ -40,6 +40,15 @@
     return React.createElement(React.Fragment, null, content === undefined ? null : content);
   }
 
+  // Server-drawn SVG (dashboard/components/svg.py, dashboard/figures_svg.py): markup built and escaped by the
+  // server, never from input, in the same <div> the snapshot draws.
+  function Svg(props) {
+    return React.createElement("div", {
+      id: props.id, className: "tl-svg", dangerouslySetInnerHTML: { __html: props.markup || "" }
+    });
+  }
+
   window.tasklens = window.tasklens || {};
   window.tasklens.Static = Static;
+  window.tasklens.Svg = Svg;
 })();
