@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from html import escape
+from typing import cast
 
 import pandas as pd
 
@@ -29,7 +30,7 @@ def _naive_utc(when: datetime | pd.Timestamp) -> datetime:
     stamp = pd.Timestamp(when)
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp.to_pydatetime()
+    return cast(datetime, stamp.to_pydatetime())
 
 
 def nice_ticks(top: float, most: int = 5) -> list[float]:
