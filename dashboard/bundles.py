@@ -87,10 +87,12 @@ def preloads(path: str, prefix: str = "/") -> str:
 
 
 # Babel's polyfill (core-js 2 and the regenerator runtime, ~97 KB), which Dash puts first on every page for
-# browsers older than ES2015+, is written into the page only where these are missing (Chromium < 73, Firefox
-# < 62, Safari < 12.1). The one global the libraries take from it, regeneratorRuntime (their lazy-component
-# loader), dash-bootstrap-components defines itself when its bundle runs (tests/test_browser_bundles.py).
-MODERN = "window.Promise&&window.fetch&&window.Symbol&&window.Proxy&&Object.fromEntries&&[].flat"
+# browsers before ES2017, is written into the page only where one of what it provides and Dash uses is missing
+# (a browser without them lacks Object.fromEntries too, which Dash's renderer needs and the polyfill does not
+# give: Dash does not run there either way). The one global the libraries take from it, regeneratorRuntime
+# (their lazy-component loader), dash-bootstrap-components defines itself when its bundle runs
+# (tests/test_browser_bundles.py).
+MODERN = "window.Promise&&window.Symbol&&window.Map&&Object.assign&&Object.entries&&Array.from&&[].includes"
 _POLYFILL = re.compile(r'<script src="([^"]*/deps/polyfill@[^"]*)"></script>')
 
 
