@@ -147,11 +147,17 @@ def _file(app: dash.Dash, url: str, kind: str) -> bytes | None:
         data = (Path(app.config.assets_folder) / path.removeprefix(f"{prefix}assets/")).read_bytes()
     if data is None:
         return None
-    if kind == "js" and (b"currentScript" in data or _STRICT.match(data, _LEADING_COMMENTS.match(data).end())):  # type: ignore[union-attr]
+    if kind == "js" and (b"currentScript" in data or _strict(data)):
         return None
     if kind == "css" and _RELATIVE_URL.search(data):
         return None
     return data
+
+
+def _strict(script: bytes) -> bool:
+    """Whether the script's first statement is a "use strict" directive."""
+    comments = _LEADING_COMMENTS.match(script)
+    return bool(_STRICT.match(script, comments.end() if comments else 0))
 
 
 def _join(app: dash.Dash, kind: str, run: list[tuple[str, bytes]]) -> str:

@@ -29,7 +29,6 @@ ROLE_HEX = {
 }
 
 
-
 def label(value: object) -> str:
     """A user-supplied name as plotly text: plotly renders some HTML in labels (<b>, <a>), so escape it."""
     return html.escape(str(value), quote=False) if value not in (None, "") else "(none)"

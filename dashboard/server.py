@@ -14,8 +14,9 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import access, alertbell, bundles, firstpage, ids, navigation, shortcuts, snapshot, unavailable
 from dashboard import toasts as finish
+from dashboard.bundles import BOOTSTRAP_CSS
 from dashboard.clientside import js
-from dashboard.routes import BOOTSTRAP_CSS, mount
+from dashboard.routes import mount
 from dashboard.services import Services
 from db.read.queries import task_titles
 from db.read.tasks.filters import find_task_id
