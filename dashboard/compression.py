@@ -12,7 +12,8 @@ streamed ones (the CSV downloads) are left as they are. On loopback the bytes ha
 network they are most of a cold load.
 
 Assets carry their modification time in the address Dash writes (`?m=`), so they are cached for a year like
-the component suites, instead of Flask's revalidation on every load."""
+the component suites, instead of Flask's revalidation on every load. A body joined from several such files
+(dashboard/bundles.py) is a `Fixed`: kept in memory with each encoding made once, answered by `respond`."""
 
 from __future__ import annotations
 
