@@ -20,10 +20,15 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from flask import Flask, Request, Response, current_app, request
+import brotli
+from flask import Flask, Request, Response, current_app, request, stream_with_context
 from flask_compress import Compress
+from flask_compress.compat import compression
 from flask_compress.flask_compress import _choose_algorithm, _compress_data
 
 # Files of installed packages (component suites; Dash fingerprints most of them, not the chunks it loads on
@@ -113,6 +118,67 @@ def respond(item: Fixed, req: Request) -> Response:
         encoded = _compress_data(current_app, item.body, algorithm)
     headers["Content-Encoding"] = algorithm  # flask-compress leaves an encoded response alone
     return Response(encoded, mimetype=item.mimetype, headers=headers)
+
+
+class _Encoder(Protocol):
+    def chunk(self, data: bytes) -> bytes: ...
+    def end(self) -> bytes: ...
+
+
+class _Zstd:
+    def __init__(self) -> None:
+        self._c = compression.zstd.ZstdCompressor(level=3)
+
+    def chunk(self, data: bytes) -> bytes:
+        return bytes(self._c.compress(data) + self._c.flush(compression.zstd.ZstdCompressor.FLUSH_BLOCK))
+
+    def end(self) -> bytes:
+        return bytes(self._c.flush(compression.zstd.ZstdCompressor.FLUSH_FRAME))
+
+
+class _Brotli:
+    def __init__(self) -> None:
+        self._c = brotli.Compressor(quality=4)
+
+    def chunk(self, data: bytes) -> bytes:
+        return bytes(self._c.process(data) + self._c.flush())
+
+    def end(self) -> bytes:
+        return bytes(self._c.finish())
+
+
+class _Gzip:
+    def __init__(self) -> None:
+        self._c = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: the gzip container
+
+    def chunk(self, data: bytes) -> bytes:
+        return self._c.compress(data) + self._c.flush(zlib.Z_SYNC_FLUSH)
+
+    def end(self) -> bytes:
+        return self._c.flush(zlib.Z_FINISH)
+
+
+_ENCODERS: dict[str, Callable[[], _Encoder]] = {"zstd": _Zstd, "br": _Brotli, "gzip": _Gzip}
+
+
+def streamed(parts: Iterator[str], mimetype: str, req: Request) -> Response:
+    """A response sent part by part as `parts` yields them, each part compressed and flushed on its own (so
+    the browser has it at once), in the encoding the browser prefers. flask-compress leaves streams alone
+    (the CSV downloads, row by row, should stay so)."""
+    algorithm = _choose_algorithm(tuple(_ENCODERS), req.headers.get("Accept-Encoding", ""))
+    if algorithm is None:
+        return Response(stream_with_context(p.encode() for p in parts), mimetype=mimetype)
+    encoder = _ENCODERS[algorithm]()
+
+    def encoded() -> Iterator[bytes]:
+        for part in parts:
+            yield encoder.chunk(part.encode())
+        yield encoder.end()
+
+    response = Response(stream_with_context(encoded()), mimetype=mimetype)
+    response.headers["Content-Encoding"] = algorithm
+    response.headers["Vary"] = "Accept-Encoding"
+    return response
 
 
 def install(server: Flask) -> None:

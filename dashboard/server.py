@@ -49,6 +49,7 @@ def create_app(svc: Services) -> dash.Dash:
         alertbell.start(svc),
     )
     app.first_view = lambda: first_view(app, svc)
+    app.first_view_streams = lambda: svc.db.health.outage is None  # else 503 at once, not a page begun
     _register_shell_callbacks(app, svc)
     alertbell.register(app, svc)
     return app

@@ -6,6 +6,7 @@ files, in order, with their content type, compressed, cached for a year, 304 whe
 from __future__ import annotations
 
 import re
+import sqlite3
 
 import pytest
 from flask.testing import FlaskClient
@@ -66,9 +67,8 @@ def test_the_polyfill_is_written_only_when_a_feature_is_missing() -> None:
 
 def _page_files(client: FlaskClient, path: str = "/") -> tuple[list[str], list[str]]:
     page = client.get(path).get_data(as_text=True)
-    return re.findall(r'<script src="([^"]+)"', page), re.findall(
-        r'<link rel="stylesheet" href="([^"]+)"', page
-    )
+    scripts = re.findall(rf'<script type="{bundles.LATER}" src="([^"]+)"', page)
+    return scripts, re.findall(r'<link rel="stylesheet" href="([^"]+)"', page)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -138,3 +138,52 @@ def test_the_overview_names_no_plotly_and_no_polyfill_script(svc: Services) -> N
     assert "plotly.min.js" not in page and "async-graph" not in page
     assert '<script src="/_dash-component-suites/dash/deps/polyfill' not in page
     assert "||document.write(" in page
+
+
+def test_early_scripts_load_in_order_without_holding_the_page() -> None:
+    scripts = '<script>inline()</script>\n<script src="/a.js"></script>\n<script src="/b.js"></script>\n'
+    head, start = bundles.early_scripts(scripts, "var renderer = new DashRenderer();")
+    assert head.startswith("<script>inline()</script>")  # inline scripts stay, first
+    named = re.findall(rf'<script type="{bundles.LATER}" src="([^"]+)"></script>', head)
+    assert named == ["/a.js", "/b.js"]  # listed for the loader, in order, neither fetched nor run as such
+    assert "s.async=false" in head and "document.head.appendChild" in head  # run in order, parsing not held
+    assert "eval" not in head  # the page's CSP allows none
+    assert '"var renderer = new DashRenderer();"' in head
+    assert start == '<script id="_dash-renderer" type="application/javascript">tasklensStart()</script>'
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_head_is_sent_before_the_first_view_is_drawn(svc: Services) -> None:
+    app = create_app(svc)
+    drawn: list[str] = []
+    real = app.first_view
+    assert real is not None
+
+    def first_view() -> str:
+        drawn.append("now")
+        return real()
+
+    app.first_view = first_view
+    response = app.server.test_client().get("/", buffered=False)
+    assert response.status_code == 200 and response.is_streamed
+    chunks = iter(response.response)
+    head = next(chunks)
+    head = head.decode() if isinstance(head, bytes) else head
+    assert drawn == [], "the first view was drawn before the head was sent"
+    assert "/_tasklens/scripts-dash-renderer." in head and "tasklensStart" in head and "</head>" in head
+    rest = "".join(c.decode() if isinstance(c, bytes) else c for c in chunks)
+    assert drawn == ["now"] and "tasklens-snapshot" in rest and rest.rstrip().endswith("</html>")
+    response.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_known_outage_answers_503_not_a_page_begun(svc: Services) -> None:
+    app = create_app(svc)
+
+    def first_view() -> str:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    app.first_view = first_view
+    app.first_view_streams = lambda: False  # what server.py says while the database is known to be away
+    response = app.server.test_client().get("/")
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
