@@ -268,8 +268,9 @@ class Dash(dash.Dash):
             parts["scripts"], parts["css"] = scripts, css
         else:
             head, parts["renderer"] = early_scripts(scripts, str(self.renderer))
-            # The theme first, before the stylesheets (an inline script after them waits for them all).
-            parts["css"] = snapshot.THEME_FIRST + css + head
+            # The theme and the scripts' loader first, before the stylesheets: an inline script after a
+            # stylesheet waits for it (measured: the scripts asked for 0.1 s later, once the CSS had come).
+            parts["css"] = snapshot.THEME_FIRST + head + css
             parts["scripts"] = ""
             parts["app_entry"] = FIRST_VIEW_SLOT + parts.get("app_entry", "")
         return str(super().interpolate_index(**parts))

@@ -25,17 +25,28 @@ class Kept(Generic[T]):
 
     def get(self, svc: Services, read: Callable[[], T]) -> T:
         """`read()`'s answer, or the kept one when the feed's seq is the same and it is young enough. Without
-        a running feed nothing can tell whether anything happened: always read."""
+        a running feed nothing can tell whether anything happened: always read. One read at a time: a
+        caller that arrives while another reads (the page's HTML and its layout request, asked for at once)
+        waits for that answer instead of reading the same again."""
         seq = svc.feed.cursor if svc.feed.started else None
         if seq is None:
             return read()
+        kept = self._fresh(seq)
+        if kept is not None:
+            return kept[2]
+        with self._lock:
+            kept = self._fresh(seq)
+            if kept is not None:
+                return kept[2]
+            answer = read()
+            self._kept = (time.monotonic(), seq, answer)
+            return answer
+
+    def _fresh(self, seq: int) -> tuple[float, int, T] | None:
         kept = self._kept
         if kept is not None and kept[1] == seq and time.monotonic() - kept[0] < self.max_age_s:
-            return kept[2]
-        answer = read()
-        with self._lock:
-            self._kept = (time.monotonic(), seq, answer)
-        return answer
+            return kept
+        return None
 
     def clear(self) -> None:
         with self._lock:
