@@ -143,7 +143,9 @@ def test_the_overview_names_no_plotly_and_no_polyfill_script(svc: Services) -> N
 def test_early_scripts_load_in_order_without_holding_the_page() -> None:
     scripts = '<script>inline()</script>\n<script src="/a.js"></script>\n<script src="/b.js"></script>\n'
     head, start = bundles.early_scripts(scripts, "var renderer = new DashRenderer();")
-    assert head.startswith("<script>inline()</script>")  # inline scripts stay, first
+    assert head.startswith(
+        '<link rel="preload" as="script" href="/a.js"><link rel="preload" as="script" href="/b.js"><script>inline()</script>'
+    )  # preloaded, then the inline scripts as they were
     named = re.findall(rf'<script type="{bundles.LATER}" src="([^"]+)"></script>', head)
     assert named == ["/a.js", "/b.js"]  # listed for the loader, in order, neither fetched nor run as such
     assert "s.async=false" in head and "document.head.appendChild" in head  # run in order, parsing not held
