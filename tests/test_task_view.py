@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from dashboard.api.schemas import InvocationDetail, SortName, Task, TaskDetail
+from dashboard.api.schemas import InvocationDetail, Model, SortName, Task, TaskDetail, UtcDateTime
+from dashboard.api.view_models import view_model
 from dashboard.pages import tasks
 from db.read import csv_rows as exports
 from db.read.call_view import CALLS
@@ -50,13 +51,14 @@ def test_every_surface_lists_the_views_fields() -> None:
 
 def test_the_layouts_people_rely_on_are_kept() -> None:
     """The CSV's column order (files and spreadsheet formulas hold on to positions) and the grid's, as before
-    the view existed."""
-    assert TASKS.csv_names == (
+    the view existed: a field added later goes after them (the view's end, the grid's right end, its panel's
+    end), so these stay where they are."""
+    assert TASKS.csv_names[:21] == (
         "id", "title", "kind", "status", "priority", "tags", "created_by", "attempt", "max_attempts",
         "worker_id", "created_at", "started_at", "completed_at", "processing_s", "failure_reason",
         "error_message", "invocation_count", "input_tokens", "output_tokens", "cache_read_tokens", "cost_usd",
     )  # fmt: skip
-    assert [c["field"] for c in tasks.COLUMNS] == [
+    assert [c["field"] for c in tasks.COLUMNS][:13] == [
         "id", "title", "status", "kind", "priority", "tags", "progress", "attempt", "worker_id", "created_at",
         "completed_at", "cost_usd", "error_message",
     ]  # fmt: skip
@@ -65,15 +67,18 @@ def test_the_layouts_people_rely_on_are_kept() -> None:
         "max_iterations", "worker_id", "created_at", "started_at", "completed_at", "last_activity_at",
         "input_tokens", "output_tokens", "cost_usd",
     }  # fmt: skip
-    assert sortable == listing.SORTABLE
-    assert set(listing.SORTS) == {"id", "created_at", "last_updated_at", "priority", "cost_usd"}
+    assert sortable <= listing.SORTABLE
+    assert set(listing.SORTS) >= {"id", "created_at", "last_updated_at", "priority", "cost_usd"}
     # The task page's panels, top to bottom, as before the view declared them.
-    assert [[f.name for f in TASKS.detail_fields(p)] for p in Panel] == [
+    panels = [
         ["title", "status", "progress", "progress_message", "error_message", "result"],
         ["created_at", "started_at", "completed_at", "attempt", "worker_id", "input_tokens", "cost_usd",
          "invocation_count"],
         ["update_count", "last_updated_at", "last_activity_at", "activity_count"],
     ]  # fmt: skip
+    assert [
+        [f.name for f in TASKS.detail_fields(p)][: len(kept)] for p, kept in zip(Panel, panels, strict=True)
+    ] == panels
 
 
 def test_calls_follow_their_view_too() -> None:
@@ -96,7 +101,17 @@ def test_a_view_refuses_a_field_declared_twice_or_a_grid_order_without_its_colum
 
 def test_a_grid_field_the_grid_order_does_not_name_goes_at_the_right_end() -> None:
     view = TASKS.extended(Field("run_host", T.c.run_host, str | None, grid=Grid(width=150)))
-    assert [f.name for f in view.grid_fields][-2:] == ["error_message", "run_host"]
+    assert [f.name for f in view.grid_fields] == [*(f.name for f in TASKS.grid_fields), "run_host"]
+
+
+def test_a_listing_field_declared_after_the_detail_only_ones_keeps_both_answers_in_order() -> None:
+    # Appended to the view (where a new column goes, after the one-task-only payload and result): the one-task
+    # answer's model inherits the listing's, so the listing's fields come first there too.
+    view = TASKS.extended(Field("run_host", T.c.run_host, str | None))
+    listed = view_model(view, "Listed", base=Model, utc=UtcDateTime)
+    one = view_model(view, "One", base=listed, utc=UtcDateTime, detail=True)
+    assert tuple(listed.model_fields) == view.api_names() and view.api_names()[-1] == "run_host"
+    assert tuple(one.model_fields) == view.api_names(detail=True)
 
 
 # A fresh interpreter: the view gains two fields before any module derives from it, exactly as if they had

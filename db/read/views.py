@@ -187,8 +187,10 @@ class View:
         return tuple(f.export_expr() for f in self.csv_fields)
 
     def api_fields(self, detail: bool = False) -> tuple[Field, ...]:
-        wanted = (Api.LIST, Api.DETAIL) if detail else (Api.LIST,)
-        return self.where(lambda f: f.api in wanted)
+        listed = self.where(lambda f: f.api == Api.LIST)
+        # The one-entity answer extends the listing's (its model inherits the listing's model), so the fields only
+        # it carries come after the listing's, wherever the view declares them.
+        return listed + self.where(lambda f: f.api == Api.DETAIL) if detail else listed
 
     def api_names(self, detail: bool = False) -> tuple[str, ...]:
         return tuple(f.name for f in self.api_fields(detail))
