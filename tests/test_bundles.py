@@ -143,9 +143,8 @@ def test_the_overview_names_no_plotly_and_no_polyfill_script(svc: Services) -> N
 def test_early_scripts_load_in_order_without_holding_the_page() -> None:
     scripts = '<script>inline()</script>\n<script src="/a.js"></script>\n<script src="/b.js"></script>\n'
     head, start = bundles.early_scripts(scripts, "var renderer = new DashRenderer();")
-    assert head.startswith(
-        '<link rel="preload" as="script" href="/a.js"><link rel="preload" as="script" href="/b.js"><script>inline()</script>'
-    )  # preloaded, then the inline scripts as they were
+    preloaded = '<link rel="preload" as="script" href="/a.js"><link rel="preload" as="script" href="/b.js">'
+    assert head.startswith(preloaded + "<script>inline()</script>")  # preloaded, then the inline scripts
     named = re.findall(rf'<script type="{bundles.LATER}" src="([^"]+)"></script>', head)
     assert named == ["/a.js", "/b.js"]  # listed for the loader, in order, neither fetched nor run as such
     assert "s.async=false" in head and "document.head.appendChild" in head  # run in order, parsing not held
@@ -157,13 +156,14 @@ def test_early_scripts_load_in_order_without_holding_the_page() -> None:
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_the_head_is_sent_before_the_first_view_is_drawn(svc: Services) -> None:
     app = create_app(svc)
+    assert isinstance(app, bundles.Dash)
     drawn: list[str] = []
     real = app.first_view
     assert real is not None
 
     def first_view() -> str:
         drawn.append("now")
-        return real()
+        return str(real())
 
     app.first_view = first_view
     response = app.server.test_client().get("/", buffered=False)
@@ -181,6 +181,7 @@ def test_the_head_is_sent_before_the_first_view_is_drawn(svc: Services) -> None:
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_known_outage_answers_503_not_a_page_begun(svc: Services) -> None:
     app = create_app(svc)
+    assert isinstance(app, bundles.Dash)
 
     def first_view() -> str:
         raise sqlite3.OperationalError("unable to open database file")
