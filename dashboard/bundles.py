@@ -224,8 +224,8 @@ def early_scripts(scripts: str, renderer: str) -> tuple[str, str]:
     as soon as each has arrived, and never holding the page's parsing (a <script src> in the head would hold
     the first view until they had all run; at the end of the body they would start only once it was drawn).
     Inline scripts (the polyfill's test, clientside callbacks) stay as they are, in the head. Dash's renderer
-    (`renderer`, run as an inline script in the global scope, as Dash's own tag) starts when the scripts have run and
-    the page has been parsed up to its end."""
+    (`renderer`, run as an inline script in the global scope, as Dash's own tag) starts when the scripts have
+    run (or failed, as a page with Dash's own tags would go on) and the page has been parsed up to its end."""
     # Named as tags of a type the browser neither fetches nor runs (Dash checks that its page names its
     # renderer's script), which the loader right after them turns into scripts.
     urls = _SCRIPT_SRC.findall(scripts)
@@ -240,7 +240,7 @@ def early_scripts(scripts: str, renderer: str) -> tuple[str, str]:
         # An inline script, not eval (the CSP allows no eval): run in the global scope, as Dash's tag was.
         "var r=document.createElement('script');r.text=" + start + ";document.head.appendChild(r)};"
         "for(var i=0;i<tags.length;i++){var s=document.createElement('script');"
-        "s.src=tags[i].getAttribute('src');s.async=false;s.onload=window.tasklensStart;"
+        "s.src=tags[i].getAttribute('src');s.async=false;s.onload=s.onerror=window.tasklensStart;"
         "document.head.appendChild(s)}})()</script>"
     )
     return (
