@@ -110,7 +110,7 @@ def main() -> None:
     rows: list[tuple[str, str, float, float]] = []
     fixed: list[tuple[str, Callable[[], Any]]] = [
         ("overview cards", lambda: overview.refresh_cards(svc)),
-        ("overview chart", lambda: overview.refresh_chart(svc, None)),
+        ("overview chart", lambda: overview.refresh_chart(svc)),
         ("tasks board", lambda: tasks.board_view(svc)),
         ("tasks grid block", lambda: tasks.rows(svc, grid_request, None, None, None, None, None, None)),
         ("database live", lambda: database.refresh_live(svc, None)),

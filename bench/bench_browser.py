@@ -280,7 +280,7 @@ def overview_callback_seconds(app: Any, repeat: int = 5) -> list[float]:
     for _ in range(repeat):
         began = time.perf_counter()
         refresh_cards(svc)
-        refresh_chart(svc, None)
+        refresh_chart(svc)
         runs.append(time.perf_counter() - began)
     return runs
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,9 +27,6 @@ ROLE_HEX = {
     "tester": "#fd7e14",
     "reviewer": "#20c997",
 }
-
-
-BAR_WIDTH_MS = 0.8 * 3_600_000  # hourly buckets on a date axis (milliseconds)
 
 
 def label(value: object) -> str:
@@ -142,38 +138,6 @@ def two_rows(top: float = 0.5, spacing: float = 0.1) -> dict[str, Any]:
         "xaxis2": {"anchor": "y2", "domain": [0.0, 1.0]},
         "yaxis2": {"anchor": "x2", "domain": [0.0, bottom]},
     }
-
-
-def throughput(
-    finished: pd.DataFrame, created: pd.DataFrame, window: tuple[datetime, datetime], theme: str | None = None
-) -> go.Figure:
-    """Stacked bars of tasks that ended per bucket by outcome, with a line of tasks created, over `window`."""
-    if finished.empty and created.empty:
-        return empty_figure("no tasks in the last 24 hours", theme)
-    fig = go.Figure()
-    for status in ("completed", "failed", "timed_out", "cancelled"):
-        part = finished[finished["status"] == status]
-        if not part.empty:
-            fig.add_bar(
-                x=part["bucket"],
-                y=part["count"],
-                name=status.replace("_", " "),
-                marker_color=STATUS_HEX[status],
-                # Explicit: plotly infers bar width from the gap between buckets, so a lone bucket had none.
-                width=BAR_WIDTH_MS,
-            )
-    if not created.empty:
-        fig.add_scatter(
-            x=created["bucket"],
-            y=created["count"],
-            name="created",
-            mode="lines+markers",
-            line={"color": "#6610f2", "width": 2},
-        )
-    fig.update_layout(barmode="stack", yaxis_title="tasks", xaxis_title=None)
-    fig.update_xaxes(type="date", range=[window[0], window[1]])
-    fig.update_yaxes(rangemode="tozero")
-    return _layout(fig, theme)
 
 
 def task_timeline(
@@ -303,11 +267,6 @@ def breakdown_bars(frame: pd.DataFrame, dim: str, theme: str | None = None) -> g
 
 NO_DATA = "no data in this range"
 START_HINT = "no data yet? start python app.py --demo or submit a task"
-
-
-def box(height: int = HEIGHT) -> dict[str, Any]:
-    """A figure of nothing but its height: a chart's place, for a first view drawn before its data."""
-    return {"layout": {"height": height}}
 
 
 def empty_figure(

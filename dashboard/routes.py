@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import logging
 from contextlib import suppress
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import dash
-import flask_bootstrap
 from dash.exceptions import DependencyException
-from flask import send_from_directory
+from flask import request, send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_sock import ConnectionClosed, Sock
 
-from dashboard import access, api, compression, exports, navigation, requestid, scopebar, wslimits
+from dashboard import access, api, bundles, compression, exports, navigation, requestid, scopebar, wslimits
+from dashboard.bundles import BOOTSTRAP_CSS, BOOTSTRAP_DIR
 from dashboard.otlp import receiver as otlp
 from dashboard.pages import (
     agents,
@@ -64,9 +63,6 @@ PAGES: tuple[ModuleType, ...] = (
 # The navbar's links as the pages declare them: what mount() registers with Dash, whose page registry the
 # shell then draws from (tests compare the two).
 NAV_LINKS = navigation.links((getattr(page, "PATH", None), page.NAV) for page in PAGES)
-# Bootstrap 5.3's CSS, served from the installed Bootstrap-Flask wheel: the dashboard works offline.
-BOOTSTRAP_DIR = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"
-BOOTSTRAP_CSS = "/vendor/bootstrap.min.css"
 PLAIN = {"Content-Type": "text/plain; charset=utf-8"}
 
 
@@ -138,6 +134,11 @@ def mount(app: dash.Dash, svc: Services) -> None:
     def bootstrap_css() -> ResponseReturnValue:
         return send_from_directory(BOOTSTRAP_DIR, "bootstrap.min.css", max_age=86400)
 
+    def joined_bundle(name: str) -> ResponseReturnValue:
+        # A page's scripts or stylesheets joined into one body (dashboard/bundles.py), from memory.
+        item = bundles.joined(name)
+        return compression.respond(item, request) if item is not None else ("not found\n", 404, PLAIN)
+
     def report_file(run_id: int, name: str) -> ResponseReturnValue:
         return reports.serve_file(svc, run_id, name)
 
@@ -151,3 +152,5 @@ def mount(app: dash.Dash, svc: Services) -> None:
     server.register_error_handler(DependencyException, lambda _exc: ("not found\n", 404, PLAIN))
     server.add_url_rule("/healthz", "healthz", healthz)
     server.add_url_rule(BOOTSTRAP_CSS, "bootstrap_css", bootstrap_css)
+    joined_at = app.config.routes_pathname_prefix + bundles.JOINED.lstrip("/")
+    server.add_url_rule(f"{joined_at}<name>", "joined_bundle", joined_bundle)

@@ -14,8 +14,9 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import access, alertbell, bundles, firstpage, ids, navigation, shortcuts, snapshot, unavailable
 from dashboard import toasts as finish
+from dashboard.bundles import BOOTSTRAP_CSS
 from dashboard.clientside import js
-from dashboard.routes import BOOTSTRAP_CSS, mount
+from dashboard.routes import mount
 from dashboard.services import Services
 from db.read.tasks import detail
 from db.read.tasks.filters import find_task_id
@@ -48,6 +49,7 @@ def create_app(svc: Services) -> dash.Dash:
         alertbell.start(svc),
     )
     app.first_view = lambda: first_view(app, svc)
+    app.first_view_streams = lambda: svc.db.health.outage is None  # else 503 at once, not a page begun
     _register_shell_callbacks(app, svc)
     alertbell.register(app, svc)
     return app

@@ -22,6 +22,7 @@ from typing import Any
 from dash.development.base_component import Component
 
 from dashboard import ids
+from dashboard.components.svg import CLASS as SVG_CLASS
 
 CLASS = "tasklens-snapshot"  # assets/handover.js and tasklens.css find it by this
 VOID = frozenset(
@@ -63,8 +64,8 @@ _drawing: ContextVar[bool] = ContextVar("snapshot_drawing", default=False)
 
 @contextmanager
 def drawing() -> Iterator[None]:
-    """While a snapshot's tree is built: a layout may leave out what the snapshot does not draw (a chart's
-    data: the snapshot draws the chart's box only)."""
+    """While a snapshot's tree is built: a layout may leave out what the snapshot does not draw (a chart whose
+    read would hold the HTML back: the snapshot draws its frame only)."""
     token = _drawing.set(True)
     try:
         yield
@@ -131,8 +132,11 @@ class Renderer:
             ("dash_core_components", "Store"): lambda p: "",
             ("dash_core_components", "Location"): lambda p: "",
             ("dash_core_components", "Link"): lambda p: self._tag("a", p),
-            ("dash_core_components", "Graph"): self._graph,
             ("tasklens", "Static"): lambda p: self.draw(p.get("content")),
+            # Server-drawn SVG (dashboard/components/svg.py): the same <div> assets/static.js draws.
+            ("tasklens", "Svg"): lambda p: element(
+                "div", {"id": p.get("id")}, p.get("markup") or "", className=SVG_CLASS
+            ),
             **{("dash_bootstrap_components", name): kind for name, kind in self._bootstrap().items()},
         }
 
@@ -157,14 +161,6 @@ class Renderer:
 
     def _tag(self, tag: str, props: Mapping[str, Any], **extra: Any) -> str:
         return element(tag, props, self.draw(props.get("children")), **extra)
-
-    def _graph(self, props: Mapping[str, Any]) -> str:
-        # The graph's box at its figure's height, empty until plotly.js draws into it.
-        figure: Any = props.get("figure") or {}
-        layout = figure.layout.to_plotly_json() if hasattr(figure, "layout") else figure.get("layout") or {}
-        height = layout.get("height") or 450  # plotly's default when unset
-        box = f'<div class="js-plotly-plot" style="height: {int(height)}px; width: 100%;"></div>'
-        return element("div", {"id": props.get("id")}, box, className="dash-graph")
 
     def _bootstrap(self) -> dict[str, Callable[[Mapping[str, Any]], str]]:
         """dash-bootstrap-components 2's classes for the components the shell and opted-in pages use."""

@@ -395,7 +395,7 @@ def test_heavy_bundles_load_where_pages_need_them(sqlite_app: AppFactory, tab: B
     bundle = next(i for i, u in enumerate(first) if "/dash_ag_grid/dash_ag_grid." in u)
     assert bundle < _first(first, "/_dash-layout"), "a page that opens on a grid waited for the render"
     chunk = next(i for i, u in enumerate(first) if u.endswith("/dash_ag_grid/async-community.js"))
-    renderer = next(i for i, u in enumerate(first) if "/dash_renderer." in u)
+    renderer = next(i for i, u in enumerate(first) if "dash-renderer." in u)  # joined: dashboard/bundles.py
     assert chunk < renderer, "AG Grid's chunk waited for the grid's first render"
     # The layout and the callback graph are asked for by the page's head, before the renderer's scripts, and
     # the renderer takes those answers instead of asking again.

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-import plotly.io as pio
 import pytest
 from dash.exceptions import PreventUpdate
 
@@ -195,27 +194,6 @@ def test_detail_views_render_user_text_as_text() -> None:
     assert "p50 1.5 ms · p95 7.2 ms" in db_view and "6.0 / min" in db_view
     line = detail.activity_line(NOW, "error", XSS)
     assert texts(line) == ["12:00:00", "[error]", XSS]
-
-
-def test_throughput_figure() -> None:
-    ended = pd.DataFrame(
-        {
-            "bucket": pd.to_datetime(["2026-05-01 10:00", "2026-05-01 10:00", "2026-05-01 11:00"]),
-            "status": ["completed", "failed", "completed"],
-            "count": [5, 1, 7],
-        }
-    )
-    made = pd.DataFrame({"bucket": pd.to_datetime(["2026-05-01 10:00"]), "count": [9]})
-    fig = figures.throughput(ended, made, (NOW - timedelta(hours=24), NOW), "dark")
-    names = [t.name for t in fig.data]
-    assert names == ["completed", "failed", "created"]
-    assert list(fig.data[0].y) == [5, 7] and fig.layout.barmode == "stack"
-    assert fig.layout.template.layout.paper_bgcolor is not None  # plotly_dark applied
-    pio.to_json(fig)  # serialisable for Dash
-    empty = figures.throughput(ended.iloc[0:0], made.iloc[0:0], (NOW - timedelta(hours=24), NOW))
-    assert figures.is_empty(empty) and empty.layout.annotations[0].text.startswith(
-        "no tasks in the last 24 hours"
-    )
 
 
 def test_timeline_figure() -> None:

@@ -23,11 +23,14 @@ NAIVE = NOW.replace(tzinfo=None)  # how the database hands times back: naive UTC
 
 
 def test_time_axes_say_utc() -> None:
-    finished = pd.DataFrame(
-        {"bucket": [NOW - timedelta(hours=2), NOW - timedelta(hours=1)], "status": ["completed", "failed"]}
-    ).assign(count=[3, 1])
-    created = pd.DataFrame({"bucket": [NOW - timedelta(hours=2)], "count": [4]})
-    fig = figures.throughput(finished, created, (NOW - timedelta(hours=24), NOW))
+    spent = pd.DataFrame(
+        {
+            "bucket": [NOW - timedelta(hours=2), NOW - timedelta(hours=1)],
+            "model": ["m", "m"],
+            "cost": [3.0, 1.0],
+        }
+    )
+    fig = figures.cost_over_time(spent, (NOW - timedelta(hours=24), NOW), "hour")
     assert fig.layout.xaxis.title.text == "UTC"
     assert fig.layout.xaxis.hoverformat.endswith("UTC")
 

@@ -12,6 +12,7 @@ from dash import dcc, html
 
 from dashboard import ids, snapshot
 from dashboard.components.static import Static
+from dashboard.components.svg import Svg
 from dashboard.server import create_app
 from dashboard.services import Services
 from tests.builders import external_task
@@ -35,7 +36,8 @@ def test_the_overview_html_holds_its_cards(svc: Services) -> None:
     assert "0 queued · 1 running" in drawn
     assert f'id="{ids.WORKERS}"' in drawn and "No worker has registered yet" in drawn
     assert '<a href="/" class="nav-link active">Overview</a>' in drawn
-    assert f'<div id="{ids.THROUGHPUT}" class="dash-graph">' in drawn  # the chart's box, its data left out
+    # The chart's frame at the chart's proportions, its data left out (read by the layout request instead).
+    assert f'<div id="{ids.THROUGHPUT}" class="tl-chart-frame"></div>' in drawn
     assert "data-bs-theme" in client.get("/").get_data(as_text=True)  # a remembered dark theme, before it
 
 
@@ -57,6 +59,7 @@ def test_bootstrap_and_html_as_react_draws_them() -> None:
             dcc.Link("go", href="/tasks", className="btn"),
             dcc.Store(id="s", data=1),
             Static(html.Span("<b>", title='a "b"', style={"zIndex": 2, "marginTop": 4})),
+            Svg('<svg class="tl-chart"></svg>', id="c"),
         ],
         id={"type": "x", "i": 1},
     )
@@ -68,6 +71,7 @@ def test_bootstrap_and_html_as_react_draws_them() -> None:
         '<span class="badge rounded-pill bg-primary">3</span>'
         '<a href="/tasks" class="btn">go</a>'
         '<span style="z-index: 2; margin-top: 4px" title="a &quot;b&quot;">&lt;b&gt;</span>'
+        '<div id="c" class="tl-svg"><svg class="tl-chart"></svg></div>'  # the server's own markup, as is
         "</div></div>"
     )
 

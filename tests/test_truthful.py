@@ -326,9 +326,6 @@ def test_every_chart_has_one_empty_state() -> None:
     )
     flat = pd.DataFrame({"value": [0.0] * 6, "threshold": [0.0] * 6, "spike": [False] * 6})
     built = [
-        figures.throughput(
-            none(columns=["bucket", "status", "count"]), none(columns=["bucket", "count"]), WINDOW
-        ),
         figures.task_timeline(
             none(columns=["role", "started_at", "completed_at", "model", "status"]),
             none(columns=["at", "from_status", "to_status"]),
@@ -362,10 +359,9 @@ def test_every_chart_has_one_empty_state() -> None:
     ]
     for fig in built:
         assert_empty(fig)
-    hint = figures.throughput(
-        none(columns=["bucket", "status", "count"]), none(columns=["bucket", "count"]), WINDOW
-    )
+    hint = figures.cost_over_time(none(columns=["bucket", "model", "cost"]), WINDOW, "hour")
     assert "python app.py --demo" in hint.layout.annotations[0].text
+    # The overview's chart (server-drawn SVG) has the same empty state: tests/test_figures_svg.py.
 
 
 def test_forecast_of_nothing_is_not_a_number() -> None:

@@ -1,5 +1,6 @@
 /* Dashboard layer (browser): tasklens.Static draws a read-only tree of Dash components (dashboard/components/
- * static.py) with their own React classes but without a Dash wrapper per node.
+ * static.py) with their own React classes but without a Dash wrapper per node; tasklens.Svg shows a chart the
+ * server drew as SVG (dashboard/components/svg.py).
  *
  * Each node is what Dash serialises a component to ({namespace, type, props}); its class is looked up the way
  * Dash's renderer does (window[namespace][type]). Components that ask for Dash's context (loading state) find
@@ -40,6 +41,15 @@
     return React.createElement(React.Fragment, null, content === undefined ? null : content);
   }
 
+  // Server-drawn SVG (dashboard/components/svg.py, dashboard/figures_svg.py): markup built and escaped by the
+  // server, never from input, in the same <div> the snapshot draws.
+  function Svg(props) {
+    return React.createElement("div", {
+      id: props.id, className: "tl-svg", dangerouslySetInnerHTML: { __html: props.markup || "" }
+    });
+  }
+
   window.tasklens = window.tasklens || {};
   window.tasklens.Static = Static;
+  window.tasklens.Svg = Svg;
 })();

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, dcc, html
+from dash import Input, Output, html
 
-from dashboard import figures, ids, snapshot
+from dashboard import figures_svg, ids, snapshot
 from dashboard.components.budgets import budget_card
 from dashboard.components.cards import header_with
 from dashboard.components.download import download_link, export_url
 from dashboard.components.overview import kpi_cards, workers_summary
 from dashboard.components.static import Static
+from dashboard.components.svg import Svg
+from dashboard.kept import Kept
 from dashboard.navigation import NavEntry
 from dashboard.services import Services
 from db.analytics import budgets
@@ -35,11 +36,12 @@ _services: list[Services] = []
 def layout(**_: Any) -> html.Div:
     cards: Any = None
     workers: Any = None
-    chart: Any = {}
+    chart: Any = None
     if _services:
         cards, workers = (Static(part) for part in recent_cards(_services[0]))
-        # Light: a browser that remembers dark redraws it. The snapshot draws the chart's box only.
-        chart = figures.box() if snapshot.is_drawing() else refresh_chart(_services[0], None)
+        # The snapshot draws the chart's frame only: its read (~40 ms at 100,000 tasks) would hold the HTML
+        # back, while the layout request reads it as the browser compiles the scripts.
+        chart = None if snapshot.is_drawing() else Svg(recent_chart(_services[0]))
     return html.Div(
         [
             html.H3("Overview", className="mb-3"),
@@ -50,9 +52,9 @@ def layout(**_: Any) -> html.Div:
                         dbc.Card(
                             [
                                 dbc.CardHeader("Tasks ended per hour · last 24 h (UTC)"),
-                                dbc.CardBody(
-                                    dcc.Graph(id=ids.THROUGHPUT, figure=chart, config={"displaylogo": False})
-                                ),
+                                # SVG drawn by the server (dashboard/figures_svg.py): no plotly.js on
+                                # this page. Its frame is the chart's height, so nothing moves when drawn.
+                                dbc.CardBody(html.Div(chart, id=ids.THROUGHPUT, className="tl-chart-frame")),
                             ]
                         ),
                         xl=7,
@@ -91,38 +93,36 @@ def refresh_cards(svc: Services) -> tuple[Any, Any]:
 
 
 # The cards drawn for the page's HTML (dashboard/snapshot.py), kept for the layout request that follows it a
-# moment later: (monotonic time, the change feed's seq, the cards). Reused only at the same seq (nothing has
-# happened since) and within CARDS_KEPT_S (the cards' "today", "last hour" and "seen ago" move with time).
+# moment later, within CARDS_KEPT_S (the cards' "today", "last hour" and "seen ago" move with time); the
+# chart's hourly buckets for up to a minute. Both only while nothing has happened (the change feed's seq).
 CARDS_KEPT_S = 2.0
-_recent: list[tuple[float, int, tuple[Any, Any]]] = []
+CHART_KEPT_S = 60.0
+_kept_cards: Kept[tuple[Any, Any]] = Kept(CARDS_KEPT_S)
+_kept_chart: Kept[str] = Kept(CHART_KEPT_S)
 
 
 def recent_cards(svc: Services) -> tuple[Any, Any]:
-    seq = svc.feed.cursor if svc.feed.started else None
-    if seq is None:
-        return refresh_cards(svc)  # no feed to tell whether anything happened
-    if _recent:
-        at, kept_seq, kept = _recent[0]
-        if kept_seq == seq and time.monotonic() - at < CARDS_KEPT_S:
-            return kept
-    cards = refresh_cards(svc)
-    _recent[:] = [(time.monotonic(), seq, cards)]
-    return cards
+    return _kept_cards.get(svc, lambda: refresh_cards(svc))
 
 
-def refresh_chart(svc: Services, theme: str | None) -> Any:
+def recent_chart(svc: Services) -> str:
+    return _kept_chart.get(svc, lambda: refresh_chart(svc))
+
+
+def refresh_chart(svc: Services) -> str:
+    """The last 24 h's throughput as SVG markup (both themes: its colours follow CSS)."""
     now = utcnow()
     with svc.db.reading() as session:
         finished = overview.finished_series(session, now)
         created = overview.started_series(session, now)
     window = (now - timedelta(hours=24), now + timedelta(minutes=30))
-    return figures.throughput(finished, created, window, theme)
+    return figures_svg.throughput(finished, created, window)
 
 
 def register(app: dash.Dash, svc: Services) -> None:
     _services[:] = [svc]
 
-    # Not on load (the layout has drawn both): on a push, or a theme the browser remembers or is switched to.
+    # Not on load (the layout has drawn both): on a push.
     @app.callback(
         Output(ids.KPIS, "children"),
         Output(ids.WORKERS, "children"),
@@ -133,11 +133,7 @@ def register(app: dash.Dash, svc: Services) -> None:
         cards, workers = refresh_cards(svc)
         return Static(cards), Static(workers)  # read-only: no Dash wrapper per node
 
-    @app.callback(
-        Output(ids.THROUGHPUT, "figure"),
-        Input(ids.SIGNAL, "data"),
-        Input(ids.THEME, "data"),
-        prevent_initial_call=True,
-    )
-    def _chart(_signal: Any, theme: str | None) -> Any:
-        return refresh_chart(svc, theme)
+    # On a push only: the SVG's colours follow the theme through CSS, so a theme switch redraws nothing.
+    @app.callback(Output(ids.THROUGHPUT, "children"), Input(ids.SIGNAL, "data"), prevent_initial_call=True)
+    def _chart_push(_signal: Any) -> Any:
+        return Svg(recent_chart(svc))

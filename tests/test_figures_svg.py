@@ -1,0 +1,151 @@
+"""Tests: dashboard/figures_svg.py — the overview's 24 h chart drawn by the server as SVG: bars stacked by
+outcome and the created line scaled to the data, hours of the window on the x axis (UTC), an empty state with
+no axes, colours of text and lines from CSS classes (both themes), a title and description for screen readers,
+every label escaped."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from dashboard import figures_svg
+from dashboard.figures import START_HINT, STATUS_HEX
+
+NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
+WINDOW = (NOW - timedelta(hours=24), NOW + timedelta(minutes=30))
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _parse(markup: str) -> ET.Element:
+    return ET.fromstring(markup.replace("<svg ", f'<svg xmlns="{SVG[1:-1]}" ', 1))
+
+
+def _frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    ended = pd.DataFrame(
+        {
+            # naive UTC, as the database hands buckets back
+            "bucket": pd.to_datetime(["2026-12-03 09:00", "2026-12-03 09:00", "2026-12-03 10:00"]),
+            "status": ["completed", "failed", "completed"],
+            "count": [30, 10, 20],
+        }
+    )
+    made = pd.DataFrame(
+        {"bucket": pd.to_datetime(["2026-12-03 09:00", "2026-12-03 10:00"]), "count": [45, 5]}
+    )
+    return ended, made
+
+
+def _rects(root: ET.Element) -> list[ET.Element]:
+    return [r for r in root.iter(f"{SVG}rect") if "tl-bar" in (r.get("class") or "")]
+
+
+def test_bars_stack_by_outcome_and_scale_to_the_data() -> None:
+    ended, made = _frames()
+    root = _parse(figures_svg.throughput(ended, made, WINDOW))
+    bars = _rects(root)
+    assert [b.get("fill") for b in bars] == [
+        STATUS_HEX["completed"],
+        STATUS_HEX["failed"],
+        STATUS_HEX["completed"],
+    ]
+    heights = [float(b.get("height") or 0) for b in bars]
+    assert heights[0] == pytest.approx(3 * heights[1], rel=0.02)  # 30 against 10
+    assert heights[2] == pytest.approx(2 * heights[1], rel=0.02)  # 20 against 10
+    # Stacked: the failed part sits on top of the completed part of the same hour.
+    first, second = bars[0], bars[1]
+    assert first.get("x") == second.get("x")
+    assert float(second.get("y") or 0) + float(second.get("height") or 0) == pytest.approx(
+        float(first.get("y") or 0), abs=0.2
+    )
+    # The y axis reaches the highest value (45 created) with round ticks, and the tallest thing drawn fits.
+    ticks = [t.text for t in root.iter(f"{SVG}text") if t.get("text-anchor") == "end"]
+    assert ticks == ["0", "10", "20", "30", "40", "50"]
+    # The hour 10:00 is to the right of 09:00 by one hour's share of the window's width.
+    x9, x10 = float(bars[0].get("x") or 0), float(bars[2].get("x") or 0)
+    plot = figures_svg.WIDTH - figures_svg.MARGIN_LEFT - figures_svg.MARGIN_RIGHT
+    assert x10 - x9 == pytest.approx(plot / 24.5, rel=0.01)
+    # Each bar says what it is on hover.
+    assert [b.find(f"{SVG}title").text for b in bars][1] == "2026-12-03 09:00 UTC · failed: 10"  # type: ignore[union-attr]
+
+
+def test_the_created_line_and_its_points() -> None:
+    ended, made = _frames()
+    root = _parse(figures_svg.throughput(ended, made, WINDOW))
+    line = next(root.iter(f"{SVG}polyline"))
+    assert line.get("class") == "tl-created"  # its colour from CSS, per theme
+    points = [tuple(map(float, p.split(","))) for p in (line.get("points") or "").split()]
+    assert len(points) == 2 and points[0][1] < points[1][1]  # 45 is drawn higher than 5
+    top = figures_svg.MARGIN_TOP
+    bottom = figures_svg.HEIGHT - figures_svg.MARGIN_BOTTOM
+    assert points[1][1] == pytest.approx(bottom - (bottom - top) * 5 / 50, abs=0.1)
+    assert len(list(root.iter(f"{SVG}circle"))) == 2
+
+
+def test_time_axis_says_utc_and_marks_hours() -> None:
+    ended, made = _frames()
+    root = _parse(figures_svg.throughput(ended, made, WINDOW))
+    labels = [t.text for t in root.iter(f"{SVG}text")]
+    assert "UTC" in labels and "tasks" in labels
+    hours = [x for x in labels if x and re.fullmatch(r"\d\d:00", x)]
+    assert hours[0] == "15:00" and hours[-1] == "12:00" and len(hours) == 8  # every 3 h over the 24 h
+
+
+def test_aware_and_naive_windows_draw_alike() -> None:
+    ended, made = _frames()
+    naive = tuple(w.replace(tzinfo=None) for w in WINDOW)
+    assert figures_svg.throughput(ended, made, WINDOW) == figures_svg.throughput(ended, made, naive)  # type: ignore[arg-type]
+
+
+def test_accessible_name_and_summary() -> None:
+    ended, made = _frames()
+    markup = figures_svg.throughput(ended, made, WINDOW, ident="c1")
+    root = _parse(markup)
+    assert root.get("role") == "img" and root.get("aria-labelledby") == "c1-t c1-d"
+    assert root.find(f"{SVG}title").text == "Tasks ended per hour, last 24 hours (UTC)"  # type: ignore[union-attr]
+    assert root.find(f"{SVG}desc").text == "50 completed, 10 failed; 50 created."  # type: ignore[union-attr]
+    legend = next(g for g in root.iter(f"{SVG}g") if g.get("class") == "tl-legend")
+    assert legend.get("aria-hidden") == "true"  # the description says it already
+    assert [t.text for t in legend.iter(f"{SVG}text")] == ["completed", "failed", "created"]
+
+
+def test_text_and_lines_take_their_colour_from_css() -> None:
+    """No colour is fixed but the data's: text, grid and axes have classes (assets/tasklens.css gives them
+    currentColor, which follows the theme)."""
+    ended, made = _frames()
+    root = _parse(figures_svg.throughput(ended, made, WINDOW))
+    for node in root.iter():
+        tag = node.tag.removeprefix(SVG)
+        if tag in ("text", "line", "polyline", "circle"):
+            assert node.get("class"), ET.tostring(node)
+            assert node.get("fill") in (None, "none") and node.get("stroke") is None, ET.tostring(node)
+
+
+def test_empty_state_has_no_axes() -> None:
+    none = pd.DataFrame
+    markup = figures_svg.throughput(
+        none(columns=["bucket", "status", "count"]), none(columns=["bucket", "count"]), WINDOW
+    )
+    root = _parse(markup)
+    assert "tl-chart-empty" in (root.get("class") or "")
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert texts == [figures_svg.EMPTY_24H, START_HINT]
+    assert not list(root.iter(f"{SVG}line")) and not _rects(root)
+    assert root.find(f"{SVG}title").text == figures_svg.EMPTY_24H  # type: ignore[union-attr]
+
+
+def test_labels_are_escaped() -> None:
+    markup = figures_svg.empty("<script>x</script> & more", "e")
+    assert "<script>" not in markup and "&lt;script&gt;x&lt;/script&gt; &amp; more" in markup
+    _parse(markup)  # well-formed
+
+
+@pytest.mark.parametrize(
+    ("top", "ticks"),
+    [(0, [0, 1]), (1, [0, 0.2, 0.4, 0.6, 0.8, 1]), (7, [0, 2, 4, 6, 8]), (1234, [0, 500, 1000, 1500])],
+)
+def test_nice_ticks(top: float, ticks: list[float]) -> None:
+    assert figures_svg.nice_ticks(top) == ticks
