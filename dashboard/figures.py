@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
