@@ -127,7 +127,8 @@ def layout(task_id: str | None = None, **_: Any) -> html.Div:
                                         ),
                                         dcc.Download(id=DOWNLOAD_MD),
                                     ],
-                                    className="d-flex align-items-center gap-3",
+                                    # Wraps on a phone: the link, search and export do not fit 390 px in a row.
+                                    className="d-flex flex-wrap align-items-center gap-2 justify-content-end",
                                 ),
                             ),
                             dbc.CardBody(id=CALLS),
