@@ -23,24 +23,19 @@ from dashboard.api.call_schemas import (
 )
 from dashboard.api.context import ctx, respond
 from dashboard.api.errors import bad_parameter, not_found
-from dashboard.api.params import scope_of
+from dashboard.api.params import scope_of, time_range
 from dashboard.api.registry import TASK, Role, endpoint
-from db.core.timeutil import utcnow
 from db.read import search
 from db.read.call_view import CALLS
 from db.read.calls import listing, tree
 from db.read.calls.filters import CallFilter
 from db.read.tasks import detail, history
-from db.read.timerange import RangeError, resolve
 
 
 def call_filter(q: CallFilterQuery) -> CallFilter:
     """The one CallFilter of the list's parameters (the API's and the CSV download's); a time range that does
     not resolve is a 400 naming range, from or to."""
-    try:
-        when = resolve(q.range, q.from_, q.to, utcnow())
-    except RangeError as exc:
-        raise bad_parameter(exc.parameter, str(exc)) from None
+    when = time_range(q.range, q.from_, q.to)
     return CallFilter(
         task_id=q.task,
         kinds=tuple(k.value for k in q.kind),

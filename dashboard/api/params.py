@@ -17,6 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from dashboard.api.errors import ApiError, bad_parameter, validation_error
 from db.core.timeutil import utcnow
 from db.read.scope import DIMENSIONS, Scope, ScopeError, parse_scope
+from db.read.timerange import RangeError, TimeRange, resolve
 
 M = TypeVar("M", bound=BaseModel)
 BODY_LIMIT = 1024 * 1024  # 1 MB for single objects; POST /events allows more (events.py)
@@ -103,6 +104,15 @@ class ScopedQuery(Protocol):
 
     @property
     def range(self) -> str: ...
+
+
+def time_range(range_: str | None, from_: datetime | None, to: datetime | None) -> TimeRange:
+    """A list's time range in db/read/timerange's vocabulary, as of now; one that does not resolve is a 400
+    naming range, from or to."""
+    try:
+        return resolve(range_, from_, to, utcnow())
+    except RangeError as exc:
+        raise bad_parameter(exc.parameter, str(exc)) from None
 
 
 def scope_of(q: ScopedQuery) -> Scope:

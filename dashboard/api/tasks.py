@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from dashboard.api import cursor
 from dashboard.api.context import ctx, respond
 from dashboard.api.errors import ApiError, bad_parameter, not_found
+from dashboard.api.params import time_range
 from dashboard.api.registry import PREFIX, TASK, Audit, Role, actor, endpoint
 from dashboard.api.schemas import (
     ActivityPage,
@@ -26,13 +27,11 @@ from dashboard.api.schemas import (
     TaskPage,
     TimelinePage,
 )
-from db.core.timeutil import utcnow
 from db.domain.ops import SpecError, TaskSpec
 from db.domain.states import IllegalTransition
 from db.read.task_view import TASKS
 from db.read.tasks import detail, history, listing
 from db.read.tasks.filters import TaskFilter
-from db.read.timerange import RangeError, resolve
 from db.write.task_delete import TaskNotFinished, delete_task
 from db.write.writes import TaskNotFound
 
@@ -55,10 +54,7 @@ def created_between(q: TaskListQuery) -> dict[str, datetime | None]:
     ):
         if given is not None and older is not None:
             raise bad_parameter(old, f"give {new} or {old}, not both")
-    try:
-        when = resolve(q.range, q.from_ or q.created_from, q.to or q.created_to, utcnow())
-    except RangeError as exc:
-        raise bad_parameter(exc.parameter, str(exc)) from None
+    when = time_range(q.range, q.from_ or q.created_from, q.to or q.created_to)
     return {"created_from": when.start, "created_to": when.end}
 
 
