@@ -1,5 +1,6 @@
 """Tests: a small real Celery app for the Celery source's tests (tests/test_celery_source.py): tasks that
-succeed, fail, retry, sleep (to be revoked) and overrun their time limit. Its broker is TASKLENS_TEST_CELERY_BROKER."""
+succeed, fail, retry, sleep (to be revoked) and overrun their time limit. Its broker is TASKLENS_TEST_CELERY_BROKER
+(tests/celery_support.py passes the xdist worker's own Redis database; tests/parallel.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 
 from celery import Celery
 
-BROKER = os.environ.get("TASKLENS_TEST_CELERY_BROKER", "redis://127.0.0.1:6379/14")
+from tests.parallel import DEFAULT_REDIS
+
+BROKER = os.environ.get("TASKLENS_TEST_CELERY_BROKER", DEFAULT_REDIS)
 
 app = Celery("tasklens_test", broker=BROKER)
 app.conf.update(

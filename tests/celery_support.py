@@ -1,6 +1,6 @@
-"""Tests: real brokers and a real Celery worker for the Celery source's tests — the local Redis (a private
-database number, flushed before and after) and RabbitMQ (a private vhost made and deleted with rabbitmqctl),
-never skipped in CI."""
+"""Tests: real brokers and a real Celery worker for the Celery source's tests — the local Redis (the xdist
+worker's own database number, flushed before and after) and RabbitMQ (a private vhost made and deleted with
+rabbitmqctl), never skipped in CI."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from tests.helpers import REPO_ROOT, clean_env, stop_process, wait_until
+from tests.parallel import redis_url, worker_id
 
-REDIS_URL = os.environ.get("TASKLENS_TEST_CELERY_REDIS", "redis://127.0.0.1:6379/14")
 RABBIT_HOST = "127.0.0.1:5672"
 # The bound of every wait in the Celery tests: a safety net only, as each wait ends on its condition (a worker
 # answering, a task recorded). Generous — twice the 60 s that ran out at load 14 on 2 cores, where a Celery worker
@@ -36,17 +36,19 @@ def _unavailable(what: str) -> None:
 
 @contextmanager
 def redis_broker() -> Iterator[str]:
-    """The test Redis database, empty, flushed again afterwards."""
+    """This xdist worker's Redis database (tests/parallel.py), empty, flushed again afterwards: only that one,
+    as the other workers' tests use theirs meanwhile."""
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
+    url = redis_url()
+    client = redis.Redis.from_url(url)
     try:
         client.ping()
     except redis.RedisError:
-        _unavailable(f"Redis at {REDIS_URL}")
+        _unavailable(f"Redis at {url}")
     client.flushdb()
     try:
-        yield REDIS_URL
+        yield url
     finally:
         client.flushdb()
         client.close()
@@ -58,7 +60,7 @@ def rabbit_broker() -> Iterator[str]:
     ctl = shutil.which("rabbitmqctl") or (
         "/usr/sbin/rabbitmqctl" if Path("/usr/sbin/rabbitmqctl").exists() else None
     )
-    vhost = f"tasklens-test-{uuid.uuid4().hex[:8]}"
+    vhost = f"tasklens-test-{worker_id()}-{uuid.uuid4().hex[:8]}"
     if ctl is None or subprocess.run([ctl, "add_vhost", vhost], capture_output=True, timeout=60).returncode:
         _unavailable("RabbitMQ (rabbitmqctl)")
     assert ctl is not None

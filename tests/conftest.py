@@ -7,7 +7,6 @@ import os
 import shutil
 import sqlite3
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from db.core.timecol import to_micros
 from db.live.changefeed import Hub
 from db.write.recorder import Recorder
 from tests.alert_support import reset_alerts
+from tests.parallel import claim_redis, database_name
 
 PG_ADMIN_DSN = os.environ.get("TASKLENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 TABLES = (
@@ -36,6 +36,12 @@ TABLES = (
     "usage_minutely, created_minutely, "
     "report_runs, ingested_events, api_tokens, audit_log, task_schedules, concurrency_limits"
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each xdist worker (and a serial run) gets a Redis database of its own, in the environment its Celery
+    worker subprocesses inherit (tests/parallel.py)."""
+    claim_redis(os.environ)
 
 
 def _pg_available() -> bool:
@@ -93,7 +99,7 @@ def pg_database() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is required in CI but {PG_ADMIN_DSN} is unreachable")
         pytest.skip("PostgreSQL not reachable (runs in CI)")
-    name = f"tasklens_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    name = database_name("tasklens_test")
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + name

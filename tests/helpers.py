@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from db.core.models import Worker as WorkerRow
 from db.domain.states import EventType, TaskStatus
 from db.read.tasks import history
 from db.read.tasks.detail import task_record
+from tests.parallel import PortReservation, reserve_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP = str(REPO_ROOT / "app.py")
@@ -147,10 +147,17 @@ class WorkerProcess:
             self._log.close()
 
 
+# Every port free_port() handed out stays reserved until this process ends: the server that binds it (often a
+# subprocess) may start, stop and bind it again later in the test.
+_RESERVED: list[PortReservation] = []
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port for a server to bind, reserved for this xdist worker (tests/parallel.py): binding port 0 and
+    releasing it let another worker's server, or an outgoing connection, take it before ours bound it."""
+    reservation = reserve_port()
+    _RESERVED.append(reservation)
+    return reservation.port
 
 
 def stop_process(proc: subprocess.Popen[Any], timeout: float = 15) -> None:

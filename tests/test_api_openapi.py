@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -89,21 +91,12 @@ def test_the_app_serves_the_document(svc: Services) -> None:
     assert call(client, "GET", "/openapi.json") == document()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def fuzz_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A database of the fuzz's own (PostgreSQL's is not the session one, which other tests empty)."""
-    if request.param == "sqlite":
-        yield sqlite_database(tmp_path_factory.mktemp("fuzz"))
-    else:
-        with pg_database() as url:
-            yield url
-
-
-@pytest.fixture(scope="module")
-def fuzz_app(fuzz_url: str) -> Iterator[Any]:
-    """The real dashboard app on a fresh database holding a few tasks, external ones too, and a worker."""
-    url = fuzz_url
+def _fuzz_app(kind: str, folder: Path, stack: ExitStack) -> Any:
+    """The real dashboard app on a fresh database of its own (PostgreSQL's is not the session one, which other
+    tests empty) holding a few tasks, external ones too, and a worker."""
+    url = sqlite_database(folder) if kind == "sqlite" else stack.enter_context(pg_database())
     db = open_database(url)
+    stack.callback(db.dispose)
     hub = Hub()
     # A worker heard from within the hour keeps /ready at 200: its 503 is a documented answer, but a 5xx all the
     # same to the not-a-server-error check (tests/test_api_ops.py covers it).
@@ -118,25 +111,35 @@ def fuzz_app(fuzz_url: str) -> Iterator[Any]:
     client = app.server.test_client()
     call(client, "POST", "/events", {"events": agent_life("fuzz-1") + agent_life("fuzz-2")[:5]})
     call(client, "POST", "/tasks", {"title": "queued", "kind": "demo"}, status=201)
-    yield app.server
-    db.dispose()
+    return app.server
 
 
-@pytest.fixture(scope="module")
-def api_schema(fuzz_app: Any) -> Any:
-    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", fuzz_app)
+@pytest.fixture(scope="session")
+def fuzz_apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Any]]:
+    """`fuzz_apps(kind)`: the fuzz's app on "sqlite" or "postgresql", made on first use and kept for the session.
+    Session-wide, not a module fixture: under xdist each operation's test runs wherever the scheduler sends it,
+    between other modules' tests, and a module fixture would be set up again after each of those."""
+    apps: dict[str, Any] = {}
+    with ExitStack() as stack:
+
+        def get(kind: str) -> Any:
+            if kind not in apps:
+                apps[kind] = _fuzz_app(kind, tmp_path_factory.mktemp(f"fuzz-{kind}"), stack)
+            return apps[kind]
+
+        yield get
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
+# The document as the app serves it (test_the_app_serves_the_document), once per database: one test per
+# operation and database, which xdist spreads over its workers (one test of every operation ran for minutes).
+sqlite_schema = schemathesis.openapi.from_dict(document())
+postgresql_schema = schemathesis.openapi.from_dict(document())
 
 
-# One test for every operation (subtests): its work grows with the API, ~25 s on a quiet machine; on a 2-core box at
-# load 12 it ran past the suite's 300 s per test while passing every case, so it gets a budget of its own.
-@pytest.mark.timeout(1500)
-@schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-def test_generated_requests_get_documented_answers_and_never_a_5xx(case: Any) -> None:
+def fuzz(case: Any, app: Any) -> None:
+    """Schemathesis's explicit-example, coverage and random phases for one operation against `app`."""
     case.call_and_validate(
+        app=app,
         # Schemathesis advertises zstd (its HTTP stack can decode it) but over WSGI reads the body as it comes:
         # ask for it uncompressed, as the answers' contents are what is checked here (tests/test_compression.py
         # covers the encodings).
@@ -148,3 +151,19 @@ def test_generated_requests_get_documented_answers_and_never_a_5xx(case: Any) ->
             checks.response_schema_conformance,
         ],
     )
+
+
+@sqlite_schema.parametrize()
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_generated_requests_get_documented_answers_and_never_a_5xx_on_sqlite(
+    case: Any, fuzz_apps: Callable[[str], Any]
+) -> None:
+    fuzz(case, fuzz_apps("sqlite"))
+
+
+@postgresql_schema.parametrize()
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_generated_requests_get_documented_answers_and_never_a_5xx_on_postgresql(
+    case: Any, fuzz_apps: Callable[[str], Any]
+) -> None:
+    fuzz(case, fuzz_apps("postgresql"))

@@ -32,6 +32,7 @@ from db.write.recorder import Recorder
 from tests.celery_support import SAFETY, celery_events, celery_worker, rabbit_broker, redis_broker
 from tests.conftest import sqlite_database
 from tests.helpers import APP, REPO_ROOT, clean_env, stop_process, wait_until
+from tests import parallel
 from worker.celerysource.consumer import CeleryConsumer
 
 
@@ -81,6 +82,10 @@ class Source:
             return [(a, b) for a, b in rows]
 
 
+# The tests on the module's one Celery worker: on one xdist worker (--dist loadgroup), which starts it once.
+REDIS_WORKER = pytest.mark.xdist_group("celery-redis-worker")
+
+
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
     with redis_broker() as url:
@@ -101,6 +106,7 @@ def source(redis_url: str, celery_app: Any, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.mark.slow
+@REDIS_WORKER
 def test_outcomes_states_runtimes_and_tracebacks(source: Source, celery_app: Any) -> None:
     with celery_events(celery_app) as heard:  # what Celery itself says, to compare the records with
         ok = celery_app.send_task("tests.add", args=(2, 3), kwargs={"password": "hunter2"})
@@ -160,6 +166,7 @@ def test_outcomes_states_runtimes_and_tracebacks(source: Source, celery_app: Any
 
 
 @pytest.mark.slow
+@REDIS_WORKER
 def test_revoke_a_running_task(source: Source, celery_app: Any) -> None:
     task = celery_app.send_task("tests.sleepy", args=(60,))
     running = wait_until(
@@ -174,6 +181,7 @@ def test_revoke_a_running_task(source: Source, celery_app: Any) -> None:
 
 
 @pytest.mark.slow
+@REDIS_WORKER
 def test_worker_rows_follow_worker_events(source: Source, celery_app: Any) -> None:
     def online() -> list[WorkerRow]:
         with source.db.reading() as s:
@@ -185,6 +193,7 @@ def test_worker_rows_follow_worker_events(source: Source, celery_app: Any) -> No
 
 
 @pytest.mark.slow
+@REDIS_WORKER
 def test_celery_worker_slots_say_its_pool_size_and_what_runs(source: Source, celery_app: Any) -> None:
     """Celery's events carry no pool size: the source asks the worker (inspect stats), so its page says
     "1 of 2 busy" (the fixture's -c 2) while a task runs, not "0 of 1"."""
@@ -214,6 +223,7 @@ def test_celery_worker_slots_say_its_pool_size_and_what_runs(source: Source, cel
 
 
 @pytest.mark.slow
+@REDIS_WORKER
 def test_a_worker_that_does_not_answer_is_asked_again_soon_then_left(
     source: Source, celery_app: Any, redis_url: str
 ) -> None:
@@ -241,6 +251,7 @@ def test_a_worker_that_does_not_answer_is_asked_again_soon_then_left(
 
 
 @pytest.mark.slow
+@REDIS_WORKER
 def test_one_consumer_per_broker(source: Source, redis_url: str) -> None:
     """A second process's consumer of the same broker on the same database stands by."""
     url = str(source.db.url)
@@ -254,6 +265,7 @@ def test_one_consumer_per_broker(source: Source, redis_url: str) -> None:
 
 
 @pytest.mark.slow
+@REDIS_WORKER
 def test_consumer_killed_mid_stream_duplicates_nothing(
     redis_url: str, celery_app: Any, tmp_path: Any
 ) -> None:
@@ -344,7 +356,7 @@ def _latest_seen(db: Database) -> Any:
 def test_replayed_and_out_of_order_events_change_nothing(db: Database) -> None:
     """Straight through the recorder, on SQLite and PostgreSQL: an end before its start, then the same events
     again, then a late start."""
-    settings = Settings(database_url=str(db.url), celery_broker="redis://127.0.0.1:6379/14")
+    settings = Settings(database_url=str(db.url), celery_broker=parallel.redis_url())
     consumer = CeleryConsumer(settings, Recorder(db, Hub()), threading.Event())
     tid, ts = str(uuid.uuid4()), time.time() - 60
     received = {
@@ -519,6 +531,7 @@ def test_apply_ops_many_writes_what_apply_ops_writes(db: Database) -> None:
 
 
 @pytest.mark.slow
+@REDIS_WORKER
 def test_flower_controls_through_the_api(source: Source, celery_app: Any, redis_url: str) -> None:
     """Revoke/terminate, a rate limit, pool grow and shrink, queue lengths: sent on the real broker, confirmed
     by the real worker, audited; without a broker configured, 409."""
@@ -561,6 +574,7 @@ def test_flower_controls_through_the_api(source: Source, celery_app: Any, redis_
 
 
 @pytest.mark.slow
+@REDIS_WORKER
 def test_worker_controls_through_the_api(source: Source, celery_app: Any, redis_url: str) -> None:
     """Time limits, pool restart, add / cancel consumer, shutdown and worker info through the API: sent on the
     real broker, confirmed (or refused) by real workers, audited as `celery.<action>` like the dashboard's cards;
@@ -760,7 +774,7 @@ def test_the_timeline_shows_celerys_times(db: Database) -> None:
 
     from db.read.tasks.history import transitions
 
-    settings = Settings(database_url=str(db.url), celery_broker="redis://127.0.0.1:6379/14")
+    settings = Settings(database_url=str(db.url), celery_broker=parallel.redis_url())
     consumer = CeleryConsumer(settings, Recorder(db, Hub()), threading.Event())
     tid, ts = str(uuid.uuid4()), time.time() - 60
     common = {"uuid": tid, "hostname": "w1@h"}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from db.domain.ops import ActivityLine, Progress, TaskSpec, Transition
 from db.domain.states import EventType, TaskKind, TaskStatus
 from db.write.recorder import Recorder
 from tests.helpers import REPO_ROOT, WorkerProcess, clean_env, load_events, load_task, run_cli
+from tests.parallel import database_name
 
 SUBCOMMANDS = [
     "all",
@@ -231,7 +231,7 @@ def unmigrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     session_url: str = request.getfixturevalue("pg_session_url")  # fails, never skips, in CI
     base = session_url.rsplit("/", 1)[0]
     admin = base + "/test"
-    name = f"tasklens_cli_{uuid.uuid4().hex[:8]}"
+    name = database_name("tasklens_cli")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -261,6 +261,10 @@ def test_migrate_twice_is_idempotent(unmigrated_url: str) -> None:
 
 
 # ---- submit --wait with a live worker --------------------------------------------------------------------
+# The tests on live_worker: on one xdist worker (--dist loadgroup), which starts the subprocess once.
+LIVE_WORKER = pytest.mark.xdist_group("cli-live-worker")
+
+
 @pytest.fixture(scope="module")
 def live_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Database]]:
     """One worker subprocess on its own SQLite file, shared by the submit --wait tests."""
@@ -275,6 +279,7 @@ def live_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
             db.dispose()
 
 
+@LIVE_WORKER
 def test_submit_wait_prints_the_completed_task(live_worker: tuple[str, Database]) -> None:
     url, db = live_worker
     result = run_cli(
@@ -306,6 +311,7 @@ def test_submit_wait_prints_the_completed_task(live_worker: tuple[str, Database]
         ]
 
 
+@LIVE_WORKER
 def test_submit_wait_of_a_failing_command_exits_1(live_worker: tuple[str, Database]) -> None:
     url, db = live_worker
     result = run_cli(
