@@ -29,10 +29,10 @@ from db.live.changefeed import Hub
 from db.read import worker_detail
 from db.write.celery_workers import is_celery_worker
 from db.write.recorder import Recorder
+from tests import parallel
 from tests.celery_support import SAFETY, celery_events, celery_worker, rabbit_broker, redis_broker
 from tests.conftest import sqlite_database
 from tests.helpers import APP, REPO_ROOT, clean_env, stop_process, wait_until
-from tests import parallel
 from worker.celerysource.consumer import CeleryConsumer
 
 

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from itertools import combinations
+from pathlib import Path
 
 import pytest
 
@@ -48,7 +49,9 @@ def test_each_worker_has_its_own_redis_database() -> None:
 def test_claiming_redis_sets_both_variables_once() -> None:
     env = {"PYTEST_XDIST_WORKER": "gw1", "TASKLENS_TEST_CELERY_REDIS": "redis://127.0.0.1:6379/9"}
     assert claim_redis(env) == "redis://127.0.0.1:6379/8"
-    assert env["TASKLENS_TEST_CELERY_BROKER"] == env["TASKLENS_TEST_CELERY_REDIS"] == "redis://127.0.0.1:6379/8"
+    assert (
+        env["TASKLENS_TEST_CELERY_BROKER"] == env["TASKLENS_TEST_CELERY_REDIS"] == "redis://127.0.0.1:6379/8"
+    )
     assert claim_redis(env) == "redis://127.0.0.1:6379/8"  # not lowered again
     # A worker inherits the controller's environment (its claim, as "master", left the base unchanged).
     controller = {"TASKLENS_TEST_CELERY_REDIS": "redis://127.0.0.1:6379/9"}
@@ -80,8 +83,8 @@ def test_port_ranges_are_disjoint_and_below_the_ephemeral_range() -> None:
     ranges = [port_range(w) for w in WORKERS]
     for a, b in combinations(ranges, 2):
         assert not set(a) & set(b)
-    low, _high = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())  # noqa: SIM115
-    assert all(1024 <= r.start and r.stop <= low for r in ranges)
+    low, _high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    assert all(r.start >= 1024 and r.stop <= low for r in ranges)
     assert port_range("master") == port_range("gw0")
     with pytest.raises(ValueError, match="no port range"):
         port_range(f"gw{parallel.MAX_WORKERS}")
