@@ -80,7 +80,7 @@ OBSERVE = """(() => {
         // grid's bundle loaded (dashboard/components/firstrows.py) while they are shown.
         tl_rows: () => probes.tl_grid() || Array.from(document.querySelectorAll('.tasklens-first-rows tbody tr'))
             .some(r => r.offsetParent !== null && r.textContent.trim() !== ''),
-        tl_kpis: () => !!document.querySelector('#overview-kpis .card'),
+        tl_kpis: () => !!document.querySelector('#overview-kpis .card, #snapshot-overview-kpis .card'),
         fl_rows: () => Array.from(document.querySelectorAll('#tasks-table tbody tr'))
             .some(r => !r.querySelector('td.dataTables_empty') && r.textContent.trim() !== ''),
         fl_workers: () => Array.from(document.querySelectorAll('#workers-table tbody tr'))

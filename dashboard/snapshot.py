@@ -25,6 +25,18 @@ from dashboard import ids
 from dashboard.components.svg import CLASS as SVG_CLASS
 
 CLASS = "tasklens-snapshot"  # assets/handover.js and tasklens.css find it by this
+# The snapshot's ids are the app's with this prefix. Both copies are in the document until the handover
+# (assets/handover.js), and an id names one element: the live badge's script (getElementById), a label's `for`
+# and a test's locator would otherwise find the snapshot's copy, which comes first, and the app's never.
+ID_PREFIX = "snapshot-"
+# The attributes whose value names an id (`id`), or several, space-separated (the rest).
+ID_REFS = frozenset(
+    {
+        "id",
+        *("for", "headers", "aria-labelledby", "aria-describedby", "aria-controls", "aria-owns"),
+        *("aria-activedescendant", "aria-details", "aria-errormessage", "aria-flowto"),
+    }
+)
 VOID = frozenset(
     {"area", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 )
@@ -99,6 +111,23 @@ def _dom_id(ident: Any) -> str:
     return str(ident)
 
 
+def own_id(attr: str, value: Any) -> str:
+    """`value` of the id-naming attribute `attr` as the snapshot writes it (ID_PREFIX)."""
+    if attr == "id":
+        return ID_PREFIX + str(value)
+    return " ".join(ID_PREFIX + ident for ident in str(value).split())
+
+
+def _own_ids(markup: str) -> str:
+    # Server-drawn SVG (dashboard/figures_svg.py) names its <title> and <desc> by id: prefixed as well.
+    refs = "|".join(sorted(ID_REFS))
+    return re.sub(
+        rf'(\s(?:{refs}))="([^"]*)"',
+        lambda m: f'{m.group(1)}="{own_id(m.group(1).strip(), m.group(2))}"',
+        markup,
+    )
+
+
 def _classes(*names: Any) -> str:
     return " ".join(str(n) for n in names if n)
 
@@ -116,7 +145,7 @@ def element(tag: str, props: Mapping[str, Any], children: str = "", **extra: Any
         attr = ATTRIBUTES.get(name) or (name if name.startswith(("aria-", "data-")) else None)
         if attr is None:
             continue
-        attrs[attr] = value
+        attrs[attr] = own_id(attr, value) if attr in ID_REFS else value
     text = "".join(f" {k}" if v is True else f' {k}="{escape(str(v))}"' for k, v in attrs.items())
     if tag in VOID:
         return f"<{tag}{text}>"
@@ -135,7 +164,7 @@ class Renderer:
             ("tasklens", "Static"): lambda p: self.draw(p.get("content")),
             # Server-drawn SVG (dashboard/components/svg.py): the same <div> assets/static.js draws.
             ("tasklens", "Svg"): lambda p: element(
-                "div", {"id": p.get("id")}, p.get("markup") or "", className=SVG_CLASS
+                "div", {"id": p.get("id")}, _own_ids(p.get("markup") or ""), className=SVG_CLASS
             ),
             **{("dash_bootstrap_components", name): kind for name, kind in self._bootstrap().items()},
         }

@@ -20,11 +20,11 @@ from tests.builders import external_task, make_task
 pytestmark = pytest.mark.slow
 
 # The renderer is in the first joined bundle of scripts (its address names it: Dash checks for that).
-RENDERER = re.compile(r"/_tasklens/scripts-dash-renderer\.")
-# What a cold load of the overview asks for: the page, one stylesheet, the joined scripts, dcc's two files and
-# dash-html-components (kept apart: dcc finds its chunks by its own address, its shared chunk and html follow
-# it), the layout and the callback graph. The websocket is not a request here.
-MOST_REQUESTS = 8
+RENDERER = re.compile(r"/_tasklens/[0-9a-f]+/scripts-dash-renderer\.js")
+# What a cold load of the overview asks for: the page, one stylesheet, the scripts in two (dcc's shared chunk,
+# strict, starts the second), the layout and the callback graph — no more than Chromium's six connections to
+# one server carry at once. The websocket is not a request here.
+MOST_REQUESTS = 6
 SNAPSHOT = ".tasklens-snapshot"
 APP = "#react-entry-point"
 
@@ -55,19 +55,22 @@ def test_the_overview_shows_from_its_html_and_asks_nothing_more_on_load(
     page.goto(app.url + "/", wait_until="commit")  # "load" would wait for the held script
 
     snapshot = page.locator(SNAPSHOT)
-    expect(snapshot.locator(f"#{ids.KPIS} #kpi-running .kpi-value")).to_have_text("1")
-    expect(snapshot.locator(f"#{ids.KPIS} #kpi-active")).to_contain_text("0 queued · 1 running")
-    expect(snapshot.locator(f"#{ids.WORKERS}")).to_contain_text("No worker has registered yet")
+    kpis = snapshot.locator(f"#snapshot-{ids.KPIS}")  # its ids are the app's, prefixed (two copies for a while)
+    expect(kpis.locator("#snapshot-kpi-running .kpi-value")).to_have_text("1")
+    expect(kpis.locator("#snapshot-kpi-active")).to_contain_text("0 queued · 1 running")
+    expect(snapshot.locator(f"#snapshot-{ids.WORKERS}")).to_contain_text("No worker has registered yet")
     expect(snapshot.get_by_role("link", name="Overview", exact=True)).to_have_class(re.compile(r"\bactive\b"))
-    expect(snapshot.locator(f"#{ids.KPIS}")).to_be_visible()
+    expect(kpis).to_be_visible()
     eventually(lambda: len(held), bool, "the page asking for Dash's renderer", page)
     assert page.locator(f"{APP} #{ids.KPIS}").count() == 0, "Dash drew the page without its renderer"
+    # No app id in the document yet: the live badge's script must find the app's badge, not the snapshot's.
+    assert page.locator(f"#{ids.STATUS}, #{ids.KPIS}").count() == 0
 
     for route in held:
         route.continue_()
     page.unroute(RENDERER)
 
-    # Handed over: the app's own cards, with the same values, and the snapshot gone (its ids are the app's).
+    # Handed over: the app's own cards, with the same values, and the snapshot gone.
     expect(page.locator(SNAPSHOT)).to_have_count(0)
     expect(page.locator(f"{APP} #{ids.KPIS} #kpi-running .kpi-value")).to_have_text("1")
     chart = page.locator(f"{APP} #{ids.THROUGHPUT} svg.tl-chart")  # the chart, in the layout

@@ -31,14 +31,44 @@ def test_the_overview_html_holds_its_cards(svc: Services) -> None:
     client = create_app(svc).server.test_client()
     drawn = _snapshot(client.get("/").get_data(as_text=True))
     assert drawn, "no snapshot in the overview's HTML"
-    running = re.search(r'id="kpi-running".*?class="fs-4 fw-semibold kpi-value">([^<]*)<', drawn, re.S)
+    running = re.search(
+        r'id="snapshot-kpi-running".*?class="fs-4 fw-semibold kpi-value">([^<]*)<', drawn, re.S
+    )
     assert running and running.group(1) == "1"
     assert "0 queued · 1 running" in drawn
-    assert f'id="{ids.WORKERS}"' in drawn and "No worker has registered yet" in drawn
+    assert f'id="snapshot-{ids.WORKERS}"' in drawn and "No worker has registered yet" in drawn
     assert '<a href="/" class="nav-link active">Overview</a>' in drawn
     # The chart's frame at the chart's proportions, its data left out (read by the layout request instead).
-    assert f'<div id="{ids.THROUGHPUT}" class="tl-chart-frame"></div>' in drawn
+    assert f'<div id="snapshot-{ids.THROUGHPUT}" class="tl-chart-frame"></div>' in drawn
     assert "data-bs-theme" in client.get("/").get_data(as_text=True)  # a remembered dark theme, before it
+
+
+def _layout_ids(node: object) -> set[str]:
+    if isinstance(node, list):
+        return set().union(*map(_layout_ids, node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    props = node.get("props", node)
+    found = {str(props["id"])} if isinstance(props.get("id"), str) else set()
+    return found.union(*(_layout_ids(v) for v in props.values() if isinstance(v, list | dict)))
+
+
+@SQLITE
+def test_no_id_is_both_the_snapshots_and_the_apps(svc: Services) -> None:
+    """Until the handover both are in the document: an id the app draws too would name two elements, and the
+    live badge's script, a label's `for` and a locator would find the snapshot's copy (CI, 2026-12-04:
+    "#live-status resolved to 2 elements")."""
+    external_task(svc.recorder, "running now")
+    client = create_app(svc).server.test_client()
+    drawn = _snapshot(client.get("/").get_data(as_text=True))
+    app_ids = _layout_ids(client.get("/_dash-layout", headers={"Referer": "http://localhost/"}).get_json())
+    assert {ids.STATUS, ids.KPIS, ids.WORKERS, ids.THROUGHPUT} <= app_ids
+    snapshot_ids = re.findall(r'\sid="([^"]*)"', drawn)
+    assert "snapshot-" + ids.STATUS in snapshot_ids and len(snapshot_ids) == len(set(snapshot_ids))
+    assert not app_ids & set(snapshot_ids)
+    # What names an id in the snapshot names one of its own: its labels and the chart's title.
+    for ref in re.findall(r'\s(?:for|aria-labelledby|aria-describedby)="([^"]*)"', drawn):
+        assert set(ref.split()) <= set(snapshot_ids), ref
 
 
 @SQLITE
@@ -65,13 +95,13 @@ def test_bootstrap_and_html_as_react_draws_them() -> None:
     )
     assert snapshot.render(tree, "/") == (
         f'<div class="{snapshot.CLASS}">'
-        '<div id="{&quot;i&quot;:1,&quot;type&quot;:&quot;x&quot;}">'
+        '<div id="snapshot-{&quot;i&quot;:1,&quot;type&quot;:&quot;x&quot;}">'
         '<div class="g-3 row"><div class="col-xl-2 col-6"><div class="card border-danger">'
         '<div class="card-body">x</div></div></div></div>'
         '<span class="badge rounded-pill bg-primary">3</span>'
         '<a href="/tasks" class="btn">go</a>'
         '<span style="z-index: 2; margin-top: 4px" title="a &quot;b&quot;">&lt;b&gt;</span>'
-        '<div id="c" class="tl-svg"><svg class="tl-chart"></svg></div>'  # the server's own markup, as is
+        '<div id="snapshot-c" class="tl-svg"><svg class="tl-chart"></svg></div>'  # the server's markup
         "</div></div>"
     )
 

@@ -4,7 +4,7 @@
  * - The tasks page's first rows (components/firstrows.py) over the grid: hidden once the grid shows a row with
  *   text of its own (AG Grid first draws empty "loading" rows).
  * - A page's snapshot in its HTML (dashboard/snapshot.py) over the whole app: removed once Dash has drawn the
- *   page's content (its ids are the app's, so it goes for good rather than hiding).
+ *   page's content (for good rather than hidden: it is a copy the app now draws itself).
  */
 (function () {
   "use strict";
