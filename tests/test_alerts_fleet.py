@@ -13,23 +13,26 @@ import pytest
 from sqlalchemy import select
 
 from db.alerts.rules import create_rule
-from db.core.engine import open_database
+from db.core.engine import Database
 from db.core.models import AlertNotification
 from db.core.timeutil import utcnow
 from db.domain.ops import TaskSpec
 from db.domain.states import TaskKind
 from db.write.recorder import Recorder
-from tests.alert_support import receiver, reset_alerts
+from tests.alert_support import receiver
 from tests.helpers import WorkerProcess, fast_worker_env, wait_until
 
 pytestmark = pytest.mark.slow
 TASKS = 3
 
 
-def test_three_workers_send_each_notification_once(pg_session_url: str, tmp_path: Path) -> None:
-    db = open_database(pg_session_url)
+def test_three_workers_send_each_notification_once(
+    pg_db: Database, pg_session_url: str, tmp_path: Path
+) -> None:
+    # pg_db empties the session database first: an earlier test's tasks and worker rows left in it were claimed
+    # or judged offline by these workers and sent notifications of their own (under xdist, whichever ran before).
+    db = pg_db
     recorder = Recorder(db)
-    reset_alerts(db)
     with receiver() as hook:
         hook.fail_next["/discord"] = 1  # the first Discord POST fails: retried after its backoff
         with recorder.transaction() as session:
@@ -92,4 +95,3 @@ def test_three_workers_send_each_notification_once(pg_session_url: str, tmp_path
         rows = list(session.execute(select(AlertNotification.__table__)))
     assert all(r.status == "sent" for r in rows) and len(rows) == 2 * firing
     assert max(r.attempts for r in rows if r.channel_type == "discord") == 2  # the failed one, retried
-    db.dispose()
