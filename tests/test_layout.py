@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from dashboard import ids
+from dashboard.pages.agents import FLEET
 from db.control import task_schedules
 from db.control.task_schedules import ScheduleSpec
 from db.core.models import Task
@@ -109,4 +110,29 @@ def test_the_navbar_folds_into_a_menu_on_a_phone(sqlite_app: AppFactory, tab: Br
         "els => els.map(e => e.getBoundingClientRect().top)"
     )
     assert len(set(tops)) == 1, tops  # one row
+    tab.watch.assert_clean()
+
+
+def test_a_table_wider_than_its_box_is_a_region_the_keyboard_can_scroll(
+    sqlite_app: AppFactory, tab: BrowserPage
+) -> None:
+    """assets/a11y.js: a .table-responsive that scrolls sideways can be focused to scroll (tabindex, a named
+    region: axe's scrollable-region-focusable), and stops being a tab stop once it fits; checked when the box
+    or its table changes size, the window's resize included."""
+    app = sqlite_app(worker=False)
+    generate_history(app.db, 40, days=2, seed=5)  # tasks from a few workers: the fleet table has rows
+    page = tab.page
+    page.set_viewport_size({"width": 390, "height": 900})
+    open_page(page, app.url + "/agents")
+    box = page.locator(f"#{FLEET} .table-responsive")
+    expect(box).to_have_attribute("tabindex", "0")
+    expect(box).to_have_attribute("role", "region")
+    expect(box).to_have_attribute("aria-label", "table, scrolls sideways")
+    assert box.evaluate("b => b.scrollWidth > b.clientWidth")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    expect(box).not_to_have_attribute("tabindex", "0")
+    expect(box).not_to_have_attribute("role", "region")
+    assert box.evaluate("b => b.scrollWidth <= b.clientWidth + 1")
+    page.set_viewport_size({"width": 390, "height": 900})
+    expect(box).to_have_attribute("tabindex", "0")
     tab.watch.assert_clean()
