@@ -30,6 +30,9 @@ b) overview: navigation start -> network idle: the end of the last request befor
    in flight (websockets do not count). TaskLens /, Flower / (its workers dashboard, which re-polls every
    second: the quiet gap before its first re-poll is the idle point). Also the first content (TaskLens's
    KPI cards, Flower's first worker row).
+Each table is followed by the browser's own work per load (medians): how long the page's main thread was busy
+(Chromium's TaskDuration, navigation to the measurement's end) and of that running script. A loaded machine
+stretches the times above; this it does not make, so it says how much of a page's time is its own.
 --waterfall prints, for one cold load of each page, every request: start and end (ms from navigation
 start), the server's wait (request sent -> first byte), bytes on the wire and decoded, Content-Encoding and
 Cache-Control, and for Dash callbacks the outputs they compute.
@@ -380,6 +383,10 @@ class Load:
     idle_s: float | None  # end of the last request before the quiet window
     requests: int
     transfer_kb: float
+    main_ms: float = float(
+        "nan"
+    )  # the page's main thread busy (Chromium's TaskDuration), navigation to the end
+    script_ms: float = float("nan")  # of which running script (ScriptDuration)
     trace: dict[str, Any] = field(default_factory=dict)
 
 
@@ -412,6 +419,9 @@ def load(page: Any, url: str, probe: str, *, idle: bool, trace: bool = False) ->
     page.on("requestfinished", ended)
     page.on("requestfailed", ended)
     page.on("response", responded)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+    before = _busy(cdp)
     try:
         page.goto(url, wait_until="commit", timeout=LOAD_TIMEOUT_S * 1000)
         # TaskLens /tasks: until the grid's own rows as well (the next load must not start before them).
@@ -430,7 +440,9 @@ def load(page: Any, url: str, probe: str, *, idle: bool, trace: bool = False) ->
                 page.wait_for_timeout(25)
         stamps = page.evaluate("() => window.__bench")
         timing = page.evaluate(RESOURCES)
+        busy = [after - was for after, was in zip(_busy(cdp), before, strict=True)]
     finally:
+        cdp.detach()
         page.remove_listener("request", started)
         page.remove_listener("requestfinished", ended)
         page.remove_listener("requestfailed", ended)
@@ -447,10 +459,18 @@ def load(page: Any, url: str, probe: str, *, idle: bool, trace: bool = False) ->
         idle_s=max(ends) / 1000 if idle else None,
         requests=len(timing["res"]) + 1,
         transfer_kb=transfer / 1024,
+        main_ms=busy[0] * 1000,
+        script_ms=busy[1] * 1000,
     )
     if trace:
         out.trace = {"timing": timing, "headers": headers, "posts": posts}
     return out
+
+
+def _busy(cdp: Any) -> tuple[float, float]:
+    """Seconds the page's main thread has been busy, and running script, so far (Chromium's counters)."""
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return metrics.get("TaskDuration", 0.0), metrics.get("ScriptDuration", 0.0)
 
 
 def waterfall(title: str, url: str, result: Load) -> None:
@@ -526,6 +546,7 @@ def waterfall(title: str, url: str, result: Load) -> None:
 @dataclass
 class Series:
     values: dict[str, list[float]] = field(default_factory=dict)
+    busy: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # per page: (main ms, script ms)
 
     def add(self, key: str, value: float | None) -> None:
         self.values.setdefault(key, []).append(float("nan") if value is None else value)
@@ -634,6 +655,9 @@ def main() -> None:
             )
             rows.append([key, what, median(values), kb, " ".join(f"{v:.2f}" for v in values)])
         print(table(["page", "until", "median s", "KB", "runs (s)"], rows))
+        # The browser's own work (its main thread), which load on the machine stretches but does not make.
+        busy = [[key, median([m for m, _ in v]), median([s for _, s in v])] for key, v in series.busy.items()]
+        print(table(["page", "main thread ms", "of it script ms"], busy))
         if "Flower" in tools:
             for tool in (t for t in tools if t != "Flower"):
                 for kind in kinds:
@@ -722,6 +746,8 @@ def run_browser(
                         warm.add(key + " first content", w.first_s)
                     cold.add(key + " KB", c.transfer_kb)
                     warm.add(key + " KB", w.transfer_kb)
+                    for series, measured in ((cold, c), (warm, w)):
+                        series.busy.setdefault(key, []).append((measured.main_ms, measured.script_ms))
             loads.append(loadavg().split()[0])
             print(f"  repetition {rep + 1}/{reps} done (load {loads[-1]})", flush=True)
         browser.close()
