@@ -332,7 +332,10 @@ def test_shutdown_requeues_running_tasks(
     w = start_worker()
     task_id = recorder.submit(TaskSpec(title="long", kind=TaskKind.COMMAND, payload={"command": "sleep 60"}))
     wait_for(db, task_id, lambda t: t.status == "running")
-    w.stop(timeout=10)
+    # stop() returns once no task runs, i.e. once the re-queue is recorded; 10 s ran out with the task still
+    # running at load 5 on 2 cores (the suite's two xdist workers beside another run). 60 s bounds a hang only.
+    w.stop(timeout=60)
+    assert not w.running_ids()
     with db.reading() as s:
         task = task_record(s, task_id)
         assert task is not None and (task.status, task.attempt) == ("queued", 1)
