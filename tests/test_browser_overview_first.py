@@ -55,7 +55,9 @@ def test_the_overview_shows_from_its_html_and_asks_nothing_more_on_load(
     page.goto(app.url + "/", wait_until="commit")  # "load" would wait for the held script
 
     snapshot = page.locator(SNAPSHOT)
-    kpis = snapshot.locator(f"#snapshot-{ids.KPIS}")  # its ids are the app's, prefixed (two copies for a while)
+    kpis = snapshot.locator(
+        f"#snapshot-{ids.KPIS}"
+    )  # its ids are the app's, prefixed (two copies for a while)
     expect(kpis.locator("#snapshot-kpi-running .kpi-value")).to_have_text("1")
     expect(kpis.locator("#snapshot-kpi-active")).to_contain_text("0 queued · 1 running")
     expect(snapshot.locator(f"#snapshot-{ids.WORKERS}")).to_contain_text("No worker has registered yet")

@@ -149,13 +149,9 @@ def test_health_logs_one_line_per_change_and_backs_off(caplog: pytest.LogCapture
         pass
     engine = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/test")
     delays = []
-    # DatabaseHealth tells a new failure from one reported twice by the error's id(): each is kept alive here, as
-    # one freed before the next is raised may leave its address (its id) to it — which then counts as reported.
-    seen = []
     for _ in range(12):
         with pytest.raises(OperationalError) as exc, engine.connect():
             pass
-        seen.append(exc.value)
         assert health.failed(exc.value) is not None
         assert health.failed(exc.value) is not None  # the same failure reported twice counts once
         assert not health.may_try()
@@ -175,6 +171,21 @@ def test_health_logs_one_line_per_change_and_backs_off(caplog: pytest.LogCapture
     assert "database available again after" in lines[1] and "42 ops held by 2 tasks" in lines[1]
     assert not any(r.exc_info for r in caplog.records)
     assert 0 < backoff(100) <= MAX_DELAY
+
+
+def test_a_new_failure_counts_though_it_took_a_freed_ones_address() -> None:
+    """Each failure freed before the next is raised, as a caller's would be: the next may get its address (its
+    id()), which DatabaseHealth once took for the same failure reported twice — the backoff stood still at
+    its first step and every caller tried again at once."""
+    now = [0.0]
+    health = DatabaseHealth(clock=lambda: now[0])
+    delays = []
+    for _ in range(12):
+        assert health.failed(sqlite3.OperationalError("unable to open database file")) is not None
+        delays.append(health.wait_seconds())
+        now[0] += delays[-1]
+    assert all(d > 0 for d in delays), delays
+    assert all(MAX_DELAY / 2 <= d <= MAX_DELAY for d in delays[-3:]), delays
 
 
 def test_health_remembers_a_full_disk_until_a_write_commits(tmp_path: Path) -> None:

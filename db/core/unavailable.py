@@ -4,6 +4,7 @@ exponential backoff and logs one line when an outage begins and one when it ends
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -47,6 +48,7 @@ _NO_SPACE = ("No space left on device", "could not extend file")
 
 
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (sa_exc.SQLAlchemyError, sqlite3.Error, psycopg.Error)
+NOTED = "_tasklens_noted"  # set on a database error once DatabaseHealth has counted it
 
 
 class OutageKind(StrEnum):
@@ -205,7 +207,6 @@ class DatabaseHealth:
         self._failures = 0
         self._next_try = 0.0
         self._held: dict[Hashable, int] = {}
-        self._last_noted = 0
         self._recovered_at: float | None = None
 
     # what happened -------------------------------------------------------------------------------------
@@ -217,11 +218,15 @@ class DatabaseHealth:
         outage = classify(exc)
         if outage is None or not isinstance(exc, DATABASE_ERRORS):
             return outage
-        root = id(getattr(exc, "orig", None) or exc)
+        root = getattr(exc, "orig", None) or exc
         with self._lock:
-            if root == self._last_noted:
+            if getattr(root, NOTED, False):
                 return outage
-            self._last_noted = root
+            # Marked on the error itself, not remembered by its id(): a failure freed before the next is
+            # raised may leave its address to it, which then counted as reported (the backoff stood still and
+            # every caller retried at once), and keeping the error would keep its frames (a connection) alive.
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(root, NOTED, True)
         self.note(outage)
         return outage
 
