@@ -13,11 +13,9 @@ import json
 import logging
 import os
 import pkgutil
-import posixpath
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -113,13 +111,10 @@ def polyfill_if_needed(scripts: str) -> str:
 # One response instead of one request per file: each run of consecutive <script src> (or stylesheet) tags the
 # page names — Dash's React, its renderer, component libraries, the app's assets, Bootstrap's CSS — is joined
 # into one body, kept compressed in memory and cached for a year under an address that names its content
-# (compression.Fixed): <JOINED><its etag>/<name>. A component library's bundle that finds its own address to
-# load its chunks (webpack's automatic public path, from document.currentScript: dcc's) is joined too, and its
-# chunks are served beside the joined body, at the address it then derives (`joined`). A file stays on its own
-# when it cannot share a response: another script that reads its own address, a stylesheet with a relative
-# url(), or anything not this server's. A script whose first statement is "use strict" only starts a body (in
-# one after other files it would run sloppy), and then only files that are strict throughout follow it (the
-# directive makes the whole body strict).
+# (compression.Fixed). A file stays on its own when it cannot share a response: a bundle that finds its own
+# address to load its chunks (document.currentScript: dcc's, plotly's), one whose first statement is
+# "use strict" (joined, it would make the files after it strict too), a stylesheet with a relative url(),
+# or anything not this server's.
 _TAGS = {
     "js": re.compile(r'<script src="([^"]+)"></script>'),
     "css": re.compile(r'<link rel="stylesheet" href="([^"]+)">'),
@@ -128,115 +123,57 @@ _MIMETYPES = {"js": "text/javascript", "css": "text/css"}
 _NAMES = {"js": "scripts", "css": "styles"}
 _LEADING_COMMENTS = re.compile(rb"^\s*(?:/\*.*?\*/\s*|//[^\n]*\n\s*)*", re.S)
 _STRICT = re.compile(rb"""["']use strict["']""")  # matched where the leading comments end
-# A file that is one function run at once, strict from its first statement: the same code in a strict body.
-_STRICT_THROUGHOUT = re.compile(rb"""[!(]function\(\)\{["']use strict["'];""")
-_CHUNK_NAME = re.compile(r"[\w@.-]+\.js")
-# What webpack's automatic public path throws where it cannot find a script's address: it is that code.
-_AUTO_PUBLIC_PATH = b"Automatic publicPath is not supported in this browser"
 _RELATIVE_URL = re.compile(rb"""url\(\s*(?!["']?data:)""")
 _SOURCE_MAP = re.compile(rb"\n?(?://# sourceMappingURL=\S*|/\*# sourceMappingURL=\S* \*/)\s*$")
-_joined: dict[str, tuple[str, compression.Fixed]] = {}  # etag -> (file name, body) (the same for every app)
-# etag -> the package folders whose chunks are served beside that body: (package, folder in the package)
-_chunk_folders: dict[str, list[tuple[str, str]]] = {}
-_chunks: dict[tuple[str, str], compression.Fixed] = {}  # (package, path in it) -> a chunk, read once
+_joined: dict[str, compression.Fixed] = {}  # a joined body's file name -> the body (the same for every app)
 _pages: dict[tuple[int, str, str], str] = {}  # (app, kind, a page's tags) -> the tags with runs joined
 _lock = threading.Lock()
 
 
-def joined(etag: str, name: str) -> compression.Fixed | None:
-    """What dashboard/routes.py serves at <JOINED><etag>/<name>: a joined body, or a chunk of a bundle in it."""
-    found = _joined.get(etag)
-    if found is not None and found[0] == name:
-        return found[1]
-    if found is None or not _CHUNK_NAME.fullmatch(name):
-        return None
-    for package, folder in _chunk_folders.get(etag, ()):
-        path = f"{folder}/{name}" if folder else name
-        with _lock:
-            item = _chunks.get((package, path))
-            if item is None:
-                try:
-                    data = pkgutil.get_data(package, path)
-                except OSError:
-                    continue
-                if data is None:
-                    continue
-                item = _chunks[(package, path)] = compression.fixed(data, _MIMETYPES["js"], flask.current_app)
-        return item
-    return None
+def joined(name: str) -> compression.Fixed | None:
+    """A joined body by its file name (dashboard/routes.py serves it)."""
+    return _joined.get(name)
 
 
-@dataclass(frozen=True)
-class _File:
-    """One address's bytes, joinable with others; `chunks`: where a bundle that loads chunks from beside its
-    own address keeps them."""
-
-    tag: str
-    data: bytes
-    chunks: tuple[str, str] | None = None  # (package, folder in the package)
-
-    @property
-    def strict(self) -> bool:
-        """Whether the script's first statement is a "use strict" directive."""
-        comments = _LEADING_COMMENTS.match(self.data)
-        return bool(_STRICT.match(self.data, comments.end() if comments else 0))
-
-    @property
-    def strict_throughout(self) -> bool:
-        comments = _LEADING_COMMENTS.match(self.data)
-        return bool(_STRICT_THROUGHOUT.match(self.data, comments.end() if comments else 0))
-
-
-def _file(app: dash.Dash, tag: str, url: str, kind: str) -> _File | None:
+def _file(app: dash.Dash, url: str, kind: str) -> bytes | None:
     """The bytes behind one address a page names, when they can share a response with others."""
     prefix = app.config.requests_pathname_prefix
     path = url.split("?")[0]
     data: bytes | None = None
-    folder: tuple[str, str] | None = None
     if path == BOOTSTRAP_CSS:
         data = (BOOTSTRAP_DIR / "bootstrap.min.css").read_bytes()
     elif path.startswith(f"{prefix}_dash-component-suites/"):
         package, _, name = path.removeprefix(f"{prefix}_dash-component-suites/").partition("/")
-        name = check_fingerprint(name)[0]
-        data = pkgutil.get_data(package, name)
-        folder = (package, posixpath.dirname(name))
+        data = pkgutil.get_data(package, check_fingerprint(name)[0])
     elif path.startswith(f"{prefix}assets/"):
         data = (Path(app.config.assets_folder) / path.removeprefix(f"{prefix}assets/")).read_bytes()
     if data is None:
         return None
-    if kind == "js" and b"currentScript" in data:
-        # Only webpack's automatic public path, in a library whose chunks are beside it, can be told where.
-        return _File(tag, data, folder) if folder is not None and _AUTO_PUBLIC_PATH in data else None
+    if kind == "js" and (b"currentScript" in data or _strict(data)):
+        return None
     if kind == "css" and _RELATIVE_URL.search(data):
         return None
-    return _File(tag, data)
+    return data
 
 
-def _joins(run: list[_File], file: _File) -> bool:
-    """Whether `file` can join `run` (the body so far)."""
-    if not run:
-        return True
-    if file.strict:
-        return False  # after other files it would run sloppy
-    return not run[0].strict or file.strict_throughout
+def _strict(script: bytes) -> bool:
+    """Whether the script's first statement is a "use strict" directive."""
+    comments = _LEADING_COMMENTS.match(script)
+    return bool(_STRICT.match(script, comments.end() if comments else 0))
 
 
-def _join(app: dash.Dash, kind: str, run: list[_File]) -> str:
+def _join(app: dash.Dash, kind: str, run: list[tuple[str, bytes]]) -> str:
     if len(run) == 1:
-        return run[0].tag  # nothing to join: the tag as Dash wrote it
+        return run[0][0]  # nothing to join: the tag as Dash wrote it
     # A newline and a semicolon between scripts: a file's last line may be a comment or lack its semicolon.
     glue = b"\n;\n" if kind == "js" else b"\n"
-    body = glue.join(_SOURCE_MAP.sub(b"", f.data) for f in run) + b"\n"
+    body = glue.join(_SOURCE_MAP.sub(b"", data) for _, data in run) + b"\n"
     item = compression.fixed(body, _MIMETYPES[kind], app.server)
     # Dash checks that its page names a script with "dash-renderer" in its address: the joined one, when in it.
-    renderer = any("dash-renderer" in f.tag for f in run)
-    name = f"{_NAMES[kind]}{'-dash-renderer' if renderer else ''}.{kind}"
-    _joined.setdefault(item.etag, (name, item))
-    if kind == "js":
-        _chunk_folders.setdefault(
-            item.etag, [f.chunks for f in run if f.chunks and b"currentScript" in f.data]
-        )
-    url = f"{app.config.requests_pathname_prefix}{JOINED.lstrip('/')}{item.etag}/{name}"
+    renderer = any("dash-renderer" in tag for tag, _ in run)
+    name = f"{_NAMES[kind]}{'-dash-renderer' if renderer else ''}.{item.etag}.{kind}"
+    _joined.setdefault(name, item)
+    url = f"{app.config.requests_pathname_prefix}{JOINED.lstrip('/')}{name}"
     return f'<script src="{url}"></script>' if kind == "js" else f'<link rel="stylesheet" href="{url}">'
 
 
@@ -252,19 +189,19 @@ def in_one(app: dash.Dash, kind: str, tags: str) -> str:
         if key in _pages:
             return _pages[key]
         out: list[str] = []
-        run: list[_File] = []
+        run: list[tuple[str, bytes]] = []
         last = 0
         for found in _TAGS[kind].finditer(tags):
             gap = tags[last : found.start()]
-            file = _file(app, found.group(0), found.group(1), kind)
-            if run and (file is None or gap.strip() or not _joins(run, file)):
+            data = _file(app, found.group(1), kind)
+            if run and (data is None or gap.strip()):
                 out.append(_join(app, kind, run))
                 run = []
             out.append(gap)
-            if file is None:
+            if data is None:
                 out.append(found.group(0))
             else:
-                run.append(file)
+                run.append((found.group(0), data))
             last = found.end()
         if run:
             out.append(_join(app, kind, run))

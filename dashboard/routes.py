@@ -134,10 +134,9 @@ def mount(app: dash.Dash, svc: Services) -> None:
     def bootstrap_css() -> ResponseReturnValue:
         return send_from_directory(BOOTSTRAP_DIR, "bootstrap.min.css", max_age=86400)
 
-    def joined_bundle(etag: str, name: str) -> ResponseReturnValue:
-        # A page's scripts or stylesheets joined into one body, or a chunk of a bundle in it
-        # (dashboard/bundles.py), from memory.
-        item = bundles.joined(etag, name)
+    def joined_bundle(name: str) -> ResponseReturnValue:
+        # A page's scripts or stylesheets joined into one body (dashboard/bundles.py), from memory.
+        item = bundles.joined(name)
         return compression.respond(item, request) if item is not None else ("not found\n", 404, PLAIN)
 
     def report_file(run_id: int, name: str) -> ResponseReturnValue:
@@ -154,4 +153,4 @@ def mount(app: dash.Dash, svc: Services) -> None:
     server.add_url_rule("/healthz", "healthz", healthz)
     server.add_url_rule(BOOTSTRAP_CSS, "bootstrap_css", bootstrap_css)
     joined_at = app.config.routes_pathname_prefix + bundles.JOINED.lstrip("/")
-    server.add_url_rule(f"{joined_at}<etag>/<name>", "joined_bundle", joined_bundle)
+    server.add_url_rule(f"{joined_at}<name>", "joined_bundle", joined_bundle)

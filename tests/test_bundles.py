@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from pathlib import Path
 
-import dash
 import pytest
 from flask.testing import FlaskClient
 from flask_compress.flask_compress import _uncompress_data
@@ -79,22 +77,21 @@ def test_scripts_and_stylesheets_are_joined(svc: Services) -> None:
     client = app.server.test_client()
     scripts, styles = _page_files(client)
     # One stylesheet: Bootstrap's, then the app's own (their order kept: the app's rules come last).
-    assert len(styles) == 1 and re.fullmatch(r"/_tasklens/[0-9a-f]{16}/styles\.css", styles[0]), styles
+    assert len(styles) == 1 and re.fullmatch(r"/_tasklens/styles\.[0-9a-f]{16}\.css", styles[0]), styles
     css = client.get(styles[0])
     assert css.status_code == 200 and css.mimetype == "text/css"
     body = css.get_data()
     bootstrap = (bundles.BOOTSTRAP_DIR / "bootstrap.min.css").read_bytes().split(b"/*# sourceMappingURL")[0]
     assert body.startswith(bootstrap) and b".tl-chart-frame" in body and b".tasklens-snapshot" in body
     assert body.index(b".tasklens-snapshot") > len(bootstrap)
-    # The scripts in two: React to the renderer, the app's assets and dcc (its chunks served beside it); then
-    # dcc's shared chunk, whose "use strict" makes its body strict, with dash-html-components (strict
-    # throughout) after it.
-    assert len(scripts) == 2, scripts
-    assert re.fullmatch(r"/_tasklens/[0-9a-f]{16}/scripts-dash-renderer\.js", scripts[0]), scripts
-    assert re.fullmatch(r"/_tasklens/[0-9a-f]{16}/scripts\.js", scripts[1]), scripts
-    second = client.get(scripts[1]).get_data()
-    assert second.startswith(b"/*! For license information please see dash_core_components-shared")
-    assert b"dash_html_components" in second
+    # The scripts: React to the renderer and the app's assets in one; dcc (which finds its chunks by its own
+    # address), its shared chunk ("use strict" first) and dash-html-components after it as Dash wrote them.
+    assert re.fullmatch(r"/_tasklens/scripts-dash-renderer\.[0-9a-f]{16}\.js", scripts[0]), scripts
+    assert [s.split("/")[-1].split(".")[0] for s in scripts[1:]] == [
+        "dash_core_components",
+        "dash_core_components-shared",
+        "dash_html_components",
+    ], scripts
     js = client.get(scripts[0])
     assert js.status_code == 200 and js.mimetype == "text/javascript"
     text = js.get_data()
@@ -105,7 +102,6 @@ def test_scripts_and_stylesheets_are_joined(svc: Services) -> None:
             b"dash_bootstrap_components",
             b"tasklens.Static",
             b"DashRenderer",
-            b"Automatic publicPath is not supported",  # dcc's
         )
     ]
     assert order == sorted(order), order
@@ -121,7 +117,7 @@ def test_a_joined_bundle_is_cached_compressed_and_revalidated(svc: Services) -> 
     url = scripts[0]
     plain = client.get(url, headers={"Accept-Encoding": "identity"})
     etag = plain.headers["ETag"]
-    assert etag == f'"{url.split("/")[-2]}"'  # the address names the content
+    assert etag == f'"{url.split(".")[-2]}"'  # the address names the content
     assert plain.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert "Content-Encoding" not in plain.headers and plain.headers["Vary"] == "Accept-Encoding"
     for encoding in ("zstd", "br", "gzip"):
@@ -133,26 +129,7 @@ def test_a_joined_bundle_is_cached_compressed_and_revalidated(svc: Services) -> 
     again = client.get(url, headers={"If-None-Match": etag, "Accept-Encoding": "br"})
     assert again.status_code == 304 and again.get_data() == b"" and again.headers["ETag"] == etag
     assert client.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
-    assert client.get("/_tasklens/0123456789abcdef/scripts.js").status_code == 404
-    assert client.get(url.replace("scripts-dash-renderer", "scripts")).status_code == 404  # its own name only
-
-
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_dccs_chunks_are_served_where_it_looks_for_them_from_the_joined_bundle(svc: Services) -> None:
-    """dcc loads its chunks (a dropdown's, a graph's) from beside its own address: joined, that is the joined
-    body's folder, so they are served there, cached like it, and nothing else is."""
-    client = create_app(svc).server.test_client()
-    folder = _page_files(client)[0][0].rsplit("/", 1)[0]
-    dcc = Path(dash.__file__).parent / "dcc"
-    for name in ("async-dropdown.js", "async-graph.js", "async-datepicker.js"):
-        chunk = client.get(f"{folder}/{name}", headers={"Accept-Encoding": "identity"})
-        assert chunk.status_code == 200 and chunk.mimetype == "text/javascript", name
-        assert chunk.get_data() == (dcc / name).read_bytes(), name
-        assert chunk.headers["Cache-Control"] == "public, max-age=31536000, immutable"
-    for name in ("no-such-chunk.js", "__init__.py", "dash_core_components.js.LICENSE.txt"):
-        assert client.get(f"{folder}/{name}").status_code == 404, name
-    styles = _page_files(client)[1][0].rsplit("/", 1)[0]  # the stylesheet's folder serves no chunks
-    assert client.get(f"{styles}/async-dropdown.js").status_code == 404
+    assert client.get("/_tasklens/scripts.0123456789abcdef.js").status_code == 404
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -195,7 +172,7 @@ def test_the_head_is_sent_before_the_first_view_is_drawn(svc: Services) -> None:
     head = next(chunks)
     head = head.decode() if isinstance(head, bytes) else head
     assert drawn == [], "the first view was drawn before the head was sent"
-    assert "/scripts-dash-renderer.js" in head and "tasklensStart" in head and "</head>" in head
+    assert "/_tasklens/scripts-dash-renderer." in head and "tasklensStart" in head and "</head>" in head
     rest = "".join(c.decode() if isinstance(c, bytes) else c for c in chunks)
     assert drawn == ["now"] and "tasklens-snapshot" in rest and rest.rstrip().endswith("</html>")
     response.close()
