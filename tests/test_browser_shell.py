@@ -70,6 +70,7 @@ def test_offline_badge_while_nothing_answers_and_live_soon_after(
     # Nothing answers: the badge says offline (not "polling"), since when, and how old the data is.
     expect(badge(page)).to_have_text(OFFLINE)
     expect(page.locator("html")).to_have_attribute("data-live", "offline")  # the stale page is dimmed
+    assert_navbar_fits(page)  # the long badge at 1400 px
     screenshot(page, "offline")
     # Stay offline long enough for a socket backoff to have grown past a few seconds.
     probes = live_state(page)["reconnects"]
@@ -89,6 +90,21 @@ def test_offline_badge_while_nothing_answers_and_live_soon_after(
     tab.watch.assert_clean(errors=False)
 
 
+def assert_navbar_fits(page: Page) -> None:
+    """At 1400 px (the expanded navbar, Bootstrap's xxl) a badge longer than "live" wraps the controls onto a
+    second row instead of pushing the switches past the window's edge, onto the white page (the axe test,
+    2026-12-04: the theme switch's label at 1.05:1 contrast while the socket was reconnecting)."""
+    found = page.evaluate(
+        """() => ({
+            right: document.querySelector('label[for="theme-switch"]').getBoundingClientRect().right,
+            width: document.documentElement.clientWidth,
+            scroll: document.documentElement.scrollWidth,
+        })"""
+    )
+    assert page.viewport_size and page.viewport_size["width"] == 1400
+    assert found["scroll"] <= found["width"] and found["right"] <= found["width"], found
+
+
 def test_socket_refused_while_server_answers_is_polling_not_offline(
     sqlite_app: AppFactory, tab: BrowserPage
 ) -> None:
@@ -98,6 +114,7 @@ def test_socket_refused_while_server_answers_is_polling_not_offline(
     page.goto(app.url + "/")
     # The server answers HTTP, only the socket is refused: first reconnecting, then polling, never offline.
     expect(badge(page)).to_have_text("polling", timeout=20_000)
+    assert_navbar_fits(page)
     state = eventually(lambda: live_state(page), lambda s: s["reconnects"] >= 2, "reconnect attempts", page)
     assert state["status"] == "polling"
     assert page.evaluate("() => window.tasklensLive.offlineSince") is None
