@@ -37,6 +37,7 @@ ID_REFS = frozenset(
         *("aria-activedescendant", "aria-details", "aria-errormessage", "aria-flowto"),
     }
 )
+_ID_REF_ATTRIBUTE = re.compile(rf'(\s({"|".join(sorted(ID_REFS))}))="([^"]*)"')  # in markup drawn as text
 VOID = frozenset(
     {"area", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 )
@@ -111,7 +112,7 @@ def _dom_id(ident: Any) -> str:
     return str(ident)
 
 
-def own_id(attr: str, value: Any) -> str:
+def _own_id(attr: str, value: Any) -> str:
     """`value` of the id-naming attribute `attr` as the snapshot writes it (ID_PREFIX)."""
     if attr == "id":
         return ID_PREFIX + str(value)
@@ -120,12 +121,7 @@ def own_id(attr: str, value: Any) -> str:
 
 def _own_ids(markup: str) -> str:
     # Server-drawn SVG (dashboard/figures_svg.py) names its <title> and <desc> by id: prefixed as well.
-    refs = "|".join(sorted(ID_REFS))
-    return re.sub(
-        rf'(\s(?:{refs}))="([^"]*)"',
-        lambda m: f'{m.group(1)}="{own_id(m.group(1).strip(), m.group(2))}"',
-        markup,
-    )
+    return _ID_REF_ATTRIBUTE.sub(lambda m: f'{m.group(1)}="{_own_id(m.group(2), m.group(3))}"', markup)
 
 
 def _classes(*names: Any) -> str:
@@ -145,7 +141,7 @@ def element(tag: str, props: Mapping[str, Any], children: str = "", **extra: Any
         attr = ATTRIBUTES.get(name) or (name if name.startswith(("aria-", "data-")) else None)
         if attr is None:
             continue
-        attrs[attr] = own_id(attr, value) if attr in ID_REFS else value
+        attrs[attr] = _own_id(attr, value) if attr in ID_REFS else value
     text = "".join(f" {k}" if v is True else f' {k}="{escape(str(v))}"' for k, v in attrs.items())
     if tag in VOID:
         return f"<{tag}{text}>"
