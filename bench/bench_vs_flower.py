@@ -653,7 +653,7 @@ def main() -> None:
                 if key.endswith("grid rows")
                 else ("network idle" if key.endswith("overview") else "KPIs / first worker row")
             )
-            rows.append([key, what, median(values), kb, " ".join(f"{v:.2f}" for v in values)])
+            rows.append([key, what, f"{median(values):.2f}", kb, " ".join(f"{v:.2f}" for v in values)])
         print(table(["page", "until", "median s", "KB", "runs (s)"], rows))
         # The browser's own work (its main thread), which load on the machine stretches but does not make.
         busy = [[key, median([m for m, _ in v]), median([s for _, s in v])] for key, v in series.busy.items()]
