@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import textwrap
 from datetime import datetime
 from typing import Any
 
@@ -268,6 +269,19 @@ def breakdown_bars(frame: pd.DataFrame, dim: str, theme: str | None = None) -> g
 
 NO_DATA = "no data in this range"
 START_HINT = "no data yet? start python app.py --demo or submit a task"
+COMMAND = "python app.py --demo"
+EMPTY_LINE = 28  # characters: a line of the empty state fits a phone-width card (390 px) at 14 px
+EMPTY_MARGIN = {"l": 10, "r": 10, "t": 10, "b": 10}  # no axes to make room for: the card's width for the text
+
+
+def _lines(text: str, style: str = "", width: int = EMPTY_LINE) -> str:
+    """Text broken into lines of at most `width` characters at spaces (the command kept on one line), escaped,
+    each in a span of `style`, joined with <br>: plotly never wraps an annotation, and one long line ran off a
+    narrow chart."""
+    kept = text.replace(COMMAND, COMMAND.replace(" ", "\u00a0"))  # textwrap splits only at ASCII spaces
+    lines = textwrap.wrap(kept, width, break_on_hyphens=False, break_long_words=False)
+    escaped = [html.escape(line.replace("\u00a0", " "), quote=False) for line in lines]
+    return "<br>".join(f"<span style='{style}'>{line}</span>" if style else line for line in escaped)
 
 
 def empty_figure(
@@ -277,18 +291,18 @@ def empty_figure(
     the year-2000 dates plotly draws around no data (and no threshold lines or colour bars over nothing).
     `hint` adds how to get data in, for charts that stay empty until something is recorded."""
     fig = go.Figure()
-    text = html.escape(message, quote=False)
+    text = _lines(message)
     if hint:
-        text += (
-            f"<br><span style='font-size:0.85em;opacity:0.75'>{html.escape(START_HINT, quote=False)}</span>"
-        )
+        text += "<br>" + _lines(START_HINT, "font-size:0.85em;opacity:0.75")
     fig.add_annotation(
         text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14}
     )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(showlegend=False, meta={"empty": True})
-    return _layout(fig, theme, height)
+    fig = _layout(fig, theme, height)
+    fig.update_layout(margin=EMPTY_MARGIN)
+    return fig
 
 
 def is_empty(fig: go.Figure) -> bool:
