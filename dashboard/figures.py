@@ -63,6 +63,9 @@ _register_templates()
 
 
 HEIGHT = 320  # px: a chart's height unless it says otherwise
+# A horizontal legend hung by its bottom just above the plot: when it wraps to more rows (7 models at 390 px)
+# it grows upward into the top margin plotly widens for it, not down over the data as a top-anchored one did.
+LEGEND = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"}
 
 
 def template(theme: str | None) -> str:
@@ -77,7 +80,7 @@ def _look(theme: str | None, height: int) -> dict[str, Any]:
         "margin": {"l": 70, "r": 10, "t": 40, "b": 40},
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
-        "legend": {"orientation": "h", "y": 1.12},
+        "legend": LEGEND,
     }
 
 

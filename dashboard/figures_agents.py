@@ -97,9 +97,9 @@ def role_quality(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
     layout["yaxis2"].update(title={"text": "seconds"}, rangemode="tozero")
     layout["barmode"] = "group"
     fig = built(traces, layout, theme)
-    # The shared legend would sit on the panels' titles: lift it above them.
+    # The shared legend would sit on the panels' titles: hang it above them (it grows upward when it wraps).
     fig.layout.margin.t = 70
-    fig.layout.legend.y = 1.25
+    fig.layout.legend.y = 1.12
     return fig
 
 

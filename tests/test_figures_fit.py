@@ -5,8 +5,23 @@ range drawn whole, labels inside the figure."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
-from dashboard import figures
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard import figures, figures_agents
+from dashboard.figures import _layout
+from db.analytics import agents
+
+NOW = datetime(2026, 12, 4, 13, 5)  # naive UTC, as the database hands times back
+QUALITY = pd.DataFrame(
+    [
+        ["builder", 2, 1, 0, 0.0, 2.25, 200, 20, 0, 100.0, 120.0],
+        ["tester", 3, 3, 1, 1 / 3, 2.5, 300, 30, 0, 20.0, 25.0],
+    ],
+    columns=agents.ROLE_COLUMNS,
+)
 
 
 def _visible_lines(text: str) -> list[str]:
@@ -29,3 +44,24 @@ def test_the_empty_state_fits_a_phone_width_card() -> None:
         assert max(fig.layout.margin.l, fig.layout.margin.r) <= 10
     escaped = figures.empty_figure("<b>no</b> data", hint=False).layout.annotations[0].text
     assert escaped == "&lt;b&gt;no&lt;/b&gt; data"
+
+
+def test_a_wrapping_legend_grows_up_from_the_top_of_the_plot() -> None:
+    """A legend hung from y=1.12 by its top grew down over the bars when 7 models wrapped to 7 rows at 390 px;
+    hung by its bottom just above the plot it grows upward, into the margin plotly widens for it."""
+    spent = pd.DataFrame(
+        {
+            "bucket": [NOW - timedelta(days=d) for d in range(7)],
+            "model": [f"m{d}" for d in range(7)],
+            "cost": 1.0,
+        }
+    )
+    for fig in (
+        figures.cost_over_time(spent, (NOW - timedelta(days=7), NOW), "day"),
+        _layout(go.Figure(go.Bar(x=["a"], y=[1], name="a")), None),
+        figures_agents.role_quality(QUALITY),
+    ):
+        legend = fig.layout.legend
+        assert (legend.yanchor, legend.xanchor, legend.x) == ("bottom", "left", 0), fig.layout.title
+        assert 1 < legend.y < 1.15
+
