@@ -65,3 +65,12 @@ def test_a_wrapping_legend_grows_up_from_the_top_of_the_plot() -> None:
         assert (legend.yanchor, legend.xanchor, legend.x) == ("bottom", "left", 0), fig.layout.title
         assert 1 < legend.y < 1.15
 
+
+def test_the_right_panel_of_role_quality_has_no_axis_title_over_the_left_panel() -> None:
+    """At 390 px the duration panel's "seconds" y-axis title was drawn in the gap, over the failure panel's
+    bars: the units are in the panels' titles and on the ticks."""
+    fig = figures_agents.role_quality(QUALITY)
+    assert fig.layout.yaxis.title.text is None and fig.layout.yaxis2.title.text is None
+    assert (fig.layout.yaxis.ticksuffix, fig.layout.yaxis2.ticksuffix) == ("%", "s")
+    assert [a.text for a in fig.layout.annotations] == ["failure rate (%)", "call duration (s)"]
+
