@@ -95,7 +95,7 @@ def _layout(fig: go.Figure, theme: str | None, height: int = HEIGHT) -> go.Figur
     if _time_on_x(fig):
         fig.update_xaxes(hoverformat=UTC_HOVER)
         if not fig.layout.xaxis.title.text:
-            fig.update_xaxes(title=UTC_TITLE)
+            fig.update_xaxes(title=UTC_TITLE, selector=lambda axis: axis.showticklabels is not False)
     return fig
 
 
@@ -124,11 +124,10 @@ def built(
         untitled = not (titled.get("text") if isinstance(titled, dict) else titled)
         # Every x axis, as update_xaxes would: the layout's own, else the one a figure always has.
         for name in [k for k in full if k.startswith("xaxis")] or ["xaxis"]:
-            full[name] = {
-                **full.get(name, {}),
-                "hoverformat": UTC_HOVER,
-                **({"title": UTC_TITLE} if untitled else {}),
-            }
+            axis = full.get(name, {})
+            # The title only under tick labels: on the top chart of two_rows it sat between the two panels.
+            titled_here = untitled and axis.get("showticklabels") is not False
+            full[name] = {**axis, "hoverformat": UTC_HOVER, **({"title": UTC_TITLE} if titled_here else {})}
     return go.Figure(data=traces, layout=full)
 
 

@@ -74,3 +74,15 @@ def test_the_right_panel_of_role_quality_has_no_axis_title_over_the_left_panel()
     assert (fig.layout.yaxis.ticksuffix, fig.layout.yaxis2.ticksuffix) == ("%", "s")
     assert [a.text for a in fig.layout.annotations] == ["failure rate (%)", "call duration (s)"]
 
+
+def test_two_stacked_time_charts_title_only_the_bottom_axis() -> None:
+    """The top chart of two_rows hides its tick labels (the axis is shared): a "UTC" title there was wedged
+    between the panels, squashing the top one ("$0", "UTC" and "100" stacked)."""
+    times = [NOW - timedelta(hours=h) for h in range(3)]
+    traces = [
+        {"type": "bar", "x": times, "y": [1, 2, 3], "xaxis": "x", "yaxis": "y"},
+        {"type": "bar", "x": times, "y": [0, 1, 0], "xaxis": "x2", "yaxis": "y2"},
+    ]
+    fig = figures.built(traces, figures.two_rows(), None)
+    assert (fig.layout.xaxis.title.text, fig.layout.xaxis2.title.text) == (None, "UTC")
+    assert fig.layout.xaxis.hoverformat == fig.layout.xaxis2.hoverformat == figures.UTC_HOVER
