@@ -201,6 +201,40 @@ UNIT_MS = {
 }
 
 
+def _floor(at: pd.Timestamp, unit: str) -> pd.Timestamp:
+    """The start of the bucket `at` falls in, as the database buckets (date_trunc: weeks start on Monday)."""
+    naive = at.tz_localize(None) if at.tzinfo else at
+    if unit in ("week", "month"):
+        start = naive.to_period("W-SUN" if unit == "week" else "M").start_time
+    else:
+        start = naive.floor({"minute": "min", "hour": "h", "day": "D"}[unit])
+    return start.tz_localize(at.tzinfo) if at.tzinfo else start
+
+
+def bucket_range(window: tuple[datetime, datetime], unit: str) -> list[pd.Timestamp]:
+    """The x range of a series bucketed by `unit` over `window`: from half a bucket before the bucket the window
+    starts in (a bar is centred on its bucket's start) to the window's end or half a bucket past the last
+    bucket's start, whichever is later. From the window's own start a daily chart of "last 7 days" cut its
+    first bucket in half (lines ran off the left edge, the first bar was not drawn at all)."""
+    half = pd.Timedelta(milliseconds=UNIT_MS[unit] / 2)
+    start, end = pd.Timestamp(window[0]), pd.Timestamp(window[1])
+    last = _floor(end - pd.Timedelta(microseconds=1), unit)  # the window's end is exclusive
+    return [_floor(start, unit) - half, max(end, last + half)]
+
+
+def unit_of(buckets: pd.Series, window: tuple[datetime, datetime]) -> str:
+    """The bucket unit of a series: its smallest step between buckets, or (one bucket) the scope's rule for the
+    window (db/read/scope.Scope.unit)."""
+    steps = pd.Series(buckets.unique()).sort_values().diff().dropna()
+    if steps.empty:
+        span = pd.Timestamp(window[1]) - pd.Timestamp(window[0])
+        return (
+            "minute" if span <= pd.Timedelta(hours=2) else "hour" if span <= pd.Timedelta(days=3) else "day"
+        )
+    step_ms = steps.min().total_seconds() * 1000
+    return min(UNIT_MS, key=lambda unit: abs(UNIT_MS[unit] - step_ms))
+
+
 def cost_over_time(
     frame: pd.DataFrame, window: tuple[datetime, datetime], unit: str, theme: str | None = None
 ) -> go.Figure:
@@ -226,15 +260,16 @@ def cost_over_time(
     layout = {
         "barmode": "stack",
         "yaxis": {"title": {"text": "USD"}, "tickprefix": "$", "rangemode": "tozero"},
-        "xaxis": {"type": "date", "range": [window[0], window[1]]},
+        "xaxis": {"type": "date", "range": bucket_range(window, unit)},
     }
     return built(traces, layout, theme)
 
 
 def tokens_over_time(
-    frame: pd.DataFrame, window: tuple[datetime, datetime], theme: str | None = None
+    frame: pd.DataFrame, window: tuple[datetime, datetime], theme: str | None = None, unit: str | None = None
 ) -> go.Figure:
-    """Input, output and cache-read tokens per bucket (all models)."""
+    """Input, output and cache-read tokens per bucket (all models), over the x range of the cost chart above it
+    (`unit` the buckets', found from the frame if not given)."""
     if frame.empty:
         return empty_figure(theme=theme, height=260)
     totals = frame.groupby("bucket")[["input", "output", "cache"]].sum().reset_index()
@@ -244,7 +279,7 @@ def tokens_over_time(
     ]
     layout = {
         "yaxis": {"title": {"text": "tokens"}, "rangemode": "tozero"},
-        "xaxis": {"type": "date", "range": [window[0], window[1]]},
+        "xaxis": {"type": "date", "range": bucket_range(window, unit or unit_of(frame["bucket"], window))},
     }
     return built(traces, layout, theme, height=260)
 

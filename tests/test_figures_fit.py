@@ -86,3 +86,30 @@ def test_two_stacked_time_charts_title_only_the_bottom_axis() -> None:
     fig = figures.built(traces, figures.two_rows(), None)
     assert (fig.layout.xaxis.title.text, fig.layout.xaxis2.title.text) == (None, "UTC")
     assert fig.layout.xaxis.hoverformat == fig.layout.xaxis2.hoverformat == figures.UTC_HOVER
+
+
+def test_the_first_day_of_a_7_day_range_is_drawn_whole_and_both_cost_charts_agree() -> None:
+    """Daily buckets sit at midnight but "last 7 days" starts at now − 7 days: from there the first day's bar
+    (centred on midnight) was not drawn at all and the tokens line ran off the left edge. The axis starts half a
+    bucket before the first bucket, on both charts of the card."""
+    window = (NOW - timedelta(days=7), NOW)
+    days = [pd.Timestamp(NOW - timedelta(days=d)).floor("D") for d in range(8)]
+    spent = pd.DataFrame(
+        {"bucket": days, "model": "m", "cost": 1.0, "input": 10, "output": 5, "cache": 0}
+    ).sort_values("bucket")
+    cost = figures.cost_over_time(spent, window, "day")
+    tokens = figures.tokens_over_time(spent, window)
+    start, end = (pd.Timestamp(t) for t in cost.layout.xaxis.range)
+    half_bar = pd.Timedelta(milliseconds=cost.data[0].width / 2)
+    assert start <= min(days) - half_bar and end >= max(days) + half_bar and end >= NOW
+    assert start > min(days) - timedelta(days=1)  # no empty day before it
+    assert tuple(tokens.layout.xaxis.range) == tuple(cost.layout.xaxis.range)
+    hourly = figures.bucket_range((NOW - timedelta(hours=24), NOW), "hour")
+    assert hourly == [
+        pd.Timestamp(NOW - timedelta(hours=24)).floor("h") - timedelta(minutes=30),
+        NOW + timedelta(minutes=25),
+    ]
+    weekly = figures.bucket_range((datetime(2026, 11, 27, 13), datetime(2026, 12, 4, 13)), "week")
+    assert weekly[0] == pd.Timestamp(2026, 11, 23) - timedelta(
+        days=3.5
+    )  # weeks start on Monday, as in the db
