@@ -105,11 +105,25 @@ def role_quality(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
     return fig
 
 
+# A bucket's length in minutes → the unit of its counts.
+BUCKET_UNITS = {1: "minute", 60: "hour", 1440: "day"}
+
+
+def bucket_unit(frame: pd.DataFrame) -> str:
+    """The unit of a throughput frame's buckets, from a bucket's count over its per-minute rate."""
+    finished = frame["done"] + frame["failed"]
+    rate = frame["done_per_minute"] + frame["failed_per_minute"]
+    minutes = round(float((finished[rate > 0] / rate[rate > 0]).iloc[0]))
+    return BUCKET_UNITS.get(minutes, f"{minutes} min")
+
+
 def worker_throughput(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
-    """Tasks a worker finished per minute over the range (a `db.read.worker_detail.throughput` frame), completed
-    and failed stacked, so the bar's height is the rate and its red part the failures."""
+    """Tasks a worker finished per bucket over the range (a `db.read.worker_detail.throughput` frame), completed
+    and failed stacked, so the bar's height is the count and its red part the failures. Counts per bucket, in
+    the bucket's unit: daily bars in tasks per minute read 0.01–0.05 on a 7-day range."""
     if frame.empty or not (frame["done"].sum() + frame["failed"].sum()):
         return empty_figure("this worker finished no task in this range", theme, height=280, hint=False)
+    unit = bucket_unit(frame)
     fig = go.Figure()
     for column, name, status in (
         ("done", "completed", "completed"),
@@ -117,12 +131,11 @@ def worker_throughput(frame: pd.DataFrame, theme: str | None = None) -> go.Figur
     ):
         fig.add_bar(
             x=frame["bucket"],
-            y=frame[f"{column}_per_minute"],
+            y=frame[column],
             name=name,
             marker_color=STATUS_HEX[status],
-            customdata=frame[column],
-            hovertemplate="%{x}: %{y:.2f} / min (%{customdata} tasks)<extra>" + name + "</extra>",
+            hovertemplate=f"%{{x}}: %{{y}} tasks / {unit}<extra>{name}</extra>",
         )
-    fig.update_layout(barmode="stack", yaxis_title="tasks / min", xaxis_title=None)
+    fig.update_layout(barmode="stack", yaxis_title=f"tasks / {unit}", xaxis_title=None)
     fig.update_yaxes(rangemode="tozero")
     return _layout(fig, theme, height=280)

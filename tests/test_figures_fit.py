@@ -113,3 +113,23 @@ def test_the_first_day_of_a_7_day_range_is_drawn_whole_and_both_cost_charts_agre
     assert weekly[0] == pd.Timestamp(2026, 11, 23) - timedelta(
         days=3.5
     )  # weeks start on Monday, as in the db
+
+
+def test_worker_throughput_counts_in_the_unit_of_its_buckets() -> None:
+    """Over 7 days the worker page passes daily buckets: drawn per minute the axis read 0.01–0.05 tasks/min.
+    The bars are the tasks finished in each bucket, the axis says per what."""
+    for step, unit in (
+        (timedelta(days=1), "day"),
+        (timedelta(hours=1), "hour"),
+        (timedelta(minutes=1), "minute"),
+    ):
+        minutes = step.total_seconds() / 60
+        frame = pd.DataFrame(
+            {"bucket": [NOW - step * i for i in (2, 1, 0)], "done": [40, 0, 72], "failed": [3, 0, 0]}
+        )
+        frame["done_per_minute"] = frame["done"] / minutes
+        frame["failed_per_minute"] = frame["failed"] / minutes
+        fig = figures_agents.worker_throughput(frame)
+        assert fig.layout.yaxis.title.text == f"tasks / {unit}"
+        assert [list(t.y) for t in fig.data] == [[40, 0, 72], [3, 0, 0]]
+        assert f"tasks / {unit}" in fig.data[0].hovertemplate
