@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from reports.fmt import count, money
+from reports.fmt import count, duration, money
 
 STATUS_HEX = {
     "completed": "#198754",
@@ -144,6 +144,26 @@ def two_rows(top: float = 0.5, spacing: float = 0.1) -> dict[str, Any]:
     }
 
 
+QUEUE_HEX = "#adb5bd"
+EDGE = 0.05  # of the axis' span, each side: room for the labels of the first and last transitions
+
+
+def timeline_range(
+    starts: pd.Series, ends: pd.Series, moments: pd.Series
+) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp | None]:
+    """The x range of a task's timeline and, when the wait before its first call is longer than the run, the
+    queue's start (the axis then spans the run only): a 5-minute wait before a 20-second run left its four calls
+    as slivers in the rightmost 3 % of the axis. Gantt views of runs (Jaeger, Langfuse) span the work; the
+    wait is drawn as a band at the left edge, labelled with its length."""
+    times = pd.concat([starts, ends, moments]).dropna()
+    first, last = times.min(), times.max()
+    run = starts.min() if not starts.empty else None
+    folded = run is not None and run - first > last - run
+    left = run if folded else first
+    pad = max((last - left) * EDGE, pd.Timedelta(seconds=1))
+    return left - pad, last + pad, first if folded else None
+
+
 def task_timeline(
     invocations: pd.DataFrame, transitions: pd.DataFrame, now: datetime, theme: str | None = None
 ) -> go.Figure:
@@ -151,9 +171,10 @@ def task_timeline(
     if invocations.empty and transitions.empty:
         return empty_figure("nothing recorded yet", theme, height=280, hint=False)
     fig = go.Figure()
+    ends = invocations["completed_at"].fillna(pd.Timestamp(now))
+    starts = invocations["started_at"]
+    left, right, queued = timeline_range(starts, ends, transitions["at"] if not transitions.empty else starts)
     if not invocations.empty:
-        ends = invocations["completed_at"].fillna(pd.Timestamp(now))
-        starts = invocations["started_at"]
         widths_ms = (ends - starts).dt.total_seconds() * 1000.0
         for role in invocations["role"].unique():
             mask = invocations["role"] == role
@@ -167,29 +188,50 @@ def task_timeline(
                 customdata=[[label(m), s] for m, s in invocations.loc[mask, ["model", "status"]].to_numpy()],
                 hovertemplate="%{y} · %{customdata[0]} · %{customdata[1]}<extra></extra>",
             )
-    if not transitions.empty:
+    # Alternate above and below so labels of transitions close in time do not overlap (counted over all of
+    # them: the first shown after a folded queue wait is labelled below, clear of the wait's label above).
+    sides = pd.Series(["top center", "bottom center"] * len(transitions), dtype=object)[: len(transitions)]
+    shown = transitions[(transitions["at"] >= left).to_numpy()]
+    if not shown.empty:
         labels = [
             f"{'new' if pd.isna(a) else a} → {b}"
-            for a, b in zip(transitions["from_status"], transitions["to_status"], strict=True)
+            for a, b in zip(shown["from_status"], shown["to_status"], strict=True)
         ]
         fig.add_scatter(
-            x=transitions["at"],
-            y=["state"] * len(transitions),
+            x=shown["at"],
+            y=["state"] * len(shown),
             mode="markers+text",
-            text=[str(b) for b in transitions["to_status"]],
-            # Alternate above and below so labels of transitions close in time do not overlap.
-            textposition=["top center" if n % 2 == 0 else "bottom center" for n in range(len(transitions))],
+            text=[str(b) for b in shown["to_status"]],
+            textposition=list(sides[(transitions["at"] >= left).to_numpy()]),
+            # The top row's labels reach past the plot's top edge: drawn into the margin, not cut off.
+            cliponaxis=False,
             hovertext=labels,
             hoverinfo="text+x",
             name="transitions",
-            marker={
-                "size": 10,
-                "color": [STATUS_HEX.get(str(s), "#6c757d") for s in transitions["to_status"]],
-            },
+            marker={"size": 10, "color": [STATUS_HEX.get(str(s), "#6c757d") for s in shown["to_status"]]},
         )
     fig.update_layout(barmode="overlay", showlegend=False)
-    fig.update_xaxes(type="date")
-    return _layout(fig, theme, height=280)
+    fig.update_xaxes(type="date", range=[left, right])
+    if queued is not None:
+        run = starts.min()
+        wait = duration((run - queued).total_seconds())
+        # The wait runs off the axis' left edge: a band to the first call, and its length above the plot.
+        fig.add_vrect(x0=queued, x1=run, fillcolor=QUEUE_HEX, opacity=0.25, line_width=0, layer="below")
+        fig.add_annotation(
+            x=left,
+            y=1,
+            xref="x",
+            yref="paper",
+            xanchor="left",
+            yanchor="bottom",
+            showarrow=False,
+            text=f"◀ queued {wait}",
+            hovertext=f"queued {queued:%H:%M:%S}, first call {run:%H:%M:%S} UTC",
+            font={"size": 11},
+        )
+    fig = _layout(fig, theme, height=280)
+    fig.update_layout(margin={"t": 50})
+    return fig
 
 
 UNIT_MS = {

@@ -133,3 +133,53 @@ def test_worker_throughput_counts_in_the_unit_of_its_buckets() -> None:
         assert fig.layout.yaxis.title.text == f"tasks / {unit}"
         assert [list(t.y) for t in fig.data] == [[40, 0, 72], [3, 0, 0]]
         assert f"tasks / {unit}" in fig.data[0].hovertemplate
+
+
+def _task(queued_s: float, run_s: float) -> tuple[pd.DataFrame, pd.DataFrame, datetime]:
+    """A task queued `queued_s` before its first call, then two calls over `run_s`, then failed."""
+    start = NOW + timedelta(seconds=queued_s)
+    calls = pd.DataFrame(
+        {
+            "role": ["analyst", "tester"],
+            "model": ["m", "m"],
+            "status": ["completed", "failed"],
+            "started_at": [start, start + timedelta(seconds=run_s / 2)],
+            "completed_at": [start + timedelta(seconds=run_s / 2), start + timedelta(seconds=run_s)],
+        }
+    )
+    moves = pd.DataFrame(
+        {
+            "at": [NOW, start, start + timedelta(seconds=run_s)],
+            "from_status": [None, "queued", "running"],
+            "to_status": ["queued", "running", "failed"],
+        }
+    )
+    return calls, moves, start + timedelta(seconds=run_s)
+
+
+def test_the_timeline_labels_are_not_cut_off() -> None:
+    """The labels "queued", "completed", "failed" above the top row were clipped at the plot's edges at every
+    width: they draw past the plot, and the axis has room on both sides of the first and last moments."""
+    calls, moves, end = _task(queued_s=10, run_s=20)
+    fig = figures.task_timeline(calls, moves, end)
+    marks = next(t for t in fig.data if t.type == "scatter")
+    assert marks.cliponaxis is False and list(marks.text) == ["queued", "running", "failed"]
+    left, right = (pd.Timestamp(t) for t in fig.layout.xaxis.range)
+    assert left < pd.Timestamp(NOW) and right > pd.Timestamp(end)
+    assert not fig.layout.shapes and not fig.layout.annotations  # a short wait: drawn to scale
+
+
+def test_a_long_queue_wait_is_folded_so_the_calls_are_readable() -> None:
+    """A 5-minute wait before a 20-second run left the calls as slivers in the rightmost 3 % of the axis: the
+    axis spans the run, and the wait is a band off its left edge with its length as a label."""
+    calls, moves, end = _task(queued_s=300, run_s=20)
+    fig = figures.task_timeline(calls, moves, end)
+    left, right = (pd.Timestamp(t) for t in fig.layout.xaxis.range)
+    run = pd.Timestamp(calls["started_at"].min())
+    assert left < run and (run - left) < (right - left) * 0.1  # the calls fill ~90 % of the axis
+    assert [a.text for a in fig.layout.annotations] == ["◀ queued 5m 00s"]
+    (band,) = fig.layout.shapes
+    assert pd.Timestamp(band.x0) == pd.Timestamp(NOW) and pd.Timestamp(band.x1) == run
+    marks = next(t for t in fig.data if t.type == "scatter")
+    assert list(marks.text) == ["running", "failed"]  # the queued mark is off the axis
+    assert list(marks.textposition) == ["bottom center", "top center"]  # below the wait's label
