@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import textwrap
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from reports.fmt import count, money
+from reports.fmt import count, duration, money
 
 STATUS_HEX = {
     "completed": "#198754",
@@ -62,6 +63,9 @@ _register_templates()
 
 
 HEIGHT = 320  # px: a chart's height unless it says otherwise
+# A horizontal legend hung by its bottom just above the plot: when it wraps to more rows (7 models at 390 px)
+# it grows upward into the top margin plotly widens for it, not down over the data as a top-anchored one did.
+LEGEND = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"}
 
 
 def template(theme: str | None) -> str:
@@ -76,7 +80,7 @@ def _look(theme: str | None, height: int) -> dict[str, Any]:
         "margin": {"l": 70, "r": 10, "t": 40, "b": 40},
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
-        "legend": {"orientation": "h", "y": 1.12},
+        "legend": LEGEND,
     }
 
 
@@ -91,7 +95,7 @@ def _layout(fig: go.Figure, theme: str | None, height: int = HEIGHT) -> go.Figur
     if _time_on_x(fig):
         fig.update_xaxes(hoverformat=UTC_HOVER)
         if not fig.layout.xaxis.title.text:
-            fig.update_xaxes(title=UTC_TITLE)
+            fig.update_xaxes(title=UTC_TITLE, selector=lambda axis: axis.showticklabels is not False)
     return fig
 
 
@@ -120,11 +124,10 @@ def built(
         untitled = not (titled.get("text") if isinstance(titled, dict) else titled)
         # Every x axis, as update_xaxes would: the layout's own, else the one a figure always has.
         for name in [k for k in full if k.startswith("xaxis")] or ["xaxis"]:
-            full[name] = {
-                **full.get(name, {}),
-                "hoverformat": UTC_HOVER,
-                **({"title": UTC_TITLE} if untitled else {}),
-            }
+            axis = full.get(name, {})
+            # The title only under tick labels: on the top chart of two_rows it sat between the two panels.
+            titled_here = untitled and axis.get("showticklabels") is not False
+            full[name] = {**axis, "hoverformat": UTC_HOVER, **({"title": UTC_TITLE} if titled_here else {})}
     return go.Figure(data=traces, layout=full)
 
 
@@ -141,6 +144,26 @@ def two_rows(top: float = 0.5, spacing: float = 0.1) -> dict[str, Any]:
     }
 
 
+QUEUE_HEX = "#adb5bd"
+EDGE = 0.05  # of the axis' span, each side: room for the labels of the first and last transitions
+
+
+def timeline_range(
+    starts: pd.Series, ends: pd.Series, moments: pd.Series
+) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp | None]:
+    """The x range of a task's timeline and, when the wait before its first call is longer than the run, the
+    queue's start (the axis then spans the run only): a 5-minute wait before a 20-second run left its four calls
+    as slivers in the rightmost 3 % of the axis. Gantt views of runs (Jaeger, Langfuse) span the work; the
+    wait is drawn as a band at the left edge, labelled with its length."""
+    times = pd.concat([starts, ends, moments]).dropna()
+    first, last = times.min(), times.max()
+    run = starts.min() if not starts.empty else None
+    folded = run is not None and run - first > last - run
+    left = run if folded else first
+    pad = max((last - left) * EDGE, pd.Timedelta(seconds=1))
+    return left - pad, last + pad, first if folded else None
+
+
 def task_timeline(
     invocations: pd.DataFrame, transitions: pd.DataFrame, now: datetime, theme: str | None = None
 ) -> go.Figure:
@@ -148,9 +171,10 @@ def task_timeline(
     if invocations.empty and transitions.empty:
         return empty_figure("nothing recorded yet", theme, height=280, hint=False)
     fig = go.Figure()
+    ends = invocations["completed_at"].fillna(pd.Timestamp(now))
+    starts = invocations["started_at"]
+    left, right, queued = timeline_range(starts, ends, transitions["at"] if not transitions.empty else starts)
     if not invocations.empty:
-        ends = invocations["completed_at"].fillna(pd.Timestamp(now))
-        starts = invocations["started_at"]
         widths_ms = (ends - starts).dt.total_seconds() * 1000.0
         for role in invocations["role"].unique():
             mask = invocations["role"] == role
@@ -164,29 +188,50 @@ def task_timeline(
                 customdata=[[label(m), s] for m, s in invocations.loc[mask, ["model", "status"]].to_numpy()],
                 hovertemplate="%{y} · %{customdata[0]} · %{customdata[1]}<extra></extra>",
             )
-    if not transitions.empty:
+    # Alternate above and below so labels of transitions close in time do not overlap (counted over all of
+    # them: the first shown after a folded queue wait is labelled below, clear of the wait's label above).
+    sides = pd.Series(["top center", "bottom center"] * len(transitions), dtype=object)[: len(transitions)]
+    shown = transitions[(transitions["at"] >= left).to_numpy()]
+    if not shown.empty:
         labels = [
             f"{'new' if pd.isna(a) else a} → {b}"
-            for a, b in zip(transitions["from_status"], transitions["to_status"], strict=True)
+            for a, b in zip(shown["from_status"], shown["to_status"], strict=True)
         ]
         fig.add_scatter(
-            x=transitions["at"],
-            y=["state"] * len(transitions),
+            x=shown["at"],
+            y=["state"] * len(shown),
             mode="markers+text",
-            text=[str(b) for b in transitions["to_status"]],
-            # Alternate above and below so labels of transitions close in time do not overlap.
-            textposition=["top center" if n % 2 == 0 else "bottom center" for n in range(len(transitions))],
+            text=[str(b) for b in shown["to_status"]],
+            textposition=list(sides[(transitions["at"] >= left).to_numpy()]),
+            # The top row's labels reach past the plot's top edge: drawn into the margin, not cut off.
+            cliponaxis=False,
             hovertext=labels,
             hoverinfo="text+x",
             name="transitions",
-            marker={
-                "size": 10,
-                "color": [STATUS_HEX.get(str(s), "#6c757d") for s in transitions["to_status"]],
-            },
+            marker={"size": 10, "color": [STATUS_HEX.get(str(s), "#6c757d") for s in shown["to_status"]]},
         )
     fig.update_layout(barmode="overlay", showlegend=False)
-    fig.update_xaxes(type="date")
-    return _layout(fig, theme, height=280)
+    fig.update_xaxes(type="date", range=[left, right])
+    if queued is not None:
+        run = starts.min()
+        wait = duration((run - queued).total_seconds())
+        # The wait runs off the axis' left edge: a band to the first call, and its length above the plot.
+        fig.add_vrect(x0=queued, x1=run, fillcolor=QUEUE_HEX, opacity=0.25, line_width=0, layer="below")
+        fig.add_annotation(
+            x=left,
+            y=1,
+            xref="x",
+            yref="paper",
+            xanchor="left",
+            yanchor="bottom",
+            showarrow=False,
+            text=f"◀ queued {wait}",
+            hovertext=f"queued {queued:%H:%M:%S}, first call {run:%H:%M:%S} UTC",
+            font={"size": 11},
+        )
+    fig = _layout(fig, theme, height=280)
+    fig.update_layout(margin={"t": 50})
+    return fig
 
 
 UNIT_MS = {
@@ -196,6 +241,40 @@ UNIT_MS = {
     "week": 7 * 86_400_000,
     "month": 30 * 86_400_000,
 }
+
+
+def _floor(at: pd.Timestamp, unit: str) -> pd.Timestamp:
+    """The start of the bucket `at` falls in, as the database buckets (date_trunc: weeks start on Monday)."""
+    naive = at.tz_localize(None) if at.tzinfo else at
+    if unit in ("week", "month"):
+        start = naive.to_period("W-SUN" if unit == "week" else "M").start_time
+    else:
+        start = naive.floor({"minute": "min", "hour": "h", "day": "D"}[unit])
+    return start.tz_localize(at.tzinfo) if at.tzinfo else start
+
+
+def bucket_range(window: tuple[datetime, datetime], unit: str) -> list[pd.Timestamp]:
+    """The x range of a series bucketed by `unit` over `window`: from half a bucket before the bucket the window
+    starts in (a bar is centred on its bucket's start) to the window's end or half a bucket past the last
+    bucket's start, whichever is later. From the window's own start a daily chart of "last 7 days" cut its
+    first bucket in half (lines ran off the left edge, the first bar was not drawn at all)."""
+    half = pd.Timedelta(milliseconds=UNIT_MS[unit] / 2)
+    start, end = pd.Timestamp(window[0]), pd.Timestamp(window[1])
+    last = _floor(end - pd.Timedelta(microseconds=1), unit)  # the window's end is exclusive
+    return [_floor(start, unit) - half, max(end, last + half)]
+
+
+def unit_of(buckets: pd.Series, window: tuple[datetime, datetime]) -> str:
+    """The bucket unit of a series: its smallest step between buckets, or (one bucket) the scope's rule for the
+    window (db/read/scope.Scope.unit)."""
+    steps = pd.Series(buckets.unique()).sort_values().diff().dropna()
+    if steps.empty:
+        span = pd.Timestamp(window[1]) - pd.Timestamp(window[0])
+        return (
+            "minute" if span <= pd.Timedelta(hours=2) else "hour" if span <= pd.Timedelta(days=3) else "day"
+        )
+    step_ms = steps.min().total_seconds() * 1000
+    return min(UNIT_MS, key=lambda unit: abs(UNIT_MS[unit] - step_ms))
 
 
 def cost_over_time(
@@ -223,15 +302,16 @@ def cost_over_time(
     layout = {
         "barmode": "stack",
         "yaxis": {"title": {"text": "USD"}, "tickprefix": "$", "rangemode": "tozero"},
-        "xaxis": {"type": "date", "range": [window[0], window[1]]},
+        "xaxis": {"type": "date", "range": bucket_range(window, unit)},
     }
     return built(traces, layout, theme)
 
 
 def tokens_over_time(
-    frame: pd.DataFrame, window: tuple[datetime, datetime], theme: str | None = None
+    frame: pd.DataFrame, window: tuple[datetime, datetime], theme: str | None = None, unit: str | None = None
 ) -> go.Figure:
-    """Input, output and cache-read tokens per bucket (all models)."""
+    """Input, output and cache-read tokens per bucket (all models), over the x range of the cost chart above it
+    (`unit` the buckets', found from the frame if not given)."""
     if frame.empty:
         return empty_figure(theme=theme, height=260)
     totals = frame.groupby("bucket")[["input", "output", "cache"]].sum().reset_index()
@@ -241,7 +321,7 @@ def tokens_over_time(
     ]
     layout = {
         "yaxis": {"title": {"text": "tokens"}, "rangemode": "tozero"},
-        "xaxis": {"type": "date", "range": [window[0], window[1]]},
+        "xaxis": {"type": "date", "range": bucket_range(window, unit or unit_of(frame["bucket"], window))},
     }
     return built(traces, layout, theme, height=260)
 
@@ -268,6 +348,19 @@ def breakdown_bars(frame: pd.DataFrame, dim: str, theme: str | None = None) -> g
 
 NO_DATA = "no data in this range"
 START_HINT = "no data yet? start python app.py --demo or submit a task"
+COMMAND = "python app.py --demo"
+EMPTY_LINE = 28  # characters: a line of the empty state fits a phone-width card (390 px) at 14 px
+EMPTY_MARGIN = {"l": 10, "r": 10, "t": 10, "b": 10}  # no axes to make room for: the card's width for the text
+
+
+def _lines(text: str, style: str = "", width: int = EMPTY_LINE) -> str:
+    """Text broken into lines of at most `width` characters at spaces (the command kept on one line), escaped,
+    each in a span of `style`, joined with <br>: plotly never wraps an annotation, and one long line ran off a
+    narrow chart."""
+    kept = text.replace(COMMAND, COMMAND.replace(" ", "\u00a0"))  # textwrap splits only at ASCII spaces
+    lines = textwrap.wrap(kept, width, break_on_hyphens=False, break_long_words=False)
+    escaped = [html.escape(line.replace("\u00a0", " "), quote=False) for line in lines]
+    return "<br>".join(f"<span style='{style}'>{line}</span>" if style else line for line in escaped)
 
 
 def empty_figure(
@@ -277,18 +370,18 @@ def empty_figure(
     the year-2000 dates plotly draws around no data (and no threshold lines or colour bars over nothing).
     `hint` adds how to get data in, for charts that stay empty until something is recorded."""
     fig = go.Figure()
-    text = html.escape(message, quote=False)
+    text = _lines(message)
     if hint:
-        text += (
-            f"<br><span style='font-size:0.85em;opacity:0.75'>{html.escape(START_HINT, quote=False)}</span>"
-        )
+        text += "<br>" + _lines(START_HINT, "font-size:0.85em;opacity:0.75")
     fig.add_annotation(
         text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14}
     )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(showlegend=False, meta={"empty": True})
-    return _layout(fig, theme, height)
+    fig = _layout(fig, theme, height)
+    fig.update_layout(margin=EMPTY_MARGIN)
+    return fig
 
 
 def is_empty(fig: go.Figure) -> bool:

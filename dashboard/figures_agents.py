@@ -52,9 +52,11 @@ def role_cost_bars(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
     return built([bars], layout, theme, height=max(260, 28 * len(top) + 80))
 
 
-# The two panels' axes and titles as make_subplots lays them out, taken once (it validates a whole figure).
+# The two panels' axes and titles as make_subplots lays them out, taken once (it validates a whole figure). The
+# units are in the panels' titles and ticks, not in y-axis titles: at 390 px the right panel's "seconds" title
+# was drawn in the gap over the left panel's bars.
 _QUALITY_GRID = make_subplots(
-    rows=1, cols=2, subplot_titles=("failure rate", "call duration"), horizontal_spacing=0.12
+    rows=1, cols=2, subplot_titles=("failure rate (%)", "call duration (s)"), horizontal_spacing=0.14
 ).layout.to_plotly_json()
 _QUALITY_GRID.pop("template")
 
@@ -93,21 +95,35 @@ def role_quality(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
         for column, name, color in (("avg_s", "avg", "#0d6efd"), ("p95_s", "p95", "#6f42c1"))
     ]
     layout = copy.deepcopy(_QUALITY_GRID)
-    layout["yaxis"].update(title={"text": "%"}, rangemode="tozero")
-    layout["yaxis2"].update(title={"text": "seconds"}, rangemode="tozero")
+    layout["yaxis"].update(ticksuffix="%", rangemode="tozero")
+    layout["yaxis2"].update(ticksuffix="s", rangemode="tozero")
     layout["barmode"] = "group"
     fig = built(traces, layout, theme)
-    # The shared legend would sit on the panels' titles: lift it above them.
+    # The shared legend would sit on the panels' titles: hang it above them (it grows upward when it wraps).
     fig.layout.margin.t = 70
-    fig.layout.legend.y = 1.25
+    fig.layout.legend.y = 1.12
     return fig
 
 
+# A bucket's length in minutes → the unit of its counts.
+BUCKET_UNITS = {1: "minute", 60: "hour", 1440: "day"}
+
+
+def bucket_unit(frame: pd.DataFrame) -> str:
+    """The unit of a throughput frame's buckets, from a bucket's count over its per-minute rate."""
+    finished = frame["done"] + frame["failed"]
+    rate = frame["done_per_minute"] + frame["failed_per_minute"]
+    minutes = round(float((finished[rate > 0] / rate[rate > 0]).iloc[0]))
+    return BUCKET_UNITS.get(minutes, f"{minutes} min")
+
+
 def worker_throughput(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
-    """Tasks a worker finished per minute over the range (a `db.read.worker_detail.throughput` frame), completed
-    and failed stacked, so the bar's height is the rate and its red part the failures."""
+    """Tasks a worker finished per bucket over the range (a `db.read.worker_detail.throughput` frame), completed
+    and failed stacked, so the bar's height is the count and its red part the failures. Counts per bucket, in
+    the bucket's unit: daily bars in tasks per minute read 0.01–0.05 on a 7-day range."""
     if frame.empty or not (frame["done"].sum() + frame["failed"].sum()):
         return empty_figure("this worker finished no task in this range", theme, height=280, hint=False)
+    unit = bucket_unit(frame)
     fig = go.Figure()
     for column, name, status in (
         ("done", "completed", "completed"),
@@ -115,12 +131,11 @@ def worker_throughput(frame: pd.DataFrame, theme: str | None = None) -> go.Figur
     ):
         fig.add_bar(
             x=frame["bucket"],
-            y=frame[f"{column}_per_minute"],
+            y=frame[column],
             name=name,
             marker_color=STATUS_HEX[status],
-            customdata=frame[column],
-            hovertemplate="%{x}: %{y:.2f} / min (%{customdata} tasks)<extra>" + name + "</extra>",
+            hovertemplate=f"%{{x}}: %{{y}} tasks / {unit}<extra>{name}</extra>",
         )
-    fig.update_layout(barmode="stack", yaxis_title="tasks / min", xaxis_title=None)
+    fig.update_layout(barmode="stack", yaxis_title=f"tasks / {unit}", xaxis_title=None)
     fig.update_yaxes(rangemode="tozero")
     return _layout(fig, theme, height=280)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import plotly.graph_objects as go
 import pytest
 
 from dashboard.services import Services
@@ -133,3 +134,20 @@ def test_costs_page_callbacks(db: Database, svc: Services) -> None:
     assert scopebar.scope_query("custom", "2026-03-01", "2026-03-05", [[], ["x"]], ids_) == (
         "?from=2026-03-01&to=2026-03-05&tag=x"
     )
+
+
+def test_an_empty_range_shows_one_empty_state_in_the_cost_card(db: Database, svc: Services) -> None:
+    """On an empty database the cost chart and the tokens chart under it drew the same "no data" placeholder
+    twice in one card: the tokens chart is hidden while it is empty, and shown again when there is data."""
+    import dash
+
+    from dashboard import figures, ids
+    from dashboard.pages import costs as page
+
+    _cards, spend, tokens, *_ = page.refresh(svc, "?range=24h", "auto", "model", None)
+    assert figures.is_empty(spend) and figures.is_empty(tokens)
+    assert page.tokens_style(tokens) == {"display": "none"}
+    assert page.tokens_style(go.Figure(go.Scatter(x=[1], y=[1]))) == {}
+    app = dash.Dash(__name__)
+    page.register(app, svc)
+    assert any(f"{ids.COST_TOKENS}.style" in outputs for outputs in app.callback_map)

@@ -8,6 +8,7 @@ from typing import Any
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
+import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
 from dashboard import figures, ids
@@ -210,11 +211,18 @@ def refresh(svc: Services, query: str, per: str, dim: str, theme: str | None) ->
     )
 
 
+def tokens_style(tokens: go.Figure) -> dict[str, str]:
+    """The tokens chart hidden when it is the empty state: the cost chart above it already says "no data", and
+    two identical placeholders stacked in one card read as a glitch."""
+    return {"display": "none"} if figures.is_empty(tokens) else {}
+
+
 def register(app: dash.Dash, svc: Services) -> None:
     @app.callback(
         Output(ids.COST_KPIS, "children"),
         Output(ids.COST_OVER_TIME, "figure"),
         Output(ids.COST_TOKENS, "figure"),
+        Output(ids.COST_TOKENS, "style"),
         Output(ids.COST_BREAKDOWN, "figure"),
         Output(ids.COST_TOP_TASKS, "children"),
         Output(ids.COST_TOP_CALLS, "children"),
@@ -227,7 +235,15 @@ def register(app: dash.Dash, svc: Services) -> None:
     def _refresh(query: str, per: str, dim: str, _signal: Any, theme: str | None) -> Any:
         cards, over_time, tokens, breakdown, top_tasks, top_calls = refresh(svc, query, per, dim, theme)
         # The cards and tables are read-only: drawn without a Dash wrapper per node.
-        return Static(cards), over_time, tokens, breakdown, Static(top_tasks), Static(top_calls)
+        return (
+            Static(cards),
+            over_time,
+            tokens,
+            tokens_style(tokens),
+            breakdown,
+            Static(top_tasks),
+            Static(top_calls),
+        )
 
     # The download links carry the page's scope (its URL query) and the breakdown's dimension.
     app.clientside_callback(

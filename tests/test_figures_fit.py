@@ -1,0 +1,185 @@
+"""Tests: charts fit the card they are drawn in, at a phone's width (390 px) as at a desktop's — empty states in
+short lines, legends that grow away from the data, axis titles off the neighbouring panel, every bucket of a
+range drawn whole, labels inside the figure."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard import figures, figures_agents
+from dashboard.figures import _layout
+from db.analytics import agents
+
+NOW = datetime(2026, 12, 4, 13, 5)  # naive UTC, as the database hands times back
+QUALITY = pd.DataFrame(
+    [
+        ["builder", 2, 1, 0, 0.0, 2.25, 200, 20, 0, 100.0, 120.0],
+        ["tester", 3, 3, 1, 1 / 3, 2.5, 300, 30, 0, 20.0, 25.0],
+    ],
+    columns=agents.ROLE_COLUMNS,
+)
+
+
+def _visible_lines(text: str) -> list[str]:
+    """An annotation's lines as plotly draws them (tags dropped, entities as one character)."""
+    plain = (
+        re.sub(r"<(?!br>)[^>]+>", "", text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    )
+    return plain.split("<br>")
+
+
+def test_the_empty_state_fits_a_phone_width_card() -> None:
+    """At 390 px one centred line of 56 characters lost "a task" off the right edge of a chart with a 70 px
+    left margin: the message and the hint come in short lines, with small margins (there are no axes)."""
+    for message in (figures.NO_DATA, "this worker finished no task in this range"):
+        fig = figures.empty_figure(message)
+        lines = _visible_lines(fig.layout.annotations[0].text)
+        assert all(len(line) <= figures.EMPTY_LINE for line in lines), lines
+        assert " ".join(lines) == f"{message} {figures.START_HINT}"
+        assert any("python app.py --demo" in line for line in lines)  # the command is never broken
+        assert max(fig.layout.margin.l, fig.layout.margin.r) <= 10
+    escaped = figures.empty_figure("<b>no</b> data", hint=False).layout.annotations[0].text
+    assert escaped == "&lt;b&gt;no&lt;/b&gt; data"
+
+
+def test_a_wrapping_legend_grows_up_from_the_top_of_the_plot() -> None:
+    """A legend hung from y=1.12 by its top grew down over the bars when 7 models wrapped to 7 rows at 390 px;
+    hung by its bottom just above the plot it grows upward, into the margin plotly widens for it."""
+    spent = pd.DataFrame(
+        {
+            "bucket": [NOW - timedelta(days=d) for d in range(7)],
+            "model": [f"m{d}" for d in range(7)],
+            "cost": 1.0,
+        }
+    )
+    for fig in (
+        figures.cost_over_time(spent, (NOW - timedelta(days=7), NOW), "day"),
+        _layout(go.Figure(go.Bar(x=["a"], y=[1], name="a")), None),
+        figures_agents.role_quality(QUALITY),
+    ):
+        legend = fig.layout.legend
+        assert (legend.yanchor, legend.xanchor, legend.x) == ("bottom", "left", 0), fig.layout.title
+        assert 1 < legend.y < 1.15
+
+
+def test_the_right_panel_of_role_quality_has_no_axis_title_over_the_left_panel() -> None:
+    """At 390 px the duration panel's "seconds" y-axis title was drawn in the gap, over the failure panel's
+    bars: the units are in the panels' titles and on the ticks."""
+    fig = figures_agents.role_quality(QUALITY)
+    assert fig.layout.yaxis.title.text is None and fig.layout.yaxis2.title.text is None
+    assert (fig.layout.yaxis.ticksuffix, fig.layout.yaxis2.ticksuffix) == ("%", "s")
+    assert [a.text for a in fig.layout.annotations] == ["failure rate (%)", "call duration (s)"]
+
+
+def test_two_stacked_time_charts_title_only_the_bottom_axis() -> None:
+    """The top chart of two_rows hides its tick labels (the axis is shared): a "UTC" title there was wedged
+    between the panels, squashing the top one ("$0", "UTC" and "100" stacked)."""
+    times = [NOW - timedelta(hours=h) for h in range(3)]
+    traces = [
+        {"type": "bar", "x": times, "y": [1, 2, 3], "xaxis": "x", "yaxis": "y"},
+        {"type": "bar", "x": times, "y": [0, 1, 0], "xaxis": "x2", "yaxis": "y2"},
+    ]
+    fig = figures.built(traces, figures.two_rows(), None)
+    assert (fig.layout.xaxis.title.text, fig.layout.xaxis2.title.text) == (None, "UTC")
+    assert fig.layout.xaxis.hoverformat == fig.layout.xaxis2.hoverformat == figures.UTC_HOVER
+
+
+def test_the_first_day_of_a_7_day_range_is_drawn_whole_and_both_cost_charts_agree() -> None:
+    """Daily buckets sit at midnight but "last 7 days" starts at now − 7 days: from there the first day's bar
+    (centred on midnight) was not drawn at all and the tokens line ran off the left edge. The axis starts half a
+    bucket before the first bucket, on both charts of the card."""
+    window = (NOW - timedelta(days=7), NOW)
+    days = [pd.Timestamp(NOW - timedelta(days=d)).floor("D") for d in range(8)]
+    spent = pd.DataFrame(
+        {"bucket": days, "model": "m", "cost": 1.0, "input": 10, "output": 5, "cache": 0}
+    ).sort_values("bucket")
+    cost = figures.cost_over_time(spent, window, "day")
+    tokens = figures.tokens_over_time(spent, window)
+    start, end = (pd.Timestamp(t) for t in cost.layout.xaxis.range)
+    half_bar = pd.Timedelta(milliseconds=cost.data[0].width / 2)
+    assert start <= min(days) - half_bar and end >= max(days) + half_bar and end >= NOW
+    assert start > min(days) - timedelta(days=1)  # no empty day before it
+    assert tuple(tokens.layout.xaxis.range) == tuple(cost.layout.xaxis.range)
+    hourly = figures.bucket_range((NOW - timedelta(hours=24), NOW), "hour")
+    assert hourly == [
+        pd.Timestamp(NOW - timedelta(hours=24)).floor("h") - timedelta(minutes=30),
+        NOW + timedelta(minutes=25),
+    ]
+    weekly = figures.bucket_range((datetime(2026, 11, 27, 13), datetime(2026, 12, 4, 13)), "week")
+    assert weekly[0] == pd.Timestamp(2026, 11, 23) - timedelta(
+        days=3.5
+    )  # weeks start on Monday, as in the db
+
+
+def test_worker_throughput_counts_in_the_unit_of_its_buckets() -> None:
+    """Over 7 days the worker page passes daily buckets: drawn per minute the axis read 0.01–0.05 tasks/min.
+    The bars are the tasks finished in each bucket, the axis says per what."""
+    for step, unit in (
+        (timedelta(days=1), "day"),
+        (timedelta(hours=1), "hour"),
+        (timedelta(minutes=1), "minute"),
+    ):
+        minutes = step.total_seconds() / 60
+        frame = pd.DataFrame(
+            {"bucket": [NOW - step * i for i in (2, 1, 0)], "done": [40, 0, 72], "failed": [3, 0, 0]}
+        )
+        frame["done_per_minute"] = frame["done"] / minutes
+        frame["failed_per_minute"] = frame["failed"] / minutes
+        fig = figures_agents.worker_throughput(frame)
+        assert fig.layout.yaxis.title.text == f"tasks / {unit}"
+        assert [list(t.y) for t in fig.data] == [[40, 0, 72], [3, 0, 0]]
+        assert f"tasks / {unit}" in fig.data[0].hovertemplate
+
+
+def _task(queued_s: float, run_s: float) -> tuple[pd.DataFrame, pd.DataFrame, datetime]:
+    """A task queued `queued_s` before its first call, then two calls over `run_s`, then failed."""
+    start = NOW + timedelta(seconds=queued_s)
+    calls = pd.DataFrame(
+        {
+            "role": ["analyst", "tester"],
+            "model": ["m", "m"],
+            "status": ["completed", "failed"],
+            "started_at": [start, start + timedelta(seconds=run_s / 2)],
+            "completed_at": [start + timedelta(seconds=run_s / 2), start + timedelta(seconds=run_s)],
+        }
+    )
+    moves = pd.DataFrame(
+        {
+            "at": [NOW, start, start + timedelta(seconds=run_s)],
+            "from_status": [None, "queued", "running"],
+            "to_status": ["queued", "running", "failed"],
+        }
+    )
+    return calls, moves, start + timedelta(seconds=run_s)
+
+
+def test_the_timeline_labels_are_not_cut_off() -> None:
+    """The labels "queued", "completed", "failed" above the top row were clipped at the plot's edges at every
+    width: they draw past the plot, and the axis has room on both sides of the first and last moments."""
+    calls, moves, end = _task(queued_s=10, run_s=20)
+    fig = figures.task_timeline(calls, moves, end)
+    marks = next(t for t in fig.data if t.type == "scatter")
+    assert marks.cliponaxis is False and list(marks.text) == ["queued", "running", "failed"]
+    left, right = (pd.Timestamp(t) for t in fig.layout.xaxis.range)
+    assert left < pd.Timestamp(NOW) and right > pd.Timestamp(end)
+    assert not fig.layout.shapes and not fig.layout.annotations  # a short wait: drawn to scale
+
+
+def test_a_long_queue_wait_is_folded_so_the_calls_are_readable() -> None:
+    """A 5-minute wait before a 20-second run left the calls as slivers in the rightmost 3 % of the axis: the
+    axis spans the run, and the wait is a band off its left edge with its length as a label."""
+    calls, moves, end = _task(queued_s=300, run_s=20)
+    fig = figures.task_timeline(calls, moves, end)
+    left, right = (pd.Timestamp(t) for t in fig.layout.xaxis.range)
+    run = pd.Timestamp(calls["started_at"].min())
+    assert left < run and (run - left) < (right - left) * 0.1  # the calls fill ~90 % of the axis
+    assert [a.text for a in fig.layout.annotations] == ["◀ queued 5m 00s"]
+    (band,) = fig.layout.shapes
+    assert pd.Timestamp(band.x0) == pd.Timestamp(NOW) and pd.Timestamp(band.x1) == run
+    marks = next(t for t in fig.data if t.type == "scatter")
+    assert list(marks.text) == ["running", "failed"]  # the queued mark is off the axis
+    assert list(marks.textposition) == ["bottom center", "top center"]  # below the wait's label
