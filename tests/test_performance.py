@@ -458,6 +458,24 @@ def test_figures_from_frames() -> None:
         and list(bfig.data[0].upperfence) == [400.0]
     )
     assert list(bfig.data[1].y) == [61.0] and bfig.layout.yaxis.type == "log"
+    # 1-2-3-5 per decade over 50–400 s, not plotly's crowded log ticks.
+    assert list(bfig.layout.yaxis.tickvals) == [30.0, 50.0, 100.0, 200.0, 300.0, 500.0]
+    assert list(bfig.layout.yaxis.ticktext) == ["30", "50", "100", "200", "300", "500"]
+
+
+def test_log_ticks_do_not_crowd() -> None:
+    """The demo's processing times span 10–55 s; plotly's log ticks were 10, 15, 20 … 45, 50, 55 with "55" and
+    "50" touching. Ticks now step 1-2-5 per decade (1 on wide spans, 1-2-3-5 or 1-1.5-2-3-5-7 on narrow)."""
+    assert figs.log_ticks(10.3, 55.0) == [10.0, 15.0, 20.0, 30.0, 50.0, 70.0]
+    assert figs.log_ticks(1.0, 100.0) == [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0]
+    assert figs.log_ticks(0.05, 3600.0) == [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0]
+    assert figs.log_ticks(12.0, 13.0) is None and figs.log_ticks(0.0, 5.0) is None
+    box = pd.DataFrame(
+        [{"kind": k, "n": 9, "min": 10.3, "p25": 17.0, "median": 20.0, "p75": 23.0, "p95": 34.0, "max": 55.0}
+         for k in ("command", "demo")]
+    )  # fmt: skip
+    ticks = list(figs.duration_box(box).layout.yaxis.ticktext)
+    assert ticks == ["10", "15", "20", "30", "50", "70"]
 
     outcomes = pd.DataFrame(
         {
