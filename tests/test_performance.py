@@ -557,6 +557,8 @@ def test_performance_page_refresh(db: Database, svc: Services) -> None:
     assert "1 anomaly" in words and "Cost spike" in words and "$5.00" in words
     card_text = " ".join(texts(cards))
     assert "Throughput" in card_text and "7 completed" in card_text and "100.0%" in card_text
+    # Seven KPIs, one row from 1200 px: an equal share each (kpi_card's xl=2 put the forecast on a row alone).
+    assert len(cards.children) == 7 and all(c.xl is True for c in cards.children)
     assert sum(volume_fig.data[0].y) == 7
     assert [t.name for t in spikes_fig.data if t.type == "scatter" and t.mode == "markers" and len(t.y)] == [
         "cost spike"
