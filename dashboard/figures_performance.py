@@ -3,6 +3,7 @@ db.analytics.performance query returns (unit-tested without a browser)."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,34 @@ SPIKE_HEX = "#dc3545"
 
 def _kind_color(kind: object) -> str:
     return KIND_HEX.get(str(kind), "#6c757d")
+
+
+# Tick mantissas per decade, sparsest first.
+_LOG_STEPS = ((1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 5.0), (1.0, 1.5, 2.0, 3.0, 5.0, 7.0))
+
+
+def log_ticks(low: float, high: float) -> list[float] | None:
+    """Tick values for a log axis over [low, high]: the sparsest of 1 / 1-2-5 / 1-2-3-5 / 1-1.5-2-3-5-7 per
+    decade that puts at least four inside, else the densest with two. Plotly's own log ticks over e.g. 10–55 s
+    are 10, 15, 20, 25 … 45, 50, 55, crowding towards the decade's top until "55" and "50" touch. None: a span
+    too narrow for any of these (plotly's ticks are near linear there and do not crowd)."""
+    if not (low > 0 and high >= low):
+        return None
+    decades = range(math.floor(math.log10(low)) - 1, math.floor(math.log10(high)) + 2)
+    found: list[float] | None = None
+    for mantissas in _LOG_STEPS:
+        values = [round(m * 10.0**d, 12) for d in decades for m in mantissas]
+        inside = [v for v in values if low <= v <= high]
+        if len(inside) >= 2:
+            # One more either side: the axis's padding may show it, and ticks off the axis are not drawn.
+            found = [v for v in values if v < low][-1:] + inside + [v for v in values if v > high][:1]
+            if len(inside) >= 4:
+                break
+    return found
+
+
+def _tick_text(value: float) -> str:
+    return f"{value:,.0f}" if value >= 1 else f"{value:g}"
 
 
 def duration_histogram(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
@@ -95,8 +124,13 @@ def duration_box(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
                 "showlegend": False,
             }
         )
-    layout = {"showlegend": False, "yaxis": {"title": {"text": "seconds"}, "type": "log"}}
-    return built(traces, layout, theme)
+    yaxis: dict[str, Any] = {"title": {"text": "seconds"}, "type": "log"}
+    drawn = pd.concat([frame[c] for c in ("min", "p25", "median", "p75", "p95", "max")]).astype("float64")
+    drawn = drawn[drawn > 0]  # a log axis leaves out zero
+    ticks = log_ticks(float(drawn.min()), float(drawn.max())) if not drawn.empty else None
+    if ticks is not None:
+        yaxis.update(tickmode="array", tickvals=ticks, ticktext=[_tick_text(v) for v in ticks])
+    return built(traces, {"showlegend": False, "yaxis": yaxis}, theme)
 
 
 def outcomes_by_kind(

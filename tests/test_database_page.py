@@ -348,7 +348,11 @@ def test_figures_are_pure() -> None:
 
     hist = pd.DataFrame({"label": ["1", "2–4"], "tasks": [3, 1], "updates": [3, 4]})
     fig = figs.update_histogram(hist)
-    assert list(fig.data[0].x) == ["1", "2–4"] and fig.layout.title.text.startswith("4 tasks · 1.8 updates")
+    assert list(fig.data[0].x) == ["1", "2–4"] and fig.layout.title.text == "4 tasks · avg 1.8 updates"
+    # The demo's title at a phone's width: "1,846 tasks · 23.1 updates each on average" was cut at "on ave"
+    # (about 33 characters fit the 390 px card's plot at the title's size).
+    demo = pd.DataFrame({"label": ["20–49"], "tasks": [1846], "updates": [42_653]})
+    assert len(figs.update_histogram(demo).layout.title.text) <= 33
 
     growth = pd.DataFrame(
         {"day": pd.to_datetime(["2026-03-09", "2026-03-10"]), "events": [5, 7], "cumulative": [105, 112]}
@@ -357,6 +361,19 @@ def test_figures_are_pure() -> None:
     assert list(fig.data[1].y) == [105, 112] and fig.data[1].yaxis == "y2"
     assert pd.Timestamp(fig.layout.xaxis.range[0]) == pd.Timestamp("2026-03-10")
     assert pd.Timestamp(fig.layout.xaxis.range[1]) == pd.Timestamp("2026-03-11")
+
+
+def test_commit_latency_empty_says_it_is_measured_not_missing() -> None:
+    """Commit timings come from running workers only: a database holding tasks (the demo history, an import)
+    has none, and the chart said "no data yet? start python app.py --demo or submit a task" over 20,000 tasks."""
+    from dashboard import figures_database as figs
+
+    window = (datetime(2026, 3, 10, 0, 0), datetime(2026, 3, 10, 12, 0))
+    empty = pd.DataFrame(columns=["bucket", "p50_ms", "p95_ms", "commits", "processes"])
+    fig = figs.commit_latency(empty, window, None)
+    said = fig.layout.annotations[0].text
+    assert is_empty(fig) and said.startswith("no commit timings in this range")
+    assert "while a worker runs" in said and "--demo" not in said and "submit a task" not in said
 
 
 def test_components_are_pure() -> None:

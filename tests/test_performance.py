@@ -458,6 +458,24 @@ def test_figures_from_frames() -> None:
         and list(bfig.data[0].upperfence) == [400.0]
     )
     assert list(bfig.data[1].y) == [61.0] and bfig.layout.yaxis.type == "log"
+    # 1-2-3-5 per decade over 50–400 s, not plotly's crowded log ticks.
+    assert list(bfig.layout.yaxis.tickvals) == [30.0, 50.0, 100.0, 200.0, 300.0, 500.0]
+    assert list(bfig.layout.yaxis.ticktext) == ["30", "50", "100", "200", "300", "500"]
+
+
+def test_log_ticks_do_not_crowd() -> None:
+    """The demo's processing times span 10–55 s; plotly's log ticks were 10, 15, 20 … 45, 50, 55 with "55" and
+    "50" touching. Ticks now step 1-2-5 per decade (1 on wide spans, 1-2-3-5 or 1-1.5-2-3-5-7 on narrow)."""
+    assert figs.log_ticks(10.3, 55.0) == [10.0, 15.0, 20.0, 30.0, 50.0, 70.0]
+    assert figs.log_ticks(1.0, 100.0) == [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0]
+    assert figs.log_ticks(0.05, 3600.0) == [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0]
+    assert figs.log_ticks(12.0, 13.0) is None and figs.log_ticks(0.0, 5.0) is None
+    box = pd.DataFrame(
+        [{"kind": k, "n": 9, "min": 10.3, "p25": 17.0, "median": 20.0, "p75": 23.0, "p95": 34.0, "max": 55.0}
+         for k in ("command", "demo")]
+    )  # fmt: skip
+    ticks = list(figs.duration_box(box).layout.yaxis.ticktext)
+    assert ticks == ["10", "15", "20", "30", "50", "70"]
 
     outcomes = pd.DataFrame(
         {
@@ -539,6 +557,8 @@ def test_performance_page_refresh(db: Database, svc: Services) -> None:
     assert "1 anomaly" in words and "Cost spike" in words and "$5.00" in words
     card_text = " ".join(texts(cards))
     assert "Throughput" in card_text and "7 completed" in card_text and "100.0%" in card_text
+    # Seven KPIs, one row from 1200 px: an equal share each (kpi_card's xl=2 put the forecast on a row alone).
+    assert len(cards.children) == 7 and all(c.xl is True for c in cards.children)
     assert sum(volume_fig.data[0].y) == 7
     assert [t.name for t in spikes_fig.data if t.type == "scatter" and t.mode == "markers" and len(t.y)] == [
         "cost spike"

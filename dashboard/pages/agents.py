@@ -71,7 +71,11 @@ def layout(**query: Any) -> html.Div:
             dbc.Row(
                 [
                     dbc.Col(
-                        dbc.Card([dbc.CardHeader("Cost per role"), dbc.CardBody(dcc.Graph(id=ROLE_COST))]),
+                        # h-100 (both): level with the taller chart beside it, no hole under the shorter.
+                        dbc.Card(
+                            [dbc.CardHeader("Cost per role"), dbc.CardBody(dcc.Graph(id=ROLE_COST))],
+                            className="h-100",
+                        ),
                         lg=5,
                         className="mb-3",
                     ),
@@ -80,7 +84,8 @@ def layout(**query: Any) -> html.Div:
                             [
                                 dbc.CardHeader("Failure rate and duration per role"),
                                 dbc.CardBody(dcc.Graph(id=ROLE_QUALITY)),
-                            ]
+                            ],
+                            className="h-100",
                         ),
                         lg=7,
                         className="mb-3",

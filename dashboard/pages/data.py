@@ -151,6 +151,16 @@ def _card(title: str, body: Any, hint: str = "") -> dbc.Card:
     return dbc.Card([dbc.CardHeader(header), dbc.CardBody(body)], className="mb-3")
 
 
+def written_and_sizes(per_day: dbc.Card, sizes: dbc.Card, written: bool) -> dbc.Row:
+    """Side by side as equal-height cards while there are days to list; with none, the one-line note spans the
+    row above the sizes instead of a tiny card beside a 1,000 px table (or a tall empty one, made level)."""
+    if not written:
+        return dbc.Row([dbc.Col(per_day, lg=12), dbc.Col(sizes, lg=12)])
+    for card in (per_day, sizes):
+        card.className = "h-100"  # level with the other; the margin moves to the column
+    return dbc.Row([dbc.Col(per_day, lg=5, className="mb-3"), dbc.Col(sizes, lg=7, className="mb-3")])
+
+
 # ---------------------------------------------------------------- the callback's work
 
 
@@ -172,18 +182,12 @@ def content(svc: Services) -> Any:
                     dbc.Col(_card("Lifecycle", events_table(latest, horizon), "from the audit log"), lg=6),
                 ]
             ),
-            dbc.Row(
-                [
-                    dbc.Col(
-                        _card(
-                            "Written per day",
-                            per_day_table(days),
-                            "tasks and calls still stored; events as written",
-                        ),
-                        lg=5,
-                    ),
-                    dbc.Col(_card("Sizes per table", tables_table(sizes, total)), lg=7),
-                ]
+            written_and_sizes(
+                _card(
+                    "Written per day", per_day_table(days), "tasks and calls still stored; events as written"
+                ),
+                _card("Sizes per table", tables_table(sizes, total)),
+                written=not days.empty,
             ),
         ]
     )

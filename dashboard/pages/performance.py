@@ -15,6 +15,7 @@ from dashboard import ids
 from dashboard.components.fmt import count, duration, money, percent, timestamp
 from dashboard.components.overview import kpi_card
 from dashboard.navigation import NavEntry
+from dashboard.pages.database import one_row
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
 from db.analytics import performance, volume
@@ -40,7 +41,10 @@ ANOMALY = "perf-anomaly"  # the banner shown when a bucket is flagged
 
 
 def _card(title: str, body: Any, lg: int = 12) -> dbc.Col:
-    return dbc.Col(dbc.Card([dbc.CardHeader(title), dbc.CardBody(body)]), lg=lg, className="mb-3")
+    # h-100 in a stretching column: two charts side by side end level, whatever each figure's own height
+    # (a 420 px two-row chart beside a 300 px one left a hole under the shorter card).
+    card = dbc.Card([dbc.CardHeader(title), dbc.CardBody(body)], className="h-100")
+    return dbc.Col(card, lg=lg, className="mb-3")
 
 
 def layout(**query: Any) -> html.Div:
@@ -87,7 +91,7 @@ def kpis(k: PerfKpis, forecast: Forecast | None, unit: str) -> dbc.Row:
         if forecast is None or flat_zero
         else f"{forecast.low:,.0f}–{forecast.high:,.0f}, {unit} of {forecast.at:%m-%d %H:%M}"
     )
-    return dbc.Row(
+    row = dbc.Row(
         [
             kpi_card(
                 "Throughput",
@@ -120,6 +124,7 @@ def kpis(k: PerfKpis, forecast: Forecast | None, unit: str) -> dbc.Row:
         ],
         className="g-3",
     )
+    return one_row(row)
 
 
 def alerts(analysis: VolumeAnalysis, unit: str) -> Any:
