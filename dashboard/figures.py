@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 import textwrap
 from datetime import datetime
 from typing import Any
@@ -364,15 +365,16 @@ def _lines(text: str, style: str = "", width: int = EMPTY_LINE) -> str:
 
 
 def empty_figure(
-    message: str = NO_DATA, theme: str | None = None, height: int = HEIGHT, hint: bool = True
+    message: str = NO_DATA, theme: str | None = None, height: int = HEIGHT, hint: bool | str = True
 ) -> go.Figure:
     """The one empty state of every chart: a message and no axes, instead of the −1…4 axes, the $−1 ticks or
     the year-2000 dates plotly draws around no data (and no threshold lines or colour bars over nothing).
-    `hint` adds how to get data in, for charts that stay empty until something is recorded."""
+    `hint` (True: how to get data in, for charts that stay empty until something is recorded; or a text of the
+    chart's own) is a smaller second line."""
     fig = go.Figure()
     text = _lines(message)
     if hint:
-        text += "<br>" + _lines(START_HINT, "font-size:0.85em;opacity:0.75")
+        text += "<br>" + _lines(START_HINT if hint is True else hint, "font-size:0.85em;opacity:0.75")
     fig.add_annotation(
         text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14}
     )
@@ -382,6 +384,12 @@ def empty_figure(
     fig = _layout(fig, theme, height)
     fig.update_layout(margin=EMPTY_MARGIN)
     return fig
+
+
+def empty_text(fig: go.Figure) -> str:
+    """What an empty state says, as one line of plain text (its line breaks and styling spans taken out)."""
+    texts = [re.sub(r"<[^>]+>", " ", str(a.text or "")) for a in fig.layout.annotations]
+    return " ".join(" ".join(texts).split())
 
 
 def is_empty(fig: go.Figure) -> bool:

@@ -8,7 +8,7 @@ from datetime import datetime
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures import UNIT_MS, _layout, empty_figure
+from dashboard.figures import UNIT_MS, _layout, bucket_range, empty_figure, unit_of
 from db.analytics.insights import Latency, PeakMinute
 
 EVENTS_HEX = "#0d6efd"
@@ -65,7 +65,7 @@ def writes_over_time(
             line={"color": COMMITS_HEX, "width": 2, "dash": "dot"},
         )
     fig.update_layout(yaxis_title="per second", yaxis_rangemode="tozero")
-    fig.update_xaxes(type="date", range=[window[0], window[1]])
+    fig.update_xaxes(type="date", range=bucket_range(window, unit))
     return _layout(fig, theme)
 
 
@@ -79,10 +79,7 @@ def commit_latency(
     its ring buffer) is drawn as two markers at the window's end, as it is not flushed yet."""
     now_known = live is not None and live.p50_ms is not None and live.p95_ms is not None
     if latency.empty and not now_known:
-        fig = empty_figure(NO_COMMITS, theme, hint=False)
-        why = f"<br><span style='font-size:0.85em;opacity:0.75'>{NO_COMMITS_WHY}</span>"
-        fig.layout.annotations[0].text += why  # the small second line, as empty_figure's own hint
-        return fig
+        return empty_figure(NO_COMMITS, theme, hint=NO_COMMITS_WHY)
     fig = go.Figure()
     if not latency.empty:
         custom = latency[["commits", "processes"]].to_numpy()
@@ -109,7 +106,7 @@ def commit_latency(
             hovertemplate=f"now: %{{y:.1f}} ms · {live.commits:,} commits in the last minute<extra></extra>",
         )
     fig.update_layout(yaxis_title="ms per commit", yaxis_rangemode="tozero")
-    fig.update_xaxes(type="date", range=[window[0], window[1]])
+    fig.update_xaxes(type="date", range=bucket_range(window, unit_of(latency["bucket"], window)))
     return _layout(fig, theme)
 
 
@@ -159,10 +156,7 @@ def event_growth(
         yaxis_title="events per day",
         yaxis2={"title": "total rows", "overlaying": "y", "side": "right", "rangemode": "tozero"},
     )
-    # Whole days, so a range shorter than a day still shows its day's bar.
-    start = pd.Timestamp(window[0]).floor("D")
-    end = pd.Timestamp(window[1]).ceil("D")
-    fig.update_xaxes(type="date", range=[start, end if end > start else start + pd.Timedelta(days=1)])
+    fig.update_xaxes(type="date", range=bucket_range(window, "day"))  # whole days: the first bar not halved
     fig = _layout(fig, theme, height=300)
     fig.update_layout(margin={"r": 70})
     return fig

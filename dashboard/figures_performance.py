@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures import STATUS_HEX, UNIT_MS, built, empty_figure, label, two_rows
+from dashboard.figures import STATUS_HEX, UNIT_MS, bucket_range, built, empty_figure, label, two_rows
 from db.analytics.performance import bin_label
 from db.analytics.volume import Forecast
 from db.domain.states import FAILURES
@@ -183,7 +183,7 @@ def outcomes_by_kind(
         )
     axes = two_rows(top=0.6, spacing=0.08)
     for x in ("xaxis", "xaxis2"):
-        axes[x].update(type="date", range=[window[0], window[1]])
+        axes[x].update(type="date", range=bucket_range(window, unit))
     axes["yaxis"].update(title={"text": "success %"}, range=[0, 105])
     axes["yaxis2"].update(title={"text": "failures"}, rangemode="tozero")
     return built(traces, {**axes, "barmode": "stack"}, theme, height=420)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import insert
 
 from dashboard import figures_agents
-from dashboard.figures import is_empty
+from dashboard.figures import empty_text, is_empty
 from dashboard.services import Services
 from db.analytics import agents
 from db.core.engine import Database
@@ -240,7 +240,7 @@ def test_figures_are_pure_and_escape_names() -> None:
     assert list(rate.y)[:2] == [33.33, 0.0] and list(avg.y)[:2] == [20.0, 100.0] and p95.name == "p95"
     empty = pd.DataFrame(columns=agents.ROLE_COLUMNS)
     for fig in (figures_agents.role_cost_bars(empty), figures_agents.role_quality(empty)):
-        assert is_empty(fig) and fig.layout.annotations[-1].text.startswith("no calls in this range")
+        assert is_empty(fig) and empty_text(fig).startswith("no calls in this range")
 
 
 def test_agents_page_refresh(db: Database, svc: Services) -> None:

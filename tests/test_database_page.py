@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, insert, select, text
 
-from dashboard.figures import is_empty
+from dashboard.figures import empty_text, is_empty
 from dashboard.services import Services
 from db.analytics import insights
 from db.core.engine import Database, open_database
@@ -329,7 +329,7 @@ def test_figures_are_pure() -> None:
     minute = figs.writes_over_time(writes, empty, peak, window, "minute")
     assert [t.name for t in minute.data] == ["events/s (average)"]
     blank = figs.writes_over_time(writes.iloc[0:0], empty, None, window, "hour")
-    assert is_empty(blank) and blank.layout.annotations[0].text.startswith("no data in this range")
+    assert is_empty(blank) and empty_text(blank).startswith("no data in this range")
 
     latency = pd.DataFrame(
         {
@@ -359,8 +359,9 @@ def test_figures_are_pure() -> None:
     )
     fig = figs.event_growth(growth, window)
     assert list(fig.data[1].y) == [105, 112] and fig.data[1].yaxis == "y2"
-    assert pd.Timestamp(fig.layout.xaxis.range[0]) == pd.Timestamp("2026-03-10")
-    assert pd.Timestamp(fig.layout.xaxis.range[1]) == pd.Timestamp("2026-03-11")
+    # The day's bar is centred on its midnight: the axis starts half a day before it (from midnight it was halved).
+    assert pd.Timestamp(fig.layout.xaxis.range[0]) == pd.Timestamp("2026-03-09 12:00")
+    assert pd.Timestamp(fig.layout.xaxis.range[1]) == pd.Timestamp("2026-03-10 12:00")
 
 
 def test_commit_latency_empty_says_it_is_measured_not_missing() -> None:
@@ -371,7 +372,7 @@ def test_commit_latency_empty_says_it_is_measured_not_missing() -> None:
     window = (datetime(2026, 3, 10, 0, 0), datetime(2026, 3, 10, 12, 0))
     empty = pd.DataFrame(columns=["bucket", "p50_ms", "p95_ms", "commits", "processes"])
     fig = figs.commit_latency(empty, window, None)
-    said = fig.layout.annotations[0].text
+    said = empty_text(fig)
     assert is_empty(fig) and said.startswith("no commit timings in this range")
     assert "while a worker runs" in said and "--demo" not in said and "submit a task" not in said
 

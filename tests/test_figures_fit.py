@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard import figures, figures_agents
+from dashboard import figures, figures_agents, figures_database, figures_performance
 from dashboard.figures import _layout
 from db.analytics import agents
 
@@ -113,6 +113,28 @@ def test_the_first_day_of_a_7_day_range_is_drawn_whole_and_both_cost_charts_agre
     assert weekly[0] == pd.Timestamp(2026, 11, 23) - timedelta(
         days=3.5
     )  # weeks start on Monday, as in the db
+
+
+def test_the_first_day_is_whole_on_the_performance_and_database_charts_too() -> None:
+    """The same clipped first day on Performance ("success %" ran off the left edge) and Database (the event-log
+    growth's first bar halved; writes and commit latency from the window's own start): every daily chart of a
+    page starts half a day before its first day, as the Costs charts do."""
+    window = (NOW - timedelta(days=7), NOW)
+    days = [pd.Timestamp(NOW - timedelta(days=d)).floor("D") for d in range(8)][::-1]
+    whole = figures.bucket_range(window, "day")
+    outcomes = pd.DataFrame({"bucket": days, "kind": "demo", "status": "completed", "count": 3})
+    latency = pd.DataFrame({"bucket": days, "p50_ms": 1.0, "p95_ms": 2.0, "commits": 10, "processes": 1})
+    writes = pd.DataFrame({"bucket": days, "events": 60, "per_second": 1.0})
+    growth = pd.DataFrame({"day": days, "events": 5, "cumulative": range(5, 45, 5)})
+    charts = [
+        figures_performance.outcomes_by_kind(outcomes, window, "day"),
+        figures_database.commit_latency(latency, window),
+        figures_database.writes_over_time(writes, writes.iloc[0:0], None, window, "day"),
+        figures_database.event_growth(growth, window),
+    ]
+    for fig in charts:
+        assert [pd.Timestamp(t) for t in fig.layout.xaxis.range] == whole
+    assert whole[0] == min(days) - timedelta(hours=12)
 
 
 def test_worker_throughput_counts_in_the_unit_of_its_buckets() -> None:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from dashboard import figures_performance as figs
-from dashboard.figures import is_empty
+from dashboard.figures import empty_text, is_empty
 from dashboard.services import Services
 from db.analytics import performance, rollups, volume
 from db.analytics.rollcut import Split, split
@@ -527,10 +527,12 @@ def test_figures_empty() -> None:
     ]
     for fig in empty_figs:
         assert is_empty(fig) and not fig.data  # one empty state: a message, no axes
-        assert [a.text.split("<br>")[0] for a in fig.layout.annotations] in (
-            ["no data in this range"],
-            ["no completed or failed tasks in this range"],
-            ["no tool calls in this range"],
+        assert empty_text(fig).startswith(
+            (
+                "no data in this range",
+                "no completed or failed tasks in this range",
+                "no tool calls in this range",
+            )
         )
 
 

@@ -33,6 +33,14 @@ def kpi_card(
     return dbc.Col(card, xs=6, md=4, xl=2, className="mb-3", id=f"kpi-{key}" if key else None)
 
 
+def one_row(row: dbc.Row) -> dbc.Row:
+    """A row of KPI cards sharing it equally from 1200 px (Performance, Database): kpi_card's xl=2 fits six,
+    and a seventh sat alone on a second row. Below 1200 px they keep kpi_card's two or three a row."""
+    for card in row.children:
+        card.xl = True  # "col-xl": an equal share of the row
+    return row
+
+
 def kpi_cards(k: Kpis, extra: tuple[dbc.Col, ...] = ()) -> dbc.Row:
     return dbc.Row(
         [

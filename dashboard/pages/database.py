@@ -20,7 +20,7 @@ from dashboard import figures_database as figs
 from dashboard import ids
 from dashboard.components.download import download_link, export_url
 from dashboard.components.fmt import count
-from dashboard.components.overview import kpi_card
+from dashboard.components.overview import kpi_card, one_row
 from dashboard.navigation import NavEntry
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
@@ -121,14 +121,6 @@ def size(value: float | None) -> str:
             return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
         value /= 1024
     return f"{value:,.1f} TB"
-
-
-def one_row(row: dbc.Row) -> dbc.Row:
-    """A row of KPI cards sharing it equally from 1200 px (here and on Performance): kpi_card's xl=2 fits six,
-    and a seventh sat alone on a second row. Below 1200 px they keep kpi_card's two or three a row."""
-    for card in row.children:
-        card.xl = True  # "col-xl": an equal share of the row
-    return row
 
 
 def rate(per_second: float | None) -> str:

@@ -13,9 +13,8 @@ from dash import Input, Output, dcc, html
 from dashboard import figures_performance as figs
 from dashboard import ids
 from dashboard.components.fmt import count, duration, money, percent, timestamp
-from dashboard.components.overview import kpi_card
+from dashboard.components.overview import kpi_card, one_row
 from dashboard.navigation import NavEntry
-from dashboard.pages.database import one_row
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
 from db.analytics import performance, volume

@@ -66,7 +66,7 @@ def layout(worker_id: str | None = None, **query: Any) -> html.Div:
             html.Div(id=KPIS),
             dbc.Card(
                 [
-                    dbc.CardHeader("Throughput: tasks finished per minute"),
+                    dbc.CardHeader("Throughput: tasks finished"),
                     dbc.CardBody(dcc.Graph(id=THROUGHPUT, config={"displaylogo": False})),
                 ],
                 className="mb-3",
