@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from dashboard import ids
 from dashboard.pages.agents import FLEET
+from dashboard.pages.data import PATH as DATA_PATH
 from dashboard.pages.worker import HISTORY as WORKER_HISTORY
 from db.control import task_schedules
 from db.control.task_schedules import ScheduleSpec
@@ -187,3 +188,28 @@ def test_no_table_splits_a_word(sqlite_app: AppFactory, tab: BrowserPage) -> Non
         assert found["scroll"] <= width, found
     tab.watch.assert_clean()
 
+
+def test_the_lifecycle_settings_stack_on_a_phone(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    """At 390 px a setting's value ("kept forever", "not set") sits under its name, in sight: in three columns
+    it was cut at the card's edge (seen only by scrolling inside the card) and its meaning took a line per
+    word. At 1440 px the three columns stay."""
+    app = sqlite_app(worker=False)
+    page = tab.page
+    page.set_viewport_size({"width": 390, "height": 900})
+    open_page(page, app.url + DATA_PATH)
+    card = page.locator(".card", has=page.get_by_text("Lifecycle settings", exact=True))
+    box = card.locator(".table-responsive")
+    expect(box.locator("td").first).to_be_visible()
+    wait_dash_idle(page)
+    assert box.evaluate("b => b.scrollWidth <= b.clientWidth + 1"), "the settings scroll inside their card"
+    values = box.locator("tr > td:nth-child(2)")
+    expect(values.first).to_have_text("kept forever")
+    inside = values.evaluate_all(
+        "(cells, right) => cells.every(c => c.getBoundingClientRect().right <= right)",
+        box.evaluate("b => b.getBoundingClientRect().right"),
+    )
+    assert inside, "a value reaches past the card's edge"
+    page.set_viewport_size({"width": 1440, "height": 900})
+    name, value = box.locator("tr").first.locator("td").all()[:2]
+    assert name.bounding_box()["y"] == value.bounding_box()["y"]  # type: ignore[index]  # side by side
+    tab.watch.assert_clean()
