@@ -40,6 +40,14 @@ OVERFLOW = """() => {
     }
     return {scroll: document.documentElement.scrollWidth, width: width, wide: wide.slice(0, 5)};
 }"""
+# The overview chart's drawings that show, and the smallest of their texts as drawn on screen: the font size in
+# the drawing's units times the drawing's scale (its box's width over its viewBox's).
+CHART_TEXT = """(box) => {
+    const shown = [...document.querySelectorAll(`#${box} svg.tl-chart`)].filter(s => s.getClientRects().length);
+    const sizes = shown.flatMap(s => [...s.querySelectorAll('text')].map(
+        t => parseFloat(getComputedStyle(t).fontSize) * s.getScreenCTM().a));
+    return {shown: shown.map(s => s.getAttribute('class')), smallest: Math.min(...sizes)};
+}"""
 # Every word in the tables under the element `box` (an id) that the browser laid out on more than one line: a
 # word's text range then has rectangles at two heights ("agent-" over "01.internal", "Triag" over "e").
 SPLIT_WORDS = """(box) => {
@@ -212,4 +220,27 @@ def test_the_lifecycle_settings_stack_on_a_phone(sqlite_app: AppFactory, tab: Br
     page.set_viewport_size({"width": 1440, "height": 900})
     name, value = box.locator("tr").first.locator("td").all()[:2]
     assert name.bounding_box()["y"] == value.bounding_box()["y"]  # type: ignore[index]  # side by side
+    tab.watch.assert_clean()
+
+
+def test_the_overview_chart_is_readable_on_a_phone(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    """The server-drawn chart scales to its box: its 720-unit drawing on a phone drew the labels ~5 px and the
+    empty state's message ~6 px high. At 390 px the phone's drawing shows instead (one drawing at a time),
+    its smallest text 10 px or more, empty or not; at 1440 px the desktop's."""
+    app = sqlite_app(worker=False)
+    page = tab.page
+    for width, drawing, state in (
+        (390, "narrow", "empty"),
+        (390, "narrow", "drawn"),
+        (1440, "wide", "drawn"),
+    ):
+        if state == "drawn" and width == 390:
+            generate_history(app.db, 40, days=1, seed=5)
+        page.set_viewport_size({"width": width, "height": 900})
+        open_page(page, app.url + "/")
+        expect(page.locator(f"#{ids.THROUGHPUT} svg.tl-chart-{drawing}")).to_be_visible()
+        found = page.evaluate(CHART_TEXT, ids.THROUGHPUT)
+        assert len(found["shown"]) == 1 and drawing in found["shown"][0], (width, state, found)
+        assert ("tl-chart-empty" in found["shown"][0]) == (state == "empty"), (width, state, found)
+        assert found["smallest"] >= 10, (width, state, found)
     tab.watch.assert_clean()
