@@ -5,12 +5,18 @@ The markup is text only: no script, no event handler, every label escaped. Colou
 status colours of figures.STATUS_HEX); everything else — text, axes, grid lines, the created line — takes its
 colour from CSS classes and currentColor (assets/tasklens.css), so one drawing serves the light and the dark
 theme and a theme switch redraws nothing. Each chart is an image with a <title> and a <desc> naming what it
-shows (screen readers), and each bar and point carries its own <title> (the browser's hover tooltip)."""
+shows (screen readers), and each bar and point carries its own <title> (the browser's hover tooltip).
+
+A drawing scales to its box's width, its text with it: the 720-unit drawing shrunk to a phone's 334 px drew
+its labels ~5 px high. So the overview gets two drawings of the same data (`throughput_pair`), the desktop's
+and a narrow one (NARROW: fewer units across, so its text is ~11 px on a phone; fewer ticks; its legend on two
+rows), and CSS shows the one that fits the window (assets/tasklens.css)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
 from typing import cast
@@ -24,6 +30,30 @@ HEIGHT = 300
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 52, 12, 34, 40
 OUTCOMES = ("completed", "failed", "timed_out", "cancelled")  # stacked bottom to top, as the legend reads
 EMPTY_24H = "no tasks in the last 24 hours"
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One drawing's size in its own units and what fits in it. Text is sized in these units (CSS, per
+    `name`), so the fewer units across, the larger the text on the same screen."""
+
+    name: str  # its class, tl-chart-<name> (assets/tasklens.css: its font sizes, when it shows)
+    width: int
+    height: int
+    left: int  # the margins around the plot
+    right: int
+    bottom: int
+    hour_step: int  # a label on the time axis every this many hours
+    most_ticks: int  # at most this many steps up the y axis
+    char: float  # a character's advance at the drawing's font size: lays out the legend and wraps a hint
+    legend_x: int  # where the legend's first swatch starts
+    label_above: bool  # the y axis's "tasks" above it, under the legend (beside it takes a phone's width)
+
+
+WIDE = Frame("wide", WIDTH, HEIGHT, MARGIN_LEFT, MARGIN_RIGHT, MARGIN_BOTTOM, 3, 5, 7.0, MARGIN_LEFT, False)
+# A phone's (up to 576 px wide): 360 units in a 334 px box draw 13-unit text at ~12 px, 12-unit at ~11 px.
+NARROW = Frame("narrow", 360, 300, 44, 10, 40, 6, 4, 8.0, 8, True)
+LEGEND_ROW = 18  # one row of the legend, in units
 
 
 def _naive_utc(when: datetime | pd.Timestamp) -> datetime:
@@ -56,29 +86,53 @@ def _text(x: float, y: float, text: str, cls: str, anchor: str = "middle") -> st
     return f'<text class="{cls}" x="{_num(x)}" y="{_num(y)}" text-anchor="{anchor}">{escape(text)}</text>'
 
 
-def empty(message: str, ident: str, hint: bool = True) -> str:
+def _wrapped(text: str, most: int) -> list[str]:
+    """`text` in lines of at most `most` characters, broken between words (a word longer stays whole)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= most:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
+def empty(message: str, ident: str, hint: bool = True, frame: Frame = WIDE) -> str:
     """The empty state: the message (and how to get data in), no axes. `ident`: a prefix for the ids of its
     title (unique on the page)."""
-    lines = _text(WIDTH / 2, HEIGHT / 2 - 6, message, "tl-chart-message")
+    middle = frame.width / 2
+    lines = _text(middle, frame.height / 2 - 6, message, "tl-chart-message")
     if hint:
-        lines += _text(WIDTH / 2, HEIGHT / 2 + 16, START_HINT, "tl-chart-hint")
+        # The hint in as many lines as the drawing's width needs (one on a desktop, two on a phone).
+        for row, part in enumerate(_wrapped(START_HINT, int((frame.width - 24) / frame.char))):
+            lines += _text(middle, frame.height / 2 + 16 + 18 * row, part, "tl-chart-hint")
     return (
-        f'<svg class="tl-chart tl-chart-empty" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-labelledby="{ident}"><title id="{ident}">{escape(message)}</title>{lines}</svg>'
+        f'<svg class="tl-chart tl-chart-{frame.name} tl-chart-empty" viewBox="0 0 {frame.width} {frame.height}" '
+        f'role="img" aria-labelledby="{ident}"><title id="{ident}">{escape(message)}</title>{lines}</svg>'
     )
 
 
-def _legend(entries: Iterable[tuple[str, str]]) -> str:
-    """Swatches and names along the top: (name, a fill colour, or "" for the created line's class)."""
-    parts, x = [], MARGIN_LEFT
+def _legend(entries: Iterable[tuple[str, str]], frame: Frame) -> tuple[str, int]:
+    """Swatches and names along the top: (name, a fill colour, or "" for the created line's class), on as
+    many rows as the drawing's width needs; the markup and where the plot may start below it."""
+    parts: list[str] = []
+    x: float = frame.legend_x
+    row = 0
     for name, fill in entries:
+        advance = 24 + frame.char * len(name)
+        if x > frame.legend_x and x + advance - 8 > frame.width - frame.right:
+            x, row = frame.legend_x, row + 1
+        y = 8 + LEGEND_ROW * row
         if fill:
-            parts.append(f'<rect x="{x}" y="8" width="12" height="12" rx="2" fill="{fill}"/>')
+            parts.append(f'<rect x="{_num(x)}" y="{y}" width="12" height="12" rx="2" fill="{fill}"/>')
         else:
-            parts.append(f'<line class="tl-created" x1="{x}" y1="14" x2="{x + 12}" y2="14"/>')
-        parts.append(_text(x + 16, 18, name, "tl-chart-text", "start"))
-        x += 24 + 7 * len(name)
-    return f'<g class="tl-legend" aria-hidden="true">{"".join(parts)}</g>'
+            parts.append(
+                f'<line class="tl-created" x1="{_num(x)}" y1="{y + 6}" x2="{_num(x + 12)}" y2="{y + 6}"/>'
+            )
+        parts.append(_text(x + 16, y + 10, name, "tl-chart-text", "start"))
+        x += advance
+    top = MARGIN_TOP + LEGEND_ROW * row
+    return f'<g class="tl-legend" aria-hidden="true">{"".join(parts)}</g>', top
 
 
 def throughput(
@@ -86,27 +140,36 @@ def throughput(
     created: pd.DataFrame,
     window: tuple[datetime, datetime],
     ident: str = "throughput-chart",
+    frame: Frame = WIDE,
 ) -> str:
     """Stacked bars of tasks that ended per hour by outcome and a line of tasks created per hour, over `window`
     (times naive UTC or aware). `finished`: bucket, status, count; `created`: bucket, count. `ident`: a
-    prefix for the ids of its title and description (unique on the page)."""
+    prefix for the ids of its title and description (unique on the page); `frame`: the drawing's size."""
     if finished.empty and created.empty:
-        return empty(EMPTY_24H, ident)
+        return empty(EMPTY_24H, ident, frame=frame)
     start, end = (_naive_utc(w) for w in window)
     span = max((end - start).total_seconds(), 1.0)
-    left, right = MARGIN_LEFT, WIDTH - MARGIN_RIGHT
-    top, bottom = MARGIN_TOP, HEIGHT - MARGIN_BOTTOM
-
-    def x_of(when: datetime) -> float:
-        return left + (right - left) * (when - start).total_seconds() / span
 
     ended = finished[finished["status"].isin(OUTCOMES)]
     stacks: dict[datetime, dict[str, int]] = {}
     for bucket, status, n in ended[["bucket", "status", "count"]].itertuples(index=False):
         stacks.setdefault(_naive_utc(bucket), {})[str(status)] = int(n)
-    made = [(_naive_utc(b), int(n)) for b, n in created[["bucket", "count"]].itertuples(index=False)]
+    made = sorted((_naive_utc(b), int(n)) for b, n in created[["bucket", "count"]].itertuples(index=False))
+    totals = {s: sum(p.get(s, 0) for p in stacks.values()) for s in OUTCOMES}
+    shown = [s for s in OUTCOMES if totals[s]]
+    entries = [(s.replace("_", " "), STATUS_HEX[s]) for s in shown] + ([("created", "")] if made else [])
+    legend, top = _legend(entries, frame)
+    if frame.label_above:
+        top += 16  # room for "tasks" between the legend and the plot
+
+    left, right = frame.left, frame.width - frame.right
+    bottom = frame.height - frame.bottom
+
+    def x_of(when: datetime) -> float:
+        return left + (right - left) * (when - start).total_seconds() / span
+
     highest = max([sum(s.values()) for s in stacks.values()] + [n for _, n in made] + [0])
-    ticks = nice_ticks(highest)
+    ticks = nice_ticks(highest, frame.most_ticks)
 
     def y_of(value: float) -> float:
         return bottom - (bottom - top) * value / ticks[-1]
@@ -117,20 +180,27 @@ def throughput(
         for t in ticks
     )
     hours = [start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=h) for h in range(1, 26)]
-    marks = [h for h in hours if start <= h <= end and h.hour % 3 == 0]
+    marks = [h for h in hours if start <= h <= end and h.hour % frame.hour_step == 0]
     axis = "".join(
         f'<line class="tl-axis" x1="{_num(x_of(h))}" x2="{_num(x_of(h))}" y1="{bottom}" y2="{bottom + 4}"/>'
         + _text(x_of(h), bottom + 17, h.strftime("%H:%M"), "tl-chart-text")
         for h in marks
     )
     axis += f'<line class="tl-axis" x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}"/>'
-    axis += _text((left + right) / 2, HEIGHT - 4, "UTC", "tl-chart-text tl-chart-small")
-    axis += _text(14, (top + bottom) / 2, "tasks", "tl-chart-text tl-chart-small")
+    axis += _text((left + right) / 2, frame.height - 4, "UTC", "tl-chart-text tl-chart-small")
+    if frame.label_above:
+        axis += _text(4, top - 10, "tasks", "tl-chart-text tl-chart-small", "start")
+    else:
+        axis += _text(14, (top + bottom) / 2, "tasks", "tl-chart-text tl-chart-small")
 
     bar_width = (right - left) * 0.8 * 3600 / span
     bars = []
     for bucket, parts in sorted(stacks.items()):
-        x = x_of(bucket) - bar_width / 2
+        # The window's first hour began before it: its bar is cut at the axis, not drawn over the y labels.
+        x = max(x_of(bucket) - bar_width / 2, left)
+        width = x_of(bucket) + bar_width / 2 - x
+        if width <= 0:
+            continue
         base = 0
         for status in OUTCOMES:
             n = parts.get(status, 0)
@@ -139,13 +209,12 @@ def throughput(
             y0, y1 = y_of(base + n), y_of(base)
             tip = f"{bucket:%Y-%m-%d %H:%M} UTC · {status.replace('_', ' ')}: {n:,}"
             bars.append(
-                f'<rect class="tl-bar tl-{status}" x="{_num(x)}" y="{_num(y0)}" width="{_num(bar_width)}" '
+                f'<rect class="tl-bar tl-{status}" x="{_num(x)}" y="{_num(y0)}" width="{_num(width)}" '
                 f'height="{_num(max(y1 - y0, 0.5))}" fill="{STATUS_HEX[status]}"><title>{escape(tip)}</title></rect>'
             )
             base += n
     line = ""
     if made:
-        made.sort()
         points = " ".join(f"{_num(x_of(b))},{_num(y_of(n))}" for b, n in made)
         dots = "".join(
             f'<circle class="tl-created-point" cx="{_num(x_of(b))}" cy="{_num(y_of(n))}" r="3">'
@@ -154,15 +223,26 @@ def throughput(
         )
         line = f'<polyline class="tl-created" fill="none" points="{points}"/>{dots}'
 
-    totals = {s: sum(p.get(s, 0) for p in stacks.values()) for s in OUTCOMES}
-    shown = [s for s in OUTCOMES if totals[s]]
-    legend = [(s.replace("_", " "), STATUS_HEX[s]) for s in shown] + ([("created", "")] if made else [])
     summary = ", ".join(f"{totals[s]:,} {s.replace('_', ' ')}" for s in shown) or "none ended"
     title = "Tasks ended per hour, last 24 hours (UTC)"
     desc = f"{summary}; {sum(n for _, n in made):,} created."
     return (
-        f'<svg class="tl-chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'<svg class="tl-chart tl-chart-{frame.name}" viewBox="0 0 {frame.width} {frame.height}" role="img" '
         f'aria-labelledby="{ident}-t {ident}-d"><title id="{ident}-t">{title}</title>'
-        f'<desc id="{ident}-d">{escape(desc)}</desc>{_legend(legend)}{grid}{axis}'
+        f'<desc id="{ident}-d">{escape(desc)}</desc>{legend}{grid}{axis}'
         f'<g class="tl-bars">{"".join(bars)}</g><g class="tl-line">{line}</g></svg>'
+    )
+
+
+def throughput_pair(
+    finished: pd.DataFrame,
+    created: pd.DataFrame,
+    window: tuple[datetime, datetime],
+    ident: str = "throughput-chart",
+) -> str:
+    """The chart drawn twice, for a phone (NARROW) and then for a wider window (WIDE): CSS shows one, the
+    other is display: none, out of the accessibility tree too (assets/tasklens.css). Ids stay unique: the
+    narrow drawing's are `ident`-narrow-…"""
+    return throughput(finished, created, window, f"{ident}-narrow", NARROW) + throughput(
+        finished, created, window, ident, WIDE
     )

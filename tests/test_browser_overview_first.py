@@ -75,7 +75,8 @@ def test_the_overview_shows_from_its_html_and_asks_nothing_more_on_load(
     # Handed over: the app's own cards, with the same values, and the snapshot gone.
     expect(page.locator(SNAPSHOT)).to_have_count(0)
     expect(page.locator(f"{APP} #{ids.KPIS} #kpi-running .kpi-value")).to_have_text("1")
-    chart = page.locator(f"{APP} #{ids.THROUGHPUT} svg.tl-chart")  # the chart, in the layout
+    # The chart, in the layout (the desktop's drawing: figures_svg.throughput_pair draws a phone's too)
+    chart = page.locator(f"{APP} #{ids.THROUGHPUT} svg.tl-chart-wide")
     expect(chart).to_have_attribute("role", "img")
     expect(chart.locator("rect.tl-bar")).to_have_count(0)  # nothing ended yet: one task is running
     wait_live(page)
@@ -118,7 +119,7 @@ def test_a_remembered_dark_theme_draws_the_snapshot_and_the_chart_dark(
     expect(page.locator(SNAPSHOT)).to_have_count(0)
     expect(page.locator(f"#{ids.THEME_SWITCH}")).to_be_checked()
     # The chart's text and lines take the theme's colour from CSS: dark without a redraw, light on a switch.
-    chart_text = f"{APP} #{ids.THROUGHPUT} svg.tl-chart text"
+    chart_text = f"{APP} #{ids.THROUGHPUT} svg.tl-chart-wide text"
     expect(page.locator(chart_text).first).to_be_visible()
     assert _fill(page, chart_text) == _body_colour(page) != "rgb(33, 37, 41)"  # Bootstrap's light text
     settle(page)

@@ -149,3 +149,66 @@ def test_labels_are_escaped() -> None:
 )
 def test_nice_ticks(top: float, ticks: list[float]) -> None:
     assert figures_svg.nice_ticks(top) == ticks
+
+
+def _drawings(markup: str) -> list[ET.Element]:
+    """The <svg> elements of markup holding several, in order."""
+    root = ET.fromstring("<div>" + markup.replace("<svg ", f'<svg xmlns="{SVG[1:-1]}" ') + "</div>")
+    return list(root)
+
+
+def test_a_phone_gets_its_own_drawing_with_larger_text() -> None:
+    """The desktop's 720 units shrunk to a phone's ~334 px drew the labels ~5 px high: the pair adds a drawing
+    of half the units across (its text twice as large on screen), fewer ticks, the legend kept inside it; the
+    phone's first, as the stylesheet picks it by what precedes the desktop's (assets/tasklens.css)."""
+    ended, made = _frames()
+    narrow, wide = _drawings(figures_svg.throughput_pair(ended, made, WINDOW, ident="c"))
+    assert "tl-chart-narrow" in (narrow.get("class") or "") and "tl-chart-wide" in (wide.get("class") or "")
+    assert wide.get("viewBox") == "0 0 720 300"
+    width = figures_svg.NARROW.width
+    assert narrow.get("viewBox") == f"0 0 {width} 300" and width <= 720 / 2
+    labels = [t.text for t in narrow.iter(f"{SVG}text")]
+    assert [x for x in labels if x and re.fullmatch(r"\d\d:00", x)] == ["18:00", "00:00", "06:00", "12:00"]
+    assert "UTC" in labels and "tasks" in labels
+    # The legend wraps onto a second row rather than past the drawing's right edge.
+    legend = next(g for g in narrow.iter(f"{SVG}g") if g.get("class") == "tl-legend")
+    names = list(legend.iter(f"{SVG}text"))
+    assert [t.text for t in names] == ["completed", "failed", "created"]
+    for t in names:
+        assert float(t.get("x") or 0) + figures_svg.NARROW.char * len(t.text or "") <= width
+    # The same data: as many bars, the same summary for screen readers.
+    assert len(_rects(narrow)) == len(_rects(wide)) == 3
+    assert narrow.find(f"{SVG}desc").text == wide.find(f"{SVG}desc").text  # type: ignore[union-attr]
+
+
+def test_the_pairs_ids_are_unique_and_each_names_its_own_title() -> None:
+    ended, made = _frames()
+    markup = figures_svg.throughput_pair(ended, made, WINDOW, ident="c")
+    ids = re.findall(r'\sid="([^"]*)"', markup)
+    assert sorted(ids) == ["c-d", "c-narrow-d", "c-narrow-t", "c-t"]
+    for drawing in _drawings(markup):
+        own = {node.get("id") for node in drawing.iter() if node.get("id")}
+        assert set((drawing.get("aria-labelledby") or "").split()) == own
+
+
+def test_a_phones_empty_state_wraps_its_hint() -> None:
+    none = pd.DataFrame
+    markup = figures_svg.throughput_pair(
+        none(columns=["bucket", "status", "count"]), none(columns=["bucket", "count"]), WINDOW
+    )
+    narrow, wide = _drawings(markup)
+    assert [t.text for t in wide.iter(f"{SVG}text")] == [figures_svg.EMPTY_24H, START_HINT]
+    message, *hint = [t.text or "" for t in narrow.iter(f"{SVG}text")]
+    assert message == figures_svg.EMPTY_24H and len(hint) == 2 and " ".join(hint) == START_HINT
+    most = (figures_svg.NARROW.width - 24) / figures_svg.NARROW.char
+    assert all(len(line) <= most for line in hint)
+
+
+def test_the_first_hours_bar_is_cut_at_the_axis() -> None:
+    """The window starts inside an hour: that hour's bar began left of the y axis, over its labels."""
+    ended = pd.DataFrame(
+        {"bucket": pd.to_datetime(["2026-12-02 12:00"]), "status": ["completed"], "count": [4]}
+    )
+    root = _parse(figures_svg.throughput(ended, pd.DataFrame(columns=["bucket", "count"]), WINDOW))
+    (bar,) = _rects(root)
+    assert float(bar.get("x") or 0) == figures_svg.MARGIN_LEFT

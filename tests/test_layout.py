@@ -1,5 +1,5 @@
-"""Tests: page layout in Chromium — no page scrolls sideways at 1440 px (a desktop) or at 390 px (a phone), and
-the scope bar's date fields show their whole date."""
+"""Tests: page layout in Chromium — no page scrolls sideways at 1440 px (a desktop) or at 390 px (a phone), the
+scope bar's date fields show their whole date, and no table splits a word."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from sqlalchemy import select
 
 from dashboard import ids
 from dashboard.pages.agents import FLEET
+from dashboard.pages.data import PATH as DATA_PATH
+from dashboard.pages.worker import HISTORY as WORKER_HISTORY
 from db.control import task_schedules
 from db.control.task_schedules import ScheduleSpec
-from db.core.models import Task
+from db.core.models import Invocation, Task
 from db.core.timeutil import utcnow
 from db.domain.states import TaskKind
 from tests.browser import AppFactory, BrowserPage, eventually, open_page, wait_dash_idle
@@ -37,6 +39,33 @@ OVERFLOW = """() => {
         }
     }
     return {scroll: document.documentElement.scrollWidth, width: width, wide: wide.slice(0, 5)};
+}"""
+# The overview chart's drawings that show, and the smallest of their texts as drawn on screen: the font size in
+# the drawing's units times the drawing's scale (its box's width over its viewBox's).
+CHART_TEXT = """(box) => {
+    const shown = [...document.querySelectorAll(`#${box} svg.tl-chart`)].filter(s => s.getClientRects().length);
+    const sizes = shown.flatMap(s => [...s.querySelectorAll('text')].map(
+        t => parseFloat(getComputedStyle(t).fontSize) * s.getScreenCTM().a));
+    return {shown: shown.map(s => s.getAttribute('class')), smallest: Math.min(...sizes)};
+}"""
+# Every word in the tables under the element `box` (an id) that the browser laid out on more than one line: a
+# word's text range then has rectangles at two heights ("agent-" over "01.internal", "Triag" over "e").
+SPLIT_WORDS = """(box) => {
+    const split = [];
+    const tables = document.getElementById(box).querySelectorAll('table');
+    for (const table of tables) {
+        const walker = document.createTreeWalker(table, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            for (const word of node.data.matchAll(/\\S+/g)) {
+                const range = document.createRange();
+                range.setStart(node, word.index);
+                range.setEnd(node, word.index + word[0].length);
+                const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+                if (tops.size > 1) split.push(word[0]);
+            }
+        }
+    }
+    return {tables: tables.length, split: split.slice(0, 5), scroll: document.documentElement.scrollWidth};
 }"""
 
 
@@ -135,4 +164,83 @@ def test_a_table_wider_than_its_box_is_a_region_the_keyboard_can_scroll(
     assert box.evaluate("b => b.scrollWidth <= b.clientWidth + 1")
     page.set_viewport_size({"width": 390, "height": 900})
     expect(box).to_have_attribute("tabindex", "0")
+    tab.watch.assert_clean()
+
+
+def test_no_table_splits_a_word(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    """Ids, hosts, model names, numbers and times stay whole, and a title wraps between its words: Bootstrap's
+    .text-break let a cell shrink to a letter per line ("Triag/e open/bug" in a worker's history, hosts on
+    the Agents page at 390 px) and a squeezed column broke "agent-02.internal" at its hyphen (the overview's
+    workers, the task page's invocations at 1440 px). A table too wide scrolls in its box, the page never."""
+    app = sqlite_app(worker=False)
+    generate_history(app.db, 40, days=2, seed=5)
+    with app.db.reading() as session:
+        task = session.scalars(select(Invocation.task_id).limit(1)).one()
+        worker = session.scalars(select(Task.worker_id).where(Task.worker_id.is_not(None)).limit(1)).one()
+    page = tab.page
+    tables = (
+        (390, "/agents", FLEET),
+        (390, f"/workers/{quote(str(worker), safe='')}", WORKER_HISTORY),
+        (1440, f"/tasks/{task}", ids.DETAIL_INVOCATIONS),
+    )
+    for width, path, box in tables:
+        page.set_viewport_size({"width": width, "height": 900})
+        open_page(page, app.url + path)
+        wait_dash_idle(page)
+        found = eventually(
+            partial(page.evaluate, SPLIT_WORDS, box),
+            lambda found: found["tables"] > 0 and not found["split"],
+            f"no word split in #{box} at {width} px",
+            page,
+        )
+        assert found["scroll"] <= width, found
+    tab.watch.assert_clean()
+
+
+def test_the_lifecycle_settings_stack_on_a_phone(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    """At 390 px a setting's value ("kept forever", "not set") sits under its name, in sight: in three columns
+    it was cut at the card's edge (seen only by scrolling inside the card) and its meaning took a line per
+    word. At 1440 px the three columns stay."""
+    app = sqlite_app(worker=False)
+    page = tab.page
+    page.set_viewport_size({"width": 390, "height": 900})
+    open_page(page, app.url + DATA_PATH)
+    card = page.locator(".card", has=page.get_by_text("Lifecycle settings", exact=True))
+    box = card.locator(".table-responsive")
+    expect(box.locator("td").first).to_be_visible()
+    wait_dash_idle(page)
+    assert box.evaluate("b => b.scrollWidth <= b.clientWidth + 1"), "the settings scroll inside their card"
+    values = box.locator("tr > td:nth-child(2)")
+    expect(values.first).to_have_text("kept forever")
+    inside = values.evaluate_all(
+        "(cells, right) => cells.every(c => c.getBoundingClientRect().right <= right)",
+        box.evaluate("b => b.getBoundingClientRect().right"),
+    )
+    assert inside, "a value reaches past the card's edge"
+    page.set_viewport_size({"width": 1440, "height": 900})
+    name, value = box.locator("tr").first.locator("td").all()[:2]
+    assert name.bounding_box()["y"] == value.bounding_box()["y"]  # type: ignore[index]  # side by side
+    tab.watch.assert_clean()
+
+
+def test_the_overview_chart_is_readable_on_a_phone(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    """The server-drawn chart scales to its box: its 720-unit drawing on a phone drew the labels ~5 px and the
+    empty state's message ~6 px high. At 390 px the phone's drawing shows instead (one drawing at a time),
+    its smallest text 10 px or more, empty or not; at 1440 px the desktop's."""
+    app = sqlite_app(worker=False)
+    page = tab.page
+    for width, drawing, state in (
+        (390, "narrow", "empty"),
+        (390, "narrow", "drawn"),
+        (1440, "wide", "drawn"),
+    ):
+        if state == "drawn" and width == 390:
+            generate_history(app.db, 40, days=1, seed=5)
+        page.set_viewport_size({"width": width, "height": 900})
+        open_page(page, app.url + "/")
+        expect(page.locator(f"#{ids.THROUGHPUT} svg.tl-chart-{drawing}")).to_be_visible()
+        found = page.evaluate(CHART_TEXT, ids.THROUGHPUT)
+        assert len(found["shown"]) == 1 and drawing in found["shown"][0], (width, state, found)
+        assert ("tl-chart-empty" in found["shown"][0]) == (state == "empty"), (width, state, found)
+        assert found["smallest"] >= 10, (width, state, found)
     tab.watch.assert_clean()

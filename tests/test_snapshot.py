@@ -5,12 +5,14 @@ a component the snapshot cannot draw, get none."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import dash_bootstrap_components as dbc
+import pandas as pd
 import pytest
 from dash import dcc, html
 
-from dashboard import ids, snapshot
+from dashboard import figures_svg, ids, snapshot
 from dashboard.components.static import Static
 from dashboard.components.svg import Svg
 from dashboard.server import create_app
@@ -104,6 +106,21 @@ def test_bootstrap_and_html_as_react_draws_them() -> None:
         '<div id="snapshot-c" class="tl-svg"><svg class="tl-chart"></svg></div>'  # the server's markup
         "</div></div>"
     )
+
+
+def test_the_charts_two_drawings_keep_unique_ids_in_a_snapshot() -> None:
+    """The overview's chart is drawn twice (a phone's and a desktop's, figures_svg.throughput_pair): drawn
+    into a snapshot, every id of both is the snapshot's own, none twice, and each names its own title."""
+    empty = pd.DataFrame
+    window = (datetime(2026, 12, 3), datetime(2026, 12, 4))
+    markup = figures_svg.throughput_pair(
+        empty(columns=["bucket", "status", "count"]), empty(columns=["bucket", "count"]), window
+    )
+    drawn = snapshot.render(html.Div(Svg(markup, id=ids.THROUGHPUT)), "/") or ""
+    found = re.findall(r'\sid="([^"]*)"', drawn)
+    assert len(found) == 3 and len(set(found)) == 3 and all(i.startswith(snapshot.ID_PREFIX) for i in found)
+    refs = re.findall(r'\saria-labelledby="([^"]*)"', drawn)
+    assert len(refs) == 2 and all(set(r.split()) <= set(found) for r in refs), refs
 
 
 def test_a_component_it_cannot_draw_means_no_snapshot() -> None:

@@ -219,6 +219,14 @@ def database_view(t: Task, now: datetime, latency_ms: tuple[float | None, float 
     return panel(t, Panel.DATABASE, rows, after=[("Write latency", latency)])
 
 
+def model_cell(model: str, provider: str) -> Any:
+    """The model, its provider beneath (as the workers' tables show a name over its id): each on one line, the
+    column no wider than the longer of the two ("anthropic / claude-sonnet-4-5" did not fit a half card)."""
+    if not provider:
+        return model
+    return [html.Div(model), html.Small(provider, className="text-muted")]
+
+
 def invocations_table(frame: pd.DataFrame) -> html.Div | dbc.Table:
     if frame.empty:
         return html.Div("No invocations recorded.", className="text-muted small")
@@ -228,7 +236,7 @@ def invocations_table(frame: pd.DataFrame) -> html.Div | dbc.Table:
             [
                 html.Td("–" if missing(a) else str(int(a))),
                 html.Td(str(r.role)),
-                html.Td(f"{r.provider} / {r.model}" if r.provider else str(r.model)),
+                html.Td(model_cell(str(r.model), "" if missing(r.provider) else str(r.provider))),
                 html.Td(str(r.status)),
                 html.Td(duration(None if missing(r.duration_s) else float(r.duration_s))),
                 html.Td(f"{tokens(r.input_tokens)} / {tokens(r.output_tokens)}"),
@@ -242,7 +250,8 @@ def invocations_table(frame: pd.DataFrame) -> html.Div | dbc.Table:
             [html.Th(h) for h in ("Attempt", "Role", "Model", "Status", "Duration", "Tokens in/out", "Cost")]
         )
     )
-    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True)
+    # Model names ("anthropic / claude-sonnet-4-5") and token pairs on one line (assets/tasklens.css).
+    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="tl-values")
 
 
 def activity_line(at: datetime | str | None, type_: str | None, message: str | None) -> html.Div:

@@ -112,6 +112,7 @@ def workers_summary(frame: pd.DataFrame, now: datetime) -> html.Div:
                     html.Td(f"{w.running_count}/{w.concurrency}"),
                     html.Td(
                         " · ".join(today),
+                        className="tl-wrap",  # a phrase: wraps between its words
                         title=f"since it registered: {int(w.tasks_completed):,} completed, "
                         f"{int(w.tasks_failed):,} failed, timed out or cancelled",
                     ),
@@ -125,7 +126,7 @@ def workers_summary(frame: pd.DataFrame, now: datetime) -> html.Div:
         size="sm",
         hover=True,
         responsive=True,
-        className="mb-0",
+        className="mb-0 tl-values",  # ids, hosts and times on one line (assets/tasklens.css)
     )
     return html.Div([header, table])
 

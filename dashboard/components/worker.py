@@ -136,6 +136,11 @@ def task_link(task_id: Any) -> dcc.Link:
     return dcc.Link(f"#{int(task_id)}", href=f"/tasks/{int(task_id)}")
 
 
+# Ids, kinds and times on one line, the title wrapping (.tl-text): the table scrolls in its box on a phone
+# instead of squeezing the title to a few letters per line (assets/tasklens.css).
+VALUES = "mb-0 tl-values"
+
+
 def current_table(frame: pd.DataFrame, now: datetime) -> Any:
     if frame.empty:
         return html.Div("Nothing running.", className="text-muted small")
@@ -143,7 +148,7 @@ def current_table(frame: pd.DataFrame, now: datetime) -> Any:
         html.Tr(
             [
                 html.Td(task_link(t.id)),
-                html.Td(str(t.title), className="text-break"),
+                html.Td(str(t.title), className="tl-text"),
                 html.Td(str(t.kind)),
                 html.Td(
                     ticking(
@@ -159,7 +164,7 @@ def current_table(frame: pd.DataFrame, now: datetime) -> Any:
     head = html.Thead(
         html.Tr([html.Th(h) for h in ("Task", "Title", "Kind", "Running for", "Progress", "Attempt")])
     )
-    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="mb-0")
+    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className=VALUES)
 
 
 def history_table(frame: pd.DataFrame) -> Any:
@@ -175,7 +180,8 @@ def history_table(frame: pd.DataFrame) -> Any:
                         html.Div(str(t.error_message)[:200], className="small text-danger text-break")
                         if not missing(t.error_message) and t.error_message
                         else None,
-                    ]
+                    ],
+                    className="tl-text",  # free text: wraps between words, no narrower than a line
                 ),
                 html.Td(str(t.kind)),
                 html.Td(status_badge(str(t.status))),
@@ -187,4 +193,4 @@ def history_table(frame: pd.DataFrame) -> Any:
         for t in frame.itertuples()
     ]
     head = html.Thead(html.Tr([html.Th(h) for h in ("Task", "Title", "Kind", "Outcome", "Ended", "Ran for")]))
-    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="mb-0")
+    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className=VALUES)

@@ -175,10 +175,13 @@ def fleet_table(frame: pd.DataFrame, now: datetime) -> Any:
                         ]
                     ),
                     html.Td(dbc.Badge(str(w.status), color=WORKER_COLORS.get(str(w.status), "light"))),
-                    html.Td(str(w.host), className="text-break"),
+                    html.Td(str(w.host)),
                     html.Td(ticking(w.uptime_s, w.started_at if alive else None)),
                     html.Td(ticking(seen, w.last_seen_at, " ago")),
-                    html.Td(current_task(w.current_task_id, w.current_task_title)),
+                    html.Td(
+                        current_task(w.current_task_id, w.current_task_title),
+                        className=None if missing(w.current_task_id) else "tl-text",  # a title: wraps
+                    ),
                     html.Td(utilization_bar(w.utilization, int(w.running_count), int(w.concurrency))),
                     html.Td(f"{count(w.done)} / {count(w.failed)}"),
                     html.Td(percent(None if missing(w.success_rate) else float(w.success_rate))),
@@ -191,7 +194,10 @@ def fleet_table(frame: pd.DataFrame, now: datetime) -> Any:
         *("Done / failed", "Success", "Avg task"),
     ]
     head = html.Thead(html.Tr([html.Th(h) for h in heads]))
-    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="mb-0")
+    # Ids, hosts and times on one line: the table scrolls in its box (assets/tasklens.css).
+    return dbc.Table(
+        [head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="mb-0 tl-values"
+    )
 
 
 def roles_table(frame: pd.DataFrame) -> Any:

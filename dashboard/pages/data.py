@@ -86,11 +86,16 @@ def settings_rows(settings: Settings) -> list[tuple[str, str, str]]:
     ]
 
 
+# Rows of a name, its value and what it means: on a phone each row's cells stack (assets/tasklens.css), as
+# three columns cut the value at the card's edge and gave the meaning a line per word.
+STACKED = "mb-0 tl-stack"
+
+
 def settings_table(rows: list[tuple[str, str, str]]) -> dbc.Table:
     body = [
         html.Tr([html.Td(html.Code(k)), html.Td(v), html.Td(w, className="text-muted")]) for k, v, w in rows
     ]
-    return dbc.Table([html.Tbody(body)], size="sm", responsive=True, className="mb-0")
+    return dbc.Table([html.Tbody(body)], size="sm", responsive=True, className=STACKED)
 
 
 def _summary(action: str, details: dict[str, Any]) -> str:
@@ -132,7 +137,7 @@ def events_table(latest: dict[str, dict[str, Any]], pruned_before: datetime | No
                 ]
             )
         )
-    return dbc.Table([html.Tbody(body)], size="sm", responsive=True, className="mb-0")
+    return dbc.Table([html.Tbody(body)], size="sm", responsive=True, className=STACKED)
 
 
 def per_day_table(frame: pd.DataFrame) -> Any:

@@ -57,9 +57,11 @@ def layout(**_: Any) -> html.Div:
                                 dbc.CardBody(html.Div(chart, id=ids.THROUGHPUT, className="tl-chart-frame")),
                             ]
                         ),
-                        xl=7,
+                        xl=6,
                         className="mb-3",
                     ),
+                    # Half the row each: the workers' ids, hosts and times stay on one line (a table of
+                    # values) and fit a desktop's half (the chart's text stays above 10 px there).
                     dbc.Col(
                         dbc.Card(
                             [
@@ -70,7 +72,7 @@ def layout(**_: Any) -> html.Div:
                                 dbc.CardBody(html.Div(workers, id=ids.WORKERS)),
                             ]
                         ),
-                        xl=5,
+                        xl=6,
                         className="mb-3",
                     ),
                 ],
@@ -116,7 +118,7 @@ def refresh_chart(svc: Services) -> str:
         finished = overview.finished_series(session, now)
         created = overview.started_series(session, now)
     window = (now - timedelta(hours=24), now + timedelta(minutes=30))
-    return figures_svg.throughput(finished, created, window)
+    return figures_svg.throughput_pair(finished, created, window)  # a phone's drawing and a desktop's
 
 
 def register(app: dash.Dash, svc: Services) -> None:
