@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dashboard import ids
 from dashboard.pages.agents import FLEET
@@ -65,7 +65,8 @@ SPLIT_WORDS = """(box) => {
             }
         }
     }
-    return {tables: tables.length, split: split.slice(0, 5), scroll: document.documentElement.scrollWidth};
+    const cut = [...tables].filter(t => t.parentElement.scrollWidth > t.parentElement.clientWidth + 1).length;
+    return {tables: tables.length, split: split.slice(0, 5), scroll: document.documentElement.scrollWidth, cut};
 }"""
 
 
@@ -171,11 +172,13 @@ def test_no_table_splits_a_word(sqlite_app: AppFactory, tab: BrowserPage) -> Non
     """Ids, hosts, model names, numbers and times stay whole, and a title wraps between its words: Bootstrap's
     .text-break let a cell shrink to a letter per line ("Triag/e open/bug" in a worker's history, hosts on
     the Agents page at 390 px) and a squeezed column broke "agent-02.internal" at its hyphen (the overview's
-    workers, the task page's invocations at 1440 px). A table too wide scrolls in its box, the page never."""
+    workers, the task page's invocations at 1440 px). A table too wide scrolls in its box, the page never; at
+    1440 px none has to."""
     app = sqlite_app(worker=False)
     generate_history(app.db, 40, days=2, seed=5)
     with app.db.reading() as session:
-        task = session.scalars(select(Invocation.task_id).limit(1)).one()
+        widest = (func.length(Invocation.model).desc(), Invocation.input_tokens.desc())  # the widest rows
+        task = session.scalars(select(Invocation.task_id).order_by(*widest).limit(1)).one()
         worker = session.scalars(select(Task.worker_id).where(Task.worker_id.is_not(None)).limit(1)).one()
     page = tab.page
     tables = (
@@ -194,6 +197,8 @@ def test_no_table_splits_a_word(sqlite_app: AppFactory, tab: BrowserPage) -> Non
             page,
         )
         assert found["scroll"] <= width, found
+        if width == 1440:  # room for the whole table: at half of 1440 px the invocations' cost column was cut
+            assert found["cut"] == 0, found
     tab.watch.assert_clean()
 
 

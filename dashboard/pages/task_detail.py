@@ -157,7 +157,9 @@ def layout(task_id: str | None = None, **_: Any) -> html.Div:
                                         dbc.CardBody(id=ids.DETAIL_INVOCATIONS),
                                     ]
                                 ),
-                                lg=6,
+                                # Wider than the activity panel beside it: at a half of 1440 px the table's
+                                # cost column scrolled out of its box.
+                                xxl=7,
                                 className="mb-3",
                             ),
                             dbc.Col(
@@ -185,7 +187,7 @@ def layout(task_id: str | None = None, **_: Any) -> html.Div:
                                         dbc.CardBody(html.Div(id=ids.ACTIVITY, className="activity-panel")),
                                     ]
                                 ),
-                                lg=6,
+                                xxl=5,
                                 className="mb-3",
                             ),
                         ]
