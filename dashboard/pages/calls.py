@@ -17,6 +17,7 @@ from dashboard.components import infinitegrid
 from dashboard.components.download import download_link, export_url
 from dashboard.components.firstrows import SHOWN, first_rows
 from dashboard.components.gridcolumns import column_defs
+from dashboard.components.hinted import hinted
 from dashboard.components.infinitegrid import infinite_grid
 from dashboard.pagequery import grid_sort, listed, single, sorted_columns
 from dashboard.services import Services
@@ -45,6 +46,7 @@ F_NAME = "calls-filter-name"
 F_RANGE = "calls-filter-range"
 F_MIN_COST = "calls-filter-min-cost"
 EXPORT = "export-calls"
+NAME_HINT = "Calls whose name or model contains this text"
 FILTERS = (F_TASK, F_KIND, F_STATUS, F_MODEL, F_NAME, F_RANGE, F_MIN_COST)
 # Their parameters in the address: those of the API and the CSV (db/read/calls/filters.FILTER_PARAMS).
 PARAMS = ("task", "kind", "status", "model", "name", "range", "min_cost")
@@ -110,8 +112,10 @@ def filter_from(
 
 
 def _filters(view: View) -> dbc.Row:
-    def text(ident: str, value: Any, placeholder: str, kind: str = "search") -> dbc.Input:
-        return dbc.Input(id=ident, value=value, placeholder=placeholder, debounce=True, type=kind)
+    def text(ident: str, value: Any, placeholder: str, kind: str = "search", hint: str | None = None) -> Any:
+        field = dbc.Input(id=ident, value=value, placeholder=placeholder, debounce=True, type=kind)
+        # A placeholder short enough for its box; where there is more to say, the full hint is its label.
+        return hinted(field, hint) if hint else field
 
     def choose(ident: str, options: list[str], value: list[str], placeholder: str) -> dcc.Dropdown:
         return dcc.Dropdown(id=ident, options=options, value=value, multi=True, placeholder=placeholder)
@@ -121,7 +125,7 @@ def _filters(view: View) -> dbc.Row:
         (choose(F_KIND, [k.value for k in CallKind], view.kind, "kind"), 2),
         (choose(F_STATUS, [s.value for s in InvocationStatus], view.status, "status"), 2),
         (text(F_MODEL, view.model, "model (exact)"), 2),
-        (text(F_NAME, view.name, "name or model contains"), 2),
+        (text(F_NAME, view.name, "name or model", hint=NAME_HINT), 2),
         (
             dcc.Dropdown(
                 id=F_RANGE,

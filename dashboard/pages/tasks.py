@@ -17,6 +17,7 @@ from dashboard.components.board import board
 from dashboard.components.download import download_link, export_url
 from dashboard.components.firstrows import SHOWN, first_rows
 from dashboard.components.gridcolumns import column_defs
+from dashboard.components.hinted import hinted
 from dashboard.components.infinitegrid import infinite_grid
 from dashboard.components.static import Static
 from dashboard.navigation import NavEntry
@@ -36,6 +37,8 @@ NAV = NavEntry("Tasks", 1)
 
 CALLS_PATH = "/calls"  # every task's calls in one grid (dashboard/pages/calls.py)
 ALL_CALLS = "tasks-all-calls"
+
+TEXT_HINT = "Search title, creator, #id, address or external id"
 
 # The grid's columns: derived from the declared view of tasks (db/read/task_view.py).
 COLUMNS = column_defs(TASKS)
@@ -112,12 +115,16 @@ def _filters(view: View) -> dbc.Row:
             ),
             dbc.Col(dbc.Input(id=ids.F_TAG, value=view.tag, placeholder="tag", debounce=True), md=2),
             dbc.Col(
-                dbc.Input(
-                    id=ids.F_TEXT,
-                    value=view.text,
-                    placeholder="title, creator, #id, address or external id",
-                    debounce=True,
-                    type="search",
+                hinted(
+                    # The placeholder fits the box's ~200 px at 1440 (the whole hint was cut): it is the label.
+                    dbc.Input(
+                        id=ids.F_TEXT,
+                        value=view.text,
+                        placeholder="title, #id, …",
+                        debounce=True,
+                        type="search",
+                    ),
+                    TEXT_HINT,
                 ),
                 md=2,
             ),
