@@ -180,7 +180,18 @@ def rows(svc: Services, request: dict[str, Any] | None, *filters: Any) -> dict[s
         with svc.db.reading() as session:
             return listing.call_page(session, call_filter, sort, start, end)
 
-    return infinitegrid.block(CALLS, request, read)
+    block = infinitegrid.block(CALLS, request, read)
+    block["rowData"] = [named(r) for r in block["rowData"]]
+    return block
+
+
+def named(record: dict[str, Any]) -> dict[str, Any]:
+    """A row as the grid shows it: an LLM call's Name is its model. Only tools and agents report a name, so on
+    every LLM row the Name column stood empty; the grid's one row per call now says what was called in one
+    column for every kind (the Model column keeps the model, to sort and compare by)."""
+    if not record.get("name") and record.get("kind") == CallKind.LLM.value:
+        record["name"] = record.get("model")
+    return record
 
 
 def task_href(cell: dict[str, Any] | None) -> str:
