@@ -3,13 +3,16 @@ named in sentence case, counts with thousands separators — and the calls grid'
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dashboard.components.firstrows import first_rows
 from dashboard.components.gridcolumns import column_defs
-from dashboard.pages import calls
+from dashboard.components.infinitegrid import filtered
+from dashboard.pages import calls, tasks
 from db.read.call_view import CALLS
 from db.read.task_view import TASKS
 from db.read.views import Fmt, View
@@ -51,3 +54,36 @@ def test_an_llm_call_is_named_by_its_model() -> None:
     assert calls.named({"kind": "tool", "name": "search", "model": None})["name"] == "search"
     assert calls.named({"kind": "agent", "name": "planner", "model": "gpt-4.1"})["name"] == "planner"
     assert calls.named({"kind": "tool", "name": None, "model": None})["name"] is None
+
+
+def _no_rows(grid: Any) -> str:
+    """The grid's no-rows overlay as the browser gets it (a JS string expression: dash-ag-grid drops HTML)."""
+    found = _find(grid, lambda c: getattr(c, "rowModelType", None) == "infinite")
+    return str(json.loads(found.dashGridOptions["overlayNoRowsTemplate"]["function"]))
+
+
+def _find(node: Any, match: Any) -> Any:
+    if match(node):
+        return node
+    children = getattr(node, "children", None)
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if hasattr(child, "to_plotly_json"):
+            found = _find(child, match)
+            if found is not None:
+                return found
+    return None
+
+
+@pytest.mark.parametrize(
+    ("page", "noun", "query"), [(tasks, "tasks", {"tag": "x"}), (calls, "calls", {"name": "x"})]
+)
+def test_an_empty_grid_says_why_and_what_to_do(page: Any, noun: str, query: dict[str, str]) -> None:
+    """AG Grid's stock "No Rows To Show" in a blank 560 px box: on an empty database how to get some (the Submit
+    page linked), with filters that match nothing just that. The browser switches between them as filters
+    change (SET_EMPTY_STATE)."""
+    none = _no_rows(page.layout())
+    assert f"No {noun} yet" in none and "python app.py --demo" in none and 'href="/submit"' in none
+    assert (
+        _no_rows(page.layout(**query)) == f'<span class="tasklens-empty">No {noun} match these filters</span>'
+    )
+    assert filtered([[], None, " "]) is False and filtered([["failed"]]) is True and filtered(["x"]) is True

@@ -4,7 +4,7 @@ its CSV link; a row opens its task. Its columns are the declared view's (db/read
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import dash
@@ -18,7 +18,7 @@ from dashboard.components.download import download_link, export_url
 from dashboard.components.firstrows import SHOWN, first_rows
 from dashboard.components.gridcolumns import column_defs
 from dashboard.components.hinted import hinted
-from dashboard.components.infinitegrid import infinite_grid
+from dashboard.components.infinitegrid import SET_EMPTY_STATE, empty_state, filtered, infinite_grid
 from dashboard.pagequery import grid_sort, listed, single, sorted_columns
 from dashboard.services import Services
 from db.core.timeutil import utcnow
@@ -36,6 +36,8 @@ NAV = None
 LINKED_FROM = "/tasks"
 
 COLUMNS = column_defs(CALLS)
+# What the grid says with no rows: on an empty database how to get calls, else that the filters match none.
+EMPTY = empty_state("calls")
 
 GRID = "calls-grid"
 F_TASK = "calls-filter-task"
@@ -154,7 +156,12 @@ def layout(**query: Any) -> html.Div:
                 # task/call: unique, and a click names the task to open (cellClicked has the row id, not its data).
                 [
                     _first_rows(view, columns),
-                    infinite_grid(GRID, columns, "params.data.task_id + '/' + params.data.id"),
+                    infinite_grid(
+                        GRID,
+                        columns,
+                        "params.data.task_id + '/' + params.data.id",
+                        empty=EMPTY.template(filtered(view.filters)),
+                    ),
                 ],
                 className="tasklens-grid-wrap",
             ),
@@ -219,20 +226,26 @@ def register(app: dash.Dash, svc: Services) -> None:
     app.clientside_callback(
         js(
             """
-            function() {
+            function(...values) {
                 let api = null;
                 try { api = dash_ag_grid.getApi($grid); } catch (e) { api = null; }  // not mounted yet
-                if (api) { api.purgeInfiniteCache(); }
+                if (!api) { return window.dash_clientside.no_update; }
+            """
+            + SET_EMPTY_STATE
+            + """
+                api.purgeInfiniteCache();
                 return window.dash_clientside.no_update;
             }
             """,
             grid=GRID,
+            empty=asdict(EMPTY),
         ),
         Output(GRID, "id"),
         *(Input(f, "value") for f in FILTERS),
         prevent_initial_call=True,
     )
 
+    infinitegrid.show_empty_state(app, GRID)
     infinitegrid.keep_address(
         app,
         grid=GRID,
