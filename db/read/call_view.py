@@ -47,7 +47,7 @@ CALLS = View(
         Field("kind", I.kind, str, grid=Grid(width=100), description="llm, tool, agent, retriever or other"),
         Field("parent_id", I.parent_id, str | None,
               description="the call it was made in (it may not be reported yet)"),
-        Field("name", I.name, str, grid=Grid(width=150), description="a tool's or agent's name"),
+        Field("name", I.name, str, grid=Grid(width=170), description="a tool's or agent's name"),  # an LLM's: its model
         Field("placeholder", I.placeholder, bool, fmt=Fmt.FLAG,
               description="a stand-in: its end or usage was reported, its start not yet"),
         # Stored compressed (db/write/messages.py); the read unpacks it. Only in the one-call answer: a listing
