@@ -105,11 +105,9 @@ def unavailable(known: list[str], chosen: str | None) -> str | None:
     """Why no button can act, or None: with no worker at all, or one chosen that the fleet does not hold (a
     worker page's unknown id), a click could only be refused, so the buttons show disabled with this reason,
     as Flower and Prefect grey out controls for a worker they do not know."""
-    if not known:
-        return NO_WORKERS
-    if chosen and chosen not in known:
+    if chosen and chosen not in known:  # first: a worker page says its own worker is unknown
         return UNKNOWN_WORKER
-    return None
+    return NO_WORKERS if not known else None
 
 
 def act(svc: Services, action: str, worker_id: str | None) -> Any:

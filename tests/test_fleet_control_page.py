@@ -80,7 +80,7 @@ def test_nothing_to_control_disables_with_a_reason(svc: Services, recorder: Reco
     """An empty fleet (Agents) or a worker page of an id the fleet does not hold: disabled, and why."""
     assert NOTE in text_of(card()) and NOTE in text_of(card("gone-1"))
     assert unavailable([o["value"] for o in options(svc)], None) == NO_WORKERS
-    assert unavailable([], "gone-1") == NO_WORKERS
+    assert unavailable([], "gone-1") == UNKNOWN_WORKER  # a worker page on an empty fleet: its worker
     recorder.register_worker(WorkerIdentity("gpu-1", "gpu", "host", 1, 2))
     known = [o["value"] for o in options(svc)]
     assert unavailable(known, "gone-1") == UNKNOWN_WORKER
