@@ -35,15 +35,15 @@ class EmptyState:
         return self.filtered if filtered else self.none
 
 
-def empty_state(noun: str, start: str = "/submit") -> EmptyState:
-    """ "No tasks yet — start python app.py --demo or submit a task" (the link to the Submit page), or "No tasks
-    match these filters". The overlay ignores the pointer unless told (AG Grid's .ag-overlay): the link is
-    clickable."""
+def empty_state(noun: str) -> EmptyState:
+    """ "No tasks yet — start python app.py --demo or submit a task", or "No tasks match these filters". Text
+    only: the overlay lies inside the grid's role="grid", where a link is a child axe does not allow (critical
+    aria-required-children); Submit is in the navbar."""
     noun = escape(noun)
     return EmptyState(
         none=(
-            f'<span class="tasklens-empty" style="pointer-events: auto">No {noun} yet — start '
-            f'<code>python app.py --demo</code> or <a href="{escape(start)}">submit a task</a></span>'
+            f'<span class="tasklens-empty">No {noun} yet — start <code>python app.py --demo</code> '
+            "or submit a task</span>"
         ),
         filtered=f'<span class="tasklens-empty">No {noun} match these filters</span>',
     )
