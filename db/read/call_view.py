@@ -37,7 +37,7 @@ CALLS = View(
               api=None, csv=True, grid=Grid(width=110)),
         Field("last_activity_at", call_last_activity(), datetime | None, "last activity", Fmt.TIMESTAMP),
         Field("input_tokens", I.input_tokens, int, "input tokens", Fmt.TOKENS, csv=True, grid=Grid(width=130)),
-        Field("output_tokens", I.output_tokens, int, "output tokens", Fmt.TOKENS, csv=True, grid=Grid(width=130)),
+        Field("output_tokens", I.output_tokens, int, "output tokens", Fmt.TOKENS, csv=True, grid=Grid(width=140)),
         Field("cache_read_tokens", I.cache_read_tokens, int, "cache read tokens", Fmt.TOKENS, csv=True),
         Field("cost_usd", I.cost_usd, float, "cost", Fmt.MONEY, csv=True, grid=Grid(width=100), sortable=True,
               cursor=True),
