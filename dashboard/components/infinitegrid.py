@@ -134,16 +134,15 @@ def show_empty_state(app: dash.Dash, grid: str) -> None:
                 try { api = dash_ag_grid.getApi($grid); } catch (e) { api = null; }  // not mounted yet
                 if (!api) { return window.dash_clientside.no_update; }
                 // dash-ag-grid hands the answer on and clears the prop at once, so this reads the grid once it
-                // took the answer: no row with data is an answer of no rows (-1 rows: a count not yet known).
-                // After an answer of 0 rows dash-ag-grid leaves blank rows, which hid the overlay: the count
-                // is set to 0.
+                // took the answer: no row with data among at most one is an answer of no rows (-1: a count not
+                // yet known; more: a block whose rows are on their way). The one row dash-ag-grid leaves blank
+                // after an answer of 0 hid the overlay; shown by hand, the overlay lies over it.
                 setTimeout(() => {
                     let withData = false;
                     api.forEachNode(node => { if (node.data) { withData = true; } });
                     const shown = api.getDisplayedRowCount();
                     api.hideOverlay();  // rows again; or shown anew below, in the template of the filters now
-                    if (withData || shown < 0) { return; }
-                    if (shown) { api.setRowCount(0, true); }
+                    if (withData || (shown !== 0 && shown !== 1)) { return; }
                     api.showNoRowsOverlay();
                 }, 100);
                 return window.dash_clientside.no_update;
