@@ -19,11 +19,15 @@ from db.write.celery_workers import is_celery_worker
 
 PICK = "fleet-control-worker"
 RESULT = "fleet-control-result"
+NOTE = "fleet-control-note"  # why the buttons are disabled, when they are
 ACTIONS = ("drain", "resume", "stop", "forget")
 BUTTON = {a: f"fleet-control-{a}" for a in ACTIONS}
 ROLE = {"drain": "operator", "resume": "operator", "stop": "operator", "forget": "admin"}
-# Outline colours that keep 4.5:1 on white (an outline "warning" is yellow on white: 1.6:1).
-COLORS = {"drain": "dark", "resume": "success", "stop": "danger", "forget": "secondary"}
+# Outline colours that keep 4.5:1 on white and, with assets/shell.css's dark-mode shades, on the dark card too
+# (an outline "warning" is yellow on white: 1.6:1; an outline "dark" is #212529 on the dark card: 1:1).
+COLORS = {"drain": "primary", "resume": "success", "stop": "danger", "forget": "secondary"}
+NO_WORKERS = "No workers yet: start one with python app.py worker, then control it here."
+UNKNOWN_WORKER = "No worker with this id (never seen, or forgotten): nothing to control."
 CELERY_HIDDEN = (
     "drain",
     "resume",
@@ -77,6 +81,7 @@ def card(worker_id: str | None = None) -> dbc.Card:
                         hidden=worker_id is not None,
                     ),
                     html.Div(buttons),
+                    html.Div(id=NOTE, className="small text-muted mt-1"),
                     html.Div(id=RESULT, className="small mt-2", role="status"),
                     html.Div(help_text, className="small text-muted mt-1"),
                 ]
@@ -94,6 +99,15 @@ def options(svc: Services) -> list[dict[str, str]]:
         state = r["status"] if r["status"] == WorkerStatus.OFFLINE.value else (r["control"] or r["status"])
         out.append({"label": f"{r['name']} · {r['id']} ({state})", "value": r["id"]})
     return out
+
+
+def unavailable(known: list[str], chosen: str | None) -> str | None:
+    """Why no button can act, or None: with no worker at all, or one chosen that the fleet does not hold (a
+    worker page's unknown id), a click could only be refused, so the buttons show disabled with this reason,
+    as Flower and Prefect grey out controls for a worker they do not know."""
+    if chosen and chosen not in known:  # first: a worker page says its own worker is unknown
+        return UNKNOWN_WORKER
+    return NO_WORKERS if not known else None
 
 
 def act(svc: Services, action: str, worker_id: str | None) -> Any:
@@ -119,14 +133,20 @@ def act(svc: Services, action: str, worker_id: str | None) -> Any:
 
 def register(app: dash.Dash, svc: Services) -> None:
     @app.callback(
-        Output(PICK, "options"), Input(ids.SIGNAL, "data"), Input(RESULT, "children"), State(PICK, "value")
+        Output(PICK, "options"),
+        Output(NOTE, "children"),
+        *(Output(BUTTON[a], "disabled") for a in ACTIONS),
+        Input(ids.SIGNAL, "data"),
+        Input(RESULT, "children"),
+        Input(PICK, "value"),
     )
-    def _options(_signal: Any, _result: Any, chosen: str | None) -> list[dict[str, str]]:
+    def _options(_signal: Any, _result: Any, chosen: str | None) -> tuple[Any, ...]:
         found = options(svc)
+        reason = unavailable([o["value"] for o in found], chosen)
         if chosen and all(o["value"] != chosen for o in found):
             # A forgotten worker (or one a worker page is about) keeps its entry: the choice stays as made.
             found.append({"label": chosen, "value": chosen})
-        return found
+        return (found, reason, *([reason is not None] * len(ACTIONS)))
 
     @app.callback(
         Output(RESULT, "children"),

@@ -4,10 +4,12 @@ PostgreSQL), the page's add/delete as plain functions, and the overview card."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import update
 
+from dashboard import ids
 from dashboard.components.budgets import budget_card
 from dashboard.pages import budgets as page
 from dashboard.services import Services
@@ -89,3 +91,23 @@ def test_page_add_and_delete(db: Database, svc: Services) -> None:
     assert "No budgets yet. Add one below." in texts(page.listing(svc))
     feedback, removed = page.remove(svc, status.id)  # a second tab's click on the same row
     assert not removed and texts(feedback) == ["That budget was already deleted."]
+
+
+def test_download_csv_at_the_page_edge() -> None:
+    """The page's 72rem reading width held its title row too: Download CSV stood mid-page (x ≈ 1120 at 1440 px)
+    instead of at the right edge, where every other page has it. Only the list and the form are narrowed."""
+
+    def narrowed_above(node: Any, target: str, narrowed: bool = False) -> bool | None:
+        if getattr(node, "id", None) == target:
+            return narrowed
+        narrowed = narrowed or "maxWidth" in (getattr(node, "style", None) or {})
+        children = getattr(node, "children", None)
+        for child in children if isinstance(children, list) else [children]:
+            found = narrowed_above(child, target, narrowed) if hasattr(child, "to_plotly_json") else None
+            if found is not None:
+                return found
+        return None
+
+    layout = page.layout()
+    assert narrowed_above(layout, ids.EXPORT_BUDGETS) is False
+    assert narrowed_above(layout, ids.BUDGET_LIST) is True  # the list and the form keep their width

@@ -120,6 +120,23 @@ def test_running_card_shows_progress_elapsed_and_stuck() -> None:
     assert "Markdown" not in types(card) and "Iframe" not in types(card)
 
 
+def test_cancel_requested_badge_reads_in_both_themes() -> None:
+    """A "dark" badge was #212529 on the dark theme's #212529 card: invisible."""
+    card = board.task_card(card_row(cancel_requested=True), NOW, 60)
+    found = json.loads(json.dumps(card.to_plotly_json(), default=lambda c: c.to_plotly_json()))
+
+    def badges(node: Any) -> list[dict[str, Any]]:
+        if isinstance(node, list):
+            return [b for n in node for b in badges(n)]
+        if not isinstance(node, dict):
+            return []
+        here = [node["props"]] if node.get("type") == "Badge" else []
+        return here + badges(node.get("props", {}).get("children"))
+
+    (cancel,) = [b for b in badges(found) if b.get("children") == "cancel requested"]
+    assert cancel["color"] == "warning" and cancel["text_color"] == "dark"
+
+
 def test_finished_cards() -> None:
     done = board.task_card(card_row(status="completed", completed_at=NOW), NOW, 60)
     assert any(s.startswith("took 4m 00s") for s in texts(done))

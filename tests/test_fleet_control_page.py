@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import dash_bootstrap_components as dbc
 from sqlalchemy import select
 
-from dashboard.fleet_control import act, card, options
+from dashboard.fleet_control import NO_WORKERS, NOTE, UNKNOWN_WORKER, act, card, options, unavailable
 from dashboard.services import Services
 from db.core.models import AuditLog
 from db.core.models import Worker as WorkerRow
@@ -64,3 +65,24 @@ def _buttons(component: Any) -> list[Any]:
         if child is not None and not isinstance(child, str):
             found += _buttons(child)
     return found
+
+
+def test_buttons_read_in_both_themes() -> None:
+    """Drain was an outline "dark" button: #212529 on the dark theme's #212529 card, not to be seen. Every
+    colour used has a dark-mode shade in assets/shell.css (axe checks both themes: test_accessibility.py)."""
+    shell = (Path(__file__).resolve().parent.parent / "dashboard/assets/shell.css").read_text()
+    for button in _buttons(card()) + _buttons(card("gpu-1")):
+        assert button.color != "dark"
+        assert f'[data-bs-theme="dark"] .btn-outline-{button.color}' in shell, button.color
+
+
+def test_nothing_to_control_disables_with_a_reason(svc: Services, recorder: Recorder) -> None:
+    """An empty fleet (Agents) or a worker page of an id the fleet does not hold: disabled, and why."""
+    assert NOTE in text_of(card()) and NOTE in text_of(card("gone-1"))
+    assert unavailable([o["value"] for o in options(svc)], None) == NO_WORKERS
+    assert unavailable([], "gone-1") == UNKNOWN_WORKER  # a worker page on an empty fleet: its worker
+    recorder.register_worker(WorkerIdentity("gpu-1", "gpu", "host", 1, 2))
+    known = [o["value"] for o in options(svc)]
+    assert unavailable(known, "gone-1") == UNKNOWN_WORKER
+    assert unavailable(known, "gpu-1") is None
+    assert unavailable(known, None) is None  # the Agents page: pick one, then act

@@ -230,9 +230,9 @@ def test_a_field_added_to_the_view_alone_reaches_every_surface(tmp_path: Path, f
     seen = json.loads(out.read_text())
 
     host = next(c for c in seen["columns"] if c["field"] == "run_host")
-    assert host == {"field": "run_host", "headerName": "host", "width": 150, "sort": "desc", "sortIndex": 0}
+    assert host == {"field": "run_host", "headerName": "Host", "width": 150, "sort": "desc", "sortIndex": 0}
     when = next(c for c in seen["columns"] if c["field"] == "scheduled_for")
-    assert when["headerName"] == "scheduled (UTC)"
+    assert when["headerName"] == "Scheduled (UTC)"
     assert when["valueFormatter"] == {"function": "tasklensTime(params.value)"} and when["sortable"] is False
     assert [c["field"] for c in seen["columns"]][-2:] == ["run_host", "scheduled_for"]
     assert seen["grid_row"]["run_host"] == "box-7"

@@ -69,6 +69,10 @@
   window.tasklensFormats = { rules: R, duration: duration, money: money, compact: compact, words: words };
   // dash-ag-grid evaluates column functions against this namespace; an empty cell stays empty.
   var fns = (window.dashAgGridFunctions = window.dashAgGridFunctions || {});
+  // reports/fmt.count and tokens: exact, with separators ("29,518").
+  fns.tasklensCount = function (value) {
+    return value === null || value === undefined || value === "" ? "" : Math.trunc(value).toLocaleString("en-US");
+  };
   fns.tasklensMoney = function (value) { return value === null || value === undefined ? "" : money(value); };
   fns.tasklensDuration = function (value) { return value === null || value === undefined ? "" : duration(value); };
 })();

@@ -49,7 +49,8 @@ def task_card(row: pd.Series, now: datetime, stuck_after_s: float) -> dbc.Card:
             )
         )
         if row["cancel_requested"]:
-            body.append(dbc.Badge("cancel requested", color="dark", className="mt-1"))
+            # Warning, black on yellow in both themes (a "dark" badge vanishes into the dark theme's card).
+            body.append(dbc.Badge("cancel requested", color="warning", text_color="dark", className="mt-1"))
     elif status == "queued":
         waited = since(now, row["created_at"])
         body.append(

@@ -13,6 +13,8 @@ from db.read.views import Field, Fmt, View
 PROGRESS = "params.value == null ? '' : d3.format('.0f')(params.value) + '%'"
 FORMATTERS = {
     Fmt.PROGRESS: PROGRESS,
+    Fmt.COUNT: "tasklensCount(params.value)",  # reports/fmt.count: "29,518" (assets/formats.js)
+    Fmt.TOKENS: "tasklensCount(params.value)",  # reports/fmt.tokens, the same
     Fmt.MONEY: "tasklensMoney(params.value)",  # reports/fmt.money (assets/formats.js)
     Fmt.DURATION: "tasklensDuration(params.value)",  # reports/fmt.duration (assets/formats.js)
     Fmt.TIMESTAMP: "tasklensTime(params.value)",
@@ -22,13 +24,13 @@ FORMATTERS = {
 def column_def(field: Field, sort: str | None = None) -> dict[str, Any]:
     grid = field.grid
     assert grid is not None, f"{field.name} has no grid column"
-    col: dict[str, Any] = {"field": field.name}
+    # Every header named, in sentence case ("Worker", "Created (UTC)" beside "Title"): AG Grid capitalises only
+    # the fields it names itself, so a label ("worker") stood lower-case beside them and "input_tokens" raw.
+    col: dict[str, Any] = {"field": field.name, "headerName": field.heading}
     if field.fmt is Fmt.TIMESTAMP:
         # Shown in UTC or the browser's zone by the "local time" switch (assets/localtime.js), header included.
-        col["headerName"] = f"{field.header} (UTC)"
-        col["headerValueGetter"] = {"function": f"tasklensTimeHeader('{field.header}')"}
-    elif field.header != field.name:
-        col["headerName"] = field.header
+        col["headerName"] = f"{field.heading} (UTC)"
+        col["headerValueGetter"] = {"function": f"tasklensTimeHeader('{field.heading}')"}
     if grid.width is not None:
         col["width"] = grid.width
     if grid.flex is not None:

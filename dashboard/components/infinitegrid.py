@@ -4,7 +4,10 @@ and its CSV link in step with its filters and sort."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import dataclass
+from html import escape
 from typing import Any
 
 import dash
@@ -20,8 +23,59 @@ BLOCK = 100
 Read = Callable[[list[tuple[str, str]], int, int], tuple[pd.DataFrame, int | None]]
 
 
-def infinite_grid(grid_id: str, columns: list[dict[str, Any]], row_id: str = "'' + params.data.id") -> Any:
-    """The grid; `row_id` is AG Grid's getRowId (dash-ag-grid evaluates it with few globals: no String())."""
+@dataclass(frozen=True)
+class EmptyState:
+    """What the grid says when it has no rows, instead of AG Grid's stock "No Rows To Show" in a blank box:
+    `none` (nothing recorded yet: how to get some, as HTML) or `filtered` (the filters match nothing)."""
+
+    none: str
+    filtered: str
+
+    def template(self, filtered: bool) -> str:
+        return self.filtered if filtered else self.none
+
+
+def empty_state(noun: str) -> EmptyState:
+    """ "No tasks yet — start python app.py --demo or submit a task", or "No tasks match these filters". Text
+    only: the overlay lies inside the grid's role="grid", where a link is a child axe does not allow (critical
+    aria-required-children); Submit is in the navbar."""
+    noun = escape(noun)
+    return EmptyState(
+        none=(
+            f'<span class="tasklens-empty">No {noun} yet — start <code>python app.py --demo</code> '
+            "or submit a task</span>"
+        ),
+        filtered=f'<span class="tasklens-empty">No {noun} match these filters</span>',
+    )
+
+
+def filtered(values: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether any filter holds a value (a list with an item, a text not blank), as the browser decides it too
+    (SET_EMPTY_STATE)."""
+    return any(
+        bool(v) if isinstance(v, list | tuple) else v is not None and str(v).strip() != "" for v in values
+    )
+
+
+# The body of a clientside callback that shows the filters' empty state: `api` the grid's, `values` the filters'.
+SET_EMPTY_STATE = """
+    const isSet = (v) => Array.isArray(v) ? v.length > 0 : v !== null && v !== undefined && String(v).trim() !== "";
+    const empty = $empty;
+    api.setGridOption("overlayNoRowsTemplate", values.some(isSet) ? empty.filtered : empty.none);
+    let withData = false;
+    api.forEachNode(node => { if (node.data) { withData = true; } });
+    if (!withData) { api.hideOverlay(); api.showNoRowsOverlay(); }  // an overlay shown takes the new words
+"""
+
+
+def infinite_grid(
+    grid_id: str,
+    columns: list[dict[str, Any]],
+    row_id: str = "'' + params.data.id",
+    empty: str | None = None,
+) -> Any:
+    """The grid; `row_id` is AG Grid's getRowId (dash-ag-grid evaluates it with few globals: no String());
+    `empty` its no-rows overlay (EmptyState.template)."""
     return dag.AgGrid(
         id=grid_id,
         columnDefs=columns,
@@ -40,6 +94,9 @@ def infinite_grid(grid_id: str, columns: list[dict[str, Any]], row_id: str = "''
             # (assets/gridwatch.js, for grids marked tasklens-infinite).
             "maxConcurrentDatasourceRequests": 1,
             "rowSelection": {"mode": "singleRow", "checkboxes": False},
+            # As a JS string expression: dash-ag-grid drops an HTML template given as a plain string (unless
+            # the whole grid allows code), and evaluates one given as a function.
+            **({"overlayNoRowsTemplate": {"function": json.dumps(empty)}} if empty else {}),
         },
         style={"height": "560px"},
         className="ag-theme-alpine tasklens-infinite",
@@ -63,6 +120,40 @@ def block(view: View, request: dict[str, Any] | None, read: Read) -> dict[str, A
     except (ValueError, TypeError):
         return {"rowData": [], "rowCount": 0}
     return rows_response(view, frame, total)
+
+
+def show_empty_state(app: dash.Dash, grid: str) -> None:
+    """Shows the no-rows overlay on every answer without rows. It showed only when the row count turned to 0:
+    on an empty database a filter typed (0 rows again) left a blank box with one blank row, not saying that the
+    filters match nothing."""
+    app.clientside_callback(
+        js(
+            """
+            function() {
+                let api = null;
+                try { api = dash_ag_grid.getApi($grid); } catch (e) { api = null; }  // not mounted yet
+                if (!api) { return window.dash_clientside.no_update; }
+                // dash-ag-grid hands the answer on and clears the prop at once, so this reads the grid once it
+                // took the answer: no row with data among at most one is an answer of no rows (-1: a count not
+                // yet known; more: a block whose rows are on their way). The one row dash-ag-grid leaves blank
+                // after an answer of 0 hid the overlay; shown by hand, the overlay lies over it.
+                setTimeout(() => {
+                    let withData = false;
+                    api.forEachNode(node => { if (node.data) { withData = true; } });
+                    const shown = api.getDisplayedRowCount();
+                    api.hideOverlay();  // rows again; or shown anew below, in the template of the filters now
+                    if (withData || (shown !== 0 && shown !== 1)) { return; }
+                    api.showNoRowsOverlay();
+                }, 100);
+                return window.dash_clientside.no_update;
+            }
+            """,
+            grid=grid,
+        ),
+        Output(grid, "id", allow_duplicate=True),
+        Input(grid, "getRowsResponse"),
+        prevent_initial_call=True,
+    )
 
 
 def keep_address(

@@ -248,7 +248,9 @@ def schedule_card(schedule: Schedule, next_at: datetime | None) -> dbc.Card:
                                 dbc.Textarea(
                                     id=_sid(ids.SCHED_RECIPIENTS, s),
                                     value=", ".join(s.recipients),
-                                    placeholder="ops@example.com, lead@example.com",
+                                    # One address fits a phone's width (two were cut); the rule in the title.
+                                    placeholder="ops@example.com, …",
+                                    title="Comma-separated e-mail addresses, e.g. ops@example.com, lead@example.com",
                                     rows=1,
                                 ),
                                 6,

@@ -15,6 +15,7 @@ from dashboard import access, ids
 from dashboard.alertbell import wants_recount
 from dashboard.components.alerts import ACK_BUTTON, SILENCE_BUTTON, SILENCE_HOURS, alert_detail, alert_table
 from dashboard.components.fmt import timestamp
+from dashboard.components.hinted import hinted
 from dashboard.navigation import SHELL
 from dashboard.services import Services
 from db.alerts.queries import get_alert, view
@@ -57,15 +58,10 @@ def layout(**_: Any) -> html.Div:
             dbc.Row(
                 dbc.Col(
                     [
-                        html.Label(
-                            "Note for acknowledgements and silences",
-                            htmlFor=NOTE,
-                            className="visually-hidden",
-                        ),
-                        dbc.Input(
-                            id=NOTE,
-                            placeholder="note for an acknowledgement or silence (optional)",
-                            size="sm",
+                        # Short enough for a phone's width ("(optional" was cut); the whole hint is its label.
+                        hinted(
+                            dbc.Input(id=NOTE, placeholder="note (optional)", size="sm"),
+                            "A note for an acknowledgement or silence (optional)",
                         ),
                     ],
                     md=5,

@@ -4,7 +4,7 @@ its CSV link; a row opens its task. Its columns are the declared view's (db/read
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import dash
@@ -17,7 +17,8 @@ from dashboard.components import infinitegrid
 from dashboard.components.download import download_link, export_url
 from dashboard.components.firstrows import SHOWN, first_rows
 from dashboard.components.gridcolumns import column_defs
-from dashboard.components.infinitegrid import infinite_grid
+from dashboard.components.hinted import hinted
+from dashboard.components.infinitegrid import SET_EMPTY_STATE, empty_state, filtered, infinite_grid
 from dashboard.pagequery import grid_sort, listed, single, sorted_columns
 from dashboard.services import Services
 from db.core.timeutil import utcnow
@@ -35,6 +36,8 @@ NAV = None
 LINKED_FROM = "/tasks"
 
 COLUMNS = column_defs(CALLS)
+# What the grid says with no rows: on an empty database how to get calls, else that the filters match none.
+EMPTY = empty_state("calls")
 
 GRID = "calls-grid"
 F_TASK = "calls-filter-task"
@@ -45,6 +48,7 @@ F_NAME = "calls-filter-name"
 F_RANGE = "calls-filter-range"
 F_MIN_COST = "calls-filter-min-cost"
 EXPORT = "export-calls"
+NAME_HINT = "Calls whose name or model contains this text"
 FILTERS = (F_TASK, F_KIND, F_STATUS, F_MODEL, F_NAME, F_RANGE, F_MIN_COST)
 # Their parameters in the address: those of the API and the CSV (db/read/calls/filters.FILTER_PARAMS).
 PARAMS = ("task", "kind", "status", "model", "name", "range", "min_cost")
@@ -110,8 +114,10 @@ def filter_from(
 
 
 def _filters(view: View) -> dbc.Row:
-    def text(ident: str, value: Any, placeholder: str, kind: str = "search") -> dbc.Input:
-        return dbc.Input(id=ident, value=value, placeholder=placeholder, debounce=True, type=kind)
+    def text(ident: str, value: Any, placeholder: str, kind: str = "search", hint: str | None = None) -> Any:
+        field = dbc.Input(id=ident, value=value, placeholder=placeholder, debounce=True, type=kind)
+        # A placeholder short enough for its box; where there is more to say, the full hint is its label.
+        return hinted(field, hint) if hint else field
 
     def choose(ident: str, options: list[str], value: list[str], placeholder: str) -> dcc.Dropdown:
         return dcc.Dropdown(id=ident, options=options, value=value, multi=True, placeholder=placeholder)
@@ -121,7 +127,7 @@ def _filters(view: View) -> dbc.Row:
         (choose(F_KIND, [k.value for k in CallKind], view.kind, "kind"), 2),
         (choose(F_STATUS, [s.value for s in InvocationStatus], view.status, "status"), 2),
         (text(F_MODEL, view.model, "model (exact)"), 2),
-        (text(F_NAME, view.name, "name or model contains"), 2),
+        (text(F_NAME, view.name, "name or model", hint=NAME_HINT), 2),
         (
             dcc.Dropdown(
                 id=F_RANGE,
@@ -150,7 +156,12 @@ def layout(**query: Any) -> html.Div:
                 # task/call: unique, and a click names the task to open (cellClicked has the row id, not its data).
                 [
                     _first_rows(view, columns),
-                    infinite_grid(GRID, columns, "params.data.task_id + '/' + params.data.id"),
+                    infinite_grid(
+                        GRID,
+                        columns,
+                        "params.data.task_id + '/' + params.data.id",
+                        empty=EMPTY.template(filtered(view.filters)),
+                    ),
                 ],
                 className="tasklens-grid-wrap",
             ),
@@ -176,7 +187,18 @@ def rows(svc: Services, request: dict[str, Any] | None, *filters: Any) -> dict[s
         with svc.db.reading() as session:
             return listing.call_page(session, call_filter, sort, start, end)
 
-    return infinitegrid.block(CALLS, request, read)
+    block = infinitegrid.block(CALLS, request, read)
+    block["rowData"] = [named(r) for r in block["rowData"]]
+    return block
+
+
+def named(record: dict[str, Any]) -> dict[str, Any]:
+    """A row as the grid shows it: an LLM call's Name is its model. Only tools and agents report a name, so on
+    every LLM row the Name column stood empty; the grid's one row per call now says what was called in one
+    column for every kind (the Model column keeps the model, to sort and compare by)."""
+    if not record.get("name") and record.get("kind") == CallKind.LLM.value:
+        record["name"] = record.get("model")
+    return record
 
 
 def task_href(cell: dict[str, Any] | None) -> str:
@@ -204,20 +226,26 @@ def register(app: dash.Dash, svc: Services) -> None:
     app.clientside_callback(
         js(
             """
-            function() {
+            function(...values) {
                 let api = null;
                 try { api = dash_ag_grid.getApi($grid); } catch (e) { api = null; }  // not mounted yet
-                if (api) { api.purgeInfiniteCache(); }
+                if (!api) { return window.dash_clientside.no_update; }
+            """
+            + SET_EMPTY_STATE
+            + """
+                api.purgeInfiniteCache();
                 return window.dash_clientside.no_update;
             }
             """,
             grid=GRID,
+            empty=asdict(EMPTY),
         ),
         Output(GRID, "id"),
         *(Input(f, "value") for f in FILTERS),
         prevent_initial_call=True,
     )
 
+    infinitegrid.show_empty_state(app, GRID)
     infinitegrid.keep_address(
         app,
         grid=GRID,

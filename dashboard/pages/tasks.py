@@ -3,7 +3,7 @@ sortable table with server-side paging (dash-ag-grid's infinite row model)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import dash
@@ -17,7 +17,8 @@ from dashboard.components.board import board
 from dashboard.components.download import download_link, export_url
 from dashboard.components.firstrows import SHOWN, first_rows
 from dashboard.components.gridcolumns import column_defs
-from dashboard.components.infinitegrid import infinite_grid
+from dashboard.components.hinted import hinted
+from dashboard.components.infinitegrid import SET_EMPTY_STATE, empty_state, filtered, infinite_grid
 from dashboard.components.static import Static
 from dashboard.navigation import NavEntry
 from dashboard.pagequery import grid_sort, listed, single, sorted_columns
@@ -36,6 +37,11 @@ NAV = NavEntry("Tasks", 1)
 
 CALLS_PATH = "/calls"  # every task's calls in one grid (dashboard/pages/calls.py)
 ALL_CALLS = "tasks-all-calls"
+
+TEXT_HINT = "Search title, creator, #id, address or external id"
+
+# What the grid says with no rows: on an empty database how to get tasks, else that the filters match none.
+EMPTY = empty_state("tasks")
 
 # The grid's columns: derived from the declared view of tasks (db/read/task_view.py).
 COLUMNS = column_defs(TASKS)
@@ -71,6 +77,11 @@ class View:
             sort=sort,
             messages=single(query.get("messages")),
         )
+
+    @property
+    def filters(self) -> tuple[Any, ...]:
+        """The filter values in the order of the grid's callbacks' States (the sort aside)."""
+        return (self.status, self.kind, self.worker, self.tag, self.text, self.range, self.messages)
 
     def columns(self) -> list[dict[str, Any]]:
         """The grid's columns with this view's sort on them (newest first when it has none)."""
@@ -112,12 +123,16 @@ def _filters(view: View) -> dbc.Row:
             ),
             dbc.Col(dbc.Input(id=ids.F_TAG, value=view.tag, placeholder="tag", debounce=True), md=2),
             dbc.Col(
-                dbc.Input(
-                    id=ids.F_TEXT,
-                    value=view.text,
-                    placeholder="title, creator, #id, address or external id",
-                    debounce=True,
-                    type="search",
+                hinted(
+                    # The placeholder fits the box's ~200 px at 1440 (the whole hint was cut): it is the label.
+                    dbc.Input(
+                        id=ids.F_TEXT,
+                        value=view.text,
+                        placeholder="title, #id, …",
+                        debounce=True,
+                        type="search",
+                    ),
+                    TEXT_HINT,
                 ),
                 md=2,
             ),
@@ -177,13 +192,12 @@ _first_block: list[Any] = []
 
 def _first_rows(view: View) -> Any:
     request = {"startRow": 0, "endRow": SHOWN, "sortModel": [{"colId": c, "sort": d} for c, d in view.sort]}
-    filters = (view.status, view.kind, view.worker, view.tag, view.text, view.range, view.messages)
-    block = _first_block[0](request, *filters) if _first_block else {"rowData": []}
+    block = _first_block[0](request, *view.filters) if _first_block else {"rowData": []}
     return first_rows(ids.GRID, view.columns(), block["rowData"])
 
 
 def _grid(view: View) -> Any:
-    return infinite_grid(ids.GRID, view.columns())
+    return infinite_grid(ids.GRID, view.columns(), empty=EMPTY.template(filtered(view.filters)))
 
 
 def filter_from(
@@ -278,6 +292,10 @@ def register(app: dash.Dash, svc: Services) -> None:
                     }
                     api.refreshInfiniteCache();
                 } else {
+                    const values = [status, kind, worker, tag, text, range, messages];
+            """
+            + SET_EMPTY_STATE
+            + """
                     api.purgeInfiniteCache();
                 }
                 return window.dash_clientside.no_update;
@@ -285,6 +303,7 @@ def register(app: dash.Dash, svc: Services) -> None:
             """,
             grid=ids.GRID,
             signal=ids.SIGNAL,
+            empty=asdict(EMPTY),
         ),
         Output(ids.GRID, "id"),
         Input(ids.SIGNAL, "data"),
@@ -298,6 +317,7 @@ def register(app: dash.Dash, svc: Services) -> None:
         prevent_initial_call=True,
     )
 
+    infinitegrid.show_empty_state(app, ids.GRID)
     infinitegrid.keep_address(
         app,
         grid=ids.GRID,

@@ -28,7 +28,7 @@ CALLS = View(
         Field("iteration", I.iteration, int | None, fmt=Fmt.COUNT, csv=True),
         Field("role", I.role, str, csv=True, grid=Grid(width=110)),
         Field("provider", I.provider, str, csv=True),
-        Field("model", I.model, str, csv=True, grid=Grid(width=150), sortable=True),
+        Field("model", I.model, str, csv=True, grid=Grid(width=170), sortable=True),  # "claude-sonnet-4-5" whole
         Field("status", I.status, str, csv=True, grid=Grid(width=110)),
         Field("started_at", I.started_at, datetime, "started", Fmt.TIMESTAMP, csv=True, grid=Grid(width=190),
               sortable=True, cursor=True),
@@ -36,9 +36,9 @@ CALLS = View(
         Field("duration_s", seconds_between(I.started_at, I.completed_at), float | None, "duration", Fmt.DURATION,
               api=None, csv=True, grid=Grid(width=110)),
         Field("last_activity_at", call_last_activity(), datetime | None, "last activity", Fmt.TIMESTAMP),
-        Field("input_tokens", I.input_tokens, int, fmt=Fmt.TOKENS, csv=True, grid=Grid(width=120)),
-        Field("output_tokens", I.output_tokens, int, fmt=Fmt.TOKENS, csv=True, grid=Grid(width=120)),
-        Field("cache_read_tokens", I.cache_read_tokens, int, fmt=Fmt.TOKENS, csv=True),
+        Field("input_tokens", I.input_tokens, int, "input tokens", Fmt.TOKENS, csv=True, grid=Grid(width=130)),
+        Field("output_tokens", I.output_tokens, int, "output tokens", Fmt.TOKENS, csv=True, grid=Grid(width=140)),
+        Field("cache_read_tokens", I.cache_read_tokens, int, "cache read tokens", Fmt.TOKENS, csv=True),
         Field("cost_usd", I.cost_usd, float, "cost", Fmt.MONEY, csv=True, grid=Grid(width=100), sortable=True,
               cursor=True),
         Field("prompt", I.prompt, str | None),
@@ -47,7 +47,7 @@ CALLS = View(
         Field("kind", I.kind, str, grid=Grid(width=100), description="llm, tool, agent, retriever or other"),
         Field("parent_id", I.parent_id, str | None,
               description="the call it was made in (it may not be reported yet)"),
-        Field("name", I.name, str, grid=Grid(width=150), description="a tool's or agent's name"),
+        Field("name", I.name, str, grid=Grid(width=170), description="a tool's or agent's name"),  # an LLM's: its model
         Field("placeholder", I.placeholder, bool, fmt=Fmt.FLAG,
               description="a stand-in: its end or usage was reported, its start not yet"),
         # Stored compressed (db/write/messages.py); the read unpacks it. Only in the one-call answer: a listing
