@@ -345,6 +345,20 @@ def test_grid_filters_narrow_rows(sqlite_app: AppFactory, tab: BrowserPage) -> N
 
     _toggle_status(page, "completed")  # cleared: the text filter alone
     eventually(shown, lambda v: v == sorted([t["alpha"], t["gamma"]]), "both alpha rows", page)
+
+    # A text that matches nothing says so; cleared, the rows come back at once. dash-ag-grid dropped the first
+    # answer after one whose row count was 0: the grid stayed empty until the page was reloaded, or (an answer
+    # with its count known) until assets/gridwatch.js asked again 5 s later.
+    reasked = page.evaluate("() => window.tasklensGridWatch.reasked")
+    page.fill(f"#{ids.F_TEXT}", "no such task")
+    page.press(f"#{ids.F_TEXT}", "Enter")
+    expect(page.locator(f"#{ids.GRID} .ag-overlay")).to_contain_text("No tasks match these filters")
+    assert shown() == []
+    page.fill(f"#{ids.F_TEXT}", "")
+    page.press(f"#{ids.F_TEXT}", "Enter")
+    eventually(shown, lambda v: v == sorted(t.values()), "all four rows again", page)
+    expect(page.locator(f"#{ids.GRID} .ag-overlay")).to_be_hidden()
+    assert page.evaluate("() => window.tasklensGridWatch.reasked") == reasked, "an answer was lost"
     assert_not_reloaded(page)
     tab.watch.assert_clean()
 

@@ -61,7 +61,7 @@ def test_board_and_grid_rows(svc: Services) -> None:
         None,
         None,
     )
-    assert bad == {"rowData": [], "rowCount": 0}
+    assert bad == {"rowData": [], "rowCount": 1}  # infinitegrid.EMPTY_COUNT
     with pytest.raises(PreventUpdate):
         tasks.rows(svc, None)
 

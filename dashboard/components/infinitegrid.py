@@ -103,9 +103,18 @@ def infinite_grid(
     )
 
 
+# The row count of an answer without rows. dash-ag-grid 35.3 loses the first answer after one whose row count is
+# 0 (it hands it on in a timer that its own clearing of the answer cancels, and sets the grid's row count to
+# that answer's, -1 when not known yet): a filter that matched nothing, then cleared, left the grid empty for
+# good, and on an empty database the first task never showed until a reload. One blank row instead, under the
+# no-rows overlay (show_empty_state).
+EMPTY_COUNT = 1
+
+
 def rows_response(view: View, frame: pd.DataFrame, total: int | None) -> dict[str, Any]:
     records = [row_cells(view, r) for r in frame.to_dict("records")]
-    return {"rowData": records, "rowCount": total if total is not None else -1}
+    count = -1 if total is None else total or EMPTY_COUNT
+    return {"rowData": records, "rowCount": count}
 
 
 def block(view: View, request: dict[str, Any] | None, read: Read) -> dict[str, Any]:
@@ -118,14 +127,14 @@ def block(view: View, request: dict[str, Any] | None, read: Read) -> dict[str, A
         start, end = int(request.get("startRow", 0)), int(request.get("endRow", BLOCK))
         frame, total = read(sort, start, end)
     except (ValueError, TypeError):
-        return {"rowData": [], "rowCount": 0}
+        return {"rowData": [], "rowCount": EMPTY_COUNT}
     return rows_response(view, frame, total)
 
 
 def show_empty_state(app: dash.Dash, grid: str) -> None:
     """Shows the no-rows overlay on every answer without rows. It showed only when the row count turned to 0:
     on an empty database a filter typed (0 rows again) left a blank box with one blank row, not saying that the
-    filters match nothing."""
+    filters match nothing (and an empty answer now counts one row: EMPTY_COUNT)."""
     app.clientside_callback(
         js(
             """
@@ -134,9 +143,8 @@ def show_empty_state(app: dash.Dash, grid: str) -> None:
                 try { api = dash_ag_grid.getApi($grid); } catch (e) { api = null; }  // not mounted yet
                 if (!api) { return window.dash_clientside.no_update; }
                 // dash-ag-grid hands the answer on and clears the prop at once, so this reads the grid once it
-                // took the answer: no row with data among at most one is an answer of no rows (-1: a count not
-                // yet known; more: a block whose rows are on their way). The one row dash-ag-grid leaves blank
-                // after an answer of 0 hid the overlay; shown by hand, the overlay lies over it.
+                // took the answer: no row with data among at most one is an answer of no rows (more: a block
+                // whose rows are on their way). The overlay, shown by hand, lies over the one blank row.
                 setTimeout(() => {
                     let withData = false;
                     api.forEachNode(node => { if (node.data) { withData = true; } });
