@@ -230,6 +230,16 @@ def svc(db: Database, db_url: str, recorder: Recorder) -> Services:
 
 
 @pytest.fixture
+def layout_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tasks and calls pages' layouts without their first rows: those read through the app registered last
+    in this process (another test's, whose database may be gone by now: a stopped PostgreSQL proxy refused)."""
+    from dashboard.pages import calls, tasks
+
+    monkeypatch.setattr(tasks, "_first_block", [])
+    monkeypatch.setattr(calls, "_first_block", [])
+
+
+@pytest.fixture
 def live_app(db_url: str) -> Iterator[Any]:
     """The real web app (+ a worker) serving on a free port against each database."""
     from tests.liveserver import start_live_app

@@ -294,7 +294,7 @@ def test_local_time_switch(sqlite_app: AppFactory, browser: Browser) -> None:
         wait_live(page)
         expect(page.locator(f"#{ids.LOCAL_TIME_SWITCH}")).to_be_checked()
         expect(page.locator(f"#{ids.GRID} .ag-header-cell[col-id='created_at']")).to_contain_text(
-            "created (local)"
+            "Created (local)"
         )
         cell = page.locator(f"#{ids.GRID} .ag-cell[col-id='created_at']").first
         expect(cell).to_have_text(created_local)
@@ -302,7 +302,7 @@ def test_local_time_switch(sqlite_app: AppFactory, browser: Browser) -> None:
         # Off again: UTC, and the CSV export was UTC all along.
         page.locator(f"#{ids.LOCAL_TIME_SWITCH}").uncheck()
         expect(page.locator(f"#{ids.GRID} .ag-header-cell[col-id='created_at']")).to_contain_text(
-            "created (UTC)"
+            "Created (UTC)"
         )
         expect(cell).to_have_text(created_utc)
         csv = page.request.get(app.url + "/export/tasks.csv").text()

@@ -17,6 +17,8 @@ from db.read.call_view import CALLS
 from db.read.task_view import TASKS
 from db.read.views import Fmt, View
 
+pytestmark = pytest.mark.usefixtures("layout_alone")  # the layouts alone, not another test's database
+
 FORMATS_JS = Path(__file__).resolve().parent.parent / "dashboard/assets/formats.js"
 
 

@@ -13,6 +13,8 @@ from dashboard.components.reports import schedule_card
 from dashboard.pages import alerts, calls, tasks
 from db.reporting.schedules import Schedule
 
+pytestmark = pytest.mark.usefixtures("layout_alone")  # the layouts alone, not another test's database
+
 # About what ~200 px shows at Bootstrap's 16 px, with room to spare: "name or model contain…" (22) was cut.
 FITS = 18
 
