@@ -34,12 +34,17 @@ def test_the_calls_page_filters_into_its_address_and_a_reload_keeps_it(
     page.locator(f"#{tasks.ALL_CALLS}").click()
     expect(page).to_have_url(app.url + "/calls")
     eventually(shown, lambda ids: ids == every, "every call in the grid", page)
+    # A shortcut changes the address at once and the page once its layout has come: wait for the page, or
+    # the fields typed into below are the previous calls page's, about to be replaced (CI, under load).
     page.keyboard.press("g")
     page.keyboard.press("t")
     expect(page).to_have_url(app.url + "/tasks")
+    expect(page.locator(f"#{tasks.ALL_CALLS}")).to_be_visible()
     page.keyboard.press("g")
     page.keyboard.press("l")
     expect(page).to_have_url(app.url + "/calls")
+    expect(page.locator(f"#{tasks.ALL_CALLS}")).to_have_count(0)
+    eventually(shown, lambda ids: ids == every, "every call in the grid again", page)
 
     model = page.locator(f"#{calls.F_MODEL}")
     model.fill("gpt-4.1")
