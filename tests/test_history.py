@@ -105,6 +105,26 @@ def test_history_rows_are_consistent(db: Database) -> None:
         )
         == 0
     )
+    # A task page tells the same story as the live agent's: a completed task's last step is "done" with every
+    # iteration counted (it said "iteration 1: working"), and a failed task's error is its failed call's —
+    # the call whose role the error names (the history had it "completed" half the time).
+    assert (
+        scalar(
+            db,
+            "SELECT count(*) FROM tasks WHERE status = 'completed' AND (progress_message <> 'done' "
+            "OR current_iteration <> max_iterations OR progress <> 100)",
+        )
+        == 0
+    )
+    assert (
+        scalar(
+            db,
+            "SELECT count(*) FROM tasks t WHERE t.status = 'failed' AND NOT EXISTS (SELECT 1 FROM invocations v "
+            "WHERE v.task_id = t.id AND v.status = 'failed' AND v.error = t.error_message "
+            "AND t.error_message LIKE v.role || ': %')",
+        )
+        == 0
+    )
     assert scalar(db, "SELECT count(*) FROM tasks WHERE attempt = 2") > 20
     assert (
         scalar(db, "SELECT count(*) FROM task_events WHERE from_status = 'failed' AND to_status = 'queued'")

@@ -378,7 +378,6 @@ class _Simulator:
         done = when[end]
         result = None
         if outcome == "completed":
-            progress = 100.0
             result = (
                 f'{{"iterations":{max_iter},"tokens":{tin + tout},"cost_usd":{round(tcost, 6)!r},'
                 f'"summary":"goal met"}}'
@@ -448,8 +447,9 @@ class _Simulator:
             stop = 1 + failing_call(rng, plan)
         else:
             stop = n if outcome == "completed" else 1 + int(rnd() * n)
-        # A failed run either breaks inside its last call or fails its check after that call returned.
-        fail_in_call = outcome == "failed" and rnd() < 0.5
+        # A failed run breaks inside its last call, as the live agent's does (worker/handlers/demo.py raises
+        # inside the invocation): the error names that call's role, so that call is the failed one.
+        fail_in_call = outcome == "failed"
         per_call = [0] * stop
         for _ in range(lines):
             per_call[int(rnd() * stop)] += 1
@@ -613,6 +613,21 @@ class _Simulator:
                     )
                 )
             t += 0.05 + 0.5 * rnd()
+        if outcome == "completed":
+            # The live agent's last word (run_demo): every iteration done. A completed task's row said
+            # "iteration 1: working" as its last step.
+            cur_iter, progress, progress_msg = max_iter, 100.0, "done"
+            evs.append(
+                (
+                    "task.progress",
+                    None,
+                    None,
+                    actor,
+                    f'{{"iteration":{max_iter},"max_iterations":{max_iter},"percent":100.0,"message":"done"}}',
+                    t,
+                )
+            )
+            t += 0.01
         if outcome == "timed_out":
             reason, error = "timeout", f"timed out after {timeout:g}s"
         elif outcome == "cancelled":
