@@ -47,9 +47,17 @@ def audit_row(entry: AuditEntry) -> html.Tr:
     )
 
 
-def audit_table(entries: list[AuditEntry], shown: int) -> Any:
+# With no filter set an empty log is a new install's, not a filter's miss: say what will appear here.
+EMPTY_LOG = (
+    "Nothing recorded yet. Who submitted, cancelled, retried or deleted a task, changed a budget, schedule, "
+    "alert or worker, moved data (backup, archive, prune, restore) or made an access token appears here."
+)
+NO_MATCH = "Nothing recorded matches these filters."
+
+
+def audit_table(entries: list[AuditEntry], shown: int, filtered: bool = True) -> Any:
     if not entries:
-        return html.Div("Nothing recorded matches these filters.", className="text-muted")
+        return html.Div(NO_MATCH if filtered else EMPTY_LOG, className="text-muted")
     head = html.Thead(html.Tr([html.Th(h) for h in ("When", "Who", "Action", "Target", "Details")]))
     table = dbc.Table(
         [head, html.Tbody([audit_row(e) for e in entries])], size="sm", hover=True, responsive=True

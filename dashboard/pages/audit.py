@@ -72,15 +72,12 @@ def table(svc: Services, action: str | None, actor: str | None, target: str | No
     denied = access.dashboard_denied(svc, "admin")
     if denied:
         return dbc.Alert(denied, color="warning")
+    action = None if action in (None, "", ANY) else action
+    actor = (actor or "").strip()[:200] or None
+    target = (target or "").strip()[:200] or None
     with svc.db.reading() as session:
-        rows = entries(
-            session,
-            limit=SHOWN,
-            action=None if action in (None, "", ANY) else action,
-            actor=(actor or "").strip()[:200] or None,
-            target=(target or "").strip()[:200] or None,
-        )
-    return audit_table(rows, SHOWN)
+        rows = entries(session, limit=SHOWN, action=action, actor=actor, target=target)
+    return audit_table(rows, SHOWN, filtered=any((action, actor, target)))
 
 
 def register(app: dash.Dash, svc: Services) -> None:
