@@ -135,6 +135,13 @@ def _legend(entries: Iterable[tuple[str, str]], frame: Frame) -> tuple[str, int]
     return f'<g class="tl-legend" aria-hidden="true">{"".join(parts)}</g>', top
 
 
+def _inside(bucket: datetime, start: datetime, end: datetime) -> bool:
+    """Whether an hour's bucket is drawn: it starts within the window. The hour the window starts in (the
+    window is "now - 24 h") is read only from the window's start on, and it sits left of the y axis: its
+    created point was drawn in the axis gutter, and its few minutes' count (2 against 26 an hour) as a fall."""
+    return start <= bucket <= end
+
+
 def throughput(
     finished: pd.DataFrame,
     created: pd.DataFrame,
@@ -153,8 +160,13 @@ def throughput(
     ended = finished[finished["status"].isin(OUTCOMES)]
     stacks: dict[datetime, dict[str, int]] = {}
     for bucket, status, n in ended[["bucket", "status", "count"]].itertuples(index=False):
-        stacks.setdefault(_naive_utc(bucket), {})[str(status)] = int(n)
-    made = sorted((_naive_utc(b), int(n)) for b, n in created[["bucket", "count"]].itertuples(index=False))
+        if _inside(_naive_utc(bucket), start, end):
+            stacks.setdefault(_naive_utc(bucket), {})[str(status)] = int(n)
+    made = sorted(
+        (_naive_utc(b), int(n))
+        for b, n in created[["bucket", "count"]].itertuples(index=False)
+        if _inside(_naive_utc(b), start, end)
+    )
     totals = {s: sum(p.get(s, 0) for p in stacks.values()) for s in OUTCOMES}
     shown = [s for s in OUTCOMES if totals[s]]
     entries = [(s.replace("_", " "), STATUS_HEX[s]) for s in shown] + ([("created", "")] if made else [])

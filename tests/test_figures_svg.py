@@ -212,3 +212,21 @@ def test_the_first_hours_bar_is_cut_at_the_axis() -> None:
     root = _parse(figures_svg.throughput(ended, pd.DataFrame(columns=["bucket", "count"]), WINDOW))
     (bar,) = _rects(root)
     assert float(bar.get("x") or 0) == figures_svg.MARGIN_LEFT
+
+
+def test_the_hour_the_window_starts_in_is_not_drawn() -> None:
+    """The window ("now - 24 h") starts at 12:40: its 12:00 hour is read from 12:40 only (2 created against 26)
+    and lies left of the y axis. Its created point was drawn in the axis gutter, the line falling from 26 to 2
+    at the left edge as if volume had dropped."""
+    window = (datetime(2026, 12, 2, 12, 40), datetime(2026, 12, 3, 13, 10))
+    hours = pd.to_datetime(["2026-12-02 12:00", "2026-12-02 13:00", "2026-12-02 14:00"])
+    made = pd.DataFrame({"bucket": hours, "count": [2, 26, 25]})
+    ended = pd.DataFrame({"bucket": hours, "status": ["completed"] * 3, "count": [1, 20, 22]})
+    for frame in (figures_svg.WIDE, figures_svg.NARROW):
+        root = _parse(figures_svg.throughput(ended, made, window, frame=frame))
+        line = next(root.iter(f"{SVG}polyline"))
+        xs = [float(p.split(",")[0]) for p in (line.get("points") or "").split()]
+        assert len(xs) == 2 and min(xs) > frame.left  # 13:00 and 14:00, right of the axis
+        tips = [c.find(f"{SVG}title").text or "" for c in root.iter(f"{SVG}circle")]  # type: ignore[union-attr]
+        assert [t.split(" · ")[1] for t in tips] == ["created: 26", "created: 25"]
+        assert len(_rects(root)) == 2 and all(float(b.get("x") or 0) >= frame.left for b in _rects(root))
