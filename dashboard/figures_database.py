@@ -54,6 +54,9 @@ def writes_over_time(
             name="busiest minute",
             mode="markers",
             marker={"color": PEAK_HEX, "size": 11, "symbol": "triangle-up"},
+            # The busiest minute is the chart's highest point and may be its last: drawn whole over the plot's
+            # edge, not cut at the corner.
+            cliponaxis=False,
             hovertemplate=f"busiest minute: %{{y:.2f}}/s · {peak.events:,} events<extra></extra>",
         )
     if not commits.empty:
@@ -103,6 +106,8 @@ def commit_latency(
             name="now (this process)",
             mode="markers",
             marker={"color": [P50_HEX, P95_HEX], "size": 12, "symbol": "diamond"},
+            # At the axis' right end: clipped to the plot, half of each diamond was cut off.
+            cliponaxis=False,
             hovertemplate=f"now: %{{y:.1f}} ms · {live.commits:,} commits in the last minute<extra></extra>",
         )
     fig.update_layout(yaxis_title="ms per commit", yaxis_rangemode="tozero")

@@ -403,3 +403,25 @@ def test_components_are_pure() -> None:
     assert all(
         f"'{i}'" in rendered for i in (page.DBI_KPIS, page.DBI_WRITES, page.DBI_TABLES, page.DBI_RANGE_TICK)
     )
+
+
+def test_markers_at_the_plots_edge_are_drawn_whole() -> None:
+    """The "now (this process)" diamonds sit at the axis' right end and the busiest minute is the highest
+    point (top right when it is recent): clipped to the plot, the diamonds were cut in half, the triangle cut
+    at the corner."""
+    from dashboard import figures_database as figs
+
+    window = (datetime(2026, 3, 10, 0, 0), datetime(2026, 3, 10, 12, 0))
+    writes = pd.DataFrame(
+        {"bucket": pd.to_datetime(["2026-03-10 11:00"]), "events": [60], "seconds": [600.0], "per_second": [0.1]}
+    )
+    peak = insights.PeakMinute(datetime(2026, 3, 10, 11, 59), 60)
+    empty = pd.DataFrame(columns=["bucket", "commits_per_second"])
+    fig = figs.writes_over_time(writes, empty, peak, window, "hour")
+    (busiest,) = [t for t in fig.data if t.name == "busiest minute"]
+    assert busiest.cliponaxis is False
+    latency = pd.DataFrame(columns=["bucket", "p50_ms", "p95_ms", "commits", "processes"])
+    fig = figs.commit_latency(latency, window, insights.Latency(5, 9, 1.5, 3.0, 4.0, "ring"))
+    (now,) = [t for t in fig.data if t.name == "now (this process)"]
+    assert now.cliponaxis is False and list(now.x) == [window[1]] * 2
+    assert fig.layout.margin.r >= now.marker.size / 2  # the right margin has room for the half past the axis
