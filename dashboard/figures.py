@@ -69,6 +69,24 @@ HEIGHT = 320  # px: a chart's height unless it says otherwise
 LEGEND = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"}
 
 
+# A count axis reaches at least this high: one event filled the chart's height.
+COUNT_FLOOR = 5
+
+
+def count_axis(top: float) -> dict[str, Any]:
+    """An axis of counts up to `top`: from zero, whole numbers with separators ("1,000", not "1000"), at least
+    0–COUNT_FLOOR. Over one event plotly ticked the axis 0.204, 0.408 … 1.02; below 10 its own steps may be
+    fractions, so they are set."""
+    axis: dict[str, Any] = {
+        "rangemode": "tozero",
+        "tickformat": ",d",
+        "autorangeoptions": {"include": [0, COUNT_FLOOR]},
+    }
+    if top <= 10:
+        axis.update(tickmode="linear", tick0=0, dtick=1 if top <= COUNT_FLOOR else 2)
+    return axis
+
+
 def template(theme: str | None) -> str:
     return TEMPLATES["dark"] if theme == "dark" else TEMPLATES["light"]
 

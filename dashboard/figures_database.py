@@ -8,7 +8,7 @@ from datetime import datetime
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures import UNIT_MS, _layout, bucket_range, empty_figure, unit_of
+from dashboard.figures import UNIT_MS, _layout, bucket_range, count_axis, empty_figure, unit_of
 from db.analytics.insights import Latency, PeakMinute
 
 EVENTS_HEX = "#0d6efd"
@@ -131,7 +131,11 @@ def update_histogram(frame: pd.DataFrame, theme: str | None = None) -> go.Figure
     mean = frame["updates"].sum() / tasks if tasks else 0.0
     # Short enough for a phone's card (~330 px of plot): "… updates each on average" was cut at "on ave".
     fig.update_layout(title={"text": f"{tasks:,} tasks · avg {mean:.1f} updates", "x": 0})
-    fig.update_layout(xaxis_title="updates per task", yaxis_title="tasks", xaxis_type="category")
+    fig.update_layout(
+        xaxis_title="updates per task",
+        yaxis={"title": "tasks", **count_axis(float(frame["tasks"].max()))},
+        xaxis_type="category",
+    )
     return _layout(fig, theme, height=300)
 
 
@@ -158,8 +162,13 @@ def event_growth(
         yaxis="y2",
     )
     fig.update_layout(
-        yaxis_title="events per day",
-        yaxis2={"title": "total rows", "overlaying": "y", "side": "right", "rangemode": "tozero"},
+        yaxis={"title": "events per day", **count_axis(float(frame["events"].max()))},
+        yaxis2={
+            "title": "total rows",
+            "overlaying": "y",
+            "side": "right",
+            **count_axis(float(frame["cumulative"].max())),
+        },
     )
     fig.update_xaxes(type="date", range=bucket_range(window, "day"))  # whole days: the first bar not halved
     fig = _layout(fig, theme, height=300)

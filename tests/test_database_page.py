@@ -425,3 +425,39 @@ def test_markers_at_the_plots_edge_are_drawn_whole() -> None:
     (now,) = [t for t in fig.data if t.name == "now (this process)"]
     assert now.cliponaxis is False and list(now.x) == [window[1]] * 2
     assert fig.layout.margin.r >= now.marker.size / 2  # the right margin has room for the half past the axis
+
+
+def test_event_growth_counts_in_whole_numbers() -> None:
+    """An empty database holds one event: the "total rows" axis was ticked 0.204, 0.408 … 1.02 and the one
+    event filled the chart's height."""
+    from dashboard import figures_database as figs
+    from dashboard.figures import COUNT_FLOOR
+
+    window = (datetime(2026, 3, 10, 0, 0), datetime(2026, 3, 10, 12, 0))
+    one = pd.DataFrame({"day": pd.to_datetime(["2026-03-10"]), "events": [1], "cumulative": [1]})
+    fig = figs.event_growth(one, window)
+    for axis in (fig.layout.yaxis, fig.layout.yaxis2):
+        assert axis.tickformat == ",d" and axis.rangemode == "tozero"
+        assert axis.dtick == 1 and axis.tick0 == 0  # 0, 1, 2 …: no fractional counts
+        assert COUNT_FLOOR in axis.autorangeoptions.include  # one event is a fifth of the height, not all of it
+    many = pd.DataFrame({"day": pd.to_datetime(["2026-03-10"]), "events": [5000], "cumulative": [466_649]})
+    fig = figs.event_growth(many, window)
+    assert fig.layout.yaxis2.tickformat == ",d" and fig.layout.yaxis2.dtick is None  # plotly's steps, "1,000"
+    hist = figs.update_histogram(pd.DataFrame({"label": ["1"], "tasks": [1], "updates": [1]}))
+    assert hist.layout.yaxis.dtick == 1 and hist.layout.yaxis.tickformat == ",d"
+
+
+def test_the_peak_kpi_agrees_with_the_busiest_minute() -> None:
+    """One event in the busiest minute is 1/60 s: the KPI read "Peak writes 0.0/s" beside the chart's
+    busiest-minute triangle."""
+    from dashboard.pages import database as page
+    from tests.test_components import texts
+
+    snap = insights.LiveSnapshot(1 / 60, 1, None, insights.DatabaseSize(4096, 0, None))
+    peak = insights.PeakMinute(datetime(2026, 3, 10, 11, 7), 1)
+    summary = {"peak_per_second": peak.per_second, "peak_at": "2026-03-10 11:07", "peak_events": peak.events}
+    pools = pd.DataFrame(columns=["checked_out", "capacity"])
+    shown = texts(page.kpis(snap, None, pools, summary))
+    assert shown.count("0.017/s") == 2 and "0.0/s" not in shown  # writes now (one event) and the peak
+    assert "busiest minute, 2026-03-10 11:07 · 1 event" in shown
+    assert page.rate(0.0) == "0.0/s" and page.rate(2.5) == "2.5/s"
