@@ -25,6 +25,7 @@ KIND_HEX = {
 }
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SPIKE_HEX = "#dc3545"
+P95_LEGEND_HEX = "#6c757d"
 
 
 def _kind_color(kind: object) -> str:
@@ -108,6 +109,7 @@ def duration_box(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
                 "name": str(r.kind),
                 "marker": {"color": color},
                 "hoverinfo": "y+name",
+                "showlegend": False,  # the kind is on the x axis
             }
         )
         traces.append(
@@ -121,16 +123,31 @@ def duration_box(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
                 # "≈": quantiles read from the histogram rollup on large ranges (db.analytics.performance).
                 "hovertemplate": f"{r.kind} p95: {'≈' if getattr(r, 'estimated', False) else ''}"
                 f"{duration(r.p95)} · {count(r.n)} tasks<extra></extra>",
+                "legendgroup": "p95",
                 "showlegend": False,
             }
         )
+    # The diamonds' one legend entry, in no kind's colour (each diamond takes its box's): they were explained
+    # only on hover. Clicking it hides or shows them all (their legend group).
+    traces.append(
+        {
+            "type": "scatter",
+            "x": [None],
+            "y": [None],
+            "mode": "markers",
+            "marker": {"symbol": "diamond", "size": 9, "color": P95_LEGEND_HEX},
+            "name": "p95",
+            "legendgroup": "p95",
+            "hoverinfo": "skip",
+        }
+    )
     yaxis: dict[str, Any] = {"title": {"text": "seconds"}, "type": "log"}
     drawn = pd.concat([frame[c] for c in ("min", "p25", "median", "p75", "p95", "max")]).astype("float64")
     drawn = drawn[drawn > 0]  # a log axis leaves out zero
     ticks = log_ticks(float(drawn.min()), float(drawn.max())) if not drawn.empty else None
     if ticks is not None:
         yaxis.update(tickmode="array", tickvals=ticks, ticktext=[_tick_text(v) for v in ticks])
-    return built(traces, {"showlegend": False, "yaxis": yaxis}, theme)
+    return built(traces, {"showlegend": True, "yaxis": yaxis}, theme)
 
 
 def outcomes_by_kind(

@@ -581,3 +581,19 @@ def test_performance_page_refresh(db: Database, svc: Services) -> None:
         i.startswith("perf-") for i in (page.KPIS, page.ALERTS, page.VOLUME, page.HEATMAP, page.ANOMALY)
     )
     assert layout.children[0].children == "Performance"
+
+
+def test_the_p95_diamonds_have_a_legend_entry() -> None:
+    """Processing time by kind drew p95 as a diamond per kind that no legend named: it was explained only on
+    hover."""
+    box = pd.DataFrame(
+        [{"kind": k, "n": 9, "min": 10.3, "p25": 17.0, "median": 20.0, "p75": 23.0, "p95": 34.0, "max": 55.0}
+         for k in ("command", "demo")]
+    )  # fmt: skip
+    fig = figs.duration_box(box)
+    assert fig.layout.showlegend is True
+    listed = [t for t in fig.data if t.showlegend is not False]
+    assert [t.name for t in listed] == ["p95"]  # once, not per kind; the kinds are on the x axis
+    assert listed[0].marker.symbol == "diamond" and listed[0].hoverinfo == "skip"
+    diamonds = [t for t in fig.data if t.type == "scatter" and t.y[0] is not None]
+    assert len(diamonds) == 2 and {t.legendgroup for t in diamonds} == {"p95"}  # the entry toggles them all
