@@ -66,7 +66,17 @@ _register_templates()
 HEIGHT = 320  # px: a chart's height unless it says otherwise
 # A horizontal legend hung by its bottom just above the plot: when it wraps to more rows (7 models at 390 px)
 # it grows upward into the top margin plotly widens for it, not down over the data as a top-anchored one did.
-LEGEND = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"}
+# At most three rows (px; plotly's own cap is half the figure's height): at 390 px each of 7 models' names
+# takes a row of its own, and the legend left ~110 px of a 320 px chart to the bars; the rest scroll.
+LEGEND_ROWS_PX = 64
+LEGEND = {
+    "orientation": "h",
+    "x": 0,
+    "xanchor": "left",
+    "y": 1.02,
+    "yanchor": "bottom",
+    "maxheight": LEGEND_ROWS_PX,
+}
 
 
 # A count axis reaches at least this high: one event filled the chart's height.

@@ -205,3 +205,23 @@ def test_a_long_queue_wait_is_folded_so_the_calls_are_readable() -> None:
     marks = next(t for t in fig.data if t.type == "scatter")
     assert list(marks.text) == ["running", "failed"]  # the queued mark is off the axis
     assert list(marks.textposition) == ["bottom center", "top center"]  # below the wait's label
+
+
+def test_a_wrapping_legend_takes_at_most_three_rows() -> None:
+    """At 390 px each of Costs' 7 model names takes a legend row of its own: plotly lets a horizontal legend
+    take half the figure's height, which left ~110 px of the 320 px chart to the bars. Three rows show, the rest
+    scroll (measured in Chromium at a 334 px card: 112 px of plot before, 189 px after)."""
+    spent = pd.DataFrame(
+        {
+            "bucket": [NOW - timedelta(days=d) for d in range(7)],
+            "model": [f"claude-sonnet-4-{d}" for d in range(7)],
+            "cost": 1.0,
+        }
+    )
+    for fig in (
+        figures.cost_over_time(spent, (NOW - timedelta(days=7), NOW), "day"),
+        figures_agents.role_quality(QUALITY),
+    ):
+        cap = fig.layout.legend.maxheight
+        assert cap is not None and 30 <= cap <= 3 * 22  # px: three rows of 11–12 px text, plotly's minimum 30
+        assert cap <= 0.25 * fig.layout.height
