@@ -26,6 +26,12 @@ KIND_HEX = {
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SPIKE_HEX = "#dc3545"
 P95_LEGEND_HEX = "#6c757d"
+# The peak-hours heatmap's scale, per theme: none at the page's background, more in brighter blue. Plotly's
+# Blues runs from white, which on the dark page drew the empty nights and weekends as its brightest cells.
+HEAT_SCALES: dict[str, Any] = {
+    "light": "Blues",
+    "dark": [[0.0, "#2b3035"], [0.35, "#084298"], [0.7, "#0d6efd"], [1.0, "#9ec5fe"]],
+}
 
 
 def _kind_color(kind: object) -> str:
@@ -242,7 +248,7 @@ def peak_heatmap(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
         "z": grid.to_numpy(),
         "x": [f"{h:02d}" for h in range(24)],
         "y": list(WEEKDAYS),
-        "colorscale": "Blues",
+        "colorscale": HEAT_SCALES["dark" if theme == "dark" else "light"],
         "hovertemplate": "%{y} %{x}:00 UTC: %{z} tasks<extra></extra>",
         "colorbar": {"title": {"text": "tasks"}},
     }

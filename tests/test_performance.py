@@ -597,3 +597,23 @@ def test_the_p95_diamonds_have_a_legend_entry() -> None:
     assert listed[0].marker.symbol == "diamond" and listed[0].hoverinfo == "skip"
     diamonds = [t for t in fig.data if t.type == "scatter" and t.y[0] is not None]
     assert len(diamonds) == 2 and {t.legendgroup for t in diamonds} == {"p95"}  # the entry toggles them all
+
+
+def _luminance(colour: str) -> float:
+    """Relative lightness 0–1 of "#rrggbb" or "rgb(r,g,b)" (how plotly spells its named scales' colours)."""
+    if colour.startswith("rgb("):
+        r, g, b = (int(v) / 255 for v in colour[4:-1].split(","))
+    else:
+        r, g, b = (int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def test_the_dark_heatmap_is_dark_where_nothing_ran() -> None:
+    """In the dark theme the peak-hours heatmap's Blues scale ran from white at 0: the empty nights and
+    weekends were the brightest cells on the page. Its zero is now near the dark background and the scale
+    brightens with the count."""
+    frame = pd.DataFrame({"weekday": [0, 6], "hour": [12, 23], "count": [2, 5]})
+    scale = figs.peak_heatmap(frame, "dark").data[0].colorscale
+    lights = [_luminance(colour) for _, colour in scale]
+    assert lights[0] < 0.2 and lights == sorted(lights) and lights[-1] > 0.6
+    assert _luminance(figs.peak_heatmap(frame, "light").data[0].colorscale[0][1]) > 0.9  # white on white
