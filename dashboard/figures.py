@@ -97,6 +97,12 @@ def count_axis(top: float) -> dict[str, Any]:
     return axis
 
 
+# The gap between a horizontal bar chart's category labels and its bars (px): plotly draws them touching.
+LABEL_GAP = 8
+# Tick labels of amounts with thousands separators: plotly writes "$1000" (and "$1200").
+THOUSANDS = ","
+
+
 def template(theme: str | None) -> str:
     return TEMPLATES["dark"] if theme == "dark" else TEMPLATES["light"]
 
@@ -330,7 +336,7 @@ def cost_over_time(
         )
     layout = {
         "barmode": "stack",
-        "yaxis": {"title": {"text": "USD"}, "tickprefix": "$", "rangemode": "tozero"},
+        "yaxis": {"title": {"text": "USD"}, "tickprefix": "$", "tickformat": THOUSANDS, "rangemode": "tozero"},
         "xaxis": {"type": "date", "range": bucket_range(window, unit)},
     }
     return built(traces, layout, theme)
@@ -369,8 +375,8 @@ def breakdown_bars(frame: pd.DataFrame, dim: str, theme: str | None = None) -> g
         "hovertemplate": "%{y}: %{customdata[1]} · %{customdata[0]} calls<extra></extra>",
     }
     layout = {
-        "xaxis": {"title": {"text": "USD"}, "tickprefix": "$", "rangemode": "tozero"},
-        "yaxis": {"title": {"text": dim}},
+        "xaxis": {"title": {"text": "USD"}, "tickprefix": "$", "tickformat": THOUSANDS, "rangemode": "tozero"},
+        "yaxis": {"title": {"text": dim}, "ticklabelstandoff": LABEL_GAP},
     }
     return built([bars], layout, theme, height=max(260, 28 * len(top) + 80))
 

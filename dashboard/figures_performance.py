@@ -10,7 +10,17 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures import STATUS_HEX, UNIT_MS, bucket_range, built, empty_figure, label, two_rows
+from dashboard.figures import (
+    LABEL_GAP,
+    STATUS_HEX,
+    UNIT_MS,
+    bucket_range,
+    built,
+    count_axis,
+    empty_figure,
+    label,
+    two_rows,
+)
 from db.analytics.performance import bin_label
 from db.analytics.volume import Forecast
 from db.domain.states import FAILURES
@@ -227,8 +237,8 @@ def tool_bars(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
         "hovertemplate": "%{y}: %{x:,} calls, %{customdata[0]:.1%} of all<extra></extra>",
     }
     layout = {
-        "xaxis": {"title": {"text": "calls"}, "rangemode": "tozero"},
-        "yaxis": {"title": {"text": None}},
+        "xaxis": {"title": {"text": "calls"}, **count_axis(float(top["calls"].max()))},
+        "yaxis": {"title": {"text": None}, "ticklabelstandoff": LABEL_GAP},
     }
     return built([bars], layout, theme, height=max(260, 24 * len(top) + 80))
 

@@ -225,3 +225,27 @@ def test_a_wrapping_legend_takes_at_most_three_rows() -> None:
         cap = fig.layout.legend.maxheight
         assert cap is not None and 30 <= cap <= 3 * 22  # px: three rows of 11–12 px text, plotly's minimum 30
         assert cap <= 0.25 * fig.layout.height
+
+
+def test_bar_labels_stand_off_the_bars_and_amounts_have_separators() -> None:
+    """Costs' "by model" labels touched their bars; the tool-calls axis read "1000" and the cost axes "$1000"
+    (plotly writes no thousands separator below 10,000)."""
+    from dashboard.figures import count_axis
+
+    by_model = figures.breakdown_bars(
+        pd.DataFrame({"key": ["gpt-4.1", "claude-sonnet-4-5"], "cost": [300.0, 1200.0], "calls": [30, 90]}),
+        "model",
+    )
+    tools = figures_performance.tool_bars(
+        pd.DataFrame({"tool": ["bash", "grep"], "calls": [1400, 120], "share": [0.92, 0.08]})
+    )
+    roles = figures_agents.role_cost_bars(QUALITY)
+    for fig in (by_model, tools, roles):
+        assert fig.data[0].orientation == "h"
+        assert fig.layout.yaxis.ticklabelstandoff >= 6, fig.layout.yaxis  # a gap between label and bar
+    assert tools.layout.xaxis.tickformat == ",d"  # "1,000", whole calls
+    spent = pd.DataFrame({"bucket": [NOW], "model": ["m"], "cost": [1200.0]})
+    over_time = figures.cost_over_time(spent, (NOW - timedelta(days=1), NOW), "hour")
+    for axis in (by_model.layout.xaxis, roles.layout.xaxis, over_time.layout.yaxis):
+        assert axis.tickformat == "," and axis.tickprefix == "$"  # "$1,000", cents kept below a dollar
+    assert count_axis(3)["dtick"] == 1 and "dtick" not in count_axis(1400)
