@@ -230,3 +230,27 @@ def test_the_hour_the_window_starts_in_is_not_drawn() -> None:
         tips = [c.find(f"{SVG}title").text or "" for c in root.iter(f"{SVG}circle")]  # type: ignore[union-attr]
         assert [t.split(" · ")[1] for t in tips] == ["created: 26", "created: 25"]
         assert len(_rects(root)) == 2 and all(float(b.get("x") or 0) >= frame.left for b in _rects(root))
+
+
+def test_the_hour_in_progress_is_drawn_as_partial() -> None:
+    """At 14:20 the 14:00 hour holds 20 minutes: its 7 created against 25 an hour drew the line falling at the
+    right edge. Its bars are faded, the line to it dashed, and its hover text says "so far"."""
+    now = datetime(2026, 12, 3, 14, 20)
+    window = (now - timedelta(hours=24), now + timedelta(minutes=30))
+    hours = pd.to_datetime(["2026-12-03 12:00", "2026-12-03 13:00", "2026-12-03 14:00"])
+    made = pd.DataFrame({"bucket": hours, "count": [26, 25, 7]})
+    ended = pd.DataFrame({"bucket": hours, "status": ["completed"] * 3, "count": [20, 22, 5]})
+    root = _parse(figures_svg.throughput(ended, made, window, now=now))
+    solid, dashed = list(root.iter(f"{SVG}polyline"))
+    assert len((solid.get("points") or "").split()) == 2 and solid.get("stroke-dasharray") is None
+    assert len((dashed.get("points") or "").split()) == 2 and dashed.get("stroke-dasharray")
+    assert (dashed.get("points") or "").split()[0] == (solid.get("points") or "").split()[-1]  # joined at 13:00
+    tips = [c.find(f"{SVG}title").text or "" for c in root.iter(f"{SVG}circle")]  # type: ignore[union-attr]
+    assert ["so far" in t for t in tips] == [False, False, True]
+    assert [b.get("opacity") for b in _rects(root)] == [None, None, str(figures_svg.PARTIAL_OPACITY)]
+    # Without `now` (or once the hour is over) every hour is drawn whole.
+    later = _parse(figures_svg.throughput(ended, made, window, now=now + timedelta(hours=1)))
+    assert len(list(later.iter(f"{SVG}polyline"))) == 1
+    assert all(b.get("opacity") is None for b in _rects(later))
+    pair = figures_svg.throughput_pair(ended, made, window, now=now)
+    assert pair.count('stroke-dasharray="') == 2  # the phone's drawing and the desktop's

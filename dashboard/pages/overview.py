@@ -118,7 +118,7 @@ def refresh_chart(svc: Services) -> str:
         finished = overview.finished_series(session, now)
         created = overview.started_series(session, now)
     window = (now - timedelta(hours=24), now + timedelta(minutes=30))
-    return figures_svg.throughput_pair(finished, created, window)  # a phone's drawing and a desktop's
+    return figures_svg.throughput_pair(finished, created, window, now=now)  # a phone's drawing and a desktop's
 
 
 def register(app: dash.Dash, svc: Services) -> None:
