@@ -336,7 +336,12 @@ def cost_over_time(
         )
     layout = {
         "barmode": "stack",
-        "yaxis": {"title": {"text": "USD"}, "tickprefix": "$", "tickformat": THOUSANDS, "rangemode": "tozero"},
+        "yaxis": {
+            "title": {"text": "USD"},
+            "tickprefix": "$",
+            "tickformat": THOUSANDS,
+            "rangemode": "tozero",
+        },
         "xaxis": {"type": "date", "range": bucket_range(window, unit)},
     }
     return built(traces, layout, theme)
@@ -375,7 +380,12 @@ def breakdown_bars(frame: pd.DataFrame, dim: str, theme: str | None = None) -> g
         "hovertemplate": "%{y}: %{customdata[1]} · %{customdata[0]} calls<extra></extra>",
     }
     layout = {
-        "xaxis": {"title": {"text": "USD"}, "tickprefix": "$", "tickformat": THOUSANDS, "rangemode": "tozero"},
+        "xaxis": {
+            "title": {"text": "USD"},
+            "tickprefix": "$",
+            "tickformat": THOUSANDS,
+            "rangemode": "tozero",
+        },
         "yaxis": {"title": {"text": dim}, "ticklabelstandoff": LABEL_GAP},
     }
     return built([bars], layout, theme, height=max(260, 28 * len(top) + 80))

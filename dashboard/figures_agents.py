@@ -45,7 +45,12 @@ def role_cost_bars(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
         "hovertemplate": "%{y}: %{customdata[2]} · %{customdata[0]} calls · %{customdata[1]} failed<extra></extra>",
     }
     layout = {
-        "xaxis": {"title": {"text": "USD"}, "tickprefix": "$", "tickformat": THOUSANDS, "rangemode": "tozero"},
+        "xaxis": {
+            "title": {"text": "USD"},
+            "tickprefix": "$",
+            "tickformat": THOUSANDS,
+            "rangemode": "tozero",
+        },
         "yaxis": {"title": {"text": "role"}, "ticklabelstandoff": LABEL_GAP},
         "showlegend": False,
     }

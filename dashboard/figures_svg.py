@@ -178,6 +178,7 @@ def throughput(
     def partial(bucket: datetime) -> bool:
         """Whether the hour is still running: its count so far is not a fall in volume."""
         return current is not None and bucket > current
+
     span = max((end - start).total_seconds(), 1.0)
 
     ended = finished[finished["status"].isin(OUTCOMES)]

@@ -413,7 +413,12 @@ def test_markers_at_the_plots_edge_are_drawn_whole() -> None:
 
     window = (datetime(2026, 3, 10, 0, 0), datetime(2026, 3, 10, 12, 0))
     writes = pd.DataFrame(
-        {"bucket": pd.to_datetime(["2026-03-10 11:00"]), "events": [60], "seconds": [600.0], "per_second": [0.1]}
+        {
+            "bucket": pd.to_datetime(["2026-03-10 11:00"]),
+            "events": [60],
+            "seconds": [600.0],
+            "per_second": [0.1],
+        }
     )
     peak = insights.PeakMinute(datetime(2026, 3, 10, 11, 59), 60)
     empty = pd.DataFrame(columns=["bucket", "commits_per_second"])
@@ -439,7 +444,8 @@ def test_event_growth_counts_in_whole_numbers() -> None:
     for axis in (fig.layout.yaxis, fig.layout.yaxis2):
         assert axis.tickformat == ",d" and axis.rangemode == "tozero"
         assert axis.dtick == 1 and axis.tick0 == 0  # 0, 1, 2 …: no fractional counts
-        assert COUNT_FLOOR in axis.autorangeoptions.include  # one event is a fifth of the height, not all of it
+        # One event is a fifth of the height, not all of it.
+        assert COUNT_FLOOR in axis.autorangeoptions.include
     many = pd.DataFrame({"day": pd.to_datetime(["2026-03-10"]), "events": [5000], "cumulative": [466_649]})
     fig = figs.event_growth(many, window)
     assert fig.layout.yaxis2.tickformat == ",d" and fig.layout.yaxis2.dtick is None  # plotly's steps, "1,000"

@@ -244,7 +244,8 @@ def test_the_hour_in_progress_is_drawn_as_partial() -> None:
     solid, dashed = list(root.iter(f"{SVG}polyline"))
     assert len((solid.get("points") or "").split()) == 2 and solid.get("stroke-dasharray") is None
     assert len((dashed.get("points") or "").split()) == 2 and dashed.get("stroke-dasharray")
-    assert (dashed.get("points") or "").split()[0] == (solid.get("points") or "").split()[-1]  # joined at 13:00
+    joined = (dashed.get("points") or "").split()[0], (solid.get("points") or "").split()[-1]
+    assert joined[0] == joined[1]  # at 13:00
     tips = [c.find(f"{SVG}title").text or "" for c in root.iter(f"{SVG}circle")]  # type: ignore[union-attr]
     assert ["so far" in t for t in tips] == [False, False, True]
     assert [b.get("opacity") for b in _rects(root)] == [None, None, str(figures_svg.PARTIAL_OPACITY)]
