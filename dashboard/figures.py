@@ -336,6 +336,10 @@ def cost_over_time(
         )
     layout = {
         "barmode": "stack",
+        # The most expensive model first, as the traces are: plotly lists a stack's legend top-down (cheapest
+        # first), and with the legend capped at three rows on a phone the models that cost most had to be
+        # scrolled to.
+        "legend": {**LEGEND, "traceorder": "normal"},
         "yaxis": {
             "title": {"text": "USD"},
             "tickprefix": "$",

@@ -249,3 +249,15 @@ def test_bar_labels_stand_off_the_bars_and_amounts_have_separators() -> None:
     for axis in (by_model.layout.xaxis, roles.layout.xaxis, over_time.layout.yaxis):
         assert axis.tickformat == "," and axis.tickprefix == "$"  # "$1,000", cents kept below a dollar
     assert count_axis(3)["dtick"] == 1 and "dtick" not in count_axis(1400)
+
+
+def test_the_cost_legend_lists_the_most_expensive_model_first() -> None:
+    """Plotly lists a stacked bar chart's legend in reverse (the cheapest model first): with the legend capped at
+    three rows on a phone, the three cheapest showed and the models that cost most had to be scrolled to."""
+    spent = pd.DataFrame(
+        {"bucket": [NOW] * 3, "model": ["cheap", "dear", "middling"], "cost": [0.1, 9.0, 1.0]}
+    )
+    fig = figures.cost_over_time(spent, (NOW - timedelta(days=1), NOW), "hour")
+    assert [t.name for t in fig.data] == ["dear", "middling", "cheap"]
+    assert fig.layout.legend.traceorder == "normal"
+    assert fig.layout.legend.maxheight == figures.LEGEND_ROWS_PX and fig.layout.legend.yanchor == "bottom"
