@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from dashboard.figures import (
     LABEL_GAP,
     STATUS_HEX,
+    THOUSANDS,
     UNIT_MS,
     bucket_range,
     built,
@@ -99,7 +100,7 @@ def duration_histogram(frame: pd.DataFrame, theme: str | None = None) -> go.Figu
             "categoryarray": [bin_label(b) for b in bins],
             "title": {"text": "processing time"},
         },
-        "yaxis": {"title": {"text": "tasks"}},
+        "yaxis": {"title": {"text": "tasks"}, **count_axis(float(frame["count"].max()))},
         "barmode": "group",
     }
     return built(traces, layout, theme)
@@ -218,7 +219,10 @@ def outcomes_by_kind(
     for x in ("xaxis", "xaxis2"):
         axes[x].update(type="date", range=bucket_range(window, unit))
     axes["yaxis"].update(title={"text": "success %"}, range=[0, 105])
-    axes["yaxis2"].update(title={"text": "failures"}, rangemode="tozero")
+    axes["yaxis2"].update(
+        title={"text": "failures"},
+        **count_axis(float(counts[list(FAILURES)].sum(axis=1).groupby(level="bucket").sum().max())),
+    )
     return built(traces, {**axes, "barmode": "stack"}, theme, height=420)
 
 
@@ -301,7 +305,8 @@ def volume_forecast(
                 "hovertemplate": "forecast %{y:.1f} tasks<extra></extra>",
             }
         )
-    layout = {"yaxis": {"title": {"text": "tasks created"}, "rangemode": "tozero"}, "xaxis": {"type": "date"}}
+    top = max(float(frame["created"].max()), forecast.high if forecast is not None else 0.0)
+    layout = {"yaxis": {"title": {"text": "tasks created"}, **count_axis(top)}, "xaxis": {"type": "date"}}
     return built(traces, layout, theme, height=280)
 
 
@@ -353,6 +358,7 @@ def spikes_chart(
     layout = two_rows(spacing=0.1)
     for x in ("xaxis", "xaxis2"):
         layout[x]["type"] = "date"
-    layout["yaxis"].update(title={"text": "USD"}, tickprefix="$", rangemode="tozero")
-    layout["yaxis2"].update(title={"text": "failures"}, rangemode="tozero")
+    layout["yaxis"].update(title={"text": "USD"}, tickprefix="$", tickformat=THOUSANDS, rangemode="tozero")
+    highest = failed[["value", "threshold"]].max().max()  # the mean + 3σ line may run above every bar
+    layout["yaxis2"].update(title={"text": "failures"}, **count_axis(float(highest)))
     return built(traces, layout, theme, height=380)

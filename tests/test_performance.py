@@ -617,3 +617,25 @@ def test_the_dark_heatmap_is_dark_where_nothing_ran() -> None:
     lights = [_luminance(colour) for _, colour in scale]
     assert lights[0] < 0.2 and lights == sorted(lights) and lights[-1] > 0.6
     assert _luminance(figs.peak_heatmap(frame, "light").data[0].colorscale[0][1]) > 0.9  # white on white
+
+
+def test_count_axes_have_whole_ticks_and_separators() -> None:
+    """Processing time distribution's "tasks" axis read "2500" and a day of three failures could be ticked in
+    halves: every count axis of the page is whole numbers with separators, from zero."""
+    hist = pd.DataFrame({"kind": ["demo"], "bin": [5], "label": ["10s–20s"], "count": [2600]})
+    assert figs.duration_histogram(hist).layout.yaxis.tickformat == ",d"
+    outcomes = pd.DataFrame(
+        {
+            "bucket": pd.to_datetime(["2026-03-09", "2026-03-09"]),
+            "kind": ["demo", "command"],
+            "status": ["failed", "failed"],
+            "count": [2, 1],
+        }
+    )
+    failures = figs.outcomes_by_kind(outcomes, (NOW - 48 * H, NOW), "day").layout.yaxis2
+    assert failures.tickformat == ",d" and failures.dtick == 1  # 3 stacked: 0, 1, 2, 3 …
+    series = volume_frame([1.0] * 6 + [9.0, 1.0], [0] * 8)
+    analysis = volume.analyse(series, "hour")
+    spikes = figs.spikes_chart(series, analysis.cost, analysis.failed, "hour").layout
+    assert spikes.yaxis2.tickformat == ",d" and spikes.yaxis.tickformat == ","
+    assert figs.volume_forecast(series, None, "hour").layout.yaxis.tickformat == ",d"
