@@ -448,7 +448,10 @@ def test_event_growth_counts_in_whole_numbers() -> None:
         assert COUNT_FLOOR in axis.autorangeoptions.include
     many = pd.DataFrame({"day": pd.to_datetime(["2026-03-10"]), "events": [5000], "cumulative": [466_649]})
     fig = figs.event_growth(many, window)
-    assert fig.layout.yaxis2.tickformat == ",d" and fig.layout.yaxis2.dtick is None  # plotly's steps, "1,000"
+    right = fig.layout.yaxis2
+    assert right.tickformat == ",d" and right.dtick is None  # plotly's round steps, "100,000"
+    # Not synced to the left axis' grid (an overlaying axis' default): 95,159, 190,293 … over the demo.
+    assert right.tickmode == "auto" and right.showgrid is False
     hist = figs.update_histogram(pd.DataFrame({"label": ["1"], "tasks": [1], "updates": [1]}))
     assert hist.layout.yaxis.dtick == 1 and hist.layout.yaxis.tickformat == ",d"
 
