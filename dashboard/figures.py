@@ -66,7 +66,41 @@ _register_templates()
 HEIGHT = 320  # px: a chart's height unless it says otherwise
 # A horizontal legend hung by its bottom just above the plot: when it wraps to more rows (7 models at 390 px)
 # it grows upward into the top margin plotly widens for it, not down over the data as a top-anchored one did.
-LEGEND = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"}
+# At most three rows (px; plotly's own cap is half the figure's height): at 390 px each of 7 models' names
+# takes a row of its own, and the legend left ~110 px of a 320 px chart to the bars; the rest scroll.
+LEGEND_ROWS_PX = 64
+LEGEND = {
+    "orientation": "h",
+    "x": 0,
+    "xanchor": "left",
+    "y": 1.02,
+    "yanchor": "bottom",
+    "maxheight": LEGEND_ROWS_PX,
+}
+
+
+# A count axis reaches at least this high: one event filled the chart's height.
+COUNT_FLOOR = 5
+
+
+def count_axis(top: float) -> dict[str, Any]:
+    """An axis of counts up to `top`: from zero, whole numbers with separators ("1,000", not "1000"), at least
+    0–COUNT_FLOOR. Over one event plotly ticked the axis 0.204, 0.408 … 1.02; below 10 its own steps may be
+    fractions, so they are set."""
+    axis: dict[str, Any] = {
+        "rangemode": "tozero",
+        "tickformat": ",d",
+        "autorangeoptions": {"include": [0, COUNT_FLOOR]},
+    }
+    if top <= 10:
+        axis.update(tickmode="linear", tick0=0, dtick=1 if top <= COUNT_FLOOR else 2)
+    return axis
+
+
+# The gap between a horizontal bar chart's category labels and its bars (px): plotly draws them touching.
+LABEL_GAP = 8
+# Tick labels of amounts with thousands separators: plotly writes "$1000" (and "$1200").
+THOUSANDS = ","
 
 
 def template(theme: str | None) -> str:
@@ -302,7 +336,16 @@ def cost_over_time(
         )
     layout = {
         "barmode": "stack",
-        "yaxis": {"title": {"text": "USD"}, "tickprefix": "$", "rangemode": "tozero"},
+        # The most expensive model first, as the traces are: plotly lists a stack's legend top-down (cheapest
+        # first), and with the legend capped at three rows on a phone the models that cost most had to be
+        # scrolled to.
+        "legend": {**LEGEND, "traceorder": "normal"},
+        "yaxis": {
+            "title": {"text": "USD"},
+            "tickprefix": "$",
+            "tickformat": THOUSANDS,
+            "rangemode": "tozero",
+        },
         "xaxis": {"type": "date", "range": bucket_range(window, unit)},
     }
     return built(traces, layout, theme)
@@ -341,8 +384,13 @@ def breakdown_bars(frame: pd.DataFrame, dim: str, theme: str | None = None) -> g
         "hovertemplate": "%{y}: %{customdata[1]} · %{customdata[0]} calls<extra></extra>",
     }
     layout = {
-        "xaxis": {"title": {"text": "USD"}, "tickprefix": "$", "rangemode": "tozero"},
-        "yaxis": {"title": {"text": dim}},
+        "xaxis": {
+            "title": {"text": "USD"},
+            "tickprefix": "$",
+            "tickformat": THOUSANDS,
+            "rangemode": "tozero",
+        },
+        "yaxis": {"title": {"text": dim}, "ticklabelstandoff": LABEL_GAP},
     }
     return built([bars], layout, theme, height=max(260, 28 * len(top) + 80))
 

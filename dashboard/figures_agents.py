@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.figures import ROLE_HEX, STATUS_HEX, _layout, built, empty_figure
+from dashboard.figures import LABEL_GAP, ROLE_HEX, STATUS_HEX, THOUSANDS, _layout, built, empty_figure
 from reports.fmt import count, duration, money
 
 FALLBACK_HEX = "#6c757d"
@@ -45,8 +45,13 @@ def role_cost_bars(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
         "hovertemplate": "%{y}: %{customdata[2]} · %{customdata[0]} calls · %{customdata[1]} failed<extra></extra>",
     }
     layout = {
-        "xaxis": {"title": {"text": "USD"}, "tickprefix": "$", "rangemode": "tozero"},
-        "yaxis": {"title": {"text": "role"}},
+        "xaxis": {
+            "title": {"text": "USD"},
+            "tickprefix": "$",
+            "tickformat": THOUSANDS,
+            "rangemode": "tozero",
+        },
+        "yaxis": {"title": {"text": "role"}, "ticklabelstandoff": LABEL_GAP},
         "showlegend": False,
     }
     return built([bars], layout, theme, height=max(260, 28 * len(top) + 80))

@@ -8,7 +8,7 @@ from datetime import datetime
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures import UNIT_MS, _layout, bucket_range, empty_figure, unit_of
+from dashboard.figures import UNIT_MS, _layout, bucket_range, count_axis, empty_figure, unit_of
 from db.analytics.insights import Latency, PeakMinute
 
 EVENTS_HEX = "#0d6efd"
@@ -54,6 +54,9 @@ def writes_over_time(
             name="busiest minute",
             mode="markers",
             marker={"color": PEAK_HEX, "size": 11, "symbol": "triangle-up"},
+            # The busiest minute is the chart's highest point and may be its last: drawn whole over the plot's
+            # edge, not cut at the corner.
+            cliponaxis=False,
             hovertemplate=f"busiest minute: %{{y:.2f}}/s · {peak.events:,} events<extra></extra>",
         )
     if not commits.empty:
@@ -103,6 +106,8 @@ def commit_latency(
             name="now (this process)",
             mode="markers",
             marker={"color": [P50_HEX, P95_HEX], "size": 12, "symbol": "diamond"},
+            # At the axis' right end: clipped to the plot, half of each diamond was cut off.
+            cliponaxis=False,
             hovertemplate=f"now: %{{y:.1f}} ms · {live.commits:,} commits in the last minute<extra></extra>",
         )
     fig.update_layout(yaxis_title="ms per commit", yaxis_rangemode="tozero")
@@ -126,7 +131,11 @@ def update_histogram(frame: pd.DataFrame, theme: str | None = None) -> go.Figure
     mean = frame["updates"].sum() / tasks if tasks else 0.0
     # Short enough for a phone's card (~330 px of plot): "… updates each on average" was cut at "on ave".
     fig.update_layout(title={"text": f"{tasks:,} tasks · avg {mean:.1f} updates", "x": 0})
-    fig.update_layout(xaxis_title="updates per task", yaxis_title="tasks", xaxis_type="category")
+    fig.update_layout(
+        xaxis_title="updates per task",
+        yaxis={"title": "tasks", **count_axis(float(frame["tasks"].max()))},
+        xaxis_type="category",
+    )
     return _layout(fig, theme, height=300)
 
 
@@ -153,8 +162,18 @@ def event_growth(
         yaxis="y2",
     )
     fig.update_layout(
-        yaxis_title="events per day",
-        yaxis2={"title": "total rows", "overlaying": "y", "side": "right", "rangemode": "tozero"},
+        yaxis={"title": "events per day", **count_axis(float(frame["events"].max()))},
+        yaxis2={
+            "title": "total rows",
+            "overlaying": "y",
+            "side": "right",
+            # Its own round ticks, not plotly's default for an overlaying axis ("sync": as many ticks as the
+            # left axis, at its grid lines), which over one event read 0.204, 0.408 … 1.02 and over the demo's
+            # 466,649 rows 95,159, 190,293 …; so no grid of its own either.
+            "tickmode": "auto",
+            "showgrid": False,
+            **count_axis(float(frame["cumulative"].max())),
+        },
     )
     fig.update_xaxes(type="date", range=bucket_range(window, "day"))  # whole days: the first bar not halved
     fig = _layout(fig, theme, height=300)

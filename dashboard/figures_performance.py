@@ -10,7 +10,18 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures import STATUS_HEX, UNIT_MS, bucket_range, built, empty_figure, label, two_rows
+from dashboard.figures import (
+    LABEL_GAP,
+    STATUS_HEX,
+    THOUSANDS,
+    UNIT_MS,
+    bucket_range,
+    built,
+    count_axis,
+    empty_figure,
+    label,
+    two_rows,
+)
 from db.analytics.performance import bin_label
 from db.analytics.volume import Forecast
 from db.domain.states import FAILURES
@@ -25,6 +36,13 @@ KIND_HEX = {
 }
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SPIKE_HEX = "#dc3545"
+P95_LEGEND_HEX = "#6c757d"
+# The peak-hours heatmap's scale, per theme: none at the page's background, more in brighter blue. Plotly's
+# Blues runs from white, which on the dark page drew the empty nights and weekends as its brightest cells.
+HEAT_SCALES: dict[str, Any] = {
+    "light": "Blues",
+    "dark": [[0.0, "#2b3035"], [0.35, "#084298"], [0.7, "#0d6efd"], [1.0, "#9ec5fe"]],
+}
 
 
 def _kind_color(kind: object) -> str:
@@ -82,7 +100,7 @@ def duration_histogram(frame: pd.DataFrame, theme: str | None = None) -> go.Figu
             "categoryarray": [bin_label(b) for b in bins],
             "title": {"text": "processing time"},
         },
-        "yaxis": {"title": {"text": "tasks"}},
+        "yaxis": {"title": {"text": "tasks"}, **count_axis(float(frame["count"].max()))},
         "barmode": "group",
     }
     return built(traces, layout, theme)
@@ -108,6 +126,7 @@ def duration_box(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
                 "name": str(r.kind),
                 "marker": {"color": color},
                 "hoverinfo": "y+name",
+                "showlegend": False,  # the kind is on the x axis
             }
         )
         traces.append(
@@ -121,16 +140,31 @@ def duration_box(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
                 # "≈": quantiles read from the histogram rollup on large ranges (db.analytics.performance).
                 "hovertemplate": f"{r.kind} p95: {'≈' if getattr(r, 'estimated', False) else ''}"
                 f"{duration(r.p95)} · {count(r.n)} tasks<extra></extra>",
+                "legendgroup": "p95",
                 "showlegend": False,
             }
         )
+    # The diamonds' one legend entry, in no kind's colour (each diamond takes its box's): they were explained
+    # only on hover. Clicking it hides or shows them all (their legend group).
+    traces.append(
+        {
+            "type": "scatter",
+            "x": [None],
+            "y": [None],
+            "mode": "markers",
+            "marker": {"symbol": "diamond", "size": 9, "color": P95_LEGEND_HEX},
+            "name": "p95",
+            "legendgroup": "p95",
+            "hoverinfo": "skip",
+        }
+    )
     yaxis: dict[str, Any] = {"title": {"text": "seconds"}, "type": "log"}
     drawn = pd.concat([frame[c] for c in ("min", "p25", "median", "p75", "p95", "max")]).astype("float64")
     drawn = drawn[drawn > 0]  # a log axis leaves out zero
     ticks = log_ticks(float(drawn.min()), float(drawn.max())) if not drawn.empty else None
     if ticks is not None:
         yaxis.update(tickmode="array", tickvals=ticks, ticktext=[_tick_text(v) for v in ticks])
-    return built(traces, {"showlegend": False, "yaxis": yaxis}, theme)
+    return built(traces, {"showlegend": True, "yaxis": yaxis}, theme)
 
 
 def outcomes_by_kind(
@@ -185,7 +219,10 @@ def outcomes_by_kind(
     for x in ("xaxis", "xaxis2"):
         axes[x].update(type="date", range=bucket_range(window, unit))
     axes["yaxis"].update(title={"text": "success %"}, range=[0, 105])
-    axes["yaxis2"].update(title={"text": "failures"}, rangemode="tozero")
+    axes["yaxis2"].update(
+        title={"text": "failures"},
+        **count_axis(float(counts[list(FAILURES)].sum(axis=1).groupby(level="bucket").sum().max())),
+    )
     return built(traces, {**axes, "barmode": "stack"}, theme, height=420)
 
 
@@ -204,8 +241,8 @@ def tool_bars(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
         "hovertemplate": "%{y}: %{x:,} calls, %{customdata[0]:.1%} of all<extra></extra>",
     }
     layout = {
-        "xaxis": {"title": {"text": "calls"}, "rangemode": "tozero"},
-        "yaxis": {"title": {"text": None}},
+        "xaxis": {"title": {"text": "calls"}, **count_axis(float(top["calls"].max()))},
+        "yaxis": {"title": {"text": None}, "ticklabelstandoff": LABEL_GAP},
     }
     return built([bars], layout, theme, height=max(260, 24 * len(top) + 80))
 
@@ -225,7 +262,7 @@ def peak_heatmap(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
         "z": grid.to_numpy(),
         "x": [f"{h:02d}" for h in range(24)],
         "y": list(WEEKDAYS),
-        "colorscale": "Blues",
+        "colorscale": HEAT_SCALES["dark" if theme == "dark" else "light"],
         "hovertemplate": "%{y} %{x}:00 UTC: %{z} tasks<extra></extra>",
         "colorbar": {"title": {"text": "tasks"}},
     }
@@ -268,7 +305,8 @@ def volume_forecast(
                 "hovertemplate": "forecast %{y:.1f} tasks<extra></extra>",
             }
         )
-    layout = {"yaxis": {"title": {"text": "tasks created"}, "rangemode": "tozero"}, "xaxis": {"type": "date"}}
+    top = max(float(frame["created"].max()), forecast.high if forecast is not None else 0.0)
+    layout = {"yaxis": {"title": {"text": "tasks created"}, **count_axis(top)}, "xaxis": {"type": "date"}}
     return built(traces, layout, theme, height=280)
 
 
@@ -320,6 +358,7 @@ def spikes_chart(
     layout = two_rows(spacing=0.1)
     for x in ("xaxis", "xaxis2"):
         layout[x]["type"] = "date"
-    layout["yaxis"].update(title={"text": "USD"}, tickprefix="$", rangemode="tozero")
-    layout["yaxis2"].update(title={"text": "failures"}, rangemode="tozero")
+    layout["yaxis"].update(title={"text": "USD"}, tickprefix="$", tickformat=THOUSANDS, rangemode="tozero")
+    highest = failed[["value", "threshold"]].max().max()  # the mean + 3σ line may run above every bar
+    layout["yaxis2"].update(title={"text": "failures"}, **count_axis(float(highest)))
     return built(traces, layout, theme, height=380)

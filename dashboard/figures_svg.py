@@ -15,7 +15,7 @@ rows), and CSS shows the one that fits the window (assets/tasklens.css)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
@@ -135,26 +135,62 @@ def _legend(entries: Iterable[tuple[str, str]], frame: Frame) -> tuple[str, int]
     return f'<g class="tl-legend" aria-hidden="true">{"".join(parts)}</g>', top
 
 
+# The hour in progress: its bars faded, the line to it dashed, its hover text says its count is so far.
+PARTIAL_OPACITY = 0.45
+PARTIAL_DASH = "4 3"
+SO_FAR = " so far (hour in progress)"
+
+
+def _polyline(
+    points: list[tuple[datetime, int]],
+    x_of: Callable[[datetime], float],
+    y_of: Callable[[float], float],
+    extra: str,
+) -> str:
+    drawn = " ".join(f"{_num(x_of(b))},{_num(y_of(n))}" for b, n in points)
+    return f'<polyline class="tl-created" fill="none" points="{drawn}"{extra}/>'
+
+
+def _inside(bucket: datetime, start: datetime, end: datetime) -> bool:
+    """Whether an hour's bucket is drawn: it starts within the window. The hour the window starts in (the
+    window is "now - 24 h") is read only from the window's start on, and it sits left of the y axis: its
+    created point was drawn in the axis gutter, and its few minutes' count (2 against 26 an hour) as a fall."""
+    return start <= bucket <= end
+
+
 def throughput(
     finished: pd.DataFrame,
     created: pd.DataFrame,
     window: tuple[datetime, datetime],
     ident: str = "throughput-chart",
     frame: Frame = WIDE,
+    now: datetime | None = None,
 ) -> str:
     """Stacked bars of tasks that ended per hour by outcome and a line of tasks created per hour, over `window`
     (times naive UTC or aware). `finished`: bucket, status, count; `created`: bucket, count. `ident`: a
-    prefix for the ids of its title and description (unique on the page); `frame`: the drawing's size."""
+    prefix for the ids of its title and description (unique on the page); `frame`: the drawing's size;
+    `now`, when given, marks the hour in progress as partial (faded bars, a dashed last segment, "so far")."""
     if finished.empty and created.empty:
         return empty(EMPTY_24H, ident, frame=frame)
     start, end = (_naive_utc(w) for w in window)
+    current = _naive_utc(now) - timedelta(hours=1) if now is not None else None
+
+    def partial(bucket: datetime) -> bool:
+        """Whether the hour is still running: its count so far is not a fall in volume."""
+        return current is not None and bucket > current
+
     span = max((end - start).total_seconds(), 1.0)
 
     ended = finished[finished["status"].isin(OUTCOMES)]
     stacks: dict[datetime, dict[str, int]] = {}
     for bucket, status, n in ended[["bucket", "status", "count"]].itertuples(index=False):
-        stacks.setdefault(_naive_utc(bucket), {})[str(status)] = int(n)
-    made = sorted((_naive_utc(b), int(n)) for b, n in created[["bucket", "count"]].itertuples(index=False))
+        if _inside(_naive_utc(bucket), start, end):
+            stacks.setdefault(_naive_utc(bucket), {})[str(status)] = int(n)
+    made = sorted(
+        (_naive_utc(b), int(n))
+        for b, n in created[["bucket", "count"]].itertuples(index=False)
+        if _inside(_naive_utc(b), start, end)
+    )
     totals = {s: sum(p.get(s, 0) for p in stacks.values()) for s in OUTCOMES}
     shown = [s for s in OUTCOMES if totals[s]]
     entries = [(s.replace("_", " "), STATUS_HEX[s]) for s in shown] + ([("created", "")] if made else [])
@@ -207,21 +243,27 @@ def throughput(
             if not n:
                 continue
             y0, y1 = y_of(base + n), y_of(base)
-            tip = f"{bucket:%Y-%m-%d %H:%M} UTC · {status.replace('_', ' ')}: {n:,}"
+            tip = f"{bucket:%Y-%m-%d %H:%M} UTC · {status.replace('_', ' ')}: {n:,}{SO_FAR * partial(bucket)}"
+            fade = f' opacity="{PARTIAL_OPACITY}"' if partial(bucket) else ""
             bars.append(
                 f'<rect class="tl-bar tl-{status}" x="{_num(x)}" y="{_num(y0)}" width="{_num(width)}" '
-                f'height="{_num(max(y1 - y0, 0.5))}" fill="{STATUS_HEX[status]}"><title>{escape(tip)}</title></rect>'
+                f'height="{_num(max(y1 - y0, 0.5))}" fill="{STATUS_HEX[status]}"{fade}>'
+                f"<title>{escape(tip)}</title></rect>"
             )
             base += n
     line = ""
     if made:
-        points = " ".join(f"{_num(x_of(b))},{_num(y_of(n))}" for b, n in made)
-        dots = "".join(
+        whole = [(b, n) for b, n in made if not partial(b)]
+        # The line through the whole hours; on to the hour in progress dashed, from the last whole one.
+        going = whole[-1:] + [(b, n) for b, n in made if partial(b)]
+        line = _polyline(whole, x_of, y_of, "") if len(whole) > 1 else ""
+        if len(going) > 1:
+            line += _polyline(going, x_of, y_of, f' stroke-dasharray="{PARTIAL_DASH}"')
+        line += "".join(
             f'<circle class="tl-created-point" cx="{_num(x_of(b))}" cy="{_num(y_of(n))}" r="3">'
-            f"<title>{b:%Y-%m-%d %H:%M} UTC · created: {n:,}</title></circle>"
+            f"<title>{b:%Y-%m-%d %H:%M} UTC · created: {n:,}{SO_FAR * partial(b)}</title></circle>"
             for b, n in made
         )
-        line = f'<polyline class="tl-created" fill="none" points="{points}"/>{dots}'
 
     summary = ", ".join(f"{totals[s]:,} {s.replace('_', ' ')}" for s in shown) or "none ended"
     title = "Tasks ended per hour, last 24 hours (UTC)"
@@ -239,10 +281,11 @@ def throughput_pair(
     created: pd.DataFrame,
     window: tuple[datetime, datetime],
     ident: str = "throughput-chart",
+    now: datetime | None = None,
 ) -> str:
     """The chart drawn twice, for a phone (NARROW) and then for a wider window (WIDE): CSS shows one, the
     other is display: none, out of the accessibility tree too (assets/tasklens.css). Ids stay unique: the
     narrow drawing's are `ident`-narrow-…"""
-    return throughput(finished, created, window, f"{ident}-narrow", NARROW) + throughput(
-        finished, created, window, ident, WIDE
+    return throughput(finished, created, window, f"{ident}-narrow", NARROW, now) + throughput(
+        finished, created, window, ident, WIDE, now
     )

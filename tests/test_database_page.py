@@ -403,3 +403,70 @@ def test_components_are_pure() -> None:
     assert all(
         f"'{i}'" in rendered for i in (page.DBI_KPIS, page.DBI_WRITES, page.DBI_TABLES, page.DBI_RANGE_TICK)
     )
+
+
+def test_markers_at_the_plots_edge_are_drawn_whole() -> None:
+    """The "now (this process)" diamonds sit at the axis' right end and the busiest minute is the highest
+    point (top right when it is recent): clipped to the plot, the diamonds were cut in half, the triangle cut
+    at the corner."""
+    from dashboard import figures_database as figs
+
+    window = (datetime(2026, 3, 10, 0, 0), datetime(2026, 3, 10, 12, 0))
+    writes = pd.DataFrame(
+        {
+            "bucket": pd.to_datetime(["2026-03-10 11:00"]),
+            "events": [60],
+            "seconds": [600.0],
+            "per_second": [0.1],
+        }
+    )
+    peak = insights.PeakMinute(datetime(2026, 3, 10, 11, 59), 60)
+    empty = pd.DataFrame(columns=["bucket", "commits_per_second"])
+    fig = figs.writes_over_time(writes, empty, peak, window, "hour")
+    (busiest,) = [t for t in fig.data if t.name == "busiest minute"]
+    assert busiest.cliponaxis is False
+    latency = pd.DataFrame(columns=["bucket", "p50_ms", "p95_ms", "commits", "processes"])
+    fig = figs.commit_latency(latency, window, insights.Latency(5, 9, 1.5, 3.0, 4.0, "ring"))
+    (now,) = [t for t in fig.data if t.name == "now (this process)"]
+    assert now.cliponaxis is False and list(now.x) == [window[1]] * 2
+    assert fig.layout.margin.r >= now.marker.size / 2  # the right margin has room for the half past the axis
+
+
+def test_event_growth_counts_in_whole_numbers() -> None:
+    """An empty database holds one event: the "total rows" axis was ticked 0.204, 0.408 … 1.02 and the one
+    event filled the chart's height."""
+    from dashboard import figures_database as figs
+    from dashboard.figures import COUNT_FLOOR
+
+    window = (datetime(2026, 3, 10, 0, 0), datetime(2026, 3, 10, 12, 0))
+    one = pd.DataFrame({"day": pd.to_datetime(["2026-03-10"]), "events": [1], "cumulative": [1]})
+    fig = figs.event_growth(one, window)
+    for axis in (fig.layout.yaxis, fig.layout.yaxis2):
+        assert axis.tickformat == ",d" and axis.rangemode == "tozero"
+        assert axis.dtick == 1 and axis.tick0 == 0  # 0, 1, 2 …: no fractional counts
+        # One event is a fifth of the height, not all of it.
+        assert COUNT_FLOOR in axis.autorangeoptions.include
+    many = pd.DataFrame({"day": pd.to_datetime(["2026-03-10"]), "events": [5000], "cumulative": [466_649]})
+    fig = figs.event_growth(many, window)
+    right = fig.layout.yaxis2
+    assert right.tickformat == ",d" and right.dtick is None  # plotly's round steps, "100,000"
+    # Not synced to the left axis' grid (an overlaying axis' default): 95,159, 190,293 … over the demo.
+    assert right.tickmode == "auto" and right.showgrid is False
+    hist = figs.update_histogram(pd.DataFrame({"label": ["1"], "tasks": [1], "updates": [1]}))
+    assert hist.layout.yaxis.dtick == 1 and hist.layout.yaxis.tickformat == ",d"
+
+
+def test_the_peak_kpi_agrees_with_the_busiest_minute() -> None:
+    """One event in the busiest minute is 1/60 s: the KPI read "Peak writes 0.0/s" beside the chart's
+    busiest-minute triangle."""
+    from dashboard.pages import database as page
+    from tests.test_components import texts
+
+    snap = insights.LiveSnapshot(1 / 60, 1, None, insights.DatabaseSize(4096, 0, None))
+    peak = insights.PeakMinute(datetime(2026, 3, 10, 11, 7), 1)
+    summary = {"peak_per_second": peak.per_second, "peak_at": "2026-03-10 11:07", "peak_events": peak.events}
+    pools = pd.DataFrame(columns=["checked_out", "capacity"])
+    shown = texts(page.kpis(snap, None, pools, summary))
+    assert shown.count("0.017/s") == 2 and "0.0/s" not in shown  # writes now (one event) and the peak
+    assert "busiest minute, 2026-03-10 11:07 · 1 event" in shown
+    assert page.rate(0.0) == "0.0/s" and page.rate(2.5) == "2.5/s"

@@ -205,3 +205,59 @@ def test_a_long_queue_wait_is_folded_so_the_calls_are_readable() -> None:
     marks = next(t for t in fig.data if t.type == "scatter")
     assert list(marks.text) == ["running", "failed"]  # the queued mark is off the axis
     assert list(marks.textposition) == ["bottom center", "top center"]  # below the wait's label
+
+
+def test_a_wrapping_legend_takes_at_most_three_rows() -> None:
+    """At 390 px each of Costs' 7 model names takes a legend row of its own: plotly lets a horizontal legend
+    take half the figure's height, which left ~110 px of the 320 px chart to the bars. Three rows show, the rest
+    scroll (measured in Chromium at a 334 px card: 112 px of plot before, 189 px after)."""
+    spent = pd.DataFrame(
+        {
+            "bucket": [NOW - timedelta(days=d) for d in range(7)],
+            "model": [f"claude-sonnet-4-{d}" for d in range(7)],
+            "cost": 1.0,
+        }
+    )
+    for fig in (
+        figures.cost_over_time(spent, (NOW - timedelta(days=7), NOW), "day"),
+        figures_agents.role_quality(QUALITY),
+    ):
+        cap = fig.layout.legend.maxheight
+        assert cap is not None and 30 <= cap <= 3 * 22  # px: three rows of 11–12 px text, plotly's minimum 30
+        assert cap <= 0.25 * fig.layout.height
+
+
+def test_bar_labels_stand_off_the_bars_and_amounts_have_separators() -> None:
+    """Costs' "by model" labels touched their bars; the tool-calls axis read "1000" and the cost axes "$1000"
+    (plotly writes no thousands separator below 10,000)."""
+    from dashboard.figures import count_axis
+
+    by_model = figures.breakdown_bars(
+        pd.DataFrame({"key": ["gpt-4.1", "claude-sonnet-4-5"], "cost": [300.0, 1200.0], "calls": [30, 90]}),
+        "model",
+    )
+    tools = figures_performance.tool_bars(
+        pd.DataFrame({"tool": ["bash", "grep"], "calls": [1400, 120], "share": [0.92, 0.08]})
+    )
+    roles = figures_agents.role_cost_bars(QUALITY)
+    for fig in (by_model, tools, roles):
+        assert fig.data[0].orientation == "h"
+        assert fig.layout.yaxis.ticklabelstandoff >= 6, fig.layout.yaxis  # a gap between label and bar
+    assert tools.layout.xaxis.tickformat == ",d"  # "1,000", whole calls
+    spent = pd.DataFrame({"bucket": [NOW], "model": ["m"], "cost": [1200.0]})
+    over_time = figures.cost_over_time(spent, (NOW - timedelta(days=1), NOW), "hour")
+    for axis in (by_model.layout.xaxis, roles.layout.xaxis, over_time.layout.yaxis):
+        assert axis.tickformat == "," and axis.tickprefix == "$"  # "$1,000", cents kept below a dollar
+    assert count_axis(3)["dtick"] == 1 and "dtick" not in count_axis(1400)
+
+
+def test_the_cost_legend_lists_the_most_expensive_model_first() -> None:
+    """Plotly lists a stacked bar chart's legend in reverse (the cheapest model first): with the legend capped at
+    three rows on a phone, the three cheapest showed and the models that cost most had to be scrolled to."""
+    spent = pd.DataFrame(
+        {"bucket": [NOW] * 3, "model": ["cheap", "dear", "middling"], "cost": [0.1, 9.0, 1.0]}
+    )
+    fig = figures.cost_over_time(spent, (NOW - timedelta(days=1), NOW), "hour")
+    assert [t.name for t in fig.data] == ["dear", "middling", "cheap"]
+    assert fig.layout.legend.traceorder == "normal"
+    assert fig.layout.legend.maxheight == figures.LEGEND_ROWS_PX and fig.layout.legend.yanchor == "bottom"

@@ -212,3 +212,46 @@ def test_the_first_hours_bar_is_cut_at_the_axis() -> None:
     root = _parse(figures_svg.throughput(ended, pd.DataFrame(columns=["bucket", "count"]), WINDOW))
     (bar,) = _rects(root)
     assert float(bar.get("x") or 0) == figures_svg.MARGIN_LEFT
+
+
+def test_the_hour_the_window_starts_in_is_not_drawn() -> None:
+    """The window ("now - 24 h") starts at 12:40: its 12:00 hour is read from 12:40 only (2 created against 26)
+    and lies left of the y axis. Its created point was drawn in the axis gutter, the line falling from 26 to 2
+    at the left edge as if volume had dropped."""
+    window = (datetime(2026, 12, 2, 12, 40), datetime(2026, 12, 3, 13, 10))
+    hours = pd.to_datetime(["2026-12-02 12:00", "2026-12-02 13:00", "2026-12-02 14:00"])
+    made = pd.DataFrame({"bucket": hours, "count": [2, 26, 25]})
+    ended = pd.DataFrame({"bucket": hours, "status": ["completed"] * 3, "count": [1, 20, 22]})
+    for frame in (figures_svg.WIDE, figures_svg.NARROW):
+        root = _parse(figures_svg.throughput(ended, made, window, frame=frame))
+        line = next(root.iter(f"{SVG}polyline"))
+        xs = [float(p.split(",")[0]) for p in (line.get("points") or "").split()]
+        assert len(xs) == 2 and min(xs) > frame.left  # 13:00 and 14:00, right of the axis
+        tips = [c.find(f"{SVG}title").text or "" for c in root.iter(f"{SVG}circle")]  # type: ignore[union-attr]
+        assert [t.split(" · ")[1] for t in tips] == ["created: 26", "created: 25"]
+        assert len(_rects(root)) == 2 and all(float(b.get("x") or 0) >= frame.left for b in _rects(root))
+
+
+def test_the_hour_in_progress_is_drawn_as_partial() -> None:
+    """At 14:20 the 14:00 hour holds 20 minutes: its 7 created against 25 an hour drew the line falling at the
+    right edge. Its bars are faded, the line to it dashed, and its hover text says "so far"."""
+    now = datetime(2026, 12, 3, 14, 20)
+    window = (now - timedelta(hours=24), now + timedelta(minutes=30))
+    hours = pd.to_datetime(["2026-12-03 12:00", "2026-12-03 13:00", "2026-12-03 14:00"])
+    made = pd.DataFrame({"bucket": hours, "count": [26, 25, 7]})
+    ended = pd.DataFrame({"bucket": hours, "status": ["completed"] * 3, "count": [20, 22, 5]})
+    root = _parse(figures_svg.throughput(ended, made, window, now=now))
+    solid, dashed = list(root.iter(f"{SVG}polyline"))
+    assert len((solid.get("points") or "").split()) == 2 and solid.get("stroke-dasharray") is None
+    assert len((dashed.get("points") or "").split()) == 2 and dashed.get("stroke-dasharray")
+    joined = (dashed.get("points") or "").split()[0], (solid.get("points") or "").split()[-1]
+    assert joined[0] == joined[1]  # at 13:00
+    tips = [c.find(f"{SVG}title").text or "" for c in root.iter(f"{SVG}circle")]  # type: ignore[union-attr]
+    assert ["so far" in t for t in tips] == [False, False, True]
+    assert [b.get("opacity") for b in _rects(root)] == [None, None, str(figures_svg.PARTIAL_OPACITY)]
+    # Without `now` (or once the hour is over) every hour is drawn whole.
+    later = _parse(figures_svg.throughput(ended, made, window, now=now + timedelta(hours=1)))
+    assert len(list(later.iter(f"{SVG}polyline"))) == 1
+    assert all(b.get("opacity") is None for b in _rects(later))
+    pair = figures_svg.throughput_pair(ended, made, window, now=now)
+    assert pair.count('stroke-dasharray="') == 2  # the phone's drawing and the desktop's

@@ -581,3 +581,61 @@ def test_performance_page_refresh(db: Database, svc: Services) -> None:
         i.startswith("perf-") for i in (page.KPIS, page.ALERTS, page.VOLUME, page.HEATMAP, page.ANOMALY)
     )
     assert layout.children[0].children == "Performance"
+
+
+def test_the_p95_diamonds_have_a_legend_entry() -> None:
+    """Processing time by kind drew p95 as a diamond per kind that no legend named: it was explained only on
+    hover."""
+    box = pd.DataFrame(
+        [{"kind": k, "n": 9, "min": 10.3, "p25": 17.0, "median": 20.0, "p75": 23.0, "p95": 34.0, "max": 55.0}
+         for k in ("command", "demo")]
+    )  # fmt: skip
+    fig = figs.duration_box(box)
+    assert fig.layout.showlegend is True
+    listed = [t for t in fig.data if t.showlegend is not False]
+    assert [t.name for t in listed] == ["p95"]  # once, not per kind; the kinds are on the x axis
+    assert listed[0].marker.symbol == "diamond" and listed[0].hoverinfo == "skip"
+    diamonds = [t for t in fig.data if t.type == "scatter" and t.y[0] is not None]
+    assert len(diamonds) == 2 and {t.legendgroup for t in diamonds} == {"p95"}  # the entry toggles them all
+
+
+def _luminance(colour: str) -> float:
+    """Relative lightness 0–1 of "#rrggbb" or "rgb(r,g,b)" (how plotly spells its named scales' colours)."""
+    if colour.startswith("rgb("):
+        r, g, b = (int(v) / 255 for v in colour[4:-1].split(","))
+    else:
+        r, g, b = (int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def test_the_dark_heatmap_is_dark_where_nothing_ran() -> None:
+    """In the dark theme the peak-hours heatmap's Blues scale ran from white at 0: the empty nights and
+    weekends were the brightest cells on the page. Its zero is now near the dark background and the scale
+    brightens with the count."""
+    frame = pd.DataFrame({"weekday": [0, 6], "hour": [12, 23], "count": [2, 5]})
+    scale = figs.peak_heatmap(frame, "dark").data[0].colorscale
+    lights = [_luminance(colour) for _, colour in scale]
+    assert lights[0] < 0.2 and lights == sorted(lights) and lights[-1] > 0.6
+    assert _luminance(figs.peak_heatmap(frame, "light").data[0].colorscale[0][1]) > 0.9  # white on white
+
+
+def test_count_axes_have_whole_ticks_and_separators() -> None:
+    """Processing time distribution's "tasks" axis read "2500" and a day of three failures could be ticked in
+    halves: every count axis of the page is whole numbers with separators, from zero."""
+    hist = pd.DataFrame({"kind": ["demo"], "bin": [5], "label": ["10s–20s"], "count": [2600]})
+    assert figs.duration_histogram(hist).layout.yaxis.tickformat == ",d"
+    outcomes = pd.DataFrame(
+        {
+            "bucket": pd.to_datetime(["2026-03-09", "2026-03-09"]),
+            "kind": ["demo", "command"],
+            "status": ["failed", "failed"],
+            "count": [2, 1],
+        }
+    )
+    failures = figs.outcomes_by_kind(outcomes, (NOW - 48 * H, NOW), "day").layout.yaxis2
+    assert failures.tickformat == ",d" and failures.dtick == 1  # 3 stacked: 0, 1, 2, 3 …
+    series = volume_frame([1.0] * 6 + [9.0, 1.0], [0] * 8)
+    analysis = volume.analyse(series, "hour")
+    spikes = figs.spikes_chart(series, analysis.cost, analysis.failed, "hour").layout
+    assert spikes.yaxis2.tickformat == ",d" and spikes.yaxis.tickformat == ","
+    assert figs.volume_forecast(series, None, "hour").layout.yaxis.tickformat == ",d"

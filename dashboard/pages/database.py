@@ -19,7 +19,7 @@ from dash import Input, Output, State, dcc, html
 from dashboard import figures_database as figs
 from dashboard import ids
 from dashboard.components.download import download_link, export_url
-from dashboard.components.fmt import count
+from dashboard.components.fmt import count, plural
 from dashboard.components.overview import kpi_card, one_row
 from dashboard.navigation import NavEntry
 from dashboard.scopebar import scope_section
@@ -124,7 +124,11 @@ def size(value: float | None) -> str:
 
 
 def rate(per_second: float | None) -> str:
-    return "–" if per_second is None else f"{per_second:,.1f}/s"
+    """Events per second; below 0.1 in two significant digits: the busiest minute of one event (1/60 s) read
+    "0.0/s" beside the chart's triangle at 0.02/s."""
+    if per_second is None:
+        return "–"
+    return f"{per_second:.2g}/s" if 0 < per_second < 0.1 else f"{per_second:,.1f}/s"
 
 
 def ms(value: float | None) -> str:
@@ -147,8 +151,13 @@ def kpis(
         at = latency.at.strftime("%H:%M") if latency.at else "?"
         where = f"all processes · minute {at} UTC · {latency.commits:,} commits"
     peak = (summary or {}).get("peak_per_second")
+    events = (summary or {}).get("peak_events")
+    # The busiest minute the Writes chart marks, with its count: the rate of a quiet minute is a small figure.
     peak_hint = (
-        f"busiest minute, {(summary or {}).get('peak_at') or '–'}" if peak else "in the selected range"
+        f"busiest minute, {(summary or {}).get('peak_at') or '–'}"
+        + (f" · {plural(int(events), 'event')}" if events is not None else "")
+        if peak
+        else "in the selected range"
     )
     out = int(pools["checked_out"].fillna(0).sum()) if not pools.empty else 0
     capacity = pools["capacity"].dropna()
@@ -312,6 +321,7 @@ def refresh_range(svc: Services, query: str, signal: Any, theme: str | None) -> 
         "signal": _signal_key(signal),
         "peak_per_second": peak.per_second if peak else None,
         "peak_at": peak.minute.strftime("%Y-%m-%d %H:%M") if peak else None,
+        "peak_events": peak.events if peak else None,
     }
     return (
         figs.writes_over_time(writes, latency, peak, window, scope.unit, theme),

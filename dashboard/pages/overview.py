@@ -118,7 +118,8 @@ def refresh_chart(svc: Services) -> str:
         finished = overview.finished_series(session, now)
         created = overview.started_series(session, now)
     window = (now - timedelta(hours=24), now + timedelta(minutes=30))
-    return figures_svg.throughput_pair(finished, created, window)  # a phone's drawing and a desktop's
+    # A phone's drawing and a desktop's; `now` marks the hour in progress.
+    return figures_svg.throughput_pair(finished, created, window, now=now)
 
 
 def register(app: dash.Dash, svc: Services) -> None:
