@@ -20,7 +20,7 @@ from db.control.task_schedules import ScheduleSpec
 from db.core.models import Invocation, Task
 from db.core.timeutil import utcnow
 from db.domain.states import TaskKind
-from tests.browser import AppFactory, BrowserPage, eventually, open_page, wait_dash_idle
+from tests.browser import AppFactory, BrowserPage, eventually, grid_rows, open_page, wait_dash_idle
 from worker.history import generate_history
 
 PAGES = (
@@ -68,6 +68,77 @@ SPLIT_WORDS = """(box) => {
     const cut = [...tables].filter(t => t.parentElement.scrollWidth > t.parentElement.clientWidth + 1).length;
     return {tables: tables.length, split: split.slice(0, 5), scroll: document.documentElement.scrollWidth, cut};
 }"""
+# A grid's columns as drawn: whether the last one ends inside the grid's viewport, the grid scrolls sideways, a
+# header's text is cut (or would be beside a sort arrow: measured on the sorted column), and a column is narrower
+# than its least width. AG Grid draws only the columns in sight, so a header missing is a column off-screen.
+GRID_FIT = """(grid) => {
+    const api = dash_ag_grid.getApi(grid);
+    const box = document.getElementById(grid);
+    const body = box.querySelector('.ag-body-viewport').getBoundingClientRect();
+    const centre = box.querySelector('.ag-center-cols-viewport');
+    const columns = api.getAllDisplayedColumns();
+    const last = box.querySelector(`.ag-header-cell[col-id="${columns[columns.length - 1].getColId()}"]`);
+    const heads = [...box.querySelectorAll('.ag-header-cell')];
+    const sorted = heads.find(h => h.querySelector('.ag-sort-indicator-icon:not(.ag-hidden)'));
+    const arrow = sorted ? sorted.querySelector('.ag-sort-indicator-container').getBoundingClientRect().width : 0;
+    const cut = [];
+    for (const head of heads) {
+        const text = head.querySelector('.ag-header-cell-text');
+        const label = head.querySelector('.ag-header-cell-label');
+        const column = api.getColumn(head.getAttribute('col-id'));
+        const spare = column.isSortable() && head !== sorted ? arrow : 0;
+        if (text.scrollWidth > text.clientWidth || text.scrollWidth + spare > label.clientWidth + 1) {
+            cut.push(text.textContent);
+        }
+    }
+    const narrow = columns.filter(c => c.getActualWidth() < (c.getColDef().minWidth || c.getColDef().width))
+        .map(c => c.getColId());
+    return {columns: columns.length, heads: heads.length, arrow, cut, narrow,
+        lastRight: last ? Math.round(last.getBoundingClientRect().right) : null, right: Math.round(body.right),
+        sideways: centre.scrollWidth > centre.clientWidth + 1,
+        page: document.documentElement.scrollWidth > document.documentElement.clientWidth};
+}"""
+
+
+def test_every_grid_column_shows_at_1440_and_the_grid_scrolls_on_a_phone(
+    sqlite_app: AppFactory, tab: BrowserPage
+) -> None:
+    """At 1440 px the tasks grid's columns came to ~1,790 px in a ~1,415 px grid: the header read "Ended (UT",
+    Cost and Error were off-screen and the grid's scrollbar sat at its foot, out of sight; the calls grid's Error
+    and # too. Now every column ends inside the grid and every header reads whole, even beside a sort arrow. On
+    a phone the grid scrolls sideways inside its box, the page does not, and no column is squashed below its
+    least width. Demo history: its titles, worker ids, call ids and model names are the long ones."""
+    app = sqlite_app(worker=False)
+    generate_history(app.db, 40, days=2, seed=5)
+    page = tab.page
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        for path, grid in (("/tasks", ids.GRID), ("/calls", "calls-grid")):
+            open_page(page, app.url + path)
+            eventually(lambda: grid_rows(page, grid), bool, f"{path}'s rows", page)  # noqa: B023
+            wait_dash_idle(page)
+            if width == 1440:
+                eventually(
+                    partial(page.evaluate, GRID_FIT, grid),
+                    lambda f: (
+                        f["heads"] == f["columns"]
+                        and f["lastRight"] is not None
+                        and f["lastRight"] <= f["right"]
+                        and not f["sideways"]
+                        and not f["cut"]
+                        and f["arrow"] > 0
+                    ),
+                    f"every column of {path}'s grid inside it at 1440 px, every header whole",
+                    page,
+                )
+            else:
+                eventually(
+                    partial(page.evaluate, GRID_FIT, grid),
+                    lambda f: f["sideways"] and not f["page"] and not f["narrow"],
+                    f"{path}'s grid to scroll sideways in its box at 390 px, no column squashed",
+                    page,
+                )
+    tab.watch.assert_clean()
 
 
 @pytest.mark.slow

@@ -94,6 +94,10 @@ def infinite_grid(
             # (assets/gridwatch.js, for grids marked tasklens-infinite).
             "maxConcurrentDatasourceRequests": 1,
             "rowSelection": {"mode": "singleRow", "checkboxes": False},
+            # A cut cell's whole text (a flexible column's tooltipField, components/gridcolumns.py), and only a
+            # cut one's: a tooltip repeating what the cell shows is noise.
+            "tooltipShowMode": "whenTruncated",
+            "tooltipShowDelay": 500,
             # As a JS string expression: dash-ag-grid drops an HTML template given as a plain string (unless
             # the whole grid allows code), and evaluates one given as a function.
             **({"overlayNoRowsTemplate": {"function": json.dumps(empty)}} if empty else {}),
