@@ -19,7 +19,8 @@ from db.control import task_schedules
 from db.control.task_schedules import ScheduleSpec
 from db.core.models import Invocation, Task
 from db.core.timeutil import utcnow
-from db.domain.states import TaskKind
+from db.domain.ops import Transition
+from db.domain.states import TaskKind, TaskStatus
 from tests.browser import AppFactory, BrowserPage, eventually, grid_rows, open_page, wait_dash_idle
 from tests.builders import external_task
 from worker.history import generate_history
@@ -162,6 +163,40 @@ def test_an_empty_grid_shows_its_message_without_a_blank_row(
     expect(row.locator(".ag-cell[col-id='title']")).to_have_text("the first task")
     expect(row).to_be_visible()
     expect(page.locator(f"#{ids.GRID} .ag-overlay")).to_be_hidden()
+    tab.watch.assert_clean()
+
+
+MASK = "l => getComputedStyle(l).maskImage || getComputedStyle(l).webkitMaskImage"
+
+
+def test_a_board_lane_fades_where_more_cards_lie(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    """A lane scrolls its cards inside 34rem, and its last card in sight was cut mid-line ("took 19.8 s · $0.10"
+    half shown) with nothing saying the lane scrolls. Its foot now fades while more cards lie below, its head
+    once some lie above (assets/lanes.js, tasklens.css); a lane that holds all its cards does not fade."""
+    app = sqlite_app(worker=False)
+    generate_history(app.db, 40, days=2, seed=5)  # a full completed lane: 25 cards
+    page = tab.page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    open_page(page, app.url + "/tasks")
+    lane = page.locator("#lane-completed .lane-body")
+    expect(lane.locator(".task-card")).to_have_count(25)
+    expect(lane).to_have_class(re.compile(r"\blane-more-below\b"))
+    expect(lane).not_to_have_class(re.compile(r"\blane-more-above\b"))
+    assert "gradient" in lane.evaluate(MASK)
+    lane.evaluate("l => { l.scrollTop = l.scrollHeight; }")  # to its last card
+    expect(lane).not_to_have_class(re.compile(r"\blane-more-below\b"))
+    expect(lane).to_have_class(re.compile(r"\blane-more-above\b"))
+    assert "to top" in lane.evaluate(MASK) or "0deg" in lane.evaluate(MASK)
+    # A push redraws the board (a task ended): the fade still follows where the lane is scrolled to.
+    lane.evaluate("l => { l.scrollTop = 0; }")
+    done = external_task(app.recorder, "a task that just ended")
+    app.recorder.record(done, Transition(TaskStatus.COMPLETED), actor="test")
+    expect(lane).to_contain_text("a task that just ended")
+    expect(lane).to_have_class(re.compile(r"\blane-more-below\b"))
+    expect(lane).not_to_have_class(re.compile(r"\blane-more-above\b"))
+    queued = page.locator("#lane-queued .lane-body")
+    expect(queued).to_contain_text("nothing here")
+    assert "lane-more" not in (queued.get_attribute("class") or "") and queued.evaluate(MASK) == "none"
     tab.watch.assert_clean()
 
 
