@@ -19,8 +19,10 @@ from db.control import task_schedules
 from db.control.task_schedules import ScheduleSpec
 from db.core.models import Invocation, Task
 from db.core.timeutil import utcnow
-from db.domain.states import TaskKind
-from tests.browser import AppFactory, BrowserPage, eventually, open_page, wait_dash_idle
+from db.domain.ops import Transition
+from db.domain.states import TaskKind, TaskStatus
+from tests.browser import AppFactory, BrowserPage, eventually, grid_rows, open_page, wait_dash_idle
+from tests.builders import external_task
 from worker.history import generate_history
 
 PAGES = (
@@ -68,6 +70,134 @@ SPLIT_WORDS = """(box) => {
     const cut = [...tables].filter(t => t.parentElement.scrollWidth > t.parentElement.clientWidth + 1).length;
     return {tables: tables.length, split: split.slice(0, 5), scroll: document.documentElement.scrollWidth, cut};
 }"""
+# A grid's columns as drawn: whether the last one ends inside the grid's viewport, the grid scrolls sideways, a
+# header's text is cut (or would be beside a sort arrow: measured on the sorted column), and a column is narrower
+# than its least width. AG Grid draws only the columns in sight, so a header missing is a column off-screen.
+GRID_FIT = """(grid) => {
+    const api = dash_ag_grid.getApi(grid);
+    const box = document.getElementById(grid);
+    const body = box.querySelector('.ag-body-viewport').getBoundingClientRect();
+    const centre = box.querySelector('.ag-center-cols-viewport');
+    const columns = api.getAllDisplayedColumns();
+    const last = box.querySelector(`.ag-header-cell[col-id="${columns[columns.length - 1].getColId()}"]`);
+    const heads = [...box.querySelectorAll('.ag-header-cell')];
+    const sorted = heads.find(h => h.querySelector('.ag-sort-indicator-icon:not(.ag-hidden)'));
+    const arrow = sorted ? sorted.querySelector('.ag-sort-indicator-container').getBoundingClientRect().width : 0;
+    const cut = [];
+    for (const head of heads) {
+        const text = head.querySelector('.ag-header-cell-text');
+        const label = head.querySelector('.ag-header-cell-label');
+        const column = api.getColumn(head.getAttribute('col-id'));
+        const spare = column.isSortable() && head !== sorted ? arrow : 0;
+        if (text.scrollWidth > text.clientWidth || text.scrollWidth + spare > label.clientWidth + 1) {
+            cut.push(text.textContent);
+        }
+    }
+    const narrow = columns.filter(c => c.getActualWidth() < (c.getColDef().minWidth || c.getColDef().width))
+        .map(c => c.getColId());
+    return {columns: columns.length, heads: heads.length, arrow, cut, narrow,
+        lastRight: last ? Math.round(last.getBoundingClientRect().right) : null, right: Math.round(body.right),
+        sideways: centre.scrollWidth > centre.clientWidth + 1,
+        page: document.documentElement.scrollWidth > document.documentElement.clientWidth};
+}"""
+
+
+def test_every_grid_column_shows_at_1440_and_the_grid_scrolls_on_a_phone(
+    sqlite_app: AppFactory, tab: BrowserPage
+) -> None:
+    """At 1440 px the tasks grid's columns came to ~1,790 px in a ~1,415 px grid: the header read "Ended (UT",
+    Cost and Error were off-screen and the grid's scrollbar sat at its foot, out of sight; the calls grid's Error
+    and # too. Now every column ends inside the grid and every header reads whole, even beside a sort arrow. On
+    a phone the grid scrolls sideways inside its box, the page does not, and no column is squashed below its
+    least width. Demo history: its titles, worker ids, call ids and model names are the long ones."""
+    app = sqlite_app(worker=False)
+    generate_history(app.db, 40, days=2, seed=5)
+    page = tab.page
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        for path, grid in (("/tasks", ids.GRID), ("/calls", "calls-grid")):
+            open_page(page, app.url + path)
+            eventually(lambda: grid_rows(page, grid), bool, f"{path}'s rows", page)  # noqa: B023
+            wait_dash_idle(page)
+            if width == 1440:
+                eventually(
+                    partial(page.evaluate, GRID_FIT, grid),
+                    lambda f: (
+                        f["heads"] == f["columns"]
+                        and f["lastRight"] is not None
+                        and f["lastRight"] <= f["right"]
+                        and not f["sideways"]
+                        and not f["cut"]
+                        and f["arrow"] > 0
+                    ),
+                    f"every column of {path}'s grid inside it at 1440 px, every header whole",
+                    page,
+                )
+            else:
+                eventually(
+                    partial(page.evaluate, GRID_FIT, grid),
+                    lambda f: f["sideways"] and not f["page"] and not f["narrow"],
+                    f"{path}'s grid to scroll sideways in its box at 390 px, no column squashed",
+                    page,
+                )
+    tab.watch.assert_clean()
+
+
+def test_an_empty_grid_shows_its_message_without_a_blank_row(
+    sqlite_app: AppFactory, tab: BrowserPage
+) -> None:
+    """An answer without rows counts one row (infinitegrid.EMPTY_COUNT, for dash-ag-grid 35.3's sake), and that
+    blank row stood as a bordered empty line under the header, above "No tasks yet". It stays in the grid but is
+    not seen while the overlay is; the first task shows as a row."""
+    app = sqlite_app(worker=False)
+    page = tab.page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    for path, grid, noun in (("/calls", "calls-grid", "calls"), ("/tasks", ids.GRID, "tasks")):
+        open_page(page, app.url + path)
+        expect(page.locator(f"#{grid} .ag-overlay")).to_contain_text(f"No {noun} yet")
+        blank = page.locator(f"#{grid} .ag-center-cols-container .ag-row")
+        expect(blank).to_have_count(1)  # still there: the grid's row count is one
+        expect(blank).to_be_hidden()
+    external_task(app.recorder, "the first task")  # pushed to the open tasks page
+    row = page.locator(f"#{ids.GRID} .ag-center-cols-container .ag-row")
+    expect(row.locator(".ag-cell[col-id='title']")).to_have_text("the first task")
+    expect(row).to_be_visible()
+    expect(page.locator(f"#{ids.GRID} .ag-overlay")).to_be_hidden()
+    tab.watch.assert_clean()
+
+
+MASK = "l => getComputedStyle(l).maskImage || getComputedStyle(l).webkitMaskImage"
+
+
+def test_a_board_lane_fades_where_more_cards_lie(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    """A lane scrolls its cards inside 34rem, and its last card in sight was cut mid-line ("took 19.8 s · $0.10"
+    half shown) with nothing saying the lane scrolls. Its foot now fades while more cards lie below, its head
+    once some lie above (assets/lanes.js, tasklens.css); a lane that holds all its cards does not fade."""
+    app = sqlite_app(worker=False)
+    generate_history(app.db, 40, days=2, seed=5)  # a full completed lane: 25 cards
+    page = tab.page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    open_page(page, app.url + "/tasks")
+    lane = page.locator("#lane-completed .lane-body")
+    expect(lane.locator(".task-card").nth(7)).to_be_attached()  # eight cards or more: more than 34rem
+    expect(lane).to_have_class(re.compile(r"\blane-more-below\b"))
+    expect(lane).not_to_have_class(re.compile(r"\blane-more-above\b"))
+    assert "gradient" in lane.evaluate(MASK)
+    lane.evaluate("l => { l.scrollTop = l.scrollHeight; }")  # to its last card
+    expect(lane).not_to_have_class(re.compile(r"\blane-more-below\b"))
+    expect(lane).to_have_class(re.compile(r"\blane-more-above\b"))
+    assert "to top" in lane.evaluate(MASK) or "0deg" in lane.evaluate(MASK)
+    # A push redraws the board (a task ended): the fade still follows where the lane is scrolled to.
+    lane.evaluate("l => { l.scrollTop = 0; }")
+    done = external_task(app.recorder, "a task that just ended")
+    app.recorder.record(done, Transition(TaskStatus.COMPLETED), actor="test")
+    expect(lane).to_contain_text("a task that just ended")
+    expect(lane).to_have_class(re.compile(r"\blane-more-below\b"))
+    expect(lane).not_to_have_class(re.compile(r"\blane-more-above\b"))
+    queued = page.locator("#lane-queued .lane-body")
+    expect(queued).to_contain_text("nothing here")
+    assert "lane-more" not in (queued.get_attribute("class") or "") and queued.evaluate(MASK) == "none"
+    tab.watch.assert_clean()
 
 
 @pytest.mark.slow

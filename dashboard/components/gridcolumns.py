@@ -21,6 +21,21 @@ FORMATTERS = {
 }
 
 
+# The tasks and calls grids' inner width in a 1400 px window (the page's 12 px margins and the grid's borders off).
+# Their columns at their least widths (a fixed column's width, a flexible one's minWidth) fit in it, so from
+# 1400 px every column shows without scrolling sideways and the flexible ones (title, tags, worker, error) share
+# what is left; narrower, the grid scrolls sideways in its box, no column below its least width. At 1440 px
+# 13 columns at the theme's 16 px cell padding came to ~1,790 px and the last three were off-screen: the widths
+# in the views (db/read/task_view.py, call_view.py) are for 8 px (assets/tasklens.css) and 14 px text.
+FITS = 1374
+DEFAULT_WIDTH = 200  # AG Grid's width for a column that names none
+
+
+def least_width(columns: list[dict[str, Any]]) -> int:
+    """How wide the grid's columns are at the least: what does not fit FITS scrolls sideways at 1400 px."""
+    return sum(int(c.get("width") or c.get("minWidth") or DEFAULT_WIDTH) for c in columns)
+
+
 def column_def(field: Field, sort: str | None = None) -> dict[str, Any]:
     grid = field.grid
     assert grid is not None, f"{field.name} has no grid column"
@@ -35,6 +50,9 @@ def column_def(field: Field, sort: str | None = None) -> dict[str, Any]:
         col["width"] = grid.width
     if grid.flex is not None:
         col["flex"] = grid.flex
+        # A flexible column is cut first when the window is narrow ("agent-0…"): its whole text on hover, shown
+        # only where it is cut (the grid's tooltipShowMode, components/infinitegrid.py).
+        col["tooltipField"] = field.name
     if grid.min_width is not None:
         col["minWidth"] = grid.min_width
     if not field.sortable:

@@ -94,6 +94,10 @@ def infinite_grid(
             # (assets/gridwatch.js, for grids marked tasklens-infinite).
             "maxConcurrentDatasourceRequests": 1,
             "rowSelection": {"mode": "singleRow", "checkboxes": False},
+            # A cut cell's whole text (a flexible column's tooltipField, components/gridcolumns.py), and only a
+            # cut one's: a tooltip repeating what the cell shows is noise.
+            "tooltipShowMode": "whenTruncated",
+            "tooltipShowDelay": 500,
             # As a JS string expression: dash-ag-grid drops an HTML template given as a plain string (unless
             # the whole grid allows code), and evaluates one given as a function.
             **({"overlayNoRowsTemplate": {"function": json.dumps(empty)}} if empty else {}),
@@ -107,7 +111,7 @@ def infinite_grid(
 # 0 (it hands it on in a timer that its own clearing of the answer cancels, and sets the grid's row count to
 # that answer's, -1 when not known yet): a filter that matched nothing, then cleared, left the grid empty for
 # good, and on an empty database the first task never showed until a reload. One blank row instead, under the
-# no-rows overlay (show_empty_state).
+# no-rows overlay (show_empty_state), and hidden while the overlay shows (assets/tasklens.css).
 EMPTY_COUNT = 1
 
 
@@ -144,7 +148,8 @@ def show_empty_state(app: dash.Dash, grid: str) -> None:
                 if (!api) { return window.dash_clientside.no_update; }
                 // dash-ag-grid hands the answer on and clears the prop at once, so this reads the grid once it
                 // took the answer: no row with data among at most one is an answer of no rows (more: a block
-                // whose rows are on their way). The overlay, shown by hand, lies over the one blank row.
+                // whose rows are on their way). The overlay, shown by hand, lies over the one blank row, which
+                // is hidden while it shows (assets/tasklens.css).
                 setTimeout(() => {
                     let withData = false;
                     api.forEachNode(node => { if (node.data) { withData = true; } });
