@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import textwrap
+import zlib
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,8 @@ STATUS_HEX = {
     "running": "#0d6efd",
     "queued": "#adb5bd",
 }
+# The agent's roles in the order its pipeline calls them (worker/simulation.ROLES), each with the one colour it
+# has on every chart: the Agents page's charts listed roles by cost in one and by calls in the next.
 ROLE_HEX = {
     "analyst": "#6f42c1",
     "planner": "#0dcaf0",
@@ -30,6 +33,27 @@ ROLE_HEX = {
     "tester": "#fd7e14",
     "reviewer": "#20c997",
 }
+# Roles outside the pipeline are named by whoever reports the calls: each takes one of these by a checksum of
+# its name, so it keeps its colour whatever else is in the range. None is a pipeline role's, a status' (the
+# task timeline draws both) or a neutral series' (NEUTRAL_HEX).
+OTHER_ROLE_HEX = ("#d63384", "#8c564b", "#bcbd22")
+# Series that are not roles (a role's average and p95 durations): greys, never a role's colour.
+NEUTRAL_HEX = ("#adb5bd", "#6c757d")
+
+
+def role_hex(role: object) -> str:
+    """The colour of a role on every chart."""
+    name = "" if role is None or pd.isna(role) else str(role)
+    if name in ROLE_HEX:
+        return ROLE_HEX[name]
+    return OTHER_ROLE_HEX[zlib.crc32(name.encode()) % len(OTHER_ROLE_HEX)]
+
+
+def role_key(role: object) -> tuple[int, str]:
+    """A role's place in the one order every chart lists roles in: the pipeline's (ROLE_HEX), then any other
+    by name."""
+    name = "" if role is None or pd.isna(role) else str(role)
+    return (list(ROLE_HEX).index(name), "") if name in ROLE_HEX else (len(ROLE_HEX), name)
 
 
 def label(value: object) -> str:
@@ -219,7 +243,7 @@ def task_timeline(
                 y=[label(role)] * int(mask.sum()),
                 orientation="h",
                 name=label(role),
-                marker_color=ROLE_HEX.get(str(role), "#6c757d"),
+                marker_color=role_hex(role),
                 customdata=[[label(m), s] for m, s in invocations.loc[mask, ["model", "status"]].to_numpy()],
                 hovertemplate="%{y} · %{customdata[0]} · %{customdata[1]}<extra></extra>",
             )
