@@ -6,6 +6,7 @@ import html
 import re
 import textwrap
 import zlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -323,6 +324,29 @@ def bucket_range(window: tuple[datetime, datetime], unit: str) -> list[pd.Timest
     return [_floor(start, unit) - half, max(end, last + half)]
 
 
+# A bucket the range covers only in part — the first, from the range's start, and the one in progress — is
+# drawn faded, on every plotly page as on the overview's SVG: its smaller count or cost is not a fall.
+PARTIAL_OPACITY = 0.45
+
+
+def partial_opacity(complete: Iterable[bool]) -> list[float]:
+    """The bar opacity of each bucket, faded where it is not `complete`."""
+    return [1.0 if whole else PARTIAL_OPACITY for whole in complete]
+
+
+def _naive_utc(at: object) -> pd.Timestamp:
+    stamp = pd.Timestamp(at)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
+
+
+def bucket_complete(buckets: Iterable[object], window: tuple[datetime, datetime], unit: str) -> list[bool]:
+    """Whether `window` covers each bucket whole, as db.analytics.volume marks its series' `complete` column
+    (which Performance's bars are faded by)."""
+    start, end = _naive_utc(window[0]), _naive_utc(window[1])
+    step = pd.Timedelta(milliseconds=1.5 * UNIT_MS[unit])  # into the next bucket, whatever a month's length
+    return [start <= b and _floor(b + step, unit) <= end for b in map(_naive_utc, buckets)]
+
+
 def unit_of(buckets: pd.Series, window: tuple[datetime, datetime]) -> str:
     """The bucket unit of a series: its smallest step between buckets, or (one bucket) the scope's rule for the
     window (db/read/scope.Scope.unit)."""
@@ -339,7 +363,8 @@ def unit_of(buckets: pd.Series, window: tuple[datetime, datetime]) -> str:
 def cost_over_time(
     frame: pd.DataFrame, window: tuple[datetime, datetime], unit: str, theme: str | None = None
 ) -> go.Figure:
-    """Stacked cost bars per bucket by model, over the whole window (so one bucket is one bar, not the axis)."""
+    """Stacked cost bars per bucket by model, over the whole window (so one bucket is one bar, not the axis); a
+    bucket the window covers only in part faded, as on Performance."""
     if frame.empty:
         return empty_figure(theme=theme)
     traces = []
@@ -352,6 +377,7 @@ def cost_over_time(
                 "y": part["cost"],
                 "name": label(model),
                 "width": 0.8 * UNIT_MS[unit],
+                "marker": {"opacity": partial_opacity(bucket_complete(part["bucket"], window, unit))},
                 "customdata": [
                     money(v) for v in part["cost"]
                 ],  # hover text in the one money style (reports/fmt.py)

@@ -261,3 +261,26 @@ def test_the_cost_legend_lists_the_most_expensive_model_first() -> None:
     assert [t.name for t in fig.data] == ["dear", "middling", "cheap"]
     assert fig.layout.legend.traceorder == "normal"
     assert fig.layout.legend.maxheight == figures.LEGEND_ROWS_PX and fig.layout.legend.yanchor == "bottom"
+
+
+def test_costs_fade_the_partial_first_and_last_buckets_as_performance_does() -> None:
+    """Performance faded the buckets a range covers only in part (the first, from the range's start; the one
+    in progress) and Costs drew them full, so a 7-day range's first and last days read as falls in spend: Costs'
+    bars are faded by the same rule and opacity, on every model's trace."""
+    window = (NOW - timedelta(days=7), NOW)  # 13:05 to 13:05: the first and the last day partial
+    days = [datetime(2026, 11, 27) + timedelta(days=d) for d in range(8)]
+    spent = pd.DataFrame({"bucket": days * 2, "model": ["a"] * 8 + ["b"] * 8, "cost": [2.0] * 8 + [1.0] * 8})
+    cost = figures.cost_over_time(spent, window, "day")
+    faded = [figures.PARTIAL_OPACITY] + [1.0] * 6 + [figures.PARTIAL_OPACITY]
+    for trace in cost.data:
+        assert list(trace.marker.opacity) == faded, trace.name
+    # Performance's bars over the same buckets, their `complete` as db.analytics.volume marks it.
+    volume = pd.DataFrame({"bucket": days, "created": 5})
+    volume["complete"] = (volume["bucket"] >= window[0]) & (volume["bucket"] + timedelta(days=1) <= window[1])
+    created = figures_performance.volume_forecast(volume, None, "day")
+    assert list(created.data[0].marker.opacity) == faded
+    # Whole days (a window from midnight to midnight) are drawn full; months end where the calendar says.
+    whole = figures.cost_over_time(spent, (days[0], days[-1] + timedelta(days=1)), "day")
+    assert list(whole.data[0].marker.opacity) == [1.0] * 8
+    months = [datetime(2026, m, 1) for m in (1, 2, 3)]
+    assert figures.bucket_complete(months, (months[0], datetime(2026, 3, 31)), "month") == [True, True, False]
