@@ -224,6 +224,42 @@ def timeline_range(
     return left - pad, last + pad, first if folded else None
 
 
+# A transition label's width per character, as a share of the timeline's plot: 12 px text over the ~250 px plot
+# of a phone-width card (the widest the labels need room for; the figure does not know its width).
+LABEL_CHAR = 0.025
+
+
+def transition_labels(names: list[str], at: list[float], taken: int = 0) -> tuple[list[str], list[str]]:
+    """The text and textposition of each transition's label on the state row, the transitions at `at` (shares
+    of the axis' span, in time order) with the first `taken` characters' width above the row's left end taken
+    (a folded wait's label). Labels of transitions close in time go above and below the marker in turn; a label
+    that would reach past an end of the axis starts at its marker and runs inward ("queued", centred on a
+    marker near the left end, ran into the "state" tick label at 390 px); one with no room on either side is
+    left to the hover (which names every transition). Placed from the latest back: of close labels, the earlier
+    ones give way (the latest state is always labelled)."""
+    held: dict[str, list[tuple[float, float]]] = {
+        "top": [(0.0, taken * LABEL_CHAR)] if taken else [],
+        "bottom": [],
+    }
+    texts, places = [""] * len(names), ["top center"] * len(names)
+    prefer = "top"
+    for i in reversed(range(len(names))):
+        x, width = at[i], len(names[i]) * LABEL_CHAR
+        if x - width / 2 < 0:
+            anchor, reach = "right", (x, x + width)
+        elif x + width / 2 > 1:
+            anchor, reach = "left", (x - width, x)
+        else:
+            anchor, reach = "center", (x - width / 2, x + width / 2)
+        for side in (prefer, "bottom" if prefer == "top" else "top"):
+            if all(reach[1] <= a or b <= reach[0] for a, b in held[side]):
+                held[side].append(reach)
+                texts[i], places[i] = names[i], f"{side} {anchor}"
+                prefer = "bottom" if side == "top" else "top"
+                break
+    return texts, places
+
+
 def task_timeline(
     invocations: pd.DataFrame, transitions: pd.DataFrame, now: datetime, theme: str | None = None
 ) -> go.Figure:
@@ -248,21 +284,24 @@ def task_timeline(
                 customdata=[[label(m), s] for m, s in invocations.loc[mask, ["model", "status"]].to_numpy()],
                 hovertemplate="%{y} · %{customdata[0]} · %{customdata[1]}<extra></extra>",
             )
-    # Alternate above and below so labels of transitions close in time do not overlap (counted over all of
-    # them: the first shown after a folded queue wait is labelled below, clear of the wait's label above).
-    sides = pd.Series(["top center", "bottom center"] * len(transitions), dtype=object)[: len(transitions)]
+    wait_text = "" if queued is None else f"◀ queued {duration((starts.min() - queued).total_seconds())}"
     shown = transitions[(transitions["at"] >= left).to_numpy()]
     if not shown.empty:
         labels = [
             f"{'new' if pd.isna(a) else a} → {b}"
             for a, b in zip(shown["from_status"], shown["to_status"], strict=True)
         ]
+        span = right - left
+        # A folded wait's label sits above the plot's left edge, where the state row's top labels are drawn.
+        texts, places = transition_labels(
+            [str(b) for b in shown["to_status"]], [(at - left) / span for at in shown["at"]], len(wait_text)
+        )
         fig.add_scatter(
             x=shown["at"],
             y=["state"] * len(shown),
             mode="markers+text",
-            text=[str(b) for b in shown["to_status"]],
-            textposition=list(sides[(transitions["at"] >= left).to_numpy()]),
+            text=texts,
+            textposition=places,
             # The top row's labels reach past the plot's top edge: drawn into the margin, not cut off.
             cliponaxis=False,
             hovertext=labels,
@@ -274,7 +313,6 @@ def task_timeline(
     fig.update_xaxes(type="date", range=[left, right])
     if queued is not None:
         run = starts.min()
-        wait = duration((run - queued).total_seconds())
         # The wait runs off the axis' left edge: a band to the first call, and its length above the plot.
         fig.add_vrect(x0=queued, x1=run, fillcolor=QUEUE_HEX, opacity=0.25, line_width=0, layer="below")
         fig.add_annotation(
@@ -285,7 +323,7 @@ def task_timeline(
             xanchor="left",
             yanchor="bottom",
             showarrow=False,
-            text=f"◀ queued {wait}",
+            text=wait_text,
             hovertext=f"queued {queued:%H:%M:%S}, first call {run:%H:%M:%S} UTC",
             font={"size": 11},
         )
