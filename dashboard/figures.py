@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import re
 import textwrap
+import zlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +25,8 @@ STATUS_HEX = {
     "running": "#0d6efd",
     "queued": "#adb5bd",
 }
+# The agent's roles in the order its pipeline calls them (worker/simulation.ROLES), each with the one colour it
+# has on every chart: the Agents page's charts listed roles by cost in one and by calls in the next.
 ROLE_HEX = {
     "analyst": "#6f42c1",
     "planner": "#0dcaf0",
@@ -30,6 +34,27 @@ ROLE_HEX = {
     "tester": "#fd7e14",
     "reviewer": "#20c997",
 }
+# Roles outside the pipeline are named by whoever reports the calls: each takes one of these by a checksum of
+# its name, so it keeps its colour whatever else is in the range. None is a pipeline role's, a status' (the
+# task timeline draws both) or a neutral series' (NEUTRAL_HEX).
+OTHER_ROLE_HEX = ("#d63384", "#8c564b", "#bcbd22")
+# Series that are not roles (a role's average and p95 durations): greys, never a role's colour.
+NEUTRAL_HEX = ("#adb5bd", "#6c757d")
+
+
+def role_hex(role: object) -> str:
+    """The colour of a role on every chart."""
+    name = "" if role is None or pd.isna(role) else str(role)
+    if name in ROLE_HEX:
+        return ROLE_HEX[name]
+    return OTHER_ROLE_HEX[zlib.crc32(name.encode()) % len(OTHER_ROLE_HEX)]
+
+
+def role_key(role: object) -> tuple[int, str]:
+    """A role's place in the one order every chart lists roles in: the pipeline's (ROLE_HEX), then any other
+    by name."""
+    name = "" if role is None or pd.isna(role) else str(role)
+    return (list(ROLE_HEX).index(name), "") if name in ROLE_HEX else (len(ROLE_HEX), name)
 
 
 def label(value: object) -> str:
@@ -199,6 +224,42 @@ def timeline_range(
     return left - pad, last + pad, first if folded else None
 
 
+# A transition label's width per character, as a share of the timeline's plot: 12 px text over the ~250 px plot
+# of a phone-width card (the widest the labels need room for; the figure does not know its width).
+LABEL_CHAR = 0.025
+
+
+def transition_labels(names: list[str], at: list[float], taken: int = 0) -> tuple[list[str], list[str]]:
+    """The text and textposition of each transition's label on the state row, the transitions at `at` (shares
+    of the axis' span, in time order) with the first `taken` characters' width above the row's left end taken
+    (a folded wait's label). Labels of transitions close in time go above and below the marker in turn; a label
+    that would reach past an end of the axis starts at its marker and runs inward ("queued", centred on a
+    marker near the left end, ran into the "state" tick label at 390 px); one with no room on either side is
+    left to the hover (which names every transition). Placed from the latest back: of close labels, the earlier
+    ones give way (the latest state is always labelled)."""
+    held: dict[str, list[tuple[float, float]]] = {
+        "top": [(0.0, taken * LABEL_CHAR)] if taken else [],
+        "bottom": [],
+    }
+    texts, places = [""] * len(names), ["top center"] * len(names)
+    prefer = "top"
+    for i in reversed(range(len(names))):
+        x, width = at[i], len(names[i]) * LABEL_CHAR
+        if x - width / 2 < 0:
+            anchor, reach = "right", (x, x + width)
+        elif x + width / 2 > 1:
+            anchor, reach = "left", (x - width, x)
+        else:
+            anchor, reach = "center", (x - width / 2, x + width / 2)
+        for side in (prefer, "bottom" if prefer == "top" else "top"):
+            if all(reach[1] <= a or b <= reach[0] for a, b in held[side]):
+                held[side].append(reach)
+                texts[i], places[i] = names[i], f"{side} {anchor}"
+                prefer = "bottom" if side == "top" else "top"
+                break
+    return texts, places
+
+
 def task_timeline(
     invocations: pd.DataFrame, transitions: pd.DataFrame, now: datetime, theme: str | None = None
 ) -> go.Figure:
@@ -219,25 +280,28 @@ def task_timeline(
                 y=[label(role)] * int(mask.sum()),
                 orientation="h",
                 name=label(role),
-                marker_color=ROLE_HEX.get(str(role), "#6c757d"),
+                marker_color=role_hex(role),
                 customdata=[[label(m), s] for m, s in invocations.loc[mask, ["model", "status"]].to_numpy()],
                 hovertemplate="%{y} · %{customdata[0]} · %{customdata[1]}<extra></extra>",
             )
-    # Alternate above and below so labels of transitions close in time do not overlap (counted over all of
-    # them: the first shown after a folded queue wait is labelled below, clear of the wait's label above).
-    sides = pd.Series(["top center", "bottom center"] * len(transitions), dtype=object)[: len(transitions)]
+    wait_text = "" if queued is None else f"◀ queued {duration((starts.min() - queued).total_seconds())}"
     shown = transitions[(transitions["at"] >= left).to_numpy()]
     if not shown.empty:
         labels = [
             f"{'new' if pd.isna(a) else a} → {b}"
             for a, b in zip(shown["from_status"], shown["to_status"], strict=True)
         ]
+        span = right - left
+        # A folded wait's label sits above the plot's left edge, where the state row's top labels are drawn.
+        texts, places = transition_labels(
+            [str(b) for b in shown["to_status"]], [(at - left) / span for at in shown["at"]], len(wait_text)
+        )
         fig.add_scatter(
             x=shown["at"],
             y=["state"] * len(shown),
             mode="markers+text",
-            text=[str(b) for b in shown["to_status"]],
-            textposition=list(sides[(transitions["at"] >= left).to_numpy()]),
+            text=texts,
+            textposition=places,
             # The top row's labels reach past the plot's top edge: drawn into the margin, not cut off.
             cliponaxis=False,
             hovertext=labels,
@@ -249,7 +313,6 @@ def task_timeline(
     fig.update_xaxes(type="date", range=[left, right])
     if queued is not None:
         run = starts.min()
-        wait = duration((run - queued).total_seconds())
         # The wait runs off the axis' left edge: a band to the first call, and its length above the plot.
         fig.add_vrect(x0=queued, x1=run, fillcolor=QUEUE_HEX, opacity=0.25, line_width=0, layer="below")
         fig.add_annotation(
@@ -260,7 +323,7 @@ def task_timeline(
             xanchor="left",
             yanchor="bottom",
             showarrow=False,
-            text=f"◀ queued {wait}",
+            text=wait_text,
             hovertext=f"queued {queued:%H:%M:%S}, first call {run:%H:%M:%S} UTC",
             font={"size": 11},
         )
@@ -299,6 +362,29 @@ def bucket_range(window: tuple[datetime, datetime], unit: str) -> list[pd.Timest
     return [_floor(start, unit) - half, max(end, last + half)]
 
 
+# A bucket the range covers only in part — the first, from the range's start, and the one in progress — is
+# drawn faded, on every plotly page as on the overview's SVG: its smaller count or cost is not a fall.
+PARTIAL_OPACITY = 0.45
+
+
+def partial_opacity(complete: Iterable[bool]) -> list[float]:
+    """The bar opacity of each bucket, faded where it is not `complete`."""
+    return [1.0 if whole else PARTIAL_OPACITY for whole in complete]
+
+
+def _naive_utc(at: object) -> pd.Timestamp:
+    stamp = pd.Timestamp(at)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
+
+
+def bucket_complete(buckets: Iterable[object], window: tuple[datetime, datetime], unit: str) -> list[bool]:
+    """Whether `window` covers each bucket whole, as db.analytics.volume marks its series' `complete` column
+    (which Performance's bars are faded by)."""
+    start, end = _naive_utc(window[0]), _naive_utc(window[1])
+    step = pd.Timedelta(milliseconds=1.5 * UNIT_MS[unit])  # into the next bucket, whatever a month's length
+    return [start <= b and _floor(b + step, unit) <= end for b in map(_naive_utc, buckets)]
+
+
 def unit_of(buckets: pd.Series, window: tuple[datetime, datetime]) -> str:
     """The bucket unit of a series: its smallest step between buckets, or (one bucket) the scope's rule for the
     window (db/read/scope.Scope.unit)."""
@@ -315,7 +401,8 @@ def unit_of(buckets: pd.Series, window: tuple[datetime, datetime]) -> str:
 def cost_over_time(
     frame: pd.DataFrame, window: tuple[datetime, datetime], unit: str, theme: str | None = None
 ) -> go.Figure:
-    """Stacked cost bars per bucket by model, over the whole window (so one bucket is one bar, not the axis)."""
+    """Stacked cost bars per bucket by model, over the whole window (so one bucket is one bar, not the axis); a
+    bucket the window covers only in part faded, as on Performance."""
     if frame.empty:
         return empty_figure(theme=theme)
     traces = []
@@ -328,6 +415,7 @@ def cost_over_time(
                 "y": part["cost"],
                 "name": label(model),
                 "width": 0.8 * UNIT_MS[unit],
+                "marker": {"opacity": partial_opacity(bucket_complete(part["bucket"], window, unit))},
                 "customdata": [
                     money(v) for v in part["cost"]
                 ],  # hover text in the one money style (reports/fmt.py)

@@ -10,10 +10,19 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.figures import LABEL_GAP, ROLE_HEX, STATUS_HEX, THOUSANDS, _layout, built, empty_figure
+from dashboard.figures import (
+    LABEL_GAP,
+    NEUTRAL_HEX,
+    STATUS_HEX,
+    THOUSANDS,
+    _layout,
+    built,
+    empty_figure,
+    role_hex,
+    role_key,
+)
 from reports.fmt import count, duration, money
 
-FALLBACK_HEX = "#6c757d"
 FAILURE_HEX = "#dc3545"
 
 
@@ -25,19 +34,34 @@ def role_label(role: object) -> str:
 
 
 NO_CALLS = "no calls in this range"
+MOST_ROLES = 15  # a chart's roles at most: the most expensive
+
+
+def roles_shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the roles both charts show — the MOST_ROLES most expensive — in the one role order
+    (figures.role_order), so a role is in the same place in each: one listed them by cost and the other by
+    calls (planner, builder, analyst … then builder, tester, analyst …)."""
+    top = frame.sort_values("cost", ascending=False, kind="stable").head(MOST_ROLES)
+    return top.iloc[sorted(range(len(top)), key=lambda i: role_key(top["role"].iloc[i]))]
+
+
+def role_axis(labels: list[str]) -> dict[str, object]:
+    """A category axis listing the roles in the order given, whatever order the traces name them in."""
+    return {"categoryorder": "array", "categoryarray": labels}
 
 
 def role_cost_bars(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
-    """Horizontal bars of cost per role, most expensive on top, coloured like the task timeline's roles."""
+    """Horizontal bars of cost per role, in the role order from the top down, each in its role's colour."""
     if frame.empty:
         return empty_figure(NO_CALLS, theme, height=260)
-    top = frame.sort_values("cost", ascending=False, kind="stable").head(15).iloc[::-1]
+    top = roles_shown(frame)
+    labels = [role_label(r) for r in top["role"]]
     bars = {
         "type": "bar",
         "x": top["cost"],
-        "y": [role_label(r) for r in top["role"]],
+        "y": labels,
         "orientation": "h",
-        "marker": {"color": [ROLE_HEX.get(str(r), FALLBACK_HEX) for r in top["role"]]},
+        "marker": {"color": [role_hex(r) for r in top["role"]]},
         "customdata": [
             [count(n), count(f), money(c)]
             for n, f, c in zip(top["calls"], top["failed"], top["cost"], strict=True)
@@ -51,7 +75,13 @@ def role_cost_bars(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
             "tickformat": THOUSANDS,
             "rangemode": "tozero",
         },
-        "yaxis": {"title": {"text": "role"}, "ticklabelstandoff": LABEL_GAP},
+        # The first role on top (plotly lists categories from the bottom up), as the next chart lists it first.
+        "yaxis": {
+            "title": {"text": "role"},
+            "ticklabelstandoff": LABEL_GAP,
+            **role_axis(labels),
+            "autorange": "reversed",
+        },
         "showlegend": False,
     }
     return built([bars], layout, theme, height=max(260, 28 * len(top) + 80))
@@ -67,10 +97,11 @@ _QUALITY_GRID.pop("template")
 
 
 def role_quality(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
-    """Two panels sharing the role axis: failure rate (% of finished calls) and call duration (avg and p95)."""
+    """Two panels sharing the role axis (the roles of role_cost_bars, in its order): failure rate (% of finished
+    calls) and call duration (avg and p95)."""
     if frame.empty:
         return empty_figure(NO_CALLS, theme)
-    ordered = frame.sort_values("calls", ascending=False, kind="stable").head(15)
+    ordered = roles_shown(frame)
     labels = [role_label(r) for r in ordered["role"]]
     traces = [
         {
@@ -97,9 +128,12 @@ def role_quality(frame: pd.DataFrame, theme: str | None = None) -> go.Figure:
             "xaxis": "x2",
             "yaxis": "y2",
         }
-        for column, name, color in (("avg_s", "avg", "#0d6efd"), ("p95_s", "p95", "#6f42c1"))
+        # Greys: blue and purple were the builder's and the analyst's colours in the chart beside it.
+        for (column, name), color in zip((("avg_s", "avg"), ("p95_s", "p95")), NEUTRAL_HEX, strict=True)
     ]
     layout = copy.deepcopy(_QUALITY_GRID)
+    for x in ("xaxis", "xaxis2"):
+        layout[x].update(role_axis(labels))
     layout["yaxis"].update(ticksuffix="%", rangemode="tozero")
     layout["yaxis2"].update(ticksuffix="s", rangemode="tozero")
     layout["barmode"] = "group"

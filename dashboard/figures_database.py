@@ -3,7 +3,8 @@ growth — each a pure function of the frames db.analytics.insights returns (uni
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -139,6 +140,19 @@ def update_histogram(frame: pd.DataFrame, theme: str | None = None) -> go.Figure
     return _layout(fig, theme, height=300)
 
 
+# Up to a week, the growth chart labels every day: plotly's own steps labelled every other day of a week (a
+# bar without a date under it); longer ranges keep plotly's steps.
+EVERY_DAY_UP_TO = timedelta(days=7)
+
+
+def day_ticks(window: tuple[datetime, datetime]) -> dict[str, Any]:
+    """A daily chart's x ticks over `window`: one a day, at midnight (a bar's centre), for a week or less."""
+    start, end = pd.Timestamp(window[0]), pd.Timestamp(window[1])
+    if end - start > EVERY_DAY_UP_TO:
+        return {}
+    return {"tickmode": "linear", "tick0": start.floor("D"), "dtick": UNIT_MS["day"]}
+
+
 def event_growth(
     frame: pd.DataFrame, window: tuple[datetime, datetime], theme: str | None = None
 ) -> go.Figure:
@@ -175,7 +189,8 @@ def event_growth(
             **count_axis(float(frame["cumulative"].max())),
         },
     )
-    fig.update_xaxes(type="date", range=bucket_range(window, "day"))  # whole days: the first bar not halved
+    # Whole days: the first bar not halved.
+    fig.update_xaxes(type="date", range=bucket_range(window, "day"), **day_ticks(window))
     fig = _layout(fig, theme, height=300)
     fig.update_layout(margin={"r": 70})
     return fig

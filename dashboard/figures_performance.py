@@ -20,6 +20,7 @@ from dashboard.figures import (
     count_axis,
     empty_figure,
     label,
+    partial_opacity,
     two_rows,
 )
 from db.analytics.performance import bin_label
@@ -283,7 +284,7 @@ def volume_forecast(
             "x": frame["bucket"],
             "y": frame["created"],
             "name": "created",
-            "marker": {"color": "#6610f2", "opacity": [1.0 if c else 0.45 for c in frame["complete"]]},
+            "marker": {"color": "#6610f2", "opacity": partial_opacity(frame["complete"])},
             "width": 0.8 * UNIT_MS[unit],
         }
     ]

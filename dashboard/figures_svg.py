@@ -23,7 +23,7 @@ from typing import cast
 
 import pandas as pd
 
-from dashboard.figures import START_HINT, STATUS_HEX
+from dashboard.figures import PARTIAL_OPACITY, START_HINT, STATUS_HEX
 
 WIDTH = 720  # the drawing's own units; it scales to its box's width (viewBox), keeping its proportions
 HEIGHT = 300
@@ -135,8 +135,8 @@ def _legend(entries: Iterable[tuple[str, str]], frame: Frame) -> tuple[str, int]
     return f'<g class="tl-legend" aria-hidden="true">{"".join(parts)}</g>', top
 
 
-# The hour in progress: its bars faded, the line to it dashed, its hover text says its count is so far.
-PARTIAL_OPACITY = 0.45
+# The hour in progress: its bars faded (as the plotly pages' partial buckets), the line to it dashed, its hover
+# text says its count is so far.
 PARTIAL_DASH = "4 3"
 SO_FAR = " so far (hour in progress)"
 

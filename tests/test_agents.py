@@ -232,15 +232,83 @@ def test_figures_are_pure_and_escape_names() -> None:
         columns=agents.ROLE_COLUMNS,
     )
     cost = figures_agents.role_cost_bars(frame, "dark")
-    assert list(cost.data[0].y) == ["(none)", "builder", "&lt;b&gt;x&lt;/b&gt;"]  # most expensive on top
-    assert list(cost.data[0].x) == [0.1, 2.25, 2.5] and cost.layout.template.layout.paper_bgcolor
+    # The pipeline's roles first, then the others by name ("" before "<b>x</b>").
+    assert list(cost.data[0].y) == ["builder", "(none)", "&lt;b&gt;x&lt;/b&gt;"]
+    assert list(cost.data[0].x) == [2.25, 0.1, 2.5] and cost.layout.template.layout.paper_bgcolor
     quality = figures_agents.role_quality(frame)
     rate, avg, p95 = quality.data
-    assert list(rate.x) == ["&lt;b&gt;x&lt;/b&gt;", "builder", "(none)"]  # most calls first
-    assert list(rate.y)[:2] == [33.33, 0.0] and list(avg.y)[:2] == [20.0, 100.0] and p95.name == "p95"
+    assert list(rate.x) == ["builder", "(none)", "&lt;b&gt;x&lt;/b&gt;"]
+    assert list(rate.y)[::2] == [0.0, 33.33] and list(avg.y)[::2] == [100.0, 20.0] and p95.name == "p95"
     empty = pd.DataFrame(columns=agents.ROLE_COLUMNS)
     for fig in (figures_agents.role_cost_bars(empty), figures_agents.role_quality(empty)):
         assert is_empty(fig) and empty_text(fig).startswith("no calls in this range")
+
+
+# The demo's roles listed by cost (as the roles query returns them), with a role from outside the pipeline.
+BY_COST = pd.DataFrame(
+    [
+        ["planner", 4, 4, 1, 0.25, 9.0, 400, 40, 0, 4.0, 6.0],
+        ["builder", 9, 8, 0, 0.0, 7.5, 900, 90, 0, 7.0, 9.0],
+        ["critic", 2, 2, 0, 0.0, 3.0, 200, 20, 0, 2.0, 3.0],
+        ["analyst", 3, 3, 0, 0.0, 2.0, 300, 30, 0, 3.0, 4.0],
+        ["tester", 12, 12, 2, 1 / 6, 1.0, 1200, 120, 0, 1.0, 2.0],
+    ],
+    columns=agents.ROLE_COLUMNS,
+)
+PIPELINE = ["analyst", "planner", "builder", "tester", "critic"]
+
+
+def test_the_role_charts_list_roles_in_one_order() -> None:
+    """The cost chart listed roles by cost (planner, builder, critic …) and the quality chart beside it by calls
+    (tester, builder, planner …): both list the pipeline's roles in its order (the demo agent's,
+    worker/simulation.ROLES), then any other by name — the cost chart from the top down, the quality chart's
+    two panels from the left."""
+    from dashboard.figures import ROLE_HEX
+    from worker.simulation import ROLES
+
+    assert tuple(ROLE_HEX) == ROLES
+    cost = figures_agents.role_cost_bars(BY_COST)
+    quality = figures_agents.role_quality(BY_COST)
+    assert list(cost.data[0].y) == PIPELINE and list(cost.layout.yaxis.categoryarray) == PIPELINE
+    assert cost.layout.yaxis.categoryorder == "array" and cost.layout.yaxis.autorange == "reversed"
+    for axis in (quality.layout.xaxis, quality.layout.xaxis2):
+        assert axis.categoryorder == "array" and list(axis.categoryarray) == PIPELINE
+    for trace in quality.data:
+        assert list(trace.x) == PIPELINE
+    # The same data in another order draws the same charts.
+    shuffled = BY_COST.sample(frac=1, random_state=3)
+    assert list(figures_agents.role_cost_bars(shuffled).data[0].y) == PIPELINE
+    assert list(figures_agents.role_quality(shuffled).layout.xaxis.categoryarray) == PIPELINE
+
+
+def test_a_role_has_one_colour_and_other_series_none_of_a_role() -> None:
+    """Blue and purple were the builder and the analyst in the cost chart and avg and p95 durations in the
+    chart beside it: a role has its one colour on every chart (the task timeline's too), a role outside the
+    pipeline one of its own, and the charts' other series take no role's colour."""
+    from datetime import timedelta as td
+
+    from dashboard import figures
+
+    cost = figures_agents.role_cost_bars(BY_COST)
+    colours = dict(zip(cost.data[0].y, cost.data[0].marker.color, strict=True))
+    assert colours == {role: figures.role_hex(role) for role in PIPELINE}
+    assert len(set(colours.values())) == len(colours)  # five roles, five colours
+    calls = pd.DataFrame(
+        {
+            "role": PIPELINE,
+            "model": "m",
+            "status": "completed",
+            "started_at": [NOW + td(seconds=10 * i) for i in range(5)],
+            "completed_at": [NOW + td(seconds=10 * i + 8) for i in range(5)],
+        }
+    )
+    moves = pd.DataFrame(columns=["at", "from_status", "to_status"])
+    timeline = figures.task_timeline(calls, moves, NOW + td(minutes=1))
+    assert {t.name: t.marker.color for t in timeline.data} == colours
+    role_colours = set(figures.ROLE_HEX.values()) | set(figures.OTHER_ROLE_HEX)
+    series = {t.marker.color for t in figures_agents.role_quality(BY_COST).data}
+    assert len(series) == 3 and not series & role_colours
+    assert figures.role_hex("critic") == figures.role_hex("critic") in figures.OTHER_ROLE_HEX
 
 
 def test_agents_page_refresh(db: Database, svc: Services) -> None:

@@ -456,6 +456,21 @@ def test_event_growth_counts_in_whole_numbers() -> None:
     assert hist.layout.yaxis.dtick == 1 and hist.layout.yaxis.tickformat == ",d"
 
 
+def test_event_growth_labels_every_day_of_a_week() -> None:
+    """Over the demo's 7 days plotly labelled every other day (Nov 28, Nov 30 …): up to a week every day is
+    ticked, at its midnight where its bar is centred; a longer range keeps plotly's own steps."""
+    from dashboard import figures_database as figs
+
+    days = pd.to_datetime([f"2026-03-{d:02d}" for d in range(3, 11)])
+    growth = pd.DataFrame({"day": days, "events": 5, "cumulative": range(5, 45, 5)})
+    week = figs.event_growth(growth, (NOW - timedelta(days=7), NOW))
+    axis = week.layout.xaxis
+    assert (axis.tickmode, axis.dtick) == ("linear", 86_400_000)
+    assert pd.Timestamp(axis.tick0) == pd.Timestamp("2026-03-03")  # the first bar's midnight
+    month = figs.event_growth(growth, (NOW - timedelta(days=30), NOW)).layout.xaxis
+    assert month.dtick is None and month.tickmode is None
+
+
 def test_the_peak_kpi_agrees_with_the_busiest_minute() -> None:
     """One event in the busiest minute is 1/60 s: the KPI read "Peak writes 0.0/s" beside the chart's
     busiest-minute triangle."""

@@ -204,7 +204,38 @@ def test_a_long_queue_wait_is_folded_so_the_calls_are_readable() -> None:
     assert pd.Timestamp(band.x0) == pd.Timestamp(NOW) and pd.Timestamp(band.x1) == run
     marks = next(t for t in fig.data if t.type == "scatter")
     assert list(marks.text) == ["running", "failed"]  # the queued mark is off the axis
-    assert list(marks.textposition) == ["bottom center", "top center"]  # below the wait's label
+    # Below the wait's label; each from its marker inward (a centred label ran past the axis' ends).
+    assert list(marks.textposition) == ["bottom right", "top left"]
+
+
+def test_transition_labels_close_together_keep_clear_of_each_other_and_the_state_label() -> None:
+    """At 390 px "queued" and "running", a second apart at the start of a 60-second run, were centred on their
+    markers: "queued" ran left of the axis into the "state" tick label and "running" into "queued". A label
+    that would cross an end of the axis starts at its marker and runs inward, and close labels go above and
+    below in turn."""
+    calls, moves, end = _task(queued_s=1, run_s=60)
+    fig = figures.task_timeline(calls, moves, end)
+    marks = next(t for t in fig.data if t.type == "scatter")
+    assert list(marks.text) == ["queued", "running", "failed"]
+    assert list(marks.textposition) == ["top right", "bottom right", "top left"]
+    # Each label's estimated reach (a phone's character width) stays inside the axis.
+    left, right = (pd.Timestamp(t) for t in fig.layout.xaxis.range)
+    for at, text, place in zip(marks.x, marks.text, marks.textposition, strict=True):
+        x, width = (pd.Timestamp(at) - left) / (right - left), len(text) * figures.LABEL_CHAR
+        start = {"right": x, "left": x - width, "center": x - width / 2}[place.split()[1]]
+        assert start >= 0 and start + width <= 1, (text, place)
+
+
+def test_a_label_with_no_room_is_left_to_the_hover_and_the_latest_state_is_always_labelled() -> None:
+    """Three transitions within a few per cent of the axis cannot all be labelled: the latest state is (they
+    are placed from the latest back), the one before goes to the other side, and the earliest shows in the
+    hover only."""
+    texts, places = figures.transition_labels(["queued", "running", "failed"], [0.05, 0.06, 0.07])
+    assert texts == ["", "running", "failed"]
+    assert places[1:] == ["bottom right", "top right"]
+    # With room, every label shows; a folded wait's label above the left end sends the first one below.
+    texts, places = figures.transition_labels(["running", "completed"], [0.05, 0.95], taken=16)
+    assert texts == ["running", "completed"] and places == ["bottom right", "top left"]
 
 
 def test_a_wrapping_legend_takes_at_most_three_rows() -> None:
@@ -261,3 +292,26 @@ def test_the_cost_legend_lists_the_most_expensive_model_first() -> None:
     assert [t.name for t in fig.data] == ["dear", "middling", "cheap"]
     assert fig.layout.legend.traceorder == "normal"
     assert fig.layout.legend.maxheight == figures.LEGEND_ROWS_PX and fig.layout.legend.yanchor == "bottom"
+
+
+def test_costs_fade_the_partial_first_and_last_buckets_as_performance_does() -> None:
+    """Performance faded the buckets a range covers only in part (the first, from the range's start; the one
+    in progress) and Costs drew them full, so a 7-day range's first and last days read as falls in spend: Costs'
+    bars are faded by the same rule and opacity, on every model's trace."""
+    window = (NOW - timedelta(days=7), NOW)  # 13:05 to 13:05: the first and the last day partial
+    days = [datetime(2026, 11, 27) + timedelta(days=d) for d in range(8)]
+    spent = pd.DataFrame({"bucket": days * 2, "model": ["a"] * 8 + ["b"] * 8, "cost": [2.0] * 8 + [1.0] * 8})
+    cost = figures.cost_over_time(spent, window, "day")
+    faded = [figures.PARTIAL_OPACITY] + [1.0] * 6 + [figures.PARTIAL_OPACITY]
+    for trace in cost.data:
+        assert list(trace.marker.opacity) == faded, trace.name
+    # Performance's bars over the same buckets, their `complete` as db.analytics.volume marks it.
+    volume = pd.DataFrame({"bucket": days, "created": 5})
+    volume["complete"] = (volume["bucket"] >= window[0]) & (volume["bucket"] + timedelta(days=1) <= window[1])
+    created = figures_performance.volume_forecast(volume, None, "day")
+    assert list(created.data[0].marker.opacity) == faded
+    # Whole days (a window from midnight to midnight) are drawn full; months end where the calendar says.
+    whole = figures.cost_over_time(spent, (days[0], days[-1] + timedelta(days=1)), "day")
+    assert list(whole.data[0].marker.opacity) == [1.0] * 8
+    months = [datetime(2026, m, 1) for m in (1, 2, 3)]
+    assert figures.bucket_complete(months, (months[0], datetime(2026, 3, 31)), "month") == [True, True, False]
