@@ -4,6 +4,7 @@ the dashboard and on /login, in light and dark mode: no serious or critical viol
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,14 @@ def _data(app: LiveApp) -> int:
         task_schedules.create(session, spec, utcnow())
     task = 0
     for i, status in enumerate(
-        (TaskStatus.RUNNING, TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.TIMED_OUT, None)
+        (
+            TaskStatus.RUNNING,
+            TaskStatus.COMPLETED,
+            TaskStatus.FAILED,
+            TaskStatus.TIMED_OUT,
+            TaskStatus.CANCELLED,  # its badge's own colour, checked by axe in both themes
+            None,
+        )
     ):
         task = app.recorder.submit(
             TaskSpec(title=f"task {i}", kind=TaskKind.EXTERNAL, tags=("a11y",)), actor="test"
@@ -152,6 +160,55 @@ def test_every_page_has_no_serious_violations(sqlite_app: AppFactory, browser: B
     finally:
         context.close()
     assert not found, "\n".join(f"{path}:\n  " + "\n  ".join(lines) for path, lines in found.items())
+
+
+# The colours as drawn, as [r, g, b, a]; the contrast of two opaque ones (WCAG's relative luminance).
+COLOURS = """(badge) => {
+    const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+    const lum = ([r, g, b]) => [r, g, b].map(v => v / 255)
+        .map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+        .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+    const contrast = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+    const card = badge.closest('.card');
+    const page = rgb(getComputedStyle(document.body).backgroundColor);
+    const back = rgb(getComputedStyle(badge).backgroundColor);
+    const edge = card.classList.contains('task-card') ? rgb(getComputedStyle(card).borderLeftColor) : null;
+    return {
+        page: page, back: back, opaque: back.length === 3 || back[3] === 1,
+        text: contrast(rgb(getComputedStyle(badge).color), back), against: contrast(back, page),
+        edge: edge && contrast(edge, rgb(getComputedStyle(card).backgroundColor)),
+    };
+}"""
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_a_cancelled_badge_and_card_show_in_both_themes(
+    sqlite_app: AppFactory, browser: Browser, theme: str
+) -> None:
+    """Cancelled was Bootstrap's "dark" (#212529), the dark theme's background: its badge read as bold text
+    (white on #212529 passes axe's contrast check, so axe did not see it) and a cancelled card's coloured
+    edge vanished. On the Tasks board and in a worker's history: a background apart from the page's, its text
+    at AA contrast, and a card edge that shows."""
+    app = sqlite_app(worker=False)
+    _data(app)
+    context = browser.new_context(viewport=VIEWPORT, color_scheme=theme)  # type: ignore[arg-type]
+    context.set_default_timeout(TIMEOUT_MS)
+    context.add_init_script(f"localStorage.setItem({ids.THEME!r}, JSON.stringify({theme!r}))")
+    page = context.new_page()
+    try:
+        for path, where in (("/tasks", "#lane-failed"), (f"/workers/{WORKER}", f"#{worker_page.HISTORY}")):
+            page.goto(app.url + path)
+            expect(page.locator("html")).to_have_attribute("data-bs-theme", theme)
+            badge = page.locator(f"{where} .badge").filter(has_text=re.compile("^cancelled$")).first
+            expect(badge).to_be_visible()
+            wait_still(page)
+            found = badge.evaluate(COLOURS)
+            assert found["opaque"] and found["back"][:3] != found["page"][:3], (path, found)
+            assert found["text"] >= 4.5 and found["against"] >= 3, (path, found)
+            if path == "/tasks":
+                assert found["edge"] >= 3, (path, found)  # the cancelled card's coloured left edge
+    finally:
+        context.close()
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])

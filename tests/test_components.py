@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -135,6 +137,19 @@ def test_cancel_requested_badge_reads_in_both_themes() -> None:
 
     (cancel,) = [b for b in badges(found) if b.get("children") == "cancel requested"]
     assert cancel["color"] == "warning" and cancel["text_color"] == "dark"
+
+
+def test_cancelled_has_a_colour_of_its_own_in_both_themes() -> None:
+    """Cancelled was Bootstrap's "dark", #212529: the dark theme's background, so its badge read as bare text
+    and a cancelled card lost its coloured edge. Now a colour of its own, set per theme in tasklens.css."""
+    assert all(c != "dark" for c in fmt.STATUS_COLORS.values())
+    badge = status.status_badge("cancelled")
+    assert badge.color == fmt.CANCELLED == "var(--tl-cancelled)"
+    assert "status-badge-cancelled" in badge.className  # its text colour, per theme
+    css = (Path(__file__).resolve().parent.parent / "dashboard/assets/tasklens.css").read_text()
+    assert re.search(r":root \{ --tl-cancelled: #\w+; --tl-cancelled-text: #\w+; \}", css)
+    assert re.search(r'\[data-bs-theme="dark"\] \{ --tl-cancelled: #\w+; --tl-cancelled-text: #\w+; \}', css)
+    assert ".task-card.status-cancelled { border-left: 4px solid var(--tl-cancelled); }" in css
 
 
 def test_finished_cards() -> None:

@@ -25,6 +25,7 @@ from reports.fmt import (
 )
 
 __all__ = [
+    "CANCELLED",
     "STATUS_COLORS",
     "ago",
     "compact",
@@ -42,13 +43,17 @@ __all__ = [
     "when",
 ]
 
+# Bootstrap colour names, and for cancelled a colour of its own (assets/tasklens.css, --tl-cancelled): Bootstrap's
+# "dark" was #212529, the dark theme's own background, so the badge read as bare text and a cancelled card lost
+# its coloured edge. dbc takes a colour that is not one of Bootstrap's as the badge's inline background.
+CANCELLED = "var(--tl-cancelled)"
 STATUS_COLORS = {
     "queued": "secondary",
     "running": "primary",
     "completed": "success",
     "failed": "danger",
     "timed_out": "warning",
-    "cancelled": "dark",
+    "cancelled": CANCELLED,
 }
 
 

@@ -15,7 +15,12 @@ from reports.fmt import ACTIVE, NO_ACTIVITY, STUCK
 
 
 def status_badge(status: str) -> dbc.Badge:
-    return dbc.Badge(status.replace("_", " "), color=STATUS_COLORS.get(status, "light"), className="me-1")
+    """The status's colour; its class (status-badge-<status>) gives a colour of its own its text colour."""
+    return dbc.Badge(
+        status.replace("_", " "),
+        color=STATUS_COLORS.get(status, "light"),
+        className=f"me-1 status-badge status-badge-{status}",
+    )
 
 
 def progress_bar(
