@@ -24,8 +24,17 @@ XSS = "<img src=x onerror=alert(1)>"
 
 
 def texts(component: Any) -> list[str]:
-    """Every string in a component tree, as Dash would send it to React (which renders them as text)."""
+    """Every string in a component tree, as Dash would send it to React (which renders them as text); and a
+    line of text with its values in nowrap spans (a KPI card's, fmt.value_runs) also as the one string it reads."""
     found: list[str] = []
+
+    def line(children: Any) -> str | None:
+        if not isinstance(children, list) or not children:
+            return None
+        if not any("text-nowrap" in (getattr(c, "className", None) or "") for c in children):
+            return None
+        parts = [c if isinstance(c, str) else getattr(c, "children", None) for c in children]
+        return "".join(parts) if all(isinstance(p, str) for p in parts) else None  # type: ignore[arg-type]
 
     def walk(node: Any) -> None:
         if isinstance(node, str):
@@ -34,7 +43,11 @@ def texts(component: Any) -> list[str]:
             for item in node:
                 walk(item)
         elif hasattr(node, "to_plotly_json"):
-            walk(node.to_plotly_json().get("props", {}).get("children"))
+            children = node.to_plotly_json().get("props", {}).get("children")
+            joined = line(children)
+            if joined is not None:
+                found.append(joined)
+            walk(children)
 
     walk(component)
     return found
@@ -150,6 +163,45 @@ def test_cancelled_has_a_colour_of_its_own_in_both_themes() -> None:
     assert re.search(r":root \{ --tl-cancelled: #\w+; --tl-cancelled-text: #\w+; \}", css)
     assert re.search(r'\[data-bs-theme="dark"\] \{ --tl-cancelled: #\w+; --tl-cancelled-text: #\w+; \}', css)
     assert ".task-card.status-cancelled { border-left: 4px solid var(--tl-cancelled); }" in css
+
+
+def test_a_kpi_line_keeps_each_value_whole() -> None:
+    """A value with its unit, a date-time, a range or a count with its noun is one nowrap span; the words
+    between wrap ("p95 4m / 50s", "2026- / 11-30 10:33" and "last 60 / s" were seen in 1440 px cards)."""
+
+    def runs(text: str) -> list[str]:
+        return [p.children for p in fmt.value_runs(text) if not isinstance(p, str)]
+
+    assert runs("p50 ≈4m 05s · p95 4m 50s") == ["p50 ≈4m 05s", "p95 4m 50s"]
+    assert runs("p50 12.0 s · p95 33.4 s") == ["p50 12.0 s", "p95 33.4 s"]
+    assert runs("274–646, day of 12-04 00:00") == ["274–646,", "12-04 00:00"]
+    assert runs("busiest minute, 2026-11-30 10:33") == ["2026-11-30 10:33"]
+    assert runs("this process · last 60 s · 54 commits") == ["60 s", "54 commits"]
+    assert runs("no commits measured yet") == []
+    for text in ("p50 ≈4m 05s · p95 4m 50s", "WAL 3.2 MB · free 1.0 KB", "1, 2", "a b"):
+        assert "".join(p if isinstance(p, str) else p.children for p in fmt.value_runs(text)) == text
+    card = kpi_cards(
+        Kpis(
+            queued=0,
+            running=0,
+            stuck=0,
+            completed_today=0,
+            failed_today=0,
+            success_rate=None,
+            avg_duration_s=None,
+            p95_duration_s=None,
+            throughput_per_hour=0,
+            cost_today=0.0,
+        )
+    )
+    value = card.children[0].children.children.children[1]  # Active's value: "0", whole
+    assert value.children == "0" and "text-nowrap" in value.className
+    assert "0/h" in texts(card)
+
+
+def test_zero_rates_read_alike() -> None:
+    assert fmt.per_hour(0) == fmt.per_hour(0.0) == "0/h"
+    assert fmt.per_hour(21) == "21/h" and fmt.per_hour(1.7345) == "1.73/h"
 
 
 def test_finished_cards() -> None:

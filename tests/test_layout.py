@@ -200,6 +200,38 @@ def test_a_board_lane_fades_where_more_cards_lie(sqlite_app: AppFactory, tab: Br
     tab.watch.assert_clean()
 
 
+# Every value in the KPI cards under the element `box` (an id) laid out on more than one line: a number with its
+# unit, a duration, a date-time, a range ("p95 4m / 50s", "12- / 04 00:00" broke at 1440 px).
+SPLIT_VALUES = """(box) => {
+    const value = /(p\\d+ )?≈?\\d[\\d,.:–-]*(( ?(ms|s|m|h|d|%|KB|MB|GB|UTC)\\b)|( \\d[\\d,.:–-]*[smhd]?\\b))*/g;
+    const split = [];
+    const cards = document.getElementById(box).querySelectorAll('.card');
+    for (const line of document.getElementById(box).querySelectorAll('.card-body > div')) {
+        const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
+        const nodes = [];
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) nodes.push(node);
+        // The line's text as one string, each character's node and offset: a value may span two nodes.
+        const at = [];
+        let all = '';
+        for (const node of nodes) {
+            for (let i = 0; i < node.data.length; i++) at.push([node, i]);
+            all += node.data;
+        }
+        for (const found of all.matchAll(value)) {
+            if (!found[0]) continue;
+            const range = document.createRange();
+            const [a, i] = at[found.index];
+            const [b, j] = at[found.index + found[0].length - 1];
+            range.setStart(a, i);
+            range.setEnd(b, j + 1);
+            const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+            if (tops.size > 1) split.push(found[0]);
+        }
+    }
+    return {cards: cards.length, split: split};
+}"""
+
+
 @pytest.mark.slow
 def test_no_page_scrolls_sideways(sqlite_app: AppFactory, tab: BrowserPage) -> None:
     app = sqlite_app(worker=False)
@@ -378,4 +410,26 @@ def test_the_overview_chart_is_readable_on_a_phone(sqlite_app: AppFactory, tab: 
         assert len(found["shown"]) == 1 and drawing in found["shown"][0], (width, state, found)
         assert ("tl-chart-empty" in found["shown"][0]) == (state == "empty"), (width, state, found)
         assert found["smallest"] >= 10, (width, state, found)
+    tab.watch.assert_clean()
+
+
+def test_kpi_cards_keep_each_value_on_one_line(sqlite_app: AppFactory, tab: BrowserPage) -> None:
+    """At 1440 px the Performance and Database cards (seven a row) broke their lines inside values: "p95 4m /
+    50s", "p95 33.4 / s", "274–646, day of 12- / 04 00:00", "busiest minute, 2026- / 11-30 10:33", "last 60 /
+    s". Lines now wrap between phrases only (fmt.value_runs), at 1440 px and on a phone."""
+    app = sqlite_app(worker=False)
+    generate_history(app.db, 300, days=14, seed=3)
+    page = tab.page
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        for path, box in (("/performance?range=7d", "perf-kpis"), ("/database?range=7d", "dbi-kpis")):
+            open_page(page, app.url + path)
+            wait_dash_idle(page)
+            found = eventually(
+                partial(page.evaluate, SPLIT_VALUES, box),
+                lambda found: found["cards"] >= 7 and not found["split"],
+                f"no value split in #{box} at {width} px",
+                page,
+            )
+            assert found["cards"] >= 7, found
     tab.watch.assert_clean()

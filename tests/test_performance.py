@@ -639,3 +639,20 @@ def test_count_axes_have_whole_ticks_and_separators() -> None:
     spikes = figs.spikes_chart(series, analysis.cost, analysis.failed, "hour").layout
     assert spikes.yaxis2.tickformat == ",d" and spikes.yaxis.tickformat == ","
     assert figs.volume_forecast(series, None, "hour").layout.yaxis.tickformat == ",d"
+
+
+def test_kpi_cards_count_whole_tasks_and_say_no_rate_as_the_overview_does() -> None:
+    """The forecast card said "459.9" tasks (a count is whole: "460"), and the throughput card "0.00/h" where
+    the Overview says "0/h" for none."""
+    from dashboard.pages import performance as page
+    from tests.test_components import texts
+
+    none = performance.Timing(None, None, None)
+    idle = performance.PerfKpis(24.0, 0, 0, 0, 0, 0, none, none, none)
+    forecast = volume.Forecast(datetime(2026, 12, 4), 459.94, 274.2, 645.7, 12)
+    shown = texts(page.kpis(idle, forecast, "day"))
+    assert "460" in shown and "459.9" not in " ".join(shown)
+    assert "274–646, day of 12-04 00:00" in shown
+    assert "0/h" in shown and "0.00/h" not in shown
+    busy = performance.PerfKpis(24.0, 41, 0, 0, 41, 0, none, none, none)
+    assert "1.71/h" in texts(page.kpis(busy, None, "day"))

@@ -9,7 +9,16 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import html
 
-from dashboard.components.fmt import count, duration, missing, money, percent, since
+from dashboard.components.fmt import (
+    count,
+    duration,
+    missing,
+    money,
+    per_hour,
+    percent,
+    since,
+    value_runs,
+)
 from db.read.overview import Kpis
 
 
@@ -22,15 +31,27 @@ def kpi_card(
     key: str = "",
     title: str | None = None,
 ) -> dbc.Col:
-    """`title`: what the value says in full, on hover (a compacted count's exact figure)."""
+    """`title`: what the value says in full, on hover (a compacted count's exact figure). The value and the
+    hint wrap between words, never inside a value with its unit, a date-time or a range (value_runs)."""
     body = [
         html.Div(label, className="text-muted small"),
-        html.Div(value, className="fs-4 fw-semibold kpi-value", title=title),
+        _unbroken(value, "fs-4 fw-semibold kpi-value", title=title),
     ]
     if hint:
-        body.append(html.Div(hint, className="small text-muted"))
+        body.append(_unbroken(hint, "small text-muted kpi-hint"))
     card = dbc.Card(dbc.CardBody(body), color=color, outline=color is not None, className="h-100")
     return dbc.Col(card, xs=6, md=4, xl=2, className="mb-3", id=f"kpi-{key}" if key else None)
+
+
+def _unbroken(text: str, className: str, **attrs: Any) -> html.Div:
+    """A card line whose values stay whole: a text that is one value ("5", "1m 01s") nowrap as a whole, so its
+    children stay one string (the browser's compact counts and the snapshot rewrite it as text)."""
+    pieces = value_runs(text)
+    if len(pieces) == 1 and not isinstance(pieces[0], str):
+        return html.Div(text, className=f"{className} text-nowrap", **attrs)
+    if all(isinstance(p, str) for p in pieces):
+        return html.Div(text, className=className, **attrs)
+    return html.Div(pieces, className=className, **attrs)
 
 
 def one_row(row: dbc.Row) -> dbc.Row:
@@ -71,7 +92,7 @@ def kpi_cards(k: Kpis, extra: tuple[dbc.Col, ...] = ()) -> dbc.Row:
                 key="p95",
             ),
             kpi_card(
-                "Throughput", f"{k.throughput_per_hour:,}/h", hint="completed, last hour", key="throughput"
+                "Throughput", per_hour(k.throughput_per_hour), hint="completed, last hour", key="throughput"
             ),
             kpi_card("Cost today", money(k.cost_today), key="cost"),
             *extra,

@@ -12,7 +12,7 @@ from dash import Input, Output, dcc, html
 
 from dashboard import figures_performance as figs
 from dashboard import ids
-from dashboard.components.fmt import count, duration, money, percent, timestamp
+from dashboard.components.fmt import count, duration, money, per_hour, percent, timestamp
 from dashboard.components.overview import kpi_card, one_row
 from dashboard.navigation import NavEntry
 from dashboard.scopebar import scope_section
@@ -84,7 +84,8 @@ def kpis(k: PerfKpis, forecast: Forecast | None, unit: str) -> dbc.Row:
 
     # A trend through nothing but empty buckets is no forecast ("0.0 · 0–0"): say so instead.
     flat_zero = forecast is not None and forecast.high <= 0
-    expected = "–" if forecast is None or flat_zero else f"{forecast.value:,.1f}"
+    # Tasks are counted whole: the trend's 459.9 is "460" (the band is whole already).
+    expected = "–" if forecast is None or flat_zero else f"{forecast.value:,.0f}"
     band = (
         ("no tasks created yet to forecast from" if flat_zero else "")
         if forecast is None or flat_zero
@@ -94,7 +95,7 @@ def kpis(k: PerfKpis, forecast: Forecast | None, unit: str) -> dbc.Row:
         [
             kpi_card(
                 "Throughput",
-                f"{k.throughput_per_hour:,.2f}/h",
+                per_hour(k.throughput_per_hour),
                 hint=f"{k.completed:,} completed",
                 key="perf-throughput",
             ),
