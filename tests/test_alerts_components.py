@@ -15,6 +15,7 @@ from dashboard.components.alerts import (
     bell,
     fired,
     still_up,
+    target_label,
 )
 
 
@@ -107,3 +108,27 @@ def test_detail_lists_each_channel_delivery() -> None:
     shown = _text(alert_detail(alert))
     assert "the webhook answered HTTP 500" in shown and "'slack'" in shown and "cli: (no note)" in shown
     assert alert_detail(None) == ""
+
+
+def test_a_scope_target_reads_without_a_dangling_colon() -> None:
+    """A rule over all tasks has the target "scope:all:" (its identity in the database), shown as such: "all
+    tasks" now, as the rule's description says it; a scope with a value reads "kind demo"."""
+    row = {
+        "id": 8,
+        "rule": "Failure rate over 20%",
+        "summary": "25% of 40 tasks failed",
+        "severity": "high",
+        "state": "firing",
+        "target": "scope:all:",
+        "labels": {},
+        "pending_at": datetime(2026, 1, 1),
+        "fired_at": datetime(2026, 1, 1),
+        "acknowledged_at": None,
+        "silenced_by": None,
+    }
+    shown = _text(alert_table([row], "firing", can_ack=True))
+    assert "'all tasks'" in shown and "scope:all" not in shown
+    assert target_label("scope:kind:demo") == "kind demo" and target_label("scope:tag:") == "tag"
+    assert target_label("task:3") == "task:3" and target_label("budget:2:2026-12-01") == "budget:2:2026-12-01"
+    detail = {**row, "notifications": [], "acks": [], "actions_taken": []}
+    assert "Failure rate over 20% — all tasks" in _text(alert_detail(detail))

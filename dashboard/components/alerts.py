@@ -53,6 +53,19 @@ def _actions(row: dict[str, Any]) -> str:
     return "; ".join(f"{a.get('type')}: {a.get('outcome')}" for a in row.get("actions_taken") or [])
 
 
+def target_label(target: str) -> str:
+    """An alert's target as a person reads it: a rule's scope is stored as "scope:<kind>:<value>" (part of
+    the alert's identity, so left as it is in the database), which showed as "scope:all:" with a dangling
+    colon; it reads "all tasks" or "kind demo", as the rule's own description says it. Other targets
+    ("task:12", "worker:agent-1", "budget:3:2026-12-01") are read as they are."""
+    if not target.startswith("scope:"):
+        return target
+    kind, _, value = target.removeprefix("scope:").partition(":")
+    if kind == "all" or not kind:
+        return "all tasks"
+    return f"{kind} {value}" if value else kind
+
+
 def alert_table(rows: list[dict[str, Any]], tab: str, can_ack: bool) -> Any:
     if not rows:
         return html.P(f"No {tab} alerts.", className="text-body-secondary", id="alerts-empty")
@@ -60,7 +73,8 @@ def alert_table(rows: list[dict[str, Any]], tab: str, can_ack: bool) -> Any:
     body = []
     for r in rows:
         task_id = (r.get("labels") or {}).get("task_id")
-        target: Any = dcc.Link(r["target"], href=f"/tasks/{task_id}") if task_id else r["target"]
+        label = target_label(r["target"])
+        target: Any = dcc.Link(label, href=f"/tasks/{task_id}") if task_id else label
         if tab == "history":
             status: Any = when(r["resolved_at"]) if r.get("resolved_at") else "—"
         elif r.get("acknowledged_by"):
@@ -239,7 +253,7 @@ def alert_detail(alert: dict[str, Any] | None) -> Any:
             dbc.CardHeader(
                 [
                     dbc.Badge(alert["severity"], className="me-2"),
-                    f"#{alert['id']} {alert['rule']} — {alert['target']}",
+                    f"#{alert['id']} {alert['rule']} — {target_label(alert['target'])}",
                 ]
             ),
             dbc.CardBody(body),
