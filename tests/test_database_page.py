@@ -485,3 +485,16 @@ def test_the_peak_kpi_agrees_with_the_busiest_minute() -> None:
     assert shown.count("0.017/s") == 2 and "0.0/s" not in shown  # writes now (one event) and the peak
     assert "busiest minute, 2026-03-10 11:07 · 1 event" in shown
     assert page.rate(0.0) == "0.0/s" and page.rate(2.5) == "2.5/s"
+
+
+def test_a_size_rolls_over_to_the_next_unit_at_1000_as_shown() -> None:
+    """A table of 1,000 KB read "1,000.0 KB" (and of 1,023.96 KB "1,024.0 KB"): a figure never shows four
+    digits before its point; the next unit's "1.0 MB" instead."""
+    from dashboard.pages import database as page
+
+    assert page.size(1000 * 1024) == "1.0 MB"
+    assert page.size(1023.96 * 1024) == "1.0 MB"
+    assert page.size(999.96 * 1024) == "1.0 MB"  # rounds to 1,000.0 KB
+    assert page.size(999.94 * 1024) == "999.9 KB"
+    assert page.size(1000) == "1.0 KB" and page.size(999) == "999 B"
+    assert page.size(1000 * 1024**3) == "1.0 TB"

@@ -114,11 +114,14 @@ def layout(**query: Any) -> html.Div:
 
 
 def size(value: float | None) -> str:
+    """Bytes in the largest unit (of 1024) whose figure, as shown, is under 1000: 1,023.96 KB read
+    "1,024.0 KB" and 1,000.0 KB "1,000.0 KB"; both are "1.0 MB" (0.98 MB to one decimal)."""
     if value is None or pd.isna(value):
         return "–"
     for unit in ("B", "KB", "MB", "GB"):
-        if abs(value) < 1024:
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        places = 0 if unit == "B" else 1
+        if abs(round(value, places)) < 1000:
+            return f"{value:,.{places}f} {unit}"
         value /= 1024
     return f"{value:,.1f} TB"
 
