@@ -231,6 +231,34 @@ SPLIT_VALUES = """(box) => {
     return {cards: cards.length, split: split};
 }"""
 
+# Every html table in a box (.table-responsive) on the page: a cell whose content is cut inside it (wider than
+# the cell), a line of a value cell (not a phrase or free text) laid out on two lines ("17,317, / 2,869,"),
+# and a box that scrolls sideways without saying so (a11y.js's mark and the shadow on its edge).
+WHOLE_CELLS = """() => {
+    const boxes = [...document.querySelectorAll('.table-responsive')].filter(b => b.getClientRects().length);
+    const cut = [], broken = [], silent = [];
+    let cells = 0;
+    for (const box of boxes) {
+        for (const td of box.querySelectorAll(':scope > table > tbody > tr > td')) {
+            cells++;
+            if (td.scrollWidth > td.clientWidth + 1) cut.push(td.innerText.slice(0, 40));
+            if (td.matches('.tl-wrap, .tl-text, .text-break') || td.closest('.tl-stack')) continue;
+            const walker = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                if (node.parentElement.closest('.tl-wrap, .tl-text, .text-break')) continue;
+                const range = document.createRange();
+                range.selectNodeContents(node);
+                const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+                if (tops.size > 1) broken.push(node.data.slice(0, 40));
+            }
+        }
+        const scrolls = box.scrollWidth > box.clientWidth + 1;
+        const cue = box.hasAttribute('data-a11y-scroll') && getComputedStyle(box).backgroundImage.includes('radial');
+        if (scrolls && !cue) silent.push(box.parentElement.id || box.closest('[id]').id);
+    }
+    return {boxes: boxes.length, cells: cells, cut: cut.slice(0, 5), broken: broken.slice(0, 5), silent: silent};
+}"""
+
 
 @pytest.mark.slow
 def test_no_page_scrolls_sideways(sqlite_app: AppFactory, tab: BrowserPage) -> None:
@@ -432,4 +460,42 @@ def test_kpi_cards_keep_each_value_on_one_line(sqlite_app: AppFactory, tab: Brow
                 page,
             )
             assert found["cards"] >= 7, found
+    tab.watch.assert_clean()
+
+
+def test_tables_on_a_phone_keep_whole_cells_and_show_that_they_scroll(
+    sqlite_app: AppFactory, tab: BrowserPage
+) -> None:
+    """At 390 px the html tables were cut inside their boxes with nothing to say so: the Overview's workers
+    ("Sta" / "onli"), the Agents page's roles ("17,317, / 2,869," over two lines, the rest cut), the costs
+    tables' Cost column, the Database page's table sizes ("772.0 K"), a worker's history (Outcome out of
+    sight). Each table keeps its cells whole (values on one line, nothing cut inside a cell) and scrolls
+    sideways in its box, which shows a shadow on each edge with more table beyond it."""
+    app = sqlite_app(worker=False)
+    generate_history(app.db, 40, days=2, seed=5)
+    with app.db.reading() as session:
+        worker = session.scalars(select(Task.worker_id).where(Task.worker_id.is_not(None)).limit(1)).one()
+        task = session.scalars(select(Invocation.task_id).limit(1)).one()
+    page = tab.page
+    page.set_viewport_size({"width": 390, "height": 900})
+    paths = (
+        "/",
+        "/agents",
+        "/costs",
+        "/database",
+        f"/workers/{quote(str(worker), safe='')}",
+        f"/tasks/{task}",
+    )
+    for path in paths:
+        open_page(page, app.url + path)
+        wait_dash_idle(page)
+        found = eventually(
+            partial(page.evaluate, WHOLE_CELLS),
+            lambda found: (
+                found["cells"] > 0 and not found["cut"] and not found["broken"] and not found["silent"]
+            ),
+            f"whole cells and a scroll cue in the tables of {path} at 390 px",
+            page,
+        )
+        assert found["boxes"] > 0, (path, found)
     tab.watch.assert_clean()

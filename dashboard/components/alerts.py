@@ -114,10 +114,10 @@ def alert_table(rows: list[dict[str, Any]], tab: str, can_ack: bool) -> Any:
             html.Tr(
                 [
                     html.Td(dbc.Badge(r["severity"], color=SEVERITY_COLOURS.get(r["severity"], "secondary"))),
-                    html.Td(summary),
+                    html.Td(summary, className="tl-text"),  # free text: wraps, no narrower than a line
                     html.Td(target),
                     html.Td(_since(r)),
-                    html.Td(status),
+                    html.Td(status, className="tl-wrap"),  # who, and their note
                     html.Td(action),
                 ],
                 id=f"alert-row-{r['id']}",

@@ -41,7 +41,7 @@ def audit_row(entry: AuditEntry) -> html.Tr:
             html.Td(entry.actor),
             html.Td(dbc.Badge(entry.action, color=ACTION_COLORS.get(verb, "secondary"))),
             html.Td(target_cell(entry.target)),
-            html.Td(details_text(entry.details), className="small text-muted"),
+            html.Td(details_text(entry.details), className="small text-muted tl-text"),
         ],
         className="audit-row",
     )

@@ -58,7 +58,7 @@ def tree_table(forest: list[dict[str, Any]], matches: set[str] | None = None) ->
                             html.Span(label, className="text-break"),
                         ],
                         style={"paddingLeft": f"{0.3 + 1.2 * depth:.1f}rem"},
-                        className="call-name",
+                        className="call-name tl-text",
                     ),
                     html.Td(status, className="text-danger" if status == "failed" else ""),
                     html.Td(duration(c.get("duration_s")), className="call-duration"),

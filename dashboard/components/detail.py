@@ -251,7 +251,7 @@ def invocations_table(frame: pd.DataFrame) -> html.Div | dbc.Table:
         )
     )
     # Model names ("anthropic / claude-sonnet-4-5") and token pairs on one line (assets/tasklens.css).
-    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="tl-values")
+    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True)
 
 
 def activity_line(at: datetime | str | None, type_: str | None, message: str | None) -> html.Div:

@@ -147,7 +147,7 @@ def workers_summary(frame: pd.DataFrame, now: datetime) -> html.Div:
         size="sm",
         hover=True,
         responsive=True,
-        className="mb-0 tl-values",  # ids, hosts and times on one line (assets/tasklens.css)
+        className="mb-0",  # ids, hosts and times on one line (assets/tasklens.css)
     )
     return html.Div([header, table])
 

@@ -102,10 +102,11 @@ def run_row(run: Run) -> html.Tr:
                         f"{run.period_kind} · {filters_text(run.kinds, run.tags)}",
                         className="small text-muted",
                     ),
-                ]
+                ],
+                className="tl-wrap",  # the filters: a phrase (assets/tasklens.css)
             ),
             html.Td(_trigger_cell(run)),
-            html.Td(_status_cell(run), style={"minWidth": "14rem", "maxWidth": "28rem"}),
+            html.Td(_status_cell(run), style={"maxWidth": "28rem"}, className="tl-text"),
             html.Td(_files_cell(run)),
             html.Td(size_text(run.size) if run.kept_files else "–"),
             html.Td(when(run.created_at)),

@@ -68,9 +68,13 @@ def schedule_row(row: dict[str, Any], next_at: datetime | None, last: dict[str, 
                 [
                     html.Div(row["name"]),
                     html.Div(f"{row['kind']}: {row['title']}", className="small text-muted"),
-                ]
+                ],
+                className="tl-text",  # free text: wraps between words (assets/tasklens.css)
             ),
-            html.Td([html.Div(trigger_text(row)), html.Div(policies, className="small text-muted")]),
+            html.Td(
+                [html.Div(trigger_text(row)), html.Div(policies, className="small text-muted")],
+                className="tl-wrap",
+            ),
             html.Td(state),
             html.Td(when(next_at) if next_at else "—", className="text-nowrap"),
             html.Td(runs),

@@ -138,7 +138,7 @@ def task_link(task_id: Any) -> dcc.Link:
 
 # Ids, kinds and times on one line, the title wrapping (.tl-text): the table scrolls in its box on a phone
 # instead of squeezing the title to a few letters per line (assets/tasklens.css).
-VALUES = "mb-0 tl-values"
+VALUES = "mb-0"
 
 
 def current_table(frame: pd.DataFrame, now: datetime) -> Any:

@@ -195,9 +195,7 @@ def fleet_table(frame: pd.DataFrame, now: datetime) -> Any:
     ]
     head = html.Thead(html.Tr([html.Th(h) for h in heads]))
     # Ids, hosts and times on one line: the table scrolls in its box (assets/tasklens.css).
-    return dbc.Table(
-        [head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="mb-0 tl-values"
-    )
+    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="mb-0")
 
 
 def roles_table(frame: pd.DataFrame) -> Any:
