@@ -92,13 +92,24 @@ def card(worker_id: str | None = None) -> dbc.Card:
 
 
 def options(svc: Services) -> list[dict[str, str]]:
+    """The picker's choices; each carries the worker's status too ("status"), for what its buttons allow."""
     with svc.db.reading() as session:
         rows = fleet.list_workers(session)
     out = []
     for r in rows:
         state = r["status"] if r["status"] == WorkerStatus.OFFLINE.value else (r["control"] or r["status"])
-        out.append({"label": f"{r['name']} · {r['id']} ({state})", "value": r["id"]})
+        out.append({"label": f"{r['name']} · {r['id']} ({state})", "value": r["id"], "status": r["status"]})
     return out
+
+
+def still_online(found: list[dict[str, str]], chosen: str | None) -> str | None:
+    """Why Forget cannot act on the chosen worker, or None: fleet.forget refuses a worker that is not offline
+    (WorkerStillOnline), so for one online or busy the button shows disabled with this reason instead of
+    offering a click that could only be refused."""
+    status = next((o.get("status") for o in found if o["value"] == chosen), None)
+    if chosen is None or status is None or status == WorkerStatus.OFFLINE.value:
+        return None
+    return f"Forget: only an offline worker can be forgotten; this one is {status}."
 
 
 def unavailable(known: list[str], chosen: str | None) -> str | None:
@@ -108,6 +119,19 @@ def unavailable(known: list[str], chosen: str | None) -> str | None:
     if chosen and chosen not in known:  # first: a worker page says its own worker is unknown
         return UNKNOWN_WORKER
     return NO_WORKERS if not known else None
+
+
+def controls(found: list[dict[str, str]], chosen: str | None) -> tuple[Any, ...]:
+    """The card's state for the fleet `found` (options()) and the chosen worker: the picker's choices, the
+    note saying why a button is disabled, and each button's `disabled` (in ACTIONS' order)."""
+    reason = unavailable([o["value"] for o in found], chosen)
+    online = None if reason else still_online(found, chosen)
+    picks = [{"label": o["label"], "value": o["value"]} for o in found]
+    if chosen and all(o["value"] != chosen for o in found):
+        # A forgotten worker (or one a worker page is about) keeps its entry: the choice stays as made.
+        picks.append({"label": chosen, "value": chosen})
+    disabled = [reason is not None or (a == "forget" and online is not None) for a in ACTIONS]
+    return (picks, reason or online, *disabled)
 
 
 def act(svc: Services, action: str, worker_id: str | None) -> Any:
@@ -141,12 +165,7 @@ def register(app: dash.Dash, svc: Services) -> None:
         Input(PICK, "value"),
     )
     def _options(_signal: Any, _result: Any, chosen: str | None) -> tuple[Any, ...]:
-        found = options(svc)
-        reason = unavailable([o["value"] for o in found], chosen)
-        if chosen and all(o["value"] != chosen for o in found):
-            # A forgotten worker (or one a worker page is about) keeps its entry: the choice stays as made.
-            found.append({"label": chosen, "value": chosen})
-        return (found, reason, *([reason is not None] * len(ACTIONS)))
+        return controls(options(svc), chosen)
 
     @app.callback(
         Output(RESULT, "children"),

@@ -10,7 +10,17 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from sqlalchemy import select
 
-from dashboard.fleet_control import NO_WORKERS, NOTE, UNKNOWN_WORKER, act, card, options, unavailable
+from dashboard.fleet_control import (
+    ACTIONS,
+    NO_WORKERS,
+    NOTE,
+    UNKNOWN_WORKER,
+    act,
+    card,
+    controls,
+    options,
+    unavailable,
+)
 from dashboard.services import Services
 from db.core.models import AuditLog
 from db.core.models import Worker as WorkerRow
@@ -86,3 +96,26 @@ def test_nothing_to_control_disables_with_a_reason(svc: Services, recorder: Reco
     assert unavailable(known, "gone-1") == UNKNOWN_WORKER
     assert unavailable(known, "gpu-1") is None
     assert unavailable(known, None) is None  # the Agents page: pick one, then act
+
+
+def test_forget_is_disabled_with_a_reason_while_the_worker_is_online(
+    svc: Services, recorder: Recorder
+) -> None:
+    """Forget was offered for an online worker (its page, or picked on the Agents page), and a click could
+    only be refused: fleet.forget removes offline workers alone. Now it shows disabled, and the note says
+    why; once the worker is offline it is enabled. The other buttons stay as they were."""
+    recorder.register_worker(WorkerIdentity("gpu-1", "gpu", "host", 1, 2))
+    picks, note, *disabled = controls(options(svc), "gpu-1")
+    assert dict(zip(ACTIONS, disabled, strict=True)) == {
+        "drain": False,
+        "resume": False,
+        "stop": False,
+        "forget": True,
+    }
+    assert note == "Forget: only an offline worker can be forgotten; this one is online."
+    assert picks == [{"label": "gpu · gpu-1 (online)", "value": "gpu-1"}]
+    assert controls(options(svc), None)[1:] == (None, False, False, False, False)  # nothing chosen yet
+    recorder.worker_stopped("gpu-1")
+    assert controls(options(svc), "gpu-1")[1:] == (None, False, False, False, False)
+    assert "forget: gpu-1" in text_of(act(svc, "forget", "gpu-1"))
+    assert controls(options(svc), "gpu-1")[1:] == (UNKNOWN_WORKER, True, True, True, True)
