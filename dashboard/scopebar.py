@@ -30,14 +30,15 @@ def page_scope(query: dict[str, Any]) -> tuple[Scope, str | None]:
         return parse_scope("", now), str(exc)
 
 
-def scope_section(query: dict[str, Any]) -> html.Div:
-    """Put at the top of an analytics page; its callbacks take Input(ids.PAGE_SCOPE, "data") (a URL query)."""
+def scope_section(query: dict[str, Any], dims: tuple[str, ...] = DIMENSIONS) -> html.Div:
+    """Put at the top of an analytics page; its callbacks take Input(ids.PAGE_SCOPE, "data") (a URL query).
+    `dims`: the dimension filters the bar offers (all of them unless the page says otherwise)."""
     scope, problem = page_scope(query)
     return html.Div(
         [
             dcc.Store(id=ids.PAGE_SCOPE, data=scope.to_query()),
             html.Div(id=ids.SCOPE_ERROR, children=scope_error(problem) if problem else None),
-            html.Div(scope_bar(scope, {}), id=BAR_HOLDER),
+            html.Div(scope_bar(scope, {}, dims), id=BAR_HOLDER),
         ]
     )
 

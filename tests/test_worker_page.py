@@ -89,6 +89,31 @@ def test_state_tasks_history_and_throughput(svc: Services, recorder: Recorder) -
     assert view.worker_href("a/b c") == "/workers/a%2Fb%20c"
 
 
+def test_the_worker_page_has_no_worker_filter() -> None:
+    """A worker's page showed the scope bar's "worker" filter: its queries are narrowed to its worker whatever
+    that filter says (worker_detail._mine), so it could only mislead. The other filters stay, and the
+    analytics pages keep all of theirs."""
+    from dashboard import ids
+    from dashboard.pages import agents
+
+    def filters(layout: object) -> list[str]:
+        found = json.loads(json.dumps(layout.to_plotly_json(), default=lambda c: c.to_plotly_json()))  # type: ignore[attr-defined]
+
+        def walk(node: object) -> list[str]:
+            if isinstance(node, list):
+                return [d for n in node for d in walk(n)]
+            if not isinstance(node, dict):
+                return []
+            ident = node.get("props", {}).get("id")
+            here = [ident["dim"]] if isinstance(ident, dict) and ident.get("type") == ids.SCOPE_DIM else []
+            return here + walk(node.get("props", {}).get("children"))
+
+        return walk(found)
+
+    assert filters(page_module.layout("gpu-1", worker="gpu-1")) == ["kind", "tag", "role", "model"]
+    assert filters(agents.layout()) == ["kind", "tag", "role", "model", "worker"]
+
+
 def test_throughput_reads_the_rollup_for_whole_hours(svc: Services) -> None:
     """Over 14 days the whole hours come from worker_hourly: the totals are the tasks' own."""
     now = utcnow()

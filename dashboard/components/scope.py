@@ -15,8 +15,9 @@ from db.read.timerange import CUSTOM, LABELS, RANGES
 RANGE_LABELS = {**LABELS, CUSTOM: "custom…"}
 
 
-def scope_bar(scope: Scope, options: dict[str, list[str]]) -> dbc.Row:
-    """`options` holds the choices per dimension (from the database)."""
+def scope_bar(scope: Scope, options: dict[str, list[str]], dims: tuple[str, ...] = DIMENSIONS) -> dbc.Row:
+    """`options` holds the choices per dimension (from the database); `dims`, the dimensions the page can be
+    filtered by (a worker's page has no worker filter: its worker is the page's subject)."""
     custom = scope.range_key == "custom"
     controls: list[Any] = [
         dbc.Col(
@@ -51,7 +52,7 @@ def scope_bar(scope: Scope, options: dict[str, list[str]]) -> dbc.Row:
             className="scope-date",
         ),
     ]
-    for dim in DIMENSIONS:
+    for dim in dims:
         controls.append(
             dbc.Col(
                 dcc.Dropdown(

@@ -20,7 +20,7 @@ from dashboard.scopebar import scope_section
 from dashboard.services import Services
 from db.core.timeutil import utcnow
 from db.read import worker_detail
-from db.read.scope import parse_scope
+from db.read.scope import DIMENSIONS, parse_scope
 from db.write.celery_workers import is_celery_worker
 
 PATH_TEMPLATE = "/workers/<worker_id>"
@@ -39,6 +39,9 @@ ALL_TASKS = "worker-all-tasks"
 TICK = "worker-tick"
 TICK_MS = 15_000  # as the Agents page: a heartbeat writes no event, so state and heartbeat age are re-read
 HISTORY_ROWS = 50
+# The scope bar's filters here: not "worker" — this page is one worker's, and its queries are narrowed to it
+# whatever a worker filter says (db/read/worker_detail._mine), so the filter could only mislead.
+FILTERS = tuple(d for d in DIMENSIONS if d != "worker")
 
 
 def layout(worker_id: str | None = None, **query: Any) -> html.Div:
@@ -48,7 +51,7 @@ def layout(worker_id: str | None = None, **query: Any) -> html.Div:
             dcc.Store(id=WORKER_ID, data=wid),
             dcc.Interval(id=TICK, interval=TICK_MS),
             html.H3(f"Worker {wid}", id=TITLE_ID, className="mb-3 text-break"),
-            scope_section(query),
+            scope_section(query, FILTERS),
             dbc.Row(
                 [
                     dbc.Col(
