@@ -188,14 +188,17 @@ def test_the_worker_page_in_a_browser(sqlite_app: AppFactory, tab: BrowserPage) 
 @pytest.mark.parametrize(
     ("per_minute", "expected"),
     [
-        (12.5, ("Per minute", "12.5", "750 an hour, over the range")),
-        (0.05, ("Per hour", "3", "72 a day, over the range")),
-        (0.000496, ("Per day", "0.714", "0.0298 an hour, over the range")),
-        (0.0, ("Per day", "0", "0 an hour, over the range")),
+        (12.5, ("750", "18,000 a day, over the range")),
+        (0.05, ("3", "72 a day, over the range")),
+        (0.000496, ("0.0298", "0.714 a day, over the range")),
+        (0.0, ("0", "0 a day, over the range")),
     ],
 )
-def test_the_finish_rate_reads_in_the_unit_that_reaches_one(
-    per_minute: float, expected: tuple[str, str, str]
-) -> None:
-    # A quiet worker over a week read "Per minute 0.000496"; per day it is 0.714.
-    assert view.rate_in_unit(per_minute) == expected
+def test_the_finish_rate_is_per_hour_whatever_its_size(per_minute: float, expected: tuple[str, str]) -> None:
+    """The card's label followed the figure to the unit where it reached 1 ("Per hour 1.73 / 41.4 a day" for
+    one worker, "Per day 0 / 0 an hour" for another): one label now, per hour, a day's figure beside it; a
+    quiet worker's rate keeps three significant digits (0.0298 an hour, not 0.00)."""
+    assert view.finish_rate(per_minute) == expected
+    for done in (125, 0):  # 12.5 a minute, and none
+        card = text_of(view.kpis(worker_detail.Outcomes(done, 0, 10.0), 0).children[1])
+        assert '"Per hour"' in card and "Per day" not in card and "Per minute" not in card

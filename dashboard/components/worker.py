@@ -94,31 +94,20 @@ def rate(value: float) -> str:
     return f"{value:,.3g}" if value < 1000 else f"{value:,.0f}"
 
 
-# The unit a finish rate reads best in: the first whose figure reaches 1 (a quiet worker's 0.0005 a minute is
-# 0.7 a day), else the last.
-RATE_UNITS = (("minute", "a minute", 1.0), ("hour", "an hour", 60.0), ("day", "a day", 1440.0))
-
-
-def rate_in_unit(per_minute: float) -> tuple[str, str, str]:
-    """(card title, figure, hint) for a finish rate: per minute, per hour or per day, whichever reads as ≥ 1;
-    the hint gives the next unit's figure."""
-    last = len(RATE_UNITS) - 1
-    i = next((i for i, (_, _, factor) in enumerate(RATE_UNITS) if per_minute * factor >= 1), last)
-    unit, _, factor = RATE_UNITS[i]
-    _, other, other_factor = RATE_UNITS[i + 1 if i < last else i - 1]
-    return (
-        f"Per {unit}",
-        rate(per_minute * factor),
-        f"{rate(per_minute * other_factor)} {other}, over the range",
-    )
+def finish_rate(per_minute: float) -> tuple[str, str]:
+    """(figure, hint) of the finish-rate card, always per hour, a day's figure in the hint. The card's label
+    used to follow the figure to the unit where it reached 1 ("Per hour 1.73" for one worker, "Per day 0"
+    for another, "Per minute" for a third), so it changed under the eye as the data did; three significant
+    digits keep a quiet worker's rate readable per hour (0.0298, not 0.00)."""
+    return rate(per_minute * 60), f"{rate(per_minute * 1440)} a day, over the range"
 
 
 def kpis(o: Outcomes, running: int) -> dbc.Row:
-    title, figure, hint = rate_in_unit(o.per_minute)
+    figure, hint = finish_rate(o.per_minute)
     return dbc.Row(
         [
             kpi_card("Finished", count(o.finished), hint=f"{o.done:,} completed", key="worker-finished"),
-            kpi_card(title, figure, hint=hint, key="worker-rate"),
+            kpi_card("Per hour", figure, hint=hint, key="worker-rate"),
             kpi_card(
                 "Failure rate",
                 percent(o.failure_rate),
