@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import insert
 
 from dashboard import figures_agents
+from dashboard.components.fmt import duration
 from dashboard.figures import empty_text, is_empty
 from dashboard.services import Services
 from db.analytics import agents
@@ -146,6 +147,20 @@ def test_fleet_last_24h(db: Database, fleet_data: dict[str, int]) -> None:
     assert (totals.online, totals.busy, totals.offline, totals.done, totals.failed) == (1, 1, 1, 2, 2)
     assert totals.success_rate == 0.5
     assert totals.utilization == pytest.approx(9900 / (4 * DAY), abs=1e-6)
+
+
+def test_an_offline_worker_has_no_uptime(db: Database, fleet_data: dict[str, int]) -> None:
+    """The fleet table's Uptime read "89d 23h" for an offline worker (the time it had run): an offline worker
+    is not up, so "–" (Last seen says since when); a running one's uptime counts on in the browser."""
+    from dashboard.pages.agents import fleet_table
+
+    with db.reading() as s:
+        frame = agents.fleet(s, parse_scope("?range=24h", NOW), NOW)
+    body = fleet_table(frame, NOW).children[1].children
+    uptimes = {str(w.id): row.children[3].children for w, row in zip(frame.itertuples(), body, strict=True)}
+    assert uptimes["w3"].children == "–"  # offline
+    for alive in ("w1", "w2"):
+        assert uptimes[alive].children[0].children == duration(frame.set_index("id").loc[alive, "uptime_s"])
 
 
 def test_fleet_past_range_is_clipped(db: Database, fleet_data: dict[str, int]) -> None:

@@ -78,6 +78,9 @@ def test_state_tasks_history_and_throughput(svc: Services, recorder: Recorder) -
     shown = text_of(view.state_card(state, "gpu-1"))
     assert "draining" in shown and "gpu" in shown and "long" in shown and "every kind" not in shown
     assert "any task" in text_of(view.state_card(replace(state, claim_tags=None), "gpu-1"))
+    assert '" \\u00b7 up "' in shown  # running: its uptime
+    stopped = text_of(view.state_card(replace(state, status="offline", stopped_at=now), "gpu-1"))
+    assert '" \\u00b7 ran for "' in stopped and " up " not in stopped  # offline: not up, how long it ran
     assert "No worker 'gone' is registered" in text_of(view.state_card(None, "gone"))
     assert f"/tasks/{failed}" in text_of(view.history_table(history)) and "boom" in text_of(
         view.history_table(history)

@@ -68,7 +68,14 @@ def state_card(w: WorkerState | None, worker_id: str) -> Any:
         ("Last heartbeat", ticking(w.heartbeat_age_s, w.last_seen_at, " ago")),
         (
             "Started",
-            html.Span([when(w.started_at), " · up ", ticking(uptime_s, w.started_at if alive else None)]),
+            # Offline, it is not up: how long it ran, to its last heartbeat.
+            html.Span(
+                [
+                    when(w.started_at),
+                    " · up " if alive else " · ran for ",
+                    ticking(uptime_s, w.started_at if alive else None),
+                ]
+            ),
         ),
         ("Host", f"{w.host} · pid {w.pid}"),
         ("Slots", f"{w.running_count} of {w.concurrency} busy"),

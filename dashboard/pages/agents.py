@@ -154,6 +154,14 @@ def current_task(task_id: Any, title: Any) -> Any:
     return html.Span([link, html.Span("" if missing(title) else str(title), className="text-break")])
 
 
+def uptime(seconds: Any, started_at: Any, alive: bool) -> Any:
+    """How long a running worker has been up, counting on in the browser; an offline worker has no uptime
+    (it read "89d 23h", the time since it started), so "–", its last-seen column saying since when."""
+    if not alive:
+        return html.Span("–", className="text-muted", title="offline: not up")
+    return ticking(seconds, started_at)
+
+
 def fleet_table(frame: pd.DataFrame, now: datetime) -> Any:
     if frame.empty:
         return html.Div(
@@ -176,7 +184,7 @@ def fleet_table(frame: pd.DataFrame, now: datetime) -> Any:
                     ),
                     html.Td(dbc.Badge(str(w.status), color=WORKER_COLORS.get(str(w.status), "light"))),
                     html.Td(str(w.host)),
-                    html.Td(ticking(w.uptime_s, w.started_at if alive else None)),
+                    html.Td(uptime(w.uptime_s, w.started_at, alive)),
                     html.Td(ticking(seen, w.last_seen_at, " ago")),
                     html.Td(
                         current_task(w.current_task_id, w.current_task_title),
