@@ -294,6 +294,11 @@ def test_the_role_charts_list_roles_in_one_order() -> None:
     shuffled = BY_COST.sample(frac=1, random_state=3)
     assert list(figures_agents.role_cost_bars(shuffled).data[0].y) == PIPELINE
     assert list(figures_agents.role_quality(shuffled).layout.xaxis.categoryarray) == PIPELINE
+    # The Roles table under them too (it listed by cost).
+    from dashboard.pages.agents import roles_table
+
+    body = roles_table(shuffled).children[1]
+    assert [row.children[0].children for row in body.children] == PIPELINE
 
 
 def test_a_role_has_one_colour_and_other_series_none_of_a_role() -> None:

@@ -21,6 +21,7 @@ from dashboard.components.fmt import count, duration, missing, money, percent, t
 from dashboard.components.overview import kpi_card
 from dashboard.components.status import ticking
 from dashboard.components.worker import worker_href
+from dashboard.figures import role_key
 from dashboard.navigation import NavEntry
 from dashboard.scopebar import scope_section
 from dashboard.services import Services
@@ -209,6 +210,8 @@ def fleet_table(frame: pd.DataFrame, now: datetime) -> Any:
 def roles_table(frame: pd.DataFrame) -> Any:
     if frame.empty:
         return html.Div("No calls in this range.", className="text-muted small")
+    # The charts' one role order (figures.role_key), so a row sits where its bars do (it listed by cost).
+    frame = frame.iloc[sorted(range(len(frame)), key=lambda i: role_key(frame["role"].iloc[i]))]
     rows = [
         html.Tr(
             [
