@@ -574,6 +574,9 @@ def test_performance_page_refresh(db: Database, svc: Services) -> None:
     quiet = page.refresh(svc, "?range=1h&kind=python", None)
     assert "No cost or failure spikes" in " ".join(texts(quiet[0]))
     assert "–" in texts(quiet[1]) or "–" in " ".join(texts(quiet[1]))
+    # Nothing finished: no "overall – of 0" beside the first-attempt rate.
+    quiet_cards = " ".join(texts(quiet[1]))
+    assert "of 0" not in quiet_cards and "nothing finished" in quiet_cards
 
     layout = page.layout(range="24h")
     assert page.PATH == "/performance" and page.TITLE == "Performance"

@@ -110,7 +110,10 @@ def kpis(k: PerfKpis, forecast: Forecast | None, unit: str) -> dbc.Row:
             kpi_card(
                 "First-attempt success",
                 percent(k.first_attempt_success_rate),
-                hint=f"overall {percent(k.success_rate)} of {k.outcomes:,}",
+                # With nothing finished there is no rate to compare ("overall – of 0" read as a defect).
+                hint=f"overall {percent(k.success_rate)} of {k.outcomes:,}"
+                if k.outcomes
+                else "nothing finished",
                 key="perf-first",
             ),
             kpi_card(
