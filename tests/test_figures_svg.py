@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from dashboard import figures_svg
-from dashboard.figures import START_HINT, STATUS_HEX
+from dashboard.figures import PARTIAL_OPACITY, START_HINT, STATUS_HEX
 
 NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
 WINDOW = (NOW - timedelta(hours=24), NOW + timedelta(minutes=30))
@@ -248,7 +248,7 @@ def test_the_hour_in_progress_is_drawn_as_partial() -> None:
     assert joined[0] == joined[1]  # at 13:00
     tips = [c.find(f"{SVG}title").text or "" for c in root.iter(f"{SVG}circle")]  # type: ignore[union-attr]
     assert ["so far" in t for t in tips] == [False, False, True]
-    assert [b.get("opacity") for b in _rects(root)] == [None, None, str(figures_svg.PARTIAL_OPACITY)]
+    assert [b.get("opacity") for b in _rects(root)] == [None, None, str(PARTIAL_OPACITY)]
     # Without `now` (or once the hour is over) every hour is drawn whole.
     later = _parse(figures_svg.throughput(ended, made, window, now=now + timedelta(hours=1)))
     assert len(list(later.iter(f"{SVG}polyline"))) == 1
