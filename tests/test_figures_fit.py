@@ -46,16 +46,22 @@ def test_the_empty_state_fits_a_phone_width_card() -> None:
     assert escaped == "&lt;b&gt;no&lt;/b&gt; data"
 
 
-def test_a_wrapping_legend_grows_up_from_the_top_of_the_plot() -> None:
-    """A legend hung from y=1.12 by its top grew down over the bars when 7 models wrapped to 7 rows at 390 px;
-    hung by its bottom just above the plot it grows upward, into the margin plotly widens for it."""
-    spent = pd.DataFrame(
+def seven_models(prefix: str) -> pd.DataFrame:
+    """A day's cost for each of seven models over a week: enough names to wrap a legend on a phone."""
+    days = range(7)
+    return pd.DataFrame(
         {
-            "bucket": [NOW - timedelta(days=d) for d in range(7)],
-            "model": [f"m{d}" for d in range(7)],
+            "bucket": [NOW - timedelta(days=d) for d in days],
+            "model": [f"{prefix}{d}" for d in days],
             "cost": 1.0,
         }
     )
+
+
+def test_a_wrapping_legend_grows_up_from_the_top_of_the_plot() -> None:
+    """A legend hung from y=1.12 by its top grew down over the bars when 7 models wrapped to 7 rows at 390 px;
+    hung by its bottom just above the plot it grows upward, into the margin plotly widens for it."""
+    spent = seven_models("m")
     for fig in (
         figures.cost_over_time(spent, (NOW - timedelta(days=7), NOW), "day"),
         _layout(go.Figure(go.Bar(x=["a"], y=[1], name="a")), None),
@@ -242,13 +248,7 @@ def test_a_wrapping_legend_takes_at_most_three_rows() -> None:
     """At 390 px each of Costs' 7 model names takes a legend row of its own: plotly lets a horizontal legend
     take half the figure's height, which left ~110 px of the 320 px chart to the bars. Three rows show, the rest
     scroll (measured in Chromium at a 334 px card: 112 px of plot before, 189 px after)."""
-    spent = pd.DataFrame(
-        {
-            "bucket": [NOW - timedelta(days=d) for d in range(7)],
-            "model": [f"claude-sonnet-4-{d}" for d in range(7)],
-            "cost": 1.0,
-        }
-    )
+    spent = seven_models("claude-sonnet-4-")
     for fig in (
         figures.cost_over_time(spent, (NOW - timedelta(days=7), NOW), "day"),
         figures_agents.role_quality(QUALITY),
