@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from db.read.scope import unit_for
 from reports.fmt import count, duration, money
 
 STATUS_HEX = {
@@ -42,9 +43,13 @@ OTHER_ROLE_HEX = ("#d63384", "#8c564b", "#bcbd22")
 NEUTRAL_HEX = ("#adb5bd", "#6c757d")
 
 
+def _role_name(role: object) -> str:
+    return "" if role is None or pd.isna(role) else str(role)
+
+
 def role_hex(role: object) -> str:
     """The colour of a role on every chart."""
-    name = "" if role is None or pd.isna(role) else str(role)
+    name = _role_name(role)
     if name in ROLE_HEX:
         return ROLE_HEX[name]
     return OTHER_ROLE_HEX[zlib.crc32(name.encode()) % len(OTHER_ROLE_HEX)]
@@ -53,7 +58,7 @@ def role_hex(role: object) -> str:
 def role_key(role: object) -> tuple[int, str]:
     """A role's place in the one order every chart lists roles in: the pipeline's (ROLE_HEX), then any other
     by name."""
-    name = "" if role is None or pd.isna(role) else str(role)
+    name = _role_name(role)
     return (list(ROLE_HEX).index(name), "") if name in ROLE_HEX else (len(ROLE_HEX), name)
 
 
@@ -372,7 +377,8 @@ def partial_opacity(complete: Iterable[bool]) -> list[float]:
     return [1.0 if whole else PARTIAL_OPACITY for whole in complete]
 
 
-def _naive_utc(at: object) -> pd.Timestamp:
+def naive_utc(at: object) -> pd.Timestamp:
+    """A time as naive UTC, as the database's buckets are (an aware one converted first)."""
     stamp = pd.Timestamp(at)
     return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
 
@@ -380,9 +386,9 @@ def _naive_utc(at: object) -> pd.Timestamp:
 def bucket_complete(buckets: Iterable[object], window: tuple[datetime, datetime], unit: str) -> list[bool]:
     """Whether `window` covers each bucket whole, as db.analytics.volume marks its series' `complete` column
     (which Performance's bars are faded by)."""
-    start, end = _naive_utc(window[0]), _naive_utc(window[1])
+    start, end = naive_utc(window[0]), naive_utc(window[1])
     step = pd.Timedelta(milliseconds=1.5 * UNIT_MS[unit])  # into the next bucket, whatever a month's length
-    return [start <= b and _floor(b + step, unit) <= end for b in map(_naive_utc, buckets)]
+    return [start <= b and _floor(b + step, unit) <= end for b in map(naive_utc, buckets)]
 
 
 def unit_of(buckets: pd.Series, window: tuple[datetime, datetime]) -> str:
@@ -390,10 +396,7 @@ def unit_of(buckets: pd.Series, window: tuple[datetime, datetime]) -> str:
     window (db/read/scope.Scope.unit)."""
     steps = pd.Series(buckets.unique()).sort_values().diff().dropna()
     if steps.empty:
-        span = pd.Timestamp(window[1]) - pd.Timestamp(window[0])
-        return (
-            "minute" if span <= pd.Timedelta(hours=2) else "hour" if span <= pd.Timedelta(days=3) else "day"
-        )
+        return unit_for(pd.Timestamp(window[1]) - pd.Timestamp(window[0]))
     step_ms = steps.min().total_seconds() * 1000
     return min(UNIT_MS, key=lambda unit: abs(UNIT_MS[unit] - step_ms))
 

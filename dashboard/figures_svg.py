@@ -15,6 +15,7 @@ rows), and CSS shows the one that fits the window (assets/tasklens.css)."""
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from typing import cast
 
 import pandas as pd
 
-from dashboard.figures import PARTIAL_OPACITY, START_HINT, STATUS_HEX
+from dashboard.figures import PARTIAL_OPACITY, START_HINT, STATUS_HEX, naive_utc
 
 WIDTH = 720  # the drawing's own units; it scales to its box's width (viewBox), keeping its proportions
 HEIGHT = 300
@@ -57,10 +58,7 @@ LEGEND_ROW = 18  # one row of the legend, in units
 
 
 def _naive_utc(when: datetime | pd.Timestamp) -> datetime:
-    stamp = pd.Timestamp(when)
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return cast(datetime, stamp.to_pydatetime())
+    return cast(datetime, naive_utc(when).to_pydatetime())
 
 
 def nice_ticks(top: float, most: int = 5) -> list[float]:
@@ -86,17 +84,6 @@ def _text(x: float, y: float, text: str, cls: str, anchor: str = "middle") -> st
     return f'<text class="{cls}" x="{_num(x)}" y="{_num(y)}" text-anchor="{anchor}">{escape(text)}</text>'
 
 
-def _wrapped(text: str, most: int) -> list[str]:
-    """`text` in lines of at most `most` characters, broken between words (a word longer stays whole)."""
-    lines: list[str] = []
-    for word in text.split():
-        if lines and len(lines[-1]) + 1 + len(word) <= most:
-            lines[-1] += " " + word
-        else:
-            lines.append(word)
-    return lines
-
-
 def empty(message: str, ident: str, hint: bool = True, frame: Frame = WIDE) -> str:
     """The empty state: the message (and how to get data in), no axes. `ident`: a prefix for the ids of its
     title (unique on the page)."""
@@ -104,7 +91,10 @@ def empty(message: str, ident: str, hint: bool = True, frame: Frame = WIDE) -> s
     lines = _text(middle, frame.height / 2 - 6, message, "tl-chart-message")
     if hint:
         # The hint in as many lines as the drawing's width needs (one on a desktop, two on a phone).
-        for row, part in enumerate(_wrapped(START_HINT, int((frame.width - 24) / frame.char))):
+        most = int((frame.width - 24) / frame.char)
+        for row, part in enumerate(
+            textwrap.wrap(START_HINT, most, break_long_words=False, break_on_hyphens=False)
+        ):
             lines += _text(middle, frame.height / 2 + 16 + 18 * row, part, "tl-chart-hint")
     return (
         f'<svg class="tl-chart tl-chart-{frame.name} tl-chart-empty" viewBox="0 0 {frame.width} {frame.height}" '
@@ -184,13 +174,11 @@ def throughput(
     ended = finished[finished["status"].isin(OUTCOMES)]
     stacks: dict[datetime, dict[str, int]] = {}
     for bucket, status, n in ended[["bucket", "status", "count"]].itertuples(index=False):
-        if _inside(_naive_utc(bucket), start, end):
-            stacks.setdefault(_naive_utc(bucket), {})[str(status)] = int(n)
-    made = sorted(
-        (_naive_utc(b), int(n))
-        for b, n in created[["bucket", "count"]].itertuples(index=False)
-        if _inside(_naive_utc(b), start, end)
-    )
+        hour = _naive_utc(bucket)
+        if _inside(hour, start, end):
+            stacks.setdefault(hour, {})[str(status)] = int(n)
+    hours_made = ((_naive_utc(b), int(n)) for b, n in created[["bucket", "count"]].itertuples(index=False))
+    made = sorted((hour, n) for hour, n in hours_made if _inside(hour, start, end))
     totals = {s: sum(p.get(s, 0) for p in stacks.values()) for s in OUTCOMES}
     shown = [s for s in OUTCOMES if totals[s]]
     entries = [(s.replace("_", " "), STATUS_HEX[s]) for s in shown] + ([("created", "")] if made else [])

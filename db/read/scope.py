@@ -18,6 +18,15 @@ DIMENSIONS = ("kind", "tag", "role", "model", "worker")
 ScopeError = RangeError
 
 
+def unit_for(span: timedelta) -> str:
+    """The time bucket that gives a readable number of points over `span` (a Scope's unit)."""
+    if span <= timedelta(hours=2):
+        return "minute"
+    if span <= timedelta(days=3):
+        return "hour"
+    return "day"
+
+
 @dataclass(frozen=True)
 class Scope:
     start: datetime
@@ -36,11 +45,7 @@ class Scope:
     @property
     def unit(self) -> str:
         """The time bucket that gives a readable number of points for this span."""
-        if self.span <= timedelta(hours=2):
-            return "minute"
-        if self.span <= timedelta(days=3):
-            return "hour"
-        return "day"
+        return unit_for(self.span)
 
     def previous(self) -> Scope:
         """The same-length period just before this one (for "change vs the previous period")."""
