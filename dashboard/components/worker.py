@@ -132,11 +132,6 @@ def task_link(task_id: Any) -> dcc.Link:
     return dcc.Link(f"#{int(task_id)}", href=f"/tasks/{int(task_id)}")
 
 
-# Ids, kinds and times on one line, the title wrapping (.tl-text): the table scrolls in its box on a phone
-# instead of squeezing the title to a few letters per line (assets/tasklens.css).
-VALUES = "mb-0"
-
-
 def current_table(frame: pd.DataFrame, now: datetime) -> Any:
     if frame.empty:
         return html.Div("Nothing running.", className="text-muted small")
@@ -160,7 +155,9 @@ def current_table(frame: pd.DataFrame, now: datetime) -> Any:
     head = html.Thead(
         html.Tr([html.Th(h) for h in ("Task", "Title", "Kind", "Running for", "Progress", "Attempt")])
     )
-    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className=VALUES)
+    # Ids, kinds and times on one line, the title wrapping (.tl-text): the table scrolls in its box on a phone
+    # instead of squeezing the title to a few letters per line (assets/tasklens.css).
+    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="mb-0")
 
 
 def history_table(frame: pd.DataFrame) -> Any:
@@ -189,4 +186,4 @@ def history_table(frame: pd.DataFrame) -> Any:
         for t in frame.itertuples()
     ]
     head = html.Thead(html.Tr([html.Th(h) for h in ("Task", "Title", "Kind", "Outcome", "Ended", "Ran for")]))
-    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className=VALUES)
+    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="mb-0")

@@ -15,7 +15,7 @@ from dash import Input, Output, dcc, html
 
 from dashboard import celery_queues, figures_agents, fleet_control, ids
 from dashboard.clientside import js
-from dashboard.components.cards import header_with
+from dashboard.components.cards import header_with, level
 from dashboard.components.download import download_link, export_url
 from dashboard.components.fmt import count, duration, missing, money, percent, tokens
 from dashboard.components.overview import kpi_card
@@ -71,25 +71,19 @@ def layout(**query: Any) -> html.Div:
             celery_queues.card(),
             dbc.Row(
                 [
-                    dbc.Col(
-                        # h-100 (both): level with the taller chart beside it, no hole under the shorter.
-                        dbc.Card(
-                            [dbc.CardHeader("Cost per role"), dbc.CardBody(dcc.Graph(id=ROLE_COST))],
-                            className="h-100",
-                        ),
+                    # Both level with the taller chart beside it, no hole under the shorter.
+                    level(
+                        dbc.Card([dbc.CardHeader("Cost per role"), dbc.CardBody(dcc.Graph(id=ROLE_COST))]),
                         lg=5,
-                        className="mb-3",
                     ),
-                    dbc.Col(
+                    level(
                         dbc.Card(
                             [
                                 dbc.CardHeader("Failure rate and duration per role"),
                                 dbc.CardBody(dcc.Graph(id=ROLE_QUALITY)),
-                            ],
-                            className="h-100",
+                            ]
                         ),
                         lg=7,
-                        className="mb-3",
                     ),
                 ]
             ),

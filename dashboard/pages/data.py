@@ -15,6 +15,7 @@ from dash import Input, Output, dcc, html
 
 from config import Settings
 from dashboard import access
+from dashboard.components.cards import level
 from dashboard.components.fmt import when
 from dashboard.pages.database import size, tables_table
 from dashboard.services import Services
@@ -161,9 +162,7 @@ def written_and_sizes(per_day: dbc.Card, sizes: dbc.Card, written: bool) -> dbc.
     row above the sizes instead of a tiny card beside a 1,000 px table (or a tall empty one, made level)."""
     if not written:
         return dbc.Row([dbc.Col(per_day, lg=12), dbc.Col(sizes, lg=12)])
-    for card in (per_day, sizes):
-        card.className = "h-100"  # level with the other; the margin moves to the column
-    return dbc.Row([dbc.Col(per_day, lg=5, className="mb-3"), dbc.Col(sizes, lg=7, className="mb-3")])
+    return dbc.Row([level(per_day, lg=5), level(sizes, lg=7)])
 
 
 # ---------------------------------------------------------------- the callback's work

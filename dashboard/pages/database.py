@@ -18,6 +18,7 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import figures_database as figs
 from dashboard import ids
+from dashboard.components.cards import level
 from dashboard.components.download import download_link, export_url
 from dashboard.components.fmt import count, plural
 from dashboard.components.overview import kpi_card, one_row
@@ -62,10 +63,8 @@ def layout(**query: Any) -> html.Div:
         return dbc.Card([head, dbc.CardBody(body)], className="mb-3")
 
     def half(body: dbc.Card) -> dbc.Col:
-        # h-100 in a stretching column: side-by-side cards end level (the pools table beside a one-line "No
-        # task is running." left a hole); the margin moves to the column so the card can fill it.
-        body.className = "h-100"
-        return dbc.Col(body, lg=6, className="mb-3")
+        # Level with the card beside it: the pools table beside a one-line "No task is running." left a hole.
+        return level(body, lg=6)
 
     return html.Div(
         [

@@ -12,6 +12,7 @@ from dash import Input, Output, dcc, html
 
 from dashboard import figures_performance as figs
 from dashboard import ids
+from dashboard.components.cards import level
 from dashboard.components.fmt import count, duration, money, per_hour, percent, timestamp
 from dashboard.components.overview import kpi_card, one_row
 from dashboard.navigation import NavEntry
@@ -40,10 +41,8 @@ ANOMALY = "perf-anomaly"  # the banner shown when a bucket is flagged
 
 
 def _card(title: str, body: Any, lg: int = 12) -> dbc.Col:
-    # h-100 in a stretching column: two charts side by side end level, whatever each figure's own height
-    # (a 420 px two-row chart beside a 300 px one left a hole under the shorter card).
-    card = dbc.Card([dbc.CardHeader(title), dbc.CardBody(body)], className="h-100")
-    return dbc.Col(card, lg=lg, className="mb-3")
+    # Level with the chart beside it: a 420 px two-row chart beside a 300 px one left a hole.
+    return level(dbc.Card([dbc.CardHeader(title), dbc.CardBody(body)]), lg=lg)
 
 
 def layout(**query: Any) -> html.Div:
