@@ -188,6 +188,35 @@ def test_a_new_failure_counts_though_it_took_a_freed_ones_address() -> None:
     assert all(MAX_DELAY / 2 <= d <= MAX_DELAY for d in delays[-3:]), delays
 
 
+def test_the_scheduler_keeps_quiet_about_skips_an_outage_explains(caplog: pytest.LogCaptureFixture) -> None:
+    """On a busy machine every periodic job waited on the away database at once, and APScheduler logged a
+    "skipped: maximum number of running instances reached" for each beside the one "database unavailable"
+    line (8 warnings in one outage, the outage test allows 6). They are dropped while the database is away and
+    just after; a skip with the database up still logs."""
+    from worker.schedlog import AFTER_OUTAGE_S, scheduler_logger
+
+    now = [0.0]
+    health = DatabaseHealth(clock=lambda: now[0])
+    logger = scheduler_logger(f"quiet-{id(health)}", health)
+    skip = 'Execution of job "heartbeat" skipped: maximum number of running instances reached (1)'
+    caplog.set_level(logging.WARNING, logger=logger.name)
+
+    def logged() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == logger.name]
+
+    logger.warning(skip)
+    assert logged() == [skip]  # the database up: a job outran its interval, worth saying
+    assert health.failed(sqlite3.OperationalError("unable to open database file")) is not None
+    logger.warning(skip)
+    logger.warning("another warning")
+    assert logged() == [skip, "another warning"]  # the outage's skip dropped, nothing else
+    health.succeeded()
+    logger.warning(skip)
+    now[0] += AFTER_OUTAGE_S + 1
+    logger.warning(skip)
+    assert logged() == [skip, "another warning", skip]  # just after: still the outage's; later: logged
+
+
 def test_health_remembers_a_full_disk_until_a_write_commits(tmp_path: Path) -> None:
     now = [0.0]
     health = DatabaseHealth(clock=lambda: now[0])

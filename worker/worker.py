@@ -32,6 +32,7 @@ from worker.context import OpSink, RunHandle
 from worker.jobs import JOBS
 from worker.reporting import ReportRunner
 from worker.runner import final_ops, run_handler
+from worker.schedlog import scheduler_logger
 from worker.taskthreads import TaskThreads
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class Worker:
             executors={"default": ThreadPoolExecutor(4)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
             timezone="UTC",
+            logger=scheduler_logger(self.identity.id, db.health),
         )
 
     # lifecycle ---------------------------------------------------------------------------------------
